@@ -1,0 +1,21 @@
+import { defineConfig } from 'vite';
+
+// COOP/COEP make the page cross-origin isolated, which onnxruntime-web needs for wasm threads.
+const isolationHeaders = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+export default defineConfig({
+  root: 'client',
+  base: './',
+  build: { outDir: '../dist/client', emptyOutDir: true, target: 'es2022' },
+  server: { headers: isolationHeaders },
+  preview: { headers: isolationHeaders },
+  test: {
+    root: '.',
+    include: ['planner/**/*.test.ts', 'shards/**/*.test.ts', 'signaling/**/*.test.ts', 'client/**/*.test.ts', 'e2e/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});
