@@ -1,0 +1,503 @@
+/**
+ * Coordinator protocol: every message between a page (or a driver script) and the access point.
+ *
+ * Transport: one WebSocket at `/ws`, JSON text frames, one message per frame. Each direction is one
+ * discriminated union on `type`; parse incoming data with `parseClientMessage` / `parseServerMessage`
+ * and `switch (msg.type)` ending in `assertNever(msg)`.
+ *
+ * Pure: imports zod only, so the Node server and the browser page share it.
+ *
+ * Conventions: layer ranges are 0-based half-open `{ start, end }`; units are SI (seconds, bytes,
+ * FLOP/s, bytes/s, bit/s) unless a field name says otherwise (`...Ms` = milliseconds).
+ *
+ * Flow:
+ *   host:  create-session -> session-created {code, hostSecret}
+ *   page:  join {code} -> joined {peerId, peerSecret, model, roster}; PeerJS id = peerId
+ *   page:  profile, cache-status, heartbeat (every heartbeatIntervalMs)  -> roster to everyone
+ *   host:  plan {hostSecret} -> plan-ready to everyone, assignment / excluded to each peer
+ *   host:  go {hostSecret, prompt} -> start to every assigned peer at once (same message)
+ *   pages: report-timings -> timings to everyone; last stage: report-tokens -> output to everyone
+ *   host:  end-session -> session-ended to everyone
+ * Authorisation: host actions carry the session code and host secret (so a driver script that is not
+ * a peer can run a session); peer actions are bound to the WebSocket that joined (or `resume`d with
+ * the peer secret after a reconnect).
+ */
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------------------------
+// Limits (the server enforces them; the page can use them to validate before sending)
+
+export const PROTOCOL_VERSION = 1;
+/** Largest accepted WebSocket message, in bytes (UTF-8). */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+export const MAX_PEERS_PER_SESSION = 32;
+export const MAX_PROMPT_CHARS = 16_000;
+export const MAX_NEW_TOKENS = 4096;
+export const MAX_TIMINGS_PER_REPORT = 2048;
+export const MAX_TOKENS_PER_REPORT = 1024;
+export const MAX_UNITS_PER_STATUS = 4096;
+export const MAX_SWEEP_POINTS = 64;
+/** Largest prompt length (tokens) the host may plan for. */
+export const MAX_PLAN_TOKENS = 131_072;
+
+/** Join codes: 8 characters of Crockford base32 (no I, L, O, U): 2^40 codes. */
+export const JOIN_CODE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+export const JOIN_CODE_LENGTH = 8;
+export const joinCodeSchema = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{8}$/, 'a join code is 8 characters of 0-9 and A-Z without I, L, O, U');
+/** Secrets: base64url, 32 random bytes (43 characters). */
+export const secretSchema = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'a secret is 16-128 base64url characters');
+/** Peer ids double as PeerJS ids: letters and digits only. */
+export const peerIdSchema = z.string().regex(/^[A-Za-z0-9]{4,64}$/, 'a peer id is 4-64 letters or digits');
+/** Unit ids of the model package: 'embed', 'layer.N', 'head'. */
+export const unitIdSchema = z.string().regex(/^(embed|head|layer\.(0|[1-9][0-9]{0,4}))$/, "a unit id is 'embed', 'head' or 'layer.N'");
+
+const u32 = z.int().min(0).max(0xffff_ffff);
+const shortText = (max: number) => z.string().max(max);
+/** Free-text label from a user (display names, session names): printable, trimmed length 1..max. */
+const label = (max: number) =>
+  z.string().trim().min(1).max(max).regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters');
+/** Client-chosen correlation number, echoed in the direct reply and in any `error` reply. */
+const ref = z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
+
+export const layerRangeSchema = z
+  .strictObject({ start: z.int().min(0), end: z.int().min(1) })
+  .refine((r) => r.end > r.start, 'a layer range needs end > start (0-based, half-open)');
+export type LayerRangeWire = z.infer<typeof layerRangeSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Device profile reported by a page
+
+export const backendSchema = z.enum(['webgpu', 'wasm']);
+export type Backend = z.infer<typeof backendSchema>;
+
+/** One point of the matmul workload sweep: the size it ran at and the achieved FLOP/s. */
+export const sweepPointSchema = z
+  .strictObject({
+    /** Rows of the activation (sequence length in tokens) of the benchmarked matmul. */
+    tokens: z.int().min(1).max(1 << 20).optional(),
+    /** Square matmul size N (N x N @ N x N) when the sweep varies size instead of tokens. */
+    size: z.int().min(1).max(1 << 16).optional(),
+    /** Achieved throughput, FLOP/s. */
+    flops: z.number().min(0).max(1e17),
+  })
+  .refine((p) => p.tokens !== undefined || p.size !== undefined, 'a sweep point needs tokens or size');
+export type SweepPoint = z.infer<typeof sweepPointSchema>;
+
+export const gpuInfoSchema = z.strictObject({
+  vendor: shortText(128),
+  architecture: shortText(128),
+  device: shortText(128),
+  description: shortText(256),
+  isFallbackAdapter: z.boolean(),
+  /** GPUSupportedLimits as plain numbers (maxBufferSize, maxStorageBufferBindingSize, ...). */
+  limits: z.record(z.string().max(64), z.number().min(0)).refine((r) => Object.keys(r).length <= 64, 'at most 64 limits'),
+  features: z.array(z.string().max(64)).max(64),
+});
+export type GpuInfo = z.infer<typeof gpuInfoSchema>;
+
+export const profileReportSchema = z.strictObject({
+  /** Device name shown in the UI (e.g. 'Pixel 8' or the display name). */
+  name: label(80),
+  userAgent: shortText(512),
+  /** The backend the stage will run on. */
+  backend: backendSchema,
+  /** Label of an emulated device class (throttled test page), or null for a real measurement. */
+  emulated: label(64).nullable(),
+  /** Peak compute c*, FLOP/s (1 MFLOP/s .. 10 PFLOP/s). */
+  peakFlops: z.number().min(1e6).max(1e16),
+  /** Utilisation curve U(t) = utilA (1 - exp(-utilB t)), t in tokens; utilA in (0, 1]. */
+  utilA: z.number().gt(0).max(1),
+  /** Rate of the utilisation curve, 1/tokens. */
+  utilB: z.number().gt(0).max(10),
+  /** RMS error of the U(t) fit, relative (0 = exact). */
+  fitRmsError: z.number().min(0).max(100),
+  sweep: z.array(sweepPointSchema).max(MAX_SWEEP_POINTS),
+  /** Storage read speed, bytes/s (1 KB/s .. 1 TB/s). */
+  readBytesPerSec: z.number().min(1e3).max(1e12),
+  /** Link to the AP, bit/s (1 kbit/s .. 1 Tbit/s). */
+  uplinkBitsPerSec: z.number().min(1e3).max(1e12),
+  downlinkBitsPerSec: z.number().min(1e3).max(1e12),
+  /** Memory the page may use for its stage, bytes (1 MiB .. 4 TiB). */
+  memoryBytes: z.number().min(2 ** 20).max(2 ** 42),
+  /** WebGPU adapter details, null when WebGPU is unavailable. */
+  gpu: gpuInfoSchema.nullable(),
+});
+export type ProfileReport = z.infer<typeof profileReportSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces
+
+export const planMethodSchema = z.enum(['dp', 'even', 'heuristic', 'single']);
+export type PlanMethod = z.infer<typeof planMethodSchema>;
+export const memoryModelSchema = z.enum(['max', 'sum']);
+export type MemoryModel = z.infer<typeof memoryModelSchema>;
+
+export const samplingSchema = z.strictObject({
+  /** 0 = greedy. */
+  temperature: z.number().min(0).max(10),
+  /** 0 = no top-k cut. */
+  topK: z.int().min(0).max(1_000_000),
+  /** 1 = no nucleus cut. */
+  topP: z.number().gt(0).max(1),
+  seed: u32,
+});
+export type Sampling = z.infer<typeof samplingSchema>;
+
+export const timingPhaseSchema = z.enum(['storage-read', 'session-create', 'wait', 'receive', 'compute', 'send', 'sample']);
+export type TimingPhase = z.infer<typeof timingPhaseSchema>;
+
+/** One measured phase; times in ms relative to the request's `start` arrival at that page. */
+export const timingEntrySchema = z
+  .strictObject({
+    phase: timingPhaseSchema,
+    /** 0 = prefill, n = n-th decode step. */
+    step: z.int().min(0).max(1_000_000),
+    startMs: z.number().min(0).max(1e8),
+    endMs: z.number().min(0).max(1e8),
+  })
+  .refine((t) => t.endMs >= t.startMs, 'a timing needs endMs >= startMs');
+export type TimingEntry = z.infer<typeof timingEntrySchema>;
+
+export const errorCodeSchema = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'an error code is kebab-case').max(64);
+
+export const modelRefSchema = z.strictObject({
+  /** Package name. */
+  name: z.string().max(128),
+  /** `/models/<name>/manifest.json`, relative to the server origin. */
+  manifestUrl: z.string().max(512),
+});
+export type ModelRef = z.infer<typeof modelRefSchema>;
+
+/** Predicted timeline of one stage (seconds from the request's start, CSGO model). */
+export const predictedStageSchema = z.strictObject({
+  stageIndex: z.int().min(0),
+  peerId: peerIdSchema,
+  displayName: z.string(),
+  layers: layerRangeSchema,
+  embeds: z.boolean(),
+  hasHead: z.boolean(),
+  load: z.number(),
+  wait: z.number(),
+  comm: z.number(),
+  compute: z.number(),
+  startTime: z.number(),
+  finishTime: z.number(),
+});
+export type PredictedStage = z.infer<typeof predictedStageSchema>;
+
+export const rosterPeerSchema = z.strictObject({
+  peerId: peerIdSchema,
+  displayName: z.string(),
+  emulated: z.string().nullable(),
+  /** Server time (ms since epoch) of the join. */
+  joinedAtMs: z.number(),
+  connected: z.boolean(),
+  profile: profileReportSchema.nullable(),
+  /** Unit ids the page reported holding (verified) in its cache. */
+  cachedUnits: z.array(z.string()),
+  /** The peer's stage in the current plan, null when unassigned / excluded / no plan. */
+  assignment: z.strictObject({ stageIndex: z.int(), layers: layerRangeSchema }).nullable(),
+});
+export type RosterPeer = z.infer<typeof rosterPeerSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Client -> server
+
+const hostAuth = { code: joinCodeSchema, hostSecret: secretSchema };
+
+export const clientMessageSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('create-session'),
+    ref,
+    name: label(64).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('join'),
+    ref,
+    code: joinCodeSchema,
+    displayName: label(64),
+    /** Label of an emulated device class, null/absent for a real device. */
+    emulated: label(64).nullable().optional(),
+  }),
+  /** Rebind a new WebSocket to an existing peer after a reconnect. */
+  z.strictObject({ type: z.literal('resume'), ref, code: joinCodeSchema, peerId: peerIdSchema, peerSecret: secretSchema }),
+  z.strictObject({ type: z.literal('leave'), ref }),
+  z.strictObject({ type: z.literal('heartbeat'), ref, /** page clock, ms since epoch */ clientTimeMs: z.number().optional() }),
+  z.strictObject({ type: z.literal('profile'), ref, profile: profileReportSchema }),
+  z.strictObject({
+    type: z.literal('plan'),
+    ref,
+    ...hostAuth,
+    /** Prompt length in tokens the plan is optimised for (default: the server's, 256). */
+    tokens: z.int().min(1).max(MAX_PLAN_TOKENS).optional(),
+    method: planMethodSchema.optional(),
+    memoryModel: memoryModelSchema.optional(),
+  }),
+  z.strictObject({
+    type: z.literal('go'),
+    ref,
+    ...hostAuth,
+    prompt: z.string().min(1).max(MAX_PROMPT_CHARS),
+    maxNewTokens: z.int().min(1).max(MAX_NEW_TOKENS),
+    sampling: samplingSchema,
+  }),
+  z.strictObject({
+    type: z.literal('cache-status'),
+    ref,
+    /** Every unit id of the session's package the page holds, verified. */
+    units: z.array(unitIdSchema).max(MAX_UNITS_PER_STATUS),
+  }),
+  z.strictObject({
+    type: z.literal('report-timings'),
+    ref,
+    requestId: u32,
+    timings: z.array(timingEntrySchema).min(1).max(MAX_TIMINGS_PER_REPORT),
+  }),
+  z.strictObject({
+    type: z.literal('report-tokens'),
+    ref,
+    requestId: u32,
+    /** Token ids generated since the previous report (in order). */
+    tokenIds: z.array(z.int().min(0).max(1 << 24)).max(MAX_TOKENS_PER_REPORT),
+    /** Decoded text of those tokens. */
+    text: z.string().max(64 * 1024 / 2),
+    /** Total tokens generated so far for this request. */
+    generated: z.int().min(0).max(MAX_NEW_TOKENS),
+    done: z.boolean(),
+    finishReason: z.enum(['eos', 'max-tokens', 'error']).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('report-error'),
+    ref,
+    /** The request it happened in, null outside a request (e.g. while caching). */
+    requestId: u32.nullable(),
+    /** Stable code, e.g. 'quota-exceeded', 'shard-hash-mismatch', 'webgpu-unavailable'. */
+    code: errorCodeSchema,
+    message: z.string().max(2000),
+    unitId: unitIdSchema.optional(),
+  }),
+  z.strictObject({ type: z.literal('end-session'), ref, ...hostAuth }),
+]);
+export type ClientMessage = z.infer<typeof clientMessageSchema>;
+export type ClientMessageType = ClientMessage['type'];
+export type ClientMessageOf<T extends ClientMessageType> = Extract<ClientMessage, { type: T }>;
+export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = clientMessageSchema.options.map((o) => o.shape.type.value);
+
+// ---------------------------------------------------------------------------------------------
+// Server -> client
+
+export const peerLeftReasonSchema = z.enum(['left', 'timed-out', 'replaced']);
+export type PeerLeftReason = z.infer<typeof peerLeftReasonSchema>;
+
+/** Stable error codes of the coordinator. */
+export const ERROR_CODES = [
+  'bad-json', // not JSON text
+  'bad-message', // JSON that fails the schema (message lists the fields)
+  'unknown-type', // `type` is not a client message type
+  'message-too-large', // over MAX_MESSAGE_BYTES
+  'binary-not-supported', // binary WebSocket frame
+  'rate-limited', // too many joins / sessions from one address
+  'server-full', // session limit reached
+  'session-full', // peer limit of the session reached
+  'session-not-found', // no session with this code
+  'wrong-secret', // host or peer secret does not match
+  'not-joined', // a peer action on a connection that has not joined
+  'already-joined', // join on a connection already bound to a peer
+  'no-profiles', // plan with no profiled connected peer
+  'plan-infeasible', // the planner found no plan (memory)
+  'no-plan', // go before plan
+  'request-active', // go while a request runs
+  'stale-plan', // peers changed after planning: plan again
+  'unknown-request', // report for a request that is not the current one
+  'not-assigned', // report from a peer outside the plan
+  'not-last-stage', // report-tokens from a peer without the head
+  'model-unavailable', // the server has no model package
+  'internal', // a server bug: reported, the session stays usable
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export const serverMessageSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('session-created'),
+    ref,
+    code: joinCodeSchema,
+    hostSecret: secretSchema,
+    name: z.string(),
+    model: modelRefSchema,
+  }),
+  z.strictObject({
+    type: z.literal('joined'),
+    ref,
+    code: joinCodeSchema,
+    sessionName: z.string(),
+    /** Also this page's PeerJS id. */
+    peerId: peerIdSchema,
+    peerSecret: secretSchema,
+    model: modelRefSchema,
+    /** PeerJS server mount on this origin: `new Peer(peerId, {host, port, path, key})`. */
+    peerjs: z.strictObject({ path: z.string(), key: z.string() }),
+    heartbeatIntervalMs: z.number(),
+    heartbeatTimeoutMs: z.number(),
+    serverTimeMs: z.number(),
+    roster: z.array(rosterPeerSchema),
+  }),
+  z.strictObject({ type: z.literal('heartbeat-ack'), ref, serverTimeMs: z.number(), clientTimeMs: z.number().optional() }),
+  z.strictObject({ type: z.literal('ack'), ref, of: z.string() }),
+  z.strictObject({ type: z.literal('roster'), code: joinCodeSchema, planId: z.string().nullable(), peers: z.array(rosterPeerSchema) }),
+  z.strictObject({ type: z.literal('peer-left'), peerId: peerIdSchema, reason: peerLeftReasonSchema }),
+  z.strictObject({
+    type: z.literal('plan-ready'),
+    ref,
+    planId: z.string(),
+    method: planMethodSchema,
+    tokens: z.int(),
+    memoryModel: memoryModelSchema,
+    predictedLatency: z.number(),
+    stages: z.array(predictedStageSchema),
+    excludedPeerIds: z.array(peerIdSchema),
+  }),
+  z.strictObject({
+    type: z.literal('assignment'),
+    planId: z.string(),
+    method: planMethodSchema,
+    tokens: z.int(),
+    memoryModel: memoryModelSchema,
+    model: modelRefSchema,
+    stageIndex: z.int(),
+    stageCount: z.int(),
+    layers: layerRangeSchema,
+    embeds: z.boolean(),
+    hasHead: z.boolean(),
+    /** Unit ids this stage needs ('embed' if embeds, 'layer.i' for its layers, 'head' if hasHead). */
+    units: z.array(unitIdSchema),
+    predecessorPeerId: peerIdSchema.nullable(),
+    successorPeerId: peerIdSchema.nullable(),
+    firstPeerId: peerIdSchema,
+    lastPeerId: peerIdSchema,
+    /** Predicted latency T, seconds. */
+    predictedLatency: z.number(),
+    stages: z.array(predictedStageSchema),
+  }),
+  z.strictObject({ type: z.literal('excluded'), planId: z.string(), reason: z.string() }),
+  z.strictObject({
+    type: z.literal('start'),
+    requestId: u32,
+    planId: z.string(),
+    prompt: z.string(),
+    maxNewTokens: z.int(),
+    sampling: samplingSchema,
+    /** Server clock when the start was sent, ms since epoch. */
+    serverTimeMs: z.number(),
+  }),
+  z.strictObject({
+    type: z.literal('output'),
+    requestId: u32,
+    tokenIds: z.array(z.int()),
+    text: z.string(),
+    generated: z.int(),
+    done: z.boolean(),
+    finishReason: z.enum(['eos', 'max-tokens', 'error']).optional(),
+  }),
+  z.strictObject({ type: z.literal('timings'), requestId: u32, planId: z.string(), peerId: peerIdSchema, timings: z.array(timingEntrySchema) }),
+  z.strictObject({
+    type: z.literal('peer-error'),
+    requestId: u32.nullable(),
+    peerId: peerIdSchema,
+    code: z.string(),
+    message: z.string(),
+    unitId: z.string().optional(),
+  }),
+  z.strictObject({ type: z.literal('session-ended'), reason: z.enum(['host-ended', 'server-shutdown']) }),
+  z.strictObject({
+    type: z.literal('error'),
+    ref,
+    code: z.enum(ERROR_CODES),
+    message: z.string(),
+    /** The `type` of the offending message when it could be read, else null. */
+    inReplyTo: z.string().nullable(),
+  }),
+]);
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
+export type ServerMessageType = ServerMessage['type'];
+export type ServerMessageOf<T extends ServerMessageType> = Extract<ServerMessage, { type: T }>;
+
+// ---------------------------------------------------------------------------------------------
+// Parsing helpers
+
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; code: ErrorCode; message: string; inReplyTo: string | null };
+
+/** Byte length of a string in UTF-8 (without TextEncoder allocation for ASCII-heavy text). */
+export function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(message)'}: ${i.message}`)
+    .join('; ');
+}
+
+function parseWith<S extends z.ZodType>(
+  schema: S,
+  knownTypes: readonly string[] | null,
+  text: string,
+): ParseResult<z.infer<S>> {
+  if (utf8Length(text) > MAX_MESSAGE_BYTES)
+    return { ok: false, code: 'message-too-large', message: `messages are limited to ${MAX_MESSAGE_BYTES} bytes`, inReplyTo: null };
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'bad-json', message: 'send one JSON object per WebSocket text frame', inReplyTo: null };
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    return { ok: false, code: 'bad-message', message: 'a message is a JSON object with a string `type`', inReplyTo: null };
+  const type = (data as { type?: unknown }).type;
+  if (typeof type !== 'string')
+    return { ok: false, code: 'bad-message', message: 'a message needs a string `type`', inReplyTo: null };
+  const inReplyTo = type.slice(0, 64);
+  if (knownTypes && !knownTypes.includes(type))
+    return { ok: false, code: 'unknown-type', message: `unknown message type '${inReplyTo}'; known: ${knownTypes.join(', ')}`, inReplyTo };
+  const result = schema.safeParse(data);
+  if (!result.success) return { ok: false, code: 'bad-message', message: `invalid '${inReplyTo}': ${describeIssues(result.error)}`, inReplyTo };
+  return { ok: true, message: result.data };
+}
+
+/** Parse and validate one client -> server frame. */
+export function parseClientMessage(text: string): ParseResult<ClientMessage> {
+  return parseWith(clientMessageSchema, CLIENT_MESSAGE_TYPES, text);
+}
+
+/** Parse and validate one server -> client frame (the page uses this). */
+export function parseServerMessage(text: string): ParseResult<ServerMessage> {
+  return parseWith(serverMessageSchema, null, text);
+}
+
+/** Exhaustiveness check for `switch (msg.type)`. */
+export function assertNever(value: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(value)}`);
+}
+
+/** Unit ids a stage needs, in package order. */
+export function unitsForStage(layers: LayerRangeWire, embeds: boolean, hasHead: boolean): string[] {
+  const units: string[] = [];
+  if (embeds) units.push('embed');
+  for (let l = layers.start; l < layers.end; l++) units.push(`layer.${l}`);
+  if (hasHead) units.push('head');
+  return units;
+}
+
+export function manifestUrl(packageName: string): string {
+  return `/models/${encodeURIComponent(packageName)}/manifest.json`;
+}
