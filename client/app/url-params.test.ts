@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { joinLink, parsePageParams } from './url-params.ts';
+import { TandemError } from '../../planner/errors.ts';
+
+function errorCode(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    return e instanceof TandemError ? e.code : `not a TandemError: ${String(e)}`;
+  }
+  return 'no error';
+}
+
+describe('parsePageParams', () => {
+  it('defaults to nothing set', () => {
+    expect(parsePageParams('')).toEqual({ join: null, host: false, name: null, emulation: null, backend: 'auto' });
+  });
+
+  it('reads join, name, host and backend', () => {
+    const p = parsePageParams('?join=%20AB12cd%20&name=Ada%27s%20phone&host=1&backend=WASM');
+    expect(p.join).toBe('AB12cd');
+    expect(p.name).toBe("Ada's phone");
+    expect(p.host).toBe(true);
+    expect(p.backend).toBe('wasm');
+  });
+
+  it('strips control characters from names and bounds their length', () => {
+    expect(parsePageParams('?name=a%00b%0Ac').name).toBe('abc');
+    expect(parsePageParams(`?name=${'x'.repeat(100)}`).name).toHaveLength(40);
+    expect(parsePageParams('?name=%20%20').name).toBeNull();
+  });
+
+  it('rejects bad codes and backends with coded errors', () => {
+    expect(errorCode(() => parsePageParams('?join=a'))).toBe('join-code-invalid');
+    expect(errorCode(() => parsePageParams('?join=<script>'))).toBe('join-code-invalid');
+    expect(errorCode(() => parsePageParams('?backend=cuda'))).toBe('backend-invalid');
+    expect(errorCode(() => parsePageParams('?emulate=toaster'))).toBe('emulation-invalid');
+  });
+
+  it('parses an emulation preset', () => {
+    const p = parsePageParams('?emulate=phone');
+    expect(p.emulation?.label).toBe('phone');
+    expect(p.emulation?.computeSlowdown).toBe(4);
+  });
+});
+
+describe('joinLink', () => {
+  it('keeps origin and path, drops other params', () => {
+    expect(joinLink('https://10.0.0.2:8080/?name=x&emulate=phone#top', 'K7Q2')).toBe('https://10.0.0.2:8080/?join=K7Q2');
+  });
+});

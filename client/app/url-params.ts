@@ -1,0 +1,70 @@
+/**
+ * URL parameters for people and for automation (pure):
+ *   ?join=CODE        join that session at once
+ *   ?host=1           create a session at once (automation; a person presses "Create session")
+ *   ?name=NAME        the device name shown to others
+ *   ?emulate=...      a preset or JSON (see profiler/emulation.ts)
+ *   ?backend=wasm     force onnxruntime-web's wasm backend (also 'webgpu'); default: auto
+ */
+import { TandemError } from '../../planner/errors.ts';
+import { parseEmulation, type Emulation } from '../profiler/emulation.ts';
+
+export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
+
+export interface PageParams {
+  join: string | null;
+  host: boolean;
+  name: string | null;
+  emulation: Emulation | null;
+  backend: BackendChoice;
+}
+
+const JOIN_CODE = /^[A-Za-z0-9_-]{3,32}$/;
+const MAX_NAME = 40;
+
+/** Normalises a typed or scanned join code; returns null when it cannot be a code. */
+export function normaliseJoinCode(raw: string): string | null {
+  const code = raw.trim().replace(/\s+/g, '');
+  return JOIN_CODE.test(code) ? code : null;
+}
+
+/** A readable name: trimmed, control characters dropped, at most 40 characters. */
+export function normaliseName(raw: string): string {
+  // eslint-disable-next-line no-control-regex
+  return raw.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, MAX_NAME);
+}
+
+export function parsePageParams(search: string): PageParams {
+  const q = new URLSearchParams(search);
+  const rawJoin = q.get('join');
+  let join: string | null = null;
+  if (rawJoin !== null && rawJoin.trim() !== '') {
+    join = normaliseJoinCode(rawJoin);
+    if (join === null) {
+      throw new TandemError('join-code-invalid', `?join=${rawJoin} is not a join code (3-32 letters, digits, - or _); check the link or type the code shown on the host's screen.`);
+    }
+  }
+  const rawBackend = (q.get('backend') ?? 'auto').trim().toLowerCase();
+  if (rawBackend !== 'auto' && rawBackend !== 'webgpu' && rawBackend !== 'wasm') {
+    throw new TandemError('backend-invalid', `?backend=${rawBackend} is unknown; use wasm, webgpu or leave it out for automatic choice.`);
+  }
+  const rawName = q.get('name');
+  const name = rawName === null ? null : normaliseName(rawName) || null;
+  const hostFlag = (q.get('host') ?? '').trim().toLowerCase();
+  return {
+    join,
+    host: hostFlag === '1' || hostFlag === 'true' || hostFlag === 'yes',
+    name,
+    emulation: parseEmulation(q.get('emulate')),
+    backend: rawBackend,
+  };
+}
+
+/** The join link a host shows: the page's own URL with only ?join=CODE. */
+export function joinLink(pageUrl: string, code: string): string {
+  const url = new URL(pageUrl);
+  url.search = '';
+  url.hash = '';
+  url.searchParams.set('join', code);
+  return url.toString();
+}
