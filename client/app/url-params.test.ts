@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { joinLink, parsePageParams } from './url-params.ts';
+import { joinLink, normaliseJoinCode, parsePageParams } from './url-params.ts';
 import { TandemError } from '../../planner/errors.ts';
 
 function errorCode(f: () => unknown): string {
@@ -17,11 +17,18 @@ describe('parsePageParams', () => {
   });
 
   it('reads join, name, host and backend', () => {
-    const p = parsePageParams('?join=%20AB12cd%20&name=Ada%27s%20phone&host=1&backend=WASM');
-    expect(p.join).toBe('AB12cd');
+    const p = parsePageParams('?join=%20ab12-cdef%20&name=Ada%27s%20phone&host=1&backend=WASM');
+    expect(p.join).toBe('AB12CDEF');
     expect(p.name).toBe("Ada's phone");
     expect(p.host).toBe(true);
     expect(p.backend).toBe('wasm');
+  });
+
+  it('maps Crockford look-alikes in typed codes', () => {
+    expect(normaliseJoinCode('k7q2 mnop')).toBe('K7Q2MN0P');
+    expect(normaliseJoinCode('il000000')).toBe('11000000');
+    expect(normaliseJoinCode('ABCDEFGHU')).toBeNull();
+    expect(normaliseJoinCode('ABCDEFGU')).toBeNull();
   });
 
   it('strips control characters from names and bounds their length', () => {
@@ -46,6 +53,6 @@ describe('parsePageParams', () => {
 
 describe('joinLink', () => {
   it('keeps origin and path, drops other params', () => {
-    expect(joinLink('https://10.0.0.2:8080/?name=x&emulate=phone#top', 'K7Q2')).toBe('https://10.0.0.2:8080/?join=K7Q2');
+    expect(joinLink('https://10.0.0.2:8080/?name=x&emulate=phone#top', 'K7Q2MN0P')).toBe('https://10.0.0.2:8080/?join=K7Q2MN0P');
   });
 });

@@ -8,6 +8,7 @@
  */
 import { TandemError } from '../../planner/errors.ts';
 import { parseEmulation, type Emulation } from '../profiler/emulation.ts';
+import { joinCodeSchema } from '../../signaling/protocol.ts';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
 
@@ -19,13 +20,20 @@ export interface PageParams {
   backend: BackendChoice;
 }
 
-const JOIN_CODE = /^[A-Za-z0-9_-]{3,32}$/;
 const MAX_NAME = 40;
 
-/** Normalises a typed or scanned join code; returns null when it cannot be a code. */
+/**
+ * Normalises a typed or scanned join code (Crockford base32, see signaling/protocol.ts): upper case,
+ * spaces and dashes dropped, and the look-alikes people type mapped as Crockford does (O -> 0,
+ * I and L -> 1). Returns null when the result cannot be a code.
+ */
 export function normaliseJoinCode(raw: string): string | null {
-  const code = raw.trim().replace(/\s+/g, '');
-  return JOIN_CODE.test(code) ? code : null;
+  const code = raw
+    .toUpperCase()
+    .replace(/[\s-]+/g, '')
+    .replace(/O/g, '0')
+    .replace(/[IL]/g, '1');
+  return joinCodeSchema.safeParse(code).success ? code : null;
 }
 
 /** A readable name: trimmed, control characters dropped, at most 40 characters. */
@@ -41,7 +49,7 @@ export function parsePageParams(search: string): PageParams {
   if (rawJoin !== null && rawJoin.trim() !== '') {
     join = normaliseJoinCode(rawJoin);
     if (join === null) {
-      throw new TandemError('join-code-invalid', `?join=${rawJoin} is not a join code (3-32 letters, digits, - or _); check the link or type the code shown on the host's screen.`);
+      throw new TandemError('join-code-invalid', `?join=${rawJoin} is not a join code (8 letters and digits); check the link or type the code shown on the host's screen.`);
     }
   }
   const rawBackend = (q.get('backend') ?? 'auto').trim().toLowerCase();
