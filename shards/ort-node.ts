@@ -1,0 +1,155 @@
+/**
+ * ONNX Runtime in Node, behind one small interface, for the pipeline runner, tests and benchmarks:
+ *   'node' = onnxruntime-node (native CPU EP)   'wasm' = onnxruntime-web on its wasm backend, in Node.
+ * This is the only shards file that imports onnxruntime-node (and the only Node-side user of
+ * onnxruntime-web). Tensors cross the interface as plain typed arrays so callers never mix the two
+ * packages' Tensor classes.
+ *
+ * onnxruntime-node cannot take external data as buffers: the model is written to a temporary folder
+ * next to links (or copies) of the unit files and loaded from there; the folder is removed afterwards.
+ */
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { TandemError } from '../planner/errors.ts';
+
+export type NodeBackend = 'node' | 'wasm';
+
+export type HostTensor =
+  | { dtype: 'float32'; dims: number[]; data: Float32Array }
+  | { dtype: 'int64'; dims: number[]; data: BigInt64Array }
+  | { dtype: 'int32'; dims: number[]; data: Int32Array };
+
+/** An external data file: bytes in memory, or a path on disk. `path` == the TensorProto location. */
+export interface ExternalFile {
+  path: string;
+  data: Uint8Array | { file: string };
+}
+
+export interface SessionSpec {
+  model: Uint8Array;
+  externalData: ExternalFile[];
+  /** session config entries, e.g. { 'session.disable_quant_qdq': '1' } */
+  config?: Record<string, string>;
+  /** intra-op threads (default 1: the machines this runs on are shared) */
+  threads?: number;
+}
+
+export interface StageSession {
+  readonly backend: NodeBackend;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>>;
+  release(): Promise<void>;
+}
+
+interface OrtTensorLike {
+  type: string;
+  dims: readonly number[];
+  data: unknown;
+}
+
+function toHost(name: string, t: OrtTensorLike): HostTensor {
+  const dims = [...t.dims];
+  if (t.type === 'float32' && t.data instanceof Float32Array) return { dtype: 'float32', dims, data: t.data };
+  if (t.type === 'int64' && t.data instanceof BigInt64Array) return { dtype: 'int64', dims, data: t.data };
+  if (t.type === 'int32' && t.data instanceof Int32Array) return { dtype: 'int32', dims, data: t.data };
+  throw new TandemError('ort-output-type', `Output '${name}' has type ${t.type}; only float32, int64 and int32 outputs are supported.`);
+}
+
+function sessionError(backend: NodeBackend, cause: unknown): TandemError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new TandemError('session-create-failed', `Could not create the ${backend} ONNX Runtime session: ${detail}`, { cause });
+}
+
+async function createNodeSession(spec: SessionSpec): Promise<StageSession> {
+  const ort = await import('onnxruntime-node');
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-stage-'));
+  let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
+  try {
+    for (const f of spec.externalData) {
+      if (f.path.includes('/') || f.path.includes('\\')) throw new TandemError('external-path-invalid', `External data path '${f.path}' must be a plain file name.`);
+      const target = join(dir, f.path);
+      if (f.data instanceof Uint8Array) writeFileSync(target, f.data);
+      else symlinkSync(isAbsolute(f.data.file) ? f.data.file : resolve(f.data.file), target);
+    }
+    const modelPath = join(dir, 'stage.onnx');
+    writeFileSync(modelPath, spec.model);
+    session = await ort.InferenceSession.create(modelPath, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: spec.threads ?? 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      extra: { session: toExtra(spec.config) },
+    });
+  } catch (e) {
+    throw e instanceof TandemError ? e : sessionError('node', e);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return {
+    backend: 'node',
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    async run(feeds) {
+      const ortFeeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+      for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor(t.dtype, t.data, t.dims);
+      const out = await session.run(ortFeeds);
+      const res: Record<string, HostTensor> = {};
+      for (const [k, t] of Object.entries(out)) res[k] = toHost(k, t as OrtTensorLike);
+      return res;
+    },
+    release: () => session.release(),
+  };
+}
+
+/** `{ 'session.x': v }` -> `{ x: v }` (onnxruntime-js nests session config keys under extra.session). */
+function toExtra(config: Record<string, string> = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config)) out[k.replace(/^session\./, '')] = v;
+  return out;
+}
+
+async function createWasmSession(spec: SessionSpec): Promise<StageSession> {
+  const ort = await import('onnxruntime-web');
+  const { readFile } = await import('node:fs/promises');
+  ort.env.wasm.numThreads = spec.threads ?? 1;
+  const externalData = await Promise.all(
+    spec.externalData.map(async (f) => ({ path: f.path, data: f.data instanceof Uint8Array ? f.data : new Uint8Array(await readFile(f.data.file)) })),
+  );
+  let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
+  try {
+    session = await ort.InferenceSession.create(spec.model, {
+      executionProviders: ['wasm'],
+      graphOptimizationLevel: 'all',
+      externalData,
+      extra: { session: toExtra(spec.config) },
+    });
+  } catch (e) {
+    throw sessionError('wasm', e);
+  }
+  return {
+    backend: 'wasm',
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    async run(feeds) {
+      const ortFeeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+      for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor(t.dtype, t.data, t.dims);
+      const out = await session.run(ortFeeds);
+      const res: Record<string, HostTensor> = {};
+      for (const [k, t] of Object.entries(out)) res[k] = toHost(k, t as OrtTensorLike);
+      return res;
+    },
+    release: () => session.release(),
+  };
+}
+
+/** Creates a session on the chosen Node-hosted backend. */
+export function createStageSession(backend: NodeBackend, spec: SessionSpec): Promise<StageSession> {
+  switch (backend) {
+    case 'node':
+      return createNodeSession(spec);
+    case 'wasm':
+      return createWasmSession(spec);
+  }
+}
