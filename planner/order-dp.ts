@@ -1,0 +1,186 @@
+/**
+ * Exact DP over ONE device order: the best plan whose stages use a subsequence of `order` (devices may
+ * be skipped, the order of the used ones is kept). The same recurrence as the full DP [29]-[30] with
+ * "position in the order" instead of the device set, so it costs O(K L (K + L)) instead of O(K L^2 2^K).
+ * The scalable planner searches over orders with it. Pure: no I/O.
+ */
+import type { DpSolution } from './dp.ts';
+import { memoryTable } from './dp.ts';
+import type { CostTable } from './stage-costs.ts';
+import type { PlanStage } from './types.ts';
+
+/** Reusable buffers and precomputed costs for many order evaluations of one problem. */
+export interface OrderDpContext {
+  ct: CostTable;
+  prefP: Float64Array; // [L+1] prefix sums of P_l, bytes
+  prefW: Float64Array; // [L+1] prefix sums of W_l, FLOP
+  memNeed: Float64Array; // [(L+1)^2] memory need of range i..j-1
+  commBits: Float64Array; // [L+1] 8 A of the activation crossing cut i
+  value: Float64Array; // [K * (L+1)] best finish with order[n] ending at j
+  backI: Int32Array;
+  backN: Int32Array; // predecessor position, -1 = first stage
+  sortedX: Float64Array; // [(L+1) * K] per cut i: finite predecessor values, ascending
+  sortedN: Int32Array; // their positions
+  sortedCount: Int32Array; // [L+1]
+  prefC: Float64Array; // [K] scratch: prefix min of comm over the sorted predecessors
+  prefArg: Int32Array; // [K]
+  sufY: Float64Array; // [K+1] scratch: suffix min of (x + comm)
+  sufArg: Int32Array; // [K+1]
+}
+
+export function createOrderDpContext(ct: CostTable): OrderDpContext {
+  const { L, K } = ct;
+  const W = L + 1;
+  const prefP = new Float64Array(W);
+  const prefW = new Float64Array(W);
+  for (let l = 0; l < L; l++) {
+    prefP[l + 1] = prefP[l]! + ct.layerParams[l]!;
+    prefW[l + 1] = prefW[l]! + ct.layerFlops[l]!;
+  }
+  const commBits = new Float64Array(W);
+  for (let i = 1; i <= L; i++) commBits[i] = 8 * ct.layerAct[i - 1]!;
+  return {
+    ct, prefP, prefW, memNeed: memoryTable(ct), commBits,
+    value: new Float64Array(K * W), backI: new Int32Array(K * W), backN: new Int32Array(K * W),
+    sortedX: new Float64Array(W * K), sortedN: new Int32Array(W * K), sortedCount: new Int32Array(W),
+    prefC: new Float64Array(K), prefArg: new Int32Array(K), sufY: new Float64Array(K + 1), sufArg: new Int32Array(K + 1),
+  };
+}
+
+/**
+ * Best latency over plans using a subsequence of `order` (device indices, each at most once).
+ * Returns Infinity when nothing fits. Call `orderDpPlan` right after to rebuild the plan.
+ */
+export function orderDpLatency(ctx: OrderDpContext, order: readonly number[]): number {
+  const { ct, prefP, prefW, memNeed, commBits, value, backI, backN, sortedX, sortedN, sortedCount } = ctx;
+  const { L } = ct;
+  const W = L + 1;
+  const N = order.length;
+  const embedP = ct.embed?.paramBytes ?? 0, embedW = ct.embed?.flops ?? 0;
+  const headP = ct.head?.paramBytes ?? 0, headW = ct.head?.flops ?? 0;
+  value.fill(Infinity, 0, N * W);
+  sortedCount.fill(0);
+  let best = Infinity;
+
+  for (let n = 0; n < N; n++) {
+    const d = order[n]!;
+    const row = n * W;
+    const invRead = 1 / ct.read[d]!, invFlops = 1 / ct.flops[d]!;
+    const mem = ct.memory[d]!;
+
+    // First stage on d: layers 0..j-1 [30].
+    for (let j = 1; j <= L; j++) {
+      if (memNeed[j]! > mem) {
+        if (j < L) break;
+        continue;
+      }
+      const last = j === L;
+      value[row + j] = (prefP[j]! + embedP + (last ? headP : 0)) * invRead + (prefW[j]! + embedW + (last ? headW : 0)) * invFlops;
+      backI[row + j] = 0;
+      backN[row + j] = -1;
+    }
+
+    // Later stage on d after a cut i, from any earlier position m [29], with the sorted-predecessor sweep
+    // explained in dp.ts: min over m of max(load, x_m) + c_m = min(load + min_{x<=load} c, min_{x>load} (x + c)).
+    for (let i = 1; i < L; i++) {
+      const cnt = sortedCount[i]!;
+      if (cnt === 0) continue;
+      if (memNeed[i * W + i + 1]! > mem) continue;
+      const base = i * ct.K;
+      const bits = commBits[i]!;
+      // Prefix min of c and suffix min of x + c, in ascending x order (pointer-walked below).
+      let prefC = Infinity, prefArg = -1;
+      const { prefC: pc, prefArg: pa, sufY: sy, sufArg: sa } = ctx;
+      for (let k = 0; k < cnt; k++) {
+        const m = sortedN[base + k]!;
+        const c = bits / Math.min(ct.up[order[m]!]!, ct.down[d]!);
+        if (c < prefC) {
+          prefC = c;
+          prefArg = m;
+        }
+        pc[k] = prefC;
+        pa[k] = prefArg;
+      }
+      sy[cnt] = Infinity;
+      for (let k = cnt - 1; k >= 0; k--) {
+        const m = sortedN[base + k]!;
+        const y = sortedX[base + k]! + bits / Math.min(ct.up[order[m]!]!, ct.down[d]!);
+        if (y < sy[k + 1]!) {
+          sy[k] = y;
+          sa[k] = m;
+        } else {
+          sy[k] = sy[k + 1]!;
+          sa[k] = sa[k + 1]!;
+        }
+      }
+      let p = 0;
+      for (let j = i + 1; j <= L; j++) {
+        if (memNeed[i * W + j]! > mem) {
+          if (j < L) break;
+          continue;
+        }
+        const last = j === L;
+        const load = (prefP[j]! - prefP[i]! + (last ? headP : 0)) * invRead;
+        const comp = (prefW[j]! - prefW[i]! + (last ? headW : 0)) * invFlops;
+        while (p < cnt && sortedX[base + p]! <= load) p++;
+        const early = p > 0 ? load + pc[p - 1]! : Infinity;
+        const late = sy[p]!;
+        const v = Math.min(early, late) + comp;
+        if (v < value[row + j]!) {
+          value[row + j] = v;
+          backI[row + j] = i;
+          backN[row + j] = early <= late ? pa[p - 1]! : sa[p]!;
+        }
+      }
+    }
+
+    // Row n is final: add its values to the per-cut sorted predecessor lists for later positions.
+    for (let i = 1; i < L; i++) {
+      const x = value[row + i]!;
+      if (x === Infinity) continue;
+      const base = i * ct.K;
+      let k = sortedCount[i]!++;
+      while (k > 0 && sortedX[base + k - 1]! > x) {
+        sortedX[base + k] = sortedX[base + k - 1]!;
+        sortedN[base + k] = sortedN[base + k - 1]!;
+        k--;
+      }
+      sortedX[base + k] = x;
+      sortedN[base + k] = n;
+    }
+    if (value[row + L]! < best) best = value[row + L]!;
+  }
+  return best;
+}
+
+/** Rebuilds the best plan of the last `orderDpLatency(ctx, order)` call (same order); null if none. */
+export function orderDpPlan(ctx: OrderDpContext, order: readonly number[]): DpSolution | null {
+  const { ct, value, backI, backN } = ctx;
+  const W = ct.L + 1;
+  let best = Infinity, bestN = -1;
+  for (let n = 0; n < order.length; n++) {
+    if (value[n * W + ct.L]! < best) {
+      best = value[n * W + ct.L]!;
+      bestN = n;
+    }
+  }
+  if (bestN < 0) return null;
+  const stages: PlanStage[] = [];
+  let n = bestN, j = ct.L;
+  while (n >= 0) {
+    const i = backI[n * W + j]!;
+    stages.push({ device: order[n]!, layers: { start: i, end: j } });
+    const prev = backN[n * W + j]!;
+    n = prev;
+    j = i;
+  }
+  stages.reverse();
+  return { latency: best, stages };
+}
+
+/** Convenience: the best plan over one order. */
+export function solveOrderDp(ct: CostTable, order: readonly number[]): DpSolution | null {
+  const ctx = createOrderDpContext(ct);
+  orderDpLatency(ctx, order);
+  return orderDpPlan(ctx, order);
+}

@@ -1,0 +1,92 @@
+/**
+ * The planner's public data types (the binding cross-team contract, plus a few optional extras).
+ * Units inside the planner are SI: seconds, bytes, FLOP, FLOP/s, bytes/s, bit/s.
+ * Layer ranges are 0-based and half-open: `{ start, end }` covers layers start .. end-1.
+ */
+
+/** A transformer's shape, with Hugging Face config.json field names, plus storage precision. */
+export interface ModelConfig {
+  num_hidden_layers: number; // L
+  hidden_size: number; // d_model
+  num_attention_heads: number; // h_q
+  num_key_value_heads: number; // h_k
+  head_dim?: number; // d_head; default hidden_size / num_attention_heads
+  intermediate_size: number; // d_ff
+  vocab_size: number; // V (used only by the embedding / LM head costs)
+  bytesPerParam: number; // bytes per stored parameter (2 for bf16/fp16, 4 for fp32, ~0.5625 for q4)
+  /** Bytes per activation value sent between stages and held in memory; default 2 (bf16, as the paper). */
+  bytesPerActivation?: number;
+}
+
+/** One device, as the planner sees it (SI units). */
+export interface DeviceProfile {
+  name: string;
+  peakFlops: number; // c*_k, FLOP/s
+  utilA: number; // a_k in U_k(t) = a_k (1 - exp(-b_k t))   [8]
+  utilB: number; // b_k, 1/token
+  readBytesPerSec: number; // r_k, storage read speed, bytes/s
+  memoryBytes: number; // m_k, bytes
+  uplinkBitsPerSec: number; // b^u_k, bit/s
+  downlinkBitsPerSec: number; // b^d_k, bit/s
+}
+
+/** 0-based, half-open: layers start .. end-1. */
+export interface LayerRange {
+  start: number;
+  end: number;
+}
+
+/** One pipeline stage: a device (index into the problem's devices) and its contiguous layers. */
+export interface PlanStage {
+  device: number;
+  layers: LayerRange;
+}
+
+/** A stage with its timing, the data of one Gantt row (seconds, measured from the request at t = 0). */
+export interface StageTiming extends PlanStage {
+  load: number; // [19] time to read the stage's parameters from storage
+  wait: number; // [24] idle bubble between load done and upstream activations ready
+  comm: number; // [20] activation transfer from the previous stage (0 for the first)
+  compute: number; // [21]
+  startTime: number; // [17] max(load, finish of previous stage)
+  finishTime: number; // [18] start + comm + compute
+  /** Memory the stage needs on its device, bytes ([22] or the 'sum' variant). */
+  memoryBytes?: number;
+  /** Whether memoryBytes fits in the device's memory. */
+  memoryOk?: boolean;
+}
+
+/** A plan's evaluation: latency T = finish of the last stage [23], and every stage's timing. */
+export interface Timeline {
+  latency: number;
+  stages: StageTiming[];
+  /** True when every stage fits in its device's memory. */
+  memoryOk?: boolean;
+}
+
+/**
+ * Memory model for a stage on a device:
+ * - 'max' (the paper's printed [22]): max_l A_l + sum_l P_l
+ * - 'sum' (what the paper's figures use): sum_l (A_l + P_l)
+ */
+export type MemoryModel = 'max' | 'sum';
+
+/** Options of the per-layer FLOP count. */
+export interface CostOptions {
+  /**
+   * 'k-and-v' counts the K and V projections as printed in [1] (d_model h_k each);
+   * 'once' counts them once together (d_model h_k / 2 each), which reproduces the paper's figures.
+   */
+  kvProjections?: 'k-and-v' | 'once';
+}
+
+/** A planning problem: the model, the candidate devices and the prefill length t. */
+export interface PlanProblem {
+  model: ModelConfig;
+  devices: DeviceProfile[];
+  tokens: number; // t, prefill sequence length
+  memoryModel?: MemoryModel; // default 'max'
+  /** Count the embedding (first stage) and final norm + LM head (last stage); default false, as the paper. */
+  embeddingAndHead?: boolean;
+  costOptions?: CostOptions;
+}
