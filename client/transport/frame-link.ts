@@ -1,0 +1,263 @@
+/**
+ * The link layer shared by every transport: frames <-> chunked messages on one ordered byte channel,
+ * with a send queue (frames never interleave), back-pressure on bufferedAmount, and a strict per-link
+ * FrameAssembler (lost, reordered or malformed chunks are reported, never thrown into the event loop).
+ *
+ * A `ByteChannel` is the small hook each backend fills in (an RTCDataChannel behind PeerJS, or an
+ * in-memory pipe). `LinkHub` turns a set of channels keyed by remote peer id into a PipelineTransport.
+ */
+import { TandemError } from '../../planner/errors.ts';
+import { FrameAssembler, FrameEncoder, SCTP_MAX_MESSAGE_BYTES, type Frame } from '../../shards/frame-codec.ts';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HIGH_WATER_BYTES, DEFAULT_LOW_WATER_BYTES,
+  type EventHandler, type FrameHandler, type PipelineTransport, type TransportEvent,
+} from './transport.ts';
+
+const DRAIN_POLL_MS = 50;
+
+/** One ordered, reliable message channel to one remote peer. */
+export interface ByteChannel {
+  /** Queue one message (<= the channel's max message size). Throws if the channel is closed. */
+  send(message: Uint8Array): void;
+  /** Bytes queued but not yet sent (RTCDataChannel.bufferedAmount). */
+  readonly bufferedAmount: number;
+  /** 'bufferedamountlow' fires when bufferedAmount falls to or below this. */
+  bufferedAmountLowThreshold: number;
+  readonly isOpen: boolean;
+  /** Install the channel's callbacks; called once, right after the channel opens. */
+  listen(handlers: {
+    message: (message: Uint8Array) => void;
+    bufferedAmountLow: () => void;
+    close: (reason: string) => void;
+  }): void;
+  close(): void;
+}
+
+export interface FrameLinkOptions {
+  maxChunkBytes?: number;
+  highWaterBytes?: number;
+  lowWaterBytes?: number;
+  maxFrameBytes?: number;
+}
+
+/** Frames over one ByteChannel. */
+export class FrameLink {
+  private readonly encoder: FrameEncoder;
+  private readonly assembler: FrameAssembler;
+  private readonly highWater: number;
+  private sendChain: Promise<void> = Promise.resolve();
+  private drainWaiters: (() => void)[] = [];
+  private closedReason: string | null = null;
+
+  constructor(
+    readonly remoteId: string,
+    readonly direction: 'incoming' | 'outgoing',
+    private readonly channel: ByteChannel,
+    private readonly handlers: {
+      frame: (frame: Frame) => void;
+      error: (error: TandemError) => void;
+      close: (reason: string) => void;
+    },
+    opts: FrameLinkOptions = {},
+  ) {
+    this.encoder = new FrameEncoder(opts.maxChunkBytes ?? SCTP_MAX_MESSAGE_BYTES);
+    this.assembler = new FrameAssembler({ strictSequence: true, maxFrameBytes: opts.maxFrameBytes });
+    this.highWater = opts.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES;
+    channel.bufferedAmountLowThreshold = opts.lowWaterBytes ?? DEFAULT_LOW_WATER_BYTES;
+    channel.listen({
+      message: (m) => this.receive(m),
+      bufferedAmountLow: () => this.wakeSenders(),
+      close: (reason) => this.markClosed(reason),
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.closedReason === null && this.channel.isOpen;
+  }
+
+  /** Encode and send a frame after every frame queued before it; resolves when all chunks are handed over. */
+  send(frame: Frame): Promise<void> {
+    const chunks = this.encoder.encode(frame); // validate now, so a bad frame rejects at once
+    const run = this.sendChain.then(() => this.sendChunks(chunks));
+    this.sendChain = run.catch(() => undefined);
+    return run;
+  }
+
+  close(): void {
+    this.channel.close();
+    this.markClosed('closed locally');
+  }
+
+  private async sendChunks(chunks: Uint8Array[]): Promise<void> {
+    for (const chunk of chunks) {
+      while (this.closedReason === null && this.channel.bufferedAmount + chunk.byteLength > this.highWater && this.channel.bufferedAmount > 0) {
+        // bufferedamountlow wakes us; the timer is a safety net in case the event fired before we waited
+        // or the thresholds leave no crossing to fire on.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, DRAIN_POLL_MS);
+          this.drainWaiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      if (this.closedReason !== null || !this.channel.isOpen) {
+        throw new TandemError('transport-closed', `The link to peer '${this.remoteId}' is closed (${this.closedReason ?? 'channel not open'}); the frame was not sent.`);
+      }
+      try {
+        this.channel.send(chunk);
+      } catch (err) {
+        this.markClosed(`send failed: ${(err as Error).message}`);
+        throw new TandemError('transport-closed', `Sending to peer '${this.remoteId}' failed: ${(err as Error).message}.`, { cause: err });
+      }
+    }
+  }
+
+  private receive(message: Uint8Array): void {
+    let frame: Frame | null;
+    try {
+      frame = this.assembler.push(message);
+    } catch (err) {
+      this.handlers.error(err instanceof TandemError ? err : new TandemError('frame-malformed', String(err), { cause: err }));
+      return;
+    }
+    if (frame) this.handlers.frame(frame);
+  }
+
+  private wakeSenders(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private markClosed(reason: string): void {
+    if (this.closedReason !== null) return;
+    this.closedReason = reason;
+    this.wakeSenders();
+    this.handlers.close(reason);
+  }
+}
+
+/** How a backend opens a channel to a remote peer (outgoing). */
+export type Dialer = (peerId: string, timeoutMs: number) => Promise<ByteChannel>;
+
+/**
+ * A PipelineTransport over any ByteChannel backend. Backends call `dial` for outgoing channels (through
+ * the Dialer given at construction) and `acceptIncoming` for channels the remote side opened.
+ * Per remote peer, the first link to open is the one used for sending (stable ordering); further links
+ * (two peers dialling each other at once) stay open and are still read.
+ */
+export class LinkHub implements PipelineTransport {
+  private readonly links = new Map<string, FrameLink[]>();
+  private readonly dialing = new Map<string, Promise<void>>();
+  private readonly frameHandlers = new Set<FrameHandler>();
+  private readonly eventHandlers = new Set<EventHandler>();
+  private closed = false;
+
+  constructor(
+    readonly localId: string,
+    private readonly dialer: Dialer,
+    private readonly linkOptions: FrameLinkOptions = {},
+    private readonly onClose: () => void = () => undefined,
+  ) {}
+
+  connect(peerId: string, timeoutMs: number = DEFAULT_CONNECT_TIMEOUT_MS): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError(peerId));
+    if (this.openLink(peerId)) return Promise.resolve();
+    let pending = this.dialing.get(peerId);
+    if (!pending) {
+      pending = this.dialer(peerId, timeoutMs).then(
+        (channel) => {
+          if (this.closed) {
+            channel.close();
+            throw this.closedError(peerId);
+          }
+          this.addLink(peerId, 'outgoing', channel);
+        },
+      ).finally(() => this.dialing.delete(peerId));
+      this.dialing.set(peerId, pending);
+    }
+    return pending;
+  }
+
+  async send(peerId: string, frame: Frame): Promise<void> {
+    let link = this.openLink(peerId);
+    if (!link) {
+      await this.connect(peerId);
+      link = this.openLink(peerId);
+    }
+    if (!link) throw new TandemError('transport-closed', `No open link to peer '${peerId}'.`);
+    await link.send(frame);
+  }
+
+  onFrame(handler: FrameHandler): () => void {
+    this.frameHandlers.add(handler);
+    return () => this.frameHandlers.delete(handler);
+  }
+
+  onEvent(handler: EventHandler): () => void {
+    this.eventHandlers.add(handler);
+    return () => this.eventHandlers.delete(handler);
+  }
+
+  /** Register a channel that the remote peer opened to us. */
+  acceptIncoming(peerId: string, channel: ByteChannel): void {
+    if (this.closed) {
+      channel.close();
+      return;
+    }
+    this.addLink(peerId, 'incoming', channel);
+  }
+
+  /** Report a backend-level problem (e.g. the signaling server went away). */
+  reportError(peerId: string | null, error: TandemError): void {
+    this.emit({ type: 'error', peerId, error });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const list of this.links.values()) for (const link of list) link.close();
+    this.links.clear();
+    this.onClose();
+  }
+
+  /** Remote peers with at least one open link. */
+  connectedPeers(): string[] {
+    return [...this.links.keys()].filter((id) => this.openLink(id));
+  }
+
+  private openLink(peerId: string): FrameLink | undefined {
+    return this.links.get(peerId)?.find((l) => l.isOpen);
+  }
+
+  private addLink(peerId: string, direction: 'incoming' | 'outgoing', channel: ByteChannel): void {
+    const link: FrameLink = new FrameLink(peerId, direction, channel, {
+      frame: (frame) => {
+        for (const h of this.frameHandlers) h(frame, peerId);
+      },
+      error: (error) => this.emit({ type: 'error', peerId, error }),
+      close: (reason) => {
+        const list = this.links.get(peerId);
+        if (list) {
+          const rest = list.filter((l) => l !== link);
+          if (rest.length) this.links.set(peerId, rest);
+          else this.links.delete(peerId);
+        }
+        if (!this.closed) this.emit({ type: 'close', peerId, reason });
+      },
+    }, this.linkOptions);
+    const list = this.links.get(peerId) ?? [];
+    list.push(link);
+    this.links.set(peerId, list);
+    this.emit({ type: 'open', peerId, direction });
+  }
+
+  private emit(event: TransportEvent): void {
+    for (const h of this.eventHandlers) h(event);
+  }
+
+  private closedError(peerId: string): TandemError {
+    return new TandemError('transport-closed', `The transport of '${this.localId}' is closed; cannot reach '${peerId}'.`);
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * WebRTC PipelineTransport through PeerJS, against the access point's own PeerServer at /peerjs.
+ * The ONLY file in the client that imports 'peerjs'.
+ *
+ *   const transport = await createPeerJsTransport({ peerId, host: location.hostname, port, secure });
+ *   transport.onFrame((frame, from) => ...);
+ *   await transport.send(successorId, frame);
+ *
+ * Data connections use 'raw' serialization (our own frame codec, messages <= 256 KiB, the SCTP limit) and
+ * reliable ordered channels; back-pressure waits on RTCDataChannel.bufferedAmount via 'bufferedamountlow'.
+ * No STUN/TURN servers by default: peers are expected on one LAN (or pass iceServers).
+ */
+import { Peer, type DataConnection, type PeerError } from 'peerjs';
+import { TandemError } from '../../planner/errors.ts';
+import { LinkHub, type ByteChannel, type FrameLinkOptions } from './frame-link.ts';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type PipelineTransport } from './transport.ts';
+
+export interface PeerJsTransportOptions {
+  peerId: string;
+  host: string;
+  port: number;
+  secure: boolean;
+  /** Mount path of the PeerServer (default '/peerjs'). */
+  path?: string;
+  iceServers?: RTCIceServer[];
+  /** How long to wait for the signaling server to accept our id (default 15 s). */
+  openTimeoutMs?: number;
+  link?: FrameLinkOptions;
+}
+
+/** RTCDataChannel of a PeerJS DataConnection as a ByteChannel. */
+class DataConnectionChannel implements ByteChannel {
+  constructor(private readonly conn: DataConnection) {}
+
+  private get dc(): RTCDataChannel {
+    return this.conn.dataChannel;
+  }
+
+  get bufferedAmount(): number {
+    return this.dc.bufferedAmount;
+  }
+
+  get bufferedAmountLowThreshold(): number {
+    return this.dc.bufferedAmountLowThreshold;
+  }
+
+  set bufferedAmountLowThreshold(bytes: number) {
+    this.dc.bufferedAmountLowThreshold = bytes;
+  }
+
+  get isOpen(): boolean {
+    return this.conn.open && this.dc.readyState === 'open';
+  }
+
+  send(message: Uint8Array): void {
+    // Straight to the data channel: PeerJS's own buffering would hide bytes from bufferedAmount.
+    this.dc.send(message as Uint8Array<ArrayBuffer>);
+  }
+
+  listen(h: Parameters<ByteChannel['listen']>[0]): void {
+    this.conn.on('data', (data: unknown) => {
+      if (data instanceof ArrayBuffer) h.message(new Uint8Array(data));
+      else if (ArrayBuffer.isView(data)) h.message(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      else h.message(new Uint8Array(0)); // not binary: the frame assembler reports it as malformed
+    });
+    this.dc.addEventListener('bufferedamountlow', () => h.bufferedAmountLow());
+    this.conn.on('close', () => h.close('the data connection closed'));
+    this.conn.on('error', (err) => h.close(`data connection error: ${err.message}`));
+  }
+
+  close(): void {
+    this.conn.close();
+  }
+}
+
+/** Register `peerId` with the signaling server and return a transport; rejects with TandemError('signaling-unavailable' | 'transport-id-taken'). */
+export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promise<PipelineTransport> {
+  const peer = new Peer(opts.peerId, {
+    host: opts.host,
+    port: opts.port,
+    path: opts.path ?? '/peerjs',
+    secure: opts.secure,
+    config: { iceServers: opts.iceServers ?? [] },
+    debug: 1,
+  });
+  const pendingDials = new Map<string, (err: TandemError) => void>();
+
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      peer.destroy();
+      reject(new TandemError('signaling-unavailable', `The signaling server at ${opts.host}:${opts.port}${opts.path ?? '/peerjs'} did not answer within ${(opts.openTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) / 1000} s; check that the access point is running and reachable.`));
+    }, opts.openTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    peer.once('open', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    peer.once('error', (err: PeerError<string>) => {
+      clearTimeout(timer);
+      peer.destroy();
+      reject(err.type === 'unavailable-id'
+        ? new TandemError('transport-id-taken', `Peer id '${opts.peerId}' is already registered with the signaling server; reload the page to get a fresh id.`, { cause: err })
+        : new TandemError('signaling-unavailable', `Could not register with the signaling server: ${err.message}.`, { cause: err }));
+    });
+  });
+
+  const dial = (remoteId: string, timeoutMs: number): Promise<ByteChannel> => new Promise((resolve, reject) => {
+    const conn = peer.connect(remoteId, { serialization: 'raw', reliable: true });
+    const fail = (err: TandemError): void => {
+      clearTimeout(timer);
+      pendingDials.delete(remoteId);
+      conn.close();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new TandemError('transport-connect-timeout', `No WebRTC data channel to peer '${remoteId}' within ${timeoutMs / 1000} s: the devices may not share a network (no STUN/TURN is configured) or the peer left.`)), timeoutMs);
+    pendingDials.set(remoteId, fail);
+    conn.once('open', () => {
+      clearTimeout(timer);
+      pendingDials.delete(remoteId);
+      resolve(new DataConnectionChannel(conn));
+    });
+    conn.once('error', (err) => fail(new TandemError('transport-connect-failed', `Data connection to '${remoteId}' failed: ${err.message}.`, { cause: err })));
+  });
+
+  const hub = new LinkHub(opts.peerId, dial, opts.link, () => peer.destroy());
+
+  peer.on('connection', (conn: DataConnection) => {
+    if (conn.serialization !== 'raw') {
+      hub.reportError(conn.peer, new TandemError('transport-protocol', `Peer '${conn.peer}' opened a '${conn.serialization}' connection; Tandem needs 'raw'. Is it running the same build?`));
+      conn.close();
+      return;
+    }
+    conn.once('open', () => hub.acceptIncoming(conn.peer, new DataConnectionChannel(conn)));
+  });
+
+  peer.on('error', (err: PeerError<string>) => {
+    if (err.type === 'peer-unavailable') {
+      // PeerJS names the missing peer only in the message text ("Could not connect to peer X").
+      for (const [remoteId, fail] of pendingDials) {
+        if (err.message.includes(remoteId)) fail(new TandemError('transport-connect-failed', `Peer '${remoteId}' is not connected to the signaling server (it left or never joined).`, { cause: err }));
+      }
+      return;
+    }
+    hub.reportError(null, new TandemError('signaling-error', `Signaling error (${err.type}): ${err.message}.`, { cause: err }));
+  });
+  peer.on('disconnected', () => {
+    hub.reportError(null, new TandemError('signaling-disconnected', 'Lost the signaling server; open data channels keep working, new ones cannot be made until it is back.'));
+  });
+
+  return hub;
+}

@@ -1,0 +1,45 @@
+/**
+ * PipelineTransport: how a stage sends frames (hidden states, tokens, errors, end markers) to the other
+ * stages of its pipeline. Two implementations share one link layer (frame-link.ts):
+ *   - peerjs-transport.ts: WebRTC data channels through PeerJS against our own signaling server (the page);
+ *   - loopback-transport.ts: in-memory channels with a simulated SCTP limit and bufferedAmount (Node tests).
+ *
+ * Semantics (both implementations):
+ *   - Frames from one sender to one receiver arrive in the order they were sent, or not at all (the link
+ *     closes and a 'close' event says why). Chunks of one frame never interleave with another's.
+ *   - `send` resolves once every chunk of the frame is handed to the channel; it waits (back-pressure)
+ *     while the channel's bufferedAmount is above the high-water mark, so a fast producer cannot queue
+ *     unbounded memory. It rejects with TandemError('transport-closed') if the link is or goes down.
+ *   - A malformed incoming message is reported as an 'error' event (TandemError code 'frame-*') and dropped;
+ *     it never throws into the channel's event loop.
+ */
+import type { TandemError } from '../../planner/errors.ts';
+import type { Frame } from '../../shards/frame-codec.ts';
+
+export type TransportEvent =
+  | { type: 'open'; peerId: string; direction: 'incoming' | 'outgoing' }
+  | { type: 'close'; peerId: string; reason: string }
+  | { type: 'error'; peerId: string | null; error: TandemError };
+
+export type FrameHandler = (frame: Frame, from: string) => void;
+export type EventHandler = (event: TransportEvent) => void;
+
+export interface PipelineTransport {
+  /** This page's peer id (as registered with the signaling server). */
+  readonly localId: string;
+  /** Open (or reuse) a link to `peerId`; rejects with TandemError('transport-connect-failed' | 'transport-connect-timeout'). */
+  connect(peerId: string, timeoutMs?: number): Promise<void>;
+  /** Send one frame to `peerId` (dialling it first if no link is open), with back-pressure. */
+  send(peerId: string, frame: Frame): Promise<void>;
+  /** Subscribe to incoming frames; returns an unsubscribe function. */
+  onFrame(handler: FrameHandler): () => void;
+  /** Subscribe to link events; returns an unsubscribe function. */
+  onEvent(handler: EventHandler): () => void;
+  /** Close every link and release the transport; pending sends reject with 'transport-closed'. */
+  close(): void;
+}
+
+/** Default send-side buffer limits (bytes): wait above HIGH, resume at LOW (bufferedamountlow). */
+export const DEFAULT_HIGH_WATER_BYTES = 1024 * 1024;
+export const DEFAULT_LOW_WATER_BYTES = 256 * 1024;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
