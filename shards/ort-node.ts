@@ -6,9 +6,9 @@
  * packages' Tensor classes.
  *
  * onnxruntime-node cannot take external data as buffers: the model is written to a temporary folder
- * next to links (or copies) of the unit files and loaded from there; the folder is removed afterwards.
+ * next to hard links (or copies) of the unit files and loaded from there; the folder is removed afterwards.
  */
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { TandemError } from '../planner/errors.ts';
@@ -62,6 +62,15 @@ function sessionError(backend: NodeBackend, cause: unknown): TandemError {
   return new TandemError('session-create-failed', `Could not create the ${backend} ONNX Runtime session: ${detail}`, { cause });
 }
 
+/** A hard link (ORT rejects symlinks that resolve outside the model folder), or a copy across file systems. */
+function linkOrCopy(source: string, target: string): void {
+  try {
+    linkSync(source, target);
+  } catch {
+    copyFileSync(source, target);
+  }
+}
+
 async function createNodeSession(spec: SessionSpec): Promise<StageSession> {
   const ort = await import('onnxruntime-node');
   const dir = mkdtempSync(join(tmpdir(), 'tandem-stage-'));
@@ -71,7 +80,7 @@ async function createNodeSession(spec: SessionSpec): Promise<StageSession> {
       if (f.path.includes('/') || f.path.includes('\\')) throw new TandemError('external-path-invalid', `External data path '${f.path}' must be a plain file name.`);
       const target = join(dir, f.path);
       if (f.data instanceof Uint8Array) writeFileSync(target, f.data);
-      else symlinkSync(isAbsolute(f.data.file) ? f.data.file : resolve(f.data.file), target);
+      else linkOrCopy(isAbsolute(f.data.file) ? f.data.file : resolve(f.data.file), target);
     }
     const modelPath = join(dir, 'stage.onnx');
     writeFileSync(modelPath, spec.model);
