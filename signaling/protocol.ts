@@ -44,7 +44,7 @@ export const MAX_PLAN_TOKENS = 131_072;
 export const JOIN_CODE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 export const JOIN_CODE_LENGTH = 8;
 export const joinCodeSchema = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{8}$/, 'a join code is 8 characters of 0-9 and A-Z without I, L, O, U');
-/** Secrets: base64url, 32 random bytes (43 characters). */
+/** Secrets: base64url of random bytes (the server makes 44 characters, 264 bits). */
 export const secretSchema = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'a secret is 16-128 base64url characters');
 /** Peer ids double as PeerJS ids: letters and digits only. */
 export const peerIdSchema = z.string().regex(/^[A-Za-z0-9]{4,64}$/, 'a peer id is 4-64 letters or digits');

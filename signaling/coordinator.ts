@@ -1,0 +1,837 @@
+/**
+ * The session coordinator: a pure state machine. The WebSocket gateway feeds it connection events and
+ * validated client messages; it updates its state and returns the effects to carry out (messages to
+ * send, connections to close, field-log records). Time and randomness are passed in, so tests drive
+ * it directly and the server, the bench and the tests all run the same logic.
+ */
+import type { ModelManifest } from '../shards/manifest.ts';
+import { TandemError } from '../planner/errors.ts';
+import {
+  assertNever,
+  JOIN_CODE_ALPHABET,
+  JOIN_CODE_LENGTH,
+  MAX_PEERS_PER_SESSION,
+  manifestUrl,
+  unitsForStage,
+  type ClientMessage,
+  type ClientMessageOf,
+  type ErrorCode,
+  type MemoryModel,
+  type ModelRef,
+  type PeerLeftReason,
+  type PlanMethod,
+  type PredictedStage,
+  type ProfileReport,
+  type RosterPeer,
+  type Sampling,
+  type ServerMessage,
+  type TimingEntry,
+} from './protocol.ts';
+import type { StagePlanner } from './planning.ts';
+import { RateLimiter, type RateLimit } from './rate-limit.ts';
+
+export type ConnId = number;
+
+/** A profile as appended to the field log. */
+export interface FieldRecord {
+  receivedAtMs: number;
+  sessionCode: string;
+  /** Random id of the page in its session (no user-entered name is logged). */
+  peerId: string;
+  profile: ProfileReport;
+}
+
+export type Effect =
+  | { kind: 'send'; to: ConnId; message: ServerMessage }
+  | { kind: 'close'; conn: ConnId; code: number; reason: string }
+  | { kind: 'field-log'; record: FieldRecord };
+
+export interface CoordinatorLimits {
+  maxSessions: number;
+  maxPeersPerSession: number;
+  /** Pages send a heartbeat this often, ms. */
+  heartbeatIntervalMs: number;
+  /** A peer silent this long is dropped, ms. */
+  heartbeatTimeoutMs: number;
+  /** A session with no peers and no host connection is removed after this long, ms. */
+  sessionIdleMs: number;
+  /** Requests (timings, tokens) kept per session. */
+  requestsKept: number;
+  /** Timing entries kept per peer per request. */
+  timingsPerPeer: number;
+  /** Joins, resumes and session creations per client address. */
+  joinRate: RateLimit;
+}
+
+export const DEFAULT_LIMITS: CoordinatorLimits = {
+  maxSessions: 200,
+  maxPeersPerSession: MAX_PEERS_PER_SESSION,
+  heartbeatIntervalMs: 5_000,
+  heartbeatTimeoutMs: 20_000,
+  sessionIdleMs: 10 * 60_000,
+  requestsKept: 8,
+  timingsPerPeer: 20_000,
+  joinRate: { burst: 20, perSecond: 2 },
+};
+
+export interface CoordinatorOptions {
+  /** The model package sessions use; null when the server has none (sessions cannot be created). */
+  model: ModelManifest | null;
+  planner: StagePlanner;
+  /** Cryptographically random bytes (crypto.getRandomValues in the page, node:crypto on the server). */
+  randomBytes: (count: number) => Uint8Array;
+  limits?: Partial<CoordinatorLimits>;
+  /** Default prompt length for plans, tokens. */
+  defaultTokens?: number;
+  peerjs?: { path: string; key: string };
+}
+
+interface Peer {
+  peerId: string;
+  secret: string;
+  displayName: string;
+  emulated: string | null;
+  joinedAtMs: number;
+  lastSeenMs: number;
+  conn: ConnId | null;
+  profile: ProfileReport | null;
+  cachedUnits: string[];
+}
+
+interface Plan {
+  planId: string;
+  method: PlanMethod;
+  tokens: number;
+  memoryModel: MemoryModel;
+  latency: number;
+  stages: PredictedStage[];
+  excludedPeerIds: string[];
+  /** Set when a planned peer left: the plan can no longer run. */
+  stale: boolean;
+}
+
+interface RequestRecord {
+  requestId: number;
+  planId: string;
+  prompt: string;
+  maxNewTokens: number;
+  sampling: Sampling;
+  startedAtMs: number;
+  state: 'running' | 'done' | 'failed';
+  peerIds: Set<string>;
+  lastPeerId: string;
+  timings: Map<string, TimingEntry[]>;
+  tokenIds: number[];
+  text: string;
+  errors: { peerId: string; code: string; message: string }[];
+}
+
+interface Session {
+  code: string;
+  name: string;
+  hostSecret: string;
+  createdAtMs: number;
+  lastActivityMs: number;
+  peers: Map<string, Peer>;
+  /** Connections that created the session or acted as its host: they get every broadcast. */
+  hostConns: Set<ConnId>;
+  plan: Plan | null;
+  requests: RequestRecord[];
+  nextRequestId: number;
+  planCount: number;
+}
+
+interface Conn {
+  address: string;
+  /** Bound peer after join/resume. */
+  peer: { code: string; peerId: string } | null;
+  hostOf: Set<string>;
+}
+
+/** Exported session state for the field log / timeline export. */
+export interface SessionExport {
+  code: string;
+  name: string;
+  plan: Omit<Plan, 'stale'> | null;
+  requests: {
+    requestId: number;
+    planId: string;
+    state: RequestRecord['state'];
+    startedAtMs: number;
+    tokenIds: number[];
+    text: string;
+    timings: Record<string, TimingEntry[]>;
+    errors: RequestRecord['errors'];
+  }[];
+}
+
+class Outbox {
+  readonly effects: Effect[] = [];
+  send(to: ConnId, message: ServerMessage): void {
+    this.effects.push({ kind: 'send', to, message });
+  }
+  error(to: ConnId, code: ErrorCode, message: string, inReplyTo: string | null, ref?: number): void {
+    this.send(to, { type: 'error', code, message, inReplyTo, ...(ref !== undefined ? { ref } : {}) });
+  }
+}
+
+/** Constant-time string comparison (both are short ASCII secrets). */
+function secretsEqual(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0);
+  return diff === 0;
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+export class Coordinator {
+  private readonly sessions = new Map<string, Session>();
+  private readonly conns = new Map<ConnId, Conn>();
+  /** Every live peer id (PeerJS ids are global across sessions). */
+  private readonly peerIndex = new Map<string, string>();
+  private readonly limits: CoordinatorLimits;
+  private readonly joinLimiter: RateLimiter;
+  private readonly defaultTokens: number;
+  private readonly peerjs: { path: string; key: string };
+
+  constructor(private readonly options: CoordinatorOptions) {
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.joinLimiter = new RateLimiter(this.limits.joinRate);
+    this.defaultTokens = options.defaultTokens ?? 256;
+    this.peerjs = options.peerjs ?? { path: '/peerjs', key: 'peerjs' };
+  }
+
+  // ---- connection events ------------------------------------------------------------------
+
+  connect(conn: ConnId, address: string): void {
+    this.conns.set(conn, { address, peer: null, hostOf: new Set() });
+  }
+
+  /** The socket closed. A bound peer stays (it may `resume`) until its heartbeat times out. */
+  disconnect(conn: ConnId, nowMs: number): Effect[] {
+    const out = new Outbox();
+    const state = this.conns.get(conn);
+    this.conns.delete(conn);
+    if (!state) return out.effects;
+    for (const code of state.hostOf) this.sessions.get(code)?.hostConns.delete(conn);
+    if (state.peer) {
+      const session = this.sessions.get(state.peer.code);
+      const peer = session?.peers.get(state.peer.peerId);
+      if (session && peer && peer.conn === conn) {
+        peer.conn = null;
+        session.lastActivityMs = nowMs;
+        this.broadcastRoster(session, out);
+      }
+    }
+    return out.effects;
+  }
+
+  /** A frame that failed validation: answer on that connection only. */
+  reject(conn: ConnId, code: ErrorCode, message: string, inReplyTo: string | null): Effect[] {
+    const out = new Outbox();
+    out.error(conn, code, message, inReplyTo);
+    return out.effects;
+  }
+
+  /** Drop silent peers and idle sessions. Call every second or so. */
+  tick(nowMs: number): Effect[] {
+    const out = new Outbox();
+    for (const session of [...this.sessions.values()]) {
+      for (const peer of [...session.peers.values()]) {
+        if (nowMs - peer.lastSeenMs > this.limits.heartbeatTimeoutMs) {
+          const conn = peer.conn;
+          this.removePeer(session, peer, 'timed-out', nowMs, out);
+          if (conn !== null) {
+            out.error(conn, 'not-joined', `no heartbeat for ${this.limits.heartbeatTimeoutMs} ms: you were dropped from the session; join again`, null);
+            out.effects.push({ kind: 'close', conn, code: 4000, reason: 'heartbeat timeout' });
+          }
+        }
+      }
+      if (session.peers.size === 0 && session.hostConns.size === 0 && nowMs - session.lastActivityMs > this.limits.sessionIdleMs)
+        this.deleteSession(session);
+    }
+    this.joinLimiter.sweep(nowMs);
+    return out.effects;
+  }
+
+  // ---- messages ---------------------------------------------------------------------------
+
+  handle(conn: ConnId, msg: ClientMessage, nowMs: number): Effect[] {
+    const out = new Outbox();
+    const state = this.conns.get(conn);
+    if (!state) return out.effects;
+    if (state.peer) {
+      const peer = this.sessions.get(state.peer.code)?.peers.get(state.peer.peerId);
+      if (peer) peer.lastSeenMs = nowMs;
+    }
+    try {
+      this.dispatch(conn, state, msg, nowMs, out);
+    } catch (error) {
+      // A bug must not take the server down or leave other sessions hanging: report it on this connection.
+      const detail = error instanceof Error ? error.message : String(error);
+      out.error(conn, 'internal', `the coordinator failed on '${msg.type}': ${detail}`, msg.type, msg.ref);
+    }
+    return out.effects;
+  }
+
+  private dispatch(conn: ConnId, state: Conn, msg: ClientMessage, nowMs: number, out: Outbox): void {
+    switch (msg.type) {
+      case 'create-session':
+        return this.onCreateSession(conn, state, msg, nowMs, out);
+      case 'join':
+        return this.onJoin(conn, state, msg, nowMs, out);
+      case 'resume':
+        return this.onResume(conn, state, msg, nowMs, out);
+      case 'leave':
+        return this.onLeave(conn, state, msg, nowMs, out);
+      case 'heartbeat':
+        out.send(conn, {
+          type: 'heartbeat-ack',
+          serverTimeMs: nowMs,
+          ...(msg.ref !== undefined ? { ref: msg.ref } : {}),
+          ...(msg.clientTimeMs !== undefined ? { clientTimeMs: msg.clientTimeMs } : {}),
+        });
+        return;
+      case 'profile':
+        return this.onProfile(conn, state, msg, nowMs, out);
+      case 'plan':
+        return this.onPlan(conn, state, msg, nowMs, out);
+      case 'go':
+        return this.onGo(conn, state, msg, nowMs, out);
+      case 'cache-status':
+        return this.onCacheStatus(conn, state, msg, out);
+      case 'report-timings':
+        return this.onReportTimings(conn, state, msg, out);
+      case 'report-tokens':
+        return this.onReportTokens(conn, state, msg, out);
+      case 'report-error':
+        return this.onReportError(conn, state, msg, out);
+      case 'end-session':
+        return this.onEndSession(conn, state, msg, out);
+      default:
+        return assertNever(msg);
+    }
+  }
+
+  private onCreateSession(conn: ConnId, state: Conn, msg: ClientMessageOf<'create-session'>, nowMs: number, out: Outbox): void {
+    if (!this.joinLimiter.take(state.address, nowMs))
+      return out.error(conn, 'rate-limited', 'too many joins or sessions from your address: wait a few seconds and retry', msg.type, msg.ref);
+    const model = this.options.model;
+    if (!model) return out.error(conn, 'model-unavailable', 'the server has no model package: start it with --model <package dir>', msg.type, msg.ref);
+    if (this.sessions.size >= this.limits.maxSessions)
+      return out.error(conn, 'server-full', `the server holds its maximum of ${this.limits.maxSessions} sessions: end an unused session or retry later`, msg.type, msg.ref);
+    let code = this.randomCode();
+    while (this.sessions.has(code)) code = this.randomCode();
+    const session: Session = {
+      code,
+      name: msg.name ?? `Session ${code}`,
+      hostSecret: this.randomSecret(),
+      createdAtMs: nowMs,
+      lastActivityMs: nowMs,
+      peers: new Map(),
+      hostConns: new Set([conn]),
+      plan: null,
+      requests: [],
+      nextRequestId: 1,
+      planCount: 0,
+    };
+    this.sessions.set(code, session);
+    state.hostOf.add(code);
+    out.send(conn, {
+      type: 'session-created',
+      code,
+      hostSecret: session.hostSecret,
+      name: session.name,
+      model: this.modelRef(),
+      ...(msg.ref !== undefined ? { ref: msg.ref } : {}),
+    });
+  }
+
+  private onJoin(conn: ConnId, state: Conn, msg: ClientMessageOf<'join'>, nowMs: number, out: Outbox): void {
+    if (!this.joinLimiter.take(state.address, nowMs))
+      return out.error(conn, 'rate-limited', 'too many joins from your address: wait a few seconds and retry', msg.type, msg.ref);
+    if (state.peer) return out.error(conn, 'already-joined', `this connection is already peer ${state.peer.peerId}: send 'leave' first or open a new connection`, msg.type, msg.ref);
+    const session = this.sessions.get(msg.code);
+    if (!session) return out.error(conn, 'session-not-found', `no session with code ${msg.code}: check the code with the host`, msg.type, msg.ref);
+    if (session.peers.size >= this.limits.maxPeersPerSession)
+      return out.error(conn, 'session-full', `session ${msg.code} already has ${this.limits.maxPeersPerSession} peers`, msg.type, msg.ref);
+    let peerId = this.randomPeerId();
+    while (this.peerIndex.has(peerId)) peerId = this.randomPeerId();
+    const peer: Peer = {
+      peerId,
+      secret: this.randomSecret(),
+      displayName: msg.displayName,
+      emulated: msg.emulated ?? null,
+      joinedAtMs: nowMs,
+      lastSeenMs: nowMs,
+      conn,
+      profile: null,
+      cachedUnits: [],
+    };
+    session.peers.set(peerId, peer);
+    session.lastActivityMs = nowMs;
+    this.peerIndex.set(peerId, session.code);
+    state.peer = { code: session.code, peerId };
+    this.sendJoined(conn, session, peer, nowMs, msg.ref, out);
+    this.broadcastRoster(session, out, conn);
+  }
+
+  private onResume(conn: ConnId, state: Conn, msg: ClientMessageOf<'resume'>, nowMs: number, out: Outbox): void {
+    if (!this.joinLimiter.take(state.address, nowMs))
+      return out.error(conn, 'rate-limited', 'too many joins from your address: wait a few seconds and retry', msg.type, msg.ref);
+    if (state.peer) return out.error(conn, 'already-joined', `this connection is already peer ${state.peer.peerId}`, msg.type, msg.ref);
+    const session = this.sessions.get(msg.code);
+    if (!session) return out.error(conn, 'session-not-found', `no session with code ${msg.code}: it ended or the code is wrong`, msg.type, msg.ref);
+    const peer = session.peers.get(msg.peerId);
+    if (!peer) return out.error(conn, 'not-joined', `peer ${msg.peerId} is not in session ${msg.code} (it left or timed out): join again`, msg.type, msg.ref);
+    if (!secretsEqual(peer.secret, msg.peerSecret)) return out.error(conn, 'wrong-secret', 'the peer secret does not match: join again as a new peer', msg.type, msg.ref);
+    if (peer.conn !== null && peer.conn !== conn) {
+      const old = this.conns.get(peer.conn);
+      if (old) old.peer = null;
+      out.error(peer.conn, 'not-joined', 'this peer resumed on another connection', null);
+      out.effects.push({ kind: 'close', conn: peer.conn, code: 4001, reason: 'replaced' });
+    }
+    peer.conn = conn;
+    peer.lastSeenMs = nowMs;
+    session.lastActivityMs = nowMs;
+    state.peer = { code: session.code, peerId: peer.peerId };
+    this.sendJoined(conn, session, peer, nowMs, msg.ref, out);
+    this.broadcastRoster(session, out, conn);
+  }
+
+  private onLeave(conn: ConnId, state: Conn, msg: ClientMessageOf<'leave'>, nowMs: number, out: Outbox): void {
+    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    if (!found) return;
+    this.removePeer(found.session, found.peer, 'left', nowMs, out);
+    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+  }
+
+  private onProfile(conn: ConnId, state: Conn, msg: ClientMessageOf<'profile'>, nowMs: number, out: Outbox): void {
+    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    if (!found) return;
+    const { session, peer } = found;
+    peer.profile = msg.profile;
+    out.effects.push({
+      kind: 'field-log',
+      record: { receivedAtMs: nowMs, sessionCode: session.code, peerId: peer.peerId, profile: msg.profile },
+    });
+    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    this.broadcastRoster(session, out);
+  }
+
+  private onPlan(conn: ConnId, state: Conn, msg: ClientMessageOf<'plan'>, nowMs: number, out: Outbox): void {
+    const session = this.hostSession(conn, state, msg, out);
+    if (!session) return;
+    const model = this.options.model;
+    if (!model) return out.error(conn, 'model-unavailable', 'the server has no model package', msg.type, msg.ref);
+    if (this.runningRequest(session))
+      return out.error(conn, 'request-active', 'a request is running: wait for it to finish before planning again', msg.type, msg.ref);
+    const candidates = [...session.peers.values()].filter((p) => p.conn !== null && p.profile !== null);
+    if (candidates.length === 0)
+      return out.error(conn, 'no-profiles', 'no connected peer has reported a profile yet: wait for the pages to finish profiling', msg.type, msg.ref);
+    const method = msg.method ?? 'dp';
+    const tokens = msg.tokens ?? this.defaultTokens;
+    const memoryModel = msg.memoryModel ?? 'max';
+    let result;
+    try {
+      result = this.options.planner({
+        manifest: model,
+        candidates: candidates.map((p) => ({ peerId: p.peerId, displayName: p.displayName, profile: p.profile as ProfileReport })),
+        tokens,
+        method,
+        memoryModel,
+      });
+    } catch (error) {
+      if (error instanceof TandemError && error.code === 'plan-infeasible')
+        return out.error(conn, 'plan-infeasible', error.message, msg.type, msg.ref);
+      throw error;
+    }
+    session.planCount += 1;
+    const planId = `${session.code}-${session.planCount}`;
+    const last = result.stages.length - 1;
+    const stages: PredictedStage[] = result.stages.map((s, i) => {
+      const peer = candidates[s.candidate];
+      return {
+        stageIndex: i,
+        peerId: peer.peerId,
+        displayName: peer.displayName,
+        layers: { start: s.layers.start, end: s.layers.end },
+        embeds: i === 0,
+        hasHead: i === last,
+        load: s.load,
+        wait: s.wait,
+        comm: s.comm,
+        compute: s.compute,
+        startTime: s.startTime,
+        finishTime: s.finishTime,
+      };
+    });
+    const planned = new Set(stages.map((s) => s.peerId));
+    const excludedPeerIds = [...session.peers.keys()].filter((id) => !planned.has(id));
+    session.plan = { planId, method, tokens, memoryModel, latency: result.latency, stages, excludedPeerIds, stale: false };
+    session.lastActivityMs = nowMs;
+    if (!state.hostOf.has(session.code)) {
+      state.hostOf.add(session.code);
+      session.hostConns.add(conn);
+    }
+    const planReady: ServerMessage = {
+      type: 'plan-ready',
+      planId,
+      method,
+      tokens,
+      memoryModel,
+      predictedLatency: result.latency,
+      stages,
+      excludedPeerIds,
+    };
+    for (const to of this.sessionConns(session)) out.send(to, to === conn && msg.ref !== undefined ? { ...planReady, ref: msg.ref } : planReady);
+    const modelRef = this.modelRef();
+    for (const stage of stages) {
+      const peer = session.peers.get(stage.peerId);
+      if (!peer || peer.conn === null) continue;
+      out.send(peer.conn, {
+        type: 'assignment',
+        planId,
+        method,
+        tokens,
+        memoryModel,
+        model: modelRef,
+        stageIndex: stage.stageIndex,
+        stageCount: stages.length,
+        layers: stage.layers,
+        embeds: stage.embeds,
+        hasHead: stage.hasHead,
+        units: unitsForStage(stage.layers, stage.embeds, stage.hasHead),
+        predecessorPeerId: stage.stageIndex > 0 ? stages[stage.stageIndex - 1].peerId : null,
+        successorPeerId: stage.stageIndex < last ? stages[stage.stageIndex + 1].peerId : null,
+        firstPeerId: stages[0].peerId,
+        lastPeerId: stages[last].peerId,
+        predictedLatency: result.latency,
+        stages,
+      });
+    }
+    for (const peerId of excludedPeerIds) {
+      const peer = session.peers.get(peerId);
+      if (!peer || peer.conn === null) continue;
+      const reason = peer.profile === null ? 'no profile reported before planning' : `the ${method} plan is faster without this device`;
+      out.send(peer.conn, { type: 'excluded', planId, reason });
+    }
+    this.broadcastRoster(session, out);
+  }
+
+  private onGo(conn: ConnId, state: Conn, msg: ClientMessageOf<'go'>, nowMs: number, out: Outbox): void {
+    const session = this.hostSession(conn, state, msg, out);
+    if (!session) return;
+    const plan = session.plan;
+    if (!plan) return out.error(conn, 'no-plan', "no plan yet: send 'plan' first", msg.type, msg.ref);
+    if (this.runningRequest(session)) return out.error(conn, 'request-active', 'a request is already running: wait for it to finish', msg.type, msg.ref);
+    const missing = plan.stages.filter((s) => session.peers.get(s.peerId)?.conn == null).map((s) => s.peerId);
+    if (plan.stale || missing.length > 0)
+      return out.error(conn, 'stale-plan', `planned peers left or are disconnected (${missing.join(', ') || 'a peer left'}): plan again`, msg.type, msg.ref);
+    const requestId = session.nextRequestId++;
+    const record: RequestRecord = {
+      requestId,
+      planId: plan.planId,
+      prompt: msg.prompt,
+      maxNewTokens: msg.maxNewTokens,
+      sampling: msg.sampling,
+      startedAtMs: nowMs,
+      state: 'running',
+      peerIds: new Set(plan.stages.map((s) => s.peerId)),
+      lastPeerId: plan.stages[plan.stages.length - 1].peerId,
+      timings: new Map(),
+      tokenIds: [],
+      text: '',
+      errors: [],
+    };
+    session.requests.push(record);
+    while (session.requests.length > this.limits.requestsKept) session.requests.shift();
+    session.lastActivityMs = nowMs;
+    // One message object, sent to every connection in the same turn: all stages start loading together.
+    const start: ServerMessage = {
+      type: 'start',
+      requestId,
+      planId: plan.planId,
+      prompt: msg.prompt,
+      maxNewTokens: msg.maxNewTokens,
+      sampling: msg.sampling,
+      serverTimeMs: nowMs,
+    };
+    for (const to of this.sessionConns(session)) out.send(to, start);
+  }
+
+  private onCacheStatus(conn: ConnId, state: Conn, msg: ClientMessageOf<'cache-status'>, out: Outbox): void {
+    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    if (!found) return;
+    const known = new Set(this.options.model?.units.map((u) => u.id) ?? []);
+    const unknown = msg.units.filter((u) => !known.has(u));
+    if (unknown.length > 0)
+      return out.error(conn, 'bad-message', `units not in package ${this.options.model?.name}: ${unknown.slice(0, 5).join(', ')}`, msg.type, msg.ref);
+    found.peer.cachedUnits = [...new Set(msg.units)];
+    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    this.broadcastRoster(found.session, out);
+  }
+
+  private onReportTimings(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-timings'>, out: Outbox): void {
+    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    if (!found) return;
+    const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
+    if (!request) return;
+    const { peer, session } = found;
+    if (!request.peerIds.has(peer.peerId))
+      return out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
+    const kept = request.timings.get(peer.peerId) ?? [];
+    if (kept.length + msg.timings.length > this.limits.timingsPerPeer)
+      return out.error(conn, 'bad-message', `at most ${this.limits.timingsPerPeer} timings are kept per peer and request`, msg.type, msg.ref);
+    kept.push(...msg.timings);
+    request.timings.set(peer.peerId, kept);
+    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    const timings: ServerMessage = { type: 'timings', requestId: request.requestId, planId: request.planId, peerId: peer.peerId, timings: msg.timings };
+    for (const to of this.sessionConns(session)) out.send(to, timings);
+  }
+
+  private onReportTokens(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-tokens'>, out: Outbox): void {
+    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    if (!found) return;
+    const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
+    if (!request) return;
+    if (found.peer.peerId !== request.lastPeerId)
+      return out.error(conn, 'not-last-stage', 'only the stage holding the head reports tokens', msg.type, msg.ref);
+    if (request.state !== 'running') return out.error(conn, 'unknown-request', `request ${msg.requestId} already ended (${request.state})`, msg.type, msg.ref);
+    if (request.tokenIds.length + msg.tokenIds.length > request.maxNewTokens)
+      return out.error(conn, 'bad-message', `request ${msg.requestId} allows at most ${request.maxNewTokens} new tokens`, msg.type, msg.ref);
+    request.tokenIds.push(...msg.tokenIds);
+    request.text += msg.text;
+    if (msg.done) request.state = msg.finishReason === 'error' ? 'failed' : 'done';
+    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    const output: ServerMessage = {
+      type: 'output',
+      requestId: request.requestId,
+      tokenIds: msg.tokenIds,
+      text: msg.text,
+      generated: msg.generated,
+      done: msg.done,
+      ...(msg.finishReason !== undefined ? { finishReason: msg.finishReason } : {}),
+    };
+    for (const to of this.sessionConns(found.session)) out.send(to, output);
+  }
+
+  private onReportError(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-error'>, out: Outbox): void {
+    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    if (!found) return;
+    let request: RequestRecord | null = null;
+    if (msg.requestId !== null) {
+      request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
+      if (!request) return;
+      if (request.errors.length < 64) request.errors.push({ peerId: found.peer.peerId, code: msg.code, message: msg.message });
+      if (request.state === 'running') request.state = 'failed';
+    }
+    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    const report: ServerMessage = {
+      type: 'peer-error',
+      requestId: msg.requestId,
+      peerId: found.peer.peerId,
+      code: msg.code,
+      message: msg.message,
+      ...(msg.unitId !== undefined ? { unitId: msg.unitId } : {}),
+    };
+    for (const to of this.sessionConns(found.session)) out.send(to, report);
+  }
+
+  private onEndSession(conn: ConnId, state: Conn, msg: ClientMessageOf<'end-session'>, out: Outbox): void {
+    const session = this.hostSession(conn, state, msg, out);
+    if (!session) return;
+    const ended: ServerMessage = { type: 'session-ended', reason: 'host-ended' };
+    const targets = this.sessionConns(session);
+    targets.add(conn);
+    for (const to of targets) out.send(to, ended);
+    this.deleteSession(session);
+  }
+
+  /** Tell every connection of every session that the server stops. */
+  shutdown(): Effect[] {
+    const out = new Outbox();
+    for (const session of this.sessions.values())
+      for (const to of this.sessionConns(session)) out.send(to, { type: 'session-ended', reason: 'server-shutdown' });
+    return out.effects;
+  }
+
+  // ---- queries (tests, export, PeerJS id check) --------------------------------------------
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Whether a peer id belongs to a live peer (the PeerJS mount only admits these ids). */
+  hasPeer(peerId: string): boolean {
+    return this.peerIndex.has(peerId);
+  }
+
+  exportSession(code: string): SessionExport | null {
+    const session = this.sessions.get(code);
+    if (!session) return null;
+    const plan = session.plan ? (({ stale: _stale, ...rest }) => rest)(session.plan) : null;
+    return {
+      code: session.code,
+      name: session.name,
+      plan,
+      requests: session.requests.map((r) => ({
+        requestId: r.requestId,
+        planId: r.planId,
+        state: r.state,
+        startedAtMs: r.startedAtMs,
+        tokenIds: [...r.tokenIds],
+        text: r.text,
+        timings: Object.fromEntries(r.timings),
+        errors: [...r.errors],
+      })),
+    };
+  }
+
+  /** Whether `hostSecret` is the host secret of session `code` (for HTTP exports). */
+  checkHost(code: string, hostSecret: string): boolean {
+    const session = this.sessions.get(code);
+    return session !== undefined && secretsEqual(session.hostSecret, hostSecret);
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private sendJoined(conn: ConnId, session: Session, peer: Peer, nowMs: number, ref: number | undefined, out: Outbox): void {
+    out.send(conn, {
+      type: 'joined',
+      code: session.code,
+      sessionName: session.name,
+      peerId: peer.peerId,
+      peerSecret: peer.secret,
+      model: this.modelRef(),
+      peerjs: this.peerjs,
+      heartbeatIntervalMs: this.limits.heartbeatIntervalMs,
+      heartbeatTimeoutMs: this.limits.heartbeatTimeoutMs,
+      serverTimeMs: nowMs,
+      roster: this.roster(session),
+      ...(ref !== undefined ? { ref } : {}),
+    });
+  }
+
+  private boundPeer(conn: ConnId, state: Conn, type: string, ref: number | undefined, out: Outbox): { session: Session; peer: Peer } | null {
+    const bound = state.peer;
+    const session = bound ? this.sessions.get(bound.code) : undefined;
+    const peer = bound ? session?.peers.get(bound.peerId) : undefined;
+    if (!session || !peer) {
+      out.error(conn, 'not-joined', `'${type}' needs a joined peer: send 'join' (or 'resume') first`, type, ref);
+      return null;
+    }
+    return { session, peer };
+  }
+
+  private hostSession(conn: ConnId, state: Conn, msg: { type: string; code: string; hostSecret: string; ref?: number }, out: Outbox): Session | null {
+    const session = this.sessions.get(msg.code);
+    if (!session) {
+      out.error(conn, 'session-not-found', `no session with code ${msg.code}`, msg.type, msg.ref);
+      return null;
+    }
+    if (!secretsEqual(session.hostSecret, msg.hostSecret)) {
+      out.error(conn, 'wrong-secret', `only the host of session ${msg.code} may '${msg.type}': the host secret does not match`, msg.type, msg.ref);
+      return null;
+    }
+    if (!state.hostOf.has(session.code)) {
+      state.hostOf.add(session.code);
+      session.hostConns.add(conn);
+    }
+    return session;
+  }
+
+  private requestFor(session: Session, requestId: number, conn: ConnId, type: string, ref: number | undefined, out: Outbox): RequestRecord | null {
+    const request = session.requests.find((r) => r.requestId === requestId);
+    if (!request) out.error(conn, 'unknown-request', `request ${requestId} is not a request of this session`, type, ref);
+    return request ?? null;
+  }
+
+  private runningRequest(session: Session): RequestRecord | undefined {
+    return session.requests.find((r) => r.state === 'running');
+  }
+
+  private removePeer(session: Session, peer: Peer, reason: PeerLeftReason, nowMs: number, out: Outbox): void {
+    session.peers.delete(peer.peerId);
+    this.peerIndex.delete(peer.peerId);
+    session.lastActivityMs = nowMs;
+    if (peer.conn !== null) {
+      const state = this.conns.get(peer.conn);
+      if (state) state.peer = null;
+    }
+    if (session.plan?.stages.some((s) => s.peerId === peer.peerId)) {
+      session.plan.stale = true;
+      for (const request of session.requests) if (request.state === 'running' && request.peerIds.has(peer.peerId)) request.state = 'failed';
+    }
+    for (const to of this.sessionConns(session)) out.send(to, { type: 'peer-left', peerId: peer.peerId, reason });
+    this.broadcastRoster(session, out);
+  }
+
+  private deleteSession(session: Session): void {
+    for (const peer of session.peers.values()) {
+      this.peerIndex.delete(peer.peerId);
+      const state = peer.conn !== null ? this.conns.get(peer.conn) : undefined;
+      if (state) state.peer = null;
+    }
+    for (const conn of session.hostConns) this.conns.get(conn)?.hostOf.delete(session.code);
+    this.sessions.delete(session.code);
+  }
+
+  /** Connections of the session's connected peers and hosts, without duplicates. */
+  private sessionConns(session: Session): Set<ConnId> {
+    const targets = new Set<ConnId>(session.hostConns);
+    for (const peer of session.peers.values()) if (peer.conn !== null) targets.add(peer.conn);
+    return targets;
+  }
+
+  private roster(session: Session): RosterPeer[] {
+    const assigned = new Map(session.plan?.stages.map((s) => [s.peerId, s]) ?? []);
+    return [...session.peers.values()].map((p) => {
+      const stage = assigned.get(p.peerId);
+      return {
+        peerId: p.peerId,
+        displayName: p.displayName,
+        emulated: p.emulated,
+        joinedAtMs: p.joinedAtMs,
+        connected: p.conn !== null,
+        profile: p.profile,
+        cachedUnits: p.cachedUnits,
+        assignment: stage ? { stageIndex: stage.stageIndex, layers: stage.layers } : null,
+      };
+    });
+  }
+
+  private broadcastRoster(session: Session, out: Outbox, except?: ConnId): void {
+    const message: ServerMessage = { type: 'roster', code: session.code, planId: session.plan?.planId ?? null, peers: this.roster(session) };
+    for (const to of this.sessionConns(session)) if (to !== except) out.send(to, message);
+  }
+
+  private modelRef(): ModelRef {
+    const name = this.options.model?.name ?? '';
+    return { name, manifestUrl: manifestUrl(name) };
+  }
+
+  private randomCode(): string {
+    const bytes = this.options.randomBytes(JOIN_CODE_LENGTH);
+    let code = '';
+    for (const b of bytes) code += JOIN_CODE_ALPHABET[b & 31]; // 32 symbols: unbiased
+    return code;
+  }
+
+  /** 33 random bytes (264 bits), base64url: 44 characters. */
+  private randomSecret(): string {
+    const bytes = this.options.randomBytes(33);
+    let text = '';
+    for (let i = 0; i < 33; i += 3) {
+      const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+      text += BASE64URL[(n >> 18) & 63] + BASE64URL[(n >> 12) & 63] + BASE64URL[(n >> 6) & 63] + BASE64URL[n & 63];
+    }
+    return text;
+  }
+
+  /** 'p' + 16 hex digits (64 random bits); letters and digits only, as PeerJS ids require. */
+  private randomPeerId(): string {
+    const bytes = this.options.randomBytes(8);
+    return 'p' + [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * From the session's reported profiles and the model package to a plan: builds the planner's
+ * PlanProblem (model config from the manifest, one DeviceProfile per profiled peer, embedding and
+ * head counted, each page's memory limit) and runs the chosen method. Pure.
+ */
+import type { ModelManifest, PackageDType } from '../shards/manifest.ts';
+import { baselinePlan, planOptimal, TandemError } from '../planner/index.ts';
+import type { DeviceProfile, ModelConfig, PlanProblem, Timeline } from '../planner/index.ts';
+import type { LayerRangeWire, MemoryModel, PlanMethod, ProfileReport } from './protocol.ts';
+
+export interface PlanCandidate {
+  peerId: string;
+  displayName: string;
+  profile: ProfileReport;
+}
+
+export interface PlanRequest {
+  manifest: ModelManifest;
+  candidates: PlanCandidate[];
+  /** Prompt length t, tokens. */
+  tokens: number;
+  method: PlanMethod;
+  memoryModel: MemoryModel;
+}
+
+export interface PlannedStage {
+  /** Index into PlanRequest.candidates. */
+  candidate: number;
+  layers: LayerRangeWire;
+  /** Seconds from the request's start. */
+  load: number;
+  wait: number;
+  comm: number;
+  compute: number;
+  startTime: number;
+  finishTime: number;
+}
+
+export interface PlanOutcome {
+  /** Predicted cold-start latency T, seconds. */
+  latency: number;
+  /** In pipeline order. */
+  stages: PlannedStage[];
+}
+
+/** Plans a session; throws TandemError('plan-infeasible') when no plan fits. */
+export type StagePlanner = (request: PlanRequest) => PlanOutcome;
+
+/** Bytes per stored parameter of a package dtype (q4: 4 bits + one fp32 scale per 32 weights). */
+export function bytesPerParamFor(dtype: PackageDType): number {
+  switch (dtype) {
+    case 'fp32':
+      return 4;
+    case 'fp16':
+      return 2;
+    case 'q4':
+      return 0.5 + 4 / 32;
+  }
+}
+
+export function modelConfigFor(manifest: ModelManifest): ModelConfig {
+  const c = manifest.config;
+  return {
+    num_hidden_layers: c.num_hidden_layers,
+    hidden_size: c.hidden_size,
+    num_attention_heads: c.num_attention_heads,
+    num_key_value_heads: c.num_key_value_heads,
+    ...(c.head_dim !== undefined ? { head_dim: c.head_dim } : {}),
+    intermediate_size: c.intermediate_size,
+    vocab_size: c.vocab_size,
+    bytesPerParam: bytesPerParamFor(manifest.dtype),
+    // Hidden states travel between pages as float32 frames.
+    bytesPerActivation: 4,
+  };
+}
+
+export function deviceProfileFor(candidate: PlanCandidate): DeviceProfile {
+  const p = candidate.profile;
+  return {
+    name: candidate.peerId,
+    peakFlops: p.peakFlops,
+    utilA: p.utilA,
+    utilB: p.utilB,
+    readBytesPerSec: p.readBytesPerSec,
+    memoryBytes: p.memoryBytes,
+    uplinkBitsPerSec: p.uplinkBitsPerSec,
+    downlinkBitsPerSec: p.downlinkBitsPerSec,
+  };
+}
+
+/** The planner problem a session's plan request stands for. */
+export function planProblemFor(request: PlanRequest): PlanProblem {
+  return {
+    model: modelConfigFor(request.manifest),
+    devices: request.candidates.map(deviceProfileFor),
+    tokens: request.tokens,
+    memoryModel: request.memoryModel,
+    embeddingAndHead: true,
+  };
+}
+
+/** Runs `method` on the request's problem and returns the timeline from planner/. */
+export function runPlanner(request: PlanRequest): Timeline {
+  const problem = planProblemFor(request);
+  if (request.method === 'dp') return planOptimal(problem);
+  const timeline = baselinePlan(problem, request.method);
+  // Baselines ignore memory; a page must never be handed more than it said it can hold.
+  const over = timeline.stages.find((s) => s.memoryOk === false);
+  if (over)
+    throw new TandemError(
+      'plan-infeasible',
+      `the ${request.method} plan gives ${request.candidates[over.device].displayName} layers ${over.layers.start + 1}-${over.layers.end} ` +
+        `(${((over.memoryBytes ?? 0) / 2 ** 20).toFixed(1)} MiB), more than its ${(problem.devices[over.device].memoryBytes / 2 ** 20).toFixed(1)} MiB: use method 'dp'`,
+    );
+  return timeline;
+}
+
+export const planWithPlanner: StagePlanner = (request) => {
+  const timeline = runPlanner(request);
+  return {
+    latency: timeline.latency,
+    stages: timeline.stages.map((s) => ({
+      candidate: s.device,
+      layers: { start: s.layers.start, end: s.layers.end },
+      load: s.load,
+      wait: s.wait,
+      comm: s.comm,
+      compute: s.compute,
+      startTime: s.startTime,
+      finishTime: s.finishTime,
+    })),
+  };
+};

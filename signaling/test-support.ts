@@ -1,0 +1,175 @@
+/**
+ * Helpers for the signaling tests and bench: a synthetic model package on disk (random blobs with
+ * their real SHA-256, manifest per the contract), plausible device profiles, and a WebSocket client
+ * that collects typed server messages.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import WebSocket from 'ws';
+import type { ModelManifest, UnitEntry } from '../shards/manifest.ts';
+import { parseServerMessage, type ClientMessage, type ProfileReport, type ServerMessage, type ServerMessageOf, type ServerMessageType } from './protocol.ts';
+
+/** Writes a qwen3-shaped fp32 package with `layers` layers of random bytes (unitBytes each) into dir. */
+export async function writeSyntheticPackage(dir: string, options: { name?: string; layers?: number; unitBytes?: number } = {}): Promise<ModelManifest> {
+  const name = options.name ?? 'synthetic-test';
+  const L = options.layers ?? 6;
+  const size = options.unitBytes ?? 4096;
+  await mkdir(dir, { recursive: true });
+  const units: UnitEntry[] = [];
+  const ids = ['embed', ...Array.from({ length: L }, (_, i) => `layer.${i}`), 'head'];
+  for (const id of ids) {
+    const bytes = randomBytes(size + (id === 'embed' ? 1000 : 0));
+    const file = `${id}.bin`;
+    await writeFile(path.join(dir, file), bytes);
+    const kind = id === 'embed' ? 'embed' : id === 'head' ? 'head' : 'layer';
+    units.push({
+      id,
+      kind,
+      ...(kind === 'layer' ? { layer: Number(id.slice(6)) } : {}),
+      file,
+      bytes: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      tensors: [],
+    });
+  }
+  await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify({ model: { type: 'BPE' }, note: 'synthetic' }));
+  const manifest: ModelManifest = {
+    format: 'tandem-model-package',
+    version: 1,
+    name,
+    architecture: 'qwen3',
+    dtype: 'fp32',
+    config: {
+      num_hidden_layers: L,
+      hidden_size: 1024,
+      num_attention_heads: 16,
+      num_key_value_heads: 8,
+      head_dim: 128,
+      intermediate_size: 3072,
+      vocab_size: 151936,
+      rms_norm_eps: 1e-6,
+      rope_theta: 1_000_000,
+      tie_word_embeddings: true,
+    },
+    generation: null,
+    tokenizer: { files: ['tokenizer.json'] },
+    units,
+  };
+  await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  return manifest;
+}
+
+/** A plausible measured profile; `seed` varies the numbers deterministically. */
+export function sampleProfile(seed: number, overrides: Partial<ProfileReport> = {}): ProfileReport {
+  const f = 1 + ((seed * 7919) % 13) / 4; // 1 .. 4
+  return {
+    name: `device ${seed}`,
+    userAgent: 'Mozilla/5.0 (test)',
+    backend: seed % 3 === 0 ? 'wasm' : 'webgpu',
+    emulated: null,
+    peakFlops: 2e11 * f,
+    utilA: 0.5 + 0.1 * (seed % 4),
+    utilB: 1e-3 * f,
+    fitRmsError: 0.02,
+    sweep: [
+      { tokens: 16, flops: 2e10 * f },
+      { tokens: 256, flops: 1e11 * f },
+    ],
+    readBytesPerSec: 2e8 * (5 - f),
+    uplinkBitsPerSec: 1e8,
+    downlinkBitsPerSec: 2e8,
+    memoryBytes: 4 * 2 ** 30,
+    gpu: null,
+    ...overrides,
+  };
+}
+
+/** A WebSocket client that records every server message and waits for the ones a test expects. */
+export class TestClient {
+  readonly messages: ServerMessage[] = [];
+  private readonly ws: WebSocket;
+  private waiters: { pred: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void }[] = [];
+  private readonly taken = new Set<ServerMessage>();
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
+    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    ws.on('message', (data) => {
+      const parsed = parseServerMessage(data.toString());
+      if (!parsed.ok) throw new Error(`server sent an invalid message: ${parsed.message}`);
+      this.messages.push(parsed.message);
+      const index = this.waiters.findIndex((w) => w.pred(parsed.message));
+      if (index >= 0) {
+        const [waiter] = this.waiters.splice(index, 1);
+        waiter.resolve(parsed.message);
+      }
+    });
+  }
+
+  /** localAddress: e.g. '127.0.0.2' to appear as another client address on loopback. */
+  static async open(url: string, localAddress?: string): Promise<TestClient> {
+    const ws = new WebSocket(url.replace(/^http/, 'ws') + '/ws', localAddress ? { localAddress } : {});
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return new TestClient(ws);
+  }
+
+  send(message: ClientMessage): void {
+    this.ws.send(JSON.stringify(message));
+  }
+
+  sendRaw(data: string | Buffer, binary = false): void {
+    this.ws.send(data, { binary });
+  }
+
+  /** The oldest message not yet taken of this type matching pred (waits for it if none). */
+  next<T extends ServerMessageType>(type: T, pred: (m: ServerMessageOf<T>) => boolean = () => true, timeoutMs = 5000): Promise<ServerMessageOf<T>> {
+    const match = (m: ServerMessage): m is ServerMessageOf<T> => m.type === type && pred(m as ServerMessageOf<T>);
+    const found = this.messages.find((m) => !this.taken.has(m) && match(m));
+    if (found) {
+      this.taken.add(found);
+      return Promise.resolve(found as ServerMessageOf<T>);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for '${type}'; untaken: ${this.messages.filter((m) => !this.taken.has(m)).map((m) => m.type).join(', ')}`)), timeoutMs);
+      this.waiters.push({
+        pred: match,
+        resolve: (m) => {
+          clearTimeout(timer);
+          this.taken.add(m);
+          resolve(m as ServerMessageOf<T>);
+        },
+      });
+    });
+  }
+
+  /** Send and wait for the reply carrying the same ref (the reply itself or an error). */
+  async request(message: ClientMessage, timeoutMs = 5000): Promise<ServerMessage> {
+    const ref = Math.floor(Math.random() * 2 ** 40);
+    const reply = new Promise<ServerMessage>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for the reply to '${message.type}'`)), timeoutMs);
+      this.waiters.push({
+        pred: (m) => 'ref' in m && m.ref === ref,
+        resolve: (m) => {
+          clearTimeout(timer);
+          this.taken.add(m);
+          resolve(m);
+        },
+      });
+    });
+    this.send({ ...message, ref } as ClientMessage);
+    return reply;
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The coordinator's WebSocket endpoint (`/ws`): validates each frame with the protocol schemas, feeds
+ * the coordinator, and carries out the effects it returns. Bad frames get an `error` reply on their
+ * own connection only; a slow or flooding client is cut off without touching anyone else.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { Coordinator, type ConnId, type Effect, type FieldRecord } from './coordinator.ts';
+import { MAX_MESSAGE_BYTES, parseClientMessage } from './protocol.ts';
+import { RateLimiter, type RateLimit } from './rate-limit.ts';
+
+export interface GatewayOptions {
+  /** Frames per connection. */
+  messageRate?: RateLimit;
+  /** Close a connection whose unsent data exceeds this many bytes (a stalled client). */
+  maxBufferedBytes?: number;
+  /** Coordinator tick period, ms (heartbeat timeouts are checked this often). */
+  tickMs?: number;
+  onFieldRecord?: (record: FieldRecord) => void;
+}
+
+export class WsGateway {
+  readonly wss: WebSocketServer;
+  private readonly sockets = new Map<ConnId, WebSocket>();
+  private readonly messageLimiter: RateLimiter;
+  private readonly maxBufferedBytes: number;
+  private readonly timer: NodeJS.Timeout;
+  private nextConn = 1;
+
+  constructor(
+    readonly coordinator: Coordinator,
+    private readonly options: GatewayOptions = {},
+  ) {
+    // ws itself refuses frames far above our limit (it closes with 1009); between the two we reply `message-too-large`.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: 4 * MAX_MESSAGE_BYTES, perMessageDeflate: false });
+    this.messageLimiter = new RateLimiter(options.messageRate ?? { burst: 400, perSecond: 200 });
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024;
+    this.timer = setInterval(() => this.apply(this.coordinator.tick(Date.now())), options.tickMs ?? 1000);
+    this.timer.unref();
+    this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+  }
+
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const conn = this.nextConn++;
+    const address = req.socket.remoteAddress ?? 'unknown';
+    this.sockets.set(conn, ws);
+    this.coordinator.connect(conn, address);
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
+    ws.on('close', () => {
+      this.sockets.delete(conn);
+      this.apply(this.coordinator.disconnect(conn, Date.now()));
+    });
+    ws.on('error', () => ws.terminate());
+  }
+
+  private onMessage(conn: ConnId, data: RawData, isBinary: boolean): void {
+    const now = Date.now();
+    if (!this.messageLimiter.take(`c${conn}`, now))
+      return this.apply(this.coordinator.reject(conn, 'rate-limited', 'too many messages: at most 200 per second', null));
+    if (isBinary) return this.apply(this.coordinator.reject(conn, 'binary-not-supported', 'send JSON text frames, not binary', null));
+    const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (buffer.length > MAX_MESSAGE_BYTES)
+      return this.apply(this.coordinator.reject(conn, 'message-too-large', `messages are limited to ${MAX_MESSAGE_BYTES} bytes`, null));
+    const parsed = parseClientMessage(buffer.toString('utf8'));
+    if (!parsed.ok) return this.apply(this.coordinator.reject(conn, parsed.code, parsed.message, parsed.inReplyTo));
+    this.apply(this.coordinator.handle(conn, parsed.message, now));
+  }
+
+  /** Carry out the coordinator's effects. */
+  apply(effects: Effect[]): void {
+    // Serialise each distinct message once (a broadcast is one object sent to many connections).
+    const texts = new Map<object, string>();
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'send': {
+          const ws = this.sockets.get(effect.to);
+          if (!ws || ws.readyState !== WebSocket.OPEN) break;
+          if (ws.bufferedAmount > this.maxBufferedBytes) {
+            ws.terminate();
+            break;
+          }
+          let text = texts.get(effect.message);
+          if (text === undefined) {
+            text = JSON.stringify(effect.message);
+            texts.set(effect.message, text);
+          }
+          ws.send(text);
+          break;
+        }
+        case 'close':
+          this.sockets.get(effect.conn)?.close(effect.code, effect.reason);
+          break;
+        case 'field-log':
+          this.options.onFieldRecord?.(effect.record);
+          break;
+      }
+    }
+  }
+
+  /** Tell everyone the server stops, then close every socket. */
+  close(): void {
+    clearInterval(this.timer);
+    this.apply(this.coordinator.shutdown());
+    for (const ws of this.sockets.values()) ws.close(1001, 'server shutting down');
+    this.wss.close();
+  }
+}
