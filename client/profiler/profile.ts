@@ -1,0 +1,190 @@
+/// <reference types="@webgpu/types" />
+/**
+ * Measures this device: compute (WebGPU matmul sweep, or the CPU path without WebGPU) with the U(t)
+ * fit, IndexedDB read speed, link speed to the AP, and the memory budget. Produces the ProfileReport
+ * the server plans with (signaling/protocol.ts) plus the details the page shows and lets the user
+ * download. Finishes in seconds; reports progress per step.
+ */
+import { TandemError } from '../../planner/errors.ts';
+import type { ProfileReport } from '../../signaling/protocol.ts';
+import type { Emulation } from './emulation.ts';
+import { benchmarkWebGpu, requestAdapter, summariseAdapter, type GpuAdapterSummary, type MatmulPoint } from './webgpu-matmul.ts';
+import { benchmarkCpu } from './cpu-matmul.ts';
+import { benchmarkStorage, type StorageBenchResult } from './storage-bench.ts';
+import { probeLink, type LinkResult } from './link-probe.ts';
+import { memoryBudget, type MemoryBudget } from './memory-budget.ts';
+import { fitUtilization, type UtilizationFit } from './utilization-fit.ts';
+
+export type ProfileStep = 'gpu' | 'compute' | 'storage' | 'link' | 'memory' | 'done';
+
+export interface ProfileProgress {
+  step: ProfileStep;
+  /** 0..1 over the whole profile */
+  fraction: number;
+  text: string;
+}
+
+export interface ProfileOptions {
+  name: string;
+  backend: 'auto' | 'webgpu' | 'wasm';
+  emulation: Emulation | null;
+  /** Origin of the server with the link probes. */
+  origin: string;
+  onProgress?: (p: ProfileProgress) => void;
+}
+
+export interface ProfileIssue {
+  code: string;
+  message: string;
+}
+
+export interface ProfileDetails {
+  measuredAt: string;
+  durationSeconds: number;
+  backend: 'webgpu' | 'wasm';
+  backendReason: string;
+  emulation: Emulation | null;
+  compute: { method: string; points: MatmulPoint[]; peakFlops: number; fit: UtilizationFit; checkError: number | null };
+  gpu: GpuAdapterSummary | null;
+  storage: StorageBenchResult;
+  link: LinkResult | null;
+  memory: MemoryBudget;
+  /** Non-fatal problems (e.g. no WebGPU, link probes missing): shown to the user. */
+  issues: ProfileIssue[];
+}
+
+export interface ProfileResult {
+  report: ProfileReport;
+  details: ProfileDetails;
+}
+
+const GPU_SWEEP = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+const GPU_SWEEP_LARGE = [1, 4, 16, 64, 128, 256, 512, 1024, 2048];
+const CPU_SWEEP = [1, 2, 4, 8, 16, 32, 64, 128];
+const STORAGE_BYTES = 16 * 2 ** 20;
+const LINK_BYTES = 2 * 2 ** 20;
+/** Used only when the server has no link probes (e.g. the vite dev server); flagged as an issue. */
+const ASSUMED_LINK_BITS = 100e6;
+
+function issueOf(e: unknown): ProfileIssue {
+  return e instanceof TandemError ? { code: e.code, message: e.message } : { code: 'unexpected', message: String(e) };
+}
+
+export async function profileDevice(options: ProfileOptions): Promise<ProfileResult> {
+  const t0 = performance.now();
+  const progress = (step: ProfileStep, fraction: number, text: string) => options.onProgress?.({ step, fraction, text });
+  const issues: ProfileIssue[] = [];
+  const emulation = options.emulation;
+
+  // 1. GPU adapter
+  progress('gpu', 0.02, 'Looking for WebGPU');
+  let adapter: GPUAdapter | null = null;
+  let gpu: GpuAdapterSummary | null = null;
+  try {
+    adapter = await requestAdapter();
+    gpu = await summariseAdapter(adapter);
+  } catch (e) {
+    issues.push(issueOf(e));
+  }
+
+  // 2. compute sweep
+  let backend: 'webgpu' | 'wasm' = adapter && options.backend !== 'wasm' ? 'webgpu' : 'wasm';
+  let backendReason = backend === 'webgpu' ? 'WebGPU adapter available' : options.backend === 'wasm' ? '?backend=wasm asked for wasm' : 'no WebGPU: measured the CPU (wasm) path';
+  if (options.backend === 'webgpu' && !adapter) {
+    issues.push({ code: 'webgpu-unavailable', message: '?backend=webgpu was asked for but this browser has no WebGPU adapter; using wasm.' });
+  }
+  let points: MatmulPoint[] = [];
+  let method = '';
+  let checkError: number | null = null;
+  const computeProgress = (done: number, total: number) => progress('compute', 0.05 + 0.55 * (done / total), `Matmul sweep ${done}/${total}`);
+  if (backend === 'webgpu' && adapter) {
+    try {
+      let r = await benchmarkWebGpu(adapter, { sweep: GPU_SWEEP, dim: 512, runs: 5, emulation, onProgress: computeProgress });
+      // a fast GPU finishes the largest size in a few ms: measure bigger kernels to find its peak
+      if (r.points.at(-1)!.seconds < 0.01) r = await benchmarkWebGpu(adapter, { sweep: GPU_SWEEP_LARGE, dim: 1024, runs: 5, emulation, onProgress: computeProgress });
+      points = r.points;
+      method = r.method;
+      checkError = r.checkError;
+    } catch (e) {
+      issues.push(issueOf(e));
+      backend = 'wasm';
+      backendReason = `WebGPU benchmark failed (${issueOf(e).code}): measured the CPU (wasm) path`;
+    }
+  }
+  if (backend === 'wasm') {
+    const r = await benchmarkCpu({ sweep: CPU_SWEEP, dim: 256, runs: 3, emulation, onProgress: computeProgress });
+    points = r.points;
+    method = r.method;
+  }
+  const peakFlops = Math.max(...points.map((p) => p.flops));
+  const fit = fitUtilization(points.map((p) => ({ tokens: p.tokens, utilization: p.flops / peakFlops })));
+
+  // 3. storage
+  progress('storage', 0.62, 'IndexedDB read speed');
+  const storage = await benchmarkStorage({ bytes: STORAGE_BYTES, runs: 3, emulation });
+
+  // 4. link
+  progress('link', 0.78, 'Link speed to the server');
+  let link: LinkResult | null = null;
+  try {
+    link = await probeLink({ origin: options.origin, bytes: LINK_BYTES, runs: 3, emulation });
+  } catch (e) {
+    const i = issueOf(e);
+    issues.push({ code: i.code, message: `${i.message} The link is assumed to be ${ASSUMED_LINK_BITS / 1e6} Mbit/s.` });
+  }
+
+  // 5. memory
+  progress('memory', 0.95, 'Memory budget');
+  let quota: number | null = null;
+  let usage: number | null = null;
+  try {
+    const est = await navigator.storage?.estimate?.();
+    quota = est?.quota ?? null;
+    usage = est?.usage ?? null;
+  } catch (e) {
+    issues.push(issueOf(e));
+  }
+  const memory = memoryBudget({
+    deviceMemoryGiB: (navigator as { deviceMemory?: number }).deviceMemory ?? null,
+    storageQuotaBytes: quota,
+    storageUsageBytes: usage,
+    backend,
+    gpuMaxBufferSize: gpu?.limits.maxBufferSize ?? null,
+    userAgent: navigator.userAgent,
+    maxTouchPoints: navigator.maxTouchPoints ?? 0,
+    emulatedCapBytes: emulation?.memoryBytesCap ?? null,
+  });
+
+  const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+  const report: ProfileReport = {
+    name: options.name,
+    userAgent: navigator.userAgent.slice(0, 512),
+    backend,
+    emulated: emulation ? emulation.label : null,
+    peakFlops: clamp(peakFlops, 1e6, 1e16),
+    utilA: clamp(fit.a, 1e-6, 1),
+    utilB: clamp(fit.b, 1e-9, 10),
+    fitRmsError: clamp(fit.rmse, 0, 100),
+    sweep: points.map((p) => ({ tokens: p.tokens, flops: p.flops })),
+    readBytesPerSec: clamp(storage.readBytesPerSec, 1e3, 1e12),
+    uplinkBitsPerSec: clamp(link?.uplinkBitsPerSec ?? ASSUMED_LINK_BITS, 1e3, 1e12),
+    downlinkBitsPerSec: clamp(link?.downlinkBitsPerSec ?? ASSUMED_LINK_BITS, 1e3, 1e12),
+    memoryBytes: clamp(memory.bytes, 2 ** 20, 2 ** 42),
+    gpu,
+  };
+  const details: ProfileDetails = {
+    measuredAt: new Date().toISOString(),
+    durationSeconds: (performance.now() - t0) / 1000,
+    backend,
+    backendReason,
+    emulation,
+    compute: { method, points, peakFlops, fit, checkError },
+    gpu,
+    storage,
+    link,
+    memory,
+    issues,
+  };
+  progress('done', 1, `Profiled in ${details.durationSeconds.toFixed(1)} s`);
+  return { report, details };
+}
