@@ -1,0 +1,283 @@
+/**
+ * The coordinator against the real server on loopback, with real `ws` clients: the full session life
+ * cycle, plans checked against planner/ run directly, heartbeat timeouts and resume.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { baselinePlan, planOptimal, type PlanProblem, type Timeline } from '../planner/index.ts';
+import type { ModelManifest } from '../shards/manifest.ts';
+import { startServer, type TandemServer } from './http-server.ts';
+import { loadModelPackage } from './model-route.ts';
+import type { ProfileReport, ServerMessageOf } from './protocol.ts';
+import { sampleProfile, TestClient, writeSyntheticPackage } from './test-support.ts';
+
+let dir: string;
+let server: TandemServer;
+let manifest: ModelManifest;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'tandem-signaling-'));
+  manifest = await writeSyntheticPackage(path.join(dir, 'pkg'), { layers: 12 });
+  await writeFile(path.join(dir, 'index.html'), '<!doctype html><title>t</title>');
+  server = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    models: [await loadModelPackage(path.join(dir, 'pkg'))],
+    clientDir: dir,
+    fieldLogPath: path.join(dir, 'field', 'profiles.jsonl'),
+    limits: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 700 },
+    gateway: { tickMs: 50 },
+  });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The planner problem written out independently of signaling/planning.ts. */
+function problemFor(profiles: ProfileReport[], tokens: number, memoryModel: 'max' | 'sum'): PlanProblem {
+  const c = manifest.config;
+  return {
+    model: {
+      num_hidden_layers: c.num_hidden_layers,
+      hidden_size: c.hidden_size,
+      num_attention_heads: c.num_attention_heads,
+      num_key_value_heads: c.num_key_value_heads,
+      head_dim: c.head_dim,
+      intermediate_size: c.intermediate_size,
+      vocab_size: c.vocab_size,
+      bytesPerParam: 4, // fp32 package
+      bytesPerActivation: 4, // float32 frames
+    },
+    devices: profiles.map((p, i) => ({
+      name: `d${i}`,
+      peakFlops: p.peakFlops,
+      utilA: p.utilA,
+      utilB: p.utilB,
+      readBytesPerSec: p.readBytesPerSec,
+      memoryBytes: p.memoryBytes,
+      uplinkBitsPerSec: p.uplinkBitsPerSec,
+      downlinkBitsPerSec: p.downlinkBitsPerSec,
+    })),
+    tokens,
+    memoryModel,
+    embeddingAndHead: true,
+  };
+}
+
+function expectPlanMatches(plan: ServerMessageOf<'plan-ready'>, expected: Timeline, peerIds: string[]): void {
+  expect(plan.predictedLatency).toBeCloseTo(expected.latency, 12);
+  expect(plan.stages.map((s) => s.peerId)).toEqual(expected.stages.map((s) => peerIds[s.device]));
+  expect(plan.stages.map((s) => s.layers)).toEqual(expected.stages.map((s) => s.layers));
+  plan.stages.forEach((s, i) => {
+    const e = expected.stages[i];
+    for (const key of ['load', 'wait', 'comm', 'compute', 'startTime', 'finishTime'] as const) expect(s[key]).toBeCloseTo(e[key], 12);
+  });
+}
+
+async function joinPeer(name: string, code: string): Promise<{ client: TestClient; joined: ServerMessageOf<'joined'> }> {
+  const client = await TestClient.open(server.url);
+  const joined = await client.request({ type: 'join', code, displayName: name });
+  if (joined.type !== 'joined') throw new Error(`join failed: ${JSON.stringify(joined)}`);
+  return { client, joined };
+}
+
+describe('session life cycle', () => {
+  it('creates, joins, profiles, plans (= planner/), starts, collects timings and tokens, leaves, ends', async () => {
+    const host = await TestClient.open(server.url);
+    const created = await host.request({ type: 'create-session', name: 'life cycle' });
+    if (created.type !== 'session-created') throw new Error(JSON.stringify(created));
+    expect(created.code).toMatch(/^[0-9A-HJKMNP-TV-Z]{8}$/);
+    expect(created.model).toEqual({ name: 'synthetic-test', manifestUrl: '/models/synthetic-test/manifest.json' });
+    const { code, hostSecret } = created;
+
+    const peers = [];
+    for (const name of ['alpha', 'beta', 'gamma']) peers.push(await joinPeer(name, code));
+    const ids = peers.map((p) => p.joined.peerId);
+    expect(new Set(ids).size).toBe(3);
+    expect(peers[2].joined.roster.map((r) => r.displayName)).toEqual(['alpha', 'beta', 'gamma']);
+    expect(peers[0].joined.peerjs).toEqual({ path: '/peerjs', key: 'peerjs' });
+    // a fourth page joins but never profiles: the plan must leave it out and say so
+    const idle = await joinPeer('idle', code);
+
+    const profiles = [
+      sampleProfile(1, { peakFlops: 4e11, readBytesPerSec: 3e8 }),
+      sampleProfile(2, { peakFlops: 1.2e12, readBytesPerSec: 9e7, memoryBytes: 3 * 2 ** 30 }),
+      sampleProfile(3, { peakFlops: 8e11, readBytesPerSec: 6e8, uplinkBitsPerSec: 5e7 }),
+    ];
+    for (let i = 0; i < 3; i++) expect((await peers[i].client.request({ type: 'profile', profile: profiles[i] })).type).toBe('ack');
+    expect((await peers[0].client.request({ type: 'cache-status', units: ['embed', 'layer.0'] })).type).toBe('ack');
+    const roster = await host.next('roster', (r) => r.peers.some((p) => p.cachedUnits.length === 2));
+    expect(roster.peers.find((p) => p.peerId === ids[0])?.profile).toEqual(profiles[0]);
+
+    // plan with the exact DP
+    const plan = await host.request({ type: 'plan', code, hostSecret, tokens: 128 });
+    if (plan.type !== 'plan-ready') throw new Error(JSON.stringify(plan));
+    expect(plan.method).toBe('dp');
+    const expected = planOptimal(problemFor(profiles, 128, 'max'));
+    expectPlanMatches(plan, expected, ids);
+    expect(plan.excludedPeerIds).toContain(idle.joined.peerId);
+    expect(plan.stages.length).toBeGreaterThan(1); // the profiles are chosen so that a pipeline wins
+    expect(plan.stages[0].layers.start).toBe(0);
+    expect(plan.stages[plan.stages.length - 1].layers.end).toBe(12);
+
+    // every planned peer gets its assignment with neighbours; the idle page is excluded
+    const assignments = new Map<string, ServerMessageOf<'assignment'>>();
+    for (let i = 0; i < 3; i++) {
+      if (!plan.stages.some((s) => s.peerId === ids[i])) {
+        const excluded = await peers[i].client.next('excluded');
+        expect(excluded.planId).toBe(plan.planId);
+        continue;
+      }
+      assignments.set(ids[i], await peers[i].client.next('assignment', (a) => a.planId === plan.planId));
+    }
+    expect((await idle.client.next('excluded')).reason).toMatch(/no profile/);
+    const n = plan.stages.length;
+    plan.stages.forEach((stage, k) => {
+      const a = assignments.get(stage.peerId)!;
+      expect(a.stageIndex).toBe(k);
+      expect(a.stageCount).toBe(n);
+      expect(a.layers).toEqual(stage.layers);
+      expect(a.embeds).toBe(k === 0);
+      expect(a.hasHead).toBe(k === n - 1);
+      expect(a.predecessorPeerId).toBe(k > 0 ? plan.stages[k - 1].peerId : null);
+      expect(a.successorPeerId).toBe(k < n - 1 ? plan.stages[k + 1].peerId : null);
+      expect(a.firstPeerId).toBe(plan.stages[0].peerId);
+      expect(a.lastPeerId).toBe(plan.stages[n - 1].peerId);
+      const layerUnits = Array.from({ length: stage.layers.end - stage.layers.start }, (_, j) => `layer.${stage.layers.start + j}`);
+      expect(a.units).toEqual([...(k === 0 ? ['embed'] : []), ...layerUnits, ...(k === n - 1 ? ['head'] : [])]);
+      expect(a.stages).toEqual(plan.stages);
+    });
+
+    // baselines go through planner/'s baselines
+    const even = await host.request({ type: 'plan', code, hostSecret, tokens: 256, method: 'even', memoryModel: 'sum' });
+    if (even.type !== 'plan-ready') throw new Error(JSON.stringify(even));
+    expectPlanMatches(even, baselinePlan(problemFor(profiles, 256, 'sum'), 'even'), ids);
+    const dp = await host.request({ type: 'plan', code, hostSecret, tokens: 256, memoryModel: 'sum' });
+    if (dp.type !== 'plan-ready') throw new Error(JSON.stringify(dp));
+    expect(dp.predictedLatency).toBeLessThanOrEqual(even.predictedLatency + 1e-12);
+
+    // go: every page gets the same start message
+    const go = { type: 'go', code, hostSecret, prompt: 'Hello there', maxNewTokens: 4, sampling: { temperature: 0, topK: 0, topP: 1, seed: 7 } } as const;
+    host.send(go);
+    const starts = await Promise.all([...peers, idle].map((p) => p.client.next('start')));
+    expect(new Set(starts.map((s) => JSON.stringify(s))).size).toBe(1);
+    const start = starts[0];
+    expect(start).toMatchObject({ prompt: 'Hello there', maxNewTokens: 4, planId: dp.planId });
+    expect((await host.request(go)).type).toBe('error'); // one request at a time
+
+    // timings from every stage reach everyone
+    const stagePeers = dp.stages.map((s) => peers[ids.indexOf(s.peerId)]);
+    for (const [k, p] of stagePeers.entries()) {
+      const reply = await p.client.request({
+        type: 'report-timings',
+        requestId: start.requestId,
+        timings: [
+          { phase: 'storage-read', step: 0, startMs: 0, endMs: 10 + k },
+          { phase: 'compute', step: 0, startMs: 20, endMs: 30 + k },
+        ],
+      });
+      expect(reply.type).toBe('ack');
+    }
+    const hostTimings = [];
+    for (let k = 0; k < stagePeers.length; k++) hostTimings.push(await host.next('timings'));
+    expect(hostTimings.map((t) => t.peerId).sort()).toEqual(dp.stages.map((s) => s.peerId).sort());
+
+    // only the last stage reports tokens; everyone sees the output
+    const last = stagePeers[stagePeers.length - 1];
+    if (stagePeers.length > 1) {
+      const wrong = await stagePeers[0].client.request({ type: 'report-tokens', requestId: start.requestId, tokenIds: [1], text: 'x', generated: 1, done: false });
+      expect(wrong).toMatchObject({ type: 'error', code: 'not-last-stage' });
+    }
+    await last.client.request({ type: 'report-tokens', requestId: start.requestId, tokenIds: [11, 12], text: 'Hi', generated: 2, done: false });
+    await last.client.request({ type: 'report-tokens', requestId: start.requestId, tokenIds: [13], text: '!', generated: 3, done: true, finishReason: 'eos' });
+    const outputs = [await idle.client.next('output'), await idle.client.next('output')];
+    expect(outputs.map((o) => o.text).join('')).toBe('Hi!');
+    expect(outputs[1].done).toBe(true);
+
+    // the session export holds the plan, the timings and the text; it needs the host secret
+    const exported = await (await fetch(`${server.url}/api/sessions/${code}/export?hostSecret=${hostSecret}`)).json();
+    expect(exported.plan.planId).toBe(dp.planId);
+    expect(exported.requests[0].text).toBe('Hi!');
+    expect(exported.requests[0].tokenIds).toEqual([11, 12, 13]);
+    expect(exported.requests[0].state).toBe('done');
+    expect(Object.keys(exported.requests[0].timings).sort()).toEqual(dp.stages.map((s) => s.peerId).sort());
+    expect((await fetch(`${server.url}/api/sessions/${code}/export?hostSecret=x${hostSecret.slice(1)}`)).status).toBe(403);
+
+    // the field log has the three profiles, as JSON and CSV, without display names
+    const log = (await (await fetch(`${server.url}/api/field-log.json`)).json()) as { peerId: string; profile: ProfileReport }[];
+    const mine = log.filter((r) => ids.includes(r.peerId));
+    expect(mine.map((r) => r.profile)).toEqual(profiles);
+    expect(JSON.stringify(mine)).not.toContain('alpha');
+    const csv = await (await fetch(`${server.url}/api/field-log.csv`)).text();
+    const lines = csv.trim().split('\n');
+    expect(lines[0].split(',')).toContain('peakFlops');
+    expect(lines.filter((l) => ids.some((id) => l.includes(id)))).toHaveLength(3);
+
+    // a planned peer leaves: others are told, and the plan is stale until the host plans again
+    const leaver = stagePeers[0];
+    expect((await leaver.client.request({ type: 'leave' })).type).toBe('ack');
+    const left = await host.next('peer-left');
+    expect(left).toMatchObject({ peerId: ids[peers.indexOf(leaver)], reason: 'left' });
+    expect(await host.request(go)).toMatchObject({ type: 'error', code: 'stale-plan' });
+    const replanned = await host.request({ type: 'plan', code, hostSecret, tokens: 64 });
+    expect(replanned.type).toBe('plan-ready');
+    if (replanned.type === 'plan-ready') expect(replanned.stages.map((s) => s.peerId)).not.toContain(left.peerId);
+
+    // the host ends the session: everyone is told, and the code stops working
+    host.send({ type: 'end-session', code, hostSecret });
+    await Promise.all([host, ...peers.filter((p) => p !== leaver).map((p) => p.client), idle.client].map((c) => c.next('session-ended')));
+    const late = await TestClient.open(server.url);
+    expect(await late.request({ type: 'join', code, displayName: 'late' })).toMatchObject({ type: 'error', code: 'session-not-found' });
+    for (const c of [host, late, idle.client, ...peers.map((p) => p.client)]) c.close();
+  });
+});
+
+describe('heartbeats', () => {
+  it('drops a silent peer after the timeout and tells the others', async () => {
+    const host = await TestClient.open(server.url);
+    const created = await host.request({ type: 'create-session' });
+    if (created.type !== 'session-created') throw new Error(JSON.stringify(created));
+    const alive = await joinPeer('alive', created.code);
+    const silent = await joinPeer('silent', created.code);
+    const beat = setInterval(() => alive.client.send({ type: 'heartbeat' }), 100);
+    try {
+      const left = await alive.client.next('peer-left', () => true, 5000);
+      expect(left).toEqual({ type: 'peer-left', peerId: silent.joined.peerId, reason: 'timed-out' });
+      expect((await silent.client.closed).code).toBe(4000);
+      expect(await host.next('peer-left')).toEqual(left);
+      // the live peer is still in, the silent one is gone
+      const roster = await alive.client.next('roster', (r) => r.peers.length === 1);
+      expect(roster.peers[0].peerId).toBe(alive.joined.peerId);
+      const ack = await alive.client.request({ type: 'heartbeat', clientTimeMs: 123 });
+      expect(ack).toMatchObject({ type: 'heartbeat-ack', clientTimeMs: 123 });
+    } finally {
+      clearInterval(beat);
+      host.close();
+      alive.client.close();
+    }
+  });
+
+  it('lets a page resume with its peer secret after a reconnect, and refuses a wrong secret', async () => {
+    const host = await TestClient.open(server.url);
+    const created = await host.request({ type: 'create-session' });
+    if (created.type !== 'session-created') throw new Error(JSON.stringify(created));
+    const page = await joinPeer('phone', created.code);
+    page.client.terminate();
+    await host.next('roster', (r) => r.peers.length === 1 && !r.peers[0].connected);
+
+    const thief = await TestClient.open(server.url);
+    const stolen = await thief.request({ type: 'resume', code: created.code, peerId: page.joined.peerId, peerSecret: 'A'.repeat(44) });
+    expect(stolen).toMatchObject({ type: 'error', code: 'wrong-secret' });
+
+    const again = await TestClient.open(server.url);
+    const resumed = await again.request({ type: 'resume', code: created.code, peerId: page.joined.peerId, peerSecret: page.joined.peerSecret });
+    expect(resumed).toMatchObject({ type: 'joined', peerId: page.joined.peerId });
+    await host.next('roster', (r) => r.peers.length === 1 && r.peers[0].connected);
+    expect((await again.request({ type: 'profile', profile: sampleProfile(4) })).type).toBe('ack');
+    for (const c of [host, thief, again]) c.close();
+  });
+});
