@@ -1,0 +1,246 @@
+/**
+ * The page's shard cache: unit blobs of model packages kept in IndexedDB (idb-keyval) across reloads
+ * and sessions. See bookkeeping.ts for the key layout and the commit protocol.
+ *
+ *   ensure(units)   fetch only the units not committed yet (progress), verify SHA-256, write the blob,
+ *                   then its commit record. A hash mismatch or a quota error stops with a TandemError
+ *                   ('shard-hash-mismatch', 'shard-truncated', 'quota-exceeded') and leaves no commit.
+ *   readUnit(id)    read a committed unit back for the stage runtime, verify it again (size, and
+ *                   SHA-256 unless told not to), and record how long the storage read took.
+ *   cachedUnitIds() the unit ids of the package that are complete, for `cache-status`.
+ */
+import { createStore, del, delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
+import { TandemError } from '../../planner/errors.ts';
+import { verifyUnit, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
+import { rateStretch, type Emulation } from '../profiler/emulation.ts';
+import { sleepSeconds } from '../profiler/timing.ts';
+import { blobKey, cachedUnitIds, commitKey, debrisKeys, makeCommitRecord, planFetch, type FetchPlan } from './bookkeeping.ts';
+
+export interface FetchProgress {
+  /** unit being downloaded, null when done */
+  unitId: string | null;
+  bytesDone: number;
+  bytesTotal: number;
+  unitsDone: number;
+  unitsTotal: number;
+}
+
+export interface EnsureResult {
+  plan: FetchPlan;
+  /** units downloaded now */
+  fetched: string[];
+  /** units found in the cache */
+  reused: string[];
+  bytesDownloaded: number;
+  seconds: number;
+}
+
+export interface UnitRead {
+  unitId: string;
+  bytes: Uint8Array;
+  /** IndexedDB get (emulated read cap included), seconds */
+  readSeconds: number;
+  /** SHA-256 re-verification, seconds (0 when skipped) */
+  verifySeconds: number;
+}
+
+export interface ShardCacheOptions {
+  /** base URL of the package folder, ending with '/', e.g. '/models/tiny/' */
+  baseUrl: string;
+  emulation?: Emulation | null;
+  /** re-hash every unit on read (default true); the size is always checked */
+  verifyOnRead?: boolean;
+  store?: UseStore;
+  fetchImpl?: typeof fetch;
+  /** parallel downloads */
+  concurrency?: number;
+}
+
+function isQuotaError(e: unknown): boolean {
+  const name = (e as { name?: string } | null)?.name;
+  return name === 'QuotaExceededError' || /quota/i.test(String((e as { message?: string } | null)?.message ?? ''));
+}
+
+export class ShardCache {
+  readonly store: UseStore;
+  private readonly fetchImpl: typeof fetch;
+  private readonly reads: UnitRead[] = [];
+
+  constructor(readonly manifest: ModelManifest, private readonly options: ShardCacheOptions) {
+    this.store = options.store ?? createStore('tandem-shards', 'units');
+    this.fetchImpl = options.fetchImpl ?? fetch.bind(globalThis);
+  }
+
+  /** The base URL of a package folder from its manifest URL. */
+  static baseUrlOf(manifestUrl: string): string {
+    return manifestUrl.replace(/manifest\.json$/, '');
+  }
+
+  private unitById(id: string): UnitEntry {
+    const u = this.manifest.units.find((x) => x.id === id);
+    if (!u) throw new TandemError('unit-unknown', `Model package '${this.manifest.name}' has no unit '${id}'.`);
+    return u;
+  }
+
+  private async commits(units: readonly UnitEntry[]): Promise<Map<string, unknown>> {
+    const ks = units.map((u) => commitKey(this.manifest.name, u.sha256));
+    const values = await getMany(ks, this.store);
+    return new Map(ks.map((k, i) => [k, values[i]]));
+  }
+
+  /** Deletes half-written blobs and orphan commit records (all packages). Returns the keys removed. */
+  async sweep(): Promise<string[]> {
+    const all = (await keys(this.store)).filter((k): k is string => typeof k === 'string');
+    const debris = debrisKeys(all);
+    if (debris.length) await delMany(debris, this.store);
+    return debris;
+  }
+
+  /** Unit ids of this package that are complete in the store, in manifest order. */
+  async cachedUnitIds(): Promise<string[]> {
+    return cachedUnitIds(this.manifest.name, this.manifest.units, await this.commits(this.manifest.units));
+  }
+
+  async planFor(unitIds: readonly string[]): Promise<FetchPlan> {
+    const units = unitIds.map((id) => this.unitById(id));
+    return planFetch(this.manifest.name, units, await this.commits(units));
+  }
+
+  /** Makes every listed unit complete in the cache, downloading only what is missing. */
+  async ensure(unitIds: readonly string[], onProgress?: (p: FetchProgress) => void): Promise<EnsureResult> {
+    const t0 = performance.now();
+    const plan = await this.planFor(unitIds);
+    const total = plan.bytesToFetch;
+    await this.checkQuota(total);
+    let bytesDone = 0;
+    let unitsDone = 0;
+    const fetched: string[] = [];
+    const report = (unitId: string | null) => onProgress?.({ unitId, bytesDone, bytesTotal: total, unitsDone, unitsTotal: plan.toFetch.length });
+    report(plan.toFetch[0]?.id ?? null);
+    const queue = [...plan.toFetch];
+    const worker = async () => {
+      for (let unit = queue.shift(); unit; unit = queue.shift()) {
+        const bytes = await this.download(unit, (delta) => {
+          bytesDone += delta;
+          report(unit!.id);
+        });
+        await verifyUnit(unit, bytes);
+        await this.commit(unit, bytes);
+        fetched.push(unit.id);
+        unitsDone += 1;
+        report(unit.id);
+      }
+    };
+    const n = Math.max(1, Math.min(this.options.concurrency ?? 3, queue.length));
+    await Promise.all(Array.from({ length: n }, worker));
+    report(null);
+    const reused = unitIds.filter((id) => !fetched.includes(id));
+    return { plan, fetched, reused, bytesDownloaded: bytesDone, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  private async checkQuota(bytesNeeded: number): Promise<void> {
+    if (bytesNeeded === 0 || typeof navigator === 'undefined' || !navigator.storage?.estimate) return;
+    try {
+      const { quota, usage } = await navigator.storage.estimate();
+      if (quota !== undefined && usage !== undefined && usage + bytesNeeded > quota) {
+        throw new TandemError(
+          'quota-exceeded',
+          `This stage needs ${(bytesNeeded / 2 ** 20).toFixed(1)} MiB more storage but the browser allows only ${((quota - usage) / 2 ** 20).toFixed(1)} MiB; free space, leave private browsing, or ask the host to plan with fewer layers for this device.`,
+        );
+      }
+    } catch (e) {
+      if (e instanceof TandemError) throw e;
+    }
+  }
+
+  private async download(unit: UnitEntry, onBytes: (delta: number) => void): Promise<Uint8Array> {
+    const url = `${this.options.baseUrl}${encodeURIComponent(unit.file)}`;
+    let res: Response;
+    try {
+      res = await this.fetchImpl(url, { cache: 'no-store' });
+    } catch (cause) {
+      throw new TandemError('server-unreachable', `Downloading ${unit.id} from ${url} failed (${String(cause)}); check the connection to the server.`, { cause });
+    }
+    if (!res.ok) throw new TandemError('shard-download-failed', `The server answered HTTP ${res.status} for ${unit.id} (${url}); is the model package complete on the server?`);
+    const out = new Uint8Array(unit.bytes);
+    let offset = 0;
+    if (!res.body) {
+      const all = new Uint8Array(await res.arrayBuffer());
+      if (all.byteLength !== unit.bytes) return all; // verifyUnit reports the truncation
+      onBytes(all.byteLength);
+      return all;
+    }
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (offset + value.byteLength > out.byteLength) {
+        await reader.cancel();
+        throw new TandemError('shard-truncated', `The server sent more than the ${unit.bytes} bytes the manifest gives for ${unit.id}; the package on the server does not match its manifest.`);
+      }
+      out.set(value, offset);
+      offset += value.byteLength;
+      onBytes(value.byteLength);
+    }
+    return offset === out.byteLength ? out : out.subarray(0, offset);
+  }
+
+  /** Blob first, commit record second: a crash in between leaves debris, never a usable half unit. */
+  private async commit(unit: UnitEntry, bytes: Uint8Array): Promise<void> {
+    const bk = blobKey(this.manifest.name, unit.sha256);
+    try {
+      await set(bk, bytes, this.store);
+      await set(commitKey(this.manifest.name, unit.sha256), makeCommitRecord(this.manifest.name, unit, Date.now()), this.store);
+    } catch (cause) {
+      await del(bk, this.store).catch(() => undefined);
+      if (isQuotaError(cause)) {
+        throw new TandemError('quota-exceeded', `The browser refused to store ${unit.id} (${(unit.bytes / 2 ** 20).toFixed(1)} MiB): storage quota exceeded. Free space or leave private browsing.`, { cause });
+      }
+      throw new TandemError('storage-unavailable', `Storing ${unit.id} in IndexedDB failed (${String(cause)}).`, { cause });
+    }
+  }
+
+  /**
+   * Reads a committed unit for the stage runtime. Throws TandemError('shard-not-cached') when the unit
+   * is not complete, and 'shard-hash-mismatch' / 'shard-truncated' (after deleting it) when the stored
+   * bytes are damaged.
+   */
+  async readUnit(unitId: string): Promise<UnitRead> {
+    const unit = this.unitById(unitId);
+    const record = await get(commitKey(this.manifest.name, unit.sha256), this.store);
+    const plan = planFetch(this.manifest.name, [unit], new Map([[commitKey(this.manifest.name, unit.sha256), record]]));
+    if (plan.toFetch.length) throw new TandemError('shard-not-cached', `Unit ${unitId} of '${this.manifest.name}' is not in this page's cache; wait for the download to finish (or plan again).`);
+    const t0 = performance.now();
+    const value = await get<unknown>(blobKey(this.manifest.name, unit.sha256), this.store);
+    const bytes = value instanceof Uint8Array ? value : value instanceof ArrayBuffer ? new Uint8Array(value) : null;
+    await sleepSeconds(rateStretch(this.options.emulation?.readBytesPerSecCap, bytes?.byteLength ?? 0, (performance.now() - t0) / 1000));
+    const readSeconds = (performance.now() - t0) / 1000;
+    const t1 = performance.now();
+    try {
+      if (!bytes) throw new TandemError('shard-truncated', `Unit ${unitId} is committed but its blob is missing; it will be fetched again.`);
+      if (this.options.verifyOnRead === false) {
+        if (bytes.byteLength !== unit.bytes) throw new TandemError('shard-truncated', `Unit ${unitId} in the cache has ${bytes.byteLength} bytes, expected ${unit.bytes}; it will be fetched again.`);
+      } else {
+        await verifyUnit(unit, bytes);
+      }
+    } catch (e) {
+      await delMany([commitKey(this.manifest.name, unit.sha256), blobKey(this.manifest.name, unit.sha256)], this.store).catch(() => undefined);
+      throw e;
+    }
+    const read: UnitRead = { unitId, bytes, readSeconds, verifySeconds: this.options.verifyOnRead === false ? 0 : (performance.now() - t1) / 1000 };
+    this.reads.push({ ...read, bytes: new Uint8Array(0) });
+    return read;
+  }
+
+  /** Storage reads since the cache was created (without the bytes), for the timeline and reports. */
+  readLog(): Omit<UnitRead, 'bytes'>[] {
+    return this.reads.map(({ unitId, readSeconds, verifySeconds }) => ({ unitId, readSeconds, verifySeconds }));
+  }
+
+  /** Removes every unit of this package (the "clear cache" button). */
+  async clearPackage(): Promise<number> {
+    const doomed = this.manifest.units.flatMap((u) => [blobKey(this.manifest.name, u.sha256), commitKey(this.manifest.name, u.sha256)]);
+    await delMany(doomed, this.store);
+    return this.manifest.units.length;
+  }
+}
