@@ -56,7 +56,7 @@ export function normaliseConfig(raw: Record<string, unknown>, arch: Architecture
   const unsupported = (msg: string) => new TandemError('config-unsupported', `config.json: ${msg}`);
   const scaling = (config.rope_scaling ?? null) as { rope_type?: string; type?: string } | null;
   const ropeType = scaling?.rope_type ?? scaling?.type ?? ropeParams?.rope_type ?? 'default';
-  if (ropeType !== 'default') throw unsupported(`rope scaling '${String(ropeType)}' is not supported (only plain RoPE).`);
+  if (!['default', 'linear', 'llama3'].includes(String(ropeType))) throw unsupported(`rope scaling '${String(ropeType)}' is not supported (only default, linear, llama3).`);
   if (config.use_sliding_window === true) throw unsupported('sliding-window attention is not supported.');
   if (config.hidden_act !== undefined && config.hidden_act !== 'silu') throw unsupported(`hidden_act '${String(config.hidden_act)}' is not supported (only silu).`);
   if (arch !== 'qwen2' && config.attention_bias === true) throw unsupported(`attention_bias true is not supported for ${arch}.`);

@@ -90,8 +90,12 @@ interface TensorSpec {
   name: string;
   /** HF orientation: [out, in] for projections */
   shape: number[];
-  /** 'normal': uniform with standard deviation std around 0; 'norm': 1 + uniform(-0.1, 0.1) */
-  init: { kind: 'normal'; std: number } | { kind: 'norm' };
+  /**
+   * 'normal': uniform with standard deviation std around 0; 'norm': 1 + uniform(-0.1, 0.1);
+   * 'signed-norm': +-(1 + uniform(-0.1, 0.1)) with random signs (the final norm: with a tied head it
+   * cancels the self-similarity e_t . e_t that otherwise makes greedy decoding repeat its input token)
+   */
+  init: { kind: 'normal'; std: number } | { kind: 'norm' } | { kind: 'signed-norm' };
 }
 
 /** The checkpoint's tensors, in the order they are written (HF names). */
@@ -123,7 +127,7 @@ export function checkpointTensorSpecs(config: Record<string, unknown>): TensorSp
     specs.push(proj(`${p}.mlp.up_proj.weight`, I, H));
     specs.push(proj(`${p}.mlp.down_proj.weight`, H, I));
   }
-  specs.push(norm('model.norm.weight', H));
+  specs.push({ name: 'model.norm.weight', shape: [H], init: { kind: 'signed-norm' } });
   if (!c.tie_word_embeddings) specs.push({ name: 'lm_head.weight', shape: [V, H], init: { kind: 'normal', std: 4 / Math.sqrt(H) } });
   return specs;
 }
@@ -154,6 +158,8 @@ export function generateTensor(spec: TensorSpec, seed: number): Float32Array {
   const out = new Float32Array(n);
   if (spec.init.kind === 'norm') {
     for (let i = 0; i < n; i++) out[i] = 1 + 0.2 * (rand() - 0.5);
+  } else if (spec.init.kind === 'signed-norm') {
+    for (let i = 0; i < n; i++) out[i] = (rand() < 0.5 ? -1 : 1) * (1 + 0.2 * (rand() - 0.5));
   } else {
     const a = spec.init.std * Math.sqrt(3);
     for (let i = 0; i < n; i++) out[i] = a * (2 * rand() - 1);
