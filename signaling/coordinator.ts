@@ -557,7 +557,7 @@ export class Coordinator {
       sampling: msg.sampling,
       serverTimeMs: nowMs,
     };
-    for (const to of this.sessionConns(session)) out.send(to, start);
+    for (const to of this.sessionConns(session)) out.send(to, to === conn && msg.ref !== undefined ? { ...start, ref: msg.ref } : start);
   }
 
   private onCacheStatus(conn: ConnId, state: Conn, msg: ClientMessageOf<'cache-status'>, out: Outbox): void {

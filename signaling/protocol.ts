@@ -381,6 +381,8 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('excluded'), planId: z.string(), reason: z.string() }),
   z.strictObject({
     type: z.literal('start'),
+    /** Only on the copy sent to the host connection that sent `go`. */
+    ref,
     requestId: u32,
     planId: z.string(),
     prompt: z.string(),

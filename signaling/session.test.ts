@@ -78,10 +78,11 @@ function expectPlanMatches(plan: ServerMessageOf<'plan-ready'>, expected: Timeli
   });
 }
 
-async function joinPeer(name: string, code: string): Promise<{ client: TestClient; joined: ServerMessageOf<'joined'> }> {
+async function joinPeer(name: string, code: string, heartbeat = true): Promise<{ client: TestClient; joined: ServerMessageOf<'joined'> }> {
   const client = await TestClient.open(server.url);
   const joined = await client.request({ type: 'join', code, displayName: name });
   if (joined.type !== 'joined') throw new Error(`join failed: ${JSON.stringify(joined)}`);
+  if (heartbeat) client.heartbeatEvery(100);
   return { client, joined };
 }
 
@@ -242,8 +243,7 @@ describe('heartbeats', () => {
     const created = await host.request({ type: 'create-session' });
     if (created.type !== 'session-created') throw new Error(JSON.stringify(created));
     const alive = await joinPeer('alive', created.code);
-    const silent = await joinPeer('silent', created.code);
-    const beat = setInterval(() => alive.client.send({ type: 'heartbeat' }), 100);
+    const silent = await joinPeer('silent', created.code, false);
     try {
       const left = await alive.client.next('peer-left', () => true, 5000);
       expect(left).toEqual({ type: 'peer-left', peerId: silent.joined.peerId, reason: 'timed-out' });
@@ -255,7 +255,6 @@ describe('heartbeats', () => {
       const ack = await alive.client.request({ type: 'heartbeat', clientTimeMs: 123 });
       expect(ack).toMatchObject({ type: 'heartbeat-ack', clientTimeMs: 123 });
     } finally {
-      clearInterval(beat);
       host.close();
       alive.client.close();
     }
@@ -276,6 +275,7 @@ describe('heartbeats', () => {
     const again = await TestClient.open(server.url);
     const resumed = await again.request({ type: 'resume', code: created.code, peerId: page.joined.peerId, peerSecret: page.joined.peerSecret });
     expect(resumed).toMatchObject({ type: 'joined', peerId: page.joined.peerId });
+    again.heartbeatEvery(100);
     await host.next('roster', (r) => r.peers.length === 1 && r.peers[0].connected);
     expect((await again.request({ type: 'profile', profile: sampleProfile(4) })).type).toBe('ack');
     for (const c of [host, thief, again]) c.close();

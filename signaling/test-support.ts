@@ -165,6 +165,14 @@ export class TestClient {
     return reply;
   }
 
+  /** Send a heartbeat every `ms` until the socket closes (as a page does). */
+  heartbeatEvery(ms: number): void {
+    const timer = setInterval(() => {
+      if (this.ws.readyState === WebSocket.OPEN) this.send({ type: 'heartbeat' });
+    }, ms);
+    this.ws.on('close', () => clearInterval(timer));
+  }
+
   close(): void {
     this.ws.close();
   }

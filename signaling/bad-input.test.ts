@@ -1,0 +1,179 @@
+/**
+ * Every class of bad input gets an `error` with its code, on the offending connection only, while a
+ * parallel healthy session keeps planning and starting requests on the same server.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type TandemServer } from './http-server.ts';
+import { loadModelPackage } from './model-route.ts';
+import { MAX_MESSAGE_BYTES, type ClientMessage, type ServerMessage } from './protocol.ts';
+import { sampleProfile, TestClient, writeSyntheticPackage } from './test-support.ts';
+
+let dir: string;
+let server: TandemServer;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'tandem-bad-input-'));
+  await writeSyntheticPackage(path.join(dir, 'pkg'), { layers: 8 });
+  server = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    models: [await loadModelPackage(path.join(dir, 'pkg'))],
+    clientDir: null,
+    fieldLogPath: path.join(dir, 'profiles.jsonl'),
+    limits: { joinRate: { burst: 8, perSecond: 0.5 }, maxPeersPerSession: 6 },
+  });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A healthy session: host + two profiled peers, all from `address` (join limits are per address). */
+async function healthySession(address: string) {
+  const host = await TestClient.open(server.url, address);
+  const created = await host.request({ type: 'create-session', name: 'healthy' });
+  if (created.type !== 'session-created') throw new Error(JSON.stringify(created));
+  const peers: TestClient[] = [];
+  for (let i = 0; i < 2; i++) {
+    const c = await TestClient.open(server.url, address);
+    expect((await c.request({ type: 'join', code: created.code, displayName: `h${i}` })).type).toBe('joined');
+    expect((await c.request({ type: 'profile', profile: sampleProfile(i + 1) })).type).toBe('ack');
+    peers.push(c);
+  }
+  return { host, peers, code: created.code, hostSecret: created.hostSecret };
+}
+
+/** The healthy session can still plan and start a request. */
+async function expectHealthy(s: { host: TestClient; peers: TestClient[]; code: string; hostSecret: string }): Promise<void> {
+  const plan = await s.host.request({ type: 'plan', code: s.code, hostSecret: s.hostSecret, tokens: 32 });
+  expect(plan.type).toBe('plan-ready');
+  const go = await s.host.request({ type: 'go', code: s.code, hostSecret: s.hostSecret, prompt: 'ok?', maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 } });
+  expect(go.type).toBe('start');
+  // the last stage finishes the request, so that the next check may start another
+  if (go.type === 'start' && plan.type === 'plan-ready') {
+    const lastPeerId = plan.stages[plan.stages.length - 1].peerId;
+    const last = s.peers.find((p) => p.messages.some((m) => m.type === 'joined' && m.peerId === lastPeerId));
+    if (!last) throw new Error('the last stage is not one of the healthy peers');
+    const done = await last.request({ type: 'report-tokens', requestId: go.requestId, tokenIds: [5], text: 'y', generated: 1, done: true });
+    expect(done.type).toBe('ack');
+  }
+}
+
+function errorOf(reply: ServerMessage): { code: string; inReplyTo: string | null } {
+  if (reply.type !== 'error') throw new Error(`expected an error, got ${JSON.stringify(reply)}`);
+  return { code: reply.code, inReplyTo: reply.inReplyTo };
+}
+
+describe('bad input', () => {
+  it('answers each bad message with its error code and leaves a parallel session working', async () => {
+    const healthy = await healthySession('127.0.0.10');
+    await expectHealthy(healthy);
+    const bad = await TestClient.open(server.url, '127.0.0.20');
+
+    const cases: [string, string | Buffer, boolean, string][] = [
+      ['malformed JSON', '{"type": "join", ', false, 'bad-json'],
+      ['not an object', '[1,2,3]', false, 'bad-message'],
+      ['no type', '{"code": "ABCDEFGH"}', false, 'bad-message'],
+      ['unknown type', '{"type": "launch-missiles"}', false, 'unknown-type'],
+      ['oversize', JSON.stringify({ type: 'heartbeat', pad: 'x'.repeat(MAX_MESSAGE_BYTES) }), false, 'message-too-large'],
+      ['binary frame', Buffer.from([1, 2, 3]), true, 'binary-not-supported'],
+      ['extra field', '{"type": "leave", "admin": true}', false, 'bad-message'],
+      ['bad join code', '{"type": "join", "code": "../../etc", "displayName": "x"}', false, 'bad-message'],
+      ['control characters in a name', '{"type": "join", "code": "ABCDEFGH", "displayName": "a\\u0000b"}', false, 'bad-message'],
+      ['go without a prompt', JSON.stringify({ type: 'go', code: healthy.code, hostSecret: healthy.hostSecret, prompt: '', maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 } }), false, 'bad-message'],
+    ];
+    for (const [what, data, binary, code] of cases) {
+      bad.sendRaw(data, binary);
+      const reply = await bad.next('error');
+      expect({ what, code: reply.code }).toEqual({ what, code });
+    }
+
+    // out of order and unauthorised
+    const notJoined: ClientMessage[] = [
+      { type: 'profile', profile: sampleProfile(9) },
+      { type: 'cache-status', units: ['embed'] },
+      { type: 'report-timings', requestId: 1, timings: [{ phase: 'compute', step: 0, startMs: 0, endMs: 1 }] },
+      { type: 'report-tokens', requestId: 1, tokenIds: [1], text: 'x', generated: 1, done: true },
+      { type: 'report-error', requestId: null, code: 'quota-exceeded', message: 'full' },
+      { type: 'leave' },
+    ];
+    for (const m of notJoined) expect(errorOf(await bad.request(m))).toEqual({ code: 'not-joined', inReplyTo: m.type });
+
+    const wrongSecret = 'B'.repeat(44);
+    expect(errorOf(await bad.request({ type: 'plan', code: healthy.code, hostSecret: wrongSecret }))).toEqual({ code: 'wrong-secret', inReplyTo: 'plan' });
+    expect(errorOf(await bad.request({ type: 'go', code: healthy.code, hostSecret: wrongSecret, prompt: 'x', maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 } })).code).toBe('wrong-secret');
+    expect(errorOf(await bad.request({ type: 'end-session', code: healthy.code, hostSecret: wrongSecret })).code).toBe('wrong-secret');
+    expect(errorOf(await bad.request({ type: 'join', code: 'ZZZZZZZZ', displayName: 'x' })).code).toBe('session-not-found');
+
+    // its own session: go before plan, plan before any profile, reports out of place
+    const own = await bad.request({ type: 'create-session' });
+    if (own.type !== 'session-created') throw new Error(JSON.stringify(own));
+    const hostAuth = { code: own.code, hostSecret: own.hostSecret };
+    expect(errorOf(await bad.request({ type: 'go', ...hostAuth, prompt: 'x', maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 } })).code).toBe('no-plan');
+    expect(errorOf(await bad.request({ type: 'plan', ...hostAuth })).code).toBe('no-profiles');
+    expect((await bad.request({ type: 'join', code: own.code, displayName: 'me' })).type).toBe('joined');
+    expect(errorOf(await bad.request({ type: 'join', code: own.code, displayName: 'me again' })).code).toBe('already-joined');
+    expect(errorOf(await bad.request({ type: 'report-timings', requestId: 77, timings: [{ phase: 'compute', step: 0, startMs: 0, endMs: 1 }] })).code).toBe('unknown-request');
+    expect(errorOf(await bad.request({ type: 'cache-status', units: ['layer.99'] })).code).toBe('bad-message');
+    // range-checked profile numbers
+    const tooFast = { type: 'profile', profile: { ...sampleProfile(1), peakFlops: 1e30 } };
+    bad.sendRaw(JSON.stringify(tooFast));
+    expect((await bad.next('error')).message).toMatch(/peakFlops/);
+    bad.sendRaw(JSON.stringify({ type: 'profile', profile: { ...sampleProfile(1), utilA: -1 } }));
+    expect((await bad.next('error')).code).toBe('bad-message');
+    // a plan that fits no memory
+    expect((await bad.request({ type: 'profile', profile: sampleProfile(1, { memoryBytes: 2 ** 20 }) })).type).toBe('ack');
+    expect(errorOf(await bad.request({ type: 'plan', ...hostAuth })).code).toBe('plan-infeasible');
+
+    // the healthy session was not touched and still works
+    const roster = healthy.host.messages.filter((m) => m.type === 'roster').at(-1);
+    expect(roster?.type === 'roster' && roster.peers.map((p) => p.displayName)).toEqual(['h0', 'h1']);
+    expect(healthy.host.messages.some((m) => m.type === 'error')).toBe(false);
+    await expectHealthy(healthy);
+
+    // a frame far above the limit: ws closes that connection (1009); the server keeps serving
+    const huge = await TestClient.open(server.url);
+    huge.sendRaw('x'.repeat(8 * MAX_MESSAGE_BYTES));
+    expect((await huge.closed).code).toBe(1009);
+    await expectHealthy(healthy);
+    for (const c of [bad, healthy.host, ...healthy.peers]) c.close();
+  });
+
+  it('rate-limits a join flood from one address while other addresses still join', async () => {
+    const healthy = await healthySession('127.0.0.11');
+    const flood = await TestClient.open(server.url, '127.0.0.2');
+    const replies = [];
+    for (let i = 0; i < 20; i++) replies.push(await flood.request({ type: 'join', code: 'ABCDEFGH', displayName: 'guess' }));
+    const codes = replies.map((r) => (r.type === 'error' ? r.code : r.type));
+    expect(codes.slice(0, 8)).toEqual(Array(8).fill('session-not-found'));
+    expect(codes.slice(8).every((c) => c === 'rate-limited')).toBe(true);
+    // a right code is refused too while the address is limited
+    expect(errorOf(await flood.request({ type: 'join', code: healthy.code, displayName: 'x' })).code).toBe('rate-limited');
+    // another address joins the healthy session normally
+    const other = await TestClient.open(server.url, '127.0.0.3');
+    expect((await other.request({ type: 'join', code: healthy.code, displayName: 'h2' })).type).toBe('joined');
+    expect((await other.request({ type: 'profile', profile: sampleProfile(3) })).type).toBe('ack');
+    await expectHealthy({ ...healthy, peers: [...healthy.peers, other] });
+    for (const c of [flood, other, healthy.host, ...healthy.peers]) c.close();
+  });
+
+  it('enforces the peers-per-session limit', async () => {
+    const host = await TestClient.open(server.url, '127.0.0.4');
+    const created = await host.request({ type: 'create-session' });
+    if (created.type !== 'session-created') throw new Error(JSON.stringify(created));
+    const clients: TestClient[] = [];
+    const codes: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const c = await TestClient.open(server.url, `127.0.1.${i + 1}`);
+      clients.push(c);
+      const r = await c.request({ type: 'join', code: created.code, displayName: `p${i}` });
+      codes.push(r.type === 'error' ? r.code : r.type);
+    }
+    expect(codes).toEqual([...Array(6).fill('joined'), 'session-full']);
+    for (const c of [host, ...clients]) c.close();
+  });
+});
