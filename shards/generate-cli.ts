@@ -69,9 +69,12 @@ export async function main(argv: string[]): Promise<void> {
   const L = reader.manifest.config.num_hidden_layers;
   const split = values.split ? parseSplit(values.split, L) : [{ start: 0, end: L }];
   const tokenizer = await loadTokenizer(values.model);
-  const promptIds: number[] = values.chat
-    ? (tokenizer.apply_chat_template([{ role: 'user', content: values.prompt }], { add_generation_prompt: true, tokenize: true, return_tensor: false }) as number[])
-    : tokenizer.encode(values.prompt);
+  let promptText = values.prompt;
+  if (values.chat) {
+    if (!tokenizer.chat_template) throw new TandemError('chat-template-missing', `--chat: the package's tokenizer has no chat template; drop --chat.`);
+    promptText = tokenizer.apply_chat_template([{ role: 'user', content: values.prompt }], { add_generation_prompt: true, tokenize: false });
+  }
+  const promptIds = tokenizer.encode(promptText, { add_special_tokens: !values.chat });
 
   const runner = await PipelineRunner.open(reader, { split, backend, wire: values.wire });
   try {

@@ -15,7 +15,7 @@ import { headDim, unitBytes } from './manifest.ts';
 import type { HostTensor, NodeBackend, StageSession } from './ort-node.ts';
 import { createStageSession } from './ort-node.ts';
 import { Sampler, type SamplingOptions } from './sampler.ts';
-import { buildStageGraph, stageSessionConfig, type StageSpec } from './stage-graph.ts';
+import { buildStageGraph, HIDDEN_OUTPUT, stageSessionConfig, type StageSpec } from './stage-graph.ts';
 
 /** Where a stage's unit blobs come from (e.g. PackageReader): verified bytes, and a file path if on disk. */
 export interface UnitSource {
@@ -138,8 +138,8 @@ class Stage {
       if (!present) throw new TandemError('stage-output-missing', `Stage ${this.index} did not return ${k.replace('past_key_values.', 'present.')}.`);
       this.cache.set(k, present);
     }
-    const main = out[this.spec.hasHead ? 'logits' : 'hidden_states'];
-    if (!main) throw new TandemError('stage-output-missing', `Stage ${this.index} did not return ${this.spec.hasHead ? 'logits' : 'hidden_states'}.`);
+    const main = out[this.spec.hasHead ? 'logits' : HIDDEN_OUTPUT];
+    if (!main) throw new TandemError('stage-output-missing', `Stage ${this.index} did not return ${this.spec.hasHead ? 'logits' : HIDDEN_OUTPUT}.`);
     return main;
   }
 }

@@ -8,7 +8,7 @@
  *   inputs : input_ids int64 (B, S)                     [first stage]  | hidden_states float32 (B, S, H)
  *            attention_mask int64 (B, past+S), position_ids int64 (B, S)
  *            past_key_values.{i}.key / .value float32 (B, nkv, past, hd)
- *   outputs: hidden_states float32 (B, S, H)            [not last]     | logits float32 (B, S, V) [last]
+ *   outputs: hidden_states_out float32 (B, S, H)        [not last]     | logits float32 (B, S, V) [last]
  *            present.{i}.key / .value float32 (B, nkv, past+S, hd)
  *
  * One decoder layer (x = residual stream, shapes for B=1):
@@ -42,6 +42,11 @@ export interface StageGraph {
   inputNames: string[];
   outputNames: string[];
 }
+
+/** Main input of a stage without the embedding, and main output of a stage without the head. ONNX value
+ * names must be unique, so a middle stage cannot call both 'hidden_states'. */
+export const HIDDEN_INPUT = 'hidden_states';
+export const HIDDEN_OUTPUT = 'hidden_states_out';
 
 export type GraphBackend = 'wasm' | 'webgpu' | 'cpu';
 
@@ -176,7 +181,7 @@ class StageEmitter {
     let name = this.zpCache.get(key);
     if (name === undefined) {
       name = this.g.initializer({
-        name: this.g.unique(`q4_zero_point_${key}`),
+        name: `q4_zero_point_${key}`,
         dataType: DataType.UINT4,
         dims: [rows, cols],
         raw: new Uint8Array(Math.ceil((rows * cols) / 2)).fill(0x88),
@@ -229,7 +234,7 @@ class StageEmitter {
       const gathered = g.op('Gather', [table, ids], 'embed/gather', { axis: 0 });
       x = t.dtype === 'float16' ? g.op('Cast', [gathered], 'embed/cast', { to: DataType.FLOAT }) : gathered;
     } else {
-      x = g.input('hidden_states', DataType.FLOAT, ['batch_size', 'sequence_length', H]);
+      x = g.input(HIDDEN_INPUT, DataType.FLOAT, ['batch_size', 'sequence_length', H]);
     }
     const mask = g.input('attention_mask', DataType.INT64, ['batch_size', 'total_sequence_length']);
     const positions = g.input('position_ids', DataType.INT64, ['batch_size', 'sequence_length']);
@@ -316,9 +321,9 @@ class StageEmitter {
       outputNames.unshift('logits');
     } else {
       const hidden = pending === null ? x : g.op('Add', [pending, x], 'residual/final');
-      g.node('Identity', [hidden], { name: 'hidden_states/out', outputs: ['hidden_states'] });
-      g.output('hidden_states', DataType.FLOAT, ['batch_size', 'sequence_length', H]);
-      outputNames.unshift('hidden_states');
+      g.node('Identity', [hidden], { name: 'hidden_states/out', outputs: [HIDDEN_OUTPUT] });
+      g.output(HIDDEN_OUTPUT, DataType.FLOAT, ['batch_size', 'sequence_length', H]);
+      outputNames.unshift(HIDDEN_OUTPUT);
     }
     // Main output first, then the presents in layer order.
     g.outputs.unshift(g.outputs.pop()!);

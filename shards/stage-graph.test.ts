@@ -1,0 +1,183 @@
+/**
+ * Stage graphs against the independent fp64 reference (reference-forward.ts): for tiny models of each
+ * architecture, chained stages over several splits == the one-stage full graph == the reference, over an
+ * 8-token prefill and 4 decode steps, on onnxruntime-node and on onnxruntime-web (wasm) in Node.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Architecture, LayerRange, PackageDType } from './manifest.ts';
+import { createStageSession, type HostTensor, type NodeBackend, type StageSession } from './ort-node.ts';
+import { ReferenceModel } from './reference-forward.ts';
+import { buildStageGraph, HIDDEN_OUTPUT, stageSessionConfig, type StageGraphOptions } from './stage-graph.ts';
+import { testPackage, type TestPackage } from './stage-test-packages.ts';
+
+const TOKENS = [17, 301, 5, 99, 250, 3, 42, 128, 7, 77, 366, 1]; // 8 prefill + 4 decode
+const PREFILL = 8;
+
+/** Logits rows (one Float64Array of V per position) from the fp64 reference. */
+function referenceLogits(pkg: TestPackage): Float64Array[] {
+  const ref = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u));
+  const cache = ref.newCache();
+  const rows: Float64Array[] = [];
+  const push = (logits: Float64Array) => {
+    for (let s = 0; s < logits.length / ref.V; s++) rows.push(logits.slice(s * ref.V, (s + 1) * ref.V));
+  };
+  push(ref.forward(TOKENS.slice(0, PREFILL), cache));
+  for (const t of TOKENS.slice(PREFILL)) push(ref.forward([t], cache));
+  return rows;
+}
+
+const sessions: StageSession[] = [];
+afterAll(async () => {
+  await Promise.all(sessions.map((s) => s.release()));
+});
+
+/** Runs the split stage by stage (hidden states handed over directly) and returns logits rows per position. */
+async function pipelineLogits(pkg: TestPackage, backend: NodeBackend, split: LayerRange[], graphOpts: StageGraphOptions = {}): Promise<Float32Array[]> {
+  const manifest = pkg.reader.manifest;
+  const { num_key_value_heads: nkv, vocab_size: V } = manifest.config;
+  const hd = manifest.config.head_dim ?? manifest.config.hidden_size / manifest.config.num_attention_heads;
+  const opts: StageGraphOptions = { backend: backend === 'wasm' ? 'wasm' : 'cpu', maxPositions: 64, ...graphOpts };
+  const stages = await Promise.all(
+    split.map(async (layers, i) => {
+      const spec = { layers, embeds: i === 0, hasHead: i === split.length - 1 };
+      const g = buildStageGraph(manifest, spec, opts);
+      const session = await createStageSession(backend, {
+        model: g.model,
+        externalData: g.externalData.map((e) => ({ path: e.path, data: pkg.blobs.get(e.path)! })),
+        config: stageSessionConfig(manifest, opts),
+      });
+      sessions.push(session);
+      const cache = new Map<string, HostTensor>();
+      for (let l = layers.start; l < layers.end; l++) {
+        for (const kv of ['key', 'value']) cache.set(`past_key_values.${l}.${kv}`, { dtype: 'float32', dims: [1, nkv, 0, hd], data: new Float32Array(0) });
+      }
+      return { spec, session, cache };
+    }),
+  );
+  const rows: Float32Array[] = [];
+  let past = 0;
+  const steps = [TOKENS.slice(0, PREFILL), ...TOKENS.slice(PREFILL).map((t) => [t])];
+  for (const ids of steps) {
+    const S = ids.length;
+    let x: HostTensor = { dtype: 'int64', dims: [1, S], data: BigInt64Array.from(ids, BigInt) };
+    for (const st of stages) {
+      const feeds: Record<string, HostTensor> = {
+        [st.spec.embeds ? 'input_ids' : 'hidden_states']: x,
+        attention_mask: { dtype: 'int64', dims: [1, past + S], data: new BigInt64Array(past + S).fill(1n) },
+        position_ids: { dtype: 'int64', dims: [1, S], data: BigInt64Array.from({ length: S }, (_, j) => BigInt(past + j)) },
+        ...Object.fromEntries(st.cache),
+      };
+      const out = await st.session.run(feeds);
+      for (const k of st.cache.keys()) {
+        const present = out[k.replace('past_key_values.', 'present.')]!;
+        expect(present.dims).toEqual([1, nkv, past + S, hd]);
+        st.cache.set(k, present);
+      }
+      x = out[st.spec.hasHead ? 'logits' : HIDDEN_OUTPUT]!;
+    }
+    expect(x.dims).toEqual([1, S, V]);
+    for (let s = 0; s < S; s++) rows.push((x.data as Float32Array).slice(s * V, (s + 1) * V));
+    past += S;
+  }
+  return rows;
+}
+
+function maxAbsDiff(a: ArrayLike<number>[], b: ArrayLike<number>[]): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  a.forEach((row, r) => {
+    expect(row.length).toBe(b[r]!.length);
+    for (let i = 0; i < row.length; i++) m = Math.max(m, Math.abs(row[i]! - b[r]![i]!));
+  });
+  return m;
+}
+
+const FULL: LayerRange[] = [{ start: 0, end: 4 }];
+const SPLITS: LayerRange[][] = [
+  [{ start: 0, end: 1 }, { start: 1, end: 4 }],
+  [{ start: 0, end: 2 }, { start: 2, end: 3 }, { start: 3, end: 4 }],
+];
+
+const MODELS: { arch: Architecture; tied: boolean; backends: NodeBackend[] }[] = [
+  { arch: 'qwen3', tied: true, backends: ['node', 'wasm'] },
+  { arch: 'qwen2', tied: false, backends: ['node', 'wasm'] },
+  { arch: 'llama', tied: false, backends: ['node', 'wasm'] },
+  { arch: 'llama', tied: true, backends: ['wasm'] },
+];
+
+describe('stage graphs == full graph == fp64 reference (fp32 packages)', () => {
+  for (const { arch, tied, backends } of MODELS) {
+    for (const backend of backends) {
+      it(`${arch} ${tied ? 'tied' : 'untied'} on ${backend}`, async () => {
+        const pkg = await testPackage(arch, tied, 'fp32');
+        const ref = referenceLogits(pkg);
+        const full = await pipelineLogits(pkg, backend, FULL);
+        expect(maxAbsDiff(full, ref)).toBeLessThan(1e-4);
+        for (const split of SPLITS) {
+          const chained = await pipelineLogits(pkg, backend, split);
+          expect(maxAbsDiff(chained, ref)).toBeLessThan(1e-4);
+          expect(maxAbsDiff(chained, full)).toBeLessThan(1e-4);
+        }
+      });
+    }
+  }
+});
+
+describe('fp16 and q4 packages', () => {
+  const cases: { dtype: PackageDType; backend: NodeBackend; q4Kernel?: 'matmulnbits' | 'dequantize'; tol: number }[] = [
+    { dtype: 'fp16', backend: 'node', tol: 1e-4 },
+    { dtype: 'fp16', backend: 'wasm', tol: 1e-4 },
+    // q4 vs the reference run on the same dequantised weights: only kernel rounding differs.
+    { dtype: 'q4', backend: 'node', q4Kernel: 'matmulnbits', tol: 2e-3 },
+    { dtype: 'q4', backend: 'wasm', q4Kernel: 'dequantize', tol: 1e-4 },
+    { dtype: 'q4', backend: 'wasm', q4Kernel: 'matmulnbits', tol: 2e-3 },
+  ];
+  for (const c of cases) {
+    it(`qwen3 ${c.dtype} on ${c.backend}${c.q4Kernel ? ` (${c.q4Kernel})` : ''} matches the reference on its own weights`, async () => {
+      const pkg = await testPackage('qwen3', true, c.dtype);
+      const ref = referenceLogits(pkg);
+      const chained = await pipelineLogits(pkg, c.backend, SPLITS[0]!, { q4Kernel: c.q4Kernel });
+      expect(maxAbsDiff(chained, ref)).toBeLessThan(c.tol);
+    });
+  }
+
+  it('q4 differs from the fp32 model by the quantisation error itself, not by kernel error', async () => {
+    const [fp32, q4] = await Promise.all([testPackage('qwen3', true, 'fp32'), testPackage('qwen3', true, 'q4')]);
+    const exact = referenceLogits(fp32); // fp64 on the original weights
+    const dequantised = referenceLogits(q4); // fp64 on the q4 weights
+    const quantisationError = maxAbsDiff(dequantised, exact);
+    for (const backend of ['node', 'wasm'] as const) {
+      const onnx = await pipelineLogits(q4, backend, FULL);
+      expect(quantisationError).toBeGreaterThan(1e-2); // 4-bit weights really change the logits...
+      expect(Math.abs(maxAbsDiff(onnx, exact) - quantisationError)).toBeLessThan(0.01 * quantisationError); // ...and that is all
+    }
+  });
+});
+
+describe('buildStageGraph input checks', () => {
+  it('rejects a range outside the model and an empty stage', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const m = pkg.reader.manifest;
+    expect(() => buildStageGraph(m, { layers: { start: 2, end: 9 }, embeds: false, hasHead: false })).toThrow(expect.objectContaining({ code: 'range-invalid' }));
+    expect(() => buildStageGraph(m, { layers: { start: 1, end: 1 }, embeds: false, hasHead: false })).toThrow(expect.objectContaining({ code: 'range-invalid' }));
+  });
+
+  it('rejects a package whose tensor shapes disagree with its config', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const m = structuredClone(pkg.reader.manifest);
+    m.config.intermediate_size = 128;
+    expect(() => buildStageGraph(m, { layers: { start: 0, end: 1 }, embeds: true, hasHead: false })).toThrow(expect.objectContaining({ code: 'tensor-shape-mismatch' }));
+  });
+
+  it('names inputs and outputs like transformers.js, with global layer indices', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const g = buildStageGraph(pkg.reader.manifest, { layers: { start: 2, end: 4 }, embeds: false, hasHead: true });
+    expect(g.inputNames).toEqual(['hidden_states', 'attention_mask', 'position_ids', 'past_key_values.2.key', 'past_key_values.2.value', 'past_key_values.3.key', 'past_key_values.3.value']);
+    expect(g.outputNames).toEqual(['logits', 'present.2.key', 'present.2.value', 'present.3.key', 'present.3.value']);
+    expect(g.externalData).toEqual([
+      { path: 'layer.2.bin', unitId: 'layer.2' },
+      { path: 'layer.3.bin', unitId: 'layer.3' },
+      { path: 'head.bin', unitId: 'head' },
+    ]);
+  });
+});
