@@ -95,7 +95,7 @@ describe('session life cycle', () => {
     expect(created.model).toEqual({ name: 'synthetic-test', manifestUrl: '/models/synthetic-test/manifest.json' });
     const { code, hostSecret } = created;
 
-    const peers = [];
+    const peers: Awaited<ReturnType<typeof joinPeer>>[] = [];
     for (const name of ['alpha', 'beta', 'gamma']) peers.push(await joinPeer(name, code));
     const ids = peers.map((p) => p.joined.peerId);
     expect(new Set(ids).size).toBe(3);
