@@ -1,0 +1,65 @@
+/**
+ * Seeded random planning problems for tests and benchmarks: heterogeneous devices whose load, compute
+ * and link times are of the same order, so that order, split and device choice all matter.
+ * Memory is optionally tight (some devices hold only a few layers; some problems fit nowhere).
+ */
+import { embeddingCost, headCost, layerCost } from './cost-model.ts';
+import { mulberry32 } from './scalable.ts';
+import type { DeviceProfile, MemoryModel, ModelConfig, PlanProblem } from './types.ts';
+
+export interface RandomProblemOptions {
+  K: number;
+  L: number;
+  memoryModel?: MemoryModel;
+  embeddingAndHead?: boolean;
+  /** 'loose': everything fits; 'tight': each device holds 0.6 .. 3 times its even share. Default 'loose'. */
+  memory?: 'loose' | 'tight';
+  tokens?: number;
+}
+
+/** A random problem from a PRNG. */
+export function randomProblem(rand: () => number, o: RandomProblemOptions): PlanProblem {
+  const logUniform = (lo: number, hi: number) => lo * (hi / lo) ** rand();
+  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+  const heads = pick([8, 16, 32]);
+  const headDim = pick([64, 128]);
+  const model: ModelConfig = {
+    num_hidden_layers: o.L,
+    hidden_size: heads * headDim,
+    num_attention_heads: heads,
+    num_key_value_heads: heads / pick([1, 2, 4, 8]),
+    head_dim: headDim,
+    intermediate_size: heads * headDim * pick([2, 3, 4]),
+    vocab_size: pick([32000, 151936]),
+    bytesPerParam: pick([2, 4]),
+  };
+  const tokens = o.tokens ?? Math.round(logUniform(16, 8192));
+  const memoryModel = o.memoryModel ?? 'max';
+  const layer = layerCost(model, tokens);
+  // Bytes of the whole model under either memory model (roughly), for the 'tight' memory sizes.
+  const extras = o.embeddingAndHead ? embeddingCost(model, tokens).paramBytes + headCost(model, tokens).paramBytes : 0;
+  const whole = o.L * (layer.paramBytes + layer.activationBytes) + extras;
+  const devices: DeviceProfile[] = Array.from({ length: o.K }, (_, k) => ({
+    name: `R${k + 1}`,
+    peakFlops: logUniform(2e11, 2e14),
+    utilA: 0.2 + 0.8 * rand(),
+    utilB: logUniform(1e-4, 1e-2),
+    readBytesPerSec: logUniform(1e8, 1e10),
+    memoryBytes: o.memory === 'tight' ? (whole / o.K) * logUniform(0.6, 3) : 1e15,
+    uplinkBitsPerSec: logUniform(5e7, 5e9),
+    downlinkBitsPerSec: logUniform(5e7, 5e9),
+  }));
+  return { model, devices, tokens, memoryModel, embeddingAndHead: o.embeddingAndHead ?? false };
+}
+
+/** `count` problems from a seed, with K and L drawn uniformly from the given ranges. */
+export function randomProblems(
+  seed: number,
+  count: number,
+  ranges: { K: [number, number]; L: [number, number] },
+  extra: Partial<RandomProblemOptions> = {},
+): PlanProblem[] {
+  const rand = mulberry32(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  return Array.from({ length: count }, () => randomProblem(rand, { K: int(...ranges.K), L: int(...ranges.L), ...extra }));
+}
