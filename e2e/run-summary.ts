@@ -131,6 +131,7 @@ export interface PlanRun {
   stages: StageComparison[];
   /** Raw timing reports per peer id, for the report's Gantt chart. */
   timings: Record<string, TimingEntry[]>;
+  finishReason: 'eos' | 'max-tokens' | 'error' | null;
   screenshot?: string;
 }
 

@@ -1,0 +1,276 @@
+/**
+ * The end-to-end harness: the Tandem server (`signaling/main.ts`, as `npm start` runs it) and headless
+ * Chromium pages inside one private network namespace, plus a Node driver on the coordinator WebSocket
+ * acting as the session's host (it holds the host secret; the protocol lets a driver that is not a peer
+ * plan and start requests). Tests, the demo and the bench all drive sessions through this one class.
+ *
+ *   const h = await Harness.start({ chromium, model, webgpu: true, backend: 'auto' });
+ *   await h.createSession();
+ *   await h.openPeers([{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
+ *   await h.waitProfiled();
+ *   const plan = await h.plan('dp');
+ *   await h.waitCached(plan);
+ *   const run = await h.go('Hello', 8);
+ *   await h.stop();
+ */
+import { mkdirSync } from 'node:fs';
+import type { Browser } from 'playwright-core';
+import { TandemError } from '../planner/errors.ts';
+import {
+  unitsForStage,
+  type PlanMethod,
+  type RosterPeer,
+  type Sampling,
+  type ServerMessageOf,
+  type TimingEntry,
+} from '../signaling/protocol.ts';
+import { CoordinatorClient } from './coordinator-client.ts';
+import { launchInNetwork } from './environment.ts';
+import type { ModelFixture } from './model-fixture.ts';
+import { createPrivateNetwork, type PrivateNetwork } from './netns.ts';
+import { compareStages, requestMetrics, type PlanRun } from './run-summary.ts';
+import { startServerInNetwork, type ServerProcess } from './server-process.ts';
+import { TandemPage, type PeerSpec } from './tandem-page.ts';
+
+export interface HarnessOptions {
+  chromium: string;
+  model: ModelFixture;
+  /** Launch Chromium with WebGPU (--enable-unsafe-webgpu). */
+  webgpu: boolean;
+  /** The pages' ?backend= (auto picks WebGPU when it works for the package). */
+  backend: 'auto' | 'wasm' | 'webgpu';
+  /** Port inside the namespace (every namespace has its own ports). */
+  port?: number;
+  /** Extra arguments for signaling/main.ts. */
+  serverArgs?: string[];
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+  /** Echo the server's output. */
+  verboseServer?: boolean;
+}
+
+export const GREEDY: Sampling = { temperature: 0, topK: 0, topP: 1, seed: 1 };
+
+export class Harness {
+  readonly pages: TandemPage[] = [];
+  session: { code: string; hostSecret: string } | null = null;
+  private readonly log: (line: string) => void;
+
+  private constructor(
+    readonly opts: HarnessOptions,
+    readonly net: PrivateNetwork,
+    readonly server: ServerProcess,
+    readonly browser: Browser,
+    readonly driver: CoordinatorClient,
+  ) {
+    this.log = opts.log ?? (() => {});
+  }
+
+  /** Namespace, server, browser and driver; everything made so far is torn down if a step fails. */
+  static async start(opts: HarnessOptions): Promise<Harness> {
+    const log = opts.log ?? (() => {});
+    const port = opts.port ?? 8080;
+    const net = createPrivateNetwork(opts.chromium);
+    let server: ServerProcess | null = null;
+    let browser: Browser | null = null;
+    try {
+      log(`harness: namespace ${net.name}; starting the server on ${port}`);
+      server = await startServerInNetwork({
+        net,
+        command: 'node_modules/.bin/tsx',
+        args: ['signaling/main.ts', '--port', String(port), '--host', '0.0.0.0', '--model', opts.model.packageDir, ...(opts.serverArgs ?? [])],
+        port,
+        readyPath: '/api/models',
+        readyTimeoutMs: 300_000,
+        echo: opts.verboseServer ? (t) => process.stderr.write(t) : undefined,
+      });
+      browser = await launchInNetwork(net, { webgpu: opts.webgpu });
+      const driver = await CoordinatorClient.connect(server.controlUrl);
+      return new Harness(opts, net, server, browser, driver);
+    } catch (err) {
+      await browser?.close().catch(() => {});
+      await server?.stop();
+      net.destroy();
+      throw err;
+    }
+  }
+
+  get modelName(): string {
+    return this.opts.model.manifest.name;
+  }
+
+  /** The driver creates the session and becomes its host. */
+  async createSession(name = 'e2e'): Promise<{ code: string; hostSecret: string }> {
+    const created = await this.driver.request({ type: 'create-session', name }, 'session-created');
+    this.session = { code: created.code, hostSecret: created.hostSecret };
+    this.log(`harness: session ${created.code}`);
+    return this.session;
+  }
+
+  private need(): { code: string; hostSecret: string } {
+    if (!this.session) throw new TandemError('e2e-usage', 'createSession() first');
+    return this.session;
+  }
+
+  /** Open one page per spec with ?join=CODE (each in its own browser context) and wait until it joined. */
+  async openPeers(specs: readonly PeerSpec[]): Promise<TandemPage[]> {
+    const { code } = this.need();
+    const opened = await Promise.all(
+      specs.map((spec) =>
+        TandemPage.open(this.browser, spec, {
+          baseUrl: this.server.pageUrl,
+          join: code,
+          backend: this.opts.backend,
+          modelName: this.modelName,
+          unitFiles: this.opts.model.manifest.units.map((u) => u.file),
+        }),
+      ),
+    );
+    this.pages.push(...opened);
+    await this.waitRoster((peers) => specs.every((s) => peers.some((p) => p.displayName === s.name && p.connected)), `${specs.map((s) => s.name).join(', ')} to join`);
+    return opened;
+  }
+
+  page(name: string): TandemPage {
+    const p = this.pages.find((x) => x.spec.name === name);
+    if (!p) throw new TandemError('e2e-usage', `no page named ${name}`);
+    return p;
+  }
+
+  /** The latest roster the driver received (empty before any). */
+  roster(): RosterPeer[] {
+    for (let i = this.driver.log.length - 1; i >= 0; i--) {
+      const m = this.driver.log[i]!;
+      if (m.type === 'roster') return m.peers;
+      if (m.type === 'joined') return m.roster;
+    }
+    return [];
+  }
+
+  peerId(name: string): string {
+    const p = this.roster().find((r) => r.displayName === name);
+    if (!p) throw new TandemError('e2e-usage', `${name} is not in the roster`);
+    return p.peerId;
+  }
+
+  /** Wait until the roster satisfies `pred` (checks the latest roster, then every new one). */
+  async waitRoster(pred: (peers: RosterPeer[]) => boolean, what: string, timeoutMs = 120_000): Promise<RosterPeer[]> {
+    if (pred(this.roster())) return this.roster();
+    try {
+      const m = await this.driver.next('roster', (r) => pred(r.peers), timeoutMs, this.driver.log.length);
+      return m.peers;
+    } catch (err) {
+      throw new TandemError('e2e-timeout', `Waited for ${what}: ${(err as Error).message}\nroster: ${JSON.stringify(this.roster().map((p) => ({ n: p.displayName, c: p.connected, prof: p.profile !== null, cached: p.cachedUnits })))}\n${this.diagnostics()}`);
+    }
+  }
+
+  /** Wait until every connected page (or the named ones) has reported a profile. */
+  async waitProfiled(names?: readonly string[], timeoutMs = 180_000): Promise<RosterPeer[]> {
+    const want = names ?? this.pages.filter((p) => !p.page.isClosed()).map((p) => p.spec.name);
+    return this.waitRoster((peers) => want.every((n) => peers.some((p) => p.displayName === n && p.profile !== null)), `profiles of ${want.join(', ')}`, timeoutMs);
+  }
+
+  async plan(method: PlanMethod = 'dp', tokens?: number): Promise<ServerMessageOf<'plan-ready'>> {
+    const { code, hostSecret } = this.need();
+    const plan = await this.driver.request({ type: 'plan', code, hostSecret, method, ...(tokens !== undefined ? { tokens } : {}) }, 'plan-ready');
+    this.log(`harness: ${method} plan ${plan.planId}: T = ${plan.predictedLatency.toFixed(3)} s, ` + plan.stages.map((s) => `${s.displayName} [${s.layers.start + 1}-${s.layers.end}]`).join(' -> '));
+    return plan;
+  }
+
+  /** Wait until every stage's page reports (cache-status) holding all the units its stage needs. */
+  async waitCached(plan: ServerMessageOf<'plan-ready'>, timeoutMs = 180_000): Promise<void> {
+    const need = plan.stages.map((s) => ({ peerId: s.peerId, units: unitsForStage(s.layers, s.embeds, s.hasHead) }));
+    await this.waitRoster(
+      (peers) => need.every((n) => {
+        const p = peers.find((x) => x.peerId === n.peerId);
+        return p !== undefined && n.units.every((u) => p.cachedUnits.includes(u));
+      }),
+      `stage pages to cache their units (${plan.planId})`,
+      timeoutMs,
+    );
+  }
+
+  /**
+   * Start a request and wait for it to finish: the last `output` with done, then the timing reports of
+   * every stage (until each stage has reported and 1 s passes without a new report).
+   */
+  async go(plan: ServerMessageOf<'plan-ready'>, prompt: string, maxNewTokens: number, sampling: Sampling = GREEDY, timeoutMs = 300_000): Promise<PlanRun> {
+    const { code, hostSecret } = this.need();
+    const mark = this.driver.log.length;
+    const t0 = performance.now();
+    const start = await this.driver.request({ type: 'go', code, hostSecret, prompt, maxNewTokens, sampling }, 'start');
+    const requestId = start.requestId;
+    this.log(`harness: request ${requestId} started (${plan.method})`);
+    const first = this.driver.next('output', (m) => m.requestId === requestId, timeoutMs, mark).then(() => performance.now());
+    const failure = this.driver.next('peer-error', (m) => m.requestId === requestId, timeoutMs, mark).then((e) => {
+      throw new TandemError('e2e-peer-error', `${e.peerId} reported ${e.code}: ${e.message}\n${this.diagnostics()}`);
+    });
+    failure.catch(() => {});
+    let done: ServerMessageOf<'output'>;
+    try {
+      done = await Promise.race([this.driver.next('output', (m) => m.requestId === requestId && m.done, timeoutMs, mark), failure]);
+    } catch (err) {
+      throw new TandemError('e2e-request-failed', `Request ${requestId} (${plan.method}) did not finish: ${(err as Error).message}\n${this.diagnostics()}`);
+    }
+    const driverTtft = (await first - t0) / 1000;
+    const timings = await this.collectTimings(plan, requestId, mark);
+    const outputs = this.driver.log.slice(mark).filter((m): m is ServerMessageOf<'output'> => m.type === 'output' && m.requestId === requestId);
+    const lastPeer = plan.stages[plan.stages.length - 1]!.peerId;
+    const byPeer = new Map(Object.entries(timings));
+    return {
+      method: plan.method,
+      planId: plan.planId,
+      requestId,
+      planTokens: plan.tokens,
+      predictedLatency: plan.predictedLatency,
+      metrics: requestMetrics(timings[lastPeer] ?? []),
+      driverTtft,
+      generatedTokenIds: outputs.flatMap((o) => o.tokenIds),
+      text: outputs.map((o) => o.text).join(''),
+      stages: compareStages(plan, byPeer),
+      timings,
+      finishReason: done.finishReason ?? null,
+    };
+  }
+
+  private async collectTimings(plan: ServerMessageOf<'plan-ready'>, requestId: number, mark: number): Promise<Record<string, TimingEntry[]>> {
+    const gather = () => {
+      const out: Record<string, TimingEntry[]> = {};
+      for (const m of this.driver.log.slice(mark)) {
+        if (m.type === 'timings' && m.requestId === requestId) (out[m.peerId] ??= []).push(...m.timings);
+      }
+      return out;
+    };
+    const deadline = Date.now() + 20_000;
+    let count = -1;
+    while (Date.now() < deadline) {
+      const now = gather();
+      const n = Object.values(now).reduce((s, t) => s + t.length, 0);
+      const everyStage = plan.stages.every((s) => (now[s.peerId]?.length ?? 0) > 0);
+      if (everyStage && n === count) return now;
+      count = n;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    return gather();
+  }
+
+  /** Screenshot a page into `dir/<file>`; returns the path. */
+  async screenshot(page: TandemPage, dir: string, file: string): Promise<string> {
+    mkdirSync(dir, { recursive: true });
+    const path = `${dir}/${file}`;
+    await page.screenshot(path);
+    return path;
+  }
+
+  diagnostics(): string {
+    const server = this.server.output().split('\n').slice(-25).join('\n');
+    return `${this.pages.map((p) => p.diagnostics()).join('\n')}\nserver output (tail):\n${server}`;
+  }
+
+  async stop(): Promise<void> {
+    this.driver.close();
+    await this.browser.close().catch(() => {});
+    await this.server.stop();
+    this.net.destroy();
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Page object for one Tandem page (one device) in headless Chromium: opens the page with the URL
+ * parameters a person or the harness uses (?join, ?host, ?name, ?emulate, ?backend), applies CPU
+ * throttling through the DevTools protocol, counts model blob downloads, keeps the console for error
+ * messages, and reads the page's `window.tandem` test state.
+ *
+ * Each page gets its own browser context, so its IndexedDB (the shard cache) is its own, as on a real
+ * device; a reload keeps the context and therefore the cache.
+ */
+import type { Browser, BrowserContext, CDPSession, Page, Request } from 'playwright-core';
+
+export interface PeerSpec {
+  /** Display name (unique in a session). */
+  name: string;
+  /** `?emulate=` value: a preset (e.g. 'paper-2') or JSON; the page labels itself emulated. */
+  emulate?: string;
+  /** Chromium CPU throttling rate through CDP (1 = none, 4 = 4x slower). */
+  cpuThrottle?: number;
+}
+
+export interface OpenOptions {
+  /** Server base URL as the page sees it (http://127.0.0.1:PORT). */
+  baseUrl: string;
+  /** ?join=CODE */
+  join?: string;
+  /** ?host=1 */
+  host?: boolean;
+  backend: 'auto' | 'wasm' | 'webgpu';
+  /** Package name: requests under /models/<name>/ for unit files count as blob downloads. */
+  modelName: string;
+  /** Unit file names of the package (manifest units[].file). */
+  unitFiles: readonly string[];
+}
+
+export interface BlobDownload {
+  file: string;
+  /** ms since the page object was made */
+  atMs: number;
+  /** HTTP status, or -1 when the request failed */
+  status: number;
+}
+
+export class TandemPage {
+  readonly downloads: BlobDownload[] = [];
+  readonly console: string[] = [];
+  readonly errors: string[] = [];
+  private readonly born = Date.now();
+  private cdp: CDPSession | null = null;
+
+  private constructor(
+    readonly context: BrowserContext,
+    readonly page: Page,
+    readonly spec: PeerSpec,
+    private readonly opts: OpenOptions,
+  ) {
+    const unitFiles = new Set(opts.unitFiles);
+    const prefix = `/models/${encodeURIComponent(opts.modelName)}/`;
+    const fileOf = (req: Request): string | null => {
+      const path = new URL(req.url()).pathname;
+      if (!path.startsWith(prefix)) return null;
+      const file = decodeURIComponent(path.slice(prefix.length));
+      return unitFiles.has(file) ? file : null;
+    };
+    page.on('requestfinished', async (req) => {
+      const file = fileOf(req);
+      if (file) this.downloads.push({ file, atMs: Date.now() - this.born, status: (await req.response())?.status() ?? -1 });
+    });
+    page.on('requestfailed', (req) => {
+      const file = fileOf(req);
+      if (file) this.downloads.push({ file, atMs: Date.now() - this.born, status: -1 });
+    });
+    page.on('console', (m) => {
+      this.console.push(`[${m.type()}] ${m.text()}`);
+      if (this.console.length > 400) this.console.splice(0, 100);
+    });
+    page.on('pageerror', (e) => this.errors.push(e.stack ?? e.message));
+  }
+
+  static async open(browser: Browser, spec: PeerSpec, opts: OpenOptions): Promise<TandemPage> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const p = new TandemPage(context, page, spec, opts);
+    await p.throttle();
+    await page.goto(p.url(), { waitUntil: 'domcontentloaded' });
+    return p;
+  }
+
+  /** The page URL with this peer's parameters. */
+  url(overrides: { join?: string; host?: boolean } = {}): string {
+    const u = new URL(`${this.opts.baseUrl}/`);
+    const join = overrides.join ?? this.opts.join;
+    const host = overrides.host ?? this.opts.host;
+    if (join) u.searchParams.set('join', join);
+    if (host) u.searchParams.set('host', '1');
+    u.searchParams.set('name', this.spec.name);
+    if (this.spec.emulate) u.searchParams.set('emulate', this.spec.emulate);
+    if (this.opts.backend !== 'auto') u.searchParams.set('backend', this.opts.backend);
+    return u.toString();
+  }
+
+  /** Unit files fetched at or after `sinceMs` (page-object clock, see `now()`). */
+  downloadsSince(sinceMs: number): BlobDownload[] {
+    return this.downloads.filter((d) => d.atMs >= sinceMs);
+  }
+
+  now(): number {
+    return Date.now() - this.born;
+  }
+
+  /** Reload (same context, so the IndexedDB cache survives) and re-apply CPU throttling. */
+  async reload(): Promise<void> {
+    await this.page.reload({ waitUntil: 'domcontentloaded' });
+    await this.throttle();
+  }
+
+  /** Navigate to a (new) URL, e.g. to join another session. */
+  async goto(url: string): Promise<void> {
+    await this.page.goto(url, { waitUntil: 'domcontentloaded' });
+    await this.throttle();
+  }
+
+  /** The page's `window.tandem` test state (JSON-cloned), or null when the page exposes none. */
+  async state<T = unknown>(): Promise<T | null> {
+    return this.page.evaluate(() => {
+      const t = (window as unknown as { tandem?: { snapshot?: () => unknown } }).tandem;
+      if (!t) return null;
+      const value = typeof t.snapshot === 'function' ? t.snapshot() : t;
+      return JSON.parse(JSON.stringify(value)) as unknown;
+    }) as Promise<T | null>;
+  }
+
+  /** Wait until `pred(window.tandem)` holds in the page. */
+  async waitForState<T>(pred: (s: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: T | null = null;
+    while (Date.now() < deadline) {
+      last = await this.state<T>();
+      if (last !== null && pred(last)) return last;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`${this.spec.name}: waited ${timeoutMs / 1000} s for ${what}; last state ${JSON.stringify(last)?.slice(0, 1500)}\n${this.diagnostics()}`);
+  }
+
+  async screenshot(path: string): Promise<void> {
+    await this.page.screenshot({ path, fullPage: true });
+  }
+
+  async close(): Promise<void> {
+    await this.context.close();
+  }
+
+  /** Console tail and page errors, for failure messages. */
+  diagnostics(): string {
+    const errs = this.errors.length ? `page errors:\n${this.errors.slice(-5).join('\n')}\n` : '';
+    return `${errs}console (${this.spec.name}):\n${this.console.slice(-30).join('\n')}`;
+  }
+
+  private async throttle(): Promise<void> {
+    const rate = this.spec.cpuThrottle ?? 1;
+    if (rate <= 1) return;
+    this.cdp ??= await this.context.newCDPSession(this.page);
+    await this.cdp.send('Emulation.setCPUThrottlingRate', { rate });
+  }
+}
