@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { TandemError } from '../planner/errors.ts';
 import { convertCheckpoint } from './convert.ts';
+import { exportFullCommand } from './export-full.ts';
 import { unitBytes, type Architecture, type PackageDType } from './manifest.ts';
 import { PRESETS, writeModel, type CheckpointDType, type Preset } from './make-model.ts';
 
@@ -73,6 +74,7 @@ export const COMMANDS: Record<string, Subcommand> = {
       if (unusedTensors.length > 0) console.log(`ignored ${unusedTensors.length} checkpoint tensor(s): ${unusedTensors.slice(0, 5).join(', ')}${unusedTensors.length > 5 ? ', ...' : ''}`);
     },
   },
+  'export-full': exportFullCommand,
 };
 
 function usage(): string {

@@ -25,7 +25,7 @@ import type { LayerRange, ModelManifest, TensorEntry, UnitEntry } from './manife
 import { getTensor, headDim, unitsForRange } from './manifest.ts';
 import { GraphBuilder, float32Raw } from './onnx/builder.ts';
 import { DataType, encodeModel } from './onnx/model.ts';
-import type { DataTypeCode } from './onnx/model.ts';
+import type { DataTypeCode, ModelDef } from './onnx/model.ts';
 import { ropeTables } from './rope.ts';
 
 export interface StageSpec {
@@ -335,15 +335,22 @@ function stageName(spec: StageSpec): string {
   return `${spec.embeds ? 'embed+' : ''}layers_${spec.layers.start}-${spec.layers.end - 1}${spec.hasHead ? '+head' : ''}`;
 }
 
-/** Builds the ONNX model of one stage; see the file comment for its inputs and outputs. */
-export function buildStageGraph(manifest: ModelManifest, spec: StageSpec, opts: StageGraphOptions = {}): StageGraph {
+/** The stage model before serialisation (full-graph.ts relocates its external tensors). */
+export interface StageModelDef {
+  def: ModelDef;
+  units: UnitEntry[];
+  inputNames: string[];
+  outputNames: string[];
+}
+
+export function buildStageModelDef(manifest: ModelManifest, spec: StageSpec, opts: StageGraphOptions = {}): StageModelDef {
   const maxPositions = opts.maxPositions ?? Math.min(manifest.config.max_position_embeddings ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS);
   if (spec.layers.end === spec.layers.start && !spec.embeds && !spec.hasHead) {
     throw new TandemError('range-invalid', 'A stage needs at least one layer, the embedding or the head.');
   }
   const emitter = new StageEmitter(manifest, opts);
   const { inputNames, outputNames, units } = emitter.build(spec, maxPositions);
-  const model = encodeModel({
+  const def: ModelDef = {
     irVersion: 10,
     opsetImports: [
       { domain: '', version: 21 },
@@ -353,6 +360,12 @@ export function buildStageGraph(manifest: ModelManifest, spec: StageSpec, opts: 
     producerVersion: '0.1.0',
     graph: emitter.g.graph(`${manifest.name}:${stageName(spec)}`),
     metadata: { 'tandem.package': manifest.name, 'tandem.dtype': manifest.dtype, 'tandem.stage': stageName(spec) },
-  });
-  return { model, externalData: units.map((u) => ({ path: u.file, unitId: u.id })), inputNames, outputNames };
+  };
+  return { def, units, inputNames, outputNames };
+}
+
+/** Builds the ONNX model of one stage; see the file comment for its inputs and outputs. */
+export function buildStageGraph(manifest: ModelManifest, spec: StageSpec, opts: StageGraphOptions = {}): StageGraph {
+  const { def, units, inputNames, outputNames } = buildStageModelDef(manifest, spec, opts);
+  return { model: encodeModel(def), externalData: units.map((u) => ({ path: u.file, unitId: u.id })), inputNames, outputNames };
 }
