@@ -1,0 +1,155 @@
+/// <reference types="@webgpu/types" />
+/**
+ * onnxruntime-web behind the StageRuntime seam. The ONLY client file that imports onnxruntime-web.
+ *
+ * We import 'onnxruntime-web/webgpu' (the native WebGPU backend, plus wasm) because transformers.js
+ * imports the same entry: one ORT instance, one wasm heap in the page. transformers.js points
+ * env.wasm.wasmPaths at a CDN when it loads; nothing may download at run time, so `createOrtWebRuntime`
+ * takes the locally served wasm URL (the page passes a vite `?url` import, see browser-runtime.ts) and
+ * `applyWasmPaths` re-applies it before every session and after transformers.js is imported.
+ *
+ * Backend choice (`chooseBackend`): WebGPU when the browser has an adapter and the package dtype works on
+ * it (fp16 needs the 'shader-f16' feature: without it the JSEP backend returns zeros silently and the
+ * native one throws), else wasm. The choice comes with a sentence saying why, for the UI and the report.
+ *
+ * In Node (tests), the same module runs on the wasm backend: leave `wasmUrl` unset and ORT finds its
+ * wasm file next to its own bundle.
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+import { TandemError } from '../../planner/errors.ts';
+import type { PackageDType } from '../../shards/manifest.ts';
+import type { ExecutionBackend, HostTensor, SessionRequest, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
+
+export interface OrtWebOptions {
+  /** URL of ort-wasm-simd-threaded.asyncify.wasm served by our own server (never a CDN). */
+  wasmUrl?: string;
+  /** wasm threads (default 1: phones throttle, and 2 threads on 2 cores was not faster here). */
+  numThreads?: number;
+}
+
+export interface BackendChoice {
+  backend: ExecutionBackend;
+  /** Why this backend, in words for the UI ("WebGPU adapter lacks shader-f16; fp16 package runs on wasm"). */
+  reason: string;
+  /** Adapter description when WebGPU was probed and found. */
+  adapter?: { vendor: string; architecture: string; description: string; isFallbackAdapter: boolean; shaderF16: boolean };
+}
+
+let configuredWasmUrl: string | undefined;
+let webgpuDevicePinned = false;
+
+/** Points ORT at the locally served wasm again (transformers.js overwrites it with a CDN on import). */
+export function applyWasmPaths(): void {
+  if (configuredWasmUrl !== undefined) ort.env.wasm.wasmPaths = { wasm: configuredWasmUrl };
+}
+
+/**
+ * Which backend a stage of a `dtype` package should use here. `forced` ('webgpu' | 'wasm', e.g. from a
+ * ?backend= URL parameter) wins when it can work; forcing WebGPU where it cannot throws 'webgpu-unavailable'.
+ */
+export async function chooseBackend(dtype: PackageDType, forced?: ExecutionBackend): Promise<BackendChoice> {
+  if (forced === 'wasm') return { backend: 'wasm', reason: 'wasm was requested explicitly.' };
+  const gpu = (globalThis.navigator as (Navigator & { gpu?: GPU }) | undefined)?.gpu;
+  const unavailable = (reason: string): BackendChoice => {
+    if (forced === 'webgpu') throw new TandemError('webgpu-unavailable', `WebGPU was requested but ${reason} Open the page in a browser with WebGPU enabled, or drop ?backend=webgpu.`);
+    return { backend: 'wasm', reason: `${reason} Running on wasm (CPU).` };
+  };
+  if (!gpu) return unavailable('this browser has no WebGPU (navigator.gpu is missing).');
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await gpu.requestAdapter();
+  } catch (err) {
+    return unavailable(`requesting a WebGPU adapter failed (${(err as Error).message}).`);
+  }
+  if (!adapter) return unavailable('the browser offered no WebGPU adapter.');
+  const info = adapter.info;
+  const shaderF16 = adapter.features.has('shader-f16');
+  const described = {
+    vendor: info?.vendor ?? '', architecture: info?.architecture ?? '', description: info?.description ?? '',
+    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter), shaderF16,
+  };
+  if (dtype === 'fp16' && !shaderF16) {
+    const choice = unavailable("the WebGPU adapter lacks 'shader-f16', which fp16 weights need.");
+    return { ...choice, adapter: described };
+  }
+  if (!webgpuDevicePinned) {
+    // The default device limits are smaller than the adapter's (e.g. 128 MiB storage bindings): ask for all of it.
+    const requiredLimits: Record<string, number> = {};
+    for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxStorageBuffersPerShaderStage'] as const) {
+      requiredLimits[key] = adapter.limits[key];
+    }
+    const requiredFeatures: GPUFeatureName[] = [];
+    for (const f of ['shader-f16', 'timestamp-query', 'subgroups'] as GPUFeatureName[]) if (adapter.features.has(f)) requiredFeatures.push(f);
+    try {
+      ort.env.webgpu.device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+      webgpuDevicePinned = true;
+    } catch (err) {
+      return { ...unavailable(`creating a WebGPU device failed (${(err as Error).message}).`), adapter: described };
+    }
+  }
+  const what = described.description || described.vendor || 'WebGPU adapter';
+  return {
+    backend: 'webgpu',
+    reason: `WebGPU (${what}${described.isFallbackAdapter ? ', software fallback' : ''})${dtype === 'fp16' ? ' with shader-f16' : ''}.`,
+    adapter: described,
+  };
+}
+
+function toOrtTensor(t: HostTensor): ort.Tensor {
+  return new ort.Tensor(t.dtype, t.data, t.dims);
+}
+
+function toHost(name: string, t: ort.Tensor): HostTensor {
+  const dims = [...t.dims];
+  if (t.type === 'float32' && t.data instanceof Float32Array) return { dtype: 'float32', dims, data: t.data };
+  if (t.type === 'int64' && t.data instanceof BigInt64Array) return { dtype: 'int64', dims, data: t.data };
+  if (t.type === 'int32' && t.data instanceof Int32Array) return { dtype: 'int32', dims, data: t.data };
+  throw new TandemError('ort-output-type', `Output '${name}' has type ${t.type}; a stage only returns float32, int64 or int32 tensors.`);
+}
+
+/** Session config keys as onnxruntime-web wants them: `{ 'session.x': v }` -> `{ session: { x: v } }`. */
+function extraOptions(config: Record<string, string>): { session: Record<string, string> } {
+  const session: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config)) session[k.replace(/^session\./, '')] = v;
+  return { session };
+}
+
+/** A StageRuntime on onnxruntime-web. */
+export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
+  configuredWasmUrl = opts.wasmUrl;
+  ort.env.wasm.numThreads = opts.numThreads ?? 1;
+  return {
+    async createSession(req: SessionRequest): Promise<StageSessionHandle> {
+      applyWasmPaths();
+      let session: ort.InferenceSession;
+      try {
+        session = await ort.InferenceSession.create(req.model, {
+          executionProviders: [req.backend],
+          graphOptimizationLevel: 'all',
+          externalData: req.externalData.map((e) => ({ path: e.path, data: e.data })),
+          extra: extraOptions(req.config),
+        });
+      } catch (err) {
+        const detail = err instanceof Error ? err.message : String(err);
+        const hint = req.backend === 'webgpu'
+          ? ' If this device is short of GPU memory, ask the host to re-plan with fewer layers here, or reload with ?backend=wasm.'
+          : ' The stage may not fit in this page\'s memory: ask the host to re-plan with fewer layers here.';
+        throw new TandemError('session-create-failed', `Could not create the ${req.backend} ONNX Runtime session: ${detail}.${hint}`, { cause: err });
+      }
+      return {
+        backend: req.backend,
+        inputNames: session.inputNames,
+        outputNames: session.outputNames,
+        async run(feeds) {
+          const ortFeeds: Record<string, ort.Tensor> = {};
+          for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
+          const out = await session.run(ortFeeds);
+          const res: Record<string, HostTensor> = {};
+          for (const [name, t] of Object.entries(out)) res[name] = toHost(name, t);
+          return res;
+        },
+        release: () => session.release(),
+      };
+    },
+  };
+}
