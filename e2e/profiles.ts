@@ -1,0 +1,46 @@
+/**
+ * Emulated device line-ups for heterogeneous runs on one machine. Every emulated page is labelled as such
+ * (?emulate= carries the label); the planner receives what the pages MEASURE under emulation.
+ *
+ * Compute is slowed by Chromium's CPU throttling (DevTools protocol), which slows the profiler's benchmark
+ * and the stage's real inference alike; storage is capped by the page's own ?emulate= read cap (applied to
+ * the profiler's IndexedDB benchmark and to every shard read). `compute` in ?emulate= stays 1 so the
+ * slow-down is not counted twice.
+ */
+import type { PeerSpec } from './tandem-page.ts';
+
+interface DeviceShape {
+  name: string;
+  /** CPU slow-down factor (CDP Emulation.setCPUThrottlingRate). */
+  cpu: number;
+  /** Storage read cap, MiB/s. */
+  readMBps: number;
+}
+
+/**
+ * Shaped like the CSGO paper's four devices (its Table 1): compute in the ratio of their peak TFLOPS
+ * (165 : 70 : 30 : 20) and storage in the ratio of their read speeds (5000 : 4000 : 3000 : 2000 MB/s),
+ * scaled by 1/10 so a headless page's IndexedDB can honour the caps.
+ */
+export const PAPER_DEVICES: readonly DeviceShape[] = [
+  { name: 'dev1-165tf', cpu: 1, readMBps: 500 },
+  { name: 'dev2-70tf', cpu: 165 / 70, readMBps: 400 },
+  { name: 'dev3-30tf', cpu: 165 / 30, readMBps: 300 },
+  { name: 'dev4-20tf', cpu: 165 / 20, readMBps: 200 },
+];
+
+/** `count` emulated peers: the paper's four shapes, cycled (a 5th device repeats the 1st with a new name). */
+export function paperPeers(count: number): PeerSpec[] {
+  return Array.from({ length: count }, (_, i) => {
+    const d = PAPER_DEVICES[i % PAPER_DEVICES.length]!;
+    const name = i < PAPER_DEVICES.length ? d.name : `${d.name}-${Math.floor(i / PAPER_DEVICES.length) + 1}`;
+    return emulatedPeer(name, d.cpu, d.readMBps);
+  });
+}
+
+/** One emulated peer: CDP CPU throttling `cpu`x and a `readMBps` storage cap, labelled in the page. */
+export function emulatedPeer(name: string, cpu: number, readMBps?: number): PeerSpec {
+  const label = `emulated cpu/${cpu.toFixed(1)}${readMBps ? ` read ${readMBps} MiB/s` : ''}`;
+  const emulate = JSON.stringify({ label, compute: 1, ...(readMBps ? { readMBps } : {}) });
+  return { name, emulate, cpuThrottle: cpu };
+}
