@@ -1,0 +1,545 @@
+/**
+ * The page controller: owns the state (app-state.ts), talks to the coordinator, runs the profiler,
+ * the shard cache and the stage, and tells the view to re-render. Flow:
+ *
+ *   load      parse URL params; profile the device at once (seconds); connect the WebSocket
+ *   create    (host) create-session, then join it as a peer too (the host's device can take layers)
+ *   join      join {code}; send the profile as soon as it exists; fetch + validate the manifest;
+ *             report what the cache already holds (cache-status)
+ *   assign    fetch only the missing units (verified), report cache-status again
+ *   start     run the stage (client/runtime StagePeer) at once; report phases and tokens
+ *
+ * Every failure becomes a banner with its code and, when it concerns the session, a report-error.
+ */
+import { TandemError } from '../../planner/errors.ts';
+import { parseManifest, type ModelManifest } from '../../shards/manifest.ts';
+import type { Sampling, ServerMessage, ServerMessageOf, TimingEntry } from '../../signaling/protocol.ts';
+import { ShardCache } from '../cache/shard-cache.ts';
+import { profileDevice } from '../profiler/profile.ts';
+import { CoordinatorClient } from '../session/coordinator-client.ts';
+import { initialState, snapshotOf, type AppState, type TandemSnapshot } from './app-state.ts';
+import { normaliseJoinCode, normaliseName, parsePageParams } from './url-params.ts';
+import { runStage, type StageHandle } from './stage-runner.ts';
+import { mergeTimings } from './timings.ts';
+
+export interface PlanRequest {
+  tokens: number;
+  method: 'dp' | 'even' | 'heuristic' | 'single';
+}
+
+export interface GoRequest {
+  prompt: string;
+  maxNewTokens: number;
+  sampling: Sampling;
+}
+
+function asTandemError(e: unknown, fallbackCode: string): TandemError {
+  if (e instanceof TandemError) return e;
+  return new TandemError(fallbackCode, e instanceof Error ? e.message : String(e), { cause: e });
+}
+
+function defaultName(): string {
+  const ua = navigator.userAgent;
+  const kind = /iPhone/.test(ua) ? 'iPhone' : /iPad/.test(ua) ? 'iPad' : /Android/.test(ua) ? 'Android' : /Mac/.test(ua) ? 'Mac' : /Windows/.test(ua) ? 'PC' : 'Device';
+  return `${kind} ${Math.floor(Math.random() * 900 + 100)}`;
+}
+
+export class App {
+  readonly state: AppState = initialState();
+  private readonly listeners = new Set<() => void>();
+  private client: CoordinatorClient | null = null;
+  private hostSecret: string | null = null;
+  private manifest: ModelManifest | null = null;
+  private cache: ShardCache | null = null;
+  private stage: StageHandle | null = null;
+  private profilePromise: Promise<void> | null = null;
+  private ensureRun = 0;
+  private renderQueued = false;
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Batches re-renders to one per animation frame. */
+  changed(): void {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    const flush = () => {
+      this.renderQueued = false;
+      for (const l of this.listeners) l();
+    };
+    if (typeof requestAnimationFrame === 'function' && document.visibilityState === 'visible') requestAnimationFrame(flush);
+    else setTimeout(flush, 0);
+  }
+
+  snapshot(): TandemSnapshot {
+    return snapshotOf(this.state);
+  }
+
+  error(e: unknown, source: string, fallbackCode = 'unexpected'): TandemError {
+    const err = asTandemError(e, fallbackCode);
+    const last = this.state.errors.at(-1);
+    if (!(last && last.code === err.code && last.message === err.message && !last.dismissed)) {
+      this.state.errors.push({ code: err.code, message: err.message, source, atMs: Date.now(), dismissed: false });
+    }
+    console.warn(`[tandem] ${source}: ${err.code}: ${err.message}`);
+    this.changed();
+    return err;
+  }
+
+  dismissError(index: number): void {
+    const e = this.state.errors[index];
+    if (e) e.dismissed = true;
+    this.changed();
+  }
+
+  /** Reports a session-relevant failure to the server too (best effort). */
+  private reportError(err: TandemError, requestId: number | null, unitId?: string): void {
+    if (!this.state.peerId || !this.client) return;
+    try {
+      this.client.send({
+        type: 'report-error',
+        requestId,
+        code: /^[a-z0-9]+(-[a-z0-9]+)*$/.test(err.code) ? err.code.slice(0, 64) : 'unexpected',
+        message: err.message.slice(0, 2000),
+        ...(unitId && /^(embed|head|layer\.\d+)$/.test(unitId) ? { unitId } : {}),
+      });
+    } catch {
+      // not connected: the banner is all we can do
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // start-up
+
+  async start(search: string): Promise<void> {
+    try {
+      this.state.params = parsePageParams(search);
+    } catch (e) {
+      this.error(e, 'params');
+      this.state.params = { join: null, host: false, name: null, emulation: null, backend: 'auto' };
+    }
+    const params = this.state.params;
+    this.state.displayName = params.name ?? localStorage.getItem('tandem.name') ?? defaultName();
+    this.changed();
+    this.profilePromise = this.runProfile();
+    const t0 = performance.now();
+    this.client = new CoordinatorClient(CoordinatorClient.urlFor(location));
+    this.client.onState((s, detail) => {
+      const wasGone = this.state.connection === 'reconnecting';
+      this.state.connection = s;
+      this.state.connectionDetail = detail;
+      if (s === 'reconnecting' && !wasGone) this.error(new TandemError('server-gone', `Lost the connection to the server: ${detail}. The page keeps retrying; your cache is kept.`), 'server');
+      if (s === 'open' && wasGone) {
+        for (const err of this.state.errors) if (err.code === 'server-gone') err.dismissed = true;
+      }
+      this.changed();
+    });
+    this.client.onMessage((m) => this.onServerMessage(m));
+    try {
+      await this.client.connect();
+      this.state.phases.connectSeconds = (performance.now() - t0) / 1000;
+    } catch (e) {
+      this.error(e, 'server', 'server-unreachable');
+      return;
+    }
+    if (params.host) await this.createSession();
+    else if (params.join) await this.join(params.join);
+  }
+
+  private async runProfile(): Promise<void> {
+    const t0 = performance.now();
+    this.state.profile = null;
+    this.state.profileSent = false;
+    try {
+      const result = await profileDevice({
+        name: this.state.displayName,
+        backend: this.state.params?.backend ?? 'auto',
+        emulation: this.state.params?.emulation ?? null,
+        origin: location.origin,
+        onProgress: (p) => {
+          this.state.profileProgress = p;
+          this.changed();
+        },
+      });
+      this.state.profile = result;
+      this.state.phases.profileSeconds = (performance.now() - t0) / 1000;
+      for (const issue of result.details.issues) this.error(new TandemError(issue.code, issue.message), 'profile');
+      this.changed();
+      this.sendProfile();
+    } catch (e) {
+      this.error(e, 'profile', 'profile-failed');
+    }
+  }
+
+  reprofile(): void {
+    if (this.state.stage.state === 'running') return;
+    this.profilePromise = this.runProfile();
+  }
+
+  private sendProfile(): void {
+    const p = this.state.profile;
+    if (!p || !this.state.peerId || !this.client) return;
+    this.client
+      .request({ type: 'profile', profile: { ...p.report, name: this.state.displayName.slice(0, 80) || p.report.name } }, 'ack')
+      .then(() => {
+        this.state.profileSent = true;
+        this.changed();
+      })
+      .catch((e) => this.error(e, 'session'));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // session
+
+  setName(raw: string): void {
+    const name = normaliseName(raw);
+    if (!name) return;
+    this.state.displayName = name;
+    localStorage.setItem('tandem.name', name);
+    this.changed();
+  }
+
+  async createSession(): Promise<void> {
+    if (!this.client) return;
+    try {
+      const created = await this.client.request({ type: 'create-session', name: `${this.state.displayName}'s session`.slice(0, 64) }, 'session-created');
+      this.hostSecret = created.hostSecret;
+      this.state.role = 'host';
+      this.state.model = created.model;
+      this.changed();
+      await this.join(created.code);
+    } catch (e) {
+      this.error(e, 'session');
+    }
+  }
+
+  async join(rawCode: string): Promise<void> {
+    if (!this.client) return;
+    const code = normaliseJoinCode(rawCode);
+    if (!code) {
+      this.error(new TandemError('join-code-invalid', `"${rawCode}" is not a join code: it has 8 letters and digits, as shown big on the host's screen.`), 'session');
+      return;
+    }
+    const t0 = performance.now();
+    try {
+      const joined = await this.client.request({ type: 'join', code, displayName: this.state.displayName, emulated: this.state.params?.emulation?.label ?? null }, 'joined');
+      this.state.phases.joinSeconds = (performance.now() - t0) / 1000;
+      this.client.rememberPeer({ code: joined.code, peerId: joined.peerId, peerSecret: joined.peerSecret });
+      this.state.role ??= 'peer';
+      this.applyJoined(joined);
+      if (this.state.role === 'peer') history.replaceState(null, '', `${location.pathname}?${new URLSearchParams({ ...Object.fromEntries(new URLSearchParams(location.search)), join: joined.code }).toString()}`);
+      this.sendProfile();
+      await this.loadManifest();
+    } catch (e) {
+      this.error(e, 'session');
+    }
+  }
+
+  private applyJoined(joined: ServerMessageOf<'joined'>): void {
+    this.state.code = joined.code;
+    this.state.sessionName = joined.sessionName;
+    this.state.peerId = joined.peerId;
+    this.state.model = joined.model;
+    this.state.roster = joined.roster;
+    this.changed();
+  }
+
+  private async loadManifest(): Promise<void> {
+    const model = this.state.model;
+    if (!model || this.manifest?.name === model.name) return;
+    const t0 = performance.now();
+    try {
+      const res = await fetch(model.manifestUrl, { cache: 'no-store' });
+      if (!res.ok) throw new TandemError('manifest-unavailable', `The server answered HTTP ${res.status} for ${model.manifestUrl}; it has no model package '${model.name}'.`);
+      this.manifest = parseManifest(await res.json());
+      this.cache = new ShardCache(this.manifest, { baseUrl: ShardCache.baseUrlOf(model.manifestUrl), emulation: this.state.params?.emulation ?? null });
+      this.state.phases.manifestSeconds = (performance.now() - t0) / 1000;
+      this.state.cache.packageName = this.manifest.name;
+      this.state.cache.state = 'checking';
+      this.changed();
+      await this.cache.sweep();
+      await this.sendCacheStatus();
+      this.state.cache.state = 'idle';
+      this.changed();
+      if (this.state.assignment) void this.ensureAssigned();
+    } catch (e) {
+      this.state.cache.state = 'error';
+      this.reportError(this.error(e, 'cache', 'manifest-invalid'), null);
+    }
+  }
+
+  private async sendCacheStatus(): Promise<void> {
+    if (!this.cache || !this.client) return;
+    this.state.cache.cachedUnits = await this.cache.cachedUnitIds();
+    this.changed();
+    try {
+      await this.client.request({ type: 'cache-status', units: this.state.cache.cachedUnits }, 'ack');
+    } catch (e) {
+      this.error(e, 'session');
+    }
+  }
+
+  private onServerMessage(m: ServerMessage): void {
+    switch (m.type) {
+      case 'session-created':
+      case 'ack':
+      case 'heartbeat-ack':
+        break;
+      case 'joined':
+        // also arrives after a reconnect (`resume`)
+        this.applyJoined(m);
+        if (!this.state.profileSent) this.sendProfile();
+        break;
+      case 'roster':
+        this.state.roster = m.peers;
+        this.state.planId = m.planId;
+        break;
+      case 'peer-left':
+        this.state.roster = this.state.roster.filter((p) => p.peerId !== m.peerId);
+        break;
+      case 'plan-ready':
+        this.state.plan = m;
+        this.state.planId = m.planId;
+        if (m.excludedPeerIds.includes(this.state.peerId ?? '')) this.state.assignment = null;
+        break;
+      case 'assignment':
+        this.state.assignment = m;
+        this.state.excluded = null;
+        this.state.cache.assignedUnits = m.units;
+        void this.ensureAssigned();
+        break;
+      case 'excluded':
+        this.state.assignment = null;
+        this.state.excluded = { planId: m.planId, reason: m.reason };
+        this.state.cache.assignedUnits = [];
+        break;
+      case 'start':
+        void this.runStart(m);
+        break;
+      case 'output':
+        this.onOutput(m);
+        break;
+      case 'timings': {
+        const byPeer = this.state.timings.get(m.requestId) ?? new Map<string, TimingEntry[]>();
+        byPeer.set(m.peerId, mergeTimings(byPeer.get(m.peerId) ?? [], m.timings));
+        this.state.timings.set(m.requestId, byPeer);
+        break;
+      }
+      case 'peer-error': {
+        const who = this.state.roster.find((p) => p.peerId === m.peerId)?.displayName ?? m.peerId;
+        if (m.peerId !== this.state.peerId) this.error(new TandemError(m.code, `${who}: ${m.message}`), 'peer');
+        break;
+      }
+      case 'session-ended':
+        this.error(new TandemError('session-ended', m.reason === 'server-shutdown' ? 'The server shut down; start it again and re-join (your cache is kept).' : 'The host ended the session. Join a new one with its code; your cache is kept.'), 'session');
+        this.stage?.dispose();
+        this.client?.rememberPeer(null);
+        this.state.peerId = null;
+        this.state.assignment = null;
+        break;
+      case 'error':
+        this.error(new TandemError(m.code, m.message), m.inReplyTo ? `server (${m.inReplyTo})` : 'server');
+        break;
+    }
+    this.changed();
+  }
+
+  private onOutput(m: ServerMessageOf<'output'>): void {
+    let out = this.state.outputs.find((o) => o.requestId === m.requestId);
+    if (!out) {
+      out = { requestId: m.requestId, prompt: '', text: '', tokenIds: [], done: false, finishReason: null };
+      this.state.outputs.push(out);
+    }
+    out.text += m.text;
+    out.tokenIds.push(...m.tokenIds);
+    out.done = m.done;
+    out.finishReason = m.finishReason ?? out.finishReason;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // cache
+
+  private async ensureAssigned(): Promise<void> {
+    const a = this.state.assignment;
+    if (!a || !this.cache) return;
+    const run = ++this.ensureRun;
+    const t0 = performance.now();
+    const c = this.state.cache;
+    c.state = 'fetching';
+    c.progress = null;
+    c.fetchedUnits = [];
+    c.reusedUnits = [];
+    c.bytesDownloaded = 0;
+    this.changed();
+    let currentUnit: string | null = null;
+    try {
+      const result = await this.cache.ensure(a.units, (p) => {
+        if (run !== this.ensureRun) return;
+        c.progress = p;
+        currentUnit = p.unitId ?? currentUnit;
+        this.changed();
+      });
+      if (run !== this.ensureRun) return;
+      c.fetchedUnits = result.fetched;
+      c.reusedUnits = result.reused;
+      c.bytesDownloaded = result.bytesDownloaded;
+      c.state = 'complete';
+      this.state.phases.cacheSeconds = (performance.now() - t0) / 1000;
+      await this.sendCacheStatus();
+    } catch (e) {
+      if (run !== this.ensureRun) return;
+      c.state = 'error';
+      const err = this.error(e, 'cache', 'cache-failed');
+      this.reportError(err, null, currentUnit ?? undefined);
+      await this.sendCacheStatus().catch(() => undefined);
+    }
+    this.changed();
+  }
+
+  async clearCache(): Promise<void> {
+    if (!this.cache || this.state.stage.state === 'running') return;
+    await this.cache.clearPackage();
+    this.state.cache.state = 'idle';
+    await this.sendCacheStatus();
+    if (this.state.assignment) void this.ensureAssigned();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // host actions
+
+  private hostAuth(): { code: string; hostSecret: string } {
+    if (!this.hostSecret || !this.state.code) throw new TandemError('not-host', 'Only the page that created the session can plan and start it.');
+    return { code: this.state.code, hostSecret: this.hostSecret };
+  }
+
+  async plan(req: PlanRequest): Promise<void> {
+    if (!this.client) return;
+    try {
+      const ready = await this.client.request({ type: 'plan', ...this.hostAuth(), tokens: req.tokens, method: req.method }, 'plan-ready');
+      this.state.plan = ready;
+      this.changed();
+    } catch (e) {
+      this.error(e, 'plan');
+    }
+  }
+
+  async go(req: GoRequest): Promise<void> {
+    if (!this.client) return;
+    try {
+      this.client.send({ type: 'go', ...this.hostAuth(), prompt: req.prompt, maxNewTokens: req.maxNewTokens, sampling: req.sampling });
+    } catch (e) {
+      this.error(e, 'go');
+    }
+  }
+
+  async endSession(): Promise<void> {
+    if (!this.client) return;
+    try {
+      this.client.send({ type: 'end-session', ...this.hostAuth() });
+    } catch (e) {
+      this.error(e, 'session');
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // the stage
+
+  private async runStart(m: ServerMessageOf<'start'>): Promise<void> {
+    const a = this.state.assignment;
+    if (this.state.plan) this.state.requestStages.set(m.requestId, this.state.plan.stages);
+    else if (a) this.state.requestStages.set(m.requestId, a.stages);
+    if (!this.state.outputs.some((o) => o.requestId === m.requestId)) {
+      this.state.outputs.push({ requestId: m.requestId, prompt: m.prompt, text: '', tokenIds: [], done: false, finishReason: null });
+    } else {
+      this.state.outputs.find((o) => o.requestId === m.requestId)!.prompt = m.prompt;
+    }
+    if (!a || a.planId !== m.planId) {
+      this.changed();
+      return; // not part of this plan: watch only
+    }
+    const manifest = this.manifest;
+    const cache = this.cache;
+    const client = this.client;
+    const peerId = this.state.peerId;
+    if (!manifest || !cache || !client || !peerId) {
+      this.reportError(this.error(new TandemError('stage-not-ready', 'A request started before this page had its model manifest; reload the page and re-join.'), 'stage'), m.requestId);
+      return;
+    }
+    const t0 = performance.now();
+    this.state.stage = { state: 'running', requestId: m.requestId, backend: null, detail: 'cold start' };
+    this.changed();
+    const pendingTimings: TimingEntry[] = [];
+    let flushTimer: ReturnType<typeof setTimeout> | null = null;
+    const flushTimings = () => {
+      flushTimer = null;
+      if (!pendingTimings.length) return;
+      const batch = pendingTimings.splice(0, pendingTimings.length);
+      try {
+        client.send({ type: 'report-timings', requestId: m.requestId, timings: batch });
+      } catch (e) {
+        this.error(e, 'stage');
+      }
+    };
+    try {
+      this.stage?.dispose();
+      this.stage = await runStage({
+        start: m,
+        assignment: a,
+        manifest,
+        selfPeerId: peerId,
+        backend: this.state.params?.backend ?? 'auto',
+        profileBackend: this.state.profile?.report.backend ?? null,
+        readUnit: async (unitId) => {
+          const r = await cache.readUnit(unitId);
+          this.state.cache.reads.push({ unitId, readSeconds: r.readSeconds, verifySeconds: r.verifySeconds });
+          return r.bytes;
+        },
+        onPhase: (entry) => {
+          const t: TimingEntry = { phase: entry.phase, step: entry.step, startMs: Math.max(0, entry.startMs), endMs: Math.max(entry.startMs, entry.endMs, 0) };
+          const byPeer = this.state.timings.get(m.requestId) ?? new Map<string, TimingEntry[]>();
+          byPeer.set(peerId, mergeTimings(byPeer.get(peerId) ?? [], [t]));
+          this.state.timings.set(m.requestId, byPeer);
+          pendingTimings.push(t);
+          if (pendingTimings.length >= 200) flushTimings();
+          else flushTimer ??= setTimeout(flushTimings, 250);
+          this.changed();
+        },
+        onTokens: (report) => {
+          try {
+            client.send({ type: 'report-tokens', requestId: m.requestId, ...report });
+          } catch (e) {
+            this.error(e, 'stage');
+          }
+        },
+        onBackend: (backend, why) => {
+          this.state.stage.backend = backend;
+          this.state.stage.detail = why;
+          this.changed();
+        },
+      });
+      await this.stage.done;
+      this.state.stage.state = 'done';
+      this.state.stage.detail = 'finished';
+    } catch (e) {
+      this.state.stage.state = 'error';
+      this.state.stage.detail = asTandemError(e, 'stage-failed').code;
+      this.reportError(this.error(e, 'stage', 'stage-failed'), m.requestId);
+    } finally {
+      if (flushTimer !== null) clearTimeout(flushTimer);
+      flushTimings();
+      this.state.phases.stageSeconds = (performance.now() - t0) / 1000;
+      this.changed();
+    }
+  }
+
+  /** Download the measured profile (and the session's timings) as JSON. */
+  profileJson(): string {
+    return JSON.stringify({ format: 'tandem-profile', version: 1, profile: this.state.profile, peerId: this.state.peerId, session: this.state.code }, null, 2);
+  }
+
+  sessionJson(): string {
+    return JSON.stringify({ format: 'tandem-session-view', snapshot: this.snapshot() }, null, 2);
+  }
+}

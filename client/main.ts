@@ -1,0 +1,25 @@
+/**
+ * Entry point of the page: builds the App (controller) and the view, exposes `window.tandem`, and
+ * starts profiling + joining according to the URL (?join, ?host, ?name, ?emulate, ?backend).
+ */
+import './styles.css';
+import { App } from './app/app.ts';
+import type { TandemSnapshot } from './app/app-state.ts';
+import { mountPage } from './ui/page.ts';
+
+declare global {
+  interface Window {
+    tandem: { version: 1; snapshot(): TandemSnapshot };
+  }
+}
+
+const app = new App();
+const root = document.getElementById('app');
+if (!root) throw new Error('index.html lacks <div id="app">');
+mountPage(root, app);
+Object.defineProperty(window, 'tandem', {
+  value: Object.freeze({ version: 1 as const, snapshot: () => app.snapshot() }),
+  writable: false,
+  configurable: false,
+});
+void app.start(location.search);

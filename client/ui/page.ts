@@ -1,0 +1,257 @@
+/**
+ * The page's view: builds the static layout once (so inputs keep focus and text), and re-renders the
+ * dynamic parts from the App's state on every change.
+ */
+import type { App } from '../app/app.ts';
+import { joinLink } from '../app/url-params.ts';
+import { h, fill } from './dom.ts';
+import { formatBytes, formatDuration, formatLayers } from './format.ts';
+import { renderProfile } from './profile-view.ts';
+import { renderRoster } from './roster-view.ts';
+import { renderTimeline } from './timeline.ts';
+
+function card(title: string, id: string, ...body: HTMLElement[]): HTMLElement {
+  return h('section.card', { id, 'aria-labelledby': `${id}-title` }, h('h2', { id: `${id}-title` }, title), ...body);
+}
+
+function download(filename: string, text: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+  const a = h('a', { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+function numberInput(id: string, value: number, min: number, max: number, step: number): HTMLInputElement {
+  return h('input', { id, type: 'number', inputmode: 'decimal', value, min, max, step });
+}
+
+function labelled(text: string, control: HTMLElement, hint?: string): HTMLElement {
+  return h('label.field', { for: control.id }, h('span.field-label', {}, text), control, hint ? h('span.field-hint', {}, hint) : null);
+}
+
+export function mountPage(root: HTMLElement, app: App): void {
+  const s = app.state;
+
+  // ---- header and banners
+  const connPill = h('span.pill', { id: 'connection' });
+  const nameInput = h('input', { id: 'display-name', type: 'text', maxlength: 40, autocomplete: 'nickname', 'aria-label': 'Your device name' });
+  nameInput.addEventListener('change', () => app.setName(nameInput.value));
+  const header = h('header.topbar', {}, h('div.brand', {}, h('span.logo', { 'aria-hidden': 'true' }, '⛓'), h('span', {}, 'Tandem')), h('div.topbar-right', {}, nameInput, connPill));
+  const banners = h('div.banners', { id: 'banners', role: 'alert', 'aria-live': 'assertive' });
+
+  // ---- join / session
+  const codeInput = h('input', { id: 'join-code', type: 'text', inputmode: 'text', autocapitalize: 'characters', autocomplete: 'off', spellcheck: 'false', maxlength: 12, placeholder: 'e.g. K7Q2MN0P', 'aria-label': 'Join code' });
+  const joinBtn = h('button.btn.btn-primary', { id: 'join-btn', type: 'submit' }, 'Join');
+  const createBtn = h('button.btn', { id: 'create-btn', type: 'button' }, 'Create a session (host)');
+  const joinForm = h('form.join-form', {}, codeInput, joinBtn);
+  joinForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void app.join(codeInput.value);
+  });
+  createBtn.addEventListener('click', () => void app.createSession());
+  const joinPanel = h('div#join-panel', {}, h('p', {}, 'Enter the code shown on the host\'s screen, or start a session here and let others join you.'), joinForm, h('div.or', {}, 'or'), createBtn);
+  const sessionPanel = h('div#session-panel', {});
+  const sessionCard = card('Session', 'session', joinPanel, sessionPanel);
+
+  // ---- this device
+  const profileBody = h('div#profile-body', {});
+  const reprofileBtn = h('button.btn.btn-small', { type: 'button', id: 'reprofile-btn' }, 'Measure again');
+  reprofileBtn.addEventListener('click', () => app.reprofile());
+  const profileDl = h('button.btn.btn-small', { type: 'button', id: 'profile-download' }, 'Download JSON');
+  profileDl.addEventListener('click', () => download(`tandem-profile-${s.displayName.replace(/[^A-Za-z0-9_-]+/g, '_')}.json`, app.profileJson()));
+  const deviceCard = card('This device', 'device', profileBody, h('div.actions', {}, reprofileBtn, profileDl));
+
+  // ---- my stage (assignment + cache)
+  const stageBody = h('div#stage-body', {});
+  const clearBtn = h('button.btn.btn-small', { type: 'button', id: 'clear-cache' }, 'Clear cached layers');
+  clearBtn.addEventListener('click', () => void app.clearCache());
+  const stageCard = card('My stage', 'stage', stageBody, h('div.actions', {}, clearBtn));
+
+  // ---- host controls
+  const tokensInput = numberInput('plan-tokens', 256, 1, 131072, 1);
+  const methodSelect = h('select', { id: 'plan-method' }, h('option', { value: 'dp' }, 'Optimal (DP)'), h('option', { value: 'even' }, 'Even split'), h('option', { value: 'heuristic' }, 'Heuristic'), h('option', { value: 'single' }, 'Single device'));
+  const planBtn = h('button.btn.btn-primary', { id: 'plan-btn', type: 'button' }, 'Plan');
+  planBtn.addEventListener('click', () => void app.plan({ tokens: Math.max(1, Math.round(Number(tokensInput.value) || 256)), method: methodSelect.value as 'dp' }));
+  const promptInput = h('textarea', { id: 'prompt', rows: 3, maxlength: 16000, placeholder: 'Ask something…' });
+  promptInput.value = 'The capital of France is';
+  const maxNewInput = numberInput('max-new-tokens', 32, 1, 4096, 1);
+  const tempInput = numberInput('temperature', 0, 0, 10, 0.1);
+  const topKInput = numberInput('top-k', 0, 0, 1000000, 1);
+  const topPInput = numberInput('top-p', 1, 0.01, 1, 0.01);
+  const seedInput = numberInput('seed', 42, 0, 4294967295, 1);
+  const goBtn = h('button.btn.btn-go', { id: 'go-btn', type: 'button' }, 'Go ▶');
+  goBtn.addEventListener('click', () => {
+    const num = (el: HTMLInputElement, dflt: number) => (Number.isFinite(Number(el.value)) && el.value !== '' ? Number(el.value) : dflt);
+    void app.go({
+      prompt: promptInput.value.trim() || 'Hello',
+      maxNewTokens: Math.min(4096, Math.max(1, Math.round(num(maxNewInput, 32)))),
+      sampling: { temperature: Math.max(0, num(tempInput, 0)), topK: Math.max(0, Math.round(num(topKInput, 0))), topP: Math.min(1, Math.max(0.01, num(topPInput, 1))), seed: Math.max(0, Math.round(num(seedInput, 0))) >>> 0 },
+    });
+  });
+  const planSummary = h('div#plan-summary', {});
+  const endBtn = h('button.btn.btn-small.btn-danger', { type: 'button', id: 'end-btn' }, 'End session');
+  endBtn.addEventListener('click', () => void app.endSession());
+  const hostCard = card(
+    'Host controls',
+    'host',
+    h('div.control-row', {}, labelled('Prompt length to plan for (tokens)', tokensInput), labelled('Plan method', methodSelect), h('div.field.field-button', {}, planBtn)),
+    planSummary,
+    labelled('Prompt', promptInput),
+    h('div.control-row', {}, labelled('Max new tokens', maxNewInput), labelled('Temperature', tempInput, '0 = greedy'), labelled('Top-k', topKInput, '0 = off'), labelled('Top-p', topPInput), labelled('Seed', seedInput)),
+    h('div.actions', {}, goBtn, endBtn),
+  );
+
+  // ---- roster, output, timeline
+  const rosterBody = h('div#roster-body', {});
+  const rosterCard = card('Peers', 'peers', rosterBody);
+  const outputBody = h('div#output-body', { 'aria-live': 'polite' });
+  const outputCard = card('Output', 'output', outputBody);
+  const timelineBody = h('div#timeline-body', {});
+  const sessionDl = h('button.btn.btn-small', { type: 'button', id: 'session-download' }, 'Download timings JSON');
+  sessionDl.addEventListener('click', () => download(`tandem-session-${s.code ?? 'none'}.json`, app.sessionJson()));
+  const timelineCard = card('Cold start timeline — predicted vs measured', 'timeline', timelineBody, h('div.actions', {}, sessionDl));
+
+  const grid = h('main.grid', {}, sessionCard, hostCard, outputCard, timelineCard, stageCard, rosterCard, deviceCard);
+  fill(root, header, banners, grid);
+
+  let lastTimelineKey = '';
+  let lastWidth = 0;
+  const render = () => {
+    // header
+    if (document.activeElement !== nameInput) nameInput.value = s.displayName;
+    connPill.textContent = s.connection === 'open' ? (s.code ? `● ${s.code}` : '● connected') : s.connection === 'reconnecting' ? '● server gone — retrying' : s.connection === 'connecting' ? '○ connecting' : '○ offline';
+    connPill.className = `pill pill-${s.connection}`;
+    const emulated = s.params?.emulation;
+    document.body.classList.toggle('is-emulated', Boolean(emulated));
+
+    // banners
+    fill(
+      banners,
+      s.errors.map((e, i) =>
+        e.dismissed
+          ? null
+          : h(
+              'div.banner',
+              { 'data-code': e.code },
+              h('span.banner-code', {}, e.code),
+              h('span.banner-msg', {}, e.message),
+              h('button.banner-close', { type: 'button', 'aria-label': 'Dismiss', onclick: () => app.dismissError(i) }, '×'),
+            ),
+      ),
+    );
+
+    // session
+    joinPanel.hidden = s.code !== null;
+    if (s.code) {
+      const link = joinLink(location.href, s.code);
+      fill(
+        sessionPanel,
+        h('div.join-code', { id: 'session-code', 'aria-label': 'Join code' }, s.code.slice(0, 4), h('span.code-gap', {}), s.code.slice(4)),
+        h('p.join-how', {}, s.role === 'host' ? 'On each phone or laptop: open ' : 'Others join with ', h('a', { href: link, id: 'join-link' }, link), ' or open this server\'s page and type the code.'),
+        h('p.hint', {}, `${s.sessionName ?? ''} · model ${s.model?.name ?? '…'} · you are ${s.role === 'host' ? 'the host' : 'a peer'}${emulated ? ` · emulated (${emulated.label})` : ''}`),
+      );
+    } else fill(sessionPanel);
+
+    // host
+    hostCard.hidden = s.role !== 'host';
+    if (s.plan) {
+      const p = s.plan;
+      fill(
+        planSummary,
+        h('p.plan-line', {}, `Plan ${p.method.toUpperCase()} for ${p.tokens} tokens: predicted cold start T = `, h('strong', {}, formatDuration(p.predictedLatency))),
+        h('ol.plan-stages', {}, ...p.stages.map((st) => h('li', {}, h('strong', {}, st.displayName), ` ${formatLayers(st.layers)}${st.embeds ? ' + embed' : ''}${st.hasHead ? ' + head' : ''} — load ${formatDuration(st.load)}, compute ${formatDuration(st.compute)}`))),
+        p.excludedPeerIds.length ? h('p.hint', {}, `${p.excludedPeerIds.length} device(s) left out.`) : null,
+      );
+    } else fill(planSummary, h('p.hint', {}, 'Plan once every device has profiled itself.'));
+    const running = s.stage.state === 'running' || s.outputs.some((o) => !o.done && o.requestId === s.outputs.at(-1)?.requestId && s.stage.state !== 'idle');
+    goBtn.disabled = !s.plan || running;
+    planBtn.disabled = s.roster.every((p) => !p.profile);
+
+    // stage
+    fill(stageBody, renderStage(app));
+
+    // device
+    fill(profileBody, renderProfile(s.profileProgress, s.profile, s.profileSent));
+    reprofileBtn.disabled = !s.profile || s.stage.state === 'running';
+    profileDl.disabled = !s.profile;
+
+    // roster
+    const stageUnits = new Map<string, string[]>();
+    for (const st of s.plan?.stages ?? []) {
+      const units: string[] = [];
+      if (st.embeds) units.push('embed');
+      for (let l = st.layers.start; l < st.layers.end; l++) units.push(`layer.${l}`);
+      if (st.hasHead) units.push('head');
+      stageUnits.set(st.peerId, units);
+    }
+    fill(rosterBody, renderRoster(s.roster, s.peerId, s.cache.packageName ? null : null, (id) => stageUnits.get(id) ?? null));
+
+    // output
+    const out = s.outputs.at(-1);
+    fill(
+      outputBody,
+      out
+        ? h(
+            'div.output',
+            {},
+            out.prompt ? h('p.output-prompt', {}, out.prompt) : null,
+            h('p.output-text', { id: 'output-text' }, out.text || (out.done ? '' : '…')),
+            h('p.hint', {}, `request ${out.requestId} · ${out.tokenIds.length} tokens${out.done ? ` · done (${out.finishReason ?? 'finished'})` : ' · generating'}`),
+          )
+        : h('p.hint', {}, 'The generated text appears here on every page.'),
+    );
+
+    // timeline (re-laid out only when data or width changed)
+    const reqId = out?.requestId ?? null;
+    const stages = (reqId !== null ? s.requestStages.get(reqId) : undefined) ?? s.plan?.stages ?? s.assignment?.stages ?? [];
+    const measured = reqId !== null ? s.timings.get(reqId) ?? new Map() : new Map();
+    const key = `${reqId}:${stages.map((x) => x.peerId + x.finishTime).join()}:${[...measured.values()].reduce((n, v) => n + v.length, 0)}`;
+    const width = timelineBody.clientWidth;
+    if (key !== lastTimelineKey || Math.abs(width - lastWidth) > 4) {
+      lastTimelineKey = key;
+      lastWidth = width;
+      if (stages.length) renderTimeline(timelineBody, { stages, measured, decodeSteps: 3 });
+      else fill(timelineBody, h('p.hint', {}, 'After "Plan", the predicted timeline of every stage appears here; after "Go", the measured one beside it.'));
+    }
+  };
+  app.onChange(render);
+  window.addEventListener('resize', () => app.changed());
+  render();
+}
+
+function renderStage(app: App): HTMLElement {
+  const s = app.state;
+  const a = s.assignment;
+  const c = s.cache;
+  if (!s.code) return h('p.hint', {}, 'Join a session first.');
+  if (s.excluded) return h('p', {}, 'This device is not part of the current plan: ', h('em', {}, s.excluded.reason));
+  if (!a) return h('p.hint', {}, `Waiting for the host to plan.${c.cachedUnits.length ? ` ${c.cachedUnits.length} units of ${c.packageName} already cached here.` : ''}`);
+  const p = c.progress;
+  const pct = p && p.bytesTotal > 0 ? Math.round((100 * p.bytesDone) / p.bytesTotal) : c.state === 'complete' ? 100 : 0;
+  const neighbours = [a.predecessorPeerId ? `after ${nameOf(app, a.predecessorPeerId)}` : 'first stage (tokenizes + embeds)', a.successorPeerId ? `before ${nameOf(app, a.successorPeerId)}` : 'last stage (head + sampling)'];
+  return h(
+    'div.stage',
+    {},
+    h('p.stage-line', {}, h('strong', {}, `Stage ${a.stageIndex + 1} of ${a.stageCount}: ${formatLayers(a.layers)}`), `${a.embeds ? ' + embedding' : ''}${a.hasHead ? ' + LM head' : ''}`),
+    h('p.hint', {}, neighbours.join(' · ')),
+    h('div.progress', { role: 'progressbar', 'aria-valuenow': pct, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-label': 'Layer download' }, h('div.progress-bar', { style: `width:${pct}%`, class: `progress-bar${c.state === 'error' ? ' progress-error' : ''}` })),
+    h(
+      'p.cache-line',
+      { id: 'cache-state', 'data-state': c.state },
+      c.state === 'fetching' && p
+        ? `Downloading ${p.unitsDone}/${p.unitsTotal} units · ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}${p.unitId ? ` · ${p.unitId}` : ''}`
+        : c.state === 'complete'
+          ? `✓ ${a.units.length} units ready in IndexedDB (verified SHA-256) · downloaded ${c.fetchedUnits.length}, reused ${c.reusedUnits.length}`
+          : c.state === 'error'
+            ? 'Caching failed — see the banner above.'
+            : 'Checking the cache…',
+    ),
+    h('p.stage-state', { 'data-state': s.stage.state }, `Stage: ${s.stage.state}${s.stage.backend ? ` on ${s.stage.backend}` : ''}${s.stage.detail ? ` · ${s.stage.detail}` : ''}`),
+  );
+}
+
+function nameOf(app: App, peerId: string): string {
+  return app.state.roster.find((p) => p.peerId === peerId)?.displayName ?? peerId;
+}

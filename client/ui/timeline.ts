@@ -1,0 +1,101 @@
+/**
+ * The cold-start Gantt chart (SVG): per stage, the plan's prediction (hatched, above) beside what the
+ * pages measured (solid, below), with TTFT and decode tokens/s. Layout is pure (timeline-layout.ts);
+ * this file only draws. It re-lays out for the container's width so it reads on a phone and on a
+ * projector alike.
+ */
+import type { PredictedStage, TimingEntry } from '../../signaling/protocol.ts';
+import { h, svg, fill } from './dom.ts';
+import { formatDuration, formatLayers } from './format.ts';
+import { formatSeconds, generationMetrics, layoutTimeline, type LaneInput, type MeasuredPhaseInput, type TimelinePhase } from './timeline-layout.ts';
+
+export const PHASE_STYLE: Record<TimelinePhase, { color: string; label: string }> = {
+  load: { color: '#7c8cf8', label: 'load (predicted)' },
+  'storage-read': { color: '#5b6ef5', label: 'storage read' },
+  'session-create': { color: '#a78bfa', label: 'session create' },
+  wait: { color: '#d4d4d8', label: 'wait' },
+  receive: { color: '#f59e0b', label: 'receive' },
+  compute: { color: '#10b981', label: 'compute' },
+  send: { color: '#f97316', label: 'send' },
+  sample: { color: '#ec4899', label: 'sample' },
+};
+
+export interface TimelineData {
+  stages: readonly PredictedStage[];
+  /** measured timings per peer id (ms from that page's `start`) */
+  measured: ReadonlyMap<string, readonly TimingEntry[]>;
+  decodeSteps?: number;
+}
+
+export function lanesFrom(data: TimelineData): LaneInput[] {
+  return data.stages.map((s) => ({
+    stageIndex: s.stageIndex,
+    label: s.displayName,
+    detail: `${formatLayers(s.layers)}${s.embeds ? ' · embed' : ''}${s.hasHead ? ' · head' : ''}`,
+    predicted: { stageIndex: s.stageIndex, label: s.displayName, load: s.load, wait: s.wait, comm: s.comm, compute: s.compute, startTime: s.startTime, finishTime: s.finishTime },
+    measured: (data.measured.get(s.peerId) ?? []).map(
+      (t): MeasuredPhaseInput => ({ phase: t.phase, step: t.step, start: t.startMs / 1000, end: t.endMs / 1000 }),
+    ),
+  }));
+}
+
+/** Renders the chart into `host` (replacing its content); returns the metrics shown. */
+export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnType<typeof generationMetrics> {
+  const lanes = lanesFrom(data);
+  const last = lanes.find((l) => l.stageIndex === data.stages.length - 1);
+  const metrics = generationMetrics(last?.measured ?? []);
+  const width = Math.max(320, host.clientWidth || 960);
+  const big = width >= 900;
+  const layout = layoutTimeline(lanes, metrics.ttft, { width, decodeSteps: data.decodeSteps ?? 3, rowHeight: big ? 30 : 22, labelWidth: Math.min(big ? 230 : 120, Math.round(width * 0.3)) });
+  const font = big ? 16 : 12;
+
+  const root = svg('svg', { viewBox: `0 0 ${layout.width} ${layout.height}`, width: layout.width, height: layout.height, role: 'img', 'aria-label': 'Cold-start timeline: predicted vs measured per stage', class: 'timeline-svg' });
+  const defs = svg('defs');
+  const pattern = svg('pattern', { id: 'hatch', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' }, svg('rect', { width: 6, height: 6, fill: 'rgba(255,255,255,0.55)' }), svg('line', { x1: 0, y1: 0, x2: 0, y2: 6, stroke: 'rgba(0,0,0,0.18)', 'stroke-width': 3 }));
+  defs.append(pattern);
+  root.append(defs);
+
+  for (const t of layout.ticks) {
+    root.append(svg('line', { x1: t.x, y1: layout.axisY - 4, x2: t.x, y2: layout.height, stroke: '#e4e4e7', 'stroke-width': 1 }));
+    root.append(svg('text', { x: t.x, y: layout.axisY - 10, 'text-anchor': 'middle', 'font-size': font, fill: '#52525b' }, t.label));
+  }
+  for (const lane of layout.lanes) {
+    root.append(svg('text', { x: 6, y: lane.predictedY + layout.rowHeight * 0.72, 'font-size': font + 1, 'font-weight': 600, fill: '#18181b' }, `${lane.stageIndex + 1}. ${lane.label}`));
+    root.append(svg('text', { x: 6, y: lane.measuredY + layout.rowHeight * 0.72, 'font-size': font - 1, fill: '#52525b' }, lane.detail));
+    root.append(svg('text', { x: layout.plotLeft - 6, y: lane.predictedY + layout.rowHeight * 0.7, 'font-size': font - 3, fill: '#71717a', 'text-anchor': 'end' }, 'plan'));
+    root.append(svg('text', { x: layout.plotLeft - 6, y: lane.measuredY + layout.rowHeight * 0.7, 'font-size': font - 3, fill: '#71717a', 'text-anchor': 'end' }, 'meas.'));
+  }
+  for (const r of layout.rects) {
+    const style = PHASE_STYLE[r.phase];
+    const title = `${r.row === 'predicted' ? 'predicted' : 'measured'} ${style.label}${r.step > 0 ? ` (decode ${r.step})` : ' (prefill)'}: ${formatSeconds(r.start)} → ${formatSeconds(r.end)} (${formatDuration(r.end - r.start)})`;
+    const rect = svg('rect', { x: r.x, y: r.y, width: r.width, height: r.height, rx: 3, fill: style.color, 'data-phase': r.phase, 'data-row': r.row, 'data-step': r.step, opacity: r.step > 0 ? 0.75 : 1 }, svg('title', {}, title));
+    root.append(rect);
+    if (r.row === 'predicted') root.append(svg('rect', { x: r.x, y: r.y, width: r.width, height: r.height, rx: 3, fill: 'url(#hatch)', 'pointer-events': 'none' }));
+  }
+  for (const m of layout.markers) {
+    const color = m.kind === 'measured-ttft' ? '#dc2626' : '#1d4ed8';
+    root.append(svg('line', { x1: m.x, y1: layout.axisY, x2: m.x, y2: layout.height, stroke: color, 'stroke-width': 2, 'stroke-dasharray': m.kind === 'measured-ttft' ? '0' : '6 4' }));
+    const anchor = m.x > layout.width - 140 ? 'end' : 'start';
+    root.append(svg('text', { x: m.x + (anchor === 'end' ? -4 : 4), y: layout.height - 6, 'font-size': font, 'font-weight': 700, fill: color, 'text-anchor': anchor }, m.label));
+  }
+
+  const predictedT = data.stages.length ? Math.max(...data.stages.map((s) => s.finishTime)) : null;
+  const legend = h(
+    'div.timeline-legend',
+    {},
+    ...(['storage-read', 'session-create', 'wait', 'receive', 'compute', 'send', 'sample'] as TimelinePhase[]).map((p) => h('span.legend-item', {}, h('span.swatch', { style: `background:${PHASE_STYLE[p].color}` }), PHASE_STYLE[p].label)),
+    h('span.legend-item', {}, h('span.swatch.hatched', { style: `background:${PHASE_STYLE.load.color}` }), 'predicted (plan)'),
+  );
+  const figures = h(
+    'div.timeline-figures',
+    {},
+    h('div.figure', {}, h('span.figure-label', {}, 'Predicted T'), h('span.figure-value', { 'data-figure': 'predicted-latency' }, formatDuration(predictedT))),
+    h('div.figure', {}, h('span.figure-label', {}, 'Measured TTFT'), h('span.figure-value', { 'data-figure': 'ttft' }, formatDuration(metrics.ttft))),
+    h('div.figure', {}, h('span.figure-label', {}, 'Decode'), h('span.figure-value', { 'data-figure': 'tokens-per-sec' }, metrics.decodeTokensPerSec === null ? '–' : `${metrics.decodeTokensPerSec.toFixed(2)} tok/s`)),
+    h('div.figure', {}, h('span.figure-label', {}, 'Tokens'), h('span.figure-value', {}, String(metrics.tokens))),
+  );
+  const scroller = h('div.timeline-scroll', {});
+  scroller.append(root);
+  fill(host, figures, scroller, legend);
+  return metrics;
+}
