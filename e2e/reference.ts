@@ -7,6 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { TandemError } from '../planner/errors.ts';
 
@@ -51,10 +52,12 @@ export async function transformersTokens(o: { exportDir: string; prompt: string;
   const { AutoModelForCausalLM, AutoTokenizer, env } = await import('@huggingface/transformers');
   env.allowRemoteModels = false;
   env.allowLocalModels = true;
-  const tokenizer = await AutoTokenizer.from_pretrained(o.exportDir, { local_files_only: true });
+  env.localModelPath = `${dirname(resolve(o.exportDir))}/`;
+  const id = basename(resolve(o.exportDir));
+  const tokenizer = await AutoTokenizer.from_pretrained(id);
   const text = tokenizer.apply_chat_template([{ role: 'user', content: o.prompt }], { tokenize: false, add_generation_prompt: true }) as string;
   const inputs = tokenizer(text, { add_special_tokens: false });
-  const model = await AutoModelForCausalLM.from_pretrained(o.exportDir, { local_files_only: true, dtype: 'fp32', device: 'cpu' });
+  const model = await AutoModelForCausalLM.from_pretrained(id, { dtype: 'fp32', device: 'cpu' });
   try {
     const out = (await model.generate({ ...inputs, max_new_tokens: o.maxNewTokens, do_sample: false })) as { tolist(): bigint[][] };
     const all = out.tolist()[0]!.map(Number);
@@ -63,4 +66,16 @@ export async function transformersTokens(o: { exportDir: string; prompt: string;
   } finally {
     await model.dispose();
   }
+}
+
+/** `npm run shards -- export-full <package> --out <dir>` (skipped when `dir` already holds onnx/model.onnx). */
+export async function ensureExportFull(packageDir: string, outDir: string): Promise<string> {
+  if (existsSync(`${outDir}/onnx/model.onnx`)) return outDir;
+  try {
+    await run('node_modules/.bin/tsx', ['shards/cli.ts', 'export-full', packageDir, '--out', outDir], { maxBuffer: 16 << 20, timeout: 300_000 });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new TandemError('reference-failed', `npm run shards -- export-full failed: ${e.stderr?.slice(-2000) ?? e.message}`, { cause: err });
+  }
+  return outDir;
 }
