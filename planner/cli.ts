@@ -5,7 +5,8 @@
  * All I/O of the planner lives here.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { TandemError } from './errors.ts';
 import { PRESET_NAMES, presetScenario } from './presets.ts';
 import { buildReport, METHODS, reportJson, reportText, type PlanReport } from './report.ts';
@@ -115,4 +116,5 @@ export function main(argv: readonly string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+// Run only when executed as a script (tests import main()).
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exitCode = main(process.argv.slice(2));

@@ -49,9 +49,11 @@ export function createOrderDpContext(ct: CostTable): OrderDpContext {
 
 /**
  * Best latency over plans using a subsequence of `order` (device indices, each at most once).
- * Returns Infinity when nothing fits. Call `orderDpPlan` right after to rebuild the plan.
+ * Returns Infinity when nothing fits, or when nothing is at most `bound` (partial plans slower than
+ * `bound` are pruned: a stage never finishes before its predecessor). Call `orderDpPlan` right after
+ * to rebuild the plan.
  */
-export function orderDpLatency(ctx: OrderDpContext, order: readonly number[]): number {
+export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bound = Infinity): number {
   const { ct, prefP, prefW, memNeed, commBits, value, backI, backN, sortedX, sortedN, sortedCount } = ctx;
   const { L } = ct;
   const W = L + 1;
@@ -75,7 +77,9 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[]): n
         continue;
       }
       const last = j === L;
-      value[row + j] = (prefP[j]! + embedP + (last ? headP : 0)) * invRead + (prefW[j]! + embedW + (last ? headW : 0)) * invFlops;
+      const v = (prefP[j]! + embedP + (last ? headP : 0)) * invRead + (prefW[j]! + embedW + (last ? headW : 0)) * invFlops;
+      if (v > bound) break; // grows with j
+      value[row + j] = v;
       backI[row + j] = 0;
       backN[row + j] = -1;
     }
@@ -126,6 +130,7 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[]): n
         const early = p > 0 ? load + pc[p - 1]! : Infinity;
         const late = sy[p]!;
         const v = Math.min(early, late) + comp;
+        if (v > bound) break; // grows with j
         if (v < value[row + j]!) {
           value[row + j] = v;
           backI[row + j] = i;

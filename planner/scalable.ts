@@ -11,8 +11,10 @@ import { createOrderDpContext, orderDpLatency, orderDpPlan } from './order-dp.ts
 import type { CostTable } from './stage-costs.ts';
 
 export interface ScalableOptions {
-  /** Order evaluations of the local search (after the seeds); default 40 * K, at least 400. */
+  /** Order evaluations of the local search (after the seeds); default 20 K + 200. */
   maxEvaluations?: number;
+  /** Stop after this many evaluations in a row without improvement; default 10 K + 100. */
+  patience?: number;
   /** PRNG seed, for reproducible runs. */
   seed?: number;
 }
@@ -45,7 +47,8 @@ export function seedOrders(ct: CostTable, strongestFirstOrder: readonly number[]
 export function solveScalable(ct: CostTable, strongestFirstOrder: readonly number[], options: ScalableOptions = {}): ScalableResult | null {
   const ctx = createOrderDpContext(ct);
   const K = ct.K;
-  const budget = options.maxEvaluations ?? Math.max(400, 40 * K);
+  const budget = options.maxEvaluations ?? 20 * K + 200;
+  const patience = options.patience ?? 10 * K + 100;
   const rand = mulberry32(options.seed ?? 0x7a3d);
   let evaluations = 0;
 
@@ -64,7 +67,7 @@ export function solveScalable(ct: CostTable, strongestFirstOrder: readonly numbe
 
   // 2. Local search: random move/swap, keep strict improvements.
   const cand = new Array<number>(K);
-  for (let e = 0; e < budget && K > 1; e++) {
+  for (let e = 0, stall = 0; e < budget && stall < patience && K > 1; e++, stall++) {
     const a = Math.floor(rand() * K);
     let b = Math.floor(rand() * (K - 1));
     if (b >= a) b++;
@@ -77,15 +80,16 @@ export function solveScalable(ct: CostTable, strongestFirstOrder: readonly numbe
       cand[a] = cand[b]!;
       cand[b] = t;
     }
-    const v = orderDpLatency(ctx, cand);
+    const v = orderDpLatency(ctx, cand, best);
     evaluations++;
     if (v < best * (1 - 1e-12)) {
       best = v;
       bestOrder = [...cand];
+      stall = -1;
     }
   }
 
-  orderDpLatency(ctx, bestOrder);
+  orderDpLatency(ctx, bestOrder, best * (1 + 1e-9));
   const plan = orderDpPlan(ctx, bestOrder)!;
   return { ...plan, evaluations, order: bestOrder };
 }
