@@ -7,11 +7,12 @@
  * file), converted, laid out, hashed and written before the next unit starts; the largest unit (the
  * embedding or the head) is held at most twice (source + transposed copy).
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { TandemError } from '../planner/errors.ts';
-import { parseManifest, sha256Hex, unitIdForLayer, type Architecture, type ModelConfigJson, type ModelManifest, type PackageDType, type UnitEntry, type UnitKind } from './manifest.ts';
-import { packUnit, transpose, type TensorData } from './package-layout.ts';
+import { parseManifest, TENSOR_ALIGNMENT, tensorByteLength, unitIdForLayer, type Architecture, type ModelConfigJson, type ModelManifest, type PackageDType, type TensorEntry, type UnitEntry, type UnitKind } from './manifest.ts';
+import { transpose, type TensorData } from './package-layout.ts';
 import { quantizeQ4 } from './quantize.ts';
 import { decodeToFloat32, encodeFloat16, parseHeader, parseSafetensorsIndex, readHeaderLength, type SafetensorsTensorInfo } from './safetensors.ts';
 import { copyTokenizerFiles } from './tokenizer-files.ts';
@@ -185,16 +186,18 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
     for (let i = 0; i < plan.length; i++) {
       const u = plan[i]!;
       opts.onUnit?.(u.id, i, plan.length);
-      const tensors: TensorData[] = [];
-      for (const t of u.tensors) {
-        tensors.push(...convertTensor(reader, t, dtype));
-        used.add(t.source);
-      }
-      const { bytes, entries } = packUnit(tensors);
       const file = `${u.id}.bin`;
-      writeFileSync(join(outDir, file), bytes);
-      const sha256 = await sha256Hex(bytes);
-      units.push({ id: u.id, kind: u.kind, ...(u.kind === 'layer' ? { layer: u.layer } : {}), file, bytes: bytes.byteLength, sha256, tensors: entries });
+      const writer = new UnitWriter(join(outDir, file));
+      try {
+        for (const t of u.tensors) {
+          for (const data of convertTensor(reader, t, dtype)) writer.add(data);
+          used.add(t.source);
+        }
+      } finally {
+        writer.close();
+      }
+      const { bytes, sha256, entries } = writer.result();
+      units.push({ id: u.id, kind: u.kind, ...(u.kind === 'layer' ? { layer: u.layer } : {}), file, bytes, sha256, tensors: entries });
     }
     const manifest: ModelManifest = {
       format: 'tandem-model-package',
@@ -215,6 +218,47 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
     return { manifest, unusedTensors };
   } finally {
     reader.close();
+  }
+}
+
+/**
+ * Writes a unit blob tensor by tensor (the same layout as package-layout's packUnit: each tensor at the
+ * next multiple of TENSOR_ALIGNMENT, zero padding), hashing as it goes, so a unit is never copied whole.
+ */
+class UnitWriter {
+  private readonly fd: number;
+  private readonly hash = createHash('sha256');
+  private readonly entries: TensorEntry[] = [];
+  private offset = 0;
+  private closed = false;
+
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'w');
+  }
+
+  add(t: TensorData): void {
+    const length = tensorByteLength(t.dtype, t.shape);
+    if (t.data.byteLength !== length) throw new TandemError('unit-pack', `Tensor '${t.name}' has ${t.data.byteLength} bytes, but ${t.dtype} [${t.shape.join(', ')}] needs ${length}.`);
+    const start = Math.ceil(this.offset / TENSOR_ALIGNMENT) * TENSOR_ALIGNMENT;
+    if (start > this.offset) this.write(new Uint8Array(start - this.offset));
+    this.entries.push({ name: t.name, dtype: t.dtype, shape: [...t.shape], offset: start, length });
+    this.write(t.data);
+  }
+
+  private write(bytes: Uint8Array): void {
+    let done = 0;
+    while (done < bytes.byteLength) done += writeSync(this.fd, bytes, done, bytes.byteLength - done);
+    this.hash.update(bytes);
+    this.offset += bytes.byteLength;
+  }
+
+  close(): void {
+    if (!this.closed) closeSync(this.fd);
+    this.closed = true;
+  }
+
+  result(): { bytes: number; sha256: string; entries: TensorEntry[] } {
+    return { bytes: this.offset, sha256: this.hash.digest('hex'), entries: this.entries };
   }
 }
 
