@@ -1,0 +1,162 @@
+/**
+ * `npm start [-- --port 8080 --host 0.0.0.0 --model <package dir> --https]`: the Tandem access point.
+ * Builds the page if needed, makes the embedded default model package if missing, serves everything on
+ * one port, prints the LAN URLs and a QR code. Ctrl-C stops cleanly.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { TandemError } from '../planner/errors.ts';
+import { DEFAULT_LIMITS } from './coordinator.ts';
+import { ensureDefaultPackage } from './default-model.ts';
+import { startServer } from './http-server.ts';
+import { loadModelPackage, type ModelPackage } from './model-route.ts';
+import { qrText } from './qr.ts';
+import { loadTls, selfSignedTls, type TlsFiles } from './tls.ts';
+
+const USAGE = `usage: npm start -- [options]
+  --port N              port (default 8080; 0 = any free port)
+  --host H              address to listen on (default 0.0.0.0: every interface)
+  --model DIR           model package folder (repeatable; sessions use the first).
+                        Default: the embedded demo package, made into .tandem/models on first start
+  --https               serve HTTPS (phones need it for WebGPU); self-signed unless --cert/--key
+  --cert FILE --key FILE  PEM certificate and key for --https
+  --data DIR            where generated data lives (default .tandem)
+  --field-log FILE      profile log, JSON lines (default <data>/field-log.jsonl)
+  --tokens N            default prompt length the planner optimises for (default 256)
+  --heartbeat-timeout-ms N  drop a silent page after N ms (default ${DEFAULT_LIMITS.heartbeatTimeoutMs})
+  --join-burst N        joins per client address at once (default ${DEFAULT_LIMITS.joinRate.burst}; refills ${DEFAULT_LIMITS.joinRate.perSecond}/s)
+  --rebuild             rebuild the page even if dist/client exists
+  --no-build            never build the page
+  --help`;
+
+function intArg(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new TandemError('cli-usage', `--${name} must be an integer from ${min} to ${max}, not '${value}'`);
+  return n;
+}
+
+/** IPv4 addresses of the machine's non-internal interfaces (what phones on the LAN can reach). */
+function lanAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
+  return out;
+}
+
+/** Builds dist/client with Vite when it is missing (or --rebuild); null when there is no page to build. */
+function ensurePage(root: string, rebuild: boolean, build: boolean): string | null {
+  const dist = path.join(root, 'dist', 'client');
+  const built = existsSync(path.join(dist, 'index.html'));
+  if (built && !rebuild) return dist;
+  if (!build) {
+    console.log(built ? `page: ${dist}` : 'page: not built and --no-build given: the server answers pages with a hint');
+    return built ? dist : null;
+  }
+  if (!existsSync(path.join(root, 'client', 'index.html'))) {
+    console.log('page: client/index.html does not exist yet, so there is no page to build; serving the API, models and PeerJS only');
+    return built ? dist : null;
+  }
+  console.log('page: building with vite (once)...');
+  const vite = path.join(root, 'node_modules', '.bin', 'vite');
+  const result = spawnSync(vite, ['build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error(`page: vite build failed (exit ${result.status}); fix the build or run with --no-build`);
+    return built ? dist : null;
+  }
+  return dist;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      model: { type: 'string', multiple: true },
+      https: { type: 'boolean' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      data: { type: 'string' },
+      'field-log': { type: 'string' },
+      tokens: { type: 'string' },
+      'heartbeat-timeout-ms': { type: 'string' },
+      'join-burst': { type: 'string' },
+      rebuild: { type: 'boolean' },
+      'no-build': { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const root = process.cwd();
+  const port = intArg(values.port, 'port', 8080, 0, 65535);
+  const host = values.host ?? '0.0.0.0';
+  const tokens = intArg(values.tokens, 'tokens', 256, 1, 131072);
+  const heartbeatTimeoutMs = intArg(values['heartbeat-timeout-ms'], 'heartbeat-timeout-ms', DEFAULT_LIMITS.heartbeatTimeoutMs, 1000, 3_600_000);
+  const joinBurst = intArg(values['join-burst'], 'join-burst', DEFAULT_LIMITS.joinRate.burst, 1, 100_000);
+  if ((values.cert === undefined) !== (values.key === undefined)) throw new TandemError('cli-usage', '--cert and --key go together');
+  const dataDir = path.resolve(values.data ?? '.tandem');
+
+  const clientDir = ensurePage(root, values.rebuild ?? false, !(values['no-build'] ?? false));
+  const modelDirs = values.model ?? [await ensureDefaultPackage(dataDir, (line) => console.log(`model: ${line}`))];
+  const models: ModelPackage[] = [];
+  for (const dir of modelDirs) models.push(await loadModelPackage(dir));
+  const ips = lanAddresses();
+  let tls: TlsFiles | undefined;
+  if (values.https || values.cert) tls = values.cert && values.key ? await loadTls(values.cert, values.key) : await selfSignedTls(path.join(dataDir, 'tls'), ips);
+
+  const server = await startServer({
+    port,
+    host,
+    tls,
+    models,
+    clientDir,
+    fieldLogPath: path.resolve(values['field-log'] ?? path.join(dataDir, 'field-log.jsonl')),
+    defaultTokens: tokens,
+    limits: { heartbeatTimeoutMs, heartbeatIntervalMs: Math.min(DEFAULT_LIMITS.heartbeatIntervalMs, Math.floor(heartbeatTimeoutMs / 4)), joinRate: { ...DEFAULT_LIMITS.joinRate, burst: joinBurst } },
+  });
+
+  const scheme = tls ? 'https' : 'http';
+  const lanUrls = host === '0.0.0.0' || host === '::' ? ips.map((ip) => `${scheme}://${ip}:${server.port}/`) : [`${server.url}/`];
+  const m = models[0];
+  console.log(`\nTandem access point on ${server.url}`);
+  console.log(`  model:  ${m.name} (${m.manifest.architecture}, ${m.manifest.dtype}, ${m.manifest.config.num_hidden_layers} layers, ${(m.totalBytes / 2 ** 20).toFixed(1)} MiB)`);
+  console.log(`  page:   ${clientDir ?? '(not built)'}`);
+  if (tls) console.log(`  TLS:    ${tls.source}; phones must accept the certificate once`);
+  else if (lanUrls.length > 0) console.log('  note:   phones need --https for WebGPU (a LAN address over http is not a secure context)');
+  console.log(`  local:  ${scheme}://localhost:${server.port}/`);
+  for (const url of lanUrls) console.log(`  LAN:    ${url}`);
+  if (lanUrls.length > 0) console.log(`\nScan to open ${lanUrls[0]}\n${qrText(lanUrls[0])}`);
+  console.log('Ctrl-C stops the server.');
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`\n${signal}: telling the pages and stopping...`);
+      server.close().then(resolve, resolve);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof TandemError) console.error(`error (${error.code}): ${error.message}`);
+    else if (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) console.error(`${error.message}\n${USAGE}`);
+    else if (error instanceof Error && 'code' in error && error.code === 'EADDRINUSE') console.error(`error: the port is in use (${error.message}): pass another --port`);
+    else console.error(error);
+    process.exit(1);
+  },
+);
