@@ -1,0 +1,208 @@
+/**
+ * `npm run bench:shards [-- --shape qwen3-0.6b|demo --layers N --prefill S --decode N --dtypes fp32,fp16,q4
+ *   --backends node,wasm --repeats R --out bench/results/shards.json]`
+ *
+ * For each package dtype and each ONNX Runtime backend available in Node (onnxruntime-node CPU,
+ * onnxruntime-web wasm; q4 on wasm with both kernels), a layers-only stage graph is built from a
+ * freshly made and converted checkpoint and measured:
+ *   - session creation time per MB of layer weights (median of R creations, from model bytes + blobs in
+ *     memory to a ready session);
+ *   - prefill ms per layer (S tokens, empty cache) and decode ms per layer (1 token after S cached), the
+ *     median over R runs after one warm-up run (the first run is slower: allocations, kernel selection).
+ * Single-threaded (1 intra-op thread), as a page's wasm backend runs. Figures go to stdout and JSON.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { TandemError } from '../planner/errors.ts';
+import { convertCheckpoint } from './convert.ts';
+import { headDim, type PackageDType } from './manifest.ts';
+import { writeModel, type ModelShape } from './make-model.ts';
+import { createStageSession, type HostTensor, type NodeBackend } from './ort-node.ts';
+import { PackageReader } from './package-reader.ts';
+import { buildStageGraph, stageSessionConfig, type StageGraphOptions } from './stage-graph.ts';
+
+const SHAPES: Record<string, Partial<ModelShape>> = {
+  // One Qwen3-0.6B decoder layer (hidden 1024, 16/8 heads of 128, FFN 3072); small vocab, few layers.
+  'qwen3-0.6b': { hidden_size: 1024, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128, intermediate_size: 3072, vocab_size: 1024, max_position_embeddings: 4096 },
+  // The embedded demo model's layer shape.
+  demo: { hidden_size: 128, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, intermediate_size: 1536, vocab_size: 1024, max_position_embeddings: 4096 },
+};
+
+interface Result {
+  dtype: PackageDType;
+  backend: NodeBackend;
+  q4Kernel: string | null;
+  layers: number;
+  weightBytes: number;
+  firstSessionCreateMs: number;
+  sessionCreateMs: number;
+  sessionCreateMsPerMB: number;
+  prefillTokens: number;
+  prefillMsPerLayer: number;
+  decodeMsPerLayer: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function list<T extends string>(value: string, allowed: readonly T[], flag: string): T[] {
+  const items = value.split(',').map((s) => s.trim());
+  for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw new TandemError('cli-usage', `${flag}: '${i}' is not one of ${allowed.join(', ')}.`);
+  return items as T[];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      shape: { type: 'string', default: 'qwen3-0.6b' },
+      layers: { type: 'string', default: '2' },
+      prefill: { type: 'string', default: '32' },
+      decode: { type: 'string', default: '8' },
+      repeats: { type: 'string', default: '3' },
+      dtypes: { type: 'string', default: 'fp32,fp16,q4' },
+      backends: { type: 'string', default: 'node,wasm' },
+      out: { type: 'string', default: 'bench/results/shards.json' },
+    },
+    strict: true,
+  });
+  const shape = SHAPES[values.shape];
+  if (!shape) throw new TandemError('cli-usage', `--shape must be one of ${Object.keys(SHAPES).join(', ')}.`);
+  const layers = Number(values.layers);
+  const S = Number(values.prefill);
+  const decodeSteps = Number(values.decode);
+  const repeats = Number(values.repeats);
+  for (const [flag, v] of [['--layers', layers], ['--prefill', S], ['--decode', decodeSteps], ['--repeats', repeats]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new TandemError('cli-usage', `${flag} must be a positive integer.`);
+  }
+  const dtypes = list<PackageDType>(values.dtypes, ['fp32', 'fp16', 'q4'], '--dtypes');
+  const backends = list<NodeBackend>(values.backends, ['node', 'wasm'], '--backends');
+
+  const work = mkdtempSync(join(tmpdir(), 'tandem-bench-shards-'));
+  const results: Result[] = [];
+  try {
+    const ckpt = join(work, 'ckpt');
+    writeModel(ckpt, { preset: 'tiny', arch: 'qwen3', tied: true, dtype: 'bf16', seed: 7, overrides: { ...shape, num_hidden_layers: layers } });
+    for (const dtype of dtypes) {
+      const dir = join(work, dtype);
+      await convertCheckpoint(ckpt, dir, { dtype });
+      const reader = PackageReader.open(dir);
+      const m = reader.manifest;
+      const blobs = new Map<string, Uint8Array>();
+      for (const u of m.units) blobs.set(u.file, await reader.readUnit(u));
+      const nkv = m.config.num_key_value_heads;
+      const hd = headDim(m.config);
+      const H = m.config.hidden_size;
+
+      const variants: { backend: NodeBackend; q4Kernel?: 'matmulnbits' | 'dequantize' }[] = [];
+      for (const backend of backends) {
+        if (dtype === 'q4') for (const q4Kernel of ['matmulnbits', 'dequantize'] as const) variants.push({ backend, q4Kernel });
+        else variants.push({ backend });
+      }
+      for (const { backend, q4Kernel } of variants) {
+        const opts: StageGraphOptions = { backend: backend === 'wasm' ? 'wasm' : 'cpu', q4Kernel, maxPositions: 2048 };
+        const graph = buildStageGraph(m, { layers: { start: 0, end: layers }, embeds: false, hasHead: false }, opts);
+        const externalData = graph.externalData.map((e) => ({ path: e.path, data: blobs.get(e.path)! }));
+        const weightBytes = externalData.reduce((s, e) => s + e.data.byteLength, 0);
+        const spec = { model: graph.model, externalData, config: stageSessionConfig(m, opts) };
+
+        // The first creation also pays one-off costs (the wasm runtime's compile, kernel registration): reported apart.
+        const tFirst = performance.now();
+        await (await createStageSession(backend, spec)).release();
+        const firstCreateMs = performance.now() - tFirst;
+        const createMs: number[] = [];
+        for (let r = 0; r < repeats; r++) {
+          const t0 = performance.now();
+          const s = await createStageSession(backend, spec);
+          createMs.push(performance.now() - t0);
+          await s.release();
+        }
+        const session = await createStageSession(backend, spec);
+        const feeds = (seq: number, past: Map<string, HostTensor> | null): Record<string, HostTensor> => {
+          const pastLen = past ? past.get('past_key_values.0.key')!.dims[2]! : 0;
+          const f: Record<string, HostTensor> = {
+            hidden_states: { dtype: 'float32', dims: [1, seq, H], data: Float32Array.from({ length: seq * H }, (_, i) => Math.sin(i) * 0.5) },
+            attention_mask: { dtype: 'int64', dims: [1, pastLen + seq], data: new BigInt64Array(pastLen + seq).fill(1n) },
+            position_ids: { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(pastLen + j)) },
+          };
+          for (let l = 0; l < layers; l++) {
+            for (const kv of ['key', 'value']) {
+              const name = `past_key_values.${l}.${kv}`;
+              f[name] = past?.get(name) ?? { dtype: 'float32', dims: [1, nkv, 0, hd], data: new Float32Array(0) };
+            }
+          }
+          return f;
+        };
+        const presents = (out: Record<string, HostTensor>) => {
+          const map = new Map<string, HostTensor>();
+          for (let l = 0; l < layers; l++) for (const kv of ['key', 'value']) map.set(`past_key_values.${l}.${kv}`, out[`present.${l}.${kv}`]!);
+          return map;
+        };
+        const prefillMs: number[] = [];
+        const decodeMs: number[] = [];
+        let cache = presents(await session.run(feeds(S, null))); // warm-up prefill
+        await session.run(feeds(1, cache)); // warm-up decode
+        for (let r = 0; r < repeats; r++) {
+          const t0 = performance.now();
+          cache = presents(await session.run(feeds(S, null)));
+          prefillMs.push(performance.now() - t0);
+          for (let n = 0; n < decodeSteps; n++) {
+            const t1 = performance.now();
+            cache = presents(await session.run(feeds(1, cache)));
+            decodeMs.push(performance.now() - t1);
+          }
+        }
+        await session.release();
+        const res: Result = {
+          dtype,
+          backend,
+          q4Kernel: q4Kernel ?? null,
+          layers,
+          weightBytes,
+          firstSessionCreateMs: firstCreateMs,
+          sessionCreateMs: median(createMs),
+          sessionCreateMsPerMB: median(createMs) / (weightBytes / 1e6),
+          prefillTokens: S,
+          prefillMsPerLayer: median(prefillMs) / layers,
+          decodeMsPerLayer: median(decodeMs) / layers,
+        };
+        results.push(res);
+        console.log(
+          `${dtype.padEnd(4)} ${backend.padEnd(4)} ${(q4Kernel ?? '').padEnd(11)} ${layers} layers ${(weightBytes / 1e6).toFixed(1).padStart(7)} MB  ` +
+            `create ${res.sessionCreateMs.toFixed(0).padStart(6)} ms (${res.sessionCreateMsPerMB.toFixed(2)} ms/MB)  ` +
+            `prefill(${S}) ${res.prefillMsPerLayer.toFixed(2).padStart(7)} ms/layer  decode ${res.decodeMsPerLayer.toFixed(2).padStart(6)} ms/layer`,
+        );
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const report = {
+    bench: 'shards',
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, platform: process.platform },
+    method:
+      'layers-only stage graph of a made qwen3 checkpoint; 1 intra-op thread; session creation = median of repeats from in-memory model + blobs, ' +
+      'after one untimed creation (firstSessionCreateMs, which includes one-off runtime start-up); ' +
+      'prefill/decode = median over repeats after one warm-up run, divided by the layer count; decode with the prefill cached',
+    shape: { name: values.shape, ...shape, num_hidden_layers: layers },
+    prefillTokens: S,
+    decodeSteps,
+    repeats,
+    results,
+  };
+  mkdirSync(dirname(values.out), { recursive: true });
+  writeFileSync(values.out, JSON.stringify(report, null, 2) + '\n');
+  console.log(`saved ${values.out}`);
+}
+
+main().catch((e: unknown) => {
+  if (e instanceof TandemError) console.error(`error [${e.code}]: ${e.message}`);
+  else console.error(e);
+  process.exitCode = 1;
+});
