@@ -58,11 +58,11 @@ export interface ProfileResult {
   details: ProfileDetails;
 }
 
-const GPU_SWEEP = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+const GPU_SWEEP = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 const GPU_SWEEP_LARGE = [1, 4, 16, 64, 128, 256, 512, 1024, 2048];
 const CPU_SWEEP = [1, 2, 4, 8, 16, 32, 64, 128];
 const STORAGE_BYTES = 16 * 2 ** 20;
-const LINK_BYTES = 2 * 2 ** 20;
+const LINK_BYTES = 2 ** 20;
 /** Used only when the server has no link probes (e.g. the vite dev server); flagged as an issue. */
 const ASSUMED_LINK_BITS = 100e6;
 
@@ -99,9 +99,9 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
   const computeProgress = (done: number, total: number) => progress('compute', 0.05 + 0.55 * (done / total), `Matmul sweep ${done}/${total}`);
   if (backend === 'webgpu' && adapter) {
     try {
-      let r = await benchmarkWebGpu(adapter, { sweep: GPU_SWEEP, dim: 512, runs: 5, emulation, onProgress: computeProgress });
+      let r = await benchmarkWebGpu(adapter, { sweep: GPU_SWEEP, dim: 256, runs: 3, emulation, onProgress: computeProgress });
       // a fast GPU finishes the largest size in a few ms: measure bigger kernels to find its peak
-      if (r.points.at(-1)!.seconds < 0.01) r = await benchmarkWebGpu(adapter, { sweep: GPU_SWEEP_LARGE, dim: 1024, runs: 5, emulation, onProgress: computeProgress });
+      if (r.points.at(-1)!.seconds < 0.005) r = await benchmarkWebGpu(adapter, { sweep: GPU_SWEEP_LARGE, dim: 1024, runs: 5, emulation, onProgress: computeProgress });
       points = r.points;
       method = r.method;
       checkError = r.checkError;

@@ -4,7 +4,7 @@
  */
 import type { App } from '../app/app.ts';
 import { joinLink } from '../app/url-params.ts';
-import { h, fill } from './dom.ts';
+import { h, fill, svg } from './dom.ts';
 import { formatBytes, formatDuration, formatLayers } from './format.ts';
 import { renderProfile } from './profile-view.ts';
 import { renderRoster } from './roster-view.ts';
@@ -38,7 +38,7 @@ export function mountPage(root: HTMLElement, app: App): void {
   const connPill = h('span.pill', { id: 'connection' });
   const nameInput = h('input', { id: 'display-name', type: 'text', maxlength: 40, autocomplete: 'nickname', 'aria-label': 'Your device name' });
   nameInput.addEventListener('change', () => app.setName(nameInput.value));
-  const header = h('header.topbar', {}, h('div.brand', {}, h('span.logo', { 'aria-hidden': 'true' }, '⛓'), h('span', {}, 'Tandem')), h('div.topbar-right', {}, nameInput, connPill));
+  const header = h('header.topbar', {}, h('div.brand', {}, logo(), h('span', {}, 'Tandem')), h('div.topbar-right', {}, nameInput, connPill));
   const banners = h('div.banners', { id: 'banners', role: 'alert', 'aria-live': 'assertive' });
 
   // ---- join / session
@@ -149,7 +149,7 @@ export function mountPage(root: HTMLElement, app: App): void {
       fill(
         sessionPanel,
         h('div.join-code', { id: 'session-code', 'aria-label': 'Join code' }, s.code.slice(0, 4), h('span.code-gap', {}), s.code.slice(4)),
-        h('p.join-how', {}, s.role === 'host' ? 'On each phone or laptop: open ' : 'Others join with ', h('a', { href: link, id: 'join-link' }, link), ' or open this server\'s page and type the code.'),
+        h('p.join-how', {}, s.role === 'host' ? 'On each phone or laptop, open ' : 'Others join with ', h('a.join-link', { href: link, id: 'join-link' }, link), h('br'), 'or open this server\'s page and type the code.'),
         h('p.hint', {}, `${s.sessionName ?? ''} · model ${s.model?.name ?? '…'} · you are ${s.role === 'host' ? 'the host' : 'a peer'}${emulated ? ` · emulated (${emulated.label})` : ''}`),
       );
     } else fill(sessionPanel);
@@ -219,6 +219,11 @@ export function mountPage(root: HTMLElement, app: App): void {
   app.onChange(render);
   window.addEventListener('resize', () => app.changed());
   render();
+}
+
+function logo(): SVGSVGElement {
+  // two linked rings: devices working in tandem
+  return svg('svg', { viewBox: '0 0 32 20', width: 34, height: 22, 'aria-hidden': 'true', class: 'logo' }, svg('circle', { cx: 10, cy: 10, r: 7, fill: 'none', stroke: '#60a5fa', 'stroke-width': 3 }), svg('circle', { cx: 22, cy: 10, r: 7, fill: 'none', stroke: '#34d399', 'stroke-width': 3 }));
 }
 
 function renderStage(app: App): HTMLElement {

@@ -143,7 +143,7 @@ export function layoutTimeline(lanes: readonly LaneInput[], measuredTtft: number
   const decodeSteps = options.decodeSteps ?? 3;
   const labelWidth = options.labelWidth ?? Math.min(200, Math.round(width * 0.32));
   const plotLeft = labelWidth + 8;
-  const plotRight = width - 12;
+  const plotRight = width - 28;
   const ordered = [...lanes].sort((a, b) => a.stageIndex - b.stageIndex);
 
   const shown = (m: MeasuredPhaseInput) => m.step <= decodeSteps && m.end >= m.start && Number.isFinite(m.start) && Number.isFinite(m.end);

@@ -59,9 +59,17 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
     root.append(svg('line', { x1: t.x, y1: layout.axisY - 4, x2: t.x, y2: layout.height, stroke: '#e4e4e7', 'stroke-width': 1 }));
     root.append(svg('text', { x: t.x, y: layout.axisY - 10, 'text-anchor': 'middle', 'font-size': font, fill: '#52525b' }, t.label));
   }
+  const narrow = width < 600;
+  // characters that fit the label column (about 0.6 em per character)
+  const fit = (text: string, size: number, room: number) => {
+    const max = Math.max(4, Math.floor(room / (size * 0.6)));
+    return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  };
+  const room = layout.plotLeft - (narrow ? 10 : 48);
   for (const lane of layout.lanes) {
-    root.append(svg('text', { x: 6, y: lane.predictedY + layout.rowHeight * 0.72, 'font-size': font + 1, 'font-weight': 600, fill: '#18181b' }, `${lane.stageIndex + 1}. ${lane.label}`));
-    root.append(svg('text', { x: 6, y: lane.measuredY + layout.rowHeight * 0.72, 'font-size': font - 1, fill: '#52525b' }, lane.detail));
+    root.append(svg('text', { x: 6, y: lane.predictedY + layout.rowHeight * 0.72, 'font-size': font + 1, 'font-weight': 600, fill: '#18181b' }, fit(`${lane.stageIndex + 1}. ${lane.label}`, font + 1, room)));
+    root.append(svg('text', { x: 6, y: lane.measuredY + layout.rowHeight * 0.72, 'font-size': font - 1, fill: '#52525b' }, fit(lane.detail, font - 1, room)));
+    if (narrow) continue;
     root.append(svg('text', { x: layout.plotLeft - 6, y: lane.predictedY + layout.rowHeight * 0.7, 'font-size': font - 3, fill: '#71717a', 'text-anchor': 'end' }, 'plan'));
     root.append(svg('text', { x: layout.plotLeft - 6, y: lane.measuredY + layout.rowHeight * 0.7, 'font-size': font - 3, fill: '#71717a', 'text-anchor': 'end' }, 'meas.'));
   }
