@@ -51,6 +51,9 @@ export interface HarnessOptions {
 
 export const GREEDY: Sampling = { temperature: 0, topK: 0, topP: 1, seed: 1 };
 
+/** The first server this process starts rebuilds the page (a stale dist/client would test old code). */
+let pageBuilt = false;
+
 export class Harness {
   readonly pages: TandemPage[] = [];
   session: { code: string; hostSecret: string } | null = null;
@@ -71,6 +74,8 @@ export class Harness {
     const log = opts.log ?? (() => {});
     const port = opts.port ?? 8080;
     const net = createPrivateNetwork(opts.chromium);
+    const build = pageBuilt ? '--no-build' : '--rebuild';
+    pageBuilt = true;
     let server: ServerProcess | null = null;
     let browser: Browser | null = null;
     try {
@@ -78,7 +83,7 @@ export class Harness {
       server = await startServerInNetwork({
         net,
         command: 'node_modules/.bin/tsx',
-        args: ['signaling/main.ts', '--port', String(port), '--host', '0.0.0.0', '--model', opts.model.packageDir, ...(opts.serverArgs ?? [])],
+        args: ['signaling/main.ts', '--port', String(port), '--host', '0.0.0.0', '--model', opts.model.packageDir, build, ...(opts.serverArgs ?? [])],
         port,
         readyPath: '/api/models',
         readyTimeoutMs: 300_000,
@@ -201,7 +206,7 @@ export class Harness {
     const start = await this.driver.request({ type: 'go', code, hostSecret, prompt, maxNewTokens, sampling }, 'start');
     const requestId = start.requestId;
     this.log(`harness: request ${requestId} started (${plan.method})`);
-    const first = this.driver.next('output', (m) => m.requestId === requestId, timeoutMs, mark).then(() => performance.now());
+    const first = this.driver.next('output', (m) => m.requestId === requestId, timeoutMs, mark).then(() => performance.now(), () => null);
     const failure = this.driver.next('peer-error', (m) => m.requestId === requestId, timeoutMs, mark).then((e) => {
       throw new TandemError('e2e-peer-error', `${e.peerId} reported ${e.code}: ${e.message}\n${this.diagnostics()}`);
     });
@@ -212,7 +217,8 @@ export class Harness {
     } catch (err) {
       throw new TandemError('e2e-request-failed', `Request ${requestId} (${plan.method}) did not finish: ${(err as Error).message}\n${this.diagnostics()}`);
     }
-    const driverTtft = (await first - t0) / 1000;
+    const firstAt = await first;
+    const driverTtft = firstAt === null ? null : (firstAt - t0) / 1000;
     const timings = await this.collectTimings(plan, requestId, mark);
     const outputs = this.driver.log.slice(mark).filter((m): m is ServerMessageOf<'output'> => m.type === 'output' && m.requestId === requestId);
     const lastPeer = plan.stages[plan.stages.length - 1]!.peerId;

@@ -1,0 +1,143 @@
+/**
+ * Whole sessions in real headless Chromium pages inside a private network namespace, on the tiny model:
+ * create, join, profile, plan, cache, go, generate. The pages' token ids must equal the shards pipeline
+ * runner (`npm run generate`, same split and one stage) and transformers.js generate() on the export-full
+ * model, for WebGPU and for wasm. Then, in the wasm session: a second request downloads no blob again, a
+ * reloaded page rejoins with its cache, and a peer that closes its tab before "go" is excluded by a
+ * re-plan and the request completes. Screenshots go to e2e/artifacts/.
+ */
+import { dirname, join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareE2e, skipBanner } from './environment.ts';
+import { Harness } from './harness.ts';
+import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
+import { emulatedPeer } from './profiles.ts';
+import { ensureExportFull, nodeRunnerTokens, transformersTokens, type ReferenceTokens } from './reference.ts';
+import type { ServerMessageOf } from '../signaling/protocol.ts';
+import type { PeerSpec } from './tandem-page.ts';
+
+const ready = prepareE2e();
+if (!ready.ok) console.warn(skipBanner('browser session tests', ready.reason));
+
+const ARTIFACTS = resolve('e2e/artifacts');
+const PROMPT = 'Name three colours of the rainbow.';
+const NEW_TOKENS = 8;
+
+/** Three pages: one plain, one with 2x CDP CPU throttling and a read cap, one with a read cap (all labelled). */
+const PEERS: PeerSpec[] = [
+  { name: 'alpha' },
+  emulatedPeer('bravo', 2, 300),
+  emulatedPeer('charlie', 1, 150),
+];
+
+function splitOf(plan: ServerMessageOf<'plan-ready'>): string {
+  return plan.stages.map((s) => (s.layers.end - s.layers.start === 1 ? `${s.layers.start + 1}` : `${s.layers.start + 1}-${s.layers.end}`)).join(',');
+}
+
+let model: ModelFixture;
+let transformersRef: ReferenceTokens;
+let oneStageRef: ReferenceTokens;
+
+describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', () => {
+  beforeAll(async () => {
+    model = await ensureModelFixture({ preset: 'tiny' });
+    const exportDir = await ensureExportFull(model.packageDir, join(dirname(model.packageDir), 'export-full'));
+    transformersRef = await transformersTokens({ exportDir, prompt: PROMPT, maxNewTokens: NEW_TOKENS });
+    oneStageRef = await nodeRunnerTokens({ packageDir: model.packageDir, prompt: PROMPT, maxNewTokens: NEW_TOKENS });
+    expect(oneStageRef.generated).toEqual(transformersRef.generated);
+  }, 300_000);
+
+  for (const backend of ['webgpu', 'wasm'] as const) {
+    describe(`${backend} pages`, () => {
+      let h: Harness;
+
+      beforeAll(async () => {
+        if (!ready.ok) return;
+        h = await Harness.start({ chromium: ready.chromium.path, model, webgpu: backend === 'webgpu', backend });
+        await h.createSession(`e2e-${backend}`);
+        await h.openPeers(PEERS);
+        await h.waitProfiled();
+      }, 400_000);
+
+      afterAll(async () => {
+        await h?.stop();
+      });
+
+      it('3 pages profile, plan, cache and generate the reference token ids', async () => {
+        // Every page reported a measured profile, labelled when emulated.
+        for (const p of h.roster()) {
+          expect(p.profile, p.displayName).not.toBeNull();
+          const spec = PEERS.find((s) => s.name === p.displayName)!;
+          expect(p.profile!.emulated !== null).toBe(spec.emulate !== undefined);
+        }
+        const plan = await h.plan('dp', 16);
+        expect(plan.stages.length).toBeGreaterThanOrEqual(1);
+        await h.waitCached(plan);
+        const run = await h.go(plan, PROMPT, NEW_TOKENS);
+        const splitRef = await nodeRunnerTokens({ packageDir: model.packageDir, prompt: PROMPT, maxNewTokens: NEW_TOKENS, split: splitOf(plan) });
+        expect(run.generatedTokenIds).toEqual(splitRef.generated);
+        expect(run.generatedTokenIds).toEqual(oneStageRef.generated);
+        expect(run.generatedTokenIds).toEqual(transformersRef.generated);
+        // Each page downloaded only the units of its own stage.
+        for (const s of plan.stages) {
+          const page = h.page(s.displayName);
+          const wanted = new Set([...(s.embeds ? ['embed'] : []), ...Array.from({ length: s.layers.end - s.layers.start }, (_, i) => `layer.${s.layers.start + i}`), ...(s.hasHead ? ['head'] : [])]);
+          const files = new Set(model.manifest.units.filter((u) => wanted.has(u.id)).map((u) => u.file));
+          for (const d of page.downloads) expect(files.has(d.file), `${s.displayName} fetched ${d.file}`).toBe(true);
+        }
+        expect(run.metrics.ttft).not.toBeNull();
+        const first = h.page(plan.stages[0]!.displayName);
+        await first.page.waitForTimeout(500);
+        await h.screenshot(first, ARTIFACTS, `session-${backend}.png`);
+        console.log(`${backend}: ${plan.stages.length} stages ${splitOf(plan)}; TTFT ${run.metrics.ttft?.toFixed(3)} s (predicted T ${plan.predictedLatency.toFixed(3)} s); tokens ${run.generatedTokenIds.join(' ')}`);
+      }, 300_000);
+
+      if (backend === 'wasm') {
+        it('a second request in the same session downloads no blob again', async () => {
+          const plan = await h.plan('dp', 16);
+          await h.waitCached(plan);
+          const marks = h.pages.map((p) => p.now());
+          const run = await h.go(plan, PROMPT, NEW_TOKENS);
+          expect(run.generatedTokenIds).toEqual(transformersRef.generated);
+          h.pages.forEach((p, i) => expect(p.downloadsSince(marks[i]!), p.spec.name).toEqual([]));
+        }, 300_000);
+
+        it('a page reloaded mid-session rejoins with its cache', async () => {
+          const page = h.page('alpha');
+          const before = h.roster().find((p) => p.displayName === 'alpha')!.cachedUnits;
+          expect(before.length).toBeGreaterThan(0);
+          const mark = page.now();
+          await page.reload();
+          // Back in the roster, connected, profiled and reporting the units it already held.
+          await h.waitRoster((peers) => peers.some((p) => p.displayName === 'alpha' && p.connected && p.profile !== null && before.every((u) => p.cachedUnits.includes(u))), 'alpha to rejoin with its cache');
+          const plan = await h.plan('dp', 16);
+          await h.waitCached(plan);
+          const run = await h.go(plan, PROMPT, NEW_TOKENS);
+          expect(run.generatedTokenIds).toEqual(transformersRef.generated);
+          const refetched = page.downloadsSince(mark).filter((d) => model.manifest.units.some((u) => u.file === d.file && before.includes(u.id)));
+          expect(refetched).toEqual([]);
+        }, 300_000);
+
+        it('a peer closing its tab before go: the host is told, a re-plan excludes it, the request completes', async () => {
+          const [delta] = await h.openPeers([{ name: 'delta' }]);
+          await h.waitProfiled(['delta']);
+          const deltaId = h.peerId('delta');
+          // The even plan gives every one of the 4 devices a layer, so delta is in it.
+          const before = await h.plan('even', 16);
+          expect(before.stages.map((s) => s.peerId)).toContain(deltaId);
+          const mark = h.driver.log.length;
+          await delta!.close();
+          const left = await h.driver.next('peer-left', (m) => m.peerId === deltaId, 60_000, mark);
+          expect(['left', 'timed-out']).toContain(left.reason);
+          await expect(h.go(before, PROMPT, NEW_TOKENS)).rejects.toMatchObject({ code: 'stale-plan' });
+          const plan = await h.plan('dp', 16);
+          expect(plan.stages.map((s) => s.peerId)).not.toContain(deltaId);
+          await h.waitCached(plan);
+          const run = await h.go(plan, PROMPT, NEW_TOKENS);
+          expect(run.generatedTokenIds).toEqual(transformersRef.generated);
+          await h.screenshot(h.page(plan.stages[0]!.displayName), ARTIFACTS, 'session-after-replan.png');
+        }, 300_000);
+      }
+    });
+  }
+});
