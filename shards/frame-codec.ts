@@ -391,18 +391,19 @@ export function endFrame(requestId: number, step: number, reason: string): Frame
   return { kind: 'end', requestId, step, dtype: 'uint8', dims: [payload.length], payload };
 }
 
-/** An error frame carrying a TandemError code and message as UTF-8 JSON. */
-export function errorFrame(requestId: number, step: number, code: string, message: string): Frame {
-  const payload = new TextEncoder().encode(JSON.stringify({ code, message }));
+/** An error frame carrying a TandemError code and message (and the peer it started at) as UTF-8 JSON. */
+export function errorFrame(requestId: number, step: number, code: string, message: string, origin?: string): Frame {
+  const payload = new TextEncoder().encode(JSON.stringify(origin === undefined ? { code, message } : { code, message, origin }));
   return { kind: 'error', requestId, step, dtype: 'uint8', dims: [payload.length], payload };
 }
 
-/** The {code, message} of an error frame; a frame whose payload is not that JSON becomes code 'frame-malformed'. */
-export function readErrorFrame(f: Frame): { code: string; message: string } {
+/** The {code, message, origin?} of an error frame; a payload that is not that JSON becomes code 'frame-malformed'. */
+export function readErrorFrame(f: Frame): { code: string; message: string; origin?: string } {
   try {
     const v: unknown = JSON.parse(new TextDecoder().decode(f.payload));
     if (typeof v === 'object' && v !== null && 'code' in v && 'message' in v && typeof v.code === 'string' && typeof v.message === 'string') {
-      return { code: v.code, message: v.message };
+      const origin = 'origin' in v && typeof v.origin === 'string' ? v.origin : undefined;
+      return origin === undefined ? { code: v.code, message: v.message } : { code: v.code, message: v.message, origin };
     }
   } catch {
     // fall through

@@ -10,7 +10,7 @@ import { TandemError } from '../../planner/errors.ts';
 import { FrameAssembler, FrameEncoder, SCTP_MAX_MESSAGE_BYTES, type Frame } from '../../shards/frame-codec.ts';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HIGH_WATER_BYTES, DEFAULT_LOW_WATER_BYTES,
-  type EventHandler, type FrameHandler, type PipelineTransport, type TransportEvent,
+  type EventHandler, type FrameArrival, type FrameHandler, type PipelineTransport, type TransportEvent,
 } from './transport.ts';
 
 const DRAIN_POLL_MS = 50;
@@ -48,13 +48,14 @@ export class FrameLink {
   private sendChain: Promise<void> = Promise.resolve();
   private drainWaiters: (() => void)[] = [];
   private closedReason: string | null = null;
+  private firstChunkAt = 0;
 
   constructor(
     readonly remoteId: string,
     readonly direction: 'incoming' | 'outgoing',
     private readonly channel: ByteChannel,
     private readonly handlers: {
-      frame: (frame: Frame) => void;
+      frame: (frame: Frame, arrival: FrameArrival) => void;
       error: (error: TandemError) => void;
       close: (reason: string) => void;
     },
@@ -114,6 +115,8 @@ export class FrameLink {
   }
 
   private receive(message: Uint8Array): void {
+    const now = performance.now();
+    if (!this.assembler.busy) this.firstChunkAt = now;
     let frame: Frame | null;
     try {
       frame = this.assembler.push(message);
@@ -121,7 +124,7 @@ export class FrameLink {
       this.handlers.error(err instanceof TandemError ? err : new TandemError('frame-malformed', String(err), { cause: err }));
       return;
     }
-    if (frame) this.handlers.frame(frame);
+    if (frame) this.handlers.frame(frame, { firstChunkAt: this.firstChunkAt, completedAt: performance.now() });
   }
 
   private wakeSenders(): void {
@@ -233,8 +236,8 @@ export class LinkHub implements PipelineTransport {
 
   private addLink(peerId: string, direction: 'incoming' | 'outgoing', channel: ByteChannel): void {
     const link: FrameLink = new FrameLink(peerId, direction, channel, {
-      frame: (frame) => {
-        for (const h of this.frameHandlers) h(frame, peerId);
+      frame: (frame, arrival) => {
+        for (const h of this.frameHandlers) h(frame, peerId, arrival);
       },
       error: (error) => this.emit({ type: 'error', peerId, error }),
       close: (reason) => {

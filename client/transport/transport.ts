@@ -21,7 +21,15 @@ export type TransportEvent =
   | { type: 'close'; peerId: string; reason: string }
   | { type: 'error'; peerId: string | null; error: TandemError };
 
-export type FrameHandler = (frame: Frame, from: string) => void;
+/** When a frame arrived, in performance.now() milliseconds of the receiving page. */
+export interface FrameArrival {
+  /** First chunk of the frame was received. */
+  firstChunkAt: number;
+  /** Last chunk was received and the frame reassembled. */
+  completedAt: number;
+}
+
+export type FrameHandler = (frame: Frame, from: string, arrival: FrameArrival) => void;
 export type EventHandler = (event: TransportEvent) => void;
 
 export interface PipelineTransport {

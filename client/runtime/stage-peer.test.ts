@@ -1,0 +1,231 @@
+/**
+ * StagePeers over the in-memory loopback transport, on onnxruntime-web's wasm backend in Node (the same
+ * ort-web.ts the page uses), against references that share no pipeline code with them: the fp64
+ * TypeScript reference forward pass (greedy), and the shards Node pipeline runner on onnxruntime-node
+ * (seeded sampling).
+ */
+import { describe, expect, it } from 'vitest';
+import { TandemError } from '../../planner/errors.ts';
+import type { ModelManifest } from '../../shards/manifest.ts';
+import { parseSplit, PipelineRunner } from '../../shards/pipeline-runner.ts';
+import { ReferenceModel } from '../../shards/reference-forward.ts';
+import { testPackage, type TestPackage } from '../../shards/stage-test-packages.ts';
+import { LoopbackNetwork } from '../transport/loopback-transport.ts';
+import type { PipelineTransport } from '../transport/transport.ts';
+import { createOrtWebRuntime } from './ort-web.ts';
+import { StagePeer, type PhaseEvent, type RunResult, type StageAssignment, type StartRequest, type TokenEvent } from './stage-peer.ts';
+import type { PromptTokenizer } from './tokenizer.ts';
+
+const PROMPT_IDS = [11, 200, 37, 5, 380, 91, 64, 2];
+
+/**
+ * A tokenizer for the 384-token test vocabulary: it maps one fixed prompt string to PROMPT_IDS and
+ * renders ids as "<id>". The real tokenizer is exercised in the last test, with the full Qwen3 vocabulary.
+ */
+const fixedTokenizer: PromptTokenizer = {
+  hasChatTemplate: false,
+  encode: (prompt) => {
+    if (prompt !== 'fixed prompt') throw new Error(`test tokenizer only knows 'fixed prompt', got '${prompt}'`);
+    return [...PROMPT_IDS];
+  },
+  decode: (ids) => ids.map((i) => `<${i}>`).join(''),
+};
+
+interface Ring {
+  peers: StagePeer[];
+  transports: PipelineTransport[];
+  phases: PhaseEvent[][];
+  tokens: TokenEvent[];
+  errors: TandemError[][];
+}
+
+function assignments(split: string, layers: number, ids: string[]): StageAssignment[] {
+  const ranges = parseSplit(split, layers);
+  return ranges.map((r, i) => ({
+    layers: r,
+    embeds: i === 0,
+    hasHead: i === ranges.length - 1,
+    predecessorPeerId: i > 0 ? ids[i - 1]! : null,
+    successorPeerId: i < ranges.length - 1 ? ids[i + 1]! : null,
+    firstPeerId: ids[0]!,
+    lastPeerId: ids[ranges.length - 1]!,
+  }));
+}
+
+function makeRing(pkg: TestPackage, split: string, opts: { tokenizer?: PromptTokenizer; frameTimeoutMs?: number; wire?: 'float32' | 'float16'; readFails?: string; net?: LoopbackNetwork } = {}): Ring {
+  const manifest: ModelManifest = pkg.reader.manifest;
+  const ids = ['stageA', 'stageB', 'stageC', 'stageD'];
+  const as = assignments(split, manifest.config.num_hidden_layers, ids);
+  const net = opts.net ?? new LoopbackNetwork();
+  const runtime = createOrtWebRuntime();
+  const ring: Ring = { peers: [], transports: [], phases: [], tokens: [], errors: [] };
+  as.forEach((assignment, i) => {
+    const transport = net.createTransport(ids[i]!);
+    const phases: PhaseEvent[] = [];
+    const errors: TandemError[] = [];
+    ring.transports.push(transport);
+    ring.phases.push(phases);
+    ring.errors.push(errors);
+    ring.peers.push(new StagePeer({
+      manifest,
+      assignment,
+      transport,
+      runtime,
+      backend: 'wasm',
+      readUnit: async (unitId) => {
+        if (unitId === opts.readFails) throw new TandemError('shard-missing', `unit ${unitId} is not cached`);
+        return pkg.reader.readUnit(unitId);
+      },
+      tokenizer: opts.tokenizer ?? fixedTokenizer,
+      maxPositions: 64,
+      frameTimeoutMs: opts.frameTimeoutMs ?? 30_000,
+      wire: opts.wire,
+      stopTokens: [],
+      onPhase: (e) => phases.push(e),
+      onToken: (e) => ring.tokens.push(e),
+      onError: (e) => errors.push(e),
+    }));
+  });
+  return ring;
+}
+
+async function closeRing(ring: Ring): Promise<void> {
+  await Promise.all(ring.peers.map((p) => p.dispose()));
+  for (const t of ring.transports) t.close();
+}
+
+const START: StartRequest = { requestId: 7, prompt: 'fixed prompt', maxNewTokens: 6, sampling: { temperature: 0 } };
+
+describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm in Node)', () => {
+  it('3 stages: greedy tokens == the fp64 reference; phases recorded on every stage', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT_IDS, START.maxNewTokens);
+    const ring = makeRing(pkg, '1,2-3,4');
+    try {
+      const results = await Promise.all(ring.peers.map((p) => p.run(START)));
+      const last = results[2]!;
+      expect(last.tokens).toEqual(reference);
+      expect(last.finishReason).toBe('max-tokens');
+      expect(results[0]!.tokens).toEqual(reference.slice(0, -1)); // the first stage saw every token it had to embed
+      expect(results.map((r) => r.promptTokens)).toEqual([8, 8, 8]);
+      expect(ring.tokens.map((t) => t.tokenId)).toEqual(reference);
+      expect(ring.tokens.at(-1)).toMatchObject({ done: true, finishReason: 'max-tokens', index: 5 });
+      expect(ring.tokens.map((t) => t.text).join('')).toBe(reference.map((i) => `<${i}>`).join(''));
+
+      const kinds = (r: RunResult, step: number) => r.phases.filter((p) => p.step === step).map((p) => p.phase);
+      for (const r of results) {
+        expect(r.phases.filter((p) => p.phase === 'storage-read')).toHaveLength(1);
+        expect(r.phases.filter((p) => p.phase === 'session-create')).toHaveLength(1);
+        expect(r.phases.filter((p) => p.phase === 'compute').map((p) => p.step)).toEqual([0, 1, 2, 3, 4, 5]);
+        for (const p of r.phases) expect(p.endMs).toBeGreaterThanOrEqual(p.startMs);
+      }
+      expect(kinds(results[0]!, 0)).toEqual(['storage-read', 'session-create', 'compute', 'send']);
+      expect(kinds(results[0]!, 1)).toEqual(['wait', 'receive', 'compute', 'send']);
+      expect(kinds(results[1]!, 0)).toEqual(['storage-read', 'session-create', 'wait', 'receive', 'compute', 'send']);
+      expect(kinds(results[2]!, 1)).toEqual(['wait', 'receive', 'compute', 'sample', 'send']);
+      // The middle stage cannot compute step 0 before the first stage has sent it.
+      const sent0 = results[0]!.phases.find((p) => p.phase === 'send' && p.step === 0)!;
+      const compute1 = results[1]!.phases.find((p) => p.phase === 'compute' && p.step === 0)!;
+      expect(compute1.startMs).toBeGreaterThan(0);
+      expect(ring.phases[1]).toEqual(results[1]!.phases); // onPhase saw the same entries
+      expect(sent0).toBeDefined();
+
+      // A second request on the same peers reuses the sessions (no load phases) and gives the same tokens.
+      const again = await Promise.all(ring.peers.map((p) => p.run({ ...START, requestId: 8 })));
+      expect(again[2]!.tokens).toEqual(reference);
+      expect(again[0]!.phases.some((p) => p.phase === 'session-create')).toBe(false);
+    } finally {
+      await closeRing(ring);
+    }
+  });
+
+  it('one stage holding everything == the fp64 reference', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT_IDS, 4);
+    const ring = makeRing(pkg, '1-4');
+    try {
+      const [r] = await Promise.all(ring.peers.map((p) => p.run({ ...START, maxNewTokens: 4 })));
+      expect(r!.tokens).toEqual(reference);
+    } finally {
+      await closeRing(ring);
+    }
+  });
+
+  it('seeded top-k/top-p sampling and a float16 wire == the Node pipeline runner (onnxruntime-node)', async () => {
+    const pkg = await testPackage('qwen2', false, 'fp32');
+    const sampling = { temperature: 0.9, topK: 40, topP: 0.95, seed: 1234 };
+    const runner = await PipelineRunner.open(pkg.reader, { split: parseSplit('1-2,3-4', 4), backend: 'node', maxPositions: 64, wire: 'float16' });
+    let expected: number[];
+    try {
+      expected = (await runner.generate(PROMPT_IDS, { maxNewTokens: 8, sampling, stopTokens: [] })).tokens;
+    } finally {
+      await runner.release();
+    }
+    const ring = makeRing(pkg, '1-2,3-4', { wire: 'float16' });
+    try {
+      const results = await Promise.all(ring.peers.map((p) => p.run({ ...START, maxNewTokens: 8, sampling })));
+      expect(results[1]!.tokens).toEqual(expected);
+    } finally {
+      await closeRing(ring);
+    }
+  });
+
+  it('stops every stage at an EOS token (the end frame travels the ring)', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT_IDS, 6);
+    const ring = makeRing(pkg, '1,2,3-4');
+    // Make the third greedy token an EOS token for this run.
+    const stopAt = reference[2]!;
+    // @ts-expect-error test: reach into the options to set the stop tokens of the last stage
+    ring.peers[2]!.opts.stopTokens = [stopAt];
+    try {
+      const results = await Promise.all(ring.peers.map((p) => p.run(START)));
+      const firstStop = reference.indexOf(stopAt);
+      expect(results[2]!.tokens).toEqual(reference.slice(0, firstStop + 1));
+      expect(results.map((r) => r.finishReason)).toEqual(['eos', 'eos', 'eos']);
+    } finally {
+      await closeRing(ring);
+    }
+  });
+
+  it('fails every stage quickly with a clear code when one stage cannot read its layers', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const ring = makeRing(pkg, '1,2-3,4', { readFails: 'layer.1', frameTimeoutMs: 20_000 });
+    try {
+      const t0 = performance.now();
+      const settled = await Promise.allSettled(ring.peers.map((p) => p.run(START)));
+      expect(performance.now() - t0).toBeLessThan(10_000); // not the 20 s frame timeout
+      const codes = settled.map((s) => (s.status === 'rejected' ? (s.reason as TandemError).code : 'fulfilled'));
+      expect(codes).toEqual(['request-failed-elsewhere', 'shard-missing', 'request-failed-elsewhere']);
+      expect(ring.errors[1]!.map((e) => e.code)).toEqual(['shard-missing']);
+      expect((settled[0] as PromiseRejectedResult).reason.message).toContain('stageB');
+    } finally {
+      await closeRing(ring);
+    }
+  });
+
+  it('times out with stage-timeout when the predecessor never sends', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const ring = makeRing(pkg, '1-2,3-4', { frameTimeoutMs: 1500 });
+    try {
+      await expect(ring.peers[1]!.run(START)).rejects.toMatchObject({ code: 'stage-timeout' });
+    } finally {
+      await closeRing(ring);
+    }
+  });
+
+  it('fails with transport-closed when a neighbour disconnects mid-request', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const ring = makeRing(pkg, '1-2,3-4', { frameTimeoutMs: 20_000 });
+    try {
+      await ring.transports[0]!.connect('stageB');
+      const running = ring.peers[0]!.run({ ...START, maxNewTokens: 50 });
+      const other = ring.peers[1]!.run({ ...START, maxNewTokens: 50 });
+      other.catch(() => undefined);
+      setTimeout(() => ring.transports[1]!.close(), 300);
+      await expect(running).rejects.toMatchObject({ code: expect.stringMatching(/^transport-/) });
+    } finally {
+      await closeRing(ring);
+    }
+  });
+});

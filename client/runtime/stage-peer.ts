@@ -1,0 +1,540 @@
+/**
+ * StagePeer: runs this page's pipeline stage for one request at a time.
+ *
+ * For the client-ui engineer — how to use it:
+ *
+ *   // once, on 'assignment' (construct BEFORE 'go' so no early frame from a fast predecessor is missed):
+ *   const choice = await chooseBackend(manifest.dtype, urlBackend);          // ort-web.ts
+ *   const peer = new StagePeer({
+ *     manifest, assignment: msg,                 // the 'assignment' server message (or the same fields)
+ *     transport,                                 // createPeerJsTransport({ peerId: joined.peerId, ... })
+ *     runtime: createBrowserRuntime(), backend: choice.backend,
+ *     readUnit: (unitId) => cache.read(unitId),  // verified bytes from IndexedDB
+ *     tokenizer,                                 // loadPackageTokenizer(...): needed on the first stage
+ *     onPhase: (e) => timeline.add(e),           // { requestId, phase, step, startMs, endMs }
+ *     onToken: (e) => ...,                       // last stage: { requestId, index, tokenId, text, done }
+ *     onError: (err, requestId) => ws.send({ type: 'report-error', code: err.code, ... }),
+ *   });
+ *   // on 'start' (every assigned page gets the same message):
+ *   const result = await peer.run(startMsg);     // resolves at EOS / max tokens; rejects with a TandemError
+ *   // on a new plan or leaving: await peer.dispose();
+ *
+ * What run() does (the cold start, then the ring):
+ *   1. at once: read the stage's unit blobs (phase 'storage-read'), build the stage graph and create the
+ *      ONNX Runtime session ('session-create'); both only on the first run, later runs reuse the session;
+ *   2. first stage: tokenize the prompt (chat template when the tokenizer has one, unless chatTemplate is
+ *      false) and embed; other stages: wait for the predecessor's hidden states ('wait', 'receive');
+ *   3. run the layers ('compute') with this stage's own KV cache, send the hidden states on ('send');
+ *   4. last stage: sample the next token ('sample', shards/sampler.ts) and send it to the first stage as a
+ *      token frame; the first stage runs the next decode step with it; and so on around the ring;
+ *   5. at EOS or maxNewTokens the last stage sends an 'end' frame, which travels the ring and stops every
+ *      stage. A failing stage sends an 'error' frame around the ring instead, so no one waits forever.
+ * Phase times are milliseconds since run() was called on this page. Errors are TandemErrors with stable
+ * codes ('stage-timeout', 'transport-closed', 'session-create-failed', 'prompt-too-long', ...), passed to
+ * onError and thrown from run(); nothing hangs: every wait has a timeout (frameTimeoutMs).
+ */
+import { TandemError } from '../../planner/errors.ts';
+import {
+  endFrame, errorFrame, frameToFloat32, frameToInt32, hiddenFrame, readEndFrame, readErrorFrame, tokenFrame, type Frame,
+} from '../../shards/frame-codec.ts';
+import { headDim, type LayerRange, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
+import { Sampler, type SamplingOptions } from '../../shards/sampler.ts';
+import { buildStageGraph, stageSessionConfig, DEFAULT_MAX_POSITIONS, type StageSpec } from '../../shards/stage-graph.ts';
+import type { FrameArrival, PipelineTransport, TransportEvent } from '../transport/transport.ts';
+import type { ExecutionBackend, HostTensor, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
+import type { PromptTokenizer } from './tokenizer.ts';
+
+export type Phase = 'storage-read' | 'session-create' | 'wait' | 'receive' | 'compute' | 'send' | 'sample';
+
+/** One measured phase (ms since run() started on this page); matches the protocol's timing entry. */
+export interface PhaseEvent {
+  requestId: number;
+  phase: Phase;
+  /** 0 = prefill, n = n-th decode step. */
+  step: number;
+  startMs: number;
+  endMs: number;
+}
+
+export interface TokenEvent {
+  requestId: number;
+  /** 0-based index of the generated token. */
+  index: number;
+  tokenId: number;
+  /** Text this token adds (needs a tokenizer; '' without). */
+  text: string;
+  /** True for the last token of the request. */
+  done: boolean;
+  finishReason?: FinishReason;
+}
+
+export type FinishReason = 'eos' | 'max-tokens';
+
+/** The fields of the coordinator's 'assignment' message a stage needs. */
+export interface StageAssignment {
+  layers: LayerRange;
+  embeds: boolean;
+  hasHead: boolean;
+  predecessorPeerId: string | null;
+  successorPeerId: string | null;
+  firstPeerId: string;
+  lastPeerId: string;
+}
+
+/** The fields of the coordinator's 'start' message. */
+export interface StartRequest {
+  requestId: number;
+  prompt: string;
+  maxNewTokens: number;
+  sampling: SamplingOptions;
+}
+
+export interface StagePeerOptions {
+  manifest: ModelManifest;
+  assignment: StageAssignment;
+  transport: PipelineTransport;
+  runtime: StageRuntime;
+  backend: ExecutionBackend;
+  /** Verified bytes of one unit ('embed', 'layer.N', 'head') from the page's cache. */
+  readUnit: (unitId: string) => Promise<Uint8Array>;
+  /** Needed on the first stage (prompt -> ids); on the last stage it turns tokens into text for onToken. */
+  tokenizer?: PromptTokenizer;
+  /** Wrap the prompt in the tokenizer's chat template (default: when the tokenizer has one). */
+  chatTemplate?: boolean;
+  /** Hidden states on the wire (default float32; float16 halves the bytes, ~1e-3 relative error). */
+  wire?: 'float32' | 'float16';
+  /** Longest wait for a frame from another stage, ms (default 120 000: covers a slow peer's cold start). */
+  frameTimeoutMs?: number;
+  /** RoPE table rows = longest sequence (default min(max_position_embeddings, 4096)). */
+  maxPositions?: number;
+  /** Token ids that end generation (default: the package's eos ids). */
+  stopTokens?: number[];
+  onPhase?: (e: PhaseEvent) => void;
+  onToken?: (e: TokenEvent) => void;
+  onError?: (err: TandemError, requestId: number | null) => void;
+}
+
+export interface RunResult {
+  requestId: number;
+  backend: ExecutionBackend;
+  /** Generated token ids: all of them on the last stage; all but the final one on the first; [] elsewhere. */
+  tokens: number[];
+  /** Prompt length in tokens (known on every stage from the prefill's shape). */
+  promptTokens: number;
+  finishReason: FinishReason;
+  phases: PhaseEvent[];
+  /** Time to first token on the last stage (ms since run()), else null. */
+  timeToFirstTokenMs: number | null;
+}
+
+interface Inbound {
+  frame: Frame;
+  from: string;
+  arrival: FrameArrival;
+}
+
+interface Waiter {
+  accept: (m: Inbound) => boolean;
+  resolve: (m: Inbound) => void;
+  reject: (err: TandemError) => void;
+}
+
+/** Frames kept for requests that have not started here yet (a fast predecessor); older ones are dropped. */
+const MAX_EARLY_FRAMES = 64;
+
+export class StagePeer {
+  private session: StageSessionHandle | null = null;
+  private inbox: Inbound[] = [];
+  private waiter: Waiter | null = null;
+  private current: number | null = null;
+  private failure: TandemError | null = null;
+  private readonly finished = new Set<number>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly spec: StageSpec;
+  private readonly maxPositions: number;
+  private disposed = false;
+
+  constructor(private readonly opts: StagePeerOptions) {
+    const a = opts.assignment;
+    this.spec = { layers: a.layers, embeds: a.embeds, hasHead: a.hasHead };
+    this.maxPositions = opts.maxPositions ?? Math.min(opts.manifest.config.max_position_embeddings ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS);
+    if (a.embeds !== (a.firstPeerId === this.localId)) {
+      throw new TandemError('assignment-invalid', `Stage embeds=${a.embeds} but the first peer is '${a.firstPeerId}' and this page is '${this.localId}'.`);
+    }
+    if (a.hasHead !== (a.lastPeerId === this.localId)) {
+      throw new TandemError('assignment-invalid', `Stage hasHead=${a.hasHead} but the last peer is '${a.lastPeerId}' and this page is '${this.localId}'.`);
+    }
+    if (!a.embeds && !a.predecessorPeerId) throw new TandemError('assignment-invalid', 'A stage without the embedding needs a predecessor.');
+    if (!a.hasHead && !a.successorPeerId) throw new TandemError('assignment-invalid', 'A stage without the head needs a successor.');
+    this.unsubscribe.push(opts.transport.onFrame((frame, from, arrival) => this.deliver({ frame, from, arrival })));
+    this.unsubscribe.push(opts.transport.onEvent((e) => this.onTransportEvent(e)));
+  }
+
+  private get localId(): string {
+    return this.opts.transport.localId;
+  }
+
+  /** Runs one request to its end on this stage. Only one request runs at a time. */
+  async run(start: StartRequest): Promise<RunResult> {
+    if (this.disposed) throw new TandemError('stage-disposed', 'This StagePeer was disposed; create a new one for the new assignment.');
+    if (this.current !== null) throw new TandemError('request-active', `Request ${this.current} is still running on this stage.`);
+    const t0 = performance.now();
+    const phases: PhaseEvent[] = [];
+    const record = (phase: Phase, step: number, startAbs: number, endAbs: number): void => {
+      const e: PhaseEvent = { requestId: start.requestId, phase, step, startMs: Math.max(0, startAbs - t0), endMs: Math.max(0, endAbs - t0) };
+      phases.push(e);
+      this.opts.onPhase?.(e);
+    };
+    this.current = start.requestId;
+    this.failure = null;
+    // Frames of requests that have finished or were superseded are no longer needed.
+    this.inbox = this.inbox.filter((m) => m.frame.requestId === start.requestId);
+    try {
+      const result = await this.runRequest(start, record, t0);
+      return { ...result, phases };
+    } catch (err) {
+      const e = err instanceof TandemError ? err : new TandemError('stage-failed', `Stage failed: ${(err as Error).message}`, { cause: err });
+      this.opts.onError?.(e, start.requestId);
+      if (e.code !== 'request-failed-elsewhere') await this.broadcastError(start.requestId, e);
+      throw e;
+    } finally {
+      this.finished.add(start.requestId);
+      this.current = null;
+      this.waiter = null;
+      this.inbox = [];
+    }
+  }
+
+  /** Stops a running request: run() rejects with TandemError('stage-aborted'). */
+  abort(reason = 'aborted by the page'): void {
+    this.fail(new TandemError('stage-aborted', `The request was stopped: ${reason}.`));
+  }
+
+  /** Releases the ONNX session and the transport subscriptions; the transport itself stays open. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    this.abort('the stage was disposed');
+    for (const u of this.unsubscribe) u();
+    const s = this.session;
+    this.session = null;
+    if (s) await s.release();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private async runRequest(start: StartRequest, record: (p: Phase, step: number, a: number, b: number) => void, t0: number): Promise<Omit<RunResult, 'phases'>> {
+    const { manifest, assignment: a, tokenizer } = this.opts;
+    const sampler = a.hasHead ? new Sampler(start.sampling) : null;
+    const stops = new Set(this.opts.stopTokens ?? eosTokens(manifest));
+    if (!Number.isInteger(start.maxNewTokens) || start.maxNewTokens < 1) {
+      throw new TandemError('request-invalid', `maxNewTokens must be a positive integer, got ${start.maxNewTokens}.`);
+    }
+
+    // First stage: tokenize while the session loads (both start at once).
+    let promptIds: number[] | null = null;
+    if (a.embeds) {
+      if (!tokenizer) throw new TandemError('tokenizer-missing', 'The first stage needs the package tokenizer to encode the prompt.');
+      promptIds = tokenizer.encode(start.prompt, { chatTemplate: this.opts.chatTemplate ?? tokenizer.hasChatTemplate });
+      if (promptIds.length === 0) throw new TandemError('prompt-empty', 'The prompt encodes to no tokens; type a prompt.');
+      this.checkLength(promptIds.length + start.maxNewTokens - 1);
+    }
+    const session = await this.ensureSession(record);
+    const kv = new KvCache(a.layers, manifest.config.num_key_value_heads, headDim(manifest.config));
+    const hiddenSize = manifest.config.hidden_size;
+    const ringNext = a.hasHead ? a.firstPeerId : a.successorPeerId!;
+
+    const tokens: number[] = [];
+    let promptTokens = promptIds?.length ?? 0;
+    let past = 0;
+    let nextIds: number[] | null = promptIds; // first stage: input ids of the next step
+    let timeToFirstTokenMs: number | null = null;
+    let text = '';
+
+    for (let step = 0; ; step++) {
+      // 1. Input of this step.
+      let input: HostTensor;
+      let seq: number;
+      if (a.embeds) {
+        if (nextIds === null) {
+          const m = await this.receive(step, 'token', a.lastPeerId, record);
+          if ('end' in m) return this.finish(session, start.requestId, tokens, promptTokens, m.end);
+          const ids = Array.from(frameToInt32(m.frame));
+          tokens.push(...ids);
+          nextIds = ids;
+        }
+        seq = nextIds.length;
+        input = { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from(nextIds, (x) => BigInt(x)) };
+        nextIds = null;
+      } else {
+        const m = await this.receive(step, 'hidden', a.predecessorPeerId!, record);
+        if ('end' in m) return this.finish(session, start.requestId, tokens, promptTokens, m.end);
+        const dims = m.frame.dims;
+        if (dims.length !== 3 || dims[0] !== 1 || dims[2] !== hiddenSize || dims[1]! < 1) {
+          throw new TandemError('frame-shape-invalid', `Hidden states from '${m.from}' have shape [${dims.join(', ')}]; expected [1, S, ${hiddenSize}].`);
+        }
+        seq = dims[1]!;
+        if (step === 0) {
+          promptTokens = seq;
+          this.checkLength(seq + start.maxNewTokens - 1);
+        }
+        input = { dtype: 'float32', dims: [1, seq, hiddenSize], data: frameToFloat32(m.frame) };
+      }
+
+      // 2. Compute.
+      const c0 = performance.now();
+      const out = await session.run(this.feeds(input, past, seq, kv));
+      kv.update(out);
+      const c1 = performance.now();
+      record('compute', step, c0, c1);
+      past += seq;
+      const main = out[session.outputNames[0]!];
+      if (!main || main.dtype !== 'float32') throw new TandemError('stage-output-missing', `The stage session returned no float32 '${session.outputNames[0]}'.`);
+
+      // 3a. Not last: hand the hidden states on.
+      if (!a.hasHead) {
+        const s0 = performance.now();
+        await this.opts.transport.send(a.successorPeerId!, hiddenFrame(start.requestId, step, main.data, main.dims, this.opts.wire ?? 'float32'));
+        record('send', step, s0, performance.now());
+        continue;
+      }
+
+      // 3b. Last: sample the next token from the last row of the logits.
+      const s0 = performance.now();
+      const V = main.dims[2]!;
+      const token = sampler!.sample(main.data.subarray((seq - 1) * V, seq * V));
+      tokens.push(token);
+      record('sample', step, s0, performance.now());
+      if (timeToFirstTokenMs === null) timeToFirstTokenMs = performance.now() - t0;
+      const finishReason: FinishReason | null = stops.has(token) ? 'eos' : tokens.length >= start.maxNewTokens ? 'max-tokens' : null;
+      let delta = '';
+      if (tokenizer) {
+        const full = tokenizer.decode(tokens);
+        delta = full.startsWith(text) ? full.slice(text.length) : full;
+        text = full;
+      }
+      this.opts.onToken?.({ requestId: start.requestId, index: tokens.length - 1, tokenId: token, text: delta, done: finishReason !== null, ...(finishReason ? { finishReason } : {}) });
+      if (finishReason !== null) {
+        if (ringNext !== this.localId) {
+          const e0 = performance.now();
+          await this.opts.transport.send(ringNext, endFrame(start.requestId, step + 1, finishReason));
+          record('send', step, e0, performance.now());
+        }
+        return { requestId: start.requestId, backend: session.backend, tokens, promptTokens, finishReason, timeToFirstTokenMs };
+      }
+      if (a.embeds) {
+        nextIds = [token]; // single-stage pipeline: the ring is this page
+      } else {
+        const e0 = performance.now();
+        await this.opts.transport.send(a.firstPeerId, tokenFrame(start.requestId, step + 1, [token]));
+        record('send', step, e0, performance.now());
+      }
+    }
+  }
+
+  /** An 'end' frame arrived on a stage without the head: pass it on along the ring (not back to the last stage). */
+  private async finish(session: StageSessionHandle, requestId: number, tokens: number[], promptTokens: number, end: Frame): Promise<Omit<RunResult, 'phases'>> {
+    const a = this.opts.assignment;
+    if (a.successorPeerId && a.successorPeerId !== a.lastPeerId) await this.opts.transport.send(a.successorPeerId, end);
+    const finishReason: FinishReason = readEndFrame(end) === 'eos' ? 'eos' : 'max-tokens';
+    return { requestId, backend: session.backend, tokens, promptTokens, finishReason, timeToFirstTokenMs: null };
+  }
+
+  private feeds(input: HostTensor, past: number, seq: number, kv: KvCache): Record<string, HostTensor> {
+    const total = past + seq;
+    return {
+      [this.spec.embeds ? 'input_ids' : 'hidden_states']: input,
+      attention_mask: { dtype: 'int64', dims: [1, total], data: new BigInt64Array(total).fill(1n) },
+      position_ids: { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)) },
+      ...kv.feeds(),
+    };
+  }
+
+  private checkLength(positions: number): void {
+    if (positions > this.maxPositions) {
+      throw new TandemError('prompt-too-long', `Prompt plus new tokens need ${positions} positions; the stage graphs hold ${this.maxPositions}. Shorten the prompt or lower max new tokens.`);
+    }
+  }
+
+  /** Reads the blobs, builds the graph and creates the session, recording both phases (first run only). */
+  private async ensureSession(record: (p: Phase, step: number, a: number, b: number) => void): Promise<StageSessionHandle> {
+    if (this.session) return this.session;
+    const { manifest, runtime, backend, readUnit } = this.opts;
+    const r0 = performance.now();
+    const graphOpts = { backend, maxPositions: this.maxPositions } as const;
+    const graph = buildStageGraph(manifest, this.spec, graphOpts);
+    const units = graph.externalData.map((e) => {
+      const unit = manifest.units.find((u) => u.id === e.unitId);
+      if (!unit) throw new TandemError('manifest-invalid', `The stage graph needs unit '${e.unitId}', which the manifest does not list.`);
+      return unit;
+    });
+    const blobs = await Promise.all(units.map((u) => this.readVerifiedSize(u, readUnit)));
+    const r1 = performance.now();
+    record('storage-read', 0, r0, r1);
+    const session = await runtime.createSession({
+      model: graph.model,
+      externalData: units.map((u, i) => ({ path: u.file, data: blobs[i]! })),
+      config: stageSessionConfig(manifest, graphOpts),
+      backend,
+    });
+    record('session-create', 0, r1, performance.now());
+    if (this.disposed) {
+      await session.release();
+      throw new TandemError('stage-disposed', 'The stage was disposed while its session was being created.');
+    }
+    this.session = session;
+    return session;
+  }
+
+  private async readVerifiedSize(unit: UnitEntry, readUnit: (id: string) => Promise<Uint8Array>): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readUnit(unit.id);
+    } catch (err) {
+      if (err instanceof TandemError) throw err;
+      throw new TandemError('storage-read-failed', `Reading unit '${unit.id}' from the cache failed: ${(err as Error).message}. Re-download the layers.`, { cause: err });
+    }
+    if (bytes.byteLength !== unit.bytes) {
+      throw new TandemError('shard-size-mismatch', `Unit '${unit.id}' from the cache is ${bytes.byteLength} bytes; the manifest says ${unit.bytes}. Clear the cache and re-download.`);
+    }
+    return bytes;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Inbound frames
+
+  /**
+   * Waits for the `kind` frame of `step` from `from`, recording 'wait' and 'receive'; or for the 'end'
+   * frame of this request, which is returned as { end }.
+   */
+  private async receive(step: number, kind: 'hidden' | 'token', from: string, record: (p: Phase, step: number, a: number, b: number) => void): Promise<Inbound | { end: Frame }> {
+    const requestId = this.current!;
+    const w0 = performance.now();
+    const m = await this.waitFor(
+      (x) => x.frame.requestId === requestId && (x.frame.kind === 'end' || (x.frame.kind === kind && x.from === from)),
+      `${kind === 'hidden' ? 'hidden states' : 'the next token'} of step ${step} from peer '${from}'`,
+    );
+    const arrivedFirst = Math.max(w0, m.arrival.firstChunkAt);
+    const arrivedAll = Math.max(w0, m.arrival.completedAt);
+    record('wait', step, w0, arrivedFirst);
+    if (m.frame.kind === 'end') return { end: m.frame };
+    record('receive', step, arrivedFirst, arrivedAll);
+    if (m.frame.step !== step) {
+      throw new TandemError('frame-out-of-order', `Expected ${kind} of step ${step} from '${from}' but got step ${m.frame.step}.`);
+    }
+    return m;
+  }
+
+  private waitFor(accept: (m: Inbound) => boolean, what: string): Promise<Inbound> {
+    if (this.failure) return Promise.reject(this.failure);
+    const i = this.inbox.findIndex(accept);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
+    const timeoutMs = this.opts.frameTimeoutMs ?? 120_000;
+    return new Promise<Inbound>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        reject(new TandemError('stage-timeout', `No ${what} within ${timeoutMs / 1000} s. That peer may have left, lost its connection or be too slow; the host can re-plan without it.`));
+      }, timeoutMs);
+      this.waiter = {
+        accept,
+        resolve: (m) => { clearTimeout(timer); this.waiter = null; resolve(m); },
+        reject: (err) => { clearTimeout(timer); this.waiter = null; reject(err); },
+      };
+    });
+  }
+
+  private deliver(m: Inbound): void {
+    const { frame } = m;
+    if (this.finished.has(frame.requestId) && frame.requestId !== this.current) return; // late frame of an old request
+    if (frame.kind === 'error') {
+      this.onErrorFrame(m);
+      return;
+    }
+    if (frame.requestId === this.current && this.waiter?.accept(m)) {
+      this.waiter.resolve(m);
+      return;
+    }
+    this.inbox.push(m);
+    if (this.inbox.length > MAX_EARLY_FRAMES) this.inbox.shift();
+  }
+
+  private onErrorFrame(m: Inbound): void {
+    const { code, message, origin } = readErrorFrame(m.frame);
+    const requestId = m.frame.requestId;
+    // Pass it on around the ring until it is back at the stage it started from.
+    const a = this.opts.assignment;
+    const ringNext = a.hasHead ? a.firstPeerId : a.successorPeerId;
+    if (ringNext && ringNext !== this.localId && ringNext !== origin && !this.forwardedErrors.has(requestId)) {
+      this.forwardedErrors.add(requestId);
+      this.opts.transport.send(ringNext, m.frame).catch(() => undefined);
+    }
+    if (requestId === this.current) {
+      this.fail(new TandemError('request-failed-elsewhere', `The stage on peer '${origin ?? m.from}' failed (${code}): ${message}`));
+    }
+  }
+
+  private readonly forwardedErrors = new Set<number>();
+
+  private onTransportEvent(e: TransportEvent): void {
+    if (this.current === null) return;
+    const a = this.opts.assignment;
+    const neighbours = [a.predecessorPeerId, a.successorPeerId, a.hasHead ? a.firstPeerId : null, a.embeds ? a.lastPeerId : null];
+    if (e.type === 'close' && neighbours.includes(e.peerId)) {
+      this.fail(new TandemError('transport-closed', `The connection to peer '${e.peerId}' closed (${e.reason}) during request ${this.current}.`));
+    } else if (e.type === 'error' && e.peerId !== null && neighbours.includes(e.peerId)) {
+      this.fail(new TandemError(e.error.code, `From peer '${e.peerId}': ${e.error.message}`, { cause: e.error }));
+    }
+  }
+
+  private fail(err: TandemError): void {
+    if (this.current === null || this.failure) return;
+    this.failure = err;
+    this.waiter?.reject(err);
+  }
+
+  private async broadcastError(requestId: number, err: TandemError): Promise<void> {
+    const a = this.opts.assignment;
+    const ringNext = a.hasHead ? a.firstPeerId : a.successorPeerId;
+    if (!ringNext || ringNext === this.localId) return;
+    this.forwardedErrors.add(requestId);
+    try {
+      await this.opts.transport.send(ringNext, errorFrame(requestId, 0, err.code, err.message, this.localId));
+    } catch {
+      // The link itself may be what failed; the other stages then see the closed connection or time out.
+    }
+  }
+}
+
+/** The KV cache of one stage: past_key_values.{i}.key/value for its GLOBAL layer indices i. */
+class KvCache {
+  private readonly tensors = new Map<string, HostTensor>();
+
+  constructor(layers: LayerRange, heads: number, hd: number) {
+    for (let i = layers.start; i < layers.end; i++) {
+      for (const kv of ['key', 'value']) {
+        this.tensors.set(`past_key_values.${i}.${kv}`, { dtype: 'float32', dims: [1, heads, 0, hd], data: new Float32Array(0) });
+      }
+    }
+  }
+
+  feeds(): Record<string, HostTensor> {
+    return Object.fromEntries(this.tensors);
+  }
+
+  /** Takes present.{i}.key/value of a run as the next step's past. */
+  update(out: Record<string, HostTensor>): void {
+    for (const name of this.tensors.keys()) {
+      const presentName = name.replace('past_key_values.', 'present.');
+      const present = out[presentName];
+      if (!present) throw new TandemError('stage-output-missing', `The stage session did not return '${presentName}'.`);
+      this.tensors.set(name, present);
+    }
+  }
+}
+
+/** The package's end-of-sequence ids: generation_config.json's, else config.json's. */
+export function eosTokens(manifest: ModelManifest): number[] {
+  const raw = manifest.generation?.['eos_token_id'] ?? manifest.config.eos_token_id;
+  if (typeof raw === 'number') return [raw];
+  if (Array.isArray(raw)) return raw.filter((x): x is number => typeof x === 'number');
+  return [];
+}
