@@ -23,7 +23,7 @@ function oneOf<T extends string>(value: string | undefined, allowed: readonly T[
 }
 
 function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${(bytes / 2 ** 20).toFixed(1)} MB`; // MB = MiB, as everywhere in Tandem
 }
 
 export const COMMANDS: Record<string, Subcommand> = {

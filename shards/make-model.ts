@@ -30,9 +30,9 @@ export interface ModelShape {
 
 /** vocab_size 151936 like Qwen3: covers the real tokenizer's 151,669 tokens. */
 export const PRESETS: Record<Preset, ModelShape> = {
-  // ~39 MB of embedding (fp32); everything else is tiny so tests stay fast.
+  // 37 MiB of embedding (fp32); everything else is tiny so tests stay fast.
   tiny: { num_hidden_layers: 4, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, intermediate_size: 128, vocab_size: 151936, max_position_embeddings: 2048 },
-  // 24 layers of ~2.6 MB fp32 each + 78 MB embedding + 78 MB head: ~217 MB fp32 package.
+  // 24 layers of 2.44 MiB fp32 each + 74 MiB embedding + 74 MiB head: ~207 MiB fp32 package.
   demo: { num_hidden_layers: 24, hidden_size: 128, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, intermediate_size: 1536, vocab_size: 151936, max_position_embeddings: 4096 },
 };
 
