@@ -1,0 +1,112 @@
+/**
+ * `npm run demo [-- --peers 4 --tokens 256 --json]`: the headless cold-start demo. Starts the server and K
+ * headless pages with emulated heterogeneous profiles (default shaped like the CSGO paper's four devices)
+ * in a private network namespace, plans, and runs one cold-start request with the DP plan and again from
+ * cold with the even, heuristic and single-device plans. Prints per plan the predicted T, measured TTFT,
+ * decode tokens/s and predicted vs measured per stage, and writes an HTML report with the Gantt charts and
+ * the host page's screenshots. --json prints the same as one JSON document.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { TandemError } from '../planner/errors.ts';
+import { planMethodSchema, type PlanMethod } from '../signaling/protocol.ts';
+import { prepareE2e } from './environment.ts';
+import { ensureModelFixture } from './model-fixture.ts';
+import { paperPeers } from './profiles.ts';
+import { renderReportHtml } from './report-html.ts';
+import { formatRuns } from './run-summary.ts';
+import { runPlanComparison } from './scenario.ts';
+import type { Preset } from '../shards/make-model.ts';
+
+const USAGE = `usage: npm run demo -- [options]
+  --peers K          emulated pages (default 4, shaped like the paper's four devices; 1-8)
+  --tokens N         prompt length in tokens the plans are made for and the prompt has (default 256)
+  --new-tokens N     tokens to generate per request (default 16)
+  --methods LIST     plans to run, in order (default dp,even,heuristic,single)
+  --preset P         seeded model: demo (24 layers, ~217 MB fp32) or tiny (4 layers) (default demo)
+  --backend B        auto | wasm | webgpu (default auto: WebGPU when it works for the package)
+  --out DIR          where report.html, report.json and screenshots go (default e2e/artifacts/demo-<time>)
+  --json             print one JSON document (the report) on stdout instead of tables
+  --verbose          echo the server's output
+  --help`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      peers: { type: 'string', default: '4' },
+      tokens: { type: 'string', default: '256' },
+      'new-tokens': { type: 'string', default: '16' },
+      methods: { type: 'string', default: 'dp,even,heuristic,single' },
+      preset: { type: 'string', default: 'demo' },
+      backend: { type: 'string', default: 'auto' },
+      out: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const int = (v: string, flag: string, min: number, max: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new TandemError('cli-usage', `${flag} must be an integer from ${min} to ${max}, not '${v}'.\n${USAGE}`);
+    return n;
+  };
+  const peers = int(values.peers, '--peers', 1, 8);
+  const tokens = int(values.tokens, '--tokens', 8, 4096);
+  const newTokens = int(values['new-tokens'], '--new-tokens', 1, 1024);
+  const methods = values.methods.split(',').map((m) => {
+    const parsed = planMethodSchema.safeParse(m.trim());
+    if (!parsed.success) throw new TandemError('cli-usage', `--methods: '${m}' is not one of dp, even, heuristic, single.`);
+    return parsed.data;
+  }) as PlanMethod[];
+  if (values.preset !== 'demo' && values.preset !== 'tiny') throw new TandemError('cli-usage', `--preset must be demo or tiny, not '${values.preset}'.`);
+  const backend = values.backend;
+  if (backend !== 'auto' && backend !== 'wasm' && backend !== 'webgpu') throw new TandemError('cli-usage', `--backend must be auto, wasm or webgpu, not '${backend}'.`);
+  const out = resolve(values.out ?? join('e2e/artifacts', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`));
+
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const ready = prepareE2e(log);
+  if (!ready.ok) throw new TandemError('e2e-unavailable', `The demo needs headless Chromium in a private network namespace: ${ready.reason}`);
+  log(`demo: Chromium ${ready.chromium.path}; making the ${values.preset} model package (once)`);
+  const model = await ensureModelFixture({ preset: values.preset as Preset });
+  const report = await runPlanComparison({
+    chromium: ready.chromium.path,
+    model,
+    peers: paperPeers(peers),
+    methods,
+    tokens,
+    newTokens,
+    backend,
+    screenshotDir: out,
+    log,
+    verboseServer: values.verbose,
+  });
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'report.json'), JSON.stringify(report, null, 1) + '\n');
+  writeFileSync(join(out, 'report.html'), renderReportHtml(report));
+  if (values.json) {
+    console.log(JSON.stringify({ ...report, reportHtml: join(out, 'report.html') }));
+  } else {
+    console.log(formatRuns(report.runs));
+    console.log(`\nreport: ${join(out, 'report.html')}`);
+  }
+  return 0;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      if (e instanceof TandemError) console.error(`error [${e.code}]: ${e.message}`);
+      else console.error(e);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,98 @@
+/**
+ * The cold-start comparison the demo and the bench both run: one session of K emulated pages; for each
+ * plan method (DP, even, heuristic, single device) plan, let the pages cache their units, then run one
+ * request from cold (every `go` loads the stage from IndexedDB into a fresh onnxruntime-web session) and
+ * record predicted vs measured. Shared by e2e/demo.ts and e2e/bench.ts.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PlanMethod, RosterPeer } from '../signaling/protocol.ts';
+import { Harness } from './harness.ts';
+import type { ModelFixture } from './model-fixture.ts';
+import { promptOfTokens } from './prompt.ts';
+import type { DemoReport, ReportPeer } from './report-html.ts';
+import type { PlanRun } from './run-summary.ts';
+import type { PeerSpec } from './tandem-page.ts';
+
+export interface ComparisonOptions {
+  chromium: string;
+  model: ModelFixture;
+  peers: PeerSpec[];
+  methods: PlanMethod[];
+  /** Prompt length in tokens; the plans are optimised for it. */
+  tokens: number;
+  newTokens: number;
+  backend: 'auto' | 'wasm' | 'webgpu';
+  /** Where screenshots go (null: none). */
+  screenshotDir: string | null;
+  log: (line: string) => void;
+  verboseServer?: boolean;
+}
+
+export function reportPeer(p: RosterPeer): ReportPeer {
+  const prof = p.profile;
+  return {
+    name: p.displayName,
+    emulated: p.emulated ?? prof?.emulated ?? null,
+    peakFlops: prof?.peakFlops ?? NaN,
+    readBytesPerSec: prof?.readBytesPerSec ?? NaN,
+    uplinkBitsPerSec: prof?.uplinkBitsPerSec ?? NaN,
+    downlinkBitsPerSec: prof?.downlinkBitsPerSec ?? NaN,
+    memoryBytes: prof?.memoryBytes ?? NaN,
+    backend: prof?.backend ?? '?',
+  };
+}
+
+export async function runPlanComparison(o: ComparisonOptions): Promise<DemoReport> {
+  const prompt = await promptOfTokens(o.model.packageDir, o.tokens);
+  o.log(`prompt: ${prompt.tokens} tokens (asked ${o.tokens})`);
+  const h = await Harness.start({ chromium: o.chromium, model: o.model, webgpu: o.backend !== 'wasm', backend: o.backend, log: o.log, verboseServer: o.verboseServer });
+  try {
+    await h.createSession('demo');
+    await h.openPeers(o.peers);
+    o.log(`${o.peers.length} pages joined; profiling`);
+    await h.waitProfiled();
+    const peers = h.roster().map(reportPeer);
+    for (const p of peers) {
+      o.log(`  ${p.name.padEnd(14)} ${p.emulated ?? 'real'}: ${(p.peakFlops / 1e9).toFixed(2)} GFLOP/s, read ${(p.readBytesPerSec / 2 ** 20).toFixed(0)} MiB/s, ${p.backend}`);
+    }
+    const runs: PlanRun[] = [];
+    for (const method of o.methods) {
+      const plan = await h.plan(method, prompt.tokens);
+      o.log(`${method}: caching units`);
+      await h.waitCached(plan);
+      const run = await h.go(plan, prompt.text, o.newTokens);
+      o.log(`${method}: predicted T ${plan.predictedLatency.toFixed(3)} s, measured TTFT ${run.metrics.ttft?.toFixed(3) ?? '-'} s, decode ${run.metrics.decodeTokensPerSec?.toFixed(1) ?? '-'} tok/s`);
+      if (o.screenshotDir) {
+        mkdirSync(o.screenshotDir, { recursive: true });
+        const host = h.page(plan.stages[0]!.displayName);
+        await host.page.waitForTimeout(300);
+        const file = `host-${method}.png`;
+        await host.screenshot(join(o.screenshotDir, file));
+        run.screenshot = file;
+      }
+      runs.push(run);
+    }
+    const manifest = o.model.manifest;
+    return {
+      title: `Tandem cold start: ${o.peers.length} emulated pages`,
+      createdAt: new Date().toISOString(),
+      model: { name: manifest.name, layers: manifest.config.num_hidden_layers, dtype: manifest.dtype, bytes: manifest.units.reduce((s, u) => s + u.bytes, 0) },
+      prompt: prompt.text,
+      maxNewTokens: o.newTokens,
+      backend: o.backend,
+      peers,
+      runs,
+      notes: [
+        `Prompt ${prompt.tokens} tokens (chat template included); plans optimised for ${prompt.tokens} tokens.`,
+        'All pages run in ONE headless Chromium on this machine; heterogeneity is emulated (Chromium CPU throttling through the DevTools protocol, and each page\'s ?emulate= storage read cap), and the planner used the profiles the pages measured under that emulation.',
+        'Every request is a cold start: each stage reads its units from IndexedDB and creates a fresh onnxruntime-web session on "go". Timings are per page, from its arrival of the server\'s start message.',
+      ],
+    };
+  } catch (err) {
+    o.log(h.diagnostics());
+    throw err;
+  } finally {
+    await h.stop();
+  }
+}
