@@ -12,6 +12,7 @@ import { copyFileSync, linkSync, mkdtempSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { TandemError } from '../planner/errors.ts';
+import { toOrtExtra } from './stage-graph.ts';
 
 export type NodeBackend = 'node' | 'wasm';
 
@@ -89,7 +90,7 @@ async function createNodeSession(spec: SessionSpec): Promise<StageSession> {
       intraOpNumThreads: spec.threads ?? 1,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
-      extra: { session: toExtra(spec.config) },
+      extra: toOrtExtra(spec.config ?? {}),
     });
   } catch (e) {
     throw e instanceof TandemError ? e : sessionError('node', e);
@@ -112,13 +113,6 @@ async function createNodeSession(spec: SessionSpec): Promise<StageSession> {
   };
 }
 
-/** `{ 'session.x': v }` -> `{ x: v }` (onnxruntime-js nests session config keys under extra.session). */
-function toExtra(config: Record<string, string> = {}): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(config)) out[k.replace(/^session\./, '')] = v;
-  return out;
-}
-
 async function createWasmSession(spec: SessionSpec): Promise<StageSession> {
   const ort = await import('onnxruntime-web');
   const { readFile } = await import('node:fs/promises');
@@ -132,7 +126,7 @@ async function createWasmSession(spec: SessionSpec): Promise<StageSession> {
       executionProviders: ['wasm'],
       graphOptimizationLevel: 'all',
       externalData,
-      extra: { session: toExtra(spec.config) },
+      extra: toOrtExtra(spec.config ?? {}),
     });
   } catch (e) {
     throw sessionError('wasm', e);

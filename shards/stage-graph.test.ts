@@ -112,32 +112,39 @@ describe('stage graphs == full graph == fp64 reference (fp32 packages)', () => {
         const pkg = await testPackage(arch, tied, 'fp32');
         const ref = referenceLogits(pkg);
         const full = await pipelineLogits(pkg, backend, FULL);
-        expect(maxAbsDiff(full, ref)).toBeLessThan(1e-4);
+        const errors = [maxAbsDiff(full, ref)];
+        expect(errors[0]).toBeLessThan(1e-4);
         for (const split of SPLITS) {
           const chained = await pipelineLogits(pkg, backend, split);
-          expect(maxAbsDiff(chained, ref)).toBeLessThan(1e-4);
+          errors.push(maxAbsDiff(chained, ref));
+          expect(errors.at(-1)).toBeLessThan(1e-4);
           expect(maxAbsDiff(chained, full)).toBeLessThan(1e-4);
         }
+        console.log(`${arch} ${tied ? 'tied' : 'untied'} ${backend}: max |logits - fp64 reference| full/splits = ${errors.map((e) => e.toExponential(2)).join(' ')}`);
       });
     }
   }
 });
 
 describe('fp16 and q4 packages', () => {
-  const cases: { dtype: PackageDType; backend: NodeBackend; q4Kernel?: 'matmulnbits' | 'dequantize'; tol: number }[] = [
+  const cases: { dtype: PackageDType; backend: NodeBackend; q4Kernel?: 'matmulnbits' | 'dequantize'; f16Matmul?: boolean; tol: number }[] = [
     { dtype: 'fp16', backend: 'node', tol: 1e-4 },
+    // fp16 activations in the matmuls: error of fp16 rounding (2^-11 relative) through 4 layers.
+    { dtype: 'fp16', backend: 'node', f16Matmul: true, tol: 5e-2 },
     { dtype: 'fp16', backend: 'wasm', tol: 1e-4 },
-    // q4 vs the reference run on the same dequantised weights: only kernel rounding differs.
-    { dtype: 'q4', backend: 'node', q4Kernel: 'matmulnbits', tol: 2e-3 },
+    // q4 vs the reference run on the same dequantised weights: only kernel rounding differs (MatMulNBits accuracy_level 0 = fp32).
+    { dtype: 'q4', backend: 'node', q4Kernel: 'matmulnbits', tol: 1e-4 },
     { dtype: 'q4', backend: 'wasm', q4Kernel: 'dequantize', tol: 1e-4 },
-    { dtype: 'q4', backend: 'wasm', q4Kernel: 'matmulnbits', tol: 2e-3 },
+    { dtype: 'q4', backend: 'wasm', q4Kernel: 'matmulnbits', tol: 1e-4 },
   ];
   for (const c of cases) {
-    it(`qwen3 ${c.dtype} on ${c.backend}${c.q4Kernel ? ` (${c.q4Kernel})` : ''} matches the reference on its own weights`, async () => {
+    it(`qwen3 ${c.dtype} on ${c.backend}${c.q4Kernel ? ` (${c.q4Kernel})` : ''}${c.f16Matmul ? ' (fp16 matmuls)' : ''} matches the reference on its own weights`, async () => {
       const pkg = await testPackage('qwen3', true, c.dtype);
       const ref = referenceLogits(pkg);
-      const chained = await pipelineLogits(pkg, c.backend, SPLITS[0]!, { q4Kernel: c.q4Kernel });
-      expect(maxAbsDiff(chained, ref)).toBeLessThan(c.tol);
+      const chained = await pipelineLogits(pkg, c.backend, SPLITS[0]!, { q4Kernel: c.q4Kernel, f16Matmul: c.f16Matmul });
+      const err = maxAbsDiff(chained, ref);
+      console.log(`qwen3 ${c.dtype} ${c.backend} ${c.q4Kernel ?? ''}${c.f16Matmul ? 'f16-matmul' : ''}: max |logits - fp64 reference| = ${err.toExponential(2)}`);
+      expect(err).toBeLessThan(c.tol);
     });
   }
 

@@ -61,6 +61,13 @@ export interface StageGraphOptions {
    * needs the session option from `stageSessionConfig`). Default: 'dequantize' on wasm, else 'matmulnbits'.
    */
   q4Kernel?: 'matmulnbits' | 'dequantize';
+  /**
+   * fp16 packages: keep matmul weights in float16 and run those matmuls in float16 (activations cast
+   * around each one), halving weight memory. Only for a backend with fp16 kernels: WebGPU with the
+   * 'shader-f16' feature (without it the JSEP backend silently returns zeros), or native CPU. Default
+   * false: fp16 weights are cast to fp32 once at session creation, which works everywhere.
+   */
+  f16Matmul?: boolean;
 }
 
 export const DEFAULT_MAX_POSITIONS = 4096;
@@ -69,6 +76,13 @@ export const DEFAULT_MAX_POSITIONS = 4096;
  * Session config entries a stage graph needs: with 'dequantize' q4 kernels, `disable_quant_qdq` stops ORT
  * fusing DequantizeLinear -> MatMul back into the slow-on-wasm MatMulNBits.
  */
+/** Session config entries as onnxruntime-js takes them: `{ extra: { session: { disable_quant_qdq: '1' } } }`. */
+export function toOrtExtra(config: Record<string, string>): { session: Record<string, string> } {
+  const session: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config)) session[k.replace(/^session\./, '')] = v;
+  return { session };
+}
+
 export function stageSessionConfig(manifest: ModelManifest, opts: StageGraphOptions = {}): Record<string, string> {
   return manifest.dtype === 'q4' && q4KernelFor(opts) === 'dequantize' ? { 'session.disable_quant_qdq': '1' } : {};
 }
@@ -104,6 +118,7 @@ class StageEmitter {
   private readonly hd: number;
   private readonly eps: number;
   private readonly q4Kernel: 'matmulnbits' | 'dequantize';
+  private readonly f16Matmul: boolean;
 
   constructor(
     private readonly manifest: ModelManifest,
@@ -116,6 +131,7 @@ class StageEmitter {
     this.hd = headDim(this.cfg);
     this.eps = this.cfg.rms_norm_eps;
     this.q4Kernel = q4KernelFor(opts);
+    this.f16Matmul = opts.f16Matmul ?? false;
     if (!Number.isInteger(this.hd) || this.hd % 2 !== 0) {
       throw new TandemError('config-invalid', `head_dim ${this.hd} must be an even integer; check config.json.`);
     }
@@ -153,6 +169,12 @@ class StageEmitter {
   linear(x: string, unit: UnitEntry, prefix: string, inDim: number, outDim: number): string {
     const base = `${unit.id}/${prefix}`;
     if (this.has(unit, `${prefix}.weight`)) {
+      if (this.f16Matmul && getTensor(unit, `${prefix}.weight`).dtype === 'float16') {
+        const w16 = this.external(unit, `${prefix}.weight`, [inDim, outDim]);
+        const x16 = this.g.op('Cast', [x], `${base}/x16`, { to: DataType.FLOAT16 });
+        const y16 = this.g.op('MatMul', [x16, w16], base);
+        return this.g.op('Cast', [y16], `${base}/y32`, { to: DataType.FLOAT });
+      }
       return this.g.op('MatMul', [x, this.floatParam(unit, `${prefix}.weight`, [inDim, outDim])], base);
     }
     if (!this.has(unit, `${prefix}.qweight`)) getTensor(unit, `${prefix}.weight`); // throws tensor-missing
