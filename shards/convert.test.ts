@@ -155,7 +155,7 @@ describe('convert', () => {
 
     writeFileSync(configPath, JSON.stringify({ ...config, intermediate_size: 96 }));
     await expect(convertCheckpoint(ck, join(root, 'broken-b'))).rejects.toMatchObject({ code: 'tensor-shape-mismatch', message: expect.stringContaining('model.layers.0.mlp.gate_proj.weight') });
-    expect(existsSync(join(root, 'broken-b', 'manifest.json'))).toBe(false);
+    expect(existsSync(join(root, 'broken-b'))).toBe(false); // checked before writing anything
 
     writeFileSync(configPath, JSON.stringify(config));
     const stPath = join(ck, 'model.safetensors');
@@ -163,7 +163,15 @@ describe('convert', () => {
     const keep = [...st.header.tensors.values()].filter((t) => t.name !== 'model.layers.2.self_attn.k_norm.weight');
     writeFileSync(stPath, encodeSafetensors(keep.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: st.data(t.name).slice() }))));
     await expect(convertCheckpoint(ck, join(root, 'broken-c'))).rejects.toMatchObject({ code: 'tensor-missing', message: expect.stringContaining('model.layers.2.self_attn.k_norm.weight') });
-    expect(existsSync(join(root, 'broken-c', 'manifest.json'))).toBe(false);
+    expect(existsSync(join(root, 'broken-c'))).toBe(false);
+
+    // q4 needs whole 32-value blocks along every matmul input
+    writeFileSync(stPath, readFileSync(join(root, 'qwen3-true-bf16', 'model.safetensors')));
+    await convertCheckpoint(ck, join(root, 'ok'), { dtype: 'fp32' });
+    const odd = join(root, 'odd');
+    writeModel(odd, { preset: 'tiny', overrides: { ...small, intermediate_size: 72 } });
+    await expect(convertCheckpoint(odd, join(root, 'odd-q4'), { dtype: 'q4' })).rejects.toMatchObject({ code: 'q4-shape', message: expect.stringContaining('down_proj') });
+    expect(existsSync(join(root, 'odd-q4'))).toBe(false);
 
     truncateSync(stPath, 1000);
     await expect(convertCheckpoint(ck, join(root, 'broken-d'))).rejects.toMatchObject({ code: 'safetensors-malformed' });

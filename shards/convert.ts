@@ -8,14 +8,14 @@
  * embedding or the head) is held at most twice (source + transposed copy).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { TandemError } from '../planner/errors.ts';
 import { parseManifest, TENSOR_ALIGNMENT, tensorByteLength, unitIdForLayer, type Architecture, type ModelConfigJson, type ModelManifest, type PackageDType, type TensorEntry, type UnitEntry, type UnitKind } from './manifest.ts';
 import { transpose, type TensorData } from './package-layout.ts';
 import { quantizeQ4 } from './quantize.ts';
 import { decodeToFloat32, encodeFloat16, parseHeader, parseSafetensorsIndex, readHeaderLength, type SafetensorsTensorInfo } from './safetensors.ts';
-import { copyTokenizerFiles } from './tokenizer-files.ts';
+import { copyTokenizerFiles, findTokenizerFiles } from './tokenizer-files.ts';
 
 /** Hugging Face `architectures[0]` -> Tandem architecture. */
 export const SUPPORTED_ARCHITECTURES: Record<string, Architecture> = {
@@ -118,15 +118,24 @@ export class CheckpointReader {
     return this.tensorFiles.has(name);
   }
 
-  /** Read a tensor as float32, checking its shape. Throws TandemError('tensor-missing' | 'tensor-shape-mismatch'). */
-  read(name: string, shape: readonly number[]): Float32Array {
+  /** Check a tensor's presence, shape and dtype from the headers alone. Throws TandemError('tensor-missing' | 'tensor-shape-mismatch' | 'dtype-unsupported'). */
+  check(name: string, shape: readonly number[]): { file: string; info: SafetensorsTensorInfo } {
     const file = this.tensorFiles.get(name);
     if (!file) throw new TandemError('tensor-missing', `Checkpoint ${this.dir} has no tensor '${name}'; is the checkpoint complete and of the architecture config.json says?`);
-    const { fd, header } = this.shards.get(file)!;
-    const info = header.tensors.get(name)!;
+    const info = this.shards.get(file)!.header.tensors.get(name)!;
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new TandemError('tensor-shape-mismatch', `Tensor '${name}' in ${file} has shape [${info.shape.join(', ')}], but config.json implies [${shape.join(', ')}].`);
     }
+    if (!['F32', 'F16', 'BF16', 'F64'].includes(info.dtype)) {
+      throw new TandemError('dtype-unsupported', `Tensor '${name}' in ${file} has dtype ${info.dtype}; only F32, F16, BF16 and F64 weights can be converted.`);
+    }
+    return { file, info };
+  }
+
+  /** Read a tensor as float32, checking its shape (see check()). */
+  read(name: string, shape: readonly number[]): Float32Array {
+    const { file, info } = this.check(name, shape);
+    const { fd, header } = this.shards.get(file)!;
     const bytes = new Uint8Array(info.end - info.begin);
     let done = 0;
     while (done < bytes.byteLength) {
@@ -178,9 +187,17 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
 
   const reader = new CheckpointReader(srcDir);
   try {
-    mkdirSync(outDir, { recursive: true });
-    const tokenizerFiles = copyTokenizerFiles(srcDir, outDir);
+    // Check everything that can be checked from headers before touching the output folder.
     const plan = unitPlan(config, arch, reader);
+    for (const u of plan) for (const t of u.tensors) reader.check(t.source, t.sourceShape);
+    if (dtype === 'q4') {
+      for (const u of plan) for (const t of u.tensors) if (t.role === 'matmul' && t.sourceShape[1]! % 32 !== 0) quantizeQ4([], t.sourceShape[0]!, t.sourceShape[1]!, t.source);
+    }
+    findTokenizerFiles(srcDir);
+    mkdirSync(outDir, { recursive: true });
+    // A stale manifest must not describe the unit files this run is about to replace.
+    rmSync(join(outDir, 'manifest.json'), { force: true });
+    const tokenizerFiles = copyTokenizerFiles(srcDir, outDir);
     const used = new Set<string>();
     const units: UnitEntry[] = [];
     for (let i = 0; i < plan.length; i++) {
