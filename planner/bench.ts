@@ -1,0 +1,183 @@
+/**
+ * `npm run bench:planner`: exact DP time vs K (2..12) x L (24, 40, 80), and the scalable planner's
+ * time and gap (to the exact optimum where exact is feasible, to the best baseline up to K = 64).
+ * Prints tables and saves bench/results/planner.json. Timings: one warm-up run dropped, then the
+ * median of up to 7 runs (fewer when a run is slow); the machine's load average is recorded with them.
+ * Flags: --quick (fewer sizes, for a smoke run), --out <file>.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname } from 'node:path';
+import { BASELINES, runBaseline, strongestFirst } from './baselines.ts';
+import { solveExactDp } from './dp.ts';
+import { planOptimal } from './plan.ts';
+import { mulberry32 } from './scalable.ts';
+import { randomProblem, randomProblems } from './random-problems.ts';
+import { solveScalable } from './scalable.ts';
+import { buildCostTable } from './stage-costs.ts';
+import { layerCost } from './cost-model.ts';
+import { presetScenario } from './presets.ts';
+import { scenarioProblem } from './scenario.ts';
+import type { DeviceProfile, PlanProblem } from './types.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1]! : 'bench/results/planner.json';
+const ROW_LIMIT_S = 10;
+
+/** Median seconds of fn over up to `reps` runs after one warm-up; fewer runs when one takes > 1 s. */
+function time(fn: () => unknown, reps = 7): { median: number; runs: number; warmup: number } {
+  let t0 = performance.now();
+  fn();
+  const warmup = (performance.now() - t0) / 1000;
+  const ts: number[] = [];
+  const n = warmup > 2 ? 1 : warmup > 0.3 ? 3 : reps;
+  for (let r = 0; r < n; r++) {
+    t0 = performance.now();
+    fn();
+    ts.push((performance.now() - t0) / 1000);
+  }
+  ts.sort((a, b) => a - b);
+  return { median: ts[Math.floor(ts.length / 2)]!, runs: ts.length, warmup };
+}
+
+const ms = (s: number) => (s * 1000 < 10 ? (s * 1000).toFixed(2) : (s * 1000).toFixed(0));
+
+/** A bench instance: the paper's Qwen3-14B with K devices drawn around the paper's four (seeded). */
+function paperLikeProblem(K: number, L: number, seed: number): PlanProblem {
+  const base = scenarioProblem(presetScenario('csgo-paper'), 1024);
+  const rand = mulberry32(seed);
+  // Memory like Table 1, but at least 1.5x an even share of the model so that small K stays feasible.
+  const layer = layerCost(base.model, base.tokens, base.costOptions);
+  const share = (1.5 * L * (layer.paramBytes + layer.activationBytes)) / K;
+  const jitter = () => 0.7 + 0.6 * rand();
+  const devices: DeviceProfile[] = Array.from({ length: K }, (_, k) => {
+    const d = base.devices[k % base.devices.length]!;
+    return {
+      ...d, name: `P${k + 1}`, peakFlops: d.peakFlops * jitter(), readBytesPerSec: d.readBytesPerSec * jitter(),
+      uplinkBitsPerSec: d.uplinkBitsPerSec * jitter(), memoryBytes: Math.max(share, d.memoryBytes * jitter()),
+    };
+  });
+  return { ...base, model: { ...base.model, num_hidden_layers: L }, devices };
+}
+
+function bestBaseline(p: PlanProblem): number {
+  let best = Infinity;
+  for (const b of BASELINES) {
+    const tl = runBaseline(p, b).timeline;
+    if (tl.memoryOk) best = Math.min(best, tl.latency);
+  }
+  return best;
+}
+
+// 1. Exact DP time vs K x L ------------------------------------------------------------------------
+const Ls = quick ? [24, 40] : [24, 40, 80];
+const Ks = quick ? [2, 4, 6, 8] : [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+interface DpRow { K: number; L: number; dpSeconds: number | null; planOptimalSeconds: number | null; states: number; note?: string }
+const dpRows: DpRow[] = [];
+console.log(`Exact DP, paper-like devices (Qwen3-14B layers, K devices around Table 1), t = 1024. Load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, ${cpus().length} CPUs.`);
+console.log('  dp = solveExactDp alone (no upper bound); planOptimal = seed orders for an upper bound + pruned exact DP. Median ms.');
+console.log(`${'K'.padStart(4)}${Ls.map((L) => `${`L=${L} dp`.padStart(13)}${'planOptimal'.padStart(13)}`).join('')}`);
+const stopped = new Set<number>();
+for (const K of Ks) {
+  const cells: string[] = [];
+  for (const L of Ls) {
+    const states = 2 ** K * K * (L + 1);
+    if (stopped.has(L)) {
+      dpRows.push({ K, L, dpSeconds: null, planOptimalSeconds: null, states, note: `skipped: a smaller K took > ${ROW_LIMIT_S} s` });
+      cells.push('skipped'.padStart(13), ''.padStart(13));
+      continue;
+    }
+    const p = paperLikeProblem(K, L, 1000 + K * 100 + L);
+    const ct = buildCostTable(p);
+    const dp = time(() => solveExactDp(ct));
+    const po = time(() => planOptimal(p, { method: 'exact' }));
+    dpRows.push({ K, L, dpSeconds: dp.median, planOptimalSeconds: po.median, states });
+    cells.push(ms(dp.median).padStart(13), ms(po.median).padStart(13));
+    if (dp.warmup > ROW_LIMIT_S || dp.median > ROW_LIMIT_S) stopped.add(L);
+  }
+  console.log(`${String(K).padStart(4)}${cells.join('')}`);
+}
+const target = (K: number, L: number) => dpRows.find((r) => r.K === K && r.L === L);
+for (const [K, L, limit] of [[4, 40, 0.002], [10, 80, 1]] as const) {
+  const r = target(K, L);
+  if (r?.dpSeconds != null) {
+    console.log(`target K=${K}, L=${L} <= ${limit * 1000} ms: dp ${ms(r.dpSeconds)} ms, planOptimal ${ms(r.planOptimalSeconds!)} ms -> ${r.planOptimalSeconds! <= limit ? 'met' : 'NOT met'}`);
+  }
+}
+
+// 2. Scalable planner: gap to exact where exact is feasible ------------------------------------------
+interface GapRow { K: number; L: number; instances: number; meanGapPercent: number; maxGapPercent: number; exactShare: number; scalableSeconds: number; exactSeconds: number; kind: string }
+const gapRows: GapRow[] = [];
+console.log('\nScalable planner vs exact DP (gap = T_scalable / T_exact - 1), median time per instance (exact = solveExactDp alone)');
+console.log(`${'kind'.padStart(12)}${'K'.padStart(4)}${'L'.padStart(4)}${'n'.padStart(4)}${'mean gap'.padStart(10)}${'max gap'.padStart(10)}${'optimal'.padStart(9)}${'scal ms'.padStart(9)}${'exact ms'.padStart(10)}`);
+const gapKs = quick ? [4, 8] : [4, 6, 8, 10, 12];
+for (const kind of ['paper-like', 'random', 'random-tight'] as const) {
+  for (const K of gapKs) {
+    const L = 40;
+    const n = quick ? 4 : K >= 12 ? 4 : 10; // instances drawn; infeasible ones are skipped
+    const problems = Array.from({ length: n }, (_, k) =>
+      kind === 'paper-like'
+        ? paperLikeProblem(K, L, 5000 + K * 10 + k)
+        : randomProblem(mulberry32(7000 + K * 10 + k), { K, L, memory: kind === 'random-tight' ? 'tight' : 'loose' }));
+    const gaps: number[] = [];
+    const ts: number[] = [], te: number[] = [];
+    for (const p of problems) {
+      const ct = buildCostTable(p);
+      let t0 = performance.now();
+      const ex = solveExactDp(ct);
+      if (!ex) continue; // nothing fits (tight memory): no gap to measure
+      te.push((performance.now() - t0) / 1000);
+      t0 = performance.now();
+      const sc = solveScalable(ct, strongestFirst(p))!;
+      ts.push((performance.now() - t0) / 1000);
+      gaps.push(100 * Math.max(0, sc.latency / ex.latency - 1)); // clamp float noise below 0
+    }
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const row: GapRow = {
+      kind, K, L, instances: gaps.length,
+      meanGapPercent: gaps.reduce((a, b) => a + b, 0) / gaps.length,
+      maxGapPercent: Math.max(...gaps),
+      exactShare: gaps.filter((g) => g < 1e-7).length / gaps.length,
+      scalableSeconds: med(ts), exactSeconds: med(te),
+    };
+    gapRows.push(row);
+    console.log(`${kind.padStart(12)}${String(K).padStart(4)}${String(L).padStart(4)}${String(row.instances).padStart(4)}${`${row.meanGapPercent.toFixed(3)}%`.padStart(10)}${`${row.maxGapPercent.toFixed(3)}%`.padStart(10)}${`${(100 * row.exactShare).toFixed(0)}%`.padStart(9)}${ms(row.scalableSeconds).padStart(9)}${ms(row.exactSeconds).padStart(10)}`);
+  }
+}
+
+// 3. Scalable planner up to K = 64: time and reduction vs the best memory-feasible baseline -----------
+interface BigRow { kind: string; K: number; L: number; scalableSeconds: number; stages: number; evaluations: number; latency: number; bestBaseline: number; reductionVsBestBaselinePercent: number }
+const bigRows: BigRow[] = [];
+console.log('\nScalable planner for many devices (vs the best baseline that fits in memory)');
+console.log(`${'kind'.padStart(12)}${'K'.padStart(4)}${'L'.padStart(4)}${'ms'.padStart(8)}${'stages'.padStart(8)}${'evals'.padStart(7)}${'T [s]'.padStart(9)}${'best base'.padStart(11)}${'reduction'.padStart(11)}`);
+for (const kind of ['paper-like', 'random'] as const) {
+  for (const K of quick ? [16, 32] : [16, 24, 32, 48, 64]) {
+    for (const L of quick ? [40] : [40, 80]) {
+      const p = kind === 'paper-like' ? paperLikeProblem(K, L, 9000 + K + L) : randomProblems(9100 + K + L, 1, { K: [K, K], L: [L, L] })[0]!;
+      const ct = buildCostTable(p);
+      let sc: ReturnType<typeof solveScalable> = null;
+      const t = time(() => (sc = solveScalable(ct, strongestFirst(p))), 3);
+      const base = bestBaseline(p);
+      const row: BigRow = {
+        kind, K, L, scalableSeconds: t.median, stages: sc!.stages.length, evaluations: sc!.evaluations, latency: sc!.latency,
+        bestBaseline: base, reductionVsBestBaselinePercent: 100 * (1 - sc!.latency / base),
+      };
+      bigRows.push(row);
+      console.log(`${kind.padStart(12)}${String(K).padStart(4)}${String(L).padStart(4)}${ms(t.median).padStart(8)}${String(row.stages).padStart(8)}${String(row.evaluations).padStart(7)}${row.latency.toFixed(3).padStart(9)}${(base === Infinity ? 'none fits' : base.toFixed(3)).padStart(11)}${(base === Infinity ? '-' : `${row.reductionVsBestBaselinePercent.toFixed(1)}%`).padStart(11)}`);
+    }
+  }
+}
+
+mkdirSync(dirname(outPath), { recursive: true });
+writeFileSync(outPath, `${JSON.stringify({
+  benchmark: 'planner',
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, loadavg: loadavg(), node: process.version },
+  method: 'one warm-up run dropped, median of up to 7 runs (1-3 when slow); seconds',
+  quick,
+  exactDp: dpRows,
+  scalableGap: gapRows,
+  scalableLarge: bigRows,
+}, null, 2)}\n`);
+console.log(`\nsaved ${outPath}`);
