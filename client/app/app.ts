@@ -19,7 +19,7 @@ import { profileDevice } from '../profiler/profile.ts';
 import { CoordinatorClient } from '../session/coordinator-client.ts';
 import { initialState, snapshotOf, type AppState, type TandemSnapshot } from './app-state.ts';
 import { normaliseJoinCode, normaliseName, parsePageParams } from './url-params.ts';
-import { runStage, type StageHandle } from './stage-runner.ts';
+import { StageController } from './stage-runner.ts';
 import { mergeTimings } from './timings.ts';
 
 export interface PlanRequest {
@@ -51,7 +51,18 @@ export class App {
   private hostSecret: string | null = null;
   private manifest: ModelManifest | null = null;
   private cache: ShardCache | null = null;
-  private stage: StageHandle | null = null;
+  private readonly stage = new StageController({
+    onPhase: (requestId, p) => this.onPhase(requestId, p),
+    onTokens: (requestId, r) => this.onTokens(requestId, r),
+    onBackend: (backend, why) => {
+      this.state.stage.backend = backend;
+      this.state.stage.detail = why;
+      this.changed();
+    },
+  });
+  /** measured phases waiting to be reported, per request */
+  private pendingTimings = new Map<number, TimingEntry[]>();
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private profilePromise: Promise<void> | null = null;
   private ensureRun = 0;
   private renderQueued = false;
@@ -229,6 +240,7 @@ export class App {
       this.client.rememberPeer({ code: joined.code, peerId: joined.peerId, peerSecret: joined.peerSecret });
       this.state.role ??= 'peer';
       this.applyJoined(joined);
+      this.stage.connect(joined.peerId, joined.peerjs.path).catch((e) => this.reportError(this.error(e, 'transport', 'signaling-unavailable'), null));
       if (this.state.role === 'peer') history.replaceState(null, '', `${location.pathname}?${new URLSearchParams({ ...Object.fromEntries(new URLSearchParams(location.search)), join: joined.code }).toString()}`);
       this.sendProfile();
       await this.loadManifest();
@@ -311,6 +323,7 @@ export class App {
         void this.ensureAssigned();
         break;
       case 'excluded':
+        void this.stage.release();
         this.state.assignment = null;
         this.state.excluded = { planId: m.planId, reason: m.reason };
         this.state.cache.assignedUnits = [];
@@ -334,7 +347,7 @@ export class App {
       }
       case 'session-ended':
         this.error(new TandemError('session-ended', m.reason === 'server-shutdown' ? 'The server shut down; start it again and re-join (your cache is kept).' : 'The host ended the session. Join a new one with its code; your cache is kept.'), 'session');
-        this.stage?.dispose();
+        this.stage.close();
         this.client?.rememberPeer(null);
         this.state.peerId = null;
         this.state.assignment = null;
@@ -388,6 +401,8 @@ export class App {
       c.state = 'complete';
       this.state.phases.cacheSeconds = (performance.now() - t0) / 1000;
       await this.sendCacheStatus();
+      const opts = this.stageOptions(a);
+      if (opts) this.stage.prepare(opts).catch((e) => this.reportError(this.error(e, 'stage', 'stage-prepare-failed'), null));
     } catch (e) {
       if (run !== this.ensureRun) return;
       c.state = 'error';
@@ -446,89 +461,93 @@ export class App {
   // ------------------------------------------------------------------------------------------
   // the stage
 
+  private stageOptions(a: NonNullable<AppState['assignment']>) {
+    const manifest = this.manifest;
+    const cache = this.cache;
+    if (!manifest || !cache) return null;
+    return {
+      assignment: a,
+      manifest,
+      backend: this.state.params?.backend ?? 'auto',
+      readUnit: async (unitId: string) => {
+        const r = await cache.readUnit(unitId);
+        this.state.cache.reads.push({ unitId, readSeconds: r.readSeconds, verifySeconds: r.verifySeconds });
+        return r.bytes;
+      },
+    } as const;
+  }
+
+  private onPhase(requestId: number, p: { phase: TimingEntry['phase']; step: number; startMs: number; endMs: number }): void {
+    const peerId = this.state.peerId;
+    if (!peerId) return;
+    const t: TimingEntry = { phase: p.phase, step: p.step, startMs: Math.max(0, p.startMs), endMs: Math.max(0, p.startMs, p.endMs) };
+    const byPeer = this.state.timings.get(requestId) ?? new Map<string, TimingEntry[]>();
+    byPeer.set(peerId, mergeTimings(byPeer.get(peerId) ?? [], [t]));
+    this.state.timings.set(requestId, byPeer);
+    const pending = this.pendingTimings.get(requestId) ?? [];
+    pending.push(t);
+    this.pendingTimings.set(requestId, pending);
+    if (pending.length >= 200) this.flushTimings();
+    else this.flushTimer ??= setTimeout(() => this.flushTimings(), 250);
+    this.changed();
+  }
+
+  /** Sends the measured phases gathered so far (batched: one report per 250 ms or 200 entries). */
+  private flushTimings(): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (!this.client) return;
+    for (const [requestId, batch] of this.pendingTimings) {
+      if (!batch.length) continue;
+      try {
+        this.client.send({ type: 'report-timings', requestId, timings: batch.splice(0, batch.length) });
+      } catch (e) {
+        this.error(e, 'stage');
+      }
+    }
+    this.pendingTimings.clear();
+  }
+
+  private onTokens(requestId: number, r: { tokenIds: number[]; text: string; generated: number; done: boolean; finishReason?: 'eos' | 'max-tokens' | 'error' }): void {
+    try {
+      this.client?.send({ type: 'report-tokens', requestId, ...r, text: r.text.slice(0, 32 * 1024) });
+    } catch (e) {
+      this.error(e, 'stage');
+    }
+  }
+
   private async runStart(m: ServerMessageOf<'start'>): Promise<void> {
     const a = this.state.assignment;
-    if (this.state.plan) this.state.requestStages.set(m.requestId, this.state.plan.stages);
-    else if (a) this.state.requestStages.set(m.requestId, a.stages);
-    if (!this.state.outputs.some((o) => o.requestId === m.requestId)) {
-      this.state.outputs.push({ requestId: m.requestId, prompt: m.prompt, text: '', tokenIds: [], done: false, finishReason: null });
-    } else {
-      this.state.outputs.find((o) => o.requestId === m.requestId)!.prompt = m.prompt;
-    }
+    const stages = this.state.plan?.planId === m.planId ? this.state.plan.stages : a?.planId === m.planId ? a.stages : this.state.plan?.stages;
+    if (stages) this.state.requestStages.set(m.requestId, stages);
+    const existing = this.state.outputs.find((o) => o.requestId === m.requestId);
+    if (existing) existing.prompt = m.prompt;
+    else this.state.outputs.push({ requestId: m.requestId, prompt: m.prompt, text: '', tokenIds: [], done: false, finishReason: null });
     if (!a || a.planId !== m.planId) {
       this.changed();
       return; // not part of this plan: watch only
     }
-    const manifest = this.manifest;
-    const cache = this.cache;
-    const client = this.client;
-    const peerId = this.state.peerId;
-    if (!manifest || !cache || !client || !peerId) {
+    const opts = this.stageOptions(a);
+    if (!opts || !this.state.peerId) {
       this.reportError(this.error(new TandemError('stage-not-ready', 'A request started before this page had its model manifest; reload the page and re-join.'), 'stage'), m.requestId);
       return;
     }
     const t0 = performance.now();
-    this.state.stage = { state: 'running', requestId: m.requestId, backend: null, detail: 'cold start' };
+    this.state.stage = { state: 'running', requestId: m.requestId, backend: this.state.stage.backend, detail: 'cold start' };
+    this.state.cache.reads = [];
     this.changed();
-    const pendingTimings: TimingEntry[] = [];
-    let flushTimer: ReturnType<typeof setTimeout> | null = null;
-    const flushTimings = () => {
-      flushTimer = null;
-      if (!pendingTimings.length) return;
-      const batch = pendingTimings.splice(0, pendingTimings.length);
-      try {
-        client.send({ type: 'report-timings', requestId: m.requestId, timings: batch });
-      } catch (e) {
-        this.error(e, 'stage');
-      }
-    };
     try {
-      this.stage?.dispose();
-      this.stage = await runStage({
-        start: m,
-        assignment: a,
-        manifest,
-        selfPeerId: peerId,
-        backend: this.state.params?.backend ?? 'auto',
-        profileBackend: this.state.profile?.report.backend ?? null,
-        readUnit: async (unitId) => {
-          const r = await cache.readUnit(unitId);
-          this.state.cache.reads.push({ unitId, readSeconds: r.readSeconds, verifySeconds: r.verifySeconds });
-          return r.bytes;
-        },
-        onPhase: (entry) => {
-          const t: TimingEntry = { phase: entry.phase, step: entry.step, startMs: Math.max(0, entry.startMs), endMs: Math.max(entry.startMs, entry.endMs, 0) };
-          const byPeer = this.state.timings.get(m.requestId) ?? new Map<string, TimingEntry[]>();
-          byPeer.set(peerId, mergeTimings(byPeer.get(peerId) ?? [], [t]));
-          this.state.timings.set(m.requestId, byPeer);
-          pendingTimings.push(t);
-          if (pendingTimings.length >= 200) flushTimings();
-          else flushTimer ??= setTimeout(flushTimings, 250);
-          this.changed();
-        },
-        onTokens: (report) => {
-          try {
-            client.send({ type: 'report-tokens', requestId: m.requestId, ...report });
-          } catch (e) {
-            this.error(e, 'stage');
-          }
-        },
-        onBackend: (backend, why) => {
-          this.state.stage.backend = backend;
-          this.state.stage.detail = why;
-          this.changed();
-        },
-      });
-      await this.stage.done;
+      await this.stage.run(m, opts);
       this.state.stage.state = 'done';
       this.state.stage.detail = 'finished';
     } catch (e) {
       this.state.stage.state = 'error';
-      this.state.stage.detail = asTandemError(e, 'stage-failed').code;
-      this.reportError(this.error(e, 'stage', 'stage-failed'), m.requestId);
+      const err = asTandemError(e, 'stage-failed');
+      this.state.stage.detail = err.code;
+      // StagePeer already told the other stages; tell the people and the server
+      this.reportError(this.error(err, 'stage'), m.requestId);
     } finally {
-      if (flushTimer !== null) clearTimeout(flushTimer);
-      flushTimings();
+      this.flushTimings();
       this.state.phases.stageSeconds = (performance.now() - t0) / 1000;
       this.changed();
     }

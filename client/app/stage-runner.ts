@@ -1,16 +1,24 @@
 /**
- * The seam between the page controller and the client runtime (client/runtime/stage-peer.ts, owned by
- * the client-runtime engineer): on `start`, run this page's pipeline stage and surface its phases,
- * tokens and chosen backend through callbacks.
+ * The seam between the page controller and the client runtime (client/runtime/, owned by the
+ * client-runtime engineer): keeps this page's PeerJS transport (opened right after joining, so the
+ * peer id is registered long before "go"), builds a StagePeer on every assignment (backend choice,
+ * tokenizer for the first and last stage), and runs it on `start`, passing phases and tokens out.
+ *
+ * The runtime (onnxruntime-web, transformers.js, PeerJS) is imported lazily: the page shows and
+ * profiles at once, and the large modules load while the user reads the join code.
  */
 import { TandemError } from '../../planner/errors.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
 import type { ServerMessageOf, TimingPhase } from '../../signaling/protocol.ts';
+import type { PipelineTransport } from '../transport/transport.ts';
+import type { StagePeer } from '../runtime/stage-peer.ts';
+import type { PromptTokenizer } from '../runtime/tokenizer.ts';
+import type { StageRuntime } from '../runtime/stage-runtime.ts';
 
 export interface PhaseRecord {
   phase: TimingPhase;
   step: number;
-  /** ms from this page's arrival of `start` */
+  /** ms from this page's run() of the request */
   startMs: number;
   endMs: number;
 }
@@ -18,30 +26,119 @@ export interface PhaseRecord {
 export interface TokenReport {
   tokenIds: number[];
   text: string;
+  /** tokens generated so far, this one included */
   generated: number;
   done: boolean;
   finishReason?: 'eos' | 'max-tokens' | 'error';
 }
 
-export interface StageRunOptions {
-  start: ServerMessageOf<'start'>;
+export interface StageHooks {
+  onPhase: (requestId: number, p: PhaseRecord) => void;
+  onTokens: (requestId: number, r: TokenReport) => void;
+  onBackend: (backend: 'webgpu' | 'wasm', why: string) => void;
+}
+
+export interface PrepareOptions {
   assignment: ServerMessageOf<'assignment'>;
   manifest: ModelManifest;
-  selfPeerId: string;
   backend: 'auto' | 'webgpu' | 'wasm';
-  /** the backend the profile measured (the planner's numbers), null when unknown */
-  profileBackend: 'webgpu' | 'wasm' | null;
   readUnit: (unitId: string) => Promise<Uint8Array>;
-  onPhase: (p: PhaseRecord) => void;
-  onTokens: (r: TokenReport) => void;
-  onBackend: (backend: string, why: string) => void;
 }
 
-export interface StageHandle {
-  done: Promise<void>;
-  dispose(): void;
+function pageEndpoint(): { host: string; port: number; secure: boolean } {
+  const secure = location.protocol === 'https:';
+  return { host: location.hostname, port: Number(location.port) || (secure ? 443 : 80), secure };
 }
 
-export async function runStage(_opts: StageRunOptions): Promise<StageHandle> {
-  throw new TandemError('runtime-missing', 'This build of the page has no stage runtime yet (client/runtime/stage-peer.ts).');
+export class StageController {
+  private transport: PipelineTransport | null = null;
+  private transportFor: string | null = null;
+  private runtime: StageRuntime | null = null;
+  private tokenizer: PromptTokenizer | null = null;
+  private peer: StagePeer | null = null;
+  private prepared: Promise<StagePeer> | null = null;
+  private preparedPlanId: string | null = null;
+
+  constructor(private readonly hooks: StageHooks) {}
+
+  /** Registers this page's peer id with the PeerJS server on the access point (idempotent). */
+  async connect(peerId: string, peerjsPath: string): Promise<void> {
+    if (this.transport && this.transportFor === peerId) return;
+    this.transport?.close();
+    const { createPeerJsTransport } = await import('../transport/peerjs-transport.ts');
+    this.transport = await createPeerJsTransport({ peerId, path: peerjsPath, ...pageEndpoint() });
+    this.transportFor = peerId;
+  }
+
+  /** Builds the StagePeer for a new assignment (before "go", so no early frame is missed). */
+  prepare(opts: PrepareOptions): Promise<StagePeer> {
+    if (this.preparedPlanId === opts.assignment.planId && this.prepared) return this.prepared;
+    const old = this.peer;
+    this.peer = null;
+    this.preparedPlanId = opts.assignment.planId;
+    this.prepared = (async () => {
+      await old?.dispose();
+      if (!this.transport) throw new TandemError('transport-missing', 'This page is not registered with the signaling server (PeerJS) yet; re-join the session.');
+      const [{ StagePeer }, { chooseBackend }, { createBrowserRuntime }] = await Promise.all([
+        import('../runtime/stage-peer.ts'),
+        import('../runtime/ort-web.ts'),
+        import('../runtime/browser-runtime.ts'),
+      ]);
+      this.runtime ??= createBrowserRuntime();
+      const choice = await chooseBackend(opts.manifest.dtype, opts.backend === 'auto' ? undefined : opts.backend);
+      this.hooks.onBackend(choice.backend, choice.reason);
+      const a = opts.assignment;
+      if ((a.embeds || a.hasHead) && !this.tokenizer) {
+        const { loadPackageTokenizer } = await import('../runtime/tokenizer.ts');
+        // a same-origin PATH, not a full URL: transformers.js treats an http(s) URL as remote, and remote
+        // loading is off (nothing may download at run time)
+        this.tokenizer = await loadPackageTokenizer({ modelRoot: '/models/', packageName: opts.manifest.name });
+      }
+      let generated = 0;
+      const peer = new StagePeer({
+        manifest: opts.manifest,
+        assignment: a,
+        transport: this.transport,
+        runtime: this.runtime,
+        backend: choice.backend,
+        readUnit: opts.readUnit,
+        tokenizer: this.tokenizer ?? undefined,
+        onPhase: (e) => this.hooks.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
+        onToken: (e) => {
+          generated = e.index + 1;
+          this.hooks.onTokens(e.requestId, { tokenIds: [e.tokenId], text: e.text, generated, done: e.done, ...(e.finishReason ? { finishReason: e.finishReason } : {}) });
+        },
+      });
+      this.peer = peer;
+      return peer;
+    })();
+    // a failed preparation may be retried by the next assignment or start
+    this.prepared.catch(() => {
+      this.prepared = null;
+      this.preparedPlanId = null;
+    });
+    return this.prepared;
+  }
+
+  /** Runs the request on this page's stage; resolves at EOS / max tokens, rejects with a TandemError. */
+  async run(start: ServerMessageOf<'start'>, opts: PrepareOptions): Promise<void> {
+    const peer = await this.prepare(opts);
+    await peer.run({ requestId: start.requestId, prompt: start.prompt, maxNewTokens: start.maxNewTokens, sampling: start.sampling });
+  }
+
+  /** Drops the stage (new plan without this page, session ended); the transport stays. */
+  async release(): Promise<void> {
+    const peer = this.peer;
+    this.peer = null;
+    this.prepared = null;
+    this.preparedPlanId = null;
+    await peer?.dispose();
+  }
+
+  close(): void {
+    void this.release();
+    this.transport?.close();
+    this.transport = null;
+    this.transportFor = null;
+  }
 }
