@@ -8,7 +8,7 @@ import { writeModel, type CheckpointDType } from './make-model.ts';
 import { PackageReader } from './package-reader.ts';
 import { readFloatTensor, tensorBytes } from './package-layout.ts';
 import { dequantizeQ4 } from './quantize.ts';
-import { decodeToFloat32, encodeSafetensors, float16BitsToNumber, numberToFloat16Bits, parseSafetensors } from './safetensors.ts';
+import { decodeToFloat32, encodeSafetensors, encodeSafetensorsIndex, float16BitsToNumber, numberToFloat16Bits, parseSafetensors } from './safetensors.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tandem-convert-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -130,15 +130,15 @@ describe('convert', () => {
     const st = parseSafetensors(new Uint8Array(readFileSync(join(sharded, 'model.safetensors'))));
     rmSync(join(sharded, 'model.safetensors'));
     const names = [...st.header.tensors.keys()];
-    const weightMap: Record<string, string> = {};
+    const weightMap = new Map<string, string>();
     const parts = [names.slice(0, 20), names.slice(20)];
     parts.forEach((part, i) => {
       const file = `model-0000${i + 1}-of-00002.safetensors`;
       const tensors = part.map((n) => ({ name: n, dtype: st.header.tensors.get(n)!.dtype, shape: st.header.tensors.get(n)!.shape, data: st.data(n) }));
       writeFileSync(join(sharded, file), encodeSafetensors(tensors.reverse()));
-      for (const n of part) weightMap[n] = file;
+      for (const n of part) weightMap.set(n, file);
     });
-    writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    writeFileSync(join(sharded, 'model.safetensors.index.json'), encodeSafetensorsIndex(weightMap, 0));
     const a = await convertCheckpoint(ck, join(root, 'one-file-pkg'), { name: 'p' });
     const b = await convertCheckpoint(sharded, join(root, 'sharded-pkg'), { name: 'p' });
     expect(b.manifest.units.map((u) => u.sha256)).toEqual(a.manifest.units.map((u) => u.sha256));

@@ -285,3 +285,8 @@ export function parseSafetensorsIndex(json: unknown, what = 'model.safetensors.i
   }
   return map;
 }
+
+/** model.safetensors.index.json content for tensors spread over shard files. */
+export function encodeSafetensorsIndex(weightMap: ReadonlyMap<string, string>, totalSize: number): string {
+  return JSON.stringify({ metadata: { total_size: totalSize }, weight_map: Object.fromEntries(weightMap) }, null, 2) + '\n';
+}
