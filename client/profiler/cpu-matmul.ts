@@ -22,6 +22,10 @@ export function matmulInto(y: Float32Array, x: Float32Array, w: Float32Array, m:
   }
 }
 
+/** Small matmuls are repeated inside one timed sample so that timer resolution does not dominate. */
+const MIN_SAMPLE_SECONDS = 0.008;
+const MAX_REPS = 64;
+
 export interface CpuBenchOptions {
   sweep: readonly number[];
   dim: number;
@@ -38,17 +42,23 @@ export async function benchmarkCpu(options: CpuBenchOptions): Promise<{ points: 
     const tokens = options.sweep[s]!;
     const x = new Float32Array(tokens * dim).map((_, i) => ((i * 40503) % 997) / 997 - 0.5);
     const y = new Float32Array(tokens * dim);
-    const times: number[] = [];
-    for (let r = 0; r < options.runs + 1; r++) {
+    /** One timed sample: `reps` matmuls, seconds per matmul. */
+    const sample = async (reps: number): Promise<number> => {
       const t0 = performance.now();
-      matmulInto(y, x, w, tokens, dim, dim);
+      for (let i = 0; i < reps; i++) matmulInto(y, x, w, tokens, dim, dim);
       await sleepSeconds(computeStretch(options.emulation, (performance.now() - t0) / 1000));
-      if (r > 0) times.push((performance.now() - t0) / 1000);
+      const perOp = (performance.now() - t0) / 1000 / reps;
       await nextFrame();
-    }
+      return perOp;
+    };
+    // warm-up (JIT): dropped; it also sizes the samples so each lasts >= MIN_SAMPLE_SECONDS
+    const warm = await sample(1);
+    const reps = Math.max(1, Math.min(MAX_REPS, Math.ceil(MIN_SAMPLE_SECONDS / Math.max(warm, 1e-6))));
+    const times: number[] = [];
+    for (let r = 0; r < options.runs; r++) times.push(await sample(reps));
     const seconds = median(times);
     points.push({ tokens, dim, seconds, runs: options.runs, flops: (2 * tokens * dim * dim) / seconds });
     options.onProgress?.(s + 1, options.sweep.length);
   }
-  return { points, method: `JS fp32 matmul (t x ${dim}) @ (${dim} x ${dim}) on the main thread (proxy for the wasm backend); 1 warm-up dropped, median of ${options.runs}` };
+  return { points, method: `JS fp32 matmul (t x ${dim}) @ (${dim} x ${dim}) on the main thread (proxy for the wasm backend), repeated to >= 8 ms per sample; 1 warm-up dropped, median of ${options.runs}` };
 }

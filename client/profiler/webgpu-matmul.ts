@@ -5,8 +5,9 @@
  *
  * Kernel: every invocation computes a 4 x 4 block of Y (four rows, one vec4 of columns) from vec4
  * loads, no workgroup memory: on SwiftShader barriers are slow and this plain kernel is the fastest.
- * Timing: one dispatch per run; the clock runs from submit to `queue.onSubmittedWorkDone()`. The first
- * run of each size (pipeline and cache warm-up) is dropped; the median of the rest is reported. The
+ * Timing: the clock runs from submit to `queue.onSubmittedWorkDone()`. The first run of each size
+ * (pipeline and cache warm-up) is dropped; small sizes repeat the dispatch inside one submit so a sample
+ * lasts >= 8 ms; the median of the samples (seconds per dispatch) is reported. The
  * result is checked once against a CPU matmul (read back with mapAsync), so a broken adapter cannot
  * report a fast kernel. Emulation sleeps inside the timed region.
  */
@@ -41,6 +42,10 @@ export interface GpuBenchResult {
   checkError: number;
   method: string;
 }
+
+/** Small kernels are repeated inside one timed sample so that timer and submit overheads stay small. */
+const MIN_SAMPLE_SECONDS = 0.008;
+const MAX_REPS = 32;
 
 const WGSL = /* wgsl */ `
 struct Dims { M: u32, K: u32, N: u32, pad: u32 }
@@ -162,21 +167,27 @@ async function runSize(ctx: BenchContext, tokens: number, dim: number, runs: num
   });
   await device.queue.onSubmittedWorkDone();
   const times: number[] = [];
-  try {
-    for (let r = 0; r < runs + 1; r++) {
-      const enc = device.createCommandEncoder();
+  /** One timed sample: `reps` dispatches in one submit, seconds per dispatch. */
+  const sample = async (reps: number): Promise<number> => {
+    const enc = device.createCommandEncoder();
+    for (let i = 0; i < reps; i++) {
       const pass = enc.beginComputePass();
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bind);
       pass.dispatchWorkgroups(Math.ceil(dim / 4 / 8), Math.ceil(tokens / 4 / 8));
       pass.end();
-      const t0 = performance.now();
-      device.queue.submit([enc.finish()]);
-      await device.queue.onSubmittedWorkDone();
-      await sleepSeconds(computeStretch(emulation, (performance.now() - t0) / 1000));
-      const seconds = (performance.now() - t0) / 1000;
-      if (r > 0) times.push(seconds); // run 0 is the warm-up
     }
+    const t0 = performance.now();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    await sleepSeconds(computeStretch(emulation, (performance.now() - t0) / 1000));
+    return (performance.now() - t0) / 1000 / reps;
+  };
+  try {
+    // warm-up (pipeline, caches): dropped; it also sizes the samples so each lasts >= MIN_SAMPLE_SECONDS
+    const warm = await sample(1);
+    const reps = Math.max(1, Math.min(MAX_REPS, Math.ceil(MIN_SAMPLE_SECONDS / Math.max(warm, 1e-6))));
+    for (let r = 0; r < runs; r++) times.push(await sample(reps));
     let checkError = 0;
     if (check) {
       const read = device.createBuffer({ size: x.byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -236,7 +247,7 @@ export async function benchmarkWebGpu(adapter: GPUAdapter, options: GpuBenchOpti
       adapter: summary,
       points,
       checkError,
-      method: `WGSL fp32 matmul (t x ${options.dim}) @ (${options.dim} x ${options.dim}), 4x4 outputs per invocation; submit -> onSubmittedWorkDone; 1 warm-up dropped, median of ${options.runs}`,
+      method: `WGSL fp32 matmul (t x ${options.dim}) @ (${options.dim} x ${options.dim}), 4x4 outputs per invocation; submit -> onSubmittedWorkDone, dispatches repeated to >= 8 ms per sample; 1 warm-up dropped, median of ${options.runs}`,
     };
   } finally {
     device.destroy();
