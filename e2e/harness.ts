@@ -13,7 +13,9 @@
  *   const run = await h.go('Hello', 8);
  *   await h.stop();
  */
-import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { TandemError } from '../planner/errors.ts';
 import {
@@ -51,8 +53,25 @@ export interface HarnessOptions {
 
 export const GREEDY: Sampling = { temperature: 0, topK: 0, topP: 1, seed: 1 };
 
-/** The first server this process starts rebuilds the page (a stale dist/client would test old code). */
-let pageBuilt = false;
+/**
+ * The page, built once per process with Vite into a private root (.tandem/e2e/page-<pid>/dist/client), and
+ * the server started with that root as its working directory and --no-build: a stale or concurrently
+ * rebuilt shared dist/client can then never serve these pages old or missing assets.
+ */
+let pageRoot: string | null = null;
+
+export function buildPage(): string {
+  if (pageRoot) return pageRoot;
+  const root = resolve(`.tandem/e2e/page-${process.pid}`);
+  rmSync(root, { recursive: true, force: true });
+  const r = spawnSync(resolve('node_modules/.bin/vite'), ['build', '--logLevel', 'error', '--outDir', join(root, 'dist', 'client'), '--emptyOutDir'], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0 || !existsSync(join(root, 'dist', 'client', 'index.html'))) {
+    throw new TandemError('page-build-failed', `vite build of the page failed (exit ${r.status}): ${(r.stderr ?? '').slice(-2000)}`);
+  }
+  pageRoot = root;
+  process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+  return root;
+}
 
 export class Harness {
   readonly pages: TandemPage[] = [];
@@ -73,17 +92,17 @@ export class Harness {
   static async start(opts: HarnessOptions): Promise<Harness> {
     const log = opts.log ?? (() => {});
     const port = opts.port ?? 8080;
+    const root = buildPage();
     const net = createPrivateNetwork(opts.chromium);
-    const build = pageBuilt ? '--no-build' : '--rebuild';
-    pageBuilt = true;
     let server: ServerProcess | null = null;
     let browser: Browser | null = null;
     try {
       log(`harness: namespace ${net.name}; starting the server on ${port}`);
       server = await startServerInNetwork({
         net,
-        command: 'node_modules/.bin/tsx',
-        args: ['signaling/main.ts', '--port', String(port), '--host', '0.0.0.0', '--model', opts.model.packageDir, build, ...(opts.serverArgs ?? [])],
+        command: resolve('node_modules/.bin/tsx'),
+        args: [resolve('signaling/main.ts'), '--port', String(port), '--host', '0.0.0.0', '--model', resolve(opts.model.packageDir), '--no-build', ...(opts.serverArgs ?? [])],
+        cwd: root,
         port,
         readyPath: '/api/models',
         readyTimeoutMs: 300_000,
