@@ -1,0 +1,218 @@
+/**
+ * ShardCache against a real IndexedDB implementation (fake-indexeddb, in memory) and a fake package
+ * server. Hashes in the fixtures come from node:crypto, independent of the code under test.
+ */
+import 'fake-indexeddb/auto';
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createStore, get, keys, set, type UseStore } from 'idb-keyval';
+import { ShardCache } from './shard-cache.ts';
+import { blobKey, commitKey } from './bookkeeping.ts';
+import { TandemError } from '../../planner/errors.ts';
+import type { ModelManifest, UnitEntry } from '../../shards/manifest.ts';
+
+const PKG = 'cache-test';
+
+function bytesOf(seed: number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    out[i] = s >>> 24;
+  }
+  return out;
+}
+
+const FILES = new Map<string, Uint8Array>([
+  ['embed.bin', bytesOf(1, 5000)],
+  ['layer.0.bin', bytesOf(2, 3000)],
+  ['layer.1.bin', bytesOf(3, 3001)],
+  ['head.bin', bytesOf(4, 4096)],
+]);
+
+function unit(id: string, file: string): UnitEntry {
+  const data = FILES.get(file)!;
+  const kind = id === 'embed' ? 'embed' : id === 'head' ? 'head' : 'layer';
+  return { id, kind, ...(kind === 'layer' ? { layer: Number(id.split('.')[1]) } : {}), file, bytes: data.byteLength, sha256: createHash('sha256').update(data).digest('hex'), tensors: [] };
+}
+
+const MANIFEST: ModelManifest = {
+  format: 'tandem-model-package',
+  version: 1,
+  name: PKG,
+  architecture: 'qwen3',
+  dtype: 'fp32',
+  config: { num_hidden_layers: 2, hidden_size: 8, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 16, vocab_size: 32, rms_norm_eps: 1e-6, rope_theta: 1e6 },
+  generation: null,
+  tokenizer: { files: [] },
+  units: [unit('embed', 'embed.bin'), unit('layer.0', 'layer.0.bin'), unit('layer.1', 'layer.1.bin'), unit('head', 'head.bin')],
+};
+
+/** A package server over FILES; `override` changes what a file serves; every request is logged. */
+function fakeServer(override: (file: string, data: Uint8Array) => Uint8Array | null = (_, d) => d) {
+  const requests: string[] = [];
+  const fetchImpl = (async (input: RequestInfo | URL) => {
+    const url = String(input);
+    const file = decodeURIComponent(url.slice(url.lastIndexOf('/') + 1));
+    requests.push(file);
+    const data = FILES.get(file);
+    const served = data ? override(file, data) : null;
+    if (!served) return new Response('not found', { status: 404 });
+    // stream in small chunks, like a network response
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < served.byteLength; i += 1024) controller.enqueue(served.slice(i, i + 1024));
+        controller.close();
+      },
+    });
+    return new Response(body, { status: 200 });
+  }) as typeof fetch;
+  return { fetchImpl, requests };
+}
+
+let storeCount = 0;
+function freshStore(): UseStore {
+  return createStore(`tandem-test-${process.pid}-${storeCount++}`, 'units');
+}
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return e instanceof TandemError ? e.code : `not a TandemError: ${String(e)}`;
+  }
+  return 'no error';
+}
+
+describe('ShardCache', () => {
+  it('downloads only missing units, keeps them for the next cache object, and reads back exact bytes', async () => {
+    const store = freshStore();
+    const server = fakeServer();
+    const cache = new ShardCache(MANIFEST, { baseUrl: `/models/${PKG}/`, store, fetchImpl: server.fetchImpl });
+    const progress: number[] = [];
+    const first = await cache.ensure(['embed', 'layer.0'], (p) => progress.push(p.bytesDone));
+    expect(first.fetched.sort()).toEqual(['embed', 'layer.0']);
+    expect(first.bytesDownloaded).toBe(8000);
+    expect(progress.at(-1)).toBe(8000);
+    expect(progress.length).toBeGreaterThan(4); // streamed progress, not one jump
+    expect(server.requests.sort()).toEqual(['embed.bin', 'layer.0.bin']);
+
+    // a "reload": a new cache object on the same store; an overlapping assignment fetches only layer.1
+    const again = new ShardCache(MANIFEST, { baseUrl: `/models/${PKG}/`, store, fetchImpl: server.fetchImpl });
+    expect(await again.cachedUnitIds()).toEqual(['embed', 'layer.0']);
+    server.requests.length = 0;
+    const second = await again.ensure(['layer.0', 'layer.1']);
+    expect(server.requests).toEqual(['layer.1.bin']);
+    expect(second.fetched).toEqual(['layer.1']);
+    expect(second.reused).toEqual(['layer.0']);
+    server.requests.length = 0;
+    await again.ensure(['embed', 'layer.0', 'layer.1']);
+    expect(server.requests).toEqual([]);
+
+    const read = await again.readUnit('layer.1');
+    expect(Buffer.from(read.bytes).equals(Buffer.from(FILES.get('layer.1.bin')!))).toBe(true);
+    expect(read.readSeconds).toBeGreaterThanOrEqual(0);
+    expect(await code(again.readUnit('head'))).toBe('shard-not-cached');
+  });
+
+  it('rejects a corrupted download with shard-hash-mismatch and commits nothing for it', async () => {
+    const store = freshStore();
+    const server = fakeServer((file, d) => {
+      if (file !== 'layer.1.bin') return d;
+      const bad = d.slice();
+      bad[100] ^= 0xff;
+      return bad;
+    });
+    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl, concurrency: 1 });
+    expect(await code(cache.ensure(['layer.0', 'layer.1']))).toBe('shard-hash-mismatch');
+    expect(await cache.cachedUnitIds()).toEqual(['layer.0']);
+    expect(await get(blobKey(PKG, MANIFEST.units[2]!.sha256), store)).toBeUndefined();
+    // the server is fixed: only the broken unit is fetched again
+    const good = fakeServer();
+    const retry = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: good.fetchImpl });
+    await retry.ensure(['layer.0', 'layer.1']);
+    expect(good.requests).toEqual(['layer.1.bin']);
+  });
+
+  it('rejects truncated and oversize downloads and HTTP errors', async () => {
+    const short = fakeServer((file, d) => (file === 'head.bin' ? d.slice(0, d.byteLength - 7) : d));
+    expect(await code(new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: short.fetchImpl }).ensure(['head']))).toBe('shard-truncated');
+    const long = fakeServer((file, d) => (file === 'head.bin' ? new Uint8Array([...d, 1, 2, 3]) : d));
+    expect(await code(new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: long.fetchImpl }).ensure(['head']))).toBe('shard-truncated');
+    const missing = fakeServer(() => null);
+    expect(await code(new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: missing.fetchImpl }).ensure(['head']))).toBe('shard-download-failed');
+  });
+
+  it('detects a blob damaged in storage on read, drops it, and fetches it again next time', async () => {
+    const store = freshStore();
+    const server = fakeServer();
+    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl });
+    await cache.ensure(['embed']);
+    const key = blobKey(PKG, MANIFEST.units[0]!.sha256);
+    const damaged = ((await get(key, store)) as Uint8Array).slice();
+    damaged[0] ^= 1;
+    await set(key, damaged, store);
+    expect(await code(cache.readUnit('embed'))).toBe('shard-hash-mismatch');
+    expect(await cache.cachedUnitIds()).toEqual([]);
+    server.requests.length = 0;
+    await cache.ensure(['embed']);
+    expect(server.requests).toEqual(['embed.bin']);
+    expect((await cache.readUnit('embed')).bytes.byteLength).toBe(5000);
+  });
+
+  it('never uses a half-written unit (blob without commit) and sweeps it', async () => {
+    const store = freshStore();
+    const head = MANIFEST.units[3]!;
+    await set(blobKey(PKG, head.sha256), FILES.get('head.bin'), store);
+    await set(commitKey(PKG, 'f'.repeat(64)), { format: 'tandem-unit-commit' }, store); // orphan commit
+    const server = fakeServer();
+    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl });
+    expect(await cache.cachedUnitIds()).toEqual([]);
+    expect(await code(cache.readUnit('head'))).toBe('shard-not-cached');
+    expect((await cache.sweep()).sort()).toEqual([blobKey(PKG, head.sha256), commitKey(PKG, 'f'.repeat(64))].sort());
+    expect(await keys(store)).toEqual([]);
+  });
+
+  it('turns a storage quota error into quota-exceeded and leaves no commit', async () => {
+    const real = freshStore();
+    // a store whose puts of blobs fail as a full disk does
+    const full: UseStore = (mode, callback) =>
+      real(mode, (os) =>
+        callback(
+          new Proxy(os, {
+            get(target, prop) {
+              if (prop === 'put')
+                return (value: unknown, key?: IDBValidKey) => {
+                  if (value instanceof Uint8Array) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+                  return target.put(value, key);
+                };
+              const v = Reflect.get(target, prop, target);
+              return typeof v === 'function' ? v.bind(target) : v;
+            },
+          }),
+        ),
+      );
+    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store: full, fetchImpl: fakeServer().fetchImpl });
+    expect(await code(cache.ensure(['layer.0']))).toBe('quota-exceeded');
+    expect(await keys(real)).toEqual([]);
+  });
+
+  it('stretches reads to an emulated read cap', async () => {
+    const store = freshStore();
+    const cap = 100_000; // bytes/s: 5000 bytes take >= 50 ms
+    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: fakeServer().fetchImpl, emulation: { label: 'slow', computeSlowdown: 1, readBytesPerSecCap: cap } });
+    await cache.ensure(['embed']);
+    const r = await cache.readUnit('embed');
+    expect(r.readSeconds).toBeGreaterThanOrEqual(5000 / cap - 0.002);
+    expect(cache.readLog()).toEqual([{ unitId: 'embed', readSeconds: r.readSeconds, verifySeconds: r.verifySeconds }]);
+  });
+
+  it('clears a package', async () => {
+    const store = freshStore();
+    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: fakeServer().fetchImpl });
+    await cache.ensure(['embed', 'head']);
+    await cache.clearPackage();
+    expect(await cache.cachedUnitIds()).toEqual([]);
+    expect(await keys(store)).toEqual([]);
+  });
+});
