@@ -1,4 +1,5 @@
-import { defineConfig } from 'vite';
+// vitest/config's defineConfig is vite's, typed with the `test` block.
+import { defineConfig } from 'vitest/config';
 
 // COOP/COEP make the page cross-origin isolated, which onnxruntime-web needs for wasm threads.
 const isolationHeaders = {
