@@ -36,6 +36,8 @@ export interface StageComparison {
   name: string;
   /** 1-based inclusive, e.g. "1-3" */
   layers: string;
+  /** 0-based half-open */
+  range: { start: number; end: number };
   layerCount: number;
   embeds: boolean;
   hasHead: boolean;
@@ -99,6 +101,7 @@ export function compareStages(
         peerId: s.peerId,
         name: s.displayName,
         layers: layerLabel(s.layers),
+        range: { start: s.layers.start, end: s.layers.end },
         layerCount: s.layers.end - s.layers.start,
         embeds: s.embeds,
         hasHead: s.hasHead,

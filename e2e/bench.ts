@@ -1,0 +1,245 @@
+/**
+ * `npm run bench [-- --preset demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode]`:
+ * the end-to-end measurements, saved to bench/results/e2e.json and reported against the goals:
+ *   1. cold-start TTFT of the DP plan vs even, heuristic and single-device plans on the emulated
+ *      (paper-shaped) pages                                                goal: DP <= 0.8x even
+ *   2. decode tokens/s of a K-page pipeline vs one page (unemulated pages) vs transformers.js generate()
+ *      on the same weights (export-full, Node)              goals: K-page >= 0.8x one page, one page >= 1.0x transformers.js
+ *   3. per-hop activation latency and throughput over a data channel, 4 KB .. 4 MB frames
+ *   4. raw IndexedDB read MB/s vs shard load (blob -> session ready)        goal: load >= 0.5x raw read
+ * Figures are measured on this machine with every page in one headless Chromium; nothing is a timed test.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { TandemError } from '../planner/errors.ts';
+import type { PlanMethod } from '../signaling/protocol.ts';
+import { prepareE2e } from './environment.ts';
+import { Harness } from './harness.ts';
+import { runHopBench, type HopBenchResult } from './hop-bench.ts';
+import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
+import { paperPeers } from './profiles.ts';
+import { promptOfTokens } from './prompt.ts';
+import { ensureExportFull } from './reference.ts';
+import type { PlanRun } from './run-summary.ts';
+import { runPlanComparison } from './scenario.ts';
+import type { Preset } from '../shards/make-model.ts';
+
+const RESULTS = resolve('bench/results/e2e.json');
+
+interface Goal {
+  name: string;
+  value: number | null;
+  target: string;
+  met: boolean | null;
+}
+
+function ratioGoal(name: string, num: number | null | undefined, den: number | null | undefined, op: '<=' | '>=', bound: number): Goal {
+  const value = num != null && den != null && den > 0 ? num / den : null;
+  return { name, value, target: `${op} ${bound}`, met: value === null ? null : op === '<=' ? value <= bound : value >= bound };
+}
+
+/** transformers.js generate() decode rate on the export-full model (Node, onnxruntime-node CPU). */
+async function transformersDecodeRate(exportDir: string, prompt: string, newTokens: number): Promise<{ tokensPerSec: number; method: string }> {
+  const { AutoModelForCausalLM, AutoTokenizer, env } = await import('@huggingface/transformers');
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = `${dirname(resolve(exportDir))}/`;
+  const id = exportDir.split('/').filter(Boolean).at(-1)!;
+  const tok = await AutoTokenizer.from_pretrained(id);
+  const text = tok.apply_chat_template([{ role: 'user', content: prompt }], { tokenize: false, add_generation_prompt: true }) as string;
+  const inputs = tok(text, { add_special_tokens: false });
+  const model = await AutoModelForCausalLM.from_pretrained(id, { dtype: 'fp32', device: 'cpu' });
+  try {
+    const time = async (n: number) => {
+      const t0 = performance.now();
+      await model.generate({ ...inputs, max_new_tokens: n, min_new_tokens: n, do_sample: false });
+      return (performance.now() - t0) / 1000;
+    };
+    await time(2); // warm-up (session and kernels), dropped
+    const one = Math.min(await time(1), await time(1));
+    const many = Math.min(await time(newTokens), await time(newTokens));
+    return {
+      tokensPerSec: (newTokens - 1) / (many - one),
+      method: `transformers.js generate() in Node (onnxruntime-node CPU, 1 process) on export-full; (N-1)/(t(N)-t(1)), best of 2, N=${newTokens}`,
+    };
+  } finally {
+    await model.dispose();
+  }
+}
+
+interface DecodeResult {
+  pipeline: { stages: number; tokensPerSec: number | null; run: PlanRun } | null;
+  onePage: { tokensPerSec: number | null; run: PlanRun } | null;
+  transformers: { tokensPerSec: number; method: string } | null;
+  shardLoad: { unitBytes: number; storageReadSeconds: number; loadSeconds: number; readMBps: number; loadMBps: number; stage: string }[];
+}
+
+/** K unemulated pages: an even K-stage pipeline and a single-page plan, greedy, `newTokens` each. */
+async function decodeBench(chromium: string, model: ModelFixture, k: number, newTokens: number, log: (l: string) => void): Promise<DecodeResult> {
+  const prompt = await promptOfTokens(model.packageDir, 32);
+  const h = await Harness.start({ chromium, model, webgpu: false, backend: 'wasm', log });
+  try {
+    await h.createSession('bench-decode');
+    await h.openPeers(Array.from({ length: k }, (_, i) => ({ name: `plain${i + 1}` })));
+    await h.waitProfiled();
+    const runOf = async (method: PlanMethod) => {
+      const plan = await h.plan(method, prompt.tokens);
+      await h.waitCached(plan);
+      // A first request warms nothing that a cold start keeps (each go makes fresh sessions), but it
+      // settles the pages' one-off work (tokenizer load, wasm compile cache) out of the figure.
+      await h.go(plan, prompt.text, 2);
+      return h.go(plan, prompt.text, newTokens);
+    };
+    const pipelineRun = await runOf('even');
+    const oneRun = await runOf('single');
+    const shardLoad = [...pipelineRun.stages, ...oneRun.stages].flatMap((s) => {
+      if (!s.measured) return [];
+      const units = model.manifest.units.filter((u) =>
+        (u.kind === 'embed' && s.embeds) || (u.kind === 'head' && s.hasHead) || (u.kind === 'layer' && u.layer !== undefined && u.layer >= s.range.start && u.layer < s.range.end),
+      );
+      const bytes = units.reduce((a, u) => a + u.bytes, 0);
+      const loadSeconds = s.measured.storageRead + s.measured.sessionCreate;
+      return [{ stage: `${s.name} layers ${s.layers}`, unitBytes: bytes, storageReadSeconds: s.measured.storageRead, loadSeconds, readMBps: bytes / s.measured.storageRead / 1e6, loadMBps: bytes / loadSeconds / 1e6 }];
+    });
+    return {
+      pipeline: { stages: pipelineRun.stages.length, tokensPerSec: pipelineRun.metrics.decodeTokensPerSec, run: pipelineRun },
+      onePage: { tokensPerSec: oneRun.metrics.decodeTokensPerSec, run: oneRun },
+      transformers: null,
+      shardLoad,
+    };
+  } finally {
+    await h.stop();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      preset: { type: 'string', default: 'demo' },
+      peers: { type: 'string', default: '4' },
+      tokens: { type: 'string', default: '256' },
+      'new-tokens': { type: 'string', default: '8' },
+      'decode-tokens': { type: 'string', default: '32' },
+      skip: { type: 'string', default: '' },
+      out: { type: 'string', default: RESULTS },
+    },
+    strict: true,
+  });
+  if (values.preset !== 'demo' && values.preset !== 'tiny') throw new TandemError('cli-usage', `--preset must be demo or tiny, not '${values.preset}'.`);
+  const skip = new Set(values.skip.split(',').map((s) => s.trim()).filter(Boolean));
+  const peers = Number(values.peers);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const ready = prepareE2e(log);
+  if (!ready.ok) throw new TandemError('e2e-unavailable', `The bench needs headless Chromium in a private network namespace: ${ready.reason}`);
+  const model = await ensureModelFixture({ preset: values.preset as Preset });
+  const started = new Date().toISOString();
+
+  let hop: HopBenchResult | null = null;
+  if (!skip.has('hop')) {
+    log('bench: data-channel hops and raw IndexedDB read');
+    hop = await runHopBench({ chromium: ready.chromium.path });
+  }
+
+  let plans: PlanRun[] = [];
+  if (!skip.has('plans')) {
+    log('bench: cold start, DP vs even vs heuristic vs single on paper-shaped emulated pages');
+    const report = await runPlanComparison({
+      chromium: ready.chromium.path,
+      model,
+      peers: paperPeers(peers),
+      methods: ['dp', 'even', 'heuristic', 'single'],
+      tokens: Number(values.tokens),
+      newTokens: Number(values['new-tokens']),
+      backend: 'wasm',
+      screenshotDir: null,
+      log,
+    });
+    plans = report.runs;
+  }
+
+  let decode: DecodeResult | null = null;
+  if (!skip.has('decode')) {
+    log(`bench: decode, ${peers}-page pipeline vs one page vs transformers.js`);
+    decode = await decodeBench(ready.chromium.path, model, peers, Number(values['decode-tokens']), log);
+    const exportDir = await ensureExportFull(model.packageDir, join(dirname(model.packageDir), 'export-full'));
+    const prompt = await promptOfTokens(model.packageDir, 32);
+    decode.transformers = await transformersDecodeRate(exportDir, prompt.text, Number(values['decode-tokens']));
+  }
+
+  const ttft = (m: PlanMethod) => plans.find((r) => r.method === m)?.metrics.ttft ?? null;
+  const loadRatios = decode?.shardLoad.map((s) => s.loadMBps) ?? [];
+  const medianLoad = loadRatios.length ? [...loadRatios].sort((a, b) => a - b)[Math.floor(loadRatios.length / 2)]! : null;
+  const goals: Goal[] = [
+    ratioGoal('DP TTFT / even TTFT', ttft('dp'), ttft('even'), '<=', 0.8),
+    ratioGoal(`${peers}-page decode / one-page decode`, decode?.pipeline?.tokensPerSec, decode?.onePage?.tokensPerSec, '>=', 0.8),
+    ratioGoal('one-page decode / transformers.js decode', decode?.onePage?.tokensPerSec, decode?.transformers?.tokensPerSec, '>=', 1.0),
+    ratioGoal('shard load MB/s (median stage) / raw IndexedDB read MB/s', medianLoad, hop?.idb.readMBps, '>=', 0.5),
+  ];
+
+  const chromiumVersion = (() => {
+    try {
+      return execFileSync(ready.chromium.path, ['--version'], { encoding: 'utf8' }).trim();
+    } catch {
+      return ready.chromium.path;
+    }
+  })();
+  const result = {
+    benchmark: 'e2e',
+    started,
+    finished: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, chromium: chromiumVersion },
+    model: { name: model.manifest.name, preset: values.preset, layers: model.manifest.config.num_hidden_layers, dtype: model.manifest.dtype, bytes: model.manifest.units.reduce((a, u) => a + u.bytes, 0) },
+    goals,
+    coldStart: plans.map((r) => ({ method: r.method, stages: r.stages.length, predictedT: r.predictedLatency, ttft: r.metrics.ttft, driverTtft: r.driverTtft, decodeTokensPerSec: r.metrics.decodeTokensPerSec, perStage: r.stages })),
+    decode: decode && {
+      pipeline: decode.pipeline && { stages: decode.pipeline.stages, tokensPerSec: decode.pipeline.tokensPerSec },
+      onePage: decode.onePage && { tokensPerSec: decode.onePage.tokensPerSec },
+      transformers: decode.transformers,
+      tokens: Number(values['decode-tokens']),
+    },
+    hops: hop,
+    shardLoad: decode?.shardLoad ?? [],
+    notes: [
+      'All pages share one headless Chromium on this machine; emulated heterogeneity = CDP CPU throttling + ?emulate= storage read caps (labelled in the pages).',
+      'TTFT = the last stage\'s first sampled token, from its arrival of the server\'s start message (page clock); driverTtft = Node driver go -> first output message.',
+      'Decode tokens/s = (tokens after the first) / (time from the first to the last sampled token), last stage\'s clock; the pipeline is an even plan over unemulated pages.',
+      'Shard load = unit bytes / (IndexedDB storage read + onnxruntime-web session create) per stage, i.e. blob -> session ready.',
+    ],
+  };
+  mkdirSync(dirname(resolve(values.out)), { recursive: true });
+  writeFileSync(resolve(values.out), JSON.stringify(result, null, 1) + '\n');
+
+  const f = (x: number | null | undefined, d = 3) => (x == null ? '-' : x.toFixed(d));
+  console.log('goal                                                        value   target  met');
+  for (const g of goals) console.log(`${g.name.padEnd(58)} ${f(g.value).padStart(7)}  ${g.target.padEnd(7)} ${g.met === null ? 'n/a' : g.met ? 'yes' : 'NO'}`);
+  if (plans.length) {
+    console.log('\ncold start (emulated paper-shaped pages)\nplan        stages  predicted T (s)  TTFT (s)');
+    for (const r of plans) console.log(`${r.method.padEnd(11)} ${String(r.stages.length).padStart(6)}  ${f(r.predictedLatency).padStart(15)}  ${f(r.metrics.ttft).padStart(8)}`);
+  }
+  if (decode) {
+    console.log(`\ndecode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`);
+  }
+  if (hop) {
+    console.log(`\ndata channel: tiny round trip ${f(hop.tinyRoundTripMs, 2)} ms\nframe bytes   hop median (ms)   one-way est (ms)   stream MB/s`);
+    for (const s of hop.sizes) console.log(`${String(s.bytes).padStart(11)}   ${f(s.hopMedianMs, 2).padStart(15)}   ${f(s.oneWayMs, 2).padStart(16)}   ${f(s.streamMBps, 1).padStart(11)}`);
+    console.log(`IndexedDB raw read ${f(hop.idb.readMBps, 0)} MB/s (${hop.idb.method})`);
+  }
+  console.log(`\nsaved ${resolve(values.out)}`);
+  return 0;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      if (e instanceof TandemError) console.error(`error [${e.code}]: ${e.message}`);
+      else console.error(e);
+      process.exit(1);
+    },
+  );
+}
