@@ -91,6 +91,8 @@ export class CoordinatorClient {
         if (this.credentials) void this.resume(this.credentials);
       };
       ws.onmessage = (ev) => this.handleFrame(ev.data);
+      // an error is always followed by close, which does the work
+      ws.onerror = () => undefined;
       ws.onclose = (ev) => {
         this.stopHeartbeat();
         this.ws = null;
@@ -109,7 +111,8 @@ export class CoordinatorClient {
           return;
         }
         this.attempts += 1;
-        const delay = Math.min(10_000, 500 * 2 ** Math.min(this.attempts, 5));
+        // first retry quickly (a blip must not outlast the server's heartbeat timeout), then back off
+        const delay = Math.min(10_000, 250 * 2 ** Math.min(this.attempts - 1, 6));
         this.setState('reconnecting', `server gone (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''}); retrying in ${(delay / 1000).toFixed(1)} s`);
         setTimeout(() => {
           if (!this.closedByUs) this.open().catch(() => undefined);
@@ -194,7 +197,7 @@ export class CoordinatorClient {
 
   private startHeartbeat(intervalMs: number): void {
     this.stopHeartbeat();
-    const every = Math.max(1000, Math.min(intervalMs, 60_000));
+    const every = Math.max(50, Math.min(intervalMs, 60_000));
     this.heartbeat = setInterval(() => {
       try {
         this.send({ type: 'heartbeat', clientTimeMs: Date.now() });

@@ -1,0 +1,115 @@
+/**
+ * The page's coordinator client against the real server (signaling/http-server.ts) on loopback, with
+ * the `ws` package standing in for the browser's WebSocket.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { CoordinatorClient } from './coordinator-client.ts';
+import { startServer, type TandemServer } from '../../signaling/http-server.ts';
+import { loadModelPackage } from '../../signaling/model-route.ts';
+import { sampleProfile, writeSyntheticPackage } from '../../signaling/test-support.ts';
+import { TandemError } from '../../planner/errors.ts';
+import type { ServerMessage } from '../../signaling/protocol.ts';
+
+let dir: string;
+let server: TandemServer;
+let url: string;
+
+beforeAll(async () => {
+  (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+  dir = await mkdtemp(path.join(tmpdir(), 'tandem-client-ws-'));
+  await writeSyntheticPackage(path.join(dir, 'pkg'), { layers: 4 });
+  await writeFile(path.join(dir, 'index.html'), '<!doctype html><title>t</title>');
+  server = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    models: [await loadModelPackage(path.join(dir, 'pkg'))],
+    clientDir: dir,
+    fieldLogPath: path.join(dir, 'field.jsonl'),
+    limits: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1500 },
+    gateway: { tickMs: 50 },
+  });
+  url = `${server.url.replace('http', 'ws')}/ws`;
+});
+
+afterAll(async () => {
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return e instanceof TandemError ? e.code : `other: ${String(e)}`;
+  }
+  return 'no error';
+}
+
+function waitFor(client: CoordinatorClient, pred: (m: ServerMessage) => boolean, ms = 5000): Promise<ServerMessage> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timed out')), ms);
+    const off = client.onMessage((m) => {
+      if (pred(m)) {
+        clearTimeout(timer);
+        off();
+        resolve(m);
+      }
+    });
+  });
+}
+
+describe('CoordinatorClient', () => {
+  it('derives the /ws URL from the page location', () => {
+    expect(CoordinatorClient.urlFor({ protocol: 'https:', host: '10.0.0.2:8443' })).toBe('wss://10.0.0.2:8443/ws');
+    expect(CoordinatorClient.urlFor({ protocol: 'http:', host: 'localhost:8080' })).toBe('ws://localhost:8080/ws');
+  });
+
+  it('creates, joins, reports a profile, and stays alive on heartbeats past the server timeout', async () => {
+    const c = new CoordinatorClient(url);
+    await c.connect();
+    const created = await c.request({ type: 'create-session', name: 'client test' }, 'session-created');
+    const joined = await c.request({ type: 'join', code: created.code, displayName: 'page' }, 'joined');
+    expect(joined.peerId).toMatch(/^[A-Za-z0-9]+$/);
+    await c.request({ type: 'profile', profile: sampleProfile(1) }, 'ack');
+    await new Promise((r) => setTimeout(r, 3200)); // two heartbeat timeouts
+    // still a joined peer: a peer-only message is accepted (a dropped peer gets 'not-joined')
+    expect((await c.request({ type: 'cache-status', units: ['layer.0'] }, 'ack')).of).toBe('cache-status');
+    c.close();
+  });
+
+  it('rejects with the server error code and refuses invalid messages locally', async () => {
+    const c = new CoordinatorClient(url);
+    await c.connect();
+    expect(await codeOf(c.request({ type: 'join', code: '00000000', displayName: 'x' }, 'joined'))).toBe('session-not-found');
+    expect(await codeOf(c.request({ type: 'join', code: 'lower', displayName: 'x' }, 'joined'))).toBe('bad-message-local');
+    c.close();
+    expect(await codeOf(Promise.resolve().then(() => c.send({ type: 'heartbeat' })))).toBe('server-gone');
+  });
+
+  it('reconnects after the socket drops and resumes the same peer', async () => {
+    const c = new CoordinatorClient(url);
+    const states: string[] = [];
+    c.onState((s) => states.push(s));
+    await c.connect();
+    const created = await c.request({ type: 'create-session' }, 'session-created');
+    const joined = await c.request({ type: 'join', code: created.code, displayName: 'roamer' }, 'joined');
+    c.rememberPeer({ code: joined.code, peerId: joined.peerId, peerSecret: joined.peerSecret });
+    const resumed = waitFor(c, (m) => m.type === 'joined', 8000);
+    // drop the socket as a network change would
+    (c as unknown as { ws: { close(): void } }).ws.close();
+    const again = await resumed;
+    expect(again.type === 'joined' && again.peerId).toBe(joined.peerId);
+    expect(states).toContain('reconnecting');
+    expect(states.at(-1)).toBe('open');
+    c.close();
+  });
+
+  it('fails to connect with server-unreachable when nothing listens', async () => {
+    const c = new CoordinatorClient('ws://127.0.0.1:9/ws');
+    expect(await codeOf(c.connect())).toBe('server-unreachable');
+  });
+});
