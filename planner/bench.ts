@@ -25,20 +25,27 @@ const quick = args.includes('--quick');
 const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1]! : 'bench/results/planner.json';
 const ROW_LIMIT_S = 10;
 
-/** Median seconds of fn over up to `reps` runs after one warm-up; fewer runs when one takes > 1 s. */
-function time(fn: () => unknown, reps = 7): { median: number; runs: number; warmup: number } {
+/**
+ * Median wall and CPU seconds of fn over up to `reps` runs after one warm-up; fewer runs when one is
+ * slow. CPU time (process.cpuUsage, user + system) is the fairer figure on a shared, loaded machine.
+ */
+function time(fn: () => unknown, reps = 7): { median: number; cpu: number; runs: number; warmup: number } {
   let t0 = performance.now();
   fn();
   const warmup = (performance.now() - t0) / 1000;
-  const ts: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   const n = warmup > 2 ? 1 : warmup > 0.3 ? 3 : reps;
   for (let r = 0; r < n; r++) {
+    const c0 = process.cpuUsage();
     t0 = performance.now();
     fn();
-    ts.push((performance.now() - t0) / 1000);
+    wall.push((performance.now() - t0) / 1000);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e6);
   }
-  ts.sort((a, b) => a - b);
-  return { median: ts[Math.floor(ts.length / 2)]!, runs: ts.length, warmup };
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return { median: med(wall), cpu: med(cpu), runs: n, warmup };
 }
 
 const ms = (s: number) => (s * 1000 < 10 ? (s * 1000).toFixed(2) : (s * 1000).toFixed(0));
@@ -73,28 +80,32 @@ function bestBaseline(p: PlanProblem): number {
 // 1. Exact DP time vs K x L ------------------------------------------------------------------------
 const Ls = quick ? [24, 40] : [24, 40, 80];
 const Ks = quick ? [2, 4, 6, 8] : [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
-interface DpRow { K: number; L: number; dpSeconds: number | null; planOptimalSeconds: number | null; states: number; note?: string }
+interface DpRow {
+  K: number; L: number; states: number; note?: string;
+  dpSeconds: number | null; dpCpuSeconds: number | null; planOptimalSeconds: number | null; planOptimalCpuSeconds: number | null;
+}
 const dpRows: DpRow[] = [];
 console.log(`Exact DP, paper-like devices (Qwen3-14B layers, K devices around Table 1), t = 1024. Load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, ${cpus().length} CPUs.`);
-console.log('  dp = solveExactDp alone (no upper bound); planOptimal = seed orders for an upper bound + pruned exact DP. Median ms.');
-console.log(`${'K'.padStart(4)}${Ls.map((L) => `${`L=${L} dp`.padStart(13)}${'planOptimal'.padStart(13)}`).join('')}`);
+console.log('  dp = solveExactDp alone (no upper bound); planOptimal = seed orders for an upper bound + pruned exact DP.');
+console.log('  Each cell: median wall ms / median CPU ms.');
+console.log(`${'K'.padStart(4)}${Ls.map((L) => `${`L=${L} dp`.padStart(18)}${'planOptimal'.padStart(18)}`).join('')}`);
 const stopped = new Set<number>();
 for (const K of Ks) {
   const cells: string[] = [];
   for (const L of Ls) {
     const states = 2 ** K * K * (L + 1);
     if (stopped.has(L)) {
-      dpRows.push({ K, L, dpSeconds: null, planOptimalSeconds: null, states, note: `skipped: a smaller K took > ${ROW_LIMIT_S} s` });
-      cells.push('skipped'.padStart(13), ''.padStart(13));
+      dpRows.push({ K, L, states, dpSeconds: null, dpCpuSeconds: null, planOptimalSeconds: null, planOptimalCpuSeconds: null, note: `skipped: a smaller K took > ${ROW_LIMIT_S} s` });
+      cells.push('skipped'.padStart(18), ''.padStart(18));
       continue;
     }
     const p = paperLikeProblem(K, L, 1000 + K * 100 + L);
     const ct = buildCostTable(p);
     const dp = time(() => solveExactDp(ct));
     const po = time(() => planOptimal(p, { method: 'exact' }));
-    dpRows.push({ K, L, dpSeconds: dp.median, planOptimalSeconds: po.median, states });
-    cells.push(ms(dp.median).padStart(13), ms(po.median).padStart(13));
-    if (dp.warmup > ROW_LIMIT_S || dp.median > ROW_LIMIT_S) stopped.add(L);
+    dpRows.push({ K, L, states, dpSeconds: dp.median, dpCpuSeconds: dp.cpu, planOptimalSeconds: po.median, planOptimalCpuSeconds: po.cpu });
+    cells.push(`${ms(dp.median)}/${ms(dp.cpu)}`.padStart(18), `${ms(po.median)}/${ms(po.cpu)}`.padStart(18));
+    if (dp.warmup > ROW_LIMIT_S || dp.median > ROW_LIMIT_S) stopped.add(L); // stop the row: K + 1 takes > 2x longer
   }
   console.log(`${String(K).padStart(4)}${cells.join('')}`);
 }
@@ -102,7 +113,11 @@ const target = (K: number, L: number) => dpRows.find((r) => r.K === K && r.L ===
 for (const [K, L, limit] of [[4, 40, 0.002], [10, 80, 1]] as const) {
   const r = target(K, L);
   if (r?.dpSeconds != null) {
-    console.log(`target K=${K}, L=${L} <= ${limit * 1000} ms: dp ${ms(r.dpSeconds)} ms, planOptimal ${ms(r.planOptimalSeconds!)} ms -> ${r.planOptimalSeconds! <= limit ? 'met' : 'NOT met'}`);
+    const met = (s: number) => (s <= limit ? 'met' : 'NOT met');
+    console.log(
+      `target K=${K}, L=${L} <= ${limit * 1000} ms: planOptimal wall ${ms(r.planOptimalSeconds!)} ms (${met(r.planOptimalSeconds!)}), ` +
+        `CPU ${ms(r.planOptimalCpuSeconds!)} ms (${met(r.planOptimalCpuSeconds!)}); DP alone wall ${ms(r.dpSeconds)} ms, CPU ${ms(r.dpCpuSeconds!)} ms`,
+    );
   }
 }
 
@@ -174,7 +189,7 @@ writeFileSync(outPath, `${JSON.stringify({
   benchmark: 'planner',
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, loadavg: loadavg(), node: process.version },
-  method: 'one warm-up run dropped, median of up to 7 runs (1-3 when slow); seconds',
+  method: 'one warm-up run dropped, median of up to 7 runs (1-3 when slow); seconds; *Seconds = wall, *CpuSeconds = process CPU (user + system)',
   quick,
   exactDp: dpRows,
   scalableGap: gapRows,

@@ -33,8 +33,8 @@ export interface DpOptions {
   upperBound?: number;
 }
 
-/** Largest number of DP states (2^K * K * (L+1)) the exact DP will allocate (~8 bytes + 5 bytes each). */
-export const MAX_DP_STATES = 40_000_000;
+/** Default limit on DP states (2^K K (L+1), 13 bytes each) for planOptimal's exact path: about K = 12 at L = 80 (~80 MB). */
+export const MAX_DP_STATES = 6_000_000;
 
 /** Number of DP states for K devices and L layers. */
 export function dpStateCount(K: number, L: number): number {

@@ -15,3 +15,7 @@ export {
   type BaselineName, type BaselineOptions, type BaselineResult,
 } from './baselines.ts';
 export { planOptimal, type PlanMethod, type PlanOptions, type PlanResult } from './plan.ts';
+export { parseScenario, parseScenarioText, scenarioProblem, scenarioDevices, scenarioBaselineOptions, DEFAULT_TOKENS, type Scenario, type ScenarioInput } from './scenario.ts';
+export { presetScenario, presetJson, PRESET_NAMES } from './presets.ts';
+export { buildReport, reportJson, reportText, allocationString, METHODS, type MethodName, type PlanReport, type TokenResult } from './report.ts';
+export { latencyChart, ganttChart } from './svg.ts';

@@ -139,19 +139,36 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
       }
     }
 
-    // Row n is final: add its values to the per-cut sorted predecessor lists for later positions.
+    // Row n is final: add its values to the per-cut predecessor lists for later positions. A list
+    // keeps only the Pareto front of (finish x ascending, uplink ascending): a predecessor that finishes
+    // no earlier AND sends no faster than another one is never the better choice for any receiver,
+    // because comm = 8A / min(up_sender, down_receiver) cannot be smaller.
+    const up = ct.up[d]!;
     for (let i = 1; i < L; i++) {
       const x = value[row + i]!;
       if (x === Infinity) continue;
       const base = i * ct.K;
-      let k = sortedCount[i]!++;
-      while (k > 0 && sortedX[base + k - 1]! > x) {
-        sortedX[base + k] = sortedX[base + k - 1]!;
-        sortedN[base + k] = sortedN[base + k - 1]!;
-        k--;
+      const cnt = sortedCount[i]!;
+      let pos = 0; // insertion point: after every entry with a smaller x
+      while (pos < cnt && sortedX[base + pos]! <= x) pos++;
+      if (pos > 0 && ct.up[order[sortedN[base + pos - 1]!]!]! >= up) continue; // dominated (ups ascend along the front)
+      let keep = pos; // entries after pos with up <= this one's are dominated by it
+      while (keep < cnt && ct.up[order[sortedN[base + keep]!]!]! <= up) keep++;
+      const removed = keep - pos;
+      if (removed === 0) {
+        for (let k = cnt; k > pos; k--) {
+          sortedX[base + k] = sortedX[base + k - 1]!;
+          sortedN[base + k] = sortedN[base + k - 1]!;
+        }
+      } else {
+        for (let k = keep; k < cnt; k++) {
+          sortedX[base + k - removed + 1] = sortedX[base + k]!;
+          sortedN[base + k - removed + 1] = sortedN[base + k]!;
+        }
       }
-      sortedX[base + k] = x;
-      sortedN[base + k] = n;
+      sortedX[base + pos] = x;
+      sortedN[base + pos] = n;
+      sortedCount[i] = cnt - removed + 1;
     }
     if (value[row + L]! < best) best = value[row + L]!;
   }

@@ -19,7 +19,7 @@ export interface PlanResult extends Timeline {
 export interface PlanOptions {
   /** 'auto' (default): exact when 2^K K (L+1) <= maxExactStates, else scalable. */
   method?: PlanMethod | 'auto';
-  /** Default MAX_DP_STATES (about K = 13 at L = 80). */
+  /** Default MAX_DP_STATES (about K = 12 at L = 80, K = 14 at L = 28). */
   maxExactStates?: number;
   scalable?: ScalableOptions;
 }

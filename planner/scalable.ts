@@ -11,9 +11,9 @@ import { createOrderDpContext, orderDpLatency, orderDpPlan } from './order-dp.ts
 import type { CostTable } from './stage-costs.ts';
 
 export interface ScalableOptions {
-  /** Order evaluations of the local search (after the seeds); default 20 K + 200. */
+  /** Order evaluations of the local search (after the seeds); default 10 K + 200. */
   maxEvaluations?: number;
-  /** Stop after this many evaluations in a row without improvement; default 10 K + 100. */
+  /** Stop after this many evaluations in a row without improvement; default 5 K + 100. */
   patience?: number;
   /** PRNG seed, for reproducible runs. */
   seed?: number;
@@ -47,8 +47,8 @@ export function seedOrders(ct: CostTable, strongestFirstOrder: readonly number[]
 export function solveScalable(ct: CostTable, strongestFirstOrder: readonly number[], options: ScalableOptions = {}): ScalableResult | null {
   const ctx = createOrderDpContext(ct);
   const K = ct.K;
-  const budget = options.maxEvaluations ?? 20 * K + 200;
-  const patience = options.patience ?? 10 * K + 100;
+  const budget = options.maxEvaluations ?? 10 * K + 200;
+  const patience = options.patience ?? 5 * K + 100;
   const rand = mulberry32(options.seed ?? 0x7a3d);
   let evaluations = 0;
 
