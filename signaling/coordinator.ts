@@ -227,9 +227,9 @@ export class Coordinator {
   }
 
   /** A frame that failed validation: answer on that connection only. */
-  reject(conn: ConnId, code: ErrorCode, message: string, inReplyTo: string | null): Effect[] {
+  reject(conn: ConnId, code: ErrorCode, message: string, inReplyTo: string | null, ref?: number): Effect[] {
     const out = new Outbox();
-    out.error(conn, code, message, inReplyTo);
+    out.error(conn, code, message, inReplyTo, ref);
     return out.effects;
   }
 

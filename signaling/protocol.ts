@@ -426,7 +426,10 @@ export type ServerMessageOf<T extends ServerMessageType> = Extract<ServerMessage
 // ---------------------------------------------------------------------------------------------
 // Parsing helpers
 
-export type ParseResult<T> = { ok: true; message: T } | { ok: false; code: ErrorCode; message: string; inReplyTo: string | null };
+export type ParseResult<T> =
+  | { ok: true; message: T }
+  /** `ref` is the offending message's ref when it could be read, so the sender can match the error. */
+  | { ok: false; code: ErrorCode; message: string; inReplyTo: string | null; ref?: number };
 
 /** Byte length of a string in UTF-8 (without TextEncoder allocation for ASCII-heavy text). */
 export function utf8Length(text: string): number {
@@ -469,10 +472,12 @@ function parseWith<S extends z.ZodType>(
   if (typeof type !== 'string')
     return { ok: false, code: 'bad-message', message: 'a message needs a string `type`', inReplyTo: null };
   const inReplyTo = type.slice(0, 64);
+  const rawRef = (data as { ref?: unknown }).ref;
+  const ref = Number.isSafeInteger(rawRef) && (rawRef as number) >= 0 ? { ref: rawRef as number } : {};
   if (knownTypes && !knownTypes.includes(type))
-    return { ok: false, code: 'unknown-type', message: `unknown message type '${inReplyTo}'; known: ${knownTypes.join(', ')}`, inReplyTo };
+    return { ok: false, code: 'unknown-type', message: `unknown message type '${inReplyTo}'; known: ${knownTypes.join(', ')}`, inReplyTo, ...ref };
   const result = schema.safeParse(data);
-  if (!result.success) return { ok: false, code: 'bad-message', message: `invalid '${inReplyTo}': ${describeIssues(result.error)}`, inReplyTo };
+  if (!result.success) return { ok: false, code: 'bad-message', message: `invalid '${inReplyTo}': ${describeIssues(result.error)}`, inReplyTo, ...ref };
   return { ok: true, message: result.data };
 }
 

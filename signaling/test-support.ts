@@ -62,7 +62,7 @@ export async function writeSyntheticPackage(dir: string, options: { name?: strin
 
 /** A plausible measured profile; `seed` varies the numbers deterministically. */
 export function sampleProfile(seed: number, overrides: Partial<ProfileReport> = {}): ProfileReport {
-  const f = 1 + ((seed * 7919) % 13) / 4; // 1 .. 4
+  const f = 1 + (Math.abs(seed * 7919) % 13) / 4; // 1 .. 4
   return {
     name: `device ${seed}`,
     userAgent: 'Mozilla/5.0 (test)',

@@ -71,7 +71,7 @@ export class WsGateway {
     if (buffer.length > MAX_MESSAGE_BYTES)
       return this.apply(this.coordinator.reject(conn, 'message-too-large', `messages are limited to ${MAX_MESSAGE_BYTES} bytes`, null));
     const parsed = parseClientMessage(buffer.toString('utf8'));
-    if (!parsed.ok) return this.apply(this.coordinator.reject(conn, parsed.code, parsed.message, parsed.inReplyTo));
+    if (!parsed.ok) return this.apply(this.coordinator.reject(conn, parsed.code, parsed.message, parsed.inReplyTo, parsed.ref));
     this.apply(this.coordinator.handle(conn, parsed.message, now));
   }
 
