@@ -15,6 +15,8 @@ import type { ConnectionState } from '../session/coordinator-client.ts';
 import type { PageParams } from './url-params.ts';
 
 export interface PageError {
+  /** 'warning': the page works on, with less (e.g. wasm instead of WebGPU); 'error': something failed */
+  level: 'error' | 'warning';
   code: string;
   message: string;
   /** where it happened: 'profile', 'cache', 'session', 'stage', 'server', 'params', ... */

@@ -88,11 +88,11 @@ export class App {
     return snapshotOf(this.state);
   }
 
-  error(e: unknown, source: string, fallbackCode = 'unexpected'): TandemError {
+  error(e: unknown, source: string, fallbackCode = 'unexpected', level: 'error' | 'warning' = 'error'): TandemError {
     const err = asTandemError(e, fallbackCode);
     const last = this.state.errors.at(-1);
     if (!(last && last.code === err.code && last.message === err.message && !last.dismissed)) {
-      this.state.errors.push({ code: err.code, message: err.message, source, atMs: Date.now(), dismissed: false });
+      this.state.errors.push({ level, code: err.code, message: err.message, source, atMs: Date.now(), dismissed: false });
     }
     console.warn(`[tandem] ${source}: ${err.code}: ${err.message}`);
     this.changed();
@@ -132,6 +132,14 @@ export class App {
       this.state.params = { join: null, host: false, name: null, emulation: null, backend: 'auto' };
     }
     const params = this.state.params;
+    if (!window.isSecureContext) {
+      this.error(
+        new TandemError('insecure-context', `This page was opened over plain http from ${location.host}, which browsers do not treat as secure: WebGPU is hidden, so this device measures and runs on wasm (CPU). For WebGPU, start the server with --https and open the https:// address.`),
+        'page',
+        'insecure-context',
+        'warning',
+      );
+    }
     this.state.displayName = params.name ?? localStorage.getItem('tandem.name') ?? defaultName();
     this.changed();
     this.profilePromise = this.runProfile();
@@ -176,7 +184,7 @@ export class App {
       });
       this.state.profile = result;
       this.state.phases.profileSeconds = (performance.now() - t0) / 1000;
-      for (const issue of result.details.issues) this.error(new TandemError(issue.code, issue.message), 'profile');
+      for (const issue of result.details.issues) this.error(new TandemError(issue.code, issue.message), 'profile', issue.code, 'warning');
       this.changed();
       this.sendProfile();
     } catch (e) {

@@ -134,7 +134,7 @@ export function mountPage(root: HTMLElement, app: App): void {
           ? null
           : h(
               'div.banner',
-              { 'data-code': e.code },
+              { 'data-code': e.code, class: `banner banner-${e.level}` },
               h('span.banner-code', {}, e.code),
               h('span.banner-msg', {}, e.message),
               h('button.banner-close', { type: 'button', 'aria-label': 'Dismiss', onclick: () => app.dismissError(i) }, '×'),
@@ -165,8 +165,8 @@ export function mountPage(root: HTMLElement, app: App): void {
         p.excludedPeerIds.length ? h('p.hint', {}, `${p.excludedPeerIds.length} device(s) left out.`) : null,
       );
     } else fill(planSummary, h('p.hint', {}, 'Plan once every device has profiled itself.'));
-    const running = s.stage.state === 'running' || s.outputs.some((o) => !o.done && o.requestId === s.outputs.at(-1)?.requestId && s.stage.state !== 'idle');
-    goBtn.disabled = !s.plan || running;
+    // the server refuses a second request while one runs ('request-active'), so only our own stage gates it
+    goBtn.disabled = !s.plan || s.stage.state === 'running';
     planBtn.disabled = s.roster.every((p) => !p.profile);
 
     // stage
@@ -186,7 +186,7 @@ export function mountPage(root: HTMLElement, app: App): void {
       if (st.hasHead) units.push('head');
       stageUnits.set(st.peerId, units);
     }
-    fill(rosterBody, renderRoster(s.roster, s.peerId, s.cache.packageName ? null : null, (id) => stageUnits.get(id) ?? null));
+    fill(rosterBody, renderRoster(s.roster, s.peerId, (id) => stageUnits.get(id) ?? null));
 
     // output
     const out = s.outputs.at(-1);

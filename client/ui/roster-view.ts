@@ -3,7 +3,7 @@ import type { RosterPeer } from '../../signaling/protocol.ts';
 import { h } from './dom.ts';
 import { formatBits, formatBytes, formatBytesPerSec, formatFlops, formatLayers } from './format.ts';
 
-export function renderRoster(peers: readonly RosterPeer[], selfId: string | null, totalUnits: number | null, assignedUnitsOf: (peerId: string) => string[] | null): HTMLElement {
+export function renderRoster(peers: readonly RosterPeer[], selfId: string | null, assignedUnitsOf: (peerId: string) => string[] | null): HTMLElement {
   if (peers.length === 0) return h('p.hint', {}, 'Nobody has joined yet.');
   const sorted = [...peers].sort((a, b) => (a.assignment?.stageIndex ?? 1e9) - (b.assignment?.stageIndex ?? 1e9) || a.joinedAtMs - b.joinedAtMs);
   return h(
@@ -13,7 +13,7 @@ export function renderRoster(peers: readonly RosterPeer[], selfId: string | null
       const prof = p.profile;
       const needed = assignedUnitsOf(p.peerId);
       const haveNeeded = needed ? needed.filter((u) => p.cachedUnits.includes(u)).length : null;
-      const cacheText = needed ? `${haveNeeded}/${needed.length} units of its stage cached` : `${p.cachedUnits.length}${totalUnits ? `/${totalUnits}` : ''} units cached`;
+      const cacheText = needed ? `${haveNeeded}/${needed.length} units of its stage cached` : `${p.cachedUnits.length} units cached`;
       return h(
         'div.peer-card',
         { 'data-peer': p.peerId, class: `peer-card${p.connected ? '' : ' peer-offline'}${p.peerId === selfId ? ' peer-self' : ''}` },
