@@ -12,7 +12,7 @@
  * Single-threaded (1 intra-op thread), as a page's wasm backend runs. Figures go to stdout and JSON.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TandemError } from '../planner/errors.ts';
@@ -82,6 +82,7 @@ async function main(): Promise<void> {
   const dtypes = list<PackageDType>(values.dtypes, ['fp32', 'fp16', 'q4'], '--dtypes');
   const backends = list<NodeBackend>(values.backends, ['node', 'wasm'], '--backends');
 
+  const loadBefore = loadavg()[0]!;
   const work = mkdtempSync(join(tmpdir(), 'tandem-bench-shards-'));
   const results: Result[] = [];
   try {
@@ -186,6 +187,8 @@ async function main(): Promise<void> {
     bench: 'shards',
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, platform: process.platform },
+    // 1-minute load average before and after: on a shared machine, figures taken under load are inflated.
+    loadAverage: { before: loadBefore, after: loadavg()[0]! },
     method:
       'layers-only stage graph of a made qwen3 checkpoint; 1 intra-op thread; session creation = median of repeats from in-memory model + blobs, ' +
       'after one untimed creation (firstSessionCreateMs, which includes one-off runtime start-up); ' +

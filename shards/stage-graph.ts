@@ -252,9 +252,14 @@ class StageEmitter {
       const ids = g.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length']);
       const embed = unitOf('embed');
       const t = getTensor(embed, 'embed_tokens.weight');
-      const table = this.external(embed, 'embed_tokens.weight', [V, H]);
-      const gathered = g.op('Gather', [table, ids], 'embed/gather', { axis: 0 });
-      x = t.dtype === 'float16' ? g.op('Cast', [gathered], 'embed/cast', { to: DataType.FLOAT }) : gathered;
+      if (t.dtype === 'float16' && this.f16Matmul) {
+        // Gather the fp16 rows, then widen them: the table stays fp16 in memory.
+        const gathered = g.op('Gather', [this.external(embed, 'embed_tokens.weight', [V, H]), ids], 'embed/gather', { axis: 0 });
+        x = g.op('Cast', [gathered], 'embed/cast', { to: DataType.FLOAT });
+      } else {
+        // fp32 table (an fp16 one is widened once at session creation: WebGPU without shader-f16 has no fp16 Gather).
+        x = g.op('Gather', [this.floatParam(embed, 'embed_tokens.weight', [V, H]), ids], 'embed/gather', { axis: 0 });
+      }
     } else {
       x = g.input(HIDDEN_INPUT, DataType.FLOAT, ['batch_size', 'sequence_length', H]);
     }
