@@ -100,6 +100,8 @@ export interface TimelineLayout {
   span: number;
   rowHeight: number;
   axisY: number;
+  /** y where the lanes end; marker labels go in the row below it */
+  lanesBottom: number;
   lanes: TimelineLaneLayout[];
   rects: TimelineRect[];
   ticks: TimelineTick[];
@@ -109,6 +111,8 @@ export interface TimelineLayout {
 const AXIS_HEIGHT = 28;
 const LANE_GAP = 10;
 const MIN_RECT_WIDTH = 1.5;
+/** Row under the lanes for the marker labels (T predicted, TTFT). */
+const MARKER_ROW = 26;
 
 /** A "nice" tick step (1, 2 or 5 x 10^k) giving at most maxTicks intervals over span. */
 export function niceStep(span: number, maxTicks: number): number {
@@ -196,7 +200,8 @@ export function layoutTimeline(lanes: readonly LaneInput[], measuredTtft: number
   const markers: TimelineMarker[] = [];
   if (predictedLatency > 0) markers.push({ x: xOf(predictedLatency), seconds: predictedLatency, label: `T pred ${formatSeconds(predictedLatency)}`, kind: 'predicted-latency' });
   if (measuredTtft !== null && measuredTtft <= span) markers.push({ x: xOf(measuredTtft), seconds: measuredTtft, label: `TTFT ${formatSeconds(measuredTtft)}`, kind: 'measured-ttft' });
-  return { width, height: Math.max(y, AXIS_HEIGHT + 20), plotLeft, plotRight, span, rowHeight, axisY: AXIS_HEIGHT, lanes: laneLayouts, rects, ticks, markers };
+  const lanesBottom = Math.max(y - LANE_GAP, AXIS_HEIGHT + 20);
+  return { width, height: lanesBottom + MARKER_ROW, plotLeft, plotRight, span, rowHeight, axisY: AXIS_HEIGHT, lanesBottom, lanes: laneLayouts, rects, ticks, markers };
 }
 
 export interface GenerationMetrics {

@@ -56,7 +56,7 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   root.append(defs);
 
   for (const t of layout.ticks) {
-    root.append(svg('line', { x1: t.x, y1: layout.axisY - 4, x2: t.x, y2: layout.height, stroke: '#e4e4e7', 'stroke-width': 1 }));
+    root.append(svg('line', { x1: t.x, y1: layout.axisY - 4, x2: t.x, y2: layout.lanesBottom, stroke: '#e4e4e7', 'stroke-width': 1 }));
     root.append(svg('text', { x: t.x, y: layout.axisY - 10, 'text-anchor': 'middle', 'font-size': font, fill: '#52525b' }, t.label));
   }
   const narrow = width < 600;
@@ -81,10 +81,13 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
     if (r.row === 'predicted') root.append(svg('rect', { x: r.x, y: r.y, width: r.width, height: r.height, rx: 3, fill: 'url(#hatch)', 'pointer-events': 'none' }));
   }
   for (const m of layout.markers) {
-    const color = m.kind === 'measured-ttft' ? '#dc2626' : '#1d4ed8';
-    root.append(svg('line', { x1: m.x, y1: layout.axisY, x2: m.x, y2: layout.height, stroke: color, 'stroke-width': 2, 'stroke-dasharray': m.kind === 'measured-ttft' ? '0' : '6 4' }));
-    const anchor = m.x > layout.width - 140 ? 'end' : 'start';
-    root.append(svg('text', { x: m.x + (anchor === 'end' ? -4 : 4), y: layout.height - 6, 'font-size': font, 'font-weight': 700, fill: color, 'text-anchor': anchor }, m.label));
+    const measured = m.kind === 'measured-ttft';
+    const color = measured ? '#dc2626' : '#1d4ed8';
+    root.append(svg('line', { x1: m.x, y1: layout.axisY, x2: m.x, y2: layout.lanesBottom + 4, stroke: color, 'stroke-width': 2, 'stroke-dasharray': measured ? '0' : '6 4' }));
+    // the prediction's label sits left of its line, the measurement's right of it, unless an edge is near
+    const room = font * 0.62 * m.label.length;
+    const anchor = measured ? (m.x + room > layout.width ? 'end' : 'start') : m.x - room < 0 ? 'start' : 'end';
+    root.append(svg('text', { x: m.x + (anchor === 'end' ? -4 : 4), y: layout.height - 7, 'font-size': font, 'font-weight': 700, fill: color, 'text-anchor': anchor }, m.label));
   }
 
   const predictedT = data.stages.length ? Math.max(...data.stages.map((s) => s.finishTime)) : null;
