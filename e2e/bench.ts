@@ -81,7 +81,7 @@ interface DecodeResult {
 /** K unemulated pages: an even K-stage pipeline and a single-page plan, greedy, `newTokens` each. */
 async function decodeBench(chromium: string, model: ModelFixture, k: number, newTokens: number, log: (l: string) => void): Promise<DecodeResult> {
   const prompt = await promptOfTokens(model.packageDir, 32);
-  const h = await Harness.start({ chromium, model, webgpu: false, backend: 'wasm', log });
+  const h = await Harness.start({ chromium, model, backend: 'wasm', log });
   try {
     await h.createSession('bench-decode');
     await h.openPeers(Array.from({ length: k }, (_, i) => ({ name: `plain${i + 1}` })));

@@ -4,7 +4,7 @@
  * acting as the session's host (it holds the host secret; the protocol lets a driver that is not a peer
  * plan and start requests). Tests, the demo and the bench all drive sessions through this one class.
  *
- *   const h = await Harness.start({ chromium, model, webgpu: true, backend: 'auto' });
+ *   const h = await Harness.start({ chromium, model, backend: 'auto' });
  *   await h.createSession();
  *   await h.openPeers([{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
  *   await h.waitProfiled();
@@ -37,8 +37,8 @@ import { TandemPage, type PeerSpec } from './tandem-page.ts';
 export interface HarnessOptions {
   chromium: string;
   model: ModelFixture;
-  /** Launch Chromium with WebGPU (--enable-unsafe-webgpu). */
-  webgpu: boolean;
+  /** Launch Chromium with WebGPU (--enable-unsafe-webgpu; default true: a wasm run is ?backend=wasm). */
+  webgpu?: boolean;
   /** The pages' ?backend= (auto picks WebGPU when it works for the package). */
   backend: 'auto' | 'wasm' | 'webgpu';
   /** Port inside the namespace (every namespace has its own ports). */
@@ -108,7 +108,7 @@ export class Harness {
         readyTimeoutMs: 300_000,
         echo: opts.verboseServer ? (t) => process.stderr.write(t) : undefined,
       });
-      browser = await launchInNetwork(net, { webgpu: opts.webgpu });
+      browser = await launchInNetwork(net, { webgpu: opts.webgpu ?? true });
       const driver = await CoordinatorClient.connect(server.controlUrl);
       return new Harness(opts, net, server, browser, driver);
     } catch (err) {

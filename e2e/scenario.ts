@@ -46,7 +46,7 @@ export function reportPeer(p: RosterPeer): ReportPeer {
 export async function runPlanComparison(o: ComparisonOptions): Promise<DemoReport> {
   const prompt = await promptOfTokens(o.model.packageDir, o.tokens);
   o.log(`prompt: ${prompt.tokens} tokens (asked ${o.tokens})`);
-  const h = await Harness.start({ chromium: o.chromium, model: o.model, webgpu: o.backend !== 'wasm', backend: o.backend, log: o.log, verboseServer: o.verboseServer });
+  const h = await Harness.start({ chromium: o.chromium, model: o.model, backend: o.backend, log: o.log, verboseServer: o.verboseServer });
   try {
     await h.createSession('demo');
     await h.openPeers(o.peers);

@@ -53,7 +53,8 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
 
       beforeAll(async () => {
         if (!ready.ok) return;
-        h = await Harness.start({ chromium: ready.chromium.path, model, webgpu: backend === 'webgpu', backend });
+        // WebGPU is on in both browsers; the wasm run is the page's own ?backend=wasm.
+        h = await Harness.start({ chromium: ready.chromium.path, model, backend });
         await h.createSession(`e2e-${backend}`);
         await h.openPeers(PEERS);
         await h.waitProfiled();
