@@ -121,11 +121,13 @@ describe('pipeline runner input checks', () => {
     await expect(PipelineRunner.open(PackageReader.open(dir), { split: parseSplit('1-2,3-4', 4) })).rejects.toMatchObject({ code: 'shard-hash-mismatch' });
   });
 
-  it('rejects an empty prompt', async () => {
+  it('rejects an empty prompt, a context past the RoPE tables and out-of-vocabulary ids', async () => {
     const pkg = await testPackage('llama', false, 'fp32');
     const runner = await PipelineRunner.open(pkg.reader, { backend: 'node', maxPositions: 64 });
     try {
       await expect(runner.generate([], { maxNewTokens: 2 })).rejects.toMatchObject({ code: 'prompt-empty' });
+      await expect(runner.generate(PROMPT, { maxNewTokens: 64 })).rejects.toMatchObject({ code: 'context-too-long' });
+      await expect(runner.generate([1, 384], { maxNewTokens: 2 })).rejects.toMatchObject({ code: 'token-out-of-range' });
     } finally {
       await runner.release();
     }

@@ -15,7 +15,7 @@ import { headDim, unitBytes } from './manifest.ts';
 import type { HostTensor, NodeBackend, StageSession } from './ort-node.ts';
 import { createStageSession } from './ort-node.ts';
 import { Sampler, type SamplingOptions } from './sampler.ts';
-import { buildStageGraph, HIDDEN_OUTPUT, stageSessionConfig, type StageSpec } from './stage-graph.ts';
+import { buildStageGraph, HIDDEN_OUTPUT, stageMaxPositions, stageSessionConfig, type StageSpec } from './stage-graph.ts';
 
 /** Where a stage's unit blobs come from (e.g. PackageReader): verified bytes, and a file path if on disk. */
 export interface UnitSource {
@@ -170,6 +170,8 @@ export class PipelineRunner {
     private readonly stages: Stage[],
     private readonly links: Link[],
     private readonly wire: 'float32' | 'float16',
+    /** longest sequence (prompt + new tokens) the stage graphs' RoPE tables cover */
+    readonly maxPositions: number,
   ) {}
 
   /** Builds and loads every stage of the split (default: one stage with all layers). */
@@ -200,7 +202,7 @@ export class PipelineRunner {
       throw e;
     }
     const links = stages.map(() => new Link()); // links[i]: stage i -> stage i+1 (the last one closes the ring)
-    return new PipelineRunner(manifest, stages, links, opts.wire ?? 'float32');
+    return new PipelineRunner(manifest, stages, links, opts.wire ?? 'float32', stageMaxPositions(manifest, graphOpts));
   }
 
   /** The package's end-of-sequence ids (generation_config.json, else config.json). */
@@ -229,6 +231,15 @@ export class PipelineRunner {
 
   async generate(promptIds: number[], opts: GenerateOptions): Promise<GenerateResult> {
     if (promptIds.length === 0) throw new TandemError('prompt-empty', 'The prompt has no tokens; give a non-empty prompt.');
+    if (promptIds.length + opts.maxNewTokens > this.maxPositions) {
+      throw new TandemError(
+        'context-too-long',
+        `${promptIds.length} prompt tokens + ${opts.maxNewTokens} new tokens exceed the ${this.maxPositions} positions the stage graphs were built for; shorten the prompt, lower --max-new-tokens, or build with a larger maxPositions.`,
+      );
+    }
+    const V = this.manifest.config.vocab_size;
+    const bad = promptIds.find((t) => !Number.isInteger(t) || t < 0 || t >= V);
+    if (bad !== undefined) throw new TandemError('token-out-of-range', `Prompt token id ${bad} is outside the vocabulary 0..${V - 1}.`);
     const requestId = opts.requestId ?? 1;
     const sampler = new Sampler(opts.sampling);
     const stops = new Set(opts.stopTokens ?? this.eosTokens());

@@ -21,7 +21,7 @@
  *   x   = x + (silu(h @ Wg) * (h @ Wu)) @ Wd
  */
 import { TandemError } from '../planner/errors.ts';
-import type { LayerRange, ModelManifest, TensorEntry, UnitEntry } from './manifest.ts';
+import type { LayerRange, ModelConfigJson, ModelManifest, TensorEntry, UnitEntry } from './manifest.ts';
 import { getTensor, headDim, unitsForRange } from './manifest.ts';
 import { GraphBuilder, float32Raw } from './onnx/builder.ts';
 import { DataType, encodeModel } from './onnx/model.ts';
@@ -111,7 +111,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 /** Emits the ops of one stage into a GraphBuilder. */
 class StageEmitter {
   readonly g = new GraphBuilder();
-  private readonly cfg;
+  private readonly cfg: ModelConfigJson;
   private readonly H: number;
   private readonly nq: number;
   private readonly nkv: number;
@@ -370,8 +370,14 @@ export interface StageModelDef {
   outputNames: string[];
 }
 
+/** Rows of the RoPE tables = the longest sequence (prompt + generated tokens) a stage graph supports. */
+export function stageMaxPositions(manifest: ModelManifest, opts: StageGraphOptions = {}): number {
+  return opts.maxPositions ?? Math.min(manifest.config.max_position_embeddings ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS);
+}
+
 export function buildStageModelDef(manifest: ModelManifest, spec: StageSpec, opts: StageGraphOptions = {}): StageModelDef {
-  const maxPositions = opts.maxPositions ?? Math.min(manifest.config.max_position_embeddings ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS);
+  const maxPositions = stageMaxPositions(manifest, opts);
+  if (!Number.isInteger(maxPositions) || maxPositions < 1) throw new TandemError('range-invalid', `maxPositions must be a positive integer, got ${maxPositions}.`);
   if (spec.layers.end === spec.layers.start && !spec.embeds && !spec.hasHead) {
     throw new TandemError('range-invalid', 'A stage needs at least one layer, the embedding or the head.');
   }
