@@ -48,6 +48,10 @@ function time(fn: () => unknown, reps = 7): { median: number; cpu: number; runs:
   return { median: med(wall), cpu: med(cpu), runs: n, warmup };
 }
 
+const cpuSince = (c0: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+};
 const ms = (s: number) => (s * 1000 < 10 ? (s * 1000).toFixed(2) : (s * 1000).toFixed(0));
 
 /** A bench instance: the paper's Qwen3-14B with K devices drawn around the paper's four (seeded). */
@@ -122,10 +126,13 @@ for (const [K, L, limit] of [[4, 40, 0.002], [10, 80, 1]] as const) {
 }
 
 // 2. Scalable planner: gap to exact where exact is feasible ------------------------------------------
-interface GapRow { K: number; L: number; instances: number; meanGapPercent: number; maxGapPercent: number; exactShare: number; scalableSeconds: number; exactSeconds: number; kind: string }
+interface GapRow {
+  K: number; L: number; instances: number; meanGapPercent: number; maxGapPercent: number; exactShare: number; kind: string;
+  scalableSeconds: number; exactSeconds: number; scalableCpuSeconds: number; exactCpuSeconds: number;
+}
 const gapRows: GapRow[] = [];
-console.log('\nScalable planner vs exact DP (gap = T_scalable / T_exact - 1), median time per instance (exact = solveExactDp alone)');
-console.log(`${'kind'.padStart(12)}${'K'.padStart(4)}${'L'.padStart(4)}${'n'.padStart(4)}${'mean gap'.padStart(10)}${'max gap'.padStart(10)}${'optimal'.padStart(9)}${'scal ms'.padStart(9)}${'exact ms'.padStart(10)}`);
+console.log('\nScalable planner vs exact DP (gap = T_scalable / T_exact - 1), median wall/CPU ms per instance (exact = solveExactDp alone)');
+console.log(`${'kind'.padStart(12)}${'K'.padStart(4)}${'L'.padStart(4)}${'n'.padStart(4)}${'mean gap'.padStart(10)}${'max gap'.padStart(10)}${'optimal'.padStart(9)}${'scal ms'.padStart(14)}${'exact ms'.padStart(14)}`);
 const gapKs = quick ? [4, 8] : [4, 6, 8, 10, 12];
 for (const kind of ['paper-like', 'random', 'random-tight'] as const) {
   for (const K of gapKs) {
@@ -136,16 +143,20 @@ for (const kind of ['paper-like', 'random', 'random-tight'] as const) {
         ? paperLikeProblem(K, L, 5000 + K * 10 + k)
         : randomProblem(mulberry32(7000 + K * 10 + k), { K, L, memory: kind === 'random-tight' ? 'tight' : 'loose' }));
     const gaps: number[] = [];
-    const ts: number[] = [], te: number[] = [];
+    const ts: number[] = [], te: number[] = [], cs: number[] = [], ce: number[] = []; // wall and CPU seconds
     for (const p of problems) {
       const ct = buildCostTable(p);
+      let c0 = process.cpuUsage();
       let t0 = performance.now();
       const ex = solveExactDp(ct);
       if (!ex) continue; // nothing fits (tight memory): no gap to measure
       te.push((performance.now() - t0) / 1000);
+      ce.push(cpuSince(c0));
+      c0 = process.cpuUsage();
       t0 = performance.now();
       const sc = solveScalable(ct, strongestFirst(p))!;
       ts.push((performance.now() - t0) / 1000);
+      cs.push(cpuSince(c0));
       gaps.push(100 * Math.max(0, sc.latency / ex.latency - 1)); // clamp float noise below 0
     }
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -154,18 +165,18 @@ for (const kind of ['paper-like', 'random', 'random-tight'] as const) {
       meanGapPercent: gaps.reduce((a, b) => a + b, 0) / gaps.length,
       maxGapPercent: Math.max(...gaps),
       exactShare: gaps.filter((g) => g < 1e-7).length / gaps.length,
-      scalableSeconds: med(ts), exactSeconds: med(te),
+      scalableSeconds: med(ts), exactSeconds: med(te), scalableCpuSeconds: med(cs), exactCpuSeconds: med(ce),
     };
     gapRows.push(row);
-    console.log(`${kind.padStart(12)}${String(K).padStart(4)}${String(L).padStart(4)}${String(row.instances).padStart(4)}${`${row.meanGapPercent.toFixed(3)}%`.padStart(10)}${`${row.maxGapPercent.toFixed(3)}%`.padStart(10)}${`${(100 * row.exactShare).toFixed(0)}%`.padStart(9)}${ms(row.scalableSeconds).padStart(9)}${ms(row.exactSeconds).padStart(10)}`);
+    console.log(`${kind.padStart(12)}${String(K).padStart(4)}${String(L).padStart(4)}${String(row.instances).padStart(4)}${`${row.meanGapPercent.toFixed(3)}%`.padStart(10)}${`${row.maxGapPercent.toFixed(3)}%`.padStart(10)}${`${(100 * row.exactShare).toFixed(0)}%`.padStart(9)}${`${ms(row.scalableSeconds)}/${ms(row.scalableCpuSeconds)}`.padStart(14)}${`${ms(row.exactSeconds)}/${ms(row.exactCpuSeconds)}`.padStart(14)}`);
   }
 }
 
 // 3. Scalable planner up to K = 64: time and reduction vs the best memory-feasible baseline -----------
-interface BigRow { kind: string; K: number; L: number; scalableSeconds: number; stages: number; evaluations: number; latency: number; bestBaseline: number; reductionVsBestBaselinePercent: number }
+interface BigRow { kind: string; K: number; L: number; scalableSeconds: number; scalableCpuSeconds: number; stages: number; evaluations: number; latency: number; bestBaseline: number; reductionVsBestBaselinePercent: number }
 const bigRows: BigRow[] = [];
 console.log('\nScalable planner for many devices (vs the best baseline that fits in memory)');
-console.log(`${'kind'.padStart(12)}${'K'.padStart(4)}${'L'.padStart(4)}${'ms'.padStart(8)}${'stages'.padStart(8)}${'evals'.padStart(7)}${'T [s]'.padStart(9)}${'best base'.padStart(11)}${'reduction'.padStart(11)}`);
+console.log(`${'kind'.padStart(12)}${'K'.padStart(4)}${'L'.padStart(4)}${'wall/CPU ms'.padStart(14)}${'stages'.padStart(8)}${'evals'.padStart(7)}${'T [s]'.padStart(9)}${'best base'.padStart(11)}${'reduction'.padStart(11)}`);
 for (const kind of ['paper-like', 'random'] as const) {
   for (const K of quick ? [16, 32] : [16, 24, 32, 48, 64]) {
     for (const L of quick ? [40] : [40, 80]) {
@@ -175,11 +186,11 @@ for (const kind of ['paper-like', 'random'] as const) {
       const t = time(() => (sc = solveScalable(ct, strongestFirst(p))), 3);
       const base = bestBaseline(p);
       const row: BigRow = {
-        kind, K, L, scalableSeconds: t.median, stages: sc!.stages.length, evaluations: sc!.evaluations, latency: sc!.latency,
+        kind, K, L, scalableSeconds: t.median, scalableCpuSeconds: t.cpu, stages: sc!.stages.length, evaluations: sc!.evaluations, latency: sc!.latency,
         bestBaseline: base, reductionVsBestBaselinePercent: 100 * (1 - sc!.latency / base),
       };
       bigRows.push(row);
-      console.log(`${kind.padStart(12)}${String(K).padStart(4)}${String(L).padStart(4)}${ms(t.median).padStart(8)}${String(row.stages).padStart(8)}${String(row.evaluations).padStart(7)}${row.latency.toFixed(3).padStart(9)}${(base === Infinity ? 'none fits' : base.toFixed(3)).padStart(11)}${(base === Infinity ? '-' : `${row.reductionVsBestBaselinePercent.toFixed(1)}%`).padStart(11)}`);
+      console.log(`${kind.padStart(12)}${String(K).padStart(4)}${String(L).padStart(4)}${`${ms(t.median)}/${ms(t.cpu)}`.padStart(14)}${String(row.stages).padStart(8)}${String(row.evaluations).padStart(7)}${row.latency.toFixed(3).padStart(9)}${(base === Infinity ? 'none fits' : base.toFixed(3)).padStart(11)}${(base === Infinity ? '-' : `${row.reductionVsBestBaselinePercent.toFixed(1)}%`).padStart(11)}`);
     }
   }
 }
