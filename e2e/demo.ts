@@ -26,7 +26,8 @@ const USAGE = `usage: npm run demo -- [options]
   --new-tokens N     tokens to generate per request (default 16)
   --methods LIST     plans to run, in order (default dp,even,heuristic,single)
   --preset P         seeded model: demo (24 layers, ~217 MB fp32) or tiny (4 layers) (default demo)
-  --backend B        auto | wasm | webgpu (default auto: WebGPU when it works for the package)
+  --backend B        wasm | auto | webgpu (default wasm: CPU throttling, the compute emulation, slows
+                     wasm inference; WebGPU runs in Chromium's GPU process, which throttling does not touch)
   --out DIR          where report.html, report.json and screenshots go (default e2e/artifacts/demo-<time>)
   --json             print one JSON document (the report) on stdout instead of tables
   --verbose          echo the server's output
@@ -41,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
       'new-tokens': { type: 'string', default: '16' },
       methods: { type: 'string', default: 'dp,even,heuristic,single' },
       preset: { type: 'string', default: 'demo' },
-      backend: { type: 'string', default: 'auto' },
+      backend: { type: 'string', default: 'wasm' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },

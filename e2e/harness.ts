@@ -125,7 +125,7 @@ export class Harness {
 
   /** The driver creates the session and becomes its host. */
   async createSession(name = 'e2e'): Promise<{ code: string; hostSecret: string }> {
-    const created = await this.driver.request({ type: 'create-session', name }, 'session-created');
+    const created = await this.driver.request({ type: 'create-session', name }, 'session-created', 120_000);
     this.session = { code: created.code, hostSecret: created.hostSecret };
     this.log(`harness: session ${created.code}`);
     return this.session;
@@ -196,7 +196,8 @@ export class Harness {
 
   async plan(method: PlanMethod = 'dp', tokens?: number): Promise<ServerMessageOf<'plan-ready'>> {
     const { code, hostSecret } = this.need();
-    const plan = await this.driver.request({ type: 'plan', code, hostSecret, method, ...(tokens !== undefined ? { tokens } : {}) }, 'plan-ready');
+    // Generous: on a small shared machine the pages' work can starve the server for a while.
+    const plan = await this.driver.request({ type: 'plan', code, hostSecret, method, ...(tokens !== undefined ? { tokens } : {}) }, 'plan-ready', 180_000);
     this.log(`harness: ${method} plan ${plan.planId}: T = ${plan.predictedLatency.toFixed(3)} s, ` + plan.stages.map((s) => `${s.displayName} [${s.layers.start + 1}-${s.layers.end}]`).join(' -> '));
     return plan;
   }
@@ -222,7 +223,7 @@ export class Harness {
     const { code, hostSecret } = this.need();
     const mark = this.driver.log.length;
     const t0 = performance.now();
-    const start = await this.driver.request({ type: 'go', code, hostSecret, prompt, maxNewTokens, sampling }, 'start');
+    const start = await this.driver.request({ type: 'go', code, hostSecret, prompt, maxNewTokens, sampling }, 'start', 120_000);
     const requestId = start.requestId;
     this.log(`harness: request ${requestId} started (${plan.method})`);
     const first = this.driver.next('output', (m) => m.requestId === requestId, timeoutMs, mark).then(() => performance.now(), () => null);
