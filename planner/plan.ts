@@ -44,8 +44,11 @@ export function planOptimal(p: PlanProblem, options: PlanOptions = {}): PlanResu
     options.method === 'exact' || options.method === 'scalable'
       ? options.method
       : dpStateCount(ct.K, ct.L) <= maxStates ? 'exact' : 'scalable';
-  if (method === 'exact' && ct.K > 30) {
-    throw new TandemError('plan-too-large', `the exact DP cannot handle ${ct.K} devices; use the scalable planner`);
+  if (method === 'exact' && (ct.K > 24 || dpStateCount(ct.K, ct.L) > 25 * MAX_DP_STATES)) {
+    throw new TandemError(
+      'plan-too-large',
+      `the exact DP for ${ct.K} devices and ${ct.L} layers needs ${dpStateCount(ct.K, ct.L).toExponential(1)} states (about 13 bytes each); use method 'scalable' or 'auto'`,
+    );
   }
   if (method === 'scalable') {
     const scalable = solveScalable(ct, strongestFirst(p), options.scalable);
