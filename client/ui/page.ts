@@ -9,6 +9,7 @@ import { formatBytes, formatDuration, formatLayers } from './format.ts';
 import { renderProfile } from './profile-view.ts';
 import { renderRoster } from './roster-view.ts';
 import { renderTimeline } from './timeline.ts';
+import { qrSvg } from './qr.ts';
 
 function card(title: string, id: string, ...body: HTMLElement[]): HTMLElement {
   return h('section.card', { id, 'aria-labelledby': `${id}-title` }, h('h2', { id: `${id}-title` }, title), ...body);
@@ -116,6 +117,17 @@ export function mountPage(root: HTMLElement, app: App): void {
   const grid = h('main.grid', {}, sessionCard, hostCard, outputCard, timelineCard, stageCard, rosterCard, deviceCard);
   fill(root, header, banners, grid);
 
+  // the QR code is computed once per link and the same element re-used by every render
+  let qrLink = '';
+  let qrEl: SVGSVGElement | null = null;
+  const qrFor = (link: string): SVGSVGElement => {
+    if (link !== qrLink || !qrEl) {
+      qrLink = link;
+      qrEl = qrSvg(link, `QR code of ${link}`);
+    }
+    return qrEl;
+  };
+
   let lastTimelineKey = '';
   let lastWidth = 0;
   const render = () => {
@@ -149,6 +161,7 @@ export function mountPage(root: HTMLElement, app: App): void {
       fill(
         sessionPanel,
         h('div.join-code', { id: 'session-code', 'aria-label': 'Join code' }, s.code.slice(0, 4), h('span.code-gap', {}), s.code.slice(4)),
+        s.role === 'host' ? h('div.qr-wrap', {}, qrFor(link), h('p.hint', {}, 'Scan to join')) : null,
         h('p.join-how', {}, s.role === 'host' ? 'On each phone or laptop, open ' : 'Others join with ', h('a.join-link', { href: link, id: 'join-link' }, link), h('br'), 'or open this server\'s page and type the code.'),
         h('p.hint', {}, `${s.sessionName ?? ''} · model ${s.model?.name ?? '…'} · you are ${s.role === 'host' ? 'the host' : 'a peer'}${emulated ? ` · emulated (${emulated.label})` : ''}`),
       );

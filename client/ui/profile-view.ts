@@ -23,7 +23,8 @@ export function sweepChart(result: ProfileResult): SVGSVGElement {
   root.append(svg('line', { x1: pad.l, y1: pad.t, x2: pad.l, y2: H - pad.b, stroke: '#a1a1aa' }));
   root.append(svg('text', { x: pad.l - 4, y: ly(peakFlops) + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#52525b' }, `${(peakFlops / 1e9).toFixed(1)}G`));
   root.append(svg('text', { x: pad.l - 4, y: H - pad.b, 'text-anchor': 'end', 'font-size': 10, fill: '#52525b' }, '0'));
-  for (const t of [tMin, 2 ** Math.round(Math.log2(Math.sqrt(tMin * tMax))), tMax]) root.append(svg('text', { x: lx(t), y: H - 8, 'text-anchor': 'middle', 'font-size': 10, fill: '#52525b' }, `t=${t}`));
+  const xLabels: [number, string][] = [[tMin, 'start'], [2 ** Math.round(Math.log2(Math.sqrt(tMin * tMax))), 'middle'], [tMax, 'end']];
+  for (const [t, anchor] of xLabels) root.append(svg('text', { x: lx(t), y: H - 8, 'text-anchor': anchor, 'font-size': 10, fill: '#52525b' }, `t=${t}`));
   let d = '';
   for (let i = 0; i <= 60; i++) {
     const t = 2 ** (Math.log2(tMin) + ((Math.log2(tMax) - Math.log2(tMin)) * i) / 60);
