@@ -5,7 +5,6 @@
  * it directly and the server, the bench and the tests all run the same logic.
  */
 import type { ModelManifest } from '../shards/manifest.ts';
-import { TandemError } from '../planner/errors.ts';
 import {
   assertNever,
   JOIN_CODE_ALPHABET,
@@ -27,7 +26,7 @@ import {
   type ServerMessage,
   type TimingEntry,
 } from './protocol.ts';
-import type { StagePlanner } from './planning.ts';
+import type { PlanOutcome, PlanRequest } from './planning.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
 
 export type ConnId = number;
@@ -44,7 +43,12 @@ export interface FieldRecord {
 export type Effect =
   | { kind: 'send'; to: ConnId; message: ServerMessage }
   | { kind: 'close'; conn: ConnId; code: number; reason: string }
-  | { kind: 'field-log'; record: FieldRecord };
+  | { kind: 'field-log'; record: FieldRecord }
+  /** Run the planner (off the event loop if the gateway can), then call `planFinished(token, ...)`. */
+  | { kind: 'plan'; token: number; request: PlanRequest };
+
+/** What the planner produced for a `plan` effect. */
+export type PlanCompletion = { ok: true; outcome: PlanOutcome } | { ok: false; code: string; message: string };
 
 export interface CoordinatorLimits {
   maxSessions: number;
@@ -77,7 +81,6 @@ export const DEFAULT_LIMITS: CoordinatorLimits = {
 export interface CoordinatorOptions {
   /** The model package sessions use; null when the server has none (sessions cannot be created). */
   model: ModelManifest | null;
-  planner: StagePlanner;
   /** Cryptographically random bytes (crypto.getRandomValues in the page, node:crypto on the server). */
   randomBytes: (count: number) => Uint8Array;
   limits?: Partial<CoordinatorLimits>;
@@ -139,6 +142,19 @@ interface Session {
   requests: RequestRecord[];
   nextRequestId: number;
   planCount: number;
+  /** The plan being computed, if any. */
+  planning: PendingPlan | null;
+}
+
+interface PendingPlan {
+  token: number;
+  hostConn: ConnId;
+  ref: number | undefined;
+  method: PlanMethod;
+  tokens: number;
+  memoryModel: MemoryModel;
+  /** Candidate peers in planner device order. */
+  peerIds: string[];
 }
 
 interface Conn {
@@ -193,6 +209,9 @@ export class Coordinator {
   private readonly joinLimiter: RateLimiter;
   private readonly defaultTokens: number;
   private readonly peerjs: { path: string; key: string };
+  private nextPlanToken = 1;
+  /** Plan token -> session code, while the planner runs. */
+  private readonly pendingPlans = new Map<number, string>();
 
   constructor(private readonly options: CoordinatorOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -334,6 +353,7 @@ export class Coordinator {
       requests: [],
       nextRequestId: 1,
       planCount: 0,
+      planning: null,
     };
     this.sessions.set(code, session);
     state.hostOf.add(code);
@@ -429,28 +449,54 @@ export class Coordinator {
     const candidates = [...session.peers.values()].filter((p) => p.conn !== null && p.profile !== null);
     if (candidates.length === 0)
       return out.error(conn, 'no-profiles', 'no connected peer has reported a profile yet: wait for the pages to finish profiling', msg.type, msg.ref);
+    if (session.planning)
+      return out.error(conn, 'plan-pending', 'a plan is being computed for this session: wait for its plan-ready', msg.type, msg.ref);
     const method = msg.method ?? 'dp';
     const tokens = msg.tokens ?? this.defaultTokens;
     const memoryModel = msg.memoryModel ?? 'max';
-    let result;
-    try {
-      result = this.options.planner({
+    const token = this.nextPlanToken++;
+    this.pendingPlans.set(token, session.code);
+    session.planning = { token, hostConn: conn, ref: msg.ref, method, tokens, memoryModel, peerIds: candidates.map((p) => p.peerId) };
+    session.lastActivityMs = nowMs;
+    out.effects.push({
+      kind: 'plan',
+      token,
+      request: {
         manifest: model,
         candidates: candidates.map((p) => ({ peerId: p.peerId, displayName: p.displayName, profile: p.profile as ProfileReport })),
         tokens,
         method,
         memoryModel,
-      });
-    } catch (error) {
-      if (error instanceof TandemError && error.code === 'plan-infeasible')
-        return out.error(conn, 'plan-infeasible', error.message, msg.type, msg.ref);
-      throw error;
+      },
+    });
+  }
+
+  /** The planner finished the `plan` effect with this token: publish the plan (or the error). */
+  planFinished(token: number, completion: PlanCompletion, nowMs: number): Effect[] {
+    const out = new Outbox();
+    const code = this.pendingPlans.get(token);
+    this.pendingPlans.delete(token);
+    const session = code !== undefined ? this.sessions.get(code) : undefined;
+    if (!session || session.planning?.token !== token) return out.effects; // the session ended meanwhile
+    const pending = session.planning;
+    session.planning = null;
+    const { hostConn: conn, ref, method, tokens, memoryModel } = pending;
+    if (!completion.ok) {
+      if (completion.code === 'plan-infeasible') out.error(conn, 'plan-infeasible', completion.message, 'plan', ref);
+      else out.error(conn, 'internal', `the planner failed (${completion.code}): ${completion.message}`, 'plan', ref);
+      return out.effects;
     }
+    const candidates = pending.peerIds.map((id) => session.peers.get(id));
+    if (candidates.some((p) => !p || p.conn === null)) {
+      out.error(conn, 'stale-plan', 'a page left or disconnected while the plan was computed: plan again', 'plan', ref);
+      return out.effects;
+    }
+    const result = completion.outcome;
     session.planCount += 1;
     const planId = `${session.code}-${session.planCount}`;
     const last = result.stages.length - 1;
     const stages: PredictedStage[] = result.stages.map((s, i) => {
-      const peer = candidates[s.candidate];
+      const peer = candidates[s.candidate] as Peer;
       return {
         stageIndex: i,
         peerId: peer.peerId,
@@ -470,10 +516,6 @@ export class Coordinator {
     const excludedPeerIds = [...session.peers.keys()].filter((id) => !planned.has(id));
     session.plan = { planId, method, tokens, memoryModel, latency: result.latency, stages, excludedPeerIds, stale: false };
     session.lastActivityMs = nowMs;
-    if (!state.hostOf.has(session.code)) {
-      state.hostOf.add(session.code);
-      session.hostConns.add(conn);
-    }
     const planReady: ServerMessage = {
       type: 'plan-ready',
       planId,
@@ -484,7 +526,7 @@ export class Coordinator {
       stages,
       excludedPeerIds,
     };
-    for (const to of this.sessionConns(session)) out.send(to, to === conn && msg.ref !== undefined ? { ...planReady, ref: msg.ref } : planReady);
+    for (const to of this.sessionConns(session)) out.send(to, to === conn && ref !== undefined ? { ...planReady, ref } : planReady);
     const modelRef = this.modelRef();
     for (const stage of stages) {
       const peer = session.peers.get(stage.peerId);
@@ -517,12 +559,14 @@ export class Coordinator {
       out.send(peer.conn, { type: 'excluded', planId, reason });
     }
     this.broadcastRoster(session, out);
+    return out.effects;
   }
 
   private onGo(conn: ConnId, state: Conn, msg: ClientMessageOf<'go'>, nowMs: number, out: Outbox): void {
     const session = this.hostSession(conn, state, msg, out);
     if (!session) return;
     const plan = session.plan;
+    if (session.planning) return out.error(conn, 'plan-pending', 'a plan is being computed: wait for its plan-ready, then go', msg.type, msg.ref);
     if (!plan) return out.error(conn, 'no-plan', "no plan yet: send 'plan' first", msg.type, msg.ref);
     if (this.runningRequest(session)) return out.error(conn, 'request-active', 'a request is already running: wait for it to finish', msg.type, msg.ref);
     const missing = plan.stages.filter((s) => session.peers.get(s.peerId)?.conn == null).map((s) => s.peerId);
@@ -768,6 +812,7 @@ export class Coordinator {
   }
 
   private deleteSession(session: Session): void {
+    if (session.planning) this.pendingPlans.delete(session.planning.token);
     for (const peer of session.peers.values()) {
       this.peerIndex.delete(peer.peerId);
       const state = peer.conn !== null ? this.conns.get(peer.conn) : undefined;

@@ -15,7 +15,9 @@ import { WebSocketServer } from 'ws';
 import { Coordinator, type CoordinatorLimits } from './coordinator.ts';
 import { FieldLog, fieldRecordsToCsv } from './field-log.ts';
 import { ModelRoute, type ModelPackage } from './model-route.ts';
-import { planWithPlanner, type StagePlanner } from './planning.ts';
+import type { PlanCompletion } from './coordinator.ts';
+import { PlannerPool } from './planner-pool.ts';
+import type { PlanRequest } from './planning.ts';
 import { DEFAULT_PROBE_MAX_BYTES, probeDown, probeUp } from './probes.ts';
 import { StaticFiles } from './static-files.ts';
 import { WsGateway, type GatewayOptions } from './ws-gateway.ts';
@@ -33,7 +35,8 @@ export interface ServerOptions {
   fieldLogPath: string;
   limits?: Partial<CoordinatorLimits>;
   probeMaxBytes?: number;
-  planner?: StagePlanner;
+  /** Where plans run: 'worker' (default: a worker thread, so big plans never stall other sessions) or 'inline'. */
+  planIn?: 'worker' | 'inline';
   gateway?: GatewayOptions;
   /** Default prompt length for plans, tokens. */
   defaultTokens?: number;
@@ -75,13 +78,14 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
   const fieldLog = new FieldLog(options.fieldLogPath);
   const coordinator = new Coordinator({
     model: options.models[0]?.manifest ?? null,
-    planner: options.planner ?? planWithPlanner,
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
     limits: options.limits,
     defaultTokens: options.defaultTokens,
     peerjs: { path: PEERJS_PATH, key: PEERJS_KEY },
   });
+  const pool = (options.planIn ?? 'worker') === 'worker' ? new PlannerPool() : null;
   const gateway = new WsGateway(coordinator, {
+    ...(pool ? { plan: (request: PlanRequest): Promise<PlanCompletion> => pool.plan(request) } : {}),
     ...options.gateway,
     onFieldRecord: (record) => void fieldLog.append(record),
   });
@@ -183,6 +187,7 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
     fieldLog,
     close: async () => {
       gateway.close();
+      await pool?.close();
       const pws: WebSocketServer | null = peerWss;
       if (pws) for (const client of pws.clients) client.terminate();
       server.closeAllConnections();

@@ -306,6 +306,7 @@ export const ERROR_CODES = [
   'no-profiles', // plan with no profiled connected peer
   'plan-infeasible', // the planner found no plan (memory)
   'no-plan', // go before plan
+  'plan-pending', // plan or go while a plan is being computed
   'request-active', // go while a request runs
   'stale-plan', // peers changed after planning: plan again
   'unknown-request', // report for a request that is not the current one

@@ -6,7 +6,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { Coordinator, type ConnId, type Effect, type FieldRecord } from './coordinator.ts';
+import { Coordinator, type ConnId, type Effect, type FieldRecord, type PlanCompletion } from './coordinator.ts';
+import { planInline } from './planner-pool.ts';
+import type { PlanRequest } from './planning.ts';
 import { MAX_MESSAGE_BYTES, parseClientMessage } from './protocol.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
 
@@ -18,6 +20,8 @@ export interface GatewayOptions {
   /** Coordinator tick period, ms (heartbeat timeouts are checked this often). */
   tickMs?: number;
   onFieldRecord?: (record: FieldRecord) => void;
+  /** Runs a plan (default: inline on this thread). */
+  plan?: (request: PlanRequest) => Promise<PlanCompletion>;
 }
 
 export class WsGateway {
@@ -102,6 +106,14 @@ export class WsGateway {
         case 'field-log':
           this.options.onFieldRecord?.(effect.record);
           break;
+        case 'plan': {
+          const plan = this.options.plan ?? planInline;
+          const token = effect.token;
+          plan(effect.request)
+            .catch((error: unknown): PlanCompletion => ({ ok: false, code: 'planner-error', message: String(error) }))
+            .then((completion) => this.apply(this.coordinator.planFinished(token, completion, Date.now())));
+          break;
+        }
       }
     }
   }
