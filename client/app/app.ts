@@ -477,6 +477,7 @@ export class App {
       assignment: a,
       manifest,
       backend: this.state.params?.backend ?? 'auto',
+      emulation: this.state.params?.emulation ?? null,
       readUnit: async (unitId: string) => {
         const r = await cache.readUnit(unitId);
         this.state.cache.reads.push({ unitId, readSeconds: r.readSeconds, verifySeconds: r.verifySeconds });

@@ -11,6 +11,8 @@ import { TandemError } from '../../planner/errors.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
 import type { ServerMessageOf, TimingPhase } from '../../signaling/protocol.ts';
 import type { PipelineTransport } from '../transport/transport.ts';
+import type { Emulation } from '../profiler/emulation.ts';
+import { emulatedRuntime } from './emulated-runtime.ts';
 import type { StagePeer } from '../runtime/stage-peer.ts';
 import type { PromptTokenizer } from '../runtime/tokenizer.ts';
 import type { StageRuntime } from '../runtime/stage-runtime.ts';
@@ -42,6 +44,8 @@ export interface PrepareOptions {
   assignment: ServerMessageOf<'assignment'>;
   manifest: ModelManifest;
   backend: 'auto' | 'webgpu' | 'wasm';
+  /** ?emulate=: its compute slow-down stretches every session run */
+  emulation: Emulation | null;
   readUnit: (unitId: string) => Promise<Uint8Array>;
 }
 
@@ -84,7 +88,7 @@ export class StageController {
         import('../runtime/ort-web.ts'),
         import('../runtime/browser-runtime.ts'),
       ]);
-      this.runtime ??= createBrowserRuntime();
+      this.runtime ??= emulatedRuntime(createBrowserRuntime(), opts.emulation);
       const choice = await chooseBackend(opts.manifest.dtype, opts.backend === 'auto' ? undefined : opts.backend);
       this.hooks.onBackend(choice.backend, choice.reason);
       const a = opts.assignment;

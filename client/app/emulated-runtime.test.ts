@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { emulatedRuntime } from './emulated-runtime.ts';
+import type { HostTensor, StageRuntime } from '../runtime/stage-runtime.ts';
+
+/** A runtime whose sessions take ~20 ms per run and echo their input. */
+const slowEcho: StageRuntime = {
+  async createSession(req) {
+    return {
+      backend: req.backend,
+      inputNames: ['x'],
+      outputNames: ['y'],
+      async run(feeds: Record<string, HostTensor>) {
+        const t0 = performance.now();
+        while (performance.now() - t0 < 20) {
+          // busy: a real kernel
+        }
+        return { y: feeds.x! };
+      },
+      async release() {},
+    };
+  },
+};
+
+const REQ = { model: new Uint8Array(0), externalData: [], config: {}, backend: 'wasm' as const };
+const FEEDS = { x: { dtype: 'float32' as const, dims: [1], data: new Float32Array([3]) } };
+
+describe('emulatedRuntime', () => {
+  it('is the runtime itself without a slow-down', () => {
+    expect(emulatedRuntime(slowEcho, null)).toBe(slowEcho);
+    expect(emulatedRuntime(slowEcho, { label: 'x', computeSlowdown: 1 })).toBe(slowEcho);
+  });
+
+  it('stretches every run by the factor and passes outputs through', async () => {
+    const s = await emulatedRuntime(slowEcho, { label: 'slow', computeSlowdown: 4 }).createSession(REQ);
+    expect(s.backend).toBe('wasm');
+    expect(s.outputNames).toEqual(['y']);
+    const t0 = performance.now();
+    const out = await s.run(FEEDS);
+    const ms = performance.now() - t0;
+    expect(out.y!.data).toEqual(new Float32Array([3]));
+    expect(ms).toBeGreaterThanOrEqual(4 * 20 - 2);
+  });
+});

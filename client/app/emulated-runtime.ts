@@ -1,0 +1,38 @@
+/**
+ * Device emulation for the stage itself: wraps a StageRuntime so that every session run takes
+ * `computeSlowdown` times as long as it really did (the page sleeps (factor - 1) x the measured run
+ * time after each run). With this, an emulated page is as slow in the pipeline as its profile says,
+ * so predicted and measured timelines stay comparable. Storage reads are capped in ShardCache.readUnit.
+ */
+import type { Emulation } from '../profiler/emulation.ts';
+import { computeStretch } from '../profiler/emulation.ts';
+import { sleepSeconds } from '../profiler/timing.ts';
+import type { StageRuntime, StageSessionHandle } from '../runtime/stage-runtime.ts';
+
+export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null): StageRuntime {
+  if (!emulation || emulation.computeSlowdown <= 1) return inner;
+  return {
+    async createSession(req) {
+      const session = await inner.createSession(req);
+      const wrapped: StageSessionHandle = {
+        get backend() {
+          return session.backend;
+        },
+        get inputNames() {
+          return session.inputNames;
+        },
+        get outputNames() {
+          return session.outputNames;
+        },
+        async run(feeds) {
+          const t0 = performance.now();
+          const out = await session.run(feeds);
+          await sleepSeconds(computeStretch(emulation, (performance.now() - t0) / 1000));
+          return out;
+        },
+        release: () => session.release(),
+      };
+      return wrapped;
+    },
+  };
+}
