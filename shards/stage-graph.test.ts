@@ -13,6 +13,9 @@ import { testPackage, type TestPackage } from './stage-test-packages.ts';
 const TOKENS = [17, 301, 5, 99, 250, 3, 42, 128, 7, 77, 366, 1]; // 8 prefill + 4 decode
 const PREFILL = 8;
 
+/** Prefill 8, then 4 single-token decode steps. */
+const STEPS = [TOKENS.slice(0, PREFILL), ...TOKENS.slice(PREFILL).map((t) => [t])];
+
 /** Logits rows (one Float64Array of V per position) from the fp64 reference. */
 function referenceLogits(pkg: TestPackage): Float64Array[] {
   const ref = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u));
@@ -32,7 +35,7 @@ afterAll(async () => {
 });
 
 /** Runs the split stage by stage (hidden states handed over directly) and returns logits rows per position. */
-async function pipelineLogits(pkg: TestPackage, backend: NodeBackend, split: LayerRange[], graphOpts: StageGraphOptions = {}): Promise<Float32Array[]> {
+async function pipelineLogits(pkg: TestPackage, backend: NodeBackend, split: LayerRange[], graphOpts: StageGraphOptions = {}, steps: number[][] = STEPS): Promise<Float32Array[]> {
   const manifest = pkg.reader.manifest;
   const { num_key_value_heads: nkv, vocab_size: V } = manifest.config;
   const hd = manifest.config.head_dim ?? manifest.config.hidden_size / manifest.config.num_attention_heads;
@@ -56,7 +59,6 @@ async function pipelineLogits(pkg: TestPackage, backend: NodeBackend, split: Lay
   );
   const rows: Float32Array[] = [];
   let past = 0;
-  const steps = [TOKENS.slice(0, PREFILL), ...TOKENS.slice(PREFILL).map((t) => [t])];
   for (const ids of steps) {
     const S = ids.length;
     let x: HostTensor = { dtype: 'int64', dims: [1, S], data: BigInt64Array.from(ids, BigInt) };
@@ -159,6 +161,17 @@ describe('fp16 and q4 packages', () => {
       expect(Math.abs(maxAbsDiff(onnx, exact) - quantisationError)).toBeLessThan(0.01 * quantisationError); // ...and that is all
     }
   });
+});
+
+describe('multi-token steps on a filled cache (a prompt continued in chunks)', () => {
+  for (const backend of ['node', 'wasm'] as const) {
+    it(`qwen3 on ${backend}: prefill 5 + 3 tokens, then 2 + 2 == the reference`, async () => {
+      const pkg = await testPackage('qwen3', true, 'fp32');
+      const chunks = [TOKENS.slice(0, 5), TOKENS.slice(5, 8), TOKENS.slice(8, 10), TOKENS.slice(10, 12)];
+      const rows = await pipelineLogits(pkg, backend, SPLITS[0]!, {}, chunks);
+      expect(maxAbsDiff(rows, referenceLogits(pkg))).toBeLessThan(1e-4);
+    });
+  }
 });
 
 describe('buildStageGraph input checks', () => {
