@@ -65,6 +65,8 @@ export class App {
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private profilePromise: Promise<void> | null = null;
   private ensureRun = 0;
+  /** the download of the current assignment's units; a `start` waits for it */
+  private ensuring: Promise<void> = Promise.resolve();
   private renderQueued = false;
 
   onChange(listener: () => void): () => void {
@@ -283,7 +285,7 @@ export class App {
       await this.sendCacheStatus();
       this.state.cache.state = 'idle';
       this.changed();
-      if (this.state.assignment) void this.ensureAssigned();
+      if (this.state.assignment) this.ensuring = this.ensureAssigned();
     } catch (e) {
       this.state.cache.state = 'error';
       this.reportError(this.error(e, 'cache', 'manifest-invalid'), null);
@@ -328,7 +330,7 @@ export class App {
         this.state.assignment = m;
         this.state.excluded = null;
         this.state.cache.assignedUnits = m.units;
-        void this.ensureAssigned();
+        this.ensuring = this.ensureAssigned();
         break;
       case 'excluded':
         void this.stage.release();
@@ -426,7 +428,7 @@ export class App {
     await this.cache.clearPackage();
     this.state.cache.state = 'idle';
     await this.sendCacheStatus();
-    if (this.state.assignment) void this.ensureAssigned();
+    if (this.state.assignment) this.ensuring = this.ensureAssigned();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -450,6 +452,10 @@ export class App {
 
   async go(req: GoRequest): Promise<void> {
     if (!this.client) return;
+    if (!req.prompt.trim()) {
+      this.error(new TandemError('prompt-empty', 'Type a prompt first.'), 'go');
+      return;
+    }
     try {
       this.client.send({ type: 'go', ...this.hostAuth(), prompt: req.prompt, maxNewTokens: req.maxNewTokens, sampling: req.sampling });
     } catch (e) {
@@ -542,6 +548,8 @@ export class App {
       return;
     }
     const t0 = performance.now();
+    // a "go" pressed while this page still downloads its units: the stage starts once they are in
+    await this.ensuring;
     this.state.stage = { state: 'running', requestId: m.requestId, backend: this.state.stage.backend, detail: 'cold start' };
     this.state.cache.reads = [];
     this.changed();

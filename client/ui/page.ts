@@ -86,7 +86,7 @@ export function mountPage(root: HTMLElement, app: App): void {
   goBtn.addEventListener('click', () => {
     const num = (el: HTMLInputElement, dflt: number) => (Number.isFinite(Number(el.value)) && el.value !== '' ? Number(el.value) : dflt);
     void app.go({
-      prompt: promptInput.value.trim() || 'Hello',
+      prompt: promptInput.value.trim(),
       maxNewTokens: Math.min(4096, Math.max(1, Math.round(num(maxNewInput, 32)))),
       sampling: { temperature: Math.max(0, num(tempInput, 0)), topK: Math.max(0, Math.round(num(topKInput, 0))), topP: Math.min(1, Math.max(0.01, num(topPInput, 1))), seed: Math.max(0, Math.round(num(seedInput, 0))) >>> 0 },
     });
