@@ -136,8 +136,20 @@ export class Harness {
     return this.session;
   }
 
-  /** Open one page per spec with ?join=CODE (each in its own browser context) and wait until it joined. */
-  async openPeers(specs: readonly PeerSpec[]): Promise<TandemPage[]> {
+  /**
+   * Open one page per spec with ?join=CODE (each in its own browser context) and wait until it joined.
+   * `oneByOne`: open each page only after the previous one reported its profile, so that the pages'
+   * benchmarks do not compete for the machine's cores (cleaner profiles; slower).
+   */
+  async openPeers(specs: readonly PeerSpec[], opts: { oneByOne?: boolean } = {}): Promise<TandemPage[]> {
+    if (opts.oneByOne) {
+      const pages: TandemPage[] = [];
+      for (const spec of specs) {
+        pages.push(...(await this.openPeers([spec])));
+        await this.waitProfiled([spec.name]);
+      }
+      return pages;
+    }
     const { code } = this.need();
     const opened = await Promise.all(
       specs.map((spec) =>

@@ -49,8 +49,8 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
   const h = await Harness.start({ chromium: o.chromium, model: o.model, backend: o.backend, log: o.log, verboseServer: o.verboseServer });
   try {
     await h.createSession('demo');
-    await h.openPeers(o.peers);
-    o.log(`${o.peers.length} pages joined; profiling`);
+    o.log(`opening ${o.peers.length} pages one by one (each profiles itself alone)`);
+    await h.openPeers(o.peers, { oneByOne: true });
     await h.waitProfiled();
     const peers = h.roster().map(reportPeer);
     for (const p of peers) {
