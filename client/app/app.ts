@@ -68,6 +68,7 @@ export class App {
   /** the download of the current assignment's units; a `start` waits for it */
   private ensuring: Promise<void> = Promise.resolve();
   private renderQueued = false;
+  private wakeListener: (() => void) | null = null;
 
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -250,12 +251,30 @@ export class App {
       this.client.rememberPeer({ code: joined.code, peerId: joined.peerId, peerSecret: joined.peerSecret });
       this.state.role ??= 'peer';
       this.applyJoined(joined);
+      void this.keepAwake();
       this.stage.connect(joined.peerId, joined.peerjs.path).catch((e) => this.reportError(this.error(e, 'transport', 'signaling-unavailable'), null));
       if (this.state.role === 'peer') history.replaceState(null, '', `${location.pathname}?${new URLSearchParams({ ...Object.fromEntries(new URLSearchParams(location.search)), join: joined.code }).toString()}`);
       this.sendProfile();
       await this.loadManifest();
     } catch (e) {
       this.error(e, 'session');
+    }
+  }
+
+  /**
+   * Keeps a phone's screen on while it is in a session (Screen Wake Lock): a sleeping phone stops its
+   * heartbeats and drops out of the pipeline. Re-acquired when the tab becomes visible again.
+   */
+  private async keepAwake(): Promise<void> {
+    const wl = (navigator as Navigator & { wakeLock?: { request(type: 'screen'): Promise<unknown> } }).wakeLock;
+    if (!wl) return;
+    const acquire = () => wl.request('screen').catch((e: unknown) => console.info(`[tandem] no screen wake lock: ${String(e)}`));
+    await acquire();
+    if (!this.wakeListener) {
+      this.wakeListener = () => {
+        if (document.visibilityState === 'visible' && this.state.peerId) void acquire();
+      };
+      document.addEventListener('visibilitychange', this.wakeListener);
     }
   }
 

@@ -254,6 +254,7 @@ function renderStage(app: App): HTMLElement {
     {},
     h('p.stage-line', {}, h('strong', {}, `Stage ${a.stageIndex + 1} of ${a.stageCount}: ${formatLayers(a.layers)}`), `${a.embeds ? ' + embedding' : ''}${a.hasHead ? ' + LM head' : ''}`),
     h('p.hint', {}, neighbours.join(' · ')),
+    h('p.hint', {}, 'Keep this tab open and in front until the request is done: the other devices wait for this one.'),
     h('div.progress', { role: 'progressbar', 'aria-valuenow': pct, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-label': 'Layer download' }, h('div.progress-bar', { style: `width:${pct}%`, class: `progress-bar${c.state === 'error' ? ' progress-error' : ''}` })),
     h(
       'p.cache-line',
