@@ -1,10 +1,11 @@
 /**
  * `npm run bench:shards [-- --shape qwen3-0.6b|demo --layers N --prefill S --decode N --dtypes fp32,fp16,q4
- *   --backends node,wasm --repeats R --out bench/results/shards.json]`
+ *   --backends node,wasm --repeats R --head-vocab V --out bench/results/shards.json]`
  *
  * For each package dtype and each ONNX Runtime backend available in Node (onnxruntime-node CPU,
- * onnxruntime-web wasm; q4 on wasm with both kernels), a layers-only stage graph is built from a
- * freshly made and converted checkpoint and measured:
+ * onnxruntime-web wasm; q4 with both kernels), a layers-only stage graph, and a head-only one (final
+ * norm + lm_head with the real vocabulary V, default 151,936; 0 skips it), are built from freshly made and
+ * converted checkpoints and measured:
  *   - session creation time per MB of layer weights (median of R creations, from model bytes + blobs in
  *     memory to a ready session);
  *   - prefill ms per layer (S tokens, empty cache) and decode ms per layer (1 token after S cached), the
@@ -17,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TandemError } from '../planner/errors.ts';
 import { convertCheckpoint } from './convert.ts';
-import { headDim, type PackageDType } from './manifest.ts';
+import { headDim, type ModelManifest, type PackageDType } from './manifest.ts';
 import { writeModel, type ModelShape } from './make-model.ts';
 import { createStageSession, type HostTensor, type NodeBackend } from './ort-node.ts';
 import { PackageReader } from './package-reader.ts';
@@ -31,17 +32,109 @@ const SHAPES: Record<string, Partial<ModelShape>> = {
 };
 
 interface Result {
+  /** 'layer': a layers-only stage, figures per layer; 'head': a head-only stage (final norm + lm_head), per head */
+  part: 'layer' | 'head';
   dtype: PackageDType;
   backend: NodeBackend;
   q4Kernel: string | null;
-  layers: number;
+  count: number;
+  vocab: number;
   weightBytes: number;
   firstSessionCreateMs: number;
   sessionCreateMs: number;
   sessionCreateMsPerMB: number;
   prefillTokens: number;
-  prefillMsPerLayer: number;
-  decodeMsPerLayer: number;
+  prefillMsPer: number;
+  decodeMsPer: number;
+}
+
+interface Measure {
+  part: 'layer' | 'head';
+  backend: NodeBackend;
+  q4Kernel?: 'matmulnbits' | 'dequantize';
+  prefill: number;
+  decodeSteps: number;
+  repeats: number;
+}
+
+/** Builds the stage, times session creation, then prefill and decode runs (see the file comment). */
+async function measure(m: ModelManifest, blobs: Map<string, Uint8Array>, c: Measure): Promise<Result> {
+  const layers = c.part === 'layer' ? m.config.num_hidden_layers : 0;
+  const nkv = m.config.num_key_value_heads;
+  const hd = headDim(m.config);
+  const H = m.config.hidden_size;
+  const S = c.prefill;
+  const opts: StageGraphOptions = { backend: c.backend === 'wasm' ? 'wasm' : 'cpu', q4Kernel: c.q4Kernel, maxPositions: 2048 };
+  const graph = buildStageGraph(m, { layers: { start: 0, end: layers }, embeds: false, hasHead: c.part === 'head' }, opts);
+  const externalData = graph.externalData.map((e) => ({ path: e.path, data: blobs.get(e.path)! }));
+  const weightBytes = externalData.reduce((sum, e) => sum + e.data.byteLength, 0);
+  const spec = { model: graph.model, externalData, config: stageSessionConfig(m, opts) };
+
+  // The first creation also pays one-off costs (the wasm runtime's compile, kernel registration): reported apart.
+  const tFirst = performance.now();
+  await (await createStageSession(c.backend, spec)).release();
+  const firstCreateMs = performance.now() - tFirst;
+  const createMs: number[] = [];
+  for (let r = 0; r < c.repeats; r++) {
+    const t0 = performance.now();
+    const s = await createStageSession(c.backend, spec);
+    createMs.push(performance.now() - t0);
+    await s.release();
+  }
+
+  const session = await createStageSession(c.backend, spec);
+  const feeds = (seq: number, past: Map<string, HostTensor> | null): Record<string, HostTensor> => {
+    const pastLen = past?.get('past_key_values.0.key')?.dims[2] ?? 0;
+    const f: Record<string, HostTensor> = {
+      hidden_states: { dtype: 'float32', dims: [1, seq, H], data: Float32Array.from({ length: seq * H }, (_, i) => Math.sin(i) * 0.5) },
+      attention_mask: { dtype: 'int64', dims: [1, pastLen + seq], data: new BigInt64Array(pastLen + seq).fill(1n) },
+      position_ids: { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(pastLen + j)) },
+    };
+    for (let l = 0; l < layers; l++) {
+      for (const kv of ['key', 'value']) {
+        const name = `past_key_values.${l}.${kv}`;
+        f[name] = past?.get(name) ?? { dtype: 'float32', dims: [1, nkv, 0, hd], data: new Float32Array(0) };
+      }
+    }
+    return f;
+  };
+  const presents = (out: Record<string, HostTensor>) => {
+    const map = new Map<string, HostTensor>();
+    for (let l = 0; l < layers; l++) for (const kv of ['key', 'value']) map.set(`past_key_values.${l}.${kv}`, out[`present.${l}.${kv}`]!);
+    return map;
+  };
+  const prefillMs: number[] = [];
+  const decodeMs: number[] = [];
+  let cache = presents(await session.run(feeds(S, null))); // warm-up prefill
+  await session.run(feeds(1, cache)); // warm-up decode
+  for (let r = 0; r < c.repeats; r++) {
+    const t0 = performance.now();
+    cache = presents(await session.run(feeds(S, null)));
+    prefillMs.push(performance.now() - t0);
+    for (let n = 0; n < c.decodeSteps; n++) {
+      const t1 = performance.now();
+      const out = await session.run(feeds(1, cache));
+      decodeMs.push(performance.now() - t1);
+      if (layers > 0) cache = presents(out);
+    }
+  }
+  await session.release();
+  const count = c.part === 'layer' ? layers : 1;
+  return {
+    part: c.part,
+    dtype: m.dtype,
+    backend: c.backend,
+    q4Kernel: c.q4Kernel ?? null,
+    count,
+    vocab: m.config.vocab_size,
+    weightBytes,
+    firstSessionCreateMs: firstCreateMs,
+    sessionCreateMs: median(createMs),
+    sessionCreateMsPerMB: median(createMs) / (weightBytes / 1e6),
+    prefillTokens: S,
+    prefillMsPer: median(prefillMs) / count,
+    decodeMsPer: median(decodeMs) / count,
+  };
 }
 
 function median(xs: number[]): number {
@@ -66,6 +159,7 @@ async function main(): Promise<void> {
       repeats: { type: 'string', default: '3' },
       dtypes: { type: 'string', default: 'fp32,fp16,q4' },
       backends: { type: 'string', default: 'node,wasm' },
+      'head-vocab': { type: 'string', default: '151936' },
       out: { type: 'string', default: 'bench/results/shards.json' },
     },
     strict: true,
@@ -76,6 +170,8 @@ async function main(): Promise<void> {
   const S = Number(values.prefill);
   const decodeSteps = Number(values.decode);
   const repeats = Number(values.repeats);
+  const headVocab = Number(values['head-vocab']);
+  if (!Number.isInteger(headVocab) || headVocab < 0) throw new TandemError('cli-usage', '--head-vocab must be an integer >= 0 (0 = skip the head).');
   for (const [flag, v] of [['--layers', layers], ['--prefill', S], ['--decode', decodeSteps], ['--repeats', repeats]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new TandemError('cli-usage', `${flag} must be a positive integer.`);
   }
@@ -86,99 +182,34 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'tandem-bench-shards-'));
   const results: Result[] = [];
   try {
-    const ckpt = join(work, 'ckpt');
-    writeModel(ckpt, { preset: 'tiny', arch: 'qwen3', tied: true, dtype: 'bf16', seed: 7, overrides: { ...shape, num_hidden_layers: layers } });
-    for (const dtype of dtypes) {
-      const dir = join(work, dtype);
-      await convertCheckpoint(ckpt, dir, { dtype });
-      const reader = PackageReader.open(dir);
-      const m = reader.manifest;
-      const blobs = new Map<string, Uint8Array>();
-      for (const u of m.units) blobs.set(u.file, await reader.readUnit(u));
-      const nkv = m.config.num_key_value_heads;
-      const hd = headDim(m.config);
-      const H = m.config.hidden_size;
-
-      const variants: { backend: NodeBackend; q4Kernel?: 'matmulnbits' | 'dequantize' }[] = [];
-      for (const backend of backends) {
-        if (dtype === 'q4') for (const q4Kernel of ['matmulnbits', 'dequantize'] as const) variants.push({ backend, q4Kernel });
-        else variants.push({ backend });
-      }
-      for (const { backend, q4Kernel } of variants) {
-        const opts: StageGraphOptions = { backend: backend === 'wasm' ? 'wasm' : 'cpu', q4Kernel, maxPositions: 2048 };
-        const graph = buildStageGraph(m, { layers: { start: 0, end: layers }, embeds: false, hasHead: false }, opts);
-        const externalData = graph.externalData.map((e) => ({ path: e.path, data: blobs.get(e.path)! }));
-        const weightBytes = externalData.reduce((s, e) => s + e.data.byteLength, 0);
-        const spec = { model: graph.model, externalData, config: stageSessionConfig(m, opts) };
-
-        // The first creation also pays one-off costs (the wasm runtime's compile, kernel registration): reported apart.
-        const tFirst = performance.now();
-        await (await createStageSession(backend, spec)).release();
-        const firstCreateMs = performance.now() - tFirst;
-        const createMs: number[] = [];
-        for (let r = 0; r < repeats; r++) {
-          const t0 = performance.now();
-          const s = await createStageSession(backend, spec);
-          createMs.push(performance.now() - t0);
-          await s.release();
-        }
-        const session = await createStageSession(backend, spec);
-        const feeds = (seq: number, past: Map<string, HostTensor> | null): Record<string, HostTensor> => {
-          const pastLen = past ? past.get('past_key_values.0.key')!.dims[2]! : 0;
-          const f: Record<string, HostTensor> = {
-            hidden_states: { dtype: 'float32', dims: [1, seq, H], data: Float32Array.from({ length: seq * H }, (_, i) => Math.sin(i) * 0.5) },
-            attention_mask: { dtype: 'int64', dims: [1, pastLen + seq], data: new BigInt64Array(pastLen + seq).fill(1n) },
-            position_ids: { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(pastLen + j)) },
-          };
-          for (let l = 0; l < layers; l++) {
-            for (const kv of ['key', 'value']) {
-              const name = `past_key_values.${l}.${kv}`;
-              f[name] = past?.get(name) ?? { dtype: 'float32', dims: [1, nkv, 0, hd], data: new Float32Array(0) };
-            }
-          }
-          return f;
-        };
-        const presents = (out: Record<string, HostTensor>) => {
-          const map = new Map<string, HostTensor>();
-          for (let l = 0; l < layers; l++) for (const kv of ['key', 'value']) map.set(`past_key_values.${l}.${kv}`, out[`present.${l}.${kv}`]!);
-          return map;
-        };
-        const prefillMs: number[] = [];
-        const decodeMs: number[] = [];
-        let cache = presents(await session.run(feeds(S, null))); // warm-up prefill
-        await session.run(feeds(1, cache)); // warm-up decode
-        for (let r = 0; r < repeats; r++) {
-          const t0 = performance.now();
-          cache = presents(await session.run(feeds(S, null)));
-          prefillMs.push(performance.now() - t0);
-          for (let n = 0; n < decodeSteps; n++) {
-            const t1 = performance.now();
-            cache = presents(await session.run(feeds(1, cache)));
-            decodeMs.push(performance.now() - t1);
+    // Layers: the shape's layers with a small vocabulary. Head: 1 layer, the real vocabulary (lm_head H x V).
+    const parts: { part: 'layer' | 'head'; overrides: Partial<ModelShape> }[] = [{ part: 'layer', overrides: { ...shape, num_hidden_layers: layers } }];
+    if (headVocab > 0) parts.push({ part: 'head', overrides: { ...shape, num_hidden_layers: 1, vocab_size: headVocab } });
+    for (const { part, overrides } of parts) {
+      const ckpt = join(work, `${part}-ckpt`);
+      writeModel(ckpt, { preset: 'tiny', arch: 'qwen3', tied: true, dtype: 'bf16', seed: 7, overrides });
+      for (const dtype of dtypes) {
+        const dir = join(work, `${part}-${dtype}`);
+        await convertCheckpoint(ckpt, dir, { dtype });
+        const reader = PackageReader.open(dir);
+        const blobs = new Map<string, Uint8Array>();
+        for (const u of reader.manifest.units) blobs.set(u.file, await reader.readUnit(u));
+        for (const backend of backends) {
+          const kernels = dtype === 'q4' ? (['matmulnbits', 'dequantize'] as const) : [undefined];
+          for (const q4Kernel of kernels) {
+            // q4 packages keep the head in float32: one kernel is enough there.
+            if (part === 'head' && q4Kernel === 'dequantize') continue;
+            const res = await measure(reader.manifest, blobs, { part, backend, q4Kernel, prefill: S, decodeSteps, repeats });
+            results.push(res);
+            console.log(
+              `${part.padEnd(5)} ${dtype.padEnd(4)} ${backend.padEnd(4)} ${(q4Kernel ?? '').padEnd(11)} ${String(res.count).padStart(2)} x ${(res.weightBytes / res.count / 1e6).toFixed(1).padStart(6)} MB  ` +
+                `create ${res.sessionCreateMs.toFixed(0).padStart(6)} ms (${res.sessionCreateMsPerMB.toFixed(2)} ms/MB, first ${res.firstSessionCreateMs.toFixed(0)} ms)  ` +
+                `prefill(${S}) ${res.prefillMsPer.toFixed(2).padStart(7)} ms  decode ${res.decodeMsPer.toFixed(2).padStart(6)} ms  per ${part}`,
+            );
           }
         }
-        await session.release();
-        const res: Result = {
-          dtype,
-          backend,
-          q4Kernel: q4Kernel ?? null,
-          layers,
-          weightBytes,
-          firstSessionCreateMs: firstCreateMs,
-          sessionCreateMs: median(createMs),
-          sessionCreateMsPerMB: median(createMs) / (weightBytes / 1e6),
-          prefillTokens: S,
-          prefillMsPerLayer: median(prefillMs) / layers,
-          decodeMsPerLayer: median(decodeMs) / layers,
-        };
-        results.push(res);
-        console.log(
-          `${dtype.padEnd(4)} ${backend.padEnd(4)} ${(q4Kernel ?? '').padEnd(11)} ${layers} layers ${(weightBytes / 1e6).toFixed(1).padStart(7)} MB  ` +
-            `create ${res.sessionCreateMs.toFixed(0).padStart(6)} ms (${res.sessionCreateMsPerMB.toFixed(2)} ms/MB)  ` +
-            `prefill(${S}) ${res.prefillMsPerLayer.toFixed(2).padStart(7)} ms/layer  decode ${res.decodeMsPerLayer.toFixed(2).padStart(6)} ms/layer`,
-        );
+        rmSync(dir, { recursive: true, force: true });
       }
-      rmSync(dir, { recursive: true, force: true });
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -190,10 +221,10 @@ async function main(): Promise<void> {
     // 1-minute load average before and after: on a shared machine, figures taken under load are inflated.
     loadAverage: { before: loadBefore, after: loadavg()[0]! },
     method:
-      'layers-only stage graph of a made qwen3 checkpoint; 1 intra-op thread; session creation = median of repeats from in-memory model + blobs, ' +
+      'layers-only stage graph of a made qwen3 checkpoint (and a head-only stage with the real vocabulary); 1 intra-op thread; session creation = median of repeats from in-memory model + blobs, ' +
       'after one untimed creation (firstSessionCreateMs, which includes one-off runtime start-up); ' +
-      'prefill/decode = median over repeats after one warm-up run, divided by the layer count; decode with the prefill cached',
-    shape: { name: values.shape, ...shape, num_hidden_layers: layers },
+      'prefill/decode = median over repeats after one warm-up run, divided by the layer count (per head for the head); decode with the prefill cached',
+    shape: { name: values.shape, ...shape, num_hidden_layers: layers, headVocab },
     prefillTokens: S,
     decodeSteps,
     repeats,
