@@ -80,6 +80,7 @@ async function main(): Promise<void> {
   const sessions = Number(values.sessions ?? 100);
   const peers = Number(values.peers ?? 5);
   const layers = Number(values.layers ?? 28);
+  const sequentialSessions = 20;
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tandem-bench-'));
   await writeSyntheticPackage(path.join(dir, 'pkg'), { layers, unitBytes: 1024 });
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
   child.send({ type: 'stats' });
   const idle = (await fromChild('stats')).stats;
 
-  console.log(`signaling bench: ${sessions} sessions x ${peers} pages on loopback, ${layers}-layer model, ${os.cpus().length} cores, Node ${process.version}`);
+  console.log(`signaling bench: ${sessions} sessions x ${peers} pages on loopback, ${layers}-layer model, ${os.cpus().length} cores (load ${os.loadavg()[0].toFixed(1)}), Node ${process.version}`);
   const joinToAssignment: number[] = [];
   const planRoundTrip: number[] = [];
   const stageCounts: number[] = [];
@@ -149,6 +150,15 @@ async function main(): Promise<void> {
   const wallSeconds = (performance.now() - started) / 1000;
   child.send({ type: 'stats' });
   const loaded = (await fromChild('stats')).stats;
+  const concurrent = { joinToAssignment: [...joinToAssignment], planRoundTrip: [...planRoundTrip] };
+
+  // the same, one session at a time: the latency a single room sees on an otherwise idle server
+  joinToAssignment.length = 0;
+  planRoundTrip.length = 0;
+  for (let i = 0; i < sequentialSessions; i++) await oneSession(sessions + 1 + i);
+  const sequential = { joinToAssignment: [...joinToAssignment].sort((a, b) => a - b), planRoundTrip: [...planRoundTrip].sort((a, b) => a - b) };
+  joinToAssignment.splice(0, joinToAssignment.length, ...concurrent.joinToAssignment);
+  planRoundTrip.splice(0, planRoundTrip.length, ...concurrent.planRoundTrip);
   for (const c of all) c.close();
   child.send({ type: 'stop' });
   await new Promise((resolve) => child.once('exit', resolve));
@@ -160,10 +170,15 @@ async function main(): Promise<void> {
   const result = {
     bench: 'signaling',
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}` },
+    machine: { loadavg1m: os.loadavg()[0], cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}` },
     setup: { sessions, peersPerSession: peers, layers, tokens: 256, method: 'dp', websocketConnections: connections, transport: 'loopback ws, server in a child process' },
     joinToAssignmentMs: { p50: percentile(joinToAssignment, 50), p99: percentile(joinToAssignment, 99), max: joinToAssignment.at(-1), samples: joinToAssignment.length },
     planRoundTripMs: { p50: percentile(planRoundTrip, 50), p99: percentile(planRoundTrip, 99), max: planRoundTrip.at(-1), samples: planRoundTrip.length },
+    oneSessionAtATime: {
+      sessions: sequentialSessions,
+      joinToAssignmentMs: { p50: percentile(sequential.joinToAssignment, 50), p99: percentile(sequential.joinToAssignment, 99) },
+      planRoundTripMs: { p50: percentile(sequential.planRoundTrip, 50), p99: percentile(sequential.planRoundTrip, 99) },
+    },
     meanStages: stageCounts.reduce((a, b) => a + b, 0) / Math.max(1, stageCounts.length),
     wallSeconds,
     server: {
@@ -177,6 +192,7 @@ async function main(): Promise<void> {
   const f = (x: number) => x.toFixed(1);
   console.log(`join -> assignment: p50 ${f(result.joinToAssignmentMs.p50)} ms, p99 ${f(result.joinToAssignmentMs.p99)} ms (n=${joinToAssignment.length})`);
   console.log(`plan round trip:    p50 ${f(result.planRoundTripMs.p50)} ms, p99 ${f(result.planRoundTripMs.p99)} ms; mean ${result.meanStages.toFixed(2)} stages`);
+  console.log(`one session at a time (${sequentialSessions}): join -> assignment p50 ${f(result.oneSessionAtATime.joinToAssignmentMs.p50)} ms, p99 ${f(result.oneSessionAtATime.joinToAssignmentMs.p99)} ms; plan p50 ${f(result.oneSessionAtATime.planRoundTripMs.p50)} ms`);
   console.log(`server memory:      RSS ${f(result.server.idleRssMiB)} MiB idle -> peak ${f(result.server.peakRssMiB)} MiB; heap used ${f(result.server.idleHeapUsedMiB)} -> peak ${f(result.server.peakHeapUsedMiB)} MiB`);
   console.log(`wall: ${wallSeconds.toFixed(2)} s for ${connections} connections`);
   const out = path.join(process.cwd(), 'bench', 'results');
