@@ -15,12 +15,20 @@
  * In Node (tests), the same module runs on the wasm backend: leave `wasmUrl` unset and ORT finds its
  * wasm file next to its own bundle.
  */
-import * as ort from 'onnxruntime-web/webgpu';
+import * as ortWebGpu from 'onnxruntime-web/webgpu';
 import { TandemError } from '../../planner/errors.ts';
 import type { PackageDType } from '../../shards/manifest.ts';
 import type { ExecutionBackend, HostTensor, SessionRequest, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
 
+type OrtModule = typeof ortWebGpu;
+
 export interface OrtWebOptions {
+  /**
+   * The onnxruntime-web module to use (default: 'onnxruntime-web/webgpu', the page's). Node tests pass
+   * `await import('onnxruntime-web')`, whose Node build runs the same wasm kernels without the asyncify
+   * WebGPU glue (that glue can leave Node's event loop empty while V8 still tiers up its 27 MB wasm).
+   */
+  ort?: OrtModule;
   /** URL of ort-wasm-simd-threaded.asyncify.wasm served by our own server (never a CDN). */
   wasmUrl?: string;
   /** wasm threads (default 1: phones throttle, and 2 threads on 2 cores was not faster here). */
@@ -40,7 +48,7 @@ let webgpuDevicePinned = false;
 
 /** Points ORT at the locally served wasm again (transformers.js overwrites it with a CDN on import). */
 export function applyWasmPaths(): void {
-  if (configuredWasmUrl !== undefined) ort.env.wasm.wasmPaths = { wasm: configuredWasmUrl };
+  if (configuredWasmUrl !== undefined) ortWebGpu.env.wasm.wasmPaths = { wasm: configuredWasmUrl };
 }
 
 /**
@@ -81,7 +89,7 @@ export async function chooseBackend(dtype: PackageDType, forced?: ExecutionBacke
     const requiredFeatures: GPUFeatureName[] = [];
     for (const f of ['shader-f16', 'timestamp-query', 'subgroups'] as GPUFeatureName[]) if (adapter.features.has(f)) requiredFeatures.push(f);
     try {
-      ort.env.webgpu.device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+      ortWebGpu.env.webgpu.device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
       webgpuDevicePinned = true;
     } catch (err) {
       return { ...unavailable(`creating a WebGPU device failed (${(err as Error).message}).`), adapter: described };
@@ -95,11 +103,9 @@ export async function chooseBackend(dtype: PackageDType, forced?: ExecutionBacke
   };
 }
 
-function toOrtTensor(t: HostTensor): ort.Tensor {
-  return new ort.Tensor(t.dtype, t.data, t.dims);
-}
+type OrtTensor = InstanceType<OrtModule['Tensor']>;
 
-function toHost(name: string, t: ort.Tensor): HostTensor {
+function toHost(name: string, t: OrtTensor): HostTensor {
   const dims = [...t.dims];
   if (t.type === 'float32' && t.data instanceof Float32Array) return { dtype: 'float32', dims, data: t.data };
   if (t.type === 'int64' && t.data instanceof BigInt64Array) return { dtype: 'int64', dims, data: t.data };
@@ -116,12 +122,14 @@ function extraOptions(config: Record<string, string>): { session: Record<string,
 
 /** A StageRuntime on onnxruntime-web. */
 export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
+  const ort = opts.ort ?? ortWebGpu;
   configuredWasmUrl = opts.wasmUrl;
   ort.env.wasm.numThreads = opts.numThreads ?? 1;
+  const toOrtTensor = (t: HostTensor): OrtTensor => new ort.Tensor(t.dtype, t.data, t.dims);
   return {
     async createSession(req: SessionRequest): Promise<StageSessionHandle> {
       applyWasmPaths();
-      let session: ort.InferenceSession;
+      let session: Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
       try {
         session = await ort.InferenceSession.create(req.model, {
           executionProviders: [req.backend],
@@ -141,11 +149,11 @@ export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
         inputNames: session.inputNames,
         outputNames: session.outputNames,
         async run(feeds) {
-          const ortFeeds: Record<string, ort.Tensor> = {};
+          const ortFeeds: Record<string, OrtTensor> = {};
           for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
           const out = await session.run(ortFeeds);
           const res: Record<string, HostTensor> = {};
-          for (const [name, t] of Object.entries(out)) res[name] = toHost(name, t);
+          for (const [name, t] of Object.entries(out)) res[name] = toHost(name, t as OrtTensor);
           return res;
         },
         release: () => session.release(),

