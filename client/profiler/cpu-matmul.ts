@@ -37,28 +37,39 @@ export interface CpuBenchOptions {
 export async function benchmarkCpu(options: CpuBenchOptions): Promise<{ points: MatmulPoint[]; method: string }> {
   const { dim } = options;
   const w = new Float32Array(dim * dim).map((_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
-  const points: MatmulPoint[] = [];
-  for (let s = 0; s < options.sweep.length; s++) {
-    const tokens = options.sweep[s]!;
-    const x = new Float32Array(tokens * dim).map((_, i) => ((i * 40503) % 997) / 997 - 0.5);
-    const y = new Float32Array(tokens * dim);
-    /** One timed sample: `reps` matmuls, seconds per matmul. */
-    const sample = async (reps: number): Promise<number> => {
-      const t0 = performance.now();
-      for (let i = 0; i < reps; i++) matmulInto(y, x, w, tokens, dim, dim);
-      await sleepSeconds(computeStretch(options.emulation, (performance.now() - t0) / 1000));
-      const perOp = (performance.now() - t0) / 1000 / reps;
-      await nextFrame();
-      return perOp;
-    };
-    // warm-up (JIT): dropped; it also sizes the samples so each lasts >= MIN_SAMPLE_SECONDS
-    const warm = await sample(1);
-    const reps = Math.max(1, Math.min(MAX_REPS, Math.ceil(MIN_SAMPLE_SECONDS / Math.max(warm, 1e-6))));
-    const times: number[] = [];
-    for (let r = 0; r < options.runs; r++) times.push(await sample(reps));
-    const seconds = median(times);
-    points.push({ tokens, dim, seconds, runs: options.runs, flops: (2 * tokens * dim * dim) / seconds });
-    options.onProgress?.(s + 1, options.sweep.length);
+  const sizes = options.sweep.map((tokens) => ({
+    tokens,
+    x: new Float32Array(tokens * dim).map((_, i) => ((i * 40503) % 997) / 997 - 0.5),
+    y: new Float32Array(tokens * dim),
+    reps: 1,
+    times: [] as number[],
+  }));
+  /** One timed sample: `reps` matmuls, seconds per matmul (emulation included). */
+  const sample = async (s: (typeof sizes)[number], reps: number): Promise<number> => {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) matmulInto(s.y, s.x, w, s.tokens, dim, dim);
+    await sleepSeconds(computeStretch(options.emulation, (performance.now() - t0) / 1000));
+    const perOp = (performance.now() - t0) / 1000 / reps;
+    await nextFrame();
+    return perOp;
+  };
+  const total = sizes.length * (options.runs + 1);
+  let done = 0;
+  // warm-up of every size (JIT): dropped; it also sizes the samples so each lasts >= MIN_SAMPLE_SECONDS
+  for (const s of sizes) {
+    s.reps = Math.max(1, Math.min(MAX_REPS, Math.ceil(MIN_SAMPLE_SECONDS / Math.max(await sample(s, 1), 1e-6))));
+    options.onProgress?.(++done, total);
   }
-  return { points, method: `JS fp32 matmul (t x ${dim}) @ (${dim} x ${dim}) on the main thread (proxy for the wasm backend), repeated to >= 8 ms per sample; 1 warm-up dropped, median of ${options.runs}` };
+  // rounds over all sizes, so that a burst of load from elsewhere hits every size alike
+  for (let r = 0; r < options.runs; r++) {
+    for (const s of sizes) {
+      s.times.push(await sample(s, s.reps));
+      options.onProgress?.(++done, total);
+    }
+  }
+  const points = sizes.map((s): MatmulPoint => {
+    const seconds = median(s.times);
+    return { tokens: s.tokens, dim, seconds, runs: options.runs, flops: (2 * s.tokens * dim * dim) / seconds };
+  });
+  return { points, method: `JS fp32 matmul (t x ${dim}) @ (${dim} x ${dim}) on the main thread (proxy for the wasm backend), repeated to >= 8 ms per sample; warm-up dropped, median of ${options.runs} rounds over all sizes` };
 }

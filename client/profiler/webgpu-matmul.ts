@@ -147,7 +147,16 @@ interface BenchContext {
   pipeline: GPUComputePipeline;
 }
 
-async function runSize(ctx: BenchContext, tokens: number, dim: number, runs: number, emulation: Emulation | null, check: boolean): Promise<{ seconds: number; checkError: number }> {
+interface SizeBench {
+  tokens: number;
+  /** One timed sample: `reps` dispatches in one submit; seconds per dispatch (emulation included). */
+  sample(reps: number): Promise<number>;
+  /** max |GPU - CPU| / max |CPU| over a column subset of Y. */
+  check(): Promise<number>;
+  destroy(): void;
+}
+
+function prepareSize(ctx: BenchContext, tokens: number, dim: number, emulation: Emulation | null): SizeBench {
   const { device, pipeline } = ctx;
   const x = new Float32Array(tokens * dim);
   const w = new Float32Array(dim * dim);
@@ -165,31 +174,25 @@ async function runSize(ctx: BenchContext, tokens: number, dim: number, runs: num
     layout: pipeline.getBindGroupLayout(0),
     entries: [xBuf, wBuf, yBuf, dimsBuf].map((buffer, binding) => ({ binding, resource: { buffer } })),
   });
-  await device.queue.onSubmittedWorkDone();
-  const times: number[] = [];
-  /** One timed sample: `reps` dispatches in one submit, seconds per dispatch. */
-  const sample = async (reps: number): Promise<number> => {
-    const enc = device.createCommandEncoder();
-    for (let i = 0; i < reps; i++) {
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(Math.ceil(dim / 4 / 8), Math.ceil(tokens / 4 / 8));
-      pass.end();
-    }
-    const t0 = performance.now();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    await sleepSeconds(computeStretch(emulation, (performance.now() - t0) / 1000));
-    return (performance.now() - t0) / 1000 / reps;
-  };
-  try {
-    // warm-up (pipeline, caches): dropped; it also sizes the samples so each lasts >= MIN_SAMPLE_SECONDS
-    const warm = await sample(1);
-    const reps = Math.max(1, Math.min(MAX_REPS, Math.ceil(MIN_SAMPLE_SECONDS / Math.max(warm, 1e-6))));
-    for (let r = 0; r < runs; r++) times.push(await sample(reps));
-    let checkError = 0;
-    if (check) {
+  return {
+    tokens,
+    async sample(reps) {
+      const enc = device.createCommandEncoder();
+      for (let i = 0; i < reps; i++) {
+        const pass = enc.beginComputePass();
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bind);
+        pass.dispatchWorkgroups(Math.ceil(dim / 4 / 8), Math.ceil(tokens / 4 / 8));
+        pass.end();
+      }
+      await device.queue.onSubmittedWorkDone(); // uploads and earlier work are not timed
+      const t0 = performance.now();
+      device.queue.submit([enc.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      await sleepSeconds(computeStretch(emulation, (performance.now() - t0) / 1000));
+      return (performance.now() - t0) / 1000 / reps;
+    },
+    async check() {
       const read = device.createBuffer({ size: x.byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       const enc = device.createCommandEncoder();
       enc.copyBufferToBuffer(yBuf, 0, read, 0, x.byteLength);
@@ -208,12 +211,12 @@ async function runSize(ctx: BenchContext, tokens: number, dim: number, runs: num
           maxRef = Math.max(maxRef, Math.abs(ref));
         }
       }
-      checkError = maxRef > 0 ? maxDiff / maxRef : maxDiff;
-    }
-    return { seconds: median(times), checkError };
-  } finally {
-    for (const b of [xBuf, wBuf, yBuf, dimsBuf]) b.destroy();
-  }
+      return maxRef > 0 ? maxDiff / maxRef : maxDiff;
+    },
+    destroy() {
+      for (const b of [xBuf, wBuf, yBuf, dimsBuf]) b.destroy();
+    },
+  };
 }
 
 export interface GpuBenchOptions {
@@ -231,24 +234,41 @@ export async function benchmarkWebGpu(adapter: GPUAdapter, options: GpuBenchOpti
     const module = device.createShaderModule({ code: WGSL });
     const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
     const ctx = { device, pipeline };
-    const points: MatmulPoint[] = [];
-    let checkError = 0;
-    for (let i = 0; i < options.sweep.length; i++) {
-      const tokens = options.sweep[i]!;
-      const r = await runSize(ctx, tokens, options.dim, options.runs, options.emulation, i === 1);
-      if (i === 1) checkError = r.checkError;
-      points.push({ tokens, dim: options.dim, seconds: r.seconds, runs: options.runs, flops: (2 * tokens * options.dim * options.dim) / r.seconds });
-      options.onProgress?.(i + 1, options.sweep.length);
+    const sizes = options.sweep.map((t) => prepareSize(ctx, t, options.dim, options.emulation));
+    try {
+      // warm-up of every size (dropped); it also sizes the samples so each lasts >= MIN_SAMPLE_SECONDS
+      const total = sizes.length * (options.runs + 1);
+      let done = 0;
+      const reps: number[] = [];
+      for (const b of sizes) {
+        reps.push(Math.max(1, Math.min(MAX_REPS, Math.ceil(MIN_SAMPLE_SECONDS / Math.max(await b.sample(1), 1e-6)))));
+        options.onProgress?.(++done, total);
+      }
+      const checkError = await sizes[Math.min(1, sizes.length - 1)]!.check();
+      // rounds over all sizes, so that a burst of load from elsewhere hits every size alike
+      const times: number[][] = sizes.map(() => []);
+      for (let r = 0; r < options.runs; r++) {
+        for (let i = 0; i < sizes.length; i++) {
+          times[i]!.push(await sizes[i]!.sample(reps[i]!));
+          options.onProgress?.(++done, total);
+        }
+      }
+      const points: MatmulPoint[] = sizes.map((b, i) => {
+        const seconds = median(times[i]!);
+        return { tokens: b.tokens, dim: options.dim, seconds, runs: options.runs, flops: (2 * b.tokens * options.dim * options.dim) / seconds };
+      });
+      if (checkError > 1e-3) {
+        throw new TandemError('webgpu-wrong-result', `The WebGPU matmul disagrees with the CPU (relative error ${checkError.toExponential(2)}); this GPU driver is unreliable, so the page will use wasm.`);
+      }
+      return {
+        adapter: summary,
+        points,
+        checkError,
+        method: `WGSL fp32 matmul (t x ${options.dim}) @ (${options.dim} x ${options.dim}), 4x4 outputs per invocation; submit -> onSubmittedWorkDone, dispatches repeated to >= 8 ms per sample; warm-up dropped, median of ${options.runs} rounds over all sizes`,
+      };
+    } finally {
+      for (const b of sizes) b.destroy();
     }
-    if (checkError > 1e-3) {
-      throw new TandemError('webgpu-wrong-result', `The WebGPU matmul disagrees with the CPU (relative error ${checkError.toExponential(2)}); this GPU driver is unreliable, so the page will use wasm.`);
-    }
-    return {
-      adapter: summary,
-      points,
-      checkError,
-      method: `WGSL fp32 matmul (t x ${options.dim}) @ (${options.dim} x ${options.dim}), 4x4 outputs per invocation; submit -> onSubmittedWorkDone, dispatches repeated to >= 8 ms per sample; 1 warm-up dropped, median of ${options.runs}`,
-    };
   } finally {
     device.destroy();
   }
