@@ -431,57 +431,62 @@ export function frameToInt32(f: Frame): Int32Array {
 
 // ---------- IEEE 754 half precision ----------
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
 /** float32 -> float16 bits, round to nearest even; overflow -> Inf, NaN stays NaN. */
 export function float32ToFloat16(src: Float32Array): Uint16Array {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length); // reinterpret, no copy
   const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) {
-    f32[0] = src[i];
-    const x = u32[0];
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i]!;
     const sign = (x >>> 16) & 0x8000;
     const exp = (x >>> 23) & 0xff;
-    let mant = x & 0x7fffff;
-    if (exp === 0xff) { // Inf or NaN
+    const mant = x & 0x7fffff;
+    const e = exp - 112; // rebias 127 -> 15
+    if (e > 0 && e < 0x1f) { // normal half
+      let half = (e << 10) | (mant >>> 13);
+      const rem = mant & 0x1fff;
+      if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++; // a carry into the exponent is correct
+      out[i] = sign | half;
+    } else if (exp === 0xff) { // Inf or NaN
       out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
-      continue;
-    }
-    const e = exp - 127 + 15;
-    if (e >= 0x1f) { // overflow
+    } else if (e >= 0x1f) { // overflow
       out[i] = sign | 0x7c00;
-      continue;
-    }
-    if (e <= 0) { // subnormal half or zero
-      if (e < -10) { out[i] = sign; continue; }
-      mant |= 0x800000;
+    } else if (e < -10) { // underflow to zero
+      out[i] = sign;
+    } else { // subnormal half
+      const m = mant | 0x800000;
       const shift = 14 - e;
-      let half = mant >>> shift;
-      const rem = mant & ((1 << shift) - 1);
+      let half = m >>> shift;
+      const rem = m & ((1 << shift) - 1);
       const mid = 1 << (shift - 1);
       if (rem > mid || (rem === mid && (half & 1))) half++;
       out[i] = sign | half;
-      continue;
     }
-    let half = (e << 10) | (mant >>> 13);
-    const rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++; // may carry into the exponent: correct
-    out[i] = sign | half;
   }
   return out;
 }
 
-/** float16 bits -> float32 (exact). */
-export function float16ToFloat32(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) {
-    const h = src[i];
+let HALF_TABLE: Float32Array | null = null;
+
+/** All 65536 float16 values as float32 (exact), built on first use. */
+function halfTable(): Float32Array {
+  if (HALF_TABLE) return HALF_TABLE;
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >>> 10) & 0x1f;
     const mant = h & 0x3ff;
-    if (exp === 0) out[i] = sign * mant * 2 ** -24;
-    else if (exp === 0x1f) out[i] = mant ? NaN : sign * Infinity;
-    else out[i] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
+    if (exp === 0) t[h] = sign * mant * 2 ** -24;
+    else if (exp === 0x1f) t[h] = mant ? NaN : sign * Infinity;
+    else t[h] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
   }
+  HALF_TABLE = t;
+  return t;
+}
+
+/** float16 bits -> float32 (exact). */
+export function float16ToFloat32(src: Uint16Array): Float32Array {
+  const table = halfTable();
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = table[src[i]!]!;
   return out;
 }

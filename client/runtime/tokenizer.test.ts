@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { TEST_SHAPE, testPackage } from '../../shards/stage-test-packages.ts';
 import { loadPackageTokenizer } from './tokenizer.ts';
 
-export const FULL_VOCAB = { ...TEST_SHAPE, vocab_size: 151936 };
+const FULL_VOCAB = { ...TEST_SHAPE, vocab_size: 151936 };
 
 describe('package tokenizer', () => {
   it('encodes like the reference Qwen3 tokenizer, with and without the chat template', async () => {
