@@ -183,8 +183,9 @@ export class Harness {
     return [];
   }
 
+  /** The peer id of the newest connected roster entry with this display name (a reloaded page rejoins anew). */
   peerId(name: string): string {
-    const p = this.roster().find((r) => r.displayName === name);
+    const p = this.roster().filter((r) => r.displayName === name && r.connected).sort((a, b) => b.joinedAtMs - a.joinedAtMs)[0];
     if (!p) throw new TandemError('e2e-usage', `${name} is not in the roster`);
     return p.peerId;
   }
