@@ -337,9 +337,16 @@ export class App {
         this.state.roster = m.peers;
         this.state.planId = m.planId;
         break;
-      case 'peer-left':
+      case 'peer-left': {
+        const gone = this.state.roster.find((p) => p.peerId === m.peerId);
         this.state.roster = this.state.roster.filter((p) => p.peerId !== m.peerId);
+        const planned = this.state.plan?.stages.some((st) => st.peerId === m.peerId);
+        if (gone && planned) {
+          const why = m.reason === 'timed-out' ? 'stopped answering (timed out)' : m.reason === 'replaced' ? 'reconnected elsewhere' : 'left';
+          this.error(new TandemError('peer-left', `${gone.displayName} ${why}; it held a stage of the current plan.${this.state.role === 'host' ? ' Press Plan again to continue without it.' : ''}`), 'session', 'peer-left', 'warning');
+        }
         break;
+      }
       case 'plan-ready':
         this.state.plan = m;
         this.state.planId = m.planId;
