@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportFull } from './export-full.ts';
-import type { Architecture } from './manifest.ts';
+import type { Architecture, PackageDType } from './manifest.ts';
 import { PackageReader } from './package-reader.ts';
 import { parseSplit, PipelineRunner } from './pipeline-runner.ts';
 import { ReferenceModel } from './reference-forward.ts';
@@ -34,18 +34,19 @@ async function transformersGreedy(exportDir: string, prompt: number[], maxNewTok
 }
 
 describe('pipeline runner greedy tokens == transformers.js generate() on export-full == fp64 reference', () => {
-  const cases: { arch: Architecture; tied: boolean; split: string }[] = [
-    { arch: 'qwen3', tied: true, split: '1-2,3-4' },
-    { arch: 'qwen2', tied: false, split: '1,2-3,4' },
-    { arch: 'llama', tied: false, split: '1-3,4' },
+  const cases: { arch: Architecture; tied: boolean; split: string; dtype: PackageDType }[] = [
+    { arch: 'qwen3', tied: true, split: '1-2,3-4', dtype: 'fp32' },
+    { arch: 'qwen2', tied: false, split: '1,2-3,4', dtype: 'fp32' },
+    { arch: 'llama', tied: false, split: '1-3,4', dtype: 'fp32' },
+    { arch: 'qwen3', tied: true, split: '1,2-4', dtype: 'q4' },
   ];
-  for (const { arch, tied, split } of cases) {
-    it(`${arch} ${tied ? 'tied' : 'untied'}, split ${split}, node and wasm`, async () => {
-      const pkg = await testPackage(arch, tied, 'fp32');
+  for (const { arch, tied, split, dtype } of cases) {
+    it(`${arch} ${tied ? 'tied' : 'untied'} ${dtype}, split ${split}, node and wasm`, async () => {
+      const pkg = await testPackage(arch, tied, dtype);
       const manifest = pkg.reader.manifest;
       const reference = new ReferenceModel(manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT, NEW_TOKENS);
 
-      const exportDir = join(mkdtempSync(join(tmpdir(), 'tandem-export-')), `${arch}-export`);
+      const exportDir = join(mkdtempSync(join(tmpdir(), 'tandem-export-')), `${arch}-${dtype}-export`);
       await exportFull(pkg.dir, exportDir);
       const expected = await transformersGreedy(exportDir, PROMPT, NEW_TOKENS);
       expect(expected).toHaveLength(NEW_TOKENS);
