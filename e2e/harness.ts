@@ -101,7 +101,10 @@ export class Harness {
       server = await startServerInNetwork({
         net,
         command: resolve('node_modules/.bin/tsx'),
-        args: [resolve('signaling/main.ts'), '--port', String(port), '--host', '0.0.0.0', '--model', resolve(opts.model.packageDir), '--no-build', ...(opts.serverArgs ?? [])],
+        args: [resolve('signaling/main.ts'), '--port', String(port), '--host', '0.0.0.0', '--model', resolve(opts.model.packageDir), '--no-build',
+          // Several throttled pages on a small machine can block their main threads for many seconds
+          // (wasm session creation): a 20 s heartbeat timeout dropped whole sessions mid-request.
+          '--heartbeat-timeout-ms', '120000', ...(opts.serverArgs ?? [])],
         cwd: root,
         port,
         readyPath: '/api/models',

@@ -57,17 +57,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
       o.log(`  ${p.name.padEnd(14)} ${p.emulated ?? 'real'}: ${(p.peakFlops / 1e9).toFixed(2)} GFLOP/s, read ${(p.readBytesPerSec / 2 ** 20).toFixed(0)} MiB/s, ${p.backend}`);
     }
     const runs: PlanRun[] = [];
-    for (const [i, method] of o.methods.entries()) {
-      if (i > 0) {
-        // Each plan starts from fresh pages (reloaded one by one, rejoining with their IndexedDB cache and
-        // re-profiling alone): pages that ran several plans in one session stalled a ring decode step
-        // (stage-timeout), so runs are kept independent.
-        for (const page of h.pages) {
-          const since = Date.now() - 1000; // server and harness share this machine's clock
-          await page.reload();
-          await h.waitRoster((peers) => peers.some((p) => p.displayName === page.spec.name && p.joinedAtMs >= since && p.connected && p.profile !== null), `${page.spec.name} to rejoin and profile`, 180_000);
-        }
-      }
+    for (const method of o.methods) {
       const plan = await h.plan(method, prompt.tokens);
       o.log(`${method}: caching units`);
       await h.waitCached(plan);
