@@ -38,6 +38,9 @@ function asTandemError(e: unknown, fallbackCode: string): TandemError {
   return new TandemError(fallbackCode, e instanceof Error ? e.message : String(e), { cause: e });
 }
 
+/** sessionStorage key of the host credentials of this tab's session. */
+const HOST_KEY = 'tandem.host';
+
 function defaultName(): string {
   const ua = navigator.userAgent;
   const kind = /iPhone/.test(ua) ? 'iPhone' : /iPad/.test(ua) ? 'iPad' : /Android/.test(ua) ? 'Android' : /Mac/.test(ua) ? 'Mac' : /Windows/.test(ua) ? 'PC' : 'Device';
@@ -167,7 +170,23 @@ export class App {
       return;
     }
     if (params.host) await this.createSession();
-    else if (params.join) await this.join(params.join);
+    else if (params.join) {
+      this.restoreHost(params.join);
+      await this.join(params.join);
+    }
+  }
+
+  /** After a reload of the host's tab: take the host role back for that session. */
+  private restoreHost(code: string): void {
+    try {
+      const saved = JSON.parse(sessionStorage.getItem(HOST_KEY) ?? 'null') as { code?: unknown; hostSecret?: unknown } | null;
+      if (saved && saved.code === code && typeof saved.hostSecret === 'string') {
+        this.hostSecret = saved.hostSecret;
+        this.state.role = 'host';
+      }
+    } catch {
+      // unreadable storage: join as a peer
+    }
   }
 
   private async runProfile(): Promise<void> {
@@ -230,6 +249,8 @@ export class App {
       this.hostSecret = created.hostSecret;
       this.state.role = 'host';
       this.state.model = created.model;
+      // a reload of the host's tab keeps the host role (the secret stays in this tab's sessionStorage)
+      sessionStorage.setItem(HOST_KEY, JSON.stringify({ code: created.code, hostSecret: created.hostSecret }));
       this.changed();
       await this.join(created.code);
     } catch (e) {
@@ -253,7 +274,11 @@ export class App {
       this.applyJoined(joined);
       void this.keepAwake();
       this.stage.connect(joined.peerId, joined.peerjs.path).catch((e) => this.reportError(this.error(e, 'transport', 'signaling-unavailable'), null));
-      if (this.state.role === 'peer') history.replaceState(null, '', `${location.pathname}?${new URLSearchParams({ ...Object.fromEntries(new URLSearchParams(location.search)), join: joined.code }).toString()}`);
+      // the address bar now re-joins this session on reload (and no longer creates a new one)
+      const q = new URLSearchParams(location.search);
+      q.delete('host');
+      q.set('join', joined.code);
+      history.replaceState(null, '', `${location.pathname}?${q.toString()}`);
       this.sendProfile();
       await this.loadManifest();
     } catch (e) {
