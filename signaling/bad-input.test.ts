@@ -24,6 +24,7 @@ beforeAll(async () => {
     clientDir: null,
     fieldLogPath: path.join(dir, 'profiles.jsonl'),
     limits: { joinRate: { burst: 8, perSecond: 0.5 }, maxPeersPerSession: 6 },
+    gateway: { maxConnectionsPerAddress: 8 },
   });
 });
 
@@ -175,5 +176,22 @@ describe('bad input', () => {
     }
     expect(codes).toEqual([...Array(6).fill('joined'), 'session-full']);
     for (const c of [host, ...clients]) c.close();
+  });
+
+  it('refuses WebSockets beyond the per-address limit with 503, and admits one again after a close', async () => {
+    const open: TestClient[] = [];
+    for (let i = 0; i < 8; i++) open.push(await TestClient.open(server.url, '127.0.0.30'));
+    const refused = await TestClient.open(server.url, '127.0.0.30').then(
+      () => 'opened',
+      (e: Error) => e.message,
+    );
+    expect(refused).toMatch(/503/);
+    const elsewhere = await TestClient.open(server.url, '127.0.0.31');
+    expect((await elsewhere.request({ type: 'heartbeat' })).type).toBe('heartbeat-ack');
+    open.pop()!.close();
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await TestClient.open(server.url, '127.0.0.30');
+    expect((await again.request({ type: 'heartbeat' })).type).toBe('heartbeat-ack');
+    for (const c of [...open, elsewhere, again]) c.close();
   });
 });

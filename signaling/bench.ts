@@ -35,7 +35,7 @@ async function serve(packageDir: string, fieldLogPath: string): Promise<void> {
     clientDir: null,
     fieldLogPath,
     limits: { maxSessions: 10_000, joinRate: { burst: 1e9, perSecond: 1e9 }, heartbeatTimeoutMs: 120_000 },
-    gateway: { messageRate: { burst: 1e9, perSecond: 1e9 } },
+    gateway: { messageRate: { burst: 1e9, perSecond: 1e9 }, maxConnectionsPerAddress: 100_000 },
   });
   const stats: ServerStats = { peakRssBytes: 0, peakHeapUsedBytes: 0, rssBytes: 0, heapUsedBytes: 0 };
   const sample = () => {

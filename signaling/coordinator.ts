@@ -63,6 +63,8 @@ export interface CoordinatorLimits {
   requestsKept: number;
   /** Timing entries kept per peer per request. */
   timingsPerPeer: number;
+  /** Characters of generated text kept per request. */
+  textPerRequest: number;
   /** Joins, resumes and session creations per client address. */
   joinRate: RateLimit;
 }
@@ -75,6 +77,7 @@ export const DEFAULT_LIMITS: CoordinatorLimits = {
   sessionIdleMs: 10 * 60_000,
   requestsKept: 8,
   timingsPerPeer: 20_000,
+  textPerRequest: 256 * 1024,
   joinRate: { burst: 20, perSecond: 2 },
 };
 
@@ -644,6 +647,8 @@ export class Coordinator {
     if (request.state !== 'running') return out.error(conn, 'unknown-request', `request ${msg.requestId} already ended (${request.state})`, msg.type, msg.ref);
     if (request.tokenIds.length + msg.tokenIds.length > request.maxNewTokens)
       return out.error(conn, 'bad-message', `request ${msg.requestId} allows at most ${request.maxNewTokens} new tokens`, msg.type, msg.ref);
+    if (request.text.length + msg.text.length > this.limits.textPerRequest)
+      return out.error(conn, 'bad-message', `at most ${this.limits.textPerRequest} characters of text are kept per request`, msg.type, msg.ref);
     request.tokenIds.push(...msg.tokenIds);
     request.text += msg.text;
     if (msg.done) request.state = msg.finishReason === 'error' ? 'failed' : 'done';

@@ -17,6 +17,9 @@ export interface GatewayOptions {
   messageRate?: RateLimit;
   /** Close a connection whose unsent data exceeds this many bytes (a stalled client). */
   maxBufferedBytes?: number;
+  /** Open coordinator sockets at most, in all and per client address (upgrades beyond get 503). */
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
   /** Coordinator tick period, ms (heartbeat timeouts are checked this often). */
   tickMs?: number;
   onFieldRecord?: (record: FieldRecord) => void;
@@ -31,6 +34,7 @@ export class WsGateway {
   private readonly maxBufferedBytes: number;
   private readonly timer: NodeJS.Timeout;
   private nextConn = 1;
+  private readonly perAddress = new Map<string, number>();
 
   constructor(
     readonly coordinator: Coordinator,
@@ -46,6 +50,12 @@ export class WsGateway {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const mine = this.perAddress.get(address) ?? 0;
+    if (this.sockets.size >= (this.options.maxConnections ?? 4096) || mine >= (this.options.maxConnectionsPerAddress ?? 256)) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n\r\ntoo many open WebSockets');
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
 
@@ -57,10 +67,14 @@ export class WsGateway {
     const conn = this.nextConn++;
     const address = req.socket.remoteAddress ?? 'unknown';
     this.sockets.set(conn, ws);
+    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.coordinator.connect(conn, address);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
     ws.on('close', () => {
       this.sockets.delete(conn);
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(address, left);
+      else this.perAddress.delete(address);
       this.apply(this.coordinator.disconnect(conn, Date.now()));
     });
     ws.on('error', () => ws.terminate());

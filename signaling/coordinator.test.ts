@@ -1,0 +1,128 @@
+/**
+ * The coordinator as a pure state machine, driven directly: races between planning and pages leaving,
+ * idle-session clean-up, and disconnect-then-timeout, which are awkward to time over sockets.
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { ModelManifest } from '../shards/manifest.ts';
+import { Coordinator, type Effect } from './coordinator.ts';
+import { planInline } from './planner-pool.ts';
+import type { ClientMessageOf, ServerMessage, ServerMessageOf } from './protocol.ts';
+import { sampleProfile } from './test-support.ts';
+
+const L = 6;
+const manifest: ModelManifest = {
+  format: 'tandem-model-package',
+  version: 1,
+  name: 'pure-test',
+  architecture: 'qwen3',
+  dtype: 'fp16',
+  config: { num_hidden_layers: L, hidden_size: 256, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 64, intermediate_size: 512, vocab_size: 1000, rms_norm_eps: 1e-6, rope_theta: 1e6 },
+  generation: null,
+  tokenizer: { files: [] },
+  units: ['embed', ...Array.from({ length: L }, (_, i) => `layer.${i}`), 'head'].map((id) => ({
+    id,
+    kind: id === 'embed' ? 'embed' : id === 'head' ? 'head' : 'layer',
+    ...(id.startsWith('layer.') ? { layer: Number(id.slice(6)) } : {}),
+    file: `${id}.bin`,
+    bytes: 1,
+    sha256: '0'.repeat(64),
+    tensors: [],
+  })),
+};
+
+function make(limits = {}) {
+  return new Coordinator({ model: manifest, randomBytes: (n) => new Uint8Array(randomBytes(n)), limits });
+}
+
+const sent = (effects: Effect[], to: number): ServerMessage[] => effects.flatMap((e) => (e.kind === 'send' && e.to === to ? [e.message] : []));
+function only<T extends ServerMessage['type']>(effects: Effect[], to: number, type: T): ServerMessageOf<T> {
+  const found = sent(effects, to).filter((m) => m.type === type);
+  expect(found).toHaveLength(1);
+  return found[0] as ServerMessageOf<T>;
+}
+
+/** A session with a host (conn 1) and `n` profiled pages (conns 2..n+1). */
+function session(c: Coordinator, n: number, now = 0) {
+  c.connect(1, 'h');
+  const created = only(c.handle(1, { type: 'create-session' }, now), 1, 'session-created');
+  const peerIds: string[] = [];
+  for (let i = 0; i < n; i++) {
+    c.connect(2 + i, `a${i}`);
+    peerIds.push(only(c.handle(2 + i, { type: 'join', code: created.code, displayName: `p${i}` }, now), 2 + i, 'joined').peerId);
+    c.handle(2 + i, { type: 'profile', profile: sampleProfile(i + 1) }, now);
+  }
+  return { code: created.code, hostSecret: created.hostSecret, peerIds };
+}
+
+describe('coordinator', () => {
+  it('refuses a plan that finishes after a planned page left, and drops one for an ended session', async () => {
+    const c = make();
+    const s = session(c, 3);
+    const effects = c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret, ref: 5 }, 1);
+    const planEffect = effects.find((e) => e.kind === 'plan');
+    if (planEffect?.kind !== 'plan') throw new Error('no plan effect');
+    expect(planEffect.request.candidates.map((x) => x.peerId)).toEqual(s.peerIds);
+    // a second plan or a go while it runs is refused
+    expect(only(c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret }, 2), 1, 'error').code).toBe('plan-pending');
+    // a planned page leaves before the planner answers
+    c.handle(3, { type: 'leave' }, 3);
+    const done = c.planFinished(planEffect.token, await planInline(planEffect.request), 4);
+    expect(only(done, 1, 'error')).toMatchObject({ code: 'stale-plan', ref: 5 });
+    expect(sent(done, 2)).toEqual([]);
+
+    // plan again, then end the session before the planner answers: nothing is sent
+    const again = c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret }, 5).find((e) => e.kind === 'plan');
+    if (again?.kind !== 'plan') throw new Error('no plan effect');
+    c.handle(1, { type: 'end-session', code: s.code, hostSecret: s.hostSecret }, 6);
+    expect(c.planFinished(again.token, await planInline(again.request), 7)).toEqual([]);
+    expect(c.sessionCount).toBe(0);
+  });
+
+  it('keeps a disconnected page until its heartbeat times out, then tells the rest', () => {
+    const c = make({ heartbeatTimeoutMs: 1000 });
+    const s = session(c, 2, 0);
+    const roster = only(c.disconnect(2, 100), 1, 'roster');
+    expect(roster.peers.map((p) => p.connected)).toEqual([false, true]);
+    c.handle(3, { type: 'heartbeat' }, 900);
+    expect(c.tick(1000)).toEqual([]); // 1000 ms silent is not yet over the limit
+    const dropped = c.tick(1001);
+    expect(only(dropped, 1, 'peer-left')).toEqual({ type: 'peer-left', peerId: s.peerIds[0], reason: 'timed-out' });
+    expect(only(dropped, 3, 'peer-left').peerId).toBe(s.peerIds[0]);
+    expect(c.hasPeer(s.peerIds[0])).toBe(false);
+    expect(c.hasPeer(s.peerIds[1])).toBe(true);
+  });
+
+  it('removes a session once it has no pages, no host connection and sat idle', () => {
+    const c = make({ sessionIdleMs: 5000, heartbeatTimeoutMs: 1000 });
+    const s = session(c, 1, 0);
+    c.disconnect(1, 10); // the host's socket closes
+    c.handle(2, { type: 'leave' }, 20);
+    c.disconnect(2, 20);
+    c.tick(5000);
+    expect(c.sessionCount).toBe(1);
+    c.tick(5021);
+    expect(c.sessionCount).toBe(0);
+    c.connect(9, 'late');
+    expect(only(c.handle(9, { type: 'join', code: s.code, displayName: 'late' }, 5022), 9, 'error').code).toBe('session-not-found');
+  });
+
+  it('accepts only units of its package in cache-status, and only the head reports tokens', async () => {
+    const c = make();
+    const s = session(c, 2);
+    expect(only(c.handle(2, { type: 'cache-status', units: ['embed', 'layer.5', 'head'] }, 1), 2, 'ack')).toBeTruthy();
+    expect(only(c.handle(2, { type: 'cache-status', units: ['layer.6'] }, 1), 2, 'error').code).toBe('bad-message');
+    const p = c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret, method: 'single' }, 2).find((e) => e.kind === 'plan');
+    if (p?.kind !== 'plan') throw new Error('no plan effect');
+    const ready = only(c.planFinished(p.token, await planInline(p.request), 3), 1, 'plan-ready');
+    expect(ready.stages).toHaveLength(1);
+    const start = only(c.handle(1, { type: 'go', code: s.code, hostSecret: s.hostSecret, prompt: 'x', maxNewTokens: 2, sampling: { temperature: 0, topK: 0, topP: 1, seed: 0 } }, 4), 1, 'start');
+    const headConn = s.peerIds.indexOf(ready.stages[0].peerId) + 2;
+    const otherConn = headConn === 2 ? 3 : 2;
+    const report: ClientMessageOf<'report-tokens'> = { type: 'report-tokens', requestId: start.requestId, tokenIds: [1], text: 'a', generated: 1, done: false };
+    expect(only(c.handle(otherConn, report, 5), otherConn, 'error').code).toBe('not-last-stage');
+    expect(only(c.handle(headConn, report, 5), headConn, 'ack')).toBeTruthy();
+    // more tokens than maxNewTokens are refused
+    expect(only(c.handle(headConn, { ...report, tokenIds: [2, 3] }, 6), headConn, 'error').code).toBe('bad-message');
+  });
+});
