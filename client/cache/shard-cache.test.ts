@@ -4,7 +4,7 @@
  */
 import 'fake-indexeddb/auto';
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createStore, get, keys, set, type UseStore } from 'idb-keyval';
 import { ShardCache } from './shard-cache.ts';
 import { blobKey, commitKey } from './bookkeeping.ts';
@@ -205,6 +205,21 @@ describe('ShardCache', () => {
     const r = await cache.readUnit('embed');
     expect(r.readSeconds).toBeGreaterThanOrEqual(5000 / cap - 0.002);
     expect(cache.readLog()).toEqual([{ unitId: 'embed', readSeconds: r.readSeconds, verifySeconds: r.verifySeconds }]);
+  });
+
+  it('verifies with the JS SHA-256 where WebCrypto is missing (insecure context)', async () => {
+    vi.stubGlobal('crypto', {});
+    try {
+      expect(globalThis.crypto.subtle).toBeUndefined();
+      const bad = fakeServer((file, d) => (file === 'head.bin' ? d.map((b, i) => (i === 9 ? b ^ 1 : b)) : d));
+      expect(await code(new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: bad.fetchImpl }).ensure(['head']))).toBe('shard-hash-mismatch');
+      const store = freshStore();
+      const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: fakeServer().fetchImpl });
+      await cache.ensure(['head', 'layer.0']);
+      expect((await cache.readUnit('head')).bytes.byteLength).toBe(4096);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 
   it('clears a package', async () => {

@@ -14,6 +14,7 @@ import { TandemError } from '../../planner/errors.ts';
 import { verifyUnit, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
 import { rateStretch, type Emulation } from '../profiler/emulation.ts';
 import { sleepSeconds } from '../profiler/timing.ts';
+import { sha256HexJs } from './sha256.ts';
 import { blobKey, cachedUnitIds, commitKey, debrisKeys, makeCommitRecord, planFetch, type FetchPlan } from './bookkeeping.ts';
 
 export interface FetchProgress {
@@ -54,6 +55,21 @@ export interface ShardCacheOptions {
   fetchImpl?: typeof fetch;
   /** parallel downloads */
   concurrency?: number;
+}
+
+/**
+ * verifyUnit (shards/manifest.ts) with WebCrypto when the page has it; in an insecure context (plain
+ * http on a LAN address) `crypto.subtle` is missing, so the same checks run on the JS SHA-256.
+ */
+async function verify(unit: UnitEntry, bytes: Uint8Array): Promise<void> {
+  if (globalThis.crypto?.subtle) return verifyUnit(unit, bytes);
+  if (bytes.byteLength !== unit.bytes) {
+    throw new TandemError('shard-truncated', `Unit '${unit.id}' (${unit.file}) has ${bytes.byteLength} bytes but the manifest says ${unit.bytes}; the download or the file is incomplete. It will be fetched again.`);
+  }
+  const actual = sha256HexJs(bytes);
+  if (actual !== unit.sha256) {
+    throw new TandemError('shard-hash-mismatch', `Unit '${unit.id}' (${unit.file}) has SHA-256 ${actual} but the manifest says ${unit.sha256}; the file is corrupted or was modified. It will be fetched again.`);
+  }
 }
 
 function isQuotaError(e: unknown): boolean {
@@ -124,7 +140,7 @@ export class ShardCache {
           bytesDone += delta;
           report(unit!.id);
         });
-        await verifyUnit(unit, bytes);
+        await verify(unit, bytes);
         await this.commit(unit, bytes);
         fetched.push(unit.id);
         unitsDone += 1;
@@ -221,7 +237,7 @@ export class ShardCache {
       if (this.options.verifyOnRead === false) {
         if (bytes.byteLength !== unit.bytes) throw new TandemError('shard-truncated', `Unit ${unitId} in the cache has ${bytes.byteLength} bytes, expected ${unit.bytes}; it will be fetched again.`);
       } else {
-        await verifyUnit(unit, bytes);
+        await verify(unit, bytes);
       }
     } catch (e) {
       await delMany([commitKey(this.manifest.name, unit.sha256), blobKey(this.manifest.name, unit.sha256)], this.store).catch(() => undefined);
