@@ -30,6 +30,12 @@ describe('parseEmulation', () => {
     });
   });
 
+  it('bounds and cleans labels', () => {
+    expect(parseEmulation(`{"label":"${'x'.repeat(100)}"}`)!.label).toHaveLength(40);
+    expect(parseEmulation('{"label":" a\\u0007b "}')!.label).toBe('ab');
+    expect(parseEmulation('{"label":"  "}')!.label).toBe('custom');
+  });
+
   it('knows every preset and labels it by name', () => {
     for (const name of Object.keys(EMULATION_PRESETS)) {
       const e = parseEmulation(name);

@@ -84,7 +84,9 @@ export function parseEmulation(raw: string | null | undefined): Emulation | null
     if (json.label !== undefined && typeof json.label !== 'string') {
       throw new TandemError('emulation-invalid', '?emulate= field "label" must be a string.');
     }
-    label = json.label ?? 'custom';
+    // shown to others and sent with `join`: printable, at most 40 characters
+    // eslint-disable-next-line no-control-regex
+    label = (json.label ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 40) || 'custom';
   } else {
     const preset = EMULATION_PRESETS[text];
     if (!preset) {
