@@ -2,16 +2,17 @@
  * The Node pipeline runner against implementations it shares no generation code with:
  * transformers.js `generate()` (greedy) on the export-full model, offline, and the fp64 reference.
  */
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { exportFull } from './export-full.ts';
 import type { Architecture, PackageDType } from './manifest.ts';
 import { PackageReader } from './package-reader.ts';
 import { parseSplit, PipelineRunner } from './pipeline-runner.ts';
 import { ReferenceModel } from './reference-forward.ts';
-import { testPackage } from './stage-test-packages.ts';
+import { removeTestPackages, testPackage, testTempDir } from './stage-test-packages.ts';
+
+afterAll(() => removeTestPackages());
 
 const PROMPT = [11, 200, 37, 5, 380, 91, 64, 2];
 const NEW_TOKENS = 10;
@@ -46,7 +47,7 @@ describe('pipeline runner greedy tokens == transformers.js generate() on export-
       const manifest = pkg.reader.manifest;
       const reference = new ReferenceModel(manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT, NEW_TOKENS);
 
-      const exportDir = join(mkdtempSync(join(tmpdir(), 'tandem-export-')), `${arch}-${dtype}-export`);
+      const exportDir = join(testTempDir('export'), `${arch}-${dtype}-export`);
       await exportFull(pkg.dir, exportDir);
       const expected = await transformersGreedy(exportDir, PROMPT, NEW_TOKENS);
       expect(expected).toHaveLength(NEW_TOKENS);
@@ -113,7 +114,7 @@ describe('pipeline runner input checks', () => {
 
   it('refuses a tampered unit blob (SHA-256) before running anything', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
-    const dir = join(mkdtempSync(join(tmpdir(), 'tandem-tamper-')), 'pkg');
+    const dir = join(testTempDir('tamper'), 'pkg');
     cpSync(pkg.dir, dir, { recursive: true });
     const file = join(dir, 'layer.2.bin');
     const bytes = readFileSync(file);

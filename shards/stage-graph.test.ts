@@ -8,7 +8,7 @@ import type { Architecture, LayerRange, PackageDType } from './manifest.ts';
 import { createStageSession, type HostTensor, type NodeBackend, type StageSession } from './ort-node.ts';
 import { ReferenceModel } from './reference-forward.ts';
 import { buildStageGraph, HIDDEN_OUTPUT, stageSessionConfig, type StageGraphOptions } from './stage-graph.ts';
-import { testPackage, type TestPackage } from './stage-test-packages.ts';
+import { removeTestPackages, testPackage, type TestPackage } from './stage-test-packages.ts';
 
 const TOKENS = [17, 301, 5, 99, 250, 3, 42, 128, 7, 77, 366, 1]; // 8 prefill + 4 decode
 const PREFILL = 8;
@@ -32,6 +32,7 @@ function referenceLogits(pkg: TestPackage): Float64Array[] {
 const sessions: StageSession[] = [];
 afterAll(async () => {
   await Promise.all(sessions.map((s) => s.release()));
+  removeTestPackages();
 });
 
 /** Runs the split stage by stage (hidden states handed over directly) and returns logits rows per position. */

@@ -14,7 +14,7 @@ import { chromiumArgs, findChromium } from '../e2e/browser.ts';
 import type { PackageDType } from './manifest.ts';
 import { ReferenceModel } from './reference-forward.ts';
 import { buildStageGraph, HIDDEN_INPUT, HIDDEN_OUTPUT } from './stage-graph.ts';
-import { testPackage, type TestPackage } from './stage-test-packages.ts';
+import { removeTestPackages, testPackage, type TestPackage } from './stage-test-packages.ts';
 
 const TOKENS = [17, 301, 5, 99, 250, 3, 42, 128, 7, 77, 366, 1]; // 8 prefill + 4 decode
 const PREFILL = 8;
@@ -95,6 +95,7 @@ describe.skipIf(!enabled)('stage graphs on onnxruntime-web WebGPU in Chromium ==
   afterAll(async () => {
     await browser?.close();
     server?.close();
+    removeTestPackages();
   });
 
   function referenceRows(pkg: TestPackage): Float64Array[] {

@@ -2,7 +2,7 @@
  * Test helper (Node): builds small model packages with the project's own make-model + converter into a
  * temporary folder, once per (arch, tied, dtype) per process, and loads their verified unit bytes.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convertCheckpoint } from './convert.ts';
@@ -23,6 +23,17 @@ export const TEST_SHAPE: Partial<ModelShape> = { vocab_size: 384, hidden_size: 6
 
 const root = mkdtempSync(join(tmpdir(), 'tandem-test-packages-'));
 const made = new Map<string, Promise<TestPackage>>();
+
+/** Removes every package and folder this module made (call from afterAll; vitest may end workers without 'exit'). */
+export function removeTestPackages(): void {
+  made.clear();
+  rmSync(root, { recursive: true, force: true });
+}
+
+/** A fresh folder inside this module's test root (removed by removeTestPackages). */
+export function testTempDir(prefix: string): string {
+  return mkdtempSync(join(root, `${prefix}-`));
+}
 
 export function testPackage(arch: Architecture, tied: boolean, dtype: PackageDType, shape: Partial<ModelShape> = TEST_SHAPE): Promise<TestPackage> {
   const key = `${arch}-${tied ? 'tied' : 'untied'}-${dtype}-${JSON.stringify(shape)}`;
