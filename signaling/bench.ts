@@ -18,6 +18,8 @@ import { loadModelPackage } from './model-route.ts';
 import { sampleProfile, TestClient, writeSyntheticPackage } from './test-support.ts';
 
 interface ServerStats {
+  /** CPU seconds (user + system) of the server process since it started. */
+  cpuSeconds: number;
   peakRssBytes: number;
   peakHeapUsedBytes: number;
   rssBytes: number;
@@ -37,9 +39,11 @@ async function serve(packageDir: string, fieldLogPath: string): Promise<void> {
     limits: { maxSessions: 10_000, joinRate: { burst: 1e9, perSecond: 1e9 }, heartbeatTimeoutMs: 120_000 },
     gateway: { messageRate: { burst: 1e9, perSecond: 1e9 }, maxConnectionsPerAddress: 100_000 },
   });
-  const stats: ServerStats = { peakRssBytes: 0, peakHeapUsedBytes: 0, rssBytes: 0, heapUsedBytes: 0 };
+  const stats: ServerStats = { cpuSeconds: 0, peakRssBytes: 0, peakHeapUsedBytes: 0, rssBytes: 0, heapUsedBytes: 0 };
   const sample = () => {
     const m = process.memoryUsage();
+    const cpu = process.cpuUsage();
+    stats.cpuSeconds = (cpu.user + cpu.system) / 1e6;
     stats.rssBytes = m.rss;
     stats.heapUsedBytes = m.heapUsed;
     stats.peakRssBytes = Math.max(stats.peakRssBytes, m.rss);
@@ -144,12 +148,17 @@ async function main(): Promise<void> {
   planRoundTrip.length = 0;
   stageCounts.length = 0;
   child.send({ type: 'reset' });
+  child.send({ type: 'stats' });
+  const before = (await fromChild('stats')).stats;
+  const clientCpuBefore = process.cpuUsage();
 
   const started = performance.now();
   await Promise.all(Array.from({ length: sessions }, (_, i) => oneSession(i)));
   const wallSeconds = (performance.now() - started) / 1000;
   child.send({ type: 'stats' });
   const loaded = (await fromChild('stats')).stats;
+  const clientCpu = process.cpuUsage(clientCpuBefore);
+  const cpuSeconds = { server: loaded.cpuSeconds - before.cpuSeconds, clients: (clientCpu.user + clientCpu.system) / 1e6 };
   const concurrent = { joinToAssignment: [...joinToAssignment], planRoundTrip: [...planRoundTrip] };
 
   // the same, one session at a time: the latency a single room sees on an otherwise idle server
@@ -181,6 +190,8 @@ async function main(): Promise<void> {
     },
     meanStages: stageCounts.reduce((a, b) => a + b, 0) / Math.max(1, stageCounts.length),
     wallSeconds,
+    /** CPU seconds spent during the concurrent phase: the server (incl. its planner worker) vs the bench's 600 clients. */
+    cpuSeconds,
     server: {
       idleRssMiB: mib(idle.rssBytes),
       idleHeapUsedMiB: mib(idle.heapUsedBytes),
@@ -194,7 +205,7 @@ async function main(): Promise<void> {
   console.log(`plan round trip:    p50 ${f(result.planRoundTripMs.p50)} ms, p99 ${f(result.planRoundTripMs.p99)} ms; mean ${result.meanStages.toFixed(2)} stages`);
   console.log(`one session at a time (${sequentialSessions}): join -> assignment p50 ${f(result.oneSessionAtATime.joinToAssignmentMs.p50)} ms, p99 ${f(result.oneSessionAtATime.joinToAssignmentMs.p99)} ms; plan p50 ${f(result.oneSessionAtATime.planRoundTripMs.p50)} ms`);
   console.log(`server memory:      RSS ${f(result.server.idleRssMiB)} MiB idle -> peak ${f(result.server.peakRssMiB)} MiB; heap used ${f(result.server.idleHeapUsedMiB)} -> peak ${f(result.server.peakHeapUsedMiB)} MiB`);
-  console.log(`wall: ${wallSeconds.toFixed(2)} s for ${connections} connections`);
+  console.log(`wall: ${wallSeconds.toFixed(2)} s for ${connections} connections; CPU during the concurrent phase: server ${cpuSeconds.server.toFixed(2)} s, clients ${cpuSeconds.clients.toFixed(2)} s`);
   const out = path.join(process.cwd(), 'bench', 'results');
   await mkdir(out, { recursive: true });
   await writeFile(path.join(out, 'signaling.json'), JSON.stringify(result, null, 2) + '\n');
