@@ -21,6 +21,7 @@ import { initialState, snapshotOf, type AppState, type TandemSnapshot } from './
 import { normaliseJoinCode, normaliseName, parsePageParams } from './url-params.ts';
 import { StageController } from './stage-runner.ts';
 import { mergeTimings } from './timings.ts';
+import { TimingReporter } from './timing-reporter.ts';
 
 export interface PlanRequest {
   tokens: number;
@@ -63,9 +64,10 @@ export class App {
       this.changed();
     },
   });
-  /** measured phases waiting to be reported, per request */
-  private pendingTimings = new Map<number, TimingEntry[]>();
-  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly timingReporter = new TimingReporter(
+    (m) => this.client?.send(m),
+    (e) => this.error(e, 'stage'),
+  );
   private profilePromise: Promise<void> | null = null;
   private ensureRun = 0;
   /** the download of the current assignment's units; a `start` waits for it */
@@ -550,28 +552,8 @@ export class App {
     const byPeer = this.state.timings.get(requestId) ?? new Map<string, TimingEntry[]>();
     byPeer.set(peerId, mergeTimings(byPeer.get(peerId) ?? [], [t]));
     this.state.timings.set(requestId, byPeer);
-    const pending = this.pendingTimings.get(requestId) ?? [];
-    pending.push(t);
-    this.pendingTimings.set(requestId, pending);
-    if (pending.length >= 200) this.flushTimings();
-    else this.flushTimer ??= setTimeout(() => this.flushTimings(), 250);
+    this.timingReporter.add(requestId, t);
     this.changed();
-  }
-
-  /** Sends the measured phases gathered so far (batched: one report per 250 ms or 200 entries). */
-  private flushTimings(): void {
-    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
-    if (!this.client) return;
-    for (const [requestId, batch] of this.pendingTimings) {
-      if (!batch.length) continue;
-      try {
-        this.client.send({ type: 'report-timings', requestId, timings: batch.splice(0, batch.length) });
-      } catch (e) {
-        this.error(e, 'stage');
-      }
-    }
-    this.pendingTimings.clear();
   }
 
   private onTokens(requestId: number, r: { tokenIds: number[]; text: string; generated: number; done: boolean; finishReason?: 'eos' | 'max-tokens' | 'error' }): void {
@@ -615,7 +597,7 @@ export class App {
       // StagePeer already told the other stages; tell the people and the server
       this.reportError(this.error(err, 'stage'), m.requestId);
     } finally {
-      this.flushTimings();
+      this.timingReporter.flush();
       this.state.phases.stageSeconds = (performance.now() - t0) / 1000;
       this.changed();
     }
