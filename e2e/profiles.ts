@@ -45,7 +45,7 @@ export function paperPeers(count: number): PeerSpec[] {
 
 /** One emulated peer: CDP CPU throttling `cpu`x and a `readMBps` storage cap, labelled in the page. */
 export function emulatedPeer(name: string, cpu: number, readMBps?: number): PeerSpec {
-  const label = `emulated cpu/${cpu.toFixed(1)}${readMBps ? ` read ${readMBps} MiB/s` : ''}`;
+  const label = `cpu/${cpu.toFixed(1)}${readMBps ? `, read<=${readMBps} MiB/s` : ''}`;
   const emulate = JSON.stringify({ label, compute: 1, ...(readMBps ? { readMBps } : {}) });
   return { name, emulate, cpuThrottle: cpu };
 }
