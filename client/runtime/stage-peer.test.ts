@@ -206,6 +206,22 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
     }
   });
 
+  it('a stage that starts after another stage already failed fails at once', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const ring = makeRing(pkg, '1,2-3,4', { readFails: 'embed', frameTimeoutMs: 20_000 });
+    try {
+      const early = [ring.peers[0]!.run(START), ring.peers[2]!.run(START)];
+      await Promise.allSettled(early);
+      const t0 = performance.now();
+      await expect(ring.peers[1]!.run(START)).rejects.toMatchObject({ code: 'request-failed-elsewhere' });
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      await expect(early[0]).rejects.toMatchObject({ code: 'shard-missing' });
+      await expect(early[1]).rejects.toMatchObject({ code: 'request-failed-elsewhere' });
+    } finally {
+      await closeRing(ring);
+    }
+  });
+
   it('times out with stage-timeout when the predecessor never sends', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
     const ring = makeRing(pkg, '1-2,3-4', { frameTimeoutMs: 1500 });

@@ -186,7 +186,7 @@ export class StagePeer {
       this.opts.onPhase?.(e);
     };
     this.current = start.requestId;
-    this.failure = null;
+    this.failure = this.failedElsewhere.get(start.requestId) ?? null; // another stage failed before we started
     // Frames of requests that have finished or were superseded are no longer needed.
     this.inbox = this.inbox.filter((m) => m.frame.requestId === start.requestId);
     try {
@@ -251,6 +251,7 @@ export class StagePeer {
     let text = '';
 
     for (let step = 0; ; step++) {
+      if (this.failure) throw this.failure; // aborted, or another stage failed, while we computed
       // 1. Input of this step.
       let input: HostTensor;
       let seq: number;
@@ -467,12 +468,14 @@ export class StagePeer {
       this.forwardedErrors.add(requestId);
       this.opts.transport.send(ringNext, m.frame).catch(() => undefined);
     }
-    if (requestId === this.current) {
-      this.fail(new TandemError('request-failed-elsewhere', `The stage on peer '${origin ?? m.from}' failed (${code}): ${message}`));
-    }
+    const err = new TandemError('request-failed-elsewhere', `The stage on peer '${origin ?? m.from}' failed (${code}): ${message}`);
+    if (requestId === this.current) this.fail(err);
+    else if (!this.finished.has(requestId)) this.failedElsewhere.set(requestId, err);
   }
 
   private readonly forwardedErrors = new Set<number>();
+  /** Requests that failed on another stage before they started here. */
+  private readonly failedElsewhere = new Map<number, TandemError>();
 
   private onTransportEvent(e: TransportEvent): void {
     if (this.current === null) return;
