@@ -82,6 +82,18 @@ describe('layoutTimeline', () => {
     expect(layout.markers.find((m) => m.kind === 'measured-ttft')!.seconds).toBe(3.1);
   });
 
+  it('puts marker labels that would collide on separate rows, apart ones on one row', () => {
+    const lane: LaneInput = { stageIndex: 0, label: 'a', detail: '', predicted: { ...STAGE0, finishTime: 10, startTime: 9.5, load: 9.5, compute: 0.5 }, measured: [] };
+    const close = layoutTimeline([lane], 9.8, { width: 800, markerFont: 14 });
+    const [p1, m1] = [close.markers.find((m) => m.kind === 'predicted-latency')!, close.markers.find((m) => m.kind === 'measured-ttft')!];
+    expect(p1.labelY).not.toBe(m1.labelY);
+    expect(close.height).toBeGreaterThanOrEqual(Math.max(p1.labelY, m1.labelY));
+    const apart = layoutTimeline([lane], 2, { width: 800, markerFont: 14 });
+    const [p2, m2] = [apart.markers.find((m) => m.kind === 'predicted-latency')!, apart.markers.find((m) => m.kind === 'measured-ttft')!];
+    expect(p2.labelY).toBe(m2.labelY);
+    expect(apart.height).toBeLessThan(close.height);
+  });
+
   it('keeps a zero-length phase visible and survives an empty input', () => {
     const l = layoutTimeline([{ stageIndex: 0, label: 'x', detail: '', predicted: null, measured: [{ phase: 'send', step: 0, start: 0.5, end: 0.5 }] }], null, { width: 400 });
     expect(l.rects[0]!.width).toBeGreaterThan(1);

@@ -51,6 +51,8 @@ export interface LayoutOptions {
   rowHeight?: number;
   /** Width of the label column; defaults to min(200, 32% of width). */
   labelWidth?: number;
+  /** Font size of the marker labels in CSS pixels (for their placement). */
+  markerFont?: number;
 }
 
 export interface TimelineRect {
@@ -78,6 +80,9 @@ export interface TimelineMarker {
   label: string;
   seconds: number;
   kind: 'predicted-latency' | 'measured-ttft';
+  /** label placement: text-anchor and baseline y (labels that would overlap get separate rows) */
+  anchor: 'start' | 'end';
+  labelY: number;
 }
 
 export interface TimelineLaneLayout {
@@ -111,8 +116,7 @@ export interface TimelineLayout {
 const AXIS_HEIGHT = 28;
 const LANE_GAP = 10;
 const MIN_RECT_WIDTH = 1.5;
-/** Row under the lanes for the marker labels (T predicted, TTFT). */
-const MARKER_ROW = 26;
+
 
 /** A "nice" tick step (1, 2 or 5 x 10^k) giving at most maxTicks intervals over span. */
 export function niceStep(span: number, maxTicks: number): number {
@@ -197,11 +201,27 @@ export function layoutTimeline(lanes: readonly LaneInput[], measuredTtft: number
     const seconds = k * step;
     ticks.push({ x: xOf(seconds), seconds, label: formatSeconds(seconds) });
   }
-  const markers: TimelineMarker[] = [];
-  if (predictedLatency > 0) markers.push({ x: xOf(predictedLatency), seconds: predictedLatency, label: `T pred ${formatSeconds(predictedLatency)}`, kind: 'predicted-latency' });
-  if (measuredTtft !== null && measuredTtft <= span) markers.push({ x: xOf(measuredTtft), seconds: measuredTtft, label: `TTFT ${formatSeconds(measuredTtft)}`, kind: 'measured-ttft' });
+  // markers: the prediction's label left of its line, the measurement's right of it (flipped near an
+  // edge); labels that would overlap go on separate rows under the lanes
+  const font = options.markerFont ?? 14;
   const lanesBottom = Math.max(y - LANE_GAP, AXIS_HEIGHT + 20);
-  return { width, height: lanesBottom + MARKER_ROW, plotLeft, plotRight, span, rowHeight, axisY: AXIS_HEIGHT, lanesBottom, lanes: laneLayouts, rects, ticks, markers };
+  const wanted: { x: number; seconds: number; label: string; kind: TimelineMarker['kind'] }[] = [];
+  if (predictedLatency > 0) wanted.push({ x: xOf(predictedLatency), seconds: predictedLatency, label: `T pred ${formatSeconds(predictedLatency)}`, kind: 'predicted-latency' });
+  if (measuredTtft !== null && measuredTtft <= span) wanted.push({ x: xOf(measuredTtft), seconds: measuredTtft, label: `TTFT ${formatSeconds(measuredTtft)}`, kind: 'measured-ttft' });
+  const rowsUsed: [number, number][][] = [];
+  const markers: TimelineMarker[] = wanted.map((m) => {
+    const textWidth = 0.62 * font * m.label.length + 4;
+    let anchor: 'start' | 'end' = m.kind === 'measured-ttft' ? 'start' : 'end';
+    if (anchor === 'start' && m.x + textWidth > width) anchor = 'end';
+    if (anchor === 'end' && m.x - textWidth < 0) anchor = 'start';
+    const extent: [number, number] = anchor === 'start' ? [m.x, m.x + textWidth] : [m.x - textWidth, m.x];
+    let row = 0;
+    while (rowsUsed[row]?.some(([a, b]) => extent[0] < b && a < extent[1])) row++;
+    (rowsUsed[row] ??= []).push(extent);
+    return { ...m, anchor, labelY: lanesBottom + (row + 1) * (font + 8) };
+  });
+  const height = lanesBottom + Math.max(1, rowsUsed.length) * (font + 8) + 8;
+  return { width, height, plotLeft, plotRight, span, rowHeight, axisY: AXIS_HEIGHT, lanesBottom, lanes: laneLayouts, rects, ticks, markers };
 }
 
 export interface GenerationMetrics {

@@ -46,8 +46,8 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   const metrics = generationMetrics(last?.measured ?? []);
   const width = Math.max(320, host.clientWidth || 960);
   const big = width >= 900;
-  const layout = layoutTimeline(lanes, metrics.ttft, { width, decodeSteps: data.decodeSteps ?? 3, rowHeight: big ? 30 : 22, labelWidth: Math.min(big ? 230 : 120, Math.round(width * 0.3)) });
   const font = big ? 16 : 12;
+  const layout = layoutTimeline(lanes, metrics.ttft, { width, decodeSteps: data.decodeSteps ?? 3, rowHeight: big ? 30 : 22, labelWidth: Math.min(big ? 230 : 120, Math.round(width * 0.3)), markerFont: font });
 
   const root = svg('svg', { viewBox: `0 0 ${layout.width} ${layout.height}`, width: layout.width, height: layout.height, role: 'img', 'aria-label': 'Cold-start timeline: predicted vs measured per stage', class: 'timeline-svg' });
   const defs = svg('defs');
@@ -83,13 +83,9 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   for (const m of layout.markers) {
     const measured = m.kind === 'measured-ttft';
     const color = measured ? '#dc2626' : '#1d4ed8';
-    root.append(svg('line', { x1: m.x, y1: layout.axisY, x2: m.x, y2: layout.lanesBottom + 4, stroke: color, 'stroke-width': 2, 'stroke-dasharray': measured ? '0' : '6 4' }));
-    // the prediction's label sits left of its line, the measurement's right of it, unless an edge is near
-    const room = font * 0.62 * m.label.length;
-    const anchor = measured ? (m.x + room > layout.width ? 'end' : 'start') : m.x - room < 0 ? 'start' : 'end';
-    root.append(svg('text', { x: m.x + (anchor === 'end' ? -4 : 4), y: layout.height - 7, 'font-size': font, 'font-weight': 700, fill: color, 'text-anchor': anchor }, m.label));
+    root.append(svg('line', { x1: m.x, y1: layout.axisY, x2: m.x, y2: m.labelY - font + 2, stroke: color, 'stroke-width': 2, 'stroke-dasharray': measured ? '0' : '6 4' }));
+    root.append(svg('text', { x: m.x + (m.anchor === 'end' ? -4 : 4), y: m.labelY, 'font-size': font, 'font-weight': 700, fill: color, 'text-anchor': m.anchor }, m.label));
   }
-
   const predictedT = data.stages.length ? Math.max(...data.stages.map((s) => s.finishTime)) : null;
   const legend = h(
     'div.timeline-legend',
