@@ -15,6 +15,8 @@ import { sampleProfile, TestClient, writeSyntheticPackage } from './test-support
 
 let dir: string;
 let server: TandemServer;
+/** A server with a short heartbeat timeout, for the timeout test. */
+let quickServer: TandemServer;
 let manifest: ModelManifest;
 
 beforeAll(async () => {
@@ -27,13 +29,24 @@ beforeAll(async () => {
     models: [await loadModelPackage(path.join(dir, 'pkg'))],
     clientDir: dir,
     fieldLogPath: path.join(dir, 'field', 'profiles.jsonl'),
-    limits: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 700 },
+    // generous: on a loaded machine the test process itself can stall; the heartbeat test has its own server
+    limits: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 30_000 },
+    gateway: { tickMs: 50 },
+  });
+  quickServer = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    models: [await loadModelPackage(path.join(dir, 'pkg'))],
+    clientDir: null,
+    fieldLogPath: path.join(dir, 'field', 'quick.jsonl'),
+    limits: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1500 },
     gateway: { tickMs: 50 },
   });
 });
 
 afterAll(async () => {
   await server?.close();
+  await quickServer?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -78,8 +91,8 @@ function expectPlanMatches(plan: ServerMessageOf<'plan-ready'>, expected: Timeli
   });
 }
 
-async function joinPeer(name: string, code: string, heartbeat = true): Promise<{ client: TestClient; joined: ServerMessageOf<'joined'> }> {
-  const client = await TestClient.open(server.url);
+async function joinPeer(name: string, code: string, heartbeat = true, on: TandemServer = server): Promise<{ client: TestClient; joined: ServerMessageOf<'joined'> }> {
+  const client = await TestClient.open(on.url);
   const joined = await client.request({ type: 'join', code, displayName: name });
   if (joined.type !== 'joined') throw new Error(`join failed: ${JSON.stringify(joined)}`);
   if (heartbeat) client.heartbeatEvery(100);
@@ -239,11 +252,11 @@ describe('session life cycle', () => {
 
 describe('heartbeats', () => {
   it('drops a silent peer after the timeout and tells the others', async () => {
-    const host = await TestClient.open(server.url);
+    const host = await TestClient.open(quickServer.url);
     const created = await host.request({ type: 'create-session' });
     if (created.type !== 'session-created') throw new Error(JSON.stringify(created));
-    const alive = await joinPeer('alive', created.code);
-    const silent = await joinPeer('silent', created.code, false);
+    const alive = await joinPeer('alive', created.code, true, quickServer);
+    const silent = await joinPeer('silent', created.code, false, quickServer);
     try {
       const left = await alive.client.next('peer-left', () => true, 5000);
       expect(left).toEqual({ type: 'peer-left', peerId: silent.joined.peerId, reason: 'timed-out' });
