@@ -168,6 +168,19 @@ export class StagePeer {
     if (!a.hasHead && !a.successorPeerId) throw new TandemError('assignment-invalid', 'A stage without the head needs a successor.');
     this.unsubscribe.push(opts.transport.onFrame((frame, from, arrival) => this.deliver({ frame, from, arrival })));
     this.unsubscribe.push(opts.transport.onEvent((e) => this.onTransportEvent(e)));
+    this.preconnect();
+  }
+
+  /**
+   * Opens the links this stage sends on (successor; the first stage for the last one) now, on
+   * 'assignment', so WebRTC set-up is off the request's critical path. A failure here is not final:
+   * the first send dials again and reports the error then.
+   */
+  private preconnect(): void {
+    const a = this.opts.assignment;
+    for (const id of [a.successorPeerId, a.hasHead ? a.firstPeerId : null]) {
+      if (id && id !== this.localId) this.opts.transport.connect(id).catch(() => undefined);
+    }
   }
 
   private get localId(): string {

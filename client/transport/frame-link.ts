@@ -34,6 +34,8 @@ export interface ByteChannel {
 }
 
 export interface FrameLinkOptions {
+  /** Default time allowed to open a link, ms (default DEFAULT_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs?: number;
   maxChunkBytes?: number;
   highWaterBytes?: number;
   lowWaterBytes?: number;
@@ -164,7 +166,7 @@ export class LinkHub implements PipelineTransport {
     private readonly onClose: () => void = () => undefined,
   ) {}
 
-  connect(peerId: string, timeoutMs: number = DEFAULT_CONNECT_TIMEOUT_MS): Promise<void> {
+  connect(peerId: string, timeoutMs: number = this.linkOptions.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS): Promise<void> {
     if (this.closed) return Promise.reject(this.closedError(peerId));
     if (this.openLink(peerId)) return Promise.resolve();
     let pending = this.dialing.get(peerId);

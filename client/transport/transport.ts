@@ -50,4 +50,5 @@ export interface PipelineTransport {
 /** Default send-side buffer limits (bytes): wait above HIGH, resume at LOW (bufferedamountlow). */
 export const DEFAULT_HIGH_WATER_BYTES = 1024 * 1024;
 export const DEFAULT_LOW_WATER_BYTES = 256 * 1024;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+/** Time allowed to open a data channel: WebRTC set-up on a throttled phone can take many seconds. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
