@@ -43,6 +43,8 @@ export interface HarnessOptions {
   backend: 'auto' | 'wasm' | 'webgpu';
   /** Port inside the namespace (every namespace has its own ports). */
   port?: number;
+  /** Server's silent-peer timeout (default 120 s; a closed tab is reported as left only after it). */
+  heartbeatTimeoutMs?: number;
   /** Extra arguments for signaling/main.ts. */
   serverArgs?: string[];
   /** Progress lines (default: none). */
@@ -104,7 +106,7 @@ export class Harness {
         args: [resolve('signaling/main.ts'), '--port', String(port), '--host', '0.0.0.0', '--model', resolve(opts.model.packageDir), '--no-build',
           // Several throttled pages on a small machine can block their main threads for many seconds
           // (wasm session creation): a 20 s heartbeat timeout dropped whole sessions mid-request.
-          '--heartbeat-timeout-ms', '120000', ...(opts.serverArgs ?? [])],
+          '--heartbeat-timeout-ms', String(opts.heartbeatTimeoutMs ?? 120_000), ...(opts.serverArgs ?? [])],
         cwd: root,
         port,
         readyPath: '/api/models',

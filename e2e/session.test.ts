@@ -54,7 +54,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
       beforeAll(async () => {
         if (!ready.ok) return;
         // WebGPU is on in both browsers; the wasm run is the page's own ?backend=wasm.
-        h = await Harness.start({ chromium: ready.chromium.path, model, backend });
+        h = await Harness.start({ chromium: ready.chromium.path, model, backend, heartbeatTimeoutMs: 30_000 });
         await h.createSession(`e2e-${backend}`);
         await h.openPeers(PEERS);
         await h.waitProfiled();
@@ -104,13 +104,16 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
         }, 300_000);
 
         it('a page reloaded mid-session rejoins with its cache', async () => {
-          const page = h.page('alpha');
-          const before = h.roster().find((p) => p.displayName === 'alpha')!.cachedUnits;
-          expect(before.length).toBeGreaterThan(0);
+          // A page that holds units (the last plan's first stage).
+          const holder = h.roster().find((p) => p.connected && p.cachedUnits.length > 0)!;
+          expect(holder, 'a page with cached units').toBeDefined();
+          const name = holder.displayName;
+          const page = h.page(name);
+          const before = holder.cachedUnits;
           const mark = page.now();
           await page.reload();
           // Back in the roster, connected, profiled and reporting the units it already held.
-          await h.waitRoster((peers) => peers.some((p) => p.displayName === 'alpha' && p.connected && p.profile !== null && before.every((u) => p.cachedUnits.includes(u))), 'alpha to rejoin with its cache');
+          await h.waitRoster((peers) => peers.some((p) => p.displayName === name && p.peerId !== holder.peerId && p.connected && p.profile !== null && before.every((u) => p.cachedUnits.includes(u))), `${name} to rejoin with its cache`);
           const plan = await h.plan('dp', 16);
           await h.waitCached(plan);
           const run = await h.go(plan, PROMPT, NEW_TOKENS);
@@ -128,7 +131,8 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           expect(before.stages.map((s) => s.peerId)).toContain(deltaId);
           const mark = h.driver.log.length;
           await delta!.close();
-          const left = await h.driver.next('peer-left', (m) => m.peerId === deltaId, 60_000, mark);
+          // Closing the tab closes its WebSocket; the server drops it at once or after the heartbeat timeout (30 s here).
+          const left = await h.driver.next('peer-left', (m) => m.peerId === deltaId, 120_000, mark);
           expect(['left', 'timed-out']).toContain(left.reason);
           await expect(h.go(before, PROMPT, NEW_TOKENS)).rejects.toMatchObject({ code: 'stale-plan' });
           const plan = await h.plan('dp', 16);

@@ -61,9 +61,14 @@ export class TandemPage {
       const file = decodeURIComponent(path.slice(prefix.length));
       return unitFiles.has(file) ? file : null;
     };
-    page.on('requestfinished', async (req) => {
+    page.on('requestfinished', (req) => {
       const file = fileOf(req);
-      if (file) this.downloads.push({ file, atMs: Date.now() - this.born, status: (await req.response())?.status() ?? -1 });
+      if (!file) return;
+      const atMs = Date.now() - this.born;
+      req.response().then(
+        (res) => this.downloads.push({ file, atMs, status: res?.status() ?? -1 }),
+        () => this.downloads.push({ file, atMs, status: -1 }), // the page closed meanwhile
+      );
     });
     page.on('requestfailed', (req) => {
       const file = fileOf(req);
