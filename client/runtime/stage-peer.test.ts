@@ -55,7 +55,7 @@ function assignments(split: string, layers: number, ids: string[]): StageAssignm
   }));
 }
 
-function makeRing(pkg: TestPackage, split: string, opts: { tokenizer?: PromptTokenizer; frameTimeoutMs?: number; wire?: 'float32' | 'float16'; readFails?: string; net?: LoopbackNetwork } = {}): Ring {
+function makeRing(pkg: TestPackage, split: string, opts: { tokenizer?: PromptTokenizer; frameTimeoutMs?: number; wire?: 'float32' | 'float16'; readFails?: string; net?: LoopbackNetwork; onToken?: (e: TokenEvent) => void } = {}): Ring {
   const manifest: ModelManifest = pkg.reader.manifest;
   const ids = ['stageA', 'stageB', 'stageC', 'stageD'];
   const as = assignments(split, manifest.config.num_hidden_layers, ids);
@@ -84,7 +84,10 @@ function makeRing(pkg: TestPackage, split: string, opts: { tokenizer?: PromptTok
       wire: opts.wire,
       stopTokens: [],
       onPhase: (e) => phases.push(e),
-      onToken: (e) => ring.tokens.push(e),
+      onToken: (e) => {
+        ring.tokens.push(e);
+        opts.onToken?.(e);
+      },
       onError: (e) => errors.push(e),
     }));
   });
@@ -234,14 +237,14 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
 
   it('fails with transport-closed when a neighbour disconnects mid-request', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
-    const ring = makeRing(pkg, '1-2,3-4', { frameTimeoutMs: 20_000 });
+    // The last stage's page goes away right after its third token.
+    const ring: Ring = makeRing(pkg, '1-2,3-4', { frameTimeoutMs: 20_000, onToken: (e) => { if (e.index === 2) ring.transports[1]!.close(); } });
     try {
-      await ring.transports[0]!.connect('stageB');
       const running = ring.peers[0]!.run({ ...START, maxNewTokens: 50 });
       const other = ring.peers[1]!.run({ ...START, maxNewTokens: 50 });
       other.catch(() => undefined);
-      setTimeout(() => ring.transports[1]!.close(), 300);
       await expect(running).rejects.toMatchObject({ code: expect.stringMatching(/^transport-/) });
+      expect(ring.tokens).toHaveLength(3);
     } finally {
       await closeRing(ring);
     }
