@@ -31,6 +31,9 @@ class LoopbackEnd implements ByteChannel {
   private early: Uint8Array[] = [];
   private open = true;
   private nextFree = 0; // ms timestamp when the simulated wire is free again
+  /** Messages in flight, in send order, each with its delivery time (ms timestamp). */
+  private readonly inFlight: { message: Uint8Array; at: number }[] = [];
+  private pumpTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly from: string, private readonly to: string, private readonly opts: LoopbackOptions) {}
 
@@ -57,8 +60,19 @@ class LoopbackEnd implements ByteChannel {
     const now = Date.now();
     const wireMs = this.opts.bytesPerSec ? (copy.byteLength / this.opts.bytesPerSec) * 1000 : 0;
     this.nextFree = Math.max(now, this.nextFree) + wireMs;
-    const deliverAt = this.nextFree + (this.opts.latency ?? 0) * 1000;
-    setTimeout(() => this.deliver(copy), Math.max(0, deliverAt - now));
+    this.inFlight.push({ message: copy, at: this.nextFree + (this.opts.latency ?? 0) * 1000 });
+    this.schedulePump();
+  }
+
+  /** One timer for the head of the queue: delivery stays in send order whatever the timer rounding. */
+  private schedulePump(): void {
+    if (this.pumpTimer !== null || this.inFlight.length === 0) return;
+    this.pumpTimer = setTimeout(() => {
+      this.pumpTimer = null;
+      const now = Date.now();
+      while (this.open && this.inFlight.length > 0 && this.inFlight[0]!.at <= now) this.deliver(this.inFlight.shift()!.message);
+      this.schedulePump();
+    }, Math.max(0, this.inFlight[0]!.at - Date.now()));
   }
 
   close(): void {
@@ -87,6 +101,9 @@ class LoopbackEnd implements ByteChannel {
       if (!end.open) continue;
       end.open = false;
       end.bufferedAmount = 0;
+      end.inFlight.length = 0;
+      if (end.pumpTimer !== null) clearTimeout(end.pumpTimer);
+      end.pumpTimer = null;
       end.handlers?.close(reason);
     }
   }
