@@ -86,18 +86,21 @@ async function decodeBench(chromium: string, model: ModelFixture, k: number, new
     await h.createSession('bench-decode');
     await h.openPeers(Array.from({ length: k }, (_, i) => ({ name: `plain${i + 1}` })));
     await h.waitProfiled();
+    // The first request of a plan is the cold one (units read from IndexedDB, sessions created): it gives
+    // the shard-load figures. The second reuses what the pages kept and gives the decode rate, free of
+    // one-off work (tokenizer load, first wasm compile).
     const runOf = async (method: PlanMethod) => {
       const plan = await h.plan(method, prompt.tokens);
       await h.waitCached(plan);
-      // A first request warms nothing that a cold start keeps (each go makes fresh sessions), but it
-      // settles the pages' one-off work (tokenizer load, wasm compile cache) out of the figure.
-      await h.go(plan, prompt.text, 2);
-      return h.go(plan, prompt.text, newTokens);
+      const cold = await h.go(plan, prompt.text, 2);
+      return { cold, warm: await h.go(plan, prompt.text, newTokens) };
     };
-    const pipelineRun = await runOf('even');
-    const oneRun = await runOf('single');
-    const shardLoad = [...pipelineRun.stages, ...oneRun.stages].flatMap((s) => {
-      if (!s.measured) return [];
+    const pipeline = await runOf('even');
+    const one = await runOf('single');
+    const pipelineRun = pipeline.warm;
+    const oneRun = one.warm;
+    const shardLoad = [...pipeline.cold.stages, ...one.cold.stages].flatMap((s) => {
+      if (!s.measured || !(s.measured.storageRead > 0)) return [];
       const units = model.manifest.units.filter((u) =>
         (u.kind === 'embed' && s.embeds) || (u.kind === 'head' && s.hasHead) || (u.kind === 'layer' && u.layer !== undefined && u.layer >= s.range.start && u.layer < s.range.end),
       );
@@ -172,13 +175,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const ttft = (m: PlanMethod) => plans.find((r) => r.method === m)?.metrics.ttft ?? null;
-  const loadRatios = decode?.shardLoad.map((s) => s.loadMBps) ?? [];
+  // Stages whose units are big enough to time (the tiny model's 0.15 MB layers read in ~1 ms).
+  const loadRatios = decode?.shardLoad.filter((s) => s.unitBytes >= 8 << 20).map((s) => s.loadMBps) ?? [];
   const medianLoad = loadRatios.length ? [...loadRatios].sort((a, b) => a - b)[Math.floor(loadRatios.length / 2)]! : null;
   const goals: Goal[] = [
     ratioGoal('DP TTFT / even TTFT', ttft('dp'), ttft('even'), '<=', 0.8),
     ratioGoal(`${peers}-page decode / one-page decode`, decode?.pipeline?.tokensPerSec, decode?.onePage?.tokensPerSec, '>=', 0.8),
-    ratioGoal('one-page decode / transformers.js decode', decode?.onePage?.tokensPerSec, decode?.transformers?.tokensPerSec, '>=', 1.0),
-    ratioGoal('shard load MB/s (median stage) / raw IndexedDB read MB/s', medianLoad, hop?.idb.readMBps, '>=', 0.5),
+    ratioGoal('one-page decode / transformers.js (Node, native CPU) decode', decode?.onePage?.tokensPerSec, decode?.transformers?.tokensPerSec, '>=', 1.0),
+    ratioGoal('shard load MB/s (median stage >= 8 MiB) / raw IDB read', medianLoad, hop?.idb.readMBps, '>=', 0.5),
   ];
 
   const chromiumVersion = (() => {
