@@ -95,6 +95,8 @@ async function decodeBench(chromium: string, model: ModelFixture, k: number, new
       const cold = await h.go(plan, prompt.text, 2);
       return { cold, warm: await h.go(plan, prompt.text, newTokens) };
     };
+    // Warm-up through every page (one-time wasm compile, tokenizer load), not reported.
+    await runOf('even');
     const pipeline = await runOf('even');
     const one = await runOf('single');
     const pipelineRun = pipeline.warm;
