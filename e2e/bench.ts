@@ -54,14 +54,19 @@ async function transformersDecodeRate(exportDir: string, prompt: string, newToke
   const inputs = tok(text, { add_special_tokens: false });
   const model = await AutoModelForCausalLM.from_pretrained(id, { dtype: 'fp32', device: 'cpu' });
   try {
+    const promptLength = inputs.input_ids.dims.at(-1)!;
     const time = async (n: number) => {
       const t0 = performance.now();
-      await model.generate({ ...inputs, max_new_tokens: n, min_new_tokens: n, do_sample: false });
-      return (performance.now() - t0) / 1000;
+      const out = (await model.generate({ ...inputs, max_new_tokens: n, min_new_tokens: n, do_sample: false })) as { dims: number[] };
+      const seconds = (performance.now() - t0) / 1000;
+      const generated = out.dims.at(-1)! - promptLength;
+      if (generated !== n) throw new TandemError('bench-invalid', `transformers.js generated ${generated} tokens, not ${n} (an early stop): no decode rate.`);
+      return seconds;
     };
     await time(2); // warm-up (session and kernels), dropped
     const one = Math.min(await time(1), await time(1));
     const many = Math.min(await time(newTokens), await time(newTokens));
+    if (!(many > one)) throw new TandemError('bench-invalid', `transformers.js took ${many.toFixed(3)} s for ${newTokens} tokens and ${one.toFixed(3)} s for 1: too noisy for a decode rate.`);
     return {
       tokensPerSec: (newTokens - 1) / (many - one),
       method: `transformers.js generate() in Node (onnxruntime-node CPU, 1 process) on export-full; (N-1)/(t(N)-t(1)), best of 2, N=${newTokens}`,
@@ -173,7 +178,12 @@ export async function main(argv: string[]): Promise<number> {
     decode = await decodeBench(ready.chromium.path, model, peers, Number(values['decode-tokens']), log);
     const exportDir = await ensureExportFull(model.packageDir, join(dirname(model.packageDir), 'export-full'));
     const prompt = await promptOfTokens(model.packageDir, 32);
-    decode.transformers = await transformersDecodeRate(exportDir, prompt.text, Number(values['decode-tokens']));
+    try {
+      decode.transformers = await transformersDecodeRate(exportDir, prompt.text, Number(values['decode-tokens']));
+    } catch (err) {
+      if (!(err instanceof TandemError)) throw err;
+      log(`bench: no transformers.js figure: ${err.message}`);
+    }
   }
 
   const ttft = (m: PlanMethod) => plans.find((r) => r.method === m)?.metrics.ttft ?? null;
