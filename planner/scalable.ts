@@ -9,6 +9,7 @@
 import type { DpSolution } from './dp.ts';
 import { createOrderDpContext, orderDpLatency, orderDpPlan } from './order-dp.ts';
 import type { CostTable } from './stage-costs.ts';
+import { mulberry32 } from './random.ts';
 
 export interface ScalableOptions {
   /** Order evaluations of the local search (after the seeds); default 10 K + 200. */
@@ -94,14 +95,3 @@ export function solveScalable(ct: CostTable, strongestFirstOrder: readonly numbe
   return { ...plan, evaluations, order: bestOrder };
 }
 
-/** Small deterministic PRNG (mulberry32), uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -5,18 +5,7 @@ import {
   frameToFloat32, frameToInt32, headerBytes, hiddenFrame, readEndFrame, readErrorFrame, tokenFrame,
   SCTP_MAX_MESSAGE_BYTES, type Frame, type WireDType,
 } from './frame-codec.ts';
-
-/** mulberry32: small seeded PRNG so fuzz cases are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as prng } from '../planner/random.ts';
 
 function randomBytes(rand: () => number, n: number): Uint8Array {
   const b = new Uint8Array(n);

@@ -13,6 +13,7 @@ import { TandemError } from '../planner/errors.ts';
 import type { Architecture } from './manifest.ts';
 import { encodeBfloat16, encodeFloat16, encodeFloat32, encodeHeader, type SafetensorsDType } from './safetensors.ts';
 import { bundledQwen3TokenizerDir, copyTokenizerFiles, QWEN3_TOKENS } from './tokenizer-files.ts';
+import { mulberry32 } from '../planner/random.ts';
 
 export type Preset = 'tiny' | 'demo';
 export type CheckpointDType = 'bf16' | 'fp16' | 'fp32';
@@ -137,18 +138,6 @@ function fnv1a(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;
-}
-
-/** mulberry32: a small seeded PRNG returning uniform numbers in [0, 1). Integer-only, so platform-exact. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Values of one tensor; depends only on (seed, name, shape, init). */

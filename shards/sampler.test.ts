@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { argmax, createRng, Sampler, samplingDistribution, type SamplingOptions } from './sampler.ts';
+import { mulberry32 } from '../planner/random.ts';
+import { argmax, Sampler, samplingDistribution, type SamplingOptions } from './sampler.ts';
 
 /**
  * Brute-force reference: softmax(logits / T) over all tokens; top-k keeps the k largest by rank;
@@ -86,7 +87,7 @@ describe('sampler', () => {
   });
 
   it('top-k on a large vocabulary keeps exactly the k largest', () => {
-    const rng = createRng(3);
+    const rng = mulberry32(3);
     const logits = Float32Array.from({ length: 5000 }, () => rng() * 10);
     const sorted = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]!);
     const got = samplingDistribution(logits, { temperature: 1, topK: 40 });

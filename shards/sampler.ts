@@ -6,6 +6,7 @@
  * smallest set of most likely tokens whose probability sums to >= top-p -> renormalise -> draw.
  */
 import { TandemError } from '../planner/errors.ts';
+import { mulberry32 } from '../planner/random.ts';
 
 export interface SamplingOptions {
   /** 0 (default) = greedy argmax; > 0 divides the logits before softmax */
@@ -16,18 +17,6 @@ export interface SamplingOptions {
   topP?: number;
   /** PRNG seed (u32); default 0 */
   seed?: number;
-}
-
-/** mulberry32: a small, fast, seeded u32 PRNG; returns floats in [0, 1). */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Index of the largest logit (the lowest index among ties). NaN logits are never chosen. */
@@ -124,7 +113,7 @@ export class Sampler {
 
   constructor(readonly options: SamplingOptions = {}) {
     validate(options);
-    this.rng = createRng(options.seed ?? 0);
+    this.rng = mulberry32(options.seed ?? 0);
   }
 
   sample(logits: ArrayLike<number>): number {

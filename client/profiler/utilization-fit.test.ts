@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { fitUtilization, utilizationAt, type UtilizationSample } from './utilization-fit.ts';
 import { TandemError } from '../../planner/errors.ts';
+import { mulberry32 as rng } from '../../planner/random.ts';
 
 const SWEEP = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
-
-/** Deterministic pseudo-random numbers (mulberry32) so noisy tests are reproducible. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sse(samples: UtilizationSample[], a: number, b: number): number {
   return samples.reduce((acc, s) => acc + (utilizationAt(a, b, s.tokens) - s.utilization) ** 2, 0);
