@@ -63,6 +63,32 @@ function sessionError(backend: NodeBackend, cause: unknown): TandemError {
   return new TandemError('session-create-failed', `Could not create the ${backend} ONNX Runtime session: ${detail}`, { cause });
 }
 
+/** The parts of an onnxruntime-node or onnxruntime-web session this module uses (both share onnxruntime-common's shape). */
+interface OrtSessionLike<T> {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, T>): Promise<Record<string, unknown>>;
+  release(): Promise<void>;
+}
+
+/** Wraps either package's session; `toOrt` builds that package's own Tensor (the two classes do not mix). */
+function asStageSession<T>(backend: NodeBackend, session: OrtSessionLike<T>, toOrt: (t: HostTensor) => T): StageSession {
+  return {
+    backend,
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    async run(feeds) {
+      const ortFeeds: Record<string, T> = {};
+      for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = toOrt(t);
+      const out = await session.run(ortFeeds);
+      const res: Record<string, HostTensor> = {};
+      for (const [k, t] of Object.entries(out)) res[k] = toHost(k, t as OrtTensorLike);
+      return res;
+    },
+    release: () => session.release(),
+  };
+}
+
 /** A hard link (ORT rejects symlinks that resolve outside the model folder), or a copy across file systems. */
 function linkOrCopy(source: string, target: string): void {
   try {
@@ -97,20 +123,7 @@ async function createNodeSession(spec: SessionSpec): Promise<StageSession> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  return {
-    backend: 'node',
-    inputNames: session.inputNames,
-    outputNames: session.outputNames,
-    async run(feeds) {
-      const ortFeeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
-      for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor(t.dtype, t.data, t.dims);
-      const out = await session.run(ortFeeds);
-      const res: Record<string, HostTensor> = {};
-      for (const [k, t] of Object.entries(out)) res[k] = toHost(k, t as OrtTensorLike);
-      return res;
-    },
-    release: () => session.release(),
-  };
+  return asStageSession('node', session, (t) => new ort.Tensor(t.dtype, t.data, t.dims));
 }
 
 async function createWasmSession(spec: SessionSpec): Promise<StageSession> {
@@ -131,20 +144,7 @@ async function createWasmSession(spec: SessionSpec): Promise<StageSession> {
   } catch (e) {
     throw sessionError('wasm', e);
   }
-  return {
-    backend: 'wasm',
-    inputNames: session.inputNames,
-    outputNames: session.outputNames,
-    async run(feeds) {
-      const ortFeeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
-      for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor(t.dtype, t.data, t.dims);
-      const out = await session.run(ortFeeds);
-      const res: Record<string, HostTensor> = {};
-      for (const [k, t] of Object.entries(out)) res[k] = toHost(k, t as OrtTensorLike);
-      return res;
-    },
-    release: () => session.release(),
-  };
+  return asStageSession('wasm', session, (t) => new ort.Tensor(t.dtype, t.data, t.dims));
 }
 
 /** Creates a session on the chosen Node-hosted backend. */
