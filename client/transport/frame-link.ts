@@ -14,6 +14,9 @@ import {
 } from './transport.ts';
 
 const DRAIN_POLL_MS = 50;
+/** How long a dial keeps retrying a peer that is not (yet, or again) on the signaling server. */
+const DEFAULT_CONNECT_RETRY_MS = 3_000;
+const CONNECT_RETRY_PAUSE_MS = 500;
 
 /** One ordered, reliable message channel to one remote peer. */
 export interface ByteChannel {
@@ -36,6 +39,8 @@ export interface ByteChannel {
 export interface FrameLinkOptions {
   /** Default time allowed to open a link, ms (default DEFAULT_CONNECT_TIMEOUT_MS). */
   connectTimeoutMs?: number;
+  /** How long to keep re-dialing a peer reported as not on the signaling server, ms (default 3000). */
+  connectRetryMs?: number;
   maxChunkBytes?: number;
   highWaterBytes?: number;
   lowWaterBytes?: number;
@@ -171,7 +176,7 @@ export class LinkHub implements PipelineTransport {
     if (this.openLink(peerId)) return Promise.resolve();
     let pending = this.dialing.get(peerId);
     if (!pending) {
-      pending = this.dialer(peerId, timeoutMs).then(
+      pending = this.dialWithRetry(peerId, timeoutMs).then(
         (channel) => {
           if (this.closed) {
             channel.close();
@@ -183,6 +188,26 @@ export class LinkHub implements PipelineTransport {
       this.dialing.set(peerId, pending);
     }
     return pending;
+  }
+
+  /**
+   * Dials, and dials again while the remote is "not on the signaling server": a page whose signaling
+   * socket dropped for a moment (a loaded laptop, a phone changing networks) re-registers within
+   * seconds, and failing the request for that would be wrong. A peer that really left still fails,
+   * after the retry window.
+   */
+  private async dialWithRetry(peerId: string, timeoutMs: number): Promise<ByteChannel> {
+    const retryUntil = performance.now() + Math.min(timeoutMs, this.linkOptions.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS);
+    for (;;) {
+      const started = performance.now();
+      try {
+        return await this.dialer(peerId, timeoutMs);
+      } catch (err) {
+        const retryable = err instanceof TandemError && err.code === 'transport-connect-failed';
+        if (!retryable || this.closed || started + CONNECT_RETRY_PAUSE_MS > retryUntil) throw err;
+        await new Promise((r) => setTimeout(r, CONNECT_RETRY_PAUSE_MS));
+      }
+    }
   }
 
   async send(peerId: string, frame: Frame): Promise<void> {

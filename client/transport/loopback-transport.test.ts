@@ -118,6 +118,20 @@ describe('loopback transport', () => {
     expect(codes).toEqual(['frame-sequence-gap']);
   });
 
+  it('re-dials a peer that registers a moment late (signaling socket re-opening), and gives up on one that never does', async () => {
+    const net = new LoopbackNetwork({}, { connectRetryMs: 2_000 });
+    const a = net.createTransport('a');
+    const rb: { frames: [Frame, string][] }[] = [];
+    setTimeout(() => rb.push(collect(net.createTransport('late'))), 700);
+    await a.send('late', tokenFrame(1, 0, [7]));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(rb[0]?.frames.map(([f, from]) => [Array.from(frameToInt32(f)), from])).toEqual([[[7], 'a']]);
+    const t0 = performance.now();
+    await expect(a.send('never', tokenFrame(1, 0, [1]))).rejects.toMatchObject({ code: 'transport-connect-failed' });
+    expect(performance.now() - t0).toBeGreaterThan(1_400);
+    a.close();
+  });
+
   it('fails clearly for an unknown peer, a closed link and a taken id', async () => {
     const net = new LoopbackNetwork();
     const a = net.createTransport('a');

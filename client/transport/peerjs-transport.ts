@@ -15,6 +15,9 @@ import { TandemError } from '../../planner/errors.ts';
 import { LinkHub, type ByteChannel, type FrameLinkOptions } from './frame-link.ts';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type PipelineTransport } from './transport.ts';
 
+/** Pause before re-registering with the signaling server after its socket dropped. */
+const SIGNALING_RECONNECT_DELAY_MS = 1_000;
+
 export interface PeerJsTransportOptions {
   peerId: string;
   host: string;
@@ -143,7 +146,11 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
     hub.reportError(null, new TandemError('signaling-error', `Signaling error (${err.type}): ${err.message}.`, { cause: err }));
   });
   peer.on('disconnected', () => {
-    hub.reportError(null, new TandemError('signaling-disconnected', 'Lost the signaling server; open data channels keep working, new ones cannot be made until it is back.'));
+    hub.reportError(null, new TandemError('signaling-disconnected', 'Lost the signaling server; open data channels keep working, new ones cannot be made until it is back. Reconnecting.'));
+    // PeerJS does not re-register by itself; without this a page stays unreachable for new links.
+    setTimeout(() => {
+      if (!peer.destroyed && peer.disconnected) peer.reconnect();
+    }, SIGNALING_RECONNECT_DELAY_MS);
   });
 
   return hub;
