@@ -1,7 +1,10 @@
 /// <reference types="@webgpu/types" />
 /**
  * Measures this device: compute (WebGPU matmul sweep, or the CPU path without WebGPU) with the U(t)
- * fit, IndexedDB read speed, link speed to the AP, and the memory budget. Produces the ProfileReport
+ * fit, IndexedDB read speed, onnxruntime-web session-creation speed (after warming the runtime, so the
+ * page's one-off wasm/WebGPU compile is paid here and not on a request's cold start), link speed to the
+ * AP, and the memory budget. The planner's load rate is the effective one, read + session create
+ * (session-bench.ts `effectiveLoadRate`); the raw IndexedDB rate stays in the details. Produces the ProfileReport
  * the server plans with (signaling/protocol.ts) plus the details the page shows and lets the user
  * download. Finishes in seconds; reports progress per step.
  */
@@ -11,11 +14,12 @@ import type { Emulation } from './emulation.ts';
 import { benchmarkWebGpu, requestAdapter, summariseAdapter, type GpuAdapterSummary, type MatmulPoint } from './webgpu-matmul.ts';
 import { benchmarkCpu } from './cpu-matmul.ts';
 import { benchmarkStorage, type StorageBenchResult } from './storage-bench.ts';
+import { benchmarkSessionCreate, effectiveLoadRate, type SessionBenchResult } from './session-bench.ts';
 import { probeLink, type LinkResult } from './link-probe.ts';
 import { memoryBudget, type MemoryBudget } from './memory-budget.ts';
 import { fitUtilization, type UtilizationFit } from './utilization-fit.ts';
 
-export type ProfileStep = 'gpu' | 'compute' | 'storage' | 'link' | 'memory' | 'done';
+export type ProfileStep = 'gpu' | 'compute' | 'storage' | 'runtime' | 'link' | 'memory' | 'done';
 
 export interface ProfileProgress {
   step: ProfileStep;
@@ -46,7 +50,12 @@ export interface ProfileDetails {
   emulation: Emulation | null;
   compute: { method: string; points: MatmulPoint[]; peakFlops: number; fit: UtilizationFit; checkError: number | null };
   gpu: GpuAdapterSummary | null;
+  /** raw IndexedDB read (report.readBytesPerSec is the effective load rate, see `load`) */
   storage: StorageBenchResult;
+  /** runtime warm-up + session-creation speed; null when it failed (then an issue says why) */
+  session: SessionBenchResult | null;
+  /** what the planner gets as readBytesPerSec: 1 / (1/storage read + 1/session create) */
+  load: { effectiveBytesPerSec: number; storageReadBytesPerSec: number; sessionCreateBytesPerSec: number | null };
   link: LinkResult | null;
   memory: MemoryBudget;
   /** Non-fatal problems (e.g. no WebGPU, link probes missing): shown to the user. */
@@ -62,6 +71,9 @@ const GPU_SWEEP = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 const GPU_SWEEP_LARGE = [1, 4, 16, 64, 128, 256, 512, 1024, 2048];
 const CPU_SWEEP = [1, 2, 4, 8, 16, 32, 64, 128];
 const STORAGE_BYTES = 16 * 2 ** 20;
+/** synthetic stage for the session benchmark: 4 MatMuls of 1024² fp32 = 16 MiB of external data */
+const SESSION_DIM = 1024;
+const SESSION_LAYERS = 4;
 const LINK_BYTES = 2 ** 20;
 /** Used only when the server has no link probes (e.g. the vite dev server); flagged as an issue. */
 const ASSUMED_LINK_BITS = 100e6;
@@ -123,6 +135,24 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
   progress('storage', 0.62, 'IndexedDB read speed');
   const storage = await benchmarkStorage({ bytes: STORAGE_BYTES, runs: 3, emulation });
 
+  // 3b. runtime warm-up + session creation, on the backend a stage will use here
+  progress('runtime', 0.68, 'Warming up ONNX Runtime, session creation speed');
+  let session: SessionBenchResult | null = null;
+  try {
+    const [{ chooseBackend }, { createBrowserRuntime }] = await Promise.all([import('../runtime/ort-web.ts'), import('../runtime/browser-runtime.ts')]);
+    // the same choice StageRunner makes for an fp32 package (also pins the WebGPU device ORT will use)
+    const choice = await chooseBackend('fp32', options.backend === 'auto' ? undefined : options.backend);
+    session = await benchmarkSessionCreate({ runtime: createBrowserRuntime(), backend: choice.backend, dim: SESSION_DIM, layers: SESSION_LAYERS, runs: 3, warmup: 1 });
+  } catch (e) {
+    const i = issueOf(e);
+    issues.push({ code: i.code, message: `Session-creation benchmark failed (${i.message}); the load rate is the raw storage read only, so cold starts will take longer than planned.` });
+  }
+  const load = {
+    storageReadBytesPerSec: storage.readBytesPerSec,
+    sessionCreateBytesPerSec: session?.sessionCreateBytesPerSec ?? null,
+    effectiveBytesPerSec: effectiveLoadRate(storage.readBytesPerSec, session?.sessionCreateBytesPerSec ?? null),
+  };
+
   // 4. link
   progress('link', 0.78, 'Link speed to the server');
   let link: LinkResult | null = null;
@@ -166,7 +196,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
     utilB: clamp(fit.b, 1e-9, 10),
     fitRmsError: clamp(fit.rmse, 0, 100),
     sweep: points.map((p) => ({ tokens: p.tokens, flops: p.flops })),
-    readBytesPerSec: clamp(storage.readBytesPerSec, 1e3, 1e12),
+    readBytesPerSec: clamp(load.effectiveBytesPerSec, 1e3, 1e12),
     uplinkBitsPerSec: clamp(link?.uplinkBitsPerSec ?? ASSUMED_LINK_BITS, 1e3, 1e12),
     downlinkBitsPerSec: clamp(link?.downlinkBitsPerSec ?? ASSUMED_LINK_BITS, 1e3, 1e12),
     memoryBytes: clamp(memory.bytes, 2 ** 20, 2 ** 42),
@@ -181,6 +211,8 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
     compute: { method, points, peakFlops, fit, checkError },
     gpu,
     storage,
+    session,
+    load,
     link,
     memory,
     issues,

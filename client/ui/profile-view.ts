@@ -58,7 +58,10 @@ export function renderProfile(progress: ProfileProgress | null, result: ProfileR
       row('Backend', report.backend === 'webgpu' ? 'WebGPU' : 'wasm (CPU)', details.backendReason),
       row('Peak compute c*', formatFlops(report.peakFlops), em ? '(emulated)' : undefined),
       row('U(t) = a(1−e^{−bt})', `a = ${report.utilA.toFixed(3)}, b = ${report.utilB.toExponential(2)}`, `fit RMSE ${(details.compute.fit.rmse * 100).toFixed(1)}%, max ${(details.compute.fit.maxRelError * 100).toFixed(0)}% rel.`),
-      row('Storage read', formatBytesPerSec(report.readBytesPerSec), `IndexedDB, ${formatBytes(details.storage.bytes)} blob${em?.readBytesPerSecCap ? ', emulated cap' : ''}`),
+      row('Storage read', formatBytesPerSec(details.storage.readBytesPerSec), `IndexedDB, ${formatBytes(details.storage.bytes)} blob${em?.readBytesPerSecCap ? ', emulated cap' : ''}`),
+      row('Shard load (read + session create)', formatBytesPerSec(report.readBytesPerSec), details.session
+        ? `session create ${formatBytesPerSec(details.session.sessionCreateBytesPerSec)} (${details.session.backend}, ${formatBytes(details.session.bytes)}); runtime warm-up ${formatDuration(details.session.warmupSeconds)}; the planner uses this rate`
+        : 'session benchmark failed: storage read only'),
       row('Link ↓ / ↑', `${formatBits(report.downlinkBitsPerSec)} / ${formatBits(report.uplinkBitsPerSec)}`, details.link ? `RTT ${formatDuration(details.link.rttSeconds)}` : 'assumed: probes unavailable'),
       row('Memory budget', formatBytes(report.memoryBytes), `limited by ${details.memory.limitedBy}`),
       report.gpu
