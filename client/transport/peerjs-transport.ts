@@ -107,7 +107,12 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
   });
 
   const dial = (remoteId: string, timeoutMs: number): Promise<ByteChannel> => new Promise((resolve, reject) => {
-    const conn = peer.connect(remoteId, { serialization: 'raw', reliable: true });
+    const conn = peer.connect(remoteId, { serialization: 'raw', reliable: true }) as DataConnection | undefined;
+    if (!conn) {
+      // PeerJS returns nothing (and emits 'disconnected') while its signaling socket is down.
+      reject(new TandemError('transport-connect-failed', `Cannot dial '${remoteId}': this page is not on the signaling server right now (re-registering).`));
+      return;
+    }
     const fail = (err: TandemError): void => {
       clearTimeout(timer);
       pendingDials.delete(remoteId);
