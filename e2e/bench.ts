@@ -12,7 +12,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { TandemError } from '../planner/errors.ts';
@@ -27,6 +26,7 @@ import { ensureExportFull } from './reference.ts';
 import type { PlanRun } from './run-summary.ts';
 import { runPlanComparison } from './scenario.ts';
 import type { Preset } from '../shards/make-model.ts';
+import { runIfEntryPoint } from './cli-main.ts';
 
 const RESULTS = resolve('bench/results/e2e.json');
 
@@ -249,13 +249,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      if (e instanceof TandemError) console.error(`error [${e.code}]: ${e.message}`);
-      else console.error(e);
-      process.exit(1);
-    },
-  );
-}
+runIfEntryPoint(import.meta.url, main);

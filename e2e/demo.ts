@@ -8,7 +8,6 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { TandemError } from '../planner/errors.ts';
 import { planMethodSchema, type PlanMethod } from '../signaling/protocol.ts';
@@ -19,6 +18,7 @@ import { renderReportHtml } from './report-html.ts';
 import { formatRuns } from './run-summary.ts';
 import { runPlanComparison } from './scenario.ts';
 import type { Preset } from '../shards/make-model.ts';
+import { runIfEntryPoint } from './cli-main.ts';
 
 const USAGE = `usage: npm run demo -- [options]
   --peers K          emulated pages (default 4, shaped like the paper's four devices; 1-8)
@@ -101,13 +101,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      if (e instanceof TandemError) console.error(`error [${e.code}]: ${e.message}`);
-      else console.error(e);
-      process.exit(1);
-    },
-  );
-}
+runIfEntryPoint(import.meta.url, main);
