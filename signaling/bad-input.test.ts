@@ -6,26 +6,20 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TandemServer } from './http-server.ts';
-import { loadModelPackage } from './model-route.ts';
+import type { TandemServer } from './http-server.ts';
 import { MAX_MESSAGE_BYTES, type ClientMessage, type ServerMessage } from './protocol.ts';
-import { sampleProfile, TestClient, writeSyntheticPackage } from './test-support.ts';
+import { sampleProfile, startTestServer, TestClient } from './test-support.ts';
 
 let dir: string;
 let server: TandemServer;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'tandem-bad-input-'));
-  await writeSyntheticPackage(path.join(dir, 'pkg'), { layers: 8 });
-  server = await startServer({
-    port: 0,
-    host: '127.0.0.1',
-    models: [await loadModelPackage(path.join(dir, 'pkg'))],
-    clientDir: null,
-    fieldLogPath: path.join(dir, 'profiles.jsonl'),
+  ({ server } = await startTestServer(dir, {
+    layers: 8,
     limits: { joinRate: { burst: 8, perSecond: 0.5 }, maxPeersPerSession: 6 },
     gateway: { maxConnectionsPerAddress: 8 },
-  });
+  }));
 });
 
 afterAll(async () => {

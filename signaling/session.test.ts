@@ -2,16 +2,15 @@
  * The coordinator against the real server on loopback, with real `ws` clients: the full session life
  * cycle, plans checked against planner/ run directly, heartbeat timeouts and resume.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baselinePlan, planOptimal, type PlanProblem, type Timeline } from '../planner/index.ts';
 import type { ModelManifest } from '../shards/manifest.ts';
-import { startServer, type TandemServer } from './http-server.ts';
-import { loadModelPackage } from './model-route.ts';
+import type { TandemServer } from './http-server.ts';
 import type { ProfileReport, ServerMessageOf } from './protocol.ts';
-import { sampleProfile, TestClient, writeSyntheticPackage } from './test-support.ts';
+import { sampleProfile, startTestServer, TestClient } from './test-support.ts';
 
 let dir: string;
 let server: TandemServer;
@@ -21,27 +20,20 @@ let manifest: ModelManifest;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'tandem-signaling-'));
-  manifest = await writeSyntheticPackage(path.join(dir, 'pkg'), { layers: 12 });
-  await writeFile(path.join(dir, 'index.html'), '<!doctype html><title>t</title>');
-  server = await startServer({
-    port: 0,
-    host: '127.0.0.1',
-    models: [await loadModelPackage(path.join(dir, 'pkg'))],
-    clientDir: dir,
-    fieldLogPath: path.join(dir, 'field', 'profiles.jsonl'),
+  ({ server, manifest } = await startTestServer(dir, {
+    layers: 12,
+    page: true,
+    fieldLog: path.join('field', 'profiles.jsonl'),
     // generous: on a loaded machine the test process itself can stall; the heartbeat test has its own server
     limits: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 30_000 },
     gateway: { tickMs: 50 },
-  });
-  quickServer = await startServer({
-    port: 0,
-    host: '127.0.0.1',
-    models: [await loadModelPackage(path.join(dir, 'pkg'))],
-    clientDir: null,
-    fieldLogPath: path.join(dir, 'field', 'quick.jsonl'),
+  }));
+  await mkdir(path.join(dir, 'quick'));
+  ({ server: quickServer } = await startTestServer(path.join(dir, 'quick'), {
+    layers: 12,
     limits: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1500 },
     gateway: { tickMs: 50 },
-  });
+  }));
 });
 
 afterAll(async () => {

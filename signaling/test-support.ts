@@ -8,7 +8,32 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import WebSocket from 'ws';
 import type { ModelManifest, UnitEntry } from '../shards/manifest.ts';
+import { startServer, type ServerOptions, type TandemServer } from './http-server.ts';
+import { loadModelPackage } from './model-route.ts';
 import { parseServerMessage, type ClientMessage, type ProfileReport, type ServerMessage, type ServerMessageOf, type ServerMessageType } from './protocol.ts';
+
+/**
+ * A real server on a free loopback port, serving a synthetic package of `layers` layers written under
+ * dir/pkg, and (when `page`) a one-line page from dir; the field log goes to dir/`fieldLog`.
+ */
+export async function startTestServer(
+  dir: string,
+  options: { layers: number; page?: boolean; fieldLog?: string } & Pick<ServerOptions, 'limits' | 'gateway'>,
+): Promise<{ server: TandemServer; manifest: ModelManifest }> {
+  const pkgDir = path.join(dir, 'pkg');
+  const manifest = await writeSyntheticPackage(pkgDir, { layers: options.layers });
+  if (options.page) await writeFile(path.join(dir, 'index.html'), '<!doctype html><title>t</title>');
+  const server = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    models: [await loadModelPackage(pkgDir)],
+    clientDir: options.page ? dir : null,
+    fieldLogPath: path.join(dir, options.fieldLog ?? 'profiles.jsonl'),
+    limits: options.limits,
+    gateway: options.gateway,
+  });
+  return { server, manifest };
+}
 
 /** Writes a qwen3-shaped fp32 package with `layers` layers of random bytes (unitBytes each) into dir. */
 export async function writeSyntheticPackage(dir: string, options: { name?: string; layers?: number; unitBytes?: number } = {}): Promise<ModelManifest> {

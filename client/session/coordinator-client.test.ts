@@ -2,15 +2,14 @@
  * The page's coordinator client against the real server (signaling/http-server.ts) on loopback, with
  * the `ws` package standing in for the browser's WebSocket.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CoordinatorClient } from './coordinator-client.ts';
-import { startServer, type TandemServer } from '../../signaling/http-server.ts';
-import { loadModelPackage } from '../../signaling/model-route.ts';
-import { sampleProfile, writeSyntheticPackage } from '../../signaling/test-support.ts';
+import type { TandemServer } from '../../signaling/http-server.ts';
+import { sampleProfile, startTestServer } from '../../signaling/test-support.ts';
 import { TandemError } from '../../planner/errors.ts';
 import type { ServerMessage } from '../../signaling/protocol.ts';
 
@@ -21,17 +20,12 @@ let url: string;
 beforeAll(async () => {
   (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
   dir = await mkdtemp(path.join(tmpdir(), 'tandem-client-ws-'));
-  await writeSyntheticPackage(path.join(dir, 'pkg'), { layers: 4 });
-  await writeFile(path.join(dir, 'index.html'), '<!doctype html><title>t</title>');
-  server = await startServer({
-    port: 0,
-    host: '127.0.0.1',
-    models: [await loadModelPackage(path.join(dir, 'pkg'))],
-    clientDir: dir,
-    fieldLogPath: path.join(dir, 'field.jsonl'),
+  ({ server } = await startTestServer(dir, {
+    layers: 4,
+    page: true,
     limits: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1500 },
     gateway: { tickMs: 50 },
-  });
+  }));
   url = `${server.url.replace('http', 'ws')}/ws`;
 });
 
