@@ -12,7 +12,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { TandemError } from '../planner/errors.ts';
 import type { PlanMethod } from '../signaling/protocol.ts';
@@ -26,7 +25,7 @@ import { ensureExportFull } from './reference.ts';
 import type { PlanRun } from './run-summary.ts';
 import { runPlanComparison } from './scenario.ts';
 import type { Preset } from '../shards/make-model.ts';
-import { runIfEntryPoint } from './cli-main.ts';
+import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 
 const RESULTS = resolve('bench/results/e2e.json');
 
@@ -126,8 +125,18 @@ async function decodeBench(chromium: string, model: ModelFixture, k: number, new
   }
 }
 
+const USAGE = `usage: npm run bench -- [options]
+  --preset P          seeded model: demo or tiny (default demo)
+  --peers K           emulated pages for the plan comparison and the pipeline decode (default 4)
+  --tokens N          prompt length in tokens (default 256)
+  --new-tokens N      tokens generated per plan-comparison request (default 8)
+  --decode-tokens N   tokens generated for the decode-rate runs (default 32)
+  --skip LIST         parts to skip: hop, plans, decode (comma-separated)
+  --out FILE          where the JSON goes (default ${RESULTS})
+  --help              this text`;
+
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv,
     options: {
       preset: { type: 'string', default: 'demo' },
@@ -138,11 +147,15 @@ export async function main(argv: string[]): Promise<number> {
       skip: { type: 'string', default: '' },
       out: { type: 'string', default: RESULTS },
     },
-    strict: true,
   });
-  if (values.preset !== 'demo' && values.preset !== 'tiny') throw new TandemError('cli-usage', `--preset must be demo or tiny, not '${values.preset}'.`);
+  if (values.preset !== 'demo' && values.preset !== 'tiny') throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
   const skip = new Set(values.skip.split(',').map((s) => s.trim()).filter(Boolean));
-  const peers = Number(values.peers);
+  const peers = integerOption(values.peers, '--peers', 1, 8);
+  const tokens = integerOption(values.tokens, '--tokens', 8, 4096);
+  const newTokens = integerOption(values['new-tokens'], '--new-tokens', 1, 1024);
+  const decodeTokens = integerOption(values['decode-tokens'], '--decode-tokens', 1, 1024);
+  const unknownParts = [...skip].filter((part) => !['hop', 'plans', 'decode'].includes(part));
+  if (unknownParts.length > 0) throw usageError(`--skip: '${unknownParts.join(',')}' is not one of hop, plans, decode`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const ready = prepareE2e(log);
   if (!ready.ok) throw new TandemError('e2e-unavailable', `The bench needs headless Chromium in a private network namespace: ${ready.reason}`);
@@ -163,8 +176,8 @@ export async function main(argv: string[]): Promise<number> {
       model,
       peers: paperPeers(peers),
       methods: ['dp', 'even', 'heuristic', 'single'],
-      tokens: Number(values.tokens),
-      newTokens: Number(values['new-tokens']),
+      tokens,
+      newTokens,
       backend: 'wasm',
       screenshotDir: null,
       log,
@@ -175,11 +188,11 @@ export async function main(argv: string[]): Promise<number> {
   let decode: DecodeResult | null = null;
   if (!skip.has('decode')) {
     log(`bench: decode, ${peers}-page pipeline vs one page vs transformers.js`);
-    decode = await decodeBench(ready.chromium.path, model, peers, Number(values['decode-tokens']), log);
+    decode = await decodeBench(ready.chromium.path, model, peers, decodeTokens, log);
     const exportDir = await ensureExportFull(model.packageDir, join(dirname(model.packageDir), 'export-full'));
     const prompt = await promptOfTokens(model.packageDir, 32);
     try {
-      decode.transformers = await transformersDecodeRate(exportDir, prompt.text, Number(values['decode-tokens']));
+      decode.transformers = await transformersDecodeRate(exportDir, prompt.text, decodeTokens);
     } catch (err) {
       if (!(err instanceof TandemError)) throw err;
       log(`bench: no transformers.js figure: ${err.message}`);
@@ -216,7 +229,7 @@ export async function main(argv: string[]): Promise<number> {
       pipeline: decode.pipeline && { stages: decode.pipeline.stages, tokensPerSec: decode.pipeline.tokensPerSec },
       onePage: decode.onePage && { tokensPerSec: decode.onePage.tokensPerSec },
       transformers: decode.transformers,
-      tokens: Number(values['decode-tokens']),
+      tokens: decodeTokens,
     },
     hops: hop,
     shardLoad: decode?.shardLoad ?? [],
@@ -249,4 +262,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-runIfEntryPoint(import.meta.url, main);
+runCliIfEntryPoint(import.meta.url, { program: 'bench', usage: USAGE, main });

@@ -8,7 +8,6 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { TandemError } from '../planner/errors.ts';
 import { planMethodSchema, type PlanMethod } from '../signaling/protocol.ts';
 import { prepareE2e } from './environment.ts';
@@ -18,7 +17,7 @@ import { renderReportHtml } from './report-html.ts';
 import { formatRuns } from './run-summary.ts';
 import { runPlanComparison } from './scenario.ts';
 import type { Preset } from '../shards/make-model.ts';
-import { runIfEntryPoint } from './cli-main.ts';
+import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 
 const USAGE = `usage: npm run demo -- [options]
   --peers K          emulated pages (default 4, shaped like the paper's four devices; 1-8)
@@ -31,10 +30,10 @@ const USAGE = `usage: npm run demo -- [options]
   --out DIR          where report.html, report.json and screenshots go (default e2e/artifacts/demo-<time>)
   --json             print one JSON document (the report) on stdout instead of tables
   --verbose          echo the server's output
-  --help`;
+  --help             this text`;
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv,
     options: {
       peers: { type: 'string', default: '4' },
@@ -46,30 +45,19 @@ export async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
-    strict: true,
   });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const int = (v: string, flag: string, min: number, max: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new TandemError('cli-usage', `${flag} must be an integer from ${min} to ${max}, not '${v}'.\n${USAGE}`);
-    return n;
-  };
-  const peers = int(values.peers, '--peers', 1, 8);
-  const tokens = int(values.tokens, '--tokens', 8, 4096);
-  const newTokens = int(values['new-tokens'], '--new-tokens', 1, 1024);
+  const peers = integerOption(values.peers, '--peers', 1, 8);
+  const tokens = integerOption(values.tokens, '--tokens', 8, 4096);
+  const newTokens = integerOption(values['new-tokens'], '--new-tokens', 1, 1024);
   const methods = values.methods.split(',').map((m) => {
     const parsed = planMethodSchema.safeParse(m.trim());
-    if (!parsed.success) throw new TandemError('cli-usage', `--methods: '${m}' is not one of dp, even, heuristic, single.`);
+    if (!parsed.success) throw usageError(`--methods: '${m}' is not one of dp, even, heuristic, single.`);
     return parsed.data;
   }) as PlanMethod[];
-  if (values.preset !== 'demo' && values.preset !== 'tiny') throw new TandemError('cli-usage', `--preset must be demo or tiny, not '${values.preset}'.`);
+  if (values.preset !== 'demo' && values.preset !== 'tiny') throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
   const backend = values.backend;
-  if (backend !== 'auto' && backend !== 'wasm' && backend !== 'webgpu') throw new TandemError('cli-usage', `--backend must be auto, wasm or webgpu, not '${backend}'.`);
+  if (backend !== 'auto' && backend !== 'wasm' && backend !== 'webgpu') throw usageError(`--backend must be auto, wasm or webgpu, not '${backend}'.`);
   const out = resolve(values.out ?? join('e2e/artifacts', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`));
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -101,4 +89,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-runIfEntryPoint(import.meta.url, main);
+runCliIfEntryPoint(import.meta.url, { program: 'demo', usage: USAGE, main });

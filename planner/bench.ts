@@ -15,14 +15,29 @@ import { mulberry32 } from './random.ts';
 import { randomProblem, randomProblems } from './random-problems.ts';
 import { solveScalable } from './scalable.ts';
 import { buildCostTable } from './stage-costs.ts';
+import { exitWithCliError, parseCliArgs } from '../core/cli.ts';
 import { layerCost } from './cost-model.ts';
 import { presetScenario } from './presets.ts';
 import { scenarioProblem } from './scenario.ts';
 import type { DeviceProfile, PlanProblem } from './types.ts';
 
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1]! : 'bench/results/planner.json';
+const USAGE = `usage: npm run bench:planner -- [--quick] [--out FILE]
+  --quick     fewer sizes, for a smoke run
+  --out FILE  where the JSON goes (default bench/results/planner.json)
+  --help      this text`;
+
+function benchArgs(): { quick: boolean; outPath: string } {
+  try {
+    const { values } = parseCliArgs({
+      args: process.argv.slice(2),
+      options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench/results/planner.json' } },
+    });
+    return { quick: values.quick, outPath: values.out };
+  } catch (e) {
+    return exitWithCliError('bench:planner', USAGE, e);
+  }
+}
+const { quick, outPath } = benchArgs();
 const ROW_LIMIT_S = 10;
 
 /**

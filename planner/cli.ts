@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describeCliError } from '../core/cli.ts';
 import { TandemError } from './errors.ts';
 import { PRESET_NAMES, presetScenario } from './presets.ts';
 import { buildReport, METHODS, reportJson, reportText, type PlanReport } from './report.ts';
@@ -108,11 +109,12 @@ export function main(argv: readonly string[]): number {
     }
     return 0;
   } catch (err) {
-    if (err instanceof TandemError) {
-      process.stderr.write(`${err.code === 'cli-help' ? '' : `plan: error [${err.code}]: `}${err.message}\n`);
-      return err.code === 'cli-help' ? 0 : 2;
-    }
-    throw err;
+    if (!(err instanceof TandemError)) throw err;
+    const outcome = describeCliError('plan', USAGE, err);
+    process.stdout.write(outcome.stdout);
+    process.stderr.write(outcome.stderr);
+    // A bad scenario file is bad input as much as a bad flag: exit 2 for both.
+    return outcome.exitCode === 1 ? 2 : outcome.exitCode;
   }
 }
 

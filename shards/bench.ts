@@ -12,10 +12,10 @@
  *     median over R runs after one warm-up run (the first run is slower: allocations, kernel selection).
  * Single-threaded (1 intra-op thread), as a page's wasm backend runs. Figures go to stdout and JSON.
  */
+import { parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { TandemError } from '../planner/errors.ts';
 import { convertCheckpoint } from './convert.ts';
 import { headDim, type ModelManifest, type PackageDType } from './manifest.ts';
@@ -145,12 +145,25 @@ function median(xs: number[]): number {
 
 function list<T extends string>(value: string, allowed: readonly T[], flag: string): T[] {
   const items = value.split(',').map((s) => s.trim());
-  for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw new TandemError('cli-usage', `${flag}: '${i}' is not one of ${allowed.join(', ')}.`);
+  for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw usageError(`${flag}: '${i}' is not one of ${allowed.join(', ')}.`);
   return items as T[];
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
+const USAGE = `usage: npm run bench:shards -- [options]
+  --shape S          layer shape: ${Object.keys(SHAPES).join(' | ')} (default qwen3-0.6b)
+  --layers N         layers in the measured stage graph (default 2)
+  --prefill S        prompt tokens of the prefill run (default 32)
+  --decode N         decode steps after the prefill (default 8)
+  --repeats R        runs per figure, median reported (default 3)
+  --dtypes LIST      package dtypes: fp32,fp16,q4 (default all)
+  --backends LIST    node,wasm (default both)
+  --head-vocab V     vocabulary of the head-only graph (default 151936; 0 skips it)
+  --out FILE         where the JSON goes (default bench/results/shards.json)
+  --help             this text`;
+
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseCliArgs({
+    args: argv,
     options: {
       shape: { type: 'string', default: 'qwen3-0.6b' },
       layers: { type: 'string', default: '2' },
@@ -162,18 +175,17 @@ async function main(): Promise<void> {
       'head-vocab': { type: 'string', default: '151936' },
       out: { type: 'string', default: 'bench/results/shards.json' },
     },
-    strict: true,
   });
   const shape = SHAPES[values.shape];
-  if (!shape) throw new TandemError('cli-usage', `--shape must be one of ${Object.keys(SHAPES).join(', ')}.`);
+  if (!shape) throw usageError(`--shape must be one of ${Object.keys(SHAPES).join(', ')}.`);
   const layers = Number(values.layers);
   const S = Number(values.prefill);
   const decodeSteps = Number(values.decode);
   const repeats = Number(values.repeats);
   const headVocab = Number(values['head-vocab']);
-  if (!Number.isInteger(headVocab) || headVocab < 0) throw new TandemError('cli-usage', '--head-vocab must be an integer >= 0 (0 = skip the head).');
+  if (!Number.isInteger(headVocab) || headVocab < 0) throw usageError('--head-vocab must be an integer >= 0 (0 = skip the head).');
   for (const [flag, v] of [['--layers', layers], ['--prefill', S], ['--decode', decodeSteps], ['--repeats', repeats]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new TandemError('cli-usage', `${flag} must be a positive integer.`);
+    if (!Number.isInteger(v) || v < 1) throw usageError(`${flag} must be a positive integer.`);
   }
   const dtypes = list<PackageDType>(values.dtypes, ['fp32', 'fp16', 'q4'], '--dtypes');
   const backends = list<NodeBackend>(values.backends, ['node', 'wasm'], '--backends');
@@ -235,8 +247,4 @@ async function main(): Promise<void> {
   console.log(`saved ${values.out}`);
 }
 
-main().catch((e: unknown) => {
-  if (e instanceof TandemError) console.error(`error [${e.code}]: ${e.message}`);
-  else console.error(e);
-  process.exitCode = 1;
-});
+runCliIfEntryPoint(import.meta.url, { program: 'bench:shards', usage: USAGE, main });

@@ -2,9 +2,8 @@
  * `npm run shards -- <subcommand> ...`: model package tools. Each subcommand is one entry in COMMANDS
  * (name, usage, run); add a new one by adding an entry.
  */
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { TandemError } from '../planner/errors.ts';
+import { parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import { TandemError } from '../core/errors.ts';
 import { convertCheckpoint } from './convert.ts';
 import { exportFullCommand } from './export-full.ts';
 import { unitBytes, type Architecture, type PackageDType } from './manifest.ts';
@@ -18,7 +17,7 @@ export interface Subcommand {
 
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], flag: string, fallback: T): T {
   if (value === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(value)) throw new TandemError('cli-usage', `${flag} must be one of ${allowed.join(', ')}, not '${value}'.`);
+  if (!(allowed as readonly string[]).includes(value)) throw usageError(`${flag} must be one of ${allowed.join(', ')}, not '${value}'.`);
   return value as T;
 }
 
@@ -31,16 +30,16 @@ export const COMMANDS: Record<string, Subcommand> = {
     usage: 'make-model --preset <tiny|demo> --out <dir> [--arch qwen3|qwen2|llama] [--tied|--untied] [--dtype bf16|fp16|fp32] [--seed N]',
     summary: 'write a deterministic Hugging Face style checkpoint with seeded random weights',
     async run(args) {
-      const { values } = parseArgs({
+      const { values } = parseCliArgs({
         args,
         options: { preset: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' }, tied: { type: 'boolean' }, untied: { type: 'boolean' }, dtype: { type: 'string' }, seed: { type: 'string' } },
         strict: true,
       });
-      if (!values.preset || !values.out) throw new TandemError('cli-usage', 'make-model needs --preset <tiny|demo> and --out <dir>.');
-      if (values.tied && values.untied) throw new TandemError('cli-usage', 'Give --tied or --untied, not both.');
+      if (!values.preset || !values.out) throw usageError('make-model needs --preset <tiny|demo> and --out <dir>.');
+      if (values.tied && values.untied) throw usageError('Give --tied or --untied, not both.');
       const preset = oneOf<Preset>(values.preset, Object.keys(PRESETS) as Preset[], '--preset', 'tiny');
       const seed = values.seed === undefined ? undefined : Number(values.seed);
-      if (seed !== undefined && !Number.isInteger(seed)) throw new TandemError('cli-usage', `--seed must be an integer, not '${values.seed}'.`);
+      if (seed !== undefined && !Number.isInteger(seed)) throw usageError(`--seed must be an integer, not '${values.seed}'.`);
       const config = writeModel(values.out, {
         preset,
         arch: oneOf<Architecture>(values.arch, ['qwen3', 'qwen2', 'llama'], '--arch', 'qwen3'),
@@ -55,8 +54,8 @@ export const COMMANDS: Record<string, Subcommand> = {
     usage: 'convert <checkpoint dir> --out <package dir> [--dtype fp32|fp16|q4] [--name N]',
     summary: 'convert a Hugging Face checkpoint folder into a Tandem model package',
     async run(args) {
-      const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' }, dtype: { type: 'string' }, name: { type: 'string' } }, allowPositionals: true, strict: true });
-      if (positionals.length !== 1 || !values.out) throw new TandemError('cli-usage', 'convert needs one checkpoint folder and --out <package dir>.');
+      const { values, positionals } = parseCliArgs({ args, options: { out: { type: 'string' }, dtype: { type: 'string' }, name: { type: 'string' } }, allowPositionals: true, strict: true });
+      if (positionals.length !== 1 || !values.out) throw usageError('convert needs one checkpoint folder and --out <package dir>.');
       const dtype = oneOf<PackageDType>(values.dtype, ['fp32', 'fp16', 'q4'], '--dtype', 'fp32');
       const started = performance.now();
       const { manifest, unusedTensors } = await convertCheckpoint(positionals[0]!, values.out, {
@@ -81,33 +80,19 @@ function usage(): string {
   return ['usage: npm run shards -- <command> ...', ...Object.entries(COMMANDS).map(([, c]) => `  ${c.usage}\n      ${c.summary}`)].join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h') {
-    console.log(usage());
-    return name ? 0 : 1;
-  }
-  const command = COMMANDS[name];
-  if (!command) {
-    console.error(`unknown command '${name}'\n${usage()}`);
-    return 1;
-  }
-  try {
-    await command.run(rest);
-    return 0;
-  } catch (e) {
-    if (e instanceof TandemError) {
-      console.error(`error [${e.code}]: ${e.message}`);
-      return 1;
-    }
-    if (e instanceof Error && 'code' in e && typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`${e.message}\nusage: npm run shards -- ${command.usage}`);
-      return 1;
-    }
-    throw e;
-  }
+/** The usage of the sub-command argv names, else of the whole tool. */
+export function usageFor(argv: readonly string[]): string {
+  const command = argv[0] === undefined ? undefined : COMMANDS[argv[0]];
+  return command ? `usage: npm run shards -- ${command.usage}\n      ${command.summary}` : usage();
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = await main(process.argv.slice(2));
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === '--help' || name === '-h') throw new TandemError('cli-help', 'help requested');
+  if (!name) throw usageError('a command is required');
+  const command = COMMANDS[name];
+  if (!command) throw usageError(`unknown command '${name}'`);
+  await command.run(rest);
 }
+
+runCliIfEntryPoint(import.meta.url, { program: 'shards', usage: usageFor, main });

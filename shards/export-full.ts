@@ -10,7 +10,7 @@
  */
 import { closeSync, copyFileSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCliArgs, usageError } from '../core/cli.ts';
 import { TandemError } from '../planner/errors.ts';
 import { buildFullModel, FULL_MODEL_DATA_FILE, type FullModelOptions } from './full-graph.ts';
 import type { UnitEntry } from './manifest.ts';
@@ -61,17 +61,17 @@ export const exportFullCommand = {
   usage: 'export-full <package dir> --out <dir> [--weights auto|inline|external] [--max-positions N]',
   summary: 'write the whole model as one ONNX in the transformers.js layout (onnx/model.onnx + config + tokenizer)',
   async run(args: string[]): Promise<void> {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseCliArgs({
       args,
       options: { out: { type: 'string' }, weights: { type: 'string', default: 'auto' }, 'max-positions': { type: 'string' } },
       allowPositionals: true,
       strict: true,
     });
-    if (positionals.length !== 1 || !values.out) throw new TandemError('cli-usage', 'export-full needs one package folder and --out <dir>.');
+    if (positionals.length !== 1 || !values.out) throw usageError('export-full needs one package folder and --out <dir>.');
     const weights = values.weights;
-    if (weights !== 'auto' && weights !== 'inline' && weights !== 'external') throw new TandemError('cli-usage', `--weights must be auto, inline or external, not '${weights}'.`);
+    if (weights !== 'auto' && weights !== 'inline' && weights !== 'external') throw usageError(`--weights must be auto, inline or external, not '${weights}'.`);
     const maxPositions = values['max-positions'] === undefined ? undefined : Number(values['max-positions']);
-    if (maxPositions !== undefined && !(Number.isInteger(maxPositions) && maxPositions > 0)) throw new TandemError('cli-usage', `--max-positions must be a positive integer, not '${values['max-positions']}'.`);
+    if (maxPositions !== undefined && !(Number.isInteger(maxPositions) && maxPositions > 0)) throw usageError(`--max-positions must be a positive integer, not '${values['max-positions']}'.`);
     const started = performance.now();
     const r = await exportFull(positionals[0]!, values.out, { weights, maxPositions });
     console.log(

@@ -6,9 +6,8 @@
  * --json: {"tokens": [...], "text": "...", "stages": [...], "timings": {...}}.
  */
 import { basename, dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { TandemError } from '../planner/errors.ts';
+import { parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import { TandemError } from '../core/errors.ts';
 import { PackageReader } from './package-reader.ts';
 import { formatRange, parseSplit, PipelineRunner } from './pipeline-runner.ts';
 import type { NodeBackend } from './ort-node.ts';
@@ -29,12 +28,12 @@ async function loadTokenizer(packageDir: string) {
 function num(value: string | undefined, flag: string, fallback: number, check: (n: number) => boolean): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!check(n)) throw new TandemError('cli-usage', `${flag} '${value}' is out of range.\n${USAGE}`);
+  if (!check(n)) throw usageError(`${flag} '${value}' is out of range.`);
   return n;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv,
     options: {
       model: { type: 'string' },
@@ -51,11 +50,10 @@ export async function main(argv: string[]): Promise<void> {
       'ignore-eos': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
-    strict: true,
   });
-  if (!values.model || values.prompt === undefined) throw new TandemError('cli-usage', `--model and --prompt are required.\n${USAGE}`);
-  if (values.backend !== 'node' && values.backend !== 'wasm') throw new TandemError('cli-usage', `--backend must be node or wasm, not '${values.backend}'.`);
-  if (values.wire !== 'float32' && values.wire !== 'float16') throw new TandemError('cli-usage', `--wire must be float32 or float16, not '${values.wire}'.`);
+  if (!values.model || values.prompt === undefined) throw usageError('--model and --prompt are required.');
+  if (values.backend !== 'node' && values.backend !== 'wasm') throw usageError(`--backend must be node or wasm, not '${values.backend}'.`);
+  if (values.wire !== 'float32' && values.wire !== 'float16') throw usageError(`--wire must be float32 or float16, not '${values.wire}'.`);
   const backend: NodeBackend = values.backend;
   const maxNewTokens = num(values['max-new-tokens'], '--max-new-tokens', 32, (n) => Number.isInteger(n) && n >= 1);
   const sampling = {
@@ -105,10 +103,4 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main(process.argv.slice(2)).catch((e: unknown) => {
-    if (e instanceof TandemError) console.error(`error [${e.code}]: ${e.message}`);
-    else console.error(e);
-    process.exitCode = 1;
-  });
-}
+runCliIfEntryPoint(import.meta.url, { program: 'generate', usage: USAGE, main });

@@ -8,11 +8,11 @@
  *   npm run bench:signaling [-- --sessions 100 --peers 5 --layers 28]
  */
 import { fork } from 'node:child_process';
+import { integerOption, parseCliArgs, runCliIfEntryPoint } from '../core/cli.ts';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { startServer } from './http-server.ts';
 import { loadModelPackage } from './model-route.ts';
 import { sampleProfile, TestClient, writeSyntheticPackage } from './test-support.ts';
@@ -75,15 +75,25 @@ function percentile(sorted: number[], p: number): number {
   return sorted[i];
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: process.argv.slice(2),
+const USAGE = `usage: npm run bench:signaling -- [--sessions N] [--peers K] [--layers L]
+  --sessions N   concurrent sessions (default 100)
+  --peers K      pages per session (default 5)
+  --layers L     layers of the synthetic model package (default 28)
+  --help         this text`;
+
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseCliArgs({
+    args: argv,
     options: { serve: { type: 'string' }, 'field-log': { type: 'string' }, sessions: { type: 'string' }, peers: { type: 'string' }, layers: { type: 'string' } },
   });
-  if (values.serve) return serve(values.serve, values['field-log'] ?? path.join(os.tmpdir(), 'tandem-bench-field-log.jsonl'));
-  const sessions = Number(values.sessions ?? 100);
-  const peers = Number(values.peers ?? 5);
-  const layers = Number(values.layers ?? 28);
+  if (values.serve) {
+    await serve(values.serve, values['field-log'] ?? path.join(os.tmpdir(), 'tandem-bench-field-log.jsonl'));
+    // The child serves until the parent's 'stop' message exits it; main must not return (that exits).
+    return new Promise<never>(() => {});
+  }
+  const sessions = integerOption(values.sessions ?? '100', '--sessions', 1, 10_000);
+  const peers = integerOption(values.peers ?? '5', '--peers', 1, 64);
+  const layers = integerOption(values.layers ?? '28', '--layers', 1, 1024);
   const sequentialSessions = 20;
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tandem-bench-'));
@@ -212,7 +222,4 @@ async function main(): Promise<void> {
   console.log(`saved ${path.join('bench', 'results', 'signaling.json')}`);
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runCliIfEntryPoint(import.meta.url, { program: 'bench:signaling', usage: USAGE, main });

@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { TandemError } from '../planner/errors.ts';
+import { parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import { TandemError } from '../core/errors.ts';
 import { DEFAULT_LIMITS } from './coordinator.ts';
 import { ensureDefaultPackage } from './default-model.ts';
 import { startServer } from './http-server.ts';
@@ -30,13 +30,21 @@ const USAGE = `usage: npm start -- [options]
   --join-burst N        joins per client address at once (default ${DEFAULT_LIMITS.joinRate.burst}; refills ${DEFAULT_LIMITS.joinRate.perSecond}/s)
   --rebuild             rebuild the page even if dist/client exists
   --no-build            never build the page
-  --help`;
+  --help                this text`;
 
 function intArg(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new TandemError('cli-usage', `--${name} must be an integer from ${min} to ${max}, not '${value}'`);
+  if (!Number.isInteger(n) || n < min || n > max) throw usageError(`--${name} must be an integer from ${min} to ${max}, not '${value}'`);
   return n;
+}
+
+/** EADDRINUSE as a coded error that says what to do. */
+function portInUse(error: unknown): never {
+  if (error instanceof Error && 'code' in error && error.code === 'EADDRINUSE') {
+    throw new TandemError('port-in-use', `the port is in use (${error.message}): pass another --port`);
+  }
+  throw error;
 }
 
 /** IPv4 addresses of the machine's non-internal interfaces (what phones on the LAN can reach). */
@@ -70,7 +78,7 @@ function ensurePage(root: string, rebuild: boolean, build: boolean): string | nu
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv,
     options: {
       port: { type: 'string' },
@@ -86,22 +94,16 @@ async function main(argv: string[]): Promise<number> {
       'join-burst': { type: 'string' },
       rebuild: { type: 'boolean' },
       'no-build': { type: 'boolean' },
-      help: { type: 'boolean' },
     },
-    strict: true,
     allowPositionals: false,
   });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
   const root = process.cwd();
   const port = intArg(values.port, 'port', 8080, 0, 65535);
   const host = values.host ?? '0.0.0.0';
   const tokens = intArg(values.tokens, 'tokens', 256, 1, 131072);
   const heartbeatTimeoutMs = intArg(values['heartbeat-timeout-ms'], 'heartbeat-timeout-ms', DEFAULT_LIMITS.heartbeatTimeoutMs, 1000, 3_600_000);
   const joinBurst = intArg(values['join-burst'], 'join-burst', DEFAULT_LIMITS.joinRate.burst, 1, 100_000);
-  if ((values.cert === undefined) !== (values.key === undefined)) throw new TandemError('cli-usage', '--cert and --key go together');
+  if ((values.cert === undefined) !== (values.key === undefined)) throw usageError('--cert and --key go together');
   const dataDir = path.resolve(values.data ?? '.tandem');
 
   const clientDir = ensurePage(root, values.rebuild ?? false, !(values['no-build'] ?? false));
@@ -121,7 +123,7 @@ async function main(argv: string[]): Promise<number> {
     fieldLogPath: path.resolve(values['field-log'] ?? path.join(dataDir, 'field-log.jsonl')),
     defaultTokens: tokens,
     limits: { heartbeatTimeoutMs, heartbeatIntervalMs: Math.min(DEFAULT_LIMITS.heartbeatIntervalMs, Math.floor(heartbeatTimeoutMs / 4)), joinRate: { ...DEFAULT_LIMITS.joinRate, burst: joinBurst } },
-  });
+  }).catch(portInUse);
 
   const scheme = tls ? 'https' : 'http';
   const lanUrls = host === '0.0.0.0' || host === '::' ? ips.map((ip) => `${scheme}://${ip}:${server.port}/`) : [`${server.url}/`];
@@ -150,13 +152,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof TandemError) console.error(`error (${error.code}): ${error.message}`);
-    else if (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) console.error(`${error.message}\n${USAGE}`);
-    else if (error instanceof Error && 'code' in error && error.code === 'EADDRINUSE') console.error(`error: the port is in use (${error.message}): pass another --port`);
-    else console.error(error);
-    process.exit(1);
-  },
-);
+runCliIfEntryPoint(import.meta.url, { program: 'npm start', usage: USAGE, main });

@@ -1,0 +1,92 @@
+/**
+ * The contract every Tandem command line follows (Node only; the page never imports this):
+ *   --help / -h        usage on stdout, exit 0
+ *   unknown flag, bad value, missing argument
+ *                      one line saying what is wrong, then the usage, on stderr, exit 2 (no stack trace)
+ *   any other TandemError
+ *                      `error [code]: message` on stderr, exit 1
+ */
+import { pathToFileURL } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { TandemError } from './errors.ts';
+
+export const HELP_FLAGS: readonly string[] = ['--help', '-h'];
+
+/** node:util's parseArgs (strict), with --help and parse failures turned into cli-help / cli-usage errors. */
+export function parseCliArgs<T extends ParseArgsConfig & { args: string[] }>(config: T): ReturnType<typeof parseArgs<T>> {
+  if (config.args.some((a) => HELP_FLAGS.includes(a))) throw new TandemError('cli-help', 'help requested');
+  try {
+    return parseArgs<T>({ strict: true, ...config });
+  } catch (e) {
+    // parseArgs' own errors carry ERR_PARSE_ARGS_* codes; their messages name the flag at fault.
+    if (e instanceof Error && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS')) throw new TandemError('cli-usage', e.message);
+    throw e;
+  }
+}
+
+/** A cli-usage error for a bad value, e.g. `usageError('--port must be an integer from 0 to 65535, not "x"')`. */
+export function usageError(message: string): TandemError {
+  return new TandemError('cli-usage', message);
+}
+
+export interface CliOutcome {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** What a CLI prints and returns for an error thrown by its main (pure, so tests can check it). */
+export function describeCliError(program: string, usage: string, e: unknown): CliOutcome {
+  if (e instanceof TandemError && e.code === 'cli-help') return { exitCode: 0, stdout: `${usage}\n`, stderr: '' };
+  if (e instanceof TandemError && e.code === 'cli-usage') {
+    const firstLine = e.message.split('\n')[0] ?? e.message;
+    return { exitCode: 2, stdout: '', stderr: `${program}: ${firstLine}\n${usage}\n` };
+  }
+  if (e instanceof TandemError) return { exitCode: 1, stdout: '', stderr: `${program}: error [${e.code}]: ${e.message}\n` };
+  const text = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  return { exitCode: 1, stdout: '', stderr: `${program}: unexpected failure:\n${text}\n` };
+}
+
+export interface CliSpec {
+  /** Shown before messages, e.g. `plan`. */
+  program: string;
+  /** The usage text, or a function of argv for CLIs with sub-commands. */
+  usage: string | ((argv: readonly string[]) => string);
+  /** Returns the exit code (0 when it returns nothing). */
+  main: (argv: string[]) => number | void | Promise<number | void>;
+}
+
+/** Prints what describeCliError says and exits: for scripts whose work runs at module level. */
+export function exitWithCliError(program: string, usage: string, e: unknown): never {
+  const outcome = describeCliError(program, usage, e);
+  if (outcome.stdout) process.stdout.write(outcome.stdout);
+  if (outcome.stderr) process.stderr.write(outcome.stderr);
+  process.exit(outcome.exitCode);
+}
+
+/** Runs `spec.main` when `moduleUrl` is the process entry point (not when a test imports the module). */
+export function runCliIfEntryPoint(moduleUrl: string, spec: CliSpec): void {
+  if (process.argv[1] === undefined || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  const argv = process.argv.slice(2);
+  const usage = typeof spec.usage === 'string' ? spec.usage : spec.usage(argv);
+  const finish = (outcome: CliOutcome) => {
+    if (outcome.stdout) process.stdout.write(outcome.stdout);
+    if (outcome.stderr) process.stderr.write(outcome.stderr);
+    process.exit(outcome.exitCode);
+  };
+  Promise.resolve()
+    .then(() => spec.main(argv))
+    .then(
+      (code) => finish({ exitCode: code ?? 0, stdout: '', stderr: '' }),
+      (e: unknown) => finish(describeCliError(spec.program, usage, e)),
+    );
+}
+
+/** An integer flag value in [min, max], or a cli-usage error naming the flag. */
+export function integerOption(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    throw usageError(`${flag} must be an integer from ${min} to ${max}, not '${value}'`);
+  }
+  return n;
+}
