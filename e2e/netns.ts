@@ -23,6 +23,8 @@ export interface PrivateNetwork {
   readonly name: string;
   /** The namespace's address on the control link: the host reaches servers in the namespace here. */
   readonly controlIp: string;
+  /** N of its 10.77.N.0/24 and 10.78.N.0/30 subnets (unique among live namespaces on this machine). */
+  readonly subnet: number;
   /** Non-loopback addresses inside the namespace (WebRTC host candidates come from these). */
   readonly innerIps: string[];
   /** An executable that runs Chromium inside the namespace, for Playwright's `executablePath`. */
@@ -101,6 +103,7 @@ export function createPrivateNetwork(chromium: string): PrivateNetwork {
   const net: PrivateNetwork = {
     name,
     controlIp: `10.78.${n}.2`,
+    subnet: n,
     innerIps: [`10.77.${n}.1`, `10.77.${n}.2`],
     chromiumWrapper,
     spawn(command, args, options = {}) {
@@ -140,7 +143,8 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 /** Kill the processes left in our namespace (they are ours: we made it) and delete it. */
-function deleteNamespace(ip: string, name: string): void {
+/** Kill every process in namespace `name` and delete it (no error when it is already gone). */
+export function deleteNamespace(ip: string, name: string): void {
   try {
     const pids = execFileSync(ip, ['netns', 'pids', name], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
     for (const pid of pids) {
@@ -163,7 +167,7 @@ function deleteNamespace(ip: string, name: string): void {
 /** Namespaces named tandem-<pid>-<k> whose creating process is dead are leftovers of a killed run. */
 function removeStaleNamespaces(ip: string): void {
   for (const ns of listNamespaces(ip)) {
-    const m = /^tandem-(\d+)-\d+$/.exec(ns);
+    const m = /^tandem-(\d+)-\d+(-d\d+)?$/.exec(ns); // -d<i>: a lab device's namespace (lab.ts)
     if (!m) continue;
     const pid = Number(m[1]);
     if (pid !== process.pid && !processAlive(pid)) deleteNamespace(ip, ns);
@@ -201,7 +205,7 @@ function ipBinary(): string | null {
   return null;
 }
 
-function shellQuote(s: string): string {
+export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 

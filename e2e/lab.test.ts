@@ -1,0 +1,146 @@
+/**
+ * The device lab (lab.ts) for real: two devices, each its own Chromium in its own namespace and CPU
+ * group, links shaped by tbf, exchange 1 MiB over a PeerJS data channel through the hub. Checks the
+ * isolation the lab promises (every process of a device's browser in its group, the quota set, the
+ * shaping in place, forwarded traffic kept off the host's control link), not speeds.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium as playwright, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumArgs } from './browser.ts';
+import { prepareE2e, skipBanner } from './environment.ts';
+import { checkLabShapes, createLab, labSupport, tbfBurstBytes, type Lab } from './lab.ts';
+import { startServerInNetwork, type ServerProcess } from './server-process.ts';
+
+const ready = prepareE2e();
+const support = labSupport();
+if (!ready.ok) console.warn(skipBanner('device lab test', ready.reason));
+else if (!support.ok) console.warn(skipBanner('device lab test', support.reason));
+
+const PORT = 9100;
+const SHAPES = [
+  { cores: 0.4, uplinkMbps: 40, downlinkMbps: 80 },
+  { cores: 0.25, uplinkMbps: 20, downlinkMbps: 30 },
+];
+
+describe('lab shapes', () => {
+  it('rejects shares that would contend with the server and rates out of range, with the numbers', () => {
+    expect(() => checkLabShapes([{ cores: 1, uplinkMbps: 10, downlinkMbps: 10 }, { cores: 0.9, uplinkMbps: 10, downlinkMbps: 10 }], 2)).toThrowError(/add up to 1.90 cores; keep them under 1.75/);
+    expect(() => checkLabShapes([{ cores: 0.5, uplinkMbps: 0, downlinkMbps: 10 }], 2)).toThrowError(/uplinkMbps must be in/);
+    expect(() => checkLabShapes([], 2)).toThrowError(/1 to 60 devices/);
+    expect(() => checkLabShapes(SHAPES, 2)).not.toThrow();
+  });
+
+  it('gives tbf a bucket of at least one 20 ms slice of traffic', () => {
+    expect(tbfBurstBytes(1)).toBe(16 * 1024);
+    expect(tbfBurstBytes(100)).toBe(250_000); // 100 Mbit/s = 12.5 MB/s; / 50
+  });
+});
+
+describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () => {
+  let lab: Lab;
+  let server: ServerProcess;
+  const browsers: Browser[] = [];
+
+  beforeAll(async () => {
+    if (!ready.ok) return;
+    lab = createLab(ready.chromium.path, SHAPES, PORT, 2);
+    server = await startServerInNetwork({ net: lab.hub, command: 'node_modules/.bin/tsx', args: ['e2e/fixtures/peer-server.ts', String(PORT)], port: PORT, readyPath: '/peerjs' });
+    for (const d of lab.devices) {
+      browsers.push(await playwright.launch({ executablePath: d.chromiumWrapper, headless: true, args: chromiumArgs({ webgpu: false }), handleSIGINT: false, handleSIGTERM: false, timeout: 60_000 }));
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const b of browsers) await b.close().catch(() => {});
+    await server?.stop();
+    lab?.destroy();
+  });
+
+  it('puts every process of a device browser in its own CPU group with its quota', () => {
+    lab.devices.forEach((d, i) => {
+      const pids = d.pids();
+      expect(pids.length, `device ${i} has processes in its group`).toBeGreaterThan(2); // browser, renderer/GPU/utility
+      for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), `pid ${pid} of device ${i}`).toMatch(/chrom/);
+      expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(Math.round(SHAPES[i]!.cores * 100_000));
+      // Nothing of this device runs outside its group: every live process in its namespace is in the
+      // group (the group is read after the namespace, so a process started in between is in both).
+      const inNamespace = execFileSync('ip', ['netns', 'pids', d.namespace], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
+      const group = new Set(d.pids());
+      for (const pid of inNamespace) if (existsSync(`/proc/${pid}`)) expect(group.has(pid), `pid ${pid} of device ${i}'s namespace is in its group`).toBe(true);
+    });
+  });
+
+  it('shapes each link both ways and keeps forwarded traffic off the host', () => {
+    const n = lab.hub.subnet;
+    lab.devices.forEach((d, i) => {
+      const up = execFileSync('ip', ['netns', 'exec', d.namespace, 'tc', 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' });
+      const down = execFileSync('ip', ['netns', 'exec', lab.hub.name, 'tc', 'qdisc', 'show', 'dev', `d${i}h`], { encoding: 'utf8' });
+      expect(up).toMatch(new RegExp(`tbf .*rate ${SHAPES[i]!.uplinkMbps}Mbit`));
+      expect(down).toMatch(new RegExp(`tbf .*rate ${SHAPES[i]!.downlinkMbps}Mbit`));
+    });
+    const route = (dst: string) => {
+      try {
+        return execFileSync('ip', ['netns', 'exec', lab.hub.name, 'ip', 'route', 'get', dst, 'from', `10.81.${n}.2`, 'iif', 'd0h'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (e) {
+        return String((e as { stderr?: unknown }).stderr ?? e);
+      }
+    };
+    expect(route(`10.81.${n}.6`)).toMatch(/dev d1h/); // device 0 -> device 1: forwarded
+    expect(route(`10.78.${n}.1`)).toMatch(/unreachable|No route/i); // device 0 -> the host: never
+  });
+
+  it('two devices exchange 1 MiB intact over a data channel between their own addresses', async () => {
+    const pages: Page[] = [];
+    for (const [i, b] of browsers.entries()) {
+      const page = await b.newPage();
+      await page.goto(`${lab.devices[i]!.serverUrl}/__e2e/smoke.html`);
+      expect(await page.evaluate(() => window.isSecureContext)).toBe(true);
+      pages.push(page);
+    }
+    const n = lab.hub.subnet;
+    const ids = { a: `lab-a-${process.pid}`, b: `lab-b-${process.pid}` };
+    await pages[0]!.evaluate(
+      ({ id, host, port }) =>
+        new Promise<void>((resolve, reject) => {
+          const peer = new Peer(id, { host, port, path: '/peerjs', secure: false, config: { iceServers: [] } });
+          peer.on('open', () => resolve());
+          peer.on('error', (e) => reject(new Error(`peer A: ${e.type} ${e.message}`)));
+          peer.on('connection', (conn) => conn.on('data', (d) => conn.send(d)));
+        }),
+      { id: ids.a, host: `10.81.${n}.1`, port: PORT },
+    );
+    const result = await pages[1]!.evaluate(
+      ({ id, target, host, port }) =>
+        new Promise<{ equal: boolean; local: string; remote: string }>((resolve, reject) => {
+          const peer = new Peer(id, { host, port, path: '/peerjs', secure: false, config: { iceServers: [] } });
+          peer.on('error', (e) => reject(new Error(`peer B: ${e.type} ${e.message}`)));
+          peer.on('open', () => {
+            const conn = peer.connect(target, { serialization: 'binary', reliable: true });
+            const big = new Uint8Array(1 << 20);
+            for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
+            conn.on('open', () => conn.send(big));
+            conn.on('data', async (d) => {
+              const got = new Uint8Array(d as ArrayBuffer);
+              const stats = await conn.peerConnection.getStats();
+              let pair: { localCandidateId?: string; remoteCandidateId?: string } | undefined;
+              stats.forEach((s) => {
+                if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated) pair = s;
+              });
+              const local = pair?.localCandidateId ? stats.get(pair.localCandidateId) : undefined;
+              const remote = pair?.remoteCandidateId ? stats.get(pair.remoteCandidateId) : undefined;
+              resolve({ equal: got.length === big.length && got.every((v, i) => v === big[i]), local: String(local?.address ?? ''), remote: String(remote?.address ?? '') });
+            });
+          });
+        }),
+      { id: ids.b, target: ids.a, host: `10.81.${n}.5`, port: PORT },
+    );
+    expect(result.equal).toBe(true);
+    expect(result.local).toBe(`10.81.${n}.6`); // device 1's own address
+    expect(result.remote).toBe(`10.81.${n}.2`); // device 0's
+  }, 120_000);
+});
+
+declare const Peer: typeof import('peerjs').Peer;

@@ -1,0 +1,219 @@
+/**
+ * The device lab: each emulated device is its own Chromium process tree, in its own network namespace
+ * with its links shaped, and in its own CPU control group with a quota equal to its share of a core, so
+ * that devices do not contend for cores or links the way pages of one browser do.
+ *
+ *   host ── tdm<N>h 10.78.N.1/30 ─── c1 10.78.N.2   hub namespace (a PrivateNetwork from netns.ts): the
+ *                                                    server; forwards between devices, never to the host
+ *   hub d<i>h 10.81.N.(4i+1)/30 ─── eth0 10.81.N.(4i+2)/30   namespace tandem-<pid>-<k>-d<i>: device i
+ *        tbf at the device's downlink rate     tbf at its uplink rate
+ *   cgroup v1 cpu /sys/fs/cgroup/cpu/tandem-lab-<pid>-<k>/d<i>: cfs_quota_us = cores x cfs_period_us
+ *
+ * A device's page opens the server at http://10.81.N.(4i+1):PORT; Chromium is told to treat that origin
+ * as secure (WebGPU, crypto.subtle and cross-origin isolation need a secure context). Only the browser's
+ * own process tree enters the group (the wrapper script moves itself in, then execs Chromium): the
+ * launching Node process stays outside, so the quota is the device's alone.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TandemError } from '../core/errors.ts';
+import { createPrivateNetwork, deleteNamespace, ensureIproute2, shellQuote, type PrivateNetwork } from './netns.ts';
+
+/** What a lab device is given: CPU share and link rates (its storage cap stays the page's ?emulate=). */
+export interface LabDeviceShape {
+  /** CPU the device's browser may use, in cores (0.25 = a quarter of one core). */
+  cores: number;
+  /** Link rates, Mbit/s (10^6 bit/s), each way. */
+  uplinkMbps: number;
+  downlinkMbps: number;
+}
+
+export interface LabDevice {
+  readonly index: number;
+  readonly shape: LabDeviceShape;
+  readonly namespace: string;
+  /** The server as this device's pages reach it, e.g. http://10.81.7.1:8080. */
+  readonly serverUrl: string;
+  /** Runs Chromium inside the device's namespace and control group (Playwright's executablePath). */
+  readonly chromiumWrapper: string;
+  /** The device's control group folder (cgroup v1 cpu). */
+  readonly cgroup: string;
+  /** PIDs now in the device's control group. */
+  pids(): number[];
+}
+
+export interface Lab {
+  /** The hub namespace: run the server here (startServerInNetwork). */
+  readonly hub: PrivateNetwork;
+  readonly devices: readonly LabDevice[];
+  destroy(): void;
+}
+
+export const CGROUP_CPU_ROOT = '/sys/fs/cgroup/cpu';
+const PERIOD_US = 100_000;
+
+/** Whether the lab can run here, and if not, why (the caller says so loudly and falls back). */
+export function labSupport(): { ok: true } | { ok: false; reason: string } {
+  if (process.getuid?.() !== 0) return { ok: false, reason: 'the device lab needs root (network namespaces, cgroups, tc)' };
+  if (!existsSync(join(CGROUP_CPU_ROOT, 'cpu.cfs_quota_us'))) return { ok: false, reason: `no cgroup v1 cpu controller at ${CGROUP_CPU_ROOT} (cpu.cfs_quota_us missing)` };
+  if (!tcBinary()) return { ok: false, reason: 'the `tc` command (iproute2) is missing: apt-get install iproute2' };
+  return { ok: true };
+}
+
+function tcBinary(): string | null {
+  for (const p of ['/usr/sbin/tc', '/sbin/tc', '/usr/bin/tc']) if (existsSync(p)) return p;
+  return null;
+}
+
+/** Shape checks with the numbers in the message. */
+export function checkLabShapes(shapes: readonly LabDeviceShape[], machineCores: number): void {
+  if (shapes.length === 0 || shapes.length > 60) throw new TandemError('lab-invalid', `A lab has 1 to 60 devices, not ${shapes.length}.`);
+  shapes.forEach((s, i) => {
+    if (!(s.cores >= 0.05 && s.cores <= machineCores)) throw new TandemError('lab-invalid', `device ${i}: cores must be in [0.05, ${machineCores}], not ${s.cores}.`);
+    for (const [k, v] of [['uplinkMbps', s.uplinkMbps], ['downlinkMbps', s.downlinkMbps]] as const) {
+      if (!(v >= 0.1 && v <= 10_000)) throw new TandemError('lab-invalid', `device ${i}: ${k} must be in [0.1, 10000] Mbit/s, not ${v}.`);
+    }
+  });
+  const total = shapes.reduce((a, s) => a + s.cores, 0);
+  // The server and the harness need the rest: devices that add up to the whole machine would contend.
+  if (total > machineCores - 0.25) {
+    throw new TandemError('lab-invalid', `The devices' CPU shares add up to ${total.toFixed(2)} cores; keep them under ${(machineCores - 0.25).toFixed(2)} (this machine's ${machineCores} cores less room for the server).`);
+  }
+}
+
+/** tbf needs a bucket of at least one timer tick of traffic; 16 KiB or rate/50 s, whichever is larger. */
+export function tbfBurstBytes(rateMbps: number): number {
+  return Math.max(16 * 1024, Math.ceil((rateMbps * 1e6) / 8 / 50));
+}
+
+/** Make the lab. `port` is the server's port in the hub (pages' secure-origin flag names it). */
+export function createLab(chromium: string, shapes: readonly LabDeviceShape[], port: number, machineCores: number): Lab {
+  const support = labSupport();
+  if (!support.ok) throw new TandemError('lab-unavailable', support.reason);
+  checkLabShapes(shapes, machineCores);
+  removeStaleGroups();
+  const ip = ensureIproute2();
+  const tc = tcBinary()!;
+  const hub = createPrivateNetwork(chromium);
+  const n = hub.subnet;
+  const groupRoot = join(CGROUP_CPU_ROOT, `tandem-lab-${process.pid}-${n}`);
+  const namespaces: string[] = [];
+  const wrapperDir = mkdtempSync(join(tmpdir(), `${hub.name}-lab-`));
+  const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const inHub = (...args: string[]) => run(ip, 'netns', 'exec', hub.name, ...args);
+  let destroyed = false;
+  const destroy = () => {
+    if (destroyed) return;
+    destroyed = true;
+    process.off('exit', destroy);
+    for (const ns of namespaces) deleteNamespace(ip, ns);
+    removeGroupTree(groupRoot);
+    rmSync(wrapperDir, { recursive: true, force: true });
+    hub.destroy();
+  };
+  process.on('exit', destroy);
+  try {
+    inHub('sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward');
+    mkdirSync(groupRoot);
+    const devices = shapes.map((shape, i): LabDevice => {
+      const namespace = `${hub.name}-d${i}`;
+      const hubIf = `d${i}h`;
+      const hubIp = `10.81.${n}.${4 * i + 1}`;
+      const deviceIp = `10.81.${n}.${4 * i + 2}`;
+      run(ip, 'netns', 'add', namespace);
+      namespaces.push(namespace);
+      const inDev = (...args: string[]) => run(ip, 'netns', 'exec', namespace, ...args);
+      inDev(ip, 'link', 'set', 'lo', 'up');
+      inHub(ip, 'link', 'add', hubIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', namespace);
+      inHub(ip, 'addr', 'add', `${hubIp}/30`, 'dev', hubIf);
+      inHub(ip, 'link', 'set', hubIf, 'up');
+      inDev(ip, 'addr', 'add', `${deviceIp}/30`, 'dev', 'eth0');
+      inDev(ip, 'link', 'set', 'eth0', 'up');
+      // A default route, so Chromium sees a normal network; the hub's policy table below ends it there.
+      inDev(ip, 'route', 'add', 'default', 'via', hubIp, 'dev', 'eth0');
+      // Uplink: what leaves the device; downlink: what the hub sends to it.
+      inDev(tc, 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', `${shape.uplinkMbps}mbit`, 'burst', String(tbfBurstBytes(shape.uplinkMbps)), 'latency', '100ms');
+      inHub(tc, 'qdisc', 'add', 'dev', hubIf, 'root', 'tbf', 'rate', `${shape.downlinkMbps}mbit`, 'burst', String(tbfBurstBytes(shape.downlinkMbps)), 'latency', '100ms');
+      const cgroup = join(groupRoot, `d${i}`);
+      mkdirSync(cgroup);
+      writeFileSync(join(cgroup, 'cpu.cfs_period_us'), String(PERIOD_US));
+      writeFileSync(join(cgroup, 'cpu.cfs_quota_us'), String(Math.round(shape.cores * PERIOD_US)));
+      const serverUrl = `http://${hubIp}:${port}`;
+      const chromiumWrapper = join(wrapperDir, `chromium-d${i}`);
+      // exec keeps Playwright's --remote-debugging-pipe descriptors (3 and 4) attached to the browser.
+      writeFileSync(
+        chromiumWrapper,
+        `#!/bin/sh\necho $$ > ${shellQuote(join(cgroup, 'cgroup.procs'))}\nexec ${ip} netns exec ${namespace} ${shellQuote(chromium)} --unsafely-treat-insecure-origin-as-secure=${serverUrl} "$@"\n`,
+        { mode: 0o755 },
+      );
+      return { index: i, shape, namespace, serverUrl, chromiumWrapper, cgroup, pids: () => readPids(cgroup) };
+    });
+    // Forwarded traffic (from a device) may only go to another device: table 100 knows the devices'
+    // subnets and nothing else, so nothing a page sends can reach the host's control link or beyond.
+    devices.forEach((d, i) => inHub(ip, 'route', 'add', `10.81.${n}.${4 * i}/30`, 'dev', `d${i}h`, 'table', '100'));
+    inHub(ip, 'route', 'add', 'unreachable', 'default', 'table', '100');
+    devices.forEach((_, i) => inHub(ip, 'rule', 'add', 'iif', `d${i}h`, 'table', '100', 'pref', '100'));
+    return { hub, devices, destroy };
+  } catch (err) {
+    destroy();
+    if (err instanceof TandemError) throw err;
+    const detail = err instanceof Error && 'stderr' in err ? String(err.stderr) : String(err);
+    throw new TandemError('lab-failed', `Could not set up the device lab: ${detail.trim()}`, { cause: err });
+  }
+}
+
+function readPids(cgroup: string): number[] {
+  try {
+    return readFileSync(join(cgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Kill what is left in each child group, then remove the groups (a group with processes cannot go). */
+function removeGroupTree(root: string): void {
+  if (!existsSync(root)) return;
+  for (const child of readdirSync(root, { withFileTypes: true })) {
+    if (!child.isDirectory()) continue;
+    const dir = join(root, child.name);
+    for (const pid of readPids(dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // exited meanwhile
+      }
+    }
+    removeDir(dir);
+  }
+  removeDir(root);
+}
+
+function removeDir(dir: string): void {
+  // A killed process leaves its group a moment later: retry briefly.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch {
+      execFileSync('sleep', ['0.05']);
+    }
+  }
+}
+
+/** Groups of lab runs whose process is gone (a crashed run) are removed before a new lab starts. */
+function removeStaleGroups(): void {
+  for (const entry of readdirSync(CGROUP_CPU_ROOT, { withFileTypes: true })) {
+    const m = /^tandem-lab-(\d+)-\d+$/.exec(entry.name);
+    if (!entry.isDirectory() || !m) continue;
+    const pid = Number(m[1]);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) removeGroupTree(join(CGROUP_CPU_ROOT, entry.name));
+  }
+}
