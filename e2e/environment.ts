@@ -48,8 +48,13 @@ export interface LaunchOptions {
 
 /** Launch Chromium inside `net` (through the namespace wrapper script, so Playwright's pipe still works). */
 export async function launchInNetwork(net: PrivateNetwork, opts: LaunchOptions): Promise<Browser> {
+  return launchWithWrapper(net.chromiumWrapper, opts);
+}
+
+/** Launch Chromium through a wrapper script (a namespace's, or a lab device's that also enters its CPU group). */
+export async function launchWithWrapper(wrapper: string, opts: LaunchOptions): Promise<Browser> {
   return playwright.launch({
-    executablePath: net.chromiumWrapper,
+    executablePath: wrapper,
     headless: opts.headless ?? true,
     args: chromiumArgs({ webgpu: opts.webgpu }),
     // Playwright's own handlers would kill the browser before our namespace teardown runs; we close it.

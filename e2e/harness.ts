@@ -14,6 +14,7 @@
  *   await h.stop();
  */
 import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -27,7 +28,8 @@ import {
   type TimingEntry,
 } from '../signaling/protocol.ts';
 import { CoordinatorClient } from './coordinator-client.ts';
-import { launchInNetwork } from './environment.ts';
+import { launchInNetwork, launchWithWrapper } from './environment.ts';
+import { createLab, type Lab, type LabDevice, type LabDeviceShape } from './lab.ts';
 import type { ModelFixture } from './model-fixture.ts';
 import { createPrivateNetwork, type PrivateNetwork } from './netns.ts';
 import { compareStages, requestMetrics, type PlanRun } from './run-summary.ts';
@@ -51,6 +53,16 @@ export interface HarnessOptions {
   log?: (line: string) => void;
   /** Echo the server's output. */
   verboseServer?: boolean;
+  /**
+   * Pages that will run as lab devices (each spec's `device` shape): the lab is made at start, the server
+   * runs in its hub, and openPeers gives each of these pages its own browser inside its device.
+   */
+  lab?: readonly PeerSpec[];
+}
+
+function labShape(spec: PeerSpec): LabDeviceShape {
+  if (!spec.device) throw new TandemError('e2e-usage', `${spec.name} is in Harness.start({ lab }) without a device shape`);
+  return spec.device;
 }
 
 export const GREEDY: Sampling = { temperature: 0, topK: 0, topP: 1, seed: 1 };
@@ -80,9 +92,13 @@ export class Harness {
   session: { code: string; hostSecret: string } | null = null;
   private readonly log: (line: string) => void;
 
+  /** One browser per lab device, by page name. */
+  private readonly deviceBrowsers = new Map<string, Browser>();
+
   private constructor(
     readonly opts: HarnessOptions,
     readonly net: PrivateNetwork,
+    readonly lab: Lab | null,
     readonly server: ServerProcess,
     readonly browser: Browser,
     readonly driver: CoordinatorClient,
@@ -95,7 +111,8 @@ export class Harness {
     const log = opts.log ?? (() => {});
     const port = opts.port ?? 8080;
     const root = buildPage();
-    const net = createPrivateNetwork(opts.chromium);
+    const lab = opts.lab ? createLab(opts.chromium, opts.lab.map((spec) => labShape(spec)), port, cpus().length) : null;
+    const net = lab ? lab.hub : createPrivateNetwork(opts.chromium);
     let server: ServerProcess | null = null;
     let browser: Browser | null = null;
     try {
@@ -115,11 +132,12 @@ export class Harness {
       });
       browser = await launchInNetwork(net, { webgpu: opts.webgpu ?? true });
       const driver = await CoordinatorClient.connect(server.controlUrl);
-      return new Harness(opts, net, server, browser, driver);
+      return new Harness(opts, net, lab, server, browser, driver);
     } catch (err) {
       await browser?.close().catch(() => {});
       await server?.stop();
-      net.destroy();
+      if (lab) lab.destroy();
+      else net.destroy();
       throw err;
     }
   }
@@ -157,9 +175,9 @@ export class Harness {
     }
     const { code } = this.need();
     const opened = await Promise.all(
-      specs.map((spec) =>
-        TandemPage.open(this.browser, spec, {
-          baseUrl: this.server.pageUrl,
+      specs.map(async (spec) =>
+        TandemPage.open(await this.browserFor(spec), spec, {
+          baseUrl: this.labDevice(spec)?.serverUrl ?? this.server.pageUrl,
           join: code,
           backend: this.opts.backend,
           modelName: this.modelName,
@@ -170,6 +188,27 @@ export class Harness {
     this.pages.push(...opened);
     await this.waitRoster((peers) => specs.every((s) => peers.some((p) => p.displayName === s.name && p.connected)), `${specs.map((s) => s.name).join(', ')} to join`);
     return opened;
+  }
+
+  /** The lab device a spec runs on, or null for a page of the shared browser. */
+  private labDevice(spec: PeerSpec): LabDevice | null {
+    if (!spec.device) return null;
+    const i = this.opts.lab?.findIndex((s) => s.name === spec.name) ?? -1;
+    const device = i >= 0 ? this.lab?.devices[i] : undefined;
+    if (!device) throw new TandemError('e2e-usage', `${spec.name} has a device shape but was not in Harness.start({ lab })`);
+    return device;
+  }
+
+  /** The shared browser, or the page's own browser inside its lab device (launched on first use). */
+  private async browserFor(spec: PeerSpec): Promise<Browser> {
+    const device = this.labDevice(spec);
+    if (!device) return this.browser;
+    let browser = this.deviceBrowsers.get(spec.name);
+    if (!browser) {
+      browser = await launchWithWrapper(device.chromiumWrapper, { webgpu: this.opts.webgpu ?? true });
+      this.deviceBrowsers.set(spec.name, browser);
+    }
+    return browser;
   }
 
   page(name: string): TandemPage {
@@ -314,7 +353,9 @@ export class Harness {
   async stop(): Promise<void> {
     this.driver.close();
     await this.browser.close().catch(() => {});
+    for (const b of this.deviceBrowsers.values()) await b.close().catch(() => {});
     await this.server.stop();
-    this.net.destroy();
+    if (this.lab) this.lab.destroy();
+    else this.net.destroy();
   }
 }

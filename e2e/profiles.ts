@@ -49,3 +49,59 @@ export function emulatedPeer(name: string, cpu: number, readMBps?: number): Peer
   const emulate = JSON.stringify({ label, compute: 1, ...(readMBps ? { readMBps } : {}) });
   return { name, emulate, cpuThrottle: cpu };
 }
+
+/** Device lab line-ups (lab.ts): each page its own device with a CPU share, shaped links and a read cap. */
+export const LAB_LINEUPS = ['paper', 'equal', 'laptop-phones', 'memory-bound'] as const;
+export type LabLineup = (typeof LAB_LINEUPS)[number];
+
+interface LabDeviceSpec {
+  name: string;
+  cores: number;
+  uplinkMbps: number;
+  downlinkMbps: number;
+  readMBps: number;
+  /** Memory budget cap (MiB), where the line-up needs one. */
+  memoryMB?: number;
+}
+
+/**
+ * The line-ups. Shares add up to at most 1.6 of this machine's 2 cores, so the server keeps the rest and
+ * devices never contend. `memoryMB` is in the page's ?emulate= (the page's memory budget); the
+ * memory-bound line-up's caps are fractions of the model's bytes so that no single device can hold it.
+ */
+export function labLineup(lineup: LabLineup, count: number, modelBytes: number): LabDeviceSpec[] {
+  const mib = modelBytes / 2 ** 20;
+  switch (lineup) {
+    case 'paper':
+      // The paper's compute order (165 : 70 : 30 : 20 TFLOPS) compressed as (c / 165)^0.4, scaled so the
+      // fastest device gets 0.55 core; read caps as the throttled line-up's (paper's speeds / 250).
+      return Array.from({ length: count }, (_, i) => {
+        const d = PAPER_DEVICES[i % PAPER_DEVICES.length]!;
+        return { name: i < PAPER_DEVICES.length ? d.name : `${d.name}-${Math.floor(i / PAPER_DEVICES.length) + 1}`, cores: round2((0.55 / d.cpu) * (4 / Math.max(4, count))), uplinkMbps: 100, downlinkMbps: 100, readMBps: d.readMBps };
+      });
+    case 'equal':
+      return Array.from({ length: count }, (_, i) => ({ name: `equal-${i + 1}`, cores: round2(1.6 / count), uplinkMbps: 100, downlinkMbps: 100, readMBps: 16 }));
+    case 'laptop-phones':
+      return Array.from({ length: count }, (_, i) =>
+        i === 0
+          ? { name: 'laptop', cores: round2(Math.min(0.7, 1.6 / 2)), uplinkMbps: 200, downlinkMbps: 200, readMBps: 30 }
+          : { name: `phone-${i}`, cores: round2(Math.min(0.25, (1.6 - 0.7) / Math.max(1, count - 1))), uplinkMbps: 40, downlinkMbps: 80, readMBps: 10 },
+      );
+    case 'memory-bound':
+      // Each device can hold ~0.45 of the model: only a pipeline of at least three answers.
+      return Array.from({ length: count }, (_, i) => ({ name: `small-${i + 1}`, cores: round2(1.6 / count), uplinkMbps: 100, downlinkMbps: 100, readMBps: 16, memoryMB: Math.max(1, Math.round(mib * 0.45)) }));
+  }
+}
+
+/** Lab line-up as page specs for the harness (no DevTools throttling: the CPU group is the slow-down). */
+export function labPeers(lineup: LabLineup, count: number, modelBytes: number): PeerSpec[] {
+  return labLineup(lineup, count, modelBytes).map((d) => {
+    const label = `lab: ${d.cores} core, ${d.uplinkMbps}/${d.downlinkMbps} Mbit/s, read<=${d.readMBps} MiB/s${d.memoryMB ? `, mem<=${d.memoryMB} MiB` : ''}`;
+    const emulate = JSON.stringify({ label, compute: 1, readMBps: d.readMBps, ...(d.memoryMB ? { memoryMB: d.memoryMB } : {}) });
+    return { name: d.name, emulate, device: { cores: d.cores, uplinkMbps: d.uplinkMbps, downlinkMbps: d.downlinkMbps } };
+  });
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}

@@ -8,14 +8,17 @@
  * device; a reload keeps the context and therefore the cache.
  */
 import type { Browser, BrowserContext, CDPSession, Page, Request } from 'playwright-core';
+import type { LabDeviceShape } from './lab.ts';
 
 export interface PeerSpec {
   /** Display name (unique in a session). */
   name: string;
   /** `?emulate=` value: a preset (e.g. 'paper-2') or JSON; the page labels itself emulated. */
   emulate?: string;
-  /** Chromium CPU throttling rate through CDP (1 = none, 4 = 4x slower). */
+  /** Chromium CPU throttling rate through CDP (1 = none, 4 = 4x slower): the fallback where the lab cannot run. */
   cpuThrottle?: number;
+  /** Run this page as a lab device (its own browser, namespace, CPU group and shaped links; see lab.ts). */
+  device?: LabDeviceShape;
 }
 
 export interface OpenOptions {
