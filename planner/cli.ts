@@ -15,7 +15,7 @@ import { DEFAULT_TOKENS, parseScenarioText, type Scenario } from './scenario.ts'
 import { ganttChart, latencyChart } from './svg.ts';
 
 const USAGE = `usage: npm run plan -- --scenario <preset | path/to/scenario.json> [--tokens 256,512,...] [--json] [--svg <dir>]
-  --scenario  a preset (${PRESET_NAMES.join(', ')}) or a scenario JSON file (format: README, section "planner")
+  --scenario  a preset (${PRESET_NAMES.join(', ')}) or a scenario JSON file (format: docs/architecture.md, "Scenario files")
   --tokens    prompt lengths to plan for (default: the scenario's "tokens", else ${DEFAULT_TOKENS.join(',')})
   --json      print one JSON document (stages with 1-based inclusive layers, seconds) instead of the table
   --svg DIR   also write latency.svg and gantt-t<tokens>-<method>.svg into DIR`;

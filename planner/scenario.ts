@@ -106,7 +106,7 @@ export function parseScenario(value: unknown, source = 'scenario'): Scenario {
   const result = scenarioSchema.safeParse(value);
   if (result.success) return result.data;
   const lines = result.error.issues.slice(0, 10).map((iss) => `  ${fieldName(iss.path)}: ${iss.message}`);
-  throw new TandemError('scenario-invalid', `${source} is not a valid scenario:\n${lines.join('\n')}\n(see the README, section "planner", for the format)`);
+  throw new TandemError('scenario-invalid', `${source} is not a valid scenario:\n${lines.join('\n')}\n(see docs/architecture.md, "Scenario files", for the format)`);
 }
 
 /** Parses scenario JSON text; a syntax error becomes TandemError('scenario-invalid'). */

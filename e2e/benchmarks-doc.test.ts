@@ -1,0 +1,137 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { formatNumber, main, readResultFiles, renderBenchmarksDoc, type ResultFile } from './benchmarks-doc.ts';
+
+const RESULTS = path.resolve(import.meta.dirname, '..', 'bench', 'results');
+
+// Reading the JSON without casts: each helper checks the type it returns.
+function get(x: unknown, key: string): unknown {
+  if (typeof x !== 'object' || x === null || !(key in x)) throw new Error(`missing field ${key}`);
+  return (x as Record<string, unknown>)[key];
+}
+function list(x: unknown): unknown[] {
+  if (!Array.isArray(x)) throw new Error('expected an array');
+  return x;
+}
+function num(x: unknown): number {
+  if (typeof x !== 'number') throw new Error(`expected a number, got ${String(x)}`);
+  return x;
+}
+function str(x: unknown): string {
+  if (typeof x !== 'string') throw new Error(`expected a string, got ${String(x)}`);
+  return x;
+}
+
+/** The page's rule, written out again: integers as they are, others to 3 significant digits. */
+function shown(x: number): string {
+  return Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(3)));
+}
+
+/** The Markdown table row whose leading cells are `cells`. */
+function rowStartingWith(doc: string, cells: string[]): string {
+  const prefix = `| ${cells.join(' | ')} |`;
+  const row = doc.split('\n').find((line) => line.startsWith(prefix));
+  if (row === undefined) throw new Error(`no table row starts with ${prefix}`);
+  return row;
+}
+
+const tmpDirs: string[] = [];
+afterAll(async () => {
+  for (const d of tmpDirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('docs/benchmarks.md generator', () => {
+  it('formats numbers to 3 significant digits and keeps integers', () => {
+    expect(formatNumber(7256.880699999998)).toBe('7260');
+    expect(formatNumber(0.000276)).toBe('0.000276');
+    expect(formatNumber(3981312)).toBe('3981312');
+    expect(formatNumber(0.7631706473316635)).toBe('0.763');
+  });
+
+  it('puts the figures of every committed result file into the page', async () => {
+    const files = await readResultFiles(RESULTS);
+    const json = (name: string): unknown => {
+      const f = files.find((r) => r.file === name);
+      if (!f) throw new Error(`bench/results/${name} is not committed`);
+      return f.json;
+    };
+    const doc = renderBenchmarksDoc(files);
+    expect(doc).not.toMatch(/does not have the fields|could not be read/);
+
+    const planner = json('planner.json');
+    expect(doc).toContain(str(get(planner, 'date')));
+    for (const r of list(get(planner, 'exactDp'))) {
+      const po = get(r, 'planOptimalSeconds');
+      if (po === null) continue;
+      const row = rowStartingWith(doc, [shown(num(get(r, 'K'))), shown(num(get(r, 'L'))), shown(num(get(r, 'states')))]);
+      expect(row).toContain(`| ${shown(num(po) * 1000)} | ${shown(num(get(r, 'planOptimalCpuSeconds')) * 1000)} |`);
+    }
+    for (const r of list(get(planner, 'scalableLarge'))) {
+      const row = rowStartingWith(doc, [str(get(r, 'kind')), shown(num(get(r, 'K'))), shown(num(get(r, 'L'))), shown(num(get(r, 'scalableCpuSeconds')) * 1000)]);
+      expect(row).toContain(`| ${shown(num(get(r, 'latency')))} |`);
+    }
+
+    const shards = json('shards.json');
+    expect(doc).toContain(str(get(shards, 'date')));
+    for (const r of list(get(shards, 'results'))) {
+      const kernel = get(r, 'q4Kernel');
+      const row = rowStartingWith(doc, [str(get(r, 'part')), str(get(r, 'dtype')), str(get(r, 'backend')), kernel === null ? '' : str(kernel)]);
+      expect(row).toContain(`| ${shown(num(get(r, 'sessionCreateMsPerMB')))} | ${shown(num(get(r, 'prefillMsPer')))} | ${shown(num(get(r, 'decodeMsPer')))} |`);
+    }
+    const load = get(shards, 'loadAverage');
+    expect(doc).toContain(`load average ${shown(num(get(load, 'before')))} before`);
+
+    const frames = json('frame-codec.json');
+    expect(doc).toContain(str(get(frames, 'date')));
+    for (const r of list(get(frames, 'rows'))) {
+      const row = rowStartingWith(doc, [shown(num(get(r, 'tokens'))), shown(num(get(r, 'hidden'))), str(get(r, 'wire'))]);
+      expect(row).toContain(`| ${shown(num(get(r, 'wireBytes')))} | ${shown(num(get(r, 'chunks')))} | ${shown(num(get(r, 'encodeDecodeMs')))} |`);
+    }
+
+    const signaling = json('signaling.json');
+    expect(doc).toContain(str(get(signaling, 'date')));
+    const join = get(signaling, 'joinToAssignmentMs');
+    expect(doc).toContain(`| ${shown(num(get(join, 'p50')))} | ${shown(num(get(join, 'p99')))} |`);
+    expect(rowStartingWith(doc, ['RSS MiB'])).toContain(shown(num(get(get(signaling, 'server'), 'peakRssMiB'))));
+    expect(doc).toContain(`load average ${shown(num(get(get(signaling, 'machine'), 'loadavg1m')))}`);
+
+    const e2e = json('e2e.json');
+    expect(doc).toContain(str(get(e2e, 'started')));
+    expect(doc).toContain(str(get(get(e2e, 'machine'), 'chromium')));
+    for (const g of list(get(e2e, 'goals'))) {
+      expect(rowStartingWith(doc, [str(get(g, 'name'))])).toContain(`| ${shown(num(get(g, 'value')))} | ${str(get(g, 'target'))} |`);
+    }
+    for (const c of list(get(e2e, 'coldStart'))) {
+      const row = rowStartingWith(doc, [str(get(c, 'method')), shown(num(get(c, 'stages')))]);
+      expect(row).toContain(`| ${shown(num(get(c, 'predictedT')))} | ${shown(num(get(c, 'ttft')))} |`);
+    }
+    for (const h of list(get(get(e2e, 'hops'), 'sizes'))) {
+      rowStartingWith(doc, [shown(num(get(h, 'bytes'))), shown(num(get(h, 'hopMedianMs'))), shown(num(get(h, 'hopP90Ms')))]);
+    }
+  });
+
+  it('skips result files it does not know, with a note, and names a known file whose fields changed', () => {
+    const files: ResultFile[] = [
+      { file: 'new-bench.json', json: { bench: 'new', figures: [1, 2, 3] } },
+      { file: 'signaling.json', json: { bench: 'signaling', date: '2030-01-01' } },
+      { file: 'broken.json', json: undefined, readError: 'Unexpected end of JSON input' },
+    ];
+    const doc = renderBenchmarksDoc(files);
+    expect(doc).toContain('`bench/results/new-bench.json`: not known to this generator, skipped');
+    expect(doc).toContain('`bench/results/broken.json`: not known to this generator, skipped');
+    expect(doc).toMatch(/`signaling\.json` does not have the fields this page expects \(machine: /);
+    // A known file that is absent gets a placeholder, not an error.
+    expect(doc).toContain('_No `planner.json` in bench/results: run the benchmark to fill this section._');
+  });
+
+  it('as a command, writes the same page to --out, and says what to do when the folder is missing', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'tandem-bench-doc-'));
+    tmpDirs.push(dir);
+    const out = path.join(dir, 'benchmarks.md');
+    await main(['--results', RESULTS, '--out', out]);
+    expect(await readFile(out, 'utf8')).toBe(renderBenchmarksDoc(await readResultFiles(RESULTS)));
+    await expect(main(['--results', path.join(dir, 'nowhere'), '--out', out])).rejects.toMatchObject({ code: 'bench-results-missing' });
+  });
+});

@@ -1,0 +1,473 @@
+/**
+ * `npm run bench:doc`: writes docs/benchmarks.md from the JSON files in bench/results/.
+ *
+ * Every benchmark script saves its latest figures as JSON (bench/results/<name>.json); this turns the
+ * ones it knows (e2e, frame-codec, planner, shards, signaling) into one page: what each measures, how to
+ * run it, its figures as tables, and the machine, load and date recorded with them. A file it does not
+ * know is listed with a note, never an error, so new benchmarks can land before their section here.
+ *
+ * Numbers: integers as recorded, other values to 3 significant digits (`formatNumber`); times in the
+ * unit the column names; MB = 10^6 bytes, as the benchmarks compute it.
+ *
+ * Pure rendering (`renderBenchmarksDoc`) is separate from the file I/O (`readResultFiles`, `main`).
+ */
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseCliArgs, runCliIfEntryPoint } from '../core/cli.ts';
+import { TandemError } from '../core/errors.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const DEFAULT_RESULTS_DIR = path.join(ROOT, 'bench', 'results');
+const DEFAULT_OUT = path.join(ROOT, 'docs', 'benchmarks.md');
+
+const USAGE = `usage: npm run bench:doc -- [--results DIR] [--out FILE] [--stdout]
+  --results DIR  folder of benchmark JSON files (default bench/results)
+  --out FILE     where the Markdown goes (default docs/benchmarks.md)
+  --stdout       print the Markdown instead of writing it
+  --help         this text`;
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+/** Integers as they are; other numbers to 3 significant digits (7256.88 -> 7260, 0.000276 -> 0.000276). */
+export function formatNumber(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  if (Number.isInteger(x)) return String(x);
+  return String(Number(x.toPrecision(3)));
+}
+
+/** Seconds shown as milliseconds (empty when not measured). */
+function ms(seconds: number | null): string {
+  return seconds === null ? '' : formatNumber(seconds * 1000);
+}
+
+/** A fraction shown as a percentage. */
+function percent(fraction: number): string {
+  return formatNumber(fraction * 100);
+}
+
+function cell(value: string | number | boolean | null | undefined): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'number') return formatNumber(value);
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  return value.replaceAll('|', '\\|');
+}
+
+function table(headers: string[], rows: (string | number | boolean | null | undefined)[][]): string {
+  const lines = [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`];
+  for (const row of rows) lines.push(`| ${row.map(cell).join(' | ')} |`);
+  return lines.join('\n');
+}
+
+function loadText(load: string | null): string {
+  return load ?? 'load average not recorded in the JSON';
+}
+
+// ---------------------------------------------------------------------------------------------
+// The result files this generator knows (loose: extra fields are fine, missing ones are a note)
+
+const planner = z.looseObject({
+  date: z.string(),
+  machine: z.looseObject({ cpus: z.number(), cpuModel: z.string(), node: z.string(), loadavg: z.array(z.number()).optional() }),
+  method: z.string(),
+  quick: z.boolean().optional(),
+  exactDp: z.array(
+    z.looseObject({
+      K: z.number(), L: z.number(), states: z.number(),
+      // null when the script skipped the size (a smaller K was already too slow); `note` says why
+      dpSeconds: z.number().nullable(), dpCpuSeconds: z.number().nullable(), planOptimalSeconds: z.number().nullable(), planOptimalCpuSeconds: z.number().nullable(),
+      note: z.string().optional(),
+    }),
+  ),
+  scalableGap: z.array(
+    z.looseObject({
+      kind: z.string(), K: z.number(), L: z.number(), instances: z.number(),
+      meanGapPercent: z.number(), maxGapPercent: z.number(), exactShare: z.number(),
+      scalableCpuSeconds: z.number(), exactCpuSeconds: z.number(),
+    }),
+  ),
+  scalableLarge: z.array(
+    z.looseObject({
+      kind: z.string(), K: z.number(), L: z.number(), scalableSeconds: z.number(), scalableCpuSeconds: z.number(),
+      stages: z.number(), evaluations: z.number(), latency: z.number(),
+      // null when no baseline plan fits in memory
+      bestBaseline: z.number().nullable(), reductionVsBestBaselinePercent: z.number().nullable(),
+    }),
+  ),
+});
+
+const shards = z.looseObject({
+  date: z.string(),
+  machine: z.looseObject({ cpus: z.number(), cpuModel: z.string(), node: z.string(), platform: z.string().optional() }),
+  loadAverage: z.looseObject({ before: z.number(), after: z.number() }).optional(),
+  method: z.string(),
+  shape: z.looseObject({ name: z.string(), hidden_size: z.number(), num_hidden_layers: z.number(), headVocab: z.number() }),
+  prefillTokens: z.number(),
+  decodeSteps: z.number(),
+  repeats: z.number(),
+  results: z.array(
+    z.looseObject({
+      part: z.string(), dtype: z.string(), backend: z.string(), q4Kernel: z.string().nullable(), count: z.number(),
+      weightBytes: z.number(), firstSessionCreateMs: z.number(), sessionCreateMs: z.number(), sessionCreateMsPerMB: z.number(),
+      prefillMsPer: z.number(), decodeMsPer: z.number(),
+    }),
+  ),
+});
+
+const percentiles = z.looseObject({ p50: z.number(), p99: z.number(), max: z.number().optional(), samples: z.number().optional() });
+
+const signaling = z.looseObject({
+  date: z.string(),
+  machine: z.looseObject({ loadavg1m: z.number().optional(), cpus: z.number(), cpuModel: z.string(), node: z.string() }),
+  setup: z.looseObject({ sessions: z.number(), peersPerSession: z.number(), layers: z.number(), tokens: z.number(), method: z.string(), websocketConnections: z.number(), transport: z.string() }),
+  joinToAssignmentMs: percentiles,
+  planRoundTripMs: percentiles,
+  oneSessionAtATime: z.looseObject({ sessions: z.number(), joinToAssignmentMs: percentiles, planRoundTripMs: percentiles }),
+  wallSeconds: z.number(),
+  cpuSeconds: z.looseObject({ server: z.number(), clients: z.number() }),
+  server: z.looseObject({ idleRssMiB: z.number(), idleHeapUsedMiB: z.number(), peakRssMiB: z.number(), peakHeapUsedMiB: z.number() }),
+  notes: z.string().optional(),
+});
+
+const frameCodec = z.looseObject({
+  date: z.string(),
+  node: z.string(),
+  cpu: z.string(),
+  cores: z.number(),
+  loadavg: z.array(z.number()).optional(),
+  method: z.string(),
+  rows: z.array(
+    z.looseObject({
+      tokens: z.number(), hidden: z.number(), wire: z.string(), payloadBytes: z.number(), wireBytes: z.number(), chunks: z.number(),
+      encodeDecodeMs: z.number(), encodeDecodeMBps: z.number(), loopbackOneWayMs: z.number(),
+    }),
+  ),
+});
+
+const measuredStage = z.looseObject({
+  name: z.string(), layers: z.string(), embeds: z.boolean(), hasHead: z.boolean(),
+  predicted: z.looseObject({ load: z.number(), wait: z.number(), comm: z.number(), compute: z.number(), finish: z.number() }),
+  measured: z.looseObject({ load: z.number(), storageRead: z.number(), sessionCreate: z.number(), wait: z.number(), compute: z.number(), finish: z.number() }),
+});
+
+const e2e = z.looseObject({
+  started: z.string(),
+  finished: z.string(),
+  machine: z.looseObject({ cpus: z.number(), cpuModel: z.string(), memoryGiB: z.number(), node: z.string(), chromium: z.string(), loadavg: z.array(z.number()).optional() }),
+  model: z.looseObject({ name: z.string(), preset: z.string(), layers: z.number(), dtype: z.string(), bytes: z.number() }),
+  goals: z.array(z.looseObject({ name: z.string(), value: z.number().nullable(), target: z.string(), met: z.boolean().nullable() })),
+  coldStart: z.array(
+    z.looseObject({
+      method: z.string(), stages: z.number(), predictedT: z.number(), ttft: z.number(), driverTtft: z.number(), decodeTokensPerSec: z.number(),
+      perStage: z.array(measuredStage),
+    }),
+  ).optional(),
+  decode: z.looseObject({
+    pipeline: z.looseObject({ stages: z.number(), tokensPerSec: z.number() }),
+    onePage: z.looseObject({ tokensPerSec: z.number() }),
+    transformers: z.looseObject({ tokensPerSec: z.number(), method: z.string() }),
+    tokens: z.number(),
+  }).optional(),
+  hops: z.looseObject({
+    tinyRoundTripMs: z.number(),
+    sizes: z.array(z.looseObject({ bytes: z.number(), hopMedianMs: z.number(), hopP90Ms: z.number(), oneWayMs: z.number(), streamMBps: z.number(), samples: z.number() })),
+    idb: z.looseObject({ bytes: z.number(), readMBps: z.number(), writeMBps: z.number(), method: z.string() }),
+    method: z.string(),
+  }).optional(),
+  shardLoad: z.array(
+    z.looseObject({ stage: z.string(), unitBytes: z.number(), storageReadSeconds: z.number(), loadSeconds: z.number(), readMBps: z.number(), loadMBps: z.number() }),
+  ).optional(),
+  notes: z.array(z.string()).optional(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+interface Section {
+  title: string;
+  /** What the benchmark measures, in a few sentences. */
+  about: string;
+  run: string;
+  render: (json: unknown) => string;
+}
+
+function plannerSection(json: unknown): string {
+  const d = planner.parse(json);
+  const load = d.machine.loadavg ? `load average ${d.machine.loadavg.map(formatNumber).join(' / ')} (1 / 5 / 15 min)` : null;
+  return [
+    machineLine(d.date, `${d.machine.cpus} × ${d.machine.cpuModel}, Node ${d.machine.node}`, loadText(load)),
+    `Method: ${d.method}.${d.quick ? ' This was a `--quick` run (fewer sizes).' : ''}`,
+    '### Exact DP vs K devices and L layers',
+    'Paper-like instances (Qwen3-14B layers, devices drawn around the paper\'s Table 1, t = 1024). `planOptimal` = seed orders for an upper bound + the pruned exact DP; "DP alone" is the DP without that bound.',
+    table(
+      ['K', 'L', 'states', 'planOptimal wall ms', 'planOptimal CPU ms', 'DP alone wall ms', 'DP alone CPU ms', 'note'],
+      d.exactDp.map((r) => [r.K, r.L, r.states, ms(r.planOptimalSeconds), ms(r.planOptimalCpuSeconds), ms(r.dpSeconds), ms(r.dpCpuSeconds), r.note]),
+    ),
+    '### Scalable planner vs the exact optimum',
+    'Gap = (scalable latency − exact latency) / exact latency over the instances of a row; "exactly optimal" = share of instances where the scalable planner found the optimum.',
+    table(
+      ['instances', 'K', 'L', 'count', 'mean gap %', 'max gap %', 'exactly optimal %', 'scalable CPU ms', 'exact CPU ms'],
+      d.scalableGap.map((r) => [r.kind, r.K, r.L, r.instances, r.meanGapPercent, r.maxGapPercent, percent(r.exactShare), ms(r.scalableCpuSeconds), ms(r.exactCpuSeconds)]),
+    ),
+    '### Scalable planner beyond the exact DP\'s reach',
+    'One instance per row; latency is the plan\'s predicted latency T; "reduction" compares it with the best baseline plan that fits in memory.',
+    table(
+      ['instances', 'K', 'L', 'CPU ms', 'wall ms', 'stages', 'orders evaluated', 'T (s)', 'best baseline T (s)', 'reduction %'],
+      d.scalableLarge.map((r) => [r.kind, r.K, r.L, ms(r.scalableCpuSeconds), ms(r.scalableSeconds), r.stages, r.evaluations, r.latency, r.bestBaseline, r.reductionVsBestBaselinePercent]),
+    ),
+  ].join('\n\n');
+}
+
+function shardsSection(json: unknown): string {
+  const d = shards.parse(json);
+  const load = d.loadAverage ? `1-minute load average ${formatNumber(d.loadAverage.before)} before, ${formatNumber(d.loadAverage.after)} after` : null;
+  return [
+    machineLine(d.date, `${d.machine.cpus} × ${d.machine.cpuModel}, Node ${d.machine.node}${d.machine.platform ? `, ${d.machine.platform}` : ''}`, loadText(load)),
+    `Method: ${d.method}.`,
+    `Shape: \`${d.shape.name}\` (hidden ${d.shape.hidden_size}, ${d.shape.num_hidden_layers} layers per measured stage, head vocabulary ${d.shape.headVocab}); prefill ${d.prefillTokens} tokens, ${d.decodeSteps} decode steps, ${d.repeats} repeats. Prefill and decode are per layer (per head for the head).`,
+    table(
+      ['part', 'dtype', 'backend', 'q4 kernel', 'MB each', 'first session ms', 'session ms', 'session ms/MB', `prefill ${d.prefillTokens} tok ms`, 'decode ms'],
+      d.results.map((r) => [r.part, r.dtype, r.backend, r.q4Kernel ?? '', formatNumber(r.weightBytes / r.count / 1e6), r.firstSessionCreateMs, r.sessionCreateMs, r.sessionCreateMsPerMB, r.prefillMsPer, r.decodeMsPer]),
+    ),
+  ].join('\n\n');
+}
+
+function signalingSection(json: unknown): string {
+  const d = signaling.parse(json);
+  const s = d.setup;
+  const load = d.machine.loadavg1m !== undefined ? `1-minute load average ${formatNumber(d.machine.loadavg1m)}` : null;
+  return [
+    machineLine(d.date, `${d.machine.cpus} × ${d.machine.cpuModel}, Node ${d.machine.node}`, loadText(load)),
+    `Set-up: ${s.sessions} sessions × ${s.peersPerSession} pages at once, ${s.layers}-layer synthetic package, plans for ${s.tokens} tokens with \`${s.method}\`, ${s.websocketConnections} WebSocket connections (${s.transport}).`,
+    table(
+      ['', 'p50 ms', 'p99 ms', 'max ms'],
+      [
+        [`join → assignment, ${s.sessions} sessions at once`, d.joinToAssignmentMs.p50, d.joinToAssignmentMs.p99, d.joinToAssignmentMs.max],
+        [`plan round trip (host), ${s.sessions} at once`, d.planRoundTripMs.p50, d.planRoundTripMs.p99, d.planRoundTripMs.max],
+        [`join → assignment, one session at a time (${d.oneSessionAtATime.sessions})`, d.oneSessionAtATime.joinToAssignmentMs.p50, d.oneSessionAtATime.joinToAssignmentMs.p99, d.oneSessionAtATime.joinToAssignmentMs.max],
+        ['plan round trip, one session at a time', d.oneSessionAtATime.planRoundTripMs.p50, d.oneSessionAtATime.planRoundTripMs.p99, d.oneSessionAtATime.planRoundTripMs.max],
+      ],
+    ),
+    table(
+      ['server', 'idle', 'peak'],
+      [
+        ['RSS MiB', d.server.idleRssMiB, d.server.peakRssMiB],
+        ['heap used MiB', d.server.idleHeapUsedMiB, d.server.peakHeapUsedMiB],
+      ],
+    ),
+    `CPU time of the concurrent phase: server ${formatNumber(d.cpuSeconds.server)} s (incl. the planner worker), clients ${formatNumber(d.cpuSeconds.clients)} s; wall time ${formatNumber(d.wallSeconds)} s. When the CPU time is far below the wall time, the latencies above are mostly waiting for a CPU.`,
+    ...(d.notes ? [`Note recorded with the run: ${d.notes}`] : []),
+  ].join('\n\n');
+}
+
+function frameCodecSection(json: unknown): string {
+  const d = frameCodec.parse(json);
+  const load = d.loadavg ? `load average ${d.loadavg.map(formatNumber).join(' / ')} (1 / 5 / 15 min)` : null;
+  return [
+    machineLine(d.date, `${d.cores} × ${d.cpu}, Node ${d.node}`, loadText(load)),
+    `Method: ${d.method}.`,
+    table(
+      ['tokens', 'hidden', 'wire', 'payload bytes', 'wire bytes', 'chunks', 'encode + reassemble ms', 'MB/s of fp32 states', 'loopback one-way ms'],
+      d.rows.map((r) => [r.tokens, r.hidden, r.wire, r.payloadBytes, r.wireBytes, r.chunks, r.encodeDecodeMs, r.encodeDecodeMBps, r.loopbackOneWayMs]),
+    ),
+  ].join('\n\n');
+}
+
+function e2eSection(json: unknown): string {
+  const d = e2e.parse(json);
+  const m = d.machine;
+  const load = m.loadavg ? `load average ${m.loadavg.map(formatNumber).join(' / ')} (1 / 5 / 15 min)` : null;
+  const parts = [
+    machineLine(`${d.started} to ${d.finished}`, `${m.cpus} × ${m.cpuModel}, ${formatNumber(m.memoryGiB)} GiB, Node ${m.node}, ${m.chromium}`, loadText(load)),
+    `Model: \`${d.model.name}\` (preset \`${d.model.preset}\`, ${d.model.layers} layers, ${d.model.dtype}, ${d.model.bytes} bytes).`,
+    '### Goals',
+    table(['goal', 'measured', 'target', 'met'], d.goals.map((g) => [g.name, g.value, g.target, g.met])),
+  ];
+  if (d.coldStart) {
+    parts.push(
+      '### Cold start per plan',
+      'T = the plan\'s predicted latency (CSGO model); TTFT = the last stage\'s first sampled token after the `start` message, on its own clock; driver TTFT = the Node driver\'s `go` to the first `output` message.',
+      table(
+        ['plan', 'stages', 'predicted T (s)', 'TTFT (s)', 'driver TTFT (s)', 'decode tokens/s'],
+        d.coldStart.map((c) => [c.method, c.stages, c.predictedT, c.ttft, c.driverTtft, c.decodeTokensPerSec]),
+      ),
+      'Per stage, predicted / measured seconds; the measured load includes the storage read and the session creation, shown on their own:',
+      table(
+        ['plan', 'page', 'layers', 'load', 'storage read', 'session create', 'wait', 'compute', 'finish'],
+        d.coldStart.flatMap((c) =>
+          c.perStage.map((s) => [
+            c.method, s.name, s.layers,
+            `${formatNumber(s.predicted.load)} / ${formatNumber(s.measured.load)}`,
+            s.measured.storageRead, s.measured.sessionCreate,
+            `${formatNumber(s.predicted.wait)} / ${formatNumber(s.measured.wait)}`,
+            `${formatNumber(s.predicted.compute)} / ${formatNumber(s.measured.compute)}`,
+            `${formatNumber(s.predicted.finish)} / ${formatNumber(s.measured.finish)}`,
+          ]),
+        ),
+      ),
+    );
+  }
+  if (d.decode) {
+    parts.push(
+      '### Decode rate',
+      table(
+        ['run', 'tokens/s'],
+        [
+          [`${d.decode.pipeline.stages}-page even pipeline`, d.decode.pipeline.tokensPerSec],
+          ['one page', d.decode.onePage.tokensPerSec],
+          ['transformers.js in Node', d.decode.transformers.tokensPerSec],
+        ],
+      ),
+      `${d.decode.tokens} tokens per run. transformers.js: ${d.decode.transformers.method}.`,
+    );
+  }
+  if (d.hops) {
+    parts.push(
+      '### Data-channel hops',
+      `Method: ${d.hops.method}. Tiny message round trip ${formatNumber(d.hops.tinyRoundTripMs)} ms.`,
+      table(
+        ['frame bytes', 'hop median ms', 'hop p90 ms', 'one-way ms', 'stream MB/s', 'samples'],
+        d.hops.sizes.map((h) => [h.bytes, h.hopMedianMs, h.hopP90Ms, h.oneWayMs, h.streamMBps, h.samples]),
+      ),
+      `IndexedDB raw (${d.hops.idb.method}): read ${formatNumber(d.hops.idb.readMBps)} MB/s, write ${formatNumber(d.hops.idb.writeMBps)} MB/s.`,
+    );
+  }
+  if (d.shardLoad) {
+    parts.push(
+      '### Shard load (blob → session ready)',
+      table(
+        ['stage', 'unit bytes', 'storage read (s)', 'load (s)', 'read MB/s', 'load MB/s'],
+        d.shardLoad.map((s) => [s.stage, s.unitBytes, s.storageReadSeconds, s.loadSeconds, s.readMBps, s.loadMBps]),
+      ),
+    );
+  }
+  if (d.notes && d.notes.length > 0) parts.push('Notes recorded with the run:', d.notes.map((n) => `- ${n}`).join('\n'));
+  return parts.join('\n\n');
+}
+
+function machineLine(date: string, machine: string, load: string): string {
+  return `Recorded ${date} on ${machine}; ${load}.`;
+}
+
+/** Known result files, in the order they appear on the page. */
+const SECTIONS: Record<string, Section> = {
+  'planner.json': {
+    title: 'Planner (`bench:planner`)',
+    about: 'How long planning takes: the exact DP against the number of devices K and layers L, and the scalable planner\'s time and how far its plans are from the exact optimum (and from the baselines where exact is out of reach). Wall time and process CPU time are both recorded, because on a shared machine the wall time includes waiting for a CPU.',
+    run: 'npm run bench:planner [-- --quick] [--out FILE]',
+    render: plannerSection,
+  },
+  'shards.json': {
+    title: 'Stage graphs on ONNX Runtime (`bench:shards`)',
+    about: 'What one stage costs on each ONNX Runtime backend available in Node (onnxruntime-node CPU, onnxruntime-web wasm) and package dtype: session creation per MB of weights, and prefill and decode time per layer, for a layers-only stage with Qwen3-0.6B\'s layer shape and a head-only stage with the real vocabulary. One intra-op thread, as a page\'s wasm backend runs. These are the figures the planner\'s per-layer costs can be calibrated against.',
+    run: 'npm run bench:shards [-- --shape qwen3-0.6b|demo --layers 2 --prefill 32 --decode 8 --repeats 3 --dtypes fp32,fp16,q4 --backends node,wasm]',
+    render: shardsSection,
+  },
+  'frame-codec.json': {
+    title: 'Frame codec and loopback transport',
+    about: 'The cost of moving hidden states between stages, without the network: encoding a hidden-state frame into ≤ 256 KiB chunks and reassembling it (float32 and float16 on the wire), and one-way delivery through the in-memory loopback transport. Hidden size 1024 (Qwen3-0.6B); 1 token is a decode step, 128 and 1024 tokens are prefills.',
+    run: 'npx tsx client/transport/bench.ts [--reps 15]',
+    render: frameCodecSection,
+  },
+  'signaling.json': {
+    title: 'Coordinator under load (`bench:signaling`)',
+    about: 'The access point with many sessions at once: the server in a child process, and in the bench process many sessions of pages that join, report a profile and get planned as soon as their roster is complete. Join-to-assignment latency (a page sends `join` until it holds its `assignment` or `excluded`), the host\'s plan round trip, then the same one session at a time, and the server\'s memory.',
+    run: 'npm run bench:signaling [-- --sessions 100 --peers 5 --layers 28]',
+    render: signalingSection,
+  },
+  'e2e.json': {
+    title: 'End to end in headless Chromium (`bench`)',
+    about: 'Real pages against the real server in a private network namespace, reported against the project\'s goals: the cold-start TTFT of the DP plan against the even, heuristic and single-device plans on emulated paper-shaped pages; decode tokens/s of a multi-page pipeline against one page and against transformers.js; per-hop latency and throughput over a WebRTC data channel; and shard load (IndexedDB read + session creation) against the raw IndexedDB read rate.',
+    run: 'npm run bench [-- --preset demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode]',
+    render: e2eSection,
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Rendering and I/O
+
+export interface ResultFile {
+  /** File name inside the results folder, e.g. `planner.json`. */
+  file: string;
+  /** Parsed JSON, or undefined when the file could not be read as JSON. */
+  json: unknown;
+  readError?: string;
+}
+
+export function renderBenchmarksDoc(files: readonly ResultFile[], resultsLabel = 'bench/results'): string {
+  const byName = new Map(files.map((f) => [f.file, f]));
+  const out: string[] = [
+    '# Benchmarks',
+    `<!-- Generated by \`npm run bench:doc\` (e2e/benchmarks-doc.ts) from ${resultsLabel}/*.json. Do not edit by hand: rerun a benchmark, then the generator. -->`,
+    `The latest figures of every benchmark, as saved in \`${resultsLabel}/\`. Each benchmark records the machine it ran on and, where the script measures it, the load average: the project's machine is shared, so figures from a loaded machine are pessimistic and vary between runs. Rerun on an idle machine before calibrating anything against them.`,
+    'Numbers are shown to 3 significant digits; MB = 10^6 bytes, MiB = 2^20 bytes. Tests never assert timings; the goals below are checked here, by the benchmarks.',
+  ];
+  const notes: string[] = [];
+  for (const [name, section] of Object.entries(SECTIONS)) {
+    const file = byName.get(name);
+    out.push(`## ${section.title}`, section.about, `Run: \`${section.run}\` (writes \`${resultsLabel}/${name}\`).`);
+    if (!file) {
+      out.push(`_No \`${name}\` in ${resultsLabel}: run the benchmark to fill this section._`);
+      continue;
+    }
+    if (file.readError !== undefined) {
+      out.push(`_\`${name}\` could not be read: ${file.readError}_`);
+      continue;
+    }
+    try {
+      out.push(section.render(file.json));
+    } catch (e) {
+      const detail = e instanceof z.ZodError ? e.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : String(e);
+      out.push(`_\`${name}\` does not have the fields this page expects (${detail}); update e2e/benchmarks-doc.ts to its new shape._`);
+    }
+  }
+  for (const f of files) if (!(f.file in SECTIONS)) notes.push(`- \`${resultsLabel}/${f.file}\`: not known to this generator, skipped. Add a section for it in e2e/benchmarks-doc.ts.`);
+  if (notes.length > 0) out.push('## Other result files', notes.join('\n'));
+  return `${out.join('\n\n')}\n`;
+}
+
+/** Every `*.json` in the folder, sorted by name, parsed (a file that is not JSON keeps its error). */
+export async function readResultFiles(dir: string): Promise<ResultFile[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (e) {
+    throw new TandemError('bench-results-missing', `Cannot read the results folder ${dir} (${e instanceof Error ? e.message : String(e)}); pass --results DIR or run a benchmark first.`);
+  }
+  const names = entries.filter((n) => n.endsWith('.json')).sort();
+  return Promise.all(
+    names.map(async (file): Promise<ResultFile> => {
+      const text = await readFile(path.join(dir, file), 'utf8');
+      try {
+        return { file, json: JSON.parse(text) as unknown };
+      } catch (e) {
+        return { file, json: undefined, readError: e instanceof Error ? e.message : String(e) };
+      }
+    }),
+  );
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseCliArgs({
+    args: argv,
+    options: {
+      results: { type: 'string', default: DEFAULT_RESULTS_DIR },
+      out: { type: 'string', default: DEFAULT_OUT },
+      stdout: { type: 'boolean', default: false },
+    },
+  });
+  const dir = path.resolve(values.results);
+  const label = path.relative(ROOT, dir).split(path.sep).join('/') || '.';
+  const markdown = renderBenchmarksDoc(await readResultFiles(dir), label.startsWith('..') ? dir : label);
+  if (values.stdout) {
+    process.stdout.write(markdown);
+    return;
+  }
+  const out = path.resolve(values.out);
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(out, markdown);
+  process.stdout.write(`bench:doc: wrote ${path.relative(process.cwd(), out) || out}\n`);
+}
+
+runCliIfEntryPoint(import.meta.url, { program: 'bench:doc', usage: USAGE, main });
