@@ -12,7 +12,8 @@ import { TandemError } from '../planner/errors.ts';
 import { planMethodSchema, type PlanMethod } from '../signaling/protocol.ts';
 import { prepareE2e } from './environment.ts';
 import { ensureModelFixture } from './model-fixture.ts';
-import { paperPeers } from './profiles.ts';
+import { lineupPeers } from './lineup.ts';
+import { LAB_LINEUPS } from './profiles.ts';
 import { renderReportHtml } from './report-html.ts';
 import { formatRuns } from './run-summary.ts';
 import { runPlanComparison } from './scenario.ts';
@@ -24,6 +25,9 @@ const USAGE = `usage: npm run demo -- [options]
   --tokens N         prompt length in tokens the plans are made for and the prompt has (default 256)
   --new-tokens N     tokens to generate per request (default 16)
   --methods LIST     plans to run, in order (default dp,even,heuristic,single)
+  --lab L            device lab line-up: paper, equal, laptop-phones, memory-bound, or off (default paper:
+                     each page its own browser, CPU group and shaped links; off = one browser with
+                     DevTools CPU throttling, the fallback where the lab cannot run)
   --preset P         seeded model: demo (24 layers, ~217 MB fp32) or tiny (4 layers) (default demo)
   --backend B        wasm | auto | webgpu (default wasm: CPU throttling, the compute emulation, slows
                      wasm inference; WebGPU runs in Chromium's GPU process, which throttling does not touch)
@@ -41,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
       'new-tokens': { type: 'string', default: '16' },
       methods: { type: 'string', default: 'dp,even,heuristic,single' },
       preset: { type: 'string', default: 'demo' },
+      lab: { type: 'string', default: 'paper' },
       backend: { type: 'string', default: 'wasm' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -58,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
   if (values.preset !== 'demo' && values.preset !== 'tiny') throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
   const backend = values.backend;
   if (backend !== 'auto' && backend !== 'wasm' && backend !== 'webgpu') throw usageError(`--backend must be auto, wasm or webgpu, not '${backend}'.`);
+  const lab = values.lab;
+  if (lab !== 'off' && !(LAB_LINEUPS as readonly string[]).includes(lab)) throw usageError(`--lab must be one of ${LAB_LINEUPS.join(', ')} or off, not '${lab}'.`);
   const out = resolve(values.out ?? join('e2e/artifacts', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`));
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -68,7 +75,7 @@ export async function main(argv: string[]): Promise<number> {
   const report = await runPlanComparison({
     chromium: ready.chromium.path,
     model,
-    peers: paperPeers(peers),
+    peers: lineupPeers(lab, peers, model.manifest.units.reduce((a, u) => a + u.bytes, 0), log),
     methods,
     tokens,
     newTokens,

@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PlanMethod, RosterPeer } from '../signaling/protocol.ts';
+import { TandemError } from '../core/errors.ts';
 import { Harness } from './harness.ts';
 import type { ModelFixture } from './model-fixture.ts';
 import { promptOfTokens } from './prompt.ts';
@@ -46,7 +47,8 @@ export function reportPeer(p: RosterPeer): ReportPeer {
 export async function runPlanComparison(o: ComparisonOptions): Promise<DemoReport> {
   const prompt = await promptOfTokens(o.model.packageDir, o.tokens);
   o.log(`prompt: ${prompt.tokens} tokens (asked ${o.tokens})`);
-  const h = await Harness.start({ chromium: o.chromium, model: o.model, backend: o.backend, log: o.log, verboseServer: o.verboseServer });
+  const labPeers = o.peers.filter((p) => p.device);
+  const h = await Harness.start({ chromium: o.chromium, model: o.model, backend: o.backend, log: o.log, verboseServer: o.verboseServer, ...(labPeers.length > 0 ? { lab: labPeers } : {}) });
   try {
     await h.createSession('demo');
     o.log(`opening ${o.peers.length} pages one by one (each profiles itself alone)`);
@@ -64,8 +66,18 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
     await h.go(warm, prompt.text, 1);
     o.log('warm-up request done');
     const runs: PlanRun[] = [];
+    const refused: string[] = [];
     for (const method of o.methods) {
-      const plan = await h.plan(method, prompt.tokens);
+      let plan;
+      try {
+        plan = await h.plan(method, prompt.tokens);
+      } catch (err) {
+        // A plan the server cannot make (e.g. no single device holds the model) is a result, not a crash.
+        if (!(err instanceof TandemError)) throw err;
+        o.log(`${method}: no plan: ${err.message}`);
+        refused.push(`${method}: no plan (${err.message.split('\n')[0]})`);
+        continue;
+      }
       o.log(`${method}: caching units`);
       await h.waitCached(plan);
       const run = await h.go(plan, prompt.text, o.newTokens);
@@ -92,7 +104,10 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
       runs,
       notes: [
         `Prompt ${prompt.tokens} tokens (chat template included); plans optimised for ${prompt.tokens} tokens.`,
-        'All pages run in ONE headless Chromium on this machine; heterogeneity is emulated (Chromium CPU throttling through the DevTools protocol, and each page\'s ?emulate= storage read cap), and the planner used the profiles the pages measured under that emulation.',
+        labPeers.length > 0
+          ? 'Each page is a lab device: its own headless Chromium in its own network namespace (links shaped by tc tbf) and CPU control group (quota = its share of a core), plus its ?emulate= storage read cap; the planner used the profiles the pages measured there.'
+          : 'All pages run in ONE headless Chromium on this machine; heterogeneity is emulated (Chromium CPU throttling through the DevTools protocol, and each page\'s ?emulate= storage read cap), and the planner used the profiles the pages measured under that emulation.',
+        ...refused,
         'Every request is a cold start: each stage reads its units from IndexedDB and creates a fresh onnxruntime-web session on "go". Timings are per page, from its arrival of the server\'s start message.',
         'One unreported warm-up request (even plan, 1 token) runs first, so that per-page one-time costs (wasm compile, tokenizer load) do not land on the first plan measured.',
       ],
