@@ -69,7 +69,9 @@ export function solveScalable(ct: CostTable, strongestFirstOrder: readonly numbe
       bestOrder = order;
     }
   }
-  if (best === Infinity) return null; // every order contains every device: nothing fits anywhere
+  // No seed fitting does not prove that nothing fits: with the embedding on the first stage and the head
+  // on the last, which device comes first or last matters for memory. The search below goes on from the
+  // first seed and keeps any order that fits.
 
   // 2. Local search: random move/swap, keep strict improvements.
   const cand = new Array<number>(K);
@@ -95,6 +97,7 @@ export function solveScalable(ct: CostTable, strongestFirstOrder: readonly numbe
     }
   }
 
+  if (best === Infinity) return null;
   orderDpLatency(ctx, bestOrder, best * (1 + 1e-9));
   const plan = orderDpPlan(ctx, bestOrder)!;
   return { ...plan, evaluations, order: bestOrder };
