@@ -71,7 +71,7 @@ export function solveScalable(ct: CostTable, strongestFirstOrder: readonly numbe
   }
   // No seed fitting does not prove that nothing fits: with the embedding on the first stage and the head
   // on the last, which device comes first or last matters for memory. The search below goes on from the
-  // first seed and keeps any order that fits.
+  // first seed (a random walk until an order fits) and keeps any order that fits.
 
   // 2. Local search: random move/swap, keep strict improvements.
   const cand = new Array<number>(K);
@@ -94,6 +94,8 @@ export function solveScalable(ct: CostTable, strongestFirstOrder: readonly numbe
       best = v;
       bestOrder = [...cand];
       stall = -1;
+    } else if (best === Infinity) {
+      bestOrder = [...cand]; // nothing fits yet: walk on instead of staying next to the seed
     }
   }
 
