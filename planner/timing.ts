@@ -38,9 +38,10 @@ export function checkPlanShape(L: number, K: number, stages: readonly PlanStage[
 /**
  * Evaluates a plan on a precomputed cost table. With a fixed upstream (ct.entry, repair planning) the
  * first stage waits for it and receives from it like any later stage; with a fixed downstream
- * (ct.exit) the latency includes the time after the last stage.
+ * (ct.exit) the latency includes the time after the last stage. Devices in `live` already hold their
+ * stage's session (repair: the surviving stages), so their load is 0.
  */
-export function evaluateWithCosts(ct: CostTable, stages: readonly PlanStage[]): Timeline {
+export function evaluateWithCosts(ct: CostTable, stages: readonly PlanStage[], live?: ReadonlySet<number>): Timeline {
   checkPlanShape(ct.L, ct.K, stages);
   const out: StageTiming[] = [];
   let prevFinish = ct.entry?.finish ?? 0; // finish_0 = 0, or the fixed upstream's finish
@@ -48,7 +49,7 @@ export function evaluateWithCosts(ct: CostTable, stages: readonly PlanStage[]): 
   let memoryOk = true;
   for (const s of stages) {
     const { start, end } = s.layers;
-    const load = stageLoad(ct, s.device, start, end); // [19]
+    const load = live?.has(s.device) ? 0 : stageLoad(ct, s.device, start, end); // [19]; a live session is loaded
     const first = prevDevice < 0;
     const comm = !first ? commTime(ct, prevDevice, s.device, start) : ct.entry ? ct.entry.comm[s.device]! : 0; // [20], none for n = 1
     const compute = stageCompute(ct, s.device, start, end); // [21]
