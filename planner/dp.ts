@@ -9,6 +9,10 @@
  *   DP({d}, j, d) = load(1..j, d) + comp(1..j, d)          if layers 1..j fit on d             [30]
  *   T* = min over S, d of DP(S, L, d)                                                         [31]
  *
+ * load and comm carry the browser terms of docs/cost-model.md (session creation, warm-up, per-hop latency,
+ * per-device per-unit loads); a fixed upstream (ct.entry) and downstream (ct.exit) serve repair planning.
+ * None of them changes the recurrence's structure, so it stays exact.
+ *
  * Speed-ups over the textbook O(K^2 L^2 2^K) loop (the result is the same):
  * - costs of any layer range come from prefix sums, O(1);
  * - the DP is "pushed" forward: for a fixed predecessor set S' and cut i, the predecessor values

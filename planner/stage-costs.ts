@@ -2,7 +2,8 @@
  * Stage costs [19]-[22]: what one contiguous layer range costs on one device (load, compute, memory)
  * and what a hand-over between two devices costs (comm). Built once per problem as a CostTable of
  * per-layer and per-device numbers. These functions sum directly over the layers: they are the
- * reference the timing model uses; the DP keeps its own prefix sums.
+ * reference the timing model uses; the DP keeps its own prefix sums. The paper's terms plus the browser
+ * terms [B1]-[B5] of docs/cost-model.md; with those zero it is the paper's model exactly.
  */
 import { checkModel, embeddingCost, headCost, layerCost, type UnitCost } from './cost-model.ts';
 import { checkDevice, effectiveFlops } from './devices.ts';
