@@ -188,4 +188,21 @@ describe('repair planner: chosen pages and errors', () => {
       .toThrowError(expect.objectContaining({ code: 'repair-invalid' }));
     expect(() => planRepair({ ...base, replayTokens: 0 })).toThrowError(expect.objectContaining({ code: 'repair-invalid' }));
   });
+
+  it('many idle pages (beyond the exact DP\'s state limit): a valid plan no slower than any single page taking the range', () => {
+    const rand = mulberry32(77);
+    const p = randomProblem(rand, { K: 24, L: 40, browserTerms: true, heldUnits: true });
+    const survivors: PlanStage[] = [{ device: 0, layers: { start: 0, end: 10 } }, { device: 1, layers: { start: 30, end: 40 } }];
+    const input: RepairInput = { model: p.model, devices: p.devices, held: p.heldUnits!, survivors, replayTokens: p.tokens, memoryModel: p.memoryModel };
+    const plan = planRepair({ ...input, mode: 'range' });
+    expect(plan.stages[0]).toEqual(survivors[0]);
+    expect(plan.stages.at(-1)).toEqual(survivors[1]);
+    const ct = buildCostTable(replayProblem(input));
+    const live = new Set([0, 1]);
+    expect(close(evaluateWithCosts(ct, plan.stages, live).latency, plan.resumeSec)).toBe(true);
+    for (let d = 2; d < 24; d++) {
+      const single = evaluateWithCosts(ct, [survivors[0]!, { device: d, layers: { start: 10, end: 30 } }, survivors[1]!], live).latency;
+      expect(plan.resumeSec).toBeLessThanOrEqual(single * (1 + 1e-9));
+    }
+  });
 });

@@ -6,7 +6,7 @@
  * - 'range': the surviving stages keep their layers and live sessions (load 0); only the lost layer
  *   range is planned, over the pages NOT in the pipeline (idle pages and pages holding spare units),
  *   after the fixed upstream survivors and before the fixed downstream ones. Exact DP over that range
- *   (dp.ts with a fixed entry and exit).
+ *   (dp.ts with a fixed entry and exit) up to MAX_DP_STATES, the scalable search beyond.
  * - 'whole': a fresh plan of all layers over every remaining page (exact DP / planOptimal). Survivors'
  *   runtimes are warm (no warm-up), but every stage creates its session again.
  *
@@ -14,9 +14,10 @@
  * a download (per-device, per-layer load costs). 'auto' takes the faster; on a tie, 'range' (it keeps
  * the survivors and puts the work on idle / spare pages). Pure: no I/O.
  */
-import { solveExactDp } from './dp.ts';
+import { dpStateCount, MAX_DP_STATES, solveExactDp } from './dp.ts';
 import { TandemError } from './errors.ts';
 import { planOptimal } from './plan.ts';
+import { solveScalable } from './scalable.ts';
 import { buildCostTable, commTime, sliceCostTable, stageCompute, stageMemory, type CostTable } from './stage-costs.ts';
 import { evaluateWithCosts } from './timing.ts';
 import type { DeviceProfile, HeldUnits, LayerRange, PlanProblem, PlanStage, Timeline } from './types.ts';
@@ -100,12 +101,15 @@ function repairProblem(input: RepairInput, warm: ReadonlySet<number>): PlanProbl
   if (!Number.isInteger(input.replayTokens) || input.replayTokens <= 0) {
     throw new TandemError('repair-invalid', `replayTokens must be a positive integer (prompt + tokens generated so far), got ${String(input.replayTokens)}`);
   }
-  const { held, survivors: _s, lost: _l, replayTokens, mode: _m, ...rest } = input;
   return {
-    ...rest,
+    model: input.model,
     devices: input.devices.map((d, k) => (warm.has(k) ? { ...d, warmupSec: 0 } : d)),
-    tokens: replayTokens,
-    heldUnits: held,
+    tokens: input.replayTokens,
+    heldUnits: input.held,
+    ...(input.memoryModel !== undefined ? { memoryModel: input.memoryModel } : {}),
+    ...(input.embeddingAndHead !== undefined ? { embeddingAndHead: input.embeddingAndHead } : {}),
+    ...(input.costOptions !== undefined ? { costOptions: input.costOptions } : {}),
+    ...(input.hopLatencySec !== undefined ? { hopLatencySec: input.hopLatencySec } : {}),
   };
 }
 
@@ -150,7 +154,9 @@ function repairRange(input: RepairInput): RangeRepair {
   // Fixed downstream: after the new last stage on d, the hop to the first downstream survivor and the chain.
   const exit = down.length === 0 ? null : Float64Array.from(free, (d) => liveChain(ct, down, 0, d));
   const sub = sliceCostTable(ct, free, lost.start, lost.end, entry, exit);
-  const dp = solveExactDp(sub);
+  // Exact while the state space is small (as planOptimal); beyond, the scalable search over orders.
+  const strongestFirst = [...sub.flops.keys()].sort((a, b) => sub.flops[b]! - sub.flops[a]! || a - b);
+  const dp = dpStateCount(sub.K, sub.L) <= MAX_DP_STATES ? solveExactDp(sub) : solveScalable(sub, strongestFirst);
   if (dp === null) return none;
 
   const middle = dp.stages.map((s) => ({ device: free[s.device]!, layers: { start: s.layers.start + lost.start, end: s.layers.end + lost.start } }));
