@@ -1,6 +1,7 @@
 /**
- * `npm run bench:planner`: exact DP time vs K (2..12) x L (24, 40, 80), and the scalable planner's
- * time and gap (to the exact optimum where exact is feasible, to the best baseline up to K = 64).
+ * `npm run bench:planner`: exact DP time vs K (2..12) x L (24, 40, 80), the scalable planner's
+ * time and gap (to the exact optimum where exact is feasible, to the best baseline up to K = 64), and
+ * the repair planner's time and predicted resume time after a page loss.
  * Prints tables and saves bench/results/planner.json. Timings: one warm-up run dropped, then the
  * median of up to 7 runs (fewer when a run is slow); the machine's load average is recorded with them.
  * Flags: --quick (fewer sizes, for a smoke run), --out <file>.
@@ -19,6 +20,7 @@ import { exitWithCliError, parseCliArgs } from '../core/cli.ts';
 import { layerCost } from './cost-model.ts';
 import { presetScenario } from './presets.ts';
 import { scenarioProblem } from './scenario.ts';
+import { planRepair, type RepairInput, type RepairPlan } from './repair.ts';
 import type { DeviceProfile, PlanProblem } from './types.ts';
 
 const USAGE = `usage: npm run bench:planner -- [--quick] [--out FILE]
@@ -210,6 +212,50 @@ for (const kind of ['paper-like', 'random'] as const) {
   }
 }
 
+// 4. Repair planner: a page of a running pipeline leaves; re-plan over the rest ------------------------
+interface RepairRow {
+  K: number; L: number; lostLayers: number; replayTokens: number; repairSeconds: number; repairCpuSeconds: number;
+  mode: string; resumeSec: number; rangeSec: number | null; wholeSec: number | null; coldStartSec: number;
+}
+const repairRows: RepairRow[] = [];
+console.log('\nRepair planner (planRepair, auto): paper-like devices with browser terms, K - 2 in the pipeline and 2 idle (holding');
+console.log('  ~30% of the layers as spares), the longest stage lost, replay of t + 16 tokens; missing units download at downlink / 8');
+console.log(`${'K'.padStart(4)}${'L'.padStart(4)}${'lost'.padStart(6)}${'wall/CPU ms'.padStart(14)}${'mode'.padStart(7)}${'resume s'.padStart(10)}${'range s'.padStart(10)}${'whole s'.padStart(10)}${'cold s'.padStart(9)}`);
+for (const K of quick ? [4, 8] : [4, 6, 8, 10, 12]) {
+  const L = 40;
+  const rand = mulberry32(11000 + K);
+  const pipelinePart = paperLikeProblem(K - 2, L, 11000 + K); // memory sized so that K - 2 pages hold the model
+  const idlePart = paperLikeProblem(2, L, 11500 + K);
+  const base: PlanProblem = { ...pipelinePart, devices: [...pipelinePart.devices, ...idlePart.devices.map((d, i) => ({ ...d, name: `idle${i + 1}` }))] };
+  // Browser terms of the order the lab measures: warm-up 1-2 s, fixed creation 0.1-0.3 s, 1-5 ms links.
+  const devices = base.devices.map((d) => ({ ...d, warmupSec: 1 + rand(), sessionCreateFixedSec: 0.1 + 0.2 * rand(), linkLatencySec: 0.001 + 0.004 * rand() }));
+  const problem: PlanProblem = { ...base, devices };
+  const running = planOptimal({ ...problem, devices: devices.slice(0, K - 2) }); // the last two pages are idle
+  const lostStage = running.stages.reduce((a, b) => (b.layers.end - b.layers.start > a.layers.end - a.layers.start ? b : a));
+  const remaining = devices.map((_, k) => k).filter((k) => k !== lostStage.device);
+  const index = new Map(remaining.map((k, i) => [k, i]));
+  // Each page holds its own stage's layers; idle pages hold a random 30% of the layers as spares.
+  const held = remaining.map((k) => {
+    const own = running.stages.find((s) => s.device === k);
+    return { layers: [...Array(L).keys()].filter((l) => (own ? l >= own.layers.start && l < own.layers.end : rand() < 0.3)) };
+  });
+  const input: RepairInput = {
+    model: problem.model, costOptions: problem.costOptions, memoryModel: problem.memoryModel,
+    devices: remaining.map((k) => devices[k]!), held, replayTokens: problem.tokens + 16,
+    survivors: running.stages.filter((s) => s.device !== lostStage.device).map((s) => ({ device: index.get(s.device)!, layers: s.layers })),
+  };
+  let plan: RepairPlan | null = null;
+  const t = time(() => (plan = planRepair(input)), 3);
+  const r = plan! as RepairPlan;
+  const row: RepairRow = {
+    K, L, lostLayers: lostStage.layers.end - lostStage.layers.start, replayTokens: input.replayTokens, repairSeconds: t.median, repairCpuSeconds: t.cpu,
+    mode: r.mode, resumeSec: r.resumeSec, rangeSec: r.candidates.range, wholeSec: r.candidates.whole, coldStartSec: running.latency,
+  };
+  repairRows.push(row);
+  const f = (x: number | null) => (x === null ? '-' : x.toFixed(3));
+  console.log(`${String(K).padStart(4)}${String(L).padStart(4)}${String(row.lostLayers).padStart(6)}${`${ms(t.median)}/${ms(t.cpu)}`.padStart(14)}${r.mode.padStart(7)}${f(r.resumeSec).padStart(10)}${f(row.rangeSec).padStart(10)}${f(row.wholeSec).padStart(10)}${running.latency.toFixed(3).padStart(9)}`);
+}
+
 mkdirSync(dirname(outPath), { recursive: true });
 writeFileSync(outPath, `${JSON.stringify({
   benchmark: 'planner',
@@ -220,5 +266,6 @@ writeFileSync(outPath, `${JSON.stringify({
   exactDp: dpRows,
   scalableGap: gapRows,
   scalableLarge: bigRows,
+  repair: repairRows,
 }, null, 2)}\n`);
 console.log(`\nsaved ${outPath}`);

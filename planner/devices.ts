@@ -61,6 +61,20 @@ export function checkDevice(device: DeviceProfile, index: number): void {
   if (device.utilA > 1) {
     throw new TandemError('device-invalid', `${where}.utilA must be in (0, 1], got ${device.utilA}`);
   }
+  const optionalPositive: (keyof DeviceProfile)[] = ['sessionCreateBytesPerSec', 'downloadBytesPerSec'];
+  for (const key of optionalPositive) {
+    const v = device[key];
+    if (v !== undefined && (typeof v !== 'number' || !(v > 0))) {
+      throw new TandemError('device-invalid', `${where}.${key} must be a positive number (or absent), got ${String(v)}`);
+    }
+  }
+  const optionalSeconds: (keyof DeviceProfile)[] = ['sessionCreateFixedSec', 'warmupSec', 'linkLatencySec'];
+  for (const key of optionalSeconds) {
+    const v = device[key];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
+      throw new TandemError('device-invalid', `${where}.${key} must be a non-negative number of seconds (or absent), got ${String(v)}`);
+    }
+  }
   if (typeof device.memoryBytes !== 'number' || Number.isNaN(device.memoryBytes) || device.memoryBytes < 0) {
     throw new TandemError('device-invalid', `${where}.memoryBytes must be a non-negative number, got ${String(device.memoryBytes)}`);
   }

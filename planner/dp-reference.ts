@@ -4,7 +4,7 @@
  * O(K^2 L^3 2^K) with direct sums, kept only as a test oracle for the fast DP on instances too large
  * for brute force. Pure: no I/O.
  */
-import { commTime, stageCompute, stageLoad, stageMemory, type CostTable } from './stage-costs.ts';
+import { commTime, exitTime, stageCompute, stageLoad, stageMemory, type CostTable } from './stage-costs.ts';
 
 /** T*, or Infinity when nothing fits. Layers here are 1-based as in the paper: segment i+1..j. */
 export function referenceDpLatency(ct: CostTable): number {
@@ -15,9 +15,11 @@ export function referenceDpLatency(ct: CostTable): number {
   const fits = (d: number, i: number, j: number) => stageMemory(ct, i, j) <= ct.memory[d]!; // layers i+1..j = 0-based i..j-1
 
   // [30] DP({d}, j, d) = Tload(1, j, d) + Tcomp(1, j, d), if layers 1..j fit on d
+  // (after a fixed upstream: max(Tload, its finish) + the hop from it, as in [29])
+  const entry = (d: number, load: number) => (ct.entry ? Math.max(load, ct.entry.finish) + ct.entry.comm[d]! : load);
   for (let d = 0; d < K; d++) {
     for (let j = 1; j <= L; j++) {
-      if (fits(d, 0, j)) dp[1 << d]![j]![d] = stageLoad(ct, d, 0, j) + stageCompute(ct, d, 0, j);
+      if (fits(d, 0, j)) dp[1 << d]![j]![d] = entry(d, stageLoad(ct, d, 0, j)) + stageCompute(ct, d, 0, j);
     }
   }
   // [29] in order of increasing set size
@@ -43,7 +45,7 @@ export function referenceDpLatency(ct: CostTable): number {
   }
   // [31]
   let best = Infinity;
-  for (let S = 1; S < NS; S++) for (let d = 0; d < K; d++) best = Math.min(best, dp[S]![L]![d]!);
+  for (let S = 1; S < NS; S++) for (let d = 0; d < K; d++) best = Math.min(best, dp[S]![L]![d]! + exitTime(ct, d));
   return best;
 }
 

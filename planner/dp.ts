@@ -9,6 +9,10 @@
  *   DP({d}, j, d) = load(1..j, d) + comp(1..j, d)          if layers 1..j fit on d             [30]
  *   T* = min over S, d of DP(S, L, d)                                                         [31]
  *
+ * load and comm carry the browser terms of docs/cost-model.md (session creation, warm-up, per-hop latency,
+ * per-device per-unit loads); a fixed upstream (ct.entry) and downstream (ct.exit) serve repair planning.
+ * None of them changes the recurrence's structure, so it stays exact.
+ *
  * Speed-ups over the textbook O(K^2 L^2 2^K) loop (the result is the same):
  * - costs of any layer range come from prefix sums, O(1);
  * - the DP is "pushed" forward: for a fixed predecessor set S' and cut i, the predecessor values
@@ -20,7 +24,7 @@
  *   and states worse than a known feasible plan's latency (optional upper bound) are pruned.
  * Pure: no I/O.
  */
-import type { CostTable } from './stage-costs.ts';
+import { exitTime, type CostTable } from './stage-costs.ts';
 import type { PlanStage } from './types.ts';
 
 export interface DpSolution {
@@ -65,6 +69,16 @@ export function memoryTable(ct: CostTable): Float64Array {
   return need;
 }
 
+/** Per device d, the load seconds of layers 0..j-1 at [d * (L+1) + j] (no fixed, embedding or head terms). */
+export function loadPrefixSums(ct: CostTable): Float64Array {
+  const W = ct.L + 1;
+  const pref = new Float64Array(ct.K * W);
+  for (let d = 0; d < ct.K; d++) {
+    for (let l = 0; l < ct.L; l++) pref[d * W + l + 1] = pref[d * W + l]! + ct.layerLoad[d * ct.L + l]!;
+  }
+  return pref;
+}
+
 /** Solves the problem exactly; null when no plan fits in memory. */
 export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution | null {
   const { L, K } = ct;
@@ -72,28 +86,27 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
   const NS = 1 << K;
   const bound = options.upperBound === undefined ? Infinity : options.upperBound * (1 + 1e-9);
 
-  // Prefix sums over layers: sum of P (bytes) and W (FLOP) for layers 0..j-1 at index j.
-  const prefP = new Float64Array(W);
+  // Prefix sums over layers: W (FLOP) for layers 0..j-1 at index j, and per device the load seconds.
   const prefW = new Float64Array(W);
-  for (let l = 0; l < L; l++) {
-    prefP[l + 1] = prefP[l]! + ct.layerParams[l]!;
-    prefW[l + 1] = prefW[l]! + ct.layerFlops[l]!;
-  }
-  const embedP = ct.embed?.paramBytes ?? 0, embedW = ct.embed?.flops ?? 0;
-  const headP = ct.head?.paramBytes ?? 0, headW = ct.head?.flops ?? 0;
+  for (let l = 0; l < L; l++) prefW[l + 1] = prefW[l]! + ct.layerFlops[l]!;
+  const prefLoad = loadPrefixSums(ct); // [d * W + j], seconds
+  const embedW = ct.embed?.flops ?? 0;
+  const headW = ct.head?.flops ?? 0;
   const memNeed = memoryTable(ct); // bytes, [i * W + j]
-  // comm(d', d) = 8 A_i / min(up_d', down_d): bits of the boundary activation times the inverse rate.
+  // comm(d', d) = lambda(d', d) + 8 A_i / min(up_d', down_d): latency plus the boundary bits times the inverse rate.
   const commBits = new Float64Array(W);
   for (let i = 1; i <= L; i++) commBits[i] = 8 * ct.layerAct[i - 1]!;
   const invRate = new Float64Array(K * K); // [d' * K + d], s/bit
   for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) invRate[a * K + b] = 1 / Math.min(ct.up[a]!, ct.down[b]!);
+  const lat = ct.hopLatency; // [d' * K + d], seconds
 
   // DP(S, j, d) at ((S * K + d) * W + j); back-pointers: cut i and predecessor device d' (-1 = first stage).
   const value = new Float64Array(NS * K * W).fill(Infinity);
   const backI = new Int32Array(NS * K * W);
   const backD = new Int8Array(NS * K * W).fill(-1);
 
-  // [30] base case: device d alone holds layers 0..j-1 (the first stage), if they fit.
+  // [30] base case: device d alone holds layers 0..j-1 (the first stage), if they fit. After a fixed
+  // upstream (repair) it waits for it and receives from it: max(load, its finish) + hop.
   for (let d = 0; d < K; d++) {
     const row = ((1 << d) * K + d) * W;
     for (let j = 1; j <= L; j++) {
@@ -101,9 +114,9 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
         if (j < L) break; // memory need grows with j (the head only adds at j = L)
         continue;
       }
-      const load = (prefP[j]! + embedP + (j === L ? headP : 0)) / ct.read[d]!;
+      const load = ct.stageFixed[d]! + prefLoad[d * W + j]! + ct.embedLoad[d]! + (j === L ? ct.headLoad[d]! : 0);
       const comp = (prefW[j]! + embedW + (j === L ? headW : 0)) / ct.flops[d]!;
-      const v = load + comp;
+      const v = (ct.entry ? Math.max(load, ct.entry.finish) + ct.entry.comm[d]! : load) + comp;
       if (v > bound) break; // grows with j
       value[row + j] = v;
       backI[row + j] = 0;
@@ -146,7 +159,7 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
         // Hand-over costs c_d' = comm(d', d) in sorted order: prefix min of c, suffix min of x + c.
         const bits = commBits[i]!;
         for (let k = 0; k < n; k++) {
-          const c = bits * invRate[candD[k]! * K + d]!;
+          const c = lat[candD[k]! * K + d]! + bits * invRate[candD[k]! * K + d]!;
           if (k === 0 || c < prefC[k - 1]!) {
             prefC[k] = c;
             prefArg[k] = candD[k]!;
@@ -157,7 +170,7 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
         }
         sufY[n] = Infinity;
         for (let k = n - 1; k >= 0; k--) {
-          const y = candX[k]! + bits * invRate[candD[k]! * K + d]!;
+          const y = candX[k]! + lat[candD[k]! * K + d]! + bits * invRate[candD[k]! * K + d]!;
           if (y < sufY[k + 1]!) {
             sufY[k] = y;
             sufArg[k] = candD[k]!;
@@ -169,7 +182,8 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
 
         // Sweep the new segment's end j; its load time grows, so the split point p only moves right.
         const row = ((sPrev | (1 << d)) * K + d) * W;
-        const invRead = 1 / ct.read[d]!, invFlops = 1 / ct.flops[d]!;
+        const invFlops = 1 / ct.flops[d]!;
+        const fixed = ct.stageFixed[d]! - prefLoad[d * W + i]!;
         let p = 0; // candidates 0..p-1 finished before this segment's load (x <= load)
         for (let j = i + 1; j <= L; j++) {
           if (memNeed[i * W + j]! > ct.memory[d]!) {
@@ -177,7 +191,7 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
             continue;
           }
           const last = j === L;
-          const load = (prefP[j]! - prefP[i]! + (last ? headP : 0)) * invRead; // [19]
+          const load = fixed + prefLoad[d * W + j]! + (last ? ct.headLoad[d]! : 0); // [19]
           const comp = (prefW[j]! - prefW[i]! + (last ? headW : 0)) * invFlops; // [21]
           while (p < n && candX[p]! <= load) p++;
           // start + comm = min over d' of max(load, x_d') + c_d'   ([17], [18], [20])
@@ -200,7 +214,7 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
   for (let s = 1; s < NS; s++) {
     for (let d = 0; d < K; d++) {
       if (((s >> d) & 1) === 0) continue;
-      const v = value[(s * K + d) * W + L]!;
+      const v = value[(s * K + d) * W + L]! + exitTime(ct, d);
       if (v < best) {
         best = v;
         bestS = s;

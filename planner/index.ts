@@ -1,6 +1,6 @@
 /** The planner's public API (pure: usable from Node and from the page). */
 export type {
-  CostOptions, DeviceProfile, LayerRange, MemoryModel, ModelConfig, PlanProblem, PlanStage, StageTiming, Timeline,
+  CostOptions, DeviceProfile, HeldUnits, LayerRange, MemoryModel, ModelConfig, PlanProblem, PlanStage, StageTiming, Timeline,
 } from './types.ts';
 export { TandemError } from './errors.ts';
 export { layerCost, embeddingCost, headCost, headDim, type UnitCost } from './cost-model.ts';
@@ -15,6 +15,7 @@ export {
   type BaselineName, type BaselineOptions, type BaselineResult,
 } from './baselines.ts';
 export { planOptimal, type PlanMethod, type PlanOptions, type PlanResult } from './plan.ts';
+export { planRepair, lostRange, type RepairInput, type RepairMode, type RepairPlan } from './repair.ts';
 export { parseScenario, parseScenarioText, scenarioProblem, scenarioDevices, scenarioBaselineOptions, DEFAULT_TOKENS, type Scenario, type ScenarioInput } from './scenario.ts';
 export { presetScenario, presetJson, PRESET_NAMES } from './presets.ts';
 export { buildReport, reportJson, reportText, allocationString, METHODS, type MethodName, type PlanReport, type TokenResult } from './report.ts';

@@ -5,15 +5,17 @@
  * The scalable planner searches over orders with it. Pure: no I/O.
  */
 import type { DpSolution } from './dp.ts';
-import { memoryTable } from './dp.ts';
-import type { CostTable } from './stage-costs.ts';
+import { loadPrefixSums, memoryTable } from './dp.ts';
+import { exitTime, type CostTable } from './stage-costs.ts';
 import type { PlanStage } from './types.ts';
 
 /** Reusable buffers and precomputed costs for many order evaluations of one problem. */
 export interface OrderDpContext {
   ct: CostTable;
-  prefP: Float64Array; // [L+1] prefix sums of P_l, bytes
+  prefLoad: Float64Array; // [K * (L+1)] per device, prefix sums of the layers' load seconds
   prefW: Float64Array; // [L+1] prefix sums of W_l, FLOP
+  /** [K * K] sender a is never a worse predecessor than sender b: up_a >= up_b and lambda(a, r) <= lambda(b, r) for every r. */
+  dominates: Uint8Array;
   memNeed: Float64Array; // [(L+1)^2] memory need of range i..j-1
   commBits: Float64Array; // [L+1] 8 A of the activation crossing cut i
   value: Float64Array; // [K * (L+1)] best finish with order[n] ending at j
@@ -31,16 +33,20 @@ export interface OrderDpContext {
 export function createOrderDpContext(ct: CostTable): OrderDpContext {
   const { L, K } = ct;
   const W = L + 1;
-  const prefP = new Float64Array(W);
   const prefW = new Float64Array(W);
-  for (let l = 0; l < L; l++) {
-    prefP[l + 1] = prefP[l]! + ct.layerParams[l]!;
-    prefW[l + 1] = prefW[l]! + ct.layerFlops[l]!;
-  }
+  for (let l = 0; l < L; l++) prefW[l + 1] = prefW[l]! + ct.layerFlops[l]!;
   const commBits = new Float64Array(W);
   for (let i = 1; i <= L; i++) commBits[i] = 8 * ct.layerAct[i - 1]!;
+  const dominates = new Uint8Array(K * K);
+  for (let a = 0; a < K; a++) {
+    for (let b = 0; b < K; b++) {
+      let ok = ct.up[a]! >= ct.up[b]!;
+      for (let r = 0; ok && r < K; r++) ok = ct.hopLatency[a * K + r]! <= ct.hopLatency[b * K + r]!;
+      dominates[a * K + b] = ok ? 1 : 0;
+    }
+  }
   return {
-    ct, prefP, prefW, memNeed: memoryTable(ct), commBits,
+    ct, prefLoad: loadPrefixSums(ct), prefW, dominates, memNeed: memoryTable(ct), commBits,
     value: new Float64Array(K * W), backI: new Int32Array(K * W), backN: new Int32Array(K * W),
     sortedX: new Float64Array(W * K), sortedN: new Int32Array(W * K), sortedCount: new Int32Array(W),
     prefC: new Float64Array(K), prefArg: new Int32Array(K), sufY: new Float64Array(K + 1), sufArg: new Int32Array(K + 1),
@@ -54,12 +60,12 @@ export function createOrderDpContext(ct: CostTable): OrderDpContext {
  * to rebuild the plan.
  */
 export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bound = Infinity): number {
-  const { ct, prefP, prefW, memNeed, commBits, value, backI, backN, sortedX, sortedN, sortedCount } = ctx;
-  const { L } = ct;
+  const { ct, prefLoad, prefW, dominates, memNeed, commBits, value, backI, backN, sortedX, sortedN, sortedCount } = ctx;
+  const { L, K } = ct;
   const W = L + 1;
   const N = order.length;
-  const embedP = ct.embed?.paramBytes ?? 0, embedW = ct.embed?.flops ?? 0;
-  const headP = ct.head?.paramBytes ?? 0, headW = ct.head?.flops ?? 0;
+  const embedW = ct.embed?.flops ?? 0;
+  const headW = ct.head?.flops ?? 0;
   value.fill(Infinity, 0, N * W);
   sortedCount.fill(0);
   let best = Infinity;
@@ -67,17 +73,19 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
   for (let n = 0; n < N; n++) {
     const d = order[n]!;
     const row = n * W;
-    const invRead = 1 / ct.read[d]!, invFlops = 1 / ct.flops[d]!;
+    const invFlops = 1 / ct.flops[d]!;
     const mem = ct.memory[d]!;
+    const pl = d * W; // this device's row of load prefix sums
 
-    // First stage on d: layers 0..j-1 [30].
+    // First stage on d: layers 0..j-1 [30] (after a fixed upstream, if any: max(load, its finish) + hop).
     for (let j = 1; j <= L; j++) {
       if (memNeed[j]! > mem) {
         if (j < L) break;
         continue;
       }
       const last = j === L;
-      const v = (prefP[j]! + embedP + (last ? headP : 0)) * invRead + (prefW[j]! + embedW + (last ? headW : 0)) * invFlops;
+      const load = ct.stageFixed[d]! + prefLoad[pl + j]! + ct.embedLoad[d]! + (last ? ct.headLoad[d]! : 0);
+      const v = (ct.entry ? Math.max(load, ct.entry.finish) + ct.entry.comm[d]! : load) + (prefW[j]! + embedW + (last ? headW : 0)) * invFlops;
       if (v > bound) break; // grows with j
       value[row + j] = v;
       backI[row + j] = 0;
@@ -97,7 +105,7 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
       const { prefC: pc, prefArg: pa, sufY: sy, sufArg: sa } = ctx;
       for (let k = 0; k < cnt; k++) {
         const m = sortedN[base + k]!;
-        const c = bits / Math.min(ct.up[order[m]!]!, ct.down[d]!);
+        const c = ct.hopLatency[order[m]! * K + d]! + bits / Math.min(ct.up[order[m]!]!, ct.down[d]!);
         if (c < prefC) {
           prefC = c;
           prefArg = m;
@@ -108,7 +116,7 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
       sy[cnt] = Infinity;
       for (let k = cnt - 1; k >= 0; k--) {
         const m = sortedN[base + k]!;
-        const y = sortedX[base + k]! + bits / Math.min(ct.up[order[m]!]!, ct.down[d]!);
+        const y = sortedX[base + k]! + ct.hopLatency[order[m]! * K + d]! + bits / Math.min(ct.up[order[m]!]!, ct.down[d]!);
         if (y < sy[k + 1]!) {
           sy[k] = y;
           sa[k] = m;
@@ -124,7 +132,7 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
           continue;
         }
         const last = j === L;
-        const load = (prefP[j]! - prefP[i]! + (last ? headP : 0)) * invRead;
+        const load = ct.stageFixed[d]! + prefLoad[pl + j]! - prefLoad[pl + i]! + (last ? ct.headLoad[d]! : 0);
         const comp = (prefW[j]! - prefW[i]! + (last ? headW : 0)) * invFlops;
         while (p < cnt && sortedX[base + p]! <= load) p++;
         const early = p > 0 ? load + pc[p - 1]! : Infinity;
@@ -139,38 +147,37 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
       }
     }
 
-    // Row n is final: add its values to the per-cut predecessor lists for later positions. A list
-    // keeps only the Pareto front of (finish x ascending, uplink ascending): a predecessor that finishes
-    // no earlier AND sends no faster than another one is never the better choice for any receiver,
-    // because comm = 8A / min(up_sender, down_receiver) cannot be smaller.
-    const up = ct.up[d]!;
+    // Row n is final: add its values to the per-cut predecessor lists for later positions. A list keeps
+    // only undominated predecessors, sorted by finish x: one that finishes no earlier than another AND
+    // whose sender never beats it (ctx.dominates: no faster uplink, no shorter hop to any receiver) is
+    // never the better choice, because comm = lambda + 8A / min(up_sender, down_receiver) cannot be smaller.
     for (let i = 1; i < L; i++) {
       const x = value[row + i]!;
       if (x === Infinity) continue;
-      const base = i * ct.K;
+      const base = i * K;
       const cnt = sortedCount[i]!;
-      let pos = 0; // insertion point: after every entry with a smaller x
+      let pos = 0; // insertion point: after every entry with x' <= x
       while (pos < cnt && sortedX[base + pos]! <= x) pos++;
-      if (pos > 0 && ct.up[order[sortedN[base + pos - 1]!]!]! >= up) continue; // dominated (ups ascend along the front)
-      let keep = pos; // entries after pos with up <= this one's are dominated by it
-      while (keep < cnt && ct.up[order[sortedN[base + keep]!]!]! <= up) keep++;
-      const removed = keep - pos;
-      if (removed === 0) {
-        for (let k = cnt; k > pos; k--) {
-          sortedX[base + k] = sortedX[base + k - 1]!;
-          sortedN[base + k] = sortedN[base + k - 1]!;
-        }
-      } else {
-        for (let k = keep; k < cnt; k++) {
-          sortedX[base + k - removed + 1] = sortedX[base + k]!;
-          sortedN[base + k - removed + 1] = sortedN[base + k]!;
-        }
+      let dropped = false;
+      for (let k = 0; k < pos && !dropped; k++) dropped = dominates[order[sortedN[base + k]!]! * K + d] === 1;
+      if (dropped) continue;
+      // Entries after pos that this one dominates go; the rest shift right by one to make room.
+      let keep = pos;
+      for (let k = pos; k < cnt; k++) {
+        if (dominates[d * K + order[sortedN[base + k]!]!] === 1) continue;
+        sortedX[base + keep] = sortedX[base + k]!;
+        sortedN[base + keep] = sortedN[base + k]!;
+        keep++;
+      }
+      for (let k = keep; k > pos; k--) {
+        sortedX[base + k] = sortedX[base + k - 1]!;
+        sortedN[base + k] = sortedN[base + k - 1]!;
       }
       sortedX[base + pos] = x;
       sortedN[base + pos] = n;
-      sortedCount[i] = cnt - removed + 1;
+      sortedCount[i] = keep + 1;
     }
-    if (value[row + L]! < best) best = value[row + L]!;
+    if (value[row + L]! + exitTime(ct, d) < best) best = value[row + L]! + exitTime(ct, d);
   }
   return best;
 }
@@ -181,8 +188,9 @@ export function orderDpPlan(ctx: OrderDpContext, order: readonly number[]): DpSo
   const W = ct.L + 1;
   let best = Infinity, bestN = -1;
   for (let n = 0; n < order.length; n++) {
-    if (value[n * W + ct.L]! < best) {
-      best = value[n * W + ct.L]!;
+    const v = value[n * W + ct.L]! + exitTime(ct, order[n]!);
+    if (v < best) {
+      best = v;
       bestN = n;
     }
   }

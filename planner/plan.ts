@@ -55,10 +55,10 @@ export function planOptimal(p: PlanProblem, options: PlanOptions = {}): PlanResu
     if (!scalable) throw infeasible(ct, p);
     return { ...evaluateWithCosts(ct, scalable.stages), method };
   }
-  // The seed orders alone (no local search) give a cheap feasible upper bound for pruning.
+  // The seed orders alone (no local search) give a cheap feasible upper bound for pruning. They may all
+  // miss a plan that fits (memory with the embedding and head): then the DP runs without a bound.
   const seeds = solveScalable(ct, strongestFirst(p), { maxEvaluations: 0 });
-  if (!seeds) throw infeasible(ct, p);
-  const exact = solveExactDp(ct, { upperBound: seeds.latency });
-  if (!exact) throw infeasible(ct, p); // unreachable: the scalable plan is feasible
+  const exact = solveExactDp(ct, seeds ? { upperBound: seeds.latency } : {});
+  if (!exact) throw infeasible(ct, p);
   return { ...evaluateWithCosts(ct, exact.stages), method };
 }

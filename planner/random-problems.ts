@@ -15,6 +15,14 @@ export interface RandomProblemOptions {
   /** 'loose': everything fits; 'tight': each device holds 0.6 .. 3 times its even share. Default 'loose'. */
   memory?: 'loose' | 'tight';
   tokens?: number;
+  /**
+   * Draw the browser terms too (session creation per byte and fixed, warm-up, per-hop latency), of the
+   * same order as the load and hop times; 'matrix' gives a measured K x K latency matrix instead of
+   * per-device latencies.
+   */
+  browserTerms?: boolean | 'matrix';
+  /** Each device holds a random subset of the units; the rest cost a download. */
+  heldUnits?: boolean;
 }
 
 /** A random problem from a PRNG. */
@@ -49,7 +57,29 @@ export function randomProblem(rand: () => number, o: RandomProblemOptions): Plan
     uplinkBitsPerSec: logUniform(5e7, 5e9),
     downlinkBitsPerSec: logUniform(5e7, 5e9),
   }));
-  return { model, devices, tokens, memoryModel, embeddingAndHead: o.embeddingAndHead ?? false };
+  const problem: PlanProblem = { model, devices, tokens, memoryModel, embeddingAndHead: o.embeddingAndHead ?? false };
+  if (o.browserTerms) {
+    const loadSec = layer.paramBytes / 1e9; // a layer's load at a typical read rate, seconds
+    const hopSec = (8 * layer.activationBytes) / 1e9; // a hop at a typical link rate, seconds
+    for (const d of devices) {
+      d.sessionCreateBytesPerSec = logUniform(1e8, 1e10);
+      d.sessionCreateFixedSec = loadSec * logUniform(0.05, 3);
+      d.warmupSec = rand() < 0.3 ? 0 : loadSec * logUniform(0.1, 5);
+      d.linkLatencySec = hopSec * logUniform(0.05, 3);
+    }
+    if (o.browserTerms === 'matrix') {
+      problem.hopLatencySec = devices.map((_, a) => devices.map((__, b) => (a === b ? 0 : hopSec * logUniform(0.05, 5))));
+    }
+  }
+  if (o.heldUnits) {
+    for (const d of devices) d.downloadBytesPerSec = logUniform(1e7, 1e9);
+    problem.heldUnits = devices.map(() => ({
+      layers: Array.from({ length: o.L }, (_, l) => l).filter(() => rand() < 0.4),
+      embedding: rand() < 0.4,
+      head: rand() < 0.4,
+    }));
+  }
+  return problem;
 }
 
 /** `count` problems from a seed, with K and L drawn uniformly from the given ranges. */

@@ -29,14 +29,19 @@ export interface ScalableResult extends DpSolution {
 export function seedOrders(ct: CostTable, strongestFirstOrder: readonly number[]): number[][] {
   const idx = Array.from({ length: ct.K }, (_, k) => k);
   const by = (key: (k: number) => number) => [...idx].sort((a, b) => key(a) - key(b) || a - b);
-  const layerP = ct.L > 0 ? ct.layerParams[0]! : 0;
   const layerW = ct.L > 0 ? ct.layerFlops[0]! : 0;
-  const perLayer = (k: number) => layerP / ct.read[k]! + layerW / ct.flops[k]!; // s per layer, load + compute
+  // Mean load seconds per layer on k (read, session creation, download of layers it lacks).
+  const loadPerLayer = (k: number) => {
+    let sum = 0;
+    for (let l = 0; l < ct.L; l++) sum += ct.layerLoad[k * ct.L + l]!;
+    return ct.L > 0 ? sum / ct.L : 0;
+  };
+  const perLayer = (k: number) => loadPerLayer(k) + layerW / ct.flops[k]!; // s per layer, load + compute
   const sortings = [
     by((k) => -perLayer(k)), // slowest per layer first, fastest last
     by((k) => ct.flops[k]!), // weakest compute first
-    by((k) => -ct.read[k]!), // fastest loader first
-    by((k) => layerW / ct.flops[k]! - layerP / ct.read[k]!), // compute-bound devices late
+    by((k) => loadPerLayer(k)), // fastest loader first
+    by((k) => layerW / ct.flops[k]! - loadPerLayer(k)), // compute-bound devices late
     [...strongestFirstOrder],
   ];
   const out: number[][] = [];
@@ -64,7 +69,9 @@ export function solveScalable(ct: CostTable, strongestFirstOrder: readonly numbe
       bestOrder = order;
     }
   }
-  if (best === Infinity) return null; // every order contains every device: nothing fits anywhere
+  // No seed fitting does not prove that nothing fits: with the embedding on the first stage and the head
+  // on the last, which device comes first or last matters for memory. The search below goes on from the
+  // first seed (a random walk until an order fits) and keeps any order that fits.
 
   // 2. Local search: random move/swap, keep strict improvements.
   const cand = new Array<number>(K);
@@ -87,9 +94,12 @@ export function solveScalable(ct: CostTable, strongestFirstOrder: readonly numbe
       best = v;
       bestOrder = [...cand];
       stall = -1;
+    } else if (best === Infinity) {
+      bestOrder = [...cand]; // nothing fits yet: walk on instead of staying next to the seed
     }
   }
 
+  if (best === Infinity) return null;
   orderDpLatency(ctx, bestOrder, best * (1 + 1e-9));
   const plan = orderDpPlan(ctx, bestOrder)!;
   return { ...plan, evaluations, order: bestOrder };

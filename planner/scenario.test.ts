@@ -36,6 +36,15 @@ describe('scenario files', () => {
     });
     expect(p.tokens).toBe(100);
     expect(scenarioBaselineOptions(s)).toEqual({});
+    expect(p.devices[0]).not.toHaveProperty('warmupSec');
+  });
+
+  it('takes the browser terms in scenario units (MB/s, s, ms)', () => {
+    const v = valid();
+    Object.assign(v.devices[0]!, { sessionCreateMBps: 200, sessionCreateFixedSec: 0.3, warmupSec: 1.2, linkLatencyMs: 5 });
+    const p = scenarioProblem(parseScenario(v), 100);
+    expect(p.devices[0]).toMatchObject({ sessionCreateBytesPerSec: 200 * 2 ** 20, sessionCreateFixedSec: 0.3, warmupSec: 1.2, linkLatencySec: 0.005 });
+    expect(errorOf({ ...v, devices: [{ ...v.devices[0]!, warmupSec: -1 }, v.devices[1]!] }).message).toMatch(/devices\[0\]\.warmupSec/);
   });
 
   it('presets are valid scenario files (round trip through JSON text)', () => {

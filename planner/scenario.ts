@@ -49,6 +49,11 @@ const deviceSchema = z.strictObject({
   downlinkMbps: pos.optional(),
   uplinkPowerDbm: z.number().finite().optional(),
   distanceM: pos.optional(),
+  // Browser terms (docs/cost-model.md [B1]-[B3]); absent = 0, the paper's model.
+  sessionCreateMBps: pos.optional(),
+  sessionCreateFixedSec: z.number().nonnegative().finite().optional(),
+  warmupSec: z.number().nonnegative().finite().optional(),
+  linkLatencyMs: z.number().nonnegative().finite().optional(),
 });
 
 export const scenarioSchema = z
@@ -145,6 +150,10 @@ export function scenarioDevices(s: Scenario): DeviceProfile[] {
       memoryBytes: d.memoryGB * GIB,
       uplinkBitsPerSec: up,
       downlinkBitsPerSec: down,
+      ...(d.sessionCreateMBps !== undefined ? { sessionCreateBytesPerSec: d.sessionCreateMBps * MIB } : {}),
+      ...(d.sessionCreateFixedSec !== undefined ? { sessionCreateFixedSec: d.sessionCreateFixedSec } : {}),
+      ...(d.warmupSec !== undefined ? { warmupSec: d.warmupSec } : {}),
+      ...(d.linkLatencyMs !== undefined ? { linkLatencySec: d.linkLatencyMs / 1000 } : {}),
     };
   });
 }

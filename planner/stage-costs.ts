@@ -2,7 +2,8 @@
  * Stage costs [19]-[22]: what one contiguous layer range costs on one device (load, compute, memory)
  * and what a hand-over between two devices costs (comm). Built once per problem as a CostTable of
  * per-layer and per-device numbers. These functions sum directly over the layers: they are the
- * reference the timing model uses; the DP keeps its own prefix sums.
+ * reference the timing model uses; the DP keeps its own prefix sums. The paper's terms plus the browser
+ * terms [B1]-[B5] of docs/cost-model.md; with those zero it is the paper's model exactly.
  */
 import { checkModel, embeddingCost, headCost, layerCost, type UnitCost } from './cost-model.ts';
 import { checkDevice, effectiveFlops } from './devices.ts';
@@ -20,10 +21,19 @@ export interface CostTable {
   embed: UnitCost | null; // extra cost of the first stage, null when embeddingAndHead is off
   head: UnitCost | null; // extra cost of the last stage
   flops: Float64Array; // [K] c_k(t), effective FLOP/s
-  read: Float64Array; // [K] r_k, bytes/s
   memory: Float64Array; // [K] m_k, bytes
   up: Float64Array; // [K] b^u_k, bit/s
   down: Float64Array; // [K] b^d_k, bit/s
+  /** [K * L] seconds to make layer l ready on device k: P_l (1/r_k + 1/s_k), plus P_l / g_k when not held. */
+  layerLoad: Float64Array;
+  embedLoad: Float64Array; // [K] the same for the embedding, seconds (0 when embed is null)
+  headLoad: Float64Array; // [K] the same for the head, seconds (0 when head is null)
+  stageFixed: Float64Array; // [K] w_k + f_k: seconds once per stage (warm-up + fixed session creation)
+  hopLatency: Float64Array; // [K * K] one-way latency of the hop from -> to, seconds
+  /** A fixed upstream pipeline the first stage receives from (repair): its finish time and the hop to each device. */
+  entry: { finish: number; comm: Float64Array } | null;
+  /** [K] seconds from the last stage's finish on device k to the answer (repair: the downstream survivors). */
+  exit: Float64Array | null;
 }
 
 /** Throws TandemError with a code naming what is wrong with the problem. */
@@ -39,6 +49,20 @@ export function checkProblem(p: PlanProblem): void {
   if (p.memoryModel !== undefined && p.memoryModel !== 'max' && p.memoryModel !== 'sum') {
     throw new TandemError('memory-model-invalid', `memoryModel must be 'max' or 'sum', got ${String(p.memoryModel)}`);
   }
+  const K = p.devices.length;
+  if (p.hopLatencySec !== undefined) {
+    const m = p.hopLatencySec;
+    const ok = m.length === K && m.every((row) => row.length === K && row.every((v) => Number.isFinite(v) && v >= 0));
+    if (!ok) throw new TandemError('latency-invalid', `hopLatencySec must be a ${K} x ${K} matrix of non-negative seconds (one row and column per device)`);
+  }
+  if (p.heldUnits !== undefined) {
+    const L = p.model.num_hidden_layers;
+    if (p.heldUnits.length !== K) throw new TandemError('held-units-invalid', `heldUnits has ${p.heldUnits.length} entries for ${K} devices: give one per device (an empty list when it holds nothing)`);
+    p.heldUnits.forEach((h, k) => {
+      const bad = h.layers.find((l) => !Number.isInteger(l) || l < 0 || l >= L);
+      if (bad !== undefined) throw new TandemError('held-units-invalid', `heldUnits[${k}] lists layer ${bad}; layers are 0-based, 0..${L - 1}`);
+    });
+  }
 }
 
 /** Precomputes every per-layer and per-device number of a problem. Validates the problem first. */
@@ -48,6 +72,32 @@ export function buildCostTable(p: PlanProblem): CostTable {
   const K = p.devices.length;
   const layer = layerCost(p.model, p.tokens, p.costOptions);
   const withExtras = p.embeddingAndHead === true;
+  const embed = withExtras ? embeddingCost(p.model, p.tokens) : null;
+  const head = withExtras ? headCost(p.model, p.tokens) : null;
+  // Seconds to make `bytes` of a unit ready on device k: read (+ session creation) (+ download if not held).
+  const unitLoad = (k: number, bytes: number, held: boolean) => {
+    const d = p.devices[k]!;
+    let sec = bytes / d.readBytesPerSec; // the paper's P / r_k, computed exactly so
+    if (d.sessionCreateBytesPerSec !== undefined) sec += bytes / d.sessionCreateBytesPerSec;
+    if (!held) sec += bytes / (d.downloadBytesPerSec ?? d.downlinkBitsPerSec / 8);
+    return sec;
+  };
+  const heldLayers = p.heldUnits?.map((h) => new Set(h.layers));
+  const layerLoad = new Float64Array(K * L);
+  const embedLoad = new Float64Array(K);
+  const headLoad = new Float64Array(K);
+  for (let k = 0; k < K; k++) {
+    const units = p.heldUnits?.[k];
+    for (let l = 0; l < L; l++) layerLoad[k * L + l] = unitLoad(k, layer.paramBytes, heldLayers?.[k]!.has(l) ?? true);
+    if (embed) embedLoad[k] = unitLoad(k, embed.paramBytes, units === undefined || units.embedding === true);
+    if (head) headLoad[k] = unitLoad(k, head.paramBytes, units === undefined || units.head === true);
+  }
+  const hopLatency = new Float64Array(K * K);
+  for (let a = 0; a < K; a++) {
+    for (let b = 0; b < K; b++) {
+      hopLatency[a * K + b] = p.hopLatencySec?.[a]![b] ?? (p.devices[a]!.linkLatencySec ?? 0) + (p.devices[b]!.linkLatencySec ?? 0);
+    }
+  }
   return {
     L,
     K,
@@ -56,13 +106,19 @@ export function buildCostTable(p: PlanProblem): CostTable {
     layerFlops: new Float64Array(L).fill(layer.flops),
     layerAct: new Float64Array(L).fill(layer.activationBytes),
     layerParams: new Float64Array(L).fill(layer.paramBytes),
-    embed: withExtras ? embeddingCost(p.model, p.tokens) : null,
-    head: withExtras ? headCost(p.model, p.tokens) : null,
+    embed,
+    head,
     flops: Float64Array.from(p.devices, (d) => effectiveFlops(d, p.tokens)),
-    read: Float64Array.from(p.devices, (d) => d.readBytesPerSec),
     memory: Float64Array.from(p.devices, (d) => d.memoryBytes),
     up: Float64Array.from(p.devices, (d) => d.uplinkBitsPerSec),
     down: Float64Array.from(p.devices, (d) => d.downlinkBitsPerSec),
+    layerLoad,
+    embedLoad,
+    headLoad,
+    stageFixed: Float64Array.from(p.devices, (d) => (d.warmupSec ?? 0) + (d.sessionCreateFixedSec ?? 0)),
+    hopLatency,
+    entry: null,
+    exit: null,
   };
 }
 
@@ -90,9 +146,16 @@ export function stageFlops(ct: CostTable, start: number, end: number): number {
   return flops;
 }
 
-/** [19] load_n = sum_l P_l / r_k, seconds. */
+/**
+ * [19] extended: load_n = w_k + f_k + sum over the stage's units of P (1/r_k + 1/s_k [+ 1/g_k if not held]),
+ * seconds. With the browser terms absent this is the paper's sum_l P_l / r_k.
+ */
 export function stageLoad(ct: CostTable, device: number, start: number, end: number): number {
-  return stageParamBytes(ct, start, end) / ct.read[device]!;
+  let load = ct.stageFixed[device]!;
+  for (let l = start; l < end; l++) load += ct.layerLoad[device * ct.L + l]!;
+  if (start === 0) load += ct.embedLoad[device]!;
+  if (end === ct.L) load += ct.headLoad[device]!;
+  return load;
 }
 
 /** [21] comp_n = sum_l W_l / c_k, seconds. */
@@ -118,7 +181,60 @@ export function stageMemory(ct: CostTable, start: number, end: number): number {
   return params + (ct.memoryModel === 'max' ? actMax : actSum);
 }
 
-/** [20] comm_n = 8 A / min(b^u of the sender, b^d of the receiver), seconds; `boundary` = first layer of the receiver. */
+/**
+ * [20] extended: comm_n = lambda(from, to) + 8 A / min(b^u of the sender, b^d of the receiver), seconds;
+ * `boundary` = first layer of the receiver. The latency lambda is 0 in the paper's model.
+ */
 export function commTime(ct: CostTable, from: number, to: number, boundary: number): number {
-  return (8 * ct.layerAct[boundary - 1]!) / Math.min(ct.up[from]!, ct.down[to]!);
+  return ct.hopLatency[from * ct.K + to]! + (8 * ct.layerAct[boundary - 1]!) / Math.min(ct.up[from]!, ct.down[to]!);
+}
+
+/** Seconds added after the last stage finishes on `device` (0 unless a fixed downstream follows). */
+export function exitTime(ct: CostTable, device: number): number {
+  return ct.exit === null ? 0 : ct.exit[device]!;
+}
+
+/**
+ * The cost table of layers start..end-1 on a subset of devices (in the given order), for planning
+ * a range after a fixed upstream (`entry`) and before a fixed downstream (`exit`, per device of the
+ * subset). The embedding stays only if start = 0 and the head only if end = L.
+ */
+export function sliceCostTable(
+  ct: CostTable,
+  devices: readonly number[],
+  start: number,
+  end: number,
+  entry: { finish: number; comm: Float64Array } | null,
+  exit: Float64Array | null,
+): CostTable {
+  const K = devices.length, L = end - start;
+  const layerLoad = new Float64Array(K * L);
+  devices.forEach((d, k) => layerLoad.set(ct.layerLoad.subarray(d * ct.L + start, d * ct.L + end), k * L));
+  const hopLatency = new Float64Array(K * K);
+  devices.forEach((a, i) => devices.forEach((b, j) => (hopLatency[i * K + j] = ct.hopLatency[a * ct.K + b]!)));
+  const pick = (xs: Float64Array) => Float64Array.from(devices, (d) => xs[d]!);
+  const embed = start === 0 ? ct.embed : null;
+  const head = end === ct.L ? ct.head : null;
+  return {
+    L,
+    K,
+    tokens: ct.tokens,
+    memoryModel: ct.memoryModel,
+    layerFlops: ct.layerFlops.slice(start, end),
+    layerAct: ct.layerAct.slice(start, end),
+    layerParams: ct.layerParams.slice(start, end),
+    embed,
+    head,
+    flops: pick(ct.flops),
+    memory: pick(ct.memory),
+    up: pick(ct.up),
+    down: pick(ct.down),
+    layerLoad,
+    embedLoad: embed ? pick(ct.embedLoad) : new Float64Array(K),
+    headLoad: head ? pick(ct.headLoad) : new Float64Array(K),
+    stageFixed: pick(ct.stageFixed),
+    hopLatency,
+    entry,
+    exit,
+  };
 }

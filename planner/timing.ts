@@ -5,7 +5,7 @@
  * finished; then it receives the activations (comm) and computes.
  */
 import { TandemError } from './errors.ts';
-import { buildCostTable, commTime, stageCompute, stageLoad, stageMemory, type CostTable } from './stage-costs.ts';
+import { buildCostTable, commTime, exitTime, stageCompute, stageLoad, stageMemory, type CostTable } from './stage-costs.ts';
 import type { PlanProblem, PlanStage, StageTiming, Timeline } from './types.ts';
 
 /**
@@ -35,17 +35,23 @@ export function checkPlanShape(L: number, K: number, stages: readonly PlanStage[
   if (next !== L) throw bad(`the stages cover layers 0..${next - 1} (0-based), not all ${L} layers`);
 }
 
-/** Evaluates a plan on a precomputed cost table. */
-export function evaluateWithCosts(ct: CostTable, stages: readonly PlanStage[]): Timeline {
+/**
+ * Evaluates a plan on a precomputed cost table. With a fixed upstream (ct.entry, repair planning) the
+ * first stage waits for it and receives from it like any later stage; with a fixed downstream
+ * (ct.exit) the latency includes the time after the last stage. Devices in `live` already hold their
+ * stage's session (repair: the surviving stages), so their load is 0.
+ */
+export function evaluateWithCosts(ct: CostTable, stages: readonly PlanStage[], live?: ReadonlySet<number>): Timeline {
   checkPlanShape(ct.L, ct.K, stages);
   const out: StageTiming[] = [];
-  let prevFinish = 0; // finish_0 = 0
+  let prevFinish = ct.entry?.finish ?? 0; // finish_0 = 0, or the fixed upstream's finish
   let prevDevice = -1;
   let memoryOk = true;
   for (const s of stages) {
     const { start, end } = s.layers;
-    const load = stageLoad(ct, s.device, start, end); // [19]
-    const comm = prevDevice < 0 ? 0 : commTime(ct, prevDevice, s.device, start); // [20], none for n = 1
+    const load = live?.has(s.device) ? 0 : stageLoad(ct, s.device, start, end); // [19]; a live session is loaded
+    const first = prevDevice < 0;
+    const comm = !first ? commTime(ct, prevDevice, s.device, start) : ct.entry ? ct.entry.comm[s.device]! : 0; // [20], none for n = 1
     const compute = stageCompute(ct, s.device, start, end); // [21]
     const startTime = Math.max(load, prevFinish); // [17]
     const finishTime = startTime + comm + compute; // [18]
@@ -57,7 +63,7 @@ export function evaluateWithCosts(ct: CostTable, stages: readonly PlanStage[]): 
     prevFinish = finishTime;
     prevDevice = s.device;
   }
-  return { latency: prevFinish, stages: out, memoryOk }; // [23] T = finish_N
+  return { latency: prevFinish + exitTime(ct, prevDevice), stages: out, memoryOk }; // [23] T = finish_N
 }
 
 /** Evaluates ANY plan under the problem's cost model. Memory is reported (memoryOk), not enforced. */

@@ -28,6 +28,27 @@ export interface DeviceProfile {
   memoryBytes: number; // m_k, bytes
   uplinkBitsPerSec: number; // b^u_k, bit/s
   downlinkBitsPerSec: number; // b^d_k, bit/s
+  // Browser terms (docs/cost-model.md, "Browser terms"). Absent = 0 / free: the paper's model.
+  /** s_k: rate of creating the runtime session from weights already read, bytes/s (adds P / s_k to the load). */
+  sessionCreateBytesPerSec?: number;
+  /** f_k: fixed seconds per stage for creating its session (graph parse, allocation). */
+  sessionCreateFixedSec?: number;
+  /** w_k: one-off runtime warm-up of the device (wasm/shader compile), seconds, added to its stage's load. */
+  warmupSec?: number;
+  /** lambda_k: one-way latency of the device's link to the relay, seconds; a hop costs sender's + receiver's. */
+  linkLatencySec?: number;
+  /** g_k: rate of fetching a unit the device does not hold (repair planning), bytes/s; default downlink / 8. */
+  downloadBytesPerSec?: number;
+}
+
+/**
+ * Units a device already holds in its local store (IndexedDB): loading them costs no download.
+ * Only used when the problem says which units are held (PlanProblem.heldUnits); layers are 0-based.
+ */
+export interface HeldUnits {
+  layers: readonly number[];
+  embedding?: boolean;
+  head?: boolean;
 }
 
 /** 0-based, half-open: layers start .. end-1. */
@@ -89,4 +110,14 @@ export interface PlanProblem {
   /** Count the embedding (first stage) and final norm + LM head (last stage); default false, as the paper. */
   embeddingAndHead?: boolean;
   costOptions?: CostOptions;
+  /**
+   * Measured one-way latency of every hop, seconds: hopLatencySec[from][to] (K x K). When given it
+   * replaces the per-device sum linkLatencySec[from] + linkLatencySec[to].
+   */
+  hopLatencySec?: readonly (readonly number[])[];
+  /**
+   * Per device, the units it holds locally. When given, every unit a device does NOT hold costs a
+   * download (P / g_k) on top of its read; when absent every device holds every unit (the paper).
+   */
+  heldUnits?: readonly HeldUnits[];
 }

@@ -27,7 +27,7 @@ function mb(bytes: number): string {
 
 export const COMMANDS: Record<string, Subcommand> = {
   'make-model': {
-    usage: 'make-model --preset <tiny|demo> --out <dir> [--arch qwen3|qwen2|llama] [--tied|--untied] [--dtype bf16|fp16|fp32] [--seed N]',
+    usage: 'make-model --preset <tiny|demo|realistic> --out <dir> [--arch qwen3|qwen2|llama] [--tied|--untied] [--dtype bf16|fp16|fp32] [--seed N]',
     summary: 'write a deterministic Hugging Face style checkpoint with seeded random weights',
     async run(args) {
       const { values } = parseCliArgs({
@@ -35,7 +35,7 @@ export const COMMANDS: Record<string, Subcommand> = {
         options: { preset: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' }, tied: { type: 'boolean' }, untied: { type: 'boolean' }, dtype: { type: 'string' }, seed: { type: 'string' } },
         strict: true,
       });
-      if (!values.preset || !values.out) throw usageError('make-model needs --preset <tiny|demo> and --out <dir>.');
+      if (!values.preset || !values.out) throw usageError('make-model needs --preset <tiny|demo|realistic> and --out <dir>.');
       if (values.tied && values.untied) throw usageError('Give --tied or --untied, not both.');
       const preset = oneOf<Preset>(values.preset, Object.keys(PRESETS) as Preset[], '--preset', 'tiny');
       const seed = values.seed === undefined ? undefined : Number(values.seed);

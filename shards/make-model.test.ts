@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkpointTensorSpecs, makeConfig, writeModel } from './make-model.ts';
+import { embeddingCost, headCost, layerCost } from '../planner/cost-model.ts';
+import type { ModelConfig } from '../planner/types.ts';
+import { checkpointTensorSpecs, makeConfig, writeModel, type ModelShape } from './make-model.ts';
 import { decodeToFloat32, parseSafetensors } from './safetensors.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tandem-make-model-'));
@@ -52,5 +54,41 @@ describe('make-model', () => {
     // the demo package (fp32, head stored separately) stays well under 300 MB
     const bytes = checkpointTensorSpecs({ ...config, tie_word_embeddings: false }).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * 4, 0);
     expect(bytes).toBeLessThan(250e6);
+  });
+
+  it('realistic preset: bytes and FLOPs split between layers and embedding/head like Qwen3-0.6B, and small', () => {
+    // Qwen3-0.6B's published config.json shape (28 layers, 0.44 B non-embedding parameters, tied).
+    const qwen3_0_6b: ModelShape = {
+      num_hidden_layers: 28, hidden_size: 1024, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128,
+      intermediate_size: 3072, vocab_size: 151936, max_position_embeddings: 40960,
+    };
+    // Parameters counted from the checkpoint's own tensor list (norms included).
+    const split = (config: Record<string, unknown>) => {
+      let layers = 0, other = 0;
+      for (const t of checkpointTensorSpecs(config)) {
+        const n = t.shape.reduce((a, b) => a * b, 1);
+        if (t.name.startsWith('model.layers.')) layers += n;
+        else other += n;
+      }
+      return { layers, total: layers + other };
+    };
+    const real = split(makeConfig({ preset: 'realistic', overrides: qwen3_0_6b }));
+    const small = split(makeConfig({ preset: 'realistic' }));
+    expect(real.layers / 1e9).toBeCloseTo(0.44, 2); // the published non-embedding count
+    expect(real.layers / real.total).toBeGreaterThan(0.73); // ~3/4
+    expect(Math.abs(small.layers / small.total - real.layers / real.total)).toBeLessThan(0.01);
+    // FLOPs of a prefill (planner cost model, head over every position): the layers' share matches too.
+    const asModel = (m: ModelShape): ModelConfig => ({ ...m, bytesPerParam: 2 });
+    const layerShare = (m: ModelConfig, t: number) => {
+      const layers = m.num_hidden_layers * layerCost(m, t).flops;
+      return layers / (layers + embeddingCost(m, t).flops + headCost(m, t).flops);
+    };
+    const config = makeConfig({ preset: 'realistic' }) as unknown as ModelShape;
+    for (const t of [1, 256, 1024]) {
+      expect(Math.abs(layerShare(asModel(config), t) - layerShare(asModel(qwen3_0_6b), t))).toBeLessThan(0.02);
+    }
+    // Small enough for the lab: under 40 MiB as a bf16 checkpoint.
+    expect((2 * small.total) / 2 ** 20).toBeLessThan(40);
+    expect(config.vocab_size).toBe(151936); // the real tokenizer's ids
   });
 });

@@ -85,6 +85,10 @@ export function deviceProfileFor(candidate: PlanCandidate): DeviceProfile {
     memoryBytes: p.memoryBytes,
     uplinkBitsPerSec: p.uplinkBitsPerSec,
     downlinkBitsPerSec: p.downlinkBitsPerSec,
+    // Browser terms, when the page measured them (its session-create rate is already in readBytesPerSec).
+    ...(p.sessionCreateFixedSec !== undefined ? { sessionCreateFixedSec: p.sessionCreateFixedSec } : {}),
+    ...(p.warmupSec !== undefined ? { warmupSec: p.warmupSec } : {}),
+    ...(p.linkLatencySec !== undefined ? { linkLatencySec: p.linkLatencySec } : {}),
   };
 }
 

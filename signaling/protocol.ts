@@ -121,6 +121,13 @@ export const profileReportSchema = z.strictObject({
   memoryBytes: z.number().min(2 ** 20).max(2 ** 42),
   /** WebGPU adapter details, null when WebGPU is unavailable. */
   gpu: gpuInfoSchema.nullable(),
+  // Browser terms of the cost model (docs/cost-model.md [B1]-[B3]), seconds; absent = 0.
+  /** Fixed session-creation time per stage (the per-byte part is in readBytesPerSec). */
+  sessionCreateFixedSec: z.number().min(0).max(600).optional(),
+  /** Runtime warm-up the stage will still pay (0 when the page's runtime is already warm). */
+  warmupSec: z.number().min(0).max(600).optional(),
+  /** One-way latency of the page's link, seconds; a hop between two pages costs both. */
+  linkLatencySec: z.number().min(0).max(60).optional(),
 });
 export type ProfileReport = z.infer<typeof profileReportSchema>;
 
