@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
   const ready = prepareE2e(log);
   if (!ready.ok) throw new TandemError('e2e-unavailable', `The demo needs headless Chromium in a private network namespace: ${ready.reason}`);
   log(`demo: Chromium ${ready.chromium.path}; making the ${values.preset} model package (once)`);
-  const model = await ensureModelFixture({ preset: values.preset as Preset });
+  const model = await ensureModelFixture({ preset: values.preset });
   const report = await runPlanComparison({
     chromium: ready.chromium.path,
     model,

@@ -220,7 +220,7 @@ export class Harness {
   /** The latest roster the driver received (empty before any). */
   roster(): RosterPeer[] {
     for (let i = this.driver.log.length - 1; i >= 0; i--) {
-      const m = this.driver.log[i]!;
+      const m = this.driver.log[i];
       if (m.type === 'roster') return m.peers;
       if (m.type === 'joined') return m.roster;
     }
@@ -298,7 +298,7 @@ export class Harness {
     const driverTtft = firstAt === null ? null : (firstAt - t0) / 1000;
     const timings = await this.collectTimings(plan, requestId, mark);
     const outputs = this.driver.log.slice(mark).filter((m): m is ServerMessageOf<'output'> => m.type === 'output' && m.requestId === requestId);
-    const lastPeer = plan.stages[plan.stages.length - 1]!.peerId;
+    const lastPeer = plan.stages[plan.stages.length - 1].peerId;
     const byPeer = new Map(Object.entries(timings));
     return {
       method: plan.method,

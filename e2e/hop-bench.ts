@@ -34,7 +34,7 @@ export const DEFAULT_HOP_SIZES = [4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 2
 
 function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
 export async function runHopBench(opts: {
@@ -64,7 +64,7 @@ export async function runHopBench(opts: {
     await open('hopecho');
     const sender = await open('hopsend');
     const tiny = await sender.evaluate(({ reps }) => window.hop.measure('hopecho', [4], reps, 1), { reps: Math.max(reps, 20) });
-    const tinyRoundTripMs = quantile(tiny[0]!.hopMs, 0.5);
+    const tinyRoundTripMs = quantile(tiny[0].hopMs, 0.5);
     const raw: HopSizeResult[] = await sender.evaluate(
       ({ sizes, reps, streamFrames }) => window.hop.measure('hopecho', sizes, reps, streamFrames),
       { sizes, reps, streamFrames },

@@ -64,7 +64,7 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
       const pids = d.pids();
       expect(pids.length, `device ${i} has processes in its group`).toBeGreaterThan(2); // browser, renderer/GPU/utility
       for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), `pid ${pid} of device ${i}`).toMatch(/chrom/);
-      expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(Math.round(SHAPES[i]!.cores * 100_000));
+      expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(Math.round(SHAPES[i].cores * 100_000));
       // Nothing of this device runs outside its group: every live process in its namespace is in the
       // group (the group is read after the namespace, so a process started in between is in both).
       const inNamespace = execFileSync('ip', ['netns', 'pids', d.namespace], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
@@ -78,8 +78,8 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
     lab.devices.forEach((d, i) => {
       const up = execFileSync('ip', ['netns', 'exec', d.namespace, 'tc', 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' });
       const down = execFileSync('ip', ['netns', 'exec', lab.hub.name, 'tc', 'qdisc', 'show', 'dev', `d${i}h`], { encoding: 'utf8' });
-      expect(up).toMatch(new RegExp(`tbf .*rate ${SHAPES[i]!.uplinkMbps}Mbit`));
-      expect(down).toMatch(new RegExp(`tbf .*rate ${SHAPES[i]!.downlinkMbps}Mbit`));
+      expect(up).toMatch(new RegExp(`tbf .*rate ${SHAPES[i].uplinkMbps}Mbit`));
+      expect(down).toMatch(new RegExp(`tbf .*rate ${SHAPES[i].downlinkMbps}Mbit`));
     });
     const route = (dst: string) => {
       try {
@@ -96,13 +96,13 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
     const pages: Page[] = [];
     for (const [i, b] of browsers.entries()) {
       const page = await b.newPage();
-      await page.goto(`${lab.devices[i]!.serverUrl}/__e2e/smoke.html`);
+      await page.goto(`${lab.devices[i].serverUrl}/__e2e/smoke.html`);
       expect(await page.evaluate(() => window.isSecureContext)).toBe(true);
       pages.push(page);
     }
     const n = lab.hub.subnet;
     const ids = { a: `lab-a-${process.pid}`, b: `lab-b-${process.pid}` };
-    await pages[0]!.evaluate(
+    await pages[0].evaluate(
       ({ id, host, port }) =>
         new Promise<void>((resolve, reject) => {
           const peer = new Peer(id, { host, port, path: '/peerjs', secure: false, config: { iceServers: [] } });
@@ -112,7 +112,7 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
         }),
       { id: ids.a, host: `10.81.${n}.1`, port: PORT },
     );
-    const result = await pages[1]!.evaluate(
+    const result = await pages[1].evaluate(
       ({ id, target, host, port }) =>
         new Promise<{ equal: boolean; local: string; remote: string }>((resolve, reject) => {
           const peer = new Peer(id, { host, port, path: '/peerjs', secure: false, config: { iceServers: [] } });

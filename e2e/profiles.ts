@@ -37,7 +37,7 @@ export const PAPER_DEVICES: readonly DeviceShape[] = [
 /** `count` emulated peers: the paper's four shapes, cycled (a 5th device repeats the 1st with a new name). */
 export function paperPeers(count: number): PeerSpec[] {
   return Array.from({ length: count }, (_, i) => {
-    const d = PAPER_DEVICES[i % PAPER_DEVICES.length]!;
+    const d = PAPER_DEVICES[i % PAPER_DEVICES.length];
     const name = i < PAPER_DEVICES.length ? d.name : `${d.name}-${Math.floor(i / PAPER_DEVICES.length) + 1}`;
     return emulatedPeer(name, d.cpu, d.readMBps);
   });
@@ -76,7 +76,7 @@ export function labLineup(lineup: LabLineup, count: number, modelBytes: number):
       // The paper's compute order (165 : 70 : 30 : 20 TFLOPS) compressed as (c / 165)^0.4, scaled so the
       // fastest device gets 0.55 core; read caps as the throttled line-up's (paper's speeds / 250).
       return Array.from({ length: count }, (_, i) => {
-        const d = PAPER_DEVICES[i % PAPER_DEVICES.length]!;
+        const d = PAPER_DEVICES[i % PAPER_DEVICES.length];
         return { name: i < PAPER_DEVICES.length ? d.name : `${d.name}-${Math.floor(i / PAPER_DEVICES.length) + 1}`, cores: round2((0.55 / d.cpu) * (4 / Math.max(4, count))), uplinkMbps: 100, downlinkMbps: 100, readMBps: d.readMBps };
       });
     case 'equal':

@@ -60,7 +60,7 @@ export async function transformersTokens(o: { exportDir: string; prompt: string;
   const model = await AutoModelForCausalLM.from_pretrained(id, { dtype: 'fp32', device: 'cpu' });
   try {
     const out = (await model.generate({ ...inputs, max_new_tokens: o.maxNewTokens, do_sample: false })) as { tolist(): bigint[][] };
-    const all = out.tolist()[0]!.map(Number);
+    const all = out.tolist()[0].map(Number);
     const promptTokens = Array.from(inputs.input_ids.data as BigInt64Array, Number);
     return { generated: all.slice(promptTokens.length), promptTokens, source: 'transformers.js generate() on export-full' };
   } finally {

@@ -37,8 +37,8 @@ describe('run summary (predicted vs measured)', () => {
     });
     const rows = compareStages({ stages: [stage(1, 'bbbb', 2, 4), stage(0, 'aaaa', 0, 2)] }, new Map([['aaaa', [t('compute', 0, 10, 30)]]]));
     expect(rows.map((r) => [r.stageIndex, r.layers, r.layerCount])).toEqual([[0, '1-2', 2], [1, '3-4', 2]]);
-    expect(rows[0]!.measured!.compute).toBeCloseTo(0.02, 12);
-    expect(rows[1]!.measured).toBeNull();
+    expect(rows[0].measured!.compute).toBeCloseTo(0.02, 12);
+    expect(rows[1].measured).toBeNull();
   });
 
   it('TTFT is the first sample end; decode rate counts steps after it', () => {

@@ -84,7 +84,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
       o.log(`${method}: predicted T ${plan.predictedLatency.toFixed(3)} s, measured TTFT ${run.metrics.ttft?.toFixed(3) ?? '-'} s, decode ${run.metrics.decodeTokensPerSec?.toFixed(1) ?? '-'} tok/s`);
       if (o.screenshotDir) {
         mkdirSync(o.screenshotDir, { recursive: true });
-        const host = h.page(plan.stages[0]!.displayName);
+        const host = h.page(plan.stages[0].displayName);
         await host.page.waitForTimeout(300);
         const file = `host-${method}.png`;
         await host.screenshot(join(o.screenshotDir, file));

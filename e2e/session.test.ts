@@ -88,7 +88,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           expect(new Set(page.downloads.map((d) => d.file)), `${page.spec.name} fetched exactly its stage's units`).toEqual(files);
         }
         expect(run.metrics.ttft).not.toBeNull();
-        const first = h.page(plan.stages[0]!.displayName);
+        const first = h.page(plan.stages[0].displayName);
         await first.page.waitForTimeout(500);
         await h.screenshot(first, ARTIFACTS, `session-${backend}.png`);
         console.log(`${backend}: ${plan.stages.length} stages ${splitOf(plan)}; TTFT ${run.metrics.ttft?.toFixed(3)} s (predicted T ${plan.predictedLatency.toFixed(3)} s); tokens ${run.generatedTokenIds.join(' ')}`);
@@ -101,7 +101,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           const marks = h.pages.map((p) => p.now());
           const run = await h.go(plan, PROMPT, NEW_TOKENS);
           expect(run.generatedTokenIds).toEqual(transformersRef.generated);
-          h.pages.forEach((p, i) => expect(p.downloadsSince(marks[i]!), p.spec.name).toEqual([]));
+          h.pages.forEach((p, i) => expect(p.downloadsSince(marks[i]), p.spec.name).toEqual([]));
         }, 300_000);
 
         it('a page reloaded mid-session rejoins with its cache', async () => {
@@ -131,7 +131,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           const before = await h.plan('even', 16);
           expect(before.stages.map((s) => s.peerId)).toContain(deltaId);
           const mark = h.driver.log.length;
-          await delta!.close();
+          await delta.close();
           // Closing the tab closes its WebSocket; the server drops it at once or after the heartbeat timeout (30 s here).
           const left = await h.driver.next('peer-left', (m) => m.peerId === deltaId, 120_000, mark);
           expect(['left', 'timed-out']).toContain(left.reason);
@@ -141,7 +141,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           await h.waitCached(plan);
           const run = await h.go(plan, PROMPT, NEW_TOKENS);
           expect(run.generatedTokenIds).toEqual(transformersRef.generated);
-          await h.screenshot(h.page(plan.stages[0]!.displayName), ARTIFACTS, 'session-after-replan.png');
+          await h.screenshot(h.page(plan.stages[0].displayName), ARTIFACTS, 'session-after-replan.png');
         }, 300_000);
       }
     });

@@ -95,7 +95,7 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
                 return;
               }
               rtts.push(performance.now() - sentAt);
-              if (rtts.length < 20) return ping();
+              if (rtts.length < 20) { ping(); return; }
               const stats = await conn.peerConnection.getStats();
               let pair: { localCandidateId?: string; remoteCandidateId?: string } | undefined;
               stats.forEach((s) => {
@@ -122,7 +122,7 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
     expect(net.innerIps.concat(net.controlIp)).toContain(result.localAddress);
     expect(net.innerIps.concat(net.controlIp)).toContain(result.remoteAddress);
     const sorted = [...result.rttMs].sort((p, q) => p - q);
-    console.log(`webrtc smoke: 1 MiB echoed intact; small-message RTT median ${sorted[10]!.toFixed(2)} ms; ` +
+    console.log(`webrtc smoke: 1 MiB echoed intact; small-message RTT median ${sorted[10].toFixed(2)} ms; ` +
       `pair ${result.localAddress} <-> ${result.remoteAddress}`);
   }, 60_000);
 });

@@ -26,7 +26,7 @@ export function strongestFirst(p: PlanProblem): number[] {
   const eff = p.devices.map((d) => effectiveFlops(d, p.tokens));
   return p.devices
     .map((_, i) => i)
-    .sort((a, b) => p.devices[b]!.peakFlops - p.devices[a]!.peakFlops || eff[b]! - eff[a]! || a - b);
+    .sort((a, b) => p.devices[b].peakFlops - p.devices[a].peakFlops || eff[b] - eff[a] || a - b);
 }
 
 /** Stages from per-device layer counts, in the given order, skipping devices with no layers. */
@@ -34,7 +34,7 @@ export function stagesFromCounts(order: readonly number[], counts: readonly numb
   const stages: PlanStage[] = [];
   let start = 0;
   order.forEach((device, n) => {
-    const c = counts[n]!;
+    const c = counts[n];
     if (c <= 0) return;
     stages.push({ device, layers: { start, end: start + c } });
     start += c;
@@ -44,7 +44,7 @@ export function stagesFromCounts(order: readonly number[], counts: readonly numb
 
 /** Ideal single device: all L layers on the strongest device. */
 export function idealPlan(p: PlanProblem): PlanStage[] {
-  return [{ device: strongestFirst(p)[0]!, layers: { start: 0, end: p.model.num_hidden_layers } }];
+  return [{ device: strongestFirst(p)[0], layers: { start: 0, end: p.model.num_hidden_layers } }];
 }
 
 /** Even split: floor(L/K) each, the remainder one each to the strongest first; order strongest first. */
@@ -61,8 +61,8 @@ export function evenPlan(p: PlanProblem): PlanStage[] {
 export function heuristicCounts(p: PlanProblem, order: readonly number[]): number[] {
   const L = p.model.num_hidden_layers;
   const h = order.map((k) => {
-    const c = effectiveFlops(p.devices[k]!, p.tokens) / 1e12; // TFLOPS
-    const r = p.devices[k]!.readBytesPerSec / 2 ** 20; // MB/s (MiB/s)
+    const c = effectiveFlops(p.devices[k], p.tokens) / 1e12; // TFLOPS
+    const r = p.devices[k].readBytesPerSec / 2 ** 20; // MB/s (MiB/s)
     return (2 * c * r) / (c + r);
   });
   const total = h.reduce((a, b) => a + b, 0);
@@ -70,8 +70,8 @@ export function heuristicCounts(p: PlanProblem, order: readonly number[]): numbe
   // The rounding residue goes to the strongest device (if it cannot absorb a negative residue, the next).
   let residue = L - counts.reduce((a, b) => a + b, 0);
   for (let n = 0; residue !== 0 && n < counts.length; n++) {
-    const give = residue > 0 ? residue : Math.max(residue, -counts[n]!);
-    counts[n]! += give;
+    const give = residue > 0 ? residue : Math.max(residue, -counts[n]);
+    counts[n] += give;
     residue -= give;
   }
   return counts;
@@ -95,7 +95,7 @@ export function runBaseline(p: PlanProblem, name: BaselineName, options: Baselin
   switch (name) {
     case 'ideal': {
       const stages = idealPlan(p);
-      const strongest = stages[0]!.device;
+      const strongest = stages[0].device;
       const override = options.idealReadBytesPerSec;
       const problem = override === undefined
         ? p

@@ -61,7 +61,7 @@ function time(fn: () => unknown, reps = 7): { median: number; cpu: number; runs:
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1e6);
   }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return { median: med(wall), cpu: med(cpu), runs: n, warmup };
 }
 
@@ -80,7 +80,7 @@ function paperLikeProblem(K: number, L: number, seed: number): PlanProblem {
   const share = (1.5 * L * (layer.paramBytes + layer.activationBytes)) / K;
   const jitter = () => 0.7 + 0.6 * rand();
   const devices: DeviceProfile[] = Array.from({ length: K }, (_, k) => {
-    const d = base.devices[k % base.devices.length]!;
+    const d = base.devices[k % base.devices.length];
     return {
       ...d, name: `P${k + 1}`, peakFlops: d.peakFlops * jitter(), readBytesPerSec: d.readBytesPerSec * jitter(),
       uplinkBitsPerSec: d.uplinkBitsPerSec * jitter(), memoryBytes: Math.max(share, d.memoryBytes * jitter()),
@@ -176,7 +176,7 @@ for (const kind of ['paper-like', 'random', 'random-tight'] as const) {
       cs.push(cpuSince(c0));
       gaps.push(100 * Math.max(0, sc.latency / ex.latency - 1)); // clamp float noise below 0
     }
-    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const row: GapRow = {
       kind, K, L, instances: gaps.length,
       meanGapPercent: gaps.reduce((a, b) => a + b, 0) / gaps.length,
@@ -197,7 +197,7 @@ console.log(`${'kind'.padStart(12)}${'K'.padStart(4)}${'L'.padStart(4)}${'wall/C
 for (const kind of ['paper-like', 'random'] as const) {
   for (const K of quick ? [16, 32] : [16, 24, 32, 48, 64]) {
     for (const L of quick ? [40] : [40, 80]) {
-      const p = kind === 'paper-like' ? paperLikeProblem(K, L, 9000 + K + L) : randomProblems(9100 + K + L, 1, { K: [K, K], L: [L, L] })[0]!;
+      const p = kind === 'paper-like' ? paperLikeProblem(K, L, 9000 + K + L) : randomProblems(9100 + K + L, 1, { K: [K, K], L: [L, L] })[0];
       const ct = buildCostTable(p);
       let sc: ReturnType<typeof solveScalable> = null;
       const t = time(() => (sc = solveScalable(ct, strongestFirst(p))), 3);
@@ -241,12 +241,12 @@ for (const K of quick ? [4, 8] : [4, 6, 8, 10, 12]) {
   });
   const input: RepairInput = {
     model: problem.model, costOptions: problem.costOptions, memoryModel: problem.memoryModel,
-    devices: remaining.map((k) => devices[k]!), held, replayTokens: problem.tokens + 16,
+    devices: remaining.map((k) => devices[k]), held, replayTokens: problem.tokens + 16,
     survivors: running.stages.filter((s) => s.device !== lostStage.device).map((s) => ({ device: index.get(s.device)!, layers: s.layers })),
   };
   let plan: RepairPlan | null = null;
   const t = time(() => (plan = planRepair(input)), 3);
-  const r = plan! as RepairPlan;
+  const r = plan!;
   const row: RepairRow = {
     K, L, lostLayers: lostStage.layers.end - lostStage.layers.start, replayTokens: input.replayTokens, repairSeconds: t.median, repairCpuSeconds: t.cpu,
     mode: r.mode, resumeSec: r.resumeSec, rangeSec: r.candidates.range, wholeSec: r.candidates.whole, coldStartSec: running.latency,

@@ -51,18 +51,18 @@ describe('browser terms in the timing model', () => {
 
   it('a measured latency matrix replaces the per-device sum', () => {
     const tl = evaluatePlan({ ...base, hopLatencySec: [[0, 2], [3, 0]] }, plan);
-    expect(tl.stages[1]!.comm).toBe(3); // 2 s latency + 1 s transfer
+    expect(tl.stages[1].comm).toBe(3); // 2 s latency + 1 s transfer
     expect(tl.latency).toBe(10.25);
   });
 
   it('a unit the device does not hold costs a download (its own rate, else downlink / 8)', () => {
     const held = [{ layers: [0, 1] }, { layers: [2] }]; // d1 lacks layer 3
     const own = evaluatePlan({ ...base, devices: [d0, { ...d1, downloadBytesPerSec: P / 4 }], heldUnits: held }, plan);
-    expect(own.stages[1]!.load).toBe(8.5); // 4.5 + 4 s download
+    expect(own.stages[1].load).toBe(8.5); // 4.5 + 4 s download
     expect(own.latency).toBe(12); // start 8.5 + comm 1.5 + compute 2
     const viaLink = evaluatePlan({ ...base, heldUnits: held }, plan);
-    expect(viaLink.stages[1]!.load).toBe(4.5 + P / ((16 * A) / 8)); // downlink 16A bit/s = 2048 bytes/s
-    expect(viaLink.stages[0]!.load).toBe(4.25); // d0 holds both its layers
+    expect(viaLink.stages[1].load).toBe(4.5 + P / ((16 * A) / 8)); // downlink 16A bit/s = 2048 bytes/s
+    expect(viaLink.stages[0].load).toBe(4.25); // d0 holds both its layers
   });
 
   it('rejects bad terms naming the field', () => {
@@ -119,7 +119,7 @@ describe('exact DP stays exact with the browser terms', () => {
       expect(dp).not.toBeNull();
       expect(close(dp!.latency, bf.latency), `DP ${dp!.latency} vs brute force ${bf.latency}`).toBe(true);
       expect(() => checkPlanShape(ct.L, ct.K, dp!.stages)).not.toThrow();
-      for (const s of dp!.stages) expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]!);
+      for (const s of dp!.stages) expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]);
       const ev = evaluatePlan(p, dp!.stages);
       expect(close(ev.latency, dp!.latency)).toBe(true);
       expect(close(planOptimal(p).latency, bf.latency)).toBe(true);

@@ -47,7 +47,7 @@ export function bruteForce(ct: CostTable): BruteForceResult {
         const stages: PlanStage[] = [];
         let start = 0;
         sizes.forEach((size, k) => {
-          stages.push({ device: devices[k]!, layers: { start, end: start + size } });
+          stages.push({ device: devices[k], layers: { start, end: start + size } });
           start += size;
         });
         const timeline = evaluateWithCosts(ct, stages);

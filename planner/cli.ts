@@ -33,7 +33,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   let scenario: string | undefined, tokens: number[] | undefined, svgDir: string | undefined;
   let json = false;
   for (let k = 0; k < argv.length; k++) {
-    const arg = argv[k]!;
+    const arg = argv[k];
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const value = () => {
       const v = inline ?? argv[++k];

@@ -12,14 +12,14 @@ export function referenceDpLatency(ct: CostTable): number {
   const NS = 1 << K;
   // dp[S][j][d]
   const dp: number[][][] = Array.from({ length: NS }, () => Array.from({ length: L + 1 }, () => new Array<number>(K).fill(Infinity)));
-  const fits = (d: number, i: number, j: number) => stageMemory(ct, i, j) <= ct.memory[d]!; // layers i+1..j = 0-based i..j-1
+  const fits = (d: number, i: number, j: number) => stageMemory(ct, i, j) <= ct.memory[d]; // layers i+1..j = 0-based i..j-1
 
   // [30] DP({d}, j, d) = Tload(1, j, d) + Tcomp(1, j, d), if layers 1..j fit on d
   // (after a fixed upstream: max(Tload, its finish) + the hop from it, as in [29])
-  const entry = (d: number, load: number) => (ct.entry ? Math.max(load, ct.entry.finish) + ct.entry.comm[d]! : load);
+  const entry = (d: number, load: number) => (ct.entry ? Math.max(load, ct.entry.finish) + ct.entry.comm[d] : load);
   for (let d = 0; d < K; d++) {
     for (let j = 1; j <= L; j++) {
-      if (fits(d, 0, j)) dp[1 << d]![j]![d] = entry(d, stageLoad(ct, d, 0, j)) + stageCompute(ct, d, 0, j);
+      if (fits(d, 0, j)) dp[1 << d][j][d] = entry(d, stageLoad(ct, d, 0, j)) + stageCompute(ct, d, 0, j);
     }
   }
   // [29] in order of increasing set size
@@ -34,10 +34,10 @@ export function referenceDpLatency(ct: CostTable): number {
           if (!fits(d, i, j)) continue;
           for (let dp2 = 0; dp2 < K; dp2++) {
             if (((rest >> dp2) & 1) === 0) continue;
-            const prev = dp[rest]![i]![dp2]!;
+            const prev = dp[rest][i][dp2];
             if (prev === Infinity) continue;
             const v = Math.max(stageLoad(ct, d, i, j), prev) + commTime(ct, dp2, d, i) + stageCompute(ct, d, i, j);
-            if (v < dp[S]![j]![d]!) dp[S]![j]![d] = v;
+            if (v < dp[S][j][d]) dp[S][j][d] = v;
           }
         }
       }
@@ -45,7 +45,7 @@ export function referenceDpLatency(ct: CostTable): number {
   }
   // [31]
   let best = Infinity;
-  for (let S = 1; S < NS; S++) for (let d = 0; d < K; d++) best = Math.min(best, dp[S]![L]![d]! + exitTime(ct, d));
+  for (let S = 1; S < NS; S++) for (let d = 0; d < K; d++) best = Math.min(best, dp[S][L][d] + exitTime(ct, d));
   return best;
 }
 

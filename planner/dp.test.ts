@@ -39,7 +39,7 @@ describe('exact DP vs brute force', () => {
       expect(close(dp!.latency, bf.latency), `DP ${dp!.latency} vs brute force ${bf.latency}`).toBe(true);
       // [13]-[16]: contiguous, non-empty, cover all layers, each device at most once; and memory [22].
       expect(() => checkPlanShape(ct.L, ct.K, dp!.stages)).not.toThrow();
-      for (const s of dp!.stages) expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]!);
+      for (const s of dp!.stages) expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]);
       // evaluate(plan of DP) == DP value
       const ev = evaluateWithCosts(ct, dp!.stages);
       expect(close(ev.latency, dp!.latency)).toBe(true);
@@ -127,6 +127,6 @@ describe('regressions: the paper pseudocode slips are not copied', () => {
     expect(close(solveExactDp(ct)!.latency, bruteForce(ct).best!.latency)).toBe(true);
     const one = planOptimal({ model, devices: [device('a', 1e15)], tokens: 8 });
     expect(one.stages).toHaveLength(1);
-    expect(one.stages[0]!.layers).toEqual({ start: 0, end: 4 });
+    expect(one.stages[0].layers).toEqual({ start: 0, end: 4 });
   });
 });

@@ -54,9 +54,9 @@ export function memoryTable(ct: CostTable): Float64Array {
     let actMax = i === 0 && ct.embed ? ct.embed.activationBytes : 0;
     let actSum = actMax;
     for (let j = i + 1; j <= L; j++) {
-      params += ct.layerParams[j - 1]!;
-      actMax = Math.max(actMax, ct.layerAct[j - 1]!);
-      actSum += ct.layerAct[j - 1]!;
+      params += ct.layerParams[j - 1];
+      actMax = Math.max(actMax, ct.layerAct[j - 1]);
+      actSum += ct.layerAct[j - 1];
       let p = params, am = actMax, as = actSum;
       if (j === L && ct.head) {
         p += ct.head.paramBytes;
@@ -74,7 +74,7 @@ export function loadPrefixSums(ct: CostTable): Float64Array {
   const W = ct.L + 1;
   const pref = new Float64Array(ct.K * W);
   for (let d = 0; d < ct.K; d++) {
-    for (let l = 0; l < ct.L; l++) pref[d * W + l + 1] = pref[d * W + l]! + ct.layerLoad[d * ct.L + l]!;
+    for (let l = 0; l < ct.L; l++) pref[d * W + l + 1] = pref[d * W + l] + ct.layerLoad[d * ct.L + l];
   }
   return pref;
 }
@@ -88,16 +88,16 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
 
   // Prefix sums over layers: W (FLOP) for layers 0..j-1 at index j, and per device the load seconds.
   const prefW = new Float64Array(W);
-  for (let l = 0; l < L; l++) prefW[l + 1] = prefW[l]! + ct.layerFlops[l]!;
+  for (let l = 0; l < L; l++) prefW[l + 1] = prefW[l] + ct.layerFlops[l];
   const prefLoad = loadPrefixSums(ct); // [d * W + j], seconds
   const embedW = ct.embed?.flops ?? 0;
   const headW = ct.head?.flops ?? 0;
   const memNeed = memoryTable(ct); // bytes, [i * W + j]
   // comm(d', d) = lambda(d', d) + 8 A_i / min(up_d', down_d): latency plus the boundary bits times the inverse rate.
   const commBits = new Float64Array(W);
-  for (let i = 1; i <= L; i++) commBits[i] = 8 * ct.layerAct[i - 1]!;
+  for (let i = 1; i <= L; i++) commBits[i] = 8 * ct.layerAct[i - 1];
   const invRate = new Float64Array(K * K); // [d' * K + d], s/bit
-  for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) invRate[a * K + b] = 1 / Math.min(ct.up[a]!, ct.down[b]!);
+  for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) invRate[a * K + b] = 1 / Math.min(ct.up[a], ct.down[b]);
   const lat = ct.hopLatency; // [d' * K + d], seconds
 
   // DP(S, j, d) at ((S * K + d) * W + j); back-pointers: cut i and predecessor device d' (-1 = first stage).
@@ -110,13 +110,13 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
   for (let d = 0; d < K; d++) {
     const row = ((1 << d) * K + d) * W;
     for (let j = 1; j <= L; j++) {
-      if (memNeed[j]! > ct.memory[d]!) {
+      if (memNeed[j] > ct.memory[d]) {
         if (j < L) break; // memory need grows with j (the head only adds at j = L)
         continue;
       }
-      const load = ct.stageFixed[d]! + prefLoad[d * W + j]! + ct.embedLoad[d]! + (j === L ? ct.headLoad[d]! : 0);
-      const comp = (prefW[j]! + embedW + (j === L ? headW : 0)) / ct.flops[d]!;
-      const v = (ct.entry ? Math.max(load, ct.entry.finish) + ct.entry.comm[d]! : load) + comp;
+      const load = ct.stageFixed[d] + prefLoad[d * W + j] + ct.embedLoad[d] + (j === L ? ct.headLoad[d] : 0);
+      const comp = (prefW[j] + embedW + (j === L ? headW : 0)) / ct.flops[d];
+      const v = (ct.entry ? Math.max(load, ct.entry.finish) + ct.entry.comm[d] : load) + comp;
       if (v > bound) break; // grows with j
       value[row + j] = v;
       backI[row + j] = 0;
@@ -140,10 +140,10 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
       let n = 0;
       for (let dp = 0; dp < K; dp++) {
         if (((sPrev >> dp) & 1) === 0) continue;
-        const x = value[(sPrev * K + dp) * W + i]!;
+        const x = value[(sPrev * K + dp) * W + i];
         if (x === Infinity) continue;
         let k = n++;
-        while (k > 0 && candX[k - 1]! > x) {
+        while (k > 0 && candX[k - 1] > x) {
           candX[k] = candX[k - 1]!;
           candD[k] = candD[k - 1]!;
           k--;
@@ -155,12 +155,12 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
 
       for (let d = 0; d < K; d++) {
         if ((sPrev >> d) & 1) continue;
-        if (memNeed[i * W + i + 1]! > ct.memory[d]!) continue; // not even one layer fits
+        if (memNeed[i * W + i + 1] > ct.memory[d]) continue; // not even one layer fits
         // Hand-over costs c_d' = comm(d', d) in sorted order: prefix min of c, suffix min of x + c.
-        const bits = commBits[i]!;
+        const bits = commBits[i];
         for (let k = 0; k < n; k++) {
-          const c = lat[candD[k]! * K + d]! + bits * invRate[candD[k]! * K + d]!;
-          if (k === 0 || c < prefC[k - 1]!) {
+          const c = lat[candD[k] * K + d] + bits * invRate[candD[k] * K + d];
+          if (k === 0 || c < prefC[k - 1]) {
             prefC[k] = c;
             prefArg[k] = candD[k]!;
           } else {
@@ -170,8 +170,8 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
         }
         sufY[n] = Infinity;
         for (let k = n - 1; k >= 0; k--) {
-          const y = candX[k]! + lat[candD[k]! * K + d]! + bits * invRate[candD[k]! * K + d]!;
-          if (y < sufY[k + 1]!) {
+          const y = candX[k] + lat[candD[k] * K + d] + bits * invRate[candD[k] * K + d];
+          if (y < sufY[k + 1]) {
             sufY[k] = y;
             sufArg[k] = candD[k]!;
           } else {
@@ -182,27 +182,27 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
 
         // Sweep the new segment's end j; its load time grows, so the split point p only moves right.
         const row = ((sPrev | (1 << d)) * K + d) * W;
-        const invFlops = 1 / ct.flops[d]!;
-        const fixed = ct.stageFixed[d]! - prefLoad[d * W + i]!;
+        const invFlops = 1 / ct.flops[d];
+        const fixed = ct.stageFixed[d] - prefLoad[d * W + i];
         let p = 0; // candidates 0..p-1 finished before this segment's load (x <= load)
         for (let j = i + 1; j <= L; j++) {
-          if (memNeed[i * W + j]! > ct.memory[d]!) {
+          if (memNeed[i * W + j] > ct.memory[d]) {
             if (j < L) break;
             continue;
           }
           const last = j === L;
-          const load = fixed + prefLoad[d * W + j]! + (last ? ct.headLoad[d]! : 0); // [19]
-          const comp = (prefW[j]! - prefW[i]! + (last ? headW : 0)) * invFlops; // [21]
-          while (p < n && candX[p]! <= load) p++;
+          const load = fixed + prefLoad[d * W + j] + (last ? ct.headLoad[d] : 0); // [19]
+          const comp = (prefW[j] - prefW[i] + (last ? headW : 0)) * invFlops; // [21]
+          while (p < n && candX[p] <= load) p++;
           // start + comm = min over d' of max(load, x_d') + c_d'   ([17], [18], [20])
-          const early = p > 0 ? load + prefC[p - 1]! : Infinity; // upstream already done: wait for own load
-          const late = sufY[p]!; // own load done first: wait for upstream
+          const early = p > 0 ? load + prefC[p - 1] : Infinity; // upstream already done: wait for own load
+          const late = sufY[p]; // own load done first: wait for upstream
           const v = Math.min(early, late) + comp;
           if (v > bound) break; // v grows with j
-          if (v < value[row + j]!) {
+          if (v < value[row + j]) {
             value[row + j] = v;
             backI[row + j] = i;
-            backD[row + j] = early <= late ? prefArg[p - 1]! : sufArg[p]!;
+            backD[row + j] = early <= late ? prefArg[p - 1] : sufArg[p];
           }
         }
       }
@@ -214,7 +214,7 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
   for (let s = 1; s < NS; s++) {
     for (let d = 0; d < K; d++) {
       if (((s >> d) & 1) === 0) continue;
-      const v = value[(s * K + d) * W + L]! + exitTime(ct, d);
+      const v = value[(s * K + d) * W + L] + exitTime(ct, d);
       if (v < best) {
         best = v;
         bestS = s;
@@ -227,9 +227,9 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
   let s = bestS, d = bestD, j = L;
   for (;;) {
     const at = (s * K + d) * W + j;
-    const i = backI[at]!;
+    const i = backI[at];
     stages.push({ device: d, layers: { start: i, end: j } });
-    const prev = backD[at]!;
+    const prev = backD[at];
     if (prev < 0) break;
     s ^= 1 << d;
     d = prev;

@@ -34,14 +34,14 @@ export function createOrderDpContext(ct: CostTable): OrderDpContext {
   const { L, K } = ct;
   const W = L + 1;
   const prefW = new Float64Array(W);
-  for (let l = 0; l < L; l++) prefW[l + 1] = prefW[l]! + ct.layerFlops[l]!;
+  for (let l = 0; l < L; l++) prefW[l + 1] = prefW[l] + ct.layerFlops[l];
   const commBits = new Float64Array(W);
-  for (let i = 1; i <= L; i++) commBits[i] = 8 * ct.layerAct[i - 1]!;
+  for (let i = 1; i <= L; i++) commBits[i] = 8 * ct.layerAct[i - 1];
   const dominates = new Uint8Array(K * K);
   for (let a = 0; a < K; a++) {
     for (let b = 0; b < K; b++) {
-      let ok = ct.up[a]! >= ct.up[b]!;
-      for (let r = 0; ok && r < K; r++) ok = ct.hopLatency[a * K + r]! <= ct.hopLatency[b * K + r]!;
+      let ok = ct.up[a] >= ct.up[b];
+      for (let r = 0; ok && r < K; r++) ok = ct.hopLatency[a * K + r] <= ct.hopLatency[b * K + r];
       dominates[a * K + b] = ok ? 1 : 0;
     }
   }
@@ -71,21 +71,21 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
   let best = Infinity;
 
   for (let n = 0; n < N; n++) {
-    const d = order[n]!;
+    const d = order[n];
     const row = n * W;
-    const invFlops = 1 / ct.flops[d]!;
-    const mem = ct.memory[d]!;
+    const invFlops = 1 / ct.flops[d];
+    const mem = ct.memory[d];
     const pl = d * W; // this device's row of load prefix sums
 
     // First stage on d: layers 0..j-1 [30] (after a fixed upstream, if any: max(load, its finish) + hop).
     for (let j = 1; j <= L; j++) {
-      if (memNeed[j]! > mem) {
+      if (memNeed[j] > mem) {
         if (j < L) break;
         continue;
       }
       const last = j === L;
-      const load = ct.stageFixed[d]! + prefLoad[pl + j]! + ct.embedLoad[d]! + (last ? ct.headLoad[d]! : 0);
-      const v = (ct.entry ? Math.max(load, ct.entry.finish) + ct.entry.comm[d]! : load) + (prefW[j]! + embedW + (last ? headW : 0)) * invFlops;
+      const load = ct.stageFixed[d] + prefLoad[pl + j] + ct.embedLoad[d] + (last ? ct.headLoad[d] : 0);
+      const v = (ct.entry ? Math.max(load, ct.entry.finish) + ct.entry.comm[d] : load) + (prefW[j] + embedW + (last ? headW : 0)) * invFlops;
       if (v > bound) break; // grows with j
       value[row + j] = v;
       backI[row + j] = 0;
@@ -95,17 +95,17 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
     // Later stage on d after a cut i, from any earlier position m [29], with the sorted-predecessor sweep
     // explained in dp.ts: min over m of max(load, x_m) + c_m = min(load + min_{x<=load} c, min_{x>load} (x + c)).
     for (let i = 1; i < L; i++) {
-      const cnt = sortedCount[i]!;
+      const cnt = sortedCount[i];
       if (cnt === 0) continue;
-      if (memNeed[i * W + i + 1]! > mem) continue;
+      if (memNeed[i * W + i + 1] > mem) continue;
       const base = i * ct.K;
-      const bits = commBits[i]!;
+      const bits = commBits[i];
       // Prefix min of c and suffix min of x + c, in ascending x order (pointer-walked below).
       let prefC = Infinity, prefArg = -1;
       const { prefC: pc, prefArg: pa, sufY: sy, sufArg: sa } = ctx;
       for (let k = 0; k < cnt; k++) {
-        const m = sortedN[base + k]!;
-        const c = ct.hopLatency[order[m]! * K + d]! + bits / Math.min(ct.up[order[m]!]!, ct.down[d]!);
+        const m = sortedN[base + k];
+        const c = ct.hopLatency[order[m] * K + d] + bits / Math.min(ct.up[order[m]], ct.down[d]);
         if (c < prefC) {
           prefC = c;
           prefArg = m;
@@ -115,9 +115,9 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
       }
       sy[cnt] = Infinity;
       for (let k = cnt - 1; k >= 0; k--) {
-        const m = sortedN[base + k]!;
-        const y = sortedX[base + k]! + ct.hopLatency[order[m]! * K + d]! + bits / Math.min(ct.up[order[m]!]!, ct.down[d]!);
-        if (y < sy[k + 1]!) {
+        const m = sortedN[base + k];
+        const y = sortedX[base + k] + ct.hopLatency[order[m] * K + d] + bits / Math.min(ct.up[order[m]], ct.down[d]);
+        if (y < sy[k + 1]) {
           sy[k] = y;
           sa[k] = m;
         } else {
@@ -127,22 +127,22 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
       }
       let p = 0;
       for (let j = i + 1; j <= L; j++) {
-        if (memNeed[i * W + j]! > mem) {
+        if (memNeed[i * W + j] > mem) {
           if (j < L) break;
           continue;
         }
         const last = j === L;
-        const load = ct.stageFixed[d]! + prefLoad[pl + j]! - prefLoad[pl + i]! + (last ? ct.headLoad[d]! : 0);
-        const comp = (prefW[j]! - prefW[i]! + (last ? headW : 0)) * invFlops;
-        while (p < cnt && sortedX[base + p]! <= load) p++;
-        const early = p > 0 ? load + pc[p - 1]! : Infinity;
-        const late = sy[p]!;
+        const load = ct.stageFixed[d] + prefLoad[pl + j] - prefLoad[pl + i] + (last ? ct.headLoad[d] : 0);
+        const comp = (prefW[j] - prefW[i] + (last ? headW : 0)) * invFlops;
+        while (p < cnt && sortedX[base + p] <= load) p++;
+        const early = p > 0 ? load + pc[p - 1] : Infinity;
+        const late = sy[p];
         const v = Math.min(early, late) + comp;
         if (v > bound) break; // grows with j
-        if (v < value[row + j]!) {
+        if (v < value[row + j]) {
           value[row + j] = v;
           backI[row + j] = i;
-          backN[row + j] = early <= late ? pa[p - 1]! : sa[p]!;
+          backN[row + j] = early <= late ? pa[p - 1] : sa[p];
         }
       }
     }
@@ -152,19 +152,19 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
     // whose sender never beats it (ctx.dominates: no faster uplink, no shorter hop to any receiver) is
     // never the better choice, because comm = lambda + 8A / min(up_sender, down_receiver) cannot be smaller.
     for (let i = 1; i < L; i++) {
-      const x = value[row + i]!;
+      const x = value[row + i];
       if (x === Infinity) continue;
       const base = i * K;
-      const cnt = sortedCount[i]!;
+      const cnt = sortedCount[i];
       let pos = 0; // insertion point: after every entry with x' <= x
-      while (pos < cnt && sortedX[base + pos]! <= x) pos++;
+      while (pos < cnt && sortedX[base + pos] <= x) pos++;
       let dropped = false;
-      for (let k = 0; k < pos && !dropped; k++) dropped = dominates[order[sortedN[base + k]!]! * K + d] === 1;
+      for (let k = 0; k < pos && !dropped; k++) dropped = dominates[order[sortedN[base + k]] * K + d] === 1;
       if (dropped) continue;
       // Entries after pos that this one dominates go; the rest shift right by one to make room.
       let keep = pos;
       for (let k = pos; k < cnt; k++) {
-        if (dominates[d * K + order[sortedN[base + k]!]!] === 1) continue;
+        if (dominates[d * K + order[sortedN[base + k]]] === 1) continue;
         sortedX[base + keep] = sortedX[base + k]!;
         sortedN[base + keep] = sortedN[base + k]!;
         keep++;
@@ -177,7 +177,7 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
       sortedN[base + pos] = n;
       sortedCount[i] = keep + 1;
     }
-    if (value[row + L]! + exitTime(ct, d) < best) best = value[row + L]! + exitTime(ct, d);
+    if (value[row + L] + exitTime(ct, d) < best) best = value[row + L] + exitTime(ct, d);
   }
   return best;
 }
@@ -188,7 +188,7 @@ export function orderDpPlan(ctx: OrderDpContext, order: readonly number[]): DpSo
   const W = ct.L + 1;
   let best = Infinity, bestN = -1;
   for (let n = 0; n < order.length; n++) {
-    const v = value[n * W + ct.L]! + exitTime(ct, order[n]!);
+    const v = value[n * W + ct.L] + exitTime(ct, order[n]);
     if (v < best) {
       best = v;
       bestN = n;
@@ -198,9 +198,9 @@ export function orderDpPlan(ctx: OrderDpContext, order: readonly number[]): DpSo
   const stages: PlanStage[] = [];
   let n = bestN, j = ct.L;
   while (n >= 0) {
-    const i = backI[n * W + j]!;
-    stages.push({ device: order[n]!, layers: { start: i, end: j } });
-    const prev = backN[n * W + j]!;
+    const i = backI[n * W + j];
+    stages.push({ device: order[n], layers: { start: i, end: j } });
+    const prev = backN[n * W + j];
     n = prev;
     j = i;
   }

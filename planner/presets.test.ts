@@ -38,7 +38,7 @@ describe('csgo-table1 preset (Table 1 as printed)', () => {
     const printed = buildReport(presetScenario('csgo-table1'), TOKENS);
     const calibrated = buildReport(presetScenario('csgo-paper'), TOKENS);
     printed.perTokens.forEach((r, k) => {
-      const below = 100 * (1 - r.results.dp.timeline.latency / calibrated.perTokens[k]!.results.dp.timeline.latency);
+      const below = 100 * (1 - r.results.dp.timeline.latency / calibrated.perTokens[k].results.dp.timeline.latency);
       expect(below).toBeGreaterThan(1.5);
       expect(below).toBeLessThan(3.6);
     });

@@ -28,7 +28,7 @@ export interface RandomProblemOptions {
 /** A random problem from a PRNG. */
 export function randomProblem(rand: () => number, o: RandomProblemOptions): PlanProblem {
   const logUniform = (lo: number, hi: number) => lo * (hi / lo) ** rand();
-  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
   const heads = pick([8, 16, 32]);
   const headDim = pick([64, 128]);
   const model: ModelConfig = {

@@ -22,19 +22,19 @@ function randomRepairCase(rand: () => number): RepairInput {
   const order = [...Array(K).keys()].sort(() => rand() - 0.5).slice(0, n);
   const cuts = [...Array(L - 1).keys()].map((c) => c + 1).sort(() => rand() - 0.5).slice(0, n - 1).sort((a, b) => a - b);
   const bounds = [0, ...cuts, L];
-  const pipeline: PlanStage[] = order.map((device, s) => ({ device, layers: { start: bounds[s]!, end: bounds[s + 1]! } }));
+  const pipeline: PlanStage[] = order.map((device, s) => ({ device, layers: { start: bounds[s], end: bounds[s + 1] } }));
   // Lose one stage, sometimes two.
   const lostCount = rand() < 0.25 && n >= 3 ? 2 : 1;
   const lostStages = new Set([...Array(n).keys()].sort(() => rand() - 0.5).slice(0, lostCount));
-  const lostDevices = new Set([...lostStages].map((s) => pipeline[s]!.device));
+  const lostDevices = new Set([...lostStages].map((s) => pipeline[s].device));
   const remaining = [...Array(K).keys()].filter((k) => !lostDevices.has(k));
   const renumber = new Map(remaining.map((k, i) => [k, i]));
   const survivors = pipeline.filter((_, s) => !lostStages.has(s)).map((s) => ({ device: renumber.get(s.device)!, layers: s.layers }));
   return {
     model: p.model,
-    devices: remaining.map((k) => p.devices[k]!),
-    held: remaining.map((k) => p.heldUnits![k]!),
-    hopLatencySec: p.hopLatencySec ? remaining.map((a) => remaining.map((b) => p.hopLatencySec![a]![b]!)) : undefined,
+    devices: remaining.map((k) => p.devices[k]),
+    held: remaining.map((k) => p.heldUnits![k]),
+    hopLatencySec: p.hopLatencySec ? remaining.map((a) => remaining.map((b) => p.hopLatencySec![a][b])) : undefined,
     memoryModel: p.memoryModel,
     embeddingAndHead: p.embeddingAndHead,
     survivors,
@@ -72,10 +72,10 @@ function bruteForceRange(input: RepairInput): number {
         const middle: PlanStage[] = [];
         let start = lost.start;
         sizes.forEach((size, k) => {
-          middle.push({ device: free[pick[k]!]!, layers: { start, end: start + size } });
+          middle.push({ device: free[pick[k]], layers: { start, end: start + size } });
           start += size;
         });
-        if (middle.some((s) => stageMemory(ct, s.layers.start, s.layers.end) > ct.memory[s.device]!)) continue;
+        if (middle.some((s) => stageMemory(ct, s.layers.start, s.layers.end) > ct.memory[s.device])) continue;
         best = Math.min(best, evaluateWithCosts(ct, [...up, ...middle, ...down], busy).latency);
       }
     }
@@ -182,9 +182,9 @@ describe('repair planner: chosen pages and errors', () => {
 
   it('lost range: the hull of the uncovered layers; an explicit range releases the survivors inside it', () => {
     expect(lostRange(6, [{ device: 0, layers: { start: 0, end: 1 } }, { device: 1, layers: { start: 3, end: 4 } }])).toEqual({ start: 1, end: 6 });
-    const plan = planRepair({ ...base, lost: { start: 2, end: 4 }, survivors: [base.survivors[0]!] });
+    const plan = planRepair({ ...base, lost: { start: 2, end: 4 }, survivors: [base.survivors[0]] });
     expect(plan.replanned).toEqual({ start: 2, end: 4 });
-    expect(() => planRepair({ ...base, survivors: [{ device: 0, layers: { start: 0, end: 1 } }, base.survivors[1]!], lost: { start: 2, end: 3 } }))
+    expect(() => planRepair({ ...base, survivors: [{ device: 0, layers: { start: 0, end: 1 } }, base.survivors[1]], lost: { start: 2, end: 3 } }))
       .toThrowError(expect.objectContaining({ code: 'repair-invalid' }));
     expect(() => planRepair({ ...base, replayTokens: 0 })).toThrowError(expect.objectContaining({ code: 'repair-invalid' }));
   });
@@ -201,7 +201,7 @@ describe('repair planner: chosen pages and errors', () => {
     const live = new Set([0, 1]);
     expect(close(evaluateWithCosts(ct, plan.stages, live).latency, plan.resumeSec)).toBe(true);
     for (let d = 2; d < 24; d++) {
-      const single = evaluateWithCosts(ct, [survivors[0]!, { device: d, layers: { start: 10, end: 30 } }, survivors[1]!], live).latency;
+      const single = evaluateWithCosts(ct, [survivors[0], { device: d, layers: { start: 10, end: 30 } }, survivors[1]], live).latency;
       expect(plan.resumeSec).toBeLessThanOrEqual(single * (1 + 1e-9));
     }
   });

@@ -141,7 +141,7 @@ function repairRange(input: RepairInput): RangeRepair {
   const ct = buildCostTable(repairProblem(input, new Set(input.survivors.map((s) => s.device))));
   const free = input.devices.map((_, k) => k).filter((k) => !busy.has(k));
   const needBytes = stageMemory(ct, lost.start, lost.end);
-  const freeMax = Math.max(0, ...free.map((k) => ct.memory[k]!));
+  const freeMax = Math.max(0, ...free.map((k) => ct.memory[k]));
   const none = { stages: [], dpSec: Infinity, timeline: { latency: Infinity, stages: [] }, lost, needBytes, freeMax };
   if (free.length === 0) return none;
 
@@ -155,11 +155,11 @@ function repairRange(input: RepairInput): RangeRepair {
   const exit = down.length === 0 ? null : Float64Array.from(free, (d) => liveChain(ct, down, 0, d));
   const sub = sliceCostTable(ct, free, lost.start, lost.end, entry, exit);
   // Exact while the state space is small (as planOptimal); beyond, the scalable search over orders.
-  const strongestFirst = [...sub.flops.keys()].sort((a, b) => sub.flops[b]! - sub.flops[a]! || a - b);
+  const strongestFirst = [...sub.flops.keys()].sort((a, b) => sub.flops[b] - sub.flops[a] || a - b);
   const dp = dpStateCount(sub.K, sub.L) <= MAX_DP_STATES ? solveExactDp(sub) : solveScalable(sub, strongestFirst);
   if (dp === null) return none;
 
-  const middle = dp.stages.map((s) => ({ device: free[s.device]!, layers: { start: s.layers.start + lost.start, end: s.layers.end + lost.start } }));
+  const middle = dp.stages.map((s) => ({ device: free[s.device], layers: { start: s.layers.start + lost.start, end: s.layers.end + lost.start } }));
   const stages = [...up, ...middle, ...down];
   return { stages, dpSec: dp.latency, timeline: evaluateWithCosts(ct, stages, busy), lost, needBytes, freeMax };
 }

@@ -47,7 +47,7 @@ export function buildReport(scenario: Scenario, tokens: readonly number[]): Plan
       even: baseline('even'),
       heuristic: baseline('heuristic'),
     };
-    const bestBaseline = [...BASELINES].sort((a, b) => results[a].timeline.latency - results[b].timeline.latency)[0]!;
+    const bestBaseline = [...BASELINES].sort((a, b) => results[a].timeline.latency - results[b].timeline.latency)[0];
     const red = (name: BaselineName) => 100 * (1 - dp.latency / results[name].timeline.latency);
     const reduction = { ideal: red('ideal'), even: red('even'), heuristic: red('heuristic'), best: red(bestBaseline) };
     return { tokens: t, results, bestBaseline, reduction };

@@ -56,7 +56,7 @@ describe('scalable planner', () => {
         continue;
       }
       expect(() => checkPlanShape(ct.L, ct.K, sc.stages)).not.toThrow();
-      for (const s of sc.stages) expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]!);
+      for (const s of sc.stages) expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]);
       const ev = evaluateWithCosts(ct, sc.stages);
       expect(ev.latency).toBeCloseTo(sc.latency, 9);
       expect(sc.latency).toBeLessThanOrEqual(baseline * (1 + 1e-9));
@@ -64,11 +64,11 @@ describe('scalable planner', () => {
   });
 
   it('planOptimal switches to it beyond the exact state limit', () => {
-    const p = randomProblems(51, 1, { K: [20, 20], L: [40, 40] })[0]!;
+    const p = randomProblems(51, 1, { K: [20, 20], L: [40, 40] })[0];
     const plan = planOptimal(p);
     expect(plan.method).toBe('scalable');
     expect(planOptimal(p, { method: 'scalable' }).latency).toBeCloseTo(plan.latency, 12);
-    const small = randomProblems(52, 1, { K: [5, 5], L: [20, 20] })[0]!;
+    const small = randomProblems(52, 1, { K: [5, 5], L: [20, 20] })[0];
     expect(planOptimal(small).method).toBe('exact');
     expect(planOptimal(small, { maxExactStates: 10 }).method).toBe('scalable');
   });
@@ -76,7 +76,7 @@ describe('scalable planner', () => {
 
 describe('planOptimal guards', () => {
   it('refuses a forced exact DP that would not fit in memory', () => {
-    const p = randomProblems(53, 1, { K: [26, 26], L: [40, 40] })[0]!;
+    const p = randomProblems(53, 1, { K: [26, 26], L: [40, 40] })[0];
     expect(() => planOptimal(p, { method: 'exact' })).toThrowError(expect.objectContaining({ code: 'plan-too-large' }));
   });
 });

@@ -29,19 +29,19 @@ export interface ScalableResult extends DpSolution {
 export function seedOrders(ct: CostTable, strongestFirstOrder: readonly number[]): number[][] {
   const idx = Array.from({ length: ct.K }, (_, k) => k);
   const by = (key: (k: number) => number) => [...idx].sort((a, b) => key(a) - key(b) || a - b);
-  const layerW = ct.L > 0 ? ct.layerFlops[0]! : 0;
+  const layerW = ct.L > 0 ? ct.layerFlops[0] : 0;
   // Mean load seconds per layer on k (read, session creation, download of layers it lacks).
   const loadPerLayer = (k: number) => {
     let sum = 0;
-    for (let l = 0; l < ct.L; l++) sum += ct.layerLoad[k * ct.L + l]!;
+    for (let l = 0; l < ct.L; l++) sum += ct.layerLoad[k * ct.L + l];
     return ct.L > 0 ? sum / ct.L : 0;
   };
-  const perLayer = (k: number) => loadPerLayer(k) + layerW / ct.flops[k]!; // s per layer, load + compute
+  const perLayer = (k: number) => loadPerLayer(k) + layerW / ct.flops[k]; // s per layer, load + compute
   const sortings = [
     by((k) => -perLayer(k)), // slowest per layer first, fastest last
-    by((k) => ct.flops[k]!), // weakest compute first
+    by((k) => ct.flops[k]), // weakest compute first
     by((k) => loadPerLayer(k)), // fastest loader first
-    by((k) => layerW / ct.flops[k]! - loadPerLayer(k)), // compute-bound devices late
+    by((k) => layerW / ct.flops[k] - loadPerLayer(k)), // compute-bound devices late
     [...strongestFirstOrder],
   ];
   const out: number[][] = [];
@@ -82,9 +82,9 @@ export function solveScalable(ct: CostTable, strongestFirstOrder: readonly numbe
     for (let k = 0; k < K; k++) cand[k] = bestOrder[k]!;
     if (rand() < 0.5) {
       const [x] = cand.splice(a, 1);
-      cand.splice(b, 0, x!);
+      cand.splice(b, 0, x);
     } else {
-      const t = cand[a]!;
+      const t = cand[a];
       cand[a] = cand[b]!;
       cand[b] = t;
     }

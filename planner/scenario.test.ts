@@ -41,10 +41,10 @@ describe('scenario files', () => {
 
   it('takes the browser terms in scenario units (MB/s, s, ms)', () => {
     const v = valid();
-    Object.assign(v.devices[0]!, { sessionCreateMBps: 200, sessionCreateFixedSec: 0.3, warmupSec: 1.2, linkLatencyMs: 5 });
+    Object.assign(v.devices[0], { sessionCreateMBps: 200, sessionCreateFixedSec: 0.3, warmupSec: 1.2, linkLatencyMs: 5 });
     const p = scenarioProblem(parseScenario(v), 100);
     expect(p.devices[0]).toMatchObject({ sessionCreateBytesPerSec: 200 * 2 ** 20, sessionCreateFixedSec: 0.3, warmupSec: 1.2, linkLatencySec: 0.005 });
-    expect(errorOf({ ...v, devices: [{ ...v.devices[0]!, warmupSec: -1 }, v.devices[1]!] }).message).toMatch(/devices\[0\]\.warmupSec/);
+    expect(errorOf({ ...v, devices: [{ ...v.devices[0], warmupSec: -1 }, v.devices[1]] }).message).toMatch(/devices\[0\]\.warmupSec/);
   });
 
   it('presets are valid scenario files (round trip through JSON text)', () => {
@@ -58,12 +58,12 @@ describe('scenario files', () => {
   it('rejects malformed files with a message naming the bad field', () => {
     const cases: [(s: ReturnType<typeof valid> & Record<string, unknown>) => void, RegExp][] = [
       [(s) => { delete (s.model as Partial<typeof s.model>).hidden_size; }, /model\.hidden_size/],
-      [(s) => { s.devices[1]!.readMBps = -5; }, /devices\[1\]\.readMBps/],
+      [(s) => { s.devices[1].readMBps = -5; }, /devices\[1\]\.readMBps/],
       [(s) => { (s.devices[0] as Record<string, unknown>).peakTflops = '2'; }, /devices\[0\]\.peakTflops/],
       [(s) => { (s.devices[0] as Record<string, unknown>).readMbps = 5; }, /devices\[0\].*readMbps/],
-      [(s) => { s.devices[0]!.utilA = 2; }, /devices\[0\]\.utilA/],
+      [(s) => { s.devices[0].utilA = 2; }, /devices\[0\]\.utilA/],
       [(s) => { delete (s.devices[1] as Partial<(typeof s.devices)[0]>).downlinkMbps; }, /devices\[1\]\.downlinkMbps/],
-      [(s) => { s.devices[1]!.name = 'laptop'; }, /devices\[1\]\.name: duplicate/],
+      [(s) => { s.devices[1].name = 'laptop'; }, /devices\[1\]\.name: duplicate/],
       [(s) => { s.memoryModel = 'min'; }, /memoryModel/],
       [(s) => { s.tokens = [256, 0]; }, /tokens\[1\]/],
       [(s) => { s.devices = []; }, /devices/],
@@ -94,8 +94,8 @@ describe('scenario files', () => {
   it('derives link rates from the wireless model when given', () => {
     const s = presetScenario('csgo-table1');
     const p = scenarioProblem(s, 256);
-    expect(p.devices[0]!.uplinkBitsPerSec / 1e9).toBeCloseTo(1.72, 2);
+    expect(p.devices[0].uplinkBitsPerSec / 1e9).toBeCloseTo(1.72, 2);
     // farther and weaker transmitters get slower uplinks
-    expect(p.devices[3]!.uplinkBitsPerSec).toBeLessThan(p.devices[2]!.uplinkBitsPerSec);
+    expect(p.devices[3].uplinkBitsPerSec).toBeLessThan(p.devices[2].uplinkBitsPerSec);
   });
 });

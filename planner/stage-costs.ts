@@ -76,7 +76,7 @@ export function buildCostTable(p: PlanProblem): CostTable {
   const head = withExtras ? headCost(p.model, p.tokens) : null;
   // Seconds to make `bytes` of a unit ready on device k: read (+ session creation) (+ download if not held).
   const unitLoad = (k: number, bytes: number, held: boolean) => {
-    const d = p.devices[k]!;
+    const d = p.devices[k];
     let sec = bytes / d.readBytesPerSec; // the paper's P / r_k, computed exactly so
     if (d.sessionCreateBytesPerSec !== undefined) sec += bytes / d.sessionCreateBytesPerSec;
     if (!held) sec += bytes / (d.downloadBytesPerSec ?? d.downlinkBitsPerSec / 8);
@@ -95,7 +95,7 @@ export function buildCostTable(p: PlanProblem): CostTable {
   const hopLatency = new Float64Array(K * K);
   for (let a = 0; a < K; a++) {
     for (let b = 0; b < K; b++) {
-      hopLatency[a * K + b] = p.hopLatencySec?.[a]![b] ?? (p.devices[a]!.linkLatencySec ?? 0) + (p.devices[b]!.linkLatencySec ?? 0);
+      hopLatency[a * K + b] = p.hopLatencySec?.[a]![b] ?? (p.devices[a].linkLatencySec ?? 0) + (p.devices[b].linkLatencySec ?? 0);
     }
   }
   return {
@@ -133,7 +133,7 @@ function extras(ct: CostTable, start: number, end: number): UnitCost[] {
 /** Parameter bytes of layers start..end-1 (plus embedding/head extras). */
 export function stageParamBytes(ct: CostTable, start: number, end: number): number {
   let bytes = 0;
-  for (let l = start; l < end; l++) bytes += ct.layerParams[l]!;
+  for (let l = start; l < end; l++) bytes += ct.layerParams[l];
   for (const u of extras(ct, start, end)) bytes += u.paramBytes;
   return bytes;
 }
@@ -141,7 +141,7 @@ export function stageParamBytes(ct: CostTable, start: number, end: number): numb
 /** FLOP of layers start..end-1 (plus extras). */
 export function stageFlops(ct: CostTable, start: number, end: number): number {
   let flops = 0;
-  for (let l = start; l < end; l++) flops += ct.layerFlops[l]!;
+  for (let l = start; l < end; l++) flops += ct.layerFlops[l];
   for (const u of extras(ct, start, end)) flops += u.flops;
   return flops;
 }
@@ -151,16 +151,16 @@ export function stageFlops(ct: CostTable, start: number, end: number): number {
  * seconds. With the browser terms absent this is the paper's sum_l P_l / r_k.
  */
 export function stageLoad(ct: CostTable, device: number, start: number, end: number): number {
-  let load = ct.stageFixed[device]!;
-  for (let l = start; l < end; l++) load += ct.layerLoad[device * ct.L + l]!;
-  if (start === 0) load += ct.embedLoad[device]!;
-  if (end === ct.L) load += ct.headLoad[device]!;
+  let load = ct.stageFixed[device];
+  for (let l = start; l < end; l++) load += ct.layerLoad[device * ct.L + l];
+  if (start === 0) load += ct.embedLoad[device];
+  if (end === ct.L) load += ct.headLoad[device];
   return load;
 }
 
 /** [21] comp_n = sum_l W_l / c_k, seconds. */
 export function stageCompute(ct: CostTable, device: number, start: number, end: number): number {
-  return stageFlops(ct, start, end) / ct.flops[device]!;
+  return stageFlops(ct, start, end) / ct.flops[device];
 }
 
 /** [22] memory a stage needs, bytes: 'max' = max_l A_l + sum_l P_l, 'sum' = sum_l (A_l + P_l). */
@@ -169,9 +169,9 @@ export function stageMemory(ct: CostTable, start: number, end: number): number {
   let actMax = 0;
   let actSum = 0;
   for (let l = start; l < end; l++) {
-    params += ct.layerParams[l]!;
-    actMax = Math.max(actMax, ct.layerAct[l]!);
-    actSum += ct.layerAct[l]!;
+    params += ct.layerParams[l];
+    actMax = Math.max(actMax, ct.layerAct[l]);
+    actSum += ct.layerAct[l];
   }
   for (const u of extras(ct, start, end)) {
     params += u.paramBytes;
@@ -186,12 +186,12 @@ export function stageMemory(ct: CostTable, start: number, end: number): number {
  * `boundary` = first layer of the receiver. The latency lambda is 0 in the paper's model.
  */
 export function commTime(ct: CostTable, from: number, to: number, boundary: number): number {
-  return ct.hopLatency[from * ct.K + to]! + (8 * ct.layerAct[boundary - 1]!) / Math.min(ct.up[from]!, ct.down[to]!);
+  return ct.hopLatency[from * ct.K + to] + (8 * ct.layerAct[boundary - 1]) / Math.min(ct.up[from], ct.down[to]);
 }
 
 /** Seconds added after the last stage finishes on `device` (0 unless a fixed downstream follows). */
 export function exitTime(ct: CostTable, device: number): number {
-  return ct.exit === null ? 0 : ct.exit[device]!;
+  return ct.exit === null ? 0 : ct.exit[device];
 }
 
 /**
@@ -212,7 +212,7 @@ export function sliceCostTable(
   devices.forEach((d, k) => layerLoad.set(ct.layerLoad.subarray(d * ct.L + start, d * ct.L + end), k * L));
   const hopLatency = new Float64Array(K * K);
   devices.forEach((a, i) => devices.forEach((b, j) => (hopLatency[i * K + j] = ct.hopLatency[a * ct.K + b]!)));
-  const pick = (xs: Float64Array) => Float64Array.from(devices, (d) => xs[d]!);
+  const pick = (xs: Float64Array) => Float64Array.from(devices, (d) => xs[d]);
   const embed = start === 0 ? ct.embed : null;
   const head = end === ct.L ? ct.head : null;
   return {

@@ -57,9 +57,9 @@ describe('timing model [17]-[24]', () => {
     const tl = evaluatePlan(small, [{ device: 0, layers: { start: 0, end: 1 } }, { device: 1, layers: { start: 1, end: 4 } }]);
     expect(tl.stages.map((s) => s.memoryOk)).toEqual([true, false]);
     expect(tl.memoryOk).toBe(false);
-    expect(tl.stages[1]!.memoryBytes).toBe(3 * P + A); // 'max' model: max A + sum P
+    expect(tl.stages[1].memoryBytes).toBe(3 * P + A); // 'max' model: max A + sum P
     const sum = evaluatePlan({ ...small, memoryModel: 'sum' }, [{ device: 0, layers: { start: 0, end: 4 } }]);
-    expect(sum.stages[0]!.memoryBytes).toBe(4 * (P + A));
+    expect(sum.stages[0].memoryBytes).toBe(4 * (P + A));
   });
 
   it('rejects plans that break [13]-[16], saying which stage', () => {

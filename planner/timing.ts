@@ -51,13 +51,13 @@ export function evaluateWithCosts(ct: CostTable, stages: readonly PlanStage[], l
     const { start, end } = s.layers;
     const load = live?.has(s.device) ? 0 : stageLoad(ct, s.device, start, end); // [19]; a live session is loaded
     const first = prevDevice < 0;
-    const comm = !first ? commTime(ct, prevDevice, s.device, start) : ct.entry ? ct.entry.comm[s.device]! : 0; // [20], none for n = 1
+    const comm = !first ? commTime(ct, prevDevice, s.device, start) : ct.entry ? ct.entry.comm[s.device] : 0; // [20], none for n = 1
     const compute = stageCompute(ct, s.device, start, end); // [21]
     const startTime = Math.max(load, prevFinish); // [17]
     const finishTime = startTime + comm + compute; // [18]
     const wait = Math.max(0, prevFinish - load); // [24]
     const memoryBytes = stageMemory(ct, start, end); // [22]
-    const fits = memoryBytes <= ct.memory[s.device]!;
+    const fits = memoryBytes <= ct.memory[s.device];
     memoryOk &&= fits;
     out.push({ device: s.device, layers: { start, end }, load, wait, comm, compute, startTime, finishTime, memoryBytes, memoryOk: fits });
     prevFinish = finishTime;

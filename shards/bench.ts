@@ -100,7 +100,7 @@ async function measure(m: ModelManifest, blobs: Map<string, Uint8Array>, c: Meas
   };
   const presents = (out: Record<string, HostTensor>) => {
     const map = new Map<string, HostTensor>();
-    for (let l = 0; l < layers; l++) for (const kv of ['key', 'value']) map.set(`past_key_values.${l}.${kv}`, out[`present.${l}.${kv}`]!);
+    for (let l = 0; l < layers; l++) for (const kv of ['key', 'value']) map.set(`past_key_values.${l}.${kv}`, out[`present.${l}.${kv}`]);
     return map;
   };
   const prefillMs: number[] = [];
@@ -140,7 +140,7 @@ async function measure(m: ModelManifest, blobs: Map<string, Uint8Array>, c: Meas
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function list<T extends string>(value: string, allowed: readonly T[], flag: string): T[] {
@@ -190,7 +190,7 @@ async function main(argv: string[]): Promise<void> {
   const dtypes = list<PackageDType>(values.dtypes, ['fp32', 'fp16', 'q4'], '--dtypes');
   const backends = list<NodeBackend>(values.backends, ['node', 'wasm'], '--backends');
 
-  const loadBefore = loadavg()[0]!;
+  const loadBefore = loadavg()[0];
   const work = mkdtempSync(join(tmpdir(), 'tandem-bench-shards-'));
   const results: Result[] = [];
   try {
@@ -231,7 +231,7 @@ async function main(argv: string[]): Promise<void> {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, platform: process.platform },
     // 1-minute load average before and after: on a shared machine, figures taken under load are inflated.
-    loadAverage: { before: loadBefore, after: loadavg()[0]! },
+    loadAverage: { before: loadBefore, after: loadavg()[0] },
     method:
       'layers-only stage graph of a made qwen3 checkpoint (and a head-only stage with the real vocabulary); 1 intra-op thread; session creation = median of repeats from in-memory model + blobs, ' +
       'after one untimed creation (firstSessionCreateMs, which includes one-off runtime start-up); ' +

@@ -58,7 +58,7 @@ export const COMMANDS: Record<string, Subcommand> = {
       if (positionals.length !== 1 || !values.out) throw usageError('convert needs one checkpoint folder and --out <package dir>.');
       const dtype = oneOf<PackageDType>(values.dtype, ['fp32', 'fp16', 'q4'], '--dtype', 'fp32');
       const started = performance.now();
-      const { manifest, unusedTensors } = await convertCheckpoint(positionals[0]!, values.out, {
+      const { manifest, unusedTensors } = await convertCheckpoint(positionals[0], values.out, {
         dtype,
         name: values.name,
         onUnit: (id, i, total) => process.stderr.write(`\r  unit ${i + 1}/${total} ${id}        `),
@@ -67,7 +67,7 @@ export const COMMANDS: Record<string, Subcommand> = {
       const layers = manifest.units.filter((u) => u.kind === 'layer');
       console.log(
         `wrote package '${manifest.name}' (${manifest.architecture}, ${manifest.dtype}) to ${values.out}: ` +
-          `${manifest.units.length} units, ${mb(unitBytes(manifest.units))} (embed ${mb(manifest.units[0]!.bytes)}, ` +
+          `${manifest.units.length} units, ${mb(unitBytes(manifest.units))} (embed ${mb(manifest.units[0].bytes)}, ` +
           `layer ${mb(layers[0]?.bytes ?? 0)} each, head ${mb(manifest.units.at(-1)!.bytes)}) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
       );
       if (unusedTensors.length > 0) console.log(`ignored ${unusedTensors.length} checkpoint tensor(s): ${unusedTensors.slice(0, 5).join(', ')}${unusedTensors.length > 5 ? ', ...' : ''}`);

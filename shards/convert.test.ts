@@ -64,7 +64,7 @@ async function checkPackage(ckDir: string, pkgDir: string, dtype: PackageDType, 
         const scales = readFloatTensor(unit, bytes, t.name.replace('.qweight', '.scales')).data;
         const deq = dequantizeQ4({ qweight: tensorBytes(unit, bytes, t.name), scales }, out, inp);
         let worst = 0;
-        for (let i = 0; i < out * inp; i++) worst = Math.max(worst, Math.abs(deq[i]! - src.data[i]!) - scales[Math.floor(i / 32)]! / 2);
+        for (let i = 0; i < out * inp; i++) worst = Math.max(worst, Math.abs(deq[i] - src.data[i]) - scales[Math.floor(i / 32)] / 2);
         expect(worst).toBeLessThanOrEqual(1e-6);
         continue;
       }
@@ -75,13 +75,13 @@ async function checkPackage(ckDir: string, pkgDir: string, dtype: PackageDType, 
         const [out, inp] = src.shape as [number, number];
         expect(got.shape).toEqual([inp, out]);
         let bad = 0;
-        for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) if (got.data[i * out + o] !== round(src.data[o * inp + i]!)) bad++;
+        for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) if (got.data[i * out + o] !== round(src.data[o * inp + i])) bad++;
         expect(bad, `${unit.id}/${t.name}`).toBe(0);
       } else {
         expect(got.shape).toEqual(src.shape);
         expect(t.dtype).toBe(t.name === 'embed_tokens.weight' && dtype === 'fp16' ? 'float16' : 'float32');
         let bad = 0;
-        for (let i = 0; i < src.data.length; i++) if (got.data[i] !== round(src.data[i]!)) bad++;
+        for (let i = 0; i < src.data.length; i++) if (got.data[i] !== round(src.data[i])) bad++;
         expect(bad, `${unit.id}/${t.name}`).toBe(0);
       }
     }
@@ -181,11 +181,11 @@ describe('convert', () => {
     const pkg = join(root, 'qwen3-true-bf16-pkg');
     const reader = PackageReader.open(pkg);
     await reader.verifyAll();
-    const unit = reader.manifest.units[2]!;
+    const unit = reader.manifest.units[2];
     const path = join(pkg, unit.file);
     const original = readFileSync(path);
     const tampered = Buffer.from(original);
-    tampered[100]! ^= 0x10;
+    tampered[100] ^= 0x10;
     writeFileSync(path, tampered);
     await expect(reader.readUnit(unit.id)).rejects.toMatchObject({ code: 'shard-hash-mismatch', message: expect.stringContaining(unit.file) });
     writeFileSync(path, original.subarray(0, original.length - 64));

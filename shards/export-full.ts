@@ -73,7 +73,7 @@ export const exportFullCommand = {
     const maxPositions = values['max-positions'] === undefined ? undefined : Number(values['max-positions']);
     if (maxPositions !== undefined && !(Number.isInteger(maxPositions) && maxPositions > 0)) throw usageError(`--max-positions must be a positive integer, not '${values['max-positions']}'.`);
     const started = performance.now();
-    const r = await exportFull(positionals[0]!, values.out, { weights, maxPositions });
+    const r = await exportFull(positionals[0], values.out, { weights, maxPositions });
     console.log(
       `wrote ${values.out}: onnx/model.onnx ${(r.modelBytes / 1e6).toFixed(1)} MB` +
         (r.dataBytes ? ` + onnx/${FULL_MODEL_DATA_FILE} ${(r.dataBytes / 1e6).toFixed(1)} MB` : ' (weights inline)') +

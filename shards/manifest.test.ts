@@ -44,15 +44,15 @@ describe('parseManifest', () => {
       [mutate((m) => ((m as Record<string, unknown>).format = 'other')), 'format'],
       [mutate((m) => ((m.config as Record<string, unknown>).hidden_size = 'x')), 'config.hidden_size'],
       [mutate((m) => delete (m.config as Record<string, unknown>).rope_theta), 'config.rope_theta'],
-      [mutate((m) => (m.units[1]!.sha256 = 'abc')), 'units.1.sha256'],
-      [mutate((m) => (m.units[2]!.file = '../x.bin')), 'units.2.file'],
+      [mutate((m) => (m.units[1].sha256 = 'abc')), 'units.1.sha256'],
+      [mutate((m) => (m.units[2].file = '../x.bin')), 'units.2.file'],
       [mutate((m) => (m.name = 'has space')), 'name'],
       [mutate((m) => m.units.splice(2, 1)), /expected 5 units/],
-      [mutate((m) => ([m.units[1], m.units[2]] = [m.units[2]!, m.units[1]!])), /expected unit 'layer.0'/],
-      [mutate((m) => (m.units[1]!.tensors[1]!.offset = 65)), /not 64-byte aligned/],
-      [mutate((m) => (m.units[1]!.tensors[0]!.length = 60)), /length 60 != 64/],
-      [mutate((m) => (m.units[1]!.bytes = 100)), /past the file size/],
-      [mutate((m) => (m.units[3]!.file = 'layer.0.bin')), /used by two units/],
+      [mutate((m) => ([m.units[1], m.units[2]] = [m.units[2], m.units[1]])), /expected unit 'layer.0'/],
+      [mutate((m) => (m.units[1].tensors[1].offset = 65)), /not 64-byte aligned/],
+      [mutate((m) => (m.units[1].tensors[0].length = 60)), /length 60 != 64/],
+      [mutate((m) => (m.units[1].bytes = 100)), /past the file size/],
+      [mutate((m) => (m.units[3].file = 'layer.0.bin')), /used by two units/],
     ];
     for (const [json, expected] of cases) {
       let error: unknown;
@@ -84,7 +84,7 @@ describe('verifyUnit', () => {
     const entry: UnitEntry = { id: 'layer.0', kind: 'layer', layer: 0, file: 'layer.0.bin', bytes: 100, sha256: await sha256Hex(bytes), tensors: [] };
     await expect(verifyUnit(entry, bytes)).resolves.toBeUndefined();
     const tampered = bytes.slice();
-    tampered[50]! ^= 1;
+    tampered[50] ^= 1;
     await expect(verifyUnit(entry, tampered)).rejects.toMatchObject({ code: 'shard-hash-mismatch' });
     await expect(verifyUnit(entry, bytes.subarray(0, 99))).rejects.toMatchObject({ code: 'shard-truncated' });
   });

@@ -167,11 +167,11 @@ export function unitIdForLayer(layer: number): string {
 export function parseManifest(json: unknown): ModelManifest {
   const result = manifestSchema.safeParse(json);
   if (!result.success) {
-    const issue = result.error.issues[0]!;
+    const issue = result.error.issues[0];
     const path = issue.path.length > 0 ? issue.path.join('.') : '(root)';
     throw badManifest(`field \`${path}\`: ${issue.message}`);
   }
-  const m = result.data as ModelManifest;
+  const m = result.data;
   const L = m.config.num_hidden_layers;
   if (m.units.length !== L + 2) {
     throw badManifest(`expected ${L + 2} units (embed, ${L} layers, head), found ${m.units.length}`);
@@ -234,9 +234,9 @@ export function unitsForRange(manifest: ModelManifest, range: LayerRange, embeds
     );
   }
   const units: UnitEntry[] = [];
-  if (embeds) units.push(manifest.units[0]!);
-  for (let i = range.start; i < range.end; i++) units.push(manifest.units[i + 1]!);
-  if (hasHead) units.push(manifest.units[L + 1]!);
+  if (embeds) units.push(manifest.units[0]);
+  for (let i = range.start; i < range.end; i++) units.push(manifest.units[i + 1]);
+  if (hasHead) units.push(manifest.units[L + 1]);
   return units;
 }
 

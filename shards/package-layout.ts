@@ -34,7 +34,7 @@ export function packUnit(tensors: readonly TensorData[]): { bytes: Uint8Array; e
     offset += length;
   }
   const bytes = new Uint8Array(offset);
-  tensors.forEach((t, i) => bytes.set(t.data, entries[i]!.offset));
+  tensors.forEach((t, i) => bytes.set(t.data, entries[i].offset));
   return { bytes, entries };
 }
 
@@ -58,7 +58,7 @@ export function readFloatTensor(unit: UnitEntry, bytes: Uint8Array, name: string
   if (t.dtype === 'float16') {
     const halves = raw.byteOffset % 2 === 0 ? new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2) : new Uint16Array(raw.slice().buffer);
     const data = new Float32Array(halves.length);
-    for (let i = 0; i < halves.length; i++) data[i] = float16BitsToNumber(halves[i]!);
+    for (let i = 0; i < halves.length; i++) data[i] = float16BitsToNumber(halves[i]);
     return { shape: t.shape, data };
   }
   throw new TandemError('tensor-dtype', `Tensor '${name}' of unit '${unit.id}' is ${t.dtype}, not a float tensor.`);
@@ -72,10 +72,10 @@ export function readFloatTensor(unit: UnitEntry, bytes: Uint8Array, name: string
 export function readMatmulWeight(unit: UnitEntry, bytes: Uint8Array, prefix: string): { shape: [number, number]; data: Float32Array } {
   if (unit.tensors.some((t) => t.name === `${prefix}.weight`)) {
     const { shape, data } = readFloatTensor(unit, bytes, `${prefix}.weight`);
-    return { shape: [shape[0]!, shape[1]!], data };
+    return { shape: [shape[0], shape[1]], data };
   }
   const qt = getTensor(unit, `${prefix}.qweight`);
-  const [out, inp] = [qt.shape[0]!, qt.shape[1]!];
+  const [out, inp] = [qt.shape[0], qt.shape[1]];
   const qweight = tensorBytes(unit, bytes, `${prefix}.qweight`);
   const scales = readFloatTensor(unit, bytes, `${prefix}.scales`).data;
   const w = dequantizeQ4({ qweight, scales }, out, inp, `${unit.id} ${prefix}`);

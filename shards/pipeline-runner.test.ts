@@ -86,9 +86,9 @@ describe('pipeline runner greedy tokens == transformers.js generate() on export-
     const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT, 4);
     const runner = await PipelineRunner.open(pkg.reader, { backend: 'node', maxPositions: 64 });
     try {
-      const result = await runner.generate(PROMPT, { maxNewTokens: 10, stopTokens: [reference[2]!] });
+      const result = await runner.generate(PROMPT, { maxNewTokens: 10, stopTokens: [reference[2]] });
       expect(result.stopReason).toBe('eos');
-      expect(result.tokens).toEqual(reference.slice(0, reference.indexOf(reference[2]!) + 1));
+      expect(result.tokens).toEqual(reference.slice(0, reference.indexOf(reference[2]) + 1));
     } finally {
       await runner.release();
     }
@@ -118,7 +118,7 @@ describe('pipeline runner input checks', () => {
     cpSync(pkg.dir, dir, { recursive: true });
     const file = join(dir, 'layer.2.bin');
     const bytes = readFileSync(file);
-    bytes[100] = bytes[100]! ^ 1;
+    bytes[100] = bytes[100] ^ 1;
     writeFileSync(file, bytes);
     await expect(PipelineRunner.open(PackageReader.open(dir), { split: parseSplit('1-2,3-4', 4) })).rejects.toMatchObject({ code: 'shard-hash-mismatch' });
   });

@@ -14,12 +14,12 @@ describe('q4 block quantisation', () => {
     for (let n = 0; n < out; n++) {
       for (let b = 0; b < 3; b++) {
         let amax = 0;
-        for (let k = 0; k < 32; k++) amax = Math.max(amax, Math.abs(w[n * inp + b * 32 + k]!));
-        const scale = q.scales[n * 3 + b]!;
+        for (let k = 0; k < 32; k++) amax = Math.max(amax, Math.abs(w[n * inp + b * 32 + k]));
+        const scale = q.scales[n * 3 + b];
         expect(scale).toBeCloseTo(amax / 7, 6);
         for (let k = 0; k < 32; k++) {
           const i = n * inp + b * 32 + k;
-          expect(Math.abs(d[i]! - w[i]!)).toBeLessThanOrEqual(scale / 2 + 1e-6);
+          expect(Math.abs(d[i] - w[i])).toBeLessThanOrEqual(scale / 2 + 1e-6);
         }
       }
     }

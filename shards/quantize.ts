@@ -36,14 +36,14 @@ export function quantizeQ4(w: ArrayLike<number>, out: number, inp: number, what 
       const base = n * inp + b * Q4_BLOCK;
       // scale = max|w| / 7 over the block
       let amax = 0;
-      for (let k = 0; k < Q4_BLOCK; k++) amax = Math.max(amax, Math.abs(w[base + k]!));
+      for (let k = 0; k < Q4_BLOCK; k++) amax = Math.max(amax, Math.abs(w[base + k]));
       const scale = Math.fround(amax / 7);
       scales[n * blocksPerRow + b] = scale;
       const inv = scale === 0 ? 0 : 1 / scale;
       // q = round(w / scale) + 8, two per byte, low nibble first
       for (let k = 0; k < Q4_BLOCK; k += 2) {
-        const q0 = Math.min(15, Math.max(0, Math.round(w[base + k]! * inv) + 8));
-        const q1 = Math.min(15, Math.max(0, Math.round(w[base + k + 1]! * inv) + 8));
+        const q0 = Math.min(15, Math.max(0, Math.round(w[base + k] * inv) + 8));
+        const q1 = Math.min(15, Math.max(0, Math.round(w[base + k + 1] * inv) + 8));
         qweight[(base + k) >> 1] = q0 | (q1 << 4);
       }
     }
@@ -60,9 +60,9 @@ export function dequantizeQ4(q: Q4Weight, out: number, inp: number, what = 'weig
   }
   const w = new Float32Array(out * inp);
   for (let i = 0; i < out * inp; i += 2) {
-    const byte = q.qweight[i >> 1]!;
+    const byte = q.qweight[i >> 1];
     const n = Math.floor(i / inp);
-    const scale = q.scales[n * blocksPerRow + Math.floor((i % inp) / Q4_BLOCK)]!;
+    const scale = q.scales[n * blocksPerRow + Math.floor((i % inp) / Q4_BLOCK)];
     w[i] = ((byte & 0x0f) - 8) * scale;
     w[i + 1] = ((byte >> 4) - 8) * scale;
   }

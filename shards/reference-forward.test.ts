@@ -96,10 +96,10 @@ describe('reference forward vs hand computation', () => {
     const tokens = [2, 0, 3, 1, 1];
     const logits = model.forward(tokens, model.newCache());
     tokens.forEach((t, s) => {
-      const mean = [0, 1, 2, 3].map((i) => tokens.slice(0, s + 1).reduce((acc, p) => acc + rn(E[p]!)[i]!, 0) / (s + 1));
-      const x = E[t]!.map((v, i) => v + mean[i]!);
+      const mean = [0, 1, 2, 3].map((i) => tokens.slice(0, s + 1).reduce((acc, p) => acc + rn(E[p])[i], 0) / (s + 1));
+      const x = E[t].map((v, i) => v + mean[i]);
       const expected = rn(x); // final norm weight 1, lm_head identity
-      for (let i = 0; i < 4; i++) expect(logits[s * 4 + i]).toBeCloseTo(expected[i]!, 12);
+      for (let i = 0; i < 4; i++) expect(logits[s * 4 + i]).toBeCloseTo(expected[i], 12);
     });
   });
 
@@ -112,19 +112,19 @@ describe('reference forward vs hand computation', () => {
     expect(referenceInvFreq(model.config)[0]).toBe(1);
     const tokens = [0, 1, 1, 0];
     const logits = model.forward(tokens, model.newCache());
-    const rot = (v: number[], angle: number) => [v[0]! * Math.cos(angle) - v[1]! * Math.sin(angle), v[0]! * Math.sin(angle) + v[1]! * Math.cos(angle)];
+    const rot = (v: number[], angle: number) => [v[0] * Math.cos(angle) - v[1] * Math.sin(angle), v[0] * Math.sin(angle) + v[1] * Math.cos(angle)];
     tokens.forEach((t, s) => {
-      const n = tokens.map((p) => rn(E[p]!));
-      const q = rot(n[s]!, s);
+      const n = tokens.map((p) => rn(E[p]));
+      const q = rot(n[s], s);
       const scores = tokens.slice(0, s + 1).map((_, p) => {
-        const k = rot(n[p]!, p);
-        return (q[0]! * k[0]! + q[1]! * k[1]!) / Math.sqrt(2);
+        const k = rot(n[p], p);
+        return (q[0] * k[0] + q[1] * k[1]) / Math.sqrt(2);
       });
       const z = scores.map(Math.exp);
       const sum = z.reduce((a, b) => a + b, 0);
-      const att = [0, 1].map((i) => z.reduce((acc, w, p) => acc + (w / sum) * n[p]![i]!, 0));
-      const expected = rn(E[t]!.map((v, i) => v + att[i]!));
-      for (let i = 0; i < 2; i++) expect(logits[s * 2 + i]).toBeCloseTo(expected[i]!, 12);
+      const att = [0, 1].map((i) => z.reduce((acc, w, p) => acc + (w / sum) * n[p][i], 0));
+      const expected = rn(E[t].map((v, i) => v + att[i]));
+      for (let i = 0; i < 2; i++) expect(logits[s * 2 + i]).toBeCloseTo(expected[i], 12);
     });
   });
 
@@ -148,22 +148,22 @@ describe('reference forward vs hand computation', () => {
     const tokens = [3, 1, 0, 2, 2];
     const logits = model.forward(tokens, model.newCache());
     // theta = 10000, hd = 2: one rotation pair with inverse frequency 1
-    const mul = (x: number[], w: number[], cols: number) => Array.from({ length: cols }, (_, c) => x.reduce((acc, xi, r) => acc + xi * w[r * cols + c]!, 0));
-    const rot = (v: number[], angle: number) => [v[0]! * Math.cos(angle) - v[1]! * Math.sin(angle), v[0]! * Math.sin(angle) + v[1]! * Math.cos(angle)];
-    const n = tokens.map((t) => rn(E[t]!));
+    const mul = (x: number[], w: number[], cols: number) => Array.from({ length: cols }, (_, c) => x.reduce((acc, xi, r) => acc + xi * w[r * cols + c], 0));
+    const rot = (v: number[], angle: number) => [v[0] * Math.cos(angle) - v[1] * Math.sin(angle), v[0] * Math.sin(angle) + v[1] * Math.cos(angle)];
+    const n = tokens.map((t) => rn(E[t]));
     const qs = n.map((x, pos) => mul(x, attn.wq, nq * hd)).map((q, pos) => [0, 1, 2, 3].flatMap((h) => rot(q.slice(h * 2, h * 2 + 2), pos)));
     const ks = n.map((x, pos) => mul(x, attn.wk, nkv * hd)).map((k, pos) => [0, 1].flatMap((g) => rot(k.slice(g * 2, g * 2 + 2), pos)));
     const vs = n.map((x) => mul(x, attn.wv, nkv * hd));
     tokens.forEach((t, s) => {
       const heads: number[] = [];
       for (const [h, g] of [[0, 0], [1, 0], [2, 1], [3, 1]] as const) {
-        const z = ks.slice(0, s + 1).map((k) => Math.exp((qs[s]![h * 2]! * k[g * 2]! + qs[s]![h * 2 + 1]! * k[g * 2 + 1]!) / Math.sqrt(2)));
+        const z = ks.slice(0, s + 1).map((k) => Math.exp((qs[s][h * 2] * k[g * 2] + qs[s][h * 2 + 1] * k[g * 2 + 1]) / Math.sqrt(2)));
         const sum = z.reduce((x, y) => x + y, 0);
-        for (const d of [0, 1]) heads.push(z.reduce((acc, w, p) => acc + (w / sum) * vs[p]![g * 2 + d]!, 0));
+        for (const d of [0, 1]) heads.push(z.reduce((acc, w, p) => acc + (w / sum) * vs[p][g * 2 + d], 0));
       }
       const o = mul(heads, attn.wo, H);
-      const expected = rn(E[t]!.map((v, i) => v + o[i]!));
-      for (let i = 0; i < 4; i++) expect(logits[s * 4 + i]).toBeCloseTo(expected[i]!, 12);
+      const expected = rn(E[t].map((v, i) => v + o[i]));
+      for (let i = 0; i < 4; i++) expect(logits[s * 4 + i]).toBeCloseTo(expected[i], 12);
     });
   });
 });
@@ -181,7 +181,7 @@ async function tinyPackage(arch: Architecture, tied: boolean): Promise<Reference
 function maxAbsDiff(a: Float64Array, b: Float64Array): number {
   expect(a.length).toBe(b.length);
   let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
 }
 
@@ -206,13 +206,13 @@ describe('reference forward consistency (tiny models)', () => {
       let tokens = prompt;
       for (let step = 0; step < 5; step++) {
         let h = model.embed(tokens);
-        ranges.forEach((r, i) => (h = model.layers(h, r, caches[i]!)));
+        ranges.forEach((r, i) => (h = model.layers(h, r, caches[i])));
         const staged = model.head(h);
         const full = model.forward(tokens, whole);
         expect(maxAbsDiff(staged, full)).toBeLessThan(1e-12);
         const last = full.subarray(full.length - V);
         let best = 0;
-        for (let v = 1; v < V; v++) if (last[v]! > last[best]!) best = v;
+        for (let v = 1; v < V; v++) if (last[v] > last[best]) best = v;
         tokens = [best];
       }
       // logits are O(1..10), not degenerate

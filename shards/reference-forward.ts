@@ -58,10 +58,10 @@ function matvec(x: Float64Array, w: Float32Array, n: number, m: number, b: Float
   const out = new Float64Array(m);
   if (b) for (let j = 0; j < m; j++) out[j] = b[j]!;
   for (let i = 0; i < n; i++) {
-    const xi = x[i]!;
+    const xi = x[i];
     if (xi === 0) continue;
     const row = i * m;
-    for (let j = 0; j < m; j++) out[j] += xi * w[row + j]!;
+    for (let j = 0; j < m; j++) out[j] += xi * w[row + j];
   }
   return out;
 }
@@ -69,9 +69,9 @@ function matvec(x: Float64Array, w: Float32Array, n: number, m: number, b: Float
 /** RMSNorm of x[offset .. offset+n) in place: x / sqrt(mean(x^2) + eps) * w */
 function rmsnormInPlace(x: Float64Array, offset: number, n: number, w: Float32Array, eps: number): void {
   let ss = 0;
-  for (let i = 0; i < n; i++) ss += x[offset + i]! * x[offset + i]!;
+  for (let i = 0; i < n; i++) ss += x[offset + i] * x[offset + i];
   const inv = 1 / Math.sqrt(ss / n + eps);
-  for (let i = 0; i < n; i++) x[offset + i] = x[offset + i]! * inv * w[i]!;
+  for (let i = 0; i < n; i++) x[offset + i] = x[offset + i] * inv * w[i];
 }
 
 function rmsnorm(x: Float64Array, w: Float32Array, eps: number): Float64Array {
@@ -86,9 +86,9 @@ function ropeInPlace(x: Float64Array, heads: number, hd: number, pos: number, in
   for (let h = 0; h < heads; h++) {
     const base = h * hd;
     for (let j = 0; j < half; j++) {
-      const angle = pos * invFreq[j]!;
+      const angle = pos * invFreq[j];
       const c = Math.cos(angle), s = Math.sin(angle);
-      const a = x[base + j]!, b = x[base + j + half]!;
+      const a = x[base + j], b = x[base + j + half];
       x[base + j] = a * c - b * s;
       x[base + j + half] = b * c + a * s;
     }
@@ -247,30 +247,30 @@ export class ReferenceModel {
           let max = -Infinity;
           for (let p = 0; p <= pos; p++) {
             let dot = 0;
-            for (let d = 0; d < hd; d++) dot += qv[h * hd + d]! * keys[p]![kh * hd + d]!;
+            for (let d = 0; d < hd; d++) dot += qv[h * hd + d] * keys[p][kh * hd + d];
             scores[p] = dot * scale;
-            max = Math.max(max, scores[p]!);
+            max = Math.max(max, scores[p]);
           }
           let sum = 0;
           for (let p = 0; p <= pos; p++) {
-            scores[p] = Math.exp(scores[p]! - max);
-            sum += scores[p]!;
+            scores[p] = Math.exp(scores[p] - max);
+            sum += scores[p];
           }
           for (let p = 0; p <= pos; p++) {
-            const a = scores[p]! / sum;
-            for (let d = 0; d < hd; d++) att[h * hd + d] += a * values[p]![kh * hd + d]!;
+            const a = scores[p] / sum;
+            for (let d = 0; d < hd; d++) att[h * hd + d] += a * values[p][kh * hd + d];
           }
         }
         // output projection + residual
         const o = matvec(att, w.wo, q, H); // (H,)
-        for (let i = 0; i < H; i++) xs[i] += o[i]!;
+        for (let i = 0; i < H; i++) xs[i] += o[i];
         // FFN: RMSNorm -> SwiGLU -> down + residual
         const xn2 = rmsnorm(xs, w.postNorm, eps); // (H,)
         const gate = matvec(xn2, w.wGate, H, I); // (I,)
         const up = matvec(xn2, w.wUp, H, I); // (I,)
-        for (let i = 0; i < I; i++) gate[i] = silu(gate[i]!) * up[i]!;
+        for (let i = 0; i < I; i++) gate[i] = silu(gate[i]) * up[i];
         const down = matvec(gate, w.wDown, I, H); // (H,)
-        for (let i = 0; i < H; i++) xs[i] += down[i]!;
+        for (let i = 0; i < H; i++) xs[i] += down[i];
       }
     }
     return x;
@@ -319,6 +319,6 @@ export class ReferenceModel {
 
 export function argmax(x: ArrayLike<number>): number {
   let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
   return best;
 }

@@ -31,11 +31,11 @@ describe('safetensors', () => {
     expect([...decodeToFloat32('F32', st.data('a.f32'))]).toEqual([...a]);
     // fp16: exact for values representable in binary16; the others within half an ulp (2^-11 relative)
     const f16 = decodeToFloat32('F16', st.data('a.f16'));
-    a.forEach((v, i) => expect(Math.abs(f16[i]! - v)).toBeLessThanOrEqual(Math.max(Math.abs(v) * 2 ** -11, 2 ** -25)));
+    a.forEach((v, i) => expect(Math.abs(f16[i] - v)).toBeLessThanOrEqual(Math.max(Math.abs(v) * 2 ** -11, 2 ** -25)));
     expect(f16[0]).toBe(1.5);
     expect(f16[4]).toBe(65504);
     const bf = decodeToFloat32('BF16', st.data('a.bf16'));
-    a.forEach((v, i) => expect(Math.abs(bf[i]! - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -8));
+    a.forEach((v, i) => expect(Math.abs(bf[i] - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -8));
     // the header is plain JSON with the reference layout
     const n = Number(new DataView(file.buffer).getBigUint64(0, true));
     const json = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n)));

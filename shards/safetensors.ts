@@ -165,12 +165,12 @@ export function float16BitsToNumber(h: number): number {
 /** number -> IEEE binary16 bits, round to nearest even (overflow -> Infinity). */
 export function numberToFloat16Bits(value: number): number {
   f32[0] = value;
-  const x = u32[0]!;
+  const x = u32[0];
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 31) return sign | 0x7c00;
   if (e <= 0) {
     // subnormal half (or zero)
@@ -192,13 +192,13 @@ export function numberToFloat16Bits(value: number): number {
 /** bfloat16 bits -> float32 value (exact: bf16 is the top half of a float32). */
 export function bfloat16BitsToNumber(b: number): number {
   u32[0] = b << 16;
-  return f32[0]!;
+  return f32[0];
 }
 
 /** number -> bfloat16 bits, round to nearest even. */
 export function numberToBfloat16Bits(value: number): number {
   f32[0] = value;
-  const x = u32[0]!;
+  const x = u32[0];
   if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff)) return ((x >>> 16) | 0x40) & 0xffff; // NaN stays NaN
   const rounded = x + 0x7fff + ((x >>> 16) & 1);
   return (rounded >>> 16) & 0xffff;
@@ -224,14 +224,14 @@ export function decodeToFloat32(dtype: SafetensorsDType, bytes: Uint8Array, what
       const src = u16view(bytes);
       const out = new Float32Array(src.length);
       const outBits = new Uint32Array(out.buffer);
-      for (let i = 0; i < src.length; i++) outBits[i] = src[i]! << 16;
+      for (let i = 0; i < src.length; i++) outBits[i] = src[i] << 16;
       return out;
     }
     case 'F16': {
       const src = u16view(bytes);
       const out = new Float32Array(src.length);
       const table = halfTable();
-      for (let i = 0; i < src.length; i++) out[i] = table[src[i]!]!;
+      for (let i = 0; i < src.length; i++) out[i] = table[src[i]]!;
       return out;
     }
     default:
@@ -251,14 +251,14 @@ function halfTable(): Float32Array {
 /** float32 values -> raw F16 bytes (round to nearest even). */
 export function encodeFloat16(values: ArrayLike<number>): Uint8Array {
   const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = numberToFloat16Bits(values[i]!);
+  for (let i = 0; i < values.length; i++) out[i] = numberToFloat16Bits(values[i]);
   return new Uint8Array(out.buffer);
 }
 
 /** float32 values -> raw BF16 bytes (round to nearest even). */
 export function encodeBfloat16(values: ArrayLike<number>): Uint8Array {
   const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = numberToBfloat16Bits(values[i]!);
+  for (let i = 0; i < values.length; i++) out[i] = numberToBfloat16Bits(values[i]);
   return new Uint8Array(out.buffer);
 }
 

@@ -12,10 +12,10 @@ function bruteForce(logits: number[], opts: SamplingOptions): Map<number, number
   const exps = logits.map((l) => Math.exp(l / T));
   let alive = logits.map((_, i) => i);
   if (opts.topK) {
-    const ranked = [...alive].sort((a, b) => logits[b]! - logits[a]! || a - b);
+    const ranked = [...alive].sort((a, b) => logits[b] - logits[a] || a - b);
     alive = ranked.slice(0, opts.topK);
   }
-  const total = alive.reduce((s, i) => s + exps[i]!, 0);
+  const total = alive.reduce((s, i) => s + exps[i], 0);
   const p = opts.topP ?? 1;
   let best: number[] = alive;
   if (p < 1) {
@@ -23,7 +23,7 @@ function bruteForce(logits: number[], opts: SamplingOptions): Map<number, number
     let bestMass = -1;
     for (let mask = 1; mask < 1 << alive.length; mask++) {
       const subset = alive.filter((_, j) => mask & (1 << j));
-      const mass = subset.reduce((s, i) => s + exps[i]!, 0) / total;
+      const mass = subset.reduce((s, i) => s + exps[i], 0) / total;
       if (mass >= p - 1e-12 && (subset.length < bestSize || (subset.length === bestSize && mass > bestMass))) {
         best = subset;
         bestSize = subset.length;
@@ -31,8 +31,8 @@ function bruteForce(logits: number[], opts: SamplingOptions): Map<number, number
       }
     }
   }
-  const keptMass = best.reduce((s, i) => s + exps[i]!, 0);
-  return new Map(best.map((i) => [i, exps[i]! / keptMass]));
+  const keptMass = best.reduce((s, i) => s + exps[i], 0);
+  return new Map(best.map((i) => [i, exps[i] / keptMass]));
 }
 
 const LOGITS = [1.2, -0.3, 2.5, 0.7, 2.1, -1.5, 0.0];
@@ -89,7 +89,7 @@ describe('sampler', () => {
   it('top-k on a large vocabulary keeps exactly the k largest', () => {
     const rng = mulberry32(3);
     const logits = Float32Array.from({ length: 5000 }, () => rng() * 10);
-    const sorted = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]!);
+    const sorted = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
     const got = samplingDistribution(logits, { temperature: 1, topK: 40 });
     expect(got.tokens).toEqual(sorted.slice(0, 40));
   });

@@ -24,7 +24,7 @@ export function argmax(logits: ArrayLike<number>): number {
   let best = -1;
   let bestValue = -Infinity;
   for (let i = 0; i < logits.length; i++) {
-    const v = logits[i]!;
+    const v = logits[i];
     if (v > bestValue || (best === -1 && v === -Infinity)) {
       best = i;
       bestValue = v;
@@ -51,21 +51,21 @@ export function samplingDistribution(logits: ArrayLike<number>, opts: SamplingOp
   if (temperature === 0) return { tokens: [argmax(logits)], probs: [1] };
 
   // Candidates sorted by logit, descending (ties: lower index first). Top-k trims before the sort.
-  let candidates = Array.from({ length: logits.length }, (_, i) => i).filter((i) => !Number.isNaN(logits[i]!));
+  let candidates = Array.from({ length: logits.length }, (_, i) => i).filter((i) => !Number.isNaN(logits[i]));
   if (candidates.length === 0) throw new TandemError('logits-invalid', 'Cannot sample: the logits are empty or all NaN.');
-  const byLogit = (a: number, b: number) => logits[b]! - logits[a]! || a - b;
+  const byLogit = (a: number, b: number) => logits[b] - logits[a] || a - b;
   if (topK > 0 && topK < candidates.length) candidates = topKIndices(logits, candidates, topK);
   candidates.sort(byLogit);
 
   // Softmax of logits / temperature over the candidates, in fp64.
-  const max = logits[candidates[0]!]! / temperature;
-  let weights = candidates.map((i) => Math.exp(logits[i]! / temperature - max));
+  const max = logits[candidates[0]] / temperature;
+  let weights = candidates.map((i) => Math.exp(logits[i] / temperature - max));
   let total = weights.reduce((a, b) => a + b, 0);
 
   if (topP < 1) {
     let cumulative = 0;
     let keep = 0;
-    while (keep < weights.length && cumulative < topP * total) cumulative += weights[keep++]!;
+    while (keep < weights.length && cumulative < topP * total) cumulative += weights[keep++];
     candidates = candidates.slice(0, Math.max(keep, 1));
     weights = weights.slice(0, candidates.length);
     total = weights.reduce((a, b) => a + b, 0);
@@ -77,16 +77,16 @@ export function samplingDistribution(logits: ArrayLike<number>, opts: SamplingOp
 function topKIndices(logits: ArrayLike<number>, candidates: number[], k: number): number[] {
   const heap: number[] = [];
   // "less" = worse candidate: smaller logit, or equal logit and larger index.
-  const less = (a: number, b: number) => logits[a]! < logits[b]! || (logits[a]! === logits[b]! && a > b);
+  const less = (a: number, b: number) => logits[a] < logits[b] || (logits[a] === logits[b] && a > b);
   const down = (i: number) => {
     for (;;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-      if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+      if (l < heap.length && less(heap[l], heap[m])) m = l;
+      if (r < heap.length && less(heap[r], heap[m])) m = r;
       if (m === i) return;
-      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      [heap[i], heap[m]] = [heap[m], heap[i]];
       i = m;
     }
   };
@@ -95,11 +95,11 @@ function topKIndices(logits: ArrayLike<number>, candidates: number[], k: number)
       heap.push(c);
       for (let i = heap.length - 1; i > 0; ) {
         const p = (i - 1) >> 1;
-        if (!less(heap[i]!, heap[p]!)) break;
-        [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+        if (!less(heap[i], heap[p])) break;
+        [heap[i], heap[p]] = [heap[p], heap[i]];
         i = p;
       }
-    } else if (less(heap[0]!, c)) {
+    } else if (less(heap[0], c)) {
       heap[0] = c;
       down(0);
     }
@@ -122,9 +122,9 @@ export class Sampler {
     const u = this.rng();
     let cumulative = 0;
     for (let i = 0; i < tokens.length; i++) {
-      cumulative += probs[i]!;
-      if (u < cumulative) return tokens[i]!;
+      cumulative += probs[i];
+      if (u < cumulative) return tokens[i];
     }
-    return tokens[tokens.length - 1]!;
+    return tokens[tokens.length - 1];
   }
 }

@@ -26,7 +26,7 @@ describe('planning: browser terms from page profiles', () => {
     expect(withTerms.devices[0]).toMatchObject(terms);
     const plan = [{ device: 0, layers: { start: 0, end: 2 } }, { device: 1, layers: { start: 2, end: 4 } }];
     const a = evaluatePlan(bare, plan), b = evaluatePlan(withTerms, plan);
-    expect(b.stages[0]!.load - a.stages[0]!.load).toBeCloseTo(0.25 + 1.5, 12);
-    expect(b.stages[1]!.comm - a.stages[1]!.comm).toBeCloseTo(2 * 0.125, 12);
+    expect(b.stages[0].load - a.stages[0].load).toBeCloseTo(0.25 + 1.5, 12);
+    expect(b.stages[1].comm - a.stages[1].comm).toBeCloseTo(2 * 0.125, 12);
   });
 });

@@ -17,11 +17,11 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 export function probeDown(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, maxBytes: number): void {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'use GET /probe/down?bytes=N' });
+  if (req.method !== 'GET' && req.method !== 'HEAD') { sendJson(res, 405, { error: 'use GET /probe/down?bytes=N' }); return; }
   const text = query.get('bytes');
   const bytes = text !== null && /^\d{1,12}$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > maxBytes)
-    return sendJson(res, 400, { error: 'probe-size', message: `bytes must be an integer from 1 to ${maxBytes}` });
+    { sendJson(res, 400, { error: 'probe-size', message: `bytes must be an integer from 1 to ${maxBytes}` }); return; }
   res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes, 'Cache-Control': 'no-store', 'Content-Encoding': 'identity' });
   if (req.method === 'HEAD') {
     res.end();
@@ -47,7 +47,7 @@ export function probeDown(req: IncomingMessage, res: ServerResponse, query: URLS
 }
 
 export function probeUp(req: IncomingMessage, res: ServerResponse, maxBytes: number): void {
-  if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST /probe/up with a body' });
+  if (req.method !== 'POST') { sendJson(res, 405, { error: 'use POST /probe/up with a body' }); return; }
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) {
     res.setHeader('Connection', 'close');

@@ -14,7 +14,7 @@ const slowEcho: StageRuntime = {
         while (performance.now() - t0 < 20) {
           // busy: a real kernel
         }
-        return { y: feeds.x! };
+        return { y: feeds.x };
       },
       async release() {},
     };
@@ -37,7 +37,7 @@ describe('emulatedRuntime', () => {
     const t0 = performance.now();
     const out = await s.run(FEEDS);
     const ms = performance.now() - t0;
-    expect(out.y!.data).toEqual(new Float32Array([3]));
+    expect(out.y.data).toEqual(new Float32Array([3]));
     expect(ms).toBeGreaterThanOrEqual(4 * 20 - 2);
   });
 });

@@ -38,7 +38,7 @@ export function normaliseJoinCode(raw: string): string | null {
 
 /** A readable name: trimmed, control characters dropped, at most 40 characters. */
 export function normaliseName(raw: string): string {
-  // eslint-disable-next-line no-control-regex
+   
   return raw.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, MAX_NAME);
 }
 

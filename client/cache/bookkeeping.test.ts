@@ -49,7 +49,7 @@ describe('planFetch', () => {
   });
 
   it('ignores commit records that do not match the manifest entry', () => {
-    const layer1 = UNITS[2]!;
+    const layer1 = UNITS[2];
     const wrongBytes = { ...makeCommitRecord(PKG, layer1, 0), bytes: layer1.bytes - 1 };
     const otherPackage = makeCommitRecord('other-pkg', layer1, 0);
     for (const bad of [wrongBytes, otherPackage, 'garbage', null, { format: 'tandem-unit-commit' }]) {

@@ -36,7 +36,7 @@ export function commitKey(packageName: string, sha256: string): string {
 export function parseKey(key: string): { kind: 'blob' | 'commit'; packageName: string; sha256: string } | null {
   const m = /^(blob|commit):([A-Za-z0-9._-]+):([0-9a-f]{64})$/.exec(key);
   if (!m) return null;
-  return { kind: m[1] as 'blob' | 'commit', packageName: m[2]!, sha256: m[3]! };
+  return { kind: m[1] as 'blob' | 'commit', packageName: m[2], sha256: m[3] };
 }
 
 export function makeCommitRecord(packageName: string, unit: UnitEntry, storedAtMs: number): CommitRecord {

@@ -11,7 +11,7 @@ describe('matmulInto', () => {
     for (let i = 0; i < m; i++)
       for (let j = 0; j < n; j++) {
         let ref = 0;
-        for (let p = 0; p < k; p++) ref += x[i * k + p]! * w[p * n + j]!;
+        for (let p = 0; p < k; p++) ref += x[i * k + p] * w[p * n + j];
         expect(y[i * n + j]).toBeCloseTo(ref, 5);
       }
   });
@@ -20,10 +20,10 @@ describe('matmulInto', () => {
 describe('benchmarkCpu', () => {
   it('reports FLOP/s consistent with its timings and honours a compute slow-down', async () => {
     const plain = await benchmarkCpu({ sweep: [8], dim: 64, runs: 3, emulation: null });
-    const p = plain.points[0]!;
+    const p = plain.points[0];
     expect(p.flops).toBeCloseTo((2 * 8 * 64 * 64) / p.seconds, 3);
     const slow = await benchmarkCpu({ sweep: [8], dim: 64, runs: 3, emulation: { label: 't', computeSlowdown: 50 } });
     // 50x slower compute: the stretch dominates, whatever the JIT does
-    expect(slow.points[0]!.seconds).toBeGreaterThan(p.seconds * 10);
+    expect(slow.points[0].seconds).toBeGreaterThan(p.seconds * 10);
   });
 });

@@ -15,9 +15,9 @@ export function matmulInto(y: Float32Array, x: Float32Array, w: Float32Array, m:
   for (let i = 0; i < m; i++) {
     const yRow = i * n;
     for (let p = 0; p < k; p++) {
-      const xv = x[i * k + p]!;
+      const xv = x[i * k + p];
       const wRow = p * n;
-      for (let j = 0; j < n; j++) y[yRow + j]! += xv * w[wRow + j]!;
+      for (let j = 0; j < n; j++) y[yRow + j] += xv * w[wRow + j];
     }
   }
 }

@@ -80,12 +80,12 @@ export function parseEmulation(raw: string | null | undefined): Emulation | null
     for (const key of Object.keys(parsed)) {
       if (!known.has(key)) throw new TandemError('emulation-invalid', `?emulate= has an unknown field "${key}"; known: ${[...known].join(', ')}.`);
     }
-    json = parsed as EmulationJson;
+    json = parsed;
     if (json.label !== undefined && typeof json.label !== 'string') {
       throw new TandemError('emulation-invalid', '?emulate= field "label" must be a string.');
     }
     // shown to others and sent with `join`: printable, at most 40 characters
-    // eslint-disable-next-line no-control-regex
+     
     label = (json.label ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 40) || 'custom';
   } else {
     const preset = EMULATION_PRESETS[text];

@@ -71,7 +71,7 @@ export function memoryBudget(inputs: MemoryInputs): MemoryBudget {
     candidates.push({ source: 'free storage quota', bytes: free });
   }
   if (inputs.emulatedCapBytes !== null) candidates.push({ source: 'emulated cap', bytes: inputs.emulatedCapBytes });
-  let best = candidates[0]!;
+  let best = candidates[0];
   for (const c of candidates) if (c.bytes < best.bytes) best = c;
   return {
     bytes: Math.floor(best.bytes),

@@ -46,19 +46,19 @@ describe('buildMatmulChainModel + benchmarkSessionCreate', () => {
     const layers = 3;
     const m = buildMatmulChainModel(dim, layers, 7);
     expect(m.weightBytes).toBe(dim * dim * 4 * layers);
-    const w = new Float32Array(m.externalData[0]!.data.buffer.slice(0));
+    const w = new Float32Array(m.externalData[0].data.buffer.slice(0));
     const x = Float32Array.from({ length: dim }, (_, i) => (i % 5) - 2);
     let ref = Array.from(x, Number);
     for (let l = 0; l < layers; l++) {
       const next = new Array<number>(dim).fill(0);
-      for (let k = 0; k < dim; k++) for (let j = 0; j < dim; j++) next[j]! += ref[k]! * w[l * dim * dim + k * dim + j]!;
+      for (let k = 0; k < dim; k++) for (let j = 0; j < dim; j++) next[j] += ref[k] * w[l * dim * dim + k * dim + j];
       ref = next;
     }
     const s = await runtime.createSession({ model: m.model, externalData: m.externalData, config: {}, backend: 'wasm' });
-    const y = (await s.run({ x: { dtype: 'float32', dims: [1, dim], data: x } }))['y']!;
+    const y = (await s.run({ x: { dtype: 'float32', dims: [1, dim], data: x } }))['y'];
     await s.release();
     expect(y.dims).toEqual([1, dim]);
-    const maxErr = Math.max(...Array.from(y.data as Float32Array, (v, i) => Math.abs(v - ref[i]!)));
+    const maxErr = Math.max(...Array.from(y.data as Float32Array, (v, i) => Math.abs(v - ref[i])));
     expect(maxErr).toBeLessThan(1e-5);
     expect(Math.max(...ref.map(Math.abs))).toBeGreaterThan(1e-3);
   });
@@ -80,7 +80,7 @@ describe('buildMatmulChainModel + benchmarkSessionCreate', () => {
     expect(r.bytes).toBe(64 * 64 * 4 * 2);
     expect(r.medianCreateSeconds).toBe(medianAfterWarmup(r.createSeconds, 1));
     expect(r.sessionCreateBytesPerSec).toBeCloseTo(r.bytes / r.medianCreateSeconds, 6);
-    expect(r.warmupSeconds).toBeGreaterThanOrEqual(r.createSeconds[0]!);
+    expect(r.warmupSeconds).toBeGreaterThanOrEqual(r.createSeconds[0]);
   });
 
   it('rejects a bad shape with a code', () => {

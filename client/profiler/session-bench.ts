@@ -124,7 +124,7 @@ export async function benchmarkSessionCreate(opts: SessionBenchOptions): Promise
         // one run compiles the kernels (WebGPU shaders, wasm code paths) the first request would otherwise compile
         const out = await session.run({ x: { dtype: 'float32', dims: [1, opts.dim], data: new Float32Array(opts.dim).fill(1) } });
         const y = out['y'];
-        if (!y || y.dtype !== 'float32' || y.data.length !== opts.dim || !Number.isFinite(y.data[0]!)) {
+        if (!y || y.dtype !== 'float32' || y.data.length !== opts.dim || !Number.isFinite(y.data[0])) {
           throw new TandemError('session-bench-bad-output', `The profiler's test session on ${opts.backend} returned an unusable output; ONNX Runtime may be broken on this browser.`);
         }
         warmupSeconds = (performance.now() - t0) / 1000;

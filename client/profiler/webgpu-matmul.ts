@@ -206,8 +206,8 @@ function prepareSize(ctx: BenchContext, tokens: number, dim: number, emulation: 
       for (let i = 0; i < tokens; i++) {
         for (let j = 0; j < dim; j += 17) {
           let ref = 0;
-          for (let k = 0; k < dim; k++) ref += x[i * dim + k]! * w[k * dim + j]!;
-          maxDiff = Math.max(maxDiff, Math.abs(ref - y[i * dim + j]!));
+          for (let k = 0; k < dim; k++) ref += x[i * dim + k] * w[k * dim + j];
+          maxDiff = Math.max(maxDiff, Math.abs(ref - y[i * dim + j]));
           maxRef = Math.max(maxRef, Math.abs(ref));
         }
       }
@@ -244,17 +244,17 @@ export async function benchmarkWebGpu(adapter: GPUAdapter, options: GpuBenchOpti
         reps.push(Math.max(1, Math.min(MAX_REPS, Math.ceil(MIN_SAMPLE_SECONDS / Math.max(await b.sample(1), 1e-6)))));
         options.onProgress?.(++done, total);
       }
-      const checkError = await sizes[Math.min(1, sizes.length - 1)]!.check();
+      const checkError = await sizes[Math.min(1, sizes.length - 1)].check();
       // rounds over all sizes, so that a burst of load from elsewhere hits every size alike
       const times: number[][] = sizes.map(() => []);
       for (let r = 0; r < options.runs; r++) {
         for (let i = 0; i < sizes.length; i++) {
-          times[i]!.push(await sizes[i]!.sample(reps[i]!));
+          times[i].push(await sizes[i].sample(reps[i]));
           options.onProgress?.(++done, total);
         }
       }
       const points: MatmulPoint[] = sizes.map((b, i) => {
-        const seconds = median(times[i]!);
+        const seconds = median(times[i]);
         return { tokens: b.tokens, dim: options.dim, seconds, runs: options.runs, flops: (2 * b.tokens * options.dim * options.dim) / seconds };
       });
       if (checkError > 1e-3) {

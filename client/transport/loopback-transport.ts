@@ -70,9 +70,9 @@ class LoopbackEnd implements ByteChannel {
     this.pumpTimer = setTimeout(() => {
       this.pumpTimer = null;
       const now = Date.now();
-      while (this.open && this.inFlight.length > 0 && this.inFlight[0]!.at <= now) this.deliver(this.inFlight.shift()!.message);
+      while (this.open && this.inFlight.length > 0 && this.inFlight[0].at <= now) this.deliver(this.inFlight.shift()!.message);
       this.schedulePump();
-    }, Math.max(0, this.inFlight[0]!.at - Date.now()));
+    }, Math.max(0, this.inFlight[0].at - Date.now()));
   }
 
   close(): void {

@@ -5,7 +5,7 @@ type Attrs = Record<string, string | number | boolean | EventListener | null | u
 
 export function h<K extends keyof HTMLElementTagNameMap>(tagAndClasses: K | `${K}.${string}` | `${K}#${string}`, attrs: Attrs = {}, ...children: (Child | Child[])[]): HTMLElementTagNameMap[K] {
   const [tagAndId, ...classes] = tagAndClasses.split('.');
-  const [tag, id] = tagAndId!.split('#');
+  const [tag, id] = tagAndId.split('#');
   const el = document.createElement(tag as K);
   if (id) el.id = id;
   if (classes.length) el.className = classes.join(' ');

@@ -7,7 +7,7 @@ function isFinder(m: boolean[][], top: number, left: number): boolean {
     for (let c = 0; c < 7; c++) {
       const ring = Math.max(Math.abs(r - 3), Math.abs(c - 3));
       const want = ring !== 2; // rings 3 (outer) and 0-1 (core) dark, ring 2 light
-      if (m[top + r]![left + c] !== want) return false;
+      if (m[top + r][left + c] !== want) return false;
     }
   return true;
 }
@@ -23,7 +23,7 @@ describe('qrMatrix', () => {
     expect(isFinder(m, n - 7, 0)).toBe(true);
     expect(isFinder(m, n - 7, n - 7)).toBe(false);
     // timing pattern between the top finders alternates
-    for (let c = 8; c < n - 8; c++) expect(m[6]![c]).toBe(c % 2 === 0);
+    for (let c = 8; c < n - 8; c++) expect(m[6][c]).toBe(c % 2 === 0);
   });
 
   it('differs for different links', () => {

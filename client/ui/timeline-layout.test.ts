@@ -54,13 +54,13 @@ describe('layoutTimeline', () => {
   it('orders lanes by stage and stacks prediction above measurement', () => {
     expect(layout.lanes.map((l) => l.label)).toEqual(['A', 'B']);
     for (const l of layout.lanes) expect(l.measuredY).toBe(l.predictedY + 20);
-    expect(layout.lanes[1]!.y).toBeGreaterThan(layout.lanes[0]!.y + 40);
+    expect(layout.lanes[1].y).toBeGreaterThan(layout.lanes[0].y + 40);
   });
 
   it('spans the latest shown time rounded up to a tick', () => {
     expect(layout.span).toBeGreaterThanOrEqual(3.4);
     expect(layout.span).toBeLessThan(4.01);
-    expect(layout.ticks[0]!.x).toBe(layout.plotLeft);
+    expect(layout.ticks[0].x).toBe(layout.plotLeft);
     expect(layout.ticks.at(-1)!.x).toBeCloseTo(layout.plotRight, 9);
   });
 
@@ -96,7 +96,7 @@ describe('layoutTimeline', () => {
 
   it('keeps a zero-length phase visible and survives an empty input', () => {
     const l = layoutTimeline([{ stageIndex: 0, label: 'x', detail: '', predicted: null, measured: [{ phase: 'send', step: 0, start: 0.5, end: 0.5 }] }], null, { width: 400 });
-    expect(l.rects[0]!.width).toBeGreaterThan(1);
+    expect(l.rects[0].width).toBeGreaterThan(1);
     const empty = layoutTimeline([], null, { width: 400 });
     expect(empty.rects).toEqual([]);
     expect(empty.span).toBeGreaterThan(0);
