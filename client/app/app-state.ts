@@ -33,7 +33,7 @@ export interface OutputState {
   text: string;
   tokenIds: number[];
   done: boolean;
-  finishReason: 'eos' | 'max-tokens' | 'error' | null;
+  finishReason: 'eos' | 'max-tokens' | 'error' | 'cancelled' | null;
 }
 
 export type CacheState = 'idle' | 'checking' | 'fetching' | 'complete' | 'error';
