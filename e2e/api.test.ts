@@ -108,14 +108,18 @@ describe.skipIf(!ready.ok)('OpenAI-compatible API on a live session (tiny model,
     const controller = new AbortController();
     const stream = await client.chat.completions.create({ model: model.manifest.name, messages: [{ role: 'user', content: PROMPT }], temperature: 0, max_tokens: 200, stream: true }, { signal: controller.signal });
     let contentChunks = 0;
-    await expect(
-      (async () => {
-        for await (const chunk of stream) {
-          if (chunk.choices[0]?.delta.content) contentChunks++;
-          if (contentChunks === 2) controller.abort();
+    try {
+      for await (const chunk of stream) {
+        if (chunk.choices[0]?.delta.content) contentChunks++;
+        if (contentChunks === 2) {
+          controller.abort();
+          break;
         }
-      })(),
-    ).rejects.toThrow();
+      }
+    } catch {
+      // the aborted request may end the iteration with an abort error
+    }
+    expect(contentChunks).toBe(2);
     const start = await nextApiStart(mark);
     // Every stage reports how far it went after the cancel reached it.
     for (const stage of plan.stages) {
