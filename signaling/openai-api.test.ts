@@ -219,4 +219,29 @@ describe('OpenAI-compatible API on the access point', () => {
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/Serve the API/);
   });
+
+  it('a session without a plan is planned for the prompt length; a stage leaving fails the request with a server error', async () => {
+    const host2 = await TestClient.open(server.url);
+    const page2 = await TestClient.open(server.url);
+    try {
+      const created = await host2.request({ type: 'create-session', name: 'unplanned' });
+      if (created.type !== 'session-created') throw new Error(JSON.stringify(created));
+      const joined = await page2.request({ type: 'join', code: created.code, displayName: 'page2' });
+      expect(joined.type).toBe('joined');
+      expect((await page2.request({ type: 'profile', profile: sampleProfile(2) })).type).toBe('ack');
+      await host2.request({ type: 'serve-api', code: created.code, hostSecret: created.hostSecret, serve: true });
+      const completion = client.chat.completions.create({ model: packageName, messages: [{ role: 'user', content: 'plan for me' }] });
+      completion.catch(() => undefined);
+      const planned = await host2.next('plan-ready', () => true, 20_000);
+      const start = await page2.next('start', (s) => s.origin === 'api', 10_000);
+      expect(planned.tokens).toBe(start.promptTokenIds!.length);
+      expect(start.planId).toBe(planned.planId);
+      expect((await page2.request({ type: 'leave' })).type).toBe('ack');
+      await expect(completion).rejects.toMatchObject({ status: 502, code: 'peer_left' });
+      expect((await fetch(url('/api/health'))).status).toBe(200);
+    } finally {
+      host2.close();
+      page2.close();
+    }
+  });
 });
