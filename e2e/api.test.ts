@@ -126,6 +126,7 @@ describe.skipIf(!ready.ok)('OpenAI-compatible API on a live session (tiny model,
       const c = await h.driver.next('cancelled', (m) => m.requestId === start.requestId && m.peerId === stage.peerId, 120_000, mark);
       expect(c.tokensAfterCancel, stage.displayName).toBeLessThanOrEqual(1);
       expect(c.stepsAfterCancel, stage.displayName).toBeLessThanOrEqual(1);
+      console.log(`abort: ${stage.displayName} (stage ${stage.stageIndex}) stopped: ${c.tokensAfterCancel} token(s), ${c.stepsAfterCancel} step(s) after the cancel arrived`);
     }
     const request = (await exported()).requests.find((r) => r.requestId === start.requestId)!;
     expect(request.state).toBe('cancelled');
