@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --only api` (or `tsx e2e/api-bench.ts`): the OpenAI-compatible API on a warm session
+ * `npm run bench:api` (also part of `npm run bench`; `--skip api` leaves it out): the OpenAI-compatible API on a warm session
  * of two unemulated wasm pages (tiny model), against the host's Go on the same session:
  *   - TTFT through the API (HTTP POST -> first SSE content chunk, official `openai` client) vs the
  *     host's Go (driver go -> first `output` message over /ws), alternating, after one warm-up of each;
