@@ -175,3 +175,21 @@ describe('the request queue and cancel (HTTP API requests)', () => {
     expect(c.exportSession(code)!.requests.find((r) => r.requestId === apiStart.requestId)).toMatchObject({ state: 'cancelled', tokenIds: [9] });
   });
 });
+
+describe('which sessions serve the HTTP API', () => {
+  it('none by default; the host toggle or --api-session (apiSessionCode) makes one serve', () => {
+    // all-zero "random" bytes: the first session's join code is 00000000
+    const c = new Coordinator({ model: manifest, randomBytes: (n) => new Uint8Array(n), apiSessionCode: '00000000' });
+    const plain = make();
+    for (const co of [c, plain]) co.connect(1, '10.0.0.1');
+    const named = only(c.handle(1, { type: 'create-session' }, 0), 1, 'session-created');
+    expect(named.code).toBe('00000000');
+    expect(c.apiSessions().map((s) => s.code)).toEqual(['00000000']);
+    const other = only(plain.handle(1, { type: 'create-session' }, 0), 1, 'session-created');
+    expect(plain.apiSessions()).toEqual([]);
+    expect(only(plain.handle(1, { type: 'serve-api', code: other.code, hostSecret: other.hostSecret, serve: true, ref: 3 }, 1), 1, 'api-serving')).toEqual({ type: 'api-serving', code: other.code, serve: true, ref: 3 });
+    expect(plain.apiSessions().map((s) => s.code)).toEqual([other.code]);
+    expect(only(plain.handle(1, { type: 'serve-api', code: other.code, hostSecret: 'x'.repeat(44), serve: false }, 2), 1, 'error').code).toBe('wrong-secret');
+    expect(plain.apiSessions()).toHaveLength(1);
+  });
+});
