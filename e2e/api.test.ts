@@ -15,6 +15,7 @@ import { prepareE2e, skipBanner } from './environment.ts';
 import { Harness } from './harness.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
 import { nodeRunnerTokens, type ReferenceTokens } from './reference.ts';
+import { TandemPage } from './tandem-page.ts';
 
 const ready = prepareE2e();
 if (!ready.ok) console.warn(skipBanner('API e2e tests', ready.reason));
@@ -161,5 +162,24 @@ describe.skipIf(!ready.ok)('OpenAI-compatible API on a live session (tiny model,
     const after = await client.chat.completions.create({ model: name, messages: [{ role: 'user', content: PROMPT }], temperature: 0, max_tokens: NEW_TOKENS });
     expect(after.choices[0]!.message.content).toBe(tokenizer.decode(reference.generated));
     expect((await fetch(`${h.server.controlUrl}/api/health`)).status).toBe(200);
+  }, 300_000);
+
+  it("the host page's 'Serve the API' toggle (off by default) makes its session answer the API", async () => {
+    const hostPage = await TandemPage.open(h.browser, { name: 'host-page' }, { baseUrl: h.server.pageUrl, host: true, backend: 'wasm', modelName: model.manifest.name, unitFiles: [] });
+    try {
+      const s = await hostPage.waitForState<{ role: string | null; code: string | null; serveApi: boolean }>((x) => x.role === 'host' && x.code !== null, 'the host page to create its session');
+      // Tandem's model entries list the sessions serving them (an extension of OpenAI's Model)
+      type ServedModel = OpenAI.Models.Model & { sessions: { code: string }[] };
+      const served = async () => ((await client.models.list()).data[0] as ServedModel).sessions.map((x) => x.code);
+      expect(s.serveApi).toBe(false);
+      expect(await served()).not.toContain(s.code);
+      await hostPage.page.check('#serve-api');
+      await expect.poll(served, { timeout: 30_000 }).toContain(s.code);
+      await hostPage.waitForState<{ serveApi: boolean }>((x) => x.serveApi, 'the page to show the API as served');
+      await hostPage.page.uncheck('#serve-api');
+      await expect.poll(served, { timeout: 30_000 }).not.toContain(s.code);
+    } finally {
+      await hostPage.close();
+    }
   }, 300_000);
 });
