@@ -549,13 +549,18 @@ export class App {
   /** Host: whether this session answers the OpenAI-compatible HTTP API of the server. */
   async setServeApi(serve: boolean): Promise<void> {
     if (!this.client) return;
+    const before = this.state.serveApi;
+    // shown at once (a render before the reply must not flip the checkbox back)
+    this.state.serveApi = serve;
+    this.changed();
     try {
       const reply = await this.client.request({ type: 'serve-api', ...this.hostAuth(), serve }, 'api-serving');
       this.state.serveApi = reply.serve;
-      this.changed();
     } catch (e) {
+      this.state.serveApi = before;
       this.error(e, 'api');
     }
+    this.changed();
   }
 
   async endSession(): Promise<void> {
