@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --preset demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode]`:
+ * `npm run bench [-- --preset demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode,api]`:
  * the end-to-end measurements, saved to bench/results/e2e.json and reported against the goals:
  *   1. cold-start TTFT of the DP plan vs even, heuristic and single-device plans on the emulated
  *      (paper-shaped) pages                                                goal: DP <= 0.8x even
@@ -7,6 +7,8 @@
  *      on the same weights (export-full, Node)              goals: K-page >= 0.8x one page, one page >= 1.0x transformers.js
  *   3. per-hop activation latency and throughput over a data channel, 4 KB .. 4 MB frames
  *   4. raw IndexedDB read MB/s vs shard load (blob -> session ready)        goal: load >= 0.5x raw read
+ *   5. TTFT through the OpenAI-compatible API vs the host's Go on one warm session, and the SSE chunk
+ *      latency after the token's report reaches the server (e2e/api-bench.ts)    goal: API - Go <= 50 ms
  * Figures are measured on this machine with every page in one headless Chromium; nothing is a timed test.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { TandemError } from '../planner/errors.ts';
 import type { PlanMethod } from '../signaling/protocol.ts';
 import { prepareE2e } from './environment.ts';
 import { Harness } from './harness.ts';
+import { runApiBench, type ApiBenchResult } from './api-bench.ts';
 import { runHopBench, type HopBenchResult } from './hop-bench.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
 import { paperPeers } from './profiles.ts';
@@ -131,7 +134,7 @@ const USAGE = `usage: npm run bench -- [options]
   --tokens N          prompt length in tokens (default 256)
   --new-tokens N      tokens generated per plan-comparison request (default 8)
   --decode-tokens N   tokens generated for the decode-rate runs (default 32)
-  --skip LIST         parts to skip: hop, plans, decode (comma-separated)
+  --skip LIST         parts to skip: hop, plans, decode, api (comma-separated)
   --out FILE          where the JSON goes (default ${RESULTS})
   --help              this text`;
 
@@ -154,8 +157,8 @@ export async function main(argv: string[]): Promise<number> {
   const tokens = integerOption(values.tokens, '--tokens', 8, 4096);
   const newTokens = integerOption(values['new-tokens'], '--new-tokens', 1, 1024);
   const decodeTokens = integerOption(values['decode-tokens'], '--decode-tokens', 1, 1024);
-  const unknownParts = [...skip].filter((part) => !['hop', 'plans', 'decode'].includes(part));
-  if (unknownParts.length > 0) throw usageError(`--skip: '${unknownParts.join(',')}' is not one of hop, plans, decode`);
+  const unknownParts = [...skip].filter((part) => !['hop', 'plans', 'decode', 'api'].includes(part));
+  if (unknownParts.length > 0) throw usageError(`--skip: '${unknownParts.join(',')}' is not one of hop, plans, decode, api`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const ready = prepareE2e(log);
   if (!ready.ok) throw new TandemError('e2e-unavailable', `The bench needs headless Chromium in a private network namespace: ${ready.reason}`);
@@ -199,6 +202,12 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
+  let api: ApiBenchResult | null = null;
+  if (!skip.has('api')) {
+    log('bench: OpenAI-compatible API vs Go on a warm session');
+    api = await runApiBench({ chromium: ready.chromium.path, model, rounds: 5, newTokens: Number(values['new-tokens']), log });
+  }
+
   const ttft = (m: PlanMethod) => plans.find((r) => r.method === m)?.metrics.ttft ?? null;
   // Stages whose units are big enough to time (the tiny model's 0.15 MB layers read in ~1 ms).
   const loadRatios = decode?.shardLoad.filter((s) => s.unitBytes >= 8 << 20).map((s) => s.loadMBps) ?? [];
@@ -208,6 +217,7 @@ export async function main(argv: string[]): Promise<number> {
     ratioGoal(`${peers}-page decode / one-page decode`, decode?.pipeline?.tokensPerSec, decode?.onePage?.tokensPerSec, '>=', 0.8),
     ratioGoal('one-page decode / transformers.js (Node, native CPU) decode', decode?.onePage?.tokensPerSec, decode?.transformers?.tokensPerSec, '>=', 1.0),
     ratioGoal('shard load MB/s (median stage >= 8 MiB) / raw IDB read', medianLoad, hop?.idb.readMBps, '>=', 0.5),
+    { name: 'API TTFT - Go TTFT, warm session (ms, medians)', value: api?.ttftDifferenceMs ?? null, target: '<= 50', met: api?.ttftDifferenceMs == null ? null : api.ttftDifferenceMs <= 50 },
   ];
 
   const chromiumVersion = (() => {
@@ -232,6 +242,7 @@ export async function main(argv: string[]): Promise<number> {
       tokens: decodeTokens,
     },
     hops: hop,
+    api,
     shardLoad: decode?.shardLoad ?? [],
     notes: [
       'All pages share one headless Chromium on this machine; emulated heterogeneity = CDP CPU throttling + ?emulate= storage read caps (labelled in the pages).',

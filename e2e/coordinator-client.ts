@@ -22,6 +22,8 @@ interface Waiter {
 export class CoordinatorClient {
   /** Every message received, in order. */
   readonly log: ServerMessage[] = [];
+  /** performance.now() at the arrival of each message of `log` (same index). */
+  readonly receivedAt: number[] = [];
   private waiters = new Set<Waiter>();
   private nextRef = 1;
   private closedError: Error | null = null;
@@ -35,6 +37,7 @@ export class CoordinatorClient {
         return;
       }
       this.log.push(parsed.message);
+      this.receivedAt.push(performance.now());
       for (const w of [...this.waiters]) {
         if (w.match(parsed.message)) {
           this.waiters.delete(w);

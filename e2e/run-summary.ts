@@ -134,7 +134,7 @@ export interface PlanRun {
   stages: StageComparison[];
   /** Raw timing reports per peer id, for the report's Gantt chart. */
   timings: Record<string, TimingEntry[]>;
-  finishReason: 'eos' | 'max-tokens' | 'error' | null;
+  finishReason: 'eos' | 'max-tokens' | 'error' | 'cancelled' | null;
   screenshot?: string;
 }
 

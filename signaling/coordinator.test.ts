@@ -126,3 +126,70 @@ describe('coordinator', () => {
     expect(only(c.handle(headConn, { ...report, tokenIds: [2, 3] }, 6), headConn, 'error').code).toBe('bad-message');
   });
 });
+
+describe('the request queue and cancel (HTTP API requests)', () => {
+  it('an API request waits behind a go, starts with its token ids when the go ends, and a cancel stops it on every page', async () => {
+    const c = make({ queueDepth: 2 });
+    const HOST = 1;
+    const PAGE = 2;
+    c.connect(HOST, '10.0.0.1');
+    c.connect(PAGE, '10.0.0.2');
+    const created = only(c.handle(HOST, { type: 'create-session' }, 0), HOST, 'session-created');
+    const { code, hostSecret } = created;
+    const joined = only(c.handle(PAGE, { type: 'join', code, displayName: 'p' }, 1), PAGE, 'joined');
+    c.handle(PAGE, { type: 'profile', profile: sampleProfile(1) }, 2);
+    const planEffects = c.handle(HOST, { type: 'plan', code, hostSecret, method: 'single' }, 3);
+    const planEffect = planEffects.find((e) => e.kind === 'plan')!;
+    if (planEffect.kind !== 'plan') throw new Error('no plan effect');
+    c.planFinished(planEffect.token, await planInline(planEffect.request), 4);
+    c.handle(HOST, { type: 'serve-api', code, hostSecret, serve: true }, 5);
+    expect(c.apiSessions()).toEqual([{ code, model: 'pure-test', waiting: 0, running: false, queueDepth: 2 }]);
+
+    const go = only(c.handle(HOST, { type: 'go', code, hostSecret, prompt: 'typed', maxNewTokens: 2, sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 } }, 6), PAGE, 'start');
+    const submission = { sessionCode: code, displayPrompt: '[API] hi', promptTokenIds: [5, 6, 7], maxNewTokens: 4, sampling: { temperature: 0, topK: 0, topP: 1, seed: 2 } };
+    const first = c.submitApi(submission, 7);
+    expect(first.outcome).toMatchObject({ ok: true, position: 1 });
+    expect(c.submitApi(submission, 8).outcome).toMatchObject({ ok: true, position: 2 });
+    expect(c.submitApi(submission, 9).outcome).toMatchObject({ ok: false, code: 'queue-full' });
+    if (!first.outcome.ok) throw new Error('refused');
+
+    // the go ends: the first API request starts, with the server's token ids
+    const ended = c.handle(PAGE, { type: 'report-tokens', requestId: go.requestId, tokenIds: [1, 2], text: 'ab', generated: 2, done: true, finishReason: 'max-tokens' }, 10);
+    const apiStart = only(ended, PAGE, 'start');
+    expect(apiStart).toMatchObject({ origin: 'api', promptTokenIds: [5, 6, 7], prompt: '[API] hi', maxNewTokens: 4 });
+    expect(ended).toContainEqual({ kind: 'api', event: { type: 'started', ticket: first.outcome.ticket, sessionCode: code, requestId: apiStart.requestId } });
+    const tokens = c.handle(PAGE, { type: 'report-tokens', requestId: apiStart.requestId, tokenIds: [9], text: 'x', generated: 1, done: false }, 11);
+    expect(tokens).toContainEqual({ kind: 'api', event: { type: 'tokens', ticket: first.outcome.ticket, tokenIds: [9], done: false } });
+
+    // the client goes away: every page is told, the view ends the output, the next request starts
+    const cancelled = c.cancelApi(first.outcome.ticket, 'the API client disconnected', 12);
+    expect(only(cancelled, PAGE, 'cancel')).toEqual({ type: 'cancel', requestId: apiStart.requestId, reason: 'the API client disconnected' });
+    expect(sent(cancelled, HOST)).toContainEqual(expect.objectContaining({ type: 'output', requestId: apiStart.requestId, done: true, finishReason: 'cancelled' }));
+    const next = sent(cancelled, PAGE).filter((m) => m.type === 'start');
+    expect(next).toHaveLength(1);
+    // a token sampled before the cancel arrived is acknowledged and dropped; the page reports how far it went
+    const late = c.handle(PAGE, { type: 'report-tokens', requestId: apiStart.requestId, tokenIds: [3], text: 'y', generated: 2, done: false, ref: 1 }, 13);
+    expect(sent(late, PAGE)).toEqual([{ type: 'ack', of: 'report-tokens', ref: 1 }]);
+    const report = c.handle(PAGE, { type: 'report-cancelled', requestId: apiStart.requestId, tokensAfterCancel: 1, stepsAfterCancel: 1 }, 14);
+    expect(only(report, HOST, 'cancelled')).toMatchObject({ peerId: joined.peerId, tokensAfterCancel: 1 });
+    expect(c.exportSession(code)!.requests.find((r) => r.requestId === apiStart.requestId)).toMatchObject({ state: 'cancelled', tokenIds: [9] });
+  });
+});
+
+describe('which sessions serve the HTTP API', () => {
+  it('none by default; the host toggle or --api-session (apiSessionCode) makes one serve', () => {
+    // all-zero "random" bytes: the first session's join code is 00000000
+    const c = new Coordinator({ model: manifest, randomBytes: (n) => new Uint8Array(n), apiSessionCode: '00000000' });
+    const plain = make();
+    for (const co of [c, plain]) co.connect(1, '10.0.0.1');
+    const named = only(c.handle(1, { type: 'create-session' }, 0), 1, 'session-created');
+    expect(named.code).toBe('00000000');
+    expect(c.apiSessions().map((s) => s.code)).toEqual(['00000000']);
+    const other = only(plain.handle(1, { type: 'create-session' }, 0), 1, 'session-created');
+    expect(plain.apiSessions()).toEqual([]);
+    expect(only(plain.handle(1, { type: 'serve-api', code: other.code, hostSecret: other.hostSecret, serve: true, ref: 3 }, 1), 1, 'api-serving')).toEqual({ type: 'api-serving', code: other.code, serve: true, ref: 3 });
+    expect(plain.apiSessions().map((s) => s.code)).toEqual([other.code]);
+    expect(only(plain.handle(1, { type: 'serve-api', code: other.code, hostSecret: 'x'.repeat(44), serve: false }, 2), 1, 'error').code).toBe('wrong-secret');
+    expect(plain.apiSessions()).toHaveLength(1);
+  });
+});

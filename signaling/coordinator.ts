@@ -10,6 +10,7 @@ import {
   JOIN_CODE_ALPHABET,
   JOIN_CODE_LENGTH,
   MAX_PEERS_PER_SESSION,
+  MAX_PLAN_TOKENS,
   manifestUrl,
   unitsForStage,
   type ClientMessage,
@@ -28,6 +29,7 @@ import {
 } from './protocol.ts';
 import type { PlanOutcome, PlanRequest } from './planning.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
+import { RequestQueue, retryAfterSeconds } from './request-queue.ts';
 
 export type ConnId = number;
 
@@ -45,7 +47,40 @@ export type Effect =
   | { kind: 'close'; conn: ConnId; code: number; reason: string }
   | { kind: 'field-log'; record: FieldRecord }
   /** Run the planner (off the event loop if the gateway can), then call `planFinished(token, ...)`. */
-  | { kind: 'plan'; token: number; request: PlanRequest };
+  | { kind: 'plan'; token: number; request: PlanRequest }
+  /** Progress of a request of the HTTP API, for openai-api.ts. */
+  | { kind: 'api'; event: ApiEvent };
+
+/** What the HTTP API learns about one of its requests (`ticket` from `submitApi`). */
+export type ApiEvent =
+  | { type: 'started'; ticket: number; sessionCode: string; requestId: number }
+  | { type: 'tokens'; ticket: number; tokenIds: number[]; done: boolean; finishReason?: 'eos' | 'max-tokens' | 'error' }
+  | { type: 'failed'; ticket: number; code: string; message: string };
+
+/** A request of the HTTP API, already tokenised by the server. */
+export interface ApiSubmission {
+  sessionCode: string;
+  /** Shown on the pages as the request's prompt. */
+  displayPrompt: string;
+  promptTokenIds: number[];
+  maxNewTokens: number;
+  sampling: Sampling;
+}
+
+export type ApiSubmitOutcome =
+  | { ok: true; ticket: number; /** 0 = started now, n = n-th in the queue */ position: number }
+  | { ok: false; code: 'queue-full'; retryAfterSeconds: number }
+  | { ok: false; code: 'session-not-found' };
+
+/** A session that answers the HTTP API. */
+export interface ApiSessionInfo {
+  code: string;
+  model: string;
+  /** Requests waiting in its queue (not counting the running one). */
+  waiting: number;
+  running: boolean;
+  queueDepth: number;
+}
 
 /** What the planner produced for a `plan` effect. */
 export type PlanCompletion = { ok: true; outcome: PlanOutcome } | { ok: false; code: string; message: string };
@@ -67,6 +102,8 @@ export interface CoordinatorLimits {
   textPerRequest: number;
   /** Joins, resumes and session creations per client address. */
   joinRate: RateLimit;
+  /** Requests that may wait in a session's queue behind the running one (>= 1). */
+  queueDepth: number;
 }
 
 export const DEFAULT_LIMITS: CoordinatorLimits = {
@@ -79,6 +116,7 @@ export const DEFAULT_LIMITS: CoordinatorLimits = {
   timingsPerPeer: 20_000,
   textPerRequest: 256 * 1024,
   joinRate: { burst: 20, perSecond: 2 },
+  queueDepth: 4,
 };
 
 export interface CoordinatorOptions {
@@ -90,6 +128,8 @@ export interface CoordinatorOptions {
   /** Default prompt length for plans, tokens. */
   defaultTokens?: number;
   peerjs?: { path: string; key: string };
+  /** Join code of a session that answers the HTTP API whether or not its host switched it on (--api-session). */
+  apiSessionCode?: string | null;
 }
 
 interface Peer {
@@ -123,7 +163,10 @@ interface RequestRecord {
   maxNewTokens: number;
   sampling: Sampling;
   startedAtMs: number;
-  state: 'running' | 'done' | 'failed';
+  state: 'running' | 'done' | 'failed' | 'cancelled';
+  origin: 'host' | 'api';
+  /** The HTTP API's ticket, null for the host's go. */
+  ticket: number | null;
   peerIds: Set<string>;
   lastPeerId: string;
   timings: Map<string, TimingEntry[]>;
@@ -147,11 +190,31 @@ interface Session {
   planCount: number;
   /** The plan being computed, if any. */
   planning: PendingPlan | null;
+  /** Requests waiting for the running one to end (host go's and API requests, in arrival order). */
+  queue: RequestQueue<QueuedRequest>;
+  /** The host switched the HTTP API on for this session. */
+  serveApi: boolean;
+  /** Durations of the last requests, ms (for Retry-After). */
+  recentDurationsMs: number[];
+}
+
+/** A request that waits in a session's queue. */
+interface QueuedRequest {
+  origin: 'host' | 'api';
+  prompt: string;
+  promptTokenIds: number[] | null;
+  maxNewTokens: number;
+  sampling: Sampling;
+  /** host: the connection that sent go and its ref (the start is its reply). */
+  hostConn: ConnId | null;
+  ref: number | undefined;
+  ticket: number | null;
 }
 
 interface PendingPlan {
   token: number;
-  hostConn: ConnId;
+  /** null: planned for a queued API request, not on a host's request. */
+  hostConn: ConnId | null;
   ref: number | undefined;
   method: PlanMethod;
   tokens: number;
@@ -215,6 +278,9 @@ export class Coordinator {
   private nextPlanToken = 1;
   /** Plan token -> session code, while the planner runs. */
   private readonly pendingPlans = new Map<number, string>();
+  private nextTicket = 1;
+  /** API ticket -> session code, while its request waits or runs. */
+  private readonly apiTickets = new Map<number, string>();
 
   constructor(private readonly options: CoordinatorOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -270,7 +336,7 @@ export class Coordinator {
         }
       }
       if (session.peers.size === 0 && session.hostConns.size === 0 && nowMs - session.lastActivityMs > this.limits.sessionIdleMs)
-        this.deleteSession(session);
+        this.deleteSession(session, out);
     }
     this.joinLimiter.sweep(nowMs);
     return out.effects;
@@ -325,11 +391,15 @@ export class Coordinator {
       case 'report-timings':
         return this.onReportTimings(conn, state, msg, out);
       case 'report-tokens':
-        return this.onReportTokens(conn, state, msg, out);
+        return this.onReportTokens(conn, state, msg, nowMs, out);
       case 'report-error':
-        return this.onReportError(conn, state, msg, out);
+        return this.onReportError(conn, state, msg, nowMs, out);
       case 'end-session':
         return this.onEndSession(conn, state, msg, out);
+      case 'serve-api':
+        return this.onServeApi(conn, state, msg, out);
+      case 'report-cancelled':
+        return this.onReportCancelled(conn, state, msg, out);
       default:
         return assertNever(msg);
     }
@@ -357,6 +427,9 @@ export class Coordinator {
       nextRequestId: 1,
       planCount: 0,
       planning: null,
+      queue: new RequestQueue(this.limits.queueDepth),
+      serveApi: false,
+      recentDurationsMs: [],
     };
     this.sessions.set(code, session);
     state.hostOf.add(code);
@@ -449,17 +522,21 @@ export class Coordinator {
     if (!model) return out.error(conn, 'model-unavailable', 'the server has no model package', msg.type, msg.ref);
     if (this.runningRequest(session))
       return out.error(conn, 'request-active', 'a request is running: wait for it to finish before planning again', msg.type, msg.ref);
+    const refused = this.startPlan(session, conn, msg.ref, msg.method ?? 'dp', msg.tokens ?? this.defaultTokens, msg.memoryModel ?? 'max', nowMs, out);
+    if (refused) out.error(conn, refused.code, refused.message, msg.type, msg.ref);
+  }
+
+  /** Asks for a plan (the `plan` effect); returns why not when it cannot. `conn` null: for a queued API request. */
+  private startPlan(session: Session, conn: ConnId | null, ref: number | undefined, method: PlanMethod, tokens: number, memoryModel: MemoryModel, nowMs: number, out: Outbox): { code: ErrorCode; message: string } | null {
+    const model = this.options.model;
+    if (!model) return { code: 'model-unavailable', message: 'the server has no model package' };
     const candidates = [...session.peers.values()].filter((p) => p.conn !== null && p.profile !== null);
     if (candidates.length === 0)
-      return out.error(conn, 'no-profiles', 'no connected peer has reported a profile yet: wait for the pages to finish profiling', msg.type, msg.ref);
-    if (session.planning)
-      return out.error(conn, 'plan-pending', 'a plan is being computed for this session: wait for its plan-ready', msg.type, msg.ref);
-    const method = msg.method ?? 'dp';
-    const tokens = msg.tokens ?? this.defaultTokens;
-    const memoryModel = msg.memoryModel ?? 'max';
+      return { code: 'no-profiles', message: 'no connected peer has reported a profile yet: wait for the pages to finish profiling' };
+    if (session.planning) return { code: 'plan-pending', message: 'a plan is being computed for this session: wait for its plan-ready' };
     const token = this.nextPlanToken++;
     this.pendingPlans.set(token, session.code);
-    session.planning = { token, hostConn: conn, ref: msg.ref, method, tokens, memoryModel, peerIds: candidates.map((p) => p.peerId) };
+    session.planning = { token, hostConn: conn, ref, method, tokens, memoryModel, peerIds: candidates.map((p) => p.peerId) };
     session.lastActivityMs = nowMs;
     out.effects.push({
       kind: 'plan',
@@ -472,6 +549,7 @@ export class Coordinator {
         memoryModel,
       },
     });
+    return null;
   }
 
   /** The planner finished the `plan` effect with this token: publish the plan (or the error). */
@@ -484,16 +562,17 @@ export class Coordinator {
     const pending = session.planning;
     session.planning = null;
     const { hostConn: conn, ref, method, tokens, memoryModel } = pending;
-    if (!completion.ok) {
-      if (completion.code === 'plan-infeasible') out.error(conn, 'plan-infeasible', completion.message, 'plan', ref);
-      else out.error(conn, 'internal', `the planner failed (${completion.code}): ${completion.message}`, 'plan', ref);
+    const refuse = (code: ErrorCode, message: string): Effect[] => {
+      if (conn !== null) out.error(conn, code, message, 'plan', ref);
+      else this.failQueuedApi(session, code, message, nowMs, out);
       return out.effects;
+    };
+    if (!completion.ok) {
+      if (completion.code === 'plan-infeasible') return refuse('plan-infeasible', completion.message);
+      return refuse('internal', `the planner failed (${completion.code}): ${completion.message}`);
     }
     const candidates = pending.peerIds.map((id) => session.peers.get(id));
-    if (candidates.some((p) => !p || p.conn === null)) {
-      out.error(conn, 'stale-plan', 'a page left or disconnected while the plan was computed: plan again', 'plan', ref);
-      return out.effects;
-    }
+    if (candidates.some((p) => !p || p.conn === null)) return refuse('stale-plan', 'a page left or disconnected while the plan was computed: plan again');
     const result = completion.outcome;
     session.planCount += 1;
     const planId = `${session.code}-${session.planCount}`;
@@ -562,28 +641,55 @@ export class Coordinator {
       out.send(peer.conn, { type: 'excluded', planId, reason });
     }
     this.broadcastRoster(session, out);
+    this.pump(session, nowMs, out);
     return out.effects;
   }
 
   private onGo(conn: ConnId, state: Conn, msg: ClientMessageOf<'go'>, nowMs: number, out: Outbox): void {
     const session = this.hostSession(conn, state, msg, out);
     if (!session) return;
+    const entry: QueuedRequest = {
+      origin: 'host',
+      prompt: msg.prompt,
+      promptTokenIds: null,
+      maxNewTokens: msg.maxNewTokens,
+      sampling: msg.sampling,
+      hostConn: conn,
+      ref: msg.ref,
+      ticket: null,
+    };
+    // Behind a running or waiting request: wait in line (the start is the reply).
+    if (this.runningRequest(session) || session.queue.length > 0) {
+      if (session.queue.push(entry) === null)
+        return out.error(conn, 'queue-full', `${session.queue.length} requests already wait in this session's queue: wait for one to finish`, msg.type, msg.ref);
+      return;
+    }
     const plan = session.plan;
     if (session.planning) return out.error(conn, 'plan-pending', 'a plan is being computed: wait for its plan-ready, then go', msg.type, msg.ref);
     if (!plan) return out.error(conn, 'no-plan', "no plan yet: send 'plan' first", msg.type, msg.ref);
-    if (this.runningRequest(session)) return out.error(conn, 'request-active', 'a request is already running: wait for it to finish', msg.type, msg.ref);
-    const missing = plan.stages.filter((s) => session.peers.get(s.peerId)?.conn == null).map((s) => s.peerId);
+    const missing = this.missingStages(session, plan);
     if (plan.stale || missing.length > 0)
       return out.error(conn, 'stale-plan', `planned peers left or are disconnected (${missing.join(', ') || 'a peer left'}): plan again`, msg.type, msg.ref);
+    this.startRequest(session, plan, entry, nowMs, out);
+  }
+
+  private missingStages(session: Session, plan: Plan): string[] {
+    return plan.stages.filter((s) => session.peers.get(s.peerId)?.conn == null).map((s) => s.peerId);
+  }
+
+  /** Sends `start` for `entry` on `plan` to every connection of the session. */
+  private startRequest(session: Session, plan: Plan, entry: QueuedRequest, nowMs: number, out: Outbox): void {
     const requestId = session.nextRequestId++;
     const record: RequestRecord = {
       requestId,
       planId: plan.planId,
-      prompt: msg.prompt,
-      maxNewTokens: msg.maxNewTokens,
-      sampling: msg.sampling,
+      prompt: entry.prompt,
+      maxNewTokens: entry.maxNewTokens,
+      sampling: entry.sampling,
       startedAtMs: nowMs,
       state: 'running',
+      origin: entry.origin,
+      ticket: entry.ticket,
       peerIds: new Set(plan.stages.map((s) => s.peerId)),
       lastPeerId: plan.stages[plan.stages.length - 1].peerId,
       timings: new Map(),
@@ -599,12 +705,76 @@ export class Coordinator {
       type: 'start',
       requestId,
       planId: plan.planId,
-      prompt: msg.prompt,
-      maxNewTokens: msg.maxNewTokens,
-      sampling: msg.sampling,
+      prompt: entry.prompt,
+      maxNewTokens: entry.maxNewTokens,
+      sampling: entry.sampling,
       serverTimeMs: nowMs,
+      origin: entry.origin,
+      ...(entry.promptTokenIds ? { promptTokenIds: entry.promptTokenIds } : {}),
     };
-    for (const to of this.sessionConns(session)) out.send(to, to === conn && msg.ref !== undefined ? { ...start, ref: msg.ref } : start);
+    for (const to of this.sessionConns(session)) out.send(to, to === entry.hostConn && entry.ref !== undefined ? { ...start, ref: entry.ref } : start);
+    if (entry.ticket !== null) out.effects.push({ kind: 'api', event: { type: 'started', ticket: entry.ticket, sessionCode: session.code, requestId } });
+  }
+
+  /**
+   * Starts the next waiting request when the pipeline is free: on the current plan when it can run,
+   * else (API requests) after planning for the request's prompt length; a host go without a usable
+   * plan gets the error it would have got at once.
+   */
+  private pump(session: Session, nowMs: number, out: Outbox): void {
+    while (!this.runningRequest(session) && !session.planning) {
+      const next = session.queue.peek();
+      if (!next) return;
+      const plan = session.plan;
+      if (plan && !plan.stale && this.missingStages(session, plan).length === 0) {
+        session.queue.shift();
+        this.startRequest(session, plan, next, nowMs, out);
+        return;
+      }
+      if (next.origin === 'host') {
+        session.queue.shift();
+        if (next.hostConn !== null)
+          out.error(next.hostConn, plan ? 'stale-plan' : 'no-plan', plan ? 'planned peers left while your go waited: plan again' : "no plan yet: send 'plan' first", 'go', next.ref);
+        continue;
+      }
+      const tokens = Math.min(MAX_PLAN_TOKENS, Math.max(1, next.promptTokenIds?.length ?? this.defaultTokens));
+      const refused = this.startPlan(session, null, undefined, 'dp', tokens, 'max', nowMs, out);
+      if (!refused) return;
+      this.failQueuedApi(session, refused.code, refused.message, nowMs, out);
+    }
+  }
+
+  /** The queue's head (an API request waiting for a plan) cannot run: tell the API, try the next. */
+  private failQueuedApi(session: Session, code: string, message: string, nowMs: number, out: Outbox): void {
+    const head = session.queue.shift();
+    if (head?.ticket != null) {
+      this.apiTickets.delete(head.ticket);
+      out.effects.push({ kind: 'api', event: { type: 'failed', ticket: head.ticket, code, message } });
+    }
+    this.pump(session, nowMs, out);
+  }
+
+  /** A request left the running state: remember its duration, tell the API, start the next one. */
+  private requestEnded(session: Session, request: RequestRecord, nowMs: number, out: Outbox, failure?: { code: string; message: string }): void {
+    session.recentDurationsMs.push(nowMs - request.startedAtMs);
+    if (session.recentDurationsMs.length > 8) session.recentDurationsMs.shift();
+    if (request.ticket !== null) {
+      this.apiTickets.delete(request.ticket);
+      if (failure) out.effects.push({ kind: 'api', event: { type: 'failed', ticket: request.ticket, ...failure } });
+    }
+    this.pump(session, nowMs, out);
+  }
+
+  /** Stops a running request on every page: `cancel` to all, an ended output for the views. */
+  private cancelRequest(session: Session, request: RequestRecord, reason: string, nowMs: number, out: Outbox): void {
+    request.state = 'cancelled';
+    const cancel: ServerMessage = { type: 'cancel', requestId: request.requestId, reason };
+    const ended: ServerMessage = { type: 'output', requestId: request.requestId, tokenIds: [], text: '', generated: request.tokenIds.length, done: true, finishReason: 'cancelled' };
+    for (const to of this.sessionConns(session)) {
+      out.send(to, cancel);
+      out.send(to, ended);
+    }
+    this.requestEnded(session, request, nowMs, out);
   }
 
   private onCacheStatus(conn: ConnId, state: Conn, msg: ClientMessageOf<'cache-status'>, out: Outbox): void {
@@ -637,13 +807,15 @@ export class Coordinator {
     for (const to of this.sessionConns(session)) out.send(to, timings);
   }
 
-  private onReportTokens(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-tokens'>, out: Outbox): void {
+  private onReportTokens(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-tokens'>, nowMs: number, out: Outbox): void {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
     const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
     if (!request) return;
     if (found.peer.peerId !== request.lastPeerId)
       return out.error(conn, 'not-last-stage', 'only the stage holding the head reports tokens', msg.type, msg.ref);
+    // A token sampled while the cancel was on its way: expected, not an error; nobody wants it any more.
+    if (request.state === 'cancelled') return out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
     if (request.state !== 'running') return out.error(conn, 'unknown-request', `request ${msg.requestId} already ended (${request.state})`, msg.type, msg.ref);
     if (request.tokenIds.length + msg.tokenIds.length > request.maxNewTokens)
       return out.error(conn, 'bad-message', `request ${msg.requestId} allows at most ${request.maxNewTokens} new tokens`, msg.type, msg.ref);
@@ -663,9 +835,12 @@ export class Coordinator {
       ...(msg.finishReason !== undefined ? { finishReason: msg.finishReason } : {}),
     };
     for (const to of this.sessionConns(found.session)) out.send(to, output);
+    if (request.ticket !== null)
+      out.effects.push({ kind: 'api', event: { type: 'tokens', ticket: request.ticket, tokenIds: msg.tokenIds, done: msg.done, ...(msg.finishReason ? { finishReason: msg.finishReason } : {}) } });
+    if (msg.done) this.requestEnded(found.session, request, nowMs, out);
   }
 
-  private onReportError(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-error'>, out: Outbox): void {
+  private onReportError(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-error'>, nowMs: number, out: Outbox): void {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
     let request: RequestRecord | null = null;
@@ -673,7 +848,10 @@ export class Coordinator {
       request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
       if (!request) return;
       if (request.errors.length < 64) request.errors.push({ peerId: found.peer.peerId, code: msg.code, message: msg.message });
-      if (request.state === 'running') request.state = 'failed';
+      if (request.state === 'running') {
+        request.state = 'failed';
+        this.requestEnded(found.session, request, nowMs, out, { code: msg.code, message: `${found.peer.displayName}: ${msg.message}` });
+      }
     }
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
     const report: ServerMessage = {
@@ -694,7 +872,87 @@ export class Coordinator {
     const targets = this.sessionConns(session);
     targets.add(conn);
     for (const to of targets) out.send(to, ended);
-    this.deleteSession(session);
+    this.deleteSession(session, out);
+  }
+
+  private onServeApi(conn: ConnId, state: Conn, msg: ClientMessageOf<'serve-api'>, out: Outbox): void {
+    const session = this.hostSession(conn, state, msg, out);
+    if (!session) return;
+    session.serveApi = msg.serve;
+    const serving: ServerMessage = { type: 'api-serving', code: session.code, serve: msg.serve };
+    for (const to of session.hostConns) out.send(to, to === conn && msg.ref !== undefined ? { ...serving, ref: msg.ref } : serving);
+  }
+
+  private onReportCancelled(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-cancelled'>, out: Outbox): void {
+    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    if (!found) return;
+    const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
+    if (!request) return;
+    if (!request.peerIds.has(found.peer.peerId)) return out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
+    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    const cancelled: ServerMessage = {
+      type: 'cancelled',
+      requestId: msg.requestId,
+      peerId: found.peer.peerId,
+      tokensAfterCancel: msg.tokensAfterCancel,
+      stepsAfterCancel: msg.stepsAfterCancel,
+    };
+    for (const to of this.sessionConns(found.session)) out.send(to, cancelled);
+  }
+
+  // ---- the HTTP API (openai-api.ts) -------------------------------------------------------
+
+  /** Sessions that answer the HTTP API: switched on by their host, or named by --api-session. */
+  apiSessions(): ApiSessionInfo[] {
+    const model = this.options.model?.name ?? '';
+    return [...this.sessions.values()]
+      .filter((s) => s.serveApi || s.code === this.options.apiSessionCode)
+      .map((s) => ({ code: s.code, model, waiting: s.queue.length, running: this.runningRequest(s) !== undefined, queueDepth: s.queue.depth }));
+  }
+
+  /** Queues (or starts) an API request; its progress comes back as `api` effects with the ticket. */
+  submitApi(req: ApiSubmission, nowMs: number): { outcome: ApiSubmitOutcome; effects: Effect[] } {
+    const out = new Outbox();
+    const session = this.sessions.get(req.sessionCode);
+    if (!session) return { outcome: { ok: false, code: 'session-not-found' }, effects: out.effects };
+    const busy = this.runningRequest(session) !== undefined || session.planning !== null || session.queue.length > 0;
+    if (busy && session.queue.full)
+      return { outcome: { ok: false, code: 'queue-full', retryAfterSeconds: retryAfterSeconds(session.queue.length, session.recentDurationsMs) }, effects: out.effects };
+    const ticket = this.nextTicket++;
+    this.apiTickets.set(ticket, session.code);
+    const entry: QueuedRequest = {
+      origin: 'api',
+      prompt: req.displayPrompt,
+      promptTokenIds: req.promptTokenIds,
+      maxNewTokens: req.maxNewTokens,
+      sampling: req.sampling,
+      hostConn: null,
+      ref: undefined,
+      ticket,
+    };
+    // The queue holds the request even when the pipeline is free: pump starts it (or plans for it) at once.
+    if (session.queue.push(entry) === null) return { outcome: { ok: false, code: 'queue-full', retryAfterSeconds: retryAfterSeconds(session.queue.length, session.recentDurationsMs) }, effects: out.effects };
+    const position = session.queue.length;
+    session.lastActivityMs = nowMs;
+    this.pump(session, nowMs, out);
+    const started = this.runningRequest(session)?.ticket === ticket;
+    return { outcome: { ok: true, ticket, position: started ? 0 : position }, effects: out.effects };
+  }
+
+  /** The API client went away (or a stop sequence matched): drop the request from the queue or stop it. */
+  cancelApi(ticket: number, reason: string, nowMs: number): Effect[] {
+    const out = new Outbox();
+    const code = this.apiTickets.get(ticket);
+    const session = code !== undefined ? this.sessions.get(code) : undefined;
+    this.apiTickets.delete(ticket);
+    if (!session) return out.effects;
+    if (session.queue.remove((q) => q.ticket === ticket)) {
+      this.pump(session, nowMs, out);
+      return out.effects;
+    }
+    const request = session.requests.find((r) => r.ticket === ticket && r.state === 'running');
+    if (request) this.cancelRequest(session, request, reason, nowMs, out);
+    return out.effects;
   }
 
   /** Tell every connection of every session that the server stops. */
@@ -808,15 +1066,28 @@ export class Coordinator {
       const state = this.conns.get(peer.conn);
       if (state) state.peer = null;
     }
+    const failed: RequestRecord[] = [];
     if (session.plan?.stages.some((s) => s.peerId === peer.peerId)) {
       session.plan.stale = true;
-      for (const request of session.requests) if (request.state === 'running' && request.peerIds.has(peer.peerId)) request.state = 'failed';
+      for (const request of session.requests)
+        if (request.state === 'running' && request.peerIds.has(peer.peerId)) {
+          request.state = 'failed';
+          failed.push(request);
+        }
     }
     for (const to of this.sessionConns(session)) out.send(to, { type: 'peer-left', peerId: peer.peerId, reason });
     this.broadcastRoster(session, out);
+    for (const request of failed) this.requestEnded(session, request, nowMs, out, { code: 'peer-left', message: `${peer.displayName} (a stage of the pipeline) ${reason === 'timed-out' ? 'stopped answering' : 'left'}` });
   }
 
-  private deleteSession(session: Session): void {
+  /** Removes the session; API requests still waiting or running are told (when `out` is given). */
+  private deleteSession(session: Session, out?: Outbox): void {
+    const tickets = [...session.queue.drain().map((q) => q.ticket), ...session.requests.filter((r) => r.state === 'running').map((r) => r.ticket)];
+    for (const ticket of tickets) {
+      if (ticket === null) continue;
+      this.apiTickets.delete(ticket);
+      out?.effects.push({ kind: 'api', event: { type: 'failed', ticket, code: 'session-ended', message: `session ${session.code} ended` } });
+    }
     if (session.planning) this.pendingPlans.delete(session.planning.token);
     for (const peer of session.peers.values()) {
       this.peerIndex.delete(peer.peerId);

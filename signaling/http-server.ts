@@ -15,6 +15,7 @@ import { WebSocketServer } from 'ws';
 import { Coordinator, type CoordinatorLimits } from './coordinator.ts';
 import { FieldLog, fieldRecordsToCsv } from './field-log.ts';
 import { ModelRoute, type ModelPackage } from './model-route.ts';
+import { OpenAiApi, type ApiOptions } from './openai-api.ts';
 import type { PlanCompletion } from './coordinator.ts';
 import { PlannerPool } from './planner-pool.ts';
 import type { PlanRequest } from './planning.ts';
@@ -40,6 +41,8 @@ export interface ServerOptions {
   gateway?: GatewayOptions;
   /** Default prompt length for plans, tokens. */
   defaultTokens?: number;
+  /** The OpenAI-compatible API under /v1 (openai-api.ts); `sessionCode`: a session that always serves it. */
+  api?: Partial<ApiOptions> & { sessionCode?: string | null };
 }
 
 export interface TandemServer {
@@ -82,6 +85,7 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
     limits: options.limits,
     defaultTokens: options.defaultTokens,
     peerjs: { path: PEERJS_PATH, key: PEERJS_KEY },
+    apiSessionCode: options.api?.sessionCode ?? null,
   });
   const pool = (options.planIn ?? 'worker') === 'worker' ? new PlannerPool() : null;
   const gateway = new WsGateway(coordinator, {
@@ -89,12 +93,14 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
     ...options.gateway,
     onFieldRecord: (record) => void fieldLog.append(record),
   });
+  const api = new OpenAiApi(coordinator, gateway, options.models, { key: options.api?.key ?? null, corsOrigins: options.api?.corsOrigins ?? [] });
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
     const url = new URL(req.url ?? '/', 'http://tandem.invalid');
     const rawPath = (req.url ?? '/').split('?')[0];
     if (rawPath.startsWith('/models/')) return models.serve(req, res, rawPath);
+    if (url.pathname === '/v1' || url.pathname.startsWith('/v1/')) return api.serve(req, res, url.pathname);
     if (url.pathname === '/probe/down') return probeDown(req, res, url.searchParams, probeMax);
     if (url.pathname === '/probe/up') return probeUp(req, res, probeMax);
     if (url.pathname === '/api/models') return sendJson(res, 200, { models: models.list() });

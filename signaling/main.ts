@@ -28,6 +28,10 @@ const USAGE = `usage: npm start -- [options]
   --tokens N            default prompt length the planner optimises for (default 256)
   --heartbeat-timeout-ms N  drop a silent page after N ms (default ${DEFAULT_LIMITS.heartbeatTimeoutMs})
   --join-burst N        joins per client address at once (default ${DEFAULT_LIMITS.joinRate.burst}; refills ${DEFAULT_LIMITS.joinRate.perSecond}/s)
+  --api-key KEY         the OpenAI-compatible API (/v1) requires "Authorization: Bearer KEY"
+  --api-session CODE    the session with this join code serves the API even if its host did not switch it on
+  --api-cors ORIGINS    comma-separated browser origins (or *) allowed to call the API from another site
+  --api-queue-depth N   requests that may wait per session behind the running one (default ${DEFAULT_LIMITS.queueDepth}); more get HTTP 429
   --rebuild             rebuild the page even if dist/client exists
   --no-build            never build the page
   --help                this text`;
@@ -45,6 +49,10 @@ function portInUse(error: unknown): never {
     throw new TandemError('port-in-use', `the port is in use (${error.message}): pass another --port`);
   }
   throw error;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /** IPv4 addresses of the machine's non-internal interfaces (what phones on the LAN can reach). */
@@ -92,6 +100,10 @@ async function main(argv: string[]): Promise<number> {
       tokens: { type: 'string' },
       'heartbeat-timeout-ms': { type: 'string' },
       'join-burst': { type: 'string' },
+      'api-key': { type: 'string' },
+      'api-session': { type: 'string' },
+      'api-cors': { type: 'string' },
+      'api-queue-depth': { type: 'string' },
       rebuild: { type: 'boolean' },
       'no-build': { type: 'boolean' },
     },
@@ -103,6 +115,12 @@ async function main(argv: string[]): Promise<number> {
   const tokens = intArg(values.tokens, 'tokens', 256, 1, 131072);
   const heartbeatTimeoutMs = intArg(values['heartbeat-timeout-ms'], 'heartbeat-timeout-ms', DEFAULT_LIMITS.heartbeatTimeoutMs, 1000, 3_600_000);
   const joinBurst = intArg(values['join-burst'], 'join-burst', DEFAULT_LIMITS.joinRate.burst, 1, 100_000);
+  const queueDepth = intArg(values['api-queue-depth'], 'api-queue-depth', DEFAULT_LIMITS.queueDepth, 1, 1000);
+  const apiKey = values['api-key'] ?? null;
+  if (apiKey !== null && !/^[\x21-\x7e]{8,256}$/.test(apiKey)) throw usageError('--api-key must be 8-256 printable characters without spaces');
+  const apiSession = values['api-session']?.toUpperCase() ?? null;
+  if (apiSession !== null && !/^[0-9A-HJKMNP-TV-Z]{8}$/.test(apiSession)) throw usageError(`--api-session takes a join code (8 characters), not '${values['api-session']}'`);
+  const corsOrigins = values['api-cors'] ? values['api-cors'].split(',').map((o) => o.trim()).filter(Boolean) : [];
   if ((values.cert === undefined) !== (values.key === undefined)) throw usageError('--cert and --key go together');
   const dataDir = path.resolve(values.data ?? '.tandem');
 
@@ -122,7 +140,8 @@ async function main(argv: string[]): Promise<number> {
     clientDir,
     fieldLogPath: path.resolve(values['field-log'] ?? path.join(dataDir, 'field-log.jsonl')),
     defaultTokens: tokens,
-    limits: { heartbeatTimeoutMs, heartbeatIntervalMs: Math.min(DEFAULT_LIMITS.heartbeatIntervalMs, Math.floor(heartbeatTimeoutMs / 4)), joinRate: { ...DEFAULT_LIMITS.joinRate, burst: joinBurst } },
+    limits: { heartbeatTimeoutMs, heartbeatIntervalMs: Math.min(DEFAULT_LIMITS.heartbeatIntervalMs, Math.floor(heartbeatTimeoutMs / 4)), joinRate: { ...DEFAULT_LIMITS.joinRate, burst: joinBurst }, queueDepth },
+    api: { key: apiKey, corsOrigins, sessionCode: apiSession },
   }).catch(portInUse);
 
   const scheme = tls ? 'https' : 'http';
@@ -136,6 +155,9 @@ async function main(argv: string[]): Promise<number> {
   console.log(`  local:  ${scheme}://localhost:${server.port}/`);
   for (const url of lanUrls) console.log(`  LAN:    ${url}`);
   if (lanUrls.length > 0) console.log(`\nScan to open ${lanUrls[0]}\n${qrText(lanUrls[0])}`);
+  console.log(`  API:    ${scheme}://localhost:${server.port}/v1 (OpenAI-compatible; docs/api.md)${apiKey ? ', key required' : ''}`);
+  if (!apiKey && !isLoopback(host))
+    console.warn(`  warning: the API listens on ${host} without --api-key: anyone on the network can run prompts on sessions that serve it`);
   console.log('Ctrl-C stops the server.');
 
   await new Promise<void>((resolve) => {

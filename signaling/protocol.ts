@@ -17,6 +17,9 @@
  *   host:  plan {hostSecret} -> plan-ready to everyone, assignment / excluded to each peer
  *   host:  go {hostSecret, prompt} -> start to every assigned peer at once (same message)
  *   pages: report-timings -> timings to everyone; last stage: report-tokens -> output to everyone
+ *   host:  serve-api {hostSecret, serve} -> api-serving: the session answers the HTTP API (/v1, openai-api.ts)
+ *   server: a request of the HTTP API starts like a go (start with origin 'api'); a go while a request
+ *          runs waits in the session's queue; cancel -> every page stops, report-cancelled -> cancelled
  *   host:  end-session -> session-ended to everyone
  * Authorisation: host actions carry the session code and host secret (so a driver script that is not
  * a peer can run a session); peer actions are bound to the WebSocket that joined (or `resume`d with
@@ -36,6 +39,8 @@ export const MAX_NEW_TOKENS = 4096;
 export const MAX_TIMINGS_PER_REPORT = 2048;
 export const MAX_TOKENS_PER_REPORT = 1024;
 export const MAX_UNITS_PER_STATUS = 4096;
+/** Largest prompt, in tokens, the server may hand the first stage ready-tokenised. */
+export const MAX_PROMPT_TOKENS = 131_072;
 export const MAX_SWEEP_POINTS = 64;
 /** Largest prompt length (tokens) the host may plan for. */
 export const MAX_PLAN_TOKENS = 131_072;
@@ -284,6 +289,18 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     unitId: unitIdSchema.optional(),
   }),
   z.strictObject({ type: z.literal('end-session'), ref, ...hostAuth }),
+  /** Host: whether this session answers the OpenAI-compatible HTTP API (off by default). */
+  z.strictObject({ type: z.literal('serve-api'), ref, ...hostAuth, serve: z.boolean() }),
+  /** A page stopped a request after the server's `cancel`: how far it got after the cancel arrived. */
+  z.strictObject({
+    type: z.literal('report-cancelled'),
+    ref,
+    requestId: u32,
+    /** Tokens this page sampled after the cancel arrived (only the last stage samples). */
+    tokensAfterCancel: z.int().min(0).max(MAX_NEW_TOKENS),
+    /** Compute steps this page started after the cancel arrived. */
+    stepsAfterCancel: z.int().min(0).max(MAX_NEW_TOKENS),
+  }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ClientMessageType = ClientMessage['type'];
@@ -314,7 +331,8 @@ export const ERROR_CODES = [
   'plan-infeasible', // the planner found no plan (memory)
   'no-plan', // go before plan
   'plan-pending', // plan or go while a plan is being computed
-  'request-active', // go while a request runs
+  'request-active', // plan while a request runs
+  'queue-full', // go while the session's request queue is full
   'stale-plan', // peers changed after planning: plan again
   'unknown-request', // report for a request that is not the current one
   'not-assigned', // report from a peer outside the plan
@@ -398,7 +416,26 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     sampling: samplingSchema,
     /** Server clock when the start was sent, ms since epoch. */
     serverTimeMs: z.number(),
+    /** Who asked: the host's go or a client of the HTTP API (absent = host). */
+    origin: z.enum(['host', 'api']).optional(),
+    /**
+     * The prompt already rendered through the chat template and tokenised by the server (API requests):
+     * the first stage runs these ids as they are; `prompt` is then only for display.
+     */
+    promptTokenIds: z.array(z.int().min(0).max(1 << 24)).min(1).max(MAX_PROMPT_TOKENS).optional(),
   }),
+  /** Stop request `requestId` on every stage now (its HTTP client went away, or a stop sequence matched). */
+  z.strictObject({ type: z.literal('cancel'), requestId: u32, reason: z.string() }),
+  /** A page reported that it stopped a cancelled request. */
+  z.strictObject({
+    type: z.literal('cancelled'),
+    requestId: u32,
+    peerId: peerIdSchema,
+    tokensAfterCancel: z.int(),
+    stepsAfterCancel: z.int(),
+  }),
+  /** Reply to the host's serve-api (and sent to the session's hosts when it changes). */
+  z.strictObject({ type: z.literal('api-serving'), ref, code: joinCodeSchema, serve: z.boolean() }),
   z.strictObject({
     type: z.literal('output'),
     requestId: u32,
@@ -406,7 +443,7 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     text: z.string(),
     generated: z.int(),
     done: z.boolean(),
-    finishReason: z.enum(['eos', 'max-tokens', 'error']).optional(),
+    finishReason: z.enum(['eos', 'max-tokens', 'error', 'cancelled']).optional(),
   }),
   z.strictObject({ type: z.literal('timings'), requestId: u32, planId: z.string(), peerId: peerIdSchema, timings: z.array(timingEntrySchema) }),
   z.strictObject({

@@ -173,7 +173,8 @@ describe('session life cycle', () => {
     expect(new Set(starts.map((s) => JSON.stringify(s))).size).toBe(1);
     const start = starts[0];
     expect(start).toMatchObject({ prompt: 'Hello there', maxNewTokens: 4, planId: dp.planId });
-    expect((await host.request(go)).type).toBe('error'); // one request at a time
+    // one request at a time: a second go waits in the session's queue; its start (the reply) comes when the first ends
+    const queued = host.request(go, 15_000);
 
     // timings from every stage reach everyone
     const stagePeers = dp.stages.map((s) => peers[ids.indexOf(s.peerId)]);
@@ -203,6 +204,7 @@ describe('session life cycle', () => {
     const outputs = [await idle.client.next('output'), await idle.client.next('output')];
     expect(outputs.map((o) => o.text).join('')).toBe('Hi!');
     expect(outputs[1].done).toBe(true);
+    expect(await queued).toMatchObject({ type: 'start', requestId: start.requestId + 1, origin: 'host' });
 
     // the session export holds the plan, the timings and the text; it needs the host secret
     const exported = await (await fetch(`${server.url}/api/sessions/${code}/export?hostSecret=${hostSecret}`)).json();

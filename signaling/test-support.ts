@@ -4,7 +4,8 @@
  * that collects typed server messages.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { bundledQwen3TokenizerDir } from '../shards/tokenizer-files.ts';
 import path from 'node:path';
 import WebSocket from 'ws';
 import type { ModelManifest, UnitEntry } from '../shards/manifest.ts';
@@ -18,10 +19,10 @@ import { parseServerMessage, type ClientMessage, type ProfileReport, type Server
  */
 export async function startTestServer(
   dir: string,
-  options: { layers: number; page?: boolean; fieldLog?: string } & Pick<ServerOptions, 'limits' | 'gateway'>,
-): Promise<{ server: TandemServer; manifest: ModelManifest }> {
+  options: { layers: number; page?: boolean; fieldLog?: string; qwen3Tokenizer?: boolean } & Pick<ServerOptions, 'limits' | 'gateway' | 'api'>,
+): Promise<{ server: TandemServer; manifest: ModelManifest; packageDir: string }> {
   const pkgDir = path.join(dir, 'pkg');
-  const manifest = await writeSyntheticPackage(pkgDir, { layers: options.layers });
+  const manifest = await writeSyntheticPackage(pkgDir, { layers: options.layers, qwen3Tokenizer: options.qwen3Tokenizer });
   if (options.page) await writeFile(path.join(dir, 'index.html'), '<!doctype html><title>t</title>');
   const server = await startServer({
     port: 0,
@@ -31,12 +32,14 @@ export async function startTestServer(
     fieldLogPath: path.join(dir, options.fieldLog ?? 'profiles.jsonl'),
     limits: options.limits,
     gateway: options.gateway,
+    api: options.api,
   });
-  return { server, manifest };
+  return { server, manifest, packageDir: pkgDir };
 }
 
 /** Writes a qwen3-shaped fp32 package with `layers` layers of random bytes (unitBytes each) into dir. */
-export async function writeSyntheticPackage(dir: string, options: { name?: string; layers?: number; unitBytes?: number } = {}): Promise<ModelManifest> {
+/** `qwen3Tokenizer`: the real Qwen3 tokenizer files (chat template included) instead of a placeholder. */
+export async function writeSyntheticPackage(dir: string, options: { name?: string; layers?: number; unitBytes?: number; qwen3Tokenizer?: boolean } = {}): Promise<ModelManifest> {
   const name = options.name ?? 'synthetic-test';
   const L = options.layers ?? 6;
   const size = options.unitBytes ?? 4096;
@@ -58,7 +61,9 @@ export async function writeSyntheticPackage(dir: string, options: { name?: strin
       tensors: [],
     });
   }
-  await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify({ model: { type: 'BPE' }, note: 'synthetic' }));
+  const tokenizerFiles = options.qwen3Tokenizer ? ['tokenizer.json', 'tokenizer_config.json'] : ['tokenizer.json'];
+  if (options.qwen3Tokenizer) for (const f of tokenizerFiles) await copyFile(path.join(bundledQwen3TokenizerDir(), f), path.join(dir, f));
+  else await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify({ model: { type: 'BPE' }, note: 'synthetic' }));
   const manifest: ModelManifest = {
     format: 'tandem-model-package',
     version: 1,
@@ -78,7 +83,7 @@ export async function writeSyntheticPackage(dir: string, options: { name?: strin
       tie_word_embeddings: true,
     },
     generation: null,
-    tokenizer: { files: ['tokenizer.json'] },
+    tokenizer: { files: tokenizerFiles },
     units,
   };
   await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));

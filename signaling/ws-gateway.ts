@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { Coordinator, type ConnId, type Effect, type FieldRecord, type PlanCompletion } from './coordinator.ts';
+import { Coordinator, type ApiEvent, type ConnId, type Effect, type FieldRecord, type PlanCompletion } from './coordinator.ts';
 import { planInline } from './planner-pool.ts';
 import type { PlanRequest } from './planning.ts';
 import { MAX_MESSAGE_BYTES, parseClientMessage } from './protocol.ts';
@@ -35,6 +35,8 @@ export class WsGateway {
   private readonly timer: NodeJS.Timeout;
   private nextConn = 1;
   private readonly perAddress = new Map<string, number>();
+  /** Receives the progress of HTTP API requests (openai-api.ts). */
+  private apiListener: ((event: ApiEvent) => void) | null = null;
 
   constructor(
     readonly coordinator: Coordinator,
@@ -57,6 +59,10 @@ export class WsGateway {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+  }
+
+  setApiListener(listener: (event: ApiEvent) => void): void {
+    this.apiListener = listener;
   }
 
   get connectionCount(): number {
@@ -119,6 +125,9 @@ export class WsGateway {
           break;
         case 'field-log':
           this.options.onFieldRecord?.(effect.record);
+          break;
+        case 'api':
+          this.apiListener?.(effect.event);
           break;
         case 'plan': {
           const plan = this.options.plan ?? planInline;

@@ -33,7 +33,7 @@ export interface OutputState {
   text: string;
   tokenIds: number[];
   done: boolean;
-  finishReason: 'eos' | 'max-tokens' | 'error' | null;
+  finishReason: 'eos' | 'max-tokens' | 'error' | 'cancelled' | null;
 }
 
 export type CacheState = 'idle' | 'checking' | 'fetching' | 'complete' | 'error';
@@ -95,6 +95,8 @@ export interface AppState {
   timings: Map<number, Map<string, TimingEntry[]>>;
   /** stages of the plan that ran each request (to draw the timeline after a re-plan) */
   requestStages: Map<number, PredictedStage[]>;
+  /** host: this session answers the server's OpenAI-compatible API */
+  serveApi: boolean;
   errors: PageError[];
   phases: PhaseTimings;
 }
@@ -123,6 +125,7 @@ export function initialState(): AppState {
     outputs: [],
     timings: new Map(),
     requestStages: new Map(),
+    serveApi: false,
     errors: [],
     phases: { profileSeconds: null, connectSeconds: null, joinSeconds: null, manifestSeconds: null, cacheSeconds: null, stageSeconds: null },
   };
@@ -149,6 +152,7 @@ export interface TandemSnapshot {
   outputs: OutputState[];
   /** requestId -> peerId -> measured phases */
   timings: Record<string, Record<string, TimingEntry[]>>;
+  serveApi: boolean;
   errors: PageError[];
   phases: PhaseTimings;
 }
@@ -176,6 +180,7 @@ export function snapshotOf(s: AppState): TandemSnapshot {
     stage: s.stage,
     outputs: s.outputs,
     timings,
+    serveApi: s.serveApi,
     errors: s.errors,
     phases: s.phases,
   };

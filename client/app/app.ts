@@ -74,6 +74,10 @@ export class App {
   private ensuring: Promise<void> = Promise.resolve();
   private renderQueued = false;
   private wakeListener: (() => void) | null = null;
+  /** Requests the coordinator cancelled, with what this page's stage did after the cancel arrived. */
+  private readonly cancelled = new Map<number, { tokens: number; steps: number; reported: boolean }>();
+  /** Requests this page's stage ran to an end (done, failed or cancelled). */
+  private readonly ranHere = new Set<number>();
 
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -397,6 +401,14 @@ export class App {
       case 'output':
         this.onOutput(m);
         break;
+      case 'cancel':
+        this.onCancel(m.requestId, m.reason);
+        break;
+      case 'cancelled':
+        break;
+      case 'api-serving':
+        this.state.serveApi = m.serve;
+        break;
       case 'timings': {
         const byPeer = this.state.timings.get(m.requestId) ?? new Map<string, TimingEntry[]>();
         byPeer.set(m.peerId, mergeTimings(byPeer.get(m.peerId) ?? [], m.timings));
@@ -420,6 +432,24 @@ export class App {
         break;
     }
     this.changed();
+  }
+
+  /** Stop our stage's part of a cancelled request; a stage that already ended says so at once. */
+  private onCancel(requestId: number, reason: string): void {
+    this.cancelled.set(requestId, { tokens: 0, steps: 0, reported: false });
+    this.stage.cancel(requestId, reason);
+    if (this.ranHere.has(requestId)) this.reportCancelled(requestId);
+  }
+
+  private reportCancelled(requestId: number): void {
+    const c = this.cancelled.get(requestId);
+    if (!c || c.reported) return;
+    c.reported = true;
+    try {
+      this.client?.send({ type: 'report-cancelled', requestId, tokensAfterCancel: c.tokens, stepsAfterCancel: c.steps });
+    } catch (e) {
+      this.error(e, 'stage');
+    }
   }
 
   private onOutput(m: ServerMessageOf<'output'>): void {
@@ -516,6 +546,23 @@ export class App {
     }
   }
 
+  /** Host: whether this session answers the OpenAI-compatible HTTP API of the server. */
+  async setServeApi(serve: boolean): Promise<void> {
+    if (!this.client) return;
+    const before = this.state.serveApi;
+    // shown at once (a render before the reply must not flip the checkbox back)
+    this.state.serveApi = serve;
+    this.changed();
+    try {
+      const reply = await this.client.request({ type: 'serve-api', ...this.hostAuth(), serve }, 'api-serving');
+      this.state.serveApi = reply.serve;
+    } catch (e) {
+      this.state.serveApi = before;
+      this.error(e, 'api');
+    }
+    this.changed();
+  }
+
   async endSession(): Promise<void> {
     if (!this.client) return;
     try {
@@ -546,6 +593,9 @@ export class App {
   }
 
   private onPhase(requestId: number, p: { phase: TimingEntry['phase']; step: number; startMs: number; endMs: number }): void {
+    const cancelled = this.cancelled.get(requestId);
+    if (cancelled && p.phase === 'sample') cancelled.tokens++;
+    if (cancelled && p.phase === 'compute') cancelled.steps++;
     const peerId = this.state.peerId;
     if (!peerId) return;
     const t: TimingEntry = { phase: p.phase, step: p.step, startMs: Math.max(0, p.startMs), endMs: Math.max(0, p.startMs, p.endMs) };
@@ -583,6 +633,11 @@ export class App {
     const t0 = performance.now();
     // a "go" pressed while this page still downloads its units: the stage starts once they are in
     await this.ensuring;
+    if (this.cancelled.has(m.requestId)) {
+      this.ranHere.add(m.requestId);
+      this.reportCancelled(m.requestId);
+      return;
+    }
     this.state.stage = { state: 'running', requestId: m.requestId, backend: this.state.stage.backend, detail: 'cold start' };
     this.state.cache.reads = [];
     this.changed();
@@ -591,12 +646,20 @@ export class App {
       this.state.stage.state = 'done';
       this.state.stage.detail = 'finished';
     } catch (e) {
-      this.state.stage.state = 'error';
       const err = asTandemError(e, 'stage-failed');
-      this.state.stage.detail = err.code;
-      // StagePeer already told the other stages; tell the people and the server
-      this.reportError(this.error(err, 'stage'), m.requestId);
+      if (this.cancelled.has(m.requestId)) {
+        // not a failure: the server stopped the request (its API client went away, or a stop sequence matched)
+        this.state.stage.state = 'done';
+        this.state.stage.detail = 'cancelled';
+      } else {
+        this.state.stage.state = 'error';
+        this.state.stage.detail = err.code;
+        // StagePeer already told the other stages; tell the people and the server
+        this.reportError(this.error(err, 'stage'), m.requestId);
+      }
     } finally {
+      this.ranHere.add(m.requestId);
+      if (this.cancelled.has(m.requestId)) this.reportCancelled(m.requestId);
       this.timingReporter.flush();
       this.state.phases.stageSeconds = (performance.now() - t0) / 1000;
       this.changed();

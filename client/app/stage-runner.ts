@@ -62,6 +62,10 @@ export class StageController {
   private peer: StagePeer | null = null;
   private prepared: Promise<StagePeer> | null = null;
   private preparedPlanId: string | null = null;
+  /** The request running on this page's stage (a cancelled one may still be stopping). */
+  private running: Promise<void> = Promise.resolve();
+  /** Requests the coordinator cancelled (one may be cancelled while it waits for the previous one). */
+  private readonly cancelled = new Set<number>();
 
   constructor(private readonly hooks: StageHooks) {}
 
@@ -127,7 +131,20 @@ export class StageController {
   /** Runs the request on this page's stage; resolves at EOS / max tokens, rejects with a TandemError. */
   async run(start: ServerMessageOf<'start'>, opts: PrepareOptions): Promise<void> {
     const peer = await this.prepare(opts);
-    await peer.run({ requestId: start.requestId, prompt: start.prompt, maxNewTokens: start.maxNewTokens, sampling: start.sampling });
+    // The server starts the next queued request as soon as it cancels one: let the old one stop first.
+    const previous = this.running;
+    const run = previous.then(() => {
+      if (this.cancelled.has(start.requestId)) throw new TandemError('request-cancelled', `Request ${start.requestId} was cancelled before it started here.`);
+      return peer.run({ requestId: start.requestId, prompt: start.prompt, maxNewTokens: start.maxNewTokens, sampling: start.sampling, ...(start.promptTokenIds ? { promptTokenIds: start.promptTokenIds } : {}) });
+    });
+    this.running = run.then(() => undefined, () => undefined);
+    await run;
+  }
+
+  /** The coordinator cancelled a request: stop it on this stage (no-op when it is not running here). */
+  cancel(requestId: number, reason: string): void {
+    this.cancelled.add(requestId);
+    this.peer?.cancel(requestId, reason);
   }
 
   /** Drops the stage (new plan without this page, session ended); the transport stays. */

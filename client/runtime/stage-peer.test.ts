@@ -203,6 +203,49 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
     }
   });
 
+  it('a cancel stops every stage within a token, sends no error frame, and the next request (server-tokenised) runs', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT_IDS, 4);
+    let cancelled = false;
+    const ring = makeRing(pkg, '1,2-3,4', {
+      onToken: (e) => {
+        if (e.requestId !== 7 || e.index !== 2) return;
+        // The coordinator's cancel reaches every page a moment after the third token was sampled.
+        setTimeout(() => {
+          cancelled = true;
+          for (const p of ring.peers) p.cancel(7, 'the API client disconnected');
+        }, 0);
+      },
+    });
+    const after = ring.peers.map(() => ({ tokens: 0, steps: 0 }));
+    ring.phases.forEach((phases, i) => {
+      const push = phases.push.bind(phases);
+      phases.push = (...items: PhaseEvent[]) => {
+        for (const e of items) if (cancelled && e.requestId === 7) {
+          if (e.phase === 'sample') after[i]!.tokens++;
+          if (e.phase === 'compute') after[i]!.steps++;
+        }
+        return push(...items);
+      };
+    });
+    try {
+      const outcomes = await Promise.allSettled(ring.peers.map((p) => p.run({ ...START, maxNewTokens: 40 })));
+      for (const o of outcomes) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'request-cancelled' } });
+      for (const a of after) {
+        expect(a.tokens).toBeLessThanOrEqual(1);
+        expect(a.steps).toBeLessThanOrEqual(1);
+      }
+      expect(ring.tokens.filter((t) => t.requestId === 7).length).toBeLessThanOrEqual(4);
+      // every stage stopped on its own cancel: none failed because of another stage's error frame
+      expect(ring.errors.flat().map((e) => e.code)).toEqual(['request-cancelled', 'request-cancelled', 'request-cancelled']);
+      // The ids come from the server (chat template applied there): the prompt text is only for display.
+      const next = await Promise.all(ring.peers.map((p) => p.run({ ...START, requestId: 8, prompt: '[API] shown only', promptTokenIds: PROMPT_IDS, maxNewTokens: 4 })));
+      expect(next[2]!.tokens).toEqual(reference);
+    } finally {
+      await closeRing(ring);
+    }
+  });
+
   it('fails every stage quickly with a clear code when one stage cannot read its layers', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
     const ring = makeRing(pkg, '1,2-3,4', { readFails: 'layer.1', frameTimeoutMs: 20_000 });

@@ -87,6 +87,8 @@ export interface StartRequest {
   prompt: string;
   maxNewTokens: number;
   sampling: SamplingOptions;
+  /** The prompt already tokenised (chat template applied) by the server: the first stage runs these ids. */
+  promptTokenIds?: readonly number[];
 }
 
 export interface StagePeerOptions {
@@ -208,7 +210,7 @@ export class StagePeer {
     } catch (err) {
       const e = err instanceof TandemError ? err : new TandemError('stage-failed', `Stage failed: ${(err as Error).message}`, { cause: err });
       this.opts.onError?.(e, start.requestId);
-      if (e.code !== 'request-failed-elsewhere') await this.broadcastError(start.requestId, e);
+      if (e.code !== 'request-failed-elsewhere' && e.code !== 'request-cancelled') await this.broadcastError(start.requestId, e);
       throw e;
     } finally {
       this.finished.add(start.requestId);
@@ -221,6 +223,15 @@ export class StagePeer {
   /** Stops a running request: run() rejects with TandemError('stage-aborted'). */
   abort(reason = 'aborted by the page'): void {
     this.fail(new TandemError('stage-aborted', `The request was stopped: ${reason}.`));
+  }
+
+  /**
+   * The coordinator cancelled request `requestId` (every page gets the same message, so no error frame
+   * goes round the ring): run() rejects with TandemError('request-cancelled') before its next step.
+   */
+  cancel(requestId: number, reason: string): void {
+    if (this.current !== requestId) return;
+    this.fail(new TandemError('request-cancelled', `Request ${requestId} was cancelled: ${reason}.`));
   }
 
   /** Releases the ONNX session and the transport subscriptions; the transport itself stays open. */
@@ -247,7 +258,7 @@ export class StagePeer {
     let promptIds: number[] | null = null;
     if (a.embeds) {
       if (!tokenizer) throw new TandemError('tokenizer-missing', 'The first stage needs the package tokenizer to encode the prompt.');
-      promptIds = tokenizer.encode(start.prompt, { chatTemplate: this.opts.chatTemplate ?? tokenizer.hasChatTemplate });
+      promptIds = start.promptTokenIds ? [...start.promptTokenIds] : tokenizer.encode(start.prompt, { chatTemplate: this.opts.chatTemplate ?? tokenizer.hasChatTemplate });
       if (promptIds.length === 0) throw new TandemError('prompt-empty', 'The prompt encodes to no tokens; type a prompt.');
       this.checkLength(promptIds.length + start.maxNewTokens - 1);
     }

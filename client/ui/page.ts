@@ -91,6 +91,9 @@ export function mountPage(root: HTMLElement, app: App): void {
       sampling: { temperature: Math.max(0, num(tempInput, 0)), topK: Math.max(0, Math.round(num(topKInput, 0))), topP: Math.min(1, Math.max(0.01, num(topPInput, 1))), seed: Math.max(0, Math.round(num(seedInput, 0))) >>> 0 },
     });
   });
+  const apiToggle = h('input', { id: 'serve-api', type: 'checkbox' });
+  apiToggle.addEventListener('change', () => void app.setServeApi(apiToggle.checked));
+  const apiRow = h('label.field.field-check', { for: 'serve-api' }, apiToggle, ' Serve the API: OpenAI clients can send prompts to this session at ', h('code', {}, `${location.origin}/v1`), ' (they queue with yours)');
   const planSummary = h('div#plan-summary', {});
   const endBtn = h('button.btn.btn-small.btn-danger', { type: 'button', id: 'end-btn' }, 'End session');
   endBtn.addEventListener('click', () => void app.endSession());
@@ -102,6 +105,7 @@ export function mountPage(root: HTMLElement, app: App): void {
     labelled('Prompt', promptInput),
     h('div.control-row', {}, labelled('Max new tokens', maxNewInput), labelled('Temperature', tempInput, '0 = greedy'), labelled('Top-k', topKInput, '0 = off'), labelled('Top-p', topPInput), labelled('Seed', seedInput)),
     h('div.actions', {}, goBtn, endBtn),
+    apiRow,
   );
 
   // ---- roster, output, timeline
@@ -181,8 +185,9 @@ export function mountPage(root: HTMLElement, app: App): void {
         p.excludedPeerIds.length ? h('p.hint', {}, `${p.excludedPeerIds.length} device(s) left out.`) : null,
       );
     } else fill(planSummary, h('p.hint', {}, 'Plan once every device has profiled itself.'));
-    // the server refuses a second request while one runs ('request-active'), so only our own stage gates it
+    // a go while a request runs waits in the session's queue; only our own stage gates the button
     goBtn.disabled = !s.plan || s.stage.state === 'running';
+    apiToggle.checked = s.serveApi;
     planBtn.disabled = s.roster.every((p) => !p.profile);
 
     // stage
