@@ -157,7 +157,7 @@ export class TestClient {
   }
 
   /** The oldest message not yet taken of this type matching pred (waits for it if none). */
-  next<T extends ServerMessageType>(type: T, pred: (m: ServerMessageOf<T>) => boolean = () => true, timeoutMs = 5000): Promise<ServerMessageOf<T>> {
+  next<T extends ServerMessageType>(type: T, pred: (m: ServerMessageOf<T>) => boolean = () => true, timeoutMs = 30_000): Promise<ServerMessageOf<T>> {
     const match = (m: ServerMessage): m is ServerMessageOf<T> => m.type === type && pred(m as ServerMessageOf<T>);
     const found = this.messages.find((m) => !this.taken.has(m) && match(m));
     if (found) {
@@ -178,7 +178,7 @@ export class TestClient {
   }
 
   /** Send and wait for the reply carrying the same ref (the reply itself or an error). */
-  async request(message: ClientMessage, timeoutMs = 5000): Promise<ServerMessage> {
+  async request(message: ClientMessage, timeoutMs = 30_000): Promise<ServerMessage> {
     const ref = Math.floor(Math.random() * 2 ** 40);
     const reply = new Promise<ServerMessage>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for the reply to '${message.type}'`)), timeoutMs);
