@@ -312,10 +312,11 @@ export class StagePeer {
         continue;
       }
 
-      // 3b. Last: sample the next token from the last row of the logits.
+      // 3b. Last: sample the next token from the last row of the logits ((1, 1, V): the graph's head
+      // computes the last position only).
       const s0 = performance.now();
-      const V = main.dims[2]!;
-      const token = sampler!.sample(main.data.subarray((seq - 1) * V, seq * V));
+      const [, rows, V] = main.dims as [number, number, number];
+      const token = sampler!.sample(main.data.subarray((rows - 1) * V, rows * V));
       tokens.push(token);
       record('sample', step, s0, performance.now());
       if (timeToFirstTokenMs === null) timeToFirstTokenMs = performance.now() - t0;
