@@ -89,7 +89,8 @@ export class StageController {
         import('../runtime/browser-runtime.ts'),
       ]);
       this.runtime ??= emulatedRuntime(createBrowserRuntime(), opts.emulation);
-      const choice = await chooseBackend(opts.manifest.dtype, opts.backend === 'auto' ? undefined : opts.backend);
+      // the inference worker pins its own WebGPU device: none is needed on the main thread
+      const choice = await chooseBackend(opts.manifest.dtype, opts.backend === 'auto' ? undefined : opts.backend, false);
       this.hooks.onBackend(choice.backend, choice.reason);
       const a = opts.assignment;
       if ((a.embeds || a.hasHead) && !this.tokenizer) {

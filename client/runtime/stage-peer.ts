@@ -252,7 +252,6 @@ export class StagePeer {
       this.checkLength(promptIds.length + start.maxNewTokens - 1);
     }
     const session = await this.ensureSession(record);
-    const kv = new KvCache(a.layers, manifest.config.num_key_value_heads, headDim(manifest.config));
     const hiddenSize = manifest.config.hidden_size;
     const ringNext = a.hasHead ? a.firstPeerId : a.successorPeerId!;
 
@@ -296,8 +295,8 @@ export class StagePeer {
 
       // 2. Compute.
       const c0 = performance.now();
-      const out = await session.run(this.feeds(input, past, seq, kv));
-      kv.update(out);
+      // the KV cache lives in the session's runtime (the inference worker; GPU buffers on WebGPU)
+      const out = await session.run(this.feeds(input, past, seq), { newSequence: step === 0 });
       const c1 = performance.now();
       record('compute', step, c0, c1);
       past += seq;
@@ -354,13 +353,12 @@ export class StagePeer {
     return { requestId, backend: session.backend, tokens, promptTokens, finishReason, timeToFirstTokenMs: null };
   }
 
-  private feeds(input: HostTensor, past: number, seq: number, kv: KvCache): Record<string, HostTensor> {
+  private feeds(input: HostTensor, past: number, seq: number): Record<string, HostTensor> {
     const total = past + seq;
     return {
       [this.spec.embeds ? 'input_ids' : 'hidden_states']: input,
       attention_mask: { dtype: 'int64', dims: [1, total], data: new BigInt64Array(total).fill(1n) },
       position_ids: { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)) },
-      ...kv.feeds(),
     };
   }
 
@@ -390,6 +388,12 @@ export class StagePeer {
       externalData: units.map((u, i) => ({ path: u.file, data: blobs[i]! })),
       config: stageSessionConfig(manifest, graphOpts),
       backend,
+      handOver: true, // the unit bytes were read for this session only: the worker may take them without a copy
+      kvCache: {
+        layers: Array.from({ length: this.spec.layers.end - this.spec.layers.start }, (_, i) => this.spec.layers.start + i),
+        heads: manifest.config.num_key_value_heads,
+        headDim: headDim(manifest.config),
+      },
     });
     record('session-create', 0, r1, performance.now());
     if (this.disposed) {
@@ -517,33 +521,6 @@ export class StagePeer {
       await this.opts.transport.send(ringNext, errorFrame(requestId, 0, err.code, err.message, this.localId));
     } catch {
       // The link itself may be what failed; the other stages then see the closed connection or time out.
-    }
-  }
-}
-
-/** The KV cache of one stage: past_key_values.{i}.key/value for its GLOBAL layer indices i. */
-class KvCache {
-  private readonly tensors = new Map<string, HostTensor>();
-
-  constructor(layers: LayerRange, heads: number, hd: number) {
-    for (let i = layers.start; i < layers.end; i++) {
-      for (const kv of ['key', 'value']) {
-        this.tensors.set(`past_key_values.${i}.${kv}`, { dtype: 'float32', dims: [1, heads, 0, hd], data: new Float32Array(0) });
-      }
-    }
-  }
-
-  feeds(): Record<string, HostTensor> {
-    return Object.fromEntries(this.tensors);
-  }
-
-  /** Takes present.{i}.key/value of a run as the next step's past. */
-  update(out: Record<string, HostTensor>): void {
-    for (const name of this.tensors.keys()) {
-      const presentName = name.replace('past_key_values.', 'present.');
-      const present = out[presentName];
-      if (!present) throw new TandemError('stage-output-missing', `The stage session did not return '${presentName}'.`);
-      this.tensors.set(name, present);
     }
   }
 }
