@@ -38,6 +38,8 @@ export interface StageHooks {
   onPhase: (requestId: number, p: PhaseRecord) => void;
   onTokens: (requestId: number, r: TokenReport) => void;
   onBackend: (backend: 'webgpu' | 'wasm', why: string) => void;
+  /** the kernel warm-up (prefill + decode of one layer) finished: seconds, session runs */
+  onWarmUp?: (seconds: number, runs: number) => void;
 }
 
 export interface PrepareOptions {
@@ -62,6 +64,9 @@ export class StageController {
   private peer: StagePeer | null = null;
   private prepared: Promise<StagePeer> | null = null;
   private preparedPlanId: string | null = null;
+  /** the kernel warm-up of this page (once per backend and package), awaited before a request runs */
+  private warmUp: Promise<void> = Promise.resolve();
+  private warmedFor: string | null = null;
 
   constructor(private readonly hooks: StageHooks) {}
 
@@ -92,6 +97,17 @@ export class StageController {
       // the inference worker pins its own WebGPU device: none is needed on the main thread
       const choice = await chooseBackend(opts.manifest.dtype, opts.backend === 'auto' ? undefined : opts.backend, false);
       this.hooks.onBackend(choice.backend, choice.reason);
+      const warmKey = `${opts.manifest.name}:${choice.backend}`;
+      if (this.warmedFor !== warmKey) {
+        this.warmedFor = warmKey;
+        const { warmUpStageKernels } = await import('../runtime/stage-warmup.ts');
+        // in the background, while the units download; a failure only costs the request the warm-up
+        // on the plain runtime: the emulated one would stretch the warm-up runs too
+        this.warmUp = warmUpStageKernels(createBrowserRuntime(), opts.manifest, choice.backend).then(
+          (r) => this.hooks.onWarmUp?.(r.seconds, r.runs),
+          () => undefined,
+        );
+      }
       const a = opts.assignment;
       if ((a.embeds || a.hasHead) && !this.tokenizer) {
         const { loadPackageTokenizer } = await import('../runtime/tokenizer.ts');
@@ -128,6 +144,7 @@ export class StageController {
   /** Runs the request on this page's stage; resolves at EOS / max tokens, rejects with a TandemError. */
   async run(start: ServerMessageOf<'start'>, opts: PrepareOptions): Promise<void> {
     const peer = await this.prepare(opts);
+    await this.warmUp; // the inference worker runs one call at a time: let the warm-up finish first
     await peer.run({ requestId: start.requestId, prompt: start.prompt, maxNewTokens: start.maxNewTokens, sampling: start.sampling });
   }
 
