@@ -37,7 +37,7 @@ import { TandemError } from '../../planner/errors.ts';
 import {
   endFrame, errorFrame, frameToFloat32, frameToInt32, hiddenFrame, readEndFrame, readErrorFrame, tokenFrame, type Frame,
 } from '../../shards/frame-codec.ts';
-import { headDim, type LayerRange, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
+import { headDim, unitsForRange, type LayerRange, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
 import { Sampler, type SamplingOptions } from '../../shards/sampler.ts';
 import { buildStageGraph, stageSessionConfig, DEFAULT_MAX_POSITIONS, type StageSpec } from '../../shards/stage-graph.ts';
 import type { FrameArrival, PipelineTransport, TransportEvent } from '../transport/transport.ts';
@@ -374,13 +374,16 @@ export class StagePeer {
     const { manifest, runtime, backend, readUnit } = this.opts;
     const r0 = performance.now();
     const graphOpts = { backend, maxPositions: this.maxPositions } as const;
+    // start the storage reads first: the graph is built while they are in flight
+    const units = unitsForRange(manifest, this.spec.layers, this.spec.embeds, this.spec.hasHead);
+    const reads = Promise.all(units.map((u) => this.readVerifiedSize(u, readUnit)));
+    reads.catch(() => undefined); // a build error below must not leave this rejection unhandled
     const graph = buildStageGraph(manifest, this.spec, graphOpts);
-    const units = graph.externalData.map((e) => {
-      const unit = manifest.units.find((u) => u.id === e.unitId);
-      if (!unit) throw new TandemError('manifest-invalid', `The stage graph needs unit '${e.unitId}', which the manifest does not list.`);
-      return unit;
-    });
-    const blobs = await Promise.all(units.map((u) => this.readVerifiedSize(u, readUnit)));
+    const missing = graph.externalData.find((e, i) => units[i]?.file !== e.path);
+    if (missing || graph.externalData.length !== units.length) {
+      throw new TandemError('manifest-invalid', `The stage graph needs unit file '${missing?.path ?? '?'}', which is not among the stage's units; re-convert the package.`);
+    }
+    const blobs = await reads;
     const r1 = performance.now();
     record('storage-read', 0, r0, r1);
     const session = await runtime.createSession({
