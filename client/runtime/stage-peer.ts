@@ -95,7 +95,10 @@ export interface StagePeerOptions {
   transport: PipelineTransport;
   runtime: StageRuntime;
   backend: ExecutionBackend;
-  /** Verified bytes of one unit ('embed', 'layer.N', 'head') from the page's cache. */
+  /**
+   * Verified bytes of one unit ('embed', 'layer.N', 'head') from the page's cache, in a buffer of their
+   * own: they are handed over to the runtime (an inference worker may take them, detaching them here).
+   */
   readUnit: (unitId: string) => Promise<Uint8Array>;
   /** Needed on the first stage (prompt -> ids); on the last stage it turns tokens into text for onToken. */
   tokenizer?: PromptTokenizer;
