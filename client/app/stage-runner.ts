@@ -103,7 +103,9 @@ export class StageController {
         const { warmUpStageKernels } = await import('../runtime/stage-warmup.ts');
         // in the background, while the units download; a failure only costs the request the warm-up
         // on the plain runtime: the emulated one would stretch the warm-up runs too
-        this.warmUp = warmUpStageKernels(createBrowserRuntime(), opts.manifest, choice.backend).then(
+        // WebGPU needs each shader compiled once (no tier-up): a short prefill and two decode steps do it
+        const shape = choice.backend === 'webgpu' ? { prefillTokens: 16, decodeSteps: 2, sequences: 1 } : {};
+        this.warmUp = warmUpStageKernels(createBrowserRuntime(), opts.manifest, choice.backend, shape).then(
           (r) => this.hooks.onWarmUp?.(r.seconds, r.runs),
           () => undefined,
         );
