@@ -257,6 +257,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (decode) {
     console.log(`\ndecode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`);
+    for (const c of decode.coldLongTasks) console.log(`cold ${c.plan}: ${c.tasks.count} main-thread tasks > 50 ms, longest ${f(c.tasks.maxMs, 0)} ms`);
   }
   if (hop) {
     console.log(`\ndata channel: tiny round trip ${f(hop.tinyRoundTripMs, 2)} ms\nframe bytes   hop median (ms)   one-way est (ms)   stream MB/s`);
