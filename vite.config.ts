@@ -11,6 +11,8 @@ export default defineConfig({
   root: 'client',
   base: './',
   build: { outDir: '../dist/client', emptyOutDir: true, target: 'es2022' },
+  // the inference worker is an ES module worker (onnxruntime-web is an ES module)
+  worker: { format: 'es' },
   server: { headers: isolationHeaders },
   preview: { headers: isolationHeaders },
   test: {

@@ -5,20 +5,22 @@
 import './styles.css';
 import { App } from './app/app.ts';
 import type { TandemSnapshot } from './app/app-state.ts';
+import { observeLongTasks, type LongTask } from './app/long-tasks.ts';
 import { mountPage } from './ui/page.ts';
 
 declare global {
   interface Window {
-    tandem: { version: 1; snapshot(): TandemSnapshot };
+    tandem: { version: 1; snapshot(): TandemSnapshot; longTasks(): LongTask[]; now(): number };
   }
 }
 
+const longTasks = observeLongTasks();
 const app = new App();
 const root = document.getElementById('app');
 if (!root) throw new Error('index.html lacks <div id="app">');
 mountPage(root, app);
 Object.defineProperty(window, 'tandem', {
-  value: Object.freeze({ version: 1 as const, snapshot: () => app.snapshot() }),
+  value: Object.freeze({ version: 1 as const, snapshot: () => app.snapshot(), longTasks, now: () => performance.now() }),
   writable: false,
   configurable: false,
 });

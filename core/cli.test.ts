@@ -18,6 +18,7 @@ const CLIS: { script: string; file: string }[] = [
   { script: 'bench:shards', file: 'shards/bench.ts' },
   { script: 'bench:signaling', file: 'signaling/bench.ts' },
   { script: 'bench:api', file: 'e2e/api-bench.ts' },
+  { script: 'bench:storage', file: 'e2e/storage-bench.ts' },
   { script: 'bench:doc', file: 'e2e/benchmarks-doc.ts' },
 ];
 

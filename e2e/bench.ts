@@ -78,7 +78,14 @@ async function transformersDecodeRate(exportDir: string, prompt: string, newToke
   }
 }
 
+interface LongTaskFigures {
+  /** main-thread tasks > 50 ms on any page between "go" and the end of the cold request */
+  count: number;
+  maxMs: number | null;
+}
+
 interface DecodeResult {
+  coldLongTasks: { plan: string; tasks: LongTaskFigures }[];
   pipeline: { stages: number; tokensPerSec: number | null; run: PlanRun } | null;
   onePage: { tokensPerSec: number | null; run: PlanRun } | null;
   transformers: { tokensPerSec: number; method: string } | null;
@@ -96,10 +103,14 @@ async function decodeBench(chromium: string, model: ModelFixture, k: number, new
     // The first request of a plan is the cold one (units read from IndexedDB, sessions created): it gives
     // the shard-load figures. The second reuses what the pages kept and gives the decode rate, free of
     // one-off work (tokenizer load, first wasm compile).
+    const coldLongTasks: DecodeResult['coldLongTasks'] = [];
     const runOf = async (method: PlanMethod) => {
       const plan = await h.plan(method, prompt.tokens);
       await h.waitCached(plan);
+      const since = await Promise.all(h.pages.map((p) => p.pageNow()));
       const cold = await h.go(plan, prompt.text, 2);
+      const tasks = (await Promise.all(h.pages.map((p, i) => p.longTasks(since[i])))).flat();
+      coldLongTasks.push({ plan: method, tasks: { count: tasks.length, maxMs: tasks.length ? Math.max(...tasks.map((t) => t.durationMs)) : null } });
       return { cold, warm: await h.go(plan, prompt.text, newTokens) };
     };
     // Warm-up through every page (one-time wasm compile, tokenizer load), not reported.
@@ -118,6 +129,7 @@ async function decodeBench(chromium: string, model: ModelFixture, k: number, new
       return [{ stage: `${s.name} layers ${s.layers}`, unitBytes: bytes, storageReadSeconds: s.measured.storageRead, loadSeconds, readMBps: bytes / s.measured.storageRead / 1e6, loadMBps: bytes / loadSeconds / 1e6 }];
     });
     return {
+      coldLongTasks: coldLongTasks.slice(1), // the first is the warm-up's
       pipeline: { stages: pipelineRun.stages.length, tokensPerSec: pipelineRun.metrics.decodeTokensPerSec, run: pipelineRun },
       onePage: { tokensPerSec: oneRun.metrics.decodeTokensPerSec, run: oneRun },
       transformers: null,
@@ -218,6 +230,11 @@ export async function main(argv: string[]): Promise<number> {
     ratioGoal('one-page decode / transformers.js (Node, native CPU) decode', decode?.onePage?.tokensPerSec, decode?.transformers?.tokensPerSec, '>=', 1.0),
     ratioGoal('shard load MB/s (median stage >= 8 MiB) / raw IDB read', medianLoad, hop?.idb.readMBps, '>=', 0.5),
     { name: 'API TTFT - Go TTFT, warm session (ms, medians)', value: api?.ttftDifferenceMs ?? null, target: '<= 50', met: api?.ttftDifferenceMs == null ? null : api.ttftDifferenceMs <= 50 },
+    (() => {
+      const maxes = decode?.coldLongTasks.map((c) => c.tasks.maxMs ?? 0) ?? [];
+      const value = maxes.length ? Math.max(...maxes) : null;
+      return { name: 'longest main-thread task during a cold request (ms; 0 = none > 50 ms)', value, target: '<= 50', met: value === null ? null : value <= 50 };
+    })(),
   ];
 
   const chromiumVersion = (() => {
@@ -238,6 +255,7 @@ export async function main(argv: string[]): Promise<number> {
     decode: decode && {
       pipeline: decode.pipeline && { stages: decode.pipeline.stages, tokensPerSec: decode.pipeline.tokensPerSec },
       onePage: decode.onePage && { tokensPerSec: decode.onePage.tokensPerSec },
+      coldLongTasks: decode.coldLongTasks,
       transformers: decode.transformers,
       tokens: decodeTokens,
     },
@@ -263,6 +281,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (decode) {
     console.log(`\ndecode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`);
+    for (const c of decode.coldLongTasks) console.log(`cold ${c.plan}: ${c.tasks.count} main-thread tasks > 50 ms, longest ${f(c.tasks.maxMs, 0)} ms`);
   }
   if (hop) {
     console.log(`\ndata channel: tiny round trip ${f(hop.tinyRoundTripMs, 2)} ms\nframe bytes   hop median (ms)   one-way est (ms)   stream MB/s`);

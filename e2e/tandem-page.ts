@@ -137,6 +137,17 @@ export class TandemPage {
     }) as Promise<T | null>;
   }
 
+  /** The page's own clock (performance.now(), ms), which its long-task times use. */
+  async pageNow(): Promise<number> {
+    return this.page.evaluate(() => (window as unknown as { tandem: { now(): number } }).tandem.now());
+  }
+
+  /** Main-thread long tasks (> 50 ms) that started at or after `sinceMs` on the page clock. */
+  async longTasks(sinceMs = 0): Promise<{ startMs: number; durationMs: number }[]> {
+    const all = await this.page.evaluate(() => (window as unknown as { tandem: { longTasks?: () => { startMs: number; durationMs: number }[] } }).tandem.longTasks?.() ?? []);
+    return all.filter((t) => t.startMs >= sinceMs);
+  }
+
   /** Wait until `pred(window.tandem)` holds in the page. */
   async waitForState<T>(pred: (s: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;

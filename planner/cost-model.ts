@@ -76,14 +76,15 @@ export function embeddingCost(model: ModelConfig, t: number): UnitCost {
 
 /**
  * The final RMSNorm + LM head, an extra cost of the last stage: norm weight [d_model] and lm_head
- * [d_model, V] (every stage is self-contained, so a tied head is a stored copy); logits for all t tokens.
+ * [d_model, V] (every stage is self-contained, so a tied head is a stored copy). The stage graph slices
+ * the last of the t positions before the norm (only that row is sampled): logits [1, V], whatever t is.
  */
-export function headCost(model: ModelConfig, t: number): UnitCost {
+export function headCost(model: ModelConfig, _t: number): UnitCost {
   const d = model.hidden_size;
   const v = model.vocab_size;
   return {
-    flops: 2 * t * d * v + 4 * t * d, // logits matmul + norm (square, sum, scale, weight)
-    activationBytes: activationBytesPerValue(model) * t * v, // logits [t, V]
+    flops: 2 * d * v + 4 * d, // logits matmul + norm (square, sum, scale, weight), one row
+    activationBytes: activationBytesPerValue(model) * v, // logits [1, V]
     paramBytes: model.bytesPerParam * (d + d * v),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The whole model (embedding, every layer, final norm + head) as ONE self-contained ONNX model in the
  * layout transformers.js loads (`onnx/model.onnx`, optionally `onnx/model.onnx_data`), built from the
- * package's unit blobs. It is the one-stage stage graph with its tensors moved out of the unit files:
+ * package's unit blobs. It is the one-stage stage graph (logits for every position, (B, S, V), as
+ * transformers.js expects) with its tensors moved out of the unit files:
  * inline (raw_data) when small, or packed into a single external data file. Pure: bytes in, bytes out.
  */
 import { TandemError } from '../planner/errors.ts';
@@ -32,7 +33,7 @@ export interface FullModelOptions extends StageGraphOptions {
 /** Builds the full model; `unitBytes` returns a unit's verified bytes. */
 export function buildFullModel(manifest: ModelManifest, unitBytes: (unit: UnitEntry) => Uint8Array, opts: FullModelOptions = {}): FullModel {
   const L = manifest.config.num_hidden_layers;
-  const { def, units, inputNames, outputNames } = buildStageModelDef(manifest, { layers: { start: 0, end: L }, embeds: true, hasHead: true }, opts);
+  const { def, units, inputNames, outputNames } = buildStageModelDef(manifest, { layers: { start: 0, end: L }, embeds: true, hasHead: true }, { ...opts, logits: 'all' });
   const byFile = new Map(units.map((u) => [u.file, u]));
   const externalBytes = def.graph.initializers.reduce((s, t) => s + (t.external?.length ?? 0), 0);
   const mode = opts.weights ?? 'auto';

@@ -6,7 +6,7 @@
  *
  * One generation step (prefill: S = prompt length; decode: S = 1):
  *   stage 0 : input_ids (1, S) -> hidden (1, S, H) --frame--> stage 1 : hidden -> hidden --frame--> ...
- *   last    : hidden -> logits (1, S, V); sample from the last row -> token --frame--> stage 0
+ *   last    : hidden -> logits (1, 1, V) of the last position; sample -> token --frame--> stage 0
  */
 import { TandemError } from '../planner/errors.ts';
 import { encodeFrame, FrameAssembler, frameToFloat32, frameToInt32, hiddenFrame, tokenFrame, type Frame } from './frame-codec.ts';
@@ -220,8 +220,9 @@ export class PipelineRunner {
     for (const [i, stage] of this.stages.entries()) {
       const out = await stage.run(x, past, S);
       if (stage.spec.hasHead) {
-        const V = out.dims[2]!;
-        return (out.data as Float32Array).slice((S - 1) * V, S * V);
+        // (1, 1, V): the stage graph's head runs on the last position only
+        const [, rows, V] = out.dims as [number, number, number];
+        return (out.data as Float32Array).slice((rows - 1) * V, rows * V);
       }
       const frame = this.links[i]!.send(hiddenFrame(requestId, stepIndex, out.data as Float32Array, out.dims, this.wire));
       x = { dtype: 'float32', dims: frame.dims, data: frameToFloat32(frame) };

@@ -8,7 +8,9 @@
  *   inputs : input_ids int64 (B, S)                     [first stage]  | hidden_states float32 (B, S, H)
  *            attention_mask int64 (B, past+S), position_ids int64 (B, S)
  *            past_key_values.{i}.key / .value float32 (B, nkv, past, hd)
- *   outputs: hidden_states_out float32 (B, S, H)        [not last]     | logits float32 (B, S, V) [last]
+ *   outputs: hidden_states_out float32 (B, S, H)        [not last]     | logits float32 (B, 1, V) [last]
+ *            (logits of the LAST position only: the final norm + head run on one row, since only that
+ *            row is sampled; `logits: 'all'` gives (B, S, V), the layout transformers.js' export keeps)
  *            present.{i}.key / .value float32 (B, nkv, past+S, hd)
  *
  * One decoder layer (x = residual stream, shapes for B=1):
@@ -68,6 +70,13 @@ export interface StageGraphOptions {
    * false: fp16 weights are cast to fp32 once at session creation, which works everywhere.
    */
   f16Matmul?: boolean;
+  /**
+   * Which positions the head computes logits for: 'last' (default) slices the last position of the
+   * residual stream before the final norm + head, so prefill gives (B, 1, V) and costs one head row
+   * instead of S (for a 256-token prompt the head over every row was more work than 24 small layers);
+   * 'all' gives (B, S, V), the layout of the whole-model export for transformers.js.
+   */
+  logits?: 'last' | 'all';
 }
 
 export const DEFAULT_MAX_POSITIONS = 4096;
@@ -119,6 +128,7 @@ class StageEmitter {
   private readonly eps: number;
   private readonly q4Kernel: 'matmulnbits' | 'dequantize';
   private readonly f16Matmul: boolean;
+  private readonly logits: 'last' | 'all';
 
   constructor(
     private readonly manifest: ModelManifest,
@@ -132,6 +142,7 @@ class StageEmitter {
     this.eps = this.cfg.rms_norm_eps;
     this.q4Kernel = q4KernelFor(opts);
     this.f16Matmul = opts.f16Matmul ?? false;
+    this.logits = opts.logits ?? 'last';
     if (!Number.isInteger(this.hd) || this.hd % 2 !== 0) {
       throw new TandemError('config-invalid', `head_dim ${this.hd} must be an even integer; check config.json.`);
     }
@@ -235,6 +246,12 @@ class StageEmitter {
     const split = this.g.op('Reshape', [x, this.g.int64([0, 0, heads, this.hd])], `${name}/split`);
     const normed = this.rmsNorm(split, gamma, name);
     return this.g.op('Reshape', [normed, this.g.int64([0, 0, heads * this.hd])], `${name}/merge`);
+  }
+
+  /** x (B, S, C) -> x[:, S-1:S, :] (B, 1, C). */
+  private lastPosition(x: string, name: string): string {
+    const g = this.g;
+    return g.op('Slice', [x, g.int64([-1]), g.int64([Number.MAX_SAFE_INTEGER]), g.int64([1])], name);
   }
 
   /** Emits the whole stage; returns input and output names. */
@@ -341,10 +358,15 @@ class StageEmitter {
     if (spec.hasHead) {
       const head = unitOf('head');
       const normW = this.floatParam(head, 'norm.weight', [H]);
+      if (this.logits === 'last') {
+        // (B, S, H) -> (B, 1, H): both halves of the residual sum, so the fused skip-norm still applies.
+        x = this.lastPosition(x, 'head/last/x');
+        if (pending !== null) pending = this.lastPosition(pending, 'head/last/pending');
+      }
       const normed = pending === null ? this.rmsNorm(x, normW, 'head/norm') : this.skipRmsNorm(pending, x, normW, 'head/norm')[0];
       const logits = this.linear(normed, head, 'lm_head', H, V);
       g.node('Identity', [logits], { name: 'head/logits', outputs: ['logits'] });
-      g.output('logits', DataType.FLOAT, ['batch_size', 'sequence_length', V]);
+      g.output('logits', DataType.FLOAT, ['batch_size', this.logits === 'last' ? 1 : 'sequence_length', V]);
       outputNames.unshift('logits');
     } else {
       const hidden = pending === null ? x : g.op('Add', [pending, x], 'residual/final');

@@ -24,9 +24,9 @@ export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null
         get outputNames() {
           return session.outputNames;
         },
-        async run(feeds) {
+        async run(feeds, options) {
           const t0 = performance.now();
-          const out = await session.run(feeds);
+          const out = await session.run(feeds, options);
           await sleepSeconds(computeStretch(emulation, (performance.now() - t0) / 1000));
           return out;
         },

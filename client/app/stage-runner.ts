@@ -38,6 +38,8 @@ export interface StageHooks {
   onPhase: (requestId: number, p: PhaseRecord) => void;
   onTokens: (requestId: number, r: TokenReport) => void;
   onBackend: (backend: 'webgpu' | 'wasm', why: string) => void;
+  /** the kernel warm-up (prefill + decode of one layer) finished: seconds, session runs */
+  onWarmUp?: (seconds: number, runs: number) => void;
 }
 
 export interface PrepareOptions {
@@ -66,6 +68,9 @@ export class StageController {
   private running: Promise<void> = Promise.resolve();
   /** Requests the coordinator cancelled (one may be cancelled while it waits for the previous one). */
   private readonly cancelled = new Set<number>();
+  /** the kernel warm-up of this page (once per backend and package), awaited before a request runs */
+  private warmUp: Promise<void> = Promise.resolve();
+  private warmedFor: string | null = null;
 
   constructor(private readonly hooks: StageHooks) {}
 
@@ -93,8 +98,22 @@ export class StageController {
         import('../runtime/browser-runtime.ts'),
       ]);
       this.runtime ??= emulatedRuntime(createBrowserRuntime(), opts.emulation);
-      const choice = await chooseBackend(opts.manifest.dtype, opts.backend === 'auto' ? undefined : opts.backend);
+      // the inference worker pins its own WebGPU device: none is needed on the main thread
+      const choice = await chooseBackend(opts.manifest.dtype, opts.backend === 'auto' ? undefined : opts.backend, false);
       this.hooks.onBackend(choice.backend, choice.reason);
+      const warmKey = `${opts.manifest.name}:${choice.backend}`;
+      if (this.warmedFor !== warmKey) {
+        this.warmedFor = warmKey;
+        const { warmUpStageKernels } = await import('../runtime/stage-warmup.ts');
+        // in the background, while the units download; a failure only costs the request the warm-up
+        // on the plain runtime: the emulated one would stretch the warm-up runs too
+        // WebGPU needs each shader compiled once (no tier-up): a short prefill and two decode steps do it
+        const shape = choice.backend === 'webgpu' ? { prefillTokens: 16, decodeSteps: 2, sequences: 1 } : {};
+        this.warmUp = warmUpStageKernels(createBrowserRuntime(), opts.manifest, choice.backend, shape).then(
+          (r) => this.hooks.onWarmUp?.(r.seconds, r.runs),
+          () => undefined,
+        );
+      }
       const a = opts.assignment;
       if ((a.embeds || a.hasHead) && !this.tokenizer) {
         const { loadPackageTokenizer } = await import('../runtime/tokenizer.ts');
@@ -133,7 +152,8 @@ export class StageController {
     const peer = await this.prepare(opts);
     // The server starts the next queued request as soon as it cancels one: let the old one stop first.
     const previous = this.running;
-    const run = previous.then(() => {
+    // The inference worker runs one call at a time: the kernel warm-up finishes first.
+    const run = Promise.all([previous, this.warmUp]).then(() => {
       if (this.cancelled.has(start.requestId)) throw new TandemError('request-cancelled', `Request ${start.requestId} was cancelled before it started here.`);
       return peer.run({ requestId: start.requestId, prompt: start.prompt, maxNewTokens: start.maxNewTokens, sampling: start.sampling, ...(start.promptTokenIds ? { promptTokenIds: start.promptTokenIds } : {}) });
     });

@@ -143,21 +143,62 @@ describe('ShardCache', () => {
     expect(await code(new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: missing.fetchImpl }).ensure(['head']))).toBe('shard-download-failed');
   });
 
-  it('detects a blob damaged in storage on read, drops it, and fetches it again next time', async () => {
+  it('stores units as Blob values, hashed once when written: a plain read checks the size only', async () => {
+    const store = freshStore();
+    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: fakeServer().fetchImpl });
+    await cache.ensure(['layer.1']);
+    const stored = await get(blobKey(PKG, MANIFEST.units[2]!.sha256), store);
+    expect(stored).toBeInstanceOf(Blob);
+    const read = await cache.readUnit('layer.1');
+    expect(read.verifySeconds).toBe(0);
+    expect(createHash('sha256').update(read.bytes).digest('hex')).toBe(MANIFEST.units[2]!.sha256);
+  });
+
+  it('still reads units stored as Uint8Array values by older versions', async () => {
+    const store = freshStore();
+    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: fakeServer().fetchImpl });
+    await cache.ensure(['layer.0']);
+    await set(blobKey(PKG, MANIFEST.units[1]!.sha256), FILES.get('layer.0.bin'), store);
+    expect(Array.from((await cache.readUnit('layer.0')).bytes)).toEqual(Array.from(FILES.get('layer.0.bin')!));
+  });
+
+  it('detects a blob truncated in storage on a plain read, drops it, and fetches it again next time', async () => {
     const store = freshStore();
     const server = fakeServer();
     const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl });
     await cache.ensure(['embed']);
-    const key = blobKey(PKG, MANIFEST.units[0]!.sha256);
-    const damaged = ((await get(key, store)) as Uint8Array).slice();
-    damaged[0] ^= 1;
-    await set(key, damaged, store);
-    expect(await code(cache.readUnit('embed'))).toBe('shard-hash-mismatch');
+    await set(blobKey(PKG, MANIFEST.units[0]!.sha256), new Blob([FILES.get('embed.bin')!.slice(0, 4000)]), store);
+    expect(await code(cache.readUnit('embed'))).toBe('shard-truncated');
     expect(await cache.cachedUnitIds()).toEqual([]);
     server.requests.length = 0;
     await cache.ensure(['embed']);
     expect(server.requests).toEqual(['embed.bin']);
     expect((await cache.readUnit('embed')).bytes.byteLength).toBe(5000);
+  });
+
+  it('detects a blob damaged in storage on demand (verifyUnit) and with verifyOnRead, and drops it', async () => {
+    const store = freshStore();
+    const server = fakeServer();
+    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl });
+    const damage = async () => {
+      await cache.ensure(['embed']);
+      const key = blobKey(PKG, MANIFEST.units[0]!.sha256);
+      const damaged = new Uint8Array(await ((await get(key, store)) as Blob).arrayBuffer());
+      damaged[0] ^= 1;
+      await set(key, new Blob([damaged]), store);
+    };
+    await damage();
+    expect(await code(cache.verifyUnit('layer.0'))).toBe('shard-not-cached');
+    expect(await code(cache.verifyUnit('embed'))).toBe('shard-hash-mismatch');
+    expect(await cache.cachedUnitIds()).toEqual([]);
+    await damage();
+    const strict = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl, verifyOnRead: true });
+    expect(await code(strict.readUnit('embed'))).toBe('shard-hash-mismatch');
+    expect(await cache.cachedUnitIds()).toEqual([]);
+    server.requests.length = 0;
+    await cache.ensure(['embed']);
+    expect(server.requests).toEqual(['embed.bin']);
+    expect((await cache.verifyUnit('embed')).verifySeconds).toBeGreaterThan(0);
   });
 
   it('never uses a half-written unit (blob without commit) and sweeps it', async () => {
@@ -183,7 +224,7 @@ describe('ShardCache', () => {
             get(target, prop) {
               if (prop === 'put')
                 return (value: unknown, key?: IDBValidKey) => {
-                  if (value instanceof Uint8Array) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+                  if (value instanceof Blob || value instanceof Uint8Array) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
                   return target.put(value, key);
                 };
               const v = Reflect.get(target, prop, target);

@@ -47,6 +47,8 @@ export interface ProfileDetails {
   durationSeconds: number;
   backend: 'webgpu' | 'wasm';
   backendReason: string;
+  /** where onnxruntime-web runs: the page's inference worker, with this many wasm threads (> 1 only when cross-origin isolated) */
+  inference: { where: 'worker'; wasmThreads: number; crossOriginIsolated: boolean } | null;
   emulation: Emulation | null;
   compute: { method: string; points: MatmulPoint[]; peakFlops: number; fit: UtilizationFit; checkError: number | null };
   gpu: GpuAdapterSummary | null;
@@ -138,10 +140,12 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
   // 3b. runtime warm-up + session creation, on the backend a stage will use here
   progress('runtime', 0.68, 'Warming up ONNX Runtime, session creation speed');
   let session: SessionBenchResult | null = null;
+  let inference: ProfileDetails['inference'] = null;
   try {
     const [{ chooseBackend }, { createBrowserRuntime }] = await Promise.all([import('../runtime/ort-web.ts'), import('../runtime/browser-runtime.ts')]);
+    inference = { where: 'worker', wasmThreads: createBrowserRuntime().numThreads, crossOriginIsolated: globalThis.crossOriginIsolated === true };
     // the same choice StageRunner makes for an fp32 package (also pins the WebGPU device ORT will use)
-    const choice = await chooseBackend('fp32', options.backend === 'auto' ? undefined : options.backend);
+    const choice = await chooseBackend('fp32', options.backend === 'auto' ? undefined : options.backend, false);
     session = await benchmarkSessionCreate({ runtime: createBrowserRuntime(), backend: choice.backend, dim: SESSION_DIM, layers: SESSION_LAYERS, runs: 3, warmup: 1 });
   } catch (e) {
     const i = issueOf(e);
@@ -207,6 +211,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
     durationSeconds: (performance.now() - t0) / 1000,
     backend,
     backendReason,
+    inference,
     emulation,
     compute: { method, points, peakFlops, fit, checkError },
     gpu,

@@ -1,16 +1,35 @@
 /// <reference types="vite/client" />
 /**
- * The page's StageRuntime: onnxruntime-web with its wasm binary served by our own server. The `?url`
- * import makes vite copy the file into the build and give us its URL, so ORT never reaches for a CDN.
- * Browser-only (vite resolves `?url`); Node code uses createOrtWebRuntime() without a URL.
+ * The page's StageRuntime: onnxruntime-web in ONE dedicated inference worker per page (inference-worker.ts),
+ * shared by the profiler's warm-up and the stage, so the one-off wasm compile paid while profiling
+ * is not paid again by a request. The `?url` import makes vite copy ORT's wasm binary into the build and
+ * give us its URL, so ORT never reaches for a CDN. Browser-only (vite resolves `?url` and the worker URL);
+ * Node code uses createOrtWebRuntime() directly.
  */
 import asyncifyWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
-import { createOrtWebRuntime } from './ort-web.ts';
-import type { StageRuntime } from './stage-runtime.ts';
+import type { MessagePort, WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import { createWorkerRuntime, type WorkerRuntime } from './worker-runtime.ts';
 
 /** Absolute URL of the locally served ORT wasm binary. */
 export const ORT_WASM_URL: string = new URL(asyncifyWasmUrl, location.href).href;
 
-export function createBrowserRuntime(numThreads = 1): StageRuntime {
-  return createOrtWebRuntime({ wasmUrl: ORT_WASM_URL, numThreads });
+/**
+ * wasm threads for this page: only where the page is cross-origin isolated (SharedArrayBuffer), and at
+ * most half the cores, leaving the rest to the main thread, the transport and other tabs (2 threads on
+ * 2 cores were not faster here).
+ */
+export function inferenceThreads(): number {
+  if (!globalThis.crossOriginIsolated) return 1;
+  return Math.max(1, Math.min(4, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
+}
+
+let shared: WorkerRuntime | null = null;
+
+export function createBrowserRuntime(): WorkerRuntime {
+  if (shared) return shared;
+  const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), { type: 'module', name: 'tandem-inference' });
+  const runtime = createWorkerRuntime(worker as unknown as MessagePort<WorkerRequest, WorkerReply>, { wasmUrl: ORT_WASM_URL, numThreads: inferenceThreads() });
+  worker.addEventListener('error', (e) => runtime.fail(e.message || 'worker error'));
+  shared = runtime;
+  return runtime;
 }

@@ -18,7 +18,8 @@
 import * as ortWebGpu from 'onnxruntime-web/webgpu';
 import { TandemError } from '../../planner/errors.ts';
 import type { PackageDType } from '../../shards/manifest.ts';
-import type { ExecutionBackend, HostTensor, SessionRequest, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
+import { ResidentKvCache } from './resident-kv.ts';
+import type { ExecutionBackend, HostTensor, RunOptions, SessionRequest, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
 
 type OrtModule = typeof ortWebGpu;
 
@@ -55,7 +56,7 @@ export function applyWasmPaths(): void {
  * Which backend a stage of a `dtype` package should use here. `forced` ('webgpu' | 'wasm', e.g. from a
  * ?backend= URL parameter) wins when it can work; forcing WebGPU where it cannot throws 'webgpu-unavailable'.
  */
-export async function chooseBackend(dtype: PackageDType, forced?: ExecutionBackend): Promise<BackendChoice> {
+export async function chooseBackend(dtype: PackageDType, forced?: ExecutionBackend, pinDevice = true): Promise<BackendChoice> {
   if (forced === 'wasm') return { backend: 'wasm', reason: 'wasm was requested explicitly.' };
   const gpu = (globalThis.navigator as (Navigator & { gpu?: GPU }) | undefined)?.gpu;
   const unavailable = (reason: string): BackendChoice => {
@@ -80,17 +81,9 @@ export async function chooseBackend(dtype: PackageDType, forced?: ExecutionBacke
     const choice = unavailable("the WebGPU adapter lacks 'shader-f16', which fp16 weights need.");
     return { ...choice, adapter: described };
   }
-  if (!webgpuDevicePinned) {
-    // The default device limits are smaller than the adapter's (e.g. 128 MiB storage bindings): ask for all of it.
-    const requiredLimits: Record<string, number> = {};
-    for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxStorageBuffersPerShaderStage'] as const) {
-      requiredLimits[key] = adapter.limits[key];
-    }
-    const requiredFeatures: GPUFeatureName[] = [];
-    for (const f of ['shader-f16', 'timestamp-query', 'subgroups'] as GPUFeatureName[]) if (adapter.features.has(f)) requiredFeatures.push(f);
+  if (pinDevice) {
     try {
-      ortWebGpu.env.webgpu.device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
-      webgpuDevicePinned = true;
+      await pinWebGpuDevice(adapter);
     } catch (err) {
       return { ...unavailable(`creating a WebGPU device failed (${(err as Error).message}).`), adapter: described };
     }
@@ -101,6 +94,25 @@ export async function chooseBackend(dtype: PackageDType, forced?: ExecutionBacke
     reason: `WebGPU (${what}${described.isFallbackAdapter ? ', software fallback' : ''})${dtype === 'fp16' ? ' with shader-f16' : ''}.`,
     adapter: described,
   };
+}
+
+/**
+ * Gives ORT (this module's instance, e.g. in the inference worker) a WebGPU device with all the adapter's
+ * limits: the default limits are smaller (e.g. 128 MiB storage bindings). `adapter` defaults to a fresh one.
+ */
+export async function pinWebGpuDevice(adapter?: GPUAdapter): Promise<void> {
+  if (webgpuDevicePinned) return;
+  const gpu = (globalThis.navigator as (Navigator & { gpu?: GPU }) | undefined)?.gpu;
+  const a = adapter ?? (await gpu?.requestAdapter()) ?? null;
+  if (!a) throw new TandemError('webgpu-unavailable', 'No WebGPU adapter in this context; reload with ?backend=wasm.');
+  const requiredLimits: Record<string, number> = {};
+  for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxStorageBuffersPerShaderStage'] as const) {
+    requiredLimits[key] = a.limits[key];
+  }
+  const requiredFeatures: GPUFeatureName[] = [];
+  for (const f of ['shader-f16', 'timestamp-query', 'subgroups'] as GPUFeatureName[]) if (a.features.has(f)) requiredFeatures.push(f);
+  ortWebGpu.env.webgpu.device = await a.requestDevice({ requiredLimits, requiredFeatures });
+  webgpuDevicePinned = true;
 }
 
 type OrtTensor = InstanceType<OrtModule['Tensor']>;
@@ -129,6 +141,15 @@ export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
   return {
     async createSession(req: SessionRequest): Promise<StageSessionHandle> {
       applyWasmPaths();
+      if (req.backend === 'webgpu' && ort === ortWebGpu) await pinWebGpuDevice();
+      const kv = req.kvCache
+        ? new ResidentKvCache<OrtTensor>(req.kvCache, {
+            empty: (dims) => new ort.Tensor('float32', new Float32Array(0), dims),
+            dispose: (t) => {
+              if (t.location === 'gpu-buffer') t.dispose();
+            },
+          })
+        : null;
       let session: Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
       try {
         session = await ort.InferenceSession.create(req.model, {
@@ -136,6 +157,8 @@ export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
           graphOptimizationLevel: 'all',
           externalData: req.externalData.map((e) => ({ path: e.path, data: e.data })),
           extra: extraOptions(req.config),
+          // WebGPU: presents stay GPU buffers and come back as the next step's past (no read-back per step)
+          ...(kv && req.backend === 'webgpu' ? { preferredOutputLocation: Object.fromEntries([...kv.presentToPast.keys()].map((n) => [n, 'gpu-buffer' as const])) } : {}),
         });
       } catch (err) {
         const detail = err instanceof Error ? err.message : String(err);
@@ -148,15 +171,20 @@ export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
         backend: req.backend,
         inputNames: session.inputNames,
         outputNames: session.outputNames,
-        async run(feeds) {
-          const ortFeeds: Record<string, OrtTensor> = {};
+        async run(feeds, options: RunOptions = {}) {
+          if (kv && options.newSequence) kv.reset();
+          const ortFeeds: Record<string, OrtTensor> = kv ? kv.feeds() : {};
           for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
-          const out = await session.run(ortFeeds);
+          const raw = (await session.run(ortFeeds)) as Record<string, OrtTensor>;
+          const out = kv ? kv.update(raw) : raw;
           const res: Record<string, HostTensor> = {};
-          for (const [name, t] of Object.entries(out)) res[name] = toHost(name, t as OrtTensor);
+          for (const [name, t] of Object.entries(out)) res[name] = toHost(name, t);
           return res;
         },
-        release: () => session.release(),
+        async release() {
+          kv?.disposeAll();
+          await session.release();
+        },
       };
     },
   };

@@ -37,7 +37,7 @@ import { TandemError } from '../../planner/errors.ts';
 import {
   endFrame, errorFrame, frameToFloat32, frameToInt32, hiddenFrame, readEndFrame, readErrorFrame, tokenFrame, type Frame,
 } from '../../shards/frame-codec.ts';
-import { headDim, type LayerRange, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
+import { headDim, unitsForRange, type LayerRange, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
 import { Sampler, type SamplingOptions } from '../../shards/sampler.ts';
 import { buildStageGraph, stageSessionConfig, DEFAULT_MAX_POSITIONS, type StageSpec } from '../../shards/stage-graph.ts';
 import type { FrameArrival, PipelineTransport, TransportEvent } from '../transport/transport.ts';
@@ -97,7 +97,10 @@ export interface StagePeerOptions {
   transport: PipelineTransport;
   runtime: StageRuntime;
   backend: ExecutionBackend;
-  /** Verified bytes of one unit ('embed', 'layer.N', 'head') from the page's cache. */
+  /**
+   * Verified bytes of one unit ('embed', 'layer.N', 'head') from the page's cache, in a buffer of their
+   * own: they are handed over to the runtime (an inference worker may take them, detaching them here).
+   */
   readUnit: (unitId: string) => Promise<Uint8Array>;
   /** Needed on the first stage (prompt -> ids); on the last stage it turns tokens into text for onToken. */
   tokenizer?: PromptTokenizer;
@@ -263,7 +266,6 @@ export class StagePeer {
       this.checkLength(promptIds.length + start.maxNewTokens - 1);
     }
     const session = await this.ensureSession(record);
-    const kv = new KvCache(a.layers, manifest.config.num_key_value_heads, headDim(manifest.config));
     const hiddenSize = manifest.config.hidden_size;
     const ringNext = a.hasHead ? a.firstPeerId : a.successorPeerId!;
 
@@ -307,8 +309,8 @@ export class StagePeer {
 
       // 2. Compute.
       const c0 = performance.now();
-      const out = await session.run(this.feeds(input, past, seq, kv));
-      kv.update(out);
+      // the KV cache lives in the session's runtime (the inference worker; GPU buffers on WebGPU)
+      const out = await session.run(this.feeds(input, past, seq), { newSequence: step === 0 });
       const c1 = performance.now();
       record('compute', step, c0, c1);
       past += seq;
@@ -323,10 +325,11 @@ export class StagePeer {
         continue;
       }
 
-      // 3b. Last: sample the next token from the last row of the logits.
+      // 3b. Last: sample the next token from the last row of the logits ((1, 1, V): the graph's head
+      // computes the last position only).
       const s0 = performance.now();
-      const V = main.dims[2]!;
-      const token = sampler!.sample(main.data.subarray((seq - 1) * V, seq * V));
+      const [, rows, V] = main.dims as [number, number, number];
+      const token = sampler!.sample(main.data.subarray((rows - 1) * V, rows * V));
       tokens.push(token);
       record('sample', step, s0, performance.now());
       if (timeToFirstTokenMs === null) timeToFirstTokenMs = performance.now() - t0;
@@ -364,13 +367,12 @@ export class StagePeer {
     return { requestId, backend: session.backend, tokens, promptTokens, finishReason, timeToFirstTokenMs: null };
   }
 
-  private feeds(input: HostTensor, past: number, seq: number, kv: KvCache): Record<string, HostTensor> {
+  private feeds(input: HostTensor, past: number, seq: number): Record<string, HostTensor> {
     const total = past + seq;
     return {
       [this.spec.embeds ? 'input_ids' : 'hidden_states']: input,
       attention_mask: { dtype: 'int64', dims: [1, total], data: new BigInt64Array(total).fill(1n) },
       position_ids: { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)) },
-      ...kv.feeds(),
     };
   }
 
@@ -386,13 +388,16 @@ export class StagePeer {
     const { manifest, runtime, backend, readUnit } = this.opts;
     const r0 = performance.now();
     const graphOpts = { backend, maxPositions: this.maxPositions } as const;
+    // start the storage reads first: the graph is built while they are in flight
+    const units = unitsForRange(manifest, this.spec.layers, this.spec.embeds, this.spec.hasHead);
+    const reads = Promise.all(units.map((u) => this.readVerifiedSize(u, readUnit)));
+    reads.catch(() => undefined); // a build error below must not leave this rejection unhandled
     const graph = buildStageGraph(manifest, this.spec, graphOpts);
-    const units = graph.externalData.map((e) => {
-      const unit = manifest.units.find((u) => u.id === e.unitId);
-      if (!unit) throw new TandemError('manifest-invalid', `The stage graph needs unit '${e.unitId}', which the manifest does not list.`);
-      return unit;
-    });
-    const blobs = await Promise.all(units.map((u) => this.readVerifiedSize(u, readUnit)));
+    const missing = graph.externalData.find((e, i) => units[i]?.file !== e.path);
+    if (missing || graph.externalData.length !== units.length) {
+      throw new TandemError('manifest-invalid', `The stage graph needs unit file '${missing?.path ?? '?'}', which is not among the stage's units; re-convert the package.`);
+    }
+    const blobs = await reads;
     const r1 = performance.now();
     record('storage-read', 0, r0, r1);
     const session = await runtime.createSession({
@@ -400,6 +405,12 @@ export class StagePeer {
       externalData: units.map((u, i) => ({ path: u.file, data: blobs[i]! })),
       config: stageSessionConfig(manifest, graphOpts),
       backend,
+      handOver: true, // the unit bytes were read for this session only: the worker may take them without a copy
+      kvCache: {
+        layers: Array.from({ length: this.spec.layers.end - this.spec.layers.start }, (_, i) => this.spec.layers.start + i),
+        heads: manifest.config.num_key_value_heads,
+        headDim: headDim(manifest.config),
+      },
     });
     record('session-create', 0, r1, performance.now());
     if (this.disposed) {
@@ -527,33 +538,6 @@ export class StagePeer {
       await this.opts.transport.send(ringNext, errorFrame(requestId, 0, err.code, err.message, this.localId));
     } catch {
       // The link itself may be what failed; the other stages then see the closed connection or time out.
-    }
-  }
-}
-
-/** The KV cache of one stage: past_key_values.{i}.key/value for its GLOBAL layer indices i. */
-class KvCache {
-  private readonly tensors = new Map<string, HostTensor>();
-
-  constructor(layers: LayerRange, heads: number, hd: number) {
-    for (let i = layers.start; i < layers.end; i++) {
-      for (const kv of ['key', 'value']) {
-        this.tensors.set(`past_key_values.${i}.${kv}`, { dtype: 'float32', dims: [1, heads, 0, hd], data: new Float32Array(0) });
-      }
-    }
-  }
-
-  feeds(): Record<string, HostTensor> {
-    return Object.fromEntries(this.tensors);
-  }
-
-  /** Takes present.{i}.key/value of a run as the next step's past. */
-  update(out: Record<string, HostTensor>): void {
-    for (const name of this.tensors.keys()) {
-      const presentName = name.replace('past_key_values.', 'present.');
-      const present = out[presentName];
-      if (!present) throw new TandemError('stage-output-missing', `The stage session did not return '${presentName}'.`);
-      this.tensors.set(name, present);
     }
   }
 }

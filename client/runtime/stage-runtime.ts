@@ -19,13 +19,36 @@ export interface SessionRequest {
   /** Session config entries, e.g. { 'session.disable_quant_qdq': '1' } (shards stageSessionConfig). */
   config: Record<string, string>;
   backend: ExecutionBackend;
+  /**
+   * Keep the KV cache inside the session, where the compute is: run() then takes no past_key_values.*
+   * feeds and returns no present.* outputs; each run's present.{i}.key/value become the next run's past
+   * (on WebGPU as GPU buffers, never read back). Absent: the caller feeds and receives the cache.
+   */
+  kvCache?: KvCacheSpec;
+  /**
+   * The caller hands `model` and the `externalData` buffers over: a runtime in another thread may move
+   * them instead of copying (they can be detached afterwards). Default false.
+   */
+  handOver?: boolean;
+}
+
+/** The KV cache of a stage: past_key_values.{i}.key/value (B=1, heads, past, headDim) for GLOBAL layers i. */
+export interface KvCacheSpec {
+  layers: number[];
+  heads: number;
+  headDim: number;
+}
+
+export interface RunOptions {
+  /** First step of a new sequence: start from an empty KV cache (sessions with `kvCache`). */
+  newSequence?: boolean;
 }
 
 export interface StageSessionHandle {
   readonly backend: ExecutionBackend;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  run(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>>;
+  run(feeds: Record<string, HostTensor>, options?: RunOptions): Promise<Record<string, HostTensor>>;
   release(): Promise<void>;
 }
 

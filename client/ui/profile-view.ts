@@ -56,6 +56,8 @@ export function renderProfile(progress: ProfileProgress | null, result: ProfileR
       'div.kv-grid',
       {},
       row('Backend', report.backend === 'webgpu' ? 'WebGPU' : 'wasm (CPU)', details.backendReason),
+      row('Inference', details.inference ? `worker, ${details.inference.wasmThreads} wasm thread${details.inference.wasmThreads === 1 ? '' : 's'}` : 'unknown',
+        details.inference ? (details.inference.crossOriginIsolated ? 'cross-origin isolated: threads allowed (half the cores, at most 4)' : 'not cross-origin isolated: 1 thread') : 'the runtime did not start'),
       row('Peak compute c*', formatFlops(report.peakFlops), em ? '(emulated)' : undefined),
       row('U(t) = a(1−e^{−bt})', `a = ${report.utilA.toFixed(3)}, b = ${report.utilB.toExponential(2)}`, `fit RMSE ${(details.compute.fit.rmse * 100).toFixed(1)}%, max ${(details.compute.fit.maxRelError * 100).toFixed(0)}% rel.`),
       row('Storage read', formatBytesPerSec(details.storage.readBytesPerSec), `IndexedDB, ${formatBytes(details.storage.bytes)} blob${em?.readBytesPerSecCap ? ', emulated cap' : ''}`),

@@ -1,0 +1,64 @@
+/**
+ * The worker side of worker-protocol.ts: serves session creation, runs and releases on a StageRuntime
+ * (onnxruntime-web) one call at a time, in arrival order (onnxruntime-web's wasm backend is not meant
+ * for overlapping calls). Outputs move back to the main thread as transferred buffers. Takes its port and
+ * runtime factory as arguments so Node tests can drive it over a MessageChannel.
+ */
+import { TandemError } from '../../planner/errors.ts';
+import type { StageRuntime, StageSessionHandle } from './stage-runtime.ts';
+import { assertNever, transferables, type MessagePort, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
+
+export function serveInference(port: MessagePort<WorkerReply, WorkerRequest>, makeRuntime: (cfg: { wasmUrl: string | null; numThreads: number }) => StageRuntime): void {
+  let runtime: StageRuntime | null = null;
+  const sessions = new Map<number, StageSessionHandle>();
+  let nextSessionId = 1;
+  let queue: Promise<void> = Promise.resolve();
+
+  const handle = async (msg: WorkerRequest): Promise<void> => {
+    if (msg.type === 'configure') {
+      runtime = makeRuntime({ wasmUrl: msg.wasmUrl, numThreads: msg.numThreads });
+      return;
+    }
+    const reply = (r: WorkerReply, transfer: Transferable[] = []) => port.postMessage(r, transfer);
+    try {
+      if (!runtime) throw new TandemError('inference-worker-unconfigured', 'The inference worker got a call before its configuration; this is a bug in the page.');
+      switch (msg.type) {
+        case 'create': {
+          const session = await runtime.createSession(msg.request);
+          const sessionId = nextSessionId++;
+          sessions.set(sessionId, session);
+          reply({ type: 'created', callId: msg.callId, sessionId, backend: session.backend, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
+          return;
+        }
+        case 'run': {
+          const outputs = await sessionOf(msg.sessionId).run(msg.feeds, msg.options);
+          reply({ type: 'ran', callId: msg.callId, outputs }, transferables(Object.values(outputs).map((t) => t.data)));
+          return;
+        }
+        case 'release': {
+          const s = sessions.get(msg.sessionId);
+          sessions.delete(msg.sessionId);
+          await s?.release();
+          reply({ type: 'released', callId: msg.callId });
+          return;
+        }
+        default:
+          assertNever(msg);
+      }
+    } catch (err) {
+      const e = err instanceof TandemError ? err : new TandemError('inference-worker-failed', `The inference worker failed: ${err instanceof Error ? err.message : String(err)}`);
+      reply({ type: 'failed', callId: msg.callId, code: e.code, message: e.message });
+    }
+  };
+
+  const sessionOf = (id: number): StageSessionHandle => {
+    const s = sessions.get(id);
+    if (!s) throw new TandemError('session-released', `Session ${id} was released; create it again.`);
+    return s;
+  };
+
+  port.addEventListener('message', (e) => {
+    const msg = e.data;
+    queue = queue.then(() => handle(msg));
+  });
+}

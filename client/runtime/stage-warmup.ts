@@ -1,0 +1,69 @@
+/**
+ * The warm-up a page runs when it gets an assignment, before any request: one decoder layer of the
+ * package's own shape (real graph from shards/stage-graph.ts, zero weights of the layer unit's size)
+ * through a prefill and a run of decode steps, twice. It pays the one-off costs of BOTH paths — wasm
+ * compile and V8's tier-up of the prefill and decode kernels (GroupQueryAttention, the norms, RoPE,
+ * MatMul at M = S and M = 1), WebGPU shader compilation — so the first measured request measures the
+ * request. A prefill-only warm-up left the first request's decode ~2x slower than the second's.
+ */
+import { TandemError } from '../../planner/errors.ts';
+import { headDim, type ModelManifest } from '../../shards/manifest.ts';
+import { buildStageGraph, stageSessionConfig } from '../../shards/stage-graph.ts';
+import type { ExecutionBackend, HostTensor, StageRuntime } from './stage-runtime.ts';
+
+export interface WarmUpOptions {
+  /** prompt length of the warm-up prefill (default 64) */
+  prefillTokens?: number;
+  /** decode steps after it (default 24) */
+  decodeSteps?: number;
+  /** sequences run (default 2) */
+  sequences?: number;
+}
+
+export interface WarmUpResult {
+  backend: ExecutionBackend;
+  seconds: number;
+  /** session runs done: sequences x (1 prefill + decodeSteps) */
+  runs: number;
+}
+
+export async function warmUpStageKernels(runtime: StageRuntime, manifest: ModelManifest, backend: ExecutionBackend, opts: WarmUpOptions = {}): Promise<WarmUpResult> {
+  const S = opts.prefillTokens ?? 64;
+  const steps = opts.decodeSteps ?? 24;
+  const sequences = opts.sequences ?? 2;
+  const t0 = performance.now();
+  const layer = manifest.units.find((u) => u.id === 'layer.0');
+  if (!layer) throw new TandemError('manifest-invalid', `Package '${manifest.name}' has no unit 'layer.0'; re-convert it.`);
+  const maxPositions = S + steps;
+  const graphOpts = { backend, maxPositions } as const;
+  const graph = buildStageGraph(manifest, { layers: { start: 0, end: 1 }, embeds: false, hasHead: false }, graphOpts);
+  const session = await runtime.createSession({
+    model: graph.model,
+    externalData: [{ path: layer.file, data: new Uint8Array(layer.bytes) }],
+    config: stageSessionConfig(manifest, graphOpts),
+    backend,
+    handOver: true,
+    kvCache: { layers: [0], heads: manifest.config.num_key_value_heads, headDim: headDim(manifest.config) },
+  });
+  const H = manifest.config.hidden_size;
+  let runs = 0;
+  try {
+    for (let q = 0; q < sequences; q++) {
+      let past = 0;
+      for (let n = 0; n <= steps; n++) {
+        const seq = n === 0 ? S : 1;
+        const feeds: Record<string, HostTensor> = {
+          hidden_states: { dtype: 'float32', dims: [1, seq, H], data: new Float32Array(seq * H).fill(0.5) },
+          attention_mask: { dtype: 'int64', dims: [1, past + seq], data: new BigInt64Array(past + seq).fill(1n) },
+          position_ids: { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)) },
+        };
+        await session.run(feeds, { newSequence: n === 0 });
+        past += seq;
+        runs++;
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  return { backend, seconds: (performance.now() - t0) / 1000, runs };
+}

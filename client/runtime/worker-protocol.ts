@@ -1,0 +1,45 @@
+/**
+ * Messages between the page's main thread and its inference worker (inference-worker.ts), where
+ * onnxruntime-web lives: session creation, runs and the KV cache. The main thread keeps the transport,
+ * heartbeats and UI. Every message is one member of a discriminated union, so `switch (msg.type)`
+ * narrows it and ends in `assertNever`. Calls carry a `callId`; each gets exactly one reply.
+ */
+import type { ExecutionBackend, HostTensor, RunOptions, SessionRequest } from './stage-runtime.ts';
+
+/** main thread -> worker */
+export type WorkerRequest =
+  | { type: 'configure'; wasmUrl: string | null; numThreads: number }
+  | { type: 'create'; callId: number; request: SessionRequest }
+  | { type: 'run'; callId: number; sessionId: number; feeds: Record<string, HostTensor>; options: RunOptions }
+  | { type: 'release'; callId: number; sessionId: number };
+
+/** worker -> main thread */
+export type WorkerReply =
+  | { type: 'created'; callId: number; sessionId: number; backend: ExecutionBackend; inputNames: string[]; outputNames: string[] }
+  | { type: 'ran'; callId: number; outputs: Record<string, HostTensor> }
+  | { type: 'released'; callId: number }
+  | { type: 'failed'; callId: number; code: string; message: string };
+
+/** The two ends of the channel: a Worker and the worker's global scope both fit this shape. */
+export interface MessagePort<Out, In> {
+  postMessage(message: Out, transfer: Transferable[]): void;
+  addEventListener(type: 'message', listener: (e: MessageEvent<In>) => void): void;
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected message ${JSON.stringify(x)}`);
+}
+
+/**
+ * The ArrayBuffers of `arrays` that can move instead of being copied: each must be a plain ArrayBuffer
+ * that the view covers entirely (never a view into a larger buffer, e.g. a wasm heap, which must not be
+ * detached), listed once.
+ */
+export function transferables(arrays: Iterable<ArrayBufferView>): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const a of arrays) {
+    const b = a.buffer;
+    if (b instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === b.byteLength && b.byteLength > 0) out.add(b);
+  }
+  return [...out];
+}

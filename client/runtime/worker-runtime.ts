@@ -1,0 +1,80 @@
+/**
+ * A StageRuntime whose sessions live in the inference worker (worker-protocol.ts). Tensors cross as
+ * transferred buffers where the caller allows it: run inputs are copied once by postMessage (the
+ * caller may still hold them), run outputs move, and a session's model and weight bytes move when the
+ * request says `handOver` (a stage's freshly read units), else they are copied.
+ */
+import { TandemError } from '../../planner/errors.ts';
+import type { HostTensor, RunOptions, SessionRequest, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
+import { transferables, type MessagePort, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
+
+export interface WorkerRuntimeOptions {
+  wasmUrl: string | null;
+  numThreads: number;
+}
+
+type Pending = { resolve: (r: WorkerReply) => void; reject: (e: TandemError) => void };
+
+export interface WorkerRuntime extends StageRuntime {
+  readonly numThreads: number;
+  /** Rejects every pending call (the worker died). */
+  fail(message: string): void;
+}
+
+export function createWorkerRuntime(port: MessagePort<WorkerRequest, WorkerReply>, opts: WorkerRuntimeOptions): WorkerRuntime {
+  const pending = new Map<number, Pending>();
+  let nextCall = 1;
+  let dead: TandemError | null = null;
+
+  port.addEventListener('message', (e) => {
+    const reply = e.data;
+    const p = pending.get(reply.callId);
+    if (!p) return;
+    pending.delete(reply.callId);
+    if (reply.type === 'failed') p.reject(new TandemError(reply.code, reply.message));
+    else p.resolve(reply);
+  });
+  port.postMessage({ type: 'configure', wasmUrl: opts.wasmUrl, numThreads: opts.numThreads }, []);
+
+  const call = (make: (callId: number) => WorkerRequest, transfer: Transferable[] = []): Promise<WorkerReply> => {
+    if (dead) return Promise.reject(dead);
+    const callId = nextCall++;
+    return new Promise<WorkerReply>((resolve, reject) => {
+      pending.set(callId, { resolve, reject });
+      port.postMessage(make(callId), transfer);
+    });
+  };
+  const unexpected = (r: WorkerReply, wanted: string) =>
+    new TandemError('inference-worker-protocol', `The inference worker answered '${r.type}' to a ${wanted} call; reload the page.`);
+
+  return {
+    numThreads: opts.numThreads,
+    fail(message) {
+      dead = new TandemError('inference-worker-failed', `The inference worker stopped (${message}); reload the page.`);
+      for (const p of pending.values()) p.reject(dead);
+      pending.clear();
+    },
+    async createSession(req: SessionRequest): Promise<StageSessionHandle> {
+      const transfer = req.handOver ? transferables([req.model, ...req.externalData.map((e) => e.data)]) : [];
+      const r = await call((callId) => ({ type: 'create', callId, request: req }), transfer);
+      if (r.type !== 'created') throw unexpected(r, 'create');
+      const { sessionId } = r;
+      return {
+        backend: r.backend,
+        inputNames: r.inputNames,
+        outputNames: r.outputNames,
+        async run(feeds: Record<string, HostTensor>, options: RunOptions = {}) {
+          const out = await call((callId) => ({ type: 'run', callId, sessionId, feeds, options }));
+          if (out.type !== 'ran') throw unexpected(out, 'run');
+          return out.outputs;
+        },
+        async release() {
+          const out = await call((callId) => ({ type: 'release', callId, sessionId }));
+          if (out.type !== 'released') throw unexpected(out, 'release');
+        },
+      };
+    },
+  };
+}
+
+
