@@ -31,8 +31,9 @@ const manifest: ModelManifest = {
   })),
 };
 
+/** Rosters are sent at once here (rosterIntervalMs 0) unless a test sets the interval: most tests check their content. */
 function make(limits = {}) {
-  return new Coordinator({ model: manifest, randomBytes: (n) => new Uint8Array(randomBytes(n)), limits });
+  return new Coordinator({ model: manifest, randomBytes: (n) => new Uint8Array(randomBytes(n)), limits: { rosterIntervalMs: 0, ...limits } });
 }
 
 const sent = (effects: Effect[], to: number): ServerMessage[] => effects.flatMap((e) => (e.kind === 'send' && e.to === to ? [e.message] : []));
