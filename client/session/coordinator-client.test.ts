@@ -102,6 +102,26 @@ describe('CoordinatorClient', () => {
     c.close();
   });
 
+  it('goes idle quietly when the server closes a socket that never joined, and reopens on the next request', async () => {
+    const idleDir = await mkdtemp(path.join(tmpdir(), 'tandem-client-idle-'));
+    const { server: strict } = await startTestServer(idleDir, { layers: 4, gateway: { joinDeadlineMs: 200 } });
+    try {
+      const c = new CoordinatorClient(`${strict.url.replace('http', 'ws')}/ws`);
+      const states: string[] = [];
+      const idle = new Promise<void>((resolve) => c.onState((s) => (states.push(s), s === 'idle' && resolve())));
+      await c.connect();
+      await idle; // the server closed the unjoined socket (4002)
+      expect(states).not.toContain('reconnecting'); // no "server gone" for the page
+      const created = await c.request({ type: 'create-session' }, 'session-created');
+      expect(created.code).toMatch(/^[0-9A-Z]{8}$/);
+      expect(states.at(-1)).toBe('open');
+      c.close();
+    } finally {
+      await strict.close();
+      await rm(idleDir, { recursive: true, force: true });
+    }
+  });
+
   it('fails to connect with server-unreachable when nothing listens', async () => {
     const c = new CoordinatorClient('ws://127.0.0.1:9/ws');
     expect(await codeOf(c.connect())).toBe('server-unreachable');

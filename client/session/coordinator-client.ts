@@ -8,6 +8,8 @@
  * - After `joined`, heartbeats run at the server's interval. If the socket drops, the client reconnects
  *   with back-off and `resume`s the peer with its secret; listeners see 'connection' events so the
  *   page can show "server gone" and clear it again.
+ * - The server closes a socket that has not joined within ~10 s (code 4002, see signaling/ws-gateway.ts):
+ *   that is not an outage, so the client goes 'idle' quietly and opens a new socket on the next request.
  */
 import { TandemError } from '../../planner/errors.ts';
 import {
@@ -18,7 +20,10 @@ import {
   type ServerMessageOf,
 } from '../../signaling/protocol.ts';
 
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'idle' | 'closed';
+
+/** The server's close code for a socket that never joined (signaling/ws-gateway.ts CLOSE_NOT_JOINED). */
+const CLOSE_NOT_JOINED = 4002;
 
 export interface Credentials {
   code: string;
@@ -110,6 +115,10 @@ export class CoordinatorClient {
           this.setState('closed', 'closed');
           return;
         }
+        if (ev.code === CLOSE_NOT_JOINED && !this.credentials) {
+          this.setState('idle', 'not joined yet: reconnects on the next request');
+          return;
+        }
         this.attempts += 1;
         // first retry quickly (a blip must not outlast the server's heartbeat timeout), then back off
         const delay = Math.min(10_000, 250 * 2 ** Math.min(this.attempts - 1, 6));
@@ -160,6 +169,10 @@ export class CoordinatorClient {
 
   /** Sends with a fresh `ref` and resolves with the direct reply. */
   request<T extends ServerMessage['type']>(msg: WithoutRef<ClientMessage>, expect: T): Promise<ServerMessageOf<T>> {
+    if (this.state === 'idle' && !this.ws) {
+      this.attempts = 0;
+      return this.open().then(() => this.request(msg, expect));
+    }
     const ref = this.nextRef++;
     return new Promise<ServerMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
