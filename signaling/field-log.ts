@@ -136,30 +136,28 @@ export class FieldLog {
     return out;
   }
 
-  /** Streams the records as one JSON array to `out`, honouring back-pressure. */
-  async writeJson(out: Writable): Promise<void> {
+  /** Streams the records as one JSON array to `out`, honouring back-pressure; stops when `gone` aborts. */
+  async writeJson(out: Writable, gone: AbortSignal): Promise<void> {
     let first = true;
-    await write(out, '[');
+    await write(out, '[', gone);
     for await (const r of this.records()) {
-      await write(out, (first ? '\n' : ',\n') + JSON.stringify(r));
+      await write(out, (first ? '\n' : ',\n') + JSON.stringify(r), gone);
       first = false;
     }
-    await write(out, '\n]\n');
+    await write(out, '\n]\n', gone);
   }
 
   /** Streams the records as CSV to `out`. */
-  async writeCsv(out: Writable): Promise<void> {
-    await write(out, CSV_COLUMNS.join(',') + '\n');
-    for await (const r of this.records()) await write(out, csvRow(r) + '\n');
+  async writeCsv(out: Writable, gone: AbortSignal): Promise<void> {
+    await write(out, CSV_COLUMNS.join(',') + '\n', gone);
+    for await (const r of this.records()) await write(out, csvRow(r) + '\n', gone);
   }
 }
 
-/** Writes and waits for 'drain' when the stream's buffer is full; rejects if the reader went away. */
-async function write(out: Writable, text: string): Promise<void> {
-  if (out.destroyed) throw new Error('the download was closed by the client');
-  if (!out.write(text)) {
-    await Promise.race([once(out, 'drain'), once(out, 'close').then(() => { throw new Error('the download was closed by the client'); })]);
-  }
+/** Writes and waits for 'drain' when the stream's buffer is full; rejects once the reader went away (`gone`). */
+async function write(out: Writable, text: string, gone: AbortSignal): Promise<void> {
+  if (gone.aborted) throw new Error('the download was closed by the client');
+  if (!out.write(text)) await once(out, 'drain', { signal: gone });
 }
 
 export const CSV_COLUMNS = [

@@ -122,12 +122,14 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
   /** Streams the field log as JSON or CSV; at most a few downloads at once (each reads the whole file). */
   const downloadFieldLog = async (res: http.ServerResponse, format: 'json' | 'csv'): Promise<void> => {
     if (!fieldLog.beginDownload()) return sendText(res, 503, 'too many field-log downloads at once: retry in a few seconds', { 'Retry-After': '5' });
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
     try {
       res.writeHead(200, format === 'json'
         ? { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }
         : { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': 'attachment; filename="tandem-field-log.csv"', 'Cache-Control': 'no-store' });
-      if (format === 'json') await fieldLog.writeJson(res);
-      else await fieldLog.writeCsv(res);
+      if (format === 'json') await fieldLog.writeJson(res, gone.signal);
+      else await fieldLog.writeCsv(res, gone.signal);
       res.end();
     } catch {
       res.destroy(); // the reader went away, or the file could not be read: a truncated body, not a crash
@@ -224,10 +226,13 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
       const address = req.socket.remoteAddress ?? 'unknown';
       if (!peerSockets.admits(address, query.id)) return refuseUpgrade(socket, '503 Service Unavailable', 'too many PeerJS sockets from your address');
       pws.handleUpgrade(req, socket, head, (ws) => {
-        // the page may have left while the handshake ran
-        if (!coordinator.hasPeer(query.id)) return ws.close(4000, 'the page left the session');
-        peerSockets.add(query.id, ws, address);
-        pws.emit('connection', ws, req);
+        // One socket per id: the page's older socket (half-open after a network change) goes first.
+        void peerSockets.replace(query.id).then(() => {
+          // the page may have left while the handshake ran
+          if (!coordinator.hasPeer(query.id) || ws.readyState !== ws.OPEN) return ws.close(4000, 'the page left the session');
+          peerSockets.add(query.id, ws, address);
+          pws.emit('connection', ws, req);
+        });
       });
       return;
     }

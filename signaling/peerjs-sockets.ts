@@ -17,9 +17,22 @@ export class PeerJsSockets {
     return (this.perAddress.get(address) ?? 0) - replacing < this.maxPerAddress;
   }
 
-  /** Track `ws` as peerId's socket; an older socket of the same id is closed. */
-  add(peerId: string, ws: WebSocket, address: string): void {
+  /**
+   * Cuts peerId's current socket, if any, and resolves once it is closed: PeerJS then forgets the old
+   * registration, so the new socket registers afresh (PeerJS sends OPEN only to a new registration).
+   */
+  async replace(peerId: string): Promise<void> {
     const old = this.byId.get(peerId);
+    if (!old) return;
+    this.byId.delete(peerId);
+    if (old.ws.readyState === old.ws.CLOSED) return;
+    const closed = new Promise<void>((resolve) => old.ws.once('close', () => resolve()));
+    old.ws.terminate();
+    await closed;
+  }
+
+  /** Track `ws` as peerId's socket (call `replace` first). */
+  add(peerId: string, ws: WebSocket, address: string): void {
     this.byId.set(peerId, { ws, address });
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     ws.on('close', () => {
@@ -27,7 +40,6 @@ export class PeerJsSockets {
       if ((this.perAddress.get(address) ?? 0) <= 0) this.perAddress.delete(address);
       if (this.byId.get(peerId)?.ws === ws) this.byId.delete(peerId);
     });
-    if (old) old.ws.close(4001, 'replaced by a newer registration of this id');
   }
 
   /** The page left or timed out: end its registration. */

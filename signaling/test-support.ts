@@ -18,7 +18,7 @@ import { parseServerMessage, type ClientMessage, type ProfileReport, type Server
  */
 export async function startTestServer(
   dir: string,
-  options: { layers: number; page?: boolean; fieldLog?: string } & Pick<ServerOptions, 'limits' | 'gateway'>,
+  options: { layers: number; page?: boolean; fieldLog?: string } & Pick<ServerOptions, 'limits' | 'gateway' | 'maxPeerJsSocketsPerAddress' | 'fieldLogMaxBytes' | 'fieldLogMaxDownloads'>,
 ): Promise<{ server: TandemServer; manifest: ModelManifest }> {
   const pkgDir = path.join(dir, 'pkg');
   const manifest = await writeSyntheticPackage(pkgDir, { layers: options.layers });
@@ -31,6 +31,9 @@ export async function startTestServer(
     fieldLogPath: path.join(dir, options.fieldLog ?? 'profiles.jsonl'),
     limits: options.limits,
     gateway: options.gateway,
+    maxPeerJsSocketsPerAddress: options.maxPeerJsSocketsPerAddress,
+    fieldLogMaxBytes: options.fieldLogMaxBytes,
+    fieldLogMaxDownloads: options.fieldLogMaxDownloads,
   });
   return { server, manifest };
 }
