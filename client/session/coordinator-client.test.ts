@@ -116,6 +116,20 @@ describe('CoordinatorClient', () => {
       expect(created.code).toMatch(/^[0-9A-Z]{8}$/);
       expect(states.at(-1)).toBe('open');
       c.close();
+
+      // A request that crosses the server's close (here: its frame is lost, as if sent while the close
+      // was in flight) is sent again on the new socket and answered.
+      const d = new CoordinatorClient(`${strict.url.replace('http', 'ws')}/ws`);
+      const dStates: string[] = [];
+      d.onState((s) => dStates.push(s));
+      await d.connect();
+      const ws = (d as unknown as { ws: { send: (t: string) => void } }).ws;
+      ws.send = () => undefined; // the first frame never reaches the server
+      const late = await d.request({ type: 'create-session' }, 'session-created');
+      expect(late.code).toMatch(/^[0-9A-Z]{8}$/);
+      expect(dStates).toContain('idle');
+      expect(dStates).not.toContain('reconnecting');
+      d.close();
     } finally {
       await strict.close();
       await rm(idleDir, { recursive: true, force: true });

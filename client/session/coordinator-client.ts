@@ -31,7 +31,7 @@ export interface Credentials {
   peerSecret: string;
 }
 
-type Pending = { resolve: (m: ServerMessage) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> };
+type Pending = { resolve: (m: ServerMessage) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout>; text: string };
 
 /** Distributive Omit, so that `ref` can be left off any member of the union. */
 type WithoutRef<T> = T extends unknown ? Omit<T, 'ref'> : never;
@@ -101,6 +101,12 @@ export class CoordinatorClient {
       ws.onclose = (ev) => {
         this.stopHeartbeat();
         this.ws = null;
+        if (ev.code === CLOSE_NOT_JOINED && !this.credentials && !this.closedByUs) {
+          // Closed for not joining in time; a request sent meanwhile (a busy main thread) is sent again on a new socket.
+          this.setState('idle', 'not joined yet: reconnects on the next request');
+          if (this.pending.size > 0) this.reopenAndResend();
+          return;
+        }
         for (const [ref, p] of this.pending) {
           clearTimeout(p.timer);
           p.reject(new TandemError('server-gone', 'The connection to the server closed before it answered; the page reconnects by itself.'));
@@ -113,10 +119,6 @@ export class CoordinatorClient {
         }
         if (this.closedByUs) {
           this.setState('closed', 'closed');
-          return;
-        }
-        if (ev.code === CLOSE_NOT_JOINED && !this.credentials) {
-          this.setState('idle', 'not joined yet: reconnects on the next request');
           return;
         }
         this.attempts += 1;
@@ -154,8 +156,8 @@ export class CoordinatorClient {
     for (const l of this.messageListeners) l(msg);
   }
 
-  /** Sends a message; throws TandemError('bad-message-local') if it does not match the schema. */
-  send(msg: ClientMessage): void {
+  /** Sends a message and returns the text sent; throws TandemError('bad-message-local') if it does not match the schema. */
+  send(msg: ClientMessage): string {
     const checked = clientMessageSchema.safeParse(msg);
     if (!checked.success) {
       const issue = checked.error.issues[0];
@@ -164,7 +166,26 @@ export class CoordinatorClient {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
       throw new TandemError('server-gone', `Not connected to the server; '${msg.type}' was not sent. Wait for the page to reconnect.`);
     }
-    this.ws.send(JSON.stringify(checked.data));
+    const text = JSON.stringify(checked.data);
+    this.ws.send(text);
+    return text;
+  }
+
+  /** After a 4002 close with requests in flight: a new socket, and the same requests again. */
+  private reopenAndResend(): void {
+    this.attempts = 0;
+    this.open().then(
+      () => {
+        for (const p of this.pending.values()) this.ws?.send(p.text);
+      },
+      (err: unknown) => {
+        for (const [ref, p] of this.pending) {
+          clearTimeout(p.timer);
+          p.reject(err instanceof Error ? err : new TandemError('server-unreachable', String(err)));
+          this.pending.delete(ref);
+        }
+      },
+    );
   }
 
   /** Sends with a fresh `ref` and resolves with the direct reply. */
@@ -179,9 +200,10 @@ export class CoordinatorClient {
         this.pending.delete(ref);
         reject(new TandemError('server-timeout', `The server did not answer '${msg.type}' within ${this.requestTimeoutMs / 1000} s.`));
       }, this.requestTimeoutMs);
-      this.pending.set(ref, { resolve, reject, timer });
+      const pending: Pending = { resolve, reject, timer, text: '' };
+      this.pending.set(ref, pending);
       try {
-        this.send({ ...msg, ref } as ClientMessage);
+        pending.text = this.send({ ...msg, ref } as ClientMessage);
       } catch (e) {
         clearTimeout(timer);
         this.pending.delete(ref);
