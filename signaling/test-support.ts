@@ -176,7 +176,7 @@ export class TestClient {
   }
 
   /** Send and wait for the reply carrying the same ref (the reply itself or an error). */
-  async request(message: ClientMessage, timeoutMs = 5000): Promise<ServerMessage> {
+  async request(message: ClientMessage, timeoutMs = 30_000): Promise<ServerMessage> {
     const ref = Math.floor(Math.random() * 2 ** 40);
     const reply = new Promise<ServerMessage>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for the reply to '${message.type}'`)), timeoutMs);
