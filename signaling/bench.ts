@@ -200,7 +200,7 @@ async function main(): Promise<void> {
       peakRssMiB: mib(loaded.peakRssBytes),
       peakHeapUsedMiB: mib(loaded.peakHeapUsedBytes),
     },
-    notes: 'All sessions start at once, so join-to-assignment includes queueing behind the other 99 sessions plus waiting for the slowest page of the session to profile and the host to plan.',
+    notes: 'All sessions start at once, so join-to-assignment includes queueing behind the other 99 sessions plus waiting for the slowest page of the session to profile and the host to plan. The host plans on the roster that shows every profile; rosters are coalesced to one per 250 ms per session (issue 9), which adds up to ~250-350 ms to the one-session-at-a-time figure and removes most roster traffic under load.',
   };
   const f = (x: number) => x.toFixed(1);
   console.log(`join -> assignment: p50 ${f(result.joinToAssignmentMs.p50)} ms, p99 ${f(result.joinToAssignmentMs.p99)} ms (n=${joinToAssignment.length})`);
