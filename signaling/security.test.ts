@@ -8,6 +8,7 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -17,6 +18,7 @@ import { startServer, type TandemServer } from './http-server.ts';
 import { loadModelPackage } from './model-route.ts';
 import type { ServerMessageOf } from './protocol.ts';
 import { sampleProfile, TestClient, writeSyntheticPackage } from './test-support.ts';
+import { selfSignedTls } from './tls.ts';
 
 let dir: string;
 let server: TandemServer;
@@ -143,6 +145,38 @@ describe('1. no request ends the process', () => {
       const status = Number(res.split(' ')[1]);
       if (res.length > 0) expect({ line, ok: status >= 400 && status < 500 }).toEqual({ line, ok: true });
       await expectAlive();
+    }
+  });
+});
+
+describe('1. over HTTPS too', () => {
+  it('answers 400 to the crash requests on a TLS server and keeps serving', async () => {
+    const tlsDir = path.join(dir, 'tls');
+    const files = await selfSignedTls(tlsDir, ['127.0.0.1']);
+    const secure = await startServer({
+      port: 0,
+      host: '127.0.0.1',
+      tls: { cert: files.cert, key: files.key },
+      models: [await loadModelPackage(path.join(dir, 'pkg'))],
+      clientDir: null,
+      fieldLogPath: path.join(tlsDir, 'field.jsonl'),
+    });
+    const exchange = (text: string) => new Promise<string>((resolve) => {
+      const socket = tls.connect({ port: secure.port, host: '127.0.0.1', rejectUnauthorized: false }, () => socket.write(text));
+      let got = '';
+      socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(got));
+    });
+    try {
+      for (const target of ['//', '//x:99999', '//[']) {
+        const res = await exchange(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+        expect({ target, line: res.split('\r\n')[0] }).toEqual({ target, line: 'HTTP/1.1 400 Bad Request' });
+      }
+      const health = await exchange('GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(health.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    } finally {
+      await secure.close();
     }
   });
 });
