@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import express from 'express';
 import { ExpressPeerServer } from 'peer';
 import { WebSocketServer } from 'ws';
-import { Coordinator, type CoordinatorLimits } from './coordinator.ts';
+import { Coordinator, DEFAULT_LIMITS, type CoordinatorLimits } from './coordinator.ts';
 import { FieldLog } from './field-log.ts';
 import { ModelRoute, type ModelPackage } from './model-route.ts';
 import type { PlanCompletion } from './coordinator.ts';
@@ -114,6 +114,9 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
   const pool = (options.planIn ?? 'worker') === 'worker' ? new PlannerPool() : null;
   const gateway = new WsGateway(coordinator, {
     ...(pool ? { plan: (request: PlanRequest): Promise<PlanCompletion> => pool.plan(request) } : {}),
+    // A page busy for a while (wasm compile, profiling on a slow phone) may send its first message late:
+    // the grace for joining follows the heartbeat timeout the server is run with, and is at least 10 s.
+    joinDeadlineMs: Math.max(10_000, (options.limits?.heartbeatTimeoutMs ?? DEFAULT_LIMITS.heartbeatTimeoutMs) / 2),
     ...options.gateway,
     onFieldRecord: (record) => void fieldLog.append(record),
     onPeerGone: (peerId) => peerSockets.close(peerId),

@@ -4,8 +4,8 @@
  * own connection only; a slow or flooding client is cut off without touching anyone else.
  *
  * Hygiene: a socket that has not joined (or acted as a host) within `joinDeadlineMs` is closed with
- * code 4002 (the page reconnects when it has something to send); every socket is pinged and cut when
- * it misses a pong; sockets are capped in all and per client address.
+ * code 4002 (the page reconnects when it has something to send); every socket is pinged and cut after
+ * two unanswered pings; sockets are capped in all and per client address.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -29,9 +29,9 @@ export interface GatewayOptions {
   onFieldRecord?: (record: FieldRecord) => void;
   /** A peer left or timed out (its PeerJS registration must end). */
   onPeerGone?: (peerId: string) => void;
-  /** Close a socket that has not joined or acted as a host within this many ms (default 10 000). */
+  /** Close a socket that has not joined or acted as a host within this many ms (default 10 000; the server passes max(10 s, heartbeat timeout / 2)). */
   joinDeadlineMs?: number;
-  /** Ping every socket this often, ms; one that has not answered the previous ping is cut (default 15 000). */
+  /** Ping every socket this often, ms; one that left two pings in a row unanswered is cut (default 20 000). */
   pingIntervalMs?: number;
   /** Runs a plan (default: inline on this thread). */
   plan?: (request: PlanRequest) => Promise<PlanCompletion>;
@@ -47,7 +47,10 @@ export class WsGateway {
   private readonly maxBufferedBytes: number;
   private readonly timer: NodeJS.Timeout;
   private readonly pingTimer: NodeJS.Timeout;
-  private readonly alive = new WeakSet<WebSocket>();
+  /** Pings each socket has left unanswered. */
+  private readonly missedPings = new WeakMap<WebSocket, number>();
+  /** Connections being closed for not joining: later frames on them are ignored (no peer on a dying socket). */
+  private readonly closing = new Set<ConnId>();
   private nextConn = 1;
   private readonly perAddress = new Map<string, number>();
 
@@ -62,7 +65,7 @@ export class WsGateway {
     // Ticks also send coalesced rosters, so they run a few times per roster interval.
     this.timer = setInterval(() => this.apply(this.coordinator.tick(Date.now())), options.tickMs ?? 100);
     this.timer.unref();
-    this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalMs ?? 15_000);
+    this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalMs ?? 20_000);
     this.pingTimer.unref();
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
   }
@@ -87,15 +90,18 @@ export class WsGateway {
     this.sockets.set(conn, ws);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.coordinator.connect(conn, address);
-    this.alive.add(ws);
-    ws.on('pong', () => this.alive.add(ws));
+    this.missedPings.set(ws, 0);
+    ws.on('pong', () => this.missedPings.set(ws, 0));
     const deadline = setTimeout(() => {
-      if (!this.coordinator.isBound(conn)) ws.close(CLOSE_NOT_JOINED, 'not joined: reconnect to join');
+      if (this.coordinator.isBound(conn)) return;
+      this.closing.add(conn);
+      ws.close(CLOSE_NOT_JOINED, 'not joined: reconnect to join');
     }, this.options.joinDeadlineMs ?? 10_000);
     deadline.unref();
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
     ws.on('close', () => {
       clearTimeout(deadline);
+      this.closing.delete(conn);
       this.sockets.delete(conn);
       const left = (this.perAddress.get(address) ?? 1) - 1;
       if (left > 0) this.perAddress.set(address, left);
@@ -106,6 +112,7 @@ export class WsGateway {
   }
 
   private onMessage(conn: ConnId, data: RawData, isBinary: boolean): void {
+    if (this.closing.has(conn)) return;
     const now = Date.now();
     if (!this.messageLimiter.take(`c${conn}`, now))
       return this.apply(this.coordinator.reject(conn, 'rate-limited', 'too many messages: at most 200 per second', null));
@@ -160,14 +167,15 @@ export class WsGateway {
     }
   }
 
-  /** Cut sockets that did not answer the last ping (a vanished phone), ping the rest. */
+  /** Cut sockets that left two pings in a row unanswered (a vanished phone), ping the rest. */
   private pingAll(): void {
     for (const ws of this.sockets.values()) {
-      if (!this.alive.has(ws)) {
+      const missed = this.missedPings.get(ws) ?? 0;
+      if (missed >= 2) {
         ws.terminate();
         continue;
       }
-      this.alive.delete(ws);
+      this.missedPings.set(ws, missed + 1);
       ws.ping();
     }
   }

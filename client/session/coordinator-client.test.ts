@@ -130,6 +130,23 @@ describe('CoordinatorClient', () => {
       expect(dStates).toContain('idle');
       expect(dStates).not.toContain('reconnecting');
       d.close();
+
+      // A page the server no longer knows (it left; or timed out) fails to resume once, then goes idle
+      // instead of reconnecting and failing again every 10 s.
+      const e = new CoordinatorClient(`${strict.url.replace('http', 'ws')}/ws`);
+      await e.connect();
+      const own = await e.request({ type: 'create-session' }, 'session-created');
+      const joined = await e.request({ type: 'join', code: own.code, displayName: 'gone' }, 'joined');
+      e.rememberPeer({ code: joined.code, peerId: joined.peerId, peerSecret: joined.peerSecret });
+      await e.request({ type: 'leave' }, 'ack');
+      const eStates: string[] = [];
+      const eIdle = new Promise<void>((resolve) => e.onState((s) => (eStates.push(s), s === 'idle' && resolve())));
+      const resumeFailed = waitFor(e, (m) => m.type === 'error' && m.inReplyTo === 'resume');
+      (e as unknown as { ws: { close(): void } }).ws.close();
+      await resumeFailed;
+      await eIdle;
+      expect(eStates).toEqual(['reconnecting', 'reconnecting', 'open', 'idle']); // one reconnect, one failed resume, then quiet
+      e.close();
     } finally {
       await strict.close();
       await rm(idleDir, { recursive: true, force: true });

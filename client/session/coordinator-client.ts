@@ -225,6 +225,9 @@ export class CoordinatorClient {
       await this.request({ type: 'resume', code: c.code, peerId: c.peerId, peerSecret: c.peerSecret }, 'joined');
     } catch (e) {
       const err = e instanceof TandemError ? e : new TandemError('resume-failed', String(e));
+      // The server no longer knows this peer (it timed out, left, or the session ended): resuming again
+      // cannot work, so stop (the page joins anew); a connection problem keeps the credentials for the next try.
+      if (err.code === 'not-joined' || err.code === 'wrong-secret' || err.code === 'session-not-found') this.credentials = null;
       const synthetic: ServerMessage = { type: 'error', code: 'not-joined', message: `Rejoining after the reconnect failed (${err.code}): ${err.message}`, inReplyTo: 'resume' };
       for (const l of this.messageListeners) l(synthetic);
     }
