@@ -291,7 +291,8 @@ interface Pending {
 export class FrameAssembler {
   private pending: Pending | null = null;
   private expectedSeq: number | null = null;
-  private readonly maxFrameBytes: number;
+  /** Largest frame payload accepted, bytes; a receiver may lower it once it knows its model. */
+  maxFrameBytes: number;
   private readonly strictSequence: boolean;
 
   constructor(opts: FrameAssemblerOptions = {}) {

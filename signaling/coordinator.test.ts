@@ -31,8 +31,9 @@ const manifest: ModelManifest = {
   })),
 };
 
+/** Rosters are sent at once here (rosterIntervalMs 0) unless a test sets the interval: most tests check their content. */
 function make(limits = {}) {
-  return new Coordinator({ model: manifest, randomBytes: (n) => new Uint8Array(randomBytes(n)), limits });
+  return new Coordinator({ model: manifest, randomBytes: (n) => new Uint8Array(randomBytes(n)), limits: { rosterIntervalMs: 0, ...limits } });
 }
 
 const sent = (effects: Effect[], to: number): ServerMessage[] => effects.flatMap((e) => (e.kind === 'send' && e.to === to ? [e.message] : []));
@@ -105,6 +106,47 @@ describe('coordinator', () => {
     expect(c.sessionCount).toBe(0);
     c.connect(9, 'late');
     expect(only(c.handle(9, { type: 'join', code: s.code, displayName: 'late' }, 5022), 9, 'error').code).toBe('session-not-found');
+  });
+
+  it('coalesces rosters: at once, then at most one per interval with the latest state; unchanged cache-status sends none', () => {
+    const c = make({ rosterIntervalMs: 250 });
+    const s = session(c, 2, 0);
+    const rosters = (effects: Effect[]) => sent(effects, 1).filter((m) => m.type === 'roster') as ServerMessageOf<'roster'>[];
+    // the setup at t=0 already sent one roster, so changes until t=250 wait
+    let immediate = 0;
+    for (let t = 1; t < 250; t++) immediate += rosters(c.handle(2, { type: 'cache-status', units: t % 2 ? ['embed'] : ['embed', 'head'] }, t)).length;
+    expect(immediate).toBe(0);
+    expect(rosters(c.tick(249))).toEqual([]);
+    const due = rosters(c.tick(250));
+    expect(due).toHaveLength(1);
+    expect(due[0]!.peers.find((p) => p.peerId === s.peerIds[0])!.cachedUnits).toEqual(['embed']); // t=249 was odd
+    expect(rosters(c.tick(600))).toEqual([]); // nothing changed since
+    // an unchanged status is acknowledged and broadcasts nothing, now or later
+    expect(only(c.handle(2, { type: 'cache-status', units: ['embed'] }, 700), 2, 'ack')).toBeTruthy();
+    expect(rosters(c.tick(1000))).toEqual([]);
+    // a change after a quiet interval goes out at once, without the bulky profile details
+    const now = rosters(c.handle(2, { type: 'cache-status', units: ['head'] }, 1100));
+    expect(now).toHaveLength(1);
+    expect(Object.keys(now[0]!.peers[0]!.profile!)).not.toContain('sweep');
+    expect(Object.keys(now[0]!.peers[0]!.profile!)).not.toContain('userAgent');
+  });
+
+  it('ends PeerJS registrations (peer-gone) on leave, timeout and end-session, and logs no code or peer id', () => {
+    const c = make({ heartbeatTimeoutMs: 1000 });
+    const s = session(c, 3, 0);
+    const gone = (effects: Effect[]) => effects.flatMap((e) => (e.kind === 'peer-gone' ? [e.peerId] : []));
+    expect(gone(c.handle(2, { type: 'leave' }, 10))).toEqual([s.peerIds[0]]);
+    c.handle(4, { type: 'heartbeat' }, 900);
+    expect(gone(c.tick(1001))).toEqual([s.peerIds[1]]); // silent since 0
+    expect(gone(c.handle(1, { type: 'end-session', code: s.code, hostSecret: s.hostSecret }, 1002))).toEqual([s.peerIds[2]]);
+    for (const id of s.peerIds) expect(c.hasPeer(id)).toBe(false);
+    c.connect(9, 'z');
+    const joined = only(c.handle(9, { type: 'join', code: only(c.handle(9, { type: 'create-session' }, 1003), 9, 'session-created').code, displayName: 'q' }, 1003), 9, 'joined');
+    const logged = c.handle(9, { type: 'profile', profile: sampleProfile(1) }, 1004).flatMap((e) => (e.kind === 'field-log' ? [e.record] : []));
+    expect(logged).toHaveLength(1);
+    expect(JSON.stringify(logged)).not.toContain(joined.peerId);
+    expect(JSON.stringify(logged)).not.toContain(joined.code);
+    expect(logged[0]!.pageKey).toMatch(/^[0-9a-f]{16}$/);
   });
 
   it('accepts only units of its package in cache-status, and only the head reports tokens', async () => {

@@ -23,29 +23,26 @@ import {
   type PredictedStage,
   type ProfileReport,
   type RosterPeer,
+  type RosterProfile,
   type Sampling,
   type ServerMessage,
   type TimingEntry,
 } from './protocol.ts';
+import type { FieldRecord } from './field-log.ts';
 import type { PlanOutcome, PlanRequest } from './planning.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
 import { RequestQueue, retryAfterSeconds } from './request-queue.ts';
 
 export type ConnId = number;
 
-/** A profile as appended to the field log. */
-export interface FieldRecord {
-  receivedAtMs: number;
-  sessionCode: string;
-  /** Random id of the page in its session (no user-entered name is logged). */
-  peerId: string;
-  profile: ProfileReport;
-}
+export type { FieldRecord };
 
 export type Effect =
   | { kind: 'send'; to: ConnId; message: ServerMessage }
   | { kind: 'close'; conn: ConnId; code: number; reason: string }
   | { kind: 'field-log'; record: FieldRecord }
+  /** The peer left or timed out: end its PeerJS registration (its id is never admitted again). */
+  | { kind: 'peer-gone'; peerId: string }
   /** Run the planner (off the event loop if the gateway can), then call `planFinished(token, ...)`. */
   | { kind: 'plan'; token: number; request: PlanRequest }
   /** Progress of a request of the HTTP API, for openai-api.ts. */
@@ -100,10 +97,16 @@ export interface CoordinatorLimits {
   timingsPerPeer: number;
   /** Characters of generated text kept per request. */
   textPerRequest: number;
-  /** Joins, resumes and session creations per client address. */
+  /** Joins, resumes, session creations and failed host credentials per client address. */
   joinRate: RateLimit;
   /** Requests that may wait in a session's queue behind the running one (>= 1). */
   queueDepth: number;
+  /** Live sessions one client address may have created. */
+  maxSessionsPerAddress: number;
+  /** Shortest time between two rosters of one session, ms (changes in between are coalesced). */
+  rosterIntervalMs: number;
+  /** Profiles per page (each is a field-log line and a roster change). */
+  profileRate: RateLimit;
 }
 
 export const DEFAULT_LIMITS: CoordinatorLimits = {
@@ -111,12 +114,15 @@ export const DEFAULT_LIMITS: CoordinatorLimits = {
   maxPeersPerSession: MAX_PEERS_PER_SESSION,
   heartbeatIntervalMs: 5_000,
   heartbeatTimeoutMs: 20_000,
-  sessionIdleMs: 10 * 60_000,
+  sessionIdleMs: 60_000,
   requestsKept: 8,
   timingsPerPeer: 20_000,
   textPerRequest: 256 * 1024,
   joinRate: { burst: 20, perSecond: 2 },
   queueDepth: 4,
+  maxSessionsPerAddress: 4,
+  rosterIntervalMs: 250,
+  profileRate: { burst: 4, perSecond: 1 / 30 },
 };
 
 export interface CoordinatorOptions {
@@ -130,6 +136,8 @@ export interface CoordinatorOptions {
   peerjs?: { path: string; key: string };
   /** Join code of a session that answers the HTTP API whether or not its host switched it on (--api-session). */
   apiSessionCode?: string | null;
+  /** The PeerJS token of a peer id (the server derives it with a key of its own; see peerjs-gate.ts). */
+  peerToken?: (peerId: string) => string;
 }
 
 interface Peer {
@@ -142,6 +150,8 @@ interface Peer {
   conn: ConnId | null;
   profile: ProfileReport | null;
   cachedUnits: string[];
+  /** Random key of this page in the field log (unrelated to its peer id). */
+  logKey: string;
 }
 
 interface Plan {
@@ -196,6 +206,11 @@ interface Session {
   serveApi: boolean;
   /** Durations of the last requests, ms (for Retry-After). */
   recentDurationsMs: number[];
+  /** Client address that created it (sessions per address are capped). */
+  creatorAddress: string;
+  /** When the last roster went out, and whether a change waits for the next one. */
+  rosterSentMs: number;
+  rosterDirty: boolean;
 }
 
 /** A request that waits in a session's queue. */
@@ -257,6 +272,12 @@ class Outbox {
   }
 }
 
+/** What the roster shows of a profile: the figures, not the bulky details (sweep, GPU limits, user agent). */
+function rosterProfile(p: ProfileReport): RosterProfile {
+  const { userAgent: _ua, sweep: _sweep, gpu: _gpu, ...figures } = p;
+  return figures;
+}
+
 /** Constant-time string comparison (both are short ASCII secrets). */
 function secretsEqual(a: string, b: string): boolean {
   let diff = a.length ^ b.length;
@@ -273,6 +294,7 @@ export class Coordinator {
   private readonly peerIndex = new Map<string, string>();
   private readonly limits: CoordinatorLimits;
   private readonly joinLimiter: RateLimiter;
+  private readonly profileLimiter: RateLimiter;
   private readonly defaultTokens: number;
   private readonly peerjs: { path: string; key: string };
   private nextPlanToken = 1;
@@ -285,6 +307,7 @@ export class Coordinator {
   constructor(private readonly options: CoordinatorOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.joinLimiter = new RateLimiter(this.limits.joinRate);
+    this.profileLimiter = new RateLimiter(this.limits.profileRate);
     this.defaultTokens = options.defaultTokens ?? 256;
     this.peerjs = options.peerjs ?? { path: '/peerjs', key: 'peerjs' };
   }
@@ -308,7 +331,7 @@ export class Coordinator {
       if (session && peer && peer.conn === conn) {
         peer.conn = null;
         session.lastActivityMs = nowMs;
-        this.broadcastRoster(session, out);
+        this.broadcastRoster(session, out, nowMs);
       }
     }
     return out.effects;
@@ -337,8 +360,10 @@ export class Coordinator {
       }
       if (session.peers.size === 0 && session.hostConns.size === 0 && nowMs - session.lastActivityMs > this.limits.sessionIdleMs)
         this.deleteSession(session, out);
+      else if (session.rosterDirty) this.broadcastRoster(session, out, nowMs);
     }
     this.joinLimiter.sweep(nowMs);
+    this.profileLimiter.sweep(nowMs);
     return out.effects;
   }
 
@@ -387,7 +412,7 @@ export class Coordinator {
       case 'go':
         return this.onGo(conn, state, msg, nowMs, out);
       case 'cache-status':
-        return this.onCacheStatus(conn, state, msg, out);
+        return this.onCacheStatus(conn, state, msg, nowMs, out);
       case 'report-timings':
         return this.onReportTimings(conn, state, msg, out);
       case 'report-tokens':
@@ -395,9 +420,9 @@ export class Coordinator {
       case 'report-error':
         return this.onReportError(conn, state, msg, nowMs, out);
       case 'end-session':
-        return this.onEndSession(conn, state, msg, out);
+        return this.onEndSession(conn, state, msg, nowMs, out);
       case 'serve-api':
-        return this.onServeApi(conn, state, msg, out);
+        return this.onServeApi(conn, state, msg, nowMs, out);
       case 'report-cancelled':
         return this.onReportCancelled(conn, state, msg, out);
       default:
@@ -412,6 +437,10 @@ export class Coordinator {
     if (!model) return out.error(conn, 'model-unavailable', 'the server has no model package: start it with --model <package dir>', msg.type, msg.ref);
     if (this.sessions.size >= this.limits.maxSessions)
       return out.error(conn, 'server-full', `the server holds its maximum of ${this.limits.maxSessions} sessions: end an unused session or retry later`, msg.type, msg.ref);
+    let mine = 0;
+    for (const s of this.sessions.values()) if (s.creatorAddress === state.address) mine += 1;
+    if (mine >= this.limits.maxSessionsPerAddress)
+      return out.error(conn, 'rate-limited', `your address already has ${mine} live sessions (at most ${this.limits.maxSessionsPerAddress}): end one (or let an empty one expire) first`, msg.type, msg.ref);
     let code = this.randomCode();
     while (this.sessions.has(code)) code = this.randomCode();
     const session: Session = {
@@ -430,6 +459,9 @@ export class Coordinator {
       queue: new RequestQueue(this.limits.queueDepth),
       serveApi: false,
       recentDurationsMs: [],
+      creatorAddress: state.address,
+      rosterSentMs: -Infinity,
+      rosterDirty: false,
     };
     this.sessions.set(code, session);
     state.hostOf.add(code);
@@ -463,13 +495,14 @@ export class Coordinator {
       conn,
       profile: null,
       cachedUnits: [],
+      logKey: [...this.options.randomBytes(8)].map((b) => b.toString(16).padStart(2, '0')).join(''),
     };
     session.peers.set(peerId, peer);
     session.lastActivityMs = nowMs;
     this.peerIndex.set(peerId, session.code);
     state.peer = { code: session.code, peerId };
     this.sendJoined(conn, session, peer, nowMs, msg.ref, out);
-    this.broadcastRoster(session, out, conn);
+    this.broadcastRoster(session, out, nowMs, conn);
   }
 
   private onResume(conn: ConnId, state: Conn, msg: ClientMessageOf<'resume'>, nowMs: number, out: Outbox): void {
@@ -492,7 +525,7 @@ export class Coordinator {
     session.lastActivityMs = nowMs;
     state.peer = { code: session.code, peerId: peer.peerId };
     this.sendJoined(conn, session, peer, nowMs, msg.ref, out);
-    this.broadcastRoster(session, out, conn);
+    this.broadcastRoster(session, out, nowMs, conn);
   }
 
   private onLeave(conn: ConnId, state: Conn, msg: ClientMessageOf<'leave'>, nowMs: number, out: Outbox): void {
@@ -506,17 +539,17 @@ export class Coordinator {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
     const { session, peer } = found;
+    if (!this.profileLimiter.take(peer.peerId, nowMs))
+      return out.error(conn, 'rate-limited', `too many profiles from this page: at most ${this.limits.profileRate.burst} at once, then one per ${Math.round(1 / this.limits.profileRate.perSecond)} s`, msg.type, msg.ref);
     peer.profile = msg.profile;
-    out.effects.push({
-      kind: 'field-log',
-      record: { receivedAtMs: nowMs, sessionCode: session.code, peerId: peer.peerId, profile: msg.profile },
-    });
+    const { name: _name, ...logged } = msg.profile;
+    out.effects.push({ kind: 'field-log', record: { receivedAtMs: nowMs, pageKey: peer.logKey, profile: logged } });
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
-    this.broadcastRoster(session, out);
+    this.broadcastRoster(session, out, nowMs);
   }
 
   private onPlan(conn: ConnId, state: Conn, msg: ClientMessageOf<'plan'>, nowMs: number, out: Outbox): void {
-    const session = this.hostSession(conn, state, msg, out);
+    const session = this.hostSession(conn, state, msg, nowMs, out);
     if (!session) return;
     const model = this.options.model;
     if (!model) return out.error(conn, 'model-unavailable', 'the server has no model package', msg.type, msg.ref);
@@ -640,13 +673,13 @@ export class Coordinator {
       const reason = peer.profile === null ? 'no profile reported before planning' : `the ${method} plan is faster without this device`;
       out.send(peer.conn, { type: 'excluded', planId, reason });
     }
-    this.broadcastRoster(session, out);
+    this.broadcastRoster(session, out, nowMs);
     this.pump(session, nowMs, out);
     return out.effects;
   }
 
   private onGo(conn: ConnId, state: Conn, msg: ClientMessageOf<'go'>, nowMs: number, out: Outbox): void {
-    const session = this.hostSession(conn, state, msg, out);
+    const session = this.hostSession(conn, state, msg, nowMs, out);
     if (!session) return;
     const entry: QueuedRequest = {
       origin: 'host',
@@ -777,16 +810,19 @@ export class Coordinator {
     this.requestEnded(session, request, nowMs, out);
   }
 
-  private onCacheStatus(conn: ConnId, state: Conn, msg: ClientMessageOf<'cache-status'>, out: Outbox): void {
+  private onCacheStatus(conn: ConnId, state: Conn, msg: ClientMessageOf<'cache-status'>, nowMs: number, out: Outbox): void {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
     const known = new Set(this.options.model?.units.map((u) => u.id) ?? []);
     const unknown = msg.units.filter((u) => !known.has(u));
     if (unknown.length > 0)
       return out.error(conn, 'bad-message', `units not in package ${this.options.model?.name}: ${unknown.slice(0, 5).join(', ')}`, msg.type, msg.ref);
-    found.peer.cachedUnits = [...new Set(msg.units)];
+    const units = [...new Set(msg.units)];
+    const before = found.peer.cachedUnits;
+    const changed = units.length !== before.length || units.some((u, i) => u !== before[i]);
+    found.peer.cachedUnits = units;
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
-    this.broadcastRoster(found.session, out);
+    if (changed) this.broadcastRoster(found.session, out, nowMs); // an unchanged status is not news
   }
 
   private onReportTimings(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-timings'>, out: Outbox): void {
@@ -843,10 +879,20 @@ export class Coordinator {
   private onReportError(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-error'>, nowMs: number, out: Outbox): void {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
+    // A report is about the reporter's own stage: its request, its units. Nobody can fail another's request.
     let request: RequestRecord | null = null;
     if (msg.requestId !== null) {
       request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
       if (!request) return;
+      if (!request.peerIds.has(found.peer.peerId))
+        return out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}: report errors of your own stage only`, msg.type, msg.ref);
+    }
+    if (msg.unitId !== undefined) {
+      const stage = found.session.plan?.stages.find((s) => s.peerId === found.peer.peerId);
+      if (!stage || !unitsForStage(stage.layers, stage.embeds, stage.hasHead).includes(msg.unitId))
+        return out.error(conn, 'not-assigned', `unit ${msg.unitId} is not a unit of your stage: report errors of your own stage only`, msg.type, msg.ref);
+    }
+    if (request) {
       if (request.errors.length < 64) request.errors.push({ peerId: found.peer.peerId, code: msg.code, message: msg.message });
       if (request.state === 'running') {
         request.state = 'failed';
@@ -865,8 +911,8 @@ export class Coordinator {
     for (const to of this.sessionConns(found.session)) out.send(to, report);
   }
 
-  private onEndSession(conn: ConnId, state: Conn, msg: ClientMessageOf<'end-session'>, out: Outbox): void {
-    const session = this.hostSession(conn, state, msg, out);
+  private onEndSession(conn: ConnId, state: Conn, msg: ClientMessageOf<'end-session'>, nowMs: number, out: Outbox): void {
+    const session = this.hostSession(conn, state, msg, nowMs, out);
     if (!session) return;
     const ended: ServerMessage = { type: 'session-ended', reason: 'host-ended' };
     const targets = this.sessionConns(session);
@@ -875,8 +921,8 @@ export class Coordinator {
     this.deleteSession(session, out);
   }
 
-  private onServeApi(conn: ConnId, state: Conn, msg: ClientMessageOf<'serve-api'>, out: Outbox): void {
-    const session = this.hostSession(conn, state, msg, out);
+  private onServeApi(conn: ConnId, state: Conn, msg: ClientMessageOf<'serve-api'>, nowMs: number, out: Outbox): void {
+    const session = this.hostSession(conn, state, msg, nowMs, out);
     if (!session) return;
     session.serveApi = msg.serve;
     const serving: ServerMessage = { type: 'api-serving', code: session.code, serve: msg.serve };
@@ -974,6 +1020,12 @@ export class Coordinator {
     return this.peerIndex.has(peerId);
   }
 
+  /** Whether the connection has joined (or resumed) as a peer or acted as a host. */
+  isBound(conn: ConnId): boolean {
+    const state = this.conns.get(conn);
+    return state !== undefined && (state.peer !== null || state.hostOf.size > 0);
+  }
+
   exportSession(code: string): SessionExport | null {
     const session = this.sessions.get(code);
     if (!session) return null;
@@ -995,10 +1047,16 @@ export class Coordinator {
     };
   }
 
-  /** Whether `hostSecret` is the host secret of session `code` (for HTTP exports). */
-  checkHost(code: string, hostSecret: string): boolean {
+  /**
+   * Whether `hostSecret` is the host secret of session `code` (for HTTP exports). A failure costs the
+   * address a join token, as every host credential check does; 'rate-limited' once it has none.
+   */
+  checkHost(code: string, hostSecret: string, address: string, nowMs: number): 'ok' | 'denied' | 'rate-limited' {
+    if (!this.joinLimiter.has(address, nowMs)) return 'rate-limited';
     const session = this.sessions.get(code);
-    return session !== undefined && secretsEqual(session.hostSecret, hostSecret);
+    if (session !== undefined && secretsEqual(session.hostSecret, hostSecret)) return 'ok';
+    this.joinLimiter.take(address, nowMs);
+    return 'denied';
   }
 
   // ---- helpers ------------------------------------------------------------------------------
@@ -1011,7 +1069,7 @@ export class Coordinator {
       peerId: peer.peerId,
       peerSecret: peer.secret,
       model: this.modelRef(),
-      peerjs: this.peerjs,
+      peerjs: { ...this.peerjs, token: this.options.peerToken?.(peer.peerId) ?? '' },
       heartbeatIntervalMs: this.limits.heartbeatIntervalMs,
       heartbeatTimeoutMs: this.limits.heartbeatTimeoutMs,
       serverTimeMs: nowMs,
@@ -1031,14 +1089,19 @@ export class Coordinator {
     return { session, peer };
   }
 
-  private hostSession(conn: ConnId, state: Conn, msg: { type: string; code: string; hostSecret: string; ref?: number }, out: Outbox): Session | null {
-    const session = this.sessions.get(msg.code);
-    if (!session) {
-      out.error(conn, 'session-not-found', `no session with code ${msg.code}`, msg.type, msg.ref);
+  /**
+   * The session a host action is for, or null after answering. "No such session" and "wrong secret"
+   * get the same answer (no oracle for live codes), and each failure costs a join token of the address.
+   */
+  private hostSession(conn: ConnId, state: Conn, msg: { type: string; code: string; hostSecret: string; ref?: number }, nowMs: number, out: Outbox): Session | null {
+    if (!this.joinLimiter.has(state.address, nowMs)) {
+      out.error(conn, 'rate-limited', 'too many failed host credentials or joins from your address: wait a few seconds and retry', msg.type, msg.ref);
       return null;
     }
-    if (!secretsEqual(session.hostSecret, msg.hostSecret)) {
-      out.error(conn, 'wrong-secret', `only the host of session ${msg.code} may '${msg.type}': the host secret does not match`, msg.type, msg.ref);
+    const session = this.sessions.get(msg.code);
+    if (!session || !secretsEqual(session.hostSecret, msg.hostSecret)) {
+      this.joinLimiter.take(state.address, nowMs);
+      out.error(conn, 'wrong-secret', `no session ${msg.code} with this host secret: only the page that created a session may '${msg.type}'`, msg.type, msg.ref);
       return null;
     }
     if (!state.hostOf.has(session.code)) {
@@ -1061,6 +1124,7 @@ export class Coordinator {
   private removePeer(session: Session, peer: Peer, reason: PeerLeftReason, nowMs: number, out: Outbox): void {
     session.peers.delete(peer.peerId);
     this.peerIndex.delete(peer.peerId);
+    out.effects.push({ kind: 'peer-gone', peerId: peer.peerId });
     session.lastActivityMs = nowMs;
     if (peer.conn !== null) {
       const state = this.conns.get(peer.conn);
@@ -1076,21 +1140,22 @@ export class Coordinator {
         }
     }
     for (const to of this.sessionConns(session)) out.send(to, { type: 'peer-left', peerId: peer.peerId, reason });
-    this.broadcastRoster(session, out);
+    this.broadcastRoster(session, out, nowMs);
     for (const request of failed) this.requestEnded(session, request, nowMs, out, { code: 'peer-left', message: `${peer.displayName} (a stage of the pipeline) ${reason === 'timed-out' ? 'stopped answering' : 'left'}` });
   }
 
-  /** Removes the session; API requests still waiting or running are told (when `out` is given). */
-  private deleteSession(session: Session, out?: Outbox): void {
+  /** Removes the session; API requests still waiting or running are told, and its pages' PeerJS ids retired. */
+  private deleteSession(session: Session, out: Outbox): void {
     const tickets = [...session.queue.drain().map((q) => q.ticket), ...session.requests.filter((r) => r.state === 'running').map((r) => r.ticket)];
     for (const ticket of tickets) {
       if (ticket === null) continue;
       this.apiTickets.delete(ticket);
-      out?.effects.push({ kind: 'api', event: { type: 'failed', ticket, code: 'session-ended', message: `session ${session.code} ended` } });
+      out.effects.push({ kind: 'api', event: { type: 'failed', ticket, code: 'session-ended', message: `session ${session.code} ended` } });
     }
     if (session.planning) this.pendingPlans.delete(session.planning.token);
     for (const peer of session.peers.values()) {
       this.peerIndex.delete(peer.peerId);
+      out.effects.push({ kind: 'peer-gone', peerId: peer.peerId });
       const state = peer.conn !== null ? this.conns.get(peer.conn) : undefined;
       if (state) state.peer = null;
     }
@@ -1115,14 +1180,25 @@ export class Coordinator {
         emulated: p.emulated,
         joinedAtMs: p.joinedAtMs,
         connected: p.conn !== null,
-        profile: p.profile,
+        profile: p.profile ? rosterProfile(p.profile) : null,
         cachedUnits: p.cachedUnits,
         assignment: stage ? { stageIndex: stage.stageIndex, layers: stage.layers } : null,
       };
     });
   }
 
-  private broadcastRoster(session: Session, out: Outbox, except?: ConnId): void {
+  /**
+   * Sends the roster now if the last one is at least rosterIntervalMs old; otherwise marks it due and
+   * `tick` sends the latest state once the interval is over (a few rosters per second at most, however
+   * often members change things). `except` (who just got the roster in `joined`) applies to an immediate send.
+   */
+  private broadcastRoster(session: Session, out: Outbox, nowMs: number, except?: ConnId): void {
+    if (nowMs - session.rosterSentMs < this.limits.rosterIntervalMs) {
+      session.rosterDirty = true;
+      return;
+    }
+    session.rosterSentMs = nowMs;
+    session.rosterDirty = false;
     const message: ServerMessage = { type: 'roster', code: session.code, planId: session.plan?.planId ?? null, peers: this.roster(session) };
     for (const to of this.sessionConns(session)) if (to !== except) out.send(to, message);
   }

@@ -1,68 +1,168 @@
 /**
  * Field measurements: every profile a page reports is appended to a JSON-lines file, one record per
- * line, and can be downloaded as JSON or CSV (`/api/field-log.json`, `/api/field-log.csv`). A record
- * holds only what the page measured, its user agent, the time, and random session/peer ids.
+ * line, and can be downloaded as JSON or CSV (`/api/field-log.json`, `/api/field-log.csv`) by anyone
+ * who can reach the server. So a record holds nothing that reaches a session or a person: no join code,
+ * no peer id, no secret, no display name; only what the page measured, its user agent, the time, and
+ * a random `pageKey` (made at join, used for nothing else) that tells one page's records apart.
+ *
+ * Bounded: the file rotates to `<file>.1` at `maxBytes` (so disk use stays under 2x that); downloads
+ * stream line by line (never the whole file in memory) and at most `maxDownloads` run at once.
  */
-import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
+import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { FieldRecord } from './coordinator.ts';
+import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
+import { profileReportSchema, type ProfileReport } from './protocol.ts';
 
-/** Stop appending past this size (bounded disk use); the server keeps running. */
-export const FIELD_LOG_MAX_BYTES = 64 * 1024 * 1024;
+/** Rotate the file past this size. */
+export const FIELD_LOG_MAX_BYTES = 16 * 1024 * 1024;
+export const FIELD_LOG_MAX_DOWNLOADS = 2;
+
+/** The profile as logged: the page's device name is left out (it may be the user's display name). */
+export type LoggedProfile = Omit<ProfileReport, 'name'>;
+const loggedProfileSchema = profileReportSchema.omit({ name: true });
+
+/** One line of the log. */
+export interface FieldRecord {
+  receivedAtMs: number;
+  /** Random per page (16 hex digits), unrelated to its peer id. */
+  pageKey: string;
+  profile: LoggedProfile;
+}
+
+/**
+ * The public form of one stored line, or null. Only the known fields are copied out, so a line
+ * written by an older server (which logged session codes and peer ids) is published without them.
+ */
+export function publicRecord(line: string): FieldRecord | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return null; // a torn line from a crash
+  }
+  if (typeof raw !== 'object' || raw === null) return null;
+  const r = raw as { receivedAtMs?: unknown; pageKey?: unknown; profile?: unknown };
+  if (typeof r.receivedAtMs !== 'number' || typeof r.profile !== 'object' || r.profile === null) return null;
+  const { name: _name, ...rest } = r.profile as Record<string, unknown>;
+  const profile = loggedProfileSchema.safeParse(rest);
+  if (!profile.success) return null;
+  const pageKey = typeof r.pageKey === 'string' && /^[0-9a-f]{16}$/.test(r.pageKey) ? r.pageKey : '';
+  return { receivedAtMs: r.receivedAtMs, pageKey, profile: profile.data };
+}
 
 export class FieldLog {
   private chain: Promise<void> = Promise.resolve();
   private bytes = -1;
-  private full = false;
+  private downloads = 0;
 
   constructor(
     readonly file: string,
     private readonly maxBytes = FIELD_LOG_MAX_BYTES,
+    private readonly maxDownloads = FIELD_LOG_MAX_DOWNLOADS,
   ) {}
+
+  get rotatedFile(): string {
+    return `${this.file}.1`;
+  }
 
   /** Queue one record; appends are serialised so lines never interleave. */
   append(record: FieldRecord): Promise<void> {
     const line = JSON.stringify(record) + '\n';
+    const size = Buffer.byteLength(line);
     this.chain = this.chain.then(async () => {
       if (this.bytes < 0) {
         await mkdir(path.dirname(this.file), { recursive: true });
         this.bytes = (await stat(this.file).catch(() => null))?.size ?? 0;
       }
-      if (this.bytes + line.length > this.maxBytes) {
-        if (!this.full) console.warn(`field log ${this.file} reached ${this.maxBytes} bytes: new profiles are not logged`);
-        this.full = true;
-        return;
+      if (this.bytes > 0 && this.bytes + size > this.maxBytes) {
+        await rename(this.file, this.rotatedFile);
+        this.bytes = 0;
       }
       await appendFile(this.file, line);
-      this.bytes += Buffer.byteLength(line);
+      this.bytes += size;
     }).catch((error: unknown) => {
       console.warn(`field log: cannot append to ${this.file}: ${(error as Error).message}`);
     });
     return this.chain;
   }
 
-  /** Every well-formed record (a torn last line is skipped). */
-  async readAll(): Promise<FieldRecord[]> {
+  /** Waits for queued appends (tests, shutdown). */
+  flush(): Promise<void> {
+    return this.chain;
+  }
+
+  /** Claims a download slot; false when `maxDownloads` already run (answer 503). Release with `endDownload`. */
+  beginDownload(): boolean {
+    if (this.downloads >= this.maxDownloads) return false;
+    this.downloads += 1;
+    return true;
+  }
+
+  endDownload(): void {
+    this.downloads = Math.max(0, this.downloads - 1);
+  }
+
+  /** Every public record, oldest first (the rotated file, then the current one), one at a time. */
+  async *records(): AsyncGenerator<FieldRecord> {
     await this.chain;
-    const text = await readFile(this.file, 'utf8').catch(() => '');
-    const records: FieldRecord[] = [];
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
+    for (const file of [this.rotatedFile, this.file]) {
+      const input = createReadStream(file, { encoding: 'utf8' });
+      const opened = await new Promise<boolean>((resolve) => {
+        input.once('open', () => resolve(true));
+        input.once('error', () => resolve(false));
+      });
+      if (!opened) continue;
+      const lines = createInterface({ input, crlfDelay: Infinity });
       try {
-        records.push(JSON.parse(line) as FieldRecord);
-      } catch {
-        // a partial line from a crash: skip it
+        for await (const line of lines) {
+          if (line.trim() === '') continue;
+          const record = publicRecord(line);
+          if (record) yield record;
+        }
+      } finally {
+        lines.close();
+        input.destroy();
       }
     }
-    return records;
   }
+
+  /** Every public record in memory (tests; downloads use `writeJson` / `writeCsv`). */
+  async readAll(): Promise<FieldRecord[]> {
+    const out: FieldRecord[] = [];
+    for await (const r of this.records()) out.push(r);
+    return out;
+  }
+
+  /** Streams the records as one JSON array to `out`, honouring back-pressure; stops when `gone` aborts. */
+  async writeJson(out: Writable, gone: AbortSignal): Promise<void> {
+    let first = true;
+    await write(out, '[', gone);
+    for await (const r of this.records()) {
+      await write(out, (first ? '\n' : ',\n') + JSON.stringify(r), gone);
+      first = false;
+    }
+    await write(out, '\n]\n', gone);
+  }
+
+  /** Streams the records as CSV to `out`. */
+  async writeCsv(out: Writable, gone: AbortSignal): Promise<void> {
+    await write(out, CSV_COLUMNS.join(',') + '\n', gone);
+    for await (const r of this.records()) await write(out, csvRow(r) + '\n', gone);
+  }
+}
+
+/** Writes and waits for 'drain' when the stream's buffer is full; rejects once the reader went away (`gone`). */
+async function write(out: Writable, text: string, gone: AbortSignal): Promise<void> {
+  if (gone.aborted) throw new Error('the download was closed by the client');
+  if (!out.write(text)) await once(out, 'drain', { signal: gone });
 }
 
 export const CSV_COLUMNS = [
   'receivedAt',
-  'sessionCode',
-  'peerId',
-  'name',
+  'pageKey',
   'emulated',
   'backend',
   'peakFlops',
@@ -88,35 +188,29 @@ function csvCell(value: unknown): string {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-/** CSV with one row per profile; the sweep is `tokens|size:flops` pairs joined by ';'. */
-export function fieldRecordsToCsv(records: readonly FieldRecord[]): string {
-  const rows = [CSV_COLUMNS.join(',')];
-  for (const r of records) {
-    const p = r.profile;
-    const row: Record<(typeof CSV_COLUMNS)[number], unknown> = {
-      receivedAt: new Date(r.receivedAtMs).toISOString(),
-      sessionCode: r.sessionCode,
-      peerId: r.peerId,
-      name: p.name,
-      emulated: p.emulated,
-      backend: p.backend,
-      peakFlops: p.peakFlops,
-      utilA: p.utilA,
-      utilB: p.utilB,
-      fitRmsError: p.fitRmsError,
-      readBytesPerSec: p.readBytesPerSec,
-      uplinkBitsPerSec: p.uplinkBitsPerSec,
-      downlinkBitsPerSec: p.downlinkBitsPerSec,
-      memoryBytes: p.memoryBytes,
-      gpuVendor: p.gpu?.vendor,
-      gpuArchitecture: p.gpu?.architecture,
-      gpuIsFallback: p.gpu?.isFallbackAdapter,
-      gpuMaxBufferSize: p.gpu?.limits.maxBufferSize,
-      gpuShaderF16: p.gpu ? p.gpu.features.includes('shader-f16') : undefined,
-      sweep: p.sweep.map((s) => `${s.tokens ?? s.size}:${s.flops}`).join(';'),
-      userAgent: p.userAgent,
-    };
-    rows.push(CSV_COLUMNS.map((c) => csvCell(row[c])).join(','));
-  }
-  return rows.join('\n') + '\n';
+/** One CSV row; the sweep is `tokens|size:flops` pairs joined by ';'. */
+export function csvRow(r: FieldRecord): string {
+  const p = r.profile;
+  const row: Record<(typeof CSV_COLUMNS)[number], unknown> = {
+    receivedAt: new Date(r.receivedAtMs).toISOString(),
+    pageKey: r.pageKey,
+    emulated: p.emulated,
+    backend: p.backend,
+    peakFlops: p.peakFlops,
+    utilA: p.utilA,
+    utilB: p.utilB,
+    fitRmsError: p.fitRmsError,
+    readBytesPerSec: p.readBytesPerSec,
+    uplinkBitsPerSec: p.uplinkBitsPerSec,
+    downlinkBitsPerSec: p.downlinkBitsPerSec,
+    memoryBytes: p.memoryBytes,
+    gpuVendor: p.gpu?.vendor,
+    gpuArchitecture: p.gpu?.architecture,
+    gpuIsFallback: p.gpu?.isFallbackAdapter,
+    gpuMaxBufferSize: p.gpu?.limits['maxBufferSize'],
+    gpuShaderF16: p.gpu ? p.gpu.features.includes('shader-f16') : undefined,
+    sweep: p.sweep.map((s) => `${s.tokens ?? s.size}:${s.flops}`).join(';'),
+    userAgent: p.userAgent,
+  };
+  return CSV_COLUMNS.map((c) => csvCell(row[c])).join(',');
 }

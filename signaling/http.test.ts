@@ -215,7 +215,7 @@ describe('PeerJS mount', () => {
     expect(JSON.parse(info.body.toString()).name).toBe('PeerJS Server');
     const wsBase = server.url.replace('http', 'ws') + '/peerjs/peerjs';
 
-    const stranger = new WebSocket(`${wsBase}?key=peerjs&id=p0000000000000000&token=t1`);
+    const stranger = new WebSocket(`${wsBase}?key=peerjs&id=p0000000000000000&token=${'t'.repeat(43)}`);
     const refused = await new Promise<string>((resolve) => {
       stranger.on('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
       stranger.on('error', (e) => resolve(e.message));
@@ -228,7 +228,7 @@ describe('PeerJS mount', () => {
     const page = await TestClient.open(server.url);
     const joined = await page.request({ type: 'join', code: created.code, displayName: 'p' });
     if (joined.type !== 'joined') throw new Error(JSON.stringify(joined));
-    const peer = new WebSocket(`${wsBase}?key=peerjs&id=${joined.peerId}&token=t2`);
+    const peer = new WebSocket(`${wsBase}?key=peerjs&id=${joined.peerId}&token=${joined.peerjs.token}`);
     const first = await new Promise<string>((resolve, reject) => {
       peer.on('message', (d) => resolve(d.toString()));
       peer.on('error', reject);

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { TandemError } from '../planner/errors.ts';
@@ -134,8 +134,10 @@ export class ModelRoute {
     const pkg = this.packages.get(name);
     const file = pkg?.files.get(fileName);
     if (!pkg || !file) return sendText(res, 404, `not found: no file '${fileName}' in package '${name}'`);
-    // Defence in depth: the resolved file must sit directly in the package folder.
+    // Defence in depth: the file must sit directly in the package folder, also after symlinks are resolved.
     if (path.dirname(file.absPath) !== pkg.dir) return sendText(res, 404, 'not found');
+    const [realFile, realDir] = await Promise.all([realpath(file.absPath).catch(() => null), realpath(pkg.dir).catch(() => null)]);
+    if (realFile === null || realDir === null || path.dirname(realFile) !== realDir) return sendText(res, 404, 'not found');
 
     const info = await stat(file.absPath).catch(() => null);
     if (!info) return sendText(res, 404, `the file of '${fileName}' disappeared from the package folder: restart the server`);

@@ -86,7 +86,8 @@ describe('OpenAI-compatible API on the access point', () => {
     expect(before.data).toEqual([expect.objectContaining({ id: packageName, object: 'model', sessions: [] })]);
     expect(await host.request({ type: 'serve-api', code, hostSecret, serve: true })).toMatchObject({ type: 'api-serving', serve: true });
     const after = await client.models.list();
-    expect(after.data[0]).toMatchObject({ id: packageName, sessions: [{ code, running: false, waiting: 0 }] });
+    expect(after.data[0]).toMatchObject({ id: packageName, sessions: [{ running: false, waiting: 0 }] });
+    expect(JSON.stringify(after)).not.toContain(code); // the listing never shows a join code
   });
 
   it('refuses unsupported and malformed fields with 400 naming the parameter', async () => {

@@ -135,7 +135,8 @@ export class OpenAiApi {
       object: 'model' as const,
       created: 0,
       owned_by: 'tandem',
-      sessions: sessions.map((s) => ({ code: s.code, running: s.running, waiting: s.waiting, queue_depth: s.queueDepth })),
+      // No join codes: a code lets its reader join the session (docs/security.md). Counts only.
+      sessions: sessions.map((s) => ({ running: s.running, waiting: s.waiting, queue_depth: s.queueDepth })),
     };
   }
 
@@ -209,8 +210,8 @@ export class OpenAiApi {
     );
     if (!outcome.ok) {
       if (outcome.code === 'queue-full')
-        return sendError(res, { status: 429, type: 'rate_limit_error', param: null, code: 'queue_full', message: `Session ${session.code} has ${session.queueDepth} requests waiting already (one runs at a time); retry after ${outcome.retryAfterSeconds} s.` }, { 'Retry-After': String(outcome.retryAfterSeconds) });
-      return sendError(res, { status: 503, type: 'service_unavailable', param: null, code: 'no_session', message: `Session ${session.code} ended; retry to use another.` });
+        return sendError(res, { status: 429, type: 'rate_limit_error', param: null, code: 'queue_full', message: `The serving session has ${session.queueDepth} requests waiting already (one runs at a time); retry after ${outcome.retryAfterSeconds} s.` }, { 'Retry-After': String(outcome.retryAfterSeconds) });
+      return sendError(res, { status: 503, type: 'service_unavailable', param: null, code: 'no_session', message: 'The serving session ended; retry to use another.' });
     }
     const pending: Pending = {
       ticket: outcome.ticket,

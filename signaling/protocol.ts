@@ -197,6 +197,10 @@ export const predictedStageSchema = z.strictObject({
 });
 export type PredictedStage = z.infer<typeof predictedStageSchema>;
 
+/** A profile as the roster shows it: the figures, without the sweep, GPU details and user agent. */
+export const rosterProfileSchema = profileReportSchema.omit({ userAgent: true, sweep: true, gpu: true });
+export type RosterProfile = z.infer<typeof rosterProfileSchema>;
+
 export const rosterPeerSchema = z.strictObject({
   peerId: peerIdSchema,
   displayName: z.string(),
@@ -204,7 +208,7 @@ export const rosterPeerSchema = z.strictObject({
   /** Server time (ms since epoch) of the join. */
   joinedAtMs: z.number(),
   connected: z.boolean(),
-  profile: profileReportSchema.nullable(),
+  profile: rosterProfileSchema.nullable(),
   /** Unit ids the page reported holding (verified) in its cache. */
   cachedUnits: z.array(z.string()),
   /** The peer's stage in the current plan, null when unassigned / excluded / no plan. */
@@ -360,8 +364,11 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     peerId: peerIdSchema,
     peerSecret: secretSchema,
     model: modelRefSchema,
-    /** PeerJS server mount on this origin: `new Peer(peerId, {host, port, path, key})`. */
-    peerjs: z.strictObject({ path: z.string(), key: z.string() }),
+    /**
+     * PeerJS server mount on this origin: `new Peer(peerId, {host, port, path, key, token})`. The token
+     * is this page's alone: the server admits no PeerJS registration of this id without it.
+     */
+    peerjs: z.strictObject({ path: z.string(), key: z.string(), token: z.string().max(128) }),
     heartbeatIntervalMs: z.number(),
     heartbeatTimeoutMs: z.number(),
     serverTimeMs: z.number(),

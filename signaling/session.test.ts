@@ -105,7 +105,7 @@ describe('session life cycle', () => {
     const ids = peers.map((p) => p.joined.peerId);
     expect(new Set(ids).size).toBe(3);
     expect(peers[2].joined.roster.map((r) => r.displayName)).toEqual(['alpha', 'beta', 'gamma']);
-    expect(peers[0].joined.peerjs).toEqual({ path: '/peerjs', key: 'peerjs' });
+    expect(peers[0].joined.peerjs).toEqual({ path: '/peerjs', key: 'peerjs', token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
     // a fourth page joins but never profiles: the plan must leave it out and say so
     const idle = await joinPeer('idle', code);
 
@@ -117,7 +117,9 @@ describe('session life cycle', () => {
     for (let i = 0; i < 3; i++) expect((await peers[i].client.request({ type: 'profile', profile: profiles[i] })).type).toBe('ack');
     expect((await peers[0].client.request({ type: 'cache-status', units: ['embed', 'layer.0'] })).type).toBe('ack');
     const roster = await host.next('roster', (r) => r.peers.some((p) => p.cachedUnits.length === 2));
-    expect(roster.peers.find((p) => p.peerId === ids[0])?.profile).toEqual(profiles[0]);
+    // the roster carries the figures, not the bulky details (sweep, GPU limits, user agent)
+    const { userAgent: _ua, sweep: _sweep, gpu: _gpu, ...figures } = profiles[0];
+    expect(roster.peers.find((p) => p.peerId === ids[0])?.profile).toEqual(figures);
 
     // plan with the exact DP
     const plan = await host.request({ type: 'plan', code, hostSecret, tokens: 128 });
@@ -215,15 +217,19 @@ describe('session life cycle', () => {
     expect(Object.keys(exported.requests[0].timings).sort()).toEqual(dp.stages.map((s) => s.peerId).sort());
     expect((await fetch(`${server.url}/api/sessions/${code}/export?hostSecret=x${hostSecret.slice(1)}`)).status).toBe(403);
 
-    // the field log has the three profiles, as JSON and CSV, without display names
-    const log = (await (await fetch(`${server.url}/api/field-log.json`)).json()) as { peerId: string; profile: ProfileReport }[];
-    const mine = log.filter((r) => ids.includes(r.peerId));
-    expect(mine.map((r) => r.profile)).toEqual(profiles);
-    expect(JSON.stringify(mine)).not.toContain('alpha');
+    // the field log has the three profiles (without their device names), as JSON and CSV, and
+    // nothing that reaches the session: no display names, peer ids, join code or secrets
+    const logText = await (await fetch(`${server.url}/api/field-log.json`)).text();
+    const log = JSON.parse(logText) as { pageKey: string; profile: Omit<ProfileReport, 'name'> }[];
+    expect(log.map((r) => r.profile)).toEqual(profiles.map(({ name: _name, ...rest }) => rest));
+    expect(new Set(log.map((r) => r.pageKey)).size).toBe(3);
     const csv = await (await fetch(`${server.url}/api/field-log.csv`)).text();
     const lines = csv.trim().split('\n');
     expect(lines[0].split(',')).toContain('peakFlops');
-    expect(lines.filter((l) => ids.some((id) => l.includes(id)))).toHaveLength(3);
+    expect(lines).toHaveLength(4);
+    for (const text of [logText, csv]) {
+      for (const secret of ['alpha', code, hostSecret, ...ids, ...peers.map((p) => p.joined.peerSecret)]) expect(text).not.toContain(secret);
+    }
 
     // a planned peer leaves: others are told, and the plan is stale until the host plans again
     const leaver = stagePeers[0];

@@ -1,10 +1,10 @@
 /**
  * The built page (dist/client) over HTTP. Paths are decoded, normalised and must stay inside the
- * root; dot-files are never served. Unknown extension-less paths fall back to index.html (the page
+ * root, and so must the file they resolve to after symlinks (realpath); dot-files are never served. Unknown extension-less paths fall back to index.html (the page
  * reads its own URL parameters). Hashed Vite assets are cached for a year, everything else revalidates.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 
@@ -26,9 +26,18 @@ const CONTENT_TYPES: Record<string, string> = {
 
 export class StaticFiles {
   readonly root: string;
+  private realRoot: Promise<string> | null = null;
 
   constructor(root: string) {
     this.root = path.resolve(root);
+  }
+
+  /** Whether `file`, symlinks resolved, lies inside the root (its real path). */
+  private async insideRoot(file: string): Promise<boolean> {
+    this.realRoot ??= realpath(this.root).catch(() => this.root);
+    const root = await this.realRoot;
+    const real = await realpath(file).catch(() => null);
+    return real !== null && (real === root || real.startsWith(root + path.sep));
   }
 
   /** Resolves a URL path (still percent-encoded) to a file inside the root, or null. */
@@ -68,7 +77,7 @@ export class StaticFiles {
       file = path.join(this.root, 'index.html');
       info = await stat(file).catch(() => null);
     }
-    if (!info || !info.isFile()) {
+    if (!info || !info.isFile() || !(await this.insideRoot(file))) {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('not found');
       return;

@@ -19,7 +19,7 @@ import { parseServerMessage, type ClientMessage, type ProfileReport, type Server
  */
 export async function startTestServer(
   dir: string,
-  options: { layers: number; page?: boolean; fieldLog?: string; qwen3Tokenizer?: boolean } & Pick<ServerOptions, 'limits' | 'gateway' | 'api'>,
+  options: { layers: number; page?: boolean; fieldLog?: string; qwen3Tokenizer?: boolean } & Pick<ServerOptions, 'limits' | 'gateway' | 'api' | 'maxPeerJsSocketsPerAddress' | 'fieldLogMaxBytes' | 'fieldLogMaxDownloads'>,
 ): Promise<{ server: TandemServer; manifest: ModelManifest; packageDir: string }> {
   const pkgDir = path.join(dir, 'pkg');
   const manifest = await writeSyntheticPackage(pkgDir, { layers: options.layers, qwen3Tokenizer: options.qwen3Tokenizer });
@@ -33,6 +33,9 @@ export async function startTestServer(
     limits: options.limits,
     gateway: options.gateway,
     api: options.api,
+    maxPeerJsSocketsPerAddress: options.maxPeerJsSocketsPerAddress,
+    fieldLogMaxBytes: options.fieldLogMaxBytes,
+    fieldLogMaxDownloads: options.fieldLogMaxDownloads,
   });
   return { server, manifest, packageDir: pkgDir };
 }

@@ -2,6 +2,10 @@
  * The coordinator's WebSocket endpoint (`/ws`): validates each frame with the protocol schemas, feeds
  * the coordinator, and carries out the effects it returns. Bad frames get an `error` reply on their
  * own connection only; a slow or flooding client is cut off without touching anyone else.
+ *
+ * Hygiene: a socket that has not joined (or acted as a host) within `joinDeadlineMs` is closed with
+ * code 4002 (the page reconnects when it has something to send); every socket is pinged and cut after
+ * two unanswered pings; sockets are capped in all and per client address.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -23,9 +27,18 @@ export interface GatewayOptions {
   /** Coordinator tick period, ms (heartbeat timeouts are checked this often). */
   tickMs?: number;
   onFieldRecord?: (record: FieldRecord) => void;
+  /** A peer left or timed out (its PeerJS registration must end). */
+  onPeerGone?: (peerId: string) => void;
+  /** Close a socket that has not joined or acted as a host within this many ms (default 10 000; the server passes max(10 s, heartbeat timeout / 2)). */
+  joinDeadlineMs?: number;
+  /** Ping every socket this often, ms; one that left two pings in a row unanswered is cut (default 20 000). */
+  pingIntervalMs?: number;
   /** Runs a plan (default: inline on this thread). */
   plan?: (request: PlanRequest) => Promise<PlanCompletion>;
 }
+
+/** Close code for a socket that never joined: not an error, the page opens a new one when needed. */
+export const CLOSE_NOT_JOINED = 4002;
 
 export class WsGateway {
   readonly wss: WebSocketServer;
@@ -33,6 +46,11 @@ export class WsGateway {
   private readonly messageLimiter: RateLimiter;
   private readonly maxBufferedBytes: number;
   private readonly timer: NodeJS.Timeout;
+  private readonly pingTimer: NodeJS.Timeout;
+  /** Pings each socket has left unanswered. */
+  private readonly missedPings = new WeakMap<WebSocket, number>();
+  /** Connections being closed for not joining: later frames on them are ignored (no peer on a dying socket). */
+  private readonly closing = new Set<ConnId>();
   private nextConn = 1;
   private readonly perAddress = new Map<string, number>();
   /** Receives the progress of HTTP API requests (openai-api.ts). */
@@ -46,15 +64,18 @@ export class WsGateway {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 4 * MAX_MESSAGE_BYTES, perMessageDeflate: false });
     this.messageLimiter = new RateLimiter(options.messageRate ?? { burst: 400, perSecond: 200 });
     this.maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024;
-    this.timer = setInterval(() => this.apply(this.coordinator.tick(Date.now())), options.tickMs ?? 1000);
+    // Ticks also send coalesced rosters, so they run a few times per roster interval.
+    this.timer = setInterval(() => this.apply(this.coordinator.tick(Date.now())), options.tickMs ?? 100);
     this.timer.unref();
+    this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalMs ?? 20_000);
+    this.pingTimer.unref();
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const address = req.socket.remoteAddress ?? 'unknown';
     const mine = this.perAddress.get(address) ?? 0;
-    if (this.sockets.size >= (this.options.maxConnections ?? 4096) || mine >= (this.options.maxConnectionsPerAddress ?? 256)) {
+    if (this.sockets.size >= (this.options.maxConnections ?? 4096) || mine >= (this.options.maxConnectionsPerAddress ?? 32)) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n\r\ntoo many open WebSockets');
       return;
     }
@@ -75,8 +96,18 @@ export class WsGateway {
     this.sockets.set(conn, ws);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.coordinator.connect(conn, address);
+    this.missedPings.set(ws, 0);
+    ws.on('pong', () => this.missedPings.set(ws, 0));
+    const deadline = setTimeout(() => {
+      if (this.coordinator.isBound(conn)) return;
+      this.closing.add(conn);
+      ws.close(CLOSE_NOT_JOINED, 'not joined: reconnect to join');
+    }, this.options.joinDeadlineMs ?? 10_000);
+    deadline.unref();
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
     ws.on('close', () => {
+      clearTimeout(deadline);
+      this.closing.delete(conn);
       this.sockets.delete(conn);
       const left = (this.perAddress.get(address) ?? 1) - 1;
       if (left > 0) this.perAddress.set(address, left);
@@ -87,6 +118,7 @@ export class WsGateway {
   }
 
   private onMessage(conn: ConnId, data: RawData, isBinary: boolean): void {
+    if (this.closing.has(conn)) return;
     const now = Date.now();
     if (!this.messageLimiter.take(`c${conn}`, now))
       return this.apply(this.coordinator.reject(conn, 'rate-limited', 'too many messages: at most 200 per second', null));
@@ -129,6 +161,9 @@ export class WsGateway {
         case 'api':
           this.apiListener?.(effect.event);
           break;
+        case 'peer-gone':
+          this.options.onPeerGone?.(effect.peerId);
+          break;
         case 'plan': {
           const plan = this.options.plan ?? planInline;
           const token = effect.token;
@@ -141,9 +176,23 @@ export class WsGateway {
     }
   }
 
+  /** Cut sockets that left two pings in a row unanswered (a vanished phone), ping the rest. */
+  private pingAll(): void {
+    for (const ws of this.sockets.values()) {
+      const missed = this.missedPings.get(ws) ?? 0;
+      if (missed >= 2) {
+        ws.terminate();
+        continue;
+      }
+      this.missedPings.set(ws, missed + 1);
+      ws.ping();
+    }
+  }
+
   /** Tell everyone the server stops, then close every socket. */
   close(): void {
     clearInterval(this.timer);
+    clearInterval(this.pingTimer);
     this.apply(this.coordinator.shutdown());
     for (const ws of this.sockets.values()) ws.close(1001, 'server shutting down');
     this.wss.close();

@@ -279,7 +279,7 @@ export class App {
       this.state.role ??= 'peer';
       this.applyJoined(joined);
       void this.keepAwake();
-      this.stage.connect(joined.peerId, joined.peerjs.path).catch((e) => this.reportError(this.error(e, 'transport', 'signaling-unavailable'), null));
+      this.stage.connect(joined.peerId, joined.peerjs).catch((e) => this.reportError(this.error(e, 'transport', 'signaling-unavailable'), null));
       // the address bar now re-joins this session on reload (and no longer creates a new one)
       const q = new URLSearchParams(location.search);
       q.delete('host');

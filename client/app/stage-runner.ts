@@ -74,12 +74,12 @@ export class StageController {
 
   constructor(private readonly hooks: StageHooks) {}
 
-  /** Registers this page's peer id with the PeerJS server on the access point (idempotent). */
-  async connect(peerId: string, peerjsPath: string): Promise<void> {
+  /** Registers this page's peer id with the PeerJS server on the access point, with its token from `joined` (idempotent). */
+  async connect(peerId: string, peerjs: { path: string; token: string }): Promise<void> {
     if (this.transport && this.transportFor === peerId) return;
     this.transport?.close();
     const { createPeerJsTransport } = await import('../transport/peerjs-transport.ts');
-    this.transport = await createPeerJsTransport({ peerId, path: peerjsPath, ...pageEndpoint() });
+    this.transport = await createPeerJsTransport({ peerId, path: peerjs.path, token: peerjs.token, ...pageEndpoint() });
     this.transportFor = peerId;
   }
 

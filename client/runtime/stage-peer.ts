@@ -41,6 +41,7 @@ import { headDim, unitsForRange, type LayerRange, type ModelManifest, type UnitE
 import { Sampler, type SamplingOptions } from '../../shards/sampler.ts';
 import { buildStageGraph, stageSessionConfig, DEFAULT_MAX_POSITIONS, type StageSpec } from '../../shards/stage-graph.ts';
 import type { FrameArrival, PipelineTransport, TransportEvent } from '../transport/transport.ts';
+import { FrameGate, maxFrameBytesFor } from './frame-gate.ts';
 import type { ExecutionBackend, HostTensor, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
 import type { PromptTokenizer } from './tokenizer.ts';
 
@@ -158,6 +159,8 @@ export class StagePeer {
   private readonly spec: StageSpec;
   private readonly maxPositions: number;
   private disposed = false;
+  /** Admits channels and frames from this stage's ring neighbours only; counts what it drops. */
+  readonly gate: FrameGate;
 
   constructor(private readonly opts: StagePeerOptions) {
     const a = opts.assignment;
@@ -171,6 +174,8 @@ export class StagePeer {
     }
     if (!a.embeds && !a.predecessorPeerId) throw new TandemError('assignment-invalid', 'A stage without the embedding needs a predecessor.');
     if (!a.hasHead && !a.successorPeerId) throw new TandemError('assignment-invalid', 'A stage without the head needs a successor.');
+    this.gate = new FrameGate(a, this.localId);
+    opts.transport.setPolicy({ admitChannel: (id) => this.gate.admitChannel(id), maxFrameBytes: maxFrameBytesFor(opts.manifest.config.hidden_size, this.maxPositions) });
     this.unsubscribe.push(opts.transport.onFrame((frame, from, arrival) => this.deliver({ frame, from, arrival })));
     this.unsubscribe.push(opts.transport.onEvent((e) => this.onTransportEvent(e)));
     this.preconnect();
@@ -204,6 +209,7 @@ export class StagePeer {
       this.opts.onPhase?.(e);
     };
     this.current = start.requestId;
+    this.gate.begin(start.requestId);
     this.failure = this.failedElsewhere.get(start.requestId) ?? null; // another stage failed before we started
     // Frames of requests that have finished or were superseded are no longer needed.
     this.inbox = this.inbox.filter((m) => m.frame.requestId === start.requestId);
@@ -217,6 +223,7 @@ export class StagePeer {
       throw e;
     } finally {
       this.finished.add(start.requestId);
+      this.gate.end(start.requestId);
       this.current = null;
       this.waiter = null;
       this.inbox = [];
@@ -480,6 +487,7 @@ export class StagePeer {
 
   private deliver(m: Inbound): void {
     const { frame } = m;
+    if (!this.gate.admitFrame(frame.kind, frame.requestId, m.from)) return; // not from where this kind comes from: counted, ignored
     if (this.finished.has(frame.requestId) && frame.requestId !== this.current) return; // late frame of an old request
     if (frame.kind === 'error') {
       this.onErrorFrame(m);

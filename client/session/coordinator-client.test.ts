@@ -102,6 +102,57 @@ describe('CoordinatorClient', () => {
     c.close();
   });
 
+  it('goes idle quietly when the server closes a socket that never joined, and reopens on the next request', async () => {
+    const idleDir = await mkdtemp(path.join(tmpdir(), 'tandem-client-idle-'));
+    const { server: strict } = await startTestServer(idleDir, { layers: 4, gateway: { joinDeadlineMs: 200 } });
+    try {
+      const c = new CoordinatorClient(`${strict.url.replace('http', 'ws')}/ws`);
+      const states: string[] = [];
+      const idle = new Promise<void>((resolve) => c.onState((s) => (states.push(s), s === 'idle' && resolve())));
+      await c.connect();
+      await idle; // the server closed the unjoined socket (4002)
+      expect(states).not.toContain('reconnecting'); // no "server gone" for the page
+      const created = await c.request({ type: 'create-session' }, 'session-created');
+      expect(created.code).toMatch(/^[0-9A-Z]{8}$/);
+      expect(states.at(-1)).toBe('open');
+      c.close();
+
+      // A request that crosses the server's close (here: its frame is lost, as if sent while the close
+      // was in flight) is sent again on the new socket and answered.
+      const d = new CoordinatorClient(`${strict.url.replace('http', 'ws')}/ws`);
+      const dStates: string[] = [];
+      d.onState((s) => dStates.push(s));
+      await d.connect();
+      const ws = (d as unknown as { ws: { send: (t: string) => void } }).ws;
+      ws.send = () => undefined; // the first frame never reaches the server
+      const late = await d.request({ type: 'create-session' }, 'session-created');
+      expect(late.code).toMatch(/^[0-9A-Z]{8}$/);
+      expect(dStates).toContain('idle');
+      expect(dStates).not.toContain('reconnecting');
+      d.close();
+
+      // A page the server no longer knows (it left; or timed out) fails to resume once, then goes idle
+      // instead of reconnecting and failing again every 10 s.
+      const e = new CoordinatorClient(`${strict.url.replace('http', 'ws')}/ws`);
+      await e.connect();
+      const own = await e.request({ type: 'create-session' }, 'session-created');
+      const joined = await e.request({ type: 'join', code: own.code, displayName: 'gone' }, 'joined');
+      e.rememberPeer({ code: joined.code, peerId: joined.peerId, peerSecret: joined.peerSecret });
+      await e.request({ type: 'leave' }, 'ack');
+      const eStates: string[] = [];
+      const eIdle = new Promise<void>((resolve) => e.onState((s) => (eStates.push(s), s === 'idle' && resolve())));
+      const resumeFailed = waitFor(e, (m) => m.type === 'error' && m.inReplyTo === 'resume');
+      (e as unknown as { ws: { close(): void } }).ws.close();
+      await resumeFailed;
+      await eIdle;
+      expect(eStates).toEqual(['reconnecting', 'reconnecting', 'open', 'idle']); // one reconnect, one failed resume, then quiet
+      e.close();
+    } finally {
+      await strict.close();
+      await rm(idleDir, { recursive: true, force: true });
+    }
+  });
+
   it('fails to connect with server-unreachable when nothing listens', async () => {
     const c = new CoordinatorClient('ws://127.0.0.1:9/ws');
     expect(await codeOf(c.connect())).toBe('server-unreachable');

@@ -8,6 +8,8 @@
  * - After `joined`, heartbeats run at the server's interval. If the socket drops, the client reconnects
  *   with back-off and `resume`s the peer with its secret; listeners see 'connection' events so the
  *   page can show "server gone" and clear it again.
+ * - The server closes a socket that has not joined within ~10 s (code 4002, see signaling/ws-gateway.ts):
+ *   that is not an outage, so the client goes 'idle' quietly and opens a new socket on the next request.
  */
 import { TandemError } from '../../planner/errors.ts';
 import {
@@ -18,7 +20,10 @@ import {
   type ServerMessageOf,
 } from '../../signaling/protocol.ts';
 
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'idle' | 'closed';
+
+/** The server's close code for a socket that never joined (signaling/ws-gateway.ts CLOSE_NOT_JOINED). */
+const CLOSE_NOT_JOINED = 4002;
 
 export interface Credentials {
   code: string;
@@ -26,7 +31,7 @@ export interface Credentials {
   peerSecret: string;
 }
 
-type Pending = { resolve: (m: ServerMessage) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> };
+type Pending = { resolve: (m: ServerMessage) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout>; text: string };
 
 /** Distributive Omit, so that `ref` can be left off any member of the union. */
 type WithoutRef<T> = T extends unknown ? Omit<T, 'ref'> : never;
@@ -96,6 +101,12 @@ export class CoordinatorClient {
       ws.onclose = (ev) => {
         this.stopHeartbeat();
         this.ws = null;
+        if (ev.code === CLOSE_NOT_JOINED && !this.credentials && !this.closedByUs) {
+          // Closed for not joining in time; a request sent meanwhile (a busy main thread) is sent again on a new socket.
+          this.setState('idle', 'not joined yet: reconnects on the next request');
+          if (this.pending.size > 0) this.reopenAndResend();
+          return;
+        }
         for (const [ref, p] of this.pending) {
           clearTimeout(p.timer);
           p.reject(new TandemError('server-gone', 'The connection to the server closed before it answered; the page reconnects by itself.'));
@@ -145,8 +156,8 @@ export class CoordinatorClient {
     for (const l of this.messageListeners) l(msg);
   }
 
-  /** Sends a message; throws TandemError('bad-message-local') if it does not match the schema. */
-  send(msg: ClientMessage): void {
+  /** Sends a message and returns the text sent; throws TandemError('bad-message-local') if it does not match the schema. */
+  send(msg: ClientMessage): string {
     const checked = clientMessageSchema.safeParse(msg);
     if (!checked.success) {
       const issue = checked.error.issues[0];
@@ -155,20 +166,44 @@ export class CoordinatorClient {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
       throw new TandemError('server-gone', `Not connected to the server; '${msg.type}' was not sent. Wait for the page to reconnect.`);
     }
-    this.ws.send(JSON.stringify(checked.data));
+    const text = JSON.stringify(checked.data);
+    this.ws.send(text);
+    return text;
+  }
+
+  /** After a 4002 close with requests in flight: a new socket, and the same requests again. */
+  private reopenAndResend(): void {
+    this.attempts = 0;
+    this.open().then(
+      () => {
+        for (const p of this.pending.values()) this.ws?.send(p.text);
+      },
+      (err: unknown) => {
+        for (const [ref, p] of this.pending) {
+          clearTimeout(p.timer);
+          p.reject(err instanceof Error ? err : new TandemError('server-unreachable', String(err)));
+          this.pending.delete(ref);
+        }
+      },
+    );
   }
 
   /** Sends with a fresh `ref` and resolves with the direct reply. */
   request<T extends ServerMessage['type']>(msg: WithoutRef<ClientMessage>, expect: T): Promise<ServerMessageOf<T>> {
+    if (this.state === 'idle' && !this.ws) {
+      this.attempts = 0;
+      return this.open().then(() => this.request(msg, expect));
+    }
     const ref = this.nextRef++;
     return new Promise<ServerMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(ref);
         reject(new TandemError('server-timeout', `The server did not answer '${msg.type}' within ${this.requestTimeoutMs / 1000} s.`));
       }, this.requestTimeoutMs);
-      this.pending.set(ref, { resolve, reject, timer });
+      const pending: Pending = { resolve, reject, timer, text: '' };
+      this.pending.set(ref, pending);
       try {
-        this.send({ ...msg, ref } as ClientMessage);
+        pending.text = this.send({ ...msg, ref } as ClientMessage);
       } catch (e) {
         clearTimeout(timer);
         this.pending.delete(ref);
@@ -190,6 +225,9 @@ export class CoordinatorClient {
       await this.request({ type: 'resume', code: c.code, peerId: c.peerId, peerSecret: c.peerSecret }, 'joined');
     } catch (e) {
       const err = e instanceof TandemError ? e : new TandemError('resume-failed', String(e));
+      // The server no longer knows this peer (it timed out, left, or the session ended): resuming again
+      // cannot work, so stop (the page joins anew); a connection problem keeps the credentials for the next try.
+      if (err.code === 'not-joined' || err.code === 'wrong-secret' || err.code === 'session-not-found') this.credentials = null;
       const synthetic: ServerMessage = { type: 'error', code: 'not-joined', message: `Rejoining after the reconnect failed (${err.code}): ${err.message}`, inReplyTo: 'resume' };
       for (const l of this.messageListeners) l(synthetic);
     }

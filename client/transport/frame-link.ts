@@ -10,7 +10,7 @@ import { TandemError } from '../../planner/errors.ts';
 import { FrameAssembler, FrameEncoder, SCTP_MAX_MESSAGE_BYTES, type Frame } from '../../shards/frame-codec.ts';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HIGH_WATER_BYTES, DEFAULT_LOW_WATER_BYTES,
-  type EventHandler, type FrameArrival, type FrameHandler, type PipelineTransport, type TransportEvent,
+  type EventHandler, type FrameArrival, type FrameHandler, type LinkPolicy, type PipelineTransport, type TransportEvent,
 } from './transport.ts';
 
 const DRAIN_POLL_MS = 50;
@@ -96,6 +96,11 @@ export class FrameLink {
     this.markClosed('closed locally');
   }
 
+  /** Frames announcing more payload than this are refused before any allocation. */
+  setMaxFrameBytes(bytes: number): void {
+    this.assembler.maxFrameBytes = bytes;
+  }
+
   private async sendChunks(chunks: Uint8Array[]): Promise<void> {
     for (const chunk of chunks) {
       while (this.closedReason === null && this.channel.bufferedAmount + chunk.byteLength > this.highWater && this.channel.bufferedAmount > 0) {
@@ -163,6 +168,7 @@ export class LinkHub implements PipelineTransport {
   private readonly frameHandlers = new Set<FrameHandler>();
   private readonly eventHandlers = new Set<EventHandler>();
   private closed = false;
+  private policy: LinkPolicy | null = null;
 
   constructor(
     readonly localId: string,
@@ -230,13 +236,23 @@ export class LinkHub implements PipelineTransport {
     return () => this.eventHandlers.delete(handler);
   }
 
-  /** Register a channel that the remote peer opened to us. */
+  /** Register a channel that the remote peer opened to us (closed at once if the policy does not admit it). */
   acceptIncoming(peerId: string, channel: ByteChannel): void {
-    if (this.closed) {
+    if (this.closed || (this.policy && !this.policy.admitChannel(peerId))) {
       channel.close();
       return;
     }
     this.addLink(peerId, 'incoming', channel);
+  }
+
+  setPolicy(policy: LinkPolicy): void {
+    this.policy = policy;
+    for (const [peerId, list] of this.links) {
+      for (const link of list) {
+        if (link.direction === 'incoming' && !policy.admitChannel(peerId)) link.close();
+        else link.setMaxFrameBytes(policy.maxFrameBytes);
+      }
+    }
   }
 
   /** Report a backend-level problem (e.g. the signaling server went away). */
@@ -276,7 +292,7 @@ export class LinkHub implements PipelineTransport {
         }
         if (!this.closed) this.emit({ type: 'close', peerId, reason });
       },
-    }, this.linkOptions);
+    }, this.policy ? { ...this.linkOptions, maxFrameBytes: this.policy.maxFrameBytes } : this.linkOptions);
     const list = this.links.get(peerId) ?? [];
     list.push(link);
     this.links.set(peerId, list);

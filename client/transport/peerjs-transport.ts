@@ -2,7 +2,11 @@
  * WebRTC PipelineTransport through PeerJS, against the access point's own PeerServer at /peerjs.
  * The ONLY file in the client that imports 'peerjs'.
  *
- *   const transport = await createPeerJsTransport({ peerId, host: location.hostname, port, secure });
+ *   const transport = await createPeerJsTransport({ peerId, token, host: location.hostname, port, secure });
+ *
+ * `token` is the page's PeerJS token from the coordinator's `joined` message: the access point admits no
+ * registration of `peerId` without it. Until a stage sets its link policy (on its assignment), frames are
+ * capped at PRE_ASSIGNMENT_MAX_FRAME_BYTES, so no one can make the page allocate much before it has peers.
  *   transport.onFrame((frame, from) => ...);
  *   await transport.send(successorId, frame);
  *
@@ -12,14 +16,19 @@
  */
 import { Peer, type DataConnection, type PeerError } from 'peerjs';
 import { TandemError } from '../../planner/errors.ts';
+import { SCTP_MAX_MESSAGE_BYTES } from '../../shards/frame-codec.ts';
 import { LinkHub, type ByteChannel, type FrameLinkOptions } from './frame-link.ts';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type PipelineTransport } from './transport.ts';
 
 /** Pause before re-registering with the signaling server after its socket dropped. */
 const SIGNALING_RECONNECT_DELAY_MS = 1_000;
+/** Frame limit before an assignment says how large hidden states can be (no stage frame flows before it). */
+const PRE_ASSIGNMENT_MAX_FRAME_BYTES = SCTP_MAX_MESSAGE_BYTES;
 
 export interface PeerJsTransportOptions {
   peerId: string;
+  /** This page's PeerJS token (the `joined` message's peerjs.token). */
+  token: string;
   host: string;
   port: number;
   secure: boolean;
@@ -83,6 +92,7 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
     port: opts.port,
     path: opts.path ?? '/peerjs',
     secure: opts.secure,
+    token: opts.token,
     config: { iceServers: opts.iceServers ?? [] },
     debug: 1,
   });
@@ -129,7 +139,7 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
     conn.once('error', (err) => fail(new TandemError('transport-connect-failed', `Data connection to '${remoteId}' failed: ${err.message}.`, { cause: err })));
   });
 
-  const hub = new LinkHub(opts.peerId, dial, opts.link, () => peer.destroy());
+  const hub = new LinkHub(opts.peerId, dial, { maxFrameBytes: PRE_ASSIGNMENT_MAX_FRAME_BYTES, ...opts.link }, () => peer.destroy());
 
   peer.on('connection', (conn: DataConnection) => {
     if (conn.serialization !== 'raw') {

@@ -30,6 +30,14 @@ export interface FrameArrival {
 }
 
 export type FrameHandler = (frame: Frame, from: string, arrival: FrameArrival) => void;
+
+/** What a stage accepts on its links (set once it has an assignment; see client/runtime/frame-gate.ts). */
+export interface LinkPolicy {
+  /** Whether a data channel that `peerId` opens to us may stay open. */
+  admitChannel: (peerId: string) => boolean;
+  /** Largest frame payload accepted on every link, bytes. */
+  maxFrameBytes: number;
+}
 export type EventHandler = (event: TransportEvent) => void;
 
 export interface PipelineTransport {
@@ -43,6 +51,8 @@ export interface PipelineTransport {
   onFrame(handler: FrameHandler): () => void;
   /** Subscribe to link events; returns an unsubscribe function. */
   onEvent(handler: EventHandler): () => void;
+  /** Apply `policy` to every link from now on: incoming links it does not admit are closed. */
+  setPolicy(policy: LinkPolicy): void;
   /** Close every link and release the transport; pending sends reject with 'transport-closed'. */
   close(): void;
 }

@@ -140,7 +140,7 @@ export function mountPage(root: HTMLElement, app: App): void {
     // the name is sent with `join`; changing it later would not reach the others
     nameInput.disabled = s.code !== null;
     nameInput.title = s.code !== null ? 'Your name in this session' : 'Your device name (set it before joining)';
-    connPill.textContent = s.connection === 'open' ? (s.code ? `● ${s.code}` : '● connected') : s.connection === 'reconnecting' ? '● server gone — retrying' : s.connection === 'connecting' ? '○ connecting' : '○ offline';
+    connPill.textContent = s.connection === 'open' ? (s.code ? `● ${s.code}` : '● connected') : s.connection === 'reconnecting' ? '● server gone — retrying' : s.connection === 'connecting' ? '○ connecting' : s.connection === 'idle' ? '○ ready' : '○ offline';
     connPill.className = `pill pill-${s.connection}`;
     const emulated = s.params?.emulation;
     document.body.classList.toggle('is-emulated', Boolean(emulated));
