@@ -40,10 +40,10 @@ describe('the CLI contract', () => {
     expect(describeCliError('x', 'usage: x', new TandemError('cli-help', ''))).toEqual({ exitCode: 0, stdout: 'usage: x\n', stderr: '' });
     expect(describeCliError('x', 'usage: x', new TandemError('cli-usage', 'bad --n\nmore'))).toEqual({ exitCode: 2, stdout: '', stderr: 'x: bad --n\nusage: x\n' });
     expect(describeCliError('x', 'usage: x', new TandemError('model-invalid', 'no'))).toMatchObject({ exitCode: 1, stderr: 'x: error [model-invalid]: no\n' });
-    expect(() => parseCliArgs({ args: ['--nope'], options: {} })).toThrowError(expect.objectContaining({ code: 'cli-usage' }));
-    expect(() => parseCliArgs({ args: ['-h'], options: {} })).toThrowError(expect.objectContaining({ code: 'cli-help' }));
+    expect(() => parseCliArgs({ args: ['--nope'], options: {} })).toThrow(expect.objectContaining({ code: 'cli-usage' }));
+    expect(() => parseCliArgs({ args: ['-h'], options: {} })).toThrow(expect.objectContaining({ code: 'cli-help' }));
     expect(integerOption('12', '--n', 1, 20)).toBe(12);
-    for (const bad of ['', '1.5', '0', '21', 'x']) expect(() => integerOption(bad, '--n', 1, 20)).toThrowError(/--n must be an integer from 1 to 20/);
+    for (const bad of ['', '1.5', '0', '21', 'x']) expect(() => integerOption(bad, '--n', 1, 20)).toThrow(/--n must be an integer from 1 to 20/);
   });
 
   // Each CLI started for real, as a user would: --help and a flag it does not know.

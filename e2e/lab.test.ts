@@ -27,9 +27,9 @@ const SHAPES = [
 
 describe('lab shapes', () => {
   it('rejects shares that would contend with the server and rates out of range, with the numbers', () => {
-    expect(() => checkLabShapes([{ cores: 1, uplinkMbps: 10, downlinkMbps: 10 }, { cores: 0.9, uplinkMbps: 10, downlinkMbps: 10 }], 2)).toThrowError(/add up to 1.90 cores; keep them under 1.75/);
-    expect(() => checkLabShapes([{ cores: 0.5, uplinkMbps: 0, downlinkMbps: 10 }], 2)).toThrowError(/uplinkMbps must be in/);
-    expect(() => checkLabShapes([], 2)).toThrowError(/1 to 60 devices/);
+    expect(() => checkLabShapes([{ cores: 1, uplinkMbps: 10, downlinkMbps: 10 }, { cores: 0.9, uplinkMbps: 10, downlinkMbps: 10 }], 2)).toThrow(/add up to 1.90 cores; keep them under 1.75/);
+    expect(() => checkLabShapes([{ cores: 0.5, uplinkMbps: 0, downlinkMbps: 10 }], 2)).toThrow(/uplinkMbps must be in/);
+    expect(() => checkLabShapes([], 2)).toThrow(/1 to 60 devices/);
     expect(() => checkLabShapes(SHAPES, 2)).not.toThrow();
   });
 

@@ -66,10 +66,10 @@ describe('browser terms in the timing model', () => {
   });
 
   it('rejects bad terms naming the field', () => {
-    expect(() => evaluatePlan({ ...base, devices: [{ ...d0, warmupSec: -1 }, d1] }, plan)).toThrowError(/warmupSec/);
-    expect(() => evaluatePlan({ ...base, devices: [{ ...d0, sessionCreateBytesPerSec: 0 }, d1] }, plan)).toThrowError(/sessionCreateBytesPerSec/);
-    expect(() => evaluatePlan({ ...base, hopLatencySec: [[0, 1]] }, plan)).toThrowError(expect.objectContaining({ code: 'latency-invalid' }));
-    expect(() => evaluatePlan({ ...base, heldUnits: [{ layers: [4] }, { layers: [] }] }, plan)).toThrowError(expect.objectContaining({ code: 'held-units-invalid' }));
+    expect(() => evaluatePlan({ ...base, devices: [{ ...d0, warmupSec: -1 }, d1] }, plan)).toThrow(/warmupSec/);
+    expect(() => evaluatePlan({ ...base, devices: [{ ...d0, sessionCreateBytesPerSec: 0 }, d1] }, plan)).toThrow(/sessionCreateBytesPerSec/);
+    expect(() => evaluatePlan({ ...base, hopLatencySec: [[0, 1]] }, plan)).toThrow(expect.objectContaining({ code: 'latency-invalid' }));
+    expect(() => evaluatePlan({ ...base, heldUnits: [{ layers: [4] }, { layers: [] }] }, plan)).toThrow(expect.objectContaining({ code: 'held-units-invalid' }));
   });
 });
 

@@ -85,8 +85,8 @@ describe('plan CLI', () => {
 
   it('parses flags and rejects bad ones', () => {
     expect(parseArgs(['--scenario=csgo-paper', '--tokens=1,2', '--json'])).toEqual({ scenario: 'csgo-paper', tokens: [1, 2], json: true, svgDir: undefined });
-    expect(() => parseArgs(['--tokens', '256'])).toThrowError(/--scenario is required/);
-    expect(() => parseArgs(['--scenario', 'x', '--tokens', '0'])).toThrowError(/--tokens/);
-    expect(() => parseArgs(['--scenario', 'x', '--frobnicate'])).toThrowError(/unknown argument/);
+    expect(() => parseArgs(['--tokens', '256'])).toThrow(/--scenario is required/);
+    expect(() => parseArgs(['--scenario', 'x', '--tokens', '0'])).toThrow(/--tokens/);
+    expect(() => parseArgs(['--scenario', 'x', '--frobnicate'])).toThrow(/unknown argument/);
   });
 });

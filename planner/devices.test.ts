@@ -37,7 +37,7 @@ describe('utilisation [8]-[9]', () => {
     expect(effectiveFlops(dev, 256)).toBeCloseTo(165e12 * 0.4 * (1 - Math.exp(-5.1e-4 * 256)), -3);
   });
   it('rejects a bad device naming it and the field', () => {
-    expect(() => checkDevice({ ...dev, readBytesPerSec: 0 }, 3)).toThrowError(/devices\[3\] \(x\)\.readBytesPerSec/);
-    expect(() => checkDevice({ ...dev, utilA: 1.5 }, 0)).toThrowError(/utilA/);
+    expect(() => checkDevice({ ...dev, readBytesPerSec: 0 }, 3)).toThrow(/devices\[3\] \(x\)\.readBytesPerSec/);
+    expect(() => checkDevice({ ...dev, utilA: 1.5 }, 0)).toThrow(/utilA/);
   });
 });

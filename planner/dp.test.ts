@@ -32,7 +32,7 @@ describe('exact DP vs brute force', () => {
       if (bf === null) {
         infeasible++;
         expect(dp).toBeNull();
-        expect(() => planOptimal(p)).toThrowError(expect.objectContaining({ code: 'plan-infeasible' }));
+        expect(() => planOptimal(p)).toThrow(expect.objectContaining({ code: 'plan-infeasible' }));
         continue;
       }
       expect(dp).not.toBeNull();

@@ -175,7 +175,7 @@ describe('repair planner: chosen pages and errors', () => {
 
   it('fails with repair-infeasible saying what page would make it recoverable', () => {
     const small = { ...base, devices: [dev('up'), dev('down'), dev('idle-a', 1000), dev('idle-b', 1000)], mode: 'range' as const };
-    expect(() => planRepair(small)).toThrowError(expect.objectContaining({ code: 'repair-infeasible', message: expect.stringMatching(/add a device with [0-9.]+ GiB free/) }));
+    expect(() => planRepair(small)).toThrow(expect.objectContaining({ code: 'repair-infeasible', message: expect.stringMatching(/add a device with [0-9.]+ GiB free/) }));
     // Without the restriction to 'range', the survivors can take everything in a whole re-plan.
     expect(planRepair({ ...small, mode: 'auto' }).mode).toBe('whole');
   });
@@ -185,8 +185,8 @@ describe('repair planner: chosen pages and errors', () => {
     const plan = planRepair({ ...base, lost: { start: 2, end: 4 }, survivors: [base.survivors[0]] });
     expect(plan.replanned).toEqual({ start: 2, end: 4 });
     expect(() => planRepair({ ...base, survivors: [{ device: 0, layers: { start: 0, end: 1 } }, base.survivors[1]], lost: { start: 2, end: 3 } }))
-      .toThrowError(expect.objectContaining({ code: 'repair-invalid' }));
-    expect(() => planRepair({ ...base, replayTokens: 0 })).toThrowError(expect.objectContaining({ code: 'repair-invalid' }));
+      .toThrow(expect.objectContaining({ code: 'repair-invalid' }));
+    expect(() => planRepair({ ...base, replayTokens: 0 })).toThrow(expect.objectContaining({ code: 'repair-invalid' }));
   });
 
   it('many idle pages (beyond the exact DP\'s state limit): a valid plan no slower than any single page taking the range', () => {

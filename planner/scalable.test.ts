@@ -77,6 +77,6 @@ describe('scalable planner', () => {
 describe('planOptimal guards', () => {
   it('refuses a forced exact DP that would not fit in memory', () => {
     const p = randomProblems(53, 1, { K: [26, 26], L: [40, 40] })[0];
-    expect(() => planOptimal(p, { method: 'exact' })).toThrowError(expect.objectContaining({ code: 'plan-too-large' }));
+    expect(() => planOptimal(p, { method: 'exact' })).toThrow(expect.objectContaining({ code: 'plan-too-large' }));
   });
 });

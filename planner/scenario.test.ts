@@ -52,7 +52,7 @@ describe('scenario files', () => {
       expect(parseScenarioText(JSON.stringify(presetJson(name)), name)).toEqual(presetScenario(name));
     }
     expect(scenarioBaselineOptions(presetScenario('csgo-paper'))).toEqual({ idealReadBytesPerSec: 6000 * 2 ** 20 });
-    expect(() => presetScenario('nope')).toThrowError(expect.objectContaining({ code: 'scenario-unknown' }));
+    expect(() => presetScenario('nope')).toThrow(expect.objectContaining({ code: 'scenario-unknown' }));
   });
 
   it('rejects malformed files with a message naming the bad field', () => {
@@ -87,7 +87,7 @@ describe('scenario files', () => {
   });
 
   it('rejects non-JSON text and non-objects', () => {
-    expect(() => parseScenarioText('{"model": ', 'x.json')).toThrowError(expect.objectContaining({ code: 'scenario-invalid' }));
+    expect(() => parseScenarioText('{"model": ', 'x.json')).toThrow(expect.objectContaining({ code: 'scenario-invalid' }));
     expect(errorOf([1, 2]).code).toBe('scenario-invalid');
   });
 

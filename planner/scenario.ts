@@ -14,7 +14,8 @@ const MIB = 2 ** 20;
 const GIB = 2 ** 30;
 
 const posInt = z.int().positive();
-const pos = z.number().positive().finite();
+// zod 4: z.number() already rejects Infinity and NaN, so no `.finite()` is needed on any number below.
+const pos = z.number().positive();
 
 const modelSchema = z.strictObject({
   num_hidden_layers: posInt.max(4096),
@@ -31,11 +32,11 @@ const modelSchema = z.strictObject({
 const wirelessSchema = z.strictObject({
   mu: z.number().gt(0).max(1),
   bandwidthMHz: pos,
-  downlinkPowerDbm: z.number().finite(),
-  noiseDbmPerHz: z.number().finite(),
+  downlinkPowerDbm: z.number(),
+  noiseDbmPerHz: z.number(),
   refDistanceM: pos.default(1),
   pathLossExponent: pos,
-  beta0Db: z.number().finite(),
+  beta0Db: z.number(),
 });
 
 const deviceSchema = z.strictObject({
@@ -44,16 +45,16 @@ const deviceSchema = z.strictObject({
   utilA: z.number().gt(0).max(1),
   utilB: pos,
   readMBps: pos,
-  memoryGB: z.number().nonnegative().finite(),
+  memoryGB: z.number().nonnegative(),
   uplinkMbps: pos.optional(),
   downlinkMbps: pos.optional(),
-  uplinkPowerDbm: z.number().finite().optional(),
+  uplinkPowerDbm: z.number().optional(),
   distanceM: pos.optional(),
   // Browser terms (docs/cost-model.md [B1]-[B3]); absent = 0, the paper's model.
   sessionCreateMBps: pos.optional(),
-  sessionCreateFixedSec: z.number().nonnegative().finite().optional(),
-  warmupSec: z.number().nonnegative().finite().optional(),
-  linkLatencyMs: z.number().nonnegative().finite().optional(),
+  sessionCreateFixedSec: z.number().nonnegative().optional(),
+  warmupSec: z.number().nonnegative().optional(),
+  linkLatencyMs: z.number().nonnegative().optional(),
 });
 
 export const scenarioSchema = z

@@ -74,8 +74,8 @@ describe('timing model [17]-[24]', () => {
       [[{ device: 2, layers: { start: 0, end: 4 } }], /valid indices are 0..1/],
     ];
     for (const [stages, msg] of bad) {
-      expect(() => checkPlanShape(4, 2, stages)).toThrowError(msg);
-      expect(() => evaluatePlan(problem, stages)).toThrowError(TandemError);
+      expect(() => checkPlanShape(4, 2, stages)).toThrow(msg);
+      expect(() => evaluatePlan(problem, stages)).toThrow(TandemError);
     }
   });
 });
