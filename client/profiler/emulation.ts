@@ -85,10 +85,10 @@ export function parseEmulation(raw: string | null | undefined): Emulation | null
       throw new TandemError('emulation-invalid', '?emulate= field "label" must be a string.');
     }
     // shown to others and sent with `join`: printable, at most 40 characters
-     
     label = (json.label ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 40) || 'custom';
   } else {
-    const preset = EMULATION_PRESETS[text];
+    // own keys only: `toString` & co. are not presets
+    const preset = Object.hasOwn(EMULATION_PRESETS, text) ? EMULATION_PRESETS[text] : undefined;
     if (!preset) {
       throw new TandemError('emulation-invalid', `Unknown ?emulate= preset "${text}"; use one of ${Object.keys(EMULATION_PRESETS).join(', ')} or a JSON object.`);
     }

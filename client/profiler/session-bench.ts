@@ -14,7 +14,7 @@
 import { TandemError } from '../../planner/errors.ts';
 import { GraphBuilder } from '../../shards/onnx/builder.ts';
 import { DataType, encodeModel } from '../../shards/onnx/model.ts';
-import type { ExecutionBackend, StageRuntime } from '../runtime/stage-runtime.ts';
+import type { ExecutionBackend, HostTensor, StageRuntime } from '../runtime/stage-runtime.ts';
 import { median } from './timing.ts';
 
 export const SYNTHETIC_WEIGHTS_FILE = 'profiler-weights.bin';
@@ -123,7 +123,8 @@ export async function benchmarkSessionCreate(opts: SessionBenchOptions): Promise
       if (r === 0) {
         // one run compiles the kernels (WebGPU shaders, wasm code paths) the first request would otherwise compile
         const out = await session.run({ x: { dtype: 'float32', dims: [1, opts.dim], data: new Float32Array(opts.dim).fill(1) } });
-        const y = out['y'];
+        // a broken backend may return without the output
+        const y = out['y'] as HostTensor | undefined;
         if (!y || y.dtype !== 'float32' || y.data.length !== opts.dim || !Number.isFinite(y.data[0])) {
           throw new TandemError('session-bench-bad-output', `The profiler's test session on ${opts.backend} returned an unusable output; ONNX Runtime may be broken on this browser.`);
         }

@@ -101,7 +101,7 @@ function limitsOf(adapter: GPUAdapter): Record<string, number> {
 }
 
 export async function requestAdapter(): Promise<GPUAdapter> {
-  if (typeof navigator === 'undefined' || !('gpu' in navigator) || !navigator.gpu) {
+  if (typeof navigator === 'undefined' || !('gpu' in navigator) || !(navigator as { gpu?: GPU }).gpu) {
     throw new TandemError('webgpu-unavailable', 'This browser has no WebGPU (navigator.gpu is missing). Use a recent Chrome/Edge/Safari over HTTPS (WebGPU needs a secure context); the page will run on wasm instead.');
   }
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
@@ -109,17 +109,19 @@ export async function requestAdapter(): Promise<GPUAdapter> {
   return adapter;
 }
 
+// eslint-disable-next-line @typescript-eslint/require-await -- kept async: callers (profile.ts) await it, and the older `requestAdapterInfo()` path it replaced was async
 export async function summariseAdapter(adapter: GPUAdapter): Promise<GpuAdapterSummary> {
-  const info = adapter.info;
+  // `adapter.info` exists only since Chrome 127 / Safari 18; older WebGPU browsers leave it undefined
+  const info = (adapter as { info?: GPUAdapterInfo }).info;
   const limits = limitsOf(adapter);
   return {
     vendor: (info?.vendor ?? '').slice(0, 128),
     architecture: (info?.architecture ?? '').slice(0, 128),
     device: (info?.device ?? '').slice(0, 128),
     description: (info?.description ?? '').slice(0, 256),
-    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false),
+    isFallbackAdapter: (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
     limits: Object.fromEntries(Object.entries(limits).slice(0, 64)),
-    features: [...adapter.features].slice(0, 64).map((f) => String(f).slice(0, 64)),
+    features: [...adapter.features].slice(0, 64).map((f) => f.slice(0, 64)),
   };
 }
 
