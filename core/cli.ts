@@ -53,6 +53,7 @@ export interface CliSpec {
   /** The usage text, or a function of argv for CLIs with sub-commands. */
   usage: string | ((argv: readonly string[]) => string);
   /** Returns the exit code (0 when it returns nothing). */
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- most CLIs' main is declared `Promise<void>` (it returns nothing); `void` is what accepts them
   main: (argv: string[]) => number | void | Promise<number | void>;
 }
 
@@ -66,7 +67,8 @@ export function exitWithCliError(program: string, usage: string, e: unknown): ne
 
 /** Runs `spec.main` when `moduleUrl` is the process entry point (not when a test imports the module). */
 export function runCliIfEntryPoint(moduleUrl: string, spec: CliSpec): void {
-  if (process.argv[1] === undefined || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  const entry = process.argv.at(1); // undefined under `node -e` and in a REPL
+  if (entry === undefined || moduleUrl !== pathToFileURL(entry).href) return;
   const argv = process.argv.slice(2);
   const usage = typeof spec.usage === 'string' ? spec.usage : spec.usage(argv);
   const finish = (outcome: CliOutcome) => {

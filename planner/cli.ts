@@ -36,7 +36,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     const arg = argv[k];
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const value = () => {
-      const v = inline ?? argv[++k];
+      const v = inline ?? argv.at(++k); // undefined when the flag is last
       if (v === undefined || v === '') throw usage(`${flag} needs a value`);
       return v;
     };

@@ -70,15 +70,20 @@ const PRESETS: Record<string, ScenarioInput> = { 'csgo-table1': csgoTable1, 'csg
 
 export const PRESET_NAMES = Object.keys(PRESETS);
 
+/** The preset's input, or undefined for a name that is not one (own keys only: `toString` is no preset). */
+function presetInput(name: string): ScenarioInput | undefined {
+  return Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined;
+}
+
 /** A built-in scenario by name; throws TandemError('scenario-unknown') listing the names. */
 export function presetScenario(name: string): Scenario {
-  const input = PRESETS[name];
+  const input = presetInput(name);
   if (!input) throw new TandemError('scenario-unknown', `no preset named "${name}"; presets: ${PRESET_NAMES.join(', ')} (or give a path to a .json file)`);
   return parseScenario(structuredClone(input), `preset ${name}`);
 }
 
 /** The raw JSON of a preset (what a scenario file with the same content would hold). */
 export function presetJson(name: string): ScenarioInput | undefined {
-  const input = PRESETS[name];
+  const input = presetInput(name);
   return input ? structuredClone(input) : undefined;
 }

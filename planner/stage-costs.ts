@@ -46,8 +46,9 @@ export function checkProblem(p: PlanProblem): void {
   if (!Number.isInteger(p.tokens) || p.tokens <= 0) {
     throw new TandemError('tokens-invalid', `tokens must be a positive integer (prefill length), got ${String(p.tokens)}`);
   }
-  if (p.memoryModel !== undefined && p.memoryModel !== 'max' && p.memoryModel !== 'sum') {
-    throw new TandemError('memory-model-invalid', `memoryModel must be 'max' or 'sum', got ${String(p.memoryModel)}`);
+  const memoryModel: unknown = p.memoryModel; // problems also come from JSON and untyped callers
+  if (memoryModel !== undefined && memoryModel !== 'max' && memoryModel !== 'sum') {
+    throw new TandemError('memory-model-invalid', `memoryModel must be 'max' or 'sum', got ${String(memoryModel)}`);
   }
   const K = p.devices.length;
   if (p.hopLatencySec !== undefined) {
