@@ -16,7 +16,6 @@ import { parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { TandemError } from '../planner/errors.ts';
 import { convertCheckpoint } from './convert.ts';
 import { headDim, type ModelManifest, type PackageDType } from './manifest.ts';
 import { writeModel, type ModelShape } from './make-model.ts';
@@ -176,7 +175,7 @@ async function main(argv: string[]): Promise<void> {
       out: { type: 'string', default: 'bench/results/shards.json' },
     },
   });
-  const shape = SHAPES[values.shape];
+  const shape = Object.hasOwn(SHAPES, values.shape) ? SHAPES[values.shape] : undefined; // own keys only
   if (!shape) throw usageError(`--shape must be one of ${Object.keys(SHAPES).join(', ')}.`);
   const layers = Number(values.layers);
   const S = Number(values.prefill);

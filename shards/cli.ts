@@ -29,7 +29,7 @@ export const COMMANDS: Record<string, Subcommand> = {
   'make-model': {
     usage: 'make-model --preset <tiny|demo|realistic> --out <dir> [--arch qwen3|qwen2|llama] [--tied|--untied] [--dtype bf16|fp16|fp32] [--seed N]',
     summary: 'write a deterministic Hugging Face style checkpoint with seeded random weights',
-    async run(args) {
+    run(args) {
       const { values } = parseCliArgs({
         args,
         options: { preset: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' }, tied: { type: 'boolean' }, untied: { type: 'boolean' }, dtype: { type: 'string' }, seed: { type: 'string' } },
@@ -47,7 +47,8 @@ export const COMMANDS: Record<string, Subcommand> = {
         dtype: oneOf<CheckpointDType>(values.dtype, ['bf16', 'fp16', 'fp32'], '--dtype', 'bf16'),
         seed,
       });
-      console.log(`wrote ${values.out}: ${String(config.architectures)} ${config.num_hidden_layers} layers, hidden ${config.hidden_size}, vocab ${config.vocab_size}, tied ${config.tie_word_embeddings}, ${config.torch_dtype}`);
+      console.log(`wrote ${values.out}: ${config.architectures.join(',')} ${config.num_hidden_layers} layers, hidden ${config.hidden_size}, vocab ${config.vocab_size}, tied ${config.tie_word_embeddings}, ${config.torch_dtype}`);
+      return Promise.resolve();
     },
   },
   convert: {
@@ -76,13 +77,18 @@ export const COMMANDS: Record<string, Subcommand> = {
   'export-full': exportFullCommand,
 };
 
+/** The sub-command called `name`, or undefined (own keys only: `toString` is no command). */
+function commandNamed(name: string | undefined): Subcommand | undefined {
+  return name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+}
+
 function usage(): string {
   return ['usage: npm run shards -- <command> ...', ...Object.entries(COMMANDS).map(([, c]) => `  ${c.usage}\n      ${c.summary}`)].join('\n');
 }
 
 /** The usage of the sub-command argv names, else of the whole tool. */
 export function usageFor(argv: readonly string[]): string {
-  const command = argv[0] === undefined ? undefined : COMMANDS[argv[0]];
+  const command = commandNamed(argv.at(0));
   return command ? `usage: npm run shards -- ${command.usage}\n      ${command.summary}` : usage();
 }
 
@@ -90,7 +96,7 @@ export async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   if (name === '--help' || name === '-h') throw new TandemError('cli-help', 'help requested');
   if (!name) throw usageError('a command is required');
-  const command = COMMANDS[name];
+  const command = commandNamed(name);
   if (!command) throw usageError(`unknown command '${name}'`);
   await command.run(rest);
 }

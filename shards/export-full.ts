@@ -11,7 +11,6 @@
 import { closeSync, copyFileSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCliArgs, usageError } from '../core/cli.ts';
-import { TandemError } from '../planner/errors.ts';
 import { buildFullModel, FULL_MODEL_DATA_FILE, type FullModelOptions } from './full-graph.ts';
 import type { UnitEntry } from './manifest.ts';
 import { PackageReader } from './package-reader.ts';

@@ -26,7 +26,7 @@ describe('make-model', () => {
   it('writes a Hugging Face folder whose tensors match config.json, with O(1) weights', () => {
     const dir = join(root, 'q2');
     writeModel(dir, { preset: 'tiny', arch: 'qwen2', tied: false, dtype: 'fp32', overrides: { vocab_size: 512 } });
-    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     expect(config.architectures).toEqual(['Qwen2ForCausalLM']);
     expect(config.tie_word_embeddings).toBe(false);
     const st = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))));
@@ -44,10 +44,10 @@ describe('make-model', () => {
 
   it('uses the real Qwen3 tokenizer ids and a vocabulary that covers them', () => {
     const config = makeConfig({ preset: 'demo' });
-    const tokenizer = JSON.parse(readFileSync(join(root, 'a', 'tokenizer.json'), 'utf8'));
-    const maxId = Math.max(...(tokenizer.added_tokens as { id: number }[]).map((t) => t.id));
+    const tokenizer = JSON.parse(readFileSync(join(root, 'a', 'tokenizer.json'), 'utf8')) as { added_tokens: { id: number; content: string }[] };
+    const maxId = Math.max(...tokenizer.added_tokens.map((t) => t.id));
     expect(config.vocab_size).toBeGreaterThan(maxId);
-    const byId = new Map((tokenizer.added_tokens as { id: number; content: string }[]).map((t) => [t.id, t.content]));
+    const byId = new Map(tokenizer.added_tokens.map((t) => [t.id, t.content]));
     expect(byId.get(config.bos_token_id as number)).toBe('<|endoftext|>');
     expect(byId.get(config.eos_token_id as number)).toBe('<|im_end|>');
     expect(config.num_hidden_layers).toBeGreaterThanOrEqual(16);

@@ -56,8 +56,11 @@ export interface MakeModelOptions {
   overrides?: Partial<ModelShape>;
 }
 
+/** The config.json of a made model: the shape and the fields every architecture has, plus architecture-specific ones. */
+export type MadeConfig = ModelShape & { architectures: string[]; tie_word_embeddings: boolean; torch_dtype: string } & Record<string, unknown>;
+
 /** Hugging Face config.json for a made model. */
-export function makeConfig(opts: MakeModelOptions): Record<string, unknown> {
+export function makeConfig(opts: MakeModelOptions): MadeConfig {
   const arch = opts.arch ?? 'qwen3';
   const tied = opts.tied ?? true;
   const shape: ModelShape = { ...PRESETS[opts.preset], ...opts.overrides };
@@ -181,7 +184,7 @@ function encode(dtype: CheckpointDType, values: Float32Array): Uint8Array {
  * Write the checkpoint folder. Tensors are generated and written one at a time (the demo never sits in
  * memory whole). Returns the config written.
  */
-export function writeModel(outDir: string, opts: MakeModelOptions): Record<string, unknown> {
+export function writeModel(outDir: string, opts: MakeModelOptions): MadeConfig {
   const dtype = opts.dtype ?? 'bf16';
   const seed = opts.seed ?? 1234;
   const config = makeConfig(opts);

@@ -44,18 +44,18 @@ async function handModel(H: number, V: number, embed: number[], wq: number[], wk
       kind: 'layer',
       layer: 0,
       tensors: [
-        f32('input_layernorm.weight', [H], new Array(H).fill(1)),
+        f32('input_layernorm.weight', [H], new Array<number>(H).fill(1)),
         f32('q_proj.weight', [H, a.nq * a.hd], a.wq),
         f32('k_proj.weight', [H, a.nkv * a.hd], a.wk),
         f32('v_proj.weight', [H, a.nkv * a.hd], a.wv),
         f32('o_proj.weight', [a.nq * a.hd, H], a.wo),
-        f32('post_attention_layernorm.weight', [H], new Array(H).fill(1)),
+        f32('post_attention_layernorm.weight', [H], new Array<number>(H).fill(1)),
         f32('gate_proj.weight', [H, I], zeros(H * I)),
         f32('up_proj.weight', [H, I], zeros(H * I)),
         f32('down_proj.weight', [I, H], zeros(H * I)),
       ],
     },
-    { id: 'head', kind: 'head', tensors: [f32('norm.weight', [H], new Array(H).fill(1)), f32('lm_head.weight', [H, V], identity(H))] },
+    { id: 'head', kind: 'head', tensors: [f32('norm.weight', [H], new Array<number>(H).fill(1)), f32('lm_head.weight', [H, V], identity(H))] },
   ];
   const blobs = new Map<string, Uint8Array>();
   const entries: UnitEntry[] = [];
@@ -151,8 +151,8 @@ describe('reference forward vs hand computation', () => {
     const mul = (x: number[], w: number[], cols: number) => Array.from({ length: cols }, (_, c) => x.reduce((acc, xi, r) => acc + xi * w[r * cols + c], 0));
     const rot = (v: number[], angle: number) => [v[0] * Math.cos(angle) - v[1] * Math.sin(angle), v[0] * Math.sin(angle) + v[1] * Math.cos(angle)];
     const n = tokens.map((t) => rn(E[t]));
-    const qs = n.map((x, pos) => mul(x, attn.wq, nq * hd)).map((q, pos) => [0, 1, 2, 3].flatMap((h) => rot(q.slice(h * 2, h * 2 + 2), pos)));
-    const ks = n.map((x, pos) => mul(x, attn.wk, nkv * hd)).map((k, pos) => [0, 1].flatMap((g) => rot(k.slice(g * 2, g * 2 + 2), pos)));
+    const qs = n.map((x) => mul(x, attn.wq, nq * hd)).map((q, pos) => [0, 1, 2, 3].flatMap((h) => rot(q.slice(h * 2, h * 2 + 2), pos)));
+    const ks = n.map((x) => mul(x, attn.wk, nkv * hd)).map((k, pos) => [0, 1].flatMap((g) => rot(k.slice(g * 2, g * 2 + 2), pos)));
     const vs = n.map((x) => mul(x, attn.wv, nkv * hd));
     tokens.forEach((t, s) => {
       const heads: number[] = [];

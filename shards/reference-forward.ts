@@ -104,7 +104,7 @@ export function referenceInvFreq(config: ModelConfigJson): Float64Array {
   const hd = headDim(config);
   const inv = new Float64Array(hd / 2);
   for (let j = 0; j < hd / 2; j++) inv[j] = 1 / config.rope_theta ** ((2 * j) / hd);
-  const scaling = (config.rope_scaling ?? null) as Record<string, number | string> | null;
+  const scaling = (config.rope_scaling ?? null) as Partial<Record<string, number | string>> | null; // HF fields are optional
   const kind = scaling ? (scaling.rope_type ?? scaling.type ?? 'default') : 'default';
   if (kind === 'default') return inv;
   const factor = Number(scaling!.factor);

@@ -38,7 +38,7 @@ describe('safetensors', () => {
     a.forEach((v, i) => expect(Math.abs(bf[i] - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -8));
     // the header is plain JSON with the reference layout
     const n = Number(new DataView(file.buffer).getBigUint64(0, true));
-    const json = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n)));
+    const json = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n))) as Record<string, { data_offsets?: unknown }>;
     expect(json['a.f32']).toEqual({ dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] });
     expect(json['a.f16'].data_offsets).toEqual([24, 36]);
   });

@@ -65,8 +65,8 @@ export function parseHeader(headerBytes: Uint8Array, what = 'file', fileBytes?: 
       metadata = raw as Record<string, string>;
       continue;
     }
+    if (typeof raw !== 'object' || raw === null) throw malformed(what, `entry '${name}' is not an object`);
     const r = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof r !== 'object' || r === null) throw malformed(what, `entry '${name}' is not an object`);
     if (typeof r.dtype !== 'string' || !(r.dtype in DTYPE_BYTES)) throw malformed(what, `tensor '${name}' has unsupported dtype ${JSON.stringify(r.dtype)}`);
     const dtype = r.dtype as SafetensorsDType;
     if (!Array.isArray(r.shape) || !r.shape.every((d) => Number.isInteger(d) && d >= 0)) throw malformed(what, `tensor '${name}' has a bad shape ${JSON.stringify(r.shape)}`);

@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server?.close();
+  await (server as TandemServer | undefined)?.close(); // unset when beforeAll failed
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -168,7 +168,7 @@ describe('bad input', () => {
       const r = await c.request({ type: 'join', code: created.code, displayName: `p${i}` });
       codes.push(r.type === 'error' ? r.code : r.type);
     }
-    expect(codes).toEqual([...Array(6).fill('joined'), 'session-full']);
+    expect(codes).toEqual([...Array<string>(6).fill('joined'), 'session-full']);
     for (const c of [host, ...clients]) c.close();
   });
 
@@ -177,7 +177,7 @@ describe('bad input', () => {
     for (let i = 0; i < 8; i++) open.push(await TestClient.open(server.url, '127.0.0.30'));
     const refused = await TestClient.open(server.url, '127.0.0.30').then(
       () => 'opened',
-      (e: Error) => e.message,
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
     );
     expect(refused).toMatch(/503/);
     const elsewhere = await TestClient.open(server.url, '127.0.0.31');
