@@ -55,7 +55,7 @@ export async function transformersTokens(o: { exportDir: string; prompt: string;
   env.localModelPath = `${dirname(resolve(o.exportDir))}/`;
   const id = basename(resolve(o.exportDir));
   const tokenizer = await AutoTokenizer.from_pretrained(id);
-  const text = tokenizer.apply_chat_template([{ role: 'user', content: o.prompt }], { tokenize: false, add_generation_prompt: true }) as string;
+  const text = tokenizer.apply_chat_template<false>([{ role: 'user', content: o.prompt }], { tokenize: false, add_generation_prompt: true });
   const inputs = tokenizer(text, { add_special_tokens: false });
   const model = await AutoModelForCausalLM.from_pretrained(id, { dtype: 'fp32', device: 'cpu' });
   try {
