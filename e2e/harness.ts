@@ -78,9 +78,10 @@ export function buildPage(): string {
   if (pageRoot) return pageRoot;
   const root = resolve(`.tandem/e2e/page-${process.pid}`);
   rmSync(root, { recursive: true, force: true });
+  // r.stderr is null when vite could not be started at all
   const r = spawnSync(resolve('node_modules/.bin/vite'), ['build', '--logLevel', 'error', '--outDir', join(root, 'dist', 'client'), '--emptyOutDir'], { encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0 || !existsSync(join(root, 'dist', 'client', 'index.html'))) {
-    throw new TandemError('page-build-failed', `vite build of the page failed (exit ${r.status}): ${(r.stderr ?? '').slice(-2000)}`);
+    throw new TandemError('page-build-failed', `vite build of the page failed (exit ${r.status}): ${((r.stderr as string | null) ?? '').slice(-2000)}`);
   }
   pageRoot = root;
   process.once('exit', () => rmSync(root, { recursive: true, force: true }));
@@ -229,7 +230,7 @@ export class Harness {
 
   /** The peer id of the newest connected roster entry with this display name (a reloaded page rejoins anew). */
   peerId(name: string): string {
-    const p = this.roster().filter((r) => r.displayName === name && r.connected).sort((a, b) => b.joinedAtMs - a.joinedAtMs)[0];
+    const p = this.roster().filter((r) => r.displayName === name && r.connected).sort((a, b) => b.joinedAtMs - a.joinedAtMs).at(0);
     if (!p) throw new TandemError('e2e-usage', `${name} is not in the roster`);
     return p.peerId;
   }
@@ -329,7 +330,7 @@ export class Harness {
     while (Date.now() < deadline) {
       const now = gather();
       const n = Object.values(now).reduce((s, t) => s + t.length, 0);
-      const everyStage = plan.stages.every((s) => (now[s.peerId]?.length ?? 0) > 0);
+      const everyStage = plan.stages.every((s) => Object.hasOwn(now, s.peerId) && now[s.peerId].length > 0);
       if (everyStage && n === count) return now;
       count = n;
       await new Promise((r) => setTimeout(r, 1000));

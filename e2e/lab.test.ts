@@ -55,8 +55,9 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
 
   afterAll(async () => {
     for (const b of browsers) await b.close().catch(() => {});
-    await server?.stop();
-    lab?.destroy();
+    // unset when beforeAll failed or skipped
+    await (server as ServerProcess | undefined)?.stop();
+    (lab as Lab | undefined)?.destroy();
   });
 
   it('puts every process of a device browser in its own CPU group with its quota', () => {
@@ -108,7 +109,7 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
           const peer = new Peer(id, { host, port, path: '/peerjs', secure: false, config: { iceServers: [] } });
           peer.on('open', () => resolve());
           peer.on('error', (e) => reject(new Error(`peer A: ${e.type} ${e.message}`)));
-          peer.on('connection', (conn) => conn.on('data', (d) => conn.send(d)));
+          peer.on('connection', (conn) => conn.on('data', (d) => void conn.send(d)));
         }),
       { id: ids.a, host: `10.81.${n}.1`, port: PORT },
     );
@@ -121,17 +122,20 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
             const conn = peer.connect(target, { serialization: 'binary', reliable: true });
             const big = new Uint8Array(1 << 20);
             for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
-            conn.on('open', () => conn.send(big));
-            conn.on('data', async (d) => {
+            conn.on('open', () => void conn.send(big));
+            conn.on('data', (d) => {
               const got = new Uint8Array(d as ArrayBuffer);
-              const stats = await conn.peerConnection.getStats();
-              let pair: { localCandidateId?: string; remoteCandidateId?: string } | undefined;
-              stats.forEach((s) => {
-                if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated) pair = s;
-              });
-              const local = pair?.localCandidateId ? stats.get(pair.localCandidateId) : undefined;
-              const remote = pair?.remoteCandidateId ? stats.get(pair.remoteCandidateId) : undefined;
-              resolve({ equal: got.length === big.length && got.every((v, i) => v === big[i]), local: String(local?.address ?? ''), remote: String(remote?.address ?? '') });
+              conn.peerConnection.getStats().then((stats) => {
+                let pair: RTCIceCandidatePairStats | undefined;
+                stats.forEach((s: RTCStats) => {
+                  const p = s as RTCIceCandidatePairStats;
+                  if (p.type === 'candidate-pair' && p.state === 'succeeded' && p.nominated) pair = p;
+                });
+                const candidate = (id: string | undefined) => (id ? (stats.get(id) as { address?: string } | undefined) : undefined);
+                const local = candidate(pair?.localCandidateId);
+                const remote = candidate(pair?.remoteCandidateId);
+                resolve({ equal: got.length === big.length && got.every((v, i) => v === big[i]), local: local?.address ?? '', remote: remote?.address ?? '' });
+              }, reject);
             });
           });
         }),
@@ -143,4 +147,5 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
   }, 120_000);
 });
 
-declare const Peer: typeof import('peerjs').Peer;
+// PeerJS declares its options as a class (PeerOptions) but reads them as plain fields: the pages pass plain objects.
+declare const Peer: new (id: string, options?: Partial<import('peerjs').PeerOptions>) => import('peerjs').Peer;

@@ -61,7 +61,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
       }, 400_000);
 
       afterAll(async () => {
-        await h?.stop();
+        await (h as Harness | undefined)?.stop(); // unset when beforeAll failed
       });
 
       it('3 pages profile, plan, cache and generate the reference token ids', async () => {

@@ -48,7 +48,7 @@ export function checkProblem(p: PlanProblem): void {
   }
   const memoryModel: unknown = p.memoryModel; // problems also come from JSON and untyped callers
   if (memoryModel !== undefined && memoryModel !== 'max' && memoryModel !== 'sum') {
-    throw new TandemError('memory-model-invalid', `memoryModel must be 'max' or 'sum', got ${String(memoryModel)}`);
+    throw new TandemError('memory-model-invalid', `memoryModel must be 'max' or 'sum', got ${typeof memoryModel === 'string' ? memoryModel : JSON.stringify(memoryModel)}`);
   }
   const K = p.devices.length;
   if (p.hopLatencySec !== undefined) {

@@ -70,7 +70,7 @@ describe('buildMatmulChainModel + benchmarkSessionCreate', () => {
       async createSession(req) {
         created++;
         const s = await runtime.createSession(req);
-        return { ...s, backend: s.backend, inputNames: s.inputNames, outputNames: s.outputNames, run: s.run, release: async () => { released++; await s.release(); } };
+        return { ...s, backend: s.backend, inputNames: s.inputNames, outputNames: s.outputNames, run: (feeds) => s.run(feeds), release: async () => { released++; await s.release(); } };
       },
     };
     const r = await benchmarkSessionCreate({ runtime: counting, backend: 'wasm', dim: 64, layers: 2, runs: 3, warmup: 1 });
