@@ -55,9 +55,12 @@ export function normaliseConfig(raw: Record<string, unknown>, arch: Architecture
   const ropeParams = config.rope_parameters as { rope_theta?: unknown; rope_type?: unknown } | undefined;
   if (config.rope_theta === undefined && ropeParams && typeof ropeParams.rope_theta === 'number') config.rope_theta = ropeParams.rope_theta;
   const unsupported = (msg: string) => new TandemError('config-unsupported', `config.json: ${msg}`);
-  const scaling = (config.rope_scaling ?? null) as { rope_type?: string; type?: string } | null;
-  const ropeType = scaling?.rope_type ?? scaling?.type ?? ropeParams?.rope_type ?? 'default';
-  if (!['default', 'linear', 'llama3'].includes(String(ropeType))) throw unsupported(`rope scaling '${String(ropeType)}' is not supported (only default, linear, llama3).`);
+  const rawScaling: unknown = config.rope_scaling ?? null;
+  const scaling = rawScaling as { rope_type?: unknown; type?: unknown } | null;
+  const ropeType: unknown = scaling?.rope_type ?? scaling?.type ?? ropeParams?.rope_type ?? 'default';
+  if (typeof ropeType !== 'string' || !['default', 'linear', 'llama3'].includes(ropeType)) {
+    throw unsupported(`rope scaling '${typeof ropeType === 'string' ? ropeType : JSON.stringify(ropeType)}' is not supported (only default, linear, llama3).`);
+  }
   if (config.use_sliding_window === true) throw unsupported('sliding-window attention is not supported.');
   if (config.hidden_act !== undefined && config.hidden_act !== 'silu') throw unsupported(`hidden_act '${typeof config.hidden_act === 'string' ? config.hidden_act : JSON.stringify(config.hidden_act)}' is not supported (only silu).`);
   if (arch !== 'qwen2' && config.attention_bias === true) throw unsupported(`attention_bias true is not supported for ${arch}.`);
@@ -192,7 +195,7 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
     const plan = unitPlan(config, arch, reader);
     for (const u of plan) for (const t of u.tensors) reader.check(t.source, t.sourceShape);
     if (dtype === 'q4') {
-      for (const u of plan) for (const t of u.tensors) if (t.role === 'matmul' && t.sourceShape[1]! % 32 !== 0) quantizeQ4([], t.sourceShape[0]!, t.sourceShape[1]!, t.source);
+      for (const u of plan) for (const t of u.tensors) if (t.role === 'matmul' && t.sourceShape[1] % 32 !== 0) quantizeQ4([], t.sourceShape[0], t.sourceShape[1], t.source);
     }
     findTokenizerFiles(srcDir);
     mkdirSync(outDir, { recursive: true });
@@ -202,7 +205,7 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
     const used = new Set<string>();
     const units: UnitEntry[] = [];
     for (let i = 0; i < plan.length; i++) {
-      const u = plan[i]!;
+      const u = plan[i];
       opts.onUnit?.(u.id, i, plan.length);
       const file = `${u.id}.bin`;
       const writer = new UnitWriter(join(outDir, file));
