@@ -59,22 +59,34 @@ export async function main(argv: string[]): Promise<number> {
     if (!parsed.success) throw usageError(`--methods: '${m}' is not one of dp, even, heuristic, single.`);
     return parsed.data;
   });
-  if (values.preset !== 'demo' && values.preset !== 'tiny') throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
+  if (values.preset !== 'demo' && values.preset !== 'tiny')
+    throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
   const backend = values.backend;
-  if (backend !== 'auto' && backend !== 'wasm' && backend !== 'webgpu') throw usageError(`--backend must be auto, wasm or webgpu, not '${backend}'.`);
+  if (backend !== 'auto' && backend !== 'wasm' && backend !== 'webgpu')
+    throw usageError(`--backend must be auto, wasm or webgpu, not '${backend}'.`);
   const lab = values.lab;
-  if (lab !== 'off' && !(LAB_LINEUPS as readonly string[]).includes(lab)) throw usageError(`--lab must be one of ${LAB_LINEUPS.join(', ')} or off, not '${lab}'.`);
+  if (lab !== 'off' && !(LAB_LINEUPS as readonly string[]).includes(lab))
+    throw usageError(`--lab must be one of ${LAB_LINEUPS.join(', ')} or off, not '${lab}'.`);
   const out = resolve(values.out ?? join('e2e/artifacts', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`));
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const ready = prepareE2e(log);
-  if (!ready.ok) throw new TandemError('e2e-unavailable', `The demo needs headless Chromium in a private network namespace: ${ready.reason}`);
+  if (!ready.ok)
+    throw new TandemError(
+      'e2e-unavailable',
+      `The demo needs headless Chromium in a private network namespace: ${ready.reason}`,
+    );
   log(`demo: Chromium ${ready.chromium.path}; making the ${values.preset} model package (once)`);
   const model = await ensureModelFixture({ preset: values.preset });
   const report = await runPlanComparison({
     chromium: ready.chromium.path,
     model,
-    peers: lineupPeers(lab, peers, model.manifest.units.reduce((a, u) => a + u.bytes, 0), log),
+    peers: lineupPeers(
+      lab,
+      peers,
+      model.manifest.units.reduce((a, u) => a + u.bytes, 0),
+      log,
+    ),
     methods,
     tokens,
     newTokens,

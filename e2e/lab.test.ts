@@ -27,7 +27,15 @@ const SHAPES = [
 
 describe('lab shapes', () => {
   it('rejects shares that would contend with the server and rates out of range, with the numbers', () => {
-    expect(() => checkLabShapes([{ cores: 1, uplinkMbps: 10, downlinkMbps: 10 }, { cores: 0.9, uplinkMbps: 10, downlinkMbps: 10 }], 2)).toThrow(/add up to 1.90 cores; keep them under 1.75/);
+    expect(() =>
+      checkLabShapes(
+        [
+          { cores: 1, uplinkMbps: 10, downlinkMbps: 10 },
+          { cores: 0.9, uplinkMbps: 10, downlinkMbps: 10 },
+        ],
+        2,
+      ),
+    ).toThrow(/add up to 1.90 cores; keep them under 1.75/);
     expect(() => checkLabShapes([{ cores: 0.5, uplinkMbps: 0, downlinkMbps: 10 }], 2)).toThrow(/uplinkMbps must be in/);
     expect(() => checkLabShapes([], 2)).toThrow(/1 to 60 devices/);
     expect(() => checkLabShapes(SHAPES, 2)).not.toThrow();
@@ -47,9 +55,24 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
   beforeAll(async () => {
     if (!ready.ok) return;
     lab = createLab(ready.chromium.path, SHAPES, PORT, 2);
-    server = await startServerInNetwork({ net: lab.hub, command: 'node_modules/.bin/tsx', args: ['e2e/fixtures/peer-server.ts', String(PORT)], port: PORT, readyPath: '/peerjs' });
+    server = await startServerInNetwork({
+      net: lab.hub,
+      command: 'node_modules/.bin/tsx',
+      args: ['e2e/fixtures/peer-server.ts', String(PORT)],
+      port: PORT,
+      readyPath: '/peerjs',
+    });
     for (const d of lab.devices) {
-      browsers.push(await playwright.launch({ executablePath: d.chromiumWrapper, headless: true, args: chromiumArgs({ webgpu: false }), handleSIGINT: false, handleSIGTERM: false, timeout: 60_000 }));
+      browsers.push(
+        await playwright.launch({
+          executablePath: d.chromiumWrapper,
+          headless: true,
+          args: chromiumArgs({ webgpu: false }),
+          handleSIGINT: false,
+          handleSIGTERM: false,
+          timeout: 60_000,
+        }),
+      );
     }
   }, 180_000);
 
@@ -64,27 +87,43 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
     lab.devices.forEach((d, i) => {
       const pids = d.pids();
       expect(pids.length, `device ${i} has processes in its group`).toBeGreaterThan(2); // browser, renderer/GPU/utility
-      for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), `pid ${pid} of device ${i}`).toMatch(/chrom/);
-      expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(Math.round(SHAPES[i].cores * 100_000));
+      for (const pid of pids)
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), `pid ${pid} of device ${i}`).toMatch(/chrom/);
+      expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(
+        Math.round(SHAPES[i].cores * 100_000),
+      );
       // Nothing of this device runs outside its group: every live process in its namespace is in the
       // group (the group is read after the namespace, so a process started in between is in both).
-      const inNamespace = execFileSync('ip', ['netns', 'pids', d.namespace], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
+      const inNamespace = execFileSync('ip', ['netns', 'pids', d.namespace], { encoding: 'utf8' })
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number);
       const group = new Set(d.pids());
-      for (const pid of inNamespace) if (existsSync(`/proc/${pid}`)) expect(group.has(pid), `pid ${pid} of device ${i}'s namespace is in its group`).toBe(true);
+      for (const pid of inNamespace)
+        if (existsSync(`/proc/${pid}`))
+          expect(group.has(pid), `pid ${pid} of device ${i}'s namespace is in its group`).toBe(true);
     });
   });
 
   it('shapes each link both ways and keeps forwarded traffic off the host', () => {
     const n = lab.hub.subnet;
     lab.devices.forEach((d, i) => {
-      const up = execFileSync('ip', ['netns', 'exec', d.namespace, 'tc', 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' });
-      const down = execFileSync('ip', ['netns', 'exec', lab.hub.name, 'tc', 'qdisc', 'show', 'dev', `d${i}h`], { encoding: 'utf8' });
+      const up = execFileSync('ip', ['netns', 'exec', d.namespace, 'tc', 'qdisc', 'show', 'dev', 'eth0'], {
+        encoding: 'utf8',
+      });
+      const down = execFileSync('ip', ['netns', 'exec', lab.hub.name, 'tc', 'qdisc', 'show', 'dev', `d${i}h`], {
+        encoding: 'utf8',
+      });
       expect(up).toMatch(new RegExp(`tbf .*rate ${SHAPES[i].uplinkMbps}Mbit`));
       expect(down).toMatch(new RegExp(`tbf .*rate ${SHAPES[i].downlinkMbps}Mbit`));
     });
     const route = (dst: string) => {
       try {
-        return execFileSync('ip', ['netns', 'exec', lab.hub.name, 'ip', 'route', 'get', dst, 'from', `10.81.${n}.2`, 'iif', 'd0h'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        return execFileSync(
+          'ip',
+          ['netns', 'exec', lab.hub.name, 'ip', 'route', 'get', dst, 'from', `10.81.${n}.2`, 'iif', 'd0h'],
+          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+        );
       } catch (e) {
         return String((e as { stderr?: unknown }).stderr ?? e);
       }
@@ -131,10 +170,15 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
                   const p = s as RTCIceCandidatePairStats;
                   if (p.type === 'candidate-pair' && p.state === 'succeeded' && p.nominated) pair = p;
                 });
-                const candidate = (id: string | undefined) => (id ? (stats.get(id) as { address?: string } | undefined) : undefined);
+                const candidate = (id: string | undefined) =>
+                  id ? (stats.get(id) as { address?: string } | undefined) : undefined;
                 const local = candidate(pair?.localCandidateId);
                 const remote = candidate(pair?.remoteCandidateId);
-                resolve({ equal: got.length === big.length && got.every((v, i) => v === big[i]), local: local?.address ?? '', remote: remote?.address ?? '' });
+                resolve({
+                  equal: got.length === big.length && got.every((v, i) => v === big[i]),
+                  local: local?.address ?? '',
+                  remote: remote?.address ?? '',
+                });
               }, reject);
             });
           });

@@ -61,7 +61,13 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
     await a.evaluate(
       ({ id, port }) =>
         new Promise<void>((resolve, reject) => {
-          const peer = new Peer(id, { host: '127.0.0.1', port, path: '/peerjs', secure: false, config: { iceServers: [] } });
+          const peer = new Peer(id, {
+            host: '127.0.0.1',
+            port,
+            path: '/peerjs',
+            secure: false,
+            config: { iceServers: [] },
+          });
           peer.on('open', () => resolve());
           peer.on('error', (e) => reject(new Error(`peer A: ${e.type} ${e.message}`)));
           peer.on('connection', (conn) => conn.on('data', (d) => void conn.send(d)));
@@ -73,7 +79,13 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
     const result = await b.evaluate(
       ({ id, target, port }) =>
         new Promise<EchoResult>((resolve, reject) => {
-          const peer = new Peer(id, { host: '127.0.0.1', port, path: '/peerjs', secure: false, config: { iceServers: [] } });
+          const peer = new Peer(id, {
+            host: '127.0.0.1',
+            port,
+            path: '/peerjs',
+            secure: false,
+            config: { iceServers: [] },
+          });
           peer.on('error', (e) => reject(new Error(`peer B: ${e.type} ${e.message}`)));
           peer.on('open', () => {
             const conn = peer.connect(target, { serialization: 'binary', reliable: true });
@@ -96,7 +108,10 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
                 return;
               }
               rtts.push(performance.now() - sentAt);
-              if (rtts.length < 20) { ping(); return; }
+              if (rtts.length < 20) {
+                ping();
+                return;
+              }
               conn.peerConnection.getStats().then((stats) => {
                 let pair: RTCIceCandidatePairStats | undefined;
                 stats.forEach((s: RTCStats) => {
@@ -104,7 +119,8 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
                   if (p.type === 'candidate-pair' && p.state === 'succeeded' && p.nominated) pair = p;
                 });
                 // `ip` is the pre-standard name of `address`
-                const candidate = (id: string | undefined) => (id ? (stats.get(id) as { address?: string; ip?: string } | undefined) : undefined);
+                const candidate = (id: string | undefined) =>
+                  id ? (stats.get(id) as { address?: string; ip?: string } | undefined) : undefined;
                 const local = candidate(pair?.localCandidateId);
                 const remote = candidate(pair?.remoteCandidateId);
                 resolve({
@@ -127,8 +143,10 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
     expect(net.innerIps.concat(net.controlIp)).toContain(result.localAddress);
     expect(net.innerIps.concat(net.controlIp)).toContain(result.remoteAddress);
     const sorted = [...result.rttMs].sort((p, q) => p - q);
-    console.log(`webrtc smoke: 1 MiB echoed intact; small-message RTT median ${sorted[10].toFixed(2)} ms; ` +
-      `pair ${result.localAddress} <-> ${result.remoteAddress}`);
+    console.log(
+      `webrtc smoke: 1 MiB echoed intact; small-message RTT median ${sorted[10].toFixed(2)} ms; ` +
+        `pair ${result.localAddress} <-> ${result.remoteAddress}`,
+    );
   }, 60_000);
 });
 

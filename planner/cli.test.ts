@@ -8,7 +8,8 @@ import { presetJson } from './presets.ts';
 
 /** Runs the CLI in-process, capturing stdout and stderr. */
 function run(argv: string[]) {
-  let out = '', err = '';
+  let out = '',
+    err = '';
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
   const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
   try {
@@ -85,7 +86,12 @@ describe('plan CLI', () => {
   });
 
   it('parses flags and rejects bad ones', () => {
-    expect(parseArgs(['--scenario=csgo-paper', '--tokens=1,2', '--json'])).toEqual({ scenario: 'csgo-paper', tokens: [1, 2], json: true, svgDir: undefined });
+    expect(parseArgs(['--scenario=csgo-paper', '--tokens=1,2', '--json'])).toEqual({
+      scenario: 'csgo-paper',
+      tokens: [1, 2],
+      json: true,
+      svgDir: undefined,
+    });
     expect(() => parseArgs(['--tokens', '256'])).toThrow(/--scenario is required/);
     expect(() => parseArgs(['--scenario', 'x', '--tokens', '0'])).toThrow(/--tokens/);
     expect(() => parseArgs(['--scenario', 'x', '--frobnicate'])).toThrow(/unknown argument/);

@@ -73,27 +73,56 @@ export const scenarioSchema = z
   .superRefine((s, ctx) => {
     const names = new Set<string>();
     s.devices.forEach((d, i) => {
-      if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'name'], message: `duplicate device name "${d.name}"` });
+      if (names.has(d.name))
+        ctx.addIssue({ code: 'custom', path: ['devices', i, 'name'], message: `duplicate device name "${d.name}"` });
       names.add(d.name);
       const direct = d.uplinkMbps !== undefined || d.downlinkMbps !== undefined;
       const radio = d.uplinkPowerDbm !== undefined || d.distanceM !== undefined;
       if (direct && radio) {
-        ctx.addIssue({ code: 'custom', path: ['devices', i], message: 'give either uplinkMbps + downlinkMbps or uplinkPowerDbm + distanceM, not both' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['devices', i],
+          message: 'give either uplinkMbps + downlinkMbps or uplinkPowerDbm + distanceM, not both',
+        });
       } else if (direct) {
         for (const key of ['uplinkMbps', 'downlinkMbps'] as const) {
-          if (d[key] === undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, key], message: `required with ${key === 'uplinkMbps' ? 'downlinkMbps' : 'uplinkMbps'}` });
+          if (d[key] === undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['devices', i, key],
+              message: `required with ${key === 'uplinkMbps' ? 'downlinkMbps' : 'uplinkMbps'}`,
+            });
         }
       } else if (radio) {
         for (const key of ['uplinkPowerDbm', 'distanceM'] as const) {
-          if (d[key] === undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, key], message: 'required for the wireless link model' });
+          if (d[key] === undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['devices', i, key],
+              message: 'required for the wireless link model',
+            });
         }
-        if (!s.wireless) ctx.addIssue({ code: 'custom', path: ['wireless'], message: `required: devices[${i}] uses the wireless link model` });
+        if (!s.wireless)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['wireless'],
+            message: `required: devices[${i}] uses the wireless link model`,
+          });
       } else {
-        ctx.addIssue({ code: 'custom', path: ['devices', i], message: 'needs link rates: uplinkMbps + downlinkMbps, or uplinkPowerDbm + distanceM with a "wireless" section' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['devices', i],
+          message:
+            'needs link rates: uplinkMbps + downlinkMbps, or uplinkPowerDbm + distanceM with a "wireless" section',
+        });
       }
     });
     if (s.model.num_attention_heads % s.model.num_key_value_heads !== 0) {
-      ctx.addIssue({ code: 'custom', path: ['model', 'num_key_value_heads'], message: 'must divide num_attention_heads' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'num_key_value_heads'],
+        message: 'must divide num_attention_heads',
+      });
     }
   });
 
@@ -112,7 +141,10 @@ export function parseScenario(value: unknown, source = 'scenario'): Scenario {
   const result = scenarioSchema.safeParse(value);
   if (result.success) return result.data;
   const lines = result.error.issues.slice(0, 10).map((iss) => `  ${fieldName(iss.path)}: ${iss.message}`);
-  throw new TandemError('scenario-invalid', `${source} is not a valid scenario:\n${lines.join('\n')}\n(see docs/architecture.md, "Scenario files", for the format)`);
+  throw new TandemError(
+    'scenario-invalid',
+    `${source} is not a valid scenario:\n${lines.join('\n')}\n(see docs/architecture.md, "Scenario files", for the format)`,
+  );
 }
 
 /** Parses scenario JSON text; a syntax error becomes TandemError('scenario-invalid'). */

@@ -17,7 +17,8 @@ export function planInline(request: PlanRequest): Promise<PlanCompletion> {
   try {
     return Promise.resolve({ ok: true, outcome: planWithPlanner(request) });
   } catch (error) {
-    const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'planner-error';
+    const code =
+      typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'planner-error';
     return Promise.resolve({ ok: false, code, message: error instanceof Error ? error.message : String(error) });
   }
 }
