@@ -30,35 +30,58 @@ interface Run {
 
 function runTsx(file: string, args: string[]): Promise<Run> {
   return new Promise((done) => {
-    execFile(resolve(ROOT, 'node_modules/.bin/tsx'), [file, ...args], { cwd: ROOT, timeout: 170_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-      done({ code, stdout, stderr });
-    });
+    execFile(
+      resolve(ROOT, 'node_modules/.bin/tsx'),
+      [file, ...args],
+      { cwd: ROOT, timeout: 170_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
   });
 }
 
 describe('the CLI contract', () => {
   it('turns help, usage errors and other errors into exit codes and text', () => {
-    expect(describeCliError('x', 'usage: x', new TandemError('cli-help', ''))).toEqual({ exitCode: 0, stdout: 'usage: x\n', stderr: '' });
-    expect(describeCliError('x', 'usage: x', new TandemError('cli-usage', 'bad --n\nmore'))).toEqual({ exitCode: 2, stdout: '', stderr: 'x: bad --n\nusage: x\n' });
-    expect(describeCliError('x', 'usage: x', new TandemError('model-invalid', 'no'))).toMatchObject({ exitCode: 1, stderr: 'x: error [model-invalid]: no\n' });
-    expect(() => parseCliArgs({ args: ['--nope'], options: {} })).toThrowError(expect.objectContaining({ code: 'cli-usage' }));
-    expect(() => parseCliArgs({ args: ['-h'], options: {} })).toThrowError(expect.objectContaining({ code: 'cli-help' }));
+    expect(describeCliError('x', 'usage: x', new TandemError('cli-help', ''))).toEqual({
+      exitCode: 0,
+      stdout: 'usage: x\n',
+      stderr: '',
+    });
+    expect(describeCliError('x', 'usage: x', new TandemError('cli-usage', 'bad --n\nmore'))).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr: 'x: bad --n\nusage: x\n',
+    });
+    expect(describeCliError('x', 'usage: x', new TandemError('model-invalid', 'no'))).toMatchObject({
+      exitCode: 1,
+      stderr: 'x: error [model-invalid]: no\n',
+    });
+    expect(() => parseCliArgs({ args: ['--nope'], options: {} })).toThrow(
+      expect.objectContaining({ code: 'cli-usage' }),
+    );
+    expect(() => parseCliArgs({ args: ['-h'], options: {} })).toThrow(expect.objectContaining({ code: 'cli-help' }));
     expect(integerOption('12', '--n', 1, 20)).toBe(12);
-    for (const bad of ['', '1.5', '0', '21', 'x']) expect(() => integerOption(bad, '--n', 1, 20)).toThrowError(/--n must be an integer from 1 to 20/);
+    for (const bad of ['', '1.5', '0', '21', 'x'])
+      expect(() => integerOption(bad, '--n', 1, 20)).toThrow(/--n must be an integer from 1 to 20/);
   });
 
   // Each CLI started for real, as a user would: --help and a flag it does not know.
-  it.each(CLIS)('npm run $script: --help prints usage and exits 0; an unknown flag exits 2 with one line and the usage', async ({ file }) => {
-    const [help, bogus] = await Promise.all([runTsx(file, ['--help']), runTsx(file, ['--no-such-flag'])]);
-    expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^usage: npm (start|run \S+)/);
-    expect(help.stderr).toBe('');
-    expect(bogus.code).toBe(2);
-    const lines = bogus.stderr.split('\n');
-    expect(lines[0]).toMatch(/no-such-flag/);
-    expect(lines[1]).toMatch(/^usage: npm (start|run \S+)/);
-    expect(bogus.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    expect(bogus.stdout).toBe('');
-  }, 180_000); // a CLI that imports Playwright starts slowly on a loaded 2-core machine
+  it.each(CLIS)(
+    'npm run $script: --help prints usage and exits 0; an unknown flag exits 2 with one line and the usage',
+    async ({ file }) => {
+      const [help, bogus] = await Promise.all([runTsx(file, ['--help']), runTsx(file, ['--no-such-flag'])]);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/^usage: npm (start|run \S+)/);
+      expect(help.stderr).toBe('');
+      expect(bogus.code).toBe(2);
+      const lines = bogus.stderr.split('\n');
+      expect(lines[0]).toMatch(/no-such-flag/);
+      expect(lines[1]).toMatch(/^usage: npm (start|run \S+)/);
+      expect(bogus.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      expect(bogus.stdout).toBe('');
+    },
+    180_000,
+  ); // a CLI that imports Playwright starts slowly on a loaded 2-core machine
 });

@@ -13,13 +13,16 @@ import { TandemError } from './errors.ts';
 export const HELP_FLAGS: readonly string[] = ['--help', '-h'];
 
 /** node:util's parseArgs (strict), with --help and parse failures turned into cli-help / cli-usage errors. */
-export function parseCliArgs<T extends ParseArgsConfig & { args: string[] }>(config: T): ReturnType<typeof parseArgs<T>> {
+export function parseCliArgs<T extends ParseArgsConfig & { args: string[] }>(
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
   if (config.args.some((a) => HELP_FLAGS.includes(a))) throw new TandemError('cli-help', 'help requested');
   try {
     return parseArgs<T>({ strict: true, ...config });
   } catch (e) {
     // parseArgs' own errors carry ERR_PARSE_ARGS_* codes; their messages name the flag at fault.
-    if (e instanceof Error && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS')) throw new TandemError('cli-usage', e.message);
+    if (e instanceof Error && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))
+      throw new TandemError('cli-usage', e.message);
     throw e;
   }
 }
@@ -42,7 +45,8 @@ export function describeCliError(program: string, usage: string, e: unknown): Cl
     const firstLine = e.message.split('\n')[0] ?? e.message;
     return { exitCode: 2, stdout: '', stderr: `${program}: ${firstLine}\n${usage}\n` };
   }
-  if (e instanceof TandemError) return { exitCode: 1, stdout: '', stderr: `${program}: error [${e.code}]: ${e.message}\n` };
+  if (e instanceof TandemError)
+    return { exitCode: 1, stdout: '', stderr: `${program}: error [${e.code}]: ${e.message}\n` };
   const text = e instanceof Error ? (e.stack ?? e.message) : String(e);
   return { exitCode: 1, stdout: '', stderr: `${program}: unexpected failure:\n${text}\n` };
 }
@@ -53,6 +57,7 @@ export interface CliSpec {
   /** The usage text, or a function of argv for CLIs with sub-commands. */
   usage: string | ((argv: readonly string[]) => string);
   /** Returns the exit code (0 when it returns nothing). */
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- most CLIs' main is declared `Promise<void>` (it returns nothing); `void` is what accepts them
   main: (argv: string[]) => number | void | Promise<number | void>;
 }
 
@@ -66,7 +71,8 @@ export function exitWithCliError(program: string, usage: string, e: unknown): ne
 
 /** Runs `spec.main` when `moduleUrl` is the process entry point (not when a test imports the module). */
 export function runCliIfEntryPoint(moduleUrl: string, spec: CliSpec): void {
-  if (process.argv[1] === undefined || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  const entry = process.argv.at(1); // undefined under `node -e` and in a REPL
+  if (entry === undefined || moduleUrl !== pathToFileURL(entry).href) return;
   const argv = process.argv.slice(2);
   const usage = typeof spec.usage === 'string' ? spec.usage : spec.usage(argv);
   const finish = (outcome: CliOutcome) => {

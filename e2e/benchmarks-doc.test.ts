@@ -65,11 +65,20 @@ describe('docs/benchmarks.md generator', () => {
     for (const r of list(get(planner, 'exactDp'))) {
       const po = get(r, 'planOptimalSeconds');
       if (po === null) continue;
-      const row = rowStartingWith(doc, [shown(num(get(r, 'K'))), shown(num(get(r, 'L'))), shown(num(get(r, 'states')))]);
+      const row = rowStartingWith(doc, [
+        shown(num(get(r, 'K'))),
+        shown(num(get(r, 'L'))),
+        shown(num(get(r, 'states'))),
+      ]);
       expect(row).toContain(`| ${shown(num(po) * 1000)} | ${shown(num(get(r, 'planOptimalCpuSeconds')) * 1000)} |`);
     }
     for (const r of list(get(planner, 'scalableLarge'))) {
-      const row = rowStartingWith(doc, [str(get(r, 'kind')), shown(num(get(r, 'K'))), shown(num(get(r, 'L'))), shown(num(get(r, 'scalableCpuSeconds')) * 1000)]);
+      const row = rowStartingWith(doc, [
+        str(get(r, 'kind')),
+        shown(num(get(r, 'K'))),
+        shown(num(get(r, 'L'))),
+        shown(num(get(r, 'scalableCpuSeconds')) * 1000),
+      ]);
       expect(row).toContain(`| ${shown(num(get(r, 'latency')))} |`);
     }
 
@@ -77,8 +86,15 @@ describe('docs/benchmarks.md generator', () => {
     expect(doc).toContain(str(get(shards, 'date')));
     for (const r of list(get(shards, 'results'))) {
       const kernel = get(r, 'q4Kernel');
-      const row = rowStartingWith(doc, [str(get(r, 'part')), str(get(r, 'dtype')), str(get(r, 'backend')), kernel === null ? '' : str(kernel)]);
-      expect(row).toContain(`| ${shown(num(get(r, 'sessionCreateMsPerMB')))} | ${shown(num(get(r, 'prefillMsPer')))} | ${shown(num(get(r, 'decodeMsPer')))} |`);
+      const row = rowStartingWith(doc, [
+        str(get(r, 'part')),
+        str(get(r, 'dtype')),
+        str(get(r, 'backend')),
+        kernel === null ? '' : str(kernel),
+      ]);
+      expect(row).toContain(
+        `| ${shown(num(get(r, 'sessionCreateMsPerMB')))} | ${shown(num(get(r, 'prefillMsPer')))} | ${shown(num(get(r, 'decodeMsPer')))} |`,
+      );
     }
     const load = get(shards, 'loadAverage');
     expect(doc).toContain(`load average ${shown(num(get(load, 'before')))} before`);
@@ -86,8 +102,14 @@ describe('docs/benchmarks.md generator', () => {
     const frames = json('frame-codec.json');
     expect(doc).toContain(str(get(frames, 'date')));
     for (const r of list(get(frames, 'rows'))) {
-      const row = rowStartingWith(doc, [shown(num(get(r, 'tokens'))), shown(num(get(r, 'hidden'))), str(get(r, 'wire'))]);
-      expect(row).toContain(`| ${shown(num(get(r, 'wireBytes')))} | ${shown(num(get(r, 'chunks')))} | ${shown(num(get(r, 'encodeDecodeMs')))} |`);
+      const row = rowStartingWith(doc, [
+        shown(num(get(r, 'tokens'))),
+        shown(num(get(r, 'hidden'))),
+        str(get(r, 'wire')),
+      ]);
+      expect(row).toContain(
+        `| ${shown(num(get(r, 'wireBytes')))} | ${shown(num(get(r, 'chunks')))} | ${shown(num(get(r, 'encodeDecodeMs')))} |`,
+      );
     }
 
     const signaling = json('signaling.json');
@@ -101,14 +123,20 @@ describe('docs/benchmarks.md generator', () => {
     expect(doc).toContain(str(get(e2e, 'started')));
     expect(doc).toContain(str(get(get(e2e, 'machine'), 'chromium')));
     for (const g of list(get(e2e, 'goals'))) {
-      expect(rowStartingWith(doc, [str(get(g, 'name'))])).toContain(`| ${shown(num(get(g, 'value')))} | ${str(get(g, 'target'))} |`);
+      expect(rowStartingWith(doc, [str(get(g, 'name'))])).toContain(
+        `| ${shown(num(get(g, 'value')))} | ${str(get(g, 'target'))} |`,
+      );
     }
     for (const c of list(get(e2e, 'coldStart'))) {
       const row = rowStartingWith(doc, [str(get(c, 'method')), shown(num(get(c, 'stages')))]);
       expect(row).toContain(`| ${shown(num(get(c, 'predictedT')))} | ${shown(num(get(c, 'ttft')))} |`);
     }
     for (const h of list(get(get(e2e, 'hops'), 'sizes'))) {
-      rowStartingWith(doc, [shown(num(get(h, 'bytes'))), shown(num(get(h, 'hopMedianMs'))), shown(num(get(h, 'hopP90Ms')))]);
+      rowStartingWith(doc, [
+        shown(num(get(h, 'bytes'))),
+        shown(num(get(h, 'hopMedianMs'))),
+        shown(num(get(h, 'hopP90Ms'))),
+      ]);
     }
   });
 
@@ -132,6 +160,8 @@ describe('docs/benchmarks.md generator', () => {
     const out = path.join(dir, 'benchmarks.md');
     await main(['--results', RESULTS, '--out', out]);
     expect(await readFile(out, 'utf8')).toBe(renderBenchmarksDoc(await readResultFiles(RESULTS)));
-    await expect(main(['--results', path.join(dir, 'nowhere'), '--out', out])).rejects.toMatchObject({ code: 'bench-results-missing' });
+    await expect(main(['--results', path.join(dir, 'nowhere'), '--out', out])).rejects.toMatchObject({
+      code: 'bench-results-missing',
+    });
   });
 });

@@ -69,30 +69,53 @@ function loadText(load: string | null): string {
 
 const planner = z.looseObject({
   date: z.string(),
-  machine: z.looseObject({ cpus: z.number(), cpuModel: z.string(), node: z.string(), loadavg: z.array(z.number()).optional() }),
+  machine: z.looseObject({
+    cpus: z.number(),
+    cpuModel: z.string(),
+    node: z.string(),
+    loadavg: z.array(z.number()).optional(),
+  }),
   method: z.string(),
   quick: z.boolean().optional(),
   exactDp: z.array(
     z.looseObject({
-      K: z.number(), L: z.number(), states: z.number(),
+      K: z.number(),
+      L: z.number(),
+      states: z.number(),
       // null when the script skipped the size (a smaller K was already too slow); `note` says why
-      dpSeconds: z.number().nullable(), dpCpuSeconds: z.number().nullable(), planOptimalSeconds: z.number().nullable(), planOptimalCpuSeconds: z.number().nullable(),
+      dpSeconds: z.number().nullable(),
+      dpCpuSeconds: z.number().nullable(),
+      planOptimalSeconds: z.number().nullable(),
+      planOptimalCpuSeconds: z.number().nullable(),
       note: z.string().optional(),
     }),
   ),
   scalableGap: z.array(
     z.looseObject({
-      kind: z.string(), K: z.number(), L: z.number(), instances: z.number(),
-      meanGapPercent: z.number(), maxGapPercent: z.number(), exactShare: z.number(),
-      scalableCpuSeconds: z.number(), exactCpuSeconds: z.number(),
+      kind: z.string(),
+      K: z.number(),
+      L: z.number(),
+      instances: z.number(),
+      meanGapPercent: z.number(),
+      maxGapPercent: z.number(),
+      exactShare: z.number(),
+      scalableCpuSeconds: z.number(),
+      exactCpuSeconds: z.number(),
     }),
   ),
   scalableLarge: z.array(
     z.looseObject({
-      kind: z.string(), K: z.number(), L: z.number(), scalableSeconds: z.number(), scalableCpuSeconds: z.number(),
-      stages: z.number(), evaluations: z.number(), latency: z.number(),
+      kind: z.string(),
+      K: z.number(),
+      L: z.number(),
+      scalableSeconds: z.number(),
+      scalableCpuSeconds: z.number(),
+      stages: z.number(),
+      evaluations: z.number(),
+      latency: z.number(),
       // null when no baseline plan fits in memory
-      bestBaseline: z.number().nullable(), reductionVsBestBaselinePercent: z.number().nullable(),
+      bestBaseline: z.number().nullable(),
+      reductionVsBestBaselinePercent: z.number().nullable(),
     }),
   ),
 });
@@ -102,31 +125,71 @@ const shards = z.looseObject({
   machine: z.looseObject({ cpus: z.number(), cpuModel: z.string(), node: z.string(), platform: z.string().optional() }),
   loadAverage: z.looseObject({ before: z.number(), after: z.number() }).optional(),
   method: z.string(),
-  shape: z.looseObject({ name: z.string(), hidden_size: z.number(), num_hidden_layers: z.number(), headVocab: z.number() }),
+  shape: z.looseObject({
+    name: z.string(),
+    hidden_size: z.number(),
+    num_hidden_layers: z.number(),
+    headVocab: z.number(),
+  }),
   prefillTokens: z.number(),
   decodeSteps: z.number(),
   repeats: z.number(),
   results: z.array(
     z.looseObject({
-      part: z.string(), dtype: z.string(), backend: z.string(), q4Kernel: z.string().nullable(), count: z.number(),
-      weightBytes: z.number(), firstSessionCreateMs: z.number(), sessionCreateMs: z.number(), sessionCreateMsPerMB: z.number(),
-      prefillMsPer: z.number(), decodeMsPer: z.number(),
+      part: z.string(),
+      dtype: z.string(),
+      backend: z.string(),
+      q4Kernel: z.string().nullable(),
+      count: z.number(),
+      weightBytes: z.number(),
+      firstSessionCreateMs: z.number(),
+      sessionCreateMs: z.number(),
+      sessionCreateMsPerMB: z.number(),
+      prefillMsPer: z.number(),
+      decodeMsPer: z.number(),
     }),
   ),
 });
 
-const percentiles = z.looseObject({ p50: z.number(), p99: z.number(), max: z.number().optional(), samples: z.number().optional() });
+const percentiles = z.looseObject({
+  p50: z.number(),
+  p99: z.number(),
+  max: z.number().optional(),
+  samples: z.number().optional(),
+});
 
 const signaling = z.looseObject({
   date: z.string(),
-  machine: z.looseObject({ loadavg1m: z.number().optional(), cpus: z.number(), cpuModel: z.string(), node: z.string() }),
-  setup: z.looseObject({ sessions: z.number(), peersPerSession: z.number(), layers: z.number(), tokens: z.number(), method: z.string(), websocketConnections: z.number(), transport: z.string() }),
+  machine: z.looseObject({
+    loadavg1m: z.number().optional(),
+    cpus: z.number(),
+    cpuModel: z.string(),
+    node: z.string(),
+  }),
+  setup: z.looseObject({
+    sessions: z.number(),
+    peersPerSession: z.number(),
+    layers: z.number(),
+    tokens: z.number(),
+    method: z.string(),
+    websocketConnections: z.number(),
+    transport: z.string(),
+  }),
   joinToAssignmentMs: percentiles,
   planRoundTripMs: percentiles,
-  oneSessionAtATime: z.looseObject({ sessions: z.number(), joinToAssignmentMs: percentiles, planRoundTripMs: percentiles }),
+  oneSessionAtATime: z.looseObject({
+    sessions: z.number(),
+    joinToAssignmentMs: percentiles,
+    planRoundTripMs: percentiles,
+  }),
   wallSeconds: z.number(),
   cpuSeconds: z.looseObject({ server: z.number(), clients: z.number() }),
-  server: z.looseObject({ idleRssMiB: z.number(), idleHeapUsedMiB: z.number(), peakRssMiB: z.number(), peakHeapUsedMiB: z.number() }),
+  server: z.looseObject({
+    idleRssMiB: z.number(),
+    idleHeapUsedMiB: z.number(),
+    peakRssMiB: z.number(),
+    peakHeapUsedMiB: z.number(),
+  }),
   notes: z.string().optional(),
 });
 
@@ -139,45 +202,112 @@ const frameCodec = z.looseObject({
   method: z.string(),
   rows: z.array(
     z.looseObject({
-      tokens: z.number(), hidden: z.number(), wire: z.string(), payloadBytes: z.number(), wireBytes: z.number(), chunks: z.number(),
-      encodeDecodeMs: z.number(), encodeDecodeMBps: z.number(), loopbackOneWayMs: z.number(),
+      tokens: z.number(),
+      hidden: z.number(),
+      wire: z.string(),
+      payloadBytes: z.number(),
+      wireBytes: z.number(),
+      chunks: z.number(),
+      encodeDecodeMs: z.number(),
+      encodeDecodeMBps: z.number(),
+      loopbackOneWayMs: z.number(),
     }),
   ),
 });
 
 const measuredStage = z.looseObject({
-  name: z.string(), layers: z.string(), embeds: z.boolean(), hasHead: z.boolean(),
-  predicted: z.looseObject({ load: z.number(), wait: z.number(), comm: z.number(), compute: z.number(), finish: z.number() }),
-  measured: z.looseObject({ load: z.number(), storageRead: z.number(), sessionCreate: z.number(), wait: z.number(), compute: z.number(), finish: z.number() }),
+  name: z.string(),
+  layers: z.string(),
+  embeds: z.boolean(),
+  hasHead: z.boolean(),
+  predicted: z.looseObject({
+    load: z.number(),
+    wait: z.number(),
+    comm: z.number(),
+    compute: z.number(),
+    finish: z.number(),
+  }),
+  measured: z.looseObject({
+    load: z.number(),
+    storageRead: z.number(),
+    sessionCreate: z.number(),
+    wait: z.number(),
+    compute: z.number(),
+    finish: z.number(),
+  }),
 });
 
 const e2e = z.looseObject({
   started: z.string(),
   finished: z.string(),
-  machine: z.looseObject({ cpus: z.number(), cpuModel: z.string(), memoryGiB: z.number(), node: z.string(), chromium: z.string(), loadavg: z.array(z.number()).optional() }),
-  model: z.looseObject({ name: z.string(), preset: z.string(), layers: z.number(), dtype: z.string(), bytes: z.number() }),
-  goals: z.array(z.looseObject({ name: z.string(), value: z.number().nullable(), target: z.string(), met: z.boolean().nullable() })),
-  coldStart: z.array(
-    z.looseObject({
-      method: z.string(), stages: z.number(), predictedT: z.number(), ttft: z.number(), driverTtft: z.number(), decodeTokensPerSec: z.number(),
-      perStage: z.array(measuredStage),
-    }),
-  ).optional(),
-  decode: z.looseObject({
-    pipeline: z.looseObject({ stages: z.number(), tokensPerSec: z.number() }),
-    onePage: z.looseObject({ tokensPerSec: z.number() }),
-    transformers: z.looseObject({ tokensPerSec: z.number(), method: z.string() }),
-    tokens: z.number(),
-  }).optional(),
-  hops: z.looseObject({
-    tinyRoundTripMs: z.number(),
-    sizes: z.array(z.looseObject({ bytes: z.number(), hopMedianMs: z.number(), hopP90Ms: z.number(), oneWayMs: z.number(), streamMBps: z.number(), samples: z.number() })),
-    idb: z.looseObject({ bytes: z.number(), readMBps: z.number(), writeMBps: z.number(), method: z.string() }),
-    method: z.string(),
-  }).optional(),
-  shardLoad: z.array(
-    z.looseObject({ stage: z.string(), unitBytes: z.number(), storageReadSeconds: z.number(), loadSeconds: z.number(), readMBps: z.number(), loadMBps: z.number() }),
-  ).optional(),
+  machine: z.looseObject({
+    cpus: z.number(),
+    cpuModel: z.string(),
+    memoryGiB: z.number(),
+    node: z.string(),
+    chromium: z.string(),
+    loadavg: z.array(z.number()).optional(),
+  }),
+  model: z.looseObject({
+    name: z.string(),
+    preset: z.string(),
+    layers: z.number(),
+    dtype: z.string(),
+    bytes: z.number(),
+  }),
+  goals: z.array(
+    z.looseObject({ name: z.string(), value: z.number().nullable(), target: z.string(), met: z.boolean().nullable() }),
+  ),
+  coldStart: z
+    .array(
+      z.looseObject({
+        method: z.string(),
+        stages: z.number(),
+        predictedT: z.number(),
+        ttft: z.number(),
+        driverTtft: z.number(),
+        decodeTokensPerSec: z.number(),
+        perStage: z.array(measuredStage),
+      }),
+    )
+    .optional(),
+  decode: z
+    .looseObject({
+      pipeline: z.looseObject({ stages: z.number(), tokensPerSec: z.number() }),
+      onePage: z.looseObject({ tokensPerSec: z.number() }),
+      transformers: z.looseObject({ tokensPerSec: z.number(), method: z.string() }),
+      tokens: z.number(),
+    })
+    .optional(),
+  hops: z
+    .looseObject({
+      tinyRoundTripMs: z.number(),
+      sizes: z.array(
+        z.looseObject({
+          bytes: z.number(),
+          hopMedianMs: z.number(),
+          hopP90Ms: z.number(),
+          oneWayMs: z.number(),
+          streamMBps: z.number(),
+          samples: z.number(),
+        }),
+      ),
+      idb: z.looseObject({ bytes: z.number(), readMBps: z.number(), writeMBps: z.number(), method: z.string() }),
+      method: z.string(),
+    })
+    .optional(),
+  shardLoad: z
+    .array(
+      z.looseObject({
+        stage: z.string(),
+        unitBytes: z.number(),
+        storageReadSeconds: z.number(),
+        loadSeconds: z.number(),
+        readMBps: z.number(),
+        loadMBps: z.number(),
+      }),
+    )
+    .optional(),
   notes: z.array(z.string()).optional(),
 });
 
@@ -194,7 +324,9 @@ interface Section {
 
 function plannerSection(json: unknown): string {
   const d = planner.parse(json);
-  const load = d.machine.loadavg ? `load average ${d.machine.loadavg.map(formatNumber).join(' / ')} (1 / 5 / 15 min)` : null;
+  const load = d.machine.loadavg
+    ? `load average ${d.machine.loadavg.map(formatNumber).join(' / ')} (1 / 5 / 15 min)`
+    : null;
   return [
     machineLine(d.date, `${d.machine.cpus} × ${d.machine.cpuModel}, Node ${d.machine.node}`, loadText(load)),
     `Method: ${d.method}.${d.quick ? ' This was a `--quick` run (fewer sizes).' : ''}`,
@@ -202,33 +334,112 @@ function plannerSection(json: unknown): string {
     'Paper-like instances (Qwen3-14B layers, devices drawn around the paper\'s Table 1, t = 1024). `planOptimal` = seed orders for an upper bound + the pruned exact DP; "DP alone" is the DP without that bound.',
     table(
       ['K', 'L', 'states', 'planOptimal wall ms', 'planOptimal CPU ms', 'DP alone wall ms', 'DP alone CPU ms', 'note'],
-      d.exactDp.map((r) => [r.K, r.L, r.states, ms(r.planOptimalSeconds), ms(r.planOptimalCpuSeconds), ms(r.dpSeconds), ms(r.dpCpuSeconds), r.note]),
+      d.exactDp.map((r) => [
+        r.K,
+        r.L,
+        r.states,
+        ms(r.planOptimalSeconds),
+        ms(r.planOptimalCpuSeconds),
+        ms(r.dpSeconds),
+        ms(r.dpCpuSeconds),
+        r.note,
+      ]),
     ),
     '### Scalable planner vs the exact optimum',
     'Gap = (scalable latency − exact latency) / exact latency over the instances of a row; "exactly optimal" = share of instances where the scalable planner found the optimum.',
     table(
-      ['instances', 'K', 'L', 'count', 'mean gap %', 'max gap %', 'exactly optimal %', 'scalable CPU ms', 'exact CPU ms'],
-      d.scalableGap.map((r) => [r.kind, r.K, r.L, r.instances, r.meanGapPercent, r.maxGapPercent, percent(r.exactShare), ms(r.scalableCpuSeconds), ms(r.exactCpuSeconds)]),
+      [
+        'instances',
+        'K',
+        'L',
+        'count',
+        'mean gap %',
+        'max gap %',
+        'exactly optimal %',
+        'scalable CPU ms',
+        'exact CPU ms',
+      ],
+      d.scalableGap.map((r) => [
+        r.kind,
+        r.K,
+        r.L,
+        r.instances,
+        r.meanGapPercent,
+        r.maxGapPercent,
+        percent(r.exactShare),
+        ms(r.scalableCpuSeconds),
+        ms(r.exactCpuSeconds),
+      ]),
     ),
-    '### Scalable planner beyond the exact DP\'s reach',
+    "### Scalable planner beyond the exact DP's reach",
     'One instance per row; latency is the plan\'s predicted latency T; "reduction" compares it with the best baseline plan that fits in memory.',
     table(
-      ['instances', 'K', 'L', 'CPU ms', 'wall ms', 'stages', 'orders evaluated', 'T (s)', 'best baseline T (s)', 'reduction %'],
-      d.scalableLarge.map((r) => [r.kind, r.K, r.L, ms(r.scalableCpuSeconds), ms(r.scalableSeconds), r.stages, r.evaluations, r.latency, r.bestBaseline, r.reductionVsBestBaselinePercent]),
+      [
+        'instances',
+        'K',
+        'L',
+        'CPU ms',
+        'wall ms',
+        'stages',
+        'orders evaluated',
+        'T (s)',
+        'best baseline T (s)',
+        'reduction %',
+      ],
+      d.scalableLarge.map((r) => [
+        r.kind,
+        r.K,
+        r.L,
+        ms(r.scalableCpuSeconds),
+        ms(r.scalableSeconds),
+        r.stages,
+        r.evaluations,
+        r.latency,
+        r.bestBaseline,
+        r.reductionVsBestBaselinePercent,
+      ]),
     ),
   ].join('\n\n');
 }
 
 function shardsSection(json: unknown): string {
   const d = shards.parse(json);
-  const load = d.loadAverage ? `1-minute load average ${formatNumber(d.loadAverage.before)} before, ${formatNumber(d.loadAverage.after)} after` : null;
+  const load = d.loadAverage
+    ? `1-minute load average ${formatNumber(d.loadAverage.before)} before, ${formatNumber(d.loadAverage.after)} after`
+    : null;
   return [
-    machineLine(d.date, `${d.machine.cpus} × ${d.machine.cpuModel}, Node ${d.machine.node}${d.machine.platform ? `, ${d.machine.platform}` : ''}`, loadText(load)),
+    machineLine(
+      d.date,
+      `${d.machine.cpus} × ${d.machine.cpuModel}, Node ${d.machine.node}${d.machine.platform ? `, ${d.machine.platform}` : ''}`,
+      loadText(load),
+    ),
     `Method: ${d.method}.`,
     `Shape: \`${d.shape.name}\` (hidden ${d.shape.hidden_size}, ${d.shape.num_hidden_layers} layers per measured stage, head vocabulary ${d.shape.headVocab}); prefill ${d.prefillTokens} tokens, ${d.decodeSteps} decode steps, ${d.repeats} repeats. Prefill and decode are per layer (per head for the head).`,
     table(
-      ['part', 'dtype', 'backend', 'q4 kernel', 'MB each', 'first session ms', 'session ms', 'session ms/MB', `prefill ${d.prefillTokens} tok ms`, 'decode ms'],
-      d.results.map((r) => [r.part, r.dtype, r.backend, r.q4Kernel ?? '', formatNumber(r.weightBytes / r.count / 1e6), r.firstSessionCreateMs, r.sessionCreateMs, r.sessionCreateMsPerMB, r.prefillMsPer, r.decodeMsPer]),
+      [
+        'part',
+        'dtype',
+        'backend',
+        'q4 kernel',
+        'MB each',
+        'first session ms',
+        'session ms',
+        'session ms/MB',
+        `prefill ${d.prefillTokens} tok ms`,
+        'decode ms',
+      ],
+      d.results.map((r) => [
+        r.part,
+        r.dtype,
+        r.backend,
+        r.q4Kernel ?? '',
+        formatNumber(r.weightBytes / r.count / 1e6),
+        r.firstSessionCreateMs,
+        r.sessionCreateMs,
+        r.sessionCreateMsPerMB,
+        r.prefillMsPer,
+        r.decodeMsPer,
+      ]),
     ),
   ].join('\n\n');
 }
@@ -243,10 +454,30 @@ function signalingSection(json: unknown): string {
     table(
       ['', 'p50 ms', 'p99 ms', 'max ms'],
       [
-        [`join → assignment, ${s.sessions} sessions at once`, d.joinToAssignmentMs.p50, d.joinToAssignmentMs.p99, d.joinToAssignmentMs.max],
-        [`plan round trip (host), ${s.sessions} at once`, d.planRoundTripMs.p50, d.planRoundTripMs.p99, d.planRoundTripMs.max],
-        [`join → assignment, one session at a time (${d.oneSessionAtATime.sessions})`, d.oneSessionAtATime.joinToAssignmentMs.p50, d.oneSessionAtATime.joinToAssignmentMs.p99, d.oneSessionAtATime.joinToAssignmentMs.max],
-        ['plan round trip, one session at a time', d.oneSessionAtATime.planRoundTripMs.p50, d.oneSessionAtATime.planRoundTripMs.p99, d.oneSessionAtATime.planRoundTripMs.max],
+        [
+          `join → assignment, ${s.sessions} sessions at once`,
+          d.joinToAssignmentMs.p50,
+          d.joinToAssignmentMs.p99,
+          d.joinToAssignmentMs.max,
+        ],
+        [
+          `plan round trip (host), ${s.sessions} at once`,
+          d.planRoundTripMs.p50,
+          d.planRoundTripMs.p99,
+          d.planRoundTripMs.max,
+        ],
+        [
+          `join → assignment, one session at a time (${d.oneSessionAtATime.sessions})`,
+          d.oneSessionAtATime.joinToAssignmentMs.p50,
+          d.oneSessionAtATime.joinToAssignmentMs.p99,
+          d.oneSessionAtATime.joinToAssignmentMs.max,
+        ],
+        [
+          'plan round trip, one session at a time',
+          d.oneSessionAtATime.planRoundTripMs.p50,
+          d.oneSessionAtATime.planRoundTripMs.p99,
+          d.oneSessionAtATime.planRoundTripMs.max,
+        ],
       ],
     ),
     table(
@@ -268,8 +499,28 @@ function frameCodecSection(json: unknown): string {
     machineLine(d.date, `${d.cores} × ${d.cpu}, Node ${d.node}`, loadText(load)),
     `Method: ${d.method}.`,
     table(
-      ['tokens', 'hidden', 'wire', 'payload bytes', 'wire bytes', 'chunks', 'encode + reassemble ms', 'MB/s of fp32 states', 'loopback one-way ms'],
-      d.rows.map((r) => [r.tokens, r.hidden, r.wire, r.payloadBytes, r.wireBytes, r.chunks, r.encodeDecodeMs, r.encodeDecodeMBps, r.loopbackOneWayMs]),
+      [
+        'tokens',
+        'hidden',
+        'wire',
+        'payload bytes',
+        'wire bytes',
+        'chunks',
+        'encode + reassemble ms',
+        'MB/s of fp32 states',
+        'loopback one-way ms',
+      ],
+      d.rows.map((r) => [
+        r.tokens,
+        r.hidden,
+        r.wire,
+        r.payloadBytes,
+        r.wireBytes,
+        r.chunks,
+        r.encodeDecodeMs,
+        r.encodeDecodeMBps,
+        r.loopbackOneWayMs,
+      ]),
     ),
   ].join('\n\n');
 }
@@ -279,15 +530,22 @@ function e2eSection(json: unknown): string {
   const m = d.machine;
   const load = m.loadavg ? `load average ${m.loadavg.map(formatNumber).join(' / ')} (1 / 5 / 15 min)` : null;
   const parts = [
-    machineLine(`${d.started} to ${d.finished}`, `${m.cpus} × ${m.cpuModel}, ${formatNumber(m.memoryGiB)} GiB, Node ${m.node}, ${m.chromium}`, loadText(load)),
+    machineLine(
+      `${d.started} to ${d.finished}`,
+      `${m.cpus} × ${m.cpuModel}, ${formatNumber(m.memoryGiB)} GiB, Node ${m.node}, ${m.chromium}`,
+      loadText(load),
+    ),
     `Model: \`${d.model.name}\` (preset \`${d.model.preset}\`, ${d.model.layers} layers, ${d.model.dtype}, ${d.model.bytes} bytes).`,
     '### Goals',
-    table(['goal', 'measured', 'target', 'met'], d.goals.map((g) => [g.name, g.value, g.target, g.met])),
+    table(
+      ['goal', 'measured', 'target', 'met'],
+      d.goals.map((g) => [g.name, g.value, g.target, g.met]),
+    ),
   ];
   if (d.coldStart) {
     parts.push(
       '### Cold start per plan',
-      'T = the plan\'s predicted latency (CSGO model); TTFT = the last stage\'s first sampled token after the `start` message, on its own clock; driver TTFT = the Node driver\'s `go` to the first `output` message.',
+      "T = the plan's predicted latency (CSGO model); TTFT = the last stage's first sampled token after the `start` message, on its own clock; driver TTFT = the Node driver's `go` to the first `output` message.",
       table(
         ['plan', 'stages', 'predicted T (s)', 'TTFT (s)', 'driver TTFT (s)', 'decode tokens/s'],
         d.coldStart.map((c) => [c.method, c.stages, c.predictedT, c.ttft, c.driverTtft, c.decodeTokensPerSec]),
@@ -297,9 +555,12 @@ function e2eSection(json: unknown): string {
         ['plan', 'page', 'layers', 'load', 'storage read', 'session create', 'wait', 'compute', 'finish'],
         d.coldStart.flatMap((c) =>
           c.perStage.map((s) => [
-            c.method, s.name, s.layers,
+            c.method,
+            s.name,
+            s.layers,
             `${formatNumber(s.predicted.load)} / ${formatNumber(s.measured.load)}`,
-            s.measured.storageRead, s.measured.sessionCreate,
+            s.measured.storageRead,
+            s.measured.sessionCreate,
             `${formatNumber(s.predicted.wait)} / ${formatNumber(s.measured.wait)}`,
             `${formatNumber(s.predicted.compute)} / ${formatNumber(s.measured.compute)}`,
             `${formatNumber(s.predicted.finish)} / ${formatNumber(s.measured.finish)}`,
@@ -342,7 +603,8 @@ function e2eSection(json: unknown): string {
       ),
     );
   }
-  if (d.notes && d.notes.length > 0) parts.push('Notes recorded with the run:', d.notes.map((n) => `- ${n}`).join('\n'));
+  if (d.notes && d.notes.length > 0)
+    parts.push('Notes recorded with the run:', d.notes.map((n) => `- ${n}`).join('\n'));
   return parts.join('\n\n');
 }
 
@@ -354,31 +616,36 @@ function machineLine(date: string, machine: string, load: string): string {
 const SECTIONS: Record<string, Section> = {
   'planner.json': {
     title: 'Planner (`bench:planner`)',
-    about: 'How long planning takes: the exact DP against the number of devices K and layers L, and the scalable planner\'s time and how far its plans are from the exact optimum (and from the baselines where exact is out of reach). Wall time and process CPU time are both recorded, because on a shared machine the wall time includes waiting for a CPU.',
+    about:
+      "How long planning takes: the exact DP against the number of devices K and layers L, and the scalable planner's time and how far its plans are from the exact optimum (and from the baselines where exact is out of reach). Wall time and process CPU time are both recorded, because on a shared machine the wall time includes waiting for a CPU.",
     run: 'npm run bench:planner [-- --quick] [--out FILE]',
     render: plannerSection,
   },
   'shards.json': {
     title: 'Stage graphs on ONNX Runtime (`bench:shards`)',
-    about: 'What one stage costs on each ONNX Runtime backend available in Node (onnxruntime-node CPU, onnxruntime-web wasm) and package dtype: session creation per MB of weights, and prefill and decode time per layer, for a layers-only stage with Qwen3-0.6B\'s layer shape and a head-only stage with the real vocabulary. One intra-op thread, as a page\'s wasm backend runs. These are the figures the planner\'s per-layer costs can be calibrated against.',
+    about:
+      "What one stage costs on each ONNX Runtime backend available in Node (onnxruntime-node CPU, onnxruntime-web wasm) and package dtype: session creation per MB of weights, and prefill and decode time per layer, for a layers-only stage with Qwen3-0.6B's layer shape and a head-only stage with the real vocabulary. One intra-op thread, as a page's wasm backend runs. These are the figures the planner's per-layer costs can be calibrated against.",
     run: 'npm run bench:shards [-- --shape qwen3-0.6b|demo --layers 2 --prefill 32 --decode 8 --repeats 3 --dtypes fp32,fp16,q4 --backends node,wasm]',
     render: shardsSection,
   },
   'frame-codec.json': {
     title: 'Frame codec and loopback transport',
-    about: 'The cost of moving hidden states between stages, without the network: encoding a hidden-state frame into ≤ 256 KiB chunks and reassembling it (float32 and float16 on the wire), and one-way delivery through the in-memory loopback transport. Hidden size 1024 (Qwen3-0.6B); 1 token is a decode step, 128 and 1024 tokens are prefills.',
+    about:
+      'The cost of moving hidden states between stages, without the network: encoding a hidden-state frame into ≤ 256 KiB chunks and reassembling it (float32 and float16 on the wire), and one-way delivery through the in-memory loopback transport. Hidden size 1024 (Qwen3-0.6B); 1 token is a decode step, 128 and 1024 tokens are prefills.',
     run: 'npx tsx client/transport/bench.ts [--reps 15]',
     render: frameCodecSection,
   },
   'signaling.json': {
     title: 'Coordinator under load (`bench:signaling`)',
-    about: 'The access point with many sessions at once: the server in a child process, and in the bench process many sessions of pages that join, report a profile and get planned as soon as their roster is complete. Join-to-assignment latency (a page sends `join` until it holds its `assignment` or `excluded`), the host\'s plan round trip, then the same one session at a time, and the server\'s memory.',
+    about:
+      "The access point with many sessions at once: the server in a child process, and in the bench process many sessions of pages that join, report a profile and get planned as soon as their roster is complete. Join-to-assignment latency (a page sends `join` until it holds its `assignment` or `excluded`), the host's plan round trip, then the same one session at a time, and the server's memory.",
     run: 'npm run bench:signaling [-- --sessions 100 --peers 5 --layers 28]',
     render: signalingSection,
   },
   'e2e.json': {
     title: 'End to end in headless Chromium (`bench`)',
-    about: 'Real pages against the real server in a private network namespace, reported against the project\'s goals: the cold-start TTFT of the DP plan against the even, heuristic and single-device plans on emulated paper-shaped pages; decode tokens/s of a multi-page pipeline against one page and against transformers.js; per-hop latency and throughput over a WebRTC data channel; and shard load (IndexedDB read + session creation) against the raw IndexedDB read rate.',
+    about:
+      "Real pages against the real server in a private network namespace, reported against the project's goals: the cold-start TTFT of the DP plan against the even, heuristic and single-device plans on emulated paper-shaped pages; decode tokens/s of a multi-page pipeline against one page and against transformers.js; per-hop latency and throughput over a WebRTC data channel; and shard load (IndexedDB read + session creation) against the raw IndexedDB read rate.",
     run: 'npm run bench [-- --preset demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode]',
     render: e2eSection,
   },
@@ -418,11 +685,23 @@ export function renderBenchmarksDoc(files: readonly ResultFile[], resultsLabel =
     try {
       out.push(section.render(file.json));
     } catch (e) {
-      const detail = e instanceof z.ZodError ? e.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : String(e);
-      out.push(`_\`${name}\` does not have the fields this page expects (${detail}); update e2e/benchmarks-doc.ts to its new shape._`);
+      const detail =
+        e instanceof z.ZodError
+          ? e.issues
+              .slice(0, 3)
+              .map((i) => `${i.path.join('.')}: ${i.message}`)
+              .join('; ')
+          : String(e);
+      out.push(
+        `_\`${name}\` does not have the fields this page expects (${detail}); update e2e/benchmarks-doc.ts to its new shape._`,
+      );
     }
   }
-  for (const f of files) if (!(f.file in SECTIONS)) notes.push(`- \`${resultsLabel}/${f.file}\`: not known to this generator, skipped. Add a section for it in e2e/benchmarks-doc.ts.`);
+  for (const f of files)
+    if (!(f.file in SECTIONS))
+      notes.push(
+        `- \`${resultsLabel}/${f.file}\`: not known to this generator, skipped. Add a section for it in e2e/benchmarks-doc.ts.`,
+      );
   if (notes.length > 0) out.push('## Other result files', notes.join('\n'));
   return `${out.join('\n\n')}\n`;
 }
@@ -433,7 +712,10 @@ export async function readResultFiles(dir: string): Promise<ResultFile[]> {
   try {
     entries = await readdir(dir);
   } catch (e) {
-    throw new TandemError('bench-results-missing', `Cannot read the results folder ${dir} (${e instanceof Error ? e.message : String(e)}); pass --results DIR or run a benchmark first.`);
+    throw new TandemError(
+      'bench-results-missing',
+      `Cannot read the results folder ${dir} (${e instanceof Error ? e.message : String(e)}); pass --results DIR or run a benchmark first.`,
+    );
   }
   const names = entries.filter((n) => n.endsWith('.json')).sort();
   return Promise.all(

@@ -111,7 +111,11 @@ export function aptInstall(packages: string[], log: (line: string) => void = () 
     for (const argv of [['update'], ['install', '-y', '--no-install-recommends', ...packages]]) {
       const r = spawnSync('apt-get', argv, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 14 * 60_000 });
       if (r.status !== 0) {
-        const tail = `${r.stdout?.toString() ?? ''}${r.stderr?.toString() ?? ''}`.slice(-2000);
+        // both are null when apt-get could not be started at all
+        const tail =
+          `${(r.stdout as Buffer | null)?.toString() ?? ''}${(r.stderr as Buffer | null)?.toString() ?? ''}`.slice(
+            -2000,
+          );
         throw new TandemError(
           'apt-install-failed',
           `apt-get ${argv.join(' ')} failed (exit ${r.status}); install ${packages.join(' ')} by hand.\n${tail}`,

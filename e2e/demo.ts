@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TandemError } from '../planner/errors.ts';
-import { planMethodSchema, type PlanMethod } from '../signaling/protocol.ts';
+import { planMethodSchema } from '../signaling/protocol.ts';
 import { prepareE2e } from './environment.ts';
 import { ensureModelFixture } from './model-fixture.ts';
 import { lineupPeers } from './lineup.ts';
@@ -17,7 +17,6 @@ import { LAB_LINEUPS } from './profiles.ts';
 import { renderReportHtml } from './report-html.ts';
 import { formatRuns } from './run-summary.ts';
 import { runPlanComparison } from './scenario.ts';
-import type { Preset } from '../shards/make-model.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 
 const USAGE = `usage: npm run demo -- [options]
@@ -59,23 +58,35 @@ export async function main(argv: string[]): Promise<number> {
     const parsed = planMethodSchema.safeParse(m.trim());
     if (!parsed.success) throw usageError(`--methods: '${m}' is not one of dp, even, heuristic, single.`);
     return parsed.data;
-  }) as PlanMethod[];
-  if (values.preset !== 'demo' && values.preset !== 'tiny') throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
+  });
+  if (values.preset !== 'demo' && values.preset !== 'tiny')
+    throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
   const backend = values.backend;
-  if (backend !== 'auto' && backend !== 'wasm' && backend !== 'webgpu') throw usageError(`--backend must be auto, wasm or webgpu, not '${backend}'.`);
+  if (backend !== 'auto' && backend !== 'wasm' && backend !== 'webgpu')
+    throw usageError(`--backend must be auto, wasm or webgpu, not '${backend}'.`);
   const lab = values.lab;
-  if (lab !== 'off' && !(LAB_LINEUPS as readonly string[]).includes(lab)) throw usageError(`--lab must be one of ${LAB_LINEUPS.join(', ')} or off, not '${lab}'.`);
+  if (lab !== 'off' && !(LAB_LINEUPS as readonly string[]).includes(lab))
+    throw usageError(`--lab must be one of ${LAB_LINEUPS.join(', ')} or off, not '${lab}'.`);
   const out = resolve(values.out ?? join('e2e/artifacts', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`));
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const ready = prepareE2e(log);
-  if (!ready.ok) throw new TandemError('e2e-unavailable', `The demo needs headless Chromium in a private network namespace: ${ready.reason}`);
+  if (!ready.ok)
+    throw new TandemError(
+      'e2e-unavailable',
+      `The demo needs headless Chromium in a private network namespace: ${ready.reason}`,
+    );
   log(`demo: Chromium ${ready.chromium.path}; making the ${values.preset} model package (once)`);
   const model = await ensureModelFixture({ preset: values.preset });
   const report = await runPlanComparison({
     chromium: ready.chromium.path,
     model,
-    peers: lineupPeers(lab, peers, model.manifest.units.reduce((a, u) => a + u.bytes, 0), log),
+    peers: lineupPeers(
+      lab,
+      peers,
+      model.manifest.units.reduce((a, u) => a + u.bytes, 0),
+      log,
+    ),
     methods,
     tokens,
     newTokens,

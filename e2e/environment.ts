@@ -29,7 +29,10 @@ export function prepareE2e(log: (line: string) => void = (l) => console.log(l)):
     result = { ok: false, reason: `${err.code}: ${err.message}` };
   }
   if (!result.ok && process.env.TANDEM_E2E_REQUIRED === '1') {
-    throw new TandemError('e2e-unavailable', `TANDEM_E2E_REQUIRED=1 but the browser tests cannot run: ${result.reason}`);
+    throw new TandemError(
+      'e2e-unavailable',
+      `TANDEM_E2E_REQUIRED=1 but the browser tests cannot run: ${result.reason}`,
+    );
   }
   return result;
 }

@@ -21,7 +21,12 @@ export async function bundleFixture(name: string, outDir = FIXTURE_BUILD_DIR): P
       emptyOutDir: false,
       minify: false,
       target: 'es2022',
-      lib: { entry: join(resolve('e2e/fixtures'), `${name}.ts`), formats: ['iife'], name: name.replace(/\W/g, '_'), fileName: () => `${name}.js` },
+      lib: {
+        entry: join(resolve('e2e/fixtures'), `${name}.ts`),
+        formats: ['iife'],
+        name: name.replace(/\W/g, '_'),
+        fileName: () => `${name}.js`,
+      },
     },
   });
   return outDir;

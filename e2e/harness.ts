@@ -61,7 +61,8 @@ export interface HarnessOptions {
 }
 
 function labShape(spec: PeerSpec): LabDeviceShape {
-  if (!spec.device) throw new TandemError('e2e-usage', `${spec.name} is in Harness.start({ lab }) without a device shape`);
+  if (!spec.device)
+    throw new TandemError('e2e-usage', `${spec.name} is in Harness.start({ lab }) without a device shape`);
   return spec.device;
 }
 
@@ -78,9 +79,17 @@ export function buildPage(): string {
   if (pageRoot) return pageRoot;
   const root = resolve(`.tandem/e2e/page-${process.pid}`);
   rmSync(root, { recursive: true, force: true });
-  const r = spawnSync(resolve('node_modules/.bin/vite'), ['build', '--logLevel', 'error', '--outDir', join(root, 'dist', 'client'), '--emptyOutDir'], { encoding: 'utf8', timeout: 300_000 });
+  // r.stderr is null when vite could not be started at all
+  const r = spawnSync(
+    resolve('node_modules/.bin/vite'),
+    ['build', '--logLevel', 'error', '--outDir', join(root, 'dist', 'client'), '--emptyOutDir'],
+    { encoding: 'utf8', timeout: 300_000 },
+  );
   if (r.status !== 0 || !existsSync(join(root, 'dist', 'client', 'index.html'))) {
-    throw new TandemError('page-build-failed', `vite build of the page failed (exit ${r.status}): ${(r.stderr ?? '').slice(-2000)}`);
+    throw new TandemError(
+      'page-build-failed',
+      `vite build of the page failed (exit ${r.status}): ${((r.stderr as string | null) ?? '').slice(-2000)}`,
+    );
   }
   pageRoot = root;
   process.once('exit', () => rmSync(root, { recursive: true, force: true }));
@@ -111,7 +120,14 @@ export class Harness {
     const log = opts.log ?? (() => {});
     const port = opts.port ?? 8080;
     const root = buildPage();
-    const lab = opts.lab ? createLab(opts.chromium, opts.lab.map((spec) => labShape(spec)), port, cpus().length) : null;
+    const lab = opts.lab
+      ? createLab(
+          opts.chromium,
+          opts.lab.map((spec) => labShape(spec)),
+          port,
+          cpus().length,
+        )
+      : null;
     const net = lab ? lab.hub : createPrivateNetwork(opts.chromium);
     let server: ServerProcess | null = null;
     let browser: Browser | null = null;
@@ -120,10 +136,21 @@ export class Harness {
       server = await startServerInNetwork({
         net,
         command: resolve('node_modules/.bin/tsx'),
-        args: [resolve('signaling/main.ts'), '--port', String(port), '--host', '0.0.0.0', '--model', resolve(opts.model.packageDir), '--no-build',
+        args: [
+          resolve('signaling/main.ts'),
+          '--port',
+          String(port),
+          '--host',
+          '0.0.0.0',
+          '--model',
+          resolve(opts.model.packageDir),
+          '--no-build',
           // Several throttled pages on a small machine can block their main threads for many seconds
           // (wasm session creation): a 20 s heartbeat timeout dropped whole sessions mid-request.
-          '--heartbeat-timeout-ms', String(opts.heartbeatTimeoutMs ?? 120_000), ...(opts.serverArgs ?? [])],
+          '--heartbeat-timeout-ms',
+          String(opts.heartbeatTimeoutMs ?? 120_000),
+          ...(opts.serverArgs ?? []),
+        ],
         cwd: root,
         port,
         readyPath: '/api/models',
@@ -186,7 +213,10 @@ export class Harness {
       ),
     );
     this.pages.push(...opened);
-    await this.waitRoster((peers) => specs.every((s) => peers.some((p) => p.displayName === s.name && p.connected)), `${specs.map((s) => s.name).join(', ')} to join`);
+    await this.waitRoster(
+      (peers) => specs.every((s) => peers.some((p) => p.displayName === s.name && p.connected)),
+      `${specs.map((s) => s.name).join(', ')} to join`,
+    );
     return opened;
   }
 
@@ -195,7 +225,8 @@ export class Harness {
     if (!spec.device) return null;
     const i = this.opts.lab?.findIndex((s) => s.name === spec.name) ?? -1;
     const device = i >= 0 ? this.lab?.devices[i] : undefined;
-    if (!device) throw new TandemError('e2e-usage', `${spec.name} has a device shape but was not in Harness.start({ lab })`);
+    if (!device)
+      throw new TandemError('e2e-usage', `${spec.name} has a device shape but was not in Harness.start({ lab })`);
     return device;
   }
 
@@ -229,7 +260,10 @@ export class Harness {
 
   /** The peer id of the newest connected roster entry with this display name (a reloaded page rejoins anew). */
   peerId(name: string): string {
-    const p = this.roster().filter((r) => r.displayName === name && r.connected).sort((a, b) => b.joinedAtMs - a.joinedAtMs)[0];
+    const p = this.roster()
+      .filter((r) => r.displayName === name && r.connected)
+      .sort((a, b) => b.joinedAtMs - a.joinedAtMs)
+      .at(0);
     if (!p) throw new TandemError('e2e-usage', `${name} is not in the roster`);
     return p.peerId;
   }
@@ -241,21 +275,35 @@ export class Harness {
       const m = await this.driver.next('roster', (r) => pred(r.peers), timeoutMs, this.driver.log.length);
       return m.peers;
     } catch (err) {
-      throw new TandemError('e2e-timeout', `Waited for ${what}: ${(err as Error).message}\nroster: ${JSON.stringify(this.roster().map((p) => ({ n: p.displayName, c: p.connected, prof: p.profile !== null, cached: p.cachedUnits })))}\n${this.diagnostics()}`);
+      throw new TandemError(
+        'e2e-timeout',
+        `Waited for ${what}: ${(err as Error).message}\nroster: ${JSON.stringify(this.roster().map((p) => ({ n: p.displayName, c: p.connected, prof: p.profile !== null, cached: p.cachedUnits })))}\n${this.diagnostics()}`,
+      );
     }
   }
 
   /** Wait until every connected page (or the named ones) has reported a profile. */
   async waitProfiled(names?: readonly string[], timeoutMs = 180_000): Promise<RosterPeer[]> {
     const want = names ?? this.pages.filter((p) => !p.page.isClosed()).map((p) => p.spec.name);
-    return this.waitRoster((peers) => want.every((n) => peers.some((p) => p.displayName === n && p.profile !== null)), `profiles of ${want.join(', ')}`, timeoutMs);
+    return this.waitRoster(
+      (peers) => want.every((n) => peers.some((p) => p.displayName === n && p.profile !== null)),
+      `profiles of ${want.join(', ')}`,
+      timeoutMs,
+    );
   }
 
   async plan(method: PlanMethod = 'dp', tokens?: number): Promise<ServerMessageOf<'plan-ready'>> {
     const { code, hostSecret } = this.need();
     // Generous: on a small shared machine the pages' work can starve the server for a while.
-    const plan = await this.driver.request({ type: 'plan', code, hostSecret, method, ...(tokens !== undefined ? { tokens } : {}) }, 'plan-ready', 180_000);
-    this.log(`harness: ${method} plan ${plan.planId}: T = ${plan.predictedLatency.toFixed(3)} s, ` + plan.stages.map((s) => `${s.displayName} [${s.layers.start + 1}-${s.layers.end}]`).join(' -> '));
+    const plan = await this.driver.request(
+      { type: 'plan', code, hostSecret, method, ...(tokens !== undefined ? { tokens } : {}) },
+      'plan-ready',
+      180_000,
+    );
+    this.log(
+      `harness: ${method} plan ${plan.planId}: T = ${plan.predictedLatency.toFixed(3)} s, ` +
+        plan.stages.map((s) => `${s.displayName} [${s.layers.start + 1}-${s.layers.end}]`).join(' -> '),
+    );
     return plan;
   }
 
@@ -263,10 +311,11 @@ export class Harness {
   async waitCached(plan: ServerMessageOf<'plan-ready'>, timeoutMs = 180_000): Promise<void> {
     const need = plan.stages.map((s) => ({ peerId: s.peerId, units: unitsForStage(s.layers, s.embeds, s.hasHead) }));
     await this.waitRoster(
-      (peers) => need.every((n) => {
-        const p = peers.find((x) => x.peerId === n.peerId);
-        return p !== undefined && n.units.every((u) => p.cachedUnits.includes(u));
-      }),
+      (peers) =>
+        need.every((n) => {
+          const p = peers.find((x) => x.peerId === n.peerId);
+          return p !== undefined && n.units.every((u) => p.cachedUnits.includes(u));
+        }),
       `stage pages to cache their units (${plan.planId})`,
       timeoutMs,
     );
@@ -276,28 +325,53 @@ export class Harness {
    * Start a request and wait for it to finish: the last `output` with done, then the timing reports of
    * every stage (until each stage has reported and 1 s passes without a new report).
    */
-  async go(plan: ServerMessageOf<'plan-ready'>, prompt: string, maxNewTokens: number, sampling: Sampling = GREEDY, timeoutMs = 300_000): Promise<PlanRun> {
+  async go(
+    plan: ServerMessageOf<'plan-ready'>,
+    prompt: string,
+    maxNewTokens: number,
+    sampling: Sampling = GREEDY,
+    timeoutMs = 300_000,
+  ): Promise<PlanRun> {
     const { code, hostSecret } = this.need();
     const mark = this.driver.log.length;
     const t0 = performance.now();
-    const start = await this.driver.request({ type: 'go', code, hostSecret, prompt, maxNewTokens, sampling }, 'start', 120_000);
+    const start = await this.driver.request(
+      { type: 'go', code, hostSecret, prompt, maxNewTokens, sampling },
+      'start',
+      120_000,
+    );
     const requestId = start.requestId;
     this.log(`harness: request ${requestId} started (${plan.method})`);
-    const first = this.driver.next('output', (m) => m.requestId === requestId, timeoutMs, mark).then(() => performance.now(), () => null);
-    const failure = this.driver.next('peer-error', (m) => m.requestId === requestId, timeoutMs, mark).then((e) => {
-      throw new TandemError('e2e-peer-error', `${e.peerId} reported ${e.code}: ${e.message}\n${this.diagnostics()}`);
-    });
+    const first = this.driver
+      .next('output', (m) => m.requestId === requestId, timeoutMs, mark)
+      .then(
+        () => performance.now(),
+        () => null,
+      );
+    const failure = this.driver
+      .next('peer-error', (m) => m.requestId === requestId, timeoutMs, mark)
+      .then((e) => {
+        throw new TandemError('e2e-peer-error', `${e.peerId} reported ${e.code}: ${e.message}\n${this.diagnostics()}`);
+      });
     failure.catch(() => {});
     let done: ServerMessageOf<'output'>;
     try {
-      done = await Promise.race([this.driver.next('output', (m) => m.requestId === requestId && m.done, timeoutMs, mark), failure]);
+      done = await Promise.race([
+        this.driver.next('output', (m) => m.requestId === requestId && m.done, timeoutMs, mark),
+        failure,
+      ]);
     } catch (err) {
-      throw new TandemError('e2e-request-failed', `Request ${requestId} (${plan.method}) did not finish: ${(err as Error).message}\n${this.diagnostics()}`);
+      throw new TandemError(
+        'e2e-request-failed',
+        `Request ${requestId} (${plan.method}) did not finish: ${(err as Error).message}\n${this.diagnostics()}`,
+      );
     }
     const firstAt = await first;
     const driverTtft = firstAt === null ? null : (firstAt - t0) / 1000;
     const timings = await this.collectTimings(plan, requestId, mark);
-    const outputs = this.driver.log.slice(mark).filter((m): m is ServerMessageOf<'output'> => m.type === 'output' && m.requestId === requestId);
+    const outputs = this.driver.log
+      .slice(mark)
+      .filter((m): m is ServerMessageOf<'output'> => m.type === 'output' && m.requestId === requestId);
     const lastPeer = plan.stages[plan.stages.length - 1].peerId;
     const byPeer = new Map(Object.entries(timings));
     return {
@@ -316,7 +390,11 @@ export class Harness {
     };
   }
 
-  private async collectTimings(plan: ServerMessageOf<'plan-ready'>, requestId: number, mark: number): Promise<Record<string, TimingEntry[]>> {
+  private async collectTimings(
+    plan: ServerMessageOf<'plan-ready'>,
+    requestId: number,
+    mark: number,
+  ): Promise<Record<string, TimingEntry[]>> {
     const gather = () => {
       const out: Record<string, TimingEntry[]> = {};
       for (const m of this.driver.log.slice(mark)) {
@@ -329,7 +407,7 @@ export class Harness {
     while (Date.now() < deadline) {
       const now = gather();
       const n = Object.values(now).reduce((s, t) => s + t.length, 0);
-      const everyStage = plan.stages.every((s) => (now[s.peerId]?.length ?? 0) > 0);
+      const everyStage = plan.stages.every((s) => Object.hasOwn(now, s.peerId) && now[s.peerId].length > 0);
       if (everyStage && n === count) return now;
       count = n;
       await new Promise((r) => setTimeout(r, 1000));

@@ -52,7 +52,13 @@ export async function runHopBench(opts: {
   const net = createPrivateNetwork(opts.chromium);
   let browser: Browser | null = null;
   const port = 9000;
-  const server = await startServerInNetwork({ net, command: 'node_modules/.bin/tsx', args: ['e2e/fixtures/peer-server.ts', String(port), scripts], port, readyPath: '/peerjs' });
+  const server = await startServerInNetwork({
+    net,
+    command: 'node_modules/.bin/tsx',
+    args: ['e2e/fixtures/peer-server.ts', String(port), scripts],
+    port,
+    readyPath: '/peerjs',
+  });
   try {
     browser = await launchInNetwork(net, { webgpu: opts.webgpu ?? false });
     const open = async (id: string): Promise<Page> => {
@@ -63,7 +69,9 @@ export async function runHopBench(opts: {
     };
     await open('hopecho');
     const sender = await open('hopsend');
-    const tiny = await sender.evaluate(({ reps }) => window.hop.measure('hopecho', [4], reps, 1), { reps: Math.max(reps, 20) });
+    const tiny = await sender.evaluate(({ reps }) => window.hop.measure('hopecho', [4], reps, 1), {
+      reps: Math.max(reps, 20),
+    });
     const tinyRoundTripMs = quantile(tiny[0].hopMs, 0.5);
     const raw: HopSizeResult[] = await sender.evaluate(
       ({ sizes, reps, streamFrames }) => window.hop.measure('hopecho', sizes, reps, streamFrames),
@@ -84,7 +92,13 @@ export async function runHopBench(opts: {
           samples: r.hopMs.length,
         };
       }),
-      idb: { bytes: idb.bytes, readMBps: idb.readBytesPerSec / 1e6, writeMBps: idb.writeBytesPerSec / 1e6, runs: idb.runs, method: idb.method },
+      idb: {
+        bytes: idb.bytes,
+        readMBps: idb.readBytesPerSec / 1e6,
+        writeMBps: idb.writeBytesPerSec / 1e6,
+        runs: idb.runs,
+        method: idb.method,
+      },
       method:
         `two headless Chromium pages in a private network namespace, client PeerJS transport (raw, <=256 KiB chunks, back-pressure), ` +
         `frames float32 [1, n, 1]; ${reps} timed round trips per size after 2 warm-ups (median, p90); stream = ${streamFrames} frames back to back until the last ack`,

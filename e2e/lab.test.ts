@@ -27,9 +27,17 @@ const SHAPES = [
 
 describe('lab shapes', () => {
   it('rejects shares that would contend with the server and rates out of range, with the numbers', () => {
-    expect(() => checkLabShapes([{ cores: 1, uplinkMbps: 10, downlinkMbps: 10 }, { cores: 0.9, uplinkMbps: 10, downlinkMbps: 10 }], 2)).toThrowError(/add up to 1.90 cores; keep them under 1.75/);
-    expect(() => checkLabShapes([{ cores: 0.5, uplinkMbps: 0, downlinkMbps: 10 }], 2)).toThrowError(/uplinkMbps must be in/);
-    expect(() => checkLabShapes([], 2)).toThrowError(/1 to 60 devices/);
+    expect(() =>
+      checkLabShapes(
+        [
+          { cores: 1, uplinkMbps: 10, downlinkMbps: 10 },
+          { cores: 0.9, uplinkMbps: 10, downlinkMbps: 10 },
+        ],
+        2,
+      ),
+    ).toThrow(/add up to 1.90 cores; keep them under 1.75/);
+    expect(() => checkLabShapes([{ cores: 0.5, uplinkMbps: 0, downlinkMbps: 10 }], 2)).toThrow(/uplinkMbps must be in/);
+    expect(() => checkLabShapes([], 2)).toThrow(/1 to 60 devices/);
     expect(() => checkLabShapes(SHAPES, 2)).not.toThrow();
   });
 
@@ -47,43 +55,75 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
   beforeAll(async () => {
     if (!ready.ok) return;
     lab = createLab(ready.chromium.path, SHAPES, PORT, 2);
-    server = await startServerInNetwork({ net: lab.hub, command: 'node_modules/.bin/tsx', args: ['e2e/fixtures/peer-server.ts', String(PORT)], port: PORT, readyPath: '/peerjs' });
+    server = await startServerInNetwork({
+      net: lab.hub,
+      command: 'node_modules/.bin/tsx',
+      args: ['e2e/fixtures/peer-server.ts', String(PORT)],
+      port: PORT,
+      readyPath: '/peerjs',
+    });
     for (const d of lab.devices) {
-      browsers.push(await playwright.launch({ executablePath: d.chromiumWrapper, headless: true, args: chromiumArgs({ webgpu: false }), handleSIGINT: false, handleSIGTERM: false, timeout: 60_000 }));
+      browsers.push(
+        await playwright.launch({
+          executablePath: d.chromiumWrapper,
+          headless: true,
+          args: chromiumArgs({ webgpu: false }),
+          handleSIGINT: false,
+          handleSIGTERM: false,
+          timeout: 60_000,
+        }),
+      );
     }
   }, 180_000);
 
   afterAll(async () => {
     for (const b of browsers) await b.close().catch(() => {});
-    await server?.stop();
-    lab?.destroy();
+    // unset when beforeAll failed or skipped
+    await (server as ServerProcess | undefined)?.stop();
+    (lab as Lab | undefined)?.destroy();
   });
 
   it('puts every process of a device browser in its own CPU group with its quota', () => {
     lab.devices.forEach((d, i) => {
       const pids = d.pids();
       expect(pids.length, `device ${i} has processes in its group`).toBeGreaterThan(2); // browser, renderer/GPU/utility
-      for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), `pid ${pid} of device ${i}`).toMatch(/chrom/);
-      expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(Math.round(SHAPES[i].cores * 100_000));
+      for (const pid of pids)
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), `pid ${pid} of device ${i}`).toMatch(/chrom/);
+      expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(
+        Math.round(SHAPES[i].cores * 100_000),
+      );
       // Nothing of this device runs outside its group: every live process in its namespace is in the
       // group (the group is read after the namespace, so a process started in between is in both).
-      const inNamespace = execFileSync('ip', ['netns', 'pids', d.namespace], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
+      const inNamespace = execFileSync('ip', ['netns', 'pids', d.namespace], { encoding: 'utf8' })
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number);
       const group = new Set(d.pids());
-      for (const pid of inNamespace) if (existsSync(`/proc/${pid}`)) expect(group.has(pid), `pid ${pid} of device ${i}'s namespace is in its group`).toBe(true);
+      for (const pid of inNamespace)
+        if (existsSync(`/proc/${pid}`))
+          expect(group.has(pid), `pid ${pid} of device ${i}'s namespace is in its group`).toBe(true);
     });
   });
 
   it('shapes each link both ways and keeps forwarded traffic off the host', () => {
     const n = lab.hub.subnet;
     lab.devices.forEach((d, i) => {
-      const up = execFileSync('ip', ['netns', 'exec', d.namespace, 'tc', 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' });
-      const down = execFileSync('ip', ['netns', 'exec', lab.hub.name, 'tc', 'qdisc', 'show', 'dev', `d${i}h`], { encoding: 'utf8' });
+      const up = execFileSync('ip', ['netns', 'exec', d.namespace, 'tc', 'qdisc', 'show', 'dev', 'eth0'], {
+        encoding: 'utf8',
+      });
+      const down = execFileSync('ip', ['netns', 'exec', lab.hub.name, 'tc', 'qdisc', 'show', 'dev', `d${i}h`], {
+        encoding: 'utf8',
+      });
       expect(up).toMatch(new RegExp(`tbf .*rate ${SHAPES[i].uplinkMbps}Mbit`));
       expect(down).toMatch(new RegExp(`tbf .*rate ${SHAPES[i].downlinkMbps}Mbit`));
     });
     const route = (dst: string) => {
       try {
-        return execFileSync('ip', ['netns', 'exec', lab.hub.name, 'ip', 'route', 'get', dst, 'from', `10.81.${n}.2`, 'iif', 'd0h'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        return execFileSync(
+          'ip',
+          ['netns', 'exec', lab.hub.name, 'ip', 'route', 'get', dst, 'from', `10.81.${n}.2`, 'iif', 'd0h'],
+          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+        );
       } catch (e) {
         return String((e as { stderr?: unknown }).stderr ?? e);
       }
@@ -108,7 +148,7 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
           const peer = new Peer(id, { host, port, path: '/peerjs', secure: false, config: { iceServers: [] } });
           peer.on('open', () => resolve());
           peer.on('error', (e) => reject(new Error(`peer A: ${e.type} ${e.message}`)));
-          peer.on('connection', (conn) => conn.on('data', (d) => conn.send(d)));
+          peer.on('connection', (conn) => conn.on('data', (d) => void conn.send(d)));
         }),
       { id: ids.a, host: `10.81.${n}.1`, port: PORT },
     );
@@ -121,17 +161,25 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
             const conn = peer.connect(target, { serialization: 'binary', reliable: true });
             const big = new Uint8Array(1 << 20);
             for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
-            conn.on('open', () => conn.send(big));
-            conn.on('data', async (d) => {
+            conn.on('open', () => void conn.send(big));
+            conn.on('data', (d) => {
               const got = new Uint8Array(d as ArrayBuffer);
-              const stats = await conn.peerConnection.getStats();
-              let pair: { localCandidateId?: string; remoteCandidateId?: string } | undefined;
-              stats.forEach((s) => {
-                if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated) pair = s;
-              });
-              const local = pair?.localCandidateId ? stats.get(pair.localCandidateId) : undefined;
-              const remote = pair?.remoteCandidateId ? stats.get(pair.remoteCandidateId) : undefined;
-              resolve({ equal: got.length === big.length && got.every((v, i) => v === big[i]), local: String(local?.address ?? ''), remote: String(remote?.address ?? '') });
+              conn.peerConnection.getStats().then((stats) => {
+                let pair: RTCIceCandidatePairStats | undefined;
+                stats.forEach((s: RTCStats) => {
+                  const p = s as RTCIceCandidatePairStats;
+                  if (p.type === 'candidate-pair' && p.state === 'succeeded' && p.nominated) pair = p;
+                });
+                const candidate = (id: string | undefined) =>
+                  id ? (stats.get(id) as { address?: string } | undefined) : undefined;
+                const local = candidate(pair?.localCandidateId);
+                const remote = candidate(pair?.remoteCandidateId);
+                resolve({
+                  equal: got.length === big.length && got.every((v, i) => v === big[i]),
+                  local: local?.address ?? '',
+                  remote: remote?.address ?? '',
+                });
+              }, reject);
             });
           });
         }),
@@ -143,4 +191,5 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
   }, 120_000);
 });
 
-declare const Peer: typeof import('peerjs').Peer;
+// PeerJS declares its options as a class (PeerOptions) but reads them as plain fields: the pages pass plain objects.
+declare const Peer: new (id: string, options?: Partial<import('peerjs').PeerOptions>) => import('peerjs').Peer;

@@ -15,7 +15,16 @@
  * launching Node process stays outside, so the quota is the device's alone.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TandemError } from '../core/errors.ts';
@@ -56,8 +65,10 @@ const PERIOD_US = 100_000;
 
 /** Whether the lab can run here, and if not, why (the caller says so loudly and falls back). */
 export function labSupport(): { ok: true } | { ok: false; reason: string } {
-  if (process.getuid?.() !== 0) return { ok: false, reason: 'the device lab needs root (network namespaces, cgroups, tc)' };
-  if (!existsSync(join(CGROUP_CPU_ROOT, 'cpu.cfs_quota_us'))) return { ok: false, reason: `no cgroup v1 cpu controller at ${CGROUP_CPU_ROOT} (cpu.cfs_quota_us missing)` };
+  if (process.getuid?.() !== 0)
+    return { ok: false, reason: 'the device lab needs root (network namespaces, cgroups, tc)' };
+  if (!existsSync(join(CGROUP_CPU_ROOT, 'cpu.cfs_quota_us')))
+    return { ok: false, reason: `no cgroup v1 cpu controller at ${CGROUP_CPU_ROOT} (cpu.cfs_quota_us missing)` };
   if (!tcBinary()) return { ok: false, reason: 'the `tc` command (iproute2) is missing: apt-get install iproute2' };
   return { ok: true };
 }
@@ -69,17 +80,26 @@ function tcBinary(): string | null {
 
 /** Shape checks with the numbers in the message. */
 export function checkLabShapes(shapes: readonly LabDeviceShape[], machineCores: number): void {
-  if (shapes.length === 0 || shapes.length > 60) throw new TandemError('lab-invalid', `A lab has 1 to 60 devices, not ${shapes.length}.`);
+  if (shapes.length === 0 || shapes.length > 60)
+    throw new TandemError('lab-invalid', `A lab has 1 to 60 devices, not ${shapes.length}.`);
   shapes.forEach((s, i) => {
-    if (!(s.cores >= 0.05 && s.cores <= machineCores)) throw new TandemError('lab-invalid', `device ${i}: cores must be in [0.05, ${machineCores}], not ${s.cores}.`);
-    for (const [k, v] of [['uplinkMbps', s.uplinkMbps], ['downlinkMbps', s.downlinkMbps]] as const) {
-      if (!(v >= 0.1 && v <= 10_000)) throw new TandemError('lab-invalid', `device ${i}: ${k} must be in [0.1, 10000] Mbit/s, not ${v}.`);
+    if (!(s.cores >= 0.05 && s.cores <= machineCores))
+      throw new TandemError('lab-invalid', `device ${i}: cores must be in [0.05, ${machineCores}], not ${s.cores}.`);
+    for (const [k, v] of [
+      ['uplinkMbps', s.uplinkMbps],
+      ['downlinkMbps', s.downlinkMbps],
+    ] as const) {
+      if (!(v >= 0.1 && v <= 10_000))
+        throw new TandemError('lab-invalid', `device ${i}: ${k} must be in [0.1, 10000] Mbit/s, not ${v}.`);
     }
   });
   const total = shapes.reduce((a, s) => a + s.cores, 0);
   // The server and the harness need the rest: devices that add up to the whole machine would contend.
   if (total > machineCores - 0.25) {
-    throw new TandemError('lab-invalid', `The devices' CPU shares add up to ${total.toFixed(2)} cores; keep them under ${(machineCores - 0.25).toFixed(2)} (this machine's ${machineCores} cores less room for the server).`);
+    throw new TandemError(
+      'lab-invalid',
+      `The devices' CPU shares add up to ${total.toFixed(2)} cores; keep them under ${(machineCores - 0.25).toFixed(2)} (this machine's ${machineCores} cores less room for the server).`,
+    );
   }
 }
 
@@ -89,7 +109,12 @@ export function tbfBurstBytes(rateMbps: number): number {
 }
 
 /** Make the lab. `port` is the server's port in the hub (pages' secure-origin flag names it). */
-export function createLab(chromium: string, shapes: readonly LabDeviceShape[], port: number, machineCores: number): Lab {
+export function createLab(
+  chromium: string,
+  shapes: readonly LabDeviceShape[],
+  port: number,
+  machineCores: number,
+): Lab {
   const support = labSupport();
   if (!support.ok) throw new TandemError('lab-unavailable', support.reason);
   checkLabShapes(shapes, machineCores);
@@ -134,8 +159,36 @@ export function createLab(chromium: string, shapes: readonly LabDeviceShape[], p
       // A default route, so Chromium sees a normal network; the hub's policy table below ends it there.
       inDev(ip, 'route', 'add', 'default', 'via', hubIp, 'dev', 'eth0');
       // Uplink: what leaves the device; downlink: what the hub sends to it.
-      inDev(tc, 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', `${shape.uplinkMbps}mbit`, 'burst', String(tbfBurstBytes(shape.uplinkMbps)), 'latency', '100ms');
-      inHub(tc, 'qdisc', 'add', 'dev', hubIf, 'root', 'tbf', 'rate', `${shape.downlinkMbps}mbit`, 'burst', String(tbfBurstBytes(shape.downlinkMbps)), 'latency', '100ms');
+      inDev(
+        tc,
+        'qdisc',
+        'add',
+        'dev',
+        'eth0',
+        'root',
+        'tbf',
+        'rate',
+        `${shape.uplinkMbps}mbit`,
+        'burst',
+        String(tbfBurstBytes(shape.uplinkMbps)),
+        'latency',
+        '100ms',
+      );
+      inHub(
+        tc,
+        'qdisc',
+        'add',
+        'dev',
+        hubIf,
+        'root',
+        'tbf',
+        'rate',
+        `${shape.downlinkMbps}mbit`,
+        'burst',
+        String(tbfBurstBytes(shape.downlinkMbps)),
+        'latency',
+        '100ms',
+      );
       const cgroup = join(groupRoot, `d${i}`);
       mkdirSync(cgroup);
       writeFileSync(join(cgroup, 'cpu.cfs_period_us'), String(PERIOD_US));

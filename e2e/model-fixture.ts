@@ -61,7 +61,14 @@ export async function ensureModelFixture(o: ModelFixtureOptions): Promise<ModelF
 /** Short hash of the sources that decide the package bytes. */
 function generatorHash(): string {
   const h = createHash('sha256');
-  for (const f of ['make-model.ts', 'convert.ts', 'package-layout.ts', 'quantize.ts', 'safetensors.ts', 'manifest.ts']) {
+  for (const f of [
+    'make-model.ts',
+    'convert.ts',
+    'package-layout.ts',
+    'quantize.ts',
+    'safetensors.ts',
+    'manifest.ts',
+  ]) {
     const path = resolve('shards', f);
     h.update(existsSync(path) ? readFileSync(path) : f);
   }

@@ -40,12 +40,17 @@ const live = new Set<PrivateNetwork>();
 
 /** Whether this process can make namespaces, and if not, why (for a loud skip message). */
 export function namespaceSupport(): { ok: true } | { ok: false; reason: string } {
-  if (process.platform !== 'linux') return { ok: false, reason: `network namespaces need Linux (this is ${process.platform})` };
+  if (process.platform !== 'linux')
+    return { ok: false, reason: `network namespaces need Linux (this is ${process.platform})` };
   if (process.getuid?.() !== 0) {
-    return { ok: false, reason: 'making a network namespace needs root (run the tests as root, e.g. in the CI container)' };
+    return {
+      ok: false,
+      reason: 'making a network namespace needs root (run the tests as root, e.g. in the CI container)',
+    };
   }
   if (!ipBinary()) {
-    if (!canAptInstall()) return { ok: false, reason: 'the `ip` command (iproute2) is missing: apt-get install iproute2' };
+    if (!canAptInstall())
+      return { ok: false, reason: 'the `ip` command (iproute2) is missing: apt-get install iproute2' };
   }
   return { ok: true };
 }
@@ -55,7 +60,10 @@ export function ensureIproute2(log: (line: string) => void = () => {}): string {
   const found = ipBinary();
   if (found) return found;
   if (!canAptInstall()) {
-    throw new TandemError('iproute2-missing', 'The `ip` command is missing: install iproute2 (apt-get install -y iproute2).');
+    throw new TandemError(
+      'iproute2-missing',
+      'The `ip` command is missing: install iproute2 (apt-get install -y iproute2).',
+    );
   }
   aptInstall(['iproute2'], log);
   const after = ipBinary();
@@ -92,12 +100,16 @@ export function createPrivateNetwork(chromium: string): PrivateNetwork {
   } catch (err) {
     if (created) deleteNamespace(ip, name);
     rmSync(dir, { recursive: true, force: true });
-    throw new TandemError('netns-failed', `Could not set up network namespace ${name}: ${describe(err)}`, { cause: err });
+    throw new TandemError('netns-failed', `Could not set up network namespace ${name}: ${describe(err)}`, {
+      cause: err,
+    });
   }
 
   const chromiumWrapper = join(dir, 'chromium-in-netns');
   // exec keeps Playwright's --remote-debugging-pipe file descriptors (3 and 4) attached to the browser.
-  writeFileSync(chromiumWrapper, `#!/bin/sh\nexec ${ip} netns exec ${name} ${shellQuote(chromium)} "$@"\n`, { mode: 0o755 });
+  writeFileSync(chromiumWrapper, `#!/bin/sh\nexec ${ip} netns exec ${name} ${shellQuote(chromium)} "$@"\n`, {
+    mode: 0o755,
+  });
 
   let destroyed = false;
   const net: PrivateNetwork = {
@@ -176,7 +188,10 @@ function removeStaleNamespaces(ip: string): void {
 
 function listNamespaces(ip: string): string[] {
   const out = execFileSync(ip, ['netns', 'list'], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean);
+  return out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter(Boolean);
 }
 
 /** A subnet index N in 1..250 with no host interface tdm<N>h yet (parallel runs pick different ones). */

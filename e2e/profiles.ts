@@ -77,19 +77,44 @@ export function labLineup(lineup: LabLineup, count: number, modelBytes: number):
       // fastest device gets 0.55 core; read caps as the throttled line-up's (paper's speeds / 250).
       return Array.from({ length: count }, (_, i) => {
         const d = PAPER_DEVICES[i % PAPER_DEVICES.length];
-        return { name: i < PAPER_DEVICES.length ? d.name : `${d.name}-${Math.floor(i / PAPER_DEVICES.length) + 1}`, cores: round2((0.55 / d.cpu) * (4 / Math.max(4, count))), uplinkMbps: 100, downlinkMbps: 100, readMBps: d.readMBps };
+        return {
+          name: i < PAPER_DEVICES.length ? d.name : `${d.name}-${Math.floor(i / PAPER_DEVICES.length) + 1}`,
+          cores: round2((0.55 / d.cpu) * (4 / Math.max(4, count))),
+          uplinkMbps: 100,
+          downlinkMbps: 100,
+          readMBps: d.readMBps,
+        };
       });
     case 'equal':
-      return Array.from({ length: count }, (_, i) => ({ name: `equal-${i + 1}`, cores: round2(1.6 / count), uplinkMbps: 100, downlinkMbps: 100, readMBps: 16 }));
+      return Array.from({ length: count }, (_, i) => ({
+        name: `equal-${i + 1}`,
+        cores: round2(1.6 / count),
+        uplinkMbps: 100,
+        downlinkMbps: 100,
+        readMBps: 16,
+      }));
     case 'laptop-phones':
       return Array.from({ length: count }, (_, i) =>
         i === 0
           ? { name: 'laptop', cores: round2(Math.min(0.7, 1.6 / 2)), uplinkMbps: 200, downlinkMbps: 200, readMBps: 30 }
-          : { name: `phone-${i}`, cores: round2(Math.min(0.25, (1.6 - 0.7) / Math.max(1, count - 1))), uplinkMbps: 40, downlinkMbps: 80, readMBps: 10 },
+          : {
+              name: `phone-${i}`,
+              cores: round2(Math.min(0.25, (1.6 - 0.7) / Math.max(1, count - 1))),
+              uplinkMbps: 40,
+              downlinkMbps: 80,
+              readMBps: 10,
+            },
       );
     case 'memory-bound':
       // Each device can hold ~0.45 of the model: only a pipeline of at least three answers.
-      return Array.from({ length: count }, (_, i) => ({ name: `small-${i + 1}`, cores: round2(1.6 / count), uplinkMbps: 100, downlinkMbps: 100, readMBps: 16, memoryMB: Math.max(1, Math.round(mib * 0.45)) }));
+      return Array.from({ length: count }, (_, i) => ({
+        name: `small-${i + 1}`,
+        cores: round2(1.6 / count),
+        uplinkMbps: 100,
+        downlinkMbps: 100,
+        readMBps: 16,
+        memoryMB: Math.max(1, Math.round(mib * 0.45)),
+      }));
   }
 }
 
@@ -97,8 +122,17 @@ export function labLineup(lineup: LabLineup, count: number, modelBytes: number):
 export function labPeers(lineup: LabLineup, count: number, modelBytes: number): PeerSpec[] {
   return labLineup(lineup, count, modelBytes).map((d) => {
     const label = `lab: ${d.cores} core, ${d.uplinkMbps}/${d.downlinkMbps} Mbit/s, read<=${d.readMBps} MiB/s${d.memoryMB ? `, mem<=${d.memoryMB} MiB` : ''}`;
-    const emulate = JSON.stringify({ label, compute: 1, readMBps: d.readMBps, ...(d.memoryMB ? { memoryMB: d.memoryMB } : {}) });
-    return { name: d.name, emulate, device: { cores: d.cores, uplinkMbps: d.uplinkMbps, downlinkMbps: d.downlinkMbps } };
+    const emulate = JSON.stringify({
+      label,
+      compute: 1,
+      readMBps: d.readMBps,
+      ...(d.memoryMB ? { memoryMB: d.memoryMB } : {}),
+    });
+    return {
+      name: d.name,
+      emulate,
+      device: { cores: d.cores, uplinkMbps: d.uplinkMbps, downlinkMbps: d.downlinkMbps },
+    };
   });
 }
 

@@ -25,7 +25,10 @@ export async function promptOfTokens(packageDir: string, tokens: number): Promis
   env.localModelPath = `${dirname(resolve(packageDir))}/`;
   const tok = await AutoTokenizer.from_pretrained(basename(resolve(packageDir)));
   const count = (text: string): number => {
-    const rendered = tok.apply_chat_template([{ role: 'user', content: text }], { tokenize: false, add_generation_prompt: true }) as string;
+    const rendered = tok.apply_chat_template<false>([{ role: 'user', content: text }], {
+      tokenize: false,
+      add_generation_prompt: true,
+    });
     return tok.encode(rendered, { add_special_tokens: false }).length;
   };
   const make = (n: number) => `Continue this text: ${words(n)}`;

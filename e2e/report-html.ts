@@ -53,21 +53,42 @@ export function ganttSvg(run: PlanRun, width = 960): string {
     stageIndex: s.stageIndex,
     label: `${s.stageIndex + 1}. ${s.name}`,
     detail: `layers ${s.layers}${s.embeds ? ' · embeds' : ''}${s.hasHead ? ' · head' : ''}`,
-    predicted: { stageIndex: s.stageIndex, label: s.name, load: s.predicted.load, wait: s.predicted.wait, comm: s.predicted.comm, compute: s.predicted.compute, startTime: s.predicted.start, finishTime: s.predicted.finish },
+    predicted: {
+      stageIndex: s.stageIndex,
+      label: s.name,
+      load: s.predicted.load,
+      wait: s.predicted.wait,
+      comm: s.predicted.comm,
+      compute: s.predicted.compute,
+      startTime: s.predicted.start,
+      finishTime: s.predicted.finish,
+    },
     measured: toPhaseInputs(run.timings[s.peerId] ?? []),
   }));
   const L = layoutTimeline(lanes, run.metrics.ttft, { width, decodeSteps: 3 });
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height + 8}" font-family="sans-serif" font-size="11">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height + 8}" font-family="sans-serif" font-size="11">`,
+  );
   for (const t of L.ticks) {
     parts.push(`<line x1="${t.x}" y1="${L.axisY - 6}" x2="${t.x}" y2="${L.height}" stroke="#e4e7eb"/>`);
-    parts.push(`<text x="${t.x}" y="${L.axisY - 10}" text-anchor="middle" fill="#52606d">${escapeHtml(t.label)}</text>`);
+    parts.push(
+      `<text x="${t.x}" y="${L.axisY - 10}" text-anchor="middle" fill="#52606d">${escapeHtml(t.label)}</text>`,
+    );
   }
   for (const lane of L.lanes) {
-    parts.push(`<text x="4" y="${lane.predictedY + L.rowHeight * 0.7}" fill="#1f2933">${escapeHtml(lane.label)}</text>`);
-    parts.push(`<text x="4" y="${lane.measuredY + L.rowHeight * 0.7}" fill="#616e7c">${escapeHtml(lane.detail)}</text>`);
-    parts.push(`<text x="${L.plotLeft - 4}" y="${lane.predictedY + L.rowHeight * 0.7}" text-anchor="end" fill="#9aa5b1">pred</text>`);
-    parts.push(`<text x="${L.plotLeft - 4}" y="${lane.measuredY + L.rowHeight * 0.7}" text-anchor="end" fill="#9aa5b1">meas</text>`);
+    parts.push(
+      `<text x="4" y="${lane.predictedY + L.rowHeight * 0.7}" fill="#1f2933">${escapeHtml(lane.label)}</text>`,
+    );
+    parts.push(
+      `<text x="4" y="${lane.measuredY + L.rowHeight * 0.7}" fill="#616e7c">${escapeHtml(lane.detail)}</text>`,
+    );
+    parts.push(
+      `<text x="${L.plotLeft - 4}" y="${lane.predictedY + L.rowHeight * 0.7}" text-anchor="end" fill="#9aa5b1">pred</text>`,
+    );
+    parts.push(
+      `<text x="${L.plotLeft - 4}" y="${lane.measuredY + L.rowHeight * 0.7}" text-anchor="end" fill="#9aa5b1">meas</text>`,
+    );
   }
   for (const r of L.rects) {
     const stroke = r.phase === 'wait' ? ' stroke="#cbd2d9"' : '';
@@ -79,7 +100,9 @@ export function ganttSvg(run: PlanRun, width = 960): string {
   }
   for (const m of L.markers) {
     const color = m.kind === 'predicted-latency' ? '#9b51e0' : '#eb5757';
-    parts.push(`<line x1="${m.x}" y1="${L.axisY}" x2="${m.x}" y2="${L.height}" stroke="${color}" stroke-dasharray="4 3"/>`);
+    parts.push(
+      `<line x1="${m.x}" y1="${L.axisY}" x2="${m.x}" y2="${L.height}" stroke="${color}" stroke-dasharray="4 3"/>`,
+    );
     parts.push(`<text x="${m.x + 3}" y="${L.height + 6}" fill="${color}">${escapeHtml(m.label)}</text>`);
   }
   parts.push('</svg>');
@@ -123,7 +146,9 @@ export function renderReportHtml(r: DemoReport): string {
           );
         })
         .join('\n');
-      const shot = run.screenshot ? `<p><img src="${escapeHtml(run.screenshot)}" alt="host page after the ${run.method} run" width="960"></p>` : '';
+      const shot = run.screenshot
+        ? `<p><img src="${escapeHtml(run.screenshot)}" alt="host page after the ${run.method} run" width="960"></p>`
+        : '';
       return `<section><h2>${run.method} plan</h2>
 <p>predicted T ${num(run.predictedLatency)} s · measured TTFT ${num(run.metrics.ttft)} s · decode ${num(run.metrics.decodeTokensPerSec, 1)} tok/s · ${run.generatedTokenIds.length} tokens</p>
 ${ganttSvg(run)}

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { TimingEntry } from '../signaling/protocol.ts';
 import { compareStages, layerLabel, measuredPrefill, requestMetrics } from './run-summary.ts';
 
-const t = (phase: TimingEntry['phase'], step: number, startMs: number, endMs: number): TimingEntry => ({ phase, step, startMs, endMs });
+const t = (phase: TimingEntry['phase'], step: number, startMs: number, endMs: number): TimingEntry => ({
+  phase,
+  step,
+  startMs,
+  endMs,
+});
 
 describe('run summary (predicted vs measured)', () => {
   it('labels 0-based half-open ranges 1-based inclusive', () => {
@@ -32,17 +37,38 @@ describe('run summary (predicted vs measured)', () => {
 
   it('pairs every planned stage with its page report, in stage order; a silent page gets null', () => {
     const stage = (stageIndex: number, peerId: string, start: number, end: number) => ({
-      stageIndex, peerId, displayName: peerId, layers: { start, end }, embeds: stageIndex === 0, hasHead: stageIndex === 1,
-      load: 0.1, wait: 0, comm: 0.01, compute: 0.2, startTime: 0.1, finishTime: 0.31,
+      stageIndex,
+      peerId,
+      displayName: peerId,
+      layers: { start, end },
+      embeds: stageIndex === 0,
+      hasHead: stageIndex === 1,
+      load: 0.1,
+      wait: 0,
+      comm: 0.01,
+      compute: 0.2,
+      startTime: 0.1,
+      finishTime: 0.31,
     });
-    const rows = compareStages({ stages: [stage(1, 'bbbb', 2, 4), stage(0, 'aaaa', 0, 2)] }, new Map([['aaaa', [t('compute', 0, 10, 30)]]]));
-    expect(rows.map((r) => [r.stageIndex, r.layers, r.layerCount])).toEqual([[0, '1-2', 2], [1, '3-4', 2]]);
+    const rows = compareStages(
+      { stages: [stage(1, 'bbbb', 2, 4), stage(0, 'aaaa', 0, 2)] },
+      new Map([['aaaa', [t('compute', 0, 10, 30)]]]),
+    );
+    expect(rows.map((r) => [r.stageIndex, r.layers, r.layerCount])).toEqual([
+      [0, '1-2', 2],
+      [1, '3-4', 2],
+    ]);
     expect(rows[0].measured!.compute).toBeCloseTo(0.02, 12);
     expect(rows[1].measured).toBeNull();
   });
 
   it('TTFT is the first sample end; decode rate counts steps after it', () => {
-    const m = requestMetrics([t('sample', 0, 900, 1000), t('sample', 1, 1090, 1100), t('sample', 2, 1190, 1200), t('sample', 3, 1290, 1300)]);
+    const m = requestMetrics([
+      t('sample', 0, 900, 1000),
+      t('sample', 1, 1090, 1100),
+      t('sample', 2, 1190, 1200),
+      t('sample', 3, 1290, 1300),
+    ]);
     expect(m.ttft).toBeCloseTo(1.0, 12);
     expect(m.decodeTokensPerSec).toBeCloseTo(3 / 0.3, 9);
     expect(m.tokensSampled).toBe(4);

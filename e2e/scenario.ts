@@ -48,7 +48,14 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
   const prompt = await promptOfTokens(o.model.packageDir, o.tokens);
   o.log(`prompt: ${prompt.tokens} tokens (asked ${o.tokens})`);
   const labPeers = o.peers.filter((p) => p.device);
-  const h = await Harness.start({ chromium: o.chromium, model: o.model, backend: o.backend, log: o.log, verboseServer: o.verboseServer, ...(labPeers.length > 0 ? { lab: labPeers } : {}) });
+  const h = await Harness.start({
+    chromium: o.chromium,
+    model: o.model,
+    backend: o.backend,
+    log: o.log,
+    verboseServer: o.verboseServer,
+    ...(labPeers.length > 0 ? { lab: labPeers } : {}),
+  });
   try {
     await h.createSession('demo');
     o.log(`opening ${o.peers.length} pages one by one (each profiles itself alone)`);
@@ -56,7 +63,9 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
     await h.waitProfiled();
     const peers = h.roster().map(reportPeer);
     for (const p of peers) {
-      o.log(`  ${p.name.padEnd(14)} ${p.emulated ?? 'real'}: ${(p.peakFlops / 1e9).toFixed(2)} GFLOP/s, read ${(p.readBytesPerSec / 2 ** 20).toFixed(0)} MiB/s, ${p.backend}`);
+      o.log(
+        `  ${p.name.padEnd(14)} ${p.emulated ?? 'real'}: ${(p.peakFlops / 1e9).toFixed(2)} GFLOP/s, read ${(p.readBytesPerSec / 2 ** 20).toFixed(0)} MiB/s, ${p.backend}`,
+      );
     }
     // Warm-up, not reported: one short request through every page, so each page's one-time costs (the
     // onnxruntime-web wasm compile, the tokenizer load) are not charged to whichever plan runs first.
@@ -81,7 +90,9 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
       o.log(`${method}: caching units`);
       await h.waitCached(plan);
       const run = await h.go(plan, prompt.text, o.newTokens);
-      o.log(`${method}: predicted T ${plan.predictedLatency.toFixed(3)} s, measured TTFT ${run.metrics.ttft?.toFixed(3) ?? '-'} s, decode ${run.metrics.decodeTokensPerSec?.toFixed(1) ?? '-'} tok/s`);
+      o.log(
+        `${method}: predicted T ${plan.predictedLatency.toFixed(3)} s, measured TTFT ${run.metrics.ttft?.toFixed(3) ?? '-'} s, decode ${run.metrics.decodeTokensPerSec?.toFixed(1) ?? '-'} tok/s`,
+      );
       if (o.screenshotDir) {
         mkdirSync(o.screenshotDir, { recursive: true });
         const host = h.page(plan.stages[0].displayName);
@@ -96,7 +107,12 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
     return {
       title: `Tandem cold start: ${o.peers.length} emulated pages`,
       createdAt: new Date().toISOString(),
-      model: { name: manifest.name, layers: manifest.config.num_hidden_layers, dtype: manifest.dtype, bytes: manifest.units.reduce((s, u) => s + u.bytes, 0) },
+      model: {
+        name: manifest.name,
+        layers: manifest.config.num_hidden_layers,
+        dtype: manifest.dtype,
+        bytes: manifest.units.reduce((s, u) => s + u.bytes, 0),
+      },
       prompt: prompt.text,
       maxNewTokens: o.newTokens,
       backend: o.backend,
@@ -106,7 +122,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
         `Prompt ${prompt.tokens} tokens (chat template included); plans optimised for ${prompt.tokens} tokens.`,
         labPeers.length > 0
           ? 'Each page is a lab device: its own headless Chromium in its own network namespace (links shaped by tc tbf) and CPU control group (quota = its share of a core), plus its ?emulate= storage read cap; the planner used the profiles the pages measured there.'
-          : 'All pages run in ONE headless Chromium on this machine; heterogeneity is emulated (Chromium CPU throttling through the DevTools protocol, and each page\'s ?emulate= storage read cap), and the planner used the profiles the pages measured under that emulation.',
+          : "All pages run in ONE headless Chromium on this machine; heterogeneity is emulated (Chromium CPU throttling through the DevTools protocol, and each page's ?emulate= storage read cap), and the planner used the profiles the pages measured under that emulation.",
         ...refused,
         'Every request is a cold start: each stage reads its units from IndexedDB and creates a fresh onnxruntime-web session on "go". Timings are per page, from its arrival of the server\'s start message.',
         'One unreported warm-up request (even plan, 1 token) runs first, so that per-page one-time costs (wasm compile, tokenizer load) do not land on the first plan measured.',

@@ -63,7 +63,12 @@ export async function startServerInNetwork(o: StartServerOptions): Promise<Serve
 }
 
 /** Poll `url` until it answers, failing early (with the server's output) if `child` exits. */
-export async function waitForHttp(url: string, timeoutMs: number, child: ChildProcess, output: () => string): Promise<void> {
+export async function waitForHttp(
+  url: string,
+  timeoutMs: number,
+  child: ChildProcess,
+  output: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   while (Date.now() < deadline) {

@@ -24,14 +24,14 @@ const PROMPT = 'Name three colours of the rainbow.';
 const NEW_TOKENS = 8;
 
 /** Three pages: one plain, one with 2x CDP CPU throttling and a read cap, one with a read cap (all labelled). */
-const PEERS: PeerSpec[] = [
-  { name: 'alpha' },
-  emulatedPeer('bravo', 2, 300),
-  emulatedPeer('charlie', 1, 150),
-];
+const PEERS: PeerSpec[] = [{ name: 'alpha' }, emulatedPeer('bravo', 2, 300), emulatedPeer('charlie', 1, 150)];
 
 function splitOf(plan: ServerMessageOf<'plan-ready'>): string {
-  return plan.stages.map((s) => (s.layers.end - s.layers.start === 1 ? `${s.layers.start + 1}` : `${s.layers.start + 1}-${s.layers.end}`)).join(',');
+  return plan.stages
+    .map((s) =>
+      s.layers.end - s.layers.start === 1 ? `${s.layers.start + 1}` : `${s.layers.start + 1}-${s.layers.end}`,
+    )
+    .join(',');
 }
 
 let model: ModelFixture;
@@ -61,7 +61,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
       }, 400_000);
 
       afterAll(async () => {
-        await h?.stop();
+        await (h as Harness | undefined)?.stop(); // unset when beforeAll failed
       });
 
       it('3 pages profile, plan, cache and generate the reference token ids', async () => {
@@ -75,7 +75,12 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
         expect(plan.stages.length).toBeGreaterThanOrEqual(1);
         await h.waitCached(plan);
         const run = await h.go(plan, PROMPT, NEW_TOKENS);
-        const splitRef = await nodeRunnerTokens({ packageDir: model.packageDir, prompt: PROMPT, maxNewTokens: NEW_TOKENS, split: splitOf(plan) });
+        const splitRef = await nodeRunnerTokens({
+          packageDir: model.packageDir,
+          prompt: PROMPT,
+          maxNewTokens: NEW_TOKENS,
+          split: splitOf(plan),
+        });
         expect(run.generatedTokenIds).toEqual(splitRef.generated);
         expect(run.generatedTokenIds).toEqual(oneStageRef.generated);
         expect(run.generatedTokenIds).toEqual(transformersRef.generated);
@@ -83,15 +88,28 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
         // stage, and a page without a stage downloaded nothing.
         for (const page of h.pages) {
           const s = plan.stages.find((stage) => stage.displayName === page.spec.name);
-          const wanted = new Set(s ? [...(s.embeds ? ['embed'] : []), ...Array.from({ length: s.layers.end - s.layers.start }, (_, i) => `layer.${s.layers.start + i}`), ...(s.hasHead ? ['head'] : [])] : []);
+          const wanted = new Set(
+            s
+              ? [
+                  ...(s.embeds ? ['embed'] : []),
+                  ...Array.from({ length: s.layers.end - s.layers.start }, (_, i) => `layer.${s.layers.start + i}`),
+                  ...(s.hasHead ? ['head'] : []),
+                ]
+              : [],
+          );
           const files = new Set(model.manifest.units.filter((u) => wanted.has(u.id)).map((u) => u.file));
-          expect(new Set(page.downloads.map((d) => d.file)), `${page.spec.name} fetched exactly its stage's units`).toEqual(files);
+          expect(
+            new Set(page.downloads.map((d) => d.file)),
+            `${page.spec.name} fetched exactly its stage's units`,
+          ).toEqual(files);
         }
         expect(run.metrics.ttft).not.toBeNull();
         const first = h.page(plan.stages[0].displayName);
         await first.page.waitForTimeout(500);
         await h.screenshot(first, ARTIFACTS, `session-${backend}.png`);
-        console.log(`${backend}: ${plan.stages.length} stages ${splitOf(plan)}; TTFT ${run.metrics.ttft?.toFixed(3)} s (predicted T ${plan.predictedLatency.toFixed(3)} s); tokens ${run.generatedTokenIds.join(' ')}`);
+        console.log(
+          `${backend}: ${plan.stages.length} stages ${splitOf(plan)}; TTFT ${run.metrics.ttft?.toFixed(3)} s (predicted T ${plan.predictedLatency.toFixed(3)} s); tokens ${run.generatedTokenIds.join(' ')}`,
+        );
       }, 300_000);
 
       if (backend === 'wasm') {
@@ -114,12 +132,25 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           const mark = page.now();
           await page.reload();
           // Back in the roster, connected, profiled and reporting the units it already held.
-          await h.waitRoster((peers) => peers.some((p) => p.displayName === name && p.peerId !== holder.peerId && p.connected && p.profile !== null && before.every((u) => p.cachedUnits.includes(u))), `${name} to rejoin with its cache`);
+          await h.waitRoster(
+            (peers) =>
+              peers.some(
+                (p) =>
+                  p.displayName === name &&
+                  p.peerId !== holder.peerId &&
+                  p.connected &&
+                  p.profile !== null &&
+                  before.every((u) => p.cachedUnits.includes(u)),
+              ),
+            `${name} to rejoin with its cache`,
+          );
           const plan = await h.plan('dp', 16);
           await h.waitCached(plan);
           const run = await h.go(plan, PROMPT, NEW_TOKENS);
           expect(run.generatedTokenIds).toEqual(transformersRef.generated);
-          const refetched = page.downloadsSince(mark).filter((d) => model.manifest.units.some((u) => u.file === d.file && before.includes(u.id)));
+          const refetched = page
+            .downloadsSince(mark)
+            .filter((d) => model.manifest.units.some((u) => u.file === d.file && before.includes(u.id)));
           expect(refetched).toEqual([]);
         }, 300_000);
 

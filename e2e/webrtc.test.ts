@@ -41,9 +41,10 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    net?.destroy();
+    // unset when beforeAll failed or skipped
+    await (browser as Browser | undefined)?.close();
+    await (server as ServerProcess | undefined)?.stop();
+    (net as PrivateNetwork | undefined)?.destroy();
   });
 
   async function openFixture(): Promise<Page> {
@@ -60,10 +61,16 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
     await a.evaluate(
       ({ id, port }) =>
         new Promise<void>((resolve, reject) => {
-          const peer = new Peer(id, { host: '127.0.0.1', port, path: '/peerjs', secure: false, config: { iceServers: [] } });
+          const peer = new Peer(id, {
+            host: '127.0.0.1',
+            port,
+            path: '/peerjs',
+            secure: false,
+            config: { iceServers: [] },
+          });
           peer.on('open', () => resolve());
           peer.on('error', (e) => reject(new Error(`peer A: ${e.type} ${e.message}`)));
-          peer.on('connection', (conn) => conn.on('data', (d) => conn.send(d)));
+          peer.on('connection', (conn) => conn.on('data', (d) => void conn.send(d)));
         }),
       { id: ids.a, port: PORT },
     );
@@ -72,7 +79,13 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
     const result = await b.evaluate(
       ({ id, target, port }) =>
         new Promise<EchoResult>((resolve, reject) => {
-          const peer = new Peer(id, { host: '127.0.0.1', port, path: '/peerjs', secure: false, config: { iceServers: [] } });
+          const peer = new Peer(id, {
+            host: '127.0.0.1',
+            port,
+            path: '/peerjs',
+            secure: false,
+            config: { iceServers: [] },
+          });
           peer.on('error', (e) => reject(new Error(`peer B: ${e.type} ${e.message}`)));
           peer.on('open', () => {
             const conn = peer.connect(target, { serialization: 'binary', reliable: true });
@@ -84,10 +97,10 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
             let bigEchoed = false;
             const ping = () => {
               sentAt = performance.now();
-              conn.send(new Uint8Array([rtts.length]));
+              void conn.send(new Uint8Array([rtts.length]));
             };
-            conn.on('open', () => conn.send(big));
-            conn.on('data', async (d) => {
+            conn.on('open', () => void conn.send(big));
+            conn.on('data', (d) => {
               const got = new Uint8Array(d as ArrayBuffer);
               if (got.length === big.length) {
                 bigEchoed = got.every((v, i) => v === big[i]);
@@ -95,21 +108,29 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
                 return;
               }
               rtts.push(performance.now() - sentAt);
-              if (rtts.length < 20) { ping(); return; }
-              const stats = await conn.peerConnection.getStats();
-              let pair: { localCandidateId?: string; remoteCandidateId?: string } | undefined;
-              stats.forEach((s) => {
-                if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated) pair = s;
-              });
-              const local = pair?.localCandidateId ? stats.get(pair.localCandidateId) : undefined;
-              const remote = pair?.remoteCandidateId ? stats.get(pair.remoteCandidateId) : undefined;
-              resolve({
-                equal: bigEchoed,
-                bytes: big.length,
-                rttMs: rtts,
-                localAddress: String(local?.address ?? local?.ip ?? ''),
-                remoteAddress: String(remote?.address ?? remote?.ip ?? ''),
-              });
+              if (rtts.length < 20) {
+                ping();
+                return;
+              }
+              conn.peerConnection.getStats().then((stats) => {
+                let pair: RTCIceCandidatePairStats | undefined;
+                stats.forEach((s: RTCStats) => {
+                  const p = s as RTCIceCandidatePairStats;
+                  if (p.type === 'candidate-pair' && p.state === 'succeeded' && p.nominated) pair = p;
+                });
+                // `ip` is the pre-standard name of `address`
+                const candidate = (id: string | undefined) =>
+                  id ? (stats.get(id) as { address?: string; ip?: string } | undefined) : undefined;
+                const local = candidate(pair?.localCandidateId);
+                const remote = candidate(pair?.remoteCandidateId);
+                resolve({
+                  equal: bigEchoed,
+                  bytes: big.length,
+                  rttMs: rtts,
+                  localAddress: local?.address ?? local?.ip ?? '',
+                  remoteAddress: remote?.address ?? remote?.ip ?? '',
+                });
+              }, reject);
             });
           });
         }),
@@ -122,10 +143,13 @@ describe.skipIf(!ready.ok)('WebRTC in the private network (bare PeerJS server)',
     expect(net.innerIps.concat(net.controlIp)).toContain(result.localAddress);
     expect(net.innerIps.concat(net.controlIp)).toContain(result.remoteAddress);
     const sorted = [...result.rttMs].sort((p, q) => p - q);
-    console.log(`webrtc smoke: 1 MiB echoed intact; small-message RTT median ${sorted[10].toFixed(2)} ms; ` +
-      `pair ${result.localAddress} <-> ${result.remoteAddress}`);
+    console.log(
+      `webrtc smoke: 1 MiB echoed intact; small-message RTT median ${sorted[10].toFixed(2)} ms; ` +
+        `pair ${result.localAddress} <-> ${result.remoteAddress}`,
+    );
   }, 60_000);
 });
 
 // PeerJS's browser global, as the fixture page loads it.
-declare const Peer: typeof import('peerjs').Peer;
+// PeerJS declares its options as a class (PeerOptions) but reads them as plain fields: the pages pass plain objects.
+declare const Peer: new (id: string, options?: Partial<import('peerjs').PeerOptions>) => import('peerjs').Peer;

@@ -97,9 +97,10 @@ export function runBaseline(p: PlanProblem, name: BaselineName, options: Baselin
       const stages = idealPlan(p);
       const strongest = stages[0].device;
       const override = options.idealReadBytesPerSec;
-      const problem = override === undefined
-        ? p
-        : { ...p, devices: p.devices.map((d, i) => (i === strongest ? { ...d, readBytesPerSec: override } : d)) };
+      const problem =
+        override === undefined
+          ? p
+          : { ...p, devices: p.devices.map((d, i) => (i === strongest ? { ...d, readBytesPerSec: override } : d)) };
       return { name, stages, timeline: evaluatePlan(problem, stages) };
     }
     case 'even': {

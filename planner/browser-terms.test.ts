@@ -19,21 +19,51 @@ const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Ma
 
 // The timing test's model at t = 8: P = 81920 bytes, W = 671744 FLOP, A = 1024 bytes per layer.
 const model: ModelConfig = {
-  num_hidden_layers: 4, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 4, head_dim: 16,
-  intermediate_size: 128, vocab_size: 10, bytesPerParam: 2,
+  num_hidden_layers: 4,
+  hidden_size: 64,
+  num_attention_heads: 4,
+  num_key_value_heads: 4,
+  head_dim: 16,
+  intermediate_size: 128,
+  vocab_size: 10,
+  bytesPerParam: 2,
 };
-const P = 81920, W = 671744, A = 1024;
-const dev = (name: string, secPerLayerLoad: number, secPerLayerComp: number, up: number, down: number, extra: Partial<DeviceProfile> = {}): DeviceProfile => ({
-  name, peakFlops: W / secPerLayerComp, utilA: 1, utilB: 100, readBytesPerSec: P / secPerLayerLoad,
-  memoryBytes: 1e12, uplinkBitsPerSec: up, downlinkBitsPerSec: down, ...extra,
+const P = 81920,
+  W = 671744,
+  A = 1024;
+const dev = (
+  name: string,
+  secPerLayerLoad: number,
+  secPerLayerComp: number,
+  up: number,
+  down: number,
+  extra: Partial<DeviceProfile> = {},
+): DeviceProfile => ({
+  name,
+  peakFlops: W / secPerLayerComp,
+  utilA: 1,
+  utilB: 100,
+  readBytesPerSec: P / secPerLayerLoad,
+  memoryBytes: 1e12,
+  uplinkBitsPerSec: up,
+  downlinkBitsPerSec: down,
+  ...extra,
 });
 
 describe('browser terms in the timing model', () => {
   // d0: read 1 s/layer, session creation 0.5 s/layer + 0.25 s fixed, warm-up 1 s, link latency 0.125 s.
   // d1: read 2 s/layer, warm-up 0.5 s, link latency 0.375 s.
-  const d0 = dev('d0', 1, 0.5, 8 * A, 8 * A, { sessionCreateBytesPerSec: P / 0.5, sessionCreateFixedSec: 0.25, warmupSec: 1, linkLatencySec: 0.125 });
+  const d0 = dev('d0', 1, 0.5, 8 * A, 8 * A, {
+    sessionCreateBytesPerSec: P / 0.5,
+    sessionCreateFixedSec: 0.25,
+    warmupSec: 1,
+    linkLatencySec: 0.125,
+  });
   const d1 = dev('d1', 2, 1, 4 * A, 16 * A, { warmupSec: 0.5, linkLatencySec: 0.375 });
-  const plan = [{ device: 0, layers: { start: 0, end: 2 } }, { device: 1, layers: { start: 2, end: 4 } }];
+  const plan = [
+    { device: 0, layers: { start: 0, end: 2 } },
+    { device: 1, layers: { start: 2, end: 4 } },
+  ];
   const base: PlanProblem = { model, devices: [d0, d1], tokens: 8 };
 
   it('the test model has the stated round costs', () => {
@@ -41,7 +71,7 @@ describe('browser terms in the timing model', () => {
     expect([c.paramBytes, c.flops, c.activationBytes]).toEqual([P, W, A]);
   });
 
-  it('load = warm-up + fixed creation + bytes (1/read + 1/create); a hop adds both links\' latency', () => {
+  it("load = warm-up + fixed creation + bytes (1/read + 1/create); a hop adds both links' latency", () => {
     const [s1, s2] = evaluatePlan(base, plan).stages;
     // d0: 1 + 0.25 + 2 x (1 + 0.5) = 4.25 s load, 1 s compute.
     expect(s1).toMatchObject({ load: 4.25, wait: 0, comm: 0, compute: 1, startTime: 4.25, finishTime: 5.25 });
@@ -50,7 +80,16 @@ describe('browser terms in the timing model', () => {
   });
 
   it('a measured latency matrix replaces the per-device sum', () => {
-    const tl = evaluatePlan({ ...base, hopLatencySec: [[0, 2], [3, 0]] }, plan);
+    const tl = evaluatePlan(
+      {
+        ...base,
+        hopLatencySec: [
+          [0, 2],
+          [3, 0],
+        ],
+      },
+      plan,
+    );
     expect(tl.stages[1].comm).toBe(3); // 2 s latency + 1 s transfer
     expect(tl.latency).toBe(10.25);
   });
@@ -66,10 +105,16 @@ describe('browser terms in the timing model', () => {
   });
 
   it('rejects bad terms naming the field', () => {
-    expect(() => evaluatePlan({ ...base, devices: [{ ...d0, warmupSec: -1 }, d1] }, plan)).toThrowError(/warmupSec/);
-    expect(() => evaluatePlan({ ...base, devices: [{ ...d0, sessionCreateBytesPerSec: 0 }, d1] }, plan)).toThrowError(/sessionCreateBytesPerSec/);
-    expect(() => evaluatePlan({ ...base, hopLatencySec: [[0, 1]] }, plan)).toThrowError(expect.objectContaining({ code: 'latency-invalid' }));
-    expect(() => evaluatePlan({ ...base, heldUnits: [{ layers: [4] }, { layers: [] }] }, plan)).toThrowError(expect.objectContaining({ code: 'held-units-invalid' }));
+    expect(() => evaluatePlan({ ...base, devices: [{ ...d0, warmupSec: -1 }, d1] }, plan)).toThrow(/warmupSec/);
+    expect(() => evaluatePlan({ ...base, devices: [{ ...d0, sessionCreateBytesPerSec: 0 }, d1] }, plan)).toThrow(
+      /sessionCreateBytesPerSec/,
+    );
+    expect(() => evaluatePlan({ ...base, hopLatencySec: [[0, 1]] }, plan)).toThrow(
+      expect.objectContaining({ code: 'latency-invalid' }),
+    );
+    expect(() => evaluatePlan({ ...base, heldUnits: [{ layers: [4] }, { layers: [] }] }, plan)).toThrow(
+      expect.objectContaining({ code: 'held-units-invalid' }),
+    );
   });
 });
 
@@ -81,11 +126,18 @@ describe('the paper is the special case with every browser term zero', () => {
       const zero: PlanProblem = {
         ...paper,
         devices: paper.devices.map((d) => ({ ...d, sessionCreateFixedSec: 0, warmupSec: 0, linkLatencySec: 0 })),
-        heldUnits: paper.devices.map(() => ({ layers: Array.from({ length: paper.model.num_hidden_layers }, (_, l) => l), embedding: true, head: true })),
+        heldUnits: paper.devices.map(() => ({
+          layers: Array.from({ length: paper.model.num_hidden_layers }, (_, l) => l),
+          embedding: true,
+          head: true,
+        })),
       };
-      const a = planOptimal(paper), b = planOptimal(zero);
+      const a = planOptimal(paper),
+        b = planOptimal(zero);
       expect(b.latency).toBe(a.latency);
-      expect(b.stages.map((x) => [x.device, x.layers.start, x.layers.end])).toEqual(a.stages.map((x) => [x.device, x.layers.start, x.layers.end]));
+      expect(b.stages.map((x) => [x.device, x.layers.start, x.layers.end])).toEqual(
+        a.stages.map((x) => [x.device, x.layers.start, x.layers.end]),
+      );
     }
   });
 });
@@ -98,15 +150,27 @@ describe('exact DP stays exact with the browser terms', () => {
   for (const browserTerms of [true, 'matrix'] as const) {
     for (const heldUnits of [false, true]) {
       for (const memoryModel of ['max', 'sum'] as const) {
-        problems.push(...randomProblems(seed++, 30, { K: [1, 5], L: [1, 9] }, {
-          browserTerms, heldUnits, memoryModel, memory: memoryModel === 'max' ? 'tight' : 'loose', embeddingAndHead: heldUnits,
-        }));
+        problems.push(
+          ...randomProblems(
+            seed++,
+            30,
+            { K: [1, 5], L: [1, 9] },
+            {
+              browserTerms,
+              heldUnits,
+              memoryModel,
+              memory: memoryModel === 'max' ? 'tight' : 'loose',
+              embeddingAndHead: heldUnits,
+            },
+          ),
+        );
       }
     }
   }
 
-  it('DP value == brute force == evaluatePlan of the DP\'s plan on 240 random instances', () => {
-    let infeasible = 0, latencyMatters = 0;
+  it("DP value == brute force == evaluatePlan of the DP's plan on 240 random instances", () => {
+    let infeasible = 0,
+      latencyMatters = 0;
     for (const p of problems) {
       const ct = buildCostTable(p);
       const bf = bruteForce(ct).best;
@@ -119,12 +183,25 @@ describe('exact DP stays exact with the browser terms', () => {
       expect(dp).not.toBeNull();
       expect(close(dp!.latency, bf.latency), `DP ${dp!.latency} vs brute force ${bf.latency}`).toBe(true);
       expect(() => checkPlanShape(ct.L, ct.K, dp!.stages)).not.toThrow();
-      for (const s of dp!.stages) expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]);
+      for (const s of dp!.stages)
+        expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]);
       const ev = evaluatePlan(p, dp!.stages);
       expect(close(ev.latency, dp!.latency)).toBe(true);
       expect(close(planOptimal(p).latency, bf.latency)).toBe(true);
       // The terms are not negligible: without them the optimum is a different number.
-      const bare: PlanProblem = { model: p.model, devices: p.devices.map((d) => ({ ...d, sessionCreateBytesPerSec: undefined, sessionCreateFixedSec: 0, warmupSec: 0, linkLatencySec: 0 })), tokens: p.tokens, memoryModel: p.memoryModel, embeddingAndHead: p.embeddingAndHead };
+      const bare: PlanProblem = {
+        model: p.model,
+        devices: p.devices.map((d) => ({
+          ...d,
+          sessionCreateBytesPerSec: undefined,
+          sessionCreateFixedSec: 0,
+          warmupSec: 0,
+          linkLatencySec: 0,
+        })),
+        tokens: p.tokens,
+        memoryModel: p.memoryModel,
+        embeddingAndHead: p.embeddingAndHead,
+      };
       const bareDp = solveExactDp(buildCostTable(bare))!;
       if (!close(bareDp.latency, dp!.latency)) latencyMatters++;
     }
@@ -134,7 +211,12 @@ describe('exact DP stays exact with the browser terms', () => {
 
   it('matches the textbook DP on 16 medium instances (K <= 6, L <= 12)', () => {
     const medium = [
-      ...randomProblems(401, 8, { K: [5, 6], L: [8, 12] }, { browserTerms: 'matrix', heldUnits: true, memory: 'tight', embeddingAndHead: true }),
+      ...randomProblems(
+        401,
+        8,
+        { K: [5, 6], L: [8, 12] },
+        { browserTerms: 'matrix', heldUnits: true, memory: 'tight', embeddingAndHead: true },
+      ),
       ...randomProblems(402, 8, { K: [5, 6], L: [8, 12] }, { browserTerms: true, memoryModel: 'sum' }),
     ];
     for (const p of medium) {
@@ -147,7 +229,12 @@ describe('exact DP stays exact with the browser terms', () => {
   });
 
   it('the order DP (with its dominance pruning) over every device order finds the exact optimum', () => {
-    for (const p of randomProblems(403, 40, { K: [2, 4], L: [2, 8] }, { browserTerms: 'matrix', heldUnits: true, memory: 'tight' })) {
+    for (const p of randomProblems(
+      403,
+      40,
+      { K: [2, 4], L: [2, 8] },
+      { browserTerms: 'matrix', heldUnits: true, memory: 'tight' },
+    )) {
       const ct = buildCostTable(p);
       const exact = solveExactDp(ct);
       const ctx = createOrderDpContext(ct);
@@ -168,7 +255,12 @@ describe('exact DP stays exact with the browser terms', () => {
 describe('regression: seed orders that all miss the only plans that fit', () => {
   it('planOptimal still finds the exact optimum (the embedding and head make the first and last device matter for memory)', () => {
     let missed = 0;
-    for (const p of randomProblems(306, 30, { K: [1, 5], L: [1, 9] }, { browserTerms: 'matrix', heldUnits: true, memoryModel: 'max', memory: 'tight', embeddingAndHead: true })) {
+    for (const p of randomProblems(
+      306,
+      30,
+      { K: [1, 5], L: [1, 9] },
+      { browserTerms: 'matrix', heldUnits: true, memoryModel: 'max', memory: 'tight', embeddingAndHead: true },
+    )) {
       const ct = buildCostTable(p);
       const exact = solveExactDp(ct);
       if (!exact || solveScalable(ct, strongestFirst(p), { maxEvaluations: 0 }) !== null) continue;

@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main, parseArgs } from './cli.ts';
+import type { reportJson } from './report.ts';
 import { presetJson } from './presets.ts';
 
 /** Runs the CLI in-process, capturing stdout and stderr. */
 function run(argv: string[]) {
-  let out = '', err = '';
+  let out = '',
+    err = '';
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
   const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
   try {
@@ -40,7 +42,7 @@ describe('plan CLI', () => {
 
   it('--json: every length and method, 1-based inclusive layers covering 1..L, timings consistent', () => {
     const r = run(['--scenario', 'csgo-paper', '--tokens', '256', '--json']);
-    const doc = JSON.parse(r.out);
+    const doc = JSON.parse(r.out) as ReturnType<typeof reportJson>; // checked field by field below
     expect(doc.tokens).toHaveLength(1);
     const t = doc.tokens[0];
     expect(Object.keys(t.methods).sort()).toEqual(['dp', 'even', 'heuristic', 'ideal']);
@@ -48,10 +50,10 @@ describe('plan CLI', () => {
     expect(dp.stages.map((s: { device: string }) => s.device)).toEqual(['D3', 'D4', 'D2', 'D1']);
     expect(dp.stages[0].firstLayer).toBe(1);
     expect(dp.stages[0].lastLayer).toBe(7);
-    expect(dp.stages.at(-1).lastLayer).toBe(40);
+    expect(dp.stages.at(-1)?.lastLayer).toBe(40);
     for (let n = 1; n < dp.stages.length; n++) expect(dp.stages[n].firstLayer).toBe(dp.stages[n - 1].lastLayer + 1);
     for (const s of dp.stages) expect(s.finish).toBeCloseTo(s.start + s.comm + s.compute, 12);
-    expect(dp.latency).toBe(dp.stages.at(-1).finish);
+    expect(dp.latency).toBe(dp.stages.at(-1)?.finish);
     expect(t.reductionPercent.best).toBeCloseTo(100 * (1 - dp.latency / t.methods[t.bestBaseline].latency), 9);
   });
 
@@ -84,9 +86,14 @@ describe('plan CLI', () => {
   });
 
   it('parses flags and rejects bad ones', () => {
-    expect(parseArgs(['--scenario=csgo-paper', '--tokens=1,2', '--json'])).toEqual({ scenario: 'csgo-paper', tokens: [1, 2], json: true, svgDir: undefined });
-    expect(() => parseArgs(['--tokens', '256'])).toThrowError(/--scenario is required/);
-    expect(() => parseArgs(['--scenario', 'x', '--tokens', '0'])).toThrowError(/--tokens/);
-    expect(() => parseArgs(['--scenario', 'x', '--frobnicate'])).toThrowError(/unknown argument/);
+    expect(parseArgs(['--scenario=csgo-paper', '--tokens=1,2', '--json'])).toEqual({
+      scenario: 'csgo-paper',
+      tokens: [1, 2],
+      json: true,
+      svgDir: undefined,
+    });
+    expect(() => parseArgs(['--tokens', '256'])).toThrow(/--scenario is required/);
+    expect(() => parseArgs(['--scenario', 'x', '--tokens', '0'])).toThrow(/--tokens/);
+    expect(() => parseArgs(['--scenario', 'x', '--frobnicate'])).toThrow(/unknown argument/);
   });
 });

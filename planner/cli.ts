@@ -34,27 +34,40 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   let json = false;
   for (let k = 0; k < argv.length; k++) {
     const arg = argv[k];
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=')
+        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+        : [arg, undefined];
     const value = () => {
-      const v = inline ?? argv[++k];
+      const v = inline ?? argv.at(++k); // undefined when the flag is last
       if (v === undefined || v === '') throw usage(`${flag} needs a value`);
       return v;
     };
     switch (flag) {
-      case '--scenario': scenario = value(); break;
+      case '--scenario':
+        scenario = value();
+        break;
       case '--tokens': {
         const raw = value();
         tokens = raw.split(',').map((s) => {
           const n = Number(s.trim());
-          if (!Number.isInteger(n) || n <= 0 || n > 10_000_000) throw usage(`--tokens: "${s}" is not a positive integer token count`);
+          if (!Number.isInteger(n) || n <= 0 || n > 10_000_000)
+            throw usage(`--tokens: "${s}" is not a positive integer token count`);
           return n;
         });
         break;
       }
-      case '--json': json = true; break;
-      case '--svg': svgDir = value(); break;
-      case '--help': case '-h': throw new TandemError('cli-help', USAGE);
-      default: throw usage(`unknown argument "${arg}"`);
+      case '--json':
+        json = true;
+        break;
+      case '--svg':
+        svgDir = value();
+        break;
+      case '--help':
+      case '-h':
+        throw new TandemError('cli-help', USAGE);
+      default:
+        throw usage(`unknown argument "${arg}"`);
     }
   }
   if (!scenario) throw usage('--scenario is required');
@@ -68,7 +81,11 @@ export function loadScenario(nameOrPath: string): Scenario {
   try {
     text = readFileSync(nameOrPath, 'utf8');
   } catch (err) {
-    throw new TandemError('scenario-unreadable', `cannot read scenario "${nameOrPath}" (${(err as NodeJS.ErrnoException).code ?? 'error'}); give a preset (${PRESET_NAMES.join(', ')}) or a readable .json file`, { cause: err });
+    throw new TandemError(
+      'scenario-unreadable',
+      `cannot read scenario "${nameOrPath}" (${(err as NodeJS.ErrnoException).code ?? 'error'}); give a preset (${PRESET_NAMES.join(', ')}) or a readable .json file`,
+      { cause: err },
+    );
   }
   return parseScenarioText(text, nameOrPath);
 }
@@ -119,4 +136,5 @@ export function main(argv: readonly string[]): number {
 }
 
 // Run only when executed as a script (tests import main()).
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exitCode = main(process.argv.slice(2));
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url))
+  process.exitCode = main(process.argv.slice(2));

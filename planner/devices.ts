@@ -38,7 +38,10 @@ export function dbmToWatts(dbm: number): number {
 }
 
 /** Uplink and downlink rates in bit/s from the wireless model [10]-[12]. */
-export function wirelessRates(cell: WirelessCell, link: WirelessLink): { uplinkBitsPerSec: number; downlinkBitsPerSec: number } {
+export function wirelessRates(
+  cell: WirelessCell,
+  link: WirelessLink,
+): { uplinkBitsPerSec: number; downlinkBitsPerSec: number } {
   const gain = 10 ** (cell.beta0Db / 10) * (link.distanceM / cell.refDistanceM) ** -cell.pathLossExponent; // [12]
   const noiseW = dbmToWatts(cell.noiseDbmPerHz) * cell.bandwidthHz; // N0 B
   const rate = (powerDbm: number) => cell.mu * cell.bandwidthHz * Math.log2(1 + (dbmToWatts(powerDbm) * gain) / noiseW);
@@ -51,7 +54,14 @@ export function wirelessRates(cell: WirelessCell, link: WirelessLink): { uplinkB
 /** Throws TandemError('device-invalid') naming the device and the first bad field. */
 export function checkDevice(device: DeviceProfile, index: number): void {
   const where = `devices[${index}] (${device.name})`;
-  const positive: (keyof DeviceProfile)[] = ['peakFlops', 'utilA', 'utilB', 'readBytesPerSec', 'uplinkBitsPerSec', 'downlinkBitsPerSec'];
+  const positive: (keyof DeviceProfile)[] = [
+    'peakFlops',
+    'utilA',
+    'utilB',
+    'readBytesPerSec',
+    'uplinkBitsPerSec',
+    'downlinkBitsPerSec',
+  ];
   for (const key of positive) {
     const v = device[key];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
@@ -65,17 +75,26 @@ export function checkDevice(device: DeviceProfile, index: number): void {
   for (const key of optionalPositive) {
     const v = device[key];
     if (v !== undefined && (typeof v !== 'number' || !(v > 0))) {
-      throw new TandemError('device-invalid', `${where}.${key} must be a positive number (or absent), got ${String(v)}`);
+      throw new TandemError(
+        'device-invalid',
+        `${where}.${key} must be a positive number (or absent), got ${String(v)}`,
+      );
     }
   }
   const optionalSeconds: (keyof DeviceProfile)[] = ['sessionCreateFixedSec', 'warmupSec', 'linkLatencySec'];
   for (const key of optionalSeconds) {
     const v = device[key];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
-      throw new TandemError('device-invalid', `${where}.${key} must be a non-negative number of seconds (or absent), got ${String(v)}`);
+      throw new TandemError(
+        'device-invalid',
+        `${where}.${key} must be a non-negative number of seconds (or absent), got ${String(v)}`,
+      );
     }
   }
   if (typeof device.memoryBytes !== 'number' || Number.isNaN(device.memoryBytes) || device.memoryBytes < 0) {
-    throw new TandemError('device-invalid', `${where}.memoryBytes must be a non-negative number, got ${String(device.memoryBytes)}`);
+    throw new TandemError(
+      'device-invalid',
+      `${where}.memoryBytes must be a non-negative number, got ${String(device.memoryBytes)}`,
+    );
   }
 }

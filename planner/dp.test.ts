@@ -17,14 +17,24 @@ describe('exact DP vs brute force', () => {
   const problems: PlanProblem[] = [];
   for (const memoryModel of ['max', 'sum'] as const) {
     for (const memory of ['loose', 'tight'] as const) {
-      problems.push(...randomProblems(memoryModel === 'max' ? 11 : 12 + (memory === 'tight' ? 100 : 0), 80, { K: [1, 5], L: [1, 10] }, {
-        memoryModel, memory, embeddingAndHead: memory === 'tight',
-      }));
+      problems.push(
+        ...randomProblems(
+          memoryModel === 'max' ? 11 : 12 + (memory === 'tight' ? 100 : 0),
+          80,
+          { K: [1, 5], L: [1, 10] },
+          {
+            memoryModel,
+            memory,
+            embeddingAndHead: memory === 'tight',
+          },
+        ),
+      );
     }
   }
 
   it('finds the brute-force optimum on 320 random instances, and its plan is valid and fits', () => {
-    let infeasible = 0, binding = 0;
+    let infeasible = 0,
+      binding = 0;
     for (const p of problems) {
       const ct = buildCostTable(p);
       const bf = bruteForce(ct).best;
@@ -32,14 +42,15 @@ describe('exact DP vs brute force', () => {
       if (bf === null) {
         infeasible++;
         expect(dp).toBeNull();
-        expect(() => planOptimal(p)).toThrowError(expect.objectContaining({ code: 'plan-infeasible' }));
+        expect(() => planOptimal(p)).toThrow(expect.objectContaining({ code: 'plan-infeasible' }));
         continue;
       }
       expect(dp).not.toBeNull();
       expect(close(dp!.latency, bf.latency), `DP ${dp!.latency} vs brute force ${bf.latency}`).toBe(true);
       // [13]-[16]: contiguous, non-empty, cover all layers, each device at most once; and memory [22].
       expect(() => checkPlanShape(ct.L, ct.K, dp!.stages)).not.toThrow();
-      for (const s of dp!.stages) expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]);
+      for (const s of dp!.stages)
+        expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]);
       // evaluate(plan of DP) == DP value
       const ev = evaluateWithCosts(ct, dp!.stages);
       expect(close(ev.latency, dp!.latency)).toBe(true);
@@ -49,7 +60,9 @@ describe('exact DP vs brute force', () => {
       expect(po.method).toBe('exact');
       expect(close(po.latency, bf.latency)).toBe(true);
       // memory binding: the optimum without memory limits is strictly better
-      const free = solveExactDp(buildCostTable({ ...p, devices: p.devices.map((d) => ({ ...d, memoryBytes: Infinity })) }))!;
+      const free = solveExactDp(
+        buildCostTable({ ...p, devices: p.devices.map((d) => ({ ...d, memoryBytes: Infinity })) }),
+      )!;
       if (free.latency < bf.latency * (1 - 1e-9)) binding++;
     }
     expect(problems.length).toBeGreaterThanOrEqual(300);
@@ -62,7 +75,12 @@ describe('fast DP vs the textbook recurrence', () => {
   it('matches the textbook O(K^2 L^3 2^K) DP on 30 medium instances (K <= 6, L <= 14)', () => {
     const problems = [
       ...randomProblems(21, 15, { K: [5, 6], L: [8, 14] }, { memoryModel: 'max', memory: 'tight' }),
-      ...randomProblems(22, 15, { K: [5, 6], L: [8, 14] }, { memoryModel: 'sum', memory: 'loose', embeddingAndHead: true }),
+      ...randomProblems(
+        22,
+        15,
+        { K: [5, 6], L: [8, 14] },
+        { memoryModel: 'sum', memory: 'loose', embeddingAndHead: true },
+      ),
     ];
     for (const p of problems) {
       const ct = buildCostTable(p);
@@ -77,18 +95,32 @@ describe('fast DP vs the textbook recurrence', () => {
     for (const p of randomProblems(23, 20, { K: [2, 4], L: [2, 7] }, { memory: 'tight' })) {
       const ct = buildCostTable(p);
       const bf = bruteForce(ct).best;
-      expect(close(referenceDpLatency(ct), bf?.latency ?? Infinity) || (bf === null && referenceDpLatency(ct) === Infinity)).toBe(true);
+      expect(
+        close(referenceDpLatency(ct), bf?.latency ?? Infinity) || (bf === null && referenceDpLatency(ct) === Infinity),
+      ).toBe(true);
     }
   });
 });
 
 describe('regressions: the paper pseudocode slips are not copied', () => {
   const model = {
-    num_hidden_layers: 4, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 4,
-    intermediate_size: 128, vocab_size: 100, bytesPerParam: 2,
+    num_hidden_layers: 4,
+    hidden_size: 64,
+    num_attention_heads: 4,
+    num_key_value_heads: 4,
+    intermediate_size: 128,
+    vocab_size: 100,
+    bytesPerParam: 2,
   };
   const device = (name: string, memoryBytes: number, peakFlops = 1e12): DeviceProfile => ({
-    name, peakFlops, utilA: 1, utilB: 1, readBytesPerSec: 1e6, memoryBytes, uplinkBitsPerSec: 1e9, downlinkBitsPerSec: 1e9,
+    name,
+    peakFlops,
+    utilA: 1,
+    utilB: 1,
+    readBytesPerSec: 1e6,
+    memoryBytes,
+    uplinkBitsPerSec: 1e9,
+    downlinkBitsPerSec: 1e9,
   });
   const layerMem = (p: PlanProblem, n: number) => stageMemory(buildCostTable(p), 0, n);
 
@@ -102,7 +134,11 @@ describe('regressions: the paper pseudocode slips are not copied', () => {
 
   it('tests memory in the base case: a fast first device that holds only 1 layer never takes more', () => {
     const probe: PlanProblem = { model, devices: [device('a', 1e15)], tokens: 8 };
-    const p: PlanProblem = { model, devices: [device('fast-small', layerMem(probe, 1), 1e15), device('slow-big', 1e15, 1e9)], tokens: 8 };
+    const p: PlanProblem = {
+      model,
+      devices: [device('fast-small', layerMem(probe, 1), 1e15), device('slow-big', 1e15, 1e9)],
+      tokens: 8,
+    };
     const plan = planOptimal(p);
     for (const s of plan.stages) if (s.device === 0) expect(s.layers.end - s.layers.start).toBeLessThanOrEqual(1);
     expect(plan.memoryOk).toBe(true);
@@ -122,7 +158,11 @@ describe('regressions: the paper pseudocode slips are not copied', () => {
 
   it('handles fewer layers than devices and a single device', () => {
     const few = { ...model, num_hidden_layers: 2 };
-    const p: PlanProblem = { model: few, devices: [device('a', 1e15), device('b', 1e15), device('c', 1e15)], tokens: 8 };
+    const p: PlanProblem = {
+      model: few,
+      devices: [device('a', 1e15), device('b', 1e15), device('c', 1e15)],
+      tokens: 8,
+    };
     const ct = buildCostTable(p);
     expect(close(solveExactDp(ct)!.latency, bruteForce(ct).best!.latency)).toBe(true);
     const one = planOptimal({ model, devices: [device('a', 1e15)], tokens: 8 });

@@ -57,7 +57,9 @@ export function memoryTable(ct: CostTable): Float64Array {
       params += ct.layerParams[j - 1];
       actMax = Math.max(actMax, ct.layerAct[j - 1]);
       actSum += ct.layerAct[j - 1];
-      let p = params, am = actMax, as = actSum;
+      let p = params,
+        am = actMax,
+        as = actSum;
       if (j === L && ct.head) {
         p += ct.head.paramBytes;
         am = Math.max(am, ct.head.activationBytes);
@@ -210,7 +212,9 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
   }
 
   // [31] best final state, then follow the back-pointers to rebuild the plan.
-  let best = Infinity, bestS = -1, bestD = -1;
+  let best = Infinity,
+    bestS = -1,
+    bestD = -1;
   for (let s = 1; s < NS; s++) {
     for (let d = 0; d < K; d++) {
       if (((s >> d) & 1) === 0) continue;
@@ -224,7 +228,9 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
   }
   if (best === Infinity) return null;
   const stages: PlanStage[] = [];
-  let s = bestS, d = bestD, j = L;
+  let s = bestS,
+    d = bestD,
+    j = L;
   for (;;) {
     const at = (s * K + d) * W + j;
     const i = backI[at];

@@ -46,10 +46,22 @@ export function createOrderDpContext(ct: CostTable): OrderDpContext {
     }
   }
   return {
-    ct, prefLoad: loadPrefixSums(ct), prefW, dominates, memNeed: memoryTable(ct), commBits,
-    value: new Float64Array(K * W), backI: new Int32Array(K * W), backN: new Int32Array(K * W),
-    sortedX: new Float64Array(W * K), sortedN: new Int32Array(W * K), sortedCount: new Int32Array(W),
-    prefC: new Float64Array(K), prefArg: new Int32Array(K), sufY: new Float64Array(K + 1), sufArg: new Int32Array(K + 1),
+    ct,
+    prefLoad: loadPrefixSums(ct),
+    prefW,
+    dominates,
+    memNeed: memoryTable(ct),
+    commBits,
+    value: new Float64Array(K * W),
+    backI: new Int32Array(K * W),
+    backN: new Int32Array(K * W),
+    sortedX: new Float64Array(W * K),
+    sortedN: new Int32Array(W * K),
+    sortedCount: new Int32Array(W),
+    prefC: new Float64Array(K),
+    prefArg: new Int32Array(K),
+    sufY: new Float64Array(K + 1),
+    sufArg: new Int32Array(K + 1),
   };
 }
 
@@ -85,7 +97,9 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
       }
       const last = j === L;
       const load = ct.stageFixed[d] + prefLoad[pl + j] + ct.embedLoad[d] + (last ? ct.headLoad[d] : 0);
-      const v = (ct.entry ? Math.max(load, ct.entry.finish) + ct.entry.comm[d] : load) + (prefW[j] + embedW + (last ? headW : 0)) * invFlops;
+      const v =
+        (ct.entry ? Math.max(load, ct.entry.finish) + ct.entry.comm[d] : load) +
+        (prefW[j] + embedW + (last ? headW : 0)) * invFlops;
       if (v > bound) break; // grows with j
       value[row + j] = v;
       backI[row + j] = 0;
@@ -101,7 +115,8 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
       const base = i * ct.K;
       const bits = commBits[i];
       // Prefix min of c and suffix min of x + c, in ascending x order (pointer-walked below).
-      let prefC = Infinity, prefArg = -1;
+      let prefC = Infinity,
+        prefArg = -1;
       const { prefC: pc, prefArg: pa, sufY: sy, sufArg: sa } = ctx;
       for (let k = 0; k < cnt; k++) {
         const m = sortedN[base + k];
@@ -186,7 +201,8 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
 export function orderDpPlan(ctx: OrderDpContext, order: readonly number[]): DpSolution | null {
   const { ct, value, backI, backN } = ctx;
   const W = ct.L + 1;
-  let best = Infinity, bestN = -1;
+  let best = Infinity,
+    bestN = -1;
   for (let n = 0; n < order.length; n++) {
     const v = value[n * W + ct.L] + exitTime(ct, order[n]);
     if (v < best) {
@@ -196,7 +212,8 @@ export function orderDpPlan(ctx: OrderDpContext, order: readonly number[]): DpSo
   }
   if (bestN < 0) return null;
   const stages: PlanStage[] = [];
-  let n = bestN, j = ct.L;
+  let n = bestN,
+    j = ct.L;
   while (n >= 0) {
     const i = backI[n * W + j];
     stages.push({ device: order[n], layers: { start: i, end: j } });

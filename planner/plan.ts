@@ -43,7 +43,9 @@ export function planOptimal(p: PlanProblem, options: PlanOptions = {}): PlanResu
   const method: PlanMethod =
     options.method === 'exact' || options.method === 'scalable'
       ? options.method
-      : dpStateCount(ct.K, ct.L) <= maxStates ? 'exact' : 'scalable';
+      : dpStateCount(ct.K, ct.L) <= maxStates
+        ? 'exact'
+        : 'scalable';
   if (method === 'exact' && (ct.K > 24 || dpStateCount(ct.K, ct.L) > 25 * MAX_DP_STATES)) {
     throw new TandemError(
       'plan-too-large',

@@ -36,10 +36,46 @@ const csgoTable1: ScenarioInput = {
   model: QWEN3_14B,
   wireless: TABLE1_CELL,
   devices: [
-    { name: 'D1', peakTflops: 165, utilA: 0.4, utilB: 5.1e-4, readMBps: 5000, memoryGB: 20, uplinkPowerDbm: 20, distanceM: 1 },
-    { name: 'D2', peakTflops: 70, utilA: 0.7, utilB: 8.7e-4, readMBps: 4000, memoryGB: 10, uplinkPowerDbm: 18, distanceM: 3 },
-    { name: 'D3', peakTflops: 30, utilA: 0.8, utilB: 1.1e-3, readMBps: 3000, memoryGB: 8, uplinkPowerDbm: 15, distanceM: 5 },
-    { name: 'D4', peakTflops: 20, utilA: 0.8, utilB: 1.8e-3, readMBps: 2000, memoryGB: 8, uplinkPowerDbm: 15, distanceM: 7 },
+    {
+      name: 'D1',
+      peakTflops: 165,
+      utilA: 0.4,
+      utilB: 5.1e-4,
+      readMBps: 5000,
+      memoryGB: 20,
+      uplinkPowerDbm: 20,
+      distanceM: 1,
+    },
+    {
+      name: 'D2',
+      peakTflops: 70,
+      utilA: 0.7,
+      utilB: 8.7e-4,
+      readMBps: 4000,
+      memoryGB: 10,
+      uplinkPowerDbm: 18,
+      distanceM: 3,
+    },
+    {
+      name: 'D3',
+      peakTflops: 30,
+      utilA: 0.8,
+      utilB: 1.1e-3,
+      readMBps: 3000,
+      memoryGB: 8,
+      uplinkPowerDbm: 15,
+      distanceM: 5,
+    },
+    {
+      name: 'D4',
+      peakTflops: 20,
+      utilA: 0.8,
+      utilB: 1.8e-3,
+      readMBps: 2000,
+      memoryGB: 8,
+      uplinkPowerDbm: 15,
+      distanceM: 7,
+    },
   ],
   memoryModel: 'max',
   embeddingAndHead: false,
@@ -50,14 +86,50 @@ const csgoPaper: ScenarioInput = {
   name: 'csgo-paper',
   description:
     'CSGO paper, calibrated to reproduce its figures: K/V projection FLOPs counted once, refitted utilisation, ' +
-    'D4 at 10 m, memory as sum(A + P), and 6000 MB/s for the ideal baseline\'s device',
+    "D4 at 10 m, memory as sum(A + P), and 6000 MB/s for the ideal baseline's device",
   model: QWEN3_14B,
   wireless: TABLE1_CELL,
   devices: [
-    { name: 'D1', peakTflops: 165, utilA: 0.406, utilB: 5.133e-4, readMBps: 5000, memoryGB: 20, uplinkPowerDbm: 20, distanceM: 1 },
-    { name: 'D2', peakTflops: 70, utilA: 0.5, utilB: 8.71e-4, readMBps: 4000, memoryGB: 10, uplinkPowerDbm: 18, distanceM: 3 },
-    { name: 'D3', peakTflops: 30, utilA: 0.8, utilB: 1.1238e-3, readMBps: 3000, memoryGB: 8, uplinkPowerDbm: 15, distanceM: 5 },
-    { name: 'D4', peakTflops: 20, utilA: 0.8, utilB: 1.836e-3, readMBps: 2000, memoryGB: 8, uplinkPowerDbm: 15, distanceM: 10 },
+    {
+      name: 'D1',
+      peakTflops: 165,
+      utilA: 0.406,
+      utilB: 5.133e-4,
+      readMBps: 5000,
+      memoryGB: 20,
+      uplinkPowerDbm: 20,
+      distanceM: 1,
+    },
+    {
+      name: 'D2',
+      peakTflops: 70,
+      utilA: 0.5,
+      utilB: 8.71e-4,
+      readMBps: 4000,
+      memoryGB: 10,
+      uplinkPowerDbm: 18,
+      distanceM: 3,
+    },
+    {
+      name: 'D3',
+      peakTflops: 30,
+      utilA: 0.8,
+      utilB: 1.1238e-3,
+      readMBps: 3000,
+      memoryGB: 8,
+      uplinkPowerDbm: 15,
+      distanceM: 5,
+    },
+    {
+      name: 'D4',
+      peakTflops: 20,
+      utilA: 0.8,
+      utilB: 1.836e-3,
+      readMBps: 2000,
+      memoryGB: 8,
+      uplinkPowerDbm: 15,
+      distanceM: 10,
+    },
   ],
   memoryModel: 'sum',
   embeddingAndHead: false,
@@ -70,15 +142,24 @@ const PRESETS: Record<string, ScenarioInput> = { 'csgo-table1': csgoTable1, 'csg
 
 export const PRESET_NAMES = Object.keys(PRESETS);
 
+/** The preset's input, or undefined for a name that is not one (own keys only: `toString` is no preset). */
+function presetInput(name: string): ScenarioInput | undefined {
+  return Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined;
+}
+
 /** A built-in scenario by name; throws TandemError('scenario-unknown') listing the names. */
 export function presetScenario(name: string): Scenario {
-  const input = PRESETS[name];
-  if (!input) throw new TandemError('scenario-unknown', `no preset named "${name}"; presets: ${PRESET_NAMES.join(', ')} (or give a path to a .json file)`);
+  const input = presetInput(name);
+  if (!input)
+    throw new TandemError(
+      'scenario-unknown',
+      `no preset named "${name}"; presets: ${PRESET_NAMES.join(', ')} (or give a path to a .json file)`,
+    );
   return parseScenario(structuredClone(input), `preset ${name}`);
 }
 
 /** The raw JSON of a preset (what a scenario file with the same content would hold). */
 export function presetJson(name: string): ScenarioInput | undefined {
-  const input = PRESETS[name];
+  const input = presetInput(name);
   return input ? structuredClone(input) : undefined;
 }

@@ -28,7 +28,7 @@ export interface RandomProblemOptions {
 /** A random problem from a PRNG. */
 export function randomProblem(rand: () => number, o: RandomProblemOptions): PlanProblem {
   const logUniform = (lo: number, hi: number) => lo * (hi / lo) ** rand();
-  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
   const heads = pick([8, 16, 32]);
   const headDim = pick([64, 128]);
   const model: ModelConfig = {
@@ -68,7 +68,9 @@ export function randomProblem(rand: () => number, o: RandomProblemOptions): Plan
       d.linkLatencySec = hopSec * logUniform(0.05, 3);
     }
     if (o.browserTerms === 'matrix') {
-      problem.hopLatencySec = devices.map((_, a) => devices.map((__, b) => (a === b ? 0 : hopSec * logUniform(0.05, 5))));
+      problem.hopLatencySec = devices.map((_, a) =>
+        devices.map((__, b) => (a === b ? 0 : hopSec * logUniform(0.05, 5))),
+      );
     }
   }
   if (o.heldUnits) {
@@ -91,5 +93,7 @@ export function randomProblems(
 ): PlanProblem[] {
   const rand = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
-  return Array.from({ length: count }, () => randomProblem(rand, { K: int(...ranges.K), L: int(...ranges.L), ...extra }));
+  return Array.from({ length: count }, () =>
+    randomProblem(rand, { K: int(...ranges.K), L: int(...ranges.L), ...extra }),
+  );
 }

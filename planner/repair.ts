@@ -59,15 +59,28 @@ export interface RepairPlan {
 /** The lost range: the given one, or the hull of the layers no survivor holds. */
 export function lostRange(L: number, survivors: readonly PlanStage[], lost?: LayerRange): LayerRange {
   if (lost !== undefined) {
-    if (!Number.isInteger(lost.start) || !Number.isInteger(lost.end) || lost.start < 0 || lost.end > L || lost.end <= lost.start) {
-      throw new TandemError('repair-invalid', `lost range ${lost.start}..${lost.end - 1} (0-based) must be non-empty and inside 0..${L - 1}`);
+    if (
+      !Number.isInteger(lost.start) ||
+      !Number.isInteger(lost.end) ||
+      lost.start < 0 ||
+      lost.end > L ||
+      lost.end <= lost.start
+    ) {
+      throw new TandemError(
+        'repair-invalid',
+        `lost range ${lost.start}..${lost.end - 1} (0-based) must be non-empty and inside 0..${L - 1}`,
+      );
     }
     return { start: lost.start, end: lost.end };
   }
   const covered = new Array<boolean>(L).fill(false);
   for (const s of survivors) for (let l = s.layers.start; l < s.layers.end; l++) covered[l] = true;
   const first = covered.indexOf(false);
-  if (first < 0) throw new TandemError('repair-invalid', 'every layer is held by a surviving stage: nothing to repair (give `lost` to re-plan a range anyway)');
+  if (first < 0)
+    throw new TandemError(
+      'repair-invalid',
+      'every layer is held by a surviving stage: nothing to repair (give `lost` to re-plan a range anyway)',
+    );
   return { start: first, end: covered.lastIndexOf(false) + 1 };
 }
 
@@ -84,12 +97,18 @@ function splitSurvivors(L: number, survivors: readonly PlanStage[], lost: LayerR
     return next === to;
   };
   if (!tiles(up, 0, lost.start) || !tiles(down, lost.end, L)) {
-    throw new TandemError('repair-invalid', `the surviving stages must cover layers 0..${lost.start - 1} and ${lost.end}..${L - 1} (0-based) exactly, each range once, around the lost range`);
+    throw new TandemError(
+      'repair-invalid',
+      `the surviving stages must cover layers 0..${lost.start - 1} and ${lost.end}..${L - 1} (0-based) exactly, each range once, around the lost range`,
+    );
   }
   const used = new Set<number>();
   for (const s of [...up, ...down]) {
     if (!Number.isInteger(s.device) || s.device < 0 || s.device >= K || used.has(s.device)) {
-      throw new TandemError('repair-invalid', `surviving stage on device ${s.device}: device indices must be 0..${K - 1}, each once`);
+      throw new TandemError(
+        'repair-invalid',
+        `surviving stage on device ${s.device}: device indices must be 0..${K - 1}, each once`,
+      );
     }
     used.add(s.device);
   }
@@ -99,7 +118,10 @@ function splitSurvivors(L: number, survivors: readonly PlanStage[], lost: LayerR
 /** The problem at the replay length, with held units; `warm` devices pay no runtime warm-up. */
 function repairProblem(input: RepairInput, warm: ReadonlySet<number>): PlanProblem {
   if (!Number.isInteger(input.replayTokens) || input.replayTokens <= 0) {
-    throw new TandemError('repair-invalid', `replayTokens must be a positive integer (prompt + tokens generated so far), got ${String(input.replayTokens)}`);
+    throw new TandemError(
+      'repair-invalid',
+      `replayTokens must be a positive integer (prompt + tokens generated so far), got ${String(input.replayTokens)}`,
+    );
   }
   return {
     model: input.model,
@@ -115,9 +137,12 @@ function repairProblem(input: RepairInput, warm: ReadonlySet<number>): PlanProbl
 
 /** Finish time of a chain of live stages (load 0) started at `start` after device `from` (or none). */
 function liveChain(ct: CostTable, stages: readonly PlanStage[], start: number, from: number): number {
-  let t = start, prev = from;
+  let t = start,
+    prev = from;
   for (const s of stages) {
-    t += (prev < 0 ? 0 : commTime(ct, prev, s.device, s.layers.start)) + stageCompute(ct, s.device, s.layers.start, s.layers.end);
+    t +=
+      (prev < 0 ? 0 : commTime(ct, prev, s.device, s.layers.start)) +
+      stageCompute(ct, s.device, s.layers.start, s.layers.end);
     prev = s.device;
   }
   return t;
@@ -147,10 +172,13 @@ function repairRange(input: RepairInput): RangeRepair {
 
   // Fixed upstream: the survivors recompute the replay from their live sessions.
   const last = up.at(-1);
-  const entry = last === undefined ? null : {
-    finish: liveChain(ct, up, 0, -1),
-    comm: Float64Array.from(free, (d) => commTime(ct, last.device, d, lost.start)),
-  };
+  const entry =
+    last === undefined
+      ? null
+      : {
+          finish: liveChain(ct, up, 0, -1),
+          comm: Float64Array.from(free, (d) => commTime(ct, last.device, d, lost.start)),
+        };
   // Fixed downstream: after the new last stage on d, the hop to the first downstream survivor and the chain.
   const exit = down.length === 0 ? null : Float64Array.from(free, (d) => liveChain(ct, down, 0, d));
   const sub = sliceCostTable(ct, free, lost.start, lost.end, entry, exit);
@@ -159,7 +187,10 @@ function repairRange(input: RepairInput): RangeRepair {
   const dp = dpStateCount(sub.K, sub.L) <= MAX_DP_STATES ? solveExactDp(sub) : solveScalable(sub, strongestFirst);
   if (dp === null) return none;
 
-  const middle = dp.stages.map((s) => ({ device: free[s.device], layers: { start: s.layers.start + lost.start, end: s.layers.end + lost.start } }));
+  const middle = dp.stages.map((s) => ({
+    device: free[s.device],
+    layers: { start: s.layers.start + lost.start, end: s.layers.end + lost.start },
+  }));
   const stages = [...up, ...middle, ...down];
   return { stages, dpSec: dp.latency, timeline: evaluateWithCosts(ct, stages, busy), lost, needBytes, freeMax };
 }
@@ -186,10 +217,24 @@ export function planRepair(input: RepairInput): RepairPlan {
   const wholeSec = whole ? whole.timeline.latency : null;
   const candidates = { range: rangeSec, whole: wholeSec };
   if (rangeSec !== null && (wholeSec === null || rangeSec <= wholeSec)) {
-    return { mode: 'range', stages: range!.stages, replanned: range!.lost, timeline: range!.timeline, resumeSec: rangeSec, candidates };
+    return {
+      mode: 'range',
+      stages: range!.stages,
+      replanned: range!.lost,
+      timeline: range!.timeline,
+      resumeSec: rangeSec,
+      candidates,
+    };
   }
   if (wholeSec !== null) {
-    return { mode: 'whole', stages: whole!.stages, replanned: { start: 0, end: L }, timeline: whole!.timeline, resumeSec: wholeSec, candidates };
+    return {
+      mode: 'whole',
+      stages: whole!.stages,
+      replanned: { start: 0, end: L },
+      timeline: whole!.timeline,
+      resumeSec: wholeSec,
+      candidates,
+    };
   }
   const gib = (b: number) => (b / 2 ** 30).toFixed(2);
   const what = range

@@ -40,7 +40,10 @@ export function buildReport(scenario: Scenario, tokens: readonly number[]): Plan
   const perTokens: TokenResult[] = tokens.map((t) => {
     const problem = scenarioProblem(scenario, t);
     const dp = planOptimal(problem);
-    const baseline = (name: BaselineName): MethodResult => ({ method: name, timeline: runBaseline(problem, name, baselineOptions).timeline });
+    const baseline = (name: BaselineName): MethodResult => ({
+      method: name,
+      timeline: runBaseline(problem, name, baselineOptions).timeline,
+    });
     const results: Record<MethodName, MethodResult> = {
       dp: { method: 'dp', timeline: dp, solver: dp.method },
       ideal: baseline('ideal'),
@@ -81,25 +84,28 @@ export function reportJson(r: PlanReport) {
       methods: Object.fromEntries(
         METHODS.map((m) => {
           const res = t.results[m];
-          return [m, {
-            latency: res.timeline.latency,
-            ...(res.solver ? { solver: res.solver } : {}),
-            memoryOk: res.timeline.memoryOk ?? true,
-            allocation: allocationString(res.timeline.stages, r.deviceNames),
-            stages: res.timeline.stages.map((s) => ({
-              device: r.deviceNames[s.device],
-              firstLayer: s.layers.start + 1,
-              lastLayer: s.layers.end,
-              load: s.load,
-              wait: s.wait,
-              comm: s.comm,
-              compute: s.compute,
-              start: s.startTime,
-              finish: s.finishTime,
-              memoryBytes: s.memoryBytes,
-              memoryOk: s.memoryOk,
-            })),
-          }];
+          return [
+            m,
+            {
+              latency: res.timeline.latency,
+              ...(res.solver ? { solver: res.solver } : {}),
+              memoryOk: res.timeline.memoryOk ?? true,
+              allocation: allocationString(res.timeline.stages, r.deviceNames),
+              stages: res.timeline.stages.map((s) => ({
+                device: r.deviceNames[s.device],
+                firstLayer: s.layers.start + 1,
+                lastLayer: s.layers.end,
+                load: s.load,
+                wait: s.wait,
+                comm: s.comm,
+                compute: s.compute,
+                start: s.startTime,
+                finish: s.finishTime,
+                memoryBytes: s.memoryBytes,
+                memoryOk: s.memoryOk,
+              })),
+            },
+          ];
         }),
       ),
     })),
@@ -135,7 +141,10 @@ export function reportText(r: PlanReport): string {
   }
   const m = r.meanReduction;
   lines.push(`${'mean'.padStart(7)}${' '.repeat(40)}${pct(m.ideal)}${pct(m.even)}${pct(m.heuristic)}${pct(m.best)}`);
-  if (anyOverMemory) lines.push('* exceeds a device\'s memory: the ideal baseline ignores memory by definition; even and heuristic do not check it');
+  if (anyOverMemory)
+    lines.push(
+      "* exceeds a device's memory: the ideal baseline ignores memory by definition; even and heuristic do not check it",
+    );
   const all = r.perTokens.flatMap((t) => BASELINES.map((b) => t.reduction[b]));
   lines.push('');
   lines.push(

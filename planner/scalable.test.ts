@@ -56,7 +56,8 @@ describe('scalable planner', () => {
         continue;
       }
       expect(() => checkPlanShape(ct.L, ct.K, sc.stages)).not.toThrow();
-      for (const s of sc.stages) expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]);
+      for (const s of sc.stages)
+        expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]);
       const ev = evaluateWithCosts(ct, sc.stages);
       expect(ev.latency).toBeCloseTo(sc.latency, 9);
       expect(sc.latency).toBeLessThanOrEqual(baseline * (1 + 1e-9));
@@ -77,6 +78,6 @@ describe('scalable planner', () => {
 describe('planOptimal guards', () => {
   it('refuses a forced exact DP that would not fit in memory', () => {
     const p = randomProblems(53, 1, { K: [26, 26], L: [40, 40] })[0];
-    expect(() => planOptimal(p, { method: 'exact' })).toThrowError(expect.objectContaining({ code: 'plan-too-large' }));
+    expect(() => planOptimal(p, { method: 'exact' })).toThrow(expect.objectContaining({ code: 'plan-too-large' }));
   });
 });

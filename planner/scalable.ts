@@ -50,7 +50,11 @@ export function seedOrders(ct: CostTable, strongestFirstOrder: readonly number[]
 }
 
 /** Best plan found by local search over device orders; null when nothing fits in memory. */
-export function solveScalable(ct: CostTable, strongestFirstOrder: readonly number[], options: ScalableOptions = {}): ScalableResult | null {
+export function solveScalable(
+  ct: CostTable,
+  strongestFirstOrder: readonly number[],
+  options: ScalableOptions = {},
+): ScalableResult | null {
   const ctx = createOrderDpContext(ct);
   const K = ct.K;
   const budget = options.maxEvaluations ?? 10 * K + 200;
@@ -104,4 +108,3 @@ export function solveScalable(ct: CostTable, strongestFirstOrder: readonly numbe
   const plan = orderDpPlan(ctx, bestOrder)!;
   return { ...plan, evaluations, order: bestOrder };
 }
-

@@ -5,12 +5,36 @@ import { parseScenario, parseScenarioText, scenarioBaselineOptions, scenarioProb
 
 const valid = () => ({
   model: {
-    num_hidden_layers: 28, hidden_size: 1024, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128,
-    intermediate_size: 3072, vocab_size: 151936, bytesPerParam: 2,
+    num_hidden_layers: 28,
+    hidden_size: 1024,
+    num_attention_heads: 16,
+    num_key_value_heads: 8,
+    head_dim: 128,
+    intermediate_size: 3072,
+    vocab_size: 151936,
+    bytesPerParam: 2,
   },
   devices: [
-    { name: 'laptop', peakTflops: 2, utilA: 0.5, utilB: 1e-3, readMBps: 800, memoryGB: 4, uplinkMbps: 300, downlinkMbps: 400 },
-    { name: 'phone', peakTflops: 1, utilA: 0.6, utilB: 2e-3, readMBps: 500, memoryGB: 2, uplinkMbps: 100, downlinkMbps: 200 },
+    {
+      name: 'laptop',
+      peakTflops: 2,
+      utilA: 0.5,
+      utilB: 1e-3,
+      readMBps: 800,
+      memoryGB: 4,
+      uplinkMbps: 300,
+      downlinkMbps: 400,
+    },
+    {
+      name: 'phone',
+      peakTflops: 1,
+      utilA: 0.6,
+      utilB: 2e-3,
+      readMBps: 500,
+      memoryGB: 2,
+      uplinkMbps: 100,
+      downlinkMbps: 200,
+    },
   ],
 });
 
@@ -32,7 +56,11 @@ describe('scenario files', () => {
     expect(s.embeddingAndHead).toBe(false);
     const p = scenarioProblem(s, 100);
     expect(p.devices[0]).toMatchObject({
-      peakFlops: 2e12, readBytesPerSec: 800 * 2 ** 20, memoryBytes: 4 * 2 ** 30, uplinkBitsPerSec: 300e6, downlinkBitsPerSec: 400e6,
+      peakFlops: 2e12,
+      readBytesPerSec: 800 * 2 ** 20,
+      memoryBytes: 4 * 2 ** 30,
+      uplinkBitsPerSec: 300e6,
+      downlinkBitsPerSec: 400e6,
     });
     expect(p.tokens).toBe(100);
     expect(scenarioBaselineOptions(s)).toEqual({});
@@ -41,10 +69,22 @@ describe('scenario files', () => {
 
   it('takes the browser terms in scenario units (MB/s, s, ms)', () => {
     const v = valid();
-    Object.assign(v.devices[0], { sessionCreateMBps: 200, sessionCreateFixedSec: 0.3, warmupSec: 1.2, linkLatencyMs: 5 });
+    Object.assign(v.devices[0], {
+      sessionCreateMBps: 200,
+      sessionCreateFixedSec: 0.3,
+      warmupSec: 1.2,
+      linkLatencyMs: 5,
+    });
     const p = scenarioProblem(parseScenario(v), 100);
-    expect(p.devices[0]).toMatchObject({ sessionCreateBytesPerSec: 200 * 2 ** 20, sessionCreateFixedSec: 0.3, warmupSec: 1.2, linkLatencySec: 0.005 });
-    expect(errorOf({ ...v, devices: [{ ...v.devices[0], warmupSec: -1 }, v.devices[1]] }).message).toMatch(/devices\[0\]\.warmupSec/);
+    expect(p.devices[0]).toMatchObject({
+      sessionCreateBytesPerSec: 200 * 2 ** 20,
+      sessionCreateFixedSec: 0.3,
+      warmupSec: 1.2,
+      linkLatencySec: 0.005,
+    });
+    expect(errorOf({ ...v, devices: [{ ...v.devices[0], warmupSec: -1 }, v.devices[1]] }).message).toMatch(
+      /devices\[0\]\.warmupSec/,
+    );
   });
 
   it('presets are valid scenario files (round trip through JSON text)', () => {
@@ -52,29 +92,87 @@ describe('scenario files', () => {
       expect(parseScenarioText(JSON.stringify(presetJson(name)), name)).toEqual(presetScenario(name));
     }
     expect(scenarioBaselineOptions(presetScenario('csgo-paper'))).toEqual({ idealReadBytesPerSec: 6000 * 2 ** 20 });
-    expect(() => presetScenario('nope')).toThrowError(expect.objectContaining({ code: 'scenario-unknown' }));
+    expect(() => presetScenario('nope')).toThrow(expect.objectContaining({ code: 'scenario-unknown' }));
   });
 
   it('rejects malformed files with a message naming the bad field', () => {
     const cases: [(s: ReturnType<typeof valid> & Record<string, unknown>) => void, RegExp][] = [
-      [(s) => { delete (s.model as Partial<typeof s.model>).hidden_size; }, /model\.hidden_size/],
-      [(s) => { s.devices[1].readMBps = -5; }, /devices\[1\]\.readMBps/],
-      [(s) => { (s.devices[0] as Record<string, unknown>).peakTflops = '2'; }, /devices\[0\]\.peakTflops/],
-      [(s) => { (s.devices[0] as Record<string, unknown>).readMbps = 5; }, /devices\[0\].*readMbps/],
-      [(s) => { s.devices[0].utilA = 2; }, /devices\[0\]\.utilA/],
-      [(s) => { delete (s.devices[1] as Partial<(typeof s.devices)[0]>).downlinkMbps; }, /devices\[1\]\.downlinkMbps/],
-      [(s) => { s.devices[1].name = 'laptop'; }, /devices\[1\]\.name: duplicate/],
-      [(s) => { s.memoryModel = 'min'; }, /memoryModel/],
-      [(s) => { s.tokens = [256, 0]; }, /tokens\[1\]/],
-      [(s) => { s.devices = []; }, /devices/],
-      [(s) => { s.model.num_key_value_heads = 7; }, /model\.num_key_value_heads: must divide/],
-      [(s) => {
-        const d = s.devices[0] as Record<string, unknown>;
-        delete d.uplinkMbps;
-        delete d.downlinkMbps;
-        d.uplinkPowerDbm = 20;
-        d.distanceM = 3;
-      }, /wireless: required/],
+      [
+        (s) => {
+          delete (s.model as Partial<typeof s.model>).hidden_size;
+        },
+        /model\.hidden_size/,
+      ],
+      [
+        (s) => {
+          s.devices[1].readMBps = -5;
+        },
+        /devices\[1\]\.readMBps/,
+      ],
+      [
+        (s) => {
+          (s.devices[0] as Record<string, unknown>).peakTflops = '2';
+        },
+        /devices\[0\]\.peakTflops/,
+      ],
+      [
+        (s) => {
+          (s.devices[0] as Record<string, unknown>).readMbps = 5;
+        },
+        /devices\[0\].*readMbps/,
+      ],
+      [
+        (s) => {
+          s.devices[0].utilA = 2;
+        },
+        /devices\[0\]\.utilA/,
+      ],
+      [
+        (s) => {
+          delete (s.devices[1] as Partial<(typeof s.devices)[0]>).downlinkMbps;
+        },
+        /devices\[1\]\.downlinkMbps/,
+      ],
+      [
+        (s) => {
+          s.devices[1].name = 'laptop';
+        },
+        /devices\[1\]\.name: duplicate/,
+      ],
+      [
+        (s) => {
+          s.memoryModel = 'min';
+        },
+        /memoryModel/,
+      ],
+      [
+        (s) => {
+          s.tokens = [256, 0];
+        },
+        /tokens\[1\]/,
+      ],
+      [
+        (s) => {
+          s.devices = [];
+        },
+        /devices/,
+      ],
+      [
+        (s) => {
+          s.model.num_key_value_heads = 7;
+        },
+        /model\.num_key_value_heads: must divide/,
+      ],
+      [
+        (s) => {
+          const d = s.devices[0] as Record<string, unknown>;
+          delete d.uplinkMbps;
+          delete d.downlinkMbps;
+          d.uplinkPowerDbm = 20;
+          d.distanceM = 3;
+        },
+        /wireless: required/,
+      ],
     ];
     for (const [mutate, msg] of cases) {
       const s = valid() as ReturnType<typeof valid> & Record<string, unknown>;
@@ -87,7 +185,9 @@ describe('scenario files', () => {
   });
 
   it('rejects non-JSON text and non-objects', () => {
-    expect(() => parseScenarioText('{"model": ', 'x.json')).toThrowError(expect.objectContaining({ code: 'scenario-invalid' }));
+    expect(() => parseScenarioText('{"model": ', 'x.json')).toThrow(
+      expect.objectContaining({ code: 'scenario-invalid' }),
+    );
     expect(errorOf([1, 2]).code).toBe('scenario-invalid');
   });
 

@@ -14,7 +14,8 @@ const MIB = 2 ** 20;
 const GIB = 2 ** 30;
 
 const posInt = z.int().positive();
-const pos = z.number().positive().finite();
+// zod 4: z.number() already rejects Infinity and NaN, so no `.finite()` is needed on any number below.
+const pos = z.number().positive();
 
 const modelSchema = z.strictObject({
   num_hidden_layers: posInt.max(4096),
@@ -31,11 +32,11 @@ const modelSchema = z.strictObject({
 const wirelessSchema = z.strictObject({
   mu: z.number().gt(0).max(1),
   bandwidthMHz: pos,
-  downlinkPowerDbm: z.number().finite(),
-  noiseDbmPerHz: z.number().finite(),
+  downlinkPowerDbm: z.number(),
+  noiseDbmPerHz: z.number(),
   refDistanceM: pos.default(1),
   pathLossExponent: pos,
-  beta0Db: z.number().finite(),
+  beta0Db: z.number(),
 });
 
 const deviceSchema = z.strictObject({
@@ -44,16 +45,16 @@ const deviceSchema = z.strictObject({
   utilA: z.number().gt(0).max(1),
   utilB: pos,
   readMBps: pos,
-  memoryGB: z.number().nonnegative().finite(),
+  memoryGB: z.number().nonnegative(),
   uplinkMbps: pos.optional(),
   downlinkMbps: pos.optional(),
-  uplinkPowerDbm: z.number().finite().optional(),
+  uplinkPowerDbm: z.number().optional(),
   distanceM: pos.optional(),
   // Browser terms (docs/cost-model.md [B1]-[B3]); absent = 0, the paper's model.
   sessionCreateMBps: pos.optional(),
-  sessionCreateFixedSec: z.number().nonnegative().finite().optional(),
-  warmupSec: z.number().nonnegative().finite().optional(),
-  linkLatencyMs: z.number().nonnegative().finite().optional(),
+  sessionCreateFixedSec: z.number().nonnegative().optional(),
+  warmupSec: z.number().nonnegative().optional(),
+  linkLatencyMs: z.number().nonnegative().optional(),
 });
 
 export const scenarioSchema = z
@@ -72,27 +73,56 @@ export const scenarioSchema = z
   .superRefine((s, ctx) => {
     const names = new Set<string>();
     s.devices.forEach((d, i) => {
-      if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'name'], message: `duplicate device name "${d.name}"` });
+      if (names.has(d.name))
+        ctx.addIssue({ code: 'custom', path: ['devices', i, 'name'], message: `duplicate device name "${d.name}"` });
       names.add(d.name);
       const direct = d.uplinkMbps !== undefined || d.downlinkMbps !== undefined;
       const radio = d.uplinkPowerDbm !== undefined || d.distanceM !== undefined;
       if (direct && radio) {
-        ctx.addIssue({ code: 'custom', path: ['devices', i], message: 'give either uplinkMbps + downlinkMbps or uplinkPowerDbm + distanceM, not both' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['devices', i],
+          message: 'give either uplinkMbps + downlinkMbps or uplinkPowerDbm + distanceM, not both',
+        });
       } else if (direct) {
         for (const key of ['uplinkMbps', 'downlinkMbps'] as const) {
-          if (d[key] === undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, key], message: `required with ${key === 'uplinkMbps' ? 'downlinkMbps' : 'uplinkMbps'}` });
+          if (d[key] === undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['devices', i, key],
+              message: `required with ${key === 'uplinkMbps' ? 'downlinkMbps' : 'uplinkMbps'}`,
+            });
         }
       } else if (radio) {
         for (const key of ['uplinkPowerDbm', 'distanceM'] as const) {
-          if (d[key] === undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, key], message: 'required for the wireless link model' });
+          if (d[key] === undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['devices', i, key],
+              message: 'required for the wireless link model',
+            });
         }
-        if (!s.wireless) ctx.addIssue({ code: 'custom', path: ['wireless'], message: `required: devices[${i}] uses the wireless link model` });
+        if (!s.wireless)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['wireless'],
+            message: `required: devices[${i}] uses the wireless link model`,
+          });
       } else {
-        ctx.addIssue({ code: 'custom', path: ['devices', i], message: 'needs link rates: uplinkMbps + downlinkMbps, or uplinkPowerDbm + distanceM with a "wireless" section' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['devices', i],
+          message:
+            'needs link rates: uplinkMbps + downlinkMbps, or uplinkPowerDbm + distanceM with a "wireless" section',
+        });
       }
     });
     if (s.model.num_attention_heads % s.model.num_key_value_heads !== 0) {
-      ctx.addIssue({ code: 'custom', path: ['model', 'num_key_value_heads'], message: 'must divide num_attention_heads' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'num_key_value_heads'],
+        message: 'must divide num_attention_heads',
+      });
     }
   });
 
@@ -111,7 +141,10 @@ export function parseScenario(value: unknown, source = 'scenario'): Scenario {
   const result = scenarioSchema.safeParse(value);
   if (result.success) return result.data;
   const lines = result.error.issues.slice(0, 10).map((iss) => `  ${fieldName(iss.path)}: ${iss.message}`);
-  throw new TandemError('scenario-invalid', `${source} is not a valid scenario:\n${lines.join('\n')}\n(see docs/architecture.md, "Scenario files", for the format)`);
+  throw new TandemError(
+    'scenario-invalid',
+    `${source} is not a valid scenario:\n${lines.join('\n')}\n(see docs/architecture.md, "Scenario files", for the format)`,
+  );
 }
 
 /** Parses scenario JSON text; a syntax error becomes TandemError('scenario-invalid'). */

@@ -40,27 +40,49 @@ export interface CostTable {
 export function checkProblem(p: PlanProblem): void {
   checkModel(p.model);
   if (!Array.isArray(p.devices) || p.devices.length === 0) {
-    throw new TandemError('devices-empty', 'the plan needs at least one device; add a device to the session or scenario');
+    throw new TandemError(
+      'devices-empty',
+      'the plan needs at least one device; add a device to the session or scenario',
+    );
   }
   p.devices.forEach((d, i) => checkDevice(d, i));
   if (!Number.isInteger(p.tokens) || p.tokens <= 0) {
-    throw new TandemError('tokens-invalid', `tokens must be a positive integer (prefill length), got ${String(p.tokens)}`);
+    throw new TandemError(
+      'tokens-invalid',
+      `tokens must be a positive integer (prefill length), got ${String(p.tokens)}`,
+    );
   }
-  if (p.memoryModel !== undefined && p.memoryModel !== 'max' && p.memoryModel !== 'sum') {
-    throw new TandemError('memory-model-invalid', `memoryModel must be 'max' or 'sum', got ${String(p.memoryModel)}`);
+  const memoryModel: unknown = p.memoryModel; // problems also come from JSON and untyped callers
+  if (memoryModel !== undefined && memoryModel !== 'max' && memoryModel !== 'sum') {
+    throw new TandemError(
+      'memory-model-invalid',
+      `memoryModel must be 'max' or 'sum', got ${typeof memoryModel === 'string' ? memoryModel : JSON.stringify(memoryModel)}`,
+    );
   }
   const K = p.devices.length;
   if (p.hopLatencySec !== undefined) {
     const m = p.hopLatencySec;
     const ok = m.length === K && m.every((row) => row.length === K && row.every((v) => Number.isFinite(v) && v >= 0));
-    if (!ok) throw new TandemError('latency-invalid', `hopLatencySec must be a ${K} x ${K} matrix of non-negative seconds (one row and column per device)`);
+    if (!ok)
+      throw new TandemError(
+        'latency-invalid',
+        `hopLatencySec must be a ${K} x ${K} matrix of non-negative seconds (one row and column per device)`,
+      );
   }
   if (p.heldUnits !== undefined) {
     const L = p.model.num_hidden_layers;
-    if (p.heldUnits.length !== K) throw new TandemError('held-units-invalid', `heldUnits has ${p.heldUnits.length} entries for ${K} devices: give one per device (an empty list when it holds nothing)`);
+    if (p.heldUnits.length !== K)
+      throw new TandemError(
+        'held-units-invalid',
+        `heldUnits has ${p.heldUnits.length} entries for ${K} devices: give one per device (an empty list when it holds nothing)`,
+      );
     p.heldUnits.forEach((h, k) => {
       const bad = h.layers.find((l) => !Number.isInteger(l) || l < 0 || l >= L);
-      if (bad !== undefined) throw new TandemError('held-units-invalid', `heldUnits[${k}] lists layer ${bad}; layers are 0-based, 0..${L - 1}`);
+      if (bad !== undefined)
+        throw new TandemError(
+          'held-units-invalid',
+          `heldUnits[${k}] lists layer ${bad}; layers are 0-based, 0..${L - 1}`,
+        );
     });
   }
 }
@@ -95,7 +117,8 @@ export function buildCostTable(p: PlanProblem): CostTable {
   const hopLatency = new Float64Array(K * K);
   for (let a = 0; a < K; a++) {
     for (let b = 0; b < K; b++) {
-      hopLatency[a * K + b] = p.hopLatencySec?.[a]![b] ?? (p.devices[a].linkLatencySec ?? 0) + (p.devices[b].linkLatencySec ?? 0);
+      hopLatency[a * K + b] =
+        p.hopLatencySec?.[a]![b] ?? (p.devices[a].linkLatencySec ?? 0) + (p.devices[b].linkLatencySec ?? 0);
     }
   }
   return {
@@ -207,7 +230,8 @@ export function sliceCostTable(
   entry: { finish: number; comm: Float64Array } | null,
   exit: Float64Array | null,
 ): CostTable {
-  const K = devices.length, L = end - start;
+  const K = devices.length,
+    L = end - start;
   const layerLoad = new Float64Array(K * L);
   devices.forEach((d, k) => layerLoad.set(ct.layerLoad.subarray(d * ct.L + start, d * ct.L + end), k * L));
   const hopLatency = new Float64Array(K * K);

@@ -6,14 +6,34 @@ import type { DeviceProfile, ModelConfig, PlanProblem, PlanStage } from './types
 
 // A tiny model at t = 8 whose per-layer costs are round: P = 81920 bytes, W = 671744 FLOP, A = 1024 bytes.
 const model: ModelConfig = {
-  num_hidden_layers: 4, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 4, head_dim: 16,
-  intermediate_size: 128, vocab_size: 10, bytesPerParam: 2,
+  num_hidden_layers: 4,
+  hidden_size: 64,
+  num_attention_heads: 4,
+  num_key_value_heads: 4,
+  head_dim: 16,
+  intermediate_size: 128,
+  vocab_size: 10,
+  bytesPerParam: 2,
 };
-const P = 81920, W = 671744, A = 1024;
+const P = 81920,
+  W = 671744,
+  A = 1024;
 // utilB huge so U(t) = a = 1: effective FLOP/s = peak.
-const dev = (name: string, secPerLayerLoad: number, secPerLayerComp: number, up: number, down: number): DeviceProfile => ({
-  name, peakFlops: W / secPerLayerComp, utilA: 1, utilB: 100, readBytesPerSec: P / secPerLayerLoad,
-  memoryBytes: 1e12, uplinkBitsPerSec: up, downlinkBitsPerSec: down,
+const dev = (
+  name: string,
+  secPerLayerLoad: number,
+  secPerLayerComp: number,
+  up: number,
+  down: number,
+): DeviceProfile => ({
+  name,
+  peakFlops: W / secPerLayerComp,
+  utilA: 1,
+  utilB: 100,
+  readBytesPerSec: P / secPerLayerLoad,
+  memoryBytes: 1e12,
+  uplinkBitsPerSec: up,
+  downlinkBitsPerSec: down,
 });
 // d0: 1 s/layer load, 0.5 s/layer compute, uplink 8 A bit/s; d1: 2 s/layer load, 1 s/layer compute.
 const problem: PlanProblem = {
@@ -54,7 +74,10 @@ describe('timing model [17]-[24]', () => {
 
   it('reports memory per stage without enforcing it', () => {
     const small = { ...problem, devices: problem.devices.map((d) => ({ ...d, memoryBytes: P + A })) };
-    const tl = evaluatePlan(small, [{ device: 0, layers: { start: 0, end: 1 } }, { device: 1, layers: { start: 1, end: 4 } }]);
+    const tl = evaluatePlan(small, [
+      { device: 0, layers: { start: 0, end: 1 } },
+      { device: 1, layers: { start: 1, end: 4 } },
+    ]);
     expect(tl.stages.map((s) => s.memoryOk)).toEqual([true, false]);
     expect(tl.memoryOk).toBe(false);
     expect(tl.stages[1].memoryBytes).toBe(3 * P + A); // 'max' model: max A + sum P
@@ -65,17 +88,41 @@ describe('timing model [17]-[24]', () => {
   it('rejects plans that break [13]-[16], saying which stage', () => {
     const bad: [PlanStage[], RegExp][] = [
       [[], /no stages/],
-      [[{ device: 0, layers: { start: 0, end: 2 } }, { device: 1, layers: { start: 3, end: 4 } }], /stage 1 starts at layer 3/],
-      [[{ device: 0, layers: { start: 0, end: 3 } }, { device: 1, layers: { start: 2, end: 4 } }], /stage 1 starts at layer 2/],
-      [[{ device: 0, layers: { start: 0, end: 2 } }, { device: 0, layers: { start: 2, end: 4 } }], /more than one stage/],
-      [[{ device: 0, layers: { start: 0, end: 0 } }, { device: 1, layers: { start: 0, end: 4 } }], /stage 0 is empty/],
+      [
+        [
+          { device: 0, layers: { start: 0, end: 2 } },
+          { device: 1, layers: { start: 3, end: 4 } },
+        ],
+        /stage 1 starts at layer 3/,
+      ],
+      [
+        [
+          { device: 0, layers: { start: 0, end: 3 } },
+          { device: 1, layers: { start: 2, end: 4 } },
+        ],
+        /stage 1 starts at layer 2/,
+      ],
+      [
+        [
+          { device: 0, layers: { start: 0, end: 2 } },
+          { device: 0, layers: { start: 2, end: 4 } },
+        ],
+        /more than one stage/,
+      ],
+      [
+        [
+          { device: 0, layers: { start: 0, end: 0 } },
+          { device: 1, layers: { start: 0, end: 4 } },
+        ],
+        /stage 0 is empty/,
+      ],
       [[{ device: 0, layers: { start: 0, end: 3 } }], /not all 4 layers/],
       [[{ device: 0, layers: { start: 0, end: 5 } }], /model has 4 layers/],
       [[{ device: 2, layers: { start: 0, end: 4 } }], /valid indices are 0..1/],
     ];
     for (const [stages, msg] of bad) {
-      expect(() => checkPlanShape(4, 2, stages)).toThrowError(msg);
-      expect(() => evaluatePlan(problem, stages)).toThrowError(TandemError);
+      expect(() => checkPlanShape(4, 2, stages)).toThrow(msg);
+      expect(() => evaluatePlan(problem, stages)).toThrow(TandemError);
     }
   });
 });

@@ -5,7 +5,15 @@
  * finished; then it receives the activations (comm) and computes.
  */
 import { TandemError } from './errors.ts';
-import { buildCostTable, commTime, exitTime, stageCompute, stageLoad, stageMemory, type CostTable } from './stage-costs.ts';
+import {
+  buildCostTable,
+  commTime,
+  exitTime,
+  stageCompute,
+  stageLoad,
+  stageMemory,
+  type CostTable,
+} from './stage-costs.ts';
 import type { PlanProblem, PlanStage, StageTiming, Timeline } from './types.ts';
 
 /**
@@ -59,7 +67,18 @@ export function evaluateWithCosts(ct: CostTable, stages: readonly PlanStage[], l
     const memoryBytes = stageMemory(ct, start, end); // [22]
     const fits = memoryBytes <= ct.memory[s.device];
     memoryOk &&= fits;
-    out.push({ device: s.device, layers: { start, end }, load, wait, comm, compute, startTime, finishTime, memoryBytes, memoryOk: fits });
+    out.push({
+      device: s.device,
+      layers: { start, end },
+      load,
+      wait,
+      comm,
+      compute,
+      startTime,
+      finishTime,
+      memoryBytes,
+      memoryOk: fits,
+    });
     prevFinish = finishTime;
     prevDevice = s.device;
   }

@@ -16,7 +16,6 @@ import { parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { TandemError } from '../planner/errors.ts';
 import { convertCheckpoint } from './convert.ts';
 import { headDim, type ModelManifest, type PackageDType } from './manifest.ts';
 import { writeModel, type ModelShape } from './make-model.ts';
@@ -26,9 +25,25 @@ import { buildStageGraph, stageSessionConfig, type StageGraphOptions } from './s
 
 const SHAPES: Record<string, Partial<ModelShape>> = {
   // One Qwen3-0.6B decoder layer (hidden 1024, 16/8 heads of 128, FFN 3072); small vocab, few layers.
-  'qwen3-0.6b': { hidden_size: 1024, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128, intermediate_size: 3072, vocab_size: 1024, max_position_embeddings: 4096 },
+  'qwen3-0.6b': {
+    hidden_size: 1024,
+    num_attention_heads: 16,
+    num_key_value_heads: 8,
+    head_dim: 128,
+    intermediate_size: 3072,
+    vocab_size: 1024,
+    max_position_embeddings: 4096,
+  },
   // The embedded demo model's layer shape.
-  demo: { hidden_size: 128, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, intermediate_size: 1536, vocab_size: 1024, max_position_embeddings: 4096 },
+  demo: {
+    hidden_size: 128,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 32,
+    intermediate_size: 1536,
+    vocab_size: 1024,
+    max_position_embeddings: 4096,
+  },
 };
 
 interface Result {
@@ -64,8 +79,16 @@ async function measure(m: ModelManifest, blobs: Map<string, Uint8Array>, c: Meas
   const hd = headDim(m.config);
   const H = m.config.hidden_size;
   const S = c.prefill;
-  const opts: StageGraphOptions = { backend: c.backend === 'wasm' ? 'wasm' : 'cpu', q4Kernel: c.q4Kernel, maxPositions: 2048 };
-  const graph = buildStageGraph(m, { layers: { start: 0, end: layers }, embeds: false, hasHead: c.part === 'head' }, opts);
+  const opts: StageGraphOptions = {
+    backend: c.backend === 'wasm' ? 'wasm' : 'cpu',
+    q4Kernel: c.q4Kernel,
+    maxPositions: 2048,
+  };
+  const graph = buildStageGraph(
+    m,
+    { layers: { start: 0, end: layers }, embeds: false, hasHead: c.part === 'head' },
+    opts,
+  );
   const externalData = graph.externalData.map((e) => ({ path: e.path, data: blobs.get(e.path)! }));
   const weightBytes = externalData.reduce((sum, e) => sum + e.data.byteLength, 0);
   const spec = { model: graph.model, externalData, config: stageSessionConfig(m, opts) };
@@ -86,9 +109,17 @@ async function measure(m: ModelManifest, blobs: Map<string, Uint8Array>, c: Meas
   const feeds = (seq: number, past: Map<string, HostTensor> | null): Record<string, HostTensor> => {
     const pastLen = past?.get('past_key_values.0.key')?.dims[2] ?? 0;
     const f: Record<string, HostTensor> = {
-      hidden_states: { dtype: 'float32', dims: [1, seq, H], data: Float32Array.from({ length: seq * H }, (_, i) => Math.sin(i) * 0.5) },
+      hidden_states: {
+        dtype: 'float32',
+        dims: [1, seq, H],
+        data: Float32Array.from({ length: seq * H }, (_, i) => Math.sin(i) * 0.5),
+      },
       attention_mask: { dtype: 'int64', dims: [1, pastLen + seq], data: new BigInt64Array(pastLen + seq).fill(1n) },
-      position_ids: { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(pastLen + j)) },
+      position_ids: {
+        dtype: 'int64',
+        dims: [1, seq],
+        data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(pastLen + j)),
+      },
     };
     for (let l = 0; l < layers; l++) {
       for (const kv of ['key', 'value']) {
@@ -100,7 +131,8 @@ async function measure(m: ModelManifest, blobs: Map<string, Uint8Array>, c: Meas
   };
   const presents = (out: Record<string, HostTensor>) => {
     const map = new Map<string, HostTensor>();
-    for (let l = 0; l < layers; l++) for (const kv of ['key', 'value']) map.set(`past_key_values.${l}.${kv}`, out[`present.${l}.${kv}`]);
+    for (let l = 0; l < layers; l++)
+      for (const kv of ['key', 'value']) map.set(`past_key_values.${l}.${kv}`, out[`present.${l}.${kv}`]);
     return map;
   };
   const prefillMs: number[] = [];
@@ -145,7 +177,9 @@ function median(xs: number[]): number {
 
 function list<T extends string>(value: string, allowed: readonly T[], flag: string): T[] {
   const items = value.split(',').map((s) => s.trim());
-  for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw usageError(`${flag}: '${i}' is not one of ${allowed.join(', ')}.`);
+  for (const i of items)
+    if (!(allowed as readonly string[]).includes(i))
+      throw usageError(`${flag}: '${i}' is not one of ${allowed.join(', ')}.`);
   return items as T[];
 }
 
@@ -176,15 +210,21 @@ async function main(argv: string[]): Promise<void> {
       out: { type: 'string', default: 'bench/results/shards.json' },
     },
   });
-  const shape = SHAPES[values.shape];
+  const shape = Object.hasOwn(SHAPES, values.shape) ? SHAPES[values.shape] : undefined; // own keys only
   if (!shape) throw usageError(`--shape must be one of ${Object.keys(SHAPES).join(', ')}.`);
   const layers = Number(values.layers);
   const S = Number(values.prefill);
   const decodeSteps = Number(values.decode);
   const repeats = Number(values.repeats);
   const headVocab = Number(values['head-vocab']);
-  if (!Number.isInteger(headVocab) || headVocab < 0) throw usageError('--head-vocab must be an integer >= 0 (0 = skip the head).');
-  for (const [flag, v] of [['--layers', layers], ['--prefill', S], ['--decode', decodeSteps], ['--repeats', repeats]] as const) {
+  if (!Number.isInteger(headVocab) || headVocab < 0)
+    throw usageError('--head-vocab must be an integer >= 0 (0 = skip the head).');
+  for (const [flag, v] of [
+    ['--layers', layers],
+    ['--prefill', S],
+    ['--decode', decodeSteps],
+    ['--repeats', repeats],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw usageError(`${flag} must be a positive integer.`);
   }
   const dtypes = list<PackageDType>(values.dtypes, ['fp32', 'fp16', 'q4'], '--dtypes');
@@ -195,8 +235,11 @@ async function main(argv: string[]): Promise<void> {
   const results: Result[] = [];
   try {
     // Layers: the shape's layers with a small vocabulary. Head: 1 layer, the real vocabulary (lm_head H x V).
-    const parts: { part: 'layer' | 'head'; overrides: Partial<ModelShape> }[] = [{ part: 'layer', overrides: { ...shape, num_hidden_layers: layers } }];
-    if (headVocab > 0) parts.push({ part: 'head', overrides: { ...shape, num_hidden_layers: 1, vocab_size: headVocab } });
+    const parts: { part: 'layer' | 'head'; overrides: Partial<ModelShape> }[] = [
+      { part: 'layer', overrides: { ...shape, num_hidden_layers: layers } },
+    ];
+    if (headVocab > 0)
+      parts.push({ part: 'head', overrides: { ...shape, num_hidden_layers: 1, vocab_size: headVocab } });
     for (const { part, overrides } of parts) {
       const ckpt = join(work, `${part}-ckpt`);
       writeModel(ckpt, { preset: 'tiny', arch: 'qwen3', tied: true, dtype: 'bf16', seed: 7, overrides });
@@ -211,7 +254,14 @@ async function main(argv: string[]): Promise<void> {
           for (const q4Kernel of kernels) {
             // q4 packages keep the head in float32: one kernel is enough there.
             if (part === 'head' && q4Kernel === 'dequantize') continue;
-            const res = await measure(reader.manifest, blobs, { part, backend, q4Kernel, prefill: S, decodeSteps, repeats });
+            const res = await measure(reader.manifest, blobs, {
+              part,
+              backend,
+              q4Kernel,
+              prefill: S,
+              decodeSteps,
+              repeats,
+            });
             results.push(res);
             console.log(
               `${part.padEnd(5)} ${dtype.padEnd(4)} ${backend.padEnd(4)} ${(q4Kernel ?? '').padEnd(11)} ${String(res.count).padStart(2)} x ${(res.weightBytes / res.count / 1e6).toFixed(1).padStart(6)} MB  ` +
@@ -229,7 +279,12 @@ async function main(argv: string[]): Promise<void> {
   const report = {
     bench: 'shards',
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, platform: process.platform },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      platform: process.platform,
+    },
     // 1-minute load average before and after: on a shared machine, figures taken under load are inflated.
     loadAverage: { before: loadBefore, after: loadavg()[0] },
     method:

@@ -8,13 +8,44 @@
  * embedding or the head) is held at most twice (source + transposed copy).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { TandemError } from '../planner/errors.ts';
-import { parseManifest, TENSOR_ALIGNMENT, tensorByteLength, unitIdForLayer, type Architecture, type ModelConfigJson, type ModelManifest, type PackageDType, type TensorEntry, type UnitEntry, type UnitKind } from './manifest.ts';
+import {
+  parseManifest,
+  TENSOR_ALIGNMENT,
+  tensorByteLength,
+  unitIdForLayer,
+  type Architecture,
+  type ModelConfigJson,
+  type ModelManifest,
+  type PackageDType,
+  type TensorEntry,
+  type UnitEntry,
+  type UnitKind,
+} from './manifest.ts';
 import { transpose, type TensorData } from './package-layout.ts';
 import { quantizeQ4 } from './quantize.ts';
-import { decodeToFloat32, encodeFloat16, parseHeader, parseSafetensorsIndex, readHeaderLength, type SafetensorsTensorInfo } from './safetensors.ts';
+import {
+  decodeToFloat32,
+  encodeFloat16,
+  parseHeader,
+  parseSafetensorsIndex,
+  readHeaderLength,
+  type SafetensorsTensorInfo,
+} from './safetensors.ts';
 import { copyTokenizerFiles, findTokenizerFiles } from './tokenizer-files.ts';
 
 /** Hugging Face `architectures[0]` -> Tandem architecture. */
@@ -28,7 +59,9 @@ function readJson(path: string, what: string): unknown {
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (cause) {
-    throw new TandemError('checkpoint-invalid', `Cannot read ${what} at ${path}: ${(cause as Error).message}`, { cause });
+    throw new TandemError('checkpoint-invalid', `Cannot read ${what} at ${path}: ${(cause as Error).message}`, {
+      cause,
+    });
   }
 }
 
@@ -37,11 +70,17 @@ export function detectArchitecture(config: Record<string, unknown>): Architectur
   const archs = config.architectures;
   const name = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : undefined;
   if (name === undefined) {
-    throw new TandemError('architecture-unsupported', `config.json has no \`architectures\` list; supported: ${Object.keys(SUPPORTED_ARCHITECTURES).join(', ')}.`);
+    throw new TandemError(
+      'architecture-unsupported',
+      `config.json has no \`architectures\` list; supported: ${Object.keys(SUPPORTED_ARCHITECTURES).join(', ')}.`,
+    );
   }
-  const arch = SUPPORTED_ARCHITECTURES[name];
+  const arch = Object.hasOwn(SUPPORTED_ARCHITECTURES, name) ? SUPPORTED_ARCHITECTURES[name] : undefined; // own keys only
   if (!arch) {
-    throw new TandemError('architecture-unsupported', `Architecture '${name}' is not supported; supported: ${Object.keys(SUPPORTED_ARCHITECTURES).join(', ')}.`);
+    throw new TandemError(
+      'architecture-unsupported',
+      `Architecture '${name}' is not supported; supported: ${Object.keys(SUPPORTED_ARCHITECTURES).join(', ')}.`,
+    );
   }
   return arch;
 }
@@ -53,28 +92,59 @@ export function detectArchitecture(config: Record<string, unknown>): Architectur
 export function normaliseConfig(raw: Record<string, unknown>, arch: Architecture): ModelConfigJson {
   const config: Record<string, unknown> = { ...raw };
   const ropeParams = config.rope_parameters as { rope_theta?: unknown; rope_type?: unknown } | undefined;
-  if (config.rope_theta === undefined && ropeParams && typeof ropeParams.rope_theta === 'number') config.rope_theta = ropeParams.rope_theta;
+  if (config.rope_theta === undefined && ropeParams && typeof ropeParams.rope_theta === 'number')
+    config.rope_theta = ropeParams.rope_theta;
   const unsupported = (msg: string) => new TandemError('config-unsupported', `config.json: ${msg}`);
-  const scaling = (config.rope_scaling ?? null) as { rope_type?: string; type?: string } | null;
-  const ropeType = scaling?.rope_type ?? scaling?.type ?? ropeParams?.rope_type ?? 'default';
-  if (!['default', 'linear', 'llama3'].includes(String(ropeType))) throw unsupported(`rope scaling '${String(ropeType)}' is not supported (only default, linear, llama3).`);
+  const rawScaling: unknown = config.rope_scaling ?? null;
+  const scaling = rawScaling as { rope_type?: unknown; type?: unknown } | null;
+  const ropeType: unknown = scaling?.rope_type ?? scaling?.type ?? ropeParams?.rope_type ?? 'default';
+  if (typeof ropeType !== 'string' || !['default', 'linear', 'llama3'].includes(ropeType)) {
+    throw unsupported(
+      `rope scaling '${typeof ropeType === 'string' ? ropeType : JSON.stringify(ropeType)}' is not supported (only default, linear, llama3).`,
+    );
+  }
   if (config.use_sliding_window === true) throw unsupported('sliding-window attention is not supported.');
-  if (config.hidden_act !== undefined && config.hidden_act !== 'silu') throw unsupported(`hidden_act '${String(config.hidden_act)}' is not supported (only silu).`);
-  if (arch !== 'qwen2' && config.attention_bias === true) throw unsupported(`attention_bias true is not supported for ${arch}.`);
+  if (config.hidden_act !== undefined && config.hidden_act !== 'silu')
+    throw unsupported(
+      `hidden_act '${typeof config.hidden_act === 'string' ? config.hidden_act : JSON.stringify(config.hidden_act)}' is not supported (only silu).`,
+    );
+  if (arch !== 'qwen2' && config.attention_bias === true)
+    throw unsupported(`attention_bias true is not supported for ${arch}.`);
   if (config.mlp_bias === true) throw unsupported('mlp_bias true is not supported.');
-  for (const f of ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'vocab_size', 'rms_norm_eps', 'rope_theta']) {
-    if (typeof config[f] !== 'number') throw new TandemError('config-invalid', `config.json: field \`${f}\` is missing or not a number.`);
+  for (const f of [
+    'num_hidden_layers',
+    'hidden_size',
+    'num_attention_heads',
+    'num_key_value_heads',
+    'intermediate_size',
+    'vocab_size',
+    'rms_norm_eps',
+    'rope_theta',
+  ]) {
+    if (typeof config[f] !== 'number')
+      throw new TandemError('config-invalid', `config.json: field \`${f}\` is missing or not a number.`);
   }
   const c = config as unknown as ModelConfigJson;
   const hd = c.head_dim ?? c.hidden_size / c.num_attention_heads;
-  if (!Number.isInteger(hd)) throw new TandemError('config-invalid', `config.json: head_dim is missing and hidden_size/num_attention_heads = ${hd} is not an integer.`);
-  if (c.num_attention_heads % c.num_key_value_heads !== 0) throw new TandemError('config-invalid', 'config.json: num_attention_heads must be a multiple of num_key_value_heads.');
+  if (!Number.isInteger(hd))
+    throw new TandemError(
+      'config-invalid',
+      `config.json: head_dim is missing and hidden_size/num_attention_heads = ${hd} is not an integer.`,
+    );
+  if (c.num_attention_heads % c.num_key_value_heads !== 0)
+    throw new TandemError(
+      'config-invalid',
+      'config.json: num_attention_heads must be a multiple of num_key_value_heads.',
+    );
   return c;
 }
 
 /** Reads tensors of a (possibly sharded) safetensors checkpoint by byte range. Call close() when done. */
 export class CheckpointReader {
-  private readonly shards = new Map<string, { fd: number; header: { dataStart: number; tensors: Map<string, SafetensorsTensorInfo> } }>();
+  private readonly shards = new Map<
+    string,
+    { fd: number; header: { dataStart: number; tensors: Map<string, SafetensorsTensorInfo> } }
+  >();
   /** tensor name -> shard file name */
   readonly tensorFiles = new Map<string, string>();
 
@@ -88,7 +158,10 @@ export class CheckpointReader {
     } else if (existsSync(single)) {
       files = ['model.safetensors'];
     } else {
-      throw new TandemError('checkpoint-invalid', `No model.safetensors or model.safetensors.index.json in ${dir}. Point convert at the downloaded Hugging Face folder.`);
+      throw new TandemError(
+        'checkpoint-invalid',
+        `No model.safetensors or model.safetensors.index.json in ${dir}. Point convert at the downloaded Hugging Face folder.`,
+      );
     }
     try {
       for (const file of files) this.openShard(file);
@@ -100,7 +173,8 @@ export class CheckpointReader {
 
   private openShard(file: string): void {
     const path = join(this.dir, file);
-    if (!existsSync(path)) throw new TandemError('checkpoint-invalid', `Shard ${file} listed in the index is missing from ${this.dir}.`);
+    if (!existsSync(path))
+      throw new TandemError('checkpoint-invalid', `Shard ${file} listed in the index is missing from ${this.dir}.`);
     const fd = openSync(path, 'r');
     this.shards.set(file, { fd, header: { dataStart: 0, tensors: new Map() } });
     const size = fstatSync(fd).size;
@@ -108,7 +182,8 @@ export class CheckpointReader {
     readSync(fd, first8, 0, 8, 0);
     const n = readHeaderLength(first8, file);
     const headerBytes = new Uint8Array(n);
-    if (readSync(fd, headerBytes, 0, n, 8) !== n) throw new TandemError('safetensors-malformed', `${file} is truncated inside its header.`);
+    if (readSync(fd, headerBytes, 0, n, 8) !== n)
+      throw new TandemError('safetensors-malformed', `${file} is truncated inside its header.`);
     const header = parseHeader(headerBytes, file, size);
     this.shards.set(file, { fd, header });
     for (const name of header.tensors.keys()) this.tensorFiles.set(name, file);
@@ -121,13 +196,23 @@ export class CheckpointReader {
   /** Check a tensor's presence, shape and dtype from the headers alone. Throws TandemError('tensor-missing' | 'tensor-shape-mismatch' | 'dtype-unsupported'). */
   check(name: string, shape: readonly number[]): { file: string; info: SafetensorsTensorInfo } {
     const file = this.tensorFiles.get(name);
-    if (!file) throw new TandemError('tensor-missing', `Checkpoint ${this.dir} has no tensor '${name}'; is the checkpoint complete and of the architecture config.json says?`);
+    if (!file)
+      throw new TandemError(
+        'tensor-missing',
+        `Checkpoint ${this.dir} has no tensor '${name}'; is the checkpoint complete and of the architecture config.json says?`,
+      );
     const info = this.shards.get(file)!.header.tensors.get(name)!;
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      throw new TandemError('tensor-shape-mismatch', `Tensor '${name}' in ${file} has shape [${info.shape.join(', ')}], but config.json implies [${shape.join(', ')}].`);
+      throw new TandemError(
+        'tensor-shape-mismatch',
+        `Tensor '${name}' in ${file} has shape [${info.shape.join(', ')}], but config.json implies [${shape.join(', ')}].`,
+      );
     }
     if (!['F32', 'F16', 'BF16', 'F64'].includes(info.dtype)) {
-      throw new TandemError('dtype-unsupported', `Tensor '${name}' in ${file} has dtype ${info.dtype}; only F32, F16, BF16 and F64 weights can be converted.`);
+      throw new TandemError(
+        'dtype-unsupported',
+        `Tensor '${name}' in ${file} has dtype ${info.dtype}; only F32, F16, BF16 and F64 weights can be converted.`,
+      );
     }
     return { file, info };
   }
@@ -173,17 +258,30 @@ export function safePackageName(s: string): string {
 }
 
 /** Convert the checkpoint in `srcDir` to a package in `outDir`. manifest.json is written last. */
-export async function convertCheckpoint(srcDir: string, outDir: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
+// eslint-disable-next-line @typescript-eslint/require-await -- the contract is a promise that rejects (callers and tests use `.rejects`), not a synchronous throw
+export async function convertCheckpoint(
+  srcDir: string,
+  outDir: string,
+  opts: ConvertOptions = {},
+): Promise<ConvertResult> {
   const dtype = opts.dtype ?? 'fp32';
-  if (!['fp32', 'fp16', 'q4'].includes(dtype)) throw new TandemError('convert-options', `--dtype must be fp32, fp16 or q4, not '${dtype}'.`);
+  if (!['fp32', 'fp16', 'q4'].includes(dtype))
+    throw new TandemError('convert-options', `--dtype must be fp32, fp16 or q4, not '${dtype}'.`);
   const name = opts.name ?? safePackageName(basename(resolve(outDir)));
-  if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new TandemError('convert-options', `Package name '${name}' is not URL-safe; use letters, digits, '.', '_' and '-'.`);
-  if (resolve(srcDir) === resolve(outDir)) throw new TandemError('convert-options', 'The output folder must differ from the checkpoint folder.');
+  if (!/^[A-Za-z0-9._-]+$/.test(name))
+    throw new TandemError(
+      'convert-options',
+      `Package name '${name}' is not URL-safe; use letters, digits, '.', '_' and '-'.`,
+    );
+  if (resolve(srcDir) === resolve(outDir))
+    throw new TandemError('convert-options', 'The output folder must differ from the checkpoint folder.');
   const rawConfig = readJson(join(srcDir, 'config.json'), 'config.json') as Record<string, unknown>;
   const arch = detectArchitecture(rawConfig);
   const config = normaliseConfig(rawConfig, arch);
   const generationPath = join(srcDir, 'generation_config.json');
-  const generation = existsSync(generationPath) ? (readJson(generationPath, 'generation_config.json') as Record<string, unknown>) : null;
+  const generation = existsSync(generationPath)
+    ? (readJson(generationPath, 'generation_config.json') as Record<string, unknown>)
+    : null;
 
   const reader = new CheckpointReader(srcDir);
   try {
@@ -191,7 +289,10 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
     const plan = unitPlan(config, arch, reader);
     for (const u of plan) for (const t of u.tensors) reader.check(t.source, t.sourceShape);
     if (dtype === 'q4') {
-      for (const u of plan) for (const t of u.tensors) if (t.role === 'matmul' && t.sourceShape[1]! % 32 !== 0) quantizeQ4([], t.sourceShape[0]!, t.sourceShape[1]!, t.source);
+      for (const u of plan)
+        for (const t of u.tensors)
+          if (t.role === 'matmul' && t.sourceShape[1] % 32 !== 0)
+            quantizeQ4([], t.sourceShape[0], t.sourceShape[1], t.source);
     }
     findTokenizerFiles(srcDir);
     mkdirSync(outDir, { recursive: true });
@@ -201,7 +302,7 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
     const used = new Set<string>();
     const units: UnitEntry[] = [];
     for (let i = 0; i < plan.length; i++) {
-      const u = plan[i]!;
+      const u = plan[i];
       opts.onUnit?.(u.id, i, plan.length);
       const file = `${u.id}.bin`;
       const writer = new UnitWriter(join(outDir, file));
@@ -214,7 +315,15 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
         writer.close();
       }
       const { bytes, sha256, entries } = writer.result();
-      units.push({ id: u.id, kind: u.kind, ...(u.kind === 'layer' ? { layer: u.layer } : {}), file, bytes, sha256, tensors: entries });
+      units.push({
+        id: u.id,
+        kind: u.kind,
+        ...(u.kind === 'layer' ? { layer: u.layer } : {}),
+        file,
+        bytes,
+        sha256,
+        tensors: entries,
+      });
     }
     const manifest: ModelManifest = {
       format: 'tandem-model-package',
@@ -255,7 +364,11 @@ class UnitWriter {
 
   add(t: TensorData): void {
     const length = tensorByteLength(t.dtype, t.shape);
-    if (t.data.byteLength !== length) throw new TandemError('unit-pack', `Tensor '${t.name}' has ${t.data.byteLength} bytes, but ${t.dtype} [${t.shape.join(', ')}] needs ${length}.`);
+    if (t.data.byteLength !== length)
+      throw new TandemError(
+        'unit-pack',
+        `Tensor '${t.name}' has ${t.data.byteLength} bytes, but ${t.dtype} [${t.shape.join(', ')}] needs ${length}.`,
+      );
     const start = Math.ceil(this.offset / TENSOR_ALIGNMENT) * TENSOR_ALIGNMENT;
     if (start > this.offset) this.write(new Uint8Array(start - this.offset));
     this.entries.push({ name: t.name, dtype: t.dtype, shape: [...t.shape], offset: start, length });
@@ -300,14 +413,35 @@ interface UnitPlanEntry {
 
 /** Which checkpoint tensors go into which unit, with their expected shapes. */
 function unitPlan(c: ModelConfigJson, arch: Architecture, reader: CheckpointReader): UnitPlanEntry[] {
-  const H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const H = c.hidden_size,
+    I = c.intermediate_size,
+    V = c.vocab_size;
   const hd = c.head_dim ?? H / c.num_attention_heads;
-  const q = c.num_attention_heads * hd, kv = c.num_key_value_heads * hd;
-  const units: UnitPlanEntry[] = [{ id: 'embed', kind: 'embed', tensors: [{ name: 'embed_tokens.weight', source: 'model.embed_tokens.weight', sourceShape: [V, H], role: 'table' }] }];
+  const q = c.num_attention_heads * hd,
+    kv = c.num_key_value_heads * hd;
+  const units: UnitPlanEntry[] = [
+    {
+      id: 'embed',
+      kind: 'embed',
+      tensors: [
+        { name: 'embed_tokens.weight', source: 'model.embed_tokens.weight', sourceShape: [V, H], role: 'table' },
+      ],
+    },
+  ];
   for (let i = 0; i < c.num_hidden_layers; i++) {
     const p = `model.layers.${i}`;
-    const mm = (name: string, source: string, out: number, inp: number): TensorPlan => ({ name, source: `${p}.${source}`, sourceShape: [out, inp], role: 'matmul' });
-    const vec = (name: string, source: string, n: number): TensorPlan => ({ name, source: `${p}.${source}`, sourceShape: [n], role: 'vector' });
+    const mm = (name: string, source: string, out: number, inp: number): TensorPlan => ({
+      name,
+      source: `${p}.${source}`,
+      sourceShape: [out, inp],
+      role: 'matmul',
+    });
+    const vec = (name: string, source: string, n: number): TensorPlan => ({
+      name,
+      source: `${p}.${source}`,
+      sourceShape: [n],
+      role: 'vector',
+    });
     const tensors: TensorPlan[] = [
       vec('input_layernorm.weight', 'input_layernorm.weight', H),
       mm('q_proj.weight', 'self_attn.q_proj.weight', q, H),
@@ -315,8 +449,17 @@ function unitPlan(c: ModelConfigJson, arch: Architecture, reader: CheckpointRead
       mm('v_proj.weight', 'self_attn.v_proj.weight', kv, H),
       mm('o_proj.weight', 'self_attn.o_proj.weight', H, q),
     ];
-    if (arch === 'qwen2') tensors.push(vec('q_proj.bias', 'self_attn.q_proj.bias', q), vec('k_proj.bias', 'self_attn.k_proj.bias', kv), vec('v_proj.bias', 'self_attn.v_proj.bias', kv));
-    if (arch === 'qwen3') tensors.push(vec('q_norm.weight', 'self_attn.q_norm.weight', hd), vec('k_norm.weight', 'self_attn.k_norm.weight', hd));
+    if (arch === 'qwen2')
+      tensors.push(
+        vec('q_proj.bias', 'self_attn.q_proj.bias', q),
+        vec('k_proj.bias', 'self_attn.k_proj.bias', kv),
+        vec('v_proj.bias', 'self_attn.v_proj.bias', kv),
+      );
+    if (arch === 'qwen3')
+      tensors.push(
+        vec('q_norm.weight', 'self_attn.q_norm.weight', hd),
+        vec('k_norm.weight', 'self_attn.k_norm.weight', hd),
+      );
     tensors.push(
       vec('post_attention_layernorm.weight', 'post_attention_layernorm.weight', H),
       mm('gate_proj.weight', 'mlp.gate_proj.weight', I, H),
@@ -351,12 +494,26 @@ function convertTensor(reader: CheckpointReader, t: TensorPlan, dtype: PackageDT
       return [{ name: t.name, dtype: 'float32', shape: [...t.sourceShape], data: f32bytes(src) }];
     case 'table':
       // embedding [V, H] row lookup: float16 in fp16 packages, float32 otherwise
-      return [{ name: t.name, dtype: dtype === 'fp16' ? 'float16' : 'float32', shape: [...t.sourceShape], data: dtype === 'fp16' ? encodeFloat16(src) : f32bytes(src) }];
+      return [
+        {
+          name: t.name,
+          dtype: dtype === 'fp16' ? 'float16' : 'float32',
+          shape: [...t.sourceShape],
+          data: dtype === 'fp16' ? encodeFloat16(src) : f32bytes(src),
+        },
+      ];
     case 'head': {
       // lm_head [V, H] -> [H, V]
       const [V, H] = t.sourceShape as [number, number];
       const w = transpose(src, V, H);
-      return [{ name: t.name, dtype: dtype === 'fp16' ? 'float16' : 'float32', shape: [H, V], data: dtype === 'fp16' ? encodeFloat16(w) : f32bytes(w) }];
+      return [
+        {
+          name: t.name,
+          dtype: dtype === 'fp16' ? 'float16' : 'float32',
+          shape: [H, V],
+          data: dtype === 'fp16' ? encodeFloat16(w) : f32bytes(w),
+        },
+      ];
     }
     case 'matmul': {
       const [out, inp] = t.sourceShape as [number, number];
@@ -369,7 +526,14 @@ function convertTensor(reader: CheckpointReader, t: TensorPlan, dtype: PackageDT
         ];
       }
       const w = transpose(src, out, inp); // [in, out] for x @ W
-      return [{ name: t.name, dtype: dtype === 'fp16' ? 'float16' : 'float32', shape: [inp, out], data: dtype === 'fp16' ? encodeFloat16(w) : f32bytes(w) }];
+      return [
+        {
+          name: t.name,
+          dtype: dtype === 'fp16' ? 'float16' : 'float32',
+          shape: [inp, out],
+          data: dtype === 'fp16' ? encodeFloat16(w) : f32bytes(w),
+        },
+      ];
     }
   }
 }

@@ -11,7 +11,6 @@
 import { closeSync, copyFileSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCliArgs, usageError } from '../core/cli.ts';
-import { TandemError } from '../planner/errors.ts';
 import { buildFullModel, FULL_MODEL_DATA_FILE, type FullModelOptions } from './full-graph.ts';
 import type { UnitEntry } from './manifest.ts';
 import { PackageReader } from './package-reader.ts';
@@ -22,7 +21,11 @@ export interface ExportResult {
   files: string[];
 }
 
-export async function exportFull(packageDir: string, outDir: string, opts: FullModelOptions = {}): Promise<ExportResult> {
+export async function exportFull(
+  packageDir: string,
+  outDir: string,
+  opts: FullModelOptions = {},
+): Promise<ExportResult> {
   const reader = PackageReader.open(packageDir);
   const { manifest } = reader;
   const blobs = new Map<string, Uint8Array>();
@@ -45,7 +48,10 @@ export async function exportFull(packageDir: string, outDir: string, opts: FullM
     }
     files.push(`onnx/${FULL_MODEL_DATA_FILE}`);
   }
-  const config: Record<string, unknown> = { ...manifest.config, model_type: manifest.config['model_type'] ?? manifest.architecture };
+  const config: Record<string, unknown> = {
+    ...manifest.config,
+    model_type: manifest.config['model_type'] ?? manifest.architecture,
+  };
   if (full.dataChunks.length > 0) config['transformers.js_config'] = { use_external_data_format: true };
   write('config.json', JSON.stringify(config, null, 2) + '\n');
   if (manifest.generation) write('generation_config.json', JSON.stringify(manifest.generation, null, 2) + '\n');
@@ -63,15 +69,22 @@ export const exportFullCommand = {
   async run(args: string[]): Promise<void> {
     const { values, positionals } = parseCliArgs({
       args,
-      options: { out: { type: 'string' }, weights: { type: 'string', default: 'auto' }, 'max-positions': { type: 'string' } },
+      options: {
+        out: { type: 'string' },
+        weights: { type: 'string', default: 'auto' },
+        'max-positions': { type: 'string' },
+      },
       allowPositionals: true,
       strict: true,
     });
-    if (positionals.length !== 1 || !values.out) throw usageError('export-full needs one package folder and --out <dir>.');
+    if (positionals.length !== 1 || !values.out)
+      throw usageError('export-full needs one package folder and --out <dir>.');
     const weights = values.weights;
-    if (weights !== 'auto' && weights !== 'inline' && weights !== 'external') throw usageError(`--weights must be auto, inline or external, not '${weights}'.`);
+    if (weights !== 'auto' && weights !== 'inline' && weights !== 'external')
+      throw usageError(`--weights must be auto, inline or external, not '${weights}'.`);
     const maxPositions = values['max-positions'] === undefined ? undefined : Number(values['max-positions']);
-    if (maxPositions !== undefined && !(Number.isInteger(maxPositions) && maxPositions > 0)) throw usageError(`--max-positions must be a positive integer, not '${values['max-positions']}'.`);
+    if (maxPositions !== undefined && !(Number.isInteger(maxPositions) && maxPositions > 0))
+      throw usageError(`--max-positions must be a positive integer, not '${values['max-positions']}'.`);
     const started = performance.now();
     const r = await exportFull(positionals[0], values.out, { weights, maxPositions });
     console.log(

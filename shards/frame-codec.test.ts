@@ -1,9 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { TandemError } from '../planner/errors.ts';
 import {
-  crc32, encodeFrame, endFrame, errorFrame, float16ToFloat32, float32ToFloat16, FrameAssembler, FrameEncoder,
-  frameToFloat32, frameToInt32, headerBytes, hiddenFrame, readEndFrame, readErrorFrame, tokenFrame,
-  SCTP_MAX_MESSAGE_BYTES, type Frame, type WireDType,
+  crc32,
+  encodeFrame,
+  endFrame,
+  errorFrame,
+  float16ToFloat32,
+  float32ToFloat16,
+  FrameAssembler,
+  FrameEncoder,
+  frameToFloat32,
+  frameToInt32,
+  headerBytes,
+  hiddenFrame,
+  readEndFrame,
+  readErrorFrame,
+  tokenFrame,
+  SCTP_MAX_MESSAGE_BYTES,
+  type Frame,
+  type WireDType,
 } from './frame-codec.ts';
 import { mulberry32 as prng } from '../planner/random.ts';
 
@@ -17,7 +32,14 @@ const SIZES: Record<WireDType, number> = { float32: 4, float16: 2, int32: 4, uin
 
 function makeFrame(rand: () => number, dtype: WireDType, dims: number[], kind: Frame['kind'] = 'hidden'): Frame {
   const n = dims.reduce((a, b) => a * b, 1);
-  return { kind, requestId: Math.floor(rand() * 2 ** 32), step: Math.floor(rand() * 1000), dtype, dims, payload: randomBytes(rand, n * SIZES[dtype]) };
+  return {
+    kind,
+    requestId: Math.floor(rand() * 2 ** 32),
+    step: Math.floor(rand() * 1000),
+    dtype,
+    dims,
+    payload: randomBytes(rand, n * SIZES[dtype]),
+  };
 }
 
 function decodeAll(chunks: Uint8Array[], asm = new FrameAssembler()): Frame[] {
@@ -101,19 +123,36 @@ describe('frame round trips', () => {
       errorFrame(1, 1, 'session-create-failed', 'out of memory: try a smaller range'),
       endFrame(1, 2, 'eos'),
     ];
-    const got = decodeAll(frames.flatMap((f) => enc.encode(f)), asm);
+    const got = decodeAll(
+      frames.flatMap((f) => enc.encode(f)),
+      asm,
+    );
     expect(got.map((g) => g.kind)).toEqual(['hidden', 'token', 'error', 'end']);
     expect(got.map((g) => g.seq)).toEqual([0, 1, 2, 3]);
     expect(Array.from(frameToFloat32(got[0]))).toEqual([1, -2, 3.5, Math.fround(1e-8)]);
     expect(Array.from(frameToInt32(got[1]))).toEqual([151643]);
-    expect(readErrorFrame(got[2])).toEqual({ code: 'session-create-failed', message: 'out of memory: try a smaller range' });
+    expect(readErrorFrame(got[2])).toEqual({
+      code: 'session-create-failed',
+      message: 'out of memory: try a smaller range',
+    });
     expect(readEndFrame(got[3])).toBe('eos');
   });
 });
 
 describe('encoder input checks', () => {
   it('rejects a payload that does not match dims x dtype', () => {
-    expect(codeOf(() => encodeFrame({ kind: 'hidden', requestId: 0, step: 0, dtype: 'float32', dims: [2, 2], payload: new Uint8Array(15) }))).toBe('frame-invalid');
+    expect(
+      codeOf(() =>
+        encodeFrame({
+          kind: 'hidden',
+          requestId: 0,
+          step: 0,
+          dtype: 'float32',
+          dims: [2, 2],
+          payload: new Uint8Array(15),
+        }),
+      ),
+    ).toBe('frame-invalid');
   });
   it('rejects non-u32 ids, bad ranks and too-small chunk sizes', () => {
     const ok: Frame = { kind: 'token', requestId: 0, step: 0, dtype: 'int32', dims: [1], payload: new Uint8Array(4) };
@@ -143,7 +182,10 @@ describe('malformed chunks', () => {
         const c = two[0].slice();
         c[i] ^= bit;
         const asm = new FrameAssembler();
-        expect(codeOf(() => asm.push(c)), `byte ${i} bit ${bit}`).toMatch(/^frame-/);
+        expect(
+          codeOf(() => asm.push(c)),
+          `byte ${i} bit ${bit}`,
+        ).toMatch(/^frame-/);
         expectRecovers(asm);
       }
     }
@@ -169,7 +211,10 @@ describe('malformed chunks', () => {
     ];
     for (const [name, edit, code] of cases) {
       const asm = new FrameAssembler();
-      expect(codeOf(() => asm.push(patch(two[0], edit))), name).toBe(code);
+      expect(
+        codeOf(() => asm.push(patch(two[0], edit))),
+        name,
+      ).toBe(code);
       expectRecovers(asm);
     }
   });
@@ -186,7 +231,10 @@ describe('malformed chunks', () => {
     const small = encodeFrame(tokenFrame(3, 4, [1, 2, 3]))[0];
     for (let n = 0; n < small.byteLength; n++) {
       const asm = new FrameAssembler();
-      expect(codeOf(() => asm.push(small.subarray(0, n))), `length ${n}`).toBe('frame-malformed');
+      expect(
+        codeOf(() => asm.push(small.subarray(0, n))),
+        `length ${n}`,
+      ).toBe('frame-malformed');
       expectRecovers(asm);
     }
     expect(codeOf(() => new FrameAssembler().push(Uint8Array.of(...small, 0)))).toBe('frame-malformed');
@@ -289,7 +337,8 @@ describe('float16 conversion', () => {
       if (x >= values[hi]) return x >= 65520 ? 0x7c00 : hi; // 65520 = halfway to 2^16 rounds to Inf
       while (hi - lo > 1) {
         const mid = (lo + hi) >> 1;
-        if (values[mid] <= x) lo = mid; else hi = mid;
+        if (values[mid] <= x) lo = mid;
+        else hi = mid;
       }
       const dl = x - values[lo];
       const dh = values[hi] - x;
@@ -298,7 +347,20 @@ describe('float16 conversion', () => {
       return lo % 2 === 0 ? lo : hi;
     };
     const r = prng(7);
-    const xs: number[] = [0, 1, 65504, 65519, 65520, 1e6, 2 ** -25, 2 ** -25 * 1.0001, 2 ** -24 * 1.5, 2 ** -24 * 2.5, 1 + 2 ** -11, 1 + 3 * 2 ** -11];
+    const xs: number[] = [
+      0,
+      1,
+      65504,
+      65519,
+      65520,
+      1e6,
+      2 ** -25,
+      2 ** -25 * 1.0001,
+      2 ** -24 * 1.5,
+      2 ** -24 * 2.5,
+      1 + 2 ** -11,
+      1 + 3 * 2 ** -11,
+    ];
     for (let i = 0; i < 20000; i++) xs.push(Math.fround(Math.exp((r() - 0.5) * 30)));
     const got = float32ToFloat16(Float32Array.from(xs));
     const neg = float32ToFloat16(Float32Array.from(xs.map((x) => -x)));

@@ -52,8 +52,10 @@ export async function main(argv: string[]): Promise<void> {
     },
   });
   if (!values.model || values.prompt === undefined) throw usageError('--model and --prompt are required.');
-  if (values.backend !== 'node' && values.backend !== 'wasm') throw usageError(`--backend must be node or wasm, not '${values.backend}'.`);
-  if (values.wire !== 'float32' && values.wire !== 'float16') throw usageError(`--wire must be float32 or float16, not '${values.wire}'.`);
+  if (values.backend !== 'node' && values.backend !== 'wasm')
+    throw usageError(`--backend must be node or wasm, not '${values.backend}'.`);
+  if (values.wire !== 'float32' && values.wire !== 'float16')
+    throw usageError(`--wire must be float32 or float16, not '${values.wire}'.`);
   const backend: NodeBackend = values.backend;
   const maxNewTokens = num(values['max-new-tokens'], '--max-new-tokens', 32, (n) => Number.isInteger(n) && n >= 1);
   const sampling = {
@@ -69,14 +71,25 @@ export async function main(argv: string[]): Promise<void> {
   const tokenizer = await loadTokenizer(values.model);
   let promptText = values.prompt;
   if (values.chat) {
-    if (!tokenizer.chat_template) throw new TandemError('chat-template-missing', `--chat: the package's tokenizer has no chat template; drop --chat.`);
-    promptText = tokenizer.apply_chat_template([{ role: 'user', content: values.prompt }], { add_generation_prompt: true, tokenize: false });
+    if (!tokenizer.chat_template)
+      throw new TandemError(
+        'chat-template-missing',
+        `--chat: the package's tokenizer has no chat template; drop --chat.`,
+      );
+    promptText = tokenizer.apply_chat_template([{ role: 'user', content: values.prompt }], {
+      add_generation_prompt: true,
+      tokenize: false,
+    });
   }
   const promptIds = tokenizer.encode(promptText, { add_special_tokens: !values.chat });
 
   const runner = await PipelineRunner.open(reader, { split, backend, wire: values.wire });
   try {
-    const result = await runner.generate(promptIds, { maxNewTokens, sampling, stopTokens: values['ignore-eos'] ? [] : undefined });
+    const result = await runner.generate(promptIds, {
+      maxNewTokens,
+      sampling,
+      stopTokens: values['ignore-eos'] ? [] : undefined,
+    });
     const text = tokenizer.decode(result.tokens, { skip_special_tokens: true });
     if (values.json) {
       console.log(

@@ -17,7 +17,13 @@ describe('make-model', () => {
     writeModel(join(root, 'b'), opts);
     writeModel(join(root, 'c'), { ...opts, seed: 99 });
     const read = (d: string, f: string) => readFileSync(join(root, d, f));
-    for (const f of ['model.safetensors', 'config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) {
+    for (const f of [
+      'model.safetensors',
+      'config.json',
+      'generation_config.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]) {
       expect(read('a', f).equals(read('b', f)), f).toBe(true);
     }
     expect(read('a', 'model.safetensors').equals(read('c', 'model.safetensors'))).toBe(false);
@@ -26,7 +32,7 @@ describe('make-model', () => {
   it('writes a Hugging Face folder whose tensors match config.json, with O(1) weights', () => {
     const dir = join(root, 'q2');
     writeModel(dir, { preset: 'tiny', arch: 'qwen2', tied: false, dtype: 'fp32', overrides: { vocab_size: 512 } });
-    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     expect(config.architectures).toEqual(['Qwen2ForCausalLM']);
     expect(config.tie_word_embeddings).toBe(false);
     const st = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))));
@@ -44,27 +50,39 @@ describe('make-model', () => {
 
   it('uses the real Qwen3 tokenizer ids and a vocabulary that covers them', () => {
     const config = makeConfig({ preset: 'demo' });
-    const tokenizer = JSON.parse(readFileSync(join(root, 'a', 'tokenizer.json'), 'utf8'));
-    const maxId = Math.max(...(tokenizer.added_tokens as { id: number }[]).map((t) => t.id));
+    const tokenizer = JSON.parse(readFileSync(join(root, 'a', 'tokenizer.json'), 'utf8')) as {
+      added_tokens: { id: number; content: string }[];
+    };
+    const maxId = Math.max(...tokenizer.added_tokens.map((t) => t.id));
     expect(config.vocab_size).toBeGreaterThan(maxId);
-    const byId = new Map((tokenizer.added_tokens as { id: number; content: string }[]).map((t) => [t.id, t.content]));
+    const byId = new Map(tokenizer.added_tokens.map((t) => [t.id, t.content]));
     expect(byId.get(config.bos_token_id as number)).toBe('<|endoftext|>');
     expect(byId.get(config.eos_token_id as number)).toBe('<|im_end|>');
     expect(config.num_hidden_layers).toBeGreaterThanOrEqual(16);
     // the demo package (fp32, head stored separately) stays well under 300 MB
-    const bytes = checkpointTensorSpecs({ ...config, tie_word_embeddings: false }).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * 4, 0);
+    const bytes = checkpointTensorSpecs({ ...config, tie_word_embeddings: false }).reduce(
+      (s, t) => s + t.shape.reduce((a, b) => a * b, 1) * 4,
+      0,
+    );
     expect(bytes).toBeLessThan(250e6);
   });
 
   it('realistic preset: bytes and FLOPs split between layers and embedding/head like Qwen3-0.6B, and small', () => {
     // Qwen3-0.6B's published config.json shape (28 layers, 0.44 B non-embedding parameters, tied).
     const qwen3_0_6b: ModelShape = {
-      num_hidden_layers: 28, hidden_size: 1024, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128,
-      intermediate_size: 3072, vocab_size: 151936, max_position_embeddings: 40960,
+      num_hidden_layers: 28,
+      hidden_size: 1024,
+      num_attention_heads: 16,
+      num_key_value_heads: 8,
+      head_dim: 128,
+      intermediate_size: 3072,
+      vocab_size: 151936,
+      max_position_embeddings: 40960,
     };
     // Parameters counted from the checkpoint's own tensor list (norms included).
     const split = (config: Record<string, unknown>) => {
-      let layers = 0, other = 0;
+      let layers = 0,
+        other = 0;
       for (const t of checkpointTensorSpecs(config)) {
         const n = t.shape.reduce((a, b) => a * b, 1);
         if (t.name.startsWith('model.layers.')) layers += n;

@@ -32,16 +32,43 @@ export interface ModelShape {
 /** vocab_size 151936 like Qwen3: covers the real tokenizer's 151,669 tokens. */
 export const PRESETS: Record<Preset, ModelShape> = {
   // 37 MiB of embedding (fp32); everything else is tiny so tests stay fast.
-  tiny: { num_hidden_layers: 4, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, intermediate_size: 128, vocab_size: 151936, max_position_embeddings: 2048 },
+  tiny: {
+    num_hidden_layers: 4,
+    hidden_size: 64,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 16,
+    intermediate_size: 128,
+    vocab_size: 151936,
+    max_position_embeddings: 2048,
+  },
   // 24 layers of 2.44 MiB fp32 each + 74 MiB embedding + 74 MiB head: ~207 MiB fp32 package.
-  demo: { num_hidden_layers: 24, hidden_size: 128, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, intermediate_size: 1536, vocab_size: 151936, max_position_embeddings: 4096 },
+  demo: {
+    num_hidden_layers: 24,
+    hidden_size: 128,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 32,
+    intermediate_size: 1536,
+    vocab_size: 151936,
+    max_position_embeddings: 4096,
+  },
   // Split like Qwen3-0.6B (28 layers of 15.7 M parameters, 155.6 M embedding, tied): the layers hold
   // ~74% of the parameters and, with the head over every position, ~74% of a 256-token prefill's FLOPs.
   // The vocabulary must stay 151936 (the real tokenizer), so the embedding fixes the size: hidden 32
   // (q heads x head_dim = 2 x hidden and h_k = h_q / 2, as Qwen3), and a wide FFN carries the layers'
   // share. 16 layers of 0.87 M + 4.9 M embedding = 18.7 M parameters: 37 MiB bf16 checkpoint,
   // ~90 MiB fp32 package (head stored apart), ~47 MiB fp16.
-  realistic: { num_hidden_layers: 16, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, intermediate_size: 8960, vocab_size: 151936, max_position_embeddings: 4096 },
+  realistic: {
+    num_hidden_layers: 16,
+    hidden_size: 32,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 16,
+    intermediate_size: 8960,
+    vocab_size: 151936,
+    max_position_embeddings: 4096,
+  },
 };
 
 export interface MakeModelOptions {
@@ -56,8 +83,15 @@ export interface MakeModelOptions {
   overrides?: Partial<ModelShape>;
 }
 
+/** The config.json of a made model: the shape and the fields every architecture has, plus architecture-specific ones. */
+export type MadeConfig = ModelShape & {
+  architectures: string[];
+  tie_word_embeddings: boolean;
+  torch_dtype: string;
+} & Record<string, unknown>;
+
 /** Hugging Face config.json for a made model. */
-export function makeConfig(opts: MakeModelOptions): Record<string, unknown> {
+export function makeConfig(opts: MakeModelOptions): MadeConfig {
   const arch = opts.arch ?? 'qwen3';
   const tied = opts.tied ?? true;
   const shape: ModelShape = { ...PRESETS[opts.preset], ...opts.overrides };
@@ -65,7 +99,10 @@ export function makeConfig(opts: MakeModelOptions): Record<string, unknown> {
     throw new TandemError('make-model-options', `${arch} needs hidden_size == num_attention_heads * head_dim.`);
   }
   if (shape.num_attention_heads % shape.num_key_value_heads !== 0) {
-    throw new TandemError('make-model-options', `num_attention_heads (${shape.num_attention_heads}) must be a multiple of num_key_value_heads (${shape.num_key_value_heads}).`);
+    throw new TandemError(
+      'make-model-options',
+      `num_attention_heads (${shape.num_attention_heads}) must be a multiple of num_key_value_heads (${shape.num_key_value_heads}).`,
+    );
   }
   const torchDtype = { bf16: 'bfloat16', fp16: 'float16', fp32: 'float32' }[opts.dtype ?? 'bf16'];
   const common = {
@@ -82,16 +119,49 @@ export function makeConfig(opts: MakeModelOptions): Record<string, unknown> {
   };
   switch (arch) {
     case 'qwen3':
-      return { architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', ...common, attention_bias: false, rope_theta: 1000000, rope_scaling: null, sliding_window: null, use_sliding_window: false, max_window_layers: shape.num_hidden_layers };
+      return {
+        architectures: ['Qwen3ForCausalLM'],
+        model_type: 'qwen3',
+        ...common,
+        attention_bias: false,
+        rope_theta: 1000000,
+        rope_scaling: null,
+        sliding_window: null,
+        use_sliding_window: false,
+        max_window_layers: shape.num_hidden_layers,
+      };
     case 'qwen2':
-      return { architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', ...common, rope_theta: 1000000, rope_scaling: null, sliding_window: null, use_sliding_window: false, max_window_layers: shape.num_hidden_layers };
+      return {
+        architectures: ['Qwen2ForCausalLM'],
+        model_type: 'qwen2',
+        ...common,
+        rope_theta: 1000000,
+        rope_scaling: null,
+        sliding_window: null,
+        use_sliding_window: false,
+        max_window_layers: shape.num_hidden_layers,
+      };
     case 'llama':
-      return { architectures: ['LlamaForCausalLM'], model_type: 'llama', ...common, attention_bias: false, mlp_bias: false, pretraining_tp: 1, rope_theta: 500000, rope_scaling: null };
+      return {
+        architectures: ['LlamaForCausalLM'],
+        model_type: 'llama',
+        ...common,
+        attention_bias: false,
+        mlp_bias: false,
+        pretraining_tp: 1,
+        rope_theta: 500000,
+        rope_scaling: null,
+      };
   }
 }
 
 export function makeGenerationConfig(): Record<string, unknown> {
-  return { bos_token_id: QWEN3_TOKENS.endOfText, eos_token_id: [QWEN3_TOKENS.imEnd, QWEN3_TOKENS.endOfText], pad_token_id: QWEN3_TOKENS.endOfText, do_sample: false };
+  return {
+    bos_token_id: QWEN3_TOKENS.endOfText,
+    eos_token_id: [QWEN3_TOKENS.imEnd, QWEN3_TOKENS.endOfText],
+    pad_token_id: QWEN3_TOKENS.endOfText,
+    do_sample: false,
+  };
 }
 
 interface TensorSpec {
@@ -109,9 +179,17 @@ interface TensorSpec {
 /** The checkpoint's tensors, in the order they are written (HF names). */
 export function checkpointTensorSpecs(config: Record<string, unknown>): TensorSpec[] {
   const c = config as unknown as ModelShape & { tie_word_embeddings: boolean; model_type: Architecture };
-  const H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
-  const q = c.num_attention_heads * hd, kv = c.num_key_value_heads * hd;
-  const proj = (name: string, out: number, inp: number): TensorSpec => ({ name, shape: [out, inp], init: { kind: 'normal', std: 1 / Math.sqrt(inp) } });
+  const H = c.hidden_size,
+    I = c.intermediate_size,
+    V = c.vocab_size,
+    hd = c.head_dim;
+  const q = c.num_attention_heads * hd,
+    kv = c.num_key_value_heads * hd;
+  const proj = (name: string, out: number, inp: number): TensorSpec => ({
+    name,
+    shape: [out, inp],
+    init: { kind: 'normal', std: 1 / Math.sqrt(inp) },
+  });
   const norm = (name: string, n: number): TensorSpec => ({ name, shape: [n], init: { kind: 'norm' } });
   const specs: TensorSpec[] = [{ name: 'model.embed_tokens.weight', shape: [V, H], init: { kind: 'normal', std: 1 } }];
   for (let i = 0; i < c.num_hidden_layers; i++) {
@@ -136,7 +214,8 @@ export function checkpointTensorSpecs(config: Record<string, unknown>): TensorSp
     specs.push(proj(`${p}.mlp.down_proj.weight`, H, I));
   }
   specs.push({ name: 'model.norm.weight', shape: [H], init: { kind: 'signed-norm' } });
-  if (!c.tie_word_embeddings) specs.push({ name: 'lm_head.weight', shape: [V, H], init: { kind: 'normal', std: 4 / Math.sqrt(H) } });
+  if (!c.tie_word_embeddings)
+    specs.push({ name: 'lm_head.weight', shape: [V, H], init: { kind: 'normal', std: 4 / Math.sqrt(H) } });
   return specs;
 }
 
@@ -181,7 +260,7 @@ function encode(dtype: CheckpointDType, values: Float32Array): Uint8Array {
  * Write the checkpoint folder. Tensors are generated and written one at a time (the demo never sits in
  * memory whole). Returns the config written.
  */
-export function writeModel(outDir: string, opts: MakeModelOptions): Record<string, unknown> {
+export function writeModel(outDir: string, opts: MakeModelOptions): MadeConfig {
   const dtype = opts.dtype ?? 'bf16';
   const seed = opts.seed ?? 1234;
   const config = makeConfig(opts);
@@ -191,7 +270,12 @@ export function writeModel(outDir: string, opts: MakeModelOptions): Record<strin
   writeFileSync(join(outDir, 'generation_config.json'), JSON.stringify(makeGenerationConfig(), null, 2) + '\n');
   copyTokenizerFiles(bundledQwen3TokenizerDir(), outDir);
   const header = encodeHeader(
-    specs.map((s) => ({ name: s.name, dtype: ST_DTYPE[dtype], shape: s.shape, byteLength: s.shape.reduce((a, b) => a * b, 1) * ST_BYTES[dtype] })),
+    specs.map((s) => ({
+      name: s.name,
+      dtype: ST_DTYPE[dtype],
+      shape: s.shape,
+      byteLength: s.shape.reduce((a, b) => a * b, 1) * ST_BYTES[dtype],
+    })),
     { format: 'pt' },
   );
   const fd = openSync(join(outDir, 'model.safetensors'), 'w');

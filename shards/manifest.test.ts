@@ -21,10 +21,23 @@ function manifest(layers = 3): ModelManifest {
     name: 'test-model',
     architecture: 'qwen3',
     dtype: 'fp32',
-    config: { num_hidden_layers: layers, hidden_size: 4, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 8, vocab_size: 16, rms_norm_eps: 1e-6, rope_theta: 10000 },
+    config: {
+      num_hidden_layers: layers,
+      hidden_size: 4,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      intermediate_size: 8,
+      vocab_size: 16,
+      rms_norm_eps: 1e-6,
+      rope_theta: 10000,
+    },
     generation: null,
     tokenizer: { files: ['tokenizer.json'] },
-    units: [unit('embed', 'embed'), ...Array.from({ length: layers }, (_, i) => unit(`layer.${i}`, 'layer', i)), unit('head', 'head')],
+    units: [
+      unit('embed', 'embed'),
+      ...Array.from({ length: layers }, (_, i) => unit(`layer.${i}`, 'layer', i)),
+      unit('head', 'head'),
+    ],
   };
 }
 
@@ -36,7 +49,13 @@ function mutate(f: (m: ModelManifest & Record<string, unknown>) => void): unknow
 
 describe('parseManifest', () => {
   it('accepts a valid manifest', () => {
-    expect(parseManifest(JSON.parse(JSON.stringify(manifest()))).units.map((u) => u.id)).toEqual(['embed', 'layer.0', 'layer.1', 'layer.2', 'head']);
+    expect(parseManifest(JSON.parse(JSON.stringify(manifest()))).units.map((u) => u.id)).toEqual([
+      'embed',
+      'layer.0',
+      'layer.1',
+      'layer.2',
+      'head',
+    ]);
   });
 
   it('names the bad field', () => {
@@ -70,18 +89,39 @@ describe('parseManifest', () => {
 describe('unitsForRange', () => {
   it('returns embed, the layers of the half-open range and head, in order', () => {
     const m = manifest(5);
-    expect(unitsForRange(m, { start: 0, end: 2 }, true, false).map((u) => u.id)).toEqual(['embed', 'layer.0', 'layer.1']);
-    expect(unitsForRange(m, { start: 2, end: 5 }, false, true).map((u) => u.id)).toEqual(['layer.2', 'layer.3', 'layer.4', 'head']);
+    expect(unitsForRange(m, { start: 0, end: 2 }, true, false).map((u) => u.id)).toEqual([
+      'embed',
+      'layer.0',
+      'layer.1',
+    ]);
+    expect(unitsForRange(m, { start: 2, end: 5 }, false, true).map((u) => u.id)).toEqual([
+      'layer.2',
+      'layer.3',
+      'layer.4',
+      'head',
+    ]);
     expect(unitsForRange(m, { start: 3, end: 3 }, false, false)).toEqual([]);
-    expect(() => unitsForRange(m, { start: 4, end: 6 }, false, false)).toThrow(expect.objectContaining({ code: 'range-invalid' }));
-    expect(() => unitsForRange(m, { start: 3, end: 2 }, false, false)).toThrow(expect.objectContaining({ code: 'range-invalid' }));
+    expect(() => unitsForRange(m, { start: 4, end: 6 }, false, false)).toThrow(
+      expect.objectContaining({ code: 'range-invalid' }),
+    );
+    expect(() => unitsForRange(m, { start: 3, end: 2 }, false, false)).toThrow(
+      expect.objectContaining({ code: 'range-invalid' }),
+    );
   });
 });
 
 describe('verifyUnit', () => {
   it('accepts the right bytes and rejects tampered or truncated ones', async () => {
     const bytes = new Uint8Array(100).map((_, i) => i * 7);
-    const entry: UnitEntry = { id: 'layer.0', kind: 'layer', layer: 0, file: 'layer.0.bin', bytes: 100, sha256: await sha256Hex(bytes), tensors: [] };
+    const entry: UnitEntry = {
+      id: 'layer.0',
+      kind: 'layer',
+      layer: 0,
+      file: 'layer.0.bin',
+      bytes: 100,
+      sha256: await sha256Hex(bytes),
+      tensors: [],
+    };
     await expect(verifyUnit(entry, bytes)).resolves.toBeUndefined();
     const tampered = bytes.slice();
     tampered[50] ^= 1;
@@ -90,6 +130,8 @@ describe('verifyUnit', () => {
   });
 
   it('computes the standard SHA-256', async () => {
-    expect(await sha256Hex(new TextEncoder().encode('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(await sha256Hex(new TextEncoder().encode('abc'))).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
   });
 });

@@ -96,7 +96,10 @@ const configSchema = z.looseObject({
   tie_word_embeddings: z.boolean().optional(),
   max_position_embeddings: positiveInt.optional(),
   bos_token_id: z.number().int().nonnegative().nullable().optional(),
-  eos_token_id: z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())]).nullable().optional(),
+  eos_token_id: z
+    .union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())])
+    .nullable()
+    .optional(),
 });
 
 const tensorSchema = z.strictObject({
@@ -130,7 +133,10 @@ const manifestSchema = z.strictObject({
 });
 
 function badManifest(message: string): TandemError {
-  return new TandemError('manifest-invalid', `Model package manifest is invalid: ${message}. Re-create the package with \`npm run shards -- convert\`.`);
+  return new TandemError(
+    'manifest-invalid',
+    `Model package manifest is invalid: ${message}. Re-create the package with \`npm run shards -- convert\`.`,
+  );
 }
 
 /** Bytes one tensor of this dtype and shape occupies in a unit file. */
@@ -196,11 +202,14 @@ export function parseManifest(json: unknown): ModelManifest {
       const tw = `${where} tensor '${t.name}'`;
       if (names.has(t.name)) throw badManifest(`${tw}: duplicate tensor name`);
       names.add(t.name);
-      if (t.offset % TENSOR_ALIGNMENT !== 0) throw badManifest(`${tw}: offset ${t.offset} is not ${TENSOR_ALIGNMENT}-byte aligned`);
+      if (t.offset % TENSOR_ALIGNMENT !== 0)
+        throw badManifest(`${tw}: offset ${t.offset} is not ${TENSOR_ALIGNMENT}-byte aligned`);
       const want = tensorByteLength(t.dtype, t.shape);
-      if (t.length !== want) throw badManifest(`${tw}: length ${t.length} != ${want} bytes for ${t.dtype} [${t.shape.join(', ')}]`);
+      if (t.length !== want)
+        throw badManifest(`${tw}: length ${t.length} != ${want} bytes for ${t.dtype} [${t.shape.join(', ')}]`);
       if (t.offset < previousEnd) throw badManifest(`${tw}: overlaps the previous tensor`);
-      if (t.offset + t.length > u.bytes) throw badManifest(`${tw}: ends at byte ${t.offset + t.length}, past the file size ${u.bytes}`);
+      if (t.offset + t.length > u.bytes)
+        throw badManifest(`${tw}: ends at byte ${t.offset + t.length}, past the file size ${u.bytes}`);
       previousEnd = t.offset + t.length;
     }
   });
@@ -217,7 +226,11 @@ export function getUnit(manifest: ModelManifest, id: string): UnitEntry {
 /** Find a tensor entry inside a unit; throws TandemError('tensor-missing'). */
 export function getTensor(unit: UnitEntry, name: string): TensorEntry {
   const t = unit.tensors.find((x) => x.name === name);
-  if (!t) throw new TandemError('tensor-missing', `Unit '${unit.id}' (${unit.file}) has no tensor '${name}'; the package is incomplete, re-convert it.`);
+  if (!t)
+    throw new TandemError(
+      'tensor-missing',
+      `Unit '${unit.id}' (${unit.file}) has no tensor '${name}'; the package is incomplete, re-convert it.`,
+    );
   return t;
 }
 
@@ -225,9 +238,20 @@ export function getTensor(unit: UnitEntry, name: string): TensorEntry {
  * The units a stage needs, in manifest order: optionally 'embed', then layers range.start..range.end-1,
  * then optionally 'head'. Throws TandemError('range-invalid') for a range outside the model.
  */
-export function unitsForRange(manifest: ModelManifest, range: LayerRange, embeds: boolean, hasHead: boolean): UnitEntry[] {
+export function unitsForRange(
+  manifest: ModelManifest,
+  range: LayerRange,
+  embeds: boolean,
+  hasHead: boolean,
+): UnitEntry[] {
   const L = layerCount(manifest);
-  if (!Number.isInteger(range.start) || !Number.isInteger(range.end) || range.start < 0 || range.end > L || range.start > range.end) {
+  if (
+    !Number.isInteger(range.start) ||
+    !Number.isInteger(range.end) ||
+    range.start < 0 ||
+    range.end > L ||
+    range.start > range.end
+  ) {
     throw new TandemError(
       'range-invalid',
       `Layer range {start: ${range.start}, end: ${range.end}} is not inside 0..${L} (0-based, half-open) for model '${manifest.name}'.`,

@@ -55,12 +55,17 @@ function toHost(name: string, t: OrtTensorLike): HostTensor {
   if (t.type === 'float32' && t.data instanceof Float32Array) return { dtype: 'float32', dims, data: t.data };
   if (t.type === 'int64' && t.data instanceof BigInt64Array) return { dtype: 'int64', dims, data: t.data };
   if (t.type === 'int32' && t.data instanceof Int32Array) return { dtype: 'int32', dims, data: t.data };
-  throw new TandemError('ort-output-type', `Output '${name}' has type ${t.type}; only float32, int64 and int32 outputs are supported.`);
+  throw new TandemError(
+    'ort-output-type',
+    `Output '${name}' has type ${t.type}; only float32, int64 and int32 outputs are supported.`,
+  );
 }
 
 function sessionError(backend: NodeBackend, cause: unknown): TandemError {
   const detail = cause instanceof Error ? cause.message : String(cause);
-  return new TandemError('session-create-failed', `Could not create the ${backend} ONNX Runtime session: ${detail}`, { cause });
+  return new TandemError('session-create-failed', `Could not create the ${backend} ONNX Runtime session: ${detail}`, {
+    cause,
+  });
 }
 
 /** The parts of an onnxruntime-node or onnxruntime-web session this module uses (both share onnxruntime-common's shape). */
@@ -72,7 +77,11 @@ interface OrtSessionLike<T> {
 }
 
 /** Wraps either package's session; `toOrt` builds that package's own Tensor (the two classes do not mix). */
-function asStageSession<T>(backend: NodeBackend, session: OrtSessionLike<T>, toOrt: (t: HostTensor) => T): StageSession {
+function asStageSession<T>(
+  backend: NodeBackend,
+  session: OrtSessionLike<T>,
+  toOrt: (t: HostTensor) => T,
+): StageSession {
   return {
     backend,
     inputNames: session.inputNames,
@@ -104,7 +113,8 @@ async function createNodeSession(spec: SessionSpec): Promise<StageSession> {
   let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
   try {
     for (const f of spec.externalData) {
-      if (f.path.includes('/') || f.path.includes('\\')) throw new TandemError('external-path-invalid', `External data path '${f.path}' must be a plain file name.`);
+      if (f.path.includes('/') || f.path.includes('\\'))
+        throw new TandemError('external-path-invalid', `External data path '${f.path}' must be a plain file name.`);
       const target = join(dir, f.path);
       if (f.data instanceof Uint8Array) writeFileSync(target, f.data);
       else linkOrCopy(isAbsolute(f.data.file) ? f.data.file : resolve(f.data.file), target);
@@ -131,7 +141,10 @@ async function createWasmSession(spec: SessionSpec): Promise<StageSession> {
   const { readFile } = await import('node:fs/promises');
   ort.env.wasm.numThreads = spec.threads ?? 1;
   const externalData = await Promise.all(
-    spec.externalData.map(async (f) => ({ path: f.path, data: f.data instanceof Uint8Array ? f.data : new Uint8Array(await readFile(f.data.file)) })),
+    spec.externalData.map(async (f) => ({
+      path: f.path,
+      data: f.data instanceof Uint8Array ? f.data : new Uint8Array(await readFile(f.data.file)),
+    })),
   );
   let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
   try {

@@ -4,7 +4,14 @@
  * TensorEntry list says where each one is.
  */
 import { TandemError } from '../planner/errors.ts';
-import { getTensor, TENSOR_ALIGNMENT, tensorByteLength, type TensorDType, type TensorEntry, type UnitEntry } from './manifest.ts';
+import {
+  getTensor,
+  TENSOR_ALIGNMENT,
+  tensorByteLength,
+  type TensorDType,
+  type TensorEntry,
+  type UnitEntry,
+} from './manifest.ts';
 import { dequantizeQ4 } from './quantize.ts';
 import { float16BitsToNumber } from './safetensors.ts';
 
@@ -27,7 +34,10 @@ export function packUnit(tensors: readonly TensorData[]): { bytes: Uint8Array; e
   for (const t of tensors) {
     const length = tensorByteLength(t.dtype, t.shape);
     if (t.data.byteLength !== length) {
-      throw new TandemError('unit-pack', `Tensor '${t.name}' has ${t.data.byteLength} bytes, but ${t.dtype} [${t.shape.join(', ')}] needs ${length}.`);
+      throw new TandemError(
+        'unit-pack',
+        `Tensor '${t.name}' has ${t.data.byteLength} bytes, but ${t.dtype} [${t.shape.join(', ')}] needs ${length}.`,
+      );
     }
     offset = alignUp(offset);
     entries.push({ name: t.name, dtype: t.dtype, shape: [...t.shape], offset, length });
@@ -42,21 +52,34 @@ export function packUnit(tensors: readonly TensorData[]): { bytes: Uint8Array; e
 export function tensorBytes(unit: UnitEntry, bytes: Uint8Array, name: string): Uint8Array {
   const t = getTensor(unit, name);
   if (t.offset + t.length > bytes.byteLength) {
-    throw new TandemError('shard-truncated', `Unit '${unit.id}' (${unit.file}) is ${bytes.byteLength} bytes, too short for tensor '${name}' (ends at ${t.offset + t.length}).`);
+    throw new TandemError(
+      'shard-truncated',
+      `Unit '${unit.id}' (${unit.file}) is ${bytes.byteLength} bytes, too short for tensor '${name}' (ends at ${t.offset + t.length}).`,
+    );
   }
   return bytes.subarray(t.offset, t.offset + t.length);
 }
 
 /** A float32 or float16 tensor of a unit decoded to float32 values (row-major, the manifest's shape). */
-export function readFloatTensor(unit: UnitEntry, bytes: Uint8Array, name: string): { shape: number[]; data: Float32Array } {
+export function readFloatTensor(
+  unit: UnitEntry,
+  bytes: Uint8Array,
+  name: string,
+): { shape: number[]; data: Float32Array } {
   const t = getTensor(unit, name);
   const raw = tensorBytes(unit, bytes, name);
   if (t.dtype === 'float32') {
-    const data = raw.byteOffset % 4 === 0 ? new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4) : new Float32Array(raw.slice().buffer);
+    const data =
+      raw.byteOffset % 4 === 0
+        ? new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4)
+        : new Float32Array(raw.slice().buffer);
     return { shape: t.shape, data };
   }
   if (t.dtype === 'float16') {
-    const halves = raw.byteOffset % 2 === 0 ? new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2) : new Uint16Array(raw.slice().buffer);
+    const halves =
+      raw.byteOffset % 2 === 0
+        ? new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2)
+        : new Uint16Array(raw.slice().buffer);
     const data = new Float32Array(halves.length);
     for (let i = 0; i < halves.length; i++) data[i] = float16BitsToNumber(halves[i]);
     return { shape: t.shape, data };
@@ -69,7 +92,11 @@ export function readFloatTensor(unit: UnitEntry, bytes: Uint8Array, name: string
  * dtype: float32/float16 are stored that way; q4 (`<prefix>.qweight` [out, in] + `.scales`) is
  * dequantised and transposed.
  */
-export function readMatmulWeight(unit: UnitEntry, bytes: Uint8Array, prefix: string): { shape: [number, number]; data: Float32Array } {
+export function readMatmulWeight(
+  unit: UnitEntry,
+  bytes: Uint8Array,
+  prefix: string,
+): { shape: [number, number]; data: Float32Array } {
   if (unit.tensors.some((t) => t.name === `${prefix}.weight`)) {
     const { shape, data } = readFloatTensor(unit, bytes, `${prefix}.weight`);
     return { shape: [shape[0], shape[1]], data };

@@ -8,13 +8,19 @@ import { TandemError } from '../planner/errors.ts';
 import { getUnit, parseManifest, verifyUnit, type ModelManifest, type UnitEntry } from './manifest.ts';
 
 export class PackageReader {
-  private constructor(readonly dir: string, readonly manifest: ModelManifest) {}
+  private constructor(
+    readonly dir: string,
+    readonly manifest: ModelManifest,
+  ) {}
 
   /** Open the package in `dir` (reads and validates manifest.json). */
   static open(dir: string): PackageReader {
     const path = join(dir, 'manifest.json');
     if (!existsSync(path)) {
-      throw new TandemError('package-missing', `No manifest.json in ${dir}; build a package with \`npm run shards -- convert <checkpoint> --out ${dir}\`.`);
+      throw new TandemError(
+        'package-missing',
+        `No manifest.json in ${dir}; build a package with \`npm run shards -- convert <checkpoint> --out ${dir}\`.`,
+      );
     }
     let json: unknown;
     try {
@@ -29,7 +35,8 @@ export class PackageReader {
   async readUnit(unit: UnitEntry | string): Promise<Uint8Array> {
     const entry = typeof unit === 'string' ? getUnit(this.manifest, unit) : unit;
     const path = join(this.dir, entry.file);
-    if (!existsSync(path)) throw new TandemError('shard-missing', `Unit '${entry.id}' file ${path} is missing; re-convert the package.`);
+    if (!existsSync(path))
+      throw new TandemError('shard-missing', `Unit '${entry.id}' file ${path} is missing; re-convert the package.`);
     const buf = readFileSync(path);
     const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     await verifyUnit(entry, bytes);

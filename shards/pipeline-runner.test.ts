@@ -27,7 +27,12 @@ async function transformersGreedy(exportDir: string, prompt: number[], maxNewTok
   try {
     const input_ids = new Tensor('int64', BigInt64Array.from(prompt, BigInt), [1, prompt.length]);
     const attention_mask = new Tensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
-    const out = (await model.generate({ input_ids, attention_mask, max_new_tokens: maxNewTokens, do_sample: false })) as InstanceType<typeof Tensor>;
+    const out = (await model.generate({
+      input_ids,
+      attention_mask,
+      max_new_tokens: maxNewTokens,
+      do_sample: false,
+    })) as InstanceType<typeof Tensor>;
     return Array.from(out.data as BigInt64Array, Number).slice(prompt.length);
   } finally {
     await model.dispose();
@@ -54,7 +59,11 @@ describe('pipeline runner greedy tokens == transformers.js generate() on export-
       expect(expected).toEqual(reference);
 
       for (const backend of ['node', 'wasm'] as const) {
-        const runner = await PipelineRunner.open(pkg.reader, { split: parseSplit(split, 4), backend, maxPositions: 64 });
+        const runner = await PipelineRunner.open(pkg.reader, {
+          split: parseSplit(split, 4),
+          backend,
+          maxPositions: 64,
+        });
         try {
           const result = await runner.generate(PROMPT, { maxNewTokens: NEW_TOKENS, stopTokens: [] });
           expect(result.tokens).toEqual(expected);
@@ -72,7 +81,12 @@ describe('pipeline runner greedy tokens == transformers.js generate() on export-
   it('float16 hidden states on the wire still give the greedy tokens of this model', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
     const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT, 6);
-    const runner = await PipelineRunner.open(pkg.reader, { split: parseSplit('1-2,3-4', 4), backend: 'node', wire: 'float16', maxPositions: 64 });
+    const runner = await PipelineRunner.open(pkg.reader, {
+      split: parseSplit('1-2,3-4', 4),
+      backend: 'node',
+      wire: 'float16',
+      maxPositions: 64,
+    });
     try {
       const result = await runner.generate(PROMPT, { maxNewTokens: 6, stopTokens: [] });
       expect(result.tokens).toEqual(reference);
@@ -120,7 +134,9 @@ describe('pipeline runner input checks', () => {
     const bytes = readFileSync(file);
     bytes[100] = bytes[100] ^ 1;
     writeFileSync(file, bytes);
-    await expect(PipelineRunner.open(PackageReader.open(dir), { split: parseSplit('1-2,3-4', 4) })).rejects.toMatchObject({ code: 'shard-hash-mismatch' });
+    await expect(
+      PipelineRunner.open(PackageReader.open(dir), { split: parseSplit('1-2,3-4', 4) }),
+    ).rejects.toMatchObject({ code: 'shard-hash-mismatch' });
   });
 
   it('rejects an empty prompt, a context past the RoPE tables and out-of-vocabulary ids', async () => {
@@ -129,7 +145,9 @@ describe('pipeline runner input checks', () => {
     try {
       await expect(runner.generate([], { maxNewTokens: 2 })).rejects.toMatchObject({ code: 'prompt-empty' });
       await expect(runner.generate(PROMPT, { maxNewTokens: 64 })).rejects.toMatchObject({ code: 'context-too-long' });
-      await expect(runner.generate([1, 384], { maxNewTokens: 2 })).rejects.toMatchObject({ code: 'token-out-of-range' });
+      await expect(runner.generate([1, 384], { maxNewTokens: 2 })).rejects.toMatchObject({
+        code: 'token-out-of-range',
+      });
     } finally {
       await runner.release();
     }

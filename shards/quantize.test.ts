@@ -4,7 +4,8 @@ import { dequantizeQ4, quantizeQ4 } from './quantize.ts';
 
 describe('q4 block quantisation', () => {
   it('round-trips within half a step per block and keeps the block maximum exact', () => {
-    const out = 5, inp = 96;
+    const out = 5,
+      inp = 96;
     const rand = mulberry32(7);
     const w = Float32Array.from({ length: out * inp }, (_, i) => (rand() - 0.5) * (1 + (i % 7)));
     const q = quantizeQ4(w, out, inp);

@@ -19,7 +19,10 @@ export interface Q4Weight {
 
 function checkShape(out: number, inp: number, what: string): void {
   if (inp % Q4_BLOCK !== 0) {
-    throw new TandemError('q4-shape', `${what}: input dimension ${inp} is not a multiple of ${Q4_BLOCK}; q4 needs whole blocks. Use --dtype fp32 or fp16 for this model.`);
+    throw new TandemError(
+      'q4-shape',
+      `${what}: input dimension ${inp} is not a multiple of ${Q4_BLOCK}; q4 needs whole blocks. Use --dtype fp32 or fp16 for this model.`,
+    );
   }
   if (out <= 0 || inp <= 0) throw new TandemError('q4-shape', `${what}: bad shape [${out}, ${inp}].`);
 }
@@ -27,7 +30,8 @@ function checkShape(out: number, inp: number, what: string): void {
 /** Quantise W [out, in] (row-major float32) to q4. */
 export function quantizeQ4(w: ArrayLike<number>, out: number, inp: number, what = 'weight'): Q4Weight {
   checkShape(out, inp, what);
-  if (w.length !== out * inp) throw new TandemError('q4-shape', `${what}: has ${w.length} values, expected ${out} x ${inp}.`);
+  if (w.length !== out * inp)
+    throw new TandemError('q4-shape', `${what}: has ${w.length} values, expected ${out} x ${inp}.`);
   const blocksPerRow = inp / Q4_BLOCK;
   const qweight = new Uint8Array((out * inp) / 2);
   const scales = new Float32Array(out * blocksPerRow);
@@ -56,7 +60,10 @@ export function dequantizeQ4(q: Q4Weight, out: number, inp: number, what = 'weig
   checkShape(out, inp, what);
   const blocksPerRow = inp / Q4_BLOCK;
   if (q.qweight.length !== (out * inp) / 2 || q.scales.length !== out * blocksPerRow) {
-    throw new TandemError('q4-shape', `${what}: qweight/scales sizes (${q.qweight.length}, ${q.scales.length}) do not match [${out}, ${inp}].`);
+    throw new TandemError(
+      'q4-shape',
+      `${what}: qweight/scales sizes (${q.qweight.length}, ${q.scales.length}) do not match [${out}, ${inp}].`,
+    );
   }
   const w = new Float32Array(out * inp);
   for (let i = 0; i < out * inp; i += 2) {

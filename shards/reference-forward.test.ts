@@ -34,7 +34,14 @@ interface HandAttention {
   wo: number[]; // (nq*hd, H)
 }
 
-async function handModel(H: number, V: number, embed: number[], wq: number[], wk: number[], attn?: HandAttention): Promise<ReferenceModel> {
+async function handModel(
+  H: number,
+  V: number,
+  embed: number[],
+  wq: number[],
+  wk: number[],
+  attn?: HandAttention,
+): Promise<ReferenceModel> {
   const I = 4;
   const a = attn ?? { nq: 1, nkv: 1, hd: H, wq, wk, wv: identity(H), wo: identity(H) };
   const units: { id: string; kind: UnitEntry['kind']; layer?: number; tensors: TensorData[] }[] = [
@@ -44,25 +51,37 @@ async function handModel(H: number, V: number, embed: number[], wq: number[], wk
       kind: 'layer',
       layer: 0,
       tensors: [
-        f32('input_layernorm.weight', [H], new Array(H).fill(1)),
+        f32('input_layernorm.weight', [H], new Array<number>(H).fill(1)),
         f32('q_proj.weight', [H, a.nq * a.hd], a.wq),
         f32('k_proj.weight', [H, a.nkv * a.hd], a.wk),
         f32('v_proj.weight', [H, a.nkv * a.hd], a.wv),
         f32('o_proj.weight', [a.nq * a.hd, H], a.wo),
-        f32('post_attention_layernorm.weight', [H], new Array(H).fill(1)),
+        f32('post_attention_layernorm.weight', [H], new Array<number>(H).fill(1)),
         f32('gate_proj.weight', [H, I], zeros(H * I)),
         f32('up_proj.weight', [H, I], zeros(H * I)),
         f32('down_proj.weight', [I, H], zeros(H * I)),
       ],
     },
-    { id: 'head', kind: 'head', tensors: [f32('norm.weight', [H], new Array(H).fill(1)), f32('lm_head.weight', [H, V], identity(H))] },
+    {
+      id: 'head',
+      kind: 'head',
+      tensors: [f32('norm.weight', [H], new Array<number>(H).fill(1)), f32('lm_head.weight', [H, V], identity(H))],
+    },
   ];
   const blobs = new Map<string, Uint8Array>();
   const entries: UnitEntry[] = [];
   for (const u of units) {
     const { bytes, entries: tensors } = packUnit(u.tensors);
     blobs.set(u.id, bytes);
-    entries.push({ id: u.id, kind: u.kind, ...(u.layer !== undefined ? { layer: u.layer } : {}), file: `${u.id}.bin`, bytes: bytes.length, sha256: await sha256Hex(bytes), tensors });
+    entries.push({
+      id: u.id,
+      kind: u.kind,
+      ...(u.layer !== undefined ? { layer: u.layer } : {}),
+      file: `${u.id}.bin`,
+      bytes: bytes.length,
+      sha256: await sha256Hex(bytes),
+      tensors,
+    });
   }
   const manifest: ModelManifest = {
     format: 'tandem-model-package',
@@ -70,7 +89,17 @@ async function handModel(H: number, V: number, embed: number[], wq: number[], wk
     name: 'hand',
     architecture: 'llama',
     dtype: 'fp32',
-    config: { num_hidden_layers: 1, hidden_size: H, num_attention_heads: a.nq, num_key_value_heads: a.nkv, head_dim: a.hd, intermediate_size: I, vocab_size: V, rms_norm_eps: 1e-6, rope_theta: 10000 },
+    config: {
+      num_hidden_layers: 1,
+      hidden_size: H,
+      num_attention_heads: a.nq,
+      num_key_value_heads: a.nkv,
+      head_dim: a.hd,
+      intermediate_size: I,
+      vocab_size: V,
+      rms_norm_eps: 1e-6,
+      rope_theta: 10000,
+    },
     generation: null,
     tokenizer: { files: [] },
     units: entries,
@@ -112,7 +141,10 @@ describe('reference forward vs hand computation', () => {
     expect(referenceInvFreq(model.config)[0]).toBe(1);
     const tokens = [0, 1, 1, 0];
     const logits = model.forward(tokens, model.newCache());
-    const rot = (v: number[], angle: number) => [v[0] * Math.cos(angle) - v[1] * Math.sin(angle), v[0] * Math.sin(angle) + v[1] * Math.cos(angle)];
+    const rot = (v: number[], angle: number) => [
+      v[0] * Math.cos(angle) - v[1] * Math.sin(angle),
+      v[0] * Math.sin(angle) + v[1] * Math.cos(angle),
+    ];
     tokens.forEach((t, s) => {
       const n = tokens.map((p) => rn(E[p]));
       const q = rot(n[s], s);
@@ -129,10 +161,15 @@ describe('reference forward vs hand computation', () => {
   });
 
   it('GQA: 4 query heads share 2 kv heads (heads 0,1 -> kv 0; 2,3 -> kv 1), hd = 2', async () => {
-    const H = 4, nq = 4, nkv = 2, hd = 2;
-    const val = (i: number, k: number) => ((((i * 7 + k * 13) % 11) - 5) / 8); // exact in float32
+    const H = 4,
+      nq = 4,
+      nkv = 2,
+      hd = 2;
+    const val = (i: number, k: number) => (((i * 7 + k * 13) % 11) - 5) / 8; // exact in float32
     const attn: HandAttention = {
-      nq, nkv, hd,
+      nq,
+      nkv,
+      hd,
       wq: Array.from({ length: H * nq * hd }, (_, i) => val(i, 1)),
       wk: Array.from({ length: H * nkv * hd }, (_, i) => val(i, 2)),
       wv: Array.from({ length: H * nkv * hd }, (_, i) => val(i, 3)),
@@ -148,16 +185,31 @@ describe('reference forward vs hand computation', () => {
     const tokens = [3, 1, 0, 2, 2];
     const logits = model.forward(tokens, model.newCache());
     // theta = 10000, hd = 2: one rotation pair with inverse frequency 1
-    const mul = (x: number[], w: number[], cols: number) => Array.from({ length: cols }, (_, c) => x.reduce((acc, xi, r) => acc + xi * w[r * cols + c], 0));
-    const rot = (v: number[], angle: number) => [v[0] * Math.cos(angle) - v[1] * Math.sin(angle), v[0] * Math.sin(angle) + v[1] * Math.cos(angle)];
+    const mul = (x: number[], w: number[], cols: number) =>
+      Array.from({ length: cols }, (_, c) => x.reduce((acc, xi, r) => acc + xi * w[r * cols + c], 0));
+    const rot = (v: number[], angle: number) => [
+      v[0] * Math.cos(angle) - v[1] * Math.sin(angle),
+      v[0] * Math.sin(angle) + v[1] * Math.cos(angle),
+    ];
     const n = tokens.map((t) => rn(E[t]));
-    const qs = n.map((x, pos) => mul(x, attn.wq, nq * hd)).map((q, pos) => [0, 1, 2, 3].flatMap((h) => rot(q.slice(h * 2, h * 2 + 2), pos)));
-    const ks = n.map((x, pos) => mul(x, attn.wk, nkv * hd)).map((k, pos) => [0, 1].flatMap((g) => rot(k.slice(g * 2, g * 2 + 2), pos)));
+    const qs = n
+      .map((x) => mul(x, attn.wq, nq * hd))
+      .map((q, pos) => [0, 1, 2, 3].flatMap((h) => rot(q.slice(h * 2, h * 2 + 2), pos)));
+    const ks = n
+      .map((x) => mul(x, attn.wk, nkv * hd))
+      .map((k, pos) => [0, 1].flatMap((g) => rot(k.slice(g * 2, g * 2 + 2), pos)));
     const vs = n.map((x) => mul(x, attn.wv, nkv * hd));
     tokens.forEach((t, s) => {
       const heads: number[] = [];
-      for (const [h, g] of [[0, 0], [1, 0], [2, 1], [3, 1]] as const) {
-        const z = ks.slice(0, s + 1).map((k) => Math.exp((qs[s][h * 2] * k[g * 2] + qs[s][h * 2 + 1] * k[g * 2 + 1]) / Math.sqrt(2)));
+      for (const [h, g] of [
+        [0, 0],
+        [1, 0],
+        [2, 1],
+        [3, 1],
+      ] as const) {
+        const z = ks
+          .slice(0, s + 1)
+          .map((k) => Math.exp((qs[s][h * 2] * k[g * 2] + qs[s][h * 2 + 1] * k[g * 2 + 1]) / Math.sqrt(2)));
         const sum = z.reduce((x, y) => x + y, 0);
         for (const d of [0, 1]) heads.push(z.reduce((acc, w, p) => acc + (w / sum) * vs[p][g * 2 + d], 0));
       }
@@ -187,7 +239,11 @@ function maxAbsDiff(a: Float64Array, b: Float64Array): number {
 
 describe('reference forward consistency (tiny models)', () => {
   const prompt = [17, 300, 5, 99, 250, 3, 42, 128];
-  for (const [arch, tied] of [['qwen3', true], ['qwen2', false], ['llama', true]] as [Architecture, boolean][]) {
+  for (const [arch, tied] of [
+    ['qwen3', true],
+    ['qwen2', false],
+    ['llama', true],
+  ] as [Architecture, boolean][]) {
     it(`${arch}: prefill of 8 tokens == token-by-token with the KV cache (1e-12), and stages chained == whole model`, async () => {
       const model = await tinyPackage(arch, tied);
       const V = model.V;
@@ -200,7 +256,11 @@ describe('reference forward consistency (tiny models)', () => {
       expect(cache.export(0, 'key', model.nkv, model.hd)).toHaveLength(model.nkv * 8 * model.hd);
 
       // stages [0,1) [1,3) [3,4), each with its own cache, prefill + 4 greedy decode steps
-      const ranges = [{ start: 0, end: 1 }, { start: 1, end: 3 }, { start: 3, end: 4 }];
+      const ranges = [
+        { start: 0, end: 1 },
+        { start: 1, end: 3 },
+        { start: 3, end: 4 },
+      ];
       const caches = ranges.map(() => model.newCache());
       const whole = model.newCache();
       let tokens = prompt;

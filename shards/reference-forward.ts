@@ -8,7 +8,14 @@
  * shares nothing with them but the manifest and the unit decoding.
  */
 import { TandemError } from '../planner/errors.ts';
-import { getUnit, headDim, type LayerRange, type ModelConfigJson, type ModelManifest, type UnitEntry } from './manifest.ts';
+import {
+  getUnit,
+  headDim,
+  type LayerRange,
+  type ModelConfigJson,
+  type ModelManifest,
+  type UnitEntry,
+} from './manifest.ts';
 import { readFloatTensor, readMatmulWeight } from './package-layout.ts';
 
 /** Weights of one decoder layer, matmuls in `x @ W` orientation [in, out]. */
@@ -87,8 +94,10 @@ function ropeInPlace(x: Float64Array, heads: number, hd: number, pos: number, in
     const base = h * hd;
     for (let j = 0; j < half; j++) {
       const angle = pos * invFreq[j];
-      const c = Math.cos(angle), s = Math.sin(angle);
-      const a = x[base + j], b = x[base + j + half];
+      const c = Math.cos(angle),
+        s = Math.sin(angle);
+      const a = x[base + j],
+        b = x[base + j + half];
       x[base + j] = a * c - b * s;
       x[base + j + half] = b * c + a * s;
     }
@@ -104,15 +113,17 @@ export function referenceInvFreq(config: ModelConfigJson): Float64Array {
   const hd = headDim(config);
   const inv = new Float64Array(hd / 2);
   for (let j = 0; j < hd / 2; j++) inv[j] = 1 / config.rope_theta ** ((2 * j) / hd);
-  const scaling = (config.rope_scaling ?? null) as Record<string, number | string> | null;
+  const scaling = (config.rope_scaling ?? null) as Partial<Record<string, number | string>> | null; // HF fields are optional
   const kind = scaling ? (scaling.rope_type ?? scaling.type ?? 'default') : 'default';
   if (kind === 'default') return inv;
   const factor = Number(scaling!.factor);
   if (kind === 'linear') return inv.map((f) => f / factor);
   if (kind === 'llama3') {
-    const low = Number(scaling!.low_freq_factor), high = Number(scaling!.high_freq_factor);
+    const low = Number(scaling!.low_freq_factor),
+      high = Number(scaling!.high_freq_factor);
     const oldCtx = Number(scaling!.original_max_position_embeddings);
-    const lowWavelen = oldCtx / low, highWavelen = oldCtx / high;
+    const lowWavelen = oldCtx / low,
+      highWavelen = oldCtx / high;
     return inv.map((f) => {
       const wavelen = (2 * Math.PI) / f;
       if (wavelen < highWavelen) return f;
@@ -121,7 +132,10 @@ export function referenceInvFreq(config: ModelConfigJson): Float64Array {
       return (1 - smooth) * (f / factor) + smooth * f;
     });
   }
-  throw new TandemError('config-unsupported', `The reference forward pass does not implement rope scaling '${String(kind)}'.`);
+  throw new TandemError(
+    'config-unsupported',
+    `The reference forward pass does not implement rope scaling '${String(kind)}'.`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -140,7 +154,10 @@ export class ReferenceModel {
   private headWeights: { norm: Float32Array; lmHead: Float32Array } | null = null; // (H,), (H, V)
 
   /** `loadUnit` returns a unit's (already verified) bytes; it is called at most once per unit. */
-  constructor(readonly manifest: ModelManifest, private readonly loadUnit: (unit: UnitEntry) => Uint8Array) {
+  constructor(
+    readonly manifest: ModelManifest,
+    private readonly loadUnit: (unit: UnitEntry) => Uint8Array,
+  ) {
     const c = manifest.config;
     this.config = c;
     this.H = c.hidden_size;
@@ -194,7 +211,8 @@ export class ReferenceModel {
     const { H, V } = this;
     const x = new Float64Array(tokens.length * H);
     tokens.forEach((t, s) => {
-      if (!Number.isInteger(t) || t < 0 || t >= V) throw new TandemError('token-out-of-range', `Token id ${t} is outside the vocabulary 0..${V - 1}.`);
+      if (!Number.isInteger(t) || t < 0 || t >= V)
+        throw new TandemError('token-out-of-range', `Token id ${t} is outside the vocabulary 0..${V - 1}.`);
       for (let i = 0; i < H; i++) x[s * H + i] = this.embedTable![t * H + i]!;
     });
     return x;
@@ -208,7 +226,8 @@ export class ReferenceModel {
     const { H, nq, nkv, hd, I } = this;
     const eps = this.config.rms_norm_eps;
     const S = hidden.length / H;
-    const q = nq * hd, kv = nkv * hd;
+    const q = nq * hd,
+      kv = nkv * hd;
     const group = nq / nkv; // query heads per kv head
     const scale = 1 / Math.sqrt(hd);
     const x = Float64Array.from(hidden); // (S, H) residual stream
@@ -281,7 +300,10 @@ export class ReferenceModel {
     if (!this.headWeights) {
       const unit = getUnit(this.manifest, 'head');
       const bytes = this.loadUnit(unit);
-      this.headWeights = { norm: readFloatTensor(unit, bytes, 'norm.weight').data, lmHead: readFloatTensor(unit, bytes, 'lm_head.weight').data };
+      this.headWeights = {
+        norm: readFloatTensor(unit, bytes, 'norm.weight').data,
+        lmHead: readFloatTensor(unit, bytes, 'lm_head.weight').data,
+      };
     }
     const { H, V } = this;
     const S = hidden.length / H;

@@ -32,7 +32,8 @@ export function ropeInverseFrequencies(config: ModelConfigJson): Float64Array {
   const inv = new Float64Array(dim / 2);
   for (let i = 0; i < dim / 2; i++) inv[i] = 1 / Math.pow(base, (2 * i) / dim);
 
-  const scaling = (config.rope_scaling ?? null) as RopeScaling | null;
+  const rawScaling: unknown = config.rope_scaling ?? null;
+  const scaling = rawScaling as RopeScaling | null;
   const kind = scaling?.rope_type ?? scaling?.type ?? 'default';
   switch (kind) {
     case 'default':
@@ -72,7 +73,7 @@ export function ropeTables(config: ModelConfigJson, maxPositions: number): RopeT
   const sin = new Float32Array(maxPositions * half);
   for (let p = 0; p < maxPositions; p++) {
     for (let i = 0; i < half; i++) {
-      const angle = p * inv[i]!;
+      const angle = p * inv[i];
       cos[p * half + i] = Math.cos(angle);
       sin[p * half + i] = Math.sin(angle);
     }

@@ -38,19 +38,28 @@ describe('safetensors', () => {
     a.forEach((v, i) => expect(Math.abs(bf[i] - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -8));
     // the header is plain JSON with the reference layout
     const n = Number(new DataView(file.buffer).getBigUint64(0, true));
-    const json = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n)));
+    const json = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n))) as Record<
+      string,
+      { data_offsets?: unknown }
+    >;
     expect(json['a.f32']).toEqual({ dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] });
     expect(json['a.f16'].data_offsets).toEqual([24, 36]);
   });
 
   it('rejects a truncated file, a bad header and a tensor whose size does not match its shape', () => {
     const file = encodeSafetensors([{ name: 'w', dtype: 'F32', shape: [4], data: encodeFloat32([1, 2, 3, 4]) }]);
-    expect(() => parseSafetensors(file.subarray(0, file.length - 1), 'x.safetensors')).toThrow(expect.objectContaining({ code: 'safetensors-malformed' }));
-    expect(() => parseSafetensors(file.subarray(0, 5))).toThrow(expect.objectContaining({ code: 'safetensors-malformed' }));
+    expect(() => parseSafetensors(file.subarray(0, file.length - 1), 'x.safetensors')).toThrow(
+      expect.objectContaining({ code: 'safetensors-malformed' }),
+    );
+    expect(() => parseSafetensors(file.subarray(0, 5))).toThrow(
+      expect.objectContaining({ code: 'safetensors-malformed' }),
+    );
     const bad = file.slice();
     bad[8] = 0x41; // break the JSON
     expect(() => parseSafetensors(bad)).toThrow(/not JSON/);
-    expect(() => encodeSafetensors([{ name: 'w', dtype: 'F32', shape: [5], data: encodeFloat32([1, 2, 3, 4]) }])).toThrow(/needs 20/);
+    expect(() =>
+      encodeSafetensors([{ name: 'w', dtype: 'F32', shape: [5], data: encodeFloat32([1, 2, 3, 4]) }]),
+    ).toThrow(/needs 20/);
   });
 
   it('float16 conversion is exact on all 65536 bit patterns and rounds midpoints to even', () => {
@@ -63,7 +72,8 @@ describe('safetensors', () => {
     expect(wrong).toEqual([]);
     // midpoints between neighbours (positive finite, incl. subnormals) go to the even one
     for (let h = 0; h < 0x7bff; h += 37) {
-      const lo = float16BitsToNumber(h), hi = float16BitsToNumber(h + 1);
+      const lo = float16BitsToNumber(h),
+        hi = float16BitsToNumber(h + 1);
       const mid = (lo + hi) / 2; // exact in float32 for binary16 neighbours
       expect(numberToFloat16Bits(mid)).toBe(h % 2 === 0 ? h : h + 1);
       expect(numberToFloat16Bits(lo + (hi - lo) * 0.25)).toBe(h);
@@ -90,7 +100,10 @@ describe('safetensors', () => {
   });
 
   it('parses a sharded index and rejects path-like shard names', () => {
-    const map = parseSafetensorsIndex({ metadata: { total_size: 10 }, weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } });
+    const map = parseSafetensorsIndex({
+      metadata: { total_size: 10 },
+      weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' },
+    });
     expect(map.get('b')).toBe('model-00002-of-00002.safetensors');
     expect(() => parseSafetensorsIndex({ weight_map: { a: '../etc/passwd' } })).toThrow(/plain shard file name/);
     expect(() => parseSafetensorsIndex({})).toThrow(/weight_map/);

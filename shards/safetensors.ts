@@ -11,7 +11,18 @@ import { TandemError } from '../planner/errors.ts';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
-const DTYPE_BYTES: Record<SafetensorsDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+const DTYPE_BYTES: Record<SafetensorsDType, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 
 export interface SafetensorsTensorInfo {
   name: string;
@@ -38,7 +49,8 @@ const MAX_HEADER_BYTES = 100_000_000;
 
 /** Read the header length from the first 8 bytes. `what` names the file in errors. */
 export function readHeaderLength(first8: Uint8Array, what = 'file'): number {
-  if (first8.byteLength < 8) throw malformed(what, `it has ${first8.byteLength} bytes, fewer than the 8-byte header length`);
+  if (first8.byteLength < 8)
+    throw malformed(what, `it has ${first8.byteLength} bytes, fewer than the 8-byte header length`);
   const view = new DataView(first8.buffer, first8.byteOffset, 8);
   const n = view.getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES)) throw malformed(what, `header length ${n} is larger than ${MAX_HEADER_BYTES}`);
@@ -56,7 +68,8 @@ export function parseHeader(headerBytes: Uint8Array, what = 'file', fileBytes?: 
   } catch (cause) {
     throw malformed(what, `its header is not JSON (${String(cause)})`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw malformed(what, 'its header is not a JSON object');
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw malformed(what, 'its header is not a JSON object');
   const dataStart = 8 + headerBytes.byteLength;
   const tensors = new Map<string, SafetensorsTensorInfo>();
   let metadata: Record<string, string> | null = null;
@@ -65,21 +78,35 @@ export function parseHeader(headerBytes: Uint8Array, what = 'file', fileBytes?: 
       metadata = raw as Record<string, string>;
       continue;
     }
+    if (typeof raw !== 'object' || raw === null) throw malformed(what, `entry '${name}' is not an object`);
     const r = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof r !== 'object' || r === null) throw malformed(what, `entry '${name}' is not an object`);
-    if (typeof r.dtype !== 'string' || !(r.dtype in DTYPE_BYTES)) throw malformed(what, `tensor '${name}' has unsupported dtype ${JSON.stringify(r.dtype)}`);
+    if (typeof r.dtype !== 'string' || !(r.dtype in DTYPE_BYTES))
+      throw malformed(what, `tensor '${name}' has unsupported dtype ${JSON.stringify(r.dtype)}`);
     const dtype = r.dtype as SafetensorsDType;
-    if (!Array.isArray(r.shape) || !r.shape.every((d) => Number.isInteger(d) && d >= 0)) throw malformed(what, `tensor '${name}' has a bad shape ${JSON.stringify(r.shape)}`);
+    if (!Array.isArray(r.shape) || !r.shape.every((d) => Number.isInteger(d) && d >= 0))
+      throw malformed(what, `tensor '${name}' has a bad shape ${JSON.stringify(r.shape)}`);
     const shape = r.shape as number[];
     const offs = r.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isInteger(d) && d >= 0) || offs[0] > offs[1]) {
+    if (
+      !Array.isArray(offs) ||
+      offs.length !== 2 ||
+      !offs.every((d) => Number.isInteger(d) && d >= 0) ||
+      offs[0] > offs[1]
+    ) {
       throw malformed(what, `tensor '${name}' has bad data_offsets ${JSON.stringify(offs)}`);
     }
     const [begin, end] = offs as [number, number];
     const want = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
-    if (end - begin !== want) throw malformed(what, `tensor '${name}' spans ${end - begin} bytes but ${dtype} [${shape.join(', ')}] needs ${want}`);
+    if (end - begin !== want)
+      throw malformed(
+        what,
+        `tensor '${name}' spans ${end - begin} bytes but ${dtype} [${shape.join(', ')}] needs ${want}`,
+      );
     if (fileBytes !== undefined && dataStart + end > fileBytes) {
-      throw malformed(what, `tensor '${name}' ends at byte ${dataStart + end}, past the end of the file (${fileBytes} bytes); the file is truncated`);
+      throw malformed(
+        what,
+        `tensor '${name}' ends at byte ${dataStart + end}, past the end of the file (${fileBytes} bytes); the file is truncated`,
+      );
     }
     tensors.set(name, { name, dtype, shape, begin, end });
   }
@@ -87,9 +114,13 @@ export function parseHeader(headerBytes: Uint8Array, what = 'file', fileBytes?: 
 }
 
 /** Parse a whole safetensors file held in memory. Tensor data are views into `file` (no copy). */
-export function parseSafetensors(file: Uint8Array, what = 'file'): { header: SafetensorsHeader; data(name: string): Uint8Array } {
+export function parseSafetensors(
+  file: Uint8Array,
+  what = 'file',
+): { header: SafetensorsHeader; data(name: string): Uint8Array } {
   const n = readHeaderLength(file, what);
-  if (8 + n > file.byteLength) throw malformed(what, `header needs ${n} bytes but the file has only ${file.byteLength - 8} after the length`);
+  if (8 + n > file.byteLength)
+    throw malformed(what, `header needs ${n} bytes but the file has only ${file.byteLength - 8} after the length`);
   const header = parseHeader(file.subarray(8, 8 + n), what, file.byteLength);
   return {
     header,
@@ -110,14 +141,20 @@ export interface TensorToWrite {
 }
 
 /** Header bytes (length prefix + padded JSON) for these tensors, laid out in the given order. */
-export function encodeHeader(tensors: readonly { name: string; dtype: SafetensorsDType; shape: number[]; byteLength: number }[], metadata?: Record<string, string>): Uint8Array {
+export function encodeHeader(
+  tensors: readonly { name: string; dtype: SafetensorsDType; shape: number[]; byteLength: number }[],
+  metadata?: Record<string, string>,
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
   for (const t of tensors) {
     const want = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
     if (t.byteLength !== want) {
-      throw new TandemError('safetensors-write', `Tensor '${t.name}' has ${t.byteLength} bytes but ${t.dtype} [${t.shape.join(', ')}] needs ${want}.`);
+      throw new TandemError(
+        'safetensors-write',
+        `Tensor '${t.name}' has ${t.byteLength} bytes but ${t.dtype} [${t.shape.join(', ')}] needs ${want}.`,
+      );
     }
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.byteLength] };
     offset += t.byteLength;
@@ -134,7 +171,10 @@ export function encodeHeader(tensors: readonly { name: string; dtype: Safetensor
 
 /** A whole safetensors file in memory. */
 export function encodeSafetensors(tensors: readonly TensorToWrite[], metadata?: Record<string, string>): Uint8Array {
-  const head = encodeHeader(tensors.map((t) => ({ ...t, byteLength: t.data.byteLength })), metadata);
+  const head = encodeHeader(
+    tensors.map((t) => ({ ...t, byteLength: t.data.byteLength })),
+    metadata,
+  );
   const total = head.byteLength + tensors.reduce((s, t) => s + t.data.byteLength, 0);
   const out = new Uint8Array(total);
   out.set(head, 0);
@@ -180,12 +220,12 @@ export function numberToFloat16Bits(value: number): number {
     const half = 1 << (shift - 1);
     let result = mant >>> shift;
     const rest = mant & ((1 << shift) - 1);
-    if (rest > half || (rest === half && (result & 1))) result++;
+    if (rest > half || (rest === half && result & 1)) result++;
     return sign | result;
   }
   let result = (e << 10) | (mant >>> 13);
   const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (result & 1))) result++; // may carry into the exponent: still correct
+  if (rest > 0x1000 || (rest === 0x1000 && result & 1)) result++; // may carry into the exponent: still correct
   return sign | result;
 }
 
@@ -199,7 +239,7 @@ export function bfloat16BitsToNumber(b: number): number {
 export function numberToBfloat16Bits(value: number): number {
   f32[0] = value;
   const x = u32[0];
-  if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff)) return ((x >>> 16) | 0x40) & 0xffff; // NaN stays NaN
+  if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return ((x >>> 16) | 0x40) & 0xffff; // NaN stays NaN
   const rounded = x + 0x7fff + ((x >>> 16) & 1);
   return (rounded >>> 16) & 0xffff;
 }
@@ -217,7 +257,10 @@ export function decodeToFloat32(dtype: SafetensorsDType, bytes: Uint8Array, what
       return new Float32Array(bytes.slice().buffer);
     }
     case 'F64': {
-      const src = bytes.byteOffset % 8 === 0 ? new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8) : new Float64Array(bytes.slice().buffer);
+      const src =
+        bytes.byteOffset % 8 === 0
+          ? new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8)
+          : new Float64Array(bytes.slice().buffer);
       return Float32Array.from(src);
     }
     case 'BF16': {
@@ -235,7 +278,10 @@ export function decodeToFloat32(dtype: SafetensorsDType, bytes: Uint8Array, what
       return out;
     }
     default:
-      throw new TandemError('dtype-unsupported', `${what} has dtype ${dtype}; only F32, F16, BF16 and F64 weights can be converted.`);
+      throw new TandemError(
+        'dtype-unsupported',
+        `${what} has dtype ${dtype}; only F32, F16, BF16 and F64 weights can be converted.`,
+      );
   }
 }
 
@@ -274,12 +320,18 @@ export function encodeFloat32(values: ArrayLike<number>): Uint8Array {
 export function parseSafetensorsIndex(json: unknown, what = 'model.safetensors.index.json'): Map<string, string> {
   const weightMap = (json as { weight_map?: unknown } | null)?.weight_map;
   if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
-    throw new TandemError('safetensors-malformed', `${what} has no \`weight_map\` object mapping tensor names to shard files.`);
+    throw new TandemError(
+      'safetensors-malformed',
+      `${what} has no \`weight_map\` object mapping tensor names to shard files.`,
+    );
   }
   const map = new Map<string, string>();
   for (const [name, file] of Object.entries(weightMap as Record<string, unknown>)) {
     if (typeof file !== 'string' || !/^[A-Za-z0-9._-]+$/.test(file)) {
-      throw new TandemError('safetensors-malformed', `${what}: tensor '${name}' maps to ${JSON.stringify(file)}, which is not a plain shard file name.`);
+      throw new TandemError(
+        'safetensors-malformed',
+        `${what}: tensor '${name}' maps to ${JSON.stringify(file)}, which is not a plain shard file name.`,
+      );
     }
     map.set(name, file);
   }
@@ -288,5 +340,7 @@ export function parseSafetensorsIndex(json: unknown, what = 'model.safetensors.i
 
 /** model.safetensors.index.json content for tensors spread over shard files. */
 export function encodeSafetensorsIndex(weightMap: ReadonlyMap<string, string>, totalSize: number): string {
-  return JSON.stringify({ metadata: { total_size: totalSize }, weight_map: Object.fromEntries(weightMap) }, null, 2) + '\n';
+  return (
+    JSON.stringify({ metadata: { total_size: totalSize }, weight_map: Object.fromEntries(weightMap) }, null, 2) + '\n'
+  );
 }

@@ -36,23 +36,30 @@ export function argmax(logits: ArrayLike<number>): number {
 
 function validate(opts: SamplingOptions): void {
   const { temperature = 0, topK = 0, topP = 1 } = opts;
-  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new TandemError('sampling-invalid', `temperature must be a finite number >= 0, got ${temperature}.`);
-  if (!Number.isInteger(topK) || topK < 0) throw new TandemError('sampling-invalid', `topK must be an integer >= 0 (0 = off), got ${topK}.`);
-  if (!(topP > 0 && topP <= 1)) throw new TandemError('sampling-invalid', `topP must be in (0, 1] (1 = off), got ${topP}.`);
+  if (!(temperature >= 0) || !Number.isFinite(temperature))
+    throw new TandemError('sampling-invalid', `temperature must be a finite number >= 0, got ${temperature}.`);
+  if (!Number.isInteger(topK) || topK < 0)
+    throw new TandemError('sampling-invalid', `topK must be an integer >= 0 (0 = off), got ${topK}.`);
+  if (!(topP > 0 && topP <= 1))
+    throw new TandemError('sampling-invalid', `topP must be in (0, 1] (1 = off), got ${topP}.`);
 }
 
 /**
  * The candidate tokens and their renormalised probabilities after temperature, top-k and top-p, most
  * likely first. For temperature 0 this is the single argmax token with probability 1.
  */
-export function samplingDistribution(logits: ArrayLike<number>, opts: SamplingOptions = {}): { tokens: number[]; probs: number[] } {
+export function samplingDistribution(
+  logits: ArrayLike<number>,
+  opts: SamplingOptions = {},
+): { tokens: number[]; probs: number[] } {
   validate(opts);
   const { temperature = 0, topK = 0, topP = 1 } = opts;
   if (temperature === 0) return { tokens: [argmax(logits)], probs: [1] };
 
   // Candidates sorted by logit, descending (ties: lower index first). Top-k trims before the sort.
   let candidates = Array.from({ length: logits.length }, (_, i) => i).filter((i) => !Number.isNaN(logits[i]));
-  if (candidates.length === 0) throw new TandemError('logits-invalid', 'Cannot sample: the logits are empty or all NaN.');
+  if (candidates.length === 0)
+    throw new TandemError('logits-invalid', 'Cannot sample: the logits are empty or all NaN.');
   const byLogit = (a: number, b: number) => logits[b] - logits[a] || a - b;
   if (topK > 0 && topK < candidates.length) candidates = topKIndices(logits, candidates, topK);
   candidates.sort(byLogit);
@@ -93,7 +100,7 @@ function topKIndices(logits: ArrayLike<number>, candidates: number[], k: number)
   for (const c of candidates) {
     if (heap.length < k) {
       heap.push(c);
-      for (let i = heap.length - 1; i > 0; ) {
+      for (let i = heap.length - 1; i > 0;) {
         const p = (i - 1) >> 1;
         if (!less(heap[i], heap[p])) break;
         [heap[i], heap[p]] = [heap[p], heap[i]];

@@ -19,7 +19,15 @@ export interface TestPackage {
 }
 
 /** Small shapes: fast in an fp64 reference, still with GQA (4 query heads on 2 kv heads). */
-export const TEST_SHAPE: Partial<ModelShape> = { vocab_size: 384, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, intermediate_size: 96, num_hidden_layers: 4 };
+export const TEST_SHAPE: Partial<ModelShape> = {
+  vocab_size: 384,
+  hidden_size: 64,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 16,
+  intermediate_size: 96,
+  num_hidden_layers: 4,
+};
 
 const root = mkdtempSync(join(tmpdir(), 'tandem-test-packages-'));
 const made = new Map<string, Promise<TestPackage>>();
@@ -35,7 +43,12 @@ export function testTempDir(prefix: string): string {
   return mkdtempSync(join(root, `${prefix}-`));
 }
 
-export function testPackage(arch: Architecture, tied: boolean, dtype: PackageDType, shape: Partial<ModelShape> = TEST_SHAPE): Promise<TestPackage> {
+export function testPackage(
+  arch: Architecture,
+  tied: boolean,
+  dtype: PackageDType,
+  shape: Partial<ModelShape> = TEST_SHAPE,
+): Promise<TestPackage> {
   const key = `${arch}-${tied ? 'tied' : 'untied'}-${dtype}-${JSON.stringify(shape)}`;
   let p = made.get(key);
   if (!p) {

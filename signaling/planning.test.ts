@@ -17,15 +17,26 @@ describe('planning: browser terms from page profiles', () => {
     expect(profileReportSchema.safeParse(sampleProfile(1, terms)).success).toBe(true);
     expect(profileReportSchema.safeParse(sampleProfile(1, { warmupSec: -1 })).success).toBe(false);
     const request = (withTerms: boolean): PlanRequest => ({
-      manifest, tokens: 64, method: 'dp', memoryModel: 'max',
-      candidates: [1, 2].map((seed) => ({ peerId: `p${seed}`, displayName: `page ${seed}`, profile: sampleProfile(seed, withTerms ? terms : {}) })),
+      manifest,
+      tokens: 64,
+      method: 'dp',
+      memoryModel: 'max',
+      candidates: [1, 2].map((seed) => ({
+        peerId: `p${seed}`,
+        displayName: `page ${seed}`,
+        profile: sampleProfile(seed, withTerms ? terms : {}),
+      })),
     });
     const bare = planProblemFor(request(false));
     const withTerms = planProblemFor(request(true));
     expect(bare.devices[0]).not.toHaveProperty('warmupSec');
     expect(withTerms.devices[0]).toMatchObject(terms);
-    const plan = [{ device: 0, layers: { start: 0, end: 2 } }, { device: 1, layers: { start: 2, end: 4 } }];
-    const a = evaluatePlan(bare, plan), b = evaluatePlan(withTerms, plan);
+    const plan = [
+      { device: 0, layers: { start: 0, end: 2 } },
+      { device: 1, layers: { start: 2, end: 4 } },
+    ];
+    const a = evaluatePlan(bare, plan),
+      b = evaluatePlan(withTerms, plan);
     expect(b.stages[0].load - a.stages[0].load).toBeCloseTo(0.25 + 1.5, 12);
     expect(b.stages[1].comm - a.stages[1].comm).toBeCloseTo(2 * 0.125, 12);
   });

@@ -12,17 +12,31 @@ const BLOCK = randomBytes(256 * 1024);
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
   res.end(text);
 }
 
 export function probeDown(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, maxBytes: number): void {
-  if (req.method !== 'GET' && req.method !== 'HEAD') { sendJson(res, 405, { error: 'use GET /probe/down?bytes=N' }); return; }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    sendJson(res, 405, { error: 'use GET /probe/down?bytes=N' });
+    return;
+  }
   const text = query.get('bytes');
   const bytes = text !== null && /^\d{1,12}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > maxBytes)
-    { sendJson(res, 400, { error: 'probe-size', message: `bytes must be an integer from 1 to ${maxBytes}` }); return; }
-  res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes, 'Cache-Control': 'no-store', 'Content-Encoding': 'identity' });
+  if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > maxBytes) {
+    sendJson(res, 400, { error: 'probe-size', message: `bytes must be an integer from 1 to ${maxBytes}` });
+    return;
+  }
+  res.writeHead(200, {
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': bytes,
+    'Cache-Control': 'no-store',
+    'Content-Encoding': 'identity',
+  });
   if (req.method === 'HEAD') {
     res.end();
     return;
@@ -47,7 +61,10 @@ export function probeDown(req: IncomingMessage, res: ServerResponse, query: URLS
 }
 
 export function probeUp(req: IncomingMessage, res: ServerResponse, maxBytes: number): void {
-  if (req.method !== 'POST') { sendJson(res, 405, { error: 'use POST /probe/up with a body' }); return; }
+  if (req.method !== 'POST') {
+    sendJson(res, 405, { error: 'use POST /probe/up with a body' });
+    return;
+  }
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) {
     res.setHeader('Connection', 'close');

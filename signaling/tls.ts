@@ -18,9 +18,17 @@ export interface TlsFiles {
 
 export async function loadTls(certPath: string, keyPath: string): Promise<TlsFiles> {
   try {
-    return { cert: await readFile(certPath, 'utf8'), key: await readFile(keyPath, 'utf8'), source: `${certPath} + ${keyPath}` };
+    return {
+      cert: await readFile(certPath, 'utf8'),
+      key: await readFile(keyPath, 'utf8'),
+      source: `${certPath} + ${keyPath}`,
+    };
   } catch (error) {
-    throw new TandemError('tls-files', `cannot read the certificate or key (${(error as Error).message}): check --cert and --key`, { cause: error });
+    throw new TandemError(
+      'tls-files',
+      `cannot read the certificate or key (${(error as Error).message}): check --cert and --key`,
+      { cause: error },
+    );
   }
 }
 
@@ -32,7 +40,8 @@ export async function selfSignedTls(dir: string, ips: string[]): Promise<TlsFile
   const names = ['localhost', '127.0.0.1', ...ips].filter((v, i, a) => a.indexOf(v) === i).sort();
   if (existsSync(certPath) && existsSync(keyPath) && existsSync(metaPath)) {
     const kept = JSON.parse(await readFile(metaPath, 'utf8')) as string[];
-    if (JSON.stringify(kept) === JSON.stringify(names)) return { ...(await loadTls(certPath, keyPath)), source: `self-signed, kept in ${dir}` };
+    if (JSON.stringify(kept) === JSON.stringify(names))
+      return { ...(await loadTls(certPath, keyPath)), source: `self-signed, kept in ${dir}` };
   }
   const now = new Date();
   const pems = await generate([{ name: 'commonName', value: 'Tandem access point' }], {
@@ -47,7 +56,9 @@ export async function selfSignedTls(dir: string, ips: string[]): Promise<TlsFile
       { name: 'extKeyUsage', serverAuth: true },
       {
         name: 'subjectAltName',
-        altNames: names.map((n) => (/^[\d.]+$|:/.test(n) ? { type: 7 as const, ip: n } : { type: 2 as const, value: n })),
+        altNames: names.map((n) =>
+          /^[\d.]+$|:/.test(n) ? { type: 7 as const, ip: n } : { type: 2 as const, value: n },
+        ),
       },
     ],
   });

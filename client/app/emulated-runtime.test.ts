@@ -4,20 +4,20 @@ import type { HostTensor, StageRuntime } from '../runtime/stage-runtime.ts';
 
 /** A runtime whose sessions take ~20 ms per run and echo their input. */
 const slowEcho: StageRuntime = {
-  async createSession(req) {
-    return {
+  createSession(req) {
+    return Promise.resolve({
       backend: req.backend,
       inputNames: ['x'],
       outputNames: ['y'],
-      async run(feeds: Record<string, HostTensor>) {
+      run(feeds: Record<string, HostTensor>) {
         const t0 = performance.now();
         while (performance.now() - t0 < 20) {
           // busy: a real kernel
         }
-        return { y: feeds.x };
+        return Promise.resolve({ y: feeds.x });
       },
       async release() {},
-    };
+    });
   },
 };
 

@@ -7,14 +7,22 @@ const entry = (step: number): TimingEntry => ({ phase: 'compute', step, startMs:
 describe('TimingReporter', () => {
   it('batches by size and by time, per request, and flushes the rest', async () => {
     const sent: { requestId: number; n: number }[] = [];
-    const r = new TimingReporter((m) => sent.push({ requestId: m.requestId, n: m.timings.length }), () => undefined, 3, 20);
+    const r = new TimingReporter(
+      (m) => sent.push({ requestId: m.requestId, n: m.timings.length }),
+      () => undefined,
+      3,
+      20,
+    );
     for (let i = 0; i < 3; i++) r.add(1, entry(i));
     expect(sent).toEqual([{ requestId: 1, n: 3 }]); // full batch goes at once
     r.add(1, entry(3));
     r.add(2, entry(0));
     expect(sent).toHaveLength(1);
     await new Promise((res) => setTimeout(res, 40)); // the timer sends the partial batches
-    expect(sent.slice(1).sort((a, b) => a.requestId - b.requestId)).toEqual([{ requestId: 1, n: 1 }, { requestId: 2, n: 1 }]);
+    expect(sent.slice(1).sort((a, b) => a.requestId - b.requestId)).toEqual([
+      { requestId: 1, n: 1 },
+      { requestId: 2, n: 1 },
+    ]);
     r.add(3, entry(0));
     r.flush();
     expect(sent.at(-1)).toEqual({ requestId: 3, n: 1 });
@@ -24,9 +32,13 @@ describe('TimingReporter', () => {
 
   it('reports a failing send without throwing', () => {
     const errors: unknown[] = [];
-    const r = new TimingReporter(() => {
-      throw new Error('offline');
-    }, (e) => errors.push(e), 1);
+    const r = new TimingReporter(
+      () => {
+        throw new Error('offline');
+      },
+      (e) => errors.push(e),
+      1,
+    );
     expect(() => r.add(1, entry(0))).not.toThrow();
     expect(errors).toHaveLength(1);
   });

@@ -53,6 +53,8 @@ describe('parsePageParams', () => {
 
 describe('joinLink', () => {
   it('keeps origin and path, drops other params', () => {
-    expect(joinLink('https://10.0.0.2:8080/?name=x&emulate=phone#top', 'K7Q2MN0P')).toBe('https://10.0.0.2:8080/?join=K7Q2MN0P');
+    expect(joinLink('https://10.0.0.2:8080/?name=x&emulate=phone#top', 'K7Q2MN0P')).toBe(
+      'https://10.0.0.2:8080/?join=K7Q2MN0P',
+    );
   });
 });

@@ -38,8 +38,10 @@ export function normaliseJoinCode(raw: string): string | null {
 
 /** A readable name: trimmed, control characters dropped, at most 40 characters. */
 export function normaliseName(raw: string): string {
-   
-  return raw.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, MAX_NAME);
+  return raw
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .trim()
+    .slice(0, MAX_NAME);
 }
 
 export function parsePageParams(search: string): PageParams {
@@ -49,12 +51,18 @@ export function parsePageParams(search: string): PageParams {
   if (rawJoin !== null && rawJoin.trim() !== '') {
     join = normaliseJoinCode(rawJoin);
     if (join === null) {
-      throw new TandemError('join-code-invalid', `?join=${rawJoin} is not a join code (8 letters and digits); check the link or type the code shown on the host's screen.`);
+      throw new TandemError(
+        'join-code-invalid',
+        `?join=${rawJoin} is not a join code (8 letters and digits); check the link or type the code shown on the host's screen.`,
+      );
     }
   }
   const rawBackend = (q.get('backend') ?? 'auto').trim().toLowerCase();
   if (rawBackend !== 'auto' && rawBackend !== 'webgpu' && rawBackend !== 'wasm') {
-    throw new TandemError('backend-invalid', `?backend=${rawBackend} is unknown; use wasm, webgpu or leave it out for automatic choice.`);
+    throw new TandemError(
+      'backend-invalid',
+      `?backend=${rawBackend} is unknown; use wasm, webgpu or leave it out for automatic choice.`,
+    );
   }
   const rawName = q.get('name');
   const name = rawName === null ? null : normaliseName(rawName) || null;

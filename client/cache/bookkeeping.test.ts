@@ -19,7 +19,14 @@ function hex(n: number): string {
 }
 
 function unit(id: string, n: number, bytes = 1000 + n): UnitEntry {
-  return { id, kind: id === 'embed' ? 'embed' : id === 'head' ? 'head' : 'layer', file: `${id}.bin`, bytes, sha256: hex(n), tensors: [] };
+  return {
+    id,
+    kind: id === 'embed' ? 'embed' : id === 'head' ? 'head' : 'layer',
+    file: `${id}.bin`,
+    bytes,
+    sha256: hex(n),
+    tensors: [],
+  };
 }
 
 const UNITS = [unit('embed', 1), unit('layer.0', 2), unit('layer.1', 3), unit('layer.2', 4), unit('head', 5)];
@@ -67,7 +74,7 @@ describe('planFetch', () => {
 
   it('agrees with a naive set-difference oracle on random cache states', () => {
     let seed = 12345;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     for (let trial = 0; trial < 200; trial++) {
       const committed = UNITS.filter(() => rand() < 0.5);
       const needed = UNITS.filter(() => rand() < 0.6);

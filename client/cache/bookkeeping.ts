@@ -40,14 +40,28 @@ export function parseKey(key: string): { kind: 'blob' | 'commit'; packageName: s
 }
 
 export function makeCommitRecord(packageName: string, unit: UnitEntry, storedAtMs: number): CommitRecord {
-  return { format: 'tandem-unit-commit', version: 1, packageName, unitId: unit.id, sha256: unit.sha256, bytes: unit.bytes, storedAtMs };
+  return {
+    format: 'tandem-unit-commit',
+    version: 1,
+    packageName,
+    unitId: unit.id,
+    sha256: unit.sha256,
+    bytes: unit.bytes,
+    storedAtMs,
+  };
 }
 
 /** Whether a commit record (or anything read from the store) vouches for this unit of this package. */
 export function commitMatches(record: unknown, packageName: string, unit: UnitEntry): boolean {
   if (typeof record !== 'object' || record === null) return false;
   const r = record as Partial<CommitRecord>;
-  return r.format === 'tandem-unit-commit' && r.version === 1 && r.packageName === packageName && r.sha256 === unit.sha256 && r.bytes === unit.bytes;
+  return (
+    r.format === 'tandem-unit-commit' &&
+    r.version === 1 &&
+    r.packageName === packageName &&
+    r.sha256 === unit.sha256 &&
+    r.bytes === unit.bytes
+  );
 }
 
 export interface FetchPlan {
@@ -63,7 +77,11 @@ export interface FetchPlan {
  * Decides what to download for the needed units given the commit records present.
  * `commits` maps commit keys to whatever the store holds under them.
  */
-export function planFetch(packageName: string, needed: readonly UnitEntry[], commits: ReadonlyMap<string, unknown>): FetchPlan {
+export function planFetch(
+  packageName: string,
+  needed: readonly UnitEntry[],
+  commits: ReadonlyMap<string, unknown>,
+): FetchPlan {
   const cached: UnitEntry[] = [];
   const toFetch: UnitEntry[] = [];
   const planned = new Set<string>();
@@ -83,12 +101,22 @@ export function planFetch(packageName: string, needed: readonly UnitEntry[], com
 }
 
 /** Unit ids of the whole package that are complete (committed) in the store, in manifest order. */
-export function cachedUnitIds(packageName: string, units: readonly UnitEntry[], commits: ReadonlyMap<string, unknown>): string[] {
-  return units.filter((u) => commitMatches(commits.get(commitKey(packageName, u.sha256)), packageName, u)).map((u) => u.id);
+export function cachedUnitIds(
+  packageName: string,
+  units: readonly UnitEntry[],
+  commits: ReadonlyMap<string, unknown>,
+): string[] {
+  return units
+    .filter((u) => commitMatches(commits.get(commitKey(packageName, u.sha256)), packageName, u))
+    .map((u) => u.id);
 }
 
 /** True when every needed unit is committed. */
-export function isComplete(packageName: string, needed: readonly UnitEntry[], commits: ReadonlyMap<string, unknown>): boolean {
+export function isComplete(
+  packageName: string,
+  needed: readonly UnitEntry[],
+  commits: ReadonlyMap<string, unknown>,
+): boolean {
   return planFetch(packageName, needed, commits).toFetch.length === 0;
 }
 

@@ -3,7 +3,9 @@ import { benchmarkCpu, matmulInto } from './cpu-matmul.ts';
 
 describe('matmulInto', () => {
   it('matches a naive dot-product matmul', () => {
-    const m = 3, k = 5, n = 4;
+    const m = 3,
+      k = 5,
+      n = 4;
     const x = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i));
     const w = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i));
     const y = new Float32Array(m * n);

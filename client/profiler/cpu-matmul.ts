@@ -71,5 +71,8 @@ export async function benchmarkCpu(options: CpuBenchOptions): Promise<{ points: 
     const seconds = median(s.times);
     return { tokens: s.tokens, dim, seconds, runs: options.runs, flops: (2 * s.tokens * dim * dim) / seconds };
   });
-  return { points, method: `JS fp32 matmul (t x ${dim}) @ (${dim} x ${dim}) on the main thread (proxy for the wasm backend), repeated to >= 8 ms per sample; warm-up dropped, median of ${options.runs} rounds over all sizes` };
+  return {
+    points,
+    method: `JS fp32 matmul (t x ${dim}) @ (${dim} x ${dim}) on the main thread (proxy for the wasm backend), repeated to >= 8 ms per sample; warm-up dropped, median of ${options.runs} rounds over all sizes`,
+  };
 }

@@ -46,7 +46,16 @@ describe('parseEmulation', () => {
   });
 
   it('rejects bad input with emulation-invalid', () => {
-    for (const raw of ['{', '[1]', '{"compute":0.5}', '{"compute":-1}', '{"readMBps":"fast"}', '{"cpu":2}', 'warp-drive', '{"label":3}']) {
+    for (const raw of [
+      '{',
+      '[1]',
+      '{"compute":0.5}',
+      '{"compute":-1}',
+      '{"readMBps":"fast"}',
+      '{"cpu":2}',
+      'warp-drive',
+      '{"label":3}',
+    ]) {
       expect(errorCode(() => parseEmulation(raw))).toBe('emulation-invalid');
     }
   });

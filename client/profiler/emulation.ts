@@ -55,7 +55,10 @@ export const EMULATION_PRESETS: Readonly<Record<string, EmulationJson>> = {
 function positive(value: unknown, field: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new TandemError('emulation-invalid', `?emulate= field "${field}" must be a positive number, got ${JSON.stringify(value)}.`);
+    throw new TandemError(
+      'emulation-invalid',
+      `?emulate= field "${field}" must be a positive number, got ${JSON.stringify(value)}.`,
+    );
   }
   return value;
 }
@@ -71,32 +74,54 @@ export function parseEmulation(raw: string | null | undefined): Emulation | null
     try {
       parsed = JSON.parse(text);
     } catch (cause) {
-      throw new TandemError('emulation-invalid', `?emulate= is not valid JSON (${String(cause)}); give a preset (${Object.keys(EMULATION_PRESETS).join(', ')}) or e.g. {"compute":4,"readMBps":150}.`, { cause });
+      throw new TandemError(
+        'emulation-invalid',
+        `?emulate= is not valid JSON (${String(cause)}); give a preset (${Object.keys(EMULATION_PRESETS).join(', ')}) or e.g. {"compute":4,"readMBps":150}.`,
+        { cause },
+      );
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new TandemError('emulation-invalid', '?emulate= JSON must be an object such as {"compute":4,"readMBps":150}.');
+      throw new TandemError(
+        'emulation-invalid',
+        '?emulate= JSON must be an object such as {"compute":4,"readMBps":150}.',
+      );
     }
     const known = new Set(['label', 'compute', 'readMBps', 'linkMbps', 'memoryMB']);
     for (const key of Object.keys(parsed)) {
-      if (!known.has(key)) throw new TandemError('emulation-invalid', `?emulate= has an unknown field "${key}"; known: ${[...known].join(', ')}.`);
+      if (!known.has(key))
+        throw new TandemError(
+          'emulation-invalid',
+          `?emulate= has an unknown field "${key}"; known: ${[...known].join(', ')}.`,
+        );
     }
     json = parsed;
     if (json.label !== undefined && typeof json.label !== 'string') {
       throw new TandemError('emulation-invalid', '?emulate= field "label" must be a string.');
     }
     // shown to others and sent with `join`: printable, at most 40 characters
-     
-    label = (json.label ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 40) || 'custom';
+    label =
+      (json.label ?? '')
+        .replace(/[\u0000-\u001f\u007f]/g, '')
+        .trim()
+        .slice(0, 40) || 'custom';
   } else {
-    const preset = EMULATION_PRESETS[text];
+    // own keys only: `toString` & co. are not presets
+    const preset = Object.hasOwn(EMULATION_PRESETS, text) ? EMULATION_PRESETS[text] : undefined;
     if (!preset) {
-      throw new TandemError('emulation-invalid', `Unknown ?emulate= preset "${text}"; use one of ${Object.keys(EMULATION_PRESETS).join(', ')} or a JSON object.`);
+      throw new TandemError(
+        'emulation-invalid',
+        `Unknown ?emulate= preset "${text}"; use one of ${Object.keys(EMULATION_PRESETS).join(', ')} or a JSON object.`,
+      );
     }
     json = preset;
     label = text;
   }
   const compute = positive(json.compute, 'compute') ?? 1;
-  if (compute < 1) throw new TandemError('emulation-invalid', `?emulate= "compute" is a slow-down factor and must be >= 1, got ${compute}.`);
+  if (compute < 1)
+    throw new TandemError(
+      'emulation-invalid',
+      `?emulate= "compute" is a slow-down factor and must be >= 1, got ${compute}.`,
+    );
   const readMBps = positive(json.readMBps, 'readMBps');
   const linkMbps = positive(json.linkMbps, 'linkMbps');
   const memoryMB = positive(json.memoryMB, 'memoryMB');

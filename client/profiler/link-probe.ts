@@ -21,23 +21,43 @@ export interface LinkResult {
 async function timedDownload(origin: string, bytes: number): Promise<number> {
   const t0 = performance.now();
   const res = await fetch(`${origin}/probe/down?bytes=${bytes}`, { cache: 'no-store' });
-  if (!res.ok) throw new TandemError('probe-failed', `The server's download probe answered HTTP ${res.status}; is this page served by \`npm start\`?`);
+  if (!res.ok)
+    throw new TandemError(
+      'probe-failed',
+      `The server's download probe answered HTTP ${res.status}; is this page served by \`npm start\`?`,
+    );
   const body = await res.arrayBuffer();
-  if (body.byteLength !== bytes) throw new TandemError('probe-failed', `The download probe sent ${body.byteLength} bytes instead of ${bytes}.`);
+  if (body.byteLength !== bytes)
+    throw new TandemError('probe-failed', `The download probe sent ${body.byteLength} bytes instead of ${bytes}.`);
   return (performance.now() - t0) / 1000;
 }
 
 async function timedUpload(origin: string, payload: Uint8Array): Promise<number> {
   const t0 = performance.now();
-  const res = await fetch(`${origin}/probe/up`, { method: 'POST', body: payload as Uint8Array<ArrayBuffer>, cache: 'no-store', headers: { 'content-type': 'application/octet-stream' } });
-  if (!res.ok) throw new TandemError('probe-failed', `The server's upload probe answered HTTP ${res.status}; is this page served by \`npm start\`?`);
+  const res = await fetch(`${origin}/probe/up`, {
+    method: 'POST',
+    body: payload as Uint8Array<ArrayBuffer>,
+    cache: 'no-store',
+    headers: { 'content-type': 'application/octet-stream' },
+  });
+  if (!res.ok)
+    throw new TandemError(
+      'probe-failed',
+      `The server's upload probe answered HTTP ${res.status}; is this page served by \`npm start\`?`,
+    );
   await res.arrayBuffer();
   return (performance.now() - t0) / 1000;
 }
 
-export async function probeLink(options: { origin: string; bytes: number; runs: number; emulation: Emulation | null }): Promise<LinkResult> {
+export async function probeLink(options: {
+  origin: string;
+  bytes: number;
+  runs: number;
+  emulation: Emulation | null;
+}): Promise<LinkResult> {
   const { origin, bytes, runs } = options;
-  const capBytes = options.emulation?.linkBitsPerSecCap === undefined ? undefined : options.emulation.linkBitsPerSecCap / 8;
+  const capBytes =
+    options.emulation?.linkBitsPerSecCap === undefined ? undefined : options.emulation.linkBitsPerSecCap / 8;
   try {
     const rtts: number[] = [];
     for (let r = 0; r < 3; r++) rtts.push(await timedDownload(origin, 1));
@@ -72,6 +92,10 @@ export async function probeLink(options: { origin: string; bytes: number; runs: 
     };
   } catch (cause) {
     if (cause instanceof TandemError) throw cause;
-    throw new TandemError('server-unreachable', `Could not reach the server's link probes (${String(cause)}); check that the server is running and this page was opened from it.`, { cause });
+    throw new TandemError(
+      'server-unreachable',
+      `Could not reach the server's link probes (${String(cause)}); check that the server is running and this page was opened from it.`,
+      { cause },
+    );
   }
 }

@@ -1,11 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { deviceClass, IOS_TAB_CAP_BYTES, memoryBudget, UNKNOWN_DEVICE_BYTES, WASM_HEAP_CAP_BYTES, type MemoryInputs } from './memory-budget.ts';
+import {
+  deviceClass,
+  IOS_TAB_CAP_BYTES,
+  memoryBudget,
+  UNKNOWN_DEVICE_BYTES,
+  WASM_HEAP_CAP_BYTES,
+  type MemoryInputs,
+} from './memory-budget.ts';
 
 const GiB = 1024 ** 3;
 const DESKTOP_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36';
-const IPHONE_UA = 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1';
-const IPAD_UA = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15';
-const ANDROID_UA = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Mobile Safari/537.36';
+const IPHONE_UA =
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1';
+const IPAD_UA =
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15';
+const ANDROID_UA =
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Mobile Safari/537.36';
 
 const base: MemoryInputs = {
   deviceMemoryGiB: 8,

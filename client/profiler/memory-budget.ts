@@ -59,7 +59,10 @@ export function memoryBudget(inputs: MemoryInputs): MemoryBudget {
   if (inputs.deviceMemoryGiB !== null && inputs.deviceMemoryGiB > 0) {
     // a tab can count on about half of the device's RAM on a desktop, less on a phone
     const share = cls === 'desktop' ? 0.5 : 0.35;
-    candidates.push({ source: `${share * 100}% of navigator.deviceMemory (${inputs.deviceMemoryGiB} GiB)`, bytes: inputs.deviceMemoryGiB * GiB * share });
+    candidates.push({
+      source: `${share * 100}% of navigator.deviceMemory (${inputs.deviceMemoryGiB} GiB)`,
+      bytes: inputs.deviceMemoryGiB * GiB * share,
+    });
   } else {
     candidates.push({ source: 'device memory unknown: default', bytes: UNKNOWN_DEVICE_BYTES });
   }

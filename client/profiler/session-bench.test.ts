@@ -5,7 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { createOrtWebRuntime } from '../runtime/ort-web.ts';
 import type { StageRuntime } from '../runtime/stage-runtime.ts';
-import { benchmarkSessionCreate, buildMatmulChainModel, effectiveLoadRate, medianAfterWarmup } from './session-bench.ts';
+import {
+  benchmarkSessionCreate,
+  buildMatmulChainModel,
+  effectiveLoadRate,
+  medianAfterWarmup,
+} from './session-bench.ts';
 
 describe('effectiveLoadRate', () => {
   it('adds the two times per byte', () => {
@@ -54,7 +59,12 @@ describe('buildMatmulChainModel + benchmarkSessionCreate', () => {
       for (let k = 0; k < dim; k++) for (let j = 0; j < dim; j++) next[j] += ref[k] * w[l * dim * dim + k * dim + j];
       ref = next;
     }
-    const s = await runtime.createSession({ model: m.model, externalData: m.externalData, config: {}, backend: 'wasm' });
+    const s = await runtime.createSession({
+      model: m.model,
+      externalData: m.externalData,
+      config: {},
+      backend: 'wasm',
+    });
     const y = (await s.run({ x: { dtype: 'float32', dims: [1, dim], data: x } }))['y'];
     await s.release();
     expect(y.dims).toEqual([1, dim]);
@@ -70,10 +80,27 @@ describe('buildMatmulChainModel + benchmarkSessionCreate', () => {
       async createSession(req) {
         created++;
         const s = await runtime.createSession(req);
-        return { ...s, backend: s.backend, inputNames: s.inputNames, outputNames: s.outputNames, run: s.run, release: async () => { released++; await s.release(); } };
+        return {
+          ...s,
+          backend: s.backend,
+          inputNames: s.inputNames,
+          outputNames: s.outputNames,
+          run: (feeds) => s.run(feeds),
+          release: async () => {
+            released++;
+            await s.release();
+          },
+        };
       },
     };
-    const r = await benchmarkSessionCreate({ runtime: counting, backend: 'wasm', dim: 64, layers: 2, runs: 3, warmup: 1 });
+    const r = await benchmarkSessionCreate({
+      runtime: counting,
+      backend: 'wasm',
+      dim: 64,
+      layers: 2,
+      runs: 3,
+      warmup: 1,
+    });
     expect(created).toBe(4);
     expect(released).toBe(4);
     expect(r.createSeconds).toHaveLength(4);

@@ -14,7 +14,7 @@
 import { TandemError } from '../../planner/errors.ts';
 import { GraphBuilder } from '../../shards/onnx/builder.ts';
 import { DataType, encodeModel } from '../../shards/onnx/model.ts';
-import type { ExecutionBackend, StageRuntime } from '../runtime/stage-runtime.ts';
+import type { ExecutionBackend, HostTensor, StageRuntime } from '../runtime/stage-runtime.ts';
 import { median } from './timing.ts';
 
 export const SYNTHETIC_WEIGHTS_FILE = 'profiler-weights.bin';
@@ -34,7 +34,10 @@ export interface SyntheticModel {
  */
 export function buildMatmulChainModel(dim: number, layers: number, seed = 1): SyntheticModel {
   if (!Number.isInteger(dim) || dim < 1 || !Number.isInteger(layers) || layers < 1) {
-    throw new TandemError('bench-invalid', `A synthetic model needs a positive integer size and layer count (got dim ${dim}, ${layers} layers).`);
+    throw new TandemError(
+      'bench-invalid',
+      `A synthetic model needs a positive integer size and layer count (got dim ${dim}, ${layers} layers).`,
+    );
   }
   const matBytes = dim * dim * 4;
   const data = new Uint8Array(matBytes * layers);
@@ -50,7 +53,12 @@ export function buildMatmulChainModel(dim: number, layers: number, seed = 1): Sy
   const g = new GraphBuilder();
   let x = g.input('x', DataType.FLOAT, [1, dim]);
   for (let l = 0; l < layers; l++) {
-    const w = g.initializer({ name: `w${l}`, dataType: DataType.FLOAT, dims: [dim, dim], external: { location: SYNTHETIC_WEIGHTS_FILE, offset: l * matBytes, length: matBytes } });
+    const w = g.initializer({
+      name: `w${l}`,
+      dataType: DataType.FLOAT,
+      dims: [dim, dim],
+      external: { location: SYNTHETIC_WEIGHTS_FILE, offset: l * matBytes, length: matBytes },
+    });
     x = g.op('MatMul', [x, w], `matmul${l}`);
   }
   g.node('Identity', [x], { name: 'out', outputs: ['y'] });
@@ -67,9 +75,14 @@ export function buildMatmulChainModel(dim: number, layers: number, seed = 1): Sy
 
 /** Median of `times` after dropping the first `warmup` (the warm-up runs pay one-off costs). */
 export function medianAfterWarmup(times: readonly number[], warmup: number): number {
-  if (!Number.isInteger(warmup) || warmup < 0) throw new TandemError('bench-invalid', `warm-up count must be a non-negative integer (got ${warmup}).`);
+  if (!Number.isInteger(warmup) || warmup < 0)
+    throw new TandemError('bench-invalid', `warm-up count must be a non-negative integer (got ${warmup}).`);
   const kept = times.slice(warmup);
-  if (kept.length === 0) throw new TandemError('bench-invalid', `${times.length} timings and ${warmup} warm-up runs leave nothing to take the median of.`);
+  if (kept.length === 0)
+    throw new TandemError(
+      'bench-invalid',
+      `${times.length} timings and ${warmup} warm-up runs leave nothing to take the median of.`,
+    );
   return median(kept);
 }
 
@@ -79,9 +92,11 @@ export function medianAfterWarmup(times: readonly number[], warmup: number): num
  * bytes / create. A non-finite or null create rate leaves the read rate unchanged.
  */
 export function effectiveLoadRate(readBytesPerSec: number, createBytesPerSec: number | null): number {
-  if (!(readBytesPerSec > 0)) throw new TandemError('bench-invalid', `read rate must be positive (got ${readBytesPerSec}).`);
+  if (!(readBytesPerSec > 0))
+    throw new TandemError('bench-invalid', `read rate must be positive (got ${readBytesPerSec}).`);
   if (createBytesPerSec === null || !Number.isFinite(createBytesPerSec)) return readBytesPerSec;
-  if (!(createBytesPerSec > 0)) throw new TandemError('bench-invalid', `session-create rate must be positive (got ${createBytesPerSec}).`);
+  if (!(createBytesPerSec > 0))
+    throw new TandemError('bench-invalid', `session-create rate must be positive (got ${createBytesPerSec}).`);
   return 1 / (1 / readBytesPerSec + 1 / createBytesPerSec);
 }
 
@@ -117,15 +132,26 @@ export async function benchmarkSessionCreate(opts: SessionBenchOptions): Promise
   let warmupSeconds = 0;
   for (let r = 0; r < warmup + opts.runs; r++) {
     const t0 = performance.now();
-    const session = await opts.runtime.createSession({ model: m.model, externalData: m.externalData, config: {}, backend: opts.backend });
+    const session = await opts.runtime.createSession({
+      model: m.model,
+      externalData: m.externalData,
+      config: {},
+      backend: opts.backend,
+    });
     times.push((performance.now() - t0) / 1000);
     try {
       if (r === 0) {
         // one run compiles the kernels (WebGPU shaders, wasm code paths) the first request would otherwise compile
-        const out = await session.run({ x: { dtype: 'float32', dims: [1, opts.dim], data: new Float32Array(opts.dim).fill(1) } });
-        const y = out['y'];
+        const out = await session.run({
+          x: { dtype: 'float32', dims: [1, opts.dim], data: new Float32Array(opts.dim).fill(1) },
+        });
+        // a broken backend may return without the output
+        const y = out['y'] as HostTensor | undefined;
         if (!y || y.dtype !== 'float32' || y.data.length !== opts.dim || !Number.isFinite(y.data[0])) {
-          throw new TandemError('session-bench-bad-output', `The profiler's test session on ${opts.backend} returned an unusable output; ONNX Runtime may be broken on this browser.`);
+          throw new TandemError(
+            'session-bench-bad-output',
+            `The profiler's test session on ${opts.backend} returned an unusable output; ONNX Runtime may be broken on this browser.`,
+          );
         }
         warmupSeconds = (performance.now() - t0) / 1000;
       }

@@ -20,7 +20,12 @@ export interface StorageBenchResult {
 
 const KEY = 'tandem-profiler-test-blob';
 
-export async function benchmarkStorage(options: { bytes: number; runs: number; emulation: Emulation | null; store?: UseStore }): Promise<StorageBenchResult> {
+export async function benchmarkStorage(options: {
+  bytes: number;
+  runs: number;
+  emulation: Emulation | null;
+  store?: UseStore;
+}): Promise<StorageBenchResult> {
   const store = options.store ?? createStore('tandem-profiler', 'scratch');
   const data = new Uint8Array(options.bytes);
   // incompressible-ish content so no layer can shortcut it
@@ -40,10 +45,19 @@ export async function benchmarkStorage(options: { bytes: number; runs: number; e
     for (let r = 0; r < options.runs; r++) {
       const t0 = performance.now();
       const back = await get<Uint8Array>(KEY, store);
-      if (!(back instanceof Uint8Array) || back.byteLength !== data.byteLength || back[back.byteLength - 1] !== data[data.byteLength - 1]) {
-        throw new TandemError('storage-unreliable', 'IndexedDB returned different bytes than were written; storage on this browser is unreliable (private mode or a full disk?).');
+      if (
+        !(back instanceof Uint8Array) ||
+        back.byteLength !== data.byteLength ||
+        back[back.byteLength - 1] !== data[data.byteLength - 1]
+      ) {
+        throw new TandemError(
+          'storage-unreliable',
+          'IndexedDB returned different bytes than were written; storage on this browser is unreliable (private mode or a full disk?).',
+        );
       }
-      await sleepSeconds(rateStretch(options.emulation?.readBytesPerSecCap, data.byteLength, (performance.now() - t0) / 1000));
+      await sleepSeconds(
+        rateStretch(options.emulation?.readBytesPerSecCap, data.byteLength, (performance.now() - t0) / 1000),
+      );
       times.push((performance.now() - t0) / 1000);
     }
     const readSeconds = median(times);
@@ -59,9 +73,17 @@ export async function benchmarkStorage(options: { bytes: number; runs: number; e
     if (cause instanceof TandemError) throw cause;
     const name = (cause as { name?: string } | null)?.name;
     if (name === 'QuotaExceededError') {
-      throw new TandemError('quota-exceeded', 'The browser refused to store the storage test blob (quota exceeded); free some space or leave private browsing.', { cause });
+      throw new TandemError(
+        'quota-exceeded',
+        'The browser refused to store the storage test blob (quota exceeded); free some space or leave private browsing.',
+        { cause },
+      );
     }
-    throw new TandemError('storage-unavailable', `IndexedDB is not usable here (${String(cause)}); private browsing modes often block it.`, { cause });
+    throw new TandemError(
+      'storage-unavailable',
+      `IndexedDB is not usable here (${String(cause)}); private browsing modes often block it.`,
+      { cause },
+    );
   } finally {
     await del(KEY, store).catch(() => undefined);
   }

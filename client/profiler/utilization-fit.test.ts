@@ -69,7 +69,21 @@ describe('fitUtilization', () => {
       return 'none';
     };
     expect(code(() => fitUtilization([{ tokens: 4, utilization: 0.5 }]))).toBe('profile-fit-invalid');
-    expect(code(() => fitUtilization([{ tokens: 0, utilization: 0.5 }, { tokens: 4, utilization: 0.5 }]))).toBe('profile-fit-invalid');
-    expect(code(() => fitUtilization([{ tokens: 4, utilization: NaN }, { tokens: 8, utilization: 0.5 }]))).toBe('profile-fit-invalid');
+    expect(
+      code(() =>
+        fitUtilization([
+          { tokens: 0, utilization: 0.5 },
+          { tokens: 4, utilization: 0.5 },
+        ]),
+      ),
+    ).toBe('profile-fit-invalid');
+    expect(
+      code(() =>
+        fitUtilization([
+          { tokens: 4, utilization: NaN },
+          { tokens: 8, utilization: 0.5 },
+        ]),
+      ),
+    ).toBe('profile-fit-invalid');
   });
 });

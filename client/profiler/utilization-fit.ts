@@ -65,11 +65,17 @@ function bestAForB(samples: readonly UtilizationSample[], b: number): { a: numbe
 /** Fits a and b; throws TandemError('profile-fit-invalid') on unusable input. */
 export function fitUtilization(samples: readonly UtilizationSample[], options: FitOptions = {}): UtilizationFit {
   if (samples.length < 2) {
-    throw new TandemError('profile-fit-invalid', `The utilisation fit needs at least 2 sweep points, got ${samples.length}; run the matmul sweep at more sizes.`);
+    throw new TandemError(
+      'profile-fit-invalid',
+      `The utilisation fit needs at least 2 sweep points, got ${samples.length}; run the matmul sweep at more sizes.`,
+    );
   }
   for (const s of samples) {
     if (!(Number.isFinite(s.tokens) && s.tokens > 0 && Number.isFinite(s.utilization) && s.utilization >= 0)) {
-      throw new TandemError('profile-fit-invalid', `Bad sweep point (tokens=${s.tokens}, utilization=${s.utilization}): tokens must be > 0 and utilisation a finite number >= 0.`);
+      throw new TandemError(
+        'profile-fit-invalid',
+        `Bad sweep point (tokens=${s.tokens}, utilization=${s.utilization}): tokens must be > 0 and utilisation a finite number >= 0.`,
+      );
     }
   }
   const bMin = options.bMin ?? 1e-7;

@@ -101,25 +101,37 @@ function limitsOf(adapter: GPUAdapter): Record<string, number> {
 }
 
 export async function requestAdapter(): Promise<GPUAdapter> {
-  if (typeof navigator === 'undefined' || !('gpu' in navigator) || !navigator.gpu) {
-    throw new TandemError('webgpu-unavailable', 'This browser has no WebGPU (navigator.gpu is missing). Use a recent Chrome/Edge/Safari over HTTPS (WebGPU needs a secure context); the page will run on wasm instead.');
+  if (typeof navigator === 'undefined' || !('gpu' in navigator) || !(navigator as { gpu?: GPU }).gpu) {
+    throw new TandemError(
+      'webgpu-unavailable',
+      'This browser has no WebGPU (navigator.gpu is missing). Use a recent Chrome/Edge/Safari over HTTPS (WebGPU needs a secure context); the page will run on wasm instead.',
+    );
   }
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) throw new TandemError('webgpu-unavailable', 'WebGPU exists but no adapter was granted (blocked GPU or driver); the page will run on wasm instead.');
+  if (!adapter)
+    throw new TandemError(
+      'webgpu-unavailable',
+      'WebGPU exists but no adapter was granted (blocked GPU or driver); the page will run on wasm instead.',
+    );
   return adapter;
 }
 
+// eslint-disable-next-line @typescript-eslint/require-await -- kept async: its callers (here and in profile.ts) await it as a promise
 export async function summariseAdapter(adapter: GPUAdapter): Promise<GpuAdapterSummary> {
-  const info = adapter.info;
+  // `adapter.info` exists only since Chrome 127 / Safari 18; older WebGPU browsers leave it undefined
+  const info = (adapter as { info?: GPUAdapterInfo }).info;
   const limits = limitsOf(adapter);
   return {
     vendor: (info?.vendor ?? '').slice(0, 128),
     architecture: (info?.architecture ?? '').slice(0, 128),
     device: (info?.device ?? '').slice(0, 128),
     description: (info?.description ?? '').slice(0, 256),
-    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false),
+    isFallbackAdapter:
+      (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ??
+      (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
+      false,
     limits: Object.fromEntries(Object.entries(limits).slice(0, 64)),
-    features: [...adapter.features].slice(0, 64).map((f) => String(f).slice(0, 64)),
+    features: [...adapter.features].slice(0, 64).map((f) => f.slice(0, 64)),
   };
 }
 
@@ -130,7 +142,11 @@ export async function requestFullDevice(adapter: GPUAdapter): Promise<GPUDevice>
   try {
     return await adapter.requestDevice({ requiredLimits });
   } catch (cause) {
-    throw new TandemError('webgpu-unavailable', `The WebGPU adapter refused a device (${String(cause)}); the page will run on wasm instead.`, { cause });
+    throw new TandemError(
+      'webgpu-unavailable',
+      `The WebGPU adapter refused a device (${String(cause)}); the page will run on wasm instead.`,
+      { cause },
+    );
   }
 }
 
@@ -193,7 +209,10 @@ function prepareSize(ctx: BenchContext, tokens: number, dim: number, emulation: 
       return (performance.now() - t0) / 1000 / reps;
     },
     async check() {
-      const read = device.createBuffer({ size: x.byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const read = device.createBuffer({
+        size: x.byteLength,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
       const enc = device.createCommandEncoder();
       enc.copyBufferToBuffer(yBuf, 0, read, 0, x.byteLength);
       device.queue.submit([enc.finish()]);
@@ -232,7 +251,10 @@ export async function benchmarkWebGpu(adapter: GPUAdapter, options: GpuBenchOpti
   const device = await requestFullDevice(adapter);
   try {
     const module = device.createShaderModule({ code: WGSL });
-    const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const pipeline = await device.createComputePipelineAsync({
+      layout: 'auto',
+      compute: { module, entryPoint: 'main' },
+    });
     const ctx = { device, pipeline };
     const sizes = options.sweep.map((t) => prepareSize(ctx, t, options.dim, options.emulation));
     try {
@@ -255,10 +277,19 @@ export async function benchmarkWebGpu(adapter: GPUAdapter, options: GpuBenchOpti
       }
       const points: MatmulPoint[] = sizes.map((b, i) => {
         const seconds = median(times[i]);
-        return { tokens: b.tokens, dim: options.dim, seconds, runs: options.runs, flops: (2 * b.tokens * options.dim * options.dim) / seconds };
+        return {
+          tokens: b.tokens,
+          dim: options.dim,
+          seconds,
+          runs: options.runs,
+          flops: (2 * b.tokens * options.dim * options.dim) / seconds,
+        };
       });
       if (checkError > 1e-3) {
-        throw new TandemError('webgpu-wrong-result', `The WebGPU matmul disagrees with the CPU (relative error ${checkError.toExponential(2)}); this GPU driver is unreliable, so the page will use wasm.`);
+        throw new TandemError(
+          'webgpu-wrong-result',
+          `The WebGPU matmul disagrees with the CPU (relative error ${checkError.toExponential(2)}); this GPU driver is unreliable, so the page will use wasm.`,
+        );
       }
       return {
         adapter: summary,

@@ -17,7 +17,11 @@ describe('package tokenizer', () => {
     const tok = await loadPackageTokenizer({ modelRoot: dirname(pkg.dir) + '/', packageName: basename(pkg.dir) });
     const ref = fromPreTrained();
     expect(tok.hasChatTemplate).toBe(true);
-    for (const text of ['Hello, world!', 'Tandem runs one model on many phones. Ça marche? 日本語も。', '  spaces\tand\nnewlines  ']) {
+    for (const text of [
+      'Hello, world!',
+      'Tandem runs one model on many phones. Ça marche? 日本語も。',
+      '  spaces\tand\nnewlines  ',
+    ]) {
       expect(tok.encode(text)).toEqual(ref.encode(text));
       expect(tok.decode(tok.encode(text))).toBe(text);
       const rendered = `<|im_start|>user\n${text}<|im_end|>\n<|im_start|>assistant\n`;
@@ -27,6 +31,8 @@ describe('package tokenizer', () => {
   });
 
   it('fails clearly when the tokenizer files are missing', async () => {
-    await expect(loadPackageTokenizer({ modelRoot: '/nonexistent/', packageName: 'nope' })).rejects.toMatchObject({ code: 'tokenizer-load-failed' });
+    await expect(loadPackageTokenizer({ modelRoot: '/nonexistent/', packageName: 'nope' })).rejects.toMatchObject({
+      code: 'tokenizer-load-failed',
+    });
   });
 });

@@ -44,18 +44,29 @@ export async function loadPackageTokenizer(src: TokenizerSource): Promise<Prompt
   try {
     tokenizer = await AutoTokenizer.from_pretrained(src.packageName);
   } catch (err) {
-    throw new TandemError('tokenizer-load-failed', `Could not load the tokenizer of package '${src.packageName}' from ${env.localModelPath}${src.packageName}/: ${(err as Error).message}. Check that the package folder has tokenizer.json and tokenizer_config.json.`, { cause: err });
+    throw new TandemError(
+      'tokenizer-load-failed',
+      `Could not load the tokenizer of package '${src.packageName}' from ${env.localModelPath}${src.packageName}/: ${(err as Error).message}. Check that the package folder has tokenizer.json and tokenizer_config.json.`,
+      { cause: err },
+    );
   }
   const template: unknown = tokenizer.chat_template;
-  const hasChatTemplate = typeof template === 'string' ? template.length > 0 : template !== null && template !== undefined;
+  const hasChatTemplate =
+    typeof template === 'string' ? template.length > 0 : template !== null && template !== undefined;
   return {
     hasChatTemplate,
     encode(prompt, opts = {}) {
       if (opts.chatTemplate) {
         if (!hasChatTemplate) {
-          throw new TandemError('chat-template-missing', `Package '${src.packageName}' has no chat template; send the prompt as plain text.`);
+          throw new TandemError(
+            'chat-template-missing',
+            `Package '${src.packageName}' has no chat template; send the prompt as plain text.`,
+          );
         }
-        const text = tokenizer.apply_chat_template([{ role: 'user', content: prompt }], { tokenize: false, add_generation_prompt: true });
+        const text = tokenizer.apply_chat_template([{ role: 'user', content: prompt }], {
+          tokenize: false,
+          add_generation_prompt: true,
+        });
         return tokenizer.encode(text, { add_special_tokens: false });
       }
       return tokenizer.encode(prompt);

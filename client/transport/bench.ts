@@ -8,7 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { encodeFrame, FrameAssembler, frameToFloat32, hiddenFrame } from '../../shards/frame-codec.ts';
+import { encodeFrame, FrameAssembler, frameToFloat32, hiddenFrame, type Frame } from '../../shards/frame-codec.ts';
 import { LoopbackNetwork } from './loopback-transport.ts';
 
 const repsArg = process.argv.indexOf('--reps');
@@ -18,10 +18,11 @@ const H = 1024; // Qwen3-0.6B hidden size
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return s[Math.floor(s.length / 2)];
 }
 
-async function timeIt(fn: () => unknown | Promise<unknown>): Promise<number> {
+async function timeIt(fn: () => unknown): Promise<number> {
+  // fn may return a promise: awaited
   for (let i = 0; i < WARMUP; i++) await fn();
   const ms: number[] = [];
   for (let i = 0; i < REPS; i++) {
@@ -43,7 +44,7 @@ for (const tokens of [1, 128, 1024]) {
       chunks = msgs.length;
       bytes = msgs.reduce((s, m) => s + m.byteLength, 0);
       const asm = new FrameAssembler();
-      let out = null;
+      let out: Frame | null = null;
       for (const m of msgs) out = asm.push(m) ?? out;
       return frameToFloat32(out!);
     });
@@ -61,13 +62,20 @@ for (const tokens of [1, 128, 1024]) {
     a.close();
     b.close();
     const row = {
-      tokens, hidden: H, wire, payloadBytes: data.byteLength / (wire === 'float16' ? 2 : 1), wireBytes: bytes, chunks,
+      tokens,
+      hidden: H,
+      wire,
+      payloadBytes: data.byteLength / (wire === 'float16' ? 2 : 1),
+      wireBytes: bytes,
+      chunks,
       encodeDecodeMs: Number(codecMs.toFixed(3)),
       encodeDecodeMBps: Number((data.byteLength / 1e6 / (codecMs / 1000)).toFixed(1)),
       loopbackOneWayMs: Number(loopbackMs.toFixed(3)),
     };
     rows.push(row);
-    console.log(`${String(tokens).padStart(5)} tokens x ${H} ${wire.padEnd(7)}  ${String(chunks).padStart(2)} chunk(s)  codec ${row.encodeDecodeMs.toFixed(3).padStart(8)} ms (${String(row.encodeDecodeMBps).padStart(7)} MB/s of fp32 states)  loopback one-way ${row.loopbackOneWayMs.toFixed(3).padStart(8)} ms`);
+    console.log(
+      `${String(tokens).padStart(5)} tokens x ${H} ${wire.padEnd(7)}  ${String(chunks).padStart(2)} chunk(s)  codec ${row.encodeDecodeMs.toFixed(3).padStart(8)} ms (${String(row.encodeDecodeMBps).padStart(7)} MB/s of fp32 states)  loopback one-way ${row.loopbackOneWayMs.toFixed(3).padStart(8)} ms`,
+    );
   }
 }
 

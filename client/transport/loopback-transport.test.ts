@@ -4,7 +4,10 @@ import { frameToFloat32, frameToInt32, hiddenFrame, tokenFrame, type Frame } fro
 import { LoopbackNetwork } from './loopback-transport.ts';
 import type { TransportEvent } from './transport.ts';
 
-function collect(t: { onFrame: (h: (f: Frame, from: string) => void) => unknown }): { frames: [Frame, string][]; next: (n: number) => Promise<[Frame, string][]> } {
+function collect(t: { onFrame: (h: (f: Frame, from: string) => void) => unknown }): {
+  frames: [Frame, string][];
+  next: (n: number) => Promise<[Frame, string][]>;
+} {
   const frames: [Frame, string][] = [];
   const waiters: [number, () => void][] = [];
   t.onFrame((f, from) => {
@@ -13,10 +16,11 @@ function collect(t: { onFrame: (h: (f: Frame, from: string) => void) => unknown 
   });
   return {
     frames,
-    next: (n) => new Promise((resolve) => {
-      if (frames.length >= n) resolve(frames);
-      else waiters.push([n, () => resolve(frames)]);
-    }),
+    next: (n) =>
+      new Promise((resolve) => {
+        if (frames.length >= n) resolve(frames);
+        else waiters.push([n, () => resolve(frames)]);
+      }),
   };
 }
 
@@ -33,7 +37,10 @@ describe('loopback transport', () => {
       a.send('b', hiddenFrame(1, 1, Float32Array.of(1, 2), [1, 1, 2])),
     ]);
     await rb.next(2);
-    expect(rb.frames.map(([f, from]) => [f.step, from])).toEqual([[0, 'a'], [1, 'a']]);
+    expect(rb.frames.map(([f, from]) => [f.step, from])).toEqual([
+      [0, 'a'],
+      [1, 'a'],
+    ]);
     const got = frameToFloat32(rb.frames[0][0]);
     expect(got.length).toBe(big.length);
     expect(got.every((x, i) => x === big[i])).toBe(true);
@@ -48,10 +55,13 @@ describe('loopback transport', () => {
 
   it('applies back-pressure: bufferedAmount never passes the high-water mark', async () => {
     let peak = 0;
-    const net = new LoopbackNetwork({
-      bytesPerSec: 20e6,
-      tamper: (_from, _to, m) => m,
-    }, { highWaterBytes: 300 * 1024, lowWaterBytes: 64 * 1024, maxChunkBytes: 64 * 1024 });
+    const net = new LoopbackNetwork(
+      {
+        bytesPerSec: 20e6,
+        tamper: (_from, _to, m) => m,
+      },
+      { highWaterBytes: 300 * 1024, lowWaterBytes: 64 * 1024, maxChunkBytes: 64 * 1024 },
+    );
     const a = net.createTransport('a');
     const b = net.createTransport('b');
     const rb = collect(b);
@@ -59,8 +69,9 @@ describe('loopback transport', () => {
     // Sample the sender's buffered bytes by wrapping setTimeout-driven delivery: poll while sending.
     const sends: Promise<void>[] = [];
     const sampler = setInterval(() => {
-      // @ts-expect-error reach into the hub for the test: the open link's channel
-      const link = a.links.get('b')[0];
+      // reach into the hub for the test: its private links, each with the channel it sends on
+      const hub = a as unknown as { links: Map<string, { channel: { bufferedAmount: number } }[]> };
+      const link = hub.links.get('b')![0];
       peak = Math.max(peak, link.channel.bufferedAmount);
     }, 1);
     const t0 = performance.now();
@@ -72,7 +83,7 @@ describe('loopback transport', () => {
     expect(rb.frames.map(([f]) => f.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThanOrEqual(300 * 1024);
-    expect(seconds).toBeGreaterThan((2 * 1024 * 1024) / 20e6 * 0.8); // the wire speed was honoured
+    expect(seconds).toBeGreaterThan(((2 * 1024 * 1024) / 20e6) * 0.8); // the wire speed was honoured
     a.close();
     b.close();
   });
@@ -98,7 +109,7 @@ describe('loopback transport', () => {
     await rb.next(1);
     await new Promise((r) => setTimeout(r, 5));
     const errors = events.filter((e) => e.type === 'error');
-    expect(errors.map((e) => e.type === 'error' && e.error.code)).toEqual(['frame-malformed']);
+    expect(errors.map((e) => e.error.code)).toEqual(['frame-malformed']);
     // Frame 0 never decoded, so the strict assembler had no expectation yet and frame 1 is accepted.
     expect(rb.frames.map(([f]) => f.step)).toEqual([1]);
   });
@@ -109,7 +120,9 @@ describe('loopback transport', () => {
     const a = net.createTransport('a');
     const b = net.createTransport('b');
     const codes: string[] = [];
-    b.onEvent((e) => { if (e.type === 'error') codes.push(e.error.code); });
+    b.onEvent((e) => {
+      if (e.type === 'error') codes.push(e.error.code);
+    });
     const rb = collect(b);
     for (let i = 0; i < 3; i++) await a.send('b', tokenFrame(1, i, [i]));
     await rb.next(1);
@@ -152,6 +165,8 @@ describe('loopback transport', () => {
     const net = new LoopbackNetwork({}, { maxChunkBytes: 300 * 1024 });
     const a = net.createTransport('a');
     net.createTransport('b');
-    await expect(a.send('b', hiddenFrame(1, 0, new Float32Array(100_000), [1, 100, 1000]))).rejects.toMatchObject({ code: 'transport-closed' });
+    await expect(a.send('b', hiddenFrame(1, 0, new Float32Array(100_000), [1, 100, 1000]))).rejects.toMatchObject({
+      code: 'transport-closed',
+    });
   });
 });

@@ -35,7 +35,11 @@ class LoopbackEnd implements ByteChannel {
   private readonly inFlight: { message: Uint8Array; at: number }[] = [];
   private pumpTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly from: string, private readonly to: string, private readonly opts: LoopbackOptions) {}
+  constructor(
+    private readonly from: string,
+    private readonly to: string,
+    private readonly opts: LoopbackOptions,
+  ) {}
 
   get isOpen(): boolean {
     return this.open;
@@ -53,7 +57,10 @@ class LoopbackEnd implements ByteChannel {
     const max = this.opts.maxMessageBytes ?? SCTP_MAX_MESSAGE_BYTES;
     if (message.byteLength > max) {
       this.closeBoth(`a ${message.byteLength}-byte message exceeded the ${max}-byte channel limit`);
-      throw new TandemError('transport-closed', `Message of ${message.byteLength} bytes exceeds the channel limit of ${max} bytes; the channel closed.`);
+      throw new TandemError(
+        'transport-closed',
+        `Message of ${message.byteLength} bytes exceeds the channel limit of ${max} bytes; the channel closed.`,
+      );
     }
     const copy = message.slice();
     this.bufferedAmount += copy.byteLength;
@@ -67,12 +74,16 @@ class LoopbackEnd implements ByteChannel {
   /** One timer for the head of the queue: delivery stays in send order whatever the timer rounding. */
   private schedulePump(): void {
     if (this.pumpTimer !== null || this.inFlight.length === 0) return;
-    this.pumpTimer = setTimeout(() => {
-      this.pumpTimer = null;
-      const now = Date.now();
-      while (this.open && this.inFlight.length > 0 && this.inFlight[0].at <= now) this.deliver(this.inFlight.shift()!.message);
-      this.schedulePump();
-    }, Math.max(0, this.inFlight[0].at - Date.now()));
+    this.pumpTimer = setTimeout(
+      () => {
+        this.pumpTimer = null;
+        const now = Date.now();
+        while (this.open && this.inFlight.length > 0 && this.inFlight[0].at <= now)
+          this.deliver(this.inFlight.shift()!.message);
+        this.schedulePump();
+      },
+      Math.max(0, this.inFlight[0].at - Date.now()),
+    );
   }
 
   close(): void {
@@ -113,14 +124,22 @@ class LoopbackEnd implements ByteChannel {
 export class LoopbackNetwork {
   private readonly hubs = new Map<string, LinkHub>();
 
-  constructor(private readonly opts: LoopbackOptions = {}, private readonly linkOptions: FrameLinkOptions = {}) {}
+  constructor(
+    private readonly opts: LoopbackOptions = {},
+    private readonly linkOptions: FrameLinkOptions = {},
+  ) {}
 
   /** A transport for `peerId`; throws TandemError('transport-id-taken') if the id is in use. */
   createTransport(peerId: string): PipelineTransport {
     if (this.hubs.has(peerId)) {
       throw new TandemError('transport-id-taken', `Peer id '${peerId}' is already in use on this loopback network.`);
     }
-    const hub = new LinkHub(peerId, (remoteId) => this.dial(peerId, remoteId), this.linkOptions, () => this.hubs.delete(peerId));
+    const hub = new LinkHub(
+      peerId,
+      (remoteId) => this.dial(peerId, remoteId),
+      this.linkOptions,
+      () => this.hubs.delete(peerId),
+    );
     this.hubs.set(peerId, hub);
     return hub;
   }
@@ -129,7 +148,10 @@ export class LoopbackNetwork {
     await Promise.resolve(); // dialling is asynchronous, like a real signaling round trip
     const remote = this.hubs.get(remoteId);
     if (!remote) {
-      throw new TandemError('transport-connect-failed', `Peer '${remoteId}' is not on the network (it left or never joined).`);
+      throw new TandemError(
+        'transport-connect-failed',
+        `Peer '${remoteId}' is not on the network (it left or never joined).`,
+      );
     }
     const mine = new LoopbackEnd(localId, remoteId, this.opts);
     const theirs = new LoopbackEnd(remoteId, localId, this.opts);

@@ -32,12 +32,20 @@ export function qrSvg(text: string, label: string): SVGSVGElement {
   const n = m.length;
   const quiet = 4;
   let d = '';
-  m.forEach((row, r) => row.forEach((dark, c) => {
-    if (dark) d += `M${c + quiet},${r + quiet}h1v1h-1z`;
-  }));
+  m.forEach((row, r) =>
+    row.forEach((dark, c) => {
+      if (dark) d += `M${c + quiet},${r + quiet}h1v1h-1z`;
+    }),
+  );
   return svg(
     'svg',
-    { viewBox: `0 0 ${n + 2 * quiet} ${n + 2 * quiet}`, class: 'qr', role: 'img', 'aria-label': label, 'shape-rendering': 'crispEdges' },
+    {
+      viewBox: `0 0 ${n + 2 * quiet} ${n + 2 * quiet}`,
+      class: 'qr',
+      role: 'img',
+      'aria-label': label,
+      'shape-rendering': 'crispEdges',
+    },
     svg('rect', { width: n + 2 * quiet, height: n + 2 * quiet, fill: '#fff' }),
     svg('path', { d, fill: '#000' }),
   );

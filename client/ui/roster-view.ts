@@ -3,9 +3,15 @@ import type { RosterPeer } from '../../signaling/protocol.ts';
 import { h } from './dom.ts';
 import { formatBits, formatBytes, formatBytesPerSec, formatFlops, formatLayers } from './format.ts';
 
-export function renderRoster(peers: readonly RosterPeer[], selfId: string | null, assignedUnitsOf: (peerId: string) => string[] | null): HTMLElement {
+export function renderRoster(
+  peers: readonly RosterPeer[],
+  selfId: string | null,
+  assignedUnitsOf: (peerId: string) => string[] | null,
+): HTMLElement {
   if (peers.length === 0) return h('p.hint', {}, 'Nobody has joined yet.');
-  const sorted = [...peers].sort((a, b) => (a.assignment?.stageIndex ?? 1e9) - (b.assignment?.stageIndex ?? 1e9) || a.joinedAtMs - b.joinedAtMs);
+  const sorted = [...peers].sort(
+    (a, b) => (a.assignment?.stageIndex ?? 1e9) - (b.assignment?.stageIndex ?? 1e9) || a.joinedAtMs - b.joinedAtMs,
+  );
   return h(
     'div.roster',
     {},
@@ -13,10 +19,15 @@ export function renderRoster(peers: readonly RosterPeer[], selfId: string | null
       const prof = p.profile;
       const needed = assignedUnitsOf(p.peerId);
       const haveNeeded = needed ? needed.filter((u) => p.cachedUnits.includes(u)).length : null;
-      const cacheText = needed ? `${haveNeeded}/${needed.length} units of its stage cached` : `${p.cachedUnits.length} units cached`;
+      const cacheText = needed
+        ? `${haveNeeded}/${needed.length} units of its stage cached`
+        : `${p.cachedUnits.length} units cached`;
       return h(
         'div.peer-card',
-        { 'data-peer': p.peerId, class: `peer-card${p.connected ? '' : ' peer-offline'}${p.peerId === selfId ? ' peer-self' : ''}` },
+        {
+          'data-peer': p.peerId,
+          class: `peer-card${p.connected ? '' : ' peer-offline'}${p.peerId === selfId ? ' peer-self' : ''}`,
+        },
         h(
           'div.peer-head',
           {},
@@ -24,7 +35,13 @@ export function renderRoster(peers: readonly RosterPeer[], selfId: string | null
           p.peerId === selfId ? h('span.badge', {}, 'you') : null,
           p.emulated ? h('span.badge.badge-emulated', {}, `emulated: ${p.emulated}`) : null,
           p.connected ? null : h('span.badge.badge-bad', {}, 'offline'),
-          p.assignment ? h('span.badge.badge-stage', {}, `stage ${p.assignment.stageIndex + 1} · ${formatLayers(p.assignment.layers)}`) : h('span.badge.badge-idle', {}, 'no stage'),
+          p.assignment
+            ? h(
+                'span.badge.badge-stage',
+                {},
+                `stage ${p.assignment.stageIndex + 1} · ${formatLayers(p.assignment.layers)}`,
+              )
+            : h('span.badge.badge-idle', {}, 'no stage'),
         ),
         prof
           ? h(

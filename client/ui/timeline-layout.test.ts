@@ -1,10 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { formatSeconds, generationMetrics, layoutTimeline, niceStep, predictedIntervals, type LaneInput, type MeasuredPhaseInput } from './timeline-layout.ts';
+import {
+  formatSeconds,
+  generationMetrics,
+  layoutTimeline,
+  niceStep,
+  predictedIntervals,
+  type LaneInput,
+  type MeasuredPhaseInput,
+} from './timeline-layout.ts';
 
 /** Two stages of a CSGO plan, worked by hand: stage 0 loads 1 s, computes 0.5 s (finish 1.5);
  * stage 1 loads 1 s, waits 0.5 s for stage 0, receives 0.25 s, computes 1 s (finish 2.75). */
 const STAGE0 = { stageIndex: 0, label: 'A', load: 1, wait: 0, comm: 0, compute: 0.5, startTime: 1, finishTime: 1.5 };
-const STAGE1 = { stageIndex: 1, label: 'B', load: 1, wait: 0.5, comm: 0.25, compute: 1, startTime: 1.5, finishTime: 2.75 };
+const STAGE1 = {
+  stageIndex: 1,
+  label: 'B',
+  load: 1,
+  wait: 0.5,
+  comm: 0.25,
+  compute: 1,
+  startTime: 1.5,
+  finishTime: 2.75,
+};
 
 describe('predictedIntervals', () => {
   it('follows the CSGO timing equations', () => {
@@ -65,7 +82,9 @@ describe('layoutTimeline', () => {
   });
 
   it('places rectangles proportionally to time', () => {
-    const compute = layout.rects.find((r) => r.lane === 1 && r.row === 'measured' && r.phase === 'compute' && r.step === 0)!;
+    const compute = layout.rects.find(
+      (r) => r.lane === 1 && r.row === 'measured' && r.phase === 'compute' && r.step === 0,
+    )!;
     expect(compute.x).toBeCloseTo(layout.plotLeft + 2 * pxPerSecond, 9);
     expect(compute.width).toBeCloseTo(1 * pxPerSecond, 9);
     const wait = layout.rects.find((r) => r.lane === 1 && r.row === 'predicted' && r.phase === 'wait')!;
@@ -83,19 +102,43 @@ describe('layoutTimeline', () => {
   });
 
   it('puts marker labels that would collide on separate rows, apart ones on one row', () => {
-    const lane: LaneInput = { stageIndex: 0, label: 'a', detail: '', predicted: { ...STAGE0, finishTime: 10, startTime: 9.5, load: 9.5, compute: 0.5 }, measured: [] };
+    const lane: LaneInput = {
+      stageIndex: 0,
+      label: 'a',
+      detail: '',
+      predicted: { ...STAGE0, finishTime: 10, startTime: 9.5, load: 9.5, compute: 0.5 },
+      measured: [],
+    };
     const close = layoutTimeline([lane], 9.8, { width: 800, markerFont: 14 });
-    const [p1, m1] = [close.markers.find((m) => m.kind === 'predicted-latency')!, close.markers.find((m) => m.kind === 'measured-ttft')!];
+    const [p1, m1] = [
+      close.markers.find((m) => m.kind === 'predicted-latency')!,
+      close.markers.find((m) => m.kind === 'measured-ttft')!,
+    ];
     expect(p1.labelY).not.toBe(m1.labelY);
     expect(close.height).toBeGreaterThanOrEqual(Math.max(p1.labelY, m1.labelY));
     const apart = layoutTimeline([lane], 2, { width: 800, markerFont: 14 });
-    const [p2, m2] = [apart.markers.find((m) => m.kind === 'predicted-latency')!, apart.markers.find((m) => m.kind === 'measured-ttft')!];
+    const [p2, m2] = [
+      apart.markers.find((m) => m.kind === 'predicted-latency')!,
+      apart.markers.find((m) => m.kind === 'measured-ttft')!,
+    ];
     expect(p2.labelY).toBe(m2.labelY);
     expect(apart.height).toBeLessThan(close.height);
   });
 
   it('keeps a zero-length phase visible and survives an empty input', () => {
-    const l = layoutTimeline([{ stageIndex: 0, label: 'x', detail: '', predicted: null, measured: [{ phase: 'send', step: 0, start: 0.5, end: 0.5 }] }], null, { width: 400 });
+    const l = layoutTimeline(
+      [
+        {
+          stageIndex: 0,
+          label: 'x',
+          detail: '',
+          predicted: null,
+          measured: [{ phase: 'send', step: 0, start: 0.5, end: 0.5 }],
+        },
+      ],
+      null,
+      { width: 400 },
+    );
     expect(l.rects[0].width).toBeGreaterThan(1);
     const empty = layoutTimeline([], null, { width: 400 });
     expect(empty.rects).toEqual([]);
@@ -118,6 +161,10 @@ describe('generationMetrics', () => {
   });
   it('is empty before the first token', () => {
     expect(generationMetrics([])).toEqual({ ttft: null, tokens: 0, decodeTokensPerSec: null });
-    expect(generationMetrics([{ phase: 'sample', step: 0, start: 0, end: 1 }])).toEqual({ ttft: 1, tokens: 1, decodeTokensPerSec: null });
+    expect(generationMetrics([{ phase: 'sample', step: 0, start: 0, end: 1 }])).toEqual({
+      ttft: 1,
+      tokens: 1,
+      decodeTokensPerSec: null,
+    });
   });
 });

@@ -10,7 +10,8 @@
  */
 
 /** Phases drawn; the predicted 'load' covers measured 'storage-read' + 'session-create'. */
-export type TimelinePhase = 'load' | 'storage-read' | 'session-create' | 'wait' | 'receive' | 'compute' | 'send' | 'sample';
+export type TimelinePhase =
+  'load' | 'storage-read' | 'session-create' | 'wait' | 'receive' | 'compute' | 'send' | 'sample';
 
 export interface PredictedStageInput {
   stageIndex: number;
@@ -117,7 +118,6 @@ const AXIS_HEIGHT = 28;
 const LANE_GAP = 10;
 const MIN_RECT_WIDTH = 1.5;
 
-
 /** A "nice" tick step (1, 2 or 5 x 10^k) giving at most maxTicks intervals over span. */
 export function niceStep(span: number, maxTicks: number): number {
   if (!(span > 0)) return 1;
@@ -145,7 +145,11 @@ export function predictedIntervals(p: PredictedStageInput): { phase: TimelinePha
   return out;
 }
 
-export function layoutTimeline(lanes: readonly LaneInput[], measuredTtft: number | null, options: LayoutOptions): TimelineLayout {
+export function layoutTimeline(
+  lanes: readonly LaneInput[],
+  measuredTtft: number | null,
+  options: LayoutOptions,
+): TimelineLayout {
   const width = Math.max(200, options.width);
   const rowHeight = options.rowHeight ?? 22;
   const decodeSteps = options.decodeSteps ?? 3;
@@ -154,7 +158,8 @@ export function layoutTimeline(lanes: readonly LaneInput[], measuredTtft: number
   const plotRight = width - 28;
   const ordered = [...lanes].sort((a, b) => a.stageIndex - b.stageIndex);
 
-  const shown = (m: MeasuredPhaseInput) => m.step <= decodeSteps && m.end >= m.start && Number.isFinite(m.start) && Number.isFinite(m.end);
+  const shown = (m: MeasuredPhaseInput) =>
+    m.step <= decodeSteps && m.end >= m.start && Number.isFinite(m.start) && Number.isFinite(m.end);
   let span = 0;
   let predictedLatency = 0;
   for (const lane of ordered) {
@@ -175,8 +180,22 @@ export function layoutTimeline(lanes: readonly LaneInput[], measuredTtft: number
   ordered.forEach((lane, i) => {
     const predictedY = y;
     const measuredY = y + rowHeight;
-    laneLayouts.push({ stageIndex: lane.stageIndex, label: lane.label, detail: lane.detail, y, height: 2 * rowHeight, predictedY, measuredY });
-    const push = (row: 'predicted' | 'measured', phase: TimelinePhase, stepIndex: number, start: number, end: number) => {
+    laneLayouts.push({
+      stageIndex: lane.stageIndex,
+      label: lane.label,
+      detail: lane.detail,
+      y,
+      height: 2 * rowHeight,
+      predictedY,
+      measuredY,
+    });
+    const push = (
+      row: 'predicted' | 'measured',
+      phase: TimelinePhase,
+      stepIndex: number,
+      start: number,
+      end: number,
+    ) => {
       const x = xOf(start);
       rects.push({
         lane: i,
@@ -191,7 +210,8 @@ export function layoutTimeline(lanes: readonly LaneInput[], measuredTtft: number
         end,
       });
     };
-    if (lane.predicted) for (const iv of predictedIntervals(lane.predicted)) push('predicted', iv.phase, 0, iv.start, iv.end);
+    if (lane.predicted)
+      for (const iv of predictedIntervals(lane.predicted)) push('predicted', iv.phase, 0, iv.start, iv.end);
     for (const m of lane.measured) if (shown(m)) push('measured', m.phase, m.step, m.start, m.end);
     y += 2 * rowHeight + LANE_GAP;
   });
@@ -206,8 +226,20 @@ export function layoutTimeline(lanes: readonly LaneInput[], measuredTtft: number
   const font = options.markerFont ?? 14;
   const lanesBottom = Math.max(y - LANE_GAP, AXIS_HEIGHT + 20);
   const wanted: { x: number; seconds: number; label: string; kind: TimelineMarker['kind'] }[] = [];
-  if (predictedLatency > 0) wanted.push({ x: xOf(predictedLatency), seconds: predictedLatency, label: `T pred ${formatSeconds(predictedLatency)}`, kind: 'predicted-latency' });
-  if (measuredTtft !== null && measuredTtft <= span) wanted.push({ x: xOf(measuredTtft), seconds: measuredTtft, label: `TTFT ${formatSeconds(measuredTtft)}`, kind: 'measured-ttft' });
+  if (predictedLatency > 0)
+    wanted.push({
+      x: xOf(predictedLatency),
+      seconds: predictedLatency,
+      label: `T pred ${formatSeconds(predictedLatency)}`,
+      kind: 'predicted-latency',
+    });
+  if (measuredTtft !== null && measuredTtft <= span)
+    wanted.push({
+      x: xOf(measuredTtft),
+      seconds: measuredTtft,
+      label: `TTFT ${formatSeconds(measuredTtft)}`,
+      kind: 'measured-ttft',
+    });
   const rowsUsed: [number, number][][] = [];
   const markers: TimelineMarker[] = wanted.map((m) => {
     const textWidth = 0.62 * font * m.label.length + 4;
@@ -221,7 +253,20 @@ export function layoutTimeline(lanes: readonly LaneInput[], measuredTtft: number
     return { ...m, anchor, labelY: lanesBottom + (row + 1) * (font + 8) };
   });
   const height = lanesBottom + Math.max(1, rowsUsed.length) * (font + 8) + 8;
-  return { width, height, plotLeft, plotRight, span, rowHeight, axisY: AXIS_HEIGHT, lanesBottom, lanes: laneLayouts, rects, ticks, markers };
+  return {
+    width,
+    height,
+    plotLeft,
+    plotRight,
+    span,
+    rowHeight,
+    axisY: AXIS_HEIGHT,
+    lanesBottom,
+    lanes: laneLayouts,
+    rects,
+    ticks,
+    markers,
+  };
 }
 
 export interface GenerationMetrics {
@@ -239,7 +284,8 @@ export interface GenerationMetrics {
  */
 export function generationMetrics(lastStage: readonly MeasuredPhaseInput[]): GenerationMetrics {
   const endByStep = new Map<number, number>();
-  for (const m of lastStage) if (m.phase === 'sample') endByStep.set(m.step, Math.max(endByStep.get(m.step) ?? -Infinity, m.end));
+  for (const m of lastStage)
+    if (m.phase === 'sample') endByStep.set(m.step, Math.max(endByStep.get(m.step) ?? -Infinity, m.end));
   const first = endByStep.get(0);
   if (first === undefined) return { ttft: null, tokens: endByStep.size, decodeTokensPerSec: null };
   const lastStep = Math.max(...endByStep.keys());

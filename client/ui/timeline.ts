@@ -7,7 +7,14 @@
 import type { PredictedStage, TimingEntry } from '../../signaling/protocol.ts';
 import { h, svg, fill } from './dom.ts';
 import { formatDuration, formatLayers } from './format.ts';
-import { formatSeconds, generationMetrics, layoutTimeline, type LaneInput, type MeasuredPhaseInput, type TimelinePhase } from './timeline-layout.ts';
+import {
+  formatSeconds,
+  generationMetrics,
+  layoutTimeline,
+  type LaneInput,
+  type MeasuredPhaseInput,
+  type TimelinePhase,
+} from './timeline-layout.ts';
 
 export const PHASE_STYLE: Record<TimelinePhase, { color: string; label: string }> = {
   load: { color: '#7c8cf8', label: 'load (predicted)' },
@@ -32,10 +39,22 @@ export function lanesFrom(data: TimelineData): LaneInput[] {
     stageIndex: s.stageIndex,
     label: s.displayName,
     detail: `${formatLayers(s.layers)}${s.embeds ? ' · embed' : ''}${s.hasHead ? ' · head' : ''}`,
-    predicted: { stageIndex: s.stageIndex, label: s.displayName, load: s.load, wait: s.wait, comm: s.comm, compute: s.compute, startTime: s.startTime, finishTime: s.finishTime },
-    measured: (data.measured.get(s.peerId) ?? []).map(
-      (t): MeasuredPhaseInput => ({ phase: t.phase, step: t.step, start: t.startMs / 1000, end: t.endMs / 1000 }),
-    ),
+    predicted: {
+      stageIndex: s.stageIndex,
+      label: s.displayName,
+      load: s.load,
+      wait: s.wait,
+      comm: s.comm,
+      compute: s.compute,
+      startTime: s.startTime,
+      finishTime: s.finishTime,
+    },
+    measured: (data.measured.get(s.peerId) ?? []).map((t): MeasuredPhaseInput => ({
+      phase: t.phase,
+      step: t.step,
+      start: t.startMs / 1000,
+      end: t.endMs / 1000,
+    })),
   }));
 }
 
@@ -47,17 +66,50 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   const width = Math.max(320, host.clientWidth || 960);
   const big = width >= 900;
   const font = big ? 16 : 12;
-  const layout = layoutTimeline(lanes, metrics.ttft, { width, decodeSteps: data.decodeSteps ?? 3, rowHeight: big ? 30 : 22, labelWidth: Math.min(big ? 230 : 120, Math.round(width * 0.3)), markerFont: font });
+  const layout = layoutTimeline(lanes, metrics.ttft, {
+    width,
+    decodeSteps: data.decodeSteps ?? 3,
+    rowHeight: big ? 30 : 22,
+    labelWidth: Math.min(big ? 230 : 120, Math.round(width * 0.3)),
+    markerFont: font,
+  });
 
-  const root = svg('svg', { viewBox: `0 0 ${layout.width} ${layout.height}`, width: layout.width, height: layout.height, role: 'img', 'aria-label': 'Cold-start timeline: predicted vs measured per stage', class: 'timeline-svg' });
+  const root = svg('svg', {
+    viewBox: `0 0 ${layout.width} ${layout.height}`,
+    width: layout.width,
+    height: layout.height,
+    role: 'img',
+    'aria-label': 'Cold-start timeline: predicted vs measured per stage',
+    class: 'timeline-svg',
+  });
   const defs = svg('defs');
-  const pattern = svg('pattern', { id: 'hatch', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' }, svg('rect', { width: 6, height: 6, fill: 'rgba(255,255,255,0.55)' }), svg('line', { x1: 0, y1: 0, x2: 0, y2: 6, stroke: 'rgba(0,0,0,0.18)', 'stroke-width': 3 }));
+  const pattern = svg(
+    'pattern',
+    { id: 'hatch', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' },
+    svg('rect', { width: 6, height: 6, fill: 'rgba(255,255,255,0.55)' }),
+    svg('line', { x1: 0, y1: 0, x2: 0, y2: 6, stroke: 'rgba(0,0,0,0.18)', 'stroke-width': 3 }),
+  );
   defs.append(pattern);
   root.append(defs);
 
   for (const t of layout.ticks) {
-    root.append(svg('line', { x1: t.x, y1: layout.axisY - 4, x2: t.x, y2: layout.lanesBottom, stroke: '#e4e4e7', 'stroke-width': 1 }));
-    root.append(svg('text', { x: t.x, y: layout.axisY - 10, 'text-anchor': 'middle', 'font-size': font, fill: '#52525b' }, t.label));
+    root.append(
+      svg('line', {
+        x1: t.x,
+        y1: layout.axisY - 4,
+        x2: t.x,
+        y2: layout.lanesBottom,
+        stroke: '#e4e4e7',
+        'stroke-width': 1,
+      }),
+    );
+    root.append(
+      svg(
+        'text',
+        { x: t.x, y: layout.axisY - 10, 'text-anchor': 'middle', 'font-size': font, fill: '#52525b' },
+        t.label,
+      ),
+    );
   }
   const narrow = width < 600;
   // characters that fit the label column (about 0.6 em per character)
@@ -67,38 +119,161 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   };
   const room = layout.plotLeft - (narrow ? 10 : 48);
   for (const lane of layout.lanes) {
-    root.append(svg('text', { x: 6, y: lane.predictedY + layout.rowHeight * 0.72, 'font-size': font + 1, 'font-weight': 600, fill: '#18181b' }, fit(`${lane.stageIndex + 1}. ${lane.label}`, font + 1, room)));
-    root.append(svg('text', { x: 6, y: lane.measuredY + layout.rowHeight * 0.72, 'font-size': font - 1, fill: '#52525b' }, fit(lane.detail, font - 1, room)));
+    root.append(
+      svg(
+        'text',
+        {
+          x: 6,
+          y: lane.predictedY + layout.rowHeight * 0.72,
+          'font-size': font + 1,
+          'font-weight': 600,
+          fill: '#18181b',
+        },
+        fit(`${lane.stageIndex + 1}. ${lane.label}`, font + 1, room),
+      ),
+    );
+    root.append(
+      svg(
+        'text',
+        { x: 6, y: lane.measuredY + layout.rowHeight * 0.72, 'font-size': font - 1, fill: '#52525b' },
+        fit(lane.detail, font - 1, room),
+      ),
+    );
     if (narrow) continue;
-    root.append(svg('text', { x: layout.plotLeft - 6, y: lane.predictedY + layout.rowHeight * 0.7, 'font-size': font - 3, fill: '#71717a', 'text-anchor': 'end' }, 'plan'));
-    root.append(svg('text', { x: layout.plotLeft - 6, y: lane.measuredY + layout.rowHeight * 0.7, 'font-size': font - 3, fill: '#71717a', 'text-anchor': 'end' }, 'meas.'));
+    root.append(
+      svg(
+        'text',
+        {
+          x: layout.plotLeft - 6,
+          y: lane.predictedY + layout.rowHeight * 0.7,
+          'font-size': font - 3,
+          fill: '#71717a',
+          'text-anchor': 'end',
+        },
+        'plan',
+      ),
+    );
+    root.append(
+      svg(
+        'text',
+        {
+          x: layout.plotLeft - 6,
+          y: lane.measuredY + layout.rowHeight * 0.7,
+          'font-size': font - 3,
+          fill: '#71717a',
+          'text-anchor': 'end',
+        },
+        'meas.',
+      ),
+    );
   }
   for (const r of layout.rects) {
     const style = PHASE_STYLE[r.phase];
     const title = `${r.row === 'predicted' ? 'predicted' : 'measured'} ${style.label}${r.step > 0 ? ` (decode ${r.step})` : ' (prefill)'}: ${formatSeconds(r.start)} → ${formatSeconds(r.end)} (${formatDuration(r.end - r.start)})`;
-    const rect = svg('rect', { x: r.x, y: r.y, width: r.width, height: r.height, rx: 3, fill: style.color, 'data-phase': r.phase, 'data-row': r.row, 'data-step': r.step, opacity: r.step > 0 ? 0.75 : 1 }, svg('title', {}, title));
+    const rect = svg(
+      'rect',
+      {
+        x: r.x,
+        y: r.y,
+        width: r.width,
+        height: r.height,
+        rx: 3,
+        fill: style.color,
+        'data-phase': r.phase,
+        'data-row': r.row,
+        'data-step': r.step,
+        opacity: r.step > 0 ? 0.75 : 1,
+      },
+      svg('title', {}, title),
+    );
     root.append(rect);
-    if (r.row === 'predicted') root.append(svg('rect', { x: r.x, y: r.y, width: r.width, height: r.height, rx: 3, fill: 'url(#hatch)', 'pointer-events': 'none' }));
+    if (r.row === 'predicted')
+      root.append(
+        svg('rect', {
+          x: r.x,
+          y: r.y,
+          width: r.width,
+          height: r.height,
+          rx: 3,
+          fill: 'url(#hatch)',
+          'pointer-events': 'none',
+        }),
+      );
   }
   for (const m of layout.markers) {
     const measured = m.kind === 'measured-ttft';
     const color = measured ? '#dc2626' : '#1d4ed8';
-    root.append(svg('line', { x1: m.x, y1: layout.axisY, x2: m.x, y2: m.labelY - font + 2, stroke: color, 'stroke-width': 2, 'stroke-dasharray': measured ? '0' : '6 4' }));
-    root.append(svg('text', { x: m.x + (m.anchor === 'end' ? -4 : 4), y: m.labelY, 'font-size': font, 'font-weight': 700, fill: color, 'text-anchor': m.anchor }, m.label));
+    root.append(
+      svg('line', {
+        x1: m.x,
+        y1: layout.axisY,
+        x2: m.x,
+        y2: m.labelY - font + 2,
+        stroke: color,
+        'stroke-width': 2,
+        'stroke-dasharray': measured ? '0' : '6 4',
+      }),
+    );
+    root.append(
+      svg(
+        'text',
+        {
+          x: m.x + (m.anchor === 'end' ? -4 : 4),
+          y: m.labelY,
+          'font-size': font,
+          'font-weight': 700,
+          fill: color,
+          'text-anchor': m.anchor,
+        },
+        m.label,
+      ),
+    );
   }
   const predictedT = data.stages.length ? Math.max(...data.stages.map((s) => s.finishTime)) : null;
   const legend = h(
     'div.timeline-legend',
     {},
-    ...(['storage-read', 'session-create', 'wait', 'receive', 'compute', 'send', 'sample'] as TimelinePhase[]).map((p) => h('span.legend-item', {}, h('span.swatch', { style: `background:${PHASE_STYLE[p].color}` }), PHASE_STYLE[p].label)),
-    h('span.legend-item', {}, h('span.swatch.hatched', { style: `background:${PHASE_STYLE.load.color}` }), 'predicted (plan)'),
+    ...(['storage-read', 'session-create', 'wait', 'receive', 'compute', 'send', 'sample'] as TimelinePhase[]).map(
+      (p) =>
+        h(
+          'span.legend-item',
+          {},
+          h('span.swatch', { style: `background:${PHASE_STYLE[p].color}` }),
+          PHASE_STYLE[p].label,
+        ),
+    ),
+    h(
+      'span.legend-item',
+      {},
+      h('span.swatch.hatched', { style: `background:${PHASE_STYLE.load.color}` }),
+      'predicted (plan)',
+    ),
   );
   const figures = h(
     'div.timeline-figures',
     {},
-    h('div.figure', {}, h('span.figure-label', {}, 'Predicted T'), h('span.figure-value', { 'data-figure': 'predicted-latency' }, formatDuration(predictedT))),
-    h('div.figure', {}, h('span.figure-label', {}, 'Measured TTFT'), h('span.figure-value', { 'data-figure': 'ttft' }, formatDuration(metrics.ttft))),
-    h('div.figure', {}, h('span.figure-label', {}, 'Decode'), h('span.figure-value', { 'data-figure': 'tokens-per-sec' }, metrics.decodeTokensPerSec === null ? '–' : `${metrics.decodeTokensPerSec.toFixed(2)} tok/s`)),
+    h(
+      'div.figure',
+      {},
+      h('span.figure-label', {}, 'Predicted T'),
+      h('span.figure-value', { 'data-figure': 'predicted-latency' }, formatDuration(predictedT)),
+    ),
+    h(
+      'div.figure',
+      {},
+      h('span.figure-label', {}, 'Measured TTFT'),
+      h('span.figure-value', { 'data-figure': 'ttft' }, formatDuration(metrics.ttft)),
+    ),
+    h(
+      'div.figure',
+      {},
+      h('span.figure-label', {}, 'Decode'),
+      h(
+        'span.figure-value',
+        { 'data-figure': 'tokens-per-sec' },
+        metrics.decodeTokensPerSec === null ? '–' : `${metrics.decodeTokensPerSec.toFixed(2)} tok/s`,
+      ),
+    ),
     h('div.figure', {}, h('span.figure-label', {}, 'Tokens'), h('span.figure-value', {}, String(metrics.tokens))),
   );
   const scroller = h('div.timeline-scroll', {});

@@ -88,7 +88,11 @@ export class GraphBuilder {
    * Adds a node; returns its output names. `outputs` is a count of fresh outputs named after `name`, or
    * explicit names (use '' to skip an optional output).
    */
-  node(opType: string, inputs: string[], opts: { name: string; outputs?: number | string[]; attrs?: Attrs; domain?: string }): string[] {
+  node(
+    opType: string,
+    inputs: string[],
+    opts: { name: string; outputs?: number | string[]; attrs?: Attrs; domain?: string },
+  ): string[] {
     const nodeName = this.unique(opts.name);
     const outs = opts.outputs ?? 1;
     const outputs =
