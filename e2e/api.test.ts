@@ -9,7 +9,7 @@ import { dirname, basename } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackageTokenizer, type PromptTokenizer } from '../client/runtime/tokenizer.ts';
-import type { ServerMessageOf } from '../signaling/protocol.ts';
+import type { ServerMessageOf } from '../core/protocol.ts';
 import type { SessionExport } from '../signaling/coordinator.ts';
 import { prepareE2e, skipBanner } from './environment.ts';
 import { Harness } from './harness.ts';

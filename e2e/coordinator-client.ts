@@ -1,17 +1,17 @@
 /**
- * A Node WebSocket client of the session coordinator (signaling/protocol.ts), used by the harness as a
+ * A Node WebSocket client of the session coordinator (core/protocol.ts), used by the harness as a
  * driver: it can act as the host (create a session, plan with a chosen method, go) and it keeps every
  * server message it receives so tests can wait for and inspect them.
  */
 import WebSocket from 'ws';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import {
   parseServerMessage,
   type ClientMessage,
   type ServerMessage,
   type ServerMessageOf,
   type ServerMessageType,
-} from '../signaling/protocol.ts';
+} from '../core/protocol.ts';
 
 interface Waiter {
   match: (m: ServerMessage) => boolean;

@@ -8,8 +8,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { TandemError } from '../planner/errors.ts';
-import { planMethodSchema } from '../signaling/protocol.ts';
+import { TandemError } from '../core/errors.ts';
+import { planMethodSchema } from '../core/protocol.ts';
 import { prepareE2e } from './environment.ts';
 import { ensureModelFixture } from './model-fixture.ts';
 import { lineupPeers } from './lineup.ts';

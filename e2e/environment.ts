@@ -3,7 +3,7 @@
  * Chromium launched inside a private network. Shared by the e2e tests, the demo and the bench.
  */
 import { chromium as playwright, type Browser } from 'playwright-core';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { chromiumArgs, ensureChromium, type BrowserLocation } from './browser.ts';
 import { ensureIproute2, namespaceSupport, type PrivateNetwork } from './netns.ts';
 

@@ -18,7 +18,7 @@ import { cpus } from 'node:os';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import {
   unitsForStage,
   type PlanMethod,
@@ -26,7 +26,7 @@ import {
   type Sampling,
   type ServerMessageOf,
   type TimingEntry,
-} from '../signaling/protocol.ts';
+} from '../core/protocol.ts';
 import { CoordinatorClient } from './coordinator-client.ts';
 import { launchInNetwork, launchWithWrapper } from './environment.ts';
 import { createLab, type Lab, type LabDevice, type LabDeviceShape } from './lab.ts';

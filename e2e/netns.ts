@@ -15,7 +15,7 @@ import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { aptInstall, canAptInstall } from './browser.ts';
 
 export interface PrivateNetwork {

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 
 const run = promisify(execFile);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TimingEntry } from '../signaling/protocol.ts';
+import type { TimingEntry } from '../core/protocol.ts';
 import { compareStages, layerLabel, measuredPrefill, requestMetrics } from './run-summary.ts';
 
 const t = (phase: TimingEntry['phase'], step: number, startMs: number, endMs: number): TimingEntry => ({

@@ -6,7 +6,7 @@
  * which the server sends to every page at once). Layer ranges shown to people are 1-based inclusive.
  */
 import { generationMetrics, type MeasuredPhaseInput } from '../client/ui/timeline-layout.ts';
-import type { PlanMethod, PredictedStage, ServerMessageOf, TimingEntry } from '../signaling/protocol.ts';
+import type { PlanMethod, PredictedStage, ServerMessageOf, TimingEntry } from '../core/protocol.ts';
 
 export interface PredictedPhases {
   load: number;

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PlanMethod, RosterPeer } from '../signaling/protocol.ts';
+import type { PlanMethod, RosterPeer } from '../core/protocol.ts';
 import { TandemError } from '../core/errors.ts';
 import { Harness } from './harness.ts';
 import type { ModelFixture } from './model-fixture.ts';

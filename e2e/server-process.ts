@@ -3,7 +3,7 @@
  * network, with its output kept for error messages and a readiness wait over the control link.
  */
 import type { ChildProcess } from 'node:child_process';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { killTree, type PrivateNetwork } from './netns.ts';
 
 export interface ServerProcess {

@@ -13,7 +13,7 @@ import { Harness } from './harness.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
 import { emulatedPeer } from './profiles.ts';
 import { ensureExportFull, nodeRunnerTokens, transformersTokens, type ReferenceTokens } from './reference.ts';
-import type { ServerMessageOf } from '../signaling/protocol.ts';
+import type { ServerMessageOf } from '../core/protocol.ts';
 import type { PeerSpec } from './tandem-page.ts';
 
 const ready = prepareE2e();

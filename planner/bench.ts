@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import { BASELINES, runBaseline, strongestFirst } from './baselines.ts';
 import { solveExactDp } from './dp.ts';
 import { planOptimal } from './plan.ts';
-import { mulberry32 } from './random.ts';
+import { mulberry32 } from '../core/random.ts';
 import { randomProblem, randomProblems } from './random-problems.ts';
 import { solveScalable } from './scalable.ts';
 import { buildCostTable } from './stage-costs.ts';

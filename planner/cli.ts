@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeCliError } from '../core/cli.ts';
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { PRESET_NAMES, presetScenario } from './presets.ts';
 import { buildReport, METHODS, reportJson, reportText, type PlanReport } from './report.ts';
 import { DEFAULT_TOKENS, parseScenarioText, type Scenario } from './scenario.ts';

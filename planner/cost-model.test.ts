@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkModel, embeddingCost, headCost, headDim, layerCost } from './cost-model.ts';
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import type { ModelConfig } from './types.ts';
 
 const qwen3_14b: ModelConfig = {

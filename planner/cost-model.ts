@@ -3,7 +3,7 @@
  * CSGO paper, plus the embedding and the final norm + LM head as optional extra costs of the first and
  * last pipeline stage. Pure: no I/O.
  */
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import type { CostOptions, ModelConfig } from './types.ts';
 
 /** Costs of one unit (a layer, the embedding or the head) at a given prefill length t. */

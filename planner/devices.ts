@@ -2,7 +2,7 @@
  * Device model: utilisation vs. sequence length [8]-[9] and the wireless link model [10]-[12].
  * Pure: no I/O.
  */
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import type { DeviceProfile } from './types.ts';
 
 /** U_k(t) = a_k (1 - exp(-b_k t)), the fraction of peak compute reached at sequence length t [8]. */

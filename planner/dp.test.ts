@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bruteForce } from './brute-force.ts';
 import { solveExactDp } from './dp.ts';
 import { referenceDpLatency } from './dp-reference.ts';
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { planOptimal } from './plan.ts';
 import { randomProblems } from './random-problems.ts';
 import { buildCostTable, stageMemory } from './stage-costs.ts';

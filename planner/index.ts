@@ -11,7 +11,7 @@ export type {
   StageTiming,
   Timeline,
 } from './types.ts';
-export { TandemError } from './errors.ts';
+export { TandemError } from '../core/errors.ts';
 export { layerCost, embeddingCost, headCost, headDim, type UnitCost } from './cost-model.ts';
 export {
   effectiveFlops,

@@ -4,7 +4,7 @@
  */
 import { strongestFirst } from './baselines.ts';
 import { dpStateCount, MAX_DP_STATES, solveExactDp } from './dp.ts';
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { solveScalable, type ScalableOptions } from './scalable.ts';
 import { buildCostTable, stageMemory, type CostTable } from './stage-costs.ts';
 import { evaluateWithCosts } from './timing.ts';

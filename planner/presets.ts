@@ -2,7 +2,7 @@
  * Built-in scenarios: the CSGO paper's setting (Table 1: one AP, four devices, Qwen3-14B) as printed,
  * and the paper-calibrated variant that reproduces its figures (see shared/docs/csgo-model.md).
  */
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { parseScenario, type Scenario, type ScenarioInput } from './scenario.ts';
 
 /** Qwen3-14B, bf16 (config.json fields). */

@@ -4,7 +4,7 @@
  * Memory is optionally tight (some devices hold only a few layers; some problems fit nowhere).
  */
 import { embeddingCost, headCost, layerCost } from './cost-model.ts';
-import { mulberry32 } from './random.ts';
+import { mulberry32 } from '../core/random.ts';
 import type { DeviceProfile, MemoryModel, ModelConfig, PlanProblem } from './types.ts';
 
 export interface RandomProblemOptions {

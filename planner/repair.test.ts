@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bruteForce, compositions, orderedSubsets } from './brute-force.ts';
-import { mulberry32 } from './random.ts';
+import { mulberry32 } from '../core/random.ts';
 import { randomProblem } from './random-problems.ts';
 import { lostRange, planRepair, type RepairInput } from './repair.ts';
 import { buildCostTable, stageMemory } from './stage-costs.ts';

@@ -15,7 +15,7 @@
  * the survivors and puts the work on idle / spare pages). Pure: no I/O.
  */
 import { dpStateCount, MAX_DP_STATES, solveExactDp } from './dp.ts';
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { planOptimal } from './plan.ts';
 import { solveScalable } from './scalable.ts';
 import { buildCostTable, commTime, sliceCostTable, stageCompute, stageMemory, type CostTable } from './stage-costs.ts';

@@ -9,7 +9,7 @@
 import type { DpSolution } from './dp.ts';
 import { createOrderDpContext, orderDpLatency, orderDpPlan } from './order-dp.ts';
 import type { CostTable } from './stage-costs.ts';
-import { mulberry32 } from './random.ts';
+import { mulberry32 } from '../core/random.ts';
 
 export interface ScalableOptions {
   /** Order evaluations of the local search (after the seeds); default 10 K + 200. */

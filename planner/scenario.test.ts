@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { presetJson, presetScenario, PRESET_NAMES } from './presets.ts';
 import { parseScenario, parseScenarioText, scenarioBaselineOptions, scenarioProblem } from './scenario.ts';
 

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { BaselineOptions } from './baselines.ts';
 import { wirelessRates } from './devices.ts';
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import type { DeviceProfile, PlanProblem } from './types.ts';
 
 const MIB = 2 ** 20;

@@ -7,7 +7,7 @@
  */
 import { checkModel, embeddingCost, headCost, layerCost, type UnitCost } from './cost-model.ts';
 import { checkDevice, effectiveFlops } from './devices.ts';
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import type { MemoryModel, PlanProblem } from './types.ts';
 
 export interface CostTable {

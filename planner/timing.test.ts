@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { layerCost } from './cost-model.ts';
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { checkPlanShape, evaluatePlan } from './timing.ts';
 import type { DeviceProfile, ModelConfig, PlanProblem, PlanStage } from './types.ts';
 

@@ -4,7 +4,7 @@
  * All devices start loading at t = 0; a stage starts when its load is done and the upstream stage has
  * finished; then it receives the activations (comm) and computes.
  */
-import { TandemError } from './errors.ts';
+import { TandemError } from '../core/errors.ts';
 import {
   buildCostTable,
   commTime,

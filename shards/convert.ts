@@ -22,7 +22,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import {
   parseManifest,
   TENSOR_ALIGNMENT,

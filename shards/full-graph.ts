@@ -5,7 +5,7 @@
  * transformers.js expects) with its tensors moved out of the unit files:
  * inline (raw_data) when small, or packed into a single external data file. Pure: bytes in, bytes out.
  */
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import type { ModelManifest, UnitEntry } from './manifest.ts';
 import { encodeModel, type TensorDef } from './onnx/model.ts';
 import { buildStageModelDef, type StageGraphOptions } from './stage-graph.ts';

@@ -9,11 +9,11 @@
  */
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import type { Architecture } from './manifest.ts';
 import { encodeBfloat16, encodeFloat16, encodeFloat32, encodeHeader, type SafetensorsDType } from './safetensors.ts';
 import { bundledQwen3TokenizerDir, copyTokenizerFiles, QWEN3_TOKENS } from './tokenizer-files.ts';
-import { mulberry32 } from '../planner/random.ts';
+import { mulberry32 } from '../core/random.ts';
 
 export type Preset = 'tiny' | 'demo' | 'realistic';
 export type CheckpointDType = 'bf16' | 'fp16' | 'fp32';

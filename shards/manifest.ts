@@ -5,7 +5,7 @@
  * APIs (WebCrypto's `crypto.subtle` exists in Node 20 and in the page).
  */
 import { z } from 'zod';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 
 export type Architecture = 'qwen3' | 'qwen2' | 'llama';
 export type PackageDType = 'fp32' | 'fp16' | 'q4';

@@ -11,7 +11,7 @@
 import { copyFileSync, linkSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { toOrtExtra } from './stage-graph.ts';
 
 export type NodeBackend = 'node' | 'wasm';

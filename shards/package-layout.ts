@@ -3,7 +3,7 @@
  * starting at a multiple of TENSOR_ALIGNMENT (64) bytes, zero padding between them; the manifest's
  * TensorEntry list says where each one is.
  */
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import {
   getTensor,
   TENSOR_ALIGNMENT,

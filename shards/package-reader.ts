@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { getUnit, parseManifest, verifyUnit, type ModelManifest, type UnitEntry } from './manifest.ts';
 
 export class PackageReader {

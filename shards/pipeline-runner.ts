@@ -8,8 +8,8 @@
  *   stage 0 : input_ids (1, S) -> hidden (1, S, H) --frame--> stage 1 : hidden -> hidden --frame--> ...
  *   last    : hidden -> logits (1, 1, V) of the last position; sample -> token --frame--> stage 0
  */
-import { TandemError } from '../planner/errors.ts';
-import { encodeFrame, FrameAssembler, frameToFloat32, frameToInt32, hiddenFrame, tokenFrame, type Frame } from './frame-codec.ts';
+import { TandemError } from '../core/errors.ts';
+import { encodeFrame, FrameAssembler, frameToFloat32, frameToInt32, hiddenFrame, tokenFrame, type Frame } from '../core/frame-codec.ts';
 import type { LayerRange, ModelManifest, UnitEntry } from './manifest.ts';
 import { headDim, unitBytes } from './manifest.ts';
 import type { HostTensor, NodeBackend, StageSession } from './ort-node.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../planner/random.ts';
+import { mulberry32 } from '../core/random.ts';
 import { dequantizeQ4, quantizeQ4 } from './quantize.ts';
 
 describe('q4 block quantisation', () => {

@@ -7,7 +7,7 @@
  * |w - dequantised| <= scale / 2. Two values per byte, low nibble first: byte j of row n holds
  * in-indices 2j (low) and 2j+1 (high) = MatMulNBits' B layout [N, K/32, 16].
  */
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import { Q4_BLOCK } from './manifest.ts';
 
 export interface Q4Weight {

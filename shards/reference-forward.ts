@@ -7,7 +7,7 @@
  * Used as the independent reference the ONNX stage graphs and the pipeline are compared against, so it
  * shares nothing with them but the manifest and the unit decoding.
  */
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import {
   getUnit,
   headDim,

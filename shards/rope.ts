@@ -5,7 +5,7 @@
  * Layout matches com.microsoft.RotaryEmbedding / GroupQueryAttention caches (non-interleaved, "rotate half"):
  *   cos[p, i] = cos(p * invFreq[i]), sin[p, i] = sin(p * invFreq[i]),  p in 0..maxPositions-1, i in 0..D/2-1.
  */
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import type { ModelConfigJson } from './manifest.ts';
 import { headDim } from './manifest.ts';
 

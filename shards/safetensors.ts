@@ -7,7 +7,7 @@
  * offsets are relative to the start of the data (byte 8 + N). Also: float16/bfloat16 <-> float32
  * conversions and the sharded `model.safetensors.index.json` format.
  */
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 

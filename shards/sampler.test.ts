@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../planner/random.ts';
+import { mulberry32 } from '../core/random.ts';
 import { argmax, Sampler, samplingDistribution, type SamplingOptions } from './sampler.ts';
 
 /**

@@ -5,8 +5,8 @@
  * Order of operations (as Hugging Face generate): logits / temperature -> keep the top-k -> keep the
  * smallest set of most likely tokens whose probability sums to >= top-p -> renormalise -> draw.
  */
-import { TandemError } from '../planner/errors.ts';
-import { mulberry32 } from '../planner/random.ts';
+import { TandemError } from '../core/errors.ts';
+import { mulberry32 } from '../core/random.ts';
 
 export interface SamplingOptions {
   /** 0 (default) = greedy argmax; > 0 divides the logits before softmax */

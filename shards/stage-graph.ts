@@ -22,7 +22,7 @@
  *   x   = x + a;  h = RMSNorm(x) * post_attention_layernorm
  *   x   = x + (silu(h @ Wg) * (h @ Wu)) @ Wd
  */
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 import type { LayerRange, ModelConfigJson, ModelManifest, TensorEntry, UnitEntry } from './manifest.ts';
 import { getTensor, headDim, unitsForRange } from './manifest.ts';
 import { GraphBuilder, float32Raw } from './onnx/builder.ts';

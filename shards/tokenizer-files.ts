@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 
 /** Tokenizer files a package copies when present; tokenizer.json is required (transformers.js needs it). */
 export const TOKENIZER_FILE_NAMES = [

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TandemServer } from './http-server.ts';
-import { MAX_MESSAGE_BYTES, type ClientMessage, type ServerMessage } from './protocol.ts';
+import { MAX_MESSAGE_BYTES, type ClientMessage, type ServerMessage } from '../core/protocol.ts';
 import { sampleProfile, startTestServer, TestClient } from './test-support.ts';
 
 let dir: string;

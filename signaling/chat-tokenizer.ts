@@ -6,7 +6,7 @@
  * sent as one user message give the same ids.
  */
 import { basename, dirname, resolve } from 'node:path';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from '../core/errors.ts';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';

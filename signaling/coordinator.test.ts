@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ModelManifest } from '../shards/manifest.ts';
 import { Coordinator, type Effect } from './coordinator.ts';
 import { planInline } from './planner-pool.ts';
-import type { ClientMessageOf, ServerMessage, ServerMessageOf } from './protocol.ts';
+import type { ClientMessageOf, ServerMessage, ServerMessageOf } from '../core/protocol.ts';
 import { sampleProfile } from './test-support.ts';
 
 const L = 6;

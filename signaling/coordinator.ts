@@ -27,7 +27,7 @@ import {
   type Sampling,
   type ServerMessage,
   type TimingEntry,
-} from './protocol.ts';
+} from '../core/protocol.ts';
 import type { FieldRecord } from './field-log.ts';
 import type { PlanOutcome, PlanRequest } from './planning.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';

@@ -14,7 +14,7 @@ import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
-import { profileReportSchema, type ProfileReport } from './protocol.ts';
+import { profileReportSchema, type ProfileReport } from '../core/protocol.ts';
 
 /** Rotate the file past this size. */
 export const FIELD_LOG_MAX_BYTES = 16 * 1024 * 1024;

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { CLIENT_MESSAGE_TYPES, type ServerMessageOf } from './protocol.ts';
+import { CLIENT_MESSAGE_TYPES, type ServerMessageOf } from '../core/protocol.ts';
 import { forkTestServer, type ForkedServer } from './test-server-child.ts';
 import { sampleProfile, TestClient } from './test-support.ts';
 

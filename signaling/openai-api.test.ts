@@ -11,7 +11,7 @@ import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackageTokenizer, type PromptTokenizer } from '../client/runtime/tokenizer.ts';
 import type { TandemServer } from './http-server.ts';
-import type { ServerMessageOf } from './protocol.ts';
+import type { ServerMessageOf } from '../core/protocol.ts';
 import { sampleProfile, startTestServer, TestClient } from './test-support.ts';
 
 const KEY = 'test-key-0123456789';

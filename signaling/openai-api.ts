@@ -18,7 +18,7 @@ import { CompletionText } from './completion-text.ts';
 import type { ApiEvent, Coordinator } from './coordinator.ts';
 import type { ModelPackage } from './model-route.ts';
 import { chatMessages, parseChatRequest, requestedMaxTokens, invalid, type ChatRequest, type OpenAiError } from './openai-schema.ts';
-import { MAX_NEW_TOKENS, type Sampling } from './protocol.ts';
+import { MAX_NEW_TOKENS, type Sampling } from '../core/protocol.ts';
 import { endEventStream, openEventStream, sendEvent } from './sse.ts';
 import type { WsGateway } from './ws-gateway.ts';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluatePlan } from '../planner/index.ts';
 import { planProblemFor, type PlanRequest } from './planning.ts';
-import { profileReportSchema } from './protocol.ts';
+import { profileReportSchema } from '../core/protocol.ts';
 import { sampleProfile, writeSyntheticPackage } from './test-support.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'tandem-planning-'));

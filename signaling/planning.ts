@@ -6,7 +6,7 @@
 import type { ModelManifest, PackageDType } from '../shards/manifest.ts';
 import { baselinePlan, planOptimal, TandemError } from '../planner/index.ts';
 import type { DeviceProfile, ModelConfig, PlanProblem, Timeline } from '../planner/index.ts';
-import type { LayerRangeWire, MemoryModel, PlanMethod, ProfileReport } from './protocol.ts';
+import type { LayerRangeWire, MemoryModel, PlanMethod, ProfileReport } from '../core/protocol.ts';
 
 export interface PlanCandidate {
   peerId: string;

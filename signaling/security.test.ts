@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import { FieldLog } from './field-log.ts';
 import { startServer, type TandemServer } from './http-server.ts';
 import { loadModelPackage } from './model-route.ts';
-import type { ServerMessageOf } from './protocol.ts';
+import type { ServerMessageOf } from '../core/protocol.ts';
 import { sampleProfile, TestClient, writeSyntheticPackage } from './test-support.ts';
 import { selfSignedTls } from './tls.ts';
 

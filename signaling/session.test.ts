@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baselinePlan, planOptimal, type PlanProblem, type Timeline } from '../planner/index.ts';
 import type { ModelManifest } from '../shards/manifest.ts';
 import type { TandemServer } from './http-server.ts';
-import type { ProfileReport, ServerMessageOf } from './protocol.ts';
+import type { ProfileReport, ServerMessageOf } from '../core/protocol.ts';
 import { sampleProfile, startTestServer, TestClient } from './test-support.ts';
 
 let dir: string;

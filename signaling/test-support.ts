@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import type { ModelManifest, UnitEntry } from '../shards/manifest.ts';
 import { startServer, type ServerOptions, type TandemServer } from './http-server.ts';
 import { loadModelPackage } from './model-route.ts';
-import { parseServerMessage, type ClientMessage, type ProfileReport, type ServerMessage, type ServerMessageOf, type ServerMessageType } from './protocol.ts';
+import { parseServerMessage, type ClientMessage, type ProfileReport, type ServerMessage, type ServerMessageOf, type ServerMessageType } from '../core/protocol.ts';
 
 /**
  * A real server on a free loopback port, serving a synthetic package of `layers` layers written under

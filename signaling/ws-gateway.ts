@@ -13,7 +13,7 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { Coordinator, type ApiEvent, type ConnId, type Effect, type FieldRecord, type PlanCompletion } from './coordinator.ts';
 import { planInline } from './planner-pool.ts';
 import type { PlanRequest } from './planning.ts';
-import { MAX_MESSAGE_BYTES, parseClientMessage } from './protocol.ts';
+import { MAX_MESSAGE_BYTES, parseClientMessage } from '../core/protocol.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
 
 export interface GatewayOptions {

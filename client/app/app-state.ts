@@ -8,7 +8,7 @@
  * Tests wait on fields such as `snapshot().profile !== null`, `snapshot().cache.state === 'complete'`,
  * `snapshot().outputs.at(-1)?.done`. Secrets (host secret, peer secret) are never in the snapshot.
  */
-import type { ModelRef, PredictedStage, RosterPeer, ServerMessageOf, TimingEntry } from '../../signaling/protocol.ts';
+import type { ModelRef, PredictedStage, RosterPeer, ServerMessageOf, TimingEntry } from '../../core/protocol.ts';
 import type { ProfileProgress, ProfileResult } from '../profiler/profile.ts';
 import type { FetchProgress } from '../cache/shard-cache.ts';
 import type { ConnectionState } from '../session/coordinator-client.ts';

@@ -11,9 +11,9 @@
  *
  * Every failure becomes a banner with its code and, when it concerns the session, a report-error.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import { parseManifest, type ModelManifest } from '../../shards/manifest.ts';
-import type { Sampling, ServerMessage, ServerMessageOf, TimingEntry } from '../../signaling/protocol.ts';
+import type { Sampling, ServerMessage, ServerMessageOf, TimingEntry } from '../../core/protocol.ts';
 import { ShardCache } from '../cache/shard-cache.ts';
 import { profileDevice } from '../profiler/profile.ts';
 import { CoordinatorClient } from '../session/coordinator-client.ts';

@@ -7,9 +7,9 @@
  * The runtime (onnxruntime-web, transformers.js, PeerJS) is imported lazily: the page shows and
  * profiles at once, and the large modules load while the user reads the join code.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
-import type { ServerMessageOf, TimingPhase } from '../../signaling/protocol.ts';
+import type { ServerMessageOf, TimingPhase } from '../../core/protocol.ts';
 import type { PipelineTransport } from '../transport/transport.ts';
 import type { Emulation } from '../profiler/emulation.ts';
 import { emulatedRuntime } from './emulated-runtime.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TimingReporter } from './timing-reporter.ts';
-import type { TimingEntry } from '../../signaling/protocol.ts';
+import type { TimingEntry } from '../../core/protocol.ts';
 
 const entry = (step: number): TimingEntry => ({ phase: 'compute', step, startMs: step, endMs: step + 1 });
 

@@ -3,7 +3,7 @@
  * 250 ms or every 200 entries, whichever comes first, and everything left on `flush()` (end of a run).
  * Keeps the WebSocket quiet during decoding, where a phase ends every few milliseconds.
  */
-import type { ClientMessage, TimingEntry } from '../../signaling/protocol.ts';
+import type { ClientMessage, TimingEntry } from '../../core/protocol.ts';
 
 export class TimingReporter {
   private readonly pending = new Map<number, TimingEntry[]>();

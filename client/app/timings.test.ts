@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mergeTimings } from './timings.ts';
-import type { TimingEntry } from '../../signaling/protocol.ts';
+import type { TimingEntry } from '../../core/protocol.ts';
 
 describe('mergeTimings', () => {
   it('deduplicates echoes and sorts by start', () => {

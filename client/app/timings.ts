@@ -1,5 +1,5 @@
 /** Bookkeeping of measured phase timings (pure). */
-import type { TimingEntry } from '../../signaling/protocol.ts';
+import type { TimingEntry } from '../../core/protocol.ts';
 
 /**
  * Adds measured phases to a peer's list: an entry with the same phase, step and start replaces the old

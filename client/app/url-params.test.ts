@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { joinLink, normaliseJoinCode, parsePageParams } from './url-params.ts';
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 
 function errorCode(f: () => unknown): string {
   try {

@@ -6,9 +6,9 @@
  *   ?emulate=...      a preset or JSON (see profiler/emulation.ts)
  *   ?backend=wasm     force onnxruntime-web's wasm backend (also 'webgpu'); default: auto
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import { parseEmulation, type Emulation } from '../profiler/emulation.ts';
-import { joinCodeSchema } from '../../signaling/protocol.ts';
+import { joinCodeSchema } from '../../core/protocol.ts';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
 
@@ -23,7 +23,7 @@ export interface PageParams {
 const MAX_NAME = 40;
 
 /**
- * Normalises a typed or scanned join code (Crockford base32, see signaling/protocol.ts): upper case,
+ * Normalises a typed or scanned join code (Crockford base32, see core/protocol.ts): upper case,
  * spaces and dashes dropped, and the look-alikes people type mapped as Crockford does (O -> 0,
  * I and L -> 1). Returns null when the result cannot be a code.
  */

@@ -8,7 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { createStore, get, keys, set, type UseStore } from 'idb-keyval';
 import { ShardCache } from './shard-cache.ts';
 import { blobKey, commitKey } from './bookkeeping.ts';
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import type { ModelManifest, UnitEntry } from '../../shards/manifest.ts';
 
 const PKG = 'cache-test';

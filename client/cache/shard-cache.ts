@@ -19,7 +19,7 @@
  *   cachedUnitIds() the unit ids of the package that are complete, for `cache-status`.
  */
 import { createStore, del, delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import { verifyUnit, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
 import { rateStretch, type Emulation } from '../profiler/emulation.ts';
 import { sleepSeconds } from '../profiler/timing.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { computeStretch, EMULATION_PRESETS, parseEmulation, rateStretch } from './emulation.ts';
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 
 const MiB = 1024 * 1024;
 

@@ -9,7 +9,7 @@
  *
  * Pure: parsing and the stretch arithmetic only; the sleeping happens at the call sites.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 
 const MiB = 1024 * 1024;
 

@@ -4,7 +4,7 @@
  * slow start) dropped, then the median of timed transfers. A link cap from ?emulate= stretches each
  * timed transfer. Result in bit/s.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import { rateStretch, type Emulation } from './emulation.ts';
 import { median, sleepSeconds } from './timing.ts';
 

@@ -5,11 +5,11 @@
  * page's one-off wasm/WebGPU compile is paid here and not on a request's cold start), link speed to the
  * AP, and the memory budget. The planner's load rate is the effective one, read + session create
  * (session-bench.ts `effectiveLoadRate`); the raw IndexedDB rate stays in the details. Produces the ProfileReport
- * the server plans with (signaling/protocol.ts) plus the details the page shows and lets the user
+ * the server plans with (core/protocol.ts) plus the details the page shows and lets the user
  * download. Finishes in seconds; reports progress per step.
  */
-import { TandemError } from '../../planner/errors.ts';
-import type { ProfileReport } from '../../signaling/protocol.ts';
+import { TandemError } from '../../core/errors.ts';
+import type { ProfileReport } from '../../core/protocol.ts';
 import type { Emulation } from './emulation.ts';
 import { benchmarkWebGpu, requestAdapter, summariseAdapter, type GpuAdapterSummary, type MatmulPoint } from './webgpu-matmul.ts';
 import { benchmarkCpu } from './cpu-matmul.ts';

@@ -11,7 +11,7 @@
  * The pure parts (`buildMatmulChainModel`, `medianAfterWarmup`, `effectiveLoadRate`) import no DOM or
  * Node APIs and are unit-tested; `benchmarkSessionCreate` takes any StageRuntime.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import { GraphBuilder } from '../../shards/onnx/builder.ts';
 import { DataType, encodeModel } from '../../shards/onnx/model.ts';
 import type { ExecutionBackend, HostTensor, StageRuntime } from '../runtime/stage-runtime.ts';

@@ -4,7 +4,7 @@
  * read. The blob is deleted afterwards. A storage read cap from ?emulate= stretches each timed read.
  */
 import { createStore, del, get, set, type UseStore } from 'idb-keyval';
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import { rateStretch, type Emulation } from './emulation.ts';
 import { median, sleepSeconds } from './timing.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fitUtilization, utilizationAt, type UtilizationSample } from './utilization-fit.ts';
-import { TandemError } from '../../planner/errors.ts';
-import { mulberry32 as rng } from '../../planner/random.ts';
+import { TandemError } from '../../core/errors.ts';
+import { mulberry32 as rng } from '../../core/random.ts';
 
 const SWEEP = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
 

@@ -10,7 +10,7 @@
  * golden-section refinement around the best grid point. The residual is not guaranteed unimodal in b,
  * which is why the coarse scan comes first.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 
 /** One point of the sweep: t tokens (rows of the activation matrix), measured utilisation u = F / c*. */
 export interface UtilizationSample {

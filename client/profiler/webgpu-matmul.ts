@@ -11,7 +11,7 @@
  * result is checked once against a CPU matmul (read back with mapAsync), so a broken adapter cannot
  * report a fast kernel. Emulation sleeps inside the timed region.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import { computeStretch, type Emulation } from './emulation.ts';
 import { median, sleepSeconds } from './timing.ts';
 

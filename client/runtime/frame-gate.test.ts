@@ -5,7 +5,7 @@
  * still gives the fp64 reference's tokens, and every intrusion is counted.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { endFrame, errorFrame, hiddenFrame, type FrameKind } from '../../shards/frame-codec.ts';
+import { endFrame, errorFrame, hiddenFrame, type FrameKind } from '../../core/frame-codec.ts';
 import { parseSplit } from '../../shards/pipeline-runner.ts';
 import { ReferenceModel } from '../../shards/reference-forward.ts';
 import { testPackage } from '../../shards/stage-test-packages.ts';

@@ -12,7 +12,7 @@
  * Everything else is dropped and counted, never acted on: whoever learns a neighbour's peer id
  * cannot inject activations, read them, or stop a request.
  */
-import type { FrameKind } from '../../shards/frame-codec.ts';
+import type { FrameKind } from '../../core/frame-codec.ts';
 
 /** The assignment fields the gate needs (those of the coordinator's 'assignment' message). */
 export interface GateAssignment {

@@ -4,7 +4,7 @@
  * for overlapping calls). Outputs move back to the main thread as transferred buffers. Takes its port and
  * runtime factory as arguments so Node tests can drive it over a MessageChannel.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import type { StageRuntime, StageSessionHandle } from './stage-runtime.ts';
 import { assertNever, transferables, type MessagePort, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
 

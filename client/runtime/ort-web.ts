@@ -16,7 +16,7 @@
  * wasm file next to its own bundle.
  */
 import * as ortWebGpu from 'onnxruntime-web/webgpu';
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import type { PackageDType } from '../../shards/manifest.ts';
 import { ResidentKvCache } from './resident-kv.ts';
 import type { ExecutionBackend, HostTensor, RunOptions, SessionRequest, StageRuntime, StageSessionHandle } from './stage-runtime.ts';

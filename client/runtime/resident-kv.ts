@@ -4,7 +4,7 @@
  * past. Generic over the runtime's tensor type so ort-web.ts can keep ORT tensors here, GPU buffers
  * included: a replaced tensor is disposed (frees its GPU buffer) once no run needs it.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import type { KvCacheSpec } from './stage-runtime.ts';
 
 export interface KvTensorOps<T> {

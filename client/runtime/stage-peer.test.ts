@@ -5,7 +5,7 @@
  * (seeded sampling).
  */
 import { describe, expect, it } from 'vitest';
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
 import { parseSplit, PipelineRunner } from '../../shards/pipeline-runner.ts';
 import { ReferenceModel } from '../../shards/reference-forward.ts';

@@ -33,10 +33,10 @@
  * codes ('stage-timeout', 'transport-closed', 'session-create-failed', 'prompt-too-long', ...), passed to
  * onError and thrown from run(); nothing hangs: every wait has a timeout (frameTimeoutMs).
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import {
   endFrame, errorFrame, frameToFloat32, frameToInt32, hiddenFrame, readEndFrame, readErrorFrame, tokenFrame, type Frame,
-} from '../../shards/frame-codec.ts';
+} from '../../core/frame-codec.ts';
 import { headDim, unitsForRange, type LayerRange, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
 import { Sampler, type SamplingOptions } from '../../shards/sampler.ts';
 import { buildStageGraph, stageSessionConfig, DEFAULT_MAX_POSITIONS, type StageSpec } from '../../shards/stage-graph.ts';

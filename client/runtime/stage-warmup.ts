@@ -6,7 +6,7 @@
  * MatMul at M = S and M = 1), WebGPU shader compilation — so the first measured request measures the
  * request. A prefill-only warm-up left the first request's decode ~2x slower than the second's.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import { headDim, type ModelManifest } from '../../shards/manifest.ts';
 import { buildStageGraph, stageSessionConfig } from '../../shards/stage-graph.ts';
 import type { ExecutionBackend, HostTensor, StageRuntime } from './stage-runtime.ts';

@@ -10,7 +10,7 @@
  * env.wasm.wasmPaths at a CDN, we re-apply our local wasm path right after (ort-web.ts applyWasmPaths).
  * In Node, `modelRoot` is a folder path holding <packageName>/tokenizer.json.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import { applyWasmPaths } from './ort-web.ts';
 
 export interface PromptTokenizer {

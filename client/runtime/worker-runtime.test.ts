@@ -6,7 +6,7 @@
  * reset between requests.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import { ReferenceModel } from '../../shards/reference-forward.ts';
 import { removeTestPackages, testPackage } from '../../shards/stage-test-packages.ts';
 import { buildMatmulChainModel } from '../profiler/session-bench.ts';

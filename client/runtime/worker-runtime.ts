@@ -4,7 +4,7 @@
  * caller may still hold them), run outputs move, and a session's model and weight bytes move when the
  * request says `handOver` (a stage's freshly read units), else they are copied.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import type { HostTensor, RunOptions, SessionRequest, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
 import { transferables, type MessagePort, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
 

@@ -10,8 +10,8 @@ import WebSocket from 'ws';
 import { CoordinatorClient } from './coordinator-client.ts';
 import type { TandemServer } from '../../signaling/http-server.ts';
 import { sampleProfile, startTestServer } from '../../signaling/test-support.ts';
-import { TandemError } from '../../planner/errors.ts';
-import type { ServerMessage } from '../../signaling/protocol.ts';
+import { TandemError } from '../../core/errors.ts';
+import type { ServerMessage } from '../../core/protocol.ts';
 
 let dir: string;
 let server: TandemServer;

@@ -1,5 +1,5 @@
 /**
- * The page's WebSocket client for the session coordinator at `/ws` (signaling/protocol.ts).
+ * The page's WebSocket client for the session coordinator at `/ws` (core/protocol.ts).
  *
  * - Every outgoing message is checked against the shared schema before it leaves (a bug here gets a
  *   clear local error, not a server round trip); every incoming frame is parsed with the same schema.
@@ -11,14 +11,14 @@
  * - The server closes a socket that has not joined within ~10 s (code 4002, see signaling/ws-gateway.ts):
  *   that is not an outage, so the client goes 'idle' quietly and opens a new socket on the next request.
  */
-import { TandemError } from '../../planner/errors.ts';
+import { TandemError } from '../../core/errors.ts';
 import {
   clientMessageSchema,
   parseServerMessage,
   type ClientMessage,
   type ServerMessage,
   type ServerMessageOf,
-} from '../../signaling/protocol.ts';
+} from '../../core/protocol.ts';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'idle' | 'closed';
 

@@ -8,7 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { encodeFrame, FrameAssembler, frameToFloat32, hiddenFrame, type Frame } from '../../shards/frame-codec.ts';
+import { encodeFrame, FrameAssembler, frameToFloat32, hiddenFrame, type Frame } from '../../core/frame-codec.ts';
 import { LoopbackNetwork } from './loopback-transport.ts';
 
 const repsArg = process.argv.indexOf('--reps');

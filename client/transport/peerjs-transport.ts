@@ -15,8 +15,8 @@
  * No STUN/TURN servers by default: peers are expected on one LAN (or pass iceServers).
  */
 import { Peer, type DataConnection, type PeerError } from 'peerjs';
-import { TandemError } from '../../planner/errors.ts';
-import { SCTP_MAX_MESSAGE_BYTES } from '../../shards/frame-codec.ts';
+import { TandemError } from '../../core/errors.ts';
+import { SCTP_MAX_MESSAGE_BYTES } from '../../core/frame-codec.ts';
 import { LinkHub, type ByteChannel, type FrameLinkOptions } from './frame-link.ts';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type PipelineTransport } from './transport.ts';
 

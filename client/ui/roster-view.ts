@@ -1,5 +1,5 @@
 /** The live roster: every peer, its measured profile, cache state and assignment. */
-import type { RosterPeer } from '../../signaling/protocol.ts';
+import type { RosterPeer } from '../../core/protocol.ts';
 import { h } from './dom.ts';
 import { formatBits, formatBytes, formatBytesPerSec, formatFlops, formatLayers } from './format.ts';
 

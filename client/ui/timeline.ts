@@ -4,7 +4,7 @@
  * this file only draws. It re-lays out for the container's width so it reads on a phone and on a
  * projector alike.
  */
-import type { PredictedStage, TimingEntry } from '../../signaling/protocol.ts';
+import type { PredictedStage, TimingEntry } from '../../core/protocol.ts';
 import { h, svg, fill } from './dom.ts';
 import { formatDuration, formatLayers } from './format.ts';
 import {

@@ -29,7 +29,7 @@
  * payload length that does not match dims x dtype; out-of-order chunks; chunks of two frames interleaved;
  * frames larger than `maxFrameBytes`; and (with `strictSequence`) a gap in frame sequence numbers.
  */
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from './errors.ts';
 
 export type FrameKind = 'hidden' | 'token' | 'error' | 'end';
 export type WireDType = 'float32' | 'float16' | 'int32' | 'uint8';

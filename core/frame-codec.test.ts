@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TandemError } from '../planner/errors.ts';
+import { TandemError } from './errors.ts';
 import {
   crc32,
   encodeFrame,
@@ -20,7 +20,7 @@ import {
   type Frame,
   type WireDType,
 } from './frame-codec.ts';
-import { mulberry32 as prng } from '../planner/random.ts';
+import { mulberry32 as prng } from './random.ts';
 
 function randomBytes(rand: () => number, n: number): Uint8Array {
   const b = new Uint8Array(n);
