@@ -437,7 +437,7 @@ export function float32ToFloat16(src: Float32Array): Uint16Array {
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length); // reinterpret, no copy
   const out = new Uint16Array(src.length);
   for (let i = 0; i < bits.length; i++) {
-    const x = bits[i]!;
+    const x = bits[i];
     const sign = (x >>> 16) & 0x8000;
     const exp = (x >>> 23) & 0xff;
     const mant = x & 0x7fffff;
@@ -488,6 +488,6 @@ function halfTable(): Float32Array {
 export function float16ToFloat32(src: Uint16Array): Float32Array {
   const table = halfTable();
   const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = table[src[i]!]!;
+  for (let i = 0; i < src.length; i++) out[i] = table[src[i]]!;
   return out;
 }

@@ -42,13 +42,13 @@ export interface ApiBenchResult {
 function median(xs: readonly number[]): number | null {
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return s[Math.floor(s.length / 2)];
 }
 
 function quantile(xs: readonly number[], q: number): number | null {
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
 export async function runApiBench(o: { chromium: string; model: ModelFixture; rounds: number; newTokens: number; log: (l: string) => void }): Promise<ApiBenchResult> {
@@ -81,10 +81,10 @@ export async function runApiBench(o: { chromium: string; model: ModelFixture; ro
       // The driver's output messages of this request with text, in order: one per content chunk.
       const outputs: number[] = [];
       for (let i = mark; i < h.driver.log.length; i++) {
-        const m = h.driver.log[i]!;
-        if (m.type === 'output' && m.requestId === start?.requestId && m.text) outputs.push(h.driver.receivedAt[i]!);
+        const m = h.driver.log[i];
+        if (m.type === 'output' && m.requestId === start?.requestId && m.text) outputs.push(h.driver.receivedAt[i]);
       }
-      const paired = outputs.length === arrivals.length ? arrivals.map((a, i) => a - outputs[i]!) : [];
+      const paired = outputs.length === arrivals.length ? arrivals.map((a, i) => a - outputs[i]) : [];
       if (!paired.length) o.log(`api-bench: ${arrivals.length} chunks vs ${outputs.length} outputs with text: chunk latency not paired this round`);
       return { ttftMs: first - t0, sseAfterOutputMs: paired };
     };

@@ -85,10 +85,10 @@ describe.skipIf(!ready.ok)('OpenAI-compatible API on a live session (tiny model,
       );
       const out = s.outputs.find((o) => o.requestId === start.requestId)!;
       expect(out.prompt).toContain(PROMPT);
-      expect(out.text).toBe(result.choices[0]!.message.content);
+      expect(out.text).toBe(result.choices[0].message.content);
     }
-    await h.driver.next('timings', (t) => t.requestId === start.requestId && t.peerId === plan.stages[0]!.peerId, 60_000, mark);
-    await h.driver.next('timings', (t) => t.requestId === start.requestId && t.peerId === plan.stages[1]!.peerId, 60_000, mark);
+    await h.driver.next('timings', (t) => t.requestId === start.requestId && t.peerId === plan.stages[0].peerId, 60_000, mark);
+    await h.driver.next('timings', (t) => t.requestId === start.requestId && t.peerId === plan.stages[1].peerId, 60_000, mark);
   }, 300_000);
 
   it('streaming greedy completion: chunks of the reference text, [DONE], usage; the same token ids', async () => {
@@ -160,7 +160,7 @@ describe.skipIf(!ready.ok)('OpenAI-compatible API on a live session (tiny model,
     // Both are gone from the session; a new request runs to the end.
     await expect.poll(async () => (await client.models.list()).data[0], { timeout: 60_000 }).toMatchObject({ sessions: [{ waiting: 0, running: false }] });
     const after = await client.chat.completions.create({ model: name, messages: [{ role: 'user', content: PROMPT }], temperature: 0, max_tokens: NEW_TOKENS });
-    expect(after.choices[0]!.message.content).toBe(tokenizer.decode(reference.generated));
+    expect(after.choices[0].message.content).toBe(tokenizer.decode(reference.generated));
     expect((await fetch(`${h.server.controlUrl}/api/health`)).status).toBe(200);
   }, 300_000);
 

@@ -174,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const ready = prepareE2e(log);
   if (!ready.ok) throw new TandemError('e2e-unavailable', `The bench needs headless Chromium in a private network namespace: ${ready.reason}`);
-  const model = await ensureModelFixture({ preset: values.preset as Preset });
+  const model = await ensureModelFixture({ preset: values.preset });
   const started = new Date().toISOString();
 
   let hop: HopBenchResult | null = null;
@@ -223,7 +223,7 @@ export async function main(argv: string[]): Promise<number> {
   const ttft = (m: PlanMethod) => plans.find((r) => r.method === m)?.metrics.ttft ?? null;
   // Stages whose units are big enough to time (the tiny model's 0.15 MB layers read in ~1 ms).
   const loadRatios = decode?.shardLoad.filter((s) => s.unitBytes >= 8 << 20).map((s) => s.loadMBps) ?? [];
-  const medianLoad = loadRatios.length ? [...loadRatios].sort((a, b) => a - b)[Math.floor(loadRatios.length / 2)]! : null;
+  const medianLoad = loadRatios.length ? [...loadRatios].sort((a, b) => a - b)[Math.floor(loadRatios.length / 2)] : null;
   const goals: Goal[] = [
     ratioGoal('DP TTFT / even TTFT', ttft('dp'), ttft('even'), '<=', 0.8),
     ratioGoal(`${peers}-page decode / one-page decode`, decode?.pipeline?.tokensPerSec, decode?.onePage?.tokensPerSec, '>=', 0.8),

@@ -87,7 +87,7 @@ export class CoordinatorClient {
       timeoutMs,
       `a '${replyType}' reply to '${msg.type}'`,
     );
-    this.send({ ...msg, ref } as ClientMessage);
+    this.send({ ...msg, ref });
     const m = await reply;
     if (m.type === 'error') throw new TandemError(m.code, `The coordinator refused '${msg.type}': ${m.message}`);
     return m as ServerMessageOf<T>;

@@ -107,11 +107,11 @@ export async function main(argv: string[]): Promise<number> {
     for (const store of STORES) {
       const ms: number[] = [];
       for (let r = 0; r <= runs; r++) {
-        const res = await page.evaluate(([s, n]) => (window as unknown as { readAll(s: string, n: number): Promise<{ bytes: number; ms: number }> }).readAll(s as string, n as number), [store, sizes.length] as const);
+        const res = await page.evaluate(([s, n]) => (window as unknown as { readAll(s: string, n: number): Promise<{ bytes: number; ms: number }> }).readAll(s as string, n), [store, sizes.length] as const);
         if (res.bytes !== total) throw new Error(`${store} read ${res.bytes} bytes, wrote ${total}`);
         if (r > 0) ms.push(res.ms); // the first read is dropped (cold caches)
       }
-      const med = [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)]!;
+      const med = [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)];
       rows.push({ store, readMBps: total / 1e6 / (med / 1000), samplesMs: ms });
       console.log(`${store.padEnd(10)} ${(total / 1e6 / (med / 1000)).toFixed(0).padStart(6)} MB/s  (median of ${ms.length}: ${ms.map((x) => x.toFixed(0)).join(', ')} ms)`);
     }

@@ -224,7 +224,7 @@ export class PipelineRunner {
         const [, rows, V] = out.dims as [number, number, number];
         return (out.data as Float32Array).slice((rows - 1) * V, rows * V);
       }
-      const frame = this.links[i]!.send(hiddenFrame(requestId, stepIndex, out.data as Float32Array, out.dims, this.wire));
+      const frame = this.links[i].send(hiddenFrame(requestId, stepIndex, out.data as Float32Array, out.dims, this.wire));
       x = { dtype: 'float32', dims: frame.dims, data: frameToFloat32(frame) };
     }
     throw new TandemError('pipeline-invalid', 'The last stage has no head.');
@@ -245,7 +245,7 @@ export class PipelineRunner {
     const sampler = new Sampler(opts.sampling);
     const stops = new Set(opts.stopTokens ?? this.eosTokens());
     for (const s of this.stages) s.reset();
-    const ring = this.links[this.links.length - 1]!;
+    const ring = this.links[this.links.length - 1];
     const logits: Float32Array[] = [];
     const tokens = [...promptIds];
     const t0 = performance.now();
@@ -257,7 +257,7 @@ export class PipelineRunner {
       if (opts.keepLogits) logits.push(row);
       // The last stage samples and sends the token around the ring to the first stage.
       const frame = ring.send(tokenFrame(requestId, n, [sampler.sample(row)]));
-      const token = frameToInt32(frame)[0]!;
+      const token = frameToInt32(frame)[0];
       tokens.push(token);
       if (n === 0) timeToFirstTokenMs = performance.now() - t0;
       if (stops.has(token)) {

@@ -19,7 +19,7 @@ const STEPS = [TOKENS.slice(0, PREFILL), ...TOKENS.slice(PREFILL).map((t) => [t]
 /** Positions whose logits a 'last' stage graph returns: the last of each step. */
 function lastOfEachStep<T>(rows: T[], steps: number[][] = STEPS): T[] {
   let end = 0;
-  return steps.map((ids) => rows[(end += ids.length) - 1]!);
+  return steps.map((ids) => rows[(end += ids.length) - 1]);
 }
 
 /** Logits rows (one Float64Array of V per position) from the fp64 reference. */
@@ -81,7 +81,7 @@ async function pipelineLogits(pkg: TestPackage, backend: NodeBackend, split: Lay
       };
       const out = await st.session.run(feeds);
       for (const k of st.cache.keys()) {
-        const present = out[k.replace('past_key_values.', 'present.')]!;
+        const present = out[k.replace('past_key_values.', 'present.')];
         expect(present.dims).toEqual([1, nkv, past + S, hd]);
         st.cache.set(k, present);
       }
@@ -99,8 +99,8 @@ function maxAbsDiff(a: ArrayLike<number>[], b: ArrayLike<number>[]): number {
   expect(a.length).toBe(b.length);
   let m = 0;
   a.forEach((row, r) => {
-    expect(row.length).toBe(b[r]!.length);
-    for (let i = 0; i < row.length; i++) m = Math.max(m, Math.abs(row[i]! - b[r]![i]!));
+    expect(row.length).toBe(b[r].length);
+    for (let i = 0; i < row.length; i++) m = Math.max(m, Math.abs(row[i] - b[r][i]));
   });
   return m;
 }
@@ -158,7 +158,7 @@ describe('fp16 and q4 packages', () => {
     it(`qwen3 ${c.dtype} on ${c.backend}${c.q4Kernel ? ` (${c.q4Kernel})` : ''}${c.f16Matmul ? ' (fp16 matmuls)' : ''} matches the reference on its own weights`, async () => {
       const pkg = await testPackage('qwen3', true, c.dtype);
       const ref = referenceLogits(pkg);
-      const chained = await pipelineLogits(pkg, c.backend, SPLITS[0]!, { q4Kernel: c.q4Kernel, f16Matmul: c.f16Matmul, logits: 'all' });
+      const chained = await pipelineLogits(pkg, c.backend, SPLITS[0], { q4Kernel: c.q4Kernel, f16Matmul: c.f16Matmul, logits: 'all' });
       const err = maxAbsDiff(chained, ref);
       console.log(`qwen3 ${c.dtype} ${c.backend} ${c.q4Kernel ?? ''}${c.f16Matmul ? 'f16-matmul' : ''}: max |logits - fp64 reference| = ${err.toExponential(2)}`);
       expect(err).toBeLessThan(c.tol);
@@ -183,7 +183,7 @@ describe('multi-token steps on a filled cache (a prompt continued in chunks)', (
     it(`qwen3 on ${backend}: prefill 5 + 3 tokens, then 2 + 2 == the reference`, async () => {
       const pkg = await testPackage('qwen3', true, 'fp32');
       const chunks = [TOKENS.slice(0, 5), TOKENS.slice(5, 8), TOKENS.slice(8, 10), TOKENS.slice(10, 12)];
-      const rows = await pipelineLogits(pkg, backend, SPLITS[0]!, {}, chunks);
+      const rows = await pipelineLogits(pkg, backend, SPLITS[0], {}, chunks);
       expect(maxAbsDiff(rows, lastOfEachStep(referenceLogits(pkg), chunks))).toBeLessThan(1e-4);
     });
   }

@@ -136,7 +136,7 @@ describe.skipIf(!enabled)('stage graphs on onnxruntime-web WebGPU in Chromium ==
       const ref = referenceRows(pkg);
       expect(result.rows).toHaveLength(ref.length);
       let maxDiff = 0;
-      result.rows.forEach((row, r) => row.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - ref[r]![i]!)))));
+      result.rows.forEach((row, r) => row.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - ref[r][i])))));
       console.log(`webgpu qwen3 ${dtype} (shader-f16: ${result.shaderF16}): max |logits - fp64 reference| = ${maxDiff.toExponential(2)}`);
       expect(maxDiff).toBeLessThan(1e-4);
     }, 300_000);

@@ -119,7 +119,7 @@ describe('coordinator', () => {
     expect(rosters(c.tick(249))).toEqual([]);
     const due = rosters(c.tick(250));
     expect(due).toHaveLength(1);
-    expect(due[0]!.peers.find((p) => p.peerId === s.peerIds[0])!.cachedUnits).toEqual(['embed']); // t=249 was odd
+    expect(due[0].peers.find((p) => p.peerId === s.peerIds[0])!.cachedUnits).toEqual(['embed']); // t=249 was odd
     expect(rosters(c.tick(600))).toEqual([]); // nothing changed since
     // an unchanged status is acknowledged and broadcasts nothing, now or later
     expect(only(c.handle(2, { type: 'cache-status', units: ['embed'] }, 700), 2, 'ack')).toBeTruthy();
@@ -127,8 +127,8 @@ describe('coordinator', () => {
     // a change after a quiet interval goes out at once, without the bulky profile details
     const now = rosters(c.handle(2, { type: 'cache-status', units: ['head'] }, 1100));
     expect(now).toHaveLength(1);
-    expect(Object.keys(now[0]!.peers[0]!.profile!)).not.toContain('sweep');
-    expect(Object.keys(now[0]!.peers[0]!.profile!)).not.toContain('userAgent');
+    expect(Object.keys(now[0].peers[0].profile!)).not.toContain('sweep');
+    expect(Object.keys(now[0].peers[0].profile!)).not.toContain('userAgent');
   });
 
   it('ends PeerJS registrations (peer-gone) on leave, timeout and end-session, and logs no code or peer id', () => {
@@ -146,7 +146,7 @@ describe('coordinator', () => {
     expect(logged).toHaveLength(1);
     expect(JSON.stringify(logged)).not.toContain(joined.peerId);
     expect(JSON.stringify(logged)).not.toContain(joined.code);
-    expect(logged[0]!.pageKey).toMatch(/^[0-9a-f]{16}$/);
+    expect(logged[0].pageKey).toMatch(/^[0-9a-f]{16}$/);
   });
 
   it('accepts only units of its package in cache-status, and only the head reports tokens', async () => {

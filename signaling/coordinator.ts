@@ -390,13 +390,13 @@ export class Coordinator {
   private dispatch(conn: ConnId, state: Conn, msg: ClientMessage, nowMs: number, out: Outbox): void {
     switch (msg.type) {
       case 'create-session':
-        return this.onCreateSession(conn, state, msg, nowMs, out);
+        { this.onCreateSession(conn, state, msg, nowMs, out); return; }
       case 'join':
-        return this.onJoin(conn, state, msg, nowMs, out);
+        { this.onJoin(conn, state, msg, nowMs, out); return; }
       case 'resume':
-        return this.onResume(conn, state, msg, nowMs, out);
+        { this.onResume(conn, state, msg, nowMs, out); return; }
       case 'leave':
-        return this.onLeave(conn, state, msg, nowMs, out);
+        { this.onLeave(conn, state, msg, nowMs, out); return; }
       case 'heartbeat':
         out.send(conn, {
           type: 'heartbeat-ack',
@@ -406,25 +406,25 @@ export class Coordinator {
         });
         return;
       case 'profile':
-        return this.onProfile(conn, state, msg, nowMs, out);
+        { this.onProfile(conn, state, msg, nowMs, out); return; }
       case 'plan':
-        return this.onPlan(conn, state, msg, nowMs, out);
+        { this.onPlan(conn, state, msg, nowMs, out); return; }
       case 'go':
-        return this.onGo(conn, state, msg, nowMs, out);
+        { this.onGo(conn, state, msg, nowMs, out); return; }
       case 'cache-status':
-        return this.onCacheStatus(conn, state, msg, nowMs, out);
+        { this.onCacheStatus(conn, state, msg, nowMs, out); return; }
       case 'report-timings':
-        return this.onReportTimings(conn, state, msg, out);
+        { this.onReportTimings(conn, state, msg, out); return; }
       case 'report-tokens':
-        return this.onReportTokens(conn, state, msg, nowMs, out);
+        { this.onReportTokens(conn, state, msg, nowMs, out); return; }
       case 'report-error':
-        return this.onReportError(conn, state, msg, nowMs, out);
+        { this.onReportError(conn, state, msg, nowMs, out); return; }
       case 'end-session':
-        return this.onEndSession(conn, state, msg, nowMs, out);
+        { this.onEndSession(conn, state, msg, nowMs, out); return; }
       case 'serve-api':
-        return this.onServeApi(conn, state, msg, nowMs, out);
+        { this.onServeApi(conn, state, msg, nowMs, out); return; }
       case 'report-cancelled':
-        return this.onReportCancelled(conn, state, msg, out);
+        { this.onReportCancelled(conn, state, msg, out); return; }
       default:
         return assertNever(msg);
     }
@@ -432,15 +432,15 @@ export class Coordinator {
 
   private onCreateSession(conn: ConnId, state: Conn, msg: ClientMessageOf<'create-session'>, nowMs: number, out: Outbox): void {
     if (!this.joinLimiter.take(state.address, nowMs))
-      return out.error(conn, 'rate-limited', 'too many joins or sessions from your address: wait a few seconds and retry', msg.type, msg.ref);
+      { out.error(conn, 'rate-limited', 'too many joins or sessions from your address: wait a few seconds and retry', msg.type, msg.ref); return; }
     const model = this.options.model;
-    if (!model) return out.error(conn, 'model-unavailable', 'the server has no model package: start it with --model <package dir>', msg.type, msg.ref);
+    if (!model) { out.error(conn, 'model-unavailable', 'the server has no model package: start it with --model <package dir>', msg.type, msg.ref); return; }
     if (this.sessions.size >= this.limits.maxSessions)
-      return out.error(conn, 'server-full', `the server holds its maximum of ${this.limits.maxSessions} sessions: end an unused session or retry later`, msg.type, msg.ref);
+      { out.error(conn, 'server-full', `the server holds its maximum of ${this.limits.maxSessions} sessions: end an unused session or retry later`, msg.type, msg.ref); return; }
     let mine = 0;
     for (const s of this.sessions.values()) if (s.creatorAddress === state.address) mine += 1;
     if (mine >= this.limits.maxSessionsPerAddress)
-      return out.error(conn, 'rate-limited', `your address already has ${mine} live sessions (at most ${this.limits.maxSessionsPerAddress}): end one (or let an empty one expire) first`, msg.type, msg.ref);
+      { out.error(conn, 'rate-limited', `your address already has ${mine} live sessions (at most ${this.limits.maxSessionsPerAddress}): end one (or let an empty one expire) first`, msg.type, msg.ref); return; }
     let code = this.randomCode();
     while (this.sessions.has(code)) code = this.randomCode();
     const session: Session = {
@@ -477,12 +477,12 @@ export class Coordinator {
 
   private onJoin(conn: ConnId, state: Conn, msg: ClientMessageOf<'join'>, nowMs: number, out: Outbox): void {
     if (!this.joinLimiter.take(state.address, nowMs))
-      return out.error(conn, 'rate-limited', 'too many joins from your address: wait a few seconds and retry', msg.type, msg.ref);
-    if (state.peer) return out.error(conn, 'already-joined', `this connection is already peer ${state.peer.peerId}: send 'leave' first or open a new connection`, msg.type, msg.ref);
+      { out.error(conn, 'rate-limited', 'too many joins from your address: wait a few seconds and retry', msg.type, msg.ref); return; }
+    if (state.peer) { out.error(conn, 'already-joined', `this connection is already peer ${state.peer.peerId}: send 'leave' first or open a new connection`, msg.type, msg.ref); return; }
     const session = this.sessions.get(msg.code);
-    if (!session) return out.error(conn, 'session-not-found', `no session with code ${msg.code}: check the code with the host`, msg.type, msg.ref);
+    if (!session) { out.error(conn, 'session-not-found', `no session with code ${msg.code}: check the code with the host`, msg.type, msg.ref); return; }
     if (session.peers.size >= this.limits.maxPeersPerSession)
-      return out.error(conn, 'session-full', `session ${msg.code} already has ${this.limits.maxPeersPerSession} peers`, msg.type, msg.ref);
+      { out.error(conn, 'session-full', `session ${msg.code} already has ${this.limits.maxPeersPerSession} peers`, msg.type, msg.ref); return; }
     let peerId = this.randomPeerId();
     while (this.peerIndex.has(peerId)) peerId = this.randomPeerId();
     const peer: Peer = {
@@ -507,13 +507,13 @@ export class Coordinator {
 
   private onResume(conn: ConnId, state: Conn, msg: ClientMessageOf<'resume'>, nowMs: number, out: Outbox): void {
     if (!this.joinLimiter.take(state.address, nowMs))
-      return out.error(conn, 'rate-limited', 'too many joins from your address: wait a few seconds and retry', msg.type, msg.ref);
-    if (state.peer) return out.error(conn, 'already-joined', `this connection is already peer ${state.peer.peerId}`, msg.type, msg.ref);
+      { out.error(conn, 'rate-limited', 'too many joins from your address: wait a few seconds and retry', msg.type, msg.ref); return; }
+    if (state.peer) { out.error(conn, 'already-joined', `this connection is already peer ${state.peer.peerId}`, msg.type, msg.ref); return; }
     const session = this.sessions.get(msg.code);
-    if (!session) return out.error(conn, 'session-not-found', `no session with code ${msg.code}: it ended or the code is wrong`, msg.type, msg.ref);
+    if (!session) { out.error(conn, 'session-not-found', `no session with code ${msg.code}: it ended or the code is wrong`, msg.type, msg.ref); return; }
     const peer = session.peers.get(msg.peerId);
-    if (!peer) return out.error(conn, 'not-joined', `peer ${msg.peerId} is not in session ${msg.code} (it left or timed out): join again`, msg.type, msg.ref);
-    if (!secretsEqual(peer.secret, msg.peerSecret)) return out.error(conn, 'wrong-secret', 'the peer secret does not match: join again as a new peer', msg.type, msg.ref);
+    if (!peer) { out.error(conn, 'not-joined', `peer ${msg.peerId} is not in session ${msg.code} (it left or timed out): join again`, msg.type, msg.ref); return; }
+    if (!secretsEqual(peer.secret, msg.peerSecret)) { out.error(conn, 'wrong-secret', 'the peer secret does not match: join again as a new peer', msg.type, msg.ref); return; }
     if (peer.conn !== null && peer.conn !== conn) {
       const old = this.conns.get(peer.conn);
       if (old) old.peer = null;
@@ -540,7 +540,7 @@ export class Coordinator {
     if (!found) return;
     const { session, peer } = found;
     if (!this.profileLimiter.take(peer.peerId, nowMs))
-      return out.error(conn, 'rate-limited', `too many profiles from this page: at most ${this.limits.profileRate.burst} at once, then one per ${Math.round(1 / this.limits.profileRate.perSecond)} s`, msg.type, msg.ref);
+      { out.error(conn, 'rate-limited', `too many profiles from this page: at most ${this.limits.profileRate.burst} at once, then one per ${Math.round(1 / this.limits.profileRate.perSecond)} s`, msg.type, msg.ref); return; }
     peer.profile = msg.profile;
     const { name: _name, ...logged } = msg.profile;
     out.effects.push({ kind: 'field-log', record: { receivedAtMs: nowMs, pageKey: peer.logKey, profile: logged } });
@@ -552,9 +552,9 @@ export class Coordinator {
     const session = this.hostSession(conn, state, msg, nowMs, out);
     if (!session) return;
     const model = this.options.model;
-    if (!model) return out.error(conn, 'model-unavailable', 'the server has no model package', msg.type, msg.ref);
+    if (!model) { out.error(conn, 'model-unavailable', 'the server has no model package', msg.type, msg.ref); return; }
     if (this.runningRequest(session))
-      return out.error(conn, 'request-active', 'a request is running: wait for it to finish before planning again', msg.type, msg.ref);
+      { out.error(conn, 'request-active', 'a request is running: wait for it to finish before planning again', msg.type, msg.ref); return; }
     const refused = this.startPlan(session, conn, msg.ref, msg.method ?? 'dp', msg.tokens ?? this.defaultTokens, msg.memoryModel ?? 'max', nowMs, out);
     if (refused) out.error(conn, refused.code, refused.message, msg.type, msg.ref);
   }
@@ -694,15 +694,15 @@ export class Coordinator {
     // Behind a running or waiting request: wait in line (the start is the reply).
     if (this.runningRequest(session) || session.queue.length > 0) {
       if (session.queue.push(entry) === null)
-        return out.error(conn, 'queue-full', `${session.queue.length} requests already wait in this session's queue: wait for one to finish`, msg.type, msg.ref);
+        { out.error(conn, 'queue-full', `${session.queue.length} requests already wait in this session's queue: wait for one to finish`, msg.type, msg.ref); return; }
       return;
     }
     const plan = session.plan;
-    if (session.planning) return out.error(conn, 'plan-pending', 'a plan is being computed: wait for its plan-ready, then go', msg.type, msg.ref);
-    if (!plan) return out.error(conn, 'no-plan', "no plan yet: send 'plan' first", msg.type, msg.ref);
+    if (session.planning) { out.error(conn, 'plan-pending', 'a plan is being computed: wait for its plan-ready, then go', msg.type, msg.ref); return; }
+    if (!plan) { out.error(conn, 'no-plan', "no plan yet: send 'plan' first", msg.type, msg.ref); return; }
     const missing = this.missingStages(session, plan);
     if (plan.stale || missing.length > 0)
-      return out.error(conn, 'stale-plan', `planned peers left or are disconnected (${missing.join(', ') || 'a peer left'}): plan again`, msg.type, msg.ref);
+      { out.error(conn, 'stale-plan', `planned peers left or are disconnected (${missing.join(', ') || 'a peer left'}): plan again`, msg.type, msg.ref); return; }
     this.startRequest(session, plan, entry, nowMs, out);
   }
 
@@ -816,7 +816,7 @@ export class Coordinator {
     const known = new Set(this.options.model?.units.map((u) => u.id) ?? []);
     const unknown = msg.units.filter((u) => !known.has(u));
     if (unknown.length > 0)
-      return out.error(conn, 'bad-message', `units not in package ${this.options.model?.name}: ${unknown.slice(0, 5).join(', ')}`, msg.type, msg.ref);
+      { out.error(conn, 'bad-message', `units not in package ${this.options.model?.name}: ${unknown.slice(0, 5).join(', ')}`, msg.type, msg.ref); return; }
     const units = [...new Set(msg.units)];
     const before = found.peer.cachedUnits;
     const changed = units.length !== before.length || units.some((u, i) => u !== before[i]);
@@ -832,10 +832,10 @@ export class Coordinator {
     if (!request) return;
     const { peer, session } = found;
     if (!request.peerIds.has(peer.peerId))
-      return out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
+      { out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref); return; }
     const kept = request.timings.get(peer.peerId) ?? [];
     if (kept.length + msg.timings.length > this.limits.timingsPerPeer)
-      return out.error(conn, 'bad-message', `at most ${this.limits.timingsPerPeer} timings are kept per peer and request`, msg.type, msg.ref);
+      { out.error(conn, 'bad-message', `at most ${this.limits.timingsPerPeer} timings are kept per peer and request`, msg.type, msg.ref); return; }
     kept.push(...msg.timings);
     request.timings.set(peer.peerId, kept);
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
@@ -849,14 +849,14 @@ export class Coordinator {
     const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
     if (!request) return;
     if (found.peer.peerId !== request.lastPeerId)
-      return out.error(conn, 'not-last-stage', 'only the stage holding the head reports tokens', msg.type, msg.ref);
+      { out.error(conn, 'not-last-stage', 'only the stage holding the head reports tokens', msg.type, msg.ref); return; }
     // A token sampled while the cancel was on its way: expected, not an error; nobody wants it any more.
-    if (request.state === 'cancelled') return out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
-    if (request.state !== 'running') return out.error(conn, 'unknown-request', `request ${msg.requestId} already ended (${request.state})`, msg.type, msg.ref);
+    if (request.state === 'cancelled') { out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) }); return; }
+    if (request.state !== 'running') { out.error(conn, 'unknown-request', `request ${msg.requestId} already ended (${request.state})`, msg.type, msg.ref); return; }
     if (request.tokenIds.length + msg.tokenIds.length > request.maxNewTokens)
-      return out.error(conn, 'bad-message', `request ${msg.requestId} allows at most ${request.maxNewTokens} new tokens`, msg.type, msg.ref);
+      { out.error(conn, 'bad-message', `request ${msg.requestId} allows at most ${request.maxNewTokens} new tokens`, msg.type, msg.ref); return; }
     if (request.text.length + msg.text.length > this.limits.textPerRequest)
-      return out.error(conn, 'bad-message', `at most ${this.limits.textPerRequest} characters of text are kept per request`, msg.type, msg.ref);
+      { out.error(conn, 'bad-message', `at most ${this.limits.textPerRequest} characters of text are kept per request`, msg.type, msg.ref); return; }
     request.tokenIds.push(...msg.tokenIds);
     request.text += msg.text;
     if (msg.done) request.state = msg.finishReason === 'error' ? 'failed' : 'done';
@@ -885,12 +885,12 @@ export class Coordinator {
       request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
       if (!request) return;
       if (!request.peerIds.has(found.peer.peerId))
-        return out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}: report errors of your own stage only`, msg.type, msg.ref);
+        { out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}: report errors of your own stage only`, msg.type, msg.ref); return; }
     }
     if (msg.unitId !== undefined) {
       const stage = found.session.plan?.stages.find((s) => s.peerId === found.peer.peerId);
       if (!stage || !unitsForStage(stage.layers, stage.embeds, stage.hasHead).includes(msg.unitId))
-        return out.error(conn, 'not-assigned', `unit ${msg.unitId} is not a unit of your stage: report errors of your own stage only`, msg.type, msg.ref);
+        { out.error(conn, 'not-assigned', `unit ${msg.unitId} is not a unit of your stage: report errors of your own stage only`, msg.type, msg.ref); return; }
     }
     if (request) {
       if (request.errors.length < 64) request.errors.push({ peerId: found.peer.peerId, code: msg.code, message: msg.message });
@@ -934,7 +934,7 @@ export class Coordinator {
     if (!found) return;
     const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
     if (!request) return;
-    if (!request.peerIds.has(found.peer.peerId)) return out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
+    if (!request.peerIds.has(found.peer.peerId)) { out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref); return; }
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
     const cancelled: ServerMessage = {
       type: 'cancelled',

@@ -34,7 +34,7 @@ function rng(seed: number): () => number {
   };
 }
 const rand = rng(SEED);
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 const int = (n: number) => Math.floor(rand() * n);
 function junk(max: number, alphabet = 'abcXYZ019/%?#&=.:[]@\\ \t"\'<>{}|^`~!$*()+,;\u00e9\u4e2d\u0000\u007f\r\n'): string {
   let s = '';
@@ -85,7 +85,7 @@ async function pool<T>(cases: (() => Promise<T>)[], width: number): Promise<T[]>
   await Promise.all(Array.from({ length: width }, async () => {
     while (next < cases.length) {
       const i = next++;
-      out[i] = await cases[i]!();
+      out[i] = await cases[i]();
     }
   }));
   return out;
@@ -188,7 +188,7 @@ function peerjsCase(honest: { id: string; token: string }[]): string {
   for (let i = int(4); i > 0; i--) parts.push(pick([`id=${pick([h.id, junk(8)])}`, `token=${h.token}`, 'key=peerjs', 'version=1.5.5', junk(12), '&&', '=', 'id', '%', `${junk(5)}=${junk(5)}`]));
   for (let i = parts.length - 1; i > 0; i--) {
     const j = int(i + 1);
-    [parts[i], parts[j]] = [parts[j]!, parts[i]!];
+    [parts[i], parts[j]] = [parts[j], parts[i]];
   }
   const path = pick(['/peerjs/peerjs', '/peerjs/peerjs', '/peerjs/peerjs/', '/peerjs', '//peerjs/peerjs']);
   return `GET ${path}?${parts.join('&')} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
@@ -242,12 +242,12 @@ describe('fuzz', () => {
     sockets.forEach(listen);
     for (let i = 0; i < WS_CASES; i++) {
       const slot = i % sockets.length;
-      if (sockets[slot]!.readyState !== WebSocket.OPEN) {
+      if (sockets[slot].readyState !== WebSocket.OPEN) {
         sockets[slot] = await openWs();
-        listen(sockets[slot]!);
+        listen(sockets[slot]);
       }
       const data = wsCase();
-      sockets[slot]!.send(data, { binary: Buffer.isBuffer(data) });
+      sockets[slot].send(data, { binary: Buffer.isBuffer(data) });
       if (i % 500 === 499) {
         // wait until every socket has processed what it was sent (one round trip each)
         await Promise.all(sockets.map((ws, k) => ws.readyState !== WebSocket.OPEN ? undefined : new Promise<void>((resolve) => {

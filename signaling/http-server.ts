@@ -129,7 +129,7 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
 
   /** Streams the field log as JSON or CSV; at most a few downloads at once (each reads the whole file). */
   const downloadFieldLog = async (res: http.ServerResponse, format: 'json' | 'csv'): Promise<void> => {
-    if (!fieldLog.beginDownload()) return sendText(res, 503, 'too many field-log downloads at once: retry in a few seconds', { 'Retry-After': '5' });
+    if (!fieldLog.beginDownload()) { sendText(res, 503, 'too many field-log downloads at once: retry in a few seconds', { 'Retry-After': '5' }); return; }
     const gone = new AbortController();
     res.once('close', () => gone.abort());
     try {
@@ -149,16 +149,16 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
     const url = parseRequestTarget(req.url);
-    if (!url) return sendText(res, 400, 'bad request target: send an origin-form path such as /api/health');
+    if (!url) { sendText(res, 400, 'bad request target: send an origin-form path such as /api/health'); return; }
     const rawPath = url.rawPath;
     if (rawPath.startsWith('/models/')) return models.serve(req, res, rawPath);
     if (url.pathname === '/v1' || url.pathname.startsWith('/v1/')) return api.serve(req, res, url.pathname);
-    if (url.pathname === '/probe/down') return probeDown(req, res, url.searchParams, probeMax);
-    if (url.pathname === '/probe/up') return probeUp(req, res, probeMax);
+    if (url.pathname === '/probe/down') { probeDown(req, res, url.searchParams, probeMax); return; }
+    if (url.pathname === '/probe/up') { probeUp(req, res, probeMax); return; }
     if (url.pathname.startsWith('/api/') && req.method !== 'GET' && req.method !== 'HEAD')
-      return sendText(res, 405, 'the API is read-only over HTTP: use GET (session actions go over /ws)', { Allow: 'GET, HEAD' });
-    if (url.pathname === '/api/models') return sendJson(res, 200, { models: models.list() });
-    if (url.pathname === '/api/health') return sendJson(res, 200, { ok: true, sessions: coordinator.sessionCount, connections: gateway.connectionCount });
+      { sendText(res, 405, 'the API is read-only over HTTP: use GET (session actions go over /ws)', { Allow: 'GET, HEAD' }); return; }
+    if (url.pathname === '/api/models') { sendJson(res, 200, { models: models.list() }); return; }
+    if (url.pathname === '/api/health') { sendJson(res, 200, { ok: true, sessions: coordinator.sessionCount, connections: gateway.connectionCount }); return; }
     if (url.pathname === '/api/field-log.json') return downloadFieldLog(res, 'json');
     if (url.pathname === '/api/field-log.csv') return downloadFieldLog(res, 'csv');
     const exportMatch = /^\/api\/sessions\/([0-9A-Z]{8})\/export$/.exec(url.pathname);
@@ -166,11 +166,11 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
       const code = exportMatch[1];
       const secret = url.searchParams.get('hostSecret') ?? '';
       const check = coordinator.checkHost(code, secret, req.socket.remoteAddress ?? 'unknown', Date.now());
-      if (check === 'rate-limited') return sendJson(res, 429, { error: 'rate-limited', message: 'too many failed host credentials from your address: wait a few seconds' });
-      if (check === 'denied') return sendJson(res, 403, { error: 'wrong-secret', message: 'no session with this code and host secret: pass ?hostSecret=<the host secret of this session>' });
-      return sendJson(res, 200, coordinator.exportSession(code));
+      if (check === 'rate-limited') { sendJson(res, 429, { error: 'rate-limited', message: 'too many failed host credentials from your address: wait a few seconds' }); return; }
+      if (check === 'denied') { sendJson(res, 403, { error: 'wrong-secret', message: 'no session with this code and host secret: pass ?hostSecret=<the host secret of this session>' }); return; }
+      sendJson(res, 200, coordinator.exportSession(code)); return;
     }
-    if (url.pathname.startsWith('/api/')) return sendJson(res, 404, { error: 'not-found', message: `no API ${url.pathname}` });
+    if (url.pathname.startsWith('/api/')) { sendJson(res, 404, { error: 'not-found', message: `no API ${url.pathname}` }); return; }
     if (!statics) {
       res.writeHead(503, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end(NO_PAGE_HTML);
@@ -217,28 +217,28 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
   // Errors thrown inside express or PeerJS routes (a malformed path parameter...): 4xx stays 4xx.
   app.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     const status = (error as { status?: unknown }).status;
-    if (typeof status === 'number' && status >= 400 && status < 500 && !res.headersSent) return sendText(res, status, 'bad request');
+    if (typeof status === 'number' && status >= 400 && status < 500 && !res.headersSent) { sendText(res, status, 'bad request'); return; }
     internalError(res, error);
   });
 
   /** Upgrades: /ws to the coordinator; /peerjs/peerjs to PeerJS, only with the page's own id, token and key. */
   const upgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     const url = parseRequestTarget(req.url);
-    if (!url) return refuseUpgrade(socket, '400 Bad Request', 'bad request target');
-    if (url.pathname === '/ws') return gateway.handleUpgrade(req, socket, head);
+    if (!url) { refuseUpgrade(socket, '400 Bad Request', 'bad request target'); return; }
+    if (url.pathname === '/ws') { gateway.handleUpgrade(req, socket, head); return; }
     const pws: WebSocketServer | null = peerWss;
     if (pws && pws.shouldHandle(req)) {
       const query = parsePeerJsQuery(url.searchParams);
-      if (!query.ok) return refuseUpgrade(socket, '400 Bad Request', query.reason);
+      if (!query.ok) { refuseUpgrade(socket, '400 Bad Request', query.reason); return; }
       if (query.key !== PEERJS_KEY || !coordinator.hasPeer(query.id) || !peerTokens.check(query.id, query.token))
-        return refuseUpgrade(socket, '403 Forbidden');
+        { refuseUpgrade(socket, '403 Forbidden'); return; }
       const address = req.socket.remoteAddress ?? 'unknown';
-      if (!peerSockets.admits(address, query.id)) return refuseUpgrade(socket, '503 Service Unavailable', 'too many PeerJS sockets from your address');
+      if (!peerSockets.admits(address, query.id)) { refuseUpgrade(socket, '503 Service Unavailable', 'too many PeerJS sockets from your address'); return; }
       pws.handleUpgrade(req, socket, head, (ws) => {
         // One socket per id: the page's older socket (half-open after a network change) goes first.
         void peerSockets.replace(query.id).then(() => {
           // the page may have left while the handshake ran
-          if (!coordinator.hasPeer(query.id) || ws.readyState !== ws.OPEN) return ws.close(4000, 'the page left the session');
+          if (!coordinator.hasPeer(query.id) || ws.readyState !== ws.OPEN) { ws.close(4000, 'the page left the session'); return; }
           peerSockets.add(query.id, ws, address);
           pws.emit('connection', ws, req);
         });

@@ -118,29 +118,29 @@ export class ModelRoute {
   async serve(req: IncomingMessage, res: ServerResponse, rawPath: string): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
-      return sendText(res, 405, 'model packages are read-only: use GET or HEAD');
+      sendText(res, 405, 'model packages are read-only: use GET or HEAD'); return;
     }
     const segments = rawPath.replace(/^\/models\//, '').split('/');
     let decoded: string[];
     try {
       decoded = segments.map((s) => decodeURIComponent(s));
     } catch {
-      return sendText(res, 400, 'bad percent-encoding in the path');
+      sendText(res, 400, 'bad percent-encoding in the path'); return;
     }
     // Exactly /models/<package>/<file>, both plain names: no '..', no separators, no NUL, whatever the encoding.
     if (decoded.length !== 2 || !decoded.every((s) => PLAIN_NAME.test(s)))
-      return sendText(res, 404, 'not found: use /models/<package>/<file listed in its manifest>');
+      { sendText(res, 404, 'not found: use /models/<package>/<file listed in its manifest>'); return; }
     const [name, fileName] = decoded;
     const pkg = this.packages.get(name);
     const file = pkg?.files.get(fileName);
-    if (!pkg || !file) return sendText(res, 404, `not found: no file '${fileName}' in package '${name}'`);
+    if (!pkg || !file) { sendText(res, 404, `not found: no file '${fileName}' in package '${name}'`); return; }
     // Defence in depth: the file must sit directly in the package folder, also after symlinks are resolved.
-    if (path.dirname(file.absPath) !== pkg.dir) return sendText(res, 404, 'not found');
+    if (path.dirname(file.absPath) !== pkg.dir) { sendText(res, 404, 'not found'); return; }
     const [realFile, realDir] = await Promise.all([realpath(file.absPath).catch(() => null), realpath(pkg.dir).catch(() => null)]);
-    if (realFile === null || realDir === null || path.dirname(realFile) !== realDir) return sendText(res, 404, 'not found');
+    if (realFile === null || realDir === null || path.dirname(realFile) !== realDir) { sendText(res, 404, 'not found'); return; }
 
     const info = await stat(file.absPath).catch(() => null);
-    if (!info) return sendText(res, 404, `the file of '${fileName}' disappeared from the package folder: restart the server`);
+    if (!info) { sendText(res, 404, `the file of '${fileName}' disappeared from the package folder: restart the server`); return; }
     const size = info.size;
     const headers: Record<string, string | number> = {
       ETag: file.etag,

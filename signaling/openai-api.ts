@@ -97,30 +97,30 @@ export class OpenAiApi {
     }
     for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
     if (!this.authorised(req)) {
-      return sendError(res, {
+      sendError(res, {
         status: 401,
         type: 'invalid_request_error',
         param: null,
         code: 'invalid_api_key',
         message: 'Incorrect or missing API key: send the key the Tandem server was started with (--api-key) as "Authorization: Bearer <key>".',
-      });
+      }); return;
     }
-    if (pathname === '/v1/models' && req.method === 'GET') return sendJson(res, 200, { object: 'list', data: this.models.map((m) => this.modelEntry(m)) });
+    if (pathname === '/v1/models' && req.method === 'GET') { sendJson(res, 200, { object: 'list', data: this.models.map((m) => this.modelEntry(m)) }); return; }
     const modelMatch = /^\/v1\/models\/([^/]+)$/.exec(pathname);
     if (modelMatch && req.method === 'GET') {
       const name = decodeURIComponent(modelMatch[1]);
       const model = this.models.find((m) => m.name === name);
-      if (!model) return sendError(res, { status: 404, type: 'invalid_request_error', param: 'model', code: 'model_not_found', message: `The model '${name}' does not exist on this server; GET /v1/models lists the served packages.` });
-      return sendJson(res, 200, this.modelEntry(model));
+      if (!model) { sendError(res, { status: 404, type: 'invalid_request_error', param: 'model', code: 'model_not_found', message: `The model '${name}' does not exist on this server; GET /v1/models lists the served packages.` }); return; }
+      sendJson(res, 200, this.modelEntry(model)); return;
     }
     if (pathname === '/v1/chat/completions') {
-      if (req.method !== 'POST') return sendError(res, { status: 405, type: 'invalid_request_error', param: null, code: 'method_not_allowed', message: 'Use POST for /v1/chat/completions.' }, { Allow: 'POST, OPTIONS' });
+      if (req.method !== 'POST') { sendError(res, { status: 405, type: 'invalid_request_error', param: null, code: 'method_not_allowed', message: 'Use POST for /v1/chat/completions.' }, { Allow: 'POST, OPTIONS' }); return; }
       return this.chatCompletion(req, res).catch((error: unknown) => {
         if (!res.headersSent) sendError(res, { status: 500, type: 'server_error', param: null, code: 'internal', message: `Tandem failed on this request: ${(error as Error).message}` });
         else res.destroy();
       });
     }
-    return sendError(res, { status: 404, type: 'invalid_request_error', param: null, code: 'unknown_url', message: `Tandem serves GET /v1/models and POST /v1/chat/completions, not ${req.method} ${pathname}.` });
+    sendError(res, { status: 404, type: 'invalid_request_error', param: null, code: 'unknown_url', message: `Tandem serves GET /v1/models and POST /v1/chat/completions, not ${req.method} ${pathname}.` });
   }
 
   /** Requests that wait or run (tests and shutdown). */
@@ -175,24 +175,24 @@ export class OpenAiApi {
 
   private async chatCompletion(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
-    if (body === null) return sendError(res, { status: 413, type: 'invalid_request_error', param: null, code: 'request_too_large', message: `The request body is over ${MAX_BODY_BYTES} bytes.` });
+    if (body === null) { sendError(res, { status: 413, type: 'invalid_request_error', param: null, code: 'request_too_large', message: `The request body is over ${MAX_BODY_BYTES} bytes.` }); return; }
     let json: unknown;
     try {
       json = JSON.parse(body.toString('utf8'));
     } catch {
-      return sendError(res, invalid(null, 'The request body is not valid JSON.', 'invalid_json'));
+      sendError(res, invalid(null, 'The request body is not valid JSON.', 'invalid_json')); return;
     }
     const parsed = parseChatRequest(json);
-    if (!parsed.ok) return sendError(res, parsed.error);
+    if (!parsed.ok) { sendError(res, parsed.error); return; }
     const request = parsed.request;
     const model = this.models.find((m) => m.name === request.model);
-    if (!model) return sendError(res, { status: 404, type: 'invalid_request_error', param: 'model', code: 'model_not_found', message: `The model '${request.model}' does not exist on this server; GET /v1/models lists the served packages.` });
+    if (!model) { sendError(res, { status: 404, type: 'invalid_request_error', param: 'model', code: 'model_not_found', message: `The model '${request.model}' does not exist on this server; GET /v1/models lists the served packages.` }); return; }
     const session = this.coordinator
       .apiSessions()
       .filter((s) => s.model === model.name)
       .sort((a, b) => a.waiting + Number(a.running) - (b.waiting + Number(b.running)))[0];
     if (!session)
-      return sendError(res, { status: 503, type: 'service_unavailable', param: null, code: 'no_session', message: `No Tandem session serves the API for '${model.name}' now: the host turns on "Serve the API" in the session's host controls, or the server is started with --api-session <join code>.` });
+      { sendError(res, { status: 503, type: 'service_unavailable', param: null, code: 'no_session', message: `No Tandem session serves the API for '${model.name}' now: the host turns on "Serve the API" in the session's host controls, or the server is started with --api-session <join code>.` }); return; }
 
     const tokenizer = await this.tokenizerFor(model);
     const promptTokenIds = tokenizer.encodeChat(chatMessages(request));
@@ -200,8 +200,8 @@ export class OpenAiApi {
     const room = positions - promptTokenIds.length + 1;
     const asked = requestedMaxTokens(request);
     if (room < 1 || (asked && asked.value > room))
-      return sendError(res, invalid(room < 1 ? 'messages' : asked!.param, `This model's pipeline holds ${positions} positions; the messages take ${promptTokenIds.length} tokens${asked ? ` and ${asked.value} new tokens were asked for` : ''}. Shorten the messages or lower ${asked?.param ?? 'max_tokens'}.`, 'context_length_exceeded'));
-    if (asked && asked.value > MAX_NEW_TOKENS) return sendError(res, invalid(asked.param, `At most ${MAX_NEW_TOKENS} new tokens per request.`));
+      { sendError(res, invalid(room < 1 ? 'messages' : asked!.param, `This model's pipeline holds ${positions} positions; the messages take ${promptTokenIds.length} tokens${asked ? ` and ${asked.value} new tokens were asked for` : ''}. Shorten the messages or lower ${asked?.param ?? 'max_tokens'}.`, 'context_length_exceeded')); return; }
+    if (asked && asked.value > MAX_NEW_TOKENS) { sendError(res, invalid(asked.param, `At most ${MAX_NEW_TOKENS} new tokens per request.`)); return; }
     const maxNewTokens = asked?.value ?? Math.min(MAX_NEW_TOKENS, room);
 
     const { outcome, effects } = this.coordinator.submitApi(
@@ -210,8 +210,8 @@ export class OpenAiApi {
     );
     if (!outcome.ok) {
       if (outcome.code === 'queue-full')
-        return sendError(res, { status: 429, type: 'rate_limit_error', param: null, code: 'queue_full', message: `The serving session has ${session.queueDepth} requests waiting already (one runs at a time); retry after ${outcome.retryAfterSeconds} s.` }, { 'Retry-After': String(outcome.retryAfterSeconds) });
-      return sendError(res, { status: 503, type: 'service_unavailable', param: null, code: 'no_session', message: 'The serving session ended; retry to use another.' });
+        { sendError(res, { status: 429, type: 'rate_limit_error', param: null, code: 'queue_full', message: `The serving session has ${session.queueDepth} requests waiting already (one runs at a time); retry after ${outcome.retryAfterSeconds} s.` }, { 'Retry-After': String(outcome.retryAfterSeconds) }); return; }
+      sendError(res, { status: 503, type: 'service_unavailable', param: null, code: 'no_session', message: 'The serving session ended; retry to use another.' }); return;
     }
     const pending: Pending = {
       ticket: outcome.ticket,
@@ -255,13 +255,13 @@ export class OpenAiApi {
           return;
         }
         if (!event.done) return;
-        if (event.finishReason === 'error') return this.fail(p, 'pipeline_failed', 'The pipeline reported an error while generating.');
+        if (event.finishReason === 'error') { this.fail(p, 'pipeline_failed', 'The pipeline reported an error while generating.'); return; }
         const rest = p.text.finish();
         if (rest && p.stream) sendEvent(p.res, this.chunk(p, { content: rest }, null));
-        return this.finish(p, event.finishReason === 'max-tokens' ? 'length' : 'stop');
+        this.finish(p, event.finishReason === 'max-tokens' ? 'length' : 'stop'); return;
       }
       case 'failed':
-        return this.fail(p, event.code.replace(/-/g, '_'), `The request failed on the Tandem session: ${event.message}`);
+        { this.fail(p, event.code.replace(/-/g, '_'), `The request failed on the Tandem session: ${event.message}`); return; }
     }
   }
 

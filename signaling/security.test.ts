@@ -184,7 +184,7 @@ describe('1. over HTTPS too', () => {
 describe('2. PeerJS registration is bound to the coordinator', () => {
   it('refuses duplicate, missing and unknown parameters, and a wrong key', async () => {
     const s = await sessionWith(1, '127.0.1.1');
-    const { peerId, peerjs: p } = s.pages[0]!.joined;
+    const { peerId, peerjs: p } = s.pages[0].joined;
     expect(await peerjs(q(peerId, p.token, `&id=${peerId}`))).toEqual({ kind: 'refused', status: 400 });
     expect(await peerjs(`key=peerjs&id=${peerId}&id=p0000000000000000&token=${p.token}`)).toEqual({ kind: 'refused', status: 400 });
     expect(await peerjs(q(peerId, p.token, `&token=${p.token}`))).toEqual({ kind: 'refused', status: 400 });
@@ -256,7 +256,7 @@ describe('2. PeerJS registration is bound to the coordinator', () => {
     }
     expect(outcomes).toEqual(['open', 'open', 'open', 503]);
     // the same page from another address is fine
-    const last = s.pages[3]!.joined;
+    const last = s.pages[3].joined;
     const elsewhere = await peerjs(q(last.peerId, last.peerjs.token), '127.0.1.7');
     expect(elsewhere.kind).toBe('open');
     if (elsewhere.kind === 'open') open.push(elsewhere.ws);
@@ -271,7 +271,7 @@ describe('5. connection hygiene', () => {
     const s = await sessionWith(1, '127.0.2.1');
     expect((await idle.closed).code).toBe(4002);
     // the joined page and the host outlive the deadline
-    expect((await s.pages[0]!.client.request({ type: 'heartbeat' })).type).toBe('heartbeat-ack');
+    expect((await s.pages[0].client.request({ type: 'heartbeat' })).type).toBe('heartbeat-ack');
     expect((await s.host.request({ type: 'heartbeat' })).type).toBe('heartbeat-ack');
     s.close();
   });
@@ -309,7 +309,7 @@ describe('5. connection hygiene', () => {
 describe('6. roster broadcasts', () => {
   it('coalesces a flood of changes to a few rosters per second and ignores unchanged cache-status', async () => {
     const s = await sessionWith(2, '127.0.3.1');
-    const flooder = s.pages[0]!.client;
+    const flooder = s.pages[0].client;
     await s.host.next('roster', (r) => r.peers.length === 2);
     const rostersBefore = s.host.messages.filter((m) => m.type === 'roster').length;
     const t0 = performance.now();
@@ -317,7 +317,7 @@ describe('6. roster broadcasts', () => {
     for (let i = 0; i < N; i++) expect((await flooder.request({ type: 'cache-status', units: i % 2 === 0 ? ['embed'] : ['embed', 'head'] })).type).toBe('ack');
     const elapsedMs = performance.now() - t0;
     // the final state arrives (trailing roster), then count
-    const final = await s.host.next('roster', (r) => r.peers.some((p) => p.cachedUnits.length === 2 && p.peerId === s.pages[0]!.joined.peerId));
+    const final = await s.host.next('roster', (r) => r.peers.some((p) => p.cachedUnits.length === 2 && p.peerId === s.pages[0].joined.peerId));
     expect(final.type).toBe('roster');
     const afterFlood = s.host.messages.filter((m) => m.type === 'roster').length - rostersBefore;
     expect(afterFlood).toBeLessThanOrEqual(Math.ceil(elapsedMs / 250) + 2);
@@ -327,7 +327,7 @@ describe('6. roster broadcasts', () => {
     const before = s.host.messages.filter((m) => m.type === 'roster').length;
     for (let i = 0; i < 30; i++) expect((await flooder.request({ type: 'cache-status', units: ['embed', 'head'] })).type).toBe('ack');
     expect((await flooder.request({ type: 'cache-status', units: ['head'] })).type).toBe('ack');
-    await s.host.next('roster', (r) => r.peers.some((p) => p.peerId === s.pages[0]!.joined.peerId && p.cachedUnits.join() === 'head'));
+    await s.host.next('roster', (r) => r.peers.some((p) => p.peerId === s.pages[0].joined.peerId && p.cachedUnits.join() === 'head'));
     expect(s.host.messages.filter((m) => m.type === 'roster').length - before).toBe(1);
     s.close();
   });
@@ -370,7 +370,7 @@ describe('7. join-code oracle', () => {
 describe('4. field log', () => {
   it('rate-limits profiles per page and keeps codes, ids, secrets and names out of the log', async () => {
     const s = await sessionWith(1, '127.0.5.1');
-    const page = s.pages[0]!;
+    const page = s.pages[0];
     const replies = [];
     for (let i = 0; i < 6; i++) {
       const r = await page.client.request({ type: 'profile', profile: sampleProfile(i, { name: 'Alice the secret name' }) });

@@ -43,7 +43,7 @@ export async function forkTestServer(dir: string, options: Options): Promise<For
       child.send({ type: 'stats' });
     }),
     stop: () => new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve(child.exitCode);
+      if (child.exitCode !== null) { resolve(child.exitCode); return; }
       child.once('exit', (code) => resolve(code));
       child.send({ type: 'stop' });
     }),
@@ -62,4 +62,4 @@ async function serve(dir: string, options: Options): Promise<void> {
   process.send?.({ type: 'ready', port: server.port, url: server.url } satisfies ChildMessage);
 }
 
-if (process.argv[2] === '--serve') void serve(process.argv[3]!, JSON.parse(process.argv[4]!) as Options);
+if (process.argv[2] === '--serve') void serve(process.argv[3], JSON.parse(process.argv[4]) as Options);

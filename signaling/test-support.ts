@@ -194,7 +194,7 @@ export class TestClient {
         },
       });
     });
-    this.send({ ...message, ref } as ClientMessage);
+    this.send({ ...message, ref });
     return reply;
   }
 

@@ -121,13 +121,13 @@ export class WsGateway {
     if (this.closing.has(conn)) return;
     const now = Date.now();
     if (!this.messageLimiter.take(`c${conn}`, now))
-      return this.apply(this.coordinator.reject(conn, 'rate-limited', 'too many messages: at most 200 per second', null));
-    if (isBinary) return this.apply(this.coordinator.reject(conn, 'binary-not-supported', 'send JSON text frames, not binary', null));
+      { this.apply(this.coordinator.reject(conn, 'rate-limited', 'too many messages: at most 200 per second', null)); return; }
+    if (isBinary) { this.apply(this.coordinator.reject(conn, 'binary-not-supported', 'send JSON text frames, not binary', null)); return; }
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (buffer.length > MAX_MESSAGE_BYTES)
-      return this.apply(this.coordinator.reject(conn, 'message-too-large', `messages are limited to ${MAX_MESSAGE_BYTES} bytes`, null));
+      { this.apply(this.coordinator.reject(conn, 'message-too-large', `messages are limited to ${MAX_MESSAGE_BYTES} bytes`, null)); return; }
     const parsed = parseClientMessage(buffer.toString('utf8'));
-    if (!parsed.ok) return this.apply(this.coordinator.reject(conn, parsed.code, parsed.message, parsed.inReplyTo, parsed.ref));
+    if (!parsed.ok) { this.apply(this.coordinator.reject(conn, parsed.code, parsed.message, parsed.inReplyTo, parsed.ref)); return; }
     this.apply(this.coordinator.handle(conn, parsed.message, now));
   }
 

@@ -126,7 +126,7 @@ describe('ShardCache', () => {
     const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl, concurrency: 1 });
     expect(await code(cache.ensure(['layer.0', 'layer.1']))).toBe('shard-hash-mismatch');
     expect(await cache.cachedUnitIds()).toEqual(['layer.0']);
-    expect(await get(blobKey(PKG, MANIFEST.units[2]!.sha256), store)).toBeUndefined();
+    expect(await get(blobKey(PKG, MANIFEST.units[2].sha256), store)).toBeUndefined();
     // the server is fixed: only the broken unit is fetched again
     const good = fakeServer();
     const retry = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: good.fetchImpl });
@@ -147,18 +147,18 @@ describe('ShardCache', () => {
     const store = freshStore();
     const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: fakeServer().fetchImpl });
     await cache.ensure(['layer.1']);
-    const stored = await get(blobKey(PKG, MANIFEST.units[2]!.sha256), store);
+    const stored = await get(blobKey(PKG, MANIFEST.units[2].sha256), store);
     expect(stored).toBeInstanceOf(Blob);
     const read = await cache.readUnit('layer.1');
     expect(read.verifySeconds).toBe(0);
-    expect(createHash('sha256').update(read.bytes).digest('hex')).toBe(MANIFEST.units[2]!.sha256);
+    expect(createHash('sha256').update(read.bytes).digest('hex')).toBe(MANIFEST.units[2].sha256);
   });
 
   it('still reads units stored as Uint8Array values by older versions', async () => {
     const store = freshStore();
     const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: fakeServer().fetchImpl });
     await cache.ensure(['layer.0']);
-    await set(blobKey(PKG, MANIFEST.units[1]!.sha256), FILES.get('layer.0.bin'), store);
+    await set(blobKey(PKG, MANIFEST.units[1].sha256), FILES.get('layer.0.bin'), store);
     expect(Array.from((await cache.readUnit('layer.0')).bytes)).toEqual(Array.from(FILES.get('layer.0.bin')!));
   });
 
@@ -167,7 +167,7 @@ describe('ShardCache', () => {
     const server = fakeServer();
     const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl });
     await cache.ensure(['embed']);
-    await set(blobKey(PKG, MANIFEST.units[0]!.sha256), new Blob([FILES.get('embed.bin')!.slice(0, 4000)]), store);
+    await set(blobKey(PKG, MANIFEST.units[0].sha256), new Blob([FILES.get('embed.bin')!.slice(0, 4000)]), store);
     expect(await code(cache.readUnit('embed'))).toBe('shard-truncated');
     expect(await cache.cachedUnitIds()).toEqual([]);
     server.requests.length = 0;
@@ -182,7 +182,7 @@ describe('ShardCache', () => {
     const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl });
     const damage = async () => {
       await cache.ensure(['embed']);
-      const key = blobKey(PKG, MANIFEST.units[0]!.sha256);
+      const key = blobKey(PKG, MANIFEST.units[0].sha256);
       const damaged = new Uint8Array(await ((await get(key, store)) as Blob).arrayBuffer());
       damaged[0] ^= 1;
       await set(key, new Blob([damaged]), store);
@@ -203,7 +203,7 @@ describe('ShardCache', () => {
 
   it('never uses a half-written unit (blob without commit) and sweeps it', async () => {
     const store = freshStore();
-    const head = MANIFEST.units[3]!;
+    const head = MANIFEST.units[3];
     await set(blobKey(PKG, head.sha256), FILES.get('head.bin'), store);
     await set(commitKey(PKG, 'f'.repeat(64)), { format: 'tandem-unit-commit' }, store); // orphan commit
     const server = fakeServer();

@@ -155,7 +155,7 @@ export class ShardCache {
       for (let unit = queue.shift(); unit; unit = queue.shift()) {
         const bytes = await this.download(unit, (delta) => {
           bytesDone += delta;
-          report(unit!.id);
+          report(unit.id);
         });
         await verify(unit, bytes);
         await this.commit(unit, bytes);

@@ -143,7 +143,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
   let inference: ProfileDetails['inference'] = null;
   try {
     const [{ chooseBackend }, { createBrowserRuntime }] = await Promise.all([import('../runtime/ort-web.ts'), import('../runtime/browser-runtime.ts')]);
-    inference = { where: 'worker', wasmThreads: createBrowserRuntime().numThreads, crossOriginIsolated: globalThis.crossOriginIsolated === true };
+    inference = { where: 'worker', wasmThreads: createBrowserRuntime().numThreads, crossOriginIsolated: globalThis.crossOriginIsolated };
     // the same choice StageRunner makes for an fp32 package (also pins the WebGPU device ORT will use)
     const choice = await chooseBackend('fp32', options.backend === 'auto' ? undefined : options.backend, false);
     session = await benchmarkSessionCreate({ runtime: createBrowserRuntime(), backend: choice.backend, dim: SESSION_DIM, layers: SESSION_LAYERS, runs: 3, warmup: 1 });

@@ -28,7 +28,7 @@ let shared: WorkerRuntime | null = null;
 export function createBrowserRuntime(): WorkerRuntime {
   if (shared) return shared;
   const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), { type: 'module', name: 'tandem-inference' });
-  const runtime = createWorkerRuntime(worker as unknown as MessagePort<WorkerRequest, WorkerReply>, { wasmUrl: ORT_WASM_URL, numThreads: inferenceThreads() });
+  const runtime = createWorkerRuntime(worker, { wasmUrl: ORT_WASM_URL, numThreads: inferenceThreads() });
   worker.addEventListener('error', (e) => runtime.fail(e.message || 'worker error'));
   shared = runtime;
   return runtime;

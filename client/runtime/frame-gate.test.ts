@@ -20,10 +20,10 @@ function assignmentOf(i: number, ids: string[] = RING): GateAssignment {
   return {
     embeds: i === 0,
     hasHead: i === ids.length - 1,
-    predecessorPeerId: i > 0 ? ids[i - 1]! : null,
-    successorPeerId: i < ids.length - 1 ? ids[i + 1]! : null,
-    firstPeerId: ids[0]!,
-    lastPeerId: ids[ids.length - 1]!,
+    predecessorPeerId: i > 0 ? ids[i - 1] : null,
+    successorPeerId: i < ids.length - 1 ? ids[i + 1] : null,
+    firstPeerId: ids[0],
+    lastPeerId: ids[ids.length - 1],
   };
 }
 
@@ -38,7 +38,7 @@ describe('FrameGate rules', () => {
       return from === ringPrev; // end, error
     };
     for (let i = 0; i < RING.length; i++) {
-      const gate = new FrameGate(assignmentOf(i), RING[i]!);
+      const gate = new FrameGate(assignmentOf(i), RING[i]);
       let refused = 0;
       for (const from of [...RING, 'M']) {
         for (const kind of ['hidden', 'token', 'end', 'error'] as const) {
@@ -95,7 +95,7 @@ describe('a StagePeer ring under intrusion (loopback, onnxruntime-web wasm in No
     const peers = ranges.map((layers, i) => {
       const assignment: StageAssignment = { layers, ...assignmentOf(i, ids) };
       return new StagePeer({
-        manifest, assignment, transport: transports[i]!, runtime, backend: 'wasm',
+        manifest, assignment, transport: transports[i], runtime, backend: 'wasm',
         readUnit: (u) => pkg.reader.readUnit(u),
         tokenizer: { hasChatTemplate: false, encode: () => [...prompt], decode: (t) => t.join(' ') },
         maxPositions: 64, frameTimeoutMs: 30_000, stopTokens: [],
@@ -108,22 +108,22 @@ describe('a StagePeer ring under intrusion (loopback, onnxruntime-web wasm in No
 
       // Members in the wrong role, before the request starts (all for request 1):
       const [a, , c] = transports;
-      await c!.send('stageB', endFrame(1, 0, 'eos')); // the last stage may not stop the middle one (its ring predecessor is A)
-      await c!.send('stageB', errorFrame(1, 0, 'forged', 'stop', 'stageC'));
-      await a!.send('stageC', hiddenFrame(1, 0, new Float32Array(4 * 64), [1, 4, 64])); // hidden states for C come from B only
-      await c!.send('stageA', hiddenFrame(1, 0, new Float32Array(4 * 64), [1, 4, 64])); // the first stage takes tokens, not hidden states
+      await c.send('stageB', endFrame(1, 0, 'eos')); // the last stage may not stop the middle one (its ring predecessor is A)
+      await c.send('stageB', errorFrame(1, 0, 'forged', 'stop', 'stageC'));
+      await a.send('stageC', hiddenFrame(1, 0, new Float32Array(4 * 64), [1, 4, 64])); // hidden states for C come from B only
+      await c.send('stageA', hiddenFrame(1, 0, new Float32Array(4 * 64), [1, 4, 64])); // the first stage takes tokens, not hidden states
       await vi.waitFor(() => expect(peers.map((p) => p.gate.dropped['wrong-sender'])).toEqual([1, 2, 1]));
 
       const start = { requestId: 1, prompt: 'p', maxNewTokens: 4, sampling: { temperature: 0 } };
       const results = await Promise.all(peers.map((p) => p.run(start)));
-      expect(results[2]!.tokens).toEqual(reference);
+      expect(results[2].tokens).toEqual(reference);
 
       // A late frame of the finished request, from the right sender, is stale.
-      await a!.send('stageB', hiddenFrame(1, 0, new Float32Array(64), [1, 1, 64]));
-      await vi.waitFor(() => expect(peers[1]!.gate.dropped['stale-request']).toBe(1));
+      await a.send('stageB', hiddenFrame(1, 0, new Float32Array(64), [1, 1, 64]));
+      await vi.waitFor(() => expect(peers[1].gate.dropped['stale-request']).toBe(1));
       // and the next request still runs
       const again = await Promise.all(peers.map((p) => p.run({ ...start, requestId: 2 })));
-      expect(again[2]!.tokens).toEqual(reference);
+      expect(again[2].tokens).toEqual(reference);
     } finally {
       await Promise.all(peers.map((p) => p.dispose()));
       for (const t of [...transports, mallory]) t.close();

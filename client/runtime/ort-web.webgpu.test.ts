@@ -93,9 +93,9 @@ describe.skipIf(!enabled)('ort-web.ts on WebGPU with the KV cache kept as GPU bu
     expect(result.rows).toHaveLength(2 * steps.length);
     let maxDiff = 0;
     result.rows.forEach((row, r) => {
-      const w = want[r % steps.length]!;
+      const w = want[r % steps.length];
       expect(row).toHaveLength(w.length);
-      row.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - w[i]!))));
+      row.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - w[i]))));
     });
     console.log(`webgpu resident KV: max |logits - fp64 reference| = ${maxDiff.toExponential(2)}; run ms ${result.runMs.map((x) => x.toFixed(0)).join(' ')}`);
     expect(maxDiff).toBeLessThan(1e-4);

@@ -48,10 +48,10 @@ function assignments(split: string, layers: number, ids: string[]): StageAssignm
     layers: r,
     embeds: i === 0,
     hasHead: i === ranges.length - 1,
-    predecessorPeerId: i > 0 ? ids[i - 1]! : null,
-    successorPeerId: i < ranges.length - 1 ? ids[i + 1]! : null,
-    firstPeerId: ids[0]!,
-    lastPeerId: ids[ranges.length - 1]!,
+    predecessorPeerId: i > 0 ? ids[i - 1] : null,
+    successorPeerId: i < ranges.length - 1 ? ids[i + 1] : null,
+    firstPeerId: ids[0],
+    lastPeerId: ids[ranges.length - 1],
   }));
 }
 
@@ -62,7 +62,7 @@ function makeRing(pkg: TestPackage, split: string, opts: { tokenizer?: PromptTok
   const net = opts.net ?? new LoopbackNetwork();
   const ring: Ring = { peers: [], transports: [], phases: [], tokens: [], errors: [] };
   as.forEach((assignment, i) => {
-    const transport = net.createTransport(ids[i]!);
+    const transport = net.createTransport(ids[i]);
     const phases: PhaseEvent[] = [];
     const errors: TandemError[] = [];
     ring.transports.push(transport);
@@ -117,10 +117,10 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
           return running;
         }),
       );
-      const last = results[2]!;
+      const last = results[2];
       expect(last.tokens).toEqual(reference);
       expect(last.finishReason).toBe('max-tokens');
-      expect(results[0]!.tokens).toEqual(reference.slice(0, -1)); // the first stage saw every token it had to embed
+      expect(results[0].tokens).toEqual(reference.slice(0, -1)); // the first stage saw every token it had to embed
       expect(results.map((r) => r.promptTokens)).toEqual([8, 8, 8]);
       expect(ring.tokens.map((t) => t.tokenId)).toEqual(reference);
       expect(ring.tokens.at(-1)).toMatchObject({ done: true, finishReason: 'max-tokens', index: 5 });
@@ -133,22 +133,22 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
         expect(r.phases.filter((p) => p.phase === 'compute').map((p) => p.step)).toEqual([0, 1, 2, 3, 4, 5]);
         for (const p of r.phases) expect(p.endMs).toBeGreaterThanOrEqual(p.startMs);
       }
-      expect(kinds(results[0]!, 0)).toEqual(['storage-read', 'session-create', 'compute', 'send']);
-      expect(kinds(results[0]!, 1)).toEqual(['wait', 'receive', 'compute', 'send']);
-      expect(kinds(results[1]!, 0)).toEqual(['storage-read', 'session-create', 'wait', 'receive', 'compute', 'send']);
-      expect(kinds(results[2]!, 1)).toEqual(['wait', 'receive', 'compute', 'sample', 'send']);
+      expect(kinds(results[0], 0)).toEqual(['storage-read', 'session-create', 'compute', 'send']);
+      expect(kinds(results[0], 1)).toEqual(['wait', 'receive', 'compute', 'send']);
+      expect(kinds(results[1], 0)).toEqual(['storage-read', 'session-create', 'wait', 'receive', 'compute', 'send']);
+      expect(kinds(results[2], 1)).toEqual(['wait', 'receive', 'compute', 'sample', 'send']);
       // The middle stage cannot compute step 0 before the first stage has sent it.
       // On one clock: the earliest moment stage 1's compute of step 0 can have begun is after the latest
       // moment stage 0's send of step 0 can have begun.
-      const sent0 = results[0]!.phases.find((p) => p.phase === 'send' && p.step === 0)!;
-      const compute1 = results[1]!.phases.find((p) => p.phase === 'compute' && p.step === 0)!;
-      expect(origins[1]!.before + compute1.startMs).toBeGreaterThanOrEqual(origins[0]!.after + sent0.startMs);
-      expect(ring.phases[1]).toEqual(results[1]!.phases); // onPhase saw the same entries
+      const sent0 = results[0].phases.find((p) => p.phase === 'send' && p.step === 0)!;
+      const compute1 = results[1].phases.find((p) => p.phase === 'compute' && p.step === 0)!;
+      expect(origins[1].before + compute1.startMs).toBeGreaterThanOrEqual(origins[0].after + sent0.startMs);
+      expect(ring.phases[1]).toEqual(results[1].phases); // onPhase saw the same entries
 
       // A second request on the same peers reuses the sessions (no load phases) and gives the same tokens.
       const again = await Promise.all(ring.peers.map((p) => p.run({ ...START, requestId: 8 })));
-      expect(again[2]!.tokens).toEqual(reference);
-      expect(again[0]!.phases.some((p) => p.phase === 'session-create')).toBe(false);
+      expect(again[2].tokens).toEqual(reference);
+      expect(again[0].phases.some((p) => p.phase === 'session-create')).toBe(false);
     } finally {
       await closeRing(ring);
     }
@@ -160,7 +160,7 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
     const ring = makeRing(pkg, '1-4');
     try {
       const [r] = await Promise.all(ring.peers.map((p) => p.run({ ...START, maxNewTokens: 4 })));
-      expect(r!.tokens).toEqual(reference);
+      expect(r.tokens).toEqual(reference);
     } finally {
       await closeRing(ring);
     }
@@ -179,7 +179,7 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
     const ring = makeRing(pkg, '1-2,3-4', { wire: 'float16' });
     try {
       const results = await Promise.all(ring.peers.map((p) => p.run({ ...START, maxNewTokens: 8, sampling })));
-      expect(results[1]!.tokens).toEqual(expected);
+      expect(results[1].tokens).toEqual(expected);
     } finally {
       await closeRing(ring);
     }
@@ -190,13 +190,13 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
     const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT_IDS, 6);
     const ring = makeRing(pkg, '1,2,3-4');
     // Make the third greedy token an EOS token for this run.
-    const stopAt = reference[2]!;
+    const stopAt = reference[2];
     // @ts-expect-error test: reach into the options to set the stop tokens of the last stage
-    ring.peers[2]!.opts.stopTokens = [stopAt];
+    ring.peers[2].opts.stopTokens = [stopAt];
     try {
       const results = await Promise.all(ring.peers.map((p) => p.run(START)));
       const firstStop = reference.indexOf(stopAt);
-      expect(results[2]!.tokens).toEqual(reference.slice(0, firstStop + 1));
+      expect(results[2].tokens).toEqual(reference.slice(0, firstStop + 1));
       expect(results.map((r) => r.finishReason)).toEqual(['eos', 'eos', 'eos']);
     } finally {
       await closeRing(ring);
@@ -222,8 +222,8 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
       const push = phases.push.bind(phases);
       phases.push = (...items: PhaseEvent[]) => {
         for (const e of items) if (cancelled && e.requestId === 7) {
-          if (e.phase === 'sample') after[i]!.tokens++;
-          if (e.phase === 'compute') after[i]!.steps++;
+          if (e.phase === 'sample') after[i].tokens++;
+          if (e.phase === 'compute') after[i].steps++;
         }
         return push(...items);
       };
@@ -240,7 +240,7 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
       expect(ring.errors.flat().map((e) => e.code)).toEqual(['request-cancelled', 'request-cancelled', 'request-cancelled']);
       // The ids come from the server (chat template applied there): the prompt text is only for display.
       const next = await Promise.all(ring.peers.map((p) => p.run({ ...START, requestId: 8, prompt: '[API] shown only', promptTokenIds: PROMPT_IDS, maxNewTokens: 4 })));
-      expect(next[2]!.tokens).toEqual(reference);
+      expect(next[2].tokens).toEqual(reference);
     } finally {
       await closeRing(ring);
     }
@@ -255,7 +255,7 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
       expect(performance.now() - t0).toBeLessThan(10_000); // not the 20 s frame timeout
       const codes = settled.map((s) => (s.status === 'rejected' ? (s.reason as TandemError).code : 'fulfilled'));
       expect(codes).toEqual(['request-failed-elsewhere', 'shard-missing', 'request-failed-elsewhere']);
-      expect(ring.errors[1]!.map((e) => e.code)).toEqual(['shard-missing']);
+      expect(ring.errors[1].map((e) => e.code)).toEqual(['shard-missing']);
       expect((settled[0] as PromiseRejectedResult).reason.message).toContain('stageB');
     } finally {
       await closeRing(ring);
@@ -266,10 +266,10 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
     const pkg = await testPackage('qwen3', true, 'fp32');
     const ring = makeRing(pkg, '1,2-3,4', { readFails: 'embed', frameTimeoutMs: 20_000 });
     try {
-      const early = [ring.peers[0]!.run(START), ring.peers[2]!.run(START)];
+      const early = [ring.peers[0].run(START), ring.peers[2].run(START)];
       await Promise.allSettled(early);
       const t0 = performance.now();
-      await expect(ring.peers[1]!.run(START)).rejects.toMatchObject({ code: 'request-failed-elsewhere' });
+      await expect(ring.peers[1].run(START)).rejects.toMatchObject({ code: 'request-failed-elsewhere' });
       expect(performance.now() - t0).toBeLessThan(5_000);
       await expect(early[0]).rejects.toMatchObject({ code: 'shard-missing' });
       await expect(early[1]).rejects.toMatchObject({ code: 'request-failed-elsewhere' });
@@ -282,7 +282,7 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
     const pkg = await testPackage('qwen3', true, 'fp32');
     const ring = makeRing(pkg, '1-2,3-4', { frameTimeoutMs: 1500 });
     try {
-      await expect(ring.peers[1]!.run(START)).rejects.toMatchObject({ code: 'stage-timeout' });
+      await expect(ring.peers[1].run(START)).rejects.toMatchObject({ code: 'stage-timeout' });
     } finally {
       await closeRing(ring);
     }
@@ -291,10 +291,10 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
   it('fails with transport-closed when a neighbour disconnects mid-request', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
     // The last stage's page goes away right after its third token.
-    const ring: Ring = makeRing(pkg, '1-2,3-4', { frameTimeoutMs: 20_000, onToken: (e) => { if (e.index === 2) ring.transports[1]!.close(); } });
+    const ring: Ring = makeRing(pkg, '1-2,3-4', { frameTimeoutMs: 20_000, onToken: (e) => { if (e.index === 2) ring.transports[1].close(); } });
     try {
-      const running = ring.peers[0]!.run({ ...START, maxNewTokens: 50 });
-      const other = ring.peers[1]!.run({ ...START, maxNewTokens: 50 });
+      const running = ring.peers[0].run({ ...START, maxNewTokens: 50 });
+      const other = ring.peers[1].run({ ...START, maxNewTokens: 50 });
       other.catch(() => undefined);
       await expect(running).rejects.toMatchObject({ code: expect.stringMatching(/^transport-/) });
       expect(ring.tokens).toHaveLength(3);
@@ -318,7 +318,7 @@ describe('StagePeer with the real tokenizer', () => {
     try {
       const results = await Promise.all(ring.peers.map((p) => p.run({ requestId: 1, prompt, maxNewTokens: 5, sampling: { temperature: 0 } })));
       expect(results.map((r) => r.promptTokens)).toEqual([ids.length, ids.length]);
-      expect(results[1]!.tokens).toEqual(reference);
+      expect(results[1].tokens).toEqual(reference);
       expect(ring.tokens.map((t) => t.text).join('')).toBe(tokenizer.decode(reference));
     } finally {
       await closeRing(ring);

@@ -303,7 +303,7 @@ export class StagePeer {
         const m = await this.receive(step, 'hidden', a.predecessorPeerId!, record);
         if ('end' in m) return this.finish(session, start.requestId, tokens, promptTokens, m.end);
         const dims = m.frame.dims;
-        if (dims.length !== 3 || dims[0] !== 1 || dims[2] !== hiddenSize || dims[1]! < 1) {
+        if (dims.length !== 3 || dims[0] !== 1 || dims[2] !== hiddenSize || dims[1] < 1) {
           throw new TandemError('frame-shape-invalid', `Hidden states from '${m.from}' have shape [${dims.join(', ')}]; expected [1, S, ${hiddenSize}].`);
         }
         seq = dims[1]!;
@@ -321,7 +321,7 @@ export class StagePeer {
       const c1 = performance.now();
       record('compute', step, c0, c1);
       past += seq;
-      const main = out[session.outputNames[0]!];
+      const main = out[session.outputNames[0]];
       if (!main || main.dtype !== 'float32') throw new TandemError('stage-output-missing', `The stage session returned no float32 '${session.outputNames[0]}'.`);
 
       // 3a. Not last: hand the hidden states on.
@@ -409,7 +409,7 @@ export class StagePeer {
     record('storage-read', 0, r0, r1);
     const session = await runtime.createSession({
       model: graph.model,
-      externalData: units.map((u, i) => ({ path: u.file, data: blobs[i]! })),
+      externalData: units.map((u, i) => ({ path: u.file, data: blobs[i] })),
       config: stageSessionConfig(manifest, graphOpts),
       backend,
       handOver: true, // the unit bytes were read for this session only: the worker may take them without a copy
@@ -470,7 +470,7 @@ export class StagePeer {
   private waitFor(accept: (m: Inbound) => boolean, what: string): Promise<Inbound> {
     if (this.failure) return Promise.reject(this.failure);
     const i = this.inbox.findIndex(accept);
-    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]);
     const timeoutMs = this.opts.frameTimeoutMs ?? 120_000;
     return new Promise<Inbound>((resolve, reject) => {
       const timer = setTimeout(() => {

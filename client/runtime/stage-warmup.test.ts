@@ -25,7 +25,7 @@ describe('warmUpStageKernels', () => {
           outputNames: s.outputNames,
           async run(feeds: Record<string, HostTensor>, options?: RunOptions) {
             const out = await s.run(feeds, options);
-            runs.push({ seq: feeds['hidden_states']!.dims[1]!, mask: feeds['attention_mask']!.dims[1]!, newSequence: options?.newSequence ?? false, out: out['hidden_states_out']!.dims });
+            runs.push({ seq: feeds['hidden_states'].dims[1], mask: feeds['attention_mask'].dims[1], newSequence: options?.newSequence ?? false, out: out['hidden_states_out'].dims });
             return out;
           },
           async release() {

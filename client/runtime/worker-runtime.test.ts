@@ -23,8 +23,8 @@ const tokenizer: PromptTokenizer = { hasChatTemplate: false, encode: () => [...P
 
 const channel = new MessageChannel();
 const ort = await import('onnxruntime-web');
-serveInference(channel.port2 as unknown as ProtocolPort<WorkerReply, WorkerRequest>, ({ numThreads }) => createOrtWebRuntime({ ort, numThreads }));
-const runtime = createWorkerRuntime(channel.port1 as unknown as ProtocolPort<WorkerRequest, WorkerReply>, { wasmUrl: null, numThreads: 1 });
+serveInference(channel.port2, ({ numThreads }) => createOrtWebRuntime({ ort, numThreads }));
+const runtime = createWorkerRuntime(channel.port1, { wasmUrl: null, numThreads: 1 });
 channel.port1.start();
 channel.port2.start();
 
@@ -44,7 +44,7 @@ describe('StageRuntime in an inference worker (MessageChannel)', () => {
       new StagePeer({
         manifest,
         assignment: { layers, embeds: i === 0, hasHead: i === 1, predecessorPeerId: i === 1 ? 'A' : null, successorPeerId: i === 0 ? 'B' : null, firstPeerId: 'A', lastPeerId: 'B' },
-        transport: net.createTransport(ids[i]!),
+        transport: net.createTransport(ids[i]),
         runtime,
         backend: 'wasm',
         // fresh copies: the stage hands them over to the worker, which detaches them
@@ -57,7 +57,7 @@ describe('StageRuntime in an inference worker (MessageChannel)', () => {
     try {
       for (const requestId of [1, 2]) {
         const results = await Promise.all(peers.map((p) => p.run({ requestId, prompt: 'p', maxNewTokens: 5, sampling: { temperature: 0 } })));
-        expect(results[1]!.tokens).toEqual(reference);
+        expect(results[1].tokens).toEqual(reference);
       }
     } finally {
       await Promise.all(peers.map((p) => p.dispose()));
@@ -66,15 +66,15 @@ describe('StageRuntime in an inference worker (MessageChannel)', () => {
 
   it('moves handed-over weight buffers to the worker and copies the others; errors keep their codes', async () => {
     const m = buildMatmulChainModel(16, 2);
-    const kept = m.externalData[0]!.data;
+    const kept = m.externalData[0].data;
     const copied = await runtime.createSession({ model: m.model, externalData: m.externalData, config: {}, backend: 'wasm' });
     expect(kept.byteLength).toBe(m.weightBytes); // still usable here
     const moved = buildMatmulChainModel(16, 2);
     const handed = await runtime.createSession({ model: moved.model, externalData: moved.externalData, config: {}, backend: 'wasm', handOver: true });
-    expect(moved.externalData[0]!.data.byteLength).toBe(0); // detached: it went to the worker without a copy
+    expect(moved.externalData[0].data.byteLength).toBe(0); // detached: it went to the worker without a copy
     const x = { dtype: 'float32' as const, dims: [1, 16], data: new Float32Array(16).fill(1) };
     const [a, b] = [await copied.run({ x }), await handed.run({ x })];
-    expect(Array.from(b['y']!.data as Float32Array)).toEqual(Array.from(a['y']!.data as Float32Array));
+    expect(Array.from(b['y'].data as Float32Array)).toEqual(Array.from(a['y'].data as Float32Array));
     await handed.release();
     const err = await handed.run({ x }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TandemError);

@@ -203,7 +203,7 @@ export class CoordinatorClient {
       const pending: Pending = { resolve, reject, timer, text: '' };
       this.pending.set(ref, pending);
       try {
-        pending.text = this.send({ ...msg, ref } as ClientMessage);
+        pending.text = this.send({ ...msg, ref });
       } catch (e) {
         clearTimeout(timer);
         this.pending.delete(ref);
