@@ -30,6 +30,8 @@ export default tseslint.config(
       // noUncheckedIndexedAccess, so the assertion documents the check instead).
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
+      // A leading underscore marks a parameter kept for a uniform signature (e.g. every unit cost takes t).
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
   { files: ['core/**/*.ts'], rules: mayNotImport('planner', 'shards', 'signaling', 'client', 'e2e') },

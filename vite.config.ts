@@ -17,7 +17,14 @@ export default defineConfig({
   preview: { headers: isolationHeaders },
   test: {
     root: '.',
-    include: ['core/**/*.test.ts', 'planner/**/*.test.ts', 'shards/**/*.test.ts', 'signaling/**/*.test.ts', 'client/**/*.test.ts', 'e2e/**/*.test.ts'],
+    include: [
+      'core/**/*.test.ts',
+      'planner/**/*.test.ts',
+      'shards/**/*.test.ts',
+      'signaling/**/*.test.ts',
+      'client/**/*.test.ts',
+      'e2e/**/*.test.ts',
+    ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },

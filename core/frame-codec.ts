@@ -107,20 +107,34 @@ export function expectedPayloadBytes(dtype: WireDType, dims: readonly number[]):
   }
   const bytes = elements * DTYPE_BYTES[dtype];
   if (bytes > U32_MAX) {
-    throw new TandemError('frame-too-large', `A ${dtype} tensor of shape [${dims.join(', ')}] needs ${bytes} bytes; one frame carries at most 4 GiB - 1.`);
+    throw new TandemError(
+      'frame-too-large',
+      `A ${dtype} tensor of shape [${dims.join(', ')}] needs ${bytes} bytes; one frame carries at most 4 GiB - 1.`,
+    );
   }
   return bytes;
 }
 
 function validateFrame(f: Frame): void {
-  if (!KINDS.includes(f.kind)) throw new TandemError('frame-invalid', `Unknown frame kind '${String(f.kind)}'; expected one of ${KINDS.join(', ')}.`);
-  if (!DTYPES.includes(f.dtype)) throw new TandemError('frame-invalid', `Unknown frame dtype '${String(f.dtype)}'; expected one of ${DTYPES.join(', ')}.`);
+  if (!KINDS.includes(f.kind))
+    throw new TandemError(
+      'frame-invalid',
+      `Unknown frame kind ${JSON.stringify(f.kind)}; expected one of ${KINDS.join(', ')}.`,
+    );
+  if (!DTYPES.includes(f.dtype))
+    throw new TandemError(
+      'frame-invalid',
+      `Unknown frame dtype ${JSON.stringify(f.dtype)}; expected one of ${DTYPES.join(', ')}.`,
+    );
   if (!isU32(f.requestId)) throw new TandemError('frame-invalid', `Frame requestId ${f.requestId} is not a u32.`);
   if (!isU32(f.step)) throw new TandemError('frame-invalid', `Frame step ${f.step} is not a u32.`);
   if (f.seq !== undefined && !isU32(f.seq)) throw new TandemError('frame-invalid', `Frame seq ${f.seq} is not a u32.`);
   const want = expectedPayloadBytes(f.dtype, f.dims);
   if (f.payload.byteLength !== want) {
-    throw new TandemError('frame-invalid', `Frame payload is ${f.payload.byteLength} bytes but a ${f.dtype} tensor of shape [${f.dims.join(', ')}] needs ${want}.`);
+    throw new TandemError(
+      'frame-invalid',
+      `Frame payload is ${f.payload.byteLength} bytes but a ${f.dtype} tensor of shape [${f.dims.join(', ')}] needs ${want}.`,
+    );
   }
 }
 
@@ -135,7 +149,10 @@ export function encodeFrame(f: Frame, maxChunkBytes: number = SCTP_MAX_MESSAGE_B
   validateFrame(f);
   const hdr = headerBytes(f.dims.length);
   if (!Number.isInteger(maxChunkBytes) || maxChunkBytes < hdr + 1) {
-    throw new TandemError('frame-invalid', `maxChunkBytes ${maxChunkBytes} is too small: a rank-${f.dims.length} header alone is ${hdr} bytes.`);
+    throw new TandemError(
+      'frame-invalid',
+      `maxChunkBytes ${maxChunkBytes} is too small: a rank-${f.dims.length} header alone is ${hdr} bytes.`,
+    );
   }
   const perChunk = maxChunkBytes - hdr; // payload bytes per chunk
   const total = f.payload.byteLength;
@@ -200,38 +217,51 @@ function malformed(message: string): TandemError {
 
 function parseChunkHeader(chunk: Uint8Array): ChunkHeader {
   if (chunk.byteLength < FIXED_HEADER_BYTES) {
-    throw malformed(`Chunk of ${chunk.byteLength} bytes is shorter than the smallest frame header (${FIXED_HEADER_BYTES} bytes): truncated or not a Tandem frame.`);
+    throw malformed(
+      `Chunk of ${chunk.byteLength} bytes is shorter than the smallest frame header (${FIXED_HEADER_BYTES} bytes): truncated or not a Tandem frame.`,
+    );
   }
   const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   const magic = view.getUint32(0, true);
   if (magic !== FRAME_MAGIC) {
-    throw malformed(`Chunk does not start with the Tandem frame magic (got 0x${magic.toString(16).padStart(8, '0')}): the peer is not speaking this protocol.`);
+    throw malformed(
+      `Chunk does not start with the Tandem frame magic (got 0x${magic.toString(16).padStart(8, '0')}): the peer is not speaking this protocol.`,
+    );
   }
   const rank = view.getUint8(7);
   if (rank > MAX_RANK) throw malformed(`Frame rank ${rank} exceeds the maximum of ${MAX_RANK}.`);
   const hdr = headerBytes(rank);
   if (chunk.byteLength < hdr) {
-    throw malformed(`Chunk of ${chunk.byteLength} bytes is shorter than its rank-${rank} header (${hdr} bytes): truncated.`);
+    throw malformed(
+      `Chunk of ${chunk.byteLength} bytes is shorter than its rank-${rank} header (${hdr} bytes): truncated.`,
+    );
   }
   const storedCrc = view.getUint32(hdr - 4, true);
   const actualCrc = crc32(chunk.subarray(0, hdr - 4));
   if (storedCrc !== actualCrc) {
-    throw malformed(`Frame header checksum mismatch (stored 0x${storedCrc.toString(16)}, computed 0x${actualCrc.toString(16)}): the header is corrupted.`);
+    throw malformed(
+      `Frame header checksum mismatch (stored 0x${storedCrc.toString(16)}, computed 0x${actualCrc.toString(16)}): the header is corrupted.`,
+    );
   }
   const version = view.getUint8(4);
   if (version !== FRAME_VERSION) {
-    throw new TandemError('frame-unsupported-version', `Frame version ${version} is not supported (this build speaks version ${FRAME_VERSION}); update every page to the same Tandem build.`);
+    throw new TandemError(
+      'frame-unsupported-version',
+      `Frame version ${version} is not supported (this build speaks version ${FRAME_VERSION}); update every page to the same Tandem build.`,
+    );
   }
   const kindCode = view.getUint8(5);
-  const kind = KINDS[kindCode];
+  const kind = KINDS.at(kindCode); // a code from the wire may be out of range
   if (kind === undefined) throw new TandemError('frame-unknown-kind', `Unknown frame kind code ${kindCode}.`);
   const dtypeCode = view.getUint8(6);
-  const dtype = DTYPES[dtypeCode];
+  const dtype = DTYPES.at(dtypeCode);
   if (dtype === undefined) throw new TandemError('frame-unknown-dtype', `Unknown frame dtype code ${dtypeCode}.`);
   const dims: number[] = [];
   for (let k = 0; k < rank; k++) dims.push(view.getUint32(36 + 4 * k, true));
   const h: ChunkHeader = {
-    kind, dtype, dims,
+    kind,
+    dtype,
+    dims,
     requestId: view.getUint32(8, true),
     step: view.getUint32(12, true),
     seq: view.getUint32(16, true),
@@ -242,7 +272,9 @@ function parseChunkHeader(chunk: Uint8Array): ChunkHeader {
     headerBytes: hdr,
   };
   if (chunk.byteLength !== hdr + h.chunkPayloadBytes) {
-    throw malformed(`Chunk is ${chunk.byteLength} bytes but its header announces ${hdr} + ${h.chunkPayloadBytes}: ${chunk.byteLength < hdr + h.chunkPayloadBytes ? 'truncated' : 'trailing bytes'}.`);
+    throw malformed(
+      `Chunk is ${chunk.byteLength} bytes but its header announces ${hdr} + ${h.chunkPayloadBytes}: ${chunk.byteLength < hdr + h.chunkPayloadBytes ? 'truncated' : 'trailing bytes'}.`,
+    );
   }
   let want: number;
   try {
@@ -251,13 +283,17 @@ function parseChunkHeader(chunk: Uint8Array): ChunkHeader {
     throw malformed(`Frame shape is invalid: ${(err as Error).message}`);
   }
   if (h.payloadBytes !== want) {
-    throw malformed(`Frame announces ${h.payloadBytes} payload bytes but a ${dtype} tensor of shape [${dims.join(', ')}] needs ${want}.`);
+    throw malformed(
+      `Frame announces ${h.payloadBytes} payload bytes but a ${dtype} tensor of shape [${dims.join(', ')}] needs ${want}.`,
+    );
   }
   if (h.chunkCount < 1 || h.chunkIndex >= h.chunkCount) {
     throw malformed(`Chunk ${h.chunkIndex} of ${h.chunkCount} is impossible.`);
   }
   if (h.chunkCount > Math.max(1, h.payloadBytes)) {
-    throw malformed(`${h.chunkCount} chunks for a ${h.payloadBytes}-byte payload: every chunk but an empty frame's must carry data.`);
+    throw malformed(
+      `${h.chunkCount} chunks for a ${h.payloadBytes}-byte payload: every chunk but an empty frame's must carry data.`,
+    );
   }
   if (h.chunkPayloadBytes > h.payloadBytes) {
     throw malformed(`Chunk carries ${h.chunkPayloadBytes} bytes, more than the whole frame (${h.payloadBytes}).`);
@@ -320,15 +356,24 @@ export class FrameAssembler {
     const p = this.pending;
     if (p === null) {
       if (h.chunkIndex !== 0) {
-        throw new TandemError('frame-out-of-order', `Got chunk ${h.chunkIndex} of ${h.chunkCount} of frame ${h.seq} (request ${h.requestId}, step ${h.step}) without its first chunk.`);
+        throw new TandemError(
+          'frame-out-of-order',
+          `Got chunk ${h.chunkIndex} of ${h.chunkCount} of frame ${h.seq} (request ${h.requestId}, step ${h.step}) without its first chunk.`,
+        );
       }
       if (h.payloadBytes > this.maxFrameBytes) {
-        throw new TandemError('frame-too-large', `Frame of ${h.payloadBytes} bytes exceeds this receiver's limit of ${this.maxFrameBytes} bytes; send a smaller tensor or raise maxFrameBytes.`);
+        throw new TandemError(
+          'frame-too-large',
+          `Frame of ${h.payloadBytes} bytes exceeds this receiver's limit of ${this.maxFrameBytes} bytes; send a smaller tensor or raise maxFrameBytes.`,
+        );
       }
       if (this.strictSequence && this.expectedSeq !== null && h.seq !== this.expectedSeq) {
         const expected = this.expectedSeq;
         this.expectedSeq = (h.seq + 1) >>> 0; // resynchronise on the frame that arrived
-        throw new TandemError('frame-sequence-gap', `Expected frame ${expected} but got frame ${h.seq}: frames were lost or reordered.`);
+        throw new TandemError(
+          'frame-sequence-gap',
+          `Expected frame ${expected} but got frame ${h.seq}: frames were lost or reordered.`,
+        );
       }
       if (h.chunkCount === 1) {
         this.expectedSeq = (h.seq + 1) >>> 0;
@@ -340,13 +385,28 @@ export class FrameAssembler {
       return null;
     }
     const ph = p.header;
-    if (h.chunkIndex === 0 || h.seq !== ph.seq || h.requestId !== ph.requestId || h.step !== ph.step ||
-        h.kind !== ph.kind || h.dtype !== ph.dtype || h.chunkCount !== ph.chunkCount ||
-        h.payloadBytes !== ph.payloadBytes || h.dims.length !== ph.dims.length || h.dims.some((d, k) => d !== ph.dims[k])) {
-      throw new TandemError('frame-interleaved', `Chunk ${h.chunkIndex} of frame ${h.seq} (request ${h.requestId}, step ${h.step}) arrived while frame ${ph.seq} (request ${ph.requestId}, step ${ph.step}) was incomplete (${p.nextIndex} of ${ph.chunkCount} chunks): chunks of two frames were interleaved.`);
+    if (
+      h.chunkIndex === 0 ||
+      h.seq !== ph.seq ||
+      h.requestId !== ph.requestId ||
+      h.step !== ph.step ||
+      h.kind !== ph.kind ||
+      h.dtype !== ph.dtype ||
+      h.chunkCount !== ph.chunkCount ||
+      h.payloadBytes !== ph.payloadBytes ||
+      h.dims.length !== ph.dims.length ||
+      h.dims.some((d, k) => d !== ph.dims[k])
+    ) {
+      throw new TandemError(
+        'frame-interleaved',
+        `Chunk ${h.chunkIndex} of frame ${h.seq} (request ${h.requestId}, step ${h.step}) arrived while frame ${ph.seq} (request ${ph.requestId}, step ${ph.step}) was incomplete (${p.nextIndex} of ${ph.chunkCount} chunks): chunks of two frames were interleaved.`,
+      );
     }
     if (h.chunkIndex !== p.nextIndex) {
-      throw new TandemError('frame-out-of-order', `Expected chunk ${p.nextIndex} of frame ${ph.seq} but got chunk ${h.chunkIndex} of ${h.chunkCount}.`);
+      throw new TandemError(
+        'frame-out-of-order',
+        `Expected chunk ${p.nextIndex} of frame ${ph.seq} but got chunk ${h.chunkIndex} of ${h.chunkCount}.`,
+      );
     }
     if (p.filled + body.byteLength > ph.payloadBytes) {
       throw malformed(`Chunks of frame ${ph.seq} carry more than the announced ${ph.payloadBytes} payload bytes.`);
@@ -375,7 +435,13 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
 }
 
 /** A hidden-state frame [B, S, H], on the wire as float32 or (halving the bytes) float16. */
-export function hiddenFrame(requestId: number, step: number, data: Float32Array, dims: number[], wire: 'float32' | 'float16' = 'float32'): Frame {
+export function hiddenFrame(
+  requestId: number,
+  step: number,
+  data: Float32Array,
+  dims: number[],
+  wire: 'float32' | 'float16' = 'float32',
+): Frame {
   const payload = wire === 'float32' ? bytesOf(data).slice() : bytesOf(float32ToFloat16(data));
   return { kind: 'hidden', requestId, step, dtype: wire, dims: [...dims], payload };
 }
@@ -394,7 +460,9 @@ export function endFrame(requestId: number, step: number, reason: string): Frame
 
 /** An error frame carrying a TandemError code and message (and the peer it started at) as UTF-8 JSON. */
 export function errorFrame(requestId: number, step: number, code: string, message: string, origin?: string): Frame {
-  const payload = new TextEncoder().encode(JSON.stringify(origin === undefined ? { code, message } : { code, message, origin }));
+  const payload = new TextEncoder().encode(
+    JSON.stringify(origin === undefined ? { code, message } : { code, message, origin }),
+  );
   return { kind: 'error', requestId, step, dtype: 'uint8', dims: [payload.length], payload };
 }
 
@@ -402,7 +470,14 @@ export function errorFrame(requestId: number, step: number, code: string, messag
 export function readErrorFrame(f: Frame): { code: string; message: string; origin?: string } {
   try {
     const v: unknown = JSON.parse(new TextDecoder().decode(f.payload));
-    if (typeof v === 'object' && v !== null && 'code' in v && 'message' in v && typeof v.code === 'string' && typeof v.message === 'string') {
+    if (
+      typeof v === 'object' &&
+      v !== null &&
+      'code' in v &&
+      'message' in v &&
+      typeof v.code === 'string' &&
+      typeof v.message === 'string'
+    ) {
       const origin = 'origin' in v && typeof v.origin === 'string' ? v.origin : undefined;
       return origin === undefined ? { code: v.code, message: v.message } : { code: v.code, message: v.message, origin };
     }
@@ -442,24 +517,29 @@ export function float32ToFloat16(src: Float32Array): Uint16Array {
     const exp = (x >>> 23) & 0xff;
     const mant = x & 0x7fffff;
     const e = exp - 112; // rebias 127 -> 15
-    if (e > 0 && e < 0x1f) { // normal half
+    if (e > 0 && e < 0x1f) {
+      // normal half
       let half = (e << 10) | (mant >>> 13);
       const rem = mant & 0x1fff;
-      if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++; // a carry into the exponent is correct
+      if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++; // a carry into the exponent is correct
       out[i] = sign | half;
-    } else if (exp === 0xff) { // Inf or NaN
+    } else if (exp === 0xff) {
+      // Inf or NaN
       out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
-    } else if (e >= 0x1f) { // overflow
+    } else if (e >= 0x1f) {
+      // overflow
       out[i] = sign | 0x7c00;
-    } else if (e < -10) { // underflow to zero
+    } else if (e < -10) {
+      // underflow to zero
       out[i] = sign;
-    } else { // subnormal half
+    } else {
+      // subnormal half
       const m = mant | 0x800000;
       const shift = 14 - e;
       let half = m >>> shift;
       const rem = m & ((1 << shift) - 1);
       const mid = 1 << (shift - 1);
-      if (rem > mid || (rem === mid && (half & 1))) half++;
+      if (rem > mid || (rem === mid && half & 1)) half++;
       out[i] = sign | half;
     }
   }

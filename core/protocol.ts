@@ -48,19 +48,28 @@ export const MAX_PLAN_TOKENS = 131_072;
 /** Join codes: 8 characters of Crockford base32 (no I, L, O, U): 2^40 codes. */
 export const JOIN_CODE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 export const JOIN_CODE_LENGTH = 8;
-export const joinCodeSchema = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{8}$/, 'a join code is 8 characters of 0-9 and A-Z without I, L, O, U');
+export const joinCodeSchema = z
+  .string()
+  .regex(/^[0-9A-HJKMNP-TV-Z]{8}$/, 'a join code is 8 characters of 0-9 and A-Z without I, L, O, U');
 /** Secrets: base64url of random bytes (the server makes 44 characters, 264 bits). */
 export const secretSchema = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'a secret is 16-128 base64url characters');
 /** Peer ids double as PeerJS ids: letters and digits only. */
 export const peerIdSchema = z.string().regex(/^[A-Za-z0-9]{4,64}$/, 'a peer id is 4-64 letters or digits');
 /** Unit ids of the model package: 'embed', 'layer.N', 'head'. */
-export const unitIdSchema = z.string().regex(/^(embed|head|layer\.(0|[1-9][0-9]{0,4}))$/, "a unit id is 'embed', 'head' or 'layer.N'");
+export const unitIdSchema = z
+  .string()
+  .regex(/^(embed|head|layer\.(0|[1-9][0-9]{0,4}))$/, "a unit id is 'embed', 'head' or 'layer.N'");
 
 const u32 = z.int().min(0).max(0xffff_ffff);
 const shortText = (max: number) => z.string().max(max);
 /** Free-text label from a user (display names, session names): printable, trimmed length 1..max. */
 const label = (max: number) =>
-  z.string().trim().min(1).max(max).regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters');
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters');
 /** Client-chosen correlation number, echoed in the direct reply and in any `error` reply. */
 const ref = z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
 
@@ -79,9 +88,17 @@ export type Backend = z.infer<typeof backendSchema>;
 export const sweepPointSchema = z
   .strictObject({
     /** Rows of the activation (sequence length in tokens) of the benchmarked matmul. */
-    tokens: z.int().min(1).max(1 << 20).optional(),
+    tokens: z
+      .int()
+      .min(1)
+      .max(1 << 20)
+      .optional(),
     /** Square matmul size N (N x N @ N x N) when the sweep varies size instead of tokens. */
-    size: z.int().min(1).max(1 << 16).optional(),
+    size: z
+      .int()
+      .min(1)
+      .max(1 << 16)
+      .optional(),
     /** Achieved throughput, FLOP/s. */
     flops: z.number().min(0).max(1e17),
   })
@@ -95,7 +112,9 @@ export const gpuInfoSchema = z.strictObject({
   description: shortText(256),
   isFallbackAdapter: z.boolean(),
   /** GPUSupportedLimits as plain numbers (maxBufferSize, maxStorageBufferBindingSize, ...). */
-  limits: z.record(z.string().max(64), z.number().min(0)).refine((r) => Object.keys(r).length <= 64, 'at most 64 limits'),
+  limits: z
+    .record(z.string().max(64), z.number().min(0))
+    .refine((r) => Object.keys(r).length <= 64, 'at most 64 limits'),
   features: z.array(z.string().max(64)).max(64),
 });
 export type GpuInfo = z.infer<typeof gpuInfoSchema>;
@@ -123,7 +142,10 @@ export const profileReportSchema = z.strictObject({
   uplinkBitsPerSec: z.number().min(1e3).max(1e12),
   downlinkBitsPerSec: z.number().min(1e3).max(1e12),
   /** Memory the page may use for its stage, bytes (1 MiB .. 4 TiB). */
-  memoryBytes: z.number().min(2 ** 20).max(2 ** 42),
+  memoryBytes: z
+    .number()
+    .min(2 ** 20)
+    .max(2 ** 42),
   /** WebGPU adapter details, null when WebGPU is unavailable. */
   gpu: gpuInfoSchema.nullable(),
   // Browser terms of the cost model (docs/cost-model.md [B1]-[B3]), seconds; absent = 0.
@@ -155,7 +177,15 @@ export const samplingSchema = z.strictObject({
 });
 export type Sampling = z.infer<typeof samplingSchema>;
 
-export const timingPhaseSchema = z.enum(['storage-read', 'session-create', 'wait', 'receive', 'compute', 'send', 'sample']);
+export const timingPhaseSchema = z.enum([
+  'storage-read',
+  'session-create',
+  'wait',
+  'receive',
+  'compute',
+  'send',
+  'sample',
+]);
 export type TimingPhase = z.infer<typeof timingPhaseSchema>;
 
 /** One measured phase; times in ms relative to the request's `start` arrival at that page. */
@@ -170,7 +200,10 @@ export const timingEntrySchema = z
   .refine((t) => t.endMs >= t.startMs, 'a timing needs endMs >= startMs');
 export type TimingEntry = z.infer<typeof timingEntrySchema>;
 
-export const errorCodeSchema = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'an error code is kebab-case').max(64);
+export const errorCodeSchema = z
+  .string()
+  .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'an error code is kebab-case')
+  .max(64);
 
 export const modelRefSchema = z.strictObject({
   /** Package name. */
@@ -236,9 +269,19 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     emulated: label(64).nullable().optional(),
   }),
   /** Rebind a new WebSocket to an existing peer after a reconnect. */
-  z.strictObject({ type: z.literal('resume'), ref, code: joinCodeSchema, peerId: peerIdSchema, peerSecret: secretSchema }),
+  z.strictObject({
+    type: z.literal('resume'),
+    ref,
+    code: joinCodeSchema,
+    peerId: peerIdSchema,
+    peerSecret: secretSchema,
+  }),
   z.strictObject({ type: z.literal('leave'), ref }),
-  z.strictObject({ type: z.literal('heartbeat'), ref, /** page clock, ms since epoch */ clientTimeMs: z.number().optional() }),
+  z.strictObject({
+    type: z.literal('heartbeat'),
+    ref,
+    /** page clock, ms since epoch */ clientTimeMs: z.number().optional(),
+  }),
   z.strictObject({ type: z.literal('profile'), ref, profile: profileReportSchema }),
   z.strictObject({
     type: z.literal('plan'),
@@ -274,9 +317,16 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     ref,
     requestId: u32,
     /** Token ids generated since the previous report (in order). */
-    tokenIds: z.array(z.int().min(0).max(1 << 24)).max(MAX_TOKENS_PER_REPORT),
+    tokenIds: z
+      .array(
+        z
+          .int()
+          .min(0)
+          .max(1 << 24),
+      )
+      .max(MAX_TOKENS_PER_REPORT),
     /** Decoded text of those tokens. */
-    text: z.string().max(64 * 1024 / 2),
+    text: z.string().max((64 * 1024) / 2),
     /** Total tokens generated so far for this request. */
     generated: z.int().min(0).max(MAX_NEW_TOKENS),
     done: z.boolean(),
@@ -309,7 +359,9 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ClientMessageType = ClientMessage['type'];
 export type ClientMessageOf<T extends ClientMessageType> = Extract<ClientMessage, { type: T }>;
-export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = clientMessageSchema.options.map((o) => o.shape.type.value);
+export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = clientMessageSchema.options.map(
+  (o) => o.shape.type.value,
+);
 
 // ---------------------------------------------------------------------------------------------
 // Server -> client
@@ -374,9 +426,19 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     serverTimeMs: z.number(),
     roster: z.array(rosterPeerSchema),
   }),
-  z.strictObject({ type: z.literal('heartbeat-ack'), ref, serverTimeMs: z.number(), clientTimeMs: z.number().optional() }),
+  z.strictObject({
+    type: z.literal('heartbeat-ack'),
+    ref,
+    serverTimeMs: z.number(),
+    clientTimeMs: z.number().optional(),
+  }),
   z.strictObject({ type: z.literal('ack'), ref, of: z.string() }),
-  z.strictObject({ type: z.literal('roster'), code: joinCodeSchema, planId: z.string().nullable(), peers: z.array(rosterPeerSchema) }),
+  z.strictObject({
+    type: z.literal('roster'),
+    code: joinCodeSchema,
+    planId: z.string().nullable(),
+    peers: z.array(rosterPeerSchema),
+  }),
   z.strictObject({ type: z.literal('peer-left'), peerId: peerIdSchema, reason: peerLeftReasonSchema }),
   z.strictObject({
     type: z.literal('plan-ready'),
@@ -429,7 +491,16 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
      * The prompt already rendered through the chat template and tokenised by the server (API requests):
      * the first stage runs these ids as they are; `prompt` is then only for display.
      */
-    promptTokenIds: z.array(z.int().min(0).max(1 << 24)).min(1).max(MAX_PROMPT_TOKENS).optional(),
+    promptTokenIds: z
+      .array(
+        z
+          .int()
+          .min(0)
+          .max(1 << 24),
+      )
+      .min(1)
+      .max(MAX_PROMPT_TOKENS)
+      .optional(),
   }),
   /** Stop request `requestId` on every stage now (its HTTP client went away, or a stop sequence matched). */
   z.strictObject({ type: z.literal('cancel'), requestId: u32, reason: z.string() }),
@@ -452,7 +523,13 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     done: z.boolean(),
     finishReason: z.enum(['eos', 'max-tokens', 'error', 'cancelled']).optional(),
   }),
-  z.strictObject({ type: z.literal('timings'), requestId: u32, planId: z.string(), peerId: peerIdSchema, timings: z.array(timingEntrySchema) }),
+  z.strictObject({
+    type: z.literal('timings'),
+    requestId: u32,
+    planId: z.string(),
+    peerId: peerIdSchema,
+    timings: z.array(timingEntrySchema),
+  }),
   z.strictObject({
     type: z.literal('peer-error'),
     requestId: u32.nullable(),
@@ -511,7 +588,12 @@ function parseWith<S extends z.ZodType>(
   text: string,
 ): ParseResult<z.infer<S>> {
   if (utf8Length(text) > MAX_MESSAGE_BYTES)
-    return { ok: false, code: 'message-too-large', message: `messages are limited to ${MAX_MESSAGE_BYTES} bytes`, inReplyTo: null };
+    return {
+      ok: false,
+      code: 'message-too-large',
+      message: `messages are limited to ${MAX_MESSAGE_BYTES} bytes`,
+      inReplyTo: null,
+    };
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -519,7 +601,12 @@ function parseWith<S extends z.ZodType>(
     return { ok: false, code: 'bad-json', message: 'send one JSON object per WebSocket text frame', inReplyTo: null };
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data))
-    return { ok: false, code: 'bad-message', message: 'a message is a JSON object with a string `type`', inReplyTo: null };
+    return {
+      ok: false,
+      code: 'bad-message',
+      message: 'a message is a JSON object with a string `type`',
+      inReplyTo: null,
+    };
   const type = (data as { type?: unknown }).type;
   if (typeof type !== 'string')
     return { ok: false, code: 'bad-message', message: 'a message needs a string `type`', inReplyTo: null };
@@ -527,9 +614,22 @@ function parseWith<S extends z.ZodType>(
   const rawRef = (data as { ref?: unknown }).ref;
   const ref = Number.isSafeInteger(rawRef) && (rawRef as number) >= 0 ? { ref: rawRef as number } : {};
   if (knownTypes && !knownTypes.includes(type))
-    return { ok: false, code: 'unknown-type', message: `unknown message type '${inReplyTo}'; known: ${knownTypes.join(', ')}`, inReplyTo, ...ref };
+    return {
+      ok: false,
+      code: 'unknown-type',
+      message: `unknown message type '${inReplyTo}'; known: ${knownTypes.join(', ')}`,
+      inReplyTo,
+      ...ref,
+    };
   const result = schema.safeParse(data);
-  if (!result.success) return { ok: false, code: 'bad-message', message: `invalid '${inReplyTo}': ${describeIssues(result.error)}`, inReplyTo, ...ref };
+  if (!result.success)
+    return {
+      ok: false,
+      code: 'bad-message',
+      message: `invalid '${inReplyTo}': ${describeIssues(result.error)}`,
+      inReplyTo,
+      ...ref,
+    };
   return { ok: true, message: result.data };
 }
 

@@ -51,8 +51,21 @@ function quantile(xs: readonly number[], q: number): number | null {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
-export async function runApiBench(o: { chromium: string; model: ModelFixture; rounds: number; newTokens: number; log: (l: string) => void }): Promise<ApiBenchResult> {
-  const h = await Harness.start({ chromium: o.chromium, model: o.model, backend: 'wasm', webgpu: false, serverArgs: ['--api-key', KEY], log: o.log });
+export async function runApiBench(o: {
+  chromium: string;
+  model: ModelFixture;
+  rounds: number;
+  newTokens: number;
+  log: (l: string) => void;
+}): Promise<ApiBenchResult> {
+  const h = await Harness.start({
+    chromium: o.chromium,
+    model: o.model,
+    backend: 'wasm',
+    webgpu: false,
+    serverArgs: ['--api-key', KEY],
+    log: o.log,
+  });
   try {
     await h.createSession('bench-api');
     await h.openPeers([{ name: 'alpha' }, { name: 'bravo' }]);
@@ -67,7 +80,13 @@ export async function runApiBench(o: { chromium: string; model: ModelFixture; ro
     const apiOnce = async (): Promise<{ ttftMs: number; sseAfterOutputMs: number[] }> => {
       const mark = h.driver.log.length;
       const t0 = performance.now();
-      const stream = await client.chat.completions.create({ model: o.model.manifest.name, messages: [{ role: 'user', content: PROMPT }], temperature: 0, max_tokens: o.newTokens, stream: true });
+      const stream = await client.chat.completions.create({
+        model: o.model.manifest.name,
+        messages: [{ role: 'user', content: PROMPT }],
+        temperature: 0,
+        max_completion_tokens: o.newTokens,
+        stream: true,
+      });
       const arrivals: number[] = [];
       let first: number | null = null;
       for await (const chunk of stream) {
@@ -77,7 +96,9 @@ export async function runApiBench(o: { chromium: string; model: ModelFixture; ro
         arrivals.push(now);
       }
       if (first === null) throw new TandemError('bench-invalid', 'The API stream carried no content.');
-      const start = h.driver.log.slice(mark).find((m): m is ServerMessageOf<'start'> => m.type === 'start' && m.origin === 'api');
+      const start = h.driver.log
+        .slice(mark)
+        .find((m): m is ServerMessageOf<'start'> => m.type === 'start' && m.origin === 'api');
       // The driver's output messages of this request with text, in order: one per content chunk.
       const outputs: number[] = [];
       for (let i = mark; i < h.driver.log.length; i++) {
@@ -85,7 +106,10 @@ export async function runApiBench(o: { chromium: string; model: ModelFixture; ro
         if (m.type === 'output' && m.requestId === start?.requestId && m.text) outputs.push(h.driver.receivedAt[i]);
       }
       const paired = outputs.length === arrivals.length ? arrivals.map((a, i) => a - outputs[i]) : [];
-      if (!paired.length) o.log(`api-bench: ${arrivals.length} chunks vs ${outputs.length} outputs with text: chunk latency not paired this round`);
+      if (!paired.length)
+        o.log(
+          `api-bench: ${arrivals.length} chunks vs ${outputs.length} outputs with text: chunk latency not paired this round`,
+        );
       return { ttftMs: first - t0, sseAfterOutputMs: paired };
     };
 
@@ -101,7 +125,9 @@ export async function runApiBench(o: { chromium: string; model: ModelFixture; ro
       const api = await apiOnce();
       apiTtftMs.push(api.ttftMs);
       sse.push(...api.sseAfterOutputMs);
-      o.log(`api-bench: round ${r + 1}: Go TTFT ${go === null ? '-' : (go * 1000).toFixed(1)} ms, API TTFT ${api.ttftMs.toFixed(1)} ms`);
+      o.log(
+        `api-bench: round ${r + 1}: Go TTFT ${go === null ? '-' : (go * 1000).toFixed(1)} ms, API TTFT ${api.ttftMs.toFixed(1)} ms`,
+      );
     }
     const mg = median(goTtftMs);
     const ma = median(apiTtftMs);
@@ -142,19 +168,46 @@ export async function main(argv: string[]): Promise<number> {
       out: { type: 'string', default: RESULTS },
     },
   });
-  if (values.preset !== 'demo' && values.preset !== 'tiny') throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
+  if (values.preset !== 'demo' && values.preset !== 'tiny')
+    throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const ready = prepareE2e(log);
-  if (!ready.ok) throw new TandemError('e2e-unavailable', `The API bench needs headless Chromium in a private network namespace: ${ready.reason}`);
+  if (!ready.ok)
+    throw new TandemError(
+      'e2e-unavailable',
+      `The API bench needs headless Chromium in a private network namespace: ${ready.reason}`,
+    );
   const model = await ensureModelFixture({ preset: values.preset });
   const started = new Date().toISOString();
-  const result = await runApiBench({ chromium: ready.chromium.path, model, rounds: integerOption(values.rounds, '--rounds', 1, 100), newTokens: integerOption(values['new-tokens'], '--new-tokens', 1, 1024), log });
-  const out = { benchmark: 'api', started, finished: new Date().toISOString(), model: model.manifest.name, goal: { name: 'median API TTFT - median Go TTFT (ms)', value: result.ttftDifferenceMs, target: '<= 50', met: result.ttftDifferenceMs === null ? null : result.ttftDifferenceMs <= 50 }, ...result };
+  const result = await runApiBench({
+    chromium: ready.chromium.path,
+    model,
+    rounds: integerOption(values.rounds, '--rounds', 1, 100),
+    newTokens: integerOption(values['new-tokens'], '--new-tokens', 1, 1024),
+    log,
+  });
+  const out = {
+    benchmark: 'api',
+    started,
+    finished: new Date().toISOString(),
+    model: model.manifest.name,
+    goal: {
+      name: 'median API TTFT - median Go TTFT (ms)',
+      value: result.ttftDifferenceMs,
+      target: '<= 50',
+      met: result.ttftDifferenceMs === null ? null : result.ttftDifferenceMs <= 50,
+    },
+    ...result,
+  };
   mkdirSync(dirname(resolve(values.out)), { recursive: true });
   writeFileSync(resolve(values.out), JSON.stringify(out, null, 1) + '\n');
   const f = (x: number | null) => (x === null ? '-' : x.toFixed(1));
-  console.log(`TTFT median: Go ${f(result.medianGoTtftMs)} ms, API ${f(result.medianApiTtftMs)} ms, difference ${f(result.ttftDifferenceMs)} ms (goal <= 50)`);
-  console.log(`SSE chunk after the /ws output of the same token: median ${f(result.sseAfterOutputMs.median)} ms, p90 ${f(result.sseAfterOutputMs.p90)} ms (${result.sseAfterOutputMs.samples} tokens)`);
+  console.log(
+    `TTFT median: Go ${f(result.medianGoTtftMs)} ms, API ${f(result.medianApiTtftMs)} ms, difference ${f(result.ttftDifferenceMs)} ms (goal <= 50)`,
+  );
+  console.log(
+    `SSE chunk after the /ws output of the same token: median ${f(result.sseAfterOutputMs.median)} ms, p90 ${f(result.sseAfterOutputMs.p90)} ms (${result.sseAfterOutputMs.samples} tokens)`,
+  );
   console.log(`load average ${result.loadAverage.map((x) => x.toFixed(2)).join(' ')}\nsaved ${resolve(values.out)}`);
   return 0;
 }

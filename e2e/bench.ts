@@ -27,7 +27,6 @@ import { promptOfTokens } from './prompt.ts';
 import { ensureExportFull } from './reference.ts';
 import type { PlanRun } from './run-summary.ts';
 import { runPlanComparison } from './scenario.ts';
-import type { Preset } from '../shards/make-model.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 
 const RESULTS = resolve('bench/results/e2e.json');
@@ -39,36 +38,64 @@ interface Goal {
   met: boolean | null;
 }
 
-function ratioGoal(name: string, num: number | null | undefined, den: number | null | undefined, op: '<=' | '>=', bound: number): Goal {
+function ratioGoal(
+  name: string,
+  num: number | null | undefined,
+  den: number | null | undefined,
+  op: '<=' | '>=',
+  bound: number,
+): Goal {
   const value = num != null && den != null && den > 0 ? num / den : null;
-  return { name, value, target: `${op} ${bound}`, met: value === null ? null : op === '<=' ? value <= bound : value >= bound };
+  return {
+    name,
+    value,
+    target: `${op} ${bound}`,
+    met: value === null ? null : op === '<=' ? value <= bound : value >= bound,
+  };
 }
 
 /** transformers.js generate() decode rate on the export-full model (Node, onnxruntime-node CPU). */
-async function transformersDecodeRate(exportDir: string, prompt: string, newTokens: number): Promise<{ tokensPerSec: number; method: string }> {
+async function transformersDecodeRate(
+  exportDir: string,
+  prompt: string,
+  newTokens: number,
+): Promise<{ tokensPerSec: number; method: string }> {
   const { AutoModelForCausalLM, AutoTokenizer, env } = await import('@huggingface/transformers');
   env.allowRemoteModels = false;
   env.allowLocalModels = true;
   env.localModelPath = `${dirname(resolve(exportDir))}/`;
   const id = exportDir.split('/').filter(Boolean).at(-1)!;
   const tok = await AutoTokenizer.from_pretrained(id);
-  const text = tok.apply_chat_template([{ role: 'user', content: prompt }], { tokenize: false, add_generation_prompt: true }) as string;
+  const text = tok.apply_chat_template<false>([{ role: 'user', content: prompt }], {
+    tokenize: false,
+    add_generation_prompt: true,
+  });
   const inputs = tok(text, { add_special_tokens: false });
   const model = await AutoModelForCausalLM.from_pretrained(id, { dtype: 'fp32', device: 'cpu' });
   try {
     const promptLength = inputs.input_ids.dims.at(-1)!;
     const time = async (n: number) => {
       const t0 = performance.now();
-      const out = (await model.generate({ ...inputs, max_new_tokens: n, min_new_tokens: n, do_sample: false })) as { dims: number[] };
+      const out = (await model.generate({ ...inputs, max_new_tokens: n, min_new_tokens: n, do_sample: false })) as {
+        dims: number[];
+      };
       const seconds = (performance.now() - t0) / 1000;
       const generated = out.dims.at(-1)! - promptLength;
-      if (generated !== n) throw new TandemError('bench-invalid', `transformers.js generated ${generated} tokens, not ${n} (an early stop): no decode rate.`);
+      if (generated !== n)
+        throw new TandemError(
+          'bench-invalid',
+          `transformers.js generated ${generated} tokens, not ${n} (an early stop): no decode rate.`,
+        );
       return seconds;
     };
     await time(2); // warm-up (session and kernels), dropped
     const one = Math.min(await time(1), await time(1));
     const many = Math.min(await time(newTokens), await time(newTokens));
-    if (!(many > one)) throw new TandemError('bench-invalid', `transformers.js took ${many.toFixed(3)} s for ${newTokens} tokens and ${one.toFixed(3)} s for 1: too noisy for a decode rate.`);
+    if (!(many > one))
+      throw new TandemError(
+        'bench-invalid',
+        `transformers.js took ${many.toFixed(3)} s for ${newTokens} tokens and ${one.toFixed(3)} s for 1: too noisy for a decode rate.`,
+      );
     return {
       tokensPerSec: (newTokens - 1) / (many - one),
       method: `transformers.js generate() in Node (onnxruntime-node CPU, 1 process) on export-full; (N-1)/(t(N)-t(1)), best of 2, N=${newTokens}`,
@@ -89,11 +116,24 @@ interface DecodeResult {
   pipeline: { stages: number; tokensPerSec: number | null; run: PlanRun } | null;
   onePage: { tokensPerSec: number | null; run: PlanRun } | null;
   transformers: { tokensPerSec: number; method: string } | null;
-  shardLoad: { unitBytes: number; storageReadSeconds: number; loadSeconds: number; readMBps: number; loadMBps: number; stage: string }[];
+  shardLoad: {
+    unitBytes: number;
+    storageReadSeconds: number;
+    loadSeconds: number;
+    readMBps: number;
+    loadMBps: number;
+    stage: string;
+  }[];
 }
 
 /** K unemulated pages: an even K-stage pipeline and a single-page plan, greedy, `newTokens` each. */
-async function decodeBench(chromium: string, model: ModelFixture, k: number, newTokens: number, log: (l: string) => void): Promise<DecodeResult> {
+async function decodeBench(
+  chromium: string,
+  model: ModelFixture,
+  k: number,
+  newTokens: number,
+  log: (l: string) => void,
+): Promise<DecodeResult> {
   const prompt = await promptOfTokens(model.packageDir, 32);
   const h = await Harness.start({ chromium, model, backend: 'wasm', log });
   try {
@@ -110,7 +150,10 @@ async function decodeBench(chromium: string, model: ModelFixture, k: number, new
       const since = await Promise.all(h.pages.map((p) => p.pageNow()));
       const cold = await h.go(plan, prompt.text, 2);
       const tasks = (await Promise.all(h.pages.map((p, i) => p.longTasks(since[i])))).flat();
-      coldLongTasks.push({ plan: method, tasks: { count: tasks.length, maxMs: tasks.length ? Math.max(...tasks.map((t) => t.durationMs)) : null } });
+      coldLongTasks.push({
+        plan: method,
+        tasks: { count: tasks.length, maxMs: tasks.length ? Math.max(...tasks.map((t) => t.durationMs)) : null },
+      });
       return { cold, warm: await h.go(plan, prompt.text, newTokens) };
     };
     // Warm-up through every page (one-time wasm compile, tokenizer load), not reported.
@@ -121,16 +164,32 @@ async function decodeBench(chromium: string, model: ModelFixture, k: number, new
     const oneRun = one.warm;
     const shardLoad = [...pipeline.cold.stages, ...one.cold.stages].flatMap((s) => {
       if (!s.measured || !(s.measured.storageRead > 0)) return [];
-      const units = model.manifest.units.filter((u) =>
-        (u.kind === 'embed' && s.embeds) || (u.kind === 'head' && s.hasHead) || (u.kind === 'layer' && u.layer !== undefined && u.layer >= s.range.start && u.layer < s.range.end),
+      const units = model.manifest.units.filter(
+        (u) =>
+          (u.kind === 'embed' && s.embeds) ||
+          (u.kind === 'head' && s.hasHead) ||
+          (u.kind === 'layer' && u.layer !== undefined && u.layer >= s.range.start && u.layer < s.range.end),
       );
       const bytes = units.reduce((a, u) => a + u.bytes, 0);
       const loadSeconds = s.measured.storageRead + s.measured.sessionCreate;
-      return [{ stage: `${s.name} layers ${s.layers}`, unitBytes: bytes, storageReadSeconds: s.measured.storageRead, loadSeconds, readMBps: bytes / s.measured.storageRead / 1e6, loadMBps: bytes / loadSeconds / 1e6 }];
+      return [
+        {
+          stage: `${s.name} layers ${s.layers}`,
+          unitBytes: bytes,
+          storageReadSeconds: s.measured.storageRead,
+          loadSeconds,
+          readMBps: bytes / s.measured.storageRead / 1e6,
+          loadMBps: bytes / loadSeconds / 1e6,
+        },
+      ];
     });
     return {
       coldLongTasks: coldLongTasks.slice(1), // the first is the warm-up's
-      pipeline: { stages: pipelineRun.stages.length, tokensPerSec: pipelineRun.metrics.decodeTokensPerSec, run: pipelineRun },
+      pipeline: {
+        stages: pipelineRun.stages.length,
+        tokensPerSec: pipelineRun.metrics.decodeTokensPerSec,
+        run: pipelineRun,
+      },
       onePage: { tokensPerSec: oneRun.metrics.decodeTokensPerSec, run: oneRun },
       transformers: null,
       shardLoad,
@@ -163,17 +222,28 @@ export async function main(argv: string[]): Promise<number> {
       out: { type: 'string', default: RESULTS },
     },
   });
-  if (values.preset !== 'demo' && values.preset !== 'tiny') throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
-  const skip = new Set(values.skip.split(',').map((s) => s.trim()).filter(Boolean));
+  if (values.preset !== 'demo' && values.preset !== 'tiny')
+    throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
+  const skip = new Set(
+    values.skip
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
   const peers = integerOption(values.peers, '--peers', 1, 8);
   const tokens = integerOption(values.tokens, '--tokens', 8, 4096);
   const newTokens = integerOption(values['new-tokens'], '--new-tokens', 1, 1024);
   const decodeTokens = integerOption(values['decode-tokens'], '--decode-tokens', 1, 1024);
   const unknownParts = [...skip].filter((part) => !['hop', 'plans', 'decode', 'api'].includes(part));
-  if (unknownParts.length > 0) throw usageError(`--skip: '${unknownParts.join(',')}' is not one of hop, plans, decode, api`);
+  if (unknownParts.length > 0)
+    throw usageError(`--skip: '${unknownParts.join(',')}' is not one of hop, plans, decode, api`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const ready = prepareE2e(log);
-  if (!ready.ok) throw new TandemError('e2e-unavailable', `The bench needs headless Chromium in a private network namespace: ${ready.reason}`);
+  if (!ready.ok)
+    throw new TandemError(
+      'e2e-unavailable',
+      `The bench needs headless Chromium in a private network namespace: ${ready.reason}`,
+    );
   const model = await ensureModelFixture({ preset: values.preset });
   const started = new Date().toISOString();
 
@@ -217,23 +287,53 @@ export async function main(argv: string[]): Promise<number> {
   let api: ApiBenchResult | null = null;
   if (!skip.has('api')) {
     log('bench: OpenAI-compatible API vs Go on a warm session');
-    api = await runApiBench({ chromium: ready.chromium.path, model, rounds: 5, newTokens: Number(values['new-tokens']), log });
+    api = await runApiBench({
+      chromium: ready.chromium.path,
+      model,
+      rounds: 5,
+      newTokens: Number(values['new-tokens']),
+      log,
+    });
   }
 
   const ttft = (m: PlanMethod) => plans.find((r) => r.method === m)?.metrics.ttft ?? null;
   // Stages whose units are big enough to time (the tiny model's 0.15 MB layers read in ~1 ms).
   const loadRatios = decode?.shardLoad.filter((s) => s.unitBytes >= 8 << 20).map((s) => s.loadMBps) ?? [];
-  const medianLoad = loadRatios.length ? [...loadRatios].sort((a, b) => a - b)[Math.floor(loadRatios.length / 2)] : null;
+  const medianLoad = loadRatios.length
+    ? [...loadRatios].sort((a, b) => a - b)[Math.floor(loadRatios.length / 2)]
+    : null;
   const goals: Goal[] = [
     ratioGoal('DP TTFT / even TTFT', ttft('dp'), ttft('even'), '<=', 0.8),
-    ratioGoal(`${peers}-page decode / one-page decode`, decode?.pipeline?.tokensPerSec, decode?.onePage?.tokensPerSec, '>=', 0.8),
-    ratioGoal('one-page decode / transformers.js (Node, native CPU) decode', decode?.onePage?.tokensPerSec, decode?.transformers?.tokensPerSec, '>=', 1.0),
+    ratioGoal(
+      `${peers}-page decode / one-page decode`,
+      decode?.pipeline?.tokensPerSec,
+      decode?.onePage?.tokensPerSec,
+      '>=',
+      0.8,
+    ),
+    ratioGoal(
+      'one-page decode / transformers.js (Node, native CPU) decode',
+      decode?.onePage?.tokensPerSec,
+      decode?.transformers?.tokensPerSec,
+      '>=',
+      1.0,
+    ),
     ratioGoal('shard load MB/s (median stage >= 8 MiB) / raw IDB read', medianLoad, hop?.idb.readMBps, '>=', 0.5),
-    { name: 'API TTFT - Go TTFT, warm session (ms, medians)', value: api?.ttftDifferenceMs ?? null, target: '<= 50', met: api?.ttftDifferenceMs == null ? null : api.ttftDifferenceMs <= 50 },
+    {
+      name: 'API TTFT - Go TTFT, warm session (ms, medians)',
+      value: api?.ttftDifferenceMs ?? null,
+      target: '<= 50',
+      met: api?.ttftDifferenceMs == null ? null : api.ttftDifferenceMs <= 50,
+    },
     (() => {
       const maxes = decode?.coldLongTasks.map((c) => c.tasks.maxMs ?? 0) ?? [];
       const value = maxes.length ? Math.max(...maxes) : null;
-      return { name: 'longest main-thread task during a cold request (ms; 0 = none > 50 ms)', value, target: '<= 50', met: value === null ? null : value <= 50 };
+      return {
+        name: 'longest main-thread task during a cold request (ms; 0 = none > 50 ms)',
+        value,
+        target: '<= 50',
+        met: value === null ? null : value <= 50,
+      };
     })(),
   ];
 
@@ -248,10 +348,30 @@ export async function main(argv: string[]): Promise<number> {
     benchmark: 'e2e',
     started,
     finished: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, chromium: chromiumVersion },
-    model: { name: model.manifest.name, preset: values.preset, layers: model.manifest.config.num_hidden_layers, dtype: model.manifest.dtype, bytes: model.manifest.units.reduce((a, u) => a + u.bytes, 0) },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? '?',
+      memoryGiB: +(totalmem() / 2 ** 30).toFixed(1),
+      node: process.version,
+      chromium: chromiumVersion,
+    },
+    model: {
+      name: model.manifest.name,
+      preset: values.preset,
+      layers: model.manifest.config.num_hidden_layers,
+      dtype: model.manifest.dtype,
+      bytes: model.manifest.units.reduce((a, u) => a + u.bytes, 0),
+    },
     goals,
-    coldStart: plans.map((r) => ({ method: r.method, stages: r.stages.length, predictedT: r.predictedLatency, ttft: r.metrics.ttft, driverTtft: r.driverTtft, decodeTokensPerSec: r.metrics.decodeTokensPerSec, perStage: r.stages })),
+    coldStart: plans.map((r) => ({
+      method: r.method,
+      stages: r.stages.length,
+      predictedT: r.predictedLatency,
+      ttft: r.metrics.ttft,
+      driverTtft: r.driverTtft,
+      decodeTokensPerSec: r.metrics.decodeTokensPerSec,
+      perStage: r.stages,
+    })),
     decode: decode && {
       pipeline: decode.pipeline && { stages: decode.pipeline.stages, tokensPerSec: decode.pipeline.tokensPerSec },
       onePage: decode.onePage && { tokensPerSec: decode.onePage.tokensPerSec },
@@ -264,8 +384,8 @@ export async function main(argv: string[]): Promise<number> {
     shardLoad: decode?.shardLoad ?? [],
     notes: [
       'All pages share one headless Chromium on this machine; emulated heterogeneity = CDP CPU throttling + ?emulate= storage read caps (labelled in the pages).',
-      'TTFT = the last stage\'s first sampled token, from its arrival of the server\'s start message (page clock); driverTtft = Node driver go -> first output message.',
-      'Decode tokens/s = (tokens after the first) / (time from the first to the last sampled token), last stage\'s clock; the pipeline is an even plan over unemulated pages.',
+      "TTFT = the last stage's first sampled token, from its arrival of the server's start message (page clock); driverTtft = Node driver go -> first output message.",
+      "Decode tokens/s = (tokens after the first) / (time from the first to the last sampled token), last stage's clock; the pipeline is an even plan over unemulated pages.",
       'Shard load = unit bytes / (IndexedDB storage read + onnxruntime-web session create) per stage, i.e. blob -> session ready.',
     ],
   };
@@ -274,18 +394,32 @@ export async function main(argv: string[]): Promise<number> {
 
   const f = (x: number | null | undefined, d = 3) => (x == null ? '-' : x.toFixed(d));
   console.log('goal                                                        value   target  met');
-  for (const g of goals) console.log(`${g.name.padEnd(58)} ${f(g.value).padStart(7)}  ${g.target.padEnd(7)} ${g.met === null ? 'n/a' : g.met ? 'yes' : 'NO'}`);
+  for (const g of goals)
+    console.log(
+      `${g.name.padEnd(58)} ${f(g.value).padStart(7)}  ${g.target.padEnd(7)} ${g.met === null ? 'n/a' : g.met ? 'yes' : 'NO'}`,
+    );
   if (plans.length) {
     console.log('\ncold start (emulated paper-shaped pages)\nplan        stages  predicted T (s)  TTFT (s)');
-    for (const r of plans) console.log(`${r.method.padEnd(11)} ${String(r.stages.length).padStart(6)}  ${f(r.predictedLatency).padStart(15)}  ${f(r.metrics.ttft).padStart(8)}`);
+    for (const r of plans)
+      console.log(
+        `${r.method.padEnd(11)} ${String(r.stages.length).padStart(6)}  ${f(r.predictedLatency).padStart(15)}  ${f(r.metrics.ttft).padStart(8)}`,
+      );
   }
   if (decode) {
-    console.log(`\ndecode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`);
-    for (const c of decode.coldLongTasks) console.log(`cold ${c.plan}: ${c.tasks.count} main-thread tasks > 50 ms, longest ${f(c.tasks.maxMs, 0)} ms`);
+    console.log(
+      `\ndecode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`,
+    );
+    for (const c of decode.coldLongTasks)
+      console.log(`cold ${c.plan}: ${c.tasks.count} main-thread tasks > 50 ms, longest ${f(c.tasks.maxMs, 0)} ms`);
   }
   if (hop) {
-    console.log(`\ndata channel: tiny round trip ${f(hop.tinyRoundTripMs, 2)} ms\nframe bytes   hop median (ms)   one-way est (ms)   stream MB/s`);
-    for (const s of hop.sizes) console.log(`${String(s.bytes).padStart(11)}   ${f(s.hopMedianMs, 2).padStart(15)}   ${f(s.oneWayMs, 2).padStart(16)}   ${f(s.streamMBps, 1).padStart(11)}`);
+    console.log(
+      `\ndata channel: tiny round trip ${f(hop.tinyRoundTripMs, 2)} ms\nframe bytes   hop median (ms)   one-way est (ms)   stream MB/s`,
+    );
+    for (const s of hop.sizes)
+      console.log(
+        `${String(s.bytes).padStart(11)}   ${f(s.hopMedianMs, 2).padStart(15)}   ${f(s.oneWayMs, 2).padStart(16)}   ${f(s.streamMBps, 1).padStart(11)}`,
+      );
     console.log(`IndexedDB raw read ${f(hop.idb.readMBps, 0)} MB/s (${hop.idb.method})`);
   }
   console.log(`\nsaved ${resolve(values.out)}`);

@@ -28,12 +28,25 @@ export class CoordinatorClient {
   private nextRef = 1;
   private closedError: Error | null = null;
 
-  private constructor(private readonly ws: WebSocket, readonly url: string) {
+  private constructor(
+    private readonly ws: WebSocket,
+    readonly url: string,
+  ) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
-      const parsed = parseServerMessage(data.toString());
+      const text = Buffer.isBuffer(data)
+        ? data.toString('utf8')
+        : Array.isArray(data)
+          ? Buffer.concat(data).toString('utf8')
+          : Buffer.from(data).toString('utf8');
+      const parsed = parseServerMessage(text);
       if (!parsed.ok) {
-        this.fail(new TandemError('coordinator-bad-reply', `The server sent a message that fails the protocol: ${parsed.message}`));
+        this.fail(
+          new TandemError(
+            'coordinator-bad-reply',
+            `The server sent a message that fails the protocol: ${parsed.message}`,
+          ),
+        );
         return;
       }
       this.log.push(parsed.message);
@@ -45,8 +58,16 @@ export class CoordinatorClient {
         }
       }
     });
-    ws.on('close', (code, reason) => this.fail(new TandemError('coordinator-closed', `The coordinator WebSocket closed (${code} ${reason.toString()}).`)));
-    ws.on('error', (err) => this.fail(new TandemError('coordinator-closed', `The coordinator WebSocket failed: ${err.message}`, { cause: err })));
+    ws.on('close', (code, reason) =>
+      this.fail(
+        new TandemError('coordinator-closed', `The coordinator WebSocket closed (${code} ${reason.toString()}).`),
+      ),
+    );
+    ws.on('error', (err) =>
+      this.fail(
+        new TandemError('coordinator-closed', `The coordinator WebSocket failed: ${err.message}`, { cause: err }),
+      ),
+    );
   }
 
   /** Connect to `ws://host:port/ws` (pass the server's base URL, http://...). */
@@ -54,7 +75,11 @@ export class CoordinatorClient {
     const url = `${baseUrl.replace(/^http/, 'ws')}/ws`;
     const ws = new WebSocket(url);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TandemError('coordinator-timeout', `No WebSocket connection to ${url} within ${timeoutMs} ms.`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(new TandemError('coordinator-timeout', `No WebSocket connection to ${url} within ${timeoutMs} ms.`)),
+        timeoutMs,
+      );
       ws.once('open', () => {
         clearTimeout(timer);
         resolve();
@@ -115,7 +140,12 @@ export class CoordinatorClient {
     return new Promise<ServerMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(waiter);
-        reject(new TandemError('coordinator-timeout', `Waited ${timeoutMs / 1000} s for ${what} from the coordinator; got ${this.summary()}.`));
+        reject(
+          new TandemError(
+            'coordinator-timeout',
+            `Waited ${timeoutMs / 1000} s for ${what} from the coordinator; got ${this.summary()}.`,
+          ),
+        );
       }, timeoutMs);
       const waiter: Waiter = {
         match,

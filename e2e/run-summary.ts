@@ -152,7 +152,9 @@ export function formatRuns(runs: readonly PlanRun[]): string {
   }
   for (const r of runs) {
     lines.push('', `${r.method}: per stage, predicted / measured (s)`);
-    lines.push('  # name                 layers   load            wait            comm/receive    compute         finish');
+    lines.push(
+      '  # name                 layers   load            wait            comm/receive    compute         finish',
+    );
     for (const s of r.stages) {
       const m = s.measured;
       const pair = (p: number, q: number | undefined) => `${f(p)} / ${f(q)}`.padEnd(15);

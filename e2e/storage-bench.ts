@@ -87,7 +87,10 @@ const USAGE = `usage: npm run bench:storage -- [--runs N] [--out FILE]
   --help       this text`;
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseCliArgs({ args: argv, options: { runs: { type: 'string', default: '3' }, out: { type: 'string', default: 'bench/results/storage.json' } } });
+  const { values } = parseCliArgs({
+    args: argv,
+    options: { runs: { type: 'string', default: '3' }, out: { type: 'string', default: 'bench/results/storage.json' } },
+  });
   const runs = integerOption(values.runs, '--runs', 1, 100);
   const sizes = [...Array.from({ length: 24 }, () => 2_560_000), 77_800_000, 77_800_000];
   const total = sizes.reduce((a, b) => a + b, 0);
@@ -98,7 +101,11 @@ export async function main(argv: string[]): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   const profile = mkdtempSync(join(tmpdir(), 'tandem-storage-bench-'));
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath: ensureChromium().path, headless: true, args: chromiumArgs({ webgpu: false }) });
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: ensureChromium().path,
+    headless: true,
+    args: chromiumArgs({ webgpu: false }),
+  });
   const rows: { store: string; readMBps: number; samplesMs: number[] }[] = [];
   try {
     const page = await ctx.newPage();
@@ -107,13 +114,22 @@ export async function main(argv: string[]): Promise<number> {
     for (const store of STORES) {
       const ms: number[] = [];
       for (let r = 0; r <= runs; r++) {
-        const res = await page.evaluate(([s, n]) => (window as unknown as { readAll(s: string, n: number): Promise<{ bytes: number; ms: number }> }).readAll(s as string, n), [store, sizes.length] as const);
+        const res = await page.evaluate(
+          ([s, n]) =>
+            (window as unknown as { readAll(s: string, n: number): Promise<{ bytes: number; ms: number }> }).readAll(
+              s as string,
+              n,
+            ),
+          [store, sizes.length] as const,
+        );
         if (res.bytes !== total) throw new Error(`${store} read ${res.bytes} bytes, wrote ${total}`);
         if (r > 0) ms.push(res.ms); // the first read is dropped (cold caches)
       }
       const med = [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)];
       rows.push({ store, readMBps: total / 1e6 / (med / 1000), samplesMs: ms });
-      console.log(`${store.padEnd(10)} ${(total / 1e6 / (med / 1000)).toFixed(0).padStart(6)} MB/s  (median of ${ms.length}: ${ms.map((x) => x.toFixed(0)).join(', ')} ms)`);
+      console.log(
+        `${store.padEnd(10)} ${(total / 1e6 / (med / 1000)).toFixed(0).padStart(6)} MB/s  (median of ${ms.length}: ${ms.map((x) => x.toFixed(0)).join(', ')} ms)`,
+      );
     }
   } finally {
     await ctx.close();
@@ -122,7 +138,23 @@ export async function main(argv: string[]): Promise<number> {
   }
   const out = resolve(values.out);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ benchmark: 'storage', at: new Date().toISOString(), loadavg: loadavg(), bytes: total, units: sizes.length, rows, method: 'headless Chromium, persistent profile, all units read at once (Promise.all) into ArrayBuffers; median of runs after one dropped read' }, null, 1) + '\n');
+  writeFileSync(
+    out,
+    JSON.stringify(
+      {
+        benchmark: 'storage',
+        at: new Date().toISOString(),
+        loadavg: loadavg(),
+        bytes: total,
+        units: sizes.length,
+        rows,
+        method:
+          'headless Chromium, persistent profile, all units read at once (Promise.all) into ArrayBuffers; median of runs after one dropped read',
+      },
+      null,
+      1,
+    ) + '\n',
+  );
   console.log(`saved ${out}`);
   return 0;
 }

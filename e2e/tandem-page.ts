@@ -144,7 +144,12 @@ export class TandemPage {
 
   /** Main-thread long tasks (> 50 ms) that started at or after `sinceMs` on the page clock. */
   async longTasks(sinceMs = 0): Promise<{ startMs: number; durationMs: number }[]> {
-    const all = await this.page.evaluate(() => (window as unknown as { tandem: { longTasks?: () => { startMs: number; durationMs: number }[] } }).tandem.longTasks?.() ?? []);
+    const all = await this.page.evaluate(
+      () =>
+        (
+          window as unknown as { tandem: { longTasks?: () => { startMs: number; durationMs: number }[] } }
+        ).tandem.longTasks?.() ?? [],
+    );
     return all.filter((t) => t.startMs >= sinceMs);
   }
 
@@ -157,7 +162,9 @@ export class TandemPage {
       if (last !== null && pred(last)) return last;
       await new Promise((r) => setTimeout(r, 200));
     }
-    throw new Error(`${this.spec.name}: waited ${timeoutMs / 1000} s for ${what}; last state ${JSON.stringify(last)?.slice(0, 1500)}\n${this.diagnostics()}`);
+    throw new Error(
+      `${this.spec.name}: waited ${timeoutMs / 1000} s for ${what}; last state ${(JSON.stringify(last) as string | undefined)?.slice(0, 1500)}\n${this.diagnostics()}`,
+    );
   }
 
   async screenshot(path: string): Promise<void> {

@@ -4,18 +4,41 @@ import { TandemError } from '../core/errors.ts';
 import type { ModelConfig } from './types.ts';
 
 const qwen3_14b: ModelConfig = {
-  num_hidden_layers: 40, hidden_size: 5120, num_attention_heads: 40, num_key_value_heads: 8, head_dim: 128,
-  intermediate_size: 17408, vocab_size: 151936, bytesPerParam: 2,
+  num_hidden_layers: 40,
+  hidden_size: 5120,
+  num_attention_heads: 40,
+  num_key_value_heads: 8,
+  head_dim: 128,
+  intermediate_size: 17408,
+  vocab_size: 151936,
+  bytesPerParam: 2,
 };
 
 /** Independent count: every matmul of a GQA + SwiGLU block as [in, out], at 2 FLOP per multiply-add. */
 function countBlock(m: ModelConfig, t: number, kvOnce: boolean) {
-  const d = m.hidden_size, hq = m.num_attention_heads, hk = m.num_key_value_heads, dh = m.head_dim ?? d / hq, f = m.intermediate_size;
-  const kv: [number, number][] = kvOnce ? [[d, hk * dh]] : [[d, hk * dh], [d, hk * dh]];
+  const d = m.hidden_size,
+    hq = m.num_attention_heads,
+    hk = m.num_key_value_heads,
+    dh = m.head_dim ?? d / hq,
+    f = m.intermediate_size;
+  const kv: [number, number][] = kvOnce
+    ? [[d, hk * dh]]
+    : [
+        [d, hk * dh],
+        [d, hk * dh],
+      ];
   const mats: [number, number][] = [[d, hq * dh], ...kv, [hq * dh, d], [d, f], [d, f], [f, d]];
   let flops = mats.reduce((a, [i, o]) => a + 2 * t * i * o, 0);
   flops += hq * (2 * t * t * dh + 2 * t * t * dh); // per query head: scores Q K^T [t,dh]x[dh,t], then A V [t,t]x[t,dh]
-  const allMats: [number, number][] = [[d, hq * dh], [d, hk * dh], [d, hk * dh], [hq * dh, d], [d, f], [d, f], [f, d]];
+  const allMats: [number, number][] = [
+    [d, hq * dh],
+    [d, hk * dh],
+    [d, hk * dh],
+    [hq * dh, d],
+    [d, f],
+    [d, f],
+    [f, d],
+  ];
   const params = allMats.reduce((a, [i, o]) => a + i * o, 0);
   return { flops, params };
 }
@@ -29,7 +52,10 @@ describe('cost model [1]-[7]', () => {
 
   it('W matches an explicit matmul count, as printed (K and V) and with K/V counted once', () => {
     for (const t of [1, 256, 8192]) {
-      for (const m of [qwen3_14b, { ...qwen3_14b, head_dim: undefined, num_attention_heads: 32, num_key_value_heads: 4 }]) {
+      for (const m of [
+        qwen3_14b,
+        { ...qwen3_14b, head_dim: undefined, num_attention_heads: 32, num_key_value_heads: 4 },
+      ]) {
         const ref = countBlock(m, t, false);
         expect(layerCost(m, t).flops).toBe(ref.flops);
         expect(layerCost(m, t).paramBytes).toBe(2 * ref.params);
@@ -56,7 +82,7 @@ describe('cost model [1]-[7]', () => {
   });
 
   it('rejects a bad model naming the field', () => {
-    expect(() => checkModel({ ...qwen3_14b, hidden_size: 0 })).toThrowError(/model\.hidden_size/);
-    expect(() => checkModel({ ...qwen3_14b, bytesPerParam: Number.NaN })).toThrowError(TandemError);
+    expect(() => checkModel({ ...qwen3_14b, hidden_size: 0 })).toThrow(/model\.hidden_size/);
+    expect(() => checkModel({ ...qwen3_14b, bytesPerParam: Number.NaN })).toThrow(TandemError);
   });
 });

@@ -26,7 +26,12 @@ export function activationBytesPerValue(model: ModelConfig): number {
 /** Throws TandemError('model-invalid') naming the first bad field. */
 export function checkModel(model: ModelConfig): void {
   const positiveInts: (keyof ModelConfig)[] = [
-    'num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'vocab_size',
+    'num_hidden_layers',
+    'hidden_size',
+    'num_attention_heads',
+    'num_key_value_heads',
+    'intermediate_size',
+    'vocab_size',
   ];
   for (const key of positiveInts) {
     const v = model[key];

@@ -27,7 +27,12 @@ describe('buildFullModel', () => {
         position_ids: { dtype: 'int64', dims: [1, S], data: BigInt64Array.from({ length: S }, (_, j) => BigInt(j)) },
       };
       for (let l = 0; l < L; l++) {
-        for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = { dtype: 'float32', dims: [1, nkv, 0, headDim(manifest.config)], data: new Float32Array(0) };
+        for (const kv of ['key', 'value'])
+          feeds[`past_key_values.${l}.${kv}`] = {
+            dtype: 'float32',
+            dims: [1, nkv, 0, headDim(manifest.config)],
+            data: new Float32Array(0),
+          };
       }
       const logits = (await session.run(feeds))['logits'];
       if (logits.dtype !== 'float32') throw new Error(`logits are ${logits.dtype}`);

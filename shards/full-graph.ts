@@ -31,15 +31,26 @@ export interface FullModelOptions extends StageGraphOptions {
 }
 
 /** Builds the full model; `unitBytes` returns a unit's verified bytes. */
-export function buildFullModel(manifest: ModelManifest, unitBytes: (unit: UnitEntry) => Uint8Array, opts: FullModelOptions = {}): FullModel {
+export function buildFullModel(
+  manifest: ModelManifest,
+  unitBytes: (unit: UnitEntry) => Uint8Array,
+  opts: FullModelOptions = {},
+): FullModel {
   const L = manifest.config.num_hidden_layers;
-  const { def, units, inputNames, outputNames } = buildStageModelDef(manifest, { layers: { start: 0, end: L }, embeds: true, hasHead: true }, { ...opts, logits: 'all' });
+  const { def, units, inputNames, outputNames } = buildStageModelDef(
+    manifest,
+    { layers: { start: 0, end: L }, embeds: true, hasHead: true },
+    { ...opts, logits: 'all' },
+  );
   const byFile = new Map(units.map((u) => [u.file, u]));
   const externalBytes = def.graph.initializers.reduce((s, t) => s + (t.external?.length ?? 0), 0);
   const mode = opts.weights ?? 'auto';
   const inline = mode === 'inline' || (mode === 'auto' && externalBytes < INLINE_LIMIT_BYTES);
   if (inline && externalBytes >= 2 ** 31 - 2 ** 24) {
-    throw new TandemError('export-too-large', `The weights (${externalBytes} bytes) do not fit inside one ONNX protobuf; export with external data.`);
+    throw new TandemError(
+      'export-too-large',
+      `The weights (${externalBytes} bytes) do not fit inside one ONNX protobuf; export with external data.`,
+    );
   }
 
   const dataChunks: Uint8Array[] = [];
@@ -47,17 +58,30 @@ export function buildFullModel(manifest: ModelManifest, unitBytes: (unit: UnitEn
   const relocate = (t: TensorDef): TensorDef => {
     if (!t.external) return t;
     const unit = byFile.get(t.external.location);
-    if (!unit) throw new TandemError('export-invalid', `Tensor ${t.name} points at '${t.external.location}', which is not a unit of this stage.`);
+    if (!unit)
+      throw new TandemError(
+        'export-invalid',
+        `Tensor ${t.name} points at '${t.external.location}', which is not a unit of this stage.`,
+      );
     const blob = unitBytes(unit);
     const bytes = blob.subarray(t.external.offset, t.external.offset + t.external.length);
-    if (bytes.byteLength !== t.external.length) throw new TandemError('shard-truncated', `Unit '${unit.id}' is shorter than its manifest says; re-convert the package.`);
+    if (bytes.byteLength !== t.external.length)
+      throw new TandemError(
+        'shard-truncated',
+        `Unit '${unit.id}' is shorter than its manifest says; re-convert the package.`,
+      );
     if (inline) return { name: t.name, dataType: t.dataType, dims: t.dims, raw: bytes };
     const pad = (DATA_ALIGNMENT - (dataBytes % DATA_ALIGNMENT)) % DATA_ALIGNMENT;
     if (pad) dataChunks.push(new Uint8Array(pad));
     const offset = dataBytes + pad;
     dataChunks.push(bytes);
     dataBytes = offset + bytes.byteLength;
-    return { name: t.name, dataType: t.dataType, dims: t.dims, external: { location: FULL_MODEL_DATA_FILE, offset, length: bytes.byteLength } };
+    return {
+      name: t.name,
+      dataType: t.dataType,
+      dims: t.dims,
+      external: { location: FULL_MODEL_DATA_FILE, offset, length: bytes.byteLength },
+    };
   };
   const graph = { ...def.graph, initializers: def.graph.initializers.map(relocate) };
   const model = encodeModel({ ...def, graph, metadata: { ...def.metadata, 'tandem.stage': 'full' } });

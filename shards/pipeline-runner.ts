@@ -9,13 +9,27 @@
  *   last    : hidden -> logits (1, 1, V) of the last position; sample -> token --frame--> stage 0
  */
 import { TandemError } from '../core/errors.ts';
-import { encodeFrame, FrameAssembler, frameToFloat32, frameToInt32, hiddenFrame, tokenFrame, type Frame } from '../core/frame-codec.ts';
+import {
+  encodeFrame,
+  FrameAssembler,
+  frameToFloat32,
+  frameToInt32,
+  hiddenFrame,
+  tokenFrame,
+  type Frame,
+} from '../core/frame-codec.ts';
 import type { LayerRange, ModelManifest, UnitEntry } from './manifest.ts';
 import { headDim, unitBytes } from './manifest.ts';
 import type { HostTensor, NodeBackend, StageSession } from './ort-node.ts';
 import { createStageSession } from './ort-node.ts';
 import { Sampler, type SamplingOptions } from './sampler.ts';
-import { buildStageGraph, HIDDEN_OUTPUT, stageMaxPositions, stageSessionConfig, type StageSpec } from './stage-graph.ts';
+import {
+  buildStageGraph,
+  HIDDEN_OUTPUT,
+  stageMaxPositions,
+  stageSessionConfig,
+  type StageSpec,
+} from './stage-graph.ts';
 
 /** Where a stage's unit blobs come from (e.g. PackageReader): verified bytes, and a file path if on disk. */
 export interface UnitSource {
@@ -27,12 +41,16 @@ export interface UnitSource {
 /** "1-4,5-9,10-16" (1-based inclusive, as CLIs show) -> 0-based half-open ranges covering all layers in order. */
 export function parseSplit(text: string, layers: number): LayerRange[] {
   const bad = (why: string) =>
-    new TandemError('split-invalid', `--split '${text}': ${why}. Give 1-based inclusive layer ranges covering 1-${layers} in order, e.g. '1-${Math.ceil(layers / 2)},${Math.ceil(layers / 2) + 1}-${layers}'.`);
+    new TandemError(
+      'split-invalid',
+      `--split '${text}': ${why}. Give 1-based inclusive layer ranges covering 1-${layers} in order, e.g. '1-${Math.ceil(layers / 2)},${Math.ceil(layers / 2) + 1}-${layers}'.`,
+    );
   const ranges = text.split(',').map((part) => {
     const m = /^\s*(\d+)\s*(?:-\s*(\d+))?\s*$/.exec(part);
     if (!m) throw bad(`'${part}' is not a range like 3-7`);
     const first = Number(m[1]);
-    const last = m[2] === undefined ? first : Number(m[2]);
+    const lastText = m.at(2); // the optional group is absent for a single layer
+    const last = lastText === undefined ? first : Number(lastText);
     if (last < first) throw bad(`'${part}' ends before it starts`);
     return { start: first - 1, end: last };
   });
@@ -74,7 +92,15 @@ export interface GenerateResult {
   stopReason: 'eos' | 'max-new-tokens';
   /** logits row used to pick each generated token, when `keepLogits` was set */
   logits?: Float32Array[];
-  timings: { prefillMs: number; timeToFirstTokenMs: number; decodeMsPerToken: number; tokensPerSecond: number; wireMs: number; wireBytes: number; totalMs: number };
+  timings: {
+    prefillMs: number;
+    timeToFirstTokenMs: number;
+    decodeMsPerToken: number;
+    tokensPerSecond: number;
+    wireMs: number;
+    wireBytes: number;
+    totalMs: number;
+  };
 }
 
 export interface GenerateOptions {
@@ -116,7 +142,11 @@ class Stage {
     this.runMs.length = 0;
     for (let i = this.spec.layers.start; i < this.spec.layers.end; i++) {
       for (const kv of ['key', 'value']) {
-        this.cache.set(`past_key_values.${i}.${kv}`, { dtype: 'float32', dims: [1, this.kvShape.heads, 0, this.kvShape.headDim], data: new Float32Array(0) });
+        this.cache.set(`past_key_values.${i}.${kv}`, {
+          dtype: 'float32',
+          dims: [1, this.kvShape.heads, 0, this.kvShape.headDim],
+          data: new Float32Array(0),
+        });
       }
     }
   }
@@ -127,19 +157,31 @@ class Stage {
     const feeds: Record<string, HostTensor> = {
       [this.spec.embeds ? 'input_ids' : 'hidden_states']: input,
       attention_mask: { dtype: 'int64', dims: [1, total], data: new BigInt64Array(total).fill(1n) },
-      position_ids: { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)) },
+      position_ids: {
+        dtype: 'int64',
+        dims: [1, seq],
+        data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)),
+      },
     };
     for (const [k, v] of this.cache) feeds[k] = v;
     const t0 = performance.now();
     const out = await this.session.run(feeds);
     this.runMs.push(performance.now() - t0);
     for (const k of this.cache.keys()) {
-      const present = out[k.replace('past_key_values.', 'present.')];
-      if (!present) throw new TandemError('stage-output-missing', `Stage ${this.index} did not return ${k.replace('past_key_values.', 'present.')}.`);
+      const present = out[k.replace('past_key_values.', 'present.')] as (typeof out)[string] | undefined;
+      if (!present)
+        throw new TandemError(
+          'stage-output-missing',
+          `Stage ${this.index} did not return ${k.replace('past_key_values.', 'present.')}.`,
+        );
       this.cache.set(k, present);
     }
-    const main = out[this.spec.hasHead ? 'logits' : HIDDEN_OUTPUT];
-    if (!main) throw new TandemError('stage-output-missing', `Stage ${this.index} did not return ${this.spec.hasHead ? 'logits' : HIDDEN_OUTPUT}.`);
+    const main = out[this.spec.hasHead ? 'logits' : HIDDEN_OUTPUT] as (typeof out)[string] | undefined;
+    if (!main)
+      throw new TandemError(
+        'stage-output-missing',
+        `Stage ${this.index} did not return ${this.spec.hasHead ? 'logits' : HIDDEN_OUTPUT}.`,
+      );
     return main;
   }
 }
@@ -159,7 +201,8 @@ class Link {
       if (f) received = f;
     }
     this.ms += performance.now() - t0;
-    if (!received) throw new TandemError('frame-lost', `A ${frame.kind} frame (step ${frame.step}) did not reassemble.`);
+    if (!received)
+      throw new TandemError('frame-lost', `A ${frame.kind} frame (step ${frame.step}) did not reassemble.`);
     return received;
   }
 }
@@ -180,7 +223,10 @@ export class PipelineRunner {
     const L = manifest.config.num_hidden_layers;
     const split = opts.split ?? [{ start: 0, end: L }];
     const backend = opts.backend ?? 'node';
-    const graphOpts = { backend: backend === 'wasm' ? ('wasm' as const) : ('cpu' as const), maxPositions: opts.maxPositions };
+    const graphOpts = {
+      backend: backend === 'wasm' ? ('wasm' as const) : ('cpu' as const),
+      maxPositions: opts.maxPositions,
+    };
     const stages: Stage[] = [];
     try {
       for (const [index, spec] of stageSpecs(split).entries()) {
@@ -193,7 +239,12 @@ export class PipelineRunner {
             return { path: u.file, data: backend === 'node' && source.path ? { file: source.path(u.file) } : bytes };
           }),
         );
-        const session = await createStageSession(backend, { model: graph.model, externalData, config: stageSessionConfig(manifest, graphOpts), threads: opts.threads });
+        const session = await createStageSession(backend, {
+          model: graph.model,
+          externalData,
+          config: stageSessionConfig(manifest, graphOpts),
+          threads: opts.threads,
+        });
         const kv = { heads: manifest.config.num_key_value_heads, headDim: headDim(manifest.config) };
         stages.push(new Stage(index, spec, session, unitBytes(units), performance.now() - t0, kv));
       }
@@ -224,14 +275,17 @@ export class PipelineRunner {
         const [, rows, V] = out.dims as [number, number, number];
         return (out.data as Float32Array).slice((rows - 1) * V, rows * V);
       }
-      const frame = this.links[i].send(hiddenFrame(requestId, stepIndex, out.data as Float32Array, out.dims, this.wire));
+      const frame = this.links[i].send(
+        hiddenFrame(requestId, stepIndex, out.data as Float32Array, out.dims, this.wire),
+      );
       x = { dtype: 'float32', dims: frame.dims, data: frameToFloat32(frame) };
     }
     throw new TandemError('pipeline-invalid', 'The last stage has no head.');
   }
 
   async generate(promptIds: number[], opts: GenerateOptions): Promise<GenerateResult> {
-    if (promptIds.length === 0) throw new TandemError('prompt-empty', 'The prompt has no tokens; give a non-empty prompt.');
+    if (promptIds.length === 0)
+      throw new TandemError('prompt-empty', 'The prompt has no tokens; give a non-empty prompt.');
     if (promptIds.length + opts.maxNewTokens > this.maxPositions) {
       throw new TandemError(
         'context-too-long',
@@ -240,7 +294,8 @@ export class PipelineRunner {
     }
     const V = this.manifest.config.vocab_size;
     const bad = promptIds.find((t) => !Number.isInteger(t) || t < 0 || t >= V);
-    if (bad !== undefined) throw new TandemError('token-out-of-range', `Prompt token id ${bad} is outside the vocabulary 0..${V - 1}.`);
+    if (bad !== undefined)
+      throw new TandemError('token-out-of-range', `Prompt token id ${bad} is outside the vocabulary 0..${V - 1}.`);
     const requestId = opts.requestId ?? 1;
     const sampler = new Sampler(opts.sampling);
     const stops = new Set(opts.stopTokens ?? this.eosTokens());

@@ -45,7 +45,13 @@ afterAll(async () => {
  * Runs the split stage by stage (hidden states handed over directly) and returns logits rows: one per
  * position with `logits: 'all'`, one per step (its last position) by default.
  */
-async function pipelineLogits(pkg: TestPackage, backend: NodeBackend, split: LayerRange[], graphOpts: StageGraphOptions = {}, steps: number[][] = STEPS): Promise<Float32Array[]> {
+async function pipelineLogits(
+  pkg: TestPackage,
+  backend: NodeBackend,
+  split: LayerRange[],
+  graphOpts: StageGraphOptions = {},
+  steps: number[][] = STEPS,
+): Promise<Float32Array[]> {
   const manifest = pkg.reader.manifest;
   const { num_key_value_heads: nkv, vocab_size: V } = manifest.config;
   const hd = manifest.config.head_dim ?? manifest.config.hidden_size / manifest.config.num_attention_heads;
@@ -62,7 +68,12 @@ async function pipelineLogits(pkg: TestPackage, backend: NodeBackend, split: Lay
       sessions.push(session);
       const cache = new Map<string, HostTensor>();
       for (let l = layers.start; l < layers.end; l++) {
-        for (const kv of ['key', 'value']) cache.set(`past_key_values.${l}.${kv}`, { dtype: 'float32', dims: [1, nkv, 0, hd], data: new Float32Array(0) });
+        for (const kv of ['key', 'value'])
+          cache.set(`past_key_values.${l}.${kv}`, {
+            dtype: 'float32',
+            dims: [1, nkv, 0, hd],
+            data: new Float32Array(0),
+          });
       }
       return { spec, session, cache };
     }),
@@ -76,7 +87,11 @@ async function pipelineLogits(pkg: TestPackage, backend: NodeBackend, split: Lay
       const feeds: Record<string, HostTensor> = {
         [st.spec.embeds ? 'input_ids' : 'hidden_states']: x,
         attention_mask: { dtype: 'int64', dims: [1, past + S], data: new BigInt64Array(past + S).fill(1n) },
-        position_ids: { dtype: 'int64', dims: [1, S], data: BigInt64Array.from({ length: S }, (_, j) => BigInt(past + j)) },
+        position_ids: {
+          dtype: 'int64',
+          dims: [1, S],
+          data: BigInt64Array.from({ length: S }, (_, j) => BigInt(past + j)),
+        },
         ...Object.fromEntries(st.cache),
       };
       const out = await st.session.run(feeds);
@@ -107,8 +122,15 @@ function maxAbsDiff(a: ArrayLike<number>[], b: ArrayLike<number>[]): number {
 
 const FULL: LayerRange[] = [{ start: 0, end: 4 }];
 const SPLITS: LayerRange[][] = [
-  [{ start: 0, end: 1 }, { start: 1, end: 4 }],
-  [{ start: 0, end: 2 }, { start: 2, end: 3 }, { start: 3, end: 4 }],
+  [
+    { start: 0, end: 1 },
+    { start: 1, end: 4 },
+  ],
+  [
+    { start: 0, end: 2 },
+    { start: 2, end: 3 },
+    { start: 3, end: 4 },
+  ],
 ];
 
 const MODELS: { arch: Architecture; tied: boolean; backends: NodeBackend[] }[] = [
@@ -137,14 +159,22 @@ describe('stage graphs == full graph == fp64 reference (fp32 packages)', () => {
           expect(errors.at(-1)).toBeLessThan(1e-4);
           expect(maxAbsDiff(chained, lastOfEachStep(full))).toBeLessThan(1e-4);
         }
-        console.log(`${arch} ${tied ? 'tied' : 'untied'} ${backend}: max |logits - fp64 reference| full/splits = ${errors.map((e) => e.toExponential(2)).join(' ')}`);
+        console.log(
+          `${arch} ${tied ? 'tied' : 'untied'} ${backend}: max |logits - fp64 reference| full/splits = ${errors.map((e) => e.toExponential(2)).join(' ')}`,
+        );
       });
     }
   }
 });
 
 describe('fp16 and q4 packages', () => {
-  const cases: { dtype: PackageDType; backend: NodeBackend; q4Kernel?: 'matmulnbits' | 'dequantize'; f16Matmul?: boolean; tol: number }[] = [
+  const cases: {
+    dtype: PackageDType;
+    backend: NodeBackend;
+    q4Kernel?: 'matmulnbits' | 'dequantize';
+    f16Matmul?: boolean;
+    tol: number;
+  }[] = [
     { dtype: 'fp16', backend: 'node', tol: 1e-4 },
     // fp16 activations in the matmuls: error of fp16 rounding (2^-11 relative) through 4 layers.
     { dtype: 'fp16', backend: 'node', f16Matmul: true, tol: 5e-2 },
@@ -158,9 +188,15 @@ describe('fp16 and q4 packages', () => {
     it(`qwen3 ${c.dtype} on ${c.backend}${c.q4Kernel ? ` (${c.q4Kernel})` : ''}${c.f16Matmul ? ' (fp16 matmuls)' : ''} matches the reference on its own weights`, async () => {
       const pkg = await testPackage('qwen3', true, c.dtype);
       const ref = referenceLogits(pkg);
-      const chained = await pipelineLogits(pkg, c.backend, SPLITS[0], { q4Kernel: c.q4Kernel, f16Matmul: c.f16Matmul, logits: 'all' });
+      const chained = await pipelineLogits(pkg, c.backend, SPLITS[0], {
+        q4Kernel: c.q4Kernel,
+        f16Matmul: c.f16Matmul,
+        logits: 'all',
+      });
       const err = maxAbsDiff(chained, ref);
-      console.log(`qwen3 ${c.dtype} ${c.backend} ${c.q4Kernel ?? ''}${c.f16Matmul ? 'f16-matmul' : ''}: max |logits - fp64 reference| = ${err.toExponential(2)}`);
+      console.log(
+        `qwen3 ${c.dtype} ${c.backend} ${c.q4Kernel ?? ''}${c.f16Matmul ? 'f16-matmul' : ''}: max |logits - fp64 reference| = ${err.toExponential(2)}`,
+      );
       expect(err).toBeLessThan(c.tol);
     });
   }
@@ -193,21 +229,35 @@ describe('buildStageGraph input checks', () => {
   it('rejects a range outside the model and an empty stage', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
     const m = pkg.reader.manifest;
-    expect(() => buildStageGraph(m, { layers: { start: 2, end: 9 }, embeds: false, hasHead: false })).toThrow(expect.objectContaining({ code: 'range-invalid' }));
-    expect(() => buildStageGraph(m, { layers: { start: 1, end: 1 }, embeds: false, hasHead: false })).toThrow(expect.objectContaining({ code: 'range-invalid' }));
+    expect(() => buildStageGraph(m, { layers: { start: 2, end: 9 }, embeds: false, hasHead: false })).toThrow(
+      expect.objectContaining({ code: 'range-invalid' }),
+    );
+    expect(() => buildStageGraph(m, { layers: { start: 1, end: 1 }, embeds: false, hasHead: false })).toThrow(
+      expect.objectContaining({ code: 'range-invalid' }),
+    );
   });
 
   it('rejects a package whose tensor shapes disagree with its config', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
     const m = structuredClone(pkg.reader.manifest);
     m.config.intermediate_size = 128;
-    expect(() => buildStageGraph(m, { layers: { start: 0, end: 1 }, embeds: true, hasHead: false })).toThrow(expect.objectContaining({ code: 'tensor-shape-mismatch' }));
+    expect(() => buildStageGraph(m, { layers: { start: 0, end: 1 }, embeds: true, hasHead: false })).toThrow(
+      expect.objectContaining({ code: 'tensor-shape-mismatch' }),
+    );
   });
 
   it('names inputs and outputs like transformers.js, with global layer indices', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
     const g = buildStageGraph(pkg.reader.manifest, { layers: { start: 2, end: 4 }, embeds: false, hasHead: true });
-    expect(g.inputNames).toEqual(['hidden_states', 'attention_mask', 'position_ids', 'past_key_values.2.key', 'past_key_values.2.value', 'past_key_values.3.key', 'past_key_values.3.value']);
+    expect(g.inputNames).toEqual([
+      'hidden_states',
+      'attention_mask',
+      'position_ids',
+      'past_key_values.2.key',
+      'past_key_values.2.value',
+      'past_key_values.3.key',
+      'past_key_values.3.value',
+    ]);
     expect(g.outputNames).toEqual(['logits', 'present.2.key', 'present.2.value', 'present.3.key', 'present.3.value']);
     expect(g.externalData).toEqual([
       { path: 'layer.2.bin', unitId: 'layer.2' },

@@ -147,12 +147,20 @@ class StageEmitter {
       throw new TandemError('config-invalid', `head_dim ${this.hd} must be an even integer; check config.json.`);
     }
     if (this.nq % this.nkv !== 0) {
-      throw new TandemError('config-invalid', `num_attention_heads ${this.nq} is not a multiple of num_key_value_heads ${this.nkv}; check config.json.`);
+      throw new TandemError(
+        'config-invalid',
+        `num_attention_heads ${this.nq} is not a multiple of num_key_value_heads ${this.nkv}; check config.json.`,
+      );
     }
   }
 
   /** An external initializer for a unit tensor, after checking its shape. */
-  private external(unit: UnitEntry, name: string, want: number[], as?: { dataType: DataTypeCode; dims: number[] }): string {
+  private external(
+    unit: UnitEntry,
+    name: string,
+    want: number[],
+    as?: { dataType: DataTypeCode; dims: number[] },
+  ): string {
     const t = getTensor(unit, name);
     if (!sameShape(t.shape, want)) throw shapeError(unit, t, want);
     return this.g.initializer({
@@ -173,7 +181,10 @@ class StageEmitter {
     const value = this.external(unit, name, want);
     if (t.dtype === 'float32') return value;
     if (t.dtype === 'float16') return this.g.op('Cast', [value], `${unit.id}/${name}/cast`, { to: DataType.FLOAT });
-    throw new TandemError('tensor-dtype-unsupported', `Unit '${unit.id}' tensor '${name}' has dtype ${t.dtype}, expected float32 or float16.`);
+    throw new TandemError(
+      'tensor-dtype-unsupported',
+      `Unit '${unit.id}' tensor '${name}' has dtype ${t.dtype}, expected float32 or float16.`,
+    );
   }
 
   /** y = x @ W for a projection `prefix` with W (in, out): fp32/fp16 '.weight' or q4 '.qweight' + '.scales'. */
@@ -195,9 +206,21 @@ class StageEmitter {
     const blocks = inDim / 32;
     if (this.q4Kernel === 'matmulnbits') {
       // B as uint8 (N, K/32, 16): the same bytes as the packed uint4 (N, K), low nibble first.
-      const b = this.external(unit, `${prefix}.qweight`, [outDim, inDim], { dataType: DataType.UINT8, dims: [outDim, blocks, 16] });
-      const s = this.external(unit, `${prefix}.scales`, [outDim, blocks], { dataType: DataType.FLOAT, dims: [outDim * blocks] });
-      return this.g.op('MatMulNBits', [x, b, s], base, { K: inDim, N: outDim, bits: 4, block_size: 32 }, 'com.microsoft');
+      const b = this.external(unit, `${prefix}.qweight`, [outDim, inDim], {
+        dataType: DataType.UINT8,
+        dims: [outDim, blocks, 16],
+      });
+      const s = this.external(unit, `${prefix}.scales`, [outDim, blocks], {
+        dataType: DataType.FLOAT,
+        dims: [outDim * blocks],
+      });
+      return this.g.op(
+        'MatMulNBits',
+        [x, b, s],
+        base,
+        { K: inDim, N: outDim, bits: 4, block_size: 32 },
+        'com.microsoft',
+      );
     }
     const q = this.external(unit, `${prefix}.qweight`, [outDim, inDim]);
     const s = this.external(unit, `${prefix}.scales`, [outDim, blocks]);
@@ -225,7 +248,11 @@ class StageEmitter {
   }
 
   rmsNorm(x: string, gamma: string, name: string): string {
-    return this.g.op('SimplifiedLayerNormalization', [x, gamma], name, { axis: -1, epsilon: { float: this.eps }, stash_type: 1 });
+    return this.g.op('SimplifiedLayerNormalization', [x, gamma], name, {
+      axis: -1,
+      epsilon: { float: this.eps },
+      stash_type: 1,
+    });
   }
 
   /** (normed, sum) = (RMSNorm(x + skip) * gamma, x + skip) */
@@ -271,7 +298,9 @@ class StageEmitter {
       const t = getTensor(embed, 'embed_tokens.weight');
       if (t.dtype === 'float16' && this.f16Matmul) {
         // Gather the fp16 rows, then widen them: the table stays fp16 in memory.
-        const gathered = g.op('Gather', [this.external(embed, 'embed_tokens.weight', [V, H]), ids], 'embed/gather', { axis: 0 });
+        const gathered = g.op('Gather', [this.external(embed, 'embed_tokens.weight', [V, H]), ids], 'embed/gather', {
+          axis: 0,
+        });
         x = g.op('Cast', [gathered], 'embed/cast', { to: DataType.FLOAT });
       } else {
         // fp32 table (an fp16 one is widened once at session creation: WebGPU without shader-f16 has no fp16 Gather).
@@ -292,13 +321,25 @@ class StageEmitter {
     if (layerCount > 0) {
       // GroupQueryAttention wants seqlens_k = (valid tokens - 1) as int32 (B) and the total length as an int32 scalar.
       const valid = g.op('ReduceSum', [mask, g.int64([1])], 'mask/valid', { keepdims: 0 });
-      seqlensK = g.op('Cast', [g.op('Sub', [valid, g.int64([1], [])], 'mask/minus1')], 'mask/seqlens_k', { to: DataType.INT32 });
+      seqlensK = g.op('Cast', [g.op('Sub', [valid, g.int64([1], [])], 'mask/minus1')], 'mask/seqlens_k', {
+        to: DataType.INT32,
+      });
       const maskShape = g.op('Shape', [mask], 'mask/shape');
       const total = g.op('Gather', [maskShape, g.int64([1], [])], 'mask/total', { axis: 0 });
       totalLen = g.op('Cast', [total], 'mask/total_i32', { to: DataType.INT32 });
       const rope = ropeTables(this.cfg, maxPositions);
-      cos = g.initializer({ name: 'rope.cos_cache', dataType: DataType.FLOAT, dims: [maxPositions, rope.half], raw: float32Raw(rope.cos) });
-      sin = g.initializer({ name: 'rope.sin_cache', dataType: DataType.FLOAT, dims: [maxPositions, rope.half], raw: float32Raw(rope.sin) });
+      cos = g.initializer({
+        name: 'rope.cos_cache',
+        dataType: DataType.FLOAT,
+        dims: [maxPositions, rope.half],
+        raw: float32Raw(rope.cos),
+      });
+      sin = g.initializer({
+        name: 'rope.sin_cache',
+        dataType: DataType.FLOAT,
+        dims: [maxPositions, rope.half],
+        raw: float32Raw(rope.sin),
+      });
     }
 
     // Decoder layers. `pending` is the last MLP output not yet added to the residual stream `x`.
@@ -306,8 +347,18 @@ class StageEmitter {
     for (let i = spec.layers.start; i < spec.layers.end; i++) {
       const u = unitOf(`layer.${i}`);
       const p = `layer.${i}`;
-      const pastK = g.input(`past_key_values.${i}.key`, DataType.FLOAT, ['batch_size', nkv, 'past_sequence_length', hd]);
-      const pastV = g.input(`past_key_values.${i}.value`, DataType.FLOAT, ['batch_size', nkv, 'past_sequence_length', hd]);
+      const pastK = g.input(`past_key_values.${i}.key`, DataType.FLOAT, [
+        'batch_size',
+        nkv,
+        'past_sequence_length',
+        hd,
+      ]);
+      const pastV = g.input(`past_key_values.${i}.value`, DataType.FLOAT, [
+        'batch_size',
+        nkv,
+        'past_sequence_length',
+        hd,
+      ]);
 
       const inNorm = this.floatParam(u, 'input_layernorm.weight', [H]);
       let h: string;
@@ -335,7 +386,13 @@ class StageEmitter {
       g.node('GroupQueryAttention', [q, k, v, pastK, pastV, seqlensK, totalLen], {
         name: `${p}/attn`,
         outputs: [attn, presentK, presentV],
-        attrs: { num_heads: nq, kv_num_heads: nkv, scale: { float: 1 / Math.sqrt(hd) }, do_rotary: 0, local_window_size: -1 },
+        attrs: {
+          num_heads: nq,
+          kv_num_heads: nkv,
+          scale: { float: 1 / Math.sqrt(hd) },
+          do_rotary: 0,
+          local_window_size: -1,
+        },
         domain: 'com.microsoft',
       });
       const o = this.linear(attn, u, 'o_proj', nq * hd, H);
@@ -363,7 +420,8 @@ class StageEmitter {
         x = this.lastPosition(x, 'head/last/x');
         if (pending !== null) pending = this.lastPosition(pending, 'head/last/pending');
       }
-      const normed = pending === null ? this.rmsNorm(x, normW, 'head/norm') : this.skipRmsNorm(pending, x, normW, 'head/norm')[0];
+      const normed =
+        pending === null ? this.rmsNorm(x, normW, 'head/norm') : this.skipRmsNorm(pending, x, normW, 'head/norm')[0];
       const logits = this.linear(normed, head, 'lm_head', H, V);
       g.node('Identity', [logits], { name: 'head/logits', outputs: ['logits'] });
       g.output('logits', DataType.FLOAT, ['batch_size', this.logits === 'last' ? 1 : 'sequence_length', V]);
@@ -394,12 +452,20 @@ export interface StageModelDef {
 
 /** Rows of the RoPE tables = the longest sequence (prompt + generated tokens) a stage graph supports. */
 export function stageMaxPositions(manifest: ModelManifest, opts: StageGraphOptions = {}): number {
-  return opts.maxPositions ?? Math.min(manifest.config.max_position_embeddings ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS);
+  return (
+    opts.maxPositions ??
+    Math.min(manifest.config.max_position_embeddings ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS)
+  );
 }
 
-export function buildStageModelDef(manifest: ModelManifest, spec: StageSpec, opts: StageGraphOptions = {}): StageModelDef {
+export function buildStageModelDef(
+  manifest: ModelManifest,
+  spec: StageSpec,
+  opts: StageGraphOptions = {},
+): StageModelDef {
   const maxPositions = stageMaxPositions(manifest, opts);
-  if (!Number.isInteger(maxPositions) || maxPositions < 1) throw new TandemError('range-invalid', `maxPositions must be a positive integer, got ${maxPositions}.`);
+  if (!Number.isInteger(maxPositions) || maxPositions < 1)
+    throw new TandemError('range-invalid', `maxPositions must be a positive integer, got ${maxPositions}.`);
   if (spec.layers.end === spec.layers.start && !spec.embeds && !spec.hasHead) {
     throw new TandemError('range-invalid', 'A stage needs at least one layer, the embedding or the head.');
   }
@@ -422,5 +488,10 @@ export function buildStageModelDef(manifest: ModelManifest, spec: StageSpec, opt
 /** Builds the ONNX model of one stage; see the file comment for its inputs and outputs. */
 export function buildStageGraph(manifest: ModelManifest, spec: StageSpec, opts: StageGraphOptions = {}): StageGraph {
   const { def, units, inputNames, outputNames } = buildStageModelDef(manifest, spec, opts);
-  return { model: encodeModel(def), externalData: units.map((u) => ({ path: u.file, unitId: u.id })), inputNames, outputNames };
+  return {
+    model: encodeModel(def),
+    externalData: units.map((u) => ({ path: u.file, unitId: u.id })),
+    inputNames,
+    outputNames,
+  };
 }

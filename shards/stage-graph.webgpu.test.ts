@@ -94,8 +94,9 @@ describe.skipIf(!enabled)('stage graphs on onnxruntime-web WebGPU in Chromium ==
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    server?.close();
+    // Unset when beforeAll failed part-way.
+    await (browser as Browser | undefined)?.close();
+    (server as Server | undefined)?.close();
     removeTestPackages();
   });
 
@@ -123,7 +124,14 @@ describe.skipIf(!enabled)('stage graphs on onnxruntime-web WebGPU in Chromium ==
         const g = buildStageGraph(m, spec, { backend: 'webgpu', maxPositions: 64 });
         files.set(`/${dtype}/stage${i}.onnx`, g.model);
         for (const e of g.externalData) files.set(`/${dtype}/blob/${e.path}`, pkg.blobs.get(e.path)!);
-        return { model: `/${dtype}/stage${i}.onnx`, external: g.externalData.map((e) => e.path), start: layers.start, end: layers.end, embeds: spec.embeds, hasHead: spec.hasHead };
+        return {
+          model: `/${dtype}/stage${i}.onnx`,
+          external: g.externalData.map((e) => e.path),
+          start: layers.start,
+          end: layers.end,
+          embeds: spec.embeds,
+          hasHead: spec.hasHead,
+        };
       });
       const job = {
         stages,
@@ -132,12 +140,20 @@ describe.skipIf(!enabled)('stage graphs on onnxruntime-web WebGPU in Chromium ==
         hd: m.config.head_dim ?? m.config.hidden_size / m.config.num_attention_heads,
         steps: [TOKENS.slice(0, PREFILL), ...TOKENS.slice(PREFILL).map((t) => [t])],
       };
-      const result = await page.evaluate((j) => (window as unknown as { runStages(j: unknown): Promise<{ rows: number[][]; shaderF16: boolean }> }).runStages(j), job);
+      const result = await page.evaluate(
+        (j) =>
+          (window as unknown as { runStages(j: unknown): Promise<{ rows: number[][]; shaderF16: boolean }> }).runStages(
+            j,
+          ),
+        job,
+      );
       const ref = referenceRows(pkg);
       expect(result.rows).toHaveLength(ref.length);
       let maxDiff = 0;
       result.rows.forEach((row, r) => row.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - ref[r][i])))));
-      console.log(`webgpu qwen3 ${dtype} (shader-f16: ${result.shaderF16}): max |logits - fp64 reference| = ${maxDiff.toExponential(2)}`);
+      console.log(
+        `webgpu qwen3 ${dtype} (shader-f16: ${result.shaderF16}): max |logits - fp64 reference| = ${maxDiff.toExponential(2)}`,
+      );
       expect(maxDiff).toBeLessThan(1e-4);
     }, 300_000);
   }
