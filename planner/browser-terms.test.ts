@@ -13,42 +13,16 @@ import { scenarioProblem } from './scenario.ts';
 import { strongestFirst } from './baselines.ts';
 import { buildCostTable, stageMemory } from './stage-costs.ts';
 import { checkPlanShape, evaluatePlan } from './timing.ts';
-import type { DeviceProfile, ModelConfig, PlanProblem } from './types.ts';
+import type { PlanProblem } from './types.ts';
+import { ROUND_A, ROUND_MODEL, ROUND_P, ROUND_W, roundDevice } from './round-cost-fixture.ts';
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
 
-// The timing test's model at t = 8: P = 81920 bytes, W = 671744 FLOP, A = 1024 bytes per layer.
-const model: ModelConfig = {
-  num_hidden_layers: 4,
-  hidden_size: 64,
-  num_attention_heads: 4,
-  num_key_value_heads: 4,
-  head_dim: 16,
-  intermediate_size: 128,
-  vocab_size: 10,
-  bytesPerParam: 2,
-};
-const P = 81920,
-  W = 671744,
-  A = 1024;
-const dev = (
-  name: string,
-  secPerLayerLoad: number,
-  secPerLayerComp: number,
-  up: number,
-  down: number,
-  extra: Partial<DeviceProfile> = {},
-): DeviceProfile => ({
-  name,
-  peakFlops: W / secPerLayerComp,
-  utilA: 1,
-  utilB: 100,
-  readBytesPerSec: P / secPerLayerLoad,
-  memoryBytes: 1e12,
-  uplinkBitsPerSec: up,
-  downlinkBitsPerSec: down,
-  ...extra,
-});
+const model = ROUND_MODEL;
+const P = ROUND_P,
+  W = ROUND_W,
+  A = ROUND_A;
+const dev = roundDevice;
 
 describe('browser terms in the timing model', () => {
   // d0: read 1 s/layer, session creation 0.5 s/layer + 0.25 s fixed, warm-up 1 s, link latency 0.125 s.

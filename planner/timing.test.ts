@@ -2,39 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { layerCost } from './cost-model.ts';
 import { TandemError } from '../core/errors.ts';
 import { checkPlanShape, evaluatePlan } from './timing.ts';
-import type { DeviceProfile, ModelConfig, PlanProblem, PlanStage } from './types.ts';
+import type { PlanProblem, PlanStage } from './types.ts';
+import { ROUND_A, ROUND_MODEL, ROUND_P, ROUND_W, roundDevice } from './round-cost-fixture.ts';
 
-// A tiny model at t = 8 whose per-layer costs are round: P = 81920 bytes, W = 671744 FLOP, A = 1024 bytes.
-const model: ModelConfig = {
-  num_hidden_layers: 4,
-  hidden_size: 64,
-  num_attention_heads: 4,
-  num_key_value_heads: 4,
-  head_dim: 16,
-  intermediate_size: 128,
-  vocab_size: 10,
-  bytesPerParam: 2,
-};
-const P = 81920,
-  W = 671744,
-  A = 1024;
-// utilB huge so U(t) = a = 1: effective FLOP/s = peak.
-const dev = (
-  name: string,
-  secPerLayerLoad: number,
-  secPerLayerComp: number,
-  up: number,
-  down: number,
-): DeviceProfile => ({
-  name,
-  peakFlops: W / secPerLayerComp,
-  utilA: 1,
-  utilB: 100,
-  readBytesPerSec: P / secPerLayerLoad,
-  memoryBytes: 1e12,
-  uplinkBitsPerSec: up,
-  downlinkBitsPerSec: down,
-});
+const model = ROUND_MODEL;
+const P = ROUND_P,
+  W = ROUND_W,
+  A = ROUND_A;
+const dev = roundDevice;
 // d0: 1 s/layer load, 0.5 s/layer compute, uplink 8 A bit/s; d1: 2 s/layer load, 1 s/layer compute.
 const problem: PlanProblem = {
   model,
