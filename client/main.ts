@@ -20,7 +20,12 @@ const root = document.getElementById('app');
 if (!root) throw new Error('index.html lacks <div id="app">');
 mountPage(root, app);
 Object.defineProperty(window, 'tandem', {
-  value: Object.freeze({ version: 1 as const, snapshot: () => app.snapshot(), longTasks, now: () => performance.now() }),
+  value: Object.freeze({
+    version: 1 as const,
+    snapshot: () => app.snapshot(),
+    longTasks,
+    now: () => performance.now(),
+  }),
   writable: false,
   configurable: false,
 });

@@ -86,11 +86,11 @@ describe.skipIf(!ready.ok)('OpenAI-compatible API on a live session (tiny model,
 
   it('non-streaming greedy completion: the reference token ids, their text, usage; every page shows it', async () => {
     const mark = h.driver.log.length;
-    // eslint-disable-next-line @typescript-eslint/no-deprecated -- the API must still accept the older field
     const result = await client.chat.completions.create({
       model: model.manifest.name,
       messages: [{ role: 'user', content: PROMPT }],
       temperature: 0,
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- the API must still accept the older field
       max_tokens: NEW_TOKENS,
     });
     const start = await nextApiStart(mark);

@@ -14,7 +14,21 @@ let dir: string;
 /** Starts the server, collects its output until it is up, stops it; returns the output. */
 function startOutput(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.resolve('node_modules/.bin/tsx'), ['signaling/main.ts', '--port', '0', '--no-build', '--model', path.join(dir, 'pkg'), '--data', path.join(dir, 'data'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      path.resolve('node_modules/.bin/tsx'),
+      [
+        'signaling/main.ts',
+        '--port',
+        '0',
+        '--no-build',
+        '--model',
+        path.join(dir, 'pkg'),
+        '--data',
+        path.join(dir, 'data'),
+        ...args,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     const onData = (d: Buffer) => {
       out += d.toString();
@@ -23,7 +37,9 @@ function startOutput(args: string[]): Promise<string> {
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.on('error', reject);
-    child.on('exit', () => (out.includes('Ctrl-C stops the server.') ? resolve(out) : reject(new Error(`the server did not start:\n${out}`))));
+    child.on('exit', () =>
+      out.includes('Ctrl-C stops the server.') ? resolve(out) : reject(new Error(`the server did not start:\n${out}`)),
+    );
   });
 }
 

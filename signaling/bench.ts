@@ -38,8 +38,17 @@ async function serve(packageDir: string, fieldLogPath: string): Promise<void> {
     fieldLogPath,
     // Every page of the bench comes from 127.0.0.1, so the per-address limits are lifted; the roster
     // coalescing (rosterIntervalMs) stays at its default, as a real session has it.
-    limits: { maxSessions: 10_000, joinRate: { burst: 1e9, perSecond: 1e9 }, heartbeatTimeoutMs: 120_000, maxSessionsPerAddress: 100_000 },
-    gateway: { messageRate: { burst: 1e9, perSecond: 1e9 }, maxConnectionsPerAddress: 100_000, joinDeadlineMs: 600_000 },
+    limits: {
+      maxSessions: 10_000,
+      joinRate: { burst: 1e9, perSecond: 1e9 },
+      heartbeatTimeoutMs: 120_000,
+      maxSessionsPerAddress: 100_000,
+    },
+    gateway: {
+      messageRate: { burst: 1e9, perSecond: 1e9 },
+      maxConnectionsPerAddress: 100_000,
+      joinDeadlineMs: 600_000,
+    },
   });
   const stats: ServerStats = { cpuSeconds: 0, peakRssBytes: 0, peakHeapUsedBytes: 0, rssBytes: 0, heapUsedBytes: 0 };
   const sample = () => {
@@ -86,7 +95,13 @@ const USAGE = `usage: npm run bench:signaling -- [--sessions N] [--peers K] [--l
 async function main(argv: string[]): Promise<void> {
   const { values } = parseCliArgs({
     args: argv,
-    options: { serve: { type: 'string' }, 'field-log': { type: 'string' }, sessions: { type: 'string' }, peers: { type: 'string' }, layers: { type: 'string' } },
+    options: {
+      serve: { type: 'string' },
+      'field-log': { type: 'string' },
+      sessions: { type: 'string' },
+      peers: { type: 'string' },
+      layers: { type: 'string' },
+    },
   });
   if (values.serve) {
     await serve(values.serve, values['field-log'] ?? path.join(os.tmpdir(), 'tandem-bench-field-log.jsonl'));
@@ -100,7 +115,11 @@ async function main(argv: string[]): Promise<void> {
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tandem-bench-'));
   await writeSyntheticPackage(path.join(dir, 'pkg'), { layers, unitBytes: 1024 });
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', path.join(dir, 'pkg'), '--field-log', path.join(dir, 'field.jsonl')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(
+    fileURLToPath(import.meta.url),
+    ['--serve', path.join(dir, 'pkg'), '--field-log', path.join(dir, 'field.jsonl')],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
   const fromChild = <T extends ChildMessage['type']>(type: T): Promise<Extract<ChildMessage, { type: T }>> =>
     new Promise((resolve) => {
       const on = (m: ChildMessage) => {
@@ -115,7 +134,9 @@ async function main(argv: string[]): Promise<void> {
   child.send({ type: 'stats' });
   const idle = (await fromChild('stats')).stats;
 
-  console.log(`signaling bench: ${sessions} sessions x ${peers} pages on loopback, ${layers}-layer model, ${os.cpus().length} cores (load ${os.loadavg()[0].toFixed(1)}), Node ${process.version}`);
+  console.log(
+    `signaling bench: ${sessions} sessions x ${peers} pages on loopback, ${layers}-layer model, ${os.cpus().length} cores (load ${os.loadavg()[0].toFixed(1)}), Node ${process.version}`,
+  );
   const joinToAssignment: number[] = [];
   const planRoundTrip: number[] = [];
   const stageCounts: number[] = [];
@@ -135,7 +156,10 @@ async function main(argv: string[]): Promise<void> {
     const hostDone = (async () => {
       await host.next('roster', (r) => r.peers.length === peers && r.peers.every((p) => p.profile !== null), 120_000);
       const t0 = performance.now();
-      const plan = await host.request({ type: 'plan', code: created.code, hostSecret: created.hostSecret, tokens: 256 }, 120_000);
+      const plan = await host.request(
+        { type: 'plan', code: created.code, hostSecret: created.hostSecret, tokens: 256 },
+        120_000,
+      );
       if (plan.type !== 'plan-ready') throw new Error(`plan: ${JSON.stringify(plan)}`);
       planRoundTrip.push(performance.now() - t0);
       stageCounts.push(plan.stages.length);
@@ -170,14 +194,20 @@ async function main(argv: string[]): Promise<void> {
   child.send({ type: 'stats' });
   const loaded = (await fromChild('stats')).stats;
   const clientCpu = process.cpuUsage(clientCpuBefore);
-  const cpuSeconds = { server: loaded.cpuSeconds - before.cpuSeconds, clients: (clientCpu.user + clientCpu.system) / 1e6 };
+  const cpuSeconds = {
+    server: loaded.cpuSeconds - before.cpuSeconds,
+    clients: (clientCpu.user + clientCpu.system) / 1e6,
+  };
   const concurrent = { joinToAssignment: [...joinToAssignment], planRoundTrip: [...planRoundTrip] };
 
   // the same, one session at a time: the latency a single room sees on an otherwise idle server
   joinToAssignment.length = 0;
   planRoundTrip.length = 0;
   for (let i = 0; i < sequentialSessions; i++) await oneSession(sessions + 1 + i);
-  const sequential = { joinToAssignment: [...joinToAssignment].sort((a, b) => a - b), planRoundTrip: [...planRoundTrip].sort((a, b) => a - b) };
+  const sequential = {
+    joinToAssignment: [...joinToAssignment].sort((a, b) => a - b),
+    planRoundTrip: [...planRoundTrip].sort((a, b) => a - b),
+  };
   joinToAssignment.splice(0, joinToAssignment.length, ...concurrent.joinToAssignment);
   planRoundTrip.splice(0, planRoundTrip.length, ...concurrent.planRoundTrip);
   for (const c of all) c.close();
@@ -191,13 +221,40 @@ async function main(argv: string[]): Promise<void> {
   const result = {
     bench: 'signaling',
     date: new Date().toISOString(),
-    machine: { loadavg1m: os.loadavg()[0], cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}` },
-    setup: { sessions, peersPerSession: peers, layers, tokens: 256, method: 'dp', websocketConnections: connections, transport: 'loopback ws, server in a child process' },
-    joinToAssignmentMs: { p50: percentile(joinToAssignment, 50), p99: percentile(joinToAssignment, 99), max: joinToAssignment.at(-1), samples: joinToAssignment.length },
-    planRoundTripMs: { p50: percentile(planRoundTrip, 50), p99: percentile(planRoundTrip, 99), max: planRoundTrip.at(-1), samples: planRoundTrip.length },
+    machine: {
+      loadavg1m: os.loadavg()[0],
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
+    setup: {
+      sessions,
+      peersPerSession: peers,
+      layers,
+      tokens: 256,
+      method: 'dp',
+      websocketConnections: connections,
+      transport: 'loopback ws, server in a child process',
+    },
+    joinToAssignmentMs: {
+      p50: percentile(joinToAssignment, 50),
+      p99: percentile(joinToAssignment, 99),
+      max: joinToAssignment.at(-1),
+      samples: joinToAssignment.length,
+    },
+    planRoundTripMs: {
+      p50: percentile(planRoundTrip, 50),
+      p99: percentile(planRoundTrip, 99),
+      max: planRoundTrip.at(-1),
+      samples: planRoundTrip.length,
+    },
     oneSessionAtATime: {
       sessions: sequentialSessions,
-      joinToAssignmentMs: { p50: percentile(sequential.joinToAssignment, 50), p99: percentile(sequential.joinToAssignment, 99) },
+      joinToAssignmentMs: {
+        p50: percentile(sequential.joinToAssignment, 50),
+        p99: percentile(sequential.joinToAssignment, 99),
+      },
       planRoundTripMs: { p50: percentile(sequential.planRoundTrip, 50), p99: percentile(sequential.planRoundTrip, 99) },
     },
     meanStages: stageCounts.reduce((a, b) => a + b, 0) / Math.max(1, stageCounts.length),
@@ -210,14 +267,25 @@ async function main(argv: string[]): Promise<void> {
       peakRssMiB: mib(loaded.peakRssBytes),
       peakHeapUsedMiB: mib(loaded.peakHeapUsedBytes),
     },
-    notes: 'All sessions start at once, so join-to-assignment includes queueing behind the other 99 sessions plus waiting for the slowest page of the session to profile and the host to plan. The host plans on the roster that shows every profile; rosters are coalesced to one per 250 ms per session (issue 9), which adds up to ~250-350 ms to the one-session-at-a-time figure and removes most roster traffic under load.',
+    notes:
+      'All sessions start at once, so join-to-assignment includes queueing behind the other 99 sessions plus waiting for the slowest page of the session to profile and the host to plan. The host plans on the roster that shows every profile; rosters are coalesced to one per 250 ms per session (issue 9), which adds up to ~250-350 ms to the one-session-at-a-time figure and removes most roster traffic under load.',
   };
   const f = (x: number) => x.toFixed(1);
-  console.log(`join -> assignment: p50 ${f(result.joinToAssignmentMs.p50)} ms, p99 ${f(result.joinToAssignmentMs.p99)} ms (n=${joinToAssignment.length})`);
-  console.log(`plan round trip:    p50 ${f(result.planRoundTripMs.p50)} ms, p99 ${f(result.planRoundTripMs.p99)} ms; mean ${result.meanStages.toFixed(2)} stages`);
-  console.log(`one session at a time (${sequentialSessions}): join -> assignment p50 ${f(result.oneSessionAtATime.joinToAssignmentMs.p50)} ms, p99 ${f(result.oneSessionAtATime.joinToAssignmentMs.p99)} ms; plan p50 ${f(result.oneSessionAtATime.planRoundTripMs.p50)} ms`);
-  console.log(`server memory:      RSS ${f(result.server.idleRssMiB)} MiB idle -> peak ${f(result.server.peakRssMiB)} MiB; heap used ${f(result.server.idleHeapUsedMiB)} -> peak ${f(result.server.peakHeapUsedMiB)} MiB`);
-  console.log(`wall: ${wallSeconds.toFixed(2)} s for ${connections} connections; CPU during the concurrent phase: server ${cpuSeconds.server.toFixed(2)} s, clients ${cpuSeconds.clients.toFixed(2)} s`);
+  console.log(
+    `join -> assignment: p50 ${f(result.joinToAssignmentMs.p50)} ms, p99 ${f(result.joinToAssignmentMs.p99)} ms (n=${joinToAssignment.length})`,
+  );
+  console.log(
+    `plan round trip:    p50 ${f(result.planRoundTripMs.p50)} ms, p99 ${f(result.planRoundTripMs.p99)} ms; mean ${result.meanStages.toFixed(2)} stages`,
+  );
+  console.log(
+    `one session at a time (${sequentialSessions}): join -> assignment p50 ${f(result.oneSessionAtATime.joinToAssignmentMs.p50)} ms, p99 ${f(result.oneSessionAtATime.joinToAssignmentMs.p99)} ms; plan p50 ${f(result.oneSessionAtATime.planRoundTripMs.p50)} ms`,
+  );
+  console.log(
+    `server memory:      RSS ${f(result.server.idleRssMiB)} MiB idle -> peak ${f(result.server.peakRssMiB)} MiB; heap used ${f(result.server.idleHeapUsedMiB)} -> peak ${f(result.server.peakHeapUsedMiB)} MiB`,
+  );
+  console.log(
+    `wall: ${wallSeconds.toFixed(2)} s for ${connections} connections; CPU during the concurrent phase: server ${cpuSeconds.server.toFixed(2)} s, clients ${cpuSeconds.clients.toFixed(2)} s`,
+  );
   const out = path.join(process.cwd(), 'bench', 'results');
   await mkdir(out, { recursive: true });
   await writeFile(path.join(out, 'signaling.json'), JSON.stringify(result, null, 2) + '\n');

@@ -31,10 +31,15 @@ export async function loadChatTokenizer(packageDir: string): Promise<ChatTokeniz
   try {
     tokenizer = await AutoTokenizer.from_pretrained(basename(resolve(packageDir)));
   } catch (cause) {
-    throw new TandemError('tokenizer-load-failed', `Could not load the tokenizer of ${packageDir}: ${(cause as Error).message}. The package needs tokenizer.json and tokenizer_config.json.`, { cause });
+    throw new TandemError(
+      'tokenizer-load-failed',
+      `Could not load the tokenizer of ${packageDir}: ${(cause as Error).message}. The package needs tokenizer.json and tokenizer_config.json.`,
+      { cause },
+    );
   }
   const template: unknown = tokenizer.chat_template;
-  const hasChatTemplate = typeof template === 'string' ? template.length > 0 : template !== null && template !== undefined;
+  const hasChatTemplate =
+    typeof template === 'string' ? template.length > 0 : template !== null && template !== undefined;
   return {
     hasChatTemplate,
     encodeChat(messages) {
@@ -42,7 +47,10 @@ export async function loadChatTokenizer(packageDir: string): Promise<ChatTokeniz
         // Without a template the conversation is plain text, one message per line (a base model).
         return tokenizer.encode(messages.map((m) => m.content).join('\n'));
       }
-      const text = tokenizer.apply_chat_template(messages.map((m) => ({ role: m.role, content: m.content })), { tokenize: false, add_generation_prompt: true }) as string;
+      const text = tokenizer.apply_chat_template(
+        messages.map((m) => ({ role: m.role, content: m.content })),
+        { tokenize: false, add_generation_prompt: true },
+      );
       return tokenizer.encode(text, { add_special_tokens: false });
     },
     decode(ids) {

@@ -17,7 +17,17 @@ const manifest: ModelManifest = {
   name: 'pure-test',
   architecture: 'qwen3',
   dtype: 'fp16',
-  config: { num_hidden_layers: L, hidden_size: 256, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 64, intermediate_size: 512, vocab_size: 1000, rms_norm_eps: 1e-6, rope_theta: 1e6 },
+  config: {
+    num_hidden_layers: L,
+    hidden_size: 256,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 64,
+    intermediate_size: 512,
+    vocab_size: 1000,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1e6,
+  },
   generation: null,
   tokenizer: { files: [] },
   units: ['embed', ...Array.from({ length: L }, (_, i) => `layer.${i}`), 'head'].map((id) => ({
@@ -33,10 +43,15 @@ const manifest: ModelManifest = {
 
 /** Rosters are sent at once here (rosterIntervalMs 0) unless a test sets the interval: most tests check their content. */
 function make(limits = {}) {
-  return new Coordinator({ model: manifest, randomBytes: (n) => new Uint8Array(randomBytes(n)), limits: { rosterIntervalMs: 0, ...limits } });
+  return new Coordinator({
+    model: manifest,
+    randomBytes: (n) => new Uint8Array(randomBytes(n)),
+    limits: { rosterIntervalMs: 0, ...limits },
+  });
 }
 
-const sent = (effects: Effect[], to: number): ServerMessage[] => effects.flatMap((e) => (e.kind === 'send' && e.to === to ? [e.message] : []));
+const sent = (effects: Effect[], to: number): ServerMessage[] =>
+  effects.flatMap((e) => (e.kind === 'send' && e.to === to ? [e.message] : []));
 function only<T extends ServerMessage['type']>(effects: Effect[], to: number, type: T): ServerMessageOf<T> {
   const found = sent(effects, to).filter((m) => m.type === type);
   expect(found).toHaveLength(1);
@@ -50,7 +65,9 @@ function session(c: Coordinator, n: number, now = 0) {
   const peerIds: string[] = [];
   for (let i = 0; i < n; i++) {
     c.connect(2 + i, `a${i}`);
-    peerIds.push(only(c.handle(2 + i, { type: 'join', code: created.code, displayName: `p${i}` }, now), 2 + i, 'joined').peerId);
+    peerIds.push(
+      only(c.handle(2 + i, { type: 'join', code: created.code, displayName: `p${i}` }, now), 2 + i, 'joined').peerId,
+    );
     c.handle(2 + i, { type: 'profile', profile: sampleProfile(i + 1) }, now);
   }
   return { code: created.code, hostSecret: created.hostSecret, peerIds };
@@ -65,7 +82,9 @@ describe('coordinator', () => {
     if (planEffect?.kind !== 'plan') throw new Error('no plan effect');
     expect(planEffect.request.candidates.map((x) => x.peerId)).toEqual(s.peerIds);
     // a second plan or a go while it runs is refused
-    expect(only(c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret }, 2), 1, 'error').code).toBe('plan-pending');
+    expect(only(c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret }, 2), 1, 'error').code).toBe(
+      'plan-pending',
+    );
     // a planned page leaves before the planner answers
     c.handle(3, { type: 'leave' }, 3);
     const done = c.planFinished(planEffect.token, await planInline(planEffect.request), 4);
@@ -73,7 +92,9 @@ describe('coordinator', () => {
     expect(sent(done, 2)).toEqual([]);
 
     // plan again, then end the session before the planner answers: nothing is sent
-    const again = c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret }, 5).find((e) => e.kind === 'plan');
+    const again = c
+      .handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret }, 5)
+      .find((e) => e.kind === 'plan');
     if (again?.kind !== 'plan') throw new Error('no plan effect');
     c.handle(1, { type: 'end-session', code: s.code, hostSecret: s.hostSecret }, 6);
     expect(c.planFinished(again.token, await planInline(again.request), 7)).toEqual([]);
@@ -105,16 +126,22 @@ describe('coordinator', () => {
     c.tick(5021);
     expect(c.sessionCount).toBe(0);
     c.connect(9, 'late');
-    expect(only(c.handle(9, { type: 'join', code: s.code, displayName: 'late' }, 5022), 9, 'error').code).toBe('session-not-found');
+    expect(only(c.handle(9, { type: 'join', code: s.code, displayName: 'late' }, 5022), 9, 'error').code).toBe(
+      'session-not-found',
+    );
   });
 
   it('coalesces rosters: at once, then at most one per interval with the latest state; unchanged cache-status sends none', () => {
     const c = make({ rosterIntervalMs: 250 });
     const s = session(c, 2, 0);
-    const rosters = (effects: Effect[]) => sent(effects, 1).filter((m) => m.type === 'roster') as ServerMessageOf<'roster'>[];
+    const rosters = (effects: Effect[]) =>
+      sent(effects, 1).filter((m): m is ServerMessageOf<'roster'> => m.type === 'roster');
     // the setup at t=0 already sent one roster, so changes until t=250 wait
     let immediate = 0;
-    for (let t = 1; t < 250; t++) immediate += rosters(c.handle(2, { type: 'cache-status', units: t % 2 ? ['embed'] : ['embed', 'head'] }, t)).length;
+    for (let t = 1; t < 250; t++)
+      immediate += rosters(
+        c.handle(2, { type: 'cache-status', units: t % 2 ? ['embed'] : ['embed', 'head'] }, t),
+      ).length;
     expect(immediate).toBe(0);
     expect(rosters(c.tick(249))).toEqual([]);
     const due = rosters(c.tick(250));
@@ -138,11 +165,27 @@ describe('coordinator', () => {
     expect(gone(c.handle(2, { type: 'leave' }, 10))).toEqual([s.peerIds[0]]);
     c.handle(4, { type: 'heartbeat' }, 900);
     expect(gone(c.tick(1001))).toEqual([s.peerIds[1]]); // silent since 0
-    expect(gone(c.handle(1, { type: 'end-session', code: s.code, hostSecret: s.hostSecret }, 1002))).toEqual([s.peerIds[2]]);
+    expect(gone(c.handle(1, { type: 'end-session', code: s.code, hostSecret: s.hostSecret }, 1002))).toEqual([
+      s.peerIds[2],
+    ]);
     for (const id of s.peerIds) expect(c.hasPeer(id)).toBe(false);
     c.connect(9, 'z');
-    const joined = only(c.handle(9, { type: 'join', code: only(c.handle(9, { type: 'create-session' }, 1003), 9, 'session-created').code, displayName: 'q' }, 1003), 9, 'joined');
-    const logged = c.handle(9, { type: 'profile', profile: sampleProfile(1) }, 1004).flatMap((e) => (e.kind === 'field-log' ? [e.record] : []));
+    const joined = only(
+      c.handle(
+        9,
+        {
+          type: 'join',
+          code: only(c.handle(9, { type: 'create-session' }, 1003), 9, 'session-created').code,
+          displayName: 'q',
+        },
+        1003,
+      ),
+      9,
+      'joined',
+    );
+    const logged = c
+      .handle(9, { type: 'profile', profile: sampleProfile(1) }, 1004)
+      .flatMap((e) => (e.kind === 'field-log' ? [e.record] : []));
     expect(logged).toHaveLength(1);
     expect(JSON.stringify(logged)).not.toContain(joined.peerId);
     expect(JSON.stringify(logged)).not.toContain(joined.code);
@@ -154,14 +197,38 @@ describe('coordinator', () => {
     const s = session(c, 2);
     expect(only(c.handle(2, { type: 'cache-status', units: ['embed', 'layer.5', 'head'] }, 1), 2, 'ack')).toBeTruthy();
     expect(only(c.handle(2, { type: 'cache-status', units: ['layer.6'] }, 1), 2, 'error').code).toBe('bad-message');
-    const p = c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret, method: 'single' }, 2).find((e) => e.kind === 'plan');
+    const p = c
+      .handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret, method: 'single' }, 2)
+      .find((e) => e.kind === 'plan');
     if (p?.kind !== 'plan') throw new Error('no plan effect');
     const ready = only(c.planFinished(p.token, await planInline(p.request), 3), 1, 'plan-ready');
     expect(ready.stages).toHaveLength(1);
-    const start = only(c.handle(1, { type: 'go', code: s.code, hostSecret: s.hostSecret, prompt: 'x', maxNewTokens: 2, sampling: { temperature: 0, topK: 0, topP: 1, seed: 0 } }, 4), 1, 'start');
+    const start = only(
+      c.handle(
+        1,
+        {
+          type: 'go',
+          code: s.code,
+          hostSecret: s.hostSecret,
+          prompt: 'x',
+          maxNewTokens: 2,
+          sampling: { temperature: 0, topK: 0, topP: 1, seed: 0 },
+        },
+        4,
+      ),
+      1,
+      'start',
+    );
     const headConn = s.peerIds.indexOf(ready.stages[0].peerId) + 2;
     const otherConn = headConn === 2 ? 3 : 2;
-    const report: ClientMessageOf<'report-tokens'> = { type: 'report-tokens', requestId: start.requestId, tokenIds: [1], text: 'a', generated: 1, done: false };
+    const report: ClientMessageOf<'report-tokens'> = {
+      type: 'report-tokens',
+      requestId: start.requestId,
+      tokenIds: [1],
+      text: 'a',
+      generated: 1,
+      done: false,
+    };
     expect(only(c.handle(otherConn, report, 5), otherConn, 'error').code).toBe('not-last-stage');
     expect(only(c.handle(headConn, report, 5), headConn, 'ack')).toBeTruthy();
     // more tokens than maxNewTokens are refused
@@ -181,14 +248,35 @@ describe('the request queue and cancel (HTTP API requests)', () => {
     const joined = only(c.handle(PAGE, { type: 'join', code, displayName: 'p' }, 1), PAGE, 'joined');
     c.handle(PAGE, { type: 'profile', profile: sampleProfile(1) }, 2);
     const planEffects = c.handle(HOST, { type: 'plan', code, hostSecret, method: 'single' }, 3);
-    const planEffect = planEffects.find((e) => e.kind === 'plan')!;
-    if (planEffect.kind !== 'plan') throw new Error('no plan effect');
+    const planEffect = planEffects.find((e) => e.kind === 'plan');
+    if (!planEffect) throw new Error('no plan effect');
     c.planFinished(planEffect.token, await planInline(planEffect.request), 4);
     c.handle(HOST, { type: 'serve-api', code, hostSecret, serve: true }, 5);
     expect(c.apiSessions()).toEqual([{ code, model: 'pure-test', waiting: 0, running: false, queueDepth: 2 }]);
 
-    const go = only(c.handle(HOST, { type: 'go', code, hostSecret, prompt: 'typed', maxNewTokens: 2, sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 } }, 6), PAGE, 'start');
-    const submission = { sessionCode: code, displayPrompt: '[API] hi', promptTokenIds: [5, 6, 7], maxNewTokens: 4, sampling: { temperature: 0, topK: 0, topP: 1, seed: 2 } };
+    const go = only(
+      c.handle(
+        HOST,
+        {
+          type: 'go',
+          code,
+          hostSecret,
+          prompt: 'typed',
+          maxNewTokens: 2,
+          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+        },
+        6,
+      ),
+      PAGE,
+      'start',
+    );
+    const submission = {
+      sessionCode: code,
+      displayPrompt: '[API] hi',
+      promptTokenIds: [5, 6, 7],
+      maxNewTokens: 4,
+      sampling: { temperature: 0, topK: 0, topP: 1, seed: 2 },
+    };
     const first = c.submitApi(submission, 7);
     expect(first.outcome).toMatchObject({ ok: true, position: 1 });
     expect(c.submitApi(submission, 8).outcome).toMatchObject({ ok: true, position: 2 });
@@ -196,25 +284,72 @@ describe('the request queue and cancel (HTTP API requests)', () => {
     if (!first.outcome.ok) throw new Error('refused');
 
     // the go ends: the first API request starts, with the server's token ids
-    const ended = c.handle(PAGE, { type: 'report-tokens', requestId: go.requestId, tokenIds: [1, 2], text: 'ab', generated: 2, done: true, finishReason: 'max-tokens' }, 10);
+    const ended = c.handle(
+      PAGE,
+      {
+        type: 'report-tokens',
+        requestId: go.requestId,
+        tokenIds: [1, 2],
+        text: 'ab',
+        generated: 2,
+        done: true,
+        finishReason: 'max-tokens',
+      },
+      10,
+    );
     const apiStart = only(ended, PAGE, 'start');
     expect(apiStart).toMatchObject({ origin: 'api', promptTokenIds: [5, 6, 7], prompt: '[API] hi', maxNewTokens: 4 });
-    expect(ended).toContainEqual({ kind: 'api', event: { type: 'started', ticket: first.outcome.ticket, sessionCode: code, requestId: apiStart.requestId } });
-    const tokens = c.handle(PAGE, { type: 'report-tokens', requestId: apiStart.requestId, tokenIds: [9], text: 'x', generated: 1, done: false }, 11);
-    expect(tokens).toContainEqual({ kind: 'api', event: { type: 'tokens', ticket: first.outcome.ticket, tokenIds: [9], done: false } });
+    expect(ended).toContainEqual({
+      kind: 'api',
+      event: { type: 'started', ticket: first.outcome.ticket, sessionCode: code, requestId: apiStart.requestId },
+    });
+    const tokens = c.handle(
+      PAGE,
+      { type: 'report-tokens', requestId: apiStart.requestId, tokenIds: [9], text: 'x', generated: 1, done: false },
+      11,
+    );
+    expect(tokens).toContainEqual({
+      kind: 'api',
+      event: { type: 'tokens', ticket: first.outcome.ticket, tokenIds: [9], done: false },
+    });
 
     // the client goes away: every page is told, the view ends the output, the next request starts
     const cancelled = c.cancelApi(first.outcome.ticket, 'the API client disconnected', 12);
-    expect(only(cancelled, PAGE, 'cancel')).toEqual({ type: 'cancel', requestId: apiStart.requestId, reason: 'the API client disconnected' });
-    expect(sent(cancelled, HOST)).toContainEqual(expect.objectContaining({ type: 'output', requestId: apiStart.requestId, done: true, finishReason: 'cancelled' }));
+    expect(only(cancelled, PAGE, 'cancel')).toEqual({
+      type: 'cancel',
+      requestId: apiStart.requestId,
+      reason: 'the API client disconnected',
+    });
+    expect(sent(cancelled, HOST)).toContainEqual(
+      expect.objectContaining({ type: 'output', requestId: apiStart.requestId, done: true, finishReason: 'cancelled' }),
+    );
     const next = sent(cancelled, PAGE).filter((m) => m.type === 'start');
     expect(next).toHaveLength(1);
     // a token sampled before the cancel arrived is acknowledged and dropped; the page reports how far it went
-    const late = c.handle(PAGE, { type: 'report-tokens', requestId: apiStart.requestId, tokenIds: [3], text: 'y', generated: 2, done: false, ref: 1 }, 13);
+    const late = c.handle(
+      PAGE,
+      {
+        type: 'report-tokens',
+        requestId: apiStart.requestId,
+        tokenIds: [3],
+        text: 'y',
+        generated: 2,
+        done: false,
+        ref: 1,
+      },
+      13,
+    );
     expect(sent(late, PAGE)).toEqual([{ type: 'ack', of: 'report-tokens', ref: 1 }]);
-    const report = c.handle(PAGE, { type: 'report-cancelled', requestId: apiStart.requestId, tokensAfterCancel: 1, stepsAfterCancel: 1 }, 14);
+    const report = c.handle(
+      PAGE,
+      { type: 'report-cancelled', requestId: apiStart.requestId, tokensAfterCancel: 1, stepsAfterCancel: 1 },
+      14,
+    );
     expect(only(report, HOST, 'cancelled')).toMatchObject({ peerId: joined.peerId, tokensAfterCancel: 1 });
-    expect(c.exportSession(code)!.requests.find((r) => r.requestId === apiStart.requestId)).toMatchObject({ state: 'cancelled', tokenIds: [9] });
+    expect(c.exportSession(code)!.requests.find((r) => r.requestId === apiStart.requestId)).toMatchObject({
+      state: 'cancelled',
+      tokenIds: [9],
+    });
   });
 });
 
@@ -229,9 +364,21 @@ describe('which sessions serve the HTTP API', () => {
     expect(c.apiSessions().map((s) => s.code)).toEqual(['00000000']);
     const other = only(plain.handle(1, { type: 'create-session' }, 0), 1, 'session-created');
     expect(plain.apiSessions()).toEqual([]);
-    expect(only(plain.handle(1, { type: 'serve-api', code: other.code, hostSecret: other.hostSecret, serve: true, ref: 3 }, 1), 1, 'api-serving')).toEqual({ type: 'api-serving', code: other.code, serve: true, ref: 3 });
+    expect(
+      only(
+        plain.handle(1, { type: 'serve-api', code: other.code, hostSecret: other.hostSecret, serve: true, ref: 3 }, 1),
+        1,
+        'api-serving',
+      ),
+    ).toEqual({ type: 'api-serving', code: other.code, serve: true, ref: 3 });
     expect(plain.apiSessions().map((s) => s.code)).toEqual([other.code]);
-    expect(only(plain.handle(1, { type: 'serve-api', code: other.code, hostSecret: 'x'.repeat(44), serve: false }, 2), 1, 'error').code).toBe('wrong-secret');
+    expect(
+      only(
+        plain.handle(1, { type: 'serve-api', code: other.code, hostSecret: 'x'.repeat(44), serve: false }, 2),
+        1,
+        'error',
+      ).code,
+    ).toBe('wrong-secret');
     expect(plain.apiSessions()).toHaveLength(1);
   });
 });

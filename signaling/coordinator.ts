@@ -31,6 +31,7 @@ import {
 import type { FieldRecord } from './field-log.ts';
 import type { PlanOutcome, PlanRequest } from './planning.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
+import { omit } from './omit.ts';
 import { RequestQueue, retryAfterSeconds } from './request-queue.ts';
 
 export type ConnId = number;
@@ -274,8 +275,7 @@ class Outbox {
 
 /** What the roster shows of a profile: the figures, not the bulky details (sweep, GPU limits, user agent). */
 function rosterProfile(p: ProfileReport): RosterProfile {
-  const { userAgent: _ua, sweep: _sweep, gpu: _gpu, ...figures } = p;
-  return figures;
+  return omit(p, 'userAgent', 'sweep', 'gpu');
 }
 
 /** Constant-time string comparison (both are short ASCII secrets). */
@@ -353,12 +353,21 @@ export class Coordinator {
           const conn = peer.conn;
           this.removePeer(session, peer, 'timed-out', nowMs, out);
           if (conn !== null) {
-            out.error(conn, 'not-joined', `no heartbeat for ${this.limits.heartbeatTimeoutMs} ms: you were dropped from the session; join again`, null);
+            out.error(
+              conn,
+              'not-joined',
+              `no heartbeat for ${this.limits.heartbeatTimeoutMs} ms: you were dropped from the session; join again`,
+              null,
+            );
             out.effects.push({ kind: 'close', conn, code: 4000, reason: 'heartbeat timeout' });
           }
         }
       }
-      if (session.peers.size === 0 && session.hostConns.size === 0 && nowMs - session.lastActivityMs > this.limits.sessionIdleMs)
+      if (
+        session.peers.size === 0 &&
+        session.hostConns.size === 0 &&
+        nowMs - session.lastActivityMs > this.limits.sessionIdleMs
+      )
         this.deleteSession(session, out);
       else if (session.rosterDirty) this.broadcastRoster(session, out, nowMs);
     }
@@ -389,14 +398,22 @@ export class Coordinator {
 
   private dispatch(conn: ConnId, state: Conn, msg: ClientMessage, nowMs: number, out: Outbox): void {
     switch (msg.type) {
-      case 'create-session':
-        { this.onCreateSession(conn, state, msg, nowMs, out); return; }
-      case 'join':
-        { this.onJoin(conn, state, msg, nowMs, out); return; }
-      case 'resume':
-        { this.onResume(conn, state, msg, nowMs, out); return; }
-      case 'leave':
-        { this.onLeave(conn, state, msg, nowMs, out); return; }
+      case 'create-session': {
+        this.onCreateSession(conn, state, msg, nowMs, out);
+        return;
+      }
+      case 'join': {
+        this.onJoin(conn, state, msg, nowMs, out);
+        return;
+      }
+      case 'resume': {
+        this.onResume(conn, state, msg, nowMs, out);
+        return;
+      }
+      case 'leave': {
+        this.onLeave(conn, state, msg, nowMs, out);
+        return;
+      }
       case 'heartbeat':
         out.send(conn, {
           type: 'heartbeat-ack',
@@ -405,42 +422,101 @@ export class Coordinator {
           ...(msg.clientTimeMs !== undefined ? { clientTimeMs: msg.clientTimeMs } : {}),
         });
         return;
-      case 'profile':
-        { this.onProfile(conn, state, msg, nowMs, out); return; }
-      case 'plan':
-        { this.onPlan(conn, state, msg, nowMs, out); return; }
-      case 'go':
-        { this.onGo(conn, state, msg, nowMs, out); return; }
-      case 'cache-status':
-        { this.onCacheStatus(conn, state, msg, nowMs, out); return; }
-      case 'report-timings':
-        { this.onReportTimings(conn, state, msg, out); return; }
-      case 'report-tokens':
-        { this.onReportTokens(conn, state, msg, nowMs, out); return; }
-      case 'report-error':
-        { this.onReportError(conn, state, msg, nowMs, out); return; }
-      case 'end-session':
-        { this.onEndSession(conn, state, msg, nowMs, out); return; }
-      case 'serve-api':
-        { this.onServeApi(conn, state, msg, nowMs, out); return; }
-      case 'report-cancelled':
-        { this.onReportCancelled(conn, state, msg, out); return; }
+      case 'profile': {
+        this.onProfile(conn, state, msg, nowMs, out);
+        return;
+      }
+      case 'plan': {
+        this.onPlan(conn, state, msg, nowMs, out);
+        return;
+      }
+      case 'go': {
+        this.onGo(conn, state, msg, nowMs, out);
+        return;
+      }
+      case 'cache-status': {
+        this.onCacheStatus(conn, state, msg, nowMs, out);
+        return;
+      }
+      case 'report-timings': {
+        this.onReportTimings(conn, state, msg, out);
+        return;
+      }
+      case 'report-tokens': {
+        this.onReportTokens(conn, state, msg, nowMs, out);
+        return;
+      }
+      case 'report-error': {
+        this.onReportError(conn, state, msg, nowMs, out);
+        return;
+      }
+      case 'end-session': {
+        this.onEndSession(conn, state, msg, nowMs, out);
+        return;
+      }
+      case 'serve-api': {
+        this.onServeApi(conn, state, msg, nowMs, out);
+        return;
+      }
+      case 'report-cancelled': {
+        this.onReportCancelled(conn, state, msg, out);
+        return;
+      }
       default:
         return assertNever(msg);
     }
   }
 
-  private onCreateSession(conn: ConnId, state: Conn, msg: ClientMessageOf<'create-session'>, nowMs: number, out: Outbox): void {
-    if (!this.joinLimiter.take(state.address, nowMs))
-      { out.error(conn, 'rate-limited', 'too many joins or sessions from your address: wait a few seconds and retry', msg.type, msg.ref); return; }
+  private onCreateSession(
+    conn: ConnId,
+    state: Conn,
+    msg: ClientMessageOf<'create-session'>,
+    nowMs: number,
+    out: Outbox,
+  ): void {
+    if (!this.joinLimiter.take(state.address, nowMs)) {
+      out.error(
+        conn,
+        'rate-limited',
+        'too many joins or sessions from your address: wait a few seconds and retry',
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
     const model = this.options.model;
-    if (!model) { out.error(conn, 'model-unavailable', 'the server has no model package: start it with --model <package dir>', msg.type, msg.ref); return; }
-    if (this.sessions.size >= this.limits.maxSessions)
-      { out.error(conn, 'server-full', `the server holds its maximum of ${this.limits.maxSessions} sessions: end an unused session or retry later`, msg.type, msg.ref); return; }
+    if (!model) {
+      out.error(
+        conn,
+        'model-unavailable',
+        'the server has no model package: start it with --model <package dir>',
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
+    if (this.sessions.size >= this.limits.maxSessions) {
+      out.error(
+        conn,
+        'server-full',
+        `the server holds its maximum of ${this.limits.maxSessions} sessions: end an unused session or retry later`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
     let mine = 0;
     for (const s of this.sessions.values()) if (s.creatorAddress === state.address) mine += 1;
-    if (mine >= this.limits.maxSessionsPerAddress)
-      { out.error(conn, 'rate-limited', `your address already has ${mine} live sessions (at most ${this.limits.maxSessionsPerAddress}): end one (or let an empty one expire) first`, msg.type, msg.ref); return; }
+    if (mine >= this.limits.maxSessionsPerAddress) {
+      out.error(
+        conn,
+        'rate-limited',
+        `your address already has ${mine} live sessions (at most ${this.limits.maxSessionsPerAddress}): end one (or let an empty one expire) first`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
     let code = this.randomCode();
     while (this.sessions.has(code)) code = this.randomCode();
     const session: Session = {
@@ -476,13 +552,47 @@ export class Coordinator {
   }
 
   private onJoin(conn: ConnId, state: Conn, msg: ClientMessageOf<'join'>, nowMs: number, out: Outbox): void {
-    if (!this.joinLimiter.take(state.address, nowMs))
-      { out.error(conn, 'rate-limited', 'too many joins from your address: wait a few seconds and retry', msg.type, msg.ref); return; }
-    if (state.peer) { out.error(conn, 'already-joined', `this connection is already peer ${state.peer.peerId}: send 'leave' first or open a new connection`, msg.type, msg.ref); return; }
+    if (!this.joinLimiter.take(state.address, nowMs)) {
+      out.error(
+        conn,
+        'rate-limited',
+        'too many joins from your address: wait a few seconds and retry',
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
+    if (state.peer) {
+      out.error(
+        conn,
+        'already-joined',
+        `this connection is already peer ${state.peer.peerId}: send 'leave' first or open a new connection`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
     const session = this.sessions.get(msg.code);
-    if (!session) { out.error(conn, 'session-not-found', `no session with code ${msg.code}: check the code with the host`, msg.type, msg.ref); return; }
-    if (session.peers.size >= this.limits.maxPeersPerSession)
-      { out.error(conn, 'session-full', `session ${msg.code} already has ${this.limits.maxPeersPerSession} peers`, msg.type, msg.ref); return; }
+    if (!session) {
+      out.error(
+        conn,
+        'session-not-found',
+        `no session with code ${msg.code}: check the code with the host`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
+    if (session.peers.size >= this.limits.maxPeersPerSession) {
+      out.error(
+        conn,
+        'session-full',
+        `session ${msg.code} already has ${this.limits.maxPeersPerSession} peers`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
     let peerId = this.randomPeerId();
     while (this.peerIndex.has(peerId)) peerId = this.randomPeerId();
     const peer: Peer = {
@@ -506,14 +616,46 @@ export class Coordinator {
   }
 
   private onResume(conn: ConnId, state: Conn, msg: ClientMessageOf<'resume'>, nowMs: number, out: Outbox): void {
-    if (!this.joinLimiter.take(state.address, nowMs))
-      { out.error(conn, 'rate-limited', 'too many joins from your address: wait a few seconds and retry', msg.type, msg.ref); return; }
-    if (state.peer) { out.error(conn, 'already-joined', `this connection is already peer ${state.peer.peerId}`, msg.type, msg.ref); return; }
+    if (!this.joinLimiter.take(state.address, nowMs)) {
+      out.error(
+        conn,
+        'rate-limited',
+        'too many joins from your address: wait a few seconds and retry',
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
+    if (state.peer) {
+      out.error(conn, 'already-joined', `this connection is already peer ${state.peer.peerId}`, msg.type, msg.ref);
+      return;
+    }
     const session = this.sessions.get(msg.code);
-    if (!session) { out.error(conn, 'session-not-found', `no session with code ${msg.code}: it ended or the code is wrong`, msg.type, msg.ref); return; }
+    if (!session) {
+      out.error(
+        conn,
+        'session-not-found',
+        `no session with code ${msg.code}: it ended or the code is wrong`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
     const peer = session.peers.get(msg.peerId);
-    if (!peer) { out.error(conn, 'not-joined', `peer ${msg.peerId} is not in session ${msg.code} (it left or timed out): join again`, msg.type, msg.ref); return; }
-    if (!secretsEqual(peer.secret, msg.peerSecret)) { out.error(conn, 'wrong-secret', 'the peer secret does not match: join again as a new peer', msg.type, msg.ref); return; }
+    if (!peer) {
+      out.error(
+        conn,
+        'not-joined',
+        `peer ${msg.peerId} is not in session ${msg.code} (it left or timed out): join again`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
+    if (!secretsEqual(peer.secret, msg.peerSecret)) {
+      out.error(conn, 'wrong-secret', 'the peer secret does not match: join again as a new peer', msg.type, msg.ref);
+      return;
+    }
     if (peer.conn !== null && peer.conn !== conn) {
       const old = this.conns.get(peer.conn);
       if (old) old.peer = null;
@@ -539,10 +681,18 @@ export class Coordinator {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
     const { session, peer } = found;
-    if (!this.profileLimiter.take(peer.peerId, nowMs))
-      { out.error(conn, 'rate-limited', `too many profiles from this page: at most ${this.limits.profileRate.burst} at once, then one per ${Math.round(1 / this.limits.profileRate.perSecond)} s`, msg.type, msg.ref); return; }
+    if (!this.profileLimiter.take(peer.peerId, nowMs)) {
+      out.error(
+        conn,
+        'rate-limited',
+        `too many profiles from this page: at most ${this.limits.profileRate.burst} at once, then one per ${Math.round(1 / this.limits.profileRate.perSecond)} s`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
     peer.profile = msg.profile;
-    const { name: _name, ...logged } = msg.profile;
+    const logged = omit(msg.profile, 'name');
     out.effects.push({ kind: 'field-log', record: { receivedAtMs: nowMs, pageKey: peer.logKey, profile: logged } });
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
     this.broadcastRoster(session, out, nowMs);
@@ -552,31 +702,76 @@ export class Coordinator {
     const session = this.hostSession(conn, state, msg, nowMs, out);
     if (!session) return;
     const model = this.options.model;
-    if (!model) { out.error(conn, 'model-unavailable', 'the server has no model package', msg.type, msg.ref); return; }
-    if (this.runningRequest(session))
-      { out.error(conn, 'request-active', 'a request is running: wait for it to finish before planning again', msg.type, msg.ref); return; }
-    const refused = this.startPlan(session, conn, msg.ref, msg.method ?? 'dp', msg.tokens ?? this.defaultTokens, msg.memoryModel ?? 'max', nowMs, out);
+    if (!model) {
+      out.error(conn, 'model-unavailable', 'the server has no model package', msg.type, msg.ref);
+      return;
+    }
+    if (this.runningRequest(session)) {
+      out.error(
+        conn,
+        'request-active',
+        'a request is running: wait for it to finish before planning again',
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
+    const refused = this.startPlan(
+      session,
+      conn,
+      msg.ref,
+      msg.method ?? 'dp',
+      msg.tokens ?? this.defaultTokens,
+      msg.memoryModel ?? 'max',
+      nowMs,
+      out,
+    );
     if (refused) out.error(conn, refused.code, refused.message, msg.type, msg.ref);
   }
 
   /** Asks for a plan (the `plan` effect); returns why not when it cannot. `conn` null: for a queued API request. */
-  private startPlan(session: Session, conn: ConnId | null, ref: number | undefined, method: PlanMethod, tokens: number, memoryModel: MemoryModel, nowMs: number, out: Outbox): { code: ErrorCode; message: string } | null {
+  private startPlan(
+    session: Session,
+    conn: ConnId | null,
+    ref: number | undefined,
+    method: PlanMethod,
+    tokens: number,
+    memoryModel: MemoryModel,
+    nowMs: number,
+    out: Outbox,
+  ): { code: ErrorCode; message: string } | null {
     const model = this.options.model;
     if (!model) return { code: 'model-unavailable', message: 'the server has no model package' };
     const candidates = [...session.peers.values()].filter((p) => p.conn !== null && p.profile !== null);
     if (candidates.length === 0)
-      return { code: 'no-profiles', message: 'no connected peer has reported a profile yet: wait for the pages to finish profiling' };
-    if (session.planning) return { code: 'plan-pending', message: 'a plan is being computed for this session: wait for its plan-ready' };
+      return {
+        code: 'no-profiles',
+        message: 'no connected peer has reported a profile yet: wait for the pages to finish profiling',
+      };
+    if (session.planning)
+      return { code: 'plan-pending', message: 'a plan is being computed for this session: wait for its plan-ready' };
     const token = this.nextPlanToken++;
     this.pendingPlans.set(token, session.code);
-    session.planning = { token, hostConn: conn, ref, method, tokens, memoryModel, peerIds: candidates.map((p) => p.peerId) };
+    session.planning = {
+      token,
+      hostConn: conn,
+      ref,
+      method,
+      tokens,
+      memoryModel,
+      peerIds: candidates.map((p) => p.peerId),
+    };
     session.lastActivityMs = nowMs;
     out.effects.push({
       kind: 'plan',
       token,
       request: {
         manifest: model,
-        candidates: candidates.map((p) => ({ peerId: p.peerId, displayName: p.displayName, profile: p.profile as ProfileReport })),
+        candidates: candidates.map((p) => ({
+          peerId: p.peerId,
+          displayName: p.displayName,
+          profile: p.profile as ProfileReport,
+        })),
         tokens,
         method,
         memoryModel,
@@ -605,7 +800,8 @@ export class Coordinator {
       return refuse('internal', `the planner failed (${completion.code}): ${completion.message}`);
     }
     const candidates = pending.peerIds.map((id) => session.peers.get(id));
-    if (candidates.some((p) => !p || p.conn === null)) return refuse('stale-plan', 'a page left or disconnected while the plan was computed: plan again');
+    if (candidates.some((p) => !p || p.conn === null))
+      return refuse('stale-plan', 'a page left or disconnected while the plan was computed: plan again');
     const result = completion.outcome;
     session.planCount += 1;
     const planId = `${session.code}-${session.planCount}`;
@@ -629,7 +825,16 @@ export class Coordinator {
     });
     const planned = new Set(stages.map((s) => s.peerId));
     const excludedPeerIds = [...session.peers.keys()].filter((id) => !planned.has(id));
-    session.plan = { planId, method, tokens, memoryModel, latency: result.latency, stages, excludedPeerIds, stale: false };
+    session.plan = {
+      planId,
+      method,
+      tokens,
+      memoryModel,
+      latency: result.latency,
+      stages,
+      excludedPeerIds,
+      stale: false,
+    };
     session.lastActivityMs = nowMs;
     const planReady: ServerMessage = {
       type: 'plan-ready',
@@ -641,7 +846,8 @@ export class Coordinator {
       stages,
       excludedPeerIds,
     };
-    for (const to of this.sessionConns(session)) out.send(to, to === conn && ref !== undefined ? { ...planReady, ref } : planReady);
+    for (const to of this.sessionConns(session))
+      out.send(to, to === conn && ref !== undefined ? { ...planReady, ref } : planReady);
     const modelRef = this.modelRef();
     for (const stage of stages) {
       const peer = session.peers.get(stage.peerId);
@@ -670,7 +876,10 @@ export class Coordinator {
     for (const peerId of excludedPeerIds) {
       const peer = session.peers.get(peerId);
       if (!peer || peer.conn === null) continue;
-      const reason = peer.profile === null ? 'no profile reported before planning' : `the ${method} plan is faster without this device`;
+      const reason =
+        peer.profile === null
+          ? 'no profile reported before planning'
+          : `the ${method} plan is faster without this device`;
       out.send(peer.conn, { type: 'excluded', planId, reason });
     }
     this.broadcastRoster(session, out, nowMs);
@@ -693,16 +902,38 @@ export class Coordinator {
     };
     // Behind a running or waiting request: wait in line (the start is the reply).
     if (this.runningRequest(session) || session.queue.length > 0) {
-      if (session.queue.push(entry) === null)
-        { out.error(conn, 'queue-full', `${session.queue.length} requests already wait in this session's queue: wait for one to finish`, msg.type, msg.ref); return; }
+      if (session.queue.push(entry) === null) {
+        out.error(
+          conn,
+          'queue-full',
+          `${session.queue.length} requests already wait in this session's queue: wait for one to finish`,
+          msg.type,
+          msg.ref,
+        );
+        return;
+      }
       return;
     }
     const plan = session.plan;
-    if (session.planning) { out.error(conn, 'plan-pending', 'a plan is being computed: wait for its plan-ready, then go', msg.type, msg.ref); return; }
-    if (!plan) { out.error(conn, 'no-plan', "no plan yet: send 'plan' first", msg.type, msg.ref); return; }
+    if (session.planning) {
+      out.error(conn, 'plan-pending', 'a plan is being computed: wait for its plan-ready, then go', msg.type, msg.ref);
+      return;
+    }
+    if (!plan) {
+      out.error(conn, 'no-plan', "no plan yet: send 'plan' first", msg.type, msg.ref);
+      return;
+    }
     const missing = this.missingStages(session, plan);
-    if (plan.stale || missing.length > 0)
-      { out.error(conn, 'stale-plan', `planned peers left or are disconnected (${missing.join(', ') || 'a peer left'}): plan again`, msg.type, msg.ref); return; }
+    if (plan.stale || missing.length > 0) {
+      out.error(
+        conn,
+        'stale-plan',
+        `planned peers left or are disconnected (${missing.join(', ') || 'a peer left'}): plan again`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
     this.startRequest(session, plan, entry, nowMs, out);
   }
 
@@ -745,8 +976,13 @@ export class Coordinator {
       origin: entry.origin,
       ...(entry.promptTokenIds ? { promptTokenIds: entry.promptTokenIds } : {}),
     };
-    for (const to of this.sessionConns(session)) out.send(to, to === entry.hostConn && entry.ref !== undefined ? { ...start, ref: entry.ref } : start);
-    if (entry.ticket !== null) out.effects.push({ kind: 'api', event: { type: 'started', ticket: entry.ticket, sessionCode: session.code, requestId } });
+    for (const to of this.sessionConns(session))
+      out.send(to, to === entry.hostConn && entry.ref !== undefined ? { ...start, ref: entry.ref } : start);
+    if (entry.ticket !== null)
+      out.effects.push({
+        kind: 'api',
+        event: { type: 'started', ticket: entry.ticket, sessionCode: session.code, requestId },
+      });
   }
 
   /**
@@ -767,7 +1003,13 @@ export class Coordinator {
       if (next.origin === 'host') {
         session.queue.shift();
         if (next.hostConn !== null)
-          out.error(next.hostConn, plan ? 'stale-plan' : 'no-plan', plan ? 'planned peers left while your go waited: plan again' : "no plan yet: send 'plan' first", 'go', next.ref);
+          out.error(
+            next.hostConn,
+            plan ? 'stale-plan' : 'no-plan',
+            plan ? 'planned peers left while your go waited: plan again' : "no plan yet: send 'plan' first",
+            'go',
+            next.ref,
+          );
         continue;
       }
       const tokens = Math.min(MAX_PLAN_TOKENS, Math.max(1, next.promptTokenIds?.length ?? this.defaultTokens));
@@ -788,7 +1030,13 @@ export class Coordinator {
   }
 
   /** A request left the running state: remember its duration, tell the API, start the next one. */
-  private requestEnded(session: Session, request: RequestRecord, nowMs: number, out: Outbox, failure?: { code: string; message: string }): void {
+  private requestEnded(
+    session: Session,
+    request: RequestRecord,
+    nowMs: number,
+    out: Outbox,
+    failure?: { code: string; message: string },
+  ): void {
     session.recentDurationsMs.push(nowMs - request.startedAtMs);
     if (session.recentDurationsMs.length > 8) session.recentDurationsMs.shift();
     if (request.ticket !== null) {
@@ -802,7 +1050,15 @@ export class Coordinator {
   private cancelRequest(session: Session, request: RequestRecord, reason: string, nowMs: number, out: Outbox): void {
     request.state = 'cancelled';
     const cancel: ServerMessage = { type: 'cancel', requestId: request.requestId, reason };
-    const ended: ServerMessage = { type: 'output', requestId: request.requestId, tokenIds: [], text: '', generated: request.tokenIds.length, done: true, finishReason: 'cancelled' };
+    const ended: ServerMessage = {
+      type: 'output',
+      requestId: request.requestId,
+      tokenIds: [],
+      text: '',
+      generated: request.tokenIds.length,
+      done: true,
+      finishReason: 'cancelled',
+    };
     for (const to of this.sessionConns(session)) {
       out.send(to, cancel);
       out.send(to, ended);
@@ -810,13 +1066,27 @@ export class Coordinator {
     this.requestEnded(session, request, nowMs, out);
   }
 
-  private onCacheStatus(conn: ConnId, state: Conn, msg: ClientMessageOf<'cache-status'>, nowMs: number, out: Outbox): void {
+  private onCacheStatus(
+    conn: ConnId,
+    state: Conn,
+    msg: ClientMessageOf<'cache-status'>,
+    nowMs: number,
+    out: Outbox,
+  ): void {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
     const known = new Set(this.options.model?.units.map((u) => u.id) ?? []);
     const unknown = msg.units.filter((u) => !known.has(u));
-    if (unknown.length > 0)
-      { out.error(conn, 'bad-message', `units not in package ${this.options.model?.name}: ${unknown.slice(0, 5).join(', ')}`, msg.type, msg.ref); return; }
+    if (unknown.length > 0) {
+      out.error(
+        conn,
+        'bad-message',
+        `units not in package ${this.options.model?.name}: ${unknown.slice(0, 5).join(', ')}`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
     const units = [...new Set(msg.units)];
     const before = found.peer.cachedUnits;
     const changed = units.length !== before.length || units.some((u, i) => u !== before[i]);
@@ -831,32 +1101,84 @@ export class Coordinator {
     const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
     if (!request) return;
     const { peer, session } = found;
-    if (!request.peerIds.has(peer.peerId))
-      { out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref); return; }
+    if (!request.peerIds.has(peer.peerId)) {
+      out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
+      return;
+    }
     const kept = request.timings.get(peer.peerId) ?? [];
-    if (kept.length + msg.timings.length > this.limits.timingsPerPeer)
-      { out.error(conn, 'bad-message', `at most ${this.limits.timingsPerPeer} timings are kept per peer and request`, msg.type, msg.ref); return; }
+    if (kept.length + msg.timings.length > this.limits.timingsPerPeer) {
+      out.error(
+        conn,
+        'bad-message',
+        `at most ${this.limits.timingsPerPeer} timings are kept per peer and request`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
     kept.push(...msg.timings);
     request.timings.set(peer.peerId, kept);
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
-    const timings: ServerMessage = { type: 'timings', requestId: request.requestId, planId: request.planId, peerId: peer.peerId, timings: msg.timings };
+    const timings: ServerMessage = {
+      type: 'timings',
+      requestId: request.requestId,
+      planId: request.planId,
+      peerId: peer.peerId,
+      timings: msg.timings,
+    };
     for (const to of this.sessionConns(session)) out.send(to, timings);
   }
 
-  private onReportTokens(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-tokens'>, nowMs: number, out: Outbox): void {
+  private onReportTokens(
+    conn: ConnId,
+    state: Conn,
+    msg: ClientMessageOf<'report-tokens'>,
+    nowMs: number,
+    out: Outbox,
+  ): void {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
     const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
     if (!request) return;
-    if (found.peer.peerId !== request.lastPeerId)
-      { out.error(conn, 'not-last-stage', 'only the stage holding the head reports tokens', msg.type, msg.ref); return; }
+    if (found.peer.peerId !== request.lastPeerId) {
+      out.error(conn, 'not-last-stage', 'only the stage holding the head reports tokens', msg.type, msg.ref);
+      return;
+    }
     // A token sampled while the cancel was on its way: expected, not an error; nobody wants it any more.
-    if (request.state === 'cancelled') { out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) }); return; }
-    if (request.state !== 'running') { out.error(conn, 'unknown-request', `request ${msg.requestId} already ended (${request.state})`, msg.type, msg.ref); return; }
-    if (request.tokenIds.length + msg.tokenIds.length > request.maxNewTokens)
-      { out.error(conn, 'bad-message', `request ${msg.requestId} allows at most ${request.maxNewTokens} new tokens`, msg.type, msg.ref); return; }
-    if (request.text.length + msg.text.length > this.limits.textPerRequest)
-      { out.error(conn, 'bad-message', `at most ${this.limits.textPerRequest} characters of text are kept per request`, msg.type, msg.ref); return; }
+    if (request.state === 'cancelled') {
+      out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+      return;
+    }
+    if (request.state !== 'running') {
+      out.error(
+        conn,
+        'unknown-request',
+        `request ${msg.requestId} already ended (${request.state})`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
+    if (request.tokenIds.length + msg.tokenIds.length > request.maxNewTokens) {
+      out.error(
+        conn,
+        'bad-message',
+        `request ${msg.requestId} allows at most ${request.maxNewTokens} new tokens`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
+    if (request.text.length + msg.text.length > this.limits.textPerRequest) {
+      out.error(
+        conn,
+        'bad-message',
+        `at most ${this.limits.textPerRequest} characters of text are kept per request`,
+        msg.type,
+        msg.ref,
+      );
+      return;
+    }
     request.tokenIds.push(...msg.tokenIds);
     request.text += msg.text;
     if (msg.done) request.state = msg.finishReason === 'error' ? 'failed' : 'done';
@@ -872,11 +1194,26 @@ export class Coordinator {
     };
     for (const to of this.sessionConns(found.session)) out.send(to, output);
     if (request.ticket !== null)
-      out.effects.push({ kind: 'api', event: { type: 'tokens', ticket: request.ticket, tokenIds: msg.tokenIds, done: msg.done, ...(msg.finishReason ? { finishReason: msg.finishReason } : {}) } });
+      out.effects.push({
+        kind: 'api',
+        event: {
+          type: 'tokens',
+          ticket: request.ticket,
+          tokenIds: msg.tokenIds,
+          done: msg.done,
+          ...(msg.finishReason ? { finishReason: msg.finishReason } : {}),
+        },
+      });
     if (msg.done) this.requestEnded(found.session, request, nowMs, out);
   }
 
-  private onReportError(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-error'>, nowMs: number, out: Outbox): void {
+  private onReportError(
+    conn: ConnId,
+    state: Conn,
+    msg: ClientMessageOf<'report-error'>,
+    nowMs: number,
+    out: Outbox,
+  ): void {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
     // A report is about the reporter's own stage: its request, its units. Nobody can fail another's request.
@@ -884,19 +1221,39 @@ export class Coordinator {
     if (msg.requestId !== null) {
       request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
       if (!request) return;
-      if (!request.peerIds.has(found.peer.peerId))
-        { out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}: report errors of your own stage only`, msg.type, msg.ref); return; }
+      if (!request.peerIds.has(found.peer.peerId)) {
+        out.error(
+          conn,
+          'not-assigned',
+          `you are not a stage of request ${msg.requestId}: report errors of your own stage only`,
+          msg.type,
+          msg.ref,
+        );
+        return;
+      }
     }
     if (msg.unitId !== undefined) {
       const stage = found.session.plan?.stages.find((s) => s.peerId === found.peer.peerId);
-      if (!stage || !unitsForStage(stage.layers, stage.embeds, stage.hasHead).includes(msg.unitId))
-        { out.error(conn, 'not-assigned', `unit ${msg.unitId} is not a unit of your stage: report errors of your own stage only`, msg.type, msg.ref); return; }
+      if (!stage || !unitsForStage(stage.layers, stage.embeds, stage.hasHead).includes(msg.unitId)) {
+        out.error(
+          conn,
+          'not-assigned',
+          `unit ${msg.unitId} is not a unit of your stage: report errors of your own stage only`,
+          msg.type,
+          msg.ref,
+        );
+        return;
+      }
     }
     if (request) {
-      if (request.errors.length < 64) request.errors.push({ peerId: found.peer.peerId, code: msg.code, message: msg.message });
+      if (request.errors.length < 64)
+        request.errors.push({ peerId: found.peer.peerId, code: msg.code, message: msg.message });
       if (request.state === 'running') {
         request.state = 'failed';
-        this.requestEnded(found.session, request, nowMs, out, { code: msg.code, message: `${found.peer.displayName}: ${msg.message}` });
+        this.requestEnded(found.session, request, nowMs, out, {
+          code: msg.code,
+          message: `${found.peer.displayName}: ${msg.message}`,
+        });
       }
     }
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
@@ -911,7 +1268,13 @@ export class Coordinator {
     for (const to of this.sessionConns(found.session)) out.send(to, report);
   }
 
-  private onEndSession(conn: ConnId, state: Conn, msg: ClientMessageOf<'end-session'>, nowMs: number, out: Outbox): void {
+  private onEndSession(
+    conn: ConnId,
+    state: Conn,
+    msg: ClientMessageOf<'end-session'>,
+    nowMs: number,
+    out: Outbox,
+  ): void {
     const session = this.hostSession(conn, state, msg, nowMs, out);
     if (!session) return;
     const ended: ServerMessage = { type: 'session-ended', reason: 'host-ended' };
@@ -926,7 +1289,8 @@ export class Coordinator {
     if (!session) return;
     session.serveApi = msg.serve;
     const serving: ServerMessage = { type: 'api-serving', code: session.code, serve: msg.serve };
-    for (const to of session.hostConns) out.send(to, to === conn && msg.ref !== undefined ? { ...serving, ref: msg.ref } : serving);
+    for (const to of session.hostConns)
+      out.send(to, to === conn && msg.ref !== undefined ? { ...serving, ref: msg.ref } : serving);
   }
 
   private onReportCancelled(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-cancelled'>, out: Outbox): void {
@@ -934,7 +1298,10 @@ export class Coordinator {
     if (!found) return;
     const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
     if (!request) return;
-    if (!request.peerIds.has(found.peer.peerId)) { out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref); return; }
+    if (!request.peerIds.has(found.peer.peerId)) {
+      out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
+      return;
+    }
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
     const cancelled: ServerMessage = {
       type: 'cancelled',
@@ -953,7 +1320,13 @@ export class Coordinator {
     const model = this.options.model?.name ?? '';
     return [...this.sessions.values()]
       .filter((s) => s.serveApi || s.code === this.options.apiSessionCode)
-      .map((s) => ({ code: s.code, model, waiting: s.queue.length, running: this.runningRequest(s) !== undefined, queueDepth: s.queue.depth }));
+      .map((s) => ({
+        code: s.code,
+        model,
+        waiting: s.queue.length,
+        running: this.runningRequest(s) !== undefined,
+        queueDepth: s.queue.depth,
+      }));
   }
 
   /** Queues (or starts) an API request; its progress comes back as `api` effects with the ticket. */
@@ -963,7 +1336,14 @@ export class Coordinator {
     if (!session) return { outcome: { ok: false, code: 'session-not-found' }, effects: out.effects };
     const busy = this.runningRequest(session) !== undefined || session.planning !== null || session.queue.length > 0;
     if (busy && session.queue.full)
-      return { outcome: { ok: false, code: 'queue-full', retryAfterSeconds: retryAfterSeconds(session.queue.length, session.recentDurationsMs) }, effects: out.effects };
+      return {
+        outcome: {
+          ok: false,
+          code: 'queue-full',
+          retryAfterSeconds: retryAfterSeconds(session.queue.length, session.recentDurationsMs),
+        },
+        effects: out.effects,
+      };
     const ticket = this.nextTicket++;
     this.apiTickets.set(ticket, session.code);
     const entry: QueuedRequest = {
@@ -977,7 +1357,15 @@ export class Coordinator {
       ticket,
     };
     // The queue holds the request even when the pipeline is free: pump starts it (or plans for it) at once.
-    if (session.queue.push(entry) === null) return { outcome: { ok: false, code: 'queue-full', retryAfterSeconds: retryAfterSeconds(session.queue.length, session.recentDurationsMs) }, effects: out.effects };
+    if (session.queue.push(entry) === null)
+      return {
+        outcome: {
+          ok: false,
+          code: 'queue-full',
+          retryAfterSeconds: retryAfterSeconds(session.queue.length, session.recentDurationsMs),
+        },
+        effects: out.effects,
+      };
     const position = session.queue.length;
     session.lastActivityMs = nowMs;
     this.pump(session, nowMs, out);
@@ -1029,7 +1417,7 @@ export class Coordinator {
   exportSession(code: string): SessionExport | null {
     const session = this.sessions.get(code);
     if (!session) return null;
-    const plan = session.plan ? (({ stale: _stale, ...rest }) => rest)(session.plan) : null;
+    const plan = session.plan ? omit(session.plan, 'stale') : null;
     return {
       code: session.code,
       name: session.name,
@@ -1061,7 +1449,14 @@ export class Coordinator {
 
   // ---- helpers ------------------------------------------------------------------------------
 
-  private sendJoined(conn: ConnId, session: Session, peer: Peer, nowMs: number, ref: number | undefined, out: Outbox): void {
+  private sendJoined(
+    conn: ConnId,
+    session: Session,
+    peer: Peer,
+    nowMs: number,
+    ref: number | undefined,
+    out: Outbox,
+  ): void {
     out.send(conn, {
       type: 'joined',
       code: session.code,
@@ -1078,7 +1473,13 @@ export class Coordinator {
     });
   }
 
-  private boundPeer(conn: ConnId, state: Conn, type: string, ref: number | undefined, out: Outbox): { session: Session; peer: Peer } | null {
+  private boundPeer(
+    conn: ConnId,
+    state: Conn,
+    type: string,
+    ref: number | undefined,
+    out: Outbox,
+  ): { session: Session; peer: Peer } | null {
     const bound = state.peer;
     const session = bound ? this.sessions.get(bound.code) : undefined;
     const peer = bound ? session?.peers.get(bound.peerId) : undefined;
@@ -1093,15 +1494,33 @@ export class Coordinator {
    * The session a host action is for, or null after answering. "No such session" and "wrong secret"
    * get the same answer (no oracle for live codes), and each failure costs a join token of the address.
    */
-  private hostSession(conn: ConnId, state: Conn, msg: { type: string; code: string; hostSecret: string; ref?: number }, nowMs: number, out: Outbox): Session | null {
+  private hostSession(
+    conn: ConnId,
+    state: Conn,
+    msg: { type: string; code: string; hostSecret: string; ref?: number },
+    nowMs: number,
+    out: Outbox,
+  ): Session | null {
     if (!this.joinLimiter.has(state.address, nowMs)) {
-      out.error(conn, 'rate-limited', 'too many failed host credentials or joins from your address: wait a few seconds and retry', msg.type, msg.ref);
+      out.error(
+        conn,
+        'rate-limited',
+        'too many failed host credentials or joins from your address: wait a few seconds and retry',
+        msg.type,
+        msg.ref,
+      );
       return null;
     }
     const session = this.sessions.get(msg.code);
     if (!session || !secretsEqual(session.hostSecret, msg.hostSecret)) {
       this.joinLimiter.take(state.address, nowMs);
-      out.error(conn, 'wrong-secret', `no session ${msg.code} with this host secret: only the page that created a session may '${msg.type}'`, msg.type, msg.ref);
+      out.error(
+        conn,
+        'wrong-secret',
+        `no session ${msg.code} with this host secret: only the page that created a session may '${msg.type}'`,
+        msg.type,
+        msg.ref,
+      );
       return null;
     }
     if (!state.hostOf.has(session.code)) {
@@ -1111,9 +1530,17 @@ export class Coordinator {
     return session;
   }
 
-  private requestFor(session: Session, requestId: number, conn: ConnId, type: string, ref: number | undefined, out: Outbox): RequestRecord | null {
+  private requestFor(
+    session: Session,
+    requestId: number,
+    conn: ConnId,
+    type: string,
+    ref: number | undefined,
+    out: Outbox,
+  ): RequestRecord | null {
     const request = session.requests.find((r) => r.requestId === requestId);
-    if (!request) out.error(conn, 'unknown-request', `request ${requestId} is not a request of this session`, type, ref);
+    if (!request)
+      out.error(conn, 'unknown-request', `request ${requestId} is not a request of this session`, type, ref);
     return request ?? null;
   }
 
@@ -1141,16 +1568,26 @@ export class Coordinator {
     }
     for (const to of this.sessionConns(session)) out.send(to, { type: 'peer-left', peerId: peer.peerId, reason });
     this.broadcastRoster(session, out, nowMs);
-    for (const request of failed) this.requestEnded(session, request, nowMs, out, { code: 'peer-left', message: `${peer.displayName} (a stage of the pipeline) ${reason === 'timed-out' ? 'stopped answering' : 'left'}` });
+    for (const request of failed)
+      this.requestEnded(session, request, nowMs, out, {
+        code: 'peer-left',
+        message: `${peer.displayName} (a stage of the pipeline) ${reason === 'timed-out' ? 'stopped answering' : 'left'}`,
+      });
   }
 
   /** Removes the session; API requests still waiting or running are told, and its pages' PeerJS ids retired. */
   private deleteSession(session: Session, out: Outbox): void {
-    const tickets = [...session.queue.drain().map((q) => q.ticket), ...session.requests.filter((r) => r.state === 'running').map((r) => r.ticket)];
+    const tickets = [
+      ...session.queue.drain().map((q) => q.ticket),
+      ...session.requests.filter((r) => r.state === 'running').map((r) => r.ticket),
+    ];
     for (const ticket of tickets) {
       if (ticket === null) continue;
       this.apiTickets.delete(ticket);
-      out.effects.push({ kind: 'api', event: { type: 'failed', ticket, code: 'session-ended', message: `session ${session.code} ended` } });
+      out.effects.push({
+        kind: 'api',
+        event: { type: 'failed', ticket, code: 'session-ended', message: `session ${session.code} ended` },
+      });
     }
     if (session.planning) this.pendingPlans.delete(session.planning.token);
     for (const peer of session.peers.values()) {
@@ -1199,7 +1636,12 @@ export class Coordinator {
     }
     session.rosterSentMs = nowMs;
     session.rosterDirty = false;
-    const message: ServerMessage = { type: 'roster', code: session.code, planId: session.plan?.planId ?? null, peers: this.roster(session) };
+    const message: ServerMessage = {
+      type: 'roster',
+      code: session.code,
+      planId: session.plan?.planId ?? null,
+      peers: this.roster(session),
+    };
     for (const to of this.sessionConns(session)) if (to !== except) out.send(to, message);
   }
 

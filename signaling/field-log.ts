@@ -15,6 +15,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { profileReportSchema, type ProfileReport } from '../core/protocol.ts';
+import { omit } from './omit.ts';
 
 /** Rotate the file past this size. */
 export const FIELD_LOG_MAX_BYTES = 16 * 1024 * 1024;
@@ -46,8 +47,7 @@ export function publicRecord(line: string): FieldRecord | null {
   if (typeof raw !== 'object' || raw === null) return null;
   const r = raw as { receivedAtMs?: unknown; pageKey?: unknown; profile?: unknown };
   if (typeof r.receivedAtMs !== 'number' || typeof r.profile !== 'object' || r.profile === null) return null;
-  const { name: _name, ...rest } = r.profile as Record<string, unknown>;
-  const profile = loggedProfileSchema.safeParse(rest);
+  const profile = loggedProfileSchema.safeParse(omit(r.profile as Record<string, unknown>, 'name'));
   if (!profile.success) return null;
   const pageKey = typeof r.pageKey === 'string' && /^[0-9a-f]{16}$/.test(r.pageKey) ? r.pageKey : '';
   return { receivedAtMs: r.receivedAtMs, pageKey, profile: profile.data };
@@ -72,20 +72,22 @@ export class FieldLog {
   append(record: FieldRecord): Promise<void> {
     const line = JSON.stringify(record) + '\n';
     const size = Buffer.byteLength(line);
-    this.chain = this.chain.then(async () => {
-      if (this.bytes < 0) {
-        await mkdir(path.dirname(this.file), { recursive: true });
-        this.bytes = (await stat(this.file).catch(() => null))?.size ?? 0;
-      }
-      if (this.bytes > 0 && this.bytes + size > this.maxBytes) {
-        await rename(this.file, this.rotatedFile);
-        this.bytes = 0;
-      }
-      await appendFile(this.file, line);
-      this.bytes += size;
-    }).catch((error: unknown) => {
-      console.warn(`field log: cannot append to ${this.file}: ${(error as Error).message}`);
-    });
+    this.chain = this.chain
+      .then(async () => {
+        if (this.bytes < 0) {
+          await mkdir(path.dirname(this.file), { recursive: true });
+          this.bytes = (await stat(this.file).catch(() => null))?.size ?? 0;
+        }
+        if (this.bytes > 0 && this.bytes + size > this.maxBytes) {
+          await rename(this.file, this.rotatedFile);
+          this.bytes = 0;
+        }
+        await appendFile(this.file, line);
+        this.bytes += size;
+      })
+      .catch((error: unknown) => {
+        console.warn(`field log: cannot append to ${this.file}: ${(error as Error).message}`);
+      });
     return this.chain;
   }
 
@@ -182,7 +184,10 @@ export const CSV_COLUMNS = [
   'userAgent',
 ] as const;
 
-function csvCell(value: unknown): string {
+/** What a CSV cell holds: a profile's figures, flags and texts (null/undefined = empty cell). */
+type CsvValue = string | number | boolean | null | undefined;
+
+function csvCell(value: CsvValue): string {
   if (value === null || value === undefined) return '';
   const text = String(value);
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
@@ -191,7 +196,7 @@ function csvCell(value: unknown): string {
 /** One CSV row; the sweep is `tokens|size:flops` pairs joined by ';'. */
 export function csvRow(r: FieldRecord): string {
   const p = r.profile;
-  const row: Record<(typeof CSV_COLUMNS)[number], unknown> = {
+  const row: Record<(typeof CSV_COLUMNS)[number], CsvValue> = {
     receivedAt: new Date(r.receivedAtMs).toISOString(),
     pageKey: r.pageKey,
     emulated: p.emulated,

@@ -7,6 +7,7 @@
  * every round. Server RSS before and after is printed.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { mulberry32 } from '../core/random.ts';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,28 +16,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CLIENT_MESSAGE_TYPES, type ServerMessageOf } from '../core/protocol.ts';
 import { forkTestServer, type ForkedServer } from './test-server-child.ts';
-import { sampleProfile, TestClient } from './test-support.ts';
+import { messageText, sampleProfile, TestClient } from './test-support.ts';
 
 const SEED = 0x7a3d_e11f;
 const HTTP_CASES = 3000;
 const WS_CASES = 5000;
 const PEERJS_CASES = 2200;
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(SEED);
+// Seeded, so a failing case can be replayed.
+const rand = mulberry32(SEED);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 const int = (n: number) => Math.floor(rand() * n);
-function junk(max: number, alphabet = 'abcXYZ019/%?#&=.:[]@\\ \t"\'<>{}|^`~!$*()+,;\u00e9\u4e2d\u0000\u007f\r\n'): string {
+function junk(
+  max: number,
+  alphabet = 'abcXYZ019/%?#&=.:[]@\\ \t"\'<>{}|^`~!$*()+,;\u00e9\u4e2d\u0000\u007f\r\n',
+): string {
   let s = '';
   for (let i = int(max + 1); i > 0; i--) s += alphabet[int(alphabet.length)];
   return s;
@@ -56,7 +50,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server?.stop();
+  await (server as ForkedServer | undefined)?.stop(); // unset when beforeAll failed
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -80,23 +74,27 @@ function rawExchange(text: string | Buffer): Promise<string> {
 
 /** Runs `cases` with at most `width` in flight. */
 async function pool<T>(cases: (() => Promise<T>)[], width: number): Promise<T[]> {
-  const out: T[] = new Array(cases.length);
+  const out = new Array<T>(cases.length);
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < cases.length) {
-      const i = next++;
-      out[i] = await cases[i]();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < cases.length) {
+        const i = next++;
+        out[i] = await cases[i]();
+      }
+    }),
+  );
   return out;
 }
 
 async function health(): Promise<number> {
   return new Promise((resolve) => {
-    http.get({ host: '127.0.0.1', port: server.port, path: '/api/health' }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', () => resolve(-1));
+    http
+      .get({ host: '127.0.0.1', port: server.port, path: '/api/health' }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', () => resolve(-1));
   });
 }
 
@@ -114,49 +112,128 @@ async function honestSession() {
     if (joined.type !== 'joined') throw new Error(JSON.stringify(joined));
     client.heartbeatEvery(1000);
     expect((await client.request({ type: 'profile', profile: sampleProfile(i + 1) })).type).toBe('ack');
-    const peerjs = new WebSocket(`ws://127.0.0.1:${server.port}/peerjs/peerjs?key=peerjs&id=${joined.peerId}&token=${joined.peerjs.token}`, { localAddress: address });
+    const peerjs = new WebSocket(
+      `ws://127.0.0.1:${server.port}/peerjs/peerjs?key=peerjs&id=${joined.peerId}&token=${joined.peerjs.token}`,
+      { localAddress: address },
+    );
     await new Promise<void>((resolve, reject) => {
-      peerjs.once('message', (d) => (JSON.parse(d.toString()).type === 'OPEN' ? resolve() : reject(new Error(d.toString()))));
+      peerjs.once('message', (d) =>
+        (JSON.parse(messageText(d)) as { type?: unknown }).type === 'OPEN'
+          ? resolve()
+          : reject(new Error(messageText(d))),
+      );
       peerjs.once('error', reject);
     });
     pages.push({ client, joined, peerjs });
   }
   let rounds = 0;
   const round = async (): Promise<void> => {
-    const plan = await host.request({ type: 'plan', code: created.code, hostSecret: created.hostSecret, method: 'even', tokens: 16 }, 20_000);
+    const plan = await host.request(
+      { type: 'plan', code: created.code, hostSecret: created.hostSecret, method: 'even', tokens: 16 },
+      20_000,
+    );
     if (plan.type !== 'plan-ready') throw new Error(JSON.stringify(plan));
     for (const stage of plan.stages) {
       const page = pages.find((p) => p.joined.peerId === stage.peerId)!;
       const a = await page.client.next('assignment', (m) => m.planId === plan.planId, 20_000);
       expect(a.stageIndex).toBe(stage.stageIndex);
     }
-    const go = await host.request({ type: 'go', code: created.code, hostSecret: created.hostSecret, prompt: `round ${rounds}`, maxNewTokens: 2, sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 } }, 20_000);
+    const go = await host.request(
+      {
+        type: 'go',
+        code: created.code,
+        hostSecret: created.hostSecret,
+        prompt: `round ${rounds}`,
+        maxNewTokens: 2,
+        sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+      },
+      20_000,
+    );
     if (go.type !== 'start') throw new Error(JSON.stringify(go));
     const last = pages.find((p) => p.joined.peerId === plan.stages.at(-1)!.peerId)!;
-    expect((await last.client.request({ type: 'report-tokens', requestId: go.requestId, tokenIds: [3, 4], text: 'ok', generated: 2, done: true, finishReason: 'max-tokens' }, 20_000)).type).toBe('ack');
+    expect(
+      (
+        await last.client.request(
+          {
+            type: 'report-tokens',
+            requestId: go.requestId,
+            tokenIds: [3, 4],
+            text: 'ok',
+            generated: 2,
+            done: true,
+            finishReason: 'max-tokens',
+          },
+          20_000,
+        )
+      ).type,
+    ).toBe('ack');
     const out = await host.next('output', (m) => m.requestId === go.requestId && m.done, 20_000);
     expect(out.text).toBe('ok');
     rounds += 1;
   };
-  return { round, rounds: () => rounds, pages, close: () => [host, ...pages.map((p) => p.client)].forEach((c) => c.close()) };
+  return {
+    round,
+    rounds: () => rounds,
+    pages,
+    close: () => [host, ...pages.map((p) => p.client)].forEach((c) => c.close()),
+  };
 }
 
 function httpCase(): string {
-  const method = rand() < 0.6 ? 'GET' : pick(['POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'BREW', 'G ET', '', junk(8)]);
+  const method =
+    rand() < 0.6 ? 'GET' : pick(['POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'BREW', 'G ET', '', junk(8)]);
   const target = pick([
-    '//', '//x:99999', '//[', '//x/ws', '/ws', '/ws?x=1', '/', '/index.html', '/%', '/%zz', '/%00', '/a%2f..%2f..%2fetc/passwd',
-    '/models/synthetic-test/manifest.json', '/models/synthetic-test/..%2f..%2fpackage.json', '/models/%2e%2e/x', '/api/health', '/api/field-log.json',
-    '/api/field-log.csv', '/api/models', '/api/sessions/ZZZZZZZZ/export?hostSecret=' + junk(50), '/api/nope', '/probe/down?bytes=' + junk(6, '0123456789-e.'),
-    '/probe/up', '/peerjs', '/peerjs/peerjs/id', '/peerjs/peerjs?key=peerjs&id=' + junk(20), '*', 'http://x:1/', 'http://[/', '/' + junk(40), '/' + 'a'.repeat(9000),
+    '//',
+    '//x:99999',
+    '//[',
+    '//x/ws',
+    '/ws',
+    '/ws?x=1',
+    '/',
+    '/index.html',
+    '/%',
+    '/%zz',
+    '/%00',
+    '/a%2f..%2f..%2fetc/passwd',
+    '/models/synthetic-test/manifest.json',
+    '/models/synthetic-test/..%2f..%2fpackage.json',
+    '/models/%2e%2e/x',
+    '/api/health',
+    '/api/field-log.json',
+    '/api/field-log.csv',
+    '/api/models',
+    '/api/sessions/ZZZZZZZZ/export?hostSecret=' + junk(50),
+    '/api/nope',
+    '/probe/down?bytes=' + junk(6, '0123456789-e.'),
+    '/probe/up',
+    '/peerjs',
+    '/peerjs/peerjs/id',
+    '/peerjs/peerjs?key=peerjs&id=' + junk(20),
+    '*',
+    'http://x:1/',
+    'http://[/',
+    '/' + junk(40),
+    '/' + 'a'.repeat(9000),
   ]);
   const version = rand() < 0.8 ? 'HTTP/1.1' : pick(['HTTP/1.0', 'HTTP/2', 'HTTP/1.1x', '', 'http/1.1']);
   const headers: string[] = [rand() < 0.8 ? 'Host: x' : pick(['', 'Host: ' + junk(30), 'Host: a\r\nHost: b'])];
   const extra = [
     'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-    'Connection: Upgrade\r\nUpgrade: websocket', 'Connection: Upgrade', 'Upgrade: h2c', 'Connection: close', 'Connection: keep-alive',
-    'Content-Length: ' + pick(['0', '5', '-1', '99999999999999999999', 'abc', '10, 20']), 'Transfer-Encoding: ' + pick(['chunked', 'gzip', 'chunked, chunked']),
-    'Range: ' + pick(['bytes=0-0', 'bytes=-0', 'bytes=9-1', 'bytes=' + junk(10)]), 'If-None-Match: ' + junk(20), 'Origin: http://evil.example',
-    junk(10, 'abcXYZ-') + ': ' + junk(10), 'X-Long: ' + 'y'.repeat(int(20_000)), ': empty-name', 'Bad Header Name: x', 'Cookie: ' + junk(100),
+    'Connection: Upgrade\r\nUpgrade: websocket',
+    'Connection: Upgrade',
+    'Upgrade: h2c',
+    'Connection: close',
+    'Connection: keep-alive',
+    'Content-Length: ' + pick(['0', '5', '-1', '99999999999999999999', 'abc', '10, 20']),
+    'Transfer-Encoding: ' + pick(['chunked', 'gzip', 'chunked, chunked']),
+    'Range: ' + pick(['bytes=0-0', 'bytes=-0', 'bytes=9-1', 'bytes=' + junk(10)]),
+    'If-None-Match: ' + junk(20),
+    'Origin: http://evil.example',
+    junk(10, 'abcXYZ-') + ': ' + junk(10),
+    'X-Long: ' + 'y'.repeat(int(20_000)),
+    ': empty-name',
+    'Bad Header Name: x',
+    'Cookie: ' + junk(100),
   ];
   for (let i = int(5); i > 0; i--) headers.push(pick(extra));
   const body = pick(['', '', '0\r\n\r\n', 'zz\r\n', junk(200), '{"type":"join"}']);
@@ -167,25 +244,112 @@ function wsCase(): string | Buffer {
   const kind = int(10);
   if (kind === 0) return Buffer.from(junk(64));
   if (kind === 1) return junk(200);
-  if (kind === 2) return JSON.stringify(pick([null, 1, 'x', [], [1, { type: 'join' }], true, { type: null }, { type: {} }, { type: 'x'.repeat(5000) }]));
+  if (kind === 2)
+    return JSON.stringify(
+      pick([null, 1, 'x', [], [1, { type: 'join' }], true, { type: null }, { type: {} }, { type: 'x'.repeat(5000) }]),
+    );
   const type = pick([...CLIENT_MESSAGE_TYPES, 'admin', '__proto__', 'constructor', '']);
-  const values = [null, -1, 0, 1.5, 2 ** 53, -(2 ** 60), 1e308, 'x', '', 'ZZZZZZZZ', 'A'.repeat(44), junk(30), [], [1, 2], {}, { a: { b: { c: [] } } }, true, 'layer.99999', 'embed'];
-  const fields = ['ref', 'code', 'hostSecret', 'displayName', 'emulated', 'name', 'peerId', 'peerSecret', 'profile', 'tokens', 'method', 'memoryModel', 'prompt', 'maxNewTokens', 'sampling', 'units', 'requestId', 'timings', 'tokenIds', 'text', 'generated', 'done', 'finishReason', 'unitId', 'message', '__proto__', 'constructor'];
+  const values = [
+    null,
+    -1,
+    0,
+    1.5,
+    2 ** 53,
+    -(2 ** 60),
+    1e308,
+    'x',
+    '',
+    'ZZZZZZZZ',
+    'A'.repeat(44),
+    junk(30),
+    [],
+    [1, 2],
+    {},
+    { a: { b: { c: [] } } },
+    true,
+    'layer.99999',
+    'embed',
+  ];
+  const fields = [
+    'ref',
+    'code',
+    'hostSecret',
+    'displayName',
+    'emulated',
+    'name',
+    'peerId',
+    'peerSecret',
+    'profile',
+    'tokens',
+    'method',
+    'memoryModel',
+    'prompt',
+    'maxNewTokens',
+    'sampling',
+    'units',
+    'requestId',
+    'timings',
+    'tokenIds',
+    'text',
+    'generated',
+    'done',
+    'finishReason',
+    'unitId',
+    'message',
+    '__proto__',
+    'constructor',
+  ];
   const msg: Record<string, unknown> = { type };
   for (let i = int(6); i > 0; i--) msg[pick(fields)] = pick(values);
-  if (kind === 3) msg['profile'] = { ...sampleProfile(int(100)), [pick(['peakFlops', 'utilA', 'sweep', 'gpu', 'memoryBytes', 'extra'])]: pick(values) };
-  if (kind === 4) msg['units'] = Array.from({ length: int(50) }, () => pick(['embed', 'head', `layer.${int(10)}`, junk(8)]));
+  if (kind === 3)
+    msg['profile'] = {
+      ...sampleProfile(int(100)),
+      [pick(['peakFlops', 'utilA', 'sweep', 'gpu', 'memoryBytes', 'extra'])]: pick(values),
+    };
+  if (kind === 4)
+    msg['units'] = Array.from({ length: int(50) }, () => pick(['embed', 'head', `layer.${int(10)}`, junk(8)]));
   const text = JSON.stringify(msg);
   return kind === 5 ? text.slice(0, int(text.length)) : text;
 }
 
 function peerjsCase(honest: { id: string; token: string }[]): string {
   const h = pick(honest);
-  const id = pick([h.id, h.id, 'p' + '0'.repeat(16), junk(20, 'abcdef0123456789'), '', junk(70), h.id + 'x', h.id.toUpperCase()]);
+  const id = pick([
+    h.id,
+    h.id,
+    'p' + '0'.repeat(16),
+    junk(20, 'abcdef0123456789'),
+    '',
+    junk(70),
+    h.id + 'x',
+    h.id.toUpperCase(),
+  ]);
   // never the exact honest pair: that would be the page itself re-registering
-  const token = pick([h.token.slice(1), h.token + 'A', 'A'.repeat(43), '', junk(43, 'abcXYZ019-_'), pick(honest.filter((o) => o.id !== h.id)).token, '%' + junk(10)]);
+  const token = pick([
+    h.token.slice(1),
+    h.token + 'A',
+    'A'.repeat(43),
+    '',
+    junk(43, 'abcXYZ019-_'),
+    pick(honest.filter((o) => o.id !== h.id)).token,
+    '%' + junk(10),
+  ]);
   const parts = [`key=${pick(['peerjs', 'peerjs', 'other', '', junk(6)])}`, `id=${id}`, `token=${token}`];
-  for (let i = int(4); i > 0; i--) parts.push(pick([`id=${pick([h.id, junk(8)])}`, `token=${h.token}`, 'key=peerjs', 'version=1.5.5', junk(12), '&&', '=', 'id', '%', `${junk(5)}=${junk(5)}`]));
+  for (let i = int(4); i > 0; i--)
+    parts.push(
+      pick([
+        `id=${pick([h.id, junk(8)])}`,
+        `token=${h.token}`,
+        'key=peerjs',
+        'version=1.5.5',
+        junk(12),
+        '&&',
+        '=',
+        'id',
+        '%',
+        `${junk(5)}=${junk(5)}`,
+      ]),
+    );
   for (let i = parts.length - 1; i > 0; i--) {
     const j = int(i + 1);
     [parts[i], parts[j]] = [parts[j], parts[i]];
@@ -208,37 +372,48 @@ describe('fuzz', () => {
     };
 
     // The honest session keeps running rounds while the fuzz runs.
+    // (A named function, not an IIFE: TypeScript checks an IIFE's body as if it ran to completion at once,
+    // so it would read `fuzzing` as always true there.)
     let fuzzing = true;
-    const honestLoop = (async () => {
+    const honestRounds = async () => {
       while (fuzzing) {
         await honest.round();
         await new Promise((r) => setTimeout(r, 200)); // a session's pace, not a flood of its own
       }
-    })();
+    };
+    const honestLoop = honestRounds();
 
     // 1. raw HTTP
     for (let batch = 0; batch < HTTP_CASES; batch += 500) {
-      const lines = await pool(Array.from({ length: 500 }, () => { const text = httpCase(); return () => rawExchange(text); }), 24);
+      const lines = await pool(
+        Array.from({ length: 500 }, () => {
+          const text = httpCase();
+          return () => rawExchange(text);
+        }),
+        24,
+      );
       lines.forEach(count);
       expect(await health()).toBe(200);
     }
 
     // 2. /ws messages, on a few sockets; a socket the server closes (oversize, never joined) is replaced
     const sockets: WebSocket[] = [];
-    const openWs = () => new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { localAddress: `127.0.8.${1 + sockets.length}` });
-      ws.once('open', () => resolve(ws));
-      ws.once('error', reject);
-      ws.on('error', () => undefined);
-    });
+    const openWs = () =>
+      new Promise<WebSocket>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { localAddress: `127.0.8.${1 + sockets.length}` });
+        ws.once('open', () => resolve(ws));
+        ws.once('error', reject);
+        ws.on('error', () => undefined);
+      });
     for (let i = 0; i < 8; i++) sockets.push(await openWs());
     let wsReplies = 0;
     let wsErrors = 0;
-    const listen = (ws: WebSocket) => ws.on('message', (d) => {
-      wsReplies += 1;
-      const m = JSON.parse(d.toString()) as { type: string; code?: string };
-      if (m.type === 'error' && m.code === 'internal') wsErrors += 1;
-    });
+    const listen = (ws: WebSocket) =>
+      ws.on('message', (d) => {
+        wsReplies += 1;
+        const m = JSON.parse(messageText(d)) as { type: string; code?: string };
+        if (m.type === 'error' && m.code === 'internal') wsErrors += 1;
+      });
     sockets.forEach(listen);
     for (let i = 0; i < WS_CASES; i++) {
       const slot = i % sockets.length;
@@ -250,18 +425,24 @@ describe('fuzz', () => {
       sockets[slot].send(data, { binary: Buffer.isBuffer(data) });
       if (i % 500 === 499) {
         // wait until every socket has processed what it was sent (one round trip each)
-        await Promise.all(sockets.map((ws, k) => ws.readyState !== WebSocket.OPEN ? undefined : new Promise<void>((resolve) => {
-          const ref = 1e9 + i * 10 + k;
-          const on = (d: WebSocket.RawData) => {
-            if ((JSON.parse(d.toString()) as { ref?: number }).ref === ref) {
-              ws.off('message', on);
-              resolve();
-            }
-          };
-          ws.on('message', on);
-          ws.once('close', () => resolve());
-          ws.send(JSON.stringify({ type: 'heartbeat', ref }));
-        })));
+        await Promise.all(
+          sockets.map((ws, k) =>
+            ws.readyState !== WebSocket.OPEN
+              ? Promise.resolve()
+              : new Promise<void>((resolve) => {
+                  const ref = 1e9 + i * 10 + k;
+                  const on = (d: WebSocket.RawData) => {
+                    if ((JSON.parse(messageText(d)) as { ref?: number }).ref === ref) {
+                      ws.off('message', on);
+                      resolve();
+                    }
+                  };
+                  ws.on('message', on);
+                  ws.once('close', () => resolve());
+                  ws.send(JSON.stringify({ type: 'heartbeat', ref }));
+                }),
+          ),
+        );
         expect(await health()).toBe(200);
       }
     }
@@ -271,7 +452,13 @@ describe('fuzz', () => {
     const honestIds = honest.pages.map((p) => ({ id: p.joined.peerId, token: p.joined.peerjs.token }));
     const peerStatuses = new Map<string, number>();
     for (let batch = 0; batch < PEERJS_CASES; batch += 550) {
-      const lines = await pool(Array.from({ length: 550 }, () => { const text = peerjsCase(honestIds); return () => rawExchange(text); }), 24);
+      const lines = await pool(
+        Array.from({ length: 550 }, () => {
+          const text = peerjsCase(honestIds);
+          return () => rawExchange(text);
+        }),
+        24,
+      );
       for (const line of lines) {
         const status = /^HTTP\/1\.1 (\d{3})/.exec(line)?.[1] ?? (line === '' ? 'no answer' : 'other');
         peerStatuses.set(status, (peerStatuses.get(status) ?? 0) + 1);
@@ -284,10 +471,16 @@ describe('fuzz', () => {
     await honest.round(); // and once more after the fuzz
     const after = await server.stats();
     const mib = (b: number) => (b / 2 ** 20).toFixed(1);
-    console.log(`fuzz seed ${SEED.toString(16)}: ${HTTP_CASES} HTTP, ${WS_CASES} /ws, ${PEERJS_CASES} PeerJS cases; honest rounds ${honest.rounds()}`);
+    console.log(
+      `fuzz seed ${SEED.toString(16)}: ${HTTP_CASES} HTTP, ${WS_CASES} /ws, ${PEERJS_CASES} PeerJS cases; honest rounds ${honest.rounds()}`,
+    );
     console.log(`  HTTP answers: ${JSON.stringify(Object.fromEntries(statuses))}`);
-    console.log(`  PeerJS upgrade answers: ${JSON.stringify(Object.fromEntries(peerStatuses))}; /ws replies ${wsReplies}`);
-    console.log(`  server RSS before ${mib(before.rssBytes)} MiB, after ${mib(after.rssBytes)} MiB (heap ${mib(before.heapUsedBytes)} -> ${mib(after.heapUsedBytes)} MiB)`);
+    console.log(
+      `  PeerJS upgrade answers: ${JSON.stringify(Object.fromEntries(peerStatuses))}; /ws replies ${wsReplies}`,
+    );
+    console.log(
+      `  server RSS before ${mib(before.rssBytes)} MiB, after ${mib(after.rssBytes)} MiB (heap ${mib(before.heapUsedBytes)} -> ${mib(after.heapUsedBytes)} MiB)`,
+    );
 
     expect(exited).toBe(false);
     expect(statuses.get('500') ?? 0).toBe(0);

@@ -80,19 +80,31 @@ const ISOLATION_HEADERS = {
 };
 
 function sendText(res: http.ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...headers });
+  res.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
   res.end(text);
 }
 
 /** A bare HTTP answer on an upgrade socket (no ServerResponse exists there). */
 function refuseUpgrade(socket: Duplex, status: string, text = ''): void {
-  if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+  if (socket.writable)
+    socket.end(
+      `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+    );
   else socket.destroy();
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -125,17 +137,30 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
     onFieldRecord: (record) => void fieldLog.append(record),
     onPeerGone: (peerId) => peerSockets.close(peerId),
   });
-  const api = new OpenAiApi(coordinator, gateway, options.models, { key: options.api?.key ?? null, corsOrigins: options.api?.corsOrigins ?? [] });
+  const api = new OpenAiApi(coordinator, gateway, options.models, {
+    key: options.api?.key ?? null,
+    corsOrigins: options.api?.corsOrigins ?? [],
+  });
 
   /** Streams the field log as JSON or CSV; at most a few downloads at once (each reads the whole file). */
   const downloadFieldLog = async (res: http.ServerResponse, format: 'json' | 'csv'): Promise<void> => {
-    if (!fieldLog.beginDownload()) { sendText(res, 503, 'too many field-log downloads at once: retry in a few seconds', { 'Retry-After': '5' }); return; }
+    if (!fieldLog.beginDownload()) {
+      sendText(res, 503, 'too many field-log downloads at once: retry in a few seconds', { 'Retry-After': '5' });
+      return;
+    }
     const gone = new AbortController();
     res.once('close', () => gone.abort());
     try {
-      res.writeHead(200, format === 'json'
-        ? { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }
-        : { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': 'attachment; filename="tandem-field-log.csv"', 'Cache-Control': 'no-store' });
+      res.writeHead(
+        200,
+        format === 'json'
+          ? { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }
+          : {
+              'Content-Type': 'text/csv; charset=utf-8',
+              'Content-Disposition': 'attachment; filename="tandem-field-log.csv"',
+              'Cache-Control': 'no-store',
+            },
+      );
       if (format === 'json') await fieldLog.writeJson(res, gone.signal);
       else await fieldLog.writeCsv(res, gone.signal);
       res.end();
@@ -149,16 +174,35 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
     const url = parseRequestTarget(req.url);
-    if (!url) { sendText(res, 400, 'bad request target: send an origin-form path such as /api/health'); return; }
+    if (!url) {
+      sendText(res, 400, 'bad request target: send an origin-form path such as /api/health');
+      return;
+    }
     const rawPath = url.rawPath;
     if (rawPath.startsWith('/models/')) return models.serve(req, res, rawPath);
     if (url.pathname === '/v1' || url.pathname.startsWith('/v1/')) return api.serve(req, res, url.pathname);
-    if (url.pathname === '/probe/down') { probeDown(req, res, url.searchParams, probeMax); return; }
-    if (url.pathname === '/probe/up') { probeUp(req, res, probeMax); return; }
-    if (url.pathname.startsWith('/api/') && req.method !== 'GET' && req.method !== 'HEAD')
-      { sendText(res, 405, 'the API is read-only over HTTP: use GET (session actions go over /ws)', { Allow: 'GET, HEAD' }); return; }
-    if (url.pathname === '/api/models') { sendJson(res, 200, { models: models.list() }); return; }
-    if (url.pathname === '/api/health') { sendJson(res, 200, { ok: true, sessions: coordinator.sessionCount, connections: gateway.connectionCount }); return; }
+    if (url.pathname === '/probe/down') {
+      probeDown(req, res, url.searchParams, probeMax);
+      return;
+    }
+    if (url.pathname === '/probe/up') {
+      probeUp(req, res, probeMax);
+      return;
+    }
+    if (url.pathname.startsWith('/api/') && req.method !== 'GET' && req.method !== 'HEAD') {
+      sendText(res, 405, 'the API is read-only over HTTP: use GET (session actions go over /ws)', {
+        Allow: 'GET, HEAD',
+      });
+      return;
+    }
+    if (url.pathname === '/api/models') {
+      sendJson(res, 200, { models: models.list() });
+      return;
+    }
+    if (url.pathname === '/api/health') {
+      sendJson(res, 200, { ok: true, sessions: coordinator.sessionCount, connections: gateway.connectionCount });
+      return;
+    }
     if (url.pathname === '/api/field-log.json') return downloadFieldLog(res, 'json');
     if (url.pathname === '/api/field-log.csv') return downloadFieldLog(res, 'csv');
     const exportMatch = /^\/api\/sessions\/([0-9A-Z]{8})\/export$/.exec(url.pathname);
@@ -166,11 +210,27 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
       const code = exportMatch[1];
       const secret = url.searchParams.get('hostSecret') ?? '';
       const check = coordinator.checkHost(code, secret, req.socket.remoteAddress ?? 'unknown', Date.now());
-      if (check === 'rate-limited') { sendJson(res, 429, { error: 'rate-limited', message: 'too many failed host credentials from your address: wait a few seconds' }); return; }
-      if (check === 'denied') { sendJson(res, 403, { error: 'wrong-secret', message: 'no session with this code and host secret: pass ?hostSecret=<the host secret of this session>' }); return; }
-      sendJson(res, 200, coordinator.exportSession(code)); return;
+      if (check === 'rate-limited') {
+        sendJson(res, 429, {
+          error: 'rate-limited',
+          message: 'too many failed host credentials from your address: wait a few seconds',
+        });
+        return;
+      }
+      if (check === 'denied') {
+        sendJson(res, 403, {
+          error: 'wrong-secret',
+          message: 'no session with this code and host secret: pass ?hostSecret=<the host secret of this session>',
+        });
+        return;
+      }
+      sendJson(res, 200, coordinator.exportSession(code));
+      return;
     }
-    if (url.pathname.startsWith('/api/')) { sendJson(res, 404, { error: 'not-found', message: `no API ${url.pathname}` }); return; }
+    if (url.pathname.startsWith('/api/')) {
+      sendJson(res, 404, { error: 'not-found', message: `no API ${url.pathname}` });
+      return;
+    }
     if (!statics) {
       res.writeHead(503, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end(NO_PAGE_HTML);
@@ -184,7 +244,9 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
   let peerWss: WebSocketServer | null = null;
   const app = express();
   app.disable('x-powered-by');
-  const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, app) : http.createServer(app);
+  const server = options.tls
+    ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, app)
+    : http.createServer(app);
   const peerApp = ExpressPeerServer(server, {
     path: '/',
     key: PEERJS_KEY,
@@ -203,8 +265,9 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
   });
   app.use(PEERJS_PATH, peerApp);
   const internalError = (res: http.ServerResponse, error: unknown): void => {
-    console.warn(`request failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
-    if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: 'the server failed on this request; it keeps serving' });
+    console.warn(`request failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    if (!res.headersSent)
+      sendJson(res, 500, { error: 'internal', message: 'the server failed on this request; it keeps serving' });
     else res.destroy();
   };
   app.use((req, res) => {
@@ -217,28 +280,48 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
   // Errors thrown inside express or PeerJS routes (a malformed path parameter...): 4xx stays 4xx.
   app.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     const status = (error as { status?: unknown }).status;
-    if (typeof status === 'number' && status >= 400 && status < 500 && !res.headersSent) { sendText(res, status, 'bad request'); return; }
+    if (typeof status === 'number' && status >= 400 && status < 500 && !res.headersSent) {
+      sendText(res, status, 'bad request');
+      return;
+    }
     internalError(res, error);
   });
 
   /** Upgrades: /ws to the coordinator; /peerjs/peerjs to PeerJS, only with the page's own id, token and key. */
   const upgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     const url = parseRequestTarget(req.url);
-    if (!url) { refuseUpgrade(socket, '400 Bad Request', 'bad request target'); return; }
-    if (url.pathname === '/ws') { gateway.handleUpgrade(req, socket, head); return; }
+    if (!url) {
+      refuseUpgrade(socket, '400 Bad Request', 'bad request target');
+      return;
+    }
+    if (url.pathname === '/ws') {
+      gateway.handleUpgrade(req, socket, head);
+      return;
+    }
     const pws: WebSocketServer | null = peerWss;
     if (pws && pws.shouldHandle(req)) {
       const query = parsePeerJsQuery(url.searchParams);
-      if (!query.ok) { refuseUpgrade(socket, '400 Bad Request', query.reason); return; }
-      if (query.key !== PEERJS_KEY || !coordinator.hasPeer(query.id) || !peerTokens.check(query.id, query.token))
-        { refuseUpgrade(socket, '403 Forbidden'); return; }
+      if (!query.ok) {
+        refuseUpgrade(socket, '400 Bad Request', query.reason);
+        return;
+      }
+      if (query.key !== PEERJS_KEY || !coordinator.hasPeer(query.id) || !peerTokens.check(query.id, query.token)) {
+        refuseUpgrade(socket, '403 Forbidden');
+        return;
+      }
       const address = req.socket.remoteAddress ?? 'unknown';
-      if (!peerSockets.admits(address, query.id)) { refuseUpgrade(socket, '503 Service Unavailable', 'too many PeerJS sockets from your address'); return; }
+      if (!peerSockets.admits(address, query.id)) {
+        refuseUpgrade(socket, '503 Service Unavailable', 'too many PeerJS sockets from your address');
+        return;
+      }
       pws.handleUpgrade(req, socket, head, (ws) => {
         // One socket per id: the page's older socket (half-open after a network change) goes first.
         void peerSockets.replace(query.id).then(() => {
           // the page may have left while the handshake ran
-          if (!coordinator.hasPeer(query.id) || ws.readyState !== ws.OPEN) { ws.close(4000, 'the page left the session'); return; }
+          if (!coordinator.hasPeer(query.id) || ws.readyState !== ws.OPEN) {
+            ws.close(4000, 'the page left the session');
+            return;
+          }
           peerSockets.add(query.id, ws, address);
           pws.emit('connection', ws, req);
         });
@@ -265,7 +348,12 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const hostForUrl = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host.includes(':') ? `[${options.host}]` : options.host;
+  const hostForUrl =
+    options.host === '0.0.0.0' || options.host === '::'
+      ? '127.0.0.1'
+      : options.host.includes(':')
+        ? `[${options.host}]`
+        : options.host;
   const url = `${options.tls ? 'https' : 'http'}://${hostForUrl}:${port}`;
 
   return {

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import type { ModelManifest } from '../shards/manifest.ts';
 import { startServer, type TandemServer } from './http-server.ts';
 import { loadModelPackage, parseRange } from './model-route.ts';
-import { TestClient, writeSyntheticPackage } from './test-support.ts';
+import { messageText, TestClient, writeSyntheticPackage } from './test-support.ts';
 
 let dir: string;
 let server: TandemServer;
@@ -44,7 +44,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server?.close();
+  await (server as TandemServer | undefined)?.close(); // unset when beforeAll failed
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -55,15 +55,23 @@ interface RawResponse {
 }
 
 /** A request with the path sent exactly as written (fetch and URL would normalise '..'). */
-function raw(pathText: string, options: { method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<RawResponse> {
+function raw(
+  pathText: string,
+  options: { method?: string; headers?: Record<string, string>; body?: Buffer } = {},
+): Promise<RawResponse> {
   const { port } = new URL(server.url);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: pathText, method: options.method ?? 'GET', headers: options.headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path: pathText, method: options.method ?? 'GET', headers: options.headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(options.body);
   });
@@ -71,9 +79,16 @@ function raw(pathText: string, options: { method?: string; headers?: Record<stri
 
 describe('model packages', () => {
   it('lists packages and serves the manifest with a strong ETag and 304 revalidation', async () => {
-    const list = JSON.parse((await raw('/api/models')).body.toString());
+    const list = JSON.parse((await raw('/api/models')).body.toString()) as { models: unknown };
     expect(list.models).toEqual([
-      { name: 'synthetic-test', architecture: 'qwen3', dtype: 'fp32', layers: 4, totalBytes: manifest.units.reduce((a, u) => a + u.bytes, 0), manifestUrl: '/models/synthetic-test/manifest.json' },
+      {
+        name: 'synthetic-test',
+        architecture: 'qwen3',
+        dtype: 'fp32',
+        layers: 4,
+        totalBytes: manifest.units.reduce((a, u) => a + u.bytes, 0),
+        manifestUrl: '/models/synthetic-test/manifest.json',
+      },
     ]);
     const res = await raw('/models/synthetic-test/manifest.json');
     expect(res.status).toBe(200);
@@ -81,7 +96,9 @@ describe('model packages', () => {
     expect(res.headers.etag).toMatch(/^"[0-9a-f]{64}"$/);
     expect(res.headers['cross-origin-embedder-policy']).toBe('require-corp');
     expect(res.headers['cross-origin-resource-policy']).toBe('same-origin');
-    const again = await raw('/models/synthetic-test/manifest.json', { headers: { 'If-None-Match': res.headers.etag! } });
+    const again = await raw('/models/synthetic-test/manifest.json', {
+      headers: { 'If-None-Match': res.headers.etag! },
+    });
     expect(again.status).toBe(304);
     expect(again.body.length).toBe(0);
   });
@@ -111,13 +128,17 @@ describe('model packages', () => {
     expect(beyond.status).toBe(416);
     expect(beyond.headers['content-range']).toBe(`bytes */${layer3.length}`);
     // If-Range with a stale validator gets the whole file
-    const stale = await raw('/models/synthetic-test/layer.3.bin', { headers: { Range: 'bytes=0-9', 'If-Range': '"0000"' } });
+    const stale = await raw('/models/synthetic-test/layer.3.bin', {
+      headers: { Range: 'bytes=0-9', 'If-Range': '"0000"' },
+    });
     expect(stale.status).toBe(200);
     expect(stale.body.length).toBe(layer3.length);
     const head = await raw('/models/synthetic-test/layer.3.bin', { method: 'HEAD' });
     expect(head.headers['content-length']).toBe(String(layer3.length));
     expect(head.body.length).toBe(0);
-    expect((await raw('/models/synthetic-test/layer.3.bin', { method: 'PUT', body: Buffer.from('x') })).status).toBe(405);
+    expect((await raw('/models/synthetic-test/layer.3.bin', { method: 'PUT', body: Buffer.from('x') })).status).toBe(
+      405,
+    );
   });
 
   it('parses Range headers like RFC 9110 (checked against a brute-force reading)', () => {
@@ -176,7 +197,14 @@ describe('the page', () => {
     const asset = await raw('/assets/app-1234.js');
     expect(asset.headers['content-type']).toMatch(/javascript/);
     expect(asset.headers['cache-control']).toContain('immutable');
-    for (const attempt of ['/../outside.txt', '/%2e%2e/outside.txt', '/assets/%2e%2e/%2e%2e/outside.txt', '/.env', '/%2eenv', '/assets/..%2f..%2foutside.txt']) {
+    for (const attempt of [
+      '/../outside.txt',
+      '/%2e%2e/outside.txt',
+      '/assets/%2e%2e/%2e%2e/outside.txt',
+      '/.env',
+      '/%2eenv',
+      '/assets/..%2f..%2foutside.txt',
+    ]) {
       const res = await raw(attempt);
       expect({ attempt, status: res.status }).toEqual({ attempt, status: 404 });
     }
@@ -197,10 +225,13 @@ describe('link probes', () => {
   it('measures an upload and cuts off one over the limit', async () => {
     const up = await raw('/probe/up', { method: 'POST', body: Buffer.alloc(123_456, 7) });
     expect(up.status).toBe(200);
-    const body = JSON.parse(up.body.toString());
+    const body = JSON.parse(up.body.toString()) as { bytes: unknown; seconds: unknown };
     expect(body.bytes).toBe(123_456);
     expect(body.seconds).toBeGreaterThanOrEqual(0);
-    const big = await raw('/probe/up', { method: 'POST', body: Buffer.alloc(PROBE_MAX + 1) }).catch((e: Error) => ({ status: -1, error: e }));
+    const big = await raw('/probe/up', { method: 'POST', body: Buffer.alloc(PROBE_MAX + 1) }).catch((e: unknown) => ({
+      status: -1,
+      error: e,
+    }));
     // either the 413 arrives or the connection is cut mid-upload; never a 200
     expect([413, -1]).toContain(big.status);
     expect((await raw('/probe/up')).status).toBe(405);
@@ -212,7 +243,7 @@ describe('PeerJS mount', () => {
   it('answers at /peerjs and admits only peer ids the coordinator handed out', async () => {
     const info = await raw('/peerjs');
     expect(info.status).toBe(200);
-    expect(JSON.parse(info.body.toString()).name).toBe('PeerJS Server');
+    expect((JSON.parse(info.body.toString()) as { name?: unknown }).name).toBe('PeerJS Server');
     const wsBase = server.url.replace('http', 'ws') + '/peerjs/peerjs';
 
     const stranger = new WebSocket(`${wsBase}?key=peerjs&id=p0000000000000000&token=${'t'.repeat(43)}`);
@@ -230,7 +261,7 @@ describe('PeerJS mount', () => {
     if (joined.type !== 'joined') throw new Error(JSON.stringify(joined));
     const peer = new WebSocket(`${wsBase}?key=peerjs&id=${joined.peerId}&token=${joined.peerjs.token}`);
     const first = await new Promise<string>((resolve, reject) => {
-      peer.on('message', (d) => resolve(d.toString()));
+      peer.on('message', (d) => resolve(messageText(d)));
       peer.on('error', reject);
     });
     expect(JSON.parse(first)).toEqual({ type: 'OPEN' });

@@ -39,7 +39,8 @@ const USAGE = `usage: npm start -- [options]
 function intArg(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw usageError(`--${name} must be an integer from ${min} to ${max}, not '${value}'`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw usageError(`--${name} must be an integer from ${min} to ${max}, not '${value}'`);
   return n;
 }
 
@@ -58,7 +59,8 @@ function isLoopback(host: string): boolean {
 /** IPv4 addresses of the machine's non-internal interfaces (what phones on the LAN can reach). */
 function lanAddresses(): string[] {
   const out: string[] = [];
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
   return out;
 }
 
@@ -72,7 +74,9 @@ function ensurePage(root: string, rebuild: boolean, build: boolean): string | nu
     return built ? dist : null;
   }
   if (!existsSync(path.join(root, 'client', 'index.html'))) {
-    console.log('page: client/index.html does not exist yet, so there is no page to build; serving the API, models and PeerJS only');
+    console.log(
+      'page: client/index.html does not exist yet, so there is no page to build; serving the API, models and PeerJS only',
+    );
     return built ? dist : null;
   }
   console.log('page: building with vite (once)...');
@@ -113,14 +117,27 @@ async function main(argv: string[]): Promise<number> {
   const port = intArg(values.port, 'port', 8080, 0, 65535);
   const host = values.host ?? '0.0.0.0';
   const tokens = intArg(values.tokens, 'tokens', 256, 1, 131072);
-  const heartbeatTimeoutMs = intArg(values['heartbeat-timeout-ms'], 'heartbeat-timeout-ms', DEFAULT_LIMITS.heartbeatTimeoutMs, 1000, 3_600_000);
+  const heartbeatTimeoutMs = intArg(
+    values['heartbeat-timeout-ms'],
+    'heartbeat-timeout-ms',
+    DEFAULT_LIMITS.heartbeatTimeoutMs,
+    1000,
+    3_600_000,
+  );
   const joinBurst = intArg(values['join-burst'], 'join-burst', DEFAULT_LIMITS.joinRate.burst, 1, 100_000);
   const queueDepth = intArg(values['api-queue-depth'], 'api-queue-depth', DEFAULT_LIMITS.queueDepth, 1, 1000);
   const apiKey = values['api-key'] ?? null;
-  if (apiKey !== null && !/^[\x21-\x7e]{8,256}$/.test(apiKey)) throw usageError('--api-key must be 8-256 printable characters without spaces');
+  if (apiKey !== null && !/^[\x21-\x7e]{8,256}$/.test(apiKey))
+    throw usageError('--api-key must be 8-256 printable characters without spaces');
   const apiSession = values['api-session']?.toUpperCase() ?? null;
-  if (apiSession !== null && !/^[0-9A-HJKMNP-TV-Z]{8}$/.test(apiSession)) throw usageError(`--api-session takes a join code (8 characters), not '${values['api-session']}'`);
-  const corsOrigins = values['api-cors'] ? values['api-cors'].split(',').map((o) => o.trim()).filter(Boolean) : [];
+  if (apiSession !== null && !/^[0-9A-HJKMNP-TV-Z]{8}$/.test(apiSession))
+    throw usageError(`--api-session takes a join code (8 characters), not '${values['api-session']}'`);
+  const corsOrigins = values['api-cors']
+    ? values['api-cors']
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean)
+    : [];
   if ((values.cert === undefined) !== (values.key === undefined)) throw usageError('--cert and --key go together');
   const dataDir = path.resolve(values.data ?? '.tandem');
 
@@ -130,7 +147,11 @@ async function main(argv: string[]): Promise<number> {
   for (const dir of modelDirs) models.push(await loadModelPackage(dir));
   const ips = lanAddresses();
   let tls: TlsFiles | undefined;
-  if (values.https || values.cert) tls = values.cert && values.key ? await loadTls(values.cert, values.key) : await selfSignedTls(path.join(dataDir, 'tls'), ips);
+  if (values.https || values.cert)
+    tls =
+      values.cert && values.key
+        ? await loadTls(values.cert, values.key)
+        : await selfSignedTls(path.join(dataDir, 'tls'), ips);
 
   const server = await startServer({
     port,
@@ -140,24 +161,37 @@ async function main(argv: string[]): Promise<number> {
     clientDir,
     fieldLogPath: path.resolve(values['field-log'] ?? path.join(dataDir, 'field-log.jsonl')),
     defaultTokens: tokens,
-    limits: { heartbeatTimeoutMs, heartbeatIntervalMs: Math.min(DEFAULT_LIMITS.heartbeatIntervalMs, Math.floor(heartbeatTimeoutMs / 4)), joinRate: { ...DEFAULT_LIMITS.joinRate, burst: joinBurst }, queueDepth },
+    limits: {
+      heartbeatTimeoutMs,
+      heartbeatIntervalMs: Math.min(DEFAULT_LIMITS.heartbeatIntervalMs, Math.floor(heartbeatTimeoutMs / 4)),
+      joinRate: { ...DEFAULT_LIMITS.joinRate, burst: joinBurst },
+      queueDepth,
+    },
     api: { key: apiKey, corsOrigins, sessionCode: apiSession },
   }).catch(portInUse);
 
   const scheme = tls ? 'https' : 'http';
-  const lanUrls = host === '0.0.0.0' || host === '::' ? ips.map((ip) => `${scheme}://${ip}:${server.port}/`) : [`${server.url}/`];
+  const lanUrls =
+    host === '0.0.0.0' || host === '::' ? ips.map((ip) => `${scheme}://${ip}:${server.port}/`) : [`${server.url}/`];
   const m = models[0];
   console.log(`\nTandem access point on ${server.url}`);
-  console.log(`  model:  ${m.name} (${m.manifest.architecture}, ${m.manifest.dtype}, ${m.manifest.config.num_hidden_layers} layers, ${(m.totalBytes / 2 ** 20).toFixed(1)} MiB)`);
+  console.log(
+    `  model:  ${m.name} (${m.manifest.architecture}, ${m.manifest.dtype}, ${m.manifest.config.num_hidden_layers} layers, ${(m.totalBytes / 2 ** 20).toFixed(1)} MiB)`,
+  );
   console.log(`  page:   ${clientDir ?? '(not built)'}`);
   if (tls) console.log(`  TLS:    ${tls.source}; phones must accept the certificate once`);
-  else if (lanUrls.length > 0) console.log('  note:   phones need --https for WebGPU (a LAN address over http is not a secure context)');
+  else if (lanUrls.length > 0)
+    console.log('  note:   phones need --https for WebGPU (a LAN address over http is not a secure context)');
   console.log(`  local:  ${scheme}://localhost:${server.port}/`);
   for (const url of lanUrls) console.log(`  LAN:    ${url}`);
   if (lanUrls.length > 0) console.log(`\nScan to open ${lanUrls[0]}\n${qrText(lanUrls[0])}`);
-  console.log(`  API:    ${scheme}://localhost:${server.port}/v1 (OpenAI-compatible; docs/api.md)${apiKey ? ', key required' : ''}`);
+  console.log(
+    `  API:    ${scheme}://localhost:${server.port}/v1 (OpenAI-compatible; docs/api.md)${apiKey ? ', key required' : ''}`,
+  );
   if (!apiKey && !isLoopback(host))
-    console.warn(`  warning: the API listens on ${host} without --api-key: anyone on the network can run prompts on sessions that serve it`);
+    console.warn(
+      `  warning: the API listens on ${host} without --api-key: anyone on the network can run prompts on sessions that serve it`,
+    );
   console.log('Ctrl-C stops the server.');
 
   await new Promise<void>((resolve) => {

@@ -31,7 +31,9 @@ export interface ModelPackage {
 const PLAIN_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 
 async function sha256File(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 /** Reads and validates a package folder; throws TandemError('model-package-invalid') with the reason. */
@@ -42,28 +44,45 @@ export async function loadModelPackage(dir: string): Promise<ModelPackage> {
   try {
     json = JSON.parse(await readFile(manifestPath, 'utf8'));
   } catch (error) {
-    throw new TandemError('model-package-invalid', `cannot read ${manifestPath}: ${(error as Error).message}. Pass --model <folder holding manifest.json>.`, { cause: error });
+    throw new TandemError(
+      'model-package-invalid',
+      `cannot read ${manifestPath}: ${(error as Error).message}. Pass --model <folder holding manifest.json>.`,
+      { cause: error },
+    );
   }
   const manifest = parseManifest(json);
   const files = new Map<string, ServedFile>();
-  files.set('manifest.json', { absPath: manifestPath, etag: `"${await sha256File(manifestPath)}"`, contentType: 'application/json' });
+  files.set('manifest.json', {
+    absPath: manifestPath,
+    etag: `"${await sha256File(manifestPath)}"`,
+    contentType: 'application/json',
+  });
   let totalBytes = 0;
   for (const unit of manifest.units) {
     const absPath = path.join(absDir, unit.file);
     const info = await stat(absPath).catch(() => null);
     if (!info || info.size !== unit.bytes)
-      throw new TandemError('model-package-invalid', `unit ${unit.id}: ${absPath} is ${info ? `${info.size} bytes, the manifest says ${unit.bytes}` : 'missing'}. Re-create the package.`);
+      throw new TandemError(
+        'model-package-invalid',
+        `unit ${unit.id}: ${absPath} is ${info ? `${info.size} bytes, the manifest says ${unit.bytes}` : 'missing'}. Re-create the package.`,
+      );
     files.set(unit.file, { absPath, etag: `"${unit.sha256}"`, contentType: 'application/octet-stream' });
     totalBytes += unit.bytes;
   }
   for (const file of manifest.tokenizer.files) {
     const absPath = path.join(absDir, file);
     const etag = await sha256File(absPath).catch(() => null);
-    if (etag === null) throw new TandemError('model-package-invalid', `tokenizer file ${absPath} is missing. Re-create the package.`);
-    files.set(file, { absPath, etag: `"${etag}"`, contentType: file.endsWith('.json') ? 'application/json' : 'application/octet-stream' });
+    if (etag === null)
+      throw new TandemError('model-package-invalid', `tokenizer file ${absPath} is missing. Re-create the package.`);
+    files.set(file, {
+      absPath,
+      etag: `"${etag}"`,
+      contentType: file.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+    });
   }
   for (const name of files.keys())
-    if (!PLAIN_NAME.test(name)) throw new TandemError('model-package-invalid', `file name '${name}' in ${manifestPath} is not a plain file name`);
+    if (!PLAIN_NAME.test(name))
+      throw new TandemError('model-package-invalid', `file name '${name}' in ${manifestPath} is not a plain file name`);
   return { name: manifest.name, dir: absDir, manifest, files, totalBytes };
 }
 
@@ -92,7 +111,11 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 }
 
 function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -103,7 +126,14 @@ export class ModelRoute {
     for (const p of packages) this.packages.set(p.name, p);
   }
 
-  list(): { name: string; architecture: string; dtype: string; layers: number; totalBytes: number; manifestUrl: string }[] {
+  list(): {
+    name: string;
+    architecture: string;
+    dtype: string;
+    layers: number;
+    totalBytes: number;
+    manifestUrl: string;
+  }[] {
     return [...this.packages.values()].map((p) => ({
       name: p.name,
       architecture: p.manifest.architecture,
@@ -118,29 +148,48 @@ export class ModelRoute {
   async serve(req: IncomingMessage, res: ServerResponse, rawPath: string): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
-      sendText(res, 405, 'model packages are read-only: use GET or HEAD'); return;
+      sendText(res, 405, 'model packages are read-only: use GET or HEAD');
+      return;
     }
     const segments = rawPath.replace(/^\/models\//, '').split('/');
     let decoded: string[];
     try {
       decoded = segments.map((s) => decodeURIComponent(s));
     } catch {
-      sendText(res, 400, 'bad percent-encoding in the path'); return;
+      sendText(res, 400, 'bad percent-encoding in the path');
+      return;
     }
     // Exactly /models/<package>/<file>, both plain names: no '..', no separators, no NUL, whatever the encoding.
-    if (decoded.length !== 2 || !decoded.every((s) => PLAIN_NAME.test(s)))
-      { sendText(res, 404, 'not found: use /models/<package>/<file listed in its manifest>'); return; }
+    if (decoded.length !== 2 || !decoded.every((s) => PLAIN_NAME.test(s))) {
+      sendText(res, 404, 'not found: use /models/<package>/<file listed in its manifest>');
+      return;
+    }
     const [name, fileName] = decoded;
     const pkg = this.packages.get(name);
     const file = pkg?.files.get(fileName);
-    if (!pkg || !file) { sendText(res, 404, `not found: no file '${fileName}' in package '${name}'`); return; }
+    if (!pkg || !file) {
+      sendText(res, 404, `not found: no file '${fileName}' in package '${name}'`);
+      return;
+    }
     // Defence in depth: the file must sit directly in the package folder, also after symlinks are resolved.
-    if (path.dirname(file.absPath) !== pkg.dir) { sendText(res, 404, 'not found'); return; }
-    const [realFile, realDir] = await Promise.all([realpath(file.absPath).catch(() => null), realpath(pkg.dir).catch(() => null)]);
-    if (realFile === null || realDir === null || path.dirname(realFile) !== realDir) { sendText(res, 404, 'not found'); return; }
+    if (path.dirname(file.absPath) !== pkg.dir) {
+      sendText(res, 404, 'not found');
+      return;
+    }
+    const [realFile, realDir] = await Promise.all([
+      realpath(file.absPath).catch(() => null),
+      realpath(pkg.dir).catch(() => null),
+    ]);
+    if (realFile === null || realDir === null || path.dirname(realFile) !== realDir) {
+      sendText(res, 404, 'not found');
+      return;
+    }
 
     const info = await stat(file.absPath).catch(() => null);
-    if (!info) { sendText(res, 404, `the file of '${fileName}' disappeared from the package folder: restart the server`); return; }
+    if (!info) {
+      sendText(res, 404, `the file of '${fileName}' disappeared from the package folder: restart the server`);
+      return;
+    }
     const size = info.size;
     const headers: Record<string, string | number> = {
       ETag: file.etag,

@@ -17,7 +17,14 @@ import { loadChatTokenizer, type ChatTokenizer } from './chat-tokenizer.ts';
 import { CompletionText } from './completion-text.ts';
 import type { ApiEvent, Coordinator } from './coordinator.ts';
 import type { ModelPackage } from './model-route.ts';
-import { chatMessages, parseChatRequest, requestedMaxTokens, invalid, type ChatRequest, type OpenAiError } from './openai-schema.ts';
+import {
+  chatMessages,
+  parseChatRequest,
+  requestedMaxTokens,
+  invalid,
+  type ChatRequest,
+  type OpenAiError,
+} from './openai-schema.ts';
 import { MAX_NEW_TOKENS, type Sampling } from '../core/protocol.ts';
 import { endEventStream, openEventStream, sendEvent } from './sse.ts';
 import type { WsGateway } from './ws-gateway.ts';
@@ -49,7 +56,12 @@ interface Pending {
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(text)),
+    'Cache-Control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -102,25 +114,66 @@ export class OpenAiApi {
         type: 'invalid_request_error',
         param: null,
         code: 'invalid_api_key',
-        message: 'Incorrect or missing API key: send the key the Tandem server was started with (--api-key) as "Authorization: Bearer <key>".',
-      }); return;
+        message:
+          'Incorrect or missing API key: send the key the Tandem server was started with (--api-key) as "Authorization: Bearer <key>".',
+      });
+      return;
     }
-    if (pathname === '/v1/models' && req.method === 'GET') { sendJson(res, 200, { object: 'list', data: this.models.map((m) => this.modelEntry(m)) }); return; }
+    if (pathname === '/v1/models' && req.method === 'GET') {
+      sendJson(res, 200, { object: 'list', data: this.models.map((m) => this.modelEntry(m)) });
+      return;
+    }
     const modelMatch = /^\/v1\/models\/([^/]+)$/.exec(pathname);
     if (modelMatch && req.method === 'GET') {
       const name = decodeURIComponent(modelMatch[1]);
       const model = this.models.find((m) => m.name === name);
-      if (!model) { sendError(res, { status: 404, type: 'invalid_request_error', param: 'model', code: 'model_not_found', message: `The model '${name}' does not exist on this server; GET /v1/models lists the served packages.` }); return; }
-      sendJson(res, 200, this.modelEntry(model)); return;
+      if (!model) {
+        sendError(res, {
+          status: 404,
+          type: 'invalid_request_error',
+          param: 'model',
+          code: 'model_not_found',
+          message: `The model '${name}' does not exist on this server; GET /v1/models lists the served packages.`,
+        });
+        return;
+      }
+      sendJson(res, 200, this.modelEntry(model));
+      return;
     }
     if (pathname === '/v1/chat/completions') {
-      if (req.method !== 'POST') { sendError(res, { status: 405, type: 'invalid_request_error', param: null, code: 'method_not_allowed', message: 'Use POST for /v1/chat/completions.' }, { Allow: 'POST, OPTIONS' }); return; }
+      if (req.method !== 'POST') {
+        sendError(
+          res,
+          {
+            status: 405,
+            type: 'invalid_request_error',
+            param: null,
+            code: 'method_not_allowed',
+            message: 'Use POST for /v1/chat/completions.',
+          },
+          { Allow: 'POST, OPTIONS' },
+        );
+        return;
+      }
       return this.chatCompletion(req, res).catch((error: unknown) => {
-        if (!res.headersSent) sendError(res, { status: 500, type: 'server_error', param: null, code: 'internal', message: `Tandem failed on this request: ${(error as Error).message}` });
+        if (!res.headersSent)
+          sendError(res, {
+            status: 500,
+            type: 'server_error',
+            param: null,
+            code: 'internal',
+            message: `Tandem failed on this request: ${(error as Error).message}`,
+          });
         else res.destroy();
       });
     }
-    sendError(res, { status: 404, type: 'invalid_request_error', param: null, code: 'unknown_url', message: `Tandem serves GET /v1/models and POST /v1/chat/completions, not ${req.method} ${pathname}.` });
+    sendError(res, {
+      status: 404,
+      type: 'invalid_request_error',
+      param: null,
+      code: 'unknown_url',
+      message: `Tandem serves GET /v1/models and POST /v1/chat/completions, not ${req.method} ${pathname}.`,
+    });
   }
 
   /** Requests that wait or run (tests and shutdown). */
@@ -155,7 +208,8 @@ export class OpenAiApi {
     return {
       'Access-Control-Allow-Origin': allowed.includes('*') ? '*' : origin,
       'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
-      'Access-Control-Allow-Headers': 'Authorization, Content-Type, OpenAI-Organization, OpenAI-Project, X-Stainless-Arch, X-Stainless-Lang, X-Stainless-OS, X-Stainless-Package-Version, X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Retry-Count, X-Stainless-Timeout',
+      'Access-Control-Allow-Headers':
+        'Authorization, Content-Type, OpenAI-Organization, OpenAI-Project, X-Stainless-Arch, X-Stainless-Lang, X-Stainless-OS, X-Stainless-Package-Version, X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Retry-Count, X-Stainless-Timeout',
       'Access-Control-Max-Age': '600',
       // the page's isolation headers say same-origin; the API is meant for other origins
       'Cross-Origin-Resource-Policy': 'cross-origin',
@@ -175,43 +229,114 @@ export class OpenAiApi {
 
   private async chatCompletion(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
-    if (body === null) { sendError(res, { status: 413, type: 'invalid_request_error', param: null, code: 'request_too_large', message: `The request body is over ${MAX_BODY_BYTES} bytes.` }); return; }
+    if (body === null) {
+      sendError(res, {
+        status: 413,
+        type: 'invalid_request_error',
+        param: null,
+        code: 'request_too_large',
+        message: `The request body is over ${MAX_BODY_BYTES} bytes.`,
+      });
+      return;
+    }
     let json: unknown;
     try {
       json = JSON.parse(body.toString('utf8'));
     } catch {
-      sendError(res, invalid(null, 'The request body is not valid JSON.', 'invalid_json')); return;
+      sendError(res, invalid(null, 'The request body is not valid JSON.', 'invalid_json'));
+      return;
     }
     const parsed = parseChatRequest(json);
-    if (!parsed.ok) { sendError(res, parsed.error); return; }
+    if (!parsed.ok) {
+      sendError(res, parsed.error);
+      return;
+    }
     const request = parsed.request;
     const model = this.models.find((m) => m.name === request.model);
-    if (!model) { sendError(res, { status: 404, type: 'invalid_request_error', param: 'model', code: 'model_not_found', message: `The model '${request.model}' does not exist on this server; GET /v1/models lists the served packages.` }); return; }
+    if (!model) {
+      sendError(res, {
+        status: 404,
+        type: 'invalid_request_error',
+        param: 'model',
+        code: 'model_not_found',
+        message: `The model '${request.model}' does not exist on this server; GET /v1/models lists the served packages.`,
+      });
+      return;
+    }
     const session = this.coordinator
       .apiSessions()
       .filter((s) => s.model === model.name)
-      .sort((a, b) => a.waiting + Number(a.running) - (b.waiting + Number(b.running)))[0];
-    if (!session)
-      { sendError(res, { status: 503, type: 'service_unavailable', param: null, code: 'no_session', message: `No Tandem session serves the API for '${model.name}' now: the host turns on "Serve the API" in the session's host controls, or the server is started with --api-session <join code>.` }); return; }
+      .sort((a, b) => a.waiting + Number(a.running) - (b.waiting + Number(b.running)))
+      .at(0);
+    if (!session) {
+      sendError(res, {
+        status: 503,
+        type: 'service_unavailable',
+        param: null,
+        code: 'no_session',
+        message: `No Tandem session serves the API for '${model.name}' now: the host turns on "Serve the API" in the session's host controls, or the server is started with --api-session <join code>.`,
+      });
+      return;
+    }
 
     const tokenizer = await this.tokenizerFor(model);
     const promptTokenIds = tokenizer.encodeChat(chatMessages(request));
-    const positions = Math.min(model.manifest.config.max_position_embeddings ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS);
+    const positions = Math.min(
+      model.manifest.config.max_position_embeddings ?? DEFAULT_MAX_POSITIONS,
+      DEFAULT_MAX_POSITIONS,
+    );
     const room = positions - promptTokenIds.length + 1;
     const asked = requestedMaxTokens(request);
-    if (room < 1 || (asked && asked.value > room))
-      { sendError(res, invalid(room < 1 ? 'messages' : asked!.param, `This model's pipeline holds ${positions} positions; the messages take ${promptTokenIds.length} tokens${asked ? ` and ${asked.value} new tokens were asked for` : ''}. Shorten the messages or lower ${asked?.param ?? 'max_tokens'}.`, 'context_length_exceeded')); return; }
-    if (asked && asked.value > MAX_NEW_TOKENS) { sendError(res, invalid(asked.param, `At most ${MAX_NEW_TOKENS} new tokens per request.`)); return; }
+    if (room < 1 || (asked && asked.value > room)) {
+      sendError(
+        res,
+        invalid(
+          room < 1 ? 'messages' : asked!.param,
+          `This model's pipeline holds ${positions} positions; the messages take ${promptTokenIds.length} tokens${asked ? ` and ${asked.value} new tokens were asked for` : ''}. Shorten the messages or lower ${asked?.param ?? 'max_tokens'}.`,
+          'context_length_exceeded',
+        ),
+      );
+      return;
+    }
+    if (asked && asked.value > MAX_NEW_TOKENS) {
+      sendError(res, invalid(asked.param, `At most ${MAX_NEW_TOKENS} new tokens per request.`));
+      return;
+    }
     const maxNewTokens = asked?.value ?? Math.min(MAX_NEW_TOKENS, room);
 
     const { outcome, effects } = this.coordinator.submitApi(
-      { sessionCode: session.code, displayPrompt: displayPrompt(request), promptTokenIds, maxNewTokens, sampling: samplingOf(request) },
+      {
+        sessionCode: session.code,
+        displayPrompt: displayPrompt(request),
+        promptTokenIds,
+        maxNewTokens,
+        sampling: samplingOf(request),
+      },
       Date.now(),
     );
     if (!outcome.ok) {
-      if (outcome.code === 'queue-full')
-        { sendError(res, { status: 429, type: 'rate_limit_error', param: null, code: 'queue_full', message: `The serving session has ${session.queueDepth} requests waiting already (one runs at a time); retry after ${outcome.retryAfterSeconds} s.` }, { 'Retry-After': String(outcome.retryAfterSeconds) }); return; }
-      sendError(res, { status: 503, type: 'service_unavailable', param: null, code: 'no_session', message: 'The serving session ended; retry to use another.' }); return;
+      if (outcome.code === 'queue-full') {
+        sendError(
+          res,
+          {
+            status: 429,
+            type: 'rate_limit_error',
+            param: null,
+            code: 'queue_full',
+            message: `The serving session has ${session.queueDepth} requests waiting already (one runs at a time); retry after ${outcome.retryAfterSeconds} s.`,
+          },
+          { 'Retry-After': String(outcome.retryAfterSeconds) },
+        );
+        return;
+      }
+      sendError(res, {
+        status: 503,
+        type: 'service_unavailable',
+        param: null,
+        code: 'no_session',
+        message: 'The serving session ended; retry to use another.',
+      });
+      return;
     }
     const pending: Pending = {
       ticket: outcome.ticket,
@@ -255,23 +380,41 @@ export class OpenAiApi {
           return;
         }
         if (!event.done) return;
-        if (event.finishReason === 'error') { this.fail(p, 'pipeline_failed', 'The pipeline reported an error while generating.'); return; }
+        if (event.finishReason === 'error') {
+          this.fail(p, 'pipeline_failed', 'The pipeline reported an error while generating.');
+          return;
+        }
         const rest = p.text.finish();
         if (rest && p.stream) sendEvent(p.res, this.chunk(p, { content: rest }, null));
-        this.finish(p, event.finishReason === 'max-tokens' ? 'length' : 'stop'); return;
+        this.finish(p, event.finishReason === 'max-tokens' ? 'length' : 'stop');
+        return;
       }
-      case 'failed':
-        { this.fail(p, event.code.replace(/-/g, '_'), `The request failed on the Tandem session: ${event.message}`); return; }
+      case 'failed': {
+        this.fail(p, event.code.replace(/-/g, '_'), `The request failed on the Tandem session: ${event.message}`);
+        return;
+      }
     }
   }
 
   private finish(p: Pending, reason: FinishReason): void {
     p.ended = true;
     this.pending.delete(p.ticket);
-    const usage = { prompt_tokens: p.promptTokens, completion_tokens: p.text.tokenCount, total_tokens: p.promptTokens + p.text.tokenCount };
+    const usage = {
+      prompt_tokens: p.promptTokens,
+      completion_tokens: p.text.tokenCount,
+      total_tokens: p.promptTokens + p.text.tokenCount,
+    };
     if (p.stream) {
       sendEvent(p.res, this.chunk(p, {}, reason));
-      if (p.includeUsage) sendEvent(p.res, { id: p.id, object: 'chat.completion.chunk', created: p.created, model: p.model, choices: [], usage });
+      if (p.includeUsage)
+        sendEvent(p.res, {
+          id: p.id,
+          object: 'chat.completion.chunk',
+          created: p.created,
+          model: p.model,
+          choices: [],
+          usage,
+        });
       endEventStream(p.res);
       return;
     }
@@ -283,7 +426,14 @@ export class OpenAiApi {
         object: 'chat.completion',
         created: p.created,
         model: p.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: p.text.text, refusal: null }, logprobs: null, finish_reason: reason }],
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: p.text.text, refusal: null },
+            logprobs: null,
+            finish_reason: reason,
+          },
+        ],
         usage,
       },
       { 'X-Request-Id': p.id },

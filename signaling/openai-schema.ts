@@ -12,7 +12,13 @@ import type { ChatMessage } from './chat-tokenizer.ts';
 export interface OpenAiError {
   status: number;
   message: string;
-  type: 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'rate_limit_error' | 'server_error' | 'service_unavailable';
+  type:
+    | 'invalid_request_error'
+    | 'authentication_error'
+    | 'not_found_error'
+    | 'rate_limit_error'
+    | 'server_error'
+    | 'service_unavailable';
   param: string | null;
   code: string | null;
 }
@@ -28,7 +34,12 @@ const messageSchema = z.discriminatedUnion('role', [
   z.strictObject({ role: z.literal('system'), content, name: z.string().optional() }),
   z.strictObject({ role: z.literal('developer'), content, name: z.string().optional() }),
   z.strictObject({ role: z.literal('user'), content, name: z.string().optional() }),
-  z.strictObject({ role: z.literal('assistant'), content, name: z.string().optional(), refusal: z.string().nullable().optional() }),
+  z.strictObject({
+    role: z.literal('assistant'),
+    content,
+    name: z.string().optional(),
+    refusal: z.string().nullable().optional(),
+  }),
 ]);
 
 export const chatRequestSchema = z.strictObject({
@@ -39,7 +50,10 @@ export const chatRequestSchema = z.strictObject({
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().gt(0).max(1).nullable().optional(),
   seed: z.int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
-  stop: z.union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(4)]).nullable().optional(),
+  stop: z
+    .union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(4)])
+    .nullable()
+    .optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z.strictObject({ include_usage: z.boolean().optional() }).nullable().optional(),
   user: z.string().max(256).optional(),
@@ -48,8 +62,14 @@ export const chatRequestSchema = z.strictObject({
   logprobs: z.literal(false).nullable().optional(),
   presence_penalty: z.literal(0).nullable().optional(),
   frequency_penalty: z.literal(0).nullable().optional(),
-  response_format: z.strictObject({ type: z.literal('text') }).nullable().optional(),
-  modalities: z.tuple([z.literal('text')]).nullable().optional(),
+  response_format: z
+    .strictObject({ type: z.literal('text') })
+    .nullable()
+    .optional(),
+  modalities: z
+    .tuple([z.literal('text')])
+    .nullable()
+    .optional(),
   store: z.literal(false).nullable().optional(),
   parallel_tool_calls: z.boolean().nullable().optional(),
   service_tier: z.enum(['auto', 'default']).nullable().optional(),
@@ -71,10 +91,14 @@ const UNSUPPORTED: Record<string, string> = {
 };
 
 /** Parses a request body: the request, or the 400 error that names the first offending parameter. */
-export function parseChatRequest(body: unknown): { ok: true; request: ChatRequest } | { ok: false; error: OpenAiError } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, error: invalid(null, 'The request body must be a JSON object.') };
+export function parseChatRequest(
+  body: unknown,
+): { ok: true; request: ChatRequest } | { ok: false; error: OpenAiError } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { ok: false, error: invalid(null, 'The request body must be a JSON object.') };
   for (const [field, why] of Object.entries(UNSUPPORTED))
-    if (field in body && (body as Record<string, unknown>)[field] != null) return { ok: false, error: invalid(field, `${why} by Tandem; remove '${field}'.`, 'unsupported_parameter') };
+    if (field in body && (body as Record<string, unknown>)[field] != null)
+      return { ok: false, error: invalid(field, `${why} by Tandem; remove '${field}'.`, 'unsupported_parameter') };
   const parsed = chatRequestSchema.safeParse(body);
   if (parsed.success) return { ok: true, request: parsed.data };
   const issue = parsed.error.issues[0];
@@ -84,11 +108,15 @@ export function parseChatRequest(body: unknown): { ok: true; request: ChatReques
     return { ok: false, error: invalid(at, `Unrecognized request argument supplied: ${at}.`, 'unknown_parameter') };
   }
   const param = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('');
-  return { ok: false, error: invalid(param || null, `Invalid '${param || 'body'}': ${explain(param, issue.message)}`, codeFor(param)) };
+  return {
+    ok: false,
+    error: invalid(param || null, `Invalid '${param || 'body'}': ${explain(param, issue.message)}`, codeFor(param)),
+  };
 }
 
 function codeFor(param: string): string {
-  if (/^(n|logprobs|presence_penalty|frequency_penalty|response_format|modalities|store)\b/.test(param)) return 'unsupported_value';
+  if (/^(n|logprobs|presence_penalty|frequency_penalty|response_format|modalities|store)\b/.test(param))
+    return 'unsupported_value';
   if (/content/.test(param)) return 'unsupported_value';
   return 'invalid_value';
 }
@@ -99,7 +127,8 @@ function explain(param: string, zodMessage: string): string {
   if (param === 'presence_penalty' || param === 'frequency_penalty') return 'penalties are not supported (use 0).';
   if (param.startsWith('response_format')) return "only {type: 'text'} is supported.";
   if (/content/.test(param)) return `only text content is supported (${zodMessage}).`;
-  if (/role/.test(param)) return `${zodMessage}: roles are system, developer, user and assistant (tool messages need tools, which are not supported).`;
+  if (/role/.test(param))
+    return `${zodMessage}: roles are system, developer, user and assistant (tool messages need tools, which are not supported).`;
   return zodMessage;
 }
 
@@ -113,8 +142,8 @@ export function chatMessages(request: ChatRequest): ChatMessage[] {
 
 /** max_completion_tokens (newer) or max_tokens; null when neither is given. */
 export function requestedMaxTokens(request: ChatRequest): { value: number; param: string } | null {
-  if (request.max_completion_tokens != null) return { value: request.max_completion_tokens, param: 'max_completion_tokens' };
+  if (request.max_completion_tokens != null)
+    return { value: request.max_completion_tokens, param: 'max_completion_tokens' };
   if (request.max_tokens != null) return { value: request.max_tokens, param: 'max_tokens' };
   return null;
 }
-

@@ -14,16 +14,19 @@ const ID_SHAPE = /^[A-Za-z0-9]{4,64}$/;
 
 /** Reads the PeerJS upgrade query: exactly one id, token and key, each well formed; nothing else but PeerJS's `version`. */
 export function parsePeerJsQuery(search: URLSearchParams): PeerJsQuery {
-  const values: Record<string, string[]> = {};
+  // No prototype: a parameter named 'constructor' or '__proto__' must not find Object's own members.
+  const values: Partial<Record<string, string[]>> = Object.create(null) as Partial<Record<string, string[]>>;
   for (const [name, value] of search) (values[name] ??= []).push(value);
   for (const name of Object.keys(values))
-    if (name !== 'id' && name !== 'token' && name !== 'key' && name !== 'version') return { ok: false, reason: `unexpected parameter '${name.slice(0, 32)}'` };
+    if (name !== 'id' && name !== 'token' && name !== 'key' && name !== 'version')
+      return { ok: false, reason: `unexpected parameter '${name.slice(0, 32)}'` };
   for (const name of ['id', 'token', 'key', 'version'])
     if ((values[name]?.length ?? 0) > 1) return { ok: false, reason: `parameter '${name}' given more than once` };
   const id = values['id']?.[0];
   const token = values['token']?.[0];
   const key = values['key']?.[0];
-  if (id === undefined || token === undefined || key === undefined) return { ok: false, reason: 'id, token and key are required' };
+  if (id === undefined || token === undefined || key === undefined)
+    return { ok: false, reason: 'id, token and key are required' };
   if (!ID_SHAPE.test(id)) return { ok: false, reason: 'malformed id' };
   if (!TOKEN_SHAPE.test(token)) return { ok: false, reason: 'malformed token' };
   return { ok: true, id, token, key };

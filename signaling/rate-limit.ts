@@ -33,14 +33,20 @@ export class RateLimiter {
   has(key: string, nowMs: number, cost = 1): boolean {
     const bucket = this.buckets.get(key);
     if (!bucket) return this.limit.burst >= cost;
-    const tokens = Math.min(this.limit.burst, bucket.tokens + (Math.max(0, nowMs - bucket.updatedMs) / 1000) * this.limit.perSecond);
+    const tokens = Math.min(
+      this.limit.burst,
+      bucket.tokens + (Math.max(0, nowMs - bucket.updatedMs) / 1000) * this.limit.perSecond,
+    );
     return tokens >= cost;
   }
 
   /** Drop buckets that have refilled completely (they carry no state). */
   sweep(nowMs: number): void {
     for (const [key, bucket] of this.buckets) {
-      const tokens = Math.min(this.limit.burst, bucket.tokens + ((nowMs - bucket.updatedMs) / 1000) * this.limit.perSecond);
+      const tokens = Math.min(
+        this.limit.burst,
+        bucket.tokens + ((nowMs - bucket.updatedMs) / 1000) * this.limit.perSecond,
+      );
       if (tokens >= this.limit.burst) this.buckets.delete(key);
     }
   }

@@ -54,6 +54,8 @@ export class RequestQueue<T> {
  * duration of recent requests, at least 1 s (Retry-After is whole seconds).
  */
 export function retryAfterSeconds(waiting: number, recentDurationsMs: readonly number[]): number {
-  const mean = recentDurationsMs.length ? recentDurationsMs.reduce((a, b) => a + b, 0) / recentDurationsMs.length : 1000;
+  const mean = recentDurationsMs.length
+    ? recentDurationsMs.reduce((a, b) => a + b, 0) / recentDurationsMs.length
+    : 1000;
   return Math.max(1, Math.ceil(((waiting + 1) * mean) / 1000));
 }

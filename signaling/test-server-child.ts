@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { startTestServer } from './test-support.ts';
 
 type Options = Parameters<typeof startTestServer>[1];
-type ChildMessage = { type: 'ready'; port: number; url: string } | { type: 'stats'; rssBytes: number; heapUsedBytes: number };
+type ChildMessage =
+  { type: 'ready'; port: number; url: string } | { type: 'stats'; rssBytes: number; heapUsedBytes: number };
 
 export interface ForkedServer {
   url: string;
@@ -33,20 +34,25 @@ export async function forkTestServer(dir: string, options: Options): Promise<For
     url: ready.url,
     port: ready.port,
     child,
-    stats: () => new Promise((resolve) => {
-      const on = (m: ChildMessage) => {
-        if (m.type !== 'stats') return;
-        child.off('message', on);
-        resolve({ rssBytes: m.rssBytes, heapUsedBytes: m.heapUsedBytes });
-      };
-      child.on('message', on);
-      child.send({ type: 'stats' });
-    }),
-    stop: () => new Promise((resolve) => {
-      if (child.exitCode !== null) { resolve(child.exitCode); return; }
-      child.once('exit', (code) => resolve(code));
-      child.send({ type: 'stop' });
-    }),
+    stats: () =>
+      new Promise((resolve) => {
+        const on = (m: ChildMessage) => {
+          if (m.type !== 'stats') return;
+          child.off('message', on);
+          resolve({ rssBytes: m.rssBytes, heapUsedBytes: m.heapUsedBytes });
+        };
+        child.on('message', on);
+        child.send({ type: 'stats' });
+      }),
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) {
+          resolve(child.exitCode);
+          return;
+        }
+        child.once('exit', (code) => resolve(code));
+        child.send({ type: 'stop' });
+      }),
   };
 }
 

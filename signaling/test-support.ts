@@ -11,7 +11,14 @@ import WebSocket from 'ws';
 import type { ModelManifest, UnitEntry } from '../shards/manifest.ts';
 import { startServer, type ServerOptions, type TandemServer } from './http-server.ts';
 import { loadModelPackage } from './model-route.ts';
-import { parseServerMessage, type ClientMessage, type ProfileReport, type ServerMessage, type ServerMessageOf, type ServerMessageType } from '../core/protocol.ts';
+import {
+  parseServerMessage,
+  type ClientMessage,
+  type ProfileReport,
+  type ServerMessage,
+  type ServerMessageOf,
+  type ServerMessageType,
+} from '../core/protocol.ts';
 
 /**
  * A real server on a free loopback port, serving a synthetic package of `layers` layers written under
@@ -19,10 +26,16 @@ import { parseServerMessage, type ClientMessage, type ProfileReport, type Server
  */
 export async function startTestServer(
   dir: string,
-  options: { layers: number; page?: boolean; fieldLog?: string; qwen3Tokenizer?: boolean } & Pick<ServerOptions, 'limits' | 'gateway' | 'api' | 'maxPeerJsSocketsPerAddress' | 'fieldLogMaxBytes' | 'fieldLogMaxDownloads'>,
+  options: { layers: number; page?: boolean; fieldLog?: string; qwen3Tokenizer?: boolean } & Pick<
+    ServerOptions,
+    'limits' | 'gateway' | 'api' | 'maxPeerJsSocketsPerAddress' | 'fieldLogMaxBytes' | 'fieldLogMaxDownloads'
+  >,
 ): Promise<{ server: TandemServer; manifest: ModelManifest; packageDir: string }> {
   const pkgDir = path.join(dir, 'pkg');
-  const manifest = await writeSyntheticPackage(pkgDir, { layers: options.layers, qwen3Tokenizer: options.qwen3Tokenizer });
+  const manifest = await writeSyntheticPackage(pkgDir, {
+    layers: options.layers,
+    qwen3Tokenizer: options.qwen3Tokenizer,
+  });
   if (options.page) await writeFile(path.join(dir, 'index.html'), '<!doctype html><title>t</title>');
   const server = await startServer({
     port: 0,
@@ -42,7 +55,10 @@ export async function startTestServer(
 
 /** Writes a qwen3-shaped fp32 package with `layers` layers of random bytes (unitBytes each) into dir. */
 /** `qwen3Tokenizer`: the real Qwen3 tokenizer files (chat template included) instead of a placeholder. */
-export async function writeSyntheticPackage(dir: string, options: { name?: string; layers?: number; unitBytes?: number; qwen3Tokenizer?: boolean } = {}): Promise<ModelManifest> {
+export async function writeSyntheticPackage(
+  dir: string,
+  options: { name?: string; layers?: number; unitBytes?: number; qwen3Tokenizer?: boolean } = {},
+): Promise<ModelManifest> {
   const name = options.name ?? 'synthetic-test';
   const L = options.layers ?? 6;
   const size = options.unitBytes ?? 4096;
@@ -65,7 +81,8 @@ export async function writeSyntheticPackage(dir: string, options: { name?: strin
     });
   }
   const tokenizerFiles = options.qwen3Tokenizer ? ['tokenizer.json', 'tokenizer_config.json'] : ['tokenizer.json'];
-  if (options.qwen3Tokenizer) for (const f of tokenizerFiles) await copyFile(path.join(bundledQwen3TokenizerDir(), f), path.join(dir, f));
+  if (options.qwen3Tokenizer)
+    for (const f of tokenizerFiles) await copyFile(path.join(bundledQwen3TokenizerDir(), f), path.join(dir, f));
   else await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify({ model: { type: 'BPE' }, note: 'synthetic' }));
   const manifest: ModelManifest = {
     format: 'tandem-model-package',
@@ -118,6 +135,13 @@ export function sampleProfile(seed: number, overrides: Partial<ProfileReport> = 
   };
 }
 
+/** The text of a received WebSocket message (a Buffer under ws's default binaryType; the other forms for completeness). */
+export function messageText(data: WebSocket.RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
 /** A WebSocket client that records every server message and waits for the ones a test expects. */
 export class TestClient {
   readonly messages: ServerMessage[] = [];
@@ -128,9 +152,11 @@ export class TestClient {
 
   private constructor(ws: WebSocket) {
     this.ws = ws;
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     ws.on('message', (data) => {
-      const parsed = parseServerMessage(data.toString());
+      const parsed = parseServerMessage(messageText(data));
       if (!parsed.ok) throw new Error(`server sent an invalid message: ${parsed.message}`);
       this.messages.push(parsed.message);
       const index = this.waiters.findIndex((w) => w.pred(parsed.message));
@@ -160,7 +186,11 @@ export class TestClient {
   }
 
   /** The oldest message not yet taken of this type matching pred (waits for it if none). */
-  next<T extends ServerMessageType>(type: T, pred: (m: ServerMessageOf<T>) => boolean = () => true, timeoutMs = 30_000): Promise<ServerMessageOf<T>> {
+  next<T extends ServerMessageType>(
+    type: T,
+    pred: (m: ServerMessageOf<T>) => boolean = () => true,
+    timeoutMs = 30_000,
+  ): Promise<ServerMessageOf<T>> {
     const match = (m: ServerMessage): m is ServerMessageOf<T> => m.type === type && pred(m as ServerMessageOf<T>);
     const found = this.messages.find((m) => !this.taken.has(m) && match(m));
     if (found) {
@@ -168,7 +198,18 @@ export class TestClient {
       return Promise.resolve(found as ServerMessageOf<T>);
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for '${type}'; untaken: ${this.messages.filter((m) => !this.taken.has(m)).map((m) => m.type).join(', ')}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `timed out waiting for '${type}'; untaken: ${this.messages
+                .filter((m) => !this.taken.has(m))
+                .map((m) => m.type)
+                .join(', ')}`,
+            ),
+          ),
+        timeoutMs,
+      );
       this.waiters.push({
         pred: match,
         resolve: (m) => {
@@ -184,7 +225,10 @@ export class TestClient {
   async request(message: ClientMessage, timeoutMs = 30_000): Promise<ServerMessage> {
     const ref = Math.floor(Math.random() * 2 ** 40);
     const reply = new Promise<ServerMessage>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for the reply to '${message.type}'`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for the reply to '${message.type}'`)),
+        timeoutMs,
+      );
       this.waiters.push({
         pred: (m) => 'ref' in m && m.ref === ref,
         resolve: (m) => {

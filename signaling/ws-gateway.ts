@@ -10,7 +10,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { Coordinator, type ApiEvent, type ConnId, type Effect, type FieldRecord, type PlanCompletion } from './coordinator.ts';
+import {
+  Coordinator,
+  type ApiEvent,
+  type ConnId,
+  type Effect,
+  type FieldRecord,
+  type PlanCompletion,
+} from './coordinator.ts';
 import { planInline } from './planner-pool.ts';
 import type { PlanRequest } from './planning.ts';
 import { MAX_MESSAGE_BYTES, parseClientMessage } from '../core/protocol.ts';
@@ -75,8 +82,13 @@ export class WsGateway {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const address = req.socket.remoteAddress ?? 'unknown';
     const mine = this.perAddress.get(address) ?? 0;
-    if (this.sockets.size >= (this.options.maxConnections ?? 4096) || mine >= (this.options.maxConnectionsPerAddress ?? 32)) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n\r\ntoo many open WebSockets');
+    if (
+      this.sockets.size >= (this.options.maxConnections ?? 4096) ||
+      mine >= (this.options.maxConnectionsPerAddress ?? 32)
+    ) {
+      socket.end(
+        'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n\r\ntoo many open WebSockets',
+      );
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
@@ -120,14 +132,26 @@ export class WsGateway {
   private onMessage(conn: ConnId, data: RawData, isBinary: boolean): void {
     if (this.closing.has(conn)) return;
     const now = Date.now();
-    if (!this.messageLimiter.take(`c${conn}`, now))
-      { this.apply(this.coordinator.reject(conn, 'rate-limited', 'too many messages: at most 200 per second', null)); return; }
-    if (isBinary) { this.apply(this.coordinator.reject(conn, 'binary-not-supported', 'send JSON text frames, not binary', null)); return; }
+    if (!this.messageLimiter.take(`c${conn}`, now)) {
+      this.apply(this.coordinator.reject(conn, 'rate-limited', 'too many messages: at most 200 per second', null));
+      return;
+    }
+    if (isBinary) {
+      this.apply(this.coordinator.reject(conn, 'binary-not-supported', 'send JSON text frames, not binary', null));
+      return;
+    }
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-    if (buffer.length > MAX_MESSAGE_BYTES)
-      { this.apply(this.coordinator.reject(conn, 'message-too-large', `messages are limited to ${MAX_MESSAGE_BYTES} bytes`, null)); return; }
+    if (buffer.length > MAX_MESSAGE_BYTES) {
+      this.apply(
+        this.coordinator.reject(conn, 'message-too-large', `messages are limited to ${MAX_MESSAGE_BYTES} bytes`, null),
+      );
+      return;
+    }
     const parsed = parseClientMessage(buffer.toString('utf8'));
-    if (!parsed.ok) { this.apply(this.coordinator.reject(conn, parsed.code, parsed.message, parsed.inReplyTo, parsed.ref)); return; }
+    if (!parsed.ok) {
+      this.apply(this.coordinator.reject(conn, parsed.code, parsed.message, parsed.inReplyTo, parsed.ref));
+      return;
+    }
     this.apply(this.coordinator.handle(conn, parsed.message, now));
   }
 
@@ -167,7 +191,7 @@ export class WsGateway {
         case 'plan': {
           const plan = this.options.plan ?? planInline;
           const token = effect.token;
-          plan(effect.request)
+          void plan(effect.request)
             .catch((error: unknown): PlanCompletion => ({ ok: false, code: 'planner-error', message: String(error) }))
             .then((completion) => this.apply(this.coordinator.planFinished(token, completion, Date.now())));
           break;

@@ -120,14 +120,31 @@ export function initialState(): AppState {
     plan: null,
     assignment: null,
     excluded: null,
-    cache: { state: 'idle', packageName: null, cachedUnits: [], assignedUnits: [], progress: null, fetchedUnits: [], reusedUnits: [], bytesDownloaded: 0, reads: [] },
+    cache: {
+      state: 'idle',
+      packageName: null,
+      cachedUnits: [],
+      assignedUnits: [],
+      progress: null,
+      fetchedUnits: [],
+      reusedUnits: [],
+      bytesDownloaded: 0,
+      reads: [],
+    },
     stage: { state: 'idle', requestId: null, backend: null, detail: '' },
     outputs: [],
     timings: new Map(),
     requestStages: new Map(),
     serveApi: false,
     errors: [],
-    phases: { profileSeconds: null, connectSeconds: null, joinSeconds: null, manifestSeconds: null, cacheSeconds: null, stageSeconds: null },
+    phases: {
+      profileSeconds: null,
+      connectSeconds: null,
+      joinSeconds: null,
+      manifestSeconds: null,
+      cacheSeconds: null,
+      stageSeconds: null,
+    },
   };
 }
 

@@ -17,7 +17,7 @@ import type { Sampling, ServerMessage, ServerMessageOf, TimingEntry } from '../.
 import { ShardCache } from '../cache/shard-cache.ts';
 import { profileDevice } from '../profiler/profile.ts';
 import { CoordinatorClient } from '../session/coordinator-client.ts';
-import { initialState, snapshotOf, type AppState, type TandemSnapshot } from './app-state.ts';
+import { initialState, snapshotOf, type AppState, type PageError, type TandemSnapshot } from './app-state.ts';
 import { normaliseJoinCode, normaliseName, parsePageParams } from './url-params.ts';
 import { StageController } from './stage-runner.ts';
 import { mergeTimings } from './timings.ts';
@@ -44,7 +44,17 @@ const HOST_KEY = 'tandem.host';
 
 function defaultName(): string {
   const ua = navigator.userAgent;
-  const kind = /iPhone/.test(ua) ? 'iPhone' : /iPad/.test(ua) ? 'iPad' : /Android/.test(ua) ? 'Android' : /Mac/.test(ua) ? 'Mac' : /Windows/.test(ua) ? 'PC' : 'Device';
+  const kind = /iPhone/.test(ua)
+    ? 'iPhone'
+    : /iPad/.test(ua)
+      ? 'iPad'
+      : /Android/.test(ua)
+        ? 'Android'
+        : /Mac/.test(ua)
+          ? 'Mac'
+          : /Windows/.test(ua)
+            ? 'PC'
+            : 'Device';
   return `${kind} ${Math.floor(Math.random() * 900 + 100)}`;
 }
 
@@ -92,7 +102,8 @@ export class App {
       this.renderQueued = false;
       for (const l of this.listeners) l();
     };
-    if (typeof requestAnimationFrame === 'function' && document.visibilityState === 'visible') requestAnimationFrame(flush);
+    if (typeof requestAnimationFrame === 'function' && document.visibilityState === 'visible')
+      requestAnimationFrame(flush);
     else setTimeout(flush, 0);
   }
 
@@ -104,7 +115,14 @@ export class App {
     const err = asTandemError(e, fallbackCode);
     const last = this.state.errors.at(-1);
     if (!(last && last.code === err.code && last.message === err.message && !last.dismissed)) {
-      this.state.errors.push({ level, code: err.code, message: err.message, source, atMs: Date.now(), dismissed: false });
+      this.state.errors.push({
+        level,
+        code: err.code,
+        message: err.message,
+        source,
+        atMs: Date.now(),
+        dismissed: false,
+      });
     }
     console.warn(`[tandem] ${source}: ${err.code}: ${err.message}`);
     this.changed();
@@ -112,7 +130,8 @@ export class App {
   }
 
   dismissError(index: number): void {
-    const e = this.state.errors[index];
+    // the index comes from the UI and may be out of range
+    const e = this.state.errors[index] as PageError | undefined;
     if (e) e.dismissed = true;
     this.changed();
   }
@@ -146,7 +165,10 @@ export class App {
     const params = this.state.params;
     if (!window.isSecureContext) {
       this.error(
-        new TandemError('insecure-context', `This page was opened over plain http from ${location.host}, which browsers do not treat as secure: WebGPU is hidden, so this device measures and runs on wasm (CPU). For WebGPU, start the server with --https and open the https:// address.`),
+        new TandemError(
+          'insecure-context',
+          `This page was opened over plain http from ${location.host}, which browsers do not treat as secure: WebGPU is hidden, so this device measures and runs on wasm (CPU). For WebGPU, start the server with --https and open the https:// address.`,
+        ),
         'page',
         'insecure-context',
         'warning',
@@ -161,7 +183,14 @@ export class App {
       const wasGone = this.state.connection === 'reconnecting';
       this.state.connection = s;
       this.state.connectionDetail = detail;
-      if (s === 'reconnecting' && !wasGone) this.error(new TandemError('server-gone', `Lost the connection to the server: ${detail}. The page keeps retrying; your cache is kept.`), 'server');
+      if (s === 'reconnecting' && !wasGone)
+        this.error(
+          new TandemError(
+            'server-gone',
+            `Lost the connection to the server: ${detail}. The page keeps retrying; your cache is kept.`,
+          ),
+          'server',
+        );
       if (s === 'open' && wasGone) {
         for (const err of this.state.errors) if (err.code === 'server-gone') err.dismissed = true;
       }
@@ -185,7 +214,10 @@ export class App {
   /** After a reload of the host's tab: take the host role back for that session. */
   private restoreHost(code: string): void {
     try {
-      const saved = JSON.parse(sessionStorage.getItem(HOST_KEY) ?? 'null') as { code?: unknown; hostSecret?: unknown } | null;
+      const saved = JSON.parse(sessionStorage.getItem(HOST_KEY) ?? 'null') as {
+        code?: unknown;
+        hostSecret?: unknown;
+      } | null;
       if (saved && saved.code === code && typeof saved.hostSecret === 'string') {
         this.hostSecret = saved.hostSecret;
         this.state.role = 'host';
@@ -212,7 +244,8 @@ export class App {
       });
       this.state.profile = result;
       this.state.phases.profileSeconds = (performance.now() - t0) / 1000;
-      for (const issue of result.details.issues) this.error(new TandemError(issue.code, issue.message), 'profile', issue.code, 'warning');
+      for (const issue of result.details.issues)
+        this.error(new TandemError(issue.code, issue.message), 'profile', issue.code, 'warning');
       this.changed();
       this.sendProfile();
     } catch (e) {
@@ -229,12 +262,15 @@ export class App {
     const p = this.state.profile;
     if (!p || !this.state.peerId || !this.client) return;
     this.client
-      .request({ type: 'profile', profile: { ...p.report, name: this.state.displayName.slice(0, 80) || p.report.name } }, 'ack')
+      .request(
+        { type: 'profile', profile: { ...p.report, name: this.state.displayName.slice(0, 80) || p.report.name } },
+        'ack',
+      )
       .then(() => {
         this.state.profileSent = true;
         this.changed();
       })
-      .catch((e) => this.error(e, 'session'));
+      .catch((e: unknown) => this.error(e, 'session'));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -251,7 +287,10 @@ export class App {
   async createSession(): Promise<void> {
     if (!this.client) return;
     try {
-      const created = await this.client.request({ type: 'create-session', name: `${this.state.displayName}'s session`.slice(0, 64) }, 'session-created');
+      const created = await this.client.request(
+        { type: 'create-session', name: `${this.state.displayName}'s session`.slice(0, 64) },
+        'session-created',
+      );
       this.hostSecret = created.hostSecret;
       this.state.role = 'host';
       this.state.model = created.model;
@@ -268,18 +307,34 @@ export class App {
     if (!this.client) return;
     const code = normaliseJoinCode(rawCode);
     if (!code) {
-      this.error(new TandemError('join-code-invalid', `"${rawCode}" is not a join code: it has 8 letters and digits, as shown big on the host's screen.`), 'session');
+      this.error(
+        new TandemError(
+          'join-code-invalid',
+          `"${rawCode}" is not a join code: it has 8 letters and digits, as shown big on the host's screen.`,
+        ),
+        'session',
+      );
       return;
     }
     const t0 = performance.now();
     try {
-      const joined = await this.client.request({ type: 'join', code, displayName: this.state.displayName, emulated: this.state.params?.emulation?.label ?? null }, 'joined');
+      const joined = await this.client.request(
+        {
+          type: 'join',
+          code,
+          displayName: this.state.displayName,
+          emulated: this.state.params?.emulation?.label ?? null,
+        },
+        'joined',
+      );
       this.state.phases.joinSeconds = (performance.now() - t0) / 1000;
       this.client.rememberPeer({ code: joined.code, peerId: joined.peerId, peerSecret: joined.peerSecret });
       this.state.role ??= 'peer';
       this.applyJoined(joined);
       void this.keepAwake();
-      this.stage.connect(joined.peerId, joined.peerjs).catch((e) => this.reportError(this.error(e, 'transport', 'signaling-unavailable'), null));
+      this.stage
+        .connect(joined.peerId, joined.peerjs)
+        .catch((e: unknown) => this.reportError(this.error(e, 'transport', 'signaling-unavailable'), null));
       // the address bar now re-joins this session on reload (and no longer creates a new one)
       const q = new URLSearchParams(location.search);
       q.delete('host');
@@ -297,9 +352,11 @@ export class App {
    * heartbeats and drops out of the pipeline. Re-acquired when the tab becomes visible again.
    */
   private async keepAwake(): Promise<void> {
-    const wl = (navigator as Navigator & { wakeLock?: { request(type: 'screen'): Promise<unknown> } }).wakeLock;
+    // not every browser has the Screen Wake Lock API, whatever lib.dom says
+    const wl = (navigator as Partial<Pick<Navigator, 'wakeLock'>>).wakeLock;
     if (!wl) return;
-    const acquire = () => wl.request('screen').catch((e: unknown) => console.info(`[tandem] no screen wake lock: ${String(e)}`));
+    const acquire = () =>
+      wl.request('screen').catch((e: unknown) => console.info(`[tandem] no screen wake lock: ${String(e)}`));
     await acquire();
     if (!this.wakeListener) {
       this.wakeListener = () => {
@@ -324,9 +381,16 @@ export class App {
     const t0 = performance.now();
     try {
       const res = await fetch(model.manifestUrl, { cache: 'no-store' });
-      if (!res.ok) throw new TandemError('manifest-unavailable', `The server answered HTTP ${res.status} for ${model.manifestUrl}; it has no model package '${model.name}'.`);
+      if (!res.ok)
+        throw new TandemError(
+          'manifest-unavailable',
+          `The server answered HTTP ${res.status} for ${model.manifestUrl}; it has no model package '${model.name}'.`,
+        );
       this.manifest = parseManifest(await res.json());
-      this.cache = new ShardCache(this.manifest, { baseUrl: ShardCache.baseUrlOf(model.manifestUrl), emulation: this.state.params?.emulation ?? null });
+      this.cache = new ShardCache(this.manifest, {
+        baseUrl: ShardCache.baseUrlOf(model.manifestUrl),
+        emulation: this.state.params?.emulation ?? null,
+      });
       this.state.phases.manifestSeconds = (performance.now() - t0) / 1000;
       this.state.cache.packageName = this.manifest.name;
       this.state.cache.state = 'checking';
@@ -373,8 +437,21 @@ export class App {
         this.state.roster = this.state.roster.filter((p) => p.peerId !== m.peerId);
         const planned = this.state.plan?.stages.some((st) => st.peerId === m.peerId);
         if (gone && planned) {
-          const why = m.reason === 'timed-out' ? 'stopped answering (timed out)' : m.reason === 'replaced' ? 'reconnected elsewhere' : 'left';
-          this.error(new TandemError('peer-left', `${gone.displayName} ${why}; it held a stage of the current plan.${this.state.role === 'host' ? ' Press Plan again to continue without it.' : ''}`), 'session', 'peer-left', 'warning');
+          const why =
+            m.reason === 'timed-out'
+              ? 'stopped answering (timed out)'
+              : m.reason === 'replaced'
+                ? 'reconnected elsewhere'
+                : 'left';
+          this.error(
+            new TandemError(
+              'peer-left',
+              `${gone.displayName} ${why}; it held a stage of the current plan.${this.state.role === 'host' ? ' Press Plan again to continue without it.' : ''}`,
+            ),
+            'session',
+            'peer-left',
+            'warning',
+          );
         }
         break;
       }
@@ -421,7 +498,15 @@ export class App {
         break;
       }
       case 'session-ended':
-        this.error(new TandemError('session-ended', m.reason === 'server-shutdown' ? 'The server shut down; start it again and re-join (your cache is kept).' : 'The host ended the session. Join a new one with its code; your cache is kept.'), 'session');
+        this.error(
+          new TandemError(
+            'session-ended',
+            m.reason === 'server-shutdown'
+              ? 'The server shut down; start it again and re-join (your cache is kept).'
+              : 'The host ended the session. Join a new one with its code; your cache is kept.',
+          ),
+          'session',
+        );
         this.stage.close();
         this.client?.rememberPeer(null);
         this.state.peerId = null;
@@ -446,7 +531,12 @@ export class App {
     if (!c || c.reported) return;
     c.reported = true;
     try {
-      this.client?.send({ type: 'report-cancelled', requestId, tokensAfterCancel: c.tokens, stepsAfterCancel: c.steps });
+      this.client?.send({
+        type: 'report-cancelled',
+        requestId,
+        tokensAfterCancel: c.tokens,
+        stepsAfterCancel: c.steps,
+      });
     } catch (e) {
       this.error(e, 'stage');
     }
@@ -479,7 +569,8 @@ export class App {
     c.reusedUnits = [];
     c.bytesDownloaded = 0;
     this.changed();
-    let currentUnit: string | null = null;
+    // set from the progress callback, which the type narrowing does not follow
+    let currentUnit = null as string | null;
     try {
       const result = await this.cache.ensure(a.units, (p) => {
         if (run !== this.ensureRun) return;
@@ -495,7 +586,10 @@ export class App {
       this.state.phases.cacheSeconds = (performance.now() - t0) / 1000;
       await this.sendCacheStatus();
       const opts = this.stageOptions(a);
-      if (opts) this.stage.prepare(opts).catch((e) => this.reportError(this.error(e, 'stage', 'stage-prepare-failed'), null));
+      if (opts)
+        this.stage
+          .prepare(opts)
+          .catch((e: unknown) => this.reportError(this.error(e, 'stage', 'stage-prepare-failed'), null));
     } catch (e) {
       if (run !== this.ensureRun) return;
       c.state = 'error';
@@ -518,14 +612,18 @@ export class App {
   // host actions
 
   private hostAuth(): { code: string; hostSecret: string } {
-    if (!this.hostSecret || !this.state.code) throw new TandemError('not-host', 'Only the page that created the session can plan and start it.');
+    if (!this.hostSecret || !this.state.code)
+      throw new TandemError('not-host', 'Only the page that created the session can plan and start it.');
     return { code: this.state.code, hostSecret: this.hostSecret };
   }
 
   async plan(req: PlanRequest): Promise<void> {
     if (!this.client) return;
     try {
-      const ready = await this.client.request({ type: 'plan', ...this.hostAuth(), tokens: req.tokens, method: req.method }, 'plan-ready');
+      const ready = await this.client.request(
+        { type: 'plan', ...this.hostAuth(), tokens: req.tokens, method: req.method },
+        'plan-ready',
+      );
       this.state.plan = ready;
       this.changed();
     } catch (e) {
@@ -533,14 +631,20 @@ export class App {
     }
   }
 
-  async go(req: GoRequest): Promise<void> {
+  go(req: GoRequest): void {
     if (!this.client) return;
     if (!req.prompt.trim()) {
       this.error(new TandemError('prompt-empty', 'Type a prompt first.'), 'go');
       return;
     }
     try {
-      this.client.send({ type: 'go', ...this.hostAuth(), prompt: req.prompt, maxNewTokens: req.maxNewTokens, sampling: req.sampling });
+      this.client.send({
+        type: 'go',
+        ...this.hostAuth(),
+        prompt: req.prompt,
+        maxNewTokens: req.maxNewTokens,
+        sampling: req.sampling,
+      });
     } catch (e) {
       this.error(e, 'go');
     }
@@ -563,7 +667,7 @@ export class App {
     this.changed();
   }
 
-  async endSession(): Promise<void> {
+  endSession(): void {
     if (!this.client) return;
     try {
       this.client.send({ type: 'end-session', ...this.hostAuth() });
@@ -592,13 +696,21 @@ export class App {
     } as const;
   }
 
-  private onPhase(requestId: number, p: { phase: TimingEntry['phase']; step: number; startMs: number; endMs: number }): void {
+  private onPhase(
+    requestId: number,
+    p: { phase: TimingEntry['phase']; step: number; startMs: number; endMs: number },
+  ): void {
     const cancelled = this.cancelled.get(requestId);
     if (cancelled && p.phase === 'sample') cancelled.tokens++;
     if (cancelled && p.phase === 'compute') cancelled.steps++;
     const peerId = this.state.peerId;
     if (!peerId) return;
-    const t: TimingEntry = { phase: p.phase, step: p.step, startMs: Math.max(0, p.startMs), endMs: Math.max(0, p.startMs, p.endMs) };
+    const t: TimingEntry = {
+      phase: p.phase,
+      step: p.step,
+      startMs: Math.max(0, p.startMs),
+      endMs: Math.max(0, p.startMs, p.endMs),
+    };
     const byPeer = this.state.timings.get(requestId) ?? new Map<string, TimingEntry[]>();
     byPeer.set(peerId, mergeTimings(byPeer.get(peerId) ?? [], [t]));
     this.state.timings.set(requestId, byPeer);
@@ -606,7 +718,16 @@ export class App {
     this.changed();
   }
 
-  private onTokens(requestId: number, r: { tokenIds: number[]; text: string; generated: number; done: boolean; finishReason?: 'eos' | 'max-tokens' | 'error' }): void {
+  private onTokens(
+    requestId: number,
+    r: {
+      tokenIds: number[];
+      text: string;
+      generated: number;
+      done: boolean;
+      finishReason?: 'eos' | 'max-tokens' | 'error';
+    },
+  ): void {
     try {
       this.client?.send({ type: 'report-tokens', requestId, ...r, text: r.text.slice(0, 32 * 1024) });
     } catch (e) {
@@ -616,18 +737,40 @@ export class App {
 
   private async runStart(m: ServerMessageOf<'start'>): Promise<void> {
     const a = this.state.assignment;
-    const stages = this.state.plan?.planId === m.planId ? this.state.plan.stages : a?.planId === m.planId ? a.stages : this.state.plan?.stages;
+    const stages =
+      this.state.plan?.planId === m.planId
+        ? this.state.plan.stages
+        : a?.planId === m.planId
+          ? a.stages
+          : this.state.plan?.stages;
     if (stages) this.state.requestStages.set(m.requestId, stages);
     const existing = this.state.outputs.find((o) => o.requestId === m.requestId);
     if (existing) existing.prompt = m.prompt;
-    else this.state.outputs.push({ requestId: m.requestId, prompt: m.prompt, text: '', tokenIds: [], done: false, finishReason: null });
+    else
+      this.state.outputs.push({
+        requestId: m.requestId,
+        prompt: m.prompt,
+        text: '',
+        tokenIds: [],
+        done: false,
+        finishReason: null,
+      });
     if (!a || a.planId !== m.planId) {
       this.changed();
       return; // not part of this plan: watch only
     }
     const opts = this.stageOptions(a);
     if (!opts || !this.state.peerId) {
-      this.reportError(this.error(new TandemError('stage-not-ready', 'A request started before this page had its model manifest; reload the page and re-join.'), 'stage'), m.requestId);
+      this.reportError(
+        this.error(
+          new TandemError(
+            'stage-not-ready',
+            'A request started before this page had its model manifest; reload the page and re-join.',
+          ),
+          'stage',
+        ),
+        m.requestId,
+      );
       return;
     }
     const t0 = performance.now();
@@ -638,7 +781,12 @@ export class App {
       this.reportCancelled(m.requestId);
       return;
     }
-    this.state.stage = { state: 'running', requestId: m.requestId, backend: this.state.stage.backend, detail: 'cold start' };
+    this.state.stage = {
+      state: 'running',
+      requestId: m.requestId,
+      backend: this.state.stage.backend,
+      detail: 'cold start',
+    };
     this.state.cache.reads = [];
     this.changed();
     try {
@@ -668,7 +816,17 @@ export class App {
 
   /** Download the measured profile (and the session's timings) as JSON. */
   profileJson(): string {
-    return JSON.stringify({ format: 'tandem-profile', version: 1, profile: this.state.profile, peerId: this.state.peerId, session: this.state.code }, null, 2);
+    return JSON.stringify(
+      {
+        format: 'tandem-profile',
+        version: 1,
+        profile: this.state.profile,
+        peerId: this.state.peerId,
+        session: this.state.code,
+      },
+      null,
+      2,
+    );
   }
 
   sessionJson(): string {

@@ -12,7 +12,11 @@ const MAX_KEPT = 1000;
 
 export function observeLongTasks(): () => LongTask[] {
   const tasks: LongTask[] = [];
-  if (typeof PerformanceObserver === 'undefined' || !PerformanceObserver.supportedEntryTypes?.includes('longtask')) return () => [];
+  if (
+    typeof PerformanceObserver === 'undefined' ||
+    !(PerformanceObserver as { supportedEntryTypes?: readonly string[] }).supportedEntryTypes?.includes('longtask')
+  )
+    return () => [];
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       tasks.push({ startMs: e.startTime, durationMs: e.duration });

@@ -91,7 +91,11 @@ export class StageController {
     this.preparedPlanId = opts.assignment.planId;
     this.prepared = (async () => {
       await old?.dispose();
-      if (!this.transport) throw new TandemError('transport-missing', 'This page is not registered with the signaling server (PeerJS) yet; re-join the session.');
+      if (!this.transport)
+        throw new TandemError(
+          'transport-missing',
+          'This page is not registered with the signaling server (PeerJS) yet; re-join the session.',
+        );
       const [{ StagePeer }, { chooseBackend }, { createBrowserRuntime }] = await Promise.all([
         import('../runtime/stage-peer.ts'),
         import('../runtime/ort-web.ts'),
@@ -99,7 +103,11 @@ export class StageController {
       ]);
       this.runtime ??= emulatedRuntime(createBrowserRuntime(), opts.emulation);
       // the inference worker pins its own WebGPU device: none is needed on the main thread
-      const choice = await chooseBackend(opts.manifest.dtype, opts.backend === 'auto' ? undefined : opts.backend, false);
+      const choice = await chooseBackend(
+        opts.manifest.dtype,
+        opts.backend === 'auto' ? undefined : opts.backend,
+        false,
+      );
       this.hooks.onBackend(choice.backend, choice.reason);
       const warmKey = `${opts.manifest.name}:${choice.backend}`;
       if (this.warmedFor !== warmKey) {
@@ -130,10 +138,17 @@ export class StageController {
         backend: choice.backend,
         readUnit: opts.readUnit,
         tokenizer: this.tokenizer ?? undefined,
-        onPhase: (e) => this.hooks.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
+        onPhase: (e) =>
+          this.hooks.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
         onToken: (e) => {
           generated = e.index + 1;
-          this.hooks.onTokens(e.requestId, { tokenIds: [e.tokenId], text: e.text, generated, done: e.done, ...(e.finishReason ? { finishReason: e.finishReason } : {}) });
+          this.hooks.onTokens(e.requestId, {
+            tokenIds: [e.tokenId],
+            text: e.text,
+            generated,
+            done: e.done,
+            ...(e.finishReason ? { finishReason: e.finishReason } : {}),
+          });
         },
       });
       this.peer = peer;
@@ -154,10 +169,20 @@ export class StageController {
     const previous = this.running;
     // The inference worker runs one call at a time: the kernel warm-up finishes first.
     const run = Promise.all([previous, this.warmUp]).then(() => {
-      if (this.cancelled.has(start.requestId)) throw new TandemError('request-cancelled', `Request ${start.requestId} was cancelled before it started here.`);
-      return peer.run({ requestId: start.requestId, prompt: start.prompt, maxNewTokens: start.maxNewTokens, sampling: start.sampling, ...(start.promptTokenIds ? { promptTokenIds: start.promptTokenIds } : {}) });
+      if (this.cancelled.has(start.requestId))
+        throw new TandemError('request-cancelled', `Request ${start.requestId} was cancelled before it started here.`);
+      return peer.run({
+        requestId: start.requestId,
+        prompt: start.prompt,
+        maxNewTokens: start.maxNewTokens,
+        sampling: start.sampling,
+        ...(start.promptTokenIds ? { promptTokenIds: start.promptTokenIds } : {}),
+      });
     });
-    this.running = run.then(() => undefined, () => undefined);
+    this.running = run.then(
+      () => undefined,
+      () => undefined,
+    );
     await run;
   }
 

@@ -33,7 +33,15 @@ const FILES = new Map<string, Uint8Array>([
 function unit(id: string, file: string): UnitEntry {
   const data = FILES.get(file)!;
   const kind = id === 'embed' ? 'embed' : id === 'head' ? 'head' : 'layer';
-  return { id, kind, ...(kind === 'layer' ? { layer: Number(id.split('.')[1]) } : {}), file, bytes: data.byteLength, sha256: createHash('sha256').update(data).digest('hex'), tensors: [] };
+  return {
+    id,
+    kind,
+    ...(kind === 'layer' ? { layer: Number(id.split('.')[1]) } : {}),
+    file,
+    bytes: data.byteLength,
+    sha256: createHash('sha256').update(data).digest('hex'),
+    tensors: [],
+  };
 }
 
 const MANIFEST: ModelManifest = {
@@ -42,22 +50,36 @@ const MANIFEST: ModelManifest = {
   name: PKG,
   architecture: 'qwen3',
   dtype: 'fp32',
-  config: { num_hidden_layers: 2, hidden_size: 8, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 16, vocab_size: 32, rms_norm_eps: 1e-6, rope_theta: 1e6 },
+  config: {
+    num_hidden_layers: 2,
+    hidden_size: 8,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    intermediate_size: 16,
+    vocab_size: 32,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1e6,
+  },
   generation: null,
   tokenizer: { files: [] },
-  units: [unit('embed', 'embed.bin'), unit('layer.0', 'layer.0.bin'), unit('layer.1', 'layer.1.bin'), unit('head', 'head.bin')],
+  units: [
+    unit('embed', 'embed.bin'),
+    unit('layer.0', 'layer.0.bin'),
+    unit('layer.1', 'layer.1.bin'),
+    unit('head', 'head.bin'),
+  ],
 };
 
 /** A package server over FILES; `override` changes what a file serves; every request is logged. */
 function fakeServer(override: (file: string, data: Uint8Array) => Uint8Array | null = (_, d) => d) {
   const requests: string[] = [];
-  const fetchImpl = (async (input: RequestInfo | URL) => {
-    const url = String(input);
+  const fetchImpl = ((input: RequestInfo | URL) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const file = decodeURIComponent(url.slice(url.lastIndexOf('/') + 1));
     requests.push(file);
     const data = FILES.get(file);
     const served = data ? override(file, data) : null;
-    if (!served) return new Response('not found', { status: 404 });
+    if (!served) return Promise.resolve(new Response('not found', { status: 404 }));
     // stream in small chunks, like a network response
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -65,7 +87,7 @@ function fakeServer(override: (file: string, data: Uint8Array) => Uint8Array | n
         controller.close();
       },
     });
-    return new Response(body, { status: 200 });
+    return Promise.resolve(new Response(body, { status: 200 }));
   }) as typeof fetch;
   return { fetchImpl, requests };
 }
@@ -136,18 +158,32 @@ describe('ShardCache', () => {
 
   it('rejects truncated and oversize downloads and HTTP errors', async () => {
     const short = fakeServer((file, d) => (file === 'head.bin' ? d.slice(0, d.byteLength - 7) : d));
-    expect(await code(new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: short.fetchImpl }).ensure(['head']))).toBe('shard-truncated');
+    expect(
+      await code(
+        new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: short.fetchImpl }).ensure(['head']),
+      ),
+    ).toBe('shard-truncated');
     const long = fakeServer((file, d) => (file === 'head.bin' ? new Uint8Array([...d, 1, 2, 3]) : d));
-    expect(await code(new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: long.fetchImpl }).ensure(['head']))).toBe('shard-truncated');
+    expect(
+      await code(
+        new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: long.fetchImpl }).ensure(['head']),
+      ),
+    ).toBe('shard-truncated');
     const missing = fakeServer(() => null);
-    expect(await code(new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: missing.fetchImpl }).ensure(['head']))).toBe('shard-download-failed');
+    expect(
+      await code(
+        new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: missing.fetchImpl }).ensure([
+          'head',
+        ]),
+      ),
+    ).toBe('shard-download-failed');
   });
 
   it('stores units as Blob values, hashed once when written: a plain read checks the size only', async () => {
     const store = freshStore();
     const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: fakeServer().fetchImpl });
     await cache.ensure(['layer.1']);
-    const stored = await get(blobKey(PKG, MANIFEST.units[2].sha256), store);
+    const stored = await get<unknown>(blobKey(PKG, MANIFEST.units[2].sha256), store);
     expect(stored).toBeInstanceOf(Blob);
     const read = await cache.readUnit('layer.1');
     expect(read.verifySeconds).toBe(0);
@@ -224,11 +260,12 @@ describe('ShardCache', () => {
             get(target, prop) {
               if (prop === 'put')
                 return (value: unknown, key?: IDBValidKey) => {
-                  if (value instanceof Blob || value instanceof Uint8Array) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+                  if (value instanceof Blob || value instanceof Uint8Array)
+                    throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
                   return target.put(value, key);
                 };
-              const v = Reflect.get(target, prop, target);
-              return typeof v === 'function' ? v.bind(target) : v;
+              const v: unknown = Reflect.get(target, prop, target);
+              return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
             },
           }),
         ),
@@ -241,7 +278,12 @@ describe('ShardCache', () => {
   it('stretches reads to an emulated read cap', async () => {
     const store = freshStore();
     const cap = 100_000; // bytes/s: 5000 bytes take >= 50 ms
-    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: fakeServer().fetchImpl, emulation: { label: 'slow', computeSlowdown: 1, readBytesPerSecCap: cap } });
+    const cache = new ShardCache(MANIFEST, {
+      baseUrl: '/m/',
+      store,
+      fetchImpl: fakeServer().fetchImpl,
+      emulation: { label: 'slow', computeSlowdown: 1, readBytesPerSecCap: cap },
+    });
     await cache.ensure(['embed']);
     const r = await cache.readUnit('embed');
     expect(r.readSeconds).toBeGreaterThanOrEqual(5000 / cap - 0.002);
@@ -253,7 +295,11 @@ describe('ShardCache', () => {
     try {
       expect(globalThis.crypto.subtle).toBeUndefined();
       const bad = fakeServer((file, d) => (file === 'head.bin' ? d.map((b, i) => (i === 9 ? b ^ 1 : b)) : d));
-      expect(await code(new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: bad.fetchImpl }).ensure(['head']))).toBe('shard-hash-mismatch');
+      expect(
+        await code(
+          new ShardCache(MANIFEST, { baseUrl: '/m/', store: freshStore(), fetchImpl: bad.fetchImpl }).ensure(['head']),
+        ),
+      ).toBe('shard-hash-mismatch');
       const store = freshStore();
       const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: fakeServer().fetchImpl });
       await cache.ensure(['head', 'layer.0']);

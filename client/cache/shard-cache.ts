@@ -24,7 +24,15 @@ import { verifyUnit, type ModelManifest, type UnitEntry } from '../../shards/man
 import { rateStretch, type Emulation } from '../profiler/emulation.ts';
 import { sleepSeconds } from '../profiler/timing.ts';
 import { sha256HexJs } from './sha256.ts';
-import { blobKey, cachedUnitIds, commitKey, debrisKeys, makeCommitRecord, planFetch, type FetchPlan } from './bookkeeping.ts';
+import {
+  blobKey,
+  cachedUnitIds,
+  commitKey,
+  debrisKeys,
+  makeCommitRecord,
+  planFetch,
+  type FetchPlan,
+} from './bookkeeping.ts';
 
 export interface FetchProgress {
   /** unit being downloaded, null when done */
@@ -71,13 +79,19 @@ export interface ShardCacheOptions {
  * http on a LAN address) `crypto.subtle` is missing, so the same checks run on the JS SHA-256.
  */
 async function verify(unit: UnitEntry, bytes: Uint8Array): Promise<void> {
-  if (globalThis.crypto?.subtle) return verifyUnit(unit, bytes);
+  if ((globalThis as { crypto?: Partial<Crypto> }).crypto?.subtle) return verifyUnit(unit, bytes);
   if (bytes.byteLength !== unit.bytes) {
-    throw new TandemError('shard-truncated', `Unit '${unit.id}' (${unit.file}) has ${bytes.byteLength} bytes but the manifest says ${unit.bytes}; the download or the file is incomplete. It will be fetched again.`);
+    throw new TandemError(
+      'shard-truncated',
+      `Unit '${unit.id}' (${unit.file}) has ${bytes.byteLength} bytes but the manifest says ${unit.bytes}; the download or the file is incomplete. It will be fetched again.`,
+    );
   }
   const actual = sha256HexJs(bytes);
   if (actual !== unit.sha256) {
-    throw new TandemError('shard-hash-mismatch', `Unit '${unit.id}' (${unit.file}) has SHA-256 ${actual} but the manifest says ${unit.sha256}; the file is corrupted or was modified. It will be fetched again.`);
+    throw new TandemError(
+      'shard-hash-mismatch',
+      `Unit '${unit.id}' (${unit.file}) has SHA-256 ${actual} but the manifest says ${unit.sha256}; the file is corrupted or was modified. It will be fetched again.`,
+    );
   }
 }
 
@@ -91,7 +105,8 @@ async function valueBytes(value: unknown): Promise<Uint8Array | null> {
 
 function isQuotaError(e: unknown): boolean {
   const name = (e as { name?: string } | null)?.name;
-  return name === 'QuotaExceededError' || /quota/i.test(String((e as { message?: string } | null)?.message ?? ''));
+  const message = (e as { message?: unknown } | null)?.message;
+  return name === 'QuotaExceededError' || (typeof message === 'string' && /quota/i.test(message));
 }
 
 export class ShardCache {
@@ -99,7 +114,10 @@ export class ShardCache {
   private readonly fetchImpl: typeof fetch;
   private readonly reads: UnitRead[] = [];
 
-  constructor(readonly manifest: ModelManifest, private readonly options: ShardCacheOptions) {
+  constructor(
+    readonly manifest: ModelManifest,
+    private readonly options: ShardCacheOptions,
+  ) {
     this.store = options.store ?? createStore('tandem-shards', 'units');
     this.fetchImpl = options.fetchImpl ?? fetch.bind(globalThis);
   }
@@ -148,7 +166,8 @@ export class ShardCache {
     let bytesDone = 0;
     let unitsDone = 0;
     const fetched: string[] = [];
-    const report = (unitId: string | null) => onProgress?.({ unitId, bytesDone, bytesTotal: total, unitsDone, unitsTotal: plan.toFetch.length });
+    const report = (unitId: string | null) =>
+      onProgress?.({ unitId, bytesDone, bytesTotal: total, unitsDone, unitsTotal: plan.toFetch.length });
     report(plan.toFetch[0]?.id ?? null);
     const queue = [...plan.toFetch];
     const worker = async () => {
@@ -172,9 +191,12 @@ export class ShardCache {
   }
 
   private async checkQuota(bytesNeeded: number): Promise<void> {
-    if (bytesNeeded === 0 || typeof navigator === 'undefined' || !navigator.storage?.estimate) return;
+    // navigator.storage (and its estimate) are missing in insecure contexts and older browsers
+    const storage =
+      typeof navigator === 'undefined' ? undefined : (navigator as { storage?: Partial<StorageManager> }).storage;
+    if (bytesNeeded === 0 || !storage?.estimate) return;
     try {
-      const { quota, usage } = await navigator.storage.estimate();
+      const { quota, usage } = await storage.estimate();
       if (quota !== undefined && usage !== undefined && usage + bytesNeeded > quota) {
         throw new TandemError(
           'quota-exceeded',
@@ -192,9 +214,17 @@ export class ShardCache {
     try {
       res = await this.fetchImpl(url, { cache: 'no-store' });
     } catch (cause) {
-      throw new TandemError('server-unreachable', `Downloading ${unit.id} from ${url} failed (${String(cause)}); check the connection to the server.`, { cause });
+      throw new TandemError(
+        'server-unreachable',
+        `Downloading ${unit.id} from ${url} failed (${String(cause)}); check the connection to the server.`,
+        { cause },
+      );
     }
-    if (!res.ok) throw new TandemError('shard-download-failed', `The server answered HTTP ${res.status} for ${unit.id} (${url}); is the model package complete on the server?`);
+    if (!res.ok)
+      throw new TandemError(
+        'shard-download-failed',
+        `The server answered HTTP ${res.status} for ${unit.id} (${url}); is the model package complete on the server?`,
+      );
     const out = new Uint8Array(unit.bytes);
     let offset = 0;
     if (!res.body) {
@@ -209,7 +239,10 @@ export class ShardCache {
       if (done) break;
       if (offset + value.byteLength > out.byteLength) {
         await reader.cancel();
-        throw new TandemError('shard-truncated', `The server sent more than the ${unit.bytes} bytes the manifest gives for ${unit.id}; the package on the server does not match its manifest.`);
+        throw new TandemError(
+          'shard-truncated',
+          `The server sent more than the ${unit.bytes} bytes the manifest gives for ${unit.id}; the package on the server does not match its manifest.`,
+        );
       }
       out.set(value, offset);
       offset += value.byteLength;
@@ -223,13 +256,23 @@ export class ShardCache {
     const bk = blobKey(this.manifest.name, unit.sha256);
     try {
       await set(bk, typeof Blob === 'function' ? new Blob([bytes as Uint8Array<ArrayBuffer>]) : bytes, this.store);
-      await set(commitKey(this.manifest.name, unit.sha256), makeCommitRecord(this.manifest.name, unit, Date.now()), this.store);
+      await set(
+        commitKey(this.manifest.name, unit.sha256),
+        makeCommitRecord(this.manifest.name, unit, Date.now()),
+        this.store,
+      );
     } catch (cause) {
       await del(bk, this.store).catch(() => undefined);
       if (isQuotaError(cause)) {
-        throw new TandemError('quota-exceeded', `The browser refused to store ${unit.id} (${(unit.bytes / 2 ** 20).toFixed(1)} MiB): storage quota exceeded. Free space or leave private browsing.`, { cause });
+        throw new TandemError(
+          'quota-exceeded',
+          `The browser refused to store ${unit.id} (${(unit.bytes / 2 ** 20).toFixed(1)} MiB): storage quota exceeded. Free space or leave private browsing.`,
+          { cause },
+        );
       }
-      throw new TandemError('storage-unavailable', `Storing ${unit.id} in IndexedDB failed (${String(cause)}).`, { cause });
+      throw new TandemError('storage-unavailable', `Storing ${unit.id} in IndexedDB failed (${String(cause)}).`, {
+        cause,
+      });
     }
   }
 
@@ -247,27 +290,44 @@ export class ShardCache {
    * Throws 'shard-hash-mismatch' / 'shard-truncated' after dropping a damaged unit.
    */
   async verifyUnit(unitId: string): Promise<Omit<UnitRead, 'bytes'>> {
-    const { bytes: _bytes, ...timing } = await this.readCommitted(unitId, true, false);
-    return timing;
+    const read = await this.readCommitted(unitId, true, false);
+    return { unitId: read.unitId, readSeconds: read.readSeconds, verifySeconds: read.verifySeconds };
   }
 
   private async readCommitted(unitId: string, hash: boolean, log: boolean): Promise<UnitRead> {
     const unit = this.unitById(unitId);
-    const record = await get(commitKey(this.manifest.name, unit.sha256), this.store);
+    const record = await get<unknown>(commitKey(this.manifest.name, unit.sha256), this.store);
     const plan = planFetch(this.manifest.name, [unit], new Map([[commitKey(this.manifest.name, unit.sha256), record]]));
-    if (plan.toFetch.length) throw new TandemError('shard-not-cached', `Unit ${unitId} of '${this.manifest.name}' is not in this page's cache; wait for the download to finish (or plan again).`);
+    if (plan.toFetch.length)
+      throw new TandemError(
+        'shard-not-cached',
+        `Unit ${unitId} of '${this.manifest.name}' is not in this page's cache; wait for the download to finish (or plan again).`,
+      );
     const t0 = performance.now();
     const value = await get<unknown>(blobKey(this.manifest.name, unit.sha256), this.store);
     const bytes = await valueBytes(value);
-    await sleepSeconds(rateStretch(this.options.emulation?.readBytesPerSecCap, bytes?.byteLength ?? 0, (performance.now() - t0) / 1000));
+    await sleepSeconds(
+      rateStretch(this.options.emulation?.readBytesPerSecCap, bytes?.byteLength ?? 0, (performance.now() - t0) / 1000),
+    );
     const readSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();
     try {
-      if (!bytes) throw new TandemError('shard-truncated', `Unit ${unitId} is committed but its blob is missing; it will be fetched again.`);
+      if (!bytes)
+        throw new TandemError(
+          'shard-truncated',
+          `Unit ${unitId} is committed but its blob is missing; it will be fetched again.`,
+        );
       if (hash) await verify(unit, bytes);
-      else if (bytes.byteLength !== unit.bytes) throw new TandemError('shard-truncated', `Unit ${unitId} in the cache has ${bytes.byteLength} bytes, expected ${unit.bytes}; it will be fetched again.`);
+      else if (bytes.byteLength !== unit.bytes)
+        throw new TandemError(
+          'shard-truncated',
+          `Unit ${unitId} in the cache has ${bytes.byteLength} bytes, expected ${unit.bytes}; it will be fetched again.`,
+        );
     } catch (e) {
-      await delMany([commitKey(this.manifest.name, unit.sha256), blobKey(this.manifest.name, unit.sha256)], this.store).catch(() => undefined);
+      await delMany(
+        [commitKey(this.manifest.name, unit.sha256), blobKey(this.manifest.name, unit.sha256)],
+        this.store,
+      ).catch(() => undefined);
       throw e;
     }
     const read: UnitRead = { unitId, bytes, readSeconds, verifySeconds: hash ? (performance.now() - t1) / 1000 : 0 };
@@ -282,7 +342,10 @@ export class ShardCache {
 
   /** Removes every unit of this package (the "clear cache" button). */
   async clearPackage(): Promise<number> {
-    const doomed = this.manifest.units.flatMap((u) => [blobKey(this.manifest.name, u.sha256), commitKey(this.manifest.name, u.sha256)]);
+    const doomed = this.manifest.units.flatMap((u) => [
+      blobKey(this.manifest.name, u.sha256),
+      commitKey(this.manifest.name, u.sha256),
+    ]);
     await delMany(doomed, this.store);
     return this.manifest.units.length;
   }

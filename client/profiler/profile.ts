@@ -11,7 +11,13 @@
 import { TandemError } from '../../core/errors.ts';
 import type { ProfileReport } from '../../core/protocol.ts';
 import type { Emulation } from './emulation.ts';
-import { benchmarkWebGpu, requestAdapter, summariseAdapter, type GpuAdapterSummary, type MatmulPoint } from './webgpu-matmul.ts';
+import {
+  benchmarkWebGpu,
+  requestAdapter,
+  summariseAdapter,
+  type GpuAdapterSummary,
+  type MatmulPoint,
+} from './webgpu-matmul.ts';
 import { benchmarkCpu } from './cpu-matmul.ts';
 import { benchmarkStorage, type StorageBenchResult } from './storage-bench.ts';
 import { benchmarkSessionCreate, effectiveLoadRate, type SessionBenchResult } from './session-bench.ts';
@@ -86,7 +92,8 @@ function issueOf(e: unknown): ProfileIssue {
 
 export async function profileDevice(options: ProfileOptions): Promise<ProfileResult> {
   const t0 = performance.now();
-  const progress = (step: ProfileStep, fraction: number, text: string) => options.onProgress?.({ step, fraction, text });
+  const progress = (step: ProfileStep, fraction: number, text: string) =>
+    options.onProgress?.({ step, fraction, text });
   const issues: ProfileIssue[] = [];
   const emulation = options.emulation;
 
@@ -103,19 +110,41 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
 
   // 2. compute sweep
   let backend: 'webgpu' | 'wasm' = adapter && options.backend !== 'wasm' ? 'webgpu' : 'wasm';
-  let backendReason = backend === 'webgpu' ? 'WebGPU adapter available' : options.backend === 'wasm' ? '?backend=wasm asked for wasm' : 'no WebGPU: measured the CPU (wasm) path';
+  let backendReason =
+    backend === 'webgpu'
+      ? 'WebGPU adapter available'
+      : options.backend === 'wasm'
+        ? '?backend=wasm asked for wasm'
+        : 'no WebGPU: measured the CPU (wasm) path';
   if (options.backend === 'webgpu' && !adapter) {
-    issues.push({ code: 'webgpu-unavailable', message: '?backend=webgpu was asked for but this browser has no WebGPU adapter; using wasm.' });
+    issues.push({
+      code: 'webgpu-unavailable',
+      message: '?backend=webgpu was asked for but this browser has no WebGPU adapter; using wasm.',
+    });
   }
   let points: MatmulPoint[] = [];
   let method = '';
   let checkError: number | null = null;
-  const computeProgress = (done: number, total: number) => progress('compute', 0.05 + 0.55 * (done / total), `Matmul sweep ${done}/${total}`);
+  const computeProgress = (done: number, total: number) =>
+    progress('compute', 0.05 + 0.55 * (done / total), `Matmul sweep ${done}/${total}`);
   if (backend === 'webgpu' && adapter) {
     try {
-      let r = await benchmarkWebGpu(adapter, { sweep: GPU_SWEEP, dim: 256, runs: 3, emulation, onProgress: computeProgress });
+      let r = await benchmarkWebGpu(adapter, {
+        sweep: GPU_SWEEP,
+        dim: 256,
+        runs: 3,
+        emulation,
+        onProgress: computeProgress,
+      });
       // a fast GPU finishes the largest size in a few ms: measure bigger kernels to find its peak
-      if (r.points.at(-1)!.seconds < 0.005) r = await benchmarkWebGpu(adapter, { sweep: GPU_SWEEP_LARGE, dim: 1024, runs: 5, emulation, onProgress: computeProgress });
+      if (r.points.at(-1)!.seconds < 0.005)
+        r = await benchmarkWebGpu(adapter, {
+          sweep: GPU_SWEEP_LARGE,
+          dim: 1024,
+          runs: 5,
+          emulation,
+          onProgress: computeProgress,
+        });
       points = r.points;
       method = r.method;
       checkError = r.checkError;
@@ -142,14 +171,31 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
   let session: SessionBenchResult | null = null;
   let inference: ProfileDetails['inference'] = null;
   try {
-    const [{ chooseBackend }, { createBrowserRuntime }] = await Promise.all([import('../runtime/ort-web.ts'), import('../runtime/browser-runtime.ts')]);
-    inference = { where: 'worker', wasmThreads: createBrowserRuntime().numThreads, crossOriginIsolated: globalThis.crossOriginIsolated };
+    const [{ chooseBackend }, { createBrowserRuntime }] = await Promise.all([
+      import('../runtime/ort-web.ts'),
+      import('../runtime/browser-runtime.ts'),
+    ]);
+    inference = {
+      where: 'worker',
+      wasmThreads: createBrowserRuntime().numThreads,
+      crossOriginIsolated: globalThis.crossOriginIsolated,
+    };
     // the same choice StageRunner makes for an fp32 package (also pins the WebGPU device ORT will use)
     const choice = await chooseBackend('fp32', options.backend === 'auto' ? undefined : options.backend, false);
-    session = await benchmarkSessionCreate({ runtime: createBrowserRuntime(), backend: choice.backend, dim: SESSION_DIM, layers: SESSION_LAYERS, runs: 3, warmup: 1 });
+    session = await benchmarkSessionCreate({
+      runtime: createBrowserRuntime(),
+      backend: choice.backend,
+      dim: SESSION_DIM,
+      layers: SESSION_LAYERS,
+      runs: 3,
+      warmup: 1,
+    });
   } catch (e) {
     const i = issueOf(e);
-    issues.push({ code: i.code, message: `Session-creation benchmark failed (${i.message}); the load rate is the raw storage read only, so cold starts will take longer than planned.` });
+    issues.push({
+      code: i.code,
+      message: `Session-creation benchmark failed (${i.message}); the load rate is the raw storage read only, so cold starts will take longer than planned.`,
+    });
   }
   const load = {
     storageReadBytesPerSec: storage.readBytesPerSec,
@@ -172,7 +218,8 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
   let quota: number | null = null;
   let usage: number | null = null;
   try {
-    const est = await navigator.storage?.estimate?.();
+    // navigator.storage is missing in insecure contexts and older browsers
+    const est = await (navigator as { storage?: Partial<StorageManager> }).storage?.estimate?.();
     quota = est?.quota ?? null;
     usage = est?.usage ?? null;
   } catch (e) {
@@ -185,7 +232,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
     backend,
     gpuMaxBufferSize: gpu?.limits.maxBufferSize ?? null,
     userAgent: navigator.userAgent,
-    maxTouchPoints: navigator.maxTouchPoints ?? 0,
+    maxTouchPoints: (navigator as Partial<Pick<Navigator, 'maxTouchPoints'>>).maxTouchPoints ?? 0,
     emulatedCapBytes: emulation?.memoryBytesCap ?? null,
   });
 

@@ -7,7 +7,6 @@
  * Node code uses createOrtWebRuntime() directly.
  */
 import asyncifyWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
-import type { MessagePort, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 import { createWorkerRuntime, type WorkerRuntime } from './worker-runtime.ts';
 
 /** Absolute URL of the locally served ORT wasm binary. */
@@ -27,7 +26,10 @@ let shared: WorkerRuntime | null = null;
 
 export function createBrowserRuntime(): WorkerRuntime {
   if (shared) return shared;
-  const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), { type: 'module', name: 'tandem-inference' });
+  const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'tandem-inference',
+  });
   const runtime = createWorkerRuntime(worker, { wasmUrl: ORT_WASM_URL, numThreads: inferenceThreads() });
   worker.addEventListener('error', (e) => runtime.fail(e.message || 'worker error'));
   shared = runtime;

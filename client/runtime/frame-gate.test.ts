@@ -43,12 +43,25 @@ describe('FrameGate rules', () => {
       for (const from of [...RING, 'M']) {
         for (const kind of ['hidden', 'token', 'end', 'error'] as const) {
           const want = from !== RING[i] && expected(i, kind, from);
-          expect({ stage: i, kind, from, ok: gate.admitFrame(kind, 1, from) }).toEqual({ stage: i, kind, from, ok: want });
+          expect({ stage: i, kind, from, ok: gate.admitFrame(kind, 1, from) }).toEqual({
+            stage: i,
+            kind,
+            from,
+            ok: want,
+          });
           if (!want) refused += 1;
         }
         const n = RING.length;
-        const neighbour = from === RING[i - 1] || from === RING[i + 1] || (i === 0 && from === RING[n - 1]) || (i === n - 1 && from === RING[0]);
-        expect({ stage: i, from, channel: gate.admitChannel(from) }).toEqual({ stage: i, from, channel: neighbour && from !== RING[i] });
+        const neighbour =
+          from === RING[i - 1] ||
+          from === RING[i + 1] ||
+          (i === 0 && from === RING[n - 1]) ||
+          (i === n - 1 && from === RING[0]);
+        expect({ stage: i, from, channel: gate.admitChannel(from) }).toEqual({
+          stage: i,
+          from,
+          channel: neighbour && from !== RING[i],
+        });
       }
       expect(gate.dropped['wrong-sender']).toBe(refused);
     }
@@ -95,15 +108,24 @@ describe('a StagePeer ring under intrusion (loopback, onnxruntime-web wasm in No
     const peers = ranges.map((layers, i) => {
       const assignment: StageAssignment = { layers, ...assignmentOf(i, ids) };
       return new StagePeer({
-        manifest, assignment, transport: transports[i], runtime, backend: 'wasm',
+        manifest,
+        assignment,
+        transport: transports[i],
+        runtime,
+        backend: 'wasm',
         readUnit: (u) => pkg.reader.readUnit(u),
         tokenizer: { hasChatTemplate: false, encode: () => [...prompt], decode: (t) => t.join(' ') },
-        maxPositions: 64, frameTimeoutMs: 30_000, stopTokens: [],
+        maxPositions: 64,
+        frameTimeoutMs: 30_000,
+        stopTokens: [],
       });
     });
     try {
       // A stranger cannot open a data channel to any stage.
-      for (const target of ids) await expect(mallory.send(target, hiddenFrame(1, 0, new Float32Array(64), [1, 1, 64]))).rejects.toMatchObject({ code: 'transport-closed' });
+      for (const target of ids)
+        await expect(mallory.send(target, hiddenFrame(1, 0, new Float32Array(64), [1, 1, 64]))).rejects.toMatchObject({
+          code: 'transport-closed',
+        });
       expect(peers.map((p) => p.gate.dropped['channel-not-neighbour'])).toEqual([1, 1, 1]);
 
       // Members in the wrong role, before the request starts (all for request 1):

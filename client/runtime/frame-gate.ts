@@ -35,9 +35,17 @@ export class FrameGate {
   /** Highest request id started here (-1: none yet). */
   private newestStarted = -1;
 
-  constructor(private readonly a: GateAssignment, localId: string) {
+  constructor(
+    private readonly a: GateAssignment,
+    localId: string,
+  ) {
     this.ringPredecessor = a.embeds ? (a.hasHead ? null : a.lastPeerId) : a.predecessorPeerId;
-    const ids = [a.predecessorPeerId, a.successorPeerId, a.embeds ? a.lastPeerId : null, a.hasHead ? a.firstPeerId : null];
+    const ids = [
+      a.predecessorPeerId,
+      a.successorPeerId,
+      a.embeds ? a.lastPeerId : null,
+      a.hasHead ? a.firstPeerId : null,
+    ];
     this.neighbours = new Set(ids.filter((id): id is string => id !== null && id !== localId));
   }
 

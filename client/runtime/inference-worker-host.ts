@@ -6,9 +6,18 @@
  */
 import { TandemError } from '../../core/errors.ts';
 import type { StageRuntime, StageSessionHandle } from './stage-runtime.ts';
-import { assertNever, transferables, type MessagePort, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
+import {
+  assertNever,
+  transferables,
+  type MessagePort,
+  type WorkerReply,
+  type WorkerRequest,
+} from './worker-protocol.ts';
 
-export function serveInference(port: MessagePort<WorkerReply, WorkerRequest>, makeRuntime: (cfg: { wasmUrl: string | null; numThreads: number }) => StageRuntime): void {
+export function serveInference(
+  port: MessagePort<WorkerReply, WorkerRequest>,
+  makeRuntime: (cfg: { wasmUrl: string | null; numThreads: number }) => StageRuntime,
+): void {
   let runtime: StageRuntime | null = null;
   const sessions = new Map<number, StageSessionHandle>();
   let nextSessionId = 1;
@@ -21,13 +30,24 @@ export function serveInference(port: MessagePort<WorkerReply, WorkerRequest>, ma
     }
     const reply = (r: WorkerReply, transfer: Transferable[] = []) => port.postMessage(r, transfer);
     try {
-      if (!runtime) throw new TandemError('inference-worker-unconfigured', 'The inference worker got a call before its configuration; this is a bug in the page.');
+      if (!runtime)
+        throw new TandemError(
+          'inference-worker-unconfigured',
+          'The inference worker got a call before its configuration; this is a bug in the page.',
+        );
       switch (msg.type) {
         case 'create': {
           const session = await runtime.createSession(msg.request);
           const sessionId = nextSessionId++;
           sessions.set(sessionId, session);
-          reply({ type: 'created', callId: msg.callId, sessionId, backend: session.backend, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
+          reply({
+            type: 'created',
+            callId: msg.callId,
+            sessionId,
+            backend: session.backend,
+            inputNames: [...session.inputNames],
+            outputNames: [...session.outputNames],
+          });
           return;
         }
         case 'run': {
@@ -46,7 +66,13 @@ export function serveInference(port: MessagePort<WorkerReply, WorkerRequest>, ma
           assertNever(msg);
       }
     } catch (err) {
-      const e = err instanceof TandemError ? err : new TandemError('inference-worker-failed', `The inference worker failed: ${err instanceof Error ? err.message : String(err)}`);
+      const e =
+        err instanceof TandemError
+          ? err
+          : new TandemError(
+              'inference-worker-failed',
+              `The inference worker failed: ${err instanceof Error ? err.message : String(err)}`,
+            );
       reply({ type: 'failed', callId: msg.callId, code: e.code, message: e.message });
     }
   };

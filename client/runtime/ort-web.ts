@@ -19,7 +19,14 @@ import * as ortWebGpu from 'onnxruntime-web/webgpu';
 import { TandemError } from '../../core/errors.ts';
 import type { PackageDType } from '../../shards/manifest.ts';
 import { ResidentKvCache } from './resident-kv.ts';
-import type { ExecutionBackend, HostTensor, RunOptions, SessionRequest, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
+import type {
+  ExecutionBackend,
+  HostTensor,
+  RunOptions,
+  SessionRequest,
+  StageRuntime,
+  StageSessionHandle,
+} from './stage-runtime.ts';
 
 type OrtModule = typeof ortWebGpu;
 
@@ -41,7 +48,13 @@ export interface BackendChoice {
   /** Why this backend, in words for the UI ("WebGPU adapter lacks shader-f16; fp16 package runs on wasm"). */
   reason: string;
   /** Adapter description when WebGPU was probed and found. */
-  adapter?: { vendor: string; architecture: string; description: string; isFallbackAdapter: boolean; shaderF16: boolean };
+  adapter?: {
+    vendor: string;
+    architecture: string;
+    description: string;
+    isFallbackAdapter: boolean;
+    shaderF16: boolean;
+  };
 }
 
 let configuredWasmUrl: string | undefined;
@@ -56,11 +69,19 @@ export function applyWasmPaths(): void {
  * Which backend a stage of a `dtype` package should use here. `forced` ('webgpu' | 'wasm', e.g. from a
  * ?backend= URL parameter) wins when it can work; forcing WebGPU where it cannot throws 'webgpu-unavailable'.
  */
-export async function chooseBackend(dtype: PackageDType, forced?: ExecutionBackend, pinDevice = true): Promise<BackendChoice> {
+export async function chooseBackend(
+  dtype: PackageDType,
+  forced?: ExecutionBackend,
+  pinDevice = true,
+): Promise<BackendChoice> {
   if (forced === 'wasm') return { backend: 'wasm', reason: 'wasm was requested explicitly.' };
   const gpu = (globalThis.navigator as (Navigator & { gpu?: GPU }) | undefined)?.gpu;
   const unavailable = (reason: string): BackendChoice => {
-    if (forced === 'webgpu') throw new TandemError('webgpu-unavailable', `WebGPU was requested but ${reason} Open the page in a browser with WebGPU enabled, or drop ?backend=webgpu.`);
+    if (forced === 'webgpu')
+      throw new TandemError(
+        'webgpu-unavailable',
+        `WebGPU was requested but ${reason} Open the page in a browser with WebGPU enabled, or drop ?backend=webgpu.`,
+      );
     return { backend: 'wasm', reason: `${reason} Running on wasm (CPU).` };
   };
   if (!gpu) return unavailable('this browser has no WebGPU (navigator.gpu is missing).');
@@ -71,11 +92,15 @@ export async function chooseBackend(dtype: PackageDType, forced?: ExecutionBacke
     return unavailable(`requesting a WebGPU adapter failed (${(err as Error).message}).`);
   }
   if (!adapter) return unavailable('the browser offered no WebGPU adapter.');
-  const info = adapter.info;
+  // GPUAdapter.info is missing in older browsers
+  const info = (adapter as Partial<Pick<GPUAdapter, 'info'>>).info;
   const shaderF16 = adapter.features.has('shader-f16');
   const described = {
-    vendor: info?.vendor ?? '', architecture: info?.architecture ?? '', description: info?.description ?? '',
-    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter), shaderF16,
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    description: info?.description ?? '',
+    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter),
+    shaderF16,
   };
   if (dtype === 'fp16' && !shaderF16) {
     const choice = unavailable("the WebGPU adapter lacks 'shader-f16', which fp16 weights need.");
@@ -106,11 +131,21 @@ export async function pinWebGpuDevice(adapter?: GPUAdapter): Promise<void> {
   const a = adapter ?? (await gpu?.requestAdapter()) ?? null;
   if (!a) throw new TandemError('webgpu-unavailable', 'No WebGPU adapter in this context; reload with ?backend=wasm.');
   const requiredLimits: Record<string, number> = {};
-  for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxStorageBuffersPerShaderStage'] as const) {
+  for (const key of [
+    'maxBufferSize',
+    'maxStorageBufferBindingSize',
+    'maxComputeWorkgroupStorageSize',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupSizeX',
+    'maxComputeWorkgroupSizeY',
+    'maxComputeWorkgroupSizeZ',
+    'maxStorageBuffersPerShaderStage',
+  ] as const) {
     requiredLimits[key] = a.limits[key];
   }
   const requiredFeatures: GPUFeatureName[] = [];
-  for (const f of ['shader-f16', 'timestamp-query', 'subgroups'] as GPUFeatureName[]) if (a.features.has(f)) requiredFeatures.push(f);
+  for (const f of ['shader-f16', 'timestamp-query', 'subgroups'] as GPUFeatureName[])
+    if (a.features.has(f)) requiredFeatures.push(f);
   ortWebGpu.env.webgpu.device = await a.requestDevice({ requiredLimits, requiredFeatures });
   webgpuDevicePinned = true;
 }
@@ -122,7 +157,10 @@ function toHost(name: string, t: OrtTensor): HostTensor {
   if (t.type === 'float32' && t.data instanceof Float32Array) return { dtype: 'float32', dims, data: t.data };
   if (t.type === 'int64' && t.data instanceof BigInt64Array) return { dtype: 'int64', dims, data: t.data };
   if (t.type === 'int32' && t.data instanceof Int32Array) return { dtype: 'int32', dims, data: t.data };
-  throw new TandemError('ort-output-type', `Output '${name}' has type ${t.type}; a stage only returns float32, int64 or int32 tensors.`);
+  throw new TandemError(
+    'ort-output-type',
+    `Output '${name}' has type ${t.type}; a stage only returns float32, int64 or int32 tensors.`,
+  );
 }
 
 /** Session config keys as onnxruntime-web wants them: `{ 'session.x': v }` -> `{ session: { x: v } }`. */
@@ -158,14 +196,25 @@ export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
           externalData: req.externalData.map((e) => ({ path: e.path, data: e.data })),
           extra: extraOptions(req.config),
           // WebGPU: presents stay GPU buffers and come back as the next step's past (no read-back per step)
-          ...(kv && req.backend === 'webgpu' ? { preferredOutputLocation: Object.fromEntries([...kv.presentToPast.keys()].map((n) => [n, 'gpu-buffer' as const])) } : {}),
+          ...(kv && req.backend === 'webgpu'
+            ? {
+                preferredOutputLocation: Object.fromEntries(
+                  [...kv.presentToPast.keys()].map((n) => [n, 'gpu-buffer' as const]),
+                ),
+              }
+            : {}),
         });
       } catch (err) {
         const detail = err instanceof Error ? err.message : String(err);
-        const hint = req.backend === 'webgpu'
-          ? ' If this device is short of GPU memory, ask the host to re-plan with fewer layers here, or reload with ?backend=wasm.'
-          : ' The stage may not fit in this page\'s memory: ask the host to re-plan with fewer layers here.';
-        throw new TandemError('session-create-failed', `Could not create the ${req.backend} ONNX Runtime session: ${detail}.${hint}`, { cause: err });
+        const hint =
+          req.backend === 'webgpu'
+            ? ' If this device is short of GPU memory, ask the host to re-plan with fewer layers here, or reload with ?backend=wasm.'
+            : " The stage may not fit in this page's memory: ask the host to re-plan with fewer layers here.";
+        throw new TandemError(
+          'session-create-failed',
+          `Could not create the ${req.backend} ONNX Runtime session: ${detail}.${hint}`,
+          { cause: err },
+        );
       }
       return {
         backend: req.backend,

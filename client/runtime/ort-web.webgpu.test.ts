@@ -25,13 +25,14 @@ const enabled = process.env.TANDEM_WEBGPU_TESTS === '1' && findChromium() !== nu
 
 describe.skipIf(!enabled)('ort-web.ts on WebGPU with the KV cache kept as GPU buffers', () => {
   const files = new Map<string, Uint8Array>();
-  let server: Server;
-  let browser: Browser;
+  // undefined when beforeAll failed before setting them
+  let server: Server | undefined;
+  let browser: Browser | undefined;
   let scripts: string;
 
   beforeAll(async () => {
     scripts = await bundleFixture('ort-web-kv-page');
-    server = createServer((req, res) => {
+    const srv = createServer((req, res) => {
       const url = req.url ?? '/';
       if (url === '/') {
         res.setHeader('content-type', 'text/html');
@@ -49,7 +50,8 @@ describe.skipIf(!enabled)('ort-web.ts on WebGPU with the KV cache kept as GPU bu
         res.end();
       }
     }).listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
+    server = srv;
+    await new Promise((r) => srv.once('listening', r));
     browser = await chromium.launch({ executablePath: findChromium()!.path, args: chromiumArgs({ webgpu: true }) });
   }, 180_000);
 
@@ -79,10 +81,19 @@ describe.skipIf(!enabled)('ort-web.ts on WebGPU with the KV cache kept as GPU bu
       steps,
       sequences: 2,
     };
-    const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    // set by beforeAll (the tests do not run when it failed)
+    const page = await browser!.newPage();
+    await page.goto(`http://127.0.0.1:${(server!.address() as AddressInfo).port}/`);
     await page.waitForFunction(() => (window as unknown as { pageReady?: boolean }).pageReady === true);
-    const result = await page.evaluate((j) => (window as unknown as { runResident(j: unknown): Promise<{ rows: number[][]; runMs: number[]; backend: string }> }).runResident(j), job);
+    const result = await page.evaluate(
+      (j) =>
+        (
+          window as unknown as {
+            runResident(j: unknown): Promise<{ rows: number[][]; runMs: number[]; backend: string }>;
+          }
+        ).runResident(j),
+      job,
+    );
     expect(result.backend).toBe('webgpu');
     const ref = new ReferenceModel(m, (u) => pkg.unitBytes(u));
     const cache = ref.newCache();
@@ -97,7 +108,9 @@ describe.skipIf(!enabled)('ort-web.ts on WebGPU with the KV cache kept as GPU bu
       expect(row).toHaveLength(w.length);
       row.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - w[i]))));
     });
-    console.log(`webgpu resident KV: max |logits - fp64 reference| = ${maxDiff.toExponential(2)}; run ms ${result.runMs.map((x) => x.toFixed(0)).join(' ')}`);
+    console.log(
+      `webgpu resident KV: max |logits - fp64 reference| = ${maxDiff.toExponential(2)}; run ms ${result.runMs.map((x) => x.toFixed(0)).join(' ')}`,
+    );
     expect(maxDiff).toBeLessThan(1e-4);
   }, 300_000);
 });

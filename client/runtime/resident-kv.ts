@@ -27,7 +27,8 @@ export class ResidentKvCache<T> {
     private readonly ops: KvTensorOps<T>,
   ) {
     const pairs: [string, string][] = [];
-    for (const l of spec.layers) for (const kv of ['key', 'value'] as const) pairs.push([presentName(l, kv), pastName(l, kv)]);
+    for (const l of spec.layers)
+      for (const kv of ['key', 'value'] as const) pairs.push([presentName(l, kv), pastName(l, kv)]);
     this.presentToPast = new Map(pairs);
     this.reset();
   }
@@ -35,7 +36,8 @@ export class ResidentKvCache<T> {
   /** Empty cache: the next run is the first of a sequence. */
   reset(): void {
     this.disposeAll();
-    for (const past of this.presentToPast.values()) this.past.set(past, this.ops.empty([1, this.spec.heads, 0, this.spec.headDim]));
+    for (const past of this.presentToPast.values())
+      this.past.set(past, this.ops.empty([1, this.spec.heads, 0, this.spec.headDim]));
   }
 
   /** The past_key_values.* feeds of the next run. */
@@ -56,7 +58,8 @@ export class ResidentKvCache<T> {
       else next.set(past, t);
     }
     for (const [present, past] of this.presentToPast) {
-      if (!next.has(past)) throw new TandemError('stage-output-missing', `The stage session did not return '${present}'.`);
+      if (!next.has(past))
+        throw new TandemError('stage-output-missing', `The stage session did not return '${present}'.`);
     }
     this.disposeAll();
     for (const [k, v] of next) this.past.set(k, v);

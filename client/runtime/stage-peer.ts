@@ -35,11 +35,24 @@
  */
 import { TandemError } from '../../core/errors.ts';
 import {
-  endFrame, errorFrame, frameToFloat32, frameToInt32, hiddenFrame, readEndFrame, readErrorFrame, tokenFrame, type Frame,
+  endFrame,
+  errorFrame,
+  frameToFloat32,
+  frameToInt32,
+  hiddenFrame,
+  readEndFrame,
+  readErrorFrame,
+  tokenFrame,
+  type Frame,
 } from '../../core/frame-codec.ts';
 import { headDim, unitsForRange, type LayerRange, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
 import { Sampler, type SamplingOptions } from '../../shards/sampler.ts';
-import { buildStageGraph, stageSessionConfig, DEFAULT_MAX_POSITIONS, type StageSpec } from '../../shards/stage-graph.ts';
+import {
+  buildStageGraph,
+  stageSessionConfig,
+  DEFAULT_MAX_POSITIONS,
+  type StageSpec,
+} from '../../shards/stage-graph.ts';
 import type { FrameArrival, PipelineTransport, TransportEvent } from '../transport/transport.ts';
 import { FrameGate, maxFrameBytesFor } from './frame-gate.ts';
 import type { ExecutionBackend, HostTensor, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
@@ -128,7 +141,10 @@ export interface RunResult {
   /** Prompt length in tokens (known on every stage from the prefill's shape). */
   promptTokens: number;
   finishReason: FinishReason;
+  /** Phases, their times in ms since `originMs`. */
   phases: PhaseEvent[];
+  /** performance.now() when run() began: the origin of `phases` (aligns stages that share a clock). */
+  originMs: number;
   /** Time to first token on the last stage (ms since run()), else null. */
   timeToFirstTokenMs: number | null;
 }
@@ -165,17 +181,30 @@ export class StagePeer {
   constructor(private readonly opts: StagePeerOptions) {
     const a = opts.assignment;
     this.spec = { layers: a.layers, embeds: a.embeds, hasHead: a.hasHead };
-    this.maxPositions = opts.maxPositions ?? Math.min(opts.manifest.config.max_position_embeddings ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS);
+    this.maxPositions =
+      opts.maxPositions ??
+      Math.min(opts.manifest.config.max_position_embeddings ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS);
     if (a.embeds !== (a.firstPeerId === this.localId)) {
-      throw new TandemError('assignment-invalid', `Stage embeds=${a.embeds} but the first peer is '${a.firstPeerId}' and this page is '${this.localId}'.`);
+      throw new TandemError(
+        'assignment-invalid',
+        `Stage embeds=${a.embeds} but the first peer is '${a.firstPeerId}' and this page is '${this.localId}'.`,
+      );
     }
     if (a.hasHead !== (a.lastPeerId === this.localId)) {
-      throw new TandemError('assignment-invalid', `Stage hasHead=${a.hasHead} but the last peer is '${a.lastPeerId}' and this page is '${this.localId}'.`);
+      throw new TandemError(
+        'assignment-invalid',
+        `Stage hasHead=${a.hasHead} but the last peer is '${a.lastPeerId}' and this page is '${this.localId}'.`,
+      );
     }
-    if (!a.embeds && !a.predecessorPeerId) throw new TandemError('assignment-invalid', 'A stage without the embedding needs a predecessor.');
-    if (!a.hasHead && !a.successorPeerId) throw new TandemError('assignment-invalid', 'A stage without the head needs a successor.');
+    if (!a.embeds && !a.predecessorPeerId)
+      throw new TandemError('assignment-invalid', 'A stage without the embedding needs a predecessor.');
+    if (!a.hasHead && !a.successorPeerId)
+      throw new TandemError('assignment-invalid', 'A stage without the head needs a successor.');
     this.gate = new FrameGate(a, this.localId);
-    opts.transport.setPolicy({ admitChannel: (id) => this.gate.admitChannel(id), maxFrameBytes: maxFrameBytesFor(opts.manifest.config.hidden_size, this.maxPositions) });
+    opts.transport.setPolicy({
+      admitChannel: (id) => this.gate.admitChannel(id),
+      maxFrameBytes: maxFrameBytesFor(opts.manifest.config.hidden_size, this.maxPositions),
+    });
     this.unsubscribe.push(opts.transport.onFrame((frame, from, arrival) => this.deliver({ frame, from, arrival })));
     this.unsubscribe.push(opts.transport.onEvent((e) => this.onTransportEvent(e)));
     this.preconnect();
@@ -199,12 +228,20 @@ export class StagePeer {
 
   /** Runs one request to its end on this stage. Only one request runs at a time. */
   async run(start: StartRequest): Promise<RunResult> {
-    if (this.disposed) throw new TandemError('stage-disposed', 'This StagePeer was disposed; create a new one for the new assignment.');
-    if (this.current !== null) throw new TandemError('request-active', `Request ${this.current} is still running on this stage.`);
+    if (this.disposed)
+      throw new TandemError('stage-disposed', 'This StagePeer was disposed; create a new one for the new assignment.');
+    if (this.current !== null)
+      throw new TandemError('request-active', `Request ${this.current} is still running on this stage.`);
     const t0 = performance.now();
     const phases: PhaseEvent[] = [];
     const record = (phase: Phase, step: number, startAbs: number, endAbs: number): void => {
-      const e: PhaseEvent = { requestId: start.requestId, phase, step, startMs: Math.max(0, startAbs - t0), endMs: Math.max(0, endAbs - t0) };
+      const e: PhaseEvent = {
+        requestId: start.requestId,
+        phase,
+        step,
+        startMs: Math.max(0, startAbs - t0),
+        endMs: Math.max(0, endAbs - t0),
+      };
       phases.push(e);
       this.opts.onPhase?.(e);
     };
@@ -215,11 +252,15 @@ export class StagePeer {
     this.inbox = this.inbox.filter((m) => m.frame.requestId === start.requestId);
     try {
       const result = await this.runRequest(start, record, t0);
-      return { ...result, phases };
+      return { ...result, phases, originMs: t0 };
     } catch (err) {
-      const e = err instanceof TandemError ? err : new TandemError('stage-failed', `Stage failed: ${(err as Error).message}`, { cause: err });
+      const e =
+        err instanceof TandemError
+          ? err
+          : new TandemError('stage-failed', `Stage failed: ${(err as Error).message}`, { cause: err });
       this.opts.onError?.(e, start.requestId);
-      if (e.code !== 'request-failed-elsewhere' && e.code !== 'request-cancelled') await this.broadcastError(start.requestId, e);
+      if (e.code !== 'request-failed-elsewhere' && e.code !== 'request-cancelled')
+        await this.broadcastError(start.requestId, e);
       throw e;
     } finally {
       this.finished.add(start.requestId);
@@ -256,7 +297,11 @@ export class StagePeer {
 
   // ---------------------------------------------------------------------------------------------
 
-  private async runRequest(start: StartRequest, record: (p: Phase, step: number, a: number, b: number) => void, t0: number): Promise<Omit<RunResult, 'phases'>> {
+  private async runRequest(
+    start: StartRequest,
+    record: (p: Phase, step: number, a: number, b: number) => void,
+    t0: number,
+  ): Promise<Omit<RunResult, 'phases' | 'originMs'>> {
     const { manifest, assignment: a, tokenizer } = this.opts;
     const sampler = a.hasHead ? new Sampler(start.sampling) : null;
     const stops = new Set(this.opts.stopTokens ?? eosTokens(manifest));
@@ -267,9 +312,13 @@ export class StagePeer {
     // First stage: tokenize while the session loads (both start at once).
     let promptIds: number[] | null = null;
     if (a.embeds) {
-      if (!tokenizer) throw new TandemError('tokenizer-missing', 'The first stage needs the package tokenizer to encode the prompt.');
-      promptIds = start.promptTokenIds ? [...start.promptTokenIds] : tokenizer.encode(start.prompt, { chatTemplate: this.opts.chatTemplate ?? tokenizer.hasChatTemplate });
-      if (promptIds.length === 0) throw new TandemError('prompt-empty', 'The prompt encodes to no tokens; type a prompt.');
+      if (!tokenizer)
+        throw new TandemError('tokenizer-missing', 'The first stage needs the package tokenizer to encode the prompt.');
+      promptIds = start.promptTokenIds
+        ? [...start.promptTokenIds]
+        : tokenizer.encode(start.prompt, { chatTemplate: this.opts.chatTemplate ?? tokenizer.hasChatTemplate });
+      if (promptIds.length === 0)
+        throw new TandemError('prompt-empty', 'The prompt encodes to no tokens; type a prompt.');
       this.checkLength(promptIds.length + start.maxNewTokens - 1);
     }
     const session = await this.ensureSession(record);
@@ -304,7 +353,10 @@ export class StagePeer {
         if ('end' in m) return this.finish(session, start.requestId, tokens, promptTokens, m.end);
         const dims = m.frame.dims;
         if (dims.length !== 3 || dims[0] !== 1 || dims[2] !== hiddenSize || dims[1] < 1) {
-          throw new TandemError('frame-shape-invalid', `Hidden states from '${m.from}' have shape [${dims.join(', ')}]; expected [1, S, ${hiddenSize}].`);
+          throw new TandemError(
+            'frame-shape-invalid',
+            `Hidden states from '${m.from}' have shape [${dims.join(', ')}]; expected [1, S, ${hiddenSize}].`,
+          );
         }
         seq = dims[1]!;
         if (step === 0) {
@@ -321,13 +373,21 @@ export class StagePeer {
       const c1 = performance.now();
       record('compute', step, c0, c1);
       past += seq;
-      const main = out[session.outputNames[0]];
-      if (!main || main.dtype !== 'float32') throw new TandemError('stage-output-missing', `The stage session returned no float32 '${session.outputNames[0]}'.`);
+      // the runtime may return fewer outputs than the session declares
+      const main = out[session.outputNames[0]] as HostTensor | undefined;
+      if (!main || main.dtype !== 'float32')
+        throw new TandemError(
+          'stage-output-missing',
+          `The stage session returned no float32 '${session.outputNames[0]}'.`,
+        );
 
       // 3a. Not last: hand the hidden states on.
       if (!a.hasHead) {
         const s0 = performance.now();
-        await this.opts.transport.send(a.successorPeerId!, hiddenFrame(start.requestId, step, main.data, main.dims, this.opts.wire ?? 'float32'));
+        await this.opts.transport.send(
+          a.successorPeerId!,
+          hiddenFrame(start.requestId, step, main.data, main.dims, this.opts.wire ?? 'float32'),
+        );
         record('send', step, s0, performance.now());
         continue;
       }
@@ -340,21 +400,39 @@ export class StagePeer {
       tokens.push(token);
       record('sample', step, s0, performance.now());
       if (timeToFirstTokenMs === null) timeToFirstTokenMs = performance.now() - t0;
-      const finishReason: FinishReason | null = stops.has(token) ? 'eos' : tokens.length >= start.maxNewTokens ? 'max-tokens' : null;
+      const finishReason: FinishReason | null = stops.has(token)
+        ? 'eos'
+        : tokens.length >= start.maxNewTokens
+          ? 'max-tokens'
+          : null;
       let delta = '';
       if (tokenizer) {
         const full = tokenizer.decode(tokens);
         delta = full.startsWith(text) ? full.slice(text.length) : full;
         text = full;
       }
-      this.opts.onToken?.({ requestId: start.requestId, index: tokens.length - 1, tokenId: token, text: delta, done: finishReason !== null, ...(finishReason ? { finishReason } : {}) });
+      this.opts.onToken?.({
+        requestId: start.requestId,
+        index: tokens.length - 1,
+        tokenId: token,
+        text: delta,
+        done: finishReason !== null,
+        ...(finishReason ? { finishReason } : {}),
+      });
       if (finishReason !== null) {
         if (ringNext !== this.localId) {
           const e0 = performance.now();
           await this.opts.transport.send(ringNext, endFrame(start.requestId, step + 1, finishReason));
           record('send', step, e0, performance.now());
         }
-        return { requestId: start.requestId, backend: session.backend, tokens, promptTokens, finishReason, timeToFirstTokenMs };
+        return {
+          requestId: start.requestId,
+          backend: session.backend,
+          tokens,
+          promptTokens,
+          finishReason,
+          timeToFirstTokenMs,
+        };
       }
       if (a.embeds) {
         nextIds = [token]; // single-stage pipeline: the ring is this page
@@ -367,7 +445,13 @@ export class StagePeer {
   }
 
   /** An 'end' frame arrived on a stage without the head: pass it on along the ring (not back to the last stage). */
-  private async finish(session: StageSessionHandle, requestId: number, tokens: number[], promptTokens: number, end: Frame): Promise<Omit<RunResult, 'phases'>> {
+  private async finish(
+    session: StageSessionHandle,
+    requestId: number,
+    tokens: number[],
+    promptTokens: number,
+    end: Frame,
+  ): Promise<Omit<RunResult, 'phases' | 'originMs'>> {
     const a = this.opts.assignment;
     if (a.successorPeerId && a.successorPeerId !== a.lastPeerId) await this.opts.transport.send(a.successorPeerId, end);
     const finishReason: FinishReason = readEndFrame(end) === 'eos' ? 'eos' : 'max-tokens';
@@ -379,18 +463,27 @@ export class StagePeer {
     return {
       [this.spec.embeds ? 'input_ids' : 'hidden_states']: input,
       attention_mask: { dtype: 'int64', dims: [1, total], data: new BigInt64Array(total).fill(1n) },
-      position_ids: { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)) },
+      position_ids: {
+        dtype: 'int64',
+        dims: [1, seq],
+        data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)),
+      },
     };
   }
 
   private checkLength(positions: number): void {
     if (positions > this.maxPositions) {
-      throw new TandemError('prompt-too-long', `Prompt plus new tokens need ${positions} positions; the stage graphs hold ${this.maxPositions}. Shorten the prompt or lower max new tokens.`);
+      throw new TandemError(
+        'prompt-too-long',
+        `Prompt plus new tokens need ${positions} positions; the stage graphs hold ${this.maxPositions}. Shorten the prompt or lower max new tokens.`,
+      );
     }
   }
 
   /** Reads the blobs, builds the graph and creates the session, recording both phases (first run only). */
-  private async ensureSession(record: (p: Phase, step: number, a: number, b: number) => void): Promise<StageSessionHandle> {
+  private async ensureSession(
+    record: (p: Phase, step: number, a: number, b: number) => void,
+  ): Promise<StageSessionHandle> {
     if (this.session) return this.session;
     const { manifest, runtime, backend, readUnit } = this.opts;
     const r0 = performance.now();
@@ -402,7 +495,10 @@ export class StagePeer {
     const graph = buildStageGraph(manifest, this.spec, graphOpts);
     const missing = graph.externalData.find((e, i) => units[i]?.file !== e.path);
     if (missing || graph.externalData.length !== units.length) {
-      throw new TandemError('manifest-invalid', `The stage graph needs unit file '${missing?.path ?? '?'}', which is not among the stage's units; re-convert the package.`);
+      throw new TandemError(
+        'manifest-invalid',
+        `The stage graph needs unit file '${missing?.path ?? '?'}', which is not among the stage's units; re-convert the package.`,
+      );
     }
     const blobs = await reads;
     const r1 = performance.now();
@@ -414,7 +510,10 @@ export class StagePeer {
       backend,
       handOver: true, // the unit bytes were read for this session only: the worker may take them without a copy
       kvCache: {
-        layers: Array.from({ length: this.spec.layers.end - this.spec.layers.start }, (_, i) => this.spec.layers.start + i),
+        layers: Array.from(
+          { length: this.spec.layers.end - this.spec.layers.start },
+          (_, i) => this.spec.layers.start + i,
+        ),
         heads: manifest.config.num_key_value_heads,
         headDim: headDim(manifest.config),
       },
@@ -434,10 +533,17 @@ export class StagePeer {
       bytes = await readUnit(unit.id);
     } catch (err) {
       if (err instanceof TandemError) throw err;
-      throw new TandemError('storage-read-failed', `Reading unit '${unit.id}' from the cache failed: ${(err as Error).message}. Re-download the layers.`, { cause: err });
+      throw new TandemError(
+        'storage-read-failed',
+        `Reading unit '${unit.id}' from the cache failed: ${(err as Error).message}. Re-download the layers.`,
+        { cause: err },
+      );
     }
     if (bytes.byteLength !== unit.bytes) {
-      throw new TandemError('shard-size-mismatch', `Unit '${unit.id}' from the cache is ${bytes.byteLength} bytes; the manifest says ${unit.bytes}. Clear the cache and re-download.`);
+      throw new TandemError(
+        'shard-size-mismatch',
+        `Unit '${unit.id}' from the cache is ${bytes.byteLength} bytes; the manifest says ${unit.bytes}. Clear the cache and re-download.`,
+      );
     }
     return bytes;
   }
@@ -449,7 +555,12 @@ export class StagePeer {
    * Waits for the `kind` frame of `step` from `from`, recording 'wait' and 'receive'; or for the 'end'
    * frame of this request, which is returned as { end }.
    */
-  private async receive(step: number, kind: 'hidden' | 'token', from: string, record: (p: Phase, step: number, a: number, b: number) => void): Promise<Inbound | { end: Frame }> {
+  private async receive(
+    step: number,
+    kind: 'hidden' | 'token',
+    from: string,
+    record: (p: Phase, step: number, a: number, b: number) => void,
+  ): Promise<Inbound | { end: Frame }> {
     const requestId = this.current!;
     const w0 = performance.now();
     const m = await this.waitFor(
@@ -462,7 +573,10 @@ export class StagePeer {
     if (m.frame.kind === 'end') return { end: m.frame };
     record('receive', step, arrivedFirst, arrivedAll);
     if (m.frame.step !== step) {
-      throw new TandemError('frame-out-of-order', `Expected ${kind} of step ${step} from '${from}' but got step ${m.frame.step}.`);
+      throw new TandemError(
+        'frame-out-of-order',
+        `Expected ${kind} of step ${step} from '${from}' but got step ${m.frame.step}.`,
+      );
     }
     return m;
   }
@@ -475,12 +589,25 @@ export class StagePeer {
     return new Promise<Inbound>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = null;
-        reject(new TandemError('stage-timeout', `No ${what} within ${timeoutMs / 1000} s. That peer may have left, lost its connection or be too slow; the host can re-plan without it.`));
+        reject(
+          new TandemError(
+            'stage-timeout',
+            `No ${what} within ${timeoutMs / 1000} s. That peer may have left, lost its connection or be too slow; the host can re-plan without it.`,
+          ),
+        );
       }, timeoutMs);
       this.waiter = {
         accept,
-        resolve: (m) => { clearTimeout(timer); this.waiter = null; resolve(m); },
-        reject: (err) => { clearTimeout(timer); this.waiter = null; reject(err); },
+        resolve: (m) => {
+          clearTimeout(timer);
+          this.waiter = null;
+          resolve(m);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          this.waiter = null;
+          reject(err);
+        },
       };
     });
   }
@@ -511,7 +638,10 @@ export class StagePeer {
       this.forwardedErrors.add(requestId);
       this.opts.transport.send(ringNext, m.frame).catch(() => undefined);
     }
-    const err = new TandemError('request-failed-elsewhere', `The stage on peer '${origin ?? m.from}' failed (${code}): ${message}`);
+    const err = new TandemError(
+      'request-failed-elsewhere',
+      `The stage on peer '${origin ?? m.from}' failed (${code}): ${message}`,
+    );
     if (requestId === this.current) this.fail(err);
     else if (!this.finished.has(requestId)) this.failedElsewhere.set(requestId, err);
   }
@@ -523,9 +653,19 @@ export class StagePeer {
   private onTransportEvent(e: TransportEvent): void {
     if (this.current === null) return;
     const a = this.opts.assignment;
-    const neighbours = [a.predecessorPeerId, a.successorPeerId, a.hasHead ? a.firstPeerId : null, a.embeds ? a.lastPeerId : null];
+    const neighbours = [
+      a.predecessorPeerId,
+      a.successorPeerId,
+      a.hasHead ? a.firstPeerId : null,
+      a.embeds ? a.lastPeerId : null,
+    ];
     if (e.type === 'close' && neighbours.includes(e.peerId)) {
-      this.fail(new TandemError('transport-closed', `The connection to peer '${e.peerId}' closed (${e.reason}) during request ${this.current}.`));
+      this.fail(
+        new TandemError(
+          'transport-closed',
+          `The connection to peer '${e.peerId}' closed (${e.reason}) during request ${this.current}.`,
+        ),
+      );
     } else if (e.type === 'error' && e.peerId !== null && neighbours.includes(e.peerId)) {
       this.fail(new TandemError(e.error.code, `From peer '${e.peerId}': ${e.error.message}`, { cause: e.error }));
     }

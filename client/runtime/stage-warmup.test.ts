@@ -25,7 +25,12 @@ describe('warmUpStageKernels', () => {
           outputNames: s.outputNames,
           async run(feeds: Record<string, HostTensor>, options?: RunOptions) {
             const out = await s.run(feeds, options);
-            runs.push({ seq: feeds['hidden_states'].dims[1], mask: feeds['attention_mask'].dims[1], newSequence: options?.newSequence ?? false, out: out['hidden_states_out'].dims });
+            runs.push({
+              seq: feeds['hidden_states'].dims[1],
+              mask: feeds['attention_mask'].dims[1],
+              newSequence: options?.newSequence ?? false,
+              out: out['hidden_states_out'].dims,
+            });
             return out;
           },
           async release() {
@@ -36,7 +41,11 @@ describe('warmUpStageKernels', () => {
       },
     };
     const H = pkg.reader.manifest.config.hidden_size;
-    const r = await warmUpStageKernels(recording, pkg.reader.manifest, 'wasm', { prefillTokens: 8, decodeSteps: 3, sequences: 2 });
+    const r = await warmUpStageKernels(recording, pkg.reader.manifest, 'wasm', {
+      prefillTokens: 8,
+      decodeSteps: 3,
+      sequences: 2,
+    });
     const one = [
       { seq: 8, mask: 8, newSequence: true, out: [1, 8, H] },
       { seq: 1, mask: 9, newSequence: false, out: [1, 1, H] },

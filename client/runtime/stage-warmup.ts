@@ -27,13 +27,19 @@ export interface WarmUpResult {
   runs: number;
 }
 
-export async function warmUpStageKernels(runtime: StageRuntime, manifest: ModelManifest, backend: ExecutionBackend, opts: WarmUpOptions = {}): Promise<WarmUpResult> {
+export async function warmUpStageKernels(
+  runtime: StageRuntime,
+  manifest: ModelManifest,
+  backend: ExecutionBackend,
+  opts: WarmUpOptions = {},
+): Promise<WarmUpResult> {
   const S = opts.prefillTokens ?? 64;
   const steps = opts.decodeSteps ?? 24;
   const sequences = opts.sequences ?? 2;
   const t0 = performance.now();
   const layer = manifest.units.find((u) => u.id === 'layer.0');
-  if (!layer) throw new TandemError('manifest-invalid', `Package '${manifest.name}' has no unit 'layer.0'; re-convert it.`);
+  if (!layer)
+    throw new TandemError('manifest-invalid', `Package '${manifest.name}' has no unit 'layer.0'; re-convert it.`);
   const maxPositions = S + steps;
   const graphOpts = { backend, maxPositions } as const;
   const graph = buildStageGraph(manifest, { layers: { start: 0, end: 1 }, embeds: false, hasHead: false }, graphOpts);
@@ -55,7 +61,11 @@ export async function warmUpStageKernels(runtime: StageRuntime, manifest: ModelM
         const feeds: Record<string, HostTensor> = {
           hidden_states: { dtype: 'float32', dims: [1, seq, H], data: new Float32Array(seq * H).fill(0.5) },
           attention_mask: { dtype: 'int64', dims: [1, past + seq], data: new BigInt64Array(past + seq).fill(1n) },
-          position_ids: { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)) },
+          position_ids: {
+            dtype: 'int64',
+            dims: [1, seq],
+            data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)),
+          },
         };
         await session.run(feeds, { newSequence: n === 0 });
         past += seq;

@@ -15,7 +15,14 @@ export type WorkerRequest =
 
 /** worker -> main thread */
 export type WorkerReply =
-  | { type: 'created'; callId: number; sessionId: number; backend: ExecutionBackend; inputNames: string[]; outputNames: string[] }
+  | {
+      type: 'created';
+      callId: number;
+      sessionId: number;
+      backend: ExecutionBackend;
+      inputNames: string[];
+      outputNames: string[];
+    }
   | { type: 'ran'; callId: number; outputs: Record<string, HostTensor> }
   | { type: 'released'; callId: number }
   | { type: 'failed'; callId: number; code: string; message: string };

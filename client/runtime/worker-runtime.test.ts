@@ -15,11 +15,14 @@ import { serveInference } from './inference-worker-host.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
 import { StagePeer } from './stage-peer.ts';
 import type { PromptTokenizer } from './tokenizer.ts';
-import type { MessagePort as ProtocolPort, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 import { createWorkerRuntime } from './worker-runtime.ts';
 
 const PROMPT_IDS = [11, 200, 37, 5, 380, 91, 64, 2];
-const tokenizer: PromptTokenizer = { hasChatTemplate: false, encode: () => [...PROMPT_IDS], decode: (ids) => ids.join(' ') };
+const tokenizer: PromptTokenizer = {
+  hasChatTemplate: false,
+  encode: () => [...PROMPT_IDS],
+  decode: (ids) => ids.join(' '),
+};
 
 const channel = new MessageChannel();
 const ort = await import('onnxruntime-web');
@@ -40,23 +43,37 @@ describe('StageRuntime in an inference worker (MessageChannel)', () => {
     const reference = new ReferenceModel(manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT_IDS, 5);
     const net = new LoopbackNetwork();
     const ids = ['A', 'B'];
-    const peers = [{ start: 0, end: 2 }, { start: 2, end: 4 }].map((layers, i) =>
-      new StagePeer({
-        manifest,
-        assignment: { layers, embeds: i === 0, hasHead: i === 1, predecessorPeerId: i === 1 ? 'A' : null, successorPeerId: i === 0 ? 'B' : null, firstPeerId: 'A', lastPeerId: 'B' },
-        transport: net.createTransport(ids[i]),
-        runtime,
-        backend: 'wasm',
-        // fresh copies: the stage hands them over to the worker, which detaches them
-        readUnit: async (unitId) => (await pkg.reader.readUnit(unitId)).slice(),
-        tokenizer,
-        maxPositions: 64,
-        stopTokens: [],
-      }),
+    const peers = [
+      { start: 0, end: 2 },
+      { start: 2, end: 4 },
+    ].map(
+      (layers, i) =>
+        new StagePeer({
+          manifest,
+          assignment: {
+            layers,
+            embeds: i === 0,
+            hasHead: i === 1,
+            predecessorPeerId: i === 1 ? 'A' : null,
+            successorPeerId: i === 0 ? 'B' : null,
+            firstPeerId: 'A',
+            lastPeerId: 'B',
+          },
+          transport: net.createTransport(ids[i]),
+          runtime,
+          backend: 'wasm',
+          // fresh copies: the stage hands them over to the worker, which detaches them
+          readUnit: async (unitId) => (await pkg.reader.readUnit(unitId)).slice(),
+          tokenizer,
+          maxPositions: 64,
+          stopTokens: [],
+        }),
     );
     try {
       for (const requestId of [1, 2]) {
-        const results = await Promise.all(peers.map((p) => p.run({ requestId, prompt: 'p', maxNewTokens: 5, sampling: { temperature: 0 } })));
+        const results = await Promise.all(
+          peers.map((p) => p.run({ requestId, prompt: 'p', maxNewTokens: 5, sampling: { temperature: 0 } })),
+        );
         expect(results[1].tokens).toEqual(reference);
       }
     } finally {
@@ -67,10 +84,21 @@ describe('StageRuntime in an inference worker (MessageChannel)', () => {
   it('moves handed-over weight buffers to the worker and copies the others; errors keep their codes', async () => {
     const m = buildMatmulChainModel(16, 2);
     const kept = m.externalData[0].data;
-    const copied = await runtime.createSession({ model: m.model, externalData: m.externalData, config: {}, backend: 'wasm' });
+    const copied = await runtime.createSession({
+      model: m.model,
+      externalData: m.externalData,
+      config: {},
+      backend: 'wasm',
+    });
     expect(kept.byteLength).toBe(m.weightBytes); // still usable here
     const moved = buildMatmulChainModel(16, 2);
-    const handed = await runtime.createSession({ model: moved.model, externalData: moved.externalData, config: {}, backend: 'wasm', handOver: true });
+    const handed = await runtime.createSession({
+      model: moved.model,
+      externalData: moved.externalData,
+      config: {},
+      backend: 'wasm',
+      handOver: true,
+    });
     expect(moved.externalData[0].data.byteLength).toBe(0); // detached: it went to the worker without a copy
     const x = { dtype: 'float32' as const, dims: [1, 16], data: new Float32Array(16).fill(1) };
     const [a, b] = [await copied.run({ x }), await handed.run({ x })];

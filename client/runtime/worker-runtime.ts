@@ -21,7 +21,10 @@ export interface WorkerRuntime extends StageRuntime {
   fail(message: string): void;
 }
 
-export function createWorkerRuntime(port: MessagePort<WorkerRequest, WorkerReply>, opts: WorkerRuntimeOptions): WorkerRuntime {
+export function createWorkerRuntime(
+  port: MessagePort<WorkerRequest, WorkerReply>,
+  opts: WorkerRuntimeOptions,
+): WorkerRuntime {
   const pending = new Map<number, Pending>();
   let nextCall = 1;
   let dead: TandemError | null = null;
@@ -45,7 +48,10 @@ export function createWorkerRuntime(port: MessagePort<WorkerRequest, WorkerReply
     });
   };
   const unexpected = (r: WorkerReply, wanted: string) =>
-    new TandemError('inference-worker-protocol', `The inference worker answered '${r.type}' to a ${wanted} call; reload the page.`);
+    new TandemError(
+      'inference-worker-protocol',
+      `The inference worker answered '${r.type}' to a ${wanted} call; reload the page.`,
+    );
 
   return {
     numThreads: opts.numThreads,
@@ -76,5 +82,3 @@ export function createWorkerRuntime(port: MessagePort<WorkerRequest, WorkerReply
     },
   };
 }
-
-

@@ -14,7 +14,8 @@ import { TandemError } from '../../core/errors.ts';
 import type { ServerMessage } from '../../core/protocol.ts';
 
 let dir: string;
-let server: TandemServer;
+// undefined when beforeAll failed before starting it
+let server: TandemServer | undefined;
 let url: string;
 
 beforeAll(async () => {
@@ -78,8 +79,12 @@ describe('CoordinatorClient', () => {
   it('rejects with the server error code and refuses invalid messages locally', async () => {
     const c = new CoordinatorClient(url);
     await c.connect();
-    expect(await codeOf(c.request({ type: 'join', code: '00000000', displayName: 'x' }, 'joined'))).toBe('session-not-found');
-    expect(await codeOf(c.request({ type: 'join', code: 'lower', displayName: 'x' }, 'joined'))).toBe('bad-message-local');
+    expect(await codeOf(c.request({ type: 'join', code: '00000000', displayName: 'x' }, 'joined'))).toBe(
+      'session-not-found',
+    );
+    expect(await codeOf(c.request({ type: 'join', code: 'lower', displayName: 'x' }, 'joined'))).toBe(
+      'bad-message-local',
+    );
     c.close();
     expect(await codeOf(Promise.resolve().then(() => c.send({ type: 'heartbeat' })))).toBe('server-gone');
   });
@@ -108,7 +113,12 @@ describe('CoordinatorClient', () => {
     try {
       const c = new CoordinatorClient(`${strict.url.replace('http', 'ws')}/ws`);
       const states: string[] = [];
-      const idle = new Promise<void>((resolve) => c.onState((s) => (states.push(s), s === 'idle' && resolve())));
+      const idle = new Promise<void>((resolve) =>
+        c.onState((s) => {
+          states.push(s);
+          if (s === 'idle') resolve();
+        }),
+      );
       await c.connect();
       await idle; // the server closed the unjoined socket (4002)
       expect(states).not.toContain('reconnecting'); // no "server gone" for the page
@@ -140,7 +150,12 @@ describe('CoordinatorClient', () => {
       e.rememberPeer({ code: joined.code, peerId: joined.peerId, peerSecret: joined.peerSecret });
       await e.request({ type: 'leave' }, 'ack');
       const eStates: string[] = [];
-      const eIdle = new Promise<void>((resolve) => e.onState((s) => (eStates.push(s), s === 'idle' && resolve())));
+      const eIdle = new Promise<void>((resolve) =>
+        e.onState((s) => {
+          eStates.push(s);
+          if (s === 'idle') resolve();
+        }),
+      );
       const resumeFailed = waitFor(e, (m) => m.type === 'error' && m.inReplyTo === 'resume');
       (e as unknown as { ws: { close(): void } }).ws.close();
       await resumeFailed;

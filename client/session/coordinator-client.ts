@@ -31,7 +31,12 @@ export interface Credentials {
   peerSecret: string;
 }
 
-type Pending = { resolve: (m: ServerMessage) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout>; text: string };
+type Pending = {
+  resolve: (m: ServerMessage) => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+  text: string;
+};
 
 /** Distributive Omit, so that `ref` can be left off any member of the union. */
 type WithoutRef<T> = T extends unknown ? Omit<T, 'ref'> : never;
@@ -48,7 +53,10 @@ export class CoordinatorClient {
   private attempts = 0;
   state: ConnectionState = 'closed';
 
-  constructor(private readonly url: string, private readonly requestTimeoutMs = 15_000) {}
+  constructor(
+    private readonly url: string,
+    private readonly requestTimeoutMs = 15_000,
+  ) {}
 
   /** ws(s)://host/ws for the page's own origin. */
   static urlFor(location: { protocol: string; host: string }): string {
@@ -77,7 +85,10 @@ export class CoordinatorClient {
   }
 
   private open(): Promise<void> {
-    this.setState(this.attempts === 0 ? 'connecting' : 'reconnecting', this.attempts === 0 ? 'connecting to the server' : `reconnecting (attempt ${this.attempts})`);
+    this.setState(
+      this.attempts === 0 ? 'connecting' : 'reconnecting',
+      this.attempts === 0 ? 'connecting to the server' : `reconnecting (attempt ${this.attempts})`,
+    );
     return new Promise((resolve, reject) => {
       let ws: WebSocket;
       try {
@@ -109,12 +120,22 @@ export class CoordinatorClient {
         }
         for (const [ref, p] of this.pending) {
           clearTimeout(p.timer);
-          p.reject(new TandemError('server-gone', 'The connection to the server closed before it answered; the page reconnects by itself.'));
+          p.reject(
+            new TandemError(
+              'server-gone',
+              'The connection to the server closed before it answered; the page reconnects by itself.',
+            ),
+          );
           this.pending.delete(ref);
         }
         if (!opened && this.attempts === 0) {
           this.setState('closed', `could not connect (${ev.code})`);
-          reject(new TandemError('server-unreachable', `Could not connect to ${this.url}; is the server (npm start) running and reachable from this device?`));
+          reject(
+            new TandemError(
+              'server-unreachable',
+              `Could not connect to ${this.url}; is the server (npm start) running and reachable from this device?`,
+            ),
+          );
           return;
         }
         if (this.closedByUs) {
@@ -124,7 +145,10 @@ export class CoordinatorClient {
         this.attempts += 1;
         // first retry quickly (a blip must not outlast the server's heartbeat timeout), then back off
         const delay = Math.min(10_000, 250 * 2 ** Math.min(this.attempts - 1, 6));
-        this.setState('reconnecting', `server gone (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''}); retrying in ${(delay / 1000).toFixed(1)} s`);
+        this.setState(
+          'reconnecting',
+          `server gone (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''}); retrying in ${(delay / 1000).toFixed(1)} s`,
+        );
         setTimeout(() => {
           if (!this.closedByUs) this.open().catch(() => undefined);
         }, delay);
@@ -137,7 +161,12 @@ export class CoordinatorClient {
     const parsed = parseServerMessage(data);
     if (!parsed.ok) {
       // a server we do not understand: surface it like a server error, keep the connection
-      const synthetic: ServerMessage = { type: 'error', code: 'bad-message', message: `unreadable server message: ${parsed.message}`, inReplyTo: parsed.inReplyTo };
+      const synthetic: ServerMessage = {
+        type: 'error',
+        code: 'bad-message',
+        message: `unreadable server message: ${parsed.message}`,
+        inReplyTo: parsed.inReplyTo,
+      };
       for (const l of this.messageListeners) l(synthetic);
       return;
     }
@@ -160,11 +189,17 @@ export class CoordinatorClient {
   send(msg: ClientMessage): string {
     const checked = clientMessageSchema.safeParse(msg);
     if (!checked.success) {
-      const issue = checked.error.issues[0];
-      throw new TandemError('bad-message-local', `The page built an invalid '${msg.type}' message (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'schema'}); this is a bug in the page.`);
+      const issue = checked.error.issues.at(0);
+      throw new TandemError(
+        'bad-message-local',
+        `The page built an invalid '${msg.type}' message (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'schema'}); this is a bug in the page.`,
+      );
     }
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
-      throw new TandemError('server-gone', `Not connected to the server; '${msg.type}' was not sent. Wait for the page to reconnect.`);
+      throw new TandemError(
+        'server-gone',
+        `Not connected to the server; '${msg.type}' was not sent. Wait for the page to reconnect.`,
+      );
     }
     const text = JSON.stringify(checked.data);
     this.ws.send(text);
@@ -198,7 +233,12 @@ export class CoordinatorClient {
     return new Promise<ServerMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(ref);
-        reject(new TandemError('server-timeout', `The server did not answer '${msg.type}' within ${this.requestTimeoutMs / 1000} s.`));
+        reject(
+          new TandemError(
+            'server-timeout',
+            `The server did not answer '${msg.type}' within ${this.requestTimeoutMs / 1000} s.`,
+          ),
+        );
       }, this.requestTimeoutMs);
       const pending: Pending = { resolve, reject, timer, text: '' };
       this.pending.set(ref, pending);
@@ -207,10 +247,14 @@ export class CoordinatorClient {
       } catch (e) {
         clearTimeout(timer);
         this.pending.delete(ref);
-        reject(e);
+        reject(e instanceof Error ? e : new TandemError('bad-message-local', String(e)));
       }
     }).then((reply) => {
-      if (reply.type !== expect) throw new TandemError('bad-reply', `The server answered '${msg.type}' with '${reply.type}', expected '${expect}'.`);
+      if (reply.type !== expect)
+        throw new TandemError(
+          'bad-reply',
+          `The server answered '${msg.type}' with '${reply.type}', expected '${expect}'.`,
+        );
       return reply as ServerMessageOf<T>;
     });
   }
@@ -227,8 +271,14 @@ export class CoordinatorClient {
       const err = e instanceof TandemError ? e : new TandemError('resume-failed', String(e));
       // The server no longer knows this peer (it timed out, left, or the session ended): resuming again
       // cannot work, so stop (the page joins anew); a connection problem keeps the credentials for the next try.
-      if (err.code === 'not-joined' || err.code === 'wrong-secret' || err.code === 'session-not-found') this.credentials = null;
-      const synthetic: ServerMessage = { type: 'error', code: 'not-joined', message: `Rejoining after the reconnect failed (${err.code}): ${err.message}`, inReplyTo: 'resume' };
+      if (err.code === 'not-joined' || err.code === 'wrong-secret' || err.code === 'session-not-found')
+        this.credentials = null;
+      const synthetic: ServerMessage = {
+        type: 'error',
+        code: 'not-joined',
+        message: `Rejoining after the reconnect failed (${err.code}): ${err.message}`,
+        inReplyTo: 'resume',
+      };
       for (const l of this.messageListeners) l(synthetic);
     }
   }

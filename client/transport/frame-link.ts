@@ -9,8 +9,15 @@
 import { TandemError } from '../../core/errors.ts';
 import { FrameAssembler, FrameEncoder, SCTP_MAX_MESSAGE_BYTES, type Frame } from '../../core/frame-codec.ts';
 import {
-  DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HIGH_WATER_BYTES, DEFAULT_LOW_WATER_BYTES,
-  type EventHandler, type FrameArrival, type FrameHandler, type LinkPolicy, type PipelineTransport, type TransportEvent,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_HIGH_WATER_BYTES,
+  DEFAULT_LOW_WATER_BYTES,
+  type EventHandler,
+  type FrameArrival,
+  type FrameHandler,
+  type LinkPolicy,
+  type PipelineTransport,
+  type TransportEvent,
 } from './transport.ts';
 
 const DRAIN_POLL_MS = 50;
@@ -103,7 +110,11 @@ export class FrameLink {
 
   private async sendChunks(chunks: Uint8Array[]): Promise<void> {
     for (const chunk of chunks) {
-      while (this.closedReason === null && this.channel.bufferedAmount + chunk.byteLength > this.highWater && this.channel.bufferedAmount > 0) {
+      while (
+        this.closedReason === null &&
+        this.channel.bufferedAmount + chunk.byteLength > this.highWater &&
+        this.channel.bufferedAmount > 0
+      ) {
         // bufferedamountlow wakes us; the timer is a safety net in case the event fired before we waited
         // or the thresholds leave no crossing to fire on.
         await new Promise<void>((resolve) => {
@@ -115,13 +126,20 @@ export class FrameLink {
         });
       }
       if (this.closedReason !== null || !this.channel.isOpen) {
-        throw new TandemError('transport-closed', `The link to peer '${this.remoteId}' is closed (${this.closedReason ?? 'channel not open'}); the frame was not sent.`);
+        throw new TandemError(
+          'transport-closed',
+          `The link to peer '${this.remoteId}' is closed (${this.closedReason ?? 'channel not open'}); the frame was not sent.`,
+        );
       }
       try {
         this.channel.send(chunk);
       } catch (err) {
         this.markClosed(`send failed: ${(err as Error).message}`);
-        throw new TandemError('transport-closed', `Sending to peer '${this.remoteId}' failed: ${(err as Error).message}.`, { cause: err });
+        throw new TandemError(
+          'transport-closed',
+          `Sending to peer '${this.remoteId}' failed: ${(err as Error).message}.`,
+          { cause: err },
+        );
       }
     }
   }
@@ -133,7 +151,9 @@ export class FrameLink {
     try {
       frame = this.assembler.push(message);
     } catch (err) {
-      this.handlers.error(err instanceof TandemError ? err : new TandemError('frame-malformed', String(err), { cause: err }));
+      this.handlers.error(
+        err instanceof TandemError ? err : new TandemError('frame-malformed', String(err), { cause: err }),
+      );
       return;
     }
     if (frame) this.handlers.frame(frame, { firstChunkAt: this.firstChunkAt, completedAt: performance.now() });
@@ -177,20 +197,23 @@ export class LinkHub implements PipelineTransport {
     private readonly onClose: () => void = () => undefined,
   ) {}
 
-  connect(peerId: string, timeoutMs: number = this.linkOptions.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS): Promise<void> {
+  connect(
+    peerId: string,
+    timeoutMs: number = this.linkOptions.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+  ): Promise<void> {
     if (this.closed) return Promise.reject(this.closedError(peerId));
     if (this.openLink(peerId)) return Promise.resolve();
     let pending = this.dialing.get(peerId);
     if (!pending) {
-      pending = this.dialWithRetry(peerId, timeoutMs).then(
-        (channel) => {
+      pending = this.dialWithRetry(peerId, timeoutMs)
+        .then((channel) => {
           if (this.closed) {
             channel.close();
             throw this.closedError(peerId);
           }
           this.addLink(peerId, 'outgoing', channel);
-        },
-      ).finally(() => this.dialing.delete(peerId));
+        })
+        .finally(() => this.dialing.delete(peerId));
       this.dialing.set(peerId, pending);
     }
     return pending;
@@ -203,7 +226,8 @@ export class LinkHub implements PipelineTransport {
    * after the retry window.
    */
   private async dialWithRetry(peerId: string, timeoutMs: number): Promise<ByteChannel> {
-    const retryUntil = performance.now() + Math.min(timeoutMs, this.linkOptions.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS);
+    const retryUntil =
+      performance.now() + Math.min(timeoutMs, this.linkOptions.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS);
     for (;;) {
       const started = performance.now();
       try {
@@ -278,21 +302,27 @@ export class LinkHub implements PipelineTransport {
   }
 
   private addLink(peerId: string, direction: 'incoming' | 'outgoing', channel: ByteChannel): void {
-    const link: FrameLink = new FrameLink(peerId, direction, channel, {
-      frame: (frame, arrival) => {
-        for (const h of this.frameHandlers) h(frame, peerId, arrival);
+    const link: FrameLink = new FrameLink(
+      peerId,
+      direction,
+      channel,
+      {
+        frame: (frame, arrival) => {
+          for (const h of this.frameHandlers) h(frame, peerId, arrival);
+        },
+        error: (error) => this.emit({ type: 'error', peerId, error }),
+        close: (reason) => {
+          const list = this.links.get(peerId);
+          if (list) {
+            const rest = list.filter((l) => l !== link);
+            if (rest.length) this.links.set(peerId, rest);
+            else this.links.delete(peerId);
+          }
+          if (!this.closed) this.emit({ type: 'close', peerId, reason });
+        },
       },
-      error: (error) => this.emit({ type: 'error', peerId, error }),
-      close: (reason) => {
-        const list = this.links.get(peerId);
-        if (list) {
-          const rest = list.filter((l) => l !== link);
-          if (rest.length) this.links.set(peerId, rest);
-          else this.links.delete(peerId);
-        }
-        if (!this.closed) this.emit({ type: 'close', peerId, reason });
-      },
-    }, this.policy ? { ...this.linkOptions, maxFrameBytes: this.policy.maxFrameBytes } : this.linkOptions);
+      this.policy ? { ...this.linkOptions, maxFrameBytes: this.policy.maxFrameBytes } : this.linkOptions,
+    );
     const list = this.links.get(peerId) ?? [];
     list.push(link);
     this.links.set(peerId, list);
@@ -304,6 +334,9 @@ export class LinkHub implements PipelineTransport {
   }
 
   private closedError(peerId: string): TandemError {
-    return new TandemError('transport-closed', `The transport of '${this.localId}' is closed; cannot reach '${peerId}'.`);
+    return new TandemError(
+      'transport-closed',
+      `The transport of '${this.localId}' is closed; cannot reach '${peerId}'.`,
+    );
   }
 }

@@ -87,6 +87,7 @@ class DataConnectionChannel implements ByteChannel {
 
 /** Register `peerId` with the signaling server and return a transport; rejects with TandemError('signaling-unavailable' | 'transport-id-taken'). */
 export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promise<PipelineTransport> {
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- peerjs declares its options as a class (PeerOptions) but takes a plain object and does not export the class at runtime
   const peer = new Peer(opts.peerId, {
     host: opts.host,
     port: opts.port,
@@ -94,6 +95,7 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
     secure: opts.secure,
     token: opts.token,
     config: { iceServers: opts.iceServers ?? [] },
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- 1 is LogLevel.Errors; peerjs exports the enum as a type only, so its value cannot be imported
     debug: 1,
   });
   const pendingDials = new Map<string, (err: TandemError) => void>();
@@ -101,7 +103,12 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       peer.destroy();
-      reject(new TandemError('signaling-unavailable', `The signaling server at ${opts.host}:${opts.port}${opts.path ?? '/peerjs'} did not answer within ${(opts.openTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) / 1000} s; check that the access point is running and reachable.`));
+      reject(
+        new TandemError(
+          'signaling-unavailable',
+          `The signaling server at ${opts.host}:${opts.port}${opts.path ?? '/peerjs'} did not answer within ${(opts.openTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) / 1000} s; check that the access point is running and reachable.`,
+        ),
+      );
     }, opts.openTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     peer.once('open', () => {
       clearTimeout(timer);
@@ -110,40 +117,77 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
     peer.once('error', (err: PeerError<string>) => {
       clearTimeout(timer);
       peer.destroy();
-      reject(err.type === 'unavailable-id'
-        ? new TandemError('transport-id-taken', `Peer id '${opts.peerId}' is already registered with the signaling server; reload the page to get a fresh id.`, { cause: err })
-        : new TandemError('signaling-unavailable', `Could not register with the signaling server: ${err.message}.`, { cause: err }));
+      reject(
+        err.type === 'unavailable-id'
+          ? new TandemError(
+              'transport-id-taken',
+              `Peer id '${opts.peerId}' is already registered with the signaling server; reload the page to get a fresh id.`,
+              { cause: err },
+            )
+          : new TandemError('signaling-unavailable', `Could not register with the signaling server: ${err.message}.`, {
+              cause: err,
+            }),
+      );
     });
   });
 
-  const dial = (remoteId: string, timeoutMs: number): Promise<ByteChannel> => new Promise((resolve, reject) => {
-    const conn = peer.connect(remoteId, { serialization: 'raw', reliable: true }) as DataConnection | undefined;
-    if (!conn) {
-      // PeerJS returns nothing (and emits 'disconnected') while its signaling socket is down.
-      reject(new TandemError('transport-connect-failed', `Cannot dial '${remoteId}': this page is not on the signaling server right now (re-registering).`));
-      return;
-    }
-    const fail = (err: TandemError): void => {
-      clearTimeout(timer);
-      pendingDials.delete(remoteId);
-      conn.close();
-      reject(err);
-    };
-    const timer = setTimeout(() => fail(new TandemError('transport-connect-timeout', `No WebRTC data channel to peer '${remoteId}' within ${timeoutMs / 1000} s: the devices may not share a network (no STUN/TURN is configured) or the peer left.`)), timeoutMs);
-    pendingDials.set(remoteId, fail);
-    conn.once('open', () => {
-      clearTimeout(timer);
-      pendingDials.delete(remoteId);
-      resolve(new DataConnectionChannel(conn));
+  const dial = (remoteId: string, timeoutMs: number): Promise<ByteChannel> =>
+    new Promise((resolve, reject) => {
+      const conn = peer.connect(remoteId, { serialization: 'raw', reliable: true }) as DataConnection | undefined;
+      if (!conn) {
+        // PeerJS returns nothing (and emits 'disconnected') while its signaling socket is down.
+        reject(
+          new TandemError(
+            'transport-connect-failed',
+            `Cannot dial '${remoteId}': this page is not on the signaling server right now (re-registering).`,
+          ),
+        );
+        return;
+      }
+      const fail = (err: TandemError): void => {
+        clearTimeout(timer);
+        pendingDials.delete(remoteId);
+        conn.close();
+        reject(err);
+      };
+      const timer = setTimeout(
+        () =>
+          fail(
+            new TandemError(
+              'transport-connect-timeout',
+              `No WebRTC data channel to peer '${remoteId}' within ${timeoutMs / 1000} s: the devices may not share a network (no STUN/TURN is configured) or the peer left.`,
+            ),
+          ),
+        timeoutMs,
+      );
+      pendingDials.set(remoteId, fail);
+      conn.once('open', () => {
+        clearTimeout(timer);
+        pendingDials.delete(remoteId);
+        resolve(new DataConnectionChannel(conn));
+      });
+      conn.once('error', (err) =>
+        fail(
+          new TandemError('transport-connect-failed', `Data connection to '${remoteId}' failed: ${err.message}.`, {
+            cause: err,
+          }),
+        ),
+      );
     });
-    conn.once('error', (err) => fail(new TandemError('transport-connect-failed', `Data connection to '${remoteId}' failed: ${err.message}.`, { cause: err })));
-  });
 
-  const hub = new LinkHub(opts.peerId, dial, { maxFrameBytes: PRE_ASSIGNMENT_MAX_FRAME_BYTES, ...opts.link }, () => peer.destroy());
+  const hub = new LinkHub(opts.peerId, dial, { maxFrameBytes: PRE_ASSIGNMENT_MAX_FRAME_BYTES, ...opts.link }, () =>
+    peer.destroy(),
+  );
 
   peer.on('connection', (conn: DataConnection) => {
     if (conn.serialization !== 'raw') {
-      hub.reportError(conn.peer, new TandemError('transport-protocol', `Peer '${conn.peer}' opened a '${conn.serialization}' connection; Tandem needs 'raw'. Is it running the same build?`));
+      hub.reportError(
+        conn.peer,
+        new TandemError(
+          'transport-protocol',
+          `Peer '${conn.peer}' opened a '${conn.serialization}' connection; Tandem needs 'raw'. Is it running the same build?`,
+        ),
+      );
       conn.close();
       return;
     }
@@ -154,14 +198,30 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
     if (err.type === 'peer-unavailable') {
       // PeerJS names the missing peer only in the message text ("Could not connect to peer X").
       for (const [remoteId, fail] of pendingDials) {
-        if (err.message.includes(remoteId)) fail(new TandemError('transport-connect-failed', `Peer '${remoteId}' is not connected to the signaling server (it left or never joined).`, { cause: err }));
+        if (err.message.includes(remoteId))
+          fail(
+            new TandemError(
+              'transport-connect-failed',
+              `Peer '${remoteId}' is not connected to the signaling server (it left or never joined).`,
+              { cause: err },
+            ),
+          );
       }
       return;
     }
-    hub.reportError(null, new TandemError('signaling-error', `Signaling error (${err.type}): ${err.message}.`, { cause: err }));
+    hub.reportError(
+      null,
+      new TandemError('signaling-error', `Signaling error (${err.type}): ${err.message}.`, { cause: err }),
+    );
   });
   peer.on('disconnected', () => {
-    hub.reportError(null, new TandemError('signaling-disconnected', 'Lost the signaling server; open data channels keep working, new ones cannot be made until it is back. Reconnecting.'));
+    hub.reportError(
+      null,
+      new TandemError(
+        'signaling-disconnected',
+        'Lost the signaling server; open data channels keep working, new ones cannot be made until it is back. Reconnecting.',
+      ),
+    );
     // PeerJS does not re-register by itself; without this a page stays unreachable for new links.
     setTimeout(() => {
       if (!peer.destroyed && peer.disconnected) peer.reconnect();

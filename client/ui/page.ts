@@ -2,6 +2,7 @@
  * The page's view: builds the static layout once (so inputs keep focus and text), and re-renders the
  * dynamic parts from the App's state on every change.
  */
+import type { TimingEntry } from '../../core/protocol.ts';
 import type { App } from '../app/app.ts';
 import { joinLink } from '../app/url-params.ts';
 import { h, fill, svg } from './dom.ts';
@@ -29,7 +30,13 @@ function numberInput(id: string, value: number, min: number, max: number, step: 
 }
 
 function labelled(text: string, control: HTMLElement, hint?: string): HTMLElement {
-  return h('label.field', { for: control.id }, h('span.field-label', {}, text), control, hint ? h('span.field-hint', {}, hint) : null);
+  return h(
+    'label.field',
+    { for: control.id },
+    h('span.field-label', {}, text),
+    control,
+    hint ? h('span.field-hint', {}, hint) : null,
+  );
 }
 
 export function mountPage(root: HTMLElement, app: App): void {
@@ -37,13 +44,34 @@ export function mountPage(root: HTMLElement, app: App): void {
 
   // ---- header and banners
   const connPill = h('span.pill', { id: 'connection' });
-  const nameInput = h('input', { id: 'display-name', type: 'text', maxlength: 40, autocomplete: 'nickname', 'aria-label': 'Your device name' });
+  const nameInput = h('input', {
+    id: 'display-name',
+    type: 'text',
+    maxlength: 40,
+    autocomplete: 'nickname',
+    'aria-label': 'Your device name',
+  });
   nameInput.addEventListener('change', () => app.setName(nameInput.value));
-  const header = h('header.topbar', {}, h('div.brand', {}, logo(), h('span', {}, 'Tandem')), h('div.topbar-right', {}, nameInput, connPill));
+  const header = h(
+    'header.topbar',
+    {},
+    h('div.brand', {}, logo(), h('span', {}, 'Tandem')),
+    h('div.topbar-right', {}, nameInput, connPill),
+  );
   const banners = h('div.banners', { id: 'banners', role: 'alert', 'aria-live': 'assertive' });
 
   // ---- join / session
-  const codeInput = h('input', { id: 'join-code', type: 'text', inputmode: 'text', autocapitalize: 'characters', autocomplete: 'off', spellcheck: 'false', maxlength: 12, placeholder: 'e.g. K7Q2MN0P', 'aria-label': 'Join code' });
+  const codeInput = h('input', {
+    id: 'join-code',
+    type: 'text',
+    inputmode: 'text',
+    autocapitalize: 'characters',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    maxlength: 12,
+    placeholder: 'e.g. K7Q2MN0P',
+    'aria-label': 'Join code',
+  });
   const joinBtn = h('button.btn.btn-primary', { id: 'join-btn', type: 'submit' }, 'Join');
   const createBtn = h('button.btn', { id: 'create-btn', type: 'button' }, 'Create a session (host)');
   const joinForm = h('form.join-form', {}, codeInput, joinBtn);
@@ -52,7 +80,14 @@ export function mountPage(root: HTMLElement, app: App): void {
     void app.join(codeInput.value);
   });
   createBtn.addEventListener('click', () => void app.createSession());
-  const joinPanel = h('div#join-panel', {}, h('p', {}, 'Enter the code shown on the host\'s screen, or start a session here and let others join you.'), joinForm, h('div.or', {}, 'or'), createBtn);
+  const joinPanel = h(
+    'div#join-panel',
+    {},
+    h('p', {}, "Enter the code shown on the host's screen, or start a session here and let others join you."),
+    joinForm,
+    h('div.or', {}, 'or'),
+    createBtn,
+  );
   const sessionPanel = h('div#session-panel', {});
   const sessionCard = card('Session', 'session', joinPanel, sessionPanel);
 
@@ -61,7 +96,9 @@ export function mountPage(root: HTMLElement, app: App): void {
   const reprofileBtn = h('button.btn.btn-small', { type: 'button', id: 'reprofile-btn' }, 'Measure again');
   reprofileBtn.addEventListener('click', () => app.reprofile());
   const profileDl = h('button.btn.btn-small', { type: 'button', id: 'profile-download' }, 'Download JSON');
-  profileDl.addEventListener('click', () => download(`tandem-profile-${s.displayName.replace(/[^A-Za-z0-9_-]+/g, '_')}.json`, app.profileJson()));
+  profileDl.addEventListener('click', () =>
+    download(`tandem-profile-${s.displayName.replace(/[^A-Za-z0-9_-]+/g, '_')}.json`, app.profileJson()),
+  );
   const deviceCard = card('This device', 'device', profileBody, h('div.actions', {}, reprofileBtn, profileDl));
 
   // ---- my stage (assignment + cache)
@@ -72,9 +109,23 @@ export function mountPage(root: HTMLElement, app: App): void {
 
   // ---- host controls
   const tokensInput = numberInput('plan-tokens', 256, 1, 131072, 1);
-  const methodSelect = h('select', { id: 'plan-method' }, h('option', { value: 'dp' }, 'Optimal (DP)'), h('option', { value: 'even' }, 'Even split'), h('option', { value: 'heuristic' }, 'Heuristic'), h('option', { value: 'single' }, 'Single device'));
+  const methodSelect = h(
+    'select',
+    { id: 'plan-method' },
+    h('option', { value: 'dp' }, 'Optimal (DP)'),
+    h('option', { value: 'even' }, 'Even split'),
+    h('option', { value: 'heuristic' }, 'Heuristic'),
+    h('option', { value: 'single' }, 'Single device'),
+  );
   const planBtn = h('button.btn.btn-primary', { id: 'plan-btn', type: 'button' }, 'Plan');
-  planBtn.addEventListener('click', () => void app.plan({ tokens: Math.max(1, Math.round(Number(tokensInput.value) || 256)), method: methodSelect.value as 'dp' }));
+  planBtn.addEventListener(
+    'click',
+    () =>
+      void app.plan({
+        tokens: Math.max(1, Math.round(Number(tokensInput.value) || 256)),
+        method: methodSelect.value as 'dp',
+      }),
+  );
   const promptInput = h('textarea', { id: 'prompt', rows: 3, maxlength: 16000, placeholder: 'Ask something…' });
   promptInput.value = 'The capital of France is';
   const maxNewInput = numberInput('max-new-tokens', 32, 1, 4096, 1);
@@ -84,26 +135,55 @@ export function mountPage(root: HTMLElement, app: App): void {
   const seedInput = numberInput('seed', 42, 0, 4294967295, 1);
   const goBtn = h('button.btn.btn-go', { id: 'go-btn', type: 'button' }, 'Go ▶');
   goBtn.addEventListener('click', () => {
-    const num = (el: HTMLInputElement, dflt: number) => (Number.isFinite(Number(el.value)) && el.value !== '' ? Number(el.value) : dflt);
-    void app.go({
+    const num = (el: HTMLInputElement, dflt: number) =>
+      Number.isFinite(Number(el.value)) && el.value !== '' ? Number(el.value) : dflt;
+    app.go({
       prompt: promptInput.value.trim(),
       maxNewTokens: Math.min(4096, Math.max(1, Math.round(num(maxNewInput, 32)))),
-      sampling: { temperature: Math.max(0, num(tempInput, 0)), topK: Math.max(0, Math.round(num(topKInput, 0))), topP: Math.min(1, Math.max(0.01, num(topPInput, 1))), seed: Math.max(0, Math.round(num(seedInput, 0))) >>> 0 },
+      sampling: {
+        temperature: Math.max(0, num(tempInput, 0)),
+        topK: Math.max(0, Math.round(num(topKInput, 0))),
+        topP: Math.min(1, Math.max(0.01, num(topPInput, 1))),
+        seed: Math.max(0, Math.round(num(seedInput, 0))) >>> 0,
+      },
     });
   });
   const apiToggle = h('input', { id: 'serve-api', type: 'checkbox' });
   apiToggle.addEventListener('change', () => void app.setServeApi(apiToggle.checked));
-  const apiRow = h('label.field.field-check', { for: 'serve-api' }, apiToggle, ' Serve the API: OpenAI clients can send prompts to this session at ', h('code', {}, `${location.origin}/v1`), ' (they queue with yours)');
+  const apiRow = h(
+    'label.field.field-check',
+    { for: 'serve-api' },
+    apiToggle,
+    ' Serve the API: OpenAI clients can send prompts to this session at ',
+    h('code', {}, `${location.origin}/v1`),
+    ' (they queue with yours)',
+  );
   const planSummary = h('div#plan-summary', {});
   const endBtn = h('button.btn.btn-small.btn-danger', { type: 'button', id: 'end-btn' }, 'End session');
-  endBtn.addEventListener('click', () => void app.endSession());
+  endBtn.addEventListener('click', () => {
+    app.endSession();
+  });
   const hostCard = card(
     'Host controls',
     'host',
-    h('div.control-row', {}, labelled('Prompt length to plan for (tokens)', tokensInput), labelled('Plan method', methodSelect), h('div.field.field-button', {}, planBtn)),
+    h(
+      'div.control-row',
+      {},
+      labelled('Prompt length to plan for (tokens)', tokensInput),
+      labelled('Plan method', methodSelect),
+      h('div.field.field-button', {}, planBtn),
+    ),
     planSummary,
     labelled('Prompt', promptInput),
-    h('div.control-row', {}, labelled('Max new tokens', maxNewInput), labelled('Temperature', tempInput, '0 = greedy'), labelled('Top-k', topKInput, '0 = off'), labelled('Top-p', topPInput), labelled('Seed', seedInput)),
+    h(
+      'div.control-row',
+      {},
+      labelled('Max new tokens', maxNewInput),
+      labelled('Temperature', tempInput, '0 = greedy'),
+      labelled('Top-k', topKInput, '0 = off'),
+      labelled('Top-p', topPInput),
+      labelled('Seed', seedInput),
+    ),
     h('div.actions', {}, goBtn, endBtn),
     apiRow,
   );
@@ -116,7 +196,12 @@ export function mountPage(root: HTMLElement, app: App): void {
   const timelineBody = h('div#timeline-body', {});
   const sessionDl = h('button.btn.btn-small', { type: 'button', id: 'session-download' }, 'Download timings JSON');
   sessionDl.addEventListener('click', () => download(`tandem-session-${s.code ?? 'none'}.json`, app.sessionJson()));
-  const timelineCard = card('Cold start timeline — predicted vs measured', 'timeline', timelineBody, h('div.actions', {}, sessionDl));
+  const timelineCard = card(
+    'Cold start timeline — predicted vs measured',
+    'timeline',
+    timelineBody,
+    h('div.actions', {}, sessionDl),
+  );
 
   const grid = h('main.grid', {}, sessionCard, hostCard, outputCard, timelineCard, stageCard, rosterCard, deviceCard);
   fill(root, header, banners, grid);
@@ -140,7 +225,18 @@ export function mountPage(root: HTMLElement, app: App): void {
     // the name is sent with `join`; changing it later would not reach the others
     nameInput.disabled = s.code !== null;
     nameInput.title = s.code !== null ? 'Your name in this session' : 'Your device name (set it before joining)';
-    connPill.textContent = s.connection === 'open' ? (s.code ? `● ${s.code}` : '● connected') : s.connection === 'reconnecting' ? '● server gone — retrying' : s.connection === 'connecting' ? '○ connecting' : s.connection === 'idle' ? '○ ready' : '○ offline';
+    connPill.textContent =
+      s.connection === 'open'
+        ? s.code
+          ? `● ${s.code}`
+          : '● connected'
+        : s.connection === 'reconnecting'
+          ? '● server gone — retrying'
+          : s.connection === 'connecting'
+            ? '○ connecting'
+            : s.connection === 'idle'
+              ? '○ ready'
+              : '○ offline';
     connPill.className = `pill pill-${s.connection}`;
     const emulated = s.params?.emulation;
     document.body.classList.toggle('is-emulated', Boolean(emulated));
@@ -156,7 +252,11 @@ export function mountPage(root: HTMLElement, app: App): void {
               { 'data-code': e.code, class: `banner banner-${e.level}` },
               h('span.banner-code', {}, e.code),
               h('span.banner-msg', {}, e.message),
-              h('button.banner-close', { type: 'button', 'aria-label': 'Dismiss', onclick: () => app.dismissError(i) }, '×'),
+              h(
+                'button.banner-close',
+                { type: 'button', 'aria-label': 'Dismiss', onclick: () => app.dismissError(i) },
+                '×',
+              ),
             ),
       ),
     );
@@ -167,10 +267,27 @@ export function mountPage(root: HTMLElement, app: App): void {
       const link = joinLink(location.href, s.code);
       fill(
         sessionPanel,
-        h('div.join-code', { id: 'session-code', 'aria-label': 'Join code' }, s.code.slice(0, 4), h('span.code-gap', {}), s.code.slice(4)),
+        h(
+          'div.join-code',
+          { id: 'session-code', 'aria-label': 'Join code' },
+          s.code.slice(0, 4),
+          h('span.code-gap', {}),
+          s.code.slice(4),
+        ),
         s.role === 'host' ? h('div.qr-wrap', {}, qrFor(link), h('p.hint', {}, 'Scan to join')) : null,
-        h('p.join-how', {}, s.role === 'host' ? 'On each phone or laptop, open ' : 'Others join with ', h('a.join-link', { href: link, id: 'join-link' }, link), h('br'), 'or open this server\'s page and type the code.'),
-        h('p.hint', {}, `${s.sessionName ?? ''} · model ${s.model?.name ?? '…'} · you are ${s.role === 'host' ? 'the host' : 'a peer'}${emulated ? ` · emulated (${emulated.label})` : ''}`),
+        h(
+          'p.join-how',
+          {},
+          s.role === 'host' ? 'On each phone or laptop, open ' : 'Others join with ',
+          h('a.join-link', { href: link, id: 'join-link' }, link),
+          h('br'),
+          "or open this server's page and type the code.",
+        ),
+        h(
+          'p.hint',
+          {},
+          `${s.sessionName ?? ''} · model ${s.model?.name ?? '…'} · you are ${s.role === 'host' ? 'the host' : 'a peer'}${emulated ? ` · emulated (${emulated.label})` : ''}`,
+        ),
       );
     } else fill(sessionPanel);
 
@@ -180,8 +297,24 @@ export function mountPage(root: HTMLElement, app: App): void {
       const p = s.plan;
       fill(
         planSummary,
-        h('p.plan-line', {}, `Plan ${p.method.toUpperCase()} for ${p.tokens} tokens: predicted cold start T = `, h('strong', {}, formatDuration(p.predictedLatency))),
-        h('ol.plan-stages', {}, ...p.stages.map((st) => h('li', {}, h('strong', {}, st.displayName), ` ${formatLayers(st.layers)}${st.embeds ? ' + embed' : ''}${st.hasHead ? ' + head' : ''} — load ${formatDuration(st.load)}, compute ${formatDuration(st.compute)}`))),
+        h(
+          'p.plan-line',
+          {},
+          `Plan ${p.method.toUpperCase()} for ${p.tokens} tokens: predicted cold start T = `,
+          h('strong', {}, formatDuration(p.predictedLatency)),
+        ),
+        h(
+          'ol.plan-stages',
+          {},
+          ...p.stages.map((st) =>
+            h(
+              'li',
+              {},
+              h('strong', {}, st.displayName),
+              ` ${formatLayers(st.layers)}${st.embeds ? ' + embed' : ''}${st.hasHead ? ' + head' : ''} — load ${formatDuration(st.load)}, compute ${formatDuration(st.compute)}`,
+            ),
+          ),
+        ),
         p.excludedPeerIds.length ? h('p.hint', {}, `${p.excludedPeerIds.length} device(s) left out.`) : null,
       );
     } else fill(planSummary, h('p.hint', {}, 'Plan once every device has profiled itself.'));
@@ -207,7 +340,10 @@ export function mountPage(root: HTMLElement, app: App): void {
       if (st.hasHead) units.push('head');
       stageUnits.set(st.peerId, units);
     }
-    fill(rosterBody, renderRoster(s.roster, s.peerId, (id) => stageUnits.get(id) ?? null));
+    fill(
+      rosterBody,
+      renderRoster(s.roster, s.peerId, (id) => stageUnits.get(id) ?? null),
+    );
 
     // output
     const out = s.outputs.at(-1);
@@ -219,22 +355,35 @@ export function mountPage(root: HTMLElement, app: App): void {
             {},
             out.prompt ? h('p.output-prompt', {}, out.prompt) : null,
             h('p.output-text', { id: 'output-text' }, out.text || (out.done ? '' : '…')),
-            h('p.hint', {}, `request ${out.requestId} · ${out.tokenIds.length} tokens${out.done ? ` · done (${out.finishReason ?? 'finished'})` : ' · generating'}`),
+            h(
+              'p.hint',
+              {},
+              `request ${out.requestId} · ${out.tokenIds.length} tokens${out.done ? ` · done (${out.finishReason ?? 'finished'})` : ' · generating'}`,
+            ),
           )
         : h('p.hint', {}, 'The generated text appears here on every page.'),
     );
 
     // timeline (re-laid out only when data or width changed)
     const reqId = out?.requestId ?? null;
-    const stages = (reqId !== null ? s.requestStages.get(reqId) : undefined) ?? s.plan?.stages ?? s.assignment?.stages ?? [];
-    const measured = reqId !== null ? s.timings.get(reqId) ?? new Map() : new Map();
-    const key = `${reqId}:${stages.map((x) => x.peerId + x.finishTime).join()}:${[...measured.values()].reduce((n, v) => n + v.length, 0)}`;
+    const stages =
+      (reqId !== null ? s.requestStages.get(reqId) : undefined) ?? s.plan?.stages ?? s.assignment?.stages ?? [];
+    const measured = (reqId !== null ? s.timings.get(reqId) : undefined) ?? new Map<string, TimingEntry[]>();
+    const key = `${reqId}:${stages.map((x) => `${x.peerId}${x.finishTime}`).join()}:${[...measured.values()].reduce((n, v) => n + v.length, 0)}`;
     const width = timelineBody.clientWidth;
     if (key !== lastTimelineKey || Math.abs(width - lastWidth) > 4) {
       lastTimelineKey = key;
       lastWidth = width;
       if (stages.length) renderTimeline(timelineBody, { stages, measured, decodeSteps: 3 });
-      else fill(timelineBody, h('p.hint', {}, 'After "Plan", the predicted timeline of every stage appears here; after "Go", the measured one beside it.'));
+      else
+        fill(
+          timelineBody,
+          h(
+            'p.hint',
+            {},
+            'After "Plan", the predicted timeline of every stage appears here; after "Go", the measured one beside it.',
+          ),
+        );
     }
   };
   app.onChange(render);
@@ -244,7 +393,12 @@ export function mountPage(root: HTMLElement, app: App): void {
 
 function logo(): SVGSVGElement {
   // two linked rings: devices working in tandem
-  return svg('svg', { viewBox: '0 0 32 20', width: 34, height: 22, 'aria-hidden': 'true', class: 'logo' }, svg('circle', { cx: 10, cy: 10, r: 7, fill: 'none', stroke: '#60a5fa', 'stroke-width': 3 }), svg('circle', { cx: 22, cy: 10, r: 7, fill: 'none', stroke: '#34d399', 'stroke-width': 3 }));
+  return svg(
+    'svg',
+    { viewBox: '0 0 32 20', width: 34, height: 22, 'aria-hidden': 'true', class: 'logo' },
+    svg('circle', { cx: 10, cy: 10, r: 7, fill: 'none', stroke: '#60a5fa', 'stroke-width': 3 }),
+    svg('circle', { cx: 22, cy: 10, r: 7, fill: 'none', stroke: '#34d399', 'stroke-width': 3 }),
+  );
 }
 
 function renderStage(app: App): HTMLElement {
@@ -253,17 +407,43 @@ function renderStage(app: App): HTMLElement {
   const c = s.cache;
   if (!s.code) return h('p.hint', {}, 'Join a session first.');
   if (s.excluded) return h('p', {}, 'This device is not part of the current plan: ', h('em', {}, s.excluded.reason));
-  if (!a) return h('p.hint', {}, `Waiting for the host to plan.${c.cachedUnits.length ? ` ${c.cachedUnits.length} units of ${c.packageName} already cached here.` : ''}`);
+  if (!a)
+    return h(
+      'p.hint',
+      {},
+      `Waiting for the host to plan.${c.cachedUnits.length ? ` ${c.cachedUnits.length} units of ${c.packageName} already cached here.` : ''}`,
+    );
   const p = c.progress;
   const pct = p && p.bytesTotal > 0 ? Math.round((100 * p.bytesDone) / p.bytesTotal) : c.state === 'complete' ? 100 : 0;
-  const neighbours = [a.predecessorPeerId ? `after ${nameOf(app, a.predecessorPeerId)}` : 'first stage (tokenizes + embeds)', a.successorPeerId ? `before ${nameOf(app, a.successorPeerId)}` : 'last stage (head + sampling)'];
+  const neighbours = [
+    a.predecessorPeerId ? `after ${nameOf(app, a.predecessorPeerId)}` : 'first stage (tokenizes + embeds)',
+    a.successorPeerId ? `before ${nameOf(app, a.successorPeerId)}` : 'last stage (head + sampling)',
+  ];
   return h(
     'div.stage',
     {},
-    h('p.stage-line', {}, h('strong', {}, `Stage ${a.stageIndex + 1} of ${a.stageCount}: ${formatLayers(a.layers)}`), `${a.embeds ? ' + embedding' : ''}${a.hasHead ? ' + LM head' : ''}`),
+    h(
+      'p.stage-line',
+      {},
+      h('strong', {}, `Stage ${a.stageIndex + 1} of ${a.stageCount}: ${formatLayers(a.layers)}`),
+      `${a.embeds ? ' + embedding' : ''}${a.hasHead ? ' + LM head' : ''}`,
+    ),
     h('p.hint', {}, neighbours.join(' · ')),
     h('p.hint', {}, 'Keep this tab open and in front until the request is done: the other devices wait for this one.'),
-    h('div.progress', { role: 'progressbar', 'aria-valuenow': pct, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-label': 'Layer download' }, h('div.progress-bar', { style: `width:${pct}%`, class: `progress-bar${c.state === 'error' ? ' progress-error' : ''}` })),
+    h(
+      'div.progress',
+      {
+        role: 'progressbar',
+        'aria-valuenow': pct,
+        'aria-valuemin': 0,
+        'aria-valuemax': 100,
+        'aria-label': 'Layer download',
+      },
+      h('div.progress-bar', {
+        style: `width:${pct}%`,
+        class: `progress-bar${c.state === 'error' ? ' progress-error' : ''}`,
+      }),
+    ),
     h(
       'p.cache-line',
       { id: 'cache-state', 'data-state': c.state },
@@ -275,7 +455,11 @@ function renderStage(app: App): HTMLElement {
             ? 'Caching failed — see the banner above.'
             : 'Checking the cache…',
     ),
-    h('p.stage-state', { 'data-state': s.stage.state }, `Stage: ${s.stage.state}${s.stage.backend ? ` on ${s.stage.backend}` : ''}${s.stage.detail ? ` · ${s.stage.detail}` : ''}`),
+    h(
+      'p.stage-state',
+      { 'data-state': s.stage.state },
+      `Stage: ${s.stage.state}${s.stage.backend ? ` on ${s.stage.backend}` : ''}${s.stage.detail ? ` · ${s.stage.detail}` : ''}`,
+    ),
   );
 }
 
