@@ -37,6 +37,14 @@ function rowStartingWith(doc: string, cells: string[]): string {
   return row;
 }
 
+/** The text of the page's section whose title starts with `title`, up to the next section. */
+function section(doc: string, title: string): string {
+  const start = doc.indexOf(`\n## ${title}`);
+  if (start < 0) throw new Error(`no section titled ${title}`);
+  const end = doc.indexOf('\n## ', start + 1);
+  return end < 0 ? doc.slice(start) : doc.slice(start, end);
+}
+
 const tmpDirs: string[] = [];
 afterAll(async () => {
   for (const d of tmpDirs) await rm(d, { recursive: true, force: true });
@@ -138,6 +146,87 @@ describe('docs/benchmarks.md generator', () => {
         shown(num(get(h, 'hopP90Ms'))),
       ]);
     }
+
+    const api = json('api.json');
+    const apiDoc = section(doc, 'OpenAI-compatible API');
+    expect(apiDoc).toContain(str(get(api, 'started')));
+    const goal = get(api, 'goal');
+    expect(rowStartingWith(apiDoc, [str(get(goal, 'name'))])).toContain(
+      `| ${shown(num(get(goal, 'value')))} | ${str(get(goal, 'target'))} |`,
+    );
+    const goTtft = list(get(api, 'goTtftMs'));
+    const apiTtft = list(get(api, 'apiTtftMs'));
+    goTtft.forEach((go, i) => {
+      expect(apiDoc).toContain(`| ${i + 1} | ${shown(num(go))} | ${shown(num(apiTtft[i]))} |`);
+    });
+    const sse = get(api, 'sseAfterOutputMs');
+    expect(rowStartingWith(apiDoc, ['SSE chunk after the /ws `output` of the same token'])).toContain(
+      `| ${shown(num(get(sse, 'median')))} | ${shown(num(get(sse, 'p90')))} | ${shown(num(get(sse, 'samples')))} |`,
+    );
+    expect(apiDoc).toContain(
+      `load average ${list(get(api, 'loadAverage'))
+        .map((x) => shown(num(x)))
+        .join(' / ')}`,
+    );
+
+    const storage = json('storage.json');
+    const storageDoc = section(doc, 'Browser storage read speed');
+    expect(storageDoc).toContain(str(get(storage, 'at')));
+    for (const r of list(get(storage, 'rows'))) {
+      expect(rowStartingWith(storageDoc, [str(get(r, 'store'))])).toContain(
+        `| ${shown(num(get(r, 'readMBps')))} | ${list(get(r, 'samplesMs'))
+          .map((x) => shown(num(x)))
+          .join(', ')} |`,
+      );
+    }
+    expect(storageDoc).toContain(
+      `load average ${list(get(storage, 'loadavg'))
+        .map((x) => shown(num(x)))
+        .join(' / ')}`,
+    );
+
+    const issue11 = json('e2e-issue11.json');
+    const issue11Doc = section(doc, 'End to end, tiny preset');
+    expect(issue11Doc).toContain(`Recorded ${str(get(issue11, 'started'))} to ${str(get(issue11, 'finished'))}`);
+    for (const g of list(get(issue11, 'goals'))) {
+      const value = get(g, 'value');
+      expect(rowStartingWith(issue11Doc, [str(get(g, 'name'))])).toContain(
+        `| ${value === null ? '' : shown(num(value))} | ${str(get(g, 'target'))} |`,
+      );
+    }
+    const issue11Decode = get(issue11, 'decode');
+    expect(issue11Doc).toContain(`| one page | ${shown(num(get(get(issue11Decode, 'onePage'), 'tokensPerSec')))} |`);
+    expect(issue11Doc).toContain('No plans were compared in this run');
+    for (const c of list(get(issue11Decode, 'coldLongTasks'))) {
+      const tasks = get(c, 'tasks');
+      expect(issue11Doc).toContain(
+        `| ${str(get(c, 'plan'))} | ${shown(num(get(tasks, 'count')))} | ${shown(num(get(tasks, 'maxMs')))} |`,
+      );
+    }
+    for (const s of list(get(issue11, 'shardLoad'))) {
+      expect(rowStartingWith(issue11Doc, [str(get(s, 'stage')), shown(num(get(s, 'unitBytes')))])).toContain(
+        `| ${shown(num(get(s, 'readMBps')))} | ${shown(num(get(s, 'loadMBps')))} |`,
+      );
+    }
+
+    for (const [name, title] of [
+      ['shards-head-all-rows-before.json', 'Stage graphs, head on every prefill row'],
+      ['shards-head-last-row-after.json', 'Stage graphs, head on the last position only'],
+    ]) {
+      const d = json(name);
+      const headDoc = section(doc, title);
+      expect(headDoc).toContain(str(get(d, 'date')));
+      const loadAverage = get(d, 'loadAverage');
+      expect(headDoc).toContain(
+        `load average ${shown(num(get(loadAverage, 'before')))} before, ${shown(num(get(loadAverage, 'after')))} after`,
+      );
+      for (const r of list(get(d, 'results'))) {
+        // The same part/dtype/backend rows appear in both sections: the values pick out this file's row.
+        expect(headDoc).toContain(
+          `| ${str(get(r, 'part'))} | ${str(get(r, 'dtype'))} | ${str(get(r, 'backend'))} |  | ${shown(num(get(r, 'weightBytes')) / num(get(r, 'count')) / 1e6)} | ${shown(num(get(r, 'firstSessionCreateMs')))} | ${shown(num(get(r, 'sessionCreateMs')))} | ${shown(num(get(r, 'sessionCreateMsPerMB')))} | ${shown(num(get(r, 'prefillMsPer')))} | ${shown(num(get(r, 'decodeMsPer')))} |`,
+        );
+      }
+    }
   });
 
   it('skips result files it does not know, with a note, and names a known file whose fields changed', () => {
@@ -145,11 +234,18 @@ describe('docs/benchmarks.md generator', () => {
       { file: 'new-bench.json', json: { bench: 'new', figures: [1, 2, 3] } },
       { file: 'signaling.json', json: { bench: 'signaling', date: '2030-01-01' } },
       { file: 'broken.json', json: undefined, readError: 'Unexpected end of JSON input' },
+      { file: 'api.json', json: { benchmark: 'api', started: '2030-01-01', ttftMs: 12 } },
+      { file: 'storage.json', json: { benchmark: 'storage', at: '2030-01-01', rows: [{ store: 'idb', MBps: 3 }] } },
     ];
     const doc = renderBenchmarksDoc(files);
     expect(doc).toContain('`bench/results/new-bench.json`: not known to this generator, skipped');
     expect(doc).toContain('`bench/results/broken.json`: not known to this generator, skipped');
     expect(doc).toMatch(/`signaling\.json` does not have the fields this page expects \(machine: /);
+    expect(doc).toMatch(/`api\.json` does not have the fields this page expects \(finished: /);
+    expect(doc).toMatch(/`storage\.json` does not have the fields this page expects \(bytes: /);
+    expect(doc).toContain(
+      '_No `shards-head-last-row-after.json` in bench/results: run the benchmark to fill this section._',
+    );
     // A known file that is absent gets a placeholder, not an error.
     expect(doc).toContain('_No `planner.json` in bench/results: run the benchmark to fill this section._');
   });

@@ -2,7 +2,8 @@
  * `npm run bench:doc`: writes docs/benchmarks.md from the JSON files in bench/results/.
  *
  * Every benchmark script saves its latest figures as JSON (bench/results/<name>.json); this turns the
- * ones it knows (e2e, frame-codec, planner, shards, signaling) into one page: what each measures, how to
+ * ones it knows (planner, shards and its head before/after pair, frame-codec, signaling, e2e and its issue-11
+ * run, api, storage) into one page: what each measures, how to
  * run it, its figures as tables, and the machine, load and date recorded with them. A file it does not
  * know is listed with a note, never an error, so new benchmarks can land before their section here.
  *
@@ -277,6 +278,15 @@ const e2e = z.looseObject({
       onePage: z.looseObject({ tokensPerSec: z.number() }),
       transformers: z.looseObject({ tokensPerSec: z.number(), method: z.string() }),
       tokens: z.number(),
+      // main-thread tasks > 50 ms on any page during each cold request (newer runs only)
+      coldLongTasks: z
+        .array(
+          z.looseObject({
+            plan: z.string(),
+            tasks: z.looseObject({ count: z.number(), maxMs: z.number().nullable() }),
+          }),
+        )
+        .optional(),
     })
     .optional(),
   hops: z
@@ -309,6 +319,37 @@ const e2e = z.looseObject({
     )
     .optional(),
   notes: z.array(z.string()).optional(),
+});
+
+const apiBench = z.looseObject({
+  started: z.string(),
+  finished: z.string(),
+  model: z.string(),
+  goal: z.looseObject({
+    name: z.string(),
+    value: z.number().nullable(),
+    target: z.string(),
+    met: z.boolean().nullable(),
+  }),
+  rounds: z.number(),
+  newTokens: z.number(),
+  goTtftMs: z.array(z.number()),
+  apiTtftMs: z.array(z.number()),
+  medianGoTtftMs: z.number().nullable(),
+  medianApiTtftMs: z.number().nullable(),
+  ttftDifferenceMs: z.number().nullable(),
+  sseAfterOutputMs: z.looseObject({ median: z.number().nullable(), p90: z.number().nullable(), samples: z.number() }),
+  loadAverage: z.array(z.number()).optional(),
+  method: z.string(),
+});
+
+const storage = z.looseObject({
+  at: z.string(),
+  loadavg: z.array(z.number()).optional(),
+  bytes: z.number(),
+  units: z.number(),
+  rows: z.array(z.looseObject({ store: z.string(), readMBps: z.number(), samplesMs: z.array(z.number()) })),
+  method: z.string(),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -542,7 +583,9 @@ function e2eSection(json: unknown): string {
       d.goals.map((g) => [g.name, g.value, g.target, g.met]),
     ),
   ];
-  if (d.coldStart) {
+  if (d.coldStart && d.coldStart.length === 0)
+    parts.push('### Cold start per plan', '_No plans were compared in this run (`--skip plans`)._');
+  if (d.coldStart && d.coldStart.length > 0) {
     parts.push(
       '### Cold start per plan',
       "T = the plan's predicted latency (CSGO model); TTFT = the last stage's first sampled token after the `start` message, on its own clock; driver TTFT = the Node driver's `go` to the first `output` message.",
@@ -582,6 +625,14 @@ function e2eSection(json: unknown): string {
       ),
       `${d.decode.tokens} tokens per run. transformers.js: ${d.decode.transformers.method}.`,
     );
+    if (d.decode.coldLongTasks && d.decode.coldLongTasks.length > 0)
+      parts.push(
+        'Main-thread tasks over 50 ms on any page during the cold request of each decode run (from `go` to its end):',
+        table(
+          ['plan', 'tasks > 50 ms', 'longest ms'],
+          d.decode.coldLongTasks.map((c) => [c.plan, c.tasks.count, c.tasks.maxMs]),
+        ),
+      );
   }
   if (d.hops) {
     parts.push(
@@ -608,6 +659,55 @@ function e2eSection(json: unknown): string {
   return parts.join('\n\n');
 }
 
+function apiSection(json: unknown): string {
+  const d = apiBench.parse(json);
+  const load = d.loadAverage
+    ? `load average ${d.loadAverage.map(formatNumber).join(' / ')} (1 / 5 / 15 min, at the end of the run)`
+    : null;
+  const nullable = (x: number | null) => (x === null ? 'not measured' : formatNumber(x));
+  return [
+    `Recorded ${d.started} to ${d.finished}; model \`${d.model}\`; ${loadText(load)}. The machine is not recorded in this file.`,
+    `Method: ${d.method}`,
+    `${d.rounds} measured rounds of each, ${d.newTokens} new tokens per request.`,
+    table(['goal', 'measured', 'target', 'met'], [[d.goal.name, d.goal.value, d.goal.target, d.goal.met]]),
+    table(
+      ['round', 'Go TTFT ms', 'API TTFT ms'],
+      Array.from({ length: Math.max(d.goTtftMs.length, d.apiTtftMs.length) }, (_, i) => [
+        i + 1,
+        d.goTtftMs[i],
+        d.apiTtftMs[i],
+      ]),
+    ),
+    `Median TTFT: Go ${nullable(d.medianGoTtftMs)} ms, API ${nullable(d.medianApiTtftMs)} ms; API − Go ${nullable(d.ttftDifferenceMs)} ms.`,
+    table(
+      ['latency', 'median ms', 'p90 ms', 'tokens'],
+      [
+        [
+          'SSE chunk after the /ws `output` of the same token',
+          d.sseAfterOutputMs.median,
+          d.sseAfterOutputMs.p90,
+          d.sseAfterOutputMs.samples,
+        ],
+      ],
+    ),
+  ].join('\n\n');
+}
+
+function storageSection(json: unknown): string {
+  const d = storage.parse(json);
+  const load = d.loadavg
+    ? `load average ${d.loadavg.map(formatNumber).join(' / ')} (1 / 5 / 15 min, at the end of the run)`
+    : null;
+  return [
+    `Recorded ${d.at}; ${loadText(load)}. The machine is not recorded in this file.`,
+    `Method: ${d.method}. ${d.units} units, ${formatNumber(d.bytes / 1e6)} MB in all, per read.`,
+    table(
+      ['store', 'read MB/s (median)', 'read times ms'],
+      d.rows.map((r) => [r.store, r.readMBps, r.samplesMs.map(formatNumber).join(', ')]),
+    ),
+  ].join('\n\n');
+}
+
 function machineLine(date: string, machine: string, load: string): string {
   return `Recorded ${date} on ${machine}; ${load}.`;
 }
@@ -628,6 +728,20 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench:shards [-- --shape qwen3-0.6b|demo --layers 2 --prefill 32 --decode 8 --repeats 3 --dtypes fp32,fp16,q4 --backends node,wasm]',
     render: shardsSection,
   },
+  'shards-head-all-rows-before.json': {
+    title: 'Stage graphs, head on every prefill row (before the last-position cut)',
+    about:
+      "`bench:shards` (shards/bench.ts, as in the stage-graph section above) on the `demo` layer shape, fp32 only, a 256-token prefill, before the last stage's final norm and lm_head were cut to the last position: here the head-only stage still computes logits for every prefill row, (1, S, V). Compare its head rows with the next section's.",
+    run: 'npm run bench:shards -- --shape demo --layers 24 --prefill 256 --decode 4 --dtypes fp32 --out bench/results/shards-head-all-rows-before.json',
+    render: shardsSection,
+  },
+  'shards-head-last-row-after.json': {
+    title: 'Stage graphs, head on the last position only (after the cut)',
+    about:
+      "The same `bench:shards` run as the previous section after the stage graph applies the final norm and lm_head to the last position only (prefill logits (1, 1, V); export-full keeps (1, S, V)). The head's prefill figure is the one the cut changes; the layer rows measure the same graph as before, so differences there come from the machine's load (recorded below).",
+    run: 'npm run bench:shards -- --shape demo --layers 24 --prefill 256 --decode 4 --dtypes fp32 --out bench/results/shards-head-last-row-after.json',
+    render: shardsSection,
+  },
   'frame-codec.json': {
     title: 'Frame codec and loopback transport',
     about:
@@ -642,12 +756,33 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench:signaling [-- --sessions 100 --peers 5 --layers 28]',
     render: signalingSection,
   },
+  'storage.json': {
+    title: 'Browser storage read speed (`bench:storage`)',
+    about:
+      'How fast a page gets unit bytes back from each browser store, in headless Chromium (persistent profile, warm OS cache), for a demo-shaped package (24 units of 2.56 MB and 2 of 77.8 MB), all units read at once as a stage does: IndexedDB with Uint8Array values (what the shard cache stored before) and with Blob values (what it stores now), OPFS (`file.arrayBuffer()`), OPFS sync access handles read in a dedicated worker, and Cache Storage. Median MB/s of the timed reads after one dropped warm-up read; the page is served from 127.0.0.1, no network.',
+    run: 'npm run bench:storage [-- --runs 3 --out FILE]',
+    render: storageSection,
+  },
   'e2e.json': {
     title: 'End to end in headless Chromium (`bench`)',
     about:
       "Real pages against the real server in a private network namespace, reported against the project's goals: the cold-start TTFT of the DP plan against the even, heuristic and single-device plans on emulated paper-shaped pages; decode tokens/s of a multi-page pipeline against one page and against transformers.js; per-hop latency and throughput over a WebRTC data channel; and shard load (IndexedDB read + session creation) against the raw IndexedDB read rate.",
     run: 'npm run bench [-- --preset demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode]',
     render: e2eSection,
+  },
+  'e2e-issue11.json': {
+    title: 'End to end, tiny preset, plans skipped (issue 11 run)',
+    about:
+      'The same end-to-end benchmark as `e2e.json` above (e2e/bench.ts, headless Chromium pages against the real server in a private network namespace), run on the `tiny` preset with the cold-start plan comparison skipped: the decode rate of a 4-page pipeline against one page and against transformers.js in Node, the longest main-thread task of a page during a cold request, data-channel hops, and shard load against the raw IndexedDB read rate. Without the plans the DP/even TTFT goal is not measured.',
+    run: 'npm run bench -- --preset tiny --skip plans --out bench/results/e2e-issue11.json',
+    render: e2eSection,
+  },
+  'api.json': {
+    title: 'OpenAI-compatible API against Go (`bench:api`)',
+    about:
+      "The OpenAI-compatible API on a warm session of two unemulated wasm pages (tiny model), against the host's Go on the same session, alternating after one warm-up of each: TTFT through the API (HTTP POST with the official `openai` client until the first SSE content chunk) against Go (the driver's `go` until the first `output` message over /ws), with the goal median API − median Go ≤ 50 ms; and how long after the `output` message of a token its SSE chunk arrives, both on the bench process's clock. `npm run bench` runs it too (`--skip api` leaves it out).",
+    run: 'npm run bench:api [-- --preset tiny|demo --rounds 5 --new-tokens 8 --out FILE]',
+    render: apiSection,
   },
 };
 
