@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { bruteForce, compositions, orderedSubsets } from './brute-force.ts';
+import { ROUND_MODEL, ROUND_P, ROUND_W } from './round-cost-fixture.ts';
 import { mulberry32 } from '../core/random.ts';
 import { randomProblem } from './random-problems.ts';
 import { lostRange, planRepair, type RepairInput } from './repair.ts';
 import { buildCostTable, stageMemory } from './stage-costs.ts';
 import { evaluateWithCosts } from './timing.ts';
-import type { DeviceProfile, ModelConfig, PlanProblem, PlanStage } from './types.ts';
+import type { DeviceProfile, PlanProblem, PlanStage } from './types.ts';
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
 
@@ -175,19 +176,10 @@ describe('repair planner vs brute force (per-device, per-layer load costs from h
 });
 
 describe('repair planner: chosen pages and errors', () => {
-  // A model whose layers cost P = 81920 bytes, W = 671744 FLOP at t = 8 (see timing.test.ts).
-  const model: ModelConfig = {
-    num_hidden_layers: 4,
-    hidden_size: 64,
-    num_attention_heads: 4,
-    num_key_value_heads: 4,
-    head_dim: 16,
-    intermediate_size: 128,
-    vocab_size: 10,
-    bytesPerParam: 2,
-  };
-  const P = 81920,
-    W = 671744;
+  // Round per-layer costs at t = 8 (round-cost-fixture.ts).
+  const model = ROUND_MODEL;
+  const P = ROUND_P,
+    W = ROUND_W;
   const dev = (name: string, memoryBytes = 1e12): DeviceProfile => ({
     name,
     peakFlops: W / 0.5,
