@@ -24,6 +24,15 @@ const DRAIN_POLL_MS = 50;
 /** How long a dial keeps retrying a peer that is not (yet, or again) on the signaling server. */
 const DEFAULT_CONNECT_RETRY_MS = 3_000;
 const CONNECT_RETRY_PAUSE_MS = 500;
+/**
+ * A channel the current policy does not admit is held this long before it is closed: its sender may be
+ * a neighbour of the plan this page has not applied yet (assignments reach pages at different moments),
+ * and closing it would leave the sender holding a link it may not see close for a while.
+ */
+const PARKED_CHANNEL_MS = 30_000;
+/** At most this many channels wait for admission, and each holds at most this many frames. */
+const MAX_PARKED_CHANNELS = 8;
+const MAX_PARKED_FRAMES = 8;
 
 /** One ordered, reliable message channel to one remote peer. */
 export interface ByteChannel {
@@ -173,6 +182,11 @@ export class FrameLink {
   }
 }
 
+/** The frames a parked link received, in order; null once the link is admitted (frames flow). */
+interface ParkedHold {
+  held: [Frame, FrameArrival][] | null;
+}
+
 /** How a backend opens a channel to a remote peer (outgoing). */
 export type Dialer = (peerId: string, timeoutMs: number) => Promise<ByteChannel>;
 
@@ -184,6 +198,8 @@ export type Dialer = (peerId: string, timeoutMs: number) => Promise<ByteChannel>
  */
 export class LinkHub implements PipelineTransport {
   private readonly links = new Map<string, FrameLink[]>();
+  /** Incoming links the policy did not admit (yet): their frames wait, in order, until it does. */
+  private readonly parked = new Map<FrameLink, { hold: ParkedHold; timer: ReturnType<typeof setTimeout> }>();
   private readonly dialing = new Map<string, Promise<void>>();
   private readonly frameHandlers = new Set<FrameHandler>();
   private readonly eventHandlers = new Set<EventHandler>();
@@ -260,13 +276,25 @@ export class LinkHub implements PipelineTransport {
     return () => this.eventHandlers.delete(handler);
   }
 
-  /** Register a channel that the remote peer opened to us (closed at once if the policy does not admit it). */
+  /**
+   * Register a channel that the remote peer opened to us. One the policy does not admit is parked, not
+   * closed: a policy set within PARKED_CHANNEL_MS that admits it releases it with its frames in order;
+   * otherwise it is closed then (or at once when MAX_PARKED_CHANNELS already wait).
+   */
   acceptIncoming(peerId: string, channel: ByteChannel): void {
-    if (this.closed || (this.policy && !this.policy.admitChannel(peerId))) {
+    if (this.closed) {
       channel.close();
       return;
     }
-    this.addLink(peerId, 'incoming', channel);
+    if (!this.policy || this.policy.admitChannel(peerId)) {
+      this.addLink(peerId, 'incoming', channel);
+      return;
+    }
+    if (this.parked.size >= MAX_PARKED_CHANNELS) {
+      channel.close();
+      return;
+    }
+    this.park(peerId, channel);
   }
 
   setPolicy(policy: LinkPolicy): void {
@@ -276,6 +304,10 @@ export class LinkHub implements PipelineTransport {
         if (link.direction === 'incoming' && !policy.admitChannel(peerId)) link.close();
         else link.setMaxFrameBytes(policy.maxFrameBytes);
       }
+    }
+    for (const link of [...this.parked.keys()]) {
+      link.setMaxFrameBytes(policy.maxFrameBytes);
+      if (policy.admitChannel(link.remoteId)) this.admitParked(link);
     }
   }
 
@@ -289,6 +321,8 @@ export class LinkHub implements PipelineTransport {
     this.closed = true;
     for (const list of this.links.values()) for (const link of list) link.close();
     this.links.clear();
+    for (const link of [...this.parked.keys()]) link.close();
+    this.parked.clear();
     this.onClose();
   }
 
@@ -302,16 +336,45 @@ export class LinkHub implements PipelineTransport {
   }
 
   private addLink(peerId: string, direction: 'incoming' | 'outgoing', channel: ByteChannel): void {
+    this.register(this.newLink(peerId, direction, channel, { held: null }));
+  }
+
+  private register(link: FrameLink): void {
+    const list = this.links.get(link.remoteId) ?? [];
+    list.push(link);
+    this.links.set(link.remoteId, list);
+    this.emit({ type: 'open', peerId: link.remoteId, direction: link.direction });
+  }
+
+  /** `hold.held` non-null: the link is parked and its frames are kept there instead of delivered. */
+  private newLink(
+    peerId: string,
+    direction: 'incoming' | 'outgoing',
+    channel: ByteChannel,
+    hold: ParkedHold,
+  ): FrameLink {
     const link: FrameLink = new FrameLink(
       peerId,
       direction,
       channel,
       {
         frame: (frame, arrival) => {
-          for (const h of this.frameHandlers) h(frame, peerId, arrival);
+          if (hold.held === null) {
+            for (const h of this.frameHandlers) h(frame, peerId, arrival);
+          } else if (hold.held.push([frame, arrival]) > MAX_PARKED_FRAMES) {
+            // A sender that keeps sending while it is not a neighbour is not a plan in transition.
+            hold.held = [];
+            queueMicrotask(() => link.close());
+          }
         },
-        error: (error) => this.emit({ type: 'error', peerId, error }),
+        error: (error) => {
+          if (hold.held === null) this.emit({ type: 'error', peerId, error });
+        },
         close: (reason) => {
+          if (hold.held !== null) {
+            this.unpark(link);
+            return;
+          }
           const list = this.links.get(peerId);
           if (list) {
             const rest = list.filter((l) => l !== link);
@@ -323,10 +386,32 @@ export class LinkHub implements PipelineTransport {
       },
       this.policy ? { ...this.linkOptions, maxFrameBytes: this.policy.maxFrameBytes } : this.linkOptions,
     );
-    const list = this.links.get(peerId) ?? [];
-    list.push(link);
-    this.links.set(peerId, list);
-    this.emit({ type: 'open', peerId, direction });
+    return link;
+  }
+
+  private park(peerId: string, channel: ByteChannel): void {
+    const hold: ParkedHold = { held: [] };
+    const link = this.newLink(peerId, 'incoming', channel, hold);
+    if (!link.isOpen) return;
+    this.parked.set(link, { hold, timer: setTimeout(() => link.close(), PARKED_CHANNEL_MS) });
+  }
+
+  private unpark(link: FrameLink): ParkedHold | null {
+    const entry = this.parked.get(link);
+    if (!entry) return null;
+    clearTimeout(entry.timer);
+    this.parked.delete(link);
+    return entry.hold;
+  }
+
+  /** A parked link the policy now admits: a normal link from here on, its held frames delivered first. */
+  private admitParked(link: FrameLink): void {
+    const hold = this.unpark(link);
+    if (!hold || !link.isOpen) return;
+    const held = hold.held ?? [];
+    hold.held = null;
+    this.register(link);
+    for (const [frame, arrival] of held) for (const h of this.frameHandlers) h(frame, link.remoteId, arrival);
   }
 
   private emit(event: TransportEvent): void {

@@ -169,4 +169,58 @@ describe('loopback transport', () => {
       code: 'transport-closed',
     });
   });
+
+  it('holds a channel its policy does not admit yet, and releases it with its frames when a new policy does', async () => {
+    // Assignments reach pages at different moments: the new successor may dial before this page has
+    // applied the plan that makes it a neighbour.
+    const net = new LoopbackNetwork();
+    const a = net.createTransport('a');
+    const b = net.createTransport('b');
+    const rb = collect(b);
+    const aEvents: TransportEvent[] = [];
+    a.onEvent((e) => aEvents.push(e));
+    b.setPolicy({ admitChannel: (id) => id === 'old-neighbour', maxFrameBytes: 1024 });
+    await a.send('b', tokenFrame(1, 0, [5]));
+    await a.send('b', tokenFrame(1, 1, [6]));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(rb.frames).toEqual([]);
+    b.setPolicy({ admitChannel: (id) => id === 'other', maxFrameBytes: 1024 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(rb.frames).toEqual([]);
+    b.setPolicy({ admitChannel: (id) => id === 'a', maxFrameBytes: 1024 });
+    await a.send('b', tokenFrame(1, 2, [7]));
+    await rb.next(3);
+    expect(rb.frames.map(([f, from]) => [f.step, Array.from(frameToInt32(f)), from])).toEqual([
+      [0, [5], 'a'],
+      [1, [6], 'a'],
+      [2, [7], 'a'],
+    ]);
+    expect(aEvents.filter((e) => e.type === 'close')).toEqual([]);
+    a.close();
+    b.close();
+  });
+
+  it('closes a held channel whose sender keeps sending, and one still held when the transport closes', async () => {
+    const net = new LoopbackNetwork();
+    const a = net.createTransport('a');
+    const b = net.createTransport('b');
+    const c = net.createTransport('c');
+    const rb = collect(b);
+    const closed: string[] = [];
+    a.onEvent((e) => e.type === 'close' && closed.push(`a<-${e.peerId}`));
+    c.onEvent((e) => e.type === 'close' && closed.push(`c<-${e.peerId}`));
+    b.setPolicy({ admitChannel: () => false, maxFrameBytes: 1024 });
+    const sends: Promise<void>[] = [];
+    for (let step = 0; step < 12; step++) sends.push(a.send('b', tokenFrame(1, step, [step])).catch(() => undefined));
+    await Promise.all(sends);
+    await c.send('b', tokenFrame(1, 0, [1]));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toEqual(['a<-b']);
+    b.close();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toEqual(['a<-b', 'c<-b']);
+    expect(rb.frames).toEqual([]);
+    a.close();
+    c.close();
+  });
 });

@@ -33,7 +33,7 @@ export type FrameHandler = (frame: Frame, from: string, arrival: FrameArrival) =
 
 /** What a stage accepts on its links (set once it has an assignment; see client/runtime/frame-gate.ts). */
 export interface LinkPolicy {
-  /** Whether a data channel that `peerId` opens to us may stay open. */
+  /** Whether a data channel that `peerId` opens to us may carry frames (one refused is held a while, then closed). */
   admitChannel: (peerId: string) => boolean;
   /** Largest frame payload accepted on every link, bytes. */
   maxFrameBytes: number;
@@ -51,7 +51,11 @@ export interface PipelineTransport {
   onFrame(handler: FrameHandler): () => void;
   /** Subscribe to link events; returns an unsubscribe function. */
   onEvent(handler: EventHandler): () => void;
-  /** Apply `policy` to every link from now on: incoming links it does not admit are closed. */
+  /**
+   * Apply `policy` to every link from now on: open incoming links it does not admit are closed; channels
+   * that arrived under an earlier policy and wait for admission (held, with their frames) are released
+   * if it admits them.
+   */
   setPolicy(policy: LinkPolicy): void;
   /** Close every link and release the transport; pending sends reject with 'transport-closed'. */
   close(): void;
