@@ -121,12 +121,15 @@ describe('a StagePeer ring under intrusion (loopback, onnxruntime-web wasm in No
       });
     });
     try {
-      // A stranger cannot open a data channel to any stage.
-      for (const target of ids)
-        await expect(mallory.send(target, hiddenFrame(1, 0, new Float32Array(64), [1, 1, 64]))).rejects.toMatchObject({
-          code: 'transport-closed',
-        });
+      // A stranger's data channel is held, never read into a stage (a plan might yet make it a neighbour),
+      // and closed once it keeps sending.
+      for (const target of ids) await mallory.send(target, hiddenFrame(1, 0, new Float32Array(64), [1, 1, 64]));
       expect(peers.map((p) => p.gate.dropped['channel-not-neighbour'])).toEqual([1, 1, 1]);
+      const closedOnMallory: string[] = [];
+      mallory.onEvent((e) => e.type === 'close' && closedOnMallory.push(e.peerId));
+      for (let step = 1; step <= 8; step++)
+        await mallory.send('stageA', hiddenFrame(1, step, new Float32Array(64), [1, 1, 64]));
+      await vi.waitFor(() => expect(closedOnMallory).toEqual(['stageA']));
 
       // Members in the wrong role, before the request starts (all for request 1):
       const [a, , c] = transports;
