@@ -411,7 +411,10 @@ export class LinkHub implements PipelineTransport {
     const held = hold.held ?? [];
     hold.held = null;
     this.register(link);
-    for (const [frame, arrival] of held) for (const h of this.frameHandlers) h(frame, link.remoteId, arrival);
+    // After the caller's turn: a stage sets its policy before it subscribes to frames.
+    queueMicrotask(() => {
+      for (const [frame, arrival] of held) for (const h of this.frameHandlers) h(frame, link.remoteId, arrival);
+    });
   }
 
   private emit(event: TransportEvent): void {

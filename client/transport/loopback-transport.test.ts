@@ -188,8 +188,11 @@ describe('loopback transport', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(rb.frames).toEqual([]);
     b.setPolicy({ admitChannel: (id) => id === 'a', maxFrameBytes: 1024 });
+    const subscribedAfterPolicy = collect(b); // a stage sets its policy, then subscribes, in one turn
     await a.send('b', tokenFrame(1, 2, [7]));
     await rb.next(3);
+    await subscribedAfterPolicy.next(3);
+    expect(subscribedAfterPolicy.frames).toEqual(rb.frames);
     expect(rb.frames.map(([f, from]) => [f.step, Array.from(frameToInt32(f)), from])).toEqual([
       [0, [5], 'a'],
       [1, [6], 'a'],
