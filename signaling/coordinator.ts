@@ -90,6 +90,10 @@ export interface CoordinatorLimits {
   heartbeatIntervalMs: number;
   /** A peer silent this long is dropped, ms. */
   heartbeatTimeoutMs: number;
+  /** Pages send a heartbeat this often while a request runs, ms (`joined.requestHeartbeatIntervalMs`). */
+  requestHeartbeatIntervalMs: number;
+  /** A stage of the running request silent this long is lost for the request (failover), ms. */
+  lossTimeoutMs: number;
   /** A session with no peers and no host connection is removed after this long, ms. */
   sessionIdleMs: number;
   /** Requests (timings, tokens) kept per session. */
@@ -115,6 +119,8 @@ export const DEFAULT_LIMITS: CoordinatorLimits = {
   maxPeersPerSession: MAX_PEERS_PER_SESSION,
   heartbeatIntervalMs: 5_000,
   heartbeatTimeoutMs: 20_000,
+  requestHeartbeatIntervalMs: 1_000,
+  lossTimeoutMs: 3_000,
   sessionIdleMs: 60_000,
   requestsKept: 8,
   timingsPerPeer: 20_000,
@@ -460,6 +466,10 @@ export class Coordinator {
       }
       case 'report-cancelled': {
         this.onReportCancelled(conn, state, msg, out);
+        return;
+      }
+      case 'report-link-lost': {
+        this.onReportLinkLost(conn, state, msg, nowMs, out);
         return;
       }
       default:
@@ -1293,6 +1303,18 @@ export class Coordinator {
       out.send(to, to === conn && msg.ref !== undefined ? { ...serving, ref: msg.ref } : serving);
   }
 
+  private onReportLinkLost(
+    conn: ConnId,
+    state: Conn,
+    msg: ClientMessageOf<'report-link-lost'>,
+    _nowMs: number,
+    out: Outbox,
+  ): void {
+    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    if (!found) return;
+    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+  }
+
   private onReportCancelled(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-cancelled'>, out: Outbox): void {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
@@ -1467,6 +1489,7 @@ export class Coordinator {
       peerjs: { ...this.peerjs, token: this.options.peerToken?.(peer.peerId) ?? '' },
       heartbeatIntervalMs: this.limits.heartbeatIntervalMs,
       heartbeatTimeoutMs: this.limits.heartbeatTimeoutMs,
+      requestHeartbeatIntervalMs: this.limits.requestHeartbeatIntervalMs,
       serverTimeMs: nowMs,
       roster: this.roster(session),
       ...(ref !== undefined ? { ref } : {}),
