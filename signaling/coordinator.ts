@@ -1531,12 +1531,21 @@ export class Coordinator {
       // Silence counts from the attempt's start: an idle page heartbeats less often before it.
       else if (nowMs - Math.max(peer.lastSeenMs, request.attemptStartedAtMs) > lossTimeoutMs) silent.push(id);
     }
-    if (gone.length > 0) return this.loseStages(session, request, gone, 'left', nowMs, out);
-    if (silent.length > 0) return this.loseStages(session, request, silent, 'heartbeat', nowMs, out);
+    if (gone.length > 0) {
+      this.loseStages(session, request, gone, 'left', nowMs, out);
+      return;
+    }
+    if (silent.length > 0) {
+      this.loseStages(session, request, silent, 'heartbeat', nowMs, out);
+      return;
+    }
     const confirmed = [...request.suspects]
       .filter(([, atMs]) => nowMs - atMs > lossTimeoutMs && request.lastProgressMs < atMs)
       .map(([id]) => id);
-    if (confirmed.length > 0) return this.loseStages(session, request, confirmed, 'link-lost', nowMs, out);
+    if (confirmed.length > 0) {
+      this.loseStages(session, request, confirmed, 'link-lost', nowMs, out);
+      return;
+    }
     const held = request.heldFailure;
     if (held && nowMs - held.atMs > lossTimeoutMs + requestHeartbeatIntervalMs) {
       // No loss explains the stage's error: it fails the request as any other error does.
@@ -1639,19 +1648,24 @@ export class Coordinator {
         out,
       );
     const model = this.options.model;
-    if (!model) return impossible('the server has no model package');
-    if (history === null)
-      return impossible(
+    if (!model) {
+      impossible('the server has no model package');
+      return;
+    }
+    if (history === null) {
+      impossible(
         'the server has no tokenizer for this package, so it cannot replay the prompt; add tokenizer.json (and tokenizer_config.json) to the package and restart the server',
       );
-    if (request.attempt >= this.limits.maxRecoveries)
-      return impossible(
-        `it already recovered ${request.attempt} times; send the prompt again on a steadier set of devices`,
-      );
-    if (history.length > MAX_PROMPT_TOKENS)
-      return impossible(
-        `the history (${history.length} tokens) is longer than a start may carry (${MAX_PROMPT_TOKENS})`,
-      );
+      return;
+    }
+    if (request.attempt >= this.limits.maxRecoveries) {
+      impossible(`it already recovered ${request.attempt} times; send the prompt again on a steadier set of devices`);
+      return;
+    }
+    if (history.length > MAX_PROMPT_TOKENS) {
+      impossible(`the history (${history.length} tokens) is longer than a start may carry (${MAX_PROMPT_TOKENS})`);
+      return;
+    }
     const memoryModel = session.plan?.memoryModel ?? 'max';
     const pages = this.remainingPages(session, request);
     const repaired = planFailover({
@@ -1662,7 +1676,10 @@ export class Coordinator {
       lostPeerIds: request.lostPeerIds,
       replayTokens: history.length,
     });
-    if (!repaired.ok) return impossible(repaired.message);
+    if (!repaired.ok) {
+      impossible(repaired.message);
+      return;
+    }
 
     // The repaired plan becomes the session's plan (the next go runs on it unless the roster changes).
     session.planCount += 1;
