@@ -21,6 +21,9 @@
  *   server: a request of the HTTP API starts like a go (start with origin 'api'); a go while a request
  *          runs waits in the session's queue; cancel -> every page stops, report-cancelled -> cancelled
  *   host:  end-session -> session-ended to everyone
+ *   failover (docs/failover.md): a page lost mid-request -> stage-lost to everyone -> repair, assignments,
+ *          start {resume} for the continuation (or output done + request-failed when it cannot recover);
+ *          pages report a dead neighbour with report-link-lost
  * Authorisation: host actions carry the session code and host secret (so a driver script that is not
  * a peer can run a session); peer actions are bound to the WebSocket that joined (or `resume`d with
  * the peer secret after a reconnect).
@@ -355,6 +358,17 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     /** Compute steps this page started after the cancel arrived. */
     stepsAfterCancel: z.int().min(0).max(MAX_NEW_TOKENS),
   }),
+  /**
+   * A page's data channel to a ring neighbour closed (or its transport reported the neighbour gone) while
+   * request `requestId` ran. The server checks the accused page before declaring it lost (docs/failover.md).
+   */
+  z.strictObject({
+    type: z.literal('report-link-lost'),
+    ref,
+    /** The request id the page is running (a continuation's fresh id, or the original's). */
+    requestId: u32,
+    lostPeerId: peerIdSchema,
+  }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ClientMessageType = ClientMessage['type'];
@@ -365,6 +379,10 @@ export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = clientMessageS
 
 // ---------------------------------------------------------------------------------------------
 // Server -> client
+
+/** Why a stage was declared lost during a request. */
+export const lossReasonSchema = z.enum(['left', 'heartbeat', 'link-lost']);
+export type LossReason = z.infer<typeof lossReasonSchema>;
 
 export const peerLeftReasonSchema = z.enum(['left', 'timed-out', 'replaced']);
 export type PeerLeftReason = z.infer<typeof peerLeftReasonSchema>;
@@ -394,6 +412,8 @@ export const ERROR_CODES = [
   'not-assigned', // report from a peer outside the plan
   'not-last-stage', // report-tokens from a peer without the head
   'model-unavailable', // the server has no model package
+  'recovery-impossible', // a stage was lost mid-request and the remaining pages cannot take over (request-failed)
+  'recovery-timed-out', // a continuation after a loss made no progress in time (request-failed)
   'internal', // a server bug: reported, the session stays usable
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -423,6 +443,11 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     peerjs: z.strictObject({ path: z.string(), key: z.string(), token: z.string().max(128) }),
     heartbeatIntervalMs: z.number(),
     heartbeatTimeoutMs: z.number(),
+    /**
+     * Heartbeat interval while a request runs on this session, ms: a page silent for the server's loss
+     * timeout during a request is declared lost for it (docs/failover.md).
+     */
+    requestHeartbeatIntervalMs: z.number(),
     serverTimeMs: z.number(),
     roster: z.array(rosterPeerSchema),
   }),
@@ -501,6 +526,22 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
       .min(1)
       .max(MAX_PROMPT_TOKENS)
       .optional(),
+    /**
+     * Present on a continuation after a loss (docs/failover.md): `promptTokenIds` is then the history
+     * (prompt ids + the `firstIndex` tokens generated so far), `maxNewTokens` the remainder, and the last
+     * stage numbers its tokens from `firstIndex` (sampling index = firstIndex + i). `requestId` is fresh;
+     * the server maps its reports back to request `of`.
+     */
+    resume: z
+      .strictObject({
+        /** The user's original request id. */
+        of: u32,
+        /** Tokens generated before the loss (0-based index of the first token this attempt samples). */
+        firstIndex: z.int().min(0).max(MAX_NEW_TOKENS),
+        /** 1 for the first continuation of `of`, 2 after a second loss, ... */
+        attempt: z.int().min(1).max(1000),
+      })
+      .optional(),
   }),
   /** Stop request `requestId` on every stage now (its HTTP client went away, or a stop sequence matched). */
   z.strictObject({ type: z.literal('cancel'), requestId: u32, reason: z.string() }),
@@ -522,6 +563,48 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     generated: z.int(),
     done: z.boolean(),
     finishReason: z.enum(['eos', 'max-tokens', 'error', 'cancelled']).optional(),
+    /** On the first output after a recovery: ms from the loss's detection to this token (server clock). */
+    recoveredInMs: z.number().min(0).optional(),
+  }),
+  /**
+   * A stage of request `requestId` (the user's original id) was lost; sent to every connection of the
+   * session. Pages running the request abort their run at once without reporting an error and keep their
+   * sessions warm; a `repair` (or a `request-failed`) follows.
+   */
+  z.strictObject({
+    type: z.literal('stage-lost'),
+    requestId: u32,
+    lostPeerIds: z.array(peerIdSchema).min(1),
+    /** The lost stages' layer ranges. */
+    layers: z.array(layerRangeSchema),
+    /** 'left': socket closed; 'heartbeat': silent for the loss timeout; 'link-lost': a neighbour's report. */
+    reason: lossReasonSchema,
+    /** Server clock, ms since epoch. */
+    detectedAtMs: z.number(),
+  }),
+  /**
+   * The repaired plan for request `requestId` (original id); `assignment`s for plan `planId` and the
+   * continuation's `start` (with `resume`) follow, in that order.
+   */
+  z.strictObject({
+    type: z.literal('repair'),
+    requestId: u32,
+    planId: z.string(),
+    /** 'range': only the lost layers moved; 'whole': the request was re-planned over all remaining pages. */
+    mode: z.enum(['range', 'whole']),
+    /** Tokens the new pipeline prefills (prompt + generated so far). */
+    replayTokens: z.int().min(0),
+    /** Predicted seconds from the repair to the next token (loads + prefill of the history). */
+    predictedResumeSec: z.number().min(0),
+    stages: z.array(predictedStageSchema),
+  }),
+  /** Request `requestId` (original id) ended in failure; its final `output` (finishReason 'error') came first. */
+  z.strictObject({
+    type: z.literal('request-failed'),
+    requestId: u32,
+    code: z.enum(ERROR_CODES),
+    /** What happened and what would make it work (e.g. 'add a device with 1.2 GB free'). */
+    message: z.string(),
   }),
   z.strictObject({
     type: z.literal('timings'),

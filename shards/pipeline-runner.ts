@@ -311,7 +311,7 @@ export class PipelineRunner {
     for (let n = 0; n < opts.maxNewTokens; n++) {
       if (opts.keepLogits) logits.push(row);
       // The last stage samples and sends the token around the ring to the first stage.
-      const frame = ring.send(tokenFrame(requestId, n, [sampler.sample(row)]));
+      const frame = ring.send(tokenFrame(requestId, n, [sampler.sample(row, n)]));
       const token = frameToInt32(frame)[0];
       tokens.push(token);
       if (n === 0) timeToFirstTokenMs = performance.now() - t0;

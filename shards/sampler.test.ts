@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../core/random.ts';
+import { mulberry32, mulberry32At } from '../core/random.ts';
 import { argmax, Sampler, samplingDistribution, type SamplingOptions } from './sampler.ts';
 
 /**
@@ -40,8 +40,8 @@ const LOGITS = [1.2, -0.3, 2.5, 0.7, 2.1, -1.5, 0.0];
 describe('sampler', () => {
   it('greedy picks the argmax, lowest index on ties', () => {
     expect(argmax([0, 3, 1, 3])).toBe(1);
-    expect(new Sampler().sample(LOGITS)).toBe(2);
-    expect(new Sampler({ temperature: 1.5, topK: 1, seed: 9 }).sample(LOGITS)).toBe(2);
+    expect(new Sampler().sample(LOGITS, 0)).toBe(2);
+    expect(new Sampler({ temperature: 1.5, topK: 1, seed: 9 }).sample(LOGITS, 3)).toBe(2);
   });
 
   const cases: SamplingOptions[] = [
@@ -66,7 +66,7 @@ describe('sampler', () => {
       const sampler = new Sampler({ ...opts, seed: 1234 });
       const counts = new Map<number, number>();
       for (let i = 0; i < n; i++) {
-        const t = sampler.sample(LOGITS);
+        const t = sampler.sample(LOGITS, i);
         counts.set(t, (counts.get(t) ?? 0) + 1);
       }
       for (const t of counts.keys()) expect(want.has(t)).toBe(true);
@@ -80,10 +80,31 @@ describe('sampler', () => {
   it('the same seed repeats the same tokens; another seed differs', () => {
     const draw = (seed: number) => {
       const s = new Sampler({ temperature: 1, seed });
-      return Array.from({ length: 50 }, () => s.sample(LOGITS));
+      return Array.from({ length: 50 }, (_, i) => s.sample(LOGITS, i));
     };
     expect(draw(7)).toEqual(draw(7));
     expect(draw(7)).not.toEqual(draw(8));
+  });
+
+  it('the tokens drawn from index k onwards do not depend on the draws before k (resume after a loss)', () => {
+    const opts = { temperature: 0.9, topK: 5, topP: 0.95, seed: 4242 };
+    const k = 17;
+    const whole = new Sampler(opts);
+    const uninterrupted = Array.from({ length: 60 }, (_, i) => whole.sample(LOGITS, i));
+    // A fresh sampler (the repaired pipeline's last stage) that starts at k, after other logits were drawn.
+    const resumed = new Sampler(opts);
+    for (let i = 0; i < 5; i++) resumed.sample([0, 0, 0, 9], i);
+    const tail = Array.from({ length: 60 - k }, (_, j) => resumed.sample(LOGITS, k + j));
+    expect(tail).toEqual(uninterrupted.slice(k));
+    // Drawing out of order gives the same tokens too.
+    const backwards = new Sampler(opts);
+    const reversed = Array.from({ length: 60 }, (_, j) => backwards.sample(LOGITS, 59 - j)).reverse();
+    expect(reversed).toEqual(uninterrupted);
+  });
+
+  it("the draw for index i is the i-th number of the seed's mulberry32 stream (same tokens as before indices)", () => {
+    const rng = mulberry32(99);
+    for (let i = 0; i < 1000; i++) expect(mulberry32At(99, i)).toBe(rng());
   });
 
   it('top-k on a large vocabulary keeps exactly the k largest', () => {
@@ -98,6 +119,9 @@ describe('sampler', () => {
     expect(() => new Sampler({ temperature: -1 })).toThrow(expect.objectContaining({ code: 'sampling-invalid' }));
     expect(() => new Sampler({ topP: 0 })).toThrow(expect.objectContaining({ code: 'sampling-invalid' }));
     expect(() => new Sampler({ topK: 1.5 })).toThrow(expect.objectContaining({ code: 'sampling-invalid' }));
+    expect(() => new Sampler({ temperature: 1 }).sample(LOGITS, -1)).toThrow(
+      expect.objectContaining({ code: 'sampling-invalid' }),
+    );
     expect(() => argmax([])).toThrow(expect.objectContaining({ code: 'logits-invalid' }));
   });
 });

@@ -2,11 +2,15 @@
  * Next-token sampling from a logits row: greedy, temperature, top-k, top-p (nucleus), with a seeded
  * PRNG so runs repeat exactly. Pure; the Node pipeline runner and the page share it.
  *
+ * The random draw for the token at 0-based generated index i is u = mulberry32At(seed, i): it depends
+ * only on (seed, i), so a pipeline that resumes at token i after a failover (docs/failover.md) draws what
+ * an uninterrupted run would have drawn.
+ *
  * Order of operations (as Hugging Face generate): logits / temperature -> keep the top-k -> keep the
  * smallest set of most likely tokens whose probability sums to >= top-p -> renormalise -> draw.
  */
 import { TandemError } from '../core/errors.ts';
-import { mulberry32 } from '../core/random.ts';
+import { mulberry32At } from '../core/random.ts';
 
 export interface SamplingOptions {
   /** 0 (default) = greedy argmax; > 0 divides the logits before softmax */
@@ -114,19 +118,22 @@ function topKIndices(logits: ArrayLike<number>, candidates: number[], k: number)
   return heap;
 }
 
-/** A seeded sampler: the same options, seed and logits give the same token sequence. */
+/** A seeded sampler: the same options, seed, logits and token index give the same token. */
 export class Sampler {
-  private readonly rng: () => number;
+  private readonly seed: number;
 
   constructor(readonly options: SamplingOptions = {}) {
     validate(options);
-    this.rng = mulberry32(options.seed ?? 0);
+    this.seed = options.seed ?? 0;
   }
 
-  sample(logits: ArrayLike<number>): number {
+  /** Token for the logits of generated token `index` (0-based; the first new token of a request is 0). */
+  sample(logits: ArrayLike<number>, index: number): number {
     if ((this.options.temperature ?? 0) === 0) return argmax(logits);
+    if (!Number.isInteger(index) || index < 0)
+      throw new TandemError('sampling-invalid', `the token index must be an integer >= 0, got ${index}.`);
     const { tokens, probs } = samplingDistribution(logits, this.options);
-    const u = this.rng();
+    const u = mulberry32At(this.seed, index);
     let cumulative = 0;
     for (let i = 0; i < tokens.length; i++) {
       cumulative += probs[i];

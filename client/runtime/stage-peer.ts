@@ -396,7 +396,7 @@ export class StagePeer {
       // computes the last position only).
       const s0 = performance.now();
       const [, rows, V] = main.dims as [number, number, number];
-      const token = sampler!.sample(main.data.subarray((rows - 1) * V, rows * V));
+      const token = sampler!.sample(main.data.subarray((rows - 1) * V, rows * V), tokens.length);
       tokens.push(token);
       record('sample', step, s0, performance.now());
       if (timeToFirstTokenMs === null) timeToFirstTokenMs = performance.now() - t0;
