@@ -178,8 +178,8 @@ export class ProtocolClient {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        socket.close();
         reject(new TandemError('server-timeout', `No WebSocket connection to ${url} within ${timeoutMs / 1000} s.`));
+        socket.close();
       }, timeoutMs);
     });
     try {
@@ -212,16 +212,14 @@ export class ProtocolClient {
    * its type (an `error` included). `check: false` sends it without the local schema check, for tests
    * of the server's own checks.
    */
-  exchange(msg: WithoutRef<ClientMessage>, options: { timeoutMs?: number; check?: boolean } = {}): Promise<ServerMessage> {
+  async exchange(
+    msg: WithoutRef<ClientMessage>,
+    options: { timeoutMs?: number; check?: boolean } = {},
+  ): Promise<ServerMessage> {
     const ref = this.nextRef++;
     const message: ClientMessage = { ...msg, ref };
-    let text: string;
-    try {
-      text = options.check === false ? JSON.stringify(message) : encodeClientMessage(message);
-      if (this.failure) throw this.failure;
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+    const text = options.check === false ? JSON.stringify(message) : encodeClientMessage(message);
+    if (this.failure) throw this.failure;
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const unsent = new AbortController();
     const reply = this.waits.wait((m) => hasRef(m, ref), {
@@ -269,10 +267,8 @@ export class ProtocolClient {
     since = 0,
   ): Promise<ServerMessageOf<T>> {
     const match = (m: ServerMessage): m is ServerMessageOf<T> => isOfType(m, type) && predicate(m);
-    for (let i = since; i < this.log.length; i++) {
-      const m = this.log[i]!;
-      if (match(m)) return Promise.resolve(m);
-    }
+    const seen = this.log.slice(since).find(match);
+    if (seen) return Promise.resolve(seen);
     return this.waitFor(match, 'watch', timeoutMs, type);
   }
 

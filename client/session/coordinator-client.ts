@@ -77,7 +77,10 @@ export class CoordinatorClient {
   }
 
   /** Sends with a fresh `ref` and resolves with the direct reply. */
-  async request<T extends ServerMessage['type']>(msg: WithoutRef<ClientMessage>, expect: T): Promise<ServerMessageOf<T>> {
+  async request<T extends ServerMessage['type']>(
+    msg: WithoutRef<ClientMessage>,
+    expect: T,
+  ): Promise<ServerMessageOf<T>> {
     if (this.state === 'idle' && !this.protocol) this.reopening ??= this.reopen();
     if (this.reopening) await this.reopening;
     const protocol = this.protocol;
