@@ -16,13 +16,16 @@ describe('WaitList', () => {
     const even = list.wait((n) => n % 2 === 0, { ...forever, mode: 'take' });
     const anyWatch = list.wait(() => true, { ...forever, mode: 'watch' });
     const anyTake = list.wait(() => true, { ...forever, mode: 'take' });
-    expect(list.offer(3)).toBe(true); // anyTake took it: `even` did not match
+    const laterTake = list.wait(() => true, { ...forever, mode: 'take' });
+    expect(list.offer(3)).toBe(true); // anyTake took it: `even` did not match, laterTake came after
     expect(await anyWatch).toBe(3);
     expect(await anyTake).toBe(3);
-    expect(list.size).toBe(1);
+    expect(list.size).toBe(2);
     expect(list.offer(4)).toBe(true);
     expect(await even).toBe(4);
-    expect(list.offer(5)).toBe(false);
+    expect(list.offer(5)).toBe(true);
+    expect(await laterTake).toBe(5);
+    expect(list.offer(6)).toBe(false);
     expect(list.size).toBe(0);
   });
 
