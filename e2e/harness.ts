@@ -1,8 +1,8 @@
 /**
  * The end-to-end harness: the Tandem server (`signaling/main.ts`, as `npm start` runs it) and headless
  * Chromium pages inside one private network namespace, plus a Node driver on the coordinator WebSocket
- * acting as the session's host (it holds the host secret; the protocol lets a driver that is not a peer
- * plan and start requests). Tests, the demo and the bench all drive sessions through this one class.
+ * (core/protocol-client.ts on `ws`) acting as the session's host (it holds the host secret; the
+ * protocol lets a driver that is not a peer plan and start requests). Tests, the demo and the bench all drive sessions through this one class.
  *
  *   const h = await Harness.start({ chromium, model, backend: 'auto' });
  *   await h.createSession();
@@ -18,7 +18,9 @@ import { cpus } from 'node:os';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
+import WebSocket from 'ws';
 import { TandemError } from '../core/errors.ts';
+import { coordinatorUrl, ProtocolClient } from '../core/protocol-client.ts';
 import {
   unitsForStage,
   type PlanMethod,
@@ -27,7 +29,6 @@ import {
   type ServerMessageOf,
   type TimingEntry,
 } from '../core/protocol.ts';
-import { CoordinatorClient } from './coordinator-client.ts';
 import { launchInNetwork, launchWithWrapper } from './environment.ts';
 import { createLab, type Lab, type LabDevice, type LabDeviceShape } from './lab.ts';
 import type { ModelFixture } from './model-fixture.ts';
@@ -110,7 +111,7 @@ export class Harness {
     readonly lab: Lab | null,
     readonly server: ServerProcess,
     readonly browser: Browser,
-    readonly driver: CoordinatorClient,
+    readonly driver: ProtocolClient,
   ) {
     this.log = opts.log ?? (() => {});
   }
@@ -158,7 +159,9 @@ export class Harness {
         echo: opts.verboseServer ? (t) => process.stderr.write(t) : undefined,
       });
       browser = await launchInNetwork(net, { webgpu: opts.webgpu ?? true });
-      const driver = await CoordinatorClient.connect(server.controlUrl);
+      const driver = await ProtocolClient.connect(coordinatorUrl(server.controlUrl), (url) => new WebSocket(url), {
+        timeoutMs: 30_000,
+      });
       return new Harness(opts, net, lab, server, browser, driver);
     } catch (err) {
       await browser?.close().catch(() => {});

@@ -11,13 +11,13 @@ import WebSocket from 'ws';
 import type { ModelManifest, UnitEntry } from '../shards/manifest.ts';
 import { startServer, type ServerOptions, type TandemServer } from './http-server.ts';
 import { loadModelPackage } from './model-route.ts';
-import {
-  parseServerMessage,
-  type ClientMessage,
-  type ProfileReport,
-  type ServerMessage,
-  type ServerMessageOf,
-  type ServerMessageType,
+import { coordinatorUrl, ProtocolClient, type CloseInfo } from '../core/protocol-client.ts';
+import type {
+  ClientMessage,
+  ProfileReport,
+  ServerMessage,
+  ServerMessageOf,
+  ServerMessageType,
 } from '../core/protocol.ts';
 
 /**
@@ -142,39 +142,33 @@ export function messageText(data: WebSocket.RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
-/** A WebSocket client that records every server message and waits for the ones a test expects. */
+/**
+ * A test's connection to the coordinator: the shared protocol client (core/protocol-client.ts) on a
+ * `ws` socket, plus what only tests need (raw frames, a chosen local address, terminate). Its `next`
+ * consumes what it returns (the protocol client's `take`); its `send` and `request` skip the local
+ * schema check so tests can send what the server must refuse.
+ */
 export class TestClient {
-  readonly messages: ServerMessage[] = [];
-  private readonly ws: WebSocket;
-  private waiters: { pred: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void }[] = [];
-  private readonly taken = new Set<ServerMessage>();
-  readonly closed: Promise<{ code: number; reason: string }>;
+  private constructor(
+    private readonly ws: WebSocket,
+    private readonly protocol: ProtocolClient,
+  ) {}
 
-  private constructor(ws: WebSocket) {
-    this.ws = ws;
-    this.closed = new Promise((resolve) =>
-      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-    );
-    ws.on('message', (data) => {
-      const parsed = parseServerMessage(messageText(data));
-      if (!parsed.ok) throw new Error(`server sent an invalid message: ${parsed.message}`);
-      this.messages.push(parsed.message);
-      const index = this.waiters.findIndex((w) => w.pred(parsed.message));
-      if (index >= 0) {
-        const [waiter] = this.waiters.splice(index, 1);
-        waiter.resolve(parsed.message);
-      }
-    });
+  /** Every message received, in order. */
+  get messages(): ServerMessage[] {
+    return this.protocol.log;
+  }
+
+  get closed(): Promise<CloseInfo> {
+    return this.protocol.closed;
   }
 
   /** localAddress: e.g. '127.0.0.2' to appear as another client address on loopback. */
   static async open(url: string, localAddress?: string): Promise<TestClient> {
-    const ws = new WebSocket(url.replace(/^http/, 'ws') + '/ws', localAddress ? { localAddress } : {});
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    return new TestClient(ws);
+    const ws = new WebSocket(coordinatorUrl(url), localAddress ? { localAddress } : {});
+    const protocol = new ProtocolClient(ws, { timeoutMs: 30_000 });
+    await protocol.opened;
+    return new TestClient(ws, protocol);
   }
 
   send(message: ClientMessage): void {
@@ -191,55 +185,12 @@ export class TestClient {
     pred: (m: ServerMessageOf<T>) => boolean = () => true,
     timeoutMs = 30_000,
   ): Promise<ServerMessageOf<T>> {
-    const match = (m: ServerMessage): m is ServerMessageOf<T> => m.type === type && pred(m as ServerMessageOf<T>);
-    const found = this.messages.find((m) => !this.taken.has(m) && match(m));
-    if (found) {
-      this.taken.add(found);
-      return Promise.resolve(found as ServerMessageOf<T>);
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `timed out waiting for '${type}'; untaken: ${this.messages
-                .filter((m) => !this.taken.has(m))
-                .map((m) => m.type)
-                .join(', ')}`,
-            ),
-          ),
-        timeoutMs,
-      );
-      this.waiters.push({
-        pred: match,
-        resolve: (m) => {
-          clearTimeout(timer);
-          this.taken.add(m);
-          resolve(m as ServerMessageOf<T>);
-        },
-      });
-    });
+    return this.protocol.take(type, pred, timeoutMs);
   }
 
   /** Send and wait for the reply carrying the same ref (the reply itself or an error). */
-  async request(message: ClientMessage, timeoutMs = 30_000): Promise<ServerMessage> {
-    const ref = Math.floor(Math.random() * 2 ** 40);
-    const reply = new Promise<ServerMessage>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out waiting for the reply to '${message.type}'`)),
-        timeoutMs,
-      );
-      this.waiters.push({
-        pred: (m) => 'ref' in m && m.ref === ref,
-        resolve: (m) => {
-          clearTimeout(timer);
-          this.taken.add(m);
-          resolve(m);
-        },
-      });
-    });
-    this.send({ ...message, ref });
-    return reply;
+  request(message: ClientMessage, timeoutMs = 30_000): Promise<ServerMessage> {
+    return this.protocol.exchange(message, { timeoutMs, check: false });
   }
 
   /** Send a heartbeat every `ms` until the socket closes (as a page does). */

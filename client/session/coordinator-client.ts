@@ -1,24 +1,19 @@
 /**
- * The page's WebSocket client for the session coordinator at `/ws` (core/protocol.ts).
+ * The page's connection to the session coordinator at `/ws`: the shared protocol client
+ * (core/protocol-client.ts: schema checks, `request` by `ref`, the server's error codes) on the
+ * browser's WebSocket, plus what only a page needs:
  *
- * - Every outgoing message is checked against the shared schema before it leaves (a bug here gets a
- *   clear local error, not a server round trip); every incoming frame is parsed with the same schema.
- * - `request()` numbers messages with `ref` and resolves with the server's direct reply (or rejects
- *   with the server's `error` as a TandemError carrying its code).
  * - After `joined`, heartbeats run at the server's interval. If the socket drops, the client reconnects
  *   with back-off and `resume`s the peer with its secret; listeners see 'connection' events so the
  *   page can show "server gone" and clear it again.
  * - The server closes a socket that has not joined within ~10 s (code 4002, see signaling/ws-gateway.ts):
- *   that is not an outage, so the client goes 'idle' quietly and opens a new socket on the next request.
+ *   that is not an outage, so the client goes 'idle' quietly and opens a new socket on the next request
+ *   (a request that crossed that close is sent again on the new socket).
+ * - A server frame that fails the schema is shown to listeners as an `error` message; the connection stays.
  */
 import { TandemError } from '../../core/errors.ts';
-import {
-  clientMessageSchema,
-  parseServerMessage,
-  type ClientMessage,
-  type ServerMessage,
-  type ServerMessageOf,
-} from '../../core/protocol.ts';
+import type { ClientMessage, ServerMessage, ServerMessageOf } from '../../core/protocol.ts';
+import { coordinatorUrl, ProtocolClient, type CloseInfo, type WithoutRef } from '../../core/protocol-client.ts';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'idle' | 'closed';
 
@@ -31,20 +26,12 @@ export interface Credentials {
   peerSecret: string;
 }
 
-type Pending = {
-  resolve: (m: ServerMessage) => void;
-  reject: (e: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
-  text: string;
-};
-
-/** Distributive Omit, so that `ref` can be left off any member of the union. */
-type WithoutRef<T> = T extends unknown ? Omit<T, 'ref'> : never;
-
 export class CoordinatorClient {
+  /** The current socket (null between sockets); the tests drop it to act out a network change. */
   private ws: WebSocket | null = null;
-  private nextRef = 1;
-  private readonly pending = new Map<number, Pending>();
+  private protocol: ProtocolClient | null = null;
+  /** The socket being opened after an idle close, which requests made meanwhile wait for. */
+  private reopening: Promise<void> | null = null;
   private readonly messageListeners = new Set<(m: ServerMessage) => void>();
   private readonly stateListeners = new Set<(s: ConnectionState, detail: string) => void>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
@@ -60,7 +47,7 @@ export class CoordinatorClient {
 
   /** ws(s)://host/ws for the page's own origin. */
   static urlFor(location: { protocol: string; host: string }): string {
-    return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
+    return coordinatorUrl(`${location.protocol}//${location.host}`);
   }
 
   onMessage(listener: (m: ServerMessage) => void): () => void {
@@ -79,189 +66,146 @@ export class CoordinatorClient {
     return this.open();
   }
 
-  private setState(s: ConnectionState, detail: string): void {
-    this.state = s;
-    for (const l of this.stateListeners) l(s, detail);
-  }
-
-  private open(): Promise<void> {
-    this.setState(
-      this.attempts === 0 ? 'connecting' : 'reconnecting',
-      this.attempts === 0 ? 'connecting to the server' : `reconnecting (attempt ${this.attempts})`,
-    );
-    return new Promise((resolve, reject) => {
-      let ws: WebSocket;
-      try {
-        ws = new WebSocket(this.url);
-      } catch (cause) {
-        reject(new TandemError('server-unreachable', `Cannot open ${this.url} (${String(cause)}).`, { cause }));
-        return;
-      }
-      this.ws = ws;
-      let opened = false;
-      ws.onopen = () => {
-        opened = true;
-        this.attempts = 0;
-        this.setState('open', 'connected');
-        resolve();
-        if (this.credentials) void this.resume(this.credentials);
-      };
-      ws.onmessage = (ev) => this.handleFrame(ev.data);
-      // an error is always followed by close, which does the work
-      ws.onerror = () => undefined;
-      ws.onclose = (ev) => {
-        this.stopHeartbeat();
-        this.ws = null;
-        if (ev.code === CLOSE_NOT_JOINED && !this.credentials && !this.closedByUs) {
-          // Closed for not joining in time; a request sent meanwhile (a busy main thread) is sent again on a new socket.
-          this.setState('idle', 'not joined yet: reconnects on the next request');
-          if (this.pending.size > 0) this.reopenAndResend();
-          return;
-        }
-        for (const [ref, p] of this.pending) {
-          clearTimeout(p.timer);
-          p.reject(
-            new TandemError(
-              'server-gone',
-              'The connection to the server closed before it answered; the page reconnects by itself.',
-            ),
-          );
-          this.pending.delete(ref);
-        }
-        if (!opened && this.attempts === 0) {
-          this.setState('closed', `could not connect (${ev.code})`);
-          reject(
-            new TandemError(
-              'server-unreachable',
-              `Could not connect to ${this.url}; is the server (npm start) running and reachable from this device?`,
-            ),
-          );
-          return;
-        }
-        if (this.closedByUs) {
-          this.setState('closed', 'closed');
-          return;
-        }
-        this.attempts += 1;
-        // first retry quickly (a blip must not outlast the server's heartbeat timeout), then back off
-        const delay = Math.min(10_000, 250 * 2 ** Math.min(this.attempts - 1, 6));
-        this.setState(
-          'reconnecting',
-          `server gone (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''}); retrying in ${(delay / 1000).toFixed(1)} s`,
-        );
-        setTimeout(() => {
-          if (!this.closedByUs) this.open().catch(() => undefined);
-        }, delay);
-      };
-    });
-  }
-
-  private handleFrame(data: unknown): void {
-    if (typeof data !== 'string') return;
-    const parsed = parseServerMessage(data);
-    if (!parsed.ok) {
-      // a server we do not understand: surface it like a server error, keep the connection
-      const synthetic: ServerMessage = {
-        type: 'error',
-        code: 'bad-message',
-        message: `unreadable server message: ${parsed.message}`,
-        inReplyTo: parsed.inReplyTo,
-      };
-      for (const l of this.messageListeners) l(synthetic);
-      return;
-    }
-    const msg = parsed.message;
-    const ref = 'ref' in msg ? msg.ref : undefined;
-    if (ref !== undefined) {
-      const p = this.pending.get(ref);
-      if (p) {
-        this.pending.delete(ref);
-        clearTimeout(p.timer);
-        if (msg.type === 'error') p.reject(new TandemError(msg.code, msg.message));
-        else p.resolve(msg);
-      }
-    }
-    if (msg.type === 'joined') this.startHeartbeat(msg.heartbeatIntervalMs);
-    for (const l of this.messageListeners) l(msg);
-  }
-
   /** Sends a message and returns the text sent; throws TandemError('bad-message-local') if it does not match the schema. */
   send(msg: ClientMessage): string {
-    const checked = clientMessageSchema.safeParse(msg);
-    if (!checked.success) {
-      const issue = checked.error.issues.at(0);
-      throw new TandemError(
-        'bad-message-local',
-        `The page built an invalid '${msg.type}' message (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'schema'}); this is a bug in the page.`,
-      );
-    }
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+    if (!this.protocol)
       throw new TandemError(
         'server-gone',
         `Not connected to the server; '${msg.type}' was not sent. Wait for the page to reconnect.`,
       );
-    }
-    const text = JSON.stringify(checked.data);
-    this.ws.send(text);
-    return text;
-  }
-
-  /** After a 4002 close with requests in flight: a new socket, and the same requests again. */
-  private reopenAndResend(): void {
-    this.attempts = 0;
-    this.open().then(
-      () => {
-        for (const p of this.pending.values()) this.ws?.send(p.text);
-      },
-      (err: unknown) => {
-        for (const [ref, p] of this.pending) {
-          clearTimeout(p.timer);
-          p.reject(err instanceof Error ? err : new TandemError('server-unreachable', String(err)));
-          this.pending.delete(ref);
-        }
-      },
-    );
+    return this.protocol.send(msg);
   }
 
   /** Sends with a fresh `ref` and resolves with the direct reply. */
-  request<T extends ServerMessage['type']>(msg: WithoutRef<ClientMessage>, expect: T): Promise<ServerMessageOf<T>> {
-    if (this.state === 'idle' && !this.ws) {
-      this.attempts = 0;
-      return this.open().then(() => this.request(msg, expect));
+  async request<T extends ServerMessage['type']>(
+    msg: WithoutRef<ClientMessage>,
+    expect: T,
+  ): Promise<ServerMessageOf<T>> {
+    if (this.state === 'idle' && !this.protocol) this.reopening ??= this.reopen();
+    if (this.reopening) await this.reopening;
+    const protocol = this.protocol;
+    if (!protocol)
+      throw new TandemError(
+        'server-gone',
+        `Not connected to the server; '${msg.type}' was not sent. Wait for the page to reconnect.`,
+      );
+    try {
+      return await protocol.request(msg, expect);
+    } catch (err) {
+      // Closed for not joining in time while this was in flight (a busy main thread): send it again on a new socket.
+      if (err instanceof TandemError && err.code === 'server-gone' && this.closedIdle(protocol.closeInfo))
+        return this.request(msg, expect);
+      throw err;
     }
-    const ref = this.nextRef++;
-    return new Promise<ServerMessage>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(ref);
-        reject(
-          new TandemError(
-            'server-timeout',
-            `The server did not answer '${msg.type}' within ${this.requestTimeoutMs / 1000} s.`,
-          ),
-        );
-      }, this.requestTimeoutMs);
-      const pending: Pending = { resolve, reject, timer, text: '' };
-      this.pending.set(ref, pending);
-      try {
-        pending.text = this.send({ ...msg, ref });
-      } catch (e) {
-        clearTimeout(timer);
-        this.pending.delete(ref);
-        reject(e instanceof Error ? e : new TandemError('bad-message-local', String(e)));
-      }
-    }).then((reply) => {
-      if (reply.type !== expect)
-        throw new TandemError(
-          'bad-reply',
-          `The server answered '${msg.type}' with '${reply.type}', expected '${expect}'.`,
-        );
-      return reply as ServerMessageOf<T>;
-    });
   }
 
   /** Remembers the peer credentials so a reconnect resumes the same peer. */
   rememberPeer(credentials: Credentials | null): void {
     this.credentials = credentials;
+  }
+
+  close(): void {
+    this.closedByUs = true;
+    this.stopHeartbeat();
+    this.protocol?.close(1000, 'page closed');
+  }
+
+  private setState(s: ConnectionState, detail: string): void {
+    this.state = s;
+    for (const l of this.stateListeners) l(s, detail);
+  }
+
+  private emit(m: ServerMessage): void {
+    for (const l of this.messageListeners) l(m);
+  }
+
+  /** A close for not joining in time, with no peer to resume: the page goes idle instead of reconnecting. */
+  private closedIdle(info: CloseInfo | null): boolean {
+    return info?.code === CLOSE_NOT_JOINED && !this.credentials && !this.closedByUs;
+  }
+
+  private reopen(): Promise<void> {
+    this.attempts = 0;
+    const opening: Promise<void> = this.open().finally(() => {
+      if (this.reopening === opening) this.reopening = null;
+    });
+    return opening;
+  }
+
+  private async open(): Promise<void> {
+    const first = this.attempts === 0;
+    this.setState(
+      first ? 'connecting' : 'reconnecting',
+      first ? 'connecting to the server' : `reconnecting (attempt ${this.attempts})`,
+    );
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (cause) {
+      throw new TandemError('server-unreachable', `Cannot open ${this.url} (${String(cause)}).`, { cause });
+    }
+    let opened = false;
+    const protocol = new ProtocolClient(ws, {
+      timeoutMs: this.requestTimeoutMs,
+      onMalformed: (frame) =>
+        this.emit({
+          type: 'error',
+          code: 'bad-message',
+          message: `unreadable server message: ${frame.reason}`,
+          inReplyTo: frame.inReplyTo,
+        }),
+      onClose: (info) => {
+        if (this.protocol === protocol) this.onSocketClose(info, opened);
+      },
+    });
+    this.ws = ws;
+    this.protocol = protocol;
+    protocol.subscribe((m) => {
+      if (m.type === 'joined') this.startHeartbeat(m.heartbeatIntervalMs);
+      this.emit(m);
+    });
+    try {
+      await protocol.opened;
+    } catch (err) {
+      if (!first) throw err;
+      throw new TandemError(
+        'server-unreachable',
+        `Could not connect to ${this.url}; is the server (npm start) running and reachable from this device?`,
+        { cause: err },
+      );
+    }
+    opened = true;
+    this.attempts = 0;
+    this.setState('open', 'connected');
+    if (this.credentials) void this.resume(this.credentials);
+  }
+
+  private onSocketClose(info: CloseInfo, wasOpen: boolean): void {
+    this.stopHeartbeat();
+    this.ws = null;
+    this.protocol = null;
+    if (this.closedIdle(info)) {
+      this.setState('idle', 'not joined yet: reconnects on the next request');
+      return;
+    }
+    if (!wasOpen && this.attempts === 0) {
+      this.setState('closed', `could not connect (${info.code})`);
+      return;
+    }
+    if (this.closedByUs) {
+      this.setState('closed', 'closed');
+      return;
+    }
+    this.attempts += 1;
+    // first retry quickly (a blip must not outlast the server's heartbeat timeout), then back off
+    const delay = Math.min(10_000, 250 * 2 ** Math.min(this.attempts - 1, 6));
+    this.setState(
+      'reconnecting',
+      `server gone (code ${info.code}${info.reason ? `: ${info.reason}` : ''}); retrying in ${(delay / 1000).toFixed(1)} s`,
+    );
+    setTimeout(() => {
+      if (!this.closedByUs) this.open().catch(() => undefined);
+    }, delay);
   }
 
   private async resume(c: Credentials): Promise<void> {
@@ -273,13 +217,12 @@ export class CoordinatorClient {
       // cannot work, so stop (the page joins anew); a connection problem keeps the credentials for the next try.
       if (err.code === 'not-joined' || err.code === 'wrong-secret' || err.code === 'session-not-found')
         this.credentials = null;
-      const synthetic: ServerMessage = {
+      this.emit({
         type: 'error',
         code: 'not-joined',
         message: `Rejoining after the reconnect failed (${err.code}): ${err.message}`,
         inReplyTo: 'resume',
-      };
-      for (const l of this.messageListeners) l(synthetic);
+      });
     }
   }
 
@@ -298,11 +241,5 @@ export class CoordinatorClient {
   private stopHeartbeat(): void {
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.heartbeat = null;
-  }
-
-  close(): void {
-    this.closedByUs = true;
-    this.stopHeartbeat();
-    this.ws?.close(1000, 'page closed');
   }
 }
