@@ -483,7 +483,9 @@ function onServer(step: Step, m: ServerMessage): void {
       onOutput(step, m);
       return;
     case 'cancel':
-      step.set({ cancelled: withEntry(s.cancelled, m.requestId, { tokens: 0, steps: 0, reported: false }) });
+      // a repeated cancel keeps the first one's record (and reports nothing twice)
+      if (!s.cancelled.has(m.requestId))
+        step.set({ cancelled: withEntry(s.cancelled, m.requestId, { tokens: 0, steps: 0, reported: false }) });
       step.emit({ type: 'cancel-stage', requestId: m.requestId, reason: m.reason });
       // a stage that already ended says so at once
       if (s.ranHere.has(m.requestId)) reportCancelled(step, m.requestId);
