@@ -19,7 +19,7 @@
  * One case per server message type: a new message is one more case in `onServer`.
  */
 import { TandemError } from '../../core/errors.ts';
-import type { ServerMessage, ServerMessageOf, TimingEntry } from '../../core/protocol.ts';
+import { assertNever, type ServerMessage, type ServerMessageOf, type TimingEntry } from '../../core/protocol.ts';
 import type { AppEvent, PageOpened, UserEvent } from './app-events.ts';
 import type { Effect } from './app-effects.ts';
 import type { AppState, AssignmentWork, StartMessage } from './app-state.ts';
@@ -521,6 +521,9 @@ function onServer(step: Step, m: ServerMessage): void {
     case 'error':
       step.error(new TandemError(m.code, m.message), m.inReplyTo ? `server (${m.inReplyTo})` : 'server');
       return;
+    default:
+      // a new server message type needs its case above
+      assertNever(m);
   }
 }
 

@@ -2,7 +2,7 @@
  * The page's view: builds the static layout once (so inputs keep focus and text), and re-renders the
  * dynamic parts from the App's state on every change.
  */
-import type { TimingEntry } from '../../core/protocol.ts';
+import { unitsForStage, type TimingEntry } from '../../core/protocol.ts';
 import type { App } from '../app/app.ts';
 import { joinLink } from '../app/url-params.ts';
 import { h, fill, svg } from './dom.ts';
@@ -339,13 +339,7 @@ export function mountPage(root: HTMLElement, app: App): void {
 
     // roster
     const stageUnits = new Map<string, string[]>();
-    for (const st of s.plan?.stages ?? []) {
-      const units: string[] = [];
-      if (st.embeds) units.push('embed');
-      for (let l = st.layers.start; l < st.layers.end; l++) units.push(`layer.${l}`);
-      if (st.hasHead) units.push('head');
-      stageUnits.set(st.peerId, units);
-    }
+    for (const st of s.plan?.stages ?? []) stageUnits.set(st.peerId, unitsForStage(st.layers, st.embeds, st.hasHead));
     fill(
       rosterBody,
       renderRoster(s.roster, s.peerId, (id) => stageUnits.get(id) ?? null),
