@@ -29,4 +29,4 @@ Object.defineProperty(window, 'tandem', {
   writable: false,
   configurable: false,
 });
-void app.start(location.search);
+app.start(location.search);

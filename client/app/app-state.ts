@@ -1,6 +1,6 @@
 /**
- * The page's state (one object, changed only by the controller in app.ts) and the read-only snapshot
- * exposed as `window.tandem` for people in the console and for e2e tests:
+ * The page's state: one immutable value, replaced only by `reduce` (app-reducer.ts), and the read-only
+ * snapshot exposed as `window.tandem` for people in the console and for e2e tests:
  *
  *   window.tandem.snapshot() -> TandemSnapshot (a deep copy; JSON-safe)
  *   window.tandem.version    -> 1
@@ -9,6 +9,7 @@
  * `snapshot().outputs.at(-1)?.done`. Secrets (host secret, peer secret) are never in the snapshot.
  */
 import type { ModelRef, PredictedStage, RosterPeer, ServerMessageOf, TimingEntry } from '../../core/protocol.ts';
+import type { ModelManifest } from '../../shards/manifest.ts';
 import type { ProfileProgress, ProfileResult } from '../profiler/profile.ts';
 import type { FetchProgress } from '../cache/shard-cache.ts';
 import type { ConnectionState } from '../session/coordinator-client.ts';
@@ -16,89 +17,137 @@ import type { PageParams } from './url-params.ts';
 
 export interface PageError {
   /** 'warning': the page works on, with less (e.g. wasm instead of WebGPU); 'error': something failed */
-  level: 'error' | 'warning';
-  code: string;
-  message: string;
+  readonly level: 'error' | 'warning';
+  readonly code: string;
+  readonly message: string;
   /** where it happened: 'profile', 'cache', 'session', 'stage', 'server', 'params', ... */
-  source: string;
+  readonly source: string;
   /** page clock, ms since epoch */
-  atMs: number;
+  readonly atMs: number;
   /** shown until dismissed */
-  dismissed: boolean;
+  readonly dismissed: boolean;
 }
 
 export interface OutputState {
-  requestId: number;
-  prompt: string;
-  text: string;
-  tokenIds: number[];
-  done: boolean;
-  finishReason: 'eos' | 'max-tokens' | 'error' | 'cancelled' | null;
+  readonly requestId: number;
+  readonly prompt: string;
+  readonly text: string;
+  readonly tokenIds: readonly number[];
+  readonly done: boolean;
+  readonly finishReason: 'eos' | 'max-tokens' | 'error' | 'cancelled' | null;
 }
 
 export type CacheState = 'idle' | 'checking' | 'fetching' | 'complete' | 'error';
 
+export interface UnitReadTiming {
+  readonly unitId: string;
+  readonly readSeconds: number;
+  readonly verifySeconds: number;
+}
+
 export interface CacheSnapshot {
-  state: CacheState;
-  packageName: string | null;
+  readonly state: CacheState;
+  readonly packageName: string | null;
   /** unit ids of the package complete in IndexedDB */
-  cachedUnits: string[];
+  readonly cachedUnits: readonly string[];
   /** unit ids of the current assignment */
-  assignedUnits: string[];
-  progress: FetchProgress | null;
+  readonly assignedUnits: readonly string[];
+  readonly progress: FetchProgress | null;
   /** units downloaded for the current assignment (empty when everything was cached) */
-  fetchedUnits: string[];
-  reusedUnits: string[];
-  bytesDownloaded: number;
+  readonly fetchedUnits: readonly string[];
+  readonly reusedUnits: readonly string[];
+  readonly bytesDownloaded: number;
   /** storage-read seconds per unit of the last run */
-  reads: { unitId: string; readSeconds: number; verifySeconds: number }[];
+  readonly reads: readonly UnitReadTiming[];
 }
 
 export type StageState = 'idle' | 'running' | 'done' | 'error';
 
+export interface StageView {
+  readonly state: StageState;
+  readonly requestId: number | null;
+  readonly backend: string | null;
+  readonly detail: string;
+}
+
 /** Seconds each page-level phase took (null until it happened). */
 export interface PhaseTimings {
-  profileSeconds: number | null;
-  connectSeconds: number | null;
-  joinSeconds: number | null;
-  manifestSeconds: number | null;
-  cacheSeconds: number | null;
+  readonly profileSeconds: number | null;
+  readonly connectSeconds: number | null;
+  readonly joinSeconds: number | null;
+  readonly manifestSeconds: number | null;
+  readonly cacheSeconds: number | null;
   /** from `start` to the stage's end, last request */
-  stageSeconds: number | null;
+  readonly stageSeconds: number | null;
 }
 
 export type Assignment = ServerMessageOf<'assignment'>;
 export type PlanReady = ServerMessageOf<'plan-ready'>;
+export type StartMessage = ServerMessageOf<'start'>;
+
+/** What this page's stage did for a request the coordinator cancelled (reported once, in `report-cancelled`). */
+export interface CancelRecord {
+  readonly tokens: number;
+  readonly steps: number;
+  readonly reported: boolean;
+}
+
+/**
+ * The assignment this page works on. `seq` names it for the effects it starts (downloads, the stage):
+ * their results carry it back, and a result for another `seq` is late and changes nothing.
+ */
+export interface AssignmentWork {
+  readonly seq: number;
+  readonly message: Assignment;
+  /** the download of its units: a `start` waits while it is 'waiting' (no manifest yet) or 'running' */
+  readonly download: 'waiting' | 'running' | 'done' | 'failed';
+  /** `start`s that arrived while the units were still downloading: they run once the download ends */
+  readonly waitingStarts: readonly { readonly start: StartMessage; readonly atMs: number }[];
+}
 
 export interface AppState {
-  params: PageParams | null;
-  displayName: string;
-  connection: ConnectionState;
-  connectionDetail: string;
-  role: 'host' | 'peer' | null;
-  code: string | null;
-  sessionName: string | null;
-  peerId: string | null;
-  model: ModelRef | null;
-  profileProgress: ProfileProgress | null;
-  profile: ProfileResult | null;
-  profileSent: boolean;
-  roster: RosterPeer[];
-  planId: string | null;
-  plan: PlanReady | null;
-  assignment: Assignment | null;
-  excluded: { planId: string; reason: string } | null;
-  cache: CacheSnapshot;
-  stage: { state: StageState; requestId: number | null; backend: string | null; detail: string };
-  outputs: OutputState[];
+  readonly params: PageParams | null;
+  readonly displayName: string;
+  readonly connection: ConnectionState;
+  readonly connectionDetail: string;
+  readonly role: 'host' | 'peer' | null;
+  readonly code: string | null;
+  readonly sessionName: string | null;
+  readonly peerId: string | null;
+  readonly model: ModelRef | null;
+  readonly profileProgress: ProfileProgress | null;
+  readonly profile: ProfileResult | null;
+  readonly profileSent: boolean;
+  readonly roster: readonly RosterPeer[];
+  readonly planId: string | null;
+  readonly plan: PlanReady | null;
+  readonly assignment: Assignment | null;
+  readonly excluded: { readonly planId: string; readonly reason: string } | null;
+  readonly cache: CacheSnapshot;
+  readonly stage: StageView;
+  readonly outputs: readonly OutputState[];
   /** requestId -> peerId -> measured phases */
-  timings: Map<number, Map<string, TimingEntry[]>>;
+  readonly timings: ReadonlyMap<number, ReadonlyMap<string, readonly TimingEntry[]>>;
   /** stages of the plan that ran each request (to draw the timeline after a re-plan) */
-  requestStages: Map<number, PredictedStage[]>;
+  readonly requestStages: ReadonlyMap<number, readonly PredictedStage[]>;
   /** host: this session answers the server's OpenAI-compatible API */
-  serveApi: boolean;
-  errors: PageError[];
-  phases: PhaseTimings;
+  readonly serveApi: boolean;
+  readonly errors: readonly PageError[];
+  readonly phases: PhaseTimings;
+
+  // ---- the controller's own bookkeeping (not in the snapshot)
+  /** host credentials of this tab's session (kept out of the snapshot) */
+  readonly hostSecret: string | null;
+  /** the validated manifest of the session's model package, once fetched */
+  readonly manifest: ModelManifest | null;
+  /** the current assignment's work, null when this page has none */
+  readonly work: AssignmentWork | null;
+  /** the last assignment seq handed out (each new assignment takes the next) */
+  readonly lastSeq: number;
+  /** requests the coordinator cancelled, with what this page's stage did after the cancel arrived */
+  readonly cancelled: ReadonlyMap<number, CancelRecord>;
+  /** requests this page's stage ran to an end (done, failed, cancelled or stopped with its assignment) */
+  readonly ranHere: ReadonlySet<number>;
 }
 
 export function initialState(): AppState {
@@ -145,37 +194,43 @@ export function initialState(): AppState {
       cacheSeconds: null,
       stageSeconds: null,
     },
+    hostSecret: null,
+    manifest: null,
+    work: null,
+    lastSeq: 0,
+    cancelled: new Map(),
+    ranHere: new Set(),
   };
 }
 
 export interface TandemSnapshot {
-  version: 1;
-  peerId: string | null;
-  role: 'host' | 'peer' | null;
-  code: string | null;
-  displayName: string;
-  emulated: string | null;
-  backendParam: string;
-  connection: ConnectionState;
-  model: ModelRef | null;
-  profile: ProfileResult | null;
-  profileSent: boolean;
-  roster: RosterPeer[];
-  plan: PlanReady | null;
-  assignment: Assignment | null;
-  excluded: { planId: string; reason: string } | null;
-  cache: CacheSnapshot;
-  stage: AppState['stage'];
-  outputs: OutputState[];
+  readonly version: 1;
+  readonly peerId: string | null;
+  readonly role: 'host' | 'peer' | null;
+  readonly code: string | null;
+  readonly displayName: string;
+  readonly emulated: string | null;
+  readonly backendParam: string;
+  readonly connection: ConnectionState;
+  readonly model: ModelRef | null;
+  readonly profile: ProfileResult | null;
+  readonly profileSent: boolean;
+  readonly roster: readonly RosterPeer[];
+  readonly plan: PlanReady | null;
+  readonly assignment: Assignment | null;
+  readonly excluded: AppState['excluded'];
+  readonly cache: CacheSnapshot;
+  readonly stage: StageView;
+  readonly outputs: readonly OutputState[];
   /** requestId -> peerId -> measured phases */
-  timings: Record<string, Record<string, TimingEntry[]>>;
-  serveApi: boolean;
-  errors: PageError[];
-  phases: PhaseTimings;
+  readonly timings: Record<string, Record<string, readonly TimingEntry[]>>;
+  readonly serveApi: boolean;
+  readonly errors: readonly PageError[];
+  readonly phases: PhaseTimings;
 }
 
 export function snapshotOf(s: AppState): TandemSnapshot {
-  const timings: Record<string, Record<string, TimingEntry[]>> = {};
+  const timings: Record<string, Record<string, readonly TimingEntry[]>> = {};
   for (const [req, byPeer] of s.timings) timings[String(req)] = Object.fromEntries(byPeer);
   const snap: TandemSnapshot = {
     version: 1,

@@ -1,46 +1,32 @@
 /**
- * The page controller: owns the state (app-state.ts), talks to the coordinator, runs the profiler,
- * the shard cache and the stage, and tells the view to re-render. Flow:
+ * The page controller's shell: holds the state, passes every event through `reduce` (app-reducer.ts),
+ * runs the effects it returns, and turns their results into events again. All decisions live in the
+ * reducer; this file only does I/O: the coordinator WebSocket, the profiler, the manifest fetch, the
+ * shard cache, the stage (StageController), the browser's storage, history and wake lock.
  *
- *   load      parse URL params; profile the device at once (seconds); connect the WebSocket
- *   create    (host) create-session, then join it as a peer too (the host's device can take layers)
- *   join      join {code}; send the profile as soon as it exists; fetch + validate the manifest;
- *             report what the cache already holds (cache-status)
- *   assign    fetch only the missing units (verified), report cache-status again
- *   start     run the stage (client/runtime StagePeer) at once; report phases and tokens
+ *   event --reduce--> state (re-render) + effects --run here--> results --> events
  *
- * Every failure becomes a banner with its code and, when it concerns the session, a report-error.
+ * The views read `app.state` and send user events with `app.dispatch(...)`.
  */
 import { TandemError } from '../../core/errors.ts';
-import { parseManifest, type ModelManifest } from '../../shards/manifest.ts';
-import type { Sampling, ServerMessage, ServerMessageOf, TimingEntry } from '../../core/protocol.ts';
+import { parseManifest } from '../../shards/manifest.ts';
 import { ShardCache } from '../cache/shard-cache.ts';
 import { profileDevice } from '../profiler/profile.ts';
 import { CoordinatorClient } from '../session/coordinator-client.ts';
-import { initialState, snapshotOf, type AppState, type PageError, type TandemSnapshot } from './app-state.ts';
-import { normaliseJoinCode, normaliseName, parsePageParams } from './url-params.ts';
-import { StageController } from './stage-runner.ts';
-import { mergeTimings } from './timings.ts';
+import type { Effect } from './app-effects.ts';
+import type { AppEvent } from './app-events.ts';
+import { reduce } from './app-reducer.ts';
+import { initialState, snapshotOf, type Assignment, type AppState, type TandemSnapshot } from './app-state.ts';
+import { AssignmentSignals } from './assignment-signals.ts';
+import { StageController, type PrepareOptions } from './stage-runner.ts';
 import { TimingReporter } from './timing-reporter.ts';
 
-export interface PlanRequest {
-  tokens: number;
-  method: 'dp' | 'even' | 'heuristic' | 'single';
-}
-
-export interface GoRequest {
-  prompt: string;
-  maxNewTokens: number;
-  sampling: Sampling;
-}
-
-function asTandemError(e: unknown, fallbackCode: string): TandemError {
-  if (e instanceof TandemError) return e;
-  return new TandemError(fallbackCode, e instanceof Error ? e.message : String(e), { cause: e });
-}
+export type { GoRequest, PlanRequest } from './app-events.ts';
 
 /** sessionStorage key of the host credentials of this tab's session. */
 const HOST_KEY = 'tandem.host';
+/** localStorage key of the device name. */
+const NAME_KEY = 'tandem.name';
 
 function defaultName(): string {
   const ua = navigator.userAgent;
@@ -58,36 +44,38 @@ function defaultName(): string {
   return `${kind} ${Math.floor(Math.random() * 900 + 100)}`;
 }
 
+function savedHost(): { code: string; hostSecret: string } | null {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(HOST_KEY) ?? 'null') as {
+      code?: unknown;
+      hostSecret?: unknown;
+    } | null;
+    if (saved && typeof saved.code === 'string' && typeof saved.hostSecret === 'string')
+      return { code: saved.code, hostSecret: saved.hostSecret };
+  } catch {
+    // unreadable storage: join as a peer
+  }
+  return null;
+}
+
 export class App {
-  readonly state: AppState = initialState();
+  private current: AppState = initialState();
   private readonly listeners = new Set<() => void>();
   private client: CoordinatorClient | null = null;
-  private hostSecret: string | null = null;
-  private manifest: ModelManifest | null = null;
   private cache: ShardCache | null = null;
-  private readonly stage = new StageController({
-    onPhase: (requestId, p) => this.onPhase(requestId, p),
-    onTokens: (requestId, r) => this.onTokens(requestId, r),
-    onBackend: (backend, why) => {
-      this.state.stage.backend = backend;
-      this.state.stage.detail = why;
-      this.changed();
-    },
-  });
+  private readonly stage = new StageController();
+  private readonly signals = new AssignmentSignals();
   private readonly timingReporter = new TimingReporter(
     (m) => this.client?.send(m),
-    (e) => this.error(e, 'stage'),
+    (error) => this.dispatch({ type: 'failed', source: 'stage', fallbackCode: 'unexpected', error }),
   );
-  private profilePromise: Promise<void> | null = null;
-  private ensureRun = 0;
-  /** the download of the current assignment's units; a `start` waits for it */
-  private ensuring: Promise<void> = Promise.resolve();
   private renderQueued = false;
   private wakeListener: (() => void) | null = null;
-  /** Requests the coordinator cancelled, with what this page's stage did after the cancel arrived. */
-  private readonly cancelled = new Map<number, { tokens: number; steps: number; reported: boolean }>();
-  /** Requests this page's stage ran to an end (done, failed or cancelled). */
-  private readonly ranHere = new Set<number>();
+
+  /** The current state (immutable: a new object after every change). */
+  get state(): AppState {
+    return this.current;
+  }
 
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -108,243 +96,292 @@ export class App {
   }
 
   snapshot(): TandemSnapshot {
-    return snapshotOf(this.state);
+    return snapshotOf(this.current);
   }
 
-  error(e: unknown, source: string, fallbackCode = 'unexpected', level: 'error' | 'warning' = 'error'): TandemError {
-    const err = asTandemError(e, fallbackCode);
-    const last = this.state.errors.at(-1);
-    if (!(last && last.code === err.code && last.message === err.message && !last.dismissed)) {
-      this.state.errors.push({
-        level,
-        code: err.code,
-        message: err.message,
-        source,
-        atMs: Date.now(),
-        dismissed: false,
-      });
-    }
-    console.warn(`[tandem] ${source}: ${err.code}: ${err.message}`);
-    this.changed();
-    return err;
+  dispatch(event: AppEvent): void {
+    const { state, effects } = reduce(this.current, event, Date.now());
+    const changed = state !== this.current;
+    this.current = state;
+    for (const effect of effects) this.run(effect);
+    if (changed) this.changed();
   }
 
-  dismissError(index: number): void {
-    // the index comes from the UI and may be out of range
-    const e = this.state.errors[index] as PageError | undefined;
-    if (e) e.dismissed = true;
-    this.changed();
-  }
-
-  /** Reports a session-relevant failure to the server too (best effort). */
-  private reportError(err: TandemError, requestId: number | null, unitId?: string): void {
-    if (!this.state.peerId || !this.client) return;
-    try {
-      this.client.send({
-        type: 'report-error',
-        requestId,
-        code: /^[a-z0-9]+(-[a-z0-9]+)*$/.test(err.code) ? err.code.slice(0, 64) : 'unexpected',
-        message: err.message.slice(0, 2000),
-        ...(unitId && /^(embed|head|layer\.\d+)$/.test(unitId) ? { unitId } : {}),
-      });
-    } catch {
-      // not connected: the banner is all we can do
-    }
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // start-up
-
-  async start(search: string): Promise<void> {
-    try {
-      this.state.params = parsePageParams(search);
-    } catch (e) {
-      this.error(e, 'params');
-      this.state.params = { join: null, host: false, name: null, emulation: null, backend: 'auto' };
-    }
-    const params = this.state.params;
-    if (!window.isSecureContext) {
-      this.error(
-        new TandemError(
-          'insecure-context',
-          `This page was opened over plain http from ${location.host}, which browsers do not treat as secure: WebGPU is hidden, so this device measures and runs on wasm (CPU). For WebGPU, start the server with --https and open the https:// address.`,
-        ),
-        'page',
-        'insecure-context',
-        'warning',
-      );
-    }
-    this.state.displayName = params.name ?? localStorage.getItem('tandem.name') ?? defaultName();
-    this.changed();
-    this.profilePromise = this.runProfile();
-    const t0 = performance.now();
-    this.client = new CoordinatorClient(CoordinatorClient.urlFor(location));
-    this.client.onState((s, detail) => {
-      const wasGone = this.state.connection === 'reconnecting';
-      this.state.connection = s;
-      this.state.connectionDetail = detail;
-      if (s === 'reconnecting' && !wasGone)
-        this.error(
-          new TandemError(
-            'server-gone',
-            `Lost the connection to the server: ${detail}. The page keeps retrying; your cache is kept.`,
-          ),
-          'server',
-        );
-      if (s === 'open' && wasGone) {
-        for (const err of this.state.errors) if (err.code === 'server-gone') err.dismissed = true;
-      }
-      this.changed();
+  start(search: string): void {
+    this.dispatch({
+      type: 'page-opened',
+      search,
+      secureContext: window.isSecureContext,
+      host: location.host,
+      storedName: localStorage.getItem(NAME_KEY),
+      fallbackName: defaultName(),
+      savedHost: savedHost(),
     });
-    this.client.onMessage((m) => this.onServerMessage(m));
-    try {
-      await this.client.connect();
-      this.state.phases.connectSeconds = (performance.now() - t0) / 1000;
-    } catch (e) {
-      this.error(e, 'server', 'server-unreachable');
-      return;
-    }
-    if (params.host) await this.createSession();
-    else if (params.join) {
-      this.restoreHost(params.join);
-      await this.join(params.join);
-    }
   }
 
-  /** After a reload of the host's tab: take the host role back for that session. */
-  private restoreHost(code: string): void {
-    try {
-      const saved = JSON.parse(sessionStorage.getItem(HOST_KEY) ?? 'null') as {
-        code?: unknown;
-        hostSecret?: unknown;
-      } | null;
-      if (saved && saved.code === code && typeof saved.hostSecret === 'string') {
-        this.hostSecret = saved.hostSecret;
-        this.state.role = 'host';
-      }
-    } catch {
-      // unreadable storage: join as a peer
-    }
+  /** Download the measured profile (and the session's timings) as JSON. */
+  profileJson(): string {
+    const s = this.current;
+    return JSON.stringify(
+      { format: 'tandem-profile', version: 1, profile: s.profile, peerId: s.peerId, session: s.code },
+      null,
+      2,
+    );
   }
 
-  private async runProfile(): Promise<void> {
-    const t0 = performance.now();
-    this.state.profile = null;
-    this.state.profileSent = false;
-    try {
-      const result = await profileDevice({
-        name: this.state.displayName,
-        backend: this.state.params?.backend ?? 'auto',
-        emulation: this.state.params?.emulation ?? null,
-        origin: location.origin,
-        onProgress: (p) => {
-          this.state.profileProgress = p;
-          this.changed();
-        },
-      });
-      this.state.profile = result;
-      this.state.phases.profileSeconds = (performance.now() - t0) / 1000;
-      for (const issue of result.details.issues)
-        this.error(new TandemError(issue.code, issue.message), 'profile', issue.code, 'warning');
-      this.changed();
-      this.sendProfile();
-    } catch (e) {
-      this.error(e, 'profile', 'profile-failed');
-    }
-  }
-
-  reprofile(): void {
-    if (this.state.stage.state === 'running') return;
-    this.profilePromise = this.runProfile();
-  }
-
-  private sendProfile(): void {
-    const p = this.state.profile;
-    if (!p || !this.state.peerId || !this.client) return;
-    this.client
-      .request(
-        { type: 'profile', profile: { ...p.report, name: this.state.displayName.slice(0, 80) || p.report.name } },
-        'ack',
-      )
-      .then(() => {
-        this.state.profileSent = true;
-        this.changed();
-      })
-      .catch((e: unknown) => this.error(e, 'session'));
+  sessionJson(): string {
+    return JSON.stringify({ format: 'tandem-session-view', snapshot: this.snapshot() }, null, 2);
   }
 
   // ------------------------------------------------------------------------------------------
-  // session
+  // effects
 
-  setName(raw: string): void {
-    const name = normaliseName(raw);
-    if (!name) return;
-    this.state.displayName = name;
-    localStorage.setItem('tandem.name', name);
-    this.changed();
+  private failed(source: string, fallbackCode = 'unexpected', report = false): (error: unknown) => void {
+    return (error) => this.dispatch({ type: 'failed', source, fallbackCode, error, ...(report ? { report } : {}) });
   }
 
-  async createSession(): Promise<void> {
-    if (!this.client) return;
-    try {
-      const created = await this.client.request(
-        { type: 'create-session', name: `${this.state.displayName}'s session`.slice(0, 64) },
-        'session-created',
-      );
-      this.hostSecret = created.hostSecret;
-      this.state.role = 'host';
-      this.state.model = created.model;
-      // a reload of the host's tab keeps the host role (the secret stays in this tab's sessionStorage)
-      sessionStorage.setItem(HOST_KEY, JSON.stringify({ code: created.code, hostSecret: created.hostSecret }));
-      this.changed();
-      await this.join(created.code);
-    } catch (e) {
-      this.error(e, 'session');
+  private run(effect: Effect): void {
+    const client = this.client;
+    switch (effect.type) {
+      case 'connect':
+        this.connect();
+        return;
+      case 'send':
+        try {
+          client?.send(effect.message);
+        } catch (error) {
+          if (effect.source !== null) this.failed(effect.source)(error);
+        }
+        return;
+      case 'request-create':
+        client
+          ?.request(effect.message, 'session-created')
+          .then((created) => this.dispatch({ type: 'session-created', created }), this.failed('session'));
+        return;
+      case 'request-join': {
+        const t0 = performance.now();
+        client
+          ?.request(effect.message, 'joined')
+          .then(
+            (joined) => this.dispatch({ type: 'join-replied', joined, seconds: (performance.now() - t0) / 1000 }),
+            this.failed('session'),
+          );
+        return;
+      }
+      case 'request-profile':
+        client
+          ?.request({ type: 'profile', profile: effect.profile }, 'ack')
+          .then(() => this.dispatch({ type: 'profile-acked' }), this.failed('session'));
+        return;
+      case 'request-plan':
+        client
+          ?.request(effect.message, 'plan-ready')
+          .then((ready) => this.dispatch({ type: 'plan-replied', ready }), this.failed('plan'));
+        return;
+      case 'request-serve-api':
+        client?.request(effect.message, 'api-serving').then(
+          (reply) => this.dispatch({ type: 'serve-api-replied', serve: reply.serve }),
+          (error: unknown) => this.dispatch({ type: 'serve-api-failed', before: effect.before, error }),
+        );
+        return;
+      case 'report-cache':
+        this.reportCache().catch(this.failed('session'));
+        return;
+      case 'remember-peer':
+        client?.rememberPeer(effect.credentials);
+        return;
+      case 'profile':
+        this.profile(effect);
+        return;
+      case 'load-manifest':
+        this.loadManifest(effect).catch((error: unknown) => this.dispatch({ type: 'manifest-failed', error }));
+        return;
+      case 'sweep-cache':
+        this.cache?.sweep().then(
+          () => this.dispatch({ type: 'cache-swept' }),
+          (error: unknown) => this.dispatch({ type: 'manifest-failed', error }),
+        );
+        return;
+      case 'clear-cache':
+        this.cache?.clearPackage().then(() => this.dispatch({ type: 'cache-cleared' }), this.failed('cache'));
+        return;
+      case 'download-units':
+        this.download(effect.seq, effect.units);
+        return;
+      case 'connect-transport':
+        this.stage.connect(effect.peerId, effect.peerjs).catch(this.failed('transport', 'signaling-unavailable', true));
+        return;
+      case 'prepare-stage': {
+        const opts = this.stageOptions(effect.seq, effect.assignment);
+        if (!opts) return;
+        this.stage.prepare(opts).catch((error: unknown) => {
+          if (!opts.signal.aborted) this.dispatch({ type: 'stage-prepare-failed', seq: effect.seq, error });
+        });
+        return;
+      }
+      case 'run-stage':
+        this.runStage(effect);
+        return;
+      case 'cancel-stage':
+        this.stage.cancel(effect.requestId, effect.reason);
+        return;
+      case 'abort-assignment':
+        this.signals.abort(effect.seq);
+        return;
+      case 'close-stage':
+        this.stage.close();
+        return;
+      case 'report-timing':
+        this.timingReporter.add(effect.requestId, effect.entry);
+        return;
+      case 'flush-timings':
+        this.timingReporter.flush();
+        return;
+      case 'save-name':
+        localStorage.setItem(NAME_KEY, effect.name);
+        return;
+      case 'save-host':
+        sessionStorage.setItem(HOST_KEY, JSON.stringify({ code: effect.code, hostSecret: effect.hostSecret }));
+        return;
+      case 'show-joined-url': {
+        const q = new URLSearchParams(location.search);
+        q.delete('host');
+        q.set('join', effect.code);
+        history.replaceState(null, '', `${location.pathname}?${q.toString()}`);
+        return;
+      }
+      case 'keep-awake':
+        void this.keepAwake();
+        return;
+      case 'log':
+        console.warn(effect.text);
+        return;
     }
   }
 
-  async join(rawCode: string): Promise<void> {
-    if (!this.client) return;
-    const code = normaliseJoinCode(rawCode);
-    if (!code) {
-      this.error(
-        new TandemError(
-          'join-code-invalid',
-          `"${rawCode}" is not a join code: it has 8 letters and digits, as shown big on the host's screen.`,
-        ),
-        'session',
+  private connect(): void {
+    if (this.client) return;
+    const t0 = performance.now();
+    const client = new CoordinatorClient(CoordinatorClient.urlFor(location));
+    this.client = client;
+    client.onState((state, detail) => this.dispatch({ type: 'connection-changed', state, detail }));
+    client.onMessage((message) => this.dispatch({ type: 'server', message }));
+    client.connect().then(
+      () => this.dispatch({ type: 'connected', seconds: (performance.now() - t0) / 1000 }),
+      (error: unknown) => this.dispatch({ type: 'connect-failed', error }),
+    );
+  }
+
+  private profile(effect: Extract<Effect, { type: 'profile' }>): void {
+    const t0 = performance.now();
+    profileDevice({
+      name: effect.name,
+      backend: effect.params?.backend ?? 'auto',
+      emulation: effect.params?.emulation ?? null,
+      origin: location.origin,
+      onProgress: (progress) => this.dispatch({ type: 'profile-progress', progress }),
+    }).then(
+      (result) => this.dispatch({ type: 'profile-finished', result, seconds: (performance.now() - t0) / 1000 }),
+      (error: unknown) => this.dispatch({ type: 'profile-failed', error }),
+    );
+  }
+
+  private async loadManifest(effect: Extract<Effect, { type: 'load-manifest' }>): Promise<void> {
+    const { model } = effect;
+    const t0 = performance.now();
+    const res = await fetch(model.manifestUrl, { cache: 'no-store' });
+    if (!res.ok)
+      throw new TandemError(
+        'manifest-unavailable',
+        `The server answered HTTP ${res.status} for ${model.manifestUrl}; it has no model package '${model.name}'.`,
       );
+    const manifest = parseManifest(await res.json());
+    this.cache = new ShardCache(manifest, {
+      baseUrl: ShardCache.baseUrlOf(model.manifestUrl),
+      emulation: effect.params?.emulation ?? null,
+    });
+    this.dispatch({ type: 'manifest-loaded', manifest, seconds: (performance.now() - t0) / 1000 });
+  }
+
+  /** Lists what the cache holds, shows it, and tells the server (cache-status). */
+  private async reportCache(): Promise<void> {
+    const cache = this.cache;
+    const client = this.client;
+    if (!cache || !client) return;
+    const units = await cache.cachedUnitIds();
+    this.dispatch({ type: 'cache-listed', units });
+    await client.request({ type: 'cache-status', units }, 'ack');
+  }
+
+  private download(seq: number, units: readonly string[]): void {
+    const cache = this.cache;
+    if (!cache) return;
+    const signal = this.signals.signalFor(seq);
+    const t0 = performance.now();
+    let unitId: string | null = null;
+    cache
+      .ensure(
+        units,
+        (progress) => {
+          if (signal.aborted) return;
+          unitId = progress.unitId ?? unitId;
+          this.dispatch({ type: 'download-progress', seq, progress });
+        },
+        signal,
+      )
+      .then(
+        (result) => {
+          if (!signal.aborted)
+            this.dispatch({ type: 'download-finished', seq, result, seconds: (performance.now() - t0) / 1000 });
+        },
+        (error: unknown) => {
+          if (!signal.aborted) this.dispatch({ type: 'download-failed', seq, error, unitId });
+        },
+      );
+  }
+
+  private stageOptions(seq: number, assignment: Assignment): PrepareOptions | null {
+    const manifest = this.current.manifest;
+    const cache = this.cache;
+    if (!manifest || !cache) return null;
+    const params = this.current.params;
+    return {
+      assignment,
+      manifest,
+      backend: params?.backend ?? 'auto',
+      emulation: params?.emulation ?? null,
+      signal: this.signals.signalFor(seq),
+      readUnit: async (unitId: string) => {
+        const r = await cache.readUnit(unitId);
+        this.dispatch({
+          type: 'unit-read',
+          seq,
+          read: { unitId, readSeconds: r.readSeconds, verifySeconds: r.verifySeconds },
+        });
+        return r.bytes;
+      },
+      hooks: {
+        onBackend: (backend, why) => this.dispatch({ type: 'stage-backend', seq, backend, why }),
+        onPhase: (requestId, p) => this.dispatch({ type: 'stage-phase', seq, requestId, ...p }),
+        onTokens: (requestId, report) => this.dispatch({ type: 'stage-tokens', seq, requestId, report }),
+      },
+    };
+  }
+
+  private runStage(effect: Extract<Effect, { type: 'run-stage' }>): void {
+    const { seq, start, startedAtMs } = effect;
+    const seconds = () => (Date.now() - startedAtMs) / 1000;
+    const opts = this.stageOptions(seq, effect.assignment);
+    if (!opts) {
+      const error = new TandemError('stage-not-ready', 'The shard cache is not open; reload the page and re-join.');
+      this.dispatch({ type: 'stage-failed', seq, requestId: start.requestId, error, seconds: seconds() });
       return;
     }
-    const t0 = performance.now();
-    try {
-      const joined = await this.client.request(
-        {
-          type: 'join',
-          code,
-          displayName: this.state.displayName,
-          emulated: this.state.params?.emulation?.label ?? null,
-        },
-        'joined',
-      );
-      this.state.phases.joinSeconds = (performance.now() - t0) / 1000;
-      this.client.rememberPeer({ code: joined.code, peerId: joined.peerId, peerSecret: joined.peerSecret });
-      this.state.role ??= 'peer';
-      this.applyJoined(joined);
-      void this.keepAwake();
-      this.stage
-        .connect(joined.peerId, joined.peerjs)
-        .catch((e: unknown) => this.reportError(this.error(e, 'transport', 'signaling-unavailable'), null));
-      // the address bar now re-joins this session on reload (and no longer creates a new one)
-      const q = new URLSearchParams(location.search);
-      q.delete('host');
-      q.set('join', joined.code);
-      history.replaceState(null, '', `${location.pathname}?${q.toString()}`);
-      this.sendProfile();
-      await this.loadManifest();
-    } catch (e) {
-      this.error(e, 'session');
-    }
+    this.stage.run(start, opts).then(
+      () => this.dispatch({ type: 'stage-finished', seq, requestId: start.requestId, seconds: seconds() }),
+      (error: unknown) =>
+        this.dispatch({ type: 'stage-failed', seq, requestId: start.requestId, error, seconds: seconds() }),
+    );
   }
 
   /**
@@ -360,476 +397,9 @@ export class App {
     await acquire();
     if (!this.wakeListener) {
       this.wakeListener = () => {
-        if (document.visibilityState === 'visible' && this.state.peerId) void acquire();
+        if (document.visibilityState === 'visible' && this.current.peerId) void acquire();
       };
       document.addEventListener('visibilitychange', this.wakeListener);
     }
-  }
-
-  private applyJoined(joined: ServerMessageOf<'joined'>): void {
-    this.state.code = joined.code;
-    this.state.sessionName = joined.sessionName;
-    this.state.peerId = joined.peerId;
-    this.state.model = joined.model;
-    this.state.roster = joined.roster;
-    this.changed();
-  }
-
-  private async loadManifest(): Promise<void> {
-    const model = this.state.model;
-    if (!model || this.manifest?.name === model.name) return;
-    const t0 = performance.now();
-    try {
-      const res = await fetch(model.manifestUrl, { cache: 'no-store' });
-      if (!res.ok)
-        throw new TandemError(
-          'manifest-unavailable',
-          `The server answered HTTP ${res.status} for ${model.manifestUrl}; it has no model package '${model.name}'.`,
-        );
-      this.manifest = parseManifest(await res.json());
-      this.cache = new ShardCache(this.manifest, {
-        baseUrl: ShardCache.baseUrlOf(model.manifestUrl),
-        emulation: this.state.params?.emulation ?? null,
-      });
-      this.state.phases.manifestSeconds = (performance.now() - t0) / 1000;
-      this.state.cache.packageName = this.manifest.name;
-      this.state.cache.state = 'checking';
-      this.changed();
-      await this.cache.sweep();
-      await this.sendCacheStatus();
-      this.state.cache.state = 'idle';
-      this.changed();
-      if (this.state.assignment) this.ensuring = this.ensureAssigned();
-    } catch (e) {
-      this.state.cache.state = 'error';
-      this.reportError(this.error(e, 'cache', 'manifest-invalid'), null);
-    }
-  }
-
-  private async sendCacheStatus(): Promise<void> {
-    if (!this.cache || !this.client) return;
-    this.state.cache.cachedUnits = await this.cache.cachedUnitIds();
-    this.changed();
-    try {
-      await this.client.request({ type: 'cache-status', units: this.state.cache.cachedUnits }, 'ack');
-    } catch (e) {
-      this.error(e, 'session');
-    }
-  }
-
-  private onServerMessage(m: ServerMessage): void {
-    switch (m.type) {
-      case 'session-created':
-      case 'ack':
-      case 'heartbeat-ack':
-        break;
-      case 'joined':
-        // also arrives after a reconnect (`resume`)
-        this.applyJoined(m);
-        if (!this.state.profileSent) this.sendProfile();
-        break;
-      case 'roster':
-        this.state.roster = m.peers;
-        this.state.planId = m.planId;
-        break;
-      case 'peer-left': {
-        const gone = this.state.roster.find((p) => p.peerId === m.peerId);
-        this.state.roster = this.state.roster.filter((p) => p.peerId !== m.peerId);
-        const planned = this.state.plan?.stages.some((st) => st.peerId === m.peerId);
-        if (gone && planned) {
-          const why =
-            m.reason === 'timed-out'
-              ? 'stopped answering (timed out)'
-              : m.reason === 'replaced'
-                ? 'reconnected elsewhere'
-                : 'left';
-          this.error(
-            new TandemError(
-              'peer-left',
-              `${gone.displayName} ${why}; it held a stage of the current plan.${this.state.role === 'host' ? ' Press Plan again to continue without it.' : ''}`,
-            ),
-            'session',
-            'peer-left',
-            'warning',
-          );
-        }
-        break;
-      }
-      case 'plan-ready':
-        this.state.plan = m;
-        this.state.planId = m.planId;
-        if (m.excludedPeerIds.includes(this.state.peerId ?? '')) this.state.assignment = null;
-        break;
-      case 'assignment':
-        this.state.assignment = m;
-        this.state.excluded = null;
-        this.state.cache.assignedUnits = m.units;
-        this.ensuring = this.ensureAssigned();
-        break;
-      case 'excluded':
-        void this.stage.release();
-        this.state.assignment = null;
-        this.state.excluded = { planId: m.planId, reason: m.reason };
-        this.state.cache.assignedUnits = [];
-        break;
-      case 'start':
-        void this.runStart(m);
-        break;
-      case 'output':
-        this.onOutput(m);
-        break;
-      case 'cancel':
-        this.onCancel(m.requestId, m.reason);
-        break;
-      case 'cancelled':
-        break;
-      case 'api-serving':
-        this.state.serveApi = m.serve;
-        break;
-      case 'timings': {
-        const byPeer = this.state.timings.get(m.requestId) ?? new Map<string, TimingEntry[]>();
-        byPeer.set(m.peerId, mergeTimings(byPeer.get(m.peerId) ?? [], m.timings));
-        this.state.timings.set(m.requestId, byPeer);
-        break;
-      }
-      case 'peer-error': {
-        const who = this.state.roster.find((p) => p.peerId === m.peerId)?.displayName ?? m.peerId;
-        if (m.peerId !== this.state.peerId) this.error(new TandemError(m.code, `${who}: ${m.message}`), 'peer');
-        break;
-      }
-      case 'session-ended':
-        this.error(
-          new TandemError(
-            'session-ended',
-            m.reason === 'server-shutdown'
-              ? 'The server shut down; start it again and re-join (your cache is kept).'
-              : 'The host ended the session. Join a new one with its code; your cache is kept.',
-          ),
-          'session',
-        );
-        this.stage.close();
-        this.client?.rememberPeer(null);
-        this.state.peerId = null;
-        this.state.assignment = null;
-        break;
-      case 'error':
-        this.error(new TandemError(m.code, m.message), m.inReplyTo ? `server (${m.inReplyTo})` : 'server');
-        break;
-    }
-    this.changed();
-  }
-
-  /** Stop our stage's part of a cancelled request; a stage that already ended says so at once. */
-  private onCancel(requestId: number, reason: string): void {
-    this.cancelled.set(requestId, { tokens: 0, steps: 0, reported: false });
-    this.stage.cancel(requestId, reason);
-    if (this.ranHere.has(requestId)) this.reportCancelled(requestId);
-  }
-
-  private reportCancelled(requestId: number): void {
-    const c = this.cancelled.get(requestId);
-    if (!c || c.reported) return;
-    c.reported = true;
-    try {
-      this.client?.send({
-        type: 'report-cancelled',
-        requestId,
-        tokensAfterCancel: c.tokens,
-        stepsAfterCancel: c.steps,
-      });
-    } catch (e) {
-      this.error(e, 'stage');
-    }
-  }
-
-  private onOutput(m: ServerMessageOf<'output'>): void {
-    let out = this.state.outputs.find((o) => o.requestId === m.requestId);
-    if (!out) {
-      out = { requestId: m.requestId, prompt: '', text: '', tokenIds: [], done: false, finishReason: null };
-      this.state.outputs.push(out);
-    }
-    out.text += m.text;
-    out.tokenIds.push(...m.tokenIds);
-    out.done = m.done;
-    out.finishReason = m.finishReason ?? out.finishReason;
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // cache
-
-  private async ensureAssigned(): Promise<void> {
-    const a = this.state.assignment;
-    if (!a || !this.cache) return;
-    const run = ++this.ensureRun;
-    const t0 = performance.now();
-    const c = this.state.cache;
-    c.state = 'fetching';
-    c.progress = null;
-    c.fetchedUnits = [];
-    c.reusedUnits = [];
-    c.bytesDownloaded = 0;
-    this.changed();
-    // set from the progress callback, which the type narrowing does not follow
-    let currentUnit = null as string | null;
-    try {
-      const result = await this.cache.ensure(a.units, (p) => {
-        if (run !== this.ensureRun) return;
-        c.progress = p;
-        currentUnit = p.unitId ?? currentUnit;
-        this.changed();
-      });
-      if (run !== this.ensureRun) return;
-      c.fetchedUnits = result.fetched;
-      c.reusedUnits = result.reused;
-      c.bytesDownloaded = result.bytesDownloaded;
-      c.state = 'complete';
-      this.state.phases.cacheSeconds = (performance.now() - t0) / 1000;
-      await this.sendCacheStatus();
-      const opts = this.stageOptions(a);
-      if (opts)
-        this.stage
-          .prepare(opts)
-          .catch((e: unknown) => this.reportError(this.error(e, 'stage', 'stage-prepare-failed'), null));
-    } catch (e) {
-      if (run !== this.ensureRun) return;
-      c.state = 'error';
-      const err = this.error(e, 'cache', 'cache-failed');
-      this.reportError(err, null, currentUnit ?? undefined);
-      await this.sendCacheStatus().catch(() => undefined);
-    }
-    this.changed();
-  }
-
-  async clearCache(): Promise<void> {
-    if (!this.cache || this.state.stage.state === 'running') return;
-    await this.cache.clearPackage();
-    this.state.cache.state = 'idle';
-    await this.sendCacheStatus();
-    if (this.state.assignment) this.ensuring = this.ensureAssigned();
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // host actions
-
-  private hostAuth(): { code: string; hostSecret: string } {
-    if (!this.hostSecret || !this.state.code)
-      throw new TandemError('not-host', 'Only the page that created the session can plan and start it.');
-    return { code: this.state.code, hostSecret: this.hostSecret };
-  }
-
-  async plan(req: PlanRequest): Promise<void> {
-    if (!this.client) return;
-    try {
-      const ready = await this.client.request(
-        { type: 'plan', ...this.hostAuth(), tokens: req.tokens, method: req.method },
-        'plan-ready',
-      );
-      this.state.plan = ready;
-      this.changed();
-    } catch (e) {
-      this.error(e, 'plan');
-    }
-  }
-
-  go(req: GoRequest): void {
-    if (!this.client) return;
-    if (!req.prompt.trim()) {
-      this.error(new TandemError('prompt-empty', 'Type a prompt first.'), 'go');
-      return;
-    }
-    try {
-      this.client.send({
-        type: 'go',
-        ...this.hostAuth(),
-        prompt: req.prompt,
-        maxNewTokens: req.maxNewTokens,
-        sampling: req.sampling,
-      });
-    } catch (e) {
-      this.error(e, 'go');
-    }
-  }
-
-  /** Host: whether this session answers the OpenAI-compatible HTTP API of the server. */
-  async setServeApi(serve: boolean): Promise<void> {
-    if (!this.client) return;
-    const before = this.state.serveApi;
-    // shown at once (a render before the reply must not flip the checkbox back)
-    this.state.serveApi = serve;
-    this.changed();
-    try {
-      const reply = await this.client.request({ type: 'serve-api', ...this.hostAuth(), serve }, 'api-serving');
-      this.state.serveApi = reply.serve;
-    } catch (e) {
-      this.state.serveApi = before;
-      this.error(e, 'api');
-    }
-    this.changed();
-  }
-
-  endSession(): void {
-    if (!this.client) return;
-    try {
-      this.client.send({ type: 'end-session', ...this.hostAuth() });
-    } catch (e) {
-      this.error(e, 'session');
-    }
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // the stage
-
-  private stageOptions(a: NonNullable<AppState['assignment']>) {
-    const manifest = this.manifest;
-    const cache = this.cache;
-    if (!manifest || !cache) return null;
-    return {
-      assignment: a,
-      manifest,
-      backend: this.state.params?.backend ?? 'auto',
-      emulation: this.state.params?.emulation ?? null,
-      readUnit: async (unitId: string) => {
-        const r = await cache.readUnit(unitId);
-        this.state.cache.reads.push({ unitId, readSeconds: r.readSeconds, verifySeconds: r.verifySeconds });
-        return r.bytes;
-      },
-    } as const;
-  }
-
-  private onPhase(
-    requestId: number,
-    p: { phase: TimingEntry['phase']; step: number; startMs: number; endMs: number },
-  ): void {
-    const cancelled = this.cancelled.get(requestId);
-    if (cancelled && p.phase === 'sample') cancelled.tokens++;
-    if (cancelled && p.phase === 'compute') cancelled.steps++;
-    const peerId = this.state.peerId;
-    if (!peerId) return;
-    const t: TimingEntry = {
-      phase: p.phase,
-      step: p.step,
-      startMs: Math.max(0, p.startMs),
-      endMs: Math.max(0, p.startMs, p.endMs),
-    };
-    const byPeer = this.state.timings.get(requestId) ?? new Map<string, TimingEntry[]>();
-    byPeer.set(peerId, mergeTimings(byPeer.get(peerId) ?? [], [t]));
-    this.state.timings.set(requestId, byPeer);
-    this.timingReporter.add(requestId, t);
-    this.changed();
-  }
-
-  private onTokens(
-    requestId: number,
-    r: {
-      tokenIds: number[];
-      text: string;
-      generated: number;
-      done: boolean;
-      finishReason?: 'eos' | 'max-tokens' | 'error';
-    },
-  ): void {
-    try {
-      this.client?.send({ type: 'report-tokens', requestId, ...r, text: r.text.slice(0, 32 * 1024) });
-    } catch (e) {
-      this.error(e, 'stage');
-    }
-  }
-
-  private async runStart(m: ServerMessageOf<'start'>): Promise<void> {
-    const a = this.state.assignment;
-    const stages =
-      this.state.plan?.planId === m.planId
-        ? this.state.plan.stages
-        : a?.planId === m.planId
-          ? a.stages
-          : this.state.plan?.stages;
-    if (stages) this.state.requestStages.set(m.requestId, stages);
-    const existing = this.state.outputs.find((o) => o.requestId === m.requestId);
-    if (existing) existing.prompt = m.prompt;
-    else
-      this.state.outputs.push({
-        requestId: m.requestId,
-        prompt: m.prompt,
-        text: '',
-        tokenIds: [],
-        done: false,
-        finishReason: null,
-      });
-    if (!a || a.planId !== m.planId) {
-      this.changed();
-      return; // not part of this plan: watch only
-    }
-    const opts = this.stageOptions(a);
-    if (!opts || !this.state.peerId) {
-      this.reportError(
-        this.error(
-          new TandemError(
-            'stage-not-ready',
-            'A request started before this page had its model manifest; reload the page and re-join.',
-          ),
-          'stage',
-        ),
-        m.requestId,
-      );
-      return;
-    }
-    const t0 = performance.now();
-    // a "go" pressed while this page still downloads its units: the stage starts once they are in
-    await this.ensuring;
-    if (this.cancelled.has(m.requestId)) {
-      this.ranHere.add(m.requestId);
-      this.reportCancelled(m.requestId);
-      return;
-    }
-    this.state.stage = {
-      state: 'running',
-      requestId: m.requestId,
-      backend: this.state.stage.backend,
-      detail: 'cold start',
-    };
-    this.state.cache.reads = [];
-    this.changed();
-    try {
-      await this.stage.run(m, opts);
-      this.state.stage.state = 'done';
-      this.state.stage.detail = 'finished';
-    } catch (e) {
-      const err = asTandemError(e, 'stage-failed');
-      if (this.cancelled.has(m.requestId)) {
-        // not a failure: the server stopped the request (its API client went away, or a stop sequence matched)
-        this.state.stage.state = 'done';
-        this.state.stage.detail = 'cancelled';
-      } else {
-        this.state.stage.state = 'error';
-        this.state.stage.detail = err.code;
-        // StagePeer already told the other stages; tell the people and the server
-        this.reportError(this.error(err, 'stage'), m.requestId);
-      }
-    } finally {
-      this.ranHere.add(m.requestId);
-      if (this.cancelled.has(m.requestId)) this.reportCancelled(m.requestId);
-      this.timingReporter.flush();
-      this.state.phases.stageSeconds = (performance.now() - t0) / 1000;
-      this.changed();
-    }
-  }
-
-  /** Download the measured profile (and the session's timings) as JSON. */
-  profileJson(): string {
-    return JSON.stringify(
-      {
-        format: 'tandem-profile',
-        version: 1,
-        profile: this.state.profile,
-        peerId: this.state.peerId,
-        session: this.state.code,
-      },
-      null,
-      2,
-    );
-  }
-
-  sessionJson(): string {
-    return JSON.stringify({ format: 'tandem-session-view', snapshot: this.snapshot() }, null, 2);
   }
 }

@@ -3,6 +3,8 @@
  * client-runtime engineer): keeps this page's PeerJS transport (opened right after joining, so the
  * peer id is registered long before "go"), builds a StagePeer on every assignment (backend choice,
  * tokenizer for the first and last stage), and runs it on `start`, passing phases and tokens out.
+ * Each assignment brings its hooks and its AbortSignal: when the signal fires (a new plan, leaving),
+ * that assignment's StagePeer is disposed, which stops a request it is running.
  *
  * The runtime (onnxruntime-web, transformers.js, PeerJS) is imported lazily: the page shows and
  * profiles at once, and the large modules load while the user reads the join code.
@@ -49,6 +51,16 @@ export interface PrepareOptions {
   /** ?emulate=: its compute slow-down stretches every session run */
   emulation: Emulation | null;
   readUnit: (unitId: string) => Promise<Uint8Array>;
+  /** where this assignment's phases, tokens and backend choice go */
+  hooks: StageHooks;
+  /** fires when the assignment ends: its StagePeer is disposed */
+  signal: AbortSignal;
+}
+
+function abortedError(signal: AbortSignal): TandemError {
+  return signal.reason instanceof TandemError
+    ? signal.reason
+    : new TandemError('assignment-aborted', 'This assignment was replaced before its stage was ready.');
 }
 
 function pageEndpoint(): { host: string; port: number; secure: boolean } {
@@ -72,8 +84,6 @@ export class StageController {
   private warmUp: Promise<void> = Promise.resolve();
   private warmedFor: string | null = null;
 
-  constructor(private readonly hooks: StageHooks) {}
-
   /** Registers this page's peer id with the PeerJS server on the access point, with its token from `joined` (idempotent). */
   async connect(peerId: string, peerjs: { path: string; token: string }): Promise<void> {
     if (this.transport && this.transportFor === peerId) return;
@@ -85,11 +95,13 @@ export class StageController {
 
   /** Builds the StagePeer for a new assignment (before "go", so no early frame is missed). */
   prepare(opts: PrepareOptions): Promise<StagePeer> {
+    if (opts.signal.aborted) return Promise.reject(abortedError(opts.signal));
     if (this.preparedPlanId === opts.assignment.planId && this.prepared) return this.prepared;
     const old = this.peer;
     this.peer = null;
     this.preparedPlanId = opts.assignment.planId;
-    this.prepared = (async () => {
+    const hooks = opts.hooks;
+    const prepared = (async () => {
       await old?.dispose();
       if (!this.transport)
         throw new TandemError(
@@ -108,7 +120,7 @@ export class StageController {
         opts.backend === 'auto' ? undefined : opts.backend,
         false,
       );
-      this.hooks.onBackend(choice.backend, choice.reason);
+      hooks.onBackend(choice.backend, choice.reason);
       const warmKey = `${opts.manifest.name}:${choice.backend}`;
       if (this.warmedFor !== warmKey) {
         this.warmedFor = warmKey;
@@ -118,7 +130,7 @@ export class StageController {
         // WebGPU needs each shader compiled once (no tier-up): a short prefill and two decode steps do it
         const shape = choice.backend === 'webgpu' ? { prefillTokens: 16, decodeSteps: 2, sequences: 1 } : {};
         this.warmUp = warmUpStageKernels(createBrowserRuntime(), opts.manifest, choice.backend, shape).then(
-          (r) => this.hooks.onWarmUp?.(r.seconds, r.runs),
+          (r) => hooks.onWarmUp?.(r.seconds, r.runs),
           () => undefined,
         );
       }
@@ -139,10 +151,10 @@ export class StageController {
         readUnit: opts.readUnit,
         tokenizer: this.tokenizer ?? undefined,
         onPhase: (e) =>
-          this.hooks.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
+          hooks.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
         onToken: (e) => {
           generated = e.index + 1;
-          this.hooks.onTokens(e.requestId, {
+          hooks.onTokens(e.requestId, {
             tokenIds: [e.tokenId],
             text: e.text,
             generated,
@@ -151,15 +163,27 @@ export class StageController {
           });
         },
       });
+      if (opts.signal.aborted) {
+        await peer.dispose();
+        throw abortedError(opts.signal);
+      }
       this.peer = peer;
+      opts.signal.addEventListener('abort', () => void this.releaseIf(prepared), { once: true });
       return peer;
     })();
+    this.prepared = prepared;
     // a failed preparation may be retried by the next assignment or start
-    this.prepared.catch(() => {
+    prepared.catch(() => {
+      if (this.prepared !== prepared) return;
       this.prepared = null;
       this.preparedPlanId = null;
     });
-    return this.prepared;
+    return prepared;
+  }
+
+  /** Drops the stage built by `prepared` if it is still this page's stage (its assignment was aborted). */
+  private async releaseIf(prepared: Promise<StagePeer>): Promise<void> {
+    if (this.prepared === prepared) await this.release();
   }
 
   /** Runs the request on this page's stage; resolves at EOS / max tokens, rejects with a TandemError. */

@@ -107,6 +107,29 @@ async function code(p: Promise<unknown>): Promise<string> {
 }
 
 describe('ShardCache', () => {
+  it('an aborted ensure stops: the fetch gets the signal, nothing more is requested or committed', async () => {
+    const store = freshStore();
+    const server = fakeServer();
+    const signals: (AbortSignal | null | undefined)[] = [];
+    const fetchImpl = ((input: RequestInfo | URL, init?: RequestInit) => {
+      signals.push(init?.signal);
+      return server.fetchImpl(input, init);
+    }) as typeof fetch;
+    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl, concurrency: 1 });
+    const controller = new AbortController();
+    const ensured = cache.ensure(
+      ['embed', 'layer.0', 'layer.1'],
+      (p) => {
+        if (p.bytesDone > 0) controller.abort(new TandemError('assignment-aborted', 'a new plan'));
+      },
+      controller.signal,
+    );
+    expect(await code(ensured)).toBe('assignment-aborted');
+    expect(server.requests).toEqual(['embed.bin']);
+    expect(signals).toEqual([controller.signal]);
+    expect(await cache.cachedUnitIds()).toEqual([]);
+  });
+
   it('downloads only missing units, keeps them for the next cache object, and reads back exact bytes', async () => {
     const store = freshStore();
     const server = fakeServer();

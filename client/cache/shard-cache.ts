@@ -157,8 +157,15 @@ export class ShardCache {
     return planFetch(this.manifest.name, units, await this.commits(units));
   }
 
-  /** Makes every listed unit complete in the cache, downloading only what is missing. */
-  async ensure(unitIds: readonly string[], onProgress?: (p: FetchProgress) => void): Promise<EnsureResult> {
+  /**
+   * Makes every listed unit complete in the cache, downloading only what is missing. `signal` stops it:
+   * the downloads in flight are aborted, no further unit is committed, and it rejects with the reason.
+   */
+  async ensure(
+    unitIds: readonly string[],
+    onProgress?: (p: FetchProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<EnsureResult> {
     const t0 = performance.now();
     const plan = await this.planFor(unitIds);
     const total = plan.bytesToFetch;
@@ -172,11 +179,17 @@ export class ShardCache {
     const queue = [...plan.toFetch];
     const worker = async () => {
       for (let unit = queue.shift(); unit; unit = queue.shift()) {
-        const bytes = await this.download(unit, (delta) => {
-          bytesDone += delta;
-          report(unit.id);
-        });
+        signal?.throwIfAborted();
+        const bytes = await this.download(
+          unit,
+          (delta) => {
+            bytesDone += delta;
+            report(unit.id);
+          },
+          signal,
+        );
         await verify(unit, bytes);
+        signal?.throwIfAborted();
         await this.commit(unit, bytes);
         fetched.push(unit.id);
         unitsDone += 1;
@@ -208,12 +221,13 @@ export class ShardCache {
     }
   }
 
-  private async download(unit: UnitEntry, onBytes: (delta: number) => void): Promise<Uint8Array> {
+  private async download(unit: UnitEntry, onBytes: (delta: number) => void, signal?: AbortSignal): Promise<Uint8Array> {
     const url = `${this.options.baseUrl}${encodeURIComponent(unit.file)}`;
     let res: Response;
     try {
-      res = await this.fetchImpl(url, { cache: 'no-store' });
+      res = await this.fetchImpl(url, signal ? { cache: 'no-store', signal } : { cache: 'no-store' });
     } catch (cause) {
+      if (signal?.aborted) throw signal.reason;
       throw new TandemError(
         'server-unreachable',
         `Downloading ${unit.id} from ${url} failed (${String(cause)}); check the connection to the server.`,

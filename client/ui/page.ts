@@ -2,7 +2,7 @@
  * The page's view: builds the static layout once (so inputs keep focus and text), and re-renders the
  * dynamic parts from the App's state on every change.
  */
-import type { TimingEntry } from '../../core/protocol.ts';
+import { unitsForStage, type TimingEntry } from '../../core/protocol.ts';
 import type { App } from '../app/app.ts';
 import { joinLink } from '../app/url-params.ts';
 import { h, fill, svg } from './dom.ts';
@@ -40,8 +40,6 @@ function labelled(text: string, control: HTMLElement, hint?: string): HTMLElemen
 }
 
 export function mountPage(root: HTMLElement, app: App): void {
-  const s = app.state;
-
   // ---- header and banners
   const connPill = h('span.pill', { id: 'connection' });
   const nameInput = h('input', {
@@ -51,7 +49,7 @@ export function mountPage(root: HTMLElement, app: App): void {
     autocomplete: 'nickname',
     'aria-label': 'Your device name',
   });
-  nameInput.addEventListener('change', () => app.setName(nameInput.value));
+  nameInput.addEventListener('change', () => app.dispatch({ type: 'name-changed', raw: nameInput.value }));
   const header = h(
     'header.topbar',
     {},
@@ -77,9 +75,9 @@ export function mountPage(root: HTMLElement, app: App): void {
   const joinForm = h('form.join-form', {}, codeInput, joinBtn);
   joinForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    void app.join(codeInput.value);
+    app.dispatch({ type: 'join-requested', rawCode: codeInput.value });
   });
-  createBtn.addEventListener('click', () => void app.createSession());
+  createBtn.addEventListener('click', () => app.dispatch({ type: 'create-requested' }));
   const joinPanel = h(
     'div#join-panel',
     {},
@@ -94,17 +92,17 @@ export function mountPage(root: HTMLElement, app: App): void {
   // ---- this device
   const profileBody = h('div#profile-body', {});
   const reprofileBtn = h('button.btn.btn-small', { type: 'button', id: 'reprofile-btn' }, 'Measure again');
-  reprofileBtn.addEventListener('click', () => app.reprofile());
+  reprofileBtn.addEventListener('click', () => app.dispatch({ type: 'reprofile-requested' }));
   const profileDl = h('button.btn.btn-small', { type: 'button', id: 'profile-download' }, 'Download JSON');
   profileDl.addEventListener('click', () =>
-    download(`tandem-profile-${s.displayName.replace(/[^A-Za-z0-9_-]+/g, '_')}.json`, app.profileJson()),
+    download(`tandem-profile-${app.state.displayName.replace(/[^A-Za-z0-9_-]+/g, '_')}.json`, app.profileJson()),
   );
   const deviceCard = card('This device', 'device', profileBody, h('div.actions', {}, reprofileBtn, profileDl));
 
   // ---- my stage (assignment + cache)
   const stageBody = h('div#stage-body', {});
   const clearBtn = h('button.btn.btn-small', { type: 'button', id: 'clear-cache' }, 'Clear cached layers');
-  clearBtn.addEventListener('click', () => void app.clearCache());
+  clearBtn.addEventListener('click', () => app.dispatch({ type: 'clear-cache-requested' }));
   const stageCard = card('My stage', 'stage', stageBody, h('div.actions', {}, clearBtn));
 
   // ---- host controls
@@ -118,13 +116,12 @@ export function mountPage(root: HTMLElement, app: App): void {
     h('option', { value: 'single' }, 'Single device'),
   );
   const planBtn = h('button.btn.btn-primary', { id: 'plan-btn', type: 'button' }, 'Plan');
-  planBtn.addEventListener(
-    'click',
-    () =>
-      void app.plan({
-        tokens: Math.max(1, Math.round(Number(tokensInput.value) || 256)),
-        method: methodSelect.value as 'dp',
-      }),
+  planBtn.addEventListener('click', () =>
+    app.dispatch({
+      type: 'plan-requested',
+      tokens: Math.max(1, Math.round(Number(tokensInput.value) || 256)),
+      method: methodSelect.value as 'dp',
+    }),
   );
   const promptInput = h('textarea', { id: 'prompt', rows: 3, maxlength: 16000, placeholder: 'Ask something…' });
   promptInput.value = 'The capital of France is';
@@ -137,7 +134,8 @@ export function mountPage(root: HTMLElement, app: App): void {
   goBtn.addEventListener('click', () => {
     const num = (el: HTMLInputElement, dflt: number) =>
       Number.isFinite(Number(el.value)) && el.value !== '' ? Number(el.value) : dflt;
-    app.go({
+    app.dispatch({
+      type: 'go-requested',
       prompt: promptInput.value.trim(),
       maxNewTokens: Math.min(4096, Math.max(1, Math.round(num(maxNewInput, 32)))),
       sampling: {
@@ -149,7 +147,7 @@ export function mountPage(root: HTMLElement, app: App): void {
     });
   });
   const apiToggle = h('input', { id: 'serve-api', type: 'checkbox' });
-  apiToggle.addEventListener('change', () => void app.setServeApi(apiToggle.checked));
+  apiToggle.addEventListener('change', () => app.dispatch({ type: 'serve-api-requested', serve: apiToggle.checked }));
   const apiRow = h(
     'label.field.field-check',
     { for: 'serve-api' },
@@ -161,7 +159,7 @@ export function mountPage(root: HTMLElement, app: App): void {
   const planSummary = h('div#plan-summary', {});
   const endBtn = h('button.btn.btn-small.btn-danger', { type: 'button', id: 'end-btn' }, 'End session');
   endBtn.addEventListener('click', () => {
-    app.endSession();
+    app.dispatch({ type: 'end-requested' });
   });
   const hostCard = card(
     'Host controls',
@@ -195,7 +193,9 @@ export function mountPage(root: HTMLElement, app: App): void {
   const outputCard = card('Output', 'output', outputBody);
   const timelineBody = h('div#timeline-body', {});
   const sessionDl = h('button.btn.btn-small', { type: 'button', id: 'session-download' }, 'Download timings JSON');
-  sessionDl.addEventListener('click', () => download(`tandem-session-${s.code ?? 'none'}.json`, app.sessionJson()));
+  sessionDl.addEventListener('click', () =>
+    download(`tandem-session-${app.state.code ?? 'none'}.json`, app.sessionJson()),
+  );
   const timelineCard = card(
     'Cold start timeline — predicted vs measured',
     'timeline',
@@ -220,6 +220,8 @@ export function mountPage(root: HTMLElement, app: App): void {
   let lastTimelineKey = '';
   let lastWidth = 0;
   const render = () => {
+    // the state is immutable: read the current one on every render
+    const s = app.state;
     // header
     if (document.activeElement !== nameInput) nameInput.value = s.displayName;
     // the name is sent with `join`; changing it later would not reach the others
@@ -254,7 +256,11 @@ export function mountPage(root: HTMLElement, app: App): void {
               h('span.banner-msg', {}, e.message),
               h(
                 'button.banner-close',
-                { type: 'button', 'aria-label': 'Dismiss', onclick: () => app.dismissError(i) },
+                {
+                  type: 'button',
+                  'aria-label': 'Dismiss',
+                  onclick: () => app.dispatch({ type: 'error-dismissed', index: i }),
+                },
                 '×',
               ),
             ),
@@ -333,13 +339,7 @@ export function mountPage(root: HTMLElement, app: App): void {
 
     // roster
     const stageUnits = new Map<string, string[]>();
-    for (const st of s.plan?.stages ?? []) {
-      const units: string[] = [];
-      if (st.embeds) units.push('embed');
-      for (let l = st.layers.start; l < st.layers.end; l++) units.push(`layer.${l}`);
-      if (st.hasHead) units.push('head');
-      stageUnits.set(st.peerId, units);
-    }
+    for (const st of s.plan?.stages ?? []) stageUnits.set(st.peerId, unitsForStage(st.layers, st.embeds, st.hasHead));
     fill(
       rosterBody,
       renderRoster(s.roster, s.peerId, (id) => stageUnits.get(id) ?? null),
