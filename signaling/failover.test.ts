@@ -49,8 +49,8 @@ const manifest: ModelManifest = {
   })),
 };
 
-/** The server's tokenizer stand-in: one id per character. */
-const tokenize = (prompt: string) => [...prompt].map((ch) => ch.charCodeAt(0));
+/** The server's tokenizer stand-in: one id per UTF-16 code unit. */
+const tokenize = (prompt: string) => Array.from({ length: prompt.length }, (_, i) => prompt.charCodeAt(i));
 const PROMPT = 'hello';
 const GREEDY: Sampling = { temperature: 0, topK: 0, topP: 1, seed: 1 };
 const HOST = 1;
