@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TandemError } from './errors.ts';
+import { rejectionCode } from './rejection-code.ts';
 import type { ClientMessage, ServerMessage } from './protocol.ts';
 import { coordinatorUrl, ProtocolClient, type ProtocolSocket } from './protocol-client.ts';
 
@@ -64,15 +65,6 @@ class ScriptedSocket implements ProtocolSocket {
 /** A roster broadcast told apart by its plan id. */
 const roster = (planId: string): ServerMessage => ({ type: 'roster', code: '0123ABCD', planId, peers: [] });
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return e instanceof TandemError ? e.code : `other: ${String(e)}`;
-  }
-  return 'no error';
-}
-
 function openClient(options: ConstructorParameters<typeof ProtocolClient>[1] = {}): {
   socket: ScriptedSocket;
   client: ProtocolClient;
@@ -115,10 +107,10 @@ describe('ProtocolClient', () => {
       message: 'no session 0123ABCD',
       inReplyTo: 'join',
     });
-    expect(await codeOf(refused)).toBe('session-not-found');
+    expect(await rejectionCode(refused)).toBe('session-not-found');
     const odd = client.request({ type: 'heartbeat' }, 'heartbeat-ack');
     socket.reply({ type: 'ack', ref: socket.lastRef(), of: 'heartbeat' });
-    expect(await codeOf(odd)).toBe('bad-reply');
+    expect(await rejectionCode(odd)).toBe('bad-reply');
   });
 
   it('exchange returns the raw reply, an error included', async () => {
@@ -137,7 +129,7 @@ describe('ProtocolClient', () => {
 
   it('refuses an invalid outgoing message locally and sends nothing; check: false sends it as it is', async () => {
     const { socket, client } = openClient();
-    expect(await codeOf(client.request({ type: 'join', code: 'lower', displayName: 'x' }, 'joined'))).toBe(
+    expect(await rejectionCode(client.request({ type: 'join', code: 'lower', displayName: 'x' }, 'joined'))).toBe(
       'bad-message-local',
     );
     expect(() => client.send({ type: 'join', code: 'lower', displayName: 'x' })).toThrow(TandemError);
@@ -154,7 +146,7 @@ describe('ProtocolClient', () => {
     const ref = socket.lastRef();
     const never = client.next('roster', () => true, 500);
     vi.advanceTimersByTime(500);
-    expect(await codeOf(never)).toBe('server-timeout');
+    expect(await rejectionCode(never)).toBe('server-timeout');
     vi.advanceTimersByTime(500);
     const err = await slow.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TandemError);
@@ -201,7 +193,7 @@ describe('ProtocolClient', () => {
     expect((await client.next('heartbeat-ack')).serverTimeMs).toBe(1);
     const taken = client.take('heartbeat-ack', () => true, 100);
     vi.advanceTimersByTime(100);
-    expect(await codeOf(taken)).toBe('server-timeout');
+    expect(await rejectionCode(taken)).toBe('server-timeout');
   });
 
   it('rejects every pending wait with server-gone when the socket closes, after telling onClose', async () => {
@@ -213,16 +205,16 @@ describe('ProtocolClient', () => {
     const taking = client.take('session-ended');
     void request.catch(() => order.push('request rejected'));
     socket.close(4000, 'heartbeat timeout');
-    expect(await codeOf(request)).toBe('server-gone');
-    expect(await codeOf(waiting)).toBe('server-gone');
-    expect(await codeOf(taking)).toBe('server-gone');
+    expect(await rejectionCode(request)).toBe('server-gone');
+    expect(await rejectionCode(waiting)).toBe('server-gone');
+    expect(await rejectionCode(taking)).toBe('server-gone');
     expect(order).toEqual(['onClose 4000', 'request rejected']);
     expect(client.closeInfo).toEqual({ code: 4000, reason: 'heartbeat timeout' });
     expect(await client.closed).toEqual({ code: 4000, reason: 'heartbeat timeout' });
     // what already arrived can still be read; nothing new can
     expect((await client.next('roster')).planId).toBe('p1');
-    expect(await codeOf(client.next('roster', (r) => r.planId === 'p9'))).toBe('server-gone');
-    expect(await codeOf(client.request({ type: 'heartbeat' }, 'heartbeat-ack'))).toBe('server-gone');
+    expect(await rejectionCode(client.next('roster', (r) => r.planId === 'p9'))).toBe('server-gone');
+    expect(await rejectionCode(client.request({ type: 'heartbeat' }, 'heartbeat-ack'))).toBe('server-gone');
     expect(() => client.send({ type: 'heartbeat' })).toThrow(/not sent/);
     expect(client.isOpen).toBe(false);
   });
@@ -233,9 +225,9 @@ describe('ProtocolClient', () => {
       const waiting = client.next('roster');
       const request = client.request({ type: 'heartbeat' }, 'heartbeat-ack');
       socket.deliver(frame);
-      expect(await codeOf(waiting)).toBe('bad-reply');
-      expect(await codeOf(request)).toBe('bad-reply');
-      expect(await codeOf(client.take('roster'))).toBe('bad-reply');
+      expect(await rejectionCode(waiting)).toBe('bad-reply');
+      expect(await rejectionCode(request)).toBe('bad-reply');
+      expect(await rejectionCode(client.take('roster'))).toBe('bad-reply');
       expect(client.log).toEqual([]);
     }
   });
@@ -284,13 +276,13 @@ describe('ProtocolClient', () => {
     socket = new ScriptedSocket();
     const stuck = ProtocolClient.connect('ws://x/ws', () => socket, { connectTimeoutMs: 2000 });
     vi.advanceTimersByTime(2000);
-    expect(await codeOf(stuck)).toBe('server-timeout');
+    expect(await rejectionCode(stuck)).toBe('server-timeout');
     expect(socket.readyState).toBe(3);
 
     const refused = ProtocolClient.connect('not a url', () => {
       throw new SyntaxError('invalid URL');
     });
-    expect(await codeOf(refused)).toBe('server-unreachable');
+    expect(await rejectionCode(refused)).toBe('server-unreachable');
   });
 });
 

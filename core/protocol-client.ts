@@ -92,6 +92,14 @@ function isOfType<T extends ServerMessageType>(m: ServerMessage, type: T): m is 
   return m.type === type;
 }
 
+/** A type guard for the messages of `type` that `predicate` accepts. */
+function matching<T extends ServerMessageType>(
+  type: T,
+  predicate: (m: ServerMessageOf<T>) => boolean,
+): (m: ServerMessage) => m is ServerMessageOf<T> {
+  return (m): m is ServerMessageOf<T> => isOfType(m, type) && predicate(m);
+}
+
 function hasRef(m: ServerMessage, ref: number): boolean {
   return 'ref' in m && m.ref === ref;
 }
@@ -266,7 +274,7 @@ export class ProtocolClient {
     timeoutMs = this.timeoutMs,
     since = 0,
   ): Promise<ServerMessageOf<T>> {
-    const match = (m: ServerMessage): m is ServerMessageOf<T> => isOfType(m, type) && predicate(m);
+    const match = matching(type, predicate);
     const seen = this.log.slice(since).find(match);
     if (seen) return Promise.resolve(seen);
     return this.waitFor(match, 'watch', timeoutMs, type);
@@ -281,7 +289,7 @@ export class ProtocolClient {
     predicate: (m: ServerMessageOf<T>) => boolean = () => true,
     timeoutMs = this.timeoutMs,
   ): Promise<ServerMessageOf<T>> {
-    const match = (m: ServerMessage): m is ServerMessageOf<T> => isOfType(m, type) && predicate(m);
+    const match = matching(type, predicate);
     for (const m of this.log) {
       if (!this.taken.has(m) && match(m)) {
         this.taken.add(m);

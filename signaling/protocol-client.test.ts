@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { TandemError } from '../core/errors.ts';
+import { rejectionCode } from '../core/rejection-code.ts';
 import { coordinatorUrl, ProtocolClient } from '../core/protocol-client.ts';
 import type { TandemServer } from './http-server.ts';
 import { sampleProfile, startTestServer } from './test-support.ts';
@@ -29,15 +29,6 @@ afterAll(async () => {
 
 function connect(): Promise<ProtocolClient> {
   return ProtocolClient.connect(coordinatorUrl(server!.url), (url) => new WebSocket(url));
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return e instanceof TandemError ? e.code : `other: ${String(e)}`;
-  }
-  return 'no error';
 }
 
 describe('ProtocolClient on ws against the server', () => {
@@ -67,19 +58,19 @@ describe('ProtocolClient on ws against the server', () => {
 
   it("rejects with the server's error code; exchange returns the error reply itself", async () => {
     const c = await connect();
-    expect(await codeOf(c.request({ type: 'join', code: '00000000', displayName: 'x' }, 'joined'))).toBe(
+    expect(await rejectionCode(c.request({ type: 'join', code: '00000000', displayName: 'x' }, 'joined'))).toBe(
       'session-not-found',
     );
     const reply = await c.exchange({ type: 'join', code: 'lower', displayName: 'x' }, { check: false });
     expect(reply).toMatchObject({ type: 'error', code: 'bad-message', inReplyTo: 'join' });
-    expect(await codeOf(c.request({ type: 'leave' }, 'ack'))).toBe('not-joined');
+    expect(await rejectionCode(c.request({ type: 'leave' }, 'ack'))).toBe('not-joined');
     c.close();
   });
 
   it('rejects a pending wait with server-gone when the server closes the socket (4002: never joined)', async () => {
     const c = await connect();
     const never = c.next('session-ended', () => true, 60_000);
-    expect(await codeOf(never)).toBe('server-gone');
+    expect(await rejectionCode(never)).toBe('server-gone');
     expect(c.closeInfo?.code).toBe(4002);
     expect(c.isOpen).toBe(false);
   });

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { CoordinatorClient } from './coordinator-client.ts';
 import type { TandemServer } from '../../signaling/http-server.ts';
 import { sampleProfile, startTestServer } from '../../signaling/test-support.ts';
-import { TandemError } from '../../core/errors.ts';
+import { rejectionCode } from '../../core/rejection-code.ts';
 import type { ServerMessage } from '../../core/protocol.ts';
 
 let dir: string;
@@ -34,15 +34,6 @@ afterAll(async () => {
   await server?.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return e instanceof TandemError ? e.code : `other: ${String(e)}`;
-  }
-  return 'no error';
-}
 
 function waitFor(client: CoordinatorClient, pred: (m: ServerMessage) => boolean, ms = 5000): Promise<ServerMessage> {
   return new Promise((resolve, reject) => {
@@ -79,14 +70,14 @@ describe('CoordinatorClient', () => {
   it('rejects with the server error code and refuses invalid messages locally', async () => {
     const c = new CoordinatorClient(url);
     await c.connect();
-    expect(await codeOf(c.request({ type: 'join', code: '00000000', displayName: 'x' }, 'joined'))).toBe(
+    expect(await rejectionCode(c.request({ type: 'join', code: '00000000', displayName: 'x' }, 'joined'))).toBe(
       'session-not-found',
     );
-    expect(await codeOf(c.request({ type: 'join', code: 'lower', displayName: 'x' }, 'joined'))).toBe(
+    expect(await rejectionCode(c.request({ type: 'join', code: 'lower', displayName: 'x' }, 'joined'))).toBe(
       'bad-message-local',
     );
     c.close();
-    expect(await codeOf(Promise.resolve().then(() => c.send({ type: 'heartbeat' })))).toBe('server-gone');
+    expect(await rejectionCode(Promise.resolve().then(() => c.send({ type: 'heartbeat' })))).toBe('server-gone');
   });
 
   it('reconnects after the socket drops and resumes the same peer', async () => {
@@ -170,6 +161,6 @@ describe('CoordinatorClient', () => {
 
   it('fails to connect with server-unreachable when nothing listens', async () => {
     const c = new CoordinatorClient('ws://127.0.0.1:9/ws');
-    expect(await codeOf(c.connect())).toBe('server-unreachable');
+    expect(await rejectionCode(c.connect())).toBe('server-unreachable');
   });
 });
