@@ -13,8 +13,8 @@
  *   - A malformed incoming message is reported as an 'error' event (TandemError code 'frame-*') and dropped;
  *     it never throws into the channel's event loop.
  */
-import type { TandemError } from '../../core/errors.ts';
-import type { Frame } from '../../core/frame-codec.ts';
+import type { TandemError } from '../errors.ts';
+import type { Frame } from '../frame-codec.ts';
 
 export type TransportEvent =
   | { type: 'open'; peerId: string; direction: 'incoming' | 'outgoing' }
