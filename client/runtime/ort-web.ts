@@ -23,7 +23,12 @@ import { TandemError } from '../../core/errors.ts';
 import type { PackageDType } from '../../shards/manifest.ts';
 import { openOrtStageSession } from '../../shards/runtime/ort-session.ts';
 import { ortWebBinding, type OrtWebModule } from '../../shards/runtime/ort-web-binding.ts';
-import type { ExecutionBackend, SessionRequest, StageRuntime, StageSession } from '../../shards/runtime/stage-runtime.ts';
+import type {
+  ExecutionBackend,
+  SessionRequest,
+  StageRuntime,
+  StageSession,
+} from '../../shards/runtime/stage-runtime.ts';
 
 export interface OrtWebOptions {
   /**

@@ -5,7 +5,13 @@
  * request says `handOver` (a stage's freshly read units), else they are copied.
  */
 import { TandemError } from '../../core/errors.ts';
-import type { HostTensor, RunOptions, SessionRequest, StageRuntime, StageSession } from '../../shards/runtime/stage-runtime.ts';
+import type {
+  HostTensor,
+  RunOptions,
+  SessionRequest,
+  StageRuntime,
+  StageSession,
+} from '../../shards/runtime/stage-runtime.ts';
 import { transferables, type MessagePort, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
 
 export interface WorkerRuntimeOptions {

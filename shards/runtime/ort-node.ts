@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TandemError } from '../../core/errors.ts';
-import { openOrtStageSession, type OrtSessionLike } from './ort-session.ts';
+import { openOrtStageSession } from './ort-session.ts';
 import { ortWebBinding } from './ort-web-binding.ts';
 import type { SessionRequest, StageRuntime, StageSession } from './stage-runtime.ts';
 
@@ -46,7 +46,10 @@ async function openNodeSession(req: SessionRequest, threads: number) {
         try {
           for (const f of r.externalData) {
             if (f.path.includes('/') || f.path.includes('\\'))
-              throw new TandemError('external-path-invalid', `External data path '${f.path}' must be a plain file name.`);
+              throw new TandemError(
+                'external-path-invalid',
+                `External data path '${f.path}' must be a plain file name.`,
+              );
             writeFileSync(join(dir, f.path), f.data);
           }
           const modelPath = join(dir, 'stage.onnx');
@@ -57,7 +60,7 @@ async function openNodeSession(req: SessionRequest, threads: number) {
             intraOpNumThreads: threads,
             interOpNumThreads: 1,
           });
-          return session as OrtSessionLike<InstanceType<typeof ort.Tensor>>;
+          return session;
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }

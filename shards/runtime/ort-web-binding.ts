@@ -4,7 +4,7 @@
  * The module is passed in, so this file imports no build itself: the page must load exactly one.
  */
 import type * as OrtWeb from 'onnxruntime-web';
-import type { OrtBinding, OrtSessionLike } from './ort-session.ts';
+import type { OrtBinding } from './ort-session.ts';
 
 export type OrtWebModule = typeof OrtWeb;
 type OrtWebTensor = InstanceType<OrtWebModule['Tensor']>;
@@ -13,11 +13,11 @@ export function ortWebBinding(ort: OrtWebModule, opts: { gpuResidentKv: boolean 
   return {
     tensor: (t) => new ort.Tensor(t.dtype, t.data, t.dims),
     open: async (req, options) =>
-      (await ort.InferenceSession.create(req.model, {
+      await ort.InferenceSession.create(req.model, {
         ...options,
         executionProviders: [req.backend],
         externalData: req.externalData.map((e) => ({ path: e.path, data: e.data })),
-      })) as OrtSessionLike<OrtWebTensor>,
+      }),
     gpuResidentKv: opts.gpuResidentKv,
   };
 }

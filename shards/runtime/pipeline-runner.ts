@@ -12,7 +12,14 @@
 import { TandemError } from '../../core/errors.ts';
 import { LoopbackNetwork } from '../../core/transport/loopback-transport.ts';
 import type { PipelineTransport } from '../../core/transport/transport.ts';
-import { eosTokens, unitBytes, unitsForRange, type LayerRange, type ModelManifest, type UnitEntry } from '../manifest.ts';
+import {
+  eosTokens,
+  unitBytes,
+  unitsForRange,
+  type LayerRange,
+  type ModelManifest,
+  type UnitEntry,
+} from '../manifest.ts';
 import type { SamplingOptions } from '../sampler.ts';
 import { stageMaxPositions, type StageSpec } from '../stage-graph.ts';
 import { createNodeRuntime, type NodeBackend } from './ort-node.ts';
@@ -129,28 +136,28 @@ interface Stage {
   readonly peer: StagePeer;
   readonly transport: PipelineTransport;
   readonly weightBytes: number;
-  /** storage read + graph build + session creation, from the first run */
-  createMs: number | null;
+  /** storage read + graph build + session creation (open()) */
+  createMs: number;
   /** phases of the last run */
   phases: PhaseEvent[];
 }
 
 export class PipelineRunner {
   private nextRequestId = 1;
-  /** bytes of every chunk sent on the loopback links since open() */
-  private wireBytes = 0;
 
   private constructor(
     readonly manifest: ModelManifest,
     private readonly backend: NodeBackend,
     private readonly stages: Stage[],
+    /** bytes of every chunk sent on the loopback links since open() */
+    private readonly wire: { bytes: number },
     /** longest sequence (prompt + new tokens) the stage graphs' RoPE tables cover */
     readonly maxPositions: number,
   ) {}
 
   /**
-   * Sets up every stage of the split (default: one stage with all layers). Every unit is read and
-   * verified (size, SHA-256) now, before anything runs; each stage creates its session on the first run.
+   * Sets up every stage of the split (default: one stage with all layers) and loads each one in turn:
+   * its units read and verified (size, SHA-256), its session created, before any request runs.
    */
   static async open(source: UnitSource, opts: PipelineOptions = {}): Promise<PipelineRunner> {
     const manifest = source.manifest;
@@ -158,19 +165,12 @@ export class PipelineRunner {
     const split = opts.split ?? [{ start: 0, end: L }];
     const backend = opts.backend ?? 'node';
     const maxPositions = stageMaxPositions(manifest, { maxPositions: opts.maxPositions });
-    const verified = new Map<string, Uint8Array>();
-    for (const unit of manifest.units) verified.set(unit.id, await source.readUnit(unit));
-    // each verified blob is handed to its stage's session once, then dropped; a later read re-verifies
-    const readUnit = async (unitId: string): Promise<Uint8Array> => {
-      const bytes = verified.get(unitId);
-      verified.delete(unitId);
-      return bytes ?? source.readUnit(manifest.units.find((u) => u.id === unitId)!);
-    };
-    let runner: PipelineRunner | null = null;
+    const readUnit = (unitId: string) => source.readUnit(manifest.units.find((u) => u.id === unitId)!);
+    const wire = { bytes: 0 };
     const net = new LoopbackNetwork({
       // observes every chunk, changes none
       tamper: (_from, _to, message) => {
-        if (runner) runner.wireBytes += message.byteLength;
+        wire.bytes += message.byteLength;
         return message;
       },
     });
@@ -183,7 +183,7 @@ export class PipelineRunner {
         spec: { layers, embeds: assignment.embeds, hasHead: assignment.hasHead },
         transport,
         weightBytes: unitBytes(unitsForRange(manifest, layers, assignment.embeds, assignment.hasHead)),
-        createMs: null,
+        createMs: 0,
         phases: [],
         peer: new StagePeer({
           manifest,
@@ -197,7 +197,16 @@ export class PipelineRunner {
         }),
       };
     });
-    runner = new PipelineRunner(manifest, backend, stages, maxPositions);
+    const runner = new PipelineRunner(manifest, backend, stages, wire, maxPositions);
+    try {
+      for (const s of stages) {
+        const { storageReadMs, sessionCreateMs } = await s.peer.load();
+        s.createMs = storageReadMs + sessionCreateMs;
+      }
+    } catch (e) {
+      await runner.release();
+      throw e;
+    }
     return runner;
   }
 
@@ -228,17 +237,12 @@ export class PipelineRunner {
       stopTokens: opts.stopTokens ?? this.eosTokens(),
     };
     this.nextRequestId = start.requestId + 1;
-    const wireBytes0 = this.wireBytes;
+    const wireBytes0 = this.wire.bytes;
     const t0 = performance.now();
     // every stage runs the request at once, as every page does on 'start'; the last stage's result has the tokens
     const results = await Promise.all(this.stages.map((s) => s.peer.run(start)));
     const totalMs = performance.now() - t0;
-    for (const [i, s] of this.stages.entries()) {
-      s.phases = results[i].phases;
-      const read = s.phases.find((p) => p.phase === 'storage-read');
-      const created = s.phases.find((p) => p.phase === 'session-create');
-      if (read && created) s.createMs = created.endMs - read.startMs; // first run only
-    }
+    for (const [i, s] of this.stages.entries()) s.phases = results[i].phases;
     const last = results[results.length - 1];
     const sinceT0 = (ms: number): number => last.originMs + ms - t0;
     const prefill = last.phases.find((p) => p.phase === 'compute' && p.step === 0);
@@ -256,7 +260,7 @@ export class PipelineRunner {
         decodeMsPerToken: generated > 1 ? decodeMs / (generated - 1) : 0,
         tokensPerSecond: generated > 1 ? ((generated - 1) * 1000) / decodeMs : 0,
         wireMs: wirePhases.reduce((sum, p) => sum + p.endMs - p.startMs, 0),
-        wireBytes: this.wireBytes - wireBytes0,
+        wireBytes: this.wire.bytes - wireBytes0,
         totalMs,
       },
     };
@@ -275,7 +279,7 @@ export class PipelineRunner {
         hasHead: s.spec.hasHead,
         backend: this.backend,
         weightBytes: s.weightBytes,
-        sessionCreateMs: s.createMs ?? 0,
+        sessionCreateMs: s.createMs,
         prefillMs: computeMs((n) => n === 0)[0] ?? 0,
         decodeMsMean: decode.length ? decode.reduce((a, b) => a + b, 0) / decode.length : 0,
       };

@@ -17,6 +17,7 @@
  *     onError: (err, requestId) => ...,          // e.g. report-error to the coordinator
  *   });
  *   // on 'start' (every assigned page gets the same message):
+ *   await peer.load();                           // optional: create the session now, not in the first run
  *   const result = await peer.run(start);        // resolves at EOS / max tokens; rejects with a TandemError
  *   peer.cancel(requestId, reason);              // the coordinator cancelled it: run() rejects, no error frame
  *   peer.abort(reason);                          // this page stops it: run() rejects, an error frame goes round
@@ -24,7 +25,7 @@
  *
  * Its role in the ring is fixed by the assignment (stageRole): 'single' (embeds and head), 'first'
  * (embeds), 'middle', or 'last' (head). run() then reads top to bottom:
- *   0. at once, on the first run only: read the unit blobs ('storage-read'), build the stage graph and
+ *   0. at once, on the first run only (unless load() did it): read the unit blobs ('storage-read'), build the stage graph and
  *      create the ONNX Runtime session ('session-create'); later runs reuse the session;
  *   per step (0 = prefill of the whole prompt, n = n-th decode step, one token):
  *   1. input: first/single take token ids (the prompt, then each sampled token: from the last stage, or
@@ -52,14 +53,7 @@ import {
   type Frame,
 } from '../../core/frame-codec.ts';
 import type { FrameArrival, PipelineTransport, TransportEvent } from '../../core/transport/transport.ts';
-import {
-  eosTokens,
-  headDim,
-  unitsForRange,
-  type LayerRange,
-  type ModelManifest,
-  type UnitEntry,
-} from '../manifest.ts';
+import { eosTokens, headDim, unitsForRange, type LayerRange, type ModelManifest, type UnitEntry } from '../manifest.ts';
 import { Sampler, type SamplingOptions } from '../sampler.ts';
 import { buildStageGraph, stageMaxPositions, stageSessionConfig, type StageSpec } from '../stage-graph.ts';
 import { FrameGate, maxFrameBytesFor } from './frame-gate.ts';
@@ -295,6 +289,18 @@ export class StagePeer {
     }
   }
 
+  /**
+   * Reads the units and creates the session now instead of in the first run() (the Node runner does, so
+   * that a request's figures leave the cold start out). Returns both phases' durations, ms.
+   */
+  async load(): Promise<{ storageReadMs: number; sessionCreateMs: number }> {
+    if (this.disposed)
+      throw new TandemError('stage-disposed', 'This StagePeer was disposed; create a new one for the new assignment.');
+    const ms: Partial<Record<Phase, number>> = {};
+    await this.ensureSession((phase, _step, a, b) => (ms[phase] = b - a));
+    return { storageReadMs: ms['storage-read'] ?? 0, sessionCreateMs: ms['session-create'] ?? 0 };
+  }
+
   /** Stops a running request: run() rejects with TandemError('stage-aborted'). */
   abort(reason = 'aborted by the page'): void {
     this.fail(new TandemError('stage-aborted', `The request was stopped: ${reason}.`));
@@ -414,7 +420,8 @@ export class StagePeer {
 
       // 5. The end travels the ring to stop every stage; otherwise the token goes to the first stage.
       if (finishReason !== null) {
-        if (role === 'last') await this.sendTimed(a.firstPeerId, endFrame(start.requestId, step + 1, finishReason), step, record);
+        if (role === 'last')
+          await this.sendTimed(a.firstPeerId, endFrame(start.requestId, step + 1, finishReason), step, record);
         return { ...r, finishReason };
       }
       if (role === 'single') nextIds = [token];
@@ -429,7 +436,8 @@ export class StagePeer {
     if (start.promptTokenIds) ids = [...start.promptTokenIds];
     else if (tokenizer)
       ids = tokenizer.encode(start.prompt, { chatTemplate: this.opts.chatTemplate ?? tokenizer.hasChatTemplate });
-    else throw new TandemError('tokenizer-missing', 'The first stage needs the package tokenizer to encode the prompt.');
+    else
+      throw new TandemError('tokenizer-missing', 'The first stage needs the package tokenizer to encode the prompt.');
     if (ids.length === 0) throw new TandemError('prompt-empty', 'The prompt encodes to no tokens; type a prompt.');
     this.checkLength(ids.length + start.maxNewTokens - 1);
     return ids;
@@ -445,7 +453,7 @@ export class StagePeer {
         `Hidden states from '${m.from}' have shape [${dims.join(', ')}]; expected [1, S, ${hiddenSize}].`,
       );
     }
-    return { dtype: 'float32', dims: [1, dims[1]!, hiddenSize], data: frameToFloat32(m.frame) };
+    return { dtype: 'float32', dims: [1, dims[1], hiddenSize], data: frameToFloat32(m.frame) };
   }
 
   private async sendTimed(peerId: string, frame: Frame, step: number, record: PhaseRecorder): Promise<void> {

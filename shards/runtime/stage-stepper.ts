@@ -27,7 +27,7 @@ export class StageStepper {
 
   /** Runs this stage's layers on S new positions; returns logits (last stage) or hidden states. */
   async step(input: HostTensor): Promise<HostTensor & { dtype: 'float32' }> {
-    const seq = input.dims[1]!;
+    const seq = input.dims[1];
     const out = await this.session.run(stageFeeds(this.spec, input, this.past), { newSequence: this.past === 0 });
     this.past += seq;
     const name = this.spec.hasHead ? LOGITS_OUTPUT : HIDDEN_OUTPUT;
@@ -41,7 +41,7 @@ export class StageStepper {
 
 /** The feeds of one step: the input (ids or hidden states) of S positions after `past` cached ones. */
 export function stageFeeds(spec: StageSpec, input: HostTensor, past: number): Record<string, HostTensor> {
-  const seq = input.dims[1]!;
+  const seq = input.dims[1];
   const total = past + seq;
   return {
     [spec.embeds ? 'input_ids' : 'hidden_states']: input,
