@@ -1,8 +1,10 @@
 /**
  * PipelineTransport: how a stage sends frames (hidden states, tokens, errors, end markers) to the other
  * stages of its pipeline. Two implementations share one link layer (frame-link.ts):
- *   - peerjs-transport.ts: WebRTC data channels through PeerJS against our own signaling server (the page);
- *   - loopback-transport.ts: in-memory channels with a simulated SCTP limit and bufferedAmount (Node tests).
+ *   - client/transport/peerjs-transport.ts: WebRTC data channels through PeerJS against our own signaling
+ *     server (the page);
+ *   - loopback-transport.ts: in-memory channels with a simulated SCTP limit and bufferedAmount (Node tests,
+ *     and the stages of `npm run generate`).
  *
  * Semantics (both implementations):
  *   - Frames from one sender to one receiver arrive in the order they were sent, or not at all (the link
@@ -31,7 +33,7 @@ export interface FrameArrival {
 
 export type FrameHandler = (frame: Frame, from: string, arrival: FrameArrival) => void;
 
-/** What a stage accepts on its links (set once it has an assignment; see client/runtime/frame-gate.ts). */
+/** What a stage accepts on its links (set once it has an assignment; see shards/runtime/frame-gate.ts). */
 export interface LinkPolicy {
   /** Whether a data channel that `peerId` opens to us may stay open. */
   admitChannel: (peerId: string) => boolean;

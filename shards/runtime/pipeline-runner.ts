@@ -23,7 +23,7 @@ import {
 import type { SamplingOptions } from '../sampler.ts';
 import { stageMaxPositions, type StageSpec } from '../stage-graph.ts';
 import { createNodeRuntime, type NodeBackend } from './ort-node.ts';
-import { StagePeer, type PhaseEvent, type StageAssignment, type StartRequest } from './stage-peer.ts';
+import { ringAssignments, StagePeer, type PhaseEvent, type StartRequest } from './stage-peer.ts';
 
 /** Where a stage's unit blobs come from (e.g. PackageReader): bytes verified against the manifest. */
 export interface UnitSource {
@@ -113,22 +113,8 @@ export interface PipelineOptions {
   threads?: number;
 }
 
-/** Peer ids of the stages on the loopback network. */
+/** Peer id of stage i on the loopback network. */
 const stageId = (index: number): string => `stage-${index}`;
-
-/** The coordinator's assignment of stage `i` of `split`, as every page gets it. */
-export function assignmentFor(split: readonly LayerRange[], i: number): StageAssignment {
-  const last = split.length - 1;
-  return {
-    layers: split[i],
-    embeds: i === 0,
-    hasHead: i === last,
-    predecessorPeerId: i > 0 ? stageId(i - 1) : null,
-    successorPeerId: i < last ? stageId(i + 1) : null,
-    firstPeerId: stageId(0),
-    lastPeerId: stageId(last),
-  };
-}
 
 interface Stage {
   readonly index: number;
@@ -175,8 +161,12 @@ export class PipelineRunner {
       },
     });
     const runtime = createNodeRuntime(backend, { threads: opts.threads });
+    const assignments = ringAssignments(
+      split,
+      split.map((_, i) => stageId(i)),
+    );
     const stages = split.map((layers, index): Stage => {
-      const assignment = assignmentFor(split, index);
+      const assignment = assignments[index];
       const transport = net.createTransport(stageId(index));
       return {
         index,

@@ -17,7 +17,7 @@ import {
   StagePeer,
   type PhaseEvent,
   type RunResult,
-  type StageAssignment,
+  ringAssignments,
   type StartRequest,
   type TokenEvent,
 } from './stage-peer.ts';
@@ -49,19 +49,6 @@ interface Ring {
   errors: TandemError[][];
 }
 
-function assignments(split: string, layers: number, ids: string[]): StageAssignment[] {
-  const ranges = parseSplit(split, layers);
-  return ranges.map((r, i) => ({
-    layers: r,
-    embeds: i === 0,
-    hasHead: i === ranges.length - 1,
-    predecessorPeerId: i > 0 ? ids[i - 1] : null,
-    successorPeerId: i < ranges.length - 1 ? ids[i + 1] : null,
-    firstPeerId: ids[0],
-    lastPeerId: ids[ranges.length - 1],
-  }));
-}
-
 function makeRing(
   pkg: TestPackage,
   split: string,
@@ -76,7 +63,7 @@ function makeRing(
 ): Ring {
   const manifest: ModelManifest = pkg.reader.manifest;
   const ids = ['stageA', 'stageB', 'stageC', 'stageD'];
-  const as = assignments(split, manifest.config.num_hidden_layers, ids);
+  const as = ringAssignments(parseSplit(split, manifest.config.num_hidden_layers), ids);
   const net = opts.net ?? new LoopbackNetwork();
   const ring: Ring = { peers: [], transports: [], phases: [], tokens: [], errors: [] };
   as.forEach((assignment, i) => {

@@ -56,7 +56,7 @@ import type { FrameArrival, PipelineTransport, TransportEvent } from '../../core
 import { eosTokens, headDim, unitsForRange, type LayerRange, type ModelManifest, type UnitEntry } from '../manifest.ts';
 import { Sampler, type SamplingOptions } from '../sampler.ts';
 import { buildStageGraph, stageMaxPositions, stageSessionConfig, type StageSpec } from '../stage-graph.ts';
-import { FrameGate, maxFrameBytesFor } from './frame-gate.ts';
+import { FrameGate, maxFrameBytesFor, type GateAssignment } from './frame-gate.ts';
 import type { PromptTokenizer } from './prompt-tokenizer.ts';
 import type { HostTensor, StageBackend, StageRuntime, StageSession } from './stage-runtime.ts';
 import { idsTensor, lastLogitsRow, StageStepper } from './stage-stepper.ts';
@@ -88,14 +88,22 @@ export interface TokenEvent {
 export type FinishReason = 'eos' | 'max-tokens';
 
 /** The fields of the coordinator's 'assignment' message a stage needs. */
-export interface StageAssignment {
+export interface StageAssignment extends GateAssignment {
   layers: LayerRange;
-  embeds: boolean;
-  hasHead: boolean;
-  predecessorPeerId: string | null;
-  successorPeerId: string | null;
-  firstPeerId: string;
-  lastPeerId: string;
+}
+
+/** Every stage's assignment for `split`, stage i on peer `ids[i]` (as the coordinator assigns them). */
+export function ringAssignments(split: readonly LayerRange[], ids: readonly string[]): StageAssignment[] {
+  const last = split.length - 1;
+  return split.map((layers, i) => ({
+    layers,
+    embeds: i === 0,
+    hasHead: i === last,
+    predecessorPeerId: i > 0 ? ids[i - 1] : null,
+    successorPeerId: i < last ? ids[i + 1] : null,
+    firstPeerId: ids[0],
+    lastPeerId: ids[last],
+  }));
 }
 
 /** A stage's place in the ring: 'single' embeds and has the head; 'first' embeds; 'last' has the head. */
