@@ -393,10 +393,8 @@ export class StagePeer {
 
       // 3. First/middle: hand the hidden states on.
       if (!hasHead) {
-        const s0 = performance.now();
         const frame = hiddenFrame(start.requestId, step, out.data, out.dims, this.opts.wire ?? 'float32');
-        await this.opts.transport.send(a.successorPeerId!, frame);
-        record('send', step, s0, performance.now());
+        await this.sendTimed(a.successorPeerId!, frame, step, record);
         continue;
       }
 
