@@ -19,7 +19,8 @@ import { dirname, join } from 'node:path';
 import { convertCheckpoint } from './convert.ts';
 import { headDim, type ModelManifest, type PackageDType } from './manifest.ts';
 import { writeModel, type ModelShape } from './make-model.ts';
-import { createStageSession, type HostTensor, type NodeBackend } from './ort-node.ts';
+import { createStageSession, type NodeBackend } from './runtime/ort-node.ts';
+import { StageStepper } from './runtime/stage-stepper.ts';
 import { PackageReader } from './package-reader.ts';
 import { buildStageGraph, stageSessionConfig, type StageGraphOptions } from './stage-graph.ts';
 
@@ -84,14 +85,12 @@ async function measure(m: ModelManifest, blobs: Map<string, Uint8Array>, c: Meas
     q4Kernel: c.q4Kernel,
     maxPositions: 2048,
   };
-  const graph = buildStageGraph(
-    m,
-    { layers: { start: 0, end: layers }, embeds: false, hasHead: c.part === 'head' },
-    opts,
-  );
+  const stage = { layers: { start: 0, end: layers }, embeds: false, hasHead: c.part === 'head' };
+  const graph = buildStageGraph(m, stage, opts);
   const externalData = graph.externalData.map((e) => ({ path: e.path, data: blobs.get(e.path)! }));
   const weightBytes = externalData.reduce((sum, e) => sum + e.data.byteLength, 0);
-  const spec = { model: graph.model, externalData, config: stageSessionConfig(m, opts) };
+  const kvCache = { layers: Array.from({ length: layers }, (_, l) => l), heads: nkv, headDim: hd };
+  const spec = { model: graph.model, externalData, config: stageSessionConfig(m, opts), kvCache };
 
   // The first creation also pays one-off costs (the wasm runtime's compile, kernel registration): reported apart.
   const tFirst = performance.now();
@@ -106,48 +105,28 @@ async function measure(m: ModelManifest, blobs: Map<string, Uint8Array>, c: Meas
   }
 
   const session = await createStageSession(c.backend, spec);
-  const feeds = (seq: number, past: Map<string, HostTensor> | null): Record<string, HostTensor> => {
-    const pastLen = past?.get('past_key_values.0.key')?.dims[2] ?? 0;
-    const f: Record<string, HostTensor> = {
-      hidden_states: {
-        dtype: 'float32',
-        dims: [1, seq, H],
-        data: Float32Array.from({ length: seq * H }, (_, i) => Math.sin(i) * 0.5),
-      },
-      attention_mask: { dtype: 'int64', dims: [1, pastLen + seq], data: new BigInt64Array(pastLen + seq).fill(1n) },
-      position_ids: {
-        dtype: 'int64',
-        dims: [1, seq],
-        data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(pastLen + j)),
-      },
-    };
-    for (let l = 0; l < layers; l++) {
-      for (const kv of ['key', 'value']) {
-        const name = `past_key_values.${l}.${kv}`;
-        f[name] = past?.get(name) ?? { dtype: 'float32', dims: [1, nkv, 0, hd], data: new Float32Array(0) };
-      }
-    }
-    return f;
-  };
-  const presents = (out: Record<string, HostTensor>) => {
-    const map = new Map<string, HostTensor>();
-    for (let l = 0; l < layers; l++)
-      for (const kv of ['key', 'value']) map.set(`past_key_values.${l}.${kv}`, out[`present.${l}.${kv}`]);
-    return map;
-  };
+  // hidden states (1, seq, H), made before the timers start
+  const hidden = (seq: number) => ({
+    dtype: 'float32' as const,
+    dims: [1, seq, H],
+    data: Float32Array.from({ length: seq * H }, (_, i) => Math.sin(i) * 0.5),
+  });
+  const prefillInput = hidden(S);
+  const decodeInput = hidden(1);
   const prefillMs: number[] = [];
   const decodeMs: number[] = [];
-  let cache = presents(await session.run(feeds(S, null))); // warm-up prefill
-  await session.run(feeds(1, cache)); // warm-up decode
+  const warmUp = new StageStepper(session, stage); // one prefill and one decode step, not measured
+  await warmUp.step(prefillInput);
+  await warmUp.step(decodeInput);
   for (let r = 0; r < c.repeats; r++) {
+    const stepper = new StageStepper(session, stage); // a new sequence: empty KV cache
     const t0 = performance.now();
-    cache = presents(await session.run(feeds(S, null)));
+    await stepper.step(prefillInput);
     prefillMs.push(performance.now() - t0);
     for (let n = 0; n < c.decodeSteps; n++) {
       const t1 = performance.now();
-      const out = await session.run(feeds(1, cache));
+      await stepper.step(decodeInput);
       decodeMs.push(performance.now() - t1);
-      if (layers > 0) cache = presents(out);
     }
   }
   await session.release();

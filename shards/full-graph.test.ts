@@ -4,7 +4,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildFullModel } from './full-graph.ts';
-import { createStageSession, type HostTensor } from './ort-node.ts';
+import { createStageSession } from './runtime/ort-node.ts';
+import type { HostTensor } from './runtime/stage-runtime.ts';
 import { ReferenceModel } from './reference-forward.ts';
 import { headDim } from './manifest.ts';
 import { removeTestPackages, testPackage } from './stage-test-packages.ts';

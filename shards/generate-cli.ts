@@ -2,15 +2,16 @@
  * `npm run generate -- --model <package dir> [--split 1-4,5-9,10-16] [--backend node|wasm] --prompt "..."
  *   [--max-new-tokens N] [--chat] [--temperature T --top-k K --top-p P --seed S] [--wire float32|float16]
  *   [--ignore-eos] [--json]`
- * Runs every stage of the split in this process (see pipeline-runner.ts) and prints the text, or with
+ * Runs every stage of the split in this process as the page's StagePeers over the loopback transport
+ * (runtime/pipeline-runner.ts) and prints the text, or with
  * --json: {"tokens": [...], "text": "...", "stages": [...], "timings": {...}}.
  */
 import { basename, dirname, resolve } from 'node:path';
 import { parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 import { TandemError } from '../core/errors.ts';
 import { PackageReader } from './package-reader.ts';
-import { formatRange, parseSplit, PipelineRunner } from './pipeline-runner.ts';
-import type { NodeBackend } from './ort-node.ts';
+import type { NodeBackend } from './runtime/ort-node.ts';
+import { formatRange, parseSplit, PipelineRunner } from './runtime/pipeline-runner.ts';
 
 const USAGE = `usage: npm run generate -- --model <package dir> --prompt "..." [--split 1-4,5-9] [--backend node|wasm]
        [--max-new-tokens N] [--chat] [--temperature T] [--top-k K] [--top-p P] [--seed S]

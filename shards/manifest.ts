@@ -294,3 +294,11 @@ export async function verifyUnit(entry: UnitEntry, bytes: Uint8Array): Promise<v
     );
   }
 }
+
+/** The package's end-of-sequence ids: generation_config.json's, else config.json's. */
+export function eosTokens(manifest: ModelManifest): number[] {
+  const raw = manifest.generation?.['eos_token_id'] ?? manifest.config.eos_token_id;
+  if (typeof raw === 'number') return [raw];
+  if (Array.isArray(raw)) return raw.filter((x): x is number => typeof x === 'number');
+  return [];
+}

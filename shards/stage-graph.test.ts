@@ -5,7 +5,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Architecture, LayerRange, PackageDType } from './manifest.ts';
-import { createStageSession, type HostTensor, type NodeBackend, type StageSession } from './ort-node.ts';
+import { createStageSession, type NodeBackend } from './runtime/ort-node.ts';
+import type { HostTensor, StageSession } from './runtime/stage-runtime.ts';
+import { stageFeeds } from './runtime/stage-stepper.ts';
 import { ReferenceModel } from './reference-forward.ts';
 import { buildStageGraph, HIDDEN_OUTPUT, stageSessionConfig, type StageGraphOptions } from './stage-graph.ts';
 import { removeTestPackages, testPackage, type TestPackage } from './stage-test-packages.ts';
@@ -84,17 +86,8 @@ async function pipelineLogits(
     const S = ids.length;
     let x: HostTensor = { dtype: 'int64', dims: [1, S], data: BigInt64Array.from(ids, BigInt) };
     for (const st of stages) {
-      const feeds: Record<string, HostTensor> = {
-        [st.spec.embeds ? 'input_ids' : 'hidden_states']: x,
-        attention_mask: { dtype: 'int64', dims: [1, past + S], data: new BigInt64Array(past + S).fill(1n) },
-        position_ids: {
-          dtype: 'int64',
-          dims: [1, S],
-          data: BigInt64Array.from({ length: S }, (_, j) => BigInt(past + j)),
-        },
-        ...Object.fromEntries(st.cache),
-      };
-      const out = await st.session.run(feeds);
+      // the cache is fed and read back here (no kvCache in the request) to check every present's shape
+      const out = await st.session.run({ ...stageFeeds(st.spec, x, past), ...Object.fromEntries(st.cache) });
       for (const k of st.cache.keys()) {
         const present = out[k.replace('past_key_values.', 'present.')];
         expect(present.dims).toEqual([1, nkv, past + S, hd]);

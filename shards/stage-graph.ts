@@ -49,6 +49,8 @@ export interface StageGraph {
  * names must be unique, so a middle stage cannot call both 'hidden_states'. */
 export const HIDDEN_INPUT = 'hidden_states';
 export const HIDDEN_OUTPUT = 'hidden_states_out';
+/** The last stage's main output: logits (1, 1, V) of the last position. */
+export const LOGITS_OUTPUT = 'logits';
 
 export type GraphBackend = 'wasm' | 'webgpu' | 'cpu';
 
@@ -423,9 +425,9 @@ class StageEmitter {
       const normed =
         pending === null ? this.rmsNorm(x, normW, 'head/norm') : this.skipRmsNorm(pending, x, normW, 'head/norm')[0];
       const logits = this.linear(normed, head, 'lm_head', H, V);
-      g.node('Identity', [logits], { name: 'head/logits', outputs: ['logits'] });
-      g.output('logits', DataType.FLOAT, ['batch_size', this.logits === 'last' ? 1 : 'sequence_length', V]);
-      outputNames.unshift('logits');
+      g.node('Identity', [logits], { name: 'head/logits', outputs: [LOGITS_OUTPUT] });
+      g.output(LOGITS_OUTPUT, DataType.FLOAT, ['batch_size', this.logits === 'last' ? 1 : 'sequence_length', V]);
+      outputNames.unshift(LOGITS_OUTPUT);
     } else {
       const hidden = pending === null ? x : g.op('Add', [pending, x], 'residual/final');
       g.node('Identity', [hidden], { name: 'hidden_states/out', outputs: [HIDDEN_OUTPUT] });

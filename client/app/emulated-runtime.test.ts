@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { emulatedRuntime } from './emulated-runtime.ts';
-import type { HostTensor, StageRuntime } from '../runtime/stage-runtime.ts';
+import type { HostTensor, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 
 /** A runtime whose sessions take ~20 ms per run and echo their input. */
 const slowEcho: StageRuntime = {

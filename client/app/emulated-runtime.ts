@@ -7,14 +7,14 @@
 import type { Emulation } from '../profiler/emulation.ts';
 import { computeStretch } from '../profiler/emulation.ts';
 import { sleepSeconds } from '../profiler/timing.ts';
-import type { StageRuntime, StageSessionHandle } from '../runtime/stage-runtime.ts';
+import type { StageRuntime, StageSession } from '../../shards/runtime/stage-runtime.ts';
 
 export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null): StageRuntime {
   if (!emulation || emulation.computeSlowdown <= 1) return inner;
   return {
     async createSession(req) {
       const session = await inner.createSession(req);
-      const wrapped: StageSessionHandle = {
+      const wrapped: StageSession = {
         get backend() {
           return session.backend;
         },

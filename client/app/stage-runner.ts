@@ -12,12 +12,12 @@
 import { TandemError } from '../../core/errors.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
 import type { ServerMessageOf, TimingPhase } from '../../core/protocol.ts';
-import type { PipelineTransport } from '../transport/transport.ts';
+import type { PipelineTransport } from '../../core/transport/transport.ts';
 import type { Emulation } from '../profiler/emulation.ts';
 import { emulatedRuntime } from './emulated-runtime.ts';
-import type { StagePeer } from '../runtime/stage-peer.ts';
+import type { StagePeer } from '../../shards/runtime/stage-peer.ts';
 import type { PromptTokenizer } from '../runtime/tokenizer.ts';
-import type { StageRuntime } from '../runtime/stage-runtime.ts';
+import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 
 export interface PhaseRecord {
   phase: TimingPhase;
@@ -109,7 +109,7 @@ export class StageController {
           'This page is not registered with the signaling server (PeerJS) yet; re-join the session.',
         );
       const [{ StagePeer }, { chooseBackend }, { createBrowserRuntime }] = await Promise.all([
-        import('../runtime/stage-peer.ts'),
+        import('../../shards/runtime/stage-peer.ts'),
         import('../runtime/ort-web.ts'),
         import('../runtime/browser-runtime.ts'),
       ]);

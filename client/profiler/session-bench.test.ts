@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createOrtWebRuntime } from '../runtime/ort-web.ts';
-import type { StageRuntime } from '../runtime/stage-runtime.ts';
+import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import {
   benchmarkSessionCreate,
   buildMatmulChainModel,

@@ -14,7 +14,7 @@
 import { TandemError } from '../../core/errors.ts';
 import { GraphBuilder } from '../../shards/onnx/builder.ts';
 import { DataType, encodeModel } from '../../shards/onnx/model.ts';
-import type { ExecutionBackend, HostTensor, StageRuntime } from '../runtime/stage-runtime.ts';
+import type { ExecutionBackend, HostTensor, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import { median } from './timing.ts';
 
 export const SYNTHETIC_WEIGHTS_FILE = 'profiler-weights.bin';

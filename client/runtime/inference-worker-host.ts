@@ -5,7 +5,7 @@
  * runtime factory as arguments so Node tests can drive it over a MessageChannel.
  */
 import { TandemError } from '../../core/errors.ts';
-import type { StageRuntime, StageSessionHandle } from './stage-runtime.ts';
+import type { StageRuntime, StageSession } from '../../shards/runtime/stage-runtime.ts';
 import {
   assertNever,
   transferables,
@@ -19,7 +19,7 @@ export function serveInference(
   makeRuntime: (cfg: { wasmUrl: string | null; numThreads: number }) => StageRuntime,
 ): void {
   let runtime: StageRuntime | null = null;
-  const sessions = new Map<number, StageSessionHandle>();
+  const sessions = new Map<number, StageSession>();
   let nextSessionId = 1;
   let queue: Promise<void> = Promise.resolve();
 
@@ -77,7 +77,7 @@ export function serveInference(
     }
   };
 
-  const sessionOf = (id: number): StageSessionHandle => {
+  const sessionOf = (id: number): StageSession => {
     const s = sessions.get(id);
     if (!s) throw new TandemError('session-released', `Session ${id} was released; create it again.`);
     return s;

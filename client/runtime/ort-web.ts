@@ -1,6 +1,9 @@
 /// <reference types="@webgpu/types" />
 /**
- * onnxruntime-web behind the StageRuntime seam. The ONLY client file that imports onnxruntime-web.
+ * onnxruntime-web in the page behind the StageRuntime seam (shards/runtime/stage-runtime.ts). The ONLY
+ * client file that imports onnxruntime-web. What is browser-only lives here (the locally served wasm,
+ * the WebGPU device, the backend choice); the session itself is wrapped by shards/runtime/ort-session.ts,
+ * the same code onnxruntime-node's sessions go through.
  *
  * We import 'onnxruntime-web/webgpu' (the native WebGPU backend, plus wasm) because transformers.js
  * imports the same entry: one ORT instance, one wasm heap in the page. transformers.js points
@@ -18,17 +21,14 @@
 import * as ortWebGpu from 'onnxruntime-web/webgpu';
 import { TandemError } from '../../core/errors.ts';
 import type { PackageDType } from '../../shards/manifest.ts';
-import { ResidentKvCache } from './resident-kv.ts';
+import { openOrtStageSession } from '../../shards/runtime/ort-session.ts';
+import { ortWebBinding, type OrtWebModule } from '../../shards/runtime/ort-web-binding.ts';
 import type {
   ExecutionBackend,
-  HostTensor,
-  RunOptions,
   SessionRequest,
   StageRuntime,
-  StageSessionHandle,
-} from './stage-runtime.ts';
-
-type OrtModule = typeof ortWebGpu;
+  StageSession,
+} from '../../shards/runtime/stage-runtime.ts';
 
 export interface OrtWebOptions {
   /**
@@ -36,7 +36,7 @@ export interface OrtWebOptions {
    * `await import('onnxruntime-web')`, whose Node build runs the same wasm kernels without the asyncify
    * WebGPU glue (that glue can leave Node's event loop empty while V8 still tiers up its 27 MB wasm).
    */
-  ort?: OrtModule;
+  ort?: OrtWebModule;
   /** URL of ort-wasm-simd-threaded.asyncify.wasm served by our own server (never a CDN). */
   wasmUrl?: string;
   /** wasm threads (default 1: phones throttle, and 2 threads on 2 cores was not faster here). */
@@ -150,91 +150,16 @@ export async function pinWebGpuDevice(adapter?: GPUAdapter): Promise<void> {
   webgpuDevicePinned = true;
 }
 
-type OrtTensor = InstanceType<OrtModule['Tensor']>;
-
-function toHost(name: string, t: OrtTensor): HostTensor {
-  const dims = [...t.dims];
-  if (t.type === 'float32' && t.data instanceof Float32Array) return { dtype: 'float32', dims, data: t.data };
-  if (t.type === 'int64' && t.data instanceof BigInt64Array) return { dtype: 'int64', dims, data: t.data };
-  if (t.type === 'int32' && t.data instanceof Int32Array) return { dtype: 'int32', dims, data: t.data };
-  throw new TandemError(
-    'ort-output-type',
-    `Output '${name}' has type ${t.type}; a stage only returns float32, int64 or int32 tensors.`,
-  );
-}
-
-/** Session config keys as onnxruntime-web wants them: `{ 'session.x': v }` -> `{ session: { x: v } }`. */
-function extraOptions(config: Record<string, string>): { session: Record<string, string> } {
-  const session: Record<string, string> = {};
-  for (const [k, v] of Object.entries(config)) session[k.replace(/^session\./, '')] = v;
-  return { session };
-}
-
-/** A StageRuntime on onnxruntime-web. */
+/** A StageRuntime on onnxruntime-web (sessions wrapped by shards/runtime/ort-session.ts). */
 export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
   const ort = opts.ort ?? ortWebGpu;
   configuredWasmUrl = opts.wasmUrl;
   ort.env.wasm.numThreads = opts.numThreads ?? 1;
-  const toOrtTensor = (t: HostTensor): OrtTensor => new ort.Tensor(t.dtype, t.data, t.dims);
   return {
-    async createSession(req: SessionRequest): Promise<StageSessionHandle> {
+    async createSession(req: SessionRequest): Promise<StageSession> {
       applyWasmPaths();
       if (req.backend === 'webgpu' && ort === ortWebGpu) await pinWebGpuDevice();
-      const kv = req.kvCache
-        ? new ResidentKvCache<OrtTensor>(req.kvCache, {
-            empty: (dims) => new ort.Tensor('float32', new Float32Array(0), dims),
-            dispose: (t) => {
-              if (t.location === 'gpu-buffer') t.dispose();
-            },
-          })
-        : null;
-      let session: Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
-      try {
-        session = await ort.InferenceSession.create(req.model, {
-          executionProviders: [req.backend],
-          graphOptimizationLevel: 'all',
-          externalData: req.externalData.map((e) => ({ path: e.path, data: e.data })),
-          extra: extraOptions(req.config),
-          // WebGPU: presents stay GPU buffers and come back as the next step's past (no read-back per step)
-          ...(kv && req.backend === 'webgpu'
-            ? {
-                preferredOutputLocation: Object.fromEntries(
-                  [...kv.presentToPast.keys()].map((n) => [n, 'gpu-buffer' as const]),
-                ),
-              }
-            : {}),
-        });
-      } catch (err) {
-        const detail = err instanceof Error ? err.message : String(err);
-        const hint =
-          req.backend === 'webgpu'
-            ? ' If this device is short of GPU memory, ask the host to re-plan with fewer layers here, or reload with ?backend=wasm.'
-            : " The stage may not fit in this page's memory: ask the host to re-plan with fewer layers here.";
-        throw new TandemError(
-          'session-create-failed',
-          `Could not create the ${req.backend} ONNX Runtime session: ${detail}.${hint}`,
-          { cause: err },
-        );
-      }
-      return {
-        backend: req.backend,
-        inputNames: session.inputNames,
-        outputNames: session.outputNames,
-        async run(feeds, options: RunOptions = {}) {
-          if (kv && options.newSequence) kv.reset();
-          const ortFeeds: Record<string, OrtTensor> = kv ? kv.feeds() : {};
-          for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
-          const raw = (await session.run(ortFeeds)) as Record<string, OrtTensor>;
-          const out = kv ? kv.update(raw) : raw;
-          const res: Record<string, HostTensor> = {};
-          for (const [name, t] of Object.entries(out)) res[name] = toHost(name, t);
-          return res;
-        },
-        async release() {
-          kv?.disposeAll();
-          await session.release();
-        },
-      };
+      return openOrtStageSession(ortWebBinding(ort, { gpuResidentKv: req.backend === 'webgpu' }), req);
     },
   };
 }

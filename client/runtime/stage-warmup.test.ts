@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeTestPackages, testPackage } from '../../shards/stage-test-packages.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
-import type { HostTensor, RunOptions, StageRuntime } from './stage-runtime.ts';
+import type { HostTensor, RunOptions, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import { warmUpStageKernels } from './stage-warmup.ts';
 
 afterAll(() => removeTestPackages());

@@ -9,7 +9,8 @@
 import { TandemError } from '../../core/errors.ts';
 import { headDim, type ModelManifest } from '../../shards/manifest.ts';
 import { buildStageGraph, stageSessionConfig } from '../../shards/stage-graph.ts';
-import type { ExecutionBackend, HostTensor, StageRuntime } from './stage-runtime.ts';
+import type { ExecutionBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
+import { StageStepper } from '../../shards/runtime/stage-stepper.ts';
 
 export interface WarmUpOptions {
   /** prompt length of the warm-up prefill (default 64) */
@@ -42,7 +43,8 @@ export async function warmUpStageKernels(
     throw new TandemError('manifest-invalid', `Package '${manifest.name}' has no unit 'layer.0'; re-convert it.`);
   const maxPositions = S + steps;
   const graphOpts = { backend, maxPositions } as const;
-  const graph = buildStageGraph(manifest, { layers: { start: 0, end: 1 }, embeds: false, hasHead: false }, graphOpts);
+  const spec = { layers: { start: 0, end: 1 }, embeds: false, hasHead: false };
+  const graph = buildStageGraph(manifest, spec, graphOpts);
   const session = await runtime.createSession({
     model: graph.model,
     externalData: [{ path: layer.file, data: new Uint8Array(layer.bytes) }],
@@ -55,20 +57,10 @@ export async function warmUpStageKernels(
   let runs = 0;
   try {
     for (let q = 0; q < sequences; q++) {
-      let past = 0;
+      const stepper = new StageStepper(session, spec); // a new sequence: the KV cache starts empty
       for (let n = 0; n <= steps; n++) {
         const seq = n === 0 ? S : 1;
-        const feeds: Record<string, HostTensor> = {
-          hidden_states: { dtype: 'float32', dims: [1, seq, H], data: new Float32Array(seq * H).fill(0.5) },
-          attention_mask: { dtype: 'int64', dims: [1, past + seq], data: new BigInt64Array(past + seq).fill(1n) },
-          position_ids: {
-            dtype: 'int64',
-            dims: [1, seq],
-            data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)),
-          },
-        };
-        await session.run(feeds, { newSequence: n === 0 });
-        past += seq;
+        await stepper.step({ dtype: 'float32', dims: [1, seq, H], data: new Float32Array(seq * H).fill(0.5) });
         runs++;
       }
     }

@@ -11,19 +11,10 @@
  * In Node, `modelRoot` is a folder path holding <packageName>/tokenizer.json.
  */
 import { TandemError } from '../../core/errors.ts';
+import type { PromptTokenizer } from '../../shards/runtime/prompt-tokenizer.ts';
 import { applyWasmPaths } from './ort-web.ts';
 
-export interface PromptTokenizer {
-  /** True when the tokenizer files carry a chat template. */
-  readonly hasChatTemplate: boolean;
-  /**
-   * Token ids of a prompt. With `chatTemplate`, the prompt becomes one user message rendered through the
-   * template with the assistant generation prompt appended; otherwise it is encoded as plain text.
-   */
-  encode(prompt: string, opts?: { chatTemplate?: boolean }): number[];
-  /** Text of token ids (special tokens skipped). */
-  decode(ids: readonly number[]): string;
-}
+export type { PromptTokenizer };
 
 export interface TokenizerSource {
   /** URL (page) or folder path (Node) that contains <packageName>/tokenizer.json. Must end with '/'. */

@@ -4,7 +4,7 @@
  * heartbeats and UI. Every message is one member of a discriminated union, so `switch (msg.type)`
  * narrows it and ends in `assertNever`. Calls carry a `callId`; each gets exactly one reply.
  */
-import type { ExecutionBackend, HostTensor, RunOptions, SessionRequest } from './stage-runtime.ts';
+import type { HostTensor, RunOptions, SessionRequest, StageBackend } from '../../shards/runtime/stage-runtime.ts';
 
 /** main thread -> worker */
 export type WorkerRequest =
@@ -19,7 +19,7 @@ export type WorkerReply =
       type: 'created';
       callId: number;
       sessionId: number;
-      backend: ExecutionBackend;
+      backend: StageBackend;
       inputNames: string[];
       outputNames: string[];
     }

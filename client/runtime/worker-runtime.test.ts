@@ -10,11 +10,11 @@ import { TandemError } from '../../core/errors.ts';
 import { ReferenceModel } from '../../shards/reference-forward.ts';
 import { removeTestPackages, testPackage } from '../../shards/stage-test-packages.ts';
 import { buildMatmulChainModel } from '../profiler/session-bench.ts';
-import { LoopbackNetwork } from '../transport/loopback-transport.ts';
+import { LoopbackNetwork } from '../../core/transport/loopback-transport.ts';
 import { serveInference } from './inference-worker-host.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
-import { StagePeer } from './stage-peer.ts';
-import type { PromptTokenizer } from './tokenizer.ts';
+import type { PromptTokenizer } from '../../shards/runtime/prompt-tokenizer.ts';
+import { StagePeer } from '../../shards/runtime/stage-peer.ts';
 import { createWorkerRuntime } from './worker-runtime.ts';
 
 const PROMPT_IDS = [11, 200, 37, 5, 380, 91, 64, 2];

@@ -5,7 +5,13 @@
  * request says `handOver` (a stage's freshly read units), else they are copied.
  */
 import { TandemError } from '../../core/errors.ts';
-import type { HostTensor, RunOptions, SessionRequest, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
+import type {
+  HostTensor,
+  RunOptions,
+  SessionRequest,
+  StageRuntime,
+  StageSession,
+} from '../../shards/runtime/stage-runtime.ts';
 import { transferables, type MessagePort, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
 
 export interface WorkerRuntimeOptions {
@@ -60,7 +66,7 @@ export function createWorkerRuntime(
       for (const p of pending.values()) p.reject(dead);
       pending.clear();
     },
-    async createSession(req: SessionRequest): Promise<StageSessionHandle> {
+    async createSession(req: SessionRequest): Promise<StageSession> {
       const transfer = req.handOver ? transferables([req.model, ...req.externalData.map((e) => e.data)]) : [];
       const r = await call((callId) => ({ type: 'create', callId, request: req }), transfer);
       if (r.type !== 'created') throw unexpected(r, 'create');

@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { encodeFrame, FrameAssembler, frameToFloat32, hiddenFrame, type Frame } from '../../core/frame-codec.ts';
-import { LoopbackNetwork } from './loopback-transport.ts';
+import { LoopbackNetwork } from '../../core/transport/loopback-transport.ts';
 
 const repsArg = process.argv.indexOf('--reps');
 const REPS = repsArg > 0 ? Number(process.argv[repsArg + 1]) : 15;

@@ -17,8 +17,8 @@
 import { Peer, type DataConnection, type PeerError } from 'peerjs';
 import { TandemError } from '../../core/errors.ts';
 import { SCTP_MAX_MESSAGE_BYTES } from '../../core/frame-codec.ts';
-import { LinkHub, type ByteChannel, type FrameLinkOptions } from './frame-link.ts';
-import { DEFAULT_CONNECT_TIMEOUT_MS, type PipelineTransport } from './transport.ts';
+import { LinkHub, type ByteChannel, type FrameLinkOptions } from '../../core/transport/frame-link.ts';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type PipelineTransport } from '../../core/transport/transport.ts';
 
 /** Pause before re-registering with the signaling server after its socket dropped. */
 const SIGNALING_RECONNECT_DELAY_MS = 1_000;

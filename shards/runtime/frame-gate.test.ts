@@ -6,12 +6,12 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { endFrame, errorFrame, hiddenFrame, type FrameKind } from '../../core/frame-codec.ts';
-import { parseSplit } from '../../shards/pipeline-runner.ts';
-import { ReferenceModel } from '../../shards/reference-forward.ts';
-import { testPackage } from '../../shards/stage-test-packages.ts';
-import { LoopbackNetwork } from '../transport/loopback-transport.ts';
+import { LoopbackNetwork } from '../../core/transport/loopback-transport.ts';
+import { ReferenceModel } from '../reference-forward.ts';
+import { testPackage } from '../stage-test-packages.ts';
 import { FrameGate, maxFrameBytesFor, type GateAssignment } from './frame-gate.ts';
-import { createOrtWebRuntime } from './ort-web.ts';
+import { createNodeRuntime } from './ort-node.ts';
+import { parseSplit } from './pipeline-runner.ts';
 import { StagePeer, type StageAssignment } from './stage-peer.ts';
 
 const RING = ['A', 'B', 'C', 'D'];
@@ -99,7 +99,7 @@ describe('a StagePeer ring under intrusion (loopback, onnxruntime-web wasm in No
     const manifest = pkg.reader.manifest;
     const prompt = [11, 200, 37, 5];
     const reference = new ReferenceModel(manifest, (u) => pkg.unitBytes(u)).greedy(prompt, 4);
-    const runtime = createOrtWebRuntime({ ort: await import('onnxruntime-web') });
+    const runtime = createNodeRuntime('wasm');
     const ids = ['stageA', 'stageB', 'stageC'];
     const net = new LoopbackNetwork();
     const transports = ids.map((id) => net.createTransport(id));

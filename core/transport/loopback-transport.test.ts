@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TandemError } from '../../core/errors.ts';
-import { frameToFloat32, frameToInt32, hiddenFrame, tokenFrame, type Frame } from '../../core/frame-codec.ts';
+import { TandemError } from '../errors.ts';
+import { frameToFloat32, frameToInt32, hiddenFrame, tokenFrame, type Frame } from '../frame-codec.ts';
 import { LoopbackNetwork } from './loopback-transport.ts';
 import type { TransportEvent } from './transport.ts';
 

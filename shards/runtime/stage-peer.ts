@@ -1,36 +1,43 @@
 /**
- * StagePeer: runs this page's pipeline stage for one request at a time.
+ * StagePeer: runs one pipeline stage for one request at a time, in the page and in Node alike.
  *
- * For the client-ui engineer — how to use it:
+ * How to use it (the page: client/app/stage-runner.ts; Node: shards/runtime/pipeline-runner.ts):
  *
  *   // once, on 'assignment' (construct BEFORE 'go' so no early frame from a fast predecessor is missed):
- *   const choice = await chooseBackend(manifest.dtype, urlBackend);          // ort-web.ts
  *   const peer = new StagePeer({
- *     manifest, assignment: msg,                 // the 'assignment' server message (or the same fields)
- *     transport,                                 // createPeerJsTransport({ peerId: joined.peerId, ... })
- *     runtime: createBrowserRuntime(), backend: choice.backend,
- *     readUnit: (unitId) => cache.read(unitId),  // verified bytes from IndexedDB
- *     tokenizer,                                 // loadPackageTokenizer(...): needed on the first stage
+ *     manifest, assignment,                      // the 'assignment' message's fields (StageAssignment)
+ *     transport,                                 // page: createPeerJsTransport(...); Node: LoopbackNetwork
+ *     runtime, backend,                          // page: createBrowserRuntime() + chooseBackend(...).backend
+ *                                                // Node: createNodeRuntime('node') + 'node'
+ *     readUnit: (unitId) => cache.read(unitId),  // verified bytes of one unit ('embed', 'layer.N', 'head')
+ *     tokenizer,                                 // first stage: prompt -> ids (unless the start has the ids);
+ *                                                // last stage: ids -> text for onToken
  *     onPhase: (e) => timeline.add(e),           // { requestId, phase, step, startMs, endMs }
  *     onToken: (e) => ...,                       // last stage: { requestId, index, tokenId, text, done }
- *     onError: (err, requestId) => ws.send({ type: 'report-error', code: err.code, ... }),
+ *     onError: (err, requestId) => ...,          // e.g. report-error to the coordinator
  *   });
  *   // on 'start' (every assigned page gets the same message):
- *   const result = await peer.run(startMsg);     // resolves at EOS / max tokens; rejects with a TandemError
+ *   await peer.load();                           // optional: create the session now, not in the first run
+ *   const result = await peer.run(start);        // resolves at EOS / max tokens; rejects with a TandemError
+ *   peer.cancel(requestId, reason);              // the coordinator cancelled it: run() rejects, no error frame
+ *   peer.abort(reason);                          // this page stops it: run() rejects, an error frame goes round
  *   // on a new plan or leaving: await peer.dispose();
  *
- * What run() does (the cold start, then the ring):
- *   1. at once: read the stage's unit blobs (phase 'storage-read'), build the stage graph and create the
- *      ONNX Runtime session ('session-create'); both only on the first run, later runs reuse the session;
- *   2. first stage: tokenize the prompt (chat template when the tokenizer has one, unless chatTemplate is
- *      false) and embed; other stages: wait for the predecessor's hidden states ('wait', 'receive');
- *   3. run the layers ('compute') with this stage's own KV cache, send the hidden states on ('send');
- *   4. last stage: sample the next token ('sample', shards/sampler.ts) and send it to the first stage as a
- *      token frame; the first stage runs the next decode step with it; and so on around the ring;
- *   5. at EOS or maxNewTokens the last stage sends an 'end' frame, which travels the ring and stops every
- *      stage. A failing stage sends an 'error' frame around the ring instead, so no one waits forever.
- * Phase times are milliseconds since run() was called on this page. Errors are TandemErrors with stable
- * codes ('stage-timeout', 'transport-closed', 'session-create-failed', 'prompt-too-long', ...), passed to
+ * Its role in the ring is fixed by the assignment (stageRole): 'single' (embeds and head), 'first'
+ * (embeds), 'middle', or 'last' (head). run() then reads top to bottom:
+ *   0. at once, on the first run only (unless load() did it): read the unit blobs ('storage-read'), build the stage graph and
+ *      create the ONNX Runtime session ('session-create'); later runs reuse the session;
+ *   per step (0 = prefill of the whole prompt, n = n-th decode step, one token):
+ *   1. input: first/single take token ids (the prompt, then each sampled token: from the last stage, or
+ *      on a single stage its own); middle/last wait for the predecessor's hidden states ('wait', 'receive');
+ *   2. forward: run the layers with this stage's KV cache ('compute', stage-stepper.ts);
+ *   3. first/middle: send the hidden states on ('send');
+ *   4. last/single: sample the next token ('sample', shards/sampler.ts), report it (onToken); at EOS or
+ *      maxNewTokens send an 'end' frame round the ring, which stops every stage; else send the token to
+ *      the first stage (a single stage keeps it).
+ * A failing stage sends an 'error' frame round the ring instead, so no one waits forever. Phase times are
+ * milliseconds since run() was called on this stage. Errors are TandemErrors with stable codes
+ * ('stage-timeout', 'transport-closed', 'session-create-failed', 'prompt-too-long', ...), passed to
  * onError and thrown from run(); nothing hangs: every wait has a timeout (frameTimeoutMs).
  */
 import { TandemError } from '../../core/errors.ts';
@@ -45,18 +52,14 @@ import {
   tokenFrame,
   type Frame,
 } from '../../core/frame-codec.ts';
-import { headDim, unitsForRange, type LayerRange, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
-import { Sampler, type SamplingOptions } from '../../shards/sampler.ts';
-import {
-  buildStageGraph,
-  stageSessionConfig,
-  DEFAULT_MAX_POSITIONS,
-  type StageSpec,
-} from '../../shards/stage-graph.ts';
-import type { FrameArrival, PipelineTransport, TransportEvent } from '../transport/transport.ts';
-import { FrameGate, maxFrameBytesFor } from './frame-gate.ts';
-import type { ExecutionBackend, HostTensor, StageRuntime, StageSessionHandle } from './stage-runtime.ts';
-import type { PromptTokenizer } from './tokenizer.ts';
+import type { FrameArrival, PipelineTransport, TransportEvent } from '../../core/transport/transport.ts';
+import { eosTokens, headDim, unitsForRange, type LayerRange, type ModelManifest, type UnitEntry } from '../manifest.ts';
+import { Sampler, type SamplingOptions } from '../sampler.ts';
+import { buildStageGraph, stageMaxPositions, stageSessionConfig, type StageSpec } from '../stage-graph.ts';
+import { FrameGate, maxFrameBytesFor, type GateAssignment } from './frame-gate.ts';
+import type { PromptTokenizer } from './prompt-tokenizer.ts';
+import type { HostTensor, StageBackend, StageRuntime, StageSession } from './stage-runtime.ts';
+import { idsTensor, lastLogitsRow, StageStepper } from './stage-stepper.ts';
 
 export type Phase = 'storage-read' | 'session-create' | 'wait' | 'receive' | 'compute' | 'send' | 'sample';
 
@@ -85,14 +88,30 @@ export interface TokenEvent {
 export type FinishReason = 'eos' | 'max-tokens';
 
 /** The fields of the coordinator's 'assignment' message a stage needs. */
-export interface StageAssignment {
+export interface StageAssignment extends GateAssignment {
   layers: LayerRange;
-  embeds: boolean;
-  hasHead: boolean;
-  predecessorPeerId: string | null;
-  successorPeerId: string | null;
-  firstPeerId: string;
-  lastPeerId: string;
+}
+
+/** Every stage's assignment for `split`, stage i on peer `ids[i]` (as the coordinator assigns them). */
+export function ringAssignments(split: readonly LayerRange[], ids: readonly string[]): StageAssignment[] {
+  const last = split.length - 1;
+  return split.map((layers, i) => ({
+    layers,
+    embeds: i === 0,
+    hasHead: i === last,
+    predecessorPeerId: i > 0 ? ids[i - 1] : null,
+    successorPeerId: i < last ? ids[i + 1] : null,
+    firstPeerId: ids[0],
+    lastPeerId: ids[last],
+  }));
+}
+
+/** A stage's place in the ring: 'single' embeds and has the head; 'first' embeds; 'last' has the head. */
+export type StageRole = 'single' | 'first' | 'middle' | 'last';
+
+export function stageRole(a: Pick<StageAssignment, 'embeds' | 'hasHead'>): StageRole {
+  if (a.embeds) return a.hasHead ? 'single' : 'first';
+  return a.hasHead ? 'last' : 'middle';
 }
 
 /** The fields of the coordinator's 'start' message. */
@@ -103,6 +122,8 @@ export interface StartRequest {
   sampling: SamplingOptions;
   /** The prompt already tokenised (chat template applied) by the server: the first stage runs these ids. */
   promptTokenIds?: readonly number[];
+  /** Token ids that end this request (default: the peer's stopTokens option, else the package's eos ids). */
+  stopTokens?: readonly number[];
 }
 
 export interface StagePeerOptions {
@@ -110,13 +131,13 @@ export interface StagePeerOptions {
   assignment: StageAssignment;
   transport: PipelineTransport;
   runtime: StageRuntime;
-  backend: ExecutionBackend;
+  backend: StageBackend;
   /**
    * Verified bytes of one unit ('embed', 'layer.N', 'head') from the page's cache, in a buffer of their
    * own: they are handed over to the runtime (an inference worker may take them, detaching them here).
    */
   readUnit: (unitId: string) => Promise<Uint8Array>;
-  /** Needed on the first stage (prompt -> ids); on the last stage it turns tokens into text for onToken. */
+  /** First stage: prompt -> ids (not needed when every start carries promptTokenIds); last: tokens -> text for onToken. */
   tokenizer?: PromptTokenizer;
   /** Wrap the prompt in the tokenizer's chat template (default: when the tokenizer has one). */
   chatTemplate?: boolean;
@@ -135,7 +156,7 @@ export interface StagePeerOptions {
 
 export interface RunResult {
   requestId: number;
-  backend: ExecutionBackend;
+  backend: StageBackend;
   /** Generated token ids: all of them on the last stage; all but the final one on the first; [] elsewhere. */
   tokens: number[];
   /** Prompt length in tokens (known on every stage from the prefill's shape). */
@@ -148,6 +169,10 @@ export interface RunResult {
   /** Time to first token on the last stage (ms since run()), else null. */
   timeToFirstTokenMs: number | null;
 }
+
+type RequestResult = Omit<RunResult, 'phases' | 'originMs'>;
+/** Records one phase of the running request (absolute performance.now() times). */
+type PhaseRecorder = (p: Phase, step: number, startAbs: number, endAbs: number) => void;
 
 interface Inbound {
   frame: Frame;
@@ -165,7 +190,7 @@ interface Waiter {
 const MAX_EARLY_FRAMES = 64;
 
 export class StagePeer {
-  private session: StageSessionHandle | null = null;
+  private session: StageSession | null = null;
   private inbox: Inbound[] = [];
   private waiter: Waiter | null = null;
   private current: number | null = null;
@@ -173,6 +198,8 @@ export class StagePeer {
   private readonly finished = new Set<number>();
   private readonly unsubscribe: (() => void)[] = [];
   private readonly spec: StageSpec;
+  /** This stage's place in the ring, fixed by the assignment. */
+  readonly role: StageRole;
   private readonly maxPositions: number;
   private disposed = false;
   /** Admits channels and frames from this stage's ring neighbours only; counts what it drops. */
@@ -181,9 +208,8 @@ export class StagePeer {
   constructor(private readonly opts: StagePeerOptions) {
     const a = opts.assignment;
     this.spec = { layers: a.layers, embeds: a.embeds, hasHead: a.hasHead };
-    this.maxPositions =
-      opts.maxPositions ??
-      Math.min(opts.manifest.config.max_position_embeddings ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS);
+    this.role = stageRole(a);
+    this.maxPositions = stageMaxPositions(opts.manifest, { maxPositions: opts.maxPositions });
     if (a.embeds !== (a.firstPeerId === this.localId)) {
       throw new TandemError(
         'assignment-invalid',
@@ -271,6 +297,18 @@ export class StagePeer {
     }
   }
 
+  /**
+   * Reads the units and creates the session now instead of in the first run() (the Node runner does, so
+   * that a request's figures leave the cold start out). Returns both phases' durations, ms.
+   */
+  async load(): Promise<{ storageReadMs: number; sessionCreateMs: number }> {
+    if (this.disposed)
+      throw new TandemError('stage-disposed', 'This StagePeer was disposed; create a new one for the new assignment.');
+    const ms: Partial<Record<Phase, number>> = {};
+    await this.ensureSession((phase, _step, a, b) => (ms[phase] = b - a));
+    return { storageReadMs: ms['storage-read'] ?? 0, sessionCreateMs: ms['session-create'] ?? 0 };
+  }
+
   /** Stops a running request: run() rejects with TandemError('stage-aborted'). */
   abort(reason = 'aborted by the page'): void {
     this.fail(new TandemError('stage-aborted', `The request was stopped: ${reason}.`));
@@ -296,179 +334,145 @@ export class StagePeer {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // One request, top to bottom
 
-  private async runRequest(
-    start: StartRequest,
-    record: (p: Phase, step: number, a: number, b: number) => void,
-    t0: number,
-  ): Promise<Omit<RunResult, 'phases' | 'originMs'>> {
-    const { manifest, assignment: a, tokenizer } = this.opts;
-    const sampler = a.hasHead ? new Sampler(start.sampling) : null;
-    const stops = new Set(this.opts.stopTokens ?? eosTokens(manifest));
+  private async runRequest(start: StartRequest, record: PhaseRecorder, t0: number): Promise<RequestResult> {
+    const a = this.opts.assignment;
+    const role = this.role;
     if (!Number.isInteger(start.maxNewTokens) || start.maxNewTokens < 1) {
       throw new TandemError('request-invalid', `maxNewTokens must be a positive integer, got ${start.maxNewTokens}.`);
     }
-
-    // First stage: tokenize while the session loads (both start at once).
-    let promptIds: number[] | null = null;
-    if (a.embeds) {
-      if (!tokenizer)
-        throw new TandemError('tokenizer-missing', 'The first stage needs the package tokenizer to encode the prompt.');
-      promptIds = start.promptTokenIds
-        ? [...start.promptTokenIds]
-        : tokenizer.encode(start.prompt, { chatTemplate: this.opts.chatTemplate ?? tokenizer.hasChatTemplate });
-      if (promptIds.length === 0)
-        throw new TandemError('prompt-empty', 'The prompt encodes to no tokens; type a prompt.');
-      this.checkLength(promptIds.length + start.maxNewTokens - 1);
-    }
+    const embeds = role === 'first' || role === 'single';
+    const hasHead = role === 'last' || role === 'single';
+    // first stage: the prompt's ids are known before the session loads; other stages learn S from step 0
+    let nextIds: number[] | null = embeds ? this.promptIds(start) : null;
     const session = await this.ensureSession(record);
-    const hiddenSize = manifest.config.hidden_size;
-    const ringNext = a.hasHead ? a.firstPeerId : a.successorPeerId!;
-
-    const tokens: number[] = [];
-    let promptTokens = promptIds?.length ?? 0;
-    let past = 0;
-    let nextIds: number[] | null = promptIds; // first stage: input ids of the next step
-    let timeToFirstTokenMs: number | null = null;
+    const stepper = new StageStepper(session, this.spec); // a new sequence: the KV cache starts empty
+    const sampler = hasHead ? new Sampler(start.sampling) : null;
+    const stops = new Set(start.stopTokens ?? this.opts.stopTokens ?? eosTokens(this.opts.manifest));
+    const r: RequestResult = {
+      requestId: start.requestId,
+      backend: session.backend,
+      tokens: [],
+      promptTokens: nextIds?.length ?? 0,
+      finishReason: 'max-tokens',
+      timeToFirstTokenMs: null,
+    };
     let text = '';
 
     for (let step = 0; ; step++) {
       if (this.failure) throw this.failure; // aborted, or another stage failed, while we computed
-      // 1. Input of this step.
+
+      // 1. Input. First/single: token ids (the prompt at step 0; then the sampled token, which comes back
+      //    from the last stage or, on a single stage, is already here). Middle/last: the predecessor's
+      //    hidden states (1, S, H). An 'end' frame instead means the request is over.
       let input: HostTensor;
-      let seq: number;
-      if (a.embeds) {
+      if (embeds) {
         if (nextIds === null) {
           const m = await this.receive(step, 'token', a.lastPeerId, record);
-          if ('end' in m) return this.finish(session, start.requestId, tokens, promptTokens, m.end);
-          const ids = Array.from(frameToInt32(m.frame));
-          tokens.push(...ids);
-          nextIds = ids;
+          if ('end' in m) return this.finish(r, m.end);
+          nextIds = Array.from(frameToInt32(m.frame));
+          r.tokens.push(...nextIds);
         }
-        seq = nextIds.length;
-        input = { dtype: 'int64', dims: [1, seq], data: BigInt64Array.from(nextIds, (x) => BigInt(x)) };
+        input = idsTensor(nextIds);
         nextIds = null;
       } else {
         const m = await this.receive(step, 'hidden', a.predecessorPeerId!, record);
-        if ('end' in m) return this.finish(session, start.requestId, tokens, promptTokens, m.end);
-        const dims = m.frame.dims;
-        if (dims.length !== 3 || dims[0] !== 1 || dims[2] !== hiddenSize || dims[1] < 1) {
-          throw new TandemError(
-            'frame-shape-invalid',
-            `Hidden states from '${m.from}' have shape [${dims.join(', ')}]; expected [1, S, ${hiddenSize}].`,
-          );
-        }
-        seq = dims[1]!;
+        if ('end' in m) return this.finish(r, m.end);
+        input = this.hiddenInput(m);
         if (step === 0) {
-          promptTokens = seq;
-          this.checkLength(seq + start.maxNewTokens - 1);
+          r.promptTokens = input.dims[1]!;
+          this.checkLength(r.promptTokens + start.maxNewTokens - 1);
         }
-        input = { dtype: 'float32', dims: [1, seq, hiddenSize], data: frameToFloat32(m.frame) };
       }
 
-      // 2. Compute.
+      // 2. Forward through this stage's layers (the KV cache lives in the session's runtime).
       const c0 = performance.now();
-      // the KV cache lives in the session's runtime (the inference worker; GPU buffers on WebGPU)
-      const out = await session.run(this.feeds(input, past, seq), { newSequence: step === 0 });
-      const c1 = performance.now();
-      record('compute', step, c0, c1);
-      past += seq;
-      // the runtime may return fewer outputs than the session declares
-      const main = out[session.outputNames[0]] as HostTensor | undefined;
-      if (!main || main.dtype !== 'float32')
-        throw new TandemError(
-          'stage-output-missing',
-          `The stage session returned no float32 '${session.outputNames[0]}'.`,
-        );
+      const out = await stepper.step(input);
+      record('compute', step, c0, performance.now());
 
-      // 3a. Not last: hand the hidden states on.
-      if (!a.hasHead) {
-        const s0 = performance.now();
-        await this.opts.transport.send(
-          a.successorPeerId!,
-          hiddenFrame(start.requestId, step, main.data, main.dims, this.opts.wire ?? 'float32'),
-        );
-        record('send', step, s0, performance.now());
+      // 3. First/middle: hand the hidden states on.
+      if (!hasHead) {
+        const frame = hiddenFrame(start.requestId, step, out.data, out.dims, this.opts.wire ?? 'float32');
+        await this.sendTimed(a.successorPeerId!, frame, step, record);
         continue;
       }
 
-      // 3b. Last: sample the next token from the last row of the logits ((1, 1, V): the graph's head
-      // computes the last position only).
+      // 4. Last/single: sample the next token from the last position's logits and report it.
       const s0 = performance.now();
-      const [, rows, V] = main.dims as [number, number, number];
-      const token = sampler!.sample(main.data.subarray((rows - 1) * V, rows * V), tokens.length);
-      tokens.push(token);
+      const token = sampler!.sample(lastLogitsRow(out), r.tokens.length);
+      r.tokens.push(token);
       record('sample', step, s0, performance.now());
-      if (timeToFirstTokenMs === null) timeToFirstTokenMs = performance.now() - t0;
+      r.timeToFirstTokenMs ??= performance.now() - t0;
       const finishReason: FinishReason | null = stops.has(token)
         ? 'eos'
-        : tokens.length >= start.maxNewTokens
+        : r.tokens.length >= start.maxNewTokens
           ? 'max-tokens'
           : null;
       let delta = '';
-      if (tokenizer) {
-        const full = tokenizer.decode(tokens);
+      if (this.opts.tokenizer) {
+        const full = this.opts.tokenizer.decode(r.tokens);
         delta = full.startsWith(text) ? full.slice(text.length) : full;
         text = full;
       }
       this.opts.onToken?.({
         requestId: start.requestId,
-        index: tokens.length - 1,
+        index: r.tokens.length - 1,
         tokenId: token,
         text: delta,
         done: finishReason !== null,
         ...(finishReason ? { finishReason } : {}),
       });
+
+      // 5. The end travels the ring to stop every stage; otherwise the token goes to the first stage.
       if (finishReason !== null) {
-        if (ringNext !== this.localId) {
-          const e0 = performance.now();
-          await this.opts.transport.send(ringNext, endFrame(start.requestId, step + 1, finishReason));
-          record('send', step, e0, performance.now());
-        }
-        return {
-          requestId: start.requestId,
-          backend: session.backend,
-          tokens,
-          promptTokens,
-          finishReason,
-          timeToFirstTokenMs,
-        };
+        if (role === 'last')
+          await this.sendTimed(a.firstPeerId, endFrame(start.requestId, step + 1, finishReason), step, record);
+        return { ...r, finishReason };
       }
-      if (a.embeds) {
-        nextIds = [token]; // single-stage pipeline: the ring is this page
-      } else {
-        const e0 = performance.now();
-        await this.opts.transport.send(a.firstPeerId, tokenFrame(start.requestId, step + 1, [token]));
-        record('send', step, e0, performance.now());
-      }
+      if (role === 'single') nextIds = [token];
+      else await this.sendTimed(a.firstPeerId, tokenFrame(start.requestId, step + 1, [token]), step, record);
     }
   }
 
-  /** An 'end' frame arrived on a stage without the head: pass it on along the ring (not back to the last stage). */
-  private async finish(
-    session: StageSessionHandle,
-    requestId: number,
-    tokens: number[],
-    promptTokens: number,
-    end: Frame,
-  ): Promise<Omit<RunResult, 'phases' | 'originMs'>> {
-    const a = this.opts.assignment;
-    if (a.successorPeerId && a.successorPeerId !== a.lastPeerId) await this.opts.transport.send(a.successorPeerId, end);
-    const finishReason: FinishReason = readEndFrame(end) === 'eos' ? 'eos' : 'max-tokens';
-    return { requestId, backend: session.backend, tokens, promptTokens, finishReason, timeToFirstTokenMs: null };
+  /** The first stage's prompt ids: the server's, else the prompt encoded here (chat template by default). */
+  private promptIds(start: StartRequest): number[] {
+    const { tokenizer } = this.opts;
+    let ids: number[];
+    if (start.promptTokenIds) ids = [...start.promptTokenIds];
+    else if (tokenizer)
+      ids = tokenizer.encode(start.prompt, { chatTemplate: this.opts.chatTemplate ?? tokenizer.hasChatTemplate });
+    else
+      throw new TandemError('tokenizer-missing', 'The first stage needs the package tokenizer to encode the prompt.');
+    if (ids.length === 0) throw new TandemError('prompt-empty', 'The prompt encodes to no tokens; type a prompt.');
+    this.checkLength(ids.length + start.maxNewTokens - 1);
+    return ids;
   }
 
-  private feeds(input: HostTensor, past: number, seq: number): Record<string, HostTensor> {
-    const total = past + seq;
-    return {
-      [this.spec.embeds ? 'input_ids' : 'hidden_states']: input,
-      attention_mask: { dtype: 'int64', dims: [1, total], data: new BigInt64Array(total).fill(1n) },
-      position_ids: {
-        dtype: 'int64',
-        dims: [1, seq],
-        data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)),
-      },
-    };
+  /** Hidden states (1, S, H) from the predecessor's frame, shape-checked. */
+  private hiddenInput(m: Inbound): HostTensor {
+    const hiddenSize = this.opts.manifest.config.hidden_size;
+    const dims = m.frame.dims;
+    if (dims.length !== 3 || dims[0] !== 1 || dims[2] !== hiddenSize || dims[1] < 1) {
+      throw new TandemError(
+        'frame-shape-invalid',
+        `Hidden states from '${m.from}' have shape [${dims.join(', ')}]; expected [1, S, ${hiddenSize}].`,
+      );
+    }
+    return { dtype: 'float32', dims: [1, dims[1], hiddenSize], data: frameToFloat32(m.frame) };
+  }
+
+  private async sendTimed(peerId: string, frame: Frame, step: number, record: PhaseRecorder): Promise<void> {
+    const s0 = performance.now();
+    await this.opts.transport.send(peerId, frame);
+    record('send', step, s0, performance.now());
+  }
+
+  /** An 'end' frame arrived on a stage without the head: pass it on along the ring (not back to the last stage). */
+  private async finish(r: RequestResult, end: Frame): Promise<RequestResult> {
+    const a = this.opts.assignment;
+    if (a.successorPeerId && a.successorPeerId !== a.lastPeerId) await this.opts.transport.send(a.successorPeerId, end);
+    return { ...r, finishReason: readEndFrame(end) === 'eos' ? 'eos' : 'max-tokens', timeToFirstTokenMs: null };
   }
 
   private checkLength(positions: number): void {
@@ -481,13 +485,11 @@ export class StagePeer {
   }
 
   /** Reads the blobs, builds the graph and creates the session, recording both phases (first run only). */
-  private async ensureSession(
-    record: (p: Phase, step: number, a: number, b: number) => void,
-  ): Promise<StageSessionHandle> {
+  private async ensureSession(record: PhaseRecorder): Promise<StageSession> {
     if (this.session) return this.session;
     const { manifest, runtime, backend, readUnit } = this.opts;
     const r0 = performance.now();
-    const graphOpts = { backend, maxPositions: this.maxPositions } as const;
+    const graphOpts = { backend: backend === 'node' ? 'cpu' : backend, maxPositions: this.maxPositions } as const;
     // start the storage reads first: the graph is built while they are in flight
     const units = unitsForRange(manifest, this.spec.layers, this.spec.embeds, this.spec.hasHead);
     const reads = Promise.all(units.map((u) => this.readVerifiedSize(u, readUnit)));
@@ -559,7 +561,7 @@ export class StagePeer {
     step: number,
     kind: 'hidden' | 'token',
     from: string,
-    record: (p: Phase, step: number, a: number, b: number) => void,
+    record: PhaseRecorder,
   ): Promise<Inbound | { end: Frame }> {
     const requestId = this.current!;
     const w0 = performance.now();
@@ -688,12 +690,4 @@ export class StagePeer {
       // The link itself may be what failed; the other stages then see the closed connection or time out.
     }
   }
-}
-
-/** The package's end-of-sequence ids: generation_config.json's, else config.json's. */
-export function eosTokens(manifest: ModelManifest): number[] {
-  const raw = manifest.generation?.['eos_token_id'] ?? manifest.config.eos_token_id;
-  if (typeof raw === 'number') return [raw];
-  if (Array.isArray(raw)) return raw.filter((x): x is number => typeof x === 'number');
-  return [];
 }

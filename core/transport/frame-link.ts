@@ -6,8 +6,8 @@
  * A `ByteChannel` is the small hook each backend fills in (an RTCDataChannel behind PeerJS, or an
  * in-memory pipe). `LinkHub` turns a set of channels keyed by remote peer id into a PipelineTransport.
  */
-import { TandemError } from '../../core/errors.ts';
-import { FrameAssembler, FrameEncoder, SCTP_MAX_MESSAGE_BYTES, type Frame } from '../../core/frame-codec.ts';
+import { TandemError } from '../errors.ts';
+import { FrameAssembler, FrameEncoder, SCTP_MAX_MESSAGE_BYTES, type Frame } from '../frame-codec.ts';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_HIGH_WATER_BYTES,
