@@ -49,6 +49,8 @@ export async function startTestServer(
     maxPeerJsSocketsPerAddress: options.maxPeerJsSocketsPerAddress,
     fieldLogMaxBytes: options.fieldLogMaxBytes,
     fieldLogMaxDownloads: options.fieldLogMaxDownloads,
+    // The placeholder tokenizer cannot load: only a package with the real one tokenises host prompts.
+    tokenizePrompts: options.qwen3Tokenizer ?? false,
   });
   return { server, manifest, packageDir: pkgDir };
 }

@@ -16,82 +16,33 @@
  *                  missing units (verified), report cache-status again, prepare the stage
  *   start          run the stage at once (or once the units are in); report phases and tokens
  *
- * One case per server message type: a new message is one more case in `onServer`.
+ * One case per server message type: a new message is one more case in `onServer`. The assignment's
+ * part (downloads, the stage, cancels) is in assignment-reducer.ts.
  */
 import { TandemError } from '../../core/errors.ts';
 import { assertNever, type ServerMessage, type ServerMessageOf, type TimingEntry } from '../../core/protocol.ts';
 import type { AppEvent, PageOpened, UserEvent } from './app-events.ts';
-import type { Effect } from './app-effects.ts';
-import type { AppState, AssignmentWork, StartMessage } from './app-state.ts';
+import type { AppState } from './app-state.ts';
+import {
+  finishRun,
+  isCurrent,
+  leaveAssignment,
+  onAssignment,
+  onDownloadFailed,
+  onDownloadFinished,
+  onStageFailed,
+  onStagePhase,
+  onStart,
+  reportCancelled,
+  startDownload,
+} from './assignment-reducer.ts';
+import { Step, withEntry, type Reduction } from './reducer-step.ts';
 import { mergeTimings } from './timings.ts';
 import { normaliseJoinCode, normaliseName, parsePageParams, type PageParams } from './url-params.ts';
 
-export interface Reduction {
-  readonly state: AppState;
-  readonly effects: readonly Effect[];
-}
-
-export function asTandemError(e: unknown, fallbackCode: string): TandemError {
-  if (e instanceof TandemError) return e;
-  return new TandemError(fallbackCode, e instanceof Error ? e.message : String(e), { cause: e });
-}
+export { asTandemError, type Reduction } from './reducer-step.ts';
 
 const DEFAULT_PARAMS: PageParams = { join: null, host: false, name: null, emulation: null, backend: 'auto' };
-/** The protocol's error code and unit id shapes: anything else is reported as 'unexpected' / left out. */
-const CODE_SHAPE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
-const UNIT_SHAPE = /^(embed|head|layer\.\d+)$/;
-
-/**
- * The state and effects of one event while it is being reduced: a local accumulator, so the handlers
- * below read as steps. Nothing outside it is changed.
- */
-class Step {
-  readonly effects: Effect[] = [];
-  constructor(
-    public state: AppState,
-    readonly nowMs: number,
-  ) {}
-
-  set(patch: Partial<AppState>): void {
-    this.state = { ...this.state, ...patch };
-  }
-
-  emit(...effects: Effect[]): void {
-    this.effects.push(...effects);
-  }
-
-  /** A banner (the same one is not stacked twice) and a console line. */
-  error(e: unknown, source: string, fallbackCode = 'unexpected', level: 'error' | 'warning' = 'error'): TandemError {
-    const err = asTandemError(e, fallbackCode);
-    const last = this.state.errors.at(-1);
-    if (!(last && last.code === err.code && last.message === err.message && !last.dismissed)) {
-      const entry = { level, code: err.code, message: err.message, source, atMs: this.nowMs, dismissed: false };
-      this.set({ errors: [...this.state.errors, entry] });
-    }
-    this.emit({ type: 'log', text: `[tandem] ${source}: ${err.code}: ${err.message}` });
-    return err;
-  }
-
-  /** Tells the server about a session-relevant failure too (best effort: a failed send is dropped). */
-  report(err: TandemError, requestId: number | null, unitId?: string | null): void {
-    if (!this.state.peerId) return;
-    this.emit({
-      type: 'send',
-      source: null,
-      message: {
-        type: 'report-error',
-        requestId,
-        code: CODE_SHAPE.test(err.code) ? err.code.slice(0, 64) : 'unexpected',
-        message: err.message.slice(0, 2000),
-        ...(unitId && UNIT_SHAPE.test(unitId) ? { unitId } : {}),
-      },
-    });
-  }
-
-  result(): Reduction {
-    return { state: this.state, effects: this.effects };
-  }
-}
 
 export function reduce(state: AppState, event: AppEvent, nowMs: number): Reduction {
   const step = new Step(state, nowMs);
@@ -542,219 +493,4 @@ function onOutput(step: Step, m: ServerMessageOf<'output'>): void {
     finishReason: m.finishReason ?? out.finishReason,
   };
   step.set({ outputs: i >= 0 ? outputs.map((o, j) => (j === i ? next : o)) : [...outputs, next] });
-}
-
-// ------------------------------------------------------------------------------------------------
-// the assignment: downloads and the stage
-
-function isCurrent(s: AppState, seq: number): boolean {
-  return s.work?.seq === seq;
-}
-
-function onAssignment(step: Step, m: ServerMessageOf<'assignment'>): void {
-  leaveAssignment(step);
-  const seq = step.state.lastSeq + 1;
-  const work: AssignmentWork = { seq, message: m, download: 'waiting', waitingStarts: [] };
-  step.set({
-    lastSeq: seq,
-    work,
-    assignment: m,
-    excluded: null,
-    cache: { ...step.state.cache, assignedUnits: m.units },
-  });
-  // before the manifest is in (or while the cache is swept), the download starts once it is (cache-swept)
-  if (step.state.manifest && step.state.cache.state !== 'checking') startDownload(step);
-}
-
-/**
- * Ends the current assignment's work: its AbortController fires (downloads stop, its stage is disposed),
- * its waiting starts are dropped, and its results that still arrive are late and change nothing.
- */
-function leaveAssignment(step: Step): void {
-  const work = step.state.work;
-  if (!work) return;
-  step.emit({ type: 'abort-assignment', seq: work.seq });
-  step.set({ work: null });
-  const stage = step.state.stage;
-  if (stage.state === 'running' && stage.requestId !== null) {
-    step.set({ stage: { ...stage, state: 'done', detail: 'stopped: the plan changed' } });
-    step.set({ ranHere: withMember(step.state.ranHere, stage.requestId) });
-    reportCancelled(step, stage.requestId);
-    step.emit({ type: 'flush-timings' });
-  }
-  if (step.state.cache.state === 'fetching')
-    step.set({ cache: { ...step.state.cache, state: 'idle', progress: null } });
-}
-
-function startDownload(step: Step): void {
-  const work = step.state.work;
-  if (!work) return;
-  step.set({
-    work: { ...work, download: 'running' },
-    cache: {
-      ...step.state.cache,
-      state: 'fetching',
-      progress: null,
-      fetchedUnits: [],
-      reusedUnits: [],
-      bytesDownloaded: 0,
-    },
-  });
-  step.emit({ type: 'download-units', seq: work.seq, units: work.message.units });
-}
-
-function onDownloadFinished(step: Step, e: Extract<AppEvent, { type: 'download-finished' }>): void {
-  const work = step.state.work;
-  if (!work || work.seq !== e.seq) return;
-  step.set({
-    cache: {
-      ...step.state.cache,
-      state: 'complete',
-      fetchedUnits: e.result.fetched,
-      reusedUnits: e.result.reused,
-      bytesDownloaded: e.result.bytesDownloaded,
-    },
-    phases: { ...step.state.phases, cacheSeconds: e.seconds },
-  });
-  step.emit({ type: 'report-cache' }, { type: 'prepare-stage', seq: work.seq, assignment: work.message });
-  downloadEnded(step, 'done');
-}
-
-function onDownloadFailed(step: Step, e: Extract<AppEvent, { type: 'download-failed' }>): void {
-  if (!isCurrent(step.state, e.seq)) return;
-  step.set({ cache: { ...step.state.cache, state: 'error' } });
-  step.report(step.error(e.error, 'cache', 'cache-failed'), null, e.unitId);
-  step.emit({ type: 'report-cache' });
-  // the waiting starts still run: the stage then says which unit it could not read
-  downloadEnded(step, 'failed');
-}
-
-function downloadEnded(step: Step, outcome: 'done' | 'failed'): void {
-  const work = step.state.work;
-  if (!work) return;
-  step.set({ work: { ...work, download: outcome, waitingStarts: [] } });
-  for (const w of work.waitingStarts) beginRun(step, w.start, w.atMs);
-}
-
-function onStart(step: Step, m: StartMessage): void {
-  const s = step.state;
-  const a = s.assignment;
-  const stages = s.plan?.planId === m.planId ? s.plan.stages : a?.planId === m.planId ? a.stages : s.plan?.stages;
-  if (stages) step.set({ requestStages: withEntry(s.requestStages, m.requestId, stages) });
-  const existing = s.outputs.some((o) => o.requestId === m.requestId);
-  step.set({
-    outputs: existing
-      ? s.outputs.map((o) => (o.requestId === m.requestId ? { ...o, prompt: m.prompt } : o))
-      : [
-          ...s.outputs,
-          { requestId: m.requestId, prompt: m.prompt, text: '', tokenIds: [], done: false, finishReason: null },
-        ],
-  });
-  const work = s.work;
-  if (!a || !work || a.planId !== m.planId) return; // not part of this plan: watch only
-  if (!s.manifest || !s.peerId) {
-    const err = step.error(
-      new TandemError(
-        'stage-not-ready',
-        'A request started before this page had its model manifest; reload the page and re-join.',
-      ),
-      'stage',
-    );
-    step.report(err, m.requestId);
-    return;
-  }
-  // a "go" pressed while this page still downloads its units: the stage starts once they are in
-  if (work.download === 'waiting' || work.download === 'running') {
-    step.set({ work: { ...work, waitingStarts: [...work.waitingStarts, { start: m, atMs: step.nowMs }] } });
-    return;
-  }
-  beginRun(step, m, step.nowMs);
-}
-
-function beginRun(step: Step, start: StartMessage, startedAtMs: number): void {
-  const work = step.state.work;
-  if (!work) return;
-  if (step.state.cancelled.has(start.requestId)) {
-    step.set({ ranHere: withMember(step.state.ranHere, start.requestId) });
-    reportCancelled(step, start.requestId);
-    return;
-  }
-  step.set({
-    stage: { state: 'running', requestId: start.requestId, backend: step.state.stage.backend, detail: 'cold start' },
-    cache: { ...step.state.cache, reads: [] },
-  });
-  step.emit({ type: 'run-stage', seq: work.seq, assignment: work.message, start, startedAtMs });
-}
-
-function onStagePhase(step: Step, e: Extract<AppEvent, { type: 'stage-phase' }>): void {
-  const s = step.state;
-  if (!isCurrent(s, e.seq)) return;
-  const c = s.cancelled.get(e.requestId);
-  if (c && (e.phase === 'sample' || e.phase === 'compute')) {
-    const counted = e.phase === 'sample' ? { ...c, tokens: c.tokens + 1 } : { ...c, steps: c.steps + 1 };
-    step.set({ cancelled: withEntry(s.cancelled, e.requestId, counted) });
-  }
-  const peerId = s.peerId;
-  if (!peerId) return;
-  const entry: TimingEntry = {
-    phase: e.phase,
-    step: e.step,
-    startMs: Math.max(0, e.startMs),
-    endMs: Math.max(0, e.startMs, e.endMs),
-  };
-  const byPeer = s.timings.get(e.requestId) ?? new Map<string, readonly TimingEntry[]>();
-  const merged = withEntry(byPeer, peerId, mergeTimings(byPeer.get(peerId) ?? [], [entry]));
-  step.set({ timings: withEntry(s.timings, e.requestId, merged) });
-  step.emit({ type: 'report-timing', requestId: e.requestId, entry });
-}
-
-function onStageFailed(step: Step, e: Extract<AppEvent, { type: 'stage-failed' }>): void {
-  if (!isCurrent(step.state, e.seq)) return;
-  const err = asTandemError(e.error, 'stage-failed');
-  if (step.state.cancelled.has(e.requestId)) {
-    // not a failure: the server stopped the request (its API client went away, or a stop sequence matched)
-    step.set({ stage: { ...step.state.stage, state: 'done', detail: 'cancelled' } });
-  } else {
-    step.set({ stage: { ...step.state.stage, state: 'error', detail: err.code } });
-    // StagePeer already told the other stages; tell the people and the server
-    step.report(step.error(err, 'stage'), e.requestId);
-  }
-  finishRun(step, e.requestId, e.seconds);
-}
-
-function finishRun(step: Step, requestId: number, seconds: number): void {
-  step.set({
-    ranHere: withMember(step.state.ranHere, requestId),
-    phases: { ...step.state.phases, stageSeconds: seconds },
-  });
-  reportCancelled(step, requestId);
-  step.emit({ type: 'flush-timings' });
-}
-
-/** Once per cancelled request: what this page's stage did after the cancel arrived. */
-function reportCancelled(step: Step, requestId: number): void {
-  const c = step.state.cancelled.get(requestId);
-  if (!c || c.reported) return;
-  step.set({ cancelled: withEntry(step.state.cancelled, requestId, { ...c, reported: true }) });
-  step.emit({
-    type: 'send',
-    source: 'stage',
-    message: { type: 'report-cancelled', requestId, tokensAfterCancel: c.tokens, stepsAfterCancel: c.steps },
-  });
-}
-
-// ------------------------------------------------------------------------------------------------
-// copy-on-write helpers
-
-function withEntry<K, V>(map: ReadonlyMap<K, V>, key: K, value: V): ReadonlyMap<K, V> {
-  const next = new Map(map);
-  next.set(key, value);
-  return next;
-}
-
-function withMember<T>(set: ReadonlySet<T>, value: T): ReadonlySet<T> {
-  if (set.has(value)) return set;
-  const next = new Set(set);
-  next.add(value);
-  return next;
 }
