@@ -499,8 +499,8 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     excludedPeerIds: z.array(peerIdSchema),
     /** Every method's predicted TTFT and tokens/s on the same (calibrated) profiles. */
     whatIf: z.array(whatIfEntrySchema).optional(),
-    /** Peers whose parameters were refitted from measured requests (the plan used them). */
-    calibratedPeerIds: z.array(peerIdSchema).optional(),
+    /** The refitted parameters the plan used, per page measured so far (the others: their profiles). */
+    calibrated: z.array(z.strictObject({ peerId: peerIdSchema, params: calibratedParamsSchema })).optional(),
   }),
   z.strictObject({
     type: z.literal('assignment'),
