@@ -97,6 +97,8 @@ export interface AppState {
   requestStages: Map<number, PredictedStage[]>;
   /** host: this session answers the server's OpenAI-compatible API */
   serveApi: boolean;
+  /** the server's refit after the last measured request: per phase predicted vs measured */
+  calibration: ServerMessageOf<'calibration'> | null;
   errors: PageError[];
   phases: PhaseTimings;
 }
@@ -136,6 +138,7 @@ export function initialState(): AppState {
     timings: new Map(),
     requestStages: new Map(),
     serveApi: false,
+    calibration: null,
     errors: [],
     phases: {
       profileSeconds: null,

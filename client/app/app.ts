@@ -486,6 +486,9 @@ export class App {
       case 'api-serving':
         this.state.serveApi = m.serve;
         break;
+      case 'calibration':
+        this.state.calibration = m;
+        break;
       case 'timings': {
         const byPeer = this.state.timings.get(m.requestId) ?? new Map<string, TimingEntry[]>();
         byPeer.set(m.peerId, mergeTimings(byPeer.get(m.peerId) ?? [], m.timings));
