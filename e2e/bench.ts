@@ -26,6 +26,7 @@ import { paperPeers } from './profiles.ts';
 import { promptOfTokens } from './prompt.ts';
 import { ensureExportFull } from './reference.ts';
 import type { PlanRun } from './run-summary.ts';
+import { formatCalibrationReport, type CalibrationReport } from './calibration-report.ts';
 import { runPlanComparison } from './scenario.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 
@@ -254,6 +255,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   let plans: PlanRun[] = [];
+  let calibration: CalibrationReport | null = null;
   if (!skip.has('plans')) {
     log('bench: cold start, DP vs even vs heuristic vs single on paper-shaped emulated pages');
     const report = await runPlanComparison({
@@ -268,6 +270,7 @@ export async function main(argv: string[]): Promise<number> {
       log,
     });
     plans = report.runs;
+    calibration = report.calibration ?? null;
   }
 
   let decode: DecodeResult | null = null;
@@ -372,6 +375,7 @@ export async function main(argv: string[]): Promise<number> {
       decodeTokensPerSec: r.metrics.decodeTokensPerSec,
       perStage: r.stages,
     })),
+    calibration,
     decode: decode && {
       pipeline: decode.pipeline && { stages: decode.pipeline.stages, tokensPerSec: decode.pipeline.tokensPerSec },
       onePage: decode.onePage && { tokensPerSec: decode.onePage.tokensPerSec },
@@ -405,6 +409,7 @@ export async function main(argv: string[]): Promise<number> {
         `${r.method.padEnd(11)} ${String(r.stages.length).padStart(6)}  ${f(r.predictedLatency).padStart(15)}  ${f(r.metrics.ttft).padStart(8)}`,
       );
   }
+  if (calibration) console.log(`\n${formatCalibrationReport(calibration)}`);
   if (decode) {
     console.log(
       `\ndecode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`,

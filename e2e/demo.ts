@@ -16,6 +16,7 @@ import { lineupPeers } from './lineup.ts';
 import { LAB_LINEUPS } from './profiles.ts';
 import { renderReportHtml } from './report-html.ts';
 import { formatRuns } from './run-summary.ts';
+import { formatCalibrationReport } from './calibration-report.ts';
 import { runPlanComparison } from './scenario.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 
@@ -102,6 +103,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(JSON.stringify({ ...report, reportHtml: join(out, 'report.html') }));
   } else {
     console.log(formatRuns(report.runs));
+    if (report.calibration) console.log(`\n${formatCalibrationReport(report.calibration)}`);
     console.log(`\nreport: ${join(out, 'report.html')}`);
   }
   return 0;

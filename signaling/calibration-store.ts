@@ -55,7 +55,8 @@ export class CalibrationStore {
 
   /**
    * The fitted parameters of `peers` (null where a page has no measured request yet), from the session's
-   * kept requests. Peers are fitted together: a hop's latency is shared by its two pages.
+   * kept requests. Peers are fitted together: a hop's latency is shared by its two pages. Used by the next
+   * plan and by the calibration message.
    */
   paramsFor(
     sessionCode: string,
@@ -65,10 +66,18 @@ export class CalibrationStore {
     const entries = (this.sessions.get(sessionCode) ?? []).filter((e) => e.requestId !== exceptRequest);
     if (entries.length === 0) return peers.map(() => null);
     const index = new Map(peers.map((p, i) => [p.peerId, i]));
+    // A page's first request pays one-off costs later ones do not (runtime compile and tier-up, tokenizer
+    // load): it counts only while it is the page's only measured request.
+    const seen = new Map<string, number[]>();
+    for (const e of entries) for (const id of e.peerIds) seen.set(id, [...(seen.get(id) ?? []), e.requestId]);
+    const counts = (id: string, requestId: number) => {
+      const ids = seen.get(id) ?? [];
+      return ids.length === 1 || requestId !== Math.min(...ids);
+    };
     const stages: StageSample[] = [];
     const hops: HopSample[] = [];
     for (const e of entries) {
-      const to = (local: number) => index.get(e.peerIds[local]);
+      const to = (local: number) => (counts(e.peerIds[local], e.requestId) ? index.get(e.peerIds[local]) : undefined);
       for (const s of e.stages) {
         const device = to(s.device);
         if (device !== undefined) stages.push({ ...s, device });

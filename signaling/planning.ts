@@ -13,6 +13,7 @@ import type {
   MemoryModel,
   PlanMethod,
   ProfileReport,
+  RosterProfile,
   WhatIfEntry,
 } from '../core/protocol.ts';
 import { whatIf } from './what-if.ts';
@@ -95,7 +96,7 @@ export function deviceProfileFor(candidate: PlanCandidate): DeviceProfile {
 }
 
 /** The device as its page's profile describes it (before calibration). */
-export function profileDevice(candidate: Pick<PlanCandidate, 'peerId' | 'profile'>): DeviceProfile {
+export function profileDevice(candidate: { peerId: string; profile: RosterProfile }): DeviceProfile {
   const p = candidate.profile;
   return {
     name: candidate.peerId,
