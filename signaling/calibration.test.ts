@@ -13,6 +13,7 @@ import { planInline } from './planner-pool.ts';
 import { modelConfigFor, planProblemFor, profileDevice } from './planning.ts';
 import { evaluatePlan } from '../planner/index.ts';
 import { sampleProfile } from './test-support.ts';
+import { CalibrationStore } from './calibration-store.ts';
 
 const L = 6;
 const manifest: ModelManifest = {
@@ -180,5 +181,58 @@ describe('calibration in the coordinator', () => {
       layers: s.layers,
     }));
     expect(again.ready.predictedLatency).toBeCloseTo(evaluatePlan(calibratedProblem, planned).latency, 9);
+  });
+});
+
+describe('calibration store', () => {
+  it("counts a page's first (warm-up) request only until the page has another", () => {
+    const store = new CalibrationStore(manifest);
+    const profile = sampleProfile(1, { readBytesPerSec: 30e6, peakFlops: 2e10 });
+    const device = profileDevice({ peerId: 'pa0001', profile });
+    const truth: TrueDevice = {
+      ...device,
+      sessionCreateBytesPerSec: 40e6,
+      sessionCreateFixedSec: 0.1,
+      warmupSec: 0.2,
+      linkLatencySec: 0,
+      decodeFlopsPerSec: 1e9,
+    };
+    const stages = [{ device: 0, layers: { start: 0, end: L } }];
+    const predicted = [
+      {
+        stageIndex: 0,
+        peerId: 'pa0001',
+        displayName: 'p',
+        layers: { start: 0, end: L },
+        embeds: true,
+        hasHead: true,
+        load: 0,
+        wait: 0,
+        comm: 0,
+        compute: 0,
+        startTime: 0,
+        finishTime: 0,
+      },
+    ];
+    const problem = { model: modelConfigFor(manifest), devices: [truth], tokens: 64, embeddingAndHead: true };
+    const report = (requestId: number, slowdown: number) => {
+      const run = simulateRun({ ...problem, devices: [{ ...truth, peakFlops: truth.peakFlops / slowdown }] }, stages, {
+        seed: requestId,
+        noise: 0,
+        decodeSteps: 2,
+      });
+      const request = { requestId, planId: `X-${requestId}`, tokens: 64, stages: predicted, ended: true };
+      store.onTimings(
+        'S',
+        { ...request, timings: new Map([['pa0001', run.timings[0]]]) },
+        new Map([['pa0001', profile]]),
+        true,
+      );
+      return store.paramsFor('S', [{ peerId: 'pa0001', profile }])[0]!.computeScale;
+    };
+    const scale = truth.peakFlops / device.peakFlops; // 1: the profile's compute is right in steady state
+    expect(report(1, 3)).toBeCloseTo(scale / 3, 6); // the cold first request alone: 3x slower
+    expect(report(2, 1)).toBeCloseTo(scale, 6); // then only the second counts
+    expect(report(3, 1)).toBeCloseTo(scale, 6);
   });
 });
