@@ -17,6 +17,7 @@
  *   host:  plan {hostSecret} -> plan-ready to everyone, assignment / excluded to each peer
  *   host:  go {hostSecret, prompt} -> start to every assigned peer at once (same message)
  *   pages: report-timings -> timings to everyone; last stage: report-tokens -> output to everyone
+ *   server: a report that completes a stage's prefill (or ends the request) -> calibration to everyone
  *   host:  serve-api {hostSecret, serve} -> api-serving: the session answers the HTTP API (/v1, openai-api.ts)
  *   server: a request of the HTTP API starts like a go (start with origin 'api'); a go while a request
  *          runs waits in the session's queue; cancel -> every page stops, report-cancelled -> cancelled
