@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --preset demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode,api]`:
+ * `npm run bench [-- --preset realistic|demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode,api]`:
  * the end-to-end measurements, saved to bench/results/e2e.json and reported against the goals:
  *   1. cold-start TTFT of the DP plan vs even, heuristic and single-device plans on the emulated
  *      (paper-shaped) pages                                                goal: DP <= 0.8x even
@@ -201,7 +201,7 @@ async function decodeBench(
 }
 
 const USAGE = `usage: npm run bench -- [options]
-  --preset P          seeded model: demo or tiny (default demo)
+  --preset P          seeded model: realistic (split like Qwen3-0.6B), demo or tiny (default realistic)
   --peers K           emulated pages for the plan comparison and the pipeline decode (default 4)
   --tokens N          prompt length in tokens (default 256)
   --new-tokens N      tokens generated per plan-comparison request (default 8)
@@ -214,7 +214,7 @@ export async function main(argv: string[]): Promise<number> {
   const { values } = parseCliArgs({
     args: argv,
     options: {
-      preset: { type: 'string', default: 'demo' },
+      preset: { type: 'string', default: 'realistic' },
       peers: { type: 'string', default: '4' },
       tokens: { type: 'string', default: '256' },
       'new-tokens': { type: 'string', default: '8' },
@@ -223,8 +223,8 @@ export async function main(argv: string[]): Promise<number> {
       out: { type: 'string', default: RESULTS },
     },
   });
-  if (values.preset !== 'demo' && values.preset !== 'tiny')
-    throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
+  if (values.preset !== 'realistic' && values.preset !== 'demo' && values.preset !== 'tiny')
+    throw usageError(`--preset must be realistic, demo or tiny, not '${values.preset}'.`);
   const skip = new Set(
     values.skip
       .split(',')
