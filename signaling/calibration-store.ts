@@ -44,12 +44,14 @@ export interface MeasuredRequest {
 
 export interface CalibrationUpdate {
   message: ServerMessageOf<'calibration'>;
-  /** Per stage page: its fitted parameters, for the field log. */
+  /** Per stage page: its fitted parameters, for the field log (once per page and request, when its prefill is in). */
   fitted: { peerId: string; params: CalibratedParams }[];
 }
 
 export class CalibrationStore {
   private readonly sessions = new Map<string, RequestEntry[]>();
+  /** `session:request:peer` already written to the field log (one line per page and request). */
+  private readonly logged = new Set<string>();
 
   constructor(private readonly model: ModelManifest | null) {}
 
@@ -118,7 +120,10 @@ export class CalibrationStore {
     const before = this.paramsFor(sessionCode, known, request.requestId);
     const list = (this.sessions.get(sessionCode) ?? []).filter((e) => e.requestId !== request.requestId);
     list.push({ requestId: request.requestId, peerIds: known.map((p) => p.peerId), ...samples });
-    while (list.length > CALIBRATION_REQUESTS_KEPT) list.shift();
+    while (list.length > CALIBRATION_REQUESTS_KEPT) {
+      const dropped = list.shift()!;
+      for (const id of dropped.peerIds) this.logged.delete(`${sessionCode}:${dropped.requestId}:${id}`);
+    }
     this.sessions.set(sessionCode, list);
     const after = this.paramsFor(sessionCode, known);
 
@@ -144,11 +149,17 @@ export class CalibrationStore {
         return { peerId: s.peerId, displayName: s.displayName, phases, params: after[n] };
       }),
     };
-    const fitted = known.flatMap((p, k) => (after[k] ? [{ peerId: p.peerId, params: after[k] }] : []));
+    const fitted = known.flatMap((p, k) => {
+      const key = `${sessionCode}:${request.requestId}:${p.peerId}`;
+      if (!measured[k] || !after[k] || this.logged.has(key)) return []; // once its prefill is in
+      this.logged.add(key);
+      return [{ peerId: p.peerId, params: after[k] }];
+    });
     return { message, fitted };
   }
 
   dropSession(sessionCode: string): void {
     this.sessions.delete(sessionCode);
+    for (const key of this.logged) if (key.startsWith(`${sessionCode}:`)) this.logged.delete(key);
   }
 }
