@@ -17,6 +17,7 @@
  *   host:  plan {hostSecret} -> plan-ready to everyone, assignment / excluded to each peer
  *   host:  go {hostSecret, prompt} -> start to every assigned peer at once (same message)
  *   pages: report-timings -> timings to everyone; last stage: report-tokens -> output to everyone
+ *   server: a report that completes a stage's prefill (or ends the request) -> calibration to everyone
  *   host:  serve-api {hostSecret, serve} -> api-serving: the session answers the HTTP API (/v1, openai-api.ts)
  *   server: a request of the HTTP API starts like a go (start with origin 'api'); a go while a request
  *          runs waits in the session's queue; cancel -> every page stops, report-cancelled -> cancelled
@@ -252,6 +253,53 @@ export const rosterPeerSchema = z.strictObject({
 });
 export type RosterPeer = z.infer<typeof rosterPeerSchema>;
 
+/**
+ * A device's cost parameters refitted from what its page measured over its recent requests (planner/
+ * calibration.ts; SI units). The next plan uses them in place of the profile's figures.
+ */
+export const calibratedParamsSchema = z.strictObject({
+  /** Prefill stage samples (requests) the fit used. */
+  samples: z.int().min(0),
+  /** Measured effective compute / the profile's c*(t) U(t): multiplies the peak compute. */
+  computeScale: z.number().gt(0),
+  readBytesPerSec: z.number().gt(0),
+  sessionCreateBytesPerSec: z.number().gt(0),
+  sessionCreateFixedSec: z.number().min(0),
+  /** Seconds from the request's arrival to the first storage read (runtime warm-up, tokenizer). */
+  warmupSec: z.number().min(0),
+  /** One-way latency of the page's link; a hop costs the sender's plus the receiver's. */
+  linkLatencySec: z.number().min(0),
+  /** Fitted when the page sent hand-overs of different sizes; null keeps the profile's. */
+  uplinkBitsPerSec: z.number().gt(0).nullable(),
+  /** Effective FLOP/s of one decode step (head and sampling included); null before any decode step. */
+  decodeFlopsPerSec: z.number().gt(0).nullable(),
+});
+export type CalibratedParams = z.infer<typeof calibratedParamsSchema>;
+
+/** One plan method's prediction on the current roster (the host's what-if panel). */
+export const whatIfEntrySchema = z.strictObject({
+  method: planMethodSchema,
+  /** Predicted time to the first token T, seconds; null when the method has no plan here. */
+  predictedLatency: z.number().nullable(),
+  /** Predicted decode tokens/s after the first token; null without a plan. */
+  tokensPerSec: z.number().nullable(),
+  stageCount: z.int().min(0),
+  /** Why there is no plan (e.g. memory), when there is none. */
+  reason: z.string().optional(),
+});
+export type WhatIfEntry = z.infer<typeof whatIfEntrySchema>;
+
+/** One phase of one stage: what the plan predicted, what the page measured, what the refitted model says. */
+export const calibrationPhaseSchema = z.strictObject({
+  phase: z.enum(['warm-up', 'storage-read', 'session-create', 'comm', 'compute', 'finish']),
+  /** Seconds; null when the plan has no such prediction. */
+  predicted: z.number().nullable(),
+  measured: z.number(),
+  /** The same phase under the refitted parameters (after this request). */
+  calibrated: z.number(),
+});
+export type CalibrationPhase = z.infer<typeof calibrationPhaseSchema>;
+
 // ---------------------------------------------------------------------------------------------
 // Client -> server
 
@@ -475,6 +523,10 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     predictedLatency: z.number(),
     stages: z.array(predictedStageSchema),
     excludedPeerIds: z.array(peerIdSchema),
+    /** Every method's predicted TTFT and tokens/s on the same (calibrated) profiles. */
+    whatIf: z.array(whatIfEntrySchema).optional(),
+    /** The refitted parameters the plan used, per page measured so far (the others: their profiles). */
+    calibrated: z.array(z.strictObject({ peerId: peerIdSchema, params: calibratedParamsSchema })).optional(),
   }),
   z.strictObject({
     type: z.literal('assignment'),
@@ -612,6 +664,20 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     planId: z.string(),
     peerId: peerIdSchema,
     timings: z.array(timingEntrySchema),
+  }),
+  /** The server refitted the stages' devices from a request's timings (planner/calibration.ts). */
+  z.strictObject({
+    type: z.literal('calibration'),
+    requestId: u32,
+    planId: z.string(),
+    stages: z.array(
+      z.strictObject({
+        peerId: peerIdSchema,
+        displayName: z.string(),
+        phases: z.array(calibrationPhaseSchema),
+        params: calibratedParamsSchema.nullable(),
+      }),
+    ),
   }),
   z.strictObject({
     type: z.literal('peer-error'),

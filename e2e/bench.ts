@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --preset demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode,api]`:
+ * `npm run bench [-- --preset realistic|demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode,api]`:
  * the end-to-end measurements, saved to bench/results/e2e.json and reported against the goals:
  *   1. cold-start TTFT of the DP plan vs even, heuristic and single-device plans on the emulated
  *      (paper-shaped) pages                                                goal: DP <= 0.8x even
@@ -26,6 +26,7 @@ import { paperPeers } from './profiles.ts';
 import { promptOfTokens } from './prompt.ts';
 import { ensureExportFull } from './reference.ts';
 import type { PlanRun } from './run-summary.ts';
+import { formatCalibrationReport, type CalibrationReport } from './calibration-report.ts';
 import { runPlanComparison } from './scenario.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 
@@ -200,7 +201,7 @@ async function decodeBench(
 }
 
 const USAGE = `usage: npm run bench -- [options]
-  --preset P          seeded model: demo or tiny (default demo)
+  --preset P          seeded model: realistic (split like Qwen3-0.6B), demo or tiny (default realistic)
   --peers K           emulated pages for the plan comparison and the pipeline decode (default 4)
   --tokens N          prompt length in tokens (default 256)
   --new-tokens N      tokens generated per plan-comparison request (default 8)
@@ -213,7 +214,7 @@ export async function main(argv: string[]): Promise<number> {
   const { values } = parseCliArgs({
     args: argv,
     options: {
-      preset: { type: 'string', default: 'demo' },
+      preset: { type: 'string', default: 'realistic' },
       peers: { type: 'string', default: '4' },
       tokens: { type: 'string', default: '256' },
       'new-tokens': { type: 'string', default: '8' },
@@ -222,8 +223,8 @@ export async function main(argv: string[]): Promise<number> {
       out: { type: 'string', default: RESULTS },
     },
   });
-  if (values.preset !== 'demo' && values.preset !== 'tiny')
-    throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
+  if (values.preset !== 'realistic' && values.preset !== 'demo' && values.preset !== 'tiny')
+    throw usageError(`--preset must be realistic, demo or tiny, not '${values.preset}'.`);
   const skip = new Set(
     values.skip
       .split(',')
@@ -254,6 +255,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   let plans: PlanRun[] = [];
+  let calibration: CalibrationReport | null = null;
   if (!skip.has('plans')) {
     log('bench: cold start, DP vs even vs heuristic vs single on paper-shaped emulated pages');
     const report = await runPlanComparison({
@@ -268,6 +270,7 @@ export async function main(argv: string[]): Promise<number> {
       log,
     });
     plans = report.runs;
+    calibration = report.calibration ?? null;
   }
 
   let decode: DecodeResult | null = null;
@@ -372,6 +375,7 @@ export async function main(argv: string[]): Promise<number> {
       decodeTokensPerSec: r.metrics.decodeTokensPerSec,
       perStage: r.stages,
     })),
+    calibration,
     decode: decode && {
       pipeline: decode.pipeline && { stages: decode.pipeline.stages, tokensPerSec: decode.pipeline.tokensPerSec },
       onePage: decode.onePage && { tokensPerSec: decode.onePage.tokensPerSec },
@@ -405,6 +409,7 @@ export async function main(argv: string[]): Promise<number> {
         `${r.method.padEnd(11)} ${String(r.stages.length).padStart(6)}  ${f(r.predictedLatency).padStart(15)}  ${f(r.metrics.ttft).padStart(8)}`,
       );
   }
+  if (calibration) console.log(`\n${formatCalibrationReport(calibration)}`);
   if (decode) {
     console.log(
       `\ndecode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`,

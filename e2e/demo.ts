@@ -16,6 +16,7 @@ import { lineupPeers } from './lineup.ts';
 import { LAB_LINEUPS } from './profiles.ts';
 import { renderReportHtml } from './report-html.ts';
 import { formatRuns } from './run-summary.ts';
+import { formatCalibrationReport } from './calibration-report.ts';
 import { runPlanComparison } from './scenario.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 
@@ -27,7 +28,8 @@ const USAGE = `usage: npm run demo -- [options]
   --lab L            device lab line-up: paper, equal, laptop-phones, memory-bound, or off (default paper:
                      each page its own browser, CPU group and shaped links; off = one browser with
                      DevTools CPU throttling, the fallback where the lab cannot run)
-  --preset P         seeded model: demo (24 layers, ~217 MB fp32) or tiny (4 layers) (default demo)
+  --preset P         seeded model: realistic (16 layers split like Qwen3-0.6B, ~90 MB fp32), demo (24 layers,
+                     ~217 MB) or tiny (4 layers) (default realistic)
   --backend B        wasm | auto | webgpu (default wasm: CPU throttling, the compute emulation, slows
                      wasm inference; WebGPU runs in Chromium's GPU process, which throttling does not touch)
   --out DIR          where report.html, report.json and screenshots go (default e2e/artifacts/demo-<time>)
@@ -43,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
       tokens: { type: 'string', default: '256' },
       'new-tokens': { type: 'string', default: '16' },
       methods: { type: 'string', default: 'dp,even,heuristic,single' },
-      preset: { type: 'string', default: 'demo' },
+      preset: { type: 'string', default: 'realistic' },
       lab: { type: 'string', default: 'paper' },
       backend: { type: 'string', default: 'wasm' },
       out: { type: 'string' },
@@ -59,8 +61,8 @@ export async function main(argv: string[]): Promise<number> {
     if (!parsed.success) throw usageError(`--methods: '${m}' is not one of dp, even, heuristic, single.`);
     return parsed.data;
   });
-  if (values.preset !== 'demo' && values.preset !== 'tiny')
-    throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
+  if (values.preset !== 'realistic' && values.preset !== 'demo' && values.preset !== 'tiny')
+    throw usageError(`--preset must be realistic, demo or tiny, not '${values.preset}'.`);
   const backend = values.backend;
   if (backend !== 'auto' && backend !== 'wasm' && backend !== 'webgpu')
     throw usageError(`--backend must be auto, wasm or webgpu, not '${backend}'.`);
@@ -102,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(JSON.stringify({ ...report, reportHtml: join(out, 'report.html') }));
   } else {
     console.log(formatRuns(report.runs));
+    if (report.calibration) console.log(`\n${formatCalibrationReport(report.calibration)}`);
     console.log(`\nreport: ${join(out, 'report.html')}`);
   }
   return 0;

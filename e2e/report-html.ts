@@ -4,6 +4,7 @@
  * client/ui/timeline-layout.ts, so the report and the live page draw the same thing), the per-stage table,
  * and the host page's screenshot. Emulated devices are labelled as such.
  */
+import type { CalibrationReport } from './calibration-report.ts';
 import { layoutTimeline, type LaneInput, type TimelinePhase } from '../client/ui/timeline-layout.ts';
 import { toPhaseInputs, type PlanRun } from './run-summary.ts';
 
@@ -28,6 +29,8 @@ export interface DemoReport {
   backend: string;
   peers: ReportPeer[];
   runs: PlanRun[];
+  /** Predicted before / after calibration vs measured, per plan (issue 12). */
+  calibration?: CalibrationReport;
   /** Free-form notes (e.g. what was emulated and how). */
   notes: string[];
 }

@@ -13,6 +13,7 @@ import type { ModelFixture } from './model-fixture.ts';
 import { promptOfTokens } from './prompt.ts';
 import type { DemoReport, ReportPeer } from './report-html.ts';
 import type { PlanRun } from './run-summary.ts';
+import { calibrationReport, type MeasuredPlan } from './calibration-report.ts';
 import type { PeerSpec } from './tandem-page.ts';
 
 export interface ComparisonOptions {
@@ -74,7 +75,14 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
     await h.waitCached(warm);
     await h.go(warm, prompt.text, 1);
     o.log('warm-up request done');
+    // The calibration request (issue 12): a fresh even plan from cold, a few tokens; the server refits every
+    // page from its timings (a page's first, warm-up request counts no more once it has this one).
+    const calibrationPlan = await h.plan('even', prompt.tokens);
+    await h.waitCached(calibrationPlan);
+    await h.go(calibrationPlan, prompt.text, Math.min(o.newTokens, 8));
+    o.log('calibration request done');
     const runs: PlanRun[] = [];
+    const measured: MeasuredPlan[] = [];
     const refused: string[] = [];
     for (const method of o.methods) {
       let plan;
@@ -102,6 +110,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
         run.screenshot = file;
       }
       runs.push(run);
+      measured.push({ plan, measuredTtft: run.metrics.ttft, timings: run.timings });
     }
     const manifest = o.model.manifest;
     return {
@@ -118,6 +127,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
       backend: o.backend,
       peers,
       runs,
+      calibration: calibrationReport(manifest, h.roster(), measured),
       notes: [
         `Prompt ${prompt.tokens} tokens (chat template included); plans optimised for ${prompt.tokens} tokens.`,
         labPeers.length > 0
@@ -126,6 +136,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
         ...refused,
         'Every request is a cold start: each stage reads its units from IndexedDB and creates a fresh onnxruntime-web session on "go". Timings are per page, from its arrival of the server\'s start message.',
         'One unreported warm-up request (even plan, 1 token) runs first, so that per-page one-time costs (wasm compile, tokenizer load) do not land on the first plan measured.',
+        'Then one calibration request (a fresh even plan, from cold): the server refits every page from its timings, and each plan after it is made, and predicted, with the refitted parameters (each run refits again). "before" is the same plan predicted from the pages\' profiles alone.',
       ],
     };
   } catch (err) {

@@ -32,6 +32,7 @@ import {
 } from '../core/protocol.ts';
 import type { FailoverRecord, FieldRecord } from './field-log.ts';
 import { lostLayers, planFailover, type RemainingPage } from './failover.ts';
+import { CalibrationStore } from './calibration-store.ts';
 import type { PlanOutcome, PlanRequest } from './planning.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
 import { omit } from './omit.ts';
@@ -371,8 +372,11 @@ export class Coordinator {
   private nextTicket = 1;
   /** API ticket -> session code, while its request waits or runs. */
   private readonly apiTickets = new Map<number, string>();
+  /** Devices refitted from their measured requests, per session (issue 12). */
+  private readonly calibration: CalibrationStore;
 
   constructor(private readonly options: CoordinatorOptions) {
+    this.calibration = new CalibrationStore(options.model);
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.joinLimiter = new RateLimiter(this.limits.joinRate);
     this.profileLimiter = new RateLimiter(this.limits.profileRate);
@@ -511,7 +515,7 @@ export class Coordinator {
         return;
       }
       case 'report-timings': {
-        this.onReportTimings(conn, state, msg, out);
+        this.onReportTimings(conn, state, msg, nowMs, out);
         return;
       }
       case 'report-tokens': {
@@ -838,15 +842,18 @@ export class Coordinator {
       peerIds: candidates.map((p) => p.peerId),
     };
     session.lastActivityMs = nowMs;
+    const profiled = candidates.map((p) => ({ peerId: p.peerId, profile: p.profile as ProfileReport }));
+    const calibration = this.calibration.paramsFor(session.code, profiled);
     out.effects.push({
       kind: 'plan',
       token,
       request: {
         manifest: model,
-        candidates: candidates.map((p) => ({
+        candidates: candidates.map((p, i) => ({
           peerId: p.peerId,
           displayName: p.displayName,
           profile: p.profile as ProfileReport,
+          calibration: calibration[i],
         })),
         tokens,
         method,
@@ -922,6 +929,14 @@ export class Coordinator {
       predictedLatency: result.latency,
       stages,
       excludedPeerIds,
+      ...(result.whatIf ? { whatIf: result.whatIf } : {}),
+      ...(result.calibrated
+        ? {
+            calibrated: result.calibrated.flatMap((c) =>
+              c.params ? [{ peerId: candidates[c.candidate]!.peerId, params: c.params }] : [],
+            ),
+          }
+        : {}),
     };
     for (const to of this.sessionConns(session))
       out.send(to, to === conn && ref !== undefined ? { ...planReady, ref } : planReady);
@@ -1226,7 +1241,13 @@ export class Coordinator {
     if (changed) this.broadcastRoster(found.session, out, nowMs); // an unchanged status is not news
   }
 
-  private onReportTimings(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-timings'>, out: Outbox): void {
+  private onReportTimings(
+    conn: ConnId,
+    state: Conn,
+    msg: ClientMessageOf<'report-timings'>,
+    nowMs: number,
+    out: Outbox,
+  ): void {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
     const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
@@ -1260,6 +1281,38 @@ export class Coordinator {
       timings: msg.timings,
     };
     for (const to of this.sessionConns(session)) out.send(to, timings);
+    this.calibrate(session, request, msg.timings, nowMs, out);
+  }
+
+  /** Refits the request's devices from its timings (calibration-store.ts) and tells the session. */
+  private calibrate(
+    session: Session,
+    request: RequestRecord,
+    reported: readonly TimingEntry[],
+    nowMs: number,
+    out: Outbox,
+  ): void {
+    const plan = session.plan;
+    if (!plan || plan.planId !== request.planId) return;
+    const profiles = new Map<string, ProfileReport>();
+    for (const p of session.peers.values()) if (p.profile) profiles.set(p.peerId, p.profile);
+    const update = this.calibration.onTimings(
+      session.code,
+      { ...request, tokens: plan.tokens, stages: plan.stages, ended: request.state !== 'running' },
+      profiles,
+      reported.some((t) => t.step === 0),
+    );
+    if (!update) return;
+    for (const to of this.sessionConns(session)) out.send(to, update.message);
+    for (const { peerId, params } of update.fitted) {
+      const peer = session.peers.get(peerId);
+      if (!peer?.profile) continue;
+      const profile = omit(peer.profile, 'name');
+      out.effects.push({
+        kind: 'field-log',
+        record: { receivedAtMs: nowMs, pageKey: peer.logKey, profile, calibration: params },
+      });
+    }
   }
 
   private onReportTokens(
@@ -2121,6 +2174,7 @@ export class Coordinator {
       if (state) state.peer = null;
     }
     for (const conn of session.hostConns) this.conns.get(conn)?.hostOf.delete(session.code);
+    this.calibration.dropSession(session.code);
     this.sessions.delete(session.code);
   }
 

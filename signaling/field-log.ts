@@ -17,7 +17,13 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
-import { lossReasonSchema, profileReportSchema, type ProfileReport } from '../core/protocol.ts';
+import {
+  calibratedParamsSchema,
+  lossReasonSchema,
+  profileReportSchema,
+  type CalibratedParams,
+  type ProfileReport,
+} from '../core/protocol.ts';
 import { omit } from './omit.ts';
 
 /** Rotate the file past this size. */
@@ -34,6 +40,8 @@ export interface ProfileRecord {
   /** Random per page (16 hex digits), unrelated to its peer id. */
   pageKey: string;
   profile: LoggedProfile;
+  /** The page's parameters as refitted from its measured requests (issue 12), beside the profile they refine. */
+  calibration?: CalibratedParams;
 }
 
 const pageKeySchema = z.string().regex(/^[0-9a-f]{16}$/);
@@ -78,12 +86,19 @@ export function publicRecord(line: string): FieldRecord | null {
     const failover = failoverRecordSchema.safeParse(raw);
     return failover.success ? failover.data : null;
   }
-  const r = raw as { receivedAtMs?: unknown; pageKey?: unknown; profile?: unknown };
+  const r = raw as { receivedAtMs?: unknown; pageKey?: unknown; profile?: unknown; calibration?: unknown };
   if (typeof r.receivedAtMs !== 'number' || typeof r.profile !== 'object' || r.profile === null) return null;
   const profile = loggedProfileSchema.safeParse(omit(r.profile as Record<string, unknown>, 'name'));
   if (!profile.success) return null;
   const pageKey = typeof r.pageKey === 'string' && /^[0-9a-f]{16}$/.test(r.pageKey) ? r.pageKey : '';
-  return { receivedAtMs: r.receivedAtMs, pageKey, profile: profile.data };
+  const calibration = r.calibration === undefined ? null : calibratedParamsSchema.safeParse(r.calibration);
+  if (calibration && !calibration.success) return null;
+  return {
+    receivedAtMs: r.receivedAtMs,
+    pageKey,
+    profile: profile.data,
+    ...(calibration ? { calibration: calibration.data } : {}),
+  };
 }
 
 export class FieldLog {
@@ -215,6 +230,7 @@ export const CSV_COLUMNS = [
   'gpuShaderF16',
   'sweep',
   'userAgent',
+  'calibration',
 ] as const;
 
 /** What a CSV cell holds: a profile's figures, flags and texts (null/undefined = empty cell). */
@@ -249,6 +265,7 @@ export function csvRow(r: ProfileRecord): string {
     gpuShaderF16: p.gpu ? p.gpu.features.includes('shader-f16') : undefined,
     sweep: p.sweep.map((s) => `${s.tokens ?? s.size}:${s.flops}`).join(';'),
     userAgent: p.userAgent,
+    calibration: r.calibration ? JSON.stringify(r.calibration) : undefined,
   };
   return CSV_COLUMNS.map((c) => csvCell(row[c])).join(',');
 }

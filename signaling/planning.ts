@@ -6,12 +6,24 @@
 import type { ModelManifest, PackageDType } from '../shards/manifest.ts';
 import { baselinePlan, planOptimal, TandemError } from '../planner/index.ts';
 import type { DeviceProfile, ModelConfig, PlanProblem, Timeline } from '../planner/index.ts';
-import type { LayerRangeWire, MemoryModel, PlanMethod, ProfileReport } from '../core/protocol.ts';
+import { calibratedDevice } from '../planner/calibration.ts';
+import type {
+  CalibratedParams,
+  LayerRangeWire,
+  MemoryModel,
+  PlanMethod,
+  ProfileReport,
+  RosterProfile,
+  WhatIfEntry,
+} from '../core/protocol.ts';
+import { whatIf } from './what-if.ts';
 
 export interface PlanCandidate {
   peerId: string;
   displayName: string;
   profile: ProfileReport;
+  /** Parameters refitted from this page's measured requests (calibration-store.ts); absent: the profile's. */
+  calibration?: CalibratedParams | null;
 }
 
 export interface PlanRequest {
@@ -41,6 +53,10 @@ export interface PlanOutcome {
   latency: number;
   /** In pipeline order. */
   stages: PlannedStage[];
+  /** Every method's predicted TTFT and tokens/s on the same devices (the host's what-if panel). */
+  whatIf?: WhatIfEntry[];
+  /** The refitted parameters the plan used, per candidate. */
+  calibrated?: { candidate: number; params: CalibratedParams | null }[];
 }
 
 /** Plans a session; throws TandemError('plan-infeasible') when no plan fits. */
@@ -74,7 +90,13 @@ export function modelConfigFor(manifest: ModelManifest): ModelConfig {
   };
 }
 
+/** The device as planned: the profile, refitted where the page's requests were measured. */
 export function deviceProfileFor(candidate: PlanCandidate): DeviceProfile {
+  return calibratedDevice(profileDevice(candidate), candidate.calibration ?? null);
+}
+
+/** The device as its page's profile describes it (before calibration). */
+export function profileDevice(candidate: { peerId: string; profile: RosterProfile }): DeviceProfile {
   const p = candidate.profile;
   return {
     name: candidate.peerId,
@@ -122,6 +144,8 @@ export function runPlanner(request: PlanRequest): Timeline {
 export const planWithPlanner: StagePlanner = (request) => {
   const timeline = runPlanner(request);
   return {
+    whatIf: whatIf(request, timeline),
+    calibrated: request.candidates.map((c, candidate) => ({ candidate, params: c.calibration ?? null })),
     latency: timeline.latency,
     stages: timeline.stages.map((s) => ({
       candidate: s.device,

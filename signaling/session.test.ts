@@ -275,13 +275,21 @@ describe('session life cycle', () => {
     // the field log has the three profiles (without their device names), as JSON and CSV, and
     // nothing that reaches the session: no display names, peer ids, join code or secrets
     const logText = await (await fetch(`${server.url}/api/field-log.json`)).text();
-    const log = JSON.parse(logText) as { pageKey: string; profile: Omit<ProfileReport, 'name'> }[];
-    expect(log.map((r) => r.profile)).toEqual(profiles.map(({ name: _name, ...rest }) => rest));
-    expect(new Set(log.map((r) => r.pageKey)).size).toBe(3);
+    const log = JSON.parse(logText) as {
+      pageKey: string;
+      profile: Omit<ProfileReport, 'name'>;
+      calibration?: object;
+    }[];
+    const profileLines = log.filter((r) => r.calibration === undefined);
+    expect(profileLines.map((r) => r.profile)).toEqual(profiles.map(({ name: _name, ...rest }) => rest));
+    expect(new Set(profileLines.map((r) => r.pageKey)).size).toBe(3);
+    // the stages' refits from the request's timings (issue 12) are logged beside the profile they refine
+    const refits = log.filter((r) => r.calibration !== undefined);
+    expect(new Set(refits.map((r) => r.pageKey)).size).toBe(dp.stages.length);
     const csv = await (await fetch(`${server.url}/api/field-log.csv`)).text();
     const lines = csv.trim().split('\n');
     expect(lines[0].split(',')).toContain('peakFlops');
-    expect(lines).toHaveLength(4);
+    expect(lines).toHaveLength(1 + log.length);
     for (const text of [logText, csv]) {
       for (const secret of ['alpha', code, hostSecret, ...ids, ...peers.map((p) => p.joined.peerSecret)])
         expect(text).not.toContain(secret);

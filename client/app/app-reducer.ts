@@ -444,6 +444,9 @@ function onServer(step: Step, m: ServerMessage): void {
     case 'api-serving':
       step.set({ serveApi: m.serve });
       return;
+    case 'calibration':
+      step.set({ calibration: m });
+      return;
     case 'timings': {
       const byPeer = s.timings.get(m.requestId) ?? new Map<string, readonly TimingEntry[]>();
       const merged = withEntry(byPeer, m.peerId, mergeTimings(byPeer.get(m.peerId) ?? [], m.timings));

@@ -132,6 +132,8 @@ export interface AppState {
   readonly requestStages: ReadonlyMap<number, readonly PredictedStage[]>;
   /** host: this session answers the server's OpenAI-compatible API */
   readonly serveApi: boolean;
+  /** the server's refit after the last measured request: per phase predicted vs measured */
+  readonly calibration: ServerMessageOf<'calibration'> | null;
   readonly errors: readonly PageError[];
   readonly phases: PhaseTimings;
 
@@ -185,6 +187,7 @@ export function initialState(): AppState {
     timings: new Map(),
     requestStages: new Map(),
     serveApi: false,
+    calibration: null,
     errors: [],
     phases: {
       profileSeconds: null,

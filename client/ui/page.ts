@@ -10,6 +10,7 @@ import { formatBytes, formatDuration, formatLayers } from './format.ts';
 import { renderProfile } from './profile-view.ts';
 import { renderRoster } from './roster-view.ts';
 import { renderTimeline } from './timeline.ts';
+import { renderCalibration, renderWhatIf } from './calibration-view.ts';
 import { qrSvg } from './qr.ts';
 
 function card(title: string, id: string, ...body: HTMLElement[]): HTMLElement {
@@ -203,7 +204,21 @@ export function mountPage(root: HTMLElement, app: App): void {
     h('div.actions', {}, sessionDl),
   );
 
-  const grid = h('main.grid', {}, sessionCard, hostCard, outputCard, timelineCard, stageCard, rosterCard, deviceCard);
+  const calibrationBody = h('div#calibration-body', {});
+  const calibrationCard = card('Calibration — each phase predicted vs measured', 'calibration', calibrationBody);
+
+  const grid = h(
+    'main.grid',
+    {},
+    sessionCard,
+    hostCard,
+    outputCard,
+    timelineCard,
+    calibrationCard,
+    stageCard,
+    rosterCard,
+    deviceCard,
+  );
   fill(root, header, banners, grid);
 
   // the QR code is computed once per link and the same element re-used by every render
@@ -322,12 +337,15 @@ export function mountPage(root: HTMLElement, app: App): void {
           ),
         ),
         p.excludedPeerIds.length ? h('p.hint', {}, `${p.excludedPeerIds.length} device(s) left out.`) : null,
+        renderWhatIf(p.whatIf, p.method),
       );
     } else fill(planSummary, h('p.hint', {}, 'Plan once every device has profiled itself.'));
     // a go while a request runs waits in the session's queue; only our own stage gates the button
     goBtn.disabled = !s.plan || s.stage.state === 'running';
     apiToggle.checked = s.serveApi;
     planBtn.disabled = s.roster.every((p) => !p.profile);
+
+    fill(calibrationBody, renderCalibration(s.calibration));
 
     // stage
     fill(stageBody, renderStage(app));

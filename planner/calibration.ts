@@ -1,0 +1,179 @@
+/**
+ * Calibration (issue 12, item 4): refits each device's cost parameters from what its pages measured
+ * over its recent requests, so the next plan predicts what the pages will do. Pure.
+ *
+ * Per device, from its stage samples (calibration-samples.ts):
+ *   warm-up      w = median of the time before its first storage read
+ *   storage read r: Theil-Sen line of read seconds vs bytes P when the stages' sizes differ (its intercept
+ *                goes to the fixed part), else the median of P / seconds
+ *   session      f + P / s: the same line over the creation seconds; with one size only, the profile's
+ *                fixed part (at most half the measured time) and the rest per byte
+ *   compute      c*_k scaled by the median of (W / seconds) / (c*_k U_k(t))   [9]: U(t)'s shape stays
+ *   decode       the median effective FLOP/s of a decode step (sampling included on the last stage)
+ * and per link, from the hand-overs that found their receiver waiting:
+ *   uplink       Theil-Sen line of seconds vs bits of the device's hand-overs when their sizes differ
+ *   latency      lambda_a + lambda_b = the median excess of each hop over its bits / rate, solved for every
+ *                device by least squares (pairSumLeastSquares), the profile's value where hops do not
+ *                separate two devices
+ * Medians and Theil-Sen ignore a minority of outlier requests (a page stalled by a long task).
+ */
+import type { CalibratedParams } from '../core/protocol.ts';
+import { effectiveFlops } from './devices.ts';
+import { median, pairSumLeastSquares, theilSen } from './robust-fit.ts';
+import type { HopSample, StageSample } from './calibration-samples.ts';
+import type { DeviceProfile } from './types.ts';
+
+export type { CalibratedParams };
+
+/** Seconds below this are treated as this (a phase timed at 0 ms would give an infinite rate). */
+const MIN_SEC = 1e-4;
+/** Sizes must differ by this factor before a line (rate + fixed part) is fitted instead of a ratio. */
+const LINE_SPREAD = 1.5;
+
+/** A rate and a fixed part from (bytes, seconds) samples; the fixed part is 0 when sizes do not differ. */
+function rateAndFixed(
+  points: readonly { x: number; y: number }[],
+  priorFixed: number,
+): { rate: number; fixed: number } {
+  const xs = points.map((p) => p.x);
+  const spread = Math.max(...xs) >= LINE_SPREAD * Math.min(...xs);
+  if (spread) {
+    const line = theilSen(points, 1 - 1 / LINE_SPREAD);
+    if (line && line.slope > 0) {
+      const fixed = Math.max(0, line.intercept);
+      // A negative intercept is clamped to 0: refit the slope through the origin so the sizes still match.
+      const rate = line.intercept >= 0 ? 1 / line.slope : median(points.map((p) => p.x / Math.max(MIN_SEC, p.y)));
+      return { rate, fixed };
+    }
+  }
+  const fixed = Math.min(priorFixed, 0.5 * median(points.map((p) => p.y)));
+  return { rate: median(points.map((p) => p.x / Math.max(MIN_SEC, p.y - fixed))), fixed };
+}
+
+/** The parameters of one device from its stage samples; null without a usable sample. */
+export function fitDeviceStages(
+  prior: DeviceProfile,
+  stages: readonly StageSample[],
+): Omit<CalibratedParams, 'linkLatencySec' | 'uplinkBitsPerSec'> | null {
+  const loads = stages.filter((s) => s.load !== null && s.paramBytes > 0);
+  const computes = stages.filter((s) => s.computeSec !== null && s.flops > 0);
+  if (loads.length === 0 && computes.length === 0) return null;
+  const profileLoadRate = prior.readBytesPerSec; // the profile folds read and creation into one rate
+  let readBytesPerSec = profileLoadRate;
+  let sessionCreateBytesPerSec = prior.sessionCreateBytesPerSec ?? Number.POSITIVE_INFINITY;
+  let sessionCreateFixedSec = prior.sessionCreateFixedSec ?? 0;
+  let warmupSec = prior.warmupSec ?? 0;
+  if (loads.length > 0) {
+    const read = rateAndFixed(
+      loads.map((s) => ({ x: s.paramBytes, y: s.load!.readSec })),
+      0,
+    );
+    const create = rateAndFixed(
+      loads.map((s) => ({ x: s.paramBytes, y: s.load!.createSec })),
+      prior.sessionCreateFixedSec ?? 0,
+    );
+    readBytesPerSec = read.rate;
+    sessionCreateBytesPerSec = create.rate;
+    sessionCreateFixedSec = read.fixed + create.fixed;
+    warmupSec = median(loads.map((s) => s.load!.warmSec));
+  }
+  const computeScale =
+    computes.length > 0
+      ? median(computes.map((s) => s.flops / Math.max(MIN_SEC, s.computeSec!) / effectiveFlops(prior, s.tokens)))
+      : 1;
+  const decodes = stages.filter((s) => s.decode !== null && s.decode.flops > 0);
+  const decodeFlopsPerSec = decodes.length
+    ? median(decodes.map((s) => s.decode!.flops / Math.max(MIN_SEC, s.decode!.computeSec)))
+    : null;
+  return {
+    samples: Math.max(loads.length, computes.length),
+    computeScale,
+    readBytesPerSec,
+    // an unbounded rate (creation took no time per byte) is kept finite for the wire and JSON
+    sessionCreateBytesPerSec: Number.isFinite(sessionCreateBytesPerSec) ? sessionCreateBytesPerSec : 1e12,
+    sessionCreateFixedSec,
+    warmupSec,
+    decodeFlopsPerSec,
+  };
+}
+
+/** Per device: its fitted uplink (null: keep the profile's) and link latency. */
+export function fitLinks(
+  devices: readonly DeviceProfile[],
+  hops: readonly HopSample[],
+): { uplinkBitsPerSec: (number | null)[]; linkLatencySec: number[] } {
+  const K = devices.length;
+  // Per ordered pair, a line seconds = latency + bits / rate where its hand-overs differ in size (prefill
+  // and decode); the sender's uplink is the median rate over its pairs (each pair has its own latency).
+  const pairHops = new Map<string, HopSample[]>();
+  for (const h of hops) pairHops.set(`${h.from}>${h.to}`, [...(pairHops.get(`${h.from}>${h.to}`) ?? []), h]);
+  const pairRates: number[][] = devices.map(() => []);
+  for (const list of pairHops.values()) {
+    const points = list.map((h) => ({ x: 8 * h.bytes, y: h.seconds }));
+    const xs = points.map((p) => p.x);
+    if (points.length < 3 || Math.max(...xs) < 4 * Math.min(...xs)) continue; // sizes must differ
+    const line = theilSen(points, 0.5);
+    if (line && line.slope > 0) pairRates[list[0].from].push(1 / line.slope);
+  }
+  const uplink = pairRates.map((r): number | null => (r.length ? median(r) : null));
+  const rate = (k: number, dir: 'up' | 'down') =>
+    dir === 'up' ? (uplink[k] ?? devices[k].uplinkBitsPerSec) : devices[k].downlinkBitsPerSec;
+  // Median excess over bits / rate per ordered pair, then lambda_a + lambda_b = excess for every pair.
+  const byPair = new Map<string, { a: number; b: number; excess: number[] }>();
+  for (const h of hops) {
+    const key = `${h.from}>${h.to}`;
+    const entry = byPair.get(key) ?? { a: h.from, b: h.to, excess: [] };
+    entry.excess.push(h.seconds - (8 * h.bytes) / Math.min(rate(h.from, 'up'), rate(h.to, 'down')));
+    byPair.set(key, entry);
+  }
+  const pairs = [...byPair.values()].map((p) => ({ a: p.a, b: p.b, value: Math.max(0, median(p.excess)) }));
+  const prior = devices.map((d) => d.linkLatencySec ?? 0);
+  const latency = pairs.length ? pairSumLeastSquares(K, pairs, prior) : prior;
+  return { uplinkBitsPerSec: uplink, linkLatencySec: latency.map((l) => Math.max(0, l)) };
+}
+
+/**
+ * Every device's parameters from the samples of its recent requests (device indices into `devices`);
+ * null for a device without samples (the planner keeps its profile).
+ */
+export function calibrateDevices(
+  devices: readonly DeviceProfile[],
+  stages: readonly StageSample[],
+  hops: readonly HopSample[],
+): (CalibratedParams | null)[] {
+  const links = fitLinks(devices, hops);
+  return devices.map((d, k) => {
+    const own = fitDeviceStages(
+      d,
+      stages.filter((s) => s.device === k),
+    );
+    const hopped = hops.some((h) => h.from === k || h.to === k);
+    if (!own && !hopped) return null;
+    return {
+      samples: own?.samples ?? 0,
+      computeScale: own?.computeScale ?? 1,
+      readBytesPerSec: own?.readBytesPerSec ?? d.readBytesPerSec,
+      sessionCreateBytesPerSec: own?.sessionCreateBytesPerSec ?? d.sessionCreateBytesPerSec ?? 1e12,
+      sessionCreateFixedSec: own?.sessionCreateFixedSec ?? d.sessionCreateFixedSec ?? 0,
+      warmupSec: own?.warmupSec ?? d.warmupSec ?? 0,
+      linkLatencySec: links.linkLatencySec[k],
+      uplinkBitsPerSec: links.uplinkBitsPerSec[k],
+      decodeFlopsPerSec: own?.decodeFlopsPerSec ?? null,
+    };
+  });
+}
+
+/** The device as the planner sees it once calibrated (the profile where `params` is null). */
+export function calibratedDevice(device: DeviceProfile, params: CalibratedParams | null): DeviceProfile {
+  if (!params) return device;
+  return {
+    ...device,
+    peakFlops: device.peakFlops * params.computeScale,
+    readBytesPerSec: params.readBytesPerSec,
+    sessionCreateBytesPerSec: params.sessionCreateBytesPerSec,
+    sessionCreateFixedSec: params.sessionCreateFixedSec,
+    warmupSec: params.warmupSec,
+    linkLatencySec: params.linkLatencySec,
+    ...(params.uplinkBitsPerSec !== null ? { uplinkBitsPerSec: params.uplinkBitsPerSec } : {}),
+  };
+}
