@@ -13,6 +13,7 @@ import type { ProfileProgress, ProfileResult } from '../profiler/profile.ts';
 import type { FetchProgress } from '../cache/shard-cache.ts';
 import type { ConnectionState } from '../session/coordinator-client.ts';
 import type { PageParams } from './url-params.ts';
+import { initialFailoverView, type FailoverView } from './failover-view-state.ts';
 
 export interface PageError {
   /** 'warning': the page works on, with less (e.g. wasm instead of WebGPU); 'error': something failed */
@@ -99,6 +100,8 @@ export interface AppState {
   serveApi: boolean;
   errors: PageError[];
   phases: PhaseTimings;
+  /** failover (issue 13): losses, repairs, replays and recoveries of recent requests */
+  failover: FailoverView;
 }
 
 export function initialState(): AppState {
@@ -145,6 +148,7 @@ export function initialState(): AppState {
       cacheSeconds: null,
       stageSeconds: null,
     },
+    failover: initialFailoverView(),
   };
 }
 
@@ -172,6 +176,7 @@ export interface TandemSnapshot {
   serveApi: boolean;
   errors: PageError[];
   phases: PhaseTimings;
+  failover: FailoverView;
 }
 
 export function snapshotOf(s: AppState): TandemSnapshot {
@@ -200,6 +205,7 @@ export function snapshotOf(s: AppState): TandemSnapshot {
     serveApi: s.serveApi,
     errors: s.errors,
     phases: s.phases,
+    failover: s.failover,
   };
   return structuredClone(snap);
 }

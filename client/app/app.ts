@@ -22,6 +22,7 @@ import { normaliseJoinCode, normaliseName, parsePageParams } from './url-params.
 import { StageController } from './stage-runner.ts';
 import { mergeTimings } from './timings.ts';
 import { TimingReporter } from './timing-reporter.ts';
+import { FailoverClient } from './failover-client.ts';
 
 export interface PlanRequest {
   tokens: number;
@@ -73,7 +74,22 @@ export class App {
       this.state.stage.detail = why;
       this.changed();
     },
+    onLinkLost: (peerId, requestId) => this.failover.onLinkLost(peerId, requestId),
   });
+  // ---- failover (issue 13): heartbeats, link-lost reports, stop for repair, the recovery view
+  private readonly failover = new FailoverClient({
+    send: (m) => {
+      if (!this.client) throw new TandemError('server-gone', 'Not connected to the server.');
+      this.client.send(m);
+    },
+    stopRun: (requestId, reason) => this.stage.stopForRepair(requestId, reason),
+    nameOf: (peerId) => this.state.roster.find((p) => p.peerId === peerId)?.displayName ?? peerId,
+    changed: () => {
+      this.state.failover = this.failover.view;
+      this.changed();
+    },
+  });
+  // ---- end failover
   private readonly timingReporter = new TimingReporter(
     (m) => this.client?.send(m),
     (e) => this.error(e, 'stage'),
@@ -367,6 +383,7 @@ export class App {
   }
 
   private applyJoined(joined: ServerMessageOf<'joined'>): void {
+    this.failover.onServerMessage(joined); // failover: the request heartbeat interval
     this.state.code = joined.code;
     this.state.sessionName = joined.sessionName;
     this.state.peerId = joined.peerId;
@@ -418,6 +435,9 @@ export class App {
   }
 
   private onServerMessage(m: ServerMessage): void {
+    // failover first: a stage-lost stops the run before anything else; a continuation's start is mapped
+    // to the user's request before runStart sees it
+    if (m.type !== 'joined') this.failover.onServerMessage(m);
     switch (m.type) {
       case 'session-created':
       case 'ack':
@@ -486,6 +506,11 @@ export class App {
       case 'api-serving':
         this.state.serveApi = m.serve;
         break;
+      case 'stage-lost':
+      case 'repair':
+      case 'request-failed':
+        break; // failover-client.ts
+
       case 'timings': {
         const byPeer = this.state.timings.get(m.requestId) ?? new Map<string, TimingEntry[]>();
         byPeer.set(m.peerId, mergeTimings(byPeer.get(m.peerId) ?? [], m.timings));
@@ -744,11 +769,12 @@ export class App {
           ? a.stages
           : this.state.plan?.stages;
     if (stages) this.state.requestStages.set(m.requestId, stages);
-    const existing = this.state.outputs.find((o) => o.requestId === m.requestId);
+    const shownId = this.failover.originalOf(m.requestId); // failover: a continuation shows as the user's request
+    const existing = this.state.outputs.find((o) => o.requestId === shownId);
     if (existing) existing.prompt = m.prompt;
     else
       this.state.outputs.push({
-        requestId: m.requestId,
+        requestId: shownId,
         prompt: m.prompt,
         text: '',
         tokenIds: [],
@@ -789,21 +815,32 @@ export class App {
     };
     this.state.cache.reads = [];
     this.changed();
+    this.failover.onRunStarted(m.requestId);
     try {
       await this.stage.run(m, opts);
       this.state.stage.state = 'done';
       this.state.stage.detail = 'finished';
+      this.failover.onRunFinished(m.requestId);
     } catch (e) {
       const err = asTandemError(e, 'stage-failed');
-      if (this.cancelled.has(m.requestId)) {
-        // not a failure: the server stopped the request (its API client went away, or a stop sequence matched)
-        this.state.stage.state = 'done';
-        this.state.stage.detail = 'cancelled';
-      } else {
+      // ---- failover: a lost stage is repaired by the coordinator; a link failure waits for its verdict
+      const report = () => {
         this.state.stage.state = 'error';
         this.state.stage.detail = err.code;
         // StagePeer already told the other stages; tell the people and the server
         this.reportError(this.error(err, 'stage'), m.requestId);
+      };
+      const outcome = this.cancelled.has(m.requestId) ? null : this.failover.onRunFailed(m.requestId, err, report);
+      // ---- end failover
+      if (this.cancelled.has(m.requestId)) {
+        // not a failure: the server stopped the request (its API client went away, or a stop sequence matched)
+        this.state.stage.state = 'done';
+        this.state.stage.detail = 'cancelled';
+      } else if (outcome === 'report') {
+        report();
+      } else {
+        this.state.stage.state = 'done';
+        this.state.stage.detail = outcome === 'repair' ? 'stopped for repair' : 'a neighbour vanished: waiting';
       }
     } finally {
       this.ranHere.add(m.requestId);

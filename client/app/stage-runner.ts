@@ -40,6 +40,10 @@ export interface StageHooks {
   onBackend: (backend: 'webgpu' | 'wasm', why: string) => void;
   /** the kernel warm-up (prefill + decode of one layer) finished: seconds, session runs */
   onWarmUp?: (seconds: number, runs: number) => void;
+  /** failover: a ring neighbour's link closed while `requestId` ran here */
+  onLinkLost?: (peerId: string, requestId: number) => void;
+  /** failover: a repaired plan's assignment kept this stage; it re-linked without a new session */
+  onRelinked?: (planId: string) => void;
 }
 
 export interface PrepareOptions {
@@ -71,6 +75,8 @@ export class StageController {
   /** the kernel warm-up of this page (once per backend and package), awaited before a request runs */
   private warmUp: Promise<void> = Promise.resolve();
   private warmedFor: string | null = null;
+  /** failover: requests the coordinator declared broken (stage-lost); they do not start here any more */
+  private readonly lost = new Set<number>();
 
   constructor(private readonly hooks: StageHooks) {}
 
@@ -86,6 +92,22 @@ export class StageController {
   /** Builds the StagePeer for a new assignment (before "go", so no early frame is missed). */
   prepare(opts: PrepareOptions): Promise<StagePeer> {
     if (this.preparedPlanId === opts.assignment.planId && this.prepared) return this.prepared;
+    // ---- failover (issue 13): a repaired plan that kept this stage's layers re-links it, session and all
+    const kept = this.peer;
+    if (kept?.sameStage(opts.assignment)) {
+      this.preparedPlanId = opts.assignment.planId;
+      this.prepared = this.running.then(() => {
+        kept.relink(opts.assignment);
+        this.hooks.onRelinked?.(opts.assignment.planId);
+        return kept;
+      });
+      this.prepared.catch(() => {
+        this.prepared = null;
+        this.preparedPlanId = null;
+      });
+      return this.prepared;
+    }
+    // ---- end failover
     const old = this.peer;
     this.peer = null;
     this.preparedPlanId = opts.assignment.planId;
@@ -140,6 +162,7 @@ export class StageController {
         tokenizer: this.tokenizer ?? undefined,
         onPhase: (e) =>
           this.hooks.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
+        onLinkLost: (peerId, requestId) => this.hooks.onLinkLost?.(peerId, requestId),
         onToken: (e) => {
           generated = e.index + 1;
           this.hooks.onTokens(e.requestId, {
@@ -171,12 +194,15 @@ export class StageController {
     const run = Promise.all([previous, this.warmUp]).then(() => {
       if (this.cancelled.has(start.requestId))
         throw new TandemError('request-cancelled', `Request ${start.requestId} was cancelled before it started here.`);
+      if (this.lost.has(start.requestId))
+        throw new TandemError('stage-lost', `Request ${start.requestId} lost a stage before it started here.`);
       return peer.run({
         requestId: start.requestId,
         prompt: start.prompt,
         maxNewTokens: start.maxNewTokens,
         sampling: start.sampling,
         ...(start.promptTokenIds ? { promptTokenIds: start.promptTokenIds } : {}),
+        ...(start.resume ? { resume: start.resume } : {}),
       });
     });
     this.running = run.then(
@@ -190,6 +216,15 @@ export class StageController {
   cancel(requestId: number, reason: string): void {
     this.cancelled.add(requestId);
     this.peer?.cancel(requestId, reason);
+  }
+
+  /**
+   * Failover: a stage of `requestId` was lost. The run stops at once (run() rejects with 'stage-lost');
+   * the StagePeer and its warm session stay for the repaired plan.
+   */
+  stopForRepair(requestId: number, reason: string): void {
+    this.lost.add(requestId);
+    this.peer?.stopForRepair(requestId, reason);
   }
 
   /** Drops the stage (new plan without this page, session ended); the transport stays. */

@@ -103,6 +103,19 @@ export interface StartRequest {
   sampling: SamplingOptions;
   /** The prompt already tokenised (chat template applied) by the server: the first stage runs these ids. */
   promptTokenIds?: readonly number[];
+  /**
+   * Failover (issue 13): this request continues request `of` after a stage was lost. `promptTokenIds` is
+   * the history (prompt + the `firstIndex` tokens generated so far); the last stage numbers its tokens
+   * from `firstIndex` and samples with index firstIndex + i, so the continuation equals an uninterrupted run.
+   */
+  resume?: ResumeInfo;
+}
+
+/** The `resume` field of a continuation `start` (core/protocol.ts). */
+export interface ResumeInfo {
+  of: number;
+  firstIndex: number;
+  attempt: number;
 }
 
 export interface StagePeerOptions {
@@ -131,6 +144,8 @@ export interface StagePeerOptions {
   onPhase?: (e: PhaseEvent) => void;
   onToken?: (e: TokenEvent) => void;
   onError?: (err: TandemError, requestId: number | null) => void;
+  /** A ring neighbour's link closed while `requestId` ran (failover: the page reports it to the coordinator). */
+  onLinkLost?: (peerId: string, requestId: number) => void;
 }
 
 export interface RunResult {
@@ -176,9 +191,17 @@ export class StagePeer {
   private readonly maxPositions: number;
   private disposed = false;
   /** Admits channels and frames from this stage's ring neighbours only; counts what it drops. */
-  readonly gate: FrameGate;
+  gate: FrameGate;
+  // ---- failover (issue 13) state: see stopForRepair / relink below
+  /** Bumped by every run(): a run stopped for repair that is still computing sees it changed and stops. */
+  private runToken = 0;
+  /** Rejects the current run() at once (stopForRepair). */
+  private stopRun: ((err: TandemError) => void) | null = null;
+  /** The session being created (a stopped run may still be creating it when the continuation starts). */
+  private sessionPromise: Promise<StageSessionHandle> | null = null;
+  // ---- end failover state
 
-  constructor(private readonly opts: StagePeerOptions) {
+  constructor(private opts: StagePeerOptions) {
     const a = opts.assignment;
     this.spec = { layers: a.layers, embeds: a.embeds, hasHead: a.hasHead };
     this.maxPositions =
@@ -250,8 +273,11 @@ export class StagePeer {
     this.failure = this.failedElsewhere.get(start.requestId) ?? null; // another stage failed before we started
     // Frames of requests that have finished or were superseded are no longer needed.
     this.inbox = this.inbox.filter((m) => m.frame.requestId === start.requestId);
+    const token = ++this.runToken;
+    const stopped = new Promise<never>((_, reject) => (this.stopRun = reject));
+    stopped.catch(() => undefined);
     try {
-      const result = await this.runRequest(start, record, t0);
+      const result = await Promise.race([this.runRequest(start, record, t0, token), stopped]);
       return { ...result, phases, originMs: t0 };
     } catch (err) {
       const e =
@@ -259,10 +285,11 @@ export class StagePeer {
           ? err
           : new TandemError('stage-failed', `Stage failed: ${(err as Error).message}`, { cause: err });
       this.opts.onError?.(e, start.requestId);
-      if (e.code !== 'request-failed-elsewhere' && e.code !== 'request-cancelled')
+      if (e.code !== 'request-failed-elsewhere' && e.code !== 'request-cancelled' && e.code !== 'stage-lost')
         await this.broadcastError(start.requestId, e);
       throw e;
     } finally {
+      this.stopRun = null;
       this.finished.add(start.requestId);
       this.gate.end(start.requestId);
       this.current = null;
@@ -285,6 +312,56 @@ export class StagePeer {
     this.fail(new TandemError('request-cancelled', `Request ${requestId} was cancelled: ${reason}.`));
   }
 
+  // ---- failover (issue 13)
+
+  /**
+   * The coordinator reported a stage of `requestId` lost: run() rejects at once with
+   * TandemError('stage-lost') (no error frame goes round the ring; the page does not report it as an
+   * error). The ONNX session, its cache and this StagePeer stay, for the continuation on the repaired plan.
+   */
+  stopForRepair(requestId: number, reason: string): void {
+    if (this.current !== requestId) return;
+    const err = new TandemError('stage-lost', `Request ${requestId} stopped for repair: ${reason}.`);
+    this.fail(err);
+    this.stopRun?.(err);
+  }
+
+  /** Whether `a` asks for exactly this stage's work (same layers, embedding and head): then relink() suffices. */
+  sameStage(a: StageAssignment): boolean {
+    const b = this.opts.assignment;
+    return (
+      a.layers.start === b.layers.start &&
+      a.layers.end === b.layers.end &&
+      a.embeds === b.embeds &&
+      a.hasHead === b.hasHead
+    );
+  }
+
+  /**
+   * A repaired plan kept this stage's layers but gave it new ring neighbours: adopt them (gate, link
+   * policy, pre-connected links) and keep the session: no storage read, no session create.
+   */
+  relink(a: StageAssignment): void {
+    if (!this.sameStage(a))
+      throw new TandemError(
+        'assignment-invalid',
+        `relink() keeps the stage's layers; layers ${a.layers.start}-${a.layers.end} need a new StagePeer.`,
+      );
+    if (this.current !== null)
+      throw new TandemError('request-active', `Request ${this.current} still runs here; stop it before relinking.`);
+    this.opts = { ...this.opts, assignment: a };
+    this.gate = new FrameGate(a, this.localId);
+    this.opts.transport.setPolicy({
+      admitChannel: (id) => this.gate.admitChannel(id),
+      maxFrameBytes: maxFrameBytesFor(this.opts.manifest.config.hidden_size, this.maxPositions),
+    });
+    // frames a new neighbour sent before the relink were dropped by the old gate: nothing is buffered
+    this.inbox = [];
+    this.preconnect();
+  }
+
+  // ---- end failover
+
   /** Releases the ONNX session and the transport subscriptions; the transport itself stays open. */
   async dispose(): Promise<void> {
     this.disposed = true;
@@ -301,7 +378,13 @@ export class StagePeer {
     start: StartRequest,
     record: (p: Phase, step: number, a: number, b: number) => void,
     t0: number,
+    token: number,
   ): Promise<Omit<RunResult, 'phases' | 'originMs'>> {
+    /** A run stopped for repair goes on in the background until here; then it must touch nothing. */
+    const checkLive = () => {
+      if (token !== this.runToken || this.stopRun === null)
+        throw new TandemError('stage-lost', `Request ${start.requestId} was stopped for repair.`);
+    };
     const { manifest, assignment: a, tokenizer } = this.opts;
     const sampler = a.hasHead ? new Sampler(start.sampling) : null;
     const stops = new Set(this.opts.stopTokens ?? eosTokens(manifest));
@@ -326,13 +409,18 @@ export class StagePeer {
     const ringNext = a.hasHead ? a.firstPeerId : a.successorPeerId!;
 
     const tokens: number[] = [];
+    // a continuation (failover) numbers its tokens after the ones generated before the loss
+    const firstIndex = start.resume?.firstIndex ?? 0;
+    const priorTokens = firstIndex > 0 && start.promptTokenIds ? start.promptTokenIds.slice(-firstIndex) : [];
     let promptTokens = promptIds?.length ?? 0;
     let past = 0;
     let nextIds: number[] | null = promptIds; // first stage: input ids of the next step
     let timeToFirstTokenMs: number | null = null;
-    let text = '';
+    // text already shown (before a loss) is the base the deltas are cut from, so nothing repeats
+    let text = tokenizer && priorTokens.length ? tokenizer.decode(priorTokens) : '';
 
     for (let step = 0; ; step++) {
+      checkLive();
       if (this.failure) throw this.failure; // aborted, or another stage failed, while we computed
       // 1. Input of this step.
       let input: HostTensor;
@@ -371,6 +459,7 @@ export class StagePeer {
       // the KV cache lives in the session's runtime (the inference worker; GPU buffers on WebGPU)
       const out = await session.run(this.feeds(input, past, seq), { newSequence: step === 0 });
       const c1 = performance.now();
+      checkLive();
       record('compute', step, c0, c1);
       past += seq;
       // the runtime may return fewer outputs than the session declares
@@ -396,7 +485,7 @@ export class StagePeer {
       // computes the last position only).
       const s0 = performance.now();
       const [, rows, V] = main.dims as [number, number, number];
-      const token = sampler!.sample(main.data.subarray((rows - 1) * V, rows * V), tokens.length);
+      const token = sampler!.sample(main.data.subarray((rows - 1) * V, rows * V), firstIndex + tokens.length);
       tokens.push(token);
       record('sample', step, s0, performance.now());
       if (timeToFirstTokenMs === null) timeToFirstTokenMs = performance.now() - t0;
@@ -407,13 +496,13 @@ export class StagePeer {
           : null;
       let delta = '';
       if (tokenizer) {
-        const full = tokenizer.decode(tokens);
+        const full = tokenizer.decode(priorTokens.length ? [...priorTokens, ...tokens] : tokens);
         delta = full.startsWith(text) ? full.slice(text.length) : full;
         text = full;
       }
       this.opts.onToken?.({
         requestId: start.requestId,
-        index: tokens.length - 1,
+        index: firstIndex + tokens.length - 1,
         tokenId: token,
         text: delta,
         done: finishReason !== null,
@@ -485,6 +574,15 @@ export class StagePeer {
     record: (p: Phase, step: number, a: number, b: number) => void,
   ): Promise<StageSessionHandle> {
     if (this.session) return this.session;
+    // one creation at a time: a run stopped for repair may still be creating it (failover)
+    this.sessionPromise ??= this.createSession(record);
+    this.sessionPromise.catch(() => (this.sessionPromise = null));
+    return this.sessionPromise;
+  }
+
+  private async createSession(
+    record: (p: Phase, step: number, a: number, b: number) => void,
+  ): Promise<StageSessionHandle> {
     const { manifest, runtime, backend, readUnit } = this.opts;
     const r0 = performance.now();
     const graphOpts = { backend, maxPositions: this.maxPositions } as const;
@@ -660,6 +758,7 @@ export class StagePeer {
       a.embeds ? a.lastPeerId : null,
     ];
     if (e.type === 'close' && neighbours.includes(e.peerId)) {
+      this.opts.onLinkLost?.(e.peerId, this.current);
       this.fail(
         new TandemError(
           'transport-closed',
