@@ -11,11 +11,13 @@ import {
   JOIN_CODE_LENGTH,
   MAX_PEERS_PER_SESSION,
   MAX_PLAN_TOKENS,
+  MAX_PROMPT_TOKENS,
   manifestUrl,
   unitsForStage,
   type ClientMessage,
   type ClientMessageOf,
   type ErrorCode,
+  type LossReason,
   type MemoryModel,
   type ModelRef,
   type PeerLeftReason,
@@ -28,7 +30,8 @@ import {
   type ServerMessage,
   type TimingEntry,
 } from '../core/protocol.ts';
-import type { FieldRecord } from './field-log.ts';
+import type { FailoverRecord, FieldRecord } from './field-log.ts';
+import { lostLayers, planFailover, type RemainingPage } from './failover.ts';
 import type { PlanOutcome, PlanRequest } from './planning.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
 import { omit } from './omit.ts';
@@ -94,6 +97,13 @@ export interface CoordinatorLimits {
   requestHeartbeatIntervalMs: number;
   /** A stage of the running request silent this long is lost for the request (failover), ms. */
   lossTimeoutMs: number;
+  /**
+   * A continuation that has not produced its first token this long after the loss fails with
+   * 'recovery-timed-out' (or 3x the repair's predicted resume time, if longer), ms.
+   */
+  recoveryTimeoutMs: number;
+  /** Losses one request may recover from. */
+  maxRecoveries: number;
   /** A session with no peers and no host connection is removed after this long, ms. */
   sessionIdleMs: number;
   /** Requests (timings, tokens) kept per session. */
@@ -121,6 +131,8 @@ export const DEFAULT_LIMITS: CoordinatorLimits = {
   heartbeatTimeoutMs: 20_000,
   requestHeartbeatIntervalMs: 1_000,
   lossTimeoutMs: 3_000,
+  recoveryTimeoutMs: 60_000,
+  maxRecoveries: 8,
   sessionIdleMs: 60_000,
   requestsKept: 8,
   timingsPerPeer: 20_000,
@@ -145,6 +157,13 @@ export interface CoordinatorOptions {
   apiSessionCode?: string | null;
   /** The PeerJS token of a peer id (the server derives it with a key of its own; see peerjs-gate.ts). */
   peerToken?: (peerId: string) => string;
+  /**
+   * The token ids the first stage would run for a host's prompt, or null while the server has no
+   * tokenizer for the package. When known they go out in the host's `start` as `promptTokenIds`, so
+   * the first stage runs exactly these ids and a failover replays exactly the same history (the page
+   * would tokenise with the same files and library, but sending the ids makes it so by construction).
+   */
+  promptTokenIds?: (prompt: string) => number[] | null;
 }
 
 interface Peer {
@@ -171,12 +190,18 @@ interface Plan {
   excludedPeerIds: string[];
   /** Set when a planned peer left: the plan can no longer run. */
   stale: boolean;
+  /** The connected, profiled peers the plan was made over (a change makes a go re-plan). */
+  candidatePeerIds: string[];
 }
 
 interface RequestRecord {
+  /** The user's request id: outputs always carry it, whatever attempt runs. */
   requestId: number;
+  /** Plan of the current attempt. */
   planId: string;
   prompt: string;
+  /** The ids the first stage runs (API requests; host requests when the server could tokenise). */
+  promptTokenIds: number[] | null;
   maxNewTokens: number;
   sampling: Sampling;
   startedAtMs: number;
@@ -184,13 +209,50 @@ interface RequestRecord {
   origin: 'host' | 'api';
   /** The HTTP API's ticket, null for the host's go. */
   ticket: number | null;
+  /** Stages of the current attempt. */
   peerIds: Set<string>;
   lastPeerId: string;
+  stages: PredictedStage[];
+  /** Every peer that was a stage of any attempt (their timings and cancel reports are accepted). */
+  everPeerIds: Set<string>;
   timings: Map<string, TimingEntry[]>;
   tokenIds: number[];
   text: string;
   errors: { peerId: string; code: string; message: string }[];
+  // ---- failover (docs/failover.md) ----
+  /** Request id on the wire of the current attempt: requestId, then a fresh id per continuation. */
+  wireId: number;
+  /** 0 = the original run, n = the n-th continuation. */
+  attempt: number;
+  attemptStartedAtMs: number;
+  /** Plan id of each attempt's wire id (timings name the attempt's plan). */
+  attemptPlans: Map<number, string>;
+  /** Peers lost during this request: never stages of it again. */
+  lostPeerIds: Set<string>;
+  /** A continuation waiting for its first token; null otherwise. */
+  recovery: { detectedAtMs: number; deadlineMs: number; draft: FailoverDraft } | null;
+  /** Pages a neighbour reported unreachable while they still look alive: peer id -> report time. */
+  suspects: Map<string, number>;
+  /** Last token report of the current attempt (server clock). */
+  lastProgressMs: number;
+  /** A transport-type error of the current attempt, held for a moment: a loss may explain it. */
+  heldFailure: { peerId: string; wireId: number; code: string; message: string; detail: string; atMs: number } | null;
 }
+
+/** A failover record before its outcome is known. */
+type FailoverDraft = Omit<FailoverRecord, 'receivedAtMs' | 'outcome' | 'detectedToResumedMs'>;
+
+/**
+ * Errors a stage reports when its neighbour vanished (its channel closed, the ring broke, or it gave
+ * up waiting): they are held for `lossTimeoutMs + requestHeartbeatIntervalMs` in case the server is
+ * about to detect the loss that caused them, and fail the request only if it does not.
+ */
+const LOSS_CONSEQUENCE_CODES: ReadonlySet<string> = new Set([
+  'transport-closed',
+  'transport-connect-failed',
+  'request-failed-elsewhere',
+  'stage-timeout',
+]);
 
 interface Session {
   code: string;
@@ -235,7 +297,7 @@ interface QueuedRequest {
 
 interface PendingPlan {
   token: number;
-  /** null: planned for a queued API request, not on a host's request. */
+  /** null: planned for the queue's head (an API request, or a host's go that re-plans), not on a host's `plan`. */
   hostConn: ConnId | null;
   ref: number | undefined;
   method: PlanMethod;
@@ -338,6 +400,9 @@ export class Coordinator {
         peer.conn = null;
         session.lastActivityMs = nowMs;
         this.broadcastRoster(session, out, nowMs);
+        // A stage's socket closing during a request: lost for the request at once (it may still resume later).
+        const request = this.runningRequest(session);
+        if (request?.peerIds.has(peer.peerId)) this.loseStages(session, request, [peer.peerId], 'left', nowMs, out);
       }
     }
     return out.effects;
@@ -369,6 +434,7 @@ export class Coordinator {
           }
         }
       }
+      this.watchRequest(session, nowMs, out);
       if (
         session.peers.size === 0 &&
         session.hostConns.size === 0 &&
@@ -802,7 +868,7 @@ export class Coordinator {
     const { hostConn: conn, ref, method, tokens, memoryModel } = pending;
     const refuse = (code: ErrorCode, message: string): Effect[] => {
       if (conn !== null) out.error(conn, code, message, 'plan', ref);
-      else this.failQueuedApi(session, code, message, nowMs, out);
+      else this.failQueuedHead(session, code, message, nowMs, out);
       return out.effects;
     };
     if (!completion.ok) {
@@ -844,6 +910,7 @@ export class Coordinator {
       stages,
       excludedPeerIds,
       stale: false,
+      candidatePeerIds: pending.peerIds,
     };
     session.lastActivityMs = nowMs;
     const planReady: ServerMessage = {
@@ -858,16 +925,34 @@ export class Coordinator {
     };
     for (const to of this.sessionConns(session))
       out.send(to, to === conn && ref !== undefined ? { ...planReady, ref } : planReady);
+    this.sendAssignments(
+      session,
+      session.plan,
+      (peer) =>
+        peer.profile === null
+          ? 'no profile reported before planning'
+          : `the ${method} plan is faster without this device`,
+      out,
+    );
+    this.broadcastRoster(session, out, nowMs);
+    this.pump(session, nowMs, out);
+    return out.effects;
+  }
+
+  /** `assignment` to every stage's page of `plan`, `excluded` (with the reason) to the session's other pages. */
+  private sendAssignments(session: Session, plan: Plan, excludedReason: (peer: Peer) => string, out: Outbox): void {
     const modelRef = this.modelRef();
+    const { stages } = plan;
+    const last = stages.length - 1;
     for (const stage of stages) {
       const peer = session.peers.get(stage.peerId);
       if (!peer || peer.conn === null) continue;
       out.send(peer.conn, {
         type: 'assignment',
-        planId,
-        method,
-        tokens,
-        memoryModel,
+        planId: plan.planId,
+        method: plan.method,
+        tokens: plan.tokens,
+        memoryModel: plan.memoryModel,
         model: modelRef,
         stageIndex: stage.stageIndex,
         stageCount: stages.length,
@@ -879,22 +964,15 @@ export class Coordinator {
         successorPeerId: stage.stageIndex < last ? stages[stage.stageIndex + 1].peerId : null,
         firstPeerId: stages[0].peerId,
         lastPeerId: stages[last].peerId,
-        predictedLatency: result.latency,
+        predictedLatency: plan.latency,
         stages,
       });
     }
-    for (const peerId of excludedPeerIds) {
+    for (const peerId of plan.excludedPeerIds) {
       const peer = session.peers.get(peerId);
       if (!peer || peer.conn === null) continue;
-      const reason =
-        peer.profile === null
-          ? 'no profile reported before planning'
-          : `the ${method} plan is faster without this device`;
-      out.send(peer.conn, { type: 'excluded', planId, reason });
+      out.send(peer.conn, { type: 'excluded', planId: plan.planId, reason: excludedReason(peer) });
     }
-    this.broadcastRoster(session, out, nowMs);
-    this.pump(session, nowMs, out);
-    return out.effects;
   }
 
   private onGo(conn: ConnId, state: Conn, msg: ClientMessageOf<'go'>, nowMs: number, out: Outbox): void {
@@ -903,7 +981,7 @@ export class Coordinator {
     const entry: QueuedRequest = {
       origin: 'host',
       prompt: msg.prompt,
-      promptTokenIds: null,
+      promptTokenIds: this.hostPromptIds(msg.prompt),
       maxNewTokens: msg.maxNewTokens,
       sampling: msg.sampling,
       hostConn: conn,
@@ -933,22 +1011,45 @@ export class Coordinator {
       out.error(conn, 'no-plan', "no plan yet: send 'plan' first", msg.type, msg.ref);
       return;
     }
-    const missing = this.missingStages(session, plan);
-    if (plan.stale || missing.length > 0) {
-      out.error(
-        conn,
-        'stale-plan',
-        `planned peers left or are disconnected (${missing.join(', ') || 'a peer left'}): plan again`,
-        msg.type,
-        msg.ref,
-      );
+    if (this.isStale(session, plan)) {
+      // Elastic session: the roster changed since the plan; re-plan the same way, then start (the start is the reply).
+      session.queue.push(entry);
+      const refused = this.replanForGo(session, plan, nowMs, out);
+      if (refused) {
+        session.queue.shift();
+        out.error(conn, refused.code, refused.message, msg.type, msg.ref);
+      }
       return;
     }
     this.startRequest(session, plan, entry, nowMs, out);
   }
 
-  private missingStages(session: Session, plan: Plan): string[] {
-    return plan.stages.filter((s) => session.peers.get(s.peerId)?.conn == null).map((s) => s.peerId);
+  /** Ids for a host's prompt (see CoordinatorOptions.promptTokenIds); null when the server cannot tokenise. */
+  private hostPromptIds(prompt: string): number[] | null {
+    const ids = this.options.promptTokenIds?.(prompt) ?? null;
+    return ids && ids.length > 0 && ids.length <= MAX_PROMPT_TOKENS ? ids : null;
+  }
+
+  /**
+   * Whether `plan` no longer matches the session: a planned page left or disconnected, or the connected,
+   * profiled pages are not the ones it was made over (a page joined, left or finished profiling).
+   */
+  private isStale(session: Session, plan: Plan): boolean {
+    if (plan.stale) return true;
+    if (plan.stages.some((s) => session.peers.get(s.peerId)?.conn == null)) return true;
+    const now = [...session.peers.values()].filter((p) => p.conn !== null && p.profile !== null).map((p) => p.peerId);
+    const was = new Set(plan.candidatePeerIds);
+    return now.length !== was.size || now.some((id) => !was.has(id));
+  }
+
+  /** Re-plans with the last plan's method, length and memory model for the go at the queue's head. */
+  private replanForGo(
+    session: Session,
+    plan: Plan,
+    nowMs: number,
+    out: Outbox,
+  ): { code: ErrorCode; message: string } | null {
+    return this.startPlan(session, null, undefined, plan.method, plan.tokens, plan.memoryModel, nowMs, out);
   }
 
   /** Sends `start` for `entry` on `plan` to every connection of the session. */
@@ -958,6 +1059,7 @@ export class Coordinator {
       requestId,
       planId: plan.planId,
       prompt: entry.prompt,
+      promptTokenIds: entry.promptTokenIds,
       maxNewTokens: entry.maxNewTokens,
       sampling: entry.sampling,
       startedAtMs: nowMs,
@@ -966,10 +1068,21 @@ export class Coordinator {
       ticket: entry.ticket,
       peerIds: new Set(plan.stages.map((s) => s.peerId)),
       lastPeerId: plan.stages[plan.stages.length - 1].peerId,
+      stages: plan.stages,
+      everPeerIds: new Set(plan.stages.map((s) => s.peerId)),
       timings: new Map(),
       tokenIds: [],
       text: '',
       errors: [],
+      wireId: requestId,
+      attempt: 0,
+      attemptStartedAtMs: nowMs,
+      attemptPlans: new Map([[requestId, plan.planId]]),
+      lostPeerIds: new Set(),
+      recovery: null,
+      suspects: new Map(),
+      lastProgressMs: nowMs,
+      heldFailure: null,
     };
     session.requests.push(record);
     while (session.requests.length > this.limits.requestsKept) session.requests.shift();
@@ -1005,37 +1118,43 @@ export class Coordinator {
       const next = session.queue.peek();
       if (!next) return;
       const plan = session.plan;
-      if (plan && !plan.stale && this.missingStages(session, plan).length === 0) {
+      if (plan && !this.isStale(session, plan)) {
         session.queue.shift();
         this.startRequest(session, plan, next, nowMs, out);
         return;
       }
-      if (next.origin === 'host') {
+      if (next.origin === 'host' && !plan) {
         session.queue.shift();
         if (next.hostConn !== null)
-          out.error(
-            next.hostConn,
-            plan ? 'stale-plan' : 'no-plan',
-            plan ? 'planned peers left while your go waited: plan again' : "no plan yet: send 'plan' first",
-            'go',
-            next.ref,
-          );
+          out.error(next.hostConn, 'no-plan', "no plan yet: send 'plan' first", 'go', next.ref);
         continue;
       }
-      const tokens = Math.min(MAX_PLAN_TOKENS, Math.max(1, next.promptTokenIds?.length ?? this.defaultTokens));
-      const refused = this.startPlan(session, null, undefined, 'dp', tokens, 'max', nowMs, out);
+      // A host's go re-plans as its last plan was made; an API request plans for its prompt's length.
+      const refused =
+        next.origin === 'host' && plan
+          ? this.replanForGo(session, plan, nowMs, out)
+          : this.startPlan(
+              session,
+              null,
+              undefined,
+              'dp',
+              Math.min(MAX_PLAN_TOKENS, Math.max(1, next.promptTokenIds?.length ?? this.defaultTokens)),
+              'max',
+              nowMs,
+              out,
+            );
       if (!refused) return;
-      this.failQueuedApi(session, refused.code, refused.message, nowMs, out);
+      this.failQueuedHead(session, refused.code, refused.message, nowMs, out);
     }
   }
 
-  /** The queue's head (an API request waiting for a plan) cannot run: tell the API, try the next. */
-  private failQueuedApi(session: Session, code: string, message: string, nowMs: number, out: Outbox): void {
+  /** The queue's head (waiting for a plan) cannot run: tell its host or the API, try the next. */
+  private failQueuedHead(session: Session, code: ErrorCode, message: string, nowMs: number, out: Outbox): void {
     const head = session.queue.shift();
     if (head?.ticket != null) {
       this.apiTickets.delete(head.ticket);
       out.effects.push({ kind: 'api', event: { type: 'failed', ticket: head.ticket, code, message } });
-    }
+    } else if (head?.hostConn != null) out.error(head.hostConn, code, message, 'go', head.ref);
     this.pump(session, nowMs, out);
   }
 
@@ -1059,7 +1178,9 @@ export class Coordinator {
   /** Stops a running request on every page: `cancel` to all, an ended output for the views. */
   private cancelRequest(session: Session, request: RequestRecord, reason: string, nowMs: number, out: Outbox): void {
     request.state = 'cancelled';
-    const cancel: ServerMessage = { type: 'cancel', requestId: request.requestId, reason };
+    if (request.recovery) this.logFailover(request, 'cancelled', null, nowMs, out);
+    // The pages run the current attempt under its wire id.
+    const cancel: ServerMessage = { type: 'cancel', requestId: request.wireId, reason };
     const ended: ServerMessage = {
       type: 'output',
       requestId: request.requestId,
@@ -1111,11 +1232,13 @@ export class Coordinator {
     const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
     if (!request) return;
     const { peer, session } = found;
-    if (!request.peerIds.has(peer.peerId)) {
+    if (!request.everPeerIds.has(peer.peerId)) {
       out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
       return;
     }
-    const kept = request.timings.get(peer.peerId) ?? [];
+    // A continuation's timings are relative to its own start: kept apart, under the attempt's id.
+    const key = msg.requestId === request.requestId ? peer.peerId : `${peer.peerId}@${msg.requestId}`;
+    const kept = request.timings.get(key) ?? [];
     if (kept.length + msg.timings.length > this.limits.timingsPerPeer) {
       out.error(
         conn,
@@ -1127,12 +1250,12 @@ export class Coordinator {
       return;
     }
     kept.push(...msg.timings);
-    request.timings.set(peer.peerId, kept);
+    request.timings.set(key, kept);
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
     const timings: ServerMessage = {
       type: 'timings',
-      requestId: request.requestId,
-      planId: request.planId,
+      requestId: msg.requestId,
+      planId: request.attemptPlans.get(msg.requestId) ?? request.planId,
       peerId: peer.peerId,
       timings: msg.timings,
     };
@@ -1150,6 +1273,11 @@ export class Coordinator {
     if (!found) return;
     const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
     if (!request) return;
+    // Tokens of an attempt that was lost (sent before its stage-lost arrived): the continuation redoes them.
+    if (msg.requestId !== request.wireId) {
+      out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+      return;
+    }
     if (found.peer.peerId !== request.lastPeerId) {
       out.error(conn, 'not-last-stage', 'only the stage holding the head reports tokens', msg.type, msg.ref);
       return;
@@ -1193,14 +1321,26 @@ export class Coordinator {
     request.text += msg.text;
     if (msg.done) request.state = msg.finishReason === 'error' ? 'failed' : 'done';
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    let recoveredInMs: number | undefined;
+    if (msg.tokenIds.length > 0) {
+      request.lastProgressMs = nowMs;
+      request.suspects.clear(); // tokens flow: every link of the ring works
+      if (request.recovery) {
+        recoveredInMs = nowMs - request.recovery.detectedAtMs;
+        this.logFailover(request, 'recovered', recoveredInMs, nowMs, out);
+      }
+    }
+    if (msg.done && request.recovery) this.logFailover(request, 'ended', null, nowMs, out);
+    // Always the user's request id, and the count over every attempt: one uninterrupted stream.
     const output: ServerMessage = {
       type: 'output',
       requestId: request.requestId,
       tokenIds: msg.tokenIds,
       text: msg.text,
-      generated: msg.generated,
+      generated: request.tokenIds.length,
       done: msg.done,
       ...(msg.finishReason !== undefined ? { finishReason: msg.finishReason } : {}),
+      ...(recoveredInMs !== undefined ? { recoveredInMs } : {}),
     };
     for (const to of this.sessionConns(found.session)) out.send(to, output);
     if (request.ticket !== null)
@@ -1231,6 +1371,11 @@ export class Coordinator {
     if (msg.requestId !== null) {
       request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
       if (!request) return;
+      // An error of a lost attempt (its pages saw the ring break): the failover already handles it.
+      if (msg.requestId !== request.wireId) {
+        out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+        return;
+      }
       if (!request.peerIds.has(found.peer.peerId)) {
         out.error(
           conn,
@@ -1258,6 +1403,19 @@ export class Coordinator {
     if (request) {
       if (request.errors.length < 64)
         request.errors.push({ peerId: found.peer.peerId, code: msg.code, message: msg.message });
+      if (request.state === 'running' && LOSS_CONSEQUENCE_CODES.has(msg.code)) {
+        // Maybe the echo of a loss the server is about to see: watchRequest fails the request if none comes.
+        request.heldFailure ??= {
+          peerId: found.peer.peerId,
+          wireId: request.wireId,
+          code: msg.code,
+          message: msg.message,
+          detail: `${found.peer.displayName}: ${msg.message}`,
+          atMs: nowMs,
+        };
+        out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+        return;
+      }
       if (request.state === 'running') {
         request.state = 'failed';
         this.requestEnded(found.session, request, nowMs, out, {
@@ -1303,16 +1461,38 @@ export class Coordinator {
       out.send(to, to === conn && msg.ref !== undefined ? { ...serving, ref: msg.ref } : serving);
   }
 
+  /**
+   * A stage says its channel to `lostPeerId` broke. An accused page whose socket is gone, or that has been
+   * silent for over 1.5 request heartbeats, is lost at once. One that still looks alive is suspected: if
+   * no token arrives within lossTimeoutMs of the report it is lost (the ring is broken even if both
+   * pages still reach the server); a token in that time clears the suspicion.
+   */
   private onReportLinkLost(
     conn: ConnId,
     state: Conn,
     msg: ClientMessageOf<'report-link-lost'>,
-    _nowMs: number,
+    nowMs: number,
     out: Outbox,
   ): void {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
+    const { session, peer } = found;
+    const request = this.requestFor(session, msg.requestId, conn, msg.type, msg.ref, out);
+    if (!request) return;
+    if (!request.everPeerIds.has(peer.peerId)) {
+      out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
+      return;
+    }
     out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    // About an attempt that is already over, or a page that is not (or no longer) a stage: nothing to do.
+    if (request.state !== 'running' || msg.requestId !== request.wireId) return;
+    const accusedId = msg.lostPeerId;
+    if (!request.peerIds.has(accusedId) || request.lostPeerIds.has(accusedId) || accusedId === peer.peerId) return;
+    const accused = session.peers.get(accusedId);
+    const silentMs = accused ? nowMs - accused.lastSeenMs : Infinity;
+    if (!accused || accused.conn === null || silentMs > 1.5 * this.limits.requestHeartbeatIntervalMs)
+      this.loseStages(session, request, [accusedId], 'link-lost', nowMs, out);
+    else if (!request.suspects.has(accusedId)) request.suspects.set(accusedId, nowMs);
   }
 
   private onReportCancelled(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-cancelled'>, out: Outbox): void {
@@ -1320,7 +1500,7 @@ export class Coordinator {
     if (!found) return;
     const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
     if (!request) return;
-    if (!request.peerIds.has(found.peer.peerId)) {
+    if (!request.everPeerIds.has(found.peer.peerId)) {
       out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
       return;
     }
@@ -1333,6 +1513,305 @@ export class Coordinator {
       stepsAfterCancel: msg.stepsAfterCancel,
     };
     for (const to of this.sessionConns(found.session)) out.send(to, cancelled);
+  }
+
+  // ---- failover (docs/failover.md; the planning is in failover.ts) ---------------------------
+
+  /** Called every tick: stages of the running request that went silent, confirmed suspicions, timeouts. */
+  private watchRequest(session: Session, nowMs: number, out: Outbox): void {
+    const request = this.runningRequest(session);
+    if (!request) return;
+    const { lossTimeoutMs, requestHeartbeatIntervalMs } = this.limits;
+    const gone: string[] = [];
+    const silent: string[] = [];
+    for (const id of request.peerIds) {
+      if (request.lostPeerIds.has(id)) continue;
+      const peer = session.peers.get(id);
+      if (!peer || peer.conn === null) gone.push(id);
+      // Silence counts from the attempt's start: an idle page heartbeats less often before it.
+      else if (nowMs - Math.max(peer.lastSeenMs, request.attemptStartedAtMs) > lossTimeoutMs) silent.push(id);
+    }
+    if (gone.length > 0) {
+      this.loseStages(session, request, gone, 'left', nowMs, out);
+      return;
+    }
+    if (silent.length > 0) {
+      this.loseStages(session, request, silent, 'heartbeat', nowMs, out);
+      return;
+    }
+    const confirmed = [...request.suspects]
+      .filter(([, atMs]) => nowMs - atMs > lossTimeoutMs && request.lastProgressMs < atMs)
+      .map(([id]) => id);
+    if (confirmed.length > 0) {
+      this.loseStages(session, request, confirmed, 'link-lost', nowMs, out);
+      return;
+    }
+    const held = request.heldFailure;
+    if (held && nowMs - held.atMs > lossTimeoutMs + requestHeartbeatIntervalMs) {
+      // No loss explains the stage's error: it fails the request as any other error does.
+      request.state = 'failed';
+      const report: ServerMessage = {
+        type: 'peer-error',
+        requestId: held.wireId,
+        peerId: held.peerId,
+        code: held.code,
+        message: held.message,
+      };
+      for (const to of this.sessionConns(session)) out.send(to, report);
+      this.requestEnded(session, request, nowMs, out, { code: held.code, message: held.detail });
+      return;
+    }
+    const recovery = request.recovery;
+    if (recovery && nowMs > recovery.deadlineMs) {
+      const seconds = Math.round((recovery.deadlineMs - recovery.detectedAtMs) / 1000);
+      this.failRecovery(
+        session,
+        request,
+        'recovery-timed-out',
+        `the repaired pipeline produced no token within ${seconds} s of the loss; the text so far is kept. Check the pages of the repaired plan (a page may be stuck loading) and send the prompt again`,
+        recovery.draft,
+        'timed-out',
+        nowMs,
+        out,
+      );
+    }
+  }
+
+  /** Pages that may take over: connected, profiled, not lost during this request (idle roster pages too). */
+  private remainingPages(session: Session, request: RequestRecord): RemainingPage[] {
+    return [...session.peers.values()]
+      .filter((p) => p.conn !== null && p.profile !== null && !request.lostPeerIds.has(p.peerId))
+      .map((p) => ({
+        peerId: p.peerId,
+        displayName: p.displayName,
+        profile: p.profile as ProfileReport,
+        cachedUnits: p.cachedUnits,
+      }));
+  }
+
+  /**
+   * Stages `lost` of the running request are gone (socket closed, silent, or unreachable from a
+   * neighbour): `stage-lost` to everyone, then the repair (`repair`, assignments, the continuation's
+   * `start`), or the end of the request saying what would make it recoverable. `logKeys`: field-log
+   * keys of lost pages already removed from the session.
+   */
+  private loseStages(
+    session: Session,
+    request: RequestRecord,
+    lost: string[],
+    reason: LossReason,
+    nowMs: number,
+    out: Outbox,
+    logKeys: ReadonlyMap<string, string> = new Map(),
+  ): void {
+    const fresh = lost.filter((id) => request.peerIds.has(id) && !request.lostPeerIds.has(id));
+    if (request.state !== 'running' || fresh.length === 0) return;
+    for (const id of fresh) request.lostPeerIds.add(id);
+    if (request.recovery) this.logFailover(request, 'lost-again', null, nowMs, out);
+    request.heldFailure = null;
+    request.suspects.clear();
+    const stageLost: ServerMessage = {
+      type: 'stage-lost',
+      requestId: request.requestId,
+      lostPeerIds: fresh,
+      layers: lostLayers(request.stages, new Set(fresh)),
+      reason,
+      detectedAtMs: nowMs,
+    };
+    for (const to of this.sessionConns(session)) out.send(to, stageLost);
+    if (session.plan) session.plan.stale = true;
+
+    const n = request.tokenIds.length;
+    const promptIds = request.promptTokenIds ?? this.hostPromptIds(request.prompt);
+    const history = promptIds ? [...promptIds, ...request.tokenIds] : null;
+    const keyOf = (id: string) => session.peers.get(id)?.logKey ?? logKeys.get(id) ?? null;
+    const draft: FailoverDraft = {
+      event: 'failover',
+      attempt: request.attempt + 1,
+      reason,
+      lostPageKeys: fresh.map(keyOf).filter((k) => k !== null),
+      repairPageKeys: [],
+      mode: null,
+      replayTokens: history?.length ?? n,
+      tokensBefore: n,
+      predictedResumeSec: null,
+    };
+    const impossible = (why: string) =>
+      this.failRecovery(
+        session,
+        request,
+        'recovery-impossible',
+        `a stage was lost after ${n} of ${request.maxNewTokens} tokens and the request cannot continue: ${why}`,
+        draft,
+        'impossible',
+        nowMs,
+        out,
+      );
+    const model = this.options.model;
+    if (!model) {
+      impossible('the server has no model package');
+      return;
+    }
+    if (history === null) {
+      impossible(
+        'the server has no tokenizer for this package, so it cannot replay the prompt; add tokenizer.json (and tokenizer_config.json) to the package and restart the server',
+      );
+      return;
+    }
+    if (request.attempt >= this.limits.maxRecoveries) {
+      impossible(`it already recovered ${request.attempt} times; send the prompt again on a steadier set of devices`);
+      return;
+    }
+    if (history.length > MAX_PROMPT_TOKENS) {
+      impossible(`the history (${history.length} tokens) is longer than a start may carry (${MAX_PROMPT_TOKENS})`);
+      return;
+    }
+    const memoryModel = session.plan?.memoryModel ?? 'max';
+    const pages = this.remainingPages(session, request);
+    const repaired = planFailover({
+      manifest: model,
+      memoryModel,
+      pages,
+      stages: request.stages,
+      lostPeerIds: request.lostPeerIds,
+      replayTokens: history.length,
+    });
+    if (!repaired.ok) {
+      impossible(repaired.message);
+      return;
+    }
+
+    // The repaired plan becomes the session's plan (the next go runs on it unless the roster changes).
+    session.planCount += 1;
+    const planId = `${session.code}-${session.planCount}`;
+    const inPlan = new Set(repaired.stages.map((s) => s.peerId));
+    const plan: Plan = {
+      planId,
+      method: session.plan?.method ?? 'dp',
+      tokens: history.length,
+      memoryModel,
+      latency: repaired.resumeSec,
+      stages: repaired.stages,
+      excludedPeerIds: [...session.peers.keys()].filter((id) => !inPlan.has(id)),
+      stale: false,
+      candidatePeerIds: pages.map((p) => p.peerId),
+    };
+    session.plan = plan;
+    const repair: ServerMessage = {
+      type: 'repair',
+      requestId: request.requestId,
+      planId,
+      mode: repaired.mode,
+      replayTokens: history.length,
+      predictedResumeSec: repaired.resumeSec,
+      stages: repaired.stages,
+    };
+    for (const to of this.sessionConns(session)) out.send(to, repair);
+    this.sendAssignments(
+      session,
+      plan,
+      (peer) =>
+        request.lostPeerIds.has(peer.peerId)
+          ? `lost during request ${request.requestId}`
+          : 'the repaired plan is faster without this device',
+      out,
+    );
+
+    // The continuation: a fresh wire id, so frames of the lost attempt can never be taken for it.
+    const wireId = session.nextRequestId++;
+    request.attempt += 1;
+    request.wireId = wireId;
+    request.planId = planId;
+    request.peerIds = inPlan;
+    request.lastPeerId = repaired.stages[repaired.stages.length - 1].peerId;
+    request.stages = repaired.stages;
+    for (const id of inPlan) request.everPeerIds.add(id);
+    request.attemptStartedAtMs = nowMs;
+    request.attemptPlans.set(wireId, planId);
+    request.lastProgressMs = nowMs;
+    request.recovery = {
+      detectedAtMs: nowMs,
+      deadlineMs: nowMs + Math.max(this.limits.recoveryTimeoutMs, 3000 * repaired.resumeSec),
+      draft: {
+        ...draft,
+        mode: repaired.mode,
+        repairPageKeys: [...inPlan].map(keyOf).filter((k) => k !== null),
+        predictedResumeSec: repaired.resumeSec,
+      },
+    };
+    const start: ServerMessage = {
+      type: 'start',
+      requestId: wireId,
+      planId,
+      prompt: request.prompt,
+      maxNewTokens: request.maxNewTokens - n,
+      sampling: request.sampling,
+      serverTimeMs: nowMs,
+      origin: request.origin,
+      promptTokenIds: history,
+      resume: { of: request.requestId, firstIndex: n, attempt: request.attempt },
+    };
+    for (const to of this.sessionConns(session)) out.send(to, start);
+    this.broadcastRoster(session, out, nowMs);
+  }
+
+  /** The request cannot go on after a loss: its last output (the text so far stays), then why. */
+  private failRecovery(
+    session: Session,
+    request: RequestRecord,
+    code: 'recovery-impossible' | 'recovery-timed-out',
+    message: string,
+    draft: FailoverDraft,
+    outcome: FailoverRecord['outcome'],
+    nowMs: number,
+    out: Outbox,
+  ): void {
+    request.state = 'failed';
+    request.recovery = null;
+    this.writeFailoverRecord(draft, outcome, null, nowMs, out);
+    if (request.errors.length < 64) request.errors.push({ peerId: '', code, message });
+    const targets = this.sessionConns(session);
+    // A continuation that timed out may still be running somewhere: stop it.
+    if (code === 'recovery-timed-out')
+      for (const to of targets) out.send(to, { type: 'cancel', requestId: request.wireId, reason: message });
+    const last: ServerMessage = {
+      type: 'output',
+      requestId: request.requestId,
+      tokenIds: [],
+      text: '',
+      generated: request.tokenIds.length,
+      done: true,
+      finishReason: 'error',
+    };
+    const failed: ServerMessage = { type: 'request-failed', requestId: request.requestId, code, message };
+    for (const to of targets) {
+      out.send(to, last);
+      out.send(to, failed);
+    }
+    this.requestEnded(session, request, nowMs, out, { code, message });
+  }
+
+  /** The continuation's wait for its first token ended (`outcome`): one field-log record. */
+  private logFailover(
+    request: RequestRecord,
+    outcome: FailoverRecord['outcome'],
+    detectedToResumedMs: number | null,
+    nowMs: number,
+    out: Outbox,
+  ): void {
+    if (!request.recovery) return;
+    this.writeFailoverRecord(request.recovery.draft, outcome, detectedToResumedMs, nowMs, out);
+    request.recovery = null;
+  }
+
+  private writeFailoverRecord(
+    draft: FailoverDraft,
+    outcome: FailoverRecord['outcome'],
+    detectedToResumedMs: number | null,
+    nowMs: number,
+    out: Outbox,
+  ): void {
+    out.effects.push({ kind: 'field-log', record: { receivedAtMs: nowMs, ...draft, detectedToResumedMs, outcome } });
   }
 
   // ---- the HTTP API (openai-api.ts) -------------------------------------------------------
@@ -1561,7 +2040,8 @@ export class Coordinator {
     ref: number | undefined,
     out: Outbox,
   ): RequestRecord | null {
-    const request = session.requests.find((r) => r.requestId === requestId);
+    // The user's id, or the wire id of one of its attempts (each continuation has a fresh one).
+    const request = session.requests.find((r) => r.requestId === requestId || r.attemptPlans.has(requestId));
     if (!request)
       out.error(conn, 'unknown-request', `request ${requestId} is not a request of this session`, type, ref);
     return request ?? null;
@@ -1580,22 +2060,21 @@ export class Coordinator {
       const state = this.conns.get(peer.conn);
       if (state) state.peer = null;
     }
-    const failed: RequestRecord[] = [];
-    if (session.plan?.stages.some((s) => s.peerId === peer.peerId)) {
-      session.plan.stale = true;
-      for (const request of session.requests)
-        if (request.state === 'running' && request.peerIds.has(peer.peerId)) {
-          request.state = 'failed';
-          failed.push(request);
-        }
-    }
+    if (session.plan?.stages.some((s) => s.peerId === peer.peerId)) session.plan.stale = true;
     for (const to of this.sessionConns(session)) out.send(to, { type: 'peer-left', peerId: peer.peerId, reason });
     this.broadcastRoster(session, out, nowMs);
-    for (const request of failed)
-      this.requestEnded(session, request, nowMs, out, {
-        code: 'peer-left',
-        message: `${peer.displayName} (a stage of the pipeline) ${reason === 'timed-out' ? 'stopped answering' : 'left'}`,
-      });
+    // A stage of the running request left: fail over (docs/failover.md) instead of failing the request.
+    const request = this.runningRequest(session);
+    if (request?.peerIds.has(peer.peerId))
+      this.loseStages(
+        session,
+        request,
+        [peer.peerId],
+        reason === 'timed-out' ? 'heartbeat' : 'left',
+        nowMs,
+        out,
+        new Map([[peer.peerId, peer.logKey]]),
+      );
   }
 
   /** Removes the session; API requests still waiting or running are told, and its pages' PeerJS ids retired. */

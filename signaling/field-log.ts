@@ -4,6 +4,8 @@
  * who can reach the server. So a record holds nothing that reaches a session or a person: no join code,
  * no peer id, no secret, no display name; only what the page measured, its user agent, the time, and
  * a random `pageKey` (made at join, used for nothing else) that tells one page's records apart.
+ * Failover records (docs/failover.md) follow the same rule: page keys, times, the repair's mode and
+ * outcome; no peer id, name or text.
  *
  * Bounded: the file rotates to `<file>.1` at `maxBytes` (so disk use stays under 2x that); downloads
  * stream line by line (never the whole file in memory) and at most `maxDownloads` run at once.
@@ -14,7 +16,8 @@ import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
-import { profileReportSchema, type ProfileReport } from '../core/protocol.ts';
+import { z } from 'zod';
+import { lossReasonSchema, profileReportSchema, type ProfileReport } from '../core/protocol.ts';
 import { omit } from './omit.ts';
 
 /** Rotate the file past this size. */
@@ -25,13 +28,39 @@ export const FIELD_LOG_MAX_DOWNLOADS = 2;
 export type LoggedProfile = Omit<ProfileReport, 'name'>;
 const loggedProfileSchema = profileReportSchema.omit({ name: true });
 
-/** One line of the log. */
-export interface FieldRecord {
+/** One profile line of the log. */
+export interface ProfileRecord {
   receivedAtMs: number;
   /** Random per page (16 hex digits), unrelated to its peer id. */
   pageKey: string;
   profile: LoggedProfile;
 }
+
+const pageKeySchema = z.string().regex(/^[0-9a-f]{16}$/);
+/** One failover (a loss during a request and what became of it), anonymised. */
+export const failoverRecordSchema = z.strictObject({
+  receivedAtMs: z.number(),
+  event: z.literal('failover'),
+  /** 1 for the request's first loss, 2 for a loss during the first continuation, ... */
+  attempt: z.int().min(1),
+  reason: lossReasonSchema,
+  /** Page keys of the lost pages and of the pages of the repaired pipeline. */
+  lostPageKeys: z.array(pageKeySchema),
+  repairPageKeys: z.array(pageKeySchema),
+  mode: z.enum(['range', 'whole']).nullable(),
+  /** Tokens replayed (prompt + generated before the loss). */
+  replayTokens: z.int().min(0),
+  /** Tokens generated before the loss. */
+  tokensBefore: z.int().min(0),
+  predictedResumeSec: z.number().nullable(),
+  /** Loss detected -> first token of the continuation, ms (null unless recovered). */
+  detectedToResumedMs: z.number().nullable(),
+  outcome: z.enum(['recovered', 'impossible', 'timed-out', 'lost-again', 'cancelled', 'ended']),
+});
+export type FailoverRecord = z.infer<typeof failoverRecordSchema>;
+
+/** One line of the log. */
+export type FieldRecord = ProfileRecord | FailoverRecord;
 
 /**
  * The public form of one stored line, or null. Only the known fields are copied out, so a line
@@ -45,6 +74,10 @@ export function publicRecord(line: string): FieldRecord | null {
     return null; // a torn line from a crash
   }
   if (typeof raw !== 'object' || raw === null) return null;
+  if ((raw as { event?: unknown }).event === 'failover') {
+    const failover = failoverRecordSchema.safeParse(raw);
+    return failover.success ? failover.data : null;
+  }
   const r = raw as { receivedAtMs?: unknown; pageKey?: unknown; profile?: unknown };
   if (typeof r.receivedAtMs !== 'number' || typeof r.profile !== 'object' || r.profile === null) return null;
   const profile = loggedProfileSchema.safeParse(omit(r.profile as Record<string, unknown>, 'name'));
@@ -149,10 +182,10 @@ export class FieldLog {
     await write(out, '\n]\n', gone);
   }
 
-  /** Streams the records as CSV to `out`. */
+  /** Streams the profile records as CSV to `out` (failover records are in the JSON download only). */
   async writeCsv(out: Writable, gone: AbortSignal): Promise<void> {
     await write(out, CSV_COLUMNS.join(',') + '\n', gone);
-    for await (const r of this.records()) await write(out, csvRow(r) + '\n', gone);
+    for await (const r of this.records()) if (!('event' in r)) await write(out, csvRow(r) + '\n', gone);
   }
 }
 
@@ -194,7 +227,7 @@ function csvCell(value: CsvValue): string {
 }
 
 /** One CSV row; the sweep is `tokens|size:flops` pairs joined by ';'. */
-export function csvRow(r: FieldRecord): string {
+export function csvRow(r: ProfileRecord): string {
   const p = r.profile;
   const row: Record<(typeof CSV_COLUMNS)[number], CsvValue> = {
     receivedAt: new Date(r.receivedAtMs).toISOString(),

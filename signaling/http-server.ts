@@ -16,6 +16,7 @@ import type { Duplex } from 'node:stream';
 import express from 'express';
 import { ExpressPeerServer } from 'peer';
 import { WebSocketServer } from 'ws';
+import { loadChatTokenizer, type ChatTokenizer } from './chat-tokenizer.ts';
 import { Coordinator, DEFAULT_LIMITS, type CoordinatorLimits } from './coordinator.ts';
 import { FieldLog } from './field-log.ts';
 import { ModelRoute, type ModelPackage } from './model-route.ts';
@@ -55,6 +56,11 @@ export interface ServerOptions {
   /** Field log: rotate at this size (bytes), and downloads at once. */
   fieldLogMaxBytes?: number;
   fieldLogMaxDownloads?: number;
+  /**
+   * Tokenise host prompts on the server with the package's tokenizer (default true): the `start` then
+   * carries the ids and a failover can replay them (docs/failover.md). Loaded in the background.
+   */
+  tokenizePrompts?: boolean;
 }
 
 export interface TandemServer {
@@ -118,7 +124,17 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
   const fieldLog = new FieldLog(options.fieldLogPath, options.fieldLogMaxBytes, options.fieldLogMaxDownloads);
   const peerTokens = new PeerTokens();
   const peerSockets = new PeerJsSockets(options.maxPeerJsSocketsPerAddress ?? 32);
+  // The same files and library as the page's first stage; a package without a usable tokenizer leaves
+  // host prompts to the page (those requests then cannot fail over: docs/failover.md).
+  let promptTokenizer: ChatTokenizer | null = null;
+  const firstModel = options.models[0] as ModelPackage | undefined;
+  if (firstModel && (options.tokenizePrompts ?? true))
+    loadChatTokenizer(firstModel.dir).then(
+      (t) => (promptTokenizer = t),
+      () => undefined,
+    );
   const coordinator = new Coordinator({
+    promptTokenIds: (prompt) => promptTokenizer?.encodeChat([{ role: 'user', content: prompt }]) ?? null,
     model: options.models[0]?.manifest ?? null,
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
     limits: options.limits,

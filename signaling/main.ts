@@ -24,9 +24,11 @@ const USAGE = `usage: npm start -- [options]
   --https               serve HTTPS (phones need it for WebGPU); self-signed unless --cert/--key
   --cert FILE --key FILE  PEM certificate and key for --https
   --data DIR            where generated data lives (default .tandem)
-  --field-log FILE      profile log, JSON lines (default <data>/field-log.jsonl)
+  --field-log FILE      profiles and failovers, JSON lines (default <data>/field-log.jsonl)
   --tokens N            default prompt length the planner optimises for (default 256)
   --heartbeat-timeout-ms N  drop a silent page after N ms (default ${DEFAULT_LIMITS.heartbeatTimeoutMs})
+  --loss-timeout-ms N   a stage silent for N ms during a request is lost for it and the request
+                        fails over to the other pages (default ${DEFAULT_LIMITS.lossTimeoutMs}; docs/failover.md)
   --join-burst N        joins per client address at once (default ${DEFAULT_LIMITS.joinRate.burst}; refills ${DEFAULT_LIMITS.joinRate.perSecond}/s)
   --api-key KEY         the OpenAI-compatible API (/v1) requires "Authorization: Bearer KEY"
   --api-session CODE    the session with this join code serves the API even if its host did not switch it on
@@ -103,6 +105,7 @@ async function main(argv: string[]): Promise<number> {
       'field-log': { type: 'string' },
       tokens: { type: 'string' },
       'heartbeat-timeout-ms': { type: 'string' },
+      'loss-timeout-ms': { type: 'string' },
       'join-burst': { type: 'string' },
       'api-key': { type: 'string' },
       'api-session': { type: 'string' },
@@ -123,6 +126,14 @@ async function main(argv: string[]): Promise<number> {
     DEFAULT_LIMITS.heartbeatTimeoutMs,
     1000,
     3_600_000,
+  );
+  // Pages heartbeat every requestHeartbeatIntervalMs during a request: the timeout must allow a late one.
+  const lossTimeoutMs = intArg(
+    values['loss-timeout-ms'],
+    'loss-timeout-ms',
+    DEFAULT_LIMITS.lossTimeoutMs,
+    2 * DEFAULT_LIMITS.requestHeartbeatIntervalMs,
+    600_000,
   );
   const joinBurst = intArg(values['join-burst'], 'join-burst', DEFAULT_LIMITS.joinRate.burst, 1, 100_000);
   const queueDepth = intArg(values['api-queue-depth'], 'api-queue-depth', DEFAULT_LIMITS.queueDepth, 1, 1000);
@@ -163,6 +174,7 @@ async function main(argv: string[]): Promise<number> {
     defaultTokens: tokens,
     limits: {
       heartbeatTimeoutMs,
+      lossTimeoutMs,
       heartbeatIntervalMs: Math.min(DEFAULT_LIMITS.heartbeatIntervalMs, Math.floor(heartbeatTimeoutMs / 4)),
       joinRate: { ...DEFAULT_LIMITS.joinRate, burst: joinBurst },
       queueDepth,

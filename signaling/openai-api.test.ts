@@ -339,7 +339,7 @@ describe('OpenAI-compatible API on the access point', () => {
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/Serve the API/);
   });
 
-  it('a session without a plan is planned for the prompt length; a stage leaving fails the request with a server error', async () => {
+  it('a session without a plan is planned for the prompt length; its only stage leaving fails the request saying what would help', async () => {
     const host2 = await TestClient.open(server.url);
     const page2 = await TestClient.open(server.url);
     try {
@@ -359,7 +359,12 @@ describe('OpenAI-compatible API on the access point', () => {
       expect(planned.tokens).toBe(start.promptTokenIds!.length);
       expect(start.planId).toBe(planned.planId);
       expect((await page2.request({ type: 'leave' })).type).toBe('ack');
-      await expect(completion).rejects.toMatchObject({ status: 502, code: 'peer_left' });
+      // no page remains to take over: the request cannot be recovered, and the error says what would help
+      await expect(completion).rejects.toMatchObject({
+        status: 502,
+        code: 'recovery_impossible',
+        message: expect.stringMatching(/no page remains.*add a device with [0-9.]+ GB free/) as unknown,
+      });
       expect((await fetch(url('/api/health'))).status).toBe(200);
     } finally {
       host2.close();
