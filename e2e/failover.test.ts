@@ -69,7 +69,9 @@ function expectRecovered(run: FailoverRun, plan: ServerMessageOf<'plan-ready'>):
     const repair = run.repairs[i];
     for (const t of run.taken.slice(0, i + 1)) expect(repair.stages.map((st) => st.peerId)).not.toContain(t.peerId);
   });
-  expect(run.recoveredInMs.length).toBe(run.lost.length);
+  // "recovered in": on the first output after a recovery (two losses before one token share one)
+  expect(run.recoveredInMs.length).toBeGreaterThanOrEqual(1);
+  expect(run.recoveredInMs.length).toBeLessThanOrEqual(run.lost.length);
   // a page that kept its stage re-linked: no storage read or session create in its continuation
   const last = run.resumes.at(-1);
   const lastRepair = run.repairs.at(-1);

@@ -800,6 +800,8 @@ export class App {
       return;
     }
     const t0 = performance.now();
+    // failover: beat at the request's pace from now on, also while the units still download
+    this.failover.onRunStarted(m.requestId);
     // a "go" pressed while this page still downloads its units: the stage starts once they are in
     await this.ensuring;
     if (this.cancelled.has(m.requestId)) {
@@ -815,7 +817,6 @@ export class App {
     };
     this.state.cache.reads = [];
     this.changed();
-    this.failover.onRunStarted(m.requestId);
     try {
       await this.stage.run(m, opts);
       this.state.stage.state = 'done';
