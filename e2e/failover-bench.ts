@@ -68,7 +68,11 @@ export async function runFailoverBench(o: {
   at: number;
   log: (line: string) => void;
 }): Promise<FailoverBenchResult> {
-  const reference = await nodeRunnerTokens({ packageDir: o.model.packageDir, prompt: PROMPT, maxNewTokens: o.newTokens });
+  const reference = await nodeRunnerTokens({
+    packageDir: o.model.packageDir,
+    prompt: PROMPT,
+    maxNewTokens: o.newTokens,
+  });
   const f = await FailoverSession.start({ chromium: o.chromium, model: o.model, devices: o.devices, log: o.log });
   const samples: FailoverSample[] = [];
   try {
@@ -156,7 +160,15 @@ export async function main(argv: string[]): Promise<number> {
   if (!lab.ok) throw new TandemError('lab-unavailable', `The failover bench needs the device lab: ${lab.reason}`);
   const model = await ensureModelFixture({ preset: 'tiny' });
   const started = new Date().toISOString();
-  const result = await runFailoverBench({ chromium: ready.chromium.path, model, failures, devices, newTokens, at, log });
+  const result = await runFailoverBench({
+    chromium: ready.chromium.path,
+    model,
+    failures,
+    devices,
+    newTokens,
+    at,
+    log,
+  });
   const out = {
     benchmark: 'failover',
     started,

@@ -7,7 +7,6 @@
  * create no new session.
  */
 import { describe, expect, it } from 'vitest';
-import { TandemError } from '../../core/errors.ts';
 import { ReferenceModel } from '../../shards/reference-forward.ts';
 import { testPackage, type TestPackage } from '../../shards/stage-test-packages.ts';
 import { LoopbackNetwork } from '../transport/loopback-transport.ts';
@@ -113,7 +112,7 @@ describe('StagePeer failover: stop for repair, relink, resume by replay', () => 
       const first = await Promise.allSettled([A.peer.run(start), B.peer.run(start), C.peer.run(start)]);
       // The kept stages stop for repair (not an error); both saw the link to pageB go.
       for (const i of [0, 2])
-        expect(first[i]).toMatchObject({ status: 'rejected', reason: { code: 'stage-lost' } as Partial<TandemError> });
+        expect(first[i]).toMatchObject({ status: 'rejected', reason: { code: 'stage-lost' } });
       expect(A.linksLost).toEqual(['pageB']);
       expect(C.linksLost).toEqual(['pageB']);
       const shown = tokens.map((t) => t.tokenId);
