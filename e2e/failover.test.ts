@@ -101,7 +101,9 @@ describe.skipIf(!ready.ok || !lab.ok)('failover in headless Chromium lab devices
     if (!ready.ok) return;
     model = await ensureModelFixture({ preset: 'tiny' });
     reference = await nodeRunnerTokens({ packageDir: model.packageDir, prompt: PROMPT, maxNewTokens: NEW_TOKENS });
-    f = await FailoverSession.start({ chromium: ready.chromium.path, model, devices: DEVICES });
+    const t0 = Date.now();
+    const log = (line: string) => console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s ${line}`);
+    f = await FailoverSession.start({ chromium: ready.chromium.path, model, devices: DEVICES, log });
   }, 600_000);
 
   afterAll(async () => {
