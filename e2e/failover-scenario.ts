@@ -131,7 +131,7 @@ export class FailoverSession {
     await this.h.waitRoster(
       (peers) => names.every((n) => peers.some((p) => p.displayName === n && p.connected && p.profile !== null)),
       `profiles of ${names.join(', ')}`,
-      240_000,
+      600_000, // profiling at a fraction of a core is slow on a busy machine
     );
   }
 
@@ -148,7 +148,7 @@ export class FailoverSession {
           peers.some((p) => p.displayName === s.name && p.connected && p.profile !== null && !before.has(p.peerId)),
         ),
       `fresh pages on ${empty.map((s) => s.name).join(', ')} to profile`,
-      240_000,
+      600_000, // profiling at a fraction of a core is slow on a busy machine
     );
   }
 
