@@ -1647,6 +1647,28 @@ export class Coordinator {
         nowMs,
         out,
       );
+    if (n >= request.maxNewTokens) {
+      // Every token came (the done flag was all that was missing): nothing to replay, the request is complete.
+      request.state = 'done';
+      this.writeFailoverRecord(draft, 'ended', null, nowMs, out);
+      const done: ServerMessage = {
+        type: 'output',
+        requestId: request.requestId,
+        tokenIds: [],
+        text: '',
+        generated: n,
+        done: true,
+        finishReason: 'max-tokens',
+      };
+      for (const to of this.sessionConns(session)) out.send(to, done);
+      if (request.ticket !== null)
+        out.effects.push({
+          kind: 'api',
+          event: { type: 'tokens', ticket: request.ticket, tokenIds: [], done: true, finishReason: 'max-tokens' },
+        });
+      this.requestEnded(session, request, nowMs, out);
+      return;
+    }
     const model = this.options.model;
     if (!model) {
       impossible('the server has no model package');

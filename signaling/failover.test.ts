@@ -431,6 +431,17 @@ describe('failover', () => {
     expect(failovers(late)).toEqual([expect.objectContaining({ outcome: 'timed-out' })]);
   });
 
+  it('a loss after the last token but before its done flag completes the request instead of replaying', async () => {
+    const c = make();
+    const s = await running(c, roomy(), 2);
+    report(c, s.conn(s.stages[s.stages.length - 1].peerId), s.start.requestId, [1, 2], 10);
+    const effects = c.disconnect(s.conn(s.stages[0].peerId), 100);
+    none(effects, 'start');
+    expect(only(effects, HOST, 'output')).toMatchObject({ done: true, finishReason: 'max-tokens', generated: 2 });
+    expect(c.exportSession(s.auth.code)!.requests[0].state).toBe('done');
+    expect(failovers(effects)).toEqual([expect.objectContaining({ outcome: 'ended' })]);
+  });
+
   it('a host prompt the server cannot tokenise cannot be replayed: the request fails saying why', async () => {
     const c = new Coordinator({
       model: manifest,
