@@ -111,8 +111,7 @@ describe('StagePeer failover: stop for repair, relink, resume by replay', () => 
     try {
       const first = await Promise.allSettled([A.peer.run(start), B.peer.run(start), C.peer.run(start)]);
       // The kept stages stop for repair (not an error); both saw the link to pageB go.
-      for (const i of [0, 2])
-        expect(first[i]).toMatchObject({ status: 'rejected', reason: { code: 'stage-lost' } });
+      for (const i of [0, 2]) expect(first[i]).toMatchObject({ status: 'rejected', reason: { code: 'stage-lost' } });
       expect(A.linksLost).toEqual(['pageB']);
       expect(C.linksLost).toEqual(['pageB']);
       const shown = tokens.map((t) => t.tokenId);
