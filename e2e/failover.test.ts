@@ -104,7 +104,7 @@ describe.skipIf(!ready.ok || !lab.ok)('failover in headless Chromium lab devices
     const t0 = Date.now();
     const log = (line: string) => console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s ${line}`);
     f = await FailoverSession.start({ chromium: ready.chromium.path, model, devices: DEVICES, log });
-  }, 600_000);
+  }, 900_000);
 
   afterAll(async () => {
     await (f as FailoverSession | undefined)?.stop(); // unset when beforeAll failed
