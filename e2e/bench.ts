@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --preset realistic|demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode,api]`:
+ * `npm run bench [-- --preset realistic|demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode,api,failover]`:
  * the end-to-end measurements, saved to bench/results/e2e.json and reported against the goals:
  *   1. cold-start TTFT of the DP plan vs even, heuristic and single-device plans on the emulated
  *      (paper-shaped) pages                                                goal: DP <= 0.8x even
@@ -9,6 +9,8 @@
  *   4. raw IndexedDB read MB/s vs shard load (blob -> session ready)        goal: load >= 0.5x raw read
  *   5. TTFT through the OpenAI-compatible API vs the host's Go on one warm session, and the SSE chunk
  *      latency after the token's report reaches the server (e2e/api-bench.ts)    goal: API - Go <= 50 ms
+ *   6. failover: 10 injected failures on lab devices, recovery time (loss detected -> next token) vs the
+ *      repair plan's predicted resume time (e2e/failover-bench.ts)                goal: all 10 recover
  * Figures are measured on this machine with every page in one headless Chromium; nothing is a timed test.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +22,8 @@ import type { PlanMethod } from '../core/protocol.ts';
 import { prepareE2e } from './environment.ts';
 import { Harness } from './harness.ts';
 import { runApiBench, type ApiBenchResult } from './api-bench.ts';
+import { printFailoverSummary, runFailoverBench, type FailoverBenchResult } from './failover-bench.ts';
+import { labSupport } from './lab.ts';
 import { runHopBench, type HopBenchResult } from './hop-bench.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
 import { paperPeers } from './profiles.ts';
@@ -206,7 +210,7 @@ const USAGE = `usage: npm run bench -- [options]
   --tokens N          prompt length in tokens (default 256)
   --new-tokens N      tokens generated per plan-comparison request (default 8)
   --decode-tokens N   tokens generated for the decode-rate runs (default 32)
-  --skip LIST         parts to skip: hop, plans, decode, api (comma-separated)
+  --skip LIST         parts to skip: hop, plans, decode, api, failover (comma-separated)
   --out FILE          where the JSON goes (default ${RESULTS})
   --help              this text`;
 
@@ -235,9 +239,9 @@ export async function main(argv: string[]): Promise<number> {
   const tokens = integerOption(values.tokens, '--tokens', 8, 4096);
   const newTokens = integerOption(values['new-tokens'], '--new-tokens', 1, 1024);
   const decodeTokens = integerOption(values['decode-tokens'], '--decode-tokens', 1, 1024);
-  const unknownParts = [...skip].filter((part) => !['hop', 'plans', 'decode', 'api'].includes(part));
+  const unknownParts = [...skip].filter((part) => !['hop', 'plans', 'decode', 'api', 'failover'].includes(part));
   if (unknownParts.length > 0)
-    throw usageError(`--skip: '${unknownParts.join(',')}' is not one of hop, plans, decode, api`);
+    throw usageError(`--skip: '${unknownParts.join(',')}' is not one of hop, plans, decode, api, failover`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const ready = prepareE2e(log);
   if (!ready.ok)
@@ -299,6 +303,18 @@ export async function main(argv: string[]): Promise<number> {
     });
   }
 
+  let failover: FailoverBenchResult | null = null;
+  if (!skip.has('failover')) {
+    const lab = labSupport();
+    if (!lab.ok) log(`bench: no failover row: ${lab.reason}`);
+    else {
+      log('bench: failover, 10 injected failures on lab devices (tiny model)');
+      const tiny = await ensureModelFixture({ preset: 'tiny' });
+      const o = { chromium: ready.chromium.path, model: tiny, failures: 10, devices: 5, newTokens: 16, at: 5, log };
+      failover = await runFailoverBench(o);
+    }
+  }
+
   const ttft = (m: PlanMethod) => plans.find((r) => r.method === m)?.metrics.ttft ?? null;
   // Stages whose units are big enough to time (the tiny model's 0.15 MB layers read in ~1 ms).
   const loadRatios = decode?.shardLoad.filter((s) => s.unitBytes >= 8 << 20).map((s) => s.loadMBps) ?? [];
@@ -327,6 +343,12 @@ export async function main(argv: string[]): Promise<number> {
       value: api?.ttftDifferenceMs ?? null,
       target: '<= 50',
       met: api?.ttftDifferenceMs == null ? null : api.ttftDifferenceMs <= 50,
+    },
+    {
+      name: 'failover: requests recovered of 10 injected failures',
+      value: failover?.recovered ?? null,
+      target: '= 10',
+      met: failover ? failover.recovered === failover.failures : null,
     },
     (() => {
       const maxes = decode?.coldLongTasks.map((c) => c.tasks.maxMs ?? 0) ?? [];
@@ -385,6 +407,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     hops: hop,
     api,
+    failover,
     shardLoad: decode?.shardLoad ?? [],
     notes: [
       'All pages share one headless Chromium on this machine; emulated heterogeneity = CDP CPU throttling + ?emulate= storage read caps (labelled in the pages).',
@@ -426,6 +449,10 @@ export async function main(argv: string[]): Promise<number> {
         `${String(s.bytes).padStart(11)}   ${f(s.hopMedianMs, 2).padStart(15)}   ${f(s.oneWayMs, 2).padStart(16)}   ${f(s.streamMBps, 1).padStart(11)}`,
       );
     console.log(`IndexedDB raw read ${f(hop.idb.readMBps, 0)} MB/s (${hop.idb.method})`);
+  }
+  if (failover) {
+    console.log("\nfailover (loss detected -> next token vs the repair plan's predicted resume)");
+    printFailoverSummary(failover);
   }
   console.log(`\nsaved ${resolve(values.out)}`);
   return 0;

@@ -89,7 +89,8 @@ export class TandemPage {
     const page = await context.newPage();
     const p = new TandemPage(context, page, spec, opts);
     await p.throttle();
-    await page.goto(p.url(), { waitUntil: 'domcontentloaded' });
+    // generous: a lab device with a fraction of a core on a busy machine can take over 30 s to load the page
+    await page.goto(p.url(), { waitUntil: 'domcontentloaded', timeout: 180_000 });
     return p;
   }
 

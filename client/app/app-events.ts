@@ -10,6 +10,7 @@
  *
  * Errors travel as `unknown` (whatever was thrown): the reducer names them with a fallback code.
  */
+import type { FailoverView } from './failover-view-state.ts';
 import type { ServerMessage, ServerMessageOf, PlanMethod, Sampling, TimingPhase } from '../../core/protocol.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
 import type { EnsureResult, FetchProgress } from '../cache/shard-cache.ts';
@@ -95,6 +96,10 @@ export type RuntimeEvent =
     }
   | { type: 'stage-tokens'; seq: number; requestId: number; report: TokenReport }
   | { type: 'stage-finished'; seq: number; requestId: number; seconds: number }
-  | { type: 'stage-failed'; seq: number; requestId: number; error: unknown; seconds: number };
+  | { type: 'stage-failed'; seq: number; requestId: number; error: unknown; seconds: number }
+  /** failover: the run stopped because a stage was lost (or a neighbour vanished): not an error here */
+  | { type: 'stage-stopped'; seq: number; requestId: number; detail: string; seconds: number }
+  /** failover: the recovery view changed (failover-client.ts) */
+  | { type: 'failover-changed'; view: FailoverView };
 
 export type AppEvent = PageOpened | { type: 'server'; message: ServerMessage } | UserEvent | RuntimeEvent;

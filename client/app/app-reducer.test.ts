@@ -43,6 +43,7 @@ const joined = wire<'joined'>({
   model: MODEL,
   peerjs: { path: '/peerjs', key: 'tandem', token: 'tok' },
   heartbeatIntervalMs: 5000,
+  requestHeartbeatIntervalMs: 1000,
   heartbeatTimeoutMs: 30000,
   serverTimeMs: NOW,
   roster: [],

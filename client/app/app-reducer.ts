@@ -180,6 +180,14 @@ export function reduce(state: AppState, event: AppEvent, nowMs: number): Reducti
     case 'stage-failed':
       onStageFailed(step, event);
       break;
+    case 'stage-stopped':
+      if (!isCurrent(step.state, event.seq)) break;
+      step.set({ stage: { ...step.state.stage, state: 'done', detail: event.detail } });
+      finishRun(step, event.requestId, event.seconds);
+      break;
+    case 'failover-changed':
+      step.set({ failover: event.view });
+      break;
 
     default:
       onUser(step, event);
@@ -447,6 +455,10 @@ function onServer(step: Step, m: ServerMessage): void {
     case 'calibration':
       step.set({ calibration: m });
       return;
+    case 'stage-lost':
+    case 'repair':
+    case 'request-failed':
+      return; // failover-client.ts stops the run; its view arrives as 'failover-changed'
     case 'timings': {
       const byPeer = s.timings.get(m.requestId) ?? new Map<string, readonly TimingEntry[]>();
       const merged = withEntry(byPeer, m.peerId, mergeTimings(byPeer.get(m.peerId) ?? [], m.timings));

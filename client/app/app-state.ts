@@ -14,6 +14,7 @@ import type { ProfileProgress, ProfileResult } from '../profiler/profile.ts';
 import type { FetchProgress } from '../cache/shard-cache.ts';
 import type { ConnectionState } from '../session/coordinator-client.ts';
 import type { PageParams } from './url-params.ts';
+import { initialFailoverView, type FailoverView } from './failover-view-state.ts';
 
 export interface PageError {
   /** 'warning': the page works on, with less (e.g. wasm instead of WebGPU); 'error': something failed */
@@ -136,6 +137,8 @@ export interface AppState {
   readonly calibration: ServerMessageOf<'calibration'> | null;
   readonly errors: readonly PageError[];
   readonly phases: PhaseTimings;
+  /** failover (issue 13): losses, repairs, replays and recoveries of recent requests */
+  readonly failover: FailoverView;
 
   // ---- the controller's own bookkeeping (not in the snapshot)
   /** host credentials of this tab's session (kept out of the snapshot) */
@@ -203,6 +206,7 @@ export function initialState(): AppState {
     lastSeq: 0,
     cancelled: new Map(),
     ranHere: new Set(),
+    failover: initialFailoverView(),
   };
 }
 
@@ -230,6 +234,7 @@ export interface TandemSnapshot {
   readonly serveApi: boolean;
   readonly errors: readonly PageError[];
   readonly phases: PhaseTimings;
+  readonly failover: FailoverView;
 }
 
 export function snapshotOf(s: AppState): TandemSnapshot {
@@ -258,6 +263,7 @@ export function snapshotOf(s: AppState): TandemSnapshot {
     serveApi: s.serveApi,
     errors: s.errors,
     phases: s.phases,
+    failover: s.failover,
   };
   return structuredClone(snap);
 }

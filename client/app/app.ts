@@ -17,7 +17,9 @@ import type { Effect } from './app-effects.ts';
 import type { AppEvent } from './app-events.ts';
 import { reduce } from './app-reducer.ts';
 import { initialState, snapshotOf, type Assignment, type AppState, type TandemSnapshot } from './app-state.ts';
+import { asTandemError } from './reducer-step.ts';
 import { AssignmentSignals } from './assignment-signals.ts';
+import { FailoverClient } from './failover-client.ts';
 import { StageController, type PrepareOptions } from './stage-runner.ts';
 import { TimingReporter } from './timing-reporter.ts';
 
@@ -69,6 +71,16 @@ export class App {
     (m) => this.client?.send(m),
     (error) => this.dispatch({ type: 'failed', source: 'stage', fallbackCode: 'unexpected', error }),
   );
+  /** Failover (issue 13): request heartbeats, link-lost reports, stops for repair, the recovery view. */
+  private readonly failover = new FailoverClient({
+    send: (m) => {
+      if (!this.client) throw new TandemError('server-gone', 'Not connected to the server.');
+      this.client.send(m);
+    },
+    stopRun: (requestId, reason) => this.stage.stopForRepair(requestId, reason),
+    nameOf: (peerId) => this.current.roster.find((p) => p.peerId === peerId)?.displayName ?? peerId,
+    changed: () => this.dispatch({ type: 'failover-changed', view: this.failover.view }),
+  });
   private renderQueued = false;
   private wakeListener: (() => void) | null = null;
 
@@ -160,12 +172,10 @@ export class App {
         return;
       case 'request-join': {
         const t0 = performance.now();
-        client
-          ?.request(effect.message, 'joined')
-          .then(
-            (joined) => this.dispatch({ type: 'join-replied', joined, seconds: (performance.now() - t0) / 1000 }),
-            this.failed('session'),
-          );
+        client?.request(effect.message, 'joined').then((joined) => {
+          this.failover.onServerMessage(joined); // the request heartbeat interval
+          this.dispatch({ type: 'join-replied', joined, seconds: (performance.now() - t0) / 1000 });
+        }, this.failed('session'));
         return;
       }
       case 'request-profile':
@@ -265,7 +275,14 @@ export class App {
     const client = new CoordinatorClient(CoordinatorClient.urlFor(location));
     this.client = client;
     client.onState((state, detail) => this.dispatch({ type: 'connection-changed', state, detail }));
-    client.onMessage((message) => this.dispatch({ type: 'server', message }));
+    client.onMessage((message) => {
+      // failover first: a stage-lost stops the run, and a continuation's start is known as the user's
+      // request, before the reducer sees the message
+      this.failover.onServerMessage(message);
+      if (message.type === 'start' && this.current.assignment?.planId === message.planId)
+        this.failover.onRunStarted(message.requestId); // beat at the request's pace, downloads included
+      this.dispatch({ type: 'server', message });
+    });
     client.connect().then(
       () => this.dispatch({ type: 'connected', seconds: (performance.now() - t0) / 1000 }),
       (error: unknown) => this.dispatch({ type: 'connect-failed', error }),
@@ -364,6 +381,7 @@ export class App {
         onBackend: (backend, why) => this.dispatch({ type: 'stage-backend', seq, backend, why }),
         onPhase: (requestId, p) => this.dispatch({ type: 'stage-phase', seq, requestId, ...p }),
         onTokens: (requestId, report) => this.dispatch({ type: 'stage-tokens', seq, requestId, report }),
+        onLinkLost: (peerId, requestId) => this.failover.onLinkLost(peerId, requestId),
       },
     };
   }
@@ -377,10 +395,30 @@ export class App {
       this.dispatch({ type: 'stage-failed', seq, requestId: start.requestId, error, seconds: seconds() });
       return;
     }
+    const requestId = start.requestId;
     this.stage.run(start, opts).then(
-      () => this.dispatch({ type: 'stage-finished', seq, requestId: start.requestId, seconds: seconds() }),
-      (error: unknown) =>
-        this.dispatch({ type: 'stage-failed', seq, requestId: start.requestId, error, seconds: seconds() }),
+      () => {
+        this.failover.onRunFinished(requestId);
+        this.dispatch({ type: 'stage-finished', seq, requestId, seconds: seconds() });
+      },
+      (error: unknown) => {
+        const failed = () => this.dispatch({ type: 'stage-failed', seq, requestId, error, seconds: seconds() });
+        if (this.current.cancelled.has(requestId)) {
+          failed(); // the reducer shows a cancelled request as done
+          return;
+        }
+        // a lost stage is repaired by the coordinator; a link failure waits a while for its verdict
+        const outcome = this.failover.onRunFailed(requestId, asTandemError(error, 'stage-failed'), failed);
+        if (outcome === 'report') failed();
+        else
+          this.dispatch({
+            type: 'stage-stopped',
+            seq,
+            requestId,
+            detail: outcome === 'repair' ? 'stopped for repair' : 'a neighbour vanished: waiting',
+            seconds: seconds(),
+          });
+      },
     );
   }
 

@@ -4,6 +4,7 @@
  * Every result of an effect carries the seq it was started for; one for another seq is late and
  * changes nothing. A new assignment or leaving ends the current one (`abort-assignment`).
  */
+import { originalRequestOf } from './failover-view-state.ts';
 import { TandemError } from '../../core/errors.ts';
 import type { ServerMessageOf, TimingEntry } from '../../core/protocol.ts';
 import type { AppEvent } from './app-events.ts';
@@ -105,13 +106,15 @@ export function onStart(step: Step, m: StartMessage): void {
   const a = s.assignment;
   const stages = s.plan?.planId === m.planId ? s.plan.stages : a?.planId === m.planId ? a.stages : s.plan?.stages;
   if (stages) step.set({ requestStages: withEntry(s.requestStages, m.requestId, stages) });
-  const existing = s.outputs.some((o) => o.requestId === m.requestId);
+  // a continuation (failover) shows as the user's request
+  const shownId = originalRequestOf(s.failover, m.requestId);
+  const existing = s.outputs.some((o) => o.requestId === shownId);
   step.set({
     outputs: existing
-      ? s.outputs.map((o) => (o.requestId === m.requestId ? { ...o, prompt: m.prompt } : o))
+      ? s.outputs.map((o) => (o.requestId === shownId ? { ...o, prompt: m.prompt } : o))
       : [
           ...s.outputs,
-          { requestId: m.requestId, prompt: m.prompt, text: '', tokenIds: [], done: false, finishReason: null },
+          { requestId: shownId, prompt: m.prompt, text: '', tokenIds: [], done: false, finishReason: null },
         ],
   });
   const work = s.work;

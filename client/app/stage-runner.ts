@@ -4,7 +4,8 @@
  * peer id is registered long before "go"), builds a StagePeer on every assignment (backend choice,
  * tokenizer for the first and last stage), and runs it on `start`, passing phases and tokens out.
  * Each assignment brings its hooks and its AbortSignal: when the signal fires (a new plan, leaving),
- * that assignment's StagePeer is disposed, which stops a request it is running.
+ * that assignment's StagePeer stops any request it runs and is disposed, unless the next assignment
+ * keeps its layers (failover's repaired plans): then it is re-linked to its new neighbours.
  *
  * The runtime (onnxruntime-web, transformers.js, PeerJS) is imported lazily: the page shows and
  * profiles at once, and the large modules load while the user reads the join code.
@@ -42,6 +43,10 @@ export interface StageHooks {
   onBackend: (backend: 'webgpu' | 'wasm', why: string) => void;
   /** the kernel warm-up (prefill + decode of one layer) finished: seconds, session runs */
   onWarmUp?: (seconds: number, runs: number) => void;
+  /** failover: a ring neighbour's link closed while `requestId` ran here */
+  onLinkLost?: (peerId: string, requestId: number) => void;
+  /** failover: a repaired plan's assignment kept this stage; it re-linked without a new session */
+  onRelinked?: (planId: string) => void;
 }
 
 export interface PrepareOptions {
@@ -56,6 +61,9 @@ export interface PrepareOptions {
   /** fires when the assignment ends: its StagePeer is disposed */
   signal: AbortSignal;
 }
+
+/** How long the stage of an ended assignment waits for a repaired plan that keeps its layers. */
+const RETIRED_STAGE_MS = 30_000;
 
 function abortedError(signal: AbortSignal): TandemError {
   return signal.reason instanceof TandemError
@@ -76,6 +84,10 @@ export class StageController {
   private peer: StagePeer | null = null;
   private prepared: Promise<StagePeer> | null = null;
   private preparedPlanId: string | null = null;
+  /** Where the current stage's phases and tokens go: the hooks of the assignment it now serves. */
+  private hooks: StageHooks | null = null;
+  /** The stage of an ended assignment, kept a while for a repaired plan that keeps its layers. */
+  private retired: { peer: StagePeer; timer: ReturnType<typeof setTimeout> } | null = null;
   /** The request running on this page's stage (a cancelled one may still be stopping). */
   private running: Promise<void> = Promise.resolve();
   /** Requests the coordinator cancelled (one may be cancelled while it waits for the previous one). */
@@ -83,6 +95,8 @@ export class StageController {
   /** the kernel warm-up of this page (once per backend and package), awaited before a request runs */
   private warmUp: Promise<void> = Promise.resolve();
   private warmedFor: string | null = null;
+  /** failover: requests the coordinator declared broken (stage-lost); they do not start here any more */
+  private readonly lost = new Set<number>();
 
   /** Registers this page's peer id with the PeerJS server on the access point, with its token from `joined` (idempotent). */
   async connect(peerId: string, peerjs: { path: string; token: string }): Promise<void> {
@@ -97,10 +111,32 @@ export class StageController {
   prepare(opts: PrepareOptions): Promise<StagePeer> {
     if (opts.signal.aborted) return Promise.reject(abortedError(opts.signal));
     if (this.preparedPlanId === opts.assignment.planId && this.prepared) return this.prepared;
+    // failover (issue 13): a repaired plan that kept this stage's layers re-links it, session and all
+    const kept = this.peer ?? this.retired?.peer ?? null;
+    if (kept?.sameStage(opts.assignment)) {
+      this.reclaim(kept);
+      this.hooks = opts.hooks;
+      this.preparedPlanId = opts.assignment.planId;
+      const relinked = this.running.then(() => {
+        kept.relink(opts.assignment);
+        opts.hooks.onRelinked?.(opts.assignment.planId);
+        return kept;
+      });
+      this.prepared = relinked;
+      opts.signal.addEventListener('abort', () => this.retire(relinked), { once: true });
+      relinked.catch(() => {
+        if (this.prepared !== relinked) return;
+        this.prepared = null;
+        this.preparedPlanId = null;
+      });
+      return relinked;
+    }
+    this.disposeRetired();
     const old = this.peer;
     this.peer = null;
     this.preparedPlanId = opts.assignment.planId;
     const hooks = opts.hooks;
+    this.hooks = hooks;
     const prepared = (async () => {
       await old?.dispose();
       if (!this.transport)
@@ -151,10 +187,11 @@ export class StageController {
         readUnit: opts.readUnit,
         tokenizer: this.tokenizer ?? undefined,
         onPhase: (e) =>
-          hooks.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
+          this.hooks?.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
+        onLinkLost: (peerId, requestId) => this.hooks?.onLinkLost?.(peerId, requestId),
         onToken: (e) => {
           generated = e.index + 1;
-          hooks.onTokens(e.requestId, {
+          this.hooks?.onTokens(e.requestId, {
             tokenIds: [e.tokenId],
             text: e.text,
             generated,
@@ -168,7 +205,7 @@ export class StageController {
         throw abortedError(opts.signal);
       }
       this.peer = peer;
-      opts.signal.addEventListener('abort', () => void this.releaseIf(prepared), { once: true });
+      opts.signal.addEventListener('abort', () => this.retire(prepared), { once: true });
       return peer;
     })();
     this.prepared = prepared;
@@ -181,9 +218,38 @@ export class StageController {
     return prepared;
   }
 
-  /** Drops the stage built by `prepared` if it is still this page's stage (its assignment was aborted). */
-  private async releaseIf(prepared: Promise<StagePeer>): Promise<void> {
-    if (this.prepared === prepared) await this.release();
+  /**
+   * The assignment that built `prepared` ended (a new plan, leaving). Its stage is kept aside for a while
+   * instead of disposed at once: a repaired plan's assignment arrives after the old one ends and, when
+   * it keeps this stage's layers, re-links it (no storage read, no session create). Anything else, or
+   * RETIRED_STAGE_MS without a new assignment, disposes it.
+   */
+  private retire(prepared: Promise<StagePeer>): void {
+    if (this.prepared !== prepared) return;
+    const peer = this.peer;
+    this.peer = null;
+    this.prepared = null;
+    this.preparedPlanId = null;
+    this.hooks = null;
+    if (!peer) return;
+    peer.abort('the plan changed');
+    this.disposeRetired();
+    this.retired = { peer, timer: setTimeout(() => this.disposeRetired(), RETIRED_STAGE_MS) };
+  }
+
+  private reclaim(peer: StagePeer): void {
+    if (this.retired?.peer !== peer) return;
+    clearTimeout(this.retired.timer);
+    this.retired = null;
+    this.peer = peer;
+  }
+
+  private disposeRetired(): void {
+    const retired = this.retired;
+    if (!retired) return;
+    this.retired = null;
+    clearTimeout(retired.timer);
+    void retired.peer.dispose();
   }
 
   /** Runs the request on this page's stage; resolves at EOS / max tokens, rejects with a TandemError. */
@@ -195,12 +261,15 @@ export class StageController {
     const run = Promise.all([previous, this.warmUp]).then(() => {
       if (this.cancelled.has(start.requestId))
         throw new TandemError('request-cancelled', `Request ${start.requestId} was cancelled before it started here.`);
+      if (this.lost.has(start.requestId))
+        throw new TandemError('stage-lost', `Request ${start.requestId} lost a stage before it started here.`);
       return peer.run({
         requestId: start.requestId,
         prompt: start.prompt,
         maxNewTokens: start.maxNewTokens,
         sampling: start.sampling,
         ...(start.promptTokenIds ? { promptTokenIds: start.promptTokenIds } : {}),
+        ...(start.resume ? { resume: start.resume } : {}),
       });
     });
     this.running = run.then(
@@ -216,8 +285,18 @@ export class StageController {
     this.peer?.cancel(requestId, reason);
   }
 
+  /**
+   * Failover: a stage of `requestId` was lost. The run stops at once (run() rejects with 'stage-lost');
+   * the StagePeer and its warm session stay for the repaired plan.
+   */
+  stopForRepair(requestId: number, reason: string): void {
+    this.lost.add(requestId);
+    this.peer?.stopForRepair(requestId, reason);
+  }
+
   /** Drops the stage (new plan without this page, session ended); the transport stays. */
   async release(): Promise<void> {
+    this.disposeRetired();
     const peer = this.peer;
     this.peer = null;
     this.prepared = null;

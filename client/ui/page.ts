@@ -11,6 +11,8 @@ import { renderProfile } from './profile-view.ts';
 import { renderRoster } from './roster-view.ts';
 import { renderTimeline } from './timeline.ts';
 import { renderCalibration, renderWhatIf } from './calibration-view.ts';
+import { renderRecoveryLine, renderRecoveryStrip } from './recovery-view.ts';
+import { recoveryOf } from '../app/failover-view-state.ts';
 import { qrSvg } from './qr.ts';
 
 function card(title: string, id: string, ...body: HTMLElement[]): HTMLElement {
@@ -193,6 +195,7 @@ export function mountPage(root: HTMLElement, app: App): void {
   const outputBody = h('div#output-body', { 'aria-live': 'polite' });
   const outputCard = card('Output', 'output', outputBody);
   const timelineBody = h('div#timeline-body', {});
+  const recoveryBody = h('div#recovery-body', {}); // failover: loss, repair plan, replay (recovery-view.ts)
   const sessionDl = h('button.btn.btn-small', { type: 'button', id: 'session-download' }, 'Download timings JSON');
   sessionDl.addEventListener('click', () =>
     download(`tandem-session-${app.state.code ?? 'none'}.json`, app.sessionJson()),
@@ -200,6 +203,7 @@ export function mountPage(root: HTMLElement, app: App): void {
   const timelineCard = card(
     'Cold start timeline — predicted vs measured',
     'timeline',
+    recoveryBody,
     timelineBody,
     h('div.actions', {}, sessionDl),
   );
@@ -373,6 +377,7 @@ export function mountPage(root: HTMLElement, app: App): void {
             {},
             out.prompt ? h('p.output-prompt', {}, out.prompt) : null,
             h('p.output-text', { id: 'output-text' }, out.text || (out.done ? '' : '…')),
+            renderRecoveryLine(recoveryOf(s.failover, out.requestId)),
             h(
               'p.hint',
               {},
@@ -381,6 +386,8 @@ export function mountPage(root: HTMLElement, app: App): void {
           )
         : h('p.hint', {}, 'The generated text appears here on every page.'),
     );
+
+    fill(recoveryBody, out ? renderRecoveryStrip(recoveryOf(s.failover, out.requestId)) : null);
 
     // timeline (re-laid out only when data or width changed)
     const reqId = out?.requestId ?? null;

@@ -124,6 +124,19 @@ export interface StartRequest {
   promptTokenIds?: readonly number[];
   /** Token ids that end this request (default: the peer's stopTokens option, else the package's eos ids). */
   stopTokens?: readonly number[];
+  /**
+   * Failover (issue 13): this request continues request `of` after a stage was lost. `promptTokenIds` is
+   * the history (prompt + the `firstIndex` tokens generated so far); the last stage numbers its tokens
+   * from `firstIndex` and samples with index firstIndex + i, so the continuation equals an uninterrupted run.
+   */
+  resume?: ResumeInfo;
+}
+
+/** The `resume` field of a continuation `start` (core/protocol.ts). */
+export interface ResumeInfo {
+  of: number;
+  firstIndex: number;
+  attempt: number;
 }
 
 export interface StagePeerOptions {
@@ -152,6 +165,8 @@ export interface StagePeerOptions {
   onPhase?: (e: PhaseEvent) => void;
   onToken?: (e: TokenEvent) => void;
   onError?: (err: TandemError, requestId: number | null) => void;
+  /** A ring neighbour's link closed while `requestId` ran (failover: the page reports it to the coordinator). */
+  onLinkLost?: (peerId: string, requestId: number) => void;
 }
 
 export interface RunResult {
@@ -203,9 +218,17 @@ export class StagePeer {
   private readonly maxPositions: number;
   private disposed = false;
   /** Admits channels and frames from this stage's ring neighbours only; counts what it drops. */
-  readonly gate: FrameGate;
+  gate: FrameGate;
+  // ---- failover (issue 13) state: see stopForRepair / relink below
+  /** Bumped by every run(): a run stopped for repair that is still computing sees it changed and stops. */
+  private runToken = 0;
+  /** Rejects the current run() at once (stopForRepair). */
+  private stopRun: ((err: TandemError) => void) | null = null;
+  /** The session being created (a stopped run may still be creating it when the continuation starts). */
+  private sessionPromise: Promise<StageSession> | null = null;
+  // ---- end failover state
 
-  constructor(private readonly opts: StagePeerOptions) {
+  constructor(private opts: StagePeerOptions) {
     const a = opts.assignment;
     this.spec = { layers: a.layers, embeds: a.embeds, hasHead: a.hasHead };
     this.role = stageRole(a);
@@ -276,8 +299,11 @@ export class StagePeer {
     this.failure = this.failedElsewhere.get(start.requestId) ?? null; // another stage failed before we started
     // Frames of requests that have finished or were superseded are no longer needed.
     this.inbox = this.inbox.filter((m) => m.frame.requestId === start.requestId);
+    const token = ++this.runToken;
+    const stopped = new Promise<never>((_, reject) => (this.stopRun = reject));
+    stopped.catch(() => undefined);
     try {
-      const result = await this.runRequest(start, record, t0);
+      const result = await Promise.race([this.runRequest(start, record, t0, token), stopped]);
       return { ...result, phases, originMs: t0 };
     } catch (err) {
       const e =
@@ -285,10 +311,11 @@ export class StagePeer {
           ? err
           : new TandemError('stage-failed', `Stage failed: ${(err as Error).message}`, { cause: err });
       this.opts.onError?.(e, start.requestId);
-      if (e.code !== 'request-failed-elsewhere' && e.code !== 'request-cancelled')
+      if (e.code !== 'request-failed-elsewhere' && e.code !== 'request-cancelled' && e.code !== 'stage-lost')
         await this.broadcastError(start.requestId, e);
       throw e;
     } finally {
+      this.stopRun = null;
       this.finished.add(start.requestId);
       this.gate.end(start.requestId);
       this.current = null;
@@ -323,6 +350,56 @@ export class StagePeer {
     this.fail(new TandemError('request-cancelled', `Request ${requestId} was cancelled: ${reason}.`));
   }
 
+  // ---- failover (issue 13)
+
+  /**
+   * The coordinator reported a stage of `requestId` lost: run() rejects at once with
+   * TandemError('stage-lost') (no error frame goes round the ring; the page does not report it as an
+   * error). The ONNX session, its cache and this StagePeer stay, for the continuation on the repaired plan.
+   */
+  stopForRepair(requestId: number, reason: string): void {
+    if (this.current !== requestId) return;
+    const err = new TandemError('stage-lost', `Request ${requestId} stopped for repair: ${reason}.`);
+    this.fail(err);
+    this.stopRun?.(err);
+  }
+
+  /** Whether `a` asks for exactly this stage's work (same layers, embedding and head): then relink() suffices. */
+  sameStage(a: StageAssignment): boolean {
+    const b = this.opts.assignment;
+    return (
+      a.layers.start === b.layers.start &&
+      a.layers.end === b.layers.end &&
+      a.embeds === b.embeds &&
+      a.hasHead === b.hasHead
+    );
+  }
+
+  /**
+   * A repaired plan kept this stage's layers but gave it new ring neighbours: adopt them (gate, link
+   * policy, pre-connected links) and keep the session: no storage read, no session create.
+   */
+  relink(a: StageAssignment): void {
+    if (!this.sameStage(a))
+      throw new TandemError(
+        'assignment-invalid',
+        `relink() keeps the stage's layers; layers ${a.layers.start}-${a.layers.end} need a new StagePeer.`,
+      );
+    if (this.current !== null)
+      throw new TandemError('request-active', `Request ${this.current} still runs here; stop it before relinking.`);
+    this.opts = { ...this.opts, assignment: a };
+    this.gate = new FrameGate(a, this.localId);
+    this.opts.transport.setPolicy({
+      admitChannel: (id) => this.gate.admitChannel(id),
+      maxFrameBytes: maxFrameBytesFor(this.opts.manifest.config.hidden_size, this.maxPositions),
+    });
+    // frames a new neighbour sent before the relink waited in the transport (a held channel) and follow it
+    this.inbox = [];
+    this.preconnect();
+  }
+
+  // ---- end failover
+
   /** Releases the ONNX session and the transport subscriptions; the transport itself stays open. */
   async dispose(): Promise<void> {
     this.disposed = true;
@@ -336,7 +413,17 @@ export class StagePeer {
   // ---------------------------------------------------------------------------------------------
   // One request, top to bottom
 
-  private async runRequest(start: StartRequest, record: PhaseRecorder, t0: number): Promise<RequestResult> {
+  private async runRequest(
+    start: StartRequest,
+    record: PhaseRecorder,
+    t0: number,
+    token: number,
+  ): Promise<RequestResult> {
+    /** A run stopped for repair goes on in the background until here; then it must touch nothing. */
+    const checkLive = (): void => {
+      if (token !== this.runToken || this.stopRun === null)
+        throw new TandemError('stage-lost', `Request ${start.requestId} was stopped for repair.`);
+    };
     const a = this.opts.assignment;
     const role = this.role;
     if (!Number.isInteger(start.maxNewTokens) || start.maxNewTokens < 1) {
@@ -358,9 +445,14 @@ export class StagePeer {
       finishReason: 'max-tokens',
       timeToFirstTokenMs: null,
     };
-    let text = '';
+    // a continuation (failover) numbers its tokens after the ones generated before the loss, and cuts
+    // its text deltas against the text already shown, so nothing repeats
+    const firstIndex = start.resume?.firstIndex ?? 0;
+    const priorTokens = firstIndex > 0 && start.promptTokenIds ? start.promptTokenIds.slice(-firstIndex) : [];
+    let text = this.opts.tokenizer && priorTokens.length ? this.opts.tokenizer.decode(priorTokens) : '';
 
     for (let step = 0; ; step++) {
+      checkLive();
       if (this.failure) throw this.failure; // aborted, or another stage failed, while we computed
 
       // 1. Input. First/single: token ids (the prompt at step 0; then the sampled token, which comes back
@@ -389,7 +481,9 @@ export class StagePeer {
       // 2. Forward through this stage's layers (the KV cache lives in the session's runtime).
       const c0 = performance.now();
       const out = await stepper.step(input);
-      record('compute', step, c0, performance.now());
+      const c1 = performance.now();
+      checkLive();
+      record('compute', step, c0, c1);
 
       // 3. First/middle: hand the hidden states on.
       if (!hasHead) {
@@ -400,7 +494,7 @@ export class StagePeer {
 
       // 4. Last/single: sample the next token from the last position's logits and report it.
       const s0 = performance.now();
-      const token = sampler!.sample(lastLogitsRow(out), r.tokens.length);
+      const token = sampler!.sample(lastLogitsRow(out), firstIndex + r.tokens.length);
       r.tokens.push(token);
       record('sample', step, s0, performance.now());
       r.timeToFirstTokenMs ??= performance.now() - t0;
@@ -411,13 +505,13 @@ export class StagePeer {
           : null;
       let delta = '';
       if (this.opts.tokenizer) {
-        const full = this.opts.tokenizer.decode(r.tokens);
+        const full = this.opts.tokenizer.decode(priorTokens.length ? [...priorTokens, ...r.tokens] : r.tokens);
         delta = full.startsWith(text) ? full.slice(text.length) : full;
         text = full;
       }
       this.opts.onToken?.({
         requestId: start.requestId,
-        index: r.tokens.length - 1,
+        index: firstIndex + r.tokens.length - 1,
         tokenId: token,
         text: delta,
         done: finishReason !== null,
@@ -487,6 +581,13 @@ export class StagePeer {
   /** Reads the blobs, builds the graph and creates the session, recording both phases (first run only). */
   private async ensureSession(record: PhaseRecorder): Promise<StageSession> {
     if (this.session) return this.session;
+    // one creation at a time: a run stopped for repair may still be creating it (failover)
+    this.sessionPromise ??= this.createSession(record);
+    this.sessionPromise.catch(() => (this.sessionPromise = null));
+    return this.sessionPromise;
+  }
+
+  private async createSession(record: (p: Phase, step: number, a: number, b: number) => void): Promise<StageSession> {
     const { manifest, runtime, backend, readUnit } = this.opts;
     const r0 = performance.now();
     const graphOpts = { backend: backend === 'node' ? 'cpu' : backend, maxPositions: this.maxPositions } as const;
@@ -662,6 +763,7 @@ export class StagePeer {
       a.embeds ? a.lastPeerId : null,
     ];
     if (e.type === 'close' && neighbours.includes(e.peerId)) {
+      this.opts.onLinkLost?.(e.peerId, this.current);
       this.fail(
         new TandemError(
           'transport-closed',
