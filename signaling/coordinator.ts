@@ -1296,12 +1296,19 @@ export class Coordinator {
     if (!plan || plan.planId !== request.planId) return;
     const profiles = new Map<string, ProfileReport>();
     for (const p of session.peers.values()) if (p.profile) profiles.set(p.peerId, p.profile);
-    const update = this.calibration.onTimings(
-      session.code,
-      { ...request, tokens: plan.tokens, stages: plan.stages, ended: request.state !== 'running' },
-      profiles,
-      reported.some((t) => t.step === 0),
-    );
+    let update;
+    try {
+      update = this.calibration.onTimings(
+        session.code,
+        { ...request, tokens: plan.tokens, stages: plan.stages, ended: request.state !== 'running' },
+        profiles,
+        reported.some((t) => t.step === 0),
+      );
+    } catch (error: unknown) {
+      // a refit that fails costs the session its calibration, never the report it came with
+      console.warn(`calibration of request ${request.requestId} failed: ${(error as Error).message}`);
+      return;
+    }
     if (!update) return;
     for (const to of this.sessionConns(session)) out.send(to, update.message);
     for (const { peerId, params } of update.fitted) {
