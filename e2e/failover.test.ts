@@ -21,7 +21,13 @@ import { labSupport } from './lab.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
 import { nodeRunnerTokens, type ReferenceTokens } from './reference.ts';
 
-const ready = prepareE2e();
+/**
+ * Opt-in until the loss lands mid-request by construction: today a page is taken away when the host has
+ * seen 5 tokens, and on a quiet machine the 16-token request can finish first (cases a and b of the
+ * first full run), so the outcome depends on speed. See docs/failover.md, "Status".
+ */
+const optedIn = process.env.TANDEM_E2E_FAILOVER === '1';
+const ready = optedIn ? prepareE2e() : ({ ok: false, reason: 'set TANDEM_E2E_FAILOVER=1 to run them' } as const);
 const lab = labSupport();
 if (!ready.ok) console.warn(skipBanner('failover e2e tests', ready.reason));
 else if (!lab.ok) console.warn(skipBanner('failover e2e tests', lab.reason));
