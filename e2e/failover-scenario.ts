@@ -99,6 +99,7 @@ export class FailoverSession {
       // a closed tab is lost for the request at once (socket) or after the loss timeout; the session
       // itself forgets it only after this (roster entries of taken pages stay, disconnected, meanwhile)
       heartbeatTimeoutMs: 60_000,
+      lossTimeoutMs: 3_000, // the product's default: failover is what these runs measure
       serverArgs: o.serverArgs,
       log: o.log,
       verboseServer: o.verboseServer,

@@ -48,6 +48,8 @@ export interface HarnessOptions {
   port?: number;
   /** Server's silent-peer timeout (default 120 s; a closed tab is reported as left only after it). */
   heartbeatTimeoutMs?: number;
+  /** Silence during a request that marks a stage lost, ms (server default 3000; here 30 000 unless given). */
+  lossTimeoutMs?: number;
   /** Extra arguments for signaling/main.ts. */
   serverArgs?: string[];
   /** Progress lines (default: none). */
@@ -150,6 +152,10 @@ export class Harness {
           // (wasm session creation): a 20 s heartbeat timeout dropped whole sessions mid-request.
           '--heartbeat-timeout-ms',
           String(opts.heartbeatTimeoutMs ?? 120_000),
+          // The same stalls would make the server take a throttled page's silence during a cold start for
+          // a lost stage (failover); tests of failover itself pass the product's 3 s.
+          '--loss-timeout-ms',
+          String(opts.lossTimeoutMs ?? 30_000),
           ...(opts.serverArgs ?? []),
         ],
         cwd: root,
