@@ -279,6 +279,7 @@ export class App {
       // failover first: a stage-lost stops the run, and a continuation's start is known as the user's
       // request, before the reducer sees the message
       this.failover.onServerMessage(message);
+      if (message.type === 'repair') this.stage.expectRepair(message.planId); // its assignments may re-link
       if (message.type === 'start' && this.current.assignment?.planId === message.planId)
         this.failover.onRunStarted(message.requestId); // beat at the request's pace, downloads included
       this.dispatch({ type: 'server', message });

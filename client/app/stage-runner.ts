@@ -84,6 +84,8 @@ export class StageController {
   private peer: StagePeer | null = null;
   private prepared: Promise<StagePeer> | null = null;
   private preparedPlanId: string | null = null;
+  /** The repaired plan announced by the coordinator's `repair` (failover): its assignments may re-link. */
+  private repairPlanId: string | null = null;
   /** Where the current stage's phases and tokens go: the hooks of the assignment it now serves. */
   private hooks: StageHooks | null = null;
   /** The stage of an ended assignment, kept a while for a repaired plan that keeps its layers. */
@@ -112,7 +114,7 @@ export class StageController {
     if (opts.signal.aborted) return Promise.reject(abortedError(opts.signal));
     if (this.preparedPlanId === opts.assignment.planId && this.prepared) return this.prepared;
     // failover (issue 13): a repaired plan that kept this stage's layers re-links it, session and all
-    const kept = this.peer ?? this.retired?.peer ?? null;
+    const kept = opts.assignment.planId === this.repairPlanId ? (this.peer ?? this.retired?.peer ?? null) : null;
     if (kept?.sameStage(opts.assignment)) {
       this.reclaim(kept);
       this.hooks = opts.hooks;
@@ -219,10 +221,10 @@ export class StageController {
   }
 
   /**
-   * The assignment that built `prepared` ended (a new plan, leaving). Its stage is kept aside for a while
-   * instead of disposed at once: a repaired plan's assignment arrives after the old one ends and, when
-   * it keeps this stage's layers, re-links it (no storage read, no session create). Anything else, or
-   * RETIRED_STAGE_MS without a new assignment, disposes it.
+   * The assignment that built `prepared` ended (a new plan, leaving): its stage is disposed. During a
+   * failover (a `repair` was announced) it is kept aside instead: the repaired plan's assignment arrives
+   * after the old one ends and, when it keeps this stage's layers, re-links it (no storage read, no
+   * session create). Anything else, or RETIRED_STAGE_MS without a new assignment, disposes it.
    */
   private retire(prepared: Promise<StagePeer>): void {
     if (this.prepared !== prepared) return;
@@ -232,9 +234,18 @@ export class StageController {
     this.preparedPlanId = null;
     this.hooks = null;
     if (!peer) return;
-    peer.abort('the plan changed');
     this.disposeRetired();
+    if (this.repairPlanId === null) {
+      void peer.dispose(); // an ordinary new plan: nothing will re-link it
+      return;
+    }
+    peer.abort('the plan changed');
     this.retired = { peer, timer: setTimeout(() => this.disposeRetired(), RETIRED_STAGE_MS) };
+  }
+
+  /** Failover: the coordinator announced repaired plan `planId`; the assignment ending next is kept aside. */
+  expectRepair(planId: string): void {
+    this.repairPlanId = planId;
   }
 
   private reclaim(peer: StagePeer): void {
