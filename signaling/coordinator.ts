@@ -37,6 +37,7 @@ import type { PlanOutcome, PlanRequest } from './planning.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
 import { omit } from './omit.ts';
 import { RequestQueue, retryAfterSeconds } from './request-queue.ts';
+import { stageTimes } from '../core/stage-times.ts';
 
 export type ConnId = number;
 
@@ -898,12 +899,7 @@ export class Coordinator {
         layers: { start: s.layers.start, end: s.layers.end },
         embeds: i === 0,
         hasHead: i === last,
-        load: s.load,
-        wait: s.wait,
-        comm: s.comm,
-        compute: s.compute,
-        startTime: s.startTime,
-        finishTime: s.finishTime,
+        ...stageTimes(s),
       };
     });
     const planned = new Set(stages.map((s) => s.peerId));

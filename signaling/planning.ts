@@ -17,6 +17,7 @@ import type {
   WhatIfEntry,
 } from '../core/protocol.ts';
 import { whatIf } from './what-if.ts';
+import { stageTimes } from '../core/stage-times.ts';
 
 export interface PlanCandidate {
   peerId: string;
@@ -150,12 +151,7 @@ export const planWithPlanner: StagePlanner = (request) => {
     stages: timeline.stages.map((s) => ({
       candidate: s.device,
       layers: { start: s.layers.start, end: s.layers.end },
-      load: s.load,
-      wait: s.wait,
-      comm: s.comm,
-      compute: s.compute,
-      startTime: s.startTime,
-      finishTime: s.finishTime,
+      ...stageTimes(s),
     })),
   };
 };

@@ -15,6 +15,7 @@ import {
   type MeasuredPhaseInput,
   type TimelinePhase,
 } from './timeline-layout.ts';
+import { stageTimes } from '../../core/stage-times.ts';
 
 export const PHASE_STYLE: Record<TimelinePhase, { color: string; label: string }> = {
   load: { color: '#7c8cf8', label: 'load (predicted)' },
@@ -42,12 +43,7 @@ export function lanesFrom(data: TimelineData): LaneInput[] {
     predicted: {
       stageIndex: s.stageIndex,
       label: s.displayName,
-      load: s.load,
-      wait: s.wait,
-      comm: s.comm,
-      compute: s.compute,
-      startTime: s.startTime,
-      finishTime: s.finishTime,
+      ...stageTimes(s),
     },
     measured: (data.measured.get(s.peerId) ?? []).map((t): MeasuredPhaseInput => ({
       phase: t.phase,
