@@ -102,6 +102,8 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
 
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
+      peer.off('open', opened);
+      peer.off('error', failed);
       peer.destroy();
       reject(
         new TandemError(
@@ -110,12 +112,16 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
         ),
       );
     }, opts.openTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-    peer.once('open', () => {
+    // Both listeners go once the id is registered: a later error (a dial to a peer that left) must not
+    // destroy the Peer, which would leave this page unable to make or take any link.
+    const opened = (): void => {
       clearTimeout(timer);
+      peer.off('error', failed);
       resolve();
-    });
-    peer.once('error', (err: PeerError<string>) => {
+    };
+    const failed = (err: PeerError<string>): void => {
       clearTimeout(timer);
+      peer.off('open', opened);
       peer.destroy();
       reject(
         err.type === 'unavailable-id'
@@ -128,7 +134,9 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
               cause: err,
             }),
       );
-    });
+    };
+    peer.once('open', opened);
+    peer.once('error', failed);
   });
 
   const dial = (remoteId: string, timeoutMs: number): Promise<ByteChannel> =>
@@ -175,8 +183,12 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
       );
     });
 
-  const hub = new LinkHub(opts.peerId, dial, { maxFrameBytes: PRE_ASSIGNMENT_MAX_FRAME_BYTES, ...opts.link }, () =>
-    peer.destroy(),
+  const trace = (line: string): void => console.info(`[tandem] links: ${line}`);
+  const hub = new LinkHub(
+    opts.peerId,
+    dial,
+    { maxFrameBytes: PRE_ASSIGNMENT_MAX_FRAME_BYTES, trace, ...opts.link },
+    () => peer.destroy(),
   );
 
   peer.on('connection', (conn: DataConnection) => {
@@ -215,6 +227,9 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
     );
   });
   peer.on('disconnected', () => {
+    console.warn(
+      `[tandem] peerjs: ${opts.peerId} lost the signaling server${peer.destroyed ? ' (closed)' : '; re-registering'}`,
+    );
     hub.reportError(
       null,
       new TandemError(

@@ -61,6 +61,8 @@ export interface FrameLinkOptions {
   highWaterBytes?: number;
   lowWaterBytes?: number;
   maxFrameBytes?: number;
+  /** Where the hub says what it does with links (parked, admitted, closed): a page logs it for diagnosis. */
+  trace?: (line: string) => void;
 }
 
 /** Frames over one ByteChannel. */
@@ -291,9 +293,11 @@ export class LinkHub implements PipelineTransport {
       return;
     }
     if (this.parked.size >= MAX_PARKED_CHANNELS) {
+      this.trace(`closed a channel from ${peerId}: not a neighbour, and ${MAX_PARKED_CHANNELS} already wait`);
       channel.close();
       return;
     }
+    this.trace(`parked a channel from ${peerId} (not a neighbour of the current plan)`);
     this.park(peerId, channel);
   }
 
@@ -301,8 +305,10 @@ export class LinkHub implements PipelineTransport {
     this.policy = policy;
     for (const [peerId, list] of this.links) {
       for (const link of list) {
-        if (link.direction === 'incoming' && !policy.admitChannel(peerId)) link.close();
-        else link.setMaxFrameBytes(policy.maxFrameBytes);
+        if (link.direction === 'incoming' && !policy.admitChannel(peerId)) {
+          this.trace(`closed the channel from ${peerId}: not a neighbour of the new plan`);
+          link.close();
+        } else link.setMaxFrameBytes(policy.maxFrameBytes);
       }
     }
     for (const link of [...this.parked.keys()]) {
@@ -343,6 +349,7 @@ export class LinkHub implements PipelineTransport {
     const list = this.links.get(link.remoteId) ?? [];
     list.push(link);
     this.links.set(link.remoteId, list);
+    this.trace(`${link.direction} link with ${link.remoteId} open (${list.length} with that peer)`);
     this.emit({ type: 'open', peerId: link.remoteId, direction: link.direction });
   }
 
@@ -381,7 +388,10 @@ export class LinkHub implements PipelineTransport {
             if (rest.length) this.links.set(peerId, rest);
             else this.links.delete(peerId);
           }
-          if (!this.closed) this.emit({ type: 'close', peerId, reason });
+          if (!this.closed) {
+            this.trace(`${direction} link with ${peerId} closed: ${reason}`);
+            this.emit({ type: 'close', peerId, reason });
+          }
         },
       },
       this.policy ? { ...this.linkOptions, maxFrameBytes: this.policy.maxFrameBytes } : this.linkOptions,
@@ -393,7 +403,11 @@ export class LinkHub implements PipelineTransport {
     const hold: ParkedHold = { held: [] };
     const link = this.newLink(peerId, 'incoming', channel, hold);
     if (!link.isOpen) return;
-    this.parked.set(link, { hold, timer: setTimeout(() => link.close(), PARKED_CHANNEL_MS) });
+    const timer = setTimeout(() => {
+      this.trace(`closed the parked channel from ${peerId}: no plan admitted it within ${PARKED_CHANNEL_MS / 1000} s`);
+      link.close();
+    }, PARKED_CHANNEL_MS);
+    this.parked.set(link, { hold, timer });
   }
 
   private unpark(link: FrameLink): ParkedHold | null {
@@ -410,11 +424,16 @@ export class LinkHub implements PipelineTransport {
     if (!hold || !link.isOpen) return;
     const held = hold.held ?? [];
     hold.held = null;
+    this.trace(`admitted the parked channel from ${link.remoteId} with ${held.length} held frame(s)`);
     this.register(link);
     // After the caller's turn: a stage sets its policy before it subscribes to frames.
     queueMicrotask(() => {
       for (const [frame, arrival] of held) for (const h of this.frameHandlers) h(frame, link.remoteId, arrival);
     });
+  }
+
+  private trace(line: string): void {
+    this.linkOptions.trace?.(line);
   }
 
   private emit(event: TransportEvent): void {
