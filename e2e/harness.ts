@@ -99,10 +99,17 @@ export function buildPage(): string {
   return root;
 }
 
+/** `TANDEM_E2E_VERBOSE=1`: harness steps and the server's output go to stderr (for debugging a failing e2e run). */
+const VERBOSE = process.env.TANDEM_E2E_VERBOSE === '1';
+
+function verboseLog(): (line: string) => void {
+  return VERBOSE ? (line) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`) : () => {};
+}
+
 export class Harness {
   readonly pages: TandemPage[] = [];
   session: { code: string; hostSecret: string } | null = null;
-  private readonly log: (line: string) => void;
+  readonly log: (line: string) => void;
 
   /** One browser per lab device, by page name. */
   private readonly deviceBrowsers = new Map<string, Browser>();
@@ -115,12 +122,12 @@ export class Harness {
     readonly browser: Browser,
     readonly driver: ProtocolClient,
   ) {
-    this.log = opts.log ?? (() => {});
+    this.log = opts.log ?? verboseLog();
   }
 
   /** Namespace, server, browser and driver; everything made so far is torn down if a step fails. */
   static async start(opts: HarnessOptions): Promise<Harness> {
-    const log = opts.log ?? (() => {});
+    const log = opts.log ?? verboseLog();
     const port = opts.port ?? 8080;
     const root = buildPage();
     const lab = opts.lab
@@ -162,7 +169,7 @@ export class Harness {
         port,
         readyPath: '/api/models',
         readyTimeoutMs: 300_000,
-        echo: opts.verboseServer ? (t) => process.stderr.write(t) : undefined,
+        echo: (opts.verboseServer ?? VERBOSE) ? (t) => process.stderr.write(t) : undefined,
       });
       browser = await launchInNetwork(net, { webgpu: opts.webgpu ?? true });
       const driver = await ProtocolClient.connect(coordinatorUrl(server.controlUrl), (url) => new WebSocket(url), {
@@ -375,6 +382,16 @@ export class Harness {
         `Request ${requestId} (${plan.method}) did not finish: ${(err as Error).message}\n${this.diagnostics()}`,
       );
     }
+    if (done.finishReason === 'error') {
+      const failed = this.driver.log
+        .slice(mark)
+        .find((m): m is ServerMessageOf<'request-failed'> => m.type === 'request-failed' && m.requestId === requestId);
+      const lost = this.driver.log.slice(mark).filter((m) => m.type === 'stage-lost' || m.type === 'repair');
+      throw new TandemError(
+        'e2e-request-failed',
+        `Request ${requestId} (${plan.method}) ended in error: ${failed ? `${failed.code}: ${failed.message}` : '(no request-failed)'}\nfailover messages: ${JSON.stringify(lost)}\n${this.diagnostics()}`,
+      );
+    }
     const firstAt = await first;
     const driverTtft = firstAt === null ? null : (firstAt - t0) / 1000;
     const timings = await this.collectTimings(plan, requestId, mark);
@@ -438,6 +455,7 @@ export class Harness {
   }
 
   async stop(): Promise<void> {
+    if (VERBOSE) for (const p of this.pages) process.stderr.write(`--- ${p.spec.name}\n${p.consoleText()}\n`);
     this.driver.close();
     await this.browser.close().catch(() => {});
     for (const b of this.deviceBrowsers.values()) await b.close().catch(() => {});

@@ -50,6 +50,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
   for (const backend of ['webgpu', 'wasm'] as const) {
     describe(`${backend} pages`, () => {
       let h: Harness;
+      let firstPlan: ServerMessageOf<'plan-ready'> | undefined;
 
       beforeAll(async () => {
         if (!ready.ok) return;
@@ -72,6 +73,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           expect(p.profile!.emulated !== null).toBe(spec.emulate !== undefined);
         }
         const plan = await h.plan('dp', 16);
+        firstPlan = plan;
         expect(plan.stages.length).toBeGreaterThanOrEqual(1);
         await h.waitCached(plan);
         const run = await h.go(plan, PROMPT, NEW_TOKENS);
@@ -114,8 +116,9 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
 
       if (backend === 'wasm') {
         it('a second request in the same session downloads no blob again', async () => {
-          const plan = await h.plan('dp', 16);
-          await h.waitCached(plan);
+          // Go again on the same plan (a new 'plan' would use the devices' calibrated parameters, and may
+          // rightly move layers to a page that has not downloaded them).
+          const plan = firstPlan!;
           const marks = h.pages.map((p) => p.now());
           const run = await h.go(plan, PROMPT, NEW_TOKENS);
           expect(run.generatedTokenIds).toEqual(transformersRef.generated);
@@ -126,7 +129,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
         // every full run (the reloaded last stage's first token never reaches the first stage; pages'
         // PeerJS connections end "disconnected from server"); they pass on the tree before the merge.
         // Skipped so that the rest lands; finding the cause is the first job of the next session.
-        it.skip('a page reloaded mid-session rejoins with its cache', async () => {
+        it('a page reloaded mid-session rejoins with its cache', async () => {
           // A page that holds units (the last plan's first stage).
           const holder = h.roster().find((p) => p.connected && p.cachedUnits.length > 0)!;
           expect(holder, 'a page with cached units').toBeDefined();
@@ -158,18 +161,21 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           expect(refetched).toEqual([]);
         }, 300_000);
 
-        it.skip('a peer closing its tab before go: the host is told, go re-plans without it, the request completes', async () => {
+        it('a peer closing its tab before go: the host is told, go re-plans without it, the request completes', async () => {
           const [delta] = await h.openPeers([{ name: 'delta' }]);
           await h.waitProfiled(['delta']);
           const deltaId = h.peerId('delta');
+          h.log(`tab-close: delta is ${deltaId}`);
           // The even plan gives every one of the 4 devices a layer, so delta is in it.
           const before = await h.plan('even', 16);
           expect(before.stages.map((s) => s.peerId)).toContain(deltaId);
           const mark = h.driver.log.length;
           await delta.close();
+          h.log('tab-close: delta closed');
           // Closing the tab closes its WebSocket; the server drops it at once or after the heartbeat timeout (30 s here).
           const left = await h.driver.next('peer-left', (m) => m.peerId === deltaId, 120_000, mark);
           expect(['left', 'timed-out']).toContain(left.reason);
+          h.log(`tab-close: peer-left (${left.reason})`);
           // Go on the plan delta was in re-plans by itself (same method) without delta, then runs.
           const replanMark = h.driver.log.length;
           const replannedRun = await h.go(before, PROMPT, NEW_TOKENS);
@@ -177,6 +183,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           expect(replanned.planId).not.toBe(before.planId);
           expect(replanned.stages.map((s) => s.peerId)).not.toContain(deltaId);
           expect(replannedRun.generatedTokenIds).toEqual(transformersRef.generated);
+          h.log('tab-close: the re-planned request finished');
           const plan = await h.plan('dp', 16);
           expect(plan.stages.map((s) => s.peerId)).not.toContain(deltaId);
           await h.waitCached(plan);

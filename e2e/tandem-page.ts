@@ -19,6 +19,8 @@ export interface PeerSpec {
   cpuThrottle?: number;
   /** Run this page as a lab device (its own browser, namespace, CPU group and shaped links; see lab.ts). */
   device?: LabDeviceShape;
+  /** Open it with `?hold=` (fault injection: `armHolds` / `releaseHold` stop its stage at a token count). */
+  hold?: boolean;
 }
 
 export interface OpenOptions {
@@ -78,7 +80,7 @@ export class TandemPage {
       if (file) this.downloads.push({ file, atMs: Date.now() - this.born, status: -1 });
     });
     page.on('console', (m) => {
-      this.console.push(`[${m.type()}] ${m.text()}`);
+      this.console.push(`${new Date().toISOString().slice(11, 23)} [${m.type()}] ${m.text()}`);
       if (this.console.length > 400) this.console.splice(0, 100);
     });
     page.on('pageerror', (e) => this.errors.push(e.stack ?? e.message));
@@ -104,6 +106,7 @@ export class TandemPage {
     u.searchParams.set('name', this.spec.name);
     if (this.spec.emulate) u.searchParams.set('emulate', this.spec.emulate);
     if (this.opts.backend !== 'auto') u.searchParams.set('backend', this.opts.backend);
+    if (this.spec.hold) u.searchParams.set('hold', '');
     return u.toString();
   }
 
@@ -136,6 +139,16 @@ export class TandemPage {
       const value = typeof t.snapshot === 'function' ? t.snapshot() : t;
       return JSON.parse(JSON.stringify(value)) as unknown;
     }) as Promise<T | null>;
+  }
+
+  /** Make the page's stage hold (once) after these many generated tokens of a request (needs `hold`). */
+  async armHolds(counts: number[]): Promise<void> {
+    await this.page.evaluate((c) => window.tandem.holds.arm(c), counts);
+  }
+
+  /** Let the page's stage go on past `generated` (and never hold there again). */
+  async releaseHold(generated: number): Promise<void> {
+    await this.page.evaluate((g) => window.tandem.holds.release(g), generated);
   }
 
   /** The page's own clock (performance.now(), ms), which its long-task times use. */
@@ -174,6 +187,11 @@ export class TandemPage {
 
   async close(): Promise<void> {
     await this.context.close();
+  }
+
+  /** Every console line kept (the last 300-400), with the page's clock. */
+  consoleText(): string {
+    return this.console.join('\n');
   }
 
   /** Console tail and page errors, for failure messages. */

@@ -16,6 +16,7 @@ import { CoordinatorClient } from '../session/coordinator-client.ts';
 import type { Effect } from './app-effects.ts';
 import type { AppEvent } from './app-events.ts';
 import { reduce } from './app-reducer.ts';
+import { HoldPoints } from './hold-points.ts';
 import { initialState, snapshotOf, type Assignment, type AppState, type TandemSnapshot } from './app-state.ts';
 import { asTandemError } from './reducer-step.ts';
 import { AssignmentSignals } from './assignment-signals.ts';
@@ -81,6 +82,7 @@ export class App {
     nameOf: (peerId) => this.current.roster.find((p) => p.peerId === peerId)?.displayName ?? peerId,
     changed: () => this.dispatch({ type: 'failover-changed', view: this.failover.view }),
   });
+  private holdPoints: HoldPoints | null = null;
   private renderQueued = false;
   private wakeListener: (() => void) | null = null;
 
@@ -105,6 +107,12 @@ export class App {
     if (typeof requestAnimationFrame === 'function' && document.visibilityState === 'visible')
       requestAnimationFrame(flush);
     else setTimeout(flush, 0);
+  }
+
+  /** Fault injection (`?hold=`): where this page's stage holds, and the switch that lets it go on. */
+  get holds(): HoldPoints {
+    this.holdPoints ??= new HoldPoints(this.current.params?.holdAt ?? []);
+    return this.holdPoints;
   }
 
   snapshot(): TandemSnapshot {
@@ -274,7 +282,10 @@ export class App {
     const t0 = performance.now();
     const client = new CoordinatorClient(CoordinatorClient.urlFor(location));
     this.client = client;
-    client.onState((state, detail) => this.dispatch({ type: 'connection-changed', state, detail }));
+    client.onState((state, detail) => {
+      if (state !== 'open' && state !== 'connecting') console.warn(`[tandem] server connection: ${state} (${detail})`);
+      this.dispatch({ type: 'connection-changed', state, detail });
+    });
     client.onMessage((message) => {
       // failover first: a stage-lost stops the run, and a continuation's start is known as the user's
       // request, before the reducer sees the message
@@ -369,6 +380,7 @@ export class App {
       backend: params?.backend ?? 'auto',
       emulation: params?.emulation ?? null,
       signal: this.signals.signalFor(seq),
+      ...(params?.holdAt ? { beforeStep: (generated: number) => this.holds.wait(generated) } : {}),
       readUnit: async (unitId: string) => {
         const r = await cache.readUnit(unitId);
         this.dispatch({

@@ -60,6 +60,8 @@ export interface PrepareOptions {
   hooks: StageHooks;
   /** fires when the assignment ends: its StagePeer is disposed */
   signal: AbortSignal;
+  /** fault injection (?hold=): awaited before each step with the tokens generated so far */
+  beforeStep?: (generated: number) => Promise<void>;
 }
 
 /** How long the stage of an ended assignment waits for a repaired plan that keeps its layers. */
@@ -103,6 +105,7 @@ export class StageController {
   /** Registers this page's peer id with the PeerJS server on the access point, with its token from `joined` (idempotent). */
   async connect(peerId: string, peerjs: { path: string; token: string }): Promise<void> {
     if (this.transport && this.transportFor === peerId) return;
+    if (this.transport) console.warn(`[tandem] transport: ${this.transportFor} is now ${peerId}: the old links close`);
     this.transport?.close();
     const { createPeerJsTransport } = await import('../transport/peerjs-transport.ts');
     this.transport = await createPeerJsTransport({ peerId, path: peerjs.path, token: peerjs.token, ...pageEndpoint() });
@@ -191,6 +194,9 @@ export class StageController {
         onPhase: (e) =>
           this.hooks?.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
         onLinkLost: (peerId, requestId) => this.hooks?.onLinkLost?.(peerId, requestId),
+        beforeStep: opts.beforeStep,
+        onDropped: (kind, requestId, from) =>
+          console.info(`[tandem] stage: ignored a '${kind}' frame of request ${requestId} from ${from}`),
         onToken: (e) => {
           generated = e.index + 1;
           this.hooks?.onTokens(e.requestId, {
