@@ -10,7 +10,14 @@ import { mountPage } from './ui/page.ts';
 
 declare global {
   interface Window {
-    tandem: { version: 1; snapshot(): TandemSnapshot; longTasks(): LongTask[]; now(): number };
+    tandem: {
+      version: 1;
+      snapshot(): TandemSnapshot;
+      longTasks(): LongTask[];
+      now(): number;
+      /** fault injection (?hold=): the count the stage holds at now, and releasing it */
+      holds: { holding(): number | null; arm(counts: number[]): void; release(generated: number): void };
+    };
   }
 }
 
@@ -25,6 +32,11 @@ Object.defineProperty(window, 'tandem', {
     snapshot: () => app.snapshot(),
     longTasks,
     now: () => performance.now(),
+    holds: Object.freeze({
+      holding: () => app.holds.holding(),
+      arm: (counts: number[]) => app.holds.arm(counts),
+      release: (generated: number) => app.holds.release(generated),
+    }),
   }),
   writable: false,
   configurable: false,

@@ -42,7 +42,14 @@ import { normaliseJoinCode, normaliseName, parsePageParams, type PageParams } fr
 
 export { asTandemError, type Reduction } from './reducer-step.ts';
 
-const DEFAULT_PARAMS: PageParams = { join: null, host: false, name: null, emulation: null, backend: 'auto' };
+const DEFAULT_PARAMS: PageParams = {
+  join: null,
+  host: false,
+  name: null,
+  emulation: null,
+  backend: 'auto',
+  holdAt: [],
+};
 
 export function reduce(state: AppState, event: AppEvent, nowMs: number): Reduction {
   const step = new Step(state, nowMs);

@@ -13,7 +13,14 @@ function errorCode(f: () => unknown): string {
 
 describe('parsePageParams', () => {
   it('defaults to nothing set', () => {
-    expect(parsePageParams('')).toEqual({ join: null, host: false, name: null, emulation: null, backend: 'auto' });
+    expect(parsePageParams('')).toEqual({
+      join: null,
+      host: false,
+      name: null,
+      emulation: null,
+      backend: 'auto',
+      holdAt: null,
+    });
   });
 
   it('reads join, name, host and backend', () => {
@@ -42,6 +49,17 @@ describe('parsePageParams', () => {
     expect(errorCode(() => parsePageParams('?join=<script>'))).toBe('join-code-invalid');
     expect(errorCode(() => parsePageParams('?backend=cuda'))).toBe('backend-invalid');
     expect(errorCode(() => parsePageParams('?emulate=toaster'))).toBe('emulation-invalid');
+  });
+
+  it('reads ?hold= token counts (fault injection); rejects what is not a list of counts', () => {
+    expect(parsePageParams('?hold=5').holdAt).toEqual([5]);
+    expect(parsePageParams('?hold=5,%209,5').holdAt).toEqual([5, 9]);
+    expect(parsePageParams('?hold=').holdAt).toEqual([]);
+    for (const bad of ['?hold=x', '?hold=-1', '?hold=1.5', '?hold=5,,9', `?hold=${'1,'.repeat(20)}1`])
+      expect(
+        errorCode(() => parsePageParams(bad)),
+        bad,
+      ).toBe('hold-invalid');
   });
 
   it('parses an emulation preset', () => {

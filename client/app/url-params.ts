@@ -5,6 +5,8 @@
  *   ?name=NAME        the device name shown to others
  *   ?emulate=...      a preset or JSON (see profiler/emulation.ts)
  *   ?backend=wasm     force onnxruntime-web's wasm backend (also 'webgpu'); default: auto
+ *   ?hold=5,9         fault injection: the stage holds after 5 (then 9) generated tokens until released
+ *                     through window.tandem.holds (see app/hold-points.ts); ?hold= arms none yet
  */
 import { TandemError } from '../../core/errors.ts';
 import { parseEmulation, type Emulation } from '../profiler/emulation.ts';
@@ -18,6 +20,8 @@ export interface PageParams {
   name: string | null;
   emulation: Emulation | null;
   backend: BackendChoice;
+  /** ?hold= token counts; null without the parameter (then the stage never waits for a hold) */
+  holdAt: number[] | null;
 }
 
 const MAX_NAME = 40;
@@ -73,7 +77,25 @@ export function parsePageParams(search: string): PageParams {
     name,
     emulation: parseEmulation(q.get('emulate')),
     backend: rawBackend,
+    holdAt: parseHoldCounts(q.get('hold')),
   };
+}
+
+const MAX_HOLDS = 16;
+
+/** `?hold=5,9`: distinct non-negative token counts. */
+function parseHoldCounts(raw: string | null): number[] | null {
+  if (raw === null) return null;
+  if (raw.trim() === '') return [];
+  const parts = raw.split(',').map((p) => p.trim());
+  const counts = parts.map(Number);
+  if (parts.length > MAX_HOLDS || counts.some((n, i) => parts[i] === '' || !Number.isInteger(n) || n < 0)) {
+    throw new TandemError(
+      'hold-invalid',
+      `?hold=${raw} is not a list of token counts (e.g. ?hold=5 or ?hold=5,9, at most ${MAX_HOLDS}); remove it to run normally.`,
+    );
+  }
+  return [...new Set(counts)];
 }
 
 /** The join link a host shows: the page's own URL with only ?join=CODE. */

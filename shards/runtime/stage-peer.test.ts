@@ -22,6 +22,7 @@ import {
   type TokenEvent,
 } from './stage-peer.ts';
 import type { PromptTokenizer } from './prompt-tokenizer.ts';
+import { HoldPoints } from '../../client/app/hold-points.ts'; // the page's hold points (a test may cross folders)
 
 const PROMPT_IDS = [11, 200, 37, 5, 380, 91, 64, 2];
 
@@ -59,6 +60,7 @@ function makeRing(
     readFails?: string;
     net?: LoopbackNetwork;
     onToken?: (e: TokenEvent) => void;
+    beforeStep?: (stage: number, generated: number) => Promise<void>;
   } = {},
 ): Ring {
   const manifest: ModelManifest = pkg.reader.manifest;
@@ -95,6 +97,7 @@ function makeRing(
           opts.onToken?.(e);
         },
         onError: (e) => errors.push(e),
+        ...(opts.beforeStep ? { beforeStep: (generated: number) => opts.beforeStep!(i, generated) } : {}),
       }),
     );
   });
@@ -318,6 +321,47 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
       other.catch(() => undefined);
       await expect(running).rejects.toMatchObject({ code: expect.stringMatching(/^transport-/) as unknown });
       expect(ring.tokens).toHaveLength(3);
+    } finally {
+      await closeRing(ring);
+    }
+  });
+});
+
+describe("StagePeer fault injection (beforeStep, the page's ?hold=)", () => {
+  it('a hold on the first stage stops the ring after exactly that many tokens; released, the tokens are unchanged', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(
+      PROMPT_IDS,
+      START.maxNewTokens,
+    );
+    const holds = new HoldPoints([3]);
+    const seen: [number, number][] = [];
+    let held!: () => void;
+    const reached = new Promise<void>((resolve) => (held = resolve));
+    const ring = makeRing(pkg, '1,2-3,4', {
+      beforeStep: (stage, generated) => {
+        seen.push([stage, generated]);
+        if (stage !== 0) return Promise.resolve();
+        const wait = holds.wait(generated);
+        if (holds.holding() !== null) held();
+        return wait;
+      },
+    });
+    try {
+      const running = Promise.all(ring.peers.map((p) => p.run(START)));
+      await reached;
+      // the first stage waits before step 3: tokens 0-2 exist and token 3 cannot
+      expect(holds.holding()).toBe(3);
+      expect(ring.tokens.map((t) => t.tokenId)).toEqual(reference.slice(0, 3));
+      holds.release(3);
+      const results = await running;
+      expect(results[2].tokens).toEqual(reference);
+      // every stage was asked before each of its steps, with the tokens generated so far
+      for (const stage of [0, 1, 2])
+        expect(seen.filter(([s]) => s === stage).map(([, g]) => g)).toEqual([0, 1, 2, 3, 4, 5]);
+      // released counts do not hold again
+      expect(holds.holding()).toBeNull();
+      await expect(holds.wait(3)).resolves.toBeUndefined();
     } finally {
       await closeRing(ring);
     }

@@ -167,6 +167,13 @@ export interface StagePeerOptions {
   onError?: (err: TandemError, requestId: number | null) => void;
   /** A ring neighbour's link closed while `requestId` ran (failover: the page reports it to the coordinator). */
   onLinkLost?: (peerId: string, requestId: number) => void;
+  /**
+   * Awaited before each step's compute with the request's tokens generated so far (a continuation counts
+   * those before the loss): a fault-injection point where tests hold the ring (client/app/hold-points.ts).
+   */
+  beforeStep?: (generated: number) => Promise<void>;
+  /** A frame the gate refused (wrong sender, or a finished request's): for diagnosis. */
+  onDropped?: (kind: string, requestId: number, from: string) => void;
 }
 
 export interface RunResult {
@@ -479,6 +486,11 @@ export class StagePeer {
       }
 
       // 2. Forward through this stage's layers (the KV cache lives in the session's runtime).
+      if (this.opts.beforeStep) {
+        await this.opts.beforeStep(firstIndex + step);
+        checkLive();
+        if (this.failure) throw this.failure;
+      }
       const c0 = performance.now();
       const out = await stepper.step(input);
       const c1 = performance.now();
@@ -717,7 +729,11 @@ export class StagePeer {
 
   private deliver(m: Inbound): void {
     const { frame } = m;
-    if (!this.gate.admitFrame(frame.kind, frame.requestId, m.from)) return; // not from where this kind comes from: counted, ignored
+    if (!this.gate.admitFrame(frame.kind, frame.requestId, m.from)) {
+      // not from where this kind comes from, or stale: counted, ignored
+      this.opts.onDropped?.(frame.kind, frame.requestId, m.from);
+      return;
+    }
     if (this.finished.has(frame.requestId) && frame.requestId !== this.current) return; // late frame of an old request
     if (frame.kind === 'error') {
       this.onErrorFrame(m);
