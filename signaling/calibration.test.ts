@@ -10,12 +10,13 @@ import type { Coordinator, Effect } from './coordinator.ts';
 import { modelConfigFor, planProblemFor, profileDevice } from './planning.ts';
 import { evaluatePlan } from '../planner/index.ts';
 import {
+  GREEDY,
   hostedSession,
+  NO_STAGE_TIMES,
   onlyMessage as one,
   planSession,
   sampleProfile,
   sentTo as sent,
-  NO_STAGE_TIMES,
   SMALL_MODEL_WIDTHS,
   testCoordinator,
   testManifest,
@@ -71,7 +72,7 @@ describe('calibration in the coordinator', () => {
           hostSecret: created.hostSecret,
           prompt: 'hi',
           maxNewTokens: 7,
-          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+          sampling: GREEDY,
         },
         2,
       ),

@@ -7,6 +7,7 @@ import { Coordinator, type Effect } from './coordinator.ts';
 import { planInline } from './planner-pool.ts';
 import type { ClientMessageOf, ServerMessageOf } from '../core/protocol.ts';
 import {
+  GREEDY,
   hostedSession,
   onlyMessage as only,
   planEffect,
@@ -221,7 +222,7 @@ describe('the request queue and cancel (HTTP API requests)', () => {
           hostSecret,
           prompt: 'typed',
           maxNewTokens: 2,
-          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+          sampling: GREEDY,
         },
         6,
       ),

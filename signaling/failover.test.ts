@@ -6,7 +6,7 @@
  * the recovery timeout; the elastic go; the field-log record.
  */
 import { describe, expect, it } from 'vitest';
-import type { ProfileReport, Sampling, ServerMessage } from '../core/protocol.ts';
+import type { ProfileReport, ServerMessage } from '../core/protocol.ts';
 import { planRepair } from '../planner/repair.ts';
 import { buildCostTable, stageMemory } from '../planner/stage-costs.ts';
 import type { Coordinator, CoordinatorLimits, Effect } from './coordinator.ts';
@@ -14,6 +14,7 @@ import type { FailoverRecord } from './field-log.ts';
 import { planInline } from './planner-pool.ts';
 import { deviceProfileFor, modelConfigFor } from './planning.ts';
 import {
+  GREEDY,
   HOST_CONN as HOST,
   hostedSession,
   onlyMessage as only,
@@ -44,7 +45,6 @@ const manifest = testManifest({
 /** The server's tokenizer stand-in: one id per UTF-16 code unit. */
 const tokenize = (prompt: string) => Array.from({ length: prompt.length }, (_, i) => prompt.charCodeAt(i));
 const PROMPT = 'hello';
-const GREEDY: Sampling = { temperature: 0, topK: 0, topP: 1, seed: 1 };
 
 const make = (limits: Partial<CoordinatorLimits> = {}) =>
   testCoordinator(manifest, limits, { promptTokenIds: tokenize });

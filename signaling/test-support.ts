@@ -20,6 +20,7 @@ import type {
   ClientMessage,
   ClientMessageOf,
   ProfileReport,
+  Sampling,
   ServerMessage,
   ServerMessageOf,
   ServerMessageType,
@@ -248,6 +249,9 @@ export async function planSession(
   );
   return { request: effect.request, ready };
 }
+
+/** Greedy sampling (the reference's choice: the same tokens on every run). */
+export const GREEDY: Sampling = { temperature: 0, topK: 0, topP: 1, seed: 1 };
 
 /** A plausible measured profile; `seed` varies the numbers deterministically. */
 export function sampleProfile(seed: number, overrides: Partial<ProfileReport> = {}): ProfileReport {
