@@ -8,7 +8,8 @@ import type { CalibratedParams, RosterPeer, ServerMessageOf } from '../core/prot
 import { simulateRun, type TrueDevice } from '../planner/calibration-sim.ts';
 import { evaluatePlan } from '../planner/index.ts';
 import { modelConfigFor, profileDevice } from '../signaling/planning.ts';
-import { NO_STAGE_TIMES, sampleProfile, SMALL_MODEL_WIDTHS, testManifest } from '../signaling/test-support.ts';
+import { NO_STAGE_TIMES, sampleProfile } from '../signaling/test-support.ts';
+import { SMALL_MODEL_WIDTHS, testManifest } from '../shards/test-manifest.ts';
 import { calibrationReport } from './calibration-report.ts';
 
 const L = 4;

@@ -17,10 +17,9 @@ import {
   planSession,
   sampleProfile,
   sentTo as sent,
-  SMALL_MODEL_WIDTHS,
   testCoordinator,
-  testManifest,
 } from './test-support.ts';
+import { SMALL_MODEL_WIDTHS, testManifest } from '../shards/test-manifest.ts';
 import { CalibrationStore } from './calibration-store.ts';
 
 const L = 6;

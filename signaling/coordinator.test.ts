@@ -14,8 +14,8 @@ import {
   sampleProfile,
   sentTo as sent,
   testCoordinator,
-  testManifest,
 } from './test-support.ts';
+import { testManifest } from '../shards/test-manifest.ts';
 
 const L = 6;
 const manifest = testManifest({

@@ -23,8 +23,8 @@ import {
   sampleProfile,
   sentTo as sent,
   testCoordinator,
-  testManifest,
 } from './test-support.ts';
+import { testManifest } from '../shards/test-manifest.ts';
 
 const L = 8;
 /** fp32, 1024 wide: ~50 MB a layer, ~130 MB embedding and head, so memory limits bite at test sizes. */
