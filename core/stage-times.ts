@@ -1,19 +1,20 @@
 /**
  * The six predicted times of one pipeline stage (seconds from the request's start): one row of the
  * plan's Gantt chart. The planner computes them, the protocol carries them, the timeline draws them;
- * `stageTimes` copies just these fields, so a new one is added in one place.
+ * `stageTimes` copies just these fields, so a new one is added in one place. [n]: the CSGO paper's equations.
  */
 export interface StageTimes {
-  /** Reading the stage's parameters (and creating its session). */
+  /** [19] Reading the stage's parameters (and creating its session). */
   load: number;
-  /** Idle between the load's end and the upstream activations' arrival. */
+  /** [24] Idle between the load's end and the upstream activations' arrival. */
   wait: number;
-  /** Receiving the activations from the previous stage (0 for the first). */
+  /** [20] Receiving the activations from the previous stage (0 for the first). */
   comm: number;
+  /** [21] */
   compute: number;
-  /** max(load, the previous stage's finish). */
+  /** [17] max(load, the previous stage's finish). */
   startTime: number;
-  /** startTime + comm + compute. */
+  /** [18] startTime + comm + compute. */
   finishTime: number;
 }
 

@@ -9,14 +9,14 @@
  *     the figure is SSE chunk arrival - `output` arrival for the same token, both on this process's clock.
  * Saves bench/results/api.json. Figures, not tests: nothing here asserts a duration.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import OpenAI from 'openai';
 import { TandemError } from '../core/errors.ts';
 import type { ServerMessageOf } from '../core/protocol.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
-import { prepareE2e } from './environment.ts';
+import { requireE2e } from './environment.ts';
+import { goal, writeBenchJson, type Goal } from './bench-output.ts';
 import { Harness } from './harness.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
 
@@ -151,6 +151,11 @@ export async function runApiBench(o: {
   }
 }
 
+/** The API's goal: its first token at most 50 ms after a Go's (medians on a warm session; not measured without a run). */
+export function apiTtftGoal(result: ApiBenchResult | null): Goal {
+  return goal('median API TTFT - median Go TTFT (ms)', result?.ttftDifferenceMs, '<=', 50);
+}
+
 const USAGE = `usage: npm run bench:api -- [--preset tiny|demo] [--rounds N] [--new-tokens N] [--out FILE]
   --preset P       seeded model (default tiny)
   --rounds N       measured rounds of API and Go each, after one warm-up (default 5)
@@ -171,16 +176,11 @@ export async function main(argv: string[]): Promise<number> {
   if (values.preset !== 'demo' && values.preset !== 'tiny')
     throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const ready = prepareE2e(log);
-  if (!ready.ok)
-    throw new TandemError(
-      'e2e-unavailable',
-      `The API bench needs headless Chromium in a private network namespace: ${ready.reason}`,
-    );
+  const chromium = requireE2e('The API bench', log);
   const model = await ensureModelFixture({ preset: values.preset });
   const started = new Date().toISOString();
   const result = await runApiBench({
-    chromium: ready.chromium.path,
+    chromium: chromium.path,
     model,
     rounds: integerOption(values.rounds, '--rounds', 1, 100),
     newTokens: integerOption(values['new-tokens'], '--new-tokens', 1, 1024),
@@ -191,16 +191,10 @@ export async function main(argv: string[]): Promise<number> {
     started,
     finished: new Date().toISOString(),
     model: model.manifest.name,
-    goal: {
-      name: 'median API TTFT - median Go TTFT (ms)',
-      value: result.ttftDifferenceMs,
-      target: '<= 50',
-      met: result.ttftDifferenceMs === null ? null : result.ttftDifferenceMs <= 50,
-    },
+    goal: apiTtftGoal(result),
     ...result,
   };
-  mkdirSync(dirname(resolve(values.out)), { recursive: true });
-  writeFileSync(resolve(values.out), JSON.stringify(out, null, 1) + '\n');
+  const saved = writeBenchJson(values.out, out);
   const f = (x: number | null) => (x === null ? '-' : x.toFixed(1));
   console.log(
     `TTFT median: Go ${f(result.medianGoTtftMs)} ms, API ${f(result.medianApiTtftMs)} ms, difference ${f(result.ttftDifferenceMs)} ms (goal <= 50)`,
@@ -208,7 +202,7 @@ export async function main(argv: string[]): Promise<number> {
   console.log(
     `SSE chunk after the /ws output of the same token: median ${f(result.sseAfterOutputMs.median)} ms, p90 ${f(result.sseAfterOutputMs.p90)} ms (${result.sseAfterOutputMs.samples} tokens)`,
   );
-  console.log(`load average ${result.loadAverage.map((x) => x.toFixed(2)).join(' ')}\nsaved ${resolve(values.out)}`);
+  console.log(`load average ${result.loadAverage.map((x) => x.toFixed(2)).join(' ')}\nsaved ${saved}`);
   return 0;
 }
 

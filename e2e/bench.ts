@@ -13,16 +13,22 @@
  *      repair plan's predicted resume time (e2e/failover-bench.ts)                goal: all 10 recover
  * Figures are measured on this machine with every page in one headless Chromium; nothing is a timed test.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { TandemError } from '../core/errors.ts';
 import type { PlanMethod } from '../core/protocol.ts';
-import { prepareE2e } from './environment.ts';
+import { requireE2e } from './environment.ts';
 import { Harness } from './harness.ts';
-import { runApiBench, type ApiBenchResult } from './api-bench.ts';
-import { printFailoverSummary, runFailoverBench, type FailoverBenchResult } from './failover-bench.ts';
+import { apiTtftGoal, runApiBench, type ApiBenchResult } from './api-bench.ts';
+import {
+  FAILOVER_DEFAULTS,
+  failoverGoal,
+  printFailoverSummary,
+  runFailoverBench,
+  type FailoverBenchResult,
+} from './failover-bench.ts';
+import { goal, ratioGoal, writeBenchJson, type Goal } from './bench-output.ts';
 import { labSupport } from './lab.ts';
 import { runHopBench, type HopBenchResult } from './hop-bench.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
@@ -35,29 +41,6 @@ import { runPlanComparison } from './scenario.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 
 const RESULTS = resolve('bench/results/e2e.json');
-
-interface Goal {
-  name: string;
-  value: number | null;
-  target: string;
-  met: boolean | null;
-}
-
-function ratioGoal(
-  name: string,
-  num: number | null | undefined,
-  den: number | null | undefined,
-  op: '<=' | '>=',
-  bound: number,
-): Goal {
-  const value = num != null && den != null && den > 0 ? num / den : null;
-  return {
-    name,
-    value,
-    target: `${op} ${bound}`,
-    met: value === null ? null : op === '<=' ? value <= bound : value >= bound,
-  };
-}
 
 /** transformers.js generate() decode rate on the export-full model (Node, onnxruntime-node CPU). */
 async function transformersDecodeRate(
@@ -243,19 +226,14 @@ export async function main(argv: string[]): Promise<number> {
   if (unknownParts.length > 0)
     throw usageError(`--skip: '${unknownParts.join(',')}' is not one of hop, plans, decode, api, failover`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const ready = prepareE2e(log);
-  if (!ready.ok)
-    throw new TandemError(
-      'e2e-unavailable',
-      `The bench needs headless Chromium in a private network namespace: ${ready.reason}`,
-    );
+  const chromium = requireE2e('The bench', log);
   const model = await ensureModelFixture({ preset: values.preset });
   const started = new Date().toISOString();
 
   let hop: HopBenchResult | null = null;
   if (!skip.has('hop')) {
     log('bench: data-channel hops and raw IndexedDB read');
-    hop = await runHopBench({ chromium: ready.chromium.path });
+    hop = await runHopBench({ chromium: chromium.path });
   }
 
   let plans: PlanRun[] = [];
@@ -263,7 +241,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!skip.has('plans')) {
     log('bench: cold start, DP vs even vs heuristic vs single on paper-shaped emulated pages');
     const report = await runPlanComparison({
-      chromium: ready.chromium.path,
+      chromium: chromium.path,
       model,
       peers: paperPeers(peers),
       methods: ['dp', 'even', 'heuristic', 'single'],
@@ -280,7 +258,7 @@ export async function main(argv: string[]): Promise<number> {
   let decode: DecodeResult | null = null;
   if (!skip.has('decode')) {
     log(`bench: decode, ${peers}-page pipeline vs one page vs transformers.js`);
-    decode = await decodeBench(ready.chromium.path, model, peers, decodeTokens, log);
+    decode = await decodeBench(chromium.path, model, peers, decodeTokens, log);
     const exportDir = await ensureExportFull(model.packageDir, join(dirname(model.packageDir), 'export-full'));
     const prompt = await promptOfTokens(model.packageDir, 32);
     try {
@@ -295,7 +273,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!skip.has('api')) {
     log('bench: OpenAI-compatible API vs Go on a warm session');
     api = await runApiBench({
-      chromium: ready.chromium.path,
+      chromium: chromium.path,
       model,
       rounds: 5,
       newTokens: Number(values['new-tokens']),
@@ -308,10 +286,9 @@ export async function main(argv: string[]): Promise<number> {
     const lab = labSupport();
     if (!lab.ok) log(`bench: no failover row: ${lab.reason}`);
     else {
-      log('bench: failover, 10 injected failures on lab devices (tiny model)');
+      log(`bench: failover, ${FAILOVER_DEFAULTS.failures} injected failures on lab devices (tiny model)`);
       const tiny = await ensureModelFixture({ preset: 'tiny' });
-      const o = { chromium: ready.chromium.path, model: tiny, failures: 10, devices: 5, newTokens: 16, at: 5, log };
-      failover = await runFailoverBench(o);
+      failover = await runFailoverBench({ chromium: chromium.path, model: tiny, ...FAILOVER_DEFAULTS, log });
     }
   }
 
@@ -321,6 +298,7 @@ export async function main(argv: string[]): Promise<number> {
   const medianLoad = loadRatios.length
     ? [...loadRatios].sort((a, b) => a - b)[Math.floor(loadRatios.length / 2)]
     : null;
+  const longestColdTask = decode?.coldLongTasks.map((c) => c.tasks.maxMs ?? 0) ?? [];
   const goals: Goal[] = [
     ratioGoal('DP TTFT / even TTFT', ttft('dp'), ttft('even'), '<=', 0.8),
     ratioGoal(
@@ -338,35 +316,21 @@ export async function main(argv: string[]): Promise<number> {
       1.0,
     ),
     ratioGoal('shard load MB/s (median stage >= 8 MiB) / raw IDB read', medianLoad, hop?.idb.readMBps, '>=', 0.5),
-    {
-      name: 'API TTFT - Go TTFT, warm session (ms, medians)',
-      value: api?.ttftDifferenceMs ?? null,
-      target: '<= 50',
-      met: api?.ttftDifferenceMs == null ? null : api.ttftDifferenceMs <= 50,
-    },
-    {
-      name: 'failover: requests recovered of 10 injected failures',
-      value: failover?.recovered ?? null,
-      target: '= 10',
-      met: failover ? failover.recovered === failover.failures : null,
-    },
-    (() => {
-      const maxes = decode?.coldLongTasks.map((c) => c.tasks.maxMs ?? 0) ?? [];
-      const value = maxes.length ? Math.max(...maxes) : null;
-      return {
-        name: 'longest main-thread task during a cold request (ms; 0 = none > 50 ms)',
-        value,
-        target: '<= 50',
-        met: value === null ? null : value <= 50,
-      };
-    })(),
+    apiTtftGoal(api),
+    failoverGoal(failover, FAILOVER_DEFAULTS.failures),
+    goal(
+      'longest main-thread task during a cold request (ms; 0 = none > 50 ms)',
+      longestColdTask.length ? Math.max(...longestColdTask) : null,
+      '<=',
+      50,
+    ),
   ];
 
   const chromiumVersion = (() => {
     try {
-      return execFileSync(ready.chromium.path, ['--version'], { encoding: 'utf8' }).trim();
+      return execFileSync(chromium.path, ['--version'], { encoding: 'utf8' }).trim();
     } catch {
-      return ready.chromium.path;
+      return chromium.path;
     }
   })();
   const result = {
@@ -416,8 +380,7 @@ export async function main(argv: string[]): Promise<number> {
       'Shard load = unit bytes / (IndexedDB storage read + onnxruntime-web session create) per stage, i.e. blob -> session ready.',
     ],
   };
-  mkdirSync(dirname(resolve(values.out)), { recursive: true });
-  writeFileSync(resolve(values.out), JSON.stringify(result, null, 1) + '\n');
+  const saved = writeBenchJson(values.out, result);
 
   const f = (x: number | null | undefined, d = 3) => (x == null ? '-' : x.toFixed(d));
   console.log('goal                                                        value   target  met');
@@ -454,7 +417,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log("\nfailover (loss detected -> next token vs the repair plan's predicted resume)");
     printFailoverSummary(failover);
   }
-  console.log(`\nsaved ${resolve(values.out)}`);
+  console.log(`\nsaved ${saved}`);
   return 0;
 }
 

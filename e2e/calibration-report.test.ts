@@ -4,36 +4,21 @@
  * alone do not ("before"), and the rankings are compared method by method.
  */
 import { describe, expect, it } from 'vitest';
-import type { ModelManifest } from '../shards/manifest.ts';
 import type { CalibratedParams, RosterPeer, ServerMessageOf } from '../core/protocol.ts';
 import { simulateRun, type TrueDevice } from '../planner/calibration-sim.ts';
 import { evaluatePlan } from '../planner/index.ts';
 import { modelConfigFor, profileDevice } from '../signaling/planning.ts';
-import { sampleProfile } from '../signaling/test-support.ts';
+import { NO_STAGE_TIMES, sampleProfile } from '../signaling/test-support.ts';
+import { SMALL_MODEL_WIDTHS, testManifest } from '../shards/test-manifest.ts';
 import { calibrationReport } from './calibration-report.ts';
 
 const L = 4;
-const manifest: ModelManifest = {
-  format: 'tandem-model-package',
-  version: 1,
+const manifest = testManifest({
   name: 'report-test',
-  architecture: 'qwen3',
   dtype: 'fp32',
-  config: {
-    num_hidden_layers: L,
-    hidden_size: 128,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    head_dim: 32,
-    intermediate_size: 512,
-    vocab_size: 2000,
-    rms_norm_eps: 1e-6,
-    rope_theta: 1e6,
-  },
-  generation: null,
-  tokenizer: { files: [] },
+  config: { num_hidden_layers: L, ...SMALL_MODEL_WIDTHS },
   units: [],
-};
+});
 
 describe('calibration report', () => {
   it('gives the errors before and after calibration per plan and phase, and compares the rankings', () => {
@@ -92,12 +77,7 @@ describe('calibration report', () => {
           layers: s.layers,
           embeds: n === 0,
           hasHead: n === stages.length - 1,
-          load: 0,
-          wait: 0,
-          comm: 0,
-          compute: 0,
-          startTime: 0,
-          finishTime: 0,
+          ...NO_STAGE_TIMES,
         })),
         excludedPeerIds: [],
         calibrated: stages.map((s) => ({ peerId: `peer${s.device}`, params: params[s.device] })),

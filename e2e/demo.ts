@@ -8,9 +8,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { TandemError } from '../core/errors.ts';
 import { planMethodSchema } from '../core/protocol.ts';
-import { prepareE2e } from './environment.ts';
+import { requireE2e } from './environment.ts';
 import { ensureModelFixture } from './model-fixture.ts';
 import { lineupPeers } from './lineup.ts';
 import { LAB_LINEUPS } from './profiles.ts';
@@ -72,16 +71,11 @@ export async function main(argv: string[]): Promise<number> {
   const out = resolve(values.out ?? join('e2e/artifacts', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`));
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const ready = prepareE2e(log);
-  if (!ready.ok)
-    throw new TandemError(
-      'e2e-unavailable',
-      `The demo needs headless Chromium in a private network namespace: ${ready.reason}`,
-    );
-  log(`demo: Chromium ${ready.chromium.path}; making the ${values.preset} model package (once)`);
+  const chromium = requireE2e('The demo', log);
+  log(`demo: Chromium ${chromium.path}; making the ${values.preset} model package (once)`);
   const model = await ensureModelFixture({ preset: values.preset });
   const report = await runPlanComparison({
-    chromium: ready.chromium.path,
+    chromium: chromium.path,
     model,
     peers: lineupPeers(
       lab,

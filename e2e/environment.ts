@@ -37,6 +37,17 @@ export function prepareE2e(log: (line: string) => void = (l) => console.log(l)):
   return result;
 }
 
+/** The Chromium a CLI (`what`: 'The demo', ...) runs; throws TandemError('e2e-unavailable') saying why it cannot. */
+export function requireE2e(what: string, log: (line: string) => void): BrowserLocation {
+  const ready = prepareE2e(log);
+  if (!ready.ok)
+    throw new TandemError(
+      'e2e-unavailable',
+      `${what} needs headless Chromium in a private network namespace: ${ready.reason}`,
+    );
+  return ready.chromium;
+}
+
 /** A loud banner for skipped browser tests: a skip must never look like a pass. */
 export function skipBanner(what: string, reason: string): string {
   const line = '!'.repeat(100);

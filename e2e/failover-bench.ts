@@ -8,12 +8,12 @@
  * and whether the request ended with the tokens of an uninterrupted run (`npm run generate`, one stage).
  * Goal: all N recover. Saves bench/results/failover.json. Figures, not tests: nothing asserts a duration.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { TandemError } from '../core/errors.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
-import { prepareE2e } from './environment.ts';
+import { requireE2e } from './environment.ts';
+import { goal, writeBenchJson, type Goal } from './bench-output.ts';
 import { FailoverSession, type Loss } from './failover-scenario.ts';
 import { labSupport } from './lab.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
@@ -128,11 +128,20 @@ export async function runFailoverBench(o: {
   };
 }
 
+/** The run `npm run bench:failover` makes without options (and `npm run bench`'s failover part). */
+export const FAILOVER_DEFAULTS = { failures: 10, devices: 5, newTokens: 16, at: 5 };
+const D = FAILOVER_DEFAULTS;
+
+/** The failover goal: every one of `failures` injected failures recovers (not measured without a run). */
+export function failoverGoal(result: FailoverBenchResult | null, failures: number): Goal {
+  return goal(`requests that recover from ${failures} injected failures`, result?.recovered, '=', failures);
+}
+
 const USAGE = `usage: npm run bench:failover -- [--failures N] [--devices N] [--new-tokens N] [--at N] [--out FILE]
-  --failures N     injected failures, one per request (default 10)
-  --devices N      lab devices, one page each (default 5; 4 layers of the tiny model, a spare)
-  --new-tokens N   tokens per request (default 16)
-  --at N           take the page away once the host saw N tokens (default 5)
+  --failures N     injected failures, one per request (default ${D.failures})
+  --devices N      lab devices, one page each (default ${D.devices}; 4 layers of the tiny model, a spare)
+  --new-tokens N   tokens per request (default ${D.newTokens})
+  --at N           take the page away once the host saw N tokens (default ${D.at})
   --out FILE       where the JSON goes (default ${RESULTS})
   --help           this text`;
 
@@ -140,10 +149,10 @@ export async function main(argv: string[]): Promise<number> {
   const { values } = parseCliArgs({
     args: argv,
     options: {
-      failures: { type: 'string', default: '10' },
-      devices: { type: 'string', default: '5' },
-      'new-tokens': { type: 'string', default: '16' },
-      at: { type: 'string', default: '5' },
+      failures: { type: 'string', default: String(D.failures) },
+      devices: { type: 'string', default: String(D.devices) },
+      'new-tokens': { type: 'string', default: String(D.newTokens) },
+      at: { type: 'string', default: String(D.at) },
       out: { type: 'string', default: RESULTS },
     },
   });
@@ -153,15 +162,13 @@ export async function main(argv: string[]): Promise<number> {
   const at = integerOption(values.at, '--at', 1, 255);
   if (at >= newTokens) throw usageError(`--at (${at}) must be below --new-tokens (${newTokens})`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const ready = prepareE2e(log);
-  if (!ready.ok)
-    throw new TandemError('e2e-unavailable', `The failover bench needs headless Chromium: ${ready.reason}`);
+  const chromium = requireE2e('The failover bench', log);
   const lab = labSupport();
   if (!lab.ok) throw new TandemError('lab-unavailable', `The failover bench needs the device lab: ${lab.reason}`);
   const model = await ensureModelFixture({ preset: 'tiny' });
   const started = new Date().toISOString();
   const result = await runFailoverBench({
-    chromium: ready.chromium.path,
+    chromium: chromium.path,
     model,
     failures,
     devices,
@@ -174,18 +181,12 @@ export async function main(argv: string[]): Promise<number> {
     started,
     finished: new Date().toISOString(),
     model: model.manifest.name,
-    goal: {
-      name: `requests that recover from ${failures} injected failures`,
-      value: result.recovered,
-      target: `= ${failures}`,
-      met: result.recovered === failures,
-    },
+    goal: failoverGoal(result, failures),
     ...result,
   };
-  mkdirSync(dirname(resolve(values.out)), { recursive: true });
-  writeFileSync(resolve(values.out), JSON.stringify(out, null, 1) + '\n');
+  const saved = writeBenchJson(values.out, out);
   printFailoverSummary(result);
-  console.log(`saved ${resolve(values.out)}`);
+  console.log(`saved ${saved}`);
   return result.recovered === failures ? 0 : 1;
 }
 

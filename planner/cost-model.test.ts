@@ -2,17 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkModel, embeddingCost, headCost, headDim, layerCost } from './cost-model.ts';
 import { TandemError } from '../core/errors.ts';
 import type { ModelConfig } from './types.ts';
-
-const qwen3_14b: ModelConfig = {
-  num_hidden_layers: 40,
-  hidden_size: 5120,
-  num_attention_heads: 40,
-  num_key_value_heads: 8,
-  head_dim: 128,
-  intermediate_size: 17408,
-  vocab_size: 151936,
-  bytesPerParam: 2,
-};
+import { QWEN3_14B } from './presets.ts';
 
 /** Independent count: every matmul of a GQA + SwiGLU block as [in, out], at 2 FLOP per multiply-add. */
 function countBlock(m: ModelConfig, t: number, kvOnce: boolean) {
@@ -45,7 +35,7 @@ function countBlock(m: ModelConfig, t: number, kvOnce: boolean) {
 
 describe('cost model [1]-[7]', () => {
   it('Qwen3-14B: P = 630.0 MiB per layer in bf16, A = 2 t d_model', () => {
-    const c = layerCost(qwen3_14b, 256);
+    const c = layerCost(QWEN3_14B, 256);
     expect(c.paramBytes / 2 ** 20).toBeCloseTo(630.0, 1);
     expect(c.activationBytes).toBe(2 * 256 * 5120);
   });
@@ -53,8 +43,8 @@ describe('cost model [1]-[7]', () => {
   it('W matches an explicit matmul count, as printed (K and V) and with K/V counted once', () => {
     for (const t of [1, 256, 8192]) {
       for (const m of [
-        qwen3_14b,
-        { ...qwen3_14b, head_dim: undefined, num_attention_heads: 32, num_key_value_heads: 4 },
+        QWEN3_14B,
+        { ...QWEN3_14B, head_dim: undefined, num_attention_heads: 32, num_key_value_heads: 4 },
       ]) {
         const ref = countBlock(m, t, false);
         expect(layerCost(m, t).flops).toBe(ref.flops);
@@ -65,24 +55,24 @@ describe('cost model [1]-[7]', () => {
   });
 
   it('head_dim defaults to hidden_size / num_attention_heads; bytes per activation default 2', () => {
-    expect(headDim({ ...qwen3_14b, head_dim: undefined })).toBe(128);
-    expect(layerCost({ ...qwen3_14b, bytesPerActivation: 4 }, 10).activationBytes).toBe(4 * 10 * 5120);
+    expect(headDim({ ...QWEN3_14B, head_dim: undefined })).toBe(128);
+    expect(layerCost({ ...QWEN3_14B, bytesPerActivation: 4 }, 10).activationBytes).toBe(4 * 10 * 5120);
   });
 
   it('embedding and head costs: table [V, d], logits matmul 2 d V for the last position only', () => {
-    const e = embeddingCost(qwen3_14b, 100);
+    const e = embeddingCost(QWEN3_14B, 100);
     expect(e.paramBytes).toBe(2 * 151936 * 5120);
     expect(e.flops).toBe(0);
-    const h = headCost(qwen3_14b, 100);
+    const h = headCost(QWEN3_14B, 100);
     expect(h.paramBytes).toBe(2 * (5120 + 5120 * 151936));
     expect(h.flops).toBeGreaterThanOrEqual(2 * 5120 * 151936);
     expect(h.flops).toBeLessThan(2 * 2 * 5120 * 151936); // not t rows: the graph slices the last position first
-    expect(h).toEqual(headCost(qwen3_14b, 1));
+    expect(h).toEqual(headCost(QWEN3_14B, 1));
     expect(h.activationBytes).toBe(2 * 151936);
   });
 
   it('rejects a bad model naming the field', () => {
-    expect(() => checkModel({ ...qwen3_14b, hidden_size: 0 })).toThrow(/model\.hidden_size/);
-    expect(() => checkModel({ ...qwen3_14b, bytesPerParam: Number.NaN })).toThrow(TandemError);
+    expect(() => checkModel({ ...QWEN3_14B, hidden_size: 0 })).toThrow(/model\.hidden_size/);
+    expect(() => checkModel({ ...QWEN3_14B, bytesPerParam: Number.NaN })).toThrow(TandemError);
   });
 });

@@ -4,9 +4,10 @@
  */
 import { TandemError } from '../core/errors.ts';
 import { parseScenario, type Scenario, type ScenarioInput } from './scenario.ts';
+import type { ModelConfig } from './types.ts';
 
 /** Qwen3-14B, bf16 (config.json fields). */
-const QWEN3_14B = {
+export const QWEN3_14B: ModelConfig = {
   num_hidden_layers: 40,
   hidden_size: 5120,
   num_attention_heads: 40,
@@ -82,58 +83,22 @@ const csgoTable1: ScenarioInput = {
   tokens: PAPER_TOKENS,
 };
 
+/** The calibration that reproduces the paper's figures, device by device: refitted utilisation, D4 at 10 m. */
+const PAPER_REFIT = [
+  { utilA: 0.406, utilB: 5.133e-4 },
+  { utilA: 0.5, utilB: 8.71e-4 },
+  { utilA: 0.8, utilB: 1.1238e-3 },
+  { utilA: 0.8, utilB: 1.836e-3, distanceM: 10 },
+];
+
 const csgoPaper: ScenarioInput = {
+  ...csgoTable1,
   name: 'csgo-paper',
   description:
     'CSGO paper, calibrated to reproduce its figures: K/V projection FLOPs counted once, refitted utilisation, ' +
     "D4 at 10 m, memory as sum(A + P), and 6000 MB/s for the ideal baseline's device",
-  model: QWEN3_14B,
-  wireless: TABLE1_CELL,
-  devices: [
-    {
-      name: 'D1',
-      peakTflops: 165,
-      utilA: 0.406,
-      utilB: 5.133e-4,
-      readMBps: 5000,
-      memoryGB: 20,
-      uplinkPowerDbm: 20,
-      distanceM: 1,
-    },
-    {
-      name: 'D2',
-      peakTflops: 70,
-      utilA: 0.5,
-      utilB: 8.71e-4,
-      readMBps: 4000,
-      memoryGB: 10,
-      uplinkPowerDbm: 18,
-      distanceM: 3,
-    },
-    {
-      name: 'D3',
-      peakTflops: 30,
-      utilA: 0.8,
-      utilB: 1.1238e-3,
-      readMBps: 3000,
-      memoryGB: 8,
-      uplinkPowerDbm: 15,
-      distanceM: 5,
-    },
-    {
-      name: 'D4',
-      peakTflops: 20,
-      utilA: 0.8,
-      utilB: 1.836e-3,
-      readMBps: 2000,
-      memoryGB: 8,
-      uplinkPowerDbm: 15,
-      distanceM: 10,
-    },
-  ],
+  devices: csgoTable1.devices.map((d, i) => ({ ...d, ...PAPER_REFIT[i] })),
   memoryModel: 'sum',
-  embeddingAndHead: false,
-  tokens: PAPER_TOKENS,
   costModel: { kvProjections: 'once' },
   baselines: { ideal: { readMBps: 6000 } },
 };

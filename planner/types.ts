@@ -3,6 +3,7 @@
  * Units inside the planner are SI: seconds, bytes, FLOP, FLOP/s, bytes/s, bit/s.
  * Layer ranges are 0-based and half-open: `{ start, end }` covers layers start .. end-1.
  */
+import type { StageTimes } from '../core/stage-times.ts';
 
 /** A transformer's shape, with Hugging Face config.json field names, plus storage precision. */
 export interface ModelConfig {
@@ -64,13 +65,7 @@ export interface PlanStage {
 }
 
 /** A stage with its timing, the data of one Gantt row (seconds, measured from the request at t = 0). */
-export interface StageTiming extends PlanStage {
-  load: number; // [19] time to read the stage's parameters from storage
-  wait: number; // [24] idle bubble between load done and upstream activations ready
-  comm: number; // [20] activation transfer from the previous stage (0 for the first)
-  compute: number; // [21]
-  startTime: number; // [17] max(load, finish of previous stage)
-  finishTime: number; // [18] start + comm + compute
+export interface StageTiming extends PlanStage, StageTimes {
   /** Memory the stage needs on its device, bytes ([22] or the 'sum' variant). */
   memoryBytes?: number;
   /** Whether memoryBytes fits in the device's memory. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TandemServer } from './http-server.ts';
 import { MAX_MESSAGE_BYTES, type ClientMessage, type ServerMessage } from '../core/protocol.ts';
-import { sampleProfile, startTestServer, TestClient } from './test-support.ts';
+import { GREEDY, sampleProfile, startTestServer, TestClient } from './test-support.ts';
 
 let dir: string;
 let server: TandemServer;
@@ -57,7 +57,7 @@ async function expectHealthy(s: {
     hostSecret: s.hostSecret,
     prompt: 'ok?',
     maxNewTokens: 1,
-    sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+    sampling: GREEDY,
   });
   expect(go.type).toBe('start');
   // the last stage finishes the request, so that the next check may start another
@@ -116,7 +116,7 @@ describe('bad input', () => {
           hostSecret: healthy.hostSecret,
           prompt: '',
           maxNewTokens: 1,
-          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+          sampling: GREEDY,
         }),
         false,
         'bad-message',
@@ -152,7 +152,7 @@ describe('bad input', () => {
           hostSecret: wrongSecret,
           prompt: 'x',
           maxNewTokens: 1,
-          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+          sampling: GREEDY,
         }),
       ).code,
     ).toBe('wrong-secret');
@@ -174,7 +174,7 @@ describe('bad input', () => {
           ...hostAuth,
           prompt: 'x',
           maxNewTokens: 1,
-          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+          sampling: GREEDY,
         }),
       ).code,
     ).toBe('no-plan');

@@ -3,88 +3,41 @@
  * parameters differ from their profiles) refit the devices, the session is told per phase, the field log
  * records the fit without anything that names a session or a person, and the next plan uses the fit.
  */
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { ModelManifest } from '../shards/manifest.ts';
 import { simulateRun, type TrueDevice } from '../planner/calibration-sim.ts';
-import type { ServerMessage, ServerMessageOf } from '../core/protocol.ts';
-import { Coordinator, type Effect } from './coordinator.ts';
-import { planInline } from './planner-pool.ts';
+import type { ServerMessageOf } from '../core/protocol.ts';
+import type { Coordinator, Effect } from './coordinator.ts';
 import { modelConfigFor, planProblemFor, profileDevice } from './planning.ts';
 import { evaluatePlan } from '../planner/index.ts';
-import { sampleProfile } from './test-support.ts';
+import {
+  GREEDY,
+  hostedSession,
+  NO_STAGE_TIMES,
+  onlyMessage as one,
+  planSession,
+  sampleProfile,
+  sentTo as sent,
+  testCoordinator,
+} from './test-support.ts';
+import { SMALL_MODEL_WIDTHS, testManifest } from '../shards/test-manifest.ts';
 import { CalibrationStore } from './calibration-store.ts';
 
 const L = 6;
-const manifest: ModelManifest = {
-  format: 'tandem-model-package',
-  version: 1,
+const manifest = testManifest({
   name: 'calibration-test',
-  architecture: 'qwen3',
   dtype: 'fp32',
-  config: {
-    num_hidden_layers: L,
-    hidden_size: 128,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    head_dim: 32,
-    intermediate_size: 512,
-    vocab_size: 2000,
-    rms_norm_eps: 1e-6,
-    rope_theta: 1e6,
-  },
-  generation: null,
-  tokenizer: { files: [] },
-  units: ['embed', ...Array.from({ length: L }, (_, i) => `layer.${i}`), 'head'].map((id) => ({
-    id,
-    kind: id === 'embed' ? 'embed' : id === 'head' ? 'head' : 'layer',
-    ...(id.startsWith('layer.') ? { layer: Number(id.slice(6)) } : {}),
-    file: `${id}.bin`,
-    bytes: 1,
-    sha256: '0'.repeat(64),
-    tensors: [],
-  })),
-};
+  config: { num_hidden_layers: L, ...SMALL_MODEL_WIDTHS },
+});
 
-const sent = (effects: Effect[], to: number): ServerMessage[] =>
-  effects.flatMap((e) => (e.kind === 'send' && e.to === to ? [e.message] : []));
-function one<T extends ServerMessage['type']>(effects: Effect[], to: number, type: T): ServerMessageOf<T> {
-  const found = sent(effects, to).filter((m) => m.type === type);
-  expect(found).toHaveLength(1);
-  return found[0] as ServerMessageOf<T>;
-}
-
-async function plan(c: Coordinator, code: string, hostSecret: string, method: 'dp' | 'even', now: number) {
-  const effect = c
-    .handle(1, { type: 'plan', code, hostSecret, method, tokens: 128 }, now)
-    .find((e) => e.kind === 'plan');
-  if (effect?.kind !== 'plan') throw new Error('no plan effect');
-  return {
-    request: effect.request,
-    ready: one(c.planFinished(effect.token, await planInline(effect.request), now), 1, 'plan-ready'),
-  };
-}
+const plan = (c: Coordinator, code: string, hostSecret: string, method: 'dp' | 'even', now: number) =>
+  planSession(c, { code, hostSecret }, { method, tokens: 128 }, now);
 
 describe('calibration in the coordinator', () => {
   it('refits the stages from a request, tells the session per phase, logs anonymously, and the next plan uses it', async () => {
-    const c = new Coordinator({
-      model: manifest,
-      randomBytes: (n) => new Uint8Array(randomBytes(n)),
-      limits: { rosterIntervalMs: 0 },
-    });
-    c.connect(1, 'host');
-    const created = one(c.handle(1, { type: 'create-session' }, 0), 1, 'session-created');
+    const c = testCoordinator(manifest);
     const profiles = [1, 2, 3].map((seed) => sampleProfile(seed, { readBytesPerSec: 30e6, peakFlops: 2e10 }));
-    const peerIds = profiles.map((profile, i) => {
-      c.connect(2 + i, `a${i}`);
-      const joined = one(
-        c.handle(2 + i, { type: 'join', code: created.code, displayName: `p${i}` }, 0),
-        2 + i,
-        'joined',
-      );
-      c.handle(2 + i, { type: 'profile', profile }, 0);
-      return joined.peerId;
-    });
+    const created = hostedSession(c, profiles);
+    const { peerIds } = created;
     // The pages really compute 4x faster than profiled, read slower, pay creation, warm-up and latency.
     const truth: TrueDevice[] = profiles.map((p, i) => ({
       ...profileDevice({ peerId: peerIds[i], profile: p }),
@@ -118,7 +71,7 @@ describe('calibration in the coordinator', () => {
           hostSecret: created.hostSecret,
           prompt: 'hi',
           maxNewTokens: 7,
-          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+          sampling: GREEDY,
         },
         2,
       ),
@@ -208,12 +161,7 @@ describe('calibration store', () => {
         layers: { start: 0, end: L },
         embeds: true,
         hasHead: true,
-        load: 0,
-        wait: 0,
-        comm: 0,
-        compute: 0,
-        startTime: 0,
-        finishTime: 0,
+        ...NO_STAGE_TIMES,
       },
     ];
     const problem = { model: modelConfigFor(manifest), devices: [truth], tokens: 64, embeddingAndHead: true };

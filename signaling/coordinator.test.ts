@@ -2,20 +2,24 @@
  * The coordinator as a pure state machine, driven directly: races between planning and pages leaving,
  * idle-session clean-up, and disconnect-then-timeout, which are awkward to time over sockets.
  */
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { ModelManifest } from '../shards/manifest.ts';
 import { Coordinator, type Effect } from './coordinator.ts';
 import { planInline } from './planner-pool.ts';
-import type { ClientMessageOf, ServerMessage, ServerMessageOf } from '../core/protocol.ts';
-import { sampleProfile } from './test-support.ts';
+import type { ClientMessageOf, ServerMessageOf } from '../core/protocol.ts';
+import {
+  GREEDY,
+  hostedSession,
+  onlyMessage as only,
+  planEffect,
+  sampleProfile,
+  sentTo as sent,
+  testCoordinator,
+} from './test-support.ts';
+import { testManifest } from '../shards/test-manifest.ts';
 
 const L = 6;
-const manifest: ModelManifest = {
-  format: 'tandem-model-package',
-  version: 1,
+const manifest = testManifest({
   name: 'pure-test',
-  architecture: 'qwen3',
   dtype: 'fp16',
   config: {
     num_hidden_layers: L,
@@ -25,77 +29,37 @@ const manifest: ModelManifest = {
     head_dim: 64,
     intermediate_size: 512,
     vocab_size: 1000,
-    rms_norm_eps: 1e-6,
-    rope_theta: 1e6,
   },
-  generation: null,
-  tokenizer: { files: [] },
-  units: ['embed', ...Array.from({ length: L }, (_, i) => `layer.${i}`), 'head'].map((id) => ({
-    id,
-    kind: id === 'embed' ? 'embed' : id === 'head' ? 'head' : 'layer',
-    ...(id.startsWith('layer.') ? { layer: Number(id.slice(6)) } : {}),
-    file: `${id}.bin`,
-    bytes: 1,
-    sha256: '0'.repeat(64),
-    tensors: [],
-  })),
-};
+});
 
-/** Rosters are sent at once here (rosterIntervalMs 0) unless a test sets the interval: most tests check their content. */
-function make(limits = {}) {
-  return new Coordinator({
-    model: manifest,
-    randomBytes: (n) => new Uint8Array(randomBytes(n)),
-    limits: { rosterIntervalMs: 0, ...limits },
-  });
-}
-
-const sent = (effects: Effect[], to: number): ServerMessage[] =>
-  effects.flatMap((e) => (e.kind === 'send' && e.to === to ? [e.message] : []));
-function only<T extends ServerMessage['type']>(effects: Effect[], to: number, type: T): ServerMessageOf<T> {
-  const found = sent(effects, to).filter((m) => m.type === type);
-  expect(found).toHaveLength(1);
-  return found[0] as ServerMessageOf<T>;
-}
+const make = (limits = {}): Coordinator => testCoordinator(manifest, limits);
 
 /** A session with a host (conn 1) and `n` profiled pages (conns 2..n+1). */
-function session(c: Coordinator, n: number, now = 0) {
-  c.connect(1, 'h');
-  const created = only(c.handle(1, { type: 'create-session' }, now), 1, 'session-created');
-  const peerIds: string[] = [];
-  for (let i = 0; i < n; i++) {
-    c.connect(2 + i, `a${i}`);
-    peerIds.push(
-      only(c.handle(2 + i, { type: 'join', code: created.code, displayName: `p${i}` }, now), 2 + i, 'joined').peerId,
-    );
-    c.handle(2 + i, { type: 'profile', profile: sampleProfile(i + 1) }, now);
-  }
-  return { code: created.code, hostSecret: created.hostSecret, peerIds };
-}
+const session = (c: Coordinator, n: number, now = 0) =>
+  hostedSession(
+    c,
+    Array.from({ length: n }, (_, i) => sampleProfile(i + 1)),
+    now,
+  );
 
 describe('coordinator', () => {
   it('refuses a plan that finishes after a planned page left, and drops one for an ended session', async () => {
     const c = make();
     const s = session(c, 3);
-    const effects = c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret, ref: 5 }, 1);
-    const planEffect = effects.find((e) => e.kind === 'plan');
-    if (planEffect?.kind !== 'plan') throw new Error('no plan effect');
-    expect(planEffect.request.candidates.map((x) => x.peerId)).toEqual(s.peerIds);
+    const planned = planEffect(c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret, ref: 5 }, 1));
+    expect(planned.request.candidates.map((x) => x.peerId)).toEqual(s.peerIds);
     // a second plan or a go while it runs is refused
     expect(only(c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret }, 2), 1, 'error').code).toBe(
       'plan-pending',
     );
     // a planned page leaves before the planner answers
     c.handle(3, { type: 'leave' }, 3);
-    const done = c.planFinished(planEffect.token, await planInline(planEffect.request), 4);
+    const done = c.planFinished(planned.token, await planInline(planned.request), 4);
     expect(only(done, 1, 'error')).toMatchObject({ code: 'stale-plan', ref: 5 });
     expect(sent(done, 2)).toEqual([]);
 
     // plan again, then end the session before the planner answers: nothing is sent
-    const again = c
-      .handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret }, 5)
-      .find((e) => e.kind === 'plan');
-    if (again?.kind !== 'plan') throw new Error('no plan effect');
+    const again = planEffect(c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret }, 5));
     c.handle(1, { type: 'end-session', code: s.code, hostSecret: s.hostSecret }, 6);
     expect(c.planFinished(again.token, await planInline(again.request), 7)).toEqual([]);
     expect(c.sessionCount).toBe(0);
@@ -197,10 +161,7 @@ describe('coordinator', () => {
     const s = session(c, 2);
     expect(only(c.handle(2, { type: 'cache-status', units: ['embed', 'layer.5', 'head'] }, 1), 2, 'ack')).toBeTruthy();
     expect(only(c.handle(2, { type: 'cache-status', units: ['layer.6'] }, 1), 2, 'error').code).toBe('bad-message');
-    const p = c
-      .handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret, method: 'single' }, 2)
-      .find((e) => e.kind === 'plan');
-    if (p?.kind !== 'plan') throw new Error('no plan effect');
+    const p = planEffect(c.handle(1, { type: 'plan', code: s.code, hostSecret: s.hostSecret, method: 'single' }, 2));
     const ready = only(c.planFinished(p.token, await planInline(p.request), 3), 1, 'plan-ready');
     expect(ready.stages).toHaveLength(1);
     const start = only(
@@ -247,10 +208,8 @@ describe('the request queue and cancel (HTTP API requests)', () => {
     const { code, hostSecret } = created;
     const joined = only(c.handle(PAGE, { type: 'join', code, displayName: 'p' }, 1), PAGE, 'joined');
     c.handle(PAGE, { type: 'profile', profile: sampleProfile(1) }, 2);
-    const planEffects = c.handle(HOST, { type: 'plan', code, hostSecret, method: 'single' }, 3);
-    const planEffect = planEffects.find((e) => e.kind === 'plan');
-    if (!planEffect) throw new Error('no plan effect');
-    c.planFinished(planEffect.token, await planInline(planEffect.request), 4);
+    const planned = planEffect(c.handle(HOST, { type: 'plan', code, hostSecret, method: 'single' }, 3));
+    c.planFinished(planned.token, await planInline(planned.request), 4);
     c.handle(HOST, { type: 'serve-api', code, hostSecret, serve: true }, 5);
     expect(c.apiSessions()).toEqual([{ code, model: 'pure-test', waiting: 0, running: false, queueDepth: 2 }]);
 
@@ -263,7 +222,7 @@ describe('the request queue and cancel (HTTP API requests)', () => {
           hostSecret,
           prompt: 'typed',
           maxNewTokens: 2,
-          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+          sampling: GREEDY,
         },
         6,
       ),

@@ -28,6 +28,7 @@ import {
   type RosterProfile,
   type Sampling,
   type ServerMessage,
+  type ServerMessageOf,
   type TimingEntry,
 } from '../core/protocol.ts';
 import type { FailoverRecord, FieldRecord } from './field-log.ts';
@@ -37,7 +38,7 @@ import type { PlanOutcome, PlanRequest } from './planning.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
 import { omit } from './omit.ts';
 import { RequestQueue, retryAfterSeconds } from './request-queue.ts';
-import { stageTimes } from '../core/stage-times.ts';
+import { predictedStages } from './predicted-stages.ts';
 
 export type ConnId = number;
 
@@ -333,6 +334,11 @@ export interface SessionExport {
   }[];
 }
 
+/** The server messages that may carry the ref of the client message they answer. */
+type ReplyMessage = {
+  [T in ServerMessage['type']]: 'ref' extends keyof ServerMessageOf<T> ? ServerMessageOf<T> : never;
+}[ServerMessage['type']];
+
 class Outbox {
   readonly effects: Effect[] = [];
   send(to: ConnId, message: ServerMessage): void {
@@ -341,6 +347,88 @@ class Outbox {
   error(to: ConnId, code: ErrorCode, message: string, inReplyTo: string | null, ref?: number): void {
     this.send(to, { type: 'error', code, message, inReplyTo, ...(ref !== undefined ? { ref } : {}) });
   }
+  /** The error answer to client message `msg` (with its ref, when it had one). */
+  refuse(to: ConnId, msg: { type: string; ref?: number }, code: ErrorCode, message: string): void {
+    this.error(to, code, message, msg.type, msg.ref);
+  }
+  /** The plain acknowledgement of `msg`, with its ref when it had one. */
+  ack(to: ConnId, msg: { type: string; ref?: number }): void {
+    this.send(to, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+  }
+  sendAll(targets: Iterable<ConnId>, message: ServerMessage): void {
+    for (const to of targets) this.send(to, message);
+  }
+  /** `message` to each of `targets`; `asker` gets it with the ref of its request, when that had one. */
+  replyAll(targets: Iterable<ConnId>, message: ReplyMessage, asker: ConnId | null, ref: number | undefined): void {
+    for (const to of targets) this.send(to, to === asker && ref !== undefined ? { ...message, ref } : message);
+  }
+}
+
+/** The fields of a request that describe its current attempt: wire id `wireId` on `plan`, from `nowMs`. */
+function attemptOn(
+  plan: Plan,
+  wireId: number,
+  nowMs: number,
+): Pick<
+  RequestRecord,
+  'wireId' | 'planId' | 'peerIds' | 'lastPeerId' | 'stages' | 'attemptStartedAtMs' | 'lastProgressMs'
+> {
+  return {
+    wireId,
+    planId: plan.planId,
+    peerIds: new Set(plan.stages.map((s) => s.peerId)),
+    lastPeerId: plan.stages[plan.stages.length - 1].peerId,
+    stages: plan.stages,
+    attemptStartedAtMs: nowMs,
+    lastProgressMs: nowMs,
+  };
+}
+
+/** Remembers `request`'s current attempt (the first, or a failover's continuation): its stages and plan. */
+function recordAttempt(request: RequestRecord): void {
+  for (const id of request.peerIds) request.everPeerIds.add(id);
+  request.attemptPlans.set(request.wireId, request.planId);
+}
+
+/**
+ * The `start` of `request`'s current attempt: one message object, sent to every connection in the same
+ * turn, so that all stages start loading together. `resume`: a continuation after a failover.
+ */
+function startMessage(
+  request: Pick<RequestRecord, 'wireId' | 'planId' | 'prompt' | 'sampling' | 'origin'>,
+  maxNewTokens: number,
+  promptTokenIds: number[] | null,
+  nowMs: number,
+  resume?: ServerMessageOf<'start'>['resume'],
+): ServerMessageOf<'start'> {
+  return {
+    type: 'start',
+    requestId: request.wireId,
+    planId: request.planId,
+    prompt: request.prompt,
+    maxNewTokens,
+    sampling: request.sampling,
+    serverTimeMs: nowMs,
+    origin: request.origin,
+    ...(promptTokenIds ? { promptTokenIds } : {}),
+    ...(resume ? { resume } : {}),
+  };
+}
+
+/** The last output of a request that ends without new tokens (cancelled, failed, or complete after a loss). */
+function closingOutput(
+  request: RequestRecord,
+  finishReason: 'max-tokens' | 'error' | 'cancelled',
+): ServerMessageOf<'output'> {
+  return {
+    type: 'output',
+    requestId: request.requestId,
+    tokenIds: [],
+    text: '',
+    generated: request.tokenIds.length,
+    done: true,
+    finishReason,
+  };
 }
 
 /** What the roster shows of a profile: the figures, not the bulky details (sweep, GPU limits, user agent). */
@@ -468,7 +556,7 @@ export class Coordinator {
     } catch (error) {
       // A bug must not take the server down or leave other sessions hanging: report it on this connection.
       const detail = error instanceof Error ? error.message : String(error);
-      out.error(conn, 'internal', `the coordinator failed on '${msg.type}': ${detail}`, msg.type, msg.ref);
+      out.refuse(conn, msg, 'internal', `the coordinator failed on '${msg.type}': ${detail}`);
     }
     return out.effects;
   }
@@ -555,46 +643,34 @@ export class Coordinator {
     nowMs: number,
     out: Outbox,
   ): void {
-    if (!this.joinLimiter.take(state.address, nowMs)) {
-      out.error(
-        conn,
-        'rate-limited',
-        'too many joins or sessions from your address: wait a few seconds and retry',
-        msg.type,
-        msg.ref,
-      );
-      return;
-    }
+    if (!this.admitJoin(conn, state, msg, 'too many joins or sessions from your address', nowMs, out)) return;
     const model = this.options.model;
     if (!model) {
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'model-unavailable',
         'the server has no model package: start it with --model <package dir>',
-        msg.type,
-        msg.ref,
       );
       return;
     }
     if (this.sessions.size >= this.limits.maxSessions) {
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'server-full',
         `the server holds its maximum of ${this.limits.maxSessions} sessions: end an unused session or retry later`,
-        msg.type,
-        msg.ref,
       );
       return;
     }
     let mine = 0;
     for (const s of this.sessions.values()) if (s.creatorAddress === state.address) mine += 1;
     if (mine >= this.limits.maxSessionsPerAddress) {
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'rate-limited',
         `your address already has ${mine} live sessions (at most ${this.limits.maxSessionsPerAddress}): end one (or let an empty one expire) first`,
-        msg.type,
-        msg.ref,
       );
       return;
     }
@@ -633,45 +709,23 @@ export class Coordinator {
   }
 
   private onJoin(conn: ConnId, state: Conn, msg: ClientMessageOf<'join'>, nowMs: number, out: Outbox): void {
-    if (!this.joinLimiter.take(state.address, nowMs)) {
-      out.error(
-        conn,
-        'rate-limited',
-        'too many joins from your address: wait a few seconds and retry',
-        msg.type,
-        msg.ref,
-      );
-      return;
-    }
+    if (!this.admitJoin(conn, state, msg, 'too many joins from your address', nowMs, out)) return;
     if (state.peer) {
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'already-joined',
         `this connection is already peer ${state.peer.peerId}: send 'leave' first or open a new connection`,
-        msg.type,
-        msg.ref,
       );
       return;
     }
     const session = this.sessions.get(msg.code);
     if (!session) {
-      out.error(
-        conn,
-        'session-not-found',
-        `no session with code ${msg.code}: check the code with the host`,
-        msg.type,
-        msg.ref,
-      );
+      out.refuse(conn, msg, 'session-not-found', `no session with code ${msg.code}: check the code with the host`);
       return;
     }
     if (session.peers.size >= this.limits.maxPeersPerSession) {
-      out.error(
-        conn,
-        'session-full',
-        `session ${msg.code} already has ${this.limits.maxPeersPerSession} peers`,
-        msg.type,
-        msg.ref,
-      );
+      out.refuse(conn, msg, 'session-full', `session ${msg.code} already has ${this.limits.maxPeersPerSession} peers`);
       return;
     }
     let peerId = this.randomPeerId();
@@ -689,52 +743,33 @@ export class Coordinator {
       logKey: [...this.options.randomBytes(8)].map((b) => b.toString(16).padStart(2, '0')).join(''),
     };
     session.peers.set(peerId, peer);
-    session.lastActivityMs = nowMs;
     this.peerIndex.set(peerId, session.code);
-    state.peer = { code: session.code, peerId };
-    this.sendJoined(conn, session, peer, nowMs, msg.ref, out);
-    this.broadcastRoster(session, out, nowMs, conn);
+    this.bindPeer(conn, state, session, peer, nowMs, msg.ref, out);
   }
 
   private onResume(conn: ConnId, state: Conn, msg: ClientMessageOf<'resume'>, nowMs: number, out: Outbox): void {
-    if (!this.joinLimiter.take(state.address, nowMs)) {
-      out.error(
-        conn,
-        'rate-limited',
-        'too many joins from your address: wait a few seconds and retry',
-        msg.type,
-        msg.ref,
-      );
-      return;
-    }
+    if (!this.admitJoin(conn, state, msg, 'too many joins from your address', nowMs, out)) return;
     if (state.peer) {
-      out.error(conn, 'already-joined', `this connection is already peer ${state.peer.peerId}`, msg.type, msg.ref);
+      out.refuse(conn, msg, 'already-joined', `this connection is already peer ${state.peer.peerId}`);
       return;
     }
     const session = this.sessions.get(msg.code);
     if (!session) {
-      out.error(
-        conn,
-        'session-not-found',
-        `no session with code ${msg.code}: it ended or the code is wrong`,
-        msg.type,
-        msg.ref,
-      );
+      out.refuse(conn, msg, 'session-not-found', `no session with code ${msg.code}: it ended or the code is wrong`);
       return;
     }
     const peer = session.peers.get(msg.peerId);
     if (!peer) {
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'not-joined',
         `peer ${msg.peerId} is not in session ${msg.code} (it left or timed out): join again`,
-        msg.type,
-        msg.ref,
       );
       return;
     }
     if (!secretsEqual(peer.secret, msg.peerSecret)) {
-      out.error(conn, 'wrong-secret', 'the peer secret does not match: join again as a new peer', msg.type, msg.ref);
+      out.refuse(conn, msg, 'wrong-secret', 'the peer secret does not match: join again as a new peer');
       return;
     }
     if (peer.conn !== null && peer.conn !== conn) {
@@ -745,17 +780,14 @@ export class Coordinator {
     }
     peer.conn = conn;
     peer.lastSeenMs = nowMs;
-    session.lastActivityMs = nowMs;
-    state.peer = { code: session.code, peerId: peer.peerId };
-    this.sendJoined(conn, session, peer, nowMs, msg.ref, out);
-    this.broadcastRoster(session, out, nowMs, conn);
+    this.bindPeer(conn, state, session, peer, nowMs, msg.ref, out);
   }
 
   private onLeave(conn: ConnId, state: Conn, msg: ClientMessageOf<'leave'>, nowMs: number, out: Outbox): void {
     const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
     if (!found) return;
     this.removePeer(found.session, found.peer, 'left', nowMs, out);
-    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    out.ack(conn, msg);
   }
 
   private onProfile(conn: ConnId, state: Conn, msg: ClientMessageOf<'profile'>, nowMs: number, out: Outbox): void {
@@ -763,19 +795,18 @@ export class Coordinator {
     if (!found) return;
     const { session, peer } = found;
     if (!this.profileLimiter.take(peer.peerId, nowMs)) {
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'rate-limited',
         `too many profiles from this page: at most ${this.limits.profileRate.burst} at once, then one per ${Math.round(1 / this.limits.profileRate.perSecond)} s`,
-        msg.type,
-        msg.ref,
       );
       return;
     }
     peer.profile = msg.profile;
     const logged = omit(msg.profile, 'name');
     out.effects.push({ kind: 'field-log', record: { receivedAtMs: nowMs, pageKey: peer.logKey, profile: logged } });
-    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    out.ack(conn, msg);
     this.broadcastRoster(session, out, nowMs);
   }
 
@@ -784,17 +815,11 @@ export class Coordinator {
     if (!session) return;
     const model = this.options.model;
     if (!model) {
-      out.error(conn, 'model-unavailable', 'the server has no model package', msg.type, msg.ref);
+      out.refuse(conn, msg, 'model-unavailable', 'the server has no model package');
       return;
     }
     if (this.runningRequest(session)) {
-      out.error(
-        conn,
-        'request-active',
-        'a request is running: wait for it to finish before planning again',
-        msg.type,
-        msg.ref,
-      );
+      out.refuse(conn, msg, 'request-active', 'a request is running: wait for it to finish before planning again');
       return;
     }
     const refused = this.startPlan(
@@ -807,7 +832,7 @@ export class Coordinator {
       nowMs,
       out,
     );
-    if (refused) out.error(conn, refused.code, refused.message, msg.type, msg.ref);
+    if (refused) out.refuse(conn, msg, refused.code, refused.message);
   }
 
   /** Asks for a plan (the `plan` effect); returns why not when it cannot. `conn` null: for a queued API request. */
@@ -887,34 +912,18 @@ export class Coordinator {
     if (candidates.some((p) => !p || p.conn === null))
       return refuse('stale-plan', 'a page left or disconnected while the plan was computed: plan again');
     const result = completion.outcome;
-    session.planCount += 1;
-    const planId = `${session.code}-${session.planCount}`;
-    const last = result.stages.length - 1;
-    const stages: PredictedStage[] = result.stages.map((s, i) => {
-      const peer = candidates[s.candidate] as Peer;
-      return {
-        stageIndex: i,
-        peerId: peer.peerId,
-        displayName: peer.displayName,
-        layers: { start: s.layers.start, end: s.layers.end },
-        embeds: i === 0,
-        hasHead: i === last,
-        ...stageTimes(s),
-      };
-    });
-    const planned = new Set(stages.map((s) => s.peerId));
-    const excludedPeerIds = [...session.peers.keys()].filter((id) => !planned.has(id));
-    session.plan = {
-      planId,
+    const stages = predictedStages(
+      result.stages.map((s) => ({ page: candidates[s.candidate] as Peer, layers: s.layers, times: s })),
+    );
+    const plan = this.adoptPlan(session, {
       method,
       tokens,
       memoryModel,
       latency: result.latency,
       stages,
-      excludedPeerIds,
-      stale: false,
       candidatePeerIds: pending.peerIds,
-    };
+    });
+    const { planId, excludedPeerIds } = plan;
     session.lastActivityMs = nowMs;
     const planReady: ServerMessage = {
       type: 'plan-ready',
@@ -934,11 +943,10 @@ export class Coordinator {
           }
         : {}),
     };
-    for (const to of this.sessionConns(session))
-      out.send(to, to === conn && ref !== undefined ? { ...planReady, ref } : planReady);
+    out.replyAll(this.sessionConns(session), planReady, conn, ref);
     this.sendAssignments(
       session,
-      session.plan,
+      plan,
       (peer) =>
         peer.profile === null
           ? 'no profile reported before planning'
@@ -948,6 +956,25 @@ export class Coordinator {
     this.broadcastRoster(session, out, nowMs);
     this.pump(session, nowMs, out);
     return out.effects;
+  }
+
+  /** Makes `plan` the session's plan under its next plan id; the session's pages outside it are excluded. */
+  private adoptPlan(session: Session, plan: Omit<Plan, 'planId' | 'excludedPeerIds' | 'stale'>): Plan {
+    session.planCount += 1;
+    const inPlan = new Set(plan.stages.map((s) => s.peerId));
+    const adopted: Plan = {
+      planId: `${session.code}-${session.planCount}`,
+      method: plan.method,
+      tokens: plan.tokens,
+      memoryModel: plan.memoryModel,
+      latency: plan.latency,
+      stages: plan.stages,
+      excludedPeerIds: [...session.peers.keys()].filter((id) => !inPlan.has(id)),
+      stale: false,
+      candidatePeerIds: plan.candidatePeerIds,
+    };
+    session.plan = adopted;
+    return adopted;
   }
 
   /** `assignment` to every stage's page of `plan`, `excluded` (with the reason) to the session's other pages. */
@@ -1002,12 +1029,11 @@ export class Coordinator {
     // Behind a running or waiting request: wait in line (the start is the reply).
     if (this.runningRequest(session) || session.queue.length > 0) {
       if (session.queue.push(entry) === null) {
-        out.error(
+        out.refuse(
           conn,
+          msg,
           'queue-full',
           `${session.queue.length} requests already wait in this session's queue: wait for one to finish`,
-          msg.type,
-          msg.ref,
         );
         return;
       }
@@ -1015,11 +1041,11 @@ export class Coordinator {
     }
     const plan = session.plan;
     if (session.planning) {
-      out.error(conn, 'plan-pending', 'a plan is being computed: wait for its plan-ready, then go', msg.type, msg.ref);
+      out.refuse(conn, msg, 'plan-pending', 'a plan is being computed: wait for its plan-ready, then go');
       return;
     }
     if (!plan) {
-      out.error(conn, 'no-plan', "no plan yet: send 'plan' first", msg.type, msg.ref);
+      out.refuse(conn, msg, 'no-plan', "no plan yet: send 'plan' first");
       return;
     }
     if (this.isStale(session, plan)) {
@@ -1028,7 +1054,7 @@ export class Coordinator {
       const refused = this.replanForGo(session, plan, nowMs, out);
       if (refused) {
         session.queue.shift();
-        out.error(conn, refused.code, refused.message, msg.type, msg.ref);
+        out.refuse(conn, msg, refused.code, refused.message);
       }
       return;
     }
@@ -1068,7 +1094,6 @@ export class Coordinator {
     const requestId = session.nextRequestId++;
     const record: RequestRecord = {
       requestId,
-      planId: plan.planId,
       prompt: entry.prompt,
       promptTokenIds: entry.promptTokenIds,
       maxNewTokens: entry.maxNewTokens,
@@ -1077,41 +1102,25 @@ export class Coordinator {
       state: 'running',
       origin: entry.origin,
       ticket: entry.ticket,
-      peerIds: new Set(plan.stages.map((s) => s.peerId)),
-      lastPeerId: plan.stages[plan.stages.length - 1].peerId,
-      stages: plan.stages,
-      everPeerIds: new Set(plan.stages.map((s) => s.peerId)),
+      ...attemptOn(plan, requestId, nowMs),
+      everPeerIds: new Set(),
       timings: new Map(),
       tokenIds: [],
       text: '',
       errors: [],
-      wireId: requestId,
       attempt: 0,
-      attemptStartedAtMs: nowMs,
-      attemptPlans: new Map([[requestId, plan.planId]]),
+      attemptPlans: new Map(),
       lostPeerIds: new Set(),
       recovery: null,
       suspects: new Map(),
-      lastProgressMs: nowMs,
       heldFailure: null,
     };
+    recordAttempt(record);
     session.requests.push(record);
     while (session.requests.length > this.limits.requestsKept) session.requests.shift();
     session.lastActivityMs = nowMs;
-    // One message object, sent to every connection in the same turn: all stages start loading together.
-    const start: ServerMessage = {
-      type: 'start',
-      requestId,
-      planId: plan.planId,
-      prompt: entry.prompt,
-      maxNewTokens: entry.maxNewTokens,
-      sampling: entry.sampling,
-      serverTimeMs: nowMs,
-      origin: entry.origin,
-      ...(entry.promptTokenIds ? { promptTokenIds: entry.promptTokenIds } : {}),
-    };
-    for (const to of this.sessionConns(session))
-      out.send(to, to === entry.hostConn && entry.ref !== undefined ? { ...start, ref: entry.ref } : start);
+    const start = startMessage(record, entry.maxNewTokens, entry.promptTokenIds, nowMs);
+    out.replyAll(this.sessionConns(session), start, entry.hostConn, entry.ref);
     if (entry.ticket !== null)
       out.effects.push({
         kind: 'api',
@@ -1192,15 +1201,7 @@ export class Coordinator {
     if (request.recovery) this.logFailover(request, 'cancelled', null, nowMs, out);
     // The pages run the current attempt under its wire id.
     const cancel: ServerMessage = { type: 'cancel', requestId: request.wireId, reason };
-    const ended: ServerMessage = {
-      type: 'output',
-      requestId: request.requestId,
-      tokenIds: [],
-      text: '',
-      generated: request.tokenIds.length,
-      done: true,
-      finishReason: 'cancelled',
-    };
+    const ended = closingOutput(request, 'cancelled');
     for (const to of this.sessionConns(session)) {
       out.send(to, cancel);
       out.send(to, ended);
@@ -1220,12 +1221,11 @@ export class Coordinator {
     const known = new Set(this.options.model?.units.map((u) => u.id) ?? []);
     const unknown = msg.units.filter((u) => !known.has(u));
     if (unknown.length > 0) {
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'bad-message',
         `units not in package ${this.options.model?.name}: ${unknown.slice(0, 5).join(', ')}`,
-        msg.type,
-        msg.ref,
       );
       return;
     }
@@ -1233,7 +1233,7 @@ export class Coordinator {
     const before = found.peer.cachedUnits;
     const changed = units.length !== before.length || units.some((u, i) => u !== before[i]);
     found.peer.cachedUnits = units;
-    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    out.ack(conn, msg);
     if (changed) this.broadcastRoster(found.session, out, nowMs); // an unchanged status is not news
   }
 
@@ -1244,31 +1244,24 @@ export class Coordinator {
     nowMs: number,
     out: Outbox,
   ): void {
-    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    const found = this.reportingStage(conn, state, msg, out);
     if (!found) return;
-    const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
-    if (!request) return;
-    const { peer, session } = found;
-    if (!request.everPeerIds.has(peer.peerId)) {
-      out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
-      return;
-    }
+    const { peer, session, request } = found;
     // A continuation's timings are relative to its own start: kept apart, under the attempt's id.
     const key = msg.requestId === request.requestId ? peer.peerId : `${peer.peerId}@${msg.requestId}`;
     const kept = request.timings.get(key) ?? [];
     if (kept.length + msg.timings.length > this.limits.timingsPerPeer) {
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'bad-message',
         `at most ${this.limits.timingsPerPeer} timings are kept per peer and request`,
-        msg.type,
-        msg.ref,
       );
       return;
     }
     kept.push(...msg.timings);
     request.timings.set(key, kept);
-    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    out.ack(conn, msg);
     const timings: ServerMessage = {
       type: 'timings',
       requestId: msg.requestId,
@@ -1276,7 +1269,7 @@ export class Coordinator {
       peerId: peer.peerId,
       timings: msg.timings,
     };
-    for (const to of this.sessionConns(session)) out.send(to, timings);
+    out.sendAll(this.sessionConns(session), timings);
     this.calibrate(session, request, msg.timings, nowMs, out);
   }
 
@@ -1306,7 +1299,7 @@ export class Coordinator {
       return;
     }
     if (!update) return;
-    for (const to of this.sessionConns(session)) out.send(to, update.message);
+    out.sendAll(this.sessionConns(session), update.message);
     for (const { peerId, params } of update.fitted) {
       const peer = session.peers.get(peerId);
       if (!peer?.profile) continue;
@@ -1331,52 +1324,44 @@ export class Coordinator {
     if (!request) return;
     // Tokens of an attempt that was lost (sent before its stage-lost arrived): the continuation redoes them.
     if (msg.requestId !== request.wireId) {
-      out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+      out.ack(conn, msg);
       return;
     }
     if (found.peer.peerId !== request.lastPeerId) {
-      out.error(conn, 'not-last-stage', 'only the stage holding the head reports tokens', msg.type, msg.ref);
+      out.refuse(conn, msg, 'not-last-stage', 'only the stage holding the head reports tokens');
       return;
     }
     // A token sampled while the cancel was on its way: expected, not an error; nobody wants it any more.
     if (request.state === 'cancelled') {
-      out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+      out.ack(conn, msg);
       return;
     }
     if (request.state !== 'running') {
-      out.error(
-        conn,
-        'unknown-request',
-        `request ${msg.requestId} already ended (${request.state})`,
-        msg.type,
-        msg.ref,
-      );
+      out.refuse(conn, msg, 'unknown-request', `request ${msg.requestId} already ended (${request.state})`);
       return;
     }
     if (request.tokenIds.length + msg.tokenIds.length > request.maxNewTokens) {
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'bad-message',
         `request ${msg.requestId} allows at most ${request.maxNewTokens} new tokens`,
-        msg.type,
-        msg.ref,
       );
       return;
     }
     if (request.text.length + msg.text.length > this.limits.textPerRequest) {
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'bad-message',
         `at most ${this.limits.textPerRequest} characters of text are kept per request`,
-        msg.type,
-        msg.ref,
       );
       return;
     }
     request.tokenIds.push(...msg.tokenIds);
     request.text += msg.text;
     if (msg.done) request.state = msg.finishReason === 'error' ? 'failed' : 'done';
-    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    out.ack(conn, msg);
     let recoveredInMs: number | undefined;
     if (msg.tokenIds.length > 0) {
       request.lastProgressMs = nowMs;
@@ -1398,7 +1383,7 @@ export class Coordinator {
       ...(msg.finishReason !== undefined ? { finishReason: msg.finishReason } : {}),
       ...(recoveredInMs !== undefined ? { recoveredInMs } : {}),
     };
-    for (const to of this.sessionConns(found.session)) out.send(to, output);
+    out.sendAll(this.sessionConns(found.session), output);
     if (request.ticket !== null)
       out.effects.push({
         kind: 'api',
@@ -1429,16 +1414,15 @@ export class Coordinator {
       if (!request) return;
       // An error of a lost attempt (its pages saw the ring break): the failover already handles it.
       if (msg.requestId !== request.wireId) {
-        out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+        out.ack(conn, msg);
         return;
       }
       if (!request.peerIds.has(found.peer.peerId)) {
-        out.error(
+        out.refuse(
           conn,
+          msg,
           'not-assigned',
           `you are not a stage of request ${msg.requestId}: report errors of your own stage only`,
-          msg.type,
-          msg.ref,
         );
         return;
       }
@@ -1446,12 +1430,11 @@ export class Coordinator {
     if (msg.unitId !== undefined) {
       const stage = found.session.plan?.stages.find((s) => s.peerId === found.peer.peerId);
       if (!stage || !unitsForStage(stage.layers, stage.embeds, stage.hasHead).includes(msg.unitId)) {
-        out.error(
+        out.refuse(
           conn,
+          msg,
           'not-assigned',
           `unit ${msg.unitId} is not a unit of your stage: report errors of your own stage only`,
-          msg.type,
-          msg.ref,
         );
         return;
       }
@@ -1469,7 +1452,7 @@ export class Coordinator {
           detail: `${found.peer.displayName}: ${msg.message}`,
           atMs: nowMs,
         };
-        out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+        out.ack(conn, msg);
         return;
       }
       if (request.state === 'running') {
@@ -1480,7 +1463,7 @@ export class Coordinator {
         });
       }
     }
-    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    out.ack(conn, msg);
     const report: ServerMessage = {
       type: 'peer-error',
       requestId: msg.requestId,
@@ -1489,7 +1472,7 @@ export class Coordinator {
       message: msg.message,
       ...(msg.unitId !== undefined ? { unitId: msg.unitId } : {}),
     };
-    for (const to of this.sessionConns(found.session)) out.send(to, report);
+    out.sendAll(this.sessionConns(found.session), report);
   }
 
   private onEndSession(
@@ -1513,8 +1496,7 @@ export class Coordinator {
     if (!session) return;
     session.serveApi = msg.serve;
     const serving: ServerMessage = { type: 'api-serving', code: session.code, serve: msg.serve };
-    for (const to of session.hostConns)
-      out.send(to, to === conn && msg.ref !== undefined ? { ...serving, ref: msg.ref } : serving);
+    out.replyAll(session.hostConns, serving, conn, msg.ref);
   }
 
   /**
@@ -1530,16 +1512,10 @@ export class Coordinator {
     nowMs: number,
     out: Outbox,
   ): void {
-    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    const found = this.reportingStage(conn, state, msg, out);
     if (!found) return;
-    const { session, peer } = found;
-    const request = this.requestFor(session, msg.requestId, conn, msg.type, msg.ref, out);
-    if (!request) return;
-    if (!request.everPeerIds.has(peer.peerId)) {
-      out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
-      return;
-    }
-    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    const { session, peer, request } = found;
+    out.ack(conn, msg);
     // About an attempt that is already over, or a page that is not (or no longer) a stage: nothing to do.
     if (request.state !== 'running' || msg.requestId !== request.wireId) return;
     const accusedId = msg.lostPeerId;
@@ -1552,15 +1528,9 @@ export class Coordinator {
   }
 
   private onReportCancelled(conn: ConnId, state: Conn, msg: ClientMessageOf<'report-cancelled'>, out: Outbox): void {
-    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    const found = this.reportingStage(conn, state, msg, out);
     if (!found) return;
-    const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
-    if (!request) return;
-    if (!request.everPeerIds.has(found.peer.peerId)) {
-      out.error(conn, 'not-assigned', `you are not a stage of request ${msg.requestId}`, msg.type, msg.ref);
-      return;
-    }
-    out.send(conn, { type: 'ack', of: msg.type, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    out.ack(conn, msg);
     const cancelled: ServerMessage = {
       type: 'cancelled',
       requestId: msg.requestId,
@@ -1568,7 +1538,7 @@ export class Coordinator {
       tokensAfterCancel: msg.tokensAfterCancel,
       stepsAfterCancel: msg.stepsAfterCancel,
     };
-    for (const to of this.sessionConns(found.session)) out.send(to, cancelled);
+    out.sendAll(this.sessionConns(found.session), cancelled);
   }
 
   // ---- failover (docs/failover.md; the planning is in failover.ts) ---------------------------
@@ -1613,7 +1583,7 @@ export class Coordinator {
         code: held.code,
         message: held.message,
       };
-      for (const to of this.sessionConns(session)) out.send(to, report);
+      out.sendAll(this.sessionConns(session), report);
       this.requestEnded(session, request, nowMs, out, { code: held.code, message: held.detail });
       return;
     }
@@ -1674,7 +1644,7 @@ export class Coordinator {
       reason,
       detectedAtMs: nowMs,
     };
-    for (const to of this.sessionConns(session)) out.send(to, stageLost);
+    out.sendAll(this.sessionConns(session), stageLost);
     if (session.plan) session.plan.stale = true;
 
     const n = request.tokenIds.length;
@@ -1707,16 +1677,7 @@ export class Coordinator {
       // Every token came (the done flag was all that was missing): nothing to replay, the request is complete.
       request.state = 'done';
       this.writeFailoverRecord(draft, 'ended', null, nowMs, out);
-      const done: ServerMessage = {
-        type: 'output',
-        requestId: request.requestId,
-        tokenIds: [],
-        text: '',
-        generated: n,
-        done: true,
-        finishReason: 'max-tokens',
-      };
-      for (const to of this.sessionConns(session)) out.send(to, done);
+      out.sendAll(this.sessionConns(session), closingOutput(request, 'max-tokens'));
       if (request.ticket !== null)
         out.effects.push({
           kind: 'api',
@@ -1760,21 +1721,15 @@ export class Coordinator {
     }
 
     // The repaired plan becomes the session's plan (the next go runs on it unless the roster changes).
-    session.planCount += 1;
-    const planId = `${session.code}-${session.planCount}`;
-    const inPlan = new Set(repaired.stages.map((s) => s.peerId));
-    const plan: Plan = {
-      planId,
+    const plan = this.adoptPlan(session, {
       method: session.plan?.method ?? 'dp',
       tokens: history.length,
       memoryModel,
       latency: repaired.resumeSec,
       stages: repaired.stages,
-      excludedPeerIds: [...session.peers.keys()].filter((id) => !inPlan.has(id)),
-      stale: false,
       candidatePeerIds: pages.map((p) => p.peerId),
-    };
-    session.plan = plan;
+    });
+    const { planId } = plan;
     const repair: ServerMessage = {
       type: 'repair',
       requestId: request.requestId,
@@ -1784,7 +1739,7 @@ export class Coordinator {
       predictedResumeSec: repaired.resumeSec,
       stages: repaired.stages,
     };
-    for (const to of this.sessionConns(session)) out.send(to, repair);
+    out.sendAll(this.sessionConns(session), repair);
     this.sendAssignments(
       session,
       plan,
@@ -1796,40 +1751,25 @@ export class Coordinator {
     );
 
     // The continuation: a fresh wire id, so frames of the lost attempt can never be taken for it.
-    const wireId = session.nextRequestId++;
     request.attempt += 1;
-    request.wireId = wireId;
-    request.planId = planId;
-    request.peerIds = inPlan;
-    request.lastPeerId = repaired.stages[repaired.stages.length - 1].peerId;
-    request.stages = repaired.stages;
-    for (const id of inPlan) request.everPeerIds.add(id);
-    request.attemptStartedAtMs = nowMs;
-    request.attemptPlans.set(wireId, planId);
-    request.lastProgressMs = nowMs;
+    Object.assign(request, attemptOn(plan, session.nextRequestId++, nowMs));
+    recordAttempt(request);
     request.recovery = {
       detectedAtMs: nowMs,
       deadlineMs: nowMs + Math.max(this.limits.recoveryTimeoutMs, 3000 * repaired.resumeSec),
       draft: {
         ...draft,
         mode: repaired.mode,
-        repairPageKeys: [...inPlan].map(keyOf).filter((k) => k !== null),
+        repairPageKeys: [...request.peerIds].map(keyOf).filter((k) => k !== null),
         predictedResumeSec: repaired.resumeSec,
       },
     };
-    const start: ServerMessage = {
-      type: 'start',
-      requestId: wireId,
-      planId,
-      prompt: request.prompt,
-      maxNewTokens: request.maxNewTokens - n,
-      sampling: request.sampling,
-      serverTimeMs: nowMs,
-      origin: request.origin,
-      promptTokenIds: history,
-      resume: { of: request.requestId, firstIndex: n, attempt: request.attempt },
-    };
-    for (const to of this.sessionConns(session)) out.send(to, start);
+    const start = startMessage(request, request.maxNewTokens - n, history, nowMs, {
+      of: request.requestId,
+      firstIndex: n,
+      attempt: request.attempt,
+    });
+    out.sendAll(this.sessionConns(session), start);
     this.broadcastRoster(session, out, nowMs);
   }
 
@@ -1852,15 +1792,7 @@ export class Coordinator {
     // A continuation that timed out may still be running somewhere: stop it.
     if (code === 'recovery-timed-out')
       for (const to of targets) out.send(to, { type: 'cancel', requestId: request.wireId, reason: message });
-    const last: ServerMessage = {
-      type: 'output',
-      requestId: request.requestId,
-      tokenIds: [],
-      text: '',
-      generated: request.tokenIds.length,
-      done: true,
-      finishReason: 'error',
-    };
+    const last = closingOutput(request, 'error');
     const failed: ServerMessage = { type: 'request-failed', requestId: request.requestId, code, message };
     for (const to of targets) {
       out.send(to, last);
@@ -1972,7 +1904,7 @@ export class Coordinator {
   shutdown(): Effect[] {
     const out = new Outbox();
     for (const session of this.sessions.values())
-      for (const to of this.sessionConns(session)) out.send(to, { type: 'session-ended', reason: 'server-shutdown' });
+      out.sendAll(this.sessionConns(session), { type: 'session-ended', reason: 'server-shutdown' });
     return out.effects;
   }
 
@@ -2028,14 +1960,32 @@ export class Coordinator {
 
   // ---- helpers ------------------------------------------------------------------------------
 
-  private sendJoined(
+  /** A join or resume costs a token of the address; false (after answering `rate-limited`) when it has none. */
+  private admitJoin(
     conn: ConnId,
+    state: Conn,
+    msg: { type: string; ref?: number },
+    tooMany: string,
+    nowMs: number,
+    out: Outbox,
+  ): boolean {
+    if (this.joinLimiter.take(state.address, nowMs)) return true;
+    out.refuse(conn, msg, 'rate-limited', `${tooMany}: wait a few seconds and retry`);
+    return false;
+  }
+
+  /** `conn` is now `peer` of `session` (joined or resumed): `joined` to it, the roster to the others. */
+  private bindPeer(
+    conn: ConnId,
+    state: Conn,
     session: Session,
     peer: Peer,
     nowMs: number,
     ref: number | undefined,
     out: Outbox,
   ): void {
+    session.lastActivityMs = nowMs;
+    state.peer = { code: session.code, peerId: peer.peerId };
     out.send(conn, {
       type: 'joined',
       code: session.code,
@@ -2051,6 +2001,7 @@ export class Coordinator {
       roster: this.roster(session),
       ...(ref !== undefined ? { ref } : {}),
     });
+    this.broadcastRoster(session, out, nowMs, conn);
   }
 
   private boundPeer(
@@ -2082,24 +2033,22 @@ export class Coordinator {
     out: Outbox,
   ): Session | null {
     if (!this.joinLimiter.has(state.address, nowMs)) {
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'rate-limited',
         'too many failed host credentials or joins from your address: wait a few seconds and retry',
-        msg.type,
-        msg.ref,
       );
       return null;
     }
     const session = this.sessions.get(msg.code);
     if (!session || !secretsEqual(session.hostSecret, msg.hostSecret)) {
       this.joinLimiter.take(state.address, nowMs);
-      out.error(
+      out.refuse(
         conn,
+        msg,
         'wrong-secret',
         `no session ${msg.code} with this host secret: only the page that created a session may '${msg.type}'`,
-        msg.type,
-        msg.ref,
       );
       return null;
     }
@@ -2108,6 +2057,27 @@ export class Coordinator {
       session.hostConns.add(conn);
     }
     return session;
+  }
+
+  /**
+   * A stage's report about request `msg.requestId`: the reporting peer, its session and the request, or
+   * null after answering. The peer must have been a stage of one of the request's attempts.
+   */
+  private reportingStage(
+    conn: ConnId,
+    state: Conn,
+    msg: { type: string; ref?: number; requestId: number },
+    out: Outbox,
+  ): { session: Session; peer: Peer; request: RequestRecord } | null {
+    const found = this.boundPeer(conn, state, msg.type, msg.ref, out);
+    if (!found) return null;
+    const request = this.requestFor(found.session, msg.requestId, conn, msg.type, msg.ref, out);
+    if (!request) return null;
+    if (!request.everPeerIds.has(found.peer.peerId)) {
+      out.refuse(conn, msg, 'not-assigned', `you are not a stage of request ${msg.requestId}`);
+      return null;
+    }
+    return { ...found, request };
   }
 
   private requestFor(
@@ -2139,7 +2109,7 @@ export class Coordinator {
       if (state) state.peer = null;
     }
     if (session.plan?.stages.some((s) => s.peerId === peer.peerId)) session.plan.stale = true;
-    for (const to of this.sessionConns(session)) out.send(to, { type: 'peer-left', peerId: peer.peerId, reason });
+    out.sendAll(this.sessionConns(session), { type: 'peer-left', peerId: peer.peerId, reason });
     this.broadcastRoster(session, out, nowMs);
     // A stage of the running request left: fail over (docs/failover.md) instead of failing the request.
     const request = this.runningRequest(session);

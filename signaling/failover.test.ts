@@ -5,25 +5,31 @@
  * under a fresh id and its outputs continue the user's request; several losses; the impossible case;
  * the recovery timeout; the elastic go; the field-log record.
  */
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { ProfileReport, Sampling, ServerMessage, ServerMessageOf } from '../core/protocol.ts';
+import type { ProfileReport, ServerMessage } from '../core/protocol.ts';
 import { planRepair } from '../planner/repair.ts';
 import { buildCostTable, stageMemory } from '../planner/stage-costs.ts';
-import type { ModelManifest } from '../shards/manifest.ts';
-import { Coordinator, type CoordinatorLimits, type Effect } from './coordinator.ts';
+import type { Coordinator, CoordinatorLimits, Effect } from './coordinator.ts';
 import type { FailoverRecord } from './field-log.ts';
 import { planInline } from './planner-pool.ts';
 import { deviceProfileFor, modelConfigFor } from './planning.ts';
-import { sampleProfile } from './test-support.ts';
+import {
+  GREEDY,
+  HOST_CONN as HOST,
+  hostedSession,
+  onlyMessage as only,
+  planEffect,
+  planSession,
+  sampleProfile,
+  sentTo as sent,
+  testCoordinator,
+} from './test-support.ts';
+import { testManifest } from '../shards/test-manifest.ts';
 
 const L = 8;
 /** fp32, 1024 wide: ~50 MB a layer, ~130 MB embedding and head, so memory limits bite at test sizes. */
-const manifest: ModelManifest = {
-  format: 'tandem-model-package',
-  version: 1,
+const manifest = testManifest({
   name: 'failover-test',
-  architecture: 'qwen3',
   dtype: 'fp32',
   config: {
     num_hidden_layers: L,
@@ -33,44 +39,15 @@ const manifest: ModelManifest = {
     head_dim: 64,
     intermediate_size: 3072,
     vocab_size: 32000,
-    rms_norm_eps: 1e-6,
-    rope_theta: 1e6,
   },
-  generation: null,
-  tokenizer: { files: [] },
-  units: ['embed', ...Array.from({ length: L }, (_, i) => `layer.${i}`), 'head'].map((id) => ({
-    id,
-    kind: id === 'embed' ? 'embed' : id === 'head' ? 'head' : 'layer',
-    ...(id.startsWith('layer.') ? { layer: Number(id.slice(6)) } : {}),
-    file: `${id}.bin`,
-    bytes: 1,
-    sha256: '0'.repeat(64),
-    tensors: [],
-  })),
-};
+});
 
 /** The server's tokenizer stand-in: one id per UTF-16 code unit. */
 const tokenize = (prompt: string) => Array.from({ length: prompt.length }, (_, i) => prompt.charCodeAt(i));
 const PROMPT = 'hello';
-const GREEDY: Sampling = { temperature: 0, topK: 0, topP: 1, seed: 1 };
-const HOST = 1;
 
-function make(limits: Partial<CoordinatorLimits> = {}) {
-  return new Coordinator({
-    model: manifest,
-    randomBytes: (n) => new Uint8Array(randomBytes(n)),
-    limits: { rosterIntervalMs: 0, ...limits },
-    promptTokenIds: tokenize,
-  });
-}
-
-const sent = (effects: Effect[], to: number): ServerMessage[] =>
-  effects.flatMap((e) => (e.kind === 'send' && e.to === to ? [e.message] : []));
-function only<T extends ServerMessage['type']>(effects: Effect[], to: number, type: T): ServerMessageOf<T> {
-  const found = sent(effects, to).filter((m) => m.type === type);
-  expect(found).toHaveLength(1);
-  return found[0] as ServerMessageOf<T>;
-}
+const make = (limits: Partial<CoordinatorLimits> = {}) =>
+  testCoordinator(manifest, limits, { promptTokenIds: tokenize });
 const none = (effects: Effect[], type: ServerMessage['type']) =>
   expect(effects.some((e) => e.kind === 'send' && e.message.type === type)).toBe(false);
 const failovers = (effects: Effect[]): FailoverRecord[] =>
@@ -78,24 +55,9 @@ const failovers = (effects: Effect[]): FailoverRecord[] =>
 
 /** A host (conn 1) and one page per profile (conns 2, 3, ...), planned (dp) and running a greedy request. */
 async function running(c: Coordinator, profiles: ProfileReport[], maxNewTokens = 10) {
-  c.connect(HOST, 'h');
-  const created = only(c.handle(HOST, { type: 'create-session' }, 0), HOST, 'session-created');
-  const auth = { code: created.code, hostSecret: created.hostSecret };
-  const connOf = new Map<string, number>();
-  const profileOf = new Map<string, ProfileReport>();
-  const peerIds: string[] = [];
-  profiles.forEach((profile, i) => {
-    const conn = 2 + i;
-    c.connect(conn, `a${i}`);
-    const joined = only(c.handle(conn, { type: 'join', code: created.code, displayName: `p${i}` }, 0), conn, 'joined');
-    c.handle(conn, { type: 'profile', profile }, 0);
-    connOf.set(joined.peerId, conn);
-    profileOf.set(joined.peerId, profile);
-    peerIds.push(joined.peerId);
-  });
-  const effect = c.handle(HOST, { type: 'plan', ...auth }, 0).find((e) => e.kind === 'plan');
-  if (effect?.kind !== 'plan') throw new Error('no plan effect');
-  const plan = only(c.planFinished(effect.token, await planInline(effect.request), 0), HOST, 'plan-ready');
+  const { auth, peerIds, connOf } = hostedSession(c, profiles);
+  const profileOf = new Map(peerIds.map((id, i) => [id, profiles[i]]));
+  const plan = (await planSession(c, auth)).ready;
   const goEffects = c.handle(HOST, { type: 'go', ...auth, prompt: PROMPT, maxNewTokens, sampling: GREEDY }, 0);
   const start = only(goEffects, HOST, 'start');
   const conn = (peerId: string) => connOf.get(peerId)!;
@@ -443,11 +405,7 @@ describe('failover', () => {
   });
 
   it('a host prompt the server cannot tokenise cannot be replayed: the request fails saying why', async () => {
-    const c = new Coordinator({
-      model: manifest,
-      randomBytes: (n) => new Uint8Array(randomBytes(n)),
-      limits: { rosterIntervalMs: 0 },
-    });
+    const c = testCoordinator(manifest);
     const s = await running(c, roomy());
     expect(s.start.promptTokenIds).toBeUndefined();
     const effects = c.disconnect(s.conn(s.stages[0].peerId), 100);
@@ -487,11 +445,10 @@ describe('failover', () => {
     const go = { type: 'go', ...s.auth, prompt: 'again', maxNewTokens: 3, sampling: GREEDY, ref: 77 } as const;
     const effects = c.handle(HOST, go, 30);
     none(effects, 'error');
-    const planEffect = effects.find((e) => e.kind === 'plan');
-    if (planEffect?.kind !== 'plan') throw new Error('no re-plan');
-    expect(planEffect.request).toMatchObject({ method: s.plan.method, tokens: s.plan.tokens, memoryModel: 'max' });
-    expect(planEffect.request.candidates).toHaveLength(4);
-    const done = c.planFinished(planEffect.token, await planInline(planEffect.request), 40);
+    const replan = planEffect(effects);
+    expect(replan.request).toMatchObject({ method: s.plan.method, tokens: s.plan.tokens, memoryModel: 'max' });
+    expect(replan.request.candidates).toHaveLength(4);
+    const done = c.planFinished(replan.token, await planInline(replan.request), 40);
     const ready = only(done, HOST, 'plan-ready');
     expect(ready.ref).toBeUndefined(); // the go's reply is its start
     expect(only(done, HOST, 'start')).toMatchObject({ ref: 77, planId: ready.planId, prompt: 'again' });

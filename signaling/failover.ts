@@ -11,6 +11,7 @@ import { buildCostTable, stageMemory } from '../planner/stage-costs.ts';
 import type { HeldUnits, PlanStage } from '../planner/types.ts';
 import type { ModelManifest } from '../shards/manifest.ts';
 import { deviceProfileFor, modelConfigFor } from './planning.ts';
+import { predictedStages } from './predicted-stages.ts';
 
 /** A page that may take part in the repair: connected, profiled, not lost during this request. */
 export interface RemainingPage {
@@ -123,25 +124,9 @@ export function planFailover(input: FailoverInput): FailoverPlan {
       return { ok: false, message: error.message };
     throw error;
   }
-  const last = plan.stages.length - 1;
-  const stages = plan.stages.map((s, i): PredictedStage => {
-    const page = input.pages[s.device];
-    const t = plan.timeline.stages[i];
-    return {
-      stageIndex: i,
-      peerId: page.peerId,
-      displayName: page.displayName,
-      layers: { start: s.layers.start, end: s.layers.end },
-      embeds: i === 0,
-      hasHead: i === last,
-      load: t.load,
-      wait: t.wait,
-      comm: t.comm,
-      compute: t.compute,
-      startTime: t.startTime,
-      finishTime: t.finishTime,
-    };
-  });
+  const stages = predictedStages(
+    plan.stages.map((s, i) => ({ page: input.pages[s.device], layers: s.layers, times: plan.timeline.stages[i] })),
+  );
   return { ok: true, mode: plan.mode, stages, resumeSec: plan.resumeSec };
 }
 

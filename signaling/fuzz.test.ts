@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CLIENT_MESSAGE_TYPES, type ServerMessageOf } from '../core/protocol.ts';
 import { forkTestServer, type ForkedServer } from './test-server-child.ts';
-import { messageText, sampleProfile, TestClient } from './test-support.ts';
+import { GREEDY, messageText, sampleProfile, TestClient } from './test-support.ts';
 
 const SEED = 0x7a3d_e11f;
 const HTTP_CASES = 3000;
@@ -145,7 +145,7 @@ async function honestSession() {
         hostSecret: created.hostSecret,
         prompt: `round ${rounds}`,
         maxNewTokens: 2,
-        sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+        sampling: GREEDY,
       },
       20_000,
     );

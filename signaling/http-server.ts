@@ -28,6 +28,7 @@ import { parsePeerJsQuery, PeerTokens } from './peerjs-gate.ts';
 import { PeerJsSockets } from './peerjs-sockets.ts';
 import { DEFAULT_PROBE_MAX_BYTES, probeDown, probeUp } from './probes.ts';
 import { parseRequestTarget } from './request-target.ts';
+import { sendJson } from './send-json.ts';
 import { StaticFiles } from './static-files.ts';
 import { WsGateway, type GatewayOptions } from './ws-gateway.ts';
 
@@ -102,16 +103,6 @@ function refuseUpgrade(socket: Duplex, status: string, text = ''): void {
       `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
     );
   else socket.destroy();
-}
-
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-  });
-  res.end(text);
 }
 
 const NO_PAGE_HTML = `<!doctype html><meta charset="utf-8"><title>Tandem</title>

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackageTokenizer, type PromptTokenizer } from '../client/runtime/tokenizer.ts';
 import type { TandemServer } from './http-server.ts';
 import type { ServerMessageOf } from '../core/protocol.ts';
-import { sampleProfile, startTestServer, TestClient } from './test-support.ts';
+import { GREEDY, sampleProfile, startTestServer, TestClient } from './test-support.ts';
 
 const KEY = 'test-key-0123456789';
 const ORIGIN = 'http://chat.example';
@@ -291,7 +291,7 @@ describe('OpenAI-compatible API on the access point', () => {
       hostSecret,
       prompt: 'typed',
       maxNewTokens: 2,
-      sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+      sampling: GREEDY,
     } as const;
     expect(await host.request(go)).toMatchObject({ type: 'error', code: 'queue-full' });
     await reportTokens(start1, tokenizer.encode('one'), 'eos');

@@ -27,6 +27,7 @@ import {
 } from './openai-schema.ts';
 import { MAX_NEW_TOKENS, type Sampling } from '../core/protocol.ts';
 import { endEventStream, openEventStream, sendEvent } from './sse.ts';
+import { sendJson } from './send-json.ts';
 import type { WsGateway } from './ws-gateway.ts';
 
 export interface ApiOptions {
@@ -54,15 +55,15 @@ interface Pending {
   ended: boolean;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'Content-Type': 'application/json',
-    'Content-Length': String(Buffer.byteLength(text)),
-    'Cache-Control': 'no-store',
-  });
-  res.end(text);
+/** The answer to a request for a model this server does not serve. */
+function modelNotFound(name: string): OpenAiError {
+  return {
+    status: 404,
+    type: 'invalid_request_error',
+    param: 'model',
+    code: 'model_not_found',
+    message: `The model '${name}' does not exist on this server; GET /v1/models lists the served packages.`,
+  };
 }
 
 function sendError(res: ServerResponse, e: OpenAiError, headers: Record<string, string> = {}): void {
@@ -128,13 +129,7 @@ export class OpenAiApi {
       const name = decodeURIComponent(modelMatch[1]);
       const model = this.models.find((m) => m.name === name);
       if (!model) {
-        sendError(res, {
-          status: 404,
-          type: 'invalid_request_error',
-          param: 'model',
-          code: 'model_not_found',
-          message: `The model '${name}' does not exist on this server; GET /v1/models lists the served packages.`,
-        });
+        sendError(res, modelNotFound(name));
         return;
       }
       sendJson(res, 200, this.modelEntry(model));
@@ -254,13 +249,7 @@ export class OpenAiApi {
     const request = parsed.request;
     const model = this.models.find((m) => m.name === request.model);
     if (!model) {
-      sendError(res, {
-        status: 404,
-        type: 'invalid_request_error',
-        param: 'model',
-        code: 'model_not_found',
-        message: `The model '${request.model}' does not exist on this server; GET /v1/models lists the served packages.`,
-      });
+      sendError(res, modelNotFound(request.model));
       return;
     }
     const session = this.coordinator

@@ -18,6 +18,7 @@ import type {
 } from '../core/protocol.ts';
 import { whatIf } from './what-if.ts';
 import { stageTimes } from '../core/stage-times.ts';
+import type { StageTimes } from '../core/stage-times.ts';
 
 export interface PlanCandidate {
   peerId: string;
@@ -36,17 +37,11 @@ export interface PlanRequest {
   memoryModel: MemoryModel;
 }
 
-export interface PlannedStage {
+/** A planned stage and its predicted times (seconds from the request's start). */
+export interface PlannedStage extends StageTimes {
   /** Index into PlanRequest.candidates. */
   candidate: number;
   layers: LayerRangeWire;
-  /** Seconds from the request's start. */
-  load: number;
-  wait: number;
-  comm: number;
-  compute: number;
-  startTime: number;
-  finishTime: number;
 }
 
 export interface PlanOutcome {

@@ -6,19 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendJson } from './send-json.ts';
 
 export const DEFAULT_PROBE_MAX_BYTES = 64 * 1024 * 1024;
 const BLOCK = randomBytes(256 * 1024);
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-  });
-  res.end(text);
-}
 
 export function probeDown(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, maxBytes: number): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -17,7 +17,7 @@ import { FieldLog } from './field-log.ts';
 import { startServer, type TandemServer } from './http-server.ts';
 import { loadModelPackage } from './model-route.ts';
 import type { ServerMessageOf } from '../core/protocol.ts';
-import { messageText, sampleProfile, TestClient, writeSyntheticPackage } from './test-support.ts';
+import { GREEDY, messageText, sampleProfile, TestClient, writeSyntheticPackage } from './test-support.ts';
 import { selfSignedTls } from './tls.ts';
 
 let dir: string;
@@ -405,7 +405,7 @@ describe('7. join-code oracle', () => {
     const s = await sessionWith(0, '127.0.4.1');
     const prober = await TestClient.open(server.url, '127.0.4.2');
     const wrong = 'B'.repeat(44);
-    const sampling = { temperature: 0, topK: 0, topP: 1, seed: 1 };
+    const sampling = GREEDY;
     const answers = [];
     for (const code of [s.code, 'ZZZZZZZZ']) {
       for (const msg of [
@@ -584,7 +584,7 @@ describe('8. smaller points', () => {
       hostSecret: s.hostSecret,
       prompt: 'hi',
       maxNewTokens: 1,
-      sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+      sampling: GREEDY,
     });
     if (go.type !== 'start') throw new Error(JSON.stringify(go));
     const outsider = s.pages.find((p) => !stageIds.has(p.joined.peerId));

@@ -1,7 +1,8 @@
 /**
  * Helpers for the signaling tests and bench: a synthetic model package on disk (random blobs with
- * their real SHA-256, manifest per the contract), plausible device profiles, and a WebSocket client
- * that collects typed server messages.
+ * their real SHA-256, manifest per the contract) or in memory, plausible device profiles, a coordinator
+ * driven directly with a hosted session of profiled pages, and a WebSocket client that collects typed
+ * server messages.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
@@ -9,12 +10,18 @@ import { bundledQwen3TokenizerDir } from '../shards/tokenizer-files.ts';
 import path from 'node:path';
 import WebSocket from 'ws';
 import type { ModelManifest, UnitEntry } from '../shards/manifest.ts';
+import { testManifest, unitEntry, unitIds } from '../shards/test-manifest.ts';
 import { startServer, type ServerOptions, type TandemServer } from './http-server.ts';
+import { Coordinator, type CoordinatorLimits, type CoordinatorOptions, type Effect } from './coordinator.ts';
+import { planInline } from './planner-pool.ts';
+import type { StageTimes } from '../core/stage-times.ts';
 import { loadModelPackage } from './model-route.ts';
 import { coordinatorUrl, ProtocolClient, type CloseInfo } from '../core/protocol-client.ts';
 import type {
   ClientMessage,
+  ClientMessageOf,
   ProfileReport,
+  Sampling,
   ServerMessage,
   ServerMessageOf,
   ServerMessageType,
@@ -66,31 +73,18 @@ export async function writeSyntheticPackage(
   const size = options.unitBytes ?? 4096;
   await mkdir(dir, { recursive: true });
   const units: UnitEntry[] = [];
-  const ids = ['embed', ...Array.from({ length: L }, (_, i) => `layer.${i}`), 'head'];
-  for (const id of ids) {
+  for (const id of unitIds(L)) {
     const bytes = randomBytes(size + (id === 'embed' ? 1000 : 0));
-    const file = `${id}.bin`;
-    await writeFile(path.join(dir, file), bytes);
-    const kind = id === 'embed' ? 'embed' : id === 'head' ? 'head' : 'layer';
-    units.push({
-      id,
-      kind,
-      ...(kind === 'layer' ? { layer: Number(id.slice(6)) } : {}),
-      file,
-      bytes: bytes.length,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-      tensors: [],
-    });
+    const unit = unitEntry(id, bytes.length, createHash('sha256').update(bytes).digest('hex'));
+    await writeFile(path.join(dir, unit.file), bytes);
+    units.push(unit);
   }
   const tokenizerFiles = options.qwen3Tokenizer ? ['tokenizer.json', 'tokenizer_config.json'] : ['tokenizer.json'];
   if (options.qwen3Tokenizer)
     for (const f of tokenizerFiles) await copyFile(path.join(bundledQwen3TokenizerDir(), f), path.join(dir, f));
   else await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify({ model: { type: 'BPE' }, note: 'synthetic' }));
-  const manifest: ModelManifest = {
-    format: 'tandem-model-package',
-    version: 1,
+  const manifest = testManifest({
     name,
-    architecture: 'qwen3',
     dtype: 'fp32',
     config: {
       num_hidden_layers: L,
@@ -100,17 +94,100 @@ export async function writeSyntheticPackage(
       head_dim: 128,
       intermediate_size: 3072,
       vocab_size: 151936,
-      rms_norm_eps: 1e-6,
-      rope_theta: 1_000_000,
       tie_word_embeddings: true,
     },
-    generation: null,
-    tokenizer: { files: tokenizerFiles },
     units,
-  };
+    tokenizerFiles,
+  });
   await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
   return manifest;
 }
+
+/** Predicted times for a stage whose predictions a test does not look at. */
+export const NO_STAGE_TIMES: StageTimes = { load: 0, wait: 0, comm: 0, compute: 0, startTime: 0, finishTime: 0 };
+
+/**
+ * A coordinator driven directly (no sockets) for `manifest`. Rosters are sent at once (rosterIntervalMs 0)
+ * unless `limits` sets the interval: most tests check their content.
+ */
+export function testCoordinator(
+  manifest: ModelManifest,
+  limits: Partial<CoordinatorLimits> = {},
+  options: Pick<CoordinatorOptions, 'promptTokenIds'> = {},
+): Coordinator {
+  return new Coordinator({
+    model: manifest,
+    randomBytes: (n) => new Uint8Array(randomBytes(n)),
+    limits: { rosterIntervalMs: 0, ...limits },
+    ...options,
+  });
+}
+
+/** The messages `effects` send to connection `to`, in order. */
+export function sentTo(effects: readonly Effect[], to: number): ServerMessage[] {
+  return effects.flatMap((e) => (e.kind === 'send' && e.to === to ? [e.message] : []));
+}
+
+/** The one message of `type` that `effects` send to `to`; throws when there is none or more than one. */
+export function onlyMessage<T extends ServerMessageType>(
+  effects: readonly Effect[],
+  to: number,
+  type: T,
+): ServerMessageOf<T> {
+  const found = sentTo(effects, to).filter((m) => m.type === type);
+  if (found.length !== 1) throw new Error(`expected one '${type}' to connection ${to}, got ${found.length}`);
+  return found[0] as ServerMessageOf<T>;
+}
+
+/** The planner request of the `plan` effect among `effects`; throws when there is none. */
+export function planEffect(effects: readonly Effect[]): Extract<Effect, { kind: 'plan' }> {
+  const effect = effects.find((e) => e.kind === 'plan');
+  if (effect?.kind !== 'plan') throw new Error('no plan effect');
+  return effect;
+}
+
+/** Connection 1 is the host of the sessions `hostedSession` makes; pages are 2, 3, ... */
+export const HOST_CONN = 1;
+
+/**
+ * A session on `c`: the host (connection 1) creates it, then one page per profile joins (connections
+ * 2, 3, ..., addresses a0, a1, ...) and reports its profile, all at `nowMs`.
+ */
+export function hostedSession(c: Coordinator, profiles: readonly ProfileReport[], nowMs = 0) {
+  c.connect(HOST_CONN, 'h');
+  const created = onlyMessage(c.handle(HOST_CONN, { type: 'create-session' }, nowMs), HOST_CONN, 'session-created');
+  const auth = { code: created.code, hostSecret: created.hostSecret };
+  const connOf = new Map<string, number>();
+  const peerIds = profiles.map((profile, i) => {
+    const conn = 2 + i;
+    c.connect(conn, `a${i}`);
+    const join = { type: 'join', code: created.code, displayName: `p${i}` } as const;
+    const joined = onlyMessage(c.handle(conn, join, nowMs), conn, 'joined');
+    c.handle(conn, { type: 'profile', profile }, nowMs);
+    connOf.set(joined.peerId, conn);
+    return joined.peerId;
+  });
+  return { ...auth, auth, peerIds, connOf };
+}
+
+/** The host plans (`plan`'s other fields) and the planner answers at once: the plan-ready and the planner's request. */
+export async function planSession(
+  c: Coordinator,
+  auth: { code: string; hostSecret: string },
+  plan: Omit<ClientMessageOf<'plan'>, 'type' | 'code' | 'hostSecret'> = {},
+  nowMs = 0,
+) {
+  const effect = planEffect(c.handle(HOST_CONN, { type: 'plan', ...auth, ...plan }, nowMs));
+  const ready = onlyMessage(
+    c.planFinished(effect.token, await planInline(effect.request), nowMs),
+    HOST_CONN,
+    'plan-ready',
+  );
+  return { request: effect.request, ready };
+}
+
+/** Greedy sampling (the reference's choice: the same tokens on every run). */
+export const GREEDY: Sampling = { temperature: 0, topK: 0, topP: 1, seed: 1 };
 
 /** A plausible measured profile; `seed` varies the numbers deterministically. */
 export function sampleProfile(seed: number, overrides: Partial<ProfileReport> = {}): ProfileReport {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { serverMessageSchema, type ServerMessage, type ServerMessageOf } from '../../core/protocol.ts';
-import type { ModelManifest } from '../../shards/manifest.ts';
+import { testManifest, TINY_MODEL_WIDTHS } from '../../shards/test-manifest.ts';
 import type { EnsureResult } from '../cache/shard-cache.ts';
 import type { Effect } from './app-effects.ts';
 import type { AppEvent } from './app-events.ts';
@@ -97,26 +97,12 @@ function start(requestId: number, planId: string) {
   });
 }
 
-const MANIFEST: ModelManifest = {
-  format: 'tandem-model-package',
-  version: 1,
+const MANIFEST = testManifest({
   name: 'tiny',
-  architecture: 'qwen3',
   dtype: 'fp32',
-  config: {
-    num_hidden_layers: 2,
-    hidden_size: 8,
-    num_attention_heads: 2,
-    num_key_value_heads: 1,
-    intermediate_size: 16,
-    vocab_size: 32,
-    rms_norm_eps: 1e-6,
-    rope_theta: 1e6,
-  },
-  generation: null,
-  tokenizer: { files: [] },
+  config: { num_hidden_layers: 2, ...TINY_MODEL_WIDTHS },
   units: [],
-};
+});
 
 const server = (message: ServerMessage): AppEvent => ({ type: 'server', message });
 

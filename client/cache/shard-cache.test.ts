@@ -9,7 +9,8 @@ import { createStore, get, keys, set, type UseStore } from 'idb-keyval';
 import { ShardCache } from './shard-cache.ts';
 import { blobKey, commitKey } from './bookkeeping.ts';
 import { TandemError } from '../../core/errors.ts';
-import type { ModelManifest, UnitEntry } from '../../shards/manifest.ts';
+import type { UnitEntry } from '../../shards/manifest.ts';
+import { testManifest, TINY_MODEL_WIDTHS, unitEntry, unitIds } from '../../shards/test-manifest.ts';
 
 const PKG = 'cache-test';
 
@@ -30,45 +31,17 @@ const FILES = new Map<string, Uint8Array>([
   ['head.bin', bytesOf(4, 4096)],
 ]);
 
-function unit(id: string, file: string): UnitEntry {
-  const data = FILES.get(file)!;
-  const kind = id === 'embed' ? 'embed' : id === 'head' ? 'head' : 'layer';
-  return {
-    id,
-    kind,
-    ...(kind === 'layer' ? { layer: Number(id.split('.')[1]) } : {}),
-    file,
-    bytes: data.byteLength,
-    sha256: createHash('sha256').update(data).digest('hex'),
-    tensors: [],
-  };
+function unit(id: string): UnitEntry {
+  const data = FILES.get(`${id}.bin`)!;
+  return unitEntry(id, data.byteLength, createHash('sha256').update(data).digest('hex'));
 }
 
-const MANIFEST: ModelManifest = {
-  format: 'tandem-model-package',
-  version: 1,
+const MANIFEST = testManifest({
   name: PKG,
-  architecture: 'qwen3',
   dtype: 'fp32',
-  config: {
-    num_hidden_layers: 2,
-    hidden_size: 8,
-    num_attention_heads: 2,
-    num_key_value_heads: 1,
-    intermediate_size: 16,
-    vocab_size: 32,
-    rms_norm_eps: 1e-6,
-    rope_theta: 1e6,
-  },
-  generation: null,
-  tokenizer: { files: [] },
-  units: [
-    unit('embed', 'embed.bin'),
-    unit('layer.0', 'layer.0.bin'),
-    unit('layer.1', 'layer.1.bin'),
-    unit('head', 'head.bin'),
-  ],
-};
+  config: { num_hidden_layers: 2, ...TINY_MODEL_WIDTHS },
+  units: unitIds(2).map(unit),
+});
 
 /** A package server over FILES; `override` changes what a file serves; every request is logged. */
 function fakeServer(override: (file: string, data: Uint8Array) => Uint8Array | null = (_, d) => d) {

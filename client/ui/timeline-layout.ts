@@ -8,21 +8,16 @@
  * seconds from the request's start; every page measures relative to its own arrival of `start`, which
  * the server sends to all pages at once.
  */
+import type { StageTimes } from '../../core/stage-times.ts';
 
 /** Phases drawn; the predicted 'load' covers measured 'storage-read' + 'session-create'. */
 export type TimelinePhase =
   'load' | 'storage-read' | 'session-create' | 'wait' | 'receive' | 'compute' | 'send' | 'sample';
 
-export interface PredictedStageInput {
+/** A stage's predicted times, seconds (CSGO: load_n, wait_n, comm_n, comp_n, start_n, finish_n). */
+export interface PredictedStageInput extends StageTimes {
   stageIndex: number;
   label: string;
-  /** seconds (CSGO: load_n, wait_n, comm_n, comp_n, start_n, finish_n) */
-  load: number;
-  wait: number;
-  comm: number;
-  compute: number;
-  startTime: number;
-  finishTime: number;
 }
 
 export interface MeasuredPhaseInput {

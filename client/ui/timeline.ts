@@ -114,6 +114,19 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
     return text.length > max ? `${text.slice(0, max - 1)}…` : text;
   };
   const room = layout.plotLeft - (narrow ? 10 : 48);
+  // what a lane's row at `y` shows, right-aligned against the plot
+  const rowTag = (y: number, text: string) =>
+    svg(
+      'text',
+      {
+        x: layout.plotLeft - 6,
+        y: y + layout.rowHeight * 0.7,
+        'font-size': font - 3,
+        fill: '#71717a',
+        'text-anchor': 'end',
+      },
+      text,
+    );
   for (const lane of layout.lanes) {
     root.append(
       svg(
@@ -136,32 +149,7 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
       ),
     );
     if (narrow) continue;
-    root.append(
-      svg(
-        'text',
-        {
-          x: layout.plotLeft - 6,
-          y: lane.predictedY + layout.rowHeight * 0.7,
-          'font-size': font - 3,
-          fill: '#71717a',
-          'text-anchor': 'end',
-        },
-        'plan',
-      ),
-    );
-    root.append(
-      svg(
-        'text',
-        {
-          x: layout.plotLeft - 6,
-          y: lane.measuredY + layout.rowHeight * 0.7,
-          'font-size': font - 3,
-          fill: '#71717a',
-          'text-anchor': 'end',
-        },
-        'meas.',
-      ),
-    );
+    root.append(rowTag(lane.predictedY, 'plan'), rowTag(lane.measuredY, 'meas.'));
   }
   for (const r of layout.rects) {
     const style = PHASE_STYLE[r.phase];

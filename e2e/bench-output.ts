@@ -1,0 +1,42 @@
+/**
+ * What an end-to-end benchmark reports: its goals (a figure against a target, met or not, or not
+ * measured) and the JSON document it saves under bench/results/. Shared by bench.ts, api-bench.ts and
+ * failover-bench.ts.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+export interface Goal {
+  name: string;
+  /** null: not measured (the part was skipped or could not run). */
+  value: number | null;
+  /** e.g. '<= 50' */
+  target: string;
+  met: boolean | null;
+}
+
+/** The goal `value op bound`; not measured when value is null or undefined. */
+export function goal(name: string, value: number | null | undefined, op: '<=' | '>=' | '=', bound: number): Goal {
+  const v = value ?? null;
+  const met = v === null ? null : op === '<=' ? v <= bound : op === '>=' ? v >= bound : v === bound;
+  return { name, value: v, target: `${op} ${bound}`, met };
+}
+
+/** The goal `num / den op bound`; not measured without both figures (or with den <= 0). */
+export function ratioGoal(
+  name: string,
+  num: number | null | undefined,
+  den: number | null | undefined,
+  op: '<=' | '>=',
+  bound: number,
+): Goal {
+  return goal(name, num != null && den != null && den > 0 ? num / den : null, op, bound);
+}
+
+/** Writes `doc` as indented JSON to `file` (folders made as needed); returns the absolute path. */
+export function writeBenchJson(file: string, doc: unknown): string {
+  const path = resolve(file);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(doc, null, 1) + '\n');
+  return path;
+}
