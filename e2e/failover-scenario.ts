@@ -11,9 +11,9 @@
  *
  * A page is lost by closing its tab (its browser context: WebSocket, data channels and all) or by
  * taking its device's network link down (ip link set eth0 down in the device's namespace): then only
- * silence tells, as when a phone leaves the Wi-Fi. Every page runs ?emulate={"compute":F} so that a
- * token takes long enough for a loss to land mid-request; a run records whether every loss did land
- * before the request's end (`lossesInFlight`), so a loss that came too late is seen, never passed over.
+ * silence tells, as when a phone leaves the Wi-Fi. Every page is opened with `?hold=` and armed to hold
+ * its stage after each loss's token count: the ring stops there until the page is taken and the hold
+ * released, so each loss lands mid-request by construction (`lossesInFlight` still records it).
  */
 import { execFileSync } from 'node:child_process';
 import { TandemError } from '../core/errors.ts';
@@ -72,6 +72,7 @@ function deviceSpecs(n: number, slowdown: number): PeerSpec[] {
     name: `dev${i + 1}`,
     emulate: JSON.stringify({ label: `lab ${cores} core, compute/${slowdown}`, compute: slowdown }),
     device: { cores, uplinkMbps: 200, downlinkMbps: 200 },
+    hold: true,
   }));
 }
 
@@ -89,7 +90,7 @@ export class FailoverSession {
   }
 
   static async start(o: FailoverSessionOptions): Promise<FailoverSession> {
-    const specs = deviceSpecs(o.devices, o.computeSlowdown ?? 6);
+    const specs = deviceSpecs(o.devices, o.computeSlowdown ?? 1);
     const h = await Harness.start({
       chromium: o.chromium,
       model: o.model,
@@ -203,6 +204,10 @@ export class FailoverSession {
   ): Promise<FailoverRun> {
     const { code, hostSecret } = this.h.session!;
     const d = this.h.driver;
+    // every page's stage holds after each loss's token count until that loss is done: the request is
+    // provably mid-answer when a page is taken (the ring cannot make the next token while one stage holds)
+    const counts = [...new Set(losses.map((l) => l.atGenerated))];
+    for (const { page } of this.livePages()) await page.armHolds(counts);
     const mark = d.log.length;
     const start = await d.request({ type: 'go', code, hostSecret, prompt, maxNewTokens, sampling }, 'start', 120_000);
     const requestId = start.requestId;
@@ -253,6 +258,8 @@ export class FailoverSession {
         this.log(`failover: request ${requestId}: ${next.how} ${name} (stage ${idx}) at ${generated} tokens`);
         taken.push({ name, peerId: target.peerId, stageIndex: idx, atGenerated: generated, how: next.how });
         await this.take(name, next.how);
+        if (!pending.some((l) => l.atGenerated === next.atGenerated))
+          for (const { page } of this.livePages()) await page.releaseHold(next.atGenerated);
         continue;
       }
       if (!done) await new Promise((r) => setTimeout(r, 20));

@@ -68,7 +68,8 @@ function expectRecovered(run: FailoverRun, plan: ServerMessageOf<'plan-ready'>):
     expect(s.resume).toMatchObject({ of: run.requestId, attempt: i + 1 });
     expect(s.requestId).not.toBe(run.requestId);
     const firstIndex = s.resume!.firstIndex;
-    expect(firstIndex).toBeGreaterThanOrEqual(AT);
+    // the pages held after the loss's token count, so the continuation resumes exactly there
+    expect(firstIndex).toBe(run.taken[i].atGenerated);
     expect(s.maxNewTokens).toBe(NEW_TOKENS - firstIndex);
     expect(s.promptTokenIds?.slice(-firstIndex)).toEqual(reference.generated.slice(0, firstIndex));
     // no repaired pipeline contains a page that was taken away before it

@@ -489,7 +489,7 @@ export class StagePeer {
       if (this.opts.beforeStep) {
         await this.opts.beforeStep(firstIndex + step);
         checkLive();
-        if (this.failure) throw this.failure;
+        this.throwIfFailed(); // stopped or failed elsewhere while it held
       }
       const c0 = performance.now();
       const out = await stepper.step(input);
@@ -789,6 +789,10 @@ export class StagePeer {
     } else if (e.type === 'error' && e.peerId !== null && neighbours.includes(e.peerId)) {
       this.fail(new TandemError(e.error.code, `From peer '${e.peerId}': ${e.error.message}`, { cause: e.error }));
     }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
   }
 
   private fail(err: TandemError): void {
