@@ -76,6 +76,21 @@ function deviceSpecs(n: number, slowdown: number): PeerSpec[] {
   }));
 }
 
+/** One line for a failover message in the run's log. */
+function describeFailover(m: ServerMessage, name: (peerId: string) => string): string {
+  switch (m.type) {
+    case 'stage-lost':
+      return `${m.lostPeerIds.map(name).join(', ')} (${m.reason})`;
+    case 'repair':
+      return `${m.mode}: ${m.stages.map((s) => `${name(s.peerId)} [${s.layers.start + 1}-${s.layers.end}]`).join(' -> ')}`;
+    case 'request-failed':
+    case 'peer-error':
+      return `${m.code}: ${m.message}`;
+    default:
+      return m.type;
+  }
+}
+
 export class FailoverSession {
   /** the live page of each device, by device name (null once taken away, until refill) */
   private readonly live = new Map<string, TandemPage | null>();
@@ -117,6 +132,11 @@ export class FailoverSession {
       throw err;
     }
     return f;
+  }
+
+  /** The display name of a peer id (any roster entry, connected or not). */
+  nameOf(peerId: string): string {
+    return this.h.roster().find((p) => p.peerId === peerId)?.displayName ?? peerId;
   }
 
   /** Peer id of the live page on device `name`: the newest connected roster entry of that name. */
@@ -226,12 +246,17 @@ export class FailoverSession {
     let seen = mark;
     let generated = 0;
     let done = false as boolean; // set inside the loop, which the narrowing does not follow
+    const releaseAll = async (): Promise<void> => {
+      for (const { page } of this.livePages()) for (const n of counts) await page.releaseHold(n);
+    };
     while (!done) {
-      if (Date.now() > deadline)
+      if (Date.now() > deadline) {
+        await releaseAll();
         throw new TandemError(
           'e2e-timeout',
           `request ${requestId}: no final output within ${timeoutMs / 1000} s\n${this.h.diagnostics()}`,
         );
+      }
       for (; seen < d.log.length; seen++) {
         const m = d.log[seen];
         if (!mine(m)) continue;
@@ -241,6 +266,19 @@ export class FailoverSession {
         }
         if (m.type === 'request-failed') done = true;
         if (m.type === 'repair') stages = m.stages;
+        if (m.type === 'stage-lost' || m.type === 'repair' || m.type === 'request-failed' || m.type === 'peer-error')
+          this.log(`failover: request ${requestId}: ${m.type} ${describeFailover(m, (id) => this.nameOf(id))}`);
+        if (m.type === 'request-failed')
+          this.log(
+            `failover: roster then: ${this.h
+              .roster()
+              .map(
+                (p) =>
+                  `${p.displayName} ${p.peerId.slice(0, 6)} ${p.connected ? 'connected' : 'gone'}${p.profile ? '' : ' unprofiled'}`,
+              )
+              .join('; ')}`,
+          );
+        if (m.type === 'output' && m.done) this.log(`failover: request ${requestId}: done after ${generated} tokens`);
       }
       const next = pending.at(0);
       if (!done && next && generated >= next.atGenerated) {
@@ -265,6 +303,8 @@ export class FailoverSession {
       if (!done) await new Promise((r) => setTimeout(r, 20));
     }
     if (pending.length) lossesInFlight = false;
+    // holds of losses that never came (the request ended first) must not stop the next request
+    await releaseAll();
     // every loss must have reached the server before the end: a stage-lost for each taken page
     const all = d.log.slice(mark).filter(mine);
     const lost = all.filter((m): m is ServerMessageOf<'stage-lost'> => m.type === 'stage-lost');

@@ -98,8 +98,17 @@ export interface CoordinatorLimits {
   heartbeatTimeoutMs: number;
   /** Pages send a heartbeat this often while a request runs, ms (`joined.requestHeartbeatIntervalMs`). */
   requestHeartbeatIntervalMs: number;
-  /** A stage of the running request silent this long is lost for the request (failover), ms. */
+  /**
+   * A stage of the running request whose device is silent this long is lost for the request (failover),
+   * ms. Its socket's pongs count (the browser answers pings off the page's main thread): a page busy
+   * loading its stage is slow, not gone, while a device off the network answers nothing.
+   */
   lossTimeoutMs: number;
+  /**
+   * A stage that answers pings but sends no message this long is lost too (a frozen tab: a phone that
+   * locked its screen keeps its socket while its page does nothing), ms.
+   */
+  stallTimeoutMs: number;
   /**
    * A continuation that has not produced its first token this long after the loss fails with
    * 'recovery-timed-out' (or 3x the repair's predicted resume time, if longer), ms.
@@ -134,6 +143,7 @@ export const DEFAULT_LIMITS: CoordinatorLimits = {
   heartbeatTimeoutMs: 20_000,
   requestHeartbeatIntervalMs: 1_000,
   lossTimeoutMs: 3_000,
+  stallTimeoutMs: 15_000,
   recoveryTimeoutMs: 60_000,
   maxRecoveries: 8,
   sessionIdleMs: 60_000,
@@ -176,6 +186,8 @@ interface Peer {
   emulated: string | null;
   joinedAtMs: number;
   lastSeenMs: number;
+  /** The last pong of its socket (the device is on the network, whatever its page's main thread does). */
+  lastPongMs: number;
   conn: ConnId | null;
   profile: ProfileReport | null;
   cachedUnits: string[];
@@ -541,6 +553,27 @@ export class Coordinator {
     return out.effects;
   }
 
+  /** The socket answered a ping: its device is reachable (failover liveness; see `lossTimeoutMs`). */
+  pong(conn: ConnId, nowMs: number): void {
+    const bound = this.conns.get(conn)?.peer;
+    const peer = bound ? this.sessions.get(bound.code)?.peers.get(bound.peerId) : undefined;
+    if (peer) peer.lastPongMs = nowMs;
+  }
+
+  /** Sockets of the stages of running requests: the gateway pings these every request heartbeat. */
+  stageConns(): ConnId[] {
+    const conns: ConnId[] = [];
+    for (const session of this.sessions.values()) {
+      const request = this.runningRequest(session);
+      if (!request) continue;
+      for (const id of request.peerIds) {
+        const conn = session.peers.get(id)?.conn;
+        if (conn !== null && conn !== undefined) conns.push(conn);
+      }
+    }
+    return conns;
+  }
+
   // ---- messages ---------------------------------------------------------------------------
 
   handle(conn: ConnId, msg: ClientMessage, nowMs: number): Effect[] {
@@ -737,6 +770,7 @@ export class Coordinator {
       emulated: msg.emulated ?? null,
       joinedAtMs: nowMs,
       lastSeenMs: nowMs,
+      lastPongMs: nowMs,
       conn,
       profile: null,
       cachedUnits: [],
@@ -1521,7 +1555,7 @@ export class Coordinator {
     const accusedId = msg.lostPeerId;
     if (!request.peerIds.has(accusedId) || request.lostPeerIds.has(accusedId) || accusedId === peer.peerId) return;
     const accused = session.peers.get(accusedId);
-    const silentMs = accused ? nowMs - accused.lastSeenMs : Infinity;
+    const silentMs = accused ? nowMs - Math.max(accused.lastSeenMs, accused.lastPongMs) : Infinity;
     if (!accused || accused.conn === null || silentMs > 1.5 * this.limits.requestHeartbeatIntervalMs)
       this.loseStages(session, request, [accusedId], 'link-lost', nowMs, out);
     else if (!request.suspects.has(accusedId)) request.suspects.set(accusedId, nowMs);
@@ -1547,15 +1581,20 @@ export class Coordinator {
   private watchRequest(session: Session, nowMs: number, out: Outbox): void {
     const request = this.runningRequest(session);
     if (!request) return;
-    const { lossTimeoutMs, requestHeartbeatIntervalMs } = this.limits;
+    const { lossTimeoutMs, stallTimeoutMs, requestHeartbeatIntervalMs } = this.limits;
     const gone: string[] = [];
     const silent: string[] = [];
     for (const id of request.peerIds) {
       if (request.lostPeerIds.has(id)) continue;
       const peer = session.peers.get(id);
-      if (!peer || peer.conn === null) gone.push(id);
+      if (!peer || peer.conn === null) {
+        gone.push(id);
+        continue;
+      }
       // Silence counts from the attempt's start: an idle page heartbeats less often before it.
-      else if (nowMs - Math.max(peer.lastSeenMs, request.attemptStartedAtMs) > lossTimeoutMs) silent.push(id);
+      const since = (ms: number) => nowMs - Math.max(ms, request.attemptStartedAtMs);
+      if (since(Math.max(peer.lastSeenMs, peer.lastPongMs)) > lossTimeoutMs || since(peer.lastSeenMs) > stallTimeoutMs)
+        silent.push(id);
     }
     if (gone.length > 0) {
       this.loseStages(session, request, gone, 'left', nowMs, out);

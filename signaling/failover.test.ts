@@ -257,6 +257,44 @@ describe('failover', () => {
     expect(only(effects, HOST, 'start').resume).toMatchObject({ attempt: 1, firstIndex: 0 });
   });
 
+  it('a stage whose socket answers pings is busy, not lost, until stallTimeoutMs without a message; one that answers nothing is lost after lossTimeoutMs', async () => {
+    const c = make({ lossTimeoutMs: 3000, stallTimeoutMs: 20_000, heartbeatTimeoutMs: 10_000_000 });
+    const s = await running(c, roomy());
+    const [busy, cut, ...rest] = s.stages.map((st) => st.peerId);
+    // the gateway pings exactly the running request's stages
+    expect(c.stageConns().sort()).toEqual(s.stages.map((st) => s.conn(st.peerId)).sort());
+    const lostAt = (
+      from: number,
+      to: number,
+      step: number,
+      alive: (now: number) => void,
+    ): [number, string[]] | null => {
+      for (let now = from; now <= to; now += step) {
+        alive(now);
+        const lost = c
+          .tick(now)
+          .flatMap((e) =>
+            e.kind === 'send' && e.message.type === 'stage-lost' && e.to === HOST ? e.message.lostPeerIds : [],
+          );
+        if (lost.length) return [now, lost];
+      }
+      return null;
+    };
+    // `busy` only pongs (its main thread loads its stage), `cut` neither pongs nor beats, the rest beat
+    const everySecond = (now: number) => {
+      c.pong(s.conn(busy), now);
+      for (const id of rest) c.handle(s.conn(id), { type: 'heartbeat' }, now);
+    };
+    expect(lostAt(1000, 10_000, 1000, everySecond)).toEqual([4000, [cut]]);
+    // the continuation starts at 4000; `busy` still only pongs: lost once 20 s pass without a message from it
+    const stalled = lostAt(5000, 40_000, 1000, (now) => {
+      c.pong(s.conn(busy), now);
+      for (const id of rest) c.handle(s.conn(id), { type: 'heartbeat' }, now);
+    });
+    expect(stalled?.[1]).toEqual([busy]);
+    expect(stalled![0]).toBe(4000 + 20_000 + 1000);
+  });
+
   it('link-lost: an accused page gone silent is lost at once; a live one only if no token comes within lossTimeoutMs', async () => {
     const c = make({ lossTimeoutMs: 3000, requestHeartbeatIntervalMs: 1000 });
     const s = await running(c, roomy());
@@ -372,7 +410,12 @@ describe('failover', () => {
   });
 
   it('a continuation that never produces a token fails cleanly after recoveryTimeoutMs and is cancelled on the pages', async () => {
-    const c = make({ recoveryTimeoutMs: 20_000, lossTimeoutMs: 1_000_000, heartbeatTimeoutMs: 10_000_000 });
+    const c = make({
+      recoveryTimeoutMs: 20_000,
+      lossTimeoutMs: 1_000_000,
+      stallTimeoutMs: 1_000_000,
+      heartbeatTimeoutMs: 10_000_000,
+    });
     const s = await running(c, roomy());
     const effects = c.disconnect(s.conn(s.stages[0].peerId), 100);
     const cont = only(effects, HOST, 'start');

@@ -40,6 +40,8 @@ export interface GatewayOptions {
   joinDeadlineMs?: number;
   /** Ping every socket this often, ms; one that left two pings in a row unanswered is cut (default 20 000). */
   pingIntervalMs?: number;
+  /** Ping the sockets of running requests' stages this often, ms (failover liveness; default 1 000). */
+  stagePingIntervalMs?: number;
   /** Runs a plan (default: inline on this thread). */
   plan?: (request: PlanRequest) => Promise<PlanCompletion>;
 }
@@ -54,6 +56,7 @@ export class WsGateway {
   private readonly maxBufferedBytes: number;
   private readonly timer: NodeJS.Timeout;
   private readonly pingTimer: NodeJS.Timeout;
+  private readonly stagePingTimer: NodeJS.Timeout;
   /** Pings each socket has left unanswered. */
   private readonly missedPings = new WeakMap<WebSocket, number>();
   /** Connections being closed for not joining: later frames on them are ignored (no peer on a dying socket). */
@@ -76,6 +79,9 @@ export class WsGateway {
     this.timer.unref();
     this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalMs ?? 20_000);
     this.pingTimer.unref();
+    // stages of running requests: a ping every request heartbeat, whose pong says the device is still there
+    this.stagePingTimer = setInterval(() => this.pingStages(), options.stagePingIntervalMs ?? 1_000);
+    this.stagePingTimer.unref();
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
   }
 
@@ -109,7 +115,10 @@ export class WsGateway {
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.coordinator.connect(conn, address);
     this.missedPings.set(ws, 0);
-    ws.on('pong', () => this.missedPings.set(ws, 0));
+    ws.on('pong', () => {
+      this.missedPings.set(ws, 0);
+      this.coordinator.pong(conn, Date.now());
+    });
     const deadline = setTimeout(() => {
       if (this.coordinator.isBound(conn)) return;
       this.closing.add(conn);
@@ -200,6 +209,13 @@ export class WsGateway {
     }
   }
 
+  private pingStages(): void {
+    for (const conn of this.coordinator.stageConns()) {
+      const ws = this.sockets.get(conn);
+      if (ws?.readyState === ws?.OPEN) ws?.ping();
+    }
+  }
+
   /** Cut sockets that left two pings in a row unanswered (a vanished phone), ping the rest. */
   private pingAll(): void {
     for (const ws of this.sockets.values()) {
@@ -217,6 +233,7 @@ export class WsGateway {
   close(): void {
     clearInterval(this.timer);
     clearInterval(this.pingTimer);
+    clearInterval(this.stagePingTimer);
     this.apply(this.coordinator.shutdown());
     for (const ws of this.sockets.values()) ws.close(1001, 'server shutting down');
     this.wss.close();
