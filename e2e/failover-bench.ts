@@ -121,9 +121,9 @@ export async function runFailoverBench(o: {
     medianRatio: median(ok.flatMap((s) => (s.ratio === null ? [] : [s.ratio]))),
     loadAverage: loadavg(),
     method:
-      `${o.devices} lab devices (own Chromium, namespace and CPU share each; ?emulate compute slow-down), tiny model, wasm, ` +
+      `${o.devices} lab devices (own Chromium, namespace and CPU share each), tiny model, wasm, ` +
       `greedy, ${o.newTokens} tokens, an even plan over the live pages; one page taken away per request once the host saw ${o.at} tokens ` +
-      '(tab closed, or every third time its link cut). Recovery = server clock from the loss detection to the first new token ' +
+      '(tab closed, or every third time its link cut) while every page holds after that token (?hold=, so the loss lands mid-request). Recovery = server clock from the loss detection to the first new token ' +
       "(output.recoveredInMs); predicted = the repair's predictedResumeSec. Recovered = the request ended with the one-stage reference tokens.",
   };
 }
