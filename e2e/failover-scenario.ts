@@ -76,6 +76,14 @@ function deviceSpecs(n: number, slowdown: number): PeerSpec[] {
   }));
 }
 
+/** A stage's reported phases in one line: ms per phase (summed over steps) and the last step reached. */
+function phaseSummary(entries: readonly TimingEntry[]): string {
+  const ms = new Map<string, number>();
+  for (const e of entries) ms.set(e.phase, (ms.get(e.phase) ?? 0) + e.endMs - e.startMs);
+  const lastStep = Math.max(...entries.map((e) => e.step));
+  return `${[...ms].map(([p, v]) => `${p} ${Math.round(v)} ms`).join(', ')}; last step ${lastStep}`;
+}
+
 /** One line for a failover message in the run's log. */
 function describeFailover(m: ServerMessage, name: (peerId: string) => string): string {
   switch (m.type) {
@@ -320,6 +328,9 @@ export class FailoverSession {
       byPeer.set(m.peerId, [...(byPeer.get(m.peerId) ?? []), ...m.timings]);
       timings.set(m.requestId, byPeer);
     }
+    for (const [id, byPeer] of timings)
+      for (const [peerId, entries] of byPeer)
+        this.log(`failover: request ${id}: ${this.nameOf(peerId)} ${phaseSummary(entries)}`);
     return {
       requestId,
       tokenIds: outputs.flatMap((o) => o.tokenIds),

@@ -466,6 +466,8 @@ export class Coordinator {
   private readonly joinLimiter: RateLimiter;
   private readonly profileLimiter: RateLimiter;
   private readonly defaultTokens: number;
+  /** When tick() last ran (null before the first): a long gap means the server itself was stalled. */
+  private lastTickMs: number | null = null;
   private readonly peerjs: { path: string; key: string };
   private nextPlanToken = 1;
   /** Plan token -> session code, while the planner runs. */
@@ -523,6 +525,10 @@ export class Coordinator {
   /** Drop silent peers and idle sessions. Call every second or so. */
   tick(nowMs: number): Effect[] {
     const out = new Outbox();
+    // A tick long after the previous one means this server was stalled (a busy or throttled machine): the
+    // messages and pongs that came meanwhile wait behind this timer, so silence is not judged until they are in.
+    const stalled = this.lastTickMs !== null && nowMs - this.lastTickMs > this.limits.lossTimeoutMs / 2;
+    this.lastTickMs = nowMs;
     for (const session of [...this.sessions.values()]) {
       for (const peer of [...session.peers.values()]) {
         if (nowMs - peer.lastSeenMs > this.limits.heartbeatTimeoutMs) {
@@ -539,7 +545,7 @@ export class Coordinator {
           }
         }
       }
-      this.watchRequest(session, nowMs, out);
+      this.watchRequest(session, nowMs, out, stalled);
       if (
         session.peers.size === 0 &&
         session.hostConns.size === 0 &&
@@ -1578,7 +1584,7 @@ export class Coordinator {
   // ---- failover (docs/failover.md; the planning is in failover.ts) ---------------------------
 
   /** Called every tick: stages of the running request that went silent, confirmed suspicions, timeouts. */
-  private watchRequest(session: Session, nowMs: number, out: Outbox): void {
+  private watchRequest(session: Session, nowMs: number, out: Outbox, stalled = false): void {
     const request = this.runningRequest(session);
     if (!request) return;
     const { lossTimeoutMs, stallTimeoutMs, requestHeartbeatIntervalMs } = this.limits;
@@ -1593,6 +1599,7 @@ export class Coordinator {
       }
       // Silence counts from the attempt's start: an idle page heartbeats less often before it.
       const since = (ms: number) => nowMs - Math.max(ms, request.attemptStartedAtMs);
+      if (stalled) continue;
       if (since(Math.max(peer.lastSeenMs, peer.lastPongMs)) > lossTimeoutMs || since(peer.lastSeenMs) > stallTimeoutMs)
         silent.push(id);
     }

@@ -295,6 +295,23 @@ describe('failover', () => {
     expect(stalled![0]).toBe(4000 + 20_000 + 1000);
   });
 
+  it('right after the server itself stalled, silence is not judged until what came meanwhile is processed', async () => {
+    const c = make({ lossTimeoutMs: 3000, heartbeatTimeoutMs: 10_000_000 });
+    const s = await running(c, roomy());
+    const [quiet, ...rest] = s.stages.map((st) => st.peerId);
+    const stageLost = (effects: Effect[]) =>
+      effects.flatMap((e) =>
+        e.kind === 'send' && e.message.type === 'stage-lost' && e.to === HOST ? e.message.lostPeerIds : [],
+      );
+    for (const id of s.stages.map((st) => st.peerId)) c.handle(s.conn(id), { type: 'heartbeat' }, 1000);
+    expect(stageLost(c.tick(1000))).toEqual([]);
+    // the server's event loop was blocked from 1000 to 6000: its next tick comes before the queued heartbeats
+    expect(stageLost(c.tick(6000))).toEqual([]);
+    for (const id of rest) c.handle(s.conn(id), { type: 'heartbeat' }, 6000);
+    // the next ordinary tick judges again: only the page that really sent nothing is lost
+    expect(stageLost(c.tick(6100))).toEqual([quiet]);
+  });
+
   it('link-lost: an accused page gone silent is lost at once; a live one only if no token comes within lossTimeoutMs', async () => {
     const c = make({ lossTimeoutMs: 3000, requestHeartbeatIntervalMs: 1000 });
     const s = await running(c, roomy());
