@@ -33,6 +33,11 @@ const PARKED_CHANNEL_MS = 30_000;
 /** At most this many channels wait for admission, and each holds at most this many frames. */
 const MAX_PARKED_CHANNELS = 8;
 const MAX_PARKED_FRAMES = 8;
+/**
+ * Frames that arrive while nothing listens (a page between two stages: the old one disposed, the new
+ * one still being built) wait for the next subscriber, at most this many (the oldest go first).
+ */
+const MAX_UNCLAIMED_FRAMES = 16;
 
 /** One ordered, reliable message channel to one remote peer. */
 export interface ByteChannel {
@@ -204,6 +209,7 @@ export class LinkHub implements PipelineTransport {
   private readonly parked = new Map<FrameLink, { hold: ParkedHold; timer: ReturnType<typeof setTimeout> }>();
   private readonly dialing = new Map<string, Promise<void>>();
   private readonly frameHandlers = new Set<FrameHandler>();
+  private unclaimed: [Frame, string, FrameArrival][] = [];
   private readonly eventHandlers = new Set<EventHandler>();
   private closed = false;
   private policy: LinkPolicy | null = null;
@@ -270,7 +276,22 @@ export class LinkHub implements PipelineTransport {
 
   onFrame(handler: FrameHandler): () => void {
     this.frameHandlers.add(handler);
+    const waiting = this.unclaimed;
+    this.unclaimed = [];
+    // after the caller's turn: a stage subscribes in its constructor, before it is fully set up
+    if (waiting.length)
+      queueMicrotask(() => {
+        for (const [frame, from, arrival] of waiting) this.deliver(frame, from, arrival);
+      });
     return () => this.frameHandlers.delete(handler);
+  }
+
+  private deliver(frame: Frame, from: string, arrival: FrameArrival): void {
+    if (this.frameHandlers.size === 0) {
+      if (this.unclaimed.push([frame, from, arrival]) > MAX_UNCLAIMED_FRAMES) this.unclaimed.shift();
+      return;
+    }
+    for (const h of this.frameHandlers) h(frame, from, arrival);
   }
 
   onEvent(handler: EventHandler): () => void {
@@ -367,7 +388,7 @@ export class LinkHub implements PipelineTransport {
       {
         frame: (frame, arrival) => {
           if (hold.held === null) {
-            for (const h of this.frameHandlers) h(frame, peerId, arrival);
+            this.deliver(frame, peerId, arrival);
           } else if (hold.held.push([frame, arrival]) > MAX_PARKED_FRAMES) {
             // A sender that keeps sending while it is not a neighbour is not a plan in transition.
             hold.held = [];
@@ -428,7 +449,7 @@ export class LinkHub implements PipelineTransport {
     this.register(link);
     // After the caller's turn: a stage sets its policy before it subscribes to frames.
     queueMicrotask(() => {
-      for (const [frame, arrival] of held) for (const h of this.frameHandlers) h(frame, link.remoteId, arrival);
+      for (const [frame, arrival] of held) this.deliver(frame, link.remoteId, arrival);
     });
   }
 

@@ -203,6 +203,29 @@ describe('loopback transport', () => {
     b.close();
   });
 
+  it('keeps frames that arrive while nothing listens (between two stages) for the next subscriber, in order and bounded', async () => {
+    const net = new LoopbackNetwork();
+    const a = net.createTransport('a');
+    const b = net.createTransport('b');
+    const oldFrames: Frame[] = [];
+    const unsubscribe = b.onFrame((f) => oldFrames.push(f));
+    await a.send('b', tokenFrame(1, 0, [5]));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(oldFrames).toHaveLength(1);
+    // b's stage is replaced: the old one is disposed, frames come before the new one subscribes
+    unsubscribe();
+    for (let step = 1; step <= 20; step++) await a.send('b', tokenFrame(2, step, [step]));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(oldFrames).toHaveLength(1);
+    const fresh = collect(b);
+    await fresh.next(16);
+    await new Promise((r) => setTimeout(r, 20));
+    // the 16 newest, in order (the first 4 made room)
+    expect(fresh.frames.map(([f]) => f.step)).toEqual(Array.from({ length: 16 }, (_, i) => i + 5));
+    a.close();
+    b.close();
+  });
+
   it('closes a held channel whose sender keeps sending, and one still held when the transport closes', async () => {
     const net = new LoopbackNetwork();
     const a = net.createTransport('a');
