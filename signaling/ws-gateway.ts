@@ -212,7 +212,7 @@ export class WsGateway {
   private pingStages(): void {
     for (const conn of this.coordinator.stageConns()) {
       const ws = this.sockets.get(conn);
-      if (ws?.readyState === ws?.OPEN) ws?.ping();
+      if (ws && ws.readyState === ws.OPEN) ws.ping();
     }
   }
 
