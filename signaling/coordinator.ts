@@ -36,6 +36,7 @@ import { lostLayers, planFailover, type RemainingPage } from './failover.ts';
 import { CalibrationStore } from './calibration-store.ts';
 import type { PlanOutcome, PlanRequest } from './planning.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
+import { LivenessWindow } from './liveness.ts';
 import { omit } from './omit.ts';
 import { RequestQueue, retryAfterSeconds } from './request-queue.ts';
 import { predictedStages } from './predicted-stages.ts';
@@ -186,8 +187,8 @@ interface Peer {
   emulated: string | null;
   joinedAtMs: number;
   lastSeenMs: number;
-  /** The last pong of its socket (the device is on the network, whatever its page's main thread does). */
-  lastPongMs: number;
+  /** Its messages and its socket's pongs (the device is on the network, whatever its page's main thread does). */
+  liveness: LivenessWindow;
   conn: ConnId | null;
   profile: ProfileReport | null;
   cachedUnits: string[];
@@ -563,20 +564,17 @@ export class Coordinator {
   pong(conn: ConnId, nowMs: number): void {
     const bound = this.conns.get(conn)?.peer;
     const peer = bound ? this.sessions.get(bound.code)?.peers.get(bound.peerId) : undefined;
-    if (peer) peer.lastPongMs = nowMs;
+    peer?.liveness.signal(nowMs);
   }
 
-  /** Sockets of the stages of running requests: the gateway pings these every request heartbeat. */
-  stageConns(): ConnId[] {
+  /**
+   * Sockets of every page in a session: the gateway pings these every request heartbeat, so each device's
+   * gaps between signs of life are known before it runs a stage (liveness.ts).
+   */
+  peerConns(): ConnId[] {
     const conns: ConnId[] = [];
-    for (const session of this.sessions.values()) {
-      const request = this.runningRequest(session);
-      if (!request) continue;
-      for (const id of request.peerIds) {
-        const conn = session.peers.get(id)?.conn;
-        if (conn !== null && conn !== undefined) conns.push(conn);
-      }
-    }
+    for (const session of this.sessions.values())
+      for (const peer of session.peers.values()) if (peer.conn !== null) conns.push(peer.conn);
     return conns;
   }
 
@@ -588,7 +586,10 @@ export class Coordinator {
     if (!state) return out.effects;
     if (state.peer) {
       const peer = this.sessions.get(state.peer.code)?.peers.get(state.peer.peerId);
-      if (peer) peer.lastSeenMs = nowMs;
+      if (peer) {
+        peer.lastSeenMs = nowMs;
+        peer.liveness.signal(nowMs);
+      }
     }
     try {
       this.dispatch(conn, state, msg, nowMs, out);
@@ -776,7 +777,7 @@ export class Coordinator {
       emulated: msg.emulated ?? null,
       joinedAtMs: nowMs,
       lastSeenMs: nowMs,
-      lastPongMs: nowMs,
+      liveness: new LivenessWindow(nowMs),
       conn,
       profile: null,
       cachedUnits: [],
@@ -820,6 +821,7 @@ export class Coordinator {
     }
     peer.conn = conn;
     peer.lastSeenMs = nowMs;
+    peer.liveness.signal(nowMs);
     this.bindPeer(conn, state, session, peer, nowMs, msg.ref, out);
   }
 
@@ -1561,7 +1563,7 @@ export class Coordinator {
     const accusedId = msg.lostPeerId;
     if (!request.peerIds.has(accusedId) || request.lostPeerIds.has(accusedId) || accusedId === peer.peerId) return;
     const accused = session.peers.get(accusedId);
-    const silentMs = accused ? nowMs - Math.max(accused.lastSeenMs, accused.lastPongMs) : Infinity;
+    const silentMs = accused ? nowMs - accused.liveness.lastSignalMs : Infinity;
     if (!accused || accused.conn === null || silentMs > 1.5 * this.limits.requestHeartbeatIntervalMs)
       this.loseStages(session, request, [accusedId], 'link-lost', nowMs, out);
     else if (!request.suspects.has(accusedId)) request.suspects.set(accusedId, nowMs);
@@ -1600,7 +1602,9 @@ export class Coordinator {
       // Silence counts from the attempt's start: an idle page heartbeats less often before it.
       const since = (ms: number) => nowMs - Math.max(ms, request.attemptStartedAtMs);
       if (stalled) continue;
-      if (since(Math.max(peer.lastSeenMs, peer.lastPongMs)) > lossTimeoutMs || since(peer.lastSeenMs) > stallTimeoutMs)
+      // a device seen to answer slowly gets proportionally longer (liveness.ts)
+      const silenceLimitMs = peer.liveness.limitMs(lossTimeoutMs, stallTimeoutMs);
+      if (since(peer.liveness.lastSignalMs) > silenceLimitMs || since(peer.lastSeenMs) > stallTimeoutMs)
         silent.push(id);
     }
     if (gone.length > 0) {
