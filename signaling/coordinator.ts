@@ -1592,6 +1592,7 @@ export class Coordinator {
     const { lossTimeoutMs, stallTimeoutMs, requestHeartbeatIntervalMs } = this.limits;
     const gone: string[] = [];
     const silent: string[] = [];
+    let silence: { silentMs: number; limitMs: number } | undefined;
     for (const id of request.peerIds) {
       if (request.lostPeerIds.has(id)) continue;
       const peer = session.peers.get(id);
@@ -1604,15 +1605,18 @@ export class Coordinator {
       if (stalled) continue;
       // a device seen to answer slowly gets proportionally longer (liveness.ts)
       const silenceLimitMs = peer.liveness.limitMs(lossTimeoutMs, stallTimeoutMs);
-      if (since(peer.liveness.lastSignalMs) > silenceLimitMs || since(peer.lastSeenMs) > stallTimeoutMs)
+      const silentMs = since(peer.liveness.lastSignalMs);
+      if (silentMs > silenceLimitMs || since(peer.lastSeenMs) > stallTimeoutMs) {
         silent.push(id);
+        if (!silence || silentMs > silence.silentMs) silence = { silentMs, limitMs: silenceLimitMs };
+      }
     }
     if (gone.length > 0) {
       this.loseStages(session, request, gone, 'left', nowMs, out);
       return;
     }
     if (silent.length > 0) {
-      this.loseStages(session, request, silent, 'heartbeat', nowMs, out);
+      this.loseStages(session, request, silent, 'heartbeat', nowMs, out, new Map(), silence);
       return;
     }
     const confirmed = [...request.suspects]
@@ -1679,6 +1683,7 @@ export class Coordinator {
     nowMs: number,
     out: Outbox,
     logKeys: ReadonlyMap<string, string> = new Map(),
+    silence?: { silentMs: number; limitMs: number },
   ): void {
     const fresh = lost.filter((id) => request.peerIds.has(id) && !request.lostPeerIds.has(id));
     if (request.state !== 'running' || fresh.length === 0) return;
@@ -1693,6 +1698,7 @@ export class Coordinator {
       layers: lostLayers(request.stages, new Set(fresh)),
       reason,
       detectedAtMs: nowMs,
+      ...(silence ? { silence } : {}),
     };
     out.sendAll(this.sessionConns(session), stageLost);
     if (session.plan) session.plan.stale = true;

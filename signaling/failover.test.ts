@@ -250,7 +250,11 @@ describe('failover', () => {
     expect(c.tick(3000).some((e) => e.kind === 'send' && e.message.type === 'stage-lost')).toBe(false);
     beat(3001);
     const effects = c.tick(3001);
-    expect(only(effects, HOST, 'stage-lost')).toMatchObject({ lostPeerIds: [s.stages[0].peerId], reason: 'heartbeat' });
+    expect(only(effects, HOST, 'stage-lost')).toMatchObject({
+      lostPeerIds: [s.stages[0].peerId],
+      reason: 'heartbeat',
+      silence: { silentMs: 3001, limitMs: 3000 },
+    });
     // the silent page is still in the session (until the heartbeat timeout) and is told too
     expect(c.hasPeer(s.stages[0].peerId)).toBe(true);
     expect(only(effects, s.conn(s.stages[0].peerId), 'stage-lost').reason).toBe('heartbeat');
