@@ -145,6 +145,8 @@ export class Harness {
       log(`harness: namespace ${net.name}; starting the server on ${port}`);
       server = await startServerInNetwork({
         net,
+        // in the lab the server runs in its own weighted control group (a busy host must not starve it)
+        onSpawn: lab ? (pid) => lab.admitServer(pid) : undefined,
         command: resolve('node_modules/.bin/tsx'),
         args: [
           resolve('signaling/main.ts'),

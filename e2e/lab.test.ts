@@ -11,7 +11,7 @@ import { chromium as playwright, type Browser, type Page } from 'playwright-core
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumArgs } from './browser.ts';
 import { prepareE2e, skipBanner } from './environment.ts';
-import { checkLabShapes, createLab, labSupport, tbfBurstBytes, type Lab } from './lab.ts';
+import { checkLabShapes, createLab, LAB_CPU_SHARES, labSupport, tbfBurstBytes, type Lab } from './lab.ts';
 import { startServerInNetwork, type ServerProcess } from './server-process.ts';
 
 const ready = prepareE2e();
@@ -57,6 +57,7 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
     lab = createLab(ready.chromium.path, SHAPES, PORT, 2);
     server = await startServerInNetwork({
       net: lab.hub,
+      onSpawn: (pid) => lab.admitServer(pid),
       command: 'node_modules/.bin/tsx',
       args: ['e2e/fixtures/peer-server.ts', String(PORT)],
       port: PORT,
@@ -83,6 +84,13 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
     (lab as Lab | undefined)?.destroy();
   });
 
+  it('runs the server in its own weighted group without a quota', () => {
+    const pids = readFileSync(join(lab.serverCgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+    expect(pids).toContain(String(server.child.pid));
+    expect(Number(readFileSync(join(lab.serverCgroup, 'cpu.shares'), 'utf8'))).toBe(LAB_CPU_SHARES);
+    expect(Number(readFileSync(join(lab.serverCgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(-1);
+  });
+
   it('puts every process of a device browser in its own CPU group with its quota', () => {
     lab.devices.forEach((d, i) => {
       const pids = d.pids();
@@ -92,6 +100,8 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
       expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(
         Math.round(SHAPES[i].cores * 100_000),
       );
+      // weighted, so that a busy host does not take its share away
+      expect(Number(readFileSync(join(d.cgroup, 'cpu.shares'), 'utf8'))).toBe(LAB_CPU_SHARES);
       // Nothing of this device runs outside its group: every live process in its namespace is in the
       // group (the group is read after the namespace, so a process started in between is in both).
       const inNamespace = execFileSync('ip', ['netns', 'pids', d.namespace], { encoding: 'utf8' })

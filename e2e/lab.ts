@@ -58,12 +58,26 @@ export interface LabDevice {
 export interface Lab {
   /** The hub namespace: run the server here (startServerInNetwork). */
   readonly hub: PrivateNetwork;
+  /**
+   * Moves a process (the server, right after it is spawned: what it forks follows) into the server's
+   * control group, which has no quota but the devices' weight: on a busy host the access point is not
+   * starved either. (A wrapper inside the namespace cannot do it: `ip netns exec` remounts /sys.)
+   */
+  admitServer(pid: number): void;
+  /** The server's control group folder. */
+  readonly serverCgroup: string;
   readonly devices: readonly LabDevice[];
   destroy(): void;
 }
 
 export const CGROUP_CPU_ROOT = '/sys/fs/cgroup/cpu';
 const PERIOD_US = 100_000;
+/**
+ * cpu.shares of the devices' and the server's groups (a plain process has 1024): the quota caps a device
+ * at its share, the weight makes sure it gets that share while other work (a build, a second test) loads
+ * the host, as a real device would. The quotas add up to less than the machine, so this cannot starve it.
+ */
+export const LAB_CPU_SHARES = 16_384;
 
 /** Whether the lab can run here, and if not, why (the caller says so loudly and falls back). */
 export function labSupport(): { ok: true } | { ok: false; reason: string } {
@@ -195,6 +209,7 @@ export function createLab(
       mkdirSync(cgroup);
       writeFileSync(join(cgroup, 'cpu.cfs_period_us'), String(PERIOD_US));
       writeFileSync(join(cgroup, 'cpu.cfs_quota_us'), String(Math.round(shape.cores * PERIOD_US)));
+      writeFileSync(join(cgroup, 'cpu.shares'), String(LAB_CPU_SHARES));
       const serverUrl = `http://${hubIp}:${port}`;
       const chromiumWrapper = join(wrapperDir, `chromium-d${i}`);
       // exec keeps Playwright's --remote-debugging-pipe descriptors (3 and 4) attached to the browser.
@@ -224,7 +239,11 @@ export function createLab(
     devices.forEach((d, i) => inHub(ip, 'route', 'add', `10.81.${n}.${4 * i}/30`, 'dev', `d${i}h`, 'table', '100'));
     inHub(ip, 'route', 'add', 'unreachable', 'default', 'table', '100');
     devices.forEach((_, i) => inHub(ip, 'rule', 'add', 'iif', `d${i}h`, 'table', '100', 'pref', '100'));
-    return { hub, devices, destroy };
+    const serverCgroup = join(groupRoot, 'server');
+    mkdirSync(serverCgroup);
+    writeFileSync(join(serverCgroup, 'cpu.shares'), String(LAB_CPU_SHARES));
+    const admitServer = (pid: number) => writeFileSync(join(serverCgroup, 'cgroup.procs'), String(pid));
+    return { hub, devices, destroy, admitServer, serverCgroup };
   } catch (err) {
     destroy();
     if (err instanceof TandemError) throw err;

@@ -29,6 +29,8 @@ export interface StartServerOptions {
   cwd?: string;
   /** Echo the server's output to this function as it comes (the demo's --verbose). */
   echo?: (text: string) => void;
+  /** Called with the server's pid as soon as it is spawned (e.g. to put it in a control group). */
+  onSpawn?: (pid: number) => void;
 }
 
 export async function startServerInNetwork(o: StartServerOptions): Promise<ServerProcess> {
@@ -37,6 +39,7 @@ export async function startServerInNetwork(o: StartServerOptions): Promise<Serve
     env: { ...process.env, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  if (child.pid !== undefined) o.onSpawn?.(child.pid);
   let log = '';
   const keep = (chunk: Buffer) => {
     const text = chunk.toString();
