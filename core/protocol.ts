@@ -251,6 +251,8 @@ export const rosterPeerSchema = z.strictObject({
   cachedUnits: z.array(z.string()),
   /** The peer's stage in the current plan, null when unassigned / excluded / no plan. */
   assignment: z.strictObject({ stageIndex: z.int(), layers: layerRangeSchema }).nullable(),
+  /** Outside the plan: the stage of the current plan it was told to keep a warm copy of (`spare`). */
+  spare: z.strictObject({ stageIndex: z.int(), layers: layerRangeSchema }).optional(),
 });
 export type RosterPeer = z.infer<typeof rosterPeerSchema>;
 

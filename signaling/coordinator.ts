@@ -1021,7 +1021,7 @@ export class Coordinator {
     );
     this.broadcastRoster(session, out, nowMs);
     this.pump(session, nowMs, out);
-    this.offerSpares(session, out);
+    this.offerSpares(session, nowMs, out);
     return out.effects;
   }
 
@@ -1029,7 +1029,7 @@ export class Coordinator {
    * `spare` to each idle page the session's plan chose to keep a warm copy of a stage, once, while no
    * request runs or waits for a plan (their downloads would compete with the stages' own).
    */
-  private offerSpares(session: Session, out: Outbox): void {
+  private offerSpares(session: Session, nowMs: number, out: Outbox): void {
     const plan = session.plan;
     if (!plan || plan.sparesSent || plan.spares.length === 0) return;
     if (this.runningRequest(session) || session.planning || this.isStale(session, plan)) return;
@@ -1038,6 +1038,7 @@ export class Coordinator {
       const conn = session.peers.get(peerId)?.conn;
       if (conn != null) out.send(conn, { type: 'spare', planId: plan.planId, ...spare });
     }
+    this.broadcastRoster(session, out, nowMs); // the roster marks the spares
   }
 
   /** Makes `plan` the session's plan under its next plan id; the session's pages outside it are excluded. */
@@ -1280,7 +1281,7 @@ export class Coordinator {
       if (failure) out.effects.push({ kind: 'api', event: { type: 'failed', ticket: request.ticket, ...failure } });
     }
     this.pump(session, nowMs, out);
-    this.offerSpares(session, out);
+    this.offerSpares(session, nowMs, out);
   }
 
   /** Stops a running request on every page: `cancel` to all, an ended output for the views. */
@@ -2254,8 +2255,10 @@ export class Coordinator {
 
   private roster(session: Session): RosterPeer[] {
     const assigned = new Map(session.plan?.stages.map((s) => [s.peerId, s]) ?? []);
+    const spares = new Map(session.plan?.sparesSent ? session.plan.spares.map((s) => [s.peerId, s]) : []);
     return [...session.peers.values()].map((p) => {
       const stage = assigned.get(p.peerId);
+      const spare = spares.get(p.peerId);
       return {
         peerId: p.peerId,
         displayName: p.displayName,
@@ -2265,6 +2268,7 @@ export class Coordinator {
         profile: p.profile ? rosterProfile(p.profile) : null,
         cachedUnits: p.cachedUnits,
         assignment: stage ? { stageIndex: stage.stageIndex, layers: stage.layers } : null,
+        ...(spare ? { spare: { stageIndex: spare.stageIndex, layers: spare.layers } } : {}),
       };
     });
   }

@@ -137,8 +137,21 @@ describe('spares', () => {
     const withCopy = pagesAfterLoading(s.peerIds, stages, new Map([[idle, spare.message.units]]));
     expect(spare.message.predictedResumeSec).toBeCloseTo(repairAfterLosing(st, withCopy, stages), 9);
     expect(spare.message.predictedResumeSec).toBeLessThan(spare.message.withoutSparesSec);
-    // after the page's excluded for the same plan
-    expect(sent(s.effects, s.conn(idle)).map((m) => m.type)).toEqual(['plan-ready', 'excluded', 'roster', 'spare']);
+    // after the page's excluded for the same plan; then the roster marks the spare for everyone
+    expect(sent(s.effects, s.conn(idle)).map((m) => m.type)).toEqual([
+      'plan-ready',
+      'excluded',
+      'roster',
+      'spare',
+      'roster',
+    ]);
+    const roster = sent(s.effects, HOST).filter((m) => m.type === 'roster');
+    expect(roster[0].peers.find((p) => p.peerId === idle)?.spare).toBeUndefined();
+    expect(roster.at(-1)!.peers.find((p) => p.peerId === idle)?.spare).toEqual({
+      stageIndex: costliest,
+      layers: st.layers,
+    });
+    expect(roster.at(-1)!.peers.filter((p) => p.spare !== undefined)).toHaveLength(1);
   });
 
   it('with spares off (--no-spares) no page is told anything new', async () => {

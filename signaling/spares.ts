@@ -55,13 +55,18 @@ export function sparesFor(request: PlanRequest, stages: readonly PlannedStage[])
     embeddingAndHead: true,
     maxRepairs: SPARE_REPAIR_BUDGET,
   });
-  return result.spares.map((s) => ({
-    candidate: s.device,
-    stageIndex: s.stage,
-    layers: s.layers,
-    predictedResumeSec: result.lossSec[s.stage],
-    withoutSparesSec: result.baselineSec[s.stage],
-  }));
+  return (
+    result.spares
+      .map((s) => ({
+        candidate: s.device,
+        stageIndex: s.stage,
+        layers: s.layers,
+        predictedResumeSec: result.lossSec[s.stage],
+        withoutSparesSec: result.baselineSec[s.stage],
+      }))
+      // A stage whose loss no page could repair gains nothing from a copy (and the wire carries no Infinity).
+      .filter((s) => Number.isFinite(s.withoutSparesSec))
+  );
 }
 
 /** planWithPlanner, plus the plan's spares when the request asks for them. */
