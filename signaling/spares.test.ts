@@ -10,6 +10,7 @@ import { testManifest } from '../shards/test-manifest.ts';
 import type { Effect } from './coordinator.ts';
 import { planFailover, type RemainingPage } from './failover.ts';
 import { planInline } from './planner-pool.ts';
+import { MAX_SPARE_SESSION_PAGES, SPARE_REPAIR_BUDGET, spareRepairBudget, sparesFor } from './spares.ts';
 import {
   GREEDY,
   HOST_CONN as HOST,
@@ -267,5 +268,21 @@ describe('spares', () => {
       60,
     );
     expect(spares(end2)).toEqual([]);
+  });
+
+  it('large sessions: fewer repair evaluations as the repair DP grows, none beyond the page limit', () => {
+    const budgets = [4, 6, 8, 10, 12].map((k) => spareRepairBudget(k, 24));
+    expect(budgets[0]).toBe(SPARE_REPAIR_BUDGET);
+    for (let i = 1; i < budgets.length; i++) expect(budgets[i]).toBeLessThanOrEqual(budgets[i - 1]);
+    expect(budgets.at(-1)).toBeLessThan(SPARE_REPAIR_BUDGET);
+    const pages = MAX_SPARE_SESSION_PAGES + 1;
+    const candidates = Array.from({ length: pages }, (_, i) => ({
+      peerId: `p${i}`,
+      displayName: `p${i}`,
+      profile: sampleProfile(i + 1),
+    }));
+    const stage = { candidate: 0, layers: { start: 0, end: 8 }, ...{ load: 0, wait: 0, comm: 0, compute: 0 } };
+    const request = { manifest, candidates, tokens: TOKENS, method: 'dp' as const, memoryModel: 'max' as const };
+    expect(sparesFor(request, [{ ...stage, startTime: 0, finishTime: 1 }])).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@
  * planner worker), after the plan itself. Pure.
  */
 import type { LayerRangeWire } from '../core/protocol.ts';
+import { dpStateCount } from '../planner/dp.ts';
 import { planSpares } from '../planner/spares.ts';
 import { heldUnitsOf } from './failover.ts';
 import {
@@ -20,8 +21,14 @@ import {
 
 /** Sessions larger than this get no spares: every candidate assignment costs a repair plan per stage. */
 export const MAX_SPARE_SESSION_PAGES = 12;
-/** Repair plans the spare search may make per plan (planSpares' budget). */
+/** Repair plans the spare search may make per plan (planSpares' budget), at most. */
 export const SPARE_REPAIR_BUDGET = 600;
+/**
+ * ... and at most this many exact-DP states over all of them: a repair's whole re-plan over K - 1 pages
+ * visits up to 2^(K-1) (K-1) (L+1) states, so large sessions get fewer evaluations (a best-so-far choice)
+ * and the plan, which waits for its spares, stays about as quick to come as before.
+ */
+export const SPARE_DP_STATE_BUDGET = 3e7;
 
 /** An idle page that should keep a warm copy of a stage. */
 export interface PlannedSpare {
@@ -53,7 +60,7 @@ export function sparesFor(request: PlanRequest, stages: readonly PlannedStage[])
     tokens: request.tokens,
     memoryModel: request.memoryModel,
     embeddingAndHead: true,
-    maxRepairs: SPARE_REPAIR_BUDGET,
+    maxRepairs: spareRepairBudget(candidates.length, request.manifest.config.num_hidden_layers),
   });
   return (
     result.spares
@@ -66,6 +73,14 @@ export function sparesFor(request: PlanRequest, stages: readonly PlannedStage[])
       }))
       // A stage whose loss no page could repair gains nothing from a copy (and the wire carries no Infinity).
       .filter((s) => Number.isFinite(s.withoutSparesSec))
+  );
+}
+
+/** How many repair plans the spare search of a session of `pages` pages and `layers` layers may make. */
+export function spareRepairBudget(pages: number, layers: number): number {
+  return Math.min(
+    SPARE_REPAIR_BUDGET,
+    Math.floor(SPARE_DP_STATE_BUDGET / dpStateCount(Math.max(1, pages - 1), layers)),
   );
 }
 
