@@ -653,6 +653,11 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     reason: lossReasonSchema,
     /** Server clock, ms since epoch. */
     detectedAtMs: z.number(),
+    /**
+     * For 'heartbeat': how long the lost device had been silent (no message, no pong), ms, and the limit it
+     * was judged by (its own, see signaling/liveness.ts); absent for other reasons.
+     */
+    silence: z.strictObject({ silentMs: z.number().min(0), limitMs: z.number().min(0) }).optional(),
   }),
   /**
    * The repaired plan for request `requestId` (original id); `assignment`s for plan `planId` and the

@@ -15,10 +15,10 @@
  * its stage after each loss's token count: the ring stops there until the page is taken and the hold
  * released, so each loss lands mid-request by construction (`lossesInFlight` still records it).
  */
-import { execFileSync } from 'node:child_process';
 import { TandemError } from '../core/errors.ts';
 import type { Sampling, ServerMessage, ServerMessageOf, TimingEntry } from '../core/protocol.ts';
 import { GREEDY, Harness } from './harness.ts';
+import type { LabDevice } from './lab.ts';
 import type { ModelFixture } from './model-fixture.ts';
 import type { PeerSpec, TandemPage } from './tandem-page.ts';
 
@@ -88,7 +88,7 @@ function phaseSummary(entries: readonly TimingEntry[]): string {
 function describeFailover(m: ServerMessage, name: (peerId: string) => string): string {
   switch (m.type) {
     case 'stage-lost':
-      return `${m.lostPeerIds.map(name).join(', ')} (${m.reason})`;
+      return `${m.lostPeerIds.map(name).join(', ')} (${m.reason}${m.silence ? `: silent ${m.silence.silentMs} ms, limit ${m.silence.limitMs} ms` : ''})`;
     case 'repair':
       return `${m.mode}: ${m.stages.map((s) => `${name(s.peerId)} [${s.layers.start + 1}-${s.layers.end}]`).join(' -> ')}`;
     case 'request-failed':
@@ -102,6 +102,8 @@ function describeFailover(m: ServerMessage, name: (peerId: string) => string): s
 export class FailoverSession {
   /** the live page of each device, by device name (null once taken away, until refill) */
   private readonly live = new Map<string, TandemPage | null>();
+  /** devices whose link take() cut, until closeCut() brings them back */
+  private readonly cut = new Set<LabDevice>();
   private readonly log: (line: string) => void;
 
   private constructor(
@@ -204,18 +206,25 @@ export class FailoverSession {
     if (!page) throw new TandemError('e2e-usage', `device ${name} has no live page`);
     this.live.set(name, null);
     if (how === 'close') return page.close();
-    const i = this.specs.findIndex((s) => s.name === name);
-    const ns = this.h.lab?.devices[i]?.namespace;
-    if (!ns) throw new TandemError('e2e-usage', `device ${name} is not a lab device`);
-    execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'eth0', 'down']);
-    // the page lives on, unreachable; its tab is closed when the session ends
+    const device = this.deviceOf(name);
+    device.setOnline(false);
+    this.cut.add(device);
+    // the page lives on, unreachable; its tab is closed by closeCut
     return Promise.resolve();
   }
 
-  /** Pages whose links were cut stay unreachable: close them (after their case, before a refill). */
+  /** Pages whose links were cut stay unreachable: close them and bring their devices back online (after their case, before a refill). */
   async closeCut(): Promise<void> {
     for (const p of this.h.pages)
       if (!p.page.isClosed() && !this.livePages().some((l) => l.page === p)) await p.close();
+    for (const device of this.cut) device.setOnline(true);
+    this.cut.clear();
+  }
+
+  private deviceOf(name: string): LabDevice {
+    const device = this.h.lab?.devices[this.specs.findIndex((s) => s.name === name)];
+    if (!device) throw new TandemError('e2e-usage', `device ${name} is not a lab device`);
+    return device;
   }
 
   /**

@@ -61,6 +61,11 @@ function expectRecovered(run: FailoverRun, plan: ServerMessageOf<'plan-ready'>):
     expect(lost!.requestId).toBe(run.requestId);
     expect(t.how === 'cut' ? ['heartbeat', 'link-lost'] : ['left', 'link-lost', 'heartbeat']).toContain(lost!.reason);
   }
+  // a loss nobody caused (a lab device starved by a loaded host missed its pongs for lossTimeoutMs) is
+  // repaired like any other; it must not change the tokens, and it is said
+  const caused = new Set(run.taken.map((t) => t.peerId));
+  for (const l of run.lost.filter((l) => !l.lostPeerIds.some((id) => caused.has(id))))
+    console.warn(`failover: a loss the test did not cause: ${l.lostPeerIds.join(', ')} (${l.reason})`);
   // a repair and a continuation per loss; continuations resume where the tokens stood, never repeat
   expect(run.repairs.length).toBe(run.lost.length);
   expect(run.resumes.length).toBe(run.lost.length);
@@ -68,14 +73,17 @@ function expectRecovered(run: FailoverRun, plan: ServerMessageOf<'plan-ready'>):
     expect(s.resume).toMatchObject({ of: run.requestId, attempt: i + 1 });
     expect(s.requestId).not.toBe(run.requestId);
     const firstIndex = s.resume!.firstIndex;
-    // the pages held after the loss's token count, so the continuation resumes exactly there
-    expect(firstIndex).toBe(run.taken[i].atGenerated);
     expect(s.maxNewTokens).toBe(NEW_TOKENS - firstIndex);
     expect(s.promptTokenIds?.slice(-firstIndex)).toEqual(reference.generated.slice(0, firstIndex));
-    // no repaired pipeline contains a page that was taken away before it
-    const repair = run.repairs[i];
-    for (const t of run.taken.slice(0, i + 1)) expect(repair.stages.map((st) => st.peerId)).not.toContain(t.peerId);
+    // no repaired pipeline contains a page lost before it
+    const gone = run.lost.slice(0, i + 1).flatMap((l) => l.lostPeerIds);
+    for (const st of run.repairs[i].stages) expect(gone).not.toContain(st.peerId);
   });
+  // the continuation after a page taken away resumes exactly at the token count its pages held at
+  for (const t of run.taken) {
+    const i = run.lost.findIndex((l) => l.lostPeerIds.includes(t.peerId));
+    expect(run.resumes[i].resume!.firstIndex, `the continuation after ${t.name}`).toBe(t.atGenerated);
+  }
   // "recovered in": on the first output after a recovery (two losses before one token share one)
   expect(run.recoveredInMs.length).toBeGreaterThanOrEqual(1);
   expect(run.recoveredInMs.length).toBeLessThanOrEqual(run.lost.length);

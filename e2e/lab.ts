@@ -51,6 +51,8 @@ export interface LabDevice {
   readonly cgroup: string;
   /** PIDs now in the device's control group. */
   pids(): number[];
+  /** Cut the device off the network (its link down: a phone leaving the Wi-Fi) or bring it back. */
+  setOnline(online: boolean): void;
 }
 
 export interface Lab {
@@ -201,7 +203,21 @@ export function createLab(
         `#!/bin/sh\necho $$ > ${shellQuote(join(cgroup, 'cgroup.procs'))}\nexec ${ip} netns exec ${namespace} ${shellQuote(chromium)} --unsafely-treat-insecure-origin-as-secure=${serverUrl} "$@"\n`,
         { mode: 0o755 },
       );
-      return { index: i, shape, namespace, serverUrl, chromiumWrapper, cgroup, pids: () => readPids(cgroup) };
+      const setOnline = (online: boolean) => {
+        inDev(ip, 'link', 'set', 'eth0', online ? 'up' : 'down');
+        // a link going down takes its routes along; its tbf qdisc stays configured
+        if (online) inDev(ip, 'route', 'replace', 'default', 'via', hubIp, 'dev', 'eth0');
+      };
+      return {
+        index: i,
+        shape,
+        namespace,
+        serverUrl,
+        chromiumWrapper,
+        cgroup,
+        pids: () => readPids(cgroup),
+        setOnline,
+      };
     });
     // Forwarded traffic (from a device) may only go to another device: table 100 knows the devices'
     // subnets and nothing else, so nothing a page sends can reach the host's control link or beyond.

@@ -36,6 +36,7 @@ import { lostLayers, planFailover, type RemainingPage } from './failover.ts';
 import { CalibrationStore } from './calibration-store.ts';
 import type { PlanOutcome, PlanRequest } from './planning.ts';
 import { RateLimiter, type RateLimit } from './rate-limit.ts';
+import { LivenessWindow } from './liveness.ts';
 import { omit } from './omit.ts';
 import { RequestQueue, retryAfterSeconds } from './request-queue.ts';
 import { predictedStages } from './predicted-stages.ts';
@@ -192,8 +193,8 @@ interface Peer {
   emulated: string | null;
   joinedAtMs: number;
   lastSeenMs: number;
-  /** The last pong of its socket (the device is on the network, whatever its page's main thread does). */
-  lastPongMs: number;
+  /** Its messages and its socket's pongs (the device is on the network, whatever its page's main thread does). */
+  liveness: LivenessWindow;
   conn: ConnId | null;
   profile: ProfileReport | null;
   cachedUnits: string[];
@@ -575,20 +576,17 @@ export class Coordinator {
   pong(conn: ConnId, nowMs: number): void {
     const bound = this.conns.get(conn)?.peer;
     const peer = bound ? this.sessions.get(bound.code)?.peers.get(bound.peerId) : undefined;
-    if (peer) peer.lastPongMs = nowMs;
+    peer?.liveness.signal(nowMs);
   }
 
-  /** Sockets of the stages of running requests: the gateway pings these every request heartbeat. */
-  stageConns(): ConnId[] {
+  /**
+   * Sockets of every page in a session: the gateway pings these every request heartbeat, so each device's
+   * gaps between signs of life are known before it runs a stage (liveness.ts).
+   */
+  peerConns(): ConnId[] {
     const conns: ConnId[] = [];
-    for (const session of this.sessions.values()) {
-      const request = this.runningRequest(session);
-      if (!request) continue;
-      for (const id of request.peerIds) {
-        const conn = session.peers.get(id)?.conn;
-        if (conn !== null && conn !== undefined) conns.push(conn);
-      }
-    }
+    for (const session of this.sessions.values())
+      for (const peer of session.peers.values()) if (peer.conn !== null) conns.push(peer.conn);
     return conns;
   }
 
@@ -600,7 +598,10 @@ export class Coordinator {
     if (!state) return out.effects;
     if (state.peer) {
       const peer = this.sessions.get(state.peer.code)?.peers.get(state.peer.peerId);
-      if (peer) peer.lastSeenMs = nowMs;
+      if (peer) {
+        peer.lastSeenMs = nowMs;
+        peer.liveness.signal(nowMs);
+      }
     }
     try {
       this.dispatch(conn, state, msg, nowMs, out);
@@ -788,7 +789,7 @@ export class Coordinator {
       emulated: msg.emulated ?? null,
       joinedAtMs: nowMs,
       lastSeenMs: nowMs,
-      lastPongMs: nowMs,
+      liveness: new LivenessWindow(nowMs),
       conn,
       profile: null,
       cachedUnits: [],
@@ -832,6 +833,7 @@ export class Coordinator {
     }
     peer.conn = conn;
     peer.lastSeenMs = nowMs;
+    peer.liveness.signal(nowMs);
     this.bindPeer(conn, state, session, peer, nowMs, msg.ref, out);
   }
 
@@ -1610,7 +1612,7 @@ export class Coordinator {
     const accusedId = msg.lostPeerId;
     if (!request.peerIds.has(accusedId) || request.lostPeerIds.has(accusedId) || accusedId === peer.peerId) return;
     const accused = session.peers.get(accusedId);
-    const silentMs = accused ? nowMs - Math.max(accused.lastSeenMs, accused.lastPongMs) : Infinity;
+    const silentMs = accused ? nowMs - accused.liveness.lastSignalMs : Infinity;
     if (!accused || accused.conn === null || silentMs > 1.5 * this.limits.requestHeartbeatIntervalMs)
       this.loseStages(session, request, [accusedId], 'link-lost', nowMs, out);
     else if (!request.suspects.has(accusedId)) request.suspects.set(accusedId, nowMs);
@@ -1639,6 +1641,7 @@ export class Coordinator {
     const { lossTimeoutMs, stallTimeoutMs, requestHeartbeatIntervalMs } = this.limits;
     const gone: string[] = [];
     const silent: string[] = [];
+    let silence: { silentMs: number; limitMs: number } | undefined;
     for (const id of request.peerIds) {
       if (request.lostPeerIds.has(id)) continue;
       const peer = session.peers.get(id);
@@ -1649,15 +1652,20 @@ export class Coordinator {
       // Silence counts from the attempt's start: an idle page heartbeats less often before it.
       const since = (ms: number) => nowMs - Math.max(ms, request.attemptStartedAtMs);
       if (stalled) continue;
-      if (since(Math.max(peer.lastSeenMs, peer.lastPongMs)) > lossTimeoutMs || since(peer.lastSeenMs) > stallTimeoutMs)
+      // a device seen to answer slowly gets proportionally longer (liveness.ts)
+      const silenceLimitMs = peer.liveness.limitMs(lossTimeoutMs, stallTimeoutMs);
+      const silentMs = since(peer.liveness.lastSignalMs);
+      if (silentMs > silenceLimitMs || since(peer.lastSeenMs) > stallTimeoutMs) {
         silent.push(id);
+        if (!silence || silentMs > silence.silentMs) silence = { silentMs, limitMs: silenceLimitMs };
+      }
     }
     if (gone.length > 0) {
       this.loseStages(session, request, gone, 'left', nowMs, out);
       return;
     }
     if (silent.length > 0) {
-      this.loseStages(session, request, silent, 'heartbeat', nowMs, out);
+      this.loseStages(session, request, silent, 'heartbeat', nowMs, out, new Map(), silence);
       return;
     }
     const confirmed = [...request.suspects]
@@ -1724,6 +1732,7 @@ export class Coordinator {
     nowMs: number,
     out: Outbox,
     logKeys: ReadonlyMap<string, string> = new Map(),
+    silence?: { silentMs: number; limitMs: number },
   ): void {
     const fresh = lost.filter((id) => request.peerIds.has(id) && !request.lostPeerIds.has(id));
     if (request.state !== 'running' || fresh.length === 0) return;
@@ -1738,6 +1747,7 @@ export class Coordinator {
       layers: lostLayers(request.stages, new Set(fresh)),
       reason,
       detectedAtMs: nowMs,
+      ...(silence ? { silence } : {}),
     };
     out.sendAll(this.sessionConns(session), stageLost);
     if (session.plan) session.plan.stale = true;

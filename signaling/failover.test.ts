@@ -250,7 +250,11 @@ describe('failover', () => {
     expect(c.tick(3000).some((e) => e.kind === 'send' && e.message.type === 'stage-lost')).toBe(false);
     beat(3001);
     const effects = c.tick(3001);
-    expect(only(effects, HOST, 'stage-lost')).toMatchObject({ lostPeerIds: [s.stages[0].peerId], reason: 'heartbeat' });
+    expect(only(effects, HOST, 'stage-lost')).toMatchObject({
+      lostPeerIds: [s.stages[0].peerId],
+      reason: 'heartbeat',
+      silence: { silentMs: 3001, limitMs: 3000 },
+    });
     // the silent page is still in the session (until the heartbeat timeout) and is told too
     expect(c.hasPeer(s.stages[0].peerId)).toBe(true);
     expect(only(effects, s.conn(s.stages[0].peerId), 'stage-lost').reason).toBe('heartbeat');
@@ -261,8 +265,8 @@ describe('failover', () => {
     const c = make({ lossTimeoutMs: 3000, stallTimeoutMs: 20_000, heartbeatTimeoutMs: 10_000_000 });
     const s = await running(c, roomy());
     const [busy, cut, ...rest] = s.stages.map((st) => st.peerId);
-    // the gateway pings exactly the running request's stages
-    expect(c.stageConns().sort()).toEqual(s.stages.map((st) => s.conn(st.peerId)).sort());
+    // the gateway pings every page of the session (the stages among them)
+    for (const st of s.stages) expect(c.peerConns()).toContain(s.conn(st.peerId));
     const lostAt = (
       from: number,
       to: number,
@@ -293,6 +297,27 @@ describe('failover', () => {
     });
     expect(stalled?.[1]).toEqual([busy]);
     expect(stalled![0]).toBe(4000 + 20_000 + 1000);
+  });
+
+  it('a device seen to answer slowly gets twice its longest recent gap before it is lost; a prompt one keeps lossTimeoutMs', async () => {
+    const c = make({ lossTimeoutMs: 3000, stallTimeoutMs: 15_000, heartbeatTimeoutMs: 10_000_000 });
+    const s = await running(c, roomy());
+    const [slow, prompt, ...rest] = s.stages.map((st) => st.peerId);
+    const lost: [number, string[]][] = [];
+    for (let now = 500; now <= 22_000; now += 500) {
+      // `slow` beats every 2.5 s until 10 s, `prompt` every second until 17 s; then each falls silent
+      if (now <= 10_000 && now % 2500 === 0) c.handle(s.conn(slow), { type: 'heartbeat' }, now);
+      if (now <= 17_000 && now % 1000 === 0) c.handle(s.conn(prompt), { type: 'heartbeat' }, now);
+      if (now % 1000 === 0) for (const id of rest) c.handle(s.conn(id), { type: 'heartbeat' }, now);
+      for (const e of c.tick(now))
+        if (e.kind === 'send' && e.message.type === 'stage-lost' && e.to === HOST)
+          lost.push([now, e.message.lostPeerIds]);
+    }
+    // `slow` once over 2 x 2.5 s of silence, `prompt` once over 3 s
+    expect(lost).toEqual([
+      [15_500, [slow]],
+      [20_500, [prompt]],
+    ]);
   });
 
   it('right after the server itself stalled, silence is not judged until what came meanwhile is processed', async () => {

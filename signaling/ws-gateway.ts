@@ -40,8 +40,8 @@ export interface GatewayOptions {
   joinDeadlineMs?: number;
   /** Ping every socket this often, ms; one that left two pings in a row unanswered is cut (default 20 000). */
   pingIntervalMs?: number;
-  /** Ping the sockets of running requests' stages this often, ms (failover liveness; default 1 000). */
-  stagePingIntervalMs?: number;
+  /** Ping every page's socket this often, ms (failover liveness, liveness.ts; default 1 000). */
+  livenessPingIntervalMs?: number;
   /** Runs a plan (default: inline on this thread). */
   plan?: (request: PlanRequest) => Promise<PlanCompletion>;
 }
@@ -56,7 +56,7 @@ export class WsGateway {
   private readonly maxBufferedBytes: number;
   private readonly timer: NodeJS.Timeout;
   private readonly pingTimer: NodeJS.Timeout;
-  private readonly stagePingTimer: NodeJS.Timeout;
+  private readonly livenessPingTimer: NodeJS.Timeout;
   /** Pings each socket has left unanswered. */
   private readonly missedPings = new WeakMap<WebSocket, number>();
   /** Connections being closed for not joining: later frames on them are ignored (no peer on a dying socket). */
@@ -79,9 +79,9 @@ export class WsGateway {
     this.timer.unref();
     this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalMs ?? 20_000);
     this.pingTimer.unref();
-    // stages of running requests: a ping every request heartbeat, whose pong says the device is still there
-    this.stagePingTimer = setInterval(() => this.pingStages(), options.stagePingIntervalMs ?? 1_000);
-    this.stagePingTimer.unref();
+    // every page: a ping every request heartbeat, whose pong says the device is still there (liveness.ts)
+    this.livenessPingTimer = setInterval(() => this.pingPeers(), options.livenessPingIntervalMs ?? 1_000);
+    this.livenessPingTimer.unref();
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
   }
 
@@ -209,8 +209,8 @@ export class WsGateway {
     }
   }
 
-  private pingStages(): void {
-    for (const conn of this.coordinator.stageConns()) {
+  private pingPeers(): void {
+    for (const conn of this.coordinator.peerConns()) {
       const ws = this.sockets.get(conn);
       if (ws && ws.readyState === ws.OPEN) ws.ping();
     }
@@ -233,7 +233,7 @@ export class WsGateway {
   close(): void {
     clearInterval(this.timer);
     clearInterval(this.pingTimer);
-    clearInterval(this.stagePingTimer);
+    clearInterval(this.livenessPingTimer);
     this.apply(this.coordinator.shutdown());
     for (const ws of this.sockets.values()) ws.close(1001, 'server shutting down');
     this.wss.close();
