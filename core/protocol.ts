@@ -14,7 +14,8 @@
  *   host:  create-session -> session-created {code, hostSecret}
  *   page:  join {code} -> joined {peerId, peerSecret, model, roster}; PeerJS id = peerId
  *   page:  profile, cache-status, heartbeat (every heartbeatIntervalMs)  -> roster to everyone
- *   host:  plan {hostSecret} -> plan-ready to everyone, assignment / excluded to each peer
+ *   host:  plan {hostSecret} -> plan-ready to everyone, assignment / excluded to each peer; while no
+ *          request runs, spare to the idle pages chosen to keep a warm copy of a stage (docs/failover.md)
  *   host:  go {hostSecret, prompt} -> start to every assigned peer at once (same message)
  *   pages: report-timings -> timings to everyone; last stage: report-tokens -> output to everyone
  *   server: a report that completes a stage's prefill (or ends the request) -> calibration to everyone
@@ -250,6 +251,8 @@ export const rosterPeerSchema = z.strictObject({
   cachedUnits: z.array(z.string()),
   /** The peer's stage in the current plan, null when unassigned / excluded / no plan. */
   assignment: z.strictObject({ stageIndex: z.int(), layers: layerRangeSchema }).nullable(),
+  /** Outside the plan: the stage of the current plan it was told to keep a warm copy of (`spare`). */
+  spare: z.strictObject({ stageIndex: z.int(), layers: layerRangeSchema }).optional(),
 });
 export type RosterPeer = z.infer<typeof rosterPeerSchema>;
 
@@ -551,6 +554,23 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     stages: z.array(predictedStageSchema),
   }),
   z.strictObject({ type: z.literal('excluded'), planId: z.string(), reason: z.string() }),
+  /**
+   * Spares (docs/failover.md): this page, outside plan `planId`, keeps a warm copy of stage `stageIndex`'s
+   * units in its cache (downloaded and verified like an assignment's, no session), so that a repair after
+   * that stage's loss can put it here without a download. Sent while no request runs, after `excluded`;
+   * the page answers with `cache-status` once the units are in.
+   */
+  z.strictObject({
+    type: z.literal('spare'),
+    planId: z.string(),
+    stageIndex: z.int().min(0),
+    layers: layerRangeSchema,
+    /** Unit ids to download ('embed' if the stage embeds, 'layer.i' for its layers, 'head' if it has the head). */
+    units: z.array(unitIdSchema).min(1).max(MAX_UNITS_PER_STATUS),
+    /** Predicted seconds from that stage's loss to the next token with this copy, and without any spare. */
+    predictedResumeSec: z.number().min(0),
+    withoutSparesSec: z.number().min(0),
+  }),
   z.strictObject({
     type: z.literal('start'),
     /** Only on the copy sent to the host connection that sent `go`. */

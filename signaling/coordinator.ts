@@ -178,6 +178,12 @@ export interface CoordinatorOptions {
    * would tokenise with the same files and library, but sending the ids makes it so by construction).
    */
   promptTokenIds?: (prompt: string) => number[] | null;
+  /**
+   * Spares (docs/failover.md): each plan also chooses idle pages that keep a warm copy of the stage
+   * whose loss would cost most, and tells them (`spare`) while no request runs. Default true; the
+   * server's --no-spares turns it off.
+   */
+  spares?: boolean;
 }
 
 interface Peer {
@@ -208,7 +214,13 @@ interface Plan {
   stale: boolean;
   /** The connected, profiled peers the plan was made over (a change makes a go re-plan). */
   candidatePeerIds: string[];
+  /** Idle pages that keep a warm copy of a stage (docs/failover.md, "Spares"); told once no request runs. */
+  spares: PlanSpare[];
+  sparesSent: boolean;
 }
+
+/** A `spare` of a plan, before it goes out: the page and the message's fields. */
+type PlanSpare = { peerId: string } & Omit<ServerMessageOf<'spare'>, 'type' | 'planId'>;
 
 interface RequestRecord {
   /** The user's request id: outputs always carry it, whatever attempt runs. */
@@ -922,10 +934,12 @@ export class Coordinator {
           displayName: p.displayName,
           profile: p.profile as ProfileReport,
           calibration: calibration[i],
+          cachedUnits: [...p.cachedUnits],
         })),
         tokens,
         method,
         memoryModel,
+        spares: this.options.spares ?? true,
       },
     });
     return null;
@@ -964,6 +978,18 @@ export class Coordinator {
       latency: result.latency,
       stages,
       candidatePeerIds: pending.peerIds,
+      spares: (result.spares ?? []).map((s) => {
+        const peerId = pending.peerIds[s.candidate];
+        const stage = stages[s.stageIndex];
+        return {
+          peerId,
+          stageIndex: s.stageIndex,
+          layers: stage.layers,
+          units: unitsForStage(stage.layers, stage.embeds, stage.hasHead),
+          predictedResumeSec: s.predictedResumeSec,
+          withoutSparesSec: s.withoutSparesSec,
+        };
+      }),
     });
     const { planId, excludedPeerIds } = plan;
     session.lastActivityMs = nowMs;
@@ -997,11 +1023,31 @@ export class Coordinator {
     );
     this.broadcastRoster(session, out, nowMs);
     this.pump(session, nowMs, out);
+    this.offerSpares(session, nowMs, out);
     return out.effects;
   }
 
+  /**
+   * `spare` to each idle page the session's plan chose to keep a warm copy of a stage, once, while no
+   * request runs or waits for a plan (their downloads would compete with the stages' own).
+   */
+  private offerSpares(session: Session, nowMs: number, out: Outbox): void {
+    const plan = session.plan;
+    if (!plan || plan.sparesSent || plan.spares.length === 0) return;
+    if (this.runningRequest(session) || session.planning || this.isStale(session, plan)) return;
+    plan.sparesSent = true;
+    for (const { peerId, ...spare } of plan.spares) {
+      const conn = session.peers.get(peerId)?.conn;
+      if (conn != null) out.send(conn, { type: 'spare', planId: plan.planId, ...spare });
+    }
+    this.broadcastRoster(session, out, nowMs); // the roster marks the spares
+  }
+
   /** Makes `plan` the session's plan under its next plan id; the session's pages outside it are excluded. */
-  private adoptPlan(session: Session, plan: Omit<Plan, 'planId' | 'excludedPeerIds' | 'stale'>): Plan {
+  private adoptPlan(
+    session: Session,
+    plan: Omit<Plan, 'planId' | 'excludedPeerIds' | 'stale' | 'spares' | 'sparesSent'> & { spares?: PlanSpare[] },
+  ): Plan {
     session.planCount += 1;
     const inPlan = new Set(plan.stages.map((s) => s.peerId));
     const adopted: Plan = {
@@ -1014,6 +1060,8 @@ export class Coordinator {
       excludedPeerIds: [...session.peers.keys()].filter((id) => !inPlan.has(id)),
       stale: false,
       candidatePeerIds: plan.candidatePeerIds,
+      spares: plan.spares ?? [],
+      sparesSent: false,
     };
     session.plan = adopted;
     return adopted;
@@ -1235,6 +1283,7 @@ export class Coordinator {
       if (failure) out.effects.push({ kind: 'api', event: { type: 'failed', ticket: request.ticket, ...failure } });
     }
     this.pump(session, nowMs, out);
+    this.offerSpares(session, nowMs, out);
   }
 
   /** Stops a running request on every page: `cancel` to all, an ended output for the views. */
@@ -2216,8 +2265,10 @@ export class Coordinator {
 
   private roster(session: Session): RosterPeer[] {
     const assigned = new Map(session.plan?.stages.map((s) => [s.peerId, s]) ?? []);
+    const spares = new Map(session.plan?.sparesSent ? session.plan.spares.map((s) => [s.peerId, s]) : []);
     return [...session.peers.values()].map((p) => {
       const stage = assigned.get(p.peerId);
+      const spare = spares.get(p.peerId);
       return {
         peerId: p.peerId,
         displayName: p.displayName,
@@ -2227,6 +2278,7 @@ export class Coordinator {
         profile: p.profile ? rosterProfile(p.profile) : null,
         cachedUnits: p.cachedUnits,
         assignment: stage ? { stageIndex: stage.stageIndex, layers: stage.layers } : null,
+        ...(spare ? { spare: { stageIndex: spare.stageIndex, layers: spare.layers } } : {}),
       };
     });
   }

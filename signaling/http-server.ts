@@ -62,6 +62,8 @@ export interface ServerOptions {
    * carries the ids and a failover can replay them (docs/failover.md). Loaded in the background.
    */
   tokenizePrompts?: boolean;
+  /** Spares: plans also choose idle pages that keep a warm copy of a stage (default true; docs/failover.md). */
+  spares?: boolean;
 }
 
 export interface TandemServer {
@@ -133,6 +135,7 @@ export async function startServer(options: ServerOptions): Promise<TandemServer>
     peerjs: { path: PEERJS_PATH, key: PEERJS_KEY },
     apiSessionCode: options.api?.sessionCode ?? null,
     peerToken: (peerId) => peerTokens.tokenFor(peerId),
+    spares: options.spares ?? true,
   });
   const pool = (options.planIn ?? 'worker') === 'worker' ? new PlannerPool() : null;
   const gateway = new WsGateway(coordinator, {

@@ -29,6 +29,8 @@ const USAGE = `usage: npm start -- [options]
   --heartbeat-timeout-ms N  drop a silent page after N ms (default ${DEFAULT_LIMITS.heartbeatTimeoutMs})
   --loss-timeout-ms N   a stage silent for N ms during a request is lost for it and the request
                         fails over to the other pages (default ${DEFAULT_LIMITS.lossTimeoutMs}; docs/failover.md)
+  --no-spares           do not ask idle pages to keep a warm copy of the stage whose loss would cost
+                        most (spares make a repair skip that stage's download; docs/failover.md)
   --join-burst N        joins per client address at once (default ${DEFAULT_LIMITS.joinRate.burst}; refills ${DEFAULT_LIMITS.joinRate.perSecond}/s)
   --api-key KEY         the OpenAI-compatible API (/v1) requires "Authorization: Bearer KEY"
   --api-session CODE    the session with this join code serves the API even if its host did not switch it on
@@ -106,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
       tokens: { type: 'string' },
       'heartbeat-timeout-ms': { type: 'string' },
       'loss-timeout-ms': { type: 'string' },
+      'no-spares': { type: 'boolean' },
       'join-burst': { type: 'string' },
       'api-key': { type: 'string' },
       'api-session': { type: 'string' },
@@ -180,6 +183,7 @@ async function main(argv: string[]): Promise<number> {
       queueDepth,
     },
     api: { key: apiKey, corsOrigins, sessionCode: apiSession },
+    spares: !(values['no-spares'] ?? false),
   }).catch(portInUse);
 
   const scheme = tls ? 'https' : 'http';

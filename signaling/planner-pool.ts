@@ -5,17 +5,18 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { PlanCompletion } from './coordinator.ts';
-import { planWithPlanner, type PlanRequest } from './planning.ts';
+import type { PlanRequest } from './planning.ts';
+import { planWithSpares } from './spares.ts';
 
 interface WorkerReply {
   id: number;
   completion: PlanCompletion;
 }
 
-/** Plans inline (tests, or where workers are unavailable). */
+/** Plans inline (tests, or where workers are unavailable), with the plan's spares when asked. */
 export function planInline(request: PlanRequest): Promise<PlanCompletion> {
   try {
-    return Promise.resolve({ ok: true, outcome: planWithPlanner(request) });
+    return Promise.resolve({ ok: true, outcome: planWithSpares(request) });
   } catch (error) {
     const code =
       typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'planner-error';

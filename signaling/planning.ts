@@ -16,6 +16,7 @@ import type {
   RosterProfile,
   WhatIfEntry,
 } from '../core/protocol.ts';
+import type { PlannedSpare } from './spares.ts';
 import { whatIf } from './what-if.ts';
 import { stageTimes } from '../core/stage-times.ts';
 import type { StageTimes } from '../core/stage-times.ts';
@@ -26,6 +27,8 @@ export interface PlanCandidate {
   profile: ProfileReport;
   /** Parameters refitted from this page's measured requests (calibration-store.ts); absent: the profile's. */
   calibration?: CalibratedParams | null;
+  /** Unit ids the page reported holding (cache-status): spares count them (spares.ts). */
+  cachedUnits?: readonly string[];
 }
 
 export interface PlanRequest {
@@ -35,6 +38,8 @@ export interface PlanRequest {
   tokens: number;
   method: PlanMethod;
   memoryModel: MemoryModel;
+  /** Also choose the idle pages that keep a warm copy of a stage (spares.ts; docs/failover.md). */
+  spares?: boolean;
 }
 
 /** A planned stage and its predicted times (seconds from the request's start). */
@@ -53,6 +58,8 @@ export interface PlanOutcome {
   whatIf?: WhatIfEntry[];
   /** The refitted parameters the plan used, per candidate. */
   calibrated?: { candidate: number; params: CalibratedParams | null }[];
+  /** Idle pages to keep a warm copy of a stage (when the request asked for spares). */
+  spares?: PlannedSpare[];
 }
 
 /** Plans a session; throws TandemError('plan-infeasible') when no plan fits. */

@@ -113,7 +113,7 @@ export const NO_STAGE_TIMES: StageTimes = { load: 0, wait: 0, comm: 0, compute: 
 export function testCoordinator(
   manifest: ModelManifest,
   limits: Partial<CoordinatorLimits> = {},
-  options: Pick<CoordinatorOptions, 'promptTokenIds'> = {},
+  options: Pick<CoordinatorOptions, 'promptTokenIds' | 'spares'> = {},
 ): Coordinator {
   return new Coordinator({
     model: manifest,

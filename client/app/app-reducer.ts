@@ -37,6 +37,15 @@ import {
   startDownload,
 } from './assignment-reducer.ts';
 import { Step, withEntry, type Reduction } from './reducer-step.ts';
+import {
+  dropSpare,
+  isSpare,
+  onSpare,
+  onSpareDownloaded,
+  onSpareDownloadFailed,
+  onSpareProgress,
+  startSpareDownload,
+} from './spare-reducer.ts';
 import { mergeTimings } from './timings.ts';
 import { normaliseJoinCode, normaliseName, parsePageParams, type PageParams } from './url-params.ts';
 
@@ -138,19 +147,25 @@ export function reduce(state: AppState, event: AppEvent, nowMs: number): Reducti
       step.set({ cache: { ...step.state.cache, state: 'idle' } });
       step.emit({ type: 'report-cache' });
       if (step.state.work) startDownload(step);
+      // a cleared cache holds no warm copy any more; a swept one can start the waiting spare
+      if (event.type === 'cache-cleared') dropSpare(step);
+      else startSpareDownload(step);
       break;
     case 'cache-listed':
       step.set({ cache: { ...step.state.cache, cachedUnits: event.units } });
       break;
     case 'download-progress':
+      if (isSpare(step, event.seq)) onSpareProgress(step, event.progress);
       if (!isCurrent(step.state, event.seq)) break;
       step.set({ cache: { ...step.state.cache, progress: event.progress } });
       break;
     case 'download-finished':
-      onDownloadFinished(step, event);
+      if (isSpare(step, event.seq)) onSpareDownloaded(step, event);
+      else onDownloadFinished(step, event);
       break;
     case 'download-failed':
-      onDownloadFailed(step, event);
+      if (isSpare(step, event.seq)) onSpareDownloadFailed(step, event);
+      else onDownloadFailed(step, event);
       break;
 
     // ---- the stage
@@ -432,15 +447,21 @@ function onServer(step: Step, m: ServerMessage): void {
       }
       return;
     case 'assignment':
+      // a spare that becomes a stage: its cached units are used as any cached units are
+      dropSpare(step);
       onAssignment(step, m);
       return;
     case 'excluded':
+      if (s.spare && s.spare.message.planId !== m.planId) dropSpare(step);
       leaveAssignment(step);
       step.set({
         assignment: null,
         excluded: { planId: m.planId, reason: m.reason },
         cache: { ...step.state.cache, assignedUnits: [] },
       });
+      return;
+    case 'spare':
+      onSpare(step, m);
       return;
     case 'start':
       onStart(step, m);
@@ -488,6 +509,7 @@ function onServer(step: Step, m: ServerMessage): void {
         'session',
       );
       leaveAssignment(step);
+      dropSpare(step);
       step.emit({ type: 'close-stage' }, { type: 'remember-peer', credentials: null });
       step.set({ peerId: null, assignment: null });
       return;

@@ -15,6 +15,7 @@ import type { FetchProgress } from '../cache/shard-cache.ts';
 import type { ConnectionState } from '../session/coordinator-client.ts';
 import type { PageParams } from './url-params.ts';
 import { initialFailoverView, type FailoverView } from './failover-view-state.ts';
+import type { SpareState } from './spare-reducer.ts';
 
 export interface PageError {
   /** 'warning': the page works on, with less (e.g. wasm instead of WebGPU); 'error': something failed */
@@ -124,6 +125,8 @@ export interface AppState {
   readonly plan: PlanReady | null;
   readonly assignment: Assignment | null;
   readonly excluded: { readonly planId: string; readonly reason: string } | null;
+  /** outside the plan: the stage this page keeps a warm copy of (spare-reducer.ts), null when none */
+  readonly spare: SpareState | null;
   readonly cache: CacheSnapshot;
   readonly stage: StageView;
   readonly outputs: readonly OutputState[];
@@ -174,6 +177,7 @@ export function initialState(): AppState {
     plan: null,
     assignment: null,
     excluded: null,
+    spare: null,
     cache: {
       state: 'idle',
       packageName: null,
@@ -226,6 +230,7 @@ export interface TandemSnapshot {
   readonly plan: PlanReady | null;
   readonly assignment: Assignment | null;
   readonly excluded: AppState['excluded'];
+  readonly spare: AppState['spare'];
   readonly cache: CacheSnapshot;
   readonly stage: StageView;
   readonly outputs: readonly OutputState[];
@@ -256,6 +261,7 @@ export function snapshotOf(s: AppState): TandemSnapshot {
     plan: s.plan,
     assignment: s.assignment,
     excluded: s.excluded,
+    spare: s.spare,
     cache: s.cache,
     stage: s.stage,
     outputs: s.outputs,

@@ -431,7 +431,14 @@ function renderStage(app: App): HTMLElement {
   const a = s.assignment;
   const c = s.cache;
   if (!s.code) return h('p.hint', {}, 'Join a session first.');
-  if (s.excluded) return h('p', {}, 'This device is not part of the current plan: ', h('em', {}, s.excluded.reason));
+  if (s.excluded)
+    return h(
+      'div',
+      {},
+      h('p', {}, 'This device is not part of the current plan: ', h('em', {}, s.excluded.reason)),
+      // a spare: a warm copy of a stage, so that a repair after that stage's loss skips the download
+      s.spare ? h('p.hint', {}, s.spare.label) : null,
+    );
   if (!a)
     return h(
       'p.hint',

@@ -41,7 +41,9 @@ export function renderRoster(
                 {},
                 `stage ${p.assignment.stageIndex + 1} · ${formatLayers(p.assignment.layers)}`,
               )
-            : h('span.badge.badge-idle', {}, 'no stage'),
+            : p.spare
+              ? h('span.badge.badge-idle', {}, `spare · ${formatLayers(p.spare.layers)}`)
+              : h('span.badge.badge-idle', {}, 'no stage'),
         ),
         prof
           ? h(
