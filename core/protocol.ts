@@ -654,10 +654,13 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     /** Server clock, ms since epoch. */
     detectedAtMs: z.number(),
     /**
-     * For 'heartbeat': how long the lost device had been silent (no message, no pong), ms, and the limit it
-     * was judged by (its own, see signaling/liveness.ts); absent for other reasons.
+     * For 'heartbeat': which silence lost the device ('any': no message and no pong, judged by its own
+     * limit, see signaling/liveness.ts; 'messages': pongs but no message, judged by the stall timeout), how
+     * long it lasted and the limit, ms; absent for other reasons.
      */
-    silence: z.strictObject({ silentMs: z.number().min(0), limitMs: z.number().min(0) }).optional(),
+    silence: z
+      .strictObject({ of: z.enum(['any', 'messages']), silentMs: z.number().min(0), limitMs: z.number().min(0) })
+      .optional(),
   }),
   /**
    * The repaired plan for request `requestId` (original id); `assignment`s for plan `planId` and the

@@ -88,7 +88,7 @@ function phaseSummary(entries: readonly TimingEntry[]): string {
 function describeFailover(m: ServerMessage, name: (peerId: string) => string): string {
   switch (m.type) {
     case 'stage-lost':
-      return `${m.lostPeerIds.map(name).join(', ')} (${m.reason}${m.silence ? `: silent ${m.silence.silentMs} ms, limit ${m.silence.limitMs} ms` : ''})`;
+      return `${m.lostPeerIds.map(name).join(', ')} (${m.reason}${m.silence ? `: ${m.silence.of === 'any' ? 'no sign of life' : 'no message'} for ${m.silence.silentMs} ms, limit ${m.silence.limitMs} ms` : ''})`;
     case 'repair':
       return `${m.mode}: ${m.stages.map((s) => `${name(s.peerId)} [${s.layers.start + 1}-${s.layers.end}]`).join(' -> ')}`;
     case 'request-failed':

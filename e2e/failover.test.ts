@@ -177,6 +177,6 @@ describe.skipIf(!ready.ok || !lab.ok)('failover in headless Chromium lab devices
         expect(await host.page.page.locator('#recovery-summary').textContent()).toMatch(/^Recovered in \d+\.\d s/);
       }
       await f.closeCut();
-    }, 400_000);
+    }, 600_000);
   }
 });

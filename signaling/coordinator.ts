@@ -31,6 +31,9 @@ import {
   type ServerMessageOf,
   type TimingEntry,
 } from '../core/protocol.ts';
+
+/** How a silence loss was judged (stage-lost.silence). */
+type StageLostSilence = NonNullable<ServerMessageOf<'stage-lost'>['silence']>;
 import type { FailoverRecord, FieldRecord } from './field-log.ts';
 import { lostLayers, planFailover, type RemainingPage } from './failover.ts';
 import { CalibrationStore } from './calibration-store.ts';
@@ -1641,7 +1644,7 @@ export class Coordinator {
     const { lossTimeoutMs, stallTimeoutMs, requestHeartbeatIntervalMs } = this.limits;
     const gone: string[] = [];
     const silent: string[] = [];
-    let silence: { silentMs: number; limitMs: number } | undefined;
+    let silence: StageLostSilence | undefined;
     for (const id of request.peerIds) {
       if (request.lostPeerIds.has(id)) continue;
       const peer = session.peers.get(id);
@@ -1654,10 +1657,16 @@ export class Coordinator {
       if (stalled) continue;
       // a device seen to answer slowly gets proportionally longer (liveness.ts)
       const silenceLimitMs = peer.liveness.limitMs(lossTimeoutMs, stallTimeoutMs);
-      const silentMs = since(peer.liveness.lastSignalMs);
-      if (silentMs > silenceLimitMs || since(peer.lastSeenMs) > stallTimeoutMs) {
+      // judged by whichever rule it broke: no sign of life at all, or pongs but no message (a stall)
+      const judged =
+        since(peer.liveness.lastSignalMs) > silenceLimitMs
+          ? { silentMs: since(peer.liveness.lastSignalMs), limitMs: silenceLimitMs, of: 'any' as const }
+          : since(peer.lastSeenMs) > stallTimeoutMs
+            ? { silentMs: since(peer.lastSeenMs), limitMs: stallTimeoutMs, of: 'messages' as const }
+            : null;
+      if (judged) {
         silent.push(id);
-        if (!silence || silentMs > silence.silentMs) silence = { silentMs, limitMs: silenceLimitMs };
+        if (!silence || judged.silentMs > silence.silentMs) silence = judged;
       }
     }
     if (gone.length > 0) {
@@ -1732,7 +1741,7 @@ export class Coordinator {
     nowMs: number,
     out: Outbox,
     logKeys: ReadonlyMap<string, string> = new Map(),
-    silence?: { silentMs: number; limitMs: number },
+    silence?: StageLostSilence,
   ): void {
     const fresh = lost.filter((id) => request.peerIds.has(id) && !request.lostPeerIds.has(id));
     if (request.state !== 'running' || fresh.length === 0) return;

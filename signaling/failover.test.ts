@@ -253,7 +253,7 @@ describe('failover', () => {
     expect(only(effects, HOST, 'stage-lost')).toMatchObject({
       lostPeerIds: [s.stages[0].peerId],
       reason: 'heartbeat',
-      silence: { silentMs: 3001, limitMs: 3000 },
+      silence: { of: 'any', silentMs: 3001, limitMs: 3000 },
     });
     // the silent page is still in the session (until the heartbeat timeout) and is told too
     expect(c.hasPeer(s.stages[0].peerId)).toBe(true);
