@@ -158,6 +158,18 @@ export class CalibrationStore {
     return { message, fitted };
   }
 
+  /**
+   * Forget what request `requestId` taught (a stage was lost during it: its phases mix holds, repairs and
+   * first runs of fresh pages, not the plan's cost). Returns whether it had taught anything.
+   */
+  dropRequest(sessionCode: string, requestId: number): boolean {
+    const list = this.sessions.get(sessionCode);
+    const i = list?.findIndex((e) => e.requestId === requestId) ?? -1;
+    if (!list || i < 0) return false;
+    list.splice(i, 1);
+    return true;
+  }
+
   dropSession(sessionCode: string): void {
     this.sessions.delete(sessionCode);
     for (const key of this.logged) if (key.startsWith(`${sessionCode}:`)) this.logged.delete(key);

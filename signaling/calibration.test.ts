@@ -139,6 +139,81 @@ describe('calibration in the coordinator', () => {
   });
 });
 
+describe('calibration and failover', () => {
+  it('forgets what a request taught once one of its stages is lost, and learns nothing more from it', async () => {
+    const c = testCoordinator(manifest);
+    const profiles = [1, 2, 3].map((seed) => sampleProfile(seed, { readBytesPerSec: 30e6, peakFlops: 2e10 }));
+    const created = hostedSession(c, profiles);
+    const { peerIds } = created;
+    const truth: TrueDevice[] = profiles.map((p, i) => ({
+      ...profileDevice({ peerId: peerIds[i], profile: p }),
+      peakFlops: p.peakFlops * 4,
+      readBytesPerSec: 10e6,
+      sessionCreateBytesPerSec: 40e6,
+      sessionCreateFixedSec: 0.1,
+      warmupSec: 0.2,
+      linkLatencySec: 0.003,
+      decodeFlopsPerSec: 1e9,
+    }));
+    const first = await plan(c, created.code, created.hostSecret, 'even', 1);
+    const index = new Map(peerIds.map((id, i) => [id, i]));
+    const stages = first.ready.stages.map((s) => ({ device: index.get(s.peerId)!, layers: s.layers }));
+    const problem = { model: modelConfigFor(manifest), devices: truth, tokens: 128, embeddingAndHead: true };
+    const run = simulateRun(problem, stages, { seed: 5, noise: 0.01, decodeSteps: 6 });
+    const go = {
+      type: 'go' as const,
+      code: created.code,
+      hostSecret: created.hostSecret,
+      prompt: 'hi',
+      sampling: GREEDY,
+    };
+    const start = one(c.handle(1, { ...go, maxNewTokens: 7 }, 2), 1, 'start');
+    // the prefill's timings come in: the stages are refitted
+    const reported = first.ready.stages.flatMap((s, n) =>
+      c.handle(
+        2 + index.get(s.peerId)!,
+        { type: 'report-timings', requestId: start.requestId, timings: run.timings[n] },
+        3,
+      ),
+    );
+    expect(sent(reported, 1).some((m) => m.type === 'calibration')).toBe(true);
+    const finished = {
+      type: 'report-tokens' as const,
+      requestId: start.requestId,
+      tokenIds: [1],
+      text: 'x',
+      generated: 7,
+      done: true,
+      finishReason: 'max-tokens' as const,
+    };
+    c.handle(2 + index.get(first.ready.stages.at(-1)!.peerId)!, finished, 3);
+    const taught = await plan(c, created.code, created.hostSecret, 'even', 4);
+    expect(taught.request.candidates.some((x) => x.calibration)).toBe(true);
+    // a second request on that plan loses a stage after its prefill timings came: nothing of it stays
+    const second = one(c.handle(1, { ...go, maxNewTokens: 7 }, 5), 1, 'start');
+    for (const [n, s] of taught.ready.stages.entries())
+      c.handle(
+        2 + index.get(s.peerId)!,
+        { type: 'report-timings', requestId: second.requestId, timings: run.timings[n] },
+        6,
+      );
+    c.disconnect(2 + index.get(taught.ready.stages[0].peerId)!, 7);
+    const after = sent(
+      c.handle(
+        2 + index.get(taught.ready.stages[1].peerId)!,
+        { type: 'report-timings', requestId: second.requestId, timings: run.timings[1] },
+        8,
+      ),
+      1,
+    );
+    expect(after.some((m) => m.type === 'calibration')).toBe(false);
+    // the first request still counts (it ran whole); the interrupted one is gone from the store
+    const store = (c as unknown as { calibration: CalibrationStore }).calibration;
+    expect(store.dropRequest(created.code, second.requestId)).toBe(false);
+    expect(store.dropRequest(created.code, start.requestId)).toBe(true);
+  });
+});
+
 describe('calibration store', () => {
   it("counts a page's first (warm-up) request only until the page has another", () => {
     const store = new CalibrationStore(manifest);

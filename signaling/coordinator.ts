@@ -1376,7 +1376,8 @@ export class Coordinator {
     out: Outbox,
   ): void {
     const plan = session.plan;
-    if (!plan || plan.planId !== request.planId) return;
+    // an interrupted request teaches nothing (loseStages forgot what it had taught)
+    if (!plan || plan.planId !== request.planId || request.lostPeerIds.size > 0) return;
     const profiles = new Map<string, ProfileReport>();
     for (const p of session.peers.values()) if (p.profile) profiles.set(p.peerId, p.profile);
     let update;
@@ -1746,6 +1747,7 @@ export class Coordinator {
     const fresh = lost.filter((id) => request.peerIds.has(id) && !request.lostPeerIds.has(id));
     if (request.state !== 'running' || fresh.length === 0) return;
     for (const id of fresh) request.lostPeerIds.add(id);
+    this.calibration.dropRequest(session.code, request.requestId);
     if (request.recovery) this.logFailover(request, 'lost-again', null, nowMs, out);
     request.heldFailure = null;
     request.suspects.clear();
