@@ -11,8 +11,8 @@ import {
   formatSeconds,
   generationMetrics,
   layoutTimeline,
+  measuredPhaseInputs,
   type LaneInput,
-  type MeasuredPhaseInput,
   type TimelinePhase,
 } from './timeline-layout.ts';
 import { stageTimes } from '../../core/stage-times.ts';
@@ -45,12 +45,7 @@ export function lanesFrom(data: TimelineData): LaneInput[] {
       label: s.displayName,
       ...stageTimes(s),
     },
-    measured: (data.measured.get(s.peerId) ?? []).map((t): MeasuredPhaseInput => ({
-      phase: t.phase,
-      step: t.step,
-      start: t.startMs / 1000,
-      end: t.endMs / 1000,
-    })),
+    measured: measuredPhaseInputs(data.measured.get(s.peerId) ?? []),
   }));
 }
 

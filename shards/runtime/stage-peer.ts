@@ -58,10 +58,22 @@ import { Sampler, type SamplingOptions } from '../sampler.ts';
 import { buildStageGraph, stageMaxPositions, stageSessionConfig, type StageSpec } from '../stage-graph.ts';
 import { FrameGate, maxFrameBytesFor, type GateAssignment } from './frame-gate.ts';
 import type { PromptTokenizer } from './prompt-tokenizer.ts';
-import type { HostTensor, StageBackend, StageRuntime, StageSession } from './stage-runtime.ts';
+import type { HostTensor, RunTiming, StageBackend, StageRuntime, StageSession } from './stage-runtime.ts';
 import { idsTensor, lastLogitsRow, StageStepper } from './stage-stepper.ts';
 
-export type Phase = 'storage-read' | 'session-create' | 'wait' | 'receive' | 'compute' | 'send' | 'sample';
+export type Phase =
+  | 'storage-read'
+  | 'session-create'
+  | 'wait'
+  | 'receive'
+  | 'compute'
+  | 'send'
+  | 'sample'
+  // each step's time on this stage in three contiguous parts (see recordStep): input ready -> compute
+  // began in the runtime -> compute ended -> output handed to the link
+  | 'ingress'
+  | 'kernel'
+  | 'egress';
 
 /** One measured phase (ms since run() started on this page); matches the protocol's timing entry. */
 export interface PhaseEvent {
@@ -206,6 +218,28 @@ interface Waiter {
   accept: (m: Inbound) => boolean;
   resolve: (m: Inbound) => void;
   reject: (err: TandemError) => void;
+}
+
+/** The runtime's compute span of a run, inside the caller's span [c0, c1] around it (that span when unknown). */
+export function kernelSpan(span: RunTiming | undefined, c0: number, c1: number): RunTiming {
+  if (!span) return { startMs: c0, endMs: c1 };
+  const startMs = Math.min(c1, Math.max(c0, span.startMs));
+  return { startMs, endMs: Math.min(c1, Math.max(startMs, span.endMs)) };
+}
+
+/**
+ * Records one step's time on this stage as three contiguous phases: 'ingress' (input here -> compute
+ * began in the runtime: frame decode, feeds, the trip to a worker and its wake-up), 'kernel' (the
+ * runtime's compute), 'egress' (compute ended -> output handed to the link: the trip back, sampling and
+ * text on the last stage, encoding, sending). Together they span readyAt -> sentAt exactly.
+ */
+function recordStep(record: PhaseRecorder, step: number, readyAt: number, kernel: RunTiming, sentAt: number): void {
+  const k0 = Math.max(readyAt, kernel.startMs);
+  const k1 = Math.max(k0, kernel.endMs);
+  const end = Math.max(k1, sentAt);
+  record('ingress', step, readyAt, k0);
+  record('kernel', step, k0, k1);
+  record('egress', step, k1, end);
 }
 
 /** Frames kept for requests that have not started here yet (a fast predecessor); older ones are dropped. */
@@ -466,10 +500,13 @@ export class StagePeer {
       //    from the last stage or, on a single stage, is already here). Middle/last: the predecessor's
       //    hidden states (1, S, H). An 'end' frame instead means the request is over.
       let input: HostTensor;
+      /** When this step's input was here: the frame reassembled (or, waited for, the wait began). */
+      let readyAt = performance.now();
       if (embeds) {
         if (nextIds === null) {
           const m = await this.receive(step, 'token', a.lastPeerId, record);
           if ('end' in m) return this.finish(r, m.end);
+          readyAt = m.readyAt;
           nextIds = Array.from(frameToInt32(m.frame));
           r.tokens.push(...nextIds);
         }
@@ -478,6 +515,7 @@ export class StagePeer {
       } else {
         const m = await this.receive(step, 'hidden', a.predecessorPeerId!, record);
         if ('end' in m) return this.finish(r, m.end);
+        readyAt = m.readyAt;
         input = this.hiddenInput(m);
         if (step === 0) {
           r.promptTokens = input.dims[1]!;
@@ -490,17 +528,20 @@ export class StagePeer {
         await this.opts.beforeStep(firstIndex + step);
         checkLive();
         this.throwIfFailed(); // stopped or failed elsewhere while it held
+        readyAt = performance.now(); // a hold is not this step's overhead
       }
       const c0 = performance.now();
       const out = await stepper.step(input);
       const c1 = performance.now();
       checkLive();
       record('compute', step, c0, c1);
+      const kernel = kernelSpan(session.lastRun, c0, c1);
+      const stepDone = (sentAt: number) => recordStep(record, step, readyAt, kernel, sentAt);
 
       // 3. First/middle: hand the hidden states on.
       if (!hasHead) {
         const frame = hiddenFrame(start.requestId, step, out.data, out.dims, this.opts.wire ?? 'float32');
-        await this.sendTimed(a.successorPeerId!, frame, step, record);
+        stepDone(await this.sendTimed(a.successorPeerId!, frame, step, record));
         continue;
       }
 
@@ -532,12 +573,18 @@ export class StagePeer {
 
       // 5. The end travels the ring to stop every stage; otherwise the token goes to the first stage.
       if (finishReason !== null) {
-        if (role === 'last')
-          await this.sendTimed(a.firstPeerId, endFrame(start.requestId, step + 1, finishReason), step, record);
+        stepDone(
+          role === 'last'
+            ? await this.sendTimed(a.firstPeerId, endFrame(start.requestId, step + 1, finishReason), step, record)
+            : performance.now(),
+        );
         return { ...r, finishReason };
       }
-      if (role === 'single') nextIds = [token];
-      else await this.sendTimed(a.firstPeerId, tokenFrame(start.requestId, step + 1, [token]), step, record);
+      if (role === 'single') {
+        nextIds = [token];
+        stepDone(performance.now());
+      } else
+        stepDone(await this.sendTimed(a.firstPeerId, tokenFrame(start.requestId, step + 1, [token]), step, record));
     }
   }
 
@@ -568,10 +615,13 @@ export class StagePeer {
     return { dtype: 'float32', dims: [1, dims[1], hiddenSize], data: frameToFloat32(m.frame) };
   }
 
-  private async sendTimed(peerId: string, frame: Frame, step: number, record: PhaseRecorder): Promise<void> {
+  /** Sends `frame`, recording 'send'; returns when it was handed to the link (performance.now()). */
+  private async sendTimed(peerId: string, frame: Frame, step: number, record: PhaseRecorder): Promise<number> {
     const s0 = performance.now();
     await this.opts.transport.send(peerId, frame);
-    record('send', step, s0, performance.now());
+    const sentAt = performance.now();
+    record('send', step, s0, sentAt);
+    return sentAt;
   }
 
   /** An 'end' frame arrived on a stage without the head: pass it on along the ring (not back to the last stage). */
@@ -675,7 +725,7 @@ export class StagePeer {
     kind: 'hidden' | 'token',
     from: string,
     record: PhaseRecorder,
-  ): Promise<Inbound | { end: Frame }> {
+  ): Promise<(Inbound & { readyAt: number }) | { end: Frame }> {
     const requestId = this.current!;
     const w0 = performance.now();
     const m = await this.waitFor(
@@ -693,7 +743,7 @@ export class StagePeer {
         `Expected ${kind} of step ${step} from '${from}' but got step ${m.frame.step}.`,
       );
     }
-    return m;
+    return { ...m, readyAt: arrivedAll };
   }
 
   private waitFor(accept: (m: Inbound) => boolean, what: string): Promise<Inbound> {
