@@ -14,19 +14,29 @@
 import { loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
-import { stepBreakdown, type StepBreakdown } from '../core/step-breakdown.ts';
+import type { TimingEntry } from '../core/protocol.ts';
+import { median, stepBreakdown, type StepBreakdown } from '../core/step-breakdown.ts';
+import { mergeTimings } from '../client/app/timings.ts';
 import { LoopbackNetwork } from '../core/transport/loopback-transport.ts';
 import { createWorkerRuntime } from '../client/runtime/worker-runtime.ts';
 import type { MessagePort as PortLike, WorkerReply, WorkerRequest } from '../client/runtime/worker-protocol.ts';
 import { PackageReader } from '../shards/package-reader.ts';
 import { createNodeRuntime, type NodeBackend } from '../shards/runtime/ort-node.ts';
-import { ringAssignments, StagePeer, type RunResult, type StartRequest } from '../shards/runtime/stage-peer.ts';
+import {
+  ringAssignments,
+  StagePeer,
+  type PhaseEvent,
+  type RunResult,
+  type StartRequest,
+} from '../shards/runtime/stage-peer.ts';
 import type { StageRuntime } from '../shards/runtime/stage-runtime.ts';
 import type { LayerRange } from '../shards/manifest.ts';
 import { goal, writeBenchJson, type Goal } from './bench-output.ts';
 import { ensureModelFixture } from './model-fixture.ts';
 
 const RESULTS = 'bench/results/ring.json';
+/** The measured request's id (request 1 is the warm-up). */
+const MEASURED = 2;
 
 export interface RingBenchOptions {
   packageDir: string;
@@ -39,6 +49,11 @@ export interface RingBenchOptions {
 
 export interface RingBenchResult {
   breakdown: StepBreakdown;
+  /**
+   * Per stage, median ms per decode step (last quarter of the steps) that keeping the step's timings
+   * as a page does costs (client/app/timings.ts mergeTimings per phase): page work on the stage's path.
+   */
+  pageBookkeepingMs: number[];
   /** the measured request's generated tokens (greedy) */
   tokens: number[];
   /** ms from the first stage's run() to the last token (the measured request) */
@@ -94,9 +109,22 @@ export async function runRingBench(o: RingBenchOptions): Promise<RingBenchResult
   const threads = ids.map(() => (o.runtime === 'worker' ? threadRuntime(o.backend) : null));
   const inline = createNodeRuntime(o.backend);
   const maxPositions = o.promptTokens + o.decodeTokens + 8;
+  // each stage keeps its timings as a page does (the reducer merges every phase into the page's list,
+  // synchronously, on the stage's path); the time that takes is measured per step
+  const pageTimings: TimingEntry[][] = ids.map(() => []);
+  const bookkeeping: Map<number, number>[] = ids.map(() => new Map());
+  const keep = (i: number, e: PhaseEvent): void => {
+    if (e.requestId !== MEASURED) return;
+    const b0 = performance.now();
+    pageTimings[i] = mergeTimings(pageTimings[i], [
+      { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs },
+    ]);
+    bookkeeping[i].set(e.step, (bookkeeping[i].get(e.step) ?? 0) + performance.now() - b0);
+  };
   const peers = assignments.map(
     (assignment, i) =>
       new StagePeer({
+        onPhase: (e) => keep(i, e),
         manifest,
         assignment,
         transport: net.createTransport(ids[i]),
@@ -124,11 +152,14 @@ export async function runRingBench(o: RingBenchOptions): Promise<RingBenchResult
     await Promise.all(peers.map((p) => p.load()));
     await Promise.all(peers.map((p) => p.run(request(1, 4)))); // warm-up: one-time costs of both paths
     const t0 = performance.now();
-    const results: RunResult[] = await Promise.all(peers.map((p) => p.run(request(2, o.decodeTokens))));
+    const results: RunResult[] = await Promise.all(peers.map((p) => p.run(request(MEASURED, o.decodeTokens))));
     const totalMs = performance.now() - t0;
     const breakdown = stepBreakdown(results.map((r) => ({ timings: r.phases, offsetMs: r.originMs })));
+    // the last quarter of the decode steps: the page's lists are longest there
+    const lateSteps = (m: Map<number, number>) => [...m].filter(([step]) => step > (o.decodeTokens * 3) / 4);
     return {
       breakdown,
+      pageBookkeepingMs: bookkeeping.map((m) => median(lateSteps(m).map(([, ms]) => ms))),
       tokens: results[results.length - 1].tokens,
       totalMs,
       loadAverage: loadavg(),
@@ -136,7 +167,8 @@ export async function runRingBench(o: RingBenchOptions): Promise<RingBenchResult
         `${o.stages} StagePeers in one Node process on the loopback transport (unlimited bandwidth), ${o.backend} backend, ` +
         `${o.runtime === 'worker' ? 'each runtime in its own worker thread (the page inference worker host)' : 'runtimes in-process'}, ` +
         `1 intra-op thread; prompt ${o.promptTokens} tokens, ${o.decodeTokens} greedy tokens after a 4-token warm-up request; ` +
-        `medians over decode tokens; one clock, so each token's cycle = compute + overhead + wire exactly`,
+        `medians over decode tokens; one clock, so each token's cycle = compute + overhead + wire exactly. The K stages share one main ` +
+        `thread here (pages have one each): what a stage does after handing its output on delays the next stage's ingress`,
     };
   } finally {
     await Promise.all(peers.map((p) => p.dispose()));
@@ -215,6 +247,9 @@ export async function main(argv: string[]): Promise<number> {
     console.log(
       `  stage ${i}: ingress ${f(s?.ingressMs)}  kernel ${f(s?.kernelMs)}  egress ${f(s?.egressMs)} ms;  hop ${i}->${(i + 1) % b.stages.length} wire ${f(b.hopWireMs[i])} ms`,
     ),
+  );
+  console.log(
+    `page bookkeeping per decode step (late steps, median): ${result.pageBookkeepingMs.map((x) => f(x)).join(' / ')} ms per stage`,
   );
   const g = ringGoal(b);
   console.log(

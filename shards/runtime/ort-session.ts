@@ -8,14 +8,7 @@
 import { TandemError } from '../../core/errors.ts';
 import { toOrtExtra } from '../stage-graph.ts';
 import { ResidentKvCache } from './kv-cache.ts';
-import type {
-  HostTensor,
-  RunOptions,
-  RunTiming,
-  SessionRequest,
-  StageBackend,
-  StageSession,
-} from './stage-runtime.ts';
+import type { HostTensor, RunOptions, RunTiming, SessionRequest, StageBackend, StageSession } from './stage-runtime.ts';
 
 /** The parts of an ORT Tensor (onnxruntime-common's) this module reads. */
 export interface OrtTensorLike {

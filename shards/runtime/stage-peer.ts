@@ -32,9 +32,12 @@
  *      on a single stage its own); middle/last wait for the predecessor's hidden states ('wait', 'receive');
  *   2. forward: run the layers with this stage's KV cache ('compute', stage-stepper.ts);
  *   3. first/middle: send the hidden states on ('send');
- *   4. last/single: sample the next token ('sample', shards/sampler.ts), report it (onToken); at EOS or
- *      maxNewTokens send an 'end' frame round the ring, which stops every stage; else send the token to
- *      the first stage (a single stage keeps it).
+ *   4. last/single: sample the next token ('sample', shards/sampler.ts); at EOS or maxNewTokens send an
+ *      'end' frame round the ring, which stops every stage; else send the token to the first stage (a
+ *      single stage keeps it); then report it with its text (onToken, text-stream.ts), off the ring's path.
+ *   Each step's time on the stage is also recorded in three contiguous parts, 'ingress' (input here ->
+ *   compute began in the runtime), 'kernel' (the runtime's compute) and 'egress' (compute ended -> output
+ *   handed to the link): the overhead of a step is ingress + egress (core/step-breakdown.ts).
  * A failing stage sends an 'error' frame round the ring instead, so no one waits forever. Phase times are
  * milliseconds since run() was called on this stage. Errors are TandemErrors with stable codes
  * ('stage-timeout', 'transport-closed', 'session-create-failed', 'prompt-too-long', ...), passed to
@@ -60,6 +63,7 @@ import { FrameGate, maxFrameBytesFor, type GateAssignment } from './frame-gate.t
 import type { PromptTokenizer } from './prompt-tokenizer.ts';
 import type { HostTensor, RunTiming, StageBackend, StageRuntime, StageSession } from './stage-runtime.ts';
 import { idsTensor, lastLogitsRow, StageStepper } from './stage-stepper.ts';
+import { TextStream } from './text-stream.ts';
 
 export type Phase =
   | 'storage-read'
@@ -490,7 +494,7 @@ export class StagePeer {
     // its text deltas against the text already shown, so nothing repeats
     const firstIndex = start.resume?.firstIndex ?? 0;
     const priorTokens = firstIndex > 0 && start.promptTokenIds ? start.promptTokenIds.slice(-firstIndex) : [];
-    let text = this.opts.tokenizer && priorTokens.length ? this.opts.tokenizer.decode(priorTokens) : '';
+    const textStream = hasHead && this.opts.tokenizer ? new TextStream(this.opts.tokenizer, priorTokens) : null;
 
     for (let step = 0; ; step++) {
       checkLive();
@@ -556,35 +560,27 @@ export class StagePeer {
         : r.tokens.length >= start.maxNewTokens
           ? 'max-tokens'
           : null;
-      let delta = '';
-      if (this.opts.tokenizer) {
-        const full = this.opts.tokenizer.decode(priorTokens.length ? [...priorTokens, ...r.tokens] : r.tokens);
-        delta = full.startsWith(text) ? full.slice(text.length) : full;
-        text = full;
-      }
+      // 5. The token goes on at once: to the first stage, or at the end an 'end' frame that travels the ring
+      //    and stops every stage (a single stage keeps its token). Its text and report follow, while the
+      //    ring computes the next step.
+      let sentAt = performance.now();
+      if (role === 'last') {
+        const next =
+          finishReason !== null
+            ? endFrame(start.requestId, step + 1, finishReason)
+            : tokenFrame(start.requestId, step + 1, [token]);
+        sentAt = await this.sendTimed(a.firstPeerId, next, step, record);
+      } else if (finishReason === null) nextIds = [token];
+      stepDone(sentAt);
       this.opts.onToken?.({
         requestId: start.requestId,
         index: firstIndex + r.tokens.length - 1,
         tokenId: token,
-        text: delta,
+        text: textStream ? textStream.push(token, finishReason !== null) : '',
         done: finishReason !== null,
         ...(finishReason ? { finishReason } : {}),
       });
-
-      // 5. The end travels the ring to stop every stage; otherwise the token goes to the first stage.
-      if (finishReason !== null) {
-        stepDone(
-          role === 'last'
-            ? await this.sendTimed(a.firstPeerId, endFrame(start.requestId, step + 1, finishReason), step, record)
-            : performance.now(),
-        );
-        return { ...r, finishReason };
-      }
-      if (role === 'single') {
-        nextIds = [token];
-        stepDone(performance.now());
-      } else
-        stepDone(await this.sendTimed(a.firstPeerId, tokenFrame(start.requestId, step + 1, [token]), step, record));
+      if (finishReason !== null) return { ...r, finishReason };
     }
   }
 
