@@ -31,8 +31,8 @@ export class TextStream {
   /** The text `token` adds ('' while a character is incomplete); `last`: nothing more comes, flush. */
   push(token: number, last = false): string {
     this.tokens.push(token);
-    const before = this.tokenizer.decode(this.tokens.slice(this.prefix, this.read));
-    const now = this.tokenizer.decode(this.tokens.slice(this.prefix));
+    const before = this.decode(this.prefix, this.read);
+    const now = this.decode(this.prefix, this.tokens.length);
     if (!last && (now.length <= before.length || now.endsWith(REPLACEMENT))) return '';
     const delta = now.startsWith(before) ? now.slice(before.length) : now.slice(Math.min(before.length, now.length));
     this.prefix = this.read;
@@ -45,5 +45,9 @@ export class TextStream {
       this.read -= drop;
     }
     return delta;
+  }
+
+  private decode(from: number, to: number): string {
+    return to > from ? this.tokenizer.decode(this.tokens.slice(from, to)) : '';
   }
 }
