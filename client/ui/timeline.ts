@@ -16,6 +16,7 @@ import {
   type TimelinePhase,
 } from './timeline-layout.ts';
 import { stageTimes } from '../../core/stage-times.ts';
+import { stepFigures, type StepFigures } from './step-figures.ts';
 
 export const PHASE_STYLE: Record<TimelinePhase, { color: string; label: string }> = {
   load: { color: '#7c8cf8', label: 'load (predicted)' },
@@ -257,6 +258,36 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   );
   const scroller = h('div.timeline-scroll', {});
   scroller.append(root);
-  fill(host, figures, scroller, legend);
+  fill(host, figures, scroller, legend, stepTable(stepFigures(data.stages, data.measured)));
   return metrics;
+}
+
+/** A decode step per stage: input here -> compute -> output sent, medians (item 5 of issue 11). */
+function stepTable(f: StepFigures | null): HTMLElement | null {
+  if (!f) return null;
+  const ms = (x: number) => x.toFixed(1);
+  return h(
+    'div.step-figures',
+    { 'data-figure': 'decode-step' },
+    h(
+      'p.hint',
+      {},
+      `Per token ${ms(f.perTokenMs)} ms = compute ${ms(f.computeMs)} + overhead in the stages ${ms(f.overheadMs)} + between stages ${ms(f.betweenMs)} (medians of the decode steps, ms)`,
+    ),
+    h(
+      'table.calibration-table',
+      {},
+      h('tr', {}, h('th', {}, 'stage'), h('th', {}, 'in'), h('th', {}, 'compute'), h('th', {}, 'out')),
+      ...f.rows.map((r) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, r.label),
+          h('td', {}, ms(r.ingressMs)),
+          h('td', {}, ms(r.kernelMs)),
+          h('td', {}, ms(r.egressMs)),
+        ),
+      ),
+    ),
+  );
 }
