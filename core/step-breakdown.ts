@@ -137,7 +137,7 @@ export function stepBreakdown(stages: readonly StageTimings[]): StepBreakdown {
   const perTokenMs = cycles.length ? median(cycles) : null;
   const ringWireMs =
     perTokenMs !== null && medians.every((m) => m !== null)
-      ? perTokenMs - medians.reduce((sum, m) => sum + m!.stepMs, 0)
+      ? perTokenMs - medians.reduce((sum, m) => sum + m.stepMs, 0)
       : null;
 
   const shared = stages.length > 0 && stages.every((s) => s.offsetMs !== null);

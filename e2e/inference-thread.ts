@@ -9,5 +9,6 @@ import type { MessagePort, WorkerReply, WorkerRequest } from '../client/runtime/
 import { createNodeRuntime, type NodeBackend } from '../shards/runtime/ort-node.ts';
 
 const data = workerData as { port: globalThis.MessagePort; backend: NodeBackend };
-serveInference(data.port as MessagePort<WorkerReply, WorkerRequest>, () => createNodeRuntime(data.backend));
+const port: MessagePort<WorkerReply, WorkerRequest> = data.port;
+serveInference(port, () => createNodeRuntime(data.backend));
 data.port.start();

@@ -112,7 +112,7 @@ export async function runRingBench(o: RingBenchOptions): Promise<RingBenchResult
   // each stage keeps its timings as a page does (the reducer merges every phase into the page's list,
   // synchronously, on the stage's path); the time that takes is measured per step
   const pageTimings: TimingEntry[][] = ids.map(() => []);
-  const bookkeeping: Map<number, number>[] = ids.map(() => new Map());
+  const bookkeeping = ids.map(() => new Map<number, number>());
   const keep = (i: number, e: PhaseEvent): void => {
     if (e.requestId !== MEASURED) return;
     const b0 = performance.now();
@@ -172,7 +172,7 @@ export async function runRingBench(o: RingBenchOptions): Promise<RingBenchResult
     };
   } finally {
     await Promise.all(peers.map((p) => p.dispose()));
-    await Promise.all(threads.map((t) => t?.close()));
+    await Promise.all(threads.flatMap((t) => (t ? [t.close()] : [])));
   }
 }
 

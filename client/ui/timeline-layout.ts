@@ -32,6 +32,18 @@ export function measuredPhaseInputs(timings: readonly TimingEntry[]): MeasuredPh
   );
 }
 
+/**
+ * Whether a stage's request found its stage loaded (a warm start: loaded at plan time with ?warm=1, or
+ * kept from an earlier request): its prefill computed without reading units or creating a session.
+ */
+export function warmStart(measured: readonly MeasuredPhaseInput[]): boolean {
+  const prefill = measured.filter((m) => m.step === 0);
+  return (
+    prefill.some((m) => m.phase === 'compute') &&
+    !prefill.some((m) => m.phase === 'storage-read' || m.phase === 'session-create')
+  );
+}
+
 export interface MeasuredPhaseInput {
   phase: Exclude<TimelinePhase, 'load'>;
   /** 0 = prefill, n = n-th decode step */

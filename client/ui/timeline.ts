@@ -12,6 +12,7 @@ import {
   generationMetrics,
   layoutTimeline,
   measuredPhaseInputs,
+  warmStart,
   type LaneInput,
   type TimelinePhase,
 } from './timeline-layout.ts';
@@ -37,17 +38,21 @@ export interface TimelineData {
 }
 
 export function lanesFrom(data: TimelineData): LaneInput[] {
-  return data.stages.map((s) => ({
-    stageIndex: s.stageIndex,
-    label: s.displayName,
-    detail: `${formatLayers(s.layers)}${s.embeds ? ' · embed' : ''}${s.hasHead ? ' · head' : ''}`,
-    predicted: {
+  return data.stages.map((s) => {
+    const measured = measuredPhaseInputs(data.measured.get(s.peerId) ?? []);
+    return {
       stageIndex: s.stageIndex,
       label: s.displayName,
-      ...stageTimes(s),
-    },
-    measured: measuredPhaseInputs(data.measured.get(s.peerId) ?? []),
-  }));
+      // a warm start (the stage was loaded before the request) says so: its lane has no load bars
+      detail: `${formatLayers(s.layers)}${s.embeds ? ' · embed' : ''}${s.hasHead ? ' · head' : ''}${warmStart(measured) ? ' · warm' : ''}`,
+      predicted: {
+        stageIndex: s.stageIndex,
+        label: s.displayName,
+        ...stageTimes(s),
+      },
+      measured,
+    };
+  });
 }
 
 /** Renders the chart into `host` (replacing its content); returns the metrics shown. */

@@ -639,8 +639,15 @@ export class StagePeer {
   /** Reads the blobs, builds the graph and creates the session, recording both phases (first run only). */
   private async ensureSession(record: PhaseRecorder): Promise<StageSession> {
     if (this.session) return this.session;
-    // one creation at a time: a run stopped for repair may still be creating it (failover)
-    this.sessionPromise ??= this.createSession(record);
+    if (this.sessionPromise) {
+      // being created already: by load() (warm mode), or by a run stopped for repair (failover); one
+      // creation at a time, and the wait for it is this run's 'session-create'
+      const w0 = performance.now();
+      const session = await this.sessionPromise;
+      record('session-create', 0, w0, performance.now());
+      return session;
+    }
+    this.sessionPromise = this.createSession(record);
     this.sessionPromise.catch(() => (this.sessionPromise = null));
     return this.sessionPromise;
   }
