@@ -434,7 +434,10 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-/** A hidden-state frame [B, S, H], on the wire as float32 or (halving the bytes) float16. */
+/**
+ * A hidden-state frame [B, S, H], on the wire as float32 or (halving the bytes) float16. A float32
+ * payload views `data` (no copy: encoding copies it into the chunks): leave `data` unchanged until sent.
+ */
 export function hiddenFrame(
   requestId: number,
   step: number,
@@ -442,7 +445,7 @@ export function hiddenFrame(
   dims: number[],
   wire: 'float32' | 'float16' = 'float32',
 ): Frame {
-  const payload = wire === 'float32' ? bytesOf(data).slice() : bytesOf(float32ToFloat16(data));
+  const payload = wire === 'float32' ? bytesOf(data) : bytesOf(float32ToFloat16(data));
   return { kind: 'hidden', requestId, step, dtype: wire, dims: [...dims], payload };
 }
 
@@ -492,9 +495,17 @@ export function readEndFrame(f: Frame): string {
   return new TextDecoder().decode(f.payload);
 }
 
-/** A copy of the frame payload as float32 values (float16 frames are widened); throws for int32/uint8 frames. */
+/**
+ * The frame payload as float32 values (float16 frames are widened); throws for int32/uint8 frames. A
+ * float32 payload that fills its own aligned buffer, as every received frame's does (FrameAssembler),
+ * is viewed, not copied: the values share the frame's buffer.
+ */
 export function frameToFloat32(f: Frame): Float32Array {
-  if (f.dtype === 'float32') return new Float32Array(f.payload.slice().buffer);
+  if (f.dtype === 'float32') {
+    const p = f.payload;
+    const own = p.byteOffset === 0 && p.byteLength === p.buffer.byteLength && p.buffer instanceof ArrayBuffer;
+    return own ? new Float32Array(p.buffer, 0, p.byteLength / 4) : new Float32Array(p.slice().buffer);
+  }
   if (f.dtype === 'float16') return float16ToFloat32(new Uint16Array(f.payload.slice().buffer));
   throw new TandemError('frame-invalid', `A ${f.kind} frame of dtype ${f.dtype} has no float values.`);
 }

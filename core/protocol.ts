@@ -190,6 +190,10 @@ export const timingPhaseSchema = z.enum([
   'compute',
   'send',
   'sample',
+  // a step's time on a stage, cut in three contiguous parts (docs/protocol.md, core/step-breakdown.ts)
+  'ingress',
+  'kernel',
+  'egress',
 ]);
 export type TimingPhase = z.infer<typeof timingPhaseSchema>;
 

@@ -5,7 +5,7 @@
  * Units: seconds everywhere here (the wire's timings are ms relative to each page's arrival of `start`,
  * which the server sends to every page at once). Layer ranges shown to people are 1-based inclusive.
  */
-import { generationMetrics, type MeasuredPhaseInput } from '../client/ui/timeline-layout.ts';
+import { generationMetrics, measuredPhaseInputs, type MeasuredPhaseInput } from '../client/ui/timeline-layout.ts';
 import type { PlanMethod, PredictedStage, ServerMessageOf, TimingEntry } from '../core/protocol.ts';
 
 export interface PredictedPhases {
@@ -60,7 +60,7 @@ export function layerLabel(r: { start: number; end: number }): string {
 }
 
 export function toPhaseInputs(timings: readonly TimingEntry[]): MeasuredPhaseInput[] {
-  return timings.map((t) => ({ phase: t.phase, step: t.step, start: t.startMs / 1000, end: t.endMs / 1000 }));
+  return measuredPhaseInputs(timings);
 }
 
 /** Measured prefill phases of one stage from its timing report (step 0 only). */

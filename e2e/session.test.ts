@@ -14,6 +14,7 @@ import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
 import { emulatedPeer } from './profiles.ts';
 import { ensureExportFull, nodeRunnerTokens, transformersTokens, type ReferenceTokens } from './reference.ts';
 import type { ServerMessageOf } from '../core/protocol.ts';
+import { stepFigures } from '../client/ui/step-figures.ts';
 import type { PeerSpec } from './tandem-page.ts';
 
 const ready = prepareE2e();
@@ -123,6 +124,16 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           const run = await h.go(plan, PROMPT, NEW_TOKENS);
           expect(run.generatedTokenIds).toEqual(transformersRef.generated);
           h.pages.forEach((p, i) => expect(p.downloadsSince(marks[i]), p.spec.name).toEqual([]));
+          // every stage reported its decode steps in three parts (ingress, kernel, egress)
+          const steps = stepFigures(plan.stages, new Map(Object.entries(run.timings)));
+          expect(steps, 'decode step figures of every stage').not.toBeNull();
+          const ms = (x: number) => x.toFixed(1);
+          console.log(
+            `wasm decode step (warm, medians): per token ${ms(steps!.perTokenMs)} ms = compute ${ms(steps!.computeMs)} + overhead ${ms(steps!.overheadMs)} + between stages ${ms(steps!.betweenMs)}; ` +
+              steps!.rows
+                .map((r) => `${r.label} in ${ms(r.ingressMs)} / kernel ${ms(r.kernelMs)} / out ${ms(r.egressMs)}`)
+                .join('; '),
+          );
         }, 300_000);
 
         // KNOWN REGRESSION (session 3, see the closing note): on the merged tree these two cases fail in

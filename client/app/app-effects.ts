@@ -34,7 +34,8 @@ export type Effect =
   | { type: 'download-units'; seq: number; units: readonly string[] }
   // ---- the stage
   | { type: 'connect-transport'; peerId: string; peerjs: { path: string; token: string } }
-  | { type: 'prepare-stage'; seq: number; assignment: Assignment }
+  /** `load`: warm mode (?warm=1), the stage also reads its units and creates its session now */
+  | { type: 'prepare-stage'; seq: number; assignment: Assignment; load: boolean }
   | { type: 'run-stage'; seq: number; assignment: Assignment; start: StartMessage; startedAtMs: number }
   | { type: 'cancel-stage'; requestId: number; reason: string }
   /** fires the AbortController of that assignment: its downloads stop and its stage is disposed */

@@ -84,6 +84,8 @@ export type RuntimeEvent =
   | { type: 'download-failed'; seq: number; error: unknown; unitId: string | null }
   | { type: 'stage-backend'; seq: number; backend: 'webgpu' | 'wasm'; why: string }
   | { type: 'stage-prepare-failed'; seq: number; error: unknown }
+  /** warm mode: the stage was loaded at plan time (seconds of its storage read and session creation) */
+  | { type: 'stage-loaded'; seq: number; storageReadSeconds: number; sessionCreateSeconds: number }
   | { type: 'unit-read'; seq: number; read: UnitReadTiming }
   | {
       type: 'stage-phase';

@@ -374,7 +374,44 @@ describe('reduce: assignment and downloads', () => {
       message: { type: 'report-error', requestId: null, code: 'cache-failed', message: 'HTTP 500', unitId: 'layer.0' },
     });
     const done = play(CACHED);
-    expect(done.last).toContainEqual({ type: 'prepare-stage', seq: 1, assignment: assignment('p1') });
+    expect(done.last).toContainEqual({ type: 'prepare-stage', seq: 1, assignment: assignment('p1'), load: false });
+  });
+});
+
+describe('reduce: warm mode (?warm=1)', () => {
+  const WARM: AppEvent[] = [opened(`?join=${CODE}&name=ann&warm=1`), ...CACHED.slice(1)];
+  const loaded = (seq: number): AppEvent => ({
+    type: 'stage-loaded',
+    seq,
+    storageReadSeconds: 0.25,
+    sessionCreateSeconds: 0.5,
+  });
+
+  it('a warm page loads its stage on assignment, once its units are in; a cold page (the default) only prepares it', () => {
+    const warm = play(WARM);
+    expect(warm.last).toContainEqual({ type: 'prepare-stage', seq: 1, assignment: assignment('p1'), load: true });
+    expect(play(CACHED).last).toContainEqual({
+      type: 'prepare-stage',
+      seq: 1,
+      assignment: assignment('p1'),
+      load: false,
+    });
+  });
+
+  it('shows the load done at plan time; a load of an ended assignment changes nothing', () => {
+    const r = play([...WARM, loaded(1)]);
+    expect(r.state.phases.stageLoadSeconds).toBe(0.75);
+    expect(r.state.stage.detail).toMatch(/^loaded at plan time \(warm\)/);
+    // a new plan's assignment (seq 2): the old load's report is late
+    const next = play([server(planReady('p2')), server(assignment('p2')), loaded(1)], play(WARM).state);
+    expect(next.state.phases.stageLoadSeconds).toBeNull();
+    expect(next.state.stage.detail).toBe('');
+  });
+
+  it('a start after the warm load runs the stage at once, as a cold one does', () => {
+    const r = play([...WARM, loaded(1), server(start(7, 'p1'))]);
+    expect(types(r.last)).toContain('run-stage');
+    expect(r.state.stage.state).toBe('running');
   });
 });
 

@@ -32,6 +32,7 @@ import {
   onDownloadFinished,
   onStageFailed,
   onStagePhase,
+  onStageLoaded,
   onStart,
   reportCancelled,
   startDownload,
@@ -54,6 +55,7 @@ export { asTandemError, type Reduction } from './reducer-step.ts';
 const DEFAULT_PARAMS: PageParams = {
   join: null,
   host: false,
+  warm: false,
   name: null,
   emulation: null,
   backend: 'auto',
@@ -172,6 +174,9 @@ export function reduce(state: AppState, event: AppEvent, nowMs: number): Reducti
     case 'stage-backend':
       if (!isCurrent(step.state, event.seq)) break;
       step.set({ stage: { ...step.state.stage, backend: event.backend, detail: event.why } });
+      break;
+    case 'stage-loaded':
+      onStageLoaded(step, event);
       break;
     case 'stage-prepare-failed':
       if (!isCurrent(step.state, event.seq)) break;

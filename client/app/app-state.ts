@@ -79,6 +79,8 @@ export interface PhaseTimings {
   readonly joinSeconds: number | null;
   readonly manifestSeconds: number | null;
   readonly cacheSeconds: number | null;
+  /** warm mode (?warm=1): the stage's load at plan time, storage read + session creation */
+  readonly stageLoadSeconds: number | null;
   /** from `start` to the stage's end, last request */
   readonly stageSeconds: number | null;
 }
@@ -202,6 +204,7 @@ export function initialState(): AppState {
       joinSeconds: null,
       manifestSeconds: null,
       cacheSeconds: null,
+      stageLoadSeconds: null,
       stageSeconds: null,
     },
     hostSecret: null,

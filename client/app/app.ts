@@ -232,8 +232,19 @@ export class App {
       case 'prepare-stage': {
         const opts = this.stageOptions(effect.seq, effect.assignment);
         if (!opts) return;
-        this.stage.prepare(opts).catch((error: unknown) => {
-          if (!opts.signal.aborted) this.dispatch({ type: 'stage-prepare-failed', seq: effect.seq, error });
+        const { seq } = effect;
+        const ready = effect.load
+          ? this.stage.load(opts).then((ms) =>
+              this.dispatch({
+                type: 'stage-loaded',
+                seq,
+                storageReadSeconds: ms.storageReadMs / 1000,
+                sessionCreateSeconds: ms.sessionCreateMs / 1000,
+              }),
+            )
+          : this.stage.prepare(opts);
+        ready.catch((error: unknown) => {
+          if (!opts.signal.aborted) this.dispatch({ type: 'stage-prepare-failed', seq, error });
         });
         return;
       }

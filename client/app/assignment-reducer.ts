@@ -81,8 +81,26 @@ export function onDownloadFinished(step: Step, e: Extract<AppEvent, { type: 'dow
     },
     phases: { ...step.state.phases, cacheSeconds: e.seconds },
   });
-  step.emit({ type: 'report-cache' }, { type: 'prepare-stage', seq: work.seq, assignment: work.message });
+  step.emit(
+    { type: 'report-cache' },
+    { type: 'prepare-stage', seq: work.seq, assignment: work.message, load: step.state.params?.warm ?? false },
+  );
   downloadEnded(step, 'done');
+}
+
+/** Warm mode: the stage read its units and created its session at plan time; a request finds it loaded. */
+export function onStageLoaded(step: Step, e: Extract<AppEvent, { type: 'stage-loaded' }>): void {
+  if (!isCurrent(step.state, e.seq)) return;
+  step.set({
+    phases: { ...step.state.phases, stageLoadSeconds: e.storageReadSeconds + e.sessionCreateSeconds },
+    ...(step.state.stage.state === 'running'
+      ? {}
+      : { stage: { ...step.state.stage, detail: `loaded at plan time (warm): ${formatLoad(e)}` } }),
+  });
+}
+
+function formatLoad(e: { storageReadSeconds: number; sessionCreateSeconds: number }): string {
+  return `read ${e.storageReadSeconds.toFixed(2)} s, session ${e.sessionCreateSeconds.toFixed(2)} s`;
 }
 
 export function onDownloadFailed(step: Step, e: Extract<AppEvent, { type: 'download-failed' }>): void {

@@ -14,6 +14,7 @@ export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null
   return {
     async createSession(req) {
       const session = await inner.createSession(req);
+      let stretchedEnd: number | null = null;
       const wrapped: StageSession = {
         get backend() {
           return session.backend;
@@ -24,10 +25,16 @@ export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null
         get outputNames() {
           return session.outputNames;
         },
+        // the stretch is emulated compute: it counts in the run's compute span
+        get lastRun() {
+          const span = session.lastRun;
+          return span && stretchedEnd !== null ? { startMs: span.startMs, endMs: stretchedEnd } : undefined;
+        },
         async run(feeds, options) {
           const t0 = performance.now();
           const out = await session.run(feeds, options);
           await sleepSeconds(computeStretch(emulation, (performance.now() - t0) / 1000));
+          stretchedEnd = performance.now();
           return out;
         },
         release: () => session.release(),

@@ -269,6 +269,15 @@ export class StageController {
     void retired.peer.dispose();
   }
 
+  /**
+   * Warm mode (?warm=1): builds the stage for the assignment and loads it now (reads its units, creates
+   * its session), so that a request finds it loaded. Returns the two phases' durations, ms.
+   */
+  async load(opts: PrepareOptions): Promise<{ storageReadMs: number; sessionCreateMs: number }> {
+    const peer = await this.prepare(opts);
+    return peer.load();
+  }
+
   /** Runs the request on this page's stage; resolves at EOS / max tokens, rejects with a TandemError. */
   async run(start: ServerMessageOf<'start'>, opts: PrepareOptions): Promise<void> {
     const peer = await this.prepare(opts);

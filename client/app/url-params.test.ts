@@ -16,11 +16,19 @@ describe('parsePageParams', () => {
     expect(parsePageParams('')).toEqual({
       join: null,
       host: false,
+      warm: false,
       name: null,
       emulation: null,
       backend: 'auto',
       holdAt: null,
     });
+  });
+
+  it('reads ?warm=1 (warm mode) like ?host=1', () => {
+    expect(parsePageParams('?warm=1').warm).toBe(true);
+    expect(parsePageParams('?warm=YES').warm).toBe(true);
+    expect(parsePageParams('?warm=0').warm).toBe(false);
+    expect(parsePageParams('?join=AB12CDEF').warm).toBe(false);
   });
 
   it('reads join, name, host and backend', () => {

@@ -5,6 +5,9 @@
  *   ?name=NAME        the device name shown to others
  *   ?emulate=...      a preset or JSON (see profiler/emulation.ts)
  *   ?backend=wasm     force onnxruntime-web's wasm backend (also 'webgpu'); default: auto
+ *   ?warm=1           warm mode: on assignment the page downloads its units AND loads its stage (reads
+ *                     them, creates the session), so a request finds it loaded; default: cold (the stage
+ *                     loads when the request starts, the case the planner optimises)
  *   ?hold=5,9         fault injection: the stage holds after 5 (then 9) generated tokens until released
  *                     through window.tandem.holds (see app/hold-points.ts); ?hold= arms none yet
  */
@@ -20,6 +23,8 @@ export interface PageParams {
   name: string | null;
   emulation: Emulation | null;
   backend: BackendChoice;
+  /** ?warm=1: load the stage at plan time, not at the request's start */
+  warm: boolean;
   /** ?hold= token counts; null without the parameter (then the stage never waits for a hold) */
   holdAt: number[] | null;
 }
@@ -70,10 +75,11 @@ export function parsePageParams(search: string): PageParams {
   }
   const rawName = q.get('name');
   const name = rawName === null ? null : normaliseName(rawName) || null;
-  const hostFlag = (q.get('host') ?? '').trim().toLowerCase();
+  const flag = (key: string) => ['1', 'true', 'yes'].includes((q.get(key) ?? '').trim().toLowerCase());
   return {
     join,
-    host: hostFlag === '1' || hostFlag === 'true' || hostFlag === 'yes',
+    host: flag('host'),
+    warm: flag('warm'),
     name,
     emulation: parseEmulation(q.get('emulate')),
     backend: rawBackend,

@@ -51,8 +51,19 @@ export function serveInference(
           return;
         }
         case 'run': {
-          const outputs = await sessionOf(msg.sessionId).run(msg.feeds, msg.options);
-          reply({ type: 'ran', callId: msg.callId, outputs }, transferables(Object.values(outputs).map((t) => t.data)));
+          const session = sessionOf(msg.sessionId);
+          const outputs = await session.run(msg.feeds, msg.options);
+          const span = session.lastRun;
+          const origin = performance.timeOrigin;
+          reply(
+            {
+              type: 'ran',
+              callId: msg.callId,
+              outputs,
+              ...(span ? { computed: { startEpochMs: origin + span.startMs, endEpochMs: origin + span.endMs } } : {}),
+            },
+            transferables(Object.values(outputs).map((t) => t.data)),
+          );
           return;
         }
         case 'release': {

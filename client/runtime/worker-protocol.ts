@@ -23,7 +23,16 @@ export type WorkerReply =
       inputNames: string[];
       outputNames: string[];
     }
-  | { type: 'ran'; callId: number; outputs: Record<string, HostTensor> }
+  | {
+      type: 'ran';
+      callId: number;
+      outputs: Record<string, HostTensor>;
+      /**
+       * The run's compute span in the worker, as epoch ms (performance.timeOrigin + now: the worker's
+       * performance.now() has another origin than the page's); absent when the runtime cannot tell.
+       */
+      computed?: { startEpochMs: number; endEpochMs: number };
+    }
   | { type: 'released'; callId: number }
   | { type: 'failed'; callId: number; code: string; message: string };
 

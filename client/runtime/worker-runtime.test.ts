@@ -15,7 +15,7 @@ import { serveInference } from './inference-worker-host.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
 import type { PromptTokenizer } from '../../shards/runtime/prompt-tokenizer.ts';
 import { StagePeer } from '../../shards/runtime/stage-peer.ts';
-import { createWorkerRuntime } from './worker-runtime.ts';
+import { createWorkerRuntime, workerSpan } from './worker-runtime.ts';
 
 const PROMPT_IDS = [11, 200, 37, 5, 380, 91, 64, 2];
 const tokenizer: PromptTokenizer = {
@@ -108,5 +108,15 @@ describe('StageRuntime in an inference worker (MessageChannel)', () => {
     expect(err).toBeInstanceOf(TandemError);
     expect((err as TandemError).code).toBe('session-released');
     await copied.release();
+  });
+});
+
+describe('workerSpan', () => {
+  it("puts the worker's epoch times on this thread's clock, inside the span the run was posted and answered in", () => {
+    const o = performance.timeOrigin;
+    expect(workerSpan({ startEpochMs: o + 12, endEpochMs: o + 30 }, 10, 40)).toEqual({ startMs: 12, endMs: 30 });
+    // origins read from clocks a little apart: never before the post, never after the reply
+    expect(workerSpan({ startEpochMs: o + 8, endEpochMs: o + 43 }, 10, 40)).toEqual({ startMs: 10, endMs: 40 });
+    expect(workerSpan({ startEpochMs: o + 45, endEpochMs: o + 50 }, 10, 40)).toEqual({ startMs: 40, endMs: 40 });
   });
 });

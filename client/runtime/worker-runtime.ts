@@ -8,6 +8,7 @@ import { TandemError } from '../../core/errors.ts';
 import type {
   HostTensor,
   RunOptions,
+  RunTiming,
   SessionRequest,
   StageRuntime,
   StageSession,
@@ -71,13 +72,19 @@ export function createWorkerRuntime(
       const r = await call((callId) => ({ type: 'create', callId, request: req }), transfer);
       if (r.type !== 'created') throw unexpected(r, 'create');
       const { sessionId } = r;
+      let lastRun: RunTiming | undefined;
       return {
         backend: r.backend,
         inputNames: r.inputNames,
         outputNames: r.outputNames,
+        get lastRun() {
+          return lastRun;
+        },
         async run(feeds: Record<string, HostTensor>, options: RunOptions = {}) {
+          const posted = performance.now();
           const out = await call((callId) => ({ type: 'run', callId, sessionId, feeds, options }));
           if (out.type !== 'ran') throw unexpected(out, 'run');
+          lastRun = out.computed ? workerSpan(out.computed, posted, performance.now()) : undefined;
           return out.outputs;
         },
         async release() {
@@ -87,4 +94,19 @@ export function createWorkerRuntime(
       };
     },
   };
+}
+
+/**
+ * The worker's compute span on this thread's clock: epoch ms minus this thread's time origin, kept
+ * inside [posted, replied] (the two origins may be read from clocks a little apart; the compute cannot
+ * have started before the run was posted nor ended after its reply arrived).
+ */
+export function workerSpan(
+  computed: { startEpochMs: number; endEpochMs: number },
+  posted: number,
+  replied: number,
+): RunTiming {
+  const clamp = (x: number, lo: number) => Math.min(replied, Math.max(lo, x));
+  const startMs = clamp(computed.startEpochMs - performance.timeOrigin, posted);
+  return { startMs, endMs: clamp(computed.endEpochMs - performance.timeOrigin, startMs) };
 }

@@ -5,6 +5,7 @@ import {
   layoutTimeline,
   niceStep,
   predictedIntervals,
+  warmStart,
   type LaneInput,
   type MeasuredPhaseInput,
 } from './timeline-layout.ts';
@@ -143,6 +144,21 @@ describe('layoutTimeline', () => {
     const empty = layoutTimeline([], null, { width: 400 });
     expect(empty.rects).toEqual([]);
     expect(empty.span).toBeGreaterThan(0);
+  });
+});
+
+describe('warmStart', () => {
+  const at = (phase: MeasuredPhaseInput['phase'], step: number, start: number): MeasuredPhaseInput => ({
+    phase,
+    step,
+    start,
+    end: start + 1,
+  });
+  it('is a prefill computed without a storage read or a session creation', () => {
+    expect(warmStart([at('wait', 0, 0), at('compute', 0, 1), at('compute', 1, 2)])).toBe(true);
+    expect(warmStart([at('session-create', 0, 0), at('compute', 0, 1)])).toBe(false); // cold, or waited for a load
+    expect(warmStart([at('storage-read', 0, 0), at('session-create', 0, 1), at('compute', 0, 2)])).toBe(false);
+    expect(warmStart([at('wait', 0, 0)])).toBe(false); // not computed yet: unknown
   });
 });
 

@@ -8,7 +8,9 @@
  * seconds from the request's start; every page measures relative to its own arrival of `start`, which
  * the server sends to all pages at once.
  */
+import type { TimingEntry } from '../../core/protocol.ts';
 import type { StageTimes } from '../../core/stage-times.ts';
+import { isStepPart } from '../../core/step-breakdown.ts';
 
 /** Phases drawn; the predicted 'load' covers measured 'storage-read' + 'session-create'. */
 export type TimelinePhase =
@@ -18,6 +20,28 @@ export type TimelinePhase =
 export interface PredictedStageInput extends StageTimes {
   stageIndex: number;
   label: string;
+}
+
+/**
+ * The measured phases the chart draws, as its inputs (seconds): a step's 'ingress', 'kernel' and
+ * 'egress' parts overlap 'compute' and 'send' and are shown as figures instead (timeline.ts).
+ */
+export function measuredPhaseInputs(timings: readonly TimingEntry[]): MeasuredPhaseInput[] {
+  return timings.flatMap((t) =>
+    isStepPart(t.phase) ? [] : [{ phase: t.phase, step: t.step, start: t.startMs / 1000, end: t.endMs / 1000 }],
+  );
+}
+
+/**
+ * Whether a stage's request found its stage loaded (a warm start: loaded at plan time with ?warm=1, or
+ * kept from an earlier request): its prefill computed without reading units or creating a session.
+ */
+export function warmStart(measured: readonly MeasuredPhaseInput[]): boolean {
+  const prefill = measured.filter((m) => m.step === 0);
+  return (
+    prefill.some((m) => m.phase === 'compute') &&
+    !prefill.some((m) => m.phase === 'storage-read' || m.phase === 'session-create')
+  );
 }
 
 export interface MeasuredPhaseInput {

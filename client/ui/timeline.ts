@@ -11,11 +11,13 @@ import {
   formatSeconds,
   generationMetrics,
   layoutTimeline,
+  measuredPhaseInputs,
+  warmStart,
   type LaneInput,
-  type MeasuredPhaseInput,
   type TimelinePhase,
 } from './timeline-layout.ts';
 import { stageTimes } from '../../core/stage-times.ts';
+import { stepFigures, type StepFigures } from './step-figures.ts';
 
 export const PHASE_STYLE: Record<TimelinePhase, { color: string; label: string }> = {
   load: { color: '#7c8cf8', label: 'load (predicted)' },
@@ -36,22 +38,21 @@ export interface TimelineData {
 }
 
 export function lanesFrom(data: TimelineData): LaneInput[] {
-  return data.stages.map((s) => ({
-    stageIndex: s.stageIndex,
-    label: s.displayName,
-    detail: `${formatLayers(s.layers)}${s.embeds ? ' · embed' : ''}${s.hasHead ? ' · head' : ''}`,
-    predicted: {
+  return data.stages.map((s) => {
+    const measured = measuredPhaseInputs(data.measured.get(s.peerId) ?? []);
+    return {
       stageIndex: s.stageIndex,
       label: s.displayName,
-      ...stageTimes(s),
-    },
-    measured: (data.measured.get(s.peerId) ?? []).map((t): MeasuredPhaseInput => ({
-      phase: t.phase,
-      step: t.step,
-      start: t.startMs / 1000,
-      end: t.endMs / 1000,
-    })),
-  }));
+      // a warm start (the stage was loaded before the request) says so: its lane has no load bars
+      detail: `${formatLayers(s.layers)}${s.embeds ? ' · embed' : ''}${s.hasHead ? ' · head' : ''}${warmStart(measured) ? ' · warm' : ''}`,
+      predicted: {
+        stageIndex: s.stageIndex,
+        label: s.displayName,
+        ...stageTimes(s),
+      },
+      measured,
+    };
+  });
 }
 
 /** Renders the chart into `host` (replacing its content); returns the metrics shown. */
@@ -262,6 +263,36 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   );
   const scroller = h('div.timeline-scroll', {});
   scroller.append(root);
-  fill(host, figures, scroller, legend);
+  fill(host, figures, scroller, legend, stepTable(stepFigures(data.stages, data.measured)));
   return metrics;
+}
+
+/** A decode step per stage: input here -> compute -> output sent, medians (item 5 of issue 11). */
+function stepTable(f: StepFigures | null): HTMLElement | null {
+  if (!f) return null;
+  const ms = (x: number) => x.toFixed(1);
+  return h(
+    'div.step-figures',
+    { 'data-figure': 'decode-step' },
+    h(
+      'p.hint',
+      {},
+      `Per token ${ms(f.perTokenMs)} ms = compute ${ms(f.computeMs)} + overhead in the stages ${ms(f.overheadMs)} + between stages ${ms(f.betweenMs)} (medians of the decode steps, ms)`,
+    ),
+    h(
+      'table.calibration-table',
+      {},
+      h('tr', {}, h('th', {}, 'stage'), h('th', {}, 'in'), h('th', {}, 'compute'), h('th', {}, 'out')),
+      ...f.rows.map((r) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, r.label),
+          h('td', {}, ms(r.ingressMs)),
+          h('td', {}, ms(r.kernelMs)),
+          h('td', {}, ms(r.egressMs)),
+        ),
+      ),
+    ),
+  );
 }

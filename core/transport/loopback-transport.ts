@@ -23,6 +23,24 @@ export interface LoopbackOptions {
 
 type Handlers = Parameters<ByteChannel['listen']>[0];
 
+interface Scheduled {
+  cancel(): void;
+}
+
+/** A macrotask without a timer's clamp: setImmediate where the host has it (Node), else setTimeout(0). */
+function nextTask(run: () => void): Scheduled {
+  const g = globalThis as { setImmediate?: (f: () => void) => unknown; clearImmediate?: (h: unknown) => void };
+  const { setImmediate, clearImmediate } = g;
+  if (!setImmediate || !clearImmediate) return later(run, 0);
+  const handle = setImmediate(run);
+  return { cancel: () => clearImmediate(handle) };
+}
+
+function later(run: () => void, ms: number): Scheduled {
+  const timer = setTimeout(run, ms);
+  return { cancel: () => clearTimeout(timer) };
+}
+
 class LoopbackEnd implements ByteChannel {
   bufferedAmount = 0;
   bufferedAmountLowThreshold = 0;
@@ -33,7 +51,7 @@ class LoopbackEnd implements ByteChannel {
   private nextFree = 0; // ms timestamp when the simulated wire is free again
   /** Messages in flight, in send order, each with its delivery time (ms timestamp). */
   private readonly inFlight: { message: Uint8Array; at: number }[] = [];
-  private pumpTimer: ReturnType<typeof setTimeout> | null = null;
+  private pumpTimer: Scheduled | null = null;
 
   constructor(
     private readonly from: string,
@@ -74,16 +92,17 @@ class LoopbackEnd implements ByteChannel {
   /** One timer for the head of the queue: delivery stays in send order whatever the timer rounding. */
   private schedulePump(): void {
     if (this.pumpTimer !== null || this.inFlight.length === 0) return;
-    this.pumpTimer = setTimeout(
-      () => {
-        this.pumpTimer = null;
-        const now = Date.now();
-        while (this.open && this.inFlight.length > 0 && this.inFlight[0].at <= now)
-          this.deliver(this.inFlight.shift()!.message);
-        this.schedulePump();
-      },
-      Math.max(0, this.inFlight[0].at - Date.now()),
-    );
+    const pump = () => {
+      this.pumpTimer = null;
+      const now = Date.now();
+      while (this.open && this.inFlight.length > 0 && this.inFlight[0].at <= now)
+        this.deliver(this.inFlight.shift()!.message);
+      this.schedulePump();
+    };
+    const delay = this.inFlight[0].at - Date.now();
+    // Due now: the next macrotask, as a data channel's message event. Node's setTimeout(0) waits >= 1 ms,
+    // which made every loopback hop of a decode step cost a millisecond no link would.
+    this.pumpTimer = delay <= 0 ? nextTask(pump) : later(pump, delay);
   }
 
   close(): void {
@@ -113,7 +132,7 @@ class LoopbackEnd implements ByteChannel {
       end.open = false;
       end.bufferedAmount = 0;
       end.inFlight.length = 0;
-      if (end.pumpTimer !== null) clearTimeout(end.pumpTimer);
+      end.pumpTimer?.cancel();
       end.pumpTimer = null;
       end.handlers?.close(reason);
     }

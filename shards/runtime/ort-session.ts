@@ -8,7 +8,7 @@
 import { TandemError } from '../../core/errors.ts';
 import { toOrtExtra } from '../stage-graph.ts';
 import { ResidentKvCache } from './kv-cache.ts';
-import type { HostTensor, RunOptions, SessionRequest, StageBackend, StageSession } from './stage-runtime.ts';
+import type { HostTensor, RunOptions, RunTiming, SessionRequest, StageBackend, StageSession } from './stage-runtime.ts';
 
 /** The parts of an ORT Tensor (onnxruntime-common's) this module reads. */
 export interface OrtTensorLike {
@@ -97,11 +97,16 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
       { cause: err },
     );
   }
+  let lastRun: RunTiming | undefined;
   return {
     backend: req.backend,
     inputNames: session.inputNames,
     outputNames: session.outputNames,
+    get lastRun() {
+      return lastRun;
+    },
     async run(feeds, options: RunOptions = {}) {
+      const startMs = performance.now();
       if (kv && options.newSequence) kv.reset();
       const ortFeeds: Record<string, T> = kv ? kv.feeds() : {};
       for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = binding.tensor(t);
@@ -109,6 +114,7 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
       const out = kv ? kv.update(raw) : raw;
       const res: Record<string, HostTensor> = {};
       for (const [name, t] of Object.entries(out)) res[name] = toHost(name, t);
+      lastRun = { startMs, endMs: performance.now() };
       return res;
     },
     async release() {

@@ -137,10 +137,20 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
         expect(r.phases.filter((p) => p.phase === 'compute').map((p) => p.step)).toEqual([0, 1, 2, 3, 4, 5]);
         for (const p of r.phases) expect(p.endMs).toBeGreaterThanOrEqual(p.startMs);
       }
-      expect(kinds(results[0], 0)).toEqual(['storage-read', 'session-create', 'compute', 'send']);
-      expect(kinds(results[0], 1)).toEqual(['wait', 'receive', 'compute', 'send']);
-      expect(kinds(results[1], 0)).toEqual(['storage-read', 'session-create', 'wait', 'receive', 'compute', 'send']);
-      expect(kinds(results[2], 1)).toEqual(['wait', 'receive', 'compute', 'sample', 'send']);
+      // each step ends with its three parts (stage-steps.test.ts checks where they lie)
+      const parts = ['ingress', 'kernel', 'egress'];
+      expect(kinds(results[0], 0)).toEqual(['storage-read', 'session-create', 'compute', 'send', ...parts]);
+      expect(kinds(results[0], 1)).toEqual(['wait', 'receive', 'compute', 'send', ...parts]);
+      expect(kinds(results[1], 0)).toEqual([
+        'storage-read',
+        'session-create',
+        'wait',
+        'receive',
+        'compute',
+        'send',
+        ...parts,
+      ]);
+      expect(kinds(results[2], 1)).toEqual(['wait', 'receive', 'compute', 'sample', 'send', ...parts]);
       // The middle stage cannot compute step 0 before the first stage has sent it.
       // On one clock (the stages share this process's): stage 1 cannot begin computing step 0 before
       // stage 0 has begun sending it.

@@ -32,9 +32,12 @@
  *      on a single stage its own); middle/last wait for the predecessor's hidden states ('wait', 'receive');
  *   2. forward: run the layers with this stage's KV cache ('compute', stage-stepper.ts);
  *   3. first/middle: send the hidden states on ('send');
- *   4. last/single: sample the next token ('sample', shards/sampler.ts), report it (onToken); at EOS or
- *      maxNewTokens send an 'end' frame round the ring, which stops every stage; else send the token to
- *      the first stage (a single stage keeps it).
+ *   4. last/single: sample the next token ('sample', shards/sampler.ts); at EOS or maxNewTokens send an
+ *      'end' frame round the ring, which stops every stage; else send the token to the first stage (a
+ *      single stage keeps it); then report it with its text (onToken, text-stream.ts), off the ring's path.
+ *   Each step's time on the stage is also recorded in three contiguous parts, 'ingress' (input here ->
+ *   compute began in the runtime), 'kernel' (the runtime's compute) and 'egress' (compute ended -> output
+ *   handed to the link): the overhead of a step is ingress + egress (core/step-breakdown.ts).
  * A failing stage sends an 'error' frame round the ring instead, so no one waits forever. Phase times are
  * milliseconds since run() was called on this stage. Errors are TandemErrors with stable codes
  * ('stage-timeout', 'transport-closed', 'session-create-failed', 'prompt-too-long', ...), passed to
@@ -58,10 +61,23 @@ import { Sampler, type SamplingOptions } from '../sampler.ts';
 import { buildStageGraph, stageMaxPositions, stageSessionConfig, type StageSpec } from '../stage-graph.ts';
 import { FrameGate, maxFrameBytesFor, type GateAssignment } from './frame-gate.ts';
 import type { PromptTokenizer } from './prompt-tokenizer.ts';
-import type { HostTensor, StageBackend, StageRuntime, StageSession } from './stage-runtime.ts';
+import type { HostTensor, RunTiming, StageBackend, StageRuntime, StageSession } from './stage-runtime.ts';
 import { idsTensor, lastLogitsRow, StageStepper } from './stage-stepper.ts';
+import { TextStream } from './text-stream.ts';
 
-export type Phase = 'storage-read' | 'session-create' | 'wait' | 'receive' | 'compute' | 'send' | 'sample';
+export type Phase =
+  | 'storage-read'
+  | 'session-create'
+  | 'wait'
+  | 'receive'
+  | 'compute'
+  | 'send'
+  | 'sample'
+  // each step's time on this stage in three contiguous parts (see recordStep): input ready -> compute
+  // began in the runtime -> compute ended -> output handed to the link
+  | 'ingress'
+  | 'kernel'
+  | 'egress';
 
 /** One measured phase (ms since run() started on this page); matches the protocol's timing entry. */
 export interface PhaseEvent {
@@ -206,6 +222,28 @@ interface Waiter {
   accept: (m: Inbound) => boolean;
   resolve: (m: Inbound) => void;
   reject: (err: TandemError) => void;
+}
+
+/** The runtime's compute span of a run, inside the caller's span [c0, c1] around it (that span when unknown). */
+export function kernelSpan(span: RunTiming | undefined, c0: number, c1: number): RunTiming {
+  if (!span) return { startMs: c0, endMs: c1 };
+  const startMs = Math.min(c1, Math.max(c0, span.startMs));
+  return { startMs, endMs: Math.min(c1, Math.max(startMs, span.endMs)) };
+}
+
+/**
+ * Records one step's time on this stage as three contiguous phases: 'ingress' (input here -> compute
+ * began in the runtime: frame decode, feeds, the trip to a worker and its wake-up), 'kernel' (the
+ * runtime's compute), 'egress' (compute ended -> output handed to the link: the trip back, sampling and
+ * text on the last stage, encoding, sending). Together they span readyAt -> sentAt exactly.
+ */
+function recordStep(record: PhaseRecorder, step: number, readyAt: number, kernel: RunTiming, sentAt: number): void {
+  const k0 = Math.max(readyAt, kernel.startMs);
+  const k1 = Math.max(k0, kernel.endMs);
+  const end = Math.max(k1, sentAt);
+  record('ingress', step, readyAt, k0);
+  record('kernel', step, k0, k1);
+  record('egress', step, k1, end);
 }
 
 /** Frames kept for requests that have not started here yet (a fast predecessor); older ones are dropped. */
@@ -456,7 +494,7 @@ export class StagePeer {
     // its text deltas against the text already shown, so nothing repeats
     const firstIndex = start.resume?.firstIndex ?? 0;
     const priorTokens = firstIndex > 0 && start.promptTokenIds ? start.promptTokenIds.slice(-firstIndex) : [];
-    let text = this.opts.tokenizer && priorTokens.length ? this.opts.tokenizer.decode(priorTokens) : '';
+    const textStream = hasHead && this.opts.tokenizer ? new TextStream(this.opts.tokenizer, priorTokens) : null;
 
     for (let step = 0; ; step++) {
       checkLive();
@@ -466,10 +504,13 @@ export class StagePeer {
       //    from the last stage or, on a single stage, is already here). Middle/last: the predecessor's
       //    hidden states (1, S, H). An 'end' frame instead means the request is over.
       let input: HostTensor;
+      /** When this step's input was here: the frame reassembled (or, waited for, the wait began). */
+      let readyAt = performance.now();
       if (embeds) {
         if (nextIds === null) {
           const m = await this.receive(step, 'token', a.lastPeerId, record);
           if ('end' in m) return this.finish(r, m.end);
+          readyAt = m.readyAt;
           nextIds = Array.from(frameToInt32(m.frame));
           r.tokens.push(...nextIds);
         }
@@ -478,6 +519,7 @@ export class StagePeer {
       } else {
         const m = await this.receive(step, 'hidden', a.predecessorPeerId!, record);
         if ('end' in m) return this.finish(r, m.end);
+        readyAt = m.readyAt;
         input = this.hiddenInput(m);
         if (step === 0) {
           r.promptTokens = input.dims[1]!;
@@ -490,17 +532,20 @@ export class StagePeer {
         await this.opts.beforeStep(firstIndex + step);
         checkLive();
         this.throwIfFailed(); // stopped or failed elsewhere while it held
+        readyAt = performance.now(); // a hold is not this step's overhead
       }
       const c0 = performance.now();
       const out = await stepper.step(input);
       const c1 = performance.now();
       checkLive();
       record('compute', step, c0, c1);
+      const kernel = kernelSpan(session.lastRun, c0, c1);
+      const stepDone = (sentAt: number) => recordStep(record, step, readyAt, kernel, sentAt);
 
       // 3. First/middle: hand the hidden states on.
       if (!hasHead) {
         const frame = hiddenFrame(start.requestId, step, out.data, out.dims, this.opts.wire ?? 'float32');
-        await this.sendTimed(a.successorPeerId!, frame, step, record);
+        stepDone(await this.sendTimed(a.successorPeerId!, frame, step, record));
         continue;
       }
 
@@ -515,29 +560,27 @@ export class StagePeer {
         : r.tokens.length >= start.maxNewTokens
           ? 'max-tokens'
           : null;
-      let delta = '';
-      if (this.opts.tokenizer) {
-        const full = this.opts.tokenizer.decode(priorTokens.length ? [...priorTokens, ...r.tokens] : r.tokens);
-        delta = full.startsWith(text) ? full.slice(text.length) : full;
-        text = full;
-      }
+      // 5. The token goes on at once: to the first stage, or at the end an 'end' frame that travels the ring
+      //    and stops every stage (a single stage keeps its token). Its text and report follow, while the
+      //    ring computes the next step.
+      let sentAt = performance.now();
+      if (role === 'last') {
+        const next =
+          finishReason !== null
+            ? endFrame(start.requestId, step + 1, finishReason)
+            : tokenFrame(start.requestId, step + 1, [token]);
+        sentAt = await this.sendTimed(a.firstPeerId, next, step, record);
+      } else if (finishReason === null) nextIds = [token];
+      stepDone(sentAt);
       this.opts.onToken?.({
         requestId: start.requestId,
         index: firstIndex + r.tokens.length - 1,
         tokenId: token,
-        text: delta,
+        text: textStream ? textStream.push(token, finishReason !== null) : '',
         done: finishReason !== null,
         ...(finishReason ? { finishReason } : {}),
       });
-
-      // 5. The end travels the ring to stop every stage; otherwise the token goes to the first stage.
-      if (finishReason !== null) {
-        if (role === 'last')
-          await this.sendTimed(a.firstPeerId, endFrame(start.requestId, step + 1, finishReason), step, record);
-        return { ...r, finishReason };
-      }
-      if (role === 'single') nextIds = [token];
-      else await this.sendTimed(a.firstPeerId, tokenFrame(start.requestId, step + 1, [token]), step, record);
+      if (finishReason !== null) return { ...r, finishReason };
     }
   }
 
@@ -568,10 +611,13 @@ export class StagePeer {
     return { dtype: 'float32', dims: [1, dims[1], hiddenSize], data: frameToFloat32(m.frame) };
   }
 
-  private async sendTimed(peerId: string, frame: Frame, step: number, record: PhaseRecorder): Promise<void> {
+  /** Sends `frame`, recording 'send'; returns when it was handed to the link (performance.now()). */
+  private async sendTimed(peerId: string, frame: Frame, step: number, record: PhaseRecorder): Promise<number> {
     const s0 = performance.now();
     await this.opts.transport.send(peerId, frame);
-    record('send', step, s0, performance.now());
+    const sentAt = performance.now();
+    record('send', step, s0, sentAt);
+    return sentAt;
   }
 
   /** An 'end' frame arrived on a stage without the head: pass it on along the ring (not back to the last stage). */
@@ -593,8 +639,15 @@ export class StagePeer {
   /** Reads the blobs, builds the graph and creates the session, recording both phases (first run only). */
   private async ensureSession(record: PhaseRecorder): Promise<StageSession> {
     if (this.session) return this.session;
-    // one creation at a time: a run stopped for repair may still be creating it (failover)
-    this.sessionPromise ??= this.createSession(record);
+    if (this.sessionPromise) {
+      // being created already: by load() (warm mode), or by a run stopped for repair (failover); one
+      // creation at a time, and the wait for it is this run's 'session-create'
+      const w0 = performance.now();
+      const session = await this.sessionPromise;
+      record('session-create', 0, w0, performance.now());
+      return session;
+    }
+    this.sessionPromise = this.createSession(record);
     this.sessionPromise.catch(() => (this.sessionPromise = null));
     return this.sessionPromise;
   }
@@ -675,7 +728,7 @@ export class StagePeer {
     kind: 'hidden' | 'token',
     from: string,
     record: PhaseRecorder,
-  ): Promise<Inbound | { end: Frame }> {
+  ): Promise<(Inbound & { readyAt: number }) | { end: Frame }> {
     const requestId = this.current!;
     const w0 = performance.now();
     const m = await this.waitFor(
@@ -693,7 +746,7 @@ export class StagePeer {
         `Expected ${kind} of step ${step} from '${from}' but got step ${m.frame.step}.`,
       );
     }
-    return m;
+    return { ...m, readyAt: arrivedAll };
   }
 
   private waitFor(accept: (m: Inbound) => boolean, what: string): Promise<Inbound> {

@@ -52,10 +52,24 @@ export interface RunOptions {
   newSequence?: boolean;
 }
 
+/**
+ * When a run computed, in performance.now() ms of the CALLER's thread (a worker's times are converted to
+ * it): the runtime's own span around its session.run, without the trip to and from a worker.
+ */
+export interface RunTiming {
+  startMs: number;
+  endMs: number;
+}
+
 export interface StageSession {
   readonly backend: StageBackend;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /**
+   * The compute span of the last finished run (runs are one at a time per session); absent when the
+   * runtime cannot tell, and the caller's own span around run() stands in.
+   */
+  readonly lastRun?: RunTiming;
   run(feeds: Record<string, HostTensor>, options?: RunOptions): Promise<Record<string, HostTensor>>;
   release(): Promise<void>;
 }

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import type { PredictedStage, TimingEntry } from '../../core/protocol.ts';
+import { stepFigures } from './step-figures.ts';
+
+const stage = (stageIndex: number, peerId: string): PredictedStage => ({
+  stageIndex,
+  peerId,
+  displayName: `page ${peerId}`,
+  layers: { start: stageIndex * 2, end: stageIndex * 2 + 2 },
+  embeds: stageIndex === 0,
+  hasHead: stageIndex === 1,
+  load: 1,
+  wait: 0,
+  comm: 0,
+  compute: 1,
+  startTime: 1,
+  finishTime: 2,
+});
+
+/** ingress, kernel, egress of `step` starting at `at`, lasting i, k, e ms. */
+const step = (s: number, at: number, i: number, k: number, e: number): TimingEntry[] => [
+  { phase: 'ingress', step: s, startMs: at, endMs: at + i },
+  { phase: 'kernel', step: s, startMs: at + i, endMs: at + i + k },
+  { phase: 'egress', step: s, startMs: at + i + k, endMs: at + i + k + e },
+];
+
+describe('stepFigures', () => {
+  it("per stage the decode steps' medians, per token the first stage's cycle and what lies between stages", () => {
+    // listed out of ring order: the figures follow stageIndex
+    const stages = [stage(1, 'b'), stage(0, 'a')];
+    const measured = new Map<string, TimingEntry[]>([
+      ['a', [...step(0, 0, 5, 50, 5), ...step(1, 100, 1, 4, 1), ...step(2, 120, 1, 6, 1), ...step(3, 140, 1, 4, 1)]],
+      ['b', [...step(1, 30, 2, 8, 2), ...step(2, 52, 2, 8, 4)]], // its own clock
+    ]);
+    const f = stepFigures(stages, measured)!;
+    expect(f.rows).toEqual([
+      { label: 'page a', ingressMs: 1, kernelMs: 4, egressMs: 1 },
+      { label: 'page b', ingressMs: 2, kernelMs: 8, egressMs: 3 },
+    ]);
+    expect(f.perTokenMs).toBe(20); // 100 -> 120 -> 140 on page a
+    expect(f.computeMs).toBe(12);
+    expect(f.overheadMs).toBe(7);
+    expect(f.betweenMs).toBe(1); // 20 - (a's median step 6 + b's 13)
+  });
+
+  it('is null until the first stage has two decode inputs and every stage a decode step', () => {
+    const stages = [stage(0, 'a'), stage(1, 'b')];
+    expect(stepFigures(stages, new Map([['a', step(1, 0, 1, 1, 1)]]))).toBeNull();
+    expect(stepFigures(stages, new Map([['a', [...step(1, 0, 1, 1, 1), ...step(2, 9, 1, 1, 1)]]]))).toBeNull();
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * Each step's time on each stage of a real ring, cut in 'ingress', 'kernel' and 'egress' (issue 11,
+ * item 5): three stages on the loopback transport (one clock), the middle one's runtime behind the page's
+ * inference-worker protocol over a MessageChannel, the others in-process (onnxruntime-web wasm). The parts
+ * must be there once per step, contiguous, the kernel inside the stage's own compute span, the egress
+ * ending when the step's frame was handed to the link and the ingress starting when its input arrived;
+ * and each decode token's cycle must be its stages' compute + overhead + the wire of its hops, none
+ * negative. The ring still gives the fp64 reference's greedy tokens, and the token texts join up.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { stepBreakdown } from '../../core/step-breakdown.ts';
+import { LoopbackNetwork } from '../../core/transport/loopback-transport.ts';
+import { serveInference } from '../../client/runtime/inference-worker-host.ts';
+import { createOrtWebRuntime } from '../../client/runtime/ort-web.ts';
+import { createWorkerRuntime } from '../../client/runtime/worker-runtime.ts';
+import { ReferenceModel } from '../reference-forward.ts';
+import { testPackage } from '../stage-test-packages.ts';
+import { createNodeRuntime } from './ort-node.ts';
+import { parseSplit } from './pipeline-runner.ts';
+import { ringAssignments, StagePeer, type PhaseEvent, type TokenEvent } from './stage-peer.ts';
+
+const PROMPT_IDS = [11, 200, 37, 5, 380, 91, 64, 2];
+const NEW_TOKENS = 6;
+
+const channel = new MessageChannel();
+const ort = await import('onnxruntime-web');
+serveInference(channel.port2, ({ numThreads }) => createOrtWebRuntime({ ort, numThreads }));
+const workerRuntime = createWorkerRuntime(channel.port1, { wasmUrl: null, numThreads: 1 });
+channel.port1.start();
+channel.port2.start();
+afterAll(() => channel.port1.close());
+
+const one = (phases: PhaseEvent[], phase: PhaseEvent['phase'], step: number): PhaseEvent => {
+  const found = phases.filter((p) => p.phase === phase && p.step === step);
+  expect(found, `${phase} of step ${step}`).toHaveLength(1);
+  return found[0];
+};
+
+describe('a step in three parts on every stage of a ring', () => {
+  it('ingress, kernel, egress: present, contiguous, placed where the step begins and ends; tokens accounted exactly', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const manifest = pkg.reader.manifest;
+    const reference = new ReferenceModel(manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT_IDS, NEW_TOKENS);
+    const ids = ['A', 'B', 'C'];
+    const net = new LoopbackNetwork();
+    const tokens: TokenEvent[] = [];
+    const inline = createNodeRuntime('wasm');
+    const peers = ringAssignments(parseSplit('1,2-3,4', manifest.config.num_hidden_layers), ids).map(
+      (assignment, i) =>
+        new StagePeer({
+          manifest,
+          assignment,
+          transport: net.createTransport(ids[i]),
+          runtime: i === 1 ? workerRuntime : inline,
+          backend: 'wasm',
+          readUnit: async (unitId) => (await pkg.reader.readUnit(unitId)).slice(),
+          tokenizer: {
+            hasChatTemplate: false,
+            encode: () => [...PROMPT_IDS],
+            decode: (t) => t.map((x) => `<${x}>`).join(''),
+          },
+          maxPositions: 64,
+          stopTokens: [],
+          onToken: (e) => tokens.push(e),
+        }),
+    );
+    try {
+      const results = await Promise.all(
+        peers.map((p) => p.run({ requestId: 1, prompt: 'p', maxNewTokens: NEW_TOKENS, sampling: { temperature: 0 } })),
+      );
+      expect(results[2].tokens).toEqual(reference);
+      expect(tokens.map((t) => t.index)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(tokens.map((t) => t.text).join('')).toBe(reference.map((x) => `<${x}>`).join(''));
+
+      results.forEach((r, stage) => {
+        const steps = r.phases.filter((p) => p.phase === 'compute').map((p) => p.step);
+        expect(steps).toEqual([0, 1, 2, 3, 4, 5]);
+        for (const step of steps) {
+          const [ingress, kernel, egress] = (['ingress', 'kernel', 'egress'] as const).map((ph) =>
+            one(r.phases, ph, step),
+          );
+          const compute = one(r.phases, 'compute', step);
+          expect(ingress.endMs).toBe(kernel.startMs);
+          expect(kernel.endMs).toBe(egress.startMs);
+          for (const part of [ingress, kernel, egress]) expect(part.endMs).toBeGreaterThanOrEqual(part.startMs);
+          expect(kernel.startMs).toBeGreaterThanOrEqual(compute.startMs);
+          expect(kernel.endMs).toBeLessThanOrEqual(compute.endMs);
+          // the worker's compute began after the run was posted and ended before its reply arrived
+          if (stage === 1) expect(kernel.startMs).toBeGreaterThan(compute.startMs);
+          // the step ends when its frame went to the link: hidden states, the token, or the end
+          expect(egress.endMs).toBe(one(r.phases, 'send', step).endMs);
+          // it begins when its input arrived (all but the first stage's prompt come as frames)
+          if (stage > 0 || step > 0) expect(ingress.startMs).toBe(one(r.phases, 'receive', step).endMs);
+        }
+      });
+
+      const b = stepBreakdown(results.map((r) => ({ timings: r.phases, offsetMs: r.originMs })));
+      expect(b.tokens.map((t) => t.step)).toEqual([1, 2, 3, 4]); // a token's cycle ends at the next input
+      for (const t of b.tokens) {
+        expect(t.computeMs + t.overheadMs + t.wireMs).toBeCloseTo(t.cycleMs, 6);
+        expect(t.hopWireMs).toHaveLength(3);
+        for (const w of t.hopWireMs) expect(w).toBeGreaterThanOrEqual(0); // received after sent, on one clock
+        expect(t.computeMs).toBeGreaterThan(0);
+      }
+    } finally {
+      await Promise.all(peers.map((p) => p.dispose()));
+    }
+  });
+});
