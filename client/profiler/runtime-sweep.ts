@@ -1,0 +1,180 @@
+/**
+ * The compute t-sweep on the page's own ONNX Runtime: one session of the stage-shaped probe graph
+ * (stage-probe.ts) on the backend a stage would use, run at several row counts t through the same
+ * StageRuntime the stages use (in the page: the inference worker). Achieved FLOP/s = counted MatMul
+ * FLOPs / seconds per run; c* is the best point and U(t) is fitted to the rest (utilization-fit.ts).
+ *
+ * Protocol (as the JS and WGSL sweeps): the output is checked once against a plain JS forward pass; the
+ * first run of every t is a warm-up (dropped; it also sizes the samples: small t repeat the run inside
+ * one sample so it lasts >= 8 ms); then rounds over all sizes, so that a burst of load from elsewhere
+ * hits every size alike; the median per size. Emulation sleeps (slow-down - 1) x the measured time
+ * inside the timed region. Sizes whose warm-up run took longer than `maxSampleSeconds` end the sweep
+ * there (a slow device saturates early; the profile must finish in seconds).
+ */
+import { TandemError } from '../../core/errors.ts';
+import type { StageBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
+import { computeStretch, type Emulation } from './emulation.ts';
+import {
+  buildStageProbeModel,
+  stageProbeFlops,
+  stageProbeForward,
+  stageProbeInput,
+  type StageProbeShape,
+} from './stage-probe.ts';
+import { median, nextFrame, sleepSeconds } from './timing.ts';
+import { fitUtilization, type UtilizationFit } from './utilization-fit.ts';
+import type { MatmulPoint } from './webgpu-matmul.ts';
+
+const MIN_SAMPLE_SECONDS = 0.008;
+const MAX_REPS = 64;
+/** rows of the correctness check */
+const CHECK_TOKENS = 3;
+/** largest accepted max |runtime - JS| / max |JS| (fp32 kernels vs an fp64 reference) */
+const CHECK_TOLERANCE = 1e-3;
+
+export interface RuntimeSweepOptions {
+  runtime: StageRuntime;
+  backend: StageBackend;
+  shape: StageProbeShape;
+  /** row counts t, ascending */
+  sweep: readonly number[];
+  /** timed rounds after the warm-up */
+  runs: number;
+  emulation: Emulation | null;
+  /** what runs it, for `method`, e.g. "onnxruntime-web wasm, 1 thread, in the inference worker" */
+  runtimeLabel: string;
+  /** a warm-up run slower than this ends the sweep at that size (default 1 s) */
+  maxSampleSeconds?: number;
+  onProgress?: (done: number, total: number) => void;
+  /** seconds since some origin (default performance.now() / 1000); tests pass a fake clock */
+  clock?: () => number;
+  /** sleeps the emulated stretch (default sleepSeconds) */
+  sleep?: (seconds: number) => Promise<void>;
+}
+
+export interface RuntimeSweepResult {
+  points: MatmulPoint[];
+  peakFlops: number;
+  fit: UtilizationFit;
+  /** max |runtime - JS reference| / max |JS reference| at t = 3 */
+  checkError: number;
+  /** sizes of `sweep` left out because a smaller size was already slower than maxSampleSeconds */
+  skippedTokens: number[];
+  method: string;
+}
+
+export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promise<RuntimeSweepResult> {
+  const clock = opts.clock ?? (() => performance.now() / 1000);
+  const sleep = opts.sleep ?? sleepSeconds;
+  const maxSample = opts.maxSampleSeconds ?? 1;
+  const { shape } = opts;
+  if (
+    opts.sweep.length < 2 ||
+    opts.sweep.some((t, i) => !Number.isInteger(t) || t < 1 || t <= (opts.sweep[i - 1] ?? 0))
+  )
+    throw new TandemError(
+      'bench-invalid',
+      `The compute sweep needs at least 2 ascending positive integer row counts (got ${opts.sweep.join(', ')}).`,
+    );
+  if (!Number.isInteger(opts.runs) || opts.runs < 1)
+    throw new TandemError('bench-invalid', `The compute sweep needs at least one timed round (got ${opts.runs}).`);
+
+  const probe = buildStageProbeModel(shape);
+  const session = await opts.runtime.createSession({
+    model: probe.model,
+    externalData: probe.externalData,
+    config: {},
+    backend: opts.backend,
+  });
+  try {
+    const runAt = async (tokens: number, x: Float32Array) => {
+      const out = await session.run({ x: { dtype: 'float32', dims: [1, tokens, shape.dim], data: x } });
+      return out['y'] as (typeof out)[string] | undefined;
+    };
+
+    // 1. correctness, once: a backend that returns zeros or garbage must not report a fast kernel
+    const xCheck = stageProbeInput(shape, CHECK_TOKENS);
+    const y = await runAt(CHECK_TOKENS, xCheck);
+    const ref = stageProbeForward(shape, probe.weights, xCheck, CHECK_TOKENS);
+    let checkError = Infinity;
+    if (y?.dtype === 'float32' && y.data.length === ref.length) {
+      let maxDiff = 0;
+      let maxRef = 0;
+      ref.forEach((r, i) => {
+        maxDiff = Math.max(maxDiff, Math.abs(y.data[i] - r));
+        maxRef = Math.max(maxRef, Math.abs(r));
+      });
+      checkError = maxRef > 0 ? maxDiff / maxRef : Infinity;
+    }
+    if (!(checkError <= CHECK_TOLERANCE))
+      throw new TandemError(
+        'compute-sweep-bad-output',
+        `The profiler's probe session on ${opts.backend} computed a wrong result (relative error ${checkError.toExponential(1)}); ONNX Runtime may be broken on this browser. Reload with ?backend=wasm.`,
+      );
+
+    // 2. warm-up per size (dropped), ascending; it sizes the samples and may end the sweep early
+    const sizes: { tokens: number; x: Float32Array; reps: number; times: number[] }[] = [];
+    const sample = async (s: (typeof sizes)[number], reps: number): Promise<{ perRun: number; measured: number }> => {
+      const t0 = clock();
+      for (let i = 0; i < reps; i++) await runAt(s.tokens, s.x);
+      const measured = clock() - t0;
+      await sleep(computeStretch(opts.emulation, measured));
+      const perRun = (clock() - t0) / reps;
+      await nextFrame();
+      return { perRun, measured };
+    };
+    const skippedTokens: number[] = [];
+    let total = opts.sweep.length * (opts.runs + 1);
+    let done = 0;
+    let slow = false;
+    for (const tokens of opts.sweep) {
+      // a size slower than maxSampleSeconds ends the sweep (at least 2 sizes are always kept)
+      if (slow && sizes.length >= 2) {
+        skippedTokens.push(tokens);
+        total -= opts.runs + 1;
+        continue;
+      }
+      const s = { tokens, x: stageProbeInput(shape, tokens), reps: 1, times: [] as number[] };
+      const { measured } = await sample(s, 1);
+      s.reps = Math.max(1, Math.min(MAX_REPS, Math.ceil(MIN_SAMPLE_SECONDS / Math.max(measured, 1e-6))));
+      sizes.push(s);
+      slow = measured > maxSample;
+      opts.onProgress?.(++done, total);
+    }
+
+    // 3. rounds over all sizes
+    for (let r = 0; r < opts.runs; r++) {
+      for (const s of sizes) {
+        s.times.push((await sample(s, s.reps)).perRun);
+        opts.onProgress?.(++done, total);
+      }
+    }
+    const points = sizes.map((s): MatmulPoint => {
+      const seconds = median(s.times);
+      return {
+        tokens: s.tokens,
+        dim: shape.dim,
+        seconds,
+        runs: opts.runs,
+        flops: stageProbeFlops(shape, s.tokens) / seconds,
+      };
+    });
+    const peakFlops = Math.max(...points.map((p) => p.flops));
+    const fit = fitUtilization(points.map((p) => ({ tokens: p.tokens, utilization: p.flops / peakFlops })));
+    const mib = (probe.weightBytes / 2 ** 20).toFixed(1);
+    return {
+      points,
+      peakFlops,
+      fit,
+      checkError,
+      skippedTokens,
+      method:
+        `${opts.runtimeLabel}: ${shape.layers} decoder-layer-shaped block${shape.layers === 1 ? '' : 's'} of fp32 MatMuls ` +
+        `(q/k/v/o ${shape.dim}×${shape.dim}, MLP ${shape.dim}×${shape.ffn}×3, ${mib} MiB), input [1, t, ${shape.dim}], ` +
+        `t = ${points.map((p) => p.tokens).join(', ')}${skippedTokens.length ? ` (stopped before t = ${skippedTokens[0]}: over ${maxSample} s a run)` : ''}; ` +
+        `FLOPs = MatMuls only; checked against JS (error ${checkError.toExponential(1)}); warm-up dropped, median of ${opts.runs} rounds over all sizes`,
+    };
+  } finally {
+    await session.release();
+  }
+}
