@@ -26,7 +26,7 @@ import { probeLink, type LinkResult } from './link-probe.ts';
 import { memoryBudget, type MemoryBudget } from './memory-budget.ts';
 import { fitUtilization, type UtilizationFit } from './utilization-fit.ts';
 import { benchmarkRuntimeCompute } from './runtime-sweep.ts';
-import type { StageProbeShape } from './stage-probe.ts';
+import { PROFILE_PROBE, PROFILE_PROBE_LARGE } from './stage-probe.ts';
 import type { ExecutionBackend } from '../../shards/runtime/stage-runtime.ts';
 import type { WorkerRuntime } from '../runtime/worker-runtime.ts';
 
@@ -96,12 +96,6 @@ export interface ProfileResult {
   details: ProfileDetails;
 }
 
-/** the compute probe: one decoder-layer-shaped block, D 256 and MLP 3D like Qwen3's (1024 / 3072), 3.3 MiB fp32 */
-const PROBE_SHAPE: StageProbeShape = { dim: 256, ffn: 768, layers: 1 };
-const RUNTIME_SWEEP = [1, 2, 4, 8, 16, 32, 64, 128, 256];
-/** for a GPU that runs the largest size above in a few ms: 50 MiB fp32 */
-const PROBE_SHAPE_LARGE: StageProbeShape = { dim: 1024, ffn: 3072, layers: 1 };
-const RUNTIME_SWEEP_LARGE = [1, 4, 16, 64, 256, 512, 1024, 2048];
 const GPU_SWEEP = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 const GPU_SWEEP_LARGE = [1, 4, 16, 64, 128, 256, 512, 1024, 2048];
 const CPU_SWEEP = [1, 2, 4, 8, 16, 32, 64, 128];
@@ -231,21 +225,20 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
   const rt = runtime;
   if (rt) {
     try {
-      const sweepOn = (shape: StageProbeShape, sweep: readonly number[]) =>
+      const sweepOn = (probe: typeof PROFILE_PROBE) =>
         benchmarkRuntimeCompute({
           runtime: rt,
           backend,
-          shape,
-          sweep,
+          shape: probe.shape,
+          sweep: probe.sweep,
           runs: 3,
           emulation,
           runtimeLabel: runtimeLabel(backend, inference),
           onProgress: computeProgress,
         });
-      let r = await sweepOn(PROBE_SHAPE, RUNTIME_SWEEP);
+      let r = await sweepOn(PROFILE_PROBE);
       // a fast GPU finishes the largest size in a few ms: measure a bigger probe to find its peak
-      if (backend === 'webgpu' && r.points.at(-1)!.seconds < 0.005)
-        r = await sweepOn(PROBE_SHAPE_LARGE, RUNTIME_SWEEP_LARGE);
+      if (backend === 'webgpu' && r.points.at(-1)!.seconds < 0.005) r = await sweepOn(PROFILE_PROBE_LARGE);
       compute = {
         measuredWith: 'onnxruntime',
         method: r.method,

@@ -25,6 +25,17 @@ export interface StageProbeShape {
   layers: number;
 }
 
+/** What the page profiles with: one block, D 256 and MLP 3D like Qwen3's (1024 / 3072), 3.25 MiB fp32. */
+export const PROFILE_PROBE: { shape: StageProbeShape; sweep: readonly number[] } = {
+  shape: { dim: 256, ffn: 768, layers: 1 },
+  sweep: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+};
+/** For a GPU that runs the largest size above in a few ms: a Qwen3-0.6B-sized block, 52 MiB fp32. */
+export const PROFILE_PROBE_LARGE: { shape: StageProbeShape; sweep: readonly number[] } = {
+  shape: { dim: 1024, ffn: 3072, layers: 1 },
+  sweep: [1, 4, 16, 64, 256, 512, 1024, 2048],
+};
+
 /** One weight matrix [rows, cols] fp32, row-major, at `offset` floats into the weights file. */
 export interface ProbeWeight {
   name: string;
