@@ -5,10 +5,10 @@
  * FLOPs / seconds per run; c* is the best point and U(t) is fitted to the rest (utilization-fit.ts).
  *
  * Protocol (as the JS and WGSL sweeps): the output is checked once against a plain JS forward pass; the
- * first run of every t is a warm-up (dropped; it also sizes the samples: small t repeat the run inside
- * one sample so it lasts >= 8 ms); then rounds over all sizes, so that a burst of load from elsewhere
+ * first run of every t is a warm-up and the second sizes the samples (small t repeat the run inside one
+ * sample so it lasts >= 8 ms), both dropped; then rounds over all sizes, so that a burst of load from elsewhere
  * hits every size alike; the median per size. Emulation sleeps (slow-down - 1) x the measured time
- * inside the timed region. Sizes whose warm-up run took longer than `maxSampleSeconds` end the sweep
+ * inside the timed region. A size whose sizing run took longer than `maxSampleSeconds` ends the sweep
  * there (a slow device saturates early; the profile must finish in seconds).
  */
 import { TandemError } from '../../core/errors.ts';
@@ -43,7 +43,7 @@ export interface RuntimeSweepOptions {
   emulation: Emulation | null;
   /** what runs it, for `method`, e.g. "onnxruntime-web wasm, 1 thread, in the inference worker" */
   runtimeLabel: string;
-  /** a warm-up run slower than this ends the sweep at that size (default 1 s) */
+  /** a sizing run (after the warm-up) slower than this ends the sweep at that size (default 1 s) */
   maxSampleSeconds?: number;
   onProgress?: (done: number, total: number) => void;
   /** seconds since some origin (default performance.now() / 1000); tests pass a fake clock */
@@ -112,16 +112,23 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
         `The profiler's probe session on ${opts.backend} computed a wrong result (relative error ${checkError.toExponential(1)}); ONNX Runtime may be broken on this browser. Reload with ?backend=wasm.`,
       );
 
-    // 2. warm-up per size (dropped), ascending; it sizes the samples and may end the sweep early
+    // 2. per size, ascending: a warm-up run (one-off costs: WebGPU compiles shaders per shape), then one
+    //    timed run that sizes the samples and may end the sweep; both dropped
     const sizes: { tokens: number; x: Float32Array; reps: number; times: number[] }[] = [];
-    const sample = async (s: (typeof sizes)[number], reps: number): Promise<{ perRun: number; measured: number }> => {
+    /** Seconds for `reps` runs back to back. */
+    const timeRuns = async (s: (typeof sizes)[number], reps: number): Promise<number> => {
       const t0 = clock();
       for (let i = 0; i < reps; i++) await runAt(s.tokens, s.x);
-      const measured = clock() - t0;
-      await sleep(computeStretch(opts.emulation, measured));
-      const perRun = (clock() - t0) / reps;
+      return clock() - t0;
+    };
+    /** One timed sample: seconds per run, the emulated stretch slept inside the timed region. */
+    const sample = async (s: (typeof sizes)[number]): Promise<number> => {
+      const t0 = clock();
+      for (let i = 0; i < s.reps; i++) await runAt(s.tokens, s.x);
+      await sleep(computeStretch(opts.emulation, clock() - t0));
+      const perRun = (clock() - t0) / s.reps;
       await nextFrame();
-      return { perRun, measured };
+      return perRun;
     };
     const skippedTokens: number[] = [];
     let total = opts.sweep.length * (opts.runs + 1);
@@ -135,17 +142,19 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
         continue;
       }
       const s = { tokens, x: stageProbeInput(shape, tokens), reps: 1, times: [] as number[] };
-      const { measured } = await sample(s, 1);
+      await runAt(s.tokens, s.x);
+      const measured = await timeRuns(s, 1);
       s.reps = Math.max(1, Math.min(MAX_REPS, Math.ceil(MIN_SAMPLE_SECONDS / Math.max(measured, 1e-6))));
       sizes.push(s);
       slow = measured > maxSample;
       opts.onProgress?.(++done, total);
+      await nextFrame();
     }
 
     // 3. rounds over all sizes
     for (let r = 0; r < opts.runs; r++) {
       for (const s of sizes) {
-        s.times.push((await sample(s, s.reps)).perRun);
+        s.times.push(await sample(s));
         opts.onProgress?.(++done, total);
       }
     }
@@ -160,7 +169,11 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
       };
     });
     const peakFlops = Math.max(...points.map((p) => p.flops));
-    const fit = fitUtilization(points.map((p) => ({ tokens: p.tokens, utilization: p.flops / peakFlops })));
+    // the best measured point is the ceiling: a sweep cut short (a slow device) must not extrapolate past it
+    const fit = fitUtilization(
+      points.map((p) => ({ tokens: p.tokens, utilization: p.flops / peakFlops })),
+      { aMax: 1 },
+    );
     const mib = (probe.weightBytes / 2 ** 20).toFixed(1);
     return {
       points,
@@ -172,7 +185,7 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
         `${opts.runtimeLabel}: ${shape.layers} decoder-layer-shaped block${shape.layers === 1 ? '' : 's'} of fp32 MatMuls ` +
         `(q/k/v/o ${shape.dim}×${shape.dim}, MLP ${shape.dim}×${shape.ffn}×3, ${mib} MiB), input [1, t, ${shape.dim}], ` +
         `t = ${points.map((p) => p.tokens).join(', ')}${skippedTokens.length ? ` (stopped before t = ${skippedTokens[0]}: over ${maxSample} s a run)` : ''}; ` +
-        `FLOPs = MatMuls only; checked against JS (error ${checkError.toExponential(1)}); warm-up dropped, median of ${opts.runs} rounds over all sizes`,
+        `FLOPs = MatMuls only; checked against JS (error ${checkError.toExponential(1)}); warm-up and sizing runs dropped, median of ${opts.runs} rounds over all sizes`,
     };
   } finally {
     await session.release();
