@@ -234,6 +234,8 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
           runs: 3,
           emulation,
           runtimeLabel: runtimeLabel(backend, inference),
+          // SwiftShader's WebGPU runs this probe at ~0.3 GFLOP/s: stop before a sample takes seconds
+          maxSampleSeconds: 0.5,
           onProgress: computeProgress,
         });
       let r = await sweepOn(PROFILE_PROBE);
