@@ -26,7 +26,7 @@ import { StageStepper } from '../shards/runtime/stage-stepper.ts';
 import { buildStageGraph, stageSessionConfig } from '../shards/stage-graph.ts';
 import { benchmarkCpu } from '../client/profiler/cpu-matmul.ts';
 import { benchmarkRuntimeCompute } from '../client/profiler/runtime-sweep.ts';
-import { PROFILE_PROBE } from '../client/profiler/stage-probe.ts';
+import { matmulSweepProbe, PROFILE_PROBE } from '../client/profiler/stage-probe.ts';
 import { median } from '../client/profiler/timing.ts';
 import { fitUtilization, utilizationAt, type UtilizationFit } from '../client/profiler/utilization-fit.ts';
 
@@ -151,7 +151,7 @@ async function main(argv: string[]): Promise<void> {
         benchmarkRuntimeCompute({
           runtime: createNodeRuntime(backend),
           backend,
-          shape: PROFILE_PROBE.shape,
+          probe: matmulSweepProbe(PROFILE_PROBE.shape),
           sweep: PROFILE_PROBE.sweep,
           runs: 3,
           emulation: null,

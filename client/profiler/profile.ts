@@ -26,7 +26,7 @@ import { probeLink, type LinkResult } from './link-probe.ts';
 import { memoryBudget, type MemoryBudget } from './memory-budget.ts';
 import { fitUtilization, type UtilizationFit } from './utilization-fit.ts';
 import { benchmarkRuntimeCompute } from './runtime-sweep.ts';
-import { PROFILE_PROBE, PROFILE_PROBE_LARGE } from './stage-probe.ts';
+import { matmulSweepProbe, PROFILE_PROBE, PROFILE_PROBE_LARGE } from './stage-probe.ts';
 import type { ExecutionBackend } from '../../shards/runtime/stage-runtime.ts';
 import type { WorkerRuntime } from '../runtime/worker-runtime.ts';
 
@@ -229,7 +229,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
         benchmarkRuntimeCompute({
           runtime: rt,
           backend,
-          shape: probe.shape,
+          probe: matmulSweepProbe(probe.shape),
           sweep: probe.sweep,
           runs: 3,
           emulation,

@@ -11,7 +11,7 @@ import { serveInference } from '../runtime/inference-worker-host.ts';
 import { createOrtWebRuntime } from '../runtime/ort-web.ts';
 import { createWorkerRuntime } from '../runtime/worker-runtime.ts';
 import { benchmarkRuntimeCompute, type RuntimeSweepOptions } from './runtime-sweep.ts';
-import { stageProbeFlops, type StageProbeShape } from './stage-probe.ts';
+import { matmulSweepProbe, stageProbeFlops, type StageProbeShape } from './stage-probe.ts';
 import { fitUtilization } from './utilization-fit.ts';
 
 const shape: StageProbeShape = { dim: 32, ffn: 64, layers: 2 };
@@ -48,7 +48,7 @@ function counting(inner: StageRuntime, corrupt = false) {
 const base = (runtime: StageRuntime): RuntimeSweepOptions => ({
   runtime,
   backend: 'node',
-  shape,
+  probe: matmulSweepProbe(shape),
   sweep,
   runs: 2,
   emulation: null,

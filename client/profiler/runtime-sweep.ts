@@ -12,15 +12,9 @@
  * there (a slow device saturates early; the profile must finish in seconds).
  */
 import { TandemError } from '../../core/errors.ts';
-import type { StageBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
+import type { HostTensor, StageBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import { computeStretch, type Emulation } from './emulation.ts';
-import {
-  buildStageProbeModel,
-  stageProbeFlops,
-  stageProbeForward,
-  stageProbeInput,
-  type StageProbeShape,
-} from './stage-probe.ts';
+import type { SweepProbe } from './sweep-probe.ts';
 import { median, nextFrame, sleepSeconds } from './timing.ts';
 import { fitUtilization, type UtilizationFit } from './utilization-fit.ts';
 import type { MatmulPoint } from './webgpu-matmul.ts';
@@ -35,7 +29,7 @@ const CHECK_TOLERANCE = 1e-3;
 export interface RuntimeSweepOptions {
   runtime: StageRuntime;
   backend: StageBackend;
-  shape: StageProbeShape;
+  probe: SweepProbe;
   /** row counts t, ascending */
   sweep: readonly number[];
   /** timed rounds after the warm-up */
@@ -56,7 +50,7 @@ export interface RuntimeSweepResult {
   points: MatmulPoint[];
   peakFlops: number;
   fit: UtilizationFit;
-  /** max |runtime - JS reference| / max |JS reference| at t = 3 */
+  /** max |runtime - reference| / max |reference| at t = 3 */
   checkError: number;
   /** sizes of `sweep` left out because a smaller size was already slower than maxSampleSeconds */
   skippedTokens: number[];
@@ -67,7 +61,7 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
   const clock = opts.clock ?? (() => performance.now() / 1000);
   const sleep = opts.sleep ?? sleepSeconds;
   const maxSample = opts.maxSampleSeconds ?? 1;
-  const { shape } = opts;
+  const { probe } = opts;
   if (
     opts.sweep.length < 2 ||
     opts.sweep.some((t, i) => !Number.isInteger(t) || t < 1 || t <= (opts.sweep[i - 1] ?? 0))
@@ -79,33 +73,12 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
   if (!Number.isInteger(opts.runs) || opts.runs < 1)
     throw new TandemError('bench-invalid', `The compute sweep needs at least one timed round (got ${opts.runs}).`);
 
-  const probe = buildStageProbeModel(shape);
-  const session = await opts.runtime.createSession({
-    model: probe.model,
-    externalData: probe.externalData,
-    config: {},
-    backend: opts.backend,
-  });
+  const session = await opts.runtime.createSession({ ...probe.session, backend: opts.backend });
   try {
-    const runAt = async (tokens: number, x: Float32Array) => {
-      const out = await session.run({ x: { dtype: 'float32', dims: [1, tokens, shape.dim], data: x } });
-      return out['y'] as (typeof out)[string] | undefined;
-    };
+    const runAt = (feeds: Record<string, HostTensor>) => session.run(feeds, probe.runOptions);
 
     // 1. correctness, once: a backend that returns zeros or garbage must not report a fast kernel
-    const xCheck = stageProbeInput(shape, CHECK_TOKENS);
-    const y = await runAt(CHECK_TOKENS, xCheck);
-    const ref = stageProbeForward(shape, probe.weights, xCheck, CHECK_TOKENS);
-    let checkError = Infinity;
-    if (y?.dtype === 'float32' && y.data.length === ref.length) {
-      let maxDiff = 0;
-      let maxRef = 0;
-      ref.forEach((r, i) => {
-        maxDiff = Math.max(maxDiff, Math.abs(y.data[i] - r));
-        maxRef = Math.max(maxRef, Math.abs(r));
-      });
-      checkError = maxRef > 0 ? maxDiff / maxRef : Infinity;
-    }
+    const checkError = probe.checkError(CHECK_TOKENS, await runAt(probe.feeds(CHECK_TOKENS)));
     if (!(checkError <= CHECK_TOLERANCE))
       throw new TandemError(
         'compute-sweep-bad-output',
@@ -114,17 +87,17 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
 
     // 2. per size, ascending: a warm-up run (one-off costs: WebGPU compiles shaders per shape), then one
     //    timed run that sizes the samples and may end the sweep; both dropped
-    const sizes: { tokens: number; x: Float32Array; reps: number; times: number[] }[] = [];
+    const sizes: { tokens: number; feeds: Record<string, HostTensor>; reps: number; times: number[] }[] = [];
     /** Seconds for `reps` runs back to back. */
     const timeRuns = async (s: (typeof sizes)[number], reps: number): Promise<number> => {
       const t0 = clock();
-      for (let i = 0; i < reps; i++) await runAt(s.tokens, s.x);
+      for (let i = 0; i < reps; i++) await runAt(s.feeds);
       return clock() - t0;
     };
     /** One timed sample: seconds per run, the emulated stretch slept inside the timed region. */
     const sample = async (s: (typeof sizes)[number]): Promise<number> => {
       const t0 = clock();
-      for (let i = 0; i < s.reps; i++) await runAt(s.tokens, s.x);
+      for (let i = 0; i < s.reps; i++) await runAt(s.feeds);
       await sleep(computeStretch(opts.emulation, clock() - t0));
       const perRun = (clock() - t0) / s.reps;
       await nextFrame();
@@ -141,8 +114,8 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
         total -= opts.runs + 1;
         continue;
       }
-      const s = { tokens, x: stageProbeInput(shape, tokens), reps: 1, times: [] as number[] };
-      await runAt(s.tokens, s.x);
+      const s = { tokens, feeds: probe.feeds(tokens), reps: 1, times: [] as number[] };
+      await runAt(s.feeds);
       const measured = await timeRuns(s, 1);
       s.reps = Math.max(1, Math.min(MAX_REPS, Math.ceil(MIN_SAMPLE_SECONDS / Math.max(measured, 1e-6))));
       sizes.push(s);
@@ -162,10 +135,10 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
       const seconds = median(s.times);
       return {
         tokens: s.tokens,
-        dim: shape.dim,
+        dim: probe.dim,
         seconds,
         runs: opts.runs,
-        flops: stageProbeFlops(shape, s.tokens) / seconds,
+        flops: probe.flops(s.tokens) / seconds,
       };
     });
     const peakFlops = Math.max(...points.map((p) => p.flops));
@@ -174,7 +147,6 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
       points.map((p) => ({ tokens: p.tokens, utilization: p.flops / peakFlops })),
       { aMax: 1 },
     );
-    const mib = (probe.weightBytes / 2 ** 20).toFixed(1);
     return {
       points,
       peakFlops,
@@ -182,10 +154,9 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
       checkError,
       skippedTokens,
       method:
-        `${opts.runtimeLabel}: ${shape.layers} decoder-layer-shaped block${shape.layers === 1 ? '' : 's'} of fp32 MatMuls ` +
-        `(q/k/v/o ${shape.dim}×${shape.dim}, MLP ${shape.dim}×${shape.ffn}×3, ${mib} MiB), input [1, t, ${shape.dim}], ` +
+        `${opts.runtimeLabel}: ${probe.description} (${(probe.weightBytes / 2 ** 20).toFixed(1)} MiB), input [1, t, ${probe.dim}], ` +
         `t = ${points.map((p) => p.tokens).join(', ')}${skippedTokens.length ? ` (stopped before t = ${skippedTokens[0]}: over ${maxSample} s a run)` : ''}; ` +
-        `FLOPs = MatMuls only; checked against JS (error ${checkError.toExponential(1)}); warm-up and sizing runs dropped, median of ${opts.runs} rounds over all sizes`,
+        `checked against a JS reference (error ${checkError.toExponential(1)}); warm-up and sizing runs dropped, median of ${opts.runs} rounds over all sizes`,
     };
   } finally {
     await session.release();

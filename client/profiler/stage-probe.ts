@@ -15,6 +15,8 @@
 import { TandemError } from '../../core/errors.ts';
 import { GraphBuilder } from '../../shards/onnx/builder.ts';
 import { DataType, encodeModel, type GraphDef } from '../../shards/onnx/model.ts';
+import type { HostTensor } from '../../shards/runtime/stage-runtime.ts';
+import { relativeError, type SweepProbe } from './sweep-probe.ts';
 
 export const STAGE_PROBE_WEIGHTS_FILE = 'profiler-stage-probe.bin';
 
@@ -216,4 +218,23 @@ export function stageProbeForward(
     cur = h.map((hv, i) => hv + down[i]);
   }
   return cur;
+}
+
+/** The probe as the compute sweep runs it (runtime-sweep.ts): x [1, t, D] -> y, FLOPs = its MatMuls. */
+export function matmulSweepProbe(shape: StageProbeShape, seed = 1): SweepProbe {
+  const m = buildStageProbeModel(shape, seed);
+  const feeds = (tokens: number): Record<string, HostTensor> => ({
+    x: { dtype: 'float32', dims: [1, tokens, shape.dim], data: stageProbeInput(shape, tokens) },
+  });
+  return {
+    description: `${shape.layers} decoder-layer-shaped block${shape.layers === 1 ? '' : 's'} of fp32 MatMuls (q/k/v/o ${shape.dim}×${shape.dim}, MLP ${shape.dim}×${shape.ffn}×3; FLOPs = the MatMuls)`,
+    dim: shape.dim,
+    weightBytes: m.weightBytes,
+    session: { model: m.model, externalData: m.externalData, config: {} },
+    feeds,
+    runOptions: {},
+    flops: (tokens) => stageProbeFlops(shape, tokens),
+    checkError: (tokens, outputs) =>
+      relativeError(outputs['y'], stageProbeForward(shape, m.weights, stageProbeInput(shape, tokens), tokens)),
+  };
 }
