@@ -4,8 +4,9 @@
  *
  * How well each compute profile predicts a real stage's prefill, in Node on the runtimes a stage uses
  * (onnxruntime-node CPU, onnxruntime-web's wasm kernels; 1 thread):
- *   - 'runtime': the page's compute sweep on that runtime (client/profiler/runtime-sweep.ts, the probe
- *     and sizes the page uses);
+ *   - 'runtime-matmul' / 'runtime-layers': the page's compute sweep on that runtime
+ *     (client/profiler/runtime-sweep.ts) with the MatMul-block probe (stage-probe.ts) or real stage
+ *     layers (layer-probe.ts), the shapes and sizes the page uses;
  *   - 'js-matmul': the old wasm-page profile, a JS matmul sweep (client/profiler/cpu-matmul.ts).
  * Each gives c* and U(t); the predicted prefill of a layers-only stage graph of a made checkpoint is the
  * planner's layer FLOPs (planner/cost-model.ts) / (c* U(t)); measured is the median prefill over R runs
@@ -27,6 +28,7 @@ import { buildStageGraph, stageSessionConfig } from '../shards/stage-graph.ts';
 import { benchmarkCpu } from '../client/profiler/cpu-matmul.ts';
 import { benchmarkRuntimeCompute } from '../client/profiler/runtime-sweep.ts';
 import { matmulSweepProbe, PROFILE_PROBE } from '../client/profiler/stage-probe.ts';
+import { layerSweepProbe, PROFILE_LAYER_PROBE } from '../client/profiler/layer-probe.ts';
 import { median } from '../client/profiler/timing.ts';
 import { fitUtilization, utilizationAt, type UtilizationFit } from '../client/profiler/utilization-fit.ts';
 
@@ -54,7 +56,7 @@ const SHAPES: Record<string, Partial<ModelShape>> = {
 };
 
 interface Profile {
-  name: 'runtime' | 'js-matmul';
+  name: 'runtime-matmul' | 'runtime-layers' | 'js-matmul';
   backend: NodeBackend | 'js';
   peakFlops: number;
   fit: UtilizationFit;
@@ -147,26 +149,30 @@ async function main(argv: string[]): Promise<void> {
     const model: ModelConfig = { ...m.config, bytesPerParam: 4 };
 
     for (const backend of backends as NodeBackend[]) {
-      const [r, seconds] = await timed(() =>
-        benchmarkRuntimeCompute({
-          runtime: createNodeRuntime(backend),
-          backend,
-          probe: matmulSweepProbe(PROFILE_PROBE.shape),
-          sweep: PROFILE_PROBE.sweep,
-          runs: 3,
-          emulation: null,
-          runtimeLabel: backend === 'node' ? 'onnxruntime-node cpu, 1 thread' : 'onnxruntime-web wasm (Node), 1 thread',
-        }),
-      );
-      const runtimeProfile: Profile = {
-        name: 'runtime',
-        backend,
-        peakFlops: r.peakFlops,
-        fit: r.fit,
-        method: r.method,
-        seconds,
-      };
-      profiles.push(runtimeProfile);
+      const label = backend === 'node' ? 'onnxruntime-node cpu, 1 thread' : 'onnxruntime-web wasm (Node), 1 thread';
+      const runtimeProfiles: Profile[] = [];
+      for (const [name, probe, sweep] of [
+        ['runtime-matmul', matmulSweepProbe(PROFILE_PROBE.shape), PROFILE_PROBE.sweep],
+        [
+          'runtime-layers',
+          layerSweepProbe(PROFILE_LAYER_PROBE.shape, backend, PROFILE_LAYER_PROBE.maxPositions),
+          PROFILE_LAYER_PROBE.sweep,
+        ],
+      ] as const) {
+        const [r, seconds] = await timed(() =>
+          benchmarkRuntimeCompute({
+            runtime: createNodeRuntime(backend),
+            backend,
+            probe,
+            sweep,
+            runs: 3,
+            emulation: null,
+            runtimeLabel: label,
+          }),
+        );
+        runtimeProfiles.push({ name, backend, peakFlops: r.peakFlops, fit: r.fit, method: r.method, seconds });
+      }
+      profiles.push(...runtimeProfiles);
 
       const stage = { layers: { start: 0, end: layers }, embeds: false, hasHead: false };
       const opts = { backend: backend === 'wasm' ? ('wasm' as const) : ('cpu' as const), maxPositions: 2048 };
@@ -200,13 +206,14 @@ async function main(argv: string[]): Promise<void> {
           const measuredSeconds = median(times);
           const layerFlops = layers * layerCost(model, tokens).flops;
           const predicted: Record<string, number> = {};
-          for (const p of [profiles[0], runtimeProfile])
+          for (const p of [profiles[0], ...runtimeProfiles])
             predicted[p.name] = layerFlops / (p.peakFlops * utilizationAt(p.fit.a, p.fit.b, tokens));
           rows.push({ backend, tokens, layerFlops, measuredSeconds, predicted });
           console.log(
             `${backend.padEnd(4)} t=${String(tokens).padStart(4)}  measured ${(measuredSeconds * 1e3).toFixed(1).padStart(8)} ms  ` +
-              `predicted by runtime sweep ${(predicted['runtime'] * 1e3).toFixed(1).padStart(8)} ms (x${(predicted['runtime'] / measuredSeconds).toFixed(2)})  ` +
-              `by JS matmul ${(predicted['js-matmul'] * 1e3).toFixed(1).padStart(8)} ms (x${(predicted['js-matmul'] / measuredSeconds).toFixed(2)})`,
+              Object.entries(predicted)
+                .map(([name, v]) => `${name} ${(v * 1e3).toFixed(1)} ms (x${(v / measuredSeconds).toFixed(2)})`)
+                .join('  '),
           );
         }
       } finally {

@@ -27,6 +27,37 @@ export interface LayerProbeShape {
   layers: number;
 }
 
+/**
+ * What the page profiles with: 2 layers split like Qwen3-0.6B's (q heads x head_dim = hidden, h_k = h_q / 2,
+ * MLP 3 x hidden) at hidden 256: 6 MiB fp32, prefills of 1 .. 256 rows.
+ */
+export const PROFILE_LAYER_PROBE: { shape: LayerProbeShape; sweep: readonly number[]; maxPositions: number } = {
+  shape: {
+    hidden_size: 256,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 64,
+    intermediate_size: 768,
+    layers: 2,
+  },
+  sweep: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+  maxPositions: 256,
+};
+
+/** For a GPU that runs the largest size above in a few ms: one Qwen3-0.6B layer (60 MiB fp32), up to 2048 rows. */
+export const PROFILE_LAYER_PROBE_LARGE: typeof PROFILE_LAYER_PROBE = {
+  shape: {
+    hidden_size: 1024,
+    num_attention_heads: 16,
+    num_key_value_heads: 8,
+    head_dim: 128,
+    intermediate_size: 3072,
+    layers: 1,
+  },
+  sweep: [1, 4, 16, 64, 256, 512, 1024, 2048],
+  maxPositions: 2048,
+};
+
 /** xorshift32 uniform values in ±scale, as little-endian fp32 bytes. */
 function randomF32(n: number, scale: number, state: { s: number }, offset = 0): Uint8Array {
   const f = new Float32Array(n);

@@ -25,7 +25,9 @@ import { benchmarkSessionCreate, effectiveLoadRate, type SessionBenchResult } fr
 import { probeLink, type LinkResult } from './link-probe.ts';
 import { memoryBudget, type MemoryBudget } from './memory-budget.ts';
 import { fitUtilization, type UtilizationFit } from './utilization-fit.ts';
-import { benchmarkRuntimeCompute } from './runtime-sweep.ts';
+import { benchmarkRuntimeCompute, type RuntimeSweepResult } from './runtime-sweep.ts';
+import { layerSweepProbe, PROFILE_LAYER_PROBE, PROFILE_LAYER_PROBE_LARGE } from './layer-probe.ts';
+import type { SweepProbe } from './sweep-probe.ts';
 import { matmulSweepProbe, PROFILE_PROBE, PROFILE_PROBE_LARGE } from './stage-probe.ts';
 import type { ExecutionBackend } from '../../shards/runtime/stage-runtime.ts';
 import type { WorkerRuntime } from '../runtime/worker-runtime.ts';
@@ -218,43 +220,66 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
           ? '?backend=wasm asked for wasm'
           : 'no WebGPU';
 
-  // 3. compute sweep: the stage-shaped probe on the runtime itself; a JS / WGSL matmul only if that fails
+  // 3. compute sweep on the runtime itself: real stage layers; the MatMul-block probe if their graph fails
+  //    here; a JS / WGSL matmul only if the runtime fails both
   const computeProgress = (done: number, total: number) =>
     progress('compute', 0.15 + 0.5 * (done / total), `Compute sweep ${done}/${total}`);
   let compute: ProfileDetails['compute'] | null = null;
   const rt = runtime;
   if (rt) {
-    try {
-      const sweepOn = (probe: typeof PROFILE_PROBE) =>
-        benchmarkRuntimeCompute({
-          runtime: rt,
-          backend,
-          probe: matmulSweepProbe(probe.shape),
-          sweep: probe.sweep,
-          runs: 3,
-          emulation,
-          runtimeLabel: runtimeLabel(backend, inference),
-          // SwiftShader's WebGPU runs this probe at ~0.3 GFLOP/s: stop before a sample takes seconds
-          maxSampleSeconds: 0.5,
-          onProgress: computeProgress,
-        });
-      let r = await sweepOn(PROFILE_PROBE);
-      // a fast GPU finishes the largest size in a few ms: measure a bigger probe to find its peak
-      if (backend === 'webgpu' && r.points.at(-1)!.seconds < 0.005) r = await sweepOn(PROFILE_PROBE_LARGE);
-      compute = {
-        measuredWith: 'onnxruntime',
-        method: r.method,
-        points: r.points,
-        peakFlops: r.peakFlops,
-        fit: r.fit,
-        checkError: r.checkError,
-      };
-    } catch (e) {
-      const i = issueOf(e);
-      issues.push({
-        code: 'compute-sweep-fallback',
-        message: `The compute sweep on ONNX Runtime failed (${i.code}: ${i.message}); compute was measured with a stand-in matmul instead, which is not the runtime a stage runs, so compute predictions may be off.`,
+    const sweepOn = (probe: SweepProbe, sweep: readonly number[]) =>
+      benchmarkRuntimeCompute({
+        runtime: rt,
+        backend,
+        probe,
+        sweep,
+        runs: 3,
+        emulation,
+        runtimeLabel: runtimeLabel(backend, inference),
+        // SwiftShader's WebGPU runs these probes at ~0.3 GFLOP/s: stop before a sample takes seconds
+        maxSampleSeconds: 0.5,
+        onProgress: computeProgress,
       });
+    const attempts: { what: string; run: () => Promise<RuntimeSweepResult> }[] = [
+      {
+        what: 'stage layers',
+        run: async () => {
+          const { shape, sweep, maxPositions } = PROFILE_LAYER_PROBE;
+          const r = await sweepOn(layerSweepProbe(shape, backend, maxPositions), sweep);
+          // a fast GPU finishes the largest size in a few ms: measure bigger layers to find its peak
+          if (backend !== 'webgpu' || r.points.at(-1)!.seconds >= 0.005) return r;
+          const large = PROFILE_LAYER_PROBE_LARGE;
+          return sweepOn(layerSweepProbe(large.shape, backend, large.maxPositions), large.sweep);
+        },
+      },
+      {
+        what: 'MatMul blocks',
+        run: async () => {
+          const r = await sweepOn(matmulSweepProbe(PROFILE_PROBE.shape), PROFILE_PROBE.sweep);
+          if (backend !== 'webgpu' || r.points.at(-1)!.seconds >= 0.005) return r;
+          return sweepOn(matmulSweepProbe(PROFILE_PROBE_LARGE.shape), PROFILE_PROBE_LARGE.sweep);
+        },
+      },
+    ];
+    for (const attempt of attempts) {
+      try {
+        const r = await attempt.run();
+        compute = {
+          measuredWith: 'onnxruntime',
+          method: r.method,
+          points: r.points,
+          peakFlops: r.peakFlops,
+          fit: r.fit,
+          checkError: r.checkError,
+        };
+        break;
+      } catch (e) {
+        const i = issueOf(e);
+        issues.push({
+          code: 'compute-sweep-fallback',
+          message: `The compute sweep of ${attempt.what} on ONNX Runtime failed (${i.code}: ${i.message}); ${attempt === attempts.at(-1) ? 'compute was measured with a stand-in matmul instead, which is not the runtime a stage runs, so compute predictions may be off' : 'trying a simpler probe graph on the same runtime'}.`,
+        });
+      }
     }
   }
   if (!compute)

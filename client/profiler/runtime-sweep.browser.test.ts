@@ -1,8 +1,8 @@
 /**
- * The profiler's compute sweep (runtime-sweep.ts) on onnxruntime-web in headless Chromium, on WebGPU
- * (SwiftShader here) and on wasm: the probe's output passes the check against the JS forward pass on
- * both, a point comes out for every size up to where the sweep stops, and U(t) is fitted. Prints c*, the
- * fit and how long the sweep took. Slow on the shared machine, so opt-in:
+ * The profiler's compute sweep (runtime-sweep.ts) on onnxruntime-web in headless Chromium, with both
+ * probes (stage layers, MatMul blocks) on WebGPU (SwiftShader here) and on wasm: the output passes the
+ * check against its reference, a point comes out for every size up to where the sweep stops, and U(t)
+ * is fitted. Prints c*, the fit and how long the sweep took. Slow on the shared machine, so opt-in:
  *   TANDEM_WEBGPU_TESTS=1 npx vitest run client/profiler/runtime-sweep.browser.test.ts
  */
 import { readFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumArgs, findChromium } from '../../e2e/browser.ts';
 import { bundleFixture } from '../../e2e/fixture-bundle.ts';
 import type { RuntimeSweepResult } from './runtime-sweep.ts';
+import { PROFILE_LAYER_PROBE } from './layer-probe.ts';
 import { PROFILE_PROBE } from './stage-probe.ts';
 
 const ORT_DIST = join(process.cwd(), 'node_modules/onnxruntime-web/dist');
@@ -53,8 +54,13 @@ describe.skipIf(!enabled)('the runtime compute sweep in headless Chromium', () =
     server?.close();
   });
 
-  for (const backend of ['webgpu', 'wasm'] as const) {
-    it(`on ${backend}: checked output, a point per size until the sweep stops, the fit`, async () => {
+  for (const [backend, probe] of [
+    ['webgpu', 'layers'],
+    ['webgpu', 'matmul'],
+    ['wasm', 'layers'],
+    ['wasm', 'matmul'],
+  ] as const) {
+    it(`${probe} on ${backend}: checked output, a point per size until the sweep stops, the fit`, async () => {
       // set by beforeAll (the tests do not run when it failed)
       const page = await browser!.newPage();
       try {
@@ -62,24 +68,29 @@ describe.skipIf(!enabled)('the runtime compute sweep in headless Chromium', () =
         await page.waitForFunction(() => (window as unknown as { pageReady?: boolean }).pageReady === true);
         const load = loadavg()[0];
         const out = await page.evaluate(
-          (b) =>
+          ([b, p]) =>
             (
               window as unknown as {
-                runSweep(b: string): Promise<{ backend: string; seconds: number; result: RuntimeSweepResult }>;
+                runSweep(
+                  b: string,
+                  p: string,
+                ): Promise<{ backend: string; seconds: number; result: RuntimeSweepResult }>;
               }
-            ).runSweep(b),
-          backend,
+            ).runSweep(b, p),
+          [backend, probe] as const,
         );
         expect(out.backend).toBe(backend);
         const r = out.result;
         expect(r.checkError).toBeLessThan(1e-3);
         const measured = r.points.map((p) => p.tokens);
-        expect([...measured, ...r.skippedTokens]).toEqual(PROFILE_PROBE.sweep);
+        expect([...measured, ...r.skippedTokens]).toEqual(
+          probe === 'layers' ? PROFILE_LAYER_PROBE.sweep : PROFILE_PROBE.sweep,
+        );
         expect(measured.length).toBeGreaterThanOrEqual(2);
         for (const p of r.points) expect(p.flops).toBeGreaterThan(0);
         expect(r.fit.samples).toBe(measured.length);
         console.log(
-          `${backend}: c* ${(r.peakFlops / 1e9).toFixed(2)} GFLOP/s, U(t) a ${r.fit.a.toFixed(3)} b ${r.fit.b.toExponential(2)}, ` +
+          `${probe} on ${backend}: c* ${(r.peakFlops / 1e9).toFixed(2)} GFLOP/s, U(t) a ${r.fit.a.toFixed(3)} b ${r.fit.b.toExponential(2)}, ` +
             `FLOP/s per t ${r.points.map((p) => `${p.tokens}:${(p.flops / 1e9).toFixed(2)}G`).join(' ')}; ` +
             `check error ${r.checkError.toExponential(1)}; sweep ${out.seconds.toFixed(1)} s; load ${load.toFixed(1)} -> ${loadavg()[0].toFixed(1)}`,
         );
