@@ -238,6 +238,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
         runtimeLabel: runtimeLabel(backend, inference),
         // SwiftShader's WebGPU runs these probes at ~0.3 GFLOP/s: stop before a sample takes seconds
         maxSampleSeconds: 0.5,
+        warmupBudgetSeconds: 10,
         onProgress: computeProgress,
       });
     const attempts: { what: string; run: () => Promise<RuntimeSweepResult> }[] = [

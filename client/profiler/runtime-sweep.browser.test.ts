@@ -64,8 +64,11 @@ describe.skipIf(!enabled)('the runtime compute sweep in headless Chromium', () =
       // set by beforeAll (the tests do not run when it failed)
       const page = await browser!.newPage();
       try {
-        await page.goto(`http://127.0.0.1:${(server!.address() as AddressInfo).port}/`);
-        await page.waitForFunction(() => (window as unknown as { pageReady?: boolean }).pageReady === true);
+        // the shared machine may be loaded: the bundle's first parse can take a while
+        await page.goto(`http://127.0.0.1:${(server!.address() as AddressInfo).port}/`, { timeout: 120_000 });
+        await page.waitForFunction(() => (window as unknown as { pageReady?: boolean }).pageReady === true, null, {
+          timeout: 120_000,
+        });
         const load = loadavg()[0];
         const out = await page.evaluate(
           ([b, p]) =>

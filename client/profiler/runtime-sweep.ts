@@ -9,7 +9,9 @@
  * sample so it lasts >= 8 ms), both dropped; then rounds over all sizes, so that a burst of load from elsewhere
  * hits every size alike; the median per size. Emulation sleeps (slow-down - 1) x the measured time
  * inside the timed region. A size whose sizing run took longer than `maxSampleSeconds` ends the sweep
- * there (a slow device saturates early; the profile must finish in seconds).
+ * there (a slow device saturates early), and so does `warmupBudgetSeconds` spent on warm-ups and sizing
+ * (WebGPU compiles shaders for every new shape: on a software adapter that alone takes tens of seconds);
+ * the profile must finish in seconds.
  */
 import { TandemError } from '../../core/errors.ts';
 import type { HostTensor, StageBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
@@ -39,6 +41,8 @@ export interface RuntimeSweepOptions {
   runtimeLabel: string;
   /** a sizing run (after the warm-up) slower than this ends the sweep at that size (default 1 s) */
   maxSampleSeconds?: number;
+  /** once the check, warm-ups and sizing runs have taken this long, no further size is added (default none) */
+  warmupBudgetSeconds?: number;
   onProgress?: (done: number, total: number) => void;
   /** seconds since some origin (default performance.now() / 1000); tests pass a fake clock */
   clock?: () => number;
@@ -52,7 +56,7 @@ export interface RuntimeSweepResult {
   fit: UtilizationFit;
   /** max |runtime - reference| / max |reference| at t = 3 */
   checkError: number;
-  /** sizes of `sweep` left out because a smaller size was already slower than maxSampleSeconds */
+  /** sizes of `sweep` left out: a smaller one was slower than maxSampleSeconds, or the warm-up budget ran out */
   skippedTokens: number[];
   method: string;
 }
@@ -61,6 +65,7 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
   const clock = opts.clock ?? (() => performance.now() / 1000);
   const sleep = opts.sleep ?? sleepSeconds;
   const maxSample = opts.maxSampleSeconds ?? 1;
+  const budget = opts.warmupBudgetSeconds ?? Infinity;
   const { probe } = opts;
   if (
     opts.sweep.length < 2 ||
@@ -78,6 +83,7 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
     const runAt = (feeds: Record<string, HostTensor>) => session.run(feeds, probe.runOptions);
 
     // 1. correctness, once: a backend that returns zeros or garbage must not report a fast kernel
+    const started = clock();
     const checkError = probe.checkError(CHECK_TOKENS, await runAt(probe.feeds(CHECK_TOKENS)));
     if (!(checkError <= CHECK_TOLERANCE))
       throw new TandemError(
@@ -108,7 +114,7 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
     let done = 0;
     let slow = false;
     for (const tokens of opts.sweep) {
-      // a size slower than maxSampleSeconds ends the sweep (at least 2 sizes are always kept)
+      // a size slower than maxSampleSeconds, or the warm-up budget spent, ends the sweep (at least 2 sizes are kept)
       if (slow && sizes.length >= 2) {
         skippedTokens.push(tokens);
         total -= opts.runs + 1;
@@ -119,7 +125,7 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
       const measured = await timeRuns(s, 1);
       s.reps = Math.max(1, Math.min(MAX_REPS, Math.ceil(MIN_SAMPLE_SECONDS / Math.max(measured, 1e-6))));
       sizes.push(s);
-      slow = measured > maxSample;
+      slow = measured > maxSample || clock() - started > budget;
       opts.onProgress?.(++done, total);
       await nextFrame();
     }
@@ -155,7 +161,7 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
       skippedTokens,
       method:
         `${opts.runtimeLabel}: ${probe.description} (${(probe.weightBytes / 2 ** 20).toFixed(1)} MiB), input [1, t, ${probe.dim}], ` +
-        `t = ${points.map((p) => p.tokens).join(', ')}${skippedTokens.length ? ` (stopped before t = ${skippedTokens[0]}: over ${maxSample} s a run)` : ''}; ` +
+        `t = ${points.map((p) => p.tokens).join(', ')}${skippedTokens.length ? ` (stopped before t = ${skippedTokens[0]}: a run over ${maxSample} s, or warm-ups over ${budget} s)` : ''}; ` +
         `checked against a JS reference (error ${checkError.toExponential(1)}); warm-up and sizing runs dropped, median of ${opts.runs} rounds over all sizes`,
     };
   } finally {
