@@ -2,12 +2,13 @@
 /**
  * Measures this device: onnxruntime-web session-creation speed on the backend a stage will use here
  * (after warming the runtime, so the page's one-off wasm/WebGPU compile is paid here and not on a
- * request's cold start), compute as a t-sweep of a stage-shaped probe graph on that same runtime, in the
- * page's inference worker (runtime-sweep.ts; a WGSL or JS matmul stands in only when that fails, and an
- * issue says so) with the U(t) fit, IndexedDB read speed, link speed to the AP, and the memory budget. The planner's load rate is the effective one, read + session create
- * (session-bench.ts `effectiveLoadRate`); the raw IndexedDB rate stays in the details. Produces the ProfileReport
- * the server plans with (core/protocol.ts) plus the details the page shows and lets the user
- * download. Finishes in seconds; reports progress per step.
+ * request's cold start); compute as a t-sweep of real stage layers on that same runtime, in the page's
+ * inference worker (runtime-sweep.ts, layer-probe.ts; a MatMul-block probe if the layers fail, a WGSL or
+ * JS matmul only if the runtime fails both, and an issue says so), with the U(t) fit; IndexedDB read
+ * speed; link speed to the AP; and the memory budget. The planner's load rate is the effective one,
+ * read + session create (session-bench.ts `effectiveLoadRate`); the raw IndexedDB rate stays in the
+ * details. Produces the ProfileReport the server plans with (core/protocol.ts) plus the details the page
+ * shows and lets the user download. Finishes in seconds; reports progress per step.
  */
 import { TandemError } from '../../core/errors.ts';
 import type { ProfileReport } from '../../core/protocol.ts';
@@ -80,7 +81,7 @@ export interface ProfileDetails {
 /** The compute sweep: what ran it, its points, c* and the U(t) fit. */
 export interface ComputeProfile {
   /**
-   * 'onnxruntime': the stage-shaped probe on the page's own runtime (runtime-sweep.ts); the others are
+   * 'onnxruntime': a probe graph on the page's own runtime (runtime-sweep.ts); the others are
    * stand-ins used only when that failed (an issue says so): a WGSL matmul, or a JS matmul on the main thread.
    */
   measuredWith: 'onnxruntime' | 'wgsl-matmul' | 'js-matmul';
