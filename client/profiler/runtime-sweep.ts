@@ -1,17 +1,18 @@
 /**
- * The compute t-sweep on the page's own ONNX Runtime: one session of the stage-shaped probe graph
- * (stage-probe.ts) on the backend a stage would use, run at several row counts t through the same
- * StageRuntime the stages use (in the page: the inference worker). Achieved FLOP/s = counted MatMul
- * FLOPs / seconds per run; c* is the best point and U(t) is fitted to the rest (utilization-fit.ts).
+ * The compute t-sweep on the page's own ONNX Runtime: one session of a probe graph (sweep-probe.ts: real
+ * stage layers, layer-probe.ts, or MatMul blocks, stage-probe.ts) on the backend a stage would use, run
+ * at several row counts t through the same StageRuntime the stages use (in the page: the inference
+ * worker). Achieved FLOP/s = the probe's counted FLOPs / seconds per run; c* is the best point and U(t)
+ * is fitted to the rest (utilization-fit.ts).
  *
- * Protocol (as the JS and WGSL sweeps): the output is checked once against a plain JS forward pass; the
+ * Protocol (as the JS and WGSL sweeps): the output is checked once against the probe's reference; the
  * first run of every t is a warm-up and the second sizes the samples (small t repeat the run inside one
- * sample so it lasts >= 8 ms), both dropped; then rounds over all sizes, so that a burst of load from elsewhere
- * hits every size alike; the median per size. Emulation sleeps (slow-down - 1) x the measured time
- * inside the timed region. A size whose sizing run took longer than `maxSampleSeconds` ends the sweep
- * there (a slow device saturates early), and so does `warmupBudgetSeconds` spent on warm-ups and sizing
- * (WebGPU compiles shaders for every new shape: on a software adapter that alone takes tens of seconds);
- * the profile must finish in seconds.
+ * sample so it lasts >= 8 ms), both dropped; then rounds over all sizes, so that a burst of load from
+ * elsewhere hits every size alike; the median per size. Emulation sleeps (slow-down - 1) x the measured
+ * time inside the timed region. A size whose sizing run took longer than `maxSampleSeconds` ends the
+ * sweep there (a slow device saturates early), and so does `warmupBudgetSeconds` spent on warm-ups and
+ * sizing (WebGPU compiles shaders for every new shape: on a software adapter that alone takes tens of
+ * seconds); the profile must finish in seconds.
  */
 import { TandemError } from '../../core/errors.ts';
 import type { HostTensor, StageBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
