@@ -221,8 +221,8 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
           ? '?backend=wasm asked for wasm'
           : 'no WebGPU';
 
-  // 3. compute sweep on the runtime itself: real stage layers; the MatMul-block probe if their graph fails
-  //    here; a JS / WGSL matmul only if the runtime fails both
+  // 3. compute sweep on the runtime itself: real stage layers and a MatMul-block probe, one if the other
+  //    fails; a JS / WGSL matmul only if the runtime fails both
   const computeProgress = (done: number, total: number) =>
     progress('compute', 0.15 + 0.5 * (done / total), `Compute sweep ${done}/${total}`);
   let compute: ProfileDetails['compute'] | null = null;
@@ -239,10 +239,10 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
         runtimeLabel: runtimeLabel(backend, inference),
         // SwiftShader's WebGPU runs these probes at ~0.3 GFLOP/s: stop before a sample takes seconds
         maxSampleSeconds: 0.5,
-        warmupBudgetSeconds: 10,
+        budgetSeconds: 15,
         onProgress: computeProgress,
       });
-    const attempts: { what: string; run: () => Promise<RuntimeSweepResult> }[] = [
+    const probes: { what: string; run: () => Promise<RuntimeSweepResult> }[] = [
       {
         what: 'stage layers',
         run: async () => {
@@ -263,6 +263,10 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
         },
       },
     ];
+    // WebGPU pays per dispatch (a software adapter ~10 ms, and shader compiles per shape): the layers'
+    // ~50 kernels a run made three SwiftShader pages miss the e2e's 3-minute profile window, so WebGPU
+    // sweeps the MatMul blocks first
+    const attempts = backend === 'webgpu' ? [probes[1], probes[0]] : probes;
     for (const attempt of attempts) {
       try {
         const r = await attempt.run();
@@ -279,7 +283,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
         const i = issueOf(e);
         issues.push({
           code: 'compute-sweep-fallback',
-          message: `The compute sweep of ${attempt.what} on ONNX Runtime failed (${i.code}: ${i.message}); ${attempt === attempts.at(-1) ? 'compute was measured with a stand-in matmul instead, which is not the runtime a stage runs, so compute predictions may be off' : 'trying a simpler probe graph on the same runtime'}.`,
+          message: `The compute sweep of ${attempt.what} on ONNX Runtime failed (${i.code}: ${i.message}); ${attempt === attempts.at(-1) ? 'compute was measured with a stand-in matmul instead, which is not the runtime a stage runs, so compute predictions may be off' : 'trying the other probe graph on the same runtime'}.`,
         });
       }
     }

@@ -151,16 +151,19 @@ describe('benchmarkRuntimeCompute', () => {
     expect(r.method).toContain('stopped before t = 4');
   });
 
-  it('ends the sweep once the warm-ups have spent their budget, keeping at least 2 sizes', async () => {
+  it('past its time budget adds no size and starts no round after the first, keeping at least 2 sizes', async () => {
     const { runtime } = counting(createNodeRuntime('node'));
     const tight = fakeTime();
-    const r = await benchmarkRuntimeCompute({ ...base(runtime), warmupBudgetSeconds: 0.001, ...tight });
+    const r = await benchmarkRuntimeCompute({ ...base(runtime), budgetSeconds: 0.001, ...tight });
     expect(r.points.map((p) => p.tokens)).toEqual([1, 2]);
     expect(r.skippedTokens).toEqual([4, 8, 16]);
-    // 10 ms a clock reading: 5 sizes of warm-up and sizing fit in a budget of 1 s
+    expect(r.points.map((p) => p.runs)).toEqual([1, 1]);
+    expect(r.method).toContain('median of 1 round over all sizes');
+    // 10 ms a clock reading: the whole sweep fits in a budget of 1 s
     const ample = fakeTime();
-    const all = await benchmarkRuntimeCompute({ ...base(runtime), warmupBudgetSeconds: 1, ...ample });
+    const all = await benchmarkRuntimeCompute({ ...base(runtime), budgetSeconds: 1, ...ample });
     expect(all.points.map((p) => p.tokens)).toEqual(sweep);
+    expect(all.points.every((p) => p.runs === 2)).toBe(true);
   });
 
   it('refuses a runtime that computes the wrong result, and releases its session', async () => {

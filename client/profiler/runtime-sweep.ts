@@ -10,9 +10,10 @@
  * sample so it lasts >= 8 ms), both dropped; then rounds over all sizes, so that a burst of load from
  * elsewhere hits every size alike; the median per size. Emulation sleeps (slow-down - 1) x the measured
  * time inside the timed region. A size whose sizing run took longer than `maxSampleSeconds` ends the
- * sweep there (a slow device saturates early), and so does `warmupBudgetSeconds` spent on warm-ups and
- * sizing (WebGPU compiles shaders for every new shape: on a software adapter that alone takes tens of
- * seconds); the profile must finish in seconds.
+ * sweep there (a slow device saturates early), and `budgetSeconds` bounds the whole sweep: past it no
+ * size is added and no round after the first starts (WebGPU compiles shaders for every new shape and a
+ * software adapter pays ~10 ms a dispatch: a sweep there took over a minute); the profile must finish
+ * in seconds.
  */
 import { TandemError } from '../../core/errors.ts';
 import type { HostTensor, StageBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
@@ -42,8 +43,11 @@ export interface RuntimeSweepOptions {
   runtimeLabel: string;
   /** a sizing run (after the warm-up) slower than this ends the sweep at that size (default 1 s) */
   maxSampleSeconds?: number;
-  /** once the check, warm-ups and sizing runs have taken this long, no further size is added (default none) */
-  warmupBudgetSeconds?: number;
+  /**
+   * Once the sweep has run this long (check, warm-ups, sizing and rounds), no further size is added and
+   * no further round starts after the first (default none).
+   */
+  budgetSeconds?: number;
   onProgress?: (done: number, total: number) => void;
   /** seconds since some origin (default performance.now() / 1000); tests pass a fake clock */
   clock?: () => number;
@@ -57,7 +61,7 @@ export interface RuntimeSweepResult {
   fit: UtilizationFit;
   /** max |runtime - reference| / max |reference| at t = 3 */
   checkError: number;
-  /** sizes of `sweep` left out: a smaller one was slower than maxSampleSeconds, or the warm-up budget ran out */
+  /** sizes of `sweep` left out: a smaller one was slower than maxSampleSeconds, or the time budget ran out */
   skippedTokens: number[];
   method: string;
 }
@@ -66,7 +70,7 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
   const clock = opts.clock ?? (() => performance.now() / 1000);
   const sleep = opts.sleep ?? sleepSeconds;
   const maxSample = opts.maxSampleSeconds ?? 1;
-  const budget = opts.warmupBudgetSeconds ?? Infinity;
+  const budget = opts.budgetSeconds ?? Infinity;
   const { probe } = opts;
   if (
     opts.sweep.length < 2 ||
@@ -115,7 +119,7 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
     let done = 0;
     let slow = false;
     for (const tokens of opts.sweep) {
-      // a size slower than maxSampleSeconds, or the warm-up budget spent, ends the sweep (at least 2 sizes are kept)
+      // a size slower than maxSampleSeconds, or the time budget spent, ends the sweep (at least 2 sizes are kept)
       if (slow && sizes.length >= 2) {
         skippedTokens.push(tokens);
         total -= opts.runs + 1;
@@ -131,8 +135,9 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
       await nextFrame();
     }
 
-    // 3. rounds over all sizes
-    for (let r = 0; r < opts.runs; r++) {
+    // 3. rounds over all sizes (after the first, only while the time budget lasts)
+    let rounds = 0;
+    for (; rounds < opts.runs && (rounds === 0 || clock() - started <= budget); rounds++) {
       for (const s of sizes) {
         s.times.push(await sample(s));
         opts.onProgress?.(++done, total);
@@ -144,7 +149,7 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
         tokens: s.tokens,
         dim: probe.dim,
         seconds,
-        runs: opts.runs,
+        runs: rounds,
         flops: probe.flops(s.tokens) / seconds,
       };
     });
@@ -162,8 +167,8 @@ export async function benchmarkRuntimeCompute(opts: RuntimeSweepOptions): Promis
       skippedTokens,
       method:
         `${opts.runtimeLabel}: ${probe.description} (${(probe.weightBytes / 2 ** 20).toFixed(1)} MiB), input [1, t, ${probe.dim}], ` +
-        `t = ${points.map((p) => p.tokens).join(', ')}${skippedTokens.length ? ` (stopped before t = ${skippedTokens[0]}: a run over ${maxSample} s, or warm-ups over ${budget} s)` : ''}; ` +
-        `checked against a JS reference (error ${checkError.toExponential(1)}); warm-up and sizing runs dropped, median of ${opts.runs} rounds over all sizes`,
+        `t = ${points.map((p) => p.tokens).join(', ')}${skippedTokens.length ? ` (stopped before t = ${skippedTokens[0]}: a run over ${maxSample} s, or over the ${budget} s budget)` : ''}; ` +
+        `checked against a JS reference (error ${checkError.toExponential(1)}); warm-up and sizing runs dropped, median of ${rounds} round${rounds === 1 ? '' : 's'} over all sizes`,
     };
   } finally {
     await session.release();
