@@ -73,6 +73,16 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           const spec = PEERS.find((s) => s.name === p.displayName)!;
           expect(p.profile!.emulated !== null).toBe(spec.emulate !== undefined);
         }
+        // Compute was measured on the page's own runtime and backend (stand-in matmuls only when that fails).
+        for (const page of h.pages) {
+          const shown = await page.page.locator('#profile-body').innerText();
+          expect(shown, page.spec.name).toContain('ONNX Runtime (the runtime a stage runs)');
+          expect(shown, page.spec.name).toContain(`onnxruntime-web ${backend}`);
+          const prof = h.roster().find((p) => p.displayName === page.spec.name)?.profile;
+          console.log(
+            `${backend} ${page.spec.name}: c* ${((prof?.peakFlops ?? NaN) / 1e9).toFixed(2)} GFLOP/s, U(t) a ${prof?.utilA.toFixed(3)} b ${prof?.utilB.toExponential(2)}`,
+          );
+        }
         const plan = await h.plan('dp', 16);
         firstPlan = plan;
         expect(plan.stages.length).toBeGreaterThanOrEqual(1);

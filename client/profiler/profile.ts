@@ -1,12 +1,14 @@
 /// <reference types="@webgpu/types" />
 /**
- * Measures this device: compute (WebGPU matmul sweep, or the CPU path without WebGPU) with the U(t)
- * fit, IndexedDB read speed, onnxruntime-web session-creation speed (after warming the runtime, so the
- * page's one-off wasm/WebGPU compile is paid here and not on a request's cold start), link speed to the
- * AP, and the memory budget. The planner's load rate is the effective one, read + session create
- * (session-bench.ts `effectiveLoadRate`); the raw IndexedDB rate stays in the details. Produces the ProfileReport
- * the server plans with (core/protocol.ts) plus the details the page shows and lets the user
- * download. Finishes in seconds; reports progress per step.
+ * Measures this device: onnxruntime-web session-creation speed on the backend a stage will use here
+ * (after warming the runtime, so the page's one-off wasm/WebGPU compile is paid here and not on a
+ * request's cold start); compute as a t-sweep of real stage layers on that same runtime, in the page's
+ * inference worker (runtime-sweep.ts, layer-probe.ts; a MatMul-block probe if the layers fail, a WGSL or
+ * JS matmul only if the runtime fails both, and an issue says so), with the U(t) fit; IndexedDB read
+ * speed; link speed to the AP; and the memory budget. The planner's load rate is the effective one,
+ * read + session create (session-bench.ts `effectiveLoadRate`); the raw IndexedDB rate stays in the
+ * details. Produces the ProfileReport the server plans with (core/protocol.ts) plus the details the page
+ * shows and lets the user download. Finishes in seconds; reports progress per step.
  */
 import { TandemError } from '../../core/errors.ts';
 import type { ProfileReport } from '../../core/protocol.ts';
@@ -24,6 +26,12 @@ import { benchmarkSessionCreate, effectiveLoadRate, type SessionBenchResult } fr
 import { probeLink, type LinkResult } from './link-probe.ts';
 import { memoryBudget, type MemoryBudget } from './memory-budget.ts';
 import { fitUtilization, type UtilizationFit } from './utilization-fit.ts';
+import { benchmarkRuntimeCompute, type RuntimeSweepResult } from './runtime-sweep.ts';
+import { layerSweepProbe, PROFILE_LAYER_PROBE, PROFILE_LAYER_PROBE_LARGE } from './layer-probe.ts';
+import type { SweepProbe } from './sweep-probe.ts';
+import { matmulSweepProbe, PROFILE_PROBE, PROFILE_PROBE_LARGE } from './stage-probe.ts';
+import type { ExecutionBackend } from '../../shards/runtime/stage-runtime.ts';
+import type { WorkerRuntime } from '../runtime/worker-runtime.ts';
 
 export type ProfileStep = 'gpu' | 'compute' | 'storage' | 'runtime' | 'link' | 'memory' | 'done';
 
@@ -56,7 +64,7 @@ export interface ProfileDetails {
   /** where onnxruntime-web runs: the page's inference worker, with this many wasm threads (> 1 only when cross-origin isolated) */
   inference: { where: 'worker'; wasmThreads: number; crossOriginIsolated: boolean } | null;
   emulation: Emulation | null;
-  compute: { method: string; points: MatmulPoint[]; peakFlops: number; fit: UtilizationFit; checkError: number | null };
+  compute: ComputeProfile;
   gpu: GpuAdapterSummary | null;
   /** raw IndexedDB read (report.readBytesPerSec is the effective load rate, see `load`) */
   storage: StorageBenchResult;
@@ -68,6 +76,22 @@ export interface ProfileDetails {
   memory: MemoryBudget;
   /** Non-fatal problems (e.g. no WebGPU, link probes missing): shown to the user. */
   issues: ProfileIssue[];
+}
+
+/** The compute sweep: what ran it, its points, c* and the U(t) fit. */
+export interface ComputeProfile {
+  /**
+   * 'onnxruntime': a probe graph on the page's own runtime (runtime-sweep.ts); the others are
+   * stand-ins used only when that failed (an issue says so): a WGSL matmul, or a JS matmul on the main thread.
+   */
+  measuredWith: 'onnxruntime' | 'wgsl-matmul' | 'js-matmul';
+  /** what ran, in words ("onnxruntime-web wasm, 1 thread, in the page's inference worker: ...") */
+  method: string;
+  points: MatmulPoint[];
+  peakFlops: number;
+  fit: UtilizationFit;
+  /** max relative error of the one check against a JS reference; null when not checked */
+  checkError: number | null;
 }
 
 export interface ProfileResult {
@@ -90,6 +114,44 @@ function issueOf(e: unknown): ProfileIssue {
   return e instanceof TandemError ? { code: e.code, message: e.message } : { code: 'unexpected', message: String(e) };
 }
 
+/** "onnxruntime-web wasm, 1 thread, in the page's inference worker" */
+function runtimeLabel(backend: ExecutionBackend, inference: ProfileDetails['inference']): string {
+  const threads = inference?.wasmThreads ?? 1;
+  return `onnxruntime-web ${backend}${backend === 'wasm' ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ''}, in the page's inference worker`;
+}
+
+/** The stand-in sweeps, used only when the runtime sweep failed: WGSL matmul with an adapter, else JS. */
+async function fallbackCompute(
+  adapter: GPUAdapter | null,
+  emulation: Emulation | null,
+  onProgress: (done: number, total: number) => void,
+  issues: ProfileIssue[],
+): Promise<ComputeProfile> {
+  const withFit = (
+    measuredWith: ComputeProfile['measuredWith'],
+    method: string,
+    points: MatmulPoint[],
+    checkError: number | null,
+  ) => {
+    const peakFlops = Math.max(...points.map((p) => p.flops));
+    const fit = fitUtilization(points.map((p) => ({ tokens: p.tokens, utilization: p.flops / peakFlops })));
+    return { measuredWith, method, points, peakFlops, fit, checkError };
+  };
+  if (adapter) {
+    try {
+      let r = await benchmarkWebGpu(adapter, { sweep: GPU_SWEEP, dim: 256, runs: 3, emulation, onProgress });
+      // a fast GPU finishes the largest size in a few ms: measure bigger kernels to find its peak
+      if (r.points.at(-1)!.seconds < 0.005)
+        r = await benchmarkWebGpu(adapter, { sweep: GPU_SWEEP_LARGE, dim: 1024, runs: 5, emulation, onProgress });
+      return withFit('wgsl-matmul', r.method, r.points, r.checkError);
+    } catch (e) {
+      issues.push(issueOf(e));
+    }
+  }
+  const r = await benchmarkCpu({ sweep: CPU_SWEEP, dim: 256, runs: 3, emulation, onProgress });
+  return withFit('js-matmul', r.method, r.points, null);
+}
+
 export async function profileDevice(options: ProfileOptions): Promise<ProfileResult> {
   const t0 = performance.now();
   const progress = (step: ProfileStep, fraction: number, text: string) =>
@@ -108,66 +170,11 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
     issues.push(issueOf(e));
   }
 
-  // 2. compute sweep
-  let backend: 'webgpu' | 'wasm' = adapter && options.backend !== 'wasm' ? 'webgpu' : 'wasm';
-  let backendReason =
-    backend === 'webgpu'
-      ? 'WebGPU adapter available'
-      : options.backend === 'wasm'
-        ? '?backend=wasm asked for wasm'
-        : 'no WebGPU: measured the CPU (wasm) path';
-  if (options.backend === 'webgpu' && !adapter) {
-    issues.push({
-      code: 'webgpu-unavailable',
-      message: '?backend=webgpu was asked for but this browser has no WebGPU adapter; using wasm.',
-    });
-  }
-  let points: MatmulPoint[] = [];
-  let method = '';
-  let checkError: number | null = null;
-  const computeProgress = (done: number, total: number) =>
-    progress('compute', 0.05 + 0.55 * (done / total), `Matmul sweep ${done}/${total}`);
-  if (backend === 'webgpu' && adapter) {
-    try {
-      let r = await benchmarkWebGpu(adapter, {
-        sweep: GPU_SWEEP,
-        dim: 256,
-        runs: 3,
-        emulation,
-        onProgress: computeProgress,
-      });
-      // a fast GPU finishes the largest size in a few ms: measure bigger kernels to find its peak
-      if (r.points.at(-1)!.seconds < 0.005)
-        r = await benchmarkWebGpu(adapter, {
-          sweep: GPU_SWEEP_LARGE,
-          dim: 1024,
-          runs: 5,
-          emulation,
-          onProgress: computeProgress,
-        });
-      points = r.points;
-      method = r.method;
-      checkError = r.checkError;
-    } catch (e) {
-      issues.push(issueOf(e));
-      backend = 'wasm';
-      backendReason = `WebGPU benchmark failed (${issueOf(e).code}): measured the CPU (wasm) path`;
-    }
-  }
-  if (backend === 'wasm') {
-    const r = await benchmarkCpu({ sweep: CPU_SWEEP, dim: 256, runs: 3, emulation, onProgress: computeProgress });
-    points = r.points;
-    method = r.method;
-  }
-  const peakFlops = Math.max(...points.map((p) => p.flops));
-  const fit = fitUtilization(points.map((p) => ({ tokens: p.tokens, utilization: p.flops / peakFlops })));
-
-  // 3. storage
-  progress('storage', 0.62, 'IndexedDB read speed');
-  const storage = await benchmarkStorage({ bytes: STORAGE_BYTES, runs: 3, emulation });
-
-  // 3b. runtime warm-up + session creation, on the backend a stage will use here
-  progress('runtime', 0.68, 'Warming up ONNX Runtime, session creation speed');
+  // 2. the page's runtime: backend choice, warm-up + session creation on the backend a stage will use here
+  progress('runtime', 0.04, 'Warming up ONNX Runtime, session creation speed');
+  let backend: ExecutionBackend = options.backend === 'wasm' || !adapter ? 'wasm' : 'webgpu';
+  let backendReason = '';
+  let runtime: WorkerRuntime | null = null;
   let session: SessionBenchResult | null = null;
   let inference: ProfileDetails['inference'] = null;
   try {
@@ -175,16 +182,25 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
       import('../runtime/ort-web.ts'),
       import('../runtime/browser-runtime.ts'),
     ]);
+    runtime = createBrowserRuntime();
     inference = {
       where: 'worker',
-      wasmThreads: createBrowserRuntime().numThreads,
+      wasmThreads: runtime.numThreads,
       crossOriginIsolated: globalThis.crossOriginIsolated,
     };
-    // the same choice StageRunner makes for an fp32 package (also pins the WebGPU device ORT will use)
-    const choice = await chooseBackend('fp32', options.backend === 'auto' ? undefined : options.backend, false);
+    // the same choice StageRunner makes for an fp32 package (the worker pins its own WebGPU device)
+    try {
+      const choice = await chooseBackend('fp32', options.backend === 'auto' ? undefined : options.backend, false);
+      backend = choice.backend;
+      backendReason = choice.reason;
+    } catch (e) {
+      issues.push(issueOf(e));
+      backend = 'wasm';
+      backendReason = 'WebGPU was asked for but is unavailable: measured the wasm backend';
+    }
     session = await benchmarkSessionCreate({
-      runtime: createBrowserRuntime(),
-      backend: choice.backend,
+      runtime,
+      backend,
       dim: SESSION_DIM,
       layers: SESSION_LAYERS,
       runs: 3,
@@ -197,13 +213,95 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
       message: `Session-creation benchmark failed (${i.message}); the load rate is the raw storage read only, so cold starts will take longer than planned.`,
     });
   }
+  if (!backendReason)
+    backendReason =
+      backend === 'webgpu'
+        ? 'WebGPU adapter available'
+        : options.backend === 'wasm'
+          ? '?backend=wasm asked for wasm'
+          : 'no WebGPU';
+
+  // 3. compute sweep on the runtime itself: real stage layers and a MatMul-block probe, one if the other
+  //    fails; a JS / WGSL matmul only if the runtime fails both
+  const computeProgress = (done: number, total: number) =>
+    progress('compute', 0.15 + 0.5 * (done / total), `Compute sweep ${done}/${total}`);
+  let compute: ProfileDetails['compute'] | null = null;
+  const rt = runtime;
+  if (rt) {
+    const sweepOn = (probe: SweepProbe, sweep: readonly number[]) =>
+      benchmarkRuntimeCompute({
+        runtime: rt,
+        backend,
+        probe,
+        sweep,
+        runs: 3,
+        emulation,
+        runtimeLabel: runtimeLabel(backend, inference),
+        // SwiftShader's WebGPU runs these probes at ~0.3 GFLOP/s: stop before a sample takes seconds
+        maxSampleSeconds: 0.5,
+        budgetSeconds: 15,
+        onProgress: computeProgress,
+      });
+    const probes: { what: string; run: () => Promise<RuntimeSweepResult> }[] = [
+      {
+        what: 'stage layers',
+        run: async () => {
+          const { shape, sweep, maxPositions } = PROFILE_LAYER_PROBE;
+          const r = await sweepOn(layerSweepProbe(shape, backend, maxPositions), sweep);
+          // a fast GPU finishes the largest size in a few ms: measure bigger layers to find its peak
+          if (backend !== 'webgpu' || r.points.at(-1)!.seconds >= 0.005) return r;
+          const large = PROFILE_LAYER_PROBE_LARGE;
+          return sweepOn(layerSweepProbe(large.shape, backend, large.maxPositions), large.sweep);
+        },
+      },
+      {
+        what: 'MatMul blocks',
+        run: async () => {
+          const r = await sweepOn(matmulSweepProbe(PROFILE_PROBE.shape), PROFILE_PROBE.sweep);
+          if (backend !== 'webgpu' || r.points.at(-1)!.seconds >= 0.005) return r;
+          return sweepOn(matmulSweepProbe(PROFILE_PROBE_LARGE.shape), PROFILE_PROBE_LARGE.sweep);
+        },
+      },
+    ];
+    // WebGPU pays per dispatch (a software adapter ~10 ms, and shader compiles per shape): the layers'
+    // ~50 kernels a run made three SwiftShader pages miss the e2e's 3-minute profile window, so WebGPU
+    // sweeps the MatMul blocks first
+    const attempts = backend === 'webgpu' ? [probes[1], probes[0]] : probes;
+    for (const attempt of attempts) {
+      try {
+        const r = await attempt.run();
+        compute = {
+          measuredWith: 'onnxruntime',
+          method: r.method,
+          points: r.points,
+          peakFlops: r.peakFlops,
+          fit: r.fit,
+          checkError: r.checkError,
+        };
+        break;
+      } catch (e) {
+        const i = issueOf(e);
+        issues.push({
+          code: 'compute-sweep-fallback',
+          message: `The compute sweep of ${attempt.what} on ONNX Runtime failed (${i.code}: ${i.message}); ${attempt === attempts.at(-1) ? 'compute was measured with a stand-in matmul instead, which is not the runtime a stage runs, so compute predictions may be off' : 'trying the other probe graph on the same runtime'}.`,
+        });
+      }
+    }
+  }
+  if (!compute)
+    compute = await fallbackCompute(backend === 'webgpu' ? adapter : null, emulation, computeProgress, issues);
+  const { points, peakFlops, fit } = compute;
+
+  // 4. storage
+  progress('storage', 0.68, 'IndexedDB read speed');
+  const storage = await benchmarkStorage({ bytes: STORAGE_BYTES, runs: 3, emulation });
   const load = {
     storageReadBytesPerSec: storage.readBytesPerSec,
     sessionCreateBytesPerSec: session?.sessionCreateBytesPerSec ?? null,
     effectiveBytesPerSec: effectiveLoadRate(storage.readBytesPerSec, session?.sessionCreateBytesPerSec ?? null),
   };
 
-  // 4. link
+  // 5. link
   progress('link', 0.78, 'Link speed to the server');
   let link: LinkResult | null = null;
   try {
@@ -213,7 +311,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
     issues.push({ code: i.code, message: `${i.message} The link is assumed to be ${ASSUMED_LINK_BITS / 1e6} Mbit/s.` });
   }
 
-  // 5. memory
+  // 6. memory
   progress('memory', 0.95, 'Memory budget');
   let quota: number | null = null;
   let usage: number | null = null;
@@ -260,7 +358,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
     backendReason,
     inference,
     emulation,
-    compute: { method, points, peakFlops, fit, checkError },
+    compute,
     gpu,
     storage,
     session,

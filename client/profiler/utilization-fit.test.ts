@@ -59,6 +59,23 @@ describe('fitUtilization', () => {
     expect(utilizationAt(fit.a, fit.b, 16)).toBeCloseTo(0.9, 6);
   });
 
+  it('with aMax: a stays at most aMax and the fit is as good as a brute-force grid under that bound', () => {
+    // a sweep cut short while still rising: the free fit wants a > 1
+    const samples = [1, 2, 4, 8, 16].map((tokens) => ({ tokens, utilization: utilizationAt(3, 0.02, tokens) / 0.9 }));
+    expect(fitUtilization(samples).a).toBeGreaterThan(1);
+    const fit = fitUtilization(samples, { aMax: 1 });
+    expect(fit.a).toBeLessThanOrEqual(1);
+    let bestSse = Infinity;
+    for (let i = 0; i <= 400; i++) {
+      const a = i / 400;
+      for (let j = 0; j <= 600; j++) {
+        const b = Math.exp(Math.log(1e-5) + ((Math.log(10) - Math.log(1e-5)) * j) / 600);
+        bestSse = Math.min(bestSse, sse(samples, a, b));
+      }
+    }
+    expect(sse(samples, fit.a, fit.b)).toBeLessThanOrEqual(bestSse * (1 + 1e-9));
+  });
+
   it('rejects too few or invalid points with a coded error', () => {
     const code = (f: () => unknown) => {
       try {

@@ -37,6 +37,11 @@ export interface FitOptions {
   bMin?: number;
   bMax?: number;
   gridPoints?: number;
+  /**
+   * Largest a allowed. A sweep cut short before it saturates (a slow device) fits best with a > 1, i.e.
+   * U(t) rising past the best measured point; aMax = 1 keeps the measured peak as the ceiling instead.
+   */
+  aMax?: number;
 }
 
 /** U(t) = a (1 - e^{-b t}). */
@@ -44,8 +49,11 @@ export function utilizationAt(a: number, b: number, tokens: number): number {
   return a * (1 - Math.exp(-b * tokens));
 }
 
-/** Least-squares a for a fixed b, and the sum of squared residuals it leaves. */
-function bestAForB(samples: readonly UtilizationSample[], b: number): { a: number; sse: number } {
+/**
+ * Least-squares a (at most aMax) for a fixed b, and the sum of squared residuals it leaves. For fixed b the
+ * residual is a convex quadratic in a, so clamping the free minimiser gives the constrained one.
+ */
+function bestAForB(samples: readonly UtilizationSample[], b: number, aMax: number): { a: number; sse: number } {
   let ug = 0;
   let gg = 0;
   for (const s of samples) {
@@ -53,7 +61,7 @@ function bestAForB(samples: readonly UtilizationSample[], b: number): { a: numbe
     ug += s.utilization * g;
     gg += g * g;
   }
-  const a = gg > 0 ? ug / gg : 0;
+  const a = Math.min(aMax, gg > 0 ? ug / gg : 0);
   let sse = 0;
   for (const s of samples) {
     const r = utilizationAt(a, b, s.tokens) - s.utilization;
@@ -81,6 +89,7 @@ export function fitUtilization(samples: readonly UtilizationSample[], options: F
   const bMin = options.bMin ?? 1e-7;
   const bMax = options.bMax ?? 10;
   const gridPoints = options.gridPoints ?? 400;
+  const aMax = options.aMax ?? Infinity;
   const logMin = Math.log(bMin);
   const logMax = Math.log(bMax);
 
@@ -89,7 +98,7 @@ export function fitUtilization(samples: readonly UtilizationSample[], options: F
   let bestSse = Infinity;
   for (let i = 0; i < gridPoints; i++) {
     const b = Math.exp(logMin + ((logMax - logMin) * i) / (gridPoints - 1));
-    const { sse } = bestAForB(samples, b);
+    const { sse } = bestAForB(samples, b, aMax);
     if (sse < bestSse) {
       bestSse = sse;
       bestIdx = i;
@@ -103,25 +112,25 @@ export function fitUtilization(samples: readonly UtilizationSample[], options: F
   const phi = (Math.sqrt(5) - 1) / 2;
   let x1 = hi - phi * (hi - lo);
   let x2 = lo + phi * (hi - lo);
-  let f1 = bestAForB(samples, Math.exp(x1)).sse;
-  let f2 = bestAForB(samples, Math.exp(x2)).sse;
+  let f1 = bestAForB(samples, Math.exp(x1), aMax).sse;
+  let f2 = bestAForB(samples, Math.exp(x2), aMax).sse;
   for (let iter = 0; iter < 80; iter++) {
     if (f1 < f2) {
       hi = x2;
       x2 = x1;
       f2 = f1;
       x1 = hi - phi * (hi - lo);
-      f1 = bestAForB(samples, Math.exp(x1)).sse;
+      f1 = bestAForB(samples, Math.exp(x1), aMax).sse;
     } else {
       lo = x1;
       x1 = x2;
       f1 = f2;
       x2 = lo + phi * (hi - lo);
-      f2 = bestAForB(samples, Math.exp(x2)).sse;
+      f2 = bestAForB(samples, Math.exp(x2), aMax).sse;
     }
   }
   const b = Math.exp((lo + hi) / 2);
-  const { a, sse } = bestAForB(samples, b);
+  const { a, sse } = bestAForB(samples, b, aMax);
 
   // 3. error figures
   const n = samples.length;

@@ -1,5 +1,5 @@
 /** "This device": profile progress, the measured figures, the sweep chart with the U(t) fit. */
-import type { ProfileProgress, ProfileResult } from '../profiler/profile.ts';
+import type { ComputeProfile, ProfileProgress, ProfileResult } from '../profiler/profile.ts';
 import { utilizationAt } from '../profiler/utilization-fit.ts';
 import { h, svg } from './dom.ts';
 import { formatBits, formatBytes, formatBytesPerSec, formatDuration, formatFlops } from './format.ts';
@@ -60,6 +60,19 @@ export function sweepChart(result: ProfileResult): SVGSVGElement {
   return root;
 }
 
+const COMPUTE_SOURCE: Record<ComputeProfile['measuredWith'], string> = {
+  onnxruntime: 'ONNX Runtime (the runtime a stage runs)',
+  'wgsl-matmul': 'stand-in WGSL matmul',
+  'js-matmul': 'stand-in JavaScript matmul',
+};
+
+function computeNote(c: ComputeProfile): string {
+  const check =
+    c.checkError === null ? 'result not checked' : `checked against JS, error ${c.checkError.toExponential(1)}`;
+  const stand = c.measuredWith === 'onnxruntime' ? '' : 'the runtime sweep failed (see the issues); ';
+  return `${stand}${c.points.length} sizes, t = ${c.points[0]?.tokens ?? '?'}..${c.points.at(-1)?.tokens ?? '?'}; ${check}`;
+}
+
 export function renderProfile(
   progress: ProfileProgress | null,
   result: ProfileResult | null,
@@ -76,7 +89,11 @@ export function renderProfile(
         { role: 'progressbar', 'aria-valuenow': pct, 'aria-valuemin': 0, 'aria-valuemax': 100 },
         h('div.progress-bar', { style: `width:${pct}%` }),
       ),
-      h('p.hint', {}, 'Measuring compute (matmul sweep), storage, link and memory. This takes a few seconds.'),
+      h(
+        'p.hint',
+        {},
+        'Measuring ONNX Runtime (warm-up, session creation, a compute sweep on it), storage, link and memory. This takes a few seconds.',
+      ),
     );
   }
   const { report, details } = result;
@@ -108,6 +125,7 @@ export function renderProfile(
           : 'the runtime did not start',
       ),
       row('Peak compute c*', formatFlops(report.peakFlops), em ? '(emulated)' : undefined),
+      row('Compute measured with', COMPUTE_SOURCE[details.compute.measuredWith], computeNote(details.compute)),
       row(
         'U(t) = a(1−e^{−bt})',
         `a = ${report.utilA.toFixed(3)}, b = ${report.utilB.toExponential(2)}`,
