@@ -176,12 +176,17 @@ export class StageController {
         );
       }
       const a = opts.assignment;
-      if ((a.embeds || a.hasHead) && !this.tokenizer) {
+      // transformers.js' tokenizer load is one long main-thread task (~2 s on a laptop core; many seconds
+      // on a slow phone, which then sends no heartbeat): only the last stage needs it for sure (token
+      // text); a first stage only when a start comes without the server's prompt ids
+      const loadTokenizer = async (): Promise<PromptTokenizer> => {
         const { loadPackageTokenizer } = await import('../runtime/tokenizer.ts');
         // a same-origin PATH, not a full URL: transformers.js treats an http(s) URL as remote, and remote
         // loading is off (nothing may download at run time)
-        this.tokenizer = await loadPackageTokenizer({ modelRoot: '/models/', packageName: opts.manifest.name });
-      }
+        this.tokenizer ??= await loadPackageTokenizer({ modelRoot: '/models/', packageName: opts.manifest.name });
+        return this.tokenizer;
+      };
+      if (a.hasHead && !this.tokenizer) await loadTokenizer();
       let generated = 0;
       const peer = new StagePeer({
         manifest: opts.manifest,
@@ -191,6 +196,7 @@ export class StageController {
         backend: choice.backend,
         readUnit: opts.readUnit,
         tokenizer: this.tokenizer ?? undefined,
+        loadTokenizer: a.embeds ? loadTokenizer : undefined,
         onPhase: (e) =>
           this.hooks?.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
         onLinkLost: (peerId, requestId) => this.hooks?.onLinkLost?.(peerId, requestId),

@@ -55,6 +55,8 @@ function makeRing(
   split: string,
   opts: {
     tokenizer?: PromptTokenizer;
+    /** the first stage gets no tokenizer, only this loader */
+    loadTokenizer?: () => Promise<PromptTokenizer>;
     frameTimeoutMs?: number;
     wire?: 'float32' | 'float16';
     readFails?: string;
@@ -86,7 +88,8 @@ function makeRing(
           if (unitId === opts.readFails) throw new TandemError('shard-missing', `unit ${unitId} is not cached`);
           return pkg.reader.readUnit(unitId);
         },
-        tokenizer: opts.tokenizer ?? fixedTokenizer,
+        tokenizer: i === 0 && opts.loadTokenizer ? undefined : (opts.tokenizer ?? fixedTokenizer),
+        ...(i === 0 && opts.loadTokenizer ? { loadTokenizer: opts.loadTokenizer } : {}),
         maxPositions: 64,
         frameTimeoutMs: opts.frameTimeoutMs ?? 30_000,
         wire: opts.wire,
@@ -163,6 +166,29 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
       const again = await Promise.all(ring.peers.map((p) => p.run({ ...START, requestId: 8 })));
       expect(again[2].tokens).toEqual(reference);
       expect(again[0].phases.some((p) => p.phase === 'session-create')).toBe(false);
+    } finally {
+      await closeRing(ring);
+    }
+  });
+
+  it('a first stage loads its tokenizer only when a start comes without prompt ids, and once', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT_IDS, 3);
+    let loads = 0;
+    const ring = makeRing(pkg, '1-2,3-4', {
+      loadTokenizer: () => {
+        loads++;
+        return Promise.resolve(fixedTokenizer);
+      },
+    });
+    try {
+      const run = async (start: StartRequest) =>
+        (await Promise.all(ring.peers.map((p) => p.run(start)))).at(-1)!.tokens;
+      expect(await run({ ...START, requestId: 1, maxNewTokens: 3, promptTokenIds: PROMPT_IDS })).toEqual(reference);
+      expect(loads).toBe(0);
+      expect(await run({ ...START, requestId: 2, maxNewTokens: 3 })).toEqual(reference);
+      expect(await run({ ...START, requestId: 3, maxNewTokens: 3 })).toEqual(reference);
+      expect(loads).toBe(1);
     } finally {
       await closeRing(ring);
     }

@@ -168,6 +168,11 @@ export interface StagePeerOptions {
   readUnit: (unitId: string) => Promise<Uint8Array>;
   /** First stage: prompt -> ids (not needed when every start carries promptTokenIds); last: tokens -> text for onToken. */
   tokenizer?: PromptTokenizer;
+  /**
+   * Without `tokenizer`: loads one the first time a start needs it (a first stage whose starts carry
+   * promptTokenIds, as the server's do, never pays the load: seconds of main thread on a slow phone).
+   */
+  loadTokenizer?: () => Promise<PromptTokenizer>;
   /** Wrap the prompt in the tokenizer's chat template (default: when the tokenizer has one). */
   chatTemplate?: boolean;
   /** Hidden states on the wire (default float32; float16 halves the bytes, ~1e-3 relative error). */
@@ -251,6 +256,7 @@ const MAX_EARLY_FRAMES = 64;
 
 export class StagePeer {
   private session: StageSession | null = null;
+  private lazyTokenizer: Promise<PromptTokenizer> | null = null;
   private inbox: Inbound[] = [];
   private waiter: Waiter | null = null;
   private current: number | null = null;
@@ -477,7 +483,7 @@ export class StagePeer {
     const embeds = role === 'first' || role === 'single';
     const hasHead = role === 'last' || role === 'single';
     // first stage: the prompt's ids are known before the session loads; other stages learn S from step 0
-    let nextIds: number[] | null = embeds ? this.promptIds(start) : null;
+    let nextIds: number[] | null = embeds ? this.promptIds(start, await this.tokenizerFor(start)) : null;
     const session = await this.ensureSession(record);
     const stepper = new StageStepper(session, this.spec); // a new sequence: the KV cache starts empty
     const sampler = hasHead ? new Sampler(start.sampling) : null;
@@ -584,9 +590,20 @@ export class StagePeer {
     }
   }
 
+  /** The tokenizer a first stage needs for `start`: none when it carries the ids. */
+  private async tokenizerFor(start: StartRequest): Promise<PromptTokenizer | undefined> {
+    if (start.promptTokenIds || this.opts.tokenizer || !this.opts.loadTokenizer) return this.opts.tokenizer;
+    this.lazyTokenizer ??= this.opts.loadTokenizer();
+    try {
+      return await this.lazyTokenizer;
+    } catch (err) {
+      this.lazyTokenizer = null; // the next start tries again
+      throw err;
+    }
+  }
+
   /** The first stage's prompt ids: the server's, else the prompt encoded here (chat template by default). */
-  private promptIds(start: StartRequest): number[] {
-    const { tokenizer } = this.opts;
+  private promptIds(start: StartRequest, tokenizer: PromptTokenizer | undefined): number[] {
     let ids: number[];
     if (start.promptTokenIds) ids = [...start.promptTokenIds];
     else if (tokenizer)
