@@ -708,6 +708,155 @@ function storageSection(json: unknown): string {
   ].join('\n\n');
 }
 
+const benchGoal = z.looseObject({ name: z.string(), value: z.number(), target: z.string(), met: z.boolean() });
+
+const failoverBench = z.looseObject({
+  started: z.string(),
+  finished: z.string(),
+  model: z.string(),
+  goal: benchGoal,
+  failures: z.number(),
+  recovered: z.number(),
+  samples: z.array(
+    z.looseObject({
+      index: z.number(),
+      how: z.string(),
+      stage: z.string(),
+      reason: z.string().nullable(),
+      mode: z.string().nullable(),
+      replayTokens: z.number().nullable(),
+      predictedResumeSec: z.number().nullable(),
+      recoverySec: z.number().nullable(),
+      recovered: z.boolean(),
+      tokensMatch: z.boolean(),
+    }),
+  ),
+  medianRecoverySec: z.number().nullable(),
+  medianPredictedSec: z.number().nullable(),
+  medianRatio: z.number().nullable(),
+  loadAverage: z.array(z.number()),
+  method: z.string(),
+});
+
+function failoverSection(json: unknown): string {
+  const d = failoverBench.parse(json);
+  const load = `load average ${d.loadAverage.map(formatNumber).join(' / ')} (1 / 5 / 15 min, at the end of the run)`;
+  const nullable = (x: number | null) => (x === null ? '–' : formatNumber(x));
+  return [
+    `Recorded ${d.started} to ${d.finished}; model \`${d.model}\`; ${load}. The machine is not recorded in this file.`,
+    `Method: ${d.method}`,
+    table(['goal', 'measured', 'target', 'met'], [[d.goal.name, d.goal.value, d.goal.target, d.goal.met]]),
+    table(
+      ['loss', 'how', 'stage', 'first loss seen', 'repair', 'replay tokens', 'predicted s', 'recovery s', 'recovered'],
+      d.samples.map((s) => [
+        s.index,
+        s.how,
+        s.stage,
+        s.reason,
+        s.mode,
+        s.replayTokens,
+        nullable(s.predictedResumeSec),
+        nullable(s.recoverySec),
+        s.recovered,
+      ]),
+    ),
+    `${d.recovered} of ${d.failures} recovered; median recovery ${nullable(d.medianRecoverySec)} s against a predicted ${nullable(d.medianPredictedSec)} s (ratio ${nullable(d.medianRatio)}).`,
+  ].join('\n\n');
+}
+
+const ringBench = z.looseObject({
+  label: z.string().optional(),
+  started: z.string(),
+  model: z.string(),
+  goal: benchGoal,
+  breakdown: z.looseObject({
+    stages: z.array(
+      z.looseObject({ steps: z.number(), ingressMs: z.number(), kernelMs: z.number(), egressMs: z.number() }),
+    ),
+    perTokenMs: z.number(),
+    hopWireMs: z.array(z.number()),
+    median: z.looseObject({ cycleMs: z.number(), computeMs: z.number(), overheadMs: z.number(), wireMs: z.number() }),
+  }),
+  pageBookkeepingMs: z.array(z.number()),
+  loadAverage: z.array(z.number()),
+  method: z.string(),
+});
+
+function ringSection(json: unknown): string {
+  const d = ringBench.parse(json);
+  const b = d.breakdown;
+  const load = `load average ${d.loadAverage.map(formatNumber).join(' / ')} (1 / 5 / 15 min, at the end of the run)`;
+  return [
+    `Recorded ${d.started}${d.label ? ` (${d.label})` : ''}; model \`${d.model}\`; ${load}. The machine is not recorded in this file.`,
+    `Method: ${d.method}`,
+    table(['goal', 'measured', 'target', 'met'], [[d.goal.name, d.goal.value, d.goal.target, d.goal.met]]),
+    `Per token (median): ${formatNumber(b.median.cycleMs)} ms = compute ${formatNumber(b.median.computeMs)} + overhead in the stages ${formatNumber(b.median.overheadMs)} + wire ${formatNumber(b.median.wireMs)} ms (medians taken apart, so they need not add up).`,
+    table(
+      [
+        'stage',
+        'decode steps',
+        'input → compute ms',
+        'compute ms',
+        'compute → sent ms',
+        'wire to the next ms',
+        'timing bookkeeping ms',
+      ],
+      b.stages.map((s, i) => [
+        i + 1,
+        s.steps,
+        s.ingressMs,
+        s.kernelMs,
+        s.egressMs,
+        b.hopWireMs[i],
+        d.pageBookkeepingMs[i],
+      ]),
+    ),
+  ].join('\n\n');
+}
+
+const computeProfile = z.looseObject({
+  date: z.string(),
+  machine: z.looseObject({ cpus: z.number(), cpuModel: z.string(), node: z.string() }),
+  loadAverage: z.looseObject({ before: z.number(), after: z.number() }),
+  method: z.string(),
+  shape: z.looseObject({ name: z.string() }),
+  profiles: z.array(z.looseObject({ name: z.string(), backend: z.string(), peakFlops: z.number() })),
+  rows: z.array(
+    z.looseObject({
+      backend: z.string(),
+      tokens: z.number(),
+      measuredSeconds: z.number(),
+      predicted: z.record(z.string(), z.number()),
+    }),
+  ),
+});
+
+function computeProfileSection(json: unknown): string {
+  const d = computeProfile.parse(json);
+  const names = [...new Set(d.rows.flatMap((r) => Object.keys(r.predicted)))];
+  return [
+    machineLine(
+      d.date,
+      `${d.machine.cpus} × ${d.machine.cpuModel}, Node ${d.machine.node}`,
+      `load average ${formatNumber(d.loadAverage.before)} before, ${formatNumber(d.loadAverage.after)} after (1 min)`,
+    ),
+    `Method: ${d.method}. Layer shape \`${d.shape.name}\`.`,
+    table(
+      ['profile', 'backend', 'c* GFLOP/s'],
+      d.profiles.map((p) => [p.name, p.backend, p.peakFlops / 1e9]),
+    ),
+    table(
+      ['backend', 'tokens', 'measured prefill ms', ...names.map((n) => `predicted / measured (${n})`)],
+      d.rows.map((r) => [
+        r.backend,
+        r.tokens,
+        r.measuredSeconds * 1000,
+        ...names.map((n) => (r.predicted[n] === undefined ? null : r.predicted[n] / r.measuredSeconds)),
+      ]),
+    ),
+  ].join('\n\n');
+}
+
 function machineLine(date: string, machine: string, load: string): string {
   return `Recorded ${date} on ${machine}; ${load}.`;
 }
@@ -783,6 +932,40 @@ const SECTIONS: Record<string, Section> = {
       "The OpenAI-compatible API on a warm session of two unemulated wasm pages (tiny model), against the host's Go on the same session, alternating after one warm-up of each: TTFT through the API (HTTP POST with the official `openai` client until the first SSE content chunk) against Go (the driver's `go` until the first `output` message over /ws), with the goal median API − median Go ≤ 50 ms; and how long after the `output` message of a token its SSE chunk arrives, both on the bench process's clock. `npm run bench` runs it too (`--skip api` leaves it out).",
     run: 'npm run bench:api [-- --preset tiny|demo --rounds 5 --new-tokens 8 --out FILE]',
     render: apiSection,
+  },
+  'failover.json': {
+    title: 'Failover: injected losses (`bench:failover`)',
+    about:
+      "Pages taken away mid-request on lab devices (a closed tab, or a cut link), one per request: whether each request still ends with the tokens of an uninterrupted run, and the recovery time (loss detected → next token, server clock) against the repair plan's predicted resume (docs/failover.md).",
+    run: 'npm run bench:failover [-- --failures 10 --devices 5 --new-tokens 16 --at 5]',
+    render: failoverSection,
+  },
+  'ring.json': {
+    title: 'The decode ring, per token (`bench:ring`)',
+    about:
+      "Where a decode token's time goes in a K = 4 ring without a network: each stage's input → compute, compute, compute → sent, and the wire between stages, all on one clock. The goal: per token no more than the stages' compute plus the hops' wire, + 10 %.",
+    run: 'npm run bench:ring [-- --out FILE --label after]',
+    render: ringSection,
+  },
+  'ring-before.json': {
+    title: 'The decode ring, before the overhead cuts',
+    about:
+      'The same `bench:ring` at the commit that added its instrumentation, before the cuts it led to; compare with the section above.',
+    run: 'npm run bench:ring -- --out bench/results/ring-before.json --label before',
+    render: ringSection,
+  },
+  'compute-profile.json': {
+    title: 'Compute profiles against a real stage (`bench:compute`)',
+    about:
+      "How well each compute profile predicts a real stage's prefill: the planner's layer FLOPs / (c* U(t)) from the old JS matmul and from the runtime sweep (MatMul blocks, or real stage layers) on onnxruntime-node and -web wasm, divided by the measured prefill. 1 is a perfect prediction.",
+    run: 'npm run bench:compute [-- --shape qwen3-0.6b|demo --out FILE]',
+    render: computeProfileSection,
+  },
+  'compute-profile-demo.json': {
+    title: 'Compute profiles against a real stage, demo layer shape',
+    about: "The same `bench:compute` on the demo model's layer shape.",
+    run: 'npm run bench:compute -- --shape demo --out bench/results/compute-profile-demo.json',
+    render: computeProfileSection,
   },
 };
 
