@@ -5,7 +5,7 @@
  */
 import { embeddingCost, headCost, layerCost } from './cost-model.ts';
 import { mulberry32 } from '../core/random.ts';
-import type { DeviceProfile, MemoryModel, ModelConfig, PlanProblem } from './types.ts';
+import type { DeviceProfile, MemoryModel, ModelConfig, PlanProblem, PlanStage } from './types.ts';
 
 export interface RandomProblemOptions {
   K: number;
@@ -96,4 +96,31 @@ export function randomProblems(
   return Array.from({ length: count }, () =>
     randomProblem(rand, { K: int(...ranges.K), L: int(...ranges.L), ...extra }),
   );
+}
+
+/**
+ * A random problem for repair and spare tests: K devices, L layers, browser terms (scalar or per-pair),
+ * held units, tight or loose memory, 16 .. 16 + maxExtraTokens tokens.
+ */
+export function randomHeldProblem(rand: () => number, K: number, L: number, maxExtraTokens: number): PlanProblem {
+  return randomProblem(rand, {
+    K,
+    L,
+    browserTerms: rand() < 0.5 ? true : 'matrix',
+    heldUnits: true,
+    memory: rand() < 0.5 ? 'tight' : 'loose',
+    embeddingAndHead: rand() < 0.5,
+    tokens: 16 + Math.floor(rand() * maxExtraTokens),
+  });
+}
+
+/** A running pipeline of n stages on the first n of `order`, over L layers cut at random points. */
+export function randomPipeline(rand: () => number, order: readonly number[], L: number, n: number): PlanStage[] {
+  const cuts = [...Array(L - 1).keys()]
+    .map((c) => c + 1)
+    .sort(() => rand() - 0.5)
+    .slice(0, n - 1)
+    .sort((a, b) => a - b);
+  const bounds = [0, ...cuts, L];
+  return order.slice(0, n).map((device, s) => ({ device, layers: { start: bounds[s], end: bounds[s + 1] } }));
 }

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { bruteForce, compositions, orderedSubsets } from './brute-force.ts';
-import { ROUND_MODEL, ROUND_P, ROUND_W } from './round-cost-fixture.ts';
+import { ROUND_MODEL, roundPage } from './round-cost-fixture.ts';
 import { mulberry32 } from '../core/random.ts';
-import { randomProblem } from './random-problems.ts';
+import { randomHeldProblem, randomPipeline, randomProblem } from './random-problems.ts';
 import { lostRange, planRepair, type RepairInput } from './repair.ts';
 import { buildCostTable, stageMemory } from './stage-costs.ts';
 import { evaluateWithCosts } from './timing.ts';
-import type { DeviceProfile, PlanProblem, PlanStage } from './types.ts';
+import type { PlanProblem, PlanStage } from './types.ts';
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
 
@@ -17,28 +17,11 @@ const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Ma
 function randomRepairCase(rand: () => number): RepairInput {
   const K = 4 + Math.floor(rand() * 3); // 4..6 devices before the loss, some idle
   const L = 3 + Math.floor(rand() * 6); // 3..8 layers
-  const p = randomProblem(rand, {
-    K,
-    L,
-    browserTerms: rand() < 0.5 ? true : 'matrix',
-    heldUnits: true,
-    memory: rand() < 0.5 ? 'tight' : 'loose',
-    embeddingAndHead: rand() < 0.5,
-    tokens: 16 + Math.floor(rand() * 500),
-  });
+  const p = randomHeldProblem(rand, K, L, 500);
   // The running pipeline: n stages over a random order of devices, random cut points.
   const n = 2 + Math.floor(rand() * Math.min(K - 2, L - 1));
   const order = [...Array(K).keys()].sort(() => rand() - 0.5).slice(0, n);
-  const cuts = [...Array(L - 1).keys()]
-    .map((c) => c + 1)
-    .sort(() => rand() - 0.5)
-    .slice(0, n - 1)
-    .sort((a, b) => a - b);
-  const bounds = [0, ...cuts, L];
-  const pipeline: PlanStage[] = order.map((device, s) => ({
-    device,
-    layers: { start: bounds[s], end: bounds[s + 1] },
-  }));
+  const pipeline = randomPipeline(rand, order, L, n);
   // Lose one stage, sometimes two.
   const lostCount = rand() < 0.25 && n >= 3 ? 2 : 1;
   const lostStages = new Set([...Array(n).keys()].sort(() => rand() - 0.5).slice(0, lostCount));
@@ -178,19 +161,7 @@ describe('repair planner vs brute force (per-device, per-layer load costs from h
 describe('repair planner: chosen pages and errors', () => {
   // Round per-layer costs at t = 8 (round-cost-fixture.ts).
   const model = ROUND_MODEL;
-  const P = ROUND_P,
-    W = ROUND_W;
-  const dev = (name: string, memoryBytes = 1e12): DeviceProfile => ({
-    name,
-    peakFlops: W / 0.5,
-    utilA: 1,
-    utilB: 100,
-    readBytesPerSec: P / 0.25,
-    memoryBytes,
-    uplinkBitsPerSec: 1e9,
-    downlinkBitsPerSec: 1e9,
-    downloadBytesPerSec: P / 2,
-  });
+  const dev = roundPage;
   // Three pages: 0 and 1 survive with layers 0-1 and 3; layer 2 was on the lost page. 2 and 3 are idle.
   const base: RepairInput = {
     model,

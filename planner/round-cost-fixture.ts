@@ -41,3 +41,11 @@ export function roundDevice(
     ...extra,
   };
 }
+
+/**
+ * A page for repair and spare tests: reads a layer in 0.25 s, computes one in `secPerLayerComp` s, has
+ * 1 Gbit/s links both ways and downloads a layer in 2 s.
+ */
+export function roundPage(name: string, memoryBytes = 1e12, secPerLayerComp = 0.5): DeviceProfile {
+  return roundDevice(name, 0.25, secPerLayerComp, 1e9, 1e9, { memoryBytes, downloadBytesPerSec: ROUND_P / 2 });
+}

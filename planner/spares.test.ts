@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../core/random.ts';
-import { randomProblem } from './random-problems.ts';
+import { randomHeldProblem, randomPipeline } from './random-problems.ts';
 import { planRepair } from './repair.ts';
-import { ROUND_MODEL, ROUND_P, ROUND_W } from './round-cost-fixture.ts';
+import { ROUND_MODEL, roundPage } from './round-cost-fixture.ts';
 import { planSpares, type SpareInput } from './spares.ts';
 import { buildCostTable, stageMemory } from './stage-costs.ts';
-import type { DeviceProfile, HeldUnits, PlanStage } from './types.ts';
+import type { HeldUnits, PlanStage } from './types.ts';
 
 /**
  * A seeded spare case: a random problem with browser terms and held units, a random plan over some of
@@ -14,27 +14,10 @@ import type { DeviceProfile, HeldUnits, PlanStage } from './types.ts';
 function randomSpareCase(rand: () => number): SpareInput {
   const K = 3 + Math.floor(rand() * 3); // 3..5 devices
   const L = 2 + Math.floor(rand() * 5); // 2..6 layers
-  const p = randomProblem(rand, {
-    K,
-    L,
-    browserTerms: rand() < 0.5 ? true : 'matrix',
-    heldUnits: true,
-    memory: rand() < 0.5 ? 'tight' : 'loose',
-    embeddingAndHead: rand() < 0.5,
-    tokens: 16 + Math.floor(rand() * 300),
-  });
+  const p = randomHeldProblem(rand, K, L, 300);
   const S = 1 + Math.floor(rand() * Math.min(K - 1, L, 3)); // 1..3 stages, at least one idle device
   const order = [...Array(K).keys()].sort(() => rand() - 0.5);
-  const cuts = [...Array(L - 1).keys()]
-    .map((c) => c + 1)
-    .sort(() => rand() - 0.5)
-    .slice(0, S - 1)
-    .sort((a, b) => a - b);
-  const bounds = [0, ...cuts, L];
-  const stages: PlanStage[] = order.slice(0, S).map((device, s) => ({
-    device,
-    layers: { start: bounds[s], end: bounds[s + 1] },
-  }));
+  const stages = randomPipeline(rand, order, L, S);
   const idle = order.slice(S).sort((a, b) => a - b);
   return {
     model: p.model,
@@ -203,20 +186,8 @@ describe('spare planner vs brute force over every assignment of idle devices to 
 });
 
 describe('spare planner: the costliest stage, the download saved, memory and errors', () => {
-  // Round per-layer costs at t = 8 (round-cost-fixture.ts): P bytes and W FLOP per layer.
-  const P = ROUND_P,
-    W = ROUND_W;
-  const dev = (name: string, memoryBytes = 1e12, computeSecPerLayer = 0.5): DeviceProfile => ({
-    name,
-    peakFlops: W / computeSecPerLayer,
-    utilA: 1,
-    utilB: 100,
-    readBytesPerSec: P / 0.25,
-    memoryBytes,
-    uplinkBitsPerSec: 1e9,
-    downlinkBitsPerSec: 1e9,
-    downloadBytesPerSec: P / 2, // a layer downloads in 2 s
-  });
+  // Pages with round per-layer costs at t = 8 (round-cost-fixture.ts): a layer downloads in 2 s.
+  const dev = roundPage;
   // Two stages: layer 0 on device 0, layers 1-3 on device 1 (three layers: its loss costs most downloads).
   const base: SpareInput = {
     model: ROUND_MODEL,

@@ -32,73 +32,84 @@ const manifest = testManifest({
 const plan = (c: Coordinator, code: string, hostSecret: string, method: 'dp' | 'even', now: number) =>
   planSession(c, { code, hostSecret }, { method, tokens: 128 }, now);
 
+/** What differs between the two runs' pages: their true read speed and session-creation cost, and the noise seed. */
+interface Truth {
+  readBytesPerSec: (i: number) => number;
+  sessionCreateFixedSec: (i: number) => number;
+  seed: number;
+}
+
+/**
+ * Three profiled pages in a hosted session, an even plan over them, and a synthetic run of that plan on
+ * pages that really compute 4x faster than profiled and pay creation, warm-up and latency.
+ */
+async function evenPlanAndRun(t: Truth) {
+  const c = testCoordinator(manifest);
+  const profiles = [1, 2, 3].map((seed) => sampleProfile(seed, { readBytesPerSec: 30e6, peakFlops: 2e10 }));
+  const created = hostedSession(c, profiles);
+  const { peerIds } = created;
+  const truth: TrueDevice[] = profiles.map((p, i) => ({
+    ...profileDevice({ peerId: peerIds[i], profile: p }),
+    peakFlops: p.peakFlops * 4,
+    readBytesPerSec: t.readBytesPerSec(i),
+    sessionCreateBytesPerSec: 40e6,
+    sessionCreateFixedSec: t.sessionCreateFixedSec(i),
+    warmupSec: 0.2,
+    linkLatencySec: 0.003,
+    decodeFlopsPerSec: 1e9,
+  }));
+  const first = await plan(c, created.code, created.hostSecret, 'even', 1);
+  const index = new Map(peerIds.map((id, i) => [id, i]));
+  const stages = first.ready.stages.map((s) => ({ device: index.get(s.peerId)!, layers: s.layers }));
+  const problem = { model: modelConfigFor(manifest), devices: truth, tokens: 128, embeddingAndHead: true };
+  const run = simulateRun(problem, stages, { seed: t.seed, noise: 0.01, decodeSteps: 6 });
+  /** The connection id of a page (the host is connection 1, the pages follow in order). */
+  const connOf = (peerId: string) => 2 + index.get(peerId)!;
+  const go = {
+    type: 'go' as const,
+    code: created.code,
+    hostSecret: created.hostSecret,
+    prompt: 'hi',
+    sampling: GREEDY,
+  };
+  const finished = (requestId: number) => ({
+    type: 'report-tokens' as const,
+    requestId,
+    tokenIds: [1],
+    text: 'x',
+    generated: 7,
+    done: true,
+    finishReason: 'max-tokens' as const,
+  });
+  return { c, created, peerIds, first, run, connOf, go, finished };
+}
+
 describe('calibration in the coordinator', () => {
   it('refits the stages from a request, tells the session per phase, logs anonymously, and the next plan uses it', async () => {
-    const c = testCoordinator(manifest);
-    const profiles = [1, 2, 3].map((seed) => sampleProfile(seed, { readBytesPerSec: 30e6, peakFlops: 2e10 }));
-    const created = hostedSession(c, profiles);
-    const { peerIds } = created;
     // The pages really compute 4x faster than profiled, read slower, pay creation, warm-up and latency.
-    const truth: TrueDevice[] = profiles.map((p, i) => ({
-      ...profileDevice({ peerId: peerIds[i], profile: p }),
-      peakFlops: p.peakFlops * 4,
-      readBytesPerSec: (10 + 5 * i) * 1e6,
-      sessionCreateBytesPerSec: 40e6,
-      sessionCreateFixedSec: 0.1 + 0.05 * i,
-      warmupSec: 0.2,
-      linkLatencySec: 0.003,
-      decodeFlopsPerSec: 1e9,
-    }));
-
-    const first = await plan(c, created.code, created.hostSecret, 'even', 1);
+    const { c, created, peerIds, first, run, connOf, go, finished } = await evenPlanAndRun({
+      readBytesPerSec: (i) => (10 + 5 * i) * 1e6,
+      sessionCreateFixedSec: (i) => 0.1 + 0.05 * i,
+      seed: 3,
+    });
     expect(first.ready.whatIf?.map((w) => w.method)).toEqual(['dp', 'even', 'heuristic', 'single']);
     const dpWhatIf = first.ready.whatIf![0].predictedLatency!;
     for (const w of first.ready.whatIf!)
       if (w.predictedLatency !== null) expect(dpWhatIf).toBeLessThanOrEqual(w.predictedLatency + 1e-9);
     expect(first.ready.calibrated ?? []).toEqual([]); // nothing measured yet
 
-    const index = new Map(peerIds.map((id, i) => [id, i]));
-    const stages = first.ready.stages.map((s) => ({ device: index.get(s.peerId)!, layers: s.layers }));
-    const problem = { model: modelConfigFor(manifest), devices: truth, tokens: 128, embeddingAndHead: true };
-    const run = simulateRun(problem, stages, { seed: 3, noise: 0.01, decodeSteps: 6 });
-
-    const start = one(
-      c.handle(
-        1,
-        {
-          type: 'go',
-          code: created.code,
-          hostSecret: created.hostSecret,
-          prompt: 'hi',
-          maxNewTokens: 7,
-          sampling: GREEDY,
-        },
-        2,
-      ),
-      1,
-      'start',
-    );
+    const start = one(c.handle(1, { ...go, maxNewTokens: 7 }, 2), 1, 'start');
     const effects: Effect[] = [];
     first.ready.stages.forEach((s, n) => {
-      const conn = 2 + index.get(s.peerId)!;
       effects.push(
-        ...c.handle(conn, { type: 'report-timings', requestId: start.requestId, timings: run.timings[n] }, 3),
+        ...c.handle(
+          connOf(s.peerId),
+          { type: 'report-timings', requestId: start.requestId, timings: run.timings[n] },
+          3,
+        ),
       );
     });
-    const lastConn = 2 + index.get(first.ready.stages.at(-1)!.peerId)!;
-    c.handle(
-      lastConn,
-      {
-        type: 'report-tokens',
-        requestId: start.requestId,
-        tokenIds: [1],
-        text: 'x',
-        generated: 7,
-        done: true,
-        finishReason: 'max-tokens',
-      },
-      4,
-    );
+    c.handle(connOf(first.ready.stages.at(-1)!.peerId), finished(start.requestId), 4);
     const calibrations = sent(effects, 1).filter((m): m is ServerMessageOf<'calibration'> => m.type === 'calibration');
     expect(calibrations.length).toBeGreaterThan(0);
     const last = calibrations.at(-1)!;
@@ -141,66 +152,28 @@ describe('calibration in the coordinator', () => {
 
 describe('calibration and failover', () => {
   it('forgets what a request taught once one of its stages is lost, and learns nothing more from it', async () => {
-    const c = testCoordinator(manifest);
-    const profiles = [1, 2, 3].map((seed) => sampleProfile(seed, { readBytesPerSec: 30e6, peakFlops: 2e10 }));
-    const created = hostedSession(c, profiles);
-    const { peerIds } = created;
-    const truth: TrueDevice[] = profiles.map((p, i) => ({
-      ...profileDevice({ peerId: peerIds[i], profile: p }),
-      peakFlops: p.peakFlops * 4,
-      readBytesPerSec: 10e6,
-      sessionCreateBytesPerSec: 40e6,
-      sessionCreateFixedSec: 0.1,
-      warmupSec: 0.2,
-      linkLatencySec: 0.003,
-      decodeFlopsPerSec: 1e9,
-    }));
-    const first = await plan(c, created.code, created.hostSecret, 'even', 1);
-    const index = new Map(peerIds.map((id, i) => [id, i]));
-    const stages = first.ready.stages.map((s) => ({ device: index.get(s.peerId)!, layers: s.layers }));
-    const problem = { model: modelConfigFor(manifest), devices: truth, tokens: 128, embeddingAndHead: true };
-    const run = simulateRun(problem, stages, { seed: 5, noise: 0.01, decodeSteps: 6 });
-    const go = {
-      type: 'go' as const,
-      code: created.code,
-      hostSecret: created.hostSecret,
-      prompt: 'hi',
-      sampling: GREEDY,
-    };
+    const { c, created, first, run, connOf, go, finished } = await evenPlanAndRun({
+      readBytesPerSec: () => 10e6,
+      sessionCreateFixedSec: () => 0.1,
+      seed: 5,
+    });
     const start = one(c.handle(1, { ...go, maxNewTokens: 7 }, 2), 1, 'start');
     // the prefill's timings come in: the stages are refitted
     const reported = first.ready.stages.flatMap((s, n) =>
-      c.handle(
-        2 + index.get(s.peerId)!,
-        { type: 'report-timings', requestId: start.requestId, timings: run.timings[n] },
-        3,
-      ),
+      c.handle(connOf(s.peerId), { type: 'report-timings', requestId: start.requestId, timings: run.timings[n] }, 3),
     );
     expect(sent(reported, 1).some((m) => m.type === 'calibration')).toBe(true);
-    const finished = {
-      type: 'report-tokens' as const,
-      requestId: start.requestId,
-      tokenIds: [1],
-      text: 'x',
-      generated: 7,
-      done: true,
-      finishReason: 'max-tokens' as const,
-    };
-    c.handle(2 + index.get(first.ready.stages.at(-1)!.peerId)!, finished, 3);
+    c.handle(connOf(first.ready.stages.at(-1)!.peerId), finished(start.requestId), 3);
     const taught = await plan(c, created.code, created.hostSecret, 'even', 4);
     expect(taught.request.candidates.some((x) => x.calibration)).toBe(true);
     // a second request on that plan loses a stage after its prefill timings came: nothing of it stays
     const second = one(c.handle(1, { ...go, maxNewTokens: 7 }, 5), 1, 'start');
     for (const [n, s] of taught.ready.stages.entries())
-      c.handle(
-        2 + index.get(s.peerId)!,
-        { type: 'report-timings', requestId: second.requestId, timings: run.timings[n] },
-        6,
-      );
-    c.disconnect(2 + index.get(taught.ready.stages[0].peerId)!, 7);
+      c.handle(connOf(s.peerId), { type: 'report-timings', requestId: second.requestId, timings: run.timings[n] }, 6);
+    c.disconnect(connOf(taught.ready.stages[0].peerId), 7);
     const after = sent(
       c.handle(
-        2 + index.get(taught.ready.stages[1].peerId)!,
+        connOf(taught.ready.stages[1].peerId),
         { type: 'report-timings', requestId: second.requestId, timings: run.timings[1] },
         8,
       ),

@@ -7,6 +7,7 @@ import { Coordinator, type Effect } from './coordinator.ts';
 import { planInline } from './planner-pool.ts';
 import type { ClientMessageOf, ServerMessageOf } from '../core/protocol.ts';
 import {
+  finalTokens,
   GREEDY,
   hostedSession,
   onlyMessage as only,
@@ -243,19 +244,7 @@ describe('the request queue and cancel (HTTP API requests)', () => {
     if (!first.outcome.ok) throw new Error('refused');
 
     // the go ends: the first API request starts, with the server's token ids
-    const ended = c.handle(
-      PAGE,
-      {
-        type: 'report-tokens',
-        requestId: go.requestId,
-        tokenIds: [1, 2],
-        text: 'ab',
-        generated: 2,
-        done: true,
-        finishReason: 'max-tokens',
-      },
-      10,
-    );
+    const ended = c.handle(PAGE, finalTokens(go.requestId, [1, 2], 'ab'), 10);
     const apiStart = only(ended, PAGE, 'start');
     expect(apiStart).toMatchObject({ origin: 'api', promptTokenIds: [5, 6, 7], prompt: '[API] hi', maxNewTokens: 4 });
     expect(ended).toContainEqual({

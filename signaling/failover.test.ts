@@ -14,6 +14,7 @@ import type { FailoverRecord } from './field-log.ts';
 import { planInline } from './planner-pool.ts';
 import { deviceProfileFor, modelConfigFor } from './planning.ts';
 import {
+  charTokenIds as tokenize,
   GREEDY,
   HOST_CONN as HOST,
   hostedSession,
@@ -23,27 +24,10 @@ import {
   sampleProfile,
   sentTo as sent,
   testCoordinator,
+  wideFp32Manifest,
 } from './test-support.ts';
-import { testManifest } from '../shards/test-manifest.ts';
 
-const L = 8;
-/** fp32, 1024 wide: ~50 MB a layer, ~130 MB embedding and head, so memory limits bite at test sizes. */
-const manifest = testManifest({
-  name: 'failover-test',
-  dtype: 'fp32',
-  config: {
-    num_hidden_layers: L,
-    hidden_size: 1024,
-    num_attention_heads: 16,
-    num_key_value_heads: 8,
-    head_dim: 64,
-    intermediate_size: 3072,
-    vocab_size: 32000,
-  },
-});
-
-/** The server's tokenizer stand-in: one id per UTF-16 code unit. */
-const tokenize = (prompt: string) => Array.from({ length: prompt.length }, (_, i) => prompt.charCodeAt(i));
+const manifest = wideFp32Manifest('failover-test');
 const PROMPT = 'hello';
 
 const make = (limits: Partial<CoordinatorLimits> = {}) =>

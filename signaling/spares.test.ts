@@ -6,12 +6,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { unitsForStage, type PredictedStage, type ProfileReport, type ServerMessageOf } from '../core/protocol.ts';
-import { testManifest } from '../shards/test-manifest.ts';
 import type { Effect } from './coordinator.ts';
 import { planFailover, type RemainingPage } from './failover.ts';
 import { planInline } from './planner-pool.ts';
 import { MAX_SPARE_SESSION_PAGES, SPARE_REPAIR_BUDGET, spareRepairBudget, sparesFor } from './spares.ts';
 import {
+  charTokenIds as tokenize,
+  finalTokens,
   GREEDY,
   HOST_CONN as HOST,
   hostedSession,
@@ -20,23 +21,11 @@ import {
   sampleProfile,
   sentTo as sent,
   testCoordinator,
+  wideFp32Manifest,
 } from './test-support.ts';
 
-/** fp32, 1024 wide, 8 layers: ~50 MB a layer, ~130 MB embedding and head (downloads dominate a repair). */
-const manifest = testManifest({
-  name: 'spares-test',
-  dtype: 'fp32',
-  config: {
-    num_hidden_layers: 8,
-    hidden_size: 1024,
-    num_attention_heads: 16,
-    num_key_value_heads: 8,
-    head_dim: 64,
-    intermediate_size: 3072,
-    vocab_size: 32000,
-  },
-});
-const tokenize = (prompt: string) => Array.from({ length: prompt.length }, (_, i) => prompt.charCodeAt(i));
+/** ~50 MB a layer, ~130 MB embedding and head: downloads dominate a repair. */
+const manifest = wideFp32Manifest('spares-test');
 const PROMPT = 'hello';
 /** Tokens generated before the loss below; plans are made for the history length at that point. */
 const BEFORE_LOSS = 3;
@@ -233,19 +222,7 @@ describe('spares', () => {
     // the request ends: now the idle page is told
     const last = ready.stages[ready.stages.length - 1];
     const lastConn = last.peerId === ready.excludedPeerIds[0] ? 9 : s.connOf.get(last.peerId)!;
-    const ended = c.handle(
-      lastConn,
-      {
-        type: 'report-tokens',
-        requestId: start.requestId,
-        tokenIds: [1, 2],
-        text: 'ab',
-        generated: 2,
-        done: true,
-        finishReason: 'max-tokens',
-      },
-      40,
-    );
+    const ended = c.handle(lastConn, finalTokens(start.requestId, [1, 2], 'ab'), 40);
     const offered = spares(ended);
     expect(offered).toHaveLength(1);
     expect(offered[0].message.planId).toBe(ready.planId);
@@ -254,19 +231,7 @@ describe('spares', () => {
     // once: the next request's end offers nothing again
     const again = c.handle(HOST, { type: 'go', ...s.auth, prompt: PROMPT, maxNewTokens: 1, sampling: GREEDY }, 50);
     const second = only(again, HOST, 'start');
-    const end2 = c.handle(
-      lastConn,
-      {
-        type: 'report-tokens',
-        requestId: second.requestId,
-        tokenIds: [3],
-        text: 'c',
-        generated: 1,
-        done: true,
-        finishReason: 'max-tokens',
-      },
-      60,
-    );
+    const end2 = c.handle(lastConn, finalTokens(second.requestId, [3], 'c'), 60);
     expect(spares(end2)).toEqual([]);
   });
 

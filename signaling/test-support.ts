@@ -103,6 +103,40 @@ export async function writeSyntheticPackage(
   return manifest;
 }
 
+/**
+ * An in-memory fp32 package, 1024 wide and 8 layers deep: ~50 MB a layer, ~130 MB embedding and head,
+ * so memory limits bite and downloads dominate a repair at test sizes.
+ */
+export function wideFp32Manifest(name: string): ModelManifest {
+  return testManifest({
+    name,
+    dtype: 'fp32',
+    config: {
+      num_hidden_layers: 8,
+      hidden_size: 1024,
+      num_attention_heads: 16,
+      num_key_value_heads: 8,
+      head_dim: 64,
+      intermediate_size: 3072,
+      vocab_size: 32000,
+    },
+  });
+}
+
+/** The server's tokenizer stand-in for coordinator tests: one id per UTF-16 code unit. */
+export const charTokenIds = (prompt: string): number[] =>
+  Array.from({ length: prompt.length }, (_, i) => prompt.charCodeAt(i));
+
+/** The last stage's final token report: `generated` tokens in all, the last ones `tokenIds`/`text`, at max tokens. */
+export function finalTokens(
+  requestId: number,
+  tokenIds: number[],
+  text: string,
+  generated = tokenIds.length,
+): ClientMessageOf<'report-tokens'> {
+  return { type: 'report-tokens', requestId, tokenIds, text, generated, done: true, finishReason: 'max-tokens' };
+}
+
 /** Predicted times for a stage whose predictions a test does not look at. */
 export const NO_STAGE_TIMES: StageTimes = { load: 0, wait: 0, comm: 0, compute: 0, startTime: 0, finishTime: 0 };
 

@@ -4,50 +4,32 @@
  * protocol schema, so a fixture cannot drift from the wire).
  */
 import { describe, expect, it } from 'vitest';
-import { serverMessageSchema, type ServerMessage, type ServerMessageOf } from '../../core/protocol.ts';
-import { testManifest, TINY_MODEL_WIDTHS } from '../../shards/test-manifest.ts';
 import type { EnsureResult } from '../cache/shard-cache.ts';
 import type { Effect } from './app-effects.ts';
 import type { AppEvent } from './app-events.ts';
 import { reduce } from './app-reducer.ts';
-import { initialState, snapshotOf, type AppState } from './app-state.ts';
+import { initialState, snapshotOf } from './app-state.ts';
 import { AssignmentSignals } from './assignment-signals.ts';
+import {
+  CODE,
+  JOINED,
+  joined,
+  ME,
+  MODEL,
+  NOW,
+  opened,
+  play,
+  readyWith,
+  server,
+  stage,
+  tinyManifest,
+  wire,
+} from './reducer-test-support.ts';
 
-const NOW = 1_700_000_000_000;
-const CODE = 'K7Q2MN0P';
-const ME = 'peerAlpha1';
 const OTHER = 'peerBravo2';
 const SECRET = 'hostsecret-0123456789abcdef';
-const MODEL = { name: 'tiny', manifestUrl: '/models/tiny/manifest.json' };
-
-/** A server message, validated by the protocol's own schema. */
-function wire<T extends ServerMessage['type']>(m: ServerMessageOf<T>): ServerMessageOf<T> {
-  const parsed = serverMessageSchema.safeParse(m);
-  if (!parsed.success) throw new Error(`fixture '${m.type}' does not match the protocol: ${parsed.error.message}`);
-  return m;
-}
-
-function stage(peerId: string, index: number, start: number, end: number, embeds: boolean, hasHead: boolean) {
-  const common = { load: 0.1, wait: 0, comm: 0.01, compute: 0.2, startTime: 0, finishTime: 0.3 };
-  return { stageIndex: index, peerId, displayName: peerId, layers: { start, end }, embeds, hasHead, ...common };
-}
 
 const STAGES = [stage(ME, 0, 0, 1, true, false), stage(OTHER, 1, 1, 2, false, true)];
-
-const joined = wire<'joined'>({
-  type: 'joined',
-  code: CODE,
-  sessionName: "ann's session",
-  peerId: ME,
-  peerSecret: 'peersecret-0123456789abcdef',
-  model: MODEL,
-  peerjs: { path: '/peerjs', key: 'tandem', token: 'tok' },
-  heartbeatIntervalMs: 5000,
-  requestHeartbeatIntervalMs: 1000,
-  heartbeatTimeoutMs: 30000,
-  serverTimeMs: NOW,
-  roster: [],
-});
 
 function planReady(planId: string, excludedPeerIds: string[] = []) {
   return wire<'plan-ready'>({
@@ -97,28 +79,6 @@ function start(requestId: number, planId: string) {
   });
 }
 
-const MANIFEST = testManifest({
-  name: 'tiny',
-  dtype: 'fp32',
-  config: { num_hidden_layers: 2, ...TINY_MODEL_WIDTHS },
-  units: [],
-});
-
-const server = (message: ServerMessage): AppEvent => ({ type: 'server', message });
-
-function opened(search: string, more: Partial<Extract<AppEvent, { type: 'page-opened' }>> = {}): AppEvent {
-  return {
-    type: 'page-opened',
-    search,
-    secureContext: true,
-    host: '127.0.0.1:8080',
-    storedName: null,
-    fallbackName: 'Device 123',
-    savedHost: null,
-    ...more,
-  };
-}
-
 const ENSURED: EnsureResult = {
   plan: { cached: [], toFetch: [], bytesCached: 0, bytesToFetch: 0 },
   fetched: ['layer.0'],
@@ -127,31 +87,11 @@ const ENSURED: EnsureResult = {
   seconds: 0.5,
 };
 
-/** Feeds the events in order; returns the final state and the effects of every event, in order. */
-function play(events: readonly AppEvent[], from: AppState = initialState()) {
-  let state = from;
-  const effects: Effect[][] = [];
-  for (const e of events) {
-    const r = reduce(state, e, NOW);
-    state = r.state;
-    effects.push([...r.effects]);
-  }
-  return { state, effects, last: effects.at(-1) ?? [] };
-}
-
 const types = (effects: readonly Effect[]) => effects.map((e) => e.type).filter((t) => t !== 'log');
 
 // Sequences reused below: a joined peer with its manifest in and its cache swept.
-const JOINED: AppEvent[] = [
-  opened(`?join=${CODE}&name=ann`),
-  { type: 'connected', seconds: 0.01 },
-  { type: 'join-replied', joined, seconds: 0.02 },
-];
-const READY: AppEvent[] = [
-  ...JOINED,
-  { type: 'manifest-loaded', manifest: MANIFEST, seconds: 0.03 },
-  { type: 'cache-swept' },
-];
+const MANIFEST = tinyManifest(2);
+const READY = readyWith(MANIFEST);
 const ASSIGNED: AppEvent[] = [...READY, server(planReady('p1')), server(assignment('p1'))];
 const CACHED: AppEvent[] = [...ASSIGNED, { type: 'download-finished', seq: 1, result: ENSURED, seconds: 0.5 }];
 const RUNNING: AppEvent[] = [...CACHED, server(start(7, 'p1'))];

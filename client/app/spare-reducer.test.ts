@@ -6,51 +6,21 @@
  * the protocol schema.
  */
 import { describe, expect, it } from 'vitest';
-import { serverMessageSchema, type ServerMessage, type ServerMessageOf } from '../../core/protocol.ts';
-import { testManifest, TINY_MODEL_WIDTHS } from '../../shards/test-manifest.ts';
 import type { EnsureResult } from '../cache/shard-cache.ts';
 import type { Effect } from './app-effects.ts';
 import type { AppEvent } from './app-events.ts';
 import { reduce } from './app-reducer.ts';
-import { initialState, snapshotOf, type AppState } from './app-state.ts';
+import { initialState, snapshotOf } from './app-state.ts';
 import { AssignmentSignals } from './assignment-signals.ts';
 import { spareLabel } from './spare-reducer.ts';
+import { JOINED, ME, MODEL, NOW, play, readyWith, server, stage, tinyManifest, wire } from './reducer-test-support.ts';
 
-const NOW = 1_700_000_000_000;
-const CODE = 'K7Q2MN0P';
-const ME = 'peerAlpha1';
+/** The other pages. */
 const A = 'peerBravo2';
 const B = 'peerCharl3';
-const MODEL = { name: 'tiny', manifestUrl: '/models/tiny/manifest.json' };
-
-function wire<T extends ServerMessage['type']>(m: ServerMessageOf<T>): ServerMessageOf<T> {
-  const parsed = serverMessageSchema.safeParse(m);
-  if (!parsed.success) throw new Error(`fixture '${m.type}' does not match the protocol: ${parsed.error.message}`);
-  return m;
-}
-
-function stage(peerId: string, index: number, start: number, end: number, embeds: boolean, hasHead: boolean) {
-  const common = { load: 0.1, wait: 0, comm: 0.01, compute: 0.2, startTime: 0, finishTime: 0.3 };
-  return { stageIndex: index, peerId, displayName: peerId, layers: { start, end }, embeds, hasHead, ...common };
-}
 
 /** Plan p1 runs on A (layers 1-2 + embedding) and B (layers 3-4 + head); this page is left out. */
 const STAGES = [stage(A, 0, 0, 2, true, false), stage(B, 1, 2, 4, false, true)];
-
-const joined = wire<'joined'>({
-  type: 'joined',
-  code: CODE,
-  sessionName: "ann's session",
-  peerId: ME,
-  peerSecret: 'peersecret-0123456789abcdef',
-  model: MODEL,
-  peerjs: { path: '/peerjs', key: 'tandem', token: 'tok' },
-  heartbeatIntervalMs: 5000,
-  requestHeartbeatIntervalMs: 1000,
-  heartbeatTimeoutMs: 30000,
-  serverTimeMs: NOW,
-  roster: [],
-});
 
 const excluded = (planId: string) => wire<'excluded'>({ type: 'excluded', planId, reason: 'faster without it' });
 
@@ -89,33 +59,8 @@ function assignment(planId: string) {
   });
 }
 
-const MANIFEST = testManifest({
-  name: 'tiny',
-  dtype: 'fp32',
-  config: { num_hidden_layers: 4, ...TINY_MODEL_WIDTHS },
-  units: [],
-});
-
-const server = (message: ServerMessage): AppEvent => ({ type: 'server', message });
-
-const JOINED: AppEvent[] = [
-  {
-    type: 'page-opened',
-    search: `?join=${CODE}&name=ann`,
-    secureContext: true,
-    host: '127.0.0.1:8080',
-    storedName: null,
-    fallbackName: 'Device 123',
-    savedHost: null,
-  },
-  { type: 'connected', seconds: 0.01 },
-  { type: 'join-replied', joined, seconds: 0.02 },
-];
-const READY: AppEvent[] = [
-  ...JOINED,
-  { type: 'manifest-loaded', manifest: MANIFEST, seconds: 0.03 },
-  { type: 'cache-swept' },
-];
+const MANIFEST = tinyManifest(4);
+const READY = readyWith(MANIFEST);
 /** Left out of p1, then told to keep a copy of stage 2 (seq 1: the page's first download). */
 const SPARING: AppEvent[] = [...READY, server(excluded('p1')), server(spare())];
 const ENSURED: EnsureResult = {
@@ -126,17 +71,6 @@ const ENSURED: EnsureResult = {
   seconds: 0.5,
 };
 const SPARED: AppEvent[] = [...SPARING, { type: 'download-finished', seq: 1, result: ENSURED, seconds: 0.5 }];
-
-function play(events: readonly AppEvent[], from: AppState = initialState()) {
-  let state = from;
-  let last: readonly Effect[] = [];
-  for (const e of events) {
-    const r = reduce(state, e, NOW);
-    state = r.state;
-    last = r.effects;
-  }
-  return { state, last };
-}
 
 const types = (effects: readonly Effect[]) => effects.map((e) => e.type).filter((t) => t !== 'log');
 

@@ -3,16 +3,14 @@
  * on onnxruntime-node and on onnxruntime-web's wasm kernels (behind the inference-worker protocol) to
  * the fp64 reference, its FLOP count is the planner's, and the sweep produces a point per t and the fit.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { layerCost } from '../../planner/cost-model.ts';
 import { ReferenceModel } from '../../shards/reference-forward.ts';
 import { createNodeRuntime } from '../../shards/runtime/ort-node.ts';
 import { HIDDEN_OUTPUT } from '../../shards/stage-graph.ts';
-import { serveInference } from '../runtime/inference-worker-host.ts';
-import { createOrtWebRuntime } from '../runtime/ort-web.ts';
-import { createWorkerRuntime } from '../runtime/worker-runtime.ts';
 import { layerProbePackage, layerSweepProbe, type LayerProbeShape } from './layer-probe.ts';
 import { benchmarkRuntimeCompute } from './runtime-sweep.ts';
+import { wasmWorkerRuntime } from './wasm-worker-runtime-fixture.ts';
 
 const shape: LayerProbeShape = {
   hidden_size: 32,
@@ -23,13 +21,7 @@ const shape: LayerProbeShape = {
   layers: 2,
 };
 
-const channel = new MessageChannel();
-const ortWeb = await import('onnxruntime-web');
-serveInference(channel.port2, ({ numThreads }) => createOrtWebRuntime({ ort: ortWeb, numThreads }));
-const workerRuntime = createWorkerRuntime(channel.port1, { wasmUrl: null, numThreads: 1 });
-channel.port1.start();
-channel.port2.start();
-afterAll(() => channel.port1.close());
+const workerRuntime = await wasmWorkerRuntime();
 
 describe('layerSweepProbe', () => {
   it('on onnxruntime-node: a prefill of t rows == the fp64 reference, every run from an empty cache', async () => {

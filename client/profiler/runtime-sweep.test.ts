@@ -4,15 +4,13 @@
  * MessageChannel. Points per t, FLOP/s = counted FLOPs / seconds, the fit, the check, the session's
  * life cycle; the emulated stretch and the early stop with a fake clock (no timing thresholds).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createNodeRuntime } from '../../shards/runtime/ort-node.ts';
 import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
-import { serveInference } from '../runtime/inference-worker-host.ts';
-import { createOrtWebRuntime } from '../runtime/ort-web.ts';
-import { createWorkerRuntime } from '../runtime/worker-runtime.ts';
 import { benchmarkRuntimeCompute, type RuntimeSweepOptions } from './runtime-sweep.ts';
 import { matmulSweepProbe, stageProbeFlops, type StageProbeShape } from './stage-probe.ts';
 import { fitUtilization } from './utilization-fit.ts';
+import { wasmWorkerRuntime } from './wasm-worker-runtime-fixture.ts';
 
 const shape: StageProbeShape = { dim: 32, ffn: 64, layers: 2 };
 const sweep = [1, 2, 4, 8, 16];
@@ -69,13 +67,7 @@ function fakeTime() {
   };
 }
 
-const channel = new MessageChannel();
-const ortWeb = await import('onnxruntime-web');
-serveInference(channel.port2, ({ numThreads }) => createOrtWebRuntime({ ort: ortWeb, numThreads }));
-const workerRuntime = createWorkerRuntime(channel.port1, { wasmUrl: null, numThreads: 1 });
-channel.port1.start();
-channel.port2.start();
-afterAll(() => channel.port1.close());
+const workerRuntime = await wasmWorkerRuntime();
 
 describe('benchmarkRuntimeCompute', () => {
   it('on onnxruntime-node: a point per t with FLOP/s = counted FLOPs / seconds, c* and the U(t) fit', async () => {
