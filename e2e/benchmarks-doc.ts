@@ -851,7 +851,7 @@ function computeProfileSection(json: unknown): string {
         r.backend,
         r.tokens,
         r.measuredSeconds * 1000,
-        ...names.map((n) => (r.predicted[n] === undefined ? null : r.predicted[n] / r.measuredSeconds)),
+        ...names.map((n) => (n in r.predicted ? r.predicted[n] / r.measuredSeconds : null)),
       ]),
     ),
   ].join('\n\n');
