@@ -56,7 +56,15 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
       beforeAll(async () => {
         if (!ready.ok) return;
         // WebGPU is on in both browsers; the wasm run is the page's own ?backend=wasm.
-        h = await Harness.start({ chromium: ready.chromium.path, model, backend, heartbeatTimeoutMs: 30_000 });
+        // --no-spares: these cases check that each page downloads exactly its stage's units; an idle page
+        // made a spare would download another stage's (spares: signaling/spares.test.ts, failover e2e)
+        h = await Harness.start({
+          chromium: ready.chromium.path,
+          model,
+          backend,
+          heartbeatTimeoutMs: 30_000,
+          serverArgs: ['--no-spares'],
+        });
         await h.createSession(`e2e-${backend}`);
         await h.openPeers(PEERS);
         await h.waitProfiled();
