@@ -20,7 +20,8 @@ import { layerCost } from '../planner/cost-model.ts';
 import type { ModelConfig } from '../planner/types.ts';
 import { convertCheckpoint } from '../shards/convert.ts';
 import { headDim } from '../shards/manifest.ts';
-import { writeModel, type ModelShape } from '../shards/make-model.ts';
+import { BENCH_LAYER_SHAPES, benchLayerShape } from '../shards/bench-layer-shapes.ts';
+import { writeModel } from '../shards/make-model.ts';
 import { PackageReader } from '../shards/package-reader.ts';
 import { createNodeRuntime, createStageSession, type NodeBackend } from '../shards/runtime/ort-node.ts';
 import { StageStepper } from '../shards/runtime/stage-stepper.ts';
@@ -32,29 +33,6 @@ import { layerSweepProbe, PROFILE_LAYER_PROBE } from '../client/profiler/layer-p
 import { median } from '../client/profiler/timing.ts';
 import { fitUtilization, utilizationAt, type UtilizationFit } from '../client/profiler/utilization-fit.ts';
 
-const SHAPES: Record<string, Partial<ModelShape>> = {
-  // one Qwen3-0.6B decoder layer's shape (hidden 1024, 16/8 heads of 128, FFN 3072), small vocabulary
-  'qwen3-0.6b': {
-    hidden_size: 1024,
-    num_attention_heads: 16,
-    num_key_value_heads: 8,
-    head_dim: 128,
-    intermediate_size: 3072,
-    vocab_size: 1024,
-    max_position_embeddings: 4096,
-  },
-  // the demo model's layer shape
-  demo: {
-    hidden_size: 128,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    head_dim: 32,
-    intermediate_size: 1536,
-    vocab_size: 1024,
-    max_position_embeddings: 4096,
-  },
-};
-
 interface Profile {
   name: 'runtime-matmul' | 'runtime-layers' | 'js-matmul';
   backend: NodeBackend | 'js';
@@ -65,7 +43,7 @@ interface Profile {
 }
 
 const USAGE = `usage: npm run bench:compute -- [options]
-  --shape S          stage layer shape: ${Object.keys(SHAPES).join(' | ')} (default qwen3-0.6b)
+  --shape S          stage layer shape: ${Object.keys(BENCH_LAYER_SHAPES).join(' | ')} (default qwen3-0.6b)
   --layers N         layers in the stage graph (default 2)
   --prefill LIST     prompt lengths t (default 16,64,256)
   --backends LIST    node,wasm (default both)
@@ -91,8 +69,7 @@ async function main(argv: string[]): Promise<void> {
       out: { type: 'string', default: 'bench/results/compute-profile.json' },
     },
   });
-  const shape = Object.hasOwn(SHAPES, values.shape) ? SHAPES[values.shape] : undefined; // own keys only
-  if (!shape) throw usageError(`--shape must be one of ${Object.keys(SHAPES).join(', ')}.`);
+  const shape = benchLayerShape(values.shape);
   const [layers] = positiveInts(values.layers, '--layers');
   const [repeats] = positiveInts(values.repeats, '--repeats');
   const prefills = positiveInts(values.prefill, '--prefill');

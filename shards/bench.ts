@@ -18,34 +18,12 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { convertCheckpoint } from './convert.ts';
 import { headDim, type ModelManifest, type PackageDType } from './manifest.ts';
+import { BENCH_LAYER_SHAPES, benchLayerShape } from './bench-layer-shapes.ts';
 import { writeModel, type ModelShape } from './make-model.ts';
 import { createStageSession, type NodeBackend } from './runtime/ort-node.ts';
 import { StageStepper } from './runtime/stage-stepper.ts';
 import { PackageReader } from './package-reader.ts';
 import { buildStageGraph, stageSessionConfig, type StageGraphOptions } from './stage-graph.ts';
-
-const SHAPES: Record<string, Partial<ModelShape>> = {
-  // One Qwen3-0.6B decoder layer (hidden 1024, 16/8 heads of 128, FFN 3072); small vocab, few layers.
-  'qwen3-0.6b': {
-    hidden_size: 1024,
-    num_attention_heads: 16,
-    num_key_value_heads: 8,
-    head_dim: 128,
-    intermediate_size: 3072,
-    vocab_size: 1024,
-    max_position_embeddings: 4096,
-  },
-  // The embedded demo model's layer shape.
-  demo: {
-    hidden_size: 128,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    head_dim: 32,
-    intermediate_size: 1536,
-    vocab_size: 1024,
-    max_position_embeddings: 4096,
-  },
-};
 
 interface Result {
   /** 'layer': a layers-only stage, figures per layer; 'head': a head-only stage (final norm + lm_head), per head */
@@ -163,7 +141,7 @@ function list<T extends string>(value: string, allowed: readonly T[], flag: stri
 }
 
 const USAGE = `usage: npm run bench:shards -- [options]
-  --shape S          layer shape: ${Object.keys(SHAPES).join(' | ')} (default qwen3-0.6b)
+  --shape S          layer shape: ${Object.keys(BENCH_LAYER_SHAPES).join(' | ')} (default qwen3-0.6b)
   --layers N         layers in the measured stage graph (default 2)
   --prefill S        prompt tokens of the prefill run (default 32)
   --decode N         decode steps after the prefill (default 8)
@@ -189,8 +167,7 @@ async function main(argv: string[]): Promise<void> {
       out: { type: 'string', default: 'bench/results/shards.json' },
     },
   });
-  const shape = Object.hasOwn(SHAPES, values.shape) ? SHAPES[values.shape] : undefined; // own keys only
-  if (!shape) throw usageError(`--shape must be one of ${Object.keys(SHAPES).join(', ')}.`);
+  const shape = benchLayerShape(values.shape);
   const layers = Number(values.layers);
   const S = Number(values.prefill);
   const decodeSteps = Number(values.decode);
