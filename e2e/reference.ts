@@ -18,6 +18,8 @@ export interface ReferenceTokens {
   generated: number[];
   promptTokens: number[];
   source: string;
+  /** The generated tokens' text, special tokens skipped (transformers.js only). */
+  text?: string;
 }
 
 /** `npm run generate -- --model DIR --prompt P --max-new-tokens N --chat --json [--split S]`. */
@@ -101,10 +103,12 @@ export async function transformersTokens(o: {
     };
     const all = out.tolist()[0].map(Number);
     const promptTokens = Array.from(inputs.input_ids.data as BigInt64Array, Number);
+    const generated = all.slice(promptTokens.length);
     return {
-      generated: all.slice(promptTokens.length),
+      generated,
       promptTokens,
       source: 'transformers.js generate() on export-full',
+      text: tokenizer.decode(generated, { skip_special_tokens: true }),
     };
   } finally {
     await model.dispose();

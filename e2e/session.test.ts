@@ -105,6 +105,8 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
         expect(run.generatedTokenIds).toEqual(splitRef.generated);
         expect(run.generatedTokenIds).toEqual(oneStageRef.generated);
         expect(run.generatedTokenIds).toEqual(transformersRef.generated);
+        // the streamed text (the last stage's byte-level table, built in a worker) is transformers.js' text
+        expect(run.text).toBe(transformersRef.text);
         // Each page (with an empty cache before this request) downloaded exactly the units of its own
         // stage, and a page without a stage downloaded nothing.
         for (const page of h.pages) {

@@ -18,6 +18,7 @@ import type { Emulation } from '../profiler/emulation.ts';
 import { emulatedRuntime } from './emulated-runtime.ts';
 import type { StagePeer } from '../../shards/runtime/stage-peer.ts';
 import type { PromptTokenizer } from '../runtime/tokenizer.ts';
+import type { TokenText } from '../runtime/token-text.ts';
 import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 
 export interface PhaseRecord {
@@ -83,6 +84,8 @@ export class StageController {
   private transportFor: string | null = null;
   private runtime: StageRuntime | null = null;
   private tokenizer: PromptTokenizer | null = null;
+  /** The last stage's token text (a byte-level table, or the full tokenizer where that does not apply). */
+  private tokenText: { packageName: string; text: TokenText } | null = null;
   private peer: StagePeer | null = null;
   private prepared: Promise<StagePeer> | null = null;
   private preparedPlanId: string | null = null;
@@ -177,8 +180,8 @@ export class StageController {
       }
       const a = opts.assignment;
       // transformers.js' tokenizer load is one long main-thread task (~2 s on a laptop core; many seconds
-      // on a slow phone, which then sends no heartbeat): only the last stage needs it for sure (token
-      // text); a first stage only when a start comes without the server's prompt ids
+      // on a slow phone, which then sends no heartbeat): a first stage loads it only when a start comes
+      // without the server's prompt ids; the last stage decodes token text over a table a worker builds
       const loadTokenizer = async (): Promise<PromptTokenizer> => {
         const { loadPackageTokenizer } = await import('../runtime/tokenizer.ts');
         // a same-origin PATH, not a full URL: transformers.js treats an http(s) URL as remote, and remote
@@ -186,7 +189,12 @@ export class StageController {
         this.tokenizer ??= await loadPackageTokenizer({ modelRoot: '/models/', packageName: opts.manifest.name });
         return this.tokenizer;
       };
-      if (a.hasHead && !this.tokenizer) await loadTokenizer();
+      if (a.hasHead && this.tokenText?.packageName !== opts.manifest.name) {
+        const { loadTokenText } = await import('../runtime/token-text.ts');
+        const packageName = opts.manifest.name;
+        const text = (await loadTokenText({ modelRoot: '/models/', packageName })) ?? (await loadTokenizer());
+        this.tokenText = { packageName, text };
+      }
       let generated = 0;
       const peer = new StagePeer({
         manifest: opts.manifest,
@@ -196,6 +204,7 @@ export class StageController {
         backend: choice.backend,
         readUnit: opts.readUnit,
         tokenizer: this.tokenizer ?? undefined,
+        tokenText: a.hasHead ? this.tokenText?.text : undefined,
         loadTokenizer: a.embeds ? loadTokenizer : undefined,
         onPhase: (e) =>
           this.hooks?.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),

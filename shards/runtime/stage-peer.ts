@@ -173,6 +173,8 @@ export interface StagePeerOptions {
    * promptTokenIds, as the server's do, never pays the load: seconds of main thread on a slow phone).
    */
   loadTokenizer?: () => Promise<PromptTokenizer>;
+  /** Last stage: tokens -> text for onToken, when it is not `tokenizer` (the page's byte-level table). */
+  tokenText?: Pick<PromptTokenizer, 'decode'>;
   /** Wrap the prompt in the tokenizer's chat template (default: when the tokenizer has one). */
   chatTemplate?: boolean;
   /** Hidden states on the wire (default float32; float16 halves the bytes, ~1e-3 relative error). */
@@ -500,7 +502,8 @@ export class StagePeer {
     // its text deltas against the text already shown, so nothing repeats
     const firstIndex = start.resume?.firstIndex ?? 0;
     const priorTokens = firstIndex > 0 && start.promptTokenIds ? start.promptTokenIds.slice(-firstIndex) : [];
-    const textStream = hasHead && this.opts.tokenizer ? new TextStream(this.opts.tokenizer, priorTokens) : null;
+    const textSource = this.opts.tokenText ?? this.opts.tokenizer;
+    const textStream = hasHead && textSource ? new TextStream(textSource, priorTokens) : null;
 
     for (let step = 0; ; step++) {
       checkLive();
