@@ -358,6 +358,11 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     maxNewTokens: z.int().min(1).max(MAX_NEW_TOKENS),
     sampling: samplingSchema,
   }),
+  /**
+   * The host stops a running request of its session (`requestId` as its outputs carry it): every page
+   * stops, the output ends 'cancelled', an API client gets `request-stopped`, the next queued request starts.
+   */
+  z.strictObject({ type: z.literal('stop'), ref, ...hostAuth, requestId: u32 }),
   z.strictObject({
     type: z.literal('cache-status'),
     ref,
@@ -463,7 +468,8 @@ export const ERROR_CODES = [
   'request-active', // plan while a request runs
   'queue-full', // go while the session's request queue is full
   'stale-plan', // peers changed after planning: plan again
-  'unknown-request', // report for a request that is not the current one
+  'unknown-request', // report for a request that is not the current one, or a stop for one that does not run
+  'request-stopped', // the session's host stopped the request (what an API client gets)
   'not-assigned', // report from a peer outside the plan
   'not-last-stage', // report-tokens from a peer without the head
   'model-unavailable', // the server has no model package

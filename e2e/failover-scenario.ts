@@ -269,6 +269,8 @@ export class FailoverSession {
     while (!done) {
       if (Date.now() > deadline) {
         await releaseAll();
+        // stopped, so that the next case does not find it still running (it may have ended meanwhile)
+        await d.request({ type: 'stop', code, hostSecret, requestId }, 'ack', 10_000).catch(() => undefined);
         throw new TandemError(
           'e2e-timeout',
           `request ${requestId}: no final output within ${timeoutMs / 1000} s\n${this.h.diagnostics()}`,

@@ -301,6 +301,70 @@ describe('the request queue and cancel (HTTP API requests)', () => {
   });
 });
 
+describe("the host's stop", () => {
+  it('stops the running request on every page, starts the next, and tells a stopped API client why', async () => {
+    const c = make({ queueDepth: 2 });
+    const HOST = 1;
+    const PAGE = 2;
+    c.connect(HOST, '10.0.0.1');
+    c.connect(PAGE, '10.0.0.2');
+    const { code, hostSecret } = only(c.handle(HOST, { type: 'create-session' }, 0), HOST, 'session-created');
+    c.handle(PAGE, { type: 'join', code, displayName: 'p' }, 1);
+    c.handle(PAGE, { type: 'profile', profile: sampleProfile(1) }, 2);
+    const planned = planEffect(c.handle(HOST, { type: 'plan', code, hostSecret, method: 'single' }, 3));
+    c.planFinished(planned.token, await planInline(planned.request), 4);
+    c.handle(HOST, { type: 'serve-api', code, hostSecret, serve: true }, 5);
+    const goMsg = { type: 'go', code, hostSecret, prompt: 'typed', maxNewTokens: 8, sampling: GREEDY } as const;
+    const go = only(c.handle(HOST, goMsg, 6), PAGE, 'start');
+    const api = c.submitApi(
+      { sessionCode: code, displayPrompt: '[API] hi', promptTokenIds: [5, 6], maxNewTokens: 4, sampling: GREEDY },
+      7,
+    );
+    if (!api.outcome.ok) throw new Error('refused');
+
+    // only the host may stop, and only a request that runs
+    const stranger = 3;
+    c.connect(stranger, '10.0.0.3');
+    const forged = c.handle(stranger, { type: 'stop', code, hostSecret: 'x'.repeat(32), requestId: go.requestId }, 8);
+    expect(only(forged, stranger, 'error').code).toBe('wrong-secret');
+    expect(sent(forged, PAGE)).toEqual([]);
+    const wrongId = c.handle(HOST, { type: 'stop', code, hostSecret, requestId: go.requestId + 100, ref: 4 }, 8);
+    expect(only(wrongId, HOST, 'error')).toMatchObject({ code: 'unknown-request', ref: 4 });
+
+    // the host's own request: every page stops, the output ends cancelled, the API request starts
+    const stopped = c.handle(HOST, { type: 'stop', code, hostSecret, requestId: go.requestId, ref: 5 }, 9);
+    expect(only(stopped, HOST, 'ack')).toEqual({ type: 'ack', of: 'stop', ref: 5 });
+    expect(only(stopped, PAGE, 'cancel')).toEqual({
+      type: 'cancel',
+      requestId: go.requestId,
+      reason: 'stopped by the host',
+    });
+    expect(sent(stopped, HOST)).toContainEqual(
+      expect.objectContaining({ type: 'output', requestId: go.requestId, done: true, finishReason: 'cancelled' }),
+    );
+    const apiStart = only(stopped, PAGE, 'start');
+    expect(apiStart).toMatchObject({ origin: 'api', promptTokenIds: [5, 6] });
+    // a second stop of the ended request is refused
+    expect(
+      only(c.handle(HOST, { type: 'stop', code, hostSecret, requestId: go.requestId }, 10), HOST, 'error').code,
+    ).toBe('unknown-request');
+
+    // an API client's request: its client is told the host stopped it
+    const apiStopped = c.handle(HOST, { type: 'stop', code, hostSecret, requestId: apiStart.requestId }, 11);
+    expect(only(apiStopped, PAGE, 'cancel').requestId).toBe(apiStart.requestId);
+    expect(apiStopped).toContainEqual({
+      kind: 'api',
+      event: {
+        type: 'failed',
+        ticket: api.outcome.ticket,
+        code: 'request-stopped',
+        message: "the session's host stopped this request",
+      },
+    });
+    expect(c.exportSession(code)!.requests.map((r) => r.state)).toEqual(['cancelled', 'cancelled']);
+  });
+});
+
 describe('which sessions serve the HTTP API', () => {
   it('none by default; the host toggle or --api-session (apiSessionCode) makes one serve', () => {
     // all-zero "random" bytes: the first session's join code is 00000000

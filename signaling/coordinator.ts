@@ -654,6 +654,10 @@ export class Coordinator {
         this.onGo(conn, state, msg, nowMs, out);
         return;
       }
+      case 'stop': {
+        this.onStop(conn, state, msg, nowMs, out);
+        return;
+      }
       case 'cache-status': {
         this.onCacheStatus(conn, state, msg, nowMs, out);
         return;
@@ -1154,6 +1158,27 @@ export class Coordinator {
     this.startRequest(session, plan, entry, nowMs, out);
   }
 
+  /** The host stops a running request: its own or an API client's (which is told `request-stopped`). */
+  private onStop(conn: ConnId, state: Conn, msg: ClientMessageOf<'stop'>, nowMs: number, out: Outbox): void {
+    const session = this.hostSession(conn, state, msg, nowMs, out);
+    if (!session) return;
+    const request = session.requests.find((r) => r.requestId === msg.requestId && r.state === 'running');
+    if (!request) {
+      out.refuse(
+        conn,
+        msg,
+        'unknown-request',
+        `request ${msg.requestId} is not running in session ${session.code}: it has ended already, or never started`,
+      );
+      return;
+    }
+    out.ack(conn, msg);
+    this.cancelRequest(session, request, 'stopped by the host', nowMs, out, {
+      code: 'request-stopped',
+      message: "the session's host stopped this request",
+    });
+  }
+
   /** Ids for a host's prompt (see CoordinatorOptions.promptTokenIds); null when the server cannot tokenise. */
   private hostPromptIds(prompt: string): number[] | null {
     const ids = this.options.promptTokenIds?.(prompt) ?? null;
@@ -1289,8 +1314,18 @@ export class Coordinator {
     this.offerSpares(session, nowMs, out);
   }
 
-  /** Stops a running request on every page: `cancel` to all, an ended output for the views. */
-  private cancelRequest(session: Session, request: RequestRecord, reason: string, nowMs: number, out: Outbox): void {
+  /**
+   * Stops a running request on every page: `cancel` to all, an ended output for the views; `failure` is
+   * what an API client is told (none when the client itself went away).
+   */
+  private cancelRequest(
+    session: Session,
+    request: RequestRecord,
+    reason: string,
+    nowMs: number,
+    out: Outbox,
+    failure?: { code: string; message: string },
+  ): void {
     request.state = 'cancelled';
     if (request.recovery) this.logFailover(request, 'cancelled', null, nowMs, out);
     // The pages run the current attempt under its wire id.
@@ -1300,7 +1335,7 @@ export class Coordinator {
       out.send(to, cancel);
       out.send(to, ended);
     }
-    this.requestEnded(session, request, nowMs, out);
+    this.requestEnded(session, request, nowMs, out, failure);
   }
 
   private onCacheStatus(

@@ -54,6 +54,8 @@ export type UserEvent =
   | { type: 'clear-cache-requested' }
   | ({ type: 'plan-requested' } & PlanRequest)
   | ({ type: 'go-requested' } & GoRequest)
+  /** the host stops the request that runs (the newest output that has not ended) */
+  | { type: 'stop-requested' }
   | { type: 'serve-api-requested'; serve: boolean }
   | { type: 'end-requested' }
   | { type: 'error-dismissed'; index: number };

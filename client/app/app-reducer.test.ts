@@ -421,6 +421,26 @@ describe('reduce: go, start, tokens', () => {
       ],
     },
     {
+      what: 'stop as the host stops the request that runs',
+      events: [...HOSTING, server(start(7, 'p0')), { type: 'stop-requested' }],
+      errors: [],
+      effects: [
+        { type: 'send', source: 'stop', message: { type: 'stop', code: CODE, hostSecret: SECRET, requestId: 7 } },
+      ],
+    },
+    {
+      what: 'stop when nothing runs',
+      events: [...HOSTING, { type: 'stop-requested' }],
+      errors: [],
+      effects: [],
+    },
+    {
+      what: 'stop from a page that is not the host',
+      events: [...JOINED, server(start(7, 'p0')), { type: 'stop-requested' }],
+      errors: ['not-host'],
+      effects: [],
+    },
+    {
       what: 'end the session as the host',
       events: [...HOSTING, { type: 'end-requested' }],
       errors: [],

@@ -381,6 +381,18 @@ function onUser(step: Step, e: UserEvent): void {
         });
       return;
     }
+    case 'stop-requested': {
+      const running = [...step.state.outputs].reverse().find((o) => !o.done);
+      if (!running) return; // it ended meanwhile
+      const auth = hostAuth(step, 'stop');
+      if (auth)
+        step.emit({
+          type: 'send',
+          source: 'stop',
+          message: { type: 'stop', ...auth, requestId: running.requestId },
+        });
+      return;
+    }
     case 'serve-api-requested': {
       const auth = hostAuth(step, 'api');
       if (!auth) return;

@@ -149,6 +149,9 @@ export function mountPage(root: HTMLElement, app: App): void {
       },
     });
   });
+  // stops the request that runs, on every page (an API client's too: it is told the host stopped it)
+  const stopBtn = h('button.btn.btn-danger', { id: 'stop-btn', type: 'button' }, 'Stop ■');
+  stopBtn.addEventListener('click', () => app.dispatch({ type: 'stop-requested' }));
   const apiToggle = h('input', { id: 'serve-api', type: 'checkbox' });
   apiToggle.addEventListener('change', () => app.dispatch({ type: 'serve-api-requested', serve: apiToggle.checked }));
   const apiRow = h(
@@ -185,7 +188,7 @@ export function mountPage(root: HTMLElement, app: App): void {
       labelled('Top-p', topPInput),
       labelled('Seed', seedInput),
     ),
-    h('div.actions', {}, goBtn, endBtn),
+    h('div.actions', {}, goBtn, stopBtn, endBtn),
     apiRow,
   );
 
@@ -346,6 +349,7 @@ export function mountPage(root: HTMLElement, app: App): void {
     } else fill(planSummary, h('p.hint', {}, 'Plan once every device has profiled itself.'));
     // a go while a request runs waits in the session's queue; only our own stage gates the button
     goBtn.disabled = !s.plan || s.stage.state === 'running';
+    stopBtn.disabled = !s.outputs.some((o) => !o.done);
     apiToggle.checked = s.serveApi;
     planBtn.disabled = s.roster.every((p) => !p.profile);
 
