@@ -349,6 +349,12 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     tokens: z.int().min(1).max(MAX_PLAN_TOKENS).optional(),
     method: planMethodSchema.optional(),
     memoryModel: memoryModelSchema.optional(),
+    /**
+     * Warm mode (default off): every planned page loads its stage (storage read, session) on assignment,
+     * so that a request finds it loaded. The session keeps it for later plans until a `plan` says otherwise.
+     * The planner still optimises the cold start (the default, the CSGO case).
+     */
+    warm: z.boolean().optional(),
   }),
   z.strictObject({
     type: z.literal('go'),
@@ -562,6 +568,8 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     /** Predicted latency T, seconds. */
     predictedLatency: z.number(),
     stages: z.array(predictedStageSchema),
+    /** Warm mode (the host's `plan.warm`): load the stage now, not at the request's start. */
+    warm: z.boolean().optional(),
   }),
   z.strictObject({ type: z.literal('excluded'), planId: z.string(), reason: z.string() }),
   /**

@@ -301,6 +301,23 @@ describe('the request queue and cancel (HTTP API requests)', () => {
   });
 });
 
+describe("the host's warm mode", () => {
+  it('plan.warm marks every assignment warm, later plans keep it until a plan turns it off', async () => {
+    const c = make();
+    const s = session(c, 2);
+    const auth = { code: s.code, hostSecret: s.hostSecret };
+    const assignmentsOf = async (msg: Partial<ClientMessageOf<'plan'>>, now: number) => {
+      const planned = planEffect(c.handle(1, { type: 'plan', ...auth, method: 'even', ...msg }, now));
+      const done = c.planFinished(planned.token, await planInline(planned.request), now + 1);
+      return [2, 3].map((conn) => only(done, conn, 'assignment'));
+    };
+    expect((await assignmentsOf({}, 1)).map((a) => a.warm)).toEqual([undefined, undefined]);
+    expect((await assignmentsOf({ warm: true }, 3)).map((a) => a.warm)).toEqual([true, true]);
+    expect((await assignmentsOf({}, 5)).map((a) => a.warm)).toEqual([true, true]);
+    expect((await assignmentsOf({ warm: false }, 7)).map((a) => a.warm)).toEqual([undefined, undefined]);
+  });
+});
+
 describe("the host's stop", () => {
   it('stops the running request on every page, starts the next, and tells a stopped API client why', async () => {
     const c = make({ queueDepth: 2 });

@@ -304,6 +304,8 @@ interface Session {
   queue: RequestQueue<QueuedRequest>;
   /** The host switched the HTTP API on for this session. */
   serveApi: boolean;
+  /** Warm mode (the host's last `plan.warm`): planned pages load their stage on assignment. */
+  warm: boolean;
   /** Durations of the last requests, ms (for Retry-After). */
   recentDurationsMs: number[];
   /** Client address that created it (sessions per address are capped). */
@@ -750,6 +752,7 @@ export class Coordinator {
       planning: null,
       queue: new RequestQueue(this.limits.queueDepth),
       serveApi: false,
+      warm: false,
       recentDurationsMs: [],
       creatorAddress: state.address,
       rosterSentMs: -Infinity,
@@ -883,6 +886,7 @@ export class Coordinator {
       out.refuse(conn, msg, 'request-active', 'a request is running: wait for it to finish before planning again');
       return;
     }
+    if (msg.warm !== undefined) session.warm = msg.warm;
     const refused = this.startPlan(
       session,
       conn,
@@ -1101,6 +1105,7 @@ export class Coordinator {
         lastPeerId: stages[last].peerId,
         predictedLatency: plan.latency,
         stages,
+        ...(session.warm ? { warm: true } : {}),
       });
     }
     for (const peerId of plan.excludedPeerIds) {

@@ -22,6 +22,8 @@ import type { TokenReport } from './stage-runner.ts';
 export interface PlanRequest {
   tokens: number;
   method: PlanMethod;
+  /** warm mode: the planned pages load their stage now, not at the request's start */
+  warm?: boolean;
 }
 
 export interface GoRequest {

@@ -348,6 +348,12 @@ describe('reduce: warm mode (?warm=1)', () => {
     expect(next.state.stage.detail).toBe('');
   });
 
+  it("the host's warm mode (assignment.warm) loads the stage on assignment without ?warm=1", () => {
+    const warmAssignment = wire<'assignment'>({ ...assignment('p1'), warm: true });
+    const r = play([...READY, server(planReady('p1')), server(warmAssignment), ...CACHED.slice(ASSIGNED.length)]);
+    expect(r.last).toContainEqual({ type: 'prepare-stage', seq: 1, assignment: warmAssignment, load: true });
+  });
+
   it('a start after the warm load runs the stage at once, as a cold one does', () => {
     const r = play([...WARM, loaded(1), server(start(7, 'p1'))]);
     expect(types(r.last)).toContain('run-stage');
@@ -439,6 +445,17 @@ describe('reduce: go, start, tokens', () => {
       events: [...JOINED, server(start(7, 'p0')), { type: 'stop-requested' }],
       errors: ['not-host'],
       effects: [],
+    },
+    {
+      what: 'plan in warm mode as the host',
+      events: [...HOSTING, { type: 'plan-requested', tokens: 16, method: 'dp', warm: true }],
+      errors: [],
+      effects: [
+        {
+          type: 'request-plan',
+          message: { type: 'plan', code: CODE, hostSecret: SECRET, tokens: 16, method: 'dp', warm: true },
+        },
+      ],
     },
     {
       what: 'end the session as the host',

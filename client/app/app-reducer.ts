@@ -364,7 +364,10 @@ function onUser(step: Step, e: UserEvent): void {
     case 'plan-requested': {
       const auth = hostAuth(step, 'plan');
       if (auth)
-        step.emit({ type: 'request-plan', message: { type: 'plan', ...auth, tokens: e.tokens, method: e.method } });
+        step.emit({
+          type: 'request-plan',
+          message: { type: 'plan', ...auth, tokens: e.tokens, method: e.method, ...(e.warm ? { warm: true } : {}) },
+        });
       return;
     }
     case 'go-requested': {

@@ -83,7 +83,13 @@ export function onDownloadFinished(step: Step, e: Extract<AppEvent, { type: 'dow
   });
   step.emit(
     { type: 'report-cache' },
-    { type: 'prepare-stage', seq: work.seq, assignment: work.message, load: step.state.params?.warm ?? false },
+    {
+      type: 'prepare-stage',
+      seq: work.seq,
+      assignment: work.message,
+      // warm: the host's warm mode for this plan, or this page's own ?warm=1
+      load: work.message.warm === true || (step.state.params?.warm ?? false),
+    },
   );
   downloadEnded(step, 'done');
 }

@@ -118,12 +118,21 @@ export function mountPage(root: HTMLElement, app: App): void {
     h('option', { value: 'heuristic' }, 'Heuristic'),
     h('option', { value: 'single' }, 'Single device'),
   );
+  // warm mode: pages load their stage at plan time; off = the cold start the planner optimises
+  const warmToggle = h('input', { id: 'plan-warm', type: 'checkbox' });
+  const warmRow = h(
+    'label.field.field-check',
+    { for: 'plan-warm' },
+    warmToggle,
+    ' Warm: pages load their stage when planned (a request then skips the load; predictions stay cold-start)',
+  );
   const planBtn = h('button.btn.btn-primary', { id: 'plan-btn', type: 'button' }, 'Plan');
   planBtn.addEventListener('click', () =>
     app.dispatch({
       type: 'plan-requested',
       tokens: Math.max(1, Math.round(Number(tokensInput.value) || 256)),
       method: methodSelect.value as 'dp',
+      warm: warmToggle.checked,
     }),
   );
   const promptInput = h('textarea', { id: 'prompt', rows: 3, maxlength: 16000, placeholder: 'Ask something…' });
@@ -177,6 +186,7 @@ export function mountPage(root: HTMLElement, app: App): void {
       labelled('Plan method', methodSelect),
       h('div.field.field-button', {}, planBtn),
     ),
+    warmRow,
     planSummary,
     labelled('Prompt', promptInput),
     h(
