@@ -263,27 +263,32 @@ export function mountPage(root: HTMLElement, app: App): void {
   const [bannersPart, sessionPart, planPart, calibrationPart, stagePart, profilePart, rosterPart, outputPart] =
     Array.from({ length: 8 }, part);
   const recoveryPart = part();
+  const headerPart = part();
+  /** the window was resized since the timeline was laid out (its width is read only then: reading it forces a layout) */
+  let resized = true;
   const render = () => {
     // the state is immutable: read the current one on every render
     const s = app.state;
     // header
-    if (document.activeElement !== nameInput) nameInput.value = s.displayName;
-    // the name is sent with `join`; changing it later would not reach the others
-    nameInput.disabled = s.code !== null;
-    nameInput.title = s.code !== null ? 'Your name in this session' : 'Your device name (set it before joining)';
-    connPill.textContent =
-      s.connection === 'open'
-        ? s.code
-          ? `● ${s.code}`
-          : '● connected'
-        : s.connection === 'reconnecting'
-          ? '● server gone — retrying'
-          : s.connection === 'connecting'
-            ? '○ connecting'
-            : s.connection === 'idle'
-              ? '○ ready'
-              : '○ offline';
-    connPill.className = `pill pill-${s.connection}`;
+    headerPart([s.displayName, s.code, s.connection], () => {
+      if (document.activeElement !== nameInput) nameInput.value = s.displayName;
+      // the name is sent with `join`; changing it later would not reach the others
+      nameInput.disabled = s.code !== null;
+      nameInput.title = s.code !== null ? 'Your name in this session' : 'Your device name (set it before joining)';
+      connPill.textContent =
+        s.connection === 'open'
+          ? s.code
+            ? `● ${s.code}`
+            : '● connected'
+          : s.connection === 'reconnecting'
+            ? '● server gone — retrying'
+            : s.connection === 'connecting'
+              ? '○ connecting'
+              : s.connection === 'idle'
+                ? '○ ready'
+                : '○ offline';
+      connPill.className = `pill pill-${s.connection}`;
+    });
     const emulated = s.params?.emulation;
     document.body.classList.toggle('is-emulated', Boolean(emulated));
 
@@ -436,17 +441,19 @@ export function mountPage(root: HTMLElement, app: App): void {
       (reqId !== null ? s.requestStages.get(reqId) : undefined) ?? s.plan?.stages ?? s.assignment?.stages ?? [];
     const measured = (reqId !== null ? s.timings.get(reqId) : undefined) ?? new Map<string, TimingEntry[]>();
     const key = `${reqId}:${stages.map((x) => `${x.peerId}${x.finishTime}`).join()}:${[...measured.values()].reduce((n, v) => n + v.length, 0)}`;
-    const width = timelineBody.clientWidth;
     // while tokens come, new phases arrive every few ms: the chart follows at most every
     // TIMELINE_DECODE_MS (a trailing render shows the last ones), and at once when the output is done
     const sinceLast = performance.now() - lastTimelineAt;
     const decoding = out !== undefined && !out.done && reqId === lastTimelineRequest;
-    if (key !== lastTimelineKey && decoding && sinceLast < TIMELINE_DECODE_MS) {
+    const deferred = key !== lastTimelineKey && decoding && sinceLast < TIMELINE_DECODE_MS;
+    if (deferred)
       timelineLater ??= setTimeout(() => {
         timelineLater = null;
         app.changed();
       }, TIMELINE_DECODE_MS - sinceLast);
-    } else if (key !== lastTimelineKey || Math.abs(width - lastWidth) > 4) {
+    const width = !deferred && (key !== lastTimelineKey || resized) ? timelineBody.clientWidth : lastWidth;
+    if (!deferred) resized = false;
+    if (!deferred && (key !== lastTimelineKey || Math.abs(width - lastWidth) > 4)) {
       lastTimelineKey = key;
       lastWidth = width;
       lastTimelineAt = performance.now();
@@ -464,7 +471,10 @@ export function mountPage(root: HTMLElement, app: App): void {
     }
   };
   app.onChange(render);
-  window.addEventListener('resize', () => app.changed());
+  window.addEventListener('resize', () => {
+    resized = true;
+    app.changed();
+  });
   render();
 }
 
