@@ -814,6 +814,75 @@ function ringSection(json: unknown): string {
   ].join('\n\n');
 }
 
+const decodeTrace = z.looseObject({
+  label: z.string().optional(),
+  started: z.string(),
+  model: z.string(),
+  stages: z.array(z.looseObject({ name: z.string() })),
+  decodeTokensPerSec: z.number().nullable(),
+  generated: z.number(),
+  breakdown: z.looseObject({
+    stages: z.array(z.looseObject({ ingressMs: z.number(), kernelMs: z.number(), egressMs: z.number() }).nullable()),
+    perTokenMs: z.number().nullable(),
+    ringWireMs: z.number().nullable(),
+  }),
+  threads: z.array(
+    z.looseObject({
+      thread: z.string(),
+      pid: z.number(),
+      busyMs: z.number(),
+      tasks: z.number(),
+      longTasks: z.number(),
+      byEvent: z.array(z.looseObject({ name: z.string(), ms: z.number(), count: z.number() })),
+      byFunction: z.array(z.looseObject({ name: z.string(), ms: z.number() })),
+    }),
+  ),
+  loadAverage: z.looseObject({ before: z.array(z.number()), after: z.array(z.number()) }),
+  method: z.string(),
+});
+
+function decodeTraceSection(json: unknown): string {
+  const d = decodeTrace.parse(json);
+  const b = d.breakdown;
+  const n = d.generated;
+  const load = `load average ${d.loadAverage.before.map(formatNumber).join(' / ')} before, ${d.loadAverage.after.map(formatNumber).join(' / ')} after (1 / 5 / 15 min)`;
+  const threads = d.threads.filter((t) => t.busyMs > 1);
+  return [
+    `Recorded ${d.started}${d.label ? ` (${d.label})` : ''}; model \`${d.model}\`; ${d.stages.length} page(s); ${load}. The machine is not recorded in this file.`,
+    `Method: ${d.method}.`,
+    `Decode ${d.decodeTokensPerSec === null ? '-' : formatNumber(d.decodeTokensPerSec)} tok/s; the first stage's cycle ${b.perTokenMs === null ? '-' : formatNumber(b.perTokenMs)} ms per token (median), of which ${b.ringWireMs === null ? '-' : formatNumber(b.ringWireMs)} ms between the stages (the cycle minus the stages' median steps).`,
+    table(
+      ['stage', 'page', 'input → compute ms', 'compute ms', 'compute → sent ms'],
+      b.stages.map((s, i) => [i + 1, d.stages[i]?.name, s?.ingressMs, s?.kernelMs, s?.egressMs]),
+    ),
+    table(
+      [
+        'thread',
+        'busy ms per token',
+        'tasks',
+        'tasks > 50 ms',
+        'top trace events (self ms per token)',
+        'top JS functions (self ms per token)',
+      ],
+      threads.map((t) => [
+        `${t.thread} (pid ${t.pid})`,
+        t.busyMs / n,
+        t.tasks,
+        t.longTasks,
+        t.byEvent
+          .slice(0, 5)
+          .map((e) => `${e.name} ${formatNumber(e.ms / n)}`)
+          .join('; '),
+        t.byFunction
+          .filter((f) => f.name !== '(idle)')
+          .slice(0, 5)
+          .map((f) => `${f.name} ${formatNumber(f.ms / n)}`)
+          .join('; '),
+      ]),
+    ),
+  ].join('\n\n');
+}
+
 const computeProfile = z.looseObject({
   date: z.string(),
   machine: z.looseObject({ cpus: z.number(), cpuModel: z.string(), node: z.string() }),
@@ -953,6 +1022,47 @@ const SECTIONS: Record<string, Section> = {
       'The same `bench:ring` at the commit that added its instrumentation, before the cuts it led to; compare with the section above.',
     run: 'npm run bench:ring -- --out bench/results/ring-before.json --label before',
     render: ringSection,
+  },
+  'ring-wasm-before.json': {
+    title: 'The decode ring on the wasm kernels, before the head sampled in the worker',
+    about:
+      "`bench:ring --backend wasm` (onnxruntime-web's wasm kernels, each runtime in a worker thread as a page's) before the last stage's runtime sampled the next token itself: the logits row (151,936 floats) crossed back to the stage's thread every token. Node has no page rendering, so this ring shows the stage code's own overhead only.",
+    run: 'npm run bench:ring -- --backend wasm --out bench/results/ring-wasm-before.json --label before',
+    render: ringSection,
+  },
+  'ring-wasm-after.json': {
+    title: 'The decode ring on the wasm kernels, the head sampled in the worker',
+    about:
+      "The same `bench:ring --backend wasm` after the last stage's runtime samples the token where the logits are (its kernel now includes the sampling). The machine is shared: compare with the loads recorded.",
+    run: 'npm run bench:ring -- --backend wasm --out bench/results/ring-wasm-after.json --label after',
+    render: ringSection,
+  },
+  'decode-trace-1-before.json': {
+    title: 'One page decoding, traced (`bench:decode-trace`), before',
+    about:
+      "Where a decode token's time goes in a real page: one unemulated wasm page runs the whole tiny model in headless Chromium; a Chrome trace of the warm measured request records the page's main thread and its inference worker (top-level tasks, trace events by self time, the V8 sampling profiler's functions), beside the page's own step figures (input → compute, compute, compute → sent). Busy time per token divides the whole traced window (prefill and the wait for the last reports included) by the tokens. Before the page stopped re-rendering every part on every state change.",
+    run: 'npm run bench:decode-trace -- --pages 1 --out bench/results/decode-trace-1-before.json --label before',
+    render: decodeTraceSection,
+  },
+  'decode-trace-1-after.json': {
+    title: 'One page decoding, traced, after',
+    about:
+      'The same trace after the cuts it led to: the page re-fills only the parts whose state changed, lays the timeline out at most every 500 ms while tokens come, and the head samples in the worker.',
+    run: 'npm run bench:decode-trace -- --pages 1 --out bench/results/decode-trace-1-after.json --label after',
+    render: decodeTraceSection,
+  },
+  'decode-trace-4-before.json': {
+    title: 'A 4-page ring decoding, traced, before',
+    about:
+      "Four unemulated wasm pages in one headless Chromium (one tiny-model layer each, the first with the embedding, the last with the head) on an even plan over WebRTC data channels, traced as above; the pages share the machine's 2 cores.",
+    run: 'npm run bench:decode-trace -- --pages 4 --out bench/results/decode-trace-4-before.json --label before',
+    render: decodeTraceSection,
+  },
+  'decode-trace-4-after.json': {
+    title: 'A 4-page ring decoding, traced, after',
+    about: 'The same 4-page trace after the cuts.',
+    run: 'npm run bench:decode-trace -- --pages 4 --out bench/results/decode-trace-4-after.json --label after',
+    render: decodeTraceSection,
   },
   'compute-profile.json': {
     title: 'Compute profiles against a real stage (`bench:compute`)',
