@@ -995,6 +995,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --preset tiny --skip plans --out bench/results/e2e-issue11.json',
     render: e2eSection,
   },
+  'e2e-decode-after.json': {
+    title: 'End to end, tiny preset, decode only (after the decode cuts)',
+    about:
+      'The end-to-end benchmark (e2e/bench.ts) on the `tiny` preset with only its decode part: the 4-page pipeline against one page and against transformers.js in Node, and the longest main-thread task of a cold request, after the page stopped drawing every state change, the head samples in the worker and wasm sessions run on the CPU-only ORT build. Compare its decode rows with the issue-11 run above (an older commit: the cuts of the ring bench landed between them).',
+    run: 'npm run bench -- --preset tiny --skip plans,hop,api,failover --out bench/results/e2e-decode-after.json',
+    render: e2eSection,
+  },
   'api.json': {
     title: 'OpenAI-compatible API against Go (`bench:api`)',
     about:
@@ -1047,7 +1054,7 @@ const SECTIONS: Record<string, Section> = {
   'decode-trace-1-after.json': {
     title: 'One page decoding, traced, after',
     about:
-      'The same trace after the cuts it led to: the page re-fills only the parts whose state changed, lays the timeline out at most every 500 ms while tokens come, and the head samples in the worker.',
+      'The same trace after the cuts it led to (the label names the commit): the page re-fills only the parts whose state changed and, while its stage runs, draws at most every 250 ms and lays the timeline out at most every 500 ms; the last stage samples its token in the inference worker; wasm sessions run on the CPU-only onnxruntime-web build instead of the asyncify one.',
     run: 'npm run bench:decode-trace -- --pages 1 --out bench/results/decode-trace-1-after.json --label after',
     render: decodeTraceSection,
   },
@@ -1060,7 +1067,7 @@ const SECTIONS: Record<string, Section> = {
   },
   'decode-trace-4-after.json': {
     title: 'A 4-page ring decoding, traced, after',
-    about: 'The same 4-page trace after the cuts.',
+    about: 'The same 4-page trace after the cuts (the label names the commit; see the one-page section).',
     run: 'npm run bench:decode-trace -- --pages 4 --out bench/results/decode-trace-4-after.json --label after',
     render: decodeTraceSection,
   },
