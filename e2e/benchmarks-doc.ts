@@ -238,6 +238,12 @@ const measuredStage = z.looseObject({
   }),
 });
 
+const decodeSteps = z.looseObject({
+  perTokenMs: z.number().nullable(),
+  betweenMs: z.number().nullable(),
+  stages: z.array(z.looseObject({ ingressMs: z.number(), kernelMs: z.number(), egressMs: z.number() }).nullable()),
+});
+
 const e2e = z.looseObject({
   started: z.string(),
   finished: z.string(),
@@ -274,8 +280,8 @@ const e2e = z.looseObject({
     .optional(),
   decode: z
     .looseObject({
-      pipeline: z.looseObject({ stages: z.number(), tokensPerSec: z.number() }),
-      onePage: z.looseObject({ tokensPerSec: z.number() }),
+      pipeline: z.looseObject({ stages: z.number(), tokensPerSec: z.number(), steps: decodeSteps.optional() }),
+      onePage: z.looseObject({ tokensPerSec: z.number(), steps: decodeSteps.optional() }),
       transformers: z.looseObject({ tokensPerSec: z.number(), method: z.string() }),
       tokens: z.number(),
       // main-thread tasks > 50 ms on any page during each cold request (newer runs only)
@@ -305,7 +311,7 @@ const e2e = z.looseObject({
       idb: z.looseObject({ bytes: z.number(), readMBps: z.number(), writeMBps: z.number(), method: z.string() }),
       method: z.string(),
     })
-    .optional(),
+    .nullish(),
   shardLoad: z
     .array(
       z.looseObject({
@@ -625,6 +631,33 @@ function e2eSection(json: unknown): string {
       ),
       `${d.decode.tokens} tokens per run. transformers.js: ${d.decode.transformers.method}.`,
     );
+    const steps = [
+      [`${d.decode.pipeline.stages}-page pipeline`, d.decode.pipeline.steps],
+      ['one page', d.decode.onePage.steps],
+    ] as const;
+    if (steps.some(([, x]) => x))
+      parts.push(
+        "Where a decode token went (the pages' own step phases, medians): the first stage's cycle per token, each stage's input → compute / compute / compute → sent (ms), and the cycle minus the stages' steps (the wire and wake-ups between the pages, which share no clock):",
+        table(
+          ['run', 'per token ms', 'stages: input → compute / compute / compute → sent ms', 'between stages ms'],
+          steps.flatMap(([run, x]) =>
+            x
+              ? [
+                  [
+                    run,
+                    x.perTokenMs,
+                    x.stages
+                      .map((m) =>
+                        m ? [m.ingressMs, m.kernelMs, m.egressMs].map((v) => formatNumber(v)).join(' / ') : '-',
+                      )
+                      .join(' · '),
+                    x.betweenMs,
+                  ],
+                ]
+              : [],
+          ),
+        ),
+      );
     if (d.decode.coldLongTasks && d.decode.coldLongTasks.length > 0)
       parts.push(
         'Main-thread tasks over 50 ms on any page during the cold request of each decode run (from `go` to its end):',
