@@ -1080,7 +1080,7 @@ const SECTIONS: Record<string, Section> = {
   'decode-trace-1-before.json': {
     title: 'One page decoding, traced (`bench:decode-trace`), before',
     about:
-      "Where a decode token's time goes in a real page: one unemulated wasm page runs the whole tiny model in headless Chromium; a Chrome trace of the warm measured request records the page's main thread and its inference worker (top-level tasks, trace events by self time, the V8 sampling profiler's functions), beside the page's own step figures (input → compute, compute, compute → sent). Busy time per token divides the whole traced window (prefill and the wait for the last reports included) by the tokens. Before the page stopped re-rendering every part on every state change.",
+      "Where a decode token's time goes in a real page: one unemulated wasm page runs the whole tiny model in headless Chromium; a Chrome trace of the warm measured request records the page's main thread and its inference worker (top-level tasks, trace events by self time, the V8 sampling profiler's functions), beside the page's own step figures (input → compute, compute, compute → sent). Busy time per token divides the whole traced window (prefill and the wait for the last reports included) by the tokens. Tracing with the sampling profiler slows the pages (most with 4 pages on 2 cores): compare traced figures with traced ones, and take decode rates from the untraced `bench`. Before the page stopped re-rendering every part on every state change.",
     run: 'npm run bench:decode-trace -- --pages 1 --out bench/results/decode-trace-1-before.json --label before',
     render: decodeTraceSection,
   },
