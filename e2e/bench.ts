@@ -36,6 +36,7 @@ import { paperPeers } from './profiles.ts';
 import { promptOfTokens } from './prompt.ts';
 import { ensureExportFull } from './reference.ts';
 import type { PlanRun } from './run-summary.ts';
+import { stepBreakdown } from '../core/step-breakdown.ts';
 import { formatCalibrationReport, type CalibrationReport } from './calibration-report.ts';
 import { runPlanComparison } from './scenario.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
@@ -91,6 +92,25 @@ async function transformersDecodeRate(
   } finally {
     await model.dispose();
   }
+}
+
+/**
+ * Where a decode token went in a measured run, from the pages' own step phases (core/step-breakdown.ts):
+ * the first stage's median cycle beside each stage's median input → compute, compute and compute → sent;
+ * the pages share no clock, so the wire and wake-ups between them are the cycle minus the stages' steps.
+ */
+function decodeSteps(run: PlanRun): {
+  perTokenMs: number | null;
+  betweenMs: number | null;
+  stages: ({ ingressMs: number; kernelMs: number; egressMs: number } | null)[];
+} {
+  const order = [...run.stages].sort((a, b) => a.stageIndex - b.stageIndex);
+  const b = stepBreakdown(order.map((s) => ({ timings: run.timings[s.peerId] ?? [], offsetMs: null })));
+  return {
+    perTokenMs: b.perTokenMs,
+    betweenMs: b.ringWireMs,
+    stages: b.stages.map((m) => m && { ingressMs: m.ingressMs, kernelMs: m.kernelMs, egressMs: m.egressMs }),
+  };
 }
 
 interface LongTaskFigures {
@@ -363,8 +383,12 @@ export async function main(argv: string[]): Promise<number> {
     })),
     calibration,
     decode: decode && {
-      pipeline: decode.pipeline && { stages: decode.pipeline.stages, tokensPerSec: decode.pipeline.tokensPerSec },
-      onePage: decode.onePage && { tokensPerSec: decode.onePage.tokensPerSec },
+      pipeline: decode.pipeline && {
+        stages: decode.pipeline.stages,
+        tokensPerSec: decode.pipeline.tokensPerSec,
+        steps: decodeSteps(decode.pipeline.run),
+      },
+      onePage: decode.onePage && { tokensPerSec: decode.onePage.tokensPerSec, steps: decodeSteps(decode.onePage.run) },
       coldLongTasks: decode.coldLongTasks,
       transformers: decode.transformers,
       tokens: decodeTokens,
@@ -400,6 +424,18 @@ export async function main(argv: string[]): Promise<number> {
     console.log(
       `\ndecode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`,
     );
+    for (const [what, r] of [
+      ['pipeline', decode.pipeline?.run],
+      ['one page', decode.onePage?.run],
+    ] as const) {
+      if (!r) continue;
+      const d = decodeSteps(r);
+      console.log(
+        `${what} per token ${f(d.perTokenMs, 2)} ms: stages (input → compute / compute / compute → sent ms) ${d.stages
+          .map((m) => (m ? `${f(m.ingressMs, 2)}/${f(m.kernelMs, 2)}/${f(m.egressMs, 2)}` : '-'))
+          .join('  ')}; between stages ${f(d.betweenMs, 2)} ms`,
+      );
+    }
     for (const c of decode.coldLongTasks)
       console.log(`cold ${c.plan}: ${c.tasks.count} main-thread tasks > 50 ms, longest ${f(c.tasks.maxMs, 0)} ms`);
   }

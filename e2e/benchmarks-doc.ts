@@ -238,6 +238,12 @@ const measuredStage = z.looseObject({
   }),
 });
 
+const decodeSteps = z.looseObject({
+  perTokenMs: z.number().nullable(),
+  betweenMs: z.number().nullable(),
+  stages: z.array(z.looseObject({ ingressMs: z.number(), kernelMs: z.number(), egressMs: z.number() }).nullable()),
+});
+
 const e2e = z.looseObject({
   started: z.string(),
   finished: z.string(),
@@ -274,8 +280,8 @@ const e2e = z.looseObject({
     .optional(),
   decode: z
     .looseObject({
-      pipeline: z.looseObject({ stages: z.number(), tokensPerSec: z.number() }),
-      onePage: z.looseObject({ tokensPerSec: z.number() }),
+      pipeline: z.looseObject({ stages: z.number(), tokensPerSec: z.number(), steps: decodeSteps.optional() }),
+      onePage: z.looseObject({ tokensPerSec: z.number(), steps: decodeSteps.optional() }),
       transformers: z.looseObject({ tokensPerSec: z.number(), method: z.string() }),
       tokens: z.number(),
       // main-thread tasks > 50 ms on any page during each cold request (newer runs only)
@@ -305,7 +311,7 @@ const e2e = z.looseObject({
       idb: z.looseObject({ bytes: z.number(), readMBps: z.number(), writeMBps: z.number(), method: z.string() }),
       method: z.string(),
     })
-    .optional(),
+    .nullish(),
   shardLoad: z
     .array(
       z.looseObject({
@@ -625,6 +631,33 @@ function e2eSection(json: unknown): string {
       ),
       `${d.decode.tokens} tokens per run. transformers.js: ${d.decode.transformers.method}.`,
     );
+    const steps = [
+      [`${d.decode.pipeline.stages}-page pipeline`, d.decode.pipeline.steps],
+      ['one page', d.decode.onePage.steps],
+    ] as const;
+    if (steps.some(([, x]) => x))
+      parts.push(
+        "Where a decode token went (the pages' own step phases, medians): the first stage's cycle per token, each stage's input → compute / compute / compute → sent (ms), and the cycle minus the stages' steps (the wire and wake-ups between the pages, which share no clock):",
+        table(
+          ['run', 'per token ms', 'stages: input → compute / compute / compute → sent ms', 'between stages ms'],
+          steps.flatMap(([run, x]) =>
+            x
+              ? [
+                  [
+                    run,
+                    x.perTokenMs,
+                    x.stages
+                      .map((m) =>
+                        m ? [m.ingressMs, m.kernelMs, m.egressMs].map((v) => formatNumber(v)).join(' / ') : '-',
+                      )
+                      .join(' · '),
+                    x.betweenMs,
+                  ],
+                ]
+              : [],
+          ),
+        ),
+      );
     if (d.decode.coldLongTasks && d.decode.coldLongTasks.length > 0)
       parts.push(
         'Main-thread tasks over 50 ms on any page during the cold request of each decode run (from `go` to its end):',
@@ -814,6 +847,75 @@ function ringSection(json: unknown): string {
   ].join('\n\n');
 }
 
+const decodeTrace = z.looseObject({
+  label: z.string().optional(),
+  started: z.string(),
+  model: z.string(),
+  stages: z.array(z.looseObject({ name: z.string() })),
+  decodeTokensPerSec: z.number().nullable(),
+  generated: z.number(),
+  breakdown: z.looseObject({
+    stages: z.array(z.looseObject({ ingressMs: z.number(), kernelMs: z.number(), egressMs: z.number() }).nullable()),
+    perTokenMs: z.number().nullable(),
+    ringWireMs: z.number().nullable(),
+  }),
+  threads: z.array(
+    z.looseObject({
+      thread: z.string(),
+      pid: z.number(),
+      busyMs: z.number(),
+      tasks: z.number(),
+      longTasks: z.number(),
+      byEvent: z.array(z.looseObject({ name: z.string(), ms: z.number(), count: z.number() })),
+      byFunction: z.array(z.looseObject({ name: z.string(), ms: z.number() })),
+    }),
+  ),
+  loadAverage: z.looseObject({ before: z.array(z.number()), after: z.array(z.number()) }),
+  method: z.string(),
+});
+
+function decodeTraceSection(json: unknown): string {
+  const d = decodeTrace.parse(json);
+  const b = d.breakdown;
+  const n = d.generated;
+  const load = `load average ${d.loadAverage.before.map(formatNumber).join(' / ')} before, ${d.loadAverage.after.map(formatNumber).join(' / ')} after (1 / 5 / 15 min)`;
+  const threads = d.threads.filter((t) => t.busyMs > 1);
+  return [
+    `Recorded ${d.started}${d.label ? ` (${d.label})` : ''}; model \`${d.model}\`; ${d.stages.length} page(s); ${load}. The machine is not recorded in this file.`,
+    `Method: ${d.method}.`,
+    `Decode ${d.decodeTokensPerSec === null ? '-' : formatNumber(d.decodeTokensPerSec)} tok/s; the first stage's cycle ${b.perTokenMs === null ? '-' : formatNumber(b.perTokenMs)} ms per token (median), of which ${b.ringWireMs === null ? '-' : formatNumber(b.ringWireMs)} ms between the stages (the cycle minus the stages' median steps).`,
+    table(
+      ['stage', 'page', 'input → compute ms', 'compute ms', 'compute → sent ms'],
+      b.stages.map((s, i) => [i + 1, d.stages[i]?.name, s?.ingressMs, s?.kernelMs, s?.egressMs]),
+    ),
+    table(
+      [
+        'thread',
+        'busy ms per token',
+        'tasks',
+        'tasks > 50 ms',
+        'top trace events (self ms per token)',
+        'top JS functions (self ms per token)',
+      ],
+      threads.map((t) => [
+        `${t.thread} (pid ${t.pid})`,
+        t.busyMs / n,
+        t.tasks,
+        t.longTasks,
+        t.byEvent
+          .slice(0, 5)
+          .map((e) => `${e.name} ${formatNumber(e.ms / n)}`)
+          .join('; '),
+        t.byFunction
+          .filter((f) => f.name !== '(idle)')
+          .slice(0, 5)
+          .map((f) => `${f.name} ${formatNumber(f.ms / n)}`)
+          .join('; '),
+      ]),
+    ),
+  ].join('\n\n');
+}
+
 const computeProfile = z.looseObject({
   date: z.string(),
   machine: z.looseObject({ cpus: z.number(), cpuModel: z.string(), node: z.string() }),
@@ -926,6 +1028,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --preset tiny --skip plans --out bench/results/e2e-issue11.json',
     render: e2eSection,
   },
+  'e2e-decode-after.json': {
+    title: 'End to end, tiny preset, decode only (after the decode cuts)',
+    about:
+      'The end-to-end benchmark (e2e/bench.ts) on the `tiny` preset with only its decode part: the 4-page pipeline against one page and against transformers.js in Node, and the longest main-thread task of a cold request, after the page stopped drawing every state change, the head samples in the worker and wasm sessions run on the CPU-only ORT build. Compare its decode rows with the issue-11 run above (an older commit: the cuts of the ring bench landed between them).',
+    run: 'npm run bench -- --preset tiny --skip plans,hop,api,failover --out bench/results/e2e-decode-after.json',
+    render: e2eSection,
+  },
   'api.json': {
     title: 'OpenAI-compatible API against Go (`bench:api`)',
     about:
@@ -953,6 +1062,47 @@ const SECTIONS: Record<string, Section> = {
       'The same `bench:ring` at the commit that added its instrumentation, before the cuts it led to; compare with the section above.',
     run: 'npm run bench:ring -- --out bench/results/ring-before.json --label before',
     render: ringSection,
+  },
+  'ring-wasm-before.json': {
+    title: 'The decode ring on the wasm kernels, before the head sampled in the worker',
+    about:
+      "`bench:ring --backend wasm` (onnxruntime-web's wasm kernels, each runtime in a worker thread as a page's) before the last stage's runtime sampled the next token itself: the logits row (151,936 floats) crossed back to the stage's thread every token. Node has no page rendering, so this ring shows the stage code's own overhead only.",
+    run: 'npm run bench:ring -- --backend wasm --out bench/results/ring-wasm-before.json --label before',
+    render: ringSection,
+  },
+  'ring-wasm-after.json': {
+    title: 'The decode ring on the wasm kernels, the head sampled in the worker',
+    about:
+      "The same `bench:ring --backend wasm` after the last stage's runtime samples the token where the logits are (its kernel now includes the sampling). The machine is shared: compare with the loads recorded.",
+    run: 'npm run bench:ring -- --backend wasm --out bench/results/ring-wasm-after.json --label after',
+    render: ringSection,
+  },
+  'decode-trace-1-before.json': {
+    title: 'One page decoding, traced (`bench:decode-trace`), before',
+    about:
+      "Where a decode token's time goes in a real page: one unemulated wasm page runs the whole tiny model in headless Chromium; a Chrome trace of the warm measured request records the page's main thread and its inference worker (top-level tasks, trace events by self time, the V8 sampling profiler's functions), beside the page's own step figures (input → compute, compute, compute → sent). Busy time per token divides the whole traced window (prefill and the wait for the last reports included) by the tokens. Tracing with the sampling profiler slows the pages (most with 4 pages on 2 cores): compare traced figures with traced ones, and take decode rates from the untraced `bench`. Before the page stopped re-rendering every part on every state change.",
+    run: 'npm run bench:decode-trace -- --pages 1 --out bench/results/decode-trace-1-before.json --label before',
+    render: decodeTraceSection,
+  },
+  'decode-trace-1-after.json': {
+    title: 'One page decoding, traced, after',
+    about:
+      'The same trace after the cuts it led to (the label names the commit): the page re-fills only the parts whose state changed and, while its stage runs, draws at most every 250 ms and lays the timeline out at most every 500 ms; the last stage samples its token in the inference worker; wasm sessions run on the CPU-only onnxruntime-web build instead of the asyncify one.',
+    run: 'npm run bench:decode-trace -- --pages 1 --out bench/results/decode-trace-1-after.json --label after',
+    render: decodeTraceSection,
+  },
+  'decode-trace-4-before.json': {
+    title: 'A 4-page ring decoding, traced, before',
+    about:
+      "Four unemulated wasm pages in one headless Chromium (one tiny-model layer each, the first with the embedding, the last with the head) on an even plan over WebRTC data channels, traced as above; the pages share the machine's 2 cores.",
+    run: 'npm run bench:decode-trace -- --pages 4 --out bench/results/decode-trace-4-before.json --label before',
+    render: decodeTraceSection,
+  },
+  'decode-trace-4-after.json': {
+    title: 'A 4-page ring decoding, traced, after',
+    about: 'The same 4-page trace after the cuts (the label names the commit; see the one-page section).',
+    run: 'npm run bench:decode-trace -- --pages 4 --out bench/results/decode-trace-4-after.json --label after',
+    render: decodeTraceSection,
   },
   'compute-profile.json': {
     title: 'Compute profiles against a real stage (`bench:compute`)',

@@ -127,6 +127,15 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           ).toEqual(files);
         }
         expect(run.metrics.ttft).not.toBeNull();
+        // Once the request is done, every page's view shows the whole answer, and the last stage's page its
+        // measured decode rate (the view re-fills only the parts whose state changed, and lays the timeline
+        // out at most every 500 ms while tokens come: its last render must still come)
+        for (const page of h.pages)
+          await expect.poll(() => page.page.locator('#output-text').textContent(), { timeout: 10_000 }).toBe(run.text);
+        const lastPage = h.page(plan.stages[plan.stages.length - 1].displayName);
+        await expect
+          .poll(() => lastPage.page.locator('#timeline-body').textContent(), { timeout: 10_000 })
+          .toMatch(/\d+\.\d\d tok\/s/);
         const first = h.page(plan.stages[0].displayName);
         await first.page.waitForTimeout(500);
         await h.screenshot(first, ARTIFACTS, `session-${backend}.png`);

@@ -7,10 +7,13 @@
  * Node code uses createOrtWebRuntime() directly.
  */
 import asyncifyWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+import cpuWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
 import { createWorkerRuntime, type WorkerRuntime } from './worker-runtime.ts';
 
 /** Absolute URL of the locally served ORT wasm binary. */
 export const ORT_WASM_URL: string = new URL(asyncifyWasmUrl, location.href).href;
+/** Absolute URL of the CPU-only ORT wasm binary (no asyncify): the worker's wasm sessions run on it. */
+export const ORT_CPU_WASM_URL: string = new URL(cpuWasmUrl, location.href).href;
 
 /**
  * wasm threads for this page: only where the page is cross-origin isolated (SharedArrayBuffer), and at
@@ -30,7 +33,11 @@ export function createBrowserRuntime(): WorkerRuntime {
     type: 'module',
     name: 'tandem-inference',
   });
-  const runtime = createWorkerRuntime(worker, { wasmUrl: ORT_WASM_URL, numThreads: inferenceThreads() });
+  const runtime = createWorkerRuntime(worker, {
+    wasmUrl: ORT_WASM_URL,
+    cpuWasmUrl: ORT_CPU_WASM_URL,
+    numThreads: inferenceThreads(),
+  });
   worker.addEventListener('error', (e) => runtime.fail(e.message || 'worker error'));
   shared = runtime;
   return runtime;

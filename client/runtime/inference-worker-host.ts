@@ -16,7 +16,7 @@ import {
 
 export function serveInference(
   port: MessagePort<WorkerReply, WorkerRequest>,
-  makeRuntime: (cfg: { wasmUrl: string | null; numThreads: number }) => StageRuntime,
+  makeRuntime: (cfg: { wasmUrl: string | null; cpuWasmUrl: string | null; numThreads: number }) => StageRuntime,
 ): void {
   let runtime: StageRuntime | null = null;
   const sessions = new Map<number, StageSession>();
@@ -25,7 +25,7 @@ export function serveInference(
 
   const handle = async (msg: WorkerRequest): Promise<void> => {
     if (msg.type === 'configure') {
-      runtime = makeRuntime({ wasmUrl: msg.wasmUrl, numThreads: msg.numThreads });
+      runtime = makeRuntime({ wasmUrl: msg.wasmUrl, cpuWasmUrl: msg.cpuWasmUrl, numThreads: msg.numThreads });
       return;
     }
     const reply = (r: WorkerReply, transfer: Transferable[] = []) => port.postMessage(r, transfer);

@@ -8,4 +8,6 @@ import { createOrtWebRuntime } from './ort-web.ts';
 import type { MessagePort, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 const scope = globalThis as unknown as MessagePort<WorkerReply, WorkerRequest>;
-serveInference(scope, ({ wasmUrl, numThreads }) => createOrtWebRuntime({ wasmUrl: wasmUrl ?? undefined, numThreads }));
+serveInference(scope, ({ wasmUrl, cpuWasmUrl, numThreads }) =>
+  createOrtWebRuntime({ wasmUrl: wasmUrl ?? undefined, cpuWasmUrl: cpuWasmUrl ?? undefined, numThreads }),
+);

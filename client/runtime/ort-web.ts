@@ -15,6 +15,10 @@
  * it (fp16 needs the 'shader-f16' feature: without it the JSEP backend returns zeros silently and the
  * native one throws), else wasm. The choice comes with a sentence saying why, for the UI and the report.
  *
+ * In the page's inference worker, wasm sessions run on 'onnxruntime-web/wasm' instead (`cpuWasmUrl`): the
+ * CPU-only build without asyncify, which the wasm kernels do not need and which slowed them several
+ * times; the worker loads it on its first wasm session, so a WebGPU page never instantiates it.
+ *
  * In Node (tests), the same module runs on the wasm backend: leave `wasmUrl` unset and ORT finds its
  * wasm file next to its own bundle.
  */
@@ -41,6 +45,12 @@ export interface OrtWebOptions {
   wasmUrl?: string;
   /** wasm threads (default 1: phones throttle, and 2 threads on 2 cores was not faster here). */
   numThreads?: number;
+  /**
+   * URL of ort-wasm-simd-threaded.wasm (the CPU-only build, no asyncify): with it, and without `ort`,
+   * wasm sessions run on 'onnxruntime-web/wasm', loaded on the first one. The asyncify build that WebGPU
+   * needs made the tiny model's wasm decode step ~5x slower in Node (p10 13 vs 2.3 ms).
+   */
+  cpuWasmUrl?: string;
 }
 
 export interface BackendChoice {
@@ -155,11 +165,23 @@ export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
   const ort = opts.ort ?? ortWebGpu;
   configuredWasmUrl = opts.wasmUrl;
   ort.env.wasm.numThreads = opts.numThreads ?? 1;
+  const { cpuWasmUrl } = opts;
+  let cpuOrt: Promise<OrtWebModule> | null = null;
+  const moduleFor = (backend: SessionRequest['backend']): Promise<OrtWebModule> => {
+    if (backend !== 'wasm' || opts.ort || cpuWasmUrl === undefined) return Promise.resolve(ort);
+    cpuOrt ??= import('onnxruntime-web/wasm').then((m) => {
+      m.env.wasm.wasmPaths = { wasm: cpuWasmUrl };
+      m.env.wasm.numThreads = opts.numThreads ?? 1;
+      return m;
+    });
+    return cpuOrt;
+  };
   return {
     async createSession(req: SessionRequest): Promise<StageSession> {
       applyWasmPaths();
       if (req.backend === 'webgpu' && ort === ortWebGpu) await pinWebGpuDevice();
-      return openOrtStageSession(ortWebBinding(ort, { gpuResidentKv: req.backend === 'webgpu' }), req);
+      const module = await moduleFor(req.backend);
+      return openOrtStageSession(ortWebBinding(module, { gpuResidentKv: req.backend === 'webgpu' }), req);
     },
   };
 }

@@ -8,7 +8,13 @@ import type { HostTensor, RunOptions, SessionRequest, StageBackend } from '../..
 
 /** main thread -> worker */
 export type WorkerRequest =
-  | { type: 'configure'; wasmUrl: string | null; numThreads: number }
+  | {
+      type: 'configure';
+      wasmUrl: string | null;
+      /** the CPU-only (non-asyncify) wasm build's binary, for wasm sessions; null: wasmUrl's build for both */
+      cpuWasmUrl: string | null;
+      numThreads: number;
+    }
   | { type: 'create'; callId: number; request: SessionRequest }
   | { type: 'run'; callId: number; sessionId: number; feeds: Record<string, HostTensor>; options: RunOptions }
   | { type: 'release'; callId: number; sessionId: number };

@@ -17,6 +17,8 @@ import { transferables, type MessagePort, type WorkerReply, type WorkerRequest }
 
 export interface WorkerRuntimeOptions {
   wasmUrl: string | null;
+  /** the CPU-only wasm build's binary for wasm sessions (browser-runtime.ts); default null: wasmUrl's build */
+  cpuWasmUrl?: string | null;
   numThreads: number;
 }
 
@@ -44,7 +46,10 @@ export function createWorkerRuntime(
     if (reply.type === 'failed') p.reject(new TandemError(reply.code, reply.message));
     else p.resolve(reply);
   });
-  port.postMessage({ type: 'configure', wasmUrl: opts.wasmUrl, numThreads: opts.numThreads }, []);
+  port.postMessage(
+    { type: 'configure', wasmUrl: opts.wasmUrl, cpuWasmUrl: opts.cpuWasmUrl ?? null, numThreads: opts.numThreads },
+    [],
+  );
 
   const call = (make: (callId: number) => WorkerRequest, transfer: Transferable[] = []): Promise<WorkerReply> => {
     if (dead) return Promise.reject(dead);

@@ -19,6 +19,25 @@ function card(title: string, id: string, ...body: HTMLElement[]): HTMLElement {
   return h('section.card', { id, 'aria-labelledby': `${id}-title` }, h('h2', { id: `${id}-title` }, title), ...body);
 }
 
+/**
+ * One part of the page that is re-filled only when a state value it shows changed (the state is
+ * immutable, so identity says "changed"): while a request decodes, the state changes with every phase
+ * and token, and rebuilding every part each frame (DOM, style, layout) kept the main thread busy
+ * between the stage's steps.
+ */
+function part(): (deps: readonly unknown[], paint: () => void) => void {
+  let last: readonly unknown[] | null = null;
+  return (deps, paint) => {
+    const prev = last;
+    if (prev && deps.length === prev.length && deps.every((d, i) => Object.is(d, prev[i]))) return;
+    last = deps;
+    paint();
+  };
+}
+
+/** During a decode, the timeline is laid out again at most this often, ms. */
+const TIMELINE_DECODE_MS = 500;
+
 function download(filename: string, text: string): void {
   const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
   const a = h('a', { href: url, download: filename });
@@ -251,157 +270,184 @@ export function mountPage(root: HTMLElement, app: App): void {
 
   let lastTimelineKey = '';
   let lastWidth = 0;
+  let lastTimelineAt = 0;
+  let lastTimelineRequest: number | null = null;
+  let timelineLater: ReturnType<typeof setTimeout> | null = null;
+  const [bannersPart, sessionPart, planPart, calibrationPart, stagePart, profilePart, rosterPart, outputPart] =
+    Array.from({ length: 8 }, part);
+  const recoveryPart = part();
+  const headerPart = part();
+  /** the window was resized since the timeline was laid out (its width is read only then: reading it forces a layout) */
+  let resized = true;
   const render = () => {
     // the state is immutable: read the current one on every render
     const s = app.state;
     // header
-    if (document.activeElement !== nameInput) nameInput.value = s.displayName;
-    // the name is sent with `join`; changing it later would not reach the others
-    nameInput.disabled = s.code !== null;
-    nameInput.title = s.code !== null ? 'Your name in this session' : 'Your device name (set it before joining)';
-    connPill.textContent =
-      s.connection === 'open'
-        ? s.code
-          ? `● ${s.code}`
-          : '● connected'
-        : s.connection === 'reconnecting'
-          ? '● server gone — retrying'
-          : s.connection === 'connecting'
-            ? '○ connecting'
-            : s.connection === 'idle'
-              ? '○ ready'
-              : '○ offline';
-    connPill.className = `pill pill-${s.connection}`;
+    headerPart([s.displayName, s.code, s.connection], () => {
+      if (document.activeElement !== nameInput) nameInput.value = s.displayName;
+      // the name is sent with `join`; changing it later would not reach the others
+      nameInput.disabled = s.code !== null;
+      nameInput.title = s.code !== null ? 'Your name in this session' : 'Your device name (set it before joining)';
+      connPill.textContent =
+        s.connection === 'open'
+          ? s.code
+            ? `● ${s.code}`
+            : '● connected'
+          : s.connection === 'reconnecting'
+            ? '● server gone — retrying'
+            : s.connection === 'connecting'
+              ? '○ connecting'
+              : s.connection === 'idle'
+                ? '○ ready'
+                : '○ offline';
+      connPill.className = `pill pill-${s.connection}`;
+    });
     const emulated = s.params?.emulation;
     document.body.classList.toggle('is-emulated', Boolean(emulated));
 
     // banners
-    fill(
-      banners,
-      s.errors.map((e, i) =>
-        e.dismissed
-          ? null
-          : h(
-              'div.banner',
-              { 'data-code': e.code, class: `banner banner-${e.level}` },
-              h('span.banner-code', {}, e.code),
-              h('span.banner-msg', {}, e.message),
-              h(
-                'button.banner-close',
-                {
-                  type: 'button',
-                  'aria-label': 'Dismiss',
-                  onclick: () => app.dispatch({ type: 'error-dismissed', index: i }),
-                },
-                '×',
+    bannersPart([s.errors], () =>
+      fill(
+        banners,
+        s.errors.map((e, i) =>
+          e.dismissed
+            ? null
+            : h(
+                'div.banner',
+                { 'data-code': e.code, class: `banner banner-${e.level}` },
+                h('span.banner-code', {}, e.code),
+                h('span.banner-msg', {}, e.message),
+                h(
+                  'button.banner-close',
+                  {
+                    type: 'button',
+                    'aria-label': 'Dismiss',
+                    onclick: () => app.dispatch({ type: 'error-dismissed', index: i }),
+                  },
+                  '×',
+                ),
               ),
-            ),
+        ),
       ),
     );
 
     // session
     joinPanel.hidden = s.code !== null;
-    if (s.code) {
-      const link = joinLink(location.href, s.code);
-      fill(
-        sessionPanel,
-        h(
-          'div.join-code',
-          { id: 'session-code', 'aria-label': 'Join code' },
-          s.code.slice(0, 4),
-          h('span.code-gap', {}),
-          s.code.slice(4),
-        ),
-        s.role === 'host' ? h('div.qr-wrap', {}, qrFor(link), h('p.hint', {}, 'Scan to join')) : null,
-        h(
-          'p.join-how',
-          {},
-          s.role === 'host' ? 'On each phone or laptop, open ' : 'Others join with ',
-          h('a.join-link', { href: link, id: 'join-link' }, link),
-          h('br'),
-          "or open this server's page and type the code.",
-        ),
-        h(
-          'p.hint',
-          {},
-          `${s.sessionName ?? ''} · model ${s.model?.name ?? '…'} · you are ${s.role === 'host' ? 'the host' : 'a peer'}${emulated ? ` · emulated (${emulated.label})` : ''}`,
-        ),
-      );
-    } else fill(sessionPanel);
+    sessionPart([s.code, s.role, s.sessionName, s.model, emulated], () => {
+      if (s.code) {
+        const link = joinLink(location.href, s.code);
+        fill(
+          sessionPanel,
+          h(
+            'div.join-code',
+            { id: 'session-code', 'aria-label': 'Join code' },
+            s.code.slice(0, 4),
+            h('span.code-gap', {}),
+            s.code.slice(4),
+          ),
+          s.role === 'host' ? h('div.qr-wrap', {}, qrFor(link), h('p.hint', {}, 'Scan to join')) : null,
+          h(
+            'p.join-how',
+            {},
+            s.role === 'host' ? 'On each phone or laptop, open ' : 'Others join with ',
+            h('a.join-link', { href: link, id: 'join-link' }, link),
+            h('br'),
+            "or open this server's page and type the code.",
+          ),
+          h(
+            'p.hint',
+            {},
+            `${s.sessionName ?? ''} · model ${s.model?.name ?? '…'} · you are ${s.role === 'host' ? 'the host' : 'a peer'}${emulated ? ` · emulated (${emulated.label})` : ''}`,
+          ),
+        );
+      } else fill(sessionPanel);
+    });
 
     // host
     hostCard.hidden = s.role !== 'host';
-    if (s.plan) {
-      const p = s.plan;
-      fill(
-        planSummary,
-        h(
-          'p.plan-line',
-          {},
-          `Plan ${p.method.toUpperCase()} for ${p.tokens} tokens: predicted cold start T = `,
-          h('strong', {}, formatDuration(p.predictedLatency)),
-        ),
-        h(
-          'ol.plan-stages',
-          {},
-          ...p.stages.map((st) =>
-            h(
-              'li',
-              {},
-              h('strong', {}, st.displayName),
-              ` ${formatLayers(st.layers)}${st.embeds ? ' + embed' : ''}${st.hasHead ? ' + head' : ''} — load ${formatDuration(st.load)}, compute ${formatDuration(st.compute)}`,
+    planPart([s.plan], () => {
+      if (s.plan) {
+        const p = s.plan;
+        fill(
+          planSummary,
+          h(
+            'p.plan-line',
+            {},
+            `Plan ${p.method.toUpperCase()} for ${p.tokens} tokens: predicted cold start T = `,
+            h('strong', {}, formatDuration(p.predictedLatency)),
+          ),
+          h(
+            'ol.plan-stages',
+            {},
+            ...p.stages.map((st) =>
+              h(
+                'li',
+                {},
+                h('strong', {}, st.displayName),
+                ` ${formatLayers(st.layers)}${st.embeds ? ' + embed' : ''}${st.hasHead ? ' + head' : ''} — load ${formatDuration(st.load)}, compute ${formatDuration(st.compute)}`,
+              ),
             ),
           ),
-        ),
-        p.excludedPeerIds.length ? h('p.hint', {}, `${p.excludedPeerIds.length} device(s) left out.`) : null,
-        renderWhatIf(p.whatIf, p.method),
-      );
-    } else fill(planSummary, h('p.hint', {}, 'Plan once every device has profiled itself.'));
+          p.excludedPeerIds.length ? h('p.hint', {}, `${p.excludedPeerIds.length} device(s) left out.`) : null,
+          renderWhatIf(p.whatIf, p.method),
+        );
+      } else fill(planSummary, h('p.hint', {}, 'Plan once every device has profiled itself.'));
+    });
     // a go while a request runs waits in the session's queue; only our own stage gates the button
     goBtn.disabled = !s.plan || s.stage.state === 'running';
     stopBtn.disabled = !s.outputs.some((o) => !o.done);
     apiToggle.checked = s.serveApi;
     planBtn.disabled = s.roster.every((p) => !p.profile);
 
-    fill(calibrationBody, renderCalibration(s.calibration));
+    calibrationPart([s.calibration], () => fill(calibrationBody, renderCalibration(s.calibration)));
 
     // stage
-    fill(stageBody, renderStage(app));
+    stagePart([s.code, s.excluded, s.spare, s.assignment, s.cache, s.roster, s.stage], () =>
+      fill(stageBody, renderStage(app)),
+    );
 
     // device
-    fill(profileBody, renderProfile(s.profileProgress, s.profile, s.profileSent));
+    profilePart([s.profileProgress, s.profile, s.profileSent], () =>
+      fill(profileBody, renderProfile(s.profileProgress, s.profile, s.profileSent)),
+    );
     reprofileBtn.disabled = !s.profile || s.stage.state === 'running';
     profileDl.disabled = !s.profile;
 
     // roster
-    const stageUnits = new Map<string, string[]>();
-    for (const st of s.plan?.stages ?? []) stageUnits.set(st.peerId, unitsForStage(st.layers, st.embeds, st.hasHead));
-    fill(
-      rosterBody,
-      renderRoster(s.roster, s.peerId, (id) => stageUnits.get(id) ?? null),
-    );
+    rosterPart([s.roster, s.peerId, s.plan], () => {
+      const stageUnits = new Map<string, string[]>();
+      for (const st of s.plan?.stages ?? []) stageUnits.set(st.peerId, unitsForStage(st.layers, st.embeds, st.hasHead));
+      fill(
+        rosterBody,
+        renderRoster(s.roster, s.peerId, (id) => stageUnits.get(id) ?? null),
+      );
+    });
 
     // output
     const out = s.outputs.at(-1);
-    fill(
-      outputBody,
-      out
-        ? h(
-            'div.output',
-            {},
-            out.prompt ? h('p.output-prompt', {}, out.prompt) : null,
-            h('p.output-text', { id: 'output-text' }, out.text || (out.done ? '' : '…')),
-            renderRecoveryLine(recoveryOf(s.failover, out.requestId)),
-            h(
-              'p.hint',
+    outputPart([out, s.failover], () =>
+      fill(
+        outputBody,
+        out
+          ? h(
+              'div.output',
               {},
-              `request ${out.requestId} · ${out.tokenIds.length} tokens${out.done ? ` · done (${out.finishReason ?? 'finished'})` : ' · generating'}`,
-            ),
-          )
-        : h('p.hint', {}, 'The generated text appears here on every page.'),
+              out.prompt ? h('p.output-prompt', {}, out.prompt) : null,
+              h('p.output-text', { id: 'output-text' }, out.text || (out.done ? '' : '…')),
+              renderRecoveryLine(recoveryOf(s.failover, out.requestId)),
+              h(
+                'p.hint',
+                {},
+                `request ${out.requestId} · ${out.tokenIds.length} tokens${out.done ? ` · done (${out.finishReason ?? 'finished'})` : ' · generating'}`,
+              ),
+            )
+          : h('p.hint', {}, 'The generated text appears here on every page.'),
+      ),
     );
 
-    fill(recoveryBody, out ? renderRecoveryStrip(recoveryOf(s.failover, out.requestId)) : null);
+    recoveryPart([out?.requestId, s.failover], () =>
+      fill(recoveryBody, out ? renderRecoveryStrip(recoveryOf(s.failover, out.requestId)) : null),
+    );
 
     // timeline (re-laid out only when data or width changed)
     const reqId = out?.requestId ?? null;
@@ -409,10 +455,23 @@ export function mountPage(root: HTMLElement, app: App): void {
       (reqId !== null ? s.requestStages.get(reqId) : undefined) ?? s.plan?.stages ?? s.assignment?.stages ?? [];
     const measured = (reqId !== null ? s.timings.get(reqId) : undefined) ?? new Map<string, TimingEntry[]>();
     const key = `${reqId}:${stages.map((x) => `${x.peerId}${x.finishTime}`).join()}:${[...measured.values()].reduce((n, v) => n + v.length, 0)}`;
-    const width = timelineBody.clientWidth;
-    if (key !== lastTimelineKey || Math.abs(width - lastWidth) > 4) {
+    // while tokens come, new phases arrive every few ms: the chart follows at most every
+    // TIMELINE_DECODE_MS (a trailing render shows the last ones), and at once when the output is done
+    const sinceLast = performance.now() - lastTimelineAt;
+    const decoding = out !== undefined && !out.done && reqId === lastTimelineRequest;
+    const deferred = key !== lastTimelineKey && decoding && sinceLast < TIMELINE_DECODE_MS;
+    if (deferred)
+      timelineLater ??= setTimeout(() => {
+        timelineLater = null;
+        app.changed();
+      }, TIMELINE_DECODE_MS - sinceLast);
+    const width = !deferred && (key !== lastTimelineKey || resized) ? timelineBody.clientWidth : lastWidth;
+    if (!deferred) resized = false;
+    if (!deferred && (key !== lastTimelineKey || Math.abs(width - lastWidth) > 4)) {
       lastTimelineKey = key;
       lastWidth = width;
+      lastTimelineAt = performance.now();
+      lastTimelineRequest = reqId;
       if (stages.length) renderTimeline(timelineBody, { stages, measured, decodeSteps: 3 });
       else
         fill(
@@ -426,7 +485,10 @@ export function mountPage(root: HTMLElement, app: App): void {
     }
   };
   app.onChange(render);
-  window.addEventListener('resize', () => app.changed());
+  window.addEventListener('resize', () => {
+    resized = true;
+    app.changed();
+  });
   render();
 }
 

@@ -7,6 +7,7 @@
  */
 import { TandemError } from '../../core/errors.ts';
 import { toOrtExtra } from '../stage-graph.ts';
+import { sampleHead } from './head-sampling.ts';
 import { ResidentKvCache } from './kv-cache.ts';
 import type { HostTensor, RunOptions, RunTiming, SessionRequest, StageBackend, StageSession } from './stage-runtime.ts';
 
@@ -114,8 +115,10 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
       const out = kv ? kv.update(raw) : raw;
       const res: Record<string, HostTensor> = {};
       for (const [name, t] of Object.entries(out)) res[name] = toHost(name, t);
+      // the head's sampling counts in the run's compute span: it is the head's last step
+      const sampled = options.sample ? sampleHead(res, options.sample) : res;
       lastRun = { startMs, endMs: performance.now() };
-      return res;
+      return sampled;
     },
     async release() {
       kv?.disposeAll();

@@ -62,7 +62,8 @@ import { buildStageGraph, stageMaxPositions, stageSessionConfig, type StageSpec 
 import { FrameGate, maxFrameBytesFor, type GateAssignment } from './frame-gate.ts';
 import type { PromptTokenizer } from './prompt-tokenizer.ts';
 import type { HostTensor, RunTiming, StageBackend, StageRuntime, StageSession } from './stage-runtime.ts';
-import { idsTensor, lastLogitsRow, StageStepper } from './stage-stepper.ts';
+import { lastLogitsRow } from './head-sampling.ts';
+import { idsTensor, StageStepper } from './stage-stepper.ts';
 import { TextStream } from './text-stream.ts';
 
 export type Phase =
@@ -543,8 +544,11 @@ export class StagePeer {
         this.throwIfFailed(); // stopped or failed elsewhere while it held
         readyAt = performance.now(); // a hold is not this step's overhead
       }
+      //    The last stage's runtime samples the next token where the logits are (a worker returns one id).
       const c0 = performance.now();
-      const out = await stepper.step(input);
+      const out = hasHead
+        ? await stepper.stepHead(input, { sampling: start.sampling, index: firstIndex + r.tokens.length })
+        : await stepper.step(input);
       const c1 = performance.now();
       checkLive();
       record('compute', step, c0, c1);
@@ -552,15 +556,16 @@ export class StagePeer {
       const stepDone = (sentAt: number) => recordStep(record, step, readyAt, kernel, sentAt);
 
       // 3. First/middle: hand the hidden states on.
-      if (!hasHead) {
+      if ('data' in out) {
         const frame = hiddenFrame(start.requestId, step, out.data, out.dims, this.opts.wire ?? 'float32');
         stepDone(await this.sendTimed(a.successorPeerId!, frame, step, record));
         continue;
       }
 
-      // 4. Last/single: sample the next token from the last position's logits and report it.
+      // 4. Last/single: the next token (sampled here when the runtime returned the logits); report it.
       const s0 = performance.now();
-      const token = sampler!.sample(lastLogitsRow(out), firstIndex + r.tokens.length);
+      const token =
+        'token' in out ? out.token : sampler!.sample(lastLogitsRow(out.logits), firstIndex + r.tokens.length);
       r.tokens.push(token);
       record('sample', step, s0, performance.now());
       r.timeToFirstTokenMs ??= performance.now() - t0;

@@ -7,6 +7,7 @@
  * All of them wrap their package's session with ort-session.ts. Tensors cross the seam as plain typed
  * arrays, so callers never mix the packages' Tensor classes.
  */
+import type { HeadSample } from './head-sampling.ts';
 
 export type HostTensor =
   | { dtype: 'float32'; dims: number[]; data: Float32Array }
@@ -50,6 +51,12 @@ export interface KvCacheSpec {
 export interface RunOptions {
   /** First step of a new sequence: start from an empty KV cache (sessions with `kvCache`). */
   newSequence?: boolean;
+  /**
+   * The last stage's next token: sample the last position's logits here, where they were computed, and
+   * return the token id (head-sampling.ts SAMPLED_TOKEN_OUTPUT, int32 (1)) instead of the logits. A
+   * runtime that ignores it returns the logits, and the caller samples them.
+   */
+  sample?: HeadSample;
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import { TandemError } from '../../core/errors.ts';
 import { HIDDEN_OUTPUT, LOGITS_OUTPUT, type StageSpec } from '../stage-graph.ts';
+import { sampledToken, type HeadSample } from './head-sampling.ts';
 import type { HostTensor, StageSession } from './stage-runtime.ts';
 
 export class StageStepper {
@@ -27,9 +28,34 @@ export class StageStepper {
 
   /** Runs this stage's layers on S new positions; returns logits (last stage) or hidden states. */
   async step(input: HostTensor): Promise<HostTensor & { dtype: 'float32' }> {
+    return this.mainOutput(await this.run(input));
+  }
+
+  /**
+   * The last stage's step with its next token sampled by the runtime, where the logits are (a worker
+   * then returns one id, not the vocabulary's row): `{ token }`; `{ logits }` when the runtime left the
+   * sampling to the caller.
+   */
+  async stepHead(
+    input: HostTensor,
+    sample: HeadSample,
+  ): Promise<{ token: number } | { logits: HostTensor & { dtype: 'float32' } }> {
+    const out = await this.run(input, sample);
+    const token = sampledToken(out);
+    return token !== null ? { token } : { logits: this.mainOutput(out) };
+  }
+
+  private async run(input: HostTensor, sample?: HeadSample): Promise<Record<string, HostTensor>> {
     const seq = input.dims[1];
-    const out = await this.session.run(stageFeeds(this.spec, input, this.past), { newSequence: this.past === 0 });
+    const out = await this.session.run(stageFeeds(this.spec, input, this.past), {
+      newSequence: this.past === 0,
+      ...(sample ? { sample } : {}),
+    });
     this.past += seq;
+    return out;
+  }
+
+  private mainOutput(out: Record<string, HostTensor>): HostTensor & { dtype: 'float32' } {
     const name = this.spec.hasHead ? LOGITS_OUTPUT : HIDDEN_OUTPUT;
     // the runtime may return fewer outputs than the session declares
     const main = out[name] as HostTensor | undefined;
@@ -52,12 +78,6 @@ export function stageFeeds(spec: StageSpec, input: HostTensor, past: number): Re
       data: BigInt64Array.from({ length: seq }, (_, j) => BigInt(past + j)),
     },
   };
-}
-
-/** The logits row of the last position: (1, rows, V) -> (V). */
-export function lastLogitsRow(logits: HostTensor & { dtype: 'float32' }): Float32Array {
-  const [, rows, V] = logits.dims as [number, number, number];
-  return logits.data.subarray((rows - 1) * V, rows * V);
 }
 
 /** input_ids (1, S) for token ids. */

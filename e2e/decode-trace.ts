@@ -1,0 +1,148 @@
+/**
+ * `npm run bench:decode-trace -- [--pages K] [--preset tiny|demo] [--tokens N] [--label TEXT] [--out FILE] [--trace FILE]`
+ *
+ * Where a decode token's time goes in the page (issue 11, item 5), in real headless Chromium: K
+ * unemulated pages (wasm) run an even K-stage plan (K = 1: one page, the whole model). A cold request
+ * (2 tokens) and a warm-up request (N tokens) come first; during the measured request (N greedy tokens) a
+ * Chrome trace of every page's process records each page's main thread and inference worker: top-level
+ * tasks, trace events (rendering, timers, message events, GC) and the V8 sampling profiler's functions.
+ * Printed and saved with the pages' own step figures (core/step-breakdown.ts on their timing reports):
+ * per token, the first stage's cycle beside the stages' kernel, ingress and egress.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import type { PlanMethod, TimingEntry } from '../core/protocol.ts';
+import { stepBreakdown, type StepBreakdown } from '../core/step-breakdown.ts';
+import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import { writeBenchJson } from './bench-output.ts';
+import { requireE2e } from './environment.ts';
+import { Harness } from './harness.ts';
+import { ensureModelFixture } from './model-fixture.ts';
+import { promptOfTokens } from './prompt.ts';
+import { summariseTrace, type ThreadSummary, type TraceEvent } from './trace-summary.ts';
+
+const RESULTS = 'bench/results/decode-trace.json';
+
+const CATEGORIES = [
+  'toplevel',
+  'devtools.timeline',
+  'disabled-by-default-devtools.timeline',
+  'v8.execute',
+  'v8',
+  'blink.user_timing',
+  'disabled-by-default-v8.cpu_profiler',
+].join(',');
+
+const USAGE = `usage: npm run bench:decode-trace -- [options]
+  --pages K        pages, an even K-stage plan (default 1: one page runs the whole model)
+  --preset P       seeded model: tiny (default) or demo
+  --tokens N       greedy tokens of the measured request (default 32)
+  --label TEXT     stored with the figures (e.g. before, after)
+  --out FILE       summary JSON (default ${RESULTS})
+  --trace FILE     also keep the raw Chrome trace there (open it in chrome://tracing or Perfetto)
+  --help           this text`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseCliArgs({
+    args: argv,
+    options: {
+      pages: { type: 'string', default: '1' },
+      preset: { type: 'string', default: 'tiny' },
+      tokens: { type: 'string', default: '32' },
+      label: { type: 'string', default: '' },
+      out: { type: 'string', default: RESULTS },
+      trace: { type: 'string' },
+    },
+  });
+  if (values.preset !== 'tiny' && values.preset !== 'demo')
+    throw usageError(`--preset must be tiny or demo, not '${values.preset}'.`);
+  const k = integerOption(values.pages, '--pages', 1, 8);
+  const tokens = integerOption(values.tokens, '--tokens', 3, 1024);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const chromium = requireE2e('The decode trace', log);
+  const model = await ensureModelFixture({ preset: values.preset });
+  const prompt = await promptOfTokens(model.packageDir, 32);
+  const started = new Date().toISOString();
+  const h = await Harness.start({ chromium: chromium.path, model, backend: 'wasm', log });
+  try {
+    await h.createSession('decode-trace');
+    await h.openPeers(Array.from({ length: k }, (_, i) => ({ name: `plain${i + 1}` })));
+    await h.waitProfiled();
+    const method: PlanMethod = k === 1 ? 'single' : 'even';
+    const plan = await h.plan(method, prompt.tokens);
+    if (plan.stages.length !== k) log(`decode-trace: the ${method} plan has ${plan.stages.length} stages, not ${k}`);
+    await h.waitCached(plan);
+    await h.go(plan, prompt.text, 2); // cold: storage read, session create, tokenizer
+    await h.go(plan, prompt.text, tokens); // warm-up: tier-up of both paths
+    const uptimeBefore = loadavg();
+    // one trace of the browser records every page's renderer (the pages are in one browser)
+    await h.browser.startTracing(h.pages[0].page, { categories: CATEGORIES.split(','), screenshots: false });
+    const run = await h.go(plan, prompt.text, tokens);
+    const raw = await h.browser.stopTracing();
+    const uptimeAfter = loadavg();
+    if (values.trace) writeFileSync(values.trace, raw);
+    const parsed = JSON.parse(raw.toString('utf8')) as { traceEvents?: TraceEvent[] } | TraceEvent[];
+    const events = Array.isArray(parsed) ? parsed : (parsed.traceEvents ?? []);
+    const threads = summariseTrace(events);
+    const ordered = [...plan.stages].sort((a, b) => a.stageIndex - b.stageIndex);
+    const breakdown: StepBreakdown = stepBreakdown(
+      ordered.map((s) => ({ timings: run.timings[s.peerId] ?? ([] as TimingEntry[]), offsetMs: null })),
+    );
+    const generated = run.generatedTokenIds.length;
+    const saved = writeBenchJson(values.out, {
+      benchmark: 'decode-trace',
+      label: values.label,
+      started,
+      finished: new Date().toISOString(),
+      model: model.manifest.name,
+      stages: ordered.map((s) => ({ name: s.displayName, layers: s.layers, embeds: s.embeds, hasHead: s.hasHead })),
+      decodeTokensPerSec: run.metrics.decodeTokensPerSec,
+      generated,
+      tokens: run.generatedTokenIds,
+      breakdown: { ...breakdown, tokens: undefined },
+      threads,
+      loadAverage: { before: uptimeBefore, after: uptimeAfter },
+      method:
+        `${k} unemulated page(s) in one headless Chromium (wasm, 1 thread), ${method} plan; a cold 2-token request and a ` +
+        `${tokens}-token warm-up first; a Chrome trace (${CATEGORIES}) of the measured ${tokens}-token greedy request; ` +
+        'thread figures are ms over the whole request (prefill included), per token = / generated tokens',
+    });
+    print(run.metrics.decodeTokensPerSec, breakdown, threads, generated);
+    console.log(
+      `load average before ${uptimeBefore.map((x) => x.toFixed(2)).join(' ')}, after ${uptimeAfter.map((x) => x.toFixed(2)).join(' ')}\nsaved ${saved}`,
+    );
+    return 0;
+  } finally {
+    await h.stop();
+  }
+}
+
+function print(rate: number | null, b: StepBreakdown, threads: ThreadSummary[], generated: number): void {
+  const f = (x: number | null | undefined, d = 2) => (x == null ? '-' : x.toFixed(d));
+  console.log(`decode ${f(rate, 1)} tok/s; first stage's cycle ${f(b.perTokenMs)} ms per token (median)`);
+  b.stages.forEach((s, i) =>
+    console.log(
+      `  stage ${i}: ingress ${f(s?.ingressMs)}  kernel ${f(s?.kernelMs)}  egress ${f(s?.egressMs)} ms (medians)`,
+    ),
+  );
+  console.log(`  between stages (cycle - sum of step medians): ${f(b.ringWireMs)} ms`);
+  for (const t of threads.filter((x) => x.busyMs > 1)) {
+    console.log(
+      `\n${t.thread} pid ${t.pid}: busy ${f(t.busyMs, 0)} ms in ${t.tasks} tasks (${f(t.busyMs / generated)} ms per token), ${t.longTasks} > 50 ms`,
+    );
+    console.log('  trace events, self ms (per token):');
+    for (const e of t.byEvent.slice(0, 12))
+      console.log(`    ${f(e.ms, 1).padStart(8)} (${f(e.ms / generated).padStart(6)})  x${e.count}  ${e.name}`);
+    console.log('  JS functions (sampled), self ms (per token):');
+    for (const e of t.byFunction.slice(0, 12))
+      console.log(`    ${f(e.ms, 1).padStart(8)} (${f(e.ms / generated).padStart(6)})  ${e.name}`);
+  }
+}
+
+/** Re-summarise a kept raw trace: `tsx e2e/decode-trace.ts --summarise FILE` is not a flag; use this from a REPL. */
+export function summariseFile(path: string): ThreadSummary[] {
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as { traceEvents?: TraceEvent[] } | TraceEvent[];
+  return summariseTrace(Array.isArray(parsed) ? parsed : (parsed.traceEvents ?? []));
+}
+
+runCliIfEntryPoint(import.meta.url, { program: 'bench:decode-trace', usage: USAGE, main });
