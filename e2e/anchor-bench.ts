@@ -2,7 +2,7 @@
  * `npm run bench:anchor [-- --preset realistic --tokens 256 --new-tokens 32]`: one Tandem page against the
  * baseline a one-laptop user would open instead, transformers.js alone in one tab (client/anchor.html),
  * in the same headless Chromium, on the same weights (`shards export-full` of the package), the same
- * wasm build and thread count, the same chat-rendered prompt, greedy. Both get a 1-token warm-up
+ * wasm thread count, the same chat-rendered prompt, greedy. Both get a 1-token warm-up
  * request, then a cold request (the model loaded again: Tandem from IndexedDB into a fresh session after a
  * re-plan, transformers.js from the same files over HTTP) that is measured:
  *   load (Tandem: storage read + session create; transformers.js: from_pretrained),
@@ -195,7 +195,7 @@ export async function main(argv: string[]): Promise<number> {
     promptTokens: anchor.cold.promptTokens,
     newTokens,
     method:
-      'Same headless Chromium, wasm, same ORT wasm build and thread count, same weights (export-full), chat-rendered prompt, greedy. Each side: a 1-token warm-up request, then the measured cold request (model loaded again). Tandem: one plain page, single-page plan, re-planned before the measured request so its stage loads from IndexedDB; TTFT = start -> first sampled token (page clock). transformers.js: from_pretrained + generate() with a TextStreamer in the page; TTFT = from_pretrained start -> first token.',
+      'Same headless Chromium, wasm, same thread count (transformers.js on the asyncify ORT build its entry needs, Tandem stages on the CPU-only build), same weights (export-full), chat-rendered prompt, greedy. Each side: a 1-token warm-up request, then the measured cold request (model loaded again). Tandem: one plain page, single-page plan, re-planned before the measured request so its stage loads from IndexedDB; TTFT = start -> first sampled token (page clock). transformers.js: from_pretrained + generate() with a TextStreamer in the page; TTFT = from_pretrained start -> first token.',
     anchor,
     tandem,
     tokensIdentical: JSON.stringify(anchor.cold.tokenIds) === JSON.stringify(tandem.tokenIds),

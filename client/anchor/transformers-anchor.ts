@@ -1,7 +1,8 @@
 /**
  * The baseline a one-laptop user would open instead of Tandem: transformers.js alone in one tab, on the
- * same weights (the package's `shards export-full` folder), the same onnxruntime-web wasm build and thread
- * count as a Tandem page, greedy. The bench (e2e/anchor-bench.ts) serves the export at /anchor-model/<id>/
+ * same weights (the package's `shards export-full` folder) and wasm thread count as a Tandem page, greedy.
+ * transformers.js runs on the ORT build its own entry needs (onnxruntime-web/webgpu: the asyncify wasm,
+ * served locally), as it would for a user; a Tandem page's wasm stages run on the CPU-only build. The bench (e2e/anchor-bench.ts) serves the export at /anchor-model/<id>/
  * and calls `window.tandemAnchor.run(...)`: a 1-token warm-up request, then a cold one (the model loaded
  * again from the same files), timed like Tandem's requests:
  *   load = from_pretrained; TTFT = load start -> first generated token; decode = (N - 1) / (t_N - t_1).
@@ -89,7 +90,7 @@ async function run(o: AnchorRequest): Promise<AnchorResult> {
   env.localModelPath = '/anchor-model/';
   env.useBrowserCache = false;
   env.useWasmCache = false;
-  // the wasm build and thread count a Tandem page's inference worker uses (never a CDN)
+  // the locally served wasm of the ORT entry transformers.js imports (never a CDN), Tandem's thread count
   const onnx = env.backends.onnx as { wasm?: { wasmPaths?: unknown; numThreads?: number } };
   const threads = inferenceThreads();
   if (onnx.wasm) {
