@@ -385,6 +385,8 @@ export async function main(argv: string[]): Promise<number> {
       driverTtft: r.driverTtft,
       decodeTokensPerSec: r.metrics.decodeTokensPerSec,
       perStage: r.stages,
+      // the pages' raw phase reports (ms from each page's arrival of start), for a look at what the fit saw
+      timings: r.timings,
     })),
     calibration,
     decode: decode && {

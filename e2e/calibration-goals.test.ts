@@ -24,6 +24,7 @@ function plan(
     medianPhaseErrorBefore: null,
     medianPhaseErrorAfter: medianPhase,
     calibratedPages: 4,
+    refitted: [],
     phases: [],
   };
 }
