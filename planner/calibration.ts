@@ -12,14 +12,15 @@
  *   decode       the median effective FLOP/s of a decode step (sampling included on the last stage)
  * and per link, from the hand-overs that found their receiver waiting:
  *   uplink       Theil-Sen line of seconds vs bits of the device's hand-overs when their sizes differ
- *   latency      lambda_a + lambda_b = the median excess of each hop over its bits / rate, solved for every
- *                device by least squares (pairSumLeastSquares), the profile's value where hops do not
- *                separate two devices
+ *   latency      per request whose hops close its ring, the sum of its pairs' median excess over bits / rate
+ *                = 2 x the sum of its devices' lambda (the pages' clock offsets cancel around a ring), solved
+ *                for every device by least squares (subsetSumLeastSquares), the profile's value where rings
+ *                do not separate devices
  * Medians and Theil-Sen ignore a minority of outlier requests (a page stalled by a long task).
  */
 import type { CalibratedParams } from '../core/protocol.ts';
 import { effectiveFlops } from './devices.ts';
-import { median, pairSumLeastSquares, theilSen } from './robust-fit.ts';
+import { median, subsetSumLeastSquares, theilSen } from './robust-fit.ts';
 import type { HopSample, StageSample } from './calibration-samples.ts';
 import type { DeviceProfile } from './types.ts';
 
@@ -118,17 +119,36 @@ export function fitLinks(
   const uplink = pairRates.map((r): number | null => (r.length ? median(r) : null));
   const rate = (k: number, dir: 'up' | 'down') =>
     dir === 'up' ? (uplink[k] ?? devices[k].uplinkBitsPerSec) : devices[k].downlinkBitsPerSec;
-  // Median excess over bits / rate per ordered pair, then lambda_a + lambda_b = excess for every pair.
-  const byPair = new Map<string, { a: number; b: number; excess: number[] }>();
+  // Each page times its phases from its own arrival of the request's start, so a hop a -> b (receiver's
+  // clock minus sender's) carries the pages' clock offset o_a - o_b as well as lambda_a + lambda_b: under
+  // CPU quotas one page received start up to seconds after another, and per-pair fits took that for
+  // latency. The offsets are constant within a request and cancel around its ring (every stage's
+  // hand-over and the token's way back): per request whose hops close the ring, the sum of the pairs'
+  // median excess over bits / rate is 2 x the sum of its devices' lambda (each device sends once and
+  // receives once). Least squares over those sums separates devices wherever requests' rings differ.
+  const byRequest = new Map<number, Map<string, { a: number; b: number; excess: number[] }>>();
   for (const h of hops) {
+    const pairs = byRequest.get(h.requestId) ?? new Map<string, { a: number; b: number; excess: number[] }>();
     const key = `${h.from}>${h.to}`;
-    const entry = byPair.get(key) ?? { a: h.from, b: h.to, excess: [] };
+    const entry = pairs.get(key) ?? { a: h.from, b: h.to, excess: [] };
     entry.excess.push(h.seconds - (8 * h.bytes) / Math.min(rate(h.from, 'up'), rate(h.to, 'down')));
-    byPair.set(key, entry);
+    pairs.set(key, entry);
+    byRequest.set(h.requestId, pairs);
   }
-  const pairs = [...byPair.values()].map((p) => ({ a: p.a, b: p.b, value: Math.max(0, median(p.excess)) }));
+  const rings = [...byRequest.values()].flatMap((pairs) => {
+    const list = [...pairs.values()];
+    const senders = new Set(list.map((p) => p.a));
+    const receivers = new Set(list.map((p) => p.b));
+    const closed =
+      list.length >= 2 &&
+      senders.size === list.length &&
+      receivers.size === list.length &&
+      [...senders].every((k) => receivers.has(k));
+    if (!closed) return [];
+    return [{ members: [...senders], value: list.reduce((sum, p) => sum + median(p.excess), 0) / 2 }];
+  });
   const prior = devices.map((d) => d.linkLatencySec ?? 0);
-  const latency = pairs.length ? pairSumLeastSquares(K, pairs, prior) : prior;
+  const latency = rings.length ? subsetSumLeastSquares(K, rings, prior) : prior;
   return { uplinkBitsPerSec: uplink, linkLatencySec: latency.map((l) => Math.max(0, l)) };
 }
 
