@@ -327,6 +327,7 @@ const e2e = z.looseObject({
         )
         .optional(),
     })
+    .nullable()
     .optional(),
   hops: z
     .looseObject({
@@ -344,6 +345,7 @@ const e2e = z.looseObject({
       idb: z.looseObject({ bytes: z.number(), readMBps: z.number(), writeMBps: z.number(), method: z.string() }),
       method: z.string(),
     })
+    .nullable()
     .optional(),
   shardLoad: z
     .array(
@@ -1032,6 +1034,13 @@ const SECTIONS: Record<string, Section> = {
     about:
       "The plan comparison of `npm run bench` (e2e/bench.ts) alone, on the default `realistic` preset and the paper-shaped device lab (each page its own Chromium in its own CPU control group and network namespace with tc-shaped links, plus a storage read cap): one warm-up request, one calibration request, then the DP, even, heuristic and single-device plans from cold, each predicted with the refitted parameters. Goals (issue 12): per plan TTFT and median per-phase error after calibration <= 15 %, DP's measured TTFT the lowest and <= 0.8x even's, and the measured ranking of the plans equal to the predicted one.",
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab.json',
+    render: e2eSection,
+  },
+  'e2e-lab-before.json': {
+    title: 'End to end, plans on the device lab, before the fixes of this run',
+    about:
+      "The same run as the previous section at the commit that added the lab to `npm run bench`, before the fixes it led to: the lab's own CPU group at the default weight (under load the whole lab shared about one process's share of the machine, so devices got a fraction of their quota and contended), the read cap applied to each unit alone (a stage's concurrent reads took max(unit) / cap instead of sum / cap), and link latencies fitted per pair across the pages' offset clocks (2.8-3.2 s predicted per hand-over). Compare its calibration and per-phase tables with the section above.",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-before.json',
     render: e2eSection,
   },
   'e2e-issue11.json': {
