@@ -187,10 +187,16 @@ describe('calibration from per-phase timings', () => {
     for (const { p, k } of fitted) expect(rel(p.uplinkBitsPerSec!, TRUE[k].uplinkBitsPerSec)).toBeLessThan(0.15);
   });
 
-  it("recovers the link latencies when the pages' clocks are offset by up to a second, differently in every request", () => {
+  it("recovers the link latencies and uplinks when the pages' clocks are offset by up to a second, differently in every request", () => {
     const skewed = history(0.03, 1.0);
-    const latencies = calibrateDevices(PRIOR, skewed.stages, skewed.hops).map((p) => p!.linkLatencySec);
-    TRUE.forEach((t, k) => expect(Math.abs(latencies[k] - t.linkLatencySec), `${t.name} latency`).toBeLessThan(0.0015));
+    const fit = calibrateDevices(PRIOR, skewed.stages, skewed.hops).map((p) => p!);
+    TRUE.forEach((t, k) => {
+      expect(Math.abs(fit[k].linkLatencySec - t.linkLatencySec), `${t.name} latency`).toBeLessThan(0.0015);
+      // uplinks from the slopes within each request, where the offset is one constant
+      const up = fit[k].uplinkBitsPerSec;
+      if (up !== null) expect(rel(up, t.uplinkBitsPerSec), `${t.name} uplink`).toBeLessThan(0.15);
+    });
+    expect(fit.filter((p) => p.uplinkBitsPerSec !== null).length).toBeGreaterThanOrEqual(2);
   });
 
   it('the outlier request moves the fit by less than the noise', () => {
