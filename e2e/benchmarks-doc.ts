@@ -1032,14 +1032,21 @@ const SECTIONS: Record<string, Section> = {
   'e2e-lab.json': {
     title: 'End to end, plans on the device lab, after calibration (issue 12)',
     about:
-      "The plan comparison of `npm run bench` (e2e/bench.ts) alone, on the default `realistic` preset and the paper-shaped device lab (each page its own Chromium in its own CPU control group and network namespace with tc-shaped links, plus a storage read cap): one warm-up request, one calibration request, then the DP, even, heuristic and single-device plans from cold, each predicted with the refitted parameters. Goals (issue 12): per plan TTFT and median per-phase error after calibration <= 15 %, DP's measured TTFT the lowest and <= 0.8x even's, and the measured ranking of the plans equal to the predicted one.",
+      "The plan comparison of `npm run bench` (e2e/bench.ts) alone, on the default `realistic` preset and the paper-shaped device lab (each page its own Chromium in its own CPU control group and network namespace with tc-shaped links, plus a storage read cap): one warm-up request, one calibration request, then the DP, even, heuristic and single-device plans from cold, each predicted with the refitted parameters. Goals (issue 12): per plan TTFT and median per-phase error after calibration <= 15 %, DP's measured TTFT the lowest and <= 0.8x even's, and the measured ranking of the plans equal to the predicted one. The runs saved here (this one and the repeat below) predate the uplink fit from one request's hand-overs (planner/calibration.ts): heuristic's 3.96 s predicted hand-over below is the cross-request fit it replaced.",
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab.json',
+    render: e2eSection,
+  },
+  'e2e-lab-repeat.json': {
+    title: 'End to end, plans on the device lab, the same code again',
+    about:
+      "A second run of the lab plan comparison on the same code as the section above, started right after it (the two differ only by the machine's other work and chance): how far the measured times of the same plans on the same devices move from one run to the next.",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-repeat.json',
     render: e2eSection,
   },
   'e2e-lab-before.json': {
     title: 'End to end, plans on the device lab, before the fixes of this run',
     about:
-      "The same run as the previous section at the commit that added the lab to `npm run bench`, before the fixes it led to: the lab's own CPU group at the default weight (under load the whole lab shared about one process's share of the machine, so devices got a fraction of their quota and contended), the read cap applied to each unit alone (a stage's concurrent reads took max(unit) / cap instead of sum / cap), and link latencies fitted per pair across the pages' offset clocks (2.8-3.2 s predicted per hand-over). Compare its calibration and per-phase tables with the section above.",
+      "The same run as `e2e-lab.json` above at the commit that added the lab to `npm run bench`, before the fixes it led to: the lab's own CPU group at the default weight (under load the whole lab shared about one process's share of the machine, so devices got a fraction of their quota and contended), the read cap applied to each unit alone (a stage's concurrent reads took max(unit) / cap instead of sum / cap), and link latencies fitted per pair across the pages' offset clocks (2.8-3.2 s predicted per hand-over). Compare its calibration and per-phase tables with the section above.",
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-before.json',
     render: e2eSection,
   },
