@@ -15,6 +15,8 @@ declare global {
       snapshot(): TandemSnapshot;
       longTasks(): LongTask[];
       now(): number;
+      /** the plan whose stage this page has built (before its start can run at once), null before any */
+      preparedPlan(): string | null;
       /** fault injection (?hold=): the count the stage holds at now, and releasing it */
       holds: { holding(): number | null; arm(counts: number[]): void; release(generated: number): void };
     };
@@ -32,6 +34,7 @@ Object.defineProperty(window, 'tandem', {
     snapshot: () => app.snapshot(),
     longTasks,
     now: () => performance.now(),
+    preparedPlan: () => app.preparedPlan(),
     holds: Object.freeze({
       holding: () => app.holds.holding(),
       arm: (counts: number[]) => app.holds.arm(counts),

@@ -185,6 +185,39 @@ describe('docs/benchmarks.md generator', () => {
         .join(' / ')}`,
     );
 
+    const lab = json('e2e-lab.json');
+    const labDoc = section(doc, 'End to end, plans on the device lab');
+    expect(labDoc).toContain(`Recorded ${str(get(lab, 'started'))} to ${str(get(lab, 'finished'))}`);
+    expect(labDoc).toContain(`Plans ran on: ${str(get(lab, 'lineup'))}.`);
+    expect(labDoc).toContain(
+      `load average ${list(get(get(lab, 'machine'), 'loadavgAtStart'))
+        .map((x) => shown(num(x)))
+        .join(' / ')} at the start`,
+    );
+    for (const g of list(get(lab, 'goals'))) {
+      const value = get(g, 'value');
+      // the page escapes '|' inside a cell
+      expect(rowStartingWith(labDoc, [str(get(g, 'name')).replaceAll('|', '\\|')])).toContain(
+        `| ${value === null ? '' : shown(num(value))} | ${str(get(g, 'target'))} |`,
+      );
+    }
+    const calibration = get(lab, 'calibration');
+    for (const p of list(get(calibration, 'plans'))) {
+      const measured = get(p, 'measuredTtft');
+      expect(rowStartingWith(labDoc, [str(get(p, 'method')), shown(num(measured))])).toContain(
+        `| ${shown(num(get(p, 'predictedAfter')))} | ${shown(100 * num(get(p, 'errorAfter')))} |`,
+      );
+    }
+    expect(labDoc).toContain(
+      `Measured ranking ${list(get(calibration, 'measuredRanking')).map(str).join(' < ')}; predicted after calibration ${list(get(calibration, 'predictedRanking')).map(str).join(' < ')}`,
+    );
+    // the per-phase table: the largest error after calibration of the storage reads, found here again
+    const reads = list(get(calibration, 'plans')).flatMap((p) =>
+      list(get(p, 'phases')).filter((e) => str(get(e, 'phase')) === 'storage-read' && num(get(e, 'measured')) >= 0.01),
+    );
+    const worstRead = Math.max(...reads.map((e) => num(get(e, 'errorAfter'))));
+    expect(rowStartingWith(labDoc, ['storage-read', String(reads.length)])).toContain(`| ${shown(100 * worstRead)} |`);
+
     const issue11 = json('e2e-issue11.json');
     const issue11Doc = section(doc, 'End to end, tiny preset');
     expect(issue11Doc).toContain(`Recorded ${str(get(issue11, 'started'))} to ${str(get(issue11, 'finished'))}`);

@@ -2,8 +2,8 @@
  * `npm run bench:doc`: writes docs/benchmarks.md from the JSON files in bench/results/.
  *
  * Every benchmark script saves its latest figures as JSON (bench/results/<name>.json); this turns the
- * ones it knows (planner, shards and its head before/after pair, frame-codec, signaling, e2e and its issue-11
- * run, api, storage) into one page: what each measures, how to
+ * ones it knows (planner, shards and its head before/after pair, frame-codec, signaling, e2e and its lab and
+ * issue-11 runs, api, storage) into one page: what each measures, how to
  * run it, its figures as tables, and the machine, load and date recorded with them. A file it does not
  * know is listed with a note, never an error, so new benchmarks can land before their section here.
  *
@@ -244,6 +244,41 @@ const decodeSteps = z.looseObject({
   stages: z.array(z.looseObject({ ingressMs: z.number(), kernelMs: z.number(), egressMs: z.number() }).nullable()),
 });
 
+// e2e/calibration-report.ts's CalibrationReport (issue 12), as the bench saves it
+const calibration = z.looseObject({
+  plans: z.array(
+    z.looseObject({
+      method: z.string(),
+      stages: z.string(),
+      measuredTtft: z.number().nullable(),
+      predictedBefore: z.number(),
+      predictedAfter: z.number(),
+      errorBefore: z.number().nullable(),
+      errorAfter: z.number().nullable(),
+      medianPhaseErrorBefore: z.number().nullable(),
+      medianPhaseErrorAfter: z.number().nullable(),
+      calibratedPages: z.number(),
+      phases: z.array(
+        z.looseObject({
+          stage: z.number(),
+          name: z.string(),
+          phase: z.string(),
+          measured: z.number(),
+          before: z.number(),
+          after: z.number(),
+          errorBefore: z.number().nullable(),
+          errorAfter: z.number().nullable(),
+        }),
+      ),
+    }),
+  ),
+  predictedRanking: z.array(z.string()),
+  predictedRankingBefore: z.array(z.string()),
+  measuredRanking: z.array(z.string()),
+  rankingHolds: z.boolean(),
+  rankingHoldsBefore: z.boolean(),
+});
+
 const e2e = z.looseObject({
   started: z.string(),
   finished: z.string(),
@@ -254,6 +289,7 @@ const e2e = z.looseObject({
     node: z.string(),
     chromium: z.string(),
     loadavg: z.array(z.number()).optional(),
+    loadavgAtStart: z.array(z.number()).optional(),
   }),
   model: z.looseObject({
     name: z.string(),
@@ -278,6 +314,9 @@ const e2e = z.looseObject({
       }),
     )
     .optional(),
+  // what the plans ran on (newer runs only), e.g. 'paper lab'
+  lineup: z.string().optional(),
+  calibration: calibration.nullable().optional(),
   decode: z
     .looseObject({
       pipeline: z.looseObject({ stages: z.number(), tokensPerSec: z.number(), steps: decodeSteps.optional() }),
@@ -294,6 +333,7 @@ const e2e = z.looseObject({
         )
         .optional(),
     })
+    .nullable()
     .optional(),
   hops: z
     .looseObject({
@@ -575,7 +615,12 @@ function frameCodecSection(json: unknown): string {
 function e2eSection(json: unknown): string {
   const d = e2e.parse(json);
   const m = d.machine;
-  const load = m.loadavg ? `load average ${m.loadavg.map(formatNumber).join(' / ')} (1 / 5 / 15 min)` : null;
+  const avg = (xs: number[]) => xs.map(formatNumber).join(' / ');
+  const load = m.loadavg
+    ? m.loadavgAtStart
+      ? `load average ${avg(m.loadavgAtStart)} at the start, ${avg(m.loadavg)} at the end (1 / 5 / 15 min)`
+      : `load average ${avg(m.loadavg)} (1 / 5 / 15 min)`
+    : null;
   const parts = [
     machineLine(
       `${d.started} to ${d.finished}`,
@@ -583,6 +628,7 @@ function e2eSection(json: unknown): string {
       loadText(load),
     ),
     `Model: \`${d.model.name}\` (preset \`${d.model.preset}\`, ${d.model.layers} layers, ${d.model.dtype}, ${d.model.bytes} bytes).`,
+    ...(d.lineup ? [`Plans ran on: ${d.lineup}.`] : []),
     '### Goals',
     table(
       ['goal', 'measured', 'target', 'met'],
@@ -618,6 +664,7 @@ function e2eSection(json: unknown): string {
       ),
     );
   }
+  if (d.calibration) parts.push(...calibrationParts(d.calibration));
   if (d.decode) {
     parts.push(
       '### Decode rate',
@@ -690,6 +737,68 @@ function e2eSection(json: unknown): string {
   if (d.notes && d.notes.length > 0)
     parts.push('Notes recorded with the run:', d.notes.map((n) => `- ${n}`).join('\n'));
   return parts.join('\n\n');
+}
+
+/** Issue 12's report: per plan predicted before / after calibration vs measured, then per phase. */
+function calibrationParts(c: z.infer<typeof calibration>): string[] {
+  const pct = (x: number | null) => (x === null ? null : percent(x));
+  const counted = c.plans.flatMap((p) =>
+    p.phases.filter((e) => e.phase !== 'finish' && e.measured >= 0.01).map((e) => ({ ...e, method: p.method })),
+  );
+  const phaseNames = [...new Set(counted.map((e) => e.phase))];
+  const middle = (xs: number[]) => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
+  return [
+    '### Calibration (issue 12)',
+    "One calibration request (an even plan, cold) ran before the plans; each plan was then made and predicted with the devices' refitted parameters (after), and is shown beside the prediction from the pages' profiles alone (before). Errors are |predicted − measured| / measured.",
+    table(
+      [
+        'plan',
+        'measured TTFT (s)',
+        'predicted before (s)',
+        'error before %',
+        'predicted after (s)',
+        'error after %',
+        'median phase error before → after %',
+        'refitted pages',
+        'stages',
+      ],
+      c.plans.map((p) => [
+        p.method,
+        p.measuredTtft,
+        p.predictedBefore,
+        pct(p.errorBefore),
+        p.predictedAfter,
+        pct(p.errorAfter),
+        `${cell(pct(p.medianPhaseErrorBefore))} → ${cell(pct(p.medianPhaseErrorAfter))}`,
+        p.calibratedPages,
+        p.stages,
+      ]),
+    ),
+    `Measured ranking ${c.measuredRanking.join(' < ')}; predicted after calibration ${c.predictedRanking.join(' < ')} (${c.rankingHolds ? 'equal' : 'differs'}); before ${c.predictedRankingBefore.join(' < ')} (${c.rankingHoldsBefore ? 'equal' : 'differs'}).`,
+    "Per phase, over every plan's stages where the phase measured at least 10 ms (the phases the median phase error counts): the error after calibration, and the stage where it is largest.",
+    table(
+      ['phase', 'stages', 'median error after %', 'largest error after %', 'at', 'measured / predicted after (s)'],
+      phaseNames.map((phase) => {
+        const rows = counted.filter((e) => e.phase === phase && e.errorAfter !== null);
+        const errors = rows.map((e) => e.errorAfter!);
+        const worst = rows.reduce<(typeof rows)[number] | null>(
+          (w, e) => (w === null || e.errorAfter! > w.errorAfter! ? e : w),
+          null,
+        );
+        return [
+          phase,
+          rows.length,
+          errors.length ? percent(middle(errors)) : null,
+          worst ? percent(worst.errorAfter!) : null,
+          worst ? `${worst.method}, stage ${worst.stage} ${worst.name}` : null,
+          worst ? `${formatNumber(worst.measured)} / ${formatNumber(worst.after)}` : null,
+        ];
+      }),
+    ),
+  ];
 }
 
 function apiSection(json: unknown): string {
@@ -1017,8 +1126,29 @@ const SECTIONS: Record<string, Section> = {
   'e2e.json': {
     title: 'End to end in headless Chromium (`bench`)',
     about:
-      "Real pages against the real server in a private network namespace, reported against the project's goals: the cold-start TTFT of the DP plan against the even, heuristic and single-device plans on emulated paper-shaped pages; decode tokens/s of a multi-page pipeline against one page and against transformers.js; per-hop latency and throughput over a WebRTC data channel; and shard load (IndexedDB read + session creation) against the raw IndexedDB read rate.",
-    run: 'npm run bench [-- --preset demo|tiny --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode]',
+      "Real pages against the real server in a private network namespace, reported against the project's goals: the cold-start TTFT of the DP plan against the even, heuristic and single-device plans after one calibration request, on a device-lab line-up (`--lab`, default paper; runs before the lab recorded no line-up and used paper-shaped pages in one browser with DevTools throttling), with issue 12's goals on the prediction after calibration; decode tokens/s of a multi-page pipeline against one page and against transformers.js; per-hop latency and throughput over a WebRTC data channel; and shard load (IndexedDB read + session creation) against the raw IndexedDB read rate.",
+    run: 'npm run bench [-- --preset realistic|demo|tiny --lab paper|equal|laptop-phones|memory-bound|off --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode,api,failover]',
+    render: e2eSection,
+  },
+  'e2e-lab.json': {
+    title: 'End to end, plans on the device lab, after calibration (issue 12)',
+    about:
+      "The plan comparison of `npm run bench` (e2e/bench.ts) alone, on the default `realistic` preset and the paper-shaped device lab (each page its own Chromium in its own CPU control group and network namespace with tc-shaped links, plus a storage read cap): one warm-up request, one calibration request, then the DP, even, heuristic and single-device plans from cold, each predicted with the refitted parameters. Goals (issue 12): per plan TTFT and median per-phase error after calibration <= 15 %, DP's measured TTFT the lowest and <= 0.8x even's, and the measured ranking of the plans equal to the predicted one. The runs saved here (this one and the repeat below) predate the uplink fit from one request's hand-overs (planner/calibration.ts): heuristic's 3.96 s predicted hand-over below is the cross-request fit it replaced.",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab.json',
+    render: e2eSection,
+  },
+  'e2e-lab-repeat.json': {
+    title: 'End to end, plans on the device lab, the same code again',
+    about:
+      "A second run of the lab plan comparison on the same code as the section above, started right after it (the two differ only by the machine's other work and chance): how far the measured times of the same plans on the same devices move from one run to the next.",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-repeat.json',
+    render: e2eSection,
+  },
+  'e2e-lab-before.json': {
+    title: 'End to end, plans on the device lab, before the fixes of this run',
+    about:
+      "The same run as `e2e-lab.json` above at the commit that added the lab to `npm run bench`, before the fixes it led to: the lab's own CPU group at the default weight (under load the whole lab shared about one process's share of the machine, so devices got a fraction of their quota and contended), the read cap applied to each unit alone (a stage's concurrent reads took max(unit) / cap instead of sum / cap), and link latencies fitted per pair across the pages' offset clocks (2.8-3.2 s predicted per hand-over). Compare its calibration and per-phase tables with the section above.",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-before.json',
     render: e2eSection,
   },
   'e2e-issue11.json': {

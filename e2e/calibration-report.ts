@@ -5,7 +5,7 @@
  * of the plans equals the predicted one. The demo and the bench print it and save it with their JSON.
  */
 import type { ModelManifest } from '../shards/manifest.ts';
-import type { RosterPeer, ServerMessageOf, TimingEntry } from '../core/protocol.ts';
+import type { CalibratedParams, RosterPeer, ServerMessageOf, TimingEntry } from '../core/protocol.ts';
 import { calibratedDevice } from '../planner/calibration.ts';
 import { evaluatePlan, type DeviceProfile, type PlanProblem, type PlanStage } from '../planner/index.ts';
 import { COMPARED_PHASES, measuredPhases, predictedPhases, relativeError } from '../planner/phase-comparison.ts';
@@ -42,6 +42,8 @@ export interface PlanCalibration {
   medianPhaseErrorAfter: number | null;
   /** Pages whose refitted parameters the plan used. */
   calibratedPages: number;
+  /** Those parameters, per stage's page (null: the page's profile), to see what a misprediction came from. */
+  refitted: { name: string; params: CalibratedParams | null }[];
   phases: PhaseError[];
 }
 
@@ -129,6 +131,10 @@ export function calibrationReport(
       medianPhaseErrorBefore: med(counted.map((p) => p.errorBefore)),
       medianPhaseErrorAfter: med(counted.map((p) => p.errorAfter)),
       calibratedPages: plan.calibrated?.length ?? 0,
+      refitted: plan.stages.map((s) => ({
+        name: s.displayName,
+        params: plan.calibrated?.find((c) => c.peerId === s.peerId)?.params ?? null,
+      })),
       phases,
     };
   });

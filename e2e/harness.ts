@@ -340,6 +340,15 @@ export class Harness {
   }
 
   /**
+   * Waits until every stage page of `plan` has built its stage: a last stage loads the tokenizer first (a
+   * main-thread task of seconds on a lab device), and a start that arrives during it starts that page's
+   * clock late, so its phases and the TTFT on its clock would read short.
+   */
+  async waitPrepared(plan: ServerMessageOf<'plan-ready'>): Promise<void> {
+    await Promise.all(plan.stages.map((s) => this.page(s.displayName).waitPrepared(plan.planId)));
+  }
+
+  /**
    * Start a request and wait for it to finish: the last `output` with done, then the timing reports of
    * every stage (until each stage has reported and 1 s passes without a new report).
    */

@@ -6,12 +6,20 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { chromium as playwright, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumArgs } from './browser.ts';
 import { prepareE2e, skipBanner } from './environment.ts';
-import { checkLabShapes, createLab, LAB_CPU_SHARES, labSupport, tbfBurstBytes, type Lab } from './lab.ts';
+import {
+  checkLabShapes,
+  createLab,
+  LAB_CPU_SHARES,
+  labGroupShares,
+  labSupport,
+  tbfBurstBytes,
+  type Lab,
+} from './lab.ts';
 import { startServerInNetwork, type ServerProcess } from './server-process.ts';
 
 const ready = prepareE2e();
@@ -89,6 +97,10 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
     expect(pids).toContain(String(server.child.pid));
     expect(Number(readFileSync(join(lab.serverCgroup, 'cpu.shares'), 'utf8'))).toBe(LAB_CPU_SHARES);
     expect(Number(readFileSync(join(lab.serverCgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(-1);
+    // the lab's own group weighs as much as its children together against the host's plain processes
+    expect(Number(readFileSync(join(dirname(lab.serverCgroup), 'cpu.shares'), 'utf8'))).toBe(
+      labGroupShares(lab.devices.length),
+    );
   });
 
   it('puts every process of a device browser in its own CPU group with its quota', () => {

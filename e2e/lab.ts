@@ -79,6 +79,18 @@ const PERIOD_US = 100_000;
  */
 export const LAB_CPU_SHARES = 16_384;
 
+/**
+ * cpu.shares of the lab's own group, the parent of the devices' and the server's. cgroup v1 weighs a
+ * group against its siblings only: at the host's root every plain process weighs 1024, and the lab's group
+ * competes as ONE entity with its own weight. Left at the default 1024, the whole lab shared ~1/(1 + busy
+ * processes) of the machine: under a load of ~10 three 0.5-core devices got 0.15-0.2 core each (and
+ * 0.55 with this weight), so devices contended with each other after all. Its children's weights summed;
+ * the kernel's maximum is 262144.
+ */
+export function labGroupShares(devices: number): number {
+  return Math.min(262_144, LAB_CPU_SHARES * (devices + 1));
+}
+
 /** Whether the lab can run here, and if not, why (the caller says so loudly and falls back). */
 export function labSupport(): { ok: true } | { ok: false; reason: string } {
   if (process.getuid?.() !== 0)
@@ -158,6 +170,7 @@ export function createLab(
   try {
     inHub('sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward');
     mkdirSync(groupRoot);
+    writeFileSync(join(groupRoot, 'cpu.shares'), String(labGroupShares(shapes.length)));
     const devices = shapes.map((shape, i): LabDevice => {
       const namespace = `${hub.name}-d${i}`;
       const hubIf = `d${i}h`;

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PlanMethod, RosterPeer } from '../core/protocol.ts';
+import type { PlanMethod, RosterPeer, ServerMessageOf } from '../core/protocol.ts';
 import { TandemError } from '../core/errors.ts';
 import { Harness } from './harness.ts';
 import type { ModelFixture } from './model-fixture.ts';
@@ -57,6 +57,18 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
     verboseServer: o.verboseServer,
     ...(labPeers.length > 0 ? { lab: labPeers } : {}),
   });
+  // Units cached and every stage built before `go`: a start that finds a page busy building its stage (a
+  // last stage's tokenizer load is seconds of main thread on a lab device) starts its clock late, and its
+  // phases and the TTFT read short (seen: 7.5 s on the last page's clock, 13.8 s at the driver).
+  const ready = async (plan: ServerMessageOf<'plan-ready'>) => {
+    await h.waitCached(plan);
+    try {
+      await h.waitPrepared(plan);
+    } catch (err) {
+      if (!(err instanceof TandemError)) throw err;
+      o.log(`!!! ${plan.method}: not every stage was built before go; its timings may read short: ${err.message}`);
+    }
+  };
   try {
     await h.createSession('demo');
     o.log(`opening ${o.peers.length} pages one by one (each profiles itself alone)`);
@@ -72,13 +84,13 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
     // onnxruntime-web wasm compile, the tokenizer load) are not charged to whichever plan runs first.
     // Every measured request is still a cold start: units read from IndexedDB into fresh sessions.
     const warm = await h.plan('even', prompt.tokens);
-    await h.waitCached(warm);
+    await ready(warm);
     await h.go(warm, prompt.text, 1);
     o.log('warm-up request done');
     // The calibration request (issue 12): a fresh even plan from cold, a few tokens; the server refits every
     // page from its timings (a page's first, warm-up request counts no more once it has this one).
     const calibrationPlan = await h.plan('even', prompt.tokens);
-    await h.waitCached(calibrationPlan);
+    await ready(calibrationPlan);
     await h.go(calibrationPlan, prompt.text, Math.min(o.newTokens, 8));
     o.log('calibration request done');
     const runs: PlanRun[] = [];
@@ -96,7 +108,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
         continue;
       }
       o.log(`${method}: caching units`);
-      await h.waitCached(plan);
+      await ready(plan);
       const run = await h.go(plan, prompt.text, o.newTokens);
       o.log(
         `${method}: predicted T ${plan.predictedLatency.toFixed(3)} s, measured TTFT ${run.metrics.ttft?.toFixed(3) ?? '-'} s, decode ${run.metrics.decodeTokensPerSec?.toFixed(1) ?? '-'} tok/s`,

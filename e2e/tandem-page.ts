@@ -9,6 +9,7 @@
  */
 import type { Browser, BrowserContext, CDPSession, Page, Request } from 'playwright-core';
 import type { LabDeviceShape } from './lab.ts';
+import { TandemError } from '../core/errors.ts';
 
 export interface PeerSpec {
   /** Display name (unique in a session). */
@@ -154,6 +155,22 @@ export class TandemPage {
   /** The page's own clock (performance.now(), ms), which its long-task times use. */
   async pageNow(): Promise<number> {
     return this.page.evaluate(() => (window as unknown as { tandem: { now(): number } }).tandem.now());
+  }
+
+  /** Waits until the page has built its stage of `planId` (window.tandem.preparedPlan()). */
+  async waitPrepared(planId: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const prepared = await this.page.evaluate(
+        () => (window as unknown as { tandem: { preparedPlan?: () => string | null } }).tandem.preparedPlan?.() ?? null,
+      );
+      if (prepared === planId) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new TandemError(
+      'e2e-timeout',
+      `${this.spec.name}: its stage of plan ${planId} was not built within ${timeoutMs / 1000} s.\n${this.diagnostics()}`,
+    );
   }
 
   /** Main-thread long tasks (> 50 ms) that started at or after `sinceMs` on the page clock. */

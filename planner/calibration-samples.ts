@@ -121,7 +121,9 @@ export function requestSamples(
     const received = at(rt, 'receive', step);
     if (sentAtMs === null || received.length === 0 || waits.length === 0) return;
     if (Math.max(...waits.map(dur)) < WAITING_MS) return; // arrived while the receiver was busy: no link time
-    const seconds = Math.max(0, (lastEnd(received) - sentAtMs) / 1000);
+    // Not clamped at 0: the two pages' clocks start at their own arrivals of start, and a hop to a page that
+    // got it later reads short, even negative; the fit cancels the offsets around the ring (calibration.ts).
+    const seconds = (lastEnd(received) - sentAtMs) / 1000;
     out.hops.push({ requestId, from: stages[from].device, to: stages[to].device, bytes, seconds });
   };
   const endOf = (n: number, phase: TimingEntry['phase'], step: number) => {

@@ -89,7 +89,7 @@ const problem = (devices: DeviceProfile[], tokens: number): PlanProblem => ({
 });
 
 /** The calibration history: six requests over different plans and prompt lengths, one with an outlier. */
-function history(noise: number): { stages: StageSample[]; hops: HopSample[] } {
+function history(noise: number, clockSkewSec = 0): { stages: StageSample[]; hops: HopSample[] } {
   const runs: { order: number[]; counts: number[]; tokens: number; outlier?: boolean }[] = [
     { order: [0, 1, 2], counts: [3, 3, 2], tokens: 256 },
     { order: [1, 2, 0], counts: [2, 3, 3], tokens: 128 },
@@ -110,8 +110,14 @@ function history(noise: number): { stages: StageSample[]; hops: HopSample[] } {
       decodeSteps: 12,
       ...(r.outlier ? { outlier: { stage: 0, phase: 'storage-read', factor: 4 } } : {}),
     });
+    // Each page times from its own arrival of start: with clockSkewSec, stage n's page got it late by a
+    // different amount in every request (up to clockSkewSec), so its whole report reads earlier by that.
+    const late = plan.map((_, n) => (n === 0 ? 0 : clockSkewSec * (((i * 7 + n * 3) % 5) / 4)));
+    const timings = run.timings.map((entries, n) =>
+      entries.map((t) => ({ ...t, startMs: t.startMs - 1000 * late[n], endMs: t.endMs - 1000 * late[n] })),
+    );
     // The server knows the profiles, not the truth: samples are costed with the prior problem.
-    const samples = requestSamples(problem(PRIOR, r.tokens), plan, run.timings, i);
+    const samples = requestSamples(problem(PRIOR, r.tokens), plan, timings, i);
     stages.push(...samples.stages);
     hops.push(...samples.hops);
   });
@@ -179,6 +185,18 @@ describe('calibration from per-phase timings', () => {
     const fitted = params.map((p, k) => ({ p, k })).filter(({ p }) => p.uplinkBitsPerSec !== null);
     expect(fitted.length).toBeGreaterThanOrEqual(2);
     for (const { p, k } of fitted) expect(rel(p.uplinkBitsPerSec!, TRUE[k].uplinkBitsPerSec)).toBeLessThan(0.15);
+  });
+
+  it("recovers the link latencies and uplinks when the pages' clocks are offset by up to a second, differently in every request", () => {
+    const skewed = history(0.03, 1.0);
+    const fit = calibrateDevices(PRIOR, skewed.stages, skewed.hops).map((p) => p!);
+    TRUE.forEach((t, k) => {
+      expect(Math.abs(fit[k].linkLatencySec - t.linkLatencySec), `${t.name} latency`).toBeLessThan(0.0015);
+      // uplinks from the slopes within each request, where the offset is one constant
+      const up = fit[k].uplinkBitsPerSec;
+      if (up !== null) expect(rel(up, t.uplinkBitsPerSec), `${t.name} uplink`).toBeLessThan(0.15);
+    });
+    expect(fit.filter((p) => p.uplinkBitsPerSec !== null).length).toBeGreaterThanOrEqual(2);
   });
 
   it('the outlier request moves the fit by less than the noise', () => {

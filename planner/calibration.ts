@@ -12,14 +12,15 @@
  *   decode       the median effective FLOP/s of a decode step (sampling included on the last stage)
  * and per link, from the hand-overs that found their receiver waiting:
  *   uplink       Theil-Sen line of seconds vs bits of the device's hand-overs when their sizes differ
- *   latency      lambda_a + lambda_b = the median excess of each hop over its bits / rate, solved for every
- *                device by least squares (pairSumLeastSquares), the profile's value where hops do not
- *                separate two devices
+ *   latency      per request whose hops close its ring, the sum of its pairs' median excess over bits / rate
+ *                = 2 x the sum of its devices' lambda (the pages' clock offsets cancel around a ring), solved
+ *                for every device by least squares (subsetSumLeastSquares), the profile's value where rings
+ *                do not separate devices
  * Medians and Theil-Sen ignore a minority of outlier requests (a page stalled by a long task).
  */
 import type { CalibratedParams } from '../core/protocol.ts';
 import { effectiveFlops } from './devices.ts';
-import { median, pairSumLeastSquares, theilSen } from './robust-fit.ts';
+import { median, subsetSumLeastSquares, theilSen } from './robust-fit.ts';
 import type { HopSample, StageSample } from './calibration-samples.ts';
 import type { DeviceProfile } from './types.ts';
 
@@ -103,32 +104,61 @@ export function fitLinks(
   hops: readonly HopSample[],
 ): { uplinkBitsPerSec: (number | null)[]; linkLatencySec: number[] } {
   const K = devices.length;
-  // Per ordered pair, a line seconds = latency + bits / rate where its hand-overs differ in size (prefill
-  // and decode); the sender's uplink is the median rate over its pairs (each pair has its own latency).
+  // Per ordered pair, the slope of seconds vs bits where its hand-overs differ in size (prefill and
+  // decode): Theil-Sen over point pairs OF ONE REQUEST only, since each request's hops carry that
+  // request's clock offset between the two pages (see the latency below); slopes across requests took the
+  // offsets for transfer time (on the lab: a 67 kbit/s uplink, 3.96 s predicted for a 32 KB hand-over
+  // measured at 0.04 s). The sender's uplink is the median rate over its pairs.
   const pairHops = new Map<string, HopSample[]>();
   for (const h of hops) pairHops.set(`${h.from}>${h.to}`, [...(pairHops.get(`${h.from}>${h.to}`) ?? []), h]);
   const pairRates: number[][] = devices.map(() => []);
   for (const list of pairHops.values()) {
-    const points = list.map((h) => ({ x: 8 * h.bytes, y: h.seconds }));
-    const xs = points.map((p) => p.x);
-    if (points.length < 3 || Math.max(...xs) < 4 * Math.min(...xs)) continue; // sizes must differ
-    const line = theilSen(points, 0.5);
-    if (line && line.slope > 0) pairRates[list[0].from].push(1 / line.slope);
+    const slopes: number[] = [];
+    for (let i = 0; i < list.length; i++)
+      for (let j = i + 1; j < list.length; j++) {
+        const [a, b] = [list[i], list[j]];
+        if (a.requestId !== b.requestId) continue;
+        const [small, large] = a.bytes <= b.bytes ? [a, b] : [b, a];
+        if (8 * large.bytes < 4 * 8 * small.bytes) continue; // sizes must differ
+        slopes.push((large.seconds - small.seconds) / (8 * (large.bytes - small.bytes)));
+      }
+    if (slopes.length < 2) continue;
+    const slope = median(slopes);
+    if (slope > 0) pairRates[list[0].from].push(1 / slope);
   }
   const uplink = pairRates.map((r): number | null => (r.length ? median(r) : null));
   const rate = (k: number, dir: 'up' | 'down') =>
     dir === 'up' ? (uplink[k] ?? devices[k].uplinkBitsPerSec) : devices[k].downlinkBitsPerSec;
-  // Median excess over bits / rate per ordered pair, then lambda_a + lambda_b = excess for every pair.
-  const byPair = new Map<string, { a: number; b: number; excess: number[] }>();
+  // Each page times its phases from its own arrival of the request's start, so a hop a -> b (receiver's
+  // clock minus sender's) carries the pages' clock offset o_a - o_b as well as lambda_a + lambda_b: under
+  // CPU quotas one page received start up to seconds after another, and per-pair fits took that for
+  // latency. The offsets are constant within a request and cancel around its ring (every stage's
+  // hand-over and the token's way back): per request whose hops close the ring, the sum of the pairs'
+  // median excess over bits / rate is 2 x the sum of its devices' lambda (each device sends once and
+  // receives once). Least squares over those sums separates devices wherever requests' rings differ.
+  const byRequest = new Map<number, Map<string, { a: number; b: number; excess: number[] }>>();
   for (const h of hops) {
+    const pairs = byRequest.get(h.requestId) ?? new Map<string, { a: number; b: number; excess: number[] }>();
     const key = `${h.from}>${h.to}`;
-    const entry = byPair.get(key) ?? { a: h.from, b: h.to, excess: [] };
+    const entry = pairs.get(key) ?? { a: h.from, b: h.to, excess: [] };
     entry.excess.push(h.seconds - (8 * h.bytes) / Math.min(rate(h.from, 'up'), rate(h.to, 'down')));
-    byPair.set(key, entry);
+    pairs.set(key, entry);
+    byRequest.set(h.requestId, pairs);
   }
-  const pairs = [...byPair.values()].map((p) => ({ a: p.a, b: p.b, value: Math.max(0, median(p.excess)) }));
+  const rings = [...byRequest.values()].flatMap((pairs) => {
+    const list = [...pairs.values()];
+    const senders = new Set(list.map((p) => p.a));
+    const receivers = new Set(list.map((p) => p.b));
+    const closed =
+      list.length >= 2 &&
+      senders.size === list.length &&
+      receivers.size === list.length &&
+      [...senders].every((k) => receivers.has(k));
+    if (!closed) return [];
+    return [{ members: [...senders], value: list.reduce((sum, p) => sum + median(p.excess), 0) / 2 }];
+  });
   const prior = devices.map((d) => d.linkLatencySec ?? 0);
-  const latency = pairs.length ? pairSumLeastSquares(K, pairs, prior) : prior;
+  const latency = rings.length ? subsetSumLeastSquares(K, rings, prior) : prior;
   return { uplinkBitsPerSec: uplink, linkLatencySec: latency.map((l) => Math.max(0, l)) };
 }
 

@@ -39,33 +39,28 @@ export function theilSen(points: readonly { x: number; y: number }[], minSpread 
 }
 
 /**
- * Least squares for per-node offsets from pair sums: minimise sum over pairs (x_a + x_b - value)^2 +
- * ridge sum_k (x_k - prior_k)^2. The ridge keeps nodes the pairs do not separate (a chain a-b-c only
- * fixes sums) at their prior; with ridge << 1 the pairs decide wherever they can.
+ * Least squares for per-node values from sums over subsets of nodes: minimise sum over rows
+ * (sum_{k in members} x_k - value)^2 + ridge sum_k (x_k - prior_k)^2. The ridge keeps nodes the rows do not
+ * separate (only their sum is known) at their prior; with ridge << 1 the rows decide wherever they can.
  */
-export function pairSumLeastSquares(
+export function subsetSumLeastSquares(
   count: number,
-  pairs: readonly { a: number; b: number; value: number }[],
+  rows: readonly { members: readonly number[]; value: number }[],
   prior: readonly number[],
   ridge = 1e-3,
 ): number[] {
-  // Normal equations M x = v, M = sum e_ab e_ab^T + ridge I (symmetric positive definite).
+  // Normal equations M x = v, M = sum e_S e_S^T + ridge I (symmetric positive definite).
   const M = Array.from({ length: count }, () => new Float64Array(count));
   const v = new Float64Array(count);
   for (let k = 0; k < count; k++) {
     M[k][k] = ridge;
     v[k] = ridge * prior[k];
   }
-  for (const { a, b, value } of pairs) {
-    for (const [i, j] of [
-      [a, a],
-      [a, b],
-      [b, a],
-      [b, b],
-    ] as const)
-      M[i][j] += 1;
-    v[a] += value;
-    v[b] += value;
+  for (const { members, value } of rows) {
+    for (const i of members) {
+      for (const j of members) M[i][j] += 1;
+      v[i] += value;
+    }
   }
   // Gaussian elimination with partial pivoting (count <= 32).
   for (let c = 0; c < count; c++) {
@@ -87,4 +82,19 @@ export function pairSumLeastSquares(
     x[r] = s / M[r][r];
   }
   return x;
+}
+
+/** Pair sums x_a + x_b = value: subsetSumLeastSquares with two-node rows. */
+export function pairSumLeastSquares(
+  count: number,
+  pairs: readonly { a: number; b: number; value: number }[],
+  prior: readonly number[],
+  ridge = 1e-3,
+): number[] {
+  return subsetSumLeastSquares(
+    count,
+    pairs.map((p) => ({ members: [p.a, p.b], value: p.value })),
+    prior,
+    ridge,
+  );
 }

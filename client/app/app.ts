@@ -131,6 +131,11 @@ export class App {
     return this.holdPoints;
   }
 
+  /** The plan whose stage this page has built and can start at once (StageController.preparedPlan). */
+  preparedPlan(): string | null {
+    return this.stage.preparedPlan();
+  }
+
   snapshot(): TandemSnapshot {
     return snapshotOf(this.current);
   }

@@ -89,6 +89,8 @@ export class StageController {
   private peer: StagePeer | null = null;
   private prepared: Promise<StagePeer> | null = null;
   private preparedPlanId: string | null = null;
+  /** The plan whose stage is built and ready for its start (tokenizer loaded on a last stage), null when none. */
+  private readyPlanId: string | null = null;
   /** The repaired plan announced by the coordinator's `repair` (failover): its assignments may re-link. */
   private repairPlanId: string | null = null;
   /** Where the current stage's phases and tokens go: the hooks of the assignment it now serves. */
@@ -115,6 +117,14 @@ export class StageController {
     this.transportFor = peerId;
   }
 
+  /**
+   * The plan whose stage this page has built (its StagePeer, and a last stage's tokenizer: a long main-thread
+   * task that would delay the page's arrival of start, and so its clock), null before any.
+   */
+  preparedPlan(): string | null {
+    return this.readyPlanId;
+  }
+
   /** Builds the StagePeer for a new assignment (before "go", so no early frame is missed). */
   prepare(opts: PrepareOptions): Promise<StagePeer> {
     if (opts.signal.aborted) return Promise.reject(abortedError(opts.signal));
@@ -127,6 +137,7 @@ export class StageController {
       this.preparedPlanId = opts.assignment.planId;
       const relinked = this.running.then(() => {
         kept.relink(opts.assignment);
+        this.readyPlanId = opts.assignment.planId;
         opts.hooks.onRelinked?.(opts.assignment.planId);
         return kept;
       });
@@ -228,6 +239,7 @@ export class StageController {
         throw abortedError(opts.signal);
       }
       this.peer = peer;
+      this.readyPlanId = a.planId;
       opts.signal.addEventListener('abort', () => this.retire(prepared), { once: true });
       return peer;
     })();

@@ -286,6 +286,21 @@ describe('ShardCache', () => {
     expect(cache.readLog()).toEqual([{ unitId: 'embed', readSeconds: r.readSeconds, verifySeconds: r.verifySeconds }]);
   });
 
+  it('makes reads that run at once share the emulated read cap (one disk per page)', async () => {
+    const cap = 100_000; // bytes/s
+    const cache = new ShardCache(MANIFEST, {
+      baseUrl: '/m/',
+      store: freshStore(),
+      fetchImpl: fakeServer().fetchImpl,
+      emulation: { label: 'slow', computeSlowdown: 1, readBytesPerSecCap: cap },
+    });
+    await cache.ensure(['embed', 'head']);
+    const [embed, head] = await Promise.all([cache.readUnit('embed'), cache.readUnit('head')]);
+    const total = embed.bytes.byteLength + head.bytes.byteLength;
+    // stretched one by one, both would end at max(bytes) / cap; sharing the cap, the later ends at the sum
+    expect(Math.max(embed.readSeconds, head.readSeconds)).toBeGreaterThanOrEqual(total / cap - 0.002);
+  });
+
   it('verifies with the JS SHA-256 where WebCrypto is missing (insecure context)', async () => {
     vi.stubGlobal('crypto', {});
     try {

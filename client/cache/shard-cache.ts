@@ -21,7 +21,8 @@
 import { createStore, del, delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
 import { TandemError } from '../../core/errors.ts';
 import { verifyUnit, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
-import { rateStretch, type Emulation } from '../profiler/emulation.ts';
+import type { Emulation } from '../profiler/emulation.ts';
+import { ReadPacer } from '../profiler/read-pacer.ts';
 import { sleepSeconds } from '../profiler/timing.ts';
 import { sha256HexJs } from './sha256.ts';
 import {
@@ -113,6 +114,8 @@ export class ShardCache {
   readonly store: UseStore;
   private readonly fetchImpl: typeof fetch;
   private readonly reads: UnitRead[] = [];
+  /** The emulated read cap, shared by this page's concurrent reads (a stage reads its units at once). */
+  private readonly readPacer: ReadPacer;
 
   constructor(
     readonly manifest: ModelManifest,
@@ -120,6 +123,7 @@ export class ShardCache {
   ) {
     this.store = options.store ?? createStore('tandem-shards', 'units');
     this.fetchImpl = options.fetchImpl ?? fetch.bind(globalThis);
+    this.readPacer = new ReadPacer(options.emulation?.readBytesPerSecCap);
   }
 
   /** The base URL of a package folder from its manifest URL. */
@@ -320,9 +324,7 @@ export class ShardCache {
     const t0 = performance.now();
     const value = await get<unknown>(blobKey(this.manifest.name, unit.sha256), this.store);
     const bytes = await valueBytes(value);
-    await sleepSeconds(
-      rateStretch(this.options.emulation?.readBytesPerSecCap, bytes?.byteLength ?? 0, (performance.now() - t0) / 1000),
-    );
+    await sleepSeconds(this.readPacer.delaySeconds(bytes?.byteLength ?? 0, t0, performance.now()));
     const readSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();
     try {
