@@ -89,7 +89,7 @@ export class StageController {
   private peer: StagePeer | null = null;
   private prepared: Promise<StagePeer> | null = null;
   private preparedPlanId: string | null = null;
-  /** The plan whose stage is built and ready for its start (tokenizer loaded on a last stage), null when none. */
+  /** The plan whose stage is built and ready for its start (token text loaded on a last stage), null when none. */
   private readyPlanId: string | null = null;
   /** The repaired plan announced by the coordinator's `repair` (failover): its assignments may re-link. */
   private repairPlanId: string | null = null;
@@ -118,8 +118,8 @@ export class StageController {
   }
 
   /**
-   * The plan whose stage this page has built (its StagePeer, and a last stage's tokenizer: a long main-thread
-   * task that would delay the page's arrival of start, and so its clock), null before any.
+   * The plan whose stage this page has built (its StagePeer, and a last stage's token text, built in a
+   * worker), null before any: a start that arrives earlier waits for the build and starts its clock late.
    */
   preparedPlan(): string | null {
     return this.readyPlanId;
