@@ -906,6 +906,47 @@ function failoverSection(json: unknown): string {
   ].join('\n\n');
 }
 
+const anchorRun = z.looseObject({
+  loadSec: z.number(),
+  ttftSec: z.number().nullable(),
+  decodeTokensPerSec: z.number().nullable(),
+});
+
+const anchorBench = z.looseObject({
+  started: z.string(),
+  finished: z.string(),
+  loadAverage: z.looseObject({ before: z.array(z.number()), after: z.array(z.number()) }),
+  model: z.looseObject({ name: z.string(), preset: z.string(), bytes: z.number() }),
+  promptTokens: z.number(),
+  newTokens: z.number(),
+  method: z.string(),
+  anchor: z.looseObject({ cold: anchorRun, threads: z.number() }),
+  tandem: anchorRun,
+  tokensIdentical: z.boolean(),
+  goals: z.array(
+    z.looseObject({ name: z.string(), value: z.number().nullable(), target: z.string(), met: z.boolean().nullable() }),
+  ),
+});
+
+function anchorSection(json: unknown): string {
+  const d = anchorBench.parse(json);
+  const load = (l: number[]) => l.map(formatNumber).join(' / ');
+  const row = (name: string, r: z.infer<typeof anchorRun>) => [name, r.loadSec, r.ttftSec, r.decodeTokensPerSec];
+  return [
+    `Recorded ${d.started} to ${d.finished}; model \`${d.model.name}\` (preset \`${d.model.preset}\`, ${d.model.bytes} bytes); ${d.promptTokens}-token prompt, ${d.newTokens} tokens; ${d.anchor.threads} wasm thread(s); load average ${load(d.loadAverage.before)} before, ${load(d.loadAverage.after)} after (1 / 5 / 15 min).`,
+    `Method: ${d.method}`,
+    table(
+      ['goal', 'measured', 'target', 'met'],
+      d.goals.map((g) => [g.name, g.value, g.target, g.met]),
+    ),
+    table(
+      ['run', 'load s', 'TTFT incl. load s', 'decode tokens/s'],
+      [row('transformers.js alone', d.anchor.cold), row('Tandem, one page', d.tandem)],
+    ),
+    `Tokens identical: ${d.tokensIdentical ? 'yes' : 'no'}.`,
+  ].join('\n\n');
+}
+
 const ringBench = z.looseObject({
   label: z.string().optional(),
   started: z.string(),
@@ -1178,6 +1219,13 @@ const SECTIONS: Record<string, Section> = {
       "Pages taken away mid-request on lab devices (a closed tab, or a cut link), one per request: whether each request still ends with the tokens of an uninterrupted run, and the recovery time (loss detected → next token, server clock) against the repair plan's predicted resume (docs/failover.md).",
     run: 'npm run bench:failover [-- --failures 10 --devices 5 --new-tokens 16 --at 5]',
     render: failoverSection,
+  },
+  'anchor.json': {
+    title: 'One page against transformers.js in the same browser (`bench:anchor`)',
+    about:
+      "The baseline a one-laptop user would open instead of Tandem: transformers.js alone in one tab (client/anchor.html) on the same weights (`shards export-full`), against one Tandem page, both in the same headless Chromium on wasm with the same thread count and the same chat-rendered prompt, greedy; each after a 1-token warm-up request, measured on a cold request (the model loaded again). Issue 11's goals: TTFT including load <= 0.75x the anchor's, decode >= 1.2x.",
+    run: 'npm run bench:anchor [-- --preset realistic --tokens 256 --new-tokens 32]',
+    render: anchorSection,
   },
   'ring.json': {
     title: 'The decode ring, per token (`bench:ring`)',
