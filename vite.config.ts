@@ -1,5 +1,4 @@
 // vitest/config's defineConfig is vite's, typed with the `test` block.
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // COOP/COEP make the page cross-origin isolated, which onnxruntime-web needs for wasm threads.
@@ -11,18 +10,7 @@ const isolationHeaders = {
 export default defineConfig({
   root: 'client',
   base: './',
-  build: {
-    outDir: '../dist/client',
-    emptyOutDir: true,
-    target: 'es2022',
-    // the page, and the transformers.js anchor the bench measures it against (npm run bench:anchor)
-    rolldownOptions: {
-      input: {
-        main: fileURLToPath(new URL('./client/index.html', import.meta.url)),
-        transformersAnchor: fileURLToPath(new URL('./client/anchor.html', import.meta.url)),
-      },
-    },
-  },
+  build: { outDir: '../dist/client', emptyOutDir: true, target: 'es2022' },
   // the inference worker is an ES module worker (onnxruntime-web is an ES module)
   worker: { format: 'es' },
   server: { headers: isolationHeaders },

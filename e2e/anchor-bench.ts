@@ -14,6 +14,7 @@ import { createServer, type Server } from 'node:http';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { chromium as playwright } from 'playwright-core';
+import { build } from 'vite';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 import { TandemError } from '../core/errors.ts';
 import { StaticFiles } from '../signaling/static-files.ts';
@@ -21,7 +22,7 @@ import type { AnchorRequest, AnchorResult } from '../client/anchor/transformers-
 import { chromiumArgs } from './browser.ts';
 import { ratioGoal, writeBenchJson, type Goal } from './bench-output.ts';
 import { requireE2e } from './environment.ts';
-import { buildPage, Harness } from './harness.ts';
+import { Harness } from './harness.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
 import { promptOfTokens } from './prompt.ts';
 import { ensureExportFull } from './reference.ts';
@@ -53,7 +54,21 @@ export interface AnchorBenchResult {
   goals: Goal[];
 }
 
-/** The built page (anchor.html among it) and the export under /anchor-model/, cross-origin isolated like the server's. */
+/**
+ * The anchor page, built on its own into a private folder: a second entry in the page's own build
+ * changed how Vite splits the page's chunks, so the product build stays single-entry.
+ */
+async function buildAnchorPage(): Promise<string> {
+  const outDir = resolve(`.tandem/e2e/anchor-${process.pid}`);
+  await build({
+    configFile: resolve('vite.config.ts'),
+    logLevel: 'error',
+    build: { outDir, emptyOutDir: true, rolldownOptions: { input: resolve('client/anchor.html') } },
+  });
+  return outDir;
+}
+
+/** The built anchor page and the export under /anchor-model/, cross-origin isolated like the server's. */
 async function serveAnchor(clientDir: string, exportDir: string): Promise<{ server: Server; origin: string }> {
   const page = new StaticFiles(clientDir);
   const weights = new StaticFiles(dirname(exportDir));
@@ -179,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
   const started = new Date().toISOString();
   const before = loadavg();
   log(`anchor bench: transformers.js alone in a tab (${preset}, ${prompt.tokens}-token prompt, ${newTokens} tokens)`);
-  const anchor = await runAnchor(chromium, join(buildPage(), 'dist', 'client'), exportDir, {
+  const anchor = await runAnchor(chromium, await buildAnchorPage(), exportDir, {
     modelId: MODEL_ID,
     prompt: prompt.text,
     newTokens,
