@@ -401,7 +401,11 @@ export class StagePeer {
    */
   cancel(requestId: number, reason: string): void {
     if (this.current !== requestId) return;
-    this.fail(new TandemError('request-cancelled', `Request ${requestId} was cancelled: ${reason}.`));
+    const err = new TandemError('request-cancelled', `Request ${requestId} was cancelled: ${reason}.`);
+    this.fail(err);
+    // run() returns now, whatever the request awaits (a send, the worker): the server starts the next
+    // request at once and this stage runs it only after this one ended (a stale step is dropped by runToken)
+    this.stopRun?.(err);
   }
 
   // ---- failover (issue 13)
