@@ -143,7 +143,11 @@ export function mountPage(root: HTMLElement, app: App): void {
     'label.field.field-check',
     { for: 'plan-warm' },
     warmToggle,
-    ' Warm: pages load their stage when planned (a request then skips the load; predictions stay cold-start)',
+    h(
+      'span',
+      {},
+      'Warm: pages load their stage when planned (a request then skips the load; predictions stay cold-start)',
+    ),
   );
   const planBtn = h('button.btn.btn-primary', { id: 'plan-btn', type: 'button' }, 'Plan');
   planBtn.addEventListener('click', () =>
@@ -186,9 +190,13 @@ export function mountPage(root: HTMLElement, app: App): void {
     'label.field.field-check',
     { for: 'serve-api' },
     apiToggle,
-    ' Serve the API: OpenAI clients can send prompts to this session at ',
-    h('code', {}, `${location.origin}/v1`),
-    ' (they queue with yours)',
+    h(
+      'span',
+      {},
+      'Serve the API: OpenAI clients can send prompts to this session at ',
+      h('code', {}, `${location.origin}/v1`),
+      ' (they queue with yours)',
+    ),
   );
   const planSummary = h('div#plan-summary', {});
   const endBtn = h('button.btn.btn-small.btn-danger', { type: 'button', id: 'end-btn' }, 'End session');
