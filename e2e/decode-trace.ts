@@ -37,6 +37,8 @@ const USAGE = `usage: npm run bench:decode-trace -- [options]
   --pages K        pages, an even K-stage plan (default 1: one page runs the whole model)
   --preset P       seeded model: tiny (default) or demo
   --tokens N       greedy tokens of the measured request (default 32)
+  --cold           trace the cold request instead (storage read, verify, session create, first run): where
+                   the main thread's long tasks come from
   --label TEXT     stored with the figures (e.g. before, after)
   --out FILE       summary JSON (default ${RESULTS})
   --trace FILE     also keep the raw Chrome trace there (open it in chrome://tracing or Perfetto)
@@ -49,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
       pages: { type: 'string', default: '1' },
       preset: { type: 'string', default: 'tiny' },
       tokens: { type: 'string', default: '32' },
+      cold: { type: 'boolean', default: false },
       label: { type: 'string', default: '' },
       out: { type: 'string', default: RESULTS },
       trace: { type: 'string' },
@@ -72,8 +75,10 @@ export async function main(argv: string[]): Promise<number> {
     const plan = await h.plan(method, prompt.tokens);
     if (plan.stages.length !== k) log(`decode-trace: the ${method} plan has ${plan.stages.length} stages, not ${k}`);
     await h.waitCached(plan);
-    await h.go(plan, prompt.text, 2); // cold: storage read, session create, tokenizer
-    await h.go(plan, prompt.text, tokens); // warm-up: tier-up of both paths
+    if (!values.cold) {
+      await h.go(plan, prompt.text, 2); // cold: storage read, session create, tokenizer
+      await h.go(plan, prompt.text, tokens); // warm-up: tier-up of both paths
+    }
     const uptimeBefore = loadavg();
     // one trace of the browser records every page's renderer (the pages are in one browser)
     await h.browser.startTracing(h.pages[0].page, { categories: CATEGORIES.split(','), screenshots: false });
@@ -92,6 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     const saved = writeBenchJson(values.out, {
       benchmark: 'decode-trace',
       label: values.label,
+      traced: values.cold ? 'cold request' : 'warm request',
       started,
       finished: new Date().toISOString(),
       model: model.manifest.name,
@@ -103,8 +109,11 @@ export async function main(argv: string[]): Promise<number> {
       threads,
       loadAverage: { before: uptimeBefore, after: uptimeAfter },
       method:
-        `${k} unemulated page(s) in one headless Chromium (wasm, 1 thread), ${method} plan; a cold 2-token request and a ` +
-        `${tokens}-token warm-up first; a Chrome trace (${CATEGORIES}) of the measured ${tokens}-token greedy request; ` +
+        `${k} unemulated page(s) in one headless Chromium (wasm, 1 thread), ${method} plan; ` +
+        (values.cold
+          ? 'the cold request itself traced'
+          : `a cold 2-token request and a ${tokens}-token warm-up first`) +
+        `; a Chrome trace (${CATEGORIES}) of the measured ${tokens}-token greedy request; ` +
         'thread figures are ms over the whole request (prefill included), per token = / generated tokens',
     });
     print(run.metrics.decodeTokensPerSec, breakdown, threads, generated);
@@ -133,6 +142,10 @@ function print(rate: number | null, b: StepBreakdown, threads: ThreadSummary[], 
     console.log('  trace events, self ms (per token):');
     for (const e of t.byEvent.slice(0, 12))
       console.log(`    ${f(e.ms, 1).padStart(8)} (${f(e.ms / generated).padStart(6)})  x${e.count}  ${e.name}`);
+    for (const l of t.longTaskList.slice(0, 8))
+      console.log(
+        `  long task at ${f(l.startMs, 0)} ms: ${f(l.durationMs, 0)} ms: ${l.byEvent.map((e) => `${e.name} ${f(e.ms, 0)}`).join(', ')}`,
+      );
     console.log('  JS functions (sampled), self ms (per token):');
     for (const e of t.byFunction.slice(0, 12))
       console.log(`    ${f(e.ms, 1).padStart(8)} (${f(e.ms / generated).padStart(6)})  ${e.name}`);

@@ -39,6 +39,11 @@ describe('summariseTrace', () => {
     expect(main.busyMs).toBeCloseTo(70);
     expect(main.tasks).toBe(2);
     expect(main.longTasks).toBe(1);
+    // the long task (task 2) is itemised: where it starts and what filled it
+    expect(main.longTaskList).toHaveLength(1);
+    expect(main.longTaskList[0].startMs).toBeCloseTo(20);
+    expect(main.longTaskList[0].durationMs).toBeCloseTo(60);
+    expect(main.longTaskList[0].byEvent).toEqual([{ name: 'EventDispatch message', ms: 50 }]);
     const byName = Object.fromEntries(main.byEvent.map((e) => [e.name, e.ms]));
     expect(byName['EventDispatch message']).toBeCloseTo(50);
     expect(byName['FunctionCall render @page.js']).toBeCloseTo(4);

@@ -31,11 +31,22 @@ export interface ThreadSummary {
   tasks: number;
   /** tasks longer than 50 ms */
   longTasks: number;
+  /** each task longer than 50 ms, longest first: its start (ms from the first recorded event) and what filled it */
+  longTaskList: LongTaskDetail[];
   /** self time per event name, ms, largest first */
   byEvent: { name: string; ms: number; count: number }[];
   /** self time per JS function (sampling profiler), ms, largest first */
   byFunction: { name: string; ms: number }[];
 }
+
+export interface LongTaskDetail {
+  startMs: number;
+  durationMs: number;
+  /** self time per event name inside the task, ms, largest first */
+  byEvent: { name: string; ms: number }[];
+}
+
+const LONG_TASK_US = 50_000;
 
 const TOP_LEVEL = new Set(['RunTask', 'ThreadControllerImpl::RunTask', 'ThreadPool_RunTask']);
 const THREADS = /^(CrRendererMain|DedicatedWorker thread)$/;
@@ -138,6 +149,8 @@ export function summariseTrace(events: readonly TraceEvent[], top = 25): ThreadS
       chunksById.set(`${e.pid}:${e.id}`, list);
     }
   }
+  let origin = Number.POSITIVE_INFINITY; // a loop: a trace has too many events to spread into Math.min
+  for (const e of events) if (e.ph === 'X' && e.ts !== undefined && e.ts < origin) origin = e.ts;
   const out: ThreadSummary[] = [];
   for (const [key, list] of byThread) {
     const [pid, tid] = key.split(':').map(Number);
@@ -148,14 +161,26 @@ export function summariseTrace(events: readonly TraceEvent[], top = 25): ThreadS
       if (owner !== key) continue;
       for (const [name, ms] of sampledSelfTimes(chunks)) sampled.set(name, (sampled.get(name) ?? 0) + ms);
     }
-    const self = selfTimes(list.filter((e) => !TOP_LEVEL.has(e.name)));
+    const nested = list.filter((e) => !TOP_LEVEL.has(e.name));
+    const self = selfTimes(nested);
+    const long = tasks.filter((e) => e.dur! > LONG_TASK_US).sort((a, b) => b.dur! - a.dur!);
     out.push({
       pid,
       tid,
       thread: names.get(key) ?? '?',
       busyMs: tasks.reduce((s, e) => s + e.dur! / 1000, 0),
       tasks: tasks.length,
-      longTasks: tasks.filter((e) => e.dur! > 50_000).length,
+      longTasks: long.length,
+      longTaskList: long.map((t) => ({
+        startMs: (t.ts! - origin) / 1000,
+        durationMs: t.dur! / 1000,
+        byEvent: ranked(
+          [...selfTimes(nested.filter((e) => e.ts !== undefined && e.ts >= t.ts! && e.ts < t.ts! + t.dur!))].map(
+            ([name, r]) => ({ name, ms: r.ms }),
+          ),
+          6,
+        ),
+      })),
       byEvent: ranked(
         [...self].map(([name, r]) => ({ name, ms: r.ms, count: r.count })),
         top,

@@ -414,13 +414,13 @@ export class App {
       signal: this.signals.signalFor(seq),
       ...(params?.holdAt ? { beforeStep: (generated: number) => this.holds.wait(generated) } : {}),
       readUnit: async (unitId: string) => {
-        const r = await cache.readUnit(unitId);
+        const r = await cache.readUnitData(unitId);
         this.dispatch({
           type: 'unit-read',
           seq,
           read: { unitId, readSeconds: r.readSeconds, verifySeconds: r.verifySeconds },
         });
-        return r.bytes;
+        return r.data;
       },
       hooks: {
         onBackend: (backend, why) => this.dispatch({ type: 'stage-backend', seq, backend, why }),

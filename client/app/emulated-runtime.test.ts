@@ -30,6 +30,20 @@ describe('emulatedRuntime', () => {
     expect(emulatedRuntime(slowEcho, { label: 'x', computeSlowdown: 1 })).toBe(slowEcho);
   });
 
+  it("hands the emulated read cap to the runtime with each session request (it reads the units' Blobs)", async () => {
+    const seen: (number | undefined)[] = [];
+    const recording: StageRuntime = {
+      createSession(req) {
+        seen.push(req.readCapBytesPerSec);
+        return slowEcho.createSession(req);
+      },
+    };
+    await emulatedRuntime(recording, { label: 'disk', computeSlowdown: 1, readBytesPerSecCap: 5e6 }).createSession(REQ);
+    await emulatedRuntime(recording, { label: 'both', computeSlowdown: 3, readBytesPerSecCap: 7e6 }).createSession(REQ);
+    await emulatedRuntime(recording, { label: 'cpu', computeSlowdown: 3 }).createSession(REQ);
+    expect(seen).toEqual([5e6, 7e6, undefined]);
+  });
+
   it('stretches every run by the factor and passes outputs through', async () => {
     const s = await emulatedRuntime(slowEcho, { label: 'slow', computeSlowdown: 4 }).createSession(REQ);
     expect(s.backend).toBe('wasm');

@@ -2,18 +2,23 @@
  * Device emulation for the stage itself: wraps a StageRuntime so that every session run takes
  * `computeSlowdown` times as long as it really did (the page sleeps (factor - 1) x the measured run
  * time after each run). With this, an emulated page is as slow in the pipeline as its profile says,
- * so predicted and measured timelines stay comparable. Storage reads are capped in ShardCache.readUnit.
+ * so predicted and measured timelines stay comparable. The emulated storage read cap goes with each
+ * session request: the runtime reads the stage's unit Blobs in its worker and keeps that read to it
+ * (reads made on the main thread are capped in ShardCache.readUnit).
  */
 import type { Emulation } from '../profiler/emulation.ts';
 import { computeStretch } from '../profiler/emulation.ts';
 import { sleepSeconds } from '../profiler/timing.ts';
-import type { StageRuntime, StageSession } from '../../shards/runtime/stage-runtime.ts';
+import type { SessionRequest, StageRuntime, StageSession } from '../../shards/runtime/stage-runtime.ts';
 
 export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null): StageRuntime {
-  if (!emulation || emulation.computeSlowdown <= 1) return inner;
+  const readCap = emulation?.readBytesPerSecCap;
+  if (!emulation || (emulation.computeSlowdown <= 1 && !readCap)) return inner;
+  const capped = (req: SessionRequest): SessionRequest => (readCap ? { ...req, readCapBytesPerSec: readCap } : req);
+  if (emulation.computeSlowdown <= 1) return { createSession: (req) => inner.createSession(capped(req)) };
   return {
     async createSession(req) {
-      const session = await inner.createSession(req);
+      const session = await inner.createSession(capped(req));
       let stretchedEnd: number | null = null;
       const wrapped: StageSession = {
         get backend() {
@@ -24,6 +29,9 @@ export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null
         },
         get outputNames() {
           return session.outputNames;
+        },
+        get readSeconds() {
+          return session.readSeconds;
         },
         // the stretch is emulated compute: it counts in the run's compute span
         get lastRun() {

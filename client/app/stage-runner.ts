@@ -20,6 +20,7 @@ import type { StagePeer } from '../../shards/runtime/stage-peer.ts';
 import type { PromptTokenizer } from '../runtime/tokenizer.ts';
 import type { TokenText } from '../runtime/token-text.ts';
 import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
+import type { UnitData } from '../../shards/runtime/unit-data.ts';
 
 export interface PhaseRecord {
   phase: TimingPhase;
@@ -56,7 +57,8 @@ export interface PrepareOptions {
   backend: 'auto' | 'webgpu' | 'wasm';
   /** ?emulate=: its compute slow-down stretches every session run */
   emulation: Emulation | null;
-  readUnit: (unitId: string) => Promise<Uint8Array>;
+  /** a unit's Blob (read by the inference worker) or bytes */
+  readUnit: (unitId: string) => Promise<UnitData>;
   /** where this assignment's phases, tokens and backend choice go */
   hooks: StageHooks;
   /** fires when the assignment ends: its StagePeer is disposed */

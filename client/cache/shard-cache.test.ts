@@ -186,6 +186,29 @@ describe('ShardCache', () => {
     expect(createHash('sha256').update(read.bytes).digest('hex')).toBe(MANIFEST.units[2].sha256);
   });
 
+  it("hands the stage runtime a unit's Blob without reading it (the worker reads it), and bytes where it must", async () => {
+    const store = freshStore();
+    const server = fakeServer();
+    const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl });
+    await cache.ensure(['layer.1', 'embed', 'layer.0']);
+    const lazy = await cache.readUnitData('layer.1');
+    expect(lazy.data).toBeInstanceOf(Blob);
+    const bytes = new Uint8Array(await (lazy.data as Blob).arrayBuffer());
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(MANIFEST.units[2].sha256);
+    expect(await code(cache.readUnitData('head'))).toBe('shard-not-cached');
+    // a Blob truncated in storage: refused by its size, dropped, fetched again next time
+    await set(blobKey(PKG, MANIFEST.units[0].sha256), new Blob([FILES.get('embed.bin')!.slice(0, 4000)]), store);
+    expect(await code(cache.readUnitData('embed'))).toBe('shard-truncated');
+    expect(await cache.cachedUnitIds()).toEqual(['layer.0', 'layer.1']);
+    // a value stored as bytes by an older version, and verifyOnRead: bytes, read (and hashed) here
+    await set(blobKey(PKG, MANIFEST.units[1].sha256), FILES.get('layer.0.bin'), store);
+    expect((await cache.readUnitData('layer.0')).data).toBeInstanceOf(Uint8Array);
+    const strict = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl, verifyOnRead: true });
+    const verified = await strict.readUnitData('layer.1');
+    expect(verified.data).toBeInstanceOf(Uint8Array);
+    expect(verified.verifySeconds).toBeGreaterThan(0);
+  });
+
   it('still reads units stored as Uint8Array values by older versions', async () => {
     const store = freshStore();
     const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: fakeServer().fetchImpl });

@@ -47,6 +47,7 @@ export function serveInference(
             backend: session.backend,
             inputNames: [...session.inputNames],
             outputNames: [...session.outputNames],
+            readSeconds: session.readSeconds ?? 0,
           });
           return;
         }

@@ -28,6 +28,8 @@ export type WorkerReply =
       backend: StageBackend;
       inputNames: string[];
       outputNames: string[];
+      /** seconds the worker spent reading the request's Blob unit data (storage), before creating */
+      readSeconds: number;
     }
   | {
       type: 'ran';

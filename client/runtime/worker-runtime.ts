@@ -73,7 +73,9 @@ export function createWorkerRuntime(
       pending.clear();
     },
     async createSession(req: SessionRequest): Promise<StageSession> {
-      const transfer = req.handOver ? transferables([req.model, ...req.externalData.map((e) => e.data)]) : [];
+      // Blobs are posted as handles (no bytes cross); the worker reads them
+      const bytes = req.externalData.flatMap((e) => (e.data instanceof Uint8Array ? [e.data] : []));
+      const transfer = req.handOver ? transferables([req.model, ...bytes]) : [];
       const r = await call((callId) => ({ type: 'create', callId, request: req }), transfer);
       if (r.type !== 'created') throw unexpected(r, 'create');
       const { sessionId } = r;
@@ -82,6 +84,7 @@ export function createWorkerRuntime(
         backend: r.backend,
         inputNames: r.inputNames,
         outputNames: r.outputNames,
+        readSeconds: r.readSeconds,
         get lastRun() {
           return lastRun;
         },

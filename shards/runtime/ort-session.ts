@@ -10,6 +10,7 @@ import { toOrtExtra } from '../stage-graph.ts';
 import { sampleHead } from './head-sampling.ts';
 import { ResidentKvCache } from './kv-cache.ts';
 import type { HostTensor, RunOptions, RunTiming, SessionRequest, StageBackend, StageSession } from './stage-runtime.ts';
+import { materialiseUnits } from './unit-data.ts';
 
 /** The parts of an ORT Tensor (onnxruntime-common's) this module reads. */
 export interface OrtTensorLike {
@@ -28,6 +29,11 @@ export interface OrtSessionLike<T> {
   release(): Promise<void>;
 }
 
+/** A session request whose unit data is all in memory (Blobs read). */
+export type BytesSessionRequest = Omit<SessionRequest, 'externalData'> & {
+  externalData: { path: string; data: Uint8Array }[];
+};
+
 /** Session options every runtime passes on to its package's InferenceSession.create. */
 export interface OrtOpenOptions {
   graphOptimizationLevel: 'all';
@@ -39,7 +45,7 @@ export interface OrtOpenOptions {
 /** How one package opens a session and builds its own Tensor (the packages' Tensor classes do not mix). */
 export interface OrtBinding<T extends OrtTensorLike> {
   tensor(t: HostTensor): T;
-  open(req: SessionRequest, options: OrtOpenOptions): Promise<OrtSessionLike<T>>;
+  open(req: BytesSessionRequest, options: OrtOpenOptions): Promise<OrtSessionLike<T>>;
   /** The KV cache stays on the GPU between runs (WebGPU). */
   gpuResidentKv?: boolean;
 }
@@ -65,8 +71,10 @@ const CREATE_HINT: Record<StageBackend, string> = {
 /** Opens a session through `binding` and wraps it as a StageSession. */
 export async function openOrtStageSession<T extends OrtTensorLike>(
   binding: OrtBinding<T>,
-  req: SessionRequest,
+  request: SessionRequest,
 ): Promise<StageSession> {
+  const { externalData, readSeconds } = await materialiseUnits(request.externalData, request.readCapBytesPerSec);
+  const req: BytesSessionRequest = { ...request, externalData };
   const kv = req.kvCache
     ? new ResidentKvCache<T>(req.kvCache, {
         empty: (dims) => binding.tensor({ dtype: 'float32', dims, data: new Float32Array(0) }),
@@ -103,6 +111,7 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
     backend: req.backend,
     inputNames: session.inputNames,
     outputNames: session.outputNames,
+    readSeconds,
     get lastRun() {
       return lastRun;
     },

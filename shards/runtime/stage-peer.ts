@@ -65,6 +65,7 @@ import type { HostTensor, RunTiming, StageBackend, StageRuntime, StageSession } 
 import { lastLogitsRow } from './head-sampling.ts';
 import { idsTensor, StageStepper } from './stage-stepper.ts';
 import { TextStream } from './text-stream.ts';
+import { unitDataBytes, type UnitData } from './unit-data.ts';
 
 export type Phase =
   | 'storage-read'
@@ -166,7 +167,8 @@ export interface StagePeerOptions {
    * Verified bytes of one unit ('embed', 'layer.N', 'head') from the page's cache, in a buffer of their
    * own: they are handed over to the runtime (an inference worker may take them, detaching them here).
    */
-  readUnit: (unitId: string) => Promise<Uint8Array>;
+  /** a unit's bytes, or its Blob (then the runtime reads it, off the page's main thread) */
+  readUnit: (unitId: string) => Promise<UnitData>;
   /** First stage: prompt -> ids (not needed when every start carries promptTokenIds); last: tokens -> text for onToken. */
   tokenizer?: PromptTokenizer;
   /**
@@ -699,7 +701,6 @@ export class StagePeer {
     }
     const blobs = await reads;
     const r1 = performance.now();
-    record('storage-read', 0, r0, r1);
     const session = await runtime.createSession({
       model: graph.model,
       externalData: units.map((u, i) => ({ path: u.file, data: blobs[i] })),
@@ -715,7 +716,10 @@ export class StagePeer {
         headDim: headDim(manifest.config),
       },
     });
-    record('session-create', 0, r1, performance.now());
+    // Blob units are read by the runtime itself (the page's inference worker): that read is storage time
+    const readEnd = Math.min(r1 + 1000 * (session.readSeconds ?? 0), performance.now());
+    record('storage-read', 0, r0, readEnd);
+    record('session-create', 0, readEnd, performance.now());
     if (this.disposed) {
       await session.release();
       throw new TandemError('stage-disposed', 'The stage was disposed while its session was being created.');
@@ -724,8 +728,8 @@ export class StagePeer {
     return session;
   }
 
-  private async readVerifiedSize(unit: UnitEntry, readUnit: (id: string) => Promise<Uint8Array>): Promise<Uint8Array> {
-    let bytes: Uint8Array;
+  private async readVerifiedSize(unit: UnitEntry, readUnit: (id: string) => Promise<UnitData>): Promise<UnitData> {
+    let bytes: UnitData;
     try {
       bytes = await readUnit(unit.id);
     } catch (err) {
@@ -736,10 +740,10 @@ export class StagePeer {
         { cause: err },
       );
     }
-    if (bytes.byteLength !== unit.bytes) {
+    if (unitDataBytes(bytes) !== unit.bytes) {
       throw new TandemError(
         'shard-size-mismatch',
-        `Unit '${unit.id}' from the cache is ${bytes.byteLength} bytes; the manifest says ${unit.bytes}. Clear the cache and re-download.`,
+        `Unit '${unit.id}' from the cache is ${unitDataBytes(bytes)} bytes; the manifest says ${unit.bytes}. Clear the cache and re-download.`,
       );
     }
     return bytes;

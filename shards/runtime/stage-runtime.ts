@@ -9,6 +9,8 @@
  */
 import type { HeadSample } from './head-sampling.ts';
 
+import type { UnitData } from './unit-data.ts';
+
 export type HostTensor =
   | { dtype: 'float32'; dims: number[]; data: Float32Array }
   | { dtype: 'int64'; dims: number[]; data: BigInt64Array }
@@ -23,8 +25,13 @@ export type StageBackend = ExecutionBackend | 'node';
 export interface SessionRequest {
   /** ONNX ModelProto bytes (shards/stage-graph.ts). */
   model: Uint8Array;
-  /** Weight blobs: `path` == TensorProto external-data location == unit file name. */
-  externalData: { path: string; data: Uint8Array }[];
+  /**
+   * Weight blobs: `path` == TensorProto external-data location == unit file name. A Blob is read by the
+   * runtime (in the page's inference worker, off the main thread) before the session is created.
+   */
+  externalData: { path: string; data: UnitData }[];
+  /** An emulated storage read cap for the Blob reads of this request, bytes/s (unit-data.ts). */
+  readCapBytesPerSec?: number;
   /** Session config entries, e.g. { 'session.disable_quant_qdq': '1' } (shards stageSessionConfig). */
   config: Record<string, string>;
   backend: StageBackend;
@@ -77,6 +84,8 @@ export interface StageSession {
    * runtime cannot tell, and the caller's own span around run() stands in.
    */
   readonly lastRun?: RunTiming;
+  /** Seconds the runtime spent reading Blob unit data before creating the session (0: it got bytes). */
+  readonly readSeconds?: number;
   run(feeds: Record<string, HostTensor>, options?: RunOptions): Promise<Record<string, HostTensor>>;
   release(): Promise<void>;
 }

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { materialiseUnits, unitDataBytes } from './unit-data.ts';
+
+const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
+
+describe('materialiseUnits', () => {
+  it('passes bytes through untouched and reports no read', async () => {
+    const a = bytes(10, 1);
+    const r = await materialiseUnits([{ path: 'a.bin', data: a }]);
+    expect(r.externalData[0].data).toBe(a);
+    expect(r.readSeconds).toBe(0);
+  });
+
+  it('reads Blobs into bytes equal to what was stored, in order, beside bytes', async () => {
+    const a = bytes(1000, 3);
+    const b = bytes(77, 9);
+    const r = await materialiseUnits([
+      { path: 'a.bin', data: new Blob([a]) },
+      { path: 'b.bin', data: b },
+    ]);
+    expect(r.externalData.map((e) => e.path)).toEqual(['a.bin', 'b.bin']);
+    expect([...r.externalData[0].data]).toEqual([...a]);
+    expect(r.externalData[1].data).toBe(b);
+    expect(unitDataBytes(new Blob([a]))).toBe(1000);
+    expect(unitDataBytes(b)).toBe(77);
+  });
+
+  it('keeps the whole read of Blob bytes to the cap: one wait of about sum(blob bytes) / cap', async () => {
+    const waits: number[] = [];
+    const sleep = (ms: number) => {
+      waits.push(ms);
+      return Promise.resolve();
+    };
+    // 3000 Blob bytes at 1000 B/s: the read must take ~3 s; the 500 in-memory bytes are not storage reads
+    await materialiseUnits(
+      [
+        { path: 'a', data: new Blob([bytes(1000, 1)]) },
+        { path: 'b', data: new Blob([bytes(2000, 2)]) },
+        { path: 'c', data: bytes(500, 3) },
+      ],
+      1000,
+      sleep,
+    );
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThan(2500);
+    expect(waits[0]).toBeLessThanOrEqual(3000);
+    const none: number[] = [];
+    await materialiseUnits([{ path: 'a', data: new Blob([bytes(10, 1)]) }], undefined, (ms) => {
+      none.push(ms);
+      return Promise.resolve();
+    });
+    expect(none).toEqual([]);
+  });
+});
