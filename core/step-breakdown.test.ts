@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TimingEntry } from './protocol.ts';
-import { stepBreakdown, stepParts } from './step-breakdown.ts';
+import { ringBudget, stepBreakdown, stepParts } from './step-breakdown.ts';
 
 /** [step, ingress start, kernel start, egress start, sent] on one stage's clock. */
 type Row = [number, number, number, number, number];
@@ -74,5 +74,26 @@ describe('stepBreakdown', () => {
     expect(b.stages[1]?.steps).toBe(2);
     const twice = [...STAGE0, { phase: 'egress' as const, step: 3, startMs: 44, endMs: 46 }];
     expect([...stepParts(twice).keys()]).toEqual([0, 1, 2]);
+  });
+});
+
+describe('ringBudget', () => {
+  it("sets the per-token cycle against the stages' median kernels plus one one-way hop per stage", () => {
+    // kernels: stage 0 steps 1-3 take 3, 2, 2 ms (median 2); stage 1 take 5, 4, 3 (median 4); cycle 20 ms
+    const b = stepBreakdown([
+      { timings: STAGE0, offsetMs: null },
+      { timings: STAGE1, offsetMs: null },
+    ]);
+    expect(ringBudget(b, 1.5)).toEqual({ perTokenMs: 20, kernelMs: 6, hopsMs: 3, budgetMs: 9, ratio: 20 / 9 });
+    // a stage without decode steps: no budget
+    expect(
+      ringBudget(
+        stepBreakdown([
+          { timings: STAGE0, offsetMs: null },
+          { timings: [], offsetMs: null },
+        ]),
+        1,
+      ),
+    ).toBe(null);
   });
 });

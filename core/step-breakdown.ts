@@ -180,3 +180,28 @@ export function stepBreakdown(stages: readonly StageTimings[]): StepBreakdown {
       : null,
   };
 }
+
+/** A decode token's measured time against what a K-stage ring must cost: its kernels and its hops. */
+export interface RingBudget {
+  perTokenMs: number;
+  /** sum of the stages' median kernel times */
+  kernelMs: number;
+  /** K one-way hops (K stages: K - 1 hidden-state hops and the token back to the first) */
+  hopsMs: number;
+  /** kernelMs + hopsMs */
+  budgetMs: number;
+  /** perTokenMs / budgetMs (issue 11's goal: <= 1.1) */
+  ratio: number;
+}
+
+/**
+ * perTokenMs against sum(kernel) + K x `hopOneWayMs`, the hop latency of the link measured on its own (a
+ * data-channel ping between two pages). Null without a cycle or with a stage that reported no decode step.
+ */
+export function ringBudget(b: StepBreakdown, hopOneWayMs: number): RingBudget | null {
+  if (b.perTokenMs === null || b.stages.length === 0 || b.stages.some((s) => s === null)) return null;
+  const kernelMs = b.stages.reduce((sum, s) => sum + s!.kernelMs, 0);
+  const hopsMs = b.stages.length * Math.max(0, hopOneWayMs);
+  const budgetMs = kernelMs + hopsMs;
+  return { perTokenMs: b.perTokenMs, kernelMs, hopsMs, budgetMs, ratio: b.perTokenMs / budgetMs };
+}

@@ -42,7 +42,7 @@ import { LAB_LINEUPS } from './profiles.ts';
 import { promptOfTokens } from './prompt.ts';
 import { ensureExportFull } from './reference.ts';
 import type { PlanRun } from './run-summary.ts';
-import { stepBreakdown } from '../core/step-breakdown.ts';
+import { ringBudget, stepBreakdown, type RingBudget } from '../core/step-breakdown.ts';
 import { formatCalibrationReport, type CalibrationReport } from './calibration-report.ts';
 import { runPlanComparison } from './scenario.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
@@ -105,13 +105,26 @@ async function transformersDecodeRate(
  * the first stage's median cycle beside each stage's median input → compute, compute and compute → sent;
  * the pages share no clock, so the wire and wake-ups between them are the cycle minus the stages' steps.
  */
+function breakdownOf(run: PlanRun) {
+  const order = [...run.stages].sort((a, b) => a.stageIndex - b.stageIndex);
+  return stepBreakdown(order.map((s) => ({ timings: run.timings[s.peerId] ?? [], offsetMs: null })));
+}
+
+/**
+ * One hop's latency for a decode step's frame, measured on its own by the hop bench: the one-way time of the
+ * smallest size that holds the hidden states (else the largest measured).
+ */
+function hopOneWayMs(hop: HopBenchResult, frameBytes: number): number | null {
+  const sizes = [...hop.sizes].sort((a, b) => a.bytes - b.bytes);
+  return (sizes.find((s) => s.bytes >= frameBytes) ?? sizes.at(-1))?.oneWayMs ?? null;
+}
+
 function decodeSteps(run: PlanRun): {
   perTokenMs: number | null;
   betweenMs: number | null;
   stages: ({ ingressMs: number; kernelMs: number; egressMs: number } | null)[];
 } {
-  const order = [...run.stages].sort((a, b) => a.stageIndex - b.stageIndex);
-  const b = stepBreakdown(order.map((s) => ({ timings: run.timings[s.peerId] ?? [], offsetMs: null })));
+  const b = breakdownOf(run);
   return {
     perTokenMs: b.perTokenMs,
     betweenMs: b.ringWireMs,
@@ -341,6 +354,9 @@ export async function main(argv: string[]): Promise<number> {
     ? [...loadRatios].sort((a, b) => a - b)[Math.floor(loadRatios.length / 2)]
     : null;
   const longestColdTask = decode?.coldLongTasks.map((c) => c.tasks.maxMs ?? 0) ?? [];
+  const hopMs = hop ? hopOneWayMs(hop, model.manifest.config.hidden_size * 4) : null;
+  const budget: RingBudget | null =
+    decode?.pipeline && hopMs !== null ? ringBudget(breakdownOf(decode.pipeline.run), hopMs) : null;
   const goals: Goal[] = [
     ...calibrationGoals(calibration, lineup),
     ratioGoal(
@@ -357,6 +373,7 @@ export async function main(argv: string[]): Promise<number> {
       '>=',
       1.0,
     ),
+    goal(`${peers}-page per-token time / (sum of stage kernels + ${peers} one-way hops)`, budget?.ratio, '<=', 1.1),
     ratioGoal('shard load MB/s (median stage >= 8 MiB) / raw IDB read', medianLoad, hop?.idb.readMBps, '>=', 0.5),
     apiTtftGoal(api),
     failoverGoal(failover, FAILOVER_DEFAULTS.failures),
@@ -414,6 +431,7 @@ export async function main(argv: string[]): Promise<number> {
         stages: decode.pipeline.stages,
         tokensPerSec: decode.pipeline.tokensPerSec,
         steps: decodeSteps(decode.pipeline.run),
+        ringBudget: budget,
       },
       onePage: decode.onePage && { tokensPerSec: decode.onePage.tokensPerSec, steps: decodeSteps(decode.onePage.run) },
       coldLongTasks: decode.coldLongTasks,
@@ -466,6 +484,10 @@ export async function main(argv: string[]): Promise<number> {
           .join('  ')}; between stages ${f(d.betweenMs, 2)} ms`,
       );
     }
+    if (budget)
+      console.log(
+        `pipeline per token ${f(budget.perTokenMs, 2)} ms against its kernels ${f(budget.kernelMs, 2)} + hops ${f(budget.hopsMs, 2)} ms (x ${f(budget.ratio, 2)})`,
+      );
     for (const c of decode.coldLongTasks)
       console.log(`cold ${c.plan}: ${c.tasks.count} main-thread tasks > 50 ms, longest ${f(c.tasks.maxMs, 0)} ms`);
   }

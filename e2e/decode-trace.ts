@@ -144,7 +144,7 @@ function print(rate: number | null, b: StepBreakdown, threads: ThreadSummary[], 
       console.log(`    ${f(e.ms, 1).padStart(8)} (${f(e.ms / generated).padStart(6)})  x${e.count}  ${e.name}`);
     for (const l of t.longTaskList.slice(0, 8))
       console.log(
-        `  long task at ${f(l.startMs, 0)} ms: ${f(l.durationMs, 0)} ms: ${l.byEvent.map((e) => `${e.name} ${f(e.ms, 0)}`).join(', ')}`,
+        `  long task at ${f(l.startMs, 0)} ms: ${f(l.durationMs, 0)} ms (CPU ${f(l.cpuMs, 0)} ms): ${l.byEvent.map((e) => `${e.name} ${f(e.ms, 0)}`).join(', ')}`,
       );
     console.log('  JS functions (sampled), self ms (per token):');
     for (const e of t.byFunction.slice(0, 12))

@@ -27,7 +27,8 @@ describe('summariseTrace', () => {
       x(10, 'RunTask', 0, 10_000),
       x(10, 'FunctionCall', 1_000, 6_000, { functionName: 'render', url: 'http://h/assets/page.js' }),
       x(10, 'Layout', 2_000, 2_000),
-      // task 2: 60 ms, a message event
+      // task 2: 60 ms (20 ms of it on the CPU), a message event; Chrome nests RunTask in another task event
+      { ...x(10, 'ThreadControllerImpl::RunTask', 20_000, 60_000), tdur: 20_000 },
       x(10, 'RunTask', 20_000, 60_000),
       x(10, 'EventDispatch', 20_000, 50_000, { type: 'message' }),
       // another thread: left out
@@ -43,6 +44,7 @@ describe('summariseTrace', () => {
     expect(main.longTaskList).toHaveLength(1);
     expect(main.longTaskList[0].startMs).toBeCloseTo(20);
     expect(main.longTaskList[0].durationMs).toBeCloseTo(60);
+    expect(main.longTaskList[0].cpuMs).toBeCloseTo(20);
     expect(main.longTaskList[0].byEvent).toEqual([{ name: 'EventDispatch message', ms: 50 }]);
     const byName = Object.fromEntries(main.byEvent.map((e) => [e.name, e.ms]));
     expect(byName['EventDispatch message']).toBeCloseTo(50);

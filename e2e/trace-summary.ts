@@ -16,6 +16,8 @@ export interface TraceEvent {
   ph: string;
   ts?: number;
   dur?: number;
+  /** thread (CPU) time of a complete event, µs */
+  tdur?: number;
   pid: number;
   tid: number;
   id?: string;
@@ -42,6 +44,8 @@ export interface ThreadSummary {
 export interface LongTaskDetail {
   startMs: number;
   durationMs: number;
+  /** the thread's CPU time in the task (trace 'tdur'), ms: far below durationMs when the thread waited for a core */
+  cpuMs: number | null;
   /** self time per event name inside the task, ms, largest first */
   byEvent: { name: string; ms: number }[];
 }
@@ -154,7 +158,16 @@ export function summariseTrace(events: readonly TraceEvent[], top = 25): ThreadS
   const out: ThreadSummary[] = [];
   for (const [key, list] of byThread) {
     const [pid, tid] = key.split(':').map(Number);
-    const tasks = list.filter((e) => e.ph === 'X' && TOP_LEVEL.has(e.name) && e.dur !== undefined);
+    // top-level tasks, each once: Chrome nests 'RunTask' inside 'ThreadControllerImpl::RunTask'
+    const tasks: TraceEvent[] = [];
+    let taskEnd = Number.NEGATIVE_INFINITY;
+    for (const e of list
+      .filter((x) => x.ph === 'X' && TOP_LEVEL.has(x.name) && x.dur !== undefined && x.ts !== undefined)
+      .sort((a, b) => a.ts! - b.ts! || b.dur! - a.dur!)) {
+      if (e.ts! < taskEnd) continue;
+      tasks.push(e);
+      taskEnd = e.ts! + e.dur!;
+    }
     const sampled = new Map<string, number>();
     for (const [id, chunks] of chunksById) {
       const owner = profileThread.get(id) ?? `${chunks[0].pid}:${chunks[0].tid}`;
@@ -174,6 +187,7 @@ export function summariseTrace(events: readonly TraceEvent[], top = 25): ThreadS
       longTaskList: long.map((t) => ({
         startMs: (t.ts! - origin) / 1000,
         durationMs: t.dur! / 1000,
+        cpuMs: t.tdur === undefined ? null : t.tdur / 1000,
         byEvent: ranked(
           [...selfTimes(nested.filter((e) => e.ts !== undefined && e.ts >= t.ts! && e.ts < t.ts! + t.dur!))].map(
             ([name, r]) => ({ name, ms: r.ms }),
