@@ -75,7 +75,9 @@ export function createWorkerRuntime(
     async createSession(req: SessionRequest): Promise<StageSession> {
       // Blobs are posted as handles (no bytes cross); the worker reads them
       const bytes = req.externalData.flatMap((e) => (e.data instanceof Uint8Array ? [e.data] : []));
-      const transfer = req.handOver ? transferables([req.model, ...bytes]) : [];
+      const transfer = req.handOver
+        ? transferables(req.model instanceof Uint8Array ? [req.model, ...bytes] : bytes)
+        : [];
       const r = await call((callId) => ({ type: 'create', callId, request: req }), transfer);
       if (r.type !== 'created') throw unexpected(r, 'create');
       const { sessionId } = r;

@@ -285,8 +285,18 @@ export function mountPage(root: HTMLElement, app: App): void {
     Array.from({ length: 8 }, part);
   const recoveryPart = part();
   const headerPart = part();
-  /** the window was resized since the timeline was laid out (its width is read only then: reading it forces a layout) */
-  let resized = true;
+  /**
+   * The timeline's width, from a ResizeObserver: reading clientWidth in a render, after other parts were
+   * re-filled, forced a layout of the whole page inside the render's task (seen in a cold-start trace).
+   */
+  let timelineWidth = 0;
+  if (typeof ResizeObserver === 'function')
+    new ResizeObserver((entries) => {
+      const w = entries.at(-1)?.contentRect.width ?? 0;
+      if (Math.abs(w - timelineWidth) <= 4) return;
+      timelineWidth = w;
+      app.changed();
+    }).observe(timelineBody);
   const render = () => {
     // the state is immutable: read the current one on every render
     const s = app.state;
@@ -473,14 +483,13 @@ export function mountPage(root: HTMLElement, app: App): void {
         timelineLater = null;
         app.changed();
       }, TIMELINE_DECODE_MS - sinceLast);
-    const width = !deferred && (key !== lastTimelineKey || resized) ? timelineBody.clientWidth : lastWidth;
-    if (!deferred) resized = false;
+    const width = timelineWidth || lastWidth;
     if (!deferred && (key !== lastTimelineKey || Math.abs(width - lastWidth) > 4)) {
       lastTimelineKey = key;
       lastWidth = width;
       lastTimelineAt = performance.now();
       lastTimelineRequest = reqId;
-      if (stages.length) renderTimeline(timelineBody, { stages, measured, decodeSteps: 3 });
+      if (stages.length) renderTimeline(timelineBody, { stages, measured, decodeSteps: 3, width });
       else
         fill(
           timelineBody,
@@ -493,10 +502,12 @@ export function mountPage(root: HTMLElement, app: App): void {
     }
   };
   app.onChange(render);
-  window.addEventListener('resize', () => {
-    resized = true;
-    app.changed();
-  });
+  // without a ResizeObserver the width is read on a resize, between renders (no DOM change pending)
+  if (typeof ResizeObserver !== 'function')
+    window.addEventListener('resize', () => {
+      timelineWidth = timelineBody.clientWidth;
+      app.changed();
+    });
   render();
 }
 

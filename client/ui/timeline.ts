@@ -35,6 +35,8 @@ export interface TimelineData {
   /** measured timings per peer id (ms from that page's `start`) */
   measured: ReadonlyMap<string, readonly TimingEntry[]>;
   decodeSteps?: number;
+  /** the host's width in CSS px when the caller knows it (a ResizeObserver): reading clientWidth after DOM changes forces a layout */
+  width?: number;
 }
 
 export function lanesFrom(data: TimelineData): LaneInput[] {
@@ -60,7 +62,7 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   const lanes = lanesFrom(data);
   const last = lanes.find((l) => l.stageIndex === data.stages.length - 1);
   const metrics = generationMetrics(last?.measured ?? []);
-  const width = Math.max(320, host.clientWidth || 960);
+  const width = Math.max(320, data.width || host.clientWidth || 960);
   const big = width >= 900;
   const font = big ? 16 : 12;
   const layout = layoutTimeline(lanes, metrics.ttft, {

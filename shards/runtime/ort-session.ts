@@ -11,6 +11,7 @@ import { sampleHead } from './head-sampling.ts';
 import { ResidentKvCache } from './kv-cache.ts';
 import type { HostTensor, RunOptions, RunTiming, SessionRequest, StageBackend, StageSession } from './stage-runtime.ts';
 import { materialiseUnits } from './unit-data.ts';
+import { stageModelBytes } from './stage-graph-recipe.ts';
 
 /** The parts of an ORT Tensor (onnxruntime-common's) this module reads. */
 export interface OrtTensorLike {
@@ -30,7 +31,8 @@ export interface OrtSessionLike<T> {
 }
 
 /** A session request whose unit data is all in memory (Blobs read). */
-export type BytesSessionRequest = Omit<SessionRequest, 'externalData'> & {
+export type BytesSessionRequest = Omit<SessionRequest, 'externalData' | 'model'> & {
+  model: Uint8Array;
   externalData: { path: string; data: Uint8Array }[];
 };
 
@@ -73,8 +75,15 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
   binding: OrtBinding<T>,
   request: SessionRequest,
 ): Promise<StageSession> {
-  const { externalData, readSeconds } = await materialiseUnits(request.externalData, request.readCapBytesPerSec);
-  const req: BytesSessionRequest = { ...request, externalData };
+  // the Blob reads start first; a recipe's graph is built while they are in flight
+  const reading = materialiseUnits(request.externalData, request.readCapBytesPerSec);
+  reading.catch(() => undefined); // a build error below must not leave this rejection unhandled
+  const model = stageModelBytes(
+    request.model,
+    request.externalData.map((e) => e.path),
+  );
+  const { externalData, readSeconds } = await reading;
+  const req: BytesSessionRequest = { ...request, model, externalData };
   const kv = req.kvCache
     ? new ResidentKvCache<T>(req.kvCache, {
         empty: (dims) => binding.tensor({ dtype: 'float32', dims, data: new Float32Array(0) }),

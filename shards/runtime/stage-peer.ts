@@ -58,7 +58,7 @@ import {
 import type { FrameArrival, PipelineTransport, TransportEvent } from '../../core/transport/transport.ts';
 import { eosTokens, headDim, unitsForRange, type LayerRange, type ModelManifest, type UnitEntry } from '../manifest.ts';
 import { Sampler, type SamplingOptions } from '../sampler.ts';
-import { buildStageGraph, stageMaxPositions, stageSessionConfig, type StageSpec } from '../stage-graph.ts';
+import { stageMaxPositions, stageSessionConfig, type StageSpec } from '../stage-graph.ts';
 import { FrameGate, maxFrameBytesFor, type GateAssignment } from './frame-gate.ts';
 import type { PromptTokenizer } from './prompt-tokenizer.ts';
 import type { HostTensor, RunTiming, StageBackend, StageRuntime, StageSession } from './stage-runtime.ts';
@@ -687,22 +687,14 @@ export class StagePeer {
     const { manifest, runtime, backend, readUnit } = this.opts;
     const r0 = performance.now();
     const graphOpts = { backend: backend === 'node' ? 'cpu' : backend, maxPositions: this.maxPositions } as const;
-    // start the storage reads first: the graph is built while they are in flight
+    // the units' reads (a Blob is read by the runtime) and the graph's build happen where the session is
+    // created: in a page, its inference worker
     const units = unitsForRange(manifest, this.spec.layers, this.spec.embeds, this.spec.hasHead);
     const reads = Promise.all(units.map((u) => this.readVerifiedSize(u, readUnit)));
-    reads.catch(() => undefined); // a build error below must not leave this rejection unhandled
-    const graph = buildStageGraph(manifest, this.spec, graphOpts);
-    const missing = graph.externalData.find((e, i) => units[i]?.file !== e.path);
-    if (missing || graph.externalData.length !== units.length) {
-      throw new TandemError(
-        'manifest-invalid',
-        `The stage graph needs unit file '${missing?.path ?? '?'}', which is not among the stage's units; re-convert the package.`,
-      );
-    }
     const blobs = await reads;
     const r1 = performance.now();
     const session = await runtime.createSession({
-      model: graph.model,
+      model: { kind: 'stage-graph', manifest, spec: this.spec, options: graphOpts },
       externalData: units.map((u, i) => ({ path: u.file, data: blobs[i] })),
       config: stageSessionConfig(manifest, graphOpts),
       backend,

@@ -10,6 +10,7 @@
 import type { HeadSample } from './head-sampling.ts';
 
 import type { UnitData } from './unit-data.ts';
+import type { StageGraphRecipe } from './stage-graph-recipe.ts';
 
 export type HostTensor =
   | { dtype: 'float32'; dims: number[]; data: Float32Array }
@@ -23,8 +24,8 @@ export type ExecutionBackend = 'webgpu' | 'wasm';
 export type StageBackend = ExecutionBackend | 'node';
 
 export interface SessionRequest {
-  /** ONNX ModelProto bytes (shards/stage-graph.ts). */
-  model: Uint8Array;
+  /** ONNX ModelProto bytes (shards/stage-graph.ts), or the recipe the runtime builds them from. */
+  model: Uint8Array | StageGraphRecipe;
   /**
    * Weight blobs: `path` == TensorProto external-data location == unit file name. A Blob is read by the
    * runtime (in the page's inference worker, off the main thread) before the session is created.
