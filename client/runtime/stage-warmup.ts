@@ -8,7 +8,7 @@
  */
 import { TandemError } from '../../core/errors.ts';
 import { headDim, type ModelManifest } from '../../shards/manifest.ts';
-import { buildStageGraph, stageSessionConfig } from '../../shards/stage-graph.ts';
+import { stageSessionConfig } from '../../shards/stage-graph.ts';
 import type { ExecutionBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import { StageStepper } from '../../shards/runtime/stage-stepper.ts';
 
@@ -44,9 +44,8 @@ export async function warmUpStageKernels(
   const maxPositions = S + steps;
   const graphOpts = { backend, maxPositions } as const;
   const spec = { layers: { start: 0, end: 1 }, embeds: false, hasHead: false };
-  const graph = buildStageGraph(manifest, spec, graphOpts);
   const session = await runtime.createSession({
-    model: graph.model,
+    model: { kind: 'stage-graph', manifest, spec, options: graphOpts }, // built in the worker, off the main thread
     externalData: [{ path: layer.file, data: new Uint8Array(layer.bytes) }],
     config: stageSessionConfig(manifest, graphOpts),
     backend,
