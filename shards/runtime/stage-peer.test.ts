@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { TandemError } from '../../core/errors.ts';
 import type { ModelManifest } from '../manifest.ts';
 import { LoopbackNetwork } from '../../core/transport/loopback-transport.ts';
+import type { Frame } from '../../core/frame-codec.ts';
 import type { PipelineTransport } from '../../core/transport/transport.ts';
 import { ReferenceModel } from '../reference-forward.ts';
 import { TEST_SHAPE, testPackage, type TestPackage } from '../stage-test-packages.ts';
@@ -63,6 +64,8 @@ function makeRing(
     net?: LoopbackNetwork;
     onToken?: (e: TokenEvent) => void;
     beforeStep?: (stage: number, generated: number) => Promise<void>;
+    /** stage i's transport as its StagePeer sees it (e.g. a send that never completes) */
+    wrapTransport?: (stage: number, t: PipelineTransport) => PipelineTransport;
   } = {},
 ): Ring {
   const manifest: ModelManifest = pkg.reader.manifest;
@@ -81,7 +84,7 @@ function makeRing(
       new StagePeer({
         manifest,
         assignment,
-        transport,
+        transport: opts.wrapTransport ? opts.wrapTransport(i, transport) : transport,
         runtime,
         backend: 'wasm',
         readUnit: async (unitId) => {
@@ -293,6 +296,45 @@ describe('StagePeer pipeline over the loopback transport (onnxruntime-web wasm i
         ring.peers.map((p) =>
           p.run({ ...START, requestId: 8, prompt: '[API] shown only', promptTokenIds: PROMPT_IDS, maxNewTokens: 4 }),
         ),
+      );
+      expect(next[2].tokens).toEqual(reference);
+    } finally {
+      await closeRing(ring);
+    }
+  });
+
+  it('a cancel ends run() on a stage whose send never completes (a stuck link), and the next request runs', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const reference = new ReferenceModel(pkg.reader.manifest, (u) => pkg.unitBytes(u)).greedy(PROMPT_IDS, 4);
+    let stuck: (() => void) | null = null;
+    const ring = makeRing(pkg, '1,2-3,4', {
+      // the middle stage's hidden states of request 7, step 2, never leave: its send stays pending
+      wrapTransport: (i, t) =>
+        i !== 1
+          ? t
+          : new Proxy(t, {
+              get(target, prop) {
+                if (prop === 'send')
+                  return (peerId: string, frame: Frame) => {
+                    if (frame.requestId !== 7 || frame.step !== 2) return target.send(peerId, frame);
+                    stuck?.();
+                    return new Promise<void>(() => undefined);
+                  };
+                const v: unknown = Reflect.get(target, prop, target);
+                return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+              },
+            }),
+    });
+    try {
+      const blocked = new Promise<void>((resolve) => (stuck = resolve));
+      const runs = Promise.allSettled(ring.peers.map((p) => p.run({ ...START, maxNewTokens: 40 })));
+      await blocked;
+      for (const p of ring.peers) p.cancel(7, 'the host pressed Stop');
+      // every run() ends, the middle one while its send is still pending
+      for (const o of await runs)
+        expect(o).toMatchObject({ status: 'rejected', reason: { code: 'request-cancelled' } });
+      const next = await Promise.all(
+        ring.peers.map((p) => p.run({ ...START, requestId: 8, promptTokenIds: PROMPT_IDS, maxNewTokens: 4 })),
       );
       expect(next[2].tokens).toEqual(reference);
     } finally {
