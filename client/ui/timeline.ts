@@ -57,12 +57,42 @@ export function lanesFrom(data: TimelineData): LaneInput[] {
   });
 }
 
+/** The drawn chart of each host and what it was drawn from: while tokens come only the figures change. */
+const drawn = new WeakMap<HTMLElement, { chartKey: string; figures: HTMLElement; steps: HTMLElement }>();
+
+/**
+ * What the SVG depends on: the width, the plan's stages, TTFT and the measured phases up to the drawn
+ * decode steps. Later decode steps change only the figures and the step table.
+ */
+function chartKey(data: TimelineData, width: number, ttft: number | null): string {
+  const steps = data.decodeSteps ?? 3;
+  const drawnEntries = data.stages.map(
+    (s) => (data.measured.get(s.peerId) ?? []).filter((e) => e.step <= steps).length,
+  );
+  return JSON.stringify([
+    width,
+    steps,
+    ttft,
+    data.stages.map((s) => [s.peerId, s.stageIndex, s.finishTime, s.load, s.compute, s.layers]),
+    drawnEntries,
+  ]);
+}
+
 /** Renders the chart into `host` (replacing its content); returns the metrics shown. */
 export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnType<typeof generationMetrics> {
   const lanes = lanesFrom(data);
   const last = lanes.find((l) => l.stageIndex === data.stages.length - 1);
   const metrics = generationMetrics(last?.measured ?? []);
   const width = Math.max(320, data.width || host.clientWidth || 960);
+  const predictedT = data.stages.length ? Math.max(...data.stages.map((s) => s.finishTime)) : null;
+  const key = chartKey(data, width, metrics.ttft);
+  const kept = drawn.get(host);
+  if (kept && kept.chartKey === key && kept.figures.isConnected && kept.figures.parentElement === host) {
+    // the SVG stays as it is (no rebuild, no re-layout of its hundreds of nodes)
+    fill(kept.figures, ...figureItems(predictedT, metrics));
+    fill(kept.steps, stepTable(stepFigures(data.stages, data.measured)));
+    return metrics;
+  }
   const big = width >= 900;
   const font = big ? 16 : 12;
   const layout = layoutTimeline(lanes, metrics.ttft, {
@@ -216,7 +246,6 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
       ),
     );
   }
-  const predictedT = data.stages.length ? Math.max(...data.stages.map((s) => s.finishTime)) : null;
   const legend = h(
     'div.timeline-legend',
     {},
@@ -236,9 +265,18 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
       'predicted (plan)',
     ),
   );
-  const figures = h(
-    'div.timeline-figures',
-    {},
+  const figures = h('div.timeline-figures', {}, ...figureItems(predictedT, metrics));
+  const scroller = h('div.timeline-scroll', {});
+  scroller.append(root);
+  const steps = h('div.timeline-steps', {}, stepTable(stepFigures(data.stages, data.measured)));
+  fill(host, figures, scroller, legend, steps);
+  drawn.set(host, { chartKey: key, figures, steps });
+  return metrics;
+}
+
+/** Predicted T, measured TTFT, decode tok/s and tokens. */
+function figureItems(predictedT: number | null, metrics: ReturnType<typeof generationMetrics>): HTMLElement[] {
+  return [
     h(
       'div.figure',
       {},
@@ -262,11 +300,7 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
       ),
     ),
     h('div.figure', {}, h('span.figure-label', {}, 'Tokens'), h('span.figure-value', {}, String(metrics.tokens))),
-  );
-  const scroller = h('div.timeline-scroll', {});
-  scroller.append(root);
-  fill(host, figures, scroller, legend, stepTable(stepFigures(data.stages, data.measured)));
-  return metrics;
+  ];
 }
 
 /** A decode step per stage: input here -> compute -> output sent, medians (item 5 of issue 11). */
