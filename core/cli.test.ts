@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeCliError, integerOption, parseCliArgs } from './cli.ts';
+import { choiceOption, cliUsage, describeCliError, integerOption, parseCliArgs, type CliOption } from './cli.ts';
 import { TandemError } from './errors.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -20,6 +20,11 @@ const CLIS: { script: string; file: string }[] = [
   { script: 'bench:api', file: 'e2e/api-bench.ts' },
   { script: 'bench:storage', file: 'e2e/storage-bench.ts' },
   { script: 'bench:doc', file: 'e2e/benchmarks-doc.ts' },
+  { script: 'bench:failover', file: 'e2e/failover-bench.ts' },
+  { script: 'bench:ring', file: 'e2e/ring-bench.ts' },
+  { script: 'bench:compute', file: 'e2e/compute-profile-bench.ts' },
+  { script: 'bench:anchor', file: 'e2e/anchor-bench.ts' },
+  { script: 'bench:decode-trace', file: 'e2e/decode-trace.ts' },
 ];
 
 interface Run {
@@ -65,6 +70,28 @@ describe('the CLI contract', () => {
     expect(integerOption('12', '--n', 1, 20)).toBe(12);
     for (const bad of ['', '1.5', '0', '21', 'x'])
       expect(() => integerOption(bad, '--n', 1, 20)).toThrow(/--n must be an integer from 1 to 20/);
+  });
+
+  it('writes the usage from the options table that parseArgs reads, and checks choices', () => {
+    const options = {
+      preset: { type: 'string', default: 'tiny', arg: 'P', help: 'seeded model: tiny or demo (default tiny)' },
+      'new-tokens': { type: 'string', default: '8', arg: 'N', help: 'tokens per request\n(default 8)' },
+      cold: { type: 'boolean', default: false, help: 'trace the cold request' },
+    } satisfies Record<string, CliOption>;
+    expect(cliUsage('usage: npm run x -- [options]', options).split('\n')).toEqual([
+      'usage: npm run x -- [options]',
+      '  --preset P       seeded model: tiny or demo (default tiny)',
+      '  --new-tokens N   tokens per request',
+      '                   (default 8)',
+      '  --cold           trace the cold request',
+      '  --help           this text',
+    ]);
+    const { values } = parseCliArgs({ args: ['--new-tokens', '3', '--cold'], options });
+    expect(values).toEqual({ preset: 'tiny', 'new-tokens': '3', cold: true });
+    expect(choiceOption('demo', '--preset', ['tiny', 'demo'] as const)).toBe('demo');
+    expect(() => choiceOption('huge', '--preset', ['tiny', 'demo', 'realistic'])).toThrow(
+      "--preset must be tiny, demo or realistic, not 'huge'.",
+    );
   });
 
   // Each CLI started for real, as a user would: --help and a flag it does not know.

@@ -96,3 +96,34 @@ export function integerOption(value: string, flag: string, min: number, max: num
   }
   return n;
 }
+
+/** One flag of a CLI: node:util's option config plus what its usage line says. */
+export type CliOption = ({ type: 'string'; default?: string } | { type: 'boolean'; default?: boolean }) & {
+  /** the value's placeholder in the usage line, e.g. 'N' (string flags) */
+  arg?: string;
+  /** the usage line's text; '\n' starts a continuation line under it */
+  help: string;
+};
+
+/**
+ * The usage text of a CLI from its options table (the same table goes to parseCliArgs): `head`, then one
+ * line per flag with its text in one aligned column, then --help. One table, so the usage cannot forget a flag.
+ */
+export function cliUsage(head: string, options: Readonly<Record<string, CliOption>>): string {
+  const rows = Object.entries(options).map(([name, o]) => ({ flag: `--${name}${o.arg ? ` ${o.arg}` : ''}`, o }));
+  const width = Math.max(15, ...rows.map((r) => r.flag.length)) + 2;
+  const lines = [head];
+  for (const { flag, o } of rows) {
+    const [first, ...rest] = o.help.split('\n');
+    lines.push(`  ${flag.padEnd(width)}${first}`, ...rest.map((r) => `  ${' '.repeat(width)}${r}`));
+  }
+  lines.push(`  ${'--help'.padEnd(width)}this text`);
+  return lines.join('\n');
+}
+
+/** A flag value that must be one of `choices`, or a cli-usage error naming the flag and the choices. */
+export function choiceOption<T extends string>(value: string, flag: string, choices: readonly T[]): T {
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  const list = choices.length > 1 ? `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}` : choices.join('');
+  throw usageError(`${flag} must be ${list}, not '${value}'.`);
+}

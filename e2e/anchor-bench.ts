@@ -15,7 +15,14 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { chromium as playwright } from 'playwright-core';
 import { build } from 'vite';
-import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import {
+  choiceOption,
+  cliUsage,
+  integerOption,
+  parseCliArgs,
+  runCliIfEntryPoint,
+  type CliOption,
+} from '../core/cli.ts';
 import { TandemError } from '../core/errors.ts';
 import { StaticFiles } from '../signaling/static-files.ts';
 import type { AnchorRequest, AnchorResult } from '../client/anchor/transformers-anchor.ts';
@@ -163,26 +170,23 @@ export function anchorGoals(tandem: TandemOnePage, anchor: AnchorResult['cold'])
   ];
 }
 
-const USAGE = `usage: npm run bench:anchor -- [options]
-  --preset P        seeded model: realistic, demo or tiny (default realistic)
-  --tokens N        prompt length in tokens (default 256)
-  --new-tokens N    greedy tokens of the measured request (default 32)
-  --out FILE        where the JSON goes (default ${RESULTS})
-  --help            this text`;
+const OPTIONS = {
+  preset: {
+    type: 'string',
+    default: 'realistic',
+    arg: 'P',
+    help: 'seeded model: realistic, demo or tiny (default realistic)',
+  },
+  tokens: { type: 'string', default: '256', arg: 'N', help: 'prompt length in tokens (default 256)' },
+  'new-tokens': { type: 'string', default: '32', arg: 'N', help: 'greedy tokens of the measured request (default 32)' },
+  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `where the JSON goes (default ${RESULTS})` },
+} satisfies Record<string, CliOption>;
+
+const USAGE = cliUsage('usage: npm run bench:anchor -- [options]', OPTIONS);
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseCliArgs({
-    args: argv,
-    options: {
-      preset: { type: 'string', default: 'realistic' },
-      tokens: { type: 'string', default: '256' },
-      'new-tokens': { type: 'string', default: '32' },
-      out: { type: 'string', default: RESULTS },
-    },
-  });
-  const preset = values.preset;
-  if (preset !== 'realistic' && preset !== 'demo' && preset !== 'tiny')
-    throw usageError(`--preset must be realistic, demo or tiny, not '${preset}'.`);
+  const { values } = parseCliArgs({ args: argv, options: OPTIONS });
+  const preset = choiceOption(values.preset, '--preset', ['realistic', 'demo', 'tiny'] as const);
   const tokens = integerOption(values.tokens, '--tokens', 8, 4096);
   const newTokens = integerOption(values['new-tokens'], '--new-tokens', 2, 1024);
   const log = (line: string) => process.stderr.write(`${line}\n`);

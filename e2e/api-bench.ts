@@ -14,7 +14,14 @@ import { resolve } from 'node:path';
 import OpenAI from 'openai';
 import { TandemError } from '../core/errors.ts';
 import type { ServerMessageOf } from '../core/protocol.ts';
-import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import {
+  choiceOption,
+  cliUsage,
+  integerOption,
+  parseCliArgs,
+  runCliIfEntryPoint,
+  type CliOption,
+} from '../core/cli.ts';
 import { requireE2e } from './environment.ts';
 import { goal, writeBenchJson, type Goal } from './bench-output.ts';
 import { Harness } from './harness.ts';
@@ -156,28 +163,26 @@ export function apiTtftGoal(result: ApiBenchResult | null): Goal {
   return goal('median API TTFT - median Go TTFT (ms)', result?.ttftDifferenceMs, '<=', 50);
 }
 
-const USAGE = `usage: npm run bench:api -- [--preset tiny|demo] [--rounds N] [--new-tokens N] [--out FILE]
-  --preset P       seeded model (default tiny)
-  --rounds N       measured rounds of API and Go each, after one warm-up (default 5)
-  --new-tokens N   tokens per request (default 8)
-  --out FILE       where the JSON goes (default ${RESULTS})
-  --help           this text`;
+const OPTIONS = {
+  preset: { type: 'string', default: 'tiny', arg: 'P', help: 'seeded model: tiny (default) or demo' },
+  rounds: {
+    type: 'string',
+    default: '5',
+    arg: 'N',
+    help: 'measured rounds of API and Go each, after one warm-up (default 5)',
+  },
+  'new-tokens': { type: 'string', default: '8', arg: 'N', help: 'tokens per request (default 8)' },
+  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `where the JSON goes (default ${RESULTS})` },
+} satisfies Record<string, CliOption>;
+
+const USAGE = cliUsage('usage: npm run bench:api -- [options]', OPTIONS);
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseCliArgs({
-    args: argv,
-    options: {
-      preset: { type: 'string', default: 'tiny' },
-      rounds: { type: 'string', default: '5' },
-      'new-tokens': { type: 'string', default: '8' },
-      out: { type: 'string', default: RESULTS },
-    },
-  });
-  if (values.preset !== 'demo' && values.preset !== 'tiny')
-    throw usageError(`--preset must be demo or tiny, not '${values.preset}'.`);
+  const { values } = parseCliArgs({ args: argv, options: OPTIONS });
+  const preset = choiceOption(values.preset, '--preset', ['tiny', 'demo'] as const);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const chromium = requireE2e('The API bench', log);
-  const model = await ensureModelFixture({ preset: values.preset });
+  const model = await ensureModelFixture({ preset });
   const started = new Date().toISOString();
   const result = await runApiBench({
     chromium: chromium.path,

@@ -45,7 +45,15 @@ import type { PlanRun } from './run-summary.ts';
 import { ringBudget, stepBreakdown, type RingBudget } from '../core/step-breakdown.ts';
 import { formatCalibrationReport, type CalibrationReport } from './calibration-report.ts';
 import { runPlanComparison } from './scenario.ts';
-import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import {
+  choiceOption,
+  cliUsage,
+  integerOption,
+  parseCliArgs,
+  runCliIfEntryPoint,
+  usageError,
+  type CliOption,
+} from '../core/cli.ts';
 
 const RESULTS = resolve('bench/results/e2e.json');
 
@@ -226,35 +234,55 @@ async function decodeBench(
   }
 }
 
-const USAGE = `usage: npm run bench -- [options]
-  --preset P          seeded model: realistic (split like Qwen3-0.6B), demo or tiny (default realistic)
-  --peers K           emulated pages for the plan comparison and the pipeline decode (default 4)
-  --lab L             device-lab line-up of the plan comparison: paper, equal, laptop-phones, memory-bound
-                      or off (default paper: each page its own browser, CPU group and shaped links; off =
-                      one browser with DevTools CPU throttling, also the fallback where the lab cannot run)
-  --tokens N          prompt length in tokens (default 256)
-  --new-tokens N      tokens generated per plan-comparison request (default 8)
-  --decode-tokens N   tokens generated for the decode-rate runs (default 32)
-  --skip LIST         parts to skip: hop, plans, decode, api, failover (comma-separated)
-  --out FILE          where the JSON goes (default ${RESULTS})
-  --help              this text`;
+const OPTIONS = {
+  preset: {
+    type: 'string',
+    default: 'realistic',
+    arg: 'P',
+    help: 'seeded model: realistic (split like Qwen3-0.6B), demo or tiny (default realistic)',
+  },
+  peers: {
+    type: 'string',
+    default: '4',
+    arg: 'K',
+    help: 'emulated pages for the plan comparison and the pipeline decode (default 4)',
+  },
+  lab: {
+    type: 'string',
+    default: 'paper',
+    arg: 'L',
+    help:
+      'device-lab line-up of the plan comparison: paper, equal, laptop-phones, memory-bound\n' +
+      'or off (default paper: each page its own browser, CPU group and shaped links; off =\n' +
+      'one browser with DevTools CPU throttling, also the fallback where the lab cannot run)',
+  },
+  tokens: { type: 'string', default: '256', arg: 'N', help: 'prompt length in tokens (default 256)' },
+  'new-tokens': {
+    type: 'string',
+    default: '8',
+    arg: 'N',
+    help: 'tokens generated per plan-comparison request (default 8)',
+  },
+  'decode-tokens': {
+    type: 'string',
+    default: '32',
+    arg: 'N',
+    help: 'tokens generated for the decode-rate runs (default 32)',
+  },
+  skip: {
+    type: 'string',
+    default: '',
+    arg: 'LIST',
+    help: 'parts to skip: hop, plans, decode, api, failover (comma-separated)',
+  },
+  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `where the JSON goes (default ${RESULTS})` },
+} satisfies Record<string, CliOption>;
+
+const USAGE = cliUsage('usage: npm run bench -- [options]', OPTIONS);
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseCliArgs({
-    args: argv,
-    options: {
-      preset: { type: 'string', default: 'realistic' },
-      peers: { type: 'string', default: '4' },
-      lab: { type: 'string', default: 'paper' },
-      tokens: { type: 'string', default: '256' },
-      'new-tokens': { type: 'string', default: '8' },
-      'decode-tokens': { type: 'string', default: '32' },
-      skip: { type: 'string', default: '' },
-      out: { type: 'string', default: RESULTS },
-    },
-  });
-  if (values.preset !== 'realistic' && values.preset !== 'demo' && values.preset !== 'tiny')
-    throw usageError(`--preset must be realistic, demo or tiny, not '${values.preset}'.`);
+  const { values } = parseCliArgs({ args: argv, options: OPTIONS });
+  const preset = choiceOption(values.preset, '--preset', ['realistic', 'demo', 'tiny'] as const);
   const lab = values.lab;
   if (lab !== 'off' && !(LAB_LINEUPS as readonly string[]).includes(lab))
     throw usageError(`--lab must be one of ${LAB_LINEUPS.join(', ')} or off, not '${lab}'.`);
@@ -273,7 +301,7 @@ export async function main(argv: string[]): Promise<number> {
     throw usageError(`--skip: '${unknownParts.join(',')}' is not one of hop, plans, decode, api, failover`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const chromium = requireE2e('The bench', log);
-  const model = await ensureModelFixture({ preset: values.preset });
+  const model = await ensureModelFixture({ preset });
   const started = new Date().toISOString();
   const loadAtStart = loadavg();
 
@@ -407,7 +435,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     model: {
       name: model.manifest.name,
-      preset: values.preset,
+      preset,
       layers: model.manifest.config.num_hidden_layers,
       dtype: model.manifest.dtype,
       bytes: model.manifest.units.reduce((a, u) => a + u.bytes, 0),

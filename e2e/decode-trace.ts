@@ -13,7 +13,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import type { PlanMethod, TimingEntry } from '../core/protocol.ts';
 import { stepBreakdown, type StepBreakdown } from '../core/step-breakdown.ts';
-import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import {
+  choiceOption,
+  cliUsage,
+  integerOption,
+  parseCliArgs,
+  runCliIfEntryPoint,
+  type CliOption,
+} from '../core/cli.ts';
 import { writeBenchJson } from './bench-output.ts';
 import { requireE2e } from './environment.ts';
 import { Harness } from './harness.ts';
@@ -33,37 +40,39 @@ const CATEGORIES = [
   'disabled-by-default-v8.cpu_profiler',
 ].join(',');
 
-const USAGE = `usage: npm run bench:decode-trace -- [options]
-  --pages K        pages, an even K-stage plan (default 1: one page runs the whole model)
-  --preset P       seeded model: tiny (default) or demo
-  --tokens N       greedy tokens of the measured request (default 32)
-  --cold           trace the cold request instead (storage read, verify, session create, first run): where
-                   the main thread's long tasks come from
-  --label TEXT     stored with the figures (e.g. before, after)
-  --out FILE       summary JSON (default ${RESULTS})
-  --trace FILE     also keep the raw Chrome trace there (open it in chrome://tracing or Perfetto)
-  --help           this text`;
+const OPTIONS = {
+  pages: {
+    type: 'string',
+    default: '1',
+    arg: 'K',
+    help: 'pages, an even K-stage plan (default 1: one page runs the whole model)',
+  },
+  preset: { type: 'string', default: 'tiny', arg: 'P', help: 'seeded model: tiny (default) or demo' },
+  tokens: { type: 'string', default: '32', arg: 'N', help: 'greedy tokens of the measured request (default 32)' },
+  cold: {
+    type: 'boolean',
+    default: false,
+    help: "trace the cold request instead (storage read, verify, session create, first run): where\nthe main thread's long tasks come from",
+  },
+  label: { type: 'string', default: '', arg: 'TEXT', help: 'stored with the figures (e.g. before, after)' },
+  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `summary JSON (default ${RESULTS})` },
+  trace: {
+    type: 'string',
+    arg: 'FILE',
+    help: 'also keep the raw Chrome trace there (open it in chrome://tracing or Perfetto)',
+  },
+} satisfies Record<string, CliOption>;
+
+const USAGE = cliUsage('usage: npm run bench:decode-trace -- [options]', OPTIONS);
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseCliArgs({
-    args: argv,
-    options: {
-      pages: { type: 'string', default: '1' },
-      preset: { type: 'string', default: 'tiny' },
-      tokens: { type: 'string', default: '32' },
-      cold: { type: 'boolean', default: false },
-      label: { type: 'string', default: '' },
-      out: { type: 'string', default: RESULTS },
-      trace: { type: 'string' },
-    },
-  });
-  if (values.preset !== 'tiny' && values.preset !== 'demo')
-    throw usageError(`--preset must be tiny or demo, not '${values.preset}'.`);
+  const { values } = parseCliArgs({ args: argv, options: OPTIONS });
+  const preset = choiceOption(values.preset, '--preset', ['tiny', 'demo'] as const);
   const k = integerOption(values.pages, '--pages', 1, 8);
   const tokens = integerOption(values.tokens, '--tokens', 3, 1024);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const chromium = requireE2e('The decode trace', log);
-  const model = await ensureModelFixture({ preset: values.preset });
+  const model = await ensureModelFixture({ preset });
   const prompt = await promptOfTokens(model.packageDir, 32);
   const started = new Date().toISOString();
   const h = await Harness.start({ chromium: chromium.path, model, backend: 'wasm', log });

@@ -11,7 +11,7 @@
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { TandemError } from '../core/errors.ts';
-import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import { cliUsage, integerOption, parseCliArgs, runCliIfEntryPoint, usageError, type CliOption } from '../core/cli.ts';
 import { requireE2e } from './environment.ts';
 import { goal, writeBenchJson, type Goal } from './bench-output.ts';
 import { FailoverSession, type Loss } from './failover-scenario.ts';
@@ -137,25 +137,38 @@ export function failoverGoal(result: FailoverBenchResult | null, failures: numbe
   return goal(`requests that recover from ${failures} injected failures`, result?.recovered, '=', failures);
 }
 
-const USAGE = `usage: npm run bench:failover -- [--failures N] [--devices N] [--new-tokens N] [--at N] [--out FILE]
-  --failures N     injected failures, one per request (default ${D.failures})
-  --devices N      lab devices, one page each (default ${D.devices}; 4 layers of the tiny model, a spare)
-  --new-tokens N   tokens per request (default ${D.newTokens})
-  --at N           take the page away once the host saw N tokens (default ${D.at})
-  --out FILE       where the JSON goes (default ${RESULTS})
-  --help           this text`;
+const OPTIONS = {
+  failures: {
+    type: 'string',
+    default: String(D.failures),
+    arg: 'N',
+    help: `injected failures, one per request (default ${D.failures})`,
+  },
+  devices: {
+    type: 'string',
+    default: String(D.devices),
+    arg: 'N',
+    help: `lab devices, one page each (default ${D.devices}; 4 layers of the tiny model, a spare)`,
+  },
+  'new-tokens': {
+    type: 'string',
+    default: String(D.newTokens),
+    arg: 'N',
+    help: `tokens per request (default ${D.newTokens})`,
+  },
+  at: {
+    type: 'string',
+    default: String(D.at),
+    arg: 'N',
+    help: `take the page away once the host saw N tokens (default ${D.at})`,
+  },
+  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `where the JSON goes (default ${RESULTS})` },
+} satisfies Record<string, CliOption>;
+
+const USAGE = cliUsage('usage: npm run bench:failover -- [options]', OPTIONS);
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseCliArgs({
-    args: argv,
-    options: {
-      failures: { type: 'string', default: String(D.failures) },
-      devices: { type: 'string', default: String(D.devices) },
-      'new-tokens': { type: 'string', default: String(D.newTokens) },
-      at: { type: 'string', default: String(D.at) },
-      out: { type: 'string', default: RESULTS },
-    },
-  });
+  const { values } = parseCliArgs({ args: argv, options: OPTIONS });
   const failures = integerOption(values.failures, '--failures', 1, 100);
   const devices = integerOption(values.devices, '--devices', 3, 6);
   const newTokens = integerOption(values['new-tokens'], '--new-tokens', 2, 256);

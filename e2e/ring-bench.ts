@@ -13,7 +13,15 @@
  */
 import { loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import {
+  choiceOption,
+  cliUsage,
+  integerOption,
+  parseCliArgs,
+  runCliIfEntryPoint,
+  usageError,
+  type CliOption,
+} from '../core/cli.ts';
 import type { TimingEntry } from '../core/protocol.ts';
 import { median, stepBreakdown, type StepBreakdown } from '../core/step-breakdown.ts';
 import { mergeTimings } from '../client/app/timings.ts';
@@ -187,46 +195,48 @@ export function ringGoal(b: StepBreakdown): Goal {
   );
 }
 
-const USAGE = `usage: npm run bench:ring -- [options]
-  --preset P       seeded model: tiny (4 layers, default) or demo (24 layers)
-  --stages K       ring stages, equal layer counts (default 4)
-  --prompt N       prompt tokens (default 32)
-  --tokens N       measured greedy tokens (default 64)
-  --runtime R      worker (each stage's runtime in a worker thread, as a page; default) or inline
-  --backend B      node (onnxruntime-node, default) or wasm (onnxruntime-web's wasm, the page's kernels)
-  --label TEXT     stored with the figures (e.g. before, after)
-  --out FILE       where the JSON goes (default ${RESULTS})
-  --help           this text`;
+const OPTIONS = {
+  preset: {
+    type: 'string',
+    default: 'tiny',
+    arg: 'P',
+    help: 'seeded model: tiny (4 layers, default) or demo (24 layers)',
+  },
+  stages: { type: 'string', default: '4', arg: 'K', help: 'ring stages, equal layer counts (default 4)' },
+  prompt: { type: 'string', default: '32', arg: 'N', help: 'prompt tokens (default 32)' },
+  tokens: { type: 'string', default: '64', arg: 'N', help: 'measured greedy tokens (default 64)' },
+  runtime: {
+    type: 'string',
+    default: 'worker',
+    arg: 'R',
+    help: "worker (each stage's runtime in a worker thread, as a page; default) or inline",
+  },
+  backend: {
+    type: 'string',
+    default: 'node',
+    arg: 'B',
+    help: "node (onnxruntime-node, default) or wasm (onnxruntime-web's wasm, the page's kernels)",
+  },
+  label: { type: 'string', default: '', arg: 'TEXT', help: 'stored with the figures (e.g. before, after)' },
+  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `where the JSON goes (default ${RESULTS})` },
+} satisfies Record<string, CliOption>;
+
+const USAGE = cliUsage('usage: npm run bench:ring -- [options]', OPTIONS);
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseCliArgs({
-    args: argv,
-    options: {
-      preset: { type: 'string', default: 'tiny' },
-      stages: { type: 'string', default: '4' },
-      prompt: { type: 'string', default: '32' },
-      tokens: { type: 'string', default: '64' },
-      runtime: { type: 'string', default: 'worker' },
-      backend: { type: 'string', default: 'node' },
-      label: { type: 'string', default: '' },
-      out: { type: 'string', default: RESULTS },
-    },
-  });
-  if (values.preset !== 'demo' && values.preset !== 'tiny')
-    throw usageError(`--preset must be tiny or demo, not '${values.preset}'.`);
-  if (values.runtime !== 'worker' && values.runtime !== 'inline')
-    throw usageError(`--runtime must be worker or inline, not '${values.runtime}'.`);
-  if (values.backend !== 'node' && values.backend !== 'wasm')
-    throw usageError(`--backend must be node or wasm, not '${values.backend}'.`);
-  const model = await ensureModelFixture({ preset: values.preset });
+  const { values } = parseCliArgs({ args: argv, options: OPTIONS });
+  const preset = choiceOption(values.preset, '--preset', ['tiny', 'demo'] as const);
+  const runtime = choiceOption(values.runtime, '--runtime', ['worker', 'inline'] as const);
+  const backend = choiceOption(values.backend, '--backend', ['node', 'wasm'] as const);
+  const model = await ensureModelFixture({ preset });
   const started = new Date().toISOString();
   const result = await runRingBench({
     packageDir: model.packageDir,
     stages: integerOption(values.stages, '--stages', 1, 64),
     promptTokens: integerOption(values.prompt, '--prompt', 1, 2048),
     decodeTokens: integerOption(values.tokens, '--tokens', 3, 2048),
-    runtime: values.runtime,
-    backend: values.backend,
+    runtime,
+    backend,
   });
   const b = result.breakdown;
   const saved = writeBenchJson(values.out, {
