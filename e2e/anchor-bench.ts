@@ -27,7 +27,7 @@ import { TandemError } from '../core/errors.ts';
 import { StaticFiles } from '../signaling/static-files.ts';
 import type { AnchorRequest, AnchorResult } from '../client/anchor/transformers-anchor.ts';
 import { chromiumArgs } from './browser.ts';
-import { ratioGoal, writeBenchJson, type Goal } from './bench-output.ts';
+import { outOption, ratioGoal, writeBenchJson, type Goal } from './bench-output.ts';
 import { requireE2e } from './environment.ts';
 import { Harness } from './harness.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
@@ -179,7 +179,7 @@ const OPTIONS = {
   },
   tokens: { type: 'string', default: '256', arg: 'N', help: 'prompt length in tokens (default 256)' },
   'new-tokens': { type: 'string', default: '32', arg: 'N', help: 'greedy tokens of the measured request (default 32)' },
-  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `where the JSON goes (default ${RESULTS})` },
+  out: outOption(RESULTS),
 } satisfies Record<string, CliOption>;
 
 const USAGE = cliUsage('usage: npm run bench:anchor -- [options]', OPTIONS);

@@ -23,7 +23,7 @@ import {
   type CliOption,
 } from '../core/cli.ts';
 import { requireE2e } from './environment.ts';
-import { goal, writeBenchJson, type Goal } from './bench-output.ts';
+import { goal, outOption, writeBenchJson, type Goal } from './bench-output.ts';
 import { Harness } from './harness.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
 
@@ -172,7 +172,7 @@ const OPTIONS = {
     help: 'measured rounds of API and Go each, after one warm-up (default 5)',
   },
   'new-tokens': { type: 'string', default: '8', arg: 'N', help: 'tokens per request (default 8)' },
-  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `where the JSON goes (default ${RESULTS})` },
+  out: outOption(RESULTS),
 } satisfies Record<string, CliOption>;
 
 const USAGE = cliUsage('usage: npm run bench:api -- [options]', OPTIONS);

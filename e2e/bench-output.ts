@@ -5,6 +5,23 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { CliOption } from '../core/cli.ts';
+
+/** A bench CLI's --out flag: where its JSON goes. */
+export function outOption(
+  defaultPath: string,
+  what = 'where the JSON goes',
+): CliOption & { type: 'string'; default: string } {
+  return { type: 'string', default: defaultPath, arg: 'FILE', help: `${what} (default ${defaultPath})` };
+}
+
+/** A bench CLI's --label flag, stored with its figures. */
+export const LABEL_OPTION = {
+  type: 'string',
+  default: '',
+  arg: 'TEXT',
+  help: 'stored with the figures (e.g. before, after)',
+} as const satisfies CliOption;
 
 export interface Goal {
   name: string;

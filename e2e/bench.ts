@@ -32,7 +32,7 @@ import {
   runFailoverBench,
   type FailoverBenchResult,
 } from './failover-bench.ts';
-import { goal, ratioGoal, writeBenchJson, type Goal } from './bench-output.ts';
+import { goal, outOption, ratioGoal, writeBenchJson, type Goal } from './bench-output.ts';
 import { labSupport } from './lab.ts';
 import { lineupPeers } from './lineup.ts';
 import { calibrationGoals } from './calibration-goals.ts';
@@ -275,7 +275,7 @@ const OPTIONS = {
     arg: 'LIST',
     help: 'parts to skip: hop, plans, decode, api, failover (comma-separated)',
   },
-  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `where the JSON goes (default ${RESULTS})` },
+  out: outOption(RESULTS),
 } satisfies Record<string, CliOption>;
 
 const USAGE = cliUsage('usage: npm run bench -- [options]', OPTIONS);

@@ -21,7 +21,7 @@ import {
   runCliIfEntryPoint,
   type CliOption,
 } from '../core/cli.ts';
-import { writeBenchJson } from './bench-output.ts';
+import { LABEL_OPTION, outOption, writeBenchJson } from './bench-output.ts';
 import { requireE2e } from './environment.ts';
 import { Harness } from './harness.ts';
 import { ensureModelFixture } from './model-fixture.ts';
@@ -54,8 +54,8 @@ const OPTIONS = {
     default: false,
     help: "trace the cold request instead (storage read, verify, session create, first run): where\nthe main thread's long tasks come from",
   },
-  label: { type: 'string', default: '', arg: 'TEXT', help: 'stored with the figures (e.g. before, after)' },
-  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `summary JSON (default ${RESULTS})` },
+  label: LABEL_OPTION,
+  out: outOption(RESULTS, 'summary JSON'),
   trace: {
     type: 'string',
     arg: 'FILE',

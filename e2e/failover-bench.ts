@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { TandemError } from '../core/errors.ts';
 import { cliUsage, integerOption, parseCliArgs, runCliIfEntryPoint, usageError, type CliOption } from '../core/cli.ts';
 import { requireE2e } from './environment.ts';
-import { goal, writeBenchJson, type Goal } from './bench-output.ts';
+import { goal, outOption, writeBenchJson, type Goal } from './bench-output.ts';
 import { FailoverSession, type Loss } from './failover-scenario.ts';
 import { labSupport } from './lab.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
@@ -162,7 +162,7 @@ const OPTIONS = {
     arg: 'N',
     help: `take the page away once the host saw N tokens (default ${D.at})`,
   },
-  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `where the JSON goes (default ${RESULTS})` },
+  out: outOption(RESULTS),
 } satisfies Record<string, CliOption>;
 
 const USAGE = cliUsage('usage: npm run bench:failover -- [options]', OPTIONS);

@@ -39,7 +39,7 @@ import {
 } from '../shards/runtime/stage-peer.ts';
 import type { StageRuntime } from '../shards/runtime/stage-runtime.ts';
 import type { LayerRange } from '../shards/manifest.ts';
-import { goal, writeBenchJson, type Goal } from './bench-output.ts';
+import { goal, LABEL_OPTION, outOption, writeBenchJson, type Goal } from './bench-output.ts';
 import { ensureModelFixture } from './model-fixture.ts';
 
 const RESULTS = 'bench/results/ring.json';
@@ -217,8 +217,8 @@ const OPTIONS = {
     arg: 'B',
     help: "node (onnxruntime-node, default) or wasm (onnxruntime-web's wasm, the page's kernels)",
   },
-  label: { type: 'string', default: '', arg: 'TEXT', help: 'stored with the figures (e.g. before, after)' },
-  out: { type: 'string', default: RESULTS, arg: 'FILE', help: `where the JSON goes (default ${RESULTS})` },
+  label: LABEL_OPTION,
+  out: outOption(RESULTS),
 } satisfies Record<string, CliOption>;
 
 const USAGE = cliUsage('usage: npm run bench:ring -- [options]', OPTIONS);
