@@ -25,8 +25,11 @@ export interface SimOptions {
   /** Relative spread of every duration (uniform in 1 +- noise). */
   noise: number;
   decodeSteps: number;
-  /** Multiplies one phase of one stage (an outlier: a page stalled by a long task). */
-  outlier?: { stage: number; phase: 'storage-read' | 'session-create' | 'compute'; factor: number };
+  /**
+   * Multiplies one phase of one stage (an outlier: a page stalled by a long task); 'receive' is the prefill
+   * hand-over into that stage (its latency and transfer both), a hand-over that met a stalled page.
+   */
+  outlier?: { stage: number; phase: 'storage-read' | 'session-create' | 'compute' | 'receive'; factor: number };
 }
 
 export interface SimRun {
@@ -86,8 +89,9 @@ export function simulateRun(
       const free = step === 0 ? loadEnd[n] : (out[n].at(-1)?.endMs ?? 0) / 1000;
       if (n > 0) {
         const l = link(dev(n - 1), d, ct.layerAct[s.layers.start - 1]);
-        const first = sentAt + l.first;
-        const all = first + l.all;
+        const slow = step === 0 ? outlier(n, 'receive') : 1;
+        const first = sentAt + l.first * slow;
+        const all = first + l.all * slow;
         rec(n, 'wait', step, free, Math.max(free, first));
         rec(n, 'receive', step, Math.max(free, first), Math.max(free, all));
         ready = Math.max(free, all);

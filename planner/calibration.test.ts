@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { baselinePlan } from './baselines.ts';
-import { calibrateDevices, calibratedDevice, type CalibratedParams } from './calibration.ts';
+import { calibrateDevices, calibratedDevice, fitDeviceStages, type CalibratedParams } from './calibration.ts';
 import { requestSamples, type HopSample, type StageSample } from './calibration-samples.ts';
 import { simulateRun, type TrueDevice } from './calibration-sim.ts';
 import { decodeTokensPerSec } from './decode-model.ts';
@@ -252,3 +252,108 @@ describe('calibration from per-phase timings', () => {
 function evaluate(devices: DeviceProfile[], tokens: number, stages: PlanStage[]): number {
   return evaluatePlan(problem(devices, tokens), stages).latency;
 }
+
+/** One stage sample of device 0 with the given load phases (seconds) and P bytes. */
+function loadSample(requestId: number, paramBytes: number, readSec: number, createSec: number): StageSample {
+  return {
+    requestId,
+    device: 0,
+    tokens: 256,
+    paramBytes,
+    flops: 1e9,
+    load: { warmSec: 0, readSec, createSec },
+    computeSec: 1,
+    decode: null,
+  };
+}
+
+describe('calibration from few requests (the bench calibrates from one)', () => {
+  const MiB = 2 ** 20;
+  // The lab's case: read capped at 12 MiB/s; creation 0.1 s + P / (20 MiB/s); one request slow on both.
+  const readSec = (P: number) => P / (12 * MiB);
+  const createSec = (P: number) => 0.1 + P / (20 * MiB);
+  const prior: DeviceProfile = { ...PRIOR[0], sessionCreateFixedSec: 0.05 };
+
+  it('fits the storage read through the origin: read seconds never move into the creation fixed part', () => {
+    const sizes = [13.2 * MiB, 31.8 * MiB, 28.5 * MiB];
+    const base = sizes.map((P, i) => loadSample(i, P, readSec(P), createSec(P)));
+    const slowReads = sizes.map((P, i) => loadSample(i, P, readSec(P) + 0.2, createSec(P))); // + a fixed 0.2 s
+    const a = fitDeviceStages(prior, base)!;
+    const b = fitDeviceStages(prior, slowReads)!;
+    expect(rel(a.readBytesPerSec, 12 * MiB)).toBeLessThan(1e-9);
+    expect(b.sessionCreateFixedSec).toBe(a.sessionCreateFixedSec); // creation saw the same seconds
+    expect(b.sessionCreateBytesPerSec).toBe(a.sessionCreateBytesPerSec);
+    expect(rel(a.sessionCreateFixedSec, 0.1)).toBeLessThan(1e-6); // three sizes: the line is exact
+    expect(rel(a.sessionCreateBytesPerSec, 20 * MiB)).toBeLessThan(1e-6);
+  });
+
+  it('does not fit a line through two requests: one slow request cannot set a fixed part and a rate', () => {
+    // Seen on the lab: (13.2 MiB, 2.9 s) from the slow calibration request and (31.8 MiB, 3.2 s) gave
+    // 63 MB/s and a 2.67 s fixed part, predicting 4.7 s of creation for a stage measured at 0.72 s.
+    const two = [
+      loadSample(0, 13.2 * MiB, 2.2 * readSec(13.2 * MiB), 2.2 * createSec(13.2 * MiB)),
+      loadSample(1, 31.8 * MiB, readSec(31.8 * MiB), createSec(31.8 * MiB)),
+    ];
+    const fit = fitDeviceStages(prior, two)!;
+    expect(fit.sessionCreateFixedSec).toBe(0.05); // the prior's, not an intercept
+    const P = 28.5 * MiB;
+    const want = readSec(P) + createSec(P);
+    const got = P / fit.readBytesPerSec + fit.sessionCreateFixedSec + P / fit.sessionCreateBytesPerSec;
+    // the slow request's share of the medians (two points: their mean), not a 2-point extrapolation
+    expect(rel(got, want)).toBeLessThan(0.6);
+    expect(got).toBeGreaterThan(want);
+  });
+
+  /** Hops of `runs` simulated on TRUE-like devices whose real uplinks are `up` (Mbit/s). */
+  function hopsOf(runs: { order: number[]; counts: number[]; slowHandOverInto?: number }[], up: number[]): HopSample[] {
+    const truth = TRUE.map((d, k) => ({ ...d, uplinkBitsPerSec: up[k] * 1e6 }));
+    return runs.flatMap((r, i) => {
+      const plan = split(r.order, r.counts);
+      const run = simulateRun({ ...problem(truth, 256), devices: truth }, plan, {
+        seed: 300 + i,
+        noise: 0.03,
+        decodeSteps: 8,
+        ...(r.slowHandOverInto !== undefined
+          ? { outlier: { stage: r.slowHandOverInto, phase: 'receive' as const, factor: 30 } }
+          : {}),
+      });
+      return requestSamples(problem(PRIOR, 256), plan, run.timings, i).hops;
+    });
+  }
+
+  it("one stalled hand-over does not set its sender's uplink while it has fewer than 3 requests", () => {
+    const up = TRUE.map((d) => d.uplinkBitsPerSec / 1e6); // the profiles' uplinks are right
+    const hops = hopsOf(
+      [
+        { order: [0, 1, 2], counts: [3, 3, 2], slowHandOverInto: 1 }, // d0 -> d1 met a stalled page
+        { order: [1, 2, 0], counts: [2, 3, 3] },
+      ],
+      up,
+    );
+    const fit = calibrateDevices(PRIOR, [], hops);
+    expect(rel(fit[0]!.uplinkBitsPerSec!, TRUE[0].uplinkBitsPerSec)).toBeLessThan(0.15);
+    // the stalled hand-over alone says the uplink is far slower (what one request used to set)
+    const alone = calibrateDevices(
+      PRIOR,
+      [],
+      hops.filter((h) => h.requestId === 0 && h.from === 0),
+    );
+    expect(alone[0]!.uplinkBitsPerSec!).toBeLessThan(0.2 * TRUE[0].uplinkBitsPerSec);
+  });
+
+  it("a device's own requests win once it has 3: a link 4x slower than its profile is found", () => {
+    const up = TRUE.map((d, k) => (k === 1 ? d.uplinkBitsPerSec / 4 : d.uplinkBitsPerSec) / 1e6);
+    const hops = hopsOf(
+      [
+        { order: [1, 0], counts: [4, 4] },
+        { order: [1, 2], counts: [3, 5] },
+        { order: [1, 0, 2], counts: [2, 3, 3] },
+        { order: [0, 2], counts: [4, 4] },
+      ],
+      up,
+    );
+    const fit = calibrateDevices(PRIOR, [], hops);
+    expect(rel(fit[1]!.uplinkBitsPerSec!, up[1] * 1e6)).toBeLessThan(0.15);
+    expect(rel(fit[0]!.uplinkBitsPerSec!, up[0] * 1e6)).toBeLessThan(0.15);
+  });
+});
