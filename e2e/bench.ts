@@ -34,6 +34,7 @@ import {
 } from './failover-bench.ts';
 import { goal, ratioGoal, writeBenchJson, type Goal } from './bench-output.ts';
 import { labSupport } from './lab.ts';
+import { formatLabCpu, type LabCpuReport } from './lab-cpu.ts';
 import { lineupPeers } from './lineup.ts';
 import { calibrationGoals } from './calibration-goals.ts';
 import { runHopBench, type HopBenchResult } from './hop-bench.ts';
@@ -272,6 +273,8 @@ export async function main(argv: string[]): Promise<number> {
 
   let plans: PlanRun[] = [];
   let calibration: CalibrationReport | null = null;
+  let calibrationRuns: PlanRun[] = [];
+  let labCpu: LabCpuReport | null = null;
   // What the plans ran on, as the goal rows and the JSON name it ('paper lab', or the one-browser fallback).
   let lineup = lab === 'off' ? 'one browser, DevTools throttling' : `${lab} lab`;
   if (!skip.has('plans')) {
@@ -296,6 +299,8 @@ export async function main(argv: string[]): Promise<number> {
     });
     plans = report.runs;
     calibration = report.calibration ?? null;
+    calibrationRuns = report.calibrationRuns ?? [];
+    labCpu = report.labCpu ?? null;
   }
 
   let decode: DecodeResult | null = null;
@@ -409,6 +414,14 @@ export async function main(argv: string[]): Promise<number> {
       timings: r.timings,
     })),
     calibration,
+    // the warm-up and calibration requests as measured: what the first refit (the DP plan's) was made from
+    calibrationRuns: calibrationRuns.map((r) => ({
+      method: r.method,
+      ttft: r.metrics.ttft,
+      perStage: r.stages,
+      timings: r.timings,
+    })),
+    labCpu,
     decode: decode && {
       pipeline: decode.pipeline && {
         stages: decode.pipeline.stages,
@@ -450,6 +463,7 @@ export async function main(argv: string[]): Promise<number> {
       );
   }
   if (calibration) console.log(`\n${formatCalibrationReport(calibration)}`);
+  if (labCpu) console.log(`\n${formatLabCpu(labCpu)}`);
   if (decode) {
     console.log(
       `\ndecode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`,

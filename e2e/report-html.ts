@@ -5,6 +5,7 @@
  * and the host page's screenshot. Emulated devices are labelled as such.
  */
 import type { CalibrationReport } from './calibration-report.ts';
+import type { LabCpuReport } from './lab-cpu.ts';
 import { layoutTimeline, type LaneInput, type TimelinePhase } from '../client/ui/timeline-layout.ts';
 import { toPhaseInputs, type PlanRun } from './run-summary.ts';
 
@@ -33,6 +34,10 @@ export interface DemoReport {
   calibration?: CalibrationReport;
   /** Free-form notes (e.g. what was emulated and how). */
   notes: string[];
+  /** The unreported warm-up and the calibration request, as measured (what the first refit saw). */
+  calibrationRuns?: PlanRun[];
+  /** On the device lab: each device's CPU use and throttling per run (e2e/lab-cpu.ts). */
+  labCpu?: LabCpuReport;
 }
 
 const COLORS: Record<TimelinePhase, string> = {

@@ -15,6 +15,7 @@ import type { DemoReport, ReportPeer } from './report-html.ts';
 import type { PlanRun } from './run-summary.ts';
 import { calibrationReport, type MeasuredPlan } from './calibration-report.ts';
 import type { PeerSpec } from './tandem-page.ts';
+import { labCpuReport, startLabCpuSampler, type LabRunWindow } from './lab-cpu.ts';
 
 export interface ComparisonOptions {
   chromium: string;
@@ -80,18 +81,27 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
         `  ${p.name.padEnd(14)} ${p.emulated ?? 'real'}: ${(p.peakFlops / 1e9).toFixed(2)} GFLOP/s, read ${(p.readBytesPerSec / 2 ** 20).toFixed(0)} MiB/s, ${p.backend}`,
       );
     }
+    // The lab's CPU while the requests run: did each device get its quota, and was the machine busy?
+    const sampler = h.lab ? startLabCpuSampler(h.lab.devices) : null;
+    const windows: LabRunWindow[] = [];
+    const timed = async (label: string, plan: ServerMessageOf<'plan-ready'>, prompt: string, tokens: number) => {
+      const startMs = Date.now();
+      const run = await h.go(plan, prompt, tokens);
+      windows.push({ label, startMs, endMs: Date.now(), run });
+      return run;
+    };
     // Warm-up, not reported: one short request through every page, so each page's one-time costs (the
     // onnxruntime-web wasm compile, the tokenizer load) are not charged to whichever plan runs first.
     // Every measured request is still a cold start: units read from IndexedDB into fresh sessions.
     const warm = await h.plan('even', prompt.tokens);
     await ready(warm);
-    await h.go(warm, prompt.text, 1);
+    await timed('warm-up', warm, prompt.text, 1);
     o.log('warm-up request done');
     // The calibration request (issue 12): a fresh even plan from cold, a few tokens; the server refits every
     // page from its timings (a page's first, warm-up request counts no more once it has this one).
     const calibrationPlan = await h.plan('even', prompt.tokens);
     await ready(calibrationPlan);
-    await h.go(calibrationPlan, prompt.text, Math.min(o.newTokens, 8));
+    await timed('calibration', calibrationPlan, prompt.text, Math.min(o.newTokens, 8));
     o.log('calibration request done');
     const runs: PlanRun[] = [];
     const measured: MeasuredPlan[] = [];
@@ -109,7 +119,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
       }
       o.log(`${method}: caching units`);
       await ready(plan);
-      const run = await h.go(plan, prompt.text, o.newTokens);
+      const run = await timed(method, plan, prompt.text, o.newTokens);
       o.log(
         `${method}: predicted T ${plan.predictedLatency.toFixed(3)} s, measured TTFT ${run.metrics.ttft?.toFixed(3) ?? '-'} s, decode ${run.metrics.decodeTokensPerSec?.toFixed(1) ?? '-'} tok/s`,
       );
@@ -125,7 +135,11 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
       measured.push({ plan, measuredTtft: run.metrics.ttft, timings: run.timings });
     }
     const manifest = o.model.manifest;
+    const trace = sampler?.stop() ?? null;
+    const labNames = labPeers.map((p) => p.name);
     return {
+      calibrationRuns: windows.filter((w) => w.label === 'warm-up' || w.label === 'calibration').map((w) => w.run),
+      ...(trace ? { labCpu: labCpuReport(trace, windows, labNames) } : {}),
       title: `Tandem cold start: ${o.peers.length} emulated pages`,
       createdAt: new Date().toISOString(),
       model: {
