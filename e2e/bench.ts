@@ -43,6 +43,7 @@ import { LAB_LINEUPS } from './profiles.ts';
 import { promptOfTokens } from './prompt.ts';
 import { ensureExportFull } from './reference.ts';
 import type { PlanRun } from './run-summary.ts';
+import type { DemoReport } from './report-html.ts';
 import { stepBreakdown } from '../core/step-breakdown.ts';
 import { formatCalibrationReport, type CalibrationReport } from './calibration-report.ts';
 import { runPlanComparison } from './scenario.ts';
@@ -275,6 +276,7 @@ export async function main(argv: string[]): Promise<number> {
   let calibration: CalibrationReport | null = null;
   let calibrationRuns: PlanRun[] = [];
   let labCpu: LabCpuReport | null = null;
+  let profiles: DemoReport['profiles'] | null = null;
   // What the plans ran on, as the goal rows and the JSON name it ('paper lab', or the one-browser fallback).
   let lineup = lab === 'off' ? 'one browser, DevTools throttling' : `${lab} lab`;
   if (!skip.has('plans')) {
@@ -301,6 +303,7 @@ export async function main(argv: string[]): Promise<number> {
     calibration = report.calibration ?? null;
     calibrationRuns = report.calibrationRuns ?? [];
     labCpu = report.labCpu ?? null;
+    profiles = report.profiles ?? null;
   }
 
   let decode: DecodeResult | null = null;
@@ -422,6 +425,7 @@ export async function main(argv: string[]): Promise<number> {
       timings: r.timings,
     })),
     labCpu,
+    profiles,
     decode: decode && {
       pipeline: decode.pipeline && {
         stages: decode.pipeline.stages,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { processCpuSec, processKind, summariseWindow, traceWithin, type LabCpuTrace } from './lab-cpu.ts';
+import { processCpuSec, processKind, summariseWindow, threadKind, traceWithin, type LabCpuTrace } from './lab-cpu.ts';
 
 describe('lab CPU trace', () => {
   it("reads a process's kind and CPU seconds as /proc writes them", () => {
@@ -11,6 +11,12 @@ describe('lab CPU trace', () => {
     // pid (comm with spaces and a paren) state ppid ... utime=fields 14, stime=15 (clock ticks)
     const stat = '4242 (Chrome (x) Main) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 12';
     expect(processCpuSec(stat)).toBeCloseTo(3.0, 9);
+    expect(['CrRendererMain', 'DedicatedWorker', 'ThreadPoolForeg', 'Compositor'].map(threadKind)).toEqual([
+      'main',
+      'worker',
+      'pool',
+      'other',
+    ]);
   });
 
   // Device 0 (quota 0.5 core) uses 0.5 core for 2 s then 0.1 core; device 1 (0.25) uses 0.25 throughout.

@@ -9,7 +9,7 @@
  *   const trace = sampler.stop();                       // plain data, saved with the bench JSON
  *   summariseWindow(trace, startMs, endMs)              // pure: per device cores used, throttled share
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import type { PlanRun } from './run-summary.ts';
@@ -58,6 +58,14 @@ export function processKind(cmdline: string): string {
   return m[1];
 }
 
+/** A renderer thread's kind from its name (/proc/<pid>/task/<tid>/stat, 15 characters at most). */
+export function threadKind(name: string): string {
+  if (name === 'CrRendererMain') return 'main';
+  if (name.startsWith('DedicatedWorker')) return 'worker';
+  if (name.startsWith('ThreadPool')) return 'pool';
+  return 'other';
+}
+
 function readText(path: string): string | null {
   try {
     return readFileSync(path, 'utf8');
@@ -81,8 +89,24 @@ function sampleDevice(cgroup: string): { sample: Omit<DeviceCpuSample, 't'>; kin
     const cmd = readText(`/proc/${pid}/cmdline`);
     if (stat === null || cmd === null) continue;
     const kind = processKind(cmd.replaceAll('\0', ' '));
-    cpuSec[kind] = (cpuSec[kind] ?? 0) + processCpuSec(stat);
     kinds[kind] = (kinds[kind] ?? 0) + 1;
+    if (kind !== 'renderer') {
+      cpuSec[kind] = (cpuSec[kind] ?? 0) + processCpuSec(stat);
+      continue;
+    }
+    // a renderer by thread: its main thread, the inference worker, V8's and Blink's pools (compile, GC)
+    let threads: string[] = [];
+    try {
+      threads = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // exited
+    }
+    for (const tid of threads) {
+      const t = readText(`/proc/${pid}/task/${tid}/stat`);
+      if (t === null) continue;
+      const k = `renderer:${threadKind(t.slice(t.indexOf('(') + 1, t.lastIndexOf(')')))}`;
+      cpuSec[k] = (cpuSec[k] ?? 0) + processCpuSec(t);
+    }
   }
   const stat = new Map(
     (readText(join(cgroup, 'cpu.stat')) ?? '')

@@ -138,6 +138,8 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
     const trace = sampler?.stop() ?? null;
     const labNames = labPeers.map((p) => p.name);
     return {
+      // the profiles the planner started from, per page (what a replay of the calibration needs)
+      profiles: Object.fromEntries(h.roster().map((p) => [p.displayName, p.profile ?? null])),
       calibrationRuns: windows.filter((w) => w.label === 'warm-up' || w.label === 'calibration').map((w) => w.run),
       ...(trace ? { labCpu: labCpuReport(trace, windows, labNames) } : {}),
       title: `Tandem cold start: ${o.peers.length} emulated pages`,
