@@ -47,6 +47,7 @@ import type { DemoReport } from './report-html.ts';
 import { stepBreakdown } from '../core/step-breakdown.ts';
 import { formatCalibrationReport, type CalibrationReport } from './calibration-report.ts';
 import { runPlanComparison } from './scenario.ts';
+import { WARM_UP_REQUESTS } from '../signaling/calibration-store.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 
 const RESULTS = resolve('bench/results/e2e.json');
@@ -418,7 +419,8 @@ export async function main(argv: string[]): Promise<number> {
     })),
     calibration,
     // the warm-up and calibration requests as measured: what the first refit (the DP plan's) was made from
-    calibrationRuns: calibrationRuns.map((r) => ({
+    calibrationRuns: calibrationRuns.map((r, i) => ({
+      label: i === calibrationRuns.length - 1 ? 'calibration' : `warm-up ${i + 1}`,
       method: r.method,
       ttft: r.metrics.ttft,
       perStage: r.stages,
@@ -445,7 +447,7 @@ export async function main(argv: string[]): Promise<number> {
       lineup.endsWith(' lab')
         ? `Plan comparison on the ${lineup}: each page its own headless Chromium in its own CPU control group (quota = its share of a core) and network namespace (links shaped by tc tbf), plus its ?emulate= storage read cap. Hops, decode and API: pages in one headless Chromium.`
         : 'All pages share one headless Chromium on this machine; emulated heterogeneity = CDP CPU throttling + ?emulate= storage read caps (labelled in the pages).',
-      'Plans: one unreported warm-up request, then one calibration request (even plan, cold); every plan after it is made and predicted with the refitted parameters. Goal rows after calibration come from the calibration report (e2e/calibration-report.ts).',
+      `Plans: ${WARM_UP_REQUESTS} unreported warm-up requests, then one calibration request (even plan, cold); every plan after it is made and predicted with the refitted parameters. Goal rows after calibration come from the calibration report (e2e/calibration-report.ts).`,
       "TTFT = the last stage's first sampled token, from its arrival of the server's start message (page clock); driverTtft = Node driver go -> first output message.",
       "Decode tokens/s = (tokens after the first) / (time from the first to the last sampled token), last stage's clock; the pipeline is an even plan over unemulated pages.",
       'Shard load = unit bytes / (IndexedDB storage read + onnxruntime-web session create) per stage, i.e. blob -> session ready.',

@@ -16,6 +16,7 @@ import type { PlanRun } from './run-summary.ts';
 import { calibrationReport, type MeasuredPlan } from './calibration-report.ts';
 import type { PeerSpec } from './tandem-page.ts';
 import { labCpuReport, startLabCpuSampler, type LabRunWindow } from './lab-cpu.ts';
+import { WARM_UP_REQUESTS } from '../signaling/calibration-store.ts';
 
 export interface ComparisonOptions {
   chromium: string;
@@ -90,15 +91,19 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
       windows.push({ label, startMs, endMs: Date.now(), run });
       return run;
     };
-    // Warm-up, not reported: one short request through every page, so each page's one-time costs (the
-    // onnxruntime-web wasm compile, the tokenizer load) are not charged to whichever plan runs first.
+    // Warm-up, not reported: short requests through every page, so each page's one-time costs (the
+    // onnxruntime-web wasm compile, V8's tier-up, the tokenizer load) are not charged to whichever plan runs
+    // first: on the lab a page's first two requests computed 2-3x slower per layer than later ones, so there
+    // are as many as the server's calibration treats as warm-up (WARM_UP_REQUESTS).
     // Every measured request is still a cold start: units read from IndexedDB into fresh sessions.
-    const warm = await h.plan('even', prompt.tokens);
-    await ready(warm);
-    await timed('warm-up', warm, prompt.text, 1);
-    o.log('warm-up request done');
+    for (let i = 1; i <= WARM_UP_REQUESTS; i++) {
+      const warm = await h.plan('even', prompt.tokens);
+      await ready(warm);
+      await timed(`warm-up ${i}`, warm, prompt.text, 1);
+      o.log(`warm-up request ${i} done`);
+    }
     // The calibration request (issue 12): a fresh even plan from cold, a few tokens; the server refits every
-    // page from its timings (a page's first, warm-up request counts no more once it has this one).
+    // page from its timings (a page's warm-up requests count no more once it has this one).
     const calibrationPlan = await h.plan('even', prompt.tokens);
     await ready(calibrationPlan);
     await timed('calibration', calibrationPlan, prompt.text, Math.min(o.newTokens, 8));
@@ -140,7 +145,9 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
     return {
       // the profiles the planner started from, per page (what a replay of the calibration needs)
       profiles: Object.fromEntries(h.roster().map((p) => [p.displayName, p.profile ?? null])),
-      calibrationRuns: windows.filter((w) => w.label === 'warm-up' || w.label === 'calibration').map((w) => w.run),
+      calibrationRuns: windows
+        .filter((w) => w.label.startsWith('warm-up') || w.label === 'calibration')
+        .map((w) => w.run),
       ...(trace ? { labCpu: labCpuReport(trace, windows, labNames) } : {}),
       title: `Tandem cold start: ${o.peers.length} emulated pages`,
       createdAt: new Date().toISOString(),
@@ -163,7 +170,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
           : "All pages run in ONE headless Chromium on this machine; heterogeneity is emulated (Chromium CPU throttling through the DevTools protocol, and each page's ?emulate= storage read cap), and the planner used the profiles the pages measured under that emulation.",
         ...refused,
         'Every request is a cold start: each stage reads its units from IndexedDB and creates a fresh onnxruntime-web session on "go". Timings are per page, from its arrival of the server\'s start message.',
-        'One unreported warm-up request (even plan, 1 token) runs first, so that per-page one-time costs (wasm compile, tokenizer load) do not land on the first plan measured.',
+        `${WARM_UP_REQUESTS} unreported warm-up requests (even plan, 1 token) run first, so that per-page one-time costs (wasm compile, V8 tier-up, tokenizer load) do not land on the calibration or the first plan measured.`,
         'Then one calibration request (a fresh even plan, from cold): the server refits every page from its timings, and each plan after it is made, and predicted, with the refitted parameters (each run refits again). "before" is the same plan predicted from the pages\' profiles alone.',
       ],
     };
