@@ -70,9 +70,12 @@ export function simulateRun(
   const loadEnd = stages.map((s, n) => {
     const d = dev(n);
     const P = stageParamBytes(prefill, s.layers.start, s.layers.end);
+    // the embedding's table is read, not prepared by the session creation
+    const created = P - (s.layers.start === 0 && prefill.embed ? prefill.embed.paramBytes : 0);
     const w = d.warmupSec * jitter();
     const r = w + (P / d.readBytesPerSec) * jitter() * outlier(n, 'storage-read');
-    const c = r + (d.sessionCreateFixedSec + P / d.sessionCreateBytesPerSec) * jitter() * outlier(n, 'session-create');
+    const c =
+      r + (d.sessionCreateFixedSec + created / d.sessionCreateBytesPerSec) * jitter() * outlier(n, 'session-create');
     rec(n, 'storage-read', 0, w, r);
     rec(n, 'session-create', 0, r, c);
     return c;

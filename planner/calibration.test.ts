@@ -260,6 +260,7 @@ function loadSample(requestId: number, paramBytes: number, readSec: number, crea
     device: 0,
     tokens: 256,
     paramBytes,
+    createBytes: paramBytes, // a middle stage: no embedding
     flops: 1e9,
     load: { warmSec: 0, readSec, createSec },
     computeSec: 1,

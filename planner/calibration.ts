@@ -5,7 +5,8 @@
  * Per device, from its stage samples (calibration-samples.ts):
  *   warm-up      w = median of the time before its first storage read
  *   storage read r = median of P / seconds (through the origin: a disk or a read cap has no fixed part)
- *   session      f + P / s: a Theil-Sen line of the creation seconds vs bytes P once OWN_EVIDENCE_MIN
+ *   session      f + P_c / s (P_c: P less the embedding, which creation does not prepare): a Theil-Sen
+ *                line of the creation seconds vs P_c once OWN_EVIDENCE_MIN
  *                stages of different sizes were measured (intercept within [0, shortest time]); before that,
  *                the profile's fixed part (at most half the median time) and the rest per byte
  *   compute      c*_k scaled by the median of (W / seconds) / (c*_k U_k(t))   [9]: U(t)'s shape stays
@@ -78,7 +79,7 @@ export function fitDeviceStages(
     // the creation's fixed part (the model has no fixed read part), so the two phases were each mispredicted.
     readBytesPerSec = median(loads.map((s) => s.paramBytes / Math.max(MIN_SEC, s.load!.readSec)));
     const create = rateAndFixed(
-      loads.map((s) => ({ x: s.paramBytes, y: s.load!.createSec })),
+      loads.map((s) => ({ x: s.createBytes, y: s.load!.createSec })),
       prior.sessionCreateFixedSec ?? 0,
     );
     sessionCreateBytesPerSec = create.rate;
