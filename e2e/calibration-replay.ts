@@ -151,7 +151,7 @@ async function main(argv: string[]): Promise<void> {
       );
     const { manifest } = await ensureModelFixture({ preset: json.model.preset });
     const plans = replayCalibration(manifest, json, tokens);
-    console.log(`${file}`);
+    console.log(file);
     plans.forEach((p, i) =>
       console.log(
         `  ${p.method.padEnd(10)} measured ${p.measuredTtft?.toFixed(3) ?? '-'} s, predicted ${p.predictedTtft.toFixed(3)} s (the bench's code: ${json.coldStart[i].predictedT.toFixed(3)}), error ${pct(p.ttftError)}, median phase error ${pct(p.medianPhaseError)}`,
