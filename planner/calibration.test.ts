@@ -5,7 +5,7 @@ import { requestSamples, type HopSample, type StageSample } from './calibration-
 import { simulateRun, type TrueDevice } from './calibration-sim.ts';
 import { decodeTokensPerSec } from './decode-model.ts';
 import { planOptimal } from './plan.ts';
-import { median, pairSumLeastSquares, theilSen } from './robust-fit.ts';
+import { median, pairSumLeastSquares, theilSen, upperHalfMedian } from './robust-fit.ts';
 import { evaluatePlan } from './timing.ts';
 import type { DeviceProfile, ModelConfig, PlanProblem, PlanStage } from './types.ts';
 
@@ -130,6 +130,10 @@ describe('robust fits', () => {
   it('median and Theil-Sen ignore a minority of outliers; least squares recovers pair sums on an odd cycle', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(upperHalfMedian([5])).toBe(5);
+    expect(upperHalfMedian([2, 5])).toBe(5);
+    expect(upperHalfMedian([1, 2, 3, 4, 5])).toBe(4); // the median of 3, 4, 5
+    expect(upperHalfMedian([4, 1, 3, 2])).toBe(3.5);
     const points = [1, 2, 3, 4, 5, 6, 7].map((x) => ({ x, y: 0.5 + 2 * x }));
     points[2] = { x: 3, y: 100 }; // one wild point
     const line = theilSen(points)!;
@@ -303,6 +307,21 @@ describe('calibration from few requests (the bench calibrates from one)', () => 
     // the slow request's share of the medians (two points: their mean), not a 2-point extrapolation
     expect(rel(got, want)).toBeLessThan(0.6);
     expect(got).toBeGreaterThan(want);
+  });
+
+  it('a compute lengthened by other work on the device (never shortened) does not set its rate', () => {
+    // true rate: 1 GFLOP per 0.5 s; two of four requests computed while the page's thread pools took half
+    // of its CPU (the lab: V8's garbage collection after a load)
+    const samples = [1, 2, 1, 2].map((slow, i) => ({
+      ...loadSample(i, 13.2 * MiB, readSec(13.2 * MiB), createSec(13.2 * MiB)),
+      computeSec: 0.5 * slow,
+    }));
+    const fit = fitDeviceStages(prior, samples)!;
+    const clean = fitDeviceStages(
+      prior,
+      samples.map((s) => ({ ...s, computeSec: 0.5 })),
+    )!;
+    expect(rel(fit.computeScale, clean.computeScale)).toBeLessThan(1e-9); // a median would say 1.5x slower
   });
 
   /** Hops of `runs` simulated on TRUE-like devices whose real uplinks are `up` (Mbit/s). */
