@@ -14,8 +14,8 @@
  *   decode       the median effective FLOP/s of a decode step (sampling included on the last stage)
  * and per link, from the hand-overs that found their receiver waiting:
  *   uplink       per request, the slope of seconds vs bits of the device's hand-overs (prefill vs decode);
- *                the median of those factors of the profile's uplink, padded to OWN_EVIDENCE_MIN samples
- *                with the session's median factor (one stalled hand-over no longer sets a device's uplink)
+ *                the median of the faster half of those factors of the profile's uplink, padded to
+ *                OWN_EVIDENCE_MIN samples with the session's factor (one stalled hand-over no longer sets it)
  *   latency      per request whose hops close its ring, the sum of its pairs' median excess over bits / rate
  *                = 2 x the sum of its devices' lambda (the pages' clock offsets cancel around a ring), solved
  *                for every device by least squares (subsetSumLeastSquares), the profile's value where rings
@@ -150,12 +150,13 @@ export function fitLinks(
   // of its own, the session's median factor (over every device's samples) fills the missing ones, so the
   // median needs a majority of its own samples to move away from it; a device without samples of its
   // own (a last stage sends only 4-byte tokens) takes the session's factor.
-  const pooled = median(own.flat());
+  // The faster half, as for compute: a stalled page only ever lengthens a hand-over.
+  const pooled = upperHalfMedian(own.flat());
   const hopped = new Set(hops.flatMap((h) => [h.from, h.to]));
   const uplink = devices.map((d, k): number | null => {
     if (!Number.isFinite(pooled) || (own[k].length === 0 && !hopped.has(k))) return null;
     const padded = [...own[k], ...new Array<number>(Math.max(0, OWN_EVIDENCE_MIN - own[k].length)).fill(pooled)];
-    return d.uplinkBitsPerSec * median(padded);
+    return d.uplinkBitsPerSec * upperHalfMedian(padded);
   });
   const rate = (k: number, dir: 'up' | 'down') =>
     dir === 'up' ? (uplink[k] ?? devices[k].uplinkBitsPerSec) : devices[k].downlinkBitsPerSec;
