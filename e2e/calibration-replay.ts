@@ -151,7 +151,15 @@ async function main(argv: string[]): Promise<void> {
       );
     const { manifest } = await ensureModelFixture({ preset: json.model.preset });
     const plans = replayCalibration(manifest, json, tokens);
-    console.log(file);
+    const order = (key: (p: ReplayedPlan) => number | null) =>
+      plans
+        .filter((p) => key(p) !== null)
+        .sort((a, b) => key(a)! - key(b)!)
+        .map((p) => p.method)
+        .join(' < ');
+    console.log(
+      `${file}: ranking measured ${order((p) => p.measuredTtft)}; predicted ${order((p) => p.predictedTtft)}`,
+    );
     plans.forEach((p, i) =>
       console.log(
         `  ${p.method.padEnd(10)} measured ${p.measuredTtft?.toFixed(3) ?? '-'} s, predicted ${p.predictedTtft.toFixed(3)} s (the bench's code: ${json.coldStart[i].predictedT.toFixed(3)}), error ${pct(p.ttftError)}, median phase error ${pct(p.medianPhaseError)}`,
