@@ -34,6 +34,7 @@ import {
 } from './failover-bench.ts';
 import { goal, outOption, ratioGoal, writeBenchJson, type Goal } from './bench-output.ts';
 import { labSupport } from './lab.ts';
+import { formatLabCpu, type LabCpuReport } from './lab-cpu.ts';
 import { lineupPeers } from './lineup.ts';
 import { calibrationGoals } from './calibration-goals.ts';
 import { runHopBench, type HopBenchResult } from './hop-bench.ts';
@@ -42,9 +43,11 @@ import { LAB_LINEUPS } from './profiles.ts';
 import { promptOfTokens } from './prompt.ts';
 import { ensureExportFull } from './reference.ts';
 import type { PlanRun } from './run-summary.ts';
+import type { DemoReport } from './report-html.ts';
 import { ringBudget, stepBreakdown, type RingBudget } from '../core/step-breakdown.ts';
 import { formatCalibrationReport, type CalibrationReport } from './calibration-report.ts';
 import { runPlanComparison } from './scenario.ts';
+import { WARM_UP_REQUESTS } from '../signaling/calibration-store.ts';
 import {
   choiceOption,
   cliUsage,
@@ -313,6 +316,9 @@ export async function main(argv: string[]): Promise<number> {
 
   let plans: PlanRun[] = [];
   let calibration: CalibrationReport | null = null;
+  let calibrationRuns: PlanRun[] = [];
+  let labCpu: LabCpuReport | null = null;
+  let profiles: DemoReport['profiles'] | null = null;
   // What the plans ran on, as the goal rows and the JSON name it ('paper lab', or the one-browser fallback).
   let lineup = lab === 'off' ? 'one browser, DevTools throttling' : `${lab} lab`;
   if (!skip.has('plans')) {
@@ -337,6 +343,9 @@ export async function main(argv: string[]): Promise<number> {
     });
     plans = report.runs;
     calibration = report.calibration ?? null;
+    calibrationRuns = report.calibrationRuns ?? [];
+    labCpu = report.labCpu ?? null;
+    profiles = report.profiles ?? null;
   }
 
   let decode: DecodeResult | null = null;
@@ -454,6 +463,16 @@ export async function main(argv: string[]): Promise<number> {
       timings: r.timings,
     })),
     calibration,
+    // the warm-up and calibration requests as measured: what the first refit (the DP plan's) was made from
+    calibrationRuns: calibrationRuns.map((r, i) => ({
+      label: i === calibrationRuns.length - 1 ? 'calibration' : `warm-up ${i + 1}`,
+      method: r.method,
+      ttft: r.metrics.ttft,
+      perStage: r.stages,
+      timings: r.timings,
+    })),
+    labCpu,
+    profiles,
     decode: decode && {
       pipeline: decode.pipeline && {
         stages: decode.pipeline.stages,
@@ -474,7 +493,7 @@ export async function main(argv: string[]): Promise<number> {
       lineup.endsWith(' lab')
         ? `Plan comparison on the ${lineup}: each page its own headless Chromium in its own CPU control group (quota = its share of a core) and network namespace (links shaped by tc tbf), plus its ?emulate= storage read cap. Hops, decode and API: pages in one headless Chromium.`
         : 'All pages share one headless Chromium on this machine; emulated heterogeneity = CDP CPU throttling + ?emulate= storage read caps (labelled in the pages).',
-      'Plans: one unreported warm-up request, then one calibration request (even plan, cold); every plan after it is made and predicted with the refitted parameters. Goal rows after calibration come from the calibration report (e2e/calibration-report.ts).',
+      `Plans: ${WARM_UP_REQUESTS} unreported warm-up requests, then one calibration request (even plan, cold); every plan after it is made and predicted with the refitted parameters. Goal rows after calibration come from the calibration report (e2e/calibration-report.ts).`,
       "TTFT = the last stage's first sampled token, from its arrival of the server's start message (page clock); driverTtft = Node driver go -> first output message.",
       "Decode tokens/s = (tokens after the first) / (time from the first to the last sampled token), last stage's clock; the pipeline is an even plan over unemulated pages.",
       'Shard load = unit bytes / (IndexedDB storage read + onnxruntime-web session create) per stage, i.e. blob -> session ready.',
@@ -496,6 +515,7 @@ export async function main(argv: string[]): Promise<number> {
       );
   }
   if (calibration) console.log(`\n${formatCalibrationReport(calibration)}`);
+  if (labCpu) console.log(`\n${formatLabCpu(labCpu)}`);
   if (decode) {
     console.log(
       `\ndecode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`,

@@ -1192,6 +1192,27 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-before.json',
     render: e2eSection,
   },
+  'e2e-lab-s7.json': {
+    title: 'End to end, plans on the device lab, session 7: robust fits',
+    about:
+      "The lab plan comparison after session 7's calibration fixes (planner/calibration.ts): the storage read fitted through the origin (its intercept no longer moves into the creation's fixed part), a creation line only from 3 requests, and an uplink padded to 3 samples with the session's median (one stalled hand-over no longer sets it). Still the kernel's 100 ms CFS period and one warm-up request. New in the JSON: `calibrationRuns` (the warm-up and calibration requests' own phases), `profiles`, and `labCpu` (e2e/lab-cpu.ts): per run and per stage's prefill compute, the CPU each device's processes used against its quota, the share of its CFS periods throttled, and the machine's busy cores and load.",
+    run: 'npm run bench -- --lab paper --skip hop,decode,api,failover --out bench/results/e2e-lab-s7.json',
+    render: e2eSection,
+  },
+  'e2e-lab-s7-run2.json': {
+    title: 'End to end, plans on the device lab, session 7: 10 ms CFS period',
+    about:
+      "As the section above with each device's quota enforced every 10 ms instead of 100 ms (e2e/lab.ts LAB_CPU_PERIOD_US), and `labCpu` splitting a renderer's CPU by thread: its inference worker (`renderer:worker`), V8's and Blink's thread pools (`renderer:pool`, garbage collection and compilation) and the rest.",
+    run: 'npm run bench -- --lab paper --skip hop,decode,api,failover --out bench/results/e2e-lab-s7-run2.json',
+    render: e2eSection,
+  },
+  'e2e-lab-s7-run3.json': {
+    title: 'End to end, plans on the device lab, session 7: two warm-up requests',
+    about:
+      "As the section above with two unreported warm-up requests before the calibration request, and the server counting a page's first two requests only until a later one is measured (signaling/calibration-store.ts WARM_UP_REQUESTS): on the lab a page's first two requests computed 2-3x slower per layer than later ones.",
+    run: 'npm run bench -- --lab paper --skip hop,decode,api,failover --out bench/results/e2e-lab-s7-run3.json',
+    render: e2eSection,
+  },
   'e2e-issue11.json': {
     title: 'End to end, tiny preset, plans skipped (issue 11 run)',
     about:

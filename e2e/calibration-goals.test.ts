@@ -23,6 +23,7 @@ function plan(
     errorAfter: measuredTtft === null ? null : Math.abs(predictedAfter - measuredTtft) / measuredTtft,
     medianPhaseErrorBefore: null,
     medianPhaseErrorAfter: medianPhase,
+    medianPhaseErrorAfterAll: medianPhase,
     calibratedPages: 4,
     refitted: [],
     phases: [],

@@ -14,6 +14,7 @@ import { prepareE2e, skipBanner } from './environment.ts';
 import {
   checkLabShapes,
   createLab,
+  LAB_CPU_PERIOD_US,
   LAB_CPU_SHARES,
   labGroupShares,
   labSupport,
@@ -109,8 +110,9 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
       expect(pids.length, `device ${i} has processes in its group`).toBeGreaterThan(2); // browser, renderer/GPU/utility
       for (const pid of pids)
         expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), `pid ${pid} of device ${i}`).toMatch(/chrom/);
+      expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_period_us'), 'utf8'))).toBe(LAB_CPU_PERIOD_US);
       expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(
-        Math.round(SHAPES[i].cores * 100_000),
+        Math.round(SHAPES[i].cores * LAB_CPU_PERIOD_US),
       );
       // weighted, so that a busy host does not take its share away
       expect(Number(readFileSync(join(d.cgroup, 'cpu.shares'), 'utf8'))).toBe(LAB_CPU_SHARES);

@@ -7,7 +7,7 @@
  *                                                    server; forwards between devices, never to the host
  *   hub d<i>h 10.81.N.(4i+1)/30 ─── eth0 10.81.N.(4i+2)/30   namespace tandem-<pid>-<k>-d<i>: device i
  *        tbf at the device's downlink rate     tbf at its uplink rate
- *   cgroup v1 cpu /sys/fs/cgroup/cpu/tandem-lab-<pid>-<k>/d<i>: cfs_quota_us = cores x cfs_period_us
+ *   cgroup v1 cpu /sys/fs/cgroup/cpu/tandem-lab-<pid>-<k>/d<i>: cfs_quota_us = cores x cfs_period_us (10 ms)
  *
  * A device's page opens the server at http://10.81.N.(4i+1):PORT; Chromium is told to treat that origin
  * as secure (WebGPU, crypto.subtle and cross-origin isolation need a secure context). Only the browser's
@@ -71,7 +71,14 @@ export interface Lab {
 }
 
 export const CGROUP_CPU_ROOT = '/sys/fs/cgroup/cpu';
-const PERIOD_US = 100_000;
+/**
+ * The CFS enforcement period of a device's quota, us. A group that used its quota waits for the next
+ * period: at the kernel's default 100 ms a 0.24-core device ran 24 ms at full speed, then stood still for
+ * 76 ms. Short work (a decode step, a hand-over's packets) then ran at full speed or waited up to 76 ms, by
+ * chance: decode kernels took ~2 ms per layer on every device whatever its share, and 32 KB hand-overs on a
+ * 100 Mbit/s link took 0.04-0.8 s. At 10 ms a device is slow the way a slow CPU is, evenly (stalls <= 7.6 ms).
+ */
+export const LAB_CPU_PERIOD_US = 10_000;
 /**
  * cpu.shares of the devices' and the server's groups (a plain process has 1024): the quota caps a device
  * at its share, the weight makes sure it gets that share while other work (a build, a second test) loads
@@ -220,8 +227,8 @@ export function createLab(
       );
       const cgroup = join(groupRoot, `d${i}`);
       mkdirSync(cgroup);
-      writeFileSync(join(cgroup, 'cpu.cfs_period_us'), String(PERIOD_US));
-      writeFileSync(join(cgroup, 'cpu.cfs_quota_us'), String(Math.round(shape.cores * PERIOD_US)));
+      writeFileSync(join(cgroup, 'cpu.cfs_period_us'), String(LAB_CPU_PERIOD_US));
+      writeFileSync(join(cgroup, 'cpu.cfs_quota_us'), String(Math.round(shape.cores * LAB_CPU_PERIOD_US)));
       writeFileSync(join(cgroup, 'cpu.shares'), String(LAB_CPU_SHARES));
       const serverUrl = `http://${hubIp}:${port}`;
       const chromiumWrapper = join(wrapperDir, `chromium-d${i}`);

@@ -5,6 +5,8 @@
  * and the host page's screenshot. Emulated devices are labelled as such.
  */
 import type { CalibrationReport } from './calibration-report.ts';
+import type { RosterPeer } from '../core/protocol.ts';
+import type { LabCpuReport } from './lab-cpu.ts';
 import { layoutTimeline, type LaneInput, type TimelinePhase } from '../client/ui/timeline-layout.ts';
 import { toPhaseInputs, type PlanRun } from './run-summary.ts';
 
@@ -33,6 +35,12 @@ export interface DemoReport {
   calibration?: CalibrationReport;
   /** Free-form notes (e.g. what was emulated and how). */
   notes: string[];
+  /** Each page's profile as the server got it (display name -> profile). */
+  profiles?: Record<string, RosterPeer['profile'] | null>;
+  /** The unreported warm-up and the calibration request, as measured (what the first refit saw). */
+  calibrationRuns?: PlanRun[];
+  /** On the device lab: each device's CPU use and throttling per run (e2e/lab-cpu.ts). */
+  labCpu?: LabCpuReport;
 }
 
 const COLORS: Record<TimelinePhase, string> = {

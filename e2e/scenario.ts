@@ -15,6 +15,8 @@ import type { DemoReport, ReportPeer } from './report-html.ts';
 import type { PlanRun } from './run-summary.ts';
 import { calibrationReport, type MeasuredPlan } from './calibration-report.ts';
 import type { PeerSpec } from './tandem-page.ts';
+import { labCpuReport, startLabCpuSampler, type LabRunWindow } from './lab-cpu.ts';
+import { WARM_UP_REQUESTS } from '../signaling/calibration-store.ts';
 
 export interface ComparisonOptions {
   chromium: string;
@@ -80,18 +82,31 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
         `  ${p.name.padEnd(14)} ${p.emulated ?? 'real'}: ${(p.peakFlops / 1e9).toFixed(2)} GFLOP/s, read ${(p.readBytesPerSec / 2 ** 20).toFixed(0)} MiB/s, ${p.backend}`,
       );
     }
-    // Warm-up, not reported: one short request through every page, so each page's one-time costs (the
-    // onnxruntime-web wasm compile, the tokenizer load) are not charged to whichever plan runs first.
+    // The lab's CPU while the requests run: did each device get its quota, and was the machine busy?
+    const sampler = h.lab ? startLabCpuSampler(h.lab.devices) : null;
+    const windows: LabRunWindow[] = [];
+    const timed = async (label: string, plan: ServerMessageOf<'plan-ready'>, prompt: string, tokens: number) => {
+      const startMs = Date.now();
+      const run = await h.go(plan, prompt, tokens);
+      windows.push({ label, startMs, endMs: Date.now(), run });
+      return run;
+    };
+    // Warm-up, not reported: short requests through every page, so each page's one-time costs (the
+    // onnxruntime-web wasm compile, V8's tier-up, the tokenizer load) are not charged to whichever plan runs
+    // first: on the lab a page's first two requests computed 2-3x slower per layer than later ones, so there
+    // are as many as the server's calibration treats as warm-up (WARM_UP_REQUESTS).
     // Every measured request is still a cold start: units read from IndexedDB into fresh sessions.
-    const warm = await h.plan('even', prompt.tokens);
-    await ready(warm);
-    await h.go(warm, prompt.text, 1);
-    o.log('warm-up request done');
+    for (let i = 1; i <= WARM_UP_REQUESTS; i++) {
+      const warm = await h.plan('even', prompt.tokens);
+      await ready(warm);
+      await timed(`warm-up ${i}`, warm, prompt.text, 1);
+      o.log(`warm-up request ${i} done`);
+    }
     // The calibration request (issue 12): a fresh even plan from cold, a few tokens; the server refits every
-    // page from its timings (a page's first, warm-up request counts no more once it has this one).
+    // page from its timings (a page's warm-up requests count no more once it has this one).
     const calibrationPlan = await h.plan('even', prompt.tokens);
     await ready(calibrationPlan);
-    await h.go(calibrationPlan, prompt.text, Math.min(o.newTokens, 8));
+    await timed('calibration', calibrationPlan, prompt.text, Math.min(o.newTokens, 8));
     o.log('calibration request done');
     const runs: PlanRun[] = [];
     const measured: MeasuredPlan[] = [];
@@ -109,7 +124,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
       }
       o.log(`${method}: caching units`);
       await ready(plan);
-      const run = await h.go(plan, prompt.text, o.newTokens);
+      const run = await timed(method, plan, prompt.text, o.newTokens);
       o.log(
         `${method}: predicted T ${plan.predictedLatency.toFixed(3)} s, measured TTFT ${run.metrics.ttft?.toFixed(3) ?? '-'} s, decode ${run.metrics.decodeTokensPerSec?.toFixed(1) ?? '-'} tok/s`,
       );
@@ -125,7 +140,15 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
       measured.push({ plan, measuredTtft: run.metrics.ttft, timings: run.timings });
     }
     const manifest = o.model.manifest;
+    const trace = sampler?.stop() ?? null;
+    const labNames = labPeers.map((p) => p.name);
     return {
+      // the profiles the planner started from, per page (what a replay of the calibration needs)
+      profiles: Object.fromEntries(h.roster().map((p) => [p.displayName, p.profile ?? null])),
+      calibrationRuns: windows
+        .filter((w) => w.label.startsWith('warm-up') || w.label === 'calibration')
+        .map((w) => w.run),
+      ...(trace ? { labCpu: labCpuReport(trace, windows, labNames) } : {}),
       title: `Tandem cold start: ${o.peers.length} emulated pages`,
       createdAt: new Date().toISOString(),
       model: {
@@ -147,7 +170,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
           : "All pages run in ONE headless Chromium on this machine; heterogeneity is emulated (Chromium CPU throttling through the DevTools protocol, and each page's ?emulate= storage read cap), and the planner used the profiles the pages measured under that emulation.",
         ...refused,
         'Every request is a cold start: each stage reads its units from IndexedDB and creates a fresh onnxruntime-web session on "go". Timings are per page, from its arrival of the server\'s start message.',
-        'One unreported warm-up request (even plan, 1 token) runs first, so that per-page one-time costs (wasm compile, tokenizer load) do not land on the first plan measured.',
+        `${WARM_UP_REQUESTS} unreported warm-up requests (even plan, 1 token) run first, so that per-page one-time costs (wasm compile, V8 tier-up, tokenizer load) do not land on the calibration or the first plan measured.`,
         'Then one calibration request (a fresh even plan, from cold): the server refits every page from its timings, and each plan after it is made, and predicted, with the refitted parameters (each run refits again). "before" is the same plan predicted from the pages\' profiles alone.',
       ],
     };

@@ -53,6 +53,23 @@ describe('browser terms in the timing model', () => {
     expect(s2).toMatchObject({ load: 4.5, wait: 0.75, comm: 1.5, compute: 2, startTime: 5.25, finishTime: 8.75 });
   });
 
+  it('with the embedding and head: the embedding is read but not created, the head is both', () => {
+    const tl = evaluatePlan({ ...base, embeddingAndHead: true }, plan);
+    const ct = buildCostTable({ ...base, embeddingAndHead: true });
+    const E = ct.embed!.paramBytes;
+    const H = ct.head!.paramBytes;
+    // d0 (read P per s, create P / 0.5 per s): 1 + 0.25 + 2 x 1.5 + E / P (read only)
+    expect(close(tl.stages[0].load, 4.25 + E / P)).toBe(true);
+    // d1 has no creation rate: its head costs its read, 2 s per P
+    expect(close(tl.stages[1].load, 4.5 + (2 * H) / P)).toBe(true);
+    // with a creation rate on d1 too, the head is created as a layer is
+    const created = evaluatePlan(
+      { ...base, devices: [d0, { ...d1, sessionCreateBytesPerSec: P / 0.5 }], embeddingAndHead: true },
+      plan,
+    );
+    expect(close(created.stages[1].load, 4.5 + 2 * 0.5 + (2 * H + 0.5 * H) / P)).toBe(true);
+  });
+
   it('a measured latency matrix replaces the per-device sum', () => {
     const tl = evaluatePlan(
       {

@@ -8,7 +8,7 @@
  * planner's own cost model, so a fit recovers the parameters the planner multiplies them with.
  */
 import type { TimingEntry } from '../core/protocol.ts';
-import { buildCostTable, stageFlops, stageParamBytes } from './stage-costs.ts';
+import { buildCostTable, stageCreateBytes, stageFlops, stageParamBytes } from './stage-costs.ts';
 import type { PlanProblem, PlanStage } from './types.ts';
 
 /** One stage's prefill on its device (seconds, bytes, FLOP). */
@@ -19,6 +19,8 @@ export interface StageSample {
   tokens: number;
   /** P: bytes of the stage's units (layers, + embedding on the first, + head on the last). */
   paramBytes: number;
+  /** The bytes its session creation prepares: P less the embedding's (stageCreateBytes). */
+  createBytes: number;
   /** W: FLOP of the stage's prefill at t. */
   flops: number;
   /** Load phases; null when the stage reused a live session (no read, no creation). */
@@ -105,6 +107,7 @@ export function requestSamples(
       device: s.device,
       tokens: problem.tokens,
       paramBytes: stageParamBytes(prefill, start, end),
+      createBytes: stageCreateBytes(prefill, start, end),
       flops: stageFlops(prefill, start, end),
       load,
       computeSec: stepCompute(0),

@@ -25,8 +25,11 @@ export interface SimOptions {
   /** Relative spread of every duration (uniform in 1 +- noise). */
   noise: number;
   decodeSteps: number;
-  /** Multiplies one phase of one stage (an outlier: a page stalled by a long task). */
-  outlier?: { stage: number; phase: 'storage-read' | 'session-create' | 'compute'; factor: number };
+  /**
+   * Multiplies one phase of one stage (an outlier: a page stalled by a long task); 'receive' is the prefill
+   * hand-over into that stage (its latency and transfer both), a hand-over that met a stalled page.
+   */
+  outlier?: { stage: number; phase: 'storage-read' | 'session-create' | 'compute' | 'receive'; factor: number };
 }
 
 export interface SimRun {
@@ -67,9 +70,12 @@ export function simulateRun(
   const loadEnd = stages.map((s, n) => {
     const d = dev(n);
     const P = stageParamBytes(prefill, s.layers.start, s.layers.end);
+    // the embedding's table is read, not prepared by the session creation
+    const created = P - (s.layers.start === 0 && prefill.embed ? prefill.embed.paramBytes : 0);
     const w = d.warmupSec * jitter();
     const r = w + (P / d.readBytesPerSec) * jitter() * outlier(n, 'storage-read');
-    const c = r + (d.sessionCreateFixedSec + P / d.sessionCreateBytesPerSec) * jitter() * outlier(n, 'session-create');
+    const c =
+      r + (d.sessionCreateFixedSec + created / d.sessionCreateBytesPerSec) * jitter() * outlier(n, 'session-create');
     rec(n, 'storage-read', 0, w, r);
     rec(n, 'session-create', 0, r, c);
     return c;
@@ -86,8 +92,9 @@ export function simulateRun(
       const free = step === 0 ? loadEnd[n] : (out[n].at(-1)?.endMs ?? 0) / 1000;
       if (n > 0) {
         const l = link(dev(n - 1), d, ct.layerAct[s.layers.start - 1]);
-        const first = sentAt + l.first;
-        const all = first + l.all;
+        const slow = step === 0 ? outlier(n, 'receive') : 1;
+        const first = sentAt + l.first * slow;
+        const all = first + l.all * slow;
         rec(n, 'wait', step, free, Math.max(free, first));
         rec(n, 'receive', step, Math.max(free, first), Math.max(free, all));
         ready = Math.max(free, all);

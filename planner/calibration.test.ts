@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { baselinePlan } from './baselines.ts';
-import { calibrateDevices, calibratedDevice, type CalibratedParams } from './calibration.ts';
+import { calibrateDevices, calibratedDevice, fitDeviceStages, type CalibratedParams } from './calibration.ts';
 import { requestSamples, type HopSample, type StageSample } from './calibration-samples.ts';
 import { simulateRun, type TrueDevice } from './calibration-sim.ts';
 import { decodeTokensPerSec } from './decode-model.ts';
 import { planOptimal } from './plan.ts';
-import { median, pairSumLeastSquares, theilSen } from './robust-fit.ts';
+import { median, pairSumLeastSquares, theilSen, upperHalfMedian } from './robust-fit.ts';
 import { evaluatePlan } from './timing.ts';
 import type { DeviceProfile, ModelConfig, PlanProblem, PlanStage } from './types.ts';
 
@@ -130,6 +130,10 @@ describe('robust fits', () => {
   it('median and Theil-Sen ignore a minority of outliers; least squares recovers pair sums on an odd cycle', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(upperHalfMedian([5])).toBe(5);
+    expect(upperHalfMedian([2, 5])).toBe(5);
+    expect(upperHalfMedian([1, 2, 3, 4, 5])).toBe(4); // the median of 3, 4, 5
+    expect(upperHalfMedian([4, 1, 3, 2])).toBe(3.5);
     const points = [1, 2, 3, 4, 5, 6, 7].map((x) => ({ x, y: 0.5 + 2 * x }));
     points[2] = { x: 3, y: 100 }; // one wild point
     const line = theilSen(points)!;
@@ -252,3 +256,124 @@ describe('calibration from per-phase timings', () => {
 function evaluate(devices: DeviceProfile[], tokens: number, stages: PlanStage[]): number {
   return evaluatePlan(problem(devices, tokens), stages).latency;
 }
+
+/** One stage sample of device 0 with the given load phases (seconds) and P bytes. */
+function loadSample(requestId: number, paramBytes: number, readSec: number, createSec: number): StageSample {
+  return {
+    requestId,
+    device: 0,
+    tokens: 256,
+    paramBytes,
+    createBytes: paramBytes, // a middle stage: no embedding
+    flops: 1e9,
+    load: { warmSec: 0, readSec, createSec },
+    computeSec: 1,
+    decode: null,
+  };
+}
+
+describe('calibration from few requests (the bench calibrates from one)', () => {
+  const MiB = 2 ** 20;
+  // The lab's case: read capped at 12 MiB/s; creation 0.1 s + P / (20 MiB/s); one request slow on both.
+  const readSec = (P: number) => P / (12 * MiB);
+  const createSec = (P: number) => 0.1 + P / (20 * MiB);
+  const prior: DeviceProfile = { ...PRIOR[0], sessionCreateFixedSec: 0.05 };
+
+  it('fits the storage read through the origin: read seconds never move into the creation fixed part', () => {
+    const sizes = [13.2 * MiB, 31.8 * MiB, 28.5 * MiB];
+    const base = sizes.map((P, i) => loadSample(i, P, readSec(P), createSec(P)));
+    const slowReads = sizes.map((P, i) => loadSample(i, P, readSec(P) + 0.2, createSec(P))); // + a fixed 0.2 s
+    const a = fitDeviceStages(prior, base)!;
+    const b = fitDeviceStages(prior, slowReads)!;
+    expect(rel(a.readBytesPerSec, 12 * MiB)).toBeLessThan(1e-9);
+    expect(b.sessionCreateFixedSec).toBe(a.sessionCreateFixedSec); // creation saw the same seconds
+    expect(b.sessionCreateBytesPerSec).toBe(a.sessionCreateBytesPerSec);
+    expect(rel(a.sessionCreateFixedSec, 0.1)).toBeLessThan(1e-6); // three sizes: the line is exact
+    expect(rel(a.sessionCreateBytesPerSec, 20 * MiB)).toBeLessThan(1e-6);
+  });
+
+  it('does not fit a line through two requests: one slow request cannot set a fixed part and a rate', () => {
+    // Seen on the lab: (13.2 MiB, 2.9 s) from the slow calibration request and (31.8 MiB, 3.2 s) gave
+    // 63 MB/s and a 2.67 s fixed part, predicting 4.7 s of creation for a stage measured at 0.72 s.
+    const two = [
+      loadSample(0, 13.2 * MiB, 2.2 * readSec(13.2 * MiB), 2.2 * createSec(13.2 * MiB)),
+      loadSample(1, 31.8 * MiB, readSec(31.8 * MiB), createSec(31.8 * MiB)),
+    ];
+    const fit = fitDeviceStages(prior, two)!;
+    expect(fit.sessionCreateFixedSec).toBe(0.05); // the prior's, not an intercept
+    const P = 28.5 * MiB;
+    const want = readSec(P) + createSec(P);
+    const got = P / fit.readBytesPerSec + fit.sessionCreateFixedSec + P / fit.sessionCreateBytesPerSec;
+    // the slow request's share of the medians (two points: their mean), not a 2-point extrapolation
+    expect(rel(got, want)).toBeLessThan(0.6);
+    expect(got).toBeGreaterThan(want);
+  });
+
+  it('a compute lengthened by other work on the device (never shortened) does not set its rate', () => {
+    // true rate: 1 GFLOP per 0.5 s; two of four requests computed while the page's thread pools took half
+    // of its CPU (the lab: V8's garbage collection after a load)
+    const samples = [1, 2, 1, 2].map((slow, i) => ({
+      ...loadSample(i, 13.2 * MiB, readSec(13.2 * MiB), createSec(13.2 * MiB)),
+      computeSec: 0.5 * slow,
+    }));
+    const fit = fitDeviceStages(prior, samples)!;
+    const clean = fitDeviceStages(
+      prior,
+      samples.map((s) => ({ ...s, computeSec: 0.5 })),
+    )!;
+    expect(rel(fit.computeScale, clean.computeScale)).toBeLessThan(1e-9); // a median would say 1.5x slower
+  });
+
+  /** Hops of `runs` simulated on TRUE-like devices whose real uplinks are `up` (Mbit/s). */
+  function hopsOf(runs: { order: number[]; counts: number[]; slowHandOverInto?: number }[], up: number[]): HopSample[] {
+    const truth = TRUE.map((d, k) => ({ ...d, uplinkBitsPerSec: up[k] * 1e6 }));
+    return runs.flatMap((r, i) => {
+      const plan = split(r.order, r.counts);
+      const run = simulateRun({ ...problem(truth, 256), devices: truth }, plan, {
+        seed: 300 + i,
+        noise: 0.03,
+        decodeSteps: 8,
+        ...(r.slowHandOverInto !== undefined
+          ? { outlier: { stage: r.slowHandOverInto, phase: 'receive' as const, factor: 30 } }
+          : {}),
+      });
+      return requestSamples(problem(PRIOR, 256), plan, run.timings, i).hops;
+    });
+  }
+
+  it("one stalled hand-over does not set its sender's uplink while it has fewer than 3 requests", () => {
+    const up = TRUE.map((d) => d.uplinkBitsPerSec / 1e6); // the profiles' uplinks are right
+    const hops = hopsOf(
+      [
+        { order: [0, 1, 2], counts: [3, 3, 2], slowHandOverInto: 1 }, // d0 -> d1 met a stalled page
+        { order: [1, 2, 0], counts: [2, 3, 3] },
+      ],
+      up,
+    );
+    const fit = calibrateDevices(PRIOR, [], hops);
+    expect(rel(fit[0]!.uplinkBitsPerSec!, TRUE[0].uplinkBitsPerSec)).toBeLessThan(0.15);
+    // the stalled hand-over alone says the uplink is far slower (what one request used to set)
+    const alone = calibrateDevices(
+      PRIOR,
+      [],
+      hops.filter((h) => h.requestId === 0 && h.from === 0),
+    );
+    expect(alone[0]!.uplinkBitsPerSec!).toBeLessThan(0.2 * TRUE[0].uplinkBitsPerSec);
+  });
+
+  it("a device's own requests win once it has 3: a link 4x slower than its profile is found", () => {
+    const up = TRUE.map((d, k) => (k === 1 ? d.uplinkBitsPerSec / 4 : d.uplinkBitsPerSec) / 1e6);
+    const hops = hopsOf(
+      [
+        { order: [1, 0], counts: [4, 4] },
+        { order: [1, 2], counts: [3, 5] },
+        { order: [1, 0, 2], counts: [2, 3, 3] },
+        { order: [0, 2], counts: [4, 4] },
+      ],
+      up,
+    );
+    const fit = calibrateDevices(PRIOR, [], hops);
+    expect(rel(fit[1]!.uplinkBitsPerSec!, up[1] * 1e6)).toBeLessThan(0.15);
+    expect(rel(fit[0]!.uplinkBitsPerSec!, up[0] * 1e6)).toBeLessThan(0.15);
+  });
+});

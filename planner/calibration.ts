@@ -4,14 +4,18 @@
  *
  * Per device, from its stage samples (calibration-samples.ts):
  *   warm-up      w = median of the time before its first storage read
- *   storage read r: Theil-Sen line of read seconds vs bytes P when the stages' sizes differ (its intercept
- *                goes to the fixed part), else the median of P / seconds
- *   session      f + P / s: the same line over the creation seconds; with one size only, the profile's
- *                fixed part (at most half the measured time) and the rest per byte
- *   compute      c*_k scaled by the median of (W / seconds) / (c*_k U_k(t))   [9]: U(t)'s shape stays
+ *   storage read r = median of P / seconds (through the origin: a disk or a read cap has no fixed part)
+ *   session      f + P_c / s (P_c: P less the embedding, which creation does not prepare): a Theil-Sen
+ *                line of the creation seconds vs P_c once OWN_EVIDENCE_MIN
+ *                stages of different sizes were measured (intercept within [0, shortest time]); before that,
+ *                the profile's fixed part (at most half the median time) and the rest per byte
+ *   compute      c*_k scaled by the median of the faster half of (W / seconds) / (c*_k U_k(t))   [9]: U(t)'s
+ *                shape stays; other work on the device only ever lengthens a compute
  *   decode       the median effective FLOP/s of a decode step (sampling included on the last stage)
  * and per link, from the hand-overs that found their receiver waiting:
- *   uplink       Theil-Sen line of seconds vs bits of the device's hand-overs when their sizes differ
+ *   uplink       per request, the slope of seconds vs bits of the device's hand-overs (prefill vs decode);
+ *                the median of the faster half of those factors of the profile's uplink, padded to
+ *                OWN_EVIDENCE_MIN samples with the session's factor (one stalled hand-over no longer sets it)
  *   latency      per request whose hops close its ring, the sum of its pairs' median excess over bits / rate
  *                = 2 x the sum of its devices' lambda (the pages' clock offsets cancel around a ring), solved
  *                for every device by least squares (subsetSumLeastSquares), the profile's value where rings
@@ -20,7 +24,7 @@
  */
 import type { CalibratedParams } from '../core/protocol.ts';
 import { effectiveFlops } from './devices.ts';
-import { median, subsetSumLeastSquares, theilSen } from './robust-fit.ts';
+import { median, subsetSumLeastSquares, theilSen, upperHalfMedian } from './robust-fit.ts';
 import type { HopSample, StageSample } from './calibration-samples.ts';
 import type { DeviceProfile } from './types.ts';
 
@@ -30,24 +34,31 @@ export type { CalibratedParams };
 const MIN_SEC = 1e-4;
 /** Sizes must differ by this factor before a line (rate + fixed part) is fitted instead of a ratio. */
 const LINE_SPREAD = 1.5;
+/**
+ * Requests a device needs before its own evidence alone sets a fit that one request can throw far off: a
+ * line's intercept (with two points, one slow request sets both the slope and the intercept: on the lab a
+ * 2.67 s "fixed" creation part and a 63 MB/s read from one slow calibration request) and its uplink.
+ */
+export const OWN_EVIDENCE_MIN = 3;
 
-/** A rate and a fixed part from (bytes, seconds) samples; the fixed part is 0 when sizes do not differ. */
+/**
+ * A rate and a fixed part from (bytes, seconds) samples. A line (Theil-Sen) only over at least
+ * OWN_EVIDENCE_MIN points whose sizes differ, its intercept kept within [0, the shortest time measured];
+ * otherwise the prior fixed part (at most half the median time). The rate is then the median of
+ * bytes / (seconds - fixed), so it matches the samples under the fixed part chosen.
+ */
 function rateAndFixed(
   points: readonly { x: number; y: number }[],
   priorFixed: number,
 ): { rate: number; fixed: number } {
   const xs = points.map((p) => p.x);
+  const ys = points.map((p) => p.y);
+  let fixed = Math.min(priorFixed, 0.5 * median(ys));
   const spread = Math.max(...xs) >= LINE_SPREAD * Math.min(...xs);
-  if (spread) {
+  if (spread && points.length >= OWN_EVIDENCE_MIN) {
     const line = theilSen(points, 1 - 1 / LINE_SPREAD);
-    if (line && line.slope > 0) {
-      const fixed = Math.max(0, line.intercept);
-      // A negative intercept is clamped to 0: refit the slope through the origin so the sizes still match.
-      const rate = line.intercept >= 0 ? 1 / line.slope : median(points.map((p) => p.x / Math.max(MIN_SEC, p.y)));
-      return { rate, fixed };
-    }
+    if (line && line.slope > 0) fixed = Math.min(Math.max(0, line.intercept), Math.min(...ys));
   }
-  const fixed = Math.min(priorFixed, 0.5 * median(points.map((p) => p.y)));
   return { rate: median(points.map((p) => p.x / Math.max(MIN_SEC, p.y - fixed))), fixed };
 }
 
@@ -65,22 +76,27 @@ export function fitDeviceStages(
   let sessionCreateFixedSec = prior.sessionCreateFixedSec ?? 0;
   let warmupSec = prior.warmupSec ?? 0;
   if (loads.length > 0) {
-    const read = rateAndFixed(
-      loads.map((s) => ({ x: s.paramBytes, y: s.load!.readSec })),
-      0,
-    );
+    // The read through the origin (P / r, what a disk or a read cap does): a line's intercept had to go to
+    // the creation's fixed part (the model has no fixed read part), so the two phases were each mispredicted.
+    readBytesPerSec = median(loads.map((s) => s.paramBytes / Math.max(MIN_SEC, s.load!.readSec)));
     const create = rateAndFixed(
-      loads.map((s) => ({ x: s.paramBytes, y: s.load!.createSec })),
+      loads.map((s) => ({ x: s.createBytes, y: s.load!.createSec })),
       prior.sessionCreateFixedSec ?? 0,
     );
-    readBytesPerSec = read.rate;
     sessionCreateBytesPerSec = create.rate;
-    sessionCreateFixedSec = read.fixed + create.fixed;
+    sessionCreateFixedSec = create.fixed;
     warmupSec = median(loads.map((s) => s.load!.warmSec));
   }
+  // The faster half of the device's computes: on the lab the renderer's thread pools (V8's garbage
+  // collection and compilation) took 0-0.45 CPU-seconds of a stage's quota while it computed, most often
+  // right after its load; that work only ever lengthens a compute, and a median over 2-4 requests kept it.
+  // Replayed on the session-7 lab runs (e2e/calibration-replay.ts) the TTFT errors after calibration fell
+  // from 20/28/36/17% and 37/41/47/22% to 20/11/22/2% and 37/41/34/16% (dp/even/heuristic/single).
   const computeScale =
     computes.length > 0
-      ? median(computes.map((s) => s.flops / Math.max(MIN_SEC, s.computeSec!) / effectiveFlops(prior, s.tokens)))
+      ? upperHalfMedian(
+          computes.map((s) => s.flops / Math.max(MIN_SEC, s.computeSec!) / effectiveFlops(prior, s.tokens)),
+        )
       : 1;
   const decodes = stages.filter((s) => s.decode !== null && s.decode.flops > 0);
   const decodeFlopsPerSec = decodes.length
@@ -104,29 +120,44 @@ export function fitLinks(
   hops: readonly HopSample[],
 ): { uplinkBitsPerSec: (number | null)[]; linkLatencySec: number[] } {
   const K = devices.length;
-  // Per ordered pair, the slope of seconds vs bits where its hand-overs differ in size (prefill and
-  // decode): Theil-Sen over point pairs OF ONE REQUEST only, since each request's hops carry that
+  // Per ordered pair and request, the slope of seconds vs bits where its hand-overs differ in size (prefill
+  // and decode): Theil-Sen over point pairs OF ONE REQUEST only, since each request's hops carry that
   // request's clock offset between the two pages (see the latency below); slopes across requests took the
   // offsets for transfer time (on the lab: a 67 kbit/s uplink, 3.96 s predicted for a 32 KB hand-over
-  // measured at 0.04 s). The sender's uplink is the median rate over its pairs.
-  const pairHops = new Map<string, HopSample[]>();
-  for (const h of hops) pairHops.set(`${h.from}>${h.to}`, [...(pairHops.get(`${h.from}>${h.to}`) ?? []), h]);
-  const pairRates: number[][] = devices.map(() => []);
-  for (const list of pairHops.values()) {
+  // measured at 0.04 s). A request has one prefill hand-over per pair, so its slope is one sample of the
+  // sender's uplink, kept as a factor of the profile's uplink.
+  const byPairRequest = new Map<string, HopSample[]>();
+  for (const h of hops) {
+    const key = `${h.from}>${h.to}@${h.requestId}`;
+    byPairRequest.set(key, [...(byPairRequest.get(key) ?? []), h]);
+  }
+  const own: number[][] = devices.map(() => []);
+  for (const list of byPairRequest.values()) {
     const slopes: number[] = [];
     for (let i = 0; i < list.length; i++)
       for (let j = i + 1; j < list.length; j++) {
-        const [a, b] = [list[i], list[j]];
-        if (a.requestId !== b.requestId) continue;
-        const [small, large] = a.bytes <= b.bytes ? [a, b] : [b, a];
-        if (8 * large.bytes < 4 * 8 * small.bytes) continue; // sizes must differ
+        const [small, large] = list[i].bytes <= list[j].bytes ? [list[i], list[j]] : [list[j], list[i]];
+        if (large.bytes < 4 * small.bytes) continue; // sizes must differ
         slopes.push((large.seconds - small.seconds) / (8 * (large.bytes - small.bytes)));
       }
     if (slopes.length < 2) continue;
     const slope = median(slopes);
-    if (slope > 0) pairRates[list[0].from].push(1 / slope);
+    const from = list[0].from;
+    if (slope > 0) own[from].push(1 / slope / devices[from].uplinkBitsPerSec);
   }
-  const uplink = pairRates.map((r): number | null => (r.length ? median(r) : null));
+  // One request is one sample: a hand-over that met a stalled page (seen: 4 s for 32 KB where 0.04-0.4 s
+  // is usual) set the sender's uplink for every later plan. Until a device has OWN_EVIDENCE_MIN samples
+  // of its own, the session's median factor (over every device's samples) fills the missing ones, so the
+  // median needs a majority of its own samples to move away from it; a device without samples of its
+  // own (a last stage sends only 4-byte tokens) takes the session's factor.
+  // The faster half, as for compute: a stalled page only ever lengthens a hand-over.
+  const pooled = upperHalfMedian(own.flat());
+  const hopped = new Set(hops.flatMap((h) => [h.from, h.to]));
+  const uplink = devices.map((d, k): number | null => {
+    if (!Number.isFinite(pooled) || (own[k].length === 0 && !hopped.has(k))) return null;
+    const padded = [...own[k], ...new Array<number>(Math.max(0, OWN_EVIDENCE_MIN - own[k].length)).fill(pooled)];
+    return d.uplinkBitsPerSec * upperHalfMedian(padded);
+  });
   const rate = (k: number, dir: 'up' | 'down') =>
     dir === 'up' ? (uplink[k] ?? devices[k].uplinkBitsPerSec) : devices[k].downlinkBitsPerSec;
   // Each page times its phases from its own arrival of the request's start, so a hop a -> b (receiver's

@@ -5,7 +5,7 @@
  * request's start. The page view, the server's calibration message and the demo's report all use it.
  */
 import type { TimingEntry } from '../core/protocol.ts';
-import { buildCostTable, stageParamBytes } from './stage-costs.ts';
+import { buildCostTable, stageCreateBytes, stageParamBytes } from './stage-costs.ts';
 import { evaluateWithCosts } from './timing.ts';
 import type { PlanProblem, PlanStage } from './types.ts';
 
@@ -20,12 +20,13 @@ export function predictedPhases(problem: PlanProblem, stages: readonly PlanStage
   return stages.map((s, n) => {
     const d = problem.devices[s.device];
     const P = stageParamBytes(ct, s.layers.start, s.layers.end);
+    const created = stageCreateBytes(ct, s.layers.start, s.layers.end);
     const t = timeline.stages[n];
     return {
       'warm-up': d.warmupSec ?? 0,
       'storage-read': P / d.readBytesPerSec,
       'session-create':
-        (d.sessionCreateFixedSec ?? 0) + (d.sessionCreateBytesPerSec ? P / d.sessionCreateBytesPerSec : 0),
+        (d.sessionCreateFixedSec ?? 0) + (d.sessionCreateBytesPerSec ? created / d.sessionCreateBytesPerSec : 0),
       comm: t.comm,
       compute: t.compute,
       finish: t.finishTime,

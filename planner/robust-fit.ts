@@ -12,6 +12,16 @@ export function median(values: readonly number[]): number {
   return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+/**
+ * The median of the larger half of the values (of n, the ceil(n / 2) largest): a rate estimate for
+ * timings that other work only ever lengthens. Each value is then a lower bound of the clean rate; the
+ * larger half keeps the clean samples and drops the disturbed ones (one value: itself; two: the larger).
+ */
+export function upperHalfMedian(values: readonly number[]): number {
+  const v = values.filter(Number.isFinite).sort((a, b) => b - a);
+  return median(v.slice(0, Math.ceil(v.length / 2)));
+}
+
 export interface Line {
   intercept: number;
   slope: number;

@@ -21,6 +21,8 @@ import { modelConfigFor, profileDevice } from './planning.ts';
 
 /** Requests kept per session (the fit runs over these). */
 export const CALIBRATION_REQUESTS_KEPT = 8;
+/** A page's first requests, which count only until a later one is measured (see paramsFor). */
+export const WARM_UP_REQUESTS = 2;
 
 /** One measured request: its samples with device = index into `peerIds` (its stages' pages, in order). */
 interface RequestEntry {
@@ -68,13 +70,16 @@ export class CalibrationStore {
     const entries = (this.sessions.get(sessionCode) ?? []).filter((e) => e.requestId !== exceptRequest);
     if (entries.length === 0) return peers.map(() => null);
     const index = new Map(peers.map((p, i) => [p.peerId, i]));
-    // A page's first request pays one-off costs later ones do not (runtime compile and tier-up, tokenizer
-    // load): it counts only while it is the page's only measured request.
+    // A page's first requests pay one-off costs later ones do not (runtime compile and V8's tier-up, the
+    // tokenizer load): on the lab its first two computed 2-3x slower per layer, and their hand-overs took
+    // up to 1.2 s where later ones took 0.02-0.3 s. They count only while nothing later is measured (then
+    // the latest of them alone).
     const seen = new Map<string, number[]>();
     for (const e of entries) for (const id of e.peerIds) seen.set(id, [...(seen.get(id) ?? []), e.requestId]);
     const counts = (id: string, requestId: number) => {
-      const ids = seen.get(id) ?? [];
-      return ids.length === 1 || requestId !== Math.min(...ids);
+      const ids = [...(seen.get(id) ?? [])].sort((a, b) => a - b);
+      const settled = ids.slice(WARM_UP_REQUESTS);
+      return settled.length > 0 ? settled.includes(requestId) : requestId === ids[ids.length - 1];
     };
     const stages: StageSample[] = [];
     const hops: HopSample[] = [];

@@ -1,0 +1,171 @@
+/**
+ * Replays a saved lab run (`npm run bench` JSON with `calibrationRuns`, `coldStart` and `profiles`)
+ * through the server's calibration (signaling/calibration-store.ts) and predicts every plan run as the
+ * server does: with the parameters refitted from the requests before it. A change to the cost model or
+ * the fits can be judged on real lab measurements without a browser:
+ *
+ *   npm run calibration-replay -- bench/results/e2e-lab-s7-run3.json [more.json]
+ *
+ * With the code that ran the bench, the predictions equal its `predictedT`. Pure apart from the CLI.
+ */
+import { readFileSync } from 'node:fs';
+import type { ModelManifest } from '../shards/manifest.ts';
+import type { ProfileReport, TimingEntry } from '../core/protocol.ts';
+import { TandemError } from '../core/errors.ts';
+import { parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import { calibratedDevice } from '../planner/calibration.ts';
+import { COMPARED_PHASES, measuredPhases, predictedPhases, relativeError } from '../planner/phase-comparison.ts';
+import { median } from '../planner/robust-fit.ts';
+import { evaluatePlan } from '../planner/timing.ts';
+import { CalibrationStore } from '../signaling/calibration-store.ts';
+import { modelConfigFor, profileDevice } from '../signaling/planning.ts';
+import { PHASE_FLOOR_SEC } from './calibration-report.ts';
+
+/** One saved request: its stages (pipeline order) and each page's phase report. */
+export interface SavedRun {
+  method: string;
+  ttft: number | null;
+  perStage: {
+    peerId: string;
+    name: string;
+    range: { start: number; end: number };
+    embeds: boolean;
+    hasHead: boolean;
+  }[];
+  timings: Record<string, TimingEntry[]>;
+}
+
+/** What the replay needs of a bench JSON. */
+export interface SavedBench {
+  /** Warm-up and calibration requests, in order (not predicted, only learnt from). */
+  calibrationRuns: SavedRun[];
+  /** The plans, in the order they ran. */
+  coldStart: SavedRun[];
+  /** Page display name -> its profile. */
+  profiles: Record<string, ProfileReport | null>;
+}
+
+export interface ReplayedPlan {
+  method: string;
+  measuredTtft: number | null;
+  predictedTtft: number;
+  ttftError: number | null;
+  /** Median relative error over the phases of at least PHASE_FLOOR_SEC (finish left out). */
+  medianPhaseError: number | null;
+}
+
+const NO_TIMES = { load: 0, wait: 0, comm: 0, compute: 0, startTime: 0, finishTime: 0 };
+
+export function replayCalibration(manifest: ModelManifest, bench: SavedBench, tokens: number): ReplayedPlan[] {
+  const store = new CalibrationStore(manifest);
+  const runs = [...bench.calibrationRuns, ...bench.coldStart];
+  const profileOf = (name: string): ProfileReport => {
+    const p = bench.profiles[name];
+    if (!p) throw new TandemError('replay-invalid', `No profile of page '${name}' in the run; re-run the bench.`);
+    return p;
+  };
+  const out: ReplayedPlan[] = [];
+  runs.forEach((run, i) => {
+    const stages = run.perStage.map((s, n) => ({
+      stageIndex: n,
+      peerId: s.peerId,
+      displayName: s.name,
+      layers: s.range,
+      embeds: s.embeds,
+      hasHead: s.hasHead,
+      ...NO_TIMES,
+    }));
+    const peers = run.perStage.map((s) => ({ peerId: s.peerId, profile: profileOf(s.name) }));
+    const timings = run.perStage.map((s) => run.timings[s.peerId] ?? []);
+    if (i >= bench.calibrationRuns.length) {
+      const params = store.paramsFor('replay', peers);
+      const problem = {
+        model: modelConfigFor(manifest),
+        devices: peers.map((p, k) => calibratedDevice(profileDevice(p), params[k])),
+        tokens,
+        embeddingAndHead: true,
+      };
+      const plan = run.perStage.map((s, n) => ({ device: n, layers: s.range }));
+      const predicted = predictedPhases(problem, plan);
+      const errors = measuredPhases(timings).flatMap((m, n) =>
+        m
+          ? COMPARED_PHASES.filter((ph) => ph !== 'finish' && m[ph] >= PHASE_FLOOR_SEC).map((ph) =>
+              relativeError(predicted[n][ph], m[ph])!,
+            )
+          : [],
+      );
+      const T = evaluatePlan(problem, plan).latency;
+      out.push({
+        method: run.method,
+        measuredTtft: run.ttft,
+        predictedTtft: T,
+        ttftError: run.ttft ? relativeError(T, run.ttft) : null,
+        medianPhaseError: errors.length ? median(errors) : null,
+      });
+    }
+    // then it teaches the store, as the pages' reports did
+    store.onTimings(
+      'replay',
+      {
+        requestId: i + 1,
+        planId: `replay-${i + 1}`,
+        tokens,
+        stages,
+        timings: new Map(stages.map((s, n) => [s.peerId, timings[n]])),
+        ended: true,
+      },
+      new Map(peers.map((p) => [p.peerId, p.profile])),
+      true,
+    );
+  });
+  return out;
+}
+
+const USAGE = `usage: npm run calibration-replay -- [--tokens N] BENCH.json [more.json]
+  Replays saved lab runs through the server's calibration and prints, per plan, the TTFT the current
+  code predicts after calibration against the measured one (and the median per-phase error).
+  --tokens N   prompt length the plans were made for (default 256, the bench's)
+  --help       this text`;
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseCliArgs({
+    args: argv,
+    options: { tokens: { type: 'string', default: '256' } },
+    allowPositionals: true,
+  });
+  if (positionals.length === 0) throw usageError('give at least one bench JSON');
+  const tokens = Number(values.tokens);
+  if (!Number.isInteger(tokens) || tokens < 1)
+    throw usageError(`--tokens must be a positive integer, not '${values.tokens}'`);
+  const { ensureModelFixture } = await import('./model-fixture.ts');
+  const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(0)}%`);
+  for (const file of positionals) {
+    const json = JSON.parse(readFileSync(file, 'utf8')) as SavedBench & {
+      model: { preset: 'realistic' | 'demo' | 'tiny' };
+      coldStart: (SavedRun & { predictedT: number })[];
+    };
+    if (!Array.isArray(json.calibrationRuns) || typeof json.profiles !== 'object')
+      throw new TandemError(
+        'replay-invalid',
+        `${file} has no calibrationRuns or profiles: runs before session 7 did not save them.`,
+      );
+    const { manifest } = await ensureModelFixture({ preset: json.model.preset });
+    const plans = replayCalibration(manifest, json, tokens);
+    const order = (key: (p: ReplayedPlan) => number | null) =>
+      plans
+        .filter((p) => key(p) !== null)
+        .sort((a, b) => key(a)! - key(b)!)
+        .map((p) => p.method)
+        .join(' < ');
+    console.log(
+      `${file}: ranking measured ${order((p) => p.measuredTtft)}; predicted ${order((p) => p.predictedTtft)}`,
+    );
+    plans.forEach((p, i) =>
+      console.log(
+        `  ${p.method.padEnd(10)} measured ${p.measuredTtft?.toFixed(3) ?? '-'} s, predicted ${p.predictedTtft.toFixed(3)} s (the bench's code: ${json.coldStart[i].predictedT.toFixed(3)}), error ${pct(p.ttftError)}, median phase error ${pct(p.medianPhaseError)}`,
+      ),
+    );
+  }
+}
+
+runCliIfEntryPoint(import.meta.url, { program: 'calibration-replay', usage: USAGE, main });

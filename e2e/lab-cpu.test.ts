@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { processCpuSec, processKind, summariseWindow, threadKind, traceWithin, type LabCpuTrace } from './lab-cpu.ts';
+
+describe('lab CPU trace', () => {
+  it("reads a process's kind and CPU seconds as /proc writes them", () => {
+    expect(processKind('/usr/lib/chromium/chromium --type=renderer --lang=en')).toBe('renderer');
+    expect(
+      processKind('/usr/lib/chromium/chromium --type=utility --utility-sub-type=network.mojom.NetworkService'),
+    ).toBe('network');
+    expect(processKind('/usr/lib/chromium/chromium --headless --remote-debugging-pipe')).toBe('browser');
+    // pid (comm with spaces and a paren) state ppid ... utime=fields 14, stime=15 (clock ticks)
+    const stat = '4242 (Chrome (x) Main) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 12';
+    expect(processCpuSec(stat)).toBeCloseTo(3.0, 9);
+    expect(['CrRendererMain', 'DedicatedWorker', 'ThreadPoolForeg', 'Compositor'].map(threadKind)).toEqual([
+      'main',
+      'worker',
+      'pool',
+      'other',
+    ]);
+  });
+
+  // Device 0 (quota 0.5 core) uses 0.5 core for 2 s then 0.1 core; device 1 (0.25) uses 0.25 throughout.
+  const trace: LabCpuTrace = {
+    intervalMs: 1000,
+    devices: [
+      {
+        cgroup: 'd0',
+        cores: 0.5,
+        samples: [0, 1, 2, 3, 4].map((s) => ({
+          t: 1000 * s,
+          cpuSec: { renderer: 0.4 * Math.min(s, 2) + 0.1 * Math.max(0, s - 2), browser: 0.1 * Math.min(s, 2) },
+          periods: 10 * s,
+          throttled: 8 * Math.min(s, 2),
+        })),
+      },
+      {
+        cgroup: 'd1',
+        cores: 0.25,
+        samples: [0, 1, 2, 3, 4].map((s) => ({
+          t: 1000 * s,
+          cpuSec: { renderer: 0.25 * s },
+          periods: 10 * s,
+          throttled: 0,
+        })),
+      },
+    ],
+    machine: [0, 1, 2, 3, 4].map((s) => ({ t: 1000 * s, busy: 150 * s, total: 200 * s, steal: 0, load1: 3 })),
+    processKinds: [],
+  };
+
+  it('summarises a window: cores used per device and kind, the throttled share, the machine busy', () => {
+    const first = summariseWindow(trace, 0, 2000, 2);
+    expect(first.devices[0].used).toBeCloseTo(0.5, 9);
+    expect(first.devices[0].byKind.renderer).toBeCloseTo(0.4, 9);
+    expect(first.devices[0].throttledShare).toBeCloseTo(0.8, 9);
+    expect(first.devices[1].used).toBeCloseTo(0.25, 9);
+    expect(first.machineBusyCores).toBeCloseTo(1.5, 9);
+    // half a sample interval on each side: interpolated
+    const mid = summariseWindow(trace, 1500, 2500, 2);
+    expect(mid.devices[0].used).toBeCloseTo(0.5 * 0.5 + 0.5 * 0.1, 9);
+    expect(mid.devices[0].throttledShare).toBeCloseTo(4 / 10, 9);
+  });
+
+  it('keeps only the samples around the windows', () => {
+    const kept = traceWithin(trace, [{ startMs: 1500, endMs: 2500 }]);
+    expect(kept.devices[0].samples.map((s) => s.t)).toEqual([1000, 2000, 3000]);
+    expect(summariseWindow(kept, 1500, 2500, 2).devices[0].used).toBeCloseTo(0.3, 9);
+  });
+});
