@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TandemError } from '../../core/errors.ts';
 import { materialiseUnits, unitDataBytes } from './unit-data.ts';
 
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
@@ -50,5 +51,14 @@ describe('materialiseUnits', () => {
       return Promise.resolve();
     });
     expect(none).toEqual([]);
+  });
+
+  it("turns a Blob the browser cannot read any more into 'storage-read-failed', naming the unit", async () => {
+    const lost = new Blob([bytes(10, 1)]);
+    lost.arrayBuffer = () => Promise.reject(new DOMException('A requested file could not be read', 'NotReadableError'));
+    const err = await materialiseUnits([{ path: 'layer.3.bin', data: lost }]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TandemError);
+    expect((err as TandemError).code).toBe('storage-read-failed');
+    expect((err as TandemError).message).toMatch(/layer\.3\.bin.*could not be read.*Re-download/);
   });
 });

@@ -9,6 +9,8 @@
  * paces reads made on the main thread the same way).
  */
 
+import { TandemError } from '../../core/errors.ts';
+
 export type UnitData = Uint8Array | Blob;
 
 export function unitDataBytes(data: UnitData): number {
@@ -33,7 +35,7 @@ export async function materialiseUnits(
   const read = await Promise.all(
     externalData.map(async (e) => ({
       path: e.path,
-      data: e.data instanceof Uint8Array ? e.data : new Uint8Array(await e.data.arrayBuffer()),
+      data: e.data instanceof Uint8Array ? e.data : await readBlob(e.path, e.data),
     })),
   );
   if (capBytesPerSec !== undefined && capBytesPerSec > 0) {
@@ -42,4 +44,17 @@ export async function materialiseUnits(
     if (waitMs > 0) await sleep(waitMs);
   }
   return { externalData: read, readSeconds: (performance.now() - t0) / 1000 };
+}
+
+/** A Blob's bytes; a storage failure (the browser lost the IndexedDB file) is 'storage-read-failed'. */
+async function readBlob(path: string, blob: Blob): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await blob.arrayBuffer());
+  } catch (err) {
+    throw new TandemError(
+      'storage-read-failed',
+      `Reading unit file '${path}' from the cache failed: ${err instanceof Error ? err.message : String(err)}. Re-download the layers.`,
+      { cause: err },
+    );
+  }
 }
