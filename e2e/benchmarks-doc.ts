@@ -1213,6 +1213,20 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --lab paper --skip hop,decode,api,failover --out bench/results/e2e-lab-s7-run3.json',
     render: e2eSection,
   },
+  'e2e-lab-s7-run4.json': {
+    title: 'End to end, plans on the device lab, session 7: the final fits',
+    about:
+      "As the section above on the fits the session ended with (planner/calibration.ts): compute rate and uplink factors from the median of the faster half of a device's samples (other work on a device only ever lengthens them), and the embedding read but not created (cost model [B1]). The replay of runs 2 and 3 through these fits (`npm run calibration-replay`) guided them; this run is their first fresh measurement.",
+    run: 'npm run bench -- --lab paper --skip hop,decode,api,failover --out bench/results/e2e-lab-s7-run4.json',
+    render: e2eSection,
+  },
+  'e2e-issue11-s7.json': {
+    title: 'End to end, realistic preset, decode and hops (issue 11, session 7)',
+    about:
+      "The decode and hop parts of `npm run bench` on the realistic preset after session 7's load-path changes: unit Blobs read and stage graphs built in the page's inference worker, the timeline's chart kept while tokens come. New goal row: the pipeline's per-token time against the sum of its stages' median kernels plus one data-channel one-way hop per stage (core/step-breakdown.ts ringBudget). Three runs of this code within 40 minutes gave 4-page/1-page decode ratios of 0.40 to 0.83 at load 4.5-7.5: on this 2-core machine the pages' threads share two cores, so these ratios follow the machine's load more than the code.",
+    run: 'npm run bench -- --skip plans,api,failover --out bench/results/e2e-issue11-s7.json',
+    render: e2eSection,
+  },
   'e2e-issue11.json': {
     title: 'End to end, tiny preset, plans skipped (issue 11 run)',
     about:
