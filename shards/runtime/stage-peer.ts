@@ -164,10 +164,10 @@ export interface StagePeerOptions {
   runtime: StageRuntime;
   backend: StageBackend;
   /**
-   * Verified bytes of one unit ('embed', 'layer.N', 'head') from the page's cache, in a buffer of their
-   * own: they are handed over to the runtime (an inference worker may take them, detaching them here).
+   * One unit ('embed', 'layer.N', 'head') from the page's cache: its Blob, which the runtime reads (in a
+   * page, off the main thread), or verified bytes in a buffer of their own, handed over to the runtime (an
+   * inference worker may take them, detaching them here).
    */
-  /** a unit's bytes, or its Blob (then the runtime reads it, off the page's main thread) */
   readUnit: (unitId: string) => Promise<UnitData>;
   /** First stage: prompt -> ids (not needed when every start carries promptTokenIds); last: tokens -> text for onToken. */
   tokenizer?: PromptTokenizer;

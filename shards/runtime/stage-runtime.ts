@@ -8,9 +8,8 @@
  * arrays, so callers never mix the packages' Tensor classes.
  */
 import type { HeadSample } from './head-sampling.ts';
-
-import type { UnitData } from './unit-data.ts';
 import type { StageGraphRecipe } from './stage-graph-recipe.ts';
+import type { UnitData } from './unit-data.ts';
 
 export type HostTensor =
   | { dtype: 'float32'; dims: number[]; data: Float32Array }

@@ -39,7 +39,7 @@ export async function materialiseUnits(
     })),
   );
   if (capBytesPerSec !== undefined && capBytesPerSec > 0) {
-    const blobBytes = externalData.reduce((s, e) => s + (e.data instanceof Uint8Array ? 0 : e.data.size), 0);
+    const blobBytes = externalData.reduce((s, e) => s + (e.data instanceof Uint8Array ? 0 : unitDataBytes(e.data)), 0);
     const waitMs = (1000 * blobBytes) / capBytesPerSec - (performance.now() - t0);
     if (waitMs > 0) await sleep(waitMs);
   }
