@@ -38,6 +38,10 @@ const CATEGORIES = [
   'v8',
   'blink.user_timing',
   'disabled-by-default-v8.cpu_profiler',
+  // What the renderer's thread pool does beside a stage's first run (GC, wasm tier-up).
+  'v8.wasm',
+  'disabled-by-default-v8.gc',
+  'disabled-by-default-v8.compile',
 ].join(',');
 
 const OPTIONS = {
@@ -47,7 +51,7 @@ const OPTIONS = {
     arg: 'K',
     help: 'pages, an even K-stage plan (default 1: one page runs the whole model)',
   },
-  preset: { type: 'string', default: 'tiny', arg: 'P', help: 'seeded model: tiny (default) or demo' },
+  preset: { type: 'string', default: 'tiny', arg: 'P', help: 'seeded model: tiny (default), demo or realistic' },
   tokens: { type: 'string', default: '32', arg: 'N', help: 'greedy tokens of the measured request (default 32)' },
   cold: {
     type: 'boolean',
@@ -67,7 +71,7 @@ const USAGE = cliUsage('usage: npm run bench:decode-trace -- [options]', OPTIONS
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseCliArgs({ args: argv, options: OPTIONS });
-  const preset = choiceOption(values.preset, '--preset', ['tiny', 'demo'] as const);
+  const preset = choiceOption(values.preset, '--preset', ['tiny', 'demo', 'realistic'] as const);
   const k = integerOption(values.pages, '--pages', 1, 8);
   const tokens = integerOption(values.tokens, '--tokens', 3, 1024);
   const log = (line: string) => process.stderr.write(`${line}\n`);

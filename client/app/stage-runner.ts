@@ -103,9 +103,10 @@ export class StageController {
   private running: Promise<void> = Promise.resolve();
   /** Requests the coordinator cancelled (one may be cancelled while it waits for the previous one). */
   private readonly cancelled = new Set<number>();
-  /** the kernel warm-up of this page (once per backend and package), awaited before a request runs */
+  /** the kernel warm-up of this page, awaited before a request runs */
   private warmUp: Promise<void> = Promise.resolve();
-  private warmedFor: string | null = null;
+  /** paths warmed ('package:backend:layers|embed|head'): each once per page */
+  private readonly warmed = new Set<string>();
   /** failover: requests the coordinator declared broken (stage-lost); they do not start here any more */
   private readonly lost = new Set<number>();
 
@@ -178,20 +179,28 @@ export class StageController {
         false,
       );
       hooks.onBackend(choice.backend, choice.reason);
-      const warmKey = `${opts.manifest.name}:${choice.backend}`;
-      if (this.warmedFor !== warmKey) {
-        this.warmedFor = warmKey;
+      const a = opts.assignment;
+      // the first and last stages run the embedding's and head's kernels too: a page warms each path once
+      const pathKey = (path: string) => `${opts.manifest.name}:${choice.backend}:${path}`;
+      const cold = ['layers', ...(a.embeds ? ['embed'] : []), ...(a.hasHead ? ['head'] : [])].filter(
+        (path) => !this.warmed.has(pathKey(path)),
+      );
+      if (cold.length > 0) {
+        for (const path of cold) this.warmed.add(pathKey(path));
         const { warmUpStageKernels } = await import('../runtime/stage-warmup.ts');
         // in the background, while the units download; a failure only costs the request the warm-up
         // on the plain runtime: the emulated one would stretch the warm-up runs too
         // WebGPU needs each shader compiled once (no tier-up): a short prefill and two decode steps do it
-        const shape = choice.backend === 'webgpu' ? { prefillTokens: 16, decodeSteps: 2, sequences: 1 } : {};
+        const shape = {
+          embeds: cold.includes('embed'),
+          hasHead: cold.includes('head'),
+          ...(choice.backend === 'webgpu' ? { prefillTokens: 16, decodeSteps: 2, sequences: 1 } : {}),
+        };
         this.warmUp = warmUpStageKernels(createBrowserRuntime(), opts.manifest, choice.backend, shape).then(
           (r) => hooks.onWarmUp?.(r.seconds, r.runs),
           () => undefined,
         );
       }
-      const a = opts.assignment;
       // transformers.js' tokenizer load is one long main-thread task (~2 s on a laptop core; many seconds
       // on a slow phone, which then sends no heartbeat): a first stage loads it only when a start comes
       // without the server's prompt ids; the last stage decodes token text over a table a worker builds

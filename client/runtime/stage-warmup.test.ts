@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { removeTestPackages, testPackage } from '../../shards/stage-test-packages.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
 import type { HostTensor, RunOptions, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
+import { SAMPLED_TOKEN_OUTPUT } from '../../shards/runtime/head-sampling.ts';
 import { warmUpStageKernels } from './stage-warmup.ts';
 
 afterAll(() => removeTestPackages());
@@ -55,5 +56,54 @@ describe('warmUpStageKernels', () => {
     expect(runs).toEqual([...one, ...one]);
     expect(r.runs).toBe(8);
     expect(released).toBe(1);
+  });
+
+  it('with the embedding and head: token ids in, a sampled token out, on a narrowed vocabulary', async () => {
+    const pkg = await testPackage('qwen3', false, 'fp32');
+    const manifest = pkg.reader.manifest;
+    const inner = createOrtWebRuntime({ ort: await import('onnxruntime-web') });
+    const seen: { feed: string; dims: number[]; maxId: number; out: string[]; vocab: number }[] = [];
+    const recording: StageRuntime = {
+      async createSession(req) {
+        const s = await inner.createSession(req);
+        const vocab = req.model instanceof Uint8Array ? -1 : req.model.manifest.config.vocab_size;
+        return {
+          ...s,
+          async run(feeds: Record<string, HostTensor>, options?: RunOptions) {
+            const out = await s.run(feeds, options);
+            const ids = feeds['input_ids'];
+            seen.push({
+              feed: Object.keys(feeds).filter((k) => k === 'input_ids' || k === 'hidden_states')[0],
+              dims: ids.dims,
+              maxId: ids.dtype === 'int64' ? Math.max(...Array.from(ids.data, Number)) : -1,
+              out: Object.keys(out).sort(),
+              vocab,
+            });
+            return out;
+          },
+          release: () => s.release(),
+        };
+      },
+    };
+    const vocab = 100;
+    expect(vocab).toBeLessThan(manifest.config.vocab_size);
+    await warmUpStageKernels(recording, manifest, 'wasm', {
+      prefillTokens: 6,
+      decodeSteps: 2,
+      sequences: 1,
+      embeds: true,
+      hasHead: true,
+      vocabRows: vocab,
+    });
+    expect(seen.map((r) => [r.feed, r.dims])).toEqual([
+      ['input_ids', [1, 6]],
+      ['input_ids', [1, 1]],
+      ['input_ids', [1, 1]],
+    ]);
+    for (const r of seen) {
+      expect(r.maxId).toBeLessThan(vocab);
+      expect(r.vocab).toBe(vocab);
+      expect(r.out).toContain(SAMPLED_TOKEN_OUTPUT);
+    }
   });
 });
