@@ -272,6 +272,12 @@ const OPTIONS = {
     arg: 'N',
     help: 'tokens generated for the decode-rate runs (default 32)',
   },
+  repeats: {
+    type: 'string',
+    default: '3',
+    arg: 'R',
+    help: 'cold requests per plan method, each on a fresh plan; the median is reported (default 3)',
+  },
   skip: {
     type: 'string',
     default: '',
@@ -298,6 +304,7 @@ export async function main(argv: string[]): Promise<number> {
   const peers = integerOption(values.peers, '--peers', 1, 8);
   const tokens = integerOption(values.tokens, '--tokens', 8, 4096);
   const newTokens = integerOption(values['new-tokens'], '--new-tokens', 1, 1024);
+  const repeats = integerOption(values.repeats, '--repeats', 1, 9);
   const decodeTokens = integerOption(values['decode-tokens'], '--decode-tokens', 1, 1024);
   const unknownParts = [...skip].filter((part) => !['hop', 'plans', 'decode', 'api', 'failover'].includes(part));
   if (unknownParts.length > 0)
@@ -319,6 +326,7 @@ export async function main(argv: string[]): Promise<number> {
   let calibrationRuns: PlanRun[] = [];
   let labCpu: LabCpuReport | null = null;
   let profiles: DemoReport['profiles'] | null = null;
+  let repeated: DemoReport['repeats'] | null = null;
   // What the plans ran on, as the goal rows and the JSON name it ('paper lab', or the one-browser fallback).
   let lineup = lab === 'off' ? 'one browser, DevTools throttling' : `${lab} lab`;
   if (!skip.has('plans')) {
@@ -340,8 +348,10 @@ export async function main(argv: string[]): Promise<number> {
       backend: 'wasm',
       screenshotDir: null,
       log,
+      repeats,
     });
     plans = report.runs;
+    repeated = report.repeats ?? null;
     calibration = report.calibration ?? null;
     calibrationRuns = report.calibrationRuns ?? [];
     labCpu = report.labCpu ?? null;
@@ -463,6 +473,8 @@ export async function main(argv: string[]): Promise<number> {
       timings: r.timings,
     })),
     calibration,
+    // every cold run of each plan method; `plans` above holds the one of median TTFT
+    repeats: repeated,
     // the warm-up and calibration requests as measured: what the first refit (the DP plan's) was made from
     calibrationRuns: calibrationRuns.map((r, i) => ({
       label: i === calibrationRuns.length - 1 ? 'calibration' : `warm-up ${i + 1}`,
@@ -493,7 +505,7 @@ export async function main(argv: string[]): Promise<number> {
       lineup.endsWith(' lab')
         ? `Plan comparison on the ${lineup}: each page its own headless Chromium in its own CPU control group (quota = its share of a core) and network namespace (links shaped by tc tbf), plus its ?emulate= storage read cap. Hops, decode and API: pages in one headless Chromium.`
         : 'All pages share one headless Chromium on this machine; emulated heterogeneity = CDP CPU throttling + ?emulate= storage read caps (labelled in the pages).',
-      `Plans: ${WARM_UP_REQUESTS} unreported warm-up requests, then one calibration request (even plan, cold); every plan after it is made and predicted with the refitted parameters. Goal rows after calibration come from the calibration report (e2e/calibration-report.ts).`,
+      `Plans: ${WARM_UP_REQUESTS} unreported warm-up requests, then one calibration request (even plan, cold); every plan after it is made and predicted with the refitted parameters. Each plan method runs ${repeats} time(s) from cold, each on a fresh plan; the plan rows and goal rows are the run of median measured TTFT (every run is under "repeats"). Goal rows after calibration come from the calibration report (e2e/calibration-report.ts).`,
       "TTFT = the last stage's first sampled token, from its arrival of the server's start message (page clock); driverTtft = Node driver go -> first output message.",
       "Decode tokens/s = (tokens after the first) / (time from the first to the last sampled token), last stage's clock; the pipeline is an even plan over unemulated pages.",
       'Shard load = unit bytes / (IndexedDB storage read + onnxruntime-web session create) per stage, i.e. blob -> session ready.',
@@ -515,6 +527,10 @@ export async function main(argv: string[]): Promise<number> {
       );
   }
   if (calibration) console.log(`\n${formatCalibrationReport(calibration)}`);
+  for (const r of repeated ?? [])
+    console.log(
+      `${r.method.padEnd(9)} cold runs, measured (predicted) TTFT: ${r.runs.map((x) => `${x.measuredTtft?.toFixed(2) ?? '-'} (${x.predicted.toFixed(2)}) s${x.planId === r.chosen ? ' <- reported' : ''}`).join(', ')}`,
+    );
   if (labCpu) console.log(`\n${formatLabCpu(labCpu)}`);
   if (decode) {
     console.log(

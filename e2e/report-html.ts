@@ -7,6 +7,7 @@
 import type { CalibrationReport } from './calibration-report.ts';
 import type { RosterPeer } from '../core/protocol.ts';
 import type { LabCpuReport } from './lab-cpu.ts';
+import type { RepeatedRun } from './median-run.ts';
 import { layoutTimeline, type LaneInput, type TimelinePhase } from '../client/ui/timeline-layout.ts';
 import { toPhaseInputs, type PlanRun } from './run-summary.ts';
 
@@ -41,6 +42,8 @@ export interface DemoReport {
   calibrationRuns?: PlanRun[];
   /** On the device lab: each device's CPU use and throttling per run (e2e/lab-cpu.ts). */
   labCpu?: LabCpuReport;
+  /** Where each method ran several times from cold: every run, and the plan id of the one reported. */
+  repeats?: { method: string; chosen: string; runs: RepeatedRun[] }[];
 }
 
 const COLORS: Record<TimelinePhase, string> = {
