@@ -7,15 +7,18 @@
  *   opfs       Origin Private File System, file.arrayBuffer()
  *   opfs-sync  OPFS sync access handles read in a dedicated worker, buffers transferred to the page
  *   cache      Cache Storage, response.arrayBuffer()
- * Median MB/s (10^6 B/s) of `runs` reads after one dropped warm read. Saves bench/results/storage.json.
+ * Median MB/s (10^6 B/s) of `runs` reads after one dropped warm read, and the CPU seconds the browser's
+ * processes spent per GB read (what a read costs a device whose CPU is the limit). Saves
+ * bench/results/storage.json.
  * No network: the page is served from 127.0.0.1 (a secure context for OPFS and Cache Storage).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { chromiumArgs, ensureChromium } from './browser.ts';
+import { processCpuSec } from './lab-cpu.ts';
 import { integerOption, parseCliArgs, runCliIfEntryPoint } from '../core/cli.ts';
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>storage bench</title><script>
@@ -81,6 +84,24 @@ window.readAll = async (store, n) => {
 
 const STORES = ['idb-u8', 'idb-blob', 'opfs', 'opfs-sync', 'cache'] as const;
 
+/**
+ * CPU seconds used so far by every process of the browser running on `profile` (renderer, browser, GPU,
+ * storage and network services): a read's cost on a device whose CPU is the limit (a phone, a lab device
+ * held to a share of a core) is its CPU, not its wall time on this machine's idle cores.
+ */
+function browserCpuSec(profile: string): number {
+  let sum = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(profile)) continue;
+      sum += processCpuSec(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      // the process exited between listing and reading
+    }
+  }
+  return sum;
+}
+
 const USAGE = `usage: npm run bench:storage -- [--runs N] [--out FILE]
   --runs N     measured reads per store, after one dropped warm read (default 3)
   --out FILE   where the JSON goes (default bench/results/storage.json)
@@ -106,14 +127,16 @@ export async function main(argv: string[]): Promise<number> {
     headless: true,
     args: chromiumArgs({ webgpu: false }),
   });
-  const rows: { store: string; readMBps: number; samplesMs: number[] }[] = [];
+  const rows: { store: string; readMBps: number; cpuSecPerGB: number; samplesMs: number[] }[] = [];
   try {
     const page = await ctx.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.evaluate((s) => (window as unknown as { writeAll(s: number[]): Promise<void> }).writeAll(s), sizes);
     for (const store of STORES) {
       const ms: number[] = [];
+      let cpuSec = 0;
       for (let r = 0; r <= runs; r++) {
+        const cpu0 = browserCpuSec(profile);
         const res = await page.evaluate(
           ([s, n]) =>
             (window as unknown as { readAll(s: string, n: number): Promise<{ bytes: number; ms: number }> }).readAll(
@@ -123,12 +146,16 @@ export async function main(argv: string[]): Promise<number> {
           [store, sizes.length] as const,
         );
         if (res.bytes !== total) throw new Error(`${store} read ${res.bytes} bytes, wrote ${total}`);
-        if (r > 0) ms.push(res.ms); // the first read is dropped (cold caches)
+        if (r > 0) {
+          ms.push(res.ms); // the first read is dropped (cold caches)
+          cpuSec += browserCpuSec(profile) - cpu0;
+        }
       }
       const med = [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)];
-      rows.push({ store, readMBps: total / 1e6 / (med / 1000), samplesMs: ms });
+      const cpuSecPerGB = cpuSec / ms.length / (total / 1e9);
+      rows.push({ store, readMBps: total / 1e6 / (med / 1000), cpuSecPerGB, samplesMs: ms });
       console.log(
-        `${store.padEnd(10)} ${(total / 1e6 / (med / 1000)).toFixed(0).padStart(6)} MB/s  (median of ${ms.length}: ${ms.map((x) => x.toFixed(0)).join(', ')} ms)`,
+        `${store.padEnd(10)} ${(total / 1e6 / (med / 1000)).toFixed(0).padStart(6)} MB/s  ${cpuSecPerGB.toFixed(2).padStart(6)} CPU-s/GB  (median of ${ms.length}: ${ms.map((x) => x.toFixed(0)).join(', ')} ms)`,
       );
     }
   } finally {
@@ -149,7 +176,7 @@ export async function main(argv: string[]): Promise<number> {
         units: sizes.length,
         rows,
         method:
-          'headless Chromium, persistent profile, all units read at once (Promise.all) into ArrayBuffers; median of runs after one dropped read',
+          "headless Chromium, persistent profile, all units read at once (Promise.all) into ArrayBuffers; median of runs after one dropped read; CPU = utime + stime of all the browser's processes (/proc) over the measured reads, per GB read",
       },
       null,
       1,

@@ -7,6 +7,9 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { createStore, get, keys, set, type UseStore } from 'idb-keyval';
 import { ShardCache } from './shard-cache.ts';
+import { OPFS_UNITS_DIR } from './opfs-units.ts';
+import { fakeOpfs } from '../../shards/runtime/fake-opfs.ts';
+import { materialiseUnits } from '../../shards/runtime/unit-data.ts';
 import { blobKey, commitKey } from './bookkeeping.ts';
 import { TandemError } from '../../core/errors.ts';
 import type { UnitEntry } from '../../shards/manifest.ts';
@@ -350,5 +353,99 @@ describe('ShardCache', () => {
     await cache.clearPackage();
     expect(await cache.cachedUnitIds()).toEqual([]);
     expect(await keys(store)).toEqual([]);
+  });
+
+  describe('unit files in the origin private file system', () => {
+    const hashOf = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+    it('writes each verified unit as a file named by its hash; the runtime gets the name, readUnit the bytes', async () => {
+      const store = freshStore();
+      const fs = fakeOpfs();
+      const cache = new ShardCache(MANIFEST, {
+        baseUrl: '/m/',
+        store,
+        fetchImpl: fakeServer().fetchImpl,
+        opfs: fs.root,
+      });
+      await cache.ensure(['embed', 'layer.1']);
+      const sha = MANIFEST.units[2].sha256;
+      expect(hashOf(fs.files.get(`${OPFS_UNITS_DIR}/${PKG}.${sha}`)!)).toBe(sha);
+      expect(await get<unknown>(blobKey(PKG, sha), store)).toEqual({
+        kind: 'opfs-file',
+        dir: OPFS_UNITS_DIR,
+        file: `${PKG}.${sha}`,
+        bytes: 3001,
+      });
+      const lazy = await cache.readUnitData('layer.1');
+      expect(lazy.data).toEqual({ kind: 'opfs-file', dir: OPFS_UNITS_DIR, file: `${PKG}.${sha}`, bytes: 3001 });
+      const bytes = await materialiseUnits([{ path: 'layer.1.bin', data: lazy.data }], undefined, { opfs: fs.root });
+      expect(hashOf(bytes.externalData[0].data)).toBe(sha);
+      expect(hashOf((await cache.readUnit('embed')).bytes)).toBe(MANIFEST.units[0].sha256);
+      expect((await cache.verifyUnit('layer.1')).verifySeconds).toBeGreaterThan(0);
+    });
+
+    it('drops a unit whose file is short or gone (fetched again next time), and clearPackage removes the files', async () => {
+      const store = freshStore();
+      const fs = fakeOpfs();
+      const server = fakeServer();
+      const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl, opfs: fs.root });
+      await cache.ensure(['embed', 'layer.0', 'layer.1']);
+      const file = (i: number) => `${OPFS_UNITS_DIR}/${PKG}.${MANIFEST.units[i].sha256}`;
+      fs.files.set(file(0), fs.files.get(file(0))!.slice(0, 4000));
+      expect(await code(cache.readUnitData('embed'))).toBe('shard-truncated');
+      fs.files.delete(file(1));
+      expect(await code(cache.readUnitData('layer.0'))).toBe('shard-truncated');
+      expect(await cache.cachedUnitIds()).toEqual(['layer.1']);
+      expect(fs.files.has(file(0))).toBe(false);
+      await cache.ensure(['embed', 'layer.0', 'layer.1']);
+      expect(server.requests.filter((r) => r === 'embed.bin')).toHaveLength(2);
+      expect(hashOf(fs.files.get(file(0))!)).toBe(MANIFEST.units[0].sha256);
+      await cache.clearPackage();
+      expect([...fs.files.keys()]).toEqual([]);
+    });
+
+    it('sweeps unit files no record names (a crash between the file and its records), and keeps the rest', async () => {
+      const store = freshStore();
+      const fs = fakeOpfs();
+      const cache = new ShardCache(MANIFEST, {
+        baseUrl: '/m/',
+        store,
+        fetchImpl: fakeServer().fetchImpl,
+        opfs: fs.root,
+      });
+      await cache.ensure(['layer.0']);
+      const orphan = `${PKG}.${'c'.repeat(64)}`;
+      fs.files.set(`${OPFS_UNITS_DIR}/${orphan}`, new Uint8Array(10));
+      fs.files.set(`${OPFS_UNITS_DIR}/not-ours.txt`, new Uint8Array(1));
+      expect(await cache.sweep()).toEqual([orphan]);
+      expect([...fs.files.keys()].sort()).toEqual([
+        `${OPFS_UNITS_DIR}/${PKG}.${MANIFEST.units[1].sha256}`,
+        `${OPFS_UNITS_DIR}/not-ours.txt`,
+      ]);
+      expect(await cache.cachedUnitIds()).toEqual(['layer.0']);
+    });
+
+    it('keeps units as Blobs where OPFS refuses to write (not for lack of quota), and reports a full quota', async () => {
+      const store = freshStore();
+      const refused = fakeOpfs({ failWrites: new DOMException('private browsing', 'SecurityError') });
+      const cache = new ShardCache(MANIFEST, {
+        baseUrl: '/m/',
+        store,
+        fetchImpl: fakeServer().fetchImpl,
+        opfs: refused.root,
+      });
+      await cache.ensure(['layer.0', 'layer.1']);
+      expect(await get<unknown>(blobKey(PKG, MANIFEST.units[1].sha256), store)).toBeInstanceOf(Blob);
+      expect((await cache.readUnitData('layer.1')).data).toBeInstanceOf(Blob);
+      const full = fakeOpfs({ failWrites: new DOMException('The quota has been exceeded.', 'QuotaExceededError') });
+      const tight = new ShardCache(MANIFEST, {
+        baseUrl: '/m/',
+        store: freshStore(),
+        fetchImpl: fakeServer().fetchImpl,
+        opfs: full.root,
+      });
+      expect(await code(tight.ensure(['embed']))).toBe('quota-exceeded');
+      expect(await tight.cachedUnitIds()).toEqual([]);
+    });
   });
 });

@@ -12,10 +12,13 @@
  * Integrity: a unit is hashed ONCE, when it is written (ensure); the commit record exists only for a
  * blob whose SHA-256 matched the manifest, and the blob key is that hash. Re-hashing every unit on every
  * cold start cost ~0.8 s of CPU for the 207 MB demo package on the critical path, for storage that only
- * this origin writes. Units are stored as Blob values: Chromium keeps large Blobs as files beside the
- * database and reads them back at several hundred MB/s, where a Uint8Array value is deserialised from
- * the database itself (~55 MB/s for 26 units at once here). Values written as Uint8Array by older
- * versions are still read.
+ * this origin writes. Where the page has the origin private file system, a unit's bytes are an OPFS file
+ * (opfs-units.ts) and its IndexedDB value names that file: the inference worker reads it with one
+ * synchronous read (shards/runtime/opfs-file.ts), 1.4x the speed and 0.55x the CPU of an IndexedDB Blob
+ * here (`npm run bench:storage`). Elsewhere units are Blob values: Chromium keeps large Blobs as files
+ * beside the database and reads them back at several hundred MB/s, where a Uint8Array value is
+ * deserialised from the database itself (~55 MB/s for 26 units at once here). Values written as Blob or
+ * Uint8Array by older versions are still read.
  *   cachedUnitIds() the unit ids of the package that are complete, for `cache-status`.
  */
 import { createStore, del, delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
@@ -26,6 +29,8 @@ import { ReadPacer } from '../profiler/read-pacer.ts';
 import { sleepSeconds } from '../profiler/timing.ts';
 import { sha256HexJs } from './sha256.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
+import { isOpfsUnit, opfsRoot, type OpfsDirectory } from '../../shards/runtime/opfs-file.ts';
+import { OpfsUnits, opfsUnitFile, parseOpfsUnitFile } from './opfs-units.ts';
 import {
   blobKey,
   cachedUnitIds,
@@ -83,6 +88,8 @@ export interface ShardCacheOptions {
   fetchImpl?: typeof fetch;
   /** parallel downloads */
   concurrency?: number;
+  /** where unit files go (default the origin's OPFS where the page has one; null: Blobs in IndexedDB) */
+  opfs?: (() => Promise<OpfsDirectory>) | null;
 }
 
 /**
@@ -106,8 +113,9 @@ async function verify(unit: UnitEntry, bytes: Uint8Array): Promise<void> {
   }
 }
 
-/** The bytes of a stored unit value: a Blob (current), a Uint8Array or ArrayBuffer (older versions). */
-async function valueBytes(value: unknown): Promise<Uint8Array | null> {
+/** The bytes of a stored unit value: an OPFS file or a Blob (current), a Uint8Array or ArrayBuffer (older versions). */
+async function valueBytes(value: unknown, opfs: OpfsUnits | null): Promise<Uint8Array | null> {
+  if (isOpfsUnit(value)) return opfs ? opfs.read(value) : null;
   if (value instanceof Uint8Array) return value;
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   if (typeof Blob === 'function' && value instanceof Blob) return new Uint8Array(await value.arrayBuffer());
@@ -126,6 +134,8 @@ export class ShardCache {
   private readonly reads: UnitRead[] = [];
   /** The emulated read cap, shared by this page's concurrent reads (a stage reads its units at once). */
   private readonly readPacer: ReadPacer;
+  /** Unit files in OPFS; null where there is none, or once a write showed this browser cannot use it. */
+  private opfs: OpfsUnits | null;
 
   constructor(
     readonly manifest: ModelManifest,
@@ -134,6 +144,8 @@ export class ShardCache {
     this.store = options.store ?? createStore('tandem-shards', 'units');
     this.fetchImpl = options.fetchImpl ?? fetch.bind(globalThis);
     this.readPacer = new ReadPacer(options.emulation?.readBytesPerSecCap);
+    const root = options.opfs === undefined ? opfsRoot() : options.opfs;
+    this.opfs = root ? new OpfsUnits(root) : null;
   }
 
   /** The base URL of a package folder from its manifest URL. */
@@ -153,12 +165,22 @@ export class ShardCache {
     return new Map(ks.map((k, i) => [k, values[i]]));
   }
 
-  /** Deletes half-written blobs and orphan commit records (all packages). Returns the keys removed. */
+  /**
+   * Deletes half-written blobs and orphan commit records (all packages), and unit files no blob record
+   * names (a crash between the file and its records). Returns the keys and files removed.
+   */
   async sweep(): Promise<string[]> {
     const all = (await keys(this.store)).filter((k): k is string => typeof k === 'string');
     const debris = debrisKeys(all);
     if (debris.length) await delMany(debris, this.store);
-    return debris;
+    if (!this.opfs) return debris;
+    const kept = new Set(all.filter((k) => !debris.includes(k)));
+    const orphans = (await this.opfs.files().catch(() => [])).filter((f) => {
+      const p = parseOpfsUnitFile(f);
+      return p !== null && !kept.has(blobKey(p.packageName, p.sha256));
+    });
+    for (const f of orphans) await this.opfs.remove(f);
+    return [...debris, ...orphans];
   }
 
   /** Unit ids of this package that are complete in the store, in manifest order. */
@@ -279,11 +301,17 @@ export class ShardCache {
     return offset === out.byteLength ? out : out.subarray(0, offset);
   }
 
-  /** Blob first, commit record second: a crash in between leaves debris, never a usable half unit. */
+  /**
+   * The unit's bytes (an OPFS file, else a Blob value) first, commit record second: a crash in between
+   * leaves debris, never a usable half unit.
+   */
   private async commit(unit: UnitEntry, bytes: Uint8Array): Promise<void> {
     const bk = blobKey(this.manifest.name, unit.sha256);
     try {
-      await set(bk, typeof Blob === 'function' ? new Blob([bytes as Uint8Array<ArrayBuffer>]) : bytes, this.store);
+      const value =
+        (await this.writeFile(unit, bytes as Uint8Array<ArrayBuffer>)) ??
+        (typeof Blob === 'function' ? new Blob([bytes as Uint8Array<ArrayBuffer>]) : bytes);
+      await set(bk, value, this.store);
       await set(
         commitKey(this.manifest.name, unit.sha256),
         makeCommitRecord(this.manifest.name, unit, Date.now()),
@@ -291,6 +319,7 @@ export class ShardCache {
       );
     } catch (cause) {
       await del(bk, this.store).catch(() => undefined);
+      await this.removeFile(unit);
       if (isQuotaError(cause)) {
         throw new TandemError(
           'quota-exceeded',
@@ -305,6 +334,27 @@ export class ShardCache {
   }
 
   /**
+   * The unit as an OPFS file, or null to keep it as a Blob: where there is no OPFS, or this browser cannot
+   * write its files (no createWritable, or a refusal that is not the quota: private browsing), from then on.
+   */
+  private async writeFile(unit: UnitEntry, bytes: Uint8Array<ArrayBuffer>): Promise<UnitData | null> {
+    if (!this.opfs) return null;
+    try {
+      const file = await this.opfs.write(this.manifest.name, unit.sha256, bytes);
+      if (!file) this.opfs = null;
+      return file;
+    } catch (err) {
+      if (isQuotaError(err)) throw err;
+      this.opfs = null;
+      return null;
+    }
+  }
+
+  private async removeFile(unit: UnitEntry): Promise<void> {
+    await this.opfs?.remove(opfsUnitFile(this.manifest.name, unit.sha256)).catch(() => undefined);
+  }
+
+  /**
    * Reads a committed unit for the stage runtime. Throws TandemError('shard-not-cached') when the unit
    * is not complete, and 'shard-hash-mismatch' / 'shard-truncated' (after deleting it) when the stored
    * bytes are damaged.
@@ -314,25 +364,30 @@ export class ShardCache {
   }
 
   /**
-   * A committed unit for the stage runtime without reading its bytes on this thread: the stored Blob
-   * (size checked), which the runtime reads in its worker under the emulated read cap
+   * A committed unit for the stage runtime without reading its bytes on this thread: its OPFS file or its
+   * Blob (size checked), which the runtime reads in its worker under the emulated read cap
    * (shards/runtime/unit-data.ts). With verifyOnRead, or a value stored as bytes, the bytes as readUnit.
    * Reading a 40 MB Blob on the page's main thread blocked it for 0.3-0.7 s per unit.
    */
   async readUnitData(unitId: string): Promise<UnitDataRead> {
-    if (this.options.verifyOnRead !== true && typeof Blob === 'function') {
+    if (this.options.verifyOnRead !== true) {
       const unit = this.unitById(unitId);
       const t0 = performance.now();
       const value = await this.committedValue(unit);
-      if (value instanceof Blob) {
-        if (value.size !== unit.bytes) {
+      const size = isOpfsUnit(value)
+        ? await this.opfs?.size(value)
+        : typeof Blob === 'function' && value instanceof Blob
+          ? value.size
+          : undefined;
+      if (size !== undefined) {
+        if (size !== unit.bytes) {
           await this.drop(unit);
           throw new TandemError(
             'shard-truncated',
-            `Unit ${unitId} in the cache has ${value.size} bytes, expected ${unit.bytes}; it will be fetched again.`,
+            `Unit ${unitId} in the cache has ${size ?? 'no'} bytes, expected ${unit.bytes}; it will be fetched again.`,
           );
         }
-        return { unitId, data: value, readSeconds: (performance.now() - t0) / 1000, verifySeconds: 0 };
+        return { unitId, data: value as UnitData, readSeconds: (performance.now() - t0) / 1000, verifySeconds: 0 };
       }
     }
     const r = await this.readUnit(unitId);
@@ -365,13 +420,14 @@ export class ShardCache {
       [commitKey(this.manifest.name, unit.sha256), blobKey(this.manifest.name, unit.sha256)],
       this.store,
     ).catch(() => undefined);
+    await this.removeFile(unit);
   }
 
   private async readCommitted(unitId: string, hash: boolean, log: boolean): Promise<UnitRead> {
     const unit = this.unitById(unitId);
     const t0 = performance.now();
     const value = await this.committedValue(unit);
-    const bytes = await valueBytes(value);
+    const bytes = await valueBytes(value, this.opfs).catch(() => null);
     await sleepSeconds(this.readPacer.delaySeconds(bytes?.byteLength ?? 0, t0, performance.now()));
     const readSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();
@@ -408,6 +464,7 @@ export class ShardCache {
       commitKey(this.manifest.name, u.sha256),
     ]);
     await delMany(doomed, this.store);
+    for (const u of this.manifest.units) await this.removeFile(u);
     return this.manifest.units.length;
   }
 }

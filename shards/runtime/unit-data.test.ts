@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TandemError } from '../../core/errors.ts';
+import { fakeOpfs } from './fake-opfs.ts';
 import { materialiseUnits, unitDataBytes } from './unit-data.ts';
 
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
@@ -41,16 +42,18 @@ describe('materialiseUnits', () => {
         { path: 'c', data: bytes(500, 3) },
       ],
       1000,
-      sleep,
+      { sleep },
     );
     const readMs = performance.now() - t0; // the real read (the sleep returned at once): the wait tops it up
     expect(waits).toHaveLength(1);
     expect(waits[0]).toBeLessThanOrEqual(3000);
     expect(waits[0] + readMs).toBeGreaterThanOrEqual(3000);
     const none: number[] = [];
-    await materialiseUnits([{ path: 'a', data: new Blob([bytes(10, 1)]) }], undefined, (ms) => {
-      none.push(ms);
-      return Promise.resolve();
+    await materialiseUnits([{ path: 'a', data: new Blob([bytes(10, 1)]) }], undefined, {
+      sleep: (ms) => {
+        none.push(ms);
+        return Promise.resolve();
+      },
     });
     expect(none).toEqual([]);
   });
@@ -62,5 +65,55 @@ describe('materialiseUnits', () => {
     expect(err).toBeInstanceOf(TandemError);
     expect((err as TandemError).code).toBe('storage-read-failed');
     expect((err as TandemError).message).toMatch(/layer\.3\.bin.*could not be read.*Re-download/);
+  });
+
+  for (const workerScope of [true, false])
+    it(`reads OPFS unit files ${workerScope ? 'with read-only sync access handles (a worker)' : 'as Blobs (no sync handles)'}, and counts them against the cap`, async () => {
+      const fs = fakeOpfs({ workerScope });
+      const a = bytes(2500, 5);
+      const b = bytes(40, 6);
+      fs.files.set('units/pkg.aa', a);
+      fs.files.set('units/pkg.bb', b);
+      const waits: number[] = [];
+      const r = await materialiseUnits(
+        [
+          { path: 'a.bin', data: { kind: 'opfs-file', dir: 'units', file: 'pkg.aa', bytes: 2500 } },
+          { path: 'b.bin', data: { kind: 'opfs-file', dir: 'units', file: 'pkg.bb', bytes: 40 } },
+        ],
+        1000,
+        {
+          opfs: fs.root,
+          sleep: (ms) => {
+            waits.push(ms);
+            return Promise.resolve();
+          },
+        },
+      );
+      expect([...r.externalData[0].data]).toEqual([...a]);
+      expect([...r.externalData[1].data]).toEqual([...b]);
+      expect(fs.syncOpens).toEqual(workerScope ? ['units/pkg.aa:read-only', 'units/pkg.bb:read-only'] : []);
+      expect(waits).toHaveLength(1);
+      expect(waits[0]).toBeGreaterThan(2000); // 2540 bytes at 1000 B/s, less the (short) real read
+      expect(unitDataBytes({ kind: 'opfs-file', dir: 'units', file: 'pkg.aa', bytes: 2500 })).toBe(2500);
+    });
+
+  it("turns a missing or short OPFS file, or a context without OPFS, into 'storage-read-failed'", async () => {
+    const fs = fakeOpfs({ workerScope: true });
+    fs.files.set('units/short', bytes(10, 1));
+    const fail = async (file: string, opfs: typeof fs.root | null) => {
+      const err = await materialiseUnits(
+        [{ path: 'x.bin', data: { kind: 'opfs-file', dir: 'units', file, bytes: 20 } }],
+        undefined,
+        {
+          opfs,
+        },
+      ).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TandemError);
+      expect((err as TandemError).code).toBe('storage-read-failed');
+      return (err as TandemError).message;
+    };
+    expect(await fail('gone', fs.root)).toMatch(/'gone'.*not found.*Re-download/);
+    expect(await fail('short', fs.root)).toMatch(/holds 10 bytes, not 20.*Re-download/);
+    expect(await fail('short', null)).toMatch(/cannot open/);
   });
 });

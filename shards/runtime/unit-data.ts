@@ -1,6 +1,7 @@
 /**
- * A stage's unit bytes as the runtime receives them: bytes already in memory, or a Blob (an IndexedDB
- * value) whose bytes the runtime reads itself. A page hands its inference worker the Blobs, so the
+ * A stage's unit bytes as the runtime receives them: bytes already in memory, or a stored unit whose
+ * bytes the runtime reads itself: an OPFS file (opfs-file.ts, what the page's cache writes where it can)
+ * or a Blob (an IndexedDB value). A page hands its inference worker the file names and Blobs, so the
  * storage read (hundreds of ms of file reading per large unit) runs in the worker and never blocks the
  * page's main thread, where the transport and heartbeats live.
  *
@@ -10,11 +11,13 @@
  */
 
 import { TandemError } from '../../core/errors.ts';
+import { isOpfsUnit, opfsRoot, readOpfsUnit, type OpfsDirectory, type OpfsUnit } from './opfs-file.ts';
 
-export type UnitData = Uint8Array | Blob;
+export type UnitData = Uint8Array | Blob | OpfsUnit;
 
 export function unitDataBytes(data: UnitData): number {
-  return data instanceof Uint8Array ? data.byteLength : data.size;
+  if (data instanceof Uint8Array) return data.byteLength;
+  return isOpfsUnit(data) ? data.bytes : data.size;
 }
 
 export interface MaterialisedUnits {
@@ -23,27 +26,48 @@ export interface MaterialisedUnits {
   readSeconds: number;
 }
 
-/** Reads every Blob of `externalData` into memory, all at once; the whole read keeps to `capBytesPerSec`. */
+export interface MaterialiseOptions {
+  sleep?: (ms: number) => Promise<void>;
+  /** where OPFS units are (default the origin's: navigator.storage.getDirectory()) */
+  opfs?: (() => Promise<OpfsDirectory>) | null;
+}
+
+/** Reads every stored unit of `externalData` into memory, all at once; the whole read keeps to `capBytesPerSec`. */
 export async function materialiseUnits(
   externalData: readonly { path: string; data: UnitData }[],
   capBytesPerSec?: number,
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  opts: MaterialiseOptions = {},
 ): Promise<MaterialisedUnits> {
   if (externalData.every((e) => e.data instanceof Uint8Array))
     return { externalData: externalData as { path: string; data: Uint8Array }[], readSeconds: 0 };
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const t0 = performance.now();
   const read = await Promise.all(
-    externalData.map(async (e) => ({
-      path: e.path,
-      data: e.data instanceof Uint8Array ? e.data : await readBlob(e.path, e.data),
+    externalData.map(async ({ path, data }) => ({
+      path,
+      data:
+        data instanceof Uint8Array ? data : isOpfsUnit(data) ? await readOpfs(data, opts) : await readBlob(path, data),
     })),
   );
   if (capBytesPerSec !== undefined && capBytesPerSec > 0) {
-    const blobBytes = externalData.reduce((s, e) => s + (e.data instanceof Uint8Array ? 0 : unitDataBytes(e.data)), 0);
-    const waitMs = (1000 * blobBytes) / capBytesPerSec - (performance.now() - t0);
+    const storedBytes = externalData.reduce(
+      (s, e) => s + (e.data instanceof Uint8Array ? 0 : unitDataBytes(e.data)),
+      0,
+    );
+    const waitMs = (1000 * storedBytes) / capBytesPerSec - (performance.now() - t0);
     if (waitMs > 0) await sleep(waitMs);
   }
   return { externalData: read, readSeconds: (performance.now() - t0) / 1000 };
+}
+
+function readOpfs(unit: OpfsUnit, opts: MaterialiseOptions): Promise<Uint8Array> {
+  const root = opts.opfs === undefined ? opfsRoot() : opts.opfs;
+  if (!root)
+    throw new TandemError(
+      'storage-read-failed',
+      `Unit file '${unit.file}' is in the origin private file system, which this context cannot open. Re-download the layers.`,
+    );
+  return readOpfsUnit(root, unit);
 }
 
 /** A Blob's bytes; a storage failure (the browser lost the IndexedDB file) is 'storage-read-failed'. */

@@ -1,0 +1,81 @@
+/**
+ * Unit files in the origin private file system (OPFS), for the shard cache: one file per verified unit,
+ * named by its package and SHA-256 under one folder, so that a re-converted package never reuses old
+ * bytes and a file without its IndexedDB records is recognisably debris. The inference worker reads them
+ * with synchronous access handles (shards/runtime/opfs-file.ts); this side writes, sizes and removes.
+ */
+import { readOpfsUnit, type OpfsDirectory, type OpfsUnit } from '../../shards/runtime/opfs-file.ts';
+
+export const OPFS_UNITS_DIR = 'tandem-units';
+
+export function opfsUnitFile(packageName: string, sha256: string): string {
+  return `${packageName}.${sha256}`;
+}
+
+/** The package and hash a unit file was named for; null for a name this cache did not write. */
+export function parseOpfsUnitFile(name: string): { packageName: string; sha256: string } | null {
+  const m = /^([A-Za-z0-9._-]+)\.([0-9a-f]{64})$/.exec(name);
+  return m ? { packageName: m[1], sha256: m[2] } : null;
+}
+
+const isNotFound = (e: unknown) => (e as { name?: string } | null)?.name === 'NotFoundError';
+
+export class OpfsUnits {
+  constructor(private readonly root: () => Promise<OpfsDirectory>) {}
+
+  private async dir(): Promise<OpfsDirectory> {
+    return (await this.root()).getDirectoryHandle(OPFS_UNITS_DIR, { create: true });
+  }
+
+  /**
+   * Writes a unit's bytes (already verified) and returns the value the runtime reads it by; null where this
+   * browser cannot write OPFS files (no createWritable): the caller keeps the unit another way.
+   */
+  async write(packageName: string, sha256: string, bytes: Uint8Array<ArrayBuffer>): Promise<OpfsUnit | null> {
+    const file = opfsUnitFile(packageName, sha256);
+    const unit: OpfsUnit = { kind: 'opfs-file', dir: OPFS_UNITS_DIR, file, bytes: bytes.byteLength };
+    // another page of this origin wrote it already (a writable lands whole on close, and the name is the
+    // content's hash): rewriting it would lock it against that page's reads
+    if ((await this.size(unit)) === bytes.byteLength) return unit;
+    const handle = await (await this.dir()).getFileHandle(file, { create: true });
+    if (!handle.createWritable) return null;
+    const w = await handle.createWritable();
+    try {
+      await w.write(bytes);
+      await w.close();
+    } catch (err) {
+      await w.abort().catch(() => undefined);
+      await this.remove(file);
+      throw err;
+    }
+    return unit;
+  }
+
+  /** The stored file's size, without reading it; null when the file is gone. */
+  async size(unit: OpfsUnit): Promise<number | null> {
+    try {
+      return (await (await (await this.dir()).getFileHandle(unit.file)).getFile()).size;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  read(unit: OpfsUnit): Promise<Uint8Array> {
+    return readOpfsUnit(this.root, unit);
+  }
+
+  async remove(file: string): Promise<void> {
+    try {
+      await (await this.dir()).removeEntry(file);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async files(): Promise<string[]> {
+    const out: string[] = [];
+    for await (const name of (await this.dir()).keys()) out.push(name);
+    return out;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * A unit kept as a file of the origin private file system (OPFS), and its read where the runtime runs.
+ * The page's shard cache writes each verified unit there (client/cache/opfs-units.ts) and hands the
+ * runtime only the file's name; the inference worker opens it and reads it with a synchronous access
+ * handle: one read() into the buffer the session gets. Measured here (`npm run bench:storage`, 217 MB in
+ * 26 units): 207 MB/s and 5.3 CPU-s/GB against IndexedDB Blob values' 152 MB/s and 9.5 CPU-s/GB, the CPU
+ * being what a read costs a phone or a lab device held to a share of a core. Outside a worker (no sync
+ * handles) the file is read as a Blob.
+ *
+ * The OPFS types are the few members used here, so that Node code and tests can supply their own.
+ */
+import { TandemError } from '../../core/errors.ts';
+
+/** A unit stored as an OPFS file: `dir`/`file` under the origin's root. */
+export interface OpfsUnit {
+  kind: 'opfs-file';
+  dir: string;
+  file: string;
+  bytes: number;
+}
+
+export interface OpfsSyncHandle {
+  getSize(): number;
+  read(buffer: Uint8Array, options?: { at?: number }): number;
+  close(): void;
+}
+
+export interface OpfsWritable {
+  write(data: Uint8Array<ArrayBuffer>): Promise<void>;
+  close(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export interface OpfsFileHandle {
+  getFile(): Promise<Blob>;
+  createWritable?(): Promise<OpfsWritable>;
+  /** dedicated workers only; 'read-only' lets several readers share the file (Chromium 121+) */
+  createSyncAccessHandle?(options?: { mode?: 'read-only' | 'readwrite' }): Promise<OpfsSyncHandle>;
+}
+
+export interface OpfsDirectory {
+  getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<OpfsDirectory>;
+  getFileHandle(name: string, options?: { create?: boolean }): Promise<OpfsFileHandle>;
+  removeEntry(name: string): Promise<void>;
+  keys(): AsyncIterableIterator<string>;
+}
+
+export function isOpfsUnit(value: unknown): value is OpfsUnit {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<OpfsUnit>;
+  return (
+    v.kind === 'opfs-file' && typeof v.dir === 'string' && typeof v.file === 'string' && typeof v.bytes === 'number'
+  );
+}
+
+/** The origin's OPFS root, or null where there is none (Node, an insecure context, an old browser). */
+export function opfsRoot(): (() => Promise<OpfsDirectory>) | null {
+  const storage = (globalThis as { navigator?: { storage?: { getDirectory?: () => Promise<unknown> } } }).navigator
+    ?.storage;
+  if (typeof storage?.getDirectory !== 'function') return null;
+  return () => storage.getDirectory!() as Promise<OpfsDirectory>;
+}
+
+/** A unit file's bytes: one synchronous read in a worker, else a Blob read; a missing or short file fails. */
+export async function readOpfsUnit(root: () => Promise<OpfsDirectory>, unit: OpfsUnit): Promise<Uint8Array> {
+  let bytes: Uint8Array;
+  try {
+    const handle = await (await (await root()).getDirectoryHandle(unit.dir)).getFileHandle(unit.file);
+    // another page of this origin writing the same unit holds a lock a sync handle cannot share: read
+    // the file as a Blob then
+    bytes = handle.createSyncAccessHandle
+      ? await readSync(handle).catch((err: unknown) => {
+          if ((err as { name?: string } | null)?.name !== 'NoModificationAllowedError') throw err;
+          return readBlob(handle);
+        })
+      : await readBlob(handle);
+  } catch (err) {
+    throw new TandemError(
+      'storage-read-failed',
+      `Reading unit file '${unit.file}' from the origin private file system failed: ${err instanceof Error ? err.message : String(err)}. Re-download the layers.`,
+      { cause: err },
+    );
+  }
+  if (bytes.byteLength !== unit.bytes)
+    throw new TandemError(
+      'storage-read-failed',
+      `Unit file '${unit.file}' holds ${bytes.byteLength} bytes, not ${unit.bytes}: the stored file is damaged. Re-download the layers.`,
+    );
+  return bytes;
+}
+
+async function readSync(handle: OpfsFileHandle): Promise<Uint8Array> {
+  const h = await handle.createSyncAccessHandle!({ mode: 'read-only' });
+  try {
+    const out = new Uint8Array(h.getSize());
+    for (let at = 0; at < out.byteLength;) {
+      const n = h.read(out.subarray(at), { at });
+      if (n <= 0) return out.subarray(0, at);
+      at += n;
+    }
+    return out;
+  } finally {
+    h.close();
+  }
+}
+
+async function readBlob(handle: OpfsFileHandle): Promise<Uint8Array> {
+  return new Uint8Array(await (await handle.getFile()).arrayBuffer());
+}
