@@ -16,6 +16,7 @@ import { ensureExportFull, nodeRunnerTokens, transformersTokens, type ReferenceT
 import type { ServerMessageOf } from '../core/protocol.ts';
 import { stepFigures } from '../client/ui/step-figures.ts';
 import type { PeerSpec } from './tandem-page.ts';
+import { OPFS_UNITS_DIR, opfsUnitFile } from '../client/cache/opfs-units.ts';
 
 const ready = prepareE2e();
 if (!ready.ok) console.warn(skipBanner('browser session tests', ready.reason));
@@ -125,6 +126,30 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
             new Set(page.downloads.map((d) => d.file)),
             `${page.spec.name} fetched exactly its stage's units`,
           ).toEqual(files);
+        }
+        // ... and kept them as files of its origin private file system, named by hash, where its inference
+        // worker reads them
+        for (const page of h.pages) {
+          const stored = await page.page.evaluate(async (dir) => {
+            const root = await navigator.storage.getDirectory();
+            const units = (await root.getDirectoryHandle(dir, { create: true })) as unknown as {
+              keys(): AsyncIterable<string>;
+            };
+            const names: string[] = [];
+            for await (const name of units.keys()) names.push(name);
+            return names;
+          }, OPFS_UNITS_DIR);
+          const s = plan.stages.find((stage) => stage.displayName === page.spec.name);
+          const own = model.manifest.units.filter(
+            (u) =>
+              s !== undefined &&
+              ((u.kind === 'embed' && s.embeds) ||
+                (u.kind === 'head' && s.hasHead) ||
+                (u.layer !== undefined && u.layer >= s.layers.start && u.layer < s.layers.end)),
+          );
+          expect(new Set(stored), `${page.spec.name} stored its units as OPFS files`).toEqual(
+            new Set(own.map((u) => opfsUnitFile(model.manifest.name, u.sha256))),
+          );
         }
         expect(run.metrics.ttft).not.toBeNull();
         // Once the request is done, every page's view shows the whole answer, and the last stage's page its
