@@ -394,7 +394,14 @@ const storage = z.looseObject({
   loadavg: z.array(z.number()).optional(),
   bytes: z.number(),
   units: z.number(),
-  rows: z.array(z.looseObject({ store: z.string(), readMBps: z.number(), samplesMs: z.array(z.number()) })),
+  rows: z.array(
+    z.looseObject({
+      store: z.string(),
+      readMBps: z.number(),
+      cpuSecPerGB: z.number().optional(),
+      samplesMs: z.array(z.number()),
+    }),
+  ),
   method: z.string(),
 });
 
@@ -844,8 +851,8 @@ function storageSection(json: unknown): string {
     `Recorded ${d.at}; ${loadText(load)}. The machine is not recorded in this file.`,
     `Method: ${d.method}. ${d.units} units, ${formatNumber(d.bytes / 1e6)} MB in all, per read.`,
     table(
-      ['store', 'read MB/s (median)', 'read times ms'],
-      d.rows.map((r) => [r.store, r.readMBps, r.samplesMs.map(formatNumber).join(', ')]),
+      ['store', 'read MB/s (median)', "browser's CPU-s per GB read", 'read times ms'],
+      d.rows.map((r) => [r.store, r.readMBps, r.cpuSecPerGB ?? '-', r.samplesMs.map(formatNumber).join(', ')]),
     ),
   ].join('\n\n');
 }
@@ -1160,7 +1167,7 @@ const SECTIONS: Record<string, Section> = {
   'storage.json': {
     title: 'Browser storage read speed (`bench:storage`)',
     about:
-      'How fast a page gets unit bytes back from each browser store, in headless Chromium (persistent profile, warm OS cache), for a demo-shaped package (24 units of 2.56 MB and 2 of 77.8 MB), all units read at once as a stage does: IndexedDB with Uint8Array values (what the shard cache stored before) and with Blob values (what it stores now), OPFS (`file.arrayBuffer()`), OPFS sync access handles read in a dedicated worker, and Cache Storage. Median MB/s of the timed reads after one dropped warm-up read; the page is served from 127.0.0.1, no network.',
+      "How fast a page gets unit bytes back from each browser store, in headless Chromium (persistent profile, warm OS cache), for a demo-shaped package (24 units of 2.56 MB and 2 of 77.8 MB), all units read at once as a stage does: IndexedDB with Uint8Array values (what the shard cache stored first) and with Blob values (its fallback now), OPFS (`file.arrayBuffer()`), OPFS sync access handles read in a dedicated worker (what the shard cache and the inference worker use now), and Cache Storage. Median MB/s of the timed reads after one dropped warm-up read, and the CPU seconds all the browser's processes used per GB read (what a read costs a device whose CPU is the limit); the page is served from 127.0.0.1, no network.",
     run: 'npm run bench:storage [-- --runs 3 --out FILE]',
     render: storageSection,
   },
