@@ -435,10 +435,11 @@ export async function main(argv: string[]): Promise<number> {
   const saved = writeBenchJson(values.out, result);
 
   const f = (x: number | null | undefined, d = 3) => (x == null ? '-' : x.toFixed(d));
-  console.log(`${'goal'.padEnd(72)}   value  target  met`);
+  const width = Math.max(72, ...goals.map((g) => g.name.length));
+  console.log(`${'goal'.padEnd(width)}   value  target  met`);
   for (const g of goals)
     console.log(
-      `${g.name.padEnd(72)} ${f(g.value).padStart(7)}  ${g.target.padEnd(7)} ${g.met === null ? 'n/a' : g.met ? 'yes' : 'NO'}`,
+      `${g.name.padEnd(width)} ${f(g.value).padStart(7)}  ${g.target.padEnd(7)} ${g.met === null ? 'n/a' : g.met ? 'yes' : 'NO'}`,
     );
   if (plans.length) {
     console.log(`\ncold start (${lineup})\nplan        stages  predicted T (s)  TTFT (s)`);
