@@ -290,7 +290,7 @@ export async function main(argv: string[]): Promise<number> {
   const hopFigures = decode?.lab ?? hop;
   const budgetHop = hopFigures ? hopForFrame(hopFigures.sizes, decodeFrameBytes) : null;
   const hopSource = budgetHop
-    ? `${decode?.lab ? "measured on the decode devices' links" : 'hop bench (part 3)'}: ${hopFigures!.setup}; one-way of a ${budgetHop.bytes}-byte hidden frame (the decode frame is ${decodeFrameBytes} bytes) = median send -> tiny ack minus half the tiny round trip, ${budgetHop.oneWayMs.toFixed(2)} ms`
+    ? `${decode?.lab ? 'measured after the decode runs on two fresh devices of their shape' : 'hop bench (part 3)'}: ${hopFigures!.setup}; one-way of a ${budgetHop.bytes}-byte hidden frame (the decode frame is ${decodeFrameBytes} bytes) = median send -> tiny ack minus half the tiny round trip, ${budgetHop.oneWayMs.toFixed(2)} ms`
     : null;
   const rawReadSource = decode?.lab
     ? `${decode.lab.setup}: the same units as each stage, Blob values read at once (get + arrayBuffer), median of 3`
