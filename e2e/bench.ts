@@ -410,6 +410,8 @@ export async function main(argv: string[]): Promise<number> {
       tokens: decodeTokens,
       // the lab's hop and raw-read figures (two devices of the decode devices' shape), null off the lab
       labFigures: decode.lab,
+      // per decode run, each lab device's CPU used against its quota and its throttled periods
+      labCpu: decode.labCpu,
     },
     hops: hop,
     api,
@@ -486,6 +488,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(
         `  ${s.plan} ${s.stage}: ${f(s.unitBytes / 1e6, 1)} MB, load ${f(s.loadMBps, 1)}, raw ${f(s.rawReadMBps, 1)}, x ${f(s.rawReadMBps ? s.loadMBps / s.rawReadMBps : null, 2)}`,
       );
+    if (decode.labCpu) console.log(`decode runs' ${formatLabCpu(decode.labCpu)}`);
     if (decode.lab) {
       const l = decode.lab;
       console.log(

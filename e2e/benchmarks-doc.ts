@@ -319,8 +319,41 @@ const e2e = z.looseObject({
   calibration: calibration.nullable().optional(),
   decode: z
     .looseObject({
-      pipeline: z.looseObject({ stages: z.number(), tokensPerSec: z.number(), steps: decodeSteps.optional() }),
-      onePage: z.looseObject({ tokensPerSec: z.number(), steps: decodeSteps.optional() }),
+      // what the decode runs ran on and where the compared figures come from (runs on the decode lab only)
+      setup: z
+        .looseObject({
+          lineup: z.string(),
+          coresPerDevice: z.number().nullable(),
+          links: z.string().nullable(),
+          storageCap: z.string(),
+          hopSource: z.string().nullable(),
+          rawReadSource: z.string().nullable(),
+        })
+        .optional(),
+      pipeline: z.looseObject({
+        stages: z.number(),
+        pages: z.array(z.string()).optional(),
+        tokensPerSec: z.number(),
+        steps: decodeSteps.optional(),
+        ringBudget: z
+          .looseObject({ perTokenMs: z.number(), kernelMs: z.number(), hopsMs: z.number(), ratio: z.number() })
+          .nullish(),
+      }),
+      // hop and raw-read figures of two devices of the decode devices' shape (decode-lab runs only)
+      labFigures: z
+        .looseObject({
+          setup: z.string(),
+          tinyRoundTripMs: z.number(),
+          sizes: z.array(
+            z.looseObject({ bytes: z.number(), hopMedianMs: z.number(), hopP90Ms: z.number(), oneWayMs: z.number() }),
+          ),
+        })
+        .nullish(),
+      onePage: z.looseObject({
+        pages: z.array(z.string()).optional(),
+        tokensPerSec: z.number(),
+        steps: decodeSteps.optional(),
+      }),
       transformers: z.looseObject({ tokensPerSec: z.number(), method: z.string() }),
       tokens: z.number(),
       // main-thread tasks > 50 ms on any page during each cold request (newer runs only)
@@ -329,6 +362,9 @@ const e2e = z.looseObject({
           z.looseObject({
             plan: z.string(),
             tasks: z.looseObject({ count: z.number(), maxMs: z.number().nullable() }),
+            perPage: z
+              .array(z.looseObject({ page: z.string(), count: z.number(), maxMs: z.number().nullable() }))
+              .optional(),
           }),
         )
         .optional(),
@@ -361,6 +397,9 @@ const e2e = z.looseObject({
         loadSeconds: z.number(),
         readMBps: z.number(),
         loadMBps: z.number(),
+        // the raw read of the same units on a device of the same emulation (decode-lab runs only)
+        plan: z.string().optional(),
+        rawReadMBps: z.number().nullable().optional(),
       }),
     )
     .optional(),
@@ -666,18 +705,45 @@ function e2eSection(json: unknown): string {
   }
   if (d.calibration) parts.push(...calibrationParts(d.calibration));
   if (d.decode) {
+    const setup = d.decode.setup;
     parts.push(
       '### Decode rate',
+      ...(setup
+        ? [
+            `Decode runs on: ${setup.lineup}${setup.coresPerDevice !== null ? `, ${formatNumber(setup.coresPerDevice)} core per device, links ${setup.links}` : ''}; storage read cap: ${setup.storageCap}. Hop in the per-token budget: ${setup.hopSource ?? 'not measured'}. Raw read in the shard-load row: ${setup.rawReadSource ?? 'not measured'}.`,
+          ]
+        : []),
       table(
         ['run', 'tokens/s'],
         [
-          [`${d.decode.pipeline.stages}-page even pipeline`, d.decode.pipeline.tokensPerSec],
-          ['one page', d.decode.onePage.tokensPerSec],
+          [
+            `${d.decode.pipeline.stages}-page even pipeline${d.decode.pipeline.pages ? ` (${d.decode.pipeline.pages.join(' → ')})` : ''}`,
+            d.decode.pipeline.tokensPerSec,
+          ],
+          [
+            `one page${d.decode.onePage.pages ? ` (${d.decode.onePage.pages.join(', ')})` : ''}`,
+            d.decode.onePage.tokensPerSec,
+          ],
           ['transformers.js in Node', d.decode.transformers.tokensPerSec],
         ],
       ),
       `${d.decode.tokens} tokens per run. transformers.js: ${d.decode.transformers.method}.`,
     );
+    const labHop = d.decode.labFigures;
+    if (labHop)
+      parts.push(
+        `Hop on ${labHop.setup}: tiny round trip ${formatNumber(labHop.tinyRoundTripMs)} ms; ${labHop.sizes
+          .map(
+            (h) =>
+              `${h.bytes}-byte frame + tiny ack median ${formatNumber(h.hopMedianMs)} ms (p90 ${formatNumber(h.hopP90Ms)}), one-way ${formatNumber(h.oneWayMs)} ms`,
+          )
+          .join('; ')}.`,
+      );
+    const budget = d.decode.pipeline.ringBudget;
+    if (budget)
+      parts.push(
+        `The pipeline's per-token time ${formatNumber(budget.perTokenMs)} ms against its stages' kernels ${formatNumber(budget.kernelMs)} ms + ${d.decode.pipeline.stages} one-way hops ${formatNumber(budget.hopsMs)} ms: ×${formatNumber(budget.ratio)}.`,
+      );
     const steps = [
       [`${d.decode.pipeline.stages}-page pipeline`, d.decode.pipeline.steps],
       ['one page', d.decode.onePage.steps],
@@ -709,8 +775,15 @@ function e2eSection(json: unknown): string {
       parts.push(
         'Main-thread tasks over 50 ms on any page during the cold request of each decode run (from `go` to its end):',
         table(
-          ['plan', 'tasks > 50 ms', 'longest ms'],
-          d.decode.coldLongTasks.map((c) => [c.plan, c.tasks.count, c.tasks.maxMs]),
+          ['plan', 'tasks > 50 ms', 'longest ms', 'per page: tasks / longest ms'],
+          d.decode.coldLongTasks.map((c) => [
+            c.plan,
+            c.tasks.count,
+            c.tasks.maxMs,
+            c.perPage
+              ?.map((p) => `${p.page} ${p.count} / ${p.maxMs === null ? '-' : formatNumber(p.maxMs)}`)
+              .join(' · ') ?? '',
+          ]),
         ),
       );
   }
@@ -726,12 +799,38 @@ function e2eSection(json: unknown): string {
     );
   }
   if (d.shardLoad) {
+    const raw = d.shardLoad.some((s) => s.rawReadMBps != null);
     parts.push(
       '### Shard load (blob → session ready)',
-      table(
-        ['stage', 'unit bytes', 'storage read (s)', 'load (s)', 'read MB/s', 'load MB/s'],
-        d.shardLoad.map((s) => [s.stage, s.unitBytes, s.storageReadSeconds, s.loadSeconds, s.readMBps, s.loadMBps]),
-      ),
+      raw
+        ? table(
+            [
+              'plan',
+              'stage',
+              'unit bytes',
+              'storage read (s)',
+              'load (s)',
+              'read MB/s',
+              'load MB/s',
+              'raw read MB/s',
+              'load / raw',
+            ],
+            d.shardLoad.map((s) => [
+              s.plan ?? '',
+              s.stage,
+              s.unitBytes,
+              s.storageReadSeconds,
+              s.loadSeconds,
+              s.readMBps,
+              s.loadMBps,
+              s.rawReadMBps ?? null,
+              s.rawReadMBps ? s.loadMBps / s.rawReadMBps : null,
+            ]),
+          )
+        : table(
+            ['stage', 'unit bytes', 'storage read (s)', 'load (s)', 'read MB/s', 'load MB/s'],
+            d.shardLoad.map((s) => [s.stage, s.unitBytes, s.storageReadSeconds, s.loadSeconds, s.readMBps, s.loadMBps]),
+          ),
     );
   }
   if (d.notes && d.notes.length > 0)

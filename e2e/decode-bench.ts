@@ -12,6 +12,7 @@
  * pages are unemulated pages of one browser, as before the lab, and the caller's hop bench gives both figures.
  */
 import { labSupport, type LabDeviceShape } from './lab.ts';
+import { labCpuReport, startLabCpuSampler, type LabCpuReport, type LabRunWindow } from './lab-cpu.ts';
 import { Harness } from './harness.ts';
 import { runHopBench, type HopBenchResult } from './hop-bench.ts';
 import type { ModelFixture } from './model-fixture.ts';
@@ -70,6 +71,8 @@ export interface DecodeResult {
    * and the shard-load row's raw read come from here); null off the lab.
    */
   lab: HopBenchResult | null;
+  /** On the lab: per run (cold and warm of each plan), each device's CPU used against its quota and its throttled periods. */
+  labCpu: LabCpuReport | null;
 }
 
 /**
@@ -155,6 +158,16 @@ export async function decodeBench(opts: {
     await h.createSession('bench-decode');
     await h.openPeers(peers);
     await h.waitProfiled();
+    // Did each device get its quota while it decoded, and how often did it run out of it (throttled periods)?
+    const sampler = h.lab ? startLabCpuSampler(h.lab.devices) : null;
+    const windows: LabRunWindow[] = [];
+    let runNo = 0;
+    const timed = async (label: string, plan: Awaited<ReturnType<Harness['plan']>>, tokens: number) => {
+      const startMs = Date.now();
+      const run = await h.go(plan, prompt.text, tokens);
+      windows.push({ label, startMs, endMs: Date.now(), run });
+      return run;
+    };
     // The first request of a plan is the cold one (units read from IndexedDB, sessions created): it gives
     // the shard-load figures. The second reuses what the pages kept and gives the decode rate, free of
     // one-off work (tokenizer load, first wasm compile).
@@ -163,7 +176,8 @@ export async function decodeBench(opts: {
       const plan = await h.plan(method, prompt.tokens);
       await h.waitCached(plan);
       const since = await Promise.all(h.pages.map((p) => p.pageNow()));
-      const cold = await h.go(plan, prompt.text, 2);
+      const round = ++runNo === 1 ? 'warm-up ' : '';
+      const cold = await timed(`${round}${method} cold`, plan, 2);
       const perPage = await Promise.all(
         h.pages.map(async (p, i) => ({ page: p.spec.name, tasks: await p.longTasks(since[i]) })),
       );
@@ -172,7 +186,7 @@ export async function decodeBench(opts: {
         tasks: longTaskFigures(perPage.flatMap((p) => p.tasks)),
         perPage: perPage.map((p) => ({ page: p.page, ...longTaskFigures(p.tasks) })),
       });
-      return { cold, warm: await h.go(plan, prompt.text, newTokens) };
+      return { cold, warm: await timed(`${round}${method} warm`, plan, newTokens) };
     };
     // Warm-up through every page (one-time wasm compile, tokenizer load), not reported.
     await runOf('even');
@@ -198,7 +212,15 @@ export async function decodeBench(opts: {
         ];
       }),
     );
+    const trace = sampler?.stop() ?? null;
     result = {
+      labCpu: trace
+        ? labCpuReport(
+            trace,
+            windows.filter((w) => !w.label.startsWith('warm-up')),
+            peers.map((p) => p.name),
+          )
+        : null,
       setup,
       coldLongTasks: coldLongTasks.slice(1), // the first is the warm-up's
       pipeline: {
@@ -223,6 +245,7 @@ export async function decodeBench(opts: {
     sizes: [model.manifest.config.hidden_size * 4],
     reps: 30,
     streamFrames: 4,
+    warmUpRounds: 100,
     idbBytes: 16 << 20,
     unitReads: {
       sizes: units.map((u) => u.bytes),

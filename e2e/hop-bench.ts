@@ -57,6 +57,12 @@ export interface HopBenchOptions {
   reps?: number;
   streamFrames?: number;
   idbBytes?: number;
+  /**
+   * Round trips per size (and of a tiny frame) run and dropped before anything is timed (default 0). A lab
+   * device of a fraction of a core is still busy with its browser's start-up for a while: its first ~100
+   * round trips measured 10-30 ms where later ones took 2-4 ms.
+   */
+  warmUpRounds?: number;
   /** Run the two pages as two lab devices of this shape. */
   lab?: LabDeviceShape;
   /** Blob units of these sizes stored in the sending page, then each set of them (indices) read back `runs` times. */
@@ -111,6 +117,12 @@ export async function runHopBench(opts: HopBenchOptions): Promise<HopBenchResult
     };
     await open(1, 'hopecho');
     const sender = await open(0, 'hopsend');
+    const warmUp = opts.warmUpRounds ?? 0;
+    if (warmUp > 0)
+      await sender.evaluate(({ sizes, n }) => window.hop.measure('hopecho', sizes, n, 1), {
+        sizes: [4, ...sizes],
+        n: warmUp,
+      });
     const tiny = await sender.evaluate(({ reps }) => window.hop.measure('hopecho', [4], reps, 1), {
       reps: Math.max(reps, 20),
     });
@@ -165,7 +177,7 @@ export async function runHopBench(opts: HopBenchOptions): Promise<HopBenchResult
         : 'two pages of one headless Chromium in one private network namespace (no emulation)',
       method:
         `client PeerJS transport (raw, <=256 KiB chunks, back-pressure), ` +
-        `frames float32 [1, n, 1]; ${reps} timed round trips per size after 2 warm-ups (median, p90); stream = ${streamFrames} frames back to back until the last ack` +
+        `frames float32 [1, n, 1]; ${reps} timed round trips per size after ${warmUp > 0 ? `${warmUp} dropped round trips of every size, then ` : ''}2 warm-ups (median, p90); stream = ${streamFrames} frames back to back until the last ack` +
         (opts.unitReads
           ? `; unit reads: Blob values in IndexedDB, a set's units read at once (get + blob.arrayBuffer()), median of ${opts.unitReads.runs} after one dropped read`
           : ''),
