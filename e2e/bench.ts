@@ -290,7 +290,7 @@ export async function main(argv: string[]): Promise<number> {
   const hopFigures = decode?.lab ?? hop;
   const budgetHop = hopFigures ? hopForFrame(hopFigures.sizes, decodeFrameBytes) : null;
   const hopSource = budgetHop
-    ? `${decode?.lab ? 'measured after the decode runs on two fresh devices of their shape' : 'hop bench (part 3)'}: ${hopFigures!.setup}; one-way of a ${budgetHop.bytes}-byte hidden frame (the decode frame is ${decodeFrameBytes} bytes) = median send -> tiny ack minus half the tiny round trip, ${budgetHop.oneWayMs.toFixed(2)} ms`
+    ? `${decode?.lab ? 'measured after the decode runs, on fresh devices of their shape' : 'hop bench (part 3)'}: ${hopFigures!.setup}; one-way of a ${budgetHop.bytes}-byte hidden frame (the decode frame is ${decodeFrameBytes} bytes) = median send -> tiny ack minus half the tiny round trip, ${budgetHop.oneWayMs.toFixed(2)} ms`
     : null;
   const rawReadSource = decode?.lab
     ? `${decode.lab.setup}: the same units as each stage, Blob values read at once (get + arrayBuffer), median of 3`
@@ -366,7 +366,8 @@ export async function main(argv: string[]): Promise<number> {
       bytes: model.manifest.units.reduce((a, u) => a + u.bytes, 0),
     },
     goals,
-    lineup,
+    // what the plans ran on (absent when they were skipped)
+    ...(skip.has('plans') ? {} : { lineup }),
     coldStart: plans.map((r) => ({
       method: r.method,
       stages: r.stages.length,
@@ -418,9 +419,14 @@ export async function main(argv: string[]): Promise<number> {
     failover,
     shardLoad: shardLoad.map(({ unitIndices: _, ...s }) => s),
     notes: [
-      lineup.endsWith(' lab')
-        ? `Plan comparison on the ${lineup}: each page its own headless Chromium in its own CPU control group (quota = its share of a core) and network namespace (links shaped by tc tbf), plus its ?emulate= storage read cap. Hops (part 3) and API: pages in one headless Chromium.`
-        : 'Plans: all pages share one headless Chromium on this machine; emulated heterogeneity = CDP CPU throttling + ?emulate= storage read caps (labelled in the pages).',
+      ...(skip.has('plans')
+        ? []
+        : [
+            lineup.endsWith(' lab')
+              ? `Plan comparison on the ${lineup}: each page its own headless Chromium in its own CPU control group (quota = its share of a core) and network namespace (links shaped by tc tbf), plus its ?emulate= storage read cap.`
+              : 'Plans: all pages share one headless Chromium on this machine; emulated heterogeneity = CDP CPU throttling + ?emulate= storage read caps (labelled in the pages).',
+          ]),
+      'Hops (part 3) and API: pages of one headless Chromium, unemulated.',
       ...(decode
         ? [
             decode.lab

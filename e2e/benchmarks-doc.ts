@@ -1326,6 +1326,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip plans,api,failover --out bench/results/e2e-issue11-s7.json',
     render: e2eSection,
   },
+  'e2e-issue11-lab.json': {
+    title: 'End to end, realistic preset, decode on the device lab (issue 11)',
+    about:
+      "The decode part of `npm run bench` on the device lab (`--decode-lab equal`, e2e/decode-bench.ts), so that both sides of issue 11's rows have the same emulation per page: the 4-stage even pipeline on 4 `equal` devices (0.4 core each, its own Chromium, CPU group and namespace, 100/100 Mbit/s tc-shaped links, storage read NOT capped) and the single-page plan on one of those same devices; warm-up → cold → warm requests per plan (the cold request gives shard load and main-thread long tasks, the warm one the decode rate). The budget's hop (one-way, decode-sized frame) and the shard-load row's raw IndexedDB read (the same units as each stage, Blob values read at once) are measured afterwards on two fresh devices of the same shape. `labCpu` gives each device's CPU against its quota and its throttled periods per run.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-issue11-lab.json',
+    render: e2eSection,
+  },
   'e2e-issue11.json': {
     title: 'End to end, tiny preset, plans skipped (issue 11 run)',
     about:
