@@ -339,6 +339,23 @@ const e2e = z.looseObject({
           .looseObject({ perTokenMs: z.number(), kernelMs: z.number(), hopsMs: z.number(), ratio: z.number() })
           .nullish(),
       }),
+      // per decode run, each lab device's CPU against its quota (decode-lab runs only)
+      labCpu: z
+        .looseObject({
+          runs: z.array(
+            z.looseObject({
+              label: z.string(),
+              whole: z.looseObject({
+                devices: z.array(
+                  z.looseObject({ cores: z.number(), used: z.number(), throttledShare: z.number().nullable() }),
+                ),
+                machineBusyCores: z.number().nullable(),
+                load1: z.number().nullable(),
+              }),
+            }),
+          ),
+        })
+        .nullish(),
       // hop and raw-read figures of two devices of the decode devices' shape (decode-lab runs only)
       labFigures: z
         .looseObject({
@@ -738,6 +755,25 @@ function e2eSection(json: unknown): string {
               `${h.bytes}-byte frame + tiny ack median ${formatNumber(h.hopMedianMs)} ms (p90 ${formatNumber(h.hopP90Ms)}), one-way ${formatNumber(h.oneWayMs)} ms`,
           )
           .join('; ')}.`,
+      );
+    const labCpu = d.decode.labCpu;
+    if (labCpu && labCpu.runs.length > 0)
+      parts.push(
+        "Each lab device's CPU over each decode request (e2e/lab-cpu.ts): cores used of its quota, and the share of its 10 ms CFS periods in which it ran out of quota (d0, d1, ... in the line-up's order: d0 is its first device, e.g. equal-1); the machine's busy cores and 1-minute load:",
+        table(
+          ['request', 'devices: used / quota cores (throttled periods)', 'machine busy cores', 'load'],
+          labCpu.runs.map((r) => [
+            r.label,
+            r.whole.devices
+              .map(
+                (dev, i) =>
+                  `d${i} ${formatNumber(dev.used)} / ${formatNumber(dev.cores)} (${dev.throttledShare === null ? '-' : `${percent(dev.throttledShare)} %`})`,
+              )
+              .join(' · '),
+            r.whole.machineBusyCores,
+            r.whole.load1,
+          ]),
+        ),
       );
     const budget = d.decode.pipeline.ringBudget;
     if (budget)
