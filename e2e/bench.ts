@@ -479,10 +479,12 @@ export async function main(argv: string[]): Promise<number> {
           .join('  ')}; between stages ${f(d.betweenMs, 2)} ms`,
       );
     }
-    if (budget)
+    if (budget) {
+      const between = decode.pipeline ? decodeSteps(decode.pipeline.run).betweenMs : null;
       console.log(
-        `pipeline per token ${f(budget.perTokenMs, 2)} ms against its kernels ${f(budget.kernelMs, 2)} + hops ${f(budget.hopsMs, 2)} ms (x ${f(budget.ratio, 2)})`,
+        `pipeline per token ${f(budget.perTokenMs, 2)} ms against its kernels ${f(budget.kernelMs, 2)} + hops ${f(budget.hopsMs, 2)} ms (x ${f(budget.ratio, 2)}); between stages ${f(between, 2)} ms = ${f(between === null ? null : between / (decode.pipeline?.stages ?? 1), 2)} ms per hop in the ring, against ${f(budgetHop?.oneWayMs, 2)} ms measured alone`,
       );
+    }
     for (const c of decode.coldLongTasks)
       console.log(
         `cold ${c.plan}: ${c.tasks.count} main-thread tasks > 50 ms, longest ${f(c.tasks.maxMs, 0)} ms (wall); per page ${c.perPage
