@@ -1,29 +1,30 @@
 /**
- * `npm run bench [-- --preset realistic|demo|tiny --lab paper --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode,api,failover]`:
+ * `npm run bench [-- --preset realistic|demo|tiny --lab paper --decode-lab equal --peers 4 --tokens 256 --decode-tokens 32 --skip hop,plans,decode,api,failover]`:
  * the end-to-end measurements, saved to bench/results/e2e.json and reported against the goals:
  *   1. cold-start TTFT of the DP plan vs even, heuristic and single-device plans on a device-lab line-up
  *      (default paper-shaped; one browser with DevTools throttling where the lab cannot run), after one
  *      calibration request (e2e/scenario.ts, as the demo)     goals (issue 12, e2e/calibration-goals.ts):
  *      per plan TTFT and median phase error after calibration <= 15 %, DP fastest and <= 0.8x even,
  *      measured ranking of the plans == predicted ranking
- *   2. decode tokens/s of a K-page pipeline vs one page (unemulated pages) vs transformers.js generate()
- *      on the same weights (export-full, Node)              goals: K-page >= 0.8x one page, one page >= 1.0x transformers.js
- *   3. per-hop activation latency and throughput over a data channel, 4 KB .. 4 MB frames
- *   4. raw IndexedDB read MB/s vs shard load (blob -> session ready)        goal: load >= 0.5x raw read
+ *   2. decode tokens/s of a K-page pipeline vs one page (e2e/decode-bench.ts: K equal lab devices, the one
+ *      page on one of them; --decode-lab off: unemulated pages of one browser) vs transformers.js generate()
+ *      on the same weights (export-full, Node)              goals: K-page >= 0.8x one page, one page >= 1.0x transformers.js;
+ *      per token <= the stages' kernels + K one-way hops (over the same links) + 10 %
+ *   3. per-hop activation latency and throughput over a data channel, 4 KB .. 4 MB frames (one browser)
+ *   4. shard load (blob -> session ready) vs the raw IndexedDB read of the same units on a device of the
+ *      same emulation (off the lab: the one-browser raw read of part 3)     goal: load >= 0.5x raw read
  *   5. TTFT through the OpenAI-compatible API vs the host's Go on one warm session, and the SSE chunk
  *      latency after the token's report reaches the server (e2e/api-bench.ts)    goal: API - Go <= 50 ms
  *   6. failover: 10 injected failures on lab devices, recovery time (loss detected -> next token) vs the
  *      repair plan's predicted resume time (e2e/failover-bench.ts)                goal: all 10 recover
- * Figures are measured on this machine (the plans on lab devices, the other parts with every page in one
- * headless Chromium); nothing is a timed test.
+ * Figures are measured on this machine (the plans and the decode runs on lab devices, the other parts with
+ * every page in one headless Chromium); nothing is a timed test.
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { TandemError } from '../core/errors.ts';
-import type { PlanMethod } from '../core/protocol.ts';
 import { requireE2e } from './environment.ts';
-import { Harness } from './harness.ts';
 import { apiTtftGoal, runApiBench, type ApiBenchResult } from './api-bench.ts';
 import {
   FAILOVER_DEFAULTS,
@@ -38,13 +39,15 @@ import { formatLabCpu, type LabCpuReport } from './lab-cpu.ts';
 import { lineupPeers } from './lineup.ts';
 import { calibrationGoals } from './calibration-goals.ts';
 import { runHopBench, type HopBenchResult } from './hop-bench.ts';
-import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
+import { ensureModelFixture } from './model-fixture.ts';
 import { LAB_LINEUPS } from './profiles.ts';
 import { promptOfTokens } from './prompt.ts';
 import { ensureExportFull } from './reference.ts';
 import type { PlanRun } from './run-summary.ts';
 import type { DemoReport } from './report-html.ts';
-import { ringBudget, stepBreakdown, type RingBudget } from '../core/step-breakdown.ts';
+import { ringBudget, type RingBudget } from '../core/step-breakdown.ts';
+import { breakdownOf, DECODE_LABS, decodeBench, decodeSteps, type DecodeResult } from './decode-bench.ts';
+import { hopForFrame, shardLoadRatio } from './decode-figures.ts';
 import { formatCalibrationReport, type CalibrationReport } from './calibration-report.ts';
 import { runPlanComparison } from './scenario.ts';
 import { WARM_UP_REQUESTS } from '../signaling/calibration-store.ts';
@@ -59,6 +62,11 @@ import {
 } from '../core/cli.ts';
 
 const RESULTS = resolve('bench/results/e2e.json');
+
+/** A run's stage pages in ring order. */
+function stagePages(run: PlanRun): string[] {
+  return [...run.stages].sort((a, b) => a.stageIndex - b.stageIndex).map((s) => s.name);
+}
 
 /** transformers.js generate() decode rate on the export-full model (Node, onnxruntime-node CPU). */
 async function transformersDecodeRate(
@@ -111,132 +119,6 @@ async function transformersDecodeRate(
   }
 }
 
-/**
- * Where a decode token went in a measured run, from the pages' own step phases (core/step-breakdown.ts):
- * the first stage's median cycle beside each stage's median input → compute, compute and compute → sent;
- * the pages share no clock, so the wire and wake-ups between them are the cycle minus the stages' steps.
- */
-function breakdownOf(run: PlanRun) {
-  const order = [...run.stages].sort((a, b) => a.stageIndex - b.stageIndex);
-  return stepBreakdown(order.map((s) => ({ timings: run.timings[s.peerId] ?? [], offsetMs: null })));
-}
-
-/**
- * One hop's latency for a decode step's frame, measured on its own by the hop bench: the one-way time of the
- * smallest size that holds the hidden states (else the largest measured).
- */
-function hopOneWayMs(hop: HopBenchResult, frameBytes: number): number | null {
-  const sizes = [...hop.sizes].sort((a, b) => a.bytes - b.bytes);
-  return (sizes.find((s) => s.bytes >= frameBytes) ?? sizes.at(-1))?.oneWayMs ?? null;
-}
-
-function decodeSteps(run: PlanRun): {
-  perTokenMs: number | null;
-  betweenMs: number | null;
-  stages: ({ ingressMs: number; kernelMs: number; egressMs: number } | null)[];
-} {
-  const b = breakdownOf(run);
-  return {
-    perTokenMs: b.perTokenMs,
-    betweenMs: b.ringWireMs,
-    stages: b.stages.map((m) => m && { ingressMs: m.ingressMs, kernelMs: m.kernelMs, egressMs: m.egressMs }),
-  };
-}
-
-interface LongTaskFigures {
-  /** main-thread tasks > 50 ms on any page between "go" and the end of the cold request */
-  count: number;
-  maxMs: number | null;
-}
-
-interface DecodeResult {
-  coldLongTasks: { plan: string; tasks: LongTaskFigures }[];
-  pipeline: { stages: number; tokensPerSec: number | null; run: PlanRun } | null;
-  onePage: { tokensPerSec: number | null; run: PlanRun } | null;
-  transformers: { tokensPerSec: number; method: string } | null;
-  shardLoad: {
-    unitBytes: number;
-    storageReadSeconds: number;
-    loadSeconds: number;
-    readMBps: number;
-    loadMBps: number;
-    stage: string;
-  }[];
-}
-
-/** K unemulated pages: an even K-stage pipeline and a single-page plan, greedy, `newTokens` each. */
-async function decodeBench(
-  chromium: string,
-  model: ModelFixture,
-  k: number,
-  newTokens: number,
-  log: (l: string) => void,
-): Promise<DecodeResult> {
-  const prompt = await promptOfTokens(model.packageDir, 32);
-  const h = await Harness.start({ chromium, model, backend: 'wasm', log });
-  try {
-    await h.createSession('bench-decode');
-    await h.openPeers(Array.from({ length: k }, (_, i) => ({ name: `plain${i + 1}` })));
-    await h.waitProfiled();
-    // The first request of a plan is the cold one (units read from IndexedDB, sessions created): it gives
-    // the shard-load figures. The second reuses what the pages kept and gives the decode rate, free of
-    // one-off work (tokenizer load, first wasm compile).
-    const coldLongTasks: DecodeResult['coldLongTasks'] = [];
-    const runOf = async (method: PlanMethod) => {
-      const plan = await h.plan(method, prompt.tokens);
-      await h.waitCached(plan);
-      const since = await Promise.all(h.pages.map((p) => p.pageNow()));
-      const cold = await h.go(plan, prompt.text, 2);
-      const tasks = (await Promise.all(h.pages.map((p, i) => p.longTasks(since[i])))).flat();
-      coldLongTasks.push({
-        plan: method,
-        tasks: { count: tasks.length, maxMs: tasks.length ? Math.max(...tasks.map((t) => t.durationMs)) : null },
-      });
-      return { cold, warm: await h.go(plan, prompt.text, newTokens) };
-    };
-    // Warm-up through every page (one-time wasm compile, tokenizer load), not reported.
-    await runOf('even');
-    const pipeline = await runOf('even');
-    const one = await runOf('single');
-    const pipelineRun = pipeline.warm;
-    const oneRun = one.warm;
-    const shardLoad = [...pipeline.cold.stages, ...one.cold.stages].flatMap((s) => {
-      if (!s.measured || !(s.measured.storageRead > 0)) return [];
-      const units = model.manifest.units.filter(
-        (u) =>
-          (u.kind === 'embed' && s.embeds) ||
-          (u.kind === 'head' && s.hasHead) ||
-          (u.kind === 'layer' && u.layer !== undefined && u.layer >= s.range.start && u.layer < s.range.end),
-      );
-      const bytes = units.reduce((a, u) => a + u.bytes, 0);
-      const loadSeconds = s.measured.storageRead + s.measured.sessionCreate;
-      return [
-        {
-          stage: `${s.name} layers ${s.layers}`,
-          unitBytes: bytes,
-          storageReadSeconds: s.measured.storageRead,
-          loadSeconds,
-          readMBps: bytes / s.measured.storageRead / 1e6,
-          loadMBps: bytes / loadSeconds / 1e6,
-        },
-      ];
-    });
-    return {
-      coldLongTasks: coldLongTasks.slice(1), // the first is the warm-up's
-      pipeline: {
-        stages: pipelineRun.stages.length,
-        tokensPerSec: pipelineRun.metrics.decodeTokensPerSec,
-        run: pipelineRun,
-      },
-      onePage: { tokensPerSec: oneRun.metrics.decodeTokensPerSec, run: oneRun },
-      transformers: null,
-      shardLoad,
-    };
-  } finally {
-    await h.stop();
-  }
-}
-
 const OPTIONS = {
   preset: {
     type: 'string',
@@ -258,6 +140,15 @@ const OPTIONS = {
       'device-lab line-up of the plan comparison: paper, equal, laptop-phones, memory-bound\n' +
       'or off (default paper: each page its own browser, CPU group and shaped links; off =\n' +
       'one browser with DevTools CPU throttling, also the fallback where the lab cannot run)',
+  },
+  'decode-lab': {
+    type: 'string',
+    default: 'equal',
+    arg: 'L',
+    help:
+      'where the decode runs go: equal (K lab devices of 1.6/K core each, 100/100 Mbit/s, storage\n' +
+      'read uncapped; the one-page run on one of them) or off (unemulated pages of one browser,\n' +
+      'also the fallback where the lab cannot run) (default equal)',
   },
   tokens: { type: 'string', default: '256', arg: 'N', help: 'prompt length in tokens (default 256)' },
   'new-tokens': {
@@ -295,6 +186,7 @@ export async function main(argv: string[]): Promise<number> {
   const lab = values.lab;
   if (lab !== 'off' && !(LAB_LINEUPS as readonly string[]).includes(lab))
     throw usageError(`--lab must be one of ${LAB_LINEUPS.join(', ')} or off, not '${lab}'.`);
+  const decodeLab = choiceOption(values['decode-lab'], '--decode-lab', DECODE_LABS);
   const skip = new Set(
     values.skip
       .split(',')
@@ -361,7 +253,7 @@ export async function main(argv: string[]): Promise<number> {
   let decode: DecodeResult | null = null;
   if (!skip.has('decode')) {
     log(`bench: decode, ${peers}-page pipeline vs one page vs transformers.js`);
-    decode = await decodeBench(chromium.path, model, peers, decodeTokens, log);
+    decode = await decodeBench({ chromium: chromium.path, model, k: peers, newTokens: decodeTokens, decodeLab, log });
     const exportDir = await ensureExportFull(model.packageDir, join(dirname(model.packageDir), 'export-full'));
     const prompt = await promptOfTokens(model.packageDir, 32);
     try {
@@ -395,19 +287,38 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
+  // What the decode rows compare with: on the lab, figures of devices of the same shape; off it, part 3's.
+  const decodeFrameBytes = model.manifest.config.hidden_size * 4;
+  const shardLoad = (decode?.shardLoad ?? []).map((s, i) => {
+    const raw = decode?.lab ? (decode.lab.unitReads[i] ?? null) : null;
+    const rawReadMBps = decode?.lab ? (raw?.readMBps ?? null) : (hop?.idb.readMBps ?? null);
+    return { ...s, rawReadMBps, rawReadBytes: decode?.lab ? (raw?.bytes ?? null) : (hop?.idb.bytes ?? null) };
+  });
   // Stages whose units are big enough to time (the tiny model's 0.15 MB layers read in ~1 ms).
-  const loadRatios = decode?.shardLoad.filter((s) => s.unitBytes >= 8 << 20).map((s) => s.loadMBps) ?? [];
-  const medianLoad = loadRatios.length
-    ? [...loadRatios].sort((a, b) => a - b)[Math.floor(loadRatios.length / 2)]
-    : null;
+  const loadRatio = shardLoadRatio(shardLoad, 8 << 20);
   const longestColdTask = decode?.coldLongTasks.map((c) => c.tasks.maxMs ?? 0) ?? [];
-  const hopMs = hop ? hopOneWayMs(hop, model.manifest.config.hidden_size * 4) : null;
+  const hopFigures = decode?.lab ?? hop;
+  const budgetHop = hopFigures ? hopForFrame(hopFigures.sizes, decodeFrameBytes) : null;
+  const hopSource = budgetHop
+    ? `${decode?.lab ? 'measured after the decode runs, on fresh devices of their shape' : 'hop bench (part 3)'}: ${hopFigures!.setup}; one-way of a ${budgetHop.bytes}-byte hidden frame (the decode frame is ${decodeFrameBytes} bytes) = median send -> tiny ack minus half the tiny round trip, ${budgetHop.oneWayMs.toFixed(2)} ms`
+    : null;
+  const rawReadSource = decode?.lab
+    ? `${decode.lab.setup}: the same units as each stage, Blob values read at once (get + arrayBuffer), median of 3`
+    : hop
+      ? `hop bench (part 3), ${hop.setup}: ${hop.idb.method}`
+      : null;
+  const decodeSetup = decode
+    ? decode.setup.coresPerDevice !== null
+      ? `${decode.setup.lineup}, ${decode.setup.coresPerDevice} core each`
+      : decode.setup.lineup
+    : null;
+  const on = decodeSetup ? ` (${decodeSetup})` : '';
   const budget: RingBudget | null =
-    decode?.pipeline && hopMs !== null ? ringBudget(breakdownOf(decode.pipeline.run), hopMs) : null;
+    decode?.pipeline && budgetHop ? ringBudget(breakdownOf(decode.pipeline.run), budgetHop.oneWayMs) : null;
   const goals: Goal[] = [
     ...calibrationGoals(calibration, lineup),
     ratioGoal(
-      `${peers}-page decode / one-page decode`,
+      `${peers}-page decode / one-page decode${on}`,
       decode?.pipeline?.tokensPerSec,
       decode?.onePage?.tokensPerSec,
       '>=',
@@ -420,12 +331,17 @@ export async function main(argv: string[]): Promise<number> {
       '>=',
       1.0,
     ),
-    goal(`${peers}-page per-token time / (sum of stage kernels + ${peers} one-way hops)`, budget?.ratio, '<=', 1.1),
-    ratioGoal('shard load MB/s (median stage >= 8 MiB) / raw IDB read', medianLoad, hop?.idb.readMBps, '>=', 0.5),
+    goal(
+      `${peers}-page per-token time / (sum of stage kernels + ${peers} one-way hops)${on}`,
+      budget?.ratio,
+      '<=',
+      1.1,
+    ),
+    goal(`shard load MB/s / raw IDB read of the same units (median stage >= 8 MiB)${on}`, loadRatio, '>=', 0.5),
     apiTtftGoal(api),
     failoverGoal(failover, FAILOVER_DEFAULTS.failures),
     goal(
-      'longest main-thread task during a cold request (ms; 0 = none > 50 ms)',
+      `longest main-thread task during a cold request (ms, wall; 0 = none > 50 ms)${on}`,
       longestColdTask.length ? Math.max(...longestColdTask) : null,
       '<=',
       50,
@@ -460,7 +376,8 @@ export async function main(argv: string[]): Promise<number> {
       bytes: model.manifest.units.reduce((a, u) => a + u.bytes, 0),
     },
     goals,
-    lineup,
+    // what the plans ran on (absent when they were skipped)
+    ...(skip.has('plans') ? {} : { lineup }),
     coldStart: plans.map((r) => ({
       method: r.method,
       stages: r.stages.length,
@@ -486,38 +403,63 @@ export async function main(argv: string[]): Promise<number> {
     labCpu,
     profiles,
     decode: decode && {
+      // what the decode runs ran on, and where the budget's hop and the shard-load row's raw read come from
+      setup: { ...decode.setup, hopSource, rawReadSource },
       pipeline: decode.pipeline && {
         stages: decode.pipeline.stages,
+        pages: stagePages(decode.pipeline.run),
         tokensPerSec: decode.pipeline.tokensPerSec,
         steps: decodeSteps(decode.pipeline.run),
         ringBudget: budget,
+        budgetHop,
       },
-      onePage: decode.onePage && { tokensPerSec: decode.onePage.tokensPerSec, steps: decodeSteps(decode.onePage.run) },
+      onePage: decode.onePage && {
+        pages: stagePages(decode.onePage.run),
+        tokensPerSec: decode.onePage.tokensPerSec,
+        steps: decodeSteps(decode.onePage.run),
+      },
       coldLongTasks: decode.coldLongTasks,
       transformers: decode.transformers,
       tokens: decodeTokens,
+      // the lab's hop and raw-read figures (two devices of the decode devices' shape), null off the lab
+      labFigures: decode.lab,
+      // per decode run, each lab device's CPU used against its quota and its throttled periods
+      labCpu: decode.labCpu,
     },
     hops: hop,
     api,
     failover,
-    shardLoad: decode?.shardLoad ?? [],
+    shardLoad: shardLoad.map(({ unitIndices: _, ...s }) => s),
     notes: [
-      lineup.endsWith(' lab')
-        ? `Plan comparison on the ${lineup}: each page its own headless Chromium in its own CPU control group (quota = its share of a core) and network namespace (links shaped by tc tbf), plus its ?emulate= storage read cap. Hops, decode and API: pages in one headless Chromium.`
-        : 'All pages share one headless Chromium on this machine; emulated heterogeneity = CDP CPU throttling + ?emulate= storage read caps (labelled in the pages).',
+      ...(skip.has('plans')
+        ? []
+        : [
+            lineup.endsWith(' lab')
+              ? `Plan comparison on the ${lineup}: each page its own headless Chromium in its own CPU control group (quota = its share of a core) and network namespace (links shaped by tc tbf), plus its ?emulate= storage read cap.`
+              : 'Plans: all pages share one headless Chromium on this machine; emulated heterogeneity = CDP CPU throttling + ?emulate= storage read caps (labelled in the pages).',
+          ]),
+      'Hops (part 3) and API: pages of one headless Chromium, unemulated.',
+      ...(decode
+        ? [
+            decode.lab
+              ? `Decode runs on the ${decode.setup.lineup}: each device its own headless Chromium in its own CPU group (${decode.setup.coresPerDevice} core) and namespace (links ${decode.setup.links}), storage read uncapped; the even pipeline over all of them, the single-page plan on one of them. Hop and raw read measured afterwards on two fresh devices of the same shape. Pages use Playwright's default (incognito) contexts, as the decode devices' shard caches do.`
+              : `Decode runs: ${decode.setup.lineup}; the pipeline's pages share the machine's cores.`,
+          ]
+        : []),
       `Plans: ${WARM_UP_REQUESTS} unreported warm-up requests, then one calibration request (even plan, cold); every plan after it is made and predicted with the refitted parameters. Each plan method runs ${repeats} time(s) from cold, each on a fresh plan; the plan rows and goal rows are the run of median measured TTFT (every run is under "repeats"). Goal rows after calibration come from the calibration report (e2e/calibration-report.ts).`,
       "TTFT = the last stage's first sampled token, from its arrival of the server's start message (page clock); driverTtft = Node driver go -> first output message.",
-      "Decode tokens/s = (tokens after the first) / (time from the first to the last sampled token), last stage's clock; the pipeline is an even plan over unemulated pages.",
-      'Shard load = unit bytes / (IndexedDB storage read + onnxruntime-web session create) per stage, i.e. blob -> session ready.',
+      "Decode tokens/s = (tokens after the first) / (time from the first to the last sampled token), last stage's clock; warm request after a warm-up and a cold request of the same plan.",
+      'Shard load = unit bytes / (storage read + onnxruntime-web session create) per stage, i.e. stored unit (an OPFS file, else an IndexedDB Blob) -> session ready.',
     ],
   };
   const saved = writeBenchJson(values.out, result);
 
   const f = (x: number | null | undefined, d = 3) => (x == null ? '-' : x.toFixed(d));
-  console.log(`${'goal'.padEnd(72)}   value  target  met`);
+  const width = Math.max(72, ...goals.map((g) => g.name.length));
+  console.log(`${'goal'.padEnd(width)}   value  target  met`);
   for (const g of goals)
     console.log(
-      `${g.name.padEnd(72)} ${f(g.value).padStart(7)}  ${g.target.padEnd(7)} ${g.met === null ? 'n/a' : g.met ? 'yes' : 'NO'}`,
+      `${g.name.padEnd(width)} ${f(g.value).padStart(7)}  ${g.target.padEnd(7)} ${g.met === null ? 'n/a' : g.met ? 'yes' : 'NO'}`,
     );
   if (plans.length) {
     console.log(`\ncold start (${lineup})\nplan        stages  predicted T (s)  TTFT (s)`);
@@ -534,7 +476,12 @@ export async function main(argv: string[]): Promise<number> {
   if (labCpu) console.log(`\n${formatLabCpu(labCpu)}`);
   if (decode) {
     console.log(
-      `\ndecode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`,
+      `\ndecode on ${decode.setup.lineup}${decode.setup.coresPerDevice !== null ? `: ${decode.setup.coresPerDevice} core per device, links ${decode.setup.links}` : ''}, storage read cap ${decode.setup.storageCap}`,
+    );
+    console.log(`hop in the budget: ${hopSource ?? 'not measured'}`);
+    console.log(`raw read in the shard-load row: ${rawReadSource ?? 'not measured'}`);
+    console.log(
+      `decode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`,
     );
     for (const [what, r] of [
       ['pipeline', decode.pipeline?.run],
@@ -543,17 +490,35 @@ export async function main(argv: string[]): Promise<number> {
       if (!r) continue;
       const d = decodeSteps(r);
       console.log(
-        `${what} per token ${f(d.perTokenMs, 2)} ms: stages (input → compute / compute / compute → sent ms) ${d.stages
+        `${what} (${stagePages(r).join(' -> ')}) per token ${f(d.perTokenMs, 2)} ms: stages (input → compute / compute / compute → sent ms) ${d.stages
           .map((m) => (m ? `${f(m.ingressMs, 2)}/${f(m.kernelMs, 2)}/${f(m.egressMs, 2)}` : '-'))
           .join('  ')}; between stages ${f(d.betweenMs, 2)} ms`,
       );
     }
-    if (budget)
+    if (budget) {
+      const between = decode.pipeline ? decodeSteps(decode.pipeline.run).betweenMs : null;
       console.log(
-        `pipeline per token ${f(budget.perTokenMs, 2)} ms against its kernels ${f(budget.kernelMs, 2)} + hops ${f(budget.hopsMs, 2)} ms (x ${f(budget.ratio, 2)})`,
+        `pipeline per token ${f(budget.perTokenMs, 2)} ms against its kernels ${f(budget.kernelMs, 2)} + hops ${f(budget.hopsMs, 2)} ms (x ${f(budget.ratio, 2)}); between stages ${f(between, 2)} ms = ${f(between === null ? null : between / (decode.pipeline?.stages ?? 1), 2)} ms per hop in the ring, against ${f(budgetHop?.oneWayMs, 2)} ms measured alone`,
       );
+    }
     for (const c of decode.coldLongTasks)
-      console.log(`cold ${c.plan}: ${c.tasks.count} main-thread tasks > 50 ms, longest ${f(c.tasks.maxMs, 0)} ms`);
+      console.log(
+        `cold ${c.plan}: ${c.tasks.count} main-thread tasks > 50 ms, longest ${f(c.tasks.maxMs, 0)} ms (wall); per page ${c.perPage
+          .map((p) => `${p.page} ${p.count}/${f(p.maxMs, 0)}`)
+          .join(', ')} (count/longest ms)`,
+      );
+    console.log('shard load (stage: unit MB, load MB/s, raw read MB/s of the same units, ratio)');
+    for (const s of shardLoad)
+      console.log(
+        `  ${s.plan} ${s.stage}: ${f(s.unitBytes / 1e6, 1)} MB, load ${f(s.loadMBps, 1)}, raw ${f(s.rawReadMBps, 1)}, x ${f(s.rawReadMBps ? s.loadMBps / s.rawReadMBps : null, 2)}`,
+      );
+    if (decode.labCpu) console.log(`decode runs' ${formatLabCpu(decode.labCpu)}`);
+    if (decode.lab) {
+      const l = decode.lab;
+      console.log(
+        `lab hop (${l.setup}): tiny round trip ${f(l.tinyRoundTripMs, 2)} ms; ${l.sizes.map((x) => `${x.bytes} B: median ${f(x.hopMedianMs, 2)}, p90 ${f(x.hopP90Ms, 2)}, one-way ${f(x.oneWayMs, 2)} ms`).join('; ')}`,
+      );
+    }
   }
   if (hop) {
     console.log(

@@ -174,7 +174,7 @@ describe('docs/benchmarks.md generator', () => {
     expect(storageDoc).toContain(str(get(storage, 'at')));
     for (const r of list(get(storage, 'rows'))) {
       expect(rowStartingWith(storageDoc, [str(get(r, 'store'))])).toContain(
-        `| ${shown(num(get(r, 'readMBps')))} | ${list(get(r, 'samplesMs'))
+        `| ${shown(num(get(r, 'readMBps')))} | ${shown(num(get(r, 'cpuSecPerGB')))} | ${list(get(r, 'samplesMs'))
           .map((x) => shown(num(x)))
           .join(', ')} |`,
       );
@@ -240,6 +240,38 @@ describe('docs/benchmarks.md generator', () => {
       expect(rowStartingWith(issue11Doc, [str(get(s, 'stage')), shown(num(get(s, 'unitBytes')))])).toContain(
         `| ${shown(num(get(s, 'readMBps')))} | ${shown(num(get(s, 'loadMBps')))} |`,
       );
+    }
+
+    // The decode runs on the lab: the set-up, each page's long tasks and each stage's raw read are on the page.
+    const issue11Lab = json('e2e-issue11-lab.json');
+    const issue11LabDoc = section(doc, 'End to end, realistic preset, decode on the device lab');
+    const labDecode = get(issue11Lab, 'decode');
+    const labSetup = get(labDecode, 'setup');
+    expect(issue11LabDoc).toContain(`Decode runs on: ${str(get(labSetup, 'lineup'))}`);
+    expect(issue11LabDoc).toContain(`Hop in the per-token budget: ${str(get(labSetup, 'hopSource'))}.`);
+    expect(issue11LabDoc).toContain(`Raw read in the shard-load row: ${str(get(labSetup, 'rawReadSource'))}.`);
+    expect(issue11LabDoc).not.toContain('Plans ran on');
+    for (const g of list(get(issue11Lab, 'goals'))) {
+      const value = get(g, 'value');
+      expect(rowStartingWith(issue11LabDoc, [str(get(g, 'name'))])).toContain(
+        `| ${value === null ? '' : shown(num(value))} | ${str(get(g, 'target'))} |`,
+      );
+    }
+    for (const c of list(get(labDecode, 'coldLongTasks'))) {
+      const row = rowStartingWith(issue11LabDoc, [str(get(c, 'plan')), shown(num(get(get(c, 'tasks'), 'count')))]);
+      for (const p of list(get(c, 'perPage'))) {
+        const maxMs = get(p, 'maxMs');
+        expect(row).toContain(
+          `${str(get(p, 'page'))} ${shown(num(get(p, 'count')))} / ${maxMs === null ? '-' : shown(num(maxMs))}`,
+        );
+      }
+    }
+    for (const s of list(get(issue11Lab, 'shardLoad'))) {
+      const load = num(get(s, 'loadMBps'));
+      const raw = num(get(s, 'rawReadMBps'));
+      expect(
+        rowStartingWith(issue11LabDoc, [str(get(s, 'plan')), str(get(s, 'stage')), shown(num(get(s, 'unitBytes')))]),
+      ).toContain(`| ${shown(load)} | ${shown(raw)} | ${shown(load / raw)} |`);
     }
 
     for (const [name, title] of [

@@ -317,10 +317,78 @@ const e2e = z.looseObject({
   // what the plans ran on (newer runs only), e.g. 'paper lab'
   lineup: z.string().optional(),
   calibration: calibration.nullable().optional(),
+  // every cold run per plan method where each ran several times (the rows above are the median's)
+  repeats: z
+    .array(
+      z.looseObject({
+        method: z.string(),
+        chosen: z.string(),
+        runs: z.array(
+          z.looseObject({
+            planId: z.string(),
+            predicted: z.number(),
+            measuredTtft: z.number().nullable(),
+            stages: z.string(),
+          }),
+        ),
+      }),
+    )
+    .nullable()
+    .optional(),
   decode: z
     .looseObject({
-      pipeline: z.looseObject({ stages: z.number(), tokensPerSec: z.number(), steps: decodeSteps.optional() }),
-      onePage: z.looseObject({ tokensPerSec: z.number(), steps: decodeSteps.optional() }),
+      // what the decode runs ran on and where the compared figures come from (runs on the decode lab only)
+      setup: z
+        .looseObject({
+          lineup: z.string(),
+          coresPerDevice: z.number().nullable(),
+          links: z.string().nullable(),
+          storageCap: z.string(),
+          hopSource: z.string().nullable(),
+          rawReadSource: z.string().nullable(),
+        })
+        .optional(),
+      pipeline: z.looseObject({
+        stages: z.number(),
+        pages: z.array(z.string()).optional(),
+        tokensPerSec: z.number(),
+        steps: decodeSteps.optional(),
+        ringBudget: z
+          .looseObject({ perTokenMs: z.number(), kernelMs: z.number(), hopsMs: z.number(), ratio: z.number() })
+          .nullish(),
+      }),
+      // per decode run, each lab device's CPU against its quota (decode-lab runs only)
+      labCpu: z
+        .looseObject({
+          runs: z.array(
+            z.looseObject({
+              label: z.string(),
+              whole: z.looseObject({
+                devices: z.array(
+                  z.looseObject({ cores: z.number(), used: z.number(), throttledShare: z.number().nullable() }),
+                ),
+                machineBusyCores: z.number().nullable(),
+                load1: z.number().nullable(),
+              }),
+            }),
+          ),
+        })
+        .nullish(),
+      // hop and raw-read figures of two devices of the decode devices' shape (decode-lab runs only)
+      labFigures: z
+        .looseObject({
+          setup: z.string(),
+          tinyRoundTripMs: z.number(),
+          sizes: z.array(
+            z.looseObject({ bytes: z.number(), hopMedianMs: z.number(), hopP90Ms: z.number(), oneWayMs: z.number() }),
+          ),
+        })
+        .nullish(),
+      onePage: z.looseObject({
+        pages: z.array(z.string()).optional(),
+        tokensPerSec: z.number(),
+        steps: decodeSteps.optional(),
+      }),
       transformers: z.looseObject({ tokensPerSec: z.number(), method: z.string() }),
       tokens: z.number(),
       // main-thread tasks > 50 ms on any page during each cold request (newer runs only)
@@ -329,6 +397,9 @@ const e2e = z.looseObject({
           z.looseObject({
             plan: z.string(),
             tasks: z.looseObject({ count: z.number(), maxMs: z.number().nullable() }),
+            perPage: z
+              .array(z.looseObject({ page: z.string(), count: z.number(), maxMs: z.number().nullable() }))
+              .optional(),
           }),
         )
         .optional(),
@@ -361,6 +432,9 @@ const e2e = z.looseObject({
         loadSeconds: z.number(),
         readMBps: z.number(),
         loadMBps: z.number(),
+        // the raw read of the same units on a device of the same emulation (decode-lab runs only)
+        plan: z.string().optional(),
+        rawReadMBps: z.number().nullable().optional(),
       }),
     )
     .optional(),
@@ -672,19 +746,82 @@ function e2eSection(json: unknown): string {
     );
   }
   if (d.calibration) parts.push(...calibrationParts(d.calibration));
+  if (d.repeats?.length)
+    parts.push(
+      'Every cold run of each plan method (each on a plan made afresh; the rows above are the run of median TTFT, marked):',
+      table(
+        ['plan', 'run', 'stages', 'predicted T (s)', 'measured TTFT (s)', 'reported'],
+        d.repeats.flatMap((r) =>
+          r.runs.map((x, i) => [
+            r.method,
+            i + 1,
+            x.stages,
+            x.predicted,
+            x.measuredTtft ?? '-',
+            x.planId === r.chosen ? 'yes' : '',
+          ]),
+        ),
+      ),
+    );
   if (d.decode) {
+    const setup = d.decode.setup;
     parts.push(
       '### Decode rate',
+      ...(setup
+        ? [
+            `Decode runs on: ${setup.lineup}${setup.coresPerDevice !== null ? `, ${formatNumber(setup.coresPerDevice)} core per device, links ${setup.links}` : ''}; storage read cap: ${setup.storageCap}. Hop in the per-token budget: ${setup.hopSource ?? 'not measured'}. Raw read in the shard-load row: ${setup.rawReadSource ?? 'not measured'}.`,
+          ]
+        : []),
       table(
         ['run', 'tokens/s'],
         [
-          [`${d.decode.pipeline.stages}-page even pipeline`, d.decode.pipeline.tokensPerSec],
-          ['one page', d.decode.onePage.tokensPerSec],
+          [
+            `${d.decode.pipeline.stages}-page even pipeline${d.decode.pipeline.pages ? ` (${d.decode.pipeline.pages.join(' → ')})` : ''}`,
+            d.decode.pipeline.tokensPerSec,
+          ],
+          [
+            `one page${d.decode.onePage.pages ? ` (${d.decode.onePage.pages.join(', ')})` : ''}`,
+            d.decode.onePage.tokensPerSec,
+          ],
           ['transformers.js in Node', d.decode.transformers.tokensPerSec],
         ],
       ),
       `${d.decode.tokens} tokens per run. transformers.js: ${d.decode.transformers.method}.`,
     );
+    const labHop = d.decode.labFigures;
+    if (labHop)
+      parts.push(
+        `Hop on ${labHop.setup}: tiny round trip ${formatNumber(labHop.tinyRoundTripMs)} ms; ${labHop.sizes
+          .map(
+            (h) =>
+              `${h.bytes}-byte frame + tiny ack median ${formatNumber(h.hopMedianMs)} ms (p90 ${formatNumber(h.hopP90Ms)}), one-way ${formatNumber(h.oneWayMs)} ms`,
+          )
+          .join('; ')}.`,
+      );
+    const labCpu = d.decode.labCpu;
+    if (labCpu && labCpu.runs.length > 0)
+      parts.push(
+        "Each lab device's CPU over each decode request (e2e/lab-cpu.ts): cores used of its quota, and the share of its 10 ms CFS periods in which it ran out of quota (d0, d1, ... in the line-up's order: d0 is its first device, e.g. equal-1); the machine's busy cores and 1-minute load:",
+        table(
+          ['request', 'devices: used / quota cores (throttled periods)', 'machine busy cores', 'load'],
+          labCpu.runs.map((r) => [
+            r.label,
+            r.whole.devices
+              .map(
+                (dev, i) =>
+                  `d${i} ${formatNumber(dev.used)} / ${formatNumber(dev.cores)} (${dev.throttledShare === null ? '-' : `${percent(dev.throttledShare)} %`})`,
+              )
+              .join(' · '),
+            r.whole.machineBusyCores,
+            r.whole.load1,
+          ]),
+        ),
+      );
+    const budget = d.decode.pipeline.ringBudget;
+    if (budget)
+      parts.push(
+        `The pipeline's per-token time ${formatNumber(budget.perTokenMs)} ms against its stages' kernels ${formatNumber(budget.kernelMs)} ms + ${d.decode.pipeline.stages} one-way hops ${formatNumber(budget.hopsMs)} ms: ×${formatNumber(budget.ratio)}.`,
+      );
     const steps = [
       [`${d.decode.pipeline.stages}-page pipeline`, d.decode.pipeline.steps],
       ['one page', d.decode.onePage.steps],
@@ -712,14 +849,29 @@ function e2eSection(json: unknown): string {
           ),
         ),
       );
-    if (d.decode.coldLongTasks && d.decode.coldLongTasks.length > 0)
+    const cold = d.decode.coldLongTasks;
+    if (cold && cold.length > 0) {
+      // runs that recorded each page's tasks (the decode lab's) get a column for them
+      const perPage = cold.every((c) => c.perPage);
       parts.push(
         'Main-thread tasks over 50 ms on any page during the cold request of each decode run (from `go` to its end):',
         table(
-          ['plan', 'tasks > 50 ms', 'longest ms'],
-          d.decode.coldLongTasks.map((c) => [c.plan, c.tasks.count, c.tasks.maxMs]),
+          ['plan', 'tasks > 50 ms', 'longest ms', ...(perPage ? ['per page: tasks / longest ms'] : [])],
+          cold.map((c) => [
+            c.plan,
+            c.tasks.count,
+            c.tasks.maxMs,
+            ...(perPage
+              ? [
+                  (c.perPage ?? [])
+                    .map((p) => `${p.page} ${p.count} / ${p.maxMs === null ? '-' : formatNumber(p.maxMs)}`)
+                    .join(' · '),
+                ]
+              : []),
+          ]),
         ),
       );
+    }
   }
   if (d.hops) {
     parts.push(
@@ -733,12 +885,38 @@ function e2eSection(json: unknown): string {
     );
   }
   if (d.shardLoad) {
+    const raw = d.shardLoad.some((s) => s.rawReadMBps != null);
     parts.push(
       '### Shard load (blob → session ready)',
-      table(
-        ['stage', 'unit bytes', 'storage read (s)', 'load (s)', 'read MB/s', 'load MB/s'],
-        d.shardLoad.map((s) => [s.stage, s.unitBytes, s.storageReadSeconds, s.loadSeconds, s.readMBps, s.loadMBps]),
-      ),
+      raw
+        ? table(
+            [
+              'plan',
+              'stage',
+              'unit bytes',
+              'storage read (s)',
+              'load (s)',
+              'read MB/s',
+              'load MB/s',
+              'raw read MB/s',
+              'load / raw',
+            ],
+            d.shardLoad.map((s) => [
+              s.plan ?? '',
+              s.stage,
+              s.unitBytes,
+              s.storageReadSeconds,
+              s.loadSeconds,
+              s.readMBps,
+              s.loadMBps,
+              s.rawReadMBps ?? null,
+              s.rawReadMBps ? s.loadMBps / s.rawReadMBps : null,
+            ]),
+          )
+        : table(
+            ['stage', 'unit bytes', 'storage read (s)', 'load (s)', 'read MB/s', 'load MB/s'],
+            d.shardLoad.map((s) => [s.stage, s.unitBytes, s.storageReadSeconds, s.loadSeconds, s.readMBps, s.loadMBps]),
+          ),
     );
   }
   if (d.notes && d.notes.length > 0)
@@ -1227,11 +1405,32 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --lab paper --skip hop,decode,api,failover --out bench/results/e2e-lab-s7-run4.json',
     render: e2eSection,
   },
+  'e2e-lab-s8-run1.json': {
+    title: 'End to end, plans on the device lab, session 8: three cold runs per plan',
+    about:
+      "The lab plan comparison with each plan method run three times from cold (`--repeats 3`, each run on a plan made afresh with the parameters refitted so far), reported by the run of median TTFT: one lab device's session creation alone varied 0.2-2.4 s between identical requests in session 7, so one run per plan ranked noise. Also new: the kernel warm-up runs the stage's own embedding and head paths. Units were still IndexedDB Blobs. Every goal on the TTFT is met in this run (errors 0.5-6%, DP fastest and 0.75x even, the ranking as predicted); the median phase error is not (even 20%, heuristic 23%). The next section is the same comparison 40 minutes later.",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s8-run1.json',
+    render: e2eSection,
+  },
+  'e2e-lab-s8-run2.json': {
+    title: 'End to end, plans on the device lab, session 8: the same comparison again, units in OPFS',
+    about:
+      "As the section above, after the shard cache moved units to OPFS files read with sync access handles in the inference worker. No goal but single's TTFT is met: DP measured 6.70 s against 4.78 s predicted, its 10-layer stage on dev2 taking 1.29 s to create against 0.46 s predicted (session 7's run 4 missed the same stage the same way: 1.68 s against 0.46 s). Creation of a large stage on a slow device is under-predicted, and the DP is drawn to exactly such plans.",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s8-run2.json',
+    render: e2eSection,
+  },
   'e2e-issue11-s7.json': {
     title: 'End to end, realistic preset, decode and hops (issue 11, session 7)',
     about:
       "The decode and hop parts of `npm run bench` on the realistic preset after session 7's load-path changes: unit Blobs read and stage graphs built in the page's inference worker, the timeline's chart kept while tokens come. New goal row: the pipeline's per-token time against the sum of its stages' median kernels plus one data-channel one-way hop per stage (core/step-breakdown.ts ringBudget). Three runs of this code within 40 minutes gave 4-page/1-page decode ratios of 0.40 to 0.83 at load 4.5-7.5: on this 2-core machine the pages' threads share two cores, so these ratios follow the machine's load more than the code.",
     run: 'npm run bench -- --skip plans,api,failover --out bench/results/e2e-issue11-s7.json',
+    render: e2eSection,
+  },
+  'e2e-issue11-lab.json': {
+    title: 'End to end, realistic preset, decode on the device lab (issue 11)',
+    about:
+      "The decode part of `npm run bench` on the device lab (`--decode-lab equal`, e2e/decode-bench.ts), so that both sides of issue 11's rows have the same emulation per page: the 4-stage even pipeline on 4 `equal` devices (0.4 core each, its own Chromium, CPU group and namespace, 100/100 Mbit/s tc-shaped links, storage read NOT capped) and the single-page plan on one of those same devices; warm-up → cold → warm requests per plan (the cold request gives shard load and main-thread long tasks, the warm one the decode rate). The budget's hop (one-way, decode-sized frame) and the shard-load row's raw IndexedDB read (the same units as each stage, Blob values read at once) are measured afterwards on two fresh devices of the same shape. `labCpu` gives each device's CPU against its quota and its throttled periods per run. The machine is shared: three runs of this code within 45 minutes (load 5.0-5.4 at their starts) gave 4-page/1-page decode 0.47 / 0.69 / 0.87 (this one), per token / (kernels + hops) 2.87 / 3.10 / 2.44 and shard load / raw read 0.43 / 0.44 / 0.66. The pipeline followed the host's busy cores (1.9 of 2 busy: 142 ms per token; 0.9 busy, this run: 69 ms) while the one page stayed at 63-74 ms: a quota caps a device, it does not shield it from the host's other work. In every run the ring's wire and wake-up between stages (6-17 ms per hop) were many times the hop measured alone (0.7-1.15 ms), with the devices throttled in about half of their 10 ms periods while using about half their quota.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-issue11-lab.json',
     render: e2eSection,
   },
   'e2e-issue11.json': {

@@ -118,14 +118,25 @@ export function labLineup(lineup: LabLineup, count: number, modelBytes: number):
   }
 }
 
-/** Lab line-up as page specs for the harness (no DevTools throttling: the CPU group is the slow-down). */
-export function labPeers(lineup: LabLineup, count: number, modelBytes: number): PeerSpec[] {
+/**
+ * Lab line-up as page specs for the harness (no DevTools throttling: the CPU group is the slow-down).
+ * `readCap: false` leaves the storage read uncapped (CPU quota and links kept): for runs that compare a
+ * page's shard load with the raw storage speed of the same device.
+ */
+export function labPeers(
+  lineup: LabLineup,
+  count: number,
+  modelBytes: number,
+  opts: { readCap?: boolean } = {},
+): PeerSpec[] {
+  const readCap = opts.readCap ?? true;
   return labLineup(lineup, count, modelBytes).map((d) => {
-    const label = `lab: ${d.cores} core, ${d.uplinkMbps}/${d.downlinkMbps} Mbit/s, read<=${d.readMBps} MiB/s${d.memoryMB ? `, mem<=${d.memoryMB} MiB` : ''}`;
+    const read = readCap ? `read<=${d.readMBps} MiB/s` : 'read uncapped';
+    const label = `lab: ${d.cores} core, ${d.uplinkMbps}/${d.downlinkMbps} Mbit/s, ${read}${d.memoryMB ? `, mem<=${d.memoryMB} MiB` : ''}`;
     const emulate = JSON.stringify({
       label,
       compute: 1,
-      readMBps: d.readMBps,
+      ...(readCap ? { readMBps: d.readMBps } : {}),
       ...(d.memoryMB ? { memoryMB: d.memoryMB } : {}),
     });
     return {
