@@ -357,16 +357,17 @@ describe('ShardCache', () => {
 
   describe('unit files in the origin private file system', () => {
     const hashOf = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    /** A cache over a fresh store and a fresh in-memory OPFS. */
+    const opfsCache = (opts: Parameters<typeof fakeOpfs>[0] = {}) => {
+      const store = freshStore();
+      const fs = fakeOpfs(opts);
+      const server = fakeServer();
+      const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl, opfs: fs.root });
+      return { store, fs, server, cache };
+    };
 
     it('writes each verified unit as a file named by its hash; the runtime gets the name, readUnit the bytes', async () => {
-      const store = freshStore();
-      const fs = fakeOpfs();
-      const cache = new ShardCache(MANIFEST, {
-        baseUrl: '/m/',
-        store,
-        fetchImpl: fakeServer().fetchImpl,
-        opfs: fs.root,
-      });
+      const { store, fs, cache } = opfsCache();
       await cache.ensure(['embed', 'layer.1']);
       const sha = MANIFEST.units[2].sha256;
       expect(hashOf(fs.files.get(`${OPFS_UNITS_DIR}/${PKG}.${sha}`)!)).toBe(sha);
@@ -385,10 +386,7 @@ describe('ShardCache', () => {
     });
 
     it('drops a unit whose file is short or gone (fetched again next time), and clearPackage removes the files', async () => {
-      const store = freshStore();
-      const fs = fakeOpfs();
-      const server = fakeServer();
-      const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, fetchImpl: server.fetchImpl, opfs: fs.root });
+      const { fs, server, cache } = opfsCache();
       await cache.ensure(['embed', 'layer.0', 'layer.1']);
       const file = (i: number) => `${OPFS_UNITS_DIR}/${PKG}.${MANIFEST.units[i].sha256}`;
       fs.files.set(file(0), fs.files.get(file(0))!.slice(0, 4000));
@@ -405,14 +403,7 @@ describe('ShardCache', () => {
     });
 
     it('sweeps unit files no record names (a crash between the file and its records), and keeps the rest', async () => {
-      const store = freshStore();
-      const fs = fakeOpfs();
-      const cache = new ShardCache(MANIFEST, {
-        baseUrl: '/m/',
-        store,
-        fetchImpl: fakeServer().fetchImpl,
-        opfs: fs.root,
-      });
+      const { fs, cache } = opfsCache();
       await cache.ensure(['layer.0']);
       const orphan = `${PKG}.${'c'.repeat(64)}`;
       fs.files.set(`${OPFS_UNITS_DIR}/${orphan}`, new Uint8Array(10));
@@ -426,24 +417,13 @@ describe('ShardCache', () => {
     });
 
     it('keeps units as Blobs where OPFS refuses to write (not for lack of quota), and reports a full quota', async () => {
-      const store = freshStore();
-      const refused = fakeOpfs({ failWrites: new DOMException('private browsing', 'SecurityError') });
-      const cache = new ShardCache(MANIFEST, {
-        baseUrl: '/m/',
-        store,
-        fetchImpl: fakeServer().fetchImpl,
-        opfs: refused.root,
-      });
+      const { store, cache } = opfsCache({ failWrites: new DOMException('private browsing', 'SecurityError') });
       await cache.ensure(['layer.0', 'layer.1']);
       expect(await get<unknown>(blobKey(PKG, MANIFEST.units[1].sha256), store)).toBeInstanceOf(Blob);
       expect((await cache.readUnitData('layer.1')).data).toBeInstanceOf(Blob);
-      const full = fakeOpfs({ failWrites: new DOMException('The quota has been exceeded.', 'QuotaExceededError') });
-      const tight = new ShardCache(MANIFEST, {
-        baseUrl: '/m/',
-        store: freshStore(),
-        fetchImpl: fakeServer().fetchImpl,
-        opfs: full.root,
-      });
+      const tight = opfsCache({
+        failWrites: new DOMException('The quota has been exceeded.', 'QuotaExceededError'),
+      }).cache;
       expect(await code(tight.ensure(['embed']))).toBe('quota-exceeded');
       expect(await tight.cachedUnitIds()).toEqual([]);
     });
