@@ -179,8 +179,17 @@ export class ShardCache {
       const p = parseOpfsUnitFile(f);
       return p !== null && !kept.has(blobKey(p.packageName, p.sha256));
     });
-    for (const f of orphans) await this.opfs.remove(f);
-    return [...debris, ...orphans];
+    const removed: string[] = [];
+    for (const f of orphans)
+      // a file another tab of this origin is still writing is locked: it stays until a later sweep
+      if (
+        await this.opfs.remove(f).then(
+          () => true,
+          () => false,
+        )
+      )
+        removed.push(f);
+    return [...debris, ...removed];
   }
 
   /** Unit ids of this package that are complete in the store, in manifest order. */
