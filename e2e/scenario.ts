@@ -1,8 +1,9 @@
 /**
  * The cold-start comparison the demo and the bench both run: one session of K emulated pages; for each
  * plan method (DP, even, heuristic, single device) plan, let the pages cache their units, then run one
- * request from cold (every `go` loads the stage from IndexedDB into a fresh onnxruntime-web session) and
- * record predicted vs measured; with `repeats`, several, each on a fresh plan, reported by the median. Shared by e2e/demo.ts and e2e/bench.ts.
+ * request from cold (every `go` loads the stage from the page's storage into a fresh onnxruntime-web
+ * session) and record predicted vs measured; with `repeats`, several, each on a fresh plan, reported by
+ * the median. Shared by e2e/demo.ts and e2e/bench.ts.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
