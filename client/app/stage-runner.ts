@@ -57,7 +57,7 @@ export interface PrepareOptions {
   backend: 'auto' | 'webgpu' | 'wasm';
   /** ?emulate=: its compute slow-down stretches every session run */
   emulation: Emulation | null;
-  /** a unit's Blob (read by the inference worker) or bytes */
+  /** a unit's OPFS file or Blob (read by the inference worker) or bytes */
   readUnit: (unitId: string) => Promise<UnitData>;
   /** where this assignment's phases, tokens and backend choice go */
   hooks: StageHooks;

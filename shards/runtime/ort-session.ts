@@ -30,7 +30,7 @@ export interface OrtSessionLike<T> {
   release(): Promise<void>;
 }
 
-/** A session request whose unit data is all in memory (Blobs read). */
+/** A session request whose unit data is all in memory (stored units read). */
 export type BytesSessionRequest = Omit<SessionRequest, 'externalData' | 'model'> & {
   model: Uint8Array;
   externalData: { path: string; data: Uint8Array }[];
@@ -75,7 +75,7 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
   binding: OrtBinding<T>,
   request: SessionRequest,
 ): Promise<StageSession> {
-  // the Blob reads start first; a recipe's graph is built while they are in flight
+  // the stored units' reads start first; a recipe's graph is built while they are in flight
   const reading = materialiseUnits(request.externalData, request.readCapBytesPerSec);
   reading.catch(() => undefined); // a build error below must not leave this rejection unhandled
   const model = stageModelBytes(

@@ -164,8 +164,8 @@ export interface StagePeerOptions {
   runtime: StageRuntime;
   backend: StageBackend;
   /**
-   * One unit ('embed', 'layer.N', 'head') from the page's cache: its Blob, which the runtime reads (in a
-   * page, off the main thread), or verified bytes in a buffer of their own, handed over to the runtime (an
+   * One unit ('embed', 'layer.N', 'head') from the page's cache: its OPFS file or Blob, which the runtime
+   * reads (in a page, off the main thread), or verified bytes in a buffer of their own, handed over to the runtime (an
    * inference worker may take them, detaching them here).
    */
   readUnit: (unitId: string) => Promise<UnitData>;
@@ -687,7 +687,7 @@ export class StagePeer {
     const { manifest, runtime, backend, readUnit } = this.opts;
     const r0 = performance.now();
     const graphOpts = { backend: backend === 'node' ? 'cpu' : backend, maxPositions: this.maxPositions } as const;
-    // the units' reads (a Blob is read by the runtime) and the graph's build happen where the session is
+    // the units' reads (a stored unit is read by the runtime) and the graph's build happen where the session is
     // created: in a page, its inference worker
     const units = unitsForRange(manifest, this.spec.layers, this.spec.embeds, this.spec.hasHead);
     const reads = Promise.all(units.map((u) => this.readVerifiedSize(u, readUnit)));
@@ -708,7 +708,7 @@ export class StagePeer {
         headDim: headDim(manifest.config),
       },
     });
-    // Blob units are read by the runtime itself (the page's inference worker): that read is storage time
+    // stored units are read by the runtime itself (the page's inference worker): that read is storage time
     const readEnd = Math.min(r1 + 1000 * (session.readSeconds ?? 0), performance.now());
     record('storage-read', 0, r0, readEnd);
     record('session-create', 0, readEnd, performance.now());

@@ -26,11 +26,12 @@ export interface SessionRequest {
   /** ONNX ModelProto bytes (shards/stage-graph.ts), or the recipe the runtime builds them from. */
   model: Uint8Array | StageGraphRecipe;
   /**
-   * Weight blobs: `path` == TensorProto external-data location == unit file name. A Blob is read by the
-   * runtime (in the page's inference worker, off the main thread) before the session is created.
+   * Weight blobs: `path` == TensorProto external-data location == unit file name. A stored unit (an OPFS
+   * file or a Blob, unit-data.ts) is read by the runtime (in the page's inference worker, off the main
+   * thread) before the session is created.
    */
   externalData: { path: string; data: UnitData }[];
-  /** An emulated storage read cap for the Blob reads of this request, bytes/s (unit-data.ts). */
+  /** An emulated storage read cap for the stored units' reads of this request, bytes/s (unit-data.ts). */
   readCapBytesPerSec?: number;
   /** Session config entries, e.g. { 'session.disable_quant_qdq': '1' } (shards stageSessionConfig). */
   config: Record<string, string>;
@@ -84,7 +85,7 @@ export interface StageSession {
    * runtime cannot tell, and the caller's own span around run() stands in.
    */
   readonly lastRun?: RunTiming;
-  /** Seconds the runtime spent reading Blob unit data before creating the session (0: it got bytes). */
+  /** Seconds the runtime spent reading stored units before creating the session (0: it got bytes). */
   readonly readSeconds?: number;
   run(feeds: Record<string, HostTensor>, options?: RunOptions): Promise<Record<string, HostTensor>>;
   release(): Promise<void>;

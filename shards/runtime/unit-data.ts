@@ -22,7 +22,7 @@ export function unitDataBytes(data: UnitData): number {
 
 export interface MaterialisedUnits {
   externalData: { path: string; data: Uint8Array }[];
-  /** seconds spent reading Blob data, pacing included (0 when every unit came as bytes) */
+  /** seconds spent reading stored units, pacing included (0 when every unit came as bytes) */
   readSeconds: number;
 }
 
