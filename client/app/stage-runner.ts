@@ -182,18 +182,18 @@ export class StageController {
       const a = opts.assignment;
       // the first and last stages run the embedding's and head's kernels too: a page warms each path once
       const pathKey = (path: string) => `${opts.manifest.name}:${choice.backend}:${path}`;
-      const cold = ['layers', ...(a.embeds ? ['embed'] : []), ...(a.hasHead ? ['head'] : [])].filter(
+      const unwarmed = ['layers', ...(a.embeds ? ['embed'] : []), ...(a.hasHead ? ['head'] : [])].filter(
         (path) => !this.warmed.has(pathKey(path)),
       );
-      if (cold.length > 0) {
-        for (const path of cold) this.warmed.add(pathKey(path));
+      if (unwarmed.length > 0) {
+        for (const path of unwarmed) this.warmed.add(pathKey(path));
         const { warmUpStageKernels } = await import('../runtime/stage-warmup.ts');
         // in the background, while the units download; a failure only costs the request the warm-up
         // on the plain runtime: the emulated one would stretch the warm-up runs too
         // WebGPU needs each shader compiled once (no tier-up): a short prefill and two decode steps do it
         const shape = {
-          embeds: cold.includes('embed'),
-          hasHead: cold.includes('head'),
+          embeds: unwarmed.includes('embed'),
+          hasHead: unwarmed.includes('head'),
           ...(choice.backend === 'webgpu' ? { prefillTokens: 16, decodeSteps: 2, sequences: 1 } : {}),
         };
         this.warmUp = warmUpStageKernels(createBrowserRuntime(), opts.manifest, choice.backend, shape).then(
