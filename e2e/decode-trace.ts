@@ -1,8 +1,10 @@
 /**
- * `npm run bench:decode-trace -- [--pages K] [--preset tiny|demo] [--tokens N] [--label TEXT] [--out FILE] [--trace FILE]`
+ * `npm run bench:decode-trace -- [--pages K] [--preset tiny|demo|realistic] [--lab equal] [--cold] [--tokens N] [--label TEXT] [--out FILE] [--trace FILE]`
  *
  * Where a decode token's time goes in the page (issue 11, item 5), in real headless Chromium: K
- * unemulated pages (wasm) run an even K-stage plan (K = 1: one page, the whole model). A cold request
+ * pages (wasm) run an even K-stage plan (K = 1: one page, the whole model). The pages are unemulated pages
+ * of one browser, or with `--lab equal` K equal lab devices (as the bench's decode rows: each its own
+ * browser, CPU group and shaped links; every device's browser is traced). A cold request
  * (2 tokens) and a warm-up request (N tokens) come first; during the measured request (N greedy tokens) a
  * Chrome trace of every page's process records each page's main thread and inference worker: top-level
  * tasks, trace events (rendering, timers, message events, GC) and the V8 sampling profiler's functions.
@@ -11,6 +13,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import type { Browser, Page } from 'playwright-core';
+import { TandemError } from '../core/errors.ts';
 import type { PlanMethod, TimingEntry } from '../core/protocol.ts';
 import { stepBreakdown, type StepBreakdown } from '../core/step-breakdown.ts';
 import {
@@ -24,6 +28,9 @@ import {
 import { LABEL_OPTION, outOption, writeBenchJson } from './bench-output.ts';
 import { requireE2e } from './environment.ts';
 import { Harness } from './harness.ts';
+import { labSupport } from './lab.ts';
+import { labPeers } from './profiles.ts';
+import type { PeerSpec } from './tandem-page.ts';
 import { ensureModelFixture } from './model-fixture.ts';
 import { promptOfTokens } from './prompt.ts';
 import { summariseTrace, type ThreadSummary, type TraceEvent } from './trace-summary.ts';
@@ -53,6 +60,12 @@ const OPTIONS = {
   },
   preset: { type: 'string', default: 'tiny', arg: 'P', help: 'seeded model: tiny (default), demo or realistic' },
   tokens: { type: 'string', default: '32', arg: 'N', help: 'greedy tokens of the measured request (default 32)' },
+  lab: {
+    type: 'string',
+    default: 'off',
+    arg: 'L',
+    help: "off (default: unemulated pages of one browser) or equal: K equal lab devices, as the bench's\ndecode rows",
+  },
   cold: {
     type: 'boolean',
     default: false,
@@ -74,15 +87,31 @@ export async function main(argv: string[]): Promise<number> {
   const preset = choiceOption(values.preset, '--preset', ['tiny', 'demo', 'realistic'] as const);
   const k = integerOption(values.pages, '--pages', 1, 8);
   const tokens = integerOption(values.tokens, '--tokens', 3, 1024);
+  const lab = choiceOption(values.lab, '--lab', ['off', 'equal'] as const);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const chromium = requireE2e('The decode trace', log);
   const model = await ensureModelFixture({ preset });
   const prompt = await promptOfTokens(model.packageDir, 32);
   const started = new Date().toISOString();
-  const h = await Harness.start({ chromium: chromium.path, model, backend: 'wasm', log });
+  const modelBytes = model.manifest.units.reduce((a, u) => a + u.bytes, 0);
+  const peers: PeerSpec[] =
+    lab === 'equal'
+      ? labPeers('equal', k, modelBytes, { readCap: false })
+      : Array.from({ length: k }, (_, i) => ({ name: `plain${i + 1}` }));
+  if (lab === 'equal') {
+    const support = labSupport();
+    if (!support.ok) throw new TandemError('lab-missing', `--lab equal needs the device lab: ${support.reason}`);
+  }
+  const h = await Harness.start({
+    chromium: chromium.path,
+    model,
+    backend: 'wasm',
+    log,
+    ...(lab === 'equal' ? { lab: peers } : {}),
+  });
   try {
     await h.createSession('decode-trace');
-    await h.openPeers(Array.from({ length: k }, (_, i) => ({ name: `plain${i + 1}` })));
+    await h.openPeers(peers);
     await h.waitProfiled();
     const method: PlanMethod = k === 1 ? 'single' : 'even';
     const plan = await h.plan(method, prompt.tokens);
@@ -93,14 +122,24 @@ export async function main(argv: string[]): Promise<number> {
       await h.go(plan, prompt.text, tokens); // warm-up: tier-up of both paths
     }
     const uptimeBefore = loadavg();
-    // one trace of the browser records every page's renderer (the pages are in one browser)
-    await h.browser.startTracing(h.pages[0].page, { categories: CATEGORIES.split(','), screenshots: false });
+    // a browser's trace records every renderer of it: one trace per distinct browser (one, or one per lab device)
+    const traced = new Map<Browser, Page>();
+    for (const p of h.pages) {
+      const b = p.context.browser();
+      if (b && !traced.has(b)) traced.set(b, p.page);
+    }
+    for (const [b, page] of traced)
+      await b.startTracing(page, { categories: CATEGORIES.split(','), screenshots: false });
     const run = await h.go(plan, prompt.text, tokens);
-    const raw = await h.browser.stopTracing();
+    const events: TraceEvent[] = [];
+    for (const b of traced.keys()) {
+      const parsed = JSON.parse((await b.stopTracing()).toString('utf8')) as
+        { traceEvents?: TraceEvent[] } | TraceEvent[];
+      events.push(...(Array.isArray(parsed) ? parsed : (parsed.traceEvents ?? [])));
+    }
     const uptimeAfter = loadavg();
-    if (values.trace) writeFileSync(values.trace, raw);
-    const parsed = JSON.parse(raw.toString('utf8')) as { traceEvents?: TraceEvent[] } | TraceEvent[];
-    const events = Array.isArray(parsed) ? parsed : (parsed.traceEvents ?? []);
+    // the browsers share one process id space and one monotonic clock: their events merge as they are
+    if (values.trace) writeFileSync(values.trace, JSON.stringify({ traceEvents: events }));
     const threads = summariseTrace(events);
     const ordered = [...plan.stages].sort((a, b) => a.stageIndex - b.stageIndex);
     const breakdown: StepBreakdown = stepBreakdown(
@@ -122,7 +161,9 @@ export async function main(argv: string[]): Promise<number> {
       threads,
       loadAverage: { before: uptimeBefore, after: uptimeAfter },
       method:
-        `${k} unemulated page(s) in one headless Chromium (wasm, 1 thread), ${method} plan; ` +
+        (lab === 'equal'
+          ? `${k} equal lab device(s) (${peers[0].device?.cores} core each, each its own headless Chromium; wasm), ${method} plan; `
+          : `${k} unemulated page(s) in one headless Chromium (wasm, 1 thread), ${method} plan; `) +
         (values.cold
           ? 'the cold request itself traced'
           : `a cold 2-token request and a ${tokens}-token warm-up first`) +
