@@ -14,8 +14,9 @@ import { prepareE2e, skipBanner } from './environment.ts';
 import {
   checkLabShapes,
   createLab,
-  LAB_CPU_PERIOD_US,
   LAB_CPU_SHARES,
+  LAB_MIN_QUOTA_US,
+  labCpuPeriodUs,
   labGroupShares,
   labSupport,
   tbfBurstBytes,
@@ -48,6 +49,20 @@ describe('lab shapes', () => {
     expect(() => checkLabShapes([{ cores: 0.5, uplinkMbps: 0, downlinkMbps: 10 }], 2)).toThrow(/uplinkMbps must be in/);
     expect(() => checkLabShapes([], 2)).toThrow(/1 to 60 devices/);
     expect(() => checkLabShapes(SHAPES, 2)).not.toThrow();
+  });
+
+  it("enforces a device's quota over the shortest period the kernel takes (a quota of at least 1 ms)", () => {
+    const none = {};
+    expect(labCpuPeriodUs(0.4, none)).toBe(2_500); // 1 ms of CPU every 2.5 ms
+    expect(labCpuPeriodUs(0.24, none)).toBe(4_167);
+    expect(labCpuPeriodUs(1, none)).toBe(1_000);
+    expect(labCpuPeriodUs(1.5, none)).toBe(1_000); // quota 1.5 ms: more than one CPU within the period
+    for (const cores of [0.05, 0.13, 0.4, 0.77, 1.2])
+      expect(Math.round(cores * labCpuPeriodUs(cores, none))).toBeGreaterThanOrEqual(LAB_MIN_QUOTA_US);
+    // an A/B run may force a longer period, never one whose quota the kernel would refuse
+    expect(labCpuPeriodUs(0.4, { TANDEM_LAB_CPU_PERIOD_US: '10000' })).toBe(10_000);
+    expect(labCpuPeriodUs(0.4, { TANDEM_LAB_CPU_PERIOD_US: '1000' })).toBe(2_500);
+    expect(labCpuPeriodUs(0.4, { TANDEM_LAB_CPU_PERIOD_US: 'fast' })).toBe(2_500);
   });
 
   it('gives tbf a bucket of at least one 20 ms slice of traffic', () => {
@@ -110,9 +125,10 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
       expect(pids.length, `device ${i} has processes in its group`).toBeGreaterThan(2); // browser, renderer/GPU/utility
       for (const pid of pids)
         expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), `pid ${pid} of device ${i}`).toMatch(/chrom/);
-      expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_period_us'), 'utf8'))).toBe(LAB_CPU_PERIOD_US);
+      const period = Number(readFileSync(join(d.cgroup, 'cpu.cfs_period_us'), 'utf8'));
+      expect(period).toBe(labCpuPeriodUs(SHAPES[i].cores));
       expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(
-        Math.round(SHAPES[i].cores * LAB_CPU_PERIOD_US),
+        Math.round(SHAPES[i].cores * period),
       );
       // weighted, so that a busy host does not take its share away
       expect(Number(readFileSync(join(d.cgroup, 'cpu.shares'), 'utf8'))).toBe(LAB_CPU_SHARES);

@@ -7,7 +7,8 @@
  *                                                    server; forwards between devices, never to the host
  *   hub d<i>h 10.81.N.(4i+1)/30 ─── eth0 10.81.N.(4i+2)/30   namespace tandem-<pid>-<k>-d<i>: device i
  *        tbf at the device's downlink rate     tbf at its uplink rate
- *   cgroup v1 cpu /sys/fs/cgroup/cpu/tandem-lab-<pid>-<k>/d<i>: cfs_quota_us = cores x cfs_period_us (10 ms)
+ *   cgroup v1 cpu /sys/fs/cgroup/cpu/tandem-lab-<pid>-<k>/d<i>: cfs_quota_us = cores x cfs_period_us (the shortest period
+ *                                                    with a 1 ms quota)
  *
  * A device's page opens the server at http://10.81.N.(4i+1):PORT; Chromium is told to treat that origin
  * as secure (WebGPU, crypto.subtle and cross-origin isolation need a secure context). Only the browser's
@@ -76,9 +77,21 @@ export const CGROUP_CPU_ROOT = '/sys/fs/cgroup/cpu';
  * period: at the kernel's default 100 ms a 0.24-core device ran 24 ms at full speed, then stood still for
  * 76 ms. Short work (a decode step, a hand-over's packets) then ran at full speed or waited up to 76 ms, by
  * chance: decode kernels took ~2 ms per layer on every device whatever its share, and 32 KB hand-overs on a
- * 100 Mbit/s link took 0.04-0.8 s. At 10 ms a device is slow the way a slow CPU is, evenly (stalls <= 7.6 ms).
+ * 100 Mbit/s link took 0.04-0.8 s. At 10 ms a 0.4-core device could still stand still 6 ms at a time, so
+ * each device gets the shortest period the kernel takes (a quota of at least 1 ms, the kernel's minimum):
+ * 2.5 ms at 0.4 core, stalls <= 1.5 ms, closer to a CPU that is evenly slow. (It is not what the decode
+ * ring's ~5 ms per hop was: on 4 equal 0.4-core devices that stayed 4.8 ms against 5.2 ms at 10 ms.)
  */
-export const LAB_CPU_PERIOD_US = 10_000;
+export const LAB_MIN_QUOTA_US = 1_000;
+
+/** The period of a device of `cores` (see LAB_MIN_QUOTA_US); `TANDEM_LAB_CPU_PERIOD_US` overrides it for A/B runs. */
+export function labCpuPeriodUs(cores: number, env: NodeJS.ProcessEnv = process.env): number {
+  const forced = Number(env.TANDEM_LAB_CPU_PERIOD_US);
+  if (Number.isInteger(forced) && forced >= LAB_MIN_QUOTA_US && forced <= 1_000_000)
+    return Math.max(forced, Math.ceil(LAB_MIN_QUOTA_US / cores));
+  return Math.max(LAB_MIN_QUOTA_US, Math.ceil(LAB_MIN_QUOTA_US / cores));
+}
+
 /**
  * cpu.shares of the devices' and the server's groups (a plain process has 1024): the quota caps a device
  * at its share, the weight makes sure it gets that share while other work (a build, a second test) loads
@@ -227,8 +240,9 @@ export function createLab(
       );
       const cgroup = join(groupRoot, `d${i}`);
       mkdirSync(cgroup);
-      writeFileSync(join(cgroup, 'cpu.cfs_period_us'), String(LAB_CPU_PERIOD_US));
-      writeFileSync(join(cgroup, 'cpu.cfs_quota_us'), String(Math.round(shape.cores * LAB_CPU_PERIOD_US)));
+      const periodUs = labCpuPeriodUs(shape.cores);
+      writeFileSync(join(cgroup, 'cpu.cfs_period_us'), String(periodUs));
+      writeFileSync(join(cgroup, 'cpu.cfs_quota_us'), String(Math.round(shape.cores * periodUs)));
       writeFileSync(join(cgroup, 'cpu.shares'), String(LAB_CPU_SHARES));
       const serverUrl = `http://${hubIp}:${port}`;
       const chromiumWrapper = join(wrapperDir, `chromium-d${i}`);
