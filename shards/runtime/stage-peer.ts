@@ -221,6 +221,8 @@ export interface RunResult {
 type RequestResult = Omit<RunResult, 'phases' | 'originMs'>;
 /** Records one phase of the running request (absolute performance.now() times). */
 type PhaseRecorder = (p: Phase, step: number, startAbs: number, endAbs: number) => void;
+/** [start, end], performance.now() ms */
+type Span = [number, number];
 
 interface Inbound {
   frame: Frame;
@@ -557,14 +559,21 @@ export class StagePeer {
         : await stepper.step(input);
       const c1 = performance.now();
       checkLive();
-      record('compute', step, c0, c1);
       const kernel = kernelSpan(session.lastRun, c0, c1);
-      const stepDone = (sentAt: number) => recordStep(record, step, readyAt, kernel, sentAt);
+      // The step's records go out once its output is on the link: a listener's work (a page's reducer and
+      // view) then overlaps the next stage's compute instead of delaying this hand-over.
+      const stepDone = (sent: Span | null, sampled?: Span) => {
+        const sentAt = sent?.[1] ?? performance.now(); // a single stage keeps its token: done now
+        record('compute', step, c0, c1);
+        if (sampled) record('sample', step, sampled[0], sampled[1]);
+        if (sent) record('send', step, sent[0], sent[1]);
+        recordStep(record, step, readyAt, kernel, sentAt);
+      };
 
       // 3. First/middle: hand the hidden states on.
       if ('data' in out) {
         const frame = hiddenFrame(start.requestId, step, out.data, out.dims, this.opts.wire ?? 'float32');
-        stepDone(await this.sendTimed(a.successorPeerId!, frame, step, record));
+        stepDone(await this.sendTimed(a.successorPeerId!, frame));
         continue;
       }
 
@@ -573,7 +582,7 @@ export class StagePeer {
       const token =
         'token' in out ? out.token : sampler!.sample(lastLogitsRow(out.logits), firstIndex + r.tokens.length);
       r.tokens.push(token);
-      record('sample', step, s0, performance.now());
+      const sampled: Span = [s0, performance.now()];
       r.timeToFirstTokenMs ??= performance.now() - t0;
       const finishReason: FinishReason | null = stops.has(token)
         ? 'eos'
@@ -583,15 +592,15 @@ export class StagePeer {
       // 5. The token goes on at once: to the first stage, or at the end an 'end' frame that travels the ring
       //    and stops every stage (a single stage keeps its token). Its text and report follow, while the
       //    ring computes the next step.
-      let sentAt = performance.now();
+      let sent: Span | null = null;
       if (role === 'last') {
         const next =
           finishReason !== null
             ? endFrame(start.requestId, step + 1, finishReason)
             : tokenFrame(start.requestId, step + 1, [token]);
-        sentAt = await this.sendTimed(a.firstPeerId, next, step, record);
+        sent = await this.sendTimed(a.firstPeerId, next);
       } else if (finishReason === null) nextIds = [token];
-      stepDone(sentAt);
+      stepDone(sent, sampled);
       this.opts.onToken?.({
         requestId: start.requestId,
         index: firstIndex + r.tokens.length - 1,
@@ -642,13 +651,11 @@ export class StagePeer {
     return { dtype: 'float32', dims: [1, dims[1], hiddenSize], data: frameToFloat32(m.frame) };
   }
 
-  /** Sends `frame`, recording 'send'; returns when it was handed to the link (performance.now()). */
-  private async sendTimed(peerId: string, frame: Frame, step: number, record: PhaseRecorder): Promise<number> {
+  /** Sends `frame`; returns when the send began and when the frame was handed to the link (performance.now()). */
+  private async sendTimed(peerId: string, frame: Frame): Promise<Span> {
     const s0 = performance.now();
     await this.opts.transport.send(peerId, frame);
-    const sentAt = performance.now();
-    record('send', step, s0, sentAt);
-    return sentAt;
+    return [s0, performance.now()];
   }
 
   /** An 'end' frame arrived on a stage without the head: pass it on along the ring (not back to the last stage). */
