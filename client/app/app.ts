@@ -17,6 +17,7 @@ import type { Effect } from './app-effects.ts';
 import type { AppEvent } from './app-events.ts';
 import { reduce } from './app-reducer.ts';
 import { HoldPoints } from './hold-points.ts';
+import { RenderPacer } from './render-pacer.ts';
 import { initialState, snapshotOf, type Assignment, type AppState, type TandemSnapshot } from './app-state.ts';
 import { asTandemError } from './reducer-step.ts';
 import { AssignmentSignals } from './assignment-signals.ts';
@@ -25,9 +26,6 @@ import { StageController, type PrepareOptions } from './stage-runner.ts';
 import { TimingReporter } from './timing-reporter.ts';
 
 export type { GoRequest, PlanRequest } from './app-events.ts';
-
-/** While this page's stage runs a request, the view is drawn at most this often, ms. */
-const RUN_RENDER_MS = 250;
 
 /** sessionStorage key of the host credentials of this tab's session. */
 const HOST_KEY = 'tandem.host';
@@ -86,9 +84,16 @@ export class App {
     changed: () => this.dispatch({ type: 'failover-changed', view: this.failover.view }),
   });
   private holdPoints: HoldPoints | null = null;
-  private renderQueued = false;
-  /** when the view was last drawn (performance.now(), ms) */
-  private renderedAt = 0;
+  private readonly renderPacer = new RenderPacer({
+    draw: () => {
+      for (const l of this.listeners) l();
+    },
+    frame: (cb) => {
+      if (typeof requestAnimationFrame === 'function' && document.visibilityState === 'visible')
+        requestAnimationFrame(cb);
+      else setTimeout(cb, 0);
+    },
+  });
   private wakeListener: (() => void) | null = null;
 
   /** The current state (immutable: a new object after every change). */
@@ -102,27 +107,11 @@ export class App {
   }
 
   /**
-   * Batches re-renders to one per animation frame, and to one per RUN_RENDER_MS while this page's stage
-   * runs a request: then the state changes with every phase and token, and each frame's style, layout and
-   * paint took the main thread the ring's next frame was waiting for (a traced 4-page ring spent ~40 ms
-   * per token per page drawing).
+   * The view is drawn at the next animation frame; while this page's stage runs a request, in the ring's
+   * gaps instead (render-pacer.ts): `handedOver` says the stage just handed a step's output on.
    */
-  changed(): void {
-    if (this.renderQueued) return;
-    this.renderQueued = true;
-    const flush = () => {
-      this.renderQueued = false;
-      this.renderedAt = performance.now();
-      for (const l of this.listeners) l();
-    };
-    const frame = () => {
-      if (typeof requestAnimationFrame === 'function' && document.visibilityState === 'visible')
-        requestAnimationFrame(flush);
-      else setTimeout(flush, 0);
-    };
-    const wait = this.current.stage.state === 'running' ? this.renderedAt + RUN_RENDER_MS - performance.now() : 0;
-    if (wait > 0) setTimeout(frame, wait);
-    else frame();
+  changed(handedOver = false): void {
+    this.renderPacer.changed(this.current.stage.state === 'running', handedOver);
   }
 
   /** Fault injection (`?hold=`): where this page's stage holds, and the switch that lets it go on. */
@@ -145,7 +134,7 @@ export class App {
     const changed = state !== this.current;
     this.current = state;
     for (const effect of effects) this.run(effect);
-    if (changed) this.changed();
+    if (changed) this.changed(event.type === 'stage-phase' && event.phase === 'egress');
   }
 
   start(search: string): void {

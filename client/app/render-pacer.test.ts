@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { RenderPacer } from './render-pacer.ts';
+
+/** A pacer on a hand-driven clock: frames and timers run only when the test says so. */
+function pacer() {
+  let t = 0;
+  const draws: number[] = [];
+  let frames: (() => void)[] = [];
+  const timers = new Map<number, { at: number; cb: () => void }>();
+  let nextId = 1;
+  const p = new RenderPacer({
+    draw: () => draws.push(t),
+    frame: (cb) => frames.push(cb),
+    now: () => t,
+    setTimer: (cb, ms) => {
+      const id = nextId++;
+      timers.set(id, { at: t + ms, cb });
+      return id;
+    },
+    clearTimer: (id) => timers.delete(id as number),
+    minGapMs: 250,
+    maxGapMs: 1000,
+  });
+  return {
+    p,
+    draws,
+    /** moves the clock, firing due timers, then runs the pending animation frames */
+    advance(ms: number) {
+      t += ms;
+      for (const [id, timer] of [...timers].sort((a, b) => a[1].at - b[1].at))
+        if (timer.at <= t) {
+          timers.delete(id);
+          timer.cb();
+        }
+      const due = frames;
+      frames = [];
+      for (const f of due) f();
+    },
+    pendingTimers: () => timers.size,
+  };
+}
+
+describe('RenderPacer', () => {
+  it('draws an idle page at the next frame, once for several changes', () => {
+    const r = pacer();
+    r.p.changed(false, false);
+    r.p.changed(false, false);
+    r.advance(16);
+    expect(r.draws).toEqual([16]);
+    r.p.changed(false, false);
+    r.advance(16);
+    expect(r.draws).toEqual([16, 32]);
+  });
+
+  it('while running, draws right after a hand-over, never closer than minGapMs', () => {
+    const r = pacer();
+    r.p.changed(true, true); // first hand-over: nothing drawn yet
+    r.advance(5);
+    expect(r.draws).toEqual([5]);
+    // phases and tokens between hand-overs do not draw
+    r.p.changed(true, false);
+    r.advance(100);
+    expect(r.draws).toEqual([5]);
+    // a hand-over 105 ms after the last draw is too soon; one at 305 ms draws
+    r.p.changed(true, true);
+    r.advance(200);
+    expect(r.draws).toEqual([5]);
+    r.p.changed(true, true);
+    r.advance(1);
+    expect(r.draws).toEqual([5, 306]);
+  });
+
+  it('while running without hand-overs (a long prefill upstream), still draws every maxGapMs', () => {
+    const r = pacer();
+    r.p.changed(false, false);
+    r.advance(10);
+    expect(r.draws).toEqual([10]);
+    r.p.changed(true, false);
+    r.advance(500);
+    r.p.changed(true, false); // the fallback timer is already set: no second one
+    expect(r.pendingTimers()).toBe(1);
+    r.advance(499);
+    expect(r.draws).toEqual([10]);
+    r.advance(1);
+    expect(r.draws).toEqual([10, 1010]);
+  });
+
+  it('a hand-over before the fallback draws at once and cancels the fallback', () => {
+    const r = pacer();
+    r.p.changed(true, false);
+    expect(r.pendingTimers()).toBe(1); // never drawn: the fallback is due at once
+    r.p.changed(true, true);
+    expect(r.pendingTimers()).toBe(0);
+    r.advance(3);
+    expect(r.draws).toEqual([3]);
+    // the request ends: the page is idle again and draws at the next frame
+    r.p.changed(true, false);
+    r.advance(50);
+    r.p.changed(false, false);
+    expect(r.pendingTimers()).toBe(0);
+    r.advance(16);
+    expect(r.draws).toEqual([3, 69]);
+  });
+});
