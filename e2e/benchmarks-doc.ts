@@ -1419,6 +1419,34 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s8-run2.json',
     render: e2eSection,
   },
+  'e2e-lab-s9-run1.json': {
+    title: 'End to end, plans on the device lab, session 9: a quiet machine',
+    about:
+      "The session-8 code (10 ms CFS period, units in OPFS) run again at the start of session 9, on a machine otherwise idle (load 0.0 before it, 2-3 during it). Every TTFT goal is met (errors 0.9-6.4%), DP is fastest and 0.69x even, and the measured ranking equals the predicted one; the median phase error is within 15% for even, heuristic and single and 15.4% for DP. Session creation is again the phase predicted worst (errors 3-207% per stage, DP's 11-layer stage on dev1 0.69 s against 0.30 s predicted).",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s9-run1.json',
+    render: e2eSection,
+  },
+  'e2e-decode-lab-s9-a-period10ms.json': {
+    title: 'Decode on the device lab, session 9 (a): the 10 ms CFS period',
+    about:
+      "The first of three decode runs on 4 equal 0.4-core lab devices (the bench's decode part) within 25 minutes at load 2.3-3.2. This one forces the old 10 ms CFS period (`TANDEM_LAB_CPU_PERIOD_US=10000`): per token 40.3 ms, of which 20.6 ms between stages (5.2 ms per hop against 1.45 ms measured alone).",
+    run: 'TANDEM_LAB_CPU_PERIOD_US=10000 npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-decode-lab-s9-a-period10ms.json',
+    render: e2eSection,
+  },
+  'e2e-decode-lab-s9-b-period-short.json': {
+    title: 'Decode on the device lab, session 9 (b): the shortest CFS period',
+    about:
+      "As (a) with each device's quota over the shortest period the kernel takes (a 1 ms quota: 2.5 ms at 0.4 core; e2e/lab.ts labCpuPeriodUs). Per token 44.6 ms, 19.3 ms between stages (4.8 ms per hop): the ring's overhead was not the quota's stalls.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-decode-lab-s9-b-period-short.json',
+    render: e2eSection,
+  },
+  'e2e-decode-lab-s9-c-drawn-in-gaps.json': {
+    title: "Decode on the device lab, session 9 (c): the view drawn in the ring's gaps",
+    about:
+      "As (b) after two changes a Chrome trace of the four lab devices pointed to (`npm run bench:decode-trace -- --lab equal`): every page's main thread spent about a third of a request drawing (style, layout, paint), and a ring frame arriving meanwhile waited. A running page now draws right after its stage hands a step on (client/app/render-pacer.ts), and a step's phase records reach the page's reducer after the hand-over, not between the kernel and the send (shards/runtime/stage-peer.ts). Per token 32.2 ms (40.3 and 44.6 before), 11.4 ms between stages (2.8 ms per hop); 4-page decode 25.0 tok/s against 22.0 and 18.7, one page 26.2 against 22.4 and 19.1.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-decode-lab-s9-c-drawn-in-gaps.json',
+    render: e2eSection,
+  },
   'e2e-issue11-s7.json': {
     title: 'End to end, realistic preset, decode and hops (issue 11, session 7)',
     about:
