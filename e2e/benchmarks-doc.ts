@@ -1426,6 +1426,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s9-run1.json',
     render: e2eSection,
   },
+  'e2e-s9-full.json': {
+    title: 'End to end, every part, session 9',
+    about:
+      "The whole `npm run bench` (hops, the paper-lab plan comparison with 3 cold runs per plan, decode on 4 equal lab devices, the API, failover) on the session-9 code: the shortest CFS period per lab device, a step's phase records after its hand-over and the view drawn in the ring's gaps. Load 0.7 at its start, 3.7 at its end. Plans: every TTFT within 4% after one calibration request, DP fastest and 0.65x even, the measured ranking as predicted; the median phase error is within 15% for dp, heuristic and single and 17.7% for even (its stages' session creation predicted 6-78% off, each under 0.5 s). Decode in this run: 4-page 21.3 tok/s against one page 28.2 (0.76), per token 39.6 ms with 16.3 ms between stages: the decode-only run (c) above gave 32.2 ms and 11.4 ms on the same code 20 minutes earlier.",
+    run: 'npm run bench -- --out bench/results/e2e-s9-full.json',
+    render: e2eSection,
+  },
   'e2e-decode-lab-s9-a-period10ms.json': {
     title: 'Decode on the device lab, session 9 (a): the 10 ms CFS period',
     about:
