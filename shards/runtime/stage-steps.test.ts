@@ -9,7 +9,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { stepBreakdown } from '../../core/step-breakdown.ts';
+import type { Frame } from '../../core/frame-codec.ts';
 import { LoopbackNetwork } from '../../core/transport/loopback-transport.ts';
+import type { PipelineTransport } from '../../core/transport/transport.ts';
 import { serveInference } from '../../client/runtime/inference-worker-host.ts';
 import { createOrtWebRuntime } from '../../client/runtime/ort-web.ts';
 import { createWorkerRuntime } from '../../client/runtime/worker-runtime.ts';
@@ -102,6 +104,63 @@ describe('a step in three parts on every stage of a ring', () => {
         for (const w of t.hopWireMs) expect(w).toBeGreaterThanOrEqual(0); // received after sent, on one clock
         expect(t.computeMs).toBeGreaterThan(0);
       }
+    } finally {
+      await Promise.all(peers.map((p) => p.dispose()));
+    }
+  });
+});
+
+describe("a step's phase records and its hand-over", () => {
+  it('reach the listener only after the step output is on the link (a listener never delays the hand-over)', async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const manifest = pkg.reader.manifest;
+    const ids = ['A', 'B'];
+    const net = new LoopbackNetwork();
+    const runtime = createNodeRuntime('wasm');
+    // one log for both stages, in the order things happened: frames handed to the link, and phase records
+    const log: string[] = [];
+    const logged = (id: string, transport: PipelineTransport): PipelineTransport =>
+      Object.assign(Object.create(transport) as PipelineTransport, {
+        send: async (peerId: string, frame: Frame) => {
+          await transport.send(peerId, frame);
+          log.push(`${id} sent ${frame.step}`);
+        },
+      });
+    const peers = ringAssignments(parseSplit('1-2,3-4', manifest.config.num_hidden_layers), ids).map(
+      (assignment, i) =>
+        new StagePeer({
+          manifest,
+          assignment,
+          transport: logged(ids[i], net.createTransport(ids[i])),
+          runtime,
+          backend: 'wasm',
+          readUnit: async (unitId) => (await pkg.reader.readUnit(unitId)).slice(),
+          tokenizer: { hasChatTemplate: false, encode: () => [...PROMPT_IDS], decode: (t) => t.join(' ') },
+          maxPositions: 64,
+          stopTokens: [],
+          onPhase: (e) => log.push(`${ids[i]} ${e.phase} ${e.step}`),
+        }),
+    );
+    try {
+      await Promise.all(
+        peers.map((p) => p.run({ requestId: 1, prompt: 'p', maxNewTokens: 4, sampling: { temperature: 0 } })),
+      );
+      const at = (line: string) => {
+        const i = log.indexOf(line);
+        expect(i, line).toBeGreaterThanOrEqual(0);
+        return i;
+      };
+      // A sends the hidden states of step n as frame n; B the token it sampled at step n (or, at the end,
+      // the end frame) as frame n + 1, the first stage's next input
+      for (const [id, steps] of [
+        ['A', [0, 1, 2, 3]],
+        ['B', [0, 1, 2, 3]],
+      ] as const)
+        for (const step of steps) {
+          const sent = at(`${id} sent ${id === 'B' ? step + 1 : step}`);
+          for (const phase of ['compute', 'send', 'ingress', 'kernel', 'egress'])
+            expect(at(`${id} ${phase} ${step}`), `${id}'s ${phase} of step ${step}`).toBeGreaterThan(sent);
+        }
     } finally {
       await Promise.all(peers.map((p) => p.dispose()));
     }
