@@ -577,7 +577,7 @@ function renderStage(app: App): HTMLElement {
       c.state === 'fetching' && p
         ? `Downloading ${p.unitsDone}/${p.unitsTotal} units · ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}${p.unitId ? ` · ${p.unitId}` : ''}`
         : c.state === 'complete'
-          ? `✓ ${a.units.length} units ready in IndexedDB (verified SHA-256) · downloaded ${c.fetchedUnits.length}, reused ${c.reusedUnits.length}`
+          ? `✓ ${a.units.length} units ready in this browser's storage (verified SHA-256) · downloaded ${c.fetchedUnits.length}, reused ${c.reusedUnits.length}`
           : c.state === 'error'
             ? 'Caching failed — see the banner above.'
             : 'Checking the cache…',
