@@ -1503,6 +1503,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench:anchor [-- --preset realistic --tokens 256 --new-tokens 32]',
     render: anchorSection,
   },
+  'anchor-s9.json': {
+    title: 'One page against transformers.js, again at session 9',
+    about:
+      'The same comparison as the section above, re-run on the session-9 code (units in OPFS, the warm-up with the embedding and head paths, the view drawn in the gaps) at load 1.6-3.0: TTFT including load 0.60x the anchor and decode 1.50x, tokens identical (session 6: 0.31x and 2.19x at another load). Both goals still hold.',
+    run: 'npm run bench:anchor -- --out bench/results/anchor-s9.json',
+    render: anchorSection,
+  },
   'ring.json': {
     title: 'The decode ring, per token (`bench:ring`)',
     about:
