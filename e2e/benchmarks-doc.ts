@@ -1450,8 +1450,15 @@ const SECTIONS: Record<string, Section> = {
   'e2e-decode-lab-s9-c-drawn-in-gaps.json': {
     title: "Decode on the device lab, session 9 (c): the view drawn in the ring's gaps",
     about:
-      "As (b) after two changes a Chrome trace of the four lab devices pointed to (`npm run bench:decode-trace -- --lab equal`): every page's main thread spent about a third of a request drawing (style, layout, paint), and a ring frame arriving meanwhile waited. A running page now draws right after its stage hands a step on (client/app/render-pacer.ts), and a step's phase records reach the page's reducer after the hand-over, not between the kernel and the send (shards/runtime/stage-peer.ts). Per token 32.2 ms (40.3 and 44.6 before), 11.4 ms between stages (2.8 ms per hop); 4-page decode 25.0 tok/s against 22.0 and 18.7, one page 26.2 against 22.4 and 19.1.",
+      "As (b) after two changes a Chrome trace of the four lab devices pointed to (`npm run bench:decode-trace -- --lab equal`): every page's main thread spent about a third of a request drawing, and a ring frame arriving meanwhile waited. A running page now draws right after its stage hands a step on (client/app/render-pacer.ts), and a step's phase records reach the page's reducer after the hand-over (shards/runtime/stage-peer.ts). This run gave 32.2 ms per token and 11.4 ms between stages, against 40.3 and 44.6 ms in (a) and (b); but (d) below shows that one run cannot tell: alternating the old and the new code A-B-B-A gave 33.2 / 55.6 / 47.9 / 49.4 ms.",
     run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-decode-lab-s9-c-drawn-in-gaps.json',
+    render: e2eSection,
+  },
+  'e2e-decode-lab-s9-d-final.json': {
+    title: 'Decode on the device lab, session 9 (d): the final code, and how far one run can be trusted',
+    about:
+      "The session's final code (c, plus cards out of view skipped by `content-visibility`), load 1.6-3.5: 52.4 ms per token, 17.5 ms between stages, kernels 19.3 ms (9.6 ms in c: the same work). The same decode-only bench run back to back on this machine afterwards, old code (before the drawing and phase-record changes) and new alternated A-B-B-A at load 2.0-4.2: per token 33.2 / 55.6 / 47.9 / 49.4 ms, between stages 10.3 / 25.5 / 22.5 / 20.7 ms; and without / with `content-visibility`, then with / without: 46.7 / 58.0 / 47.3 / 58.0 ms. Neither change shows beyond the noise, which moves a run's kernels alone by 2x: the second run of each pair was the slower one. What limits the ring is not found by these runs; a change of less than ~30% needs many alternated runs to show here.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-decode-lab-s9-d-final.json',
     render: e2eSection,
   },
   'e2e-issue11-s7.json': {
