@@ -167,7 +167,9 @@ const OPTIONS = {
     type: 'string',
     default: '3',
     arg: 'R',
-    help: 'cold requests per plan method, each on a fresh plan; the median is reported (default 3)',
+    help:
+      'runs per plan method, the median reported: in the plan comparison cold requests on fresh plans,\n' +
+      'in the decode part the pipeline and the one page alternated (default 3)',
   },
   skip: {
     type: 'string',
@@ -253,7 +255,15 @@ export async function main(argv: string[]): Promise<number> {
   let decode: DecodeResult | null = null;
   if (!skip.has('decode')) {
     log(`bench: decode, ${peers}-page pipeline vs one page vs transformers.js`);
-    decode = await decodeBench({ chromium: chromium.path, model, k: peers, newTokens: decodeTokens, decodeLab, log });
+    decode = await decodeBench({
+      chromium: chromium.path,
+      model,
+      k: peers,
+      newTokens: decodeTokens,
+      repeats,
+      decodeLab,
+      log,
+    });
     const exportDir = await ensureExportFull(model.packageDir, join(dirname(model.packageDir), 'export-full'));
     const prompt = await promptOfTokens(model.packageDir, 32);
     try {
@@ -419,6 +429,7 @@ export async function main(argv: string[]): Promise<number> {
         steps: decodeSteps(decode.onePage.run),
       },
       coldLongTasks: decode.coldLongTasks,
+      repeats: decode.repeats,
       transformers: decode.transformers,
       tokens: decodeTokens,
       // the lab's hop and raw-read figures (two devices of the decode devices' shape), null off the lab
@@ -448,7 +459,7 @@ export async function main(argv: string[]): Promise<number> {
         : []),
       `Plans: ${WARM_UP_REQUESTS} unreported warm-up requests, then one calibration request (even plan, cold); every plan after it is made and predicted with the refitted parameters. Each plan method runs ${repeats} time(s) from cold, each on a fresh plan; the plan rows and goal rows are the run of median measured TTFT (every run is under "repeats"). Goal rows after calibration come from the calibration report (e2e/calibration-report.ts).`,
       "TTFT = the last stage's first sampled token, from its arrival of the server's start message (page clock); driverTtft = Node driver go -> first output message.",
-      "Decode tokens/s = (tokens after the first) / (time from the first to the last sampled token), last stage's clock; warm request after a warm-up and a cold request of the same plan.",
+      `Decode tokens/s = (tokens after the first) / (time from the first to the last sampled token), last stage's clock; warm request after a warm-up and a cold request of the same plan. The pipeline and the one page run alternately ${repeats} time(s) each (plan, cold request, warm request); each is reported by its run of median decode rate (every run's rate under decode.repeats).`,
       'Shard load = unit bytes / (storage read + onnxruntime-web session create) per stage, i.e. stored unit (an OPFS file, else an IndexedDB Blob) -> session ready.',
     ],
   };
@@ -483,6 +494,10 @@ export async function main(argv: string[]): Promise<number> {
     console.log(
       `decode tok/s: ${decode.pipeline?.stages}-page ${f(decode.pipeline?.tokensPerSec, 1)}, one page ${f(decode.onePage?.tokensPerSec, 1)}, transformers.js ${f(decode.transformers?.tokensPerSec, 1)}`,
     );
+    if (decode.repeats)
+      console.log(
+        `  alternated runs (the medians above): ${decode.pipeline?.stages}-page ${decode.repeats.pipelineTokensPerSec.map((x) => f(x, 1)).join(' / ')}, one page ${decode.repeats.onePageTokensPerSec.map((x) => f(x, 1)).join(' / ')} tok/s`,
+      );
     for (const [what, r] of [
       ['pipeline', decode.pipeline?.run],
       ['one page', decode.onePage?.run],

@@ -391,6 +391,13 @@ const e2e = z.looseObject({
       }),
       transformers: z.looseObject({ tokensPerSec: z.number(), method: z.string() }),
       tokens: z.number(),
+      // every alternated run's decode rate (newer runs only; the rows above are the runs of median rate)
+      repeats: z
+        .looseObject({
+          pipelineTokensPerSec: z.array(z.number().nullable()),
+          onePageTokensPerSec: z.array(z.number().nullable()),
+        })
+        .nullish(),
       // main-thread tasks > 50 ms on any page during each cold request (newer runs only)
       coldLongTasks: z
         .array(
@@ -788,6 +795,11 @@ function e2eSection(json: unknown): string {
       ),
       `${d.decode.tokens} tokens per run. transformers.js: ${d.decode.transformers.method}.`,
     );
+    const rates = (xs: (number | null)[]) => xs.map((x) => (x === null ? '-' : formatNumber(x))).join(' / ');
+    if (d.decode.repeats)
+      parts.push(
+        `The pipeline and the one page ran alternately, ${d.decode.repeats.pipelineTokensPerSec.length} times each; the rows above are each one's run of median rate. Every run: pipeline ${rates(d.decode.repeats.pipelineTokensPerSec)}, one page ${rates(d.decode.repeats.onePageTokensPerSec)} tokens/s.`,
+      );
     const labHop = d.decode.labFigures;
     if (labHop)
       parts.push(
@@ -1459,6 +1471,13 @@ const SECTIONS: Record<string, Section> = {
     about:
       "The session's final code (c, plus cards out of view skipped by `content-visibility`), load 1.6-3.5: 52.4 ms per token, 17.5 ms between stages, kernels 19.3 ms (9.6 ms in c: the same work). The same decode-only bench run back to back on this machine afterwards, old code (before the drawing and phase-record changes) and new alternated A-B-B-A at load 2.0-4.2: per token 33.2 / 55.6 / 47.9 / 49.4 ms, between stages 10.3 / 25.5 / 22.5 / 20.7 ms; and without / with `content-visibility`, then with / without: 46.7 / 58.0 / 47.3 / 58.0 ms. Neither change shows beyond the noise, which moves a run's kernels alone by 2x: the second run of each pair was the slower one. What limits the ring is not found by these runs; a change of less than ~30% needs many alternated runs to show here.",
     run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-decode-lab-s9-d-final.json',
+    render: e2eSection,
+  },
+  'e2e-decode-lab-s9-e-alternated.json': {
+    title: 'Decode on the device lab, session 9 (e): pipeline and one page alternated',
+    about:
+      "After (d): the decode part now runs the 4-page pipeline and the one page alternately, `--repeats` times each (default 3; plan, cold request, warm request each time), and reports each by its run of median decode rate, so that both sides of the 4-page / 1-page row see the same drift of the host's load. Load 2.1-2.6. The three runs: pipeline 20.5 / 16.1 / 15.0 tokens/s, one page 19.7 / 27.1 / 22.2; ratio of the medians 0.73. Per token / (kernels + hops) 2.66, shard load / raw read 0.38, longest cold main-thread task 240 ms over the six cold requests.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-decode-lab-s9-e-alternated.json',
     render: e2eSection,
   },
   'e2e-issue11-s7.json': {
