@@ -1,7 +1,8 @@
 /**
  * The decode part of `npm run bench` (issue 11's rows): an even K-stage pipeline against the single-page
- * plan, greedy, each as warm-up → cold → warm requests (the cold one gives shard load and main-thread long
- * tasks, the warm one the decode rate).
+ * plan, greedy: after one unreported warm-up round, the two alternate `repeats` times, each time a plan, a
+ * cold request (shard load, main-thread long tasks) and a warm one (the decode rate); each is reported by
+ * its run of median decode rate.
  *
  * On the device lab (`--decode-lab equal`, the default where the lab can run) the K pages are K equal
  * devices (e2e/profiles.ts `equal`: 1.6/K core each, 100/100 Mbit/s links; storage read NOT capped, so
