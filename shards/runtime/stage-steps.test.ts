@@ -119,13 +119,18 @@ describe("a step's phase records and its hand-over", () => {
     const runtime = createNodeRuntime('wasm');
     // one log for both stages, in the order things happened: frames handed to the link, and phase records
     const log: string[] = [];
-    const logged = (id: string, transport: PipelineTransport): PipelineTransport =>
-      Object.assign(Object.create(transport) as PipelineTransport, {
-        send: async (peerId: string, frame: Frame) => {
-          await transport.send(peerId, frame);
-          log.push(`${id} sent ${frame.step}`);
-        },
-      });
+    const logged = (id: string, transport: PipelineTransport): PipelineTransport => ({
+      localId: transport.localId,
+      connect: (peerId, timeoutMs) => transport.connect(peerId, timeoutMs),
+      send: async (peerId: string, frame: Frame) => {
+        await transport.send(peerId, frame);
+        log.push(`${id} sent ${frame.step}`);
+      },
+      onFrame: (handler) => transport.onFrame(handler),
+      onEvent: (handler) => transport.onEvent(handler),
+      setPolicy: (policy) => transport.setPolicy(policy),
+      close: () => transport.close(),
+    });
     const peers = ringAssignments(parseSplit('1-2,3-4', manifest.config.num_hidden_layers), ids).map(
       (assignment, i) =>
         new StagePeer({
