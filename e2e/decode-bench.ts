@@ -210,8 +210,16 @@ export async function decodeBench(opts: {
       pipelines.push(await runOf('even', r));
       ones.push(await runOf('single', r));
     }
+    // the median by seconds per token (medianRunIndex's key): a run without a rate sorts last, as a failed one
     const byRate = (runs: typeof pipelines) =>
-      runs[medianRunIndex(runs.map((x) => ({ measuredTtft: x.warm.metrics.decodeTokensPerSec })))];
+      runs[
+        medianRunIndex(
+          runs.map((x) => {
+            const rate = x.warm.metrics.decodeTokensPerSec;
+            return { measuredTtft: rate !== null && rate > 0 ? 1 / rate : null };
+          }),
+        )
+      ];
     const pipeline = byRate(pipelines);
     const one = byRate(ones);
     const shardLoad = [pipeline.cold, one.cold].flatMap((run) =>
