@@ -1,5 +1,5 @@
 /**
- * `npm run bench:decode-trace -- [--pages K] [--preset tiny|demo|realistic] [--lab equal] [--cold] [--tokens N] [--label TEXT] [--out FILE] [--trace FILE]`
+ * `npm run bench:decode-trace -- [--pages K] [--preset tiny|demo|realistic] [--lab equal] [--cold [--cold-after N]] [--tokens N] [--label TEXT] [--out FILE] [--trace FILE]`
  *
  * Where a decode token's time goes in the page (issue 11, item 5), in real headless Chromium: K
  * pages (wasm) run an even K-stage plan (K = 1: one page, the whole model). The pages are unemulated pages
@@ -9,7 +9,9 @@
  * Chrome trace of every page's process records each page's main thread and inference worker: top-level
  * tasks, trace events (rendering, timers, message events, GC) and the V8 sampling profiler's functions.
  * Printed and saved with the pages' own step figures (core/step-breakdown.ts on their timing reports):
- * per token, the first stage's cycle beside the stages' kernel, ingress and egress.
+ * per token, the first stage's cycle beside the stages' kernel, ingress and egress. Per renderer, what its
+ * thread pool spent CPU on (wasm tier-up, JS optimisation, raster, GC): on a lab device that CPU comes out
+ * of the stage's own quota.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -33,7 +35,7 @@ import { labPeers } from './profiles.ts';
 import type { PeerSpec } from './tandem-page.ts';
 import { ensureModelFixture } from './model-fixture.ts';
 import { promptOfTokens } from './prompt.ts';
-import { summariseTrace, type ThreadSummary, type TraceEvent } from './trace-summary.ts';
+import { backgroundCpu, summariseTrace, type ThreadSummary, type TraceEvent } from './trace-summary.ts';
 
 const RESULTS = 'bench/results/decode-trace.json';
 
@@ -71,6 +73,12 @@ const OPTIONS = {
     default: false,
     help: "trace the cold request instead (storage read, verify, session create, first run): where\nthe main thread's long tasks come from",
   },
+  'cold-after': {
+    type: 'string',
+    default: '0',
+    arg: 'N',
+    help: 'with --cold: N untraced cold requests (each on a fresh plan) before the traced one, as the\nbench runs its measured plans after warm-up and calibration requests',
+  },
   label: LABEL_OPTION,
   out: outOption(RESULTS, 'summary JSON'),
   trace: {
@@ -88,6 +96,7 @@ export async function main(argv: string[]): Promise<number> {
   const k = integerOption(values.pages, '--pages', 1, 8);
   const tokens = integerOption(values.tokens, '--tokens', 3, 1024);
   const lab = choiceOption(values.lab, '--lab', ['off', 'equal'] as const);
+  const coldAfter = integerOption(values['cold-after'], '--cold-after', 0, 20);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const chromium = requireE2e('The decode trace', log);
   const model = await ensureModelFixture({ preset });
@@ -114,6 +123,11 @@ export async function main(argv: string[]): Promise<number> {
     await h.openPeers(peers);
     await h.waitProfiled();
     const method: PlanMethod = k === 1 ? 'single' : 'even';
+    for (let i = 0; values.cold && i < coldAfter; i++) {
+      const before = await h.plan(method, prompt.tokens);
+      await h.waitCached(before);
+      await h.go(before, prompt.text, 2); // a fresh plan: every stage loads again
+    }
     const plan = await h.plan(method, prompt.tokens);
     if (plan.stages.length !== k) log(`decode-trace: the ${method} plan has ${plan.stages.length} stages, not ${k}`);
     await h.waitCached(plan);
@@ -141,6 +155,7 @@ export async function main(argv: string[]): Promise<number> {
     // the browsers share one process id space and one monotonic clock: their events merge as they are
     if (values.trace) writeFileSync(values.trace, JSON.stringify({ traceEvents: events }));
     const threads = summariseTrace(events);
+    const background = backgroundCpu(events);
     const ordered = [...plan.stages].sort((a, b) => a.stageIndex - b.stageIndex);
     const breakdown: StepBreakdown = stepBreakdown(
       ordered.map((s) => ({ timings: run.timings[s.peerId] ?? ([] as TimingEntry[]), offsetMs: null })),
@@ -159,18 +174,26 @@ export async function main(argv: string[]): Promise<number> {
       tokens: run.generatedTokenIds,
       breakdown: { ...breakdown, tokens: undefined },
       threads,
+      background,
       loadAverage: { before: uptimeBefore, after: uptimeAfter },
       method:
         (lab === 'equal'
           ? `${k} equal lab device(s) (${peers[0].device?.cores} core each, each its own headless Chromium; wasm), ${method} plan; `
           : `${k} unemulated page(s) in one headless Chromium (wasm, 1 thread), ${method} plan; `) +
         (values.cold
-          ? 'the cold request itself traced'
+          ? `the cold request itself traced${coldAfter ? ` after ${coldAfter} untraced cold request(s)` : ''}`
           : `a cold 2-token request and a ${tokens}-token warm-up first`) +
         `; a Chrome trace (${CATEGORIES}) of the measured ${tokens}-token greedy request; ` +
         'thread figures are ms over the whole request (prefill included), per token = / generated tokens',
     });
     print(run.metrics.decodeTokensPerSec, breakdown, threads, generated);
+    console.log('\nthread pools of each renderer, CPU ms over the traced request:');
+    for (const b of background)
+      console.log(
+        `  pid ${b.pid}: ${b.totalMs.toFixed(0)} ms; ${Object.entries(b.byKind)
+          .map(([k, ms]) => `${k} ${ms.toFixed(0)}`)
+          .join(', ')}`,
+      );
     console.log(
       `load average before ${uptimeBefore.map((x) => x.toFixed(2)).join(' ')}, after ${uptimeAfter.map((x) => x.toFixed(2)).join(' ')}\nsaved ${saved}`,
     );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summariseTrace, type TraceEvent } from './trace-summary.ts';
+import { backgroundCpu, summariseTrace, type TraceEvent } from './trace-summary.ts';
 
 const meta = (tid: number, name: string): TraceEvent => ({
   name: 'thread_name',
@@ -88,5 +88,35 @@ describe('summariseTrace', () => {
     // each sample lasts until the next one of its chunk; a chunk's last sample takes its own delta
     expect(byFn['argmax @sampler.ts:27']).toBeCloseTo(1 + 1 + 3);
     expect(byFn['(root)']).toBeCloseTo(1);
+  });
+});
+
+describe('backgroundCpu', () => {
+  it("sums each renderer's thread-pool CPU (tdur) by kind, leaving other processes and threads out", () => {
+    const m = (pid: number, tid: number, name: string): TraceEvent => ({ ...meta(tid, name), pid });
+    const cpu = (pid: number, tid: number, name: string, ts: number, dur: number, tdur: number): TraceEvent => ({
+      ...x(tid, name, ts, dur),
+      pid,
+      tdur,
+    });
+    const events = [
+      m(1, 10, 'CrRendererMain'),
+      m(1, 20, 'ThreadPoolForegroundWorker'),
+      m(2, 30, 'CrBrowserMain'),
+      m(2, 40, 'ThreadPoolForegroundWorker'),
+      // renderer 1's pool: a wasm tier-up task (8 ms CPU of 30 ms wall) and a raster task
+      cpu(1, 20, 'ThreadPool_RunTask', 0, 30_000, 9_000),
+      cpu(1, 20, 'wasm.ExecuteCompilationUnits', 0, 30_000, 8_500),
+      cpu(1, 20, 'wasm.TopTierCompilation', 0, 29_000, 8_000),
+      cpu(1, 20, 'ThreadPool_RunTask', 40_000, 5_000, 4_000),
+      cpu(1, 20, 'RasterTask', 40_000, 5_000, 3_000),
+      cpu(1, 20, 'V8.GC_MC_BACKGROUND_MARKING', 40_000, 1_000, 1_000),
+      // the main thread's own GC and the browser process's pool are not a renderer's pool
+      cpu(1, 10, 'V8.GC_MC_BACKGROUND_MARKING', 0, 9_000, 9_000),
+      cpu(2, 40, 'ThreadPool_RunTask', 0, 50_000, 50_000),
+    ];
+    expect(backgroundCpu(events)).toEqual([
+      { pid: 1, totalMs: 13, byKind: { 'wasm top-tier compile': 8, raster: 3, GC: 1 } },
+    ]);
   });
 });

@@ -207,3 +207,41 @@ export function summariseTrace(events: readonly TraceEvent[], top = 25): ThreadS
   }
   return out.sort((a, b) => b.busyMs - a.busyMs);
 }
+
+/**
+ * What each renderer's thread pool spent CPU on (trace 'tdur', ms): on a device held to a share of a core
+ * this work takes the stage's own quota. Kinds are events that do not nest in each other.
+ */
+export const BACKGROUND_KINDS: Readonly<Record<string, (name: string) => boolean>> = {
+  'wasm top-tier compile': (n) => n === 'wasm.TopTierCompilation',
+  'JS optimise': (n) => n === 'V8.MaglevTask' || n === 'V8.TurbofanTask',
+  raster: (n) => n === 'RasterTask',
+  GC: (n) => /^V8\.GC_.*BACKGROUND/.test(n),
+};
+
+export interface BackgroundCpu {
+  pid: number;
+  /** every thread-pool task's CPU, ms */
+  totalMs: number;
+  byKind: Record<string, number>;
+}
+
+export function backgroundCpu(events: readonly TraceEvent[]): BackgroundCpu[] {
+  const names = new Map<string, string>();
+  for (const e of events)
+    if (e.ph === 'M' && e.name === 'thread_name' && typeof e.args?.name === 'string')
+      names.set(`${e.pid}:${e.tid}`, e.args.name);
+  const renderers = new Set<number>();
+  for (const [key, name] of names) if (THREADS.test(name)) renderers.add(Number(key.split(':')[0]));
+  const out = new Map<number, BackgroundCpu>();
+  for (const e of events) {
+    if (e.ph !== 'X' || !renderers.has(e.pid) || !/^ThreadPool/.test(names.get(`${e.pid}:${e.tid}`) ?? '')) continue;
+    const row = out.get(e.pid) ?? { pid: e.pid, totalMs: 0, byKind: {} };
+    const ms = (e.tdur ?? e.dur ?? 0) / 1000;
+    if (e.name === 'ThreadPool_RunTask') row.totalMs += ms;
+    for (const [kind, match] of Object.entries(BACKGROUND_KINDS))
+      if (match(e.name)) row.byKind[kind] = (row.byKind[kind] ?? 0) + ms;
+    out.set(e.pid, row);
+  }
+  return [...out.values()].sort((a, b) => a.pid - b.pid);
+}
