@@ -140,6 +140,10 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           expect(new Set(stored), `${page.spec.name} stored its units as OPFS files`).toEqual(
             new Set(own.map((u) => opfsUnitFile(model.manifest.name, u.sha256))),
           );
+          // its profile measured the storage read the same way: a unit file read by the inference worker
+          expect(await page.page.locator('#device').textContent(), `${page.spec.name}'s profile`).toContain(
+            'an OPFS file read in the inference worker',
+          );
         }
         expect(run.metrics.ttft).not.toBeNull();
         // Once the request is done, every page's view shows the whole answer, and the last stage's page its

@@ -21,7 +21,14 @@ import {
   type MatmulPoint,
 } from './webgpu-matmul.ts';
 import { benchmarkCpu } from './cpu-matmul.ts';
-import { benchmarkStorage, type StorageBenchResult } from './storage-bench.ts';
+import { benchmarkStorage } from './storage-bench.ts';
+import {
+  benchmarkStoredUnitRead,
+  indexedDbTestUnitStore,
+  opfsTestUnitStore,
+  type UnitStoreKind,
+} from './stored-unit-read.ts';
+import { opfsRoot } from '../../shards/runtime/opfs-file.ts';
 import { benchmarkSessionCreate, effectiveLoadRate, type SessionBenchResult } from './session-bench.ts';
 import { probeLink, type LinkResult } from './link-probe.ts';
 import { memoryBudget, type MemoryBudget } from './memory-budget.ts';
@@ -30,7 +37,7 @@ import { benchmarkRuntimeCompute, type RuntimeSweepResult } from './runtime-swee
 import { layerSweepProbe, PROFILE_LAYER_PROBE, PROFILE_LAYER_PROBE_LARGE } from './layer-probe.ts';
 import type { SweepProbe } from './sweep-probe.ts';
 import { matmulSweepProbe, PROFILE_PROBE, PROFILE_PROBE_LARGE } from './stage-probe.ts';
-import type { ExecutionBackend } from '../../shards/runtime/stage-runtime.ts';
+import type { ExecutionBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import type { WorkerRuntime } from '../runtime/worker-runtime.ts';
 
 export type ProfileStep = 'gpu' | 'compute' | 'storage' | 'runtime' | 'link' | 'memory' | 'done';
@@ -66,8 +73,8 @@ export interface ProfileDetails {
   emulation: Emulation | null;
   compute: ComputeProfile;
   gpu: GpuAdapterSummary | null;
-  /** raw IndexedDB read (report.readBytesPerSec is the effective load rate, see `load`) */
-  storage: StorageBenchResult;
+  /** the storage read (report.readBytesPerSec is the effective load rate, see `load`) */
+  storage: StorageRead;
   /** runtime warm-up + session-creation speed; null when it failed (then an issue says why) */
   session: SessionBenchResult | null;
   /** what the planner gets as readBytesPerSec: 1 / (1/storage read + 1/session create) */
@@ -94,6 +101,20 @@ export interface ComputeProfile {
   checkError: number | null;
 }
 
+/**
+ * The storage read as a stage makes it: a unit stored as the shard cache stores it, read by the inference
+ * worker (stored-unit-read.ts); where the runtime did not start, IndexedDB read on the main thread.
+ */
+export interface StorageRead {
+  store: UnitStoreKind | 'indexeddb-main-thread';
+  bytes: number;
+  readSeconds: number;
+  readBytesPerSec: number;
+  writeBytesPerSec: number;
+  runs: number;
+  method: string;
+}
+
 export interface ProfileResult {
   report: ProfileReport;
   details: ProfileDetails;
@@ -109,6 +130,40 @@ const SESSION_LAYERS = 4;
 const LINK_BYTES = 2 ** 20;
 /** Used only when the server has no link probes (e.g. the vite dev server); flagged as an issue. */
 const ASSUMED_LINK_BITS = 100e6;
+
+/** The store the shard cache would keep units in here: OPFS files where it can write them, else IndexedDB. */
+async function storageRead(
+  runtime: StageRuntime | null,
+  backend: ExecutionBackend,
+  emulation: Emulation | null,
+  issues: ProfileIssue[],
+): Promise<StorageRead> {
+  if (runtime) {
+    const root = opfsRoot();
+    const stores = [...(root ? [opfsTestUnitStore(root)] : []), indexedDbTestUnitStore()];
+    for (const store of stores) {
+      try {
+        return await benchmarkStoredUnitRead({
+          runtime,
+          backend,
+          store,
+          dim: SESSION_DIM,
+          layers: SESSION_LAYERS,
+          runs: 3,
+          readCapBytesPerSec: emulation?.readBytesPerSecCap,
+        });
+      } catch (e) {
+        const i = issueOf(e);
+        issues.push({
+          code: i.code,
+          message: `Reading a test unit stored as ${store.kind === 'opfs' ? 'an OPFS file' : 'an IndexedDB Blob'} in the inference worker failed (${i.message}).`,
+        });
+      }
+    }
+  }
+  const idb = await benchmarkStorage({ bytes: STORAGE_BYTES, runs: 3, emulation });
+  return { ...idb, store: 'indexeddb-main-thread' };
+}
 
 function issueOf(e: unknown): ProfileIssue {
   return e instanceof TandemError ? { code: e.code, message: e.message } : { code: 'unexpected', message: String(e) };
@@ -293,8 +348,9 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
   const { points, peakFlops, fit } = compute;
 
   // 4. storage
-  progress('storage', 0.68, 'IndexedDB read speed');
-  const storage = await benchmarkStorage({ bytes: STORAGE_BYTES, runs: 3, emulation });
+  progress('storage', 0.68, 'Storage read speed');
+  // on the runtime only where it created a session for the session benchmark above
+  const storage = await storageRead(session ? runtime : null, backend, emulation, issues);
   const load = {
     storageReadBytesPerSec: storage.readBytesPerSec,
     sessionCreateBytesPerSec: session?.sessionCreateBytesPerSec ?? null,

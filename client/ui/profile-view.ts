@@ -1,5 +1,5 @@
 /** "This device": profile progress, the measured figures, the sweep chart with the U(t) fit. */
-import type { ComputeProfile, ProfileProgress, ProfileResult } from '../profiler/profile.ts';
+import type { ComputeProfile, ProfileProgress, ProfileResult, StorageRead } from '../profiler/profile.ts';
 import { utilizationAt } from '../profiler/utilization-fit.ts';
 import { h, svg } from './dom.ts';
 import { formatBits, formatBytes, formatBytesPerSec, formatDuration, formatFlops } from './format.ts';
@@ -9,6 +9,13 @@ function row(label: string, value: string, note?: string): HTMLElement {
 }
 
 /** Achieved FLOP/s per sweep size (dots) and the fitted c* U(t) (line), log-scaled tokens. */
+/** How the profile's storage read was made. */
+const STORE_LABEL: Record<StorageRead['store'], string> = {
+  opfs: 'an OPFS file read in the inference worker, as a stage reads',
+  indexeddb: 'an IndexedDB Blob read in the inference worker, as a stage reads',
+  'indexeddb-main-thread': 'IndexedDB read on the main thread (the runtime did not start)',
+};
+
 export function sweepChart(result: ProfileResult): SVGSVGElement {
   const { points, peakFlops, fit } = result.details.compute;
   const W = 320;
@@ -134,7 +141,7 @@ export function renderProfile(
       row(
         'Storage read',
         formatBytesPerSec(details.storage.readBytesPerSec),
-        `IndexedDB, ${formatBytes(details.storage.bytes)} blob${em?.readBytesPerSecCap ? ', emulated cap' : ''}`,
+        `${STORE_LABEL[details.storage.store]}, ${formatBytes(details.storage.bytes)}${em?.readBytesPerSecCap ? ', emulated cap' : ''}`,
       ),
       row(
         'Shard load (read + session create)',
