@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { processCpuSec, processKind, summariseWindow, threadKind, traceWithin, type LabCpuTrace } from './lab-cpu.ts';
+import {
+  labCpuReport,
+  processCpuSec,
+  processKind,
+  summariseWindow,
+  threadKind,
+  traceWithin,
+  type LabCpuTrace,
+} from './lab-cpu.ts';
+import type { PlanRun } from './run-summary.ts';
 
 describe('lab CPU trace', () => {
   it("reads a process's kind and CPU seconds as /proc writes them", () => {
@@ -59,6 +68,31 @@ describe('lab CPU trace', () => {
     const mid = summariseWindow(trace, 1500, 2500, 2);
     expect(mid.devices[0].used).toBeCloseTo(0.5 * 0.5 + 0.5 * 0.1, 9);
     expect(mid.devices[0].throttledShare).toBeCloseTo(4 / 10, 9);
+  });
+
+  it("windows each stage's session creation and prefill compute on its own device, from the page's clock", () => {
+    // go at 1000 ms (wall); the stage on device 1 ('dev-b') created its session 0-1000 ms and computed 1000-2000 ms
+    // after it, on its own clock; device 0 ('dev-a') holds no stage
+    const run = {
+      stages: [{ peerId: 'p1', name: 'dev-b' }],
+      timings: {
+        p1: [
+          { phase: 'session-create', step: 0, startMs: 0, endMs: 1000 },
+          { phase: 'compute', step: 0, startMs: 1000, endMs: 2000 },
+          { phase: 'compute', step: 1, startMs: 2500, endMs: 2510 },
+        ],
+      },
+    } as unknown as PlanRun;
+    const r = labCpuReport(trace, [{ label: 'cold', startMs: 1000, endMs: 4000, run }], ['dev-a', 'dev-b']);
+    const [one] = r.runs;
+    expect(one.creates).toHaveLength(1);
+    expect(one.creates![0]).toMatchObject({ stage: 0, name: 'dev-b', device: 1, seconds: 1 });
+    // the window is the creation's: 1000-2000 ms wall, where device 0 used 0.5 core and device 1 0.25
+    expect(one.creates![0].window.devices[0].used).toBeCloseTo(0.5, 9);
+    expect(one.computes).toHaveLength(1);
+    expect(one.computes[0]).toMatchObject({ device: 1, seconds: 1 });
+    // the compute's window is 2000-3000 ms: device 0 down to 0.1 core
+    expect(one.computes[0].window.devices[0].used).toBeCloseTo(0.1, 9);
   });
 
   it('keeps only the samples around the windows', () => {

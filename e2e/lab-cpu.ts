@@ -254,13 +254,26 @@ export interface LabRunWindow {
   run: PlanRun;
 }
 
-/** Per run: the devices' CPU over the whole request, and per stage over its prefill compute. */
+export interface PhaseWindow {
+  stage: number;
+  name: string;
+  device: number;
+  seconds: number;
+  window: WindowSummary;
+}
+
+/** Per run: the devices' CPU over the whole request, and per stage over its prefill compute and creation. */
 export interface LabCpuReport {
   runs: {
     label: string;
     whole: WindowSummary;
     /** Per stage: its lab device (index), the compute seconds, and the device's cores used meanwhile. */
-    computes: { stage: number; name: string; device: number; seconds: number; window: WindowSummary }[];
+    computes: PhaseWindow[];
+    /**
+     * The same over each stage's session creation: on a lab device the creation shares the quota with the
+     * page's other threads (V8's compilation and GC in the thread pool, the view's drawing).
+     */
+    creates?: PhaseWindow[];
   }[];
   trace: LabCpuTrace;
 }
@@ -268,32 +281,37 @@ export interface LabCpuReport {
 export function labCpuReport(trace: LabCpuTrace, windows: readonly LabRunWindow[], labNames: string[]): LabCpuReport {
   const cores = cpus().length;
   return {
-    runs: windows.map((w) => ({
-      label: w.label,
-      whole: summariseWindow(trace, w.startMs, w.endMs, cores),
-      computes: w.run.stages.flatMap((s, n) => {
-        const c = (w.run.timings[s.peerId] ?? []).find((t) => t.phase === 'compute' && t.step === 0);
-        // page clocks start at the page's arrival of start, a few ms to a few hundred after go
-        return c
-          ? [
-              {
-                stage: n,
-                name: s.name,
-                device: labNames.indexOf(s.name),
-                seconds: (c.endMs - c.startMs) / 1000,
-                window: summariseWindow(trace, w.startMs + c.startMs, w.startMs + c.endMs, cores),
-              },
-            ]
-          : [];
-      }),
-    })),
+    runs: windows.map((w) => {
+      const phase = (name: 'compute' | 'session-create'): PhaseWindow[] =>
+        w.run.stages.flatMap((s, n) => {
+          const c = (w.run.timings[s.peerId] ?? []).find((t) => t.phase === name && t.step === 0);
+          // page clocks start at the page's arrival of start, a few ms to a few hundred after go
+          return c
+            ? [
+                {
+                  stage: n,
+                  name: s.name,
+                  device: labNames.indexOf(s.name),
+                  seconds: (c.endMs - c.startMs) / 1000,
+                  window: summariseWindow(trace, w.startMs + c.startMs, w.startMs + c.endMs, cores),
+                },
+              ]
+            : [];
+        });
+      return {
+        label: w.label,
+        whole: summariseWindow(trace, w.startMs, w.endMs, cores),
+        computes: phase('compute'),
+        creates: phase('session-create'),
+      };
+    }),
     trace: traceWithin(trace, windows),
   };
 }
 
 const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(0)}%`);
 
-/** Per run, per device: cores used / quota over the request and over each stage's prefill compute. */
+/** Per run, per device: cores used / quota over the request and over each stage's creation and prefill compute. */
 export function formatLabCpu(r: LabCpuReport): string {
   const lines = [
     'lab CPU: cores used / quota (throttled periods), per run over the whole request; machine busy cores, load',
@@ -303,7 +321,11 @@ export function formatLabCpu(r: LabCpuReport): string {
     lines.push(
       `${run.label.padEnd(12)} ${w.devices.map((d, i) => `d${i} ${d.used.toFixed(2)}/${d.cores} (${pct(d.throttledShare)})`).join('  ')}  machine ${w.machineBusyCores?.toFixed(2) ?? '-'} cores, load ${w.load1?.toFixed(1) ?? '-'}`,
     );
-    for (const c of run.computes) {
+    const rows = [
+      ...(run.creates ?? []).map((c) => ['create', c] as const),
+      ...run.computes.map((c) => ['compute', c] as const),
+    ].sort((a, b) => a[1].stage - b[1].stage);
+    for (const [what, c] of rows) {
       if (c.device < 0 || c.device >= c.window.devices.length) continue;
       const d = c.window.devices[c.device];
       const kinds = Object.entries(d.byKind)
@@ -311,7 +333,7 @@ export function formatLabCpu(r: LabCpuReport): string {
         .map(([k, v]) => `${k} ${v.toFixed(2)}`)
         .join(', ');
       lines.push(
-        `    stage ${c.stage} ${c.name.padEnd(12)} compute ${c.seconds.toFixed(2)} s: ${d.used.toFixed(2)}/${d.cores} cores (${kinds}), throttled ${pct(d.throttledShare)}`,
+        `    stage ${c.stage} ${c.name.padEnd(12)} ${what.padEnd(7)} ${c.seconds.toFixed(2)} s: ${d.used.toFixed(2)}/${d.cores} cores (${kinds}), throttled ${pct(d.throttledShare)}`,
       );
     }
   }
