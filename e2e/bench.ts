@@ -396,7 +396,7 @@ export async function main(argv: string[]): Promise<number> {
       driverTtft: r.driverTtft,
       decodeTokensPerSec: r.metrics.decodeTokensPerSec,
       perStage: r.stages,
-      // the pages' raw phase reports (ms from each page's arrival of start), for a look at what the fit saw
+      // the pages' raw phase reports (ms from the server's send of start), for a look at what the fit saw
       timings: r.timings,
     })),
     calibration,
@@ -458,7 +458,7 @@ export async function main(argv: string[]): Promise<number> {
           ]
         : []),
       `Plans: ${WARM_UP_REQUESTS} unreported warm-up requests, then one calibration request (even plan, cold); every plan after it is made and predicted with the refitted parameters. Each plan method runs ${repeats} time(s) from cold, each on a fresh plan; the plan rows and goal rows are the run of median measured TTFT (every run is under "repeats"). Goal rows after calibration come from the calibration report (e2e/calibration-report.ts).`,
-      "TTFT = the last stage's first sampled token, from its arrival of the server's start message (page clock); driverTtft = Node driver go -> first output message.",
+      "TTFT = the last stage's first sampled token, from the server's send of the start message (the last page's clock through its heartbeat clock offset; runs before session 10: from its arrival of start); driverTtft = Node driver go -> first output message.",
       `Decode tokens/s = (tokens after the first) / (time from the first to the last sampled token), last stage's clock; warm request after a warm-up and a cold request of the same plan. The pipeline and the one page run alternately ${repeats} time(s) each (plan, cold request, warm request); each is reported by its run of median decode rate (every run's rate under decode.repeats).`,
       'Shard load = unit bytes / (storage read + onnxruntime-web session create) per stage, i.e. stored unit (an OPFS file, else an IndexedDB Blob) -> session ready.',
     ],

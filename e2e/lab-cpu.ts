@@ -285,7 +285,7 @@ export function labCpuReport(trace: LabCpuTrace, windows: readonly LabRunWindow[
       const phase = (name: 'compute' | 'session-create'): PhaseWindow[] =>
         w.run.stages.flatMap((s, n) => {
           const c = (w.run.timings[s.peerId] ?? []).find((t) => t.phase === name && t.step === 0);
-          // page clocks start at the page's arrival of start, a few ms to a few hundred after go
+          // page timings start at the server's send of start (each page's clock through its heartbeat offset), ms after go
           return c
             ? [
                 {

@@ -2,8 +2,8 @@
  * Predicted vs measured, per stage and per request (pure): turns the coordinator's `plan-ready` and the
  * pages' `timings` reports into the figures the demo, the bench and the tests print and save.
  *
- * Units: seconds everywhere here (the wire's timings are ms relative to each page's arrival of `start`,
- * which the server sends to every page at once). Layer ranges shown to people are 1-based inclusive.
+ * Units: seconds everywhere here (the wire's timings are ms from the server's send of `start`, each page's
+ * clock read through its heartbeat clock offset). Layer ranges shown to people are 1-based inclusive.
  */
 import { generationMetrics, measuredPhaseInputs, type MeasuredPhaseInput } from '../client/ui/timeline-layout.ts';
 import type { PlanMethod, PredictedStage, ServerMessageOf, TimingEntry } from '../core/protocol.ts';

@@ -1,7 +1,7 @@
 /**
  * From one request's measured phases to calibration samples (pure). A page reports, per stage, its
- * phases in ms from its arrival of the request's `start` (the server sends it to every page at once, so
- * the pages' clocks line up to a few ms). Per stage this yields one prefill sample (the load split into
+ * phases in ms from the server's send of the request's `start`, read through the page's heartbeat clock
+ * offset (core/clock-offset.ts; a page that has none yet times from its own arrival of `start`). Per stage this yields one prefill sample (the load split into
  * warm-up, storage read and session creation; the compute) and one decode sample; per hand-over that
  * found its receiver waiting, one hop sample (seconds from the sender's compute end to the receiver's
  * last byte). The costs a sample is divided by (bytes P, FLOPs W, activation bytes A) come from the
@@ -124,7 +124,7 @@ export function requestSamples(
     const received = at(rt, 'receive', step);
     if (sentAtMs === null || received.length === 0 || waits.length === 0) return;
     if (Math.max(...waits.map(dur)) < WAITING_MS) return; // arrived while the receiver was busy: no link time
-    // Not clamped at 0: the two pages' clocks start at their own arrivals of start, and a hop to a page that
+    // Not clamped at 0: a page without a clock offset times from its own arrival of start, and a hop to a page that
     // got it later reads short, even negative; the fit cancels the offsets around the ring (calibration.ts).
     const seconds = (lastEnd(received) - sentAtMs) / 1000;
     out.hops.push({ requestId, from: stages[from].device, to: stages[to].device, bytes, seconds });

@@ -160,10 +160,11 @@ export function fitLinks(
   });
   const rate = (k: number, dir: 'up' | 'down') =>
     dir === 'up' ? (uplink[k] ?? devices[k].uplinkBitsPerSec) : devices[k].downlinkBitsPerSec;
-  // Each page times its phases from its own arrival of the request's start, so a hop a -> b (receiver's
-  // clock minus sender's) carries the pages' clock offset o_a - o_b as well as lambda_a + lambda_b: under
-  // CPU quotas one page received start up to seconds after another, and per-pair fits took that for
-  // latency. The offsets are constant within a request and cancel around its ring (every stage's
+  // A page times its phases from the server's send of the request's start, read through its heartbeat clock
+  // offset (off by up to half a heartbeat's round trip), or without one from its own arrival of start; so a
+  // hop a -> b (receiver's clock minus sender's) may carry the pages' clock offset o_a - o_b as well as
+  // lambda_a + lambda_b: under CPU quotas one page received start up to seconds after another, and per-pair
+  // fits took that for latency. The offsets are constant within a request and cancel around its ring (every stage's
   // hand-over and the token's way back): per request whose hops close the ring, the sum of the pairs'
   // median excess over bits / rate is 2 x the sum of its devices' lambda (each device sends once and
   // receives once). Least squares over those sums separates devices wherever requests' rings differ.

@@ -402,6 +402,7 @@ export class App {
       emulation: params?.emulation ?? null,
       signal: this.signals.signalFor(seq),
       ...(params?.holdAt ? { beforeStep: (generated: number) => this.holds.wait(generated) } : {}),
+      localTimeOf: (serverTimeMs: number) => this.client?.serverClock.localTimeOf(serverTimeMs) ?? null,
       readUnit: async (unitId: string) => {
         const r = await cache.readUnitData(unitId);
         this.dispatch({

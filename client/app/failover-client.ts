@@ -11,6 +11,7 @@
  *     DEFER_MS: the coordinator, which sees every page, decides whether the request is repaired;
  *   - the view state (failover-view-state.ts): loss, repair plan, replay, "recovered in X s".
  */
+import { epochNowMs } from '../../core/clock-offset.ts';
 import type { TandemError } from '../../core/errors.ts';
 import type { ClientMessage, ServerMessage, ServerMessageOf } from '../../core/protocol.ts';
 import { RequestHeartbeat } from '../session/request-heartbeat.ts';
@@ -63,7 +64,7 @@ export class FailoverClient {
   }
 
   private now(): number {
-    return this.hooks.now?.() ?? Date.now();
+    return this.hooks.now?.() ?? epochNowMs(); // the clock the heartbeat acks are read on (core/clock-offset.ts)
   }
 
   /** The user's request id behind a (continuation) request id. */

@@ -65,6 +65,17 @@ export interface PrepareOptions {
   signal: AbortSignal;
   /** fault injection (?hold=): awaited before each step with the tokens generated so far */
   beforeStep?: (generated: number) => Promise<void>;
+  /**
+   * This page's performance.now() at a server time (its heartbeat clock offset, core/clock-offset.ts); null
+   * while unknown. The stage times a request's phases from the server's send of its start.
+   */
+  localTimeOf?: (serverTimeMs: number) => number | null;
+}
+
+/** The request's origin on this page's clock: when the server sent its start, where the offset is known. */
+function originOf(start: ServerMessageOf<'start'>, opts: PrepareOptions): { originMs?: number } {
+  const originMs = opts.localTimeOf?.(start.serverTimeMs) ?? null;
+  return originMs === null ? {} : { originMs };
 }
 
 /** How long the stage of an ended assignment waits for a repaired plan that keeps its layers. */
@@ -334,6 +345,7 @@ export class StageController {
         sampling: start.sampling,
         ...(start.promptTokenIds ? { promptTokenIds: start.promptTokenIds } : {}),
         ...(start.resume ? { resume: start.resume } : {}),
+        ...originOf(start, opts),
       });
     });
     this.running = run.then(

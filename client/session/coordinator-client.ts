@@ -11,6 +11,7 @@
  *   (a request that crossed that close is sent again on the new socket).
  * - A server frame that fails the schema is shown to listeners as an `error` message; the connection stays.
  */
+import { ClockOffset, epochNowMs } from '../../core/clock-offset.ts';
 import { TandemError } from '../../core/errors.ts';
 import type { ClientMessage, ServerMessage, ServerMessageOf } from '../../core/protocol.ts';
 import { coordinatorUrl, ProtocolClient, type CloseInfo, type WithoutRef } from '../../core/protocol-client.ts';
@@ -35,6 +36,8 @@ export class CoordinatorClient {
   private readonly messageListeners = new Set<(m: ServerMessage) => void>();
   private readonly stateListeners = new Set<(s: ConnectionState, detail: string) => void>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
+  /** This page's clock against the server's, from the heartbeats' round trips. */
+  readonly serverClock = new ClockOffset();
   private credentials: Credentials | null = null;
   private closedByUs = false;
   private attempts = 0;
@@ -162,6 +165,8 @@ export class CoordinatorClient {
     this.protocol = protocol;
     protocol.subscribe((m) => {
       if (m.type === 'joined') this.startHeartbeat(m.heartbeatIntervalMs);
+      if (m.type === 'heartbeat-ack' && m.clientTimeMs !== undefined)
+        this.serverClock.sample(m.clientTimeMs, m.serverTimeMs, epochNowMs());
       this.emit(m);
     });
     try {
@@ -229,13 +234,15 @@ export class CoordinatorClient {
   private startHeartbeat(intervalMs: number): void {
     this.stopHeartbeat();
     const every = Math.max(50, Math.min(intervalMs, 60_000));
-    this.heartbeat = setInterval(() => {
+    const beat = () => {
       try {
-        this.send({ type: 'heartbeat', clientTimeMs: Date.now() });
+        this.send({ type: 'heartbeat', clientTimeMs: epochNowMs() });
       } catch {
         // not connected: the reconnect path takes over
       }
-    }, every);
+    };
+    beat(); // at once too: the clock offset is known from the first ack
+    this.heartbeat = setInterval(beat, every);
   }
 
   private stopHeartbeat(): void {

@@ -5,8 +5,8 @@
  * Each stage gets one lane with two rows: the plan's PREDICTION (CSGO model, prefill only: load, wait,
  * receive, compute) above, the MEASURED phases below (storage read, session create, wait, receive,
  * compute, send, sample for the prefill and the first decode steps). Time runs left to right in
- * seconds from the request's start; every page measures relative to its own arrival of `start`, which
- * the server sends to all pages at once.
+ * seconds from the request's start: every page measures from the server's send of `start`, read through
+ * its heartbeat clock offset (core/clock-offset.ts), or without one from its own arrival of it.
  */
 import type { TimingEntry } from '../../core/protocol.ts';
 import type { StageTimes } from '../../core/stage-times.ts';

@@ -148,7 +148,17 @@ export interface StartRequest {
    * from `firstIndex` and samples with index firstIndex + i, so the continuation equals an uninterrupted run.
    */
   resume?: ResumeInfo;
+  /**
+   * performance.now() of this process when the request began for the whole pipeline (in a page: the
+   * server's send of `start`, mapped through the page's heartbeat clock offset, core/clock-offset.ts): the
+   * phases are timed from it, so that every stage's phases share one origin. Absent, or not in the past
+   * 10 minutes: from run().
+   */
+  originMs?: number;
 }
+
+/** How far before run() a request's origin may lie (an older one is a broken clock, not a queue). */
+const MAX_ORIGIN_AGE_MS = 600_000;
 
 /** The `resume` field of a continuation `start` (core/protocol.ts). */
 export interface ResumeInfo {
@@ -212,7 +222,7 @@ export interface RunResult {
   finishReason: FinishReason;
   /** Phases, their times in ms since `originMs`. */
   phases: PhaseEvent[];
-  /** performance.now() when run() began: the origin of `phases` (aligns stages that share a clock). */
+  /** The origin of `phases`: the start's `originMs`, else performance.now() when run() began. */
   originMs: number;
   /** Time to first token on the last stage (ms since run()), else null. */
   timeToFirstTokenMs: number | null;
@@ -339,7 +349,9 @@ export class StagePeer {
       throw new TandemError('stage-disposed', 'This StagePeer was disposed; create a new one for the new assignment.');
     if (this.current !== null)
       throw new TandemError('request-active', `Request ${this.current} is still running on this stage.`);
-    const t0 = performance.now();
+    const now = performance.now();
+    const o = start.originMs;
+    const t0 = o !== undefined && o <= now && now - o <= MAX_ORIGIN_AGE_MS ? o : now;
     const phases: PhaseEvent[] = [];
     const record = (phase: Phase, step: number, startAbs: number, endAbs: number): void => {
       const e: PhaseEvent = {

@@ -170,4 +170,48 @@ describe("a step's phase records and its hand-over", () => {
       await Promise.all(peers.map((p) => p.dispose()));
     }
   });
+
+  it("time their phases from the start's origin when it is given (one origin for every stage), else from run()", async () => {
+    const pkg = await testPackage('qwen3', true, 'fp32');
+    const manifest = pkg.reader.manifest;
+    const ids = ['A', 'B'];
+    const net = new LoopbackNetwork();
+    const runtime = createNodeRuntime('wasm');
+    const peers = ringAssignments(parseSplit('1-2,3-4', manifest.config.num_hidden_layers), ids).map(
+      (assignment, i) =>
+        new StagePeer({
+          manifest,
+          assignment,
+          transport: net.createTransport(ids[i]),
+          runtime,
+          backend: 'wasm',
+          readUnit: async (unitId) => (await pkg.reader.readUnit(unitId)).slice(),
+          tokenizer: { hasChatTemplate: false, encode: () => [...PROMPT_IDS], decode: (t) => t.join(' ') },
+          maxPositions: 64,
+          stopTokens: [],
+        }),
+    );
+    try {
+      // the server sent start 300 ms ago; B runs 50 ms after A (it got start later)
+      const originMs = performance.now() - 300;
+      const request = { requestId: 1, prompt: 'p', maxNewTokens: 3, sampling: { temperature: 0 }, originMs };
+      const runA = peers[0].run(request);
+      await new Promise((r) => setTimeout(r, 50));
+      const [a, b] = await Promise.all([runA, peers[1].run(request)]);
+      expect(a.originMs).toBe(originMs);
+      expect(b.originMs).toBe(originMs);
+      for (const r of [a, b]) expect(Math.min(...r.phases.map((p) => p.startMs))).toBeGreaterThanOrEqual(300);
+      // on the shared origin a hand-over reads across the stages: A sent the hidden states before B had them
+      expect(one(a.phases, 'send', 0).startMs).toBeLessThanOrEqual(one(b.phases, 'receive', 0).endMs);
+      expect(one(b.phases, 'storage-read', 0).startMs).toBeGreaterThanOrEqual(350);
+
+      // an origin in the future (a clock gone wrong) is not used: the phases start at run()
+      const later = { ...request, requestId: 2, originMs: performance.now() + 60_000 };
+      const [a2] = await Promise.all(peers.map((p) => p.run(later)));
+      expect(a2.originMs).toBeLessThanOrEqual(performance.now());
+      expect(Math.min(...a2.phases.map((p) => p.startMs))).toBeLessThan(300);
+    } finally {
+      await Promise.all(peers.map((p) => p.dispose()));
+    }
+  });
 });

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { ClockOffset } from './clock-offset.ts';
+
+describe('ClockOffset', () => {
+  it('has no estimate before a sample', () => {
+    const c = new ClockOffset();
+    expect(c.estimate).toBeNull();
+    expect(c.localTimeOf(1_000)).toBeNull();
+  });
+
+  it("takes the server's time at the round trip's midpoint, from the shortest trip kept", () => {
+    // the server clock runs 5000 ms ahead; trips of 40 ms (answered in the middle) and 4 ms
+    const c = new ClockOffset();
+    c.sample(1_000, 1_000 + 20 + 5_000, 1_040);
+    expect(c.estimate).toEqual({ offsetMs: 5_000, uncertaintyMs: 20 });
+    // an ack read 58 ms late by a busy page: a longer trip whose midpoint is off by 29 ms, not kept
+    c.sample(2_000, 2_001 + 5_000, 2_060);
+    expect(c.estimate).toEqual({ offsetMs: 5_000, uncertaintyMs: 20 });
+    c.sample(3_000, 3_002 + 5_000, 3_004);
+    expect(c.estimate).toEqual({ offsetMs: 5_000, uncertaintyMs: 2 });
+  });
+
+  it('forgets samples beyond its window, and ignores impossible ones', () => {
+    const c = new ClockOffset(2);
+    c.sample(0, 1_001, 2); // offset 1000, trip 2
+    c.sample(10, 10 + 50 + 2_000, 110); // offset 2000, trip 100
+    c.sample(200, 200 + 50 + 2_000, 300); // the short sample leaves the window
+    expect(c.estimate).toEqual({ offsetMs: 2_000, uncertaintyMs: 50 });
+    c.sample(500, 9e9, 400); // received before sent
+    c.sample(600, Number.NaN, 610);
+    expect(c.estimate).toEqual({ offsetMs: 2_000, uncertaintyMs: 50 });
+  });
+
+  it("maps a server time to this process's performance.now(), unless the estimate is too loose", () => {
+    const c = new ClockOffset();
+    const now = performance.timeOrigin + performance.now();
+    c.sample(now, now + 3 + 7_000, now + 6); // server 7000 ms ahead, trip 6 ms
+    const serverMs = now + 7_000 + 100; // 100 ms after `now` on the server's clock
+    expect(c.localTimeOf(serverMs)! - (now - performance.timeOrigin)).toBeCloseTo(100, 6);
+    expect(c.localTimeOf(serverMs, 1)).toBeNull();
+  });
+});
