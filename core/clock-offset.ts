@@ -57,3 +57,11 @@ export class ClockOffset {
     return serverMs - e.offsetMs - performance.timeOrigin;
   }
 }
+
+/** How far before a run a request's origin may lie (an older one is a broken clock, not a queue). */
+const MAX_ORIGIN_AGE_MS = 600_000;
+
+/** Whether a run at `nowMs` times its phases from `originMs` (shards/runtime/stage-peer.ts StartRequest). */
+export function usableOrigin(originMs: number, nowMs: number): boolean {
+  return originMs <= nowMs && nowMs - originMs <= MAX_ORIGIN_AGE_MS;
+}

@@ -380,6 +380,11 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     ref,
     requestId: u32,
     timings: z.array(timingEntrySchema).min(1).max(MAX_TIMINGS_PER_REPORT),
+    /**
+     * Present when the timings count from the server's send of `start` on the page's clock read through its
+     * heartbeat offset (core/clock-offset.ts): the offset's bound, ms. Absent: from the page's own arrival.
+     */
+    clockUncertaintyMs: z.number().min(0).max(60_000).optional(),
   }),
   z.strictObject({
     type: z.literal('report-tokens'),
@@ -710,6 +715,8 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     planId: z.string(),
     peerId: peerIdSchema,
     timings: z.array(timingEntrySchema),
+    /** The page's `clockUncertaintyMs` (report-timings): its timings are on the server's clock to within it. */
+    clockUncertaintyMs: z.number().optional(),
   }),
   /** The server refitted the stages' devices from a request's timings (planner/calibration.ts). */
   z.strictObject({

@@ -507,7 +507,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(
         `${what} (${stagePages(r).join(' -> ')}) per token ${f(d.perTokenMs, 2)} ms: stages (input → compute / compute / compute → sent ms) ${d.stages
           .map((m) => (m ? `${f(m.ingressMs, 2)}/${f(m.kernelMs, 2)}/${f(m.egressMs, 2)}` : '-'))
-          .join('  ')}; between stages ${f(d.betweenMs, 2)} ms`,
+          .join('  ')}; between stages ${f(d.betweenMs, 2)} ms${
+          d.clockBoundMs !== null
+            ? ` (per hop ${d.hopsMs.map((x) => f(x, 2)).join(' / ')} ms, pages on the server's clock to ${f(d.clockBoundMs, 1)} ms)`
+            : ''
+        }`,
       );
     }
     if (budget) {

@@ -85,24 +85,34 @@ export interface DecodeResult {
 
 /**
  * Where a decode token went in a measured run, from the pages' own step phases (core/step-breakdown.ts):
- * the first stage's median cycle beside each stage's median input → compute, compute and compute → sent;
- * the pages' clocks are not joined here, so the wire and wake-ups between them are the cycle minus the stages' steps.
+ * the first stage's median cycle beside each stage's median input → compute, compute and compute → sent.
+ * Where every page timed the run on the server's clock (PlanRun.clocks), each hop's wire and wake-ups are
+ * read across its two pages; otherwise only their sum, the cycle minus the stages' steps.
  */
 export function breakdownOf(run: PlanRun): StepBreakdown {
   const order = [...run.stages].sort((a, b) => a.stageIndex - b.stageIndex);
-  return stepBreakdown(order.map((s) => ({ timings: run.timings[s.peerId] ?? [], offsetMs: null })));
+  const shared = order.every((s) => typeof run.clocks?.[s.peerId] === 'number');
+  return stepBreakdown(order.map((s) => ({ timings: run.timings[s.peerId] ?? [], offsetMs: shared ? 0 : null })));
 }
 
 export function decodeSteps(run: PlanRun): {
   perTokenMs: number | null;
   betweenMs: number | null;
   stages: ({ ingressMs: number; kernelMs: number; egressMs: number } | null)[];
+  /** per hop (stage i -> i + 1, the last -> first last), median ms from hand-over to the next input; null without a shared clock */
+  hopsMs: (number | null)[];
+  /** the largest bound of the pages' clocks on the server's, ms; null without a shared clock */
+  clockBoundMs: number | null;
 } {
   const b = breakdownOf(run);
+  const shared = b.tokens.length > 0;
+  const bounds = run.stages.map((s) => run.clocks?.[s.peerId]);
   return {
     perTokenMs: b.perTokenMs,
     betweenMs: b.ringWireMs,
     stages: b.stages.map((m) => m && { ingressMs: m.ingressMs, kernelMs: m.kernelMs, egressMs: m.egressMs }),
+    hopsMs: b.hopWireMs,
+    clockBoundMs: shared ? Math.max(...bounds.map((x) => x ?? 0)) : null,
   };
 }
 

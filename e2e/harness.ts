@@ -423,6 +423,7 @@ export class Harness {
       text: outputs.map((o) => o.text).join(''),
       stages: compareStages(plan, byPeer),
       timings,
+      clocks: this.collectClocks(requestId, mark),
       finishReason: done.finishReason ?? null,
     };
   }
@@ -450,6 +451,20 @@ export class Harness {
       await new Promise((r) => setTimeout(r, 1000));
     }
     return gather();
+  }
+
+  /**
+   * Per page, the bound (ms) to which its timings of `requestId` are on the server's clock, or null where
+   * any of its reports counted from its own start (core/clock-offset.ts).
+   */
+  private collectClocks(requestId: number, mark: number): Record<string, number | null> {
+    const out: Record<string, number | null> = {};
+    for (const m of this.driver.log.slice(mark)) {
+      if (m.type !== 'timings' || m.requestId !== requestId) continue;
+      const had = Object.hasOwn(out, m.peerId) ? out[m.peerId] : 0;
+      out[m.peerId] = had === null || m.clockUncertaintyMs === undefined ? null : Math.max(had, m.clockUncertaintyMs);
+    }
+    return out;
   }
 
   /** Screenshot a page into `dir/<file>`; returns the path. */

@@ -134,6 +134,11 @@ export interface PlanRun {
   stages: StageComparison[];
   /** Raw timing reports per peer id, for the report's Gantt chart. */
   timings: Record<string, TimingEntry[]>;
+  /**
+   * Per peer id, the bound (ms) to which its timings are on the server's clock (from the server's send of
+   * start), or null where they count from the page's own start; absent in runs before session 10.
+   */
+  clocks?: Record<string, number | null>;
   finishReason: 'eos' | 'max-tokens' | 'error' | 'cancelled' | null;
   screenshot?: string;
 }

@@ -104,12 +104,23 @@ describe('calibration in the coordinator', () => {
       effects.push(
         ...c.handle(
           connOf(s.peerId),
-          { type: 'report-timings', requestId: start.requestId, timings: run.timings[n] },
+          {
+            type: 'report-timings',
+            requestId: start.requestId,
+            timings: run.timings[n],
+            // the first page's timings are on the server's clock, to within 2 ms
+            ...(n === 0 ? { clockUncertaintyMs: 2 } : {}),
+          },
           3,
         ),
       );
     });
     c.handle(connOf(first.ready.stages.at(-1)!.peerId), finished(start.requestId), 4);
+    // the session sees every page's timings, with the clock they are on where the page said
+    const forwarded = sent(effects, 1).filter((m): m is ServerMessageOf<'timings'> => m.type === 'timings');
+    expect(forwarded.map((m) => [m.peerId, m.clockUncertaintyMs])).toEqual(
+      first.ready.stages.map((s, n) => [s.peerId, n === 0 ? 2 : undefined]),
+    );
     const calibrations = sent(effects, 1).filter((m): m is ServerMessageOf<'calibration'> => m.type === 'calibration');
     expect(calibrations.length).toBeGreaterThan(0);
     const last = calibrations.at(-1)!;

@@ -1402,6 +1402,7 @@ export class Coordinator {
       planId: request.attemptPlans.get(msg.requestId) ?? request.planId,
       peerId: peer.peerId,
       timings: msg.timings,
+      ...(msg.clockUncertaintyMs !== undefined ? { clockUncertaintyMs: msg.clockUncertaintyMs } : {}),
     };
     out.sendAll(this.sessionConns(session), timings);
     this.calibrate(session, request, msg.timings, nowMs, out);

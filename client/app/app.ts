@@ -417,6 +417,11 @@ export class App {
         onPhase: (requestId, p) => this.dispatch({ type: 'stage-phase', seq, requestId, ...p }),
         onTokens: (requestId, report) => this.dispatch({ type: 'stage-tokens', seq, requestId, report }),
         onLinkLost: (peerId, requestId) => this.failover.onLinkLost(peerId, requestId),
+        onClock: (requestId, aligned) =>
+          this.timingReporter.setClock(
+            requestId,
+            aligned ? (this.client?.serverClock.estimate?.uncertaintyMs ?? null) : null,
+          ),
       },
     };
   }

@@ -10,6 +10,7 @@
  * The runtime (onnxruntime-web, transformers.js, PeerJS) is imported lazily: the page shows and
  * profiles at once, and the large modules load while the user reads the join code.
  */
+import { usableOrigin } from '../../core/clock-offset.ts';
 import { TandemError } from '../../core/errors.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
 import type { ServerMessageOf, TimingPhase } from '../../core/protocol.ts';
@@ -49,6 +50,8 @@ export interface StageHooks {
   onLinkLost?: (peerId: string, requestId: number) => void;
   /** failover: a repaired plan's assignment kept this stage; it re-linked without a new session */
   onRelinked?: (planId: string) => void;
+  /** `requestId`'s phases count from the server's send of its start (aligned) or from the run's own start */
+  onClock?: (requestId: number, aligned: boolean) => void;
 }
 
 export interface PrepareOptions {
@@ -75,7 +78,9 @@ export interface PrepareOptions {
 /** The request's origin on this page's clock: when the server sent its start, where the offset is known. */
 function originOf(start: ServerMessageOf<'start'>, opts: PrepareOptions): { originMs?: number } {
   const originMs = opts.localTimeOf?.(start.serverTimeMs) ?? null;
-  return originMs === null ? {} : { originMs };
+  const aligned = originMs !== null && usableOrigin(originMs, performance.now());
+  opts.hooks.onClock?.(start.requestId, aligned);
+  return aligned ? { originMs } : {};
 }
 
 /** How long the stage of an ended assignment waits for a repaired plan that keeps its layers. */

@@ -42,4 +42,27 @@ describe('TimingReporter', () => {
     expect(() => r.add(1, entry(0))).not.toThrow();
     expect(errors).toHaveLength(1);
   });
+
+  it("says which requests' phases are on the server's clock, and how closely", () => {
+    const sent: { requestId: number; clock: number | undefined }[] = [];
+    const r = new TimingReporter(
+      (m) => sent.push({ requestId: m.requestId, clock: m.clockUncertaintyMs }),
+      () => undefined,
+    );
+    r.setClock(1, 1.5);
+    r.setClock(2, null);
+    r.add(1, entry(0));
+    r.add(2, entry(0));
+    r.add(3, entry(0)); // never set: from the page's own start
+    r.flush();
+    expect(sent.sort((a, b) => a.requestId - b.requestId)).toEqual([
+      { requestId: 1, clock: 1.5 },
+      { requestId: 2, clock: undefined },
+      { requestId: 3, clock: undefined },
+    ]);
+    r.setClock(1, null); // a second run of request 1 (a repair) on its own start
+    r.add(1, entry(1));
+    r.flush();
+    expect(sent.at(-1)).toEqual({ requestId: 1, clock: undefined });
+  });
 });

@@ -43,6 +43,7 @@
  * ('stage-timeout', 'transport-closed', 'session-create-failed', 'prompt-too-long', ...), passed to
  * onError and thrown from run(); nothing hangs: every wait has a timeout (frameTimeoutMs).
  */
+import { usableOrigin } from '../../core/clock-offset.ts';
 import { TandemError } from '../../core/errors.ts';
 import {
   endFrame,
@@ -156,9 +157,6 @@ export interface StartRequest {
    */
   originMs?: number;
 }
-
-/** How far before run() a request's origin may lie (an older one is a broken clock, not a queue). */
-const MAX_ORIGIN_AGE_MS = 600_000;
 
 /** The `resume` field of a continuation `start` (core/protocol.ts). */
 export interface ResumeInfo {
@@ -350,8 +348,7 @@ export class StagePeer {
     if (this.current !== null)
       throw new TandemError('request-active', `Request ${this.current} is still running on this stage.`);
     const now = performance.now();
-    const o = start.originMs;
-    const t0 = o !== undefined && o <= now && now - o <= MAX_ORIGIN_AGE_MS ? o : now;
+    const t0 = start.originMs !== undefined && usableOrigin(start.originMs, now) ? start.originMs : now;
     const phases: PhaseEvent[] = [];
     const record = (phase: Phase, step: number, startAbs: number, endAbs: number): void => {
       const e: PhaseEvent = {
