@@ -242,6 +242,9 @@ const decodeSteps = z.looseObject({
   perTokenMs: z.number().nullable(),
   betweenMs: z.number().nullable(),
   stages: z.array(z.looseObject({ ingressMs: z.number(), kernelMs: z.number(), egressMs: z.number() }).nullable()),
+  // session 10 on: per hop, where the pages timed the run on the server's clock
+  hopsMs: z.array(z.number().nullable()).optional(),
+  clockBoundMs: z.number().nullable().optional(),
 });
 
 // e2e/calibration-report.ts's CalibrationReport (issue 12), as the bench saves it
@@ -842,7 +845,12 @@ function e2eSection(json: unknown): string {
       parts.push(
         "Where a decode token went (the pages' own step phases, medians): the first stage's cycle per token, each stage's input → compute / compute / compute → sent (ms), and the cycle minus the stages' steps (the wire and wake-ups between the pages, which share no clock):",
         table(
-          ['run', 'per token ms', 'stages: input → compute / compute / compute → sent ms', 'between stages ms'],
+          [
+            'run',
+            'per token ms',
+            'stages: input → compute / compute / compute → sent ms',
+            'between stages ms (per hop)',
+          ],
           steps.flatMap(([run, x]) =>
             x
               ? [
@@ -854,7 +862,9 @@ function e2eSection(json: unknown): string {
                         m ? [m.ingressMs, m.kernelMs, m.egressMs].map((v) => formatNumber(v)).join(' / ') : '-',
                       )
                       .join(' · '),
-                    x.betweenMs,
+                    x.clockBoundMs != null && x.hopsMs
+                      ? `${x.betweenMs === null ? '-' : formatNumber(x.betweenMs)} (${x.hopsMs.map((h) => (h === null ? '-' : formatNumber(h))).join(' / ')}; clocks to ${formatNumber(x.clockBoundMs)} ms)`
+                      : x.betweenMs,
                   ],
                 ]
               : [],
@@ -1215,8 +1225,15 @@ const decodeTrace = z.looseObject({
       longTasks: z.number(),
       byEvent: z.array(z.looseObject({ name: z.string(), ms: z.number(), count: z.number() })),
       byFunction: z.array(z.looseObject({ name: z.string(), ms: z.number() })),
+      longTaskList: z
+        .array(z.looseObject({ startMs: z.number(), durationMs: z.number(), cpuMs: z.number().nullable() }))
+        .optional(),
     }),
   ),
+  /** per renderer, its thread pool's CPU by kind (runs before session 10 lack it) */
+  background: z
+    .array(z.looseObject({ pid: z.number(), totalMs: z.number(), byKind: z.record(z.string(), z.number()) }))
+    .optional(),
   loadAverage: z.looseObject({ before: z.array(z.number()), after: z.array(z.number()) }),
   method: z.string(),
 });
@@ -1260,6 +1277,36 @@ function decodeTraceSection(json: unknown): string {
           .join('; '),
       ]),
     ),
+    ...(threads.some((t) => t.longTaskList?.length)
+      ? [
+          "The longest tasks of each thread, wall and the thread's own CPU ms (a task far longer than its CPU waited for a core: on a lab device, for its CPU group's quota):",
+          table(
+            ['thread', 'longest tasks: wall / CPU ms'],
+            threads.map((t) => [
+              `${t.thread} (pid ${t.pid})`,
+              (t.longTaskList ?? [])
+                .slice(0, 4)
+                .map((l) => `${formatNumber(l.durationMs)} / ${l.cpuMs === null ? '-' : formatNumber(l.cpuMs)}`)
+                .join('; '),
+            ]),
+          ),
+        ]
+      : []),
+    ...(d.background?.length
+      ? [
+          "Each renderer's thread pool over the traced request, CPU ms (on a lab device it shares the stage's quota):",
+          table(
+            ['renderer', 'thread pool CPU ms', 'of which'],
+            d.background.map((b) => [
+              `pid ${b.pid}`,
+              b.totalMs,
+              Object.entries(b.byKind)
+                .map(([k, ms]) => `${k} ${formatNumber(ms)}`)
+                .join('; '),
+            ]),
+          ),
+        ]
+      : []),
   ].join('\n\n');
 }
 
@@ -1445,6 +1492,34 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s9-full.json',
     render: e2eSection,
   },
+  'e2e-s10-quiet.json': {
+    title: 'End to end, every part, session 10 start (session 9 code)',
+    about:
+      "The whole `npm run bench` on the code session 9 left, started on a quiet machine (load 0.1) that other work loaded to 4-7 by the decode and failover parts. Plans: TTFT within 4% after calibration for every plan, DP fastest and 0.72x even, the measured ranking as predicted; median phase error 17.0% (dp), 13.6% (even), 14.1% (heuristic), 2.3% (single): dp's was the miss, its session creations 17-46% off and its prefill computes 8-31% off. Decode (host loaded): 4-page 12.2 tok/s against one page 19.4 (0.63), 78 ms per token against 24.9 ms of kernels. Shard load / raw read 0.33; longest cold main-thread task 144 ms.",
+    run: 'npm run bench -- --out bench/results/e2e-s10-quiet.json',
+    render: e2eSection,
+  },
+  'e2e-s10-profile-opfs.json': {
+    title: 'End to end, every part, session 10: the profile reads storage as a stage does',
+    about:
+      "The whole `npm run bench` after the profile's storage read moved to the store and thread a stage reads from: a test unit stored like a cached unit (an OPFS file here) and read by the inference worker under the page's emulated cap (client/profiler/stored-unit-read.ts). Load 1.1 at the start, 2.9 at the end. Plans: TTFT within 4% after calibration for every plan, DP fastest and 0.72x even, ranking as predicted; median phase error 24.8% (dp), 11.2% (even), 12.1% (heuristic), 6.4% (single): dp's session creations were over-predicted by 25-38% (fitted on the earlier even requests; creation gets faster through a session) and its first stage's compute under-predicted by 31%. Before calibration the storage reads were predicted within 6-13% (10-15% with the old main-thread IndexedDB probe in e2e-s10-quiet). Decode: 4-page 18.2 tok/s against one page 24.4 (0.74), 46 ms per token; shard load / raw read 0.23; longest cold main-thread task 188 ms.",
+    run: 'npm run bench -- --out bench/results/e2e-s10-profile-opfs.json',
+    render: e2eSection,
+  },
+  'e2e-lab-s10-clock.json': {
+    title: "Plans on the device lab, session 10: pages on the server's clock",
+    about:
+      "The plan comparison alone (`--skip hop,decode,api,failover`) after pages time a request's phases from the server's send of `start`, each reading its clock through the offset its heartbeats' round trips give (core/clock-offset.ts), so that a hand-over reads across two pages: the hand-overs that found their receiver loaded measured 9-28 ms here, against 3-121 ms in session 9's whole bench, whose pages each timed from their own arrival of `start`. Load 2.6-3.4. TTFT after calibration within 13% (dp), 2%, 1% and 0%; median phase error 15.6% (dp, a miss by 0.6 points), 4.6%, 14.9%, 4.5%; DP fastest and 0.79x even; ranking as predicted. The misses are session creation (4-150% off, over- and under-predicted) and the model's hand-overs (predicted 14-41 ms against 9-28 ms measured).",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s10-clock.json',
+    render: e2eSection,
+  },
+  'e2e-decode-lab-s10-hops.json': {
+    title: 'Decode on the device lab, session 10: each hop of the ring on its own',
+    about:
+      "The decode part alone on 4 equal 0.4-core lab devices, after the pages time their phases on the server's clock (to within 0.6 ms here), so each hop of the browser ring is read across its two pages for the first time. Load 3.4-4.3. Per token 42.1 ms: kernels 4.2 / 1.8 / 2.8 / 8.3 ms, input → compute 0.3-0.4 ms and compute → sent 0.8-2.3 ms per stage, and the hops 1.2 / 2.6 / 1.2 / 3.1 ms (the last is the sampled token's way back to the first stage) against 0.35 ms one way between two idle lab devices. 4-page 20.8 tok/s against one page 27.5 (0.76; alternated runs 18.0 / 20.8 / 22.6 and 27.5 / 25.1 / 28.3). The CPU windows now cover each stage's session creation too: in them the renderer's thread pool (V8's compilers and GC) used up to 0.22 of the device's 0.4 core against the inference worker's 0.07-0.30.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-decode-lab-s10-hops.json',
+    render: e2eSection,
+  },
   'e2e-decode-lab-s9-a-period10ms.json': {
     title: 'Decode on the device lab, session 9 (a): the 10 ms CFS period',
     about:
@@ -1589,6 +1664,20 @@ const SECTIONS: Record<string, Section> = {
     title: 'A 4-page ring decoding, traced, after',
     about: 'The same 4-page trace after the cuts (the label names the commit; see the one-page section).',
     run: 'npm run bench:decode-trace -- --pages 4 --out bench/results/decode-trace-4-after.json --label after',
+    render: decodeTraceSection,
+  },
+  'decode-trace-lab-cold-s10.json': {
+    title: 'A cold request on 4 lab devices, traced after 3 cold requests (session 10)',
+    about:
+      "`bench:decode-trace --lab equal --cold --cold-after 3` on the realistic preset: four equal 0.4-core lab devices (each its own Chromium, CPU group and namespace), an even plan, three untraced cold requests on fresh plans, then the traced one (storage read, session creation, prefill, 32 tokens). Load 2.1-2.8. The inference workers' longest tasks ran 4-8x longer than their own CPU (e.g. 705 ms of wall for 88 ms of CPU): the rest of the device's quota went to its other threads, the trace's own sampling profiler among them, and 240-310 ms per renderer of thread-pool work, a third of it V8 compiling wasm functions to its top tier, most of that while the session was being created. The first cold request of the same line-up (the section below) had 240-380 ms of top-tier compilation per renderer; after three, 80-170 ms remained: the warm-up does not pay all of it, since V8 compiles a function to its top tier when it has become hot.",
+    run: 'npm run bench:decode-trace -- --pages 4 --preset realistic --lab equal --cold --cold-after 3 --out bench/results/decode-trace-lab-cold-s10.json',
+    render: decodeTraceSection,
+  },
+  'decode-trace-lab-cold-first-s10.json': {
+    title: 'The first cold request on 4 lab devices, traced (session 10)',
+    about:
+      "As above without untraced cold requests first: the pages' first request after joining and warming up. Load 5.5-5.9 (the host was busy). Thread-pool top-tier wasm compilation 240-380 ms per renderer; main-thread draws of 4-24 ms of CPU took 60-310 ms of wall.",
+    run: 'npm run bench:decode-trace -- --pages 4 --preset realistic --lab equal --cold --out bench/results/decode-trace-lab-cold-first-s10.json',
     render: decodeTraceSection,
   },
   'compute-profile.json': {
