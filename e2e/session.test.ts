@@ -155,6 +155,13 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
         await expect
           .poll(() => lastPage.page.locator('#timeline-body').textContent(), { timeout: 10_000 })
           .toMatch(/\d+\.\d\d tok\/s/);
+        // every page timed the request on the server's clock (its heartbeats' offset), so the ring's hops
+        // read across pages: on the harness's copy of the timings and in the page's decode figures
+        for (const s of plan.stages) expect(run.clocks?.[s.peerId], `${s.displayName}'s clock`).toBeLessThan(50);
+        expect(plan.stages.length).toBeGreaterThan(1);
+        await expect
+          .poll(() => lastPage.page.locator('[data-figure="decode-hops"]').textContent(), { timeout: 10_000 })
+          .toMatch(new RegExp(`${plan.stages[0].displayName} → ${plan.stages[1].displayName} \\d+\\.\\d`));
         const first = h.page(plan.stages[0].displayName);
         await first.page.waitForTimeout(500);
         await h.screenshot(first, ARTIFACTS, `session-${backend}.png`);

@@ -547,6 +547,29 @@ describe('reduce: go, start, tokens', () => {
     expect(done.last).toEqual([{ type: 'flush-timings' }]);
   });
 
+  it("the session's timings keep, per page, whether they are on the server's clock", () => {
+    const entry = (step: number) => ({ phase: 'compute' as const, step, startMs: step, endMs: step + 1 });
+    const timings = (peerId: string, step: number, clockUncertaintyMs?: number) =>
+      server({
+        type: 'timings',
+        requestId: 7,
+        planId: 'p1',
+        peerId,
+        timings: [entry(step)],
+        ...(clockUncertaintyMs !== undefined ? { clockUncertaintyMs } : {}),
+      });
+    const r = play([...RUNNING, timings(ME, 0, 0.5), timings(ME, 1, 1.5), timings(OTHER, 0, 2), timings(OTHER, 1)]);
+    expect(r.state.timings.get(7)?.get(OTHER)).toHaveLength(2);
+    // the largest bound of a page's reports; one report on the page's own start makes them all unaligned
+    expect(r.state.clocks.get(7)).toEqual(
+      new Map([
+        [ME, 1.5],
+        [OTHER, null],
+      ]),
+    );
+    expect(play([timings(OTHER, 2, 0.1)], r.state).state.clocks.get(7)?.get(OTHER)).toBeNull();
+  });
+
   it('a stage that fails: error state, banner, reported with the request id', () => {
     const r = play([...RUNNING, { type: 'stage-failed', seq: 1, requestId: 7, error: new Error('boom'), seconds: 1 }]);
     expect(r.state.stage).toMatchObject({ state: 'error', detail: 'stage-failed' });

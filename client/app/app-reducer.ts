@@ -510,7 +510,14 @@ function onServer(step: Step, m: ServerMessage): void {
     case 'timings': {
       const byPeer = s.timings.get(m.requestId) ?? new Map<string, readonly TimingEntry[]>();
       const merged = withEntry(byPeer, m.peerId, mergeTimings(byPeer.get(m.peerId) ?? [], m.timings));
-      step.set({ timings: withEntry(s.timings, m.requestId, merged) });
+      // one report counted from the page's own start makes its timings unaligned
+      const clocks = s.clocks.get(m.requestId) ?? new Map<string, number | null>();
+      const had = clocks.has(m.peerId) ? (clocks.get(m.peerId) ?? null) : 0;
+      const bound = had === null || m.clockUncertaintyMs === undefined ? null : Math.max(had, m.clockUncertaintyMs);
+      step.set({
+        timings: withEntry(s.timings, m.requestId, merged),
+        clocks: withEntry(s.clocks, m.requestId, withEntry(clocks, m.peerId, bound)),
+      });
       return;
     }
     case 'peer-error': {

@@ -134,6 +134,11 @@ export interface AppState {
   readonly outputs: readonly OutputState[];
   /** requestId -> peerId -> measured phases */
   readonly timings: ReadonlyMap<number, ReadonlyMap<string, readonly TimingEntry[]>>;
+  /**
+   * requestId -> peerId -> the bound (ms) to which that page's timings are on the server's clock, null
+   * where they count from the page's own start (core/clock-offset.ts)
+   */
+  readonly clocks: ReadonlyMap<number, ReadonlyMap<string, number | null>>;
   /** stages of the plan that ran each request (to draw the timeline after a re-plan) */
   readonly requestStages: ReadonlyMap<number, readonly PredictedStage[]>;
   /** host: this session answers the server's OpenAI-compatible API */
@@ -194,6 +199,7 @@ export function initialState(): AppState {
     stage: { state: 'idle', requestId: null, backend: null, detail: '' },
     outputs: [],
     timings: new Map(),
+    clocks: new Map(),
     requestStages: new Map(),
     serveApi: false,
     calibration: null,

@@ -489,7 +489,14 @@ export function mountPage(root: HTMLElement, app: App): void {
       lastWidth = width;
       lastTimelineAt = performance.now();
       lastTimelineRequest = reqId;
-      if (stages.length) renderTimeline(timelineBody, { stages, measured, decodeSteps: 3, width });
+      if (stages.length)
+        renderTimeline(timelineBody, {
+          stages,
+          measured,
+          clocks: reqId !== null ? s.clocks.get(reqId) : undefined,
+          decodeSteps: 3,
+          width,
+        });
       else
         fill(
           timelineBody,

@@ -41,6 +41,21 @@ describe('stepFigures', () => {
     expect(f.computeMs).toBe(12);
     expect(f.overheadMs).toBe(7);
     expect(f.betweenMs).toBe(1); // 20 - (a's median step 6 + b's 13)
+    expect(f.hops).toBeNull(); // the pages' clocks are not known to agree
+  });
+
+  it("reads each hop across its two pages where both timed the request on the server's clock", () => {
+    const stages = [stage(0, 'a'), stage(1, 'b')];
+    // a hands over at 100 n + 7; b has it at 100 n + 10 and hands back at 100 n + 17; a's next input at 100 (n + 1)
+    const ring = (readyAt: number) => [1, 2, 3].flatMap((n) => step(n, 100 * n + readyAt, 1, 5, 1));
+    const measured = new Map<string, TimingEntry[]>([
+      ['a', ring(0)],
+      ['b', ring(10)],
+    ]);
+    const f = stepFigures(stages, measured, new Map([['a', 0.4], ['b', 1.5]]))!;
+    expect(f.hops).toEqual({ labels: ['page a → page b', 'page b → page a'], ms: [3, 83], clockBoundMs: 1.5 });
+    // one page on its own clock: no hop is read across pages
+    expect(stepFigures(stages, measured, new Map([['a', 0.4], ['b', null]]))!.hops).toBeNull();
   });
 
   it('is null until the first stage has two decode inputs and every stage a decode step', () => {

@@ -1,8 +1,9 @@
 /**
  * Where a decode step's time goes, for the page (pure): per stage the median 'ingress' (input here ->
  * compute began), 'kernel' (compute) and 'egress' (compute ended -> output sent) of the decode steps, and
- * per token the first stage's median cycle beside the stages' compute and overhead. Pages do not share a
- * clock, so the time between stages (the wire and the wake-ups) is what the cycle leaves over.
+ * per token the first stage's median cycle beside the stages' compute and overhead. The time between
+ * stages (the wire and the wake-ups) is what the cycle leaves over; where every page timed the request on
+ * the server's clock (core/clock-offset.ts), also each hop's own median, read across its two pages.
  */
 import type { PredictedStage, TimingEntry } from '../../core/protocol.ts';
 import { stepBreakdown } from '../../core/step-breakdown.ts';
@@ -23,15 +24,23 @@ export interface StepFigures {
   overheadMs: number;
   /** perTokenMs minus the stages' median step times: between stages, ms */
   betweenMs: number;
+  /**
+   * Where every page's timings are on the server's clock: per hop (stage i -> i + 1, the last back to the
+   * first) the median ms from the sender's hand-over to the receiver's input, and the clocks' largest bound.
+   */
+  hops: { labels: string[]; ms: (number | null)[]; clockBoundMs: number } | null;
 }
 
 /** null until every stage reported decode steps (and the first stage two of them). */
 export function stepFigures(
   stages: readonly PredictedStage[],
   measured: ReadonlyMap<string, readonly TimingEntry[]>,
+  clocks?: ReadonlyMap<string, number | null>,
 ): StepFigures | null {
   const ordered = [...stages].sort((a, b) => a.stageIndex - b.stageIndex);
-  const b = stepBreakdown(ordered.map((s) => ({ timings: measured.get(s.peerId) ?? [], offsetMs: null })));
+  const bounds = ordered.map((s) => clocks?.get(s.peerId));
+  const shared = ordered.length > 1 && bounds.every((x) => typeof x === 'number');
+  const b = stepBreakdown(ordered.map((s) => ({ timings: measured.get(s.peerId) ?? [], offsetMs: shared ? 0 : null })));
   if (b.perTokenMs === null || b.ringWireMs === null || !ordered.length) return null;
   const rows = ordered.map((s, i) => {
     const m = b.stages[i]!;
@@ -43,5 +52,13 @@ export function stepFigures(
     computeMs: rows.reduce((sum, r) => sum + r.kernelMs, 0),
     overheadMs: rows.reduce((sum, r) => sum + r.ingressMs + r.egressMs, 0),
     betweenMs: b.ringWireMs,
+    hops:
+      shared && b.tokens.length > 0
+        ? {
+            labels: ordered.map((s, i) => `${s.displayName} → ${ordered[(i + 1) % ordered.length].displayName}`),
+            ms: b.hopWireMs,
+            clockBoundMs: Math.max(...bounds),
+          }
+        : null,
   };
 }

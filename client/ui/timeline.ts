@@ -32,8 +32,10 @@ export const PHASE_STYLE: Record<TimelinePhase, { color: string; label: string }
 
 export interface TimelineData {
   stages: readonly PredictedStage[];
-  /** measured timings per peer id (ms from that page's `start`) */
+  /** measured timings per peer id (ms from the server's send of `start`, or that page's own start) */
   measured: ReadonlyMap<string, readonly TimingEntry[]>;
+  /** per peer id, the bound (ms) to which its timings are on the server's clock; null: they are not */
+  clocks?: ReadonlyMap<string, number | null>;
   decodeSteps?: number;
   /** the host's width in CSS px when the caller knows it (a ResizeObserver): reading clientWidth after DOM changes forces a layout */
   width?: number;
@@ -90,7 +92,7 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   if (kept && kept.chartKey === key && kept.figures.isConnected && kept.figures.parentElement === host) {
     // the SVG stays as it is (no rebuild, no re-layout of its hundreds of nodes)
     fill(kept.figures, ...figureItems(predictedT, metrics));
-    fill(kept.steps, stepTable(stepFigures(data.stages, data.measured)));
+    fill(kept.steps, stepTable(stepFigures(data.stages, data.measured, data.clocks)));
     return metrics;
   }
   const big = width >= 900;
@@ -268,7 +270,7 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   const figures = h('div.timeline-figures', {}, ...figureItems(predictedT, metrics));
   const scroller = h('div.timeline-scroll', {});
   scroller.append(root);
-  const steps = h('div.timeline-steps', {}, stepTable(stepFigures(data.stages, data.measured)));
+  const steps = h('div.timeline-steps', {}, stepTable(stepFigures(data.stages, data.measured, data.clocks)));
   fill(host, figures, scroller, legend, steps);
   drawn.set(host, { chartKey: key, figures, steps });
   return metrics;
@@ -306,6 +308,7 @@ function figureItems(predictedT: number | null, metrics: ReturnType<typeof gener
 /** A decode step per stage: input here -> compute -> output sent, medians (item 5 of issue 11). */
 function stepTable(f: StepFigures | null): HTMLElement | null {
   if (!f) return null;
+  const hops = f.hops;
   const ms = (x: number) => x.toFixed(1);
   return h(
     'div.step-figures',
@@ -330,5 +333,17 @@ function stepTable(f: StepFigures | null): HTMLElement | null {
         ),
       ),
     ),
+    hops
+      ? h(
+          'p.hint',
+          { 'data-figure': 'decode-hops' },
+          `Hops, hand-over to the next stage's input (medians, ms; the pages' clocks agree to ${ms(hops.clockBoundMs)} ms): ${hops.labels
+            .map((label, i) => {
+              const x = hops.ms[i];
+              return `${label} ${x === null ? '–' : ms(x)}`;
+            })
+            .join(' · ')}`,
+        )
+      : null,
   );
 }
