@@ -4,7 +4,7 @@
  * bytes and a file without its IndexedDB records is recognisably debris. The inference worker reads them
  * with synchronous access handles (shards/runtime/opfs-file.ts); this side writes, sizes and removes.
  */
-import { readOpfsUnit, type OpfsDirectory, type OpfsUnit } from '../../shards/runtime/opfs-file.ts';
+import { readOpfsUnit, writeOpfsFile, type OpfsDirectory, type OpfsUnit } from '../../shards/runtime/opfs-file.ts';
 
 export const OPFS_UNITS_DIR = 'tandem-units';
 
@@ -39,12 +39,9 @@ export class OpfsUnits {
     if ((await this.size(unit)) === bytes.byteLength) return unit;
     const handle = await (await this.dir()).getFileHandle(file, { create: true });
     if (!handle.createWritable) return null;
-    const w = await handle.createWritable();
     try {
-      await w.write(bytes);
-      await w.close();
+      await writeOpfsFile(await handle.createWritable(), bytes);
     } catch (err) {
-      await w.abort().catch(() => undefined);
       await this.remove(file);
       throw err;
     }

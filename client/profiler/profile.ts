@@ -21,7 +21,7 @@ import {
   type MatmulPoint,
 } from './webgpu-matmul.ts';
 import { benchmarkCpu } from './cpu-matmul.ts';
-import { benchmarkStorage } from './storage-bench.ts';
+import { benchmarkStorage, type StorageBenchResult } from './storage-bench.ts';
 import {
   benchmarkStoredUnitRead,
   indexedDbTestUnitStore,
@@ -105,15 +105,7 @@ export interface ComputeProfile {
  * The storage read as a stage makes it: a unit stored as the shard cache stores it, read by the inference
  * worker (stored-unit-read.ts); where the runtime did not start, IndexedDB read on the main thread.
  */
-export interface StorageRead {
-  store: UnitStoreKind | 'indexeddb-main-thread';
-  bytes: number;
-  readSeconds: number;
-  readBytesPerSec: number;
-  writeBytesPerSec: number;
-  runs: number;
-  method: string;
-}
+export type StorageRead = StorageBenchResult & { store: UnitStoreKind | 'indexeddb-main-thread' };
 
 export interface ProfileResult {
   report: ProfileReport;

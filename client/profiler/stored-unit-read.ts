@@ -11,10 +11,11 @@
  */
 import { createStore, del, get, set, type UseStore } from 'idb-keyval';
 import { TandemError } from '../../core/errors.ts';
-import type { OpfsDirectory, OpfsUnit } from '../../shards/runtime/opfs-file.ts';
+import { writeOpfsFile, type OpfsDirectory, type OpfsUnit } from '../../shards/runtime/opfs-file.ts';
 import type { ExecutionBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
 import { buildMatmulChainModel, SYNTHETIC_WEIGHTS_FILE } from './session-bench.ts';
+import type { StorageBenchResult } from './storage-bench.ts';
 import { median } from './timing.ts';
 
 export type UnitStoreKind = 'opfs' | 'indexeddb';
@@ -27,18 +28,12 @@ export interface TestUnitStore {
   remove(): Promise<void>;
 }
 
-export interface StoredReadResult {
+/** readSeconds: the median read in the worker (emulated cap included) */
+export type StoredReadResult = StorageBenchResult & {
   store: UnitStoreKind;
-  bytes: number;
-  /** median read seconds in the worker (emulated cap included) */
-  readSeconds: number;
-  readBytesPerSec: number;
-  writeBytesPerSec: number;
-  runs: number;
   /** each probe session's creation after its read, seconds (worker trip included) */
   createSeconds: number[];
-  method: string;
-}
+};
 
 export interface StoredReadOptions {
   runtime: StageRuntime;
@@ -112,14 +107,7 @@ export function opfsTestUnitStore(root: () => Promise<OpfsDirectory>): TestUnitS
       const handle = await (await dir()).getFileHandle(TEST_FILE, { create: true });
       if (!handle.createWritable)
         throw new TandemError('storage-unavailable', 'This browser cannot write files to its private file system.');
-      const w = await handle.createWritable();
-      try {
-        await w.write(bytes);
-        await w.close();
-      } catch (err) {
-        await w.abort().catch(() => undefined);
-        throw err;
-      }
+      await writeOpfsFile(await handle.createWritable(), bytes);
       const unit: OpfsUnit = { kind: 'opfs-file', dir: TEST_DIR, file: TEST_FILE, bytes: bytes.byteLength };
       return unit;
     },

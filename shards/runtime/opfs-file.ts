@@ -45,6 +45,17 @@ export interface OpfsDirectory {
   keys(): AsyncIterableIterator<string>;
 }
 
+/** Writes `bytes` as the file's whole content (it lands on close); a failed write is aborted and rethrown. */
+export async function writeOpfsFile(writable: OpfsWritable, bytes: Uint8Array<ArrayBuffer>): Promise<void> {
+  try {
+    await writable.write(bytes);
+    await writable.close();
+  } catch (err) {
+    await writable.abort().catch(() => undefined);
+    throw err;
+  }
+}
+
 export function isOpfsUnit(value: unknown): value is OpfsUnit {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Partial<OpfsUnit>;

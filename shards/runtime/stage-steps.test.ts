@@ -19,7 +19,7 @@ import { ReferenceModel } from '../reference-forward.ts';
 import { testPackage } from '../stage-test-packages.ts';
 import { createNodeRuntime } from './ort-node.ts';
 import { parseSplit } from './pipeline-runner.ts';
-import { ringAssignments, StagePeer, type PhaseEvent, type TokenEvent } from './stage-peer.ts';
+import { ringAssignments, StagePeer, type PhaseEvent, type StagePeerOptions, type TokenEvent } from './stage-peer.ts';
 
 const PROMPT_IDS = [11, 200, 37, 5, 380, 91, 64, 2];
 const NEW_TOKENS = 6;
@@ -38,6 +38,39 @@ const one = (phases: PhaseEvent[], phase: PhaseEvent['phase'], step: number): Ph
   return found[0];
 };
 
+type TestPackage = Awaited<ReturnType<typeof testPackage>>;
+
+/**
+ * The StagePeers of a ring over `split` (one per id) on `net`, each on Node's onnxruntime-web wasm, with
+ * `per(i)`'s options on top (another transport or runtime, listeners).
+ */
+function ringPeers(
+  pkg: TestPackage,
+  split: string,
+  ids: string[],
+  net: LoopbackNetwork,
+  per: (i: number) => Partial<StagePeerOptions> = () => ({}),
+): StagePeer[] {
+  const manifest = pkg.reader.manifest;
+  const runtime = createNodeRuntime('wasm');
+  return ringAssignments(parseSplit(split, manifest.config.num_hidden_layers), ids).map((assignment, i) => {
+    const own = per(i);
+    return new StagePeer({
+      manifest,
+      assignment,
+      runtime,
+      backend: 'wasm',
+      readUnit: async (unitId) => (await pkg.reader.readUnit(unitId)).slice(),
+      tokenizer: { hasChatTemplate: false, encode: () => [...PROMPT_IDS], decode: (t) => t.join(' ') },
+      maxPositions: 64,
+      stopTokens: [],
+      ...own,
+      // one transport per id on the network: the stage's own where `per` gives one
+      transport: own.transport ?? net.createTransport(ids[i]),
+    });
+  });
+}
+
 describe('a step in three parts on every stage of a ring', () => {
   it('ingress, kernel, egress: present, contiguous, placed where the step begins and ends; tokens accounted exactly', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
@@ -46,26 +79,15 @@ describe('a step in three parts on every stage of a ring', () => {
     const ids = ['A', 'B', 'C'];
     const net = new LoopbackNetwork();
     const tokens: TokenEvent[] = [];
-    const inline = createNodeRuntime('wasm');
-    const peers = ringAssignments(parseSplit('1,2-3,4', manifest.config.num_hidden_layers), ids).map(
-      (assignment, i) =>
-        new StagePeer({
-          manifest,
-          assignment,
-          transport: net.createTransport(ids[i]),
-          runtime: i === 1 ? workerRuntime : inline,
-          backend: 'wasm',
-          readUnit: async (unitId) => (await pkg.reader.readUnit(unitId)).slice(),
-          tokenizer: {
-            hasChatTemplate: false,
-            encode: () => [...PROMPT_IDS],
-            decode: (t) => t.map((x) => `<${x}>`).join(''),
-          },
-          maxPositions: 64,
-          stopTokens: [],
-          onToken: (e) => tokens.push(e),
-        }),
-    );
+    const peers = ringPeers(pkg, '1,2-3,4', ids, net, (i) => ({
+      ...(i === 1 ? { runtime: workerRuntime } : {}),
+      tokenizer: {
+        hasChatTemplate: false,
+        encode: () => [...PROMPT_IDS],
+        decode: (t) => t.map((x) => `<${x}>`).join(''),
+      },
+      onToken: (e) => tokens.push(e),
+    }));
     try {
       const results = await Promise.all(
         peers.map((p) => p.run({ requestId: 1, prompt: 'p', maxNewTokens: NEW_TOKENS, sampling: { temperature: 0 } })),
@@ -113,10 +135,8 @@ describe('a step in three parts on every stage of a ring', () => {
 describe("a step's phase records and its hand-over", () => {
   it('reach the listener only after the step output is on the link (a listener never delays the hand-over)', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
-    const manifest = pkg.reader.manifest;
     const ids = ['A', 'B'];
     const net = new LoopbackNetwork();
-    const runtime = createNodeRuntime('wasm');
     // one log for both stages, in the order things happened: frames handed to the link, and phase records
     const log: string[] = [];
     const logged = (id: string, transport: PipelineTransport): PipelineTransport => ({
@@ -131,21 +151,10 @@ describe("a step's phase records and its hand-over", () => {
       setPolicy: (policy) => transport.setPolicy(policy),
       close: () => transport.close(),
     });
-    const peers = ringAssignments(parseSplit('1-2,3-4', manifest.config.num_hidden_layers), ids).map(
-      (assignment, i) =>
-        new StagePeer({
-          manifest,
-          assignment,
-          transport: logged(ids[i], net.createTransport(ids[i])),
-          runtime,
-          backend: 'wasm',
-          readUnit: async (unitId) => (await pkg.reader.readUnit(unitId)).slice(),
-          tokenizer: { hasChatTemplate: false, encode: () => [...PROMPT_IDS], decode: (t) => t.join(' ') },
-          maxPositions: 64,
-          stopTokens: [],
-          onPhase: (e) => log.push(`${ids[i]} ${e.phase} ${e.step}`),
-        }),
-    );
+    const peers = ringPeers(pkg, '1-2,3-4', ids, net, (i) => ({
+      transport: logged(ids[i], net.createTransport(ids[i])),
+      onPhase: (e) => log.push(`${ids[i]} ${e.phase} ${e.step}`),
+    }));
     try {
       await Promise.all(
         peers.map((p) => p.run({ requestId: 1, prompt: 'p', maxNewTokens: 4, sampling: { temperature: 0 } })),
@@ -173,24 +182,9 @@ describe("a step's phase records and its hand-over", () => {
 
   it("time their phases from the start's origin when it is given (one origin for every stage), else from run()", async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
-    const manifest = pkg.reader.manifest;
     const ids = ['A', 'B'];
     const net = new LoopbackNetwork();
-    const runtime = createNodeRuntime('wasm');
-    const peers = ringAssignments(parseSplit('1-2,3-4', manifest.config.num_hidden_layers), ids).map(
-      (assignment, i) =>
-        new StagePeer({
-          manifest,
-          assignment,
-          transport: net.createTransport(ids[i]),
-          runtime,
-          backend: 'wasm',
-          readUnit: async (unitId) => (await pkg.reader.readUnit(unitId)).slice(),
-          tokenizer: { hasChatTemplate: false, encode: () => [...PROMPT_IDS], decode: (t) => t.join(' ') },
-          maxPositions: 64,
-          stopTokens: [],
-        }),
-    );
+    const peers = ringPeers(pkg, '1-2,3-4', ids, net);
     try {
       // the server sent start 300 ms ago; B runs 50 ms after A (it got start later)
       const originMs = performance.now() - 300;
