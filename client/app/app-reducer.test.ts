@@ -567,7 +567,11 @@ describe('reduce: go, start, tokens', () => {
         [OTHER, null],
       ]),
     );
-    expect(play([timings(OTHER, 2, 0.1)], r.state).state.clocks.get(7)?.get(OTHER)).toBeNull();
+    expect(
+      play([timings(OTHER, 2, 0.1)], r.state)
+        .state.clocks.get(7)
+        ?.get(OTHER),
+    ).toBeNull();
   });
 
   it('a stage that fails: error state, banner, reported with the request id', () => {

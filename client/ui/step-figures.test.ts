@@ -52,10 +52,26 @@ describe('stepFigures', () => {
       ['a', ring(0)],
       ['b', ring(10)],
     ]);
-    const f = stepFigures(stages, measured, new Map([['a', 0.4], ['b', 1.5]]))!;
+    const f = stepFigures(
+      stages,
+      measured,
+      new Map([
+        ['a', 0.4],
+        ['b', 1.5],
+      ]),
+    )!;
     expect(f.hops).toEqual({ labels: ['page a → page b', 'page b → page a'], ms: [3, 83], clockBoundMs: 1.5 });
     // one page on its own clock: no hop is read across pages
-    expect(stepFigures(stages, measured, new Map([['a', 0.4], ['b', null]]))!.hops).toBeNull();
+    expect(
+      stepFigures(
+        stages,
+        measured,
+        new Map([
+          ['a', 0.4],
+          ['b', null],
+        ]),
+      )!.hops,
+    ).toBeNull();
   });
 
   it('is null until the first stage has two decode inputs and every stage a decode step', () => {
