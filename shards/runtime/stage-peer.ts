@@ -222,7 +222,7 @@ export interface RunResult {
   phases: PhaseEvent[];
   /** The origin of `phases`: the start's `originMs`, else performance.now() when run() began. */
   originMs: number;
-  /** Time to first token on the last stage (ms since run()), else null. */
+  /** Time to first token on the last stage (ms since `originMs`), else null. */
   timeToFirstTokenMs: number | null;
 }
 
