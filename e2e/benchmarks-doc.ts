@@ -1499,6 +1499,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s10-quiet.json',
     render: e2eSection,
   },
+  'e2e-s10-final.json': {
+    title: "End to end, every part, session 10's final code",
+    about:
+      "The whole `npm run bench` on the session's last code: the profile's storage read in the worker, pages on the server's clock, hops one by one. Load 1.0 at the start, 3.0 at the end. Plans: TTFT after calibration within 0.5% (dp), 3.7%, 8.2% and 1.0%; median phase error 13.9% (dp), 8.0% (even), 19.5% (heuristic: its prefill computes 21-22% slower than predicted on three stages, a creation 32% off, its hand-overs 25-99%), 1.2% (single); DP fastest and 0.71x even; ranking as predicted. Decode on the equal lab: 4-page 18.1 tok/s against one page 22.5 (0.80, the goal met in this run); per token 42.6 ms against kernels 16.4 ms + hops 3.4 ms (x 2.15), the hops read one by one 1.5 / 1.0 / 2.5 / 4.2 ms (clocks to 0.6 ms). Shard load / raw read 0.27 (median stage); longest cold main-thread task 153 ms. API and failover goals met.",
+    run: 'npm run bench -- --out bench/results/e2e-s10-final.json',
+    render: e2eSection,
+  },
   'e2e-s10-profile-opfs.json': {
     title: 'End to end, every part, session 10: the profile reads storage as a stage does',
     about:
