@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClockOffset } from './clock-offset.ts';
+import { ClockOffset, mergeClockBound } from './clock-offset.ts';
 
 describe('ClockOffset', () => {
   it('has no estimate before a sample', () => {
@@ -38,5 +38,14 @@ describe('ClockOffset', () => {
     const serverMs = now + 7_000 + 100; // 100 ms after `now` on the server's clock
     expect(c.localTimeOf(serverMs)! - (now - performance.timeOrigin)).toBeCloseTo(100, 6);
     expect(c.localTimeOf(serverMs, 1)).toBeNull();
+  });
+
+  it("merges a page's reports of one request: the largest bound, none once a report was unaligned", () => {
+    expect(mergeClockBound(undefined, 2)).toBe(2);
+    expect(mergeClockBound(2, 0.5)).toBe(2);
+    expect(mergeClockBound(0.5, 3)).toBe(3);
+    expect(mergeClockBound(undefined, undefined)).toBeNull();
+    expect(mergeClockBound(2, undefined)).toBeNull();
+    expect(mergeClockBound(null, 1)).toBeNull();
   });
 });

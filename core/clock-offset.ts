@@ -65,3 +65,11 @@ const MAX_ORIGIN_AGE_MS = 600_000;
 export function usableOrigin(originMs: number, nowMs: number): boolean {
   return originMs <= nowMs && nowMs - originMs <= MAX_ORIGIN_AGE_MS;
 }
+
+/**
+ * A page's clock bound over its timing reports of one request: the largest `clockUncertaintyMs` so far,
+ * null once one report counted from the page's own start. `had` is undefined before the first report.
+ */
+export function mergeClockBound(had: number | null | undefined, reported: number | undefined): number | null {
+  return had === null || reported === undefined ? null : Math.max(had ?? 0, reported);
+}

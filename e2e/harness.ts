@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import WebSocket from 'ws';
+import { mergeClockBound } from '../core/clock-offset.ts';
 import { TandemError } from '../core/errors.ts';
 import { coordinatorUrl, ProtocolClient } from '../core/protocol-client.ts';
 import {
@@ -461,8 +462,7 @@ export class Harness {
     const out: Record<string, number | null> = {};
     for (const m of this.driver.log.slice(mark)) {
       if (m.type !== 'timings' || m.requestId !== requestId) continue;
-      const had = Object.hasOwn(out, m.peerId) ? out[m.peerId] : 0;
-      out[m.peerId] = had === null || m.clockUncertaintyMs === undefined ? null : Math.max(had, m.clockUncertaintyMs);
+      out[m.peerId] = mergeClockBound(Object.hasOwn(out, m.peerId) ? out[m.peerId] : undefined, m.clockUncertaintyMs);
     }
     return out;
   }

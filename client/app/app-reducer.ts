@@ -19,6 +19,7 @@
  * One case per server message type: a new message is one more case in `onServer`. The assignment's
  * part (downloads, the stage, cancels) is in assignment-reducer.ts.
  */
+import { mergeClockBound } from '../../core/clock-offset.ts';
 import { TandemError } from '../../core/errors.ts';
 import { assertNever, type ServerMessage, type ServerMessageOf, type TimingEntry } from '../../core/protocol.ts';
 import type { AppEvent, PageOpened, UserEvent } from './app-events.ts';
@@ -510,10 +511,8 @@ function onServer(step: Step, m: ServerMessage): void {
     case 'timings': {
       const byPeer = s.timings.get(m.requestId) ?? new Map<string, readonly TimingEntry[]>();
       const merged = withEntry(byPeer, m.peerId, mergeTimings(byPeer.get(m.peerId) ?? [], m.timings));
-      // one report counted from the page's own start makes its timings unaligned
       const clocks = s.clocks.get(m.requestId) ?? new Map<string, number | null>();
-      const had = clocks.has(m.peerId) ? (clocks.get(m.peerId) ?? null) : 0;
-      const bound = had === null || m.clockUncertaintyMs === undefined ? null : Math.max(had, m.clockUncertaintyMs);
+      const bound = mergeClockBound(clocks.get(m.peerId), m.clockUncertaintyMs);
       step.set({
         timings: withEntry(s.timings, m.requestId, merged),
         clocks: withEntry(s.clocks, m.requestId, withEntry(clocks, m.peerId, bound)),
