@@ -218,6 +218,7 @@ export async function main(argv: string[]): Promise<number> {
   let plans: PlanRun[] = [];
   let calibration: CalibrationReport | null = null;
   let calibrationRuns: PlanRun[] = [];
+  let coldRuns: PlanRun[] = [];
   let labCpu: LabCpuReport | null = null;
   let profiles: DemoReport['profiles'] | null = null;
   let repeated: DemoReport['repeats'] | null = null;
@@ -248,6 +249,7 @@ export async function main(argv: string[]): Promise<number> {
     repeated = report.repeats ?? null;
     calibration = report.calibration ?? null;
     calibrationRuns = report.calibrationRuns ?? [];
+    coldRuns = report.coldRuns ?? [];
     labCpu = report.labCpu ?? null;
     profiles = report.profiles ?? null;
   }
@@ -406,6 +408,16 @@ export async function main(argv: string[]): Promise<number> {
     calibrationRuns: calibrationRuns.map((r, i) => ({
       label: i === calibrationRuns.length - 1 ? 'calibration' : `warm-up ${i + 1}`,
       method: r.method,
+      ttft: r.metrics.ttft,
+      perStage: r.stages,
+      timings: r.timings,
+    })),
+    // every cold plan run (repeats included) in the order it ran: a replay of the calibration learns from
+    // each, as the server did (e2e/calibration-replay.ts)
+    coldRuns: coldRuns.map((r) => ({
+      method: r.method,
+      planId: r.planId,
+      predictedT: r.predictedLatency,
       ttft: r.metrics.ttft,
       perStage: r.stages,
       timings: r.timings,

@@ -114,6 +114,19 @@ describe('calibration replay', () => {
     expect(slow.predictedTtft).toBe(normal.predictedTtft);
   });
 
+  it('learns from every cold run where the file has them all (coldRuns), not only the reported ones', () => {
+    const a = saved('even', [0, 1, 2], [2, 2, 2], 11);
+    const repeat = saved('even', [2, 0, 1], [1, 3, 2], 12, 3); // a repeat the report left out: 3x slower
+    const c = saved('dp', [1, 2, 0], [3, 2, 1], 13);
+    const reported = { ...bench, coldStart: [a, c] };
+    const all = replayCalibration(manifest, { ...reported, coldRuns: [a, repeat, c] }, TOKENS);
+    const inOrder = replayCalibration(manifest, { ...bench, coldStart: [a, repeat, c] }, TOKENS);
+    const reportedOnly = replayCalibration(manifest, reported, TOKENS);
+    expect(all.map((p) => p.predictedTtft)).toEqual(inOrder.map((p) => p.predictedTtft));
+    expect(all).toHaveLength(3);
+    expect(all[2].predictedTtft).not.toBeCloseTo(reportedOnly[1].predictedTtft, 3);
+  });
+
   it('names the page whose profile is missing', () => {
     expect(() => replayCalibration(manifest, { ...bench, profiles: { p1: profiles[0] } }, TOKENS)).toThrow(/'p2'/);
   });

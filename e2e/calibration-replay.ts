@@ -6,7 +6,9 @@
  *
  *   npm run calibration-replay -- bench/results/e2e-lab-s7-run3.json [more.json]
  *
- * With the code that ran the bench, the predictions equal its `predictedT`. Pure apart from the CLI.
+ * With the code that ran the bench, the predictions equal its `predictedT` where the file has every cold
+ * run (`coldRuns`, since session 11); older files hold only each method's reported run, so the store
+ * misses the repeats in between and the replay drifts from the bench. Pure apart from the CLI.
  */
 import { readFileSync } from 'node:fs';
 import type { ModelManifest } from '../shards/manifest.ts';
@@ -24,6 +26,9 @@ import { PHASE_FLOOR_SEC } from './calibration-report.ts';
 /** One saved request: its stages (pipeline order) and each page's phase report. */
 export interface SavedRun {
   method: string;
+  /** The plan's id and the TTFT the bench's server predicted for it (cold plan runs only). */
+  planId?: string;
+  predictedT?: number;
   ttft: number | null;
   perStage: {
     peerId: string;
@@ -39,14 +44,22 @@ export interface SavedRun {
 export interface SavedBench {
   /** Warm-up and calibration requests, in order (not predicted, only learnt from). */
   calibrationRuns: SavedRun[];
-  /** The plans, in the order they ran. */
+  /** The reported plans (one per method), in the order they ran. */
   coldStart: SavedRun[];
+  /**
+   * Every cold plan run, repeats included, in the order it ran (bench runs since session 11). The server
+   * learnt from each; a replay of `coldStart` alone misses the repeats between them and drifts from it.
+   */
+  coldRuns?: SavedRun[];
   /** Page display name -> its profile. */
   profiles: Record<string, ProfileReport | null>;
 }
 
 export interface ReplayedPlan {
   method: string;
+  planId: string | null;
+  /** What the bench's server predicted for this run (null where the file does not say). */
+  benchPredictedTtft: number | null;
   measuredTtft: number | null;
   predictedTtft: number;
   ttftError: number | null;
@@ -58,7 +71,7 @@ const NO_TIMES = { load: 0, wait: 0, comm: 0, compute: 0, startTime: 0, finishTi
 
 export function replayCalibration(manifest: ModelManifest, bench: SavedBench, tokens: number): ReplayedPlan[] {
   const store = new CalibrationStore(manifest);
-  const runs = [...bench.calibrationRuns, ...bench.coldStart];
+  const runs = [...bench.calibrationRuns, ...(bench.coldRuns ?? bench.coldStart)];
   const profileOf = (name: string): ProfileReport => {
     const p = bench.profiles[name];
     if (!p) throw new TandemError('replay-invalid', `No profile of page '${name}' in the run; re-run the bench.`);
@@ -97,6 +110,8 @@ export function replayCalibration(manifest: ModelManifest, bench: SavedBench, to
       const T = evaluatePlan(problem, plan).latency;
       out.push({
         method: run.method,
+        planId: run.planId ?? null,
+        benchPredictedTtft: run.predictedT ?? null,
         measuredTtft: run.ttft,
         predictedTtft: T,
         ttftError: run.ttft ? relativeError(T, run.ttft) : null,
@@ -142,7 +157,6 @@ async function main(argv: string[]): Promise<void> {
   for (const file of positionals) {
     const json = JSON.parse(readFileSync(file, 'utf8')) as SavedBench & {
       model: { preset: 'realistic' | 'demo' | 'tiny' };
-      coldStart: (SavedRun & { predictedT: number })[];
     };
     if (!Array.isArray(json.calibrationRuns) || typeof json.profiles !== 'object')
       throw new TandemError(
@@ -160,11 +174,12 @@ async function main(argv: string[]): Promise<void> {
     console.log(
       `${file}: ranking measured ${order((p) => p.measuredTtft)}; predicted ${order((p) => p.predictedTtft)}`,
     );
-    plans.forEach((p, i) =>
+    if (!json.coldRuns)
+      console.log('  (no coldRuns in this file: only the reported runs are replayed, so predictions drift)');
+    for (const p of plans)
       console.log(
-        `  ${p.method.padEnd(10)} measured ${p.measuredTtft?.toFixed(3) ?? '-'} s, predicted ${p.predictedTtft.toFixed(3)} s (the bench's code: ${json.coldStart[i].predictedT.toFixed(3)}), error ${pct(p.ttftError)}, median phase error ${pct(p.medianPhaseError)}`,
-      ),
-    );
+        `  ${p.method.padEnd(10)} measured ${p.measuredTtft?.toFixed(3) ?? '-'} s, predicted ${p.predictedTtft.toFixed(3)} s (the bench's code: ${p.benchPredictedTtft?.toFixed(3) ?? '-'}), error ${pct(p.ttftError)}, median phase error ${pct(p.medianPhaseError)}`,
+      );
   }
 }
 

@@ -40,6 +40,8 @@ export interface DemoReport {
   profiles?: Record<string, RosterPeer['profile'] | null>;
   /** The unreported warm-up and the calibration request, as measured (what the first refit saw). */
   calibrationRuns?: PlanRun[];
+  /** Every cold plan run, repeats included, in the order they ran (each taught the calibration). */
+  coldRuns?: PlanRun[];
   /** On the device lab: each device's CPU use and throttling per run (e2e/lab-cpu.ts). */
   labCpu?: LabCpuReport;
   /** Where each method ran several times from cold: every run, and the plan id of the one reported. */

@@ -180,6 +180,8 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
       calibrationRuns: windows
         .filter((w) => w.label.startsWith('warm-up') || w.label === 'calibration')
         .map((w) => w.run),
+      // every plan run in the order it ran, each a lesson for the server's calibration (a replay needs all)
+      coldRuns: windows.filter((w) => !w.label.startsWith('warm-up') && w.label !== 'calibration').map((w) => w.run),
       ...(trace ? { labCpu: labCpuReport(trace, windows, labNames) } : {}),
       title: `Tandem cold start: ${o.peers.length} emulated pages`,
       createdAt: new Date().toISOString(),
