@@ -24,6 +24,7 @@ import { AssignmentSignals } from './assignment-signals.ts';
 import { FailoverClient } from './failover-client.ts';
 import { StageController, type PrepareOptions } from './stage-runner.ts';
 import { TimingReporter } from './timing-reporter.ts';
+import { TokenReportBatcher } from './token-report-batcher.ts';
 
 export type { GoRequest, PlanRequest } from './app-events.ts';
 
@@ -69,6 +70,8 @@ export class App {
   private cache: ShardCache | null = null;
   private readonly stage = new StageController();
   private readonly signals = new AssignmentSignals();
+  /** the last stage's tokens, batched on their way to the server (token-report-batcher.ts) */
+  private readonly tokenReports = new TokenReportBatcher();
   private readonly timingReporter = new TimingReporter(
     (m) => this.client?.send(m),
     (error) => this.dispatch({ type: 'failed', source: 'stage', fallbackCode: 'unexpected', error }),
@@ -415,7 +418,10 @@ export class App {
       hooks: {
         onBackend: (backend, why) => this.dispatch({ type: 'stage-backend', seq, backend, why }),
         onPhase: (requestId, p) => this.dispatch({ type: 'stage-phase', seq, requestId, ...p }),
-        onTokens: (requestId, report) => this.dispatch({ type: 'stage-tokens', seq, requestId, report }),
+        onTokens: (requestId, report) =>
+          this.tokenReports.push(requestId, report, (batch) =>
+            this.dispatch({ type: 'stage-tokens', seq, requestId, report: batch }),
+          ),
         onLinkLost: (peerId, requestId) => this.failover.onLinkLost(peerId, requestId),
         onClock: (requestId, aligned) =>
           this.timingReporter.setClock(
@@ -438,10 +444,12 @@ export class App {
     const requestId = start.requestId;
     this.stage.run(start, opts).then(
       () => {
+        this.tokenReports.flush(requestId);
         this.failover.onRunFinished(requestId);
         this.dispatch({ type: 'stage-finished', seq, requestId, seconds: seconds() });
       },
       (error: unknown) => {
+        this.tokenReports.flush(requestId); // the tokens made before the failure still count
         const failed = () => this.dispatch({ type: 'stage-failed', seq, requestId, error, seconds: seconds() });
         if (this.current.cancelled.has(requestId)) {
           failed(); // the reducer shows a cancelled request as done
