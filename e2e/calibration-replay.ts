@@ -65,6 +65,8 @@ export interface ReplayedPlan {
   ttftError: number | null;
   /** Median relative error over the phases of at least PHASE_FLOOR_SEC (finish left out). */
   medianPhaseError: number | null;
+  /** Every stage's compared phases, measured and predicted (s), finish left out. */
+  phases: { stage: number; name: string; phase: string; measured: number; predicted: number }[];
 }
 
 const NO_TIMES = { load: 0, wait: 0, comm: 0, compute: 0, startTime: 0, finishTime: 0 };
@@ -100,13 +102,20 @@ export function replayCalibration(manifest: ModelManifest, bench: SavedBench, to
       };
       const plan = run.perStage.map((s, n) => ({ device: n, layers: s.range }));
       const predicted = predictedPhases(problem, plan);
-      const errors = measuredPhases(timings).flatMap((m, n) =>
+      const phases = measuredPhases(timings).flatMap((m, n) =>
         m
-          ? COMPARED_PHASES.filter((ph) => ph !== 'finish' && m[ph] >= PHASE_FLOOR_SEC).map((ph) =>
-              relativeError(predicted[n][ph], m[ph])!,
-            )
+          ? COMPARED_PHASES.filter((ph) => ph !== 'finish').map((phase) => ({
+              stage: n,
+              name: run.perStage[n].name,
+              phase,
+              measured: m[phase],
+              predicted: predicted[n][phase],
+            }))
           : [],
       );
+      const errors = phases
+        .filter((p) => p.measured >= PHASE_FLOOR_SEC)
+        .map((p) => relativeError(p.predicted, p.measured)!);
       const T = evaluatePlan(problem, plan).latency;
       out.push({
         method: run.method,
@@ -116,6 +125,7 @@ export function replayCalibration(manifest: ModelManifest, bench: SavedBench, to
         predictedTtft: T,
         ttftError: run.ttft ? relativeError(T, run.ttft) : null,
         medianPhaseError: errors.length ? median(errors) : null,
+        phases,
       });
     }
     // then it teaches the store, as the pages' reports did
@@ -140,12 +150,13 @@ const USAGE = `usage: npm run calibration-replay -- [--tokens N] BENCH.json [mor
   Replays saved lab runs through the server's calibration and prints, per plan, the TTFT the current
   code predicts after calibration against the measured one (and the median per-phase error).
   --tokens N   prompt length the plans were made for (default 256, the bench's)
+  --phases     also print every stage's phases, measured / predicted (s), and the error
   --help       this text`;
 
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseCliArgs({
     args: argv,
-    options: { tokens: { type: 'string', default: '256' } },
+    options: { tokens: { type: 'string', default: '256' }, phases: { type: 'boolean', default: false } },
     allowPositionals: true,
   });
   if (positionals.length === 0) throw usageError('give at least one bench JSON');
@@ -176,10 +187,16 @@ async function main(argv: string[]): Promise<void> {
     );
     if (!json.coldRuns)
       console.log('  (no coldRuns in this file: only the reported runs are replayed, so predictions drift)');
-    for (const p of plans)
+    for (const p of plans) {
       console.log(
         `  ${p.method.padEnd(10)} measured ${p.measuredTtft?.toFixed(3) ?? '-'} s, predicted ${p.predictedTtft.toFixed(3)} s (the bench's code: ${p.benchPredictedTtft?.toFixed(3) ?? '-'}), error ${pct(p.ttftError)}, median phase error ${pct(p.medianPhaseError)}`,
       );
+      if (values.phases)
+        for (const ph of p.phases.filter((x) => x.measured > 0 || x.predicted > 0))
+          console.log(
+            `      ${ph.stage} ${ph.name.padEnd(12)} ${ph.phase.padEnd(15)} ${ph.measured.toFixed(3)} / ${ph.predicted.toFixed(3)} s${ph.measured >= PHASE_FLOOR_SEC ? `  ${pct(relativeError(ph.predicted, ph.measured))}` : '  (under the floor)'}`,
+          );
+    }
   }
 }
 
