@@ -161,7 +161,8 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
         expect(plan.stages.length).toBeGreaterThan(1);
         await expect
           .poll(() => lastPage.page.locator('[data-figure="decode-hops"]').textContent(), { timeout: 10_000 })
-          .toMatch(new RegExp(`${plan.stages[0].displayName} → ${plan.stages[1].displayName} \\d+\\.\\d`));
+          // a hop shorter than the clocks' bound may read below zero: the figure shows it as measured
+          .toMatch(new RegExp(`${plan.stages[0].displayName} → ${plan.stages[1].displayName} -?\\d+\\.\\d`));
         const first = h.page(plan.stages[0].displayName);
         await first.page.waitForTimeout(500);
         await h.screenshot(first, ARTIFACTS, `session-${backend}.png`);

@@ -472,7 +472,9 @@ export function mountPage(root: HTMLElement, app: App): void {
     const stages =
       (reqId !== null ? s.requestStages.get(reqId) : undefined) ?? s.plan?.stages ?? s.assignment?.stages ?? [];
     const measured = (reqId !== null ? s.timings.get(reqId) : undefined) ?? new Map<string, TimingEntry[]>();
-    const key = `${reqId}:${stages.map((x) => `${x.peerId}${x.finishTime}`).join()}:${[...measured.values()].reduce((n, v) => n + v.length, 0)}`;
+    const clocks = reqId !== null ? s.clocks.get(reqId) : undefined;
+    // a page's clock bound may come in a report of no new phases: it changes the hops line all the same
+    const key = `${reqId}:${stages.map((x) => `${x.peerId}${x.finishTime}`).join()}:${[...measured.values()].reduce((n, v) => n + v.length, 0)}:${[...(clocks ?? [])].join()}`;
     // while tokens come, new phases arrive every few ms: the chart follows at most every
     // TIMELINE_DECODE_MS (a trailing render shows the last ones), and at once when the output is done
     const sinceLast = performance.now() - lastTimelineAt;
@@ -493,7 +495,7 @@ export function mountPage(root: HTMLElement, app: App): void {
         renderTimeline(timelineBody, {
           stages,
           measured,
-          clocks: reqId !== null ? s.clocks.get(reqId) : undefined,
+          clocks,
           decodeSteps: 3,
           width,
         });
