@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClockOffset, mergeClockBound } from './clock-offset.ts';
+import { ClockOffset, mergeClockBound, requestOrigin } from './clock-offset.ts';
 
 describe('ClockOffset', () => {
   it('has no estimate before a sample', () => {
@@ -47,5 +47,18 @@ describe('ClockOffset', () => {
     expect(mergeClockBound(undefined, undefined)).toBeNull();
     expect(mergeClockBound(2, undefined)).toBeNull();
     expect(mergeClockBound(null, 1)).toBeNull();
+  });
+
+  it('a start handled at once may map a little ahead of now: it is now, and the bound says how far off', () => {
+    // mapped 2 ms in the past, bound 3 ms: as mapped
+    expect(requestOrigin(998, 3, 1_000)).toEqual({ originMs: 998, boundMs: 3 });
+    // mapped 1 ms ahead within a 3 ms bound: now, bound unchanged
+    expect(requestOrigin(1_001, 3, 1_000)).toEqual({ originMs: 1_000, boundMs: 3 });
+    // 8 ms ahead of a 3 ms bound: the estimate is off by at least 8 ms, and says so
+    expect(requestOrigin(1_008, 3, 1_000)).toEqual({ originMs: 1_000, boundMs: 8 });
+    // farther ahead than any usable estimate, or older than ten minutes: a broken clock
+    expect(requestOrigin(1_060, 3, 1_000)).toBeNull();
+    expect(requestOrigin(1_000, 3, 700_000)).toBeNull();
+    expect(requestOrigin(Number.NaN, 3, 1_000)).toBeNull();
   });
 });

@@ -56,10 +56,44 @@ export class ClockOffset {
     if (!e || e.uncertaintyMs > maxUncertaintyMs) return null;
     return serverMs - e.offsetMs - performance.timeOrigin;
   }
+
+  /**
+   * The origin of a request whose start the server sent at `serverMs`, for a run beginning now on this
+   * process (requestOrigin); null without an estimate within `maxUncertaintyMs`.
+   */
+  originOf(serverMs: number, maxUncertaintyMs = 50): RequestOrigin | null {
+    const e = this.estimate;
+    const mapped = this.localTimeOf(serverMs, maxUncertaintyMs);
+    return e && mapped !== null ? requestOrigin(mapped, e.uncertaintyMs, performance.now(), maxUncertaintyMs) : null;
+  }
 }
 
 /** How far before a run a request's origin may lie (an older one is a broken clock, not a queue). */
 const MAX_ORIGIN_AGE_MS = 600_000;
+
+/** Where a run times its phases from, on this process's performance.now(), and how far that may be off. */
+export interface RequestOrigin {
+  originMs: number;
+  boundMs: number;
+}
+
+/**
+ * The origin of a run at `nowMs` from its start's send mapped onto this clock (`mappedMs`, off by at most
+ * `uncertaintyMs`). A start handled at once (its stage warm, its page idle) maps to within the bound of
+ * now, so it may map a little into the future: that send was now, and the bound grows to what the
+ * estimate was off by. A send mapped more than `maxAheadMs` ahead, or older than MAX_ORIGIN_AGE_MS, says
+ * the clock is broken: none.
+ */
+export function requestOrigin(
+  mappedMs: number,
+  uncertaintyMs: number,
+  nowMs: number,
+  maxAheadMs = 50,
+): RequestOrigin | null {
+  const ahead = mappedMs - nowMs;
+  if (!Number.isFinite(mappedMs) || ahead > maxAheadMs || -ahead > MAX_ORIGIN_AGE_MS) return null;
+  return { originMs: Math.min(mappedMs, nowMs), boundMs: Math.max(uncertaintyMs, ahead) };
+}
 
 /** Whether a run at `nowMs` times its phases from `originMs` (shards/runtime/stage-peer.ts StartRequest). */
 export function usableOrigin(originMs: number, nowMs: number): boolean {

@@ -29,6 +29,11 @@ export type Effect =
   // ---- the device
   | { type: 'profile'; name: string; params: PageParams | null }
   | { type: 'load-manifest'; model: ModelRef; params: PageParams | null }
+  /**
+   * warm the runtime's kernels for the session's model (every path: layers, embedding, head) in the
+   * background, once the profile no longer measures: a first request then does not wait for it
+   */
+  | { type: 'warm-up-kernels'; params: PageParams | null }
   | { type: 'sweep-cache' }
   | { type: 'clear-cache' }
   | { type: 'download-units'; seq: number; units: readonly string[] }

@@ -220,6 +220,23 @@ describe('reduce: start-up and joining', () => {
     expect(types(r.last)).toEqual(effects);
   });
 
+  it('warms the kernels once both the profile and the manifest are in, whichever comes last', () => {
+    // the profile's own measurements are over first: the warm-up would share the worker with them
+    const profiled = {
+      type: 'profile-finished',
+      result: { report: { name: 'ann' }, details: { issues: [] } },
+      seconds: 5,
+    } as unknown as AppEvent;
+    const manifestIn: AppEvent = { type: 'manifest-loaded', manifest: MANIFEST, seconds: 0.03 };
+    const warm = (effects: Effect[]) => effects.filter((e) => e.type === 'warm-up-kernels');
+    const profileLast = play([...JOINED, manifestIn, profiled]);
+    expect(warm(profileLast.effects[JOINED.length])).toEqual([]); // manifest alone: not yet
+    expect(warm(profileLast.last)).toEqual([{ type: 'warm-up-kernels', params: profileLast.state.params }]);
+    const manifestLast = play([...JOINED, profiled, manifestIn]);
+    expect(warm(manifestLast.effects[JOINED.length])).toEqual([]); // profile alone: not yet
+    expect(warm(manifestLast.last)).toHaveLength(1);
+  });
+
   it('the join request carries the normalised code and the display name', () => {
     const r = play([opened('?name=ann'), { type: 'join-requested', rawCode: 'k7q2 mnOp' }]);
     expect(r.last).toContainEqual({

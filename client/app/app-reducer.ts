@@ -82,6 +82,7 @@ export function reduce(state: AppState, event: AppEvent, nowMs: number): Reducti
       for (const issue of event.result.details.issues)
         step.error(new TandemError(issue.code, issue.message), 'profile', issue.code, 'warning');
       sendProfile(step);
+      if (step.state.manifest) step.emit({ type: 'warm-up-kernels', params: step.state.params });
       break;
     }
     case 'profile-failed':
@@ -140,6 +141,7 @@ export function reduce(state: AppState, event: AppEvent, nowMs: number): Reducti
         cache: { ...step.state.cache, packageName: event.manifest.name, state: 'checking' },
       });
       step.emit({ type: 'sweep-cache' });
+      if (step.state.profile) step.emit({ type: 'warm-up-kernels', params: step.state.params });
       break;
     case 'manifest-failed':
       step.set({ cache: { ...step.state.cache, state: 'error' } });

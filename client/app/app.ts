@@ -227,6 +227,9 @@ export class App {
       case 'load-manifest':
         this.loadManifest(effect).catch((error: unknown) => this.dispatch({ type: 'manifest-failed', error }));
         return;
+      case 'warm-up-kernels':
+        if (this.current.manifest) this.stage.warmUpKernels(this.current.manifest, effect.params?.backend ?? 'auto');
+        return;
       case 'sweep-cache':
         this.cache?.sweep().then(
           () => this.dispatch({ type: 'cache-swept' }),
@@ -405,7 +408,7 @@ export class App {
       emulation: params?.emulation ?? null,
       signal: this.signals.signalFor(seq),
       ...(params?.holdAt ? { beforeStep: (generated: number) => this.holds.wait(generated) } : {}),
-      localTimeOf: (serverTimeMs: number) => this.client?.serverClock.localTimeOf(serverTimeMs) ?? null,
+      originOf: (serverTimeMs: number) => this.client?.serverClock.originOf(serverTimeMs) ?? null,
       readUnit: async (unitId: string) => {
         const r = await cache.readUnitData(unitId);
         this.dispatch({
@@ -423,11 +426,7 @@ export class App {
             this.dispatch({ type: 'stage-tokens', seq, requestId, report: batch }),
           ),
         onLinkLost: (peerId, requestId) => this.failover.onLinkLost(peerId, requestId),
-        onClock: (requestId, aligned) =>
-          this.timingReporter.setClock(
-            requestId,
-            aligned ? (this.client?.serverClock.estimate?.uncertaintyMs ?? null) : null,
-          ),
+        onClock: (requestId, boundMs) => this.timingReporter.setClock(requestId, boundMs),
       },
     };
   }

@@ -10,7 +10,7 @@
  * The runtime (onnxruntime-web, transformers.js, PeerJS) is imported lazily: the page shows and
  * profiles at once, and the large modules load while the user reads the join code.
  */
-import { usableOrigin } from '../../core/clock-offset.ts';
+import type { RequestOrigin } from '../../core/clock-offset.ts';
 import { TandemError } from '../../core/errors.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
 import type { ServerMessageOf, TimingPhase } from '../../core/protocol.ts';
@@ -20,7 +20,7 @@ import { emulatedRuntime } from './emulated-runtime.ts';
 import type { StagePeer } from '../../shards/runtime/stage-peer.ts';
 import type { PromptTokenizer } from '../runtime/tokenizer.ts';
 import type { TokenText } from '../runtime/token-text.ts';
-import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
+import type { ExecutionBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
 
 export interface PhaseRecord {
@@ -50,8 +50,11 @@ export interface StageHooks {
   onLinkLost?: (peerId: string, requestId: number) => void;
   /** failover: a repaired plan's assignment kept this stage; it re-linked without a new session */
   onRelinked?: (planId: string) => void;
-  /** `requestId`'s phases count from the server's send of its start (aligned) or from the run's own start */
-  onClock?: (requestId: number, aligned: boolean) => void;
+  /**
+   * `requestId`'s phases count from the server's send of its start, on this page's clock to within
+   * `boundMs`, or (null) from the run's own start
+   */
+  onClock?: (requestId: number, boundMs: number | null) => void;
 }
 
 export interface PrepareOptions {
@@ -69,18 +72,18 @@ export interface PrepareOptions {
   /** fault injection (?hold=): awaited before each step with the tokens generated so far */
   beforeStep?: (generated: number) => Promise<void>;
   /**
-   * This page's performance.now() at a server time (its heartbeat clock offset, core/clock-offset.ts); null
-   * while unknown. The stage times a request's phases from the server's send of its start.
+   * The origin on this page's performance.now() of a request the server started at a server time (its
+   * heartbeat clock offset, core/clock-offset.ts); null while unknown. The stage times a request's phases
+   * from the server's send of its start.
    */
-  localTimeOf?: (serverTimeMs: number) => number | null;
+  originOf?: (serverTimeMs: number) => RequestOrigin | null;
 }
 
 /** The request's origin on this page's clock: when the server sent its start, where the offset is known. */
 function originOf(start: ServerMessageOf<'start'>, opts: PrepareOptions): { originMs?: number } {
-  const originMs = opts.localTimeOf?.(start.serverTimeMs) ?? null;
-  const aligned = originMs !== null && usableOrigin(originMs, performance.now());
-  opts.hooks.onClock?.(start.requestId, aligned);
-  return aligned ? { originMs } : {};
+  const origin = opts.originOf?.(start.serverTimeMs) ?? null;
+  opts.hooks.onClock?.(start.requestId, origin?.boundMs ?? null);
+  return origin ? { originMs: origin.originMs } : {};
 }
 
 /** How long the stage of an ended assignment waits for a repaired plan that keeps its layers. */
@@ -144,6 +147,52 @@ export class StageController {
     return this.readyPlanId;
   }
 
+  /**
+   * Warms every kernel path of `manifest` (layers, embedding, head) in the background, once per page: the
+   * page calls it at join, when its profile is done, so that the first request after a plan does not wait
+   * for the warm-up (it did: ~1 s on an unthrottled page, several on a 0.4-core lab device, shown as the
+   * request's 'warm-up' phase and missing from the prediction). A later assignment then warms nothing.
+   */
+  warmUpKernels(manifest: ModelManifest, backend: 'auto' | 'webgpu' | 'wasm'): void {
+    const warming = (async () => {
+      const { chooseBackend } = await import('../runtime/ort-web.ts');
+      const choice = await chooseBackend(manifest.dtype, backend === 'auto' ? undefined : backend, false);
+      this.warmPaths(manifest, choice.backend, ['layers', 'embed', 'head']);
+    })();
+    warming.catch(() => undefined); // a failure only costs the first request its warm-up
+  }
+
+  /** Starts the warm-up of those of `paths` this page has not warmed on `backend` (this.warmUp follows it). */
+  private warmPaths(
+    manifest: ModelManifest,
+    backend: ExecutionBackend,
+    paths: readonly ('layers' | 'embed' | 'head')[],
+    onWarmUp?: (seconds: number, runs: number) => void,
+  ): void {
+    const pathKey = (path: string) => `${manifest.name}:${backend}:${path}`;
+    const unwarmed = paths.filter((path) => !this.warmed.has(pathKey(path)));
+    if (unwarmed.length === 0) return;
+    for (const path of unwarmed) this.warmed.add(pathKey(path));
+    // in the background, while the units download; a failure only costs the request the warm-up
+    // on the plain runtime: the emulated one would stretch the warm-up runs too
+    // WebGPU needs each shader compiled once (no tier-up): a short prefill and two decode steps do it
+    const shape = {
+      embeds: unwarmed.includes('embed'),
+      hasHead: unwarmed.includes('head'),
+      ...(backend === 'webgpu' ? { prefillTokens: 16, decodeSteps: 2, sequences: 1 } : {}),
+    };
+    const previous = this.warmUp;
+    this.warmUp = (async () => {
+      await previous; // one warm-up at a time: the worker runs one call at a time anyway
+      const [{ warmUpStageKernels }, { createBrowserRuntime }] = await Promise.all([
+        import('../runtime/stage-warmup.ts'),
+        import('../runtime/browser-runtime.ts'),
+      ]);
+      const r = await warmUpStageKernels(createBrowserRuntime(), manifest, backend, shape);
+      onWarmUp?.(r.seconds, r.runs);
+    })().catch(() => undefined);
+  }
+
   /** Builds the StagePeer for a new assignment (before "go", so no early frame is missed). */
   prepare(opts: PrepareOptions): Promise<StagePeer> {
     if (opts.signal.aborted) return Promise.reject(abortedError(opts.signal));
@@ -197,26 +246,13 @@ export class StageController {
       hooks.onBackend(choice.backend, choice.reason);
       const a = opts.assignment;
       // the first and last stages run the embedding's and head's kernels too: a page warms each path once
-      const pathKey = (path: string) => `${opts.manifest.name}:${choice.backend}:${path}`;
-      const unwarmed = ['layers', ...(a.embeds ? ['embed'] : []), ...(a.hasHead ? ['head'] : [])].filter(
-        (path) => !this.warmed.has(pathKey(path)),
+      // (usually all of them at join already: warmUpKernels)
+      this.warmPaths(
+        opts.manifest,
+        choice.backend,
+        ['layers', ...(a.embeds ? ['embed' as const] : []), ...(a.hasHead ? ['head' as const] : [])],
+        hooks.onWarmUp,
       );
-      if (unwarmed.length > 0) {
-        for (const path of unwarmed) this.warmed.add(pathKey(path));
-        const { warmUpStageKernels } = await import('../runtime/stage-warmup.ts');
-        // in the background, while the units download; a failure only costs the request the warm-up
-        // on the plain runtime: the emulated one would stretch the warm-up runs too
-        // WebGPU needs each shader compiled once (no tier-up): a short prefill and two decode steps do it
-        const shape = {
-          embeds: unwarmed.includes('embed'),
-          hasHead: unwarmed.includes('head'),
-          ...(choice.backend === 'webgpu' ? { prefillTokens: 16, decodeSteps: 2, sequences: 1 } : {}),
-        };
-        this.warmUp = warmUpStageKernels(createBrowserRuntime(), opts.manifest, choice.backend, shape).then(
-          (r) => hooks.onWarmUp?.(r.seconds, r.runs),
-          () => undefined,
-        );
-      }
       // transformers.js' tokenizer load is one long main-thread task (~2 s on a laptop core; many seconds
       // on a slow phone, which then sends no heartbeat): a first stage loads it only when a start comes
       // without the server's prompt ids; the last stage decodes token text over a table a worker builds
