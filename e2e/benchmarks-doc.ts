@@ -1520,6 +1520,20 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s10-clock.json',
     render: e2eSection,
   },
+  'e2e-s11-final.json': {
+    title: "End to end, every part, session 11's final code",
+    about:
+      "The whole `npm run bench` on the session's last code: the kernel warm-up at join (every path, before any plan), a start handled at once timed from now within the clock's bound, the last stage's tokens reported in batches of at most 100 ms, and every cold plan run in the JSON. The machine was loaded by other work: load 4.2 at the start, 3.4 at the end. Plans: TTFT after calibration within 4% (dp), 8%, 3% and 4%; median phase error 10% (dp), 17.3% (even), 12% (heuristic), 0.4% (single); DP fastest, but 0.84x even (the goal is 0.8), and even and heuristic ranked the other way round from their predictions, which differed by 1% (measured: even 4.71 / 4.34 / 4.57 s, heuristic 4.36 / 4.62 / 4.07 s over their three runs). This run's even plan put the slowest reader third instead of last (session 10's even plans took 5.2-5.4 s). Decode on the equal lab: 4-page 20.6 tok/s against one page 32.0 (0.64); the one page's per token fell to 25.3 ms (input → compute 1.9 ms, compute → sent 0.6 ms); the pipeline's 39.0 ms against kernels 13.4 ms + hops 1.8 ms (x 2.57). Shard load / raw read 0.30; longest cold main-thread task 187 ms. API and failover goals met.",
+    run: 'npm run bench -- --out bench/results/e2e-s11-final.json',
+    render: e2eSection,
+  },
+  'e2e-lab-s11-coldruns.json': {
+    title: 'Plans on the device lab, session 11: every cold run saved, replayed exactly',
+    about:
+      "The plan comparison alone on session 10's code plus one change to the bench: the JSON keeps every cold plan run in the order it ran (`coldRuns`, each method's 3 repeats), so `npm run calibration-replay -- --phases` learns what the server learnt and reproduces each of the 12 predictions to the millisecond (older files hold only the reported runs and drift: 16-22% off on 'even'). Load 1.5 at the start, 2.5 at the end. TTFT after calibration within 0-14% on all 12 runs; DP fastest and 0.72x even; ranking as predicted. Median phase error of the reported runs: 22% (dp), 8%, 13%, 3%; dp's three runs gave 22%, 4% and 17%. Over this file and four replayed session-10 files (28 runs), the median error by phase: storage read 1%, compute 9%, session creation 45%, hand-over 40%, warm-up 37%: a stage's creation fell through the session (one device: 1.8 s, 0.8 s, 0.5 s in its first three requests, 0.24-0.45 s later) and varied by +-40% between identical later requests, so the median over a plan's ~19 phases sits at the boundary between the well-predicted phases and these. Fits of the creation over only the last 1-4 requests, and a head counted at 0.3 of a layer's bytes, moved it by at most 4 points.",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s11-coldruns.json',
+    render: e2eSection,
+  },
   'e2e-decode-lab-s10-hops.json': {
     title: 'Decode on the device lab, session 10: each hop of the ring on its own',
     about:
