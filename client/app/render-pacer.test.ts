@@ -1,23 +1,18 @@
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from './manual-clock.ts';
 import { RenderPacer } from './render-pacer.ts';
 
 /** A pacer on a hand-driven clock: frames and timers run only when the test says so. */
 function pacer() {
-  let t = 0;
+  const clock = new ManualClock();
   const draws: number[] = [];
   let frames: (() => void)[] = [];
-  const timers = new Map<number, { at: number; cb: () => void }>();
-  let nextId = 1;
   const p = new RenderPacer({
-    draw: () => draws.push(t),
+    draw: () => draws.push(clock.now()),
     frame: (cb) => frames.push(cb),
-    now: () => t,
-    setTimer: (cb, ms) => {
-      const id = nextId++;
-      timers.set(id, { at: t + ms, cb });
-      return id;
-    },
-    clearTimer: (id) => timers.delete(id as number),
+    now: clock.now,
+    setTimer: clock.setTimer,
+    clearTimer: clock.clearTimer,
     minGapMs: 250,
     maxGapMs: 1000,
   });
@@ -26,17 +21,12 @@ function pacer() {
     draws,
     /** moves the clock, firing due timers, then runs the pending animation frames */
     advance(ms: number) {
-      t += ms;
-      for (const [id, timer] of [...timers].sort((a, b) => a[1].at - b[1].at))
-        if (timer.at <= t) {
-          timers.delete(id);
-          timer.cb();
-        }
+      clock.advance(ms);
       const due = frames;
       frames = [];
       for (const f of due) f();
     },
-    pendingTimers: () => timers.size,
+    pendingTimers: () => clock.pendingTimers,
   };
 }
 

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from './manual-clock.ts';
 import type { TokenReport } from './stage-runner.ts';
 import { TokenReportBatcher } from './token-report-batcher.ts';
 
 /** A batcher on a hand-driven clock; `sent` lists what went out, with the time it went. */
 function batcher() {
-  let t = 0;
-  const timers = new Map<number, { at: number; cb: () => void }>();
-  let nextId = 1;
-  const b = new TokenReportBatcher({
-    maxDelayMs: 100,
-    setTimer: (cb, ms) => {
-      const id = nextId++;
-      timers.set(id, { at: t + ms, cb });
-      return id;
-    },
-    clearTimer: (id) => timers.delete(id as number),
-  });
+  const clock = new ManualClock();
+  const b = new TokenReportBatcher({ maxDelayMs: 100, setTimer: clock.setTimer, clearTimer: clock.clearTimer });
   const sent: { at: number; requestId: number; report: TokenReport }[] = [];
   let generated = 0;
   return {
@@ -25,18 +16,11 @@ function batcher() {
       generated++;
       const report: TokenReport = { tokenIds: [id], text: `<${id}>`, generated, done };
       if (done) report.finishReason = 'max-tokens';
-      b.push(requestId, report, (r) => sent.push({ at: t, requestId, report: r }));
+      b.push(requestId, report, (r) => sent.push({ at: clock.now(), requestId, report: r }));
     },
     flush: (requestId: number) => b.flush(requestId),
-    advance(ms: number) {
-      t += ms;
-      for (const [id, timer] of [...timers].sort((a, c) => a[1].at - c[1].at))
-        if (timer.at <= t) {
-          timers.delete(id);
-          timer.cb();
-        }
-    },
-    pendingTimers: () => timers.size,
+    advance: (ms: number) => clock.advance(ms),
+    pendingTimers: () => clock.pendingTimers,
   };
 }
 
