@@ -1527,6 +1527,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s11-final.json',
     render: e2eSection,
   },
+  'e2e-lab-s11-final.json': {
+    title: "Plans on the device lab, session 11's final code",
+    about:
+      "The plan comparison alone (`--skip hop,decode,api,failover`) on the session's last code, right after the whole bench above, on a quieter machine (load 0.8 at the start, 1.4 at the end). TTFT after calibration within 1% (dp), 4%, 0.1% and 0.8%; DP fastest and 0.70x even; the measured ranking as predicted. Median phase error 15.1% (dp: a miss by 0.1 point), 2.9% (even), 12.4% (heuristic), 7.6% (single); over all 12 cold runs (`npm run calibration-replay -- --phases` reproduces each prediction) the median phase errors were 9-16%, dp's three 12%, 15% and 9%.",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s11-final.json',
+    render: e2eSection,
+  },
   'e2e-lab-s11-coldruns.json': {
     title: 'Plans on the device lab, session 11: every cold run saved, replayed exactly',
     about:
