@@ -204,22 +204,32 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
             conn.on('open', () => void conn.send(big));
             conn.on('data', (d) => {
               const got = new Uint8Array(d as ArrayBuffer);
-              conn.peerConnection.getStats().then((stats) => {
-                let pair: RTCIceCandidatePairStats | undefined;
-                stats.forEach((s: RTCStats) => {
-                  const p = s as RTCIceCandidatePairStats;
-                  if (p.type === 'candidate-pair' && p.state === 'succeeded' && p.nominated) pair = p;
-                });
-                const candidate = (id: string | undefined) =>
-                  id ? (stats.get(id) as { address?: string } | undefined) : undefined;
-                const local = candidate(pair?.localCandidateId);
-                const remote = candidate(pair?.remoteCandidateId);
-                resolve({
-                  equal: got.length === big.length && got.every((v, i) => v === big[i]),
-                  local: local?.address ?? '',
-                  remote: remote?.address ?? '',
-                });
-              }, reject);
+              // the pair in use: the transport's selected one (a nominated pair's stats may lag a moment
+              // behind the data, so the stats are read again until one is there)
+              const addresses = async (): Promise<{ local: string; remote: string }> => {
+                for (let attempt = 0; ; attempt++) {
+                  const stats = await conn.peerConnection.getStats();
+                  let pairId: string | undefined;
+                  stats.forEach((s: RTCStats) => {
+                    const t = s as RTCTransportStats;
+                    if (t.type === 'transport' && t.selectedCandidatePairId) pairId = t.selectedCandidatePairId;
+                  });
+                  stats.forEach((s: RTCStats) => {
+                    const p = s as RTCIceCandidatePairStats;
+                    if (!pairId && p.type === 'candidate-pair' && p.state === 'succeeded' && p.nominated) pairId = p.id;
+                  });
+                  const pair = pairId ? (stats.get(pairId) as RTCIceCandidatePairStats | undefined) : undefined;
+                  const address = (id: string | undefined) =>
+                    (id ? (stats.get(id) as { address?: string } | undefined) : undefined)?.address ?? '';
+                  const found = { local: address(pair?.localCandidateId), remote: address(pair?.remoteCandidateId) };
+                  if ((found.local && found.remote) || attempt >= 30) return found;
+                  await new Promise((r) => setTimeout(r, 100));
+                }
+              };
+              addresses().then(
+                (a) => resolve({ equal: got.length === big.length && got.every((v, i) => v === big[i]), ...a }),
+                reject,
+              );
             });
           });
         }),
