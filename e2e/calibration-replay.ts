@@ -146,7 +146,7 @@ export function replayCalibration(manifest: ModelManifest, bench: SavedBench, to
   return out;
 }
 
-const USAGE = `usage: npm run calibration-replay -- [--tokens N] BENCH.json [more.json]
+const USAGE = `usage: npm run calibration-replay -- [--tokens N] [--phases] BENCH.json [more.json]
   Replays saved lab runs through the server's calibration and prints, per plan, the TTFT the current
   code predicts after calibration against the measured one (and the median per-phase error).
   --tokens N   prompt length the plans were made for (default 256, the bench's)

@@ -74,7 +74,7 @@ export class TokenReportBatcher {
 }
 
 /** `a` then `b` as one report: tokens and text in order, the later count and ending. */
-export function mergeReports(a: TokenReport, b: TokenReport): TokenReport {
+function mergeReports(a: TokenReport, b: TokenReport): TokenReport {
   return {
     tokenIds: [...a.tokenIds, ...b.tokenIds],
     text: a.text + b.text,
