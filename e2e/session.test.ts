@@ -108,6 +108,14 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
         expect(run.generatedTokenIds).toEqual(transformersRef.generated);
         // the streamed text (the last stage's byte-level table, built in a worker) is transformers.js' text
         expect(run.text).toBe(transformersRef.text);
+        // The stages ran in the pages' inference workers, their frames on links the workers own (the
+        // carrier on the main thread only dials): what the workers' link hubs logged says so
+        for (const s of plan.stages) {
+          const page = h.pages.find((p) => p.spec.name === s.displayName)!;
+          const log = page.consoleText();
+          expect(log, page.spec.name).toContain('stage: runs in the inference worker');
+          expect(log, page.spec.name).toMatch(/worker links: (incoming|outgoing) link with \S+ open/);
+        }
         // Each page (with an empty cache before this request) downloaded exactly the units of its own
         // stage, and a page without a stage downloaded nothing.
         for (const page of h.pages) {

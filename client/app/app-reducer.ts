@@ -61,6 +61,7 @@ const DEFAULT_PARAMS: PageParams = {
   emulation: null,
   backend: 'auto',
   holdAt: [],
+  ring: 'worker',
 };
 
 export function reduce(state: AppState, event: AppEvent, nowMs: number): Reduction {

@@ -243,7 +243,9 @@ export class App {
         this.download(effect.seq, effect.units);
         return;
       case 'connect-transport':
-        this.stage.connect(effect.peerId, effect.peerjs).catch(this.failed('transport', 'signaling-unavailable', true));
+        this.stage
+          .connect(effect.peerId, effect.peerjs, this.current.params?.ring ?? 'worker')
+          .catch(this.failed('transport', 'signaling-unavailable', true));
         return;
       case 'prepare-stage': {
         const opts = this.stageOptions(effect.seq, effect.assignment);

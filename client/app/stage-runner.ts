@@ -16,12 +16,14 @@ import type { ModelManifest } from '../../shards/manifest.ts';
 import type { ServerMessageOf, TimingPhase } from '../../core/protocol.ts';
 import type { PipelineTransport } from '../../core/transport/transport.ts';
 import type { Emulation } from '../profiler/emulation.ts';
-import { emulatedRuntime } from './emulated-runtime.ts';
-import type { StagePeer } from '../../shards/runtime/stage-peer.ts';
+import { emulatedRuntime } from '../runtime/emulated-runtime.ts';
+import type { StageHandle, WorkerStages } from '../runtime/worker-stage.ts';
+import type { RingPlace } from './url-params.ts';
 import type { PromptTokenizer } from '../runtime/tokenizer.ts';
 import type { TokenText } from '../runtime/token-text.ts';
 import type { ExecutionBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
+import type { PhaseEvent, TokenEvent } from '../../shards/runtime/stage-peer.ts';
 
 export interface PhaseRecord {
   phase: TimingPhase;
@@ -107,8 +109,13 @@ export class StageController {
   private tokenizer: PromptTokenizer | null = null;
   /** The last stage's token text (a byte-level table, or the full tokenizer where that does not apply). */
   private tokenText: { packageName: string; text: TokenText } | null = null;
-  private peer: StagePeer | null = null;
-  private prepared: Promise<StagePeer> | null = null;
+  /**
+   * Where the stage and its frame links run: the inference worker (its frames never wake this thread),
+   * where the browser can transfer data channels and ?ring=main does not say otherwise; else here.
+   */
+  private workerStages: WorkerStages | null = null;
+  private peer: StageHandle | null = null;
+  private prepared: Promise<StageHandle> | null = null;
   private preparedPlanId: string | null = null;
   /** The plan whose stage is built and ready for its start (token text loaded on a last stage), null when none. */
   private readyPlanId: string | null = null;
@@ -117,7 +124,7 @@ export class StageController {
   /** Where the current stage's phases and tokens go: the hooks of the assignment it now serves. */
   private hooks: StageHooks | null = null;
   /** The stage of an ended assignment, kept a while for a repaired plan that keeps its layers. */
-  private retired: { peer: StagePeer; timer: ReturnType<typeof setTimeout> } | null = null;
+  private retired: { peer: StageHandle; timer: ReturnType<typeof setTimeout> } | null = null;
   /** The request running on this page's stage (a cancelled one may still be stopping). */
   private running: Promise<void> = Promise.resolve();
   /** Requests the coordinator cancelled (one may be cancelled while it waits for the previous one). */
@@ -130,12 +137,28 @@ export class StageController {
   private readonly lost = new Set<number>();
 
   /** Registers this page's peer id with the PeerJS server on the access point, with its token from `joined` (idempotent). */
-  async connect(peerId: string, peerjs: { path: string; token: string }): Promise<void> {
-    if (this.transport && this.transportFor === peerId) return;
-    if (this.transport) console.warn(`[tandem] transport: ${this.transportFor} is now ${peerId}: the old links close`);
+  async connect(peerId: string, peerjs: { path: string; token: string }, ring: RingPlace = 'worker'): Promise<void> {
+    if (this.transportFor === peerId) return;
+    if (this.transportFor)
+      console.warn(`[tandem] transport: ${this.transportFor} is now ${peerId}: the old links close`);
     this.transport?.close();
-    const { createPeerJsTransport } = await import('../transport/peerjs-transport.ts');
-    this.transport = await createPeerJsTransport({ peerId, path: peerjs.path, token: peerjs.token, ...pageEndpoint() });
+    this.transport = null;
+    this.workerStages?.close();
+    this.workerStages = null;
+    this.transportFor = null;
+    const options = { peerId, path: peerjs.path, token: peerjs.token, ...pageEndpoint() };
+    const { canTransferDataChannels } = await import('../runtime/worker-stage.ts');
+    if (ring === 'worker' && canTransferDataChannels()) {
+      const { browserWorkerStages } = await import('../runtime/browser-runtime.ts');
+      const stages = browserWorkerStages();
+      await stages.connect(options);
+      this.workerStages = stages;
+      console.info('[tandem] stage: runs in the inference worker, frames on worker-owned data channels');
+    } else {
+      const { createPeerJsTransport } = await import('../transport/peerjs-transport.ts');
+      this.transport = await createPeerJsTransport(options);
+      console.info(`[tandem] stage: runs on the main thread${ring === 'main' ? ' (?ring=main)' : ''}`);
+    }
     this.transportFor = peerId;
   }
 
@@ -194,7 +217,7 @@ export class StageController {
   }
 
   /** Builds the StagePeer for a new assignment (before "go", so no early frame is missed). */
-  prepare(opts: PrepareOptions): Promise<StagePeer> {
+  prepare(opts: PrepareOptions): Promise<StageHandle> {
     if (opts.signal.aborted) return Promise.reject(abortedError(opts.signal));
     if (this.preparedPlanId === opts.assignment.planId && this.prepared) return this.prepared;
     // failover (issue 13): a repaired plan that kept this stage's layers re-links it, session and all
@@ -203,8 +226,8 @@ export class StageController {
       this.reclaim(kept);
       this.hooks = opts.hooks;
       this.preparedPlanId = opts.assignment.planId;
-      const relinked = this.running.then(() => {
-        kept.relink(opts.assignment);
+      const relinked = this.running.then(async () => {
+        await kept.relink(opts.assignment);
         this.readyPlanId = opts.assignment.planId;
         opts.hooks.onRelinked?.(opts.assignment.planId);
         return kept;
@@ -226,7 +249,7 @@ export class StageController {
     this.hooks = hooks;
     const prepared = (async () => {
       await old?.dispose();
-      if (!this.transport)
+      if (!this.transport && !this.workerStages)
         throw new TandemError(
           'transport-missing',
           'This page is not registered with the signaling server (PeerJS) yet; re-join the session.',
@@ -236,7 +259,6 @@ export class StageController {
         import('../runtime/ort-web.ts'),
         import('../runtime/browser-runtime.ts'),
       ]);
-      this.runtime ??= emulatedRuntime(createBrowserRuntime(), opts.emulation);
       // the inference worker pins its own WebGPU device: none is needed on the main thread
       const choice = await chooseBackend(
         opts.manifest.dtype,
@@ -270,23 +292,18 @@ export class StageController {
         this.tokenText = { packageName, text };
       }
       let generated = 0;
-      const peer = new StagePeer({
+      const common = {
         manifest: opts.manifest,
         assignment: a,
-        transport: this.transport,
-        runtime: this.runtime,
         backend: choice.backend,
         readUnit: opts.readUnit,
-        tokenizer: this.tokenizer ?? undefined,
-        tokenText: a.hasHead ? this.tokenText?.text : undefined,
-        loadTokenizer: a.embeds ? loadTokenizer : undefined,
-        onPhase: (e) =>
+        onPhase: (e: PhaseEvent) =>
           this.hooks?.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
-        onLinkLost: (peerId, requestId) => this.hooks?.onLinkLost?.(peerId, requestId),
+        onLinkLost: (peerId: string, requestId: number) => this.hooks?.onLinkLost?.(peerId, requestId),
         beforeStep: opts.beforeStep,
-        onDropped: (kind, requestId, from) =>
+        onDropped: (kind: string, requestId: number, from: string) =>
           console.info(`[tandem] stage: ignored a '${kind}' frame of request ${requestId} from ${from}`),
-        onToken: (e) => {
+        onToken: (e: TokenEvent) => {
           generated = e.index + 1;
           this.hooks?.onTokens(e.requestId, {
             tokenIds: [e.tokenId],
@@ -296,7 +313,22 @@ export class StageController {
             ...(e.finishReason ? { finishReason: e.finishReason } : {}),
           });
         },
-      });
+      };
+      const peer: StageHandle = this.workerStages
+        ? await this.workerStages.create({
+            ...common,
+            emulation: opts.emulation,
+            loadTokenizer: a.embeds ? loadTokenizer : undefined,
+            tokenText: a.hasHead ? this.tokenText?.text : undefined,
+          })
+        : new StagePeer({
+            ...common,
+            transport: this.transport!,
+            runtime: (this.runtime ??= emulatedRuntime(createBrowserRuntime(), opts.emulation)),
+            tokenizer: this.tokenizer ?? undefined,
+            tokenText: a.hasHead ? this.tokenText?.text : undefined,
+            loadTokenizer: a.embeds ? loadTokenizer : undefined,
+          });
       if (opts.signal.aborted) {
         await peer.dispose();
         throw abortedError(opts.signal);
@@ -322,7 +354,7 @@ export class StageController {
    * after the old one ends and, when it keeps this stage's layers, re-links it (no storage read, no
    * session create). Anything else, or RETIRED_STAGE_MS without a new assignment, disposes it.
    */
-  private retire(prepared: Promise<StagePeer>): void {
+  private retire(prepared: Promise<StageHandle>): void {
     if (this.prepared !== prepared) return;
     const peer = this.peer;
     this.peer = null;
@@ -344,7 +376,7 @@ export class StageController {
     this.repairPlanId = planId;
   }
 
-  private reclaim(peer: StagePeer): void {
+  private reclaim(peer: StageHandle): void {
     if (this.retired?.peer !== peer) return;
     clearTimeout(this.retired.timer);
     this.retired = null;
@@ -425,6 +457,8 @@ export class StageController {
     void this.release();
     this.transport?.close();
     this.transport = null;
+    this.workerStages?.close();
+    this.workerStages = null;
     this.transportFor = null;
   }
 }

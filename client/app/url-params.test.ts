@@ -21,7 +21,14 @@ describe('parsePageParams', () => {
       emulation: null,
       backend: 'auto',
       holdAt: null,
+      ring: 'worker',
     });
+  });
+
+  it('reads ?ring= (where the stage runs); rejects anything but main and worker', () => {
+    expect(parsePageParams('?ring=main').ring).toBe('main');
+    expect(parsePageParams('?ring=Worker').ring).toBe('worker');
+    expect(errorCode(() => parsePageParams('?ring=gpu'))).toBe('ring-invalid');
   });
 
   it('reads ?warm=1 (warm mode) like ?host=1', () => {

@@ -10,6 +10,8 @@
  *                     loads when the request starts, the case the planner optimises)
  *   ?hold=5,9         fault injection: the stage holds after 5 (then 9) generated tokens until released
  *                     through window.tandem.holds (see app/hold-points.ts); ?hold= arms none yet
+ *   ?ring=main        run the stage and its frame links on the main thread (default 'worker': in the
+ *                     inference worker, where the browser can transfer data channels; else main)
  */
 import { TandemError } from '../../core/errors.ts';
 import { parseEmulation, type Emulation } from '../profiler/emulation.ts';
@@ -27,7 +29,11 @@ export interface PageParams {
   warm: boolean;
   /** ?hold= token counts; null without the parameter (then the stage never waits for a hold) */
   holdAt: number[] | null;
+  /** ?ring=: where the stage and its frame links run (stage-runner.ts) */
+  ring: RingPlace;
 }
+
+export type RingPlace = 'worker' | 'main';
 
 const MAX_NAME = 40;
 
@@ -73,6 +79,13 @@ export function parsePageParams(search: string): PageParams {
       `?backend=${rawBackend} is unknown; use wasm, webgpu or leave it out for automatic choice.`,
     );
   }
+  const rawRing = (q.get('ring') ?? 'worker').trim().toLowerCase();
+  if (rawRing !== 'worker' && rawRing !== 'main') {
+    throw new TandemError(
+      'ring-invalid',
+      `?ring=${rawRing} is unknown; use main, worker or leave it out (worker where the browser allows it).`,
+    );
+  }
   const rawName = q.get('name');
   const name = rawName === null ? null : normaliseName(rawName) || null;
   const flag = (key: string) => ['1', 'true', 'yes'].includes((q.get(key) ?? '').trim().toLowerCase());
@@ -84,6 +97,7 @@ export function parsePageParams(search: string): PageParams {
     emulation: parseEmulation(q.get('emulate')),
     backend: rawBackend,
     holdAt: parseHoldCounts(q.get('hold')),
+    ring: rawRing,
   };
 }
 

@@ -9,6 +9,7 @@
 import asyncifyWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import cpuWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
 import { createWorkerRuntime, type WorkerRuntime } from './worker-runtime.ts';
+import { WorkerStages } from './worker-stage.ts';
 
 /** Absolute URL of the locally served ORT wasm binary. */
 export const ORT_WASM_URL: string = new URL(asyncifyWasmUrl, location.href).href;
@@ -26,19 +27,33 @@ export function inferenceThreads(): number {
 }
 
 let shared: WorkerRuntime | null = null;
+let worker: Worker | null = null;
+let stages: WorkerStages | null = null;
 
-export function createBrowserRuntime(): WorkerRuntime {
-  if (shared) return shared;
-  const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), {
+function inferenceWorker(): Worker {
+  worker ??= new Worker(new URL('./inference-worker.ts', import.meta.url), {
     type: 'module',
     name: 'tandem-inference',
   });
-  const runtime = createWorkerRuntime(worker, {
+  return worker;
+}
+
+export function createBrowserRuntime(): WorkerRuntime {
+  if (shared) return shared;
+  const w = inferenceWorker();
+  const runtime = createWorkerRuntime(w, {
     wasmUrl: ORT_WASM_URL,
     cpuWasmUrl: ORT_CPU_WASM_URL,
     numThreads: inferenceThreads(),
   });
-  worker.addEventListener('error', (e) => runtime.fail(e.message || 'worker error'));
+  w.addEventListener('error', (e) => runtime.fail(e.message || 'worker error'));
   shared = runtime;
   return runtime;
+}
+
+/** The stages that run in the same worker as the sessions (worker-stage.ts); the runtime is configured first. */
+export function browserWorkerStages(): WorkerStages {
+  createBrowserRuntime();
+  stages ??= new WorkerStages(inferenceWorker());
+  return stages;
 }

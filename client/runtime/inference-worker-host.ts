@@ -13,6 +13,7 @@ import {
   type WorkerReply,
   type WorkerRequest,
 } from './worker-protocol.ts';
+import { isStageRequest } from './stage-worker-protocol.ts';
 
 export function serveInference(
   port: MessagePort<WorkerReply, WorkerRequest>,
@@ -97,6 +98,7 @@ export function serveInference(
 
   port.addEventListener('message', (e) => {
     const msg = e.data;
+    if (isStageRequest(msg)) return; // the stage host's (stage-worker-host.ts), on the same worker
     queue = queue.then(() => handle(msg));
   });
 }

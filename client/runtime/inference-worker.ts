@@ -1,13 +1,23 @@
 /**
  * Entry of the page's dedicated inference worker (started by browser-runtime.ts): onnxruntime-web
  * sessions, their runs and KV caches live here, so a cold start or a long prefill never blocks the main
- * thread's transport, heartbeats and UI.
+ * thread's transport, heartbeats and UI. Where the browser can transfer data channels, the page's stage
+ * and its links live here too (stage-worker-host.ts), so the decode ring never waits for a main thread.
  */
+import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import { serveInference } from './inference-worker-host.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
+import { serialRuntime } from './serial-runtime.ts';
+import { serveStages } from './stage-worker-host.ts';
+import type { StageReply, StageRequest } from './stage-worker-protocol.ts';
 import type { MessagePort, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
-const scope = globalThis as unknown as MessagePort<WorkerReply, WorkerRequest>;
-serveInference(scope, ({ wasmUrl, cpuWasmUrl, numThreads }) =>
-  createOrtWebRuntime({ wasmUrl: wasmUrl ?? undefined, cpuWasmUrl: cpuWasmUrl ?? undefined, numThreads }),
+let runtime: StageRuntime | null = null;
+serveInference(
+  globalThis as unknown as MessagePort<WorkerReply, WorkerRequest>,
+  ({ wasmUrl, cpuWasmUrl, numThreads }) =>
+    (runtime = serialRuntime(
+      createOrtWebRuntime({ wasmUrl: wasmUrl ?? undefined, cpuWasmUrl: cpuWasmUrl ?? undefined, numThreads }),
+    )),
 );
+serveStages(globalThis as unknown as MessagePort<StageReply, StageRequest>, () => runtime);

@@ -13,6 +13,7 @@ import type {
   StageRuntime,
   StageSession,
 } from '../../shards/runtime/stage-runtime.ts';
+import { isStageReply } from './stage-worker-protocol.ts';
 import { transferables, type MessagePort, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
 
 export interface WorkerRuntimeOptions {
@@ -40,6 +41,7 @@ export function createWorkerRuntime(
 
   port.addEventListener('message', (e) => {
     const reply = e.data;
+    if (isStageReply(reply)) return; // the stage's (worker-stage.ts), on the same worker
     const p = pending.get(reply.callId);
     if (!p) return;
     pending.delete(reply.callId);

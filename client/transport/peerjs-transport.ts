@@ -13,12 +13,17 @@
  * Data connections use 'raw' serialization (our own frame codec, messages <= 256 KiB, the SCTP limit) and
  * reliable ordered channels; back-pressure waits on RTCDataChannel.bufferedAmount via 'bufferedamountlow'.
  * No STUN/TURN servers by default: peers are expected on one LAN (or pass iceServers).
+ *
+ * Where the browser can transfer an RTCDataChannel to a worker, the page uses PeerJS only as a carrier
+ * (createPeerJsCarrier): the frames then travel on a second, negotiated channel of the same peer
+ * connection, owned by the inference worker, and the main thread never touches them.
  */
 import { Peer, type DataConnection, type PeerError } from 'peerjs';
 import { TandemError } from '../../core/errors.ts';
 import { SCTP_MAX_MESSAGE_BYTES } from '../../core/frame-codec.ts';
 import { LinkHub, type ByteChannel, type FrameLinkOptions } from '../../core/transport/frame-link.ts';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type PipelineTransport } from '../../core/transport/transport.ts';
+import { FRAME_CHANNEL_ID, FRAME_CHANNEL_LABEL } from './negotiated-channel.ts';
 
 /** Pause before re-registering with the signaling server after its socket dropped. */
 const SIGNALING_RECONNECT_DELAY_MS = 1_000;
@@ -85,8 +90,21 @@ class DataConnectionChannel implements ByteChannel {
   }
 }
 
-/** Register `peerId` with the signaling server and return a transport; rejects with TandemError('signaling-unavailable' | 'transport-id-taken'). */
-export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promise<PipelineTransport> {
+/** A registered Peer, its dials in flight, and the hooks a transport or carrier gives it. */
+interface RegisteredPeer {
+  peer: Peer;
+  /** Opens a 'raw' data connection; `onOpen` runs inside its 'open' event (a channel made there can be transferred). */
+  dial: (remoteId: string, timeoutMs: number, onOpen?: (conn: DataConnection) => void) => Promise<DataConnection>;
+}
+
+/**
+ * Registers `opts.peerId` with the signaling server; rejects with TandemError('signaling-unavailable' |
+ * 'transport-id-taken'). Later signaling errors and drops go to `reportError`; the Peer re-registers by itself.
+ */
+async function registerPeer(
+  opts: PeerJsTransportOptions,
+  reportError: (err: TandemError) => void,
+): Promise<RegisteredPeer> {
   // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- peerjs declares its options as a class (PeerOptions) but takes a plain object and does not export the class at runtime
   const peer = new Peer(opts.peerId, {
     host: opts.host,
@@ -99,7 +117,6 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
     debug: 1,
   });
   const pendingDials = new Map<string, (err: TandemError) => void>();
-
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       peer.off('open', opened);
@@ -139,7 +156,11 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
     peer.once('error', failed);
   });
 
-  const dial = (remoteId: string, timeoutMs: number): Promise<ByteChannel> =>
+  const dial = (
+    remoteId: string,
+    timeoutMs: number,
+    onOpen?: (conn: DataConnection) => void,
+  ): Promise<DataConnection> =>
     new Promise((resolve, reject) => {
       const conn = peer.connect(remoteId, { serialization: 'raw', reliable: true }) as DataConnection | undefined;
       if (!conn) {
@@ -172,7 +193,8 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
       conn.once('open', () => {
         clearTimeout(timer);
         pendingDials.delete(remoteId);
-        resolve(new DataConnectionChannel(conn));
+        onOpen?.(conn);
+        resolve(conn);
       });
       conn.once('error', (err) =>
         fail(
@@ -182,29 +204,6 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
         ),
       );
     });
-
-  const trace = (line: string): void => console.info(`[tandem] links: ${line}`);
-  const hub = new LinkHub(
-    opts.peerId,
-    dial,
-    { maxFrameBytes: PRE_ASSIGNMENT_MAX_FRAME_BYTES, trace, ...opts.link },
-    () => peer.destroy(),
-  );
-
-  peer.on('connection', (conn: DataConnection) => {
-    if (conn.serialization !== 'raw') {
-      hub.reportError(
-        conn.peer,
-        new TandemError(
-          'transport-protocol',
-          `Peer '${conn.peer}' opened a '${conn.serialization}' connection; Tandem needs 'raw'. Is it running the same build?`,
-        ),
-      );
-      conn.close();
-      return;
-    }
-    conn.once('open', () => hub.acceptIncoming(conn.peer, new DataConnectionChannel(conn)));
-  });
 
   peer.on('error', (err: PeerError<string>) => {
     if (err.type === 'peer-unavailable') {
@@ -221,17 +220,13 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
       }
       return;
     }
-    hub.reportError(
-      null,
-      new TandemError('signaling-error', `Signaling error (${err.type}): ${err.message}.`, { cause: err }),
-    );
+    reportError(new TandemError('signaling-error', `Signaling error (${err.type}): ${err.message}.`, { cause: err }));
   });
   peer.on('disconnected', () => {
     console.warn(
       `[tandem] peerjs: ${opts.peerId} lost the signaling server${peer.destroyed ? ' (closed)' : '; re-registering'}`,
     );
-    hub.reportError(
-      null,
+    reportError(
       new TandemError(
         'signaling-disconnected',
         'Lost the signaling server; open data channels keep working, new ones cannot be made until it is back. Reconnecting.',
@@ -243,5 +238,113 @@ export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promi
     }, SIGNALING_RECONNECT_DELAY_MS);
   });
 
-  return hub;
+  return { peer, dial };
+}
+
+/** Register `peerId` with the signaling server and return a transport whose links are PeerJS data connections. */
+export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promise<PipelineTransport> {
+  let hub: LinkHub | null = null;
+  const { peer, dial } = await registerPeer(opts, (err) => hub?.reportError(null, err));
+  const trace = (line: string): void => console.info(`[tandem] links: ${line}`);
+  const linkHub = new LinkHub(
+    opts.peerId,
+    async (remoteId, timeoutMs) => new DataConnectionChannel(await dial(remoteId, timeoutMs)),
+    { maxFrameBytes: PRE_ASSIGNMENT_MAX_FRAME_BYTES, trace, ...opts.link },
+    () => peer.destroy(),
+  );
+  hub = linkHub;
+  peer.on('connection', (conn: DataConnection) => {
+    if (!rawOnly(conn, (err) => linkHub.reportError(conn.peer, err))) return;
+    conn.once('open', () => linkHub.acceptIncoming(conn.peer, new DataConnectionChannel(conn)));
+  });
+  return linkHub;
+}
+
+/** Tandem speaks only 'raw' connections (its own frame codec): another kind is refused and closed. */
+function rawOnly(conn: DataConnection, reportError: (err: TandemError) => void): boolean {
+  if (conn.serialization === 'raw') return true;
+  reportError(
+    new TandemError(
+      'transport-protocol',
+      `Peer '${conn.peer}' opened a '${conn.serialization}' connection; Tandem needs 'raw'. Is it running the same build?`,
+    ),
+  );
+  conn.close();
+  return false;
+}
+
+/** A frame channel the carrier made on an open PeerJS connection, to be transferred (to a worker) in this task. */
+export interface CarriedChannel {
+  /** the carrier's name for the connection under it (closeLink, `closed`) */
+  key: number;
+  peerId: string;
+  direction: 'incoming' | 'outgoing';
+  channel: RTCDataChannel;
+}
+
+export interface FrameChannelSink {
+  /** A peer opened a connection to us: called inside its 'open' event, so transfer `c.channel` now or never. */
+  incoming(c: CarriedChannel): void;
+  /** The PeerJS connection under channel `key` closed. */
+  closed(key: number, reason: string): void;
+  /** A signaling-level problem (the server went away, a peer opened a connection of another kind). */
+  error(err: TandemError): void;
+}
+
+/**
+ * PeerJS as a carrier only: it registers, dials and accepts data connections, and on each open one creates
+ * Tandem's negotiated frame channel (FRAME_CHANNEL_ID, both ends alike), which the caller transfers to the
+ * inference worker; the worker runs the link layer over it (negotiated-channel.ts).
+ */
+export interface PeerJsCarrier {
+  readonly localId: string;
+  /** Dials `peerId`; `take` gets the new channel inside the connection's 'open' event (transfer it there). */
+  dial(peerId: string, timeoutMs: number, take: (c: CarriedChannel) => void): Promise<void>;
+  /** Closes the connection under channel `key` (its link closed in the worker). */
+  closeLink(key: number): void;
+  close(): void;
+}
+
+export async function createPeerJsCarrier(
+  opts: PeerJsTransportOptions,
+  sink: FrameChannelSink,
+): Promise<PeerJsCarrier> {
+  const { peer, dial } = await registerPeer(opts, (err) => sink.error(err));
+  const connections = new Map<number, DataConnection>();
+  let nextKey = 1;
+  const carry = (conn: DataConnection, direction: 'incoming' | 'outgoing'): CarriedChannel => {
+    const key = nextKey++;
+    connections.set(key, conn);
+    const channel = conn.peerConnection.createDataChannel(FRAME_CHANNEL_LABEL, {
+      negotiated: true,
+      id: FRAME_CHANNEL_ID,
+      ordered: true,
+    });
+    const gone = (reason: string) => {
+      if (connections.delete(key)) sink.closed(key, reason);
+    };
+    conn.on('close', () => gone('the data connection closed'));
+    conn.on('error', (err) => gone(`data connection error: ${err.message}`));
+    return { key, peerId: conn.peer, direction, channel };
+  };
+  peer.on('connection', (conn: DataConnection) => {
+    if (!rawOnly(conn, (err) => sink.error(err))) return;
+    conn.once('open', () => sink.incoming(carry(conn, 'incoming')));
+  });
+  return {
+    localId: opts.peerId,
+    async dial(peerId, timeoutMs, take) {
+      await dial(peerId, timeoutMs, (conn) => take(carry(conn, 'outgoing')));
+    },
+    closeLink(key) {
+      const conn = connections.get(key);
+      connections.delete(key);
+      conn?.close();
+    },
+    close() {
+      for (const conn of connections.values()) conn.close();
+      connections.clear();
+      peer.destroy();
+    },
+  };
 }

@@ -55,6 +55,8 @@ export interface ByteChannel {
     close: (reason: string) => void;
   }): void;
   close(): void;
+  /** For diagnosis: the channel's state in words. */
+  describe?(): string;
 }
 
 export interface FrameLinkOptions {
@@ -104,6 +106,12 @@ export class FrameLink {
 
   get isOpen(): boolean {
     return this.closedReason === null && this.channel.isOpen;
+  }
+
+  /** For diagnosis: direction, and why the link is not open. */
+  describe(): string {
+    const channel = this.channel.describe?.() ?? (this.channel.isOpen ? 'channel open' : 'channel not open');
+    return `${this.direction}, ${this.closedReason === null ? channel : `closed: ${this.closedReason}`}`;
   }
 
   /** Encode and send a frame after every frame queued before it; resolves when all chunks are handed over. */
@@ -270,7 +278,13 @@ export class LinkHub implements PipelineTransport {
       await this.connect(peerId);
       link = this.openLink(peerId);
     }
-    if (!link) throw new TandemError('transport-closed', `No open link to peer '${peerId}'.`);
+    if (!link) {
+      const states = (this.links.get(peerId) ?? []).map((l) => l.describe());
+      throw new TandemError(
+        'transport-closed',
+        `No open link to peer '${peerId}'${states.length ? ` (its links: ${states.join('; ')})` : ''}.`,
+      );
+    }
     await link.send(frame);
   }
 

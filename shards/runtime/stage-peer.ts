@@ -125,6 +125,16 @@ export function ringAssignments(split: readonly LayerRange[], ids: readonly stri
   }));
 }
 
+/** Whether two assignments ask for the same work (layers, embedding and head): a kept stage only re-links. */
+export function sameStageWork(a: StageAssignment, b: StageAssignment): boolean {
+  return (
+    a.layers.start === b.layers.start &&
+    a.layers.end === b.layers.end &&
+    a.embeds === b.embeds &&
+    a.hasHead === b.hasHead
+  );
+}
+
 /** A stage's place in the ring: 'single' embeds and has the head; 'first' embeds; 'last' has the head. */
 export type StageRole = 'single' | 'first' | 'middle' | 'last';
 
@@ -437,13 +447,7 @@ export class StagePeer {
 
   /** Whether `a` asks for exactly this stage's work (same layers, embedding and head): then relink() suffices. */
   sameStage(a: StageAssignment): boolean {
-    const b = this.opts.assignment;
-    return (
-      a.layers.start === b.layers.start &&
-      a.layers.end === b.layers.end &&
-      a.embeds === b.embeds &&
-      a.hasHead === b.hasHead
-    );
+    return sameStageWork(a, this.opts.assignment);
   }
 
   /**
