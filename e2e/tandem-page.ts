@@ -108,6 +108,9 @@ export class TandemPage {
     if (this.spec.emulate) u.searchParams.set('emulate', this.spec.emulate);
     if (this.opts.backend !== 'auto') u.searchParams.set('backend', this.opts.backend);
     if (this.spec.hold) u.searchParams.set('hold', '');
+    // A/B runs: TANDEM_PAGE_PARAMS='ring=main' gives every page that parameter (client/app/url-params.ts)
+    for (const [key, value] of new URLSearchParams(process.env.TANDEM_PAGE_PARAMS ?? ''))
+      u.searchParams.set(key, value);
     return u.toString();
   }
 

@@ -5,17 +5,18 @@
  * device shares one CPU quota with the worker and took ~2 ms per hop in and out of it.
  *
  * The main thread answers what only it has: the PeerJS carrier dials and hands over frame channels, the
- * cache reads units, the page holds the ring at fault-injection points. Phases go back in one message per
- * step (batched at the end of the step's synchronous work), tokens one by one (their text is decoded there).
+ * cache reads units, the page holds the ring at fault-injection points. Phases and tokens go back in
+ * batches (stage-report-queue.ts); a last stage's token text is decoded there.
  */
 import { TandemError } from '../../core/errors.ts';
 import { SCTP_MAX_MESSAGE_BYTES } from '../../core/frame-codec.ts';
 import { LinkHub, type ByteChannel } from '../../core/transport/frame-link.ts';
-import { StagePeer, type PhaseEvent } from '../../shards/runtime/stage-peer.ts';
+import { StagePeer } from '../../shards/runtime/stage-peer.ts';
 import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
 import { NegotiatedChannel } from '../transport/negotiated-channel.ts';
 import { emulatedRuntime } from './emulated-runtime.ts';
+import { StageReportQueue } from './stage-report-queue.ts';
 import { assertNever, type MessagePort } from './worker-protocol.ts';
 import { isStageRequest, type StageReply, type StageRequest } from './stage-worker-protocol.ts';
 
@@ -43,7 +44,7 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
   const unitReads = new Map<number, Settle<UnitData>>();
   const holds = new Map<number, () => void>();
   const stages = new Map<number, StagePeer>();
-  const phaseBatches = new Map<number, PhaseEvent[]>();
+  const reports = new Map<number, StageReportQueue>();
 
   const post = (m: StageReply, transfer: Transferable[] = []) => port.postMessage(m, transfer);
   const ask = <T>(calls: Map<number, Settle<T>>, make: (seq: number) => StageReply): Promise<T> =>
@@ -60,16 +61,13 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
     else s.reject(outcome.err);
   };
 
-  const flushPhases = (stageId: number) => {
-    const phases = phaseBatches.get(stageId);
-    if (!phases?.length) return;
-    phaseBatches.set(stageId, []);
-    post({ type: 'stage-phases', stageId, phases });
-  };
-  const queuePhase = (stageId: number, e: PhaseEvent) => {
-    const batch = phaseBatches.get(stageId) ?? [];
-    if (batch.push(e) === 1) queueMicrotask(() => flushPhases(stageId));
-    phaseBatches.set(stageId, batch);
+  const reportsOf = (stageId: number): StageReportQueue => {
+    let q = reports.get(stageId);
+    if (!q) {
+      q = new StageReportQueue({ send: (batch) => post({ type: 'stage-reports', stageId, ...batch }) });
+      reports.set(stageId, q);
+    }
+    return q;
   };
 
   /** A frame channel from the carrier: handed to the hub once both ends have it (the handshake). */
@@ -118,11 +116,11 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
     }
     done.then(
       (r) => {
-        flushPhases(stageId);
+        reports.get(stageId)?.flush();
         post({ type: 'stage-done', seq, ...r });
       },
       (err: unknown) => {
-        flushPhases(stageId);
+        reports.get(stageId)?.flush();
         const e = asTandemError(err);
         post({ type: 'stage-failed', seq, code: e.code, message: e.message });
       },
@@ -178,11 +176,8 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
                 runtime: emulatedRuntime(runtime, msg.emulation),
                 backend: msg.backend,
                 readUnit: (unitId) => ask(unitReads, (s) => ({ type: 'unit-read', seq: s, stageId, unitId })),
-                onPhase: (e) => queuePhase(stageId, e),
-                onToken: (token) => {
-                  flushPhases(stageId);
-                  post({ type: 'stage-token', stageId, token });
-                },
+                onPhase: (e) => reportsOf(stageId).phase(e),
+                onToken: (e) => reportsOf(stageId).token(e),
                 onLinkLost: (peerId, requestId) => post({ type: 'stage-link-lost', stageId, peerId, requestId }),
                 onDropped: (kind, requestId, from) => post({ type: 'stage-dropped', stageId, kind, requestId, from }),
                 ...(msg.holds
@@ -246,7 +241,8 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
           async () => {
             const s = stages.get(msg.stageId);
             stages.delete(msg.stageId);
-            phaseBatches.delete(msg.stageId);
+            reports.get(msg.stageId)?.flush();
+            reports.delete(msg.stageId);
             await s?.dispose();
             return {};
           },

@@ -64,9 +64,8 @@ export type StageReply =
   | { type: 'link-dial'; dialSeq: number; peerId: string; timeoutMs: number }
   /** the worker closed the link on channel `key`: close its PeerJS connection */
   | { type: 'link-close'; key: number }
-  /** the stage's phases since the last batch, times in ms since the request's origin */
-  | { type: 'stage-phases'; stageId: number; phases: PhaseEvent[] }
-  | { type: 'stage-token'; stageId: number; token: TokenEvent }
+  /** the stage's phases (ms since the request's origin) and tokens since the last batch (stage-report-queue.ts) */
+  | { type: 'stage-reports'; stageId: number; phases: PhaseEvent[]; tokens: TokenEvent[] }
   | { type: 'stage-link-lost'; stageId: number; peerId: string; requestId: number }
   | { type: 'stage-dropped'; stageId: number; kind: string; requestId: number; from: string }
   | { type: 'unit-read'; seq: number; stageId: number; unitId: string }
@@ -97,8 +96,7 @@ const REQUEST_TYPES: ReadonlySet<string> = new Set<StageRequest['type']>([
 const REPLY_TYPES: ReadonlySet<string> = new Set<StageReply['type']>([
   'link-dial',
   'link-close',
-  'stage-phases',
-  'stage-token',
+  'stage-reports',
   'stage-link-lost',
   'stage-dropped',
   'unit-read',

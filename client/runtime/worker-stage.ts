@@ -192,12 +192,12 @@ export class WorkerStages {
       case 'link-close':
         this.carrier?.closeLink(msg.key);
         return;
-      case 'stage-phases':
-        this.stages.get(msg.stageId)?.phases(msg.phases);
+      case 'stage-reports': {
+        const stage = this.stages.get(msg.stageId);
+        for (const p of msg.phases) stage?.opts.onPhase?.(p);
+        for (const t of msg.tokens) stage?.token(t);
         return;
-      case 'stage-token':
-        this.stages.get(msg.stageId)?.token(msg.token);
-        return;
+      }
       case 'stage-link-lost':
         this.stages.get(msg.stageId)?.opts.onLinkLost?.(msg.peerId, msg.requestId);
         return;
@@ -312,11 +312,6 @@ export class WorkerStage implements StageHandle {
     } finally {
       this.host.forget(this.stageId);
     }
-  }
-
-  /** @internal */
-  phases(phases: readonly PhaseEvent[]): void {
-    for (const p of phases) this.opts.onPhase?.(p);
   }
 
   /** @internal a token from the worker: its text is decoded here */

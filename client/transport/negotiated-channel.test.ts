@@ -261,9 +261,10 @@ describe('NegotiatedChannel', () => {
     const bReady = track(b.ready());
     await vi.advanceTimersByTimeAsync(60);
     expect(dcA.readyState).toBe('connecting');
-    expect(aReady.state).toBe('resolved'); // A heard B
+    expect(aReady.state).toBe('pending'); // A heard B, but cannot send before its end is open
     expect(bReady.state).toBe('pending'); // B has heard nothing from A yet
     await vi.advanceTimersByTimeAsync(10); // A opens: its ACK goes out
+    expect(aReady.state).toBe('resolved');
     a.send(frame(1));
     await vi.advanceTimersByTimeAsync(1);
     expect(bReady.state).toBe('resolved');

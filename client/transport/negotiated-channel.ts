@@ -139,6 +139,7 @@ export class NegotiatedChannel implements ByteChannel {
   private startHello(): void {
     if (this.ackOwed) this.sendWord(ACK);
     this.ackOwed = false;
+    this.settleIfUsable();
     if (this.answered || this.helloTimer !== null) return;
     this.sendWord(HELLO);
     this.helloTimer = setInterval(() => this.sendWord(HELLO), HELLO_INTERVAL_MS);
@@ -153,12 +154,19 @@ export class NegotiatedChannel implements ByteChannel {
     this.helloTimer = null;
   }
 
-  /** The other end exists: stop saying HELLO, and the link layer may have the channel. */
+  /** The other end exists: stop saying HELLO; once this end is open too, the link layer may have it. */
   private markAnswered(): void {
     if (this.answered) return;
     this.answered = true;
     this.stopHello();
-    this.settle?.resolve();
+    this.settleIfUsable();
+  }
+
+  /** ready() resolves when both hold: the other end answered, and this end can send ('open'). */
+  private settleIfUsable(): void {
+    if (!this.answered || this.dc.readyState !== 'open' || !this.settle) return;
+    this.settle.resolve();
+    this.settle = null;
   }
 
   private onMessage(data: unknown): void {
@@ -192,9 +200,9 @@ export class NegotiatedChannel implements ByteChannel {
   }
 
   private failHandshake(err: TandemError): void {
-    if (this.answered) return;
+    if (!this.settle) return; // settled already
     this.stopHello();
-    this.settle?.reject(err);
+    this.settle.reject(err);
     this.settle = null;
     if (this.dc.readyState !== 'closed') this.dc.close();
   }

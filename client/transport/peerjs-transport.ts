@@ -93,8 +93,8 @@ class DataConnectionChannel implements ByteChannel {
 /** A registered Peer, its dials in flight, and the hooks a transport or carrier gives it. */
 interface RegisteredPeer {
   peer: Peer;
-  /** Opens a 'raw' data connection; `onOpen` runs inside its 'open' event (a channel made there can be transferred). */
-  dial: (remoteId: string, timeoutMs: number, onOpen?: (conn: DataConnection) => void) => Promise<DataConnection>;
+  /** Opens a 'raw' data connection; `onCreate` gets it at once, before it opens (its peer connection exists). */
+  dial: (remoteId: string, timeoutMs: number, onCreate?: (conn: DataConnection) => void) => Promise<DataConnection>;
 }
 
 /**
@@ -159,7 +159,7 @@ async function registerPeer(
   const dial = (
     remoteId: string,
     timeoutMs: number,
-    onOpen?: (conn: DataConnection) => void,
+    onCreate?: (conn: DataConnection) => void,
   ): Promise<DataConnection> =>
     new Promise((resolve, reject) => {
       const conn = peer.connect(remoteId, { serialization: 'raw', reliable: true }) as DataConnection | undefined;
@@ -173,6 +173,7 @@ async function registerPeer(
         );
         return;
       }
+      onCreate?.(conn);
       const fail = (err: TandemError): void => {
         clearTimeout(timer);
         pendingDials.delete(remoteId);
@@ -193,7 +194,6 @@ async function registerPeer(
       conn.once('open', () => {
         clearTimeout(timer);
         pendingDials.delete(remoteId);
-        onOpen?.(conn);
         resolve(conn);
       });
       conn.once('error', (err) =>
@@ -283,7 +283,7 @@ export interface CarriedChannel {
 }
 
 export interface FrameChannelSink {
-  /** A peer opened a connection to us: called inside its 'open' event, so transfer `c.channel` now or never. */
+  /** A peer opened a connection to us: transfer `c.channel` now or never (it is not open yet). */
   incoming(c: CarriedChannel): void;
   /** The PeerJS connection under channel `key` closed. */
   closed(key: number, reason: string): void;
@@ -292,13 +292,18 @@ export interface FrameChannelSink {
 }
 
 /**
- * PeerJS as a carrier only: it registers, dials and accepts data connections, and on each open one creates
+ * PeerJS as a carrier only: it registers, dials and accepts data connections, and on each new one creates
  * Tandem's negotiated frame channel (FRAME_CHANNEL_ID, both ends alike), which the caller transfers to the
- * inference worker; the worker runs the link layer over it (negotiated-channel.ts).
+ * inference worker; the worker runs the link layer over it (negotiated-channel.ts). The channel is made
+ * as the connection is, before it opens: a channel made on an open connection opens at once, and in
+ * Chromium one that opened while it moved to the worker could stay 'connecting' there, unable to send.
  */
 export interface PeerJsCarrier {
   readonly localId: string;
-  /** Dials `peerId`; `take` gets the new channel inside the connection's 'open' event (transfer it there). */
+  /**
+   * Dials `peerId`; `take` gets the new frame channel at once (transfer it there); resolves when the
+   * connection is open, rejects as PeerJS's dial fails.
+   */
   dial(peerId: string, timeoutMs: number, take: (c: CarriedChannel) => void): Promise<void>;
   /** Closes the connection under channel `key` (its link closed in the worker). */
   closeLink(key: number): void;
@@ -329,7 +334,7 @@ export async function createPeerJsCarrier(
   };
   peer.on('connection', (conn: DataConnection) => {
     if (!rawOnly(conn, (err) => sink.error(err))) return;
-    conn.once('open', () => sink.incoming(carry(conn, 'incoming')));
+    sink.incoming(carry(conn, 'incoming'));
   });
   return {
     localId: opts.peerId,
