@@ -531,6 +531,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(
         `pipeline per token ${f(budget.perTokenMs, 2)} ms against its kernels ${f(budget.kernelMs, 2)} + hops ${f(budget.hopsMs, 2)} ms (x ${f(budget.ratio, 2)}); between stages ${f(between, 2)} ms = ${f(between === null ? null : between / (decode.pipeline?.stages ?? 1), 2)} ms per hop in the ring, against ${f(budgetHop?.oneWayMs, 2)} ms measured alone`,
       );
+      const t = decode.pipeline ? decodeSteps(decode.pipeline.run).tokens : null;
+      if (t)
+        console.log(
+          `pipeline tokens, each on its own account (medians): cycle ${f(t.cycleMs, 2)} ms (p10 ${f(t.cycleP10Ms, 2)}, p90 ${f(t.cycleP90Ms, 2)}) = kernels ${f(t.computeMs, 2)} + stage overhead ${f(t.overheadMs, 2)} + hops ${f(t.wireMs, 2)} ms`,
+        );
     }
     for (const c of decode.coldLongTasks)
       console.log(

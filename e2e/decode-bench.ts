@@ -103,6 +103,19 @@ export function decodeSteps(run: PlanRun): {
   hopsMs: (number | null)[];
   /** the largest bound of the pages' clocks on the server's, ms; null without a shared clock */
   clockBoundMs: number | null;
+  /**
+   * Each token's own account (kernels, the stages' ingress + egress, the hops' wire), medians over tokens;
+   * with the cycle's 10th and 90th percentiles. A cycle far above the sum of the parts' medians means the
+   * extra time moves around the ring, a different place each token. Null without a shared clock.
+   */
+  tokens: {
+    cycleMs: number;
+    computeMs: number;
+    overheadMs: number;
+    wireMs: number;
+    cycleP10Ms: number;
+    cycleP90Ms: number;
+  } | null;
 } {
   const b = breakdownOf(run);
   const shared = b.tokens.length > 0;
@@ -113,7 +126,26 @@ export function decodeSteps(run: PlanRun): {
     stages: b.stages.map((m) => m && { ingressMs: m.ingressMs, kernelMs: m.kernelMs, egressMs: m.egressMs }),
     hopsMs: b.hopWireMs,
     clockBoundMs: shared ? Math.max(...bounds.map((x) => x ?? 0)) : null,
+    tokens: b.median
+      ? {
+          ...b.median,
+          cycleP10Ms: quantile(
+            b.tokens.map((t) => t.cycleMs),
+            0.1,
+          ),
+          cycleP90Ms: quantile(
+            b.tokens.map((t) => t.cycleMs),
+            0.9,
+          ),
+        }
+      : null,
   };
+}
+
+/** The q-quantile of `xs` (nearest rank). */
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
 }
 
 /** The pages of the decode runs: K equal lab devices (read uncapped), or K plain pages (off / no lab, loudly). */
