@@ -22,6 +22,8 @@ export interface PeerSpec {
   device?: LabDeviceShape;
   /** Open it with `?hold=` (fault injection: `armHolds` / `releaseHold` stop its stage at a token count). */
   hold?: boolean;
+  /** Open it with `?ring=main`: its stage and links on the main thread (a browser without the worker ring). */
+  ringOnMain?: boolean;
 }
 
 export interface OpenOptions {
@@ -108,6 +110,7 @@ export class TandemPage {
     if (this.spec.emulate) u.searchParams.set('emulate', this.spec.emulate);
     if (this.opts.backend !== 'auto') u.searchParams.set('backend', this.opts.backend);
     if (this.spec.hold) u.searchParams.set('hold', '');
+    if (this.spec.ringOnMain) u.searchParams.set('ring', 'main');
     // A/B runs: TANDEM_PAGE_PARAMS='ring=main' gives every page that parameter (client/app/url-params.ts)
     for (const [key, value] of new URLSearchParams(process.env.TANDEM_PAGE_PARAMS ?? ''))
       u.searchParams.set(key, value);

@@ -14,16 +14,13 @@ import { LinkHub, type ByteChannel } from '../../core/transport/frame-link.ts';
 import { StagePeer } from '../../shards/runtime/stage-peer.ts';
 import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
-import { NegotiatedChannel } from '../transport/negotiated-channel.ts';
+import { FRAME_CHANNEL_HANDSHAKE_MS, NegotiatedChannel } from '../transport/negotiated-channel.ts';
 import { emulatedRuntime } from './emulated-runtime.ts';
 import { StageReportQueue } from './stage-report-queue.ts';
 import { assertNever, type MessagePort } from './worker-protocol.ts';
 import { isStageRequest, type StageReply, type StageRequest } from './stage-worker-protocol.ts';
 
 const trace = (line: string) => console.info(`[tandem] worker links: ${line}`);
-
-/** How long a frame channel's two ends may take to find each other once the connection is open. */
-const HANDSHAKE_TIMEOUT_MS = 15_000;
 
 type Settle<T> = { resolve: (v: T) => void; reject: (e: TandemError) => void };
 
@@ -79,7 +76,7 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
       trace(`${name} closed`);
       if (channels.delete(m.key)) post({ type: 'link-close', key: m.key });
     });
-    const channel = new NegotiatedChannel(m.channel, m.peerId, HANDSHAKE_TIMEOUT_MS);
+    const channel = new NegotiatedChannel(m.channel, m.peerId, FRAME_CHANNEL_HANDSHAKE_MS);
     channel.ready().then(
       () => {
         trace(`${name} answered in ${(performance.now() - t0).toFixed(0)} ms`);

@@ -18,6 +18,8 @@ import type { ByteChannel } from '../../core/transport/frame-link.ts';
 /** The SCTP stream id of Tandem's frame channel on every PeerJS peer connection (Chromium allows 0-1023). */
 export const FRAME_CHANNEL_ID = 1000;
 export const FRAME_CHANNEL_LABEL = 'tandem-frames';
+/** How long a frame channel's two ends may take to find each other. */
+export const FRAME_CHANNEL_HANDSHAKE_MS = 15_000;
 
 const HELLO = 0x4948_4454; // 'TDHI' little-endian
 const ACK = 0x4b41_4454; // 'TDAK' little-endian

@@ -7,6 +7,19 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
+/** The frame channel the carrier creates on a connection; it never opens here (the dial fails first). */
+class FakeFrameChannel extends EventTarget {
+  readyState: RTCDataChannelState = 'connecting';
+  readonly bufferedAmount = 0;
+  bufferedAmountLowThreshold = 0;
+  binaryType: BinaryType = 'blob';
+  send(): void {}
+  close(): void {
+    this.readyState = 'closed';
+    this.dispatchEvent(new Event('close'));
+  }
+}
+
 class FakePeer extends EventEmitter {
   static last: FakePeer | null = null;
   destroyed = false;
@@ -29,7 +42,13 @@ class FakePeer extends EventEmitter {
         Object.assign(new Error(`Could not connect to peer ${remoteId}`), { type: 'peer-unavailable' }),
       ),
     );
-    return Object.assign(conn, { close: () => undefined });
+    // the carrier makes its frame channel on the connection's peer connection at once
+    const frameChannel = new FakeFrameChannel();
+    return Object.assign(conn, {
+      close: () => undefined,
+      peer: remoteId,
+      peerConnection: { createDataChannel: () => frameChannel },
+    });
   }
 
   destroy(): void {

@@ -23,7 +23,12 @@ import { TandemError } from '../../core/errors.ts';
 import { SCTP_MAX_MESSAGE_BYTES } from '../../core/frame-codec.ts';
 import { LinkHub, type ByteChannel, type FrameLinkOptions } from '../../core/transport/frame-link.ts';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type PipelineTransport } from '../../core/transport/transport.ts';
-import { FRAME_CHANNEL_ID, FRAME_CHANNEL_LABEL } from './negotiated-channel.ts';
+import {
+  FRAME_CHANNEL_HANDSHAKE_MS,
+  FRAME_CHANNEL_ID,
+  FRAME_CHANNEL_LABEL,
+  NegotiatedChannel,
+} from './negotiated-channel.ts';
 
 /** Pause before re-registering with the signaling server after its socket dropped. */
 const SIGNALING_RECONNECT_DELAY_MS = 1_000;
@@ -43,51 +48,6 @@ export interface PeerJsTransportOptions {
   /** How long to wait for the signaling server to accept our id (default 15 s). */
   openTimeoutMs?: number;
   link?: FrameLinkOptions;
-}
-
-/** RTCDataChannel of a PeerJS DataConnection as a ByteChannel. */
-class DataConnectionChannel implements ByteChannel {
-  constructor(private readonly conn: DataConnection) {}
-
-  private get dc(): RTCDataChannel {
-    return this.conn.dataChannel;
-  }
-
-  get bufferedAmount(): number {
-    return this.dc.bufferedAmount;
-  }
-
-  get bufferedAmountLowThreshold(): number {
-    return this.dc.bufferedAmountLowThreshold;
-  }
-
-  set bufferedAmountLowThreshold(bytes: number) {
-    this.dc.bufferedAmountLowThreshold = bytes;
-  }
-
-  get isOpen(): boolean {
-    return this.conn.open && this.dc.readyState === 'open';
-  }
-
-  send(message: Uint8Array): void {
-    // Straight to the data channel: PeerJS's own buffering would hide bytes from bufferedAmount.
-    this.dc.send(message as Uint8Array<ArrayBuffer>);
-  }
-
-  listen(h: Parameters<ByteChannel['listen']>[0]): void {
-    this.conn.on('data', (data: unknown) => {
-      if (data instanceof ArrayBuffer) h.message(new Uint8Array(data));
-      else if (ArrayBuffer.isView(data)) h.message(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      else h.message(new Uint8Array(0)); // not binary: the frame assembler reports it as malformed
-    });
-    this.dc.addEventListener('bufferedamountlow', () => h.bufferedAmountLow());
-    this.conn.on('close', () => h.close('the data connection closed'));
-    this.conn.on('error', (err) => h.close(`data connection error: ${err.message}`));
-  }
-
-  close(): void {
-    this.conn.close();
-  }
 }
 
 /** A registered Peer, its dials in flight, and the hooks a transport or carrier gives it. */
@@ -241,23 +201,48 @@ async function registerPeer(
   return { peer, dial };
 }
 
-/** Register `peerId` with the signaling server and return a transport whose links are PeerJS data connections. */
+/**
+ * Register `peerId` with the signaling server and return a transport on this thread: PeerJS carries, and
+ * the frames travel on each connection's negotiated frame channel, as they do where the stage runs in the
+ * inference worker (stage-worker-host.ts), so pages of either kind share a ring.
+ */
 export async function createPeerJsTransport(opts: PeerJsTransportOptions): Promise<PipelineTransport> {
   let hub: LinkHub | null = null;
-  const { peer, dial } = await registerPeer(opts, (err) => hub?.reportError(null, err));
-  const trace = (line: string): void => console.info(`[tandem] links: ${line}`);
-  const linkHub = new LinkHub(
-    opts.peerId,
-    async (remoteId, timeoutMs) => new DataConnectionChannel(await dial(remoteId, timeoutMs)),
-    { maxFrameBytes: PRE_ASSIGNMENT_MAX_FRAME_BYTES, trace, ...opts.link },
-    () => peer.destroy(),
-  );
-  hub = linkHub;
-  peer.on('connection', (conn: DataConnection) => {
-    if (!rawOnly(conn, (err) => linkHub.reportError(conn.peer, err))) return;
-    conn.once('open', () => linkHub.acceptIncoming(conn.peer, new DataConnectionChannel(conn)));
+  const channels = new Map<number, RTCDataChannel>();
+  const adopt = (c: CarriedChannel): NegotiatedChannel => {
+    channels.set(c.key, c.channel);
+    c.channel.addEventListener('close', () => {
+      if (channels.delete(c.key)) carrier.closeLink(c.key);
+    });
+    return new NegotiatedChannel(c.channel, c.peerId, FRAME_CHANNEL_HANDSHAKE_MS);
+  };
+  const carrier = await createPeerJsCarrier(opts, {
+    incoming: (c) => {
+      const channel = adopt(c);
+      channel.ready().then(
+        () => (hub ? hub.acceptIncoming(c.peerId, channel) : channel.close()),
+        () => undefined, // closed by then: its connection goes with it
+      );
+    },
+    closed: (key) => channels.get(key)?.close(),
+    error: (err) => hub?.reportError(null, err),
   });
-  return linkHub;
+  const trace = (line: string): void => console.info(`[tandem] links: ${line}`);
+  const dial = async (remoteId: string, timeoutMs: number): Promise<ByteChannel> => {
+    let channel: NegotiatedChannel | null = null;
+    try {
+      await carrier.dial(remoteId, timeoutMs, (c) => (channel = adopt(c)));
+    } catch (err) {
+      (channel as NegotiatedChannel | null)?.close(); // its handshake would wait in vain
+      throw err;
+    }
+    await channel!.ready();
+    return channel!;
+  };
+  hub = new LinkHub(opts.peerId, dial, { maxFrameBytes: PRE_ASSIGNMENT_MAX_FRAME_BYTES, trace, ...opts.link }, () =>
+    carrier.close(),
+  );
+  return hub;
 }
 
 /** Tandem speaks only 'raw' connections (its own frame codec): another kind is refused and closed. */
