@@ -1520,6 +1520,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s10-clock.json',
     render: e2eSection,
   },
+  'e2e-s12-ring-worker.json': {
+    title: 'Decode on the device lab, session 12: the stage and its links in the inference worker',
+    about:
+      "The decode part alone on 4 equal 0.4-core lab devices, after the stage (StagePeer) and its frame links moved into each page's inference worker: PeerJS only carries, each connection's negotiated frame channel is transferred to the worker as it is made, and the worker sends the main thread its phases and tokens in batches (step 0, the first and the last token at once, the rest within 100 ms). Load 1.1 at the start, 1.5 at the end. Per stage, input → compute fell to 0.07-0.09 ms and compute → sent to 0.12-0.35 ms (session 11: 0.3-0.4 and 1.1-2.1 ms). Pipeline per token 30.1 ms (session 11: 39.0 ms) against kernels 10.9 ms + hops 3.2 ms (x 2.14); between stages 13.2 ms, 3.3 ms per hop against 0.8 ms between two idle devices. The one page gained more: 18.4 ms per token, 48.8 tok/s (session 11: 25.3 ms, 32.0). So 4-page 27.0 tok/s against one page 48.8: 0.55 (alternated runs 23.1 / 32.1 / 27.0 and 48.9 / 44.7 / 48.8). A run of the same code a few minutes earlier, before the batching, gave 0.82 (22.5 against 27.5 tok/s), and one a few minutes later 0.68 (24.2 against 35.7), its tokens' cycles spread from 19.8 ms (p10) to 63.4 ms (p90): the run-to-run spread is larger than the goal's margin.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s12-ring-worker.json',
+    render: e2eSection,
+  },
   'e2e-s11-final.json': {
     title: "End to end, every part, session 11's final code",
     about:

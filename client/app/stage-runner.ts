@@ -1,8 +1,10 @@
 /**
  * The seam between the page controller and the client runtime (client/runtime/, owned by the
  * client-runtime engineer): keeps this page's PeerJS transport (opened right after joining, so the
- * peer id is registered long before "go"), builds a StagePeer on every assignment (backend choice,
- * tokenizer for the first and last stage), and runs it on `start`, passing phases and tokens out.
+ * peer id is registered long before "go"), builds a stage on every assignment (backend choice,
+ * tokenizer for the first and last stage), and runs it on `start`, passing phases and tokens out. The
+ * stage runs in the page's inference worker with its frame links (client/runtime/worker-stage.ts) where
+ * the browser can move data channels there, else as a StagePeer on this thread (?ring=main forces it).
  * Each assignment brings its hooks and its AbortSignal: when the signal fires (a new plan, leaving),
  * that assignment's StagePeer stops any request it runs and is disposed, unless the next assignment
  * keeps its layers (failover's repaired plans): then it is re-linked to its new neighbours.

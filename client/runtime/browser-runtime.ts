@@ -54,6 +54,11 @@ export function createBrowserRuntime(): WorkerRuntime {
 /** The stages that run in the same worker as the sessions (worker-stage.ts); the runtime is configured first. */
 export function browserWorkerStages(): WorkerStages {
   createBrowserRuntime();
-  stages ??= new WorkerStages(inferenceWorker());
+  if (!stages) {
+    const w = inferenceWorker();
+    const created = new WorkerStages(w);
+    w.addEventListener('error', (e) => created.fail(e.message || 'worker error'));
+    stages = created;
+  }
   return stages;
 }

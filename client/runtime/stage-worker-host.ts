@@ -58,7 +58,9 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
     else s.reject(outcome.err);
   };
 
-  const reportsOf = (stageId: number): StageReportQueue => {
+  /** The stage's report queue; null once it is disposed (a step that ends after that reports nothing). */
+  const reportsOf = (stageId: number): StageReportQueue | null => {
+    if (!stages.has(stageId)) return null;
     let q = reports.get(stageId);
     if (!q) {
       q = new StageReportQueue({ send: (batch) => post({ type: 'stage-reports', stageId, ...batch }) });
@@ -173,8 +175,8 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
                 runtime: emulatedRuntime(runtime, msg.emulation),
                 backend: msg.backend,
                 readUnit: (unitId) => ask(unitReads, (s) => ({ type: 'unit-read', seq: s, stageId, unitId })),
-                onPhase: (e) => reportsOf(stageId).phase(e),
-                onToken: (e) => reportsOf(stageId).token(e),
+                onPhase: (e) => reportsOf(stageId)?.phase(e),
+                onToken: (e) => reportsOf(stageId)?.token(e),
                 onLinkLost: (peerId, requestId) => post({ type: 'stage-link-lost', stageId, peerId, requestId }),
                 onDropped: (kind, requestId, from) => post({ type: 'stage-dropped', stageId, kind, requestId, from }),
                 ...(msg.holds
@@ -238,9 +240,9 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
           async () => {
             const s = stages.get(msg.stageId);
             stages.delete(msg.stageId);
+            await s?.dispose();
             reports.get(msg.stageId)?.flush();
             reports.delete(msg.stageId);
-            await s?.dispose();
             return {};
           },
           msg.stageId,

@@ -25,7 +25,12 @@ import type { StageBackend } from '../../shards/runtime/stage-runtime.ts';
 import { TextStream } from '../../shards/runtime/text-stream.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
 import type { Emulation } from '../profiler/emulation.ts';
-import type { CarriedChannel, PeerJsCarrier, PeerJsTransportOptions } from '../transport/peerjs-transport.ts';
+import type {
+  CarriedChannel,
+  createPeerJsCarrier,
+  PeerJsCarrier,
+  PeerJsTransportOptions,
+} from '../transport/peerjs-transport.ts';
 import { isStageReply, type StageReply, type StageRequest, type WorkerStart } from './stage-worker-protocol.ts';
 import { assertNever, transferables, type MessagePort } from './worker-protocol.ts';
 
@@ -97,17 +102,30 @@ export class WorkerStages {
     return this.carrier?.localId ?? null;
   }
 
-  /** Registers with the PeerJS server (a new id closes the old links) and opens the worker's link hub. */
-  async connect(opts: PeerJsTransportOptions): Promise<void> {
+  /**
+   * Registers with the PeerJS server (a new id closes the old links) and opens the worker's link hub.
+   * `makeCarrier` stands in for PeerJS in Node tests.
+   */
+  async connect(opts: PeerJsTransportOptions, makeCarrier?: typeof createPeerJsCarrier): Promise<void> {
     if (this.carrier?.localId === opts.peerId) return;
     this.close();
-    const { createPeerJsCarrier } = await import('../transport/peerjs-transport.ts');
-    this.carrier = await createPeerJsCarrier(opts, {
+    const create = makeCarrier ?? (await import('../transport/peerjs-transport.ts')).createPeerJsCarrier;
+    this.carrier = await create(opts, {
       incoming: (c) => this.handOver(c, null),
       closed: (key, reason) => this.post({ type: 'link-gone', key, reason }),
       error: (err) => this.post({ type: 'link-error', code: err.code, message: err.message }),
     });
     this.post({ type: 'links-open', localId: opts.peerId });
+  }
+
+  /** The worker died: every pending stage call rejects (a request fails instead of waiting forever). */
+  fail(message: string): void {
+    const err = new TandemError(
+      'inference-worker-failed',
+      `The inference worker stopped (${message}); reload the page.`,
+    );
+    for (const c of this.calls.values()) c.reject(err);
+    this.calls.clear();
   }
 
   close(): void {
