@@ -1520,6 +1520,27 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s10-clock.json',
     render: e2eSection,
   },
+  'e2e-s12-final.json': {
+    title: "End to end, every part, session 12's code",
+    about:
+      "The whole `npm run bench` with the stage and its links in each page's inference worker (`e2e-s12-ring-worker` below). The machine was loaded by other work: load 3.4 at the start, 7.2 at the end (the Node transformers.js row, 126 tok/s, ran at its usual speed). Plans on the paper lab: TTFT after calibration within 9% (dp), 0%, 6% and 1% ✓; median phase error 27.6% (dp), 7.9% (even), 14.5% (heuristic), 18.4% (single) ✗; DP fastest (dp 4.38 / 4.33 / 3.66 s, even 5.33 / 5.33 / 5.38 s) but 0.81x even, against 0.8 ✗; the measured ranking as predicted ✓. Decode on the equal lab: 4-page 19.5 tok/s against one page 36.8 (0.53 ✗; alternated runs 16.7 / 19.5 / 21.4 and 36.8 / 37.2 / 33.2); the pipeline's 41.2 ms per token against kernels 17.0 ms + hops 1.4 ms (x 2.24 ✗), its tokens' cycles from 22.9 ms (p10) to 97.2 ms (p90). Shard load / raw read 0.26 ✗. Longest cold main-thread task 389 ms (one single-plan run; the other five 70-130 ms) ✗. API ✓; failover 10 of 10 ✓.",
+    run: 'npm run bench -- --out bench/results/e2e-s12-final.json',
+    render: e2eSection,
+  },
+  'e2e-s12-ab-ring-main.json': {
+    title: 'Decode on the device lab, session 12, A/B (a): the stage on the main thread',
+    about:
+      "The decode part with every page opened with `?ring=main` (`TANDEM_PAGE_PARAMS=ring=main`): the stage on the main thread as before this session, its frames now on the same negotiated channels. Run right before (b) below, load 5.2 at the start, 3.3 at the end. Pipeline 16.0 tok/s, 54.4 ms per token (input → compute 0.4 ms, compute → sent 1.1-2.9 ms per stage); one page 27.5 tok/s, 33.9 ms per token (input → compute 0.9 ms, compute → sent 2.7 ms): 0.58.",
+    run: 'TANDEM_PAGE_PARAMS=ring=main npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s12-ab-ring-main.json',
+    render: e2eSection,
+  },
+  'e2e-s12-ab-ring-worker.json': {
+    title: 'Decode on the device lab, session 12, A/B (b): the stage in the inference worker',
+    about:
+      "The same decode part right after (a), the pages on their default (the stage and its links in the inference worker); load 3.3 at the start, 5.3 at the end (the Node transformers.js row fell to 42.7 tok/s from its usual ~126: the machine was busy). Pipeline 20.0 tok/s, 41.5 ms per token (input → compute 0.08-0.09 ms per stage); one page 34.9 tok/s, 27.7 ms per token (input → compute 0.04 ms, compute → sent 0.03 ms): 0.57. Against (a), per token 24% less on the pipeline and 18% less on the one page: both gain, so their ratio does not move.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s12-ab-ring-worker.json',
+    render: e2eSection,
+  },
   'e2e-s12-ring-worker.json': {
     title: 'Decode on the device lab, session 12: the stage and its links in the inference worker',
     about:
@@ -1637,6 +1658,13 @@ const SECTIONS: Record<string, Section> = {
     about:
       "The baseline a one-laptop user would open instead of Tandem: transformers.js alone in one tab (client/anchor.html) on the same weights (`shards export-full`), against one Tandem page, both in the same headless Chromium on wasm with the same thread count and the same chat-rendered prompt, greedy; each after a 1-token warm-up request, measured on a cold request (the model loaded again). Issue 11's goals: TTFT including load <= 0.75x the anchor's, decode >= 1.2x.",
     run: 'npm run bench:anchor [-- --preset realistic --tokens 256 --new-tokens 32]',
+    render: anchorSection,
+  },
+  'anchor-s12.json': {
+    title: 'One page against transformers.js, again at session 12',
+    about:
+      "The same comparison on the session-12 code (the one page's stage in its inference worker), at load 4.9 at the start, 3.8 at the end: TTFT including load 0.46x the anchor and decode 2.81x (132.7 against 47.2 tok/s), tokens identical. Both goals hold.",
+    run: 'npm run bench:anchor -- --out bench/results/anchor-s12.json',
     render: anchorSection,
   },
   'anchor-s9.json': {
