@@ -9,7 +9,8 @@
 import type { Emulation } from '../profiler/emulation.ts';
 import { computeStretch } from '../profiler/emulation.ts';
 import { sleepSeconds } from '../profiler/timing.ts';
-import type { SessionRequest, StageRuntime, StageSession } from '../../shards/runtime/stage-runtime.ts';
+import type { SessionRequest, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
+import { wrappedSession } from './wrapped-session.ts';
 
 export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null): StageRuntime {
   const readCap = emulation?.readBytesPerSecCap;
@@ -20,21 +21,9 @@ export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null
     async createSession(req) {
       const session = await inner.createSession(capped(req));
       let stretchedEnd: number | null = null;
-      const wrapped: StageSession = {
-        get backend() {
-          return session.backend;
-        },
-        get inputNames() {
-          return session.inputNames;
-        },
-        get outputNames() {
-          return session.outputNames;
-        },
-        get readSeconds() {
-          return session.readSeconds;
-        },
-        // the stretch is emulated compute: it counts in the run's compute span
-        get lastRun() {
+      // the stretch is emulated compute: it counts in the run's compute span
+      return wrappedSession(session, {
+        lastRun: () => {
           const span = session.lastRun;
           return span && stretchedEnd !== null ? { startMs: span.startMs, endMs: stretchedEnd } : undefined;
         },
@@ -46,8 +35,7 @@ export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null
           return out;
         },
         release: () => session.release(),
-      };
-      return wrapped;
+      });
     },
   };
 }

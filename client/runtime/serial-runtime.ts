@@ -3,7 +3,8 @@
  * the inference worker two callers share it: the session calls of the main thread (profile probes, the
  * kernel warm-up) and the stage that runs there. Calls run in arrival order.
  */
-import type { StageRuntime, StageSession } from '../../shards/runtime/stage-runtime.ts';
+import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
+import { wrappedSession } from './wrapped-session.ts';
 
 export function serialRuntime(inner: StageRuntime): StageRuntime {
   let tail: Promise<unknown> = Promise.resolve();
@@ -15,26 +16,10 @@ export function serialRuntime(inner: StageRuntime): StageRuntime {
   return {
     async createSession(req) {
       const session = await inTurn(() => inner.createSession(req));
-      const serial: StageSession = {
-        get backend() {
-          return session.backend;
-        },
-        get inputNames() {
-          return session.inputNames;
-        },
-        get outputNames() {
-          return session.outputNames;
-        },
-        get readSeconds() {
-          return session.readSeconds;
-        },
-        get lastRun() {
-          return session.lastRun;
-        },
+      return wrappedSession(session, {
         run: (feeds, options) => inTurn(() => session.run(feeds, options)),
         release: () => inTurn(() => session.release()),
-      };
-      return serial;
+      });
     },
   };
 }
