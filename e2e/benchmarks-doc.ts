@@ -1530,14 +1530,14 @@ const SECTIONS: Record<string, Section> = {
   'e2e-s12-ab-ring-main.json': {
     title: 'Decode on the device lab, session 12, A/B (a): the stage on the main thread',
     about:
-      "The decode part with every page opened with `?ring=main` (`TANDEM_PAGE_PARAMS=ring=main`): the stage on the main thread as before this session, its frames now on the same negotiated channels. Run right before (b) below, load 5.2 at the start, 3.3 at the end. Pipeline 16.0 tok/s, 54.4 ms per token (input → compute 0.4 ms, compute → sent 1.1-2.9 ms per stage); one page 27.5 tok/s, 33.9 ms per token (input → compute 0.9 ms, compute → sent 2.7 ms): 0.58.",
+      'The decode part with every page opened with `?ring=main` (`TANDEM_PAGE_PARAMS=ring=main`): the stage on the main thread as before this session, its frames now on the same negotiated channels. Run right before (b) below, load 5.2 at the start, 3.3 at the end. Pipeline 16.0 tok/s, 54.4 ms per token (input → compute 0.4 ms, compute → sent 1.1-2.9 ms per stage); one page 27.5 tok/s, 33.9 ms per token (input → compute 0.9 ms, compute → sent 2.7 ms): 0.58.',
     run: 'TANDEM_PAGE_PARAMS=ring=main npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s12-ab-ring-main.json',
     render: e2eSection,
   },
   'e2e-s12-ab-ring-worker.json': {
     title: 'Decode on the device lab, session 12, A/B (b): the stage in the inference worker',
     about:
-      "The same decode part right after (a), the pages on their default (the stage and its links in the inference worker); load 3.3 at the start, 5.3 at the end (the Node transformers.js row fell to 42.7 tok/s from its usual ~126: the machine was busy). Pipeline 20.0 tok/s, 41.5 ms per token (input → compute 0.08-0.09 ms per stage); one page 34.9 tok/s, 27.7 ms per token (input → compute 0.04 ms, compute → sent 0.03 ms): 0.57. Against (a), per token 24% less on the pipeline and 18% less on the one page: both gain, so their ratio does not move.",
+      'The same decode part right after (a), the pages on their default (the stage and its links in the inference worker); load 3.3 at the start, 5.3 at the end (the Node transformers.js row fell to 42.7 tok/s from its usual ~126: the machine was busy). Pipeline 20.0 tok/s, 41.5 ms per token (input → compute 0.08-0.09 ms per stage); one page 34.9 tok/s, 27.7 ms per token (input → compute 0.04 ms, compute → sent 0.03 ms): 0.57. Against (a), per token 24% less on the pipeline and 18% less on the one page: both gain, so their ratio does not move.',
     run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s12-ab-ring-worker.json',
     render: e2eSection,
   },
