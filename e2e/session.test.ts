@@ -120,6 +120,11 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
         for (const s of plan.stages) {
           const page = h.pages.find((p) => p.spec.name === s.displayName)!;
           const log = page.consoleText();
+          // ... and the page says so to the person in front of it
+          const stageLine = await page.page.locator('p.stage-state').innerText();
+          expect(stageLine, page.spec.name).toContain(
+            page.spec.ringOnMain ? 'on the main thread' : 'in the inference worker',
+          );
           if (page.spec.ringOnMain) {
             expect(log, page.spec.name).toContain('stage: runs on the main thread (?ring=main)');
             expect(log, page.spec.name).toMatch(/\[tandem\] links: (incoming|outgoing) link with \S+ open/);

@@ -86,7 +86,7 @@ export type RuntimeEvent =
   | { type: 'download-progress'; seq: number; progress: FetchProgress }
   | { type: 'download-finished'; seq: number; result: EnsureResult; seconds: number }
   | { type: 'download-failed'; seq: number; error: unknown; unitId: string | null }
-  | { type: 'stage-backend'; seq: number; backend: 'webgpu' | 'wasm'; why: string }
+  | { type: 'stage-backend'; seq: number; backend: 'webgpu' | 'wasm'; why: string; place?: 'worker' | 'main' }
   | { type: 'stage-prepare-failed'; seq: number; error: unknown }
   /** warm mode: the stage was loaded at plan time (seconds of its storage read and session creation) */
   | { type: 'stage-loaded'; seq: number; storageReadSeconds: number; sessionCreateSeconds: number }
@@ -99,6 +99,8 @@ export type RuntimeEvent =
       step: number;
       startMs: number;
       endMs: number;
+      /** the step ran before the request's cancel reached the stage (reported after it): not counted as after */
+      beforeCancel?: boolean;
     }
   | { type: 'stage-tokens'; seq: number; requestId: number; report: TokenReport }
   | { type: 'stage-finished'; seq: number; requestId: number; seconds: number }

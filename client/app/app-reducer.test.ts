@@ -647,6 +647,33 @@ describe('reduce: cancel', () => {
     expect(types(play([cancel(7)], r.state).last)).toEqual(['cancel-stage']);
   });
 
+  it('steps a worker stage ran before the cancel reached it, reported after it, do not count as after', () => {
+    const r = play([
+      ...RUNNING,
+      cancel(7),
+      {
+        type: 'stage-phase',
+        seq: 1,
+        requestId: 7,
+        phase: 'compute',
+        step: 1,
+        startMs: 1,
+        endMs: 2,
+        beforeCancel: true,
+      },
+      { type: 'stage-phase', seq: 1, requestId: 7, phase: 'sample', step: 1, startMs: 2, endMs: 3, beforeCancel: true },
+      { type: 'stage-phase', seq: 1, requestId: 7, phase: 'compute', step: 2, startMs: 3, endMs: 4 },
+      { type: 'stage-failed', seq: 1, requestId: 7, error: new Error('request-cancelled'), seconds: 1 },
+    ]);
+    expect(r.last[0]).toEqual({
+      type: 'send',
+      source: 'stage',
+      message: { type: 'report-cancelled', requestId: 7, tokensAfterCancel: 0, stepsAfterCancel: 1 },
+    });
+    // its timings are kept all the same
+    expect([...r.state.timings.get(7)!.values()][0].filter((t) => t.phase === 'compute')).toHaveLength(2);
+  });
+
   it('a request that already ended here is reported at once', () => {
     const r = play([...RUNNING, { type: 'stage-finished', seq: 1, requestId: 7, seconds: 1 }, cancel(7)]);
     expect(r.last).toEqual([

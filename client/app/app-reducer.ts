@@ -177,7 +177,14 @@ export function reduce(state: AppState, event: AppEvent, nowMs: number): Reducti
     // ---- the stage
     case 'stage-backend':
       if (!isCurrent(step.state, event.seq)) break;
-      step.set({ stage: { ...step.state.stage, backend: event.backend, detail: event.why } });
+      step.set({
+        stage: {
+          ...step.state.stage,
+          backend: event.backend,
+          detail: event.why,
+          ...(event.place ? { place: event.place } : {}),
+        },
+      });
       break;
     case 'stage-loaded':
       onStageLoaded(step, event);

@@ -69,6 +69,8 @@ export interface StageView {
   readonly state: StageState;
   readonly requestId: number | null;
   readonly backend: string | null;
+  /** where the stage and its frame links run: the inference worker, or the main thread (?ring=main, no transfer) */
+  readonly place?: 'worker' | 'main';
   readonly detail: string;
 }
 

@@ -421,7 +421,7 @@ export class App {
         return r.data;
       },
       hooks: {
-        onBackend: (backend, why) => this.dispatch({ type: 'stage-backend', seq, backend, why }),
+        onBackend: (backend, why, place) => this.dispatch({ type: 'stage-backend', seq, backend, why, place }),
         onPhase: (requestId, p) => this.dispatch({ type: 'stage-phase', seq, requestId, ...p }),
         onTokens: (requestId, report) =>
           this.tokenReports.push(requestId, report, (batch) =>

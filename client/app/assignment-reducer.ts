@@ -181,7 +181,7 @@ export function onStagePhase(step: Step, e: Extract<AppEvent, { type: 'stage-pha
   const s = step.state;
   if (!isCurrent(s, e.seq)) return;
   const c = s.cancelled.get(e.requestId);
-  if (c && (e.phase === 'sample' || e.phase === 'compute')) {
+  if (c && !e.beforeCancel && (e.phase === 'sample' || e.phase === 'compute')) {
     const counted = e.phase === 'sample' ? { ...c, tokens: c.tokens + 1 } : { ...c, steps: c.steps + 1 };
     step.set({ cancelled: withEntry(s.cancelled, e.requestId, counted) });
   }

@@ -33,6 +33,8 @@ export interface PhaseRecord {
   /** ms from this page's run() of the request */
   startMs: number;
   endMs: number;
+  /** the step ran before the request's cancel reached the stage, and was reported after it (worker batches) */
+  beforeCancel?: boolean;
 }
 
 export interface TokenReport {
@@ -47,7 +49,8 @@ export interface TokenReport {
 export interface StageHooks {
   onPhase: (requestId: number, p: PhaseRecord) => void;
   onTokens: (requestId: number, r: TokenReport) => void;
-  onBackend: (backend: 'webgpu' | 'wasm', why: string) => void;
+  /** the stage's backend, why, and where the stage runs (in the inference worker, or on this thread) */
+  onBackend: (backend: 'webgpu' | 'wasm', why: string, place: 'worker' | 'main') => void;
   /** the kernel warm-up (prefill + decode of one layer) finished: seconds, session runs */
   onWarmUp?: (seconds: number, runs: number) => void;
   /** failover: a ring neighbour's link closed while `requestId` ran here */
@@ -267,7 +270,7 @@ export class StageController {
         opts.backend === 'auto' ? undefined : opts.backend,
         false,
       );
-      hooks.onBackend(choice.backend, choice.reason);
+      hooks.onBackend(choice.backend, choice.reason, this.workerStages ? 'worker' : 'main');
       const a = opts.assignment;
       // the first and last stages run the embedding's and head's kernels too: a page warms each path once
       // (usually all of them at join already: warmUpKernels)
@@ -299,8 +302,14 @@ export class StageController {
         assignment: a,
         backend: choice.backend,
         readUnit: opts.readUnit,
-        onPhase: (e: PhaseEvent) =>
-          this.hooks?.onPhase(e.requestId, { phase: e.phase, step: e.step, startMs: e.startMs, endMs: e.endMs }),
+        onPhase: (e: PhaseEvent, beforeCancel = false) =>
+          this.hooks?.onPhase(e.requestId, {
+            phase: e.phase,
+            step: e.step,
+            startMs: e.startMs,
+            endMs: e.endMs,
+            ...(beforeCancel ? { beforeCancel } : {}),
+          }),
         onLinkLost: (peerId: string, requestId: number) => this.hooks?.onLinkLost?.(peerId, requestId),
         beforeStep: opts.beforeStep,
         onDropped: (kind: string, requestId: number, from: string) =>

@@ -216,10 +216,12 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
         return;
       }
       case 'stage-cancel':
-        stages.get(msg.stageId)?.cancel(msg.requestId, msg.reason);
-        return;
       case 'stage-stop-for-repair':
-        stages.get(msg.stageId)?.stopForRepair(msg.requestId, msg.reason);
+        // the held reports first: the main thread counts what a stage did after a cancel reached it
+        reports.get(msg.stageId)?.flush();
+        if (msg.type === 'stage-cancel') stages.get(msg.stageId)?.cancel(msg.requestId, msg.reason);
+        else stages.get(msg.stageId)?.stopForRepair(msg.requestId, msg.reason);
+        post({ type: 'stage-cancel-seen', stageId: msg.stageId, requestId: msg.requestId });
         return;
       case 'stage-abort':
         stages.get(msg.stageId)?.abort(msg.reason);

@@ -67,6 +67,8 @@ export type StageReply =
   /** the stage's phases (ms since the request's origin) and tokens since the last batch (stage-report-queue.ts) */
   | { type: 'stage-reports'; stageId: number; phases: PhaseEvent[]; tokens: TokenEvent[] }
   | { type: 'stage-link-lost'; stageId: number; peerId: string; requestId: number }
+  /** the stage has the cancel (or stop) of `requestId`: every report of a step before it went before this */
+  | { type: 'stage-cancel-seen'; stageId: number; requestId: number }
   | { type: 'stage-dropped'; stageId: number; kind: string; requestId: number; from: string }
   | { type: 'unit-read'; seq: number; stageId: number; unitId: string }
   | { type: 'hold'; seq: number; stageId: number; generated: number }
@@ -98,6 +100,7 @@ const REPLY_TYPES: ReadonlySet<string> = new Set<StageReply['type']>([
   'link-close',
   'stage-reports',
   'stage-link-lost',
+  'stage-cancel-seen',
   'stage-dropped',
   'unit-read',
   'hold',

@@ -56,7 +56,8 @@ export interface WorkerStageOptions {
   loadTokenizer?: () => Promise<PromptTokenizer>;
   /** a last stage: token ids -> text */
   tokenText?: Pick<PromptTokenizer, 'decode'>;
-  onPhase?: (e: PhaseEvent) => void;
+  /** `beforeCancel`: the step ran before the request's cancel reached the stage (it was reported after) */
+  onPhase?: (e: PhaseEvent, beforeCancel: boolean) => void;
   onToken?: (e: TokenEvent) => void;
   onLinkLost?: (peerId: string, requestId: number) => void;
   onDropped?: (kind: string, requestId: number, from: string) => void;
@@ -210,12 +211,12 @@ export class WorkerStages {
       case 'link-close':
         this.carrier?.closeLink(msg.key);
         return;
-      case 'stage-reports': {
-        const stage = this.stages.get(msg.stageId);
-        for (const p of msg.phases) stage?.opts.onPhase?.(p);
-        for (const t of msg.tokens) stage?.token(t);
+      case 'stage-reports':
+        this.stages.get(msg.stageId)?.reports(msg.phases, msg.tokens);
         return;
-      }
+      case 'stage-cancel-seen':
+        this.stages.get(msg.stageId)?.cancelSeen(msg.requestId);
+        return;
       case 'stage-link-lost':
         this.stages.get(msg.stageId)?.opts.onLinkLost?.(msg.peerId, msg.requestId);
         return;
@@ -266,6 +267,8 @@ export class WorkerStage implements StageHandle {
   private assignment: StageAssignment;
   /** the last stage's text per running request */
   private readonly texts = new Map<number, TextStream>();
+  /** requests whose cancel (or stop) was sent and not yet seen by the worker: their reports predate it */
+  private readonly cancelling = new Set<number>();
 
   constructor(
     private readonly host: WorkerStages,
@@ -313,10 +316,12 @@ export class WorkerStage implements StageHandle {
   }
 
   cancel(requestId: number, reason: string): void {
+    this.cancelling.add(requestId);
     this.host.post({ type: 'stage-cancel', stageId: this.stageId, requestId, reason });
   }
 
   stopForRepair(requestId: number, reason: string): void {
+    this.cancelling.add(requestId);
     this.host.post({ type: 'stage-stop-for-repair', stageId: this.stageId, requestId, reason });
   }
 
@@ -330,6 +335,17 @@ export class WorkerStage implements StageHandle {
     } finally {
       this.host.forget(this.stageId);
     }
+  }
+
+  /** @internal a batch from the worker (stage-report-queue.ts) */
+  reports(phases: readonly PhaseEvent[], tokens: readonly TokenEvent[]): void {
+    for (const p of phases) this.opts.onPhase?.(p, this.cancelling.has(p.requestId));
+    for (const t of tokens) this.token(t);
+  }
+
+  /** @internal the worker has the cancel of `requestId`: later reports are of steps after it */
+  cancelSeen(requestId: number): void {
+    this.cancelling.delete(requestId);
   }
 
   /** @internal a token from the worker: its text is decoded here */

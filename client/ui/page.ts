@@ -594,7 +594,7 @@ function renderStage(app: App): HTMLElement {
     h(
       'p.stage-state',
       { 'data-state': s.stage.state },
-      `Stage: ${s.stage.state}${s.stage.backend ? ` on ${s.stage.backend}` : ''}${s.stage.detail ? ` · ${s.stage.detail}` : ''}`,
+      `Stage: ${s.stage.state}${s.stage.backend ? ` on ${s.stage.backend}` : ''}${s.stage.place ? (s.stage.place === 'worker' ? ' in the inference worker' : ' on the main thread') : ''}${s.stage.detail ? ` · ${s.stage.detail}` : ''}`,
     ),
   );
 }
