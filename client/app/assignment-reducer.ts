@@ -171,7 +171,7 @@ function beginRun(step: Step, start: StartMessage, startedAtMs: number): void {
     return;
   }
   step.set({
-    stage: { state: 'running', requestId: start.requestId, backend: step.state.stage.backend, detail: 'cold start' },
+    stage: { ...step.state.stage, state: 'running', requestId: start.requestId, detail: 'cold start' },
     cache: { ...step.state.cache, reads: [] },
   });
   step.emit({ type: 'run-stage', seq: work.seq, assignment: work.message, start, startedAtMs });
