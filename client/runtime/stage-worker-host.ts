@@ -201,14 +201,11 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
         serve(msg.seq, async () => ({ loaded: await stageOf(msg.stageId).load() }), msg.stageId);
         return;
       case 'stage-run': {
-        const { originEpochMs, ...start } = msg.start;
+        const start = msg.start;
         serve(
           msg.seq,
           async () => {
-            await stageOf(msg.stageId).run({
-              ...start,
-              ...(originEpochMs !== undefined ? { originMs: originEpochMs - performance.timeOrigin } : {}),
-            });
+            await stageOf(msg.stageId).run(start);
             return {};
           },
           msg.stageId,
@@ -255,6 +252,9 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
         return;
       case 'unit-failed':
         answer(unitReads, msg.seq, { err: new TandemError(msg.code, msg.message) });
+        return;
+      case 'clock-ping':
+        post({ type: 'clock-pong', seq: msg.seq, workerNowMs: performance.now() });
         return;
       case 'hold-done': {
         const release = holds.get(msg.seq);

@@ -15,8 +15,12 @@ import type { PhaseEvent, StageAssignment, StartRequest, TokenEvent } from '../.
 import type { StageBackend } from '../../shards/runtime/stage-runtime.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
 
-/** A start as it crosses to the worker: its origin as epoch ms (the worker's clock has another origin). */
-export type WorkerStart = Omit<StartRequest, 'originMs'> & { originEpochMs?: number };
+/**
+ * A start as it crosses to the worker, its origin already on the worker's performance.now(): the two
+ * threads' clocks tick together but start apart, and their `performance.timeOrigin`s were seen tens of ms
+ * off each other, so the main thread measures the difference itself (clock-ping, WorkerStages).
+ */
+export type WorkerStart = StartRequest;
 
 /** main thread -> worker */
 export type StageRequest =
@@ -57,11 +61,14 @@ export type StageRequest =
   | { type: 'stage-dispose'; stageId: number; seq: number }
   | { type: 'unit-data'; seq: number; data: UnitData }
   | { type: 'unit-failed'; seq: number; code: string; message: string }
-  | { type: 'hold-done'; seq: number };
+  | { type: 'hold-done'; seq: number }
+  /** answered at once with clock-pong: the worker's performance.now() */
+  | { type: 'clock-ping'; seq: number };
 
 /** worker -> main thread */
 export type StageReply =
   | { type: 'link-dial'; dialSeq: number; peerId: string; timeoutMs: number }
+  | { type: 'clock-pong'; seq: number; workerNowMs: number }
   /** the worker closed the link on channel `key`: close its PeerJS connection */
   | { type: 'link-close'; key: number }
   /** the stage's phases (ms since the request's origin) and tokens since the last batch (stage-report-queue.ts) */
@@ -93,10 +100,12 @@ const REQUEST_TYPES: ReadonlySet<string> = new Set<StageRequest['type']>([
   'unit-data',
   'unit-failed',
   'hold-done',
+  'clock-ping',
 ]);
 
 const REPLY_TYPES: ReadonlySet<string> = new Set<StageReply['type']>([
   'link-dial',
+  'clock-pong',
   'link-close',
   'stage-reports',
   'stage-link-lost',

@@ -132,6 +132,13 @@ describe('WorkerStage: a stage in the inference worker (MessageChannel, wasm)', 
     expect(carrierCalls.created).toHaveLength(1);
   });
 
+  it("reads the worker's clock against its own: here both ends share one clock, so the offset is within a round trip of 0", async () => {
+    const t0 = performance.now();
+    const offset = await stages.workerClockOffset();
+    expect(Math.abs(offset)).toBeLessThanOrEqual(performance.now() - t0);
+    expect(await stages.workerClockOffset()).toBe(offset); // measured once
+  });
+
   it('a single stage == the fp64 reference; token text from the main end; every phase reported before run() resolves', async () => {
     expect(reference).toHaveLength(MAX_NEW);
     const [opts, r] = stageOptions(pkg);

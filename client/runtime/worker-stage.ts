@@ -91,6 +91,9 @@ export class WorkerStages {
   private nextStageId = 1;
   private readonly calls = new Map<number, Settle>();
   private readonly stages = new Map<number, WorkerStage>();
+  private readonly pongs = new Map<number, (workerNowMs: number) => void>();
+  /** the worker's performance.now() minus this thread's (measured, not from the two timeOrigins) */
+  private workerClock: Promise<number> | null = null;
 
   constructor(private readonly port: MessagePort<StageRequest, StageReply>) {
     port.addEventListener('message', (e) => {
@@ -164,6 +167,29 @@ export class WorkerStages {
     return stage;
   }
 
+  /**
+   * How far the worker's performance.now() is ahead of this thread's, ms: the two tick together (one
+   * monotonic clock) from different origins. From the fastest of a few round trips (its midpoint),
+   * measured once; a round trip is a fraction of a millisecond when the worker is idle.
+   */
+  workerClockOffset(): Promise<number> {
+    this.workerClock ??= (async () => {
+      let best = { rtt: Infinity, offset: 0 };
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        const workerNowMs = await new Promise<number>((resolve) => {
+          const seq = this.nextSeq++;
+          this.pongs.set(seq, resolve);
+          this.post({ type: 'clock-ping', seq });
+        });
+        const t1 = performance.now();
+        if (t1 - t0 < best.rtt) best = { rtt: t1 - t0, offset: workerNowMs - (t0 + t1) / 2 };
+      }
+      return best.offset;
+    })();
+    return this.workerClock;
+  }
+
   /** @internal a stage call: resolves with its stage-done, rejects with its TandemError */
   call(make: (seq: number) => StageRequest): Promise<Extract<StageReply, { type: 'stage-done' }>> {
     return new Promise((resolve, reject) => {
@@ -211,6 +237,12 @@ export class WorkerStages {
       case 'link-close':
         this.carrier?.closeLink(msg.key);
         return;
+      case 'clock-pong': {
+        const pong = this.pongs.get(msg.seq);
+        this.pongs.delete(msg.seq);
+        pong?.(msg.workerNowMs);
+        return;
+      }
       case 'stage-reports':
         this.stages.get(msg.stageId)?.reports(msg.phases, msg.tokens);
         return;
@@ -296,7 +328,7 @@ export class WorkerStage implements StageHandle {
     const { originMs, ...rest } = start;
     const workerStart: WorkerStart = {
       ...rest,
-      ...(originMs !== undefined ? { originEpochMs: performance.timeOrigin + originMs } : {}),
+      ...(originMs !== undefined ? { originMs: originMs + (await this.host.workerClockOffset()) } : {}),
     };
     if (this.assignment.embeds && !start.promptTokenIds && this.opts.loadTokenizer) {
       // the worker has no tokenizer: a first stage sends it the prompt's ids
