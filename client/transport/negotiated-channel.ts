@@ -1,8 +1,9 @@
 /**
  * A ByteChannel over an RTCDataChannel that both ends create as a negotiated channel (same id, no
- * in-band open message) on a peer connection PeerJS already opened. The page's main thread creates it
- * and transfers it to the inference worker at once (Chromium allows a transfer only in the task that
- * created the channel), so the ring's frames go worker to worker and never wake a main thread.
+ * in-band open message) on each peer connection PeerJS makes, as the connection is made. Where the browser
+ * allows it, the page's main thread transfers it to the inference worker at once (Chromium allows a
+ * transfer only in the task that created the channel), so the ring's frames go worker to worker and never
+ * wake a main thread; elsewhere the main thread's transport uses it (peerjs-transport.ts).
  *
  * A negotiated channel is open as soon as the association is, whether or not the remote end has
  * created its side yet, and a message that arrives before then is lost. So the channel is handed to the

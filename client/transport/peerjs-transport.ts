@@ -10,13 +10,13 @@
  *   transport.onFrame((frame, from) => ...);
  *   await transport.send(successorId, frame);
  *
- * Data connections use 'raw' serialization (our own frame codec, messages <= 256 KiB, the SCTP limit) and
- * reliable ordered channels; back-pressure waits on RTCDataChannel.bufferedAmount via 'bufferedamountlow'.
- * No STUN/TURN servers by default: peers are expected on one LAN (or pass iceServers).
- *
- * Where the browser can transfer an RTCDataChannel to a worker, the page uses PeerJS only as a carrier
- * (createPeerJsCarrier): the frames then travel on a second, negotiated channel of the same peer
- * connection, owned by the inference worker, and the main thread never touches them.
+ * PeerJS only carries (createPeerJsCarrier): it registers, dials and accepts 'raw', reliable, ordered
+ * data connections, and the frames (our own codec, messages <= 256 KiB, the SCTP limit) travel on a
+ * second, negotiated channel of each connection (negotiated-channel.ts); back-pressure waits on its
+ * bufferedAmount. Where the browser can transfer that channel to a worker, the inference worker owns it
+ * and the main thread never touches the frames (client/runtime/worker-stage.ts); elsewhere this file's
+ * transport runs the links here. No STUN/TURN servers by default: peers are expected on one LAN (or pass
+ * iceServers).
  */
 import { Peer, type DataConnection, type PeerError } from 'peerjs';
 import { TandemError } from '../../core/errors.ts';
@@ -50,7 +50,7 @@ export interface PeerJsTransportOptions {
   link?: FrameLinkOptions;
 }
 
-/** A registered Peer, its dials in flight, and the hooks a transport or carrier gives it. */
+/** A Peer registered with the signaling server, and how to dial from it. */
 interface RegisteredPeer {
   peer: Peer;
   /** Opens a 'raw' data connection; `onCreate` gets it at once, before it opens (its peer connection exists). */
@@ -258,7 +258,7 @@ function rawOnly(conn: DataConnection, reportError: (err: TandemError) => void):
   return false;
 }
 
-/** A frame channel the carrier made on an open PeerJS connection, to be transferred (to a worker) in this task. */
+/** A frame channel the carrier made on a new PeerJS connection (not open yet): transfer it, if at all, in this task. */
 export interface CarriedChannel {
   /** the carrier's name for the connection under it (closeLink, `closed`) */
   key: number;
