@@ -537,12 +537,14 @@ export async function main(argv: string[]): Promise<number> {
           `pipeline tokens, each on its own account (medians): cycle ${f(t.cycleMs, 2)} ms (p10 ${f(t.cycleP10Ms, 2)}, p90 ${f(t.cycleP90Ms, 2)}) = kernels ${f(t.computeMs, 2)} + stage overhead ${f(t.overheadMs, 2)} + hops ${f(t.wireMs, 2)} ms`,
         );
     }
-    for (const c of decode.coldLongTasks)
+    for (const c of decode.coldLongTasks) {
       console.log(
         `cold ${c.plan}: ${c.tasks.count} main-thread tasks > 50 ms, longest ${f(c.tasks.maxMs, 0)} ms (wall); per page ${c.perPage
           .map((p) => `${p.page} ${p.count}/${f(p.maxMs, 0)}`)
           .join(', ')} (count/longest ms)`,
       );
+      if (c.tasks.longestWhat) console.log(`  the longest ran: ${c.tasks.longestWhat}`);
+    }
     console.log('shard load (stage: unit MB, load MB/s, raw read MB/s of the same units, ratio)');
     for (const s of shardLoad)
       console.log(

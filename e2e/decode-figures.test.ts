@@ -70,10 +70,38 @@ describe('shardLoadRatio', () => {
 
 describe('longTaskFigures', () => {
   it('counts the tasks and gives the longest, null when none', () => {
-    expect(longTaskFigures([{ durationMs: 51 }, { durationMs: 230 }, { durationMs: 64 }])).toEqual({
+    expect(
+      longTaskFigures([
+        { startMs: 0, durationMs: 51 },
+        { startMs: 100, durationMs: 230 },
+        { startMs: 400, durationMs: 64 },
+      ]),
+    ).toEqual({
       count: 3,
       maxMs: 230,
     });
     expect(longTaskFigures([])).toEqual({ count: 0, maxMs: null });
+  });
+
+  it('names what the longest task ran, where the page attributed it', () => {
+    const tasks = [
+      { startMs: 10, durationMs: 90, scripts: [{ what: 'TimerHandler:setTimeout tick @index.js', durationMs: 70 }] },
+      {
+        startMs: 500,
+        durationMs: 120,
+        scripts: [
+          { what: 'Worker.onmessage onReply @worker-stage.js', durationMs: 80 },
+          { what: 'FrameRequestCallback render @index.js', durationMs: 15 },
+        ],
+        renderMs: 20,
+      },
+    ];
+    expect(longTaskFigures(tasks)).toEqual({
+      count: 2,
+      maxMs: 120,
+      longestWhat:
+        'Worker.onmessage onReply @worker-stage.js 80 ms; FrameRequestCallback render @index.js 15 ms; render 20 ms',
+    });
+    expect(longTaskFigures([{ startMs: 0, durationMs: 60 }])).toEqual({ count: 1, maxMs: 60 });
   });
 });

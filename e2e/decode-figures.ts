@@ -3,6 +3,7 @@
  * uses, the units a stage reads, the shard-load ratio against the raw read of the same units, and the
  * main-thread long tasks of a cold request.
  */
+import type { LongTask } from '../client/app/long-tasks.ts';
 import { median } from '../core/step-breakdown.ts';
 
 /** One measured hop size (e2e/hop-bench.ts HopFigures). */
@@ -72,8 +73,17 @@ export function shardLoadRatio(rows: readonly ShardLoadRow[], minBytes: number):
 export interface LongTaskFigures {
   count: number;
   maxMs: number | null;
+  /** What the longest task ran, where the page attributed it (client/app/long-tasks.ts), e.g.
+   * "Worker.onmessage onReply @worker-stage.js 80 ms; render 20 ms". */
+  longestWhat?: string;
 }
 
-export function longTaskFigures(tasks: readonly { durationMs: number }[]): LongTaskFigures {
-  return { count: tasks.length, maxMs: tasks.length ? Math.max(...tasks.map((t) => t.durationMs)) : null };
+export function longTaskFigures(tasks: readonly LongTask[]): LongTaskFigures {
+  if (!tasks.length) return { count: 0, maxMs: null };
+  const longest = tasks.reduce((a, b) => (b.durationMs > a.durationMs ? b : a));
+  const parts = [
+    ...(longest.scripts ?? []).map((s) => `${s.what} ${s.durationMs} ms`),
+    ...(longest.renderMs ? [`render ${longest.renderMs} ms`] : []),
+  ];
+  return { count: tasks.length, maxMs: longest.durationMs, ...(parts.length ? { longestWhat: parts.join('; ') } : {}) };
 }

@@ -7,6 +7,7 @@
  * Each page gets its own browser context, so its IndexedDB (the shard cache) is its own, as on a real
  * device; a reload keeps the context and therefore the cache.
  */
+import type { LongTask } from '../client/app/long-tasks.ts';
 import type { Browser, BrowserContext, CDPSession, Page, Request } from 'playwright-core';
 import type { LabDeviceShape } from './lab.ts';
 import { TandemError } from '../core/errors.ts';
@@ -180,12 +181,9 @@ export class TandemPage {
   }
 
   /** Main-thread long tasks (> 50 ms) that started at or after `sinceMs` on the page clock. */
-  async longTasks(sinceMs = 0): Promise<{ startMs: number; durationMs: number }[]> {
+  async longTasks(sinceMs = 0): Promise<LongTask[]> {
     const all = await this.page.evaluate(
-      () =>
-        (
-          window as unknown as { tandem: { longTasks?: () => { startMs: number; durationMs: number }[] } }
-        ).tandem.longTasks?.() ?? [],
+      () => (window as unknown as { tandem: { longTasks?: () => LongTask[] } }).tandem.longTasks?.() ?? [],
     );
     return all.filter((t) => t.startMs >= sinceMs);
   }
