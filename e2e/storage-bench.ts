@@ -1,6 +1,7 @@
 /**
- * `npm run bench:storage [-- --runs 3 --out FILE]`: how fast a page gets unit bytes back from each
- * browser store, in headless Chromium (persistent profile, warm OS cache), for a demo-shaped package:
+ * `npm run bench:storage [-- --runs 3 --incognito --out FILE]`: how fast a page gets unit bytes back from each
+ * browser store, in headless Chromium (persistent profile, warm OS cache; with --incognito an off-the-record
+ * context, whose stores live in memory, as the e2e pages' do), for a demo-shaped package:
  * 24 units of 2.6 MB + 2 of 77.8 MB, all read at once as a stage does. Stores:
  *   idb-u8     IndexedDB, Uint8Array values (what the shard cache stored before)
  *   idb-blob   IndexedDB, Blob values, read with blob.arrayBuffer() (what it stores now)
@@ -85,32 +86,49 @@ window.readAll = async (store, n) => {
 const STORES = ['idb-u8', 'idb-blob', 'opfs', 'opfs-sync', 'cache'] as const;
 
 /**
- * CPU seconds used so far by every process of the browser running on `profile` (renderer, browser, GPU,
- * storage and network services): a read's cost on a device whose CPU is the limit (a phone, a lab device
- * held to a share of a core) is its CPU, not its wall time on this machine's idle cores.
+ * CPU seconds used so far by every process of the browser whose command line holds `marker` and by their
+ * descendants (renderer, GPU, storage and network services): a read's cost on a device whose CPU is the
+ * limit (a phone, a lab device held to a share of a core) is its CPU, not its wall time on this machine's
+ * idle cores.
  */
-function browserCpuSec(profile: string): number {
-  let sum = 0;
+function browserCpuSec(marker: string): number {
+  const procs: { pid: string; ppid: string; cpuSec: number; marked: boolean }[] = [];
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(profile)) continue;
-      sum += processCpuSec(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+      const marked = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+      procs.push({ pid, ppid, cpuSec: processCpuSec(stat), marked });
     } catch {
       // the process exited between listing and reading
     }
   }
-  return sum;
+  const inTree = new Set(procs.filter((p) => p.marked).map((p) => p.pid));
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of procs)
+      if (!inTree.has(p.pid) && inTree.has(p.ppid)) {
+        inTree.add(p.pid);
+        grew = true;
+      }
+  }
+  return procs.reduce((sum, p) => sum + (inTree.has(p.pid) ? p.cpuSec : 0), 0);
 }
 
-const USAGE = `usage: npm run bench:storage -- [--runs N] [--out FILE]
+const USAGE = `usage: npm run bench:storage -- [--runs N] [--incognito] [--out FILE]
   --runs N     measured reads per store, after one dropped warm read (default 3)
+  --incognito  an off-the-record browser context (stores in memory), as Playwright's default contexts
   --out FILE   where the JSON goes (default bench/results/storage.json)
   --help       this text`;
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseCliArgs({
     args: argv,
-    options: { runs: { type: 'string', default: '3' }, out: { type: 'string', default: 'bench/results/storage.json' } },
+    options: {
+      runs: { type: 'string', default: '3' },
+      incognito: { type: 'boolean', default: false },
+      out: { type: 'string', default: 'bench/results/storage.json' },
+    },
   });
   const runs = integerOption(values.runs, '--runs', 1, 100);
   const sizes = [...Array.from({ length: 24 }, () => 2_560_000), 77_800_000, 77_800_000];
@@ -122,11 +140,13 @@ export async function main(argv: string[]): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   const profile = mkdtempSync(join(tmpdir(), 'tandem-storage-bench-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: ensureChromium().path,
-    headless: true,
-    args: chromiumArgs({ webgpu: false }),
-  });
+  const incognito = values.incognito;
+  // an off-the-record context's browser is found by a switch of its own (its profile is Playwright's)
+  const marker = incognito ? `--tandem-storage-bench=${profile}` : profile;
+  const launch = { executablePath: ensureChromium().path, headless: true, args: chromiumArgs({ webgpu: false }) };
+  const ctx = incognito
+    ? await (await chromium.launch({ ...launch, args: [...launch.args, marker] })).newContext()
+    : await chromium.launchPersistentContext(profile, launch);
   const rows: { store: string; readMBps: number; cpuSecPerGB: number; samplesMs: number[] }[] = [];
   try {
     const page = await ctx.newPage();
@@ -136,7 +156,7 @@ export async function main(argv: string[]): Promise<number> {
       const ms: number[] = [];
       let cpuSec = 0;
       for (let r = 0; r <= runs; r++) {
-        const cpu0 = browserCpuSec(profile);
+        const cpu0 = browserCpuSec(marker);
         const res = await page.evaluate(
           ([s, n]) =>
             (window as unknown as { readAll(s: string, n: number): Promise<{ bytes: number; ms: number }> }).readAll(
@@ -148,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
         if (res.bytes !== total) throw new Error(`${store} read ${res.bytes} bytes, wrote ${total}`);
         if (r > 0) {
           ms.push(res.ms); // the first read is dropped (cold caches)
-          cpuSec += browserCpuSec(profile) - cpu0;
+          cpuSec += browserCpuSec(marker) - cpu0;
         }
       }
       const med = [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)];
@@ -160,6 +180,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } finally {
     await ctx.close();
+    await ctx.browser()?.close();
     server.close();
     rmSync(profile, { recursive: true, force: true });
   }
@@ -175,8 +196,9 @@ export async function main(argv: string[]): Promise<number> {
         bytes: total,
         units: sizes.length,
         rows,
+        context: incognito ? 'incognito' : 'persistent',
         method:
-          "headless Chromium, persistent profile, all units read at once (Promise.all) into ArrayBuffers; median of runs after one dropped read; CPU = utime + stime of all the browser's processes (/proc) over the measured reads, per GB read",
+          "headless Chromium, all units read at once (Promise.all) into ArrayBuffers; median of runs after one dropped read; CPU = utime + stime of all the browser's processes (/proc) over the measured reads, per GB read",
       },
       null,
       1,
