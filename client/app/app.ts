@@ -11,6 +11,7 @@
 import { TandemError } from '../../core/errors.ts';
 import { parseManifest } from '../../shards/manifest.ts';
 import { ShardCache } from '../cache/shard-cache.ts';
+import { startDownloadWorker, type WorkerUnitFetcher } from '../cache/worker-unit-fetcher.ts';
 import { profileDevice } from '../profiler/profile.ts';
 import { CoordinatorClient } from '../session/coordinator-client.ts';
 import type { Effect } from './app-effects.ts';
@@ -68,6 +69,8 @@ export class App {
   private readonly listeners = new Set<() => void>();
   private client: CoordinatorClient | null = null;
   private cache: ShardCache | null = null;
+  /** downloads, hashes and writes units off the main thread; started with the first manifest */
+  private downloads: WorkerUnitFetcher | null | undefined;
   private readonly stage = new StageController();
   private readonly signals = new AssignmentSignals();
   /** the last stage's tokens, batched on their way to the server (token-report-batcher.ts) */
@@ -354,9 +357,11 @@ export class App {
         `The server answered HTTP ${res.status} for ${model.manifestUrl}; it has no model package '${model.name}'.`,
       );
     const manifest = parseManifest(await res.json());
+    if (this.downloads === undefined) this.downloads = startDownloadWorker();
     this.cache = new ShardCache(manifest, {
       baseUrl: ShardCache.baseUrlOf(model.manifestUrl),
       emulation: effect.params?.emulation ?? null,
+      ...(this.downloads ? { fetchUnit: this.downloads.fetch } : {}),
     });
     this.dispatch({ type: 'manifest-loaded', manifest, seconds: (performance.now() - t0) / 1000 });
   }

@@ -7,7 +7,10 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { createStore, get, keys, set, type UseStore } from 'idb-keyval';
 import { ShardCache } from './shard-cache.ts';
-import { OPFS_UNITS_DIR } from './opfs-units.ts';
+import { OPFS_UNITS_DIR, OpfsUnits } from './opfs-units.ts';
+import { localUnitFetcher } from './unit-fetch.ts';
+import { serveUnitFetches } from './unit-fetch-host.ts';
+import { WorkerUnitFetcher } from './worker-unit-fetcher.ts';
 import { fakeOpfs } from '../../shards/runtime/fake-opfs.ts';
 import { materialiseUnits } from '../../shards/runtime/unit-data.ts';
 import { blobKey, commitKey } from './bookkeeping.ts';
@@ -426,6 +429,100 @@ describe('ShardCache', () => {
       }).cache;
       expect(await code(tight.ensure(['embed']))).toBe('quota-exceeded');
       expect(await tight.cachedUnitIds()).toEqual([]);
+    });
+  });
+
+  describe('through the download worker (its host served on a MessageChannel, as a Worker is)', () => {
+    /** A cache whose downloads go over a MessageChannel to serveUnitFetches, each end with the same OPFS. */
+    const workerCache = (opts: { opfs?: boolean; failWrites?: Error; fetchImpl?: typeof fetch } = {}) => {
+      const store = freshStore();
+      const fs = fakeOpfs(opts.failWrites ? { failWrites: opts.failWrites } : {});
+      const server = fakeServer();
+      const channel = new MessageChannel();
+      const posted: string[] = [];
+      channel.port2.addEventListener('message', (e: MessageEvent<{ type: string }>) => posted.push(e.data.type));
+      const root = opts.opfs === false ? null : fs.root;
+      serveUnitFetches(
+        channel.port2,
+        localUnitFetcher({ fetchImpl: opts.fetchImpl ?? server.fetchImpl, opfs: root ? new OpfsUnits(root) : null }),
+      );
+      const fetcher = new WorkerUnitFetcher(channel.port1);
+      const replies: string[] = [];
+      channel.port1.addEventListener('message', (e: MessageEvent<{ type: string }>) => replies.push(e.data.type));
+      channel.port1.start();
+      channel.port2.start();
+      const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', store, opfs: root, fetchUnit: fetcher.fetch });
+      return { store, fs, server, cache, fetcher, replies, posted, close: () => channel.port1.close() };
+    };
+
+    it('commits what the worker stored (an OPFS file, else a Blob) and reads back exact bytes', async () => {
+      const w = workerCache();
+      const progress: number[] = [];
+      const res = await w.cache.ensure(['embed', 'layer.0', 'layer.1'], (p) => progress.push(p.bytesDone));
+      expect(res.fetched.sort()).toEqual(['embed', 'layer.0', 'layer.1']);
+      expect(progress.at(-1)).toBe(5000 + 3000 + 3001);
+      // the worker batches its byte reports: fewer than the 1 KiB chunks the server sent (11)
+      expect(w.replies.filter((t) => t === 'bytes').length).toBeLessThan(11);
+      const sha = MANIFEST.units[1].sha256;
+      expect(await get<unknown>(blobKey(PKG, sha), w.store)).toEqual({
+        kind: 'opfs-file',
+        dir: OPFS_UNITS_DIR,
+        file: `${PKG}.${sha}`,
+        bytes: 3000,
+      });
+      for (const id of ['embed', 'layer.0', 'layer.1'])
+        expect([...(await w.cache.readUnit(id)).bytes]).toEqual([...FILES.get(`${id}.bin`)!]);
+      w.close();
+
+      const blobs = workerCache({ opfs: false });
+      await blobs.cache.ensure(['layer.1']);
+      expect(await get<unknown>(blobKey(PKG, MANIFEST.units[2].sha256), blobs.store)).toBeInstanceOf(Blob);
+      expect([...(await blobs.cache.readUnit('layer.1')).bytes]).toEqual([...FILES.get('layer.1.bin')!]);
+      blobs.close();
+    });
+
+    it('a corrupted download fails in the worker with shard-hash-mismatch, and nothing is committed', async () => {
+      const bad = fakeServer((file, d) =>
+        file === 'head.bin' ? Uint8Array.from(d, (x, i) => (i === 7 ? x ^ 1 : x)) : d,
+      );
+      const w = workerCache({ fetchImpl: bad.fetchImpl });
+      expect(await code(w.cache.ensure(['layer.0', 'head']))).toBe('shard-hash-mismatch');
+      expect(await w.cache.cachedUnitIds()).not.toContain('head');
+      w.close();
+    });
+
+    it("an abort reaches the worker's fetch, and ensure rejects with the page's own reason", async () => {
+      const seen: (AbortSignal | undefined)[] = [];
+      const server = fakeServer();
+      const slow = ((input: RequestInfo | URL, init?: RequestInit) => {
+        seen.push(init?.signal ?? undefined);
+        // never answers until aborted; then fails as fetch does
+        return new Promise<Response>((_, reject) =>
+          init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))),
+        ).then(() => server.fetchImpl(input, init));
+      }) as typeof fetch;
+      const w = workerCache({ fetchImpl: slow });
+      const controller = new AbortController();
+      const ensured = w.cache.ensure(['embed'], undefined, controller.signal);
+      while (seen.length === 0) await new Promise((r) => setTimeout(r, 1));
+      controller.abort(new TandemError('assignment-aborted', 'a new plan'));
+      expect(await code(ensured)).toBe('assignment-aborted');
+      expect(seen[0]?.aborted).toBe(true);
+      expect(await w.cache.cachedUnitIds()).toEqual([]);
+      w.close();
+    });
+
+    it('a full quota in the worker is quota-exceeded; a dead worker fails its calls with download-worker-failed', async () => {
+      const tight = workerCache({ failWrites: new DOMException('The quota has been exceeded.', 'QuotaExceededError') });
+      expect(await code(tight.cache.ensure(['embed']))).toBe('quota-exceeded');
+      tight.close();
+      const stuck = workerCache({ fetchImpl: () => new Promise<Response>(() => undefined) });
+      const ensured = stuck.cache.ensure(['embed']);
+      while (!stuck.posted.includes('fetch')) await new Promise((r) => setTimeout(r, 1));
+      stuck.fetcher.fail('it crashed');
+      expect(await code(ensured)).toBe('download-worker-failed');
+      expect(await code(stuck.cache.ensure(['embed']))).toBe('download-worker-failed');
+      stuck.close();
     });
   });
 });

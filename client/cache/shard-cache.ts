@@ -23,11 +23,18 @@
  */
 import { createStore, del, delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
 import { TandemError } from '../../core/errors.ts';
-import { verifyUnit, type ModelManifest, type UnitEntry } from '../../shards/manifest.ts';
+import type { ModelManifest, UnitEntry } from '../../shards/manifest.ts';
 import type { Emulation } from '../profiler/emulation.ts';
 import { ReadPacer } from '../profiler/read-pacer.ts';
 import { sleepSeconds } from '../profiler/timing.ts';
-import { sha256HexJs } from './sha256.ts';
+import {
+  isQuotaError,
+  localUnitFetcher,
+  quotaExceeded,
+  verify,
+  type FetchedValue,
+  type UnitFetcher,
+} from './unit-fetch.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
 import { isOpfsUnit, opfsRoot, type OpfsDirectory } from '../../shards/runtime/opfs-file.ts';
 import { OpfsUnits, opfsUnitFile, parseOpfsUnitFile } from './opfs-units.ts';
@@ -86,31 +93,15 @@ export interface ShardCacheOptions {
   verifyOnRead?: boolean;
   store?: UseStore;
   fetchImpl?: typeof fetch;
+  /**
+   * Downloads, verifies and stores one unit's bytes (unit-fetch.ts); default: in this thread, with
+   * `fetchImpl`. The page passes its download worker's (worker-unit-fetcher.ts).
+   */
+  fetchUnit?: UnitFetcher;
   /** parallel downloads */
   concurrency?: number;
   /** where unit files go (default the origin's OPFS where the page has one; null: Blobs in IndexedDB) */
   opfs?: (() => Promise<OpfsDirectory>) | null;
-}
-
-/**
- * verifyUnit (shards/manifest.ts) with WebCrypto when the page has it; in an insecure context (plain
- * http on a LAN address) `crypto.subtle` is missing, so the same checks run on the JS SHA-256.
- */
-async function verify(unit: UnitEntry, bytes: Uint8Array): Promise<void> {
-  if ((globalThis as { crypto?: Partial<Crypto> }).crypto?.subtle) return verifyUnit(unit, bytes);
-  if (bytes.byteLength !== unit.bytes) {
-    throw new TandemError(
-      'shard-truncated',
-      `Unit '${unit.id}' (${unit.file}) has ${bytes.byteLength} bytes but the manifest says ${unit.bytes}; the download or the file is incomplete. It will be fetched again.`,
-    );
-  }
-  const actual = sha256HexJs(bytes);
-  if (actual !== unit.sha256) {
-    throw new TandemError(
-      'shard-hash-mismatch',
-      `Unit '${unit.id}' (${unit.file}) has SHA-256 ${actual} but the manifest says ${unit.sha256}; the file is corrupted or was modified. It will be fetched again.`,
-    );
-  }
 }
 
 /** The bytes of a stored unit value: an OPFS file or a Blob (current), a Uint8Array or ArrayBuffer (older versions). */
@@ -122,15 +113,9 @@ async function valueBytes(value: unknown, opfs: OpfsUnits | null): Promise<Uint8
   return null;
 }
 
-function isQuotaError(e: unknown): boolean {
-  const name = (e as { name?: string } | null)?.name;
-  const message = (e as { message?: unknown } | null)?.message;
-  return name === 'QuotaExceededError' || (typeof message === 'string' && /quota/i.test(message));
-}
-
 export class ShardCache {
   readonly store: UseStore;
-  private readonly fetchImpl: typeof fetch;
+  private readonly fetchUnit: UnitFetcher;
   private readonly reads: UnitRead[] = [];
   /** The emulated read cap, shared by this page's concurrent reads (a stage reads its units at once). */
   private readonly readPacer: ReadPacer;
@@ -142,10 +127,10 @@ export class ShardCache {
     private readonly options: ShardCacheOptions,
   ) {
     this.store = options.store ?? createStore('tandem-shards', 'units');
-    this.fetchImpl = options.fetchImpl ?? fetch.bind(globalThis);
     this.readPacer = new ReadPacer(options.emulation?.readBytesPerSecCap);
     const root = options.opfs === undefined ? opfsRoot() : options.opfs;
     this.opfs = root ? new OpfsUnits(root) : null;
+    this.fetchUnit = options.fetchUnit ?? localUnitFetcher({ fetchImpl: options.fetchImpl, opfs: this.opfs });
   }
 
   /** The base URL of a package folder from its manifest URL. */
@@ -225,17 +210,22 @@ export class ShardCache {
     const worker = async () => {
       for (let unit = queue.shift(); unit; unit = queue.shift()) {
         signal?.throwIfAborted();
-        const bytes = await this.download(
-          unit,
+        const got = await this.fetchUnit(
+          {
+            url: `${this.options.baseUrl}${encodeURIComponent(unit.file)}`,
+            unit,
+            packageName: this.manifest.name,
+            useOpfs: this.opfs !== null,
+          },
           (delta) => {
             bytesDone += delta;
             report(unit.id);
           },
           signal,
         );
-        await verify(unit, bytes);
+        if (got.opfsRefused) this.opfs = null;
         signal?.throwIfAborted();
-        await this.commit(unit, bytes);
+        await this.commit(unit, got.value);
         fetched.push(unit.id);
         unitsDone += 1;
         report(unit.id);
@@ -266,60 +256,13 @@ export class ShardCache {
     }
   }
 
-  private async download(unit: UnitEntry, onBytes: (delta: number) => void, signal?: AbortSignal): Promise<Uint8Array> {
-    const url = `${this.options.baseUrl}${encodeURIComponent(unit.file)}`;
-    let res: Response;
-    try {
-      res = await this.fetchImpl(url, signal ? { cache: 'no-store', signal } : { cache: 'no-store' });
-    } catch (cause) {
-      if (signal?.aborted) throw signal.reason;
-      throw new TandemError(
-        'server-unreachable',
-        `Downloading ${unit.id} from ${url} failed (${String(cause)}); check the connection to the server.`,
-        { cause },
-      );
-    }
-    if (!res.ok)
-      throw new TandemError(
-        'shard-download-failed',
-        `The server answered HTTP ${res.status} for ${unit.id} (${url}); is the model package complete on the server?`,
-      );
-    const out = new Uint8Array(unit.bytes);
-    let offset = 0;
-    if (!res.body) {
-      const all = new Uint8Array(await res.arrayBuffer());
-      if (all.byteLength !== unit.bytes) return all; // verifyUnit reports the truncation
-      onBytes(all.byteLength);
-      return all;
-    }
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (offset + value.byteLength > out.byteLength) {
-        await reader.cancel();
-        throw new TandemError(
-          'shard-truncated',
-          `The server sent more than the ${unit.bytes} bytes the manifest gives for ${unit.id}; the package on the server does not match its manifest.`,
-        );
-      }
-      out.set(value, offset);
-      offset += value.byteLength;
-      onBytes(value.byteLength);
-    }
-    return offset === out.byteLength ? out : out.subarray(0, offset);
-  }
-
   /**
-   * The unit's bytes (an OPFS file, else a Blob value) first, commit record second: a crash in between
-   * leaves debris, never a usable half unit.
+   * The unit's stored value (its OPFS file, already written, or a Blob) first, commit record second: a
+   * crash in between leaves debris, never a usable half unit.
    */
-  private async commit(unit: UnitEntry, bytes: Uint8Array): Promise<void> {
+  private async commit(unit: UnitEntry, value: FetchedValue): Promise<void> {
     const bk = blobKey(this.manifest.name, unit.sha256);
     try {
-      const value =
-        (await this.writeFile(unit, bytes as Uint8Array<ArrayBuffer>)) ??
-        (typeof Blob === 'function' ? new Blob([bytes as Uint8Array<ArrayBuffer>]) : bytes);
       await set(bk, value, this.store);
       await set(
         commitKey(this.manifest.name, unit.sha256),
@@ -329,33 +272,10 @@ export class ShardCache {
     } catch (cause) {
       await del(bk, this.store).catch(() => undefined);
       await this.removeFile(unit);
-      if (isQuotaError(cause)) {
-        throw new TandemError(
-          'quota-exceeded',
-          `The browser refused to store ${unit.id} (${(unit.bytes / 2 ** 20).toFixed(1)} MiB): storage quota exceeded. Free space or leave private browsing.`,
-          { cause },
-        );
-      }
+      if (isQuotaError(cause)) throw quotaExceeded(unit, cause);
       throw new TandemError('storage-unavailable', `Storing ${unit.id} in IndexedDB failed (${String(cause)}).`, {
         cause,
       });
-    }
-  }
-
-  /**
-   * The unit as an OPFS file, or null to keep it as a Blob: where there is no OPFS, or this browser cannot
-   * write its files (no createWritable, or a refusal that is not the quota: private browsing), from then on.
-   */
-  private async writeFile(unit: UnitEntry, bytes: Uint8Array<ArrayBuffer>): Promise<UnitData | null> {
-    if (!this.opfs) return null;
-    try {
-      const file = await this.opfs.write(this.manifest.name, unit.sha256, bytes);
-      if (!file) this.opfs = null;
-      return file;
-    } catch (err) {
-      if (isQuotaError(err)) throw err;
-      this.opfs = null;
-      return null;
     }
   }
 
