@@ -58,7 +58,10 @@ export function processKind(cmdline: string): string {
   return m[1];
 }
 
-/** A renderer thread's kind from its name (/proc/<pid>/task/<tid>/stat, 15 characters at most). */
+/**
+ * A renderer thread's kind from its name (/proc/<pid>/task/<tid>/stat, 15 characters at most). In /proc
+ * the main thread keeps the process's name: callers know it as the thread whose id is the pid.
+ */
 export function threadKind(name: string): string {
   if (name === 'CrRendererMain') return 'main';
   if (name.startsWith('DedicatedWorker')) return 'worker';
@@ -104,7 +107,8 @@ function sampleDevice(cgroup: string): { sample: Omit<DeviceCpuSample, 't'>; kin
     for (const tid of threads) {
       const t = readText(`/proc/${pid}/task/${tid}/stat`);
       if (t === null) continue;
-      const k = `renderer:${threadKind(t.slice(t.indexOf('(') + 1, t.lastIndexOf(')')))}`;
+      // the main thread keeps the process's name in /proc ('chromium'): it is the thread whose id is the pid
+      const k = `renderer:${tid === pid ? 'main' : threadKind(t.slice(t.indexOf('(') + 1, t.lastIndexOf(')')))}`;
       cpuSec[k] = (cpuSec[k] ?? 0) + processCpuSec(t);
     }
   }
