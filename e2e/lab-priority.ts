@@ -2,14 +2,14 @@
  * Foreground priority on a lab device. All of a device's threads share its quota (a fraction of one
  * core), and CFS shares a group's time evenly between its runnable threads: the renderer's main thread
  * competes with the page's workers (the inference worker creating a session or running a prefill, the
- * download worker hashing a unit). A traced cold request on 0.4-
+ * download worker hashing a unit) and with V8's thread pool (compiling that worker's wasm). A traced cold request on 0.4-
  * core devices showed main-thread tasks of 5-17 ms of CPU taking 90-300 ms of wall time, against the
  * ~2.5x a 0.4-core CPU explains. A phone runs those threads on other cores, and its scheduler favours
  * the foreground UI thread.
  *
- * So the lab lowers the weight of each device renderer's dedicated-worker threads (nice BACKGROUND_NICE,
- * weight 110 against a normal thread's 1024: the mechanism Chromium itself uses for its background
- * threads): while the main thread has work it gets ~90% of the quota, and while it is idle
+ * So the lab lowers the weight of each device renderer's dedicated-worker and thread-pool threads (nice
+ * BACKGROUND_NICE, weight 110 against a normal thread's 1024: the mechanism Chromium itself uses for its
+ * background threads): while the main thread has work it gets ~90% of the quota, and while it is idle
  * the workers get all of it, so the device's compute is still its share. A poller renices new threads as
  * they appear (a page starts its workers at load, long before a request).
  */
@@ -22,12 +22,15 @@ export const BACKGROUND_NICE = 10;
 const POLL_MS = 250;
 
 /**
- * Whether a renderer thread (by its name) is background work: the page's dedicated workers. (Chromium
- * sets its thread pool's priorities itself, task by task, and its compositor's and I/O thread's above
- * normal: those are left alone.)
+ * Whether a renderer thread (by its name) is background work: the page's dedicated workers and the thread
+ * pool (V8 compiling the worker's wasm, garbage collection). Both keep one weight, so that the inference
+ * worker and the compiles it waits for share the quota as before. Chromium's own above-normal threads
+ * (compositor, I/O, WebRTC's network thread, the pool's presentation and audio threads) and the pool's
+ * service thread are left alone.
  */
 export function isBackgroundThread(name: string): boolean {
-  return threadKind(name) === 'worker';
+  const kind = threadKind(name);
+  return kind === 'worker' || (kind === 'pool' && !name.startsWith('ThreadPoolServi'));
 }
 
 export interface ForegroundPriority {
@@ -74,7 +77,8 @@ export function startForegroundPriority(
           if (stat === null) continue;
           const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
           const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-          if (!isBackgroundThread(name) || nice === BACKGROUND_NICE) continue;
+          // Chromium's above-normal pool threads (presentation, audio) stay above normal
+          if (!isBackgroundThread(name) || nice === BACKGROUND_NICE || nice < 0) continue;
           try {
             renice(tid, BACKGROUND_NICE);
             reniced.add(tid);

@@ -8,8 +8,8 @@
  *   hub d<i>h 10.81.N.(4i+1)/30 ─── eth0 10.81.N.(4i+2)/30   namespace tandem-<pid>-<k>-d<i>: device i
  *        tbf at the device's downlink rate     tbf at its uplink rate
  *   cgroup v1 cpu /sys/fs/cgroup/cpu/tandem-lab-<pid>-<k>/d<i>: cfs_quota_us = cores x cfs_period_us (the shortest period
- *                                                    with a 1 ms quota); inside it, the renderers' dedicated
- *                                                    workers weigh less than their main thread
+ *                                                    with a 1 ms quota); inside it, the renderers' workers
+ *                                                    and thread pool weigh less than their main thread
  *                                                    (lab-priority.ts), as on a phone's other cores
  *
  * A device's page opens the server at http://10.81.N.(4i+1):PORT; Chromium is told to treat that origin
