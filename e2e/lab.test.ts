@@ -5,7 +5,7 @@
  * shaping in place, forwarded traffic kept off the host's control link), not speeds.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { chromium as playwright, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +22,6 @@ import {
   tbfBurstBytes,
   type Lab,
 } from './lab.ts';
-import { BACKGROUND_NICE, isBackgroundThread } from './lab-priority.ts';
 import { startServerInNetwork, type ServerProcess } from './server-process.ts';
 
 const ready = prepareE2e();
@@ -171,45 +170,6 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
     };
     expect(route(`10.81.${n}.6`)).toMatch(/dev d1h/); // device 0 -> device 1: forwarded
     expect(route(`10.78.${n}.1`)).toMatch(/unreachable|No route/i); // device 0 -> the host: never
-  });
-
-  it("gives a device renderer's workers and thread pool background priority, not its main thread", async () => {
-    const page = await browsers[0].newPage();
-    await page.goto(`${lab.devices[0].serverUrl}/__e2e/smoke.html`);
-    // a dedicated worker, as a page's inference worker
-    await page.evaluate(() => {
-      const w = new Worker(URL.createObjectURL(new Blob(['setInterval(() => {}, 1000); postMessage(1)'])));
-      return new Promise((r) => (w.onmessage = r));
-    });
-    /** each device renderer's threads: name, nice, and whether it is the main thread (tid = pid) */
-    const renderers = () =>
-      lab.devices[0].pids().flatMap((pid) => {
-        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) return [];
-        const threads = readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
-          try {
-            const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-            const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-            return [
-              { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), nice, main: tid === String(pid) },
-            ];
-          } catch {
-            return []; // ended meanwhile
-          }
-        });
-        return [threads];
-      });
-    const withWorker = () => renderers().find((r) => r.some((t) => isBackgroundThread(t.name)));
-    const deadline = Date.now() + 10_000;
-    // every background thread Chromium did not raise above normal itself
-    while (!withWorker()?.every((t) => !isBackgroundThread(t.name) || t.nice < 0 || t.nice === BACKGROUND_NICE)) {
-      if (Date.now() > deadline) throw new Error(`worker threads not reniced: ${JSON.stringify(renderers())}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const main = withWorker()!.find((t) => t.main);
-    expect(main, 'the renderer has its main thread').toBeDefined();
-    expect(main!.nice).toBeLessThan(BACKGROUND_NICE);
-    expect(lab.backgroundThreads()).toBeGreaterThan(0);
-    await page.close();
   });
 
   it('two devices exchange 1 MiB intact over a data channel between their own addresses', async () => {

@@ -8,9 +8,7 @@
  *   hub d<i>h 10.81.N.(4i+1)/30 ─── eth0 10.81.N.(4i+2)/30   namespace tandem-<pid>-<k>-d<i>: device i
  *        tbf at the device's downlink rate     tbf at its uplink rate
  *   cgroup v1 cpu /sys/fs/cgroup/cpu/tandem-lab-<pid>-<k>/d<i>: cfs_quota_us = cores x cfs_period_us (the shortest period
- *                                                    with a 1 ms quota); inside it, the renderers' workers
- *                                                    and thread pool weigh less than their main thread
- *                                                    (lab-priority.ts), as on a phone's other cores
+ *                                                    with a 1 ms quota)
  *
  * A device's page opens the server at http://10.81.N.(4i+1):PORT; Chromium is told to treat that origin
  * as secure (WebGPU, crypto.subtle and cross-origin isolation need a secure context). Only the browser's
@@ -31,7 +29,6 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TandemError } from '../core/errors.ts';
-import { startForegroundPriority, type ForegroundPriority } from './lab-priority.ts';
 import { createPrivateNetwork, deleteNamespace, ensureIproute2, shellQuote, type PrivateNetwork } from './netns.ts';
 
 /** What a lab device is given: CPU share and link rates (its storage cap stays the page's ?emulate=). */
@@ -71,8 +68,6 @@ export interface Lab {
   /** The server's control group folder. */
   readonly serverCgroup: string;
   readonly devices: readonly LabDevice[];
-  /** Device renderer threads given background priority so far (lab-priority.ts). */
-  backgroundThreads(): number;
   destroy(): void;
 }
 
@@ -182,12 +177,10 @@ export function createLab(
   const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const inHub = (...args: string[]) => run(ip, 'netns', 'exec', hub.name, ...args);
   let destroyed = false;
-  let priority: ForegroundPriority | null = null;
   const destroy = () => {
     if (destroyed) return;
     destroyed = true;
     process.off('exit', destroy);
-    priority?.stop();
     for (const ns of namespaces) deleteNamespace(ip, ns);
     removeGroupTree(groupRoot);
     rmSync(wrapperDir, { recursive: true, force: true });
@@ -284,8 +277,7 @@ export function createLab(
     mkdirSync(serverCgroup);
     writeFileSync(join(serverCgroup, 'cpu.shares'), String(LAB_CPU_SHARES));
     const admitServer = (pid: number) => writeFileSync(join(serverCgroup, 'cgroup.procs'), String(pid));
-    priority = startForegroundPriority(devices);
-    return { hub, devices, destroy, admitServer, serverCgroup, backgroundThreads: () => priority?.reniced() ?? 0 };
+    return { hub, devices, destroy, admitServer, serverCgroup };
   } catch (err) {
     destroy();
     if (err instanceof TandemError) throw err;
