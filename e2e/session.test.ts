@@ -151,6 +151,12 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
             new Set(page.downloads.map((d) => d.file)),
             `${page.spec.name} fetched exactly its stage's units`,
           ).toEqual(new Set(own.map((u) => u.file)));
+          // ... through its download worker (fetch, SHA-256 and file write off the main thread)
+          if (own.length)
+            expect(
+              page.page.workers().some((w) => w.url().includes('unit-fetch-worker')),
+              `${page.spec.name} has its download worker`,
+            ).toBe(true);
           // ... and kept them as files of its origin private file system, named by hash, where its inference
           // worker reads them
           const stored = await page.page.evaluate(async (dir) => {
