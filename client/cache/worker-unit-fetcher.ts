@@ -13,6 +13,13 @@ interface Call {
   resolve: (f: FetchedUnit) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/** A URL the worker resolves as the page would: a relative one resolves against the worker's script. */
+function absolute(url: string): string {
+  const base = (globalThis as { location?: { href: string } }).location?.href;
+  return base ? new URL(url, base).href : url;
 }
 
 export class WorkerUnitFetcher {
@@ -30,15 +37,19 @@ export class WorkerUnitFetcher {
       signal?.throwIfAborted();
       if (this.dead) throw this.dead;
       const callId = this.nextId++;
-      this.calls.set(callId, { onBytes, resolve, reject, ...(signal ? { signal } : {}) });
-      signal?.addEventListener('abort', () => this.port.postMessage({ type: 'abort', callId }), { once: true });
-      this.port.postMessage({ type: 'fetch', callId, request });
+      const onAbort = () => this.port.postMessage({ type: 'abort', callId });
+      this.calls.set(callId, { onBytes, resolve, reject, ...(signal ? { signal, onAbort } : {}) });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.port.postMessage({ type: 'fetch', callId, request: { ...request, url: absolute(request.url) } });
     });
 
   /** The worker is gone (it failed to load or crashed): every call in flight and every later one fails. */
   fail(reason: string): void {
     this.dead = new TandemError('download-worker-failed', `The download worker stopped (${reason}); reload the page.`);
-    for (const call of this.calls.values()) call.reject(this.dead);
+    for (const call of this.calls.values()) {
+      if (call.onAbort) call.signal?.removeEventListener('abort', call.onAbort);
+      call.reject(this.dead);
+    }
     this.calls.clear();
   }
 
@@ -50,6 +61,7 @@ export class WorkerUnitFetcher {
       return;
     }
     this.calls.delete(reply.callId);
+    if (call.onAbort) call.signal?.removeEventListener('abort', call.onAbort);
     if (reply.type === 'fetched') call.resolve(reply.fetched);
     else if (reply.code === 'fetch-aborted' && call.signal?.aborted) call.reject(call.signal.reason);
     else if (reply.code) call.reject(new TandemError(reply.code, reply.message));
