@@ -11,7 +11,8 @@
  * Printed and saved with the pages' own step figures (core/step-breakdown.ts on their timing reports):
  * per token, the first stage's cycle beside the stages' kernel, ingress and egress. Per renderer, what its
  * thread pool spent CPU on (wasm tier-up, JS optimisation, raster, GC): on a lab device that CPU comes out
- * of the stage's own quota.
+ * of the stage's own quota. With TANDEM_PAGE_MINIFY=0 the page is built unminified: the sampled
+ * functions of its main thread keep their names.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';

@@ -75,7 +75,8 @@ export const GREEDY: Sampling = { temperature: 0, topK: 0, topP: 1, seed: 1 };
 /**
  * The page, built once per process with Vite into a private root (.tandem/e2e/page-<pid>/dist/client), and
  * the server started with that root as its working directory and --no-build: a stale or concurrently
- * rebuilt shared dist/client can then never serve these pages old or missing assets.
+ * rebuilt shared dist/client can then never serve these pages old or missing assets. TANDEM_PAGE_MINIFY=0
+ * leaves it unminified, so that a Chrome trace's sampled functions have their names.
  */
 let pageRoot: string | null = null;
 
@@ -86,7 +87,16 @@ export function buildPage(): string {
   // r.stderr is null when vite could not be started at all
   const r = spawnSync(
     resolve('node_modules/.bin/vite'),
-    ['build', '--logLevel', 'error', '--outDir', join(root, 'dist', 'client'), '--emptyOutDir'],
+    [
+      'build',
+      '--logLevel',
+      'error',
+      '--outDir',
+      join(root, 'dist', 'client'),
+      '--emptyOutDir',
+      // TANDEM_PAGE_MINIFY=0: readable function names in a trace's profile (bench:decode-trace)
+      ...(process.env.TANDEM_PAGE_MINIFY === '0' ? ['--minify', 'false'] : []),
+    ],
     { encoding: 'utf8', timeout: 300_000 },
   );
   if (r.status !== 0 || !existsSync(join(root, 'dist', 'client', 'index.html'))) {
