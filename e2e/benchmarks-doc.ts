@@ -1548,6 +1548,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s10-clock.json',
     render: e2eSection,
   },
+  'e2e-s13-decode-off.json': {
+    title: 'Decode and cold loads on unemulated pages, session 13 (`--decode-lab off`)',
+    about:
+      "The decode part on 4 plain pages of one headless Chromium (no CPU quota, no shaped links, all on this machine's 2 cores), load 4.4-4.7, beside the lab runs above: what the code costs when no emulation stretches it. The pipeline's 13.3 ms per token against kernels 8.4 ms + hops 2.2 ms is 1.26x (the lab's runs: 2.2-2.4x), 0.94 ms per hop in the ring against 0.55 ms alone. One page decodes at 134 tok/s, 1.13x transformers.js in Node (119); the 4-page pipeline at 56 tok/s shares the same 2 cores. Main-thread tasks over 50 ms during a cold request: none in 3 of 6 runs, at most 84 ms (a draw). Shard load 0.34 (per stage 0.17-0.63): the 13.9 MB middle stages read their 4 units in 0.16-0.17 s and create in 0.10-0.13 s, against a raw read of 0.05 s, while all four pages load at once on the 2 cores.",
+    run: 'npm run bench -- --skip plans,api,failover --decode-lab off --out bench/results/e2e-s13-decode-off.json',
+    render: e2eSection,
+  },
   'e2e-s13-final.json': {
     title: "End to end, every part, session 13's code",
     about:
