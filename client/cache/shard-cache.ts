@@ -3,8 +3,10 @@
  * and sessions. See bookkeeping.ts for the key layout and the commit protocol.
  *
  *   ensure(units)   fetch only the units not committed yet (progress), verify SHA-256, write the blob,
- *                   then its commit record. A hash mismatch or a quota error stops with a TandemError
- *                   ('shard-hash-mismatch', 'shard-truncated', 'quota-exceeded') and leaves no commit.
+ *                   then its commit record. The fetch, the hash and the file write go through `fetchUnit`
+ *                   (unit-fetch.ts; in the page, its download worker), the records are written here. A
+ *                   hash mismatch or a quota error stops with a TandemError ('shard-hash-mismatch',
+ *                   'shard-truncated', 'quota-exceeded') and leaves no commit.
  *   readUnit(id)    read a committed unit back for the stage runtime, check its size (and SHA-256 only
  *                   with verifyOnRead), and record how long the storage read took.
  *   verifyUnit(id)  re-hash a committed unit on demand; a damaged one is dropped (fetched again later).
