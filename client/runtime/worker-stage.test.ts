@@ -11,7 +11,7 @@ import { TandemError } from '../../core/errors.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
 import { ReferenceModel } from '../../shards/reference-forward.ts';
 import type { PromptTokenizer } from '../../shards/runtime/prompt-tokenizer.ts';
-import type { PhaseEvent, StageAssignment, TokenEvent } from '../../shards/runtime/stage-peer.ts';
+import type { PhaseEvent, StageAssignment, StartRequest, TokenEvent } from '../../shards/runtime/stage-peer.ts';
 import { removeTestPackages, testPackage, type TestPackage } from '../../shards/stage-test-packages.ts';
 import type { FrameChannelSink, PeerJsCarrier, PeerJsTransportOptions } from '../transport/peerjs-transport.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
@@ -23,6 +23,16 @@ const MAX_NEW = 5;
 const GREEDY = { temperature: 0 };
 const PEERJS: PeerJsTransportOptions = { peerId: 'A', token: 'x', host: 'h', port: 1, secure: false };
 
+/** A start of the greedy reference request with prompt ids (the fields a test varies over it). */
+const startOf = (requestId: number, over: Partial<StartRequest> = {}): StartRequest => ({
+  requestId,
+  prompt: 'x',
+  maxNewTokens: MAX_NEW,
+  sampling: GREEDY,
+  promptTokenIds: PROMPT_IDS,
+  stopTokens: [],
+  ...over,
+});
 /** ids -> their numbers joined by spaces: every token adds text */
 const tokenText: Pick<PromptTokenizer, 'decode'> = { decode: (ids) => ids.join(' ') };
 
@@ -145,14 +155,7 @@ describe('WorkerStage: a stage in the inference worker (MessageChannel, wasm)', 
     rec = r;
     stage = await stages.create(opts);
     expect(rec.reads).toEqual([]); // created, not loaded
-    await stage.run({
-      requestId: 1,
-      prompt: 'x',
-      maxNewTokens: MAX_NEW,
-      sampling: GREEDY,
-      promptTokenIds: PROMPT_IDS,
-      stopTokens: [],
-    });
+    await stage.run(startOf(1));
     const tokens = forRequest(rec.tokens, 1);
     expect(tokens.map((t) => t.tokenId)).toEqual(reference);
     expect(tokens.map((t) => t.index)).toEqual([0, 1, 2, 3, 4]);
@@ -178,14 +181,7 @@ describe('WorkerStage: a stage in the inference worker (MessageChannel, wasm)', 
 
   it('a second request on the same stage: the same tokens, on the kept session', async () => {
     const reads = rec.reads.length;
-    await stage.run({
-      requestId: 2,
-      prompt: 'x',
-      maxNewTokens: MAX_NEW,
-      sampling: GREEDY,
-      promptTokenIds: PROMPT_IDS,
-      stopTokens: [],
-    });
+    await stage.run(startOf(2));
     const tokens = forRequest(rec.tokens, 2);
     expect(tokens.map((t) => t.tokenId)).toEqual(reference);
     expect(tokens.map((t) => t.index)).toEqual([0, 1, 2, 3, 4]);
@@ -222,14 +218,7 @@ describe('WorkerStage: a stage in the inference worker (MessageChannel, wasm)', 
       expect(encoded).toEqual([['hello', { chatTemplate: false }]]);
       expect(r.tokens.map((t) => t.tokenId)).toEqual(reference);
       // with the ids in the start, no tokenizer is loaded
-      await first.run({
-        requestId: 4,
-        prompt: 'hello',
-        maxNewTokens: MAX_NEW,
-        sampling: GREEDY,
-        promptTokenIds: PROMPT_IDS,
-        stopTokens: [],
-      });
+      await first.run(startOf(4, { prompt: 'hello' }));
       expect(loads).toBe(1);
       expect(forRequest(r.tokens, 4).map((t) => t.tokenId)).toEqual(reference);
     } finally {
@@ -251,14 +240,7 @@ describe('WorkerStage: a stage in the inference worker (MessageChannel, wasm)', 
     });
     holding = await stages.create(opts);
     try {
-      const start = {
-        prompt: 'x',
-        maxNewTokens: MAX_NEW,
-        sampling: GREEDY,
-        promptTokenIds: PROMPT_IDS,
-        stopTokens: [],
-      };
-      expect(await codeOf(holding.run({ requestId: 8, ...start }))).toBe('request-cancelled');
+      expect(await codeOf(holding.run(startOf(8)))).toBe('request-cancelled');
       expect(held).toEqual([0, 1, 2, 3]);
       // what the worker held back of steps 1 and 2 (decode reports wait up to 100 ms) came before the answer
       expect(forRequest(r.tokens, 8).map((t) => t.tokenId)).toEqual(reference.slice(0, 3));
@@ -267,7 +249,7 @@ describe('WorkerStage: a stage in the inference worker (MessageChannel, wasm)', 
       // the stage runs the next request in full, on its kept session
       cancelling = false;
       held.length = 0;
-      await holding.run({ requestId: 9, ...start });
+      await holding.run(startOf(9));
       expect(held).toEqual([0, 1, 2, 3, 4]);
       expect(forRequest(r.tokens, 9).map((t) => t.tokenId)).toEqual(reference);
       expect(forRequest(r.phases, 9).map((p) => p.phase)).not.toContain('storage-read');
@@ -284,14 +266,7 @@ describe('WorkerStage: a stage in the inference worker (MessageChannel, wasm)', 
     ).toBe('request-invalid');
     expect(forRequest(rec.tokens, 5)).toEqual([]);
     // the stage still runs after a failed request
-    await stage.run({
-      requestId: 6,
-      prompt: 'x',
-      maxNewTokens: 2,
-      sampling: GREEDY,
-      promptTokenIds: PROMPT_IDS,
-      stopTokens: [],
-    });
+    await stage.run(startOf(6, { maxNewTokens: 2 }));
     expect(forRequest(rec.tokens, 6).map((t) => t.tokenId)).toEqual(reference.slice(0, 2));
 
     // embeds, but the first peer is another page's: StagePeer's constructor refuses it in the worker
