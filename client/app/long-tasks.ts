@@ -25,9 +25,11 @@ export interface LongTaskScript {
 
 const MAX_KEPT = 1000;
 const MAX_SCRIPTS = 3;
+/** Frames kept to match tasks that arrive after them (a task is reported right after its frame). */
+const MAX_FRAMES = 50;
 
 /** The parts of a PerformanceLongAnimationFrameTiming this module reads (not in TypeScript's DOM lib yet). */
-interface AnimationFrameEntry {
+export interface AnimationFrameEntry {
   startTime: number;
   duration: number;
   renderStart: number;
@@ -57,33 +59,59 @@ function scriptsOf(frame: AnimationFrameEntry): LongTaskScript[] {
     });
 }
 
+/**
+ * The kept tasks and their attribution. A task belongs to the frame whose span holds its start. Either
+ * entry can arrive first, both in time order: each new one is matched against the newest of the other
+ * kind only, so an observer callback costs a few comparisons, not a scan of everything kept.
+ */
+export class LongTaskLog {
+  private readonly tasks: LongTask[] = [];
+  private readonly frames: AnimationFrameEntry[] = [];
+
+  addTask(startMs: number, durationMs: number): void {
+    const t: LongTask = { startMs, durationMs };
+    const frames = this.frames;
+    for (let i = frames.length - 1; i >= 0 && frames[i].startTime + frames[i].duration >= t.startMs; i--)
+      if (holds(frames[i], t)) {
+        attribute(t, frames[i]);
+        break;
+      }
+    this.tasks.push(t);
+    if (this.tasks.length > MAX_KEPT) this.tasks.shift();
+  }
+
+  addFrame(f: AnimationFrameEntry): void {
+    this.frames.push(f);
+    if (this.frames.length > MAX_FRAMES) this.frames.shift();
+    const tasks = this.tasks;
+    for (let i = tasks.length - 1; i >= 0 && tasks[i].startMs >= f.startTime - 1; i--)
+      if (!tasks[i].scripts && holds(f, tasks[i])) attribute(tasks[i], f);
+  }
+
+  /** Copies of the kept tasks, oldest first. */
+  list(): LongTask[] {
+    return this.tasks.map((t) => ({ ...t, ...(t.scripts ? { scripts: t.scripts.map((s) => ({ ...s })) } : {}) }));
+  }
+}
+
+function holds(f: AnimationFrameEntry, t: LongTask): boolean {
+  return t.startMs >= f.startTime - 1 && t.startMs <= f.startTime + f.duration;
+}
+
+function attribute(t: LongTask, f: AnimationFrameEntry): void {
+  t.scripts = scriptsOf(f);
+  if (f.renderStart > 0) t.renderMs = Math.round(f.startTime + f.duration - f.renderStart);
+}
+
 export function observeLongTasks(): () => LongTask[] {
-  const tasks: LongTask[] = [];
   if (!supports('longtask')) return () => [];
-  const frames: AnimationFrameEntry[] = [];
-  // a task belongs to the frame whose span holds its start (frames can arrive before or after it)
-  const attribute = (t: LongTask) => {
-    if (t.scripts) return;
-    const f = frames.find((f) => t.startMs >= f.startTime - 1 && t.startMs <= f.startTime + f.duration);
-    if (!f) return;
-    t.scripts = scriptsOf(f);
-    if (f.renderStart > 0) t.renderMs = Math.round(f.startTime + f.duration - f.renderStart);
-  };
+  const log = new LongTaskLog();
   new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const t: LongTask = { startMs: e.startTime, durationMs: e.duration };
-      attribute(t);
-      tasks.push(t);
-      if (tasks.length > MAX_KEPT) tasks.shift();
-    }
+    for (const e of list.getEntries()) log.addTask(e.startTime, e.duration);
   }).observe({ type: 'longtask', buffered: true });
   if (supports('long-animation-frame'))
     new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) {
-        frames.push(e as unknown as AnimationFrameEntry);
-        if (frames.length > MAX_KEPT) frames.shift();
-      }
-      for (const t of tasks) attribute(t);
+      for (const e of list.getEntries()) log.addFrame(e as unknown as AnimationFrameEntry);
     }).observe({ type: 'long-animation-frame', buffered: true });
-  return () => tasks.map((t) => ({ ...t, ...(t.scripts ? { scripts: t.scripts.map((s) => ({ ...s })) } : {}) }));
+  return () => log.list();
 }
