@@ -10,11 +10,7 @@ import type { UnitFetcher } from './unit-fetch.ts';
 
 export const BYTES_EVERY_MS = 100;
 
-export function serveUnitFetches(
-  port: UnitFetchPort<UnitFetchReply, UnitFetchMessage>,
-  fetcher: UnitFetcher,
-  now: () => number = () => performance.now(),
-): void {
+export function serveUnitFetches(port: UnitFetchPort<UnitFetchReply, UnitFetchMessage>, fetcher: UnitFetcher): void {
   const calls = new Map<number, AbortController>();
   port.addEventListener('message', (e) => {
     const msg = e.data;
@@ -26,17 +22,17 @@ export function serveUnitFetches(
     const controller = new AbortController();
     calls.set(callId, controller);
     let held = 0;
-    let sentAt = now();
+    let sentAt = performance.now();
     const flush = () => {
       if (held > 0) port.postMessage({ type: 'bytes', callId, delta: held });
       held = 0;
-      sentAt = now();
+      sentAt = performance.now();
     };
     fetcher(
       request,
       (delta) => {
         held += delta;
-        if (now() - sentAt >= BYTES_EVERY_MS) flush();
+        if (performance.now() - sentAt >= BYTES_EVERY_MS) flush();
       },
       controller.signal,
     )
