@@ -416,6 +416,7 @@ export class App {
       signal: this.signals.signalFor(seq),
       ...(params?.holdAt ? { beforeStep: (generated: number) => this.holds.wait(generated) } : {}),
       originOf: (serverTimeMs: number) => this.client?.serverClock.originOf(serverTimeMs) ?? null,
+      unitStore: cache.workerLookup,
       readUnit: async (unitId: string) => {
         const r = await cache.readUnitData(unitId);
         this.dispatch({

@@ -25,6 +25,7 @@ import type { PromptTokenizer } from '../runtime/tokenizer.ts';
 import type { TokenText } from '../runtime/token-text.ts';
 import type { ExecutionBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
+import type { UnitStoreLocation } from '../cache/committed-unit.ts';
 import type { PhaseEvent, TokenEvent } from '../../shards/runtime/stage-peer.ts';
 
 export interface PhaseRecord {
@@ -72,6 +73,8 @@ export interface PrepareOptions {
   emulation: Emulation | null;
   /** a unit's OPFS file or Blob (read by the inference worker) or bytes */
   readUnit: (unitId: string) => Promise<UnitData>;
+  /** where the inference worker may look committed units up itself, without asking readUnit */
+  unitStore?: UnitStoreLocation | null;
   /** where this assignment's phases, tokens and backend choice go */
   hooks: StageHooks;
   /** fires when the assignment ends: its StagePeer is disposed */
@@ -329,6 +332,7 @@ export class StageController {
         ? await this.workerStages.create({
             ...common,
             emulation: opts.emulation,
+            unitStore: opts.unitStore ?? null,
             loadTokenizer: a.embeds ? loadTokenizer : undefined,
             tokenText: a.hasHead ? this.tokenText?.text : undefined,
           })

@@ -14,6 +14,7 @@ import { WorkerUnitFetcher } from './worker-unit-fetcher.ts';
 import { fakeOpfs } from '../../shards/runtime/fake-opfs.ts';
 import { materialiseUnits } from '../../shards/runtime/unit-data.ts';
 import { blobKey, commitKey } from './bookkeeping.ts';
+import { committedUnitLookup } from './committed-unit.ts';
 import { TandemError } from '../../core/errors.ts';
 import type { UnitEntry } from '../../shards/manifest.ts';
 import { testManifest, TINY_MODEL_WIDTHS, unitEntry, unitIds } from '../../shards/test-manifest.ts';
@@ -429,6 +430,71 @@ describe('ShardCache', () => {
       }).cache;
       expect(await code(tight.ensure(['embed']))).toBe('quota-exceeded');
       expect(await tight.cachedUnitIds()).toEqual([]);
+    });
+  });
+
+  describe("the inference worker's own lookup (committed-unit.ts), over the cache's store", () => {
+    let dbCount = 0;
+    /** A cache at a location of its own, and the lookup a worker makes of that location (same OPFS). */
+    const lookupOf = (opfs: 'files' | 'none') => {
+      const location = { db: `tandem-lookup-${process.pid}-${dbCount++}`, store: 'units' };
+      const fs = fakeOpfs();
+      const root = opfs === 'files' ? fs.root : null;
+      const server = fakeServer();
+      const cache = new ShardCache(MANIFEST, { baseUrl: '/m/', location, fetchImpl: server.fetchImpl, opfs: root });
+      return { cache, fs, server, lookup: committedUnitLookup(location, PKG, undefined, root) };
+    };
+    const unitOf = (id: string) => MANIFEST.units.find((u) => u.id === id)!;
+    const blobBytes = async (d: unknown) => new Uint8Array(await (d as Blob).arrayBuffer());
+
+    it('finds what the cache committed: the OPFS file it names, or the Blob, with the exact bytes', async () => {
+      const withFiles = lookupOf('files');
+      expect(withFiles.cache.workerLookup).not.toBeNull();
+      await withFiles.cache.ensure(['embed', 'layer.1']);
+      const found = await withFiles.lookup(unitOf('layer.1'));
+      expect(found).toEqual((await withFiles.cache.readUnitData('layer.1')).data);
+      const read = await materialiseUnits([{ path: 'layer.1.bin', data: found! }], undefined, {
+        opfs: withFiles.fs.root,
+      });
+      expect(read.externalData[0].data).toEqual(FILES.get('layer.1.bin'));
+
+      const withBlobs = lookupOf('none');
+      await withBlobs.cache.ensure(['embed']);
+      expect(await blobBytes(await withBlobs.lookup(unitOf('embed')))).toEqual(FILES.get('embed.bin'));
+    });
+
+    it('leaves to the main thread what it cannot settle: not committed, a short or missing file, old bytes', async () => {
+      const { cache, fs, lookup } = lookupOf('files');
+      expect(await lookup(unitOf('head'))).toBeNull(); // never downloaded
+      await cache.ensure(['embed', 'layer.0', 'layer.1']);
+      const file = (id: string) => `${OPFS_UNITS_DIR}/${PKG}.${unitOf(id).sha256}`;
+      fs.files.set(file('embed'), fs.files.get(file('embed'))!.slice(0, 4000));
+      fs.files.delete(file('layer.0'));
+      expect(await lookup(unitOf('embed'))).toBeNull();
+      expect(await lookup(unitOf('layer.0'))).toBeNull();
+      expect(await lookup(unitOf('layer.1'))).not.toBeNull();
+      // the main thread's cache then drops the damaged units (they are fetched again)
+      expect(await code(cache.readUnitData('embed'))).toBe('shard-truncated');
+      expect(await code(cache.readUnitData('layer.0'))).toBe('shard-truncated');
+      expect(await cache.cachedUnitIds()).toEqual(['layer.1']);
+      // a value stored as bytes (an older version) is the cache's to read
+      const old = lookupOf('none');
+      await old.cache.ensure(['layer.0']);
+      await set(blobKey(PKG, unitOf('layer.0').sha256), FILES.get('layer.0.bin')!.slice(), old.cache.store);
+      expect(await old.lookup(unitOf('layer.0'))).toBeNull();
+      // a Blob of the wrong size under a commit record
+      await set(blobKey(PKG, unitOf('layer.0').sha256), new Blob([new Uint8Array(10)]), old.cache.store);
+      expect(await old.lookup(unitOf('layer.0'))).toBeNull();
+    });
+
+    it("is not offered where units are re-hashed on every read or the store is the caller's", () => {
+      const server = fakeServer();
+      expect(
+        new ShardCache(MANIFEST, { baseUrl: '/m/', fetchImpl: server.fetchImpl, verifyOnRead: true }).workerLookup,
+      ).toBeNull();
+      expect(
+        new ShardCache(MANIFEST, { baseUrl: '/m/', fetchImpl: server.fetchImpl, store: freshStore() }).workerLookup,
+      ).toBeNull();
     });
   });
 

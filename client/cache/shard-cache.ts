@@ -23,7 +23,7 @@
  * Uint8Array by older versions are still read.
  *   cachedUnitIds() the unit ids of the package that are complete, for `cache-status`.
  */
-import { createStore, del, delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
+import { createStore, del, delMany, getMany, keys, set, type UseStore } from 'idb-keyval';
 import { TandemError } from '../../core/errors.ts';
 import type { ModelManifest, UnitEntry } from '../../shards/manifest.ts';
 import type { Emulation } from '../profiler/emulation.ts';
@@ -40,6 +40,7 @@ import {
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
 import { isOpfsUnit, opfsRoot, type OpfsDirectory } from '../../shards/runtime/opfs-file.ts';
 import { OpfsUnits, opfsUnitFile, parseOpfsUnitFile } from './opfs-units.ts';
+import { committedValue, type UnitStoreLocation } from './committed-unit.ts';
 import {
   blobKey,
   cachedUnitIds,
@@ -93,6 +94,9 @@ export interface ShardCacheOptions {
   emulation?: Emulation | null;
   /** re-hash every unit on read (default false: units are hashed when written); the size is always checked */
   verifyOnRead?: boolean;
+  /** the IndexedDB database and object store (default DEFAULT_UNIT_STORE) */
+  location?: UnitStoreLocation;
+  /** a store of the caller's (tests); the inference worker then asks this cache for every unit */
   store?: UseStore;
   fetchImpl?: typeof fetch;
   /**
@@ -115,8 +119,15 @@ async function valueBytes(value: unknown, opfs: OpfsUnits | null): Promise<Uint8
   return null;
 }
 
+export const DEFAULT_UNIT_STORE: UnitStoreLocation = { db: 'tandem-shards', store: 'units' };
+
 export class ShardCache {
   readonly store: UseStore;
+  /**
+   * Where the inference worker may look this cache's units up itself (committed-unit.ts); null when it
+   * must ask this cache for each (a caller's store, or verifyOnRead: the bytes are re-hashed here).
+   */
+  readonly workerLookup: UnitStoreLocation | null;
   private readonly fetchUnit: UnitFetcher;
   private readonly reads: UnitRead[] = [];
   /** The emulated read cap, shared by this page's concurrent reads (a stage reads its units at once). */
@@ -128,7 +139,9 @@ export class ShardCache {
     readonly manifest: ModelManifest,
     private readonly options: ShardCacheOptions,
   ) {
-    this.store = options.store ?? createStore('tandem-shards', 'units');
+    const location = options.location ?? DEFAULT_UNIT_STORE;
+    this.store = options.store ?? createStore(location.db, location.store);
+    this.workerLookup = options.store || options.verifyOnRead ? null : location;
     this.readPacer = new ReadPacer(options.emulation?.readBytesPerSecCap);
     const root = options.opfs === undefined ? opfsRoot() : options.opfs;
     this.opfs = root ? new OpfsUnits(root) : null;
@@ -336,14 +349,13 @@ export class ShardCache {
 
   /** The stored value of a committed unit; throws 'shard-not-cached' when the unit is not complete. */
   private async committedValue(unit: UnitEntry): Promise<unknown> {
-    const record = await get<unknown>(commitKey(this.manifest.name, unit.sha256), this.store);
-    const plan = planFetch(this.manifest.name, [unit], new Map([[commitKey(this.manifest.name, unit.sha256), record]]));
-    if (plan.toFetch.length)
+    const { committed, value } = await committedValue(this.store, this.manifest.name, unit);
+    if (!committed)
       throw new TandemError(
         'shard-not-cached',
         `Unit ${unit.id} of '${this.manifest.name}' is not in this page's cache; wait for the download to finish (or plan again).`,
       );
-    return get<unknown>(blobKey(this.manifest.name, unit.sha256), this.store);
+    return value;
   }
 
   private async drop(unit: UnitEntry): Promise<void> {

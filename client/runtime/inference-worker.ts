@@ -5,6 +5,7 @@
  * and its links live here too (stage-worker-host.ts), so the decode ring never waits for a main thread.
  */
 import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
+import { committedUnitLookup } from '../cache/committed-unit.ts';
 import { serveInference } from './inference-worker-host.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
 import { serialRuntime } from './serial-runtime.ts';
@@ -20,4 +21,7 @@ serveInference(
       createOrtWebRuntime({ wasmUrl: wasmUrl ?? undefined, cpuWasmUrl: cpuWasmUrl ?? undefined, numThreads }),
     )),
 );
-serveStages(globalThis as unknown as MessagePort<StageReply, StageRequest>, () => runtime);
+// committed units are looked up here, not asked of a main thread that may be drawing (committed-unit.ts)
+serveStages(globalThis as unknown as MessagePort<StageReply, StageRequest>, () => runtime, {
+  unitLookup: (where, packageName) => committedUnitLookup(where, packageName),
+});

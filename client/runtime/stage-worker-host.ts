@@ -5,7 +5,8 @@
  * device shares one CPU quota with the worker and took ~2 ms per hop in and out of it.
  *
  * The main thread answers what only it has: the PeerJS carrier dials and hands over frame channels, the
- * cache reads units, the page holds the ring at fault-injection points. Phases and tokens go back in
+ * cache settles the units the worker cannot look up itself (StageHostOptions.unitLookup), the page holds
+ * the ring at fault-injection points. Phases and tokens go back in
  * batches (stage-report-queue.ts); a last stage's token text is decoded there.
  */
 import { TandemError } from '../../core/errors.ts';
@@ -13,7 +14,9 @@ import { SCTP_MAX_MESSAGE_BYTES } from '../../core/frame-codec.ts';
 import { LinkHub, type ByteChannel } from '../../core/transport/frame-link.ts';
 import { StagePeer } from '../../shards/runtime/stage-peer.ts';
 import type { StageRuntime } from '../../shards/runtime/stage-runtime.ts';
+import type { UnitEntry } from '../../shards/manifest.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
+import type { UnitStoreLocation } from '../cache/committed-unit.ts';
 import { FRAME_CHANNEL_HANDSHAKE_MS, NegotiatedChannel } from '../transport/negotiated-channel.ts';
 import { emulatedRuntime } from './emulated-runtime.ts';
 import { StageReportQueue } from './stage-report-queue.ts';
@@ -33,7 +36,20 @@ function asTandemError(err: unknown): TandemError {
       );
 }
 
-export function serveStages(port: MessagePort<StageReply, StageRequest>, runtimeOf: () => StageRuntime | null): void {
+/** What the worker's side may do without the main thread. */
+export interface StageHostOptions {
+  /**
+   * Looks up a committed unit in the page's shard cache from here (client/cache/committed-unit.ts);
+   * null where the main thread must answer (missing, damaged or older units: its cache settles those).
+   */
+  unitLookup?: (where: UnitStoreLocation, packageName: string) => (unit: UnitEntry) => Promise<UnitData | null>;
+}
+
+export function serveStages(
+  port: MessagePort<StageReply, StageRequest>,
+  runtimeOf: () => StageRuntime | null,
+  opts: StageHostOptions = {},
+): void {
   let hub: LinkHub | null = null;
   let nextSeq = 1;
   const dials = new Map<number, Settle<ByteChannel>>();
@@ -92,6 +108,27 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
         if (channels.delete(m.key)) post({ type: 'link-close', key: m.key });
       },
     );
+  };
+
+  /** Per cache location and package, its lookup (one IndexedDB connection, not one per stage). */
+  const lookups = new Map<string, (unit: UnitEntry) => Promise<UnitData | null>>();
+  /** A unit of a stage: looked up here where the page's cache allows it, else the main thread's answer. */
+  const readUnit = async (
+    create: Extract<StageRequest, { type: 'stage-create' }>,
+    stageId: number,
+    unitId: string,
+  ): Promise<UnitData> => {
+    const where = create.unitStore;
+    const unit = create.manifest.units.find((u) => u.id === unitId);
+    if (where && opts.unitLookup && unit) {
+      const key = JSON.stringify([where.db, where.store, create.manifest.name]);
+      let lookup = lookups.get(key);
+      if (!lookup) lookups.set(key, (lookup = opts.unitLookup(where, create.manifest.name)));
+      // a failed lookup (storage trouble) is the main thread's to report, as is a unit not found
+      const found = await lookup(unit).catch(() => null);
+      if (found) return found;
+    }
+    return ask(unitReads, (s) => ({ type: 'unit-read', seq: s, stageId, unitId }));
   };
 
   const stageOf = (stageId: number): StagePeer => {
@@ -174,7 +211,7 @@ export function serveStages(port: MessagePort<StageReply, StageRequest>, runtime
                 transport: hub,
                 runtime: emulatedRuntime(runtime, msg.emulation),
                 backend: msg.backend,
-                readUnit: (unitId) => ask(unitReads, (s) => ({ type: 'unit-read', seq: s, stageId, unitId })),
+                readUnit: (unitId) => readUnit(msg, stageId, unitId),
                 onPhase: (e) => reportsOf(stageId)?.phase(e),
                 onToken: (e) => reportsOf(stageId)?.token(e),
                 onLinkLost: (peerId, requestId) => post({ type: 'stage-link-lost', stageId, peerId, requestId }),

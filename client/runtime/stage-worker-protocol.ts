@@ -10,6 +10,7 @@
  * each call gets exactly one answer with the same seq.
  */
 import type { Emulation } from '../profiler/emulation.ts';
+import type { UnitStoreLocation } from '../cache/committed-unit.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
 import type { PhaseEvent, StageAssignment, StartRequest, TokenEvent } from '../../shards/runtime/stage-peer.ts';
 import type { StageBackend } from '../../shards/runtime/stage-runtime.ts';
@@ -51,6 +52,8 @@ export type StageRequest =
       emulation: Emulation | null;
       /** the page holds the ring at fault-injection points (?hold=): ask before every step */
       holds: boolean;
+      /** where the worker may look committed units up itself; null: it asks the main thread for each */
+      unitStore: UnitStoreLocation | null;
     }
   | { type: 'stage-load'; stageId: number; seq: number }
   | { type: 'stage-run'; stageId: number; seq: number; start: WorkerStart }

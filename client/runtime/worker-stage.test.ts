@@ -39,7 +39,15 @@ const tokenText: Pick<PromptTokenizer, 'decode'> = { decode: (ids) => ids.join('
 const channel = new MessageChannel();
 const ort = await import('onnxruntime-web');
 const runtime = createOrtWebRuntime({ ort, numThreads: 1 });
-serveStages(channel.port2, () => runtime);
+/** The worker's own unit lookups (committed-unit.ts in a page): what it was asked, and the ids it declines. */
+const lookups = { asked: [] as string[], declined: new Set<string>() };
+serveStages(channel.port2, () => runtime, {
+  unitLookup: (where, packageName) => (unit) => {
+    lookups.asked.push(`${where.db}/${where.store}/${packageName}/${unit.id}`);
+    // the package's bytes stand in for the cache's Blobs; a declined unit is the main thread's to read
+    return Promise.resolve(lookups.declined.has(unit.id) ? null : new Blob([pkg.unitBytes(unit).slice()]));
+  },
+});
 const stages = new WorkerStages(channel.port1);
 channel.port1.start();
 channel.port2.start();
@@ -177,6 +185,24 @@ describe('WorkerStage: a stage in the inference worker (MessageChannel, wasm)', 
     // every unit of the model was read once, from the main end
     expect([...rec.reads].sort()).toEqual(manifest.units.map((u) => u.id).sort());
     expect(carrierCalls.dials).toEqual([]); // a single stage needs no links
+  });
+
+  it('where the page allows it, the worker looks units up itself and asks the main end only for those it cannot', async () => {
+    const [opts, r] = stageOptions(pkg, { unitStore: { db: 'tandem-shards', store: 'units' } });
+    const declined = manifest.units[0].id;
+    lookups.declined = new Set([declined]);
+    const own = await stages.create(opts);
+    try {
+      await own.run(startOf(50));
+      expect(forRequest(r.tokens, 50).map((t) => t.tokenId)).toEqual(reference);
+      expect(r.reads).toEqual([declined]);
+      expect([...lookups.asked].sort()).toEqual(
+        manifest.units.map((u) => `tandem-shards/units/${manifest.name}/${u.id}`).sort(),
+      );
+    } finally {
+      await own.dispose();
+      lookups.declined = new Set();
+    }
   });
 
   it('a second request on the same stage: the same tokens, on the kept session', async () => {

@@ -24,6 +24,7 @@ import type { PromptTokenizer } from '../../shards/runtime/prompt-tokenizer.ts';
 import type { StageBackend } from '../../shards/runtime/stage-runtime.ts';
 import { TextStream } from '../../shards/runtime/text-stream.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
+import type { UnitStoreLocation } from '../cache/committed-unit.ts';
 import type { Emulation } from '../profiler/emulation.ts';
 import type {
   CarriedChannel,
@@ -52,6 +53,8 @@ export interface WorkerStageOptions {
   backend: StageBackend;
   emulation: Emulation | null;
   readUnit: (unitId: string) => Promise<UnitData>;
+  /** where the worker may look committed units up itself (ShardCache.workerLookup); else it asks readUnit */
+  unitStore?: UnitStoreLocation | null;
   /** a first stage whose start has no ids: the tokenizer that encodes its prompt (chat template where it has one) */
   loadTokenizer?: () => Promise<PromptTokenizer>;
   /** a last stage: token ids -> text */
@@ -159,6 +162,7 @@ export class WorkerStages {
         backend: opts.backend,
         emulation: opts.emulation,
         holds: opts.beforeStep !== undefined,
+        unitStore: opts.unitStore ?? null,
       }));
     } catch (err) {
       this.stages.delete(stageId);
