@@ -171,6 +171,12 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           expect(new Set(stored), `${page.spec.name} stored its units as OPFS files`).toEqual(
             new Set(own.map((u) => opfsUnitFile(model.manifest.name, u.sha256))),
           );
+          // ... and a stage in its inference worker looked every unit up itself (committed-unit.ts): the main
+          // thread's cache read none (a stage on the main thread reads them there)
+          const snap = await page.state<{ cache: { reads: { unitId: string }[] } }>();
+          const mainReads = snap?.cache.reads.map((r) => r.unitId) ?? [];
+          if (page.spec.ringOnMain) expect(new Set(mainReads)).toEqual(new Set(own.map((u) => u.id)));
+          else expect(mainReads, `${page.spec.name}: units the main thread had to read`).toEqual([]);
           // its profile measured the storage read the same way: a unit file read by the inference worker
           expect(await page.page.locator('#device').textContent(), `${page.spec.name}'s profile`).toContain(
             'an OPFS file read in the inference worker',
