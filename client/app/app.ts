@@ -114,10 +114,13 @@ export class App {
 
   /**
    * The view is drawn at the next animation frame; while this page's stage runs a request, in the ring's
-   * gaps instead (render-pacer.ts): `handedOver` says the stage just handed a step's output on.
+   * gaps instead, and less often as one stage of a ring (render-pacer.ts): `handedOver` says the stage
+   * just handed a step's output on.
    */
   changed(handedOver = false): void {
-    this.renderPacer.changed(this.current.stage.state === 'running', handedOver);
+    const s = this.current;
+    const stage = s.stage.state !== 'running' ? 'idle' : (s.assignment?.stages.length ?? 1) > 1 ? 'ring' : 'alone';
+    this.renderPacer.changed(stage, handedOver);
   }
 
   /** Fault injection (`?hold=`): where this page's stage holds, and the switch that lets it go on. */

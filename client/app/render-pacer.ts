@@ -6,8 +6,14 @@
  * right after the stage hands a step's output on (its 'egress' phase ended): the stage's next input is then
  * most of a ring cycle away. At most once per `minGapMs`; when no hand-over comes for `maxGapMs` (a long
  * prefill upstream, a stall) it is drawn anyway. An idle page draws at the next animation frame.
- * (Measured on the lab, old and new code alternated A-B-B-A, the ring's per-token time did not change
- * beyond the run-to-run noise, 33-56 ms for the same code: the draws were not what the ring waited for.)
+ *
+ * In a ring of several stages a draw costs the device more than its main thread: each frame is also
+ * composited and rastered by the browser's other threads and processes, all within the device's one CPU
+ * budget, and a frame of a 0.4-core device outlasts the ring's gap and slows the next token's step. On the
+ * lab's four 0.4-core devices (npm run bench, decode rows, one session, load 0.4-4) the pipeline decoded at
+ * 18.4-21.8 tok/s drawing every 250 ms and 24.4-25.5 tok/s not drawing at all while running, while one page
+ * alone decoded at the same rate either way. So a stage in a ring draws at most every `ringMinGapMs` (and, without
+ * hand-overs, every `ringMaxGapMs`): the text on a device lending its CPU to the ring streams once a second.
  */
 export interface RenderPacerOptions {
   /** draws the view (the page's listeners) */
@@ -17,8 +23,12 @@ export interface RenderPacerOptions {
   now?: () => number;
   setTimer?: (cb: () => void, ms: number) => unknown;
   clearTimer?: (t: unknown) => void;
-  /** while running: draws at least this far apart, ms */
+  /** while running alone (a single stage): draws at least this far apart, ms */
   minGapMs?: number;
+  /** while running as one stage of a ring: draws at least this far apart, ms */
+  ringMinGapMs?: number;
+  /** while running as one stage of a ring: draws at most this far apart even without a hand-over, ms */
+  ringMaxGapMs?: number;
   /** while running: draws at most this far apart even without a hand-over, ms */
   maxGapMs?: number;
 }
@@ -31,24 +41,29 @@ export class RenderPacer {
   private readonly setTimer: (cb: () => void, ms: number) => unknown;
   private readonly clearTimer: (t: unknown) => void;
   private readonly minGapMs: number;
+  private readonly ringMinGapMs: number;
   private readonly maxGapMs: number;
+  private readonly ringMaxGapMs: number;
 
   constructor(private readonly opts: RenderPacerOptions) {
     this.now = opts.now ?? (() => performance.now());
     this.setTimer = opts.setTimer ?? ((cb, ms) => setTimeout(cb, ms));
     this.clearTimer = opts.clearTimer ?? ((t) => clearTimeout(t as ReturnType<typeof setTimeout>));
     this.minGapMs = opts.minGapMs ?? 250;
+    this.ringMinGapMs = opts.ringMinGapMs ?? 1000;
     this.maxGapMs = opts.maxGapMs ?? 1000;
+    this.ringMaxGapMs = opts.ringMaxGapMs ?? 2000;
   }
 
   /**
-   * The state changed. `running`: this page's stage runs a request; `handedOver`: the change is a step's
-   * output handed on (the ring's gap begins).
+   * The state changed. `stage`: this page's stage runs a request alone or as one stage of a ring, or runs
+   * none; `handedOver`: the change is a step's output handed on (the ring's gap begins).
    */
-  changed(running: boolean, handedOver: boolean): void {
+  changed(stage: 'idle' | 'alone' | 'ring', handedOver: boolean): void {
     if (this.frameRequested) return; // a draw is coming at the next frame: it shows this change too
     const since = this.now() - this.drawnAt;
-    if (!running || (handedOver && since >= this.minGapMs)) {
+    const [minGap, maxGap] = stage === 'ring' ? [this.ringMinGapMs, this.ringMaxGapMs] : [this.minGapMs, this.maxGapMs];
+    if (stage === 'idle' || (handedOver && since >= minGap)) {
       this.requestFrame();
       return;
     }
@@ -57,7 +72,7 @@ export class RenderPacer {
         this.timer = null;
         this.requestFrame();
       },
-      Math.max(0, this.maxGapMs - since),
+      Math.max(0, maxGap - since),
     );
   }
 
