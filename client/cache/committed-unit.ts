@@ -2,12 +2,14 @@
  * A committed unit's stored value, looked up in one IndexedDB transaction (its commit record and its value
  * together), by the page's shard cache and by the inference worker that reads the unit for its stage.
  *
- * Why the worker looks units up itself: a stage's worker used to ask the main thread for each unit, and
- * the main thread answered after whatever it was doing, typically the draw that the request's start had
- * just triggered. On a slow device (a 0.4-core lab device) such a draw takes 50-250 ms of wall time, and
- * every stage's storage read waited for it. IndexedDB and the origin private file system are open to
- * workers, so the worker reads the records itself and asks the main thread only for what it cannot
- * settle alone (a unit missing, damaged or stored in an older form: the cache drops and re-fetches those).
+ * Why the worker looks units up itself: the stage's worker used to ask the main thread for each unit, so
+ * every cold request put IndexedDB transactions and OPFS calls, and their callbacks, on the main thread
+ * while the page was drawing the request's start (a cold request's longest task was once such a
+ * callback). IndexedDB and the origin private file system are open to workers: the worker reads the
+ * records itself and asks the main thread only for what it cannot settle alone (a unit missing, damaged or
+ * stored in an older form: the cache drops and re-fetches those). On the lab's 0.4-core devices the
+ * lookups of a stage's 4-5 units took 28-150 ms in the worker against 36-152 ms through the main thread
+ * (two runs, load 1.5-2.7): storage round trips, not the main thread, set their time.
  */
 import { createStore, getMany, type UseStore } from 'idb-keyval';
 import type { UnitEntry } from '../../shards/manifest.ts';
