@@ -1548,6 +1548,34 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s10-clock.json',
     render: e2eSection,
   },
+  'e2e-s14-final.json': {
+    title: "End to end, every part, session 14's code",
+    about:
+      "The whole `npm run bench` after session 14: a stage's units are looked up in the inference worker (no IndexedDB or OPFS work on the main thread in a cold request), and a stage in a ring draws its page at most once a second. Load 1.3 at the start, 5.5 at the end: other work loaded the machine from the decode rows on (load 4-6 then). Plans on the paper lab: TTFT after calibration within 0.5% (dp), 2.4%, 6.4% and 3.0% ✓; median phase error 16.1% (dp) ✗, 14.0% (even), 11.8% (heuristic), 5.7% (single); DP fastest (dp 4.30 / 3.91 / 3.73 s, even 5.23-5.36 s, heuristic 4.74-5.33 s, single 6.32-7.29 s) and 0.74x even ✓; the measured ranking as predicted ✓. Decode on the equal lab, under that load: 4-page 19.1 tok/s against one page 34.0 (0.56 ✗; alternated runs 14.9 / 19.1 / 19.5 and 36.2 / 34.0 / 30.7); 43.8 ms per token against kernels 19.8 ms + hops 1.6 ms (x 2.05 ✗), cycles from 28.8 ms (p10) to 86.1 ms (p90). The same code's decode rows at load 0.9-3.6 gave 0.82 (`e2e-s14-decode-ring-draws`). Shard load / raw read 0.29 ✗. Longest cold main-thread task 250 ms ✗ (a draw: 178 ms of its script, 235 ms of rendering, wall time on a 0.4-core device). API ✓; failover 10 of 10 ✓.",
+    run: 'npm run bench -- --out bench/results/e2e-s14-final.json',
+    render: e2eSection,
+  },
+  'e2e-s14-decode-ring-draws.json': {
+    title: 'Decode on the device lab, session 14: a stage in a ring draws once a second',
+    about:
+      "The decode rows of `npm run bench` (equal lab: 4 devices of 0.4 core, each its own Chromium, CPU group and namespace) with `client/app/render-pacer.ts` drawing a ring stage's page at most every second (after a hand-over; every 2 s without one), a single stage's every 250 ms as before. Load 0.9 at the start, 3.6 at the end. 4-page 26.5 / 26.4 / 29.0 tok/s against one page 32.5 / 30.5 / 33.1: 0.82 ✓; 31.8 ms per token, cycles 19.8 ms (p10) to 50.1 ms (p90). Beside `e2e-s14-decode-before` (every 250 ms: 0.62) and `e2e-s14-decode-no-draws` (no draws while running: 0.76), all three within 35 minutes. In the whole bench an hour later, at load 4-6, the same code gave 0.56 (`e2e-s14-final`).",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s14-decode-ring-draws.json',
+    render: e2eSection,
+  },
+  'e2e-s14-decode-no-draws.json': {
+    title: 'Decode on the device lab, session 14, diagnostic: no draws while the stage runs',
+    about:
+      'The decode rows of `npm run bench` from a build (not committed) whose pages did not draw at all while their stage ran a request: how much drawing costs the ring. Load 3.2 at the start, 2.9 at the end. 4-page 25.5 / 24.7 / 24.4 tok/s against one page 32.5 / 32.4 / 30.8 (0.76), against 21.5 / 21.6 / 18.3 and 34.6 / 33.3 / 42.2 drawing every 250 ms (`e2e-s14-decode-before`): the single page decoded at the same rate either way, the ring faster without the draws.',
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s14-decode-no-draws.json (with the page never drawing while its stage runs)',
+    render: e2eSection,
+  },
+  'e2e-s14-decode-before.json': {
+    title: "Decode on the device lab, session 14's start: drawing every 250 ms",
+    about:
+      "The decode rows of `npm run bench` on session 13's code (every page drew at most every 250 ms while its stage ran, right after a hand-over). Load 1.0 at the start, 3.1 at the end. 4-page 21.5 / 21.6 / 18.3 tok/s against one page 34.6 / 33.3 / 42.2 (0.62); 37.2 ms per token against kernels 15.0 ms + hops 1.8 ms (x 2.21). Shard load / raw read 0.20; longest cold main-thread task 146 ms.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s14-decode-before.json',
+    render: e2eSection,
+  },
   'e2e-s13-decode-off.json': {
     title: 'Decode and cold loads on unemulated pages, session 13 (`--decode-lab off`)',
     about:
