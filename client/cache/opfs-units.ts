@@ -4,7 +4,13 @@
  * bytes and a file without its IndexedDB records is recognisably debris. The inference worker reads them
  * with synchronous access handles (shards/runtime/opfs-file.ts); this side writes, sizes and removes.
  */
-import { readOpfsUnit, writeOpfsFile, type OpfsDirectory, type OpfsUnit } from '../../shards/runtime/opfs-file.ts';
+import {
+  opfsFileSize,
+  readOpfsUnit,
+  writeOpfsFile,
+  type OpfsDirectory,
+  type OpfsUnit,
+} from '../../shards/runtime/opfs-file.ts';
 
 export const OPFS_UNITS_DIR = 'tandem-units';
 
@@ -49,13 +55,8 @@ export class OpfsUnits {
   }
 
   /** The stored file's size, without reading it; null when the file is gone. */
-  async size(unit: OpfsUnit): Promise<number | null> {
-    try {
-      return (await (await (await this.dir()).getFileHandle(unit.file)).getFile()).size;
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
+  size(unit: OpfsUnit): Promise<number | null> {
+    return opfsFileSize(this.root, unit);
   }
 
   read(unit: OpfsUnit): Promise<Uint8Array> {

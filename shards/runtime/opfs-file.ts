@@ -64,19 +64,69 @@ export function isOpfsUnit(value: unknown): value is OpfsUnit {
   );
 }
 
+/**
+ * Each OPFS handle is a round trip to the browser process, which on a device held to a share of a core,
+ * loading a stage at the same time, took 70-240 ms for a stage's handles (traced on the lab's 0.4-core
+ * devices; 7-20 ms idle). The origin's root handle never changes, so it is asked for once per context.
+ */
+let originRoot: Promise<OpfsDirectory> | null = null;
+
 /** The origin's OPFS root, or null where there is none (Node, an insecure context, an old browser). */
 export function opfsRoot(): (() => Promise<OpfsDirectory>) | null {
   const storage = (globalThis as { navigator?: { storage?: { getDirectory?: () => Promise<unknown> } } }).navigator
     ?.storage;
   if (typeof storage?.getDirectory !== 'function') return null;
-  return () => storage.getDirectory!() as Promise<OpfsDirectory>;
+  return () =>
+    (originRoot ??= (storage.getDirectory!() as Promise<OpfsDirectory>).catch((err: unknown) => {
+      originRoot = null; // a failure is not kept: the next call asks again
+      throw err;
+    }));
+}
+
+/** Per root handle, its unit folders' handles, asked for once (a removed folder's is asked for again). */
+const folders = new WeakMap<OpfsDirectory, Map<string, Promise<OpfsDirectory>>>();
+
+function folderOf(root: OpfsDirectory, name: string): Promise<OpfsDirectory> {
+  let byName = folders.get(root);
+  if (!byName) folders.set(root, (byName = new Map<string, Promise<OpfsDirectory>>()));
+  let folder = byName.get(name);
+  if (!folder) {
+    folder = root.getDirectoryHandle(name);
+    byName.set(name, folder);
+    folder.catch(() => byName.delete(name));
+  }
+  return folder;
+}
+
+/** The unit's file handle, through its folder's kept handle; once more afresh if that folder was removed. */
+async function unitFileHandle(root: () => Promise<OpfsDirectory>, unit: OpfsUnit): Promise<OpfsFileHandle> {
+  const r = await root();
+  try {
+    return await (await folderOf(r, unit.dir)).getFileHandle(unit.file);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    folders.get(r)?.delete(unit.dir);
+    return (await folderOf(r, unit.dir)).getFileHandle(unit.file);
+  }
+}
+
+const isNotFound = (e: unknown) => (e as { name?: string } | null)?.name === 'NotFoundError';
+
+/** The stored file's size without reading it; null when the file (or its folder) is gone. */
+export async function opfsFileSize(root: () => Promise<OpfsDirectory>, unit: OpfsUnit): Promise<number | null> {
+  try {
+    return (await (await unitFileHandle(root, unit)).getFile()).size;
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
 }
 
 /** A unit file's bytes: one synchronous read in a worker, else a Blob read; a missing or short file fails. */
 export async function readOpfsUnit(root: () => Promise<OpfsDirectory>, unit: OpfsUnit): Promise<Uint8Array> {
   let bytes: Uint8Array;
   try {
-    const handle = await (await (await root()).getDirectoryHandle(unit.dir)).getFileHandle(unit.file);
+    const handle = await unitFileHandle(root, unit);
     // another page of this origin writing the same unit holds a lock a sync handle cannot share: read
     // the file as a Blob then
     bytes = handle.createSyncAccessHandle

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TandemError } from '../../core/errors.ts';
 import { fakeOpfs } from './fake-opfs.ts';
+import type { OpfsDirectory } from './opfs-file.ts';
 import { materialiseUnits, unitDataBytes } from './unit-data.ts';
 
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
@@ -115,5 +116,47 @@ describe('materialiseUnits', () => {
     expect(await fail('gone', fs.root)).toMatch(/'gone'.*not found.*Re-download/);
     expect(await fail('short', fs.root)).toMatch(/holds 10 bytes, not 20.*Re-download/);
     expect(await fail('short', null)).toMatch(/cannot open/);
+  });
+
+  it("asks for a units folder's handle once per root, and afresh when the kept one went stale", async () => {
+    const fs = fakeOpfs({ workerScope: true });
+    fs.files.set('units/a', bytes(30, 1));
+    fs.files.set('units/b', bytes(40, 2));
+    // one root handle (as the origin's is), counting the folder handles it gives; after `stale`, the
+    // folder handles given so far answer NotFoundError (the folder was removed and made again)
+    const base = await fs.root();
+    let folderCalls = 0;
+    let stale = false;
+    const root: OpfsDirectory = {
+      ...base,
+      getDirectoryHandle: async (name, o) => {
+        folderCalls++;
+        const folder = await base.getDirectoryHandle(name, o);
+        const born = stale;
+        return {
+          ...folder,
+          getFileHandle: (file, fo) =>
+            stale && !born
+              ? Promise.reject(new DOMException(`'${file}' not found`, 'NotFoundError'))
+              : folder.getFileHandle(file, fo),
+        };
+      },
+    };
+    const read = (file: string, n: number) =>
+      materialiseUnits(
+        [{ path: `${file}.bin`, data: { kind: 'opfs-file', dir: 'units', file, bytes: n } }],
+        undefined,
+        {
+          opfs: () => Promise.resolve(root),
+        },
+      ).then((r) => r.externalData[0].data);
+    expect(await read('a', 30)).toEqual(bytes(30, 1));
+    expect(await read('b', 40)).toEqual(bytes(40, 2));
+    expect(folderCalls).toBe(1);
+    stale = true;
+    expect(await read('a', 30)).toEqual(bytes(30, 1));
+    expect(folderCalls).toBe(2);
+    expect(await read('b', 40)).toEqual(bytes(40, 2));
+    expect(folderCalls).toBe(2);
   });
 });
