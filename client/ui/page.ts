@@ -596,6 +596,10 @@ function renderStage(app: App): HTMLElement {
       { 'data-state': s.stage.state },
       `Stage: ${s.stage.state}${s.stage.backend ? ` on ${s.stage.backend}` : ''}${s.stage.place ? (s.stage.place === 'worker' ? ' in the inference worker' : ' on the main thread') : ''}${s.stage.detail ? ` · ${s.stage.detail}` : ''}`,
     ),
+    // the render pacer draws a ring stage's page once a second: say why the text comes in steps
+    s.stage.state === 'running' && a.stages.length > 1
+      ? h('p.hint', {}, 'While this device computes in the ring, this page refreshes once a second.')
+      : null,
   );
 }
 
