@@ -65,9 +65,10 @@ export function isOpfsUnit(value: unknown): value is OpfsUnit {
 }
 
 /**
- * Each OPFS handle is a round trip to the browser process, which on a device held to a share of a core,
- * loading a stage at the same time, took 70-240 ms for a stage's handles (traced on the lab's 0.4-core
- * devices; 7-20 ms idle). The origin's root handle never changes, so it is asked for once per context.
+ * Each OPFS handle is a round trip to the browser process. In a cold request on the lab's 0.4-core devices
+ * a stage's first round trip waited 50-240 ms (7-20 ms idle), whichever call it was (traced: keeping the
+ * lookup's file handle for the read only moved that wait to the next call), so fewer calls save little
+ * there; they still cost a phone's CPU. The origin's root handle never changes: asked for once per context.
  */
 let originRoot: Promise<OpfsDirectory> | null = null;
 
