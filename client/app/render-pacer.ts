@@ -11,8 +11,9 @@
  * composited and rastered by the browser's other threads and processes, all within the device's one CPU
  * budget, and a frame of a 0.4-core device outlasts the ring's gap and slows the next token's step. On the
  * lab's four 0.4-core devices (`npm run bench` decode rows, one session, load 1-3.6) the pipeline decoded at
- * 18.4-21.8 tok/s drawing every 250 ms and 24.4-25.5 tok/s not drawing at all while running, while one page
- * alone decoded at the same rate either way. So a stage in a ring draws at most every `ringMinGapMs` (and, without
+ * 18.3-21.6 tok/s drawing every 250 ms, 24.4-25.5 tok/s not drawing at all while running and 26.4-29.0 tok/s
+ * drawing once a second, while one page alone decoded at the same rate either way (bench/results/
+ * e2e-s14-decode-*.json; at other loads the ring's rate varies by a quarter from run to run). So a stage in a ring draws at most every `ringMinGapMs` (and, without
  * hand-overs, every `ringMaxGapMs`): the text on a device lending its CPU to the ring streams once a second.
  */
 export interface RenderPacerOptions {
