@@ -42,7 +42,7 @@ export async function committedValue(
  * under a commit record. null for anything else (no commit, a wrong size, a file gone, bytes stored by an
  * older version): the shard cache on the main thread settles those (an error, a drop and re-fetch).
  */
-export async function readableUnitData(
+async function readableUnitData(
   unit: UnitEntry,
   found: { committed: boolean; value: unknown },
   opfs: OpfsUnits | null,

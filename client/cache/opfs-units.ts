@@ -5,6 +5,7 @@
  * with synchronous access handles (shards/runtime/opfs-file.ts); this side writes, sizes and removes.
  */
 import {
+  isNotFound,
   opfsFileSize,
   readOpfsUnit,
   writeOpfsFile,
@@ -23,8 +24,6 @@ export function parseOpfsUnitFile(name: string): { packageName: string; sha256: 
   const m = /^([A-Za-z0-9._-]+)\.([0-9a-f]{64})$/.exec(name);
   return m ? { packageName: m[1], sha256: m[2] } : null;
 }
-
-const isNotFound = (e: unknown) => (e as { name?: string } | null)?.name === 'NotFoundError';
 
 export class OpfsUnits {
   constructor(private readonly root: () => Promise<OpfsDirectory>) {}

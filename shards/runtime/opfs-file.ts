@@ -111,7 +111,8 @@ async function unitFileHandle(root: () => Promise<OpfsDirectory>, unit: OpfsUnit
   }
 }
 
-const isNotFound = (e: unknown) => (e as { name?: string } | null)?.name === 'NotFoundError';
+/** The error OPFS gives for a file or folder that is not there. */
+export const isNotFound = (e: unknown) => (e as { name?: string } | null)?.name === 'NotFoundError';
 
 /** The stored file's size without reading it; null when the file (or its folder) is gone. */
 export async function opfsFileSize(root: () => Promise<OpfsDirectory>, unit: OpfsUnit): Promise<number | null> {
