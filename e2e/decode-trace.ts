@@ -150,7 +150,8 @@ export async function main(argv: string[]): Promise<number> {
     for (const b of traced.keys()) {
       const parsed = JSON.parse((await b.stopTracing()).toString('utf8')) as
         { traceEvents?: TraceEvent[] } | TraceEvent[];
-      events.push(...(Array.isArray(parsed) ? parsed : (parsed.traceEvents ?? [])));
+      // a long trace holds millions of events: a spread into push() would overflow the stack
+      for (const e of Array.isArray(parsed) ? parsed : (parsed.traceEvents ?? [])) events.push(e);
     }
     const uptimeAfter = loadavg();
     // the browsers share one process id space and one monotonic clock: their events merge as they are
