@@ -1,6 +1,6 @@
 /**
  * A hand-driven clock for tests of code that takes timer functions (render-pacer.ts,
- * token-report-batcher.ts): nothing fires until the test advances the clock, and then every due timer
+ * token-report-batcher.ts, timing-reporter.ts, stage-report-queue.ts): nothing fires until the test advances the clock, and then every due timer
  * fires in time order.
  */
 export class ManualClock {

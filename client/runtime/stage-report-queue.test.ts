@@ -9,9 +9,9 @@ function queue() {
   const sent: { at: number; batch: StageReports }[] = [];
   const q = new StageReportQueue({
     send: (batch) => sent.push({ at: clock.now(), batch }),
-    maxDelayMs: 100,
-    setTimer: clock.setTimer,
-    clearTimer: clock.clearTimer,
+    tokenDelayMs: 100,
+    phaseDelayMs: 1000,
+    timers: clock,
   });
   const phase = (step: number, phase: PhaseEvent['phase'] = 'kernel'): PhaseEvent => ({
     requestId: 1,
@@ -45,7 +45,7 @@ describe('StageReportQueue', () => {
     expect(sent[0].batch.tokens.map((t) => t.index)).toEqual([0]);
   });
 
-  it('holds decode steps for at most maxDelayMs and sends them as one batch, in order', async () => {
+  it('holds decode tokens for at most tokenDelayMs and sends them as one batch with the phases held, in order', async () => {
     const { q, sent, clock, phase, token } = queue();
     for (let step = 1; step <= 3; step++) {
       q.phase(phase(step));
@@ -59,6 +59,27 @@ describe('StageReportQueue', () => {
     expect(sent[0].at).toBe(100);
     expect(sent[0].batch.phases.map((p) => p.step)).toEqual([1, 2, 3]);
     expect(sent[0].batch.tokens.map((t) => t.index)).toEqual([1, 2, 3]);
+  });
+
+  it("holds a decode step's phases for at most phaseDelayMs when no token takes them along", async () => {
+    const { q, sent, clock, phase, token } = queue();
+    q.phase(phase(1, 'ingress'));
+    clock.advance(400);
+    q.phase(phase(2, 'ingress'));
+    clock.advance(599);
+    await settle();
+    expect(sent).toEqual([]); // a middle stage's page stays asleep through ten steps
+    clock.advance(1); // 1000 ms after step 1's phase
+    expect(sent.map((s) => s.at)).toEqual([1000]);
+    expect(sent[0].batch.phases.map((p) => p.step)).toEqual([1, 2]);
+    q.phase(phase(3, 'ingress'));
+    clock.advance(500);
+    q.token(token(3)); // the text cannot wait that long: the phase goes with it
+    clock.advance(100);
+    expect(sent.map((s) => s.at)).toEqual([1000, 1600]);
+    expect(sent[1].batch.phases.map((p) => p.step)).toEqual([3]);
+    expect(sent[1].batch.tokens.map((t) => t.index)).toEqual([3]);
+    expect(clock.pendingTimers).toBe(0);
   });
 
   it('the last token goes at once and takes the held ones with it; flush() sends the rest, nothing twice', async () => {
