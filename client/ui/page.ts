@@ -479,8 +479,13 @@ export function mountPage(root: HTMLElement, app: App): void {
     // TIMELINE_DECODE_MS (a trailing render shows the last ones), and at once when the output is done
     const sinceLast = performance.now() - lastTimelineAt;
     const decoding = out !== undefined && !out.done && reqId === lastTimelineRequest;
-    const deferred = key !== lastTimelineKey && decoding && sinceLast < TIMELINE_DECODE_MS;
-    if (deferred)
+    // A ring stage's page leaves the chart as it is while its own stage loads and prefills: there each
+    // rebuild (hundreds of SVG nodes, then style and paint) held the main thread 60-250 ms on a 0.4-core
+    // lab device, in the CPU the stage was using. The phase that hands the prefill on redraws it.
+    const ownStageBusy =
+      s.stage.state === 'running' && stages.length > 1 && !handedOverPrefill(measured.get(s.peerId ?? ''));
+    const deferred = key !== lastTimelineKey && (ownStageBusy || (decoding && sinceLast < TIMELINE_DECODE_MS));
+    if (deferred && !ownStageBusy)
       timelineLater ??= setTimeout(() => {
         timelineLater = null;
         app.changed();
@@ -605,4 +610,9 @@ function renderStage(app: App): HTMLElement {
 
 function nameOf(app: App, peerId: string): string {
   return app.state.roster.find((p) => p.peerId === peerId)?.displayName ?? peerId;
+}
+
+/** Whether a stage's own phases show its prefill handed on (its step 0 ended). */
+function handedOverPrefill(timings: readonly TimingEntry[] | undefined): boolean {
+  return (timings ?? []).some((t) => t.phase === 'egress' && t.step === 0);
 }
