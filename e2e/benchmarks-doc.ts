@@ -1548,6 +1548,41 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-lab-s10-clock.json',
     render: e2eSection,
   },
+  'e2e-s15-final.json': {
+    title: "End to end, every part, session 15's code",
+    about:
+      "The whole `npm run bench` after session 15: the inference worker holds a decode step's phases up to 1 s and the page reports decode phases once a second (a ring device's main thread takes ~10-15 messages a second while the ring decodes, not ~40), and a ring stage's page leaves the timeline chart as it is until its own prefill is handed on. Load 3.4 at the start, 2.7-3.0 at the end. Plans on the paper lab: TTFT after calibration within 5.9% (dp), 1.8%, 0.2% and 3.2% ✓; median phase error 11.9% (dp), 8.8%, 6.8%, 5.6% ✓ (dp's was 16.1% in `e2e-s14-final`: with this lab's run-to-run noise in session creation and hand-overs it moves by a few points from run to run); DP fastest (dp 3.96 / 3.85 / 4.13 s, even 5.14-5.71 s, heuristic 4.45-4.94 s, single 5.96-6.65 s), 0.88x the next plan and 0.76x even ✓; the measured ranking as predicted ✓. Decode on the equal lab: 4-page 34.3 / 36.0 / 37.4 tok/s against one page 37.0 / 34.8 / 42.5 (0.97 ✓); 24.1 ms per token against kernels 11.1 ms + hops 1.2 ms (x 1.95 ✗), cycles 17.5 ms (p10) to 42.4 ms (p90). Shard load / raw read 0.20 ✗. Longest cold main-thread task 144 ms ✗ (a worker message and a draw in one task); the other cold runs 50-80 ms or none. API ✓; failover 10 of 10 ✓.",
+    run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
+    render: e2eSection,
+  },
+  'e2e-s15-decode-before.json': {
+    title: "Decode on the device lab, session 15's start",
+    about:
+      "The decode rows of `npm run bench` on session 14's code, built with a probe (not committed) that logged each draw of the page longer than 3 ms to its console: the draws of a cold request were 20-138 ms of wall time on a 0.4-core device, the timeline chart 20-96 ms of them. Load 0.6 at the start, 2.3 at the end. 4-page 16.2 / 19.5 / 21.3 tok/s against one page 31.4 / 30.6 / 29.2 (0.64); 38.3 ms per token against kernels 18.1 ms + hops 1.6 ms (x 1.94), cycles 25.1 ms (p10) to 80.3 ms (p90). Longest cold main-thread task 173 ms. During these warm requests a ring device's main thread used 0.035 cores and its inference worker 0.03-0.04 (labCpu): per second it took ~30 server messages (every page's timings, four reports a second each, relayed to every page) and ~10 batches of phases from its worker.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s15-decode-before.json (with the draw probe)',
+    render: e2eSection,
+  },
+  'e2e-s15-decode-quiet-phases.json': {
+    title: 'Decode on the device lab, session 15: decode phases once a second',
+    about:
+      "The decode rows of `npm run bench` after the inference worker holds a decode step's phases up to 1 s (tokens still 100 ms) and the page reports decode phases to the server once a second (cold start and prefill every 250 ms): a ring device's main thread now takes ~10-15 messages a second while the ring decodes, not ~40. Load 3.1 at the start, 2.6 at the end. 4-page 22.3 / 34.4 / 25.9 tok/s against one page 37.7 / 21.8 / 28.5 (0.91, the one-page runs unusually spread); 31.5 ms per token against kernels 15.4 ms + hops 1.2 ms (x 1.89), cycles 21.8 ms (p10) to 55.3 ms (p90). Two runs of an earlier cut of the same idea (every worker report held 500 ms, tokens included; every timing report 1 s) gave 26.4 and 25.3 tok/s against 36.4 and 38.4 (0.73, 0.66), beside 19.5 against 30.6 before (`e2e-s15-decode-before`). Longest cold main-thread task 215 ms.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s15-decode-quiet-phases.json',
+    render: e2eSection,
+  },
+  'e2e-s15-decode-chart-waits.json': {
+    title: "Decode on the device lab, session 15: a ring stage's chart waits for its prefill",
+    about:
+      "The decode rows of `npm run bench` after, in addition, a ring stage's page leaves the timeline chart as it is while its own stage loads and prefills (it redraws when the prefill is handed on). Load 2.6 at the start, 3.6 at the end. Longest cold main-thread task 98 ms (cold even runs 98 / 59 / 64 ms, cold single runs none over 50 ms), against 162-250 ms in this session's other runs; what remains are draws after the hand-over (script 12-29 ms, style, layout and paint 37-73 ms, wall time). 4-page 22.7 / 33.7 / 38.0 tok/s against one page 36.6 / 40.2 / 41.3 (0.84); 26.4 ms per token against kernels 10.9 ms + hops 3.4 ms (x 1.84), cycles 19.1 ms (p10) to 41.9 ms (p90).",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s15-decode-chart-waits.json',
+    render: e2eSection,
+  },
+  'e2e-s15-decode-k2.json': {
+    title: 'Decode on the device lab, session 15, diagnostic: two devices of 0.8 core',
+    about:
+      "The decode rows of `npm run bench -- --peers 2` on session 14's code: 2 equal lab devices of 0.8 core each (the lab's 1.6 cores split two ways; the quota period 1.25 ms with 1 ms of CPU, where four devices of 0.4 core get 2.5 ms periods with 1 ms). Load 0.1 at the start, 3.0 at the end. 2-page 43.3 / 45.5 / 30.8 tok/s against one page 40.1 / 54.0 / 80.3 (0.80); 21.8 ms per token against kernels 15.1 ms + 2 hops of 1.9 ms (x 1.15), cycles 17.6 ms (p10) to 31.2 ms (p90). With twice the CPU per device the ring costs its kernels and its hops within 15%: at 0.4 core every thread of a hop (the network thread, the worker, the main thread's reports) waits on the same quota as the kernels, and the ring's overhead grows with it. Longest cold main-thread task 58 ms.",
+    run: 'npm run bench -- --peers 2 --skip hop,plans,api,failover --out bench/results/e2e-s15-decode-k2.json',
+    render: e2eSection,
+  },
   'e2e-s14-final.json': {
     title: "End to end, every part, session 14's code",
     about:

@@ -603,7 +603,11 @@ function renderStage(app: App): HTMLElement {
     ),
     // the render pacer draws a ring stage's page once a second: say why the text comes in steps
     s.stage.state === 'running' && a.stages.length > 1
-      ? h('p.hint', {}, 'While this device computes in the ring, this page refreshes once a second.')
+      ? h(
+          'p.hint',
+          {},
+          'While this device computes in the ring, this page refreshes once a second, and the timeline waits until this stage has handed its prefill on.',
+        )
       : null,
   );
 }
