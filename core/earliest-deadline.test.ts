@@ -1,35 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { EarliestDeadline, type TimerFunctions } from './earliest-deadline.ts';
-
-/** Timers on a hand-driven clock: advance() fires what falls due, earliest first. */
-function handClock() {
-  let t = 0;
-  let next = 1;
-  const timers = new Map<number, { at: number; cb: () => void }>();
-  const fns: TimerFunctions = {
-    now: () => t,
-    setTimer: (cb, ms) => {
-      timers.set(next, { at: t + ms, cb });
-      return next++;
-    },
-    clearTimer: (id) => void timers.delete(id as number),
-  };
-  const advance = (ms: number) => {
-    t += ms;
-    for (const [id, timer] of [...timers].sort((a, b) => a[1].at - b[1].at))
-      if (timer.at <= t) {
-        timers.delete(id);
-        timer.cb();
-      }
-  };
-  return { fns, advance, now: () => t, pending: () => timers.size };
-}
+import { EarliestDeadline } from './earliest-deadline.ts';
+import { ManualClock } from './manual-clock.ts';
 
 describe('EarliestDeadline', () => {
   it('fires once, at the earliest deadline asked for', () => {
-    const c = handClock();
+    const c = new ManualClock();
     const fired: number[] = [];
-    const d = new EarliestDeadline(() => fired.push(c.now()), c.fns);
+    const d = new EarliestDeadline(() => fired.push(c.now()), c);
     d.within(1000);
     c.advance(300);
     d.within(100); // due at 400, before 1000
@@ -40,21 +17,20 @@ describe('EarliestDeadline', () => {
     expect(fired).toEqual([400]);
     c.advance(2000);
     expect(fired).toEqual([400]); // the replaced timer never fires
-    expect(c.pending()).toBe(0);
-    expect(d.pending).toBe(false);
+    expect(c.pendingTimers).toBe(0);
   });
 
   it('starts afresh after it fired or was cancelled', () => {
-    const c = handClock();
+    const c = new ManualClock();
     const fired: number[] = [];
-    const d = new EarliestDeadline(() => fired.push(c.now()), c.fns);
+    const d = new EarliestDeadline(() => fired.push(c.now()), c);
     d.within(50);
     d.cancel();
-    expect(d.pending).toBe(false);
+    expect(c.pendingTimers).toBe(0);
     c.advance(100);
     expect(fired).toEqual([]);
     d.within(1000); // no stale deadline (the cancelled 50 ms one) holds it back
-    expect(d.pending).toBe(true);
+    expect(c.pendingTimers).toBe(1);
     c.advance(1000);
     expect(fired).toEqual([1100]);
     d.within(10);

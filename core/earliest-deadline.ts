@@ -46,8 +46,4 @@ export class EarliestDeadline {
     this.timer = null;
     this.deadline = Number.POSITIVE_INFINITY;
   }
-
-  get pending(): boolean {
-    return this.timer !== null;
-  }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from './manual-clock.ts';
+import { ManualClock } from '../../core/manual-clock.ts';
 import { RenderPacer } from './render-pacer.ts';
 
 /** A pacer on a hand-driven clock: frames and timers run only when the test says so. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from './manual-clock.ts';
+import { ManualClock } from '../../core/manual-clock.ts';
 import { TimingReporter } from './timing-reporter.ts';
 import type { TimingEntry } from '../../core/protocol.ts';
 

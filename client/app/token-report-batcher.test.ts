@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from './manual-clock.ts';
+import { ManualClock } from '../../core/manual-clock.ts';
 import type { TokenReport } from './stage-runner.ts';
 import { TokenReportBatcher } from './token-report-batcher.ts';
 

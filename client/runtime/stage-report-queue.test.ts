@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PhaseEvent, TokenEvent } from '../../shards/runtime/stage-peer.ts';
-import { ManualClock } from '../app/manual-clock.ts';
+import { ManualClock } from '../../core/manual-clock.ts';
 import { StageReportQueue, type StageReports } from './stage-report-queue.ts';
 
 /** A queue on a hand-driven clock; `sent` lists the batches with the time they went. */

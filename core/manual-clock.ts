@@ -1,7 +1,7 @@
 /**
- * A hand-driven clock for tests of code that takes timer functions (render-pacer.ts,
- * token-report-batcher.ts, timing-reporter.ts, stage-report-queue.ts): nothing fires until the test advances the clock, and then every due timer
- * fires in time order.
+ * A hand-driven clock for tests of code that takes timer functions (earliest-deadline.ts and its users,
+ * client/app/render-pacer.ts, client/app/token-report-batcher.ts): nothing fires until the test advances
+ * the clock, and then every due timer fires in time order. It is a TimerFunctions (earliest-deadline.ts).
  */
 export class ManualClock {
   private t = 0;
