@@ -33,6 +33,7 @@ import {
   onDownloadFinished,
   onStageFailed,
   onStagePhase,
+  onStagePhases,
   onStageLoaded,
   onStart,
   reportCancelled,
@@ -201,7 +202,7 @@ export function reduce(state: AppState, event: AppEvent, nowMs: number): Reducti
       onStagePhase(step, event);
       break;
     case 'stage-phases':
-      for (const phase of event.phases) onStagePhase(step, phase);
+      onStagePhases(step, event.phases);
       break;
     case 'stage-tokens': {
       if (!isCurrent(step.state, event.seq)) break;
