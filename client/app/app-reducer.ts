@@ -33,7 +33,6 @@ import {
   onDownloadFinished,
   onStageFailed,
   onStagePhase,
-  onStagePhases,
   onStageLoaded,
   onStart,
   reportCancelled,
@@ -202,7 +201,7 @@ export function reduce(state: AppState, event: AppEvent, nowMs: number): Reducti
       onStagePhase(step, event);
       break;
     case 'stage-phases':
-      onStagePhases(step, event.phases);
+      for (const phase of event.phases) onStagePhase(step, phase);
       break;
     case 'stage-tokens': {
       if (!isCurrent(step.state, event.seq)) break;

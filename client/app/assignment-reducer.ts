@@ -178,40 +178,25 @@ function beginRun(step: Step, start: StartMessage, startedAtMs: number): void {
 }
 
 export function onStagePhase(step: Step, e: StagePhaseEvent): void {
-  onStagePhases(step, [e]);
-}
-
-/** Phases of this page's stage (a batch from its runtime): into the request's timings at once, each reported. */
-export function onStagePhases(step: Step, phases: readonly StagePhaseEvent[]): void {
-  const incoming = new Map<number, TimingEntry[]>();
-  for (const e of phases) {
-    const s = step.state;
-    if (!isCurrent(s, e.seq)) continue;
-    const c = s.cancelled.get(e.requestId);
-    if (c && !e.beforeCancel && (e.phase === 'sample' || e.phase === 'compute')) {
-      const counted = e.phase === 'sample' ? { ...c, tokens: c.tokens + 1 } : { ...c, steps: c.steps + 1 };
-      step.set({ cancelled: withEntry(s.cancelled, e.requestId, counted) });
-    }
-    if (!s.peerId) continue;
-    const entry: TimingEntry = {
-      phase: e.phase,
-      step: e.step,
-      startMs: Math.max(0, e.startMs),
-      endMs: Math.max(0, e.startMs, e.endMs),
-    };
-    const list = incoming.get(e.requestId) ?? [];
-    list.push(entry);
-    incoming.set(e.requestId, list);
-    step.emit({ type: 'report-timing', requestId: e.requestId, entry });
+  const s = step.state;
+  if (!isCurrent(s, e.seq)) return;
+  const c = s.cancelled.get(e.requestId);
+  if (c && !e.beforeCancel && (e.phase === 'sample' || e.phase === 'compute')) {
+    const counted = e.phase === 'sample' ? { ...c, tokens: c.tokens + 1 } : { ...c, steps: c.steps + 1 };
+    step.set({ cancelled: withEntry(s.cancelled, e.requestId, counted) });
   }
-  const peerId = step.state.peerId;
+  const peerId = s.peerId;
   if (!peerId) return;
-  for (const [requestId, entries] of incoming) {
-    const s = step.state;
-    const byPeer = s.timings.get(requestId) ?? new Map<string, readonly TimingEntry[]>();
-    const merged = withEntry(byPeer, peerId, mergeTimings(byPeer.get(peerId) ?? [], entries));
-    step.set({ timings: withEntry(s.timings, requestId, merged) });
-  }
+  const entry: TimingEntry = {
+    phase: e.phase,
+    step: e.step,
+    startMs: Math.max(0, e.startMs),
+    endMs: Math.max(0, e.startMs, e.endMs),
+  };
+  const byPeer = s.timings.get(e.requestId) ?? new Map<string, readonly TimingEntry[]>();
+  const merged = withEntry(byPeer, peerId, mergeTimings(byPeer.get(peerId) ?? [], [entry]));
+  step.set({ timings: withEntry(s.timings, e.requestId, merged) });
+  step.emit({ type: 'report-timing', requestId: e.requestId, entry });
 }
 
 export function onStageFailed(step: Step, e: Extract<AppEvent, { type: 'stage-failed' }>): void {
