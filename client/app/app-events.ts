@@ -91,9 +91,17 @@ export type RuntimeEvent =
   /** warm mode: the stage was loaded at plan time (seconds of its storage read and session creation) */
   | { type: 'stage-loaded'; seq: number; storageReadSeconds: number; sessionCreateSeconds: number }
   | { type: 'unit-read'; seq: number; read: UnitReadTiming }
-  | StagePhaseEvent
-  /** phases that came in one task (a batch from the inference worker), reduced in one pass */
-  | { type: 'stage-phases'; phases: StagePhaseEvent[] }
+  | {
+      type: 'stage-phase';
+      seq: number;
+      requestId: number;
+      phase: TimingPhase;
+      step: number;
+      startMs: number;
+      endMs: number;
+      /** the step ran before the request's cancel reached the stage (reported after it): not counted as after */
+      beforeCancel?: boolean;
+    }
   | { type: 'stage-tokens'; seq: number; requestId: number; report: TokenReport }
   | { type: 'stage-finished'; seq: number; requestId: number; seconds: number }
   | { type: 'stage-failed'; seq: number; requestId: number; error: unknown; seconds: number }
@@ -101,18 +109,5 @@ export type RuntimeEvent =
   | { type: 'stage-stopped'; seq: number; requestId: number; detail: string; seconds: number }
   /** failover: the recovery view changed (failover-client.ts) */
   | { type: 'failover-changed'; view: FailoverView };
-
-/** One phase of this page's stage, as its runtime timed it. */
-export interface StagePhaseEvent {
-  type: 'stage-phase';
-  seq: number;
-  requestId: number;
-  phase: TimingPhase;
-  step: number;
-  startMs: number;
-  endMs: number;
-  /** the step ran before the request's cancel reached the stage (reported after it): not counted as after */
-  beforeCancel?: boolean;
-}
 
 export type AppEvent = PageOpened | { type: 'server'; message: ServerMessage } | UserEvent | RuntimeEvent;

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EnsureResult } from '../cache/shard-cache.ts';
 import type { Effect } from './app-effects.ts';
-import type { AppEvent, StagePhaseEvent } from './app-events.ts';
+import type { AppEvent } from './app-events.ts';
 import { reduce } from './app-reducer.ts';
 import { initialState, snapshotOf } from './app-state.ts';
 import { AssignmentSignals } from './assignment-signals.ts';
@@ -696,27 +696,6 @@ describe('reduce: cancel', () => {
     expect(types(r.last)).toEqual(['report-cache', 'prepare-stage', 'send']);
     expect(r.state.stage.state).toBe('idle');
     expect(r.state.ranHere.has(7)).toBe(true);
-  });
-});
-
-describe('reduce: a batch of stage phases', () => {
-  it('reduces in one pass to what the phases give one by one: timings, reports, counts after a cancel', () => {
-    const phases: StagePhaseEvent[] = [
-      { type: 'stage-phase', seq: 1, requestId: 7, phase: 'ingress', step: 1, startMs: 10, endMs: 11 },
-      { type: 'stage-phase', seq: 1, requestId: 7, phase: 'compute', step: 1, startMs: 11, endMs: 14 },
-      { type: 'stage-phase', seq: 1, requestId: 7, phase: 'sample', step: 1, startMs: 14, endMs: 15 },
-      { type: 'stage-phase', seq: 1, requestId: 7, phase: 'compute', step: 2, startMs: 16, endMs: 19 },
-      { type: 'stage-phase', seq: 2, requestId: 7, phase: 'compute', step: 3, startMs: 20, endMs: 21 }, // stale seq
-    ];
-    const cancelled = server(wire<'cancel'>({ type: 'cancel', requestId: 7, reason: 'client gone' }));
-    for (const before of [RUNNING, [...RUNNING, cancelled]]) {
-      const oneByOne = play([...before, ...phases]);
-      const batched = play([...before, { type: 'stage-phases', phases }]);
-      expect(batched.state.timings).toEqual(oneByOne.state.timings);
-      expect(batched.state.cancelled).toEqual(oneByOne.state.cancelled);
-      expect(batched.last).toEqual(oneByOne.effects.slice(before.length).flat());
-      expect(batched.last.filter((e) => e.type === 'report-timing')).toHaveLength(4);
-    }
   });
 });
 

@@ -200,9 +200,6 @@ export function reduce(state: AppState, event: AppEvent, nowMs: number): Reducti
     case 'stage-phase':
       onStagePhase(step, event);
       break;
-    case 'stage-phases':
-      for (const phase of event.phases) onStagePhase(step, phase);
-      break;
     case 'stage-tokens': {
       if (!isCurrent(step.state, event.seq)) break;
       const r = event.report;

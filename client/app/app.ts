@@ -15,7 +15,7 @@ import { startDownloadWorker, type WorkerUnitFetcher } from '../cache/worker-uni
 import { profileDevice } from '../profiler/profile.ts';
 import { CoordinatorClient } from '../session/coordinator-client.ts';
 import type { Effect } from './app-effects.ts';
-import type { AppEvent, StagePhaseEvent } from './app-events.ts';
+import type { AppEvent } from './app-events.ts';
 import { reduce } from './app-reducer.ts';
 import { HoldPoints } from './hold-points.ts';
 import { RenderPacer } from './render-pacer.ts';
@@ -90,8 +90,6 @@ export class App {
     changed: () => this.dispatch({ type: 'failover-changed', view: this.failover.view }),
   });
   private holdPoints: HoldPoints | null = null;
-  /** this task's phases of the stage, reduced together (queuePhase) */
-  private pendingPhases: StagePhaseEvent[] = [];
   private readonly renderPacer = new RenderPacer({
     draw: () => {
       for (const l of this.listeners) l();
@@ -141,32 +139,11 @@ export class App {
   }
 
   dispatch(event: AppEvent): void {
-    if (event.type !== 'stage-phases') this.flushPhases(); // events keep their order
     const { state, effects } = reduce(this.current, event, Date.now());
     const changed = state !== this.current;
     this.current = state;
     for (const effect of effects) this.run(effect);
-    const handedOver =
-      (event.type === 'stage-phase' && event.phase === 'egress') ||
-      (event.type === 'stage-phases' && event.phases.some((p) => p.phase === 'egress'));
-    if (changed) this.changed(handedOver);
-  }
-
-  /**
-   * A stage's phases arrive in batches (a second of decode steps from the inference worker): they are
-   * reduced in one pass at the end of the task that brought them, not one state change each, which took
-   * a ring device's main thread 10-35 ms a batch on the lab.
-   */
-  private queuePhase(e: StagePhaseEvent): void {
-    this.pendingPhases.push(e);
-    if (this.pendingPhases.length === 1) queueMicrotask(() => this.flushPhases());
-  }
-
-  private flushPhases(): void {
-    if (this.pendingPhases.length === 0) return;
-    const phases = this.pendingPhases;
-    this.pendingPhases = [];
-    this.dispatch({ type: 'stage-phases', phases });
+    if (changed) this.changed(event.type === 'stage-phase' && event.phase === 'egress');
   }
 
   start(search: string): void {
@@ -454,7 +431,7 @@ export class App {
       },
       hooks: {
         onBackend: (backend, why, place) => this.dispatch({ type: 'stage-backend', seq, backend, why, place }),
-        onPhase: (requestId, p) => this.queuePhase({ type: 'stage-phase', seq, requestId, ...p }),
+        onPhase: (requestId, p) => this.dispatch({ type: 'stage-phase', seq, requestId, ...p }),
         onTokens: (requestId, report) =>
           this.tokenReports.push(requestId, report, (batch) =>
             this.dispatch({ type: 'stage-tokens', seq, requestId, report: batch }),

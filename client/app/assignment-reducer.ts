@@ -7,7 +7,7 @@
 import { originalRequestOf } from './failover-view-state.ts';
 import { TandemError } from '../../core/errors.ts';
 import type { ServerMessageOf, TimingEntry } from '../../core/protocol.ts';
-import type { AppEvent, StagePhaseEvent } from './app-events.ts';
+import type { AppEvent } from './app-events.ts';
 import type { AppState, AssignmentWork, StartMessage } from './app-state.ts';
 import { asTandemError, withEntry, withMember, type Step } from './reducer-step.ts';
 import { mergeTimings } from './timings.ts';
@@ -177,7 +177,7 @@ function beginRun(step: Step, start: StartMessage, startedAtMs: number): void {
   step.emit({ type: 'run-stage', seq: work.seq, assignment: work.message, start, startedAtMs });
 }
 
-export function onStagePhase(step: Step, e: StagePhaseEvent): void {
+export function onStagePhase(step: Step, e: Extract<AppEvent, { type: 'stage-phase' }>): void {
   const s = step.state;
   if (!isCurrent(s, e.seq)) return;
   const c = s.cancelled.get(e.requestId);
