@@ -1555,6 +1555,20 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s15-final-2.json': {
+    title: "End to end, every part, session 15's code, a second run",
+    about:
+      'The whole `npm run bench` again on the code of `e2e-s15-final`, an hour later. Load 1.2 at the start, 4.6 at the end. Plans on the paper lab: TTFT after calibration within 5.2% (dp), 1.3% (even) and 2.2% (single) but 17.2% for heuristic ✗; median phase error 14.4%, 10.0%, 25.0% (heuristic) ✗ and 25.1% (single) ✗; DP fastest (dp 3.81 / 3.72 / 3.74 s, even 4.39-5.61 s, heuristic 4.57-5.74 s, single 6.46-7.08 s) and 0.73x even ✓; measured even < heuristic where heuristic < even was predicted ✗. Where `e2e-s15-final` met every calibration goal, this run of the same code missed three: the reported run of each method is the median of three cold runs on fresh plans, and those spread by up to 25% (even 4.39-5.61 s). Decode on the equal lab: 4-page 34.7 / 38.7 / 22.8 tok/s against one page 40.0 / 41.3 / 47.9 (0.84 ✓); 24.1 ms per token against kernels 9.7 ms (x 2.50 ✗; the hop measured alone came out at 0 ms one-way: its 128-byte round trip no longer than the tiny one). Shard load / raw read 0.40 ✗. Longest cold main-thread task 119 ms ✗. API ✓; failover 10 of 10 ✓.',
+    run: 'npm run bench -- --out bench/results/e2e-s15-final-2.json',
+    render: e2eSection,
+  },
+  'e2e-s15-decode-batched-reduce.json': {
+    title: 'Decode on the device lab, session 15, tried and reverted: one state change per batch of phases',
+    about:
+      "The decode rows of `npm run bench` with a change since reverted: the page reduced each batch of its stage's phases in one pass (one state change and one draw request) instead of one dispatch per phase, which a probe had timed at 10-35 ms a batch on the main thread of a 0.4-core device. Load 1.0 at the start, 1.6-3.1 at the end. 4-page 29.7 / 37.9 / 24.0 tok/s against one page 43.4 / 41.3 / 38.2 (0.72); 30.5 ms per token against kernels 11.5 ms + hops 1.0 ms (x 2.43); longest cold main-thread task 123 ms. No better than `e2e-s15-decode-chart-waits` and `e2e-s15-final` without it.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s15-decode-batched-reduce.json (with the change, since reverted)',
+    render: e2eSection,
+  },
   'e2e-s15-decode-before.json': {
     title: "Decode on the device lab, session 15's start",
     about:
