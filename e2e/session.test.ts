@@ -98,9 +98,12 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
             `${backend} ${page.spec.name}: c* ${((prof?.peakFlops ?? NaN) / 1e9).toFixed(2)} GFLOP/s, U(t) a ${prof?.utilA.toFixed(3)} b ${prof?.utilB.toExponential(2)}`,
           );
         }
-        const plan = await h.plan('dp', 16);
+        // The DP may rightly keep the tiny model on one page (two CI runs of session 15): then there is no
+        // ring to check, and an even plan over the three pages makes one.
+        const dp = await h.plan('dp', 16);
+        const plan = dp.stages.length > 1 ? dp : await h.plan('even', 16);
         firstPlan = plan;
-        expect(plan.stages.length).toBeGreaterThanOrEqual(1);
+        expect(plan.stages.length).toBeGreaterThan(1);
         await h.waitCached(plan);
         const run = await h.go(plan, PROMPT, NEW_TOKENS);
         const splitRef = await nodeRunnerTokens({
