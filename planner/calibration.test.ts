@@ -292,6 +292,24 @@ describe('calibration from few requests (the bench calibrates from one)', () => 
     expect(rel(a.sessionCreateBytesPerSec, 20 * MiB)).toBeLessThan(1e-6);
   });
 
+  it('a stage of a few small layers, timed mostly by fixed costs, sets no rate for a large one', () => {
+    // Seen on the tiny model's lab demo: one layer (0.13 MB) read in 93 ms and created in 44 ms set the
+    // device's rates, and the next plan predicted 55 s for a 40 MB stage that loaded in 3.2 s.
+    const perRead = 0.09; // opening files and messages, whatever the size
+    const small = 0.13e6;
+    const large = 40e6;
+    const smallOnly = fitDeviceStages(prior, [loadSample(0, small, perRead + readSec(small), createSec(small))])!;
+    expect(smallOnly.readBytesPerSec).toBe(prior.readBytesPerSec); // the prior's, not 1.4 MB/s
+    expect(smallOnly.sessionCreateBytesPerSec).toBe(prior.sessionCreateBytesPerSec ?? 1e12);
+    const both = fitDeviceStages(prior, [
+      loadSample(0, small, perRead + readSec(small), createSec(small)),
+      loadSample(1, large, perRead + readSec(large), createSec(large)),
+    ])!;
+    const want = perRead + readSec(large) + createSec(large);
+    const got = large / both.readBytesPerSec + both.sessionCreateFixedSec + large / both.sessionCreateBytesPerSec;
+    expect(rel(got, want)).toBeLessThan(0.05);
+  });
+
   it('does not fit a line through two requests: one slow request cannot set a fixed part and a rate', () => {
     // Seen on the lab: (13.2 MiB, 2.9 s) from the slow calibration request and (31.8 MiB, 3.2 s) gave
     // 63 MB/s and a 2.67 s fixed part, predicting 4.7 s of creation for a stage measured at 0.72 s.

@@ -4,7 +4,8 @@
  *
  * Per device, from its stage samples (calibration-samples.ts):
  *   warm-up      w = median of the time before its first storage read
- *   storage read r = median of P / seconds (through the origin: a disk or a read cap has no fixed part)
+ *   storage read r = median of P / seconds over stages of at least MIN_RATE_BYTES (through the origin: a
+ *                disk or a read cap has no fixed part)
  *   session      f + P_c / s (P_c: P less the embedding, which creation does not prepare): a Theil-Sen
  *                line of the creation seconds vs P_c once OWN_EVIDENCE_MIN
  *                stages of different sizes were measured (intercept within [0, shortest time]); before that,
@@ -40,6 +41,13 @@ const LINE_SPREAD = 1.5;
  * 2.67 s "fixed" creation part and a 63 MB/s read from one slow calibration request) and its uplink.
  */
 export const OWN_EVIDENCE_MIN = 3;
+/**
+ * Stages smaller than this set no per-byte rate (read, creation): their time is mostly what every read or
+ * creation costs whatever its size (opening files, messages, graph set-up). On the tiny model's lab demo a
+ * 0.13 MB stage read in 93 ms (1.4 MB/s) set its device's read rate, and the next plan predicted 55 s for
+ * a 40 MB stage that read in 2.8 s. Without a larger stage the rate stays the prior's.
+ */
+export const MIN_RATE_BYTES = 2 ** 20;
 
 /**
  * A rate and a fixed part from (bytes, seconds) samples. A line (Theil-Sen) only over at least
@@ -49,17 +57,20 @@ export const OWN_EVIDENCE_MIN = 3;
  */
 function rateAndFixed(
   points: readonly { x: number; y: number }[],
-  priorFixed: number,
+  prior: { rate: number; fixed: number },
 ): { rate: number; fixed: number } {
   const xs = points.map((p) => p.x);
   const ys = points.map((p) => p.y);
-  let fixed = Math.min(priorFixed, 0.5 * median(ys));
+  let fixed = Math.min(prior.fixed, 0.5 * median(ys));
   const spread = Math.max(...xs) >= LINE_SPREAD * Math.min(...xs);
   if (spread && points.length >= OWN_EVIDENCE_MIN) {
     const line = theilSen(points, 1 - 1 / LINE_SPREAD);
     if (line && line.slope > 0) fixed = Math.min(Math.max(0, line.intercept), Math.min(...ys));
   }
-  return { rate: median(points.map((p) => p.x / Math.max(MIN_SEC, p.y - fixed))), fixed };
+  // a small stage's time is mostly what every creation costs whatever its size: it sets no rate
+  const sized = points.filter((p) => p.x >= MIN_RATE_BYTES);
+  const rate = sized.length ? median(sized.map((p) => p.x / Math.max(MIN_SEC, p.y - fixed))) : prior.rate;
+  return { rate, fixed };
 }
 
 /** The parameters of one device from its stage samples; null without a usable sample. */
@@ -78,10 +89,11 @@ export function fitDeviceStages(
   if (loads.length > 0) {
     // The read through the origin (P / r, what a disk or a read cap does): a line's intercept had to go to
     // the creation's fixed part (the model has no fixed read part), so the two phases were each mispredicted.
-    readBytesPerSec = median(loads.map((s) => s.paramBytes / Math.max(MIN_SEC, s.load!.readSec)));
+    const sized = loads.filter((s) => s.paramBytes >= MIN_RATE_BYTES);
+    if (sized.length) readBytesPerSec = median(sized.map((s) => s.paramBytes / Math.max(MIN_SEC, s.load!.readSec)));
     const create = rateAndFixed(
       loads.map((s) => ({ x: s.createBytes, y: s.load!.createSec })),
-      prior.sessionCreateFixedSec ?? 0,
+      { rate: sessionCreateBytesPerSec, fixed: prior.sessionCreateFixedSec ?? 0 },
     );
     sessionCreateBytesPerSec = create.rate;
     sessionCreateFixedSec = create.fixed;

@@ -5,6 +5,7 @@ import {
   layoutTimeline,
   niceStep,
   predictedIntervals,
+  rectAt,
   warmStart,
   type LaneInput,
   type MeasuredPhaseInput,
@@ -124,6 +125,27 @@ describe('layoutTimeline', () => {
     ];
     expect(p2.labelY).toBe(m2.labelY);
     expect(apart.height).toBeLessThan(close.height);
+  });
+
+  it('finds the phase under a point (the hover title of the chart), none between rows or lanes', () => {
+    const px = (t: number) => layout.plotLeft + t * pxPerSecond;
+    const laneB = layout.lanes[1];
+    // 2.5 s on B's measured row: its prefill compute (2-3 s)
+    const hit = rectAt(layout, px(2.5), laneB.measuredY + 10);
+    expect(hit).toMatchObject({ lane: 1, row: 'measured', phase: 'compute', step: 0 });
+    // 1.25 s on B's predicted row: the predicted wait (1-1.5 s)
+    expect(rectAt(layout, px(1.25), laneB.predictedY + 10)).toMatchObject({ row: 'predicted', phase: 'wait' });
+    // 1.5 s on B's measured row: between session create (ends 1.2) and compute (starts 2)
+    expect(rectAt(layout, px(1.5), laneB.measuredY + 10)).toBeNull();
+    // the 1 px margin above a row's rectangle and the label column hold none
+    expect(rectAt(layout, px(2.5), laneB.measuredY + 1)).toBeNull();
+    expect(rectAt(layout, 10, laneB.measuredY + 10)).toBeNull();
+    // brute force: every rectangle's centre finds a rectangle that holds it
+    for (const r of layout.rects) {
+      const found = rectAt(layout, r.x + r.width / 2, r.y + r.height / 2)!;
+      expect(found.x <= r.x + r.width / 2 && r.x + r.width / 2 <= found.x + found.width).toBe(true);
+      expect(found.y).toBe(r.y);
+    }
   });
 
   it('keeps a zero-length phase visible and survives an empty input', () => {

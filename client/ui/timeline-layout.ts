@@ -1,6 +1,6 @@
 /**
  * Timeline layout (pure): predicted and measured phases of every pipeline stage -> rectangles in
- * pixels, axis ticks and markers, for the SVG Gantt chart in timeline.ts. No DOM here.
+ * pixels, axis ticks and markers, for the Gantt chart in timeline.ts (drawn by timeline-canvas.ts). No DOM here.
  *
  * Each stage gets one lane with two rows: the plan's PREDICTION (CSGO model, prefill only: load, wait,
  * receive, compute) above, the MEASURED phases below (storage read, session create, wait, receive,
@@ -311,4 +311,13 @@ export function generationMetrics(lastStage: readonly MeasuredPhaseInput[]): Gen
   const lastEnd = endByStep.get(lastStep)!;
   const decodeTokensPerSec = lastStep > 0 && lastEnd > first ? lastStep / (lastEnd - first) : null;
   return { ttft: first, tokens: endByStep.size, decodeTokensPerSec };
+}
+
+/** The phase drawn at (x, y) in CSS px, the last drawn where phases overlap (as it is on top); null where none. */
+export function rectAt(layout: TimelineLayout, x: number, y: number): TimelineRect | null {
+  for (let i = layout.rects.length - 1; i >= 0; i--) {
+    const r = layout.rects[i];
+    if (x >= r.x && x <= r.x + r.width && y >= r.y && y <= r.y + r.height) return r;
+  }
+  return null;
 }

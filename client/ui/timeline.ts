@@ -1,20 +1,24 @@
 /**
- * The cold-start Gantt chart (SVG): per stage, the plan's prediction (hatched, above) beside what the
- * pages measured (solid, below), with TTFT and decode tokens/s. Layout is pure (timeline-layout.ts);
- * this file only draws. It re-lays out for the container's width so it reads on a phone and on a
- * projector alike.
+ * The cold-start Gantt chart: per stage, the plan's prediction (hatched, above) beside what the pages
+ * measured (solid, below), with TTFT and decode tokens/s. Layout is pure (timeline-layout.ts), the
+ * chart is drawn on a canvas (timeline-canvas.ts); this file keeps the parts around it. It re-lays out
+ * for the container's width so it reads on a phone and on a projector alike.
  */
 import type { PredictedStage, TimingEntry } from '../../core/protocol.ts';
-import { h, svg, fill } from './dom.ts';
+import { h, fill } from './dom.ts';
+import { drawTimeline, type TimelineColors } from './timeline-canvas.ts';
 import { formatDuration, formatLayers } from './format.ts';
 import {
   formatSeconds,
   generationMetrics,
   layoutTimeline,
   measuredPhaseInputs,
+  rectAt,
   warmStart,
   type LaneInput,
+  type TimelineLayout,
   type TimelinePhase,
+  type TimelineRect,
 } from './timeline-layout.ts';
 import { stageTimes } from '../../core/stage-times.ts';
 import { stepFigures, type StepFigures } from './step-figures.ts';
@@ -59,11 +63,18 @@ export function lanesFrom(data: TimelineData): LaneInput[] {
   });
 }
 
-/** The drawn chart of each host and what it was drawn from: while tokens come only the figures change. */
-const drawn = new WeakMap<HTMLElement, { chartKey: string; figures: HTMLElement; steps: HTMLElement }>();
+/** What each host holds between draws: the canvas and the layout drawn on it (for hover titles). */
+interface Drawn {
+  chartKey: string;
+  figures: HTMLElement;
+  steps: HTMLElement;
+  canvas: HTMLCanvasElement;
+  layout: TimelineLayout | null;
+}
+const drawn = new WeakMap<HTMLElement, Drawn>();
 
 /**
- * What the SVG depends on: the width, the plan's stages, TTFT and the measured phases up to the drawn
+ * What the chart depends on: the width, the plan's stages, TTFT and the measured phases up to the drawn
  * decode steps. Later decode steps change only the figures and the step table.
  */
 function chartKey(data: TimelineData, width: number, ttft: number | null): string {
@@ -80,175 +91,49 @@ function chartKey(data: TimelineData, width: number, ttft: number | null): strin
   ]);
 }
 
-/** Renders the chart into `host` (replacing its content); returns the metrics shown. */
-export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnType<typeof generationMetrics> {
-  const lanes = lanesFrom(data);
-  const last = lanes.find((l) => l.stageIndex === data.stages.length - 1);
-  const metrics = generationMetrics(last?.measured ?? []);
-  const width = Math.max(320, data.width || host.clientWidth || 960);
-  const predictedT = data.stages.length ? Math.max(...data.stages.map((s) => s.finishTime)) : null;
-  const key = chartKey(data, width, metrics.ttft);
-  const kept = drawn.get(host);
-  if (kept && kept.chartKey === key && kept.figures.isConnected && kept.figures.parentElement === host) {
-    // the SVG stays as it is (no rebuild, no re-layout of its hundreds of nodes)
-    fill(kept.figures, ...figureItems(predictedT, metrics));
-    fill(kept.steps, stepTable(stepFigures(data.stages, data.measured, data.clocks)));
-    return metrics;
-  }
-  const big = width >= 900;
-  const font = big ? 16 : 12;
-  const layout = layoutTimeline(lanes, metrics.ttft, {
-    width,
-    decodeSteps: data.decodeSteps ?? 3,
-    rowHeight: big ? 30 : 22,
-    labelWidth: Math.min(big ? 230 : 120, Math.round(width * 0.3)),
-    markerFont: font,
-  });
+/** A phase's hover text: which row, which phase and step, when and how long. */
+export function rectTitle(r: TimelineRect): string {
+  return `${r.row === 'predicted' ? 'predicted' : 'measured'} ${PHASE_STYLE[r.phase].label}${r.step > 0 ? ` (decode ${r.step})` : ' (prefill)'}: ${formatSeconds(r.start)} → ${formatSeconds(r.end)} (${formatDuration(r.end - r.start)})`;
+}
 
-  const root = svg('svg', {
-    viewBox: `0 0 ${layout.width} ${layout.height}`,
-    width: layout.width,
-    height: layout.height,
+function chartColors(): TimelineColors {
+  const dark = typeof matchMedia === 'function' && matchMedia('(prefers-color-scheme: dark)').matches;
+  return {
+    phase: Object.fromEntries(Object.entries(PHASE_STYLE).map(([k, v]) => [k, v.color])) as TimelineColors['phase'],
+    text: dark ? '#f4f4f5' : '#18181b',
+    muted: dark ? '#d4d4d8' : '#52525b',
+    grid: dark ? '#3f3f46' : '#e4e4e7',
+    predictedMarker: dark ? '#60a5fa' : '#1d4ed8',
+    measuredMarker: dark ? '#f87171' : '#dc2626',
+  };
+}
+
+/** The host's lasting parts: figures, the chart's canvas (with its hover titles), legend, step table. */
+function mount(host: HTMLElement): Drawn {
+  const canvas = h('canvas.timeline-canvas', {
     role: 'img',
     'aria-label': 'Cold-start timeline: predicted vs measured per stage',
-    class: 'timeline-svg',
   });
-  const defs = svg('defs');
-  const pattern = svg(
-    'pattern',
-    { id: 'hatch', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' },
-    svg('rect', { width: 6, height: 6, fill: 'rgba(255,255,255,0.55)' }),
-    svg('line', { x1: 0, y1: 0, x2: 0, y2: 6, stroke: 'rgba(0,0,0,0.18)', 'stroke-width': 3 }),
-  );
-  defs.append(pattern);
-  root.append(defs);
-
-  for (const t of layout.ticks) {
-    root.append(
-      svg('line', {
-        x1: t.x,
-        y1: layout.axisY - 4,
-        x2: t.x,
-        y2: layout.lanesBottom,
-        stroke: '#e4e4e7',
-        'stroke-width': 1,
-      }),
-    );
-    root.append(
-      svg(
-        'text',
-        { x: t.x, y: layout.axisY - 10, 'text-anchor': 'middle', 'font-size': font, fill: '#52525b' },
-        t.label,
-      ),
-    );
-  }
-  const narrow = width < 600;
-  // characters that fit the label column (about 0.6 em per character)
-  const fit = (text: string, size: number, room: number) => {
-    const max = Math.max(4, Math.floor(room / (size * 0.6)));
-    return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  const d: Drawn = {
+    chartKey: '',
+    figures: h('div.timeline-figures'),
+    steps: h('div.timeline-steps'),
+    canvas,
+    layout: null,
   };
-  const room = layout.plotLeft - (narrow ? 10 : 48);
-  // what a lane's row at `y` shows, right-aligned against the plot
-  const rowTag = (y: number, text: string) =>
-    svg(
-      'text',
-      {
-        x: layout.plotLeft - 6,
-        y: y + layout.rowHeight * 0.7,
-        'font-size': font - 3,
-        fill: '#71717a',
-        'text-anchor': 'end',
-      },
-      text,
-    );
-  for (const lane of layout.lanes) {
-    root.append(
-      svg(
-        'text',
-        {
-          x: 6,
-          y: lane.predictedY + layout.rowHeight * 0.72,
-          'font-size': font + 1,
-          'font-weight': 600,
-          fill: '#18181b',
-        },
-        fit(`${lane.stageIndex + 1}. ${lane.label}`, font + 1, room),
-      ),
-    );
-    root.append(
-      svg(
-        'text',
-        { x: 6, y: lane.measuredY + layout.rowHeight * 0.72, 'font-size': font - 1, fill: '#52525b' },
-        fit(lane.detail, font - 1, room),
-      ),
-    );
-    if (narrow) continue;
-    root.append(rowTag(lane.predictedY, 'plan'), rowTag(lane.measuredY, 'meas.'));
-  }
-  for (const r of layout.rects) {
-    const style = PHASE_STYLE[r.phase];
-    const title = `${r.row === 'predicted' ? 'predicted' : 'measured'} ${style.label}${r.step > 0 ? ` (decode ${r.step})` : ' (prefill)'}: ${formatSeconds(r.start)} → ${formatSeconds(r.end)} (${formatDuration(r.end - r.start)})`;
-    const rect = svg(
-      'rect',
-      {
-        x: r.x,
-        y: r.y,
-        width: r.width,
-        height: r.height,
-        rx: 3,
-        fill: style.color,
-        'data-phase': r.phase,
-        'data-row': r.row,
-        'data-step': r.step,
-        opacity: r.step > 0 ? 0.75 : 1,
-      },
-      svg('title', {}, title),
-    );
-    root.append(rect);
-    if (r.row === 'predicted')
-      root.append(
-        svg('rect', {
-          x: r.x,
-          y: r.y,
-          width: r.width,
-          height: r.height,
-          rx: 3,
-          fill: 'url(#hatch)',
-          'pointer-events': 'none',
-        }),
-      );
-  }
-  for (const m of layout.markers) {
-    const measured = m.kind === 'measured-ttft';
-    const color = measured ? '#dc2626' : '#1d4ed8';
-    root.append(
-      svg('line', {
-        x1: m.x,
-        y1: layout.axisY,
-        x2: m.x,
-        y2: m.labelY - font + 2,
-        stroke: color,
-        'stroke-width': 2,
-        'stroke-dasharray': measured ? '0' : '6 4',
-      }),
-    );
-    root.append(
-      svg(
-        'text',
-        {
-          x: m.x + (m.anchor === 'end' ? -4 : 4),
-          y: m.labelY,
-          'font-size': font,
-          'font-weight': 700,
-          fill: color,
-          'text-anchor': m.anchor,
-        },
-        m.label,
-      ),
-    );
-  }
-  const legend = h(
+  canvas.addEventListener('mousemove', (e) => {
+    const r = d.layout ? rectAt(d.layout, e.offsetX, e.offsetY) : null;
+    const title = r ? rectTitle(r) : '';
+    if (canvas.title !== title) canvas.title = title;
+  });
+  const scroller = h('div.timeline-scroll', {}, canvas);
+  fill(host, d.figures, scroller, legend(), d.steps);
+  drawn.set(host, d);
+  return d;
+}
+
+function legend(): HTMLElement {
+  return h(
     'div.timeline-legend',
     {},
     ...(['storage-read', 'session-create', 'wait', 'receive', 'compute', 'send', 'sample'] as TimelinePhase[]).map(
@@ -267,12 +152,38 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
       'predicted (plan)',
     ),
   );
-  const figures = h('div.timeline-figures', {}, ...figureItems(predictedT, metrics));
-  const scroller = h('div.timeline-scroll', {});
-  scroller.append(root);
-  const steps = h('div.timeline-steps', {}, stepTable(stepFigures(data.stages, data.measured, data.clocks)));
-  fill(host, figures, scroller, legend, steps);
-  drawn.set(host, { chartKey: key, figures, steps });
+}
+
+/** Renders the chart into `host` (its parts made once, the chart redrawn when its data changed); returns the metrics shown. */
+export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnType<typeof generationMetrics> {
+  const lanes = lanesFrom(data);
+  const last = lanes.find((l) => l.stageIndex === data.stages.length - 1);
+  const metrics = generationMetrics(last?.measured ?? []);
+  const width = Math.max(320, data.width || host.clientWidth || 960);
+  const predictedT = data.stages.length ? Math.max(...data.stages.map((s) => s.finishTime)) : null;
+  const key = chartKey(data, width, metrics.ttft);
+  const kept = drawn.get(host);
+  const d = kept && kept.canvas.isConnected && kept.figures.parentElement === host ? kept : mount(host);
+  fill(d.figures, ...figureItems(predictedT, metrics));
+  fill(d.steps, stepTable(stepFigures(data.stages, data.measured, data.clocks)));
+  if (d.chartKey === key) return metrics;
+  const big = width >= 900;
+  const font = big ? 16 : 12;
+  const layout = layoutTimeline(lanes, metrics.ttft, {
+    width,
+    decodeSteps: data.decodeSteps ?? 3,
+    rowHeight: big ? 30 : 22,
+    labelWidth: Math.min(big ? 230 : 120, Math.round(width * 0.3)),
+    markerFont: font,
+  });
+  drawTimeline(d.canvas, layout, {
+    font,
+    narrow: width < 600,
+    colors: chartColors(),
+    pixelRatio: typeof devicePixelRatio === 'number' ? devicePixelRatio : 1,
+  });
+  d.chartKey = key;
+  d.layout = layout;
   return metrics;
 }
 
