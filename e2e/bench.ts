@@ -465,7 +465,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(decode
         ? [
             decode.lab
-              ? `Decode runs on the ${decode.setup.lineup}: each device its own headless Chromium in its own CPU group (${decode.setup.coresPerDevice} core) and namespace (links ${decode.setup.links}), storage read uncapped; the even pipeline over all of them, the single-page plan on one of them. Hop and raw read measured afterwards on two fresh devices of the same shape. Pages use Playwright's default (incognito) contexts, as the decode devices' shard caches do.`
+              ? `Decode runs on the ${decode.setup.lineup}: each device its own headless Chromium in its own CPU group (${decode.setup.coresPerDevice} core) and namespace (links ${decode.setup.links}), storage read uncapped; the even pipeline over all of them, the single-page plan on one of them. Hop and raw read measured afterwards on two fresh devices of the same shape. Every device's browser has its own profile folder (storage on disk, as on a phone), the raw read's devices as the decode devices.`
               : `Decode runs: ${decode.setup.lineup}; the pipeline's pages share the machine's cores.`,
           ]
         : []),

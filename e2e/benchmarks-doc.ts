@@ -1436,6 +1436,20 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench:storage -- --out bench/results/storage-s13-persistent.json',
     render: storageSection,
   },
+  'storage-s16-q04-incognito.json': {
+    title: 'Browser storage read speed, session 16 (a): off the record, in a 0.4-core group',
+    about:
+      "`bench:storage --incognito --runs 2` with the whole run (Chromium included) in a cgroup v1 `cpu` group of 0.4 core (quota 1 ms per 2.5 ms period, a lab device's), made by hand for this run. Load 2-4 (a decode bench had just ended). OPFS sync access handles, the inference worker's read, reach 36 MB/s at 10.3 CPU-s per GB; IndexedDB Blob values 50 MB/s. These are Playwright's default contexts, which every lab device had until this session: the lab's stage reads ran at about this speed (a probe in the worker timed 3.47 MB units at 100-130 ms each on the equal lab).",
+    run: 'npm run bench:storage -- --runs 2 --incognito --out bench/results/storage-s16-q04-incognito.json (run inside a 0.4-core cgroup)',
+    render: storageSection,
+  },
+  'storage-s16-q04-persistent.json': {
+    title: 'Browser storage read speed, session 16 (b): a profile folder, in a 0.4-core group',
+    about:
+      "Right after (a), in the same 0.4-core group, with a persistent profile on disk as a phone's browser has: OPFS sync access handles 105 MB/s at 3.85 CPU-s per GB (2.9x (a)), IndexedDB Blob values 58 MB/s. On a device whose CPU is the limit the off-the-record stores cost 2.7x the CPU per byte, so the lab's devices now get a profile folder each (`e2e/environment.ts` launchDeviceContext).",
+    run: 'npm run bench:storage -- --runs 2 --out bench/results/storage-s16-q04-persistent.json (run inside a 0.4-core cgroup)',
+    render: storageSection,
+  },
   'e2e.json': {
     title: 'End to end in headless Chromium (`bench`)',
     about:
@@ -1553,6 +1567,27 @@ const SECTIONS: Record<string, Section> = {
     about:
       "The whole `npm run bench` after session 15: the inference worker holds a decode step's phases up to 1 s and the page reports decode phases once a second (a ring device's main thread takes ~10-15 messages a second while the ring decodes, not ~40), and a ring stage's page leaves the timeline chart as it is until its own prefill is handed on. Load 3.4 at the start, 2.7-3.0 at the end. Plans on the paper lab: TTFT after calibration within 5.9% (dp), 1.8%, 0.2% and 3.2% ✓; median phase error 11.9% (dp), 8.8%, 6.8%, 5.6% ✓ (dp's was 16.1% in `e2e-s14-final`: with this lab's run-to-run noise in session creation and hand-overs it moves by a few points from run to run); DP fastest (dp 3.96 / 3.85 / 4.13 s, even 5.14-5.71 s, heuristic 4.45-4.94 s, single 5.96-6.65 s), 0.88x the next plan and 0.76x even ✓; the measured ranking as predicted ✓. Decode on the equal lab: 4-page 34.3 / 36.0 / 37.4 tok/s against one page 37.0 / 34.8 / 42.5 (0.97 ✓); 24.1 ms per token against kernels 11.1 ms + hops 1.2 ms (x 1.95 ✗), cycles 17.5 ms (p10) to 42.4 ms (p90). Shard load / raw read 0.20 ✗. Longest cold main-thread task 144 ms ✗ (a worker message and a draw in one task); the other cold runs 50-80 ms or none. API ✓; failover 10 of 10 ✓.",
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
+    render: e2eSection,
+  },
+  'e2e-s16-decode-canvas.json': {
+    title: 'Decode on the device lab, session 16: the timeline drawn on a canvas',
+    about:
+      "The decode rows of `npm run bench` after the timeline chart moved from SVG to a canvas (no other change). Load 1.2 at the start, 6-7 during the runs, and this host ran about 3x slower all session than in session 15: the raw IndexedDB read of the same units on fresh lab devices (no Tandem page) came out at 29-44 MB/s against 130-190 MB/s then, so no figure here compares with session 15's. 4-page 13.8 / 18.2 / 12.1 tok/s against one page 23.0 / 23.5 / 28.3 (0.59 ✗); 73.7 ms per token against kernels 24.4 ms (x 3.02 ✗). Longest cold main-thread task 155-232 ms ✗. A cold-request trace of the same lab (e2e/decode-trace.ts --cold, not saved) summed the 4 pages' main threads to 10.5 s busy against 17.0 s with the SVG (load 4.4 against 6.0): script 1.8 s against 2.9 s, layout 0.34 s against 0.79 s, style 0.08 s against 0.57 s. Its long tasks were mostly waiting: 80-325 ms of wall time holding 1-29 ms of the main thread's CPU, the device's quota spent by its inference worker and V8's compile and GC threads.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s16-decode-canvas.json',
+    render: e2eSection,
+  },
+  'e2e-s16-decode-incognito.json': {
+    title: 'Decode on the device lab, session 16 (a): devices in off-the-record contexts, as before',
+    about:
+      "The decode rows of `npm run bench` on the canvas code, each lab device's page in a Playwright default (off-the-record) context as in every earlier lab run; run right after (b) on the same host, load 0.8-3.6. Stage storage reads 14-29 MB/s (OPFS sync handles in memory), the raw IndexedDB read of the same units 30-42 MB/s; shard load / raw read 0.37 ✗. 4-page 18.3 / 21.5 / 16.0 tok/s against one page 28.6 / 32.3 / 23.2 (0.64 ✗); 43.6 ms per token against kernels 19.0 ms + hops 1.8 ms (x 2.10 ✗). Longest cold main-thread task 98-324 ms ✗.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s16-decode-incognito.json (at commit 9f27ba9)',
+    render: e2eSection,
+  },
+  'e2e-s16-decode-profiles.json': {
+    title: 'Decode on the device lab, session 16 (b): every device with a profile folder of its own',
+    about:
+      "The same decode rows with each lab device's browser a persistent context with its own profile folder (storage on disk, as a phone's; the raw read's devices too), run just before (a), load 1.9-3.6. Stage storage reads 42-70 MB/s, 2.4-3x (a)'s, as `storage-s16-q04-*` predicted for OPFS sync reads at 0.4 core; the raw IndexedDB read of the same units 36-55 MB/s; shard load / raw read 0.45 ✗ (creation took 0.16-0.97 s of the pipeline stages' 0.49-1.46 s loads, and 2.8 s of the single stage's 4.3 s). 4-page 13.7 / 21.6 / 15.3 tok/s against one page 25.6 / 30.4 / 32.4 (0.50 ✗), within (a)'s spread; 54.7 ms per token against kernels 25.0 ms + hops 4.8 ms (x 1.84 ✗). Longest cold main-thread task 107-462 ms ✗.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s16-decode-profiles.json',
     render: e2eSection,
   },
   'e2e-s15-final-2.json': {

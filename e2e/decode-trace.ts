@@ -137,22 +137,12 @@ export async function main(argv: string[]): Promise<number> {
       await h.go(plan, prompt.text, tokens); // warm-up: tier-up of both paths
     }
     const uptimeBefore = loadavg();
-    // a browser's trace records every renderer of it: one trace per distinct browser (one, or one per lab device)
-    const traced = new Map<Browser, Page>();
-    for (const p of h.pages) {
-      const b = p.context.browser();
-      if (b && !traced.has(b)) traced.set(b, p.page);
-    }
-    for (const [b, page] of traced)
-      await b.startTracing(page, { categories: CATEGORIES.split(','), screenshots: false });
+    // a browser's trace records every renderer of it: one trace per browser (one, or one per lab device,
+    // each a persistent context: traced through a DevTools session of its page)
+    const tracers = await startTraces(h.pages.map((p) => p.page));
     const run = await h.go(plan, prompt.text, tokens);
     const events: TraceEvent[] = [];
-    for (const b of traced.keys()) {
-      const parsed = JSON.parse((await b.stopTracing()).toString('utf8')) as
-        { traceEvents?: TraceEvent[] } | TraceEvent[];
-      // a long trace holds millions of events: a spread into push() would overflow the stack
-      for (const e of Array.isArray(parsed) ? parsed : (parsed.traceEvents ?? [])) events.push(e);
-    }
+    for (const stop of tracers) for (const e of await stop()) events.push(e); // a spread would overflow the stack
     const uptimeAfter = loadavg();
     // the browsers share one process id space and one monotonic clock: their events merge as they are
     if (values.trace) writeFileSync(values.trace, JSON.stringify({ traceEvents: events }));
@@ -238,3 +228,48 @@ export function summariseFile(path: string): ThreadSummary[] {
 }
 
 runCliIfEntryPoint(import.meta.url, { program: 'bench:decode-trace', usage: USAGE, main });
+
+/**
+ * Starts a Chrome trace (CATEGORIES) in every distinct browser of `pages`; each returned function stops
+ * its trace and gives its events. A lab device's browser is a persistent context, which Playwright's
+ * browser.startTracing cannot reach: its trace goes through a DevTools session of its page (Tracing
+ * records the whole browser either way).
+ */
+async function startTraces(pages: readonly Page[]): Promise<(() => Promise<TraceEvent[]>)[]> {
+  const parse = (text: string): TraceEvent[] => {
+    const parsed = JSON.parse(text) as { traceEvents?: TraceEvent[] } | TraceEvent[];
+    return Array.isArray(parsed) ? parsed : (parsed.traceEvents ?? []);
+  };
+  const browsers = new Map<Browser, Page>();
+  const stops: (() => Promise<TraceEvent[]>)[] = [];
+  for (const page of pages) {
+    const browser = page.context().browser();
+    if (browser) {
+      if (!browsers.has(browser)) browsers.set(browser, page);
+      continue;
+    }
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Tracing.start', { categories: CATEGORIES, transferMode: 'ReturnAsStream' });
+    stops.push(async () => {
+      const done = new Promise<string>((resolve) =>
+        cdp.once('Tracing.tracingComplete', (e: { stream?: string }) => resolve(e.stream ?? '')),
+      );
+      await cdp.send('Tracing.end');
+      const stream = await done;
+      let text = '';
+      for (;;) {
+        const chunk = await cdp.send('IO.read', { handle: stream });
+        text += chunk.base64Encoded ? Buffer.from(chunk.data, 'base64').toString('utf8') : chunk.data;
+        if (chunk.eof) break;
+      }
+      await cdp.send('IO.close', { handle: stream });
+      await cdp.detach().catch(() => {});
+      return parse(text);
+    });
+  }
+  for (const [b, page] of browsers) {
+    await b.startTracing(page, { categories: CATEGORIES.split(','), screenshots: false });
+    stops.push(async () => parse((await b.stopTracing()).toString('utf8')));
+  }
+  return stops;
+}

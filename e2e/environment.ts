@@ -2,7 +2,11 @@
  * What the end-to-end runs need from the machine (a Chromium, network namespaces), checked once, and a
  * Chromium launched inside a private network. Shared by the e2e tests, the demo and the bench.
  */
-import { chromium as playwright, type Browser } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium as playwright, type Browser, type BrowserContext } from 'playwright-core';
 import { TandemError } from '../core/errors.ts';
 import { chromiumArgs, ensureChromium, type BrowserLocation } from './browser.ts';
 import { ensureIproute2, namespaceSupport, type PrivateNetwork } from './netns.ts';
@@ -76,4 +80,45 @@ export async function launchWithWrapper(wrapper: string, opts: LaunchOptions): P
     handleSIGTERM: false,
     timeout: 60_000,
   });
+}
+
+/** The viewport of every e2e page (a laptop's window). */
+export const PAGE_VIEWPORT = { width: 1280, height: 900 } as const;
+
+/**
+ * A lab device's browser with a profile folder of its own (a persistent context, as a phone's browser
+ * keeps its storage on disk), through its wrapper script. An off-the-record context, Playwright's
+ * default, keeps OPFS and IndexedDB in memory behind the browser process: in a 0.4-core group, reading
+ * 217 MB of units with OPFS sync handles ran at 36 MB/s there and at 105 MB/s from a profile folder
+ * (IndexedDB Blobs 50 and 58 MB/s; `npm run bench:storage` with and without --incognito), so the lab's
+ * stage loads read at a third of a real device's speed. The folder goes when the context closes.
+ */
+export interface DeviceBrowser {
+  /** the device's browser: closing it closes the browser */
+  context: BrowserContext;
+  /** its profile folder (removed once the context closes) */
+  profileDir: string;
+}
+
+export async function launchDeviceContext(wrapper: string, opts: LaunchOptions): Promise<DeviceBrowser> {
+  const profile = mkdtempSync(join(tmpdir(), 'tandem-lab-profile-'));
+  try {
+    const context = await playwright.launchPersistentContext(profile, {
+      executablePath: wrapper,
+      headless: opts.headless ?? true,
+      args: chromiumArgs({ webgpu: opts.webgpu }),
+      viewport: PAGE_VIEWPORT,
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      timeout: 60_000,
+    });
+    // the browser may still be writing the folder as it exits: retried, and never an error of the run
+    context.once('close', () => {
+      void rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }).catch(() => {});
+    });
+    return { context, profileDir: profile };
+  } catch (err) {
+    rmSync(profile, { recursive: true, force: true });
+    throw err;
+  }
 }

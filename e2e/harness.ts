@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import WebSocket from 'ws';
 import { mergeClockBound } from '../core/clock-offset.ts';
 import { TandemError } from '../core/errors.ts';
@@ -30,7 +30,7 @@ import {
   type ServerMessageOf,
   type TimingEntry,
 } from '../core/protocol.ts';
-import { launchInNetwork, launchWithWrapper } from './environment.ts';
+import { launchDeviceContext, launchInNetwork } from './environment.ts';
 import { createLab, type Lab, type LabDevice, type LabDeviceShape } from './lab.ts';
 import type { ModelFixture } from './model-fixture.ts';
 import { createPrivateNetwork, type PrivateNetwork } from './netns.ts';
@@ -123,7 +123,8 @@ export class Harness {
   readonly log: (line: string) => void;
 
   /** One browser per lab device, by page name. */
-  private readonly deviceBrowsers = new Map<string, Browser>();
+  /** Each lab device's own browser (a persistent context: a profile folder of its own), by page name. */
+  private readonly deviceContexts = new Map<string, BrowserContext>();
 
   private constructor(
     readonly opts: HarnessOptions,
@@ -259,16 +260,25 @@ export class Harness {
     return device;
   }
 
-  /** The shared browser, or the page's own browser inside its lab device (launched on first use). */
-  private async browserFor(spec: PeerSpec): Promise<Browser> {
+  /**
+   * The shared browser, or the page's own browser inside its lab device (launched on first use, and again
+   * after its page closed: closing a persistent context closes its browser).
+   */
+  private async browserFor(spec: PeerSpec): Promise<Browser | BrowserContext> {
     const device = this.labDevice(spec);
     if (!device) return this.browser;
-    let browser = this.deviceBrowsers.get(spec.name);
-    if (!browser) {
-      browser = await launchWithWrapper(device.chromiumWrapper, { webgpu: this.opts.webgpu ?? true });
-      this.deviceBrowsers.set(spec.name, browser);
+    let context = this.deviceContexts.get(spec.name);
+    if (!context) {
+      const { context: launched } = await launchDeviceContext(device.chromiumWrapper, {
+        webgpu: this.opts.webgpu ?? true,
+      });
+      launched.once('close', () => {
+        if (this.deviceContexts.get(spec.name) === launched) this.deviceContexts.delete(spec.name);
+      });
+      this.deviceContexts.set(spec.name, launched);
+      context = launched;
     }
-    return browser;
+    return context;
   }
 
   page(name: string): TandemPage {
@@ -494,7 +504,7 @@ export class Harness {
     if (VERBOSE) for (const p of this.pages) process.stderr.write(`--- ${p.spec.name}\n${p.consoleText()}\n`);
     this.driver.close();
     await this.browser.close().catch(() => {});
-    for (const b of this.deviceBrowsers.values()) await b.close().catch(() => {});
+    for (const c of [...this.deviceContexts.values()]) await c.close().catch(() => {});
     await this.server.stop();
     if (this.lab) this.lab.destroy();
     else this.net.destroy();

@@ -9,9 +9,9 @@
  * of Blob units in the sending page, all units of a set at once, as a stage reads its units.
  */
 import { cpus } from 'node:os';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { bundleFixture } from './fixture-bundle.ts';
-import { launchInNetwork, launchWithWrapper } from './environment.ts';
+import { launchDeviceContext, launchInNetwork } from './environment.ts';
 import { createLab, type Lab, type LabDeviceShape } from './lab.ts';
 import { createPrivateNetwork } from './netns.ts';
 import { startServerInNetwork, type ServerProcess } from './server-process.ts';
@@ -85,6 +85,7 @@ export async function runHopBench(opts: HopBenchOptions): Promise<HopBenchResult
   const lab: Lab | null = opts.lab ? createLab(opts.chromium, [opts.lab, opts.lab], port, cpus().length) : null;
   const net = lab ? lab.hub : createPrivateNetwork(opts.chromium);
   const browsers: Browser[] = [];
+  const contexts: BrowserContext[] = [];
   let server: ServerProcess | null = null;
   try {
     server = await startServerInNetwork({
@@ -97,16 +98,19 @@ export async function runHopBench(opts: HopBenchOptions): Promise<HopBenchResult
       readyPath: '/peerjs',
     });
     const pageUrl = server.pageUrl;
-    const launch = (i: number) =>
-      lab
-        ? launchWithWrapper(lab.devices[i].chromiumWrapper, { webgpu: opts.webgpu ?? false })
-        : launchInNetwork(net, { webgpu: opts.webgpu ?? false });
     const open = async (i: number, id: string): Promise<Page> => {
-      // one browser per lab device; pages of one browser otherwise
-      const browser = lab || browsers.length === 0 ? await launch(i) : browsers[0];
-      if (!browsers.includes(browser)) browsers.push(browser);
+      // one browser per lab device, with its own profile folder as the Tandem pages' (the raw reads below
+      // read what a device's storage gives); pages of one browser otherwise
+      let page: Page;
+      if (lab) {
+        const { context } = await launchDeviceContext(lab.devices[i].chromiumWrapper, { webgpu: opts.webgpu ?? false });
+        contexts.push(context);
+        page = context.pages()[0] ?? (await context.newPage());
+      } else {
+        browsers[0] ??= await launchInNetwork(net, { webgpu: opts.webgpu ?? false });
+        page = await browsers[0].newPage();
+      }
       const base = lab ? lab.devices[i].serverUrl : pageUrl;
-      const page = await browser.newPage();
       await page.goto(`${base}/__e2e/page.html?script=bench-page`, { timeout: 180_000 });
       await page.evaluate(({ id, host, port }) => window.hop.start(id, host, port), {
         id,
@@ -184,6 +188,7 @@ export async function runHopBench(opts: HopBenchOptions): Promise<HopBenchResult
     };
   } finally {
     for (const b of browsers) await b.close().catch(() => {});
+    for (const c of contexts) await c.close().catch(() => {});
     await server?.stop();
     if (lab) lab.destroy();
     else net.destroy();

@@ -5,12 +5,11 @@
  * shaping in place, forwarded traffic kept off the host's control link), not speeds.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { chromium as playwright, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumArgs } from './browser.ts';
-import { prepareE2e, skipBanner } from './environment.ts';
+import { launchDeviceContext, prepareE2e, skipBanner, type DeviceBrowser } from './environment.ts';
 import {
   checkLabShapes,
   createLab,
@@ -74,7 +73,7 @@ describe('lab shapes', () => {
 describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () => {
   let lab: Lab;
   let server: ServerProcess;
-  const browsers: Browser[] = [];
+  const devices: DeviceBrowser[] = [];
 
   beforeAll(async () => {
     if (!ready.ok) return;
@@ -87,22 +86,11 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
       port: PORT,
       readyPath: '/peerjs',
     });
-    for (const d of lab.devices) {
-      browsers.push(
-        await playwright.launch({
-          executablePath: d.chromiumWrapper,
-          headless: true,
-          args: chromiumArgs({ webgpu: false }),
-          handleSIGINT: false,
-          handleSIGTERM: false,
-          timeout: 60_000,
-        }),
-      );
-    }
+    for (const d of lab.devices) devices.push(await launchDeviceContext(d.chromiumWrapper, { webgpu: false }));
   }, 180_000);
 
   afterAll(async () => {
-    for (const b of browsers) await b.close().catch(() => {});
+    for (const d of devices) await d.context.close().catch(() => {});
     // unset when beforeAll failed or skipped
     await (server as ServerProcess | undefined)?.stop();
     (lab as Lab | undefined)?.destroy();
@@ -172,10 +160,35 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
     expect(route(`10.78.${n}.1`)).toMatch(/unreachable|No route/i); // device 0 -> the host: never
   });
 
+  it("keeps a device's storage on disk in its own profile folder, as a phone's browser does", async () => {
+    const page = devices[0].context.pages()[0] ?? (await devices[0].context.newPage());
+    await page.goto(`${lab.devices[0].serverUrl}/__e2e/smoke.html`);
+    const size = 1 << 20;
+    // a byte pattern of its own, written as an OPFS file (what the shard cache does with a unit)
+    await page.evaluate(async (n) => {
+      const bytes = new Uint8Array(n);
+      for (let i = 0; i < n; i++) bytes[i] = (i * 7 + 3) & 0xff;
+      const root = await navigator.storage.getDirectory();
+      const w = await (await root.getFileHandle('lab-probe.bin', { create: true })).createWritable();
+      await w.write(bytes);
+      await w.close();
+    }, size);
+    const holding = (dir: string): string[] =>
+      readdirSync(dir, { recursive: true, withFileTypes: true }).flatMap((e) => {
+        const path = join(e.parentPath, e.name);
+        if (!e.isFile() || statSync(path).size !== size) return [];
+        const head = readFileSync(path).subarray(0, 64);
+        return head.every((v, i) => v === ((i * 7 + 3) & 0xff)) ? [path] : [];
+      });
+    // the file's bytes are in device 0's folder, and only there
+    expect(holding(devices[0].profileDir).length).toBe(1);
+    expect(holding(devices[1].profileDir)).toEqual([]);
+  });
+
   it('two devices exchange 1 MiB intact over a data channel between their own addresses', async () => {
     const pages: Page[] = [];
-    for (const [i, b] of browsers.entries()) {
-      const page = await b.newPage();
+    for (const [i, d] of devices.entries()) {
+      const page = d.context.pages()[0] ?? (await d.context.newPage());
       await page.goto(`${lab.devices[i].serverUrl}/__e2e/smoke.html`);
       expect(await page.evaluate(() => window.isSecureContext)).toBe(true);
       pages.push(page);

@@ -13,7 +13,8 @@
  * A device's page opens the server at http://10.81.N.(4i+1):PORT; Chromium is told to treat that origin
  * as secure (WebGPU, crypto.subtle and cross-origin isolation need a secure context). Only the browser's
  * own process tree enters the group (the wrapper script moves itself in, then execs Chromium): the
- * launching Node process stays outside, so the quota is the device's alone.
+ * launching Node process stays outside, so the quota is the device's alone. Each device's browser has a
+ * profile folder of its own (environment.ts launchDeviceContext), so its storage is on disk, as a phone's.
  */
 import { execFileSync } from 'node:child_process';
 import {

@@ -11,6 +11,7 @@ import type { LongTask } from '../client/app/long-tasks.ts';
 import type { Browser, BrowserContext, CDPSession, Page, Request } from 'playwright-core';
 import type { LabDeviceShape } from './lab.ts';
 import { TandemError } from '../core/errors.ts';
+import { PAGE_VIEWPORT } from './environment.ts';
 
 export interface PeerSpec {
   /** Display name (unique in a session). */
@@ -90,9 +91,13 @@ export class TandemPage {
     page.on('pageerror', (e) => this.errors.push(e.stack ?? e.message));
   }
 
-  static async open(browser: Browser, spec: PeerSpec, opts: OpenOptions): Promise<TandemPage> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
+  /**
+   * Opens the page in a context of its own: a new one of the shared `browser`, or a lab device's own
+   * (persistent) context, whose first tab it uses.
+   */
+  static async open(target: Browser | BrowserContext, spec: PeerSpec, opts: OpenOptions): Promise<TandemPage> {
+    const context = 'newContext' in target ? await target.newContext({ viewport: PAGE_VIEWPORT }) : target;
+    const page = context.pages()[0] ?? (await context.newPage());
     const p = new TandemPage(context, page, spec, opts);
     await p.throttle();
     // generous: a lab device with a fraction of a core on a busy machine can take over 30 s to load the page
