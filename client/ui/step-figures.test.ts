@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PredictedStage, TimingEntry } from '../../core/protocol.ts';
-import { stepFigures } from './step-figures.ts';
+import { perTokenLine, stepFigures, type StepFigures } from './step-figures.ts';
 
 const stage = (stageIndex: number, peerId: string): PredictedStage => ({
   stageIndex,
@@ -78,5 +78,29 @@ describe('stepFigures', () => {
     const stages = [stage(0, 'a'), stage(1, 'b')];
     expect(stepFigures(stages, new Map([['a', step(1, 0, 1, 1, 1)]]))).toBeNull();
     expect(stepFigures(stages, new Map([['a', [...step(1, 0, 1, 1, 1), ...step(2, 9, 1, 1, 1)]]]))).toBeNull();
+  });
+});
+
+describe('perTokenLine', () => {
+  const figures = (rows: number, betweenMs: number): StepFigures => ({
+    rows: Array.from({ length: rows }, (_, i) => ({ label: `s${i}`, ingressMs: 0.1, kernelMs: 5, egressMs: 0.2 })),
+    perTokenMs: 27.5,
+    computeMs: 5 * rows,
+    overheadMs: 0.3 * rows,
+    betweenMs,
+    hops: null,
+  });
+
+  it('names the rest between stages for a pipeline and between steps for one page', () => {
+    expect(perTokenLine(figures(2, 3.25))).toBe(
+      'Per token 27.5 ms = compute 10.0 + overhead in the stages 0.6 + between stages 3.3 (medians of the decode steps, ms)',
+    );
+    expect(perTokenLine(figures(1, 2))).toContain('+ between steps 2.0 (');
+  });
+
+  it('never shows a negative rest: medians over different steps need not add up', () => {
+    // seen on one page over 5 decode steps: cycle 27.5 ms against a median kernel of 33.5 ms
+    expect(perTokenLine(figures(1, -6.1))).toContain('+ between steps under 0.1 (');
+    expect(perTokenLine(figures(3, 0))).toContain('+ between stages under 0.1 (');
   });
 });

@@ -62,3 +62,15 @@ export function stepFigures(
         : null,
   };
 }
+
+/**
+ * The per-token line under the step table: the cycle and its parts. The rest (between stages, or on one
+ * page between its steps) is a difference of medians over different steps, so over a few steps it can
+ * come out below zero: it then reads "under 0.1" instead of a negative time.
+ */
+export function perTokenLine(f: StepFigures): string {
+  const ms = (x: number) => x.toFixed(1);
+  const rest = f.rows.length > 1 ? 'between stages' : 'between steps';
+  const restMs = f.betweenMs >= 0.05 ? ms(f.betweenMs) : 'under 0.1';
+  return `Per token ${ms(f.perTokenMs)} ms = compute ${ms(f.computeMs)} + overhead in the stages ${ms(f.overheadMs)} + ${rest} ${restMs} (medians of the decode steps, ms)`;
+}

@@ -21,7 +21,7 @@ import {
   type TimelineRect,
 } from './timeline-layout.ts';
 import { stageTimes } from '../../core/stage-times.ts';
-import { stepFigures, type StepFigures } from './step-figures.ts';
+import { perTokenLine, stepFigures, type StepFigures } from './step-figures.ts';
 
 export const PHASE_STYLE: Record<TimelinePhase, { color: string; label: string }> = {
   load: { color: '#7c8cf8', label: 'load (predicted)' },
@@ -224,11 +224,7 @@ function stepTable(f: StepFigures | null): HTMLElement | null {
   return h(
     'div.step-figures',
     { 'data-figure': 'decode-step' },
-    h(
-      'p.hint',
-      {},
-      `Per token ${ms(f.perTokenMs)} ms = compute ${ms(f.computeMs)} + overhead in the stages ${ms(f.overheadMs)} + between stages ${ms(f.betweenMs)} (medians of the decode steps, ms)`,
-    ),
+    h('p.hint', {}, perTokenLine(f)),
     h(
       'table.calibration-table',
       {},
