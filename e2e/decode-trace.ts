@@ -16,7 +16,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { TandemError } from '../core/errors.ts';
 import type { PlanMethod, TimingEntry } from '../core/protocol.ts';
 import { stepBreakdown, type StepBreakdown } from '../core/step-breakdown.ts';
@@ -232,8 +232,7 @@ runCliIfEntryPoint(import.meta.url, { program: 'bench:decode-trace', usage: USAG
 /**
  * Starts a Chrome trace (CATEGORIES) in every distinct browser of `pages`; each returned function stops
  * its trace and gives its events. A lab device's browser is a persistent context, which Playwright's
- * browser.startTracing cannot reach: its trace goes through a DevTools session of its page (Tracing
- * records the whole browser either way).
+ * browser.startTracing cannot reach: its trace goes through a DevTools session of its page.
  */
 async function startTraces(pages: readonly Page[]): Promise<(() => Promise<TraceEvent[]>)[]> {
   const parse = (text: string): TraceEvent[] => {
@@ -241,6 +240,7 @@ async function startTraces(pages: readonly Page[]): Promise<(() => Promise<Trace
     return Array.isArray(parsed) ? parsed : (parsed.traceEvents ?? []);
   };
   const browsers = new Map<Browser, Page>();
+  const contexts = new Set<BrowserContext>();
   const stops: (() => Promise<TraceEvent[]>)[] = [];
   for (const page of pages) {
     const browser = page.context().browser();
@@ -248,6 +248,8 @@ async function startTraces(pages: readonly Page[]): Promise<(() => Promise<Trace
       if (!browsers.has(browser)) browsers.set(browser, page);
       continue;
     }
+    if (contexts.has(page.context())) continue; // one trace per browser
+    contexts.add(page.context());
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Tracing.start', { categories: CATEGORIES, transferMode: 'ReturnAsStream' });
     stops.push(async () => {
@@ -256,15 +258,16 @@ async function startTraces(pages: readonly Page[]): Promise<(() => Promise<Trace
       );
       await cdp.send('Tracing.end');
       const stream = await done;
-      let text = '';
+      // the chunks are joined as bytes before decoding: a chunk may end inside a UTF-8 character
+      const chunks: Buffer[] = [];
       for (;;) {
         const chunk = await cdp.send('IO.read', { handle: stream });
-        text += chunk.base64Encoded ? Buffer.from(chunk.data, 'base64').toString('utf8') : chunk.data;
+        chunks.push(Buffer.from(chunk.data, chunk.base64Encoded ? 'base64' : 'utf8'));
         if (chunk.eof) break;
       }
       await cdp.send('IO.close', { handle: stream });
       await cdp.detach().catch(() => {});
-      return parse(text);
+      return parse(Buffer.concat(chunks).toString('utf8'));
     });
   }
   for (const [b, page] of browsers) {

@@ -4,8 +4,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { chromium as playwright, type Browser, type BrowserContext } from 'playwright-core';
 import { TandemError } from '../core/errors.ts';
 import { chromiumArgs, ensureChromium, type BrowserLocation } from './browser.ts';
@@ -91,7 +90,8 @@ export const PAGE_VIEWPORT = { width: 1280, height: 900 } as const;
  * default, keeps OPFS and IndexedDB in memory behind the browser process: in a 0.4-core group, reading
  * 217 MB of units with OPFS sync handles ran at 36 MB/s there and at 105 MB/s from a profile folder
  * (IndexedDB Blobs 50 and 58 MB/s; `npm run bench:storage` with and without --incognito), so the lab's
- * stage loads read at a third of a real device's speed. The folder goes when the context closes.
+ * stage loads read at a third of a real device's speed. The folder goes when the context closes, or with the
+ * lab.
  */
 export interface DeviceBrowser {
   /** the device's browser: closing it closes the browser */
@@ -101,7 +101,9 @@ export interface DeviceBrowser {
 }
 
 export async function launchDeviceContext(wrapper: string, opts: LaunchOptions): Promise<DeviceBrowser> {
-  const profile = mkdtempSync(join(tmpdir(), 'tandem-lab-profile-'));
+  // beside the device's wrapper script, in the lab's folder, which the lab removes when it ends (on exit
+  // too), so a killed run leaves no profile behind
+  const profile = mkdtempSync(join(dirname(wrapper), 'profile-'));
   try {
     const context = await playwright.launchPersistentContext(profile, {
       executablePath: wrapper,

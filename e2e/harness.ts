@@ -122,9 +122,8 @@ export class Harness {
   session: { code: string; hostSecret: string } | null = null;
   readonly log: (line: string) => void;
 
-  /** One browser per lab device, by page name. */
-  /** Each lab device's own browser (a persistent context: a profile folder of its own), by page name. */
-  private readonly deviceContexts = new Map<string, BrowserContext>();
+  /** The lab devices' browsers (persistent contexts, each with a profile folder of its own) still open. */
+  private readonly deviceContexts = new Set<BrowserContext>();
 
   private constructor(
     readonly opts: HarnessOptions,
@@ -261,23 +260,16 @@ export class Harness {
   }
 
   /**
-   * The shared browser, or the page's own browser inside its lab device (launched on first use, and again
-   * after its page closed: closing a persistent context closes its browser).
+   * The shared browser, or a new browser inside the page's lab device with a profile folder of its own:
+   * every page opened on a device starts with empty storage, as a new context of the shared browser does
+   * (a device whose last page is still open gets a second browser in its CPU group, not that page's tab).
    */
   private async browserFor(spec: PeerSpec): Promise<Browser | BrowserContext> {
     const device = this.labDevice(spec);
     if (!device) return this.browser;
-    let context = this.deviceContexts.get(spec.name);
-    if (!context) {
-      const { context: launched } = await launchDeviceContext(device.chromiumWrapper, {
-        webgpu: this.opts.webgpu ?? true,
-      });
-      launched.once('close', () => {
-        if (this.deviceContexts.get(spec.name) === launched) this.deviceContexts.delete(spec.name);
-      });
-      this.deviceContexts.set(spec.name, launched);
-      context = launched;
-    }
+    const { context } = await launchDeviceContext(device.chromiumWrapper, { webgpu: this.opts.webgpu ?? true });
+    this.deviceContexts.add(context);
+    context.once('close', () => this.deviceContexts.delete(context));
     return context;
   }
 
@@ -504,7 +496,7 @@ export class Harness {
     if (VERBOSE) for (const p of this.pages) process.stderr.write(`--- ${p.spec.name}\n${p.consoleText()}\n`);
     this.driver.close();
     await this.browser.close().catch(() => {});
-    for (const c of [...this.deviceContexts.values()]) await c.close().catch(() => {});
+    for (const c of [...this.deviceContexts]) await c.close().catch(() => {});
     await this.server.stop();
     if (this.lab) this.lab.destroy();
     else this.net.destroy();

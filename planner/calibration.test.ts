@@ -301,6 +301,7 @@ describe('calibration from few requests (the bench calibrates from one)', () => 
     const smallOnly = fitDeviceStages(prior, [loadSample(0, small, perRead + readSec(small), createSec(small))])!;
     expect(smallOnly.readBytesPerSec).toBe(prior.readBytesPerSec); // the prior's, not 1.4 MB/s
     expect(smallOnly.sessionCreateBytesPerSec).toBe(prior.sessionCreateBytesPerSec ?? 1e12);
+    expect(smallOnly.sessionCreateFixedSec).toBe(createSec(small)); // its creation, all of it fixed
     const both = fitDeviceStages(prior, [
       loadSample(0, small, perRead + readSec(small), createSec(small)),
       loadSample(1, large, perRead + readSec(large), createSec(large)),

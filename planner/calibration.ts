@@ -9,7 +9,8 @@
  *   session      f + P_c / s (P_c: P less the embedding, which creation does not prepare): a Theil-Sen
  *                line of the creation seconds vs P_c once OWN_EVIDENCE_MIN
  *                stages of different sizes were measured (intercept within [0, shortest time]); before that,
- *                the profile's fixed part (at most half the median time) and the rest per byte
+ *                the profile's fixed part (at most half the median time) and the rest per byte; rates from
+ *                stages of at least MIN_RATE_BYTES only (with none, the profile's rate and the median time fixed)
  *   compute      c*_k scaled by the median of the faster half of (W / seconds) / (c*_k U_k(t))   [9]: U(t)'s
  *                shape stays; other work on the device only ever lengthens a compute
  *   decode       the median effective FLOP/s of a decode step (sampling included on the last stage)
@@ -67,10 +68,11 @@ function rateAndFixed(
     const line = theilSen(points, 1 - 1 / LINE_SPREAD);
     if (line && line.slope > 0) fixed = Math.min(Math.max(0, line.intercept), Math.min(...ys));
   }
-  // a small stage's time is mostly what every creation costs whatever its size: it sets no rate
+  // a small stage's time is mostly what every creation costs whatever its size: it sets no rate, and
+  // where no stage was larger, its time is the fixed part
   const sized = points.filter((p) => p.x >= MIN_RATE_BYTES);
-  const rate = sized.length ? median(sized.map((p) => p.x / Math.max(MIN_SEC, p.y - fixed))) : prior.rate;
-  return { rate, fixed };
+  if (!sized.length) return { rate: prior.rate, fixed: median(ys) };
+  return { rate: median(sized.map((p) => p.x / Math.max(MIN_SEC, p.y - fixed))), fixed };
 }
 
 /** The parameters of one device from its stage samples; null without a usable sample. */

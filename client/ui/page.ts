@@ -480,8 +480,9 @@ export function mountPage(root: HTMLElement, app: App): void {
     const sinceLast = performance.now() - lastTimelineAt;
     const decoding = out !== undefined && !out.done && reqId === lastTimelineRequest;
     // A ring stage's page leaves the chart as it is while its own stage loads and prefills: there each
-    // rebuild (hundreds of SVG nodes, then style and paint) held the main thread 60-250 ms on a 0.4-core
-    // lab device, in the CPU the stage was using. The phase that hands the prefill on redraws it.
+    // rebuild of the SVG chart it had then (hundreds of nodes, then style and paint) held the main thread
+    // 60-250 ms on a 0.4-core lab device, in the CPU the stage was using, and a frame of the canvas that
+    // replaced it still waits on the same quota. The phase that hands the prefill on redraws it.
     const ownStageBusy =
       s.stage.state === 'running' && stages.length > 1 && !handedOverPrefill(measured.get(s.peerId ?? ''));
     const deferred = key !== lastTimelineKey && (ownStageBusy || (decoding && sinceLast < TIMELINE_DECODE_MS));

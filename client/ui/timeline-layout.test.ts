@@ -137,7 +137,7 @@ describe('layoutTimeline', () => {
     expect(rectAt(layout, px(1.25), laneB.predictedY + 10)).toMatchObject({ row: 'predicted', phase: 'wait' });
     // 1.5 s on B's measured row: between session create (ends 1.2) and compute (starts 2)
     expect(rectAt(layout, px(1.5), laneB.measuredY + 10)).toBeNull();
-    // the 1 px margin above a row's rectangle and the label column hold none
+    // the 2 px margin above a row's rectangle and the label column hold none
     expect(rectAt(layout, px(2.5), laneB.measuredY + 1)).toBeNull();
     expect(rectAt(layout, 10, laneB.measuredY + 10)).toBeNull();
     // brute force: every rectangle's centre finds a rectangle that holds it

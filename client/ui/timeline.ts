@@ -70,6 +70,8 @@ interface Drawn {
   steps: HTMLElement;
   canvas: HTMLCanvasElement;
   layout: TimelineLayout | null;
+  /** what was drawn last: drawn again when the colour scheme or the screen's pixel density changes */
+  data: TimelineData | null;
 }
 const drawn = new WeakMap<HTMLElement, Drawn>();
 
@@ -120,7 +122,15 @@ function mount(host: HTMLElement): Drawn {
     steps: h('div.timeline-steps'),
     canvas,
     layout: null,
+    data: null,
   };
+  // the canvas has its colours and pixels baked in, where CSS would have followed the system
+  onDisplayChange(() => {
+    if (!canvas.isConnected || !d.data || drawn.get(host) !== d) return false;
+    d.chartKey = '';
+    renderTimeline(host, d.data);
+    return true;
+  });
   canvas.addEventListener('mousemove', (e) => {
     const r = d.layout ? rectAt(d.layout, e.offsetX, e.offsetY) : null;
     const title = r ? rectTitle(r) : '';
@@ -184,7 +194,31 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   });
   d.chartKey = key;
   d.layout = layout;
+  d.data = data;
   return metrics;
+}
+
+/**
+ * Calls `redraw` when the colour scheme or the device pixel ratio changes (a window moved to another
+ * screen), until it returns false (its chart is gone).
+ */
+function onDisplayChange(redraw: () => boolean): void {
+  if (typeof matchMedia !== 'function') return;
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', function changed() {
+    if (!redraw()) this.removeEventListener('change', changed);
+  });
+  // a resolution query matches one ratio only: it is asked again for the new one after each change
+  const watchRatio = () => {
+    const ratio = matchMedia(`(resolution: ${typeof devicePixelRatio === 'number' ? devicePixelRatio : 1}dppx)`);
+    ratio.addEventListener(
+      'change',
+      () => {
+        if (redraw()) watchRatio();
+      },
+      { once: true },
+    );
+  };
+  watchRatio();
 }
 
 /** Predicted T, measured TTFT, decode tok/s and tokens. */
