@@ -1569,6 +1569,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s16-final.json': {
+    title: "End to end, every part, session 16's code",
+    about:
+      "The whole `npm run bench` at commit 13eea3c (the canvas timeline, lab devices with profile folders of their own, calibration that small stages cannot throw off); the later review fixes change no measured path. Load 1.9 at the start, 5.3 at the end, on a host about 3x slower than in session 15 (raw IndexedDB reads 41-55 MB/s on fresh lab devices against 130-190 then; one page 20-24 tok/s against 40-48). Plans on the paper lab after calibration: TTFT within 12.6% (dp), 15.3% (even ✗), 5.3% (heuristic) and 2.7% (single); median phase error 15.1% (dp ✗), 29.2% (even ✗: creation over-predicted 40-90% on every stage), 11.3% and 7.0%; DP fastest (4.41 s against heuristic 5.35, even 5.69, single 6.96) and 0.78x even ✓; measured ranking = predicted ✓. Decode on the equal lab: 4-page 18.3 / 13.1 / 20.3 tok/s against one page 20.7 / 20.3 / 24.2 (0.89 ✓); 40.9 ms per token against kernels 20.2 ms + hops 3.2 ms (x 1.75 ✗). Shard load / raw read 0.40 ✗ (stage reads 33-65 MB/s from the profile folders; creation 0.35-1.36 s of the pipeline stages' loads, 3.9 s of the single stage's). Longest cold main-thread task 109-385 ms ✗. API ✓; failover 10 of 10 ✓.",
+    run: 'npm run bench -- --out bench/results/e2e-s16-final.json',
+    render: e2eSection,
+  },
   'e2e-s16-decode-canvas.json': {
     title: 'Decode on the device lab, session 16: the timeline drawn on a canvas',
     about:
