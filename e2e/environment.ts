@@ -84,15 +84,7 @@ export async function launchWithWrapper(wrapper: string, opts: LaunchOptions): P
 /** The viewport of every e2e page (a laptop's window). */
 export const PAGE_VIEWPORT = { width: 1280, height: 900 } as const;
 
-/**
- * A lab device's browser with a profile folder of its own (a persistent context, as a phone's browser
- * keeps its storage on disk), through its wrapper script. An off-the-record context, Playwright's
- * default, keeps OPFS and IndexedDB in memory behind the browser process: in a 0.4-core group, reading
- * 217 MB of units with OPFS sync handles ran at 36 MB/s there and at 105 MB/s from a profile folder
- * (IndexedDB Blobs 50 and 58 MB/s; `npm run bench:storage` with and without --incognito), so the lab's
- * stage loads read at a third of a real device's speed. The folder goes when the context closes, or with the
- * lab.
- */
+/** A lab device's browser and where it keeps its profile. */
 export interface DeviceBrowser {
   /** the device's browser: closing it closes the browser */
   context: BrowserContext;
@@ -100,6 +92,15 @@ export interface DeviceBrowser {
   profileDir: string;
 }
 
+/**
+ * A lab device's browser with a profile folder of its own (a persistent context, as a phone's browser
+ * keeps its storage on disk), through its wrapper script. An off-the-record context, Playwright's
+ * default, keeps OPFS and IndexedDB in memory behind the browser process: in a 0.4-core group, reading
+ * 217 MB of units with OPFS sync handles ran at 36 MB/s there and at 105 MB/s from a profile folder
+ * (IndexedDB Blobs 50 and 58 MB/s; `npm run bench:storage` with and without --incognito), so the lab's
+ * stage loads read at a third of a real device's speed. The folder goes when the context closes, or with
+ * the lab.
+ */
 export async function launchDeviceContext(wrapper: string, opts: LaunchOptions): Promise<DeviceBrowser> {
   // beside the device's wrapper script, in the lab's folder, which the lab removes when it ends (on exit
   // too), so a killed run leaves no profile behind
