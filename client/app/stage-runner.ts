@@ -117,6 +117,8 @@ export class StageController {
   private tokenizer: PromptTokenizer | null = null;
   /** The last stage's token text (a byte-level table, or the full tokenizer where that does not apply). */
   private tokenText: { packageName: string; text: TokenText } | null = null;
+  /** The package's byte-level token table, loading or loaded (null: not byte-level): see tokenTable(). */
+  private tokenTableLoad: { packageName: string; table: Promise<TokenText | null> } | null = null;
   /**
    * Where the stage and its frame links run: the inference worker (its frames never wake this thread),
    * where the browser can transfer data channels and ?ring=main does not say otherwise; else here.
@@ -185,6 +187,8 @@ export class StageController {
    * request's 'warm-up' phase and missing from the prediction). A later assignment then warms nothing.
    */
   warmUpKernels(manifest: ModelManifest, backend: 'auto' | 'webgpu' | 'wasm'): void {
+    // any page may be a plan's last stage: its token table is built now too, in its worker
+    this.tokenTable(manifest.name).catch(() => undefined); // a failure is retried by the stage that needs it
     const warming = (async () => {
       const { chooseBackend } = await import('../runtime/ort-web.ts');
       const choice = await chooseBackend(manifest.dtype, backend === 'auto' ? undefined : backend, false);
@@ -222,6 +226,26 @@ export class StageController {
       const r = await warmUpStageKernels(createBrowserRuntime(), manifest, backend, shape);
       onWarmUp?.(r.seconds, r.runs);
     })().catch(() => undefined);
+  }
+
+  /**
+   * The package's byte-level token table, built once per page in a worker (token-text.ts), from join on
+   * (warmUpKernels): a last stage's build waits for it, and when the table was first asked for at the
+   * assignment, a Go that followed the plan within seconds began that stage's load 2.1-2.5 s late (e2e,
+   * tiny model, every stage's units already stored). A failed load is forgotten, so the next ask retries.
+   */
+  private tokenTable(packageName: string): Promise<TokenText | null> {
+    if (this.tokenTableLoad?.packageName !== packageName) {
+      const table = import('../runtime/token-text.ts').then(({ loadTokenText }) =>
+        loadTokenText({ modelRoot: '/models/', packageName }),
+      );
+      const load = { packageName, table };
+      this.tokenTableLoad = load;
+      table.catch(() => {
+        if (this.tokenTableLoad === load) this.tokenTableLoad = null;
+      });
+    }
+    return this.tokenTableLoad.table;
   }
 
   /** Builds the StagePeer for a new assignment (before "go", so no early frame is missed). */
@@ -294,9 +318,8 @@ export class StageController {
         return this.tokenizer;
       };
       if (a.hasHead && this.tokenText?.packageName !== opts.manifest.name) {
-        const { loadTokenText } = await import('../runtime/token-text.ts');
         const packageName = opts.manifest.name;
-        const text = (await loadTokenText({ modelRoot: '/models/', packageName })) ?? (await loadTokenizer());
+        const text = (await this.tokenTable(packageName)) ?? (await loadTokenizer());
         this.tokenText = { packageName, text };
       }
       let generated = 0;
