@@ -7,18 +7,29 @@ import { removeTestPackages, testPackage } from '../../shards/stage-test-package
 import { createOrtWebRuntime } from './ort-web.ts';
 import type { HostTensor, RunOptions, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import { SAMPLED_TOKEN_OUTPUT } from '../../shards/runtime/head-sampling.ts';
-import { warmUpStageKernels } from './stage-warmup.ts';
+import { WARM_UP_LAYER_BYTES, warmUpLayerCount, warmUpStageKernels } from './stage-warmup.ts';
 
 afterAll(() => removeTestPackages());
 
+describe('warmUpLayerCount', () => {
+  it("takes as many layers as the byte budget holds, at least one, at most four and the model's own", () => {
+    expect(warmUpLayerCount(3_465_600, 16)).toBe(4); // the realistic demo preset's layers
+    expect(warmUpLayerCount(WARM_UP_LAYER_BYTES / 3, 16)).toBe(3);
+    expect(warmUpLayerCount(60_000_000, 28)).toBe(1); // a Qwen3-0.6B fp32 layer is over the budget alone
+    expect(warmUpLayerCount(1000, 2)).toBe(2);
+  });
+});
+
 describe('warmUpStageKernels', () => {
-  it('runs prefill then decode steps of one layer, per sequence, and releases the session', async () => {
+  it('runs prefill then decode steps of its layers, per sequence, and releases the session', async () => {
     const pkg = await testPackage('qwen3', true, 'fp32');
     const inner = createOrtWebRuntime({ ort: await import('onnxruntime-web') });
     const runs: { seq: number; mask: number; newSequence: boolean; out: number[] }[] = [];
     let released = 0;
+    const layerRanges: unknown[] = [];
     const recording: StageRuntime = {
       async createSession(req) {
+        if (!(req.model instanceof Uint8Array)) layerRanges.push(req.model.spec.layers);
         const s = await inner.createSession(req);
         return {
           backend: s.backend,
@@ -56,6 +67,11 @@ describe('warmUpStageKernels', () => {
     expect(runs).toEqual([...one, ...one]);
     expect(r.runs).toBe(8);
     expect(released).toBe(1);
+    const manifest = pkg.reader.manifest;
+    const layerBytes = manifest.units.find((u) => u.id === 'layer.0')!.bytes;
+    const layers = warmUpLayerCount(layerBytes, manifest.config.num_hidden_layers);
+    expect(layers).toBeGreaterThan(1); // the test package's layers are small: the budget holds several
+    expect(layerRanges).toEqual([{ start: 0, end: layers }]);
   });
 
   it('with the embedding and head: token ids in, a sampled token out, on a narrowed vocabulary', async () => {

@@ -1,13 +1,18 @@
 /**
- * The warm-up a page runs when it gets an assignment, before any request: one decoder layer of the
- * package's own shape (real graph from shards/stage-graph.ts, zero weights of the layer unit's size),
- * with the embedding and the head where the assignment has them, through a prefill and a run of decode
- * steps, twice. It pays the one-off costs of BOTH paths — wasm compile and V8's tier-up of the prefill
- * and decode kernels (GroupQueryAttention, the norms, RoPE, MatMul at M = S and M = 1, the embedding's
- * Gather, the head and its sampling), WebGPU shader compilation — so the first measured request measures
- * the request. A prefill-only warm-up left the first request's decode ~2x slower than the second's; one
- * without the head and embedding left the first request of a one-page plan ~3 s of CPU of wasm lazy
- * compile and TurboFan tier-up (a Chrome trace, realistic preset), taken from the device's own compute.
+ * The warm-up a page runs at join, before any request: a few decoder layers of the package's own shape
+ * (real graph from shards/stage-graph.ts, zero weights of the layer units' sizes), with the embedding and
+ * the head where asked, through a prefill and a run of decode steps, twice. It pays the one-off costs of
+ * BOTH paths — wasm compile and V8's tier-up of session creation and of the prefill and decode kernels
+ * (GroupQueryAttention, the norms, RoPE, MatMul at M = S and M = 1, the embedding's Gather, the head and
+ * its sampling), WebGPU shader compilation — so the first measured request measures the request. A
+ * prefill-only warm-up left the first request's decode ~2x slower than the second's; one without the head
+ * and embedding left the first request of a one-page plan ~3 s of CPU of wasm lazy compile and TurboFan
+ * tier-up (a Chrome trace, realistic preset), taken from the device's own compute.
+ * Why several layers (up to WARM_UP_LAYER_BYTES of them): V8 tiers a wasm function up once it has run
+ * enough, and a one-layer session did not run ORT's creation and prefill code enough. In Node
+ * (`--trace-wasm-compilation-times`, realistic preset) five stage requests after a one-layer warm-up still
+ * compiled ~1.35 s of TurboFan code; after a four-layer one ~0.75 s. On the 0.4-core equal lab the first
+ * cold request's TTFT went from 7.75 to 4.87 s (its stages' prefill 0.7-1.6 s to 0.4 s).
  * The embedding and head run on a narrowed vocabulary (shards/narrow-vocabulary.ts): the same kernels,
  * kilobytes of zero weights instead of the full tables.
  */
@@ -31,10 +36,23 @@ export interface WarmUpOptions {
   hasHead?: boolean;
   /** vocabulary rows of the warm-up's embedding and head (default WARM_UP_VOCAB) */
   vocabRows?: number;
+  /** decoder layers of the warm-up's graph (default: as many as WARM_UP_LAYER_BYTES holds, 1 to WARM_UP_MAX_LAYERS) */
+  layers?: number;
 }
 
 /** Vocabulary rows of the warm-up's embedding and head: enough for the head's MatMul to take its wide path. */
 export const WARM_UP_VOCAB = 1024;
+
+/** Zero-weight bytes of the warm-up's layers: it holds this much (and ORT's copies) for a moment at join. */
+export const WARM_UP_LAYER_BYTES = 16 * 1024 * 1024;
+/** The most layers a warm-up runs: the tier-up it pays barely grew from four layers to eight (Node). */
+export const WARM_UP_MAX_LAYERS = 4;
+
+/** Layers of the default warm-up: as many of `layerBytes` each as WARM_UP_LAYER_BYTES holds, within 1..max. */
+export function warmUpLayerCount(layerBytes: number, modelLayers: number): number {
+  const fit = Math.floor(WARM_UP_LAYER_BYTES / Math.max(1, layerBytes));
+  return Math.max(1, Math.min(fit, WARM_UP_MAX_LAYERS, modelLayers));
+}
 
 export interface WarmUpResult {
   backend: ExecutionBackend;
@@ -60,7 +78,9 @@ export async function warmUpStageKernels(
   const graphOpts = { backend, maxPositions } as const;
   const embeds = opts.embeds ?? false;
   const hasHead = opts.hasHead ?? false;
-  const spec = { layers: { start: 0, end: 1 }, embeds, hasHead };
+  const modelLayers = manifest.config.num_hidden_layers;
+  const layerCount = Math.max(1, Math.min(opts.layers ?? warmUpLayerCount(layer.bytes, modelLayers), modelLayers));
+  const spec = { layers: { start: 0, end: layerCount }, embeds, hasHead };
   const model =
     embeds || hasHead
       ? narrowVocabulary(manifest, Math.min(opts.vocabRows ?? WARM_UP_VOCAB, manifest.config.vocab_size))
@@ -72,7 +92,11 @@ export async function warmUpStageKernels(
     config: stageSessionConfig(manifest, graphOpts),
     backend,
     handOver: true,
-    kvCache: { layers: [0], heads: manifest.config.num_key_value_heads, headDim: headDim(manifest.config) },
+    kvCache: {
+      layers: Array.from({ length: layerCount }, (_, i) => i),
+      heads: manifest.config.num_key_value_heads,
+      headDim: headDim(manifest.config),
+    },
   });
   const H = manifest.config.hidden_size;
   let runs = 0;
