@@ -1569,6 +1569,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s17-warmup.json': {
+    title: 'End to end, every part, session 17: a warm-up of four layers',
+    about:
+      "The whole `npm run bench` at commit 52acb34: the page's warm-up at join runs as many layers as 16 MiB of zero weights hold (four of the realistic preset's), not one, so V8 tiers up ONNX Runtime's creation and prefill code before the first request (a probe script on the equal lab, not saved: the first cold even request's TTFT 7.75 s before, 5.63 s after; its stages' prefill 0.5-1.6 s before, 0.5-0.7 s after). Load 2.9 at the start, 4.2 at the end. Plans on the paper lab after calibration: TTFT within 0.1% (dp), 6.2% (even), 6.0% (heuristic) and 4.6% (single), all four within 15% for the first time; median phase error 22.0% (dp ✗: its four warm-up phases of 12-23 ms predicted at 30-54 ms, and creation), 15.2% (even ✗, 29.2% in session 16), 9.8% and 3.9%; DP fastest (3.76 s against heuristic 4.99, even 5.23, single 6.44) and 0.72x even ✓; measured ranking = predicted ✓. Decode on the equal lab: 4-page 21.1 / 18.5 / 22.4 tok/s against one page 31.9 / 24.7 / 28.5 (0.74 ✗); 40.5 ms per token against kernels 19.1 ms + hops 1.8 ms (x 1.94 ✗), the last stage's kernel 13.1 ms of it (the head reads its 19.4 MB per token). Shard load / raw read 0.44 ✗ (0.40 in session 16): during creation the renderer's V8 thread pool (compile, GC) took 0.20-0.24 of a device's 0.4 core and the inference worker 0.11-0.13. Longest cold main-thread task 117-235 ms ✗ (109-385 in session 16), the longest a frame callback. API ✓; failover 10 of 10 ✓.",
+    run: 'npm run bench -- --out bench/results/e2e-s17-warmup.json',
+    render: e2eSection,
+  },
   'e2e-s16-final.json': {
     title: "End to end, every part, session 16's code",
     about:
