@@ -227,6 +227,7 @@ export async function decodeBench(opts: {
     const runOf = async (method: PlanMethod, repeat = 0) => {
       const plan = await h.plan(method, prompt.tokens);
       await h.waitCached(plan);
+      await h.waitPrepared(plan); // the stages' warm-ups (a first creation rehearsed) are over: the request measures itself
       const since = await Promise.all(h.pages.map((p) => p.pageNow()));
       const round = ++runNo === 1 ? 'warm-up ' : '';
       const nth = repeat > 0 ? ` #${repeat}` : '';

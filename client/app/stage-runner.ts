@@ -143,6 +143,12 @@ export class StageController {
   private warmUp: Promise<void> = Promise.resolve();
   /** paths warmed ('package:backend:layers|embed|head'): each once per page */
   private readonly warmed = new Set<string>();
+  /** warm-ups queued or running on the inference worker (warmPaths, rehearse) */
+  private warmUpsPending = 0;
+  /** the plan of the latest run() call: a rehearsal of its stage still queued then is dropped */
+  private lastRunPlanId: string | null = null;
+  /** stage shapes whose creation this page rehearsed (rehearse) */
+  private readonly rehearsed = new Set<string>();
   /** failover: requests the coordinator declared broken (stage-lost); they do not start here any more */
   private readonly lost = new Set<number>();
 
@@ -174,10 +180,11 @@ export class StageController {
 
   /**
    * The plan whose stage this page has built (its StagePeer, and a last stage's token text, built in a
-   * worker), null before any: a start that arrives earlier waits for the build and starts its clock late.
+   * worker) and whose warm-ups (kernels, the stage's creation rehearsal) are over, null before: a start
+   * that arrives earlier waits for them and its first phase (its clock may start late).
    */
   preparedPlan(): string | null {
-    return this.readyPlanId;
+    return this.warmUpsPending === 0 ? this.readyPlanId : null;
   }
 
   /**
@@ -217,6 +224,7 @@ export class StageController {
       ...(backend === 'webgpu' ? { prefillTokens: 16, decodeSteps: 2, sequences: 1 } : {}),
     };
     const previous = this.warmUp;
+    this.warmUpsPending++;
     this.warmUp = (async () => {
       await previous; // one warm-up at a time: the worker runs one call at a time anyway
       const [{ warmUpStageKernels }, { createBrowserRuntime }] = await Promise.all([
@@ -225,7 +233,42 @@ export class StageController {
       ]);
       const r = await warmUpStageKernels(createBrowserRuntime(), manifest, backend, shape);
       onWarmUp?.(r.seconds, r.runs);
-    })().catch(() => undefined);
+    })()
+      .catch(() => undefined)
+      .finally(() => this.warmUpsPending--);
+  }
+
+  /**
+   * Creates the assigned stage's session once from zero weights, after the kernel warm-up and before the
+   * request (stage-warmup.ts rehearseStageCreation; this.warmUp follows it), once per stage shape per page.
+   * On wasm only: there a page's first creation of a size pays its memory growth and ORT's tier-up; on
+   * WebGPU it would upload the stage's bytes twice.
+   */
+  private rehearse(manifest: ModelManifest, backend: ExecutionBackend, a: ServerMessageOf<'assignment'>): void {
+    // a repair's request, or a start that came with the plan (an API request), is waiting already: its own
+    // creation comes first, and creating the stage twice would only delay it
+    const started = () => a.planId === this.repairPlanId || a.planId === this.lastRunPlanId;
+    if (backend !== 'wasm' || started()) return;
+    const key = rehearsalKey(manifest, a);
+    if (this.rehearsed.has(key)) return;
+    this.rehearsed.add(key);
+    const previous = this.warmUp;
+    this.warmUpsPending++;
+    this.warmUp = (async () => {
+      await previous;
+      if (started()) return; // a start came while it waited
+      const [{ rehearseStageCreation }, { createBrowserRuntime }] = await Promise.all([
+        import('../runtime/stage-warmup.ts'),
+        import('../runtime/browser-runtime.ts'),
+      ]);
+      await rehearseStageCreation(createBrowserRuntime(), manifest, backend, {
+        layers: a.layers,
+        embeds: a.embeds,
+        hasHead: a.hasHead,
+      });
+    })()
+      .catch(() => undefined) // a failure only leaves the request its first creation
+      .finally(() => this.warmUpsPending--);
   }
 
   /**
@@ -307,6 +350,7 @@ export class StageController {
         ['layers', ...(a.embeds ? ['embed' as const] : []), ...(a.hasHead ? ['head' as const] : [])],
         hooks.onWarmUp,
       );
+      this.rehearse(opts.manifest, choice.backend, a);
       // transformers.js' tokenizer load is one long main-thread task (~2 s on a laptop core; many seconds
       // on a slow phone, which then sends no heartbeat): a first stage loads it only when a start comes
       // without the server's prompt ids; the last stage decodes token text over a table a worker builds
@@ -434,12 +478,14 @@ export class StageController {
    * its session), so that a request finds it loaded. Returns the two phases' durations, ms.
    */
   async load(opts: PrepareOptions): Promise<{ storageReadMs: number; sessionCreateMs: number }> {
+    this.rehearsed.add(rehearsalKey(opts.manifest, opts.assignment)); // it creates the real session now
     const peer = await this.prepare(opts);
     return peer.load();
   }
 
   /** Runs the request on this page's stage; resolves at EOS / max tokens, rejects with a TandemError. */
   async run(start: ServerMessageOf<'start'>, opts: PrepareOptions): Promise<void> {
+    this.lastRunPlanId = opts.assignment.planId;
     const peer = await this.prepare(opts);
     // The server starts the next queued request as soon as it cancels one: let the old one stop first.
     const previous = this.running;
@@ -499,4 +545,9 @@ export class StageController {
     this.workerStages = null;
     this.transportFor = null;
   }
+}
+
+/** One stage shape of one package: what a creation rehearsal covers. */
+function rehearsalKey(manifest: ModelManifest, a: ServerMessageOf<'assignment'>): string {
+  return `${manifest.name}:${a.layers.start}-${a.layers.end}:${a.embeds}:${a.hasHead}`;
 }

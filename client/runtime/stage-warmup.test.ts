@@ -7,7 +7,8 @@ import { removeTestPackages, testPackage } from '../../shards/stage-test-package
 import { createOrtWebRuntime } from './ort-web.ts';
 import type { HostTensor, RunOptions, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import { SAMPLED_TOKEN_OUTPUT } from '../../shards/runtime/head-sampling.ts';
-import { WARM_UP_LAYER_BYTES, warmUpLayerCount, warmUpStageKernels } from './stage-warmup.ts';
+import { rehearseStageCreation, WARM_UP_LAYER_BYTES, warmUpLayerCount, warmUpStageKernels } from './stage-warmup.ts';
+import { unitsForRange } from '../../shards/manifest.ts';
 
 afterAll(() => removeTestPackages());
 
@@ -121,5 +122,42 @@ describe('warmUpStageKernels', () => {
       expect(r.vocab).toBe(vocab);
       expect(r.out).toContain(SAMPLED_TOKEN_OUTPUT);
     }
+  });
+});
+
+describe('rehearseStageCreation', () => {
+  it("creates the stage's own graph from zero weights of its units' sizes, with its KV cache, and releases it", async () => {
+    const pkg = await testPackage('qwen3', false, 'fp32');
+    const manifest = pkg.reader.manifest;
+    const inner = createOrtWebRuntime({ ort: await import('onnxruntime-web') });
+    const L = manifest.config.num_hidden_layers;
+    const spec = { layers: { start: 1, end: L }, embeds: false, hasHead: true };
+    const seen: { spec: unknown; data: [string, number, boolean][]; kv: number[] | undefined }[] = [];
+    let released = 0;
+    const recording: StageRuntime = {
+      async createSession(req) {
+        seen.push({
+          spec: req.model instanceof Uint8Array ? null : req.model.spec,
+          data: req.externalData.map((e) => {
+            const d = e.data as Uint8Array;
+            return [e.path, d.byteLength, d.every((b) => b === 0)];
+          }),
+          kv: req.kvCache?.layers,
+        });
+        const s = await inner.createSession(req);
+        return { ...s, release: async () => (released++, s.release()) };
+      },
+    };
+    const seconds = await rehearseStageCreation(recording, manifest, 'wasm', spec);
+    expect(seconds).toBeGreaterThan(0);
+    const units = unitsForRange(manifest, spec.layers, false, true);
+    expect(seen).toEqual([
+      {
+        spec,
+        data: units.map((u) => [u.file, u.bytes, true]),
+        kv: Array.from({ length: L - 1 }, (_, i) => i + 1),
+      },
+    ]);
+    expect(released).toBe(1);
   });
 });
