@@ -1569,6 +1569,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s17-rehearsal.json': {
+    title: "End to end, every part, session 17: each stage's creation rehearsed at its assignment",
+    about:
+      "The whole `npm run bench` at commit 70c3910: on top of the four-layer warm-up (the section below), a wasm page creates its assigned stage's session once from zero weights at the assignment (client/runtime/stage-warmup.ts `rehearseStageCreation`), so the request's creation is not the page's first of that size, and it reports its stage prepared only when its warm-ups are over (the plan comparison and the decode rows wait for that before Go). Load 4.5 at the start, 4.5-5.0 at the end. Plans on the paper lab after calibration: TTFT within 0.6% (dp), 9.1% (even), 0.8% (heuristic) and 0.8% (single); median phase error 7.3% (dp), 12.9% (even), 9.6% (heuristic) and 17.0% (single ✗: four phases, the median of a 14 ms warm-up predicted at 10 ms (26%) and a 0.62 s creation predicted at 0.77 s (25%)); DP fastest (3.68 s against heuristic 4.84, even 5.38, single 6.43) and 0.68x even ✓; measured ranking = predicted ✓. Seven of the eight calibration goals hold (five in session 16). Decode on the equal lab: 4-page 23.3 / 25.1 / 14.0 tok/s against one page 24.5 / 31.1 / 34.2 (0.75 ✗); 32.2 ms per token against kernels 17.8 ms + hops 2.4 ms (x 1.60 ✗). Shard load / raw read 0.43 ✗ (stages 0.36-0.60). Longest cold main-thread task 92-249 ms ✗. API ✓ (-8 ms); failover 10 of 10 ✓.",
+    run: 'npm run bench -- --out bench/results/e2e-s17-rehearsal.json',
+    render: e2eSection,
+  },
   'e2e-s17-warmup.json': {
     title: 'End to end, every part, session 17: a warm-up of four layers',
     about:
