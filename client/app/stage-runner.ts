@@ -245,8 +245,8 @@ export class StageController {
    * WebGPU it would upload the stage's bytes twice.
    */
   private rehearse(manifest: ModelManifest, backend: ExecutionBackend, a: ServerMessageOf<'assignment'>): void {
-    // a repair's request, or a start that came with the plan (an API request), is waiting already: its own
-    // creation comes first, and creating the stage twice would only delay it
+    // a repair's request, or a start that came before the rehearsal began (Go right after the plan), is
+    // waiting already: its own creation comes first, and creating the stage twice would only delay it
     const started = () => a.planId === this.repairPlanId || a.planId === this.lastRunPlanId;
     if (backend !== 'wasm' || started()) return;
     const key = rehearsalKey(manifest, a);
