@@ -7,7 +7,13 @@ import { removeTestPackages, testPackage } from '../../shards/stage-test-package
 import { createOrtWebRuntime } from './ort-web.ts';
 import type { HostTensor, RunOptions, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import { SAMPLED_TOKEN_OUTPUT } from '../../shards/runtime/head-sampling.ts';
-import { rehearseStageCreation, WARM_UP_LAYER_BYTES, warmUpLayerCount, warmUpStageKernels } from './stage-warmup.ts';
+import {
+  rehearseStageCreation,
+  WARM_UP_CREATIONS,
+  WARM_UP_LAYER_BYTES,
+  warmUpLayerCount,
+  warmUpStageKernels,
+} from './stage-warmup.ts';
 import { unitsForRange } from '../../shards/manifest.ts';
 
 afterAll(() => removeTestPackages());
@@ -28,9 +34,11 @@ describe('warmUpStageKernels', () => {
     const runs: { seq: number; mask: number; newSequence: boolean; out: number[] }[] = [];
     let released = 0;
     const layerRanges: unknown[] = [];
+    const events: string[] = [];
     const recording: StageRuntime = {
       async createSession(req) {
         if (!(req.model instanceof Uint8Array)) layerRanges.push(req.model.spec.layers);
+        events.push('create');
         const s = await inner.createSession(req);
         return {
           backend: s.backend,
@@ -38,6 +46,7 @@ describe('warmUpStageKernels', () => {
           outputNames: s.outputNames,
           async run(feeds: Record<string, HostTensor>, options?: RunOptions) {
             const out = await s.run(feeds, options);
+            if (events.at(-1) !== 'run') events.push('run');
             runs.push({
               seq: feeds['hidden_states'].dims[1],
               mask: feeds['attention_mask'].dims[1],
@@ -48,6 +57,7 @@ describe('warmUpStageKernels', () => {
           },
           async release() {
             released++;
+            events.push('release');
             await s.release();
           },
         };
@@ -67,12 +77,20 @@ describe('warmUpStageKernels', () => {
     ];
     expect(runs).toEqual([...one, ...one]);
     expect(r.runs).toBe(8);
-    expect(released).toBe(1);
+    // creation is repeated (its tier-up), and only the last session runs
+    expect(WARM_UP_CREATIONS).toBeGreaterThan(1);
+    expect(events).toEqual([
+      ...Array.from({ length: WARM_UP_CREATIONS - 1 }, () => ['create', 'release']).flat(),
+      'create',
+      'run',
+      'release',
+    ]);
+    expect(released).toBe(WARM_UP_CREATIONS);
     const manifest = pkg.reader.manifest;
     const layerBytes = manifest.units.find((u) => u.id === 'layer.0')!.bytes;
     const layers = warmUpLayerCount(layerBytes, manifest.config.num_hidden_layers);
     expect(layers).toBeGreaterThan(1); // the test package's layers are small: the budget holds several
-    expect(layerRanges).toEqual([{ start: 0, end: layers }]);
+    expect(layerRanges).toEqual(Array(WARM_UP_CREATIONS).fill({ start: 0, end: layers }));
   });
 
   it('with the embedding and head: token ids in, a sampled token out, on a narrowed vocabulary', async () => {

@@ -13,6 +13,13 @@
  * (`--trace-wasm-compilation-times`, realistic preset) five stage requests after a one-layer warm-up still
  * compiled ~1.35 s of TurboFan code; after a four-layer one ~0.75 s. On the 0.4-core equal lab the first
  * cold request's TTFT went from 7.75 to 4.87 s (its stages' prefill 0.7-1.6 s to 0.4 s).
+ * Why its session is created three times (WARM_UP_CREATIONS; the first two released at once): ORT's session
+ * creation runs a few large wasm functions that a single creation leaves short of their tier-up, so V8
+ * compiled them to TurboFan during the first requests instead, on the device's quota while it created the
+ * request's stage (one of 125 KB of wasm took 0.18-0.39 s of compile). In Node (same trace, four-layer
+ * warm-up, five stage requests after it) three creations left 0.25 s of TurboFan compile to the requests
+ * against 0.81 s after one, and the first requests' creations took 191/134/144 ms against 245/178/198 ms; the
+ * warm-up took 1.59 s against 1.31 s.
  * The embedding and head run on a narrowed vocabulary (shards/narrow-vocabulary.ts): the same kernels,
  * kilobytes of zero weights instead of the full tables.
  */
@@ -38,6 +45,8 @@ export interface WarmUpOptions {
   vocabRows?: number;
   /** decoder layers of the warm-up's graph (default: as many as WARM_UP_LAYER_BYTES holds, 1 to WARM_UP_MAX_LAYERS) */
   layers?: number;
+  /** sessions created (default WARM_UP_CREATIONS): all but the last are released at once, the last runs */
+  creations?: number;
 }
 
 /** Vocabulary rows of the warm-up's embedding and head: enough for the head's MatMul to take its wide path. */
@@ -53,6 +62,9 @@ export function warmUpLayerCount(layerBytes: number, modelLayers: number): numbe
   const fit = Math.floor(WARM_UP_LAYER_BYTES / Math.max(1, layerBytes));
   return Math.max(1, Math.min(fit, WARM_UP_MAX_LAYERS, modelLayers));
 }
+
+/** Sessions a warm-up creates: see the file's comment (why creation is repeated). */
+export const WARM_UP_CREATIONS = 3;
 
 export interface WarmUpResult {
   backend: ExecutionBackend;
@@ -86,18 +98,21 @@ export async function warmUpStageKernels(
       ? narrowVocabulary(manifest, Math.min(opts.vocabRows ?? WARM_UP_VOCAB, manifest.config.vocab_size))
       : manifest;
   const units = unitsForRange(model, spec.layers, embeds, hasHead);
-  const session = await runtime.createSession({
-    model: { kind: 'stage-graph', manifest: model, spec, options: graphOpts }, // built in the worker, off the main thread
-    externalData: units.map((u) => ({ path: u.file, data: new Uint8Array(u.bytes) })),
-    config: stageSessionConfig(manifest, graphOpts),
-    backend,
-    handOver: true,
-    kvCache: {
-      layers: Array.from({ length: layerCount }, (_, i) => i),
-      heads: manifest.config.num_key_value_heads,
-      headDim: headDim(manifest.config),
-    },
-  });
+  const create = () =>
+    runtime.createSession({
+      model: { kind: 'stage-graph', manifest: model, spec, options: graphOpts }, // built in the worker, off the main thread
+      externalData: units.map((u) => ({ path: u.file, data: new Uint8Array(u.bytes) })),
+      config: stageSessionConfig(manifest, graphOpts),
+      backend,
+      handOver: true,
+      kvCache: {
+        layers: Array.from({ length: layerCount }, (_, i) => i),
+        heads: manifest.config.num_key_value_heads,
+        headDim: headDim(manifest.config),
+      },
+    });
+  for (let c = 1; c < (opts.creations ?? WARM_UP_CREATIONS); c++) await (await create()).release();
+  const session = await create();
   const H = manifest.config.hidden_size;
   let runs = 0;
   try {
