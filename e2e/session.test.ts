@@ -15,6 +15,7 @@ import { emulatedPeer } from './profiles.ts';
 import { ensureExportFull, nodeRunnerTokens, transformersTokens, type ReferenceTokens } from './reference.ts';
 import type { ServerMessageOf } from '../core/protocol.ts';
 import { stepFigures } from '../client/ui/step-figures.ts';
+import { PHASE_STYLE } from '../client/ui/timeline.ts';
 import type { PeerSpec } from './tandem-page.ts';
 import { OPFS_UNITS_DIR, opfsUnitFile } from '../client/cache/opfs-units.ts';
 
@@ -33,6 +34,30 @@ const PEERS: PeerSpec[] = [
   emulatedPeer('bravo', 2, 300),
   emulatedPeer('charlie', 1, 150),
 ];
+
+/**
+ * In the page: whether the timeline's canvas was handed to a worker (its own context is then refused), and
+ * how many of its pixels have exactly `hex`, read by drawing the canvas (what the worker drew) on another.
+ */
+function timelineCanvasPixels(hex: string): { drawnInWorker: boolean; computePixels: number } {
+  const canvas = document.querySelector<HTMLCanvasElement>('canvas.timeline-canvas')!;
+  let drawnInWorker = false;
+  try {
+    canvas.getContext('2d');
+  } catch {
+    drawnInWorker = true;
+  }
+  const copy = document.createElement('canvas');
+  copy.width = canvas.width;
+  copy.height = canvas.height;
+  const ctx = copy.getContext('2d')!;
+  ctx.drawImage(canvas, 0, 0);
+  const px = ctx.getImageData(0, 0, copy.width, copy.height).data;
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  let computePixels = 0;
+  for (let i = 0; i < px.length; i += 4) if (px[i] === r && px[i + 1] === g && px[i + 2] === b) computePixels++;
+  return { drawnInWorker, computePixels };
+}
 
 function splitOf(plan: ServerMessageOf<'plan-ready'>): string {
   return plan.stages
@@ -204,6 +229,18 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           .poll(() => lastPage.page.locator('[data-figure="decode-hops"]').textContent(), { timeout: 10_000 })
           // a hop shorter than the clocks' bound may read below zero: the figure shows it as measured
           .toMatch(new RegExp(`${plan.stages[0].displayName} → ${plan.stages[1].displayName} -?\\d+\\.\\d`));
+        // the chart is drawn in the page's timeline worker (its canvas handed over) and shows the measured
+        // compute: pixels of the compute colour, read back through the canvas on the page (the worker draws
+        // after the figures change, and the page shows its frame after that: polled)
+        await expect
+          .poll(
+            async () => {
+              const chart = await lastPage.page.evaluate(timelineCanvasPixels, PHASE_STYLE.compute.color);
+              return `in a worker: ${chart.drawnInWorker}; compute drawn: ${chart.computePixels > 0}`;
+            },
+            { timeout: 10_000 },
+          )
+          .toBe('in a worker: true; compute drawn: true');
         const first = h.page(plan.stages[0].displayName);
         await first.page.waitForTimeout(500);
         await h.screenshot(first, ARTIFACTS, `session-${backend}.png`);

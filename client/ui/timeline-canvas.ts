@@ -1,8 +1,9 @@
 /**
- * Draws a laid-out timeline (timeline-layout.ts) on one <canvas>. A canvas, not SVG: the chart is
+ * Draws a laid-out timeline (timeline-layout.ts) on one canvas. A canvas, not SVG: the chart is
  * redrawn while a cold start runs, and an SVG of a few hundred nodes cost every redraw style, layout
  * and paint of all of them (60-250 ms on a 0.4-core lab device, in the CPU its stage was using); a
- * canvas of a fixed size is a few ms of drawing and no layout.
+ * canvas of a fixed size is a few ms of drawing and no layout. The canvas may be an OffscreenCanvas in
+ * the timeline worker (timeline-painter.ts): nothing here needs the document.
  */
 import type { TimelineLayout, TimelinePhase } from './timeline-layout.ts';
 
@@ -26,14 +27,24 @@ export interface TimelineDrawOptions {
   pixelRatio: number;
 }
 
+/** An element's or an OffscreenCanvas' 2D context: the drawing calls used here are the same on both. */
+type Context2D = CanvasRenderingContext2D;
+
 const FONT_FAMILY = 'system-ui, sans-serif';
 
-/** Sizes the canvas to the layout (only when it changed: a resize clears it and may move the page). */
-function sizeCanvas(canvas: HTMLCanvasElement, layout: TimelineLayout, ratio: number): void {
+/** A canvas drawTimeline can draw on: the page's own, or one handed to a worker. */
+export type TimelineSurface = HTMLCanvasElement | OffscreenCanvas;
+
+/** Sizes the bitmap to the layout (only when it changed: a resize clears it). */
+function sizeBitmap(canvas: TimelineSurface, layout: TimelineLayout, ratio: number): void {
   const w = Math.round(layout.width * ratio);
   const hgt = Math.round(layout.height * ratio);
   if (canvas.width !== w) canvas.width = w;
   if (canvas.height !== hgt) canvas.height = hgt;
+}
+
+/** Sizes the canvas element on the page to the layout, in CSS px (only when it changed: it may move the page). */
+export function sizeCanvasElement(canvas: HTMLCanvasElement, layout: TimelineLayout): void {
   const cssW = `${layout.width}px`;
   const cssH = `${layout.height}px`;
   if (canvas.style.width !== cssW) canvas.style.width = cssW;
@@ -41,12 +52,13 @@ function sizeCanvas(canvas: HTMLCanvasElement, layout: TimelineLayout, ratio: nu
 }
 
 /** A 6 px diagonal hatch, the predicted rows' mark. */
-function hatch(ctx: CanvasRenderingContext2D, ratio: number): CanvasPattern | null {
+function hatch(ctx: Context2D, ratio: number): CanvasPattern | null {
   const size = Math.max(1, Math.round(6 * ratio));
-  const tile = document.createElement('canvas');
+  const tile =
+    typeof OffscreenCanvas === 'function' ? new OffscreenCanvas(size, size) : document.createElement('canvas');
   tile.width = size;
   tile.height = size;
-  const t = tile.getContext('2d');
+  const t = tile.getContext('2d') as Context2D | null;
   if (!t) return null;
   t.fillStyle = 'rgba(255,255,255,0.55)';
   t.fillRect(0, 0, size, size);
@@ -73,16 +85,17 @@ export function fitText(text: string, size: number, room: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-function roundedRect(ctx: CanvasRenderingContext2D, x: number, y: number, w: number, h: number, r: number): void {
+function roundedRect(ctx: Context2D, x: number, y: number, w: number, h: number, r: number): void {
   ctx.beginPath();
   if (typeof ctx.roundRect === 'function') ctx.roundRect(x, y, w, h, Math.min(r, w / 2, h / 2));
   else ctx.rect(x, y, w, h);
 }
 
-export function drawTimeline(canvas: HTMLCanvasElement, layout: TimelineLayout, opts: TimelineDrawOptions): void {
+/** Draws `layout` on `canvas` (an element's CSS size is the caller's: sizeCanvasElement). */
+export function drawTimeline(canvas: TimelineSurface, layout: TimelineLayout, opts: TimelineDrawOptions): void {
   const ratio = opts.pixelRatio > 0 ? opts.pixelRatio : 1;
-  sizeCanvas(canvas, layout, ratio);
-  const ctx = canvas.getContext('2d');
+  sizeBitmap(canvas, layout, ratio);
+  const ctx = canvas.getContext('2d') as Context2D | null;
   if (!ctx) return;
   const { font, colors } = opts;
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);

@@ -1,12 +1,13 @@
 /**
  * The cold-start Gantt chart: per stage, the plan's prediction (hatched, above) beside what the pages
  * measured (solid, below), with TTFT and decode tokens/s. Layout is pure (timeline-layout.ts), the
- * chart is drawn on a canvas (timeline-canvas.ts); this file keeps the parts around it. It re-lays out
+ * chart is drawn on a canvas (timeline-canvas.ts), in a worker where the browser allows (timeline-painter.ts); this file keeps the parts around it. It re-lays out
  * for the container's width so it reads on a phone and on a projector alike.
  */
 import type { PredictedStage, TimingEntry } from '../../core/protocol.ts';
 import { h, fill } from './dom.ts';
-import { drawTimeline, type TimelineColors } from './timeline-canvas.ts';
+import type { TimelineColors } from './timeline-canvas.ts';
+import { paintTimeline } from './timeline-painter.ts';
 import { formatDuration, formatLayers } from './format.ts';
 import {
   formatSeconds,
@@ -186,7 +187,7 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
     labelWidth: Math.min(big ? 230 : 120, Math.round(width * 0.3)),
     markerFont: font,
   });
-  drawTimeline(d.canvas, layout, {
+  paintTimeline(d.canvas, layout, {
     font,
     narrow: width < 600,
     colors: chartColors(),
