@@ -1569,6 +1569,20 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s19-paint-worker.json': {
+    title: 'Decode on the device lab, session 19: the timeline drawn in a worker',
+    about:
+      "The decode rows of `npm run bench` at commit f2407f5: the timeline chart's pixels are drawn in a worker on an OffscreenCanvas (client/ui/timeline-painter.ts), the main thread lays the chart out and posts the layout. Run right after `e2e-s19-paint-main` (the commit before, the chart drawn on the main thread), same host, load 5.2-8.6 (4.0-5.9 for the other). Longest cold main-thread task 117 ms against 319 ms; per cold request (even, single, x3) the longest 104 / 117 / none / 64 / 77 / none ms against 140 / 169 / 124 / 319 / 176 / 196 ms, and 0-7 tasks over 50 ms against 3-13; the longest frames' callbacks 13-20 ms of script against 45-153 ms. Still ✗ (<= 50 ms): what is left is the rest of a frame (style, layout, paint: 40-69 ms of wall on a 0.4-core device). Shard load / raw read 0.58 ✓ against 0.48 ✗ (stages 0.44-0.72 against 0.31-0.70; the single stage 0.66 against 0.31: a single stage's page redraws every 250 ms while it loads); one run each. Decode 4-page 17.2 / 22.0 / 16.4 tok/s against one page 30.2 / 20.8 / 34.9 (0.57 ✗) against 0.77 ✗ in the other run; 45.5 ms per token against kernels 23.3 ms (x 1.95 ✗; the hop measured alone came out 0.00 ms this run, 1.65 ms in the other) against 43.9 ms (x 1.55 ✗): at these loads the decode rows vary by a quarter from run to run (alternated runs within each file span 12.7-22.0 and 20.8-34.9 tok/s).",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s19-paint-worker.json',
+    render: e2eSection,
+  },
+  'e2e-s19-paint-main.json': {
+    title: 'Decode on the device lab, session 19: the timeline drawn on the main thread (before)',
+    about:
+      'The decode rows of `npm run bench` at commit dbec0dd (the warm-up creates its session three times; the timeline chart still drawn on the main thread), run from a worktree right before `e2e-s19-paint-worker`. Load 4.0-5.9. Longest cold main-thread task 319 ms ✗ (per cold request 124-319 ms, 3-13 tasks over 50 ms; the longest a frame: 153 ms of its callback, 187 ms of rendering). Shard load / raw read 0.48 ✗. Decode 4-page 22.0 / 18.8 / 12.7 tok/s against one page 33.3 / 24.5 / 20.7 (0.77 ✗); 43.9 ms per token against kernels 21.7 ms + hops 6.6 ms (x 1.55 ✗), cycles 28.3 ms (p10) to 89.9 ms (p90).',
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s19-paint-main.json',
+    render: e2eSection,
+  },
   'e2e-s17-rehearsal.json': {
     title: "End to end, every part, session 17: each stage's creation rehearsed at its assignment",
     about:
