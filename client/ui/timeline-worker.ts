@@ -1,12 +1,14 @@
 /**
  * Entry of the page's timeline worker (timeline-painter.ts): draws each chart's latest layout on the
  * OffscreenCanvas its page handed over. Draws that queued up while one was drawn collapse into the last.
+ * A draw that throws is reported to the page, which then draws its charts itself.
  */
 import { drawTimeline } from './timeline-canvas.ts';
-import type { TimelineDrawMessage } from './timeline-painter.ts';
+import type { TimelineDrawMessage, TimelineWorkerError } from './timeline-painter.ts';
 
 const scope = globalThis as unknown as {
   onmessage: ((e: MessageEvent<TimelineDrawMessage>) => void) | null;
+  postMessage(m: TimelineWorkerError): void;
 };
 
 const charts = new Map<number, OffscreenCanvas>();
@@ -18,7 +20,13 @@ function drawPending(): void {
   for (const [id, m] of pending) {
     pending.delete(id);
     const canvas = charts.get(id);
-    if (canvas) drawTimeline(canvas, m.layout, m.opts);
+    if (!canvas) continue;
+    try {
+      drawTimeline(canvas, m.layout, m.opts);
+    } catch (err) {
+      scope.postMessage({ error: err instanceof Error ? err.message : String(err) });
+      return;
+    }
   }
 }
 

@@ -7,7 +7,7 @@
 import type { PredictedStage, TimingEntry } from '../../core/protocol.ts';
 import { h, fill } from './dom.ts';
 import type { TimelineColors } from './timeline-canvas.ts';
-import { paintTimeline } from './timeline-painter.ts';
+import { paintTimeline, releaseTimeline } from './timeline-painter.ts';
 import { formatDuration, formatLayers } from './format.ts';
 import {
   formatSeconds,
@@ -73,6 +73,8 @@ interface Drawn {
   layout: TimelineLayout | null;
   /** what was drawn last: drawn again when the colour scheme or the screen's pixel density changes */
   data: TimelineData | null;
+  /** the canvas went with a failed timeline worker: the next render mounts a fresh one */
+  lost: boolean;
 }
 const drawn = new WeakMap<HTMLElement, Drawn>();
 
@@ -124,6 +126,7 @@ function mount(host: HTMLElement): Drawn {
     canvas,
     layout: null,
     data: null,
+    lost: false,
   };
   // the canvas has its colours and pixels baked in, where CSS would have followed the system
   onDisplayChange(() => {
@@ -174,7 +177,9 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   const predictedT = data.stages.length ? Math.max(...data.stages.map((s) => s.finishTime)) : null;
   const key = chartKey(data, width, metrics.ttft);
   const kept = drawn.get(host);
-  const d = kept && kept.canvas.isConnected && kept.figures.parentElement === host ? kept : mount(host);
+  const live = kept && !kept.lost && kept.canvas.isConnected && kept.figures.parentElement === host;
+  if (kept && !live) releaseTimeline(kept.canvas);
+  const d = live ? kept : mount(host);
   fill(d.figures, ...figureItems(predictedT, metrics));
   fill(d.steps, stepTable(stepFigures(data.stages, data.measured, data.clocks)));
   if (d.chartKey === key) return metrics;
@@ -187,12 +192,22 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
     labelWidth: Math.min(big ? 230 : 120, Math.round(width * 0.3)),
     markerFont: font,
   });
-  paintTimeline(d.canvas, layout, {
+  const opts = {
     font,
     narrow: width < 600,
     colors: chartColors(),
     pixelRatio: typeof devicePixelRatio === 'number' ? devicePixelRatio : 1,
-  });
+  };
+  // a canvas lost to a failed timeline worker is replaced: drawn again on a fresh one, on this thread
+  const redrawLost = () => {
+    d.lost = true;
+    if (d.data && drawn.get(host) === d) renderTimeline(host, d.data);
+  };
+  if (!paintTimeline(d.canvas, layout, opts, redrawLost)) {
+    d.lost = true;
+    d.data = data;
+    return renderTimeline(host, data);
+  }
   d.chartKey = key;
   d.layout = layout;
   d.data = data;
