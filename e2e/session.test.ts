@@ -8,6 +8,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { prepareE2e, skipBanner } from './environment.ts';
 import { Harness } from './harness.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
@@ -60,6 +61,12 @@ function timelineCanvasPixels(hex: string): { drawnInWorker: boolean; matching: 
   for (let i = 0; i < px.length; i += 4)
     if (px[i + 3] === 255 && near(px[i], r) && near(px[i + 1], g) && near(px[i + 2], b)) matching++;
   return { drawnInWorker, matching };
+}
+
+/** Where a page's timeline chart was drawn and whether it shows the measured storage reads, as one line. */
+async function timelineChart(page: Page): Promise<string> {
+  const chart = await page.evaluate(timelineCanvasPixels, PHASE_STYLE['storage-read'].color);
+  return `in a worker: ${chart.drawnInWorker}; storage reads drawn: ${chart.matching > 0}`;
 }
 
 function splitOf(plan: ServerMessageOf<'plan-ready'>): string {
@@ -237,13 +244,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
         // (the worker draws after the figures change, and the page shows its frame after that: polled)
         expect(lastPage.page.workers().some((w) => w.url().includes('timeline-worker'))).toBe(true);
         await expect
-          .poll(
-            async () => {
-              const chart = await lastPage.page.evaluate(timelineCanvasPixels, PHASE_STYLE['storage-read'].color);
-              return `in a worker: ${chart.drawnInWorker}; storage reads drawn: ${chart.matching > 0}`;
-            },
-            { timeout: 10_000 },
-          )
+          .poll(() => timelineChart(lastPage.page), { timeout: 10_000 })
           .toBe('in a worker: true; storage reads drawn: true');
         const first = h.page(plan.stages[0].displayName);
         await first.page.waitForTimeout(500);
@@ -308,13 +309,7 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           expect(refetched).toEqual([]);
           expect(page.consoleText()).toContain('The timeline worker failed');
           await expect
-            .poll(
-              async () => {
-                const chart = await page.page.evaluate(timelineCanvasPixels, PHASE_STYLE['storage-read'].color);
-                return `in a worker: ${chart.drawnInWorker}; storage reads drawn: ${chart.matching > 0}`;
-              },
-              { timeout: 10_000 },
-            )
+            .poll(() => timelineChart(page.page), { timeout: 10_000 })
             .toBe('in a worker: false; storage reads drawn: true');
         }, 300_000);
 
