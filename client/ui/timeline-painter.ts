@@ -109,9 +109,9 @@ export function paintTimeline(
   if (w) {
     let offscreen: OffscreenCanvas | null = null;
     try {
-      offscreen = canvas.transferControlToOffscreen(); // throws where the canvas has a context already
+      offscreen = canvas.transferControlToOffscreen();
     } catch {
-      // drawn here before (a failed worker's fallback): it stays a main-thread canvas
+      // a canvas that has a context of its own cannot be handed over: it is drawn here
     }
     if (offscreen) {
       const id = nextId++;

@@ -1,8 +1,9 @@
 /**
  * The cold-start Gantt chart: per stage, the plan's prediction (hatched, above) beside what the pages
  * measured (solid, below), with TTFT and decode tokens/s. Layout is pure (timeline-layout.ts), the
- * chart is drawn on a canvas (timeline-canvas.ts), in a worker where the browser allows (timeline-painter.ts); this file keeps the parts around it. It re-lays out
- * for the container's width so it reads on a phone and on a projector alike.
+ * chart is drawn on a canvas (timeline-canvas.ts), in a worker where the browser allows
+ * (timeline-painter.ts); this file keeps the parts around it. It re-lays out for the container's width
+ * so it reads on a phone and on a projector alike.
  */
 import type { PredictedStage, TimingEntry } from '../../core/protocol.ts';
 import { h, fill } from './dom.ts';
@@ -204,8 +205,7 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
     if (d.data && drawn.get(host) === d) renderTimeline(host, d.data);
   };
   if (!paintTimeline(d.canvas, layout, opts, redrawLost)) {
-    d.lost = true;
-    d.data = data;
+    d.lost = true; // the next render mounts a fresh canvas
     return renderTimeline(host, data);
   }
   d.chartKey = key;
