@@ -79,6 +79,8 @@ export function chromiumArgs(opts: { webgpu: boolean }): string[] {
     '--disable-backgrounding-occluded-windows',
   ];
   if (opts.webgpu) args.push('--enable-unsafe-webgpu');
+  // diagnosis: V8 flags for every page, e.g. --trace-wasm-compilation-times (printed with DEBUG=pw:browser)
+  if (process.env.TANDEM_JS_FLAGS) args.push(`--js-flags=${process.env.TANDEM_JS_FLAGS}`);
   return args;
 }
 

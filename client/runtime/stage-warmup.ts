@@ -13,13 +13,17 @@
  * (`--trace-wasm-compilation-times`, realistic preset) five stage requests after a one-layer warm-up still
  * compiled ~1.35 s of TurboFan code; after a four-layer one ~0.75 s. On the 0.4-core equal lab the first
  * cold request's TTFT went from 7.75 to 4.87 s (its stages' prefill 0.7-1.6 s to 0.4 s).
- * Why its session is created three times (WARM_UP_CREATIONS; the first two released at once): ORT's session
- * creation runs a few large wasm functions that a single creation leaves short of their tier-up, so V8
- * compiled them to TurboFan during the first requests instead, on the device's quota while it created the
- * request's stage (one of 125 KB of wasm took 0.18-0.39 s of compile). In Node (same trace, four-layer
- * warm-up, five stage requests after it) three creations left 0.25 s of TurboFan compile to the requests
- * against 0.81 s after one, and the first requests' creations took 191/134/144 ms against 245/178/198 ms; the
- * warm-up took 1.59 s against 1.31 s.
+ * Why its session is created WARM_UP_CREATIONS (12) times, all but the last released at once: ORT's session
+ * creation runs a few large wasm functions that V8 tiers up only after several creations, and each one left
+ * to a request is compiled to TurboFan then, on the device's quota while it creates the request's stage.
+ * In Node (`--trace-wasm-compilation-times`, creations of the four-layer warm-up alone) the largest, one of
+ * 125 KB of wasm (function #1807 of onnxruntime-web 1.30's simd-threaded build), was compiled after the 8th creation
+ * (after the 18th with one layer: the budget a creation spends grows with the graph), another after the
+ * 10th, and a creation then took 21 ms against 40-50 ms before. On the 0.4-core equal lab
+ * (`TANDEM_JS_FLAGS=--trace-wasm-compilation-times`, two cold requests after the warm-up): with three
+ * creations the second cold request still compiled 0.4-1.3 s (wall) of TurboFan per page during its stage's
+ * creation; with twelve, 2-51 ms. Three creations had already done better than one (Node, five stage
+ * requests after it: 0.25 s of TurboFan left to them against 0.81 s).
  * The embedding and head run on a narrowed vocabulary (shards/narrow-vocabulary.ts): the same kernels,
  * kilobytes of zero weights instead of the full tables.
  */
@@ -64,7 +68,7 @@ export function warmUpLayerCount(layerBytes: number, modelLayers: number): numbe
 }
 
 /** Sessions a warm-up creates: see the file's comment (why creation is repeated). */
-export const WARM_UP_CREATIONS = 3;
+export const WARM_UP_CREATIONS = 12;
 
 export interface WarmUpResult {
   backend: ExecutionBackend;
