@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { baselinePlan } from './baselines.ts';
-import { calibrateDevices, calibratedDevice, fitDeviceStages, type CalibratedParams } from './calibration.ts';
+import {
+  calibrateDevices,
+  calibratedDevice,
+  fitDeviceStages,
+  sessionCreateFixedWork,
+  type CalibratedParams,
+} from './calibration.ts';
 import { requestSamples, type HopSample, type StageSample } from './calibration-samples.ts';
 import { simulateRun, type TrueDevice } from './calibration-sim.ts';
 import { decodeTokensPerSec } from './decode-model.ts';
 import { planOptimal } from './plan.ts';
 import { median, pairSumLeastSquares, theilSen, upperHalfMedian } from './robust-fit.ts';
+import { buildCostTable, stageParamBytes } from './stage-costs.ts';
 import { evaluatePlan } from './timing.ts';
 import type { DeviceProfile, ModelConfig, PlanProblem, PlanStage } from './types.ts';
 
@@ -394,5 +401,69 @@ describe('calibration from few requests (the bench calibrates from one)', () => 
     const fit = calibrateDevices(PRIOR, [], hops);
     expect(rel(fit[1]!.uplinkBitsPerSec!, up[1] * 1e6)).toBeLessThan(0.15);
     expect(rel(fit[0]!.uplinkBitsPerSec!, up[0] * 1e6)).toBeLessThan(0.15);
+  });
+});
+
+describe("session creation from one request: every device's creations on one line", () => {
+  // The lab's case: creation is CPU work, so a device's creation seconds are its speed's share of one
+  // session-wide cost, F + G x P_c (F, G in FLOP): the bench's one even calibration request gives each
+  // device ONE creation, of the same layers, and only the head's stage prepares more bytes.
+  const BIG: ModelConfig = { ...MODEL, hidden_size: 256, intermediate_size: 2048, vocab_size: 32000 };
+  const F = 0.05 * 2e9; // 50 ms of a 2 GFLOP/s device
+  const G = 2e9 / 300e6; // 300 MB/s on it
+  const gflops = [2, 1, 4];
+  const truth = TRUE.map((d, k) => ({
+    ...d,
+    peakFlops: gflops[k] * 1e9,
+    sessionCreateFixedSec: F / (gflops[k] * 1e9),
+    sessionCreateBytesPerSec: (gflops[k] * 1e9) / G,
+  }));
+  // what the pages' profiles said: compute 5x low, no creation terms (the bench's pages send none)
+  const prior: DeviceProfile[] = truth.map((d) => ({
+    name: d.name,
+    peakFlops: d.peakFlops / 5,
+    utilA: d.utilA,
+    utilB: d.utilB,
+    readBytesPerSec: d.readBytesPerSec,
+    memoryBytes: d.memoryBytes,
+    uplinkBitsPerSec: d.uplinkBitsPerSec,
+    downlinkBitsPerSec: d.downlinkBitsPerSec,
+  }));
+  const big = (devices: DeviceProfile[]): PlanProblem => ({ model: BIG, devices, tokens: 256, embeddingAndHead: true });
+  const plan = split([0, 1, 2], [3, 3, 2]); // embedding + 3 | 3 | 2 + head
+  const run = simulateRun({ ...big(truth), devices: truth }, plan, { seed: 7, noise: 0.02, decodeSteps: 4 });
+  const samples = requestSamples(big(prior), plan, run.timings, 0);
+  const ct = buildCostTable(big(prior));
+  const created = (start: number, end: number) =>
+    stageParamBytes(ct, start, end) - (start === 0 && ct.embed ? ct.embed.paramBytes : 0);
+  const trueCreate = (k: number, bytes: number) =>
+    truth[k].sessionCreateFixedSec + bytes / truth[k].sessionCreateBytesPerSec;
+
+  it('finds the fixed part in FLOP from the sizes the stages had (the head makes them differ)', () => {
+    const speeds = truth.map((d) => d.peakFlops);
+    expect(rel(sessionCreateFixedWork(samples.stages, speeds)!, F)).toBeLessThan(0.1);
+    // one size only: no line, no fixed part
+    const sameSize = samples.stages.map((st) => ({ ...st, createBytes: 1e7 }));
+    expect(sessionCreateFixedWork(sameSize, speeds)).toBeNull();
+  });
+
+  it('predicts every device creating a stage of another size: one layer, all eight', () => {
+    const fit = calibrateDevices(prior, samples.stages, samples.hops).map((p) => p!);
+    for (const [k, p] of fit.entries()) {
+      for (const bytes of [created(3, 4), created(0, 8) + ct.head!.paramBytes]) {
+        const predicted = p.sessionCreateFixedSec + bytes / p.sessionCreateBytesPerSec;
+        expect(rel(predicted, trueCreate(k, bytes))).toBeLessThan(0.1);
+      }
+    }
+    // each device alone, from its one creation, puts it all per byte: one layer 2-3x too fast
+    for (const [k] of fit.entries()) {
+      const alone = fitDeviceStages(
+        prior[k],
+        samples.stages.filter((st) => st.device === k),
+      )!;
+      const bytes = created(3, 4);
+      const predicted = alone.sessionCreateFixedSec + bytes / alone.sessionCreateBytesPerSec;
+      expect(predicted).toBeLessThan(0.6 * trueCreate(k, bytes));
+    }
   });
 });

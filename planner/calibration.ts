@@ -9,8 +9,10 @@
  *   session      f + P_c / s (P_c: P less the embedding, which creation does not prepare): a Theil-Sen
  *                line of the creation seconds vs P_c once OWN_EVIDENCE_MIN
  *                stages of different sizes were measured (intercept within [0, shortest time]); before that,
- *                the profile's fixed part (at most half the median time) and the rest per byte; rates from
- *                stages of at least MIN_RATE_BYTES only (with none, the profile's rate and the median time fixed)
+ *                the session's fixed part (sessionCreateFixedWork: every device's creations on one line, each
+ *                scaled by its device's speed), else the profile's, at most half the median time, and the rest
+ *                per byte; rates from stages of at least MIN_RATE_BYTES only (with none, the profile's rate and
+ *                the median time fixed)
  *   compute      c*_k scaled by the median of the faster half of (W / seconds) / (c*_k U_k(t))   [9]: U(t)'s
  *                shape stays; other work on the device only ever lengthens a compute
  *   decode       the median effective FLOP/s of a decode step (sampling included on the last stage)
@@ -128,6 +130,30 @@ export function fitDeviceStages(
   };
 }
 
+/**
+ * The fixed part of a session creation in FLOP (seconds x the device's calibrated peak FLOP/s), from every
+ * device's creations together; null where they do not fit a line (fewer than OWN_EVIDENCE_MIN, sizes within
+ * LINE_SPREAD of each other, no rising slope).
+ * Why pooled: the bench calibrates from one request, so each device has one creation, and one point sets a
+ * rate but no fixed part. With the rate alone, a creation's time was P_c / s: on the paper lab, after an even
+ * calibration request (four layers per device) a dp stage of one layer and the embedding was predicted at
+ * 0.03 s and created in 0.14 s, one of ten layers at 0.41 s and created in 0.27 s. Creation is CPU work, so
+ * scaled by each device's speed the session's creations of different sizes (the head's stage prepares the
+ * head too) lie on one line: there, 0.045 core-seconds + P_c / (330 MB/s per core) within 15% for 1 to 10
+ * layers, on devices of 0.24 to 0.55 core.
+ */
+export function sessionCreateFixedWork(stages: readonly StageSample[], speeds: readonly number[]): number | null {
+  const points = stages
+    .filter((s) => s.load !== null && s.createBytes > 0 && speeds[s.device] > 0)
+    .map((s) => ({ x: s.createBytes, y: s.load!.createSec * speeds[s.device] }));
+  if (points.length < OWN_EVIDENCE_MIN) return null;
+  const xs = points.map((p) => p.x);
+  if (Math.max(...xs) < LINE_SPREAD * Math.min(...xs)) return null;
+  const line = theilSen(points, 1 - 1 / LINE_SPREAD);
+  if (!line || !(line.slope > 0)) return null;
+  return Math.min(Math.max(0, line.intercept), Math.min(...points.map((p) => p.y)));
+}
+
 /** Per device: its fitted uplink (null: keep the profile's) and link latency. */
 export function fitLinks(
   devices: readonly DeviceProfile[],
@@ -218,11 +244,14 @@ export function calibrateDevices(
   hops: readonly HopSample[],
 ): (CalibratedParams | null)[] {
   const links = fitLinks(devices, hops);
-  return devices.map((d, k) => {
-    const own = fitDeviceStages(
-      d,
-      stages.filter((s) => s.device === k),
-    );
+  const ownStages = devices.map((_, k) => stages.filter((s) => s.device === k));
+  const first = devices.map((d, k) => fitDeviceStages(d, ownStages[k]));
+  // each device's speed as calibrated, then the session's creation line in FLOP
+  const speeds = devices.map((d, k) => d.peakFlops * (first[k]?.computeScale ?? 1));
+  const fixedWork = sessionCreateFixedWork(stages, speeds);
+  return devices.map((device, k) => {
+    const d = fixedWork === null ? device : { ...device, sessionCreateFixedSec: fixedWork / speeds[k] };
+    const own = fixedWork === null ? first[k] : fitDeviceStages(d, ownStages[k]);
     const hopped = hops.some((h) => h.from === k || h.to === k);
     if (!own && !hopped) return null;
     return {
