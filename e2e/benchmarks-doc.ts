@@ -1569,6 +1569,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s20-creations.json': {
+    title: 'End to end, every part, session 20: the warm-up creates its session twelve times',
+    about:
+      "The whole `npm run bench` at commit f67bfd4: the warm-up at join creates its session twelve times instead of three (client/runtime/stage-warmup.ts WARM_UP_CREATIONS), so that V8 tiers up ORT's creation-path wasm functions before any request; a probe with `TANDEM_JS_FLAGS=--trace-wasm-compilation-times` on the equal lab (two cold requests after the warm-up) saw the second cold request compile 0.4-1.3 s (wall) of TurboFan code per page with three creations and 2-51 ms with twelve. Load 4.5 at the start, 5.2-6.2 through the run. Plans on the paper lab after calibration: TTFT within 13.8% (dp ✓, under-predicted in all three repeats: 3.73 / 3.80 / 3.73 s against 3.22 / 3.19 / 3.28 s), 0.1% (even), 3.1% (heuristic) and 1.0% (single); median phase error 27.6% (dp ✗: its session creations 24-78% off and computes 13-43% slower than predicted), 9.1% (even), 5.3% (heuristic) and 17.2% (single ✗: a 10 ms warm-up 30% off and a 0.56 s creation predicted at 0.67 s); DP fastest (3.73 s against heuristic 4.54, even 5.20, single 6.46), 0.82x the next plan and 0.72x even ✓; measured ranking = predicted ✓. Six of the eight calibration goals hold (five in `e2e-s19-full`). During the prefill computes the renderers' thread pools now took 0-0.03 core (0.11-0.19 core in the slowest computes of `e2e-s19-full`). Decode on the equal lab: 4-page 24.4 / 21.3 / 18.3 tok/s against one page 23.0 / 24.4 / 51.5 (0.87 ✓ in this run); 37.6 ms per token against kernels 19.1 ms + hops 2.0 ms (x 1.79 ✗), cycles 29.8 ms (p10) to 73.5 ms (p90). Shard load / raw read 0.67 ✓ (stages 0.48-0.89). Longest cold main-thread task 167 ms ✗ (per cold request 54-167 ms: frames whose rendering took 37-156 ms of wall). API ✓ (-48 ms); failover 10 of 10 ✓.",
+    run: 'npm run bench -- --out bench/results/e2e-s20-creations.json',
+    render: e2eSection,
+  },
   'e2e-s19-full.json': {
     title: 'End to end, every part, session 19: the timeline drawn in a worker',
     about:
