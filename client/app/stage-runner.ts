@@ -217,11 +217,12 @@ export class StageController {
     for (const path of unwarmed) this.warmed.add(pathKey(path));
     // in the background, while the units download; a failure only costs the request the warm-up
     // on the plain runtime: the emulated one would stretch the warm-up runs too
-    // WebGPU needs each shader compiled once (no tier-up): a short prefill and two decode steps do it
+    // WebGPU needs each shader compiled once (no tier-up): a short prefill and two decode steps do it; its
+    // creations upload the weights each time, and the twelve creations were measured on wasm only: three
     const shape = {
       embeds: unwarmed.includes('embed'),
       hasHead: unwarmed.includes('head'),
-      ...(backend === 'webgpu' ? { prefillTokens: 16, decodeSteps: 2, sequences: 1 } : {}),
+      ...(backend === 'webgpu' ? { prefillTokens: 16, decodeSteps: 2, sequences: 1, creations: 3 } : {}),
     };
     const previous = this.warmUp;
     this.warmUpsPending++;
