@@ -1569,6 +1569,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s20-pooled-create.json': {
+    title: 'End to end, every part, session 20: one creation line for the whole session',
+    about:
+      "The whole `npm run bench` at commit d2019c2: on top of the twelve warm-up creations (the section below), calibration takes each device's creation fixed part from one Theil-Sen line through every device's creations, each scaled by its device's calibrated speed (planner/calibration.ts `sessionCreateFixedWork`): the one even calibration request gives each device one creation, which set a rate but no fixed part, so a dp stage of one layer was predicted several times too fast. Load 0.7 at the start, 4.9-5.3 at the end. Plans on the paper lab after calibration: TTFT within 8.7% (dp: 3.60 / 3.44 / 3.35 s against 3.11 / 3.14 / 3.22 s, still under-predicted in all three), 1.2% (even), 0.1% (heuristic) and 0.4% (single); median phase error 6.9% (dp), 6.2% (even), 9.7% (heuristic) and 27.8% (single ✗: four phases, the median of a 0.59 s creation predicted at 0.83 s (42%) and a 1.41 s compute predicted at 1.19 s (16%); its three runs 19%, 28%, 10%); DP fastest (3.44 s against heuristic 4.60, even 5.13, single 6.55), 0.75x the next plan and 0.67x even ✓; measured ranking = predicted ✓. Seven of the eight calibration goals hold (six in `e2e-s20-creations`). Replayed on seven saved lab runs (`npm run calibration-replay`), the pooled line moved dp's TTFT errors over 15% from 6 to 4 of 21 runs. Decode on the equal lab: 4-page 23.3 / 19.3 / 19.0 tok/s against one page 26.1 / 26.3 / 28.7 (0.73 ✗; 0.87 in `e2e-s20-creations` on the same decode code); 42.2 ms per token against kernels 20.8 ms + hops 1.2 ms (x 1.92 ✗), cycles 27.6 ms (p10) to 84.8 ms (p90). Shard load / raw read 0.65 ✓ (stages 0.49-0.90). Longest cold main-thread task 101 ms ✗ (per cold request 62-101 ms, frames whose rendering took 47-83 ms of wall). API ✓ (-14 ms); failover 10 of 10 ✓.",
+    run: 'npm run bench -- --out bench/results/e2e-s20-pooled-create.json',
+    render: e2eSection,
+  },
   'e2e-s20-creations.json': {
     title: 'End to end, every part, session 20: the warm-up creates its session twelve times',
     about:
