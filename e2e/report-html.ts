@@ -63,6 +63,9 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** Font size (px) of the T pred / TTFT labels: the layout sizes their rows from it. */
+const MARKER_FONT = 11;
+
 /** SVG Gantt chart of one run: per stage a predicted row above a measured row. */
 export function ganttSvg(run: PlanRun, width = 960): string {
   const lanes: LaneInput[] = run.stages.map((s) => ({
@@ -81,7 +84,7 @@ export function ganttSvg(run: PlanRun, width = 960): string {
     },
     measured: toPhaseInputs(run.timings[s.peerId] ?? []),
   }));
-  const L = layoutTimeline(lanes, run.metrics.ttft, { width, decodeSteps: 3 });
+  const L = layoutTimeline(lanes, run.metrics.ttft, { width, decodeSteps: 3, markerFont: MARKER_FONT });
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height + 8}" font-family="sans-serif" font-size="11">`,
@@ -117,9 +120,13 @@ export function ganttSvg(run: PlanRun, width = 960): string {
   for (const m of L.markers) {
     const color = m.kind === 'predicted-latency' ? '#9b51e0' : '#eb5757';
     parts.push(
-      `<line x1="${m.x}" y1="${L.axisY}" x2="${m.x}" y2="${L.height}" stroke="${color}" stroke-dasharray="4 3"/>`,
+      `<line x1="${m.x}" y1="${L.axisY}" x2="${m.x}" y2="${m.labelY + 2}" stroke="${color}" stroke-dasharray="4 3"/>`,
     );
-    parts.push(`<text x="${m.x + 3}" y="${L.height + 6}" fill="${color}">${escapeHtml(m.label)}</text>`);
+    // where the layout put the label: left or right of its line, on its own row when two would overlap
+    const x = m.anchor === 'start' ? m.x + 3 : m.x - 3;
+    parts.push(
+      `<text x="${x}" y="${m.labelY}" text-anchor="${m.anchor}" font-size="${MARKER_FONT}" fill="${color}">${escapeHtml(m.label)}</text>`,
+    );
   }
   parts.push('</svg>');
   return parts.join('\n');
