@@ -447,6 +447,25 @@ describe("session creation from one request: every device's creations on one lin
     expect(sessionCreateFixedWork(sameSize, speeds)).toBeNull();
   });
 
+  it("keeps the line to devices of one kind: a GPU's creations (uploads) do not move the CPU devices' fixed parts", () => {
+    // three WebGPU devices, 50x the FLOP/s, whose creations take 0.3 s + P / (100 MB/s) whatever their speed
+    const gpuPrior = prior.map((d) => ({ ...d, name: `${d.name}-gpu`, peakFlops: 50 * d.peakFlops }));
+    const gpuStages = samples.stages.map((st) => ({
+      ...st,
+      device: st.device + 3,
+      load: { ...st.load!, createSec: 0.3 + st.createBytes / 100e6 },
+    }));
+    const all = [...samples.stages, ...gpuStages];
+    const kinds = ['wasm', 'wasm', 'wasm', 'webgpu', 'webgpu', 'webgpu'];
+    const apart = calibrateDevices([...prior, ...gpuPrior], all, [], kinds);
+    const alone = calibrateDevices(prior, samples.stages, []);
+    for (const k of [0, 1, 2]) expect(apart[k]!.sessionCreateFixedSec).toBeCloseTo(alone[k]!.sessionCreateFixedSec, 9);
+    const mixed = calibrateDevices([...prior, ...gpuPrior], all, []);
+    expect(mixed.slice(0, 3).some((p, k) => rel(p!.sessionCreateFixedSec, alone[k]!.sessionCreateFixedSec) > 0.2)).toBe(
+      true,
+    );
+  });
+
   it('predicts every device creating a stage of another size: one layer, all eight', () => {
     const fit = calibrateDevices(prior, samples.stages, samples.hops).map((p) => p!);
     for (const [k, p] of fit.entries()) {

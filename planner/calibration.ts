@@ -236,20 +236,32 @@ export function fitLinks(
 
 /**
  * Every device's parameters from the samples of its recent requests (device indices into `devices`);
- * null for a device without samples (the planner keeps its profile).
+ * null for a device without samples (the planner keeps its profile). `kinds` (e.g. each device's backend)
+ * keeps the session's creation line to devices of one kind: a WebGPU creation uploads the weights to the
+ * GPU, a wasm one prepares them on the CPU, and their seconds scaled by peak FLOP/s are not one line.
  */
 export function calibrateDevices(
   devices: readonly DeviceProfile[],
   stages: readonly StageSample[],
   hops: readonly HopSample[],
+  kinds: readonly string[] = devices.map(() => ''),
 ): (CalibratedParams | null)[] {
   const links = fitLinks(devices, hops);
   const ownStages = devices.map((_, k) => stages.filter((s) => s.device === k));
   const first = devices.map((d, k) => fitDeviceStages(d, ownStages[k]));
-  // each device's speed as calibrated, then the session's creation line in FLOP
+  // each device's speed as calibrated, then per kind the session's creation line in FLOP
   const speeds = devices.map((d, k) => d.peakFlops * (first[k]?.computeScale ?? 1));
-  const fixedWork = sessionCreateFixedWork(stages, speeds);
+  const fixedWorkOf = new Map(
+    [...new Set(kinds)].map((kind) => [
+      kind,
+      sessionCreateFixedWork(
+        stages.filter((s) => kinds[s.device] === kind),
+        speeds,
+      ),
+    ]),
+  );
   return devices.map((device, k) => {
+    const fixedWork = fixedWorkOf.get(kinds[k]) ?? null;
     const d = fixedWork === null ? device : { ...device, sessionCreateFixedSec: fixedWork / speeds[k] };
     const own = fixedWork === null ? first[k] : fitDeviceStages(d, ownStages[k]);
     const hopped = hops.some((h) => h.from === k || h.to === k);

@@ -95,7 +95,12 @@ export class CalibrationStore {
         if (from !== undefined && dest !== undefined) hops.push({ ...h, from, to: dest });
       }
     }
-    return calibrateDevices(peers.map(profileDevice), stages, hops);
+    return calibrateDevices(
+      peers.map(profileDevice),
+      stages,
+      hops,
+      peers.map((p) => p.profile.backend),
+    );
   }
 
   /**
