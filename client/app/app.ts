@@ -18,7 +18,7 @@ import type { Effect } from './app-effects.ts';
 import type { AppEvent } from './app-events.ts';
 import { reduce } from './app-reducer.ts';
 import { HoldPoints } from './hold-points.ts';
-import { RenderPacer, type PacerStage } from './render-pacer.ts';
+import { RenderPacer } from './render-pacer.ts';
 import { initialState, snapshotOf, type Assignment, type AppState, type TandemSnapshot } from './app-state.ts';
 import { asTandemError } from './reducer-step.ts';
 import { AssignmentSignals } from './assignment-signals.ts';
@@ -101,9 +101,6 @@ export class App {
     },
   });
   private wakeListener: (() => void) | null = null;
-  /** the request this page's stage runs, and the one whose load and prefill it has not handed on yet */
-  private runningRequest: number | null = null;
-  private loadingRequest: number | null = null;
 
   /** The current state (immutable: a new object after every change). */
   get state(): AppState {
@@ -122,23 +119,7 @@ export class App {
    */
   changed(handedOver = false): void {
     const s = this.current;
-    const running = s.stage.state === 'running';
-    let stage: PacerStage = !running ? 'idle' : (s.assignment?.stages.length ?? 1) > 1 ? 'ring' : 'alone';
-    if (running && s.stage.requestId !== this.runningRequest) {
-      // a new request: this page's stage loads and prefills first (render-pacer.ts, 'loading')
-      this.runningRequest = s.stage.requestId;
-      this.loadingRequest = s.stage.requestId;
-    }
-    if (!running) this.runningRequest = null;
-    if (running && this.loadingRequest === s.stage.requestId) {
-      const out = s.outputs.find((o) => o.requestId === s.stage.requestId);
-      // it ends with this page's first hand-over, or (the last stage alone) its first token: drawn at once
-      const done = handedOver || (out?.tokenIds.length ?? 0) > 0;
-      stage = 'loading';
-      if (done) this.loadingRequest = null;
-      this.renderPacer.changed(stage, done);
-      return;
-    }
+    const stage = s.stage.state !== 'running' ? 'idle' : (s.assignment?.stages.length ?? 1) > 1 ? 'ring' : 'alone';
     this.renderPacer.changed(stage, handedOver);
   }
 

@@ -17,7 +17,6 @@ function pacer() {
     maxGapMs: 1000,
     ringMinGapMs: 1000,
     ringMaxGapMs: 2000,
-    loadingMaxGapMs: 5000,
   });
   return {
     p,
@@ -115,39 +114,5 @@ describe('RenderPacer', () => {
     expect(r.draws).toEqual([2, 1042]);
     r.advance(1);
     expect(r.draws).toEqual([2, 1042, 3042]);
-  });
-
-  it("while the page's stage loads and prefills, draws every loadingMaxGapMs; its hand-over draws at once", () => {
-    const r = pacer();
-    r.p.changed('idle', false);
-    r.advance(10);
-    expect(r.draws).toEqual([10]);
-    // Go: phases of this page and the others' reports come in, none draws
-    for (let t = 0; t < 40; t++) {
-      r.p.changed('loading', false);
-      r.advance(100);
-    }
-    expect(r.draws).toEqual([10]);
-    r.advance(1000); // 5000 ms after the last draw
-    expect(r.draws).toEqual([10, 5010]);
-    // the hand-over that ends the loading draws at the next frame, however soon after the last draw
-    r.p.changed('loading', false);
-    r.advance(300);
-    r.p.changed('loading', true);
-    r.advance(1);
-    expect(r.draws).toEqual([10, 5010, 5311]);
-  });
-
-  it("a ring stage's earlier fallback replaces the loading one", () => {
-    const r = pacer();
-    r.p.changed('loading', false);
-    r.advance(0); // never drawn: due at once
-    expect(r.draws).toEqual([0]);
-    r.p.changed('loading', false); // a fallback 5000 ms on
-    r.advance(100);
-    r.p.changed('ring', false); // the loading ended without a draw: the ring's fallback is due at 2000
-    expect(r.pendingTimers()).toBe(1);
-    r.advance(1900);
-    expect(r.draws).toEqual([0, 2000]);
   });
 });

@@ -15,12 +15,6 @@
  * drawing once a second, while one page alone decoded at the same rate either way (bench/results/
  * e2e-s14-decode-*.json; at other loads the ring's rate varies by a quarter from run to run). So a stage in a ring draws at most every `ringMinGapMs` (and, without
  * hand-overs, every `ringMaxGapMs`): the text on a device lending its CPU to the ring streams once a second.
- *
- * Until its stage has handed its prefill on (or, alone, sampled the first token), the page's stage is on the
- * request's critical path: it reads its units, creates its session and computes the prefill, and a frame then
- * shares the device's quota with that work. On the 0.4-core lab a frame of 5-20 ms of CPU took 40-170 ms of
- * wall there (every long task of a cold request), and took that CPU from the stage. So in that 'loading' stage
- * the view is drawn only every `loadingMaxGapMs`; the hand-over that ends it draws at once.
  */
 export interface RenderPacerOptions {
   /** draws the view (the page's listeners) */
@@ -38,18 +32,11 @@ export interface RenderPacerOptions {
   ringMaxGapMs?: number;
   /** while running: draws at most this far apart even without a hand-over, ms */
   maxGapMs?: number;
-  /** while this page's stage loads and prefills: draws at most this often, ms */
-  loadingMaxGapMs?: number;
 }
-
-/** What this page's stage is doing, as far as drawing goes (see the file's comment). */
-export type PacerStage = 'idle' | 'loading' | 'alone' | 'ring';
 
 export class RenderPacer {
   private frameRequested = false;
   private timer: unknown = null;
-  /** when the pending timer fires (this.now() clock) */
-  private timerDue = Infinity;
   private drawnAt = -Infinity;
   private readonly now: () => number;
   private readonly setTimer: (cb: () => void, ms: number) => unknown;
@@ -58,7 +45,6 @@ export class RenderPacer {
   private readonly ringMinGapMs: number;
   private readonly maxGapMs: number;
   private readonly ringMaxGapMs: number;
-  private readonly loadingMaxGapMs: number;
 
   constructor(private readonly opts: RenderPacerOptions) {
     this.now = opts.now ?? (() => performance.now());
@@ -68,35 +54,27 @@ export class RenderPacer {
     this.ringMinGapMs = opts.ringMinGapMs ?? 1000;
     this.maxGapMs = opts.maxGapMs ?? 1000;
     this.ringMaxGapMs = opts.ringMaxGapMs ?? 2000;
-    this.loadingMaxGapMs = opts.loadingMaxGapMs ?? 5000;
   }
 
   /**
    * The state changed. `stage`: this page's stage runs a request alone or as one stage of a ring, or runs
    * none; `handedOver`: the change is a step's output handed on (the ring's gap begins).
    */
-  changed(stage: PacerStage, handedOver: boolean): void {
+  changed(stage: 'idle' | 'alone' | 'ring', handedOver: boolean): void {
     if (this.frameRequested) return; // a draw is coming at the next frame: it shows this change too
     const since = this.now() - this.drawnAt;
-    const [minGap, maxGap] =
-      stage === 'ring'
-        ? [this.ringMinGapMs, this.ringMaxGapMs]
-        : stage === 'loading'
-          ? [0, this.loadingMaxGapMs]
-          : [this.minGapMs, this.maxGapMs];
+    const [minGap, maxGap] = stage === 'ring' ? [this.ringMinGapMs, this.ringMaxGapMs] : [this.minGapMs, this.maxGapMs];
     if (stage === 'idle' || (handedOver && since >= minGap)) {
       this.requestFrame();
       return;
     }
-    // a timer set in a slower stage (loading's 5 s) gives way to this stage's earlier one
-    const wait = Math.max(0, maxGap - since);
-    if (this.timer !== null && this.timerDue <= this.now() + wait) return;
-    if (this.timer !== null) this.clearTimer(this.timer);
-    this.timerDue = this.now() + wait;
-    this.timer = this.setTimer(() => {
-      this.timer = null;
-      this.requestFrame();
-    }, wait);
+    this.timer ??= this.setTimer(
+      () => {
+        this.timer = null;
+        this.requestFrame();
+      },
+      Math.max(0, maxGap - since),
+    );
   }
 
   private requestFrame(): void {
