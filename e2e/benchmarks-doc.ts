@@ -1569,6 +1569,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s20-loading-draws.json': {
+    title: "Decode on the device lab, session 20: no draws while a page's own stage loads (tried, reverted)",
+    about:
+      "The decode rows of `npm run bench` at commit 3e7c7df, since reverted: the render pacer drew a page at most every 5 s while its own stage read, created its session and prefilled, and at once when the stage handed its prefill on (or sampled the first token). Load 1.4 at the start, 3.2-4.9 at the end. Longest cold main-thread task 150 ms ✗ (per cold request 64-150 ms, 1-5 tasks over 50 ms) against 62-101 ms in `e2e-s20-pooled-create` and 54-167 ms in `e2e-s20-creations`: no better. Over 50 ms they came from every page, idle ones too: in the single-page runs the other three pages, which computed nothing, had 0-4 such tasks (up to 135 ms), and the stage's own page still had 1-2 (67-150 ms). So the change was reverted. Decode 4-page 21.6 / 19.4 / 15.8 tok/s against one page 27.8 / 27.2 / 26.7 (0.71 ✗); 45.7 ms per token against kernels 18.4 ms + hops 2.2 ms (x 2.22 ✗). Shard load / raw read 0.68 ✓.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s20-loading-draws.json',
+    render: e2eSection,
+  },
   'e2e-s20-pooled-create.json': {
     title: 'End to end, every part, session 20: one creation line for the whole session',
     about:
