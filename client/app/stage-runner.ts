@@ -217,8 +217,8 @@ export class StageController {
     for (const path of unwarmed) this.warmed.add(pathKey(path));
     // in the background, while the units download; a failure only costs the request the warm-up
     // on the plain runtime: the emulated one would stretch the warm-up runs too
-    // WebGPU needs each shader compiled once (no tier-up): a short prefill and two decode steps do it; its
-    // creations upload the weights each time, and the twelve creations were measured on wasm only: three
+    // WebGPU needs each shader compiled once (no tier-up): a short prefill and two decode steps do it. It
+    // keeps three creations: each one uploads the weights, and the twelve were measured on wasm only
     const shape = {
       embeds: unwarmed.includes('embed'),
       hasHead: unwarmed.includes('head'),
