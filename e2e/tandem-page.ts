@@ -208,7 +208,13 @@ export class TandemPage {
   }
 
   async screenshot(path: string): Promise<void> {
-    await this.page.screenshot({ path, fullPage: true });
+    // a full-page shot does not scroll: the cards below the viewport (content-visibility: auto) came out blank
+    const shown = await this.page.addStyleTag({ content: '.card { content-visibility: visible !important; }' });
+    try {
+      await this.page.screenshot({ path, fullPage: true });
+    } finally {
+      await shown.evaluate((el) => (el as Element).remove());
+    }
   }
 
   async close(): Promise<void> {
