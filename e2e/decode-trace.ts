@@ -1,5 +1,5 @@
 /**
- * `npm run bench:decode-trace -- [--pages K] [--preset tiny|demo|realistic] [--lab equal] [--cold [--cold-after N]] [--tokens N] [--label TEXT] [--out FILE] [--trace FILE]`
+ * `npm run bench:decode-trace -- [--pages K] [--plan even|single] [--preset tiny|demo|realistic] [--lab equal] [--cold [--cold-after N]] [--tokens N] [--label TEXT] [--out FILE] [--trace FILE]`
  *
  * Where a decode token's time goes in the page (issue 11, item 5), in real headless Chromium: K
  * pages (wasm) run an even K-stage plan (K = 1: one page, the whole model). The pages are unemulated pages
@@ -61,6 +61,11 @@ const OPTIONS = {
     arg: 'K',
     help: 'pages, an even K-stage plan (default 1: one page runs the whole model)',
   },
+  plan: {
+    type: 'string',
+    arg: 'M',
+    help: "even (default with 2 or more pages) or single: one page runs the model, the others idle,\nas in the bench's single-page rows",
+  },
   preset: { type: 'string', default: 'tiny', arg: 'P', help: 'seeded model: tiny (default), demo or realistic' },
   tokens: { type: 'string', default: '32', arg: 'N', help: 'greedy tokens of the measured request (default 32)' },
   lab: {
@@ -98,6 +103,12 @@ export async function main(argv: string[]): Promise<number> {
   const tokens = integerOption(values.tokens, '--tokens', 3, 1024);
   const lab = choiceOption(values.lab, '--lab', ['off', 'equal'] as const);
   const coldAfter = integerOption(values['cold-after'], '--cold-after', 0, 20);
+  const method: PlanMethod =
+    values.plan === undefined
+      ? k === 1
+        ? 'single'
+        : 'even'
+      : choiceOption(values.plan, '--plan', ['even', 'single'] as const);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const chromium = requireE2e('The decode trace', log);
   const model = await ensureModelFixture({ preset });
@@ -123,14 +134,15 @@ export async function main(argv: string[]): Promise<number> {
     await h.createSession('decode-trace');
     await h.openPeers(peers);
     await h.waitProfiled();
-    const method: PlanMethod = k === 1 ? 'single' : 'even';
+
     for (let i = 0; values.cold && i < coldAfter; i++) {
       const before = await h.plan(method, prompt.tokens);
       await h.waitCached(before);
       await h.go(before, prompt.text, 2); // a fresh plan: every stage loads again
     }
     const plan = await h.plan(method, prompt.tokens);
-    if (plan.stages.length !== k) log(`decode-trace: the ${method} plan has ${plan.stages.length} stages, not ${k}`);
+    if (plan.stages.length !== (method === 'single' ? 1 : k))
+      log(`decode-trace: the ${method} plan has ${plan.stages.length} stages, not ${k}`);
     await h.waitCached(plan);
     if (!values.cold) {
       await h.go(plan, prompt.text, 2); // cold: storage read, session create, tokenizer

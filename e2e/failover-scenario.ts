@@ -17,6 +17,7 @@
  */
 import { TandemError } from '../core/errors.ts';
 import type { Sampling, ServerMessage, ServerMessageOf, TimingEntry } from '../core/protocol.ts';
+import { DEFAULT_LIMITS } from '../signaling/coordinator.ts';
 import { GREEDY, Harness } from './harness.ts';
 import type { LabDevice } from './lab.ts';
 import type { ModelFixture } from './model-fixture.ts';
@@ -125,7 +126,9 @@ export class FailoverSession {
       // a closed tab is lost for the request at once (socket) or after the loss timeout; the session
       // itself forgets it only after this (roster entries of taken pages stay, disconnected, meanwhile)
       heartbeatTimeoutMs: 60_000,
-      lossTimeoutMs: 3_000, // the product's default: failover is what these runs measure
+      // the product's defaults: failover is what these runs measure
+      lossTimeoutMs: DEFAULT_LIMITS.lossTimeoutMs,
+      stallTimeoutMs: DEFAULT_LIMITS.stallTimeoutMs,
       serverArgs: o.serverArgs,
       log: o.log,
       verboseServer: o.verboseServer,

@@ -51,6 +51,8 @@ export interface HarnessOptions {
   heartbeatTimeoutMs?: number;
   /** Silence during a request that marks a stage lost, ms (server default 3000; here 30 000 unless given). */
   lossTimeoutMs?: number;
+  /** A stage whose page answers pings but sends nothing this long is lost, ms (server default 15 000; here 120 000 unless given). */
+  stallTimeoutMs?: number;
   /** Extra arguments for signaling/main.ts. */
   serverArgs?: string[];
   /** Progress lines (default: none). */
@@ -176,6 +178,10 @@ export class Harness {
           // a lost stage (failover); tests of failover itself pass the product's 3 s.
           '--loss-timeout-ms',
           String(opts.lossTimeoutMs ?? 30_000),
+          // ... and a page whose main thread a cold start blocks for long (WebGPU on SwiftShader under CI's
+          // load) for a frozen tab: a CI run failed over a stage that was only slow
+          '--stall-timeout-ms',
+          String(opts.stallTimeoutMs ?? Math.max(120_000, opts.lossTimeoutMs ?? 0)),
           ...(opts.serverArgs ?? []),
         ],
         cwd: root,
@@ -438,6 +444,10 @@ export class Harness {
       timings,
       clocks: this.collectClocks(requestId, mark),
       finishReason: done.finishReason ?? null,
+      failover: this.driver.log
+        .slice(mark)
+        .filter((m) => (m.type === 'stage-lost' || m.type === 'repair') && m.requestId === requestId)
+        .map((m) => JSON.stringify(m)),
     };
   }
 

@@ -140,6 +140,8 @@ export interface PlanRun {
    */
   clocks?: Record<string, number | null>;
   finishReason: 'eos' | 'max-tokens' | 'error' | 'cancelled' | null;
+  /** The request's failover messages (stage-lost, repair) as JSON, oldest first: empty when no stage was lost. */
+  failover?: string[];
   screenshot?: string;
 }
 

@@ -141,6 +141,8 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
         expect(plan.stages.length).toBeGreaterThan(1);
         await h.waitCached(plan);
         const run = await h.go(plan, PROMPT, NEW_TOKENS);
+        // the plan's pages ran it to the end (a failover would move stages: the checks below would not hold)
+        expect(run.failover, 'failover messages').toEqual([]);
         const splitRef = await nodeRunnerTokens({
           packageDir: model.packageDir,
           prompt: PROMPT,
@@ -159,7 +161,17 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           const page = h.pages.find((p) => p.spec.name === s.displayName)!;
           const log = page.consoleText();
           // ... and the page says so to the person in front of it
-          const stageLine = await page.page.locator('p.stage-state').innerText();
+          // (a CI run once found no stage line here: the failure says what the card showed instead)
+          const stageLine = await page.page
+            .locator('p.stage-state')
+            .innerText()
+            .catch(async (e: unknown) => {
+              const card = await page.page
+                .locator('#stage')
+                .innerText({ timeout: 5_000 })
+                .catch((why: unknown) => `(unreadable: ${String(why).split('\n')[0]})`);
+              throw new Error(`${page.spec.name} shows no stage line; its stage card reads: ${card}`, { cause: e });
+            });
           expect(stageLine, page.spec.name).toContain(
             page.spec.ringOnMain ? 'on the main thread' : 'in the inference worker',
           );

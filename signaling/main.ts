@@ -29,6 +29,8 @@ const USAGE = `usage: npm start -- [options]
   --heartbeat-timeout-ms N  drop a silent page after N ms (default ${DEFAULT_LIMITS.heartbeatTimeoutMs})
   --loss-timeout-ms N   a stage silent for N ms during a request is lost for it and the request
                         fails over to the other pages (default ${DEFAULT_LIMITS.lossTimeoutMs}; docs/failover.md)
+  --stall-timeout-ms N  a stage whose socket still answers pings but whose page sends nothing for N ms
+                        (a frozen tab) is lost too (default ${DEFAULT_LIMITS.stallTimeoutMs}; at least --loss-timeout-ms)
   --no-spares           do not ask idle pages to keep a warm copy of the stage whose loss would cost
                         most (spares make a repair skip that stage's download; docs/failover.md)
   --join-burst N        joins per client address at once (default ${DEFAULT_LIMITS.joinRate.burst}; refills ${DEFAULT_LIMITS.joinRate.perSecond}/s)
@@ -108,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
       tokens: { type: 'string' },
       'heartbeat-timeout-ms': { type: 'string' },
       'loss-timeout-ms': { type: 'string' },
+      'stall-timeout-ms': { type: 'string' },
       'no-spares': { type: 'boolean' },
       'join-burst': { type: 'string' },
       'api-key': { type: 'string' },
@@ -137,6 +140,14 @@ async function main(argv: string[]): Promise<number> {
     DEFAULT_LIMITS.lossTimeoutMs,
     2 * DEFAULT_LIMITS.requestHeartbeatIntervalMs,
     600_000,
+  );
+  // a stall is a page that still answers pings: it cannot be judged sooner than a silent one
+  const stallTimeoutMs = intArg(
+    values['stall-timeout-ms'],
+    'stall-timeout-ms',
+    Math.max(DEFAULT_LIMITS.stallTimeoutMs, lossTimeoutMs),
+    lossTimeoutMs,
+    3_600_000,
   );
   const joinBurst = intArg(values['join-burst'], 'join-burst', DEFAULT_LIMITS.joinRate.burst, 1, 100_000);
   const queueDepth = intArg(values['api-queue-depth'], 'api-queue-depth', DEFAULT_LIMITS.queueDepth, 1, 1000);
@@ -178,6 +189,7 @@ async function main(argv: string[]): Promise<number> {
     limits: {
       heartbeatTimeoutMs,
       lossTimeoutMs,
+      stallTimeoutMs,
       heartbeatIntervalMs: Math.min(DEFAULT_LIMITS.heartbeatIntervalMs, Math.floor(heartbeatTimeoutMs / 4)),
       joinRate: { ...DEFAULT_LIMITS.joinRate, burst: joinBurst },
       queueDepth,

@@ -18,7 +18,7 @@ import type { Effect } from './app-effects.ts';
 import type { AppEvent } from './app-events.ts';
 import { reduce } from './app-reducer.ts';
 import { HoldPoints } from './hold-points.ts';
-import { RenderPacer } from './render-pacer.ts';
+import { frameOrTimeout, RenderPacer } from './render-pacer.ts';
 import { initialState, snapshotOf, type Assignment, type AppState, type TandemSnapshot } from './app-state.ts';
 import { asTandemError } from './reducer-step.ts';
 import { AssignmentSignals } from './assignment-signals.ts';
@@ -33,6 +33,8 @@ export type { GoRequest, PlanRequest } from './app-events.ts';
 const HOST_KEY = 'tandem.host';
 /** localStorage key of the device name. */
 const NAME_KEY = 'tandem.name';
+/** A draw waits at most this long (ms) for an animation frame (render-pacer.ts frameOrTimeout). */
+const FRAME_FALLBACK_MS = 1000;
 
 function defaultName(): string {
   const ua = navigator.userAgent;
@@ -96,7 +98,7 @@ export class App {
     },
     frame: (cb) => {
       if (typeof requestAnimationFrame === 'function' && document.visibilityState === 'visible')
-        requestAnimationFrame(cb);
+        frameOrTimeout(cb, FRAME_FALLBACK_MS, (f) => requestAnimationFrame(f));
       else setTimeout(cb, 0);
     },
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/manual-clock.ts';
-import { RenderPacer } from './render-pacer.ts';
+import { frameOrTimeout, RenderPacer } from './render-pacer.ts';
 
 /** A pacer on a hand-driven clock: frames and timers run only when the test says so. */
 function pacer() {
@@ -114,5 +114,36 @@ describe('RenderPacer', () => {
     expect(r.draws).toEqual([2, 1042]);
     r.advance(1);
     expect(r.draws).toEqual([2, 1042, 3042]);
+  });
+});
+
+describe('frameOrTimeout', () => {
+  it('runs at the frame when one comes, at the timer when none does, and never twice', () => {
+    const clock = new ManualClock();
+    const frames: (() => void)[] = [];
+    const runs: number[] = [];
+    frameOrTimeout(
+      () => runs.push(clock.now()),
+      1000,
+      (cb) => frames.push(cb),
+      clock.setTimer,
+      clock.clearTimer,
+    );
+    clock.advance(16);
+    frames.shift()!();
+    clock.advance(2000);
+    expect(runs).toEqual([16]); // the frame's; the timer was cleared
+
+    frameOrTimeout(
+      () => runs.push(clock.now()),
+      1000,
+      (cb) => frames.push(cb),
+      clock.setTimer,
+      clock.clearTimer,
+    );
+    clock.advance(1000);
+    expect(runs).toEqual([16, 3016]); // no frame came: the timer drew
+    frames.shift()!(); // the late frame changes nothing
+    expect(runs).toEqual([16, 3016]);
   });
 });

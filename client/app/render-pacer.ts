@@ -90,3 +90,27 @@ export class RenderPacer {
     });
   }
 }
+
+/**
+ * Runs `cb` once, at the next animation frame or after `fallbackMs`, whichever comes first. A browser
+ * produces no frames for a window it thinks unseen (occluded, minimised, a headless compositor behind on
+ * its work) while the page still says 'visible'; without the timer the view's text would stay as it was
+ * until frames come back, though the state moved on.
+ */
+export function frameOrTimeout(
+  cb: () => void,
+  fallbackMs: number,
+  requestFrame: (cb: () => void) => unknown,
+  setTimer: (cb: () => void, ms: number) => unknown = (f, ms) => setTimeout(f, ms),
+  clearTimer: (t: unknown) => void = (t) => clearTimeout(t as ReturnType<typeof setTimeout>),
+): void {
+  let done = false;
+  const run = () => {
+    if (done) return;
+    done = true;
+    clearTimer(timer);
+    cb();
+  };
+  const timer = setTimer(run, fallbackMs);
+  requestFrame(run);
+}
