@@ -21,6 +21,7 @@ import {
   tbfBurstBytes,
   type Lab,
 } from './lab.ts';
+import { isRenderer, LAB_UI_NICE } from './lab-ui-priority.ts';
 import { startServerInNetwork, type ServerProcess } from './server-process.ts';
 
 const ready = prepareE2e();
@@ -140,6 +141,29 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
         if (existsSync(`/proc/${pid}`))
           expect(group.has(pid), `pid ${pid} of device ${i}'s namespace is in its group`).toBe(true);
     });
+  });
+
+  it("raises each renderer's main thread to Chromium's display priority, and none of its other threads", async () => {
+    const page = devices[1].context.pages()[0] ?? (await devices[1].context.newPage());
+    await page.goto(`${lab.devices[1].serverUrl}/__e2e/smoke.html`);
+    // a dedicated worker: a thread of the renderer that stays at the default
+    await page.evaluate(() => {
+      (globalThis as { keep?: Worker }).keep = new Worker(
+        URL.createObjectURL(new Blob(['setInterval(() => {}, 1000)'], { type: 'text/javascript' })),
+      );
+    });
+    const niceOf = (pid: number, tid: number) =>
+      Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+    const renderers = () => lab.devices[1].pids().filter((pid) => isRenderer(pid));
+    // the lab's watch looks every 500 ms
+    await expect.poll(() => renderers().map((pid) => niceOf(pid, pid)), { timeout: 10_000 }).toContain(LAB_UI_NICE);
+    for (const pid of renderers()) {
+      if (niceOf(pid, pid) !== LAB_UI_NICE) continue;
+      const workers = readdirSync(`/proc/${pid}/task`)
+        .map(Number)
+        .filter((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('DedicatedWorker'));
+      for (const tid of workers) expect(niceOf(pid, tid), `worker thread ${tid}`).toBe(0);
+    }
   });
 
   it('shapes each link both ways and keeps forwarded traffic off the host', () => {

@@ -30,6 +30,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TandemError } from '../core/errors.ts';
+import { labUiNice, raiseRendererMainThreads } from './lab-ui-priority.ts';
 import { createPrivateNetwork, deleteNamespace, ensureIproute2, shellQuote, type PrivateNetwork } from './netns.ts';
 
 /** What a lab device is given: CPU share and link rates (its storage cap stays the page's ?emulate=). */
@@ -178,10 +179,12 @@ export function createLab(
   const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const inHub = (...args: string[]) => run(ip, 'netns', 'exec', hub.name, ...args);
   let destroyed = false;
+  let uiWatch: ReturnType<typeof setInterval> | null = null;
   const destroy = () => {
     if (destroyed) return;
     destroyed = true;
     process.off('exit', destroy);
+    if (uiWatch !== null) clearInterval(uiWatch);
     for (const ns of namespaces) deleteNamespace(ip, ns);
     removeGroupTree(groupRoot);
     rmSync(wrapperDir, { recursive: true, force: true });
@@ -278,6 +281,12 @@ export function createLab(
     mkdirSync(serverCgroup);
     writeFileSync(join(serverCgroup, 'cpu.shares'), String(LAB_CPU_SHARES));
     const admitServer = (pid: number) => writeFileSync(join(serverCgroup, 'cgroup.procs'), String(pid));
+    // each renderer a device's browser starts gets its main thread raised (lab-ui-priority.ts), within a second
+    const uiNice = labUiNice();
+    if (uiNice !== 0) {
+      uiWatch = setInterval(() => devices.forEach((d) => raiseRendererMainThreads(d.pids(), uiNice)), 500);
+      uiWatch.unref();
+    }
     return { hub, devices, destroy, admitServer, serverCgroup };
   } catch (err) {
     destroy();
