@@ -1569,6 +1569,20 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s21-ui-nice8.json': {
+    title: "Decode on the device lab, session 21: each page's main thread at Chromium's display priority",
+    about:
+      "The decode rows of `npm run bench` at commit 3c84d63, right after `e2e-s21-ui-nice0` (the same code with the new lab setting off): the lab raises the main thread of each device's foreground renderer to nice -8, the priority Chromium gives its own compositor threads (e2e/lab-ui-priority.ts), inside the device's unchanged 0.4-core quota. Load 2.2 at the start, 3.9 at the end. Longest cold main-thread task 123 ms ✗, per cold request 77 / 70 / 123 ms (even) and 66 / 87 / 52 ms (single), 26 tasks over 50 ms in the six requests, against 84 / 66 / 122 and 143 / 170 / 207 ms and 36 tasks with the setting off: the single-page requests gained most, the 4-stage ones did not change. What is left are frames (our draw and Blink's style, layout and paint) of 50-123 ms of wall; a Chrome trace of a cold single request (`bench:decode-trace --plan single --cold`, load 8) still showed main-thread tasks of 7-15 ms of CPU taking 110-210 ms. Decode 4-page 17.6 / 18.1 / 21.0 tok/s against one page 22.3 / 24.3 / 32.4 (0.74 ✗; 0.77 with the setting off); 43.6 ms per token against kernels 19.8 ms + hops 2.8 ms (x 1.92 ✗; 1.63 off). Shard load / raw read 0.63 ✓ (0.91 off). The decode figures moved within their usual run-to-run spread.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s21-ui-nice8.json',
+    render: e2eSection,
+  },
+  'e2e-s21-ui-nice0.json': {
+    title: 'Decode on the device lab, session 21: main threads as Chromium leaves them (A/B baseline)',
+    about:
+      "The decode rows of `npm run bench` at commit 3c84d63 with `TANDEM_LAB_UI_NICE=0`: each device's renderer main thread at the priority Chromium gives it (nice 0 in front), as in every lab run before session 21, competing with the page's inference worker on equal terms for the device's quota. Load 1.5 at the start, 2.3 at the end. Longest cold main-thread task 207 ms ✗ (even 84 / 66 / 122 ms, single 143 / 170 / 207 ms; 36 tasks over 50 ms). Decode 4-page 24.1 / 21.2 / 11.7 tok/s against one page 22.1 / 27.4 / 30.9 (0.77 ✗); 39.7 ms per token against kernels 18.8 ms + hops 5.6 ms (x 1.63 ✗). Shard load / raw read 0.91 ✓.",
+    run: 'TANDEM_LAB_UI_NICE=0 npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s21-ui-nice0.json',
+    render: e2eSection,
+  },
   'e2e-s20-loading-draws.json': {
     title: "Decode on the device lab, session 20: no draws while a page's own stage loads (tried, reverted)",
     about:
