@@ -122,25 +122,21 @@ describe('frameOrTimeout', () => {
     const clock = new ManualClock();
     const frames: (() => void)[] = [];
     const runs: number[] = [];
-    frameOrTimeout(
-      () => runs.push(clock.now()),
-      1000,
-      (cb) => frames.push(cb),
-      clock.setTimer,
-      clock.clearTimer,
-    );
+    const draw = () =>
+      frameOrTimeout(
+        () => runs.push(clock.now()),
+        1000,
+        (cb) => frames.push(cb),
+        clock.setTimer,
+        clock.clearTimer,
+      );
+    draw();
     clock.advance(16);
     frames.shift()!();
     clock.advance(2000);
     expect(runs).toEqual([16]); // the frame's; the timer was cleared
 
-    frameOrTimeout(
-      () => runs.push(clock.now()),
-      1000,
-      (cb) => frames.push(cb),
-      clock.setTimer,
-      clock.clearTimer,
-    );
+    draw();
     clock.advance(1000);
     expect(runs).toEqual([16, 3016]); // no frame came: the timer drew
     frames.shift()!(); // the late frame changes nothing
