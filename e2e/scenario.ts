@@ -103,7 +103,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
     // onnxruntime-web wasm compile, V8's tier-up, the tokenizer load) are not charged to whichever plan runs
     // first: on the lab a page's first two requests computed 2-3x slower per layer than later ones, so there
     // are as many as the server's calibration treats as warm-up (WARM_UP_REQUESTS).
-    // Every measured request is still a cold start: units read from IndexedDB into fresh sessions.
+    // Every measured request is still a cold start: units read from the browser's storage into fresh sessions.
     for (let i = 1; i <= WARM_UP_REQUESTS; i++) {
       const warm = await h.plan('even', prompt.tokens);
       await ready(warm);
@@ -204,7 +204,7 @@ export async function runPlanComparison(o: ComparisonOptions): Promise<DemoRepor
           ? 'Each page is a lab device: its own headless Chromium in its own network namespace (links shaped by tc tbf) and CPU control group (quota = its share of a core), plus its ?emulate= storage read cap; the planner used the profiles the pages measured there.'
           : "All pages run in ONE headless Chromium on this machine; heterogeneity is emulated (Chromium CPU throttling through the DevTools protocol, and each page's ?emulate= storage read cap), and the planner used the profiles the pages measured under that emulation.",
         ...refused,
-        'Every request is a cold start: each stage reads its units from IndexedDB and creates a fresh onnxruntime-web session on "go". Timings are per page, from the server\'s send of the start message (each page\'s clock through its heartbeat clock offset).',
+        "Every request is a cold start: each stage reads its units from the browser's storage (origin private file system files where the browser has them, IndexedDB otherwise) and creates a fresh onnxruntime-web session on \"go\". Timings are per page, from the server's send of the start message (each page's clock through its heartbeat clock offset).",
         `${WARM_UP_REQUESTS} unreported warm-up requests (even plan, 1 token) run first, so that per-page one-time costs (wasm compile, V8 tier-up, tokenizer load) do not land on the calibration or the first plan measured.`,
         'Then one calibration request (a fresh even plan, from cold): the server refits every page from its timings, and each plan after it is made, and predicted, with the refitted parameters (each run refits again). "before" is the same plan predicted from the pages\' profiles alone.',
         ...(repeats > 1
