@@ -262,11 +262,13 @@ export class StageController {
         import('../runtime/stage-warmup.ts'),
         import('../runtime/browser-runtime.ts'),
       ]);
+      const t0 = performance.now();
       await rehearseStageCreation(createBrowserRuntime(), manifest, backend, {
         layers: a.layers,
         embeds: a.embeds,
         hasHead: a.hasHead,
       });
+      console.info(`[tandem] stage: rehearsed the creation of ${key} in ${Math.round(performance.now() - t0)} ms`);
     })()
       .catch(() => undefined) // a failure only leaves the request its first creation
       .finally(() => this.warmUpsPending--);
