@@ -134,15 +134,15 @@ export async function main(argv: string[]): Promise<number> {
     await h.createSession('decode-trace');
     await h.openPeers(peers);
     await h.waitProfiled();
-
     for (let i = 0; values.cold && i < coldAfter; i++) {
       const before = await h.plan(method, prompt.tokens);
       await h.waitCached(before);
       await h.go(before, prompt.text, 2); // a fresh plan: every stage loads again
     }
     const plan = await h.plan(method, prompt.tokens);
-    if (plan.stages.length !== (method === 'single' ? 1 : k))
-      log(`decode-trace: the ${method} plan has ${plan.stages.length} stages, not ${k}`);
+    const wanted = method === 'single' ? 1 : k;
+    if (plan.stages.length !== wanted)
+      log(`decode-trace: the ${method} plan has ${plan.stages.length} stages, not ${wanted}`);
     await h.waitCached(plan);
     if (!values.cold) {
       await h.go(plan, prompt.text, 2); // cold: storage read, session create, tokenizer

@@ -179,7 +179,7 @@ export class Harness {
           '--loss-timeout-ms',
           String(opts.lossTimeoutMs ?? 30_000),
           // ... and a page whose main thread a cold start blocks for long (WebGPU on SwiftShader under CI's
-          // load) for a frozen tab: a CI run failed over a stage that was only slow
+          // load) for a frozen tab: most likely what failed a CI run over a stage that was only slow
           '--stall-timeout-ms',
           String(opts.stallTimeoutMs ?? Math.max(120_000, opts.lossTimeoutMs ?? 0)),
           ...(opts.serverArgs ?? []),
