@@ -1367,6 +1367,92 @@ function computeProfileSection(json: unknown): string {
   ].join('\n\n');
 }
 
+const webgpuNode = z.object({
+  date: z.string(),
+  machine: z.object({ cpus: z.number(), cpuModel: z.string(), node: z.string() }),
+  loadAverage: z.object({ before: z.number(), after: z.number() }),
+  method: z.string(),
+  adapter: z.object({ vendor: z.string(), description: z.string(), features: z.array(z.string()) }),
+  fidelity: z.array(
+    z.object({
+      dtype: z.string(),
+      f16Matmul: z.boolean(),
+      maxAbsDiff: z.number().nullable(),
+      tolerance: z.number(),
+      ok: z.boolean(),
+      note: z.string().optional(),
+    }),
+  ),
+  speed: z.array(
+    z.object({
+      shape: z.string(),
+      variant: z.string(),
+      weightBytes: z.number(),
+      createMs: z.number().optional(),
+      prefillTokens: z.number(),
+      prefillMs: z.number().optional(),
+      decodeMsMedian: z.number().optional(),
+      tokensPerSec: z.number().optional(),
+      decodeSteps: z.number(),
+      tokensMatchingReference: z.number().optional(),
+      error: z.string().optional(),
+    }),
+  ),
+});
+
+function webgpuNodeSection(json: unknown): string {
+  const d = webgpuNode.parse(json);
+  const hostKv = new Map(
+    d.speed.filter((r) => r.variant === 'fp32-host-kv').map((r) => [r.shape, r.decodeMsMedian ?? null]),
+  );
+  return [
+    machineLine(
+      d.date,
+      `${d.adapter.description || d.adapter.vendor} through Dawn's Node binding (host: ${d.machine.cpus} × ${d.machine.cpuModel}, Node ${d.machine.node})`,
+      `load average ${formatNumber(d.loadAverage.before)} before, ${formatNumber(d.loadAverage.after)} after (1 min); adapter features: ${d.adapter.features.join(', ')}`,
+    ),
+    `Method: ${d.method}.`,
+    table(
+      ['package', 'max abs logits error vs fp64', 'tolerance', 'result'],
+      d.fidelity.map((r) => [
+        `${r.dtype}${r.f16Matmul ? ' (fp16 matmuls)' : ''}`,
+        r.maxAbsDiff,
+        r.tolerance,
+        r.note ?? (r.ok ? 'ok' : 'FAIL'),
+      ]),
+    ),
+    table(
+      [
+        'model',
+        'variant',
+        'weights MB',
+        'create ms',
+        'prefill ms',
+        'decode ms/token',
+        'tok/s',
+        'read-back / kept KV decode',
+        'tokens as fp64 reference',
+      ],
+      d.speed.map((r) => {
+        const back = hostKv.get(r.shape);
+        return r.error !== undefined
+          ? [r.shape, r.variant, r.weightBytes / 1e6, `failed: ${r.error}`, null, null, null, null, null]
+          : [
+              r.shape,
+              r.variant,
+              r.weightBytes / 1e6,
+              r.createMs,
+              r.prefillMs,
+              r.decodeMsMedian,
+              r.tokensPerSec,
+              r.variant === 'fp32-gpu-kv' && back != null && r.decodeMsMedian ? back / r.decodeMsMedian : null,
+              r.tokensMatchingReference === undefined ? null : `${r.tokensMatchingReference}/${r.decodeSteps + 1}`,
+            ];
+      }),
+    ),
+  ].join('\n\n');
+}
+
 function machineLine(date: string, machine: string, load: string): string {
   return `Recorded ${date} on ${machine}; ${load}.`;
 }
@@ -1987,6 +2073,13 @@ const SECTIONS: Record<string, Section> = {
       "How well each compute profile predicts a real stage's prefill: the planner's layer FLOPs / (c* U(t)) from the old JS matmul and from the runtime sweep (MatMul blocks, or real stage layers) on onnxruntime-node and -web wasm, divided by the measured prefill. 1 is a perfect prediction.",
     run: 'npm run bench:compute [-- --shape qwen3-0.6b|demo --out FILE]',
     render: computeProfileSection,
+  },
+  'webgpu-node-h200.json': {
+    title: 'Stage sessions on a real GPU (`bench:webgpu-node`)',
+    about:
+      "The page's WebGPU runtime (client/runtime/ort-web.ts on onnxruntime-web) on a lent NVIDIA H200, through Dawn's Node binding (no browser there). Fidelity: the tiny model in two stages against the fp64 reference. Speed: one whole-model stage, a 256-token prefill and 32 greedy steps, with the KV cache kept as GPU buffers (what the page does) and read back every step (what it did before). This machine has no GPU: the figures come from the one session that was lent one.",
+    run: 'npm run bench:webgpu-node -- --dawn DIR --out bench/results/webgpu-node-h200.json',
+    render: webgpuNodeSection,
   },
   'compute-profile-demo.json': {
     title: 'Compute profiles against a real stage, demo layer shape',

@@ -11,9 +11,12 @@
  * takes the locally served wasm URL (the page passes a vite `?url` import, see browser-runtime.ts) and
  * `applyWasmPaths` re-applies it before every session and after transformers.js is imported.
  *
- * Backend choice (`chooseBackend`): WebGPU when the browser has an adapter and the package dtype works on
- * it (fp16 needs the 'shader-f16' feature: without it the JSEP backend returns zeros silently and the
- * native one throws), else wasm. The choice comes with a sentence saying why, for the UI and the report.
+ * Backend choice (`chooseBackend`): WebGPU when the browser has an adapter, else wasm. A package's dtype does
+ * not narrow it: the stage graph casts fp16 weights to fp32 once at session creation (stage-graph.ts
+ * `f16Matmul` off), so no shader runs in float16 and an adapter without 'shader-f16' runs fp16 packages
+ * too (checked against the fp64 reference on SwiftShader and on an NVIDIA H200 through Dawn, neither of
+ * which offers shader-f16: e2e/webgpu-node-check.ts, bench/results/webgpu-node-h200.json). The choice
+ * comes with a sentence saying why, for the UI and the report.
  *
  * In the page's inference worker, wasm sessions run on 'onnxruntime-web/wasm' instead (`cpuWasmUrl`): the
  * CPU-only build without asyncify, which the wasm kernels do not need and which slowed them several
@@ -55,7 +58,7 @@ export interface OrtWebOptions {
 
 export interface BackendChoice {
   backend: ExecutionBackend;
-  /** Why this backend, in words for the UI ("WebGPU adapter lacks shader-f16; fp16 package runs on wasm"). */
+  /** Why this backend, in words for the UI ("the browser offered no WebGPU adapter. Running on wasm (CPU)."). */
   reason: string;
   /** Adapter description when WebGPU was probed and found. */
   adapter?: {
@@ -112,10 +115,6 @@ export async function chooseBackend(
     isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter),
     shaderF16,
   };
-  if (dtype === 'fp16' && !shaderF16) {
-    const choice = unavailable("the WebGPU adapter lacks 'shader-f16', which fp16 weights need.");
-    return { ...choice, adapter: described };
-  }
   if (pinDevice) {
     try {
       await pinWebGpuDevice(adapter);
@@ -126,7 +125,7 @@ export async function chooseBackend(
   const what = described.description || described.vendor || 'WebGPU adapter';
   return {
     backend: 'webgpu',
-    reason: `WebGPU (${what}${described.isFallbackAdapter ? ', software fallback' : ''})${dtype === 'fp16' ? ' with shader-f16' : ''}.`,
+    reason: `WebGPU (${what}${described.isFallbackAdapter ? ', software fallback' : ''})${dtype === 'fp16' ? `; fp16 weights cast to fp32 at load${shaderF16 ? '' : " (no 'shader-f16' needed)"}` : ''}.`,
     adapter: described,
   };
 }

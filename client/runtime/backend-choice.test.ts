@@ -1,0 +1,58 @@
+/**
+ * chooseBackend (ort-web.ts) against stand-in navigator.gpu objects: which backend a stage gets for what
+ * the browser offers. Whether fp16 packages really run without 'shader-f16' is checked on real adapters
+ * by shards/stage-graph.webgpu.test.ts (SwiftShader) and e2e/webgpu-node-check.ts (a GPU).
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { chooseBackend } from './ort-web.ts';
+
+function adapter(features: string[]) {
+  return {
+    features: new Set(features),
+    info: { vendor: 'acme', architecture: 'x', description: 'Acme GPU' },
+    limits: {},
+  };
+}
+
+function offer(gpu: unknown): void {
+  vi.stubGlobal('navigator', gpu === undefined ? {} : { gpu });
+}
+
+describe('chooseBackend', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  it('runs an fp16 package on WebGPU without shader-f16 (its weights are cast to fp32 at load)', async () => {
+    offer({ requestAdapter: () => Promise.resolve(adapter([])) });
+    const choice = await chooseBackend('fp16', undefined, false);
+    expect(choice.backend).toBe('webgpu');
+    expect(choice.reason).toContain("no 'shader-f16' needed");
+    expect(choice.adapter?.shaderF16).toBe(false);
+  });
+
+  it('says so when the adapter has shader-f16', async () => {
+    offer({ requestAdapter: () => Promise.resolve(adapter(['shader-f16'])) });
+    const choice = await chooseBackend('fp16', undefined, false);
+    expect(choice.backend).toBe('webgpu');
+    expect(choice.adapter?.shaderF16).toBe(true);
+    expect(choice.reason).not.toContain('needed');
+  });
+
+  it('falls back to wasm, with the reason, when there is no adapter or no WebGPU', async () => {
+    offer({ requestAdapter: () => Promise.resolve(null) });
+    expect(await chooseBackend('fp32', undefined, false)).toMatchObject({
+      backend: 'wasm',
+      reason: expect.stringContaining('no WebGPU adapter') as unknown,
+    });
+    offer(undefined);
+    expect((await chooseBackend('fp32', undefined, false)).reason).toContain('navigator.gpu is missing');
+  });
+
+  it('refuses a forced WebGPU that cannot work, and honours a forced wasm', async () => {
+    offer({ requestAdapter: () => Promise.resolve(null) });
+    await expect(chooseBackend('fp32', 'webgpu', false)).rejects.toMatchObject({ code: 'webgpu-unavailable' });
+    offer({ requestAdapter: () => Promise.resolve(adapter(['shader-f16'])) });
+    expect((await chooseBackend('fp16', 'wasm', false)).backend).toBe('wasm');
+  });
+});
