@@ -6,10 +6,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { chooseBackend } from './ort-web.ts';
 
-function adapter(features: string[]) {
+function adapter(features: string[], isFallbackAdapter = false) {
   return {
     features: new Set(features),
-    info: { vendor: 'acme', architecture: 'x', description: 'Acme GPU' },
+    info: { vendor: 'acme', architecture: 'x', description: 'Acme GPU', isFallbackAdapter },
     limits: {},
   };
 }
@@ -47,6 +47,23 @@ describe('chooseBackend', () => {
     });
     offer(undefined);
     expect((await chooseBackend('fp32', undefined, false)).reason).toContain('navigator.gpu is missing');
+  });
+
+  it('leaves a software fallback adapter to an explicit ?backend=webgpu', async () => {
+    offer({ requestAdapter: () => Promise.resolve(adapter([], true)) });
+    const auto = await chooseBackend('fp32', undefined, false);
+    expect(auto.backend).toBe('wasm');
+    expect(auto.reason).toContain('software fallback');
+    expect(auto.adapter?.isFallbackAdapter).toBe(true);
+    expect((await chooseBackend('fp32', 'webgpu', false)).backend).toBe('webgpu');
+    // older browsers put the flag on the adapter itself
+    const old = {
+      ...adapter([]),
+      info: { vendor: 'google', architecture: '', description: '' },
+      isFallbackAdapter: true,
+    };
+    offer({ requestAdapter: () => Promise.resolve(old) });
+    expect((await chooseBackend('fp32', undefined, false)).backend).toBe('wasm');
   });
 
   it('refuses a forced WebGPU that cannot work, and honours a forced wasm', async () => {

@@ -11,7 +11,8 @@
  * takes the locally served wasm URL (the page passes a vite `?url` import, see browser-runtime.ts) and
  * `applyWasmPaths` re-applies it before every session and after transformers.js is imported.
  *
- * Backend choice (`chooseBackend`): WebGPU when the browser has an adapter, else wasm. A package's dtype does
+ * Backend choice (`chooseBackend`): WebGPU when the browser has a hardware adapter, else wasm (a software
+ * fallback adapter only when ?backend=webgpu asks for WebGPU). A package's dtype does
  * not narrow it: the stage graph casts fp16 weights to fp32 once at session creation (stage-graph.ts
  * `f16Matmul` off), so no shader runs in float16 and an adapter without 'shader-f16' runs fp16 packages
  * too (checked against the fp64 reference on SwiftShader and on an NVIDIA H200 through Dawn, neither of
@@ -112,9 +113,22 @@ export async function chooseBackend(
     vendor: info?.vendor ?? '',
     architecture: info?.architecture ?? '',
     description: info?.description ?? '',
-    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter),
+    // on GPUAdapterInfo now; on GPUAdapter itself in older browsers
+    isFallbackAdapter: Boolean(
+      (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ??
+      (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+    ),
     shaderF16,
   };
+  // A software adapter (SwiftShader) runs shaders on the CPU, far slower than the wasm kernels on the same
+  // CPU: Dawn's SwiftShader decoded the realistic model at 4.5 s per token where wasm on 0.4 of a core took
+  // 36 ms. Only an explicit ?backend=webgpu gets it.
+  if (described.isFallbackAdapter && forced !== 'webgpu')
+    return {
+      backend: 'wasm',
+      reason: `the only WebGPU adapter (${described.description || described.vendor || 'unnamed'}) is a software fallback, slower than wasm on this CPU. Running on wasm (CPU); ?backend=webgpu uses it anyway.`,
+      adapter: described,
+    };
   if (pinDevice) {
     try {
       await pinWebGpuDevice(adapter);
