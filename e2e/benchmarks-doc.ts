@@ -2081,6 +2081,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench:webgpu-node -- --dawn DIR --out bench/results/webgpu-node-h200.json',
     render: webgpuNodeSection,
   },
+  'webgpu-node-h200-f16.json': {
+    title: 'Stage sessions on a real GPU with shader-f16 (`bench:webgpu-node`)',
+    about:
+      "The same check on the same kind of machine, with Dawn told to offer shader-f16 on NVIDIA's Vulkan driver (it hides it there by default), to try fp16 packages whose matmuls run in float16 (stage-graph.ts `f16Matmul`) against the fp32 path the page runs.",
+    run: "npm run bench:webgpu-node -- --dawn DIR --dawn-flags 'enable-dawn-features=vulkan_enable_f16_on_nvidia' --variants fp32-gpu-kv,fp16-f16-matmul,q4 --out bench/results/webgpu-node-h200-f16.json",
+    render: webgpuNodeSection,
+  },
   'compute-profile-demo.json': {
     title: 'Compute profiles against a real stage, demo layer shape',
     about: "The same `bench:compute` on the demo model's layer shape.",

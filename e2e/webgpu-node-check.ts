@@ -36,6 +36,12 @@ import type { StageSession } from '../shards/runtime/stage-runtime.ts';
 
 const OPTIONS = {
   dawn: { type: 'string', arg: 'DIR', help: "the unpacked `webgpu` npm package (Dawn's Node binding); required" },
+  'dawn-flags': {
+    type: 'string',
+    default: '',
+    arg: 'LIST',
+    help: "Dawn's create() flags, ';'-separated (e.g. enable-dawn-features=vulkan_enable_f16_on_nvidia,\nwhich Dawn needs to offer shader-f16 on NVIDIA's Vulkan driver)",
+  },
   shapes: {
     type: 'string',
     default: 'demo,realistic,qwen3-0.6b',
@@ -98,7 +104,7 @@ interface SpeedRow {
 }
 
 /** navigator.gpu from Dawn's Node binding, before the runtime module is imported. */
-async function installDawn(dir: string): Promise<void> {
+async function installDawn(dir: string, flags: string[]): Promise<void> {
   const dawn = (await import(pathToFileURL(join(dir, 'index.js')).href)) as {
     create(flags: string[]): GPU;
     globals: Record<string, unknown>;
@@ -121,7 +127,7 @@ async function installDawn(dir: string): Promise<void> {
     writeBuffer.call(this, buffer, offset, data, dataOffset, size);
   };
   const nav = ((globalThis as { navigator?: object }).navigator ??= {});
-  Object.defineProperty(nav, 'gpu', { value: dawn.create([]), configurable: true });
+  Object.defineProperty(nav, 'gpu', { value: dawn.create(flags), configurable: true });
 }
 
 async function describeAdapter(): Promise<Adapter> {
@@ -387,7 +393,11 @@ async function main(argv: string[]): Promise<number> {
   const variants = listOption(values.variants, '--variants', VARIANTS);
   const S = integerOption(values.prefill, '--prefill', 1, 4000);
   const decode = integerOption(values.decode, '--decode', 1, 1000);
-  await installDawn(values.dawn);
+  const dawnFlags = values['dawn-flags']
+    .split(';')
+    .map((f) => f.trim())
+    .filter((f) => f !== '');
+  await installDawn(values.dawn, dawnFlags);
   const adapter = await describeAdapter();
   console.log(
     `adapter: ${adapter.description || adapter.vendor} (${adapter.architecture}), features: ${adapter.features.join(' ')}`,
@@ -403,6 +413,7 @@ async function main(argv: string[]): Promise<number> {
       "client/runtime/ort-web.ts (onnxruntime-web WebGPU) on Dawn's Node binding; fidelity: tiny qwen3, two stages, 8+4 tokens x2 vs the fp64 reference; " +
       'speed: whole model in one stage, a warm-up request (prefill + 2 steps), then one timed request (prefill, then greedy decode steps; median step)',
     adapter,
+    dawnFlags,
     fidelity: [] as FidelityRow[],
     speed: [] as SpeedRow[],
   };
