@@ -25,6 +25,7 @@ const CLIS: { script: string; file: string }[] = [
   { script: 'bench:compute', file: 'e2e/compute-profile-bench.ts' },
   { script: 'bench:anchor', file: 'e2e/anchor-bench.ts' },
   { script: 'bench:decode-trace', file: 'e2e/decode-trace.ts' },
+  { script: 'bench:webgpu-node', file: 'e2e/webgpu-node-check.ts' },
   { script: 'calibration-replay', file: 'e2e/calibration-replay.ts' },
 ];
 

