@@ -127,7 +127,7 @@ export async function chooseBackend(
   if (described.isFallbackAdapter && forced !== 'webgpu')
     return {
       backend: 'wasm',
-      reason: `the only WebGPU adapter (${described.description || described.vendor || 'unnamed'}) is a software fallback, slower than wasm on this CPU. Running on wasm (CPU); ?backend=webgpu uses it anyway.`,
+      reason: `the only WebGPU adapter (${described.description || [described.vendor, described.architecture].filter(Boolean).join(' ') || 'unnamed'}) is a software fallback, slower than wasm on this CPU. Running on wasm (CPU); ?backend=webgpu uses it anyway.`,
       adapter: described,
     };
   if (pinDevice) {
