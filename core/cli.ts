@@ -127,3 +127,15 @@ export function choiceOption<T extends string>(value: string, flag: string, choi
   const list = choices.length > 1 ? `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}` : choices.join('');
   throw usageError(`${flag} must be ${list}, not '${value}'.`);
 }
+
+/** A comma-separated flag value whose items must each be one of `allowed` (empty items dropped). */
+export function listOption<T extends string>(value: string, flag: string, allowed: readonly T[]): T[] {
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const i of items)
+    if (!(allowed as readonly string[]).includes(i))
+      throw usageError(`${flag}: '${i}' is not one of ${allowed.join(', ')}.`);
+  return items as T[];
+}

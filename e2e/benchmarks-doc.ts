@@ -1372,7 +1372,13 @@ const webgpuNode = z.object({
   machine: z.object({ cpus: z.number(), cpuModel: z.string(), node: z.string() }),
   loadAverage: z.object({ before: z.number(), after: z.number() }),
   method: z.string(),
-  adapter: z.object({ vendor: z.string(), description: z.string(), features: z.array(z.string()) }),
+  label: z.string().optional(),
+  adapter: z.object({
+    vendor: z.string(),
+    device: z.string().optional(),
+    description: z.string(),
+    features: z.array(z.string()),
+  }),
   fidelity: z.array(
     z.object({
       dtype: z.string(),
@@ -1395,6 +1401,7 @@ const webgpuNode = z.object({
       tokensPerSec: z.number().optional(),
       decodeSteps: z.number(),
       tokensMatchingReference: z.number().optional(),
+      sameTokensAsGpuKv: z.boolean().optional(),
       error: z.string().optional(),
     }),
   ),
@@ -1408,7 +1415,7 @@ function webgpuNodeSection(json: unknown): string {
   return [
     machineLine(
       d.date,
-      `${d.adapter.description || d.adapter.vendor} through Dawn's Node binding (host: ${d.machine.cpus} × ${d.machine.cpuModel}, Node ${d.machine.node})`,
+      `${d.label ? `${d.label}: ` : ''}${d.adapter.device || d.adapter.description || d.adapter.vendor} through Dawn's Node binding (host: ${d.machine.cpus} × ${d.machine.cpuModel}, Node ${d.machine.node})`,
       `load average ${formatNumber(d.loadAverage.before)} before, ${formatNumber(d.loadAverage.after)} after (1 min); adapter features: ${d.adapter.features.join(', ')}`,
     ),
     `Method: ${d.method}.`,
@@ -1432,11 +1439,23 @@ function webgpuNodeSection(json: unknown): string {
         'tok/s',
         'read-back / kept KV decode',
         'tokens as fp64 reference',
+        'same tokens as fp32-gpu-kv',
       ],
       d.speed.map((r) => {
         const back = hostKv.get(r.shape);
         return r.error !== undefined
-          ? [r.shape, r.variant, r.weightBytes / 1e6, `failed: ${r.error}`, null, null, null, null, null]
+          ? [
+              r.shape,
+              r.variant,
+              r.weightBytes ? r.weightBytes / 1e6 : null,
+              r.error,
+              null,
+              null,
+              null,
+              null,
+              null,
+              null,
+            ]
           : [
               r.shape,
               r.variant,
@@ -1447,6 +1466,7 @@ function webgpuNodeSection(json: unknown): string {
               r.tokensPerSec,
               r.variant === 'fp32-gpu-kv' && back != null && r.decodeMsMedian ? back / r.decodeMsMedian : null,
               r.tokensMatchingReference === undefined ? null : `${r.tokensMatchingReference}/${r.decodeSteps + 1}`,
+              r.sameTokensAsGpuKv,
             ];
       }),
     ),
@@ -2074,6 +2094,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench:compute [-- --shape qwen3-0.6b|demo --out FILE]',
     render: computeProfileSection,
   },
+  'webgpu-node.json': {
+    title: 'Stage sessions on a GPU, latest run (`bench:webgpu-node`)',
+    about:
+      'The latest `bench:webgpu-node` run at its default output, on whatever GPU ran it (the label and adapter say which). The runs kept for the record follow.',
+    run: 'npm run bench:webgpu-node -- --dawn DIR [--label TEXT]',
+    render: webgpuNodeSection,
+  },
   'webgpu-node-h200.json': {
     title: 'Stage sessions on a real GPU (`bench:webgpu-node`)',
     about:
@@ -2086,6 +2113,20 @@ const SECTIONS: Record<string, Section> = {
     about:
       "The same check on the same kind of machine, with Dawn told to offer shader-f16 on NVIDIA's Vulkan driver (it hides it there by default), to try fp16 packages whose matmuls run in float16 (stage-graph.ts `f16Matmul`) against the fp32 path the page runs.",
     run: "npm run bench:webgpu-node -- --dawn DIR --dawn-flags 'enable-dawn-features=vulkan_enable_f16_on_nvidia' --variants fp32-gpu-kv,fp16-f16-matmul,q4 --out bench/results/webgpu-node-h200-f16.json",
+    render: webgpuNodeSection,
+  },
+  'webgpu-node-h200-wasm.json': {
+    title: "A real GPU against the same machine's CPU (`bench:webgpu-node`)",
+    about:
+      "The page's WebGPU path on the H200 beside the wasm kernels on one thread of that machine's Xeon (as a page without WebGPU runs), same models, same run.",
+    run: 'npm run bench:webgpu-node -- --dawn DIR --variants fp32-gpu-kv,fp32-wasm --out bench/results/webgpu-node-h200-wasm.json',
+    render: webgpuNodeSection,
+  },
+  'webgpu-node-swiftshader.json': {
+    title: 'Stage sessions on a software WebGPU adapter (`bench:webgpu-node`)',
+    about:
+      "The same check on this machine's CPU, through Chromium's SwiftShader (a fallback adapter, which is why the page picks wasm over it unless `?backend=webgpu`), beside the wasm kernels on one thread of the same CPU.",
+    run: 'LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json npm run bench:webgpu-node -- --dawn DIR --shapes realistic --variants fp32-gpu-kv,fp32-wasm --prefill 64 --decode 8 --out bench/results/webgpu-node-swiftshader.json',
     render: webgpuNodeSection,
   },
   'compute-profile-demo.json': {

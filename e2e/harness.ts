@@ -43,7 +43,7 @@ export interface HarnessOptions {
   model: ModelFixture;
   /** Launch Chromium with WebGPU (--enable-unsafe-webgpu; default true: a wasm run is ?backend=wasm). */
   webgpu?: boolean;
-  /** The pages' ?backend= (auto picks WebGPU when it works for the package). */
+  /** The pages' ?backend= (auto: WebGPU on a hardware adapter; SwiftShader here is a fallback adapter, so wasm). */
   backend: 'auto' | 'wasm' | 'webgpu';
   /** Port inside the namespace (every namespace has its own ports). */
   port?: number;

@@ -12,7 +12,7 @@
  *     median over R runs after one warm-up run (the first run is slower: allocations, kernel selection).
  * Single-threaded (1 intra-op thread), as a page's wasm backend runs. Figures go to stdout and JSON.
  */
-import { parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
+import { listOption, parseCliArgs, runCliIfEntryPoint, usageError } from '../core/cli.ts';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -132,14 +132,6 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function list<T extends string>(value: string, allowed: readonly T[], flag: string): T[] {
-  const items = value.split(',').map((s) => s.trim());
-  for (const i of items)
-    if (!(allowed as readonly string[]).includes(i))
-      throw usageError(`${flag}: '${i}' is not one of ${allowed.join(', ')}.`);
-  return items as T[];
-}
-
 const USAGE = `usage: npm run bench:shards -- [options]
   --shape S          layer shape: ${Object.keys(BENCH_LAYER_SHAPES).join(' | ')} (default qwen3-0.6b)
   --layers N         layers in the measured stage graph (default 2)
@@ -183,8 +175,8 @@ async function main(argv: string[]): Promise<void> {
   ] as const) {
     if (!Number.isInteger(v) || v < 1) throw usageError(`${flag} must be a positive integer.`);
   }
-  const dtypes = list<PackageDType>(values.dtypes, ['fp32', 'fp16', 'q4'], '--dtypes');
-  const backends = list<NodeBackend>(values.backends, ['node', 'wasm'], '--backends');
+  const dtypes = listOption<PackageDType>(values.dtypes, '--dtypes', ['fp32', 'fp16', 'q4']);
+  const backends = listOption<NodeBackend>(values.backends, '--backends', ['node', 'wasm']);
 
   const loadBefore = loadavg()[0];
   const work = mkdtempSync(join(tmpdir(), 'tandem-bench-shards-'));

@@ -56,14 +56,19 @@ describe('chooseBackend', () => {
     expect(auto.reason).toContain('software fallback');
     expect(auto.adapter?.isFallbackAdapter).toBe(true);
     expect((await chooseBackend('fp32', 'webgpu', false)).backend).toBe('webgpu');
-    // older browsers put the flag on the adapter itself
-    const old = {
-      ...adapter([]),
-      info: { vendor: 'google', architecture: '', description: '' },
-      isFallbackAdapter: true,
-    };
+    // older browsers have no GPUAdapterInfo and put the flag on the adapter itself
+    const old = { features: new Set<string>(), limits: {}, isFallbackAdapter: true };
     offer({ requestAdapter: () => Promise.resolve(old) });
-    expect((await chooseBackend('fp32', undefined, false)).backend).toBe('wasm');
+    const choice = await chooseBackend('fp32', undefined, false);
+    expect(choice.backend).toBe('wasm');
+    expect(choice.reason).toContain('(unnamed)');
+  });
+
+  it('falls back to wasm when asking for an adapter fails', async () => {
+    offer({ requestAdapter: () => Promise.reject(new Error('GPU process crashed')) });
+    const choice = await chooseBackend('fp32', undefined, false);
+    expect(choice.backend).toBe('wasm');
+    expect(choice.reason).toContain('GPU process crashed');
   });
 
   it('refuses a forced WebGPU that cannot work, and honours a forced wasm', async () => {

@@ -121,9 +121,9 @@ export async function chooseBackend(
     ),
     shaderF16,
   };
-  // A software adapter (SwiftShader) runs shaders on the CPU, far slower than the wasm kernels on the same
-  // CPU: Dawn's SwiftShader decoded the realistic model at 4.5 s per token where wasm on 0.4 of a core took
-  // 36 ms. Only an explicit ?backend=webgpu gets it.
+  // A software adapter (SwiftShader) runs shaders on the CPU: through Dawn here it decoded the realistic
+  // model at 9.1 s per token against 16 ms on one thread of wasm, and from 32-token prompts its tokens left
+  // the reference's (bench/results/webgpu-node-swiftshader.json). Only an explicit ?backend=webgpu gets it.
   if (described.isFallbackAdapter && forced !== 'webgpu')
     return {
       backend: 'wasm',
