@@ -24,6 +24,8 @@ const ready = prepareE2e();
 if (!ready.ok) console.warn(skipBanner('browser session tests', ready.reason));
 
 const ARTIFACTS = resolve('e2e/artifacts');
+// 15 tokens with the chat template: keep it under 32, since SwiftShader (the webgpu pages' adapter here)
+// computes a prefill of 32 tokens or more wrong (docs/architecture.md, 'On a real GPU')
 const PROMPT = 'Name three colours of the rainbow.';
 const NEW_TOKENS = 8;
 

@@ -62,7 +62,7 @@ const OPTIONS = {
     type: 'string',
     default: 'demo,realistic,qwen3-0.6b',
     arg: 'LIST',
-    help: 'models of the speed part: demo, realistic (make-model presets), qwen3-0.6b (28 layers\nof Qwen3-0.6B shape, tied, real vocabulary); empty = none (default all three)',
+    help: 'models of the speed part: tiny, demo, realistic (make-model presets), qwen3-0.6b (28\nlayers of Qwen3-0.6B shape, tied, real vocabulary); empty = none (default demo,realistic,qwen3-0.6b)',
   },
   variants: {
     type: 'string',
@@ -89,7 +89,7 @@ const OPTIONS = {
 const USAGE = cliUsage('usage: npm run bench:webgpu-node -- --dawn DIR [options]', OPTIONS);
 const VARIANTS = ['fp32-gpu-kv', 'fp32-host-kv', 'fp16-f16-matmul', 'q4', 'fp32-wasm'] as const;
 type Variant = (typeof VARIANTS)[number];
-const SHAPES = ['demo', 'realistic', 'qwen3-0.6b'] as const;
+const SHAPES = ['tiny', 'demo', 'realistic', 'qwen3-0.6b'] as const;
 type ShapeName = (typeof SHAPES)[number];
 
 interface Adapter {

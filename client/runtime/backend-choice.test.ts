@@ -55,7 +55,9 @@ describe('chooseBackend', () => {
     expect(auto.backend).toBe('wasm');
     expect(auto.reason).toContain('software fallback');
     expect(auto.adapter?.isFallbackAdapter).toBe(true);
-    expect((await chooseBackend('fp32', 'webgpu', false)).backend).toBe('webgpu');
+    const forced = await chooseBackend('fp32', 'webgpu', false);
+    expect(forced.backend).toBe('webgpu');
+    expect(forced.reason).toContain('wrong from 32-token prompts');
     // older browsers have no GPUAdapterInfo and put the flag on the adapter itself
     const old = { features: new Set<string>(), limits: {}, isFallbackAdapter: true };
     offer({ requestAdapter: () => Promise.resolve(old) });

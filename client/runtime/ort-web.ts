@@ -122,8 +122,9 @@ export async function chooseBackend(
     shaderF16,
   };
   // A software adapter (SwiftShader) runs shaders on the CPU: through Dawn here it decoded the realistic
-  // model at 9.1 s per token against 16 ms on one thread of wasm, and from 32-token prompts its tokens left
-  // the reference's (bench/results/webgpu-node-swiftshader.json). Only an explicit ?backend=webgpu gets it.
+  // model at 9.1 s per token against 16 ms on one thread of wasm (bench/results/webgpu-node-swiftshader.json),
+  // and a prefill of 32 or more tokens came out wrong (logits 9.0 off the reference in Chromium, right at
+  // 31 tokens; right at 256 on an NVIDIA GPU). Only an explicit ?backend=webgpu gets it.
   if (described.isFallbackAdapter && forced !== 'webgpu')
     return {
       backend: 'wasm',
@@ -140,7 +141,7 @@ export async function chooseBackend(
   const what = described.description || described.vendor || 'WebGPU adapter';
   return {
     backend: 'webgpu',
-    reason: `WebGPU (${what}${described.isFallbackAdapter ? ', software fallback' : ''})${dtype === 'fp16' ? `; fp16 weights cast to fp32 at load${shaderF16 ? '' : " (no 'shader-f16' needed)"}` : ''}.`,
+    reason: `WebGPU (${what}${described.isFallbackAdapter ? ', software fallback' : ''})${dtype === 'fp16' ? `; fp16 weights cast to fp32 at load${shaderF16 ? '' : " (no 'shader-f16' needed)"}` : ''}.${described.isFallbackAdapter ? ' Slow, and on SwiftShader wrong from 32-token prompts on.' : ''}`,
     adapter: described,
   };
 }
