@@ -96,7 +96,7 @@ export class CalibrationStore {
       }
     }
     return calibrateDevices(
-      peers.map(profileDevice),
+      peers.map((p) => profileDevice(p)),
       stages,
       hops,
       peers.map((p) => p.profile.backend),
@@ -126,7 +126,7 @@ export class CalibrationStore {
       embeddingAndHead: true,
     });
     const planStages = stages.map((s, n) => ({ device: n, layers: { start: s.layers.start, end: s.layers.end } }));
-    const samples = requestSamples(problem(known.map(profileDevice)), planStages, timings, request.requestId);
+    const samples = requestSamples(problem(known.map((p) => profileDevice(p))), planStages, timings, request.requestId);
     const before = this.paramsFor(sessionCode, known, request.requestId);
     const list = (this.sessions.get(sessionCode) ?? []).filter((e) => e.requestId !== request.requestId);
     list.push({ requestId: request.requestId, peerIds: known.map((p) => p.peerId), ...samples });

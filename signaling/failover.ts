@@ -68,7 +68,7 @@ export function repairInputFor(input: FailoverInput): RepairInput {
   return {
     model: modelConfigFor(input.manifest),
     devices: input.pages.map((p) =>
-      deviceProfileFor({ peerId: p.peerId, displayName: p.displayName, profile: p.profile }),
+      deviceProfileFor({ peerId: p.peerId, displayName: p.displayName, profile: p.profile }, input.manifest.dtype),
     ),
     held: input.pages.map((p) => heldUnitsOf(p.cachedUnits)),
     survivors,

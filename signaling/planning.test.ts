@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluatePlan } from '../planner/index.ts';
-import { planProblemFor, type PlanRequest } from './planning.ts';
+import { bytesPerParamFor, planProblemFor, residentWeightScale, type PlanRequest } from './planning.ts';
 import { profileReportSchema } from '../core/protocol.ts';
 import { sampleProfile, writeSyntheticPackage } from './test-support.ts';
 
@@ -39,5 +39,37 @@ describe('planning: browser terms from page profiles', () => {
       b = evaluatePlan(withTerms, plan);
     expect(b.stages[0].load - a.stages[0].load).toBeCloseTo(0.25 + 1.5, 12);
     expect(b.stages[1].comm - a.stages[1].comm).toBeCloseTo(2 * 0.125, 12);
+  });
+});
+
+describe('planning: memory in what a session holds, not what the package stores', () => {
+  it('counts fp16 weights at fp32 and q4 weights at fp32 on wasm (dequantised) but 4-bit on WebGPU', () => {
+    expect(residentWeightScale('fp32', 'wasm')).toBe(1);
+    expect(residentWeightScale('fp32', 'webgpu')).toBe(1);
+    expect(residentWeightScale('fp16', 'wasm')).toBe(2);
+    expect(residentWeightScale('fp16', 'webgpu')).toBe(2);
+    expect(residentWeightScale('q4', 'webgpu')).toBe(1);
+    expect(residentWeightScale('q4', 'wasm')).toBeCloseTo(4 / bytesPerParamFor('q4'), 12); // 6.4
+  });
+
+  it('a wasm page whose budget holds a q4 stage as stored, not as held, cannot take it; a WebGPU page can', async () => {
+    const stored = await writeSyntheticPackage(path.join(dir, 'q4'), { layers: 4 });
+    const manifest = { ...stored, dtype: 'q4' as const };
+    const whole = [{ device: 0, layers: { start: 0, end: 4 } }];
+    const request = (backend: 'wasm' | 'webgpu', memoryBytes: number): PlanRequest => ({
+      manifest,
+      tokens: 64,
+      method: 'dp',
+      memoryModel: 'max',
+      candidates: [{ peerId: 'p1', displayName: 'page 1', profile: sampleProfile(1, { backend, memoryBytes }) }],
+    });
+    const need = evaluatePlan(planProblemFor(request('webgpu', 1e15)), whole).stages[0].memoryBytes!;
+    // a budget of twice the stored need: enough for 4-bit weights, not for their fp32 copy (6.4x)
+    expect(evaluatePlan(planProblemFor(request('webgpu', 2 * need)), whole).stages[0].memoryOk).toBe(true);
+    expect(evaluatePlan(planProblemFor(request('wasm', 2 * need)), whole).stages[0].memoryOk).toBe(false);
+    expect(planProblemFor(request('wasm', 2 * need)).devices[0].memoryBytes).toBeCloseTo((2 * need * 0.625) / 4, 6);
+    // the same package as fp32 counts as stored
+    const fp32 = { ...request('wasm', 2 * need), manifest: { ...stored, dtype: 'fp32' as const } };
+    expect(planProblemFor(fp32).devices[0].memoryBytes).toBe(2 * need);
   });
 });

@@ -8,6 +8,7 @@ import { baselinePlan, planOptimal, TandemError } from '../planner/index.ts';
 import type { DeviceProfile, ModelConfig, PlanProblem, Timeline } from '../planner/index.ts';
 import { calibratedDevice } from '../planner/calibration.ts';
 import type {
+  Backend,
   CalibratedParams,
   LayerRangeWire,
   MemoryModel,
@@ -77,6 +78,17 @@ export function bytesPerParamFor(dtype: PackageDType): number {
   }
 }
 
+/**
+ * Bytes a session holds per stored byte of a `dtype` package's weights on `backend`: the stage graph casts
+ * fp16 weights to fp32 at session creation (stage-graph.ts, on every backend); q4 runs on wasm as
+ * DequantizeLinear -> MatMul, folded to fp32 at creation, and on WebGPU as MatMulNBits, which keeps 4 bits.
+ */
+export function residentWeightScale(dtype: PackageDType, backend: Backend): number {
+  if (dtype === 'fp16') return 4 / bytesPerParamFor('fp16');
+  if (dtype === 'q4' && backend === 'wasm') return 4 / bytesPerParamFor('q4');
+  return 1;
+}
+
 export function modelConfigFor(manifest: ModelManifest): ModelConfig {
   const c = manifest.config;
   return {
@@ -94,12 +106,21 @@ export function modelConfigFor(manifest: ModelManifest): ModelConfig {
 }
 
 /** The device as planned: the profile, refitted where the page's requests were measured. */
-export function deviceProfileFor(candidate: PlanCandidate): DeviceProfile {
-  return calibratedDevice(profileDevice(candidate), candidate.calibration ?? null);
+export function deviceProfileFor(candidate: PlanCandidate, dtype?: PackageDType): DeviceProfile {
+  return calibratedDevice(profileDevice(candidate, dtype), candidate.calibration ?? null);
 }
 
-/** The device as its page's profile describes it (before calibration). */
-export function profileDevice(candidate: { peerId: string; profile: RosterProfile }): DeviceProfile {
+/**
+ * The device as its page's profile describes it (before calibration). With the package's `dtype`, its
+ * memory is counted in the package's stored bytes, which the planner's memory term [22] adds up: the page's
+ * budget divided by what its backend holds per stored byte (`residentWeightScale`), so that an fp16 or q4
+ * stage is not planned at a half or a sixth of what it will take. The layers' activations are then counted
+ * at that scale too, which errs on the safe side.
+ */
+export function profileDevice(
+  candidate: { peerId: string; profile: RosterProfile },
+  dtype?: PackageDType,
+): DeviceProfile {
   const p = candidate.profile;
   return {
     name: candidate.peerId,
@@ -107,7 +128,7 @@ export function profileDevice(candidate: { peerId: string; profile: RosterProfil
     utilA: p.utilA,
     utilB: p.utilB,
     readBytesPerSec: p.readBytesPerSec,
-    memoryBytes: p.memoryBytes,
+    memoryBytes: dtype ? p.memoryBytes / residentWeightScale(dtype, p.backend) : p.memoryBytes,
     uplinkBitsPerSec: p.uplinkBitsPerSec,
     downlinkBitsPerSec: p.downlinkBitsPerSec,
     // Browser terms, when the page measured them (its session-create rate is already in readBytesPerSec).
@@ -121,7 +142,7 @@ export function profileDevice(candidate: { peerId: string; profile: RosterProfil
 export function planProblemFor(request: PlanRequest): PlanProblem {
   return {
     model: modelConfigFor(request.manifest),
-    devices: request.candidates.map(deviceProfileFor),
+    devices: request.candidates.map((c) => deviceProfileFor(c, request.manifest.dtype)),
     tokens: request.tokens,
     memoryModel: request.memoryModel,
     embeddingAndHead: true,
@@ -139,7 +160,7 @@ export function runPlanner(request: PlanRequest): Timeline {
     throw new TandemError(
       'plan-infeasible',
       `the ${request.method} plan gives ${request.candidates[over.device].displayName} layers ${over.layers.start + 1}-${over.layers.end} ` +
-        `(${((over.memoryBytes ?? 0) / 2 ** 20).toFixed(1)} MiB), more than its ${(problem.devices[over.device].memoryBytes / 2 ** 20).toFixed(1)} MiB: use method 'dp'`,
+        `(${((over.memoryBytes ?? 0) / 2 ** 20).toFixed(1)} MiB of the package), more than its ${(problem.devices[over.device].memoryBytes / 2 ** 20).toFixed(1)} MiB (its memory budget in package bytes): use method 'dp'`,
     );
   return timeline;
 }

@@ -52,7 +52,7 @@ export function sparesFor(request: PlanRequest, stages: readonly PlannedStage[])
     model: modelConfigFor(request.manifest),
     // As the failover sees the pages: their profiles (repairInputFor), in roster order.
     devices: candidates.map((c) =>
-      deviceProfileFor({ peerId: c.peerId, displayName: c.displayName, profile: c.profile }),
+      deviceProfileFor({ peerId: c.peerId, displayName: c.displayName, profile: c.profile }, request.manifest.dtype),
     ),
     held: candidates.map((c) => heldUnitsOf(c.cachedUnits ?? [])),
     stages: stages.map((s) => ({ device: s.candidate, layers: { start: s.layers.start, end: s.layers.end } })),
