@@ -18,6 +18,11 @@ export function headDim(model: ModelConfig): number {
   return model.head_dim ?? model.hidden_size / model.num_attention_heads;
 }
 
+/** Bytes per stored parameter of the embedding and the head (default: the layers' bytesPerParam). */
+export function extrasBytesPerParam(model: ModelConfig): number {
+  return model.extrasBytesPerParam ?? model.bytesPerParam;
+}
+
 /** Bytes per activation value (default 2: bf16, as in [4]). */
 export function activationBytesPerValue(model: ModelConfig): number {
   return model.bytesPerActivation ?? 2;
@@ -40,6 +45,7 @@ export function checkModel(model: ModelConfig): void {
     }
   }
   const positiveReals: (keyof ModelConfig)[] = ['bytesPerParam'];
+  if (model.extrasBytesPerParam !== undefined) positiveReals.push('extrasBytesPerParam');
   if (model.head_dim !== undefined) positiveReals.push('head_dim');
   if (model.bytesPerActivation !== undefined) positiveReals.push('bytesPerActivation');
   for (const key of positiveReals) {
@@ -75,7 +81,7 @@ export function embeddingCost(model: ModelConfig, t: number): UnitCost {
   return {
     flops: 0,
     activationBytes: activationBytesPerValue(model) * t * model.hidden_size,
-    paramBytes: model.bytesPerParam * model.vocab_size * model.hidden_size,
+    paramBytes: extrasBytesPerParam(model) * model.vocab_size * model.hidden_size,
   };
 }
 
@@ -90,6 +96,6 @@ export function headCost(model: ModelConfig, _t: number): UnitCost {
   return {
     flops: 2 * d * v + 4 * d, // logits matmul + norm (square, sum, scale, weight), one row
     activationBytes: activationBytesPerValue(model) * v, // logits [1, V]
-    paramBytes: model.bytesPerParam * (d + d * v),
+    paramBytes: extrasBytesPerParam(model) * (d + d * v),
   };
 }

@@ -71,6 +71,12 @@ export function checkDevice(device: DeviceProfile, index: number): void {
   if (device.utilA > 1) {
     throw new TandemError('device-invalid', `${where}.utilA must be in (0, 1], got ${device.utilA}`);
   }
+  const scale = device.extrasMemoryScale;
+  if (scale !== undefined && (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0))
+    throw new TandemError(
+      'device-invalid',
+      `${where}.extrasMemoryScale must be a positive finite number (or absent), got ${String(scale)}`,
+    );
   const optionalPositive: (keyof DeviceProfile)[] = ['sessionCreateBytesPerSec', 'downloadBytesPerSec'];
   for (const key of optionalPositive) {
     const v = device[key];

@@ -14,7 +14,7 @@ export function referenceDpLatency(ct: CostTable): number {
   const dp: number[][][] = Array.from({ length: NS }, () =>
     Array.from({ length: L + 1 }, () => new Array<number>(K).fill(Infinity)),
   );
-  const fits = (d: number, i: number, j: number) => stageMemory(ct, i, j) <= ct.memory[d]; // layers i+1..j = 0-based i..j-1
+  const fits = (d: number, i: number, j: number) => stageMemory(ct, i, j, d) <= ct.memory[d]; // layers i+1..j = 0-based i..j-1
 
   // [30] DP({d}, j, d) = Tload(1, j, d) + Tcomp(1, j, d), if layers 1..j fit on d
   // (after a fixed upstream: max(Tload, its finish) + the hop from it, as in [29])

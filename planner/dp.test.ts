@@ -50,7 +50,7 @@ describe('exact DP vs brute force', () => {
       // [13]-[16]: contiguous, non-empty, cover all layers, each device at most once; and memory [22].
       expect(() => checkPlanShape(ct.L, ct.K, dp!.stages)).not.toThrow();
       for (const s of dp!.stages)
-        expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]);
+        expect(stageMemory(ct, s.layers.start, s.layers.end, s.device)).toBeLessThanOrEqual(ct.memory[s.device]);
       // evaluate(plan of DP) == DP value
       const ev = evaluateWithCosts(ct, dp!.stages);
       expect(close(ev.latency, dp!.latency)).toBe(true);
@@ -122,7 +122,7 @@ describe('regressions: the paper pseudocode slips are not copied', () => {
     uplinkBitsPerSec: 1e9,
     downlinkBitsPerSec: 1e9,
   });
-  const layerMem = (p: PlanProblem, n: number) => stageMemory(buildCostTable(p), 0, n);
+  const layerMem = (p: PlanProblem, n: number) => stageMemory(buildCostTable(p), 0, n, null);
 
   it('checks memory for layers i+1..j (not i..j): two devices that hold exactly 2 of 4 layers each', () => {
     const probe: PlanProblem = { model, devices: [device('a', 1e15)], tokens: 8 };

@@ -45,30 +45,36 @@ export function dpStateCount(K: number, L: number): number {
   return 2 ** K * K * (L + 1);
 }
 
-/** Memory need of every range i..j-1 (0-based half-open), [22] or the 'sum' model: a (L+1)x(L+1) table. */
+/**
+ * Memory need of every range i..j-1 (0-based half-open), [22] or the 'sum' model, less the embedding's and
+ * the head's bytes, which depend on the device (`stageNeed` adds them): a (L+1)x(L+1) table.
+ */
 export function memoryTable(ct: CostTable): Float64Array {
   const L = ct.L;
   const need = new Float64Array((L + 1) * (L + 1)).fill(Infinity);
   for (let i = 0; i < L; i++) {
-    let params = i === 0 && ct.embed ? ct.embed.paramBytes : 0;
+    let params = 0;
     let actMax = i === 0 && ct.embed ? ct.embed.activationBytes : 0;
     let actSum = actMax;
     for (let j = i + 1; j <= L; j++) {
       params += ct.layerParams[j - 1];
       actMax = Math.max(actMax, ct.layerAct[j - 1]);
       actSum += ct.layerAct[j - 1];
-      let p = params,
-        am = actMax,
+      let am = actMax,
         as = actSum;
       if (j === L && ct.head) {
-        p += ct.head.paramBytes;
         am = Math.max(am, ct.head.activationBytes);
         as += ct.head.activationBytes;
       }
-      need[i * (L + 1) + j] = p + (ct.memoryModel === 'max' ? am : as);
+      need[i * (L + 1) + j] = params + (ct.memoryModel === 'max' ? am : as);
     }
   }
   return need;
+}
+
+/** Memory need of range i..j-1 on device d, bytes: `memoryTable`'s entry plus the embedding and head on d. */
+export function stageNeed(ct: CostTable, memNeed: Float64Array, d: number, i: number, j: number): number {
+  return memNeed[i * (ct.L + 1) + j] + (i === 0 ? ct.embedMemory[d] : 0) + (j === ct.L ? ct.headMemory[d] : 0);
 }
 
 /** Per device d, the load seconds of layers 0..j-1 at [d * (L+1) + j] (no fixed, embedding or head terms). */
@@ -112,7 +118,7 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
   for (let d = 0; d < K; d++) {
     const row = ((1 << d) * K + d) * W;
     for (let j = 1; j <= L; j++) {
-      if (memNeed[j] > ct.memory[d]) {
+      if (stageNeed(ct, memNeed, d, 0, j) > ct.memory[d]) {
         if (j < L) break; // memory need grows with j (the head only adds at j = L)
         continue;
       }
@@ -157,7 +163,7 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
 
       for (let d = 0; d < K; d++) {
         if ((sPrev >> d) & 1) continue;
-        if (memNeed[i * W + i + 1] > ct.memory[d]) continue; // not even one layer fits
+        if (stageNeed(ct, memNeed, d, i, i + 1) > ct.memory[d]) continue; // not even one layer fits
         // Hand-over costs c_d' = comm(d', d) in sorted order: prefix min of c, suffix min of x + c.
         const bits = commBits[i];
         for (let k = 0; k < n; k++) {
@@ -188,7 +194,7 @@ export function solveExactDp(ct: CostTable, options: DpOptions = {}): DpSolution
         const fixed = ct.stageFixed[d] - prefLoad[d * W + i];
         let p = 0; // candidates 0..p-1 finished before this segment's load (x <= load)
         for (let j = i + 1; j <= L; j++) {
-          if (memNeed[i * W + j] > ct.memory[d]) {
+          if (stageNeed(ct, memNeed, d, i, j) > ct.memory[d]) {
             if (j < L) break;
             continue;
           }

@@ -5,7 +5,7 @@
  * The scalable planner searches over orders with it. Pure: no I/O.
  */
 import type { DpSolution } from './dp.ts';
-import { loadPrefixSums, memoryTable } from './dp.ts';
+import { loadPrefixSums, memoryTable, stageNeed } from './dp.ts';
 import { exitTime, type CostTable } from './stage-costs.ts';
 import type { PlanStage } from './types.ts';
 
@@ -91,7 +91,7 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
 
     // First stage on d: layers 0..j-1 [30] (after a fixed upstream, if any: max(load, its finish) + hop).
     for (let j = 1; j <= L; j++) {
-      if (memNeed[j] > mem) {
+      if (stageNeed(ct, memNeed, d, 0, j) > mem) {
         if (j < L) break;
         continue;
       }
@@ -111,7 +111,7 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
     for (let i = 1; i < L; i++) {
       const cnt = sortedCount[i];
       if (cnt === 0) continue;
-      if (memNeed[i * W + i + 1] > mem) continue;
+      if (stageNeed(ct, memNeed, d, i, i + 1) > mem) continue;
       const base = i * ct.K;
       const bits = commBits[i];
       // Prefix min of c and suffix min of x + c, in ascending x order (pointer-walked below).
@@ -142,7 +142,7 @@ export function orderDpLatency(ctx: OrderDpContext, order: readonly number[], bo
       }
       let p = 0;
       for (let j = i + 1; j <= L; j++) {
-        if (memNeed[i * W + j] > mem) {
+        if (stageNeed(ct, memNeed, d, i, j) > mem) {
           if (j < L) break;
           continue;
         }

@@ -26,13 +26,13 @@ export interface PlanOptions {
 
 /** Why no plan fits: the largest single-layer need vs. the largest device. */
 function infeasible(ct: CostTable, p: PlanProblem): TandemError {
-  const oneLayer = stageMemory(ct, 0, 1);
+  const oneLayer = stageMemory(ct, 0, 1, null);
   const largest = Math.max(...ct.memory);
   const gib = (b: number) => (b / 2 ** 30).toFixed(2);
   return new TandemError(
     'plan-infeasible',
     `no split of the ${ct.L} layers fits the devices' memory (${p.devices.length} devices, largest ${gib(largest)} GiB; ` +
-      `one layer needs ${gib(oneLayer)} GiB, all ${ct.L} need ${gib(stageMemory(ct, 0, ct.L))} GiB): add devices or memory, or use a smaller model`,
+      `one layer needs ${gib(oneLayer)} GiB, all ${ct.L} need ${gib(stageMemory(ct, 0, ct.L, null))} GiB): add devices or memory, or use a smaller model`,
   );
 }
 

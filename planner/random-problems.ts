@@ -17,8 +17,8 @@ export interface RandomProblemOptions {
   tokens?: number;
   /**
    * Draw the browser terms too (session creation per byte and fixed, warm-up, per-hop latency), of the
-   * same order as the load and hop times; 'matrix' gives a measured K x K latency matrix instead of
-   * per-device latencies.
+   * same order as the load and hop times, and half the time wider embedding and head bytes held at a
+   * per-device scale; 'matrix' gives a measured K x K latency matrix instead of per-device latencies.
    */
   browserTerms?: boolean | 'matrix';
   /** Each device holds a random subset of the units; the rest cost a download. */
@@ -71,6 +71,11 @@ export function randomProblem(rand: () => number, o: RandomProblemOptions): Plan
       problem.hopLatencySec = devices.map((_, a) =>
         devices.map((__, b) => (a === b ? 0 : hopSec * logUniform(0.05, 5))),
       );
+    } // half the time a q4-like package: embedding and head stored wider than the layers, and held at
+    // another scale than the layers on some devices (wasm dequantises the layers only)
+    if (rand() < 0.5) {
+      model.extrasBytesPerParam = model.bytesPerParam * logUniform(1, 8);
+      for (const d of devices) d.extrasMemoryScale = rand() < 0.5 ? 1 : logUniform(0.1, 1);
     }
   }
   if (o.heldUnits) {

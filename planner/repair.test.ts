@@ -82,7 +82,7 @@ function bruteForceRange(input: RepairInput): number {
           middle.push({ device: free[pick[k]], layers: { start, end: start + size } });
           start += size;
         });
-        if (middle.some((s) => stageMemory(ct, s.layers.start, s.layers.end) > ct.memory[s.device])) continue;
+        if (middle.some((s) => stageMemory(ct, s.layers.start, s.layers.end, s.device) > ct.memory[s.device])) continue;
         best = Math.min(best, evaluateWithCosts(ct, [...up, ...middle, ...down], busy).latency);
       }
     }

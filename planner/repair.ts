@@ -165,7 +165,7 @@ function repairRange(input: RepairInput): RangeRepair {
   // Every survivor's runtime is warm, also one released from inside the lost range.
   const ct = buildCostTable(repairProblem(input, new Set(input.survivors.map((s) => s.device))));
   const free = input.devices.map((_, k) => k).filter((k) => !busy.has(k));
-  const needBytes = stageMemory(ct, lost.start, lost.end);
+  const needBytes = stageMemory(ct, lost.start, lost.end, null);
   const freeMax = Math.max(0, ...free.map((k) => ct.memory[k]));
   const none = { stages: [], dpSec: Infinity, timeline: { latency: Infinity, stages: [] }, lost, needBytes, freeMax };
   if (free.length === 0) return none;

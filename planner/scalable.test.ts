@@ -57,7 +57,7 @@ describe('scalable planner', () => {
       }
       expect(() => checkPlanShape(ct.L, ct.K, sc.stages)).not.toThrow();
       for (const s of sc.stages)
-        expect(stageMemory(ct, s.layers.start, s.layers.end)).toBeLessThanOrEqual(ct.memory[s.device]);
+        expect(stageMemory(ct, s.layers.start, s.layers.end, s.device)).toBeLessThanOrEqual(ct.memory[s.device]);
       const ev = evaluateWithCosts(ct, sc.stages);
       expect(ev.latency).toBeCloseTo(sc.latency, 9);
       expect(sc.latency).toBeLessThanOrEqual(baseline * (1 + 1e-9));

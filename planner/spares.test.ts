@@ -98,7 +98,7 @@ function bruteForceSpares(input: SpareInput) {
   const S = input.stages.length;
   const ct = buildCostTable({ ...input, heldUnits: undefined });
   const fits = (d: number, s: number) =>
-    stageMemory(ct, input.stages[s].layers.start, input.stages[s].layers.end) <= input.devices[d].memoryBytes;
+    stageMemory(ct, input.stages[s].layers.start, input.stages[s].layers.end, d) <= input.devices[d].memoryBytes;
   // none sorts after every stage in the roster-order tie-break
   const rank = (c: number | null) => (c === null ? S : c);
   let best: { assignment: (number | null)[]; times: number[] } | null = null;
@@ -245,7 +245,7 @@ describe('spare planner: the costliest stage, the download saved, memory and err
 
   it('memory: a device too small for the costliest stage copies one that fits, or none', () => {
     const ct = buildCostTable({ model: ROUND_MODEL, devices: [dev('x')], tokens: 8 });
-    const oneLayer = stageMemory(ct, 0, 1);
+    const oneLayer = stageMemory(ct, 0, 1, null);
     const small = { ...base, devices: [dev('a'), dev('b'), dev('idle', oneLayer)] };
     expect(planSpares(small).spares).toEqual([{ device: 2, stage: 0, layers: { start: 0, end: 1 } }]);
     const tiny = { ...base, devices: [dev('a'), dev('b'), dev('idle', oneLayer / 2)] };

@@ -139,7 +139,7 @@ export function planSpares(input: SpareInput): SparePlan {
   // Stages each idle device can hold (memory at `tokens`), in stage order.
   const ct = buildCostTable(problemOf(input));
   const options = input.idle.map((d) =>
-    input.stages.flatMap((st, s) => (stageMemory(ct, st.layers.start, st.layers.end) <= ct.memory[d] ? [s] : [])),
+    input.stages.flatMap((st, s) => (stageMemory(ct, st.layers.start, st.layers.end, d) <= ct.memory[d] ? [s] : [])),
   );
   const allUnits = options.map((opts) =>
     opts.reduce<HeldUnits>((acc, s) => union(acc, units[s]), { layers: [], embedding: false, head: false }),

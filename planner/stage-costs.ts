@@ -22,6 +22,10 @@ export interface CostTable {
   head: UnitCost | null; // extra cost of the last stage
   flops: Float64Array; // [K] c_k(t), effective FLOP/s
   memory: Float64Array; // [K] m_k, bytes
+  /** [K] bytes of m_k the embedding takes on device k: its stored bytes x extrasMemoryScale (0 when embed is null). */
+  embedMemory: Float64Array;
+  /** [K] the same for the head. */
+  headMemory: Float64Array;
   up: Float64Array; // [K] b^u_k, bit/s
   down: Float64Array; // [K] b^d_k, bit/s
   /** [K * L] seconds to make layer l ready on device k: P_l (1/r_k + 1/s_k), plus P_l / g_k when not held. */
@@ -111,11 +115,16 @@ export function buildCostTable(p: PlanProblem): CostTable {
   const layerLoad = new Float64Array(K * L);
   const embedLoad = new Float64Array(K);
   const headLoad = new Float64Array(K);
+  const embedMemory = new Float64Array(K);
+  const headMemory = new Float64Array(K);
   for (let k = 0; k < K; k++) {
     const units = p.heldUnits?.[k];
     for (let l = 0; l < L; l++) layerLoad[k * L + l] = unitLoad(k, layer.paramBytes, heldLayers?.[k]!.has(l) ?? true);
     if (embed) embedLoad[k] = unitLoad(k, embed.paramBytes, units === undefined || units.embedding === true, false);
     if (head) headLoad[k] = unitLoad(k, head.paramBytes, units === undefined || units.head === true);
+    const scale = p.devices[k].extrasMemoryScale ?? 1;
+    if (embed) embedMemory[k] = embed.paramBytes * scale;
+    if (head) headMemory[k] = head.paramBytes * scale;
   }
   const hopLatency = new Float64Array(K * K);
   for (let a = 0; a < K; a++) {
@@ -136,6 +145,8 @@ export function buildCostTable(p: PlanProblem): CostTable {
     head,
     flops: Float64Array.from(p.devices, (d) => effectiveFlops(d, p.tokens)),
     memory: Float64Array.from(p.devices, (d) => d.memoryBytes),
+    embedMemory,
+    headMemory,
     up: Float64Array.from(p.devices, (d) => d.uplinkBitsPerSec),
     down: Float64Array.from(p.devices, (d) => d.downlinkBitsPerSec),
     layerLoad,
@@ -195,8 +206,12 @@ export function stageCompute(ct: CostTable, device: number, start: number, end: 
   return stageFlops(ct, start, end) / ct.flops[device];
 }
 
-/** [22] memory a stage needs, bytes: 'max' = max_l A_l + sum_l P_l, 'sum' = sum_l (A_l + P_l). */
-export function stageMemory(ct: CostTable, start: number, end: number): number {
+/**
+ * [22] memory a stage needs on `device`, bytes: 'max' = max_l A_l + sum_l P_l, 'sum' = sum_l (A_l + P_l),
+ * with the embedding's and the head's bytes at the device's scale for them (extrasMemoryScale). With a
+ * null device they count as stored (scale 1): a figure for messages, not a check against one device.
+ */
+export function stageMemory(ct: CostTable, start: number, end: number, device: number | null): number {
   let params = 0;
   let actMax = 0;
   let actSum = 0;
@@ -206,11 +221,18 @@ export function stageMemory(ct: CostTable, start: number, end: number): number {
     actSum += ct.layerAct[l];
   }
   for (const u of extras(ct, start, end)) {
-    params += u.paramBytes;
     actMax = Math.max(actMax, u.activationBytes);
     actSum += u.activationBytes;
   }
-  return params + (ct.memoryModel === 'max' ? actMax : actSum);
+  return params + extrasMemory(ct, start, end, device) + (ct.memoryModel === 'max' ? actMax : actSum);
+}
+
+/** The embedding's and the head's bytes of a stage start..end-1 on `device` (stored bytes when null). */
+export function extrasMemory(ct: CostTable, start: number, end: number, device: number | null): number {
+  let bytes = 0;
+  if (start === 0 && ct.embed) bytes += device === null ? ct.embed.paramBytes : ct.embedMemory[device];
+  if (end === ct.L && ct.head) bytes += device === null ? ct.head.paramBytes : ct.headMemory[device];
+  return bytes;
 }
 
 /**
@@ -260,6 +282,8 @@ export function sliceCostTable(
     head,
     flops: pick(ct.flops),
     memory: pick(ct.memory),
+    embedMemory: embed ? pick(ct.embedMemory) : new Float64Array(K),
+    headMemory: head ? pick(ct.headMemory) : new Float64Array(K),
     up: pick(ct.up),
     down: pick(ct.down),
     layerLoad,

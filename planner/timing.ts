@@ -64,7 +64,7 @@ export function evaluateWithCosts(ct: CostTable, stages: readonly PlanStage[], l
     const startTime = Math.max(load, prevFinish); // [17]
     const finishTime = startTime + comm + compute; // [18]
     const wait = Math.max(0, prevFinish - load); // [24]
-    const memoryBytes = stageMemory(ct, start, end); // [22]
+    const memoryBytes = stageMemory(ct, start, end, s.device); // [22]
     const fits = memoryBytes <= ct.memory[s.device];
     memoryOk &&= fits;
     out.push({

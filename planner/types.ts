@@ -17,6 +17,12 @@ export interface ModelConfig {
   bytesPerParam: number; // bytes per stored parameter (2 for bf16/fp16, 4 for fp32, ~0.5625 for q4)
   /** Bytes per activation value sent between stages and held in memory; default 2 (bf16, as the paper). */
   bytesPerActivation?: number;
+  /**
+   * Bytes per stored parameter of the embedding and the head, where they are stored otherwise than the
+   * layers: a q4 package keeps its layers' matrices in 4 bits but its embedding and head in float32 (4),
+   * which bytesPerParam would count at an eighth of their size. Default bytesPerParam.
+   */
+  extrasBytesPerParam?: number;
 }
 
 /** One device, as the planner sees it (SI units). */
@@ -40,6 +46,13 @@ export interface DeviceProfile {
   linkLatencySec?: number;
   /** g_k: rate of fetching a unit the device does not hold (repair planning), bytes/s; default downlink / 8. */
   downloadBytesPerSec?: number;
+  /**
+   * Bytes of memoryBytes one stored byte of the embedding or the head takes, where the device holds them at
+   * another scale than its layers (memoryBytes is counted in layer bytes): a q4 package on wasm holds its
+   * layers dequantised (7.1x their stored size) but its float32 embedding and head as stored, so 1 / 7.1.
+   * Default 1.
+   */
+  extrasMemoryScale?: number;
 }
 
 /**

@@ -424,7 +424,7 @@ describe('failover', () => {
       memoryModel: 'max',
       embeddingAndHead: true,
     });
-    const need = (stageMemory(ct, lost.layers.start, lost.layers.end) / 2 ** 30).toFixed(2);
+    const need = (stageMemory(ct, lost.layers.start, lost.layers.end, null) / 2 ** 30).toFixed(2);
     expect(failed.message).toContain(`add a device with ${need} GiB free`);
     expect(failed.message).toMatch(/after 2 of 10 tokens/);
     expect(failovers(effects)).toEqual([

@@ -100,7 +100,7 @@ export function wholeModelBytes(manifest: ModelManifest, memoryModel: MemoryMode
     memoryModel,
     embeddingAndHead: true,
   });
-  return stageMemory(ct, 0, ct.L);
+  return stageMemory(ct, 0, ct.L, null);
 }
 
 export function formatGb(bytes: number): string {

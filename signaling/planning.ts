@@ -89,6 +89,14 @@ export function residentWeightScale(dtype: PackageDType, backend: Backend): numb
   return 1;
 }
 
+/**
+ * The same for the embedding and the head: a q4 package stores them in float32 (shards/convert.ts), held
+ * as stored on every backend; an fp16 package's are cast to fp32 like its layers.
+ */
+export function residentExtrasScale(dtype: PackageDType): number {
+  return dtype === 'fp16' ? 4 / bytesPerParamFor('fp16') : 1;
+}
+
 export function modelConfigFor(manifest: ModelManifest): ModelConfig {
   const c = manifest.config;
   return {
@@ -102,6 +110,7 @@ export function modelConfigFor(manifest: ModelManifest): ModelConfig {
     bytesPerParam: bytesPerParamFor(manifest.dtype),
     // Hidden states travel between pages as float32 frames.
     bytesPerActivation: 4,
+    ...(manifest.dtype === 'q4' ? { extrasBytesPerParam: 4 } : {}), // shards/convert.ts keeps them float32
   };
 }
 
@@ -115,7 +124,8 @@ export function deviceProfileFor(candidate: PlanCandidate, dtype?: PackageDType)
  * memory is counted in the package's stored bytes, which the planner's memory term [22] adds up: the page's
  * budget divided by what its backend holds per stored byte (`residentWeightScale`), so that an fp16 or q4
  * stage is not planned at a half or a sixth of what it will take. The layers' activations are then counted
- * at that scale too, which errs on the safe side.
+ * at that scale too, which errs on the safe side. The embedding and head, which a q4 package stores in
+ * float32 and every backend holds as stored, take `extrasMemoryScale` of that budget per stored byte.
  */
 export function profileDevice(
   candidate: { peerId: string; profile: RosterProfile },
@@ -129,6 +139,7 @@ export function profileDevice(
     utilB: p.utilB,
     readBytesPerSec: p.readBytesPerSec,
     memoryBytes: dtype ? p.memoryBytes / residentWeightScale(dtype, p.backend) : p.memoryBytes,
+    ...(dtype ? { extrasMemoryScale: residentExtrasScale(dtype) / residentWeightScale(dtype, p.backend) } : {}),
     uplinkBitsPerSec: p.uplinkBitsPerSec,
     downlinkBitsPerSec: p.downlinkBitsPerSec,
     // Browser terms, when the page measured them (its session-create rate is already in readBytesPerSec).
