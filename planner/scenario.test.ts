@@ -87,6 +87,19 @@ describe('scenario files', () => {
     );
   });
 
+  it('takes a q4 package: float32 embedding and head bytes, and a device that holds them at its own scale', () => {
+    const v = valid();
+    Object.assign(v.model, { extrasBytesPerParam: 4 });
+    Object.assign(v.devices[0], { extrasMemoryScale: 1 / 6.4 });
+    const p = scenarioProblem(parseScenario(v), 100);
+    expect(p.model.extrasBytesPerParam).toBe(4);
+    expect(p.devices[0].extrasMemoryScale).toBe(1 / 6.4);
+    expect(p.devices[1]).not.toHaveProperty('extrasMemoryScale');
+    expect(errorOf({ ...v, devices: [{ ...v.devices[0], extrasMemoryScale: 0 }, v.devices[1]] }).message).toMatch(
+      /devices\[0\]\.extrasMemoryScale/,
+    );
+  });
+
   it('presets are valid scenario files (round trip through JSON text)', () => {
     for (const name of PRESET_NAMES) {
       expect(parseScenarioText(JSON.stringify(presetJson(name)), name)).toEqual(presetScenario(name));

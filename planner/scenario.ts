@@ -27,6 +27,8 @@ const modelSchema = z.strictObject({
   vocab_size: posInt,
   bytesPerParam: pos,
   bytesPerActivation: pos.optional(),
+  // a q4 package: embedding and head stored in float32 (4)
+  extrasBytesPerParam: pos.optional(),
 });
 
 const wirelessSchema = z.strictObject({
@@ -55,6 +57,8 @@ const deviceSchema = z.strictObject({
   sessionCreateFixedSec: z.number().nonnegative().optional(),
   warmupSec: z.number().nonnegative().optional(),
   linkLatencyMs: z.number().nonnegative().optional(),
+  // memory per stored byte of the embedding and head, in layer bytes (1 / 6.4 for q4 on wasm)
+  extrasMemoryScale: pos.optional(),
 });
 
 export const scenarioSchema = z
@@ -187,6 +191,7 @@ export function scenarioDevices(s: Scenario): DeviceProfile[] {
       ...(d.sessionCreateFixedSec !== undefined ? { sessionCreateFixedSec: d.sessionCreateFixedSec } : {}),
       ...(d.warmupSec !== undefined ? { warmupSec: d.warmupSec } : {}),
       ...(d.linkLatencyMs !== undefined ? { linkLatencySec: d.linkLatencyMs / 1000 } : {}),
+      ...(d.extrasMemoryScale !== undefined ? { extrasMemoryScale: d.extrasMemoryScale } : {}),
     };
   });
 }
