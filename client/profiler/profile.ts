@@ -34,6 +34,7 @@ import { probeLink, type LinkResult } from './link-probe.ts';
 import { memoryBudget, type MemoryBudget } from './memory-budget.ts';
 import { fitUtilization, type UtilizationFit } from './utilization-fit.ts';
 import { benchmarkRuntimeCompute, type RuntimeSweepResult } from './runtime-sweep.ts';
+import { checkStagePrefill } from './stage-check.ts';
 import { layerSweepProbe, PROFILE_LAYER_PROBE, PROFILE_LAYER_PROBE_LARGE } from './layer-probe.ts';
 import type { SweepProbe } from './sweep-probe.ts';
 import { matmulSweepProbe, PROFILE_PROBE, PROFILE_PROBE_LARGE } from './stage-probe.ts';
@@ -225,7 +226,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
   let session: SessionBenchResult | null = null;
   let inference: ProfileDetails['inference'] = null;
   try {
-    const [{ chooseBackend }, { createBrowserRuntime }] = await Promise.all([
+    const [{ chooseBackend, distrustWebGpu }, { createBrowserRuntime }] = await Promise.all([
       import('../runtime/ort-web.ts'),
       import('../runtime/browser-runtime.ts'),
     ]);
@@ -237,6 +238,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
     };
     // the same choice StageRunner makes for an fp32 package (the worker pins its own WebGPU device)
     try {
+      distrustWebGpu(null); // a new profile checks again
       const choice = await chooseBackend('fp32', options.backend === 'auto' ? undefined : options.backend, false);
       backend = choice.backend;
       backendReason = choice.reason;
@@ -244,6 +246,25 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
       issues.push(issueOf(e));
       backend = 'wasm';
       backendReason = 'WebGPU was asked for but is unavailable: measured the wasm backend';
+    }
+    // real stage layers at a prompt's size before WebGPU gets stages (stage-check.ts): a wrong one
+    // leaves this page's stages to wasm, unless ?backend=webgpu insists
+    if (backend === 'webgpu') {
+      progress('runtime', 0.05, 'Checking WebGPU on stage layers');
+      const wrong = await checkStagePrefill(runtime, 'webgpu');
+      if (wrong !== null) {
+        if (options.backend === 'webgpu') {
+          issues.push({
+            code: 'webgpu-wrong-result',
+            message: `${wrong} Kept, as ?backend=webgpu asks: this page's answers may be wrong.`,
+          });
+        } else {
+          distrustWebGpu(wrong);
+          backend = 'wasm';
+          backendReason = `${wrong} Running on wasm (CPU); ?backend=webgpu uses WebGPU anyway.`;
+          issues.push({ code: 'webgpu-wrong-result', message: `${wrong} This page runs its stages on wasm (CPU).` });
+        }
+      }
     }
     session = await benchmarkSessionCreate({
       runtime,

@@ -17,6 +17,7 @@ import { bundleFixture } from '../../e2e/fixture-bundle.ts';
 import type { RuntimeSweepResult } from './runtime-sweep.ts';
 import { PROFILE_LAYER_PROBE } from './layer-probe.ts';
 import { PROFILE_PROBE } from './stage-probe.ts';
+import { STAGE_CHECK_ROWS } from './stage-check.ts';
 
 const ORT_DIST = join(process.cwd(), 'node_modules/onnxruntime-web/dist');
 const enabled = process.env.TANDEM_WEBGPU_TESTS === '1' && findChromium() !== null;
@@ -102,4 +103,27 @@ describe.skipIf(!enabled)('the runtime compute sweep in headless Chromium', () =
       }
     }, 300_000);
   }
+
+  it("the profile's stage check: SwiftShader's WebGPU computes real stage layers wrong from 32 rows on, wasm right", async () => {
+    const page = await browser!.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${(server!.address() as AddressInfo).port}/`, { timeout: 120_000 });
+      await page.waitForFunction(() => (window as unknown as { pageReady?: boolean }).pageReady === true, null, {
+        timeout: 120_000,
+      });
+      const check = (backend: 'webgpu' | 'wasm', rows: number) =>
+        page.evaluate(
+          ([b, r]) =>
+            (window as unknown as { runStageCheck(b: string, r: number): Promise<string | null> }).runStageCheck(b, r),
+          [backend, rows] as const,
+        );
+      expect(await check('webgpu', 31)).toBeNull();
+      const wrong = await check('webgpu', STAGE_CHECK_ROWS);
+      expect(wrong).toMatch(/^WebGPU computed a \d+-row prefill of real stage layers wrong/);
+      expect(await check('wasm', STAGE_CHECK_ROWS)).toBeNull();
+      console.log(`stage check on SwiftShader: ${wrong}`);
+    } finally {
+      await page.close();
+    }
+  }, 300_000);
 });

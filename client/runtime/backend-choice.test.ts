@@ -4,7 +4,7 @@
  * by shards/stage-graph.webgpu.test.ts (SwiftShader) and e2e/webgpu-node-check.ts (a GPU).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { chooseBackend } from './ort-web.ts';
+import { chooseBackend, distrustWebGpu } from './ort-web.ts';
 
 function adapter(features: string[], isFallbackAdapter = false) {
   return {
@@ -21,6 +21,21 @@ function offer(gpu: unknown): void {
 describe('chooseBackend', () => {
   afterEach(() => {
     vi.unstubAllGlobals();
+    distrustWebGpu(null);
+  });
+
+  it("leaves stages to wasm once the profile's stage check found WebGPU wrong, unless ?backend=webgpu insists", async () => {
+    offer({ requestAdapter: () => Promise.resolve(adapter([])) });
+    const wrong = 'WebGPU computed a 64-row prefill of real stage layers wrong (relative error 2.0e-1).';
+    distrustWebGpu(wrong);
+    const auto = await chooseBackend('fp32', undefined, false);
+    expect(auto).toMatchObject({ backend: 'wasm', reason: expect.stringContaining(wrong) as unknown });
+    const forced = await chooseBackend('fp32', 'webgpu', false);
+    expect(forced.backend).toBe('webgpu');
+    expect(forced.reason).toContain(`Asked for although ${wrong}`);
+    // a later profile that finds it right trusts it again
+    distrustWebGpu(null);
+    expect((await chooseBackend('fp32', undefined, false)).backend).toBe('webgpu');
   });
 
   it('runs an fp16 package on WebGPU without shader-f16 (its weights are cast to fp32 at load)', async () => {

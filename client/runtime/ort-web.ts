@@ -74,6 +74,16 @@ export interface BackendChoice {
 
 let configuredWasmUrl: string | undefined;
 let webgpuDevicePinned = false;
+/** Why this page's WebGPU is not trusted with stages (the profile's stage check found it wrong); null: trusted. */
+let webgpuWrong: string | null = null;
+
+/**
+ * The profile's stage check (profiler/stage-check.ts) found this page's WebGPU computing a stage wrong
+ * (`reason`), or, with null, found it right: stages then run on wasm unless ?backend=webgpu asks for it.
+ */
+export function distrustWebGpu(reason: string | null): void {
+  webgpuWrong = reason;
+}
 
 /** Points ORT at the locally served wasm again (transformers.js overwrites it with a CDN on import). */
 export function applyWasmPaths(): void {
@@ -90,6 +100,8 @@ export async function chooseBackend(
   pinDevice = true,
 ): Promise<BackendChoice> {
   if (forced === 'wasm') return { backend: 'wasm', reason: 'wasm was requested explicitly.' };
+  if (webgpuWrong !== null && forced !== 'webgpu')
+    return { backend: 'wasm', reason: `${webgpuWrong} Running on wasm (CPU); ?backend=webgpu uses WebGPU anyway.` };
   const gpu = (globalThis.navigator as (Navigator & { gpu?: GPU }) | undefined)?.gpu;
   const unavailable = (reason: string): BackendChoice => {
     if (forced === 'webgpu')
@@ -141,7 +153,7 @@ export async function chooseBackend(
   const what = described.description || described.vendor || 'WebGPU adapter';
   return {
     backend: 'webgpu',
-    reason: `WebGPU (${what}${described.isFallbackAdapter ? ', software fallback' : ''})${dtype === 'fp16' ? `; fp16 weights cast to fp32 at load${shaderF16 ? '' : " (no 'shader-f16' needed)"}` : ''}.${described.isFallbackAdapter ? ' Slow, and on SwiftShader wrong from 32-token prompts on.' : ''}`,
+    reason: `WebGPU (${what}${described.isFallbackAdapter ? ', software fallback' : ''})${dtype === 'fp16' ? `; fp16 weights cast to fp32 at load${shaderF16 ? '' : " (no 'shader-f16' needed)"}` : ''}.${described.isFallbackAdapter ? ' Slow, and on SwiftShader wrong from 32-token prompts on.' : ''}${webgpuWrong !== null ? ` Asked for although ${webgpuWrong}` : ''}`,
     adapter: described,
   };
 }
