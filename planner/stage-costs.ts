@@ -228,7 +228,7 @@ export function stageMemory(ct: CostTable, start: number, end: number, device: n
 }
 
 /** The embedding's and the head's bytes of a stage start..end-1 on `device` (stored bytes when null). */
-export function extrasMemory(ct: CostTable, start: number, end: number, device: number | null): number {
+function extrasMemory(ct: CostTable, start: number, end: number, device: number | null): number {
   let bytes = 0;
   if (start === 0 && ct.embed) bytes += device === null ? ct.embed.paramBytes : ct.embedMemory[device];
   if (end === ct.L && ct.head) bytes += device === null ? ct.head.paramBytes : ct.headMemory[device];
