@@ -258,6 +258,7 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
             code: 'webgpu-wrong-result',
             message: `${wrong} Kept, as ?backend=webgpu asks: this page's answers may be wrong.`,
           });
+          backendReason = `${backendReason} ${wrong}`;
         } else {
           distrustWebGpu(wrong);
           backend = 'wasm';
