@@ -1682,6 +1682,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s23-full.json',
     render: e2eSection,
   },
+  'e2e-s23-plans-repeat.json': {
+    title: 'Plans on the device lab, session 23: the same comparison again',
+    about:
+      "The plan comparison of `npm run bench` alone, right after the section above on the same code (plus a commit that only touches a forced-WebGPU page's profile text), load 0.8 at the start and 1.3 at the end: every issue-12 goal holds again. After one calibration request TTFT within 2.9% (dp: 2.74 s against 2.66 s predicted), 0.5% (even), 2.8% (heuristic) and 0.5% (single); median phase error 11.2%, 3.2%, 7.4% and 4.9%; DP fastest (2.74 s against heuristic 4.18, even 4.59, single 5.69), 0.65x the next plan and 0.60x even; measured ranking = predicted.",
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-s23-plans-repeat.json',
+    render: e2eSection,
+  },
   'e2e-s21-full.json': {
     title: 'End to end, every part, session 21: page main threads at display priority in the lab',
     about:
