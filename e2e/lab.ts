@@ -83,6 +83,11 @@ export const CGROUP_CPU_ROOT = '/sys/fs/cgroup/cpu';
  * each device gets the shortest period the kernel takes (a quota of at least 1 ms, the kernel's minimum):
  * 2.5 ms at 0.4 core, stalls <= 1.5 ms, closer to a CPU that is evenly slow. (It is not what the decode
  * ring's ~5 ms per hop was: on 4 equal 0.4-core devices that stayed 4.8 ms against 5.2 ms at 10 ms.)
+ * Evenly slow it is not for short work: in a 0.4-core group of this kernel (HZ 250, a 4 ms tick) a burst
+ * of 1.3 ms of CPU took 1.3 ms of wall (median), 4 ms took 7.4 ms and 16 ms took 37 ms, the burst's excess
+ * paid back while the group idles. So a ring stage's decode step (~1.3 ms of kernels) runs at the host's
+ * speed while one page's whole-model step (~17 ms) is held to its share: the lab flatters a pipeline's
+ * decode rate, and its hops weigh more against its kernels than on an evenly slow device.
  */
 export const LAB_MIN_QUOTA_US = 1_000;
 
