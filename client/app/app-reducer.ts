@@ -46,8 +46,11 @@ import {
   onSpareDownloaded,
   onSpareDownloadFailed,
   onSpareProgress,
+  pauseSpare,
+  resumeSpare,
   startSpareDownload,
 } from './spare-reducer.ts';
+import { originalRequestOf } from './failover-view-state.ts';
 import { mergeTimings } from './timings.ts';
 import { normaliseJoinCode, normaliseName, parsePageParams, type PageParams } from './url-params.ts';
 
@@ -495,10 +498,13 @@ function onServer(step: Step, m: ServerMessage): void {
       onSpare(step, m);
       return;
     case 'start':
+      // outputs name the user's request; a failover's continuation starts under a new id
+      pauseSpare(step, originalRequestOf(s.failover, m.requestId));
       onStart(step, m);
       return;
     case 'output':
       onOutput(step, m);
+      if (m.done) resumeSpare(step, m.requestId);
       return;
     case 'cancel':
       // a repeated cancel keeps the first one's record (and reports nothing twice)

@@ -182,6 +182,60 @@ describe('reduce: a spare', () => {
     expect(after.state.spare).toBeNull();
   });
 
+  it('a request in the session pauses a running spare download until its last output; the units in stay, a new seq fetches the rest', () => {
+    const start = (requestId: number) =>
+      server(
+        wire<'start'>({
+          type: 'start',
+          requestId,
+          planId: 'p1',
+          prompt: 'Hello',
+          maxNewTokens: 4,
+          sampling: { temperature: 0, topK: 0, topP: 1, seed: 1 },
+          serverTimeMs: NOW,
+        }),
+      );
+    const output = (requestId: number, done: boolean) =>
+      server(
+        wire<'output'>({
+          type: 'output',
+          requestId,
+          tokenIds: [1],
+          text: 'a',
+          generated: 1,
+          done,
+          ...(done ? { finishReason: 'max-tokens' as const } : {}),
+        }),
+      );
+    const progress: AppEvent = {
+      type: 'download-progress',
+      seq: 1,
+      progress: { unitId: 'layer.3', bytesDone: 60, bytesTotal: 120, unitsDone: 1, unitsTotal: 3 },
+    };
+    const paused = play([...SPARING, progress, start(7)]);
+    expect(paused.last).toEqual([{ type: 'abort-assignment', seq: 1 }]);
+    expect(paused.state.spare).toMatchObject({ seq: 2, download: 'paused', pausedBy: 7 });
+    expect(paused.state.spare?.label).toBe('Spare for layers 3–4 (download paused at 50% while a request runs)');
+    // the aborted download's late failure is no spare failure: no banner
+    const late = play(
+      [{ type: 'download-failed', seq: 1, error: new Error('aborted'), unitId: 'layer.3' }],
+      paused.state,
+    );
+    expect(late.state.errors).toEqual([]);
+    expect(late.state.spare?.download).toBe('paused');
+    // tokens of the request change nothing; its last output starts the download again (seq 2)
+    expect(types(play([output(7, false)], late.state).last)).toEqual([]);
+    const resumed = play([output(7, false), output(7, true)], late.state);
+    expect(resumed.last).toEqual([{ type: 'download-units', seq: 2, units: SPARE_UNITS }]);
+    expect(resumed.state.spare).toMatchObject({ seq: 2, download: 'running', pausedBy: null });
+    expect(resumed.state.lastSeq).toBe(2);
+    // another request's end does not resume it; a finished spare is not paused
+    expect(play([output(8, true)], paused.state).state.spare?.download).toBe('paused');
+    const done = play([start(9)], play(SPARED).state);
+    expect(done.state.spare?.download).toBe('done');
+    expect(types(done.last)).toEqual([]);
+  });
+
   it("the shell's signals: an assignment after a spare aborts only the spare's download", () => {
     const signals = new AssignmentSignals();
     const handedOut = new Map<number, AbortSignal>();

@@ -6,6 +6,12 @@
  * its own `seq` from the assignments' counter, so its results never mix with an assignment's; an
  * assignment, an `excluded` of another plan, or the end of the session ends the spare (its download is
  * aborted; units already in stay cached and a later assignment reuses them).
+ *
+ * The coordinator offers spares only while no request runs, but a download begun then may still be going
+ * when the next request starts: its bytes would then share the access point with the request's
+ * hand-overs, and its hashing and progress the page's CPU. So every page hears each `start`, and a
+ * running spare download stops there ('paused', under a new `seq`) and starts again when that request's
+ * last output comes; the units it had committed are kept and not fetched twice.
  */
 import type { ServerMessageOf } from '../../core/protocol.ts';
 import type { FetchProgress } from '../cache/shard-cache.ts';
@@ -19,8 +25,10 @@ export interface SpareState {
   /** names the download's results (shared counter with assignments: AppState.lastSeq) */
   readonly seq: number;
   readonly message: SpareMessage;
-  /** 'waiting': no manifest yet, or the cache is being swept */
-  readonly download: 'waiting' | 'running' | 'done' | 'failed';
+  /** 'waiting': no manifest yet, or the cache is being swept; 'paused': a request runs (`pausedBy`) */
+  readonly download: 'waiting' | 'running' | 'paused' | 'done' | 'failed';
+  /** the request whose end starts a paused download again */
+  readonly pausedBy: number | null;
   readonly progress: FetchProgress | null;
   /** units downloaded now / found in the cache, once done */
   readonly fetchedUnits: readonly string[];
@@ -41,9 +49,11 @@ export function spareLabel(
       ? 'waiting for the model'
       : download === 'running'
         ? `downloading, ${pct}%`
-        : download === 'done'
-          ? 'downloaded'
-          : 'download failed';
+        : download === 'paused'
+          ? `download paused at ${pct}% while a request runs`
+          : download === 'done'
+            ? 'downloaded'
+            : 'download failed';
   return `Spare for ${formatLayers(layers)} (${what})`;
 }
 
@@ -69,6 +79,7 @@ export function onSpare(step: Step, m: SpareMessage): void {
       seq,
       message: m,
       download: 'waiting',
+      pausedBy: null,
       progress: null,
       fetchedUnits: [],
       reusedUnits: [],
@@ -84,6 +95,27 @@ export function startSpareDownload(step: Step): void {
   if (spare?.download !== 'waiting') return;
   withSpare(step, { download: 'running' });
   step.emit({ type: 'download-units', seq: spare.seq, units: spare.message.units });
+}
+
+/**
+ * A request started in the session: a running spare download stops until its end (units in stay). The
+ * spare takes a new seq at once, so that the stopped download's late results are not taken for its own.
+ */
+export function pauseSpare(step: Step, requestId: number): void {
+  const spare = step.state.spare;
+  if (spare?.download !== 'running') return;
+  step.emit({ type: 'abort-assignment', seq: spare.seq });
+  const seq = step.state.lastSeq + 1;
+  step.set({ lastSeq: seq });
+  withSpare(step, { seq, download: 'paused', pausedBy: requestId });
+}
+
+/** `requestId` ended: the download it paused starts again. */
+export function resumeSpare(step: Step, requestId: number): void {
+  const spare = step.state.spare;
+  if (spare?.download !== 'paused' || spare.pausedBy !== requestId) return;
+  withSpare(step, { download: 'waiting', pausedBy: null });
+  if (step.state.manifest && step.state.cache.state !== 'checking') startSpareDownload(step);
 }
 
 /** Ends the spare: its download stops (units already committed stay cached). */
