@@ -1689,6 +1689,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-s23-plans-repeat.json',
     render: e2eSection,
   },
+  'e2e-s23-plans-final.json': {
+    title: "Plans on the device lab, session 23's final code",
+    about:
+      'The plan comparison of `npm run bench` alone at commit 5a74a18 (the sections above plus spare downloads paused while a request runs), load 1.8 at the start and 1.4 at the end: every issue-12 goal holds a third time. After one calibration request TTFT within 6.8% (dp: 2.80 s against 2.61 s predicted), 0.3% (even), 0.7% (heuristic) and 0.0% (single); median phase error 10.6%, 2.6%, 9.4% and 0.1%; DP fastest (2.80 s against heuristic 4.11, even 4.61, single 5.56), 0.68x the next plan and 0.61x even; measured ranking = predicted.',
+    run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-s23-plans-final.json',
+    render: e2eSection,
+  },
   'e2e-s21-full.json': {
     title: 'End to end, every part, session 21: page main threads at display priority in the lab',
     about:
