@@ -213,7 +213,7 @@ describe('reduce: a spare', () => {
       progress: { unitId: 'layer.3', bytesDone: 60, bytesTotal: 120, unitsDone: 1, unitsTotal: 3 },
     };
     const paused = play([...SPARING, progress, start(7)]);
-    expect(paused.last).toEqual([{ type: 'abort-assignment', seq: 1 }]);
+    expect(paused.last).toEqual([{ type: 'abort-assignment', seq: 1 }, { type: 'report-cache' }]);
     expect(paused.state.spare).toMatchObject({ seq: 2, download: 'paused', pausedBy: 7 });
     expect(paused.state.spare?.label).toBe('Spare for layers 3–4 (download paused at 50% while a request runs)');
     // the aborted download's late failure is no spare failure: no banner

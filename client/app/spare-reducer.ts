@@ -99,12 +99,13 @@ export function startSpareDownload(step: Step): void {
 
 /**
  * A request started in the session: a running spare download stops until its end (units in stay). The
- * spare takes a new seq at once, so that the stopped download's late results are not taken for its own.
+ * spare takes a new seq at once, so that the stopped download's late results are not taken for its own;
+ * the server hears what the cache holds now, so that a repair during the request counts the units in.
  */
 export function pauseSpare(step: Step, requestId: number): void {
   const spare = step.state.spare;
   if (spare?.download !== 'running') return;
-  step.emit({ type: 'abort-assignment', seq: spare.seq });
+  step.emit({ type: 'abort-assignment', seq: spare.seq }, { type: 'report-cache' });
   const seq = step.state.lastSeq + 1;
   step.set({ lastSeq: seq });
   withSpare(step, { seq, download: 'paused', pausedBy: requestId });
