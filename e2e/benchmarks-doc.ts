@@ -1696,6 +1696,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --skip hop,decode,api,failover --out bench/results/e2e-s23-plans-final.json',
     render: e2eSection,
   },
+  'e2e-s23-decode-final.json': {
+    title: "Decode on the device lab, session 23's final code",
+    about:
+      "The decode rows of `npm run bench` at commit bf0d071 (spare downloads paused while a request runs, and reported), load 0.7 at the start and 3.5 at the end. 4-page decode 58.3 / 48.9 / 57.2 tok/s against one page 47.0 / 58.0 / 58.3 (0.99 ✓); 17.3 ms per token against kernels 7.5 ms + hops 1.4 ms (x 1.95 ✗), 1.91 ms per hop in the ring against 0.35 ms alone; the four stages' kernels took 7.5 ms where one page took 13.4 ms for the same work (short bursts run at the host's speed under the lab's quota, e2e/lab.ts). Shard load / raw read 0.41 ✗. Longest cold main-thread task 62 ms ✗: one frame over 50 ms in two of the three cold even requests (57 and 62 ms), none in the three cold single-page requests, on the stage's page or the three idle ones.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s23-decode-final.json',
+    render: e2eSection,
+  },
   'e2e-s21-full.json': {
     title: 'End to end, every part, session 21: page main threads at display priority in the lab',
     about:
