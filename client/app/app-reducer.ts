@@ -65,6 +65,7 @@ const DEFAULT_PARAMS: PageParams = {
   backend: 'auto',
   holdAt: [],
   ring: 'worker',
+  parts: 'auto',
 };
 
 export function reduce(state: AppState, event: AppEvent, nowMs: number): Reduction {

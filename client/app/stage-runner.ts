@@ -25,6 +25,7 @@ import type { PromptTokenizer } from '../runtime/tokenizer.ts';
 import type { TokenText } from '../runtime/token-text.ts';
 import type { ExecutionBackend, StageRuntime } from '../../shards/runtime/stage-runtime.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
+import type { LoadPartsPolicy } from '../../shards/runtime/stage-parts.ts';
 import type { UnitStoreLocation } from '../cache/committed-unit.ts';
 import type { PhaseEvent, TokenEvent } from '../../shards/runtime/stage-peer.ts';
 
@@ -75,6 +76,8 @@ export interface PrepareOptions {
   readUnit: (unitId: string) => Promise<UnitData>;
   /** where the inference worker may look committed units up itself, without asking readUnit */
   unitStore?: UnitStoreLocation | null;
+  /** load the stage in parts (the profile found that this device reads and creates at once); null: one session */
+  loadParts?: LoadPartsPolicy | null;
   /** where this assignment's phases, tokens and backend choice go */
   hooks: StageHooks;
   /** fires when the assignment ends: its StagePeer is disposed */
@@ -374,6 +377,7 @@ export class StageController {
         manifest: opts.manifest,
         assignment: a,
         backend: choice.backend,
+        ...(opts.loadParts ? { loadParts: opts.loadParts } : {}),
         readUnit: opts.readUnit,
         onPhase: (e: PhaseEvent, beforeCancel = false) =>
           this.hooks?.onPhase(e.requestId, {

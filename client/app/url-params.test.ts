@@ -22,7 +22,15 @@ describe('parsePageParams', () => {
       backend: 'auto',
       holdAt: null,
       ring: 'worker',
+      parts: 'auto',
     });
+  });
+
+  it('reads ?parts= (whether the stage loads in parts); rejects anything but on, off and auto', () => {
+    expect(parsePageParams('?parts=on').parts).toBe('on');
+    expect(parsePageParams('?parts=OFF').parts).toBe('off');
+    expect(parsePageParams('?parts=auto').parts).toBe('auto');
+    expect(errorCode(() => parsePageParams('?parts=4'))).toBe('parts-invalid');
   });
 
   it('reads ?ring= (where the stage runs); rejects anything but main and worker', () => {

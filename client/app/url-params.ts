@@ -12,6 +12,9 @@
  *                     through window.tandem.holds (see app/hold-points.ts); ?hold= arms none yet
  *   ?ring=main        run the stage and its frame links on the main thread (default 'worker': in the
  *                     inference worker, where the browser can transfer data channels; else main)
+ *   ?parts=on         load the stage in parts, each part's session created while the next is read
+ *                     (also 'off'); default auto: in parts where the profile found a second core for the
+ *                     reads (shards/runtime/stage-parts.ts, profiler/parallel-load.ts)
  */
 import { TandemError } from '../../core/errors.ts';
 import { parseEmulation, type Emulation } from '../profiler/emulation.ts';
@@ -31,7 +34,11 @@ export interface PageParams {
   holdAt: number[] | null;
   /** ?ring=: where the stage and its frame links run (stage-runner.ts) */
   ring: RingPlace;
+  /** ?parts=: whether the stage loads in parts */
+  parts: PartsChoice;
 }
+
+export type PartsChoice = 'auto' | 'on' | 'off';
 
 export type RingPlace = 'worker' | 'main';
 
@@ -86,6 +93,13 @@ export function parsePageParams(search: string): PageParams {
       `?ring=${rawRing} is unknown; use main, worker or leave it out (worker where the browser allows it).`,
     );
   }
+  const rawParts = (q.get('parts') ?? 'auto').trim().toLowerCase();
+  if (rawParts !== 'auto' && rawParts !== 'on' && rawParts !== 'off') {
+    throw new TandemError(
+      'parts-invalid',
+      `?parts=${rawParts} is unknown; use on, off or leave it out (in parts where this device reads and creates at once).`,
+    );
+  }
   const rawName = q.get('name');
   const name = rawName === null ? null : normaliseName(rawName) || null;
   const flag = (key: string) => ['1', 'true', 'yes'].includes((q.get(key) ?? '').trim().toLowerCase());
@@ -98,6 +112,7 @@ export function parsePageParams(search: string): PageParams {
     backend: rawBackend,
     holdAt: parseHoldCounts(q.get('hold')),
     ring: rawRing,
+    parts: rawParts,
   };
 }
 

@@ -10,6 +10,7 @@
  * details. Produces the ProfileReport the server plans with (core/protocol.ts) plus the details the page
  * shows and lets the user download. Finishes in seconds; reports progress per step.
  */
+import type { ParallelLoad } from './parallel-load.ts';
 import { TandemError } from '../../core/errors.ts';
 import type { ProfileReport } from '../../core/protocol.ts';
 import type { Emulation } from './emulation.ts';
@@ -79,7 +80,17 @@ export interface ProfileDetails {
   /** runtime warm-up + session-creation speed; null when it failed (then an issue says why) */
   session: SessionBenchResult | null;
   /** what the planner gets as readBytesPerSec: 1 / (1/storage read + 1/session create) */
-  load: { effectiveBytesPerSec: number; storageReadBytesPerSec: number; sessionCreateBytesPerSec: number | null };
+  load: {
+    effectiveBytesPerSec: number;
+    storageReadBytesPerSec: number;
+    sessionCreateBytesPerSec: number | null;
+    /**
+     * Whether reads and session creation run at once here (parallel-load.ts), which decides whether stages
+     * load in parts; null where the runtime did not start. The effective rate above does not count on it:
+     * the first calibration learns what the overlap saves (the phases' read and create times).
+     */
+    parallel: ParallelLoad | null;
+  };
   link: LinkResult | null;
   memory: MemoryBudget;
   /** Non-fatal problems (e.g. no WebGPU, link probes missing): shown to the user. */
@@ -365,7 +376,19 @@ export async function profileDevice(options: ProfileOptions): Promise<ProfileRes
   progress('storage', 0.68, 'Storage read speed');
   // on the runtime only where it created a session for the session benchmark above
   const storage = await storageRead(session ? runtime : null, backend, emulation, issues);
+  let parallel: ParallelLoad | null = null;
+  if (runtime)
+    try {
+      parallel = await runtime.measureParallel();
+    } catch (e) {
+      const i = issueOf(e);
+      issues.push({
+        code: i.code,
+        message: `Measuring whether reads and session creation overlap failed (${i.message}); stages load in one part.`,
+      });
+    }
   const load = {
+    parallel,
     storageReadBytesPerSec: storage.readBytesPerSec,
     sessionCreateBytesPerSec: session?.sessionCreateBytesPerSec ?? null,
     effectiveBytesPerSec: effectiveLoadRate(storage.readBytesPerSec, session?.sessionCreateBytesPerSec ?? null),

@@ -14,10 +14,19 @@ import {
   type WorkerRequest,
 } from './worker-protocol.ts';
 import { isStageRequest } from './stage-worker-protocol.ts';
+import { spin } from './unit-read-thread.ts';
+
+function timed(f: () => void): number {
+  const t0 = performance.now();
+  f();
+  return performance.now() - t0;
+}
 
 export function serveInference(
   port: MessagePort<WorkerReply, WorkerRequest>,
   makeRuntime: (cfg: { wasmUrl: string | null; cpuWasmUrl: string | null; numThreads: number }) => StageRuntime,
+  /** the worker's second thread (its unit reader), for 'measure-parallel'; null where it has none */
+  secondThread: () => { spin(rounds: number): Promise<number> } | null = () => null,
 ): void {
   let runtime: StageRuntime | null = null;
   const sessions = new Map<number, StageSession>();
@@ -73,6 +82,27 @@ export function serveInference(
           sessions.delete(msg.sessionId);
           await s?.release();
           reply({ type: 'released', callId: msg.callId });
+          return;
+        }
+        case 'measure-parallel': {
+          const other = secondThread();
+          if (!other) {
+            reply({ type: 'parallel', callId: msg.callId, sample: null, reason: 'no second thread in this browser' });
+            return;
+          }
+          await other.spin(msg.rounds); // the thread starts, and its code is compiled, before anything is timed
+          spin(msg.rounds);
+          const here = timed(() => spin(msg.rounds));
+          const there = await other.spin(msg.rounds);
+          const t0 = performance.now();
+          const both = other.spin(msg.rounds);
+          spin(msg.rounds);
+          await both;
+          reply({
+            type: 'parallel',
+            callId: msg.callId,
+            sample: { aloneMs: [here, there], togetherMs: performance.now() - t0 },
+          });
           return;
         }
         default:

@@ -9,6 +9,8 @@ import { committedUnitLookup } from '../cache/committed-unit.ts';
 import { serveInference } from './inference-worker-host.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
 import { serialRuntime } from './serial-runtime.ts';
+import { readStoredUnit } from '../../shards/runtime/unit-data.ts';
+import { unitReadThread } from './unit-read-thread.ts';
 import { serveStages } from './stage-worker-host.ts';
 import type { StageReply, StageRequest } from './stage-worker-protocol.ts';
 import type { MessagePort, WorkerReply, WorkerRequest } from './worker-protocol.ts';
@@ -18,8 +20,15 @@ serveInference(
   globalThis as unknown as MessagePort<WorkerReply, WorkerRequest>,
   ({ wasmUrl, cpuWasmUrl, numThreads }) =>
     (runtime = serialRuntime(
-      createOrtWebRuntime({ wasmUrl: wasmUrl ?? undefined, cpuWasmUrl: cpuWasmUrl ?? undefined, numThreads }),
+      createOrtWebRuntime({
+        wasmUrl: wasmUrl ?? undefined,
+        cpuWasmUrl: cpuWasmUrl ?? undefined,
+        numThreads,
+        // stored units are read on the reader thread (if this browser can start one), while sessions are created here
+        readOne: (path, data) => unitReadThread()?.readOne(path, data) ?? readStoredUnit(path, data),
+      }),
     )),
+  () => unitReadThread(),
 );
 // committed units are looked up here, not asked of a main thread that may be drawing (committed-unit.ts)
 serveStages(globalThis as unknown as MessagePort<StageReply, StageRequest>, () => runtime, {

@@ -30,6 +30,7 @@
 import * as ortWebGpu from 'onnxruntime-web/webgpu';
 import { TandemError } from '../../core/errors.ts';
 import type { PackageDType } from '../../shards/manifest.ts';
+import type { OpfsUnit } from '../../shards/runtime/opfs-file.ts';
 import { openOrtStageSession } from '../../shards/runtime/ort-session.ts';
 import { ortWebBinding, type OrtWebModule } from '../../shards/runtime/ort-web-binding.ts';
 import type {
@@ -56,6 +57,12 @@ export interface OrtWebOptions {
    * needs made the tiny model's wasm decode step ~5x slower in Node (p10 13 vs 2.3 ms).
    */
   cpuWasmUrl?: string;
+  /**
+   * Reads one stored unit of a session's request (default: on this thread). The inference worker passes
+   * its reader thread's (unit-read-thread.ts), so that a stage loaded in parts creates a part's session
+   * while the next parts' units are read.
+   */
+  readOne?: (path: string, data: Blob | OpfsUnit) => Promise<Uint8Array>;
 }
 
 export interface BackendChoice {
@@ -208,7 +215,11 @@ export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
       applyWasmPaths();
       if (req.backend === 'webgpu' && ort === ortWebGpu) await pinWebGpuDevice();
       const module = await moduleFor(req.backend);
-      return openOrtStageSession(ortWebBinding(module, { gpuResidentKv: req.backend === 'webgpu' }), req);
+      return openOrtStageSession(
+        ortWebBinding(module, { gpuResidentKv: req.backend === 'webgpu' }),
+        req,
+        opts.readOne ? { readOne: opts.readOne } : {},
+      );
     },
   };
 }

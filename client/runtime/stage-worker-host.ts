@@ -211,6 +211,7 @@ export function serveStages(
                 transport: hub,
                 runtime: emulatedRuntime(runtime, msg.emulation),
                 backend: msg.backend,
+                ...(msg.loadParts ? { loadParts: msg.loadParts } : {}),
                 readUnit: (unitId) => readUnit(msg, stageId, unitId),
                 onPhase: (e) => reportsOf(stageId)?.phase(e),
                 onToken: (e) => reportsOf(stageId)?.token(e),

@@ -13,6 +13,7 @@ import type { Emulation } from '../profiler/emulation.ts';
 import type { UnitStoreLocation } from '../cache/committed-unit.ts';
 import type { ModelManifest } from '../../shards/manifest.ts';
 import type { PhaseEvent, StageAssignment, StartRequest, TokenEvent } from '../../shards/runtime/stage-peer.ts';
+import type { LoadPartsPolicy } from '../../shards/runtime/stage-parts.ts';
 import type { StageBackend } from '../../shards/runtime/stage-runtime.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
 
@@ -54,6 +55,8 @@ export type StageRequest =
       holds: boolean;
       /** where the worker may look committed units up itself; null: it asks the main thread for each */
       unitStore: UnitStoreLocation | null;
+      /** load the stage in parts (the page's profile found a second core for the reads); null: one session */
+      loadParts: LoadPartsPolicy | null;
     }
   | { type: 'stage-load'; stageId: number; seq: number }
   | { type: 'stage-run'; stageId: number; seq: number; start: WorkerStart }

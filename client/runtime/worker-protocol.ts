@@ -5,6 +5,7 @@
  * narrows it and ends in `assertNever`. Calls carry a `callId`; each gets exactly one reply.
  */
 import type { HostTensor, RunOptions, SessionRequest, StageBackend } from '../../shards/runtime/stage-runtime.ts';
+import type { ParallelSample } from '../profiler/parallel-load.ts';
 
 /** main thread -> worker */
 export type WorkerRequest =
@@ -17,7 +18,9 @@ export type WorkerRequest =
     }
   | { type: 'create'; callId: number; request: SessionRequest }
   | { type: 'run'; callId: number; sessionId: number; feeds: Record<string, HostTensor>; options: RunOptions }
-  | { type: 'release'; callId: number; sessionId: number };
+  | { type: 'release'; callId: number; sessionId: number }
+  /** how far the worker's thread and its unit reader thread run at once (profiler/parallel-load.ts) */
+  | { type: 'measure-parallel'; callId: number; rounds: number };
 
 /** worker -> main thread */
 export type WorkerReply =
@@ -42,6 +45,7 @@ export type WorkerReply =
       computed?: { startEpochMs: number; endEpochMs: number };
     }
   | { type: 'released'; callId: number }
+  | { type: 'parallel'; callId: number; sample: ParallelSample | null; reason?: string }
   | { type: 'failed'; callId: number; code: string; message: string };
 
 /** The two ends of the channel: a Worker and the worker's global scope both fit this shape. */

@@ -13,6 +13,7 @@ import type {
   StageRuntime,
   StageSession,
 } from '../../shards/runtime/stage-runtime.ts';
+import { parallelLoad, PARALLEL_SPIN_ROUNDS, type ParallelLoad } from '../profiler/parallel-load.ts';
 import { isStageReply } from './stage-worker-protocol.ts';
 import { transferables, type MessagePort, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
 
@@ -27,6 +28,8 @@ type Pending = { resolve: (r: WorkerReply) => void; reject: (e: TandemError) => 
 
 export interface WorkerRuntime extends StageRuntime {
   readonly numThreads: number;
+  /** How far the worker's thread and its unit reader thread run at once (profiler/parallel-load.ts). */
+  measureParallel(): Promise<ParallelLoad>;
   /** Rejects every pending call (the worker died). */
   fail(message: string): void;
 }
@@ -73,6 +76,11 @@ export function createWorkerRuntime(
       dead = new TandemError('inference-worker-failed', `The inference worker stopped (${message}); reload the page.`);
       for (const p of pending.values()) p.reject(dead);
       pending.clear();
+    },
+    async measureParallel() {
+      const r = await call((callId) => ({ type: 'measure-parallel', callId, rounds: PARALLEL_SPIN_ROUNDS }));
+      if (r.type !== 'parallel') throw unexpected(r, 'measure-parallel');
+      return parallelLoad(r.sample, r.reason);
     },
     async createSession(req: SessionRequest): Promise<StageSession> {
       // Blobs are posted as handles (no bytes cross); the worker reads them

@@ -21,6 +21,7 @@ import {
   type TokenEvent,
 } from '../../shards/runtime/stage-peer.ts';
 import type { PromptTokenizer } from '../../shards/runtime/prompt-tokenizer.ts';
+import type { LoadPartsPolicy } from '../../shards/runtime/stage-parts.ts';
 import type { StageBackend } from '../../shards/runtime/stage-runtime.ts';
 import { TextStream } from '../../shards/runtime/text-stream.ts';
 import type { UnitData } from '../../shards/runtime/unit-data.ts';
@@ -52,6 +53,8 @@ export interface WorkerStageOptions {
   assignment: StageAssignment;
   backend: StageBackend;
   emulation: Emulation | null;
+  /** load the stage in parts (StagePeerOptions.loadParts) */
+  loadParts?: LoadPartsPolicy;
   readUnit: (unitId: string) => Promise<UnitData>;
   /** where the worker may look committed units up itself (ShardCache.workerLookup); else it asks readUnit */
   unitStore?: UnitStoreLocation | null;
@@ -163,6 +166,7 @@ export class WorkerStages {
         emulation: opts.emulation,
         holds: opts.beforeStep !== undefined,
         unitStore: opts.unitStore ?? null,
+        loadParts: opts.loadParts ?? null,
       }));
     } catch (err) {
       this.stages.delete(stageId);

@@ -1,5 +1,11 @@
 /** "This device": profile progress, the measured figures, the sweep chart with the U(t) fit. */
-import type { ComputeProfile, ProfileProgress, ProfileResult, StorageRead } from '../profiler/profile.ts';
+import type {
+  ComputeProfile,
+  ProfileDetails,
+  ProfileProgress,
+  ProfileResult,
+  StorageRead,
+} from '../profiler/profile.ts';
 import { utilizationAt } from '../profiler/utilization-fit.ts';
 import { h, svg } from './dom.ts';
 import { formatBits, formatBytes, formatBytesPerSec, formatDuration, formatFlops } from './format.ts';
@@ -150,6 +156,7 @@ export function renderProfile(
           ? `session create ${formatBytesPerSec(details.session.sessionCreateBytesPerSec)} (${details.session.backend}, ${formatBytes(details.session.bytes)}); runtime warm-up ${formatDuration(details.session.warmupSeconds)}; the planner uses this rate`
           : 'session benchmark failed: storage read only',
       ),
+      row('Read while creating', ...parallelRow(details.load.parallel)),
       row(
         'Link ↓ / ↑',
         `${formatBits(report.downlinkBitsPerSec)} / ${formatBits(report.uplinkBitsPerSec)}`,
@@ -168,4 +175,14 @@ export function renderProfile(
     ),
     h('div.sweep', {}, sweepChart(result), h('p.hint', {}, details.compute.method)),
   );
+}
+
+/** The parallel-load row (profiler/parallel-load.ts): value and note. */
+export function parallelRow(p: ProfileDetails['load']['parallel'] | undefined): [string, string] {
+  if (!p) return ['unknown', 'the runtime did not start: stages load in one part'];
+  if (!p.sample) return ['no', `${p.reason ?? 'not measured'}: stages load in one part`];
+  const how = `two threads ran ${p.parallelism.toFixed(2)}x one's work at once`;
+  return p.inParts
+    ? ['yes', `${how}: stages load in parts, each part's session created while the next part is read`]
+    : ['no', `${how}: stages load in one part (parts would only interleave here)`];
 }

@@ -6,12 +6,13 @@
  * failed session creation becomes.
  */
 import { TandemError } from '../../core/errors.ts';
-import { toOrtExtra } from '../stage-graph.ts';
+import { HIDDEN_INPUT, HIDDEN_OUTPUT, toOrtExtra, type StageSpec } from '../stage-graph.ts';
 import { sampleHead } from './head-sampling.ts';
 import { ResidentKvCache } from './kv-cache.ts';
 import type { HostTensor, RunOptions, RunTiming, SessionRequest, StageBackend, StageSession } from './stage-runtime.ts';
-import { materialiseUnits } from './unit-data.ts';
-import { stageModelBytes } from './stage-graph-recipe.ts';
+import { readUnitsInOrder, type MaterialiseOptions } from './unit-data.ts';
+import { stageModelBytes, stagePartModel, type StageGraphRecipe } from './stage-graph-recipe.ts';
+import { stageLoadParts } from './stage-parts.ts';
 
 /** The parts of an ORT Tensor (onnxruntime-common's) this module reads. */
 export interface OrtTensorLike {
@@ -70,42 +71,143 @@ const CREATE_HINT: Record<StageBackend, string> = {
   node: ' The stage may not fit in memory: give it fewer layers (--split).',
 };
 
-/** Opens a session through `binding` and wraps it as a StageSession. */
+/** One ORT session of a stage (the whole stage, or one of its parts: stage-parts.ts) with its KV cache. */
+interface OpenPart<T extends OrtTensorLike> {
+  session: OrtSessionLike<T>;
+  kv: ResidentKvCache<T> | null;
+}
+
+/** What each part of a request is: its graph (bytes, or a spec built from the request's recipe) and its layers. */
+interface PartPlan {
+  /** the request's own model (one part), or a part's spec, built from the request's recipe */
+  model: Uint8Array | StageGraphRecipe | StageSpec;
+  /** the part's KV layers (global indices): the request's that lie in the part's range */
+  kvLayers: number[];
+}
+
+function partPlans(request: SessionRequest): PartPlan[] {
+  const { model, loadParts, kvCache } = request;
+  if (model instanceof Uint8Array || !loadParts) return [{ model, kvLayers: kvCache?.layers ?? [] }];
+  return stageLoadParts(model.manifest, model.spec, loadParts).map((spec) => ({
+    model: spec,
+    kvLayers: (kvCache?.layers ?? []).filter((l) => l >= spec.layers.start && l < spec.layers.end),
+  }));
+}
+
+/**
+ * Opens a session through `binding` and wraps it as a StageSession. With `request.loadParts` the stage is
+ * opened in parts (stage-parts.ts): each part's session is created as soon as its units are read, while
+ * the next parts' units are still being read (with `reads.readOne` on another thread, the reads and the
+ * creations overlap); a step then runs the parts in order, each part's hidden states fed to the next.
+ */
 export async function openOrtStageSession<T extends OrtTensorLike>(
   binding: OrtBinding<T>,
   request: SessionRequest,
+  reads: Pick<MaterialiseOptions, 'readOne'> = {},
 ): Promise<StageSession> {
-  // the stored units' reads start first; a recipe's graph is built while they are in flight
-  const reading = materialiseUnits(request.externalData, request.readCapBytesPerSec);
-  reading.catch(() => undefined); // a build error below must not leave this rejection unhandled
-  const model = stageModelBytes(
-    request.model,
-    request.externalData.map((e) => e.path),
-  );
-  const { externalData, readSeconds } = await reading;
-  const req: BytesSessionRequest = { ...request, model, externalData };
-  const kv = req.kvCache
-    ? new ResidentKvCache<T>(req.kvCache, {
-        empty: (dims) => binding.tensor({ dtype: 'float32', dims, data: new Float32Array(0) }),
-        dispose: (t) => {
-          if (t.location === 'gpu-buffer') t.dispose();
-        },
-      })
-    : null;
-  let session: OrtSessionLike<T>;
+  // the stored units' reads start first; the graphs are built while they are in flight
+  const unitReads = readUnitsInOrder(request.externalData, request.readCapBytesPerSec, reads);
+  const unitFiles = request.externalData.map((e) => e.path);
+  const plans = partPlans(request);
+  const parts: OpenPart<T>[] = [];
   try {
-    session = await binding.open(req, {
+    for (const [k, plan] of plans.entries()) {
+      const { model, files } =
+        plan.model instanceof Uint8Array || 'kind' in plan.model
+          ? { model: stageModelBytes(plan.model, unitFiles), files: unitFiles }
+          : stagePartModel(request.model as StageGraphRecipe, plan.model, unitFiles);
+      const externalData = await Promise.all(files.map(async (path) => ({ path, data: await unitReads.bytes(path) })));
+      parts.push(await openPart(binding, { ...request, model, externalData }, plan, k < plans.length - 1));
+    }
+  } catch (err) {
+    await Promise.all(parts.map((p) => releasePart(p)));
+    throw err;
+  }
+  const readSeconds = await unitReads.seconds;
+  const last = parts.length - 1;
+  const firstInputs = parts[0].session.inputNames;
+  const inputNames = [
+    ...new Set([
+      ...firstInputs,
+      ...parts.slice(1).flatMap((p) => p.session.inputNames.filter((n) => n !== HIDDEN_INPUT)),
+    ]),
+  ];
+  // as one session's: the stage's main output, then the presents, layer by layer
+  const outputs = parts.flatMap((p, k) => p.session.outputNames.filter((n) => k === last || n !== HIDDEN_OUTPUT));
+  const isPresent = (n: string) => n.startsWith('present.');
+  const outputNames = [...outputs.filter((n) => !isPresent(n)), ...outputs.filter(isPresent)];
+  let lastRun: RunTiming | undefined;
+  return {
+    backend: request.backend,
+    inputNames,
+    outputNames,
+    readSeconds,
+    get lastRun() {
+      return lastRun;
+    },
+    async run(feeds, options: RunOptions = {}) {
+      const startMs = performance.now();
+      const res: Record<string, HostTensor> = {};
+      let carried: T | null = null; // the hidden states one part hands the next
+      for (const [k, part] of parts.entries()) {
+        if (part.kv && options.newSequence) part.kv.reset();
+        const ortFeeds: Record<string, T> = part.kv ? part.kv.feeds() : {};
+        for (const name of part.session.inputNames) {
+          if (name in ortFeeds) continue;
+          if (k > 0 && name === HIDDEN_INPUT && carried) ortFeeds[name] = carried;
+          else if (name in feeds) ortFeeds[name] = binding.tensor(feeds[name]);
+        }
+        const raw = await part.session.run(ortFeeds);
+        if (carried?.location === 'gpu-buffer') carried.dispose();
+        const out = part.kv ? part.kv.update(raw) : raw;
+        carried = null;
+        for (const [name, t] of Object.entries(out)) {
+          if (k < last && name === HIDDEN_OUTPUT) carried = t;
+          else res[name] = toHost(name, t);
+        }
+      }
+      // the head's sampling counts in the run's compute span: it is the head's last step
+      const sampled = options.sample ? sampleHead(res, options.sample) : res;
+      lastRun = { startMs, endMs: performance.now() };
+      return sampled;
+    },
+    async release() {
+      await Promise.all(parts.map((p) => releasePart(p)));
+    },
+  };
+}
+
+async function openPart<T extends OrtTensorLike>(
+  binding: OrtBinding<T>,
+  req: BytesSessionRequest,
+  plan: PartPlan,
+  handsOn: boolean,
+): Promise<OpenPart<T>> {
+  const kv = req.kvCache
+    ? new ResidentKvCache<T>(
+        { ...req.kvCache, layers: plan.kvLayers },
+        {
+          empty: (dims) => binding.tensor({ dtype: 'float32', dims, data: new Float32Array(0) }),
+          dispose: (t) => {
+            if (t.location === 'gpu-buffer') t.dispose();
+          },
+        },
+      )
+    : null;
+  // WebGPU: presents stay GPU buffers and come back as the next step's past (no read-back per step), and
+  // a part's hidden states stay on the GPU for the next part
+  const kept = binding.gpuResidentKv
+    ? [...(kv ? kv.presentToPast.keys() : []), ...(handsOn ? [HIDDEN_OUTPUT] : [])]
+    : [];
+  try {
+    const session = await binding.open(req, {
       graphOptimizationLevel: 'all',
       extra: toOrtExtra(req.config),
-      // WebGPU: presents stay GPU buffers and come back as the next step's past (no read-back per step)
-      ...(kv && binding.gpuResidentKv
-        ? {
-            preferredOutputLocation: Object.fromEntries(
-              [...kv.presentToPast.keys()].map((n) => [n, 'gpu-buffer' as const]),
-            ),
-          }
+      ...(kept.length > 0
+        ? { preferredOutputLocation: Object.fromEntries(kept.map((n) => [n, 'gpu-buffer' as const])) }
         : {}),
     });
+    return { session, kv };
   } catch (err) {
     if (err instanceof TandemError) throw err;
     const detail = err instanceof Error ? err.message : String(err);
@@ -115,32 +217,9 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
       { cause: err },
     );
   }
-  let lastRun: RunTiming | undefined;
-  return {
-    backend: req.backend,
-    inputNames: session.inputNames,
-    outputNames: session.outputNames,
-    readSeconds,
-    get lastRun() {
-      return lastRun;
-    },
-    async run(feeds, options: RunOptions = {}) {
-      const startMs = performance.now();
-      if (kv && options.newSequence) kv.reset();
-      const ortFeeds: Record<string, T> = kv ? kv.feeds() : {};
-      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = binding.tensor(t);
-      const raw = await session.run(ortFeeds);
-      const out = kv ? kv.update(raw) : raw;
-      const res: Record<string, HostTensor> = {};
-      for (const [name, t] of Object.entries(out)) res[name] = toHost(name, t);
-      // the head's sampling counts in the run's compute span: it is the head's last step
-      const sampled = options.sample ? sampleHead(res, options.sample) : res;
-      lastRun = { startMs, endMs: performance.now() };
-      return sampled;
-    },
-    async release() {
-      kv?.disposeAll();
-      await session.release();
-    },
-  };
+}
+
+async function releasePart<T extends OrtTensorLike>(part: OpenPart<T>): Promise<void> {
+  part.kv?.disposeAll();
+  await part.session.release();
 }

@@ -27,3 +27,23 @@ export function stageModelBytes(model: Uint8Array | StageGraphRecipe, unitFiles:
     );
   return graph.model;
 }
+
+/**
+ * One part of a recipe's stage (stage-parts.ts): its ModelProto bytes and the unit files its graph reads,
+ * in the graph's order; every one of them must be among the request's `unitFiles`.
+ */
+export function stagePartModel(
+  recipe: StageGraphRecipe,
+  part: StageSpec,
+  unitFiles: readonly string[],
+): { model: Uint8Array; files: string[] } {
+  const graph = buildStageGraph(recipe.manifest, part, recipe.options);
+  const files = graph.externalData.map((e) => e.path);
+  const missing = files.find((f) => !unitFiles.includes(f));
+  if (missing !== undefined)
+    throw new TandemError(
+      'manifest-invalid',
+      `The stage graph needs unit file '${missing}', which is not among the stage's units; re-convert the package.`,
+    );
+  return { model: graph.model, files };
+}

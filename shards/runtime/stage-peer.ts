@@ -62,6 +62,7 @@ import { Sampler, type SamplingOptions } from '../sampler.ts';
 import { stageMaxPositions, stageSessionConfig, type StageSpec } from '../stage-graph.ts';
 import { FrameGate, maxFrameBytesFor, type GateAssignment } from './frame-gate.ts';
 import type { PromptTokenizer } from './prompt-tokenizer.ts';
+import type { LoadPartsPolicy } from './stage-parts.ts';
 import type { HostTensor, RunTiming, StageBackend, StageRuntime, StageSession } from './stage-runtime.ts';
 import { lastLogitsRow } from './head-sampling.ts';
 import { idsTensor, StageStepper } from './stage-stepper.ts';
@@ -204,6 +205,12 @@ export interface StagePeerOptions {
   frameTimeoutMs?: number;
   /** RoPE table rows = longest sequence (default min(max_position_embeddings, 4096)). */
   maxPositions?: number;
+  /**
+   * Load the stage in parts (stage-parts.ts): a part's session is created while the next parts' units are
+   * read. For a runtime that reads on a second thread, on a device whose cores let both run at once (the
+   * page's profile says: profiler/parallel-load.ts). Absent: one session.
+   */
+  loadParts?: LoadPartsPolicy;
   /** Token ids that end generation (default: the package's eos ids). */
   stopTokens?: number[];
   onPhase?: (e: PhaseEvent) => void;
@@ -719,6 +726,7 @@ export class StagePeer {
       config: stageSessionConfig(manifest, graphOpts),
       backend,
       handOver: true, // the unit bytes were read for this session only: the worker may take them without a copy
+      ...(this.opts.loadParts ? { loadParts: this.opts.loadParts } : {}),
       kvCache: {
         layers: Array.from(
           { length: this.spec.layers.end - this.spec.layers.start },

@@ -8,6 +8,7 @@
  * arrays, so callers never mix the packages' Tensor classes.
  */
 import type { HeadSample } from './head-sampling.ts';
+import type { LoadPartsPolicy } from './stage-parts.ts';
 import type { StageGraphRecipe } from './stage-graph-recipe.ts';
 import type { UnitData } from './unit-data.ts';
 
@@ -42,6 +43,11 @@ export interface SessionRequest {
    * (on WebGPU as GPU buffers, never read back). Absent: the caller feeds and receives the cache.
    */
   kvCache?: KvCacheSpec;
+  /**
+   * Open a recipe's stage in parts of about equal bytes (stage-parts.ts): each part's session is created
+   * while the next parts' units are read. Absent: one session, created once every unit is read.
+   */
+  loadParts?: LoadPartsPolicy;
   /**
    * The caller hands `model` and the `externalData` buffers over: a runtime in another thread may move
    * them instead of copying (they can be detached afterwards). Default false.

@@ -5,9 +5,12 @@
  * storage read (hundreds of ms of file reading per large unit) runs in the worker and never blocks the
  * page's main thread, where the transport and heartbeats live.
  *
- * An emulated storage read cap (?emulate= readMBps) applies to the whole read, as one disk's: the units
- * of a stage are read at once and together take at least sum(bytes) / cap (client/profiler/read-pacer.ts
- * paces reads made on the main thread the same way).
+ * Units are read in order and each is handed on as soon as it is in memory, so that a stage loaded in
+ * parts (stage-parts.ts) creates its first part while the later parts' units are still being read.
+ *
+ * An emulated storage read cap (?emulate= readMBps) applies to the whole read, as one disk's: unit i
+ * arrives no earlier than the bytes of units 0..i / cap, so together they take at least sum(bytes) / cap
+ * (client/profiler/read-pacer.ts paces reads made on the main thread the same way).
  */
 
 import { TandemError } from '../../core/errors.ts';
@@ -30,37 +33,85 @@ export interface MaterialiseOptions {
   sleep?: (ms: number) => Promise<void>;
   /** where OPFS units are (default the origin's: navigator.storage.getDirectory()) */
   opfs?: (() => Promise<OpfsDirectory>) | null;
+  /**
+   * Reads one stored unit (default `readStoredUnit`, on this thread). The page's inference worker passes a
+   * reader thread's (client/runtime/unit-read-thread.ts), so that reads go on while it creates a session.
+   */
+  readOne?: (path: string, data: Blob | OpfsUnit) => Promise<Uint8Array>;
 }
 
-/** Reads every stored unit of `externalData` into memory, all at once; the whole read keeps to `capBytesPerSec`. */
+/** A stage's unit reads under way: each unit's bytes as soon as they are in memory. */
+export interface UnitReads {
+  /** The bytes of the unit file `path` (one of the reads' paths). */
+  bytes(path: string): Promise<Uint8Array>;
+  /** Seconds from the reads' start until the last unit was in memory, pacing included (0: all came as bytes). */
+  readonly seconds: Promise<number>;
+}
+
+/**
+ * Starts reading every stored unit of `externalData`, in order, and gives each one's bytes as soon as it
+ * is read. With a cap, the reads keep to it as one disk's: unit i arrives no earlier than
+ * (stored bytes of units 0..i) / cap after the start.
+ */
+export function readUnitsInOrder(
+  externalData: readonly { path: string; data: UnitData }[],
+  capBytesPerSec?: number,
+  opts: MaterialiseOptions = {},
+): UnitReads {
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const readOne = opts.readOne ?? ((path: string, data: Blob | OpfsUnit) => readStoredUnit(path, data, opts));
+  const paced = capBytesPerSec !== undefined && capBytesPerSec > 0;
+  const t0 = performance.now();
+  let storedSoFar = 0;
+  const byPath = new Map<string, Promise<Uint8Array>>();
+  for (const { path, data } of externalData) {
+    if (data instanceof Uint8Array) {
+      byPath.set(path, Promise.resolve(data));
+      continue;
+    }
+    storedSoFar += unitDataBytes(data);
+    const dueMs = paced ? (1000 * storedSoFar) / capBytesPerSec : 0;
+    // a reader that throws at once fails this unit's read, like one that rejects
+    const read = new Promise<Uint8Array>((resolve) => resolve(readOne(path, data))).then(async (bytes) => {
+      const waitMs = dueMs - (performance.now() - t0);
+      if (waitMs > 0) await sleep(waitMs);
+      return bytes;
+    });
+    read.catch(() => undefined); // a caller that stops at an earlier failure never awaits this one
+    byPath.set(path, read);
+  }
+  const stored = storedSoFar > 0;
+  const seconds = Promise.all(byPath.values()).then(() => (stored ? (performance.now() - t0) / 1000 : 0));
+  seconds.catch(() => undefined);
+  return {
+    bytes: (path) =>
+      byPath.get(path) ??
+      Promise.reject(new TandemError('manifest-invalid', `Unit file '${path}' is not among the stage's units.`)),
+    seconds,
+  };
+}
+
+/** Reads every stored unit of `externalData` into memory (readUnitsInOrder), and waits for all of them. */
 export async function materialiseUnits(
   externalData: readonly { path: string; data: UnitData }[],
   capBytesPerSec?: number,
   opts: MaterialiseOptions = {},
 ): Promise<MaterialisedUnits> {
-  if (externalData.every((e) => e.data instanceof Uint8Array))
-    return { externalData: externalData as { path: string; data: Uint8Array }[], readSeconds: 0 };
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const t0 = performance.now();
-  const read = await Promise.all(
-    externalData.map(async ({ path, data }) => ({
-      path,
-      data:
-        data instanceof Uint8Array ? data : isOpfsUnit(data) ? await readOpfs(data, opts) : await readBlob(path, data),
-    })),
-  );
-  if (capBytesPerSec !== undefined && capBytesPerSec > 0) {
-    const storedBytes = externalData.reduce(
-      (s, e) => s + (e.data instanceof Uint8Array ? 0 : unitDataBytes(e.data)),
-      0,
-    );
-    const waitMs = (1000 * storedBytes) / capBytesPerSec - (performance.now() - t0);
-    if (waitMs > 0) await sleep(waitMs);
-  }
-  return { externalData: read, readSeconds: (performance.now() - t0) / 1000 };
+  const reads = readUnitsInOrder(externalData, capBytesPerSec, opts);
+  const read = await Promise.all(externalData.map(async ({ path }) => ({ path, data: await reads.bytes(path) })));
+  return { externalData: read, readSeconds: await reads.seconds };
 }
 
-function readOpfs(unit: OpfsUnit, opts: MaterialiseOptions): Promise<Uint8Array> {
+/** One stored unit's bytes, read on this thread: an OPFS file (a sync read in a worker) or a Blob. */
+export async function readStoredUnit(
+  path: string,
+  data: Blob | OpfsUnit,
+  opts: Pick<MaterialiseOptions, 'opfs'> = {},
+): Promise<Uint8Array> {
+  return isOpfsUnit(data) ? readOpfs(data, opts) : readBlob(path, data);
+}
+
+function readOpfs(unit: OpfsUnit, opts: Pick<MaterialiseOptions, 'opfs'>): Promise<Uint8Array> {
   const root = opts.opfs === undefined ? opfsRoot() : opts.opfs;
   if (!root)
     throw new TandemError(

@@ -1,0 +1,51 @@
+/**
+ * Whether this device can read a stage's units and create its sessions at the same time. A stage loaded in
+ * parts (shards/runtime/stage-parts.ts) reads on a second thread while the inference worker creates: on a
+ * phone or laptop with cores to spare the load then takes about max(read, create) instead of the sum; on a
+ * device whose threads share one core's time (the lab's CPU-quota devices, a phone held to one core) the
+ * two only interleave, and the parts' extra run per step would buy nothing.
+ *
+ * Measured as two threads (the inference worker and its unit reader) each spinning the same fixed work,
+ * first one at a time, then both at once: parallelism = (alone + alone) / together, 1 for one core's time,
+ * 2 for two free cores.
+ */
+
+/** The measurement the inference worker makes (worker-protocol.ts 'measure-parallel'). */
+export interface ParallelSample {
+  /** ms of the work on the inference worker's thread alone, and on the reader thread alone */
+  aloneMs: [number, number];
+  /** ms from both starting to both done */
+  togetherMs: number;
+}
+
+export interface ParallelLoad {
+  /** how many of the two threads' work ran at once: 1 (none) .. 2 (all) */
+  parallelism: number;
+  /** whether this page loads its stages in parts (parallelism >= PARALLEL_LOAD_MIN) */
+  inParts: boolean;
+  sample: ParallelSample | null;
+  /** why not, when it could not be measured (no second thread) */
+  reason?: string;
+}
+
+/** Parts pay where at least half of the second thread's work runs alongside the first. */
+export const PARALLEL_LOAD_MIN = 1.5;
+
+/** Spin rounds of each thread's work: ~15-25 ms of one core here (unit-read-thread.ts spin). */
+export const PARALLEL_SPIN_ROUNDS = 96;
+
+export function parallelLoad(sample: ParallelSample | null, reason?: string): ParallelLoad {
+  if (!sample || !(sample.togetherMs > 0))
+    return { parallelism: 1, inParts: false, sample, reason: reason ?? 'not measured' };
+  const raw = (sample.aloneMs[0] + sample.aloneMs[1]) / sample.togetherMs;
+  const parallelism = Math.min(2, Math.max(1, raw));
+  return { parallelism, inParts: parallelism >= PARALLEL_LOAD_MIN, sample };
+}
+
+/**
+ * Whether this page loads its stages in parts: as ?parts= says (url-params.ts), else where the profile found
+ * a second core for the reads (elsewhere the parts only interleave, and cost a session run per step for nothing).
+ */
+export function loadsInParts(choice: 'auto' | 'on' | 'off', parallel: ParallelLoad | null | undefined): boolean {
+  return choice === 'auto' ? parallel?.inParts === true : choice === 'on';
+}
