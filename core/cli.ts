@@ -97,6 +97,15 @@ export function integerOption(value: string, flag: string, min: number, max: num
   return n;
 }
 
+/** A number flag value in [min, max], or a cli-usage error naming the flag. */
+export function numberOption(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    throw usageError(`${flag} must be a number from ${min} to ${max}, not '${value}'`);
+  }
+  return n;
+}
+
 /** One flag of a CLI: node:util's option config plus what its usage line says. */
 export type CliOption = ({ type: 'string'; default?: string } | { type: 'boolean'; default?: boolean }) & {
   /** the value's placeholder in the usage line, e.g. 'N' (string flags) */
