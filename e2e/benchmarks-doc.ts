@@ -1168,6 +1168,61 @@ function anchorSection(json: unknown): string {
   ].join('\n\n');
 }
 
+const coldLoad = z.looseObject({
+  storageReadSec: z.number(),
+  sessionCreateSec: z.number(),
+  loadSec: z.number(),
+  ttftSec: z.number().nullable(),
+});
+const loadPartsMode = z.looseObject({
+  parts: z.string(),
+  parallel: z.looseObject({ parallelism: z.number(), inParts: z.boolean() }).nullable(),
+  runs: z.array(coldLoad),
+  median: coldLoad,
+  loadMBps: z.number(),
+});
+const loadPartsBench = z.looseObject({
+  started: z.string(),
+  finished: z.string(),
+  loadAverage: z.looseObject({ before: z.array(z.number()), after: z.array(z.number()) }),
+  model: z.looseObject({ name: z.string(), preset: z.string(), dtype: z.string().optional(), bytes: z.number() }),
+  method: z.string(),
+  settings: z.array(
+    z.looseObject({ setting: z.string(), off: loadPartsMode, on: loadPartsMode, loadRatio: z.number() }),
+  ),
+});
+
+function loadPartsSection(json: unknown): string {
+  const d = loadPartsBench.parse(json);
+  const load = (l: number[]) => l.map(formatNumber).join(' / ');
+  const rows = d.settings.flatMap((s) =>
+    [s.off, s.on].map((m) => [
+      s.setting,
+      m.parts,
+      m.median.storageReadSec,
+      m.median.sessionCreateSec,
+      m.median.loadSec,
+      m.loadMBps,
+      m.median.ttftSec,
+      m.runs.length,
+    ]),
+  );
+  return [
+    `Recorded ${d.started} to ${d.finished}; model \`${d.model.name}\` (preset \`${d.model.preset}\`${d.model.dtype ? `, ${d.model.dtype}` : ''}, ${d.model.bytes} bytes); load average ${load(d.loadAverage.before)} before, ${load(d.loadAverage.after)} after (1 / 5 / 15 min).`,
+    `Method: ${d.method}`,
+    table(['setting', '?parts=', 'read s', 'create after s', 'load s', 'load MB/s', 'TTFT s', 'cold requests'], rows),
+    table(
+      ['setting', 'load in parts / in one', "the page's parallel-load figure", '?parts=auto'],
+      d.settings.map((s) => [
+        s.setting,
+        s.loadRatio,
+        s.off.parallel?.parallelism ?? null,
+        s.off.parallel ? (s.off.parallel.inParts ? 'in parts' : 'one part') : null,
+      ]),
+    ),
+  ].join('\n\n');
+}
+
 const ringBench = z.looseObject({
   label: z.string().optional(),
   started: z.string(),

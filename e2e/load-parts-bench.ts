@@ -113,6 +113,12 @@ const OPTIONS = {
     arg: 'P',
     help: 'seeded model: realistic, demo or tiny (default realistic)',
   },
+  dtype: {
+    type: 'string',
+    default: 'fp32',
+    arg: 'D',
+    help: 'package dtype: fp32, fp16 or q4 (default fp32; q4 layers are dequantised at session creation on wasm)',
+  },
   repeats: { type: 'string', default: '3', arg: 'R', help: 'cold requests per setting and mode (default 3)' },
   rounds: {
     type: 'string',
@@ -139,7 +145,8 @@ export async function main(argv: string[]): Promise<number> {
   const cores = numberOption(values.cores, '--cores', 0, 2);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const chromium = requireE2e('The load-parts bench', log).path;
-  const model = await ensureModelFixture({ preset });
+  const dtype = choiceOption(values.dtype, '--dtype', ['fp32', 'fp16', 'q4'] as const);
+  const model = await ensureModelFixture({ preset, dtype });
   const prompt = await promptOfTokens(model.packageDir, 32);
   const started = new Date().toISOString();
   const before = loadavg();
@@ -172,7 +179,7 @@ export async function main(argv: string[]): Promise<number> {
     started,
     finished: new Date().toISOString(),
     loadAverage: { before, after: loadavg() },
-    model: { name: model.manifest.name, preset, bytes: model.manifest.units.reduce((a, u) => a + u.bytes, 0) },
+    model: { name: model.manifest.name, preset, dtype, bytes: model.manifest.units.reduce((a, u) => a + u.bytes, 0) },
     method: `One page, single-page plan (the whole model: ${model.manifest.config.num_hidden_layers} layers, embedding and head), wasm, a 1-token warm-up request, then ${repeats} cold requests (a new plan each: the stage is read from the page's cache and its sessions created again) per page; ${rounds} page(s) per mode, ?parts=off and ?parts=on alternated. Load = the storage-read phase (from the stage's start to the last unit read) + the session-create phase after it; medians over all cold requests of a mode.`,
     settings,
   };

@@ -101,6 +101,8 @@ export type RuntimeEvent =
       endMs: number;
       /** the step ran before the request's cancel reached the stage (reported after it): not counted as after */
       beforeCancel?: boolean;
+      /** 'session-create': how many sessions the stage was opened as */
+      parts?: number;
     }
   | { type: 'stage-tokens'; seq: number; requestId: number; report: TokenReport }
   | { type: 'stage-finished'; seq: number; requestId: number; seconds: number }

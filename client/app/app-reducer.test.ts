@@ -529,6 +529,22 @@ describe('reduce: go, start, tokens', () => {
     );
   });
 
+  it("a session-create phase says how many parts the stage loaded in; the timing sent on is the phase's alone", () => {
+    const r = play([
+      ...RUNNING,
+      { type: 'stage-phase', seq: 1, requestId: 7, phase: 'session-create', step: 0, startMs: 2, endMs: 9, parts: 3 },
+    ]);
+    expect(r.state.stage.loadedInParts).toBe(3);
+    expect(r.last).toEqual([
+      { type: 'report-timing', requestId: 7, entry: { phase: 'session-create', step: 0, startMs: 2, endMs: 9 } },
+    ]);
+    const stale = play([
+      ...RUNNING,
+      { type: 'stage-phase', seq: 0, requestId: 7, phase: 'session-create', step: 0, startMs: 2, endMs: 9, parts: 3 },
+    ]);
+    expect(stale.state.stage.loadedInParts).toBeUndefined();
+  });
+
   it('phases go into the timeline and to the server; tokens to the server; the end flushes the timings', () => {
     const r = play([
       ...RUNNING,

@@ -72,6 +72,8 @@ export interface StageView {
   /** where the stage and its frame links run: the inference worker, or the main thread (?ring=main, no transfer) */
   readonly place?: 'worker' | 'main';
   readonly detail: string;
+  /** how many sessions the stage was last loaded as (shards/runtime/stage-parts.ts); absent before a load */
+  readonly loadedInParts?: number;
 }
 
 /** Seconds each page-level phase took (null until it happened). */

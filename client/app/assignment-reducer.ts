@@ -185,7 +185,9 @@ export function onStagePhase(step: Step, e: Extract<AppEvent, { type: 'stage-pha
     const counted = e.phase === 'sample' ? { ...c, tokens: c.tokens + 1 } : { ...c, steps: c.steps + 1 };
     step.set({ cancelled: withEntry(s.cancelled, e.requestId, counted) });
   }
-  const peerId = s.peerId;
+  if (e.phase === 'session-create' && e.parts !== undefined)
+    step.set({ stage: { ...step.state.stage, loadedInParts: e.parts } });
+  const peerId = step.state.peerId;
   if (!peerId) return;
   const entry: TimingEntry = {
     phase: e.phase,

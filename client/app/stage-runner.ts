@@ -37,6 +37,8 @@ export interface PhaseRecord {
   endMs: number;
   /** the step ran before the request's cancel reached the stage, and was reported after it (worker batches) */
   beforeCancel?: boolean;
+  /** 'session-create': how many sessions the stage was opened as */
+  parts?: number;
 }
 
 export interface TokenReport {
@@ -386,6 +388,7 @@ export class StageController {
             startMs: e.startMs,
             endMs: e.endMs,
             ...(beforeCancel ? { beforeCancel } : {}),
+            ...(e.parts !== undefined ? { parts: e.parts } : {}),
           }),
         onLinkLost: (peerId: string, requestId: number) => this.hooks?.onLinkLost?.(peerId, requestId),
         beforeStep: opts.beforeStep,

@@ -58,6 +58,7 @@ export function serveInference(
             inputNames: [...session.inputNames],
             outputNames: [...session.outputNames],
             readSeconds: session.readSeconds ?? 0,
+            parts: session.parts ?? 1,
           });
           return;
         }

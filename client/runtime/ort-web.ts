@@ -58,9 +58,9 @@ export interface OrtWebOptions {
    */
   cpuWasmUrl?: string;
   /**
-   * Reads one stored unit of a session's request (default: on this thread). The inference worker passes
-   * its reader thread's (unit-read-thread.ts), so that a stage loaded in parts creates a part's session
-   * while the next parts' units are read.
+   * Reads one stored unit of a request loaded in parts (default: on this thread). The inference worker
+   * passes its reader thread's (unit-read-thread.ts), so that a part's session is created while the next
+   * parts' units are read.
    */
   readOne?: (path: string, data: Blob | OpfsUnit) => Promise<Uint8Array>;
 }
@@ -218,7 +218,8 @@ export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
       return openOrtStageSession(
         ortWebBinding(module, { gpuResidentKv: req.backend === 'webgpu' }),
         req,
-        opts.readOne ? { readOne: opts.readOne } : {},
+        // a stage in one part reads on this thread, as it always did: a second thread would only add a hand-over
+        req.loadParts && opts.readOne ? { readOne: opts.readOne } : {},
       );
     },
   };

@@ -33,6 +33,8 @@ export type WorkerReply =
       outputNames: string[];
       /** seconds the worker spent reading the request's Blob unit data (storage), before creating */
       readSeconds: number;
+      /** how many sessions the stage was opened as (SessionRequest.loadParts) */
+      parts: number;
     }
   | {
       type: 'ran';

@@ -97,6 +97,7 @@ export function createWorkerRuntime(
         inputNames: r.inputNames,
         outputNames: r.outputNames,
         readSeconds: r.readSeconds,
+        parts: r.parts,
         get lastRun() {
           return lastRun;
         },

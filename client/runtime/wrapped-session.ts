@@ -25,6 +25,9 @@ export function wrappedSession(inner: StageSession, own: SessionOverrides): Stag
     get readSeconds() {
       return inner.readSeconds;
     },
+    get parts() {
+      return inner.parts;
+    },
     get lastRun() {
       return own.lastRun ? own.lastRun() : inner.lastRun;
     },

@@ -600,7 +600,7 @@ function renderStage(app: App): HTMLElement {
     h(
       'p.stage-state',
       { 'data-state': s.stage.state },
-      `Stage: ${s.stage.state}${s.stage.backend ? ` on ${s.stage.backend}` : ''}${s.stage.place ? (s.stage.place === 'worker' ? ' in the inference worker' : ' on the main thread') : ''}${s.stage.detail ? ` · ${s.stage.detail}` : ''}`,
+      `Stage: ${s.stage.state}${s.stage.backend ? ` on ${s.stage.backend}` : ''}${s.stage.place ? (s.stage.place === 'worker' ? ' in the inference worker' : ' on the main thread') : ''}${s.stage.detail ? ` · ${s.stage.detail}` : ''}${(s.stage.loadedInParts ?? 1) > 1 ? ` · loaded in ${s.stage.loadedInParts} parts, each created while the next was read` : ''}`,
     ),
     // the render pacer draws a ring stage's page once a second: say why the text comes in steps
     s.stage.state === 'running' && a.stages.length > 1

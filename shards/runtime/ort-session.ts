@@ -142,6 +142,7 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
     inputNames,
     outputNames,
     readSeconds,
+    parts: parts.length,
     get lastRun() {
       return lastRun;
     },

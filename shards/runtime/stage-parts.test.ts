@@ -90,6 +90,7 @@ for (const backend of ['wasm', 'node'] as NodeBackend[])
       const whole = await runtime.createSession(request());
       const parted = await runtime.createSession(request({ minPartBytes: 1, maxParts: 4 }));
       expect(stageLoadParts(m, spec, { minPartBytes: 1, maxParts: 4 })).toHaveLength(4);
+      expect([whole.parts, parted.parts]).toEqual([1, 4]);
       expect(parted.inputNames).toEqual(whole.inputNames);
       expect(parted.outputNames).toEqual(whole.outputNames);
       const greedy = async (session: typeof whole) => {

@@ -91,6 +91,8 @@ export interface PhaseEvent {
   step: number;
   startMs: number;
   endMs: number;
+  /** 'session-create': how many sessions the stage was opened as (stage-parts.ts) */
+  parts?: number;
 }
 
 export interface TokenEvent {
@@ -245,7 +247,7 @@ export interface RunResult {
 
 type RequestResult = Omit<RunResult, 'phases' | 'originMs'>;
 /** Records one phase of the running request (absolute performance.now() times). */
-type PhaseRecorder = (p: Phase, step: number, startAbs: number, endAbs: number) => void;
+type PhaseRecorder = (p: Phase, step: number, startAbs: number, endAbs: number, parts?: number) => void;
 /** [start, end], performance.now() ms */
 type Span = [number, number];
 
@@ -367,13 +369,14 @@ export class StagePeer {
     const now = performance.now();
     const t0 = start.originMs !== undefined && usableOrigin(start.originMs, now) ? start.originMs : now;
     const phases: PhaseEvent[] = [];
-    const record = (phase: Phase, step: number, startAbs: number, endAbs: number): void => {
+    const record = (phase: Phase, step: number, startAbs: number, endAbs: number, parts?: number): void => {
       const e: PhaseEvent = {
         requestId: start.requestId,
         phase,
         step,
         startMs: Math.max(0, startAbs - t0),
         endMs: Math.max(0, endAbs - t0),
+        ...(parts !== undefined ? { parts } : {}),
       };
       phases.push(e);
       this.opts.onPhase?.(e);
@@ -710,7 +713,7 @@ export class StagePeer {
     return this.sessionPromise;
   }
 
-  private async createSession(record: (p: Phase, step: number, a: number, b: number) => void): Promise<StageSession> {
+  private async createSession(record: PhaseRecorder): Promise<StageSession> {
     const { manifest, runtime, backend, readUnit } = this.opts;
     const r0 = performance.now();
     const graphOpts = { backend: backend === 'node' ? 'cpu' : backend, maxPositions: this.maxPositions } as const;
@@ -739,7 +742,7 @@ export class StagePeer {
     // stored units are read by the runtime itself (the page's inference worker): that read is storage time
     const readEnd = Math.min(r1 + 1000 * (session.readSeconds ?? 0), performance.now());
     record('storage-read', 0, r0, readEnd);
-    record('session-create', 0, readEnd, performance.now());
+    record('session-create', 0, readEnd, performance.now(), session.parts ?? 1);
     if (this.disposed) {
       await session.release();
       throw new TandemError('stage-disposed', 'The stage was disposed while its session was being created.');

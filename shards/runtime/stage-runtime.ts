@@ -93,6 +93,8 @@ export interface StageSession {
   readonly lastRun?: RunTiming;
   /** Seconds the runtime spent reading stored units before creating the session (0: it got bytes). */
   readonly readSeconds?: number;
+  /** How many sessions the stage was opened as (SessionRequest.loadParts); absent: one. */
+  readonly parts?: number;
   run(feeds: Record<string, HostTensor>, options?: RunOptions): Promise<Record<string, HostTensor>>;
   release(): Promise<void>;
 }
