@@ -2080,6 +2080,20 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench:failover [-- --failures 10 --devices 5 --new-tokens 16 --at 5]',
     render: failoverSection,
   },
+  'load-parts-s24.json': {
+    title: 'A stage loaded in parts against one session (`bench:load-parts`), fp32',
+    about:
+      "One page loads the whole realistic model (94.3 MB fp32: 16 layers, embedding and head) cold from its cache, again and again, with `?parts=off` (one onnxruntime-web session, created once every unit is read) and `?parts=on` (up to four parts of at least 8 MiB, each part's session created while the next part's units are read on the inference worker's reader thread: shards/runtime/stage-parts.ts), alternated over fresh pages, 6 cold requests per mode; on a plain page (the host's two cores, load 2.8 at the start, 1.7 at the end) and on one lab device of 0.4 core. Plain page: load 0.263 s in parts against 0.275 s in one (0.96x): the creation after the last read fell from 0.058 to 0.013 s, but the reads' span grew from 0.213 to 0.250 s, the two threads sharing a loaded host; its parallel-load figure 1.77-1.97, so `?parts=auto` loads it in parts. Lab device: 0.727 s against 0.608 s (1.20x, slower: the read and the creations only take turns within its quota, with a hand-over between threads on top); its figure 1.08-1.24, so auto keeps it in one part, as the lab's plan and decode benches run.",
+    run: 'npm run bench:load-parts -- --out bench/results/load-parts-s24.json',
+    render: loadPartsSection,
+  },
+  'load-parts-s24-q4.json': {
+    title: 'A stage loaded in parts against one session, q4 on a plain page',
+    about:
+      "The same comparison with the q4 package of the realistic model (47.6 MB: the layers' 4-bit matrices are dequantised to float32 when a wasm session is created, so creation weighs more against the read), on a plain page only, load 0.7 at the start, 2.2 at the end: load 0.206 s in parts against 0.291 s in one (0.71x), TTFT 0.252 against 0.333 s; the creation after the last read fell from 0.111 to 0.011 s while the reads' span grew from 0.179 to 0.196 s. The page's parallel-load figure 1.85-1.94: auto loads in parts.",
+    run: 'npm run bench:load-parts -- --dtype q4 --cores 0 --out bench/results/load-parts-s24-q4.json',
+    render: loadPartsSection,
+  },
   'anchor.json': {
     title: 'One page against transformers.js in the same browser (`bench:anchor`)',
     about:

@@ -19,6 +19,8 @@ import { stepFigures } from '../client/ui/step-figures.ts';
 import { PHASE_STYLE } from '../client/ui/timeline.ts';
 import type { PeerSpec } from './tandem-page.ts';
 import { OPFS_UNITS_DIR, opfsUnitFile } from '../client/cache/opfs-units.ts';
+import { stageLoadParts } from '../shards/runtime/stage-parts.ts';
+import { loadPartsPolicy } from '../client/profiler/parallel-load.ts';
 
 const ready = prepareE2e();
 if (!ready.ok) console.warn(skipBanner('browser session tests', ready.reason));
@@ -33,8 +35,10 @@ const NEW_TOKENS = 8;
 // alpha runs its stage on the main thread (as a browser that cannot move data channels to a worker does),
 // the others in their inference workers: one ring of both kinds
 const PEERS: PeerSpec[] = [
-  { name: 'alpha', ringOnMain: true },
-  emulatedPeer('bravo', 2, 300),
+  // alpha loads its stage in up to 4 parts (the tiny model's stages are too small for the default's 8 MiB
+  // parts), on the main thread's ring too; bravo in one session; charlie as its profile says
+  { name: 'alpha', ringOnMain: true, parts: 4 },
+  { ...emulatedPeer('bravo', 2, 300), parts: 'off' },
   emulatedPeer('charlie', 1, 150),
 ];
 
@@ -177,6 +181,20 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           expect(stageLine, page.spec.name).toContain(
             page.spec.ringOnMain ? 'on the main thread' : 'in the inference worker',
           );
+          // ... in as many parts as ?parts= asks: a part's session made while the next part's units were read
+          const policy = page.spec.parts === undefined ? undefined : loadPartsPolicy(page.spec.parts, null);
+          const parts =
+            policy === undefined
+              ? null
+              : policy === null
+                ? 1
+                : stageLoadParts(model.manifest, { layers: s.layers, embeds: s.embeds, hasHead: s.hasHead }, policy)
+                    .length;
+          if (parts !== null) {
+            const snap = await page.state<{ stage: { loadedInParts?: number } }>();
+            expect(snap?.stage.loadedInParts, `${page.spec.name}: sessions its stage loaded as`).toBe(parts);
+            if (parts > 1) expect(stageLine, page.spec.name).toContain(`loaded in ${parts} parts`);
+          }
           if (page.spec.ringOnMain) {
             expect(log, page.spec.name).toContain('stage: runs on the main thread (?ring=main)');
             expect(log, page.spec.name).toMatch(/\[tandem\] links: (incoming|outgoing) link with \S+ open/);

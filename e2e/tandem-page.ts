@@ -26,6 +26,8 @@ export interface PeerSpec {
   hold?: boolean;
   /** Open it with `?ring=main`: its stage and links on the main thread (a browser without the worker ring). */
   ringOnMain?: boolean;
+  /** Open it with `?parts=`: its stage in parts (on, or up to n of any size), or in one session (off); default: as its profile says. */
+  parts?: 'on' | 'off' | number;
 }
 
 export interface OpenOptions {
@@ -117,6 +119,7 @@ export class TandemPage {
     if (this.opts.backend !== 'auto') u.searchParams.set('backend', this.opts.backend);
     if (this.spec.hold) u.searchParams.set('hold', '');
     if (this.spec.ringOnMain) u.searchParams.set('ring', 'main');
+    if (this.spec.parts !== undefined) u.searchParams.set('parts', String(this.spec.parts));
     // A/B runs: TANDEM_PAGE_PARAMS='ring=main' gives every page that parameter (client/app/url-params.ts)
     for (const [key, value] of new URLSearchParams(process.env.TANDEM_PAGE_PARAMS ?? ''))
       u.searchParams.set(key, value);

@@ -8,12 +8,11 @@
  *
  * The views read `app.state` and send user events with `app.dispatch(...)`.
  */
-import { DEFAULT_LOAD_PARTS } from '../../shards/runtime/stage-parts.ts';
 import { TandemError } from '../../core/errors.ts';
 import { parseManifest } from '../../shards/manifest.ts';
 import { ShardCache } from '../cache/shard-cache.ts';
 import { startDownloadWorker, type WorkerUnitFetcher } from '../cache/worker-unit-fetcher.ts';
-import { loadsInParts } from '../profiler/parallel-load.ts';
+import { loadPartsPolicy } from '../profiler/parallel-load.ts';
 import { profileDevice } from '../profiler/profile.ts';
 import { CoordinatorClient } from '../session/coordinator-client.ts';
 import type { Effect } from './app-effects.ts';
@@ -424,9 +423,7 @@ export class App {
       ...(params?.holdAt ? { beforeStep: (generated: number) => this.holds.wait(generated) } : {}),
       originOf: (serverTimeMs: number) => this.client?.serverClock.originOf(serverTimeMs) ?? null,
       unitStore: cache.workerLookup,
-      loadParts: loadsInParts(params?.parts ?? 'auto', this.current.profile?.details.load.parallel)
-        ? DEFAULT_LOAD_PARTS
-        : null,
+      loadParts: loadPartsPolicy(params?.parts ?? 'auto', this.current.profile?.details.load.parallel),
       readUnit: async (unitId: string) => {
         const r = await cache.readUnitData(unitId);
         this.dispatch({

@@ -26,11 +26,14 @@ describe('parsePageParams', () => {
     });
   });
 
-  it('reads ?parts= (whether the stage loads in parts); rejects anything but on, off and auto', () => {
+  it('reads ?parts= (whether the stage loads in parts); a count from 2 to 8; rejects anything else', () => {
     expect(parsePageParams('?parts=on').parts).toBe('on');
     expect(parsePageParams('?parts=OFF').parts).toBe('off');
     expect(parsePageParams('?parts=auto').parts).toBe('auto');
-    expect(errorCode(() => parsePageParams('?parts=4'))).toBe('parts-invalid');
+    expect(parsePageParams('?parts=4').parts).toBe(4);
+    expect(errorCode(() => parsePageParams('?parts=1'))).toBe('parts-invalid');
+    expect(errorCode(() => parsePageParams('?parts=9'))).toBe('parts-invalid');
+    expect(errorCode(() => parsePageParams('?parts=many'))).toBe('parts-invalid');
   });
 
   it('reads ?ring= (where the stage runs); rejects anything but main and worker', () => {

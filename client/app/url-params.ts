@@ -13,8 +13,9 @@
  *   ?ring=main        run the stage and its frame links on the main thread (default 'worker': in the
  *                     inference worker, where the browser can transfer data channels; else main)
  *   ?parts=on         load the stage in parts, each part's session created while the next is read
- *                     (also 'off'); default auto: in parts where the profile found a second core for the
- *                     reads (shards/runtime/stage-parts.ts, profiler/parallel-load.ts)
+ *                     (also 'off', or a count 2-8: up to that many parts of any size, for tests and
+ *                     trials); default auto: in parts where the profile found a second core for the reads
+ *                     (shards/runtime/stage-parts.ts, profiler/parallel-load.ts)
  */
 import { TandemError } from '../../core/errors.ts';
 import { parseEmulation, type Emulation } from '../profiler/emulation.ts';
@@ -38,7 +39,7 @@ export interface PageParams {
   parts: PartsChoice;
 }
 
-export type PartsChoice = 'auto' | 'on' | 'off';
+export type PartsChoice = 'auto' | 'on' | 'off' | number;
 
 export type RingPlace = 'worker' | 'main';
 
@@ -94,10 +95,11 @@ export function parsePageParams(search: string): PageParams {
     );
   }
   const rawParts = (q.get('parts') ?? 'auto').trim().toLowerCase();
-  if (rawParts !== 'auto' && rawParts !== 'on' && rawParts !== 'off') {
+  const partCount = /^[2-8]$/.test(rawParts) ? Number(rawParts) : null;
+  if (rawParts !== 'auto' && rawParts !== 'on' && rawParts !== 'off' && partCount === null) {
     throw new TandemError(
       'parts-invalid',
-      `?parts=${rawParts} is unknown; use on, off or leave it out (in parts where this device reads and creates at once).`,
+      `?parts=${rawParts} is unknown; use on, off, a count from 2 to 8, or leave it out (in parts where this device reads and creates at once).`,
     );
   }
   const rawName = q.get('name');
@@ -112,7 +114,7 @@ export function parsePageParams(search: string): PageParams {
     backend: rawBackend,
     holdAt: parseHoldCounts(q.get('hold')),
     ring: rawRing,
-    parts: rawParts,
+    parts: partCount ?? (rawParts as 'auto' | 'on' | 'off'),
   };
 }
 

@@ -8,7 +8,8 @@ import { parallelRow } from '../ui/profile-view.ts';
 import { serveInference } from '../runtime/inference-worker-host.ts';
 import { serveUnitReads, spin, UnitReadThread } from '../runtime/unit-read-thread.ts';
 import { createWorkerRuntime } from '../runtime/worker-runtime.ts';
-import { loadsInParts, PARALLEL_LOAD_MIN, parallelLoad } from './parallel-load.ts';
+import { DEFAULT_LOAD_PARTS } from '../../shards/runtime/stage-parts.ts';
+import { loadPartsPolicy, PARALLEL_LOAD_MIN, parallelLoad } from './parallel-load.ts';
 
 const channels: MessageChannel[] = [];
 afterAll(() => channels.forEach((c) => c.port1.close()));
@@ -43,9 +44,19 @@ describe('parallelLoad', () => {
   it('loads in parts as ?parts= says, else as the profile measured', () => {
     const two = parallelLoad({ aloneMs: [20, 20], togetherMs: 21 });
     const one = parallelLoad({ aloneMs: [20, 20], togetherMs: 40 });
-    expect([two, one, null, undefined].map((p) => loadsInParts('auto', p))).toEqual([true, false, false, false]);
-    expect([two, one, null].map((p) => loadsInParts('on', p))).toEqual([true, true, true]);
-    expect([two, one, null].map((p) => loadsInParts('off', p))).toEqual([false, false, false]);
+    expect([two, one, null, undefined].map((p) => loadPartsPolicy('auto', p))).toEqual([
+      DEFAULT_LOAD_PARTS,
+      null,
+      null,
+      null,
+    ]);
+    expect([two, one, null].map((p) => loadPartsPolicy('on', p))).toEqual([
+      DEFAULT_LOAD_PARTS,
+      DEFAULT_LOAD_PARTS,
+      DEFAULT_LOAD_PARTS,
+    ]);
+    expect([two, one, null].map((p) => loadPartsPolicy('off', p))).toEqual([null, null, null]);
+    expect(loadPartsPolicy(3, one)).toEqual({ minPartBytes: 1, maxParts: 3 });
   });
 
   it('says in the profile card whether stages load in parts, and why', () => {

@@ -10,6 +10,9 @@
  * 2 for two free cores.
  */
 
+import { DEFAULT_LOAD_PARTS, type LoadPartsPolicy } from '../../shards/runtime/stage-parts.ts';
+import type { PartsChoice } from '../app/url-params.ts';
+
 /** The measurement the inference worker makes (worker-protocol.ts 'measure-parallel'). */
 export interface ParallelSample {
   /** ms of the work on the inference worker's thread alone, and on the reader thread alone */
@@ -43,9 +46,16 @@ export function parallelLoad(sample: ParallelSample | null, reason?: string): Pa
 }
 
 /**
- * Whether this page loads its stages in parts: as ?parts= says (url-params.ts), else where the profile found
- * a second core for the reads (elsewhere the parts only interleave, and cost a session run per step for nothing).
+ * How this page loads its stages (url-params.ts ?parts=): 'on' in parts (DEFAULT_LOAD_PARTS), 'off' in one
+ * session, a number n in up to n parts of any size (tests, field trials), 'auto' in parts where the profile
+ * found a second core for the reads (elsewhere the parts only interleave, and cost a session run per step
+ * for nothing). null: one session.
  */
-export function loadsInParts(choice: 'auto' | 'on' | 'off', parallel: ParallelLoad | null | undefined): boolean {
-  return choice === 'auto' ? parallel?.inParts === true : choice === 'on';
+export function loadPartsPolicy(
+  choice: PartsChoice,
+  parallel: ParallelLoad | null | undefined,
+): LoadPartsPolicy | null {
+  if (typeof choice === 'number') return { minPartBytes: 1, maxParts: choice };
+  if (choice === 'off') return null;
+  return choice === 'on' || parallel?.inParts === true ? DEFAULT_LOAD_PARTS : null;
 }

@@ -6,7 +6,8 @@
  * takes about max(read, create) instead of read + create where the device has a second core for the
  * reads. The price is one more session run per part on every step (~0.05 ms on wasm, measured in Node).
  *
- * Pure: no I/O. The parts are cut at unit boundaries, about equal in bytes.
+ * Pure: no I/O. The parts are cut at unit boundaries: each holds about an equal share of the bytes, and at
+ * least `minPartBytes` (partCuts).
  */
 import type { ModelManifest } from '../manifest.ts';
 import { unitsForRange } from '../manifest.ts';
@@ -41,20 +42,8 @@ export function stageLoadParts(manifest: ModelManifest, spec: StageSpec, policy:
     ...(spec.hasHead ? [{ kind: 'head' } as const] : []),
   ];
   const bytes = units.map((u) => u.bytes);
-  const total = bytes.reduce((a, b) => a + b, 0);
-  const maxParts = Math.max(1, Math.floor(policy.maxParts));
-  const n = Math.min(items.length, maxParts, Math.max(1, Math.floor(total / Math.max(1, policy.minPartBytes))));
-  if (n <= 1) return [spec];
-  // cut where the running byte count first reaches k/n of the total (each part keeps at least one unit)
-  const cuts: number[] = [];
-  let sum = 0;
-  for (let i = 0; i < items.length - 1 && cuts.length < n - 1; i++) {
-    sum += bytes[i];
-    const k = cuts.length + 1;
-    const unitsLeft = items.length - (i + 1);
-    const partsLeft = n - k;
-    if (sum >= (k * total) / n || unitsLeft === partsLeft) cuts.push(i + 1);
-  }
+  const cuts = partCuts(bytes, policy);
+  if (cuts.length === 0) return [spec];
   const bounds = [0, ...cuts, items.length];
   const parts: StageSpec[] = [];
   for (let p = 0; p + 1 < bounds.length; p++) {
@@ -69,4 +58,32 @@ export function stageLoadParts(manifest: ModelManifest, spec: StageSpec, policy:
     });
   }
   return parts;
+}
+
+/**
+ * Where to cut units of `bytes` into parts: as many parts as the policy allows (n), each cut at the unit
+ * boundary nearest an n-th of the bytes; with one part under minPartBytes, one part fewer. The nearest
+ * boundary to the half makes the largest smaller half, so a stage splits whenever any two parts of at least
+ * minPartBytes could hold it.
+ */
+function partCuts(bytes: readonly number[], policy: LoadPartsPolicy): number[] {
+  const total = bytes.reduce((a, b) => a + b, 0);
+  const prefix = [0];
+  for (const b of bytes) prefix.push(prefix[prefix.length - 1] + b);
+  const most = Math.min(Math.max(1, Math.floor(policy.maxParts)), bytes.length);
+  for (let n = Math.min(most, Math.max(1, Math.floor(total / Math.max(1, policy.minPartBytes)))); n > 1; n--) {
+    const cuts: number[] = [];
+    for (let k = 1; k < n; k++) {
+      // boundaries 1..len-1, after the previous cut, leaving a unit for each part still to come
+      const lo = (cuts.at(-1) ?? 0) + 1;
+      const hi = bytes.length - (n - k);
+      let best = lo;
+      for (let c = lo; c <= hi; c++)
+        if (Math.abs(prefix[c] - (k * total) / n) < Math.abs(prefix[best] - (k * total) / n)) best = c;
+      cuts.push(best);
+    }
+    const bounds = [0, ...cuts, bytes.length];
+    if (bounds.slice(1).every((b, p) => prefix[b] - prefix[bounds[p]] >= policy.minPartBytes)) return cuts;
+  }
+  return [];
 }
