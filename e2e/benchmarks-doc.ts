@@ -1173,6 +1173,7 @@ const coldLoad = z.looseObject({
   sessionCreateSec: z.number(),
   loadSec: z.number(),
   ttftSec: z.number().nullable(),
+  decodeTokensPerSec: z.number().nullable().optional(),
 });
 const loadPartsMode = z.looseObject({
   parts: z.string(),
@@ -1204,13 +1205,27 @@ function loadPartsSection(json: unknown): string {
       m.median.loadSec,
       m.loadMBps,
       m.median.ttftSec,
+      m.median.decodeTokensPerSec ?? null,
       m.runs.length,
     ]),
   );
   return [
     `Recorded ${d.started} to ${d.finished}; model \`${d.model.name}\` (preset \`${d.model.preset}\`${d.model.dtype ? `, ${d.model.dtype}` : ''}, ${d.model.bytes} bytes); load average ${load(d.loadAverage.before)} before, ${load(d.loadAverage.after)} after (1 / 5 / 15 min).`,
     `Method: ${d.method}`,
-    table(['setting', '?parts=', 'read s', 'create after s', 'load s', 'load MB/s', 'TTFT s', 'cold requests'], rows),
+    table(
+      [
+        'setting',
+        '?parts=',
+        'read s',
+        'create after s',
+        'load s',
+        'load MB/s',
+        'TTFT s',
+        'decode tok/s',
+        'cold requests',
+      ],
+      rows,
+    ),
     table(
       ['setting', 'load in parts / in one', "the page's parallel-load figure", '?parts=auto'],
       d.settings.map((s) => [
@@ -2083,14 +2098,14 @@ const SECTIONS: Record<string, Section> = {
   'load-parts-s24.json': {
     title: 'A stage loaded in parts against one session (`bench:load-parts`), fp32',
     about:
-      "One page loads the whole realistic model (94.3 MB fp32: 16 layers, embedding and head) cold from its cache, again and again, with `?parts=off` (one onnxruntime-web session, created once every unit is read) and `?parts=on` (up to four parts of at least 8 MiB, each part's session created while the next part's units are read on the inference worker's reader thread: shards/runtime/stage-parts.ts), alternated over fresh pages, 6 cold requests per mode; on a plain page (the host's two cores, load 2.8 at the start, 1.7 at the end) and on one lab device of 0.4 core. Plain page: load 0.263 s in parts against 0.275 s in one (0.96x): the creation after the last read fell from 0.058 to 0.013 s, but the reads' span grew from 0.213 to 0.250 s, the two threads sharing a loaded host; its parallel-load figure 1.77-1.97, so `?parts=auto` loads it in parts. Lab device: 0.727 s against 0.608 s (1.20x, slower: the read and the creations only take turns within its quota, with a hand-over between threads on top); its figure 1.08-1.24, so auto keeps it in one part, as the lab's plan and decode benches run.",
+      "One page loads the whole realistic model (94.3 MB fp32: 16 layers, embedding and head) cold from its cache, again and again, with `?parts=off` (one onnxruntime-web session, created once every unit is read on the inference worker's own thread) and `?parts=on` (four parts of at least 8 MiB, each part's session created while the next part's units are read on the worker's reader thread: shards/runtime/stage-parts.ts), alternated over fresh pages, 6 cold requests of 16 tokens per mode; on a plain page (the host's two cores) and on one lab device of 0.4 core; load 3.0 at the start, 2.8 at the end. Plain page: load 0.269 s in parts against 0.324 s in one (0.83x), TTFT 0.311 against 0.366 s: the creation after the last read fell from 0.060 to 0.013 s while the reads' span stayed (0.257 against 0.264 s); decode 198 against 202 tok/s (the three extra runs per step). Its parallel-load figure 2.00, so `?parts=auto` loads it in parts. Lab device: 0.718 s against 0.549 s (1.31x, slower: the reads and the creations only take turns within its quota, with a hand-over between threads on top), decode 38 against 46 tok/s; its figure 1.00, so auto keeps it in one part, as the lab's plan and decode benches run. An earlier run of this session's code (cuts at the first reach of an n-th of the bytes, one-part reads also on the reader thread) at load 2.8-1.7 gave 0.96x on the plain page and 1.20x on the lab device.",
     run: 'npm run bench:load-parts -- --out bench/results/load-parts-s24.json',
     render: loadPartsSection,
   },
   'load-parts-s24-q4.json': {
     title: 'A stage loaded in parts against one session, q4 on a plain page',
     about:
-      "The same comparison with the q4 package of the realistic model (47.6 MB: the layers' 4-bit matrices are dequantised to float32 when a wasm session is created, so creation weighs more against the read), on a plain page only, load 0.7 at the start, 2.2 at the end: load 0.206 s in parts against 0.291 s in one (0.71x), TTFT 0.252 against 0.333 s; the creation after the last read fell from 0.111 to 0.011 s while the reads' span grew from 0.179 to 0.196 s. The page's parallel-load figure 1.85-1.94: auto loads in parts.",
+      "The same comparison with the q4 package of the realistic model (47.6 MB: the layers' 4-bit matrices are dequantised to float32 when a wasm session is created, so creation weighs more against the read), on a plain page only, load 2.8 at the start, 2.9 at the end: load 0.223 s in parts against 0.241 s in one (0.93x), TTFT 0.268 against 0.283 s; the creation after the last read fell from 0.109 to 0.009 s while the reads' span grew from 0.131 to 0.214 s, the reader sharing a loaded host with the creations; decode 188 against 202 tok/s. An earlier run of this session's code at load 0.7-2.2 gave 0.71x (0.206 against 0.291 s): the gain needs a core to spare. The page's parallel-load figure 1.96-1.99: auto loads in parts.",
     run: 'npm run bench:load-parts -- --dtype q4 --cores 0 --out bench/results/load-parts-s24-q4.json',
     render: loadPartsSection,
   },

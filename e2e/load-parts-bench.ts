@@ -36,6 +36,8 @@ interface ColdLoad {
   sessionCreateSec: number;
   loadSec: number;
   ttftSec: number | null;
+  /** the request's decode rate: a stage in parts runs one more session per part and step */
+  decodeTokensPerSec: number | null;
 }
 
 interface ModeFigures {
@@ -65,6 +67,7 @@ async function coldLoads(
   parts: 'on' | 'off',
   cores: number | null,
   repeats: number,
+  newTokens: number,
   log: (l: string) => void,
 ): Promise<Omit<ModeFigures, 'median' | 'loadMBps'>> {
   const previous = process.env.TANDEM_PAGE_PARAMS;
@@ -87,7 +90,7 @@ async function coldLoads(
       const plan = await h.plan('single', prompt.tokens); // a new plan: the stage is built and loaded again
       await h.waitCached(plan);
       await h.waitPrepared(plan);
-      const run = await h.go(plan, prompt.text, 2);
+      const run = await h.go(plan, prompt.text, newTokens);
       const m = run.stages[0]?.measured;
       if (!m || !(m.storageRead > 0)) throw new Error('the measured request did not load its stage (it was not cold)');
       runs.push({
@@ -95,6 +98,7 @@ async function coldLoads(
         sessionCreateSec: m.sessionCreate,
         loadSec: m.storageRead + m.sessionCreate,
         ttftSec: run.metrics.ttft,
+        decodeTokensPerSec: run.metrics.decodeTokensPerSec,
       });
       log(`  parts=${parts} #${r + 1}: read ${m.storageRead.toFixed(3)} s + create ${m.sessionCreate.toFixed(3)} s`);
     }
@@ -119,6 +123,12 @@ const OPTIONS = {
     arg: 'D',
     help: 'package dtype: fp32, fp16 or q4 (default fp32; q4 layers are dequantised at session creation on wasm)',
   },
+  'new-tokens': {
+    type: 'string',
+    default: '16',
+    arg: 'N',
+    help: 'greedy tokens of each cold request, for its decode rate (default 16)',
+  },
   repeats: { type: 'string', default: '3', arg: 'R', help: 'cold requests per setting and mode (default 3)' },
   rounds: {
     type: 'string',
@@ -141,6 +151,7 @@ export async function main(argv: string[]): Promise<number> {
   const { values } = parseCliArgs({ args: argv, options: OPTIONS });
   const preset = choiceOption(values.preset, '--preset', ['realistic', 'demo', 'tiny'] as const);
   const repeats = integerOption(values.repeats, '--repeats', 1, 20);
+  const newTokens = integerOption(values['new-tokens'], '--new-tokens', 2, 256);
   const rounds = integerOption(values.rounds, '--rounds', 1, 10);
   const cores = numberOption(values.cores, '--cores', 0, 2);
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -157,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
     for (let r = 0; r < rounds; r++)
       for (const mode of r % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
         log(`load-parts bench: ${setting}, parts=${mode}, round ${r + 1}`);
-        got[mode].push(await coldLoads(chromium, model, prompt, mode, c, repeats, log));
+        got[mode].push(await coldLoads(chromium, model, prompt, mode, c, repeats, newTokens, log));
       }
     const bytes = model.manifest.units.reduce((a, u) => a + u.bytes, 0);
     const figures = (mode: 'on' | 'off'): ModeFigures => {
@@ -167,6 +178,7 @@ export async function main(argv: string[]): Promise<number> {
         sessionCreateSec: med(runs, 'sessionCreateSec'),
         loadSec: med(runs, 'loadSec'),
         ttftSec: med(runs, 'ttftSec'),
+        decodeTokensPerSec: med(runs, 'decodeTokensPerSec'),
       };
       return { parts: mode, parallel: got[mode][0].parallel, runs, median: m, loadMBps: bytes / m.loadSec / 1e6 };
     };
@@ -180,7 +192,7 @@ export async function main(argv: string[]): Promise<number> {
     finished: new Date().toISOString(),
     loadAverage: { before, after: loadavg() },
     model: { name: model.manifest.name, preset, dtype, bytes: model.manifest.units.reduce((a, u) => a + u.bytes, 0) },
-    method: `One page, single-page plan (the whole model: ${model.manifest.config.num_hidden_layers} layers, embedding and head), wasm, a 1-token warm-up request, then ${repeats} cold requests (a new plan each: the stage is read from the page's cache and its sessions created again) per page; ${rounds} page(s) per mode, ?parts=off and ?parts=on alternated. Load = the storage-read phase (from the stage's start to the last unit read) + the session-create phase after it; medians over all cold requests of a mode.`,
+    method: `One page, single-page plan (the whole model: ${model.manifest.config.num_hidden_layers} layers, embedding and head), wasm, a 1-token warm-up request, then ${repeats} cold requests of ${newTokens} greedy tokens (a new plan each: the stage is read from the page's cache and its sessions created again) per page; ${rounds} page(s) per mode, ?parts=off and ?parts=on alternated. Load = the storage-read phase (from the stage's start to the last unit read) + the session-create phase after it; medians over all cold requests of a mode.`,
     settings,
   };
   writeBenchJson(values.out, result);
@@ -189,7 +201,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`${s.setting}: ${(result.model.bytes / 1e6).toFixed(1)} MB`);
     for (const m of [s.off, s.on])
       console.log(
-        `  parts ${m.parts.padEnd(3)}  read ${f(m.median.storageReadSec)} s + create ${f(m.median.sessionCreateSec)} s = load ${f(m.median.loadSec)} s (${f(m.loadMBps, 1)} MB/s), TTFT ${f(m.median.ttftSec)} s`,
+        `  parts ${m.parts.padEnd(3)}  read ${f(m.median.storageReadSec)} s + create ${f(m.median.sessionCreateSec)} s = load ${f(m.median.loadSec)} s (${f(m.loadMBps, 1)} MB/s), TTFT ${f(m.median.ttftSec)} s, decode ${f(m.median.decodeTokensPerSec, 1)} tok/s`,
       );
     const p = s.off.parallel;
     console.log(
