@@ -158,8 +158,12 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
           if (k > 0 && name === HIDDEN_INPUT && carried) ortFeeds[name] = carried;
           else if (name in feeds) ortFeeds[name] = binding.tensor(feeds[name]);
         }
-        const raw = await part.session.run(ortFeeds);
-        if (carried?.location === 'gpu-buffer') carried.dispose();
+        let raw: Record<string, T>;
+        try {
+          raw = await part.session.run(ortFeeds);
+        } finally {
+          if (carried?.location === 'gpu-buffer') carried.dispose(); // read by this run, or lost with it
+        }
         const out = part.kv ? part.kv.update(raw) : raw;
         carried = null;
         for (const [name, t] of Object.entries(out)) {
