@@ -13,6 +13,7 @@
  *   const run = await h.go('Hello', 8);
  *   await h.stop();
  */
+import type { ParallelLoad } from '../client/profiler/parallel-load.ts';
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -322,11 +323,24 @@ export class Harness {
   /** Wait until every connected page (or the named ones) has reported a profile. */
   async waitProfiled(names?: readonly string[], timeoutMs = 180_000): Promise<RosterPeer[]> {
     const want = names ?? this.pages.filter((p) => !p.page.isClosed()).map((p) => p.spec.name);
-    return this.waitRoster(
+    const peers = await this.waitRoster(
       (peers) => want.every((n) => peers.some((p) => p.displayName === n && p.profile !== null)),
       `profiles of ${want.join(', ')}`,
       timeoutMs,
     );
+    // whether each page will load its stages in parts (client/profiler/parallel-load.ts): it changes the
+    // cold start's phases, so a bench's log says it
+    const figures = await Promise.all(
+      this.pages
+        .filter((p) => want.includes(p.spec.name))
+        .map(async (p) => {
+          const snap = await p.state<{ profile?: { details?: { load?: { parallel?: ParallelLoad | null } } } }>();
+          const par = snap?.profile?.details?.load?.parallel;
+          return `${p.spec.name} ${par ? `${par.parallelism.toFixed(2)}${par.inParts ? ' (in parts)' : ''}` : '-'}`;
+        }),
+    );
+    this.log(`harness: parallel-load figures: ${figures.join(', ')}`);
+    return peers;
   }
 
   async plan(method: PlanMethod = 'dp', tokens?: number): Promise<ServerMessageOf<'plan-ready'>> {

@@ -9,7 +9,7 @@ import { serveInference } from '../runtime/inference-worker-host.ts';
 import { serveUnitReads, spin, UnitReadThread } from '../runtime/unit-read-thread.ts';
 import { createWorkerRuntime } from '../runtime/worker-runtime.ts';
 import { DEFAULT_LOAD_PARTS } from '../../shards/runtime/stage-parts.ts';
-import { loadPartsPolicy, PARALLEL_LOAD_MIN, parallelLoad } from './parallel-load.ts';
+import { loadPartsPolicy, PARALLEL_LOAD_MIN, PARALLEL_REPEATS, parallelLoad } from './parallel-load.ts';
 
 const channels: MessageChannel[] = [];
 afterAll(() => channels.forEach((c) => c.port1.close()));
@@ -26,24 +26,34 @@ function readerThread(): UnitReadThread {
 
 describe('parallelLoad', () => {
   it('is (alone + alone) / together, within 1..2, and loads in parts from PARALLEL_LOAD_MIN on', () => {
-    const two = parallelLoad({ aloneMs: [20, 22], togetherMs: 21 });
+    const two = parallelLoad([{ aloneMs: [20, 22], togetherMs: 21 }]);
     expect(two.parallelism).toBe(2);
     expect(two.inParts).toBe(true);
-    const one = parallelLoad({ aloneMs: [20, 20], togetherMs: 40 });
+    const one = parallelLoad([{ aloneMs: [20, 20], togetherMs: 40 }]);
     expect(one.parallelism).toBe(1);
     expect(one.inParts).toBe(false);
     // contention can make the pair slower than one after the other: still 1
-    expect(parallelLoad({ aloneMs: [20, 20], togetherMs: 55 }).parallelism).toBe(1);
-    const edge = parallelLoad({ aloneMs: [30, 30], togetherMs: 60 / PARALLEL_LOAD_MIN });
+    expect(parallelLoad([{ aloneMs: [20, 20], togetherMs: 55 }]).parallelism).toBe(1);
+    const edge = parallelLoad([{ aloneMs: [30, 30], togetherMs: 60 / PARALLEL_LOAD_MIN }]);
     expect(edge.inParts).toBe(true);
-    expect(parallelLoad({ aloneMs: [30, 30], togetherMs: 60 / PARALLEL_LOAD_MIN + 1 }).inParts).toBe(false);
-    const none = parallelLoad(null, 'no second thread in this browser');
+    expect(parallelLoad([{ aloneMs: [30, 30], togetherMs: 60 / PARALLEL_LOAD_MIN + 1 }]).inParts).toBe(false);
+    const none = parallelLoad([], 'no second thread in this browser');
     expect(none).toMatchObject({ parallelism: 1, inParts: false, reason: 'no second thread in this browser' });
   });
 
+  it('keeps the median of its repetitions: one burst that ran both threads at once does not decide', () => {
+    const burst = { aloneMs: [30, 30] as [number, number], togetherMs: 31 };
+    const shared = { aloneMs: [30, 30] as [number, number], togetherMs: 58 };
+    expect(parallelLoad([shared, burst, shared]).parallelism).toBeCloseTo(60 / 58, 6);
+    expect(parallelLoad([shared, burst, shared]).inParts).toBe(false);
+    expect(parallelLoad([burst, shared, burst]).inParts).toBe(true);
+    // an even count: the mean of the middle two
+    expect(parallelLoad([burst, shared]).parallelism).toBeCloseTo((60 / 31 + 60 / 58) / 2, 6);
+  });
+
   it('loads in parts as ?parts= says, else as the profile measured', () => {
-    const two = parallelLoad({ aloneMs: [20, 20], togetherMs: 21 });
-    const one = parallelLoad({ aloneMs: [20, 20], togetherMs: 40 });
+    const two = parallelLoad([{ aloneMs: [20, 20], togetherMs: 21 }]);
+    const one = parallelLoad([{ aloneMs: [20, 20], togetherMs: 40 }]);
     expect([two, one, null, undefined].map((p) => loadPartsPolicy('auto', p))).toEqual([
       DEFAULT_LOAD_PARTS,
       null,
@@ -60,12 +70,12 @@ describe('parallelLoad', () => {
   });
 
   it('says in the profile card whether stages load in parts, and why', () => {
-    expect(parallelRow(parallelLoad({ aloneMs: [20, 20], togetherMs: 21 }))).toEqual([
+    expect(parallelRow(parallelLoad([{ aloneMs: [20, 20], togetherMs: 21 }]))).toEqual([
       'yes',
       "two threads ran 1.90x one's work at once: stages load in parts, each part's session created while the next part is read",
     ]);
-    expect(parallelRow(parallelLoad({ aloneMs: [20, 20], togetherMs: 40 }))[0]).toBe('no');
-    expect(parallelRow(parallelLoad(null, 'no second thread in this browser'))).toEqual([
+    expect(parallelRow(parallelLoad([{ aloneMs: [20, 20], togetherMs: 40 }]))[0]).toBe('no');
+    expect(parallelRow(parallelLoad([], 'no second thread in this browser'))).toEqual([
       'no',
       'no second thread in this browser: stages load in one part',
     ]);
@@ -117,9 +127,11 @@ describe("the inference worker's 'measure-parallel'", () => {
 
   it('times both threads alone and together (one thread in Node: they only interleave)', async () => {
     const p = await runtimeWith(readerThread()).measureParallel();
-    expect(p.sample).not.toBeNull();
-    expect(p.sample!.aloneMs.every((ms) => ms > 0)).toBe(true);
-    expect(p.sample!.togetherMs).toBeGreaterThan(0);
+    expect(p.samples).toHaveLength(PARALLEL_REPEATS);
+    for (const sample of p.samples) {
+      expect(sample.aloneMs.every((ms) => ms > 0)).toBe(true);
+      expect(sample.togetherMs).toBeGreaterThan(0);
+    }
     expect(p.parallelism).toBeGreaterThanOrEqual(1);
     expect(p.parallelism).toBeLessThanOrEqual(2);
   });
@@ -129,7 +141,7 @@ describe("the inference worker's 'measure-parallel'", () => {
     expect(p).toMatchObject({
       parallelism: 1,
       inParts: false,
-      sample: null,
+      samples: [],
       reason: 'no second thread in this browser',
     });
   });

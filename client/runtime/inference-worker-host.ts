@@ -15,6 +15,7 @@ import {
 } from './worker-protocol.ts';
 import { isStageRequest } from './stage-worker-protocol.ts';
 import { spin } from './unit-read-thread.ts';
+import type { ParallelSample } from '../profiler/parallel-load.ts';
 
 function timed(f: () => void): number {
   const t0 = performance.now();
@@ -88,22 +89,22 @@ export function serveInference(
         case 'measure-parallel': {
           const other = secondThread();
           if (!other) {
-            reply({ type: 'parallel', callId: msg.callId, sample: null, reason: 'no second thread in this browser' });
+            reply({ type: 'parallel', callId: msg.callId, samples: [], reason: 'no second thread in this browser' });
             return;
           }
           await other.spin(msg.rounds); // the thread starts, and its code is compiled, before anything is timed
           spin(msg.rounds);
-          const here = timed(() => spin(msg.rounds));
-          const there = await other.spin(msg.rounds);
-          const t0 = performance.now();
-          const both = other.spin(msg.rounds);
-          spin(msg.rounds);
-          await both;
-          reply({
-            type: 'parallel',
-            callId: msg.callId,
-            sample: { aloneMs: [here, there], togetherMs: performance.now() - t0 },
-          });
+          const samples: ParallelSample[] = [];
+          for (let r = 0; r < msg.repeats; r++) {
+            const here = timed(() => spin(msg.rounds));
+            const there = await other.spin(msg.rounds);
+            const t0 = performance.now();
+            const both = other.spin(msg.rounds);
+            spin(msg.rounds);
+            await both;
+            samples.push({ aloneMs: [here, there], togetherMs: performance.now() - t0 });
+          }
+          reply({ type: 'parallel', callId: msg.callId, samples });
           return;
         }
         default:

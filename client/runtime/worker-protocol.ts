@@ -20,7 +20,7 @@ export type WorkerRequest =
   | { type: 'run'; callId: number; sessionId: number; feeds: Record<string, HostTensor>; options: RunOptions }
   | { type: 'release'; callId: number; sessionId: number }
   /** how far the worker's thread and its unit reader thread run at once (profiler/parallel-load.ts) */
-  | { type: 'measure-parallel'; callId: number; rounds: number };
+  | { type: 'measure-parallel'; callId: number; rounds: number; repeats: number };
 
 /** worker -> main thread */
 export type WorkerReply =
@@ -47,7 +47,7 @@ export type WorkerReply =
       computed?: { startEpochMs: number; endEpochMs: number };
     }
   | { type: 'released'; callId: number }
-  | { type: 'parallel'; callId: number; sample: ParallelSample | null; reason?: string }
+  | { type: 'parallel'; callId: number; samples: ParallelSample[]; reason?: string }
   | { type: 'failed'; callId: number; code: string; message: string };
 
 /** The two ends of the channel: a Worker and the worker's global scope both fit this shape. */

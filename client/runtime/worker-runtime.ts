@@ -13,7 +13,7 @@ import type {
   StageRuntime,
   StageSession,
 } from '../../shards/runtime/stage-runtime.ts';
-import { parallelLoad, PARALLEL_SPIN_ROUNDS, type ParallelLoad } from '../profiler/parallel-load.ts';
+import { parallelLoad, PARALLEL_REPEATS, PARALLEL_SPIN_ROUNDS, type ParallelLoad } from '../profiler/parallel-load.ts';
 import { isStageReply } from './stage-worker-protocol.ts';
 import { transferables, type MessagePort, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
 
@@ -78,9 +78,14 @@ export function createWorkerRuntime(
       pending.clear();
     },
     async measureParallel() {
-      const r = await call((callId) => ({ type: 'measure-parallel', callId, rounds: PARALLEL_SPIN_ROUNDS }));
+      const r = await call((callId) => ({
+        type: 'measure-parallel',
+        callId,
+        rounds: PARALLEL_SPIN_ROUNDS,
+        repeats: PARALLEL_REPEATS,
+      }));
       if (r.type !== 'parallel') throw unexpected(r, 'measure-parallel');
-      return parallelLoad(r.sample, r.reason);
+      return parallelLoad(r.samples, r.reason);
     },
     async createSession(req: SessionRequest): Promise<StageSession> {
       // Blobs are posted as handles (no bytes cross); the worker reads them

@@ -180,7 +180,7 @@ export function renderProfile(
 /** The parallel-load row (profiler/parallel-load.ts): value and note. */
 export function parallelRow(p: ProfileDetails['load']['parallel'] | undefined): [string, string] {
   if (!p) return ['unknown', 'the runtime did not start: stages load in one part'];
-  if (!p.sample) return ['no', `${p.reason ?? 'not measured'}: stages load in one part`];
+  if (p.samples.length === 0) return ['no', `${p.reason ?? 'not measured'}: stages load in one part`];
   const how = `two threads ran ${p.parallelism.toFixed(2)}x one's work at once`;
   return p.inParts
     ? ['yes', `${how}: stages load in parts, each part's session created while the next part is read`]
