@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { parallelRow } from '../ui/profile-view.ts';
 import { serveInference } from '../runtime/inference-worker-host.ts';
-import { serveUnitReads, spin, UnitReadThread } from '../runtime/unit-read-thread.ts';
+import { readOnThread, serveUnitReads, spin, UnitReadThread } from '../runtime/unit-read-thread.ts';
 import { createWorkerRuntime } from '../runtime/worker-runtime.ts';
 import { DEFAULT_LOAD_PARTS } from '../../shards/runtime/stage-parts.ts';
 import { loadPartsPolicy, PARALLEL_LOAD_MIN, PARALLEL_REPEATS, parallelLoad } from './parallel-load.ts';
@@ -101,6 +101,34 @@ describe('the unit reader thread', () => {
     expect(err.code).toBe('storage-read-failed');
     expect(err.message).toContain('pkg.layer3');
     expect([...(await thread.readOne('a.bin', new Blob([a])))]).toEqual([...a]);
+  });
+
+  it('hands reads to this thread once the reader thread stopped; a unit it could not read still fails', async () => {
+    const thread = readerThread();
+    const inline: string[] = [];
+    const read = readOnThread(
+      () => thread,
+      (path) => {
+        inline.push(path);
+        return Promise.resolve(new Uint8Array([7]));
+      },
+    );
+    expect([...(await read('a.bin', new Blob([new Uint8Array([1, 2])])))]).toEqual([1, 2]);
+    const lost = (await read('b.bin', { kind: 'opfs-file', dir: 'units', file: 'pkg.b', bytes: 1 }).catch(
+      (e: unknown) => e,
+    )) as { code?: string };
+    expect(lost.code).toBe('storage-read-failed');
+    expect(inline).toEqual([]);
+    thread.fail('the reader thread stopped (test)');
+    expect([...(await read('c.bin', new Blob([new Uint8Array([3])])))]).toEqual([7]);
+    expect(inline).toEqual(['c.bin']);
+    // no thread at all: every read on this thread
+    expect([
+      ...(await readOnThread(
+        () => null,
+        () => Promise.resolve(new Uint8Array([9])),
+      )('d.bin', new Blob([]))),
+    ]).toEqual([9]);
   });
 
   it('spins the same work as this thread (the same result), and says how long it took', async () => {

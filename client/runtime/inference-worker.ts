@@ -10,7 +10,7 @@ import { serveInference } from './inference-worker-host.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
 import { serialRuntime } from './serial-runtime.ts';
 import { readStoredUnit } from '../../shards/runtime/unit-data.ts';
-import { unitReadThread } from './unit-read-thread.ts';
+import { readOnThread, unitReadThread } from './unit-read-thread.ts';
 import { serveStages } from './stage-worker-host.ts';
 import type { StageReply, StageRequest } from './stage-worker-protocol.ts';
 import type { MessagePort, WorkerReply, WorkerRequest } from './worker-protocol.ts';
@@ -24,8 +24,8 @@ serveInference(
         wasmUrl: wasmUrl ?? undefined,
         cpuWasmUrl: cpuWasmUrl ?? undefined,
         numThreads,
-        // stored units are read on the reader thread (if this browser can start one), while sessions are created here
-        readOne: (path, data) => unitReadThread()?.readOne(path, data) ?? readStoredUnit(path, data),
+        // a stage in parts reads on the reader thread (where this browser starts one), while sessions are created here
+        readOne: readOnThread(unitReadThread, (path, data) => readStoredUnit(path, data)),
       }),
     )),
   () => unitReadThread(),

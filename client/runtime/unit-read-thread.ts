@@ -69,6 +69,7 @@ export function serveUnitReads(port: UnitReadPort<UnitReadReply, UnitReadRequest
 /** The inference worker's end of the reader thread. */
 export class UnitReadThread {
   private nextId = 1;
+  private stopped: string | null = null;
   private readonly pending = new Map<number, { resolve: (r: UnitReadReply) => void; reject: (e: Error) => void }>();
 
   constructor(private readonly port: UnitReadPort<UnitReadRequest, UnitReadReply>) {
@@ -93,13 +94,15 @@ export class UnitReadThread {
     return r.ms;
   }
 
-  /** The thread died: every pending call fails with `message`. */
+  /** The thread died: every pending call fails with 'unit-reader-stopped', and so does every later one. */
   fail(message: string): void {
-    for (const p of this.pending.values()) p.reject(new TandemError('storage-read-failed', message));
+    this.stopped = message;
+    for (const p of this.pending.values()) p.reject(new TandemError('unit-reader-stopped', message));
     this.pending.clear();
   }
 
   private call(make: (id: number) => UnitReadRequest): Promise<UnitReadReply> {
+    if (this.stopped !== null) return Promise.reject(new TandemError('unit-reader-stopped', this.stopped));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -112,6 +115,26 @@ export class UnitReadThread {
       ? new TandemError(r.code, r.message)
       : new TandemError('storage-read-failed', `The unit reader answered '${r.type}'; reload the page.`);
   }
+}
+
+/**
+ * Reads a unit on the reader thread `thread()` gives, and on this thread where there is none or it stopped
+ * (a unit it failed to read for another reason fails here too: the storage said so).
+ */
+export function readOnThread(
+  thread: () => UnitReadThread | null,
+  inline: (path: string, data: Blob | OpfsUnit) => Promise<Uint8Array>,
+): (path: string, data: Blob | OpfsUnit) => Promise<Uint8Array> {
+  return async (path, data) => {
+    const t = thread();
+    if (!t) return inline(path, data);
+    try {
+      return await t.readOne(path, data);
+    } catch (err) {
+      if (err instanceof TandemError && err.code === 'unit-reader-stopped') return inline(path, data);
+      throw err;
+    }
+  };
 }
 
 /**
