@@ -118,6 +118,8 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
           : stagePartModel(request.model as StageGraphRecipe, plan.model, unitFiles);
       const externalData = await Promise.all(files.map(async (path) => ({ path, data: await unitReads.bytes(path) })));
       parts.push(await openPart(binding, { ...request, model, externalData }, plan, k < plans.length - 1));
+      // the session holds its own copy: the part's bytes may go while the next parts are created
+      if (k < plans.length - 1) for (const path of files) unitReads.release(path);
     }
   } catch (err) {
     await Promise.all(parts.map((p) => releasePart(p)));

@@ -2,9 +2,27 @@ import { describe, expect, it } from 'vitest';
 import { TandemError } from '../../core/errors.ts';
 import { fakeOpfs } from './fake-opfs.ts';
 import type { OpfsDirectory } from './opfs-file.ts';
-import { materialiseUnits, unitDataBytes } from './unit-data.ts';
+import { materialiseUnits, readUnitsInOrder, unitDataBytes } from './unit-data.ts';
 
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
+
+describe('readUnitsInOrder', () => {
+  it("lets go of a unit's bytes on release: asking for them again says so, and the reads' time still comes", async () => {
+    const reads = readUnitsInOrder([
+      { path: 'a.bin', data: new Blob([bytes(10, 1)]) },
+      { path: 'b.bin', data: new Blob([bytes(20, 2)]) },
+    ]);
+    expect([...(await reads.bytes('a.bin'))]).toEqual([...bytes(10, 1)]);
+    reads.release('a.bin');
+    const err = (await reads.bytes('a.bin').catch((e: unknown) => e)) as { code?: string; message?: string };
+    expect(err.code).toBe('manifest-invalid');
+    expect(err.message).toContain('let go');
+    const unknown = (await reads.bytes('c.bin').catch((e: unknown) => e)) as { message?: string };
+    expect(unknown.message).toContain('not among');
+    expect([...(await reads.bytes('b.bin'))]).toEqual([...bytes(20, 2)]);
+    expect(await reads.seconds).toBeGreaterThanOrEqual(0); // resolves, though a's bytes are gone
+  });
+});
 
 describe('materialiseUnits', () => {
   it('passes bytes through untouched and reports no read', async () => {

@@ -46,6 +46,11 @@ export interface UnitReads {
   bytes(path: string): Promise<Uint8Array>;
   /** Seconds from the reads' start until the last unit was in memory, pacing included (0: all came as bytes). */
   readonly seconds: Promise<number>;
+  /**
+   * Lets go of the unit's bytes (a session holds its own copy once created), so that a stage loaded in
+   * parts does not keep every part's bytes until its last part is created; `bytes(path)` fails after it.
+   */
+  release(path: string): void;
 }
 
 /**
@@ -81,13 +86,27 @@ export function readUnitsInOrder(
     byPath.set(path, read);
   }
   const stored = storedSoFar > 0;
-  const seconds = Promise.all(byPath.values()).then(() => (stored ? (performance.now() - t0) / 1000 : 0));
+  // waits for every read without holding their bytes (released units must be free to go)
+  const seconds = Promise.all([...byPath.values()].map((read) => read.then(() => undefined))).then(() =>
+    stored ? (performance.now() - t0) / 1000 : 0,
+  );
   seconds.catch(() => undefined);
+  const released = new Set<string>();
   return {
     bytes: (path) =>
       byPath.get(path) ??
-      Promise.reject(new TandemError('manifest-invalid', `Unit file '${path}' is not among the stage's units.`)),
+      Promise.reject(
+        new TandemError(
+          'manifest-invalid',
+          released.has(path)
+            ? `Unit file '${path}' was asked for after its bytes were let go.`
+            : `Unit file '${path}' is not among the stage's units.`,
+        ),
+      ),
     seconds,
+    release: (path) => {
+      if (byPath.delete(path)) released.add(path);
+    },
   };
 }
 
