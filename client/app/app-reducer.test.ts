@@ -543,6 +543,13 @@ describe('reduce: go, start, tokens', () => {
       { type: 'stage-phase', seq: 0, requestId: 7, phase: 'session-create', step: 0, startMs: 2, endMs: 9, parts: 3 },
     ]);
     expect(stale.state.stage.loadedInParts).toBeUndefined();
+    // a new plan's assignment: the stage that loaded in parts is gone
+    const replanned = play([
+      ...RUNNING,
+      { type: 'stage-phase', seq: 1, requestId: 7, phase: 'session-create', step: 0, startMs: 2, endMs: 9, parts: 3 },
+      server(assignment('p2')),
+    ]);
+    expect(replanned.state.stage.loadedInParts).toBeUndefined();
   });
 
   it('phases go into the timeline and to the server; tokens to the server; the end flushes the timings', () => {

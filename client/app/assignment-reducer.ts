@@ -8,7 +8,7 @@ import { originalRequestOf } from './failover-view-state.ts';
 import { TandemError } from '../../core/errors.ts';
 import type { ServerMessageOf, TimingEntry } from '../../core/protocol.ts';
 import type { AppEvent } from './app-events.ts';
-import type { AppState, AssignmentWork, StartMessage } from './app-state.ts';
+import type { AppState, AssignmentWork, StageView, StartMessage } from './app-state.ts';
 import { asTandemError, withEntry, withMember, type Step } from './reducer-step.ts';
 import { mergeTimings } from './timings.ts';
 
@@ -39,7 +39,8 @@ export function leaveAssignment(step: Step): void {
   const work = step.state.work;
   if (!work) return;
   step.emit({ type: 'abort-assignment', seq: work.seq });
-  step.set({ work: null });
+  // the parts the stage loaded in were that stage's: the next one says its own when it loads
+  step.set({ work: null, stage: withoutParts(step.state.stage) });
   const stage = step.state.stage;
   if (stage.state === 'running' && stage.requestId !== null) {
     step.set({ stage: { ...stage, state: 'done', detail: 'stopped: the plan changed' } });
@@ -235,3 +236,5 @@ export function reportCancelled(step: Step, requestId: number): void {
     message: { type: 'report-cancelled', requestId, tokensAfterCancel: c.tokens, stepsAfterCancel: c.steps },
   });
 }
+
+const withoutParts = ({ loadedInParts: _, ...stage }: StageView): StageView => stage;
