@@ -12,7 +12,7 @@ import { localUnitFetcher } from './unit-fetch.ts';
 import { serveUnitFetches } from './unit-fetch-host.ts';
 import { WorkerUnitFetcher } from './worker-unit-fetcher.ts';
 import { fakeOpfs } from '../../shards/runtime/fake-opfs.ts';
-import { materialiseUnits } from '../../shards/runtime/unit-data.ts';
+import { readUnitsInOrder } from '../../shards/runtime/unit-data.ts';
 import { blobKey, commitKey } from './bookkeeping.ts';
 import { committedUnitLookup } from './committed-unit.ts';
 import { TandemError } from '../../core/errors.ts';
@@ -383,8 +383,10 @@ describe('ShardCache', () => {
       });
       const lazy = await cache.readUnitData('layer.1');
       expect(lazy.data).toEqual({ kind: 'opfs-file', dir: OPFS_UNITS_DIR, file: `${PKG}.${sha}`, bytes: 3001 });
-      const bytes = await materialiseUnits([{ path: 'layer.1.bin', data: lazy.data }], undefined, { opfs: fs.root });
-      expect(hashOf(bytes.externalData[0].data)).toBe(sha);
+      const bytes = await readUnitsInOrder([{ path: 'layer.1.bin', data: lazy.data }], undefined, {
+        opfs: fs.root,
+      }).bytes('layer.1.bin');
+      expect(hashOf(bytes)).toBe(sha);
       expect(hashOf((await cache.readUnit('embed')).bytes)).toBe(MANIFEST.units[0].sha256);
       expect((await cache.verifyUnit('layer.1')).verifySeconds).toBeGreaterThan(0);
     });
@@ -453,10 +455,10 @@ describe('ShardCache', () => {
       await withFiles.cache.ensure(['embed', 'layer.1']);
       const found = await withFiles.lookup(unitOf('layer.1'));
       expect(found).toEqual((await withFiles.cache.readUnitData('layer.1')).data);
-      const read = await materialiseUnits([{ path: 'layer.1.bin', data: found! }], undefined, {
+      const read = await readUnitsInOrder([{ path: 'layer.1.bin', data: found! }], undefined, {
         opfs: withFiles.fs.root,
-      });
-      expect(read.externalData[0].data).toEqual(FILES.get('layer.1.bin'));
+      }).bytes('layer.1.bin');
+      expect(read).toEqual(FILES.get('layer.1.bin'));
 
       const withBlobs = lookupOf('none');
       await withBlobs.cache.ensure(['embed']);

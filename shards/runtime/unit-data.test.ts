@@ -2,7 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { TandemError } from '../../core/errors.ts';
 import { fakeOpfs } from './fake-opfs.ts';
 import type { OpfsDirectory } from './opfs-file.ts';
-import { materialiseUnits, readUnitsInOrder, unitDataBytes } from './unit-data.ts';
+import { readUnitsInOrder, unitDataBytes, type MaterialiseOptions, type UnitData } from './unit-data.ts';
+
+/** Every unit's bytes and the reads' seconds, as a one-part stage waits for them (ort-session.ts). */
+async function materialiseUnits(
+  externalData: { path: string; data: UnitData }[],
+  capBytesPerSec?: number,
+  opts?: MaterialiseOptions,
+): Promise<{ externalData: { path: string; data: Uint8Array }[]; readSeconds: number }> {
+  const reads = readUnitsInOrder(externalData, capBytesPerSec, opts);
+  const read = await Promise.all(externalData.map(async ({ path }) => ({ path, data: await reads.bytes(path) })));
+  return { externalData: read, readSeconds: await reads.seconds };
+}
 
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
 
@@ -24,7 +35,7 @@ describe('readUnitsInOrder', () => {
   });
 });
 
-describe('materialiseUnits', () => {
+describe('readUnitsInOrder, every unit awaited', () => {
   it('passes bytes through untouched and reports no read', async () => {
     const a = bytes(10, 1);
     const r = await materialiseUnits([{ path: 'a.bin', data: a }]);

@@ -23,12 +23,6 @@ export function unitDataBytes(data: UnitData): number {
   return isOpfsUnit(data) ? data.bytes : data.size;
 }
 
-export interface MaterialisedUnits {
-  externalData: { path: string; data: Uint8Array }[];
-  /** seconds spent reading stored units, pacing included (0 when every unit came as bytes) */
-  readSeconds: number;
-}
-
 export interface MaterialiseOptions {
   sleep?: (ms: number) => Promise<void>;
   /** where OPFS units are (default the origin's: navigator.storage.getDirectory()) */
@@ -108,17 +102,6 @@ export function readUnitsInOrder(
       if (byPath.delete(path)) released.add(path);
     },
   };
-}
-
-/** Reads every stored unit of `externalData` into memory (readUnitsInOrder), and waits for all of them. */
-export async function materialiseUnits(
-  externalData: readonly { path: string; data: UnitData }[],
-  capBytesPerSec?: number,
-  opts: MaterialiseOptions = {},
-): Promise<MaterialisedUnits> {
-  const reads = readUnitsInOrder(externalData, capBytesPerSec, opts);
-  const read = await Promise.all(externalData.map(async ({ path }) => ({ path, data: await reads.bytes(path) })));
-  return { externalData: read, readSeconds: await reads.seconds };
 }
 
 /** One stored unit's bytes, read on this thread: an OPFS file (a sync read in a worker) or a Blob. */
