@@ -27,7 +27,7 @@ import { TandemError } from '../core/errors.ts';
 import { StaticFiles } from '../signaling/static-files.ts';
 import type { AnchorRequest, AnchorResult } from '../client/anchor/transformers-anchor.ts';
 import { chromiumArgs } from './browser.ts';
-import { outOption, ratioGoal, writeBenchJson, type Goal } from './bench-output.ts';
+import { outOption, PRESET_OPTION, ratioGoal, writeBenchJson, type Goal } from './bench-output.ts';
 import { requireE2e } from './environment.ts';
 import { Harness } from './harness.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
@@ -171,12 +171,7 @@ export function anchorGoals(tandem: TandemOnePage, anchor: AnchorResult['cold'])
 }
 
 const OPTIONS = {
-  preset: {
-    type: 'string',
-    default: 'realistic',
-    arg: 'P',
-    help: 'seeded model: realistic, demo or tiny (default realistic)',
-  },
+  preset: PRESET_OPTION,
   tokens: { type: 'string', default: '256', arg: 'N', help: 'prompt length in tokens (default 256)' },
   'new-tokens': { type: 'string', default: '32', arg: 'N', help: 'greedy tokens of the measured request (default 32)' },
   out: outOption(RESULTS),

@@ -23,6 +23,14 @@ export const LABEL_OPTION = {
   help: 'stored with the figures (e.g. before, after)',
 } as const satisfies CliOption;
 
+/** A bench CLI's --preset flag: the seeded model it runs (model-fixture.ts), realistic unless asked. */
+export const PRESET_OPTION = {
+  type: 'string',
+  default: 'realistic',
+  arg: 'P',
+  help: 'seeded model: realistic, demo or tiny (default realistic)',
+} as const satisfies CliOption;
+
 export interface Goal {
   name: string;
   /** null: not measured (the part was skipped or could not run). */

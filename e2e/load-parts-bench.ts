@@ -23,7 +23,7 @@ import {
 } from '../core/cli.ts';
 import { median } from '../core/step-breakdown.ts';
 import type { ParallelLoad } from '../client/profiler/parallel-load.ts';
-import { outOption, writeBenchJson } from './bench-output.ts';
+import { outOption, PRESET_OPTION, writeBenchJson } from './bench-output.ts';
 import { requireE2e } from './environment.ts';
 import { Harness } from './harness.ts';
 import { ensureModelFixture, type ModelFixture } from './model-fixture.ts';
@@ -111,12 +111,7 @@ async function coldLoads(
 }
 
 const OPTIONS = {
-  preset: {
-    type: 'string',
-    default: 'realistic',
-    arg: 'P',
-    help: 'seeded model: realistic, demo or tiny (default realistic)',
-  },
+  preset: PRESET_OPTION,
   dtype: {
     type: 'string',
     default: 'fp32',
