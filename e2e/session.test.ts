@@ -20,6 +20,7 @@ import { PHASE_STYLE } from '../client/ui/timeline.ts';
 import type { PeerSpec } from './tandem-page.ts';
 import { OPFS_UNITS_DIR, opfsUnitFile } from '../client/cache/opfs-units.ts';
 import { stageLoadParts } from '../shards/runtime/stage-parts.ts';
+import { unitsForRange } from '../shards/manifest.ts';
 import { loadPartsPolicy } from '../client/profiler/parallel-load.ts';
 
 const ready = prepareE2e();
@@ -201,6 +202,9 @@ describe.skipIf(!ready.ok)('Tandem sessions in headless Chromium (tiny model)', 
           } else {
             expect(log, page.spec.name).toContain('stage: runs in the inference worker');
             expect(log, page.spec.name).toMatch(/worker links: (incoming|outgoing) link with \S+ open/);
+            // its stored units' files were open before the request: the cold start read them with no round trips
+            const units = unitsForRange(model.manifest, s.layers, s.embeds, s.hasHead).length;
+            expect(log, page.spec.name).toContain(`stage: ${units} unit files kept open for the cold start`);
           }
         }
         // Each page (with an empty cache before this request) downloaded exactly the units of its own

@@ -428,6 +428,12 @@ export class StageController {
       this.peer = peer;
       this.readyPlanId = a.planId;
       opts.signal.addEventListener('abort', () => this.retire(prepared), { once: true });
+      // the units are stored (a page prepares its stage once its downloads are done): their files are
+      // opened now, so that the request's cold start reads bytes and makes no round trips
+      peer.prepareLoad().then(
+        (n) => n > 0 && console.info(`[tandem] stage: ${n} unit files kept open for the cold start`),
+        () => undefined,
+      );
       return peer;
     })();
     this.prepared = prepared;

@@ -16,8 +16,10 @@ export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null
   const readCap = emulation?.readBytesPerSecCap;
   if (!emulation || (emulation.computeSlowdown <= 1 && !readCap)) return inner;
   const capped = (req: SessionRequest): SessionRequest => (readCap ? { ...req, readCapBytesPerSec: readCap } : req);
-  if (emulation.computeSlowdown <= 1) return { createSession: (req) => inner.createSession(capped(req)) };
+  const prepare = inner.prepareSession ? { prepareSession: inner.prepareSession.bind(inner) } : {};
+  if (emulation.computeSlowdown <= 1) return { createSession: (req) => inner.createSession(capped(req)), ...prepare };
   return {
+    ...prepare,
     async createSession(req) {
       const session = await inner.createSession(capped(req));
       let stretchedEnd: number | null = null;

@@ -31,7 +31,7 @@ import * as ortWebGpu from 'onnxruntime-web/webgpu';
 import { TandemError } from '../../core/errors.ts';
 import type { PackageDType } from '../../shards/manifest.ts';
 import type { OpfsUnit } from '../../shards/runtime/opfs-file.ts';
-import { openOrtStageSession } from '../../shards/runtime/ort-session.ts';
+import { openOrtStageSession, prepareOrtStageSession } from '../../shards/runtime/ort-session.ts';
 import { ortWebBinding, type OrtWebModule } from '../../shards/runtime/ort-web-binding.ts';
 import type {
   ExecutionBackend,
@@ -211,6 +211,7 @@ export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
     return cpuOrt;
   };
   return {
+    prepareSession: prepareOrtStageSession,
     async createSession(req: SessionRequest): Promise<StageSession> {
       applyWasmPaths();
       if (req.backend === 'webgpu' && ort === ortWebGpu) await pinWebGpuDevice();

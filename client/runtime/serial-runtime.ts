@@ -21,5 +21,7 @@ export function serialRuntime(inner: StageRuntime): StageRuntime {
         release: () => inTurn(() => session.release()),
       });
     },
+    // plain JS on this thread, no ONNX Runtime call: nothing to wait for
+    ...(inner.prepareSession ? { prepareSession: inner.prepareSession.bind(inner) } : {}),
   };
 }

@@ -118,17 +118,23 @@ export function serveStages(
     stageId: number,
     unitId: string,
   ): Promise<UnitData> => {
+    // a failed lookup (storage trouble) is the main thread's to report, as is a unit not found
+    const found = await locateUnit(create, unitId).catch(() => null);
+    if (found) return found;
+    return ask(unitReads, (s) => ({ type: 'unit-read', seq: s, stageId, unitId }));
+  };
+  /** A committed unit's place in the cache, looked up here; null where only the main thread can tell. */
+  const locateUnit = async (
+    create: Extract<StageRequest, { type: 'stage-create' }>,
+    unitId: string,
+  ): Promise<UnitData | null> => {
     const where = create.unitStore;
     const unit = create.manifest.units.find((u) => u.id === unitId);
-    if (where && opts.unitLookup && unit) {
-      const key = JSON.stringify([where.db, where.store, create.manifest.name]);
-      let lookup = lookups.get(key);
-      if (!lookup) lookups.set(key, (lookup = opts.unitLookup(where, create.manifest.name)));
-      // a failed lookup (storage trouble) is the main thread's to report, as is a unit not found
-      const found = await lookup(unit).catch(() => null);
-      if (found) return found;
-    }
-    return ask(unitReads, (s) => ({ type: 'unit-read', seq: s, stageId, unitId }));
+    if (!where || !opts.unitLookup || !unit) return null;
+    const key = JSON.stringify([where.db, where.store, create.manifest.name]);
+    let lookup = lookups.get(key);
+    if (!lookup) lookups.set(key, (lookup = opts.unitLookup(where, create.manifest.name)));
+    return lookup(unit);
   };
 
   const stageOf = (stageId: number): StagePeer => {
@@ -213,6 +219,7 @@ export function serveStages(
                 backend: msg.backend,
                 ...(msg.loadParts ? { loadParts: msg.loadParts } : {}),
                 readUnit: (unitId) => readUnit(msg, stageId, unitId),
+                locateUnit: (unitId) => locateUnit(msg, unitId),
                 onPhase: (e) => reportsOf(stageId)?.phase(e),
                 onToken: (e) => reportsOf(stageId)?.token(e),
                 onLinkLost: (peerId, requestId) => post({ type: 'stage-link-lost', stageId, peerId, requestId }),
@@ -237,6 +244,9 @@ export function serveStages(
       }
       case 'stage-load':
         serve(msg.seq, async () => ({ loaded: await stageOf(msg.stageId).load() }), msg.stageId);
+        return;
+      case 'stage-prepare-load':
+        serve(msg.seq, async () => ({ keptFiles: await stageOf(msg.stageId).prepareLoad() }), msg.stageId);
         return;
       case 'stage-run': {
         const start = msg.start;

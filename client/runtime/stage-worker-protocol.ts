@@ -59,6 +59,8 @@ export type StageRequest =
       loadParts: LoadPartsPolicy | null;
     }
   | { type: 'stage-load'; stageId: number; seq: number }
+  /** the stage's units are in the cache: keep their files open for the cold start's read (StagePeer.prepareLoad) */
+  | { type: 'stage-prepare-load'; stageId: number; seq: number }
   | { type: 'stage-run'; stageId: number; seq: number; start: WorkerStart }
   | { type: 'stage-cancel'; stageId: number; requestId: number; reason: string }
   | { type: 'stage-stop-for-repair'; stageId: number; requestId: number; reason: string }
@@ -85,7 +87,13 @@ export type StageReply =
   | { type: 'stage-dropped'; stageId: number; kind: string; requestId: number; from: string }
   | { type: 'unit-read'; seq: number; stageId: number; unitId: string }
   | { type: 'hold'; seq: number; stageId: number; generated: number }
-  | { type: 'stage-done'; seq: number; loaded?: { storageReadMs: number; sessionCreateMs: number } }
+  | {
+      type: 'stage-done';
+      seq: number;
+      loaded?: { storageReadMs: number; sessionCreateMs: number };
+      /** stage-prepare-load: how many unit files the worker keeps open */
+      keptFiles?: number;
+    }
   | { type: 'stage-failed'; seq: number; code: string; message: string };
 
 const REQUEST_TYPES: ReadonlySet<string> = new Set<StageRequest['type']>([
@@ -97,6 +105,7 @@ const REQUEST_TYPES: ReadonlySet<string> = new Set<StageRequest['type']>([
   'link-error',
   'stage-create',
   'stage-load',
+  'stage-prepare-load',
   'stage-run',
   'stage-cancel',
   'stage-stop-for-repair',

@@ -8,7 +8,8 @@
  * parallel-load figure (profiler/parallel-load.ts), which decides whether a stage is loaded in parts.
  */
 import { TandemError } from '../../core/errors.ts';
-import type { OpfsUnit } from '../../shards/runtime/opfs-file.ts';
+import { isOpfsUnit, type OpfsUnit } from '../../shards/runtime/opfs-file.ts';
+import { threadReadHandles } from '../../shards/runtime/opfs-read-handles.ts';
 import { readStoredUnit } from '../../shards/runtime/unit-data.ts';
 
 export type UnitReadRequest =
@@ -119,13 +120,17 @@ export class UnitReadThread {
 
 /**
  * Reads a unit on the reader thread `thread()` gives, and on this thread where there is none or it stopped
- * (a unit it failed to read for another reason fails here too: the storage said so).
+ * (a unit it failed to read for another reason fails here too: the storage said so). A unit whose file
+ * this thread keeps open (shards/runtime/opfs-read-handles.ts) is read here: that read is the bytes alone.
  */
 export function readOnThread(
   thread: () => UnitReadThread | null,
   inline: (path: string, data: Blob | OpfsUnit) => Promise<Uint8Array>,
 ): (path: string, data: Blob | OpfsUnit) => Promise<Uint8Array> {
   return async (path, data) => {
+    // a file this thread keeps open (a prepared stage's) reads here at once: its handle cannot move
+    const kept = isOpfsUnit(data) ? await threadReadHandles.read(data) : null;
+    if (kept) return kept;
     const t = thread();
     if (!t) return inline(path, data);
     try {

@@ -41,6 +41,8 @@ export interface StageHandle {
   sameStage(a: StageAssignment): boolean;
   relink(a: StageAssignment): void | Promise<void>;
   load(): Promise<{ storageReadMs: number; sessionCreateMs: number }>;
+  /** Keeps the stage's unit files open for its cold start's read (StagePeer.prepareLoad); how many. */
+  prepareLoad(): Promise<number>;
   run(start: StartRequest): Promise<unknown>;
   cancel(requestId: number, reason: string): void;
   stopForRepair(requestId: number, reason: string): void;
@@ -330,6 +332,11 @@ export class WorkerStage implements StageHandle {
   async load(): Promise<{ storageReadMs: number; sessionCreateMs: number }> {
     const done = await this.host.call((seq) => ({ type: 'stage-load', stageId: this.stageId, seq }));
     return done.loaded ?? { storageReadMs: 0, sessionCreateMs: 0 };
+  }
+
+  async prepareLoad(): Promise<number> {
+    const done = await this.host.call((seq) => ({ type: 'stage-prepare-load', stageId: this.stageId, seq }));
+    return done.keptFiles ?? 0;
   }
 
   async run(start: StartRequest): Promise<void> {

@@ -100,7 +100,7 @@ function folderOf(root: OpfsDirectory, name: string): Promise<OpfsDirectory> {
 }
 
 /** The unit's file handle, through its folder's kept handle; once more afresh if that folder was removed. */
-async function unitFileHandle(root: () => Promise<OpfsDirectory>, unit: OpfsUnit): Promise<OpfsFileHandle> {
+export async function unitFileHandle(root: () => Promise<OpfsDirectory>, unit: OpfsUnit): Promise<OpfsFileHandle> {
   const r = await root();
   try {
     return await (await folderOf(r, unit.dir)).getFileHandle(unit.file);
@@ -155,16 +155,21 @@ export async function readOpfsUnit(root: () => Promise<OpfsDirectory>, unit: Opf
 async function readSync(handle: OpfsFileHandle): Promise<Uint8Array> {
   const h = await handle.createSyncAccessHandle!({ mode: 'read-only' });
   try {
-    const out = new Uint8Array(h.getSize());
-    for (let at = 0; at < out.byteLength;) {
-      const n = h.read(out.subarray(at), { at });
-      if (n <= 0) return out.subarray(0, at);
-      at += n;
-    }
-    return out;
+    return readWholeFile(h);
   } finally {
     h.close();
   }
+}
+
+/** The whole file through an open sync handle (a read may return fewer bytes than asked: read on). */
+export function readWholeFile(h: OpfsSyncHandle): Uint8Array {
+  const out = new Uint8Array(h.getSize());
+  for (let at = 0; at < out.byteLength;) {
+    const n = h.read(out.subarray(at), { at });
+    if (n <= 0) return out.subarray(0, at);
+    at += n;
+  }
+  return out;
 }
 
 async function readBlob(handle: OpfsFileHandle): Promise<Uint8Array> {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TandemError } from '../../core/errors.ts';
-import { openOrtStageSession } from './ort-session.ts';
+import { openOrtStageSession, prepareOrtStageSession } from './ort-session.ts';
 import { ortWebBinding } from './ort-web-binding.ts';
 import type { SessionRequest, StageRuntime, StageSession } from './stage-runtime.ts';
 
@@ -33,6 +33,7 @@ export function createNodeRuntime(backend: NodeBackend, opts: NodeRuntimeOptions
         );
       return backend === 'node' ? openNodeSession(req, threads) : openWasmSession(req, threads);
     },
+    prepareSession: prepareOrtStageSession,
   };
 }
 

@@ -9,9 +9,11 @@ import { TandemError } from '../../core/errors.ts';
 import { HIDDEN_INPUT, HIDDEN_OUTPUT, toOrtExtra, type StageSpec } from '../stage-graph.ts';
 import { sampleHead } from './head-sampling.ts';
 import { ResidentKvCache } from './kv-cache.ts';
+import { isOpfsUnit, opfsRoot } from './opfs-file.ts';
+import { threadReadHandles } from './opfs-read-handles.ts';
 import type { HostTensor, RunOptions, RunTiming, SessionRequest, StageBackend, StageSession } from './stage-runtime.ts';
 import { readUnitsInOrder, type MaterialiseOptions } from './unit-data.ts';
-import { stageModelBytes, stagePartModel, type StageGraphRecipe } from './stage-graph-recipe.ts';
+import { prebuildStageGraph, stageModelBytes, stagePartModel, type StageGraphRecipe } from './stage-graph-recipe.ts';
 import { stageLoadParts } from './stage-parts.ts';
 
 /** The parts of an ORT Tensor (onnxruntime-common's) this module reads. */
@@ -94,6 +96,20 @@ function partPlans(request: SessionRequest): PartPlan[] {
   }));
 }
 
+/** StageRuntime.prepareSession for the ONNX Runtime runtimes: a recipe's graph (and parts) built now. */
+export function prepareOrtStageSession(req: Pick<SessionRequest, 'model' | 'loadParts'>): void {
+  if (req.model instanceof Uint8Array) return;
+  const parts = req.loadParts ? stageLoadParts(req.model.manifest, req.model.spec, req.loadParts) : [];
+  prebuildStageGraph(req.model, parts);
+}
+
+/** `openAhead`: the request's stored OPFS units opened on this thread before its reads are timed. */
+async function openAhead(externalData: SessionRequest['externalData']): Promise<{ release: () => void } | null> {
+  const root = opfsRoot();
+  const files = externalData.map((e) => e.data).filter(isOpfsUnit);
+  return root && files.length ? threadReadHandles.keep(root, files) : null;
+}
+
 /**
  * Opens a session through `binding` and wraps it as a StageSession. With `request.loadParts` the stage is
  * opened in parts (stage-parts.ts): each part's session is created as soon as its units are read, while
@@ -105,6 +121,7 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
   request: SessionRequest,
   reads: Pick<MaterialiseOptions, 'readOne'> = {},
 ): Promise<StageSession> {
+  const opened = request.openAhead ? await openAhead(request.externalData) : null;
   // the stored units' reads start first; the graphs are built while they are in flight
   const unitReads = readUnitsInOrder(request.externalData, request.readCapBytesPerSec, reads);
   const unitFiles = request.externalData.map((e) => e.path);
@@ -122,10 +139,12 @@ export async function openOrtStageSession<T extends OrtTensorLike>(
       if (k < plans.length - 1) for (const path of files) unitReads.release(path);
     }
   } catch (err) {
+    opened?.release();
     await Promise.all(parts.map((p) => releasePart(p)));
     throw err;
   }
   const readSeconds = await unitReads.seconds;
+  opened?.release();
   const last = parts.length - 1;
   const firstInputs = parts[0].session.inputNames;
   const inputNames = [

@@ -65,6 +65,9 @@ import type { PromptTokenizer } from './prompt-tokenizer.ts';
 import type { LoadPartsPolicy } from './stage-parts.ts';
 import type { HostTensor, RunTiming, StageBackend, StageRuntime, StageSession } from './stage-runtime.ts';
 import { lastLogitsRow } from './head-sampling.ts';
+import { isOpfsUnit, opfsRoot } from './opfs-file.ts';
+import type { StageGraphRecipe } from './stage-graph-recipe.ts';
+import { threadReadHandles } from './opfs-read-handles.ts';
 import { idsTensor, StageStepper } from './stage-stepper.ts';
 import { TextStream } from './text-stream.ts';
 import { unitDataBytes, type UnitData } from './unit-data.ts';
@@ -190,6 +193,11 @@ export interface StagePeerOptions {
    * inference worker may take them, detaching them here).
    */
   readUnit: (unitId: string) => Promise<UnitData>;
+  /**
+   * Where a stored unit is, without reading it (null: not known here without asking elsewhere): lets
+   * `prepareLoad` keep the stage's OPFS files open before a request. Without it nothing is opened ahead.
+   */
+  locateUnit?: (unitId: string) => Promise<UnitData | null>;
   /** First stage: prompt -> ids (not needed when every start carries promptTokenIds); last: tokens -> text for onToken. */
   tokenizer?: PromptTokenizer;
   /**
@@ -312,6 +320,9 @@ export class StagePeer {
   /** The session being created (a stopped run may still be creating it when the continuation starts). */
   private sessionPromise: Promise<StageSession> | null = null;
   // ---- end failover state
+  /** `prepareLoad`, once; and how to let go of the unit files it keeps open (dispose). */
+  private loadPrepared: Promise<number> | null = null;
+  private releaseReads: (() => void) | null = null;
 
   constructor(private opts: StagePeerOptions) {
     const a = opts.assignment;
@@ -423,6 +434,34 @@ export class StagePeer {
     return { storageReadMs: ms['storage-read'] ?? 0, sessionCreateMs: ms['session-create'] ?? 0 };
   }
 
+  /**
+   * Prepares the stage's cold start as far as it can go without loading weights (a page does this once
+   * the stage's units are in its cache): its stored unit files are opened now, so that the start's storage
+   * read is the bytes alone, with no round trip to the browser process per unit (opfs-read-handles.ts),
+   * and the runtime builds the stage's graph, where it can keep it for the start (StageRuntime.prepareSession).
+   * Best effort, once: returns how many unit files are kept open (0 where units are not OPFS files, or
+   * sync handles do not exist on this thread).
+   */
+  prepareLoad(): Promise<number> {
+    return (this.loadPrepared ??= this.prepareOnce());
+  }
+
+  private async prepareOnce(): Promise<number> {
+    this.opts.runtime.prepareSession?.({ model: this.graphRecipe(), ...this.partsOption() });
+    const locate = this.opts.locateUnit;
+    const root = opfsRoot();
+    if (!locate || !root) return 0;
+    const units = unitsForRange(this.opts.manifest, this.spec.layers, this.spec.embeds, this.spec.hasHead);
+    const found = await Promise.all(units.map((u) => locate(u.id).catch(() => null)));
+    const { open, release } = await threadReadHandles.keep(root, found.filter(isOpfsUnit));
+    if (this.disposed) {
+      release();
+      return 0;
+    }
+    this.releaseReads = release;
+    return open;
+  }
+
   /** Stops a running request: run() rejects with TandemError('stage-aborted'). */
   abort(reason = 'aborted by the page'): void {
     this.fail(new TandemError('stage-aborted', `The request was stopped: ${reason}.`));
@@ -489,6 +528,8 @@ export class StagePeer {
   async dispose(): Promise<void> {
     this.disposed = true;
     this.abort('the stage was disposed');
+    this.releaseReads?.();
+    this.releaseReads = null;
     for (const u of this.unsubscribe) u();
     const s = this.session;
     this.session = null;
@@ -716,7 +757,7 @@ export class StagePeer {
   private async createSession(record: PhaseRecorder): Promise<StageSession> {
     const { manifest, runtime, backend, readUnit } = this.opts;
     const r0 = performance.now();
-    const graphOpts = { backend: backend === 'node' ? 'cpu' : backend, maxPositions: this.maxPositions } as const;
+    const recipe = this.graphRecipe();
     // the units' reads (a stored unit is read by the runtime) and the graph's build happen where the session is
     // created: in a page, its inference worker
     const units = unitsForRange(manifest, this.spec.layers, this.spec.embeds, this.spec.hasHead);
@@ -724,12 +765,12 @@ export class StagePeer {
     const blobs = await reads;
     const r1 = performance.now();
     const session = await runtime.createSession({
-      model: { kind: 'stage-graph', manifest, spec: this.spec, options: graphOpts },
+      model: recipe,
       externalData: units.map((u, i) => ({ path: u.file, data: blobs[i] })),
-      config: stageSessionConfig(manifest, graphOpts),
+      config: stageSessionConfig(manifest, recipe.options),
       backend,
       handOver: true, // the unit bytes were read for this session only: the worker may take them without a copy
-      ...(this.opts.loadParts ? { loadParts: this.opts.loadParts } : {}),
+      ...this.partsOption(),
       kvCache: {
         layers: Array.from(
           { length: this.spec.layers.end - this.spec.layers.start },
@@ -749,6 +790,17 @@ export class StagePeer {
     }
     this.session = session;
     return session;
+  }
+
+  /** The stage's graph as the runtime builds it (shards/runtime/stage-graph-recipe.ts). */
+  private graphRecipe(): StageGraphRecipe {
+    const { manifest, backend } = this.opts;
+    const options = { backend: backend === 'node' ? 'cpu' : backend, maxPositions: this.maxPositions } as const;
+    return { kind: 'stage-graph', manifest, spec: this.spec, options };
+  }
+
+  private partsOption(): { loadParts?: LoadPartsPolicy } {
+    return this.opts.loadParts ? { loadParts: this.opts.loadParts } : {};
   }
 
   private async readVerifiedSize(unit: UnitEntry, readUnit: (id: string) => Promise<UnitData>): Promise<UnitData> {

@@ -49,6 +49,12 @@ export interface SessionRequest {
    */
   loadParts?: LoadPartsPolicy;
   /**
+   * Open the stored units' files before the timed reads start, as a prepared stage has them open
+   * (opfs-read-handles.ts), and let them go once the session is created: the profile's storage probe
+   * then times the read a stage's cold start makes. Default false.
+   */
+  openAhead?: boolean;
+  /**
    * The caller hands `model` and the `externalData` buffers over: a runtime in another thread may move
    * them instead of copying (they can be detached afterwards). Default false.
    */
@@ -102,4 +108,10 @@ export interface StageSession {
 export interface StageRuntime {
   /** Creates an inference session; rejects with TandemError('session-create-failed' | 'webgpu-unavailable'). */
   createSession(req: SessionRequest): Promise<StageSession>;
+  /**
+   * Does now what a later createSession with this model can do without its weights (builds a recipe's
+   * graph and keeps it for that session), so that the cold start does not. Optional; a runtime in
+   * another thread leaves it out (the work would land on the caller's thread and help nothing).
+   */
+  prepareSession?(req: Pick<SessionRequest, 'model' | 'loadParts'>): void;
 }

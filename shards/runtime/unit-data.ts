@@ -15,6 +15,7 @@
 
 import { TandemError } from '../../core/errors.ts';
 import { isOpfsUnit, opfsRoot, readOpfsUnit, type OpfsDirectory, type OpfsUnit } from './opfs-file.ts';
+import { threadReadHandles, type KeptReadHandles } from './opfs-read-handles.ts';
 
 export type UnitData = Uint8Array | Blob | OpfsUnit;
 
@@ -27,6 +28,8 @@ export interface MaterialiseOptions {
   sleep?: (ms: number) => Promise<void>;
   /** where OPFS units are (default the origin's: navigator.storage.getDirectory()) */
   opfs?: (() => Promise<OpfsDirectory>) | null;
+  /** handles kept open for prepared stages, read first (default this thread's: opfs-read-handles.ts) */
+  kept?: KeptReadHandles;
   /**
    * Reads one stored unit (default `readStoredUnit`, on this thread). The page's inference worker passes a
    * reader thread's (client/runtime/unit-read-thread.ts), so that reads go on while it creates a session.
@@ -108,12 +111,15 @@ export function readUnitsInOrder(
 export async function readStoredUnit(
   path: string,
   data: Blob | OpfsUnit,
-  opts: Pick<MaterialiseOptions, 'opfs'> = {},
+  opts: Pick<MaterialiseOptions, 'opfs' | 'kept'> = {},
 ): Promise<Uint8Array> {
   return isOpfsUnit(data) ? readOpfs(data, opts) : readBlob(path, data);
 }
 
-function readOpfs(unit: OpfsUnit, opts: Pick<MaterialiseOptions, 'opfs'>): Promise<Uint8Array> {
+async function readOpfs(unit: OpfsUnit, opts: Pick<MaterialiseOptions, 'opfs' | 'kept'>): Promise<Uint8Array> {
+  // a prepared stage's unit: its handle is open already, no round trip to the browser process
+  const kept = await (opts.kept ?? threadReadHandles).read(unit);
+  if (kept) return kept;
   const root = opts.opfs === undefined ? opfsRoot() : opts.opfs;
   if (!root)
     throw new TandemError(
