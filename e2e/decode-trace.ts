@@ -1,5 +1,5 @@
 /**
- * `npm run bench:decode-trace -- [--pages K] [--plan even|single] [--preset tiny|demo|realistic] [--lab equal] [--cold [--cold-after N]] [--tokens N] [--label TEXT] [--out FILE] [--trace FILE]`
+ * `npm run bench:decode-trace -- [--pages K] [--plan even|single] [--preset tiny|demo|realistic] [--lab equal] [--cold [--cold-after N]] [--samples on|off] [--tokens N] [--label TEXT] [--out FILE] [--trace FILE]`
  *
  * Where a decode token's time goes in the page (issue 11, item 5), in real headless Chromium: K
  * pages (wasm) run an even K-stage plan (K = 1: one page, the whole model). The pages are unemulated pages
@@ -40,19 +40,24 @@ import { backgroundCpu, summariseTrace, type ThreadSummary, type TraceEvent } fr
 
 const RESULTS = 'bench/results/decode-trace.json';
 
-const CATEGORIES = [
-  'toplevel',
-  'devtools.timeline',
-  'disabled-by-default-devtools.timeline',
-  'v8.execute',
-  'v8',
-  'blink.user_timing',
-  'disabled-by-default-v8.cpu_profiler',
-  // What the renderer's thread pool does beside a stage's first run (GC, wasm tier-up).
-  'v8.wasm',
-  'disabled-by-default-v8.gc',
-  'disabled-by-default-v8.compile',
-].join(',');
+/** The V8 sampling profiler's category: its start alone took 26-44 ms of a 0.4-core page's first task. */
+const SAMPLER = 'disabled-by-default-v8.cpu_profiler';
+
+function categories(samples: boolean): string {
+  return [
+    'toplevel',
+    'devtools.timeline',
+    'disabled-by-default-devtools.timeline',
+    'v8.execute',
+    'v8',
+    'blink.user_timing',
+    ...(samples ? [SAMPLER] : []),
+    // What the renderer's thread pool does beside a stage's first run (GC, wasm tier-up).
+    'v8.wasm',
+    'disabled-by-default-v8.gc',
+    'disabled-by-default-v8.compile',
+  ].join(',');
+}
 
 const OPTIONS = {
   pages: {
@@ -85,6 +90,12 @@ const OPTIONS = {
     arg: 'N',
     help: 'with --cold: N untraced cold requests (each on a fresh plan) before the traced one, as the\nbench runs its measured plans after warm-up and calibration requests',
   },
+  samples: {
+    type: 'string',
+    default: 'on',
+    arg: 'on|off',
+    help: "sample the JS and wasm functions (V8's profiler; default on); off where a long task's own\nlength is the question (the profiler's start stretches the first tasks)",
+  },
   label: LABEL_OPTION,
   out: outOption(RESULTS, 'summary JSON'),
   trace: {
@@ -103,6 +114,7 @@ export async function main(argv: string[]): Promise<number> {
   const tokens = integerOption(values.tokens, '--tokens', 3, 1024);
   const lab = choiceOption(values.lab, '--lab', ['off', 'equal'] as const);
   const coldAfter = integerOption(values['cold-after'], '--cold-after', 0, 20);
+  const traceCategories = categories(choiceOption(values.samples, '--samples', ['on', 'off'] as const) === 'on');
   const method: PlanMethod =
     values.plan === undefined
       ? k === 1
@@ -151,7 +163,10 @@ export async function main(argv: string[]): Promise<number> {
     const uptimeBefore = loadavg();
     // a browser's trace records every renderer of it: one trace per browser (one, or one per lab device,
     // each a persistent context: traced through a DevTools session of its page)
-    const tracers = await startTraces(h.pages.map((p) => p.page));
+    const tracers = await startTraces(
+      h.pages.map((p) => p.page),
+      traceCategories,
+    );
     const run = await h.go(plan, prompt.text, tokens);
     const events: TraceEvent[] = [];
     for (const stop of tracers) for (const e of await stop()) events.push(e); // a spread would overflow the stack
@@ -187,7 +202,7 @@ export async function main(argv: string[]): Promise<number> {
         (values.cold
           ? `the cold request itself traced${coldAfter ? ` after ${coldAfter} untraced cold request(s)` : ''}`
           : `a cold 2-token request and a ${tokens}-token warm-up first`) +
-        `; a Chrome trace (${CATEGORIES}) of the measured ${tokens}-token greedy request; ` +
+        `; a Chrome trace (${traceCategories}) of the measured ${tokens}-token greedy request; ` +
         'thread figures are ms over the whole request (prefill included), per token = / generated tokens',
     });
     print(run.metrics.decodeTokensPerSec, breakdown, threads, generated);
@@ -242,11 +257,11 @@ export function summariseFile(path: string): ThreadSummary[] {
 runCliIfEntryPoint(import.meta.url, { program: 'bench:decode-trace', usage: USAGE, main });
 
 /**
- * Starts a Chrome trace (CATEGORIES) in every distinct browser of `pages`; each returned function stops
+ * Starts a Chrome trace (`categories`) in every distinct browser of `pages`; each returned function stops
  * its trace and gives its events. A lab device's browser is a persistent context, which Playwright's
  * browser.startTracing cannot reach: its trace goes through a DevTools session of its page.
  */
-async function startTraces(pages: readonly Page[]): Promise<(() => Promise<TraceEvent[]>)[]> {
+async function startTraces(pages: readonly Page[], categories: string): Promise<(() => Promise<TraceEvent[]>)[]> {
   const parse = (text: string): TraceEvent[] => {
     const parsed = JSON.parse(text) as { traceEvents?: TraceEvent[] } | TraceEvent[];
     return Array.isArray(parsed) ? parsed : (parsed.traceEvents ?? []);
@@ -263,7 +278,7 @@ async function startTraces(pages: readonly Page[]): Promise<(() => Promise<Trace
     if (contexts.has(page.context())) continue; // one trace per browser
     contexts.add(page.context());
     const cdp = await page.context().newCDPSession(page);
-    await cdp.send('Tracing.start', { categories: CATEGORIES, transferMode: 'ReturnAsStream' });
+    await cdp.send('Tracing.start', { categories, transferMode: 'ReturnAsStream' });
     stops.push(async () => {
       const done = new Promise<string>((resolve) =>
         cdp.once('Tracing.tracingComplete', (e: { stream?: string }) => resolve(e.stream ?? '')),
@@ -283,7 +298,7 @@ async function startTraces(pages: readonly Page[]): Promise<(() => Promise<Trace
     });
   }
   for (const [b, page] of browsers) {
-    await b.startTracing(page, { categories: CATEGORIES.split(','), screenshots: false });
+    await b.startTracing(page, { categories: categories.split(','), screenshots: false });
     stops.push(async () => parse((await b.stopTracing()).toString('utf8')));
   }
   return stops;

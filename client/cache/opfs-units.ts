@@ -4,6 +4,7 @@
  * bytes and a file without its IndexedDB records is recognisably debris. The inference worker reads them
  * with synchronous access handles (shards/runtime/opfs-file.ts); this side writes, sizes and removes.
  */
+import { TandemError } from '../../core/errors.ts';
 import {
   isNotFound,
   opfsFileSize,
@@ -25,6 +26,12 @@ export function parseOpfsUnitFile(name: string): { packageName: string; sha256: 
   return m ? { packageName: m[1], sha256: m[2] } : null;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export class OpfsUnits {
   constructor(private readonly root: () => Promise<OpfsDirectory>) {}
 
@@ -40,14 +47,22 @@ export class OpfsUnits {
     const file = opfsUnitFile(packageName, sha256);
     const unit: OpfsUnit = { kind: 'opfs-file', dir: OPFS_UNITS_DIR, file, bytes: bytes.byteLength };
     // another page of this origin wrote it already (a writable lands whole on close, and the name is the
-    // content's hash): rewriting it would lock it against that page's reads
-    if ((await this.size(unit)) === bytes.byteLength) return unit;
+    // content's hash): rewriting it would lock it against that page's reads. Its bytes are compared first:
+    // a unit dropped as damaged while a stage kept its file open (shards/runtime/opfs-read-handles.ts)
+    // could not be removed then, and must not be taken back as it is
+    if ((await this.size(unit)) === bytes.byteLength && sameBytes(await this.read(unit), bytes)) return unit;
     const handle = await (await this.dir()).getFileHandle(file, { create: true });
     if (!handle.createWritable) return null;
     try {
       await writeOpfsFile(await handle.createWritable(), bytes);
     } catch (err) {
-      await this.remove(file);
+      await this.remove(file).catch(() => undefined); // a file still held open stays for a later sweep
+      if ((err as { name?: string } | null)?.name === 'NoModificationAllowedError')
+        throw new TandemError(
+          'shard-file-in-use',
+          `Unit file '${file}' is damaged and a stage of this site still reads it; it is replaced once that stage is done (a new plan, or reload the other tab).`,
+          { cause: err },
+        );
       throw err;
     }
     return unit;

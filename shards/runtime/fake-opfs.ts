@@ -2,7 +2,7 @@
  * Test helper: an in-memory origin private file system with the members Tandem uses (opfs-file.ts),
  * behaving as Chromium's does where it matters: a missing entry rejects with NotFoundError, a writable
  * lands its bytes only on close(), sync access handles exist only when `workerScope` is set (they are
- * exposed to dedicated workers only), and a file with an open sync handle cannot be removed.
+ * exposed to dedicated workers only), and a file with an open sync handle cannot be removed or rewritten.
  */
 import type { OpfsDirectory, OpfsFileHandle, OpfsSyncHandle, OpfsWritable } from './opfs-file.ts';
 
@@ -36,6 +36,10 @@ export function fakeOpfs(opts: { workerScope?: boolean; failWrites?: Error } = {
     },
     createWritable: () => {
       if (opts.failWrites) return Promise.reject(opts.failWrites);
+      if (openHandles.has(path))
+        return Promise.reject(
+          new DOMException(`'${path}' is locked by an open access handle`, 'NoModificationAllowedError'),
+        );
       const parts: Uint8Array[] = [];
       const writable: OpfsWritable = {
         write: (data) => {
