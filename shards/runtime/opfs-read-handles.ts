@@ -78,6 +78,11 @@ export class KeptReadHandles {
     return null;
   }
 
+  /** Whether the unit's file has a handle kept open now (one that opened). */
+  async isOpen(unit: OpfsUnit): Promise<boolean> {
+    return (await this.kept.get(keyOf(unit))?.handle) != null;
+  }
+
   /** Files with a handle kept now (for tests and the page's diagnostics). */
   get size(): number {
     return this.kept.size;

@@ -40,6 +40,7 @@ describe('a prepared stage keeps its unit files open', () => {
     }
     vi.stubGlobal('navigator', { storage: { getDirectory: () => fs.root() } });
     const located: string[] = [];
+    const asked: string[] = [];
     const inner = createNodeRuntime('wasm');
     const prepared: unknown[] = [];
     const runtime: StageRuntime = {
@@ -55,7 +56,10 @@ describe('a prepared stage keeps its unit files open', () => {
       transport: new LoopbackNetwork().createTransport('solo'),
       runtime,
       backend: 'wasm',
-      readUnit: (unitId) => Promise.resolve(stored.get(unitId)!),
+      readUnit: (unitId) => {
+        asked.push(unitId);
+        return Promise.resolve(stored.get(unitId)!);
+      },
       locateUnit: (unitId) => {
         located.push(unitId);
         return Promise.resolve(stored.get(unitId) ?? null);
@@ -82,6 +86,7 @@ describe('a prepared stage keeps its unit files open', () => {
     expect(r.tokens).toEqual(reference);
     expect(r.phases.some((p) => p.phase === 'storage-read')).toBe(true); // a cold start, read and created
     expect(fs.roundTrips()).toBe(before); // every unit read through its kept handle
+    expect(asked).toEqual([]); // and none looked up again: prepareLoad had found them
 
     await peer.dispose();
     await Promise.resolve();
