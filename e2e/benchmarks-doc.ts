@@ -1745,6 +1745,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s25-kept.json': {
+    title: 'End to end, every part, session 25: unit files opened when a stage is prepared',
+    about:
+      "The whole `npm run bench` at commit bb8e738: a page opens its stage's unit files (read-only OPFS sync access handles) and builds the stage's graph when it prepares the stage, before any request, so a cold start reads the bytes and makes no round trip to the browser process per unit (in a cold request on the 0.4-core lab those round trips had taken 20-135 ms per unit, queued, against 1.5-5 ms for a 3.5 MB unit's bytes; a console probe, not kept). Load 1.7 at the start, 3.6 at the end. Issue 11 on the equal lab: shard load / raw read 0.61 ✓ (per stage 0.49-0.81; 0.43 in session 24's final run): a 13.9 MB stage read in 35-42 ms against 78-129 ms then, the whole model on one device in 0.15 s against 0.28 s, so session creation is now most of a load; longest cold main-thread task 0 ✓ (no task over 50 ms in the six cold requests); 4-page decode 66.4 against one page 62.9 tok/s (1.05 ✓); 14.8 ms per token against kernels 6.3 ms + hops 1.0 ms (x 2.04 ✗, as before: the stages' kernels run as bursts at the host's speed under the quota and the debt comes due in the hops). API ✓ (-3.5 ms); failover 10 of 10 ✓. Issue 12 in this run: TTFT after calibration within 7.2% (dp), 1.1%, 1.4%, 0.0%; median phase error 15.8% for dp ✗ (its short creations: 0.02-0.09 s, one predicted at 0.21 s), 7.2%, 6.1%, 1.1%; a plans-only run right after, with the cold start's unit lookups also skipped (commit after this one), gave dp 8.4%, even 6.2%, heuristic 2.6%, single 7.0%, TTFT within 4.6% / 0.6% / 1.3% / 0.9%; DP 0.69x the next plan and 0.62x even.",
+    run: 'npm run bench -- --out bench/results/e2e-s25-kept.json',
+    render: e2eSection,
+  },
   'e2e-s24-final.json': {
     title: 'End to end, every part, session 24: stages in parts where a device has a core to spare',
     about:
