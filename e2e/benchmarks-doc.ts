@@ -2137,6 +2137,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench:anchor [-- --preset realistic --tokens 256 --new-tokens 32]',
     render: anchorSection,
   },
+  'anchor-s25.json': {
+    title: 'One page against transformers.js, again at session 25',
+    about:
+      "The same comparison at session 25 (unit files opened when the stage is prepared, its graph built then, stages loaded in parts where the page has a core to spare: this plain page measured 1.99 and loaded in parts), load 0.4 at the start, 1.3 at the end: Tandem loaded the 94 MB model in 0.25 s against transformers.js' 0.84 s; TTFT including load 0.39x the anchor (0.73 against 1.87 s) and decode 2.91x (145.2 against 49.9 tok/s), tokens identical. Both goals hold.",
+    run: 'npm run bench:anchor -- --out bench/results/anchor-s25.json',
+    render: anchorSection,
+  },
   'anchor-s12.json': {
     title: 'One page against transformers.js, again at session 12',
     about:
