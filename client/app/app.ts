@@ -246,7 +246,13 @@ export class App {
         );
         return;
       case 'clear-cache':
-        this.cache?.clearPackage().then(() => this.dispatch({ type: 'cache-cleared' }), this.failed('cache'));
+        // the prepared stage keeps its unit files open (and so locked against removal) until it is dropped;
+        // without its units it could not load anyway
+        this.stage
+          .release()
+          .catch(() => undefined)
+          .then(() => this.cache?.clearPackage())
+          .then(() => this.dispatch({ type: 'cache-cleared' }), this.failed('cache'));
         return;
       case 'download-units':
         this.download(effect.seq, effect.units);
