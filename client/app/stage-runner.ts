@@ -185,8 +185,9 @@ export class StageController {
 
   /**
    * The plan whose stage this page has built (its StagePeer, and a last stage's token text, built in a
-   * worker) and whose warm-ups (kernels, the stage's creation rehearsal) are over, null before: a start
-   * that arrives earlier waits for them and its first phase (its clock may start late).
+   * worker) and whose warm-ups (kernels, the stage's creation rehearsal, its unit files opened) are over,
+   * null before: a start that arrives earlier waits for the warm-ups and its first phase (its clock may
+   * start late), and its reads for the files still opening.
    */
   preparedPlan(): string | null {
     return this.warmUpsPending === 0 ? this.readyPlanId : null;
@@ -429,11 +430,17 @@ export class StageController {
       this.readyPlanId = a.planId;
       opts.signal.addEventListener('abort', () => this.retire(prepared), { once: true });
       // the units are stored (a page prepares its stage once its downloads are done): their files are
-      // opened now, so that the request's cold start reads bytes and makes no round trips
-      peer.prepareLoad().then(
-        (n) => n > 0 && console.info(`[tandem] stage: ${n} unit files kept open for the cold start`),
-        () => undefined,
-      );
+      // opened now, so that the request's cold start reads bytes and makes no round trips; the page is
+      // prepared (preparedPlan) once they are open. A start that comes first does not wait for it: its
+      // reads wait for the files still opening
+      this.warmUpsPending++;
+      peer
+        .prepareLoad()
+        .then(
+          (n) => n > 0 && console.info(`[tandem] stage: ${n} unit files kept open for the cold start`),
+          () => undefined,
+        )
+        .finally(() => this.warmUpsPending--);
       return peer;
     })();
     this.prepared = prepared;

@@ -9,17 +9,12 @@ import { LoopbackNetwork } from '../../core/transport/loopback-transport.ts';
 import { ReferenceModel } from '../reference-forward.ts';
 import { testPackage } from '../stage-test-packages.ts';
 import { createNodeRuntime } from './ort-node.ts';
-import { ringAssignments, StagePeer, type StartRequest } from './stage-peer.ts';
+import { ringAssignments, StagePeer } from './stage-peer.ts';
+import { greedyStart, TEST_PROMPT_IDS } from './stage-test-start.ts';
 import type { StageRuntime } from './stage-runtime.ts';
 
-const PROMPT_IDS = [11, 200, 37, 5, 380, 91, 64, 2];
-const START: StartRequest = {
-  requestId: 1,
-  prompt: '',
-  promptTokenIds: PROMPT_IDS,
-  maxNewTokens: 4,
-  sampling: { temperature: 0 },
-};
+const START = greedyStart(4);
+const PROMPT_IDS = TEST_PROMPT_IDS;
 
 describe('a stage loaded before its request (warm mode)', () => {
   it('runs warm after load(); a request during the load waits for the one session it creates', async () => {
