@@ -2116,6 +2116,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench:failover [-- --failures 10 --devices 5 --new-tokens 16 --at 5]',
     render: failoverSection,
   },
+  'load-parts-s25.json': {
+    title: 'A stage loaded in parts against one session, session 25: unit files opened ahead',
+    about:
+      "As session 24's run, plain page only (`--cores 0`), after a prepared stage keeps its unit files open (a page is prepared once they are: the runs below start after that). Load 0.6 at the start, 1.4 at the end. One part: read 0.247 s + create 0.057 s = load 0.304 s (session 24: 0.264 + 0.060 = 0.324 s); in parts 0.189 + 0.072 = 0.263 s (0.86x; session 24: 0.269 s), decode 190 against 207 tok/s. The reads are the bytes alone now and run on the thread that holds the files (the inference worker's), so in parts they no longer overlap the creations: the `read` span of a load in parts holds the earlier parts' creations. Each mode's third cold request read in 0.14-0.16 s and the first ones in 0.22-0.37 s, on a fresh page each round. A run a few minutes earlier, where a request could start before the page had opened its files, gave 0.50x (one part 0.423 s).",
+    run: 'npm run bench:load-parts -- --cores 0 --out bench/results/load-parts-s25.json',
+    render: loadPartsSection,
+  },
   'load-parts-s24.json': {
     title: 'A stage loaded in parts against one session (`bench:load-parts`), fp32',
     about:
