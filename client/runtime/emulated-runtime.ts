@@ -16,7 +16,10 @@ export function emulatedRuntime(inner: StageRuntime, emulation: Emulation | null
   const readCap = emulation?.readBytesPerSecCap;
   if (!emulation || (emulation.computeSlowdown <= 1 && !readCap)) return inner;
   const capped = (req: SessionRequest): SessionRequest => (readCap ? { ...req, readCapBytesPerSec: readCap } : req);
-  const prepare = inner.prepareSession ? { prepareSession: inner.prepareSession.bind(inner) } : {};
+  const prepare = {
+    ...(inner.prepareSession ? { prepareSession: inner.prepareSession.bind(inner) } : {}),
+    ...(inner.keepFiles ? { keepFiles: inner.keepFiles.bind(inner) } : {}),
+  };
   if (emulation.computeSlowdown <= 1) return { createSession: (req) => inner.createSession(capped(req)), ...prepare };
   return {
     ...prepare,

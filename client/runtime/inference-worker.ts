@@ -10,7 +10,7 @@ import { serveInference } from './inference-worker-host.ts';
 import { createOrtWebRuntime } from './ort-web.ts';
 import { serialRuntime } from './serial-runtime.ts';
 import { readStoredUnit } from '../../shards/runtime/unit-data.ts';
-import { readOnThread, unitReadThread } from './unit-read-thread.ts';
+import { keepWhereRead, readOnThread, unitReadThread } from './unit-read-thread.ts';
 import { serveStages } from './stage-worker-host.ts';
 import type { StageReply, StageRequest } from './stage-worker-protocol.ts';
 import type { MessagePort, WorkerReply, WorkerRequest } from './worker-protocol.ts';
@@ -26,6 +26,8 @@ serveInference(
         numThreads,
         // a stage in parts reads on the reader thread (where this browser starts one), while sessions are created here
         readOne: readOnThread(unitReadThread, (path, data) => readStoredUnit(path, data)),
+        // a prepared stage's files are kept open on the thread that will read them
+        keepFiles: (files, o) => keepWhereRead(unitReadThread, files, o),
       }),
     )),
   () => unitReadThread(),

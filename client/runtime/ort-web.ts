@@ -63,6 +63,8 @@ export interface OrtWebOptions {
    * parts' units are read.
    */
   readOne?: (path: string, data: Blob | OpfsUnit) => Promise<Uint8Array>;
+  /** StageRuntime.keepFiles: where `readOne` reads a stage in parts, its files are kept there (default: none). */
+  keepFiles?: StageRuntime['keepFiles'];
 }
 
 export interface BackendChoice {
@@ -212,6 +214,7 @@ export function createOrtWebRuntime(opts: OrtWebOptions = {}): StageRuntime {
   };
   return {
     prepareSession: prepareOrtStageSession,
+    ...(opts.keepFiles ? { keepFiles: opts.keepFiles } : {}),
     async createSession(req: SessionRequest): Promise<StageSession> {
       applyWasmPaths();
       if (req.backend === 'webgpu' && ort === ortWebGpu) await pinWebGpuDevice();

@@ -21,7 +21,8 @@ export function serialRuntime(inner: StageRuntime): StageRuntime {
         release: () => inTurn(() => session.release()),
       });
     },
-    // plain JS on this thread, no ONNX Runtime call: nothing to wait for
+    // plain JS and file handles, no ONNX Runtime call: nothing to wait for
     ...(inner.prepareSession ? { prepareSession: inner.prepareSession.bind(inner) } : {}),
+    ...(inner.keepFiles ? { keepFiles: inner.keepFiles.bind(inner) } : {}),
   };
 }

@@ -8,16 +8,22 @@
  * parallel-load figure (profiler/parallel-load.ts), which decides whether a stage is loaded in parts.
  */
 import { TandemError } from '../../core/errors.ts';
-import { isOpfsUnit, type OpfsUnit } from '../../shards/runtime/opfs-file.ts';
-import { threadReadHandles } from '../../shards/runtime/opfs-read-handles.ts';
+import { isOpfsUnit, opfsRoot, type OpfsDirectory, type OpfsUnit } from '../../shards/runtime/opfs-file.ts';
+import { NOTHING_KEPT, threadReadHandles, type KeptFiles } from '../../shards/runtime/opfs-read-handles.ts';
 import { readStoredUnit } from '../../shards/runtime/unit-data.ts';
 
 export type UnitReadRequest =
-  { type: 'read'; id: number; path: string; data: Blob | OpfsUnit } | { type: 'spin'; id: number; rounds: number };
+  | { type: 'read'; id: number; path: string; data: Blob | OpfsUnit }
+  | { type: 'spin'; id: number; rounds: number }
+  /** keep these files open here for the reads to come (shards/runtime/opfs-read-handles.ts) */
+  | { type: 'keep'; id: number; units: OpfsUnit[] }
+  /** let go of the files the 'keep' call `keepId` kept (no reply) */
+  | { type: 'let-go'; keepId: number };
 
 export type UnitReadReply =
   | { type: 'read'; id: number; bytes: Uint8Array }
   | { type: 'spun'; id: number; ms: number; result: number }
+  | { type: 'kept'; id: number; open: OpfsUnit[] }
   | { type: 'failed'; id: number; code: string; message: string };
 
 export interface UnitReadPort<Out, In> {
@@ -41,19 +47,34 @@ export function spin(rounds: number): number {
 }
 
 /** The thread's side: one request at a time, in arrival order (reads of a stage come in its order). */
-export function serveUnitReads(port: UnitReadPort<UnitReadReply, UnitReadRequest>): void {
+export function serveUnitReads(
+  port: UnitReadPort<UnitReadReply, UnitReadRequest>,
+  root: (() => Promise<OpfsDirectory>) | null = opfsRoot(),
+): void {
   let queue: Promise<void> = Promise.resolve();
+  const held = new Map<number, () => void>();
   port.addEventListener('message', (e) => {
     const msg = e.data;
+    if (msg.type === 'let-go') {
+      held.get(msg.keepId)?.();
+      held.delete(msg.keepId);
+      return;
+    }
     queue = queue.then(async () => {
       try {
+        if (msg.type === 'keep') {
+          const { open, release } = root ? await threadReadHandles.keep(root, msg.units) : NOTHING_KEPT;
+          held.set(msg.id, release);
+          port.postMessage({ type: 'kept', id: msg.id, open });
+          return;
+        }
         if (msg.type === 'spin') {
           const t0 = performance.now();
           const result = spin(msg.rounds);
           port.postMessage({ type: 'spun', id: msg.id, ms: performance.now() - t0, result });
           return;
         }
-        const bytes = await readStoredUnit(msg.path, msg.data);
+        const bytes = await readStoredUnit(msg.path, msg.data, { opfs: root });
         const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
         port.postMessage({ type: 'read', id: msg.id, bytes }, whole ? [bytes.buffer as ArrayBuffer] : []);
       } catch (err) {
@@ -86,6 +107,19 @@ export class UnitReadThread {
     const r = await this.call((id) => ({ type: 'read', id, path, data }));
     if (r.type !== 'read') throw this.error(r);
     return r.bytes;
+  }
+
+  /** Keeps the files open on the thread, so that its reads of them make no round trip. */
+  async keep(units: readonly OpfsUnit[]): Promise<KeptFiles> {
+    const r = await this.call((id) => ({ type: 'keep', id, units: [...units] }));
+    if (r.type !== 'kept') throw this.error(r);
+    let released = false;
+    const release = () => {
+      if (released || this.stopped !== null) return;
+      released = true;
+      this.port.postMessage({ type: 'let-go', keepId: r.id });
+    };
+    return { open: r.open, release };
   }
 
   /** `spin(rounds)` on the thread: its own ms of it. */
@@ -140,6 +174,27 @@ export function readOnThread(
       throw err;
     }
   };
+}
+
+/**
+ * StageRuntime.keepFiles for the inference worker: a stage loaded in parts is read on the reader thread
+ * (`readOnThread`), so its files are kept open there; any other is read here, and kept here.
+ */
+export async function keepWhereRead(
+  thread: () => UnitReadThread | null,
+  files: readonly OpfsUnit[],
+  opts: { inParts: boolean },
+  root: (() => Promise<OpfsDirectory>) | null = opfsRoot(),
+): Promise<KeptFiles> {
+  const t = opts.inParts ? thread() : null;
+  if (t) {
+    try {
+      return await t.keep(files);
+    } catch (err) {
+      if (!(err instanceof TandemError && err.code === 'unit-reader-stopped')) throw err;
+    }
+  }
+  return root ? threadReadHandles.keep(root, files) : NOTHING_KEPT;
 }
 
 /**

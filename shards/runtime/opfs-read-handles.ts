@@ -4,7 +4,8 @@
  * file lookup, the handle itself), and in a cold request on the lab's 0.4-core devices those round trips
  * took 20-135 ms per unit, queued behind one another, while the reads themselves took 1.5-5 ms per 3.5 MB
  * unit: most of a stage's storage read. A stage opens its units' handles when it is prepared (its units
- * are stored: stage-peer.ts `prepareLoad`), before any request, and closes them when it is disposed.
+ * are stored: stage-peer.ts `prepareLoad`), before any request, on the thread that will read them (a
+ * handle cannot move: StageRuntime.keepFiles), and closes them when it is disposed.
  *
  * Handles are shared per file and counted: a stage kept aside for a failover and its successor may hold
  * the same unit. A read-only handle takes a shared lock: other pages of the origin read the file too, but
@@ -14,6 +15,15 @@
  * Sync access handles exist only in dedicated workers: elsewhere nothing is kept and reads go the usual way.
  */
 import { readWholeFile, unitFileHandle, type OpfsDirectory, type OpfsSyncHandle, type OpfsUnit } from './opfs-file.ts';
+
+/** Unit files kept open for someone: those that opened, and how to let them go. */
+export interface KeptFiles {
+  open: OpfsUnit[];
+  release: () => void;
+}
+
+/** Keeps nothing (where no file can be kept open). */
+export const NOTHING_KEPT: KeptFiles = { open: [], release: () => undefined };
 
 interface Kept {
   key: string;
@@ -29,13 +39,10 @@ export class KeptReadHandles {
 
   /**
    * Opens (or shares) a read-only handle on each unit's file; resolves when they are all open or have
-   * failed (a unit that cannot be opened is simply not kept), with how many are open and a function that
+   * failed (a unit that cannot be opened is simply not kept), with the units now open and a function that
    * lets them go (once).
    */
-  async keep(
-    root: () => Promise<OpfsDirectory>,
-    units: readonly OpfsUnit[],
-  ): Promise<{ open: number; release: () => void }> {
+  async keep(root: () => Promise<OpfsDirectory>, units: readonly OpfsUnit[]): Promise<KeptFiles> {
     const held: Kept[] = [];
     for (const unit of units) {
       const key = keyOf(unit);
@@ -47,7 +54,8 @@ export class KeptReadHandles {
       k.holders += 1;
       held.push(k);
     }
-    const open = (await Promise.all(held.map((k) => k.handle))).filter((h) => h !== null).length;
+    const handles = await Promise.all(held.map((k) => k.handle));
+    const open = units.filter((_, i) => handles[i] !== null);
     let released = false;
     const release = () => {
       if (released) return;
@@ -76,11 +84,6 @@ export class KeptReadHandles {
     }
     this.letGo(k, true);
     return null;
-  }
-
-  /** Whether the unit's file has a handle kept open now (one that opened). */
-  async isOpen(unit: OpfsUnit): Promise<boolean> {
-    return (await this.kept.get(keyOf(unit))?.handle) != null;
   }
 
   /** Files with a handle kept now (for tests and the page's diagnostics). */

@@ -449,13 +449,17 @@ export class StagePeer {
   }
 
   private async prepareOnce(): Promise<number> {
-    this.opts.runtime.prepareSession?.({ model: this.graphRecipe(), ...this.partsOption() });
-    const locate = this.opts.locateUnit;
+    const { runtime, locateUnit: locate, loadParts } = this.opts;
+    runtime.prepareSession?.({ model: this.graphRecipe(), ...this.partsOption() });
     const root = opfsRoot();
     if (!locate || !root) return 0;
     const units = unitsForRange(this.opts.manifest, this.spec.layers, this.spec.embeds, this.spec.hasHead);
     const found = await Promise.all(units.map((u) => locate(u.id).catch(() => null)));
-    const { open, release } = await threadReadHandles.keep(root, found.filter(isOpfsUnit));
+    const files = found.filter(isOpfsUnit);
+    // where the runtime reads them: a stage loaded in parts reads on a thread of its own
+    const { open, release } = runtime.keepFiles
+      ? await runtime.keepFiles(files, { inParts: loadParts !== undefined })
+      : await threadReadHandles.keep(root, files);
     if (this.disposed) {
       release();
       return 0;
@@ -463,9 +467,10 @@ export class StagePeer {
     this.releaseReads = release;
     // a unit whose file is open needs no lookup at the start either (its IndexedDB records and the file's
     // size: 28-150 ms for a stage's units on a 0.4-core lab device); the read checks the size it finds
+    const isOpen = new Set(open.map((f) => `${f.dir}/${f.file}`));
     for (const [i, data] of found.entries())
-      if (isOpfsUnit(data) && (await threadReadHandles.isOpen(data))) this.located.set(units[i].id, data);
-    return open;
+      if (isOpfsUnit(data) && isOpen.has(`${data.dir}/${data.file}`)) this.located.set(units[i].id, data);
+    return open.length;
   }
 
   /** Stops a running request: run() rejects with TandemError('stage-aborted'). */

@@ -8,6 +8,8 @@
  * arrays, so callers never mix the packages' Tensor classes.
  */
 import type { HeadSample } from './head-sampling.ts';
+import type { OpfsUnit } from './opfs-file.ts';
+import type { KeptFiles } from './opfs-read-handles.ts';
 import type { LoadPartsPolicy } from './stage-parts.ts';
 import type { StageGraphRecipe } from './stage-graph-recipe.ts';
 import type { UnitData } from './unit-data.ts';
@@ -114,4 +116,10 @@ export interface StageRuntime {
    * another thread leaves it out (the work would land on the caller's thread and help nothing).
    */
   prepareSession?(req: Pick<SessionRequest, 'model' | 'loadParts'>): void;
+  /**
+   * Keeps stored unit files open on the thread where this runtime will read them (opfs-read-handles.ts):
+   * a stage loaded in parts is read on a thread of its own. Optional: without it a stage keeps its files
+   * on its own thread.
+   */
+  keepFiles?(files: readonly OpfsUnit[], opts: { inParts: boolean }): Promise<KeptFiles>;
 }
