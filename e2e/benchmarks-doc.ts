@@ -1745,6 +1745,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s25-final.json': {
+    title: "End to end, every part, session 25's final code",
+    about:
+      "The whole `npm run bench` at the session's final code: on top of `e2e-s25-kept`, the cold start skips the unit lookups of a prepared stage (the files it keeps open), a stage in parts keeps its files on the reader thread that reads them, and a page is prepared once its files are open. Load 0.6 at the start, 4.7 at the end. Issue 11 on the equal lab: shard load / raw read 0.75 ✓ (per stage 0.37-0.87); 4-page decode 42.9 against one page 54.4 tok/s (0.79 ✗; alternated runs 55.4 / 42.4 / 42.9 against 48.5 / 54.4 / 72.3, where `e2e-s25-kept` gave 1.05); 17.4 ms per token against kernels 6.3 ms + hops 1.8 ms (x 2.14 ✗); longest cold main-thread task 66 ms ✗ (one task in one of the three single-page cold requests; none in the other five). API ✓ (-8.2 ms); failover 10 of 10 ✓. Issue 12: TTFT after calibration within 5.0% (dp), 0.5%, 1.1%, 0.8%; median phase error 18.7% for dp ✗, 10.4%, 1.2%, 4.3%: the dp plan's median falls among its short phases, which every session mispredicts by about as much (its creations of 16-124 ms by 22-64% here, 1-123% in session 24's final run; its two prefill hand-overs of 32-59 ms predicted at 7-14 ms; its prefills by 2-21%), while its four storage reads are within 0.1%; session 24's runs gave 5.7% and 10.8%, session 23's 12.6%, this session's 15.8%, 8.4% (plans only) and 18.7%. DP 0.66x the next plan and 0.59x even; measured ranking = predicted.",
+    run: 'npm run bench -- --out bench/results/e2e-s25-final.json',
+    render: e2eSection,
+  },
   'e2e-s25-kept.json': {
     title: 'End to end, every part, session 25: unit files opened when a stage is prepared',
     about:
