@@ -9,8 +9,9 @@
  *
  * Handles are shared per file and counted: a stage kept aside for a failover and its successor may hold
  * the same unit. A read-only handle takes a shared lock: other pages of the origin read the file too, but
- * none can rewrite or remove it while it is held. The cache never rewrites a stored unit (its name is its
- * content's hash) and its removals already leave a locked file for a later sweep (client/cache/shard-cache.ts).
+ * none can rewrite or remove it while it is held. The cache never rewrites a good stored unit (its name is
+ * its content's hash), refuses to take back a damaged one it cannot rewrite (client/cache/opfs-units.ts),
+ * and its removals leave a locked file for a later sweep (client/cache/shard-cache.ts).
  *
  * Sync access handles exist only in dedicated workers: elsewhere nothing is kept and reads go the usual way.
  */
@@ -48,8 +49,13 @@ export class KeptReadHandles {
       const key = keyOf(unit);
       let k = this.kept.get(key);
       if (!k) {
-        k = { key, handle: openReadOnly(root, unit), holders: 0 };
-        this.kept.set(key, k);
+        const entry: Kept = { key, handle: openReadOnly(root, unit), holders: 0 };
+        this.kept.set(key, entry);
+        // a file that would not open is not kept: the next keep tries again
+        void entry.handle.then((h) => {
+          if (h === null && this.kept.get(key) === entry) this.kept.delete(key);
+        });
+        k = entry;
       }
       k.holders += 1;
       held.push(k);
