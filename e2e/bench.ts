@@ -545,10 +545,10 @@ export async function main(argv: string[]): Promise<number> {
       );
       if (c.tasks.longestWhat) console.log(`  the longest ran: ${c.tasks.longestWhat}`);
     }
-    console.log('shard load (stage: unit MB, load MB/s, raw read MB/s of the same units, ratio)');
+    console.log('shard load (stage: unit MB, load MB/s = read + create s, raw read MB/s of the same units, ratio)');
     for (const s of shardLoad)
       console.log(
-        `  ${s.plan} ${s.stage}: ${f(s.unitBytes / 1e6, 1)} MB, load ${f(s.loadMBps, 1)}, raw ${f(s.rawReadMBps, 1)}, x ${f(s.rawReadMBps ? s.loadMBps / s.rawReadMBps : null, 2)}`,
+        `  ${s.plan} ${s.stage}: ${f(s.unitBytes / 1e6, 1)} MB, load ${f(s.loadMBps, 1)} = ${f(s.storageReadSeconds, 3)} + ${f(s.loadSeconds - s.storageReadSeconds, 3)} s, raw ${f(s.rawReadMBps, 1)}, x ${f(s.rawReadMBps ? s.loadMBps / s.rawReadMBps : null, 2)}`,
       );
     if (decode.labCpu) console.log(`decode runs' ${formatLabCpu(decode.labCpu)}`);
     if (decode.lab) {
