@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TandemError } from '../../core/errors.ts';
 import { fakeOpfs, type FakeOpfs } from '../../shards/runtime/fake-opfs.ts';
 import type { OpfsUnit } from '../../shards/runtime/opfs-file.ts';
-import { keepWhereRead, serveUnitReads, UnitReadThread } from './unit-read-thread.ts';
+import { keepWhereRead, readOnThread, serveUnitReads, UnitReadThread } from './unit-read-thread.ts';
+import { readStoredUnit } from '../../shards/runtime/unit-data.ts';
 
 const channels: MessageChannel[] = [];
 afterAll(() => channels.forEach((c) => c.port1.close()));
@@ -59,6 +60,14 @@ describe('files kept open on the reader thread', () => {
     thread.fail('the reader thread stopped');
     const fallback = await keepWhereRead(() => thread, [a], { inParts: true }, fs.root);
     expect(fallback.open).toHaveLength(1); // kept here instead
+    // and a stage in parts, whose reader has stopped, reads it here through that handle
+    const read = readOnThread(
+      () => thread,
+      (path, data) => readStoredUnit(path, data, { opfs: fs.root }),
+    );
+    const before = fs.roundTrips();
+    expect([...(await read('a.bin', a))]).toEqual([...bytes(2000, 1)]);
+    expect(fs.roundTrips()).toBe(before);
     fallback.release();
     const none = await keepWhereRead(() => null, [a], { inParts: true }, null);
     expect(none.open).toEqual([]); // no OPFS on this thread: nothing kept, reads go the usual way

@@ -8,7 +8,7 @@
  * parallel-load figure (profiler/parallel-load.ts), which decides whether a stage is loaded in parts.
  */
 import { TandemError } from '../../core/errors.ts';
-import { isOpfsUnit, opfsRoot, type OpfsDirectory, type OpfsUnit } from '../../shards/runtime/opfs-file.ts';
+import { opfsRoot, type OpfsDirectory, type OpfsUnit } from '../../shards/runtime/opfs-file.ts';
 import { NOTHING_KEPT, threadReadHandles, type KeptFiles } from '../../shards/runtime/opfs-read-handles.ts';
 import { readStoredUnit } from '../../shards/runtime/unit-data.ts';
 
@@ -154,17 +154,15 @@ export class UnitReadThread {
 
 /**
  * Reads a unit on the reader thread `thread()` gives, and on this thread where there is none or it stopped
- * (a unit it failed to read for another reason fails here too: the storage said so). A unit whose file
- * this thread keeps open (shards/runtime/opfs-read-handles.ts) is read here: that read is the bytes alone.
+ * (a unit it failed to read for another reason fails here too: the storage said so). The files of a
+ * stage in parts are kept open on the reader thread (`keepWhereRead`); where it had stopped before, they
+ * are kept here, and the read here (`inline`) finds them.
  */
 export function readOnThread(
   thread: () => UnitReadThread | null,
   inline: (path: string, data: Blob | OpfsUnit) => Promise<Uint8Array>,
 ): (path: string, data: Blob | OpfsUnit) => Promise<Uint8Array> {
   return async (path, data) => {
-    // a file this thread keeps open (a prepared stage's) reads here at once: its handle cannot move
-    const kept = isOpfsUnit(data) ? await threadReadHandles.read(data) : null;
-    if (kept) return kept;
     const t = thread();
     if (!t) return inline(path, data);
     try {
