@@ -84,7 +84,23 @@ describe('ringBudget', () => {
       { timings: STAGE0, offsetMs: null },
       { timings: STAGE1, offsetMs: null },
     ]);
-    expect(ringBudget(b, 1.5)).toEqual({ perTokenMs: 20, kernelMs: 6, hopsMs: 3, budgetMs: 9, ratio: 20 / 9 });
+    expect(ringBudget(b, 1.5)).toEqual({
+      perTokenMs: 20,
+      kernelMs: 6,
+      hopsMs: 3,
+      budgetMs: 9,
+      ratio: 20 / 9,
+      device: null,
+    });
+    // on devices of half and a quarter of a core: 2 / 0.5 + 4 / 0.25 = 20 ms of kernels, + 3 ms of hops
+    expect(ringBudget(b, 1.5, [0.5, 0.25])?.device).toEqual({
+      cores: [0.5, 0.25],
+      kernelMs: 20,
+      budgetMs: 23,
+      ratio: 20 / 23,
+    });
+    expect(() => ringBudget(b, 1.5, [0.5])).toThrow(/1 device shares for 2 stages/);
+    expect(() => ringBudget(b, 1.5, [0.5, 0])).toThrow(/each must be > 0/);
     // a stage without decode steps: no budget
     expect(
       ringBudget(

@@ -12,6 +12,7 @@
  * Pages do not share a clock: there, only the ring's wire time as a whole is known, as the median cycle
  * (on the first stage's own clock) minus the stages' median step times (`ringWireMs`).
  */
+import { TandemError } from './errors.ts';
 import type { TimingEntry } from './protocol.ts';
 
 /** The three contiguous parts of a step on one stage, in order. */
@@ -184,24 +185,54 @@ export function stepBreakdown(stages: readonly StageTimings[]): StepBreakdown {
 /** A decode token's measured time against what a K-stage ring must cost: its kernels and its hops. */
 export interface RingBudget {
   perTokenMs: number;
-  /** sum of the stages' median kernel times */
+  /** sum of the stages' median kernel times, as timed (wall) */
   kernelMs: number;
   /** K one-way hops (K stages: K - 1 hidden-state hops and the token back to the first) */
   hopsMs: number;
   /** kernelMs + hopsMs */
   budgetMs: number;
-  /** perTokenMs / budgetMs (issue 11's goal: <= 1.1) */
+  /** perTokenMs / budgetMs */
   ratio: number;
+  /**
+   * Where each stage ran on a device given a share of a core (the lab's CPU groups): the same account with
+   * each kernel at its device's speed, kernel / cores. A CPU quota is enforced at the scheduler's tick (4 ms
+   * on this kernel), so a 1-3 ms kernel runs as a burst at the host's speed and the quota's debt is paid
+   * after it, in the hand-over and wake-ups that follow: timed as is, the kernel is the host's, not the
+   * device's. Null without device shares.
+   */
+  device: { cores: number[]; kernelMs: number; budgetMs: number; ratio: number } | null;
 }
 
 /**
  * perTokenMs against sum(kernel) + K x `hopOneWayMs`, the hop latency of the link measured on its own (a
- * data-channel ping between two pages). Null without a cycle or with a stage that reported no decode step.
+ * data-channel ping between two pages); with `deviceCores` (one per stage, in stage order) also against
+ * the kernels at the devices' speed. Null without a cycle or with a stage that reported no decode step.
  */
-export function ringBudget(b: StepBreakdown, hopOneWayMs: number): RingBudget | null {
+export function ringBudget(
+  b: StepBreakdown,
+  hopOneWayMs: number,
+  deviceCores: readonly number[] | null = null,
+): RingBudget | null {
   if (b.perTokenMs === null || b.stages.length === 0 || b.stages.some((s) => s === null)) return null;
-  const kernelMs = b.stages.reduce((sum, s) => sum + s!.kernelMs, 0);
+  const kernels = b.stages.map((s) => s!.kernelMs);
+  const kernelMs = kernels.reduce((sum, k) => sum + k, 0);
   const hopsMs = b.stages.length * Math.max(0, hopOneWayMs);
   const budgetMs = kernelMs + hopsMs;
-  return { perTokenMs: b.perTokenMs, kernelMs, hopsMs, budgetMs, ratio: b.perTokenMs / budgetMs };
+  let device: RingBudget['device'] = null;
+  if (deviceCores) {
+    if (deviceCores.length !== kernels.length || deviceCores.some((c) => !(c > 0)))
+      throw new TandemError(
+        'budget-shares-invalid',
+        `ringBudget: ${deviceCores.length} device shares for ${kernels.length} stages (each must be > 0)`,
+      );
+    const deviceKernelMs = kernels.reduce((sum, k, i) => sum + k / deviceCores[i]!, 0);
+    const deviceBudgetMs = deviceKernelMs + hopsMs;
+    device = {
+      cores: [...deviceCores],
+      kernelMs: deviceKernelMs,
+      budgetMs: deviceBudgetMs,
+      ratio: b.perTokenMs / deviceBudgetMs,
+    };
+  }
+  return { perTokenMs: b.perTokenMs, kernelMs, hopsMs, budgetMs, ratio: b.perTokenMs / budgetMs, device };
 }

@@ -357,7 +357,14 @@ const e2e = z.looseObject({
         tokensPerSec: z.number(),
         steps: decodeSteps.optional(),
         ringBudget: z
-          .looseObject({ perTokenMs: z.number(), kernelMs: z.number(), hopsMs: z.number(), ratio: z.number() })
+          .looseObject({
+            perTokenMs: z.number(),
+            kernelMs: z.number(),
+            hopsMs: z.number(),
+            ratio: z.number(),
+            // from session 26: the same with each kernel at its lab device's speed
+            device: z.looseObject({ cores: z.array(z.number()), kernelMs: z.number(), ratio: z.number() }).nullish(),
+          })
           .nullish(),
       }),
       // per decode run, each lab device's CPU against its quota (decode-lab runs only)
@@ -840,7 +847,15 @@ function e2eSection(json: unknown): string {
     const budget = d.decode.pipeline.ringBudget;
     if (budget)
       parts.push(
-        `The pipeline's per-token time ${formatNumber(budget.perTokenMs)} ms against its stages' kernels ${formatNumber(budget.kernelMs)} ms + ${d.decode.pipeline.stages} one-way hops ${formatNumber(budget.hopsMs)} ms: ×${formatNumber(budget.ratio)}.`,
+        `The pipeline's per-token time ${formatNumber(budget.perTokenMs)} ms against its stages' kernels ${formatNumber(budget.kernelMs)} ms + ${d.decode.pipeline.stages} one-way hops ${formatNumber(budget.hopsMs)} ms: ×${formatNumber(budget.ratio)}${
+          budget.device
+            ? `; with each kernel at its device's speed (kernel / ${budget.device.cores.map((c) => formatNumber(c)).join(', ')} core, core/step-breakdown.ts ringBudget) ${formatNumber(budget.device.kernelMs)} ms + the hops: ×${formatNumber(budget.device.ratio)}${
+                d.decode.onePage?.steps?.stages[0]
+                  ? `. Cross-check: one page of the same shape computed the whole model in ${formatNumber(d.decode.onePage.steps.stages[0].kernelMs)} ms per token`
+                  : ''
+              }`
+            : ''
+        }.`,
       );
     const steps = [
       [`${d.decode.pipeline.stages}-page pipeline`, d.decode.pipeline.steps],
