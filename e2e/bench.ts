@@ -525,6 +525,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(
         `  alternated runs (the medians above): ${decode.pipeline?.stages}-page ${decode.repeats.pipelineTokensPerSec.map((x) => f(x, 1)).join(' / ')}, one page ${decode.repeats.onePageTokensPerSec.map((x) => f(x, 1)).join(' / ')} tok/s`,
       );
+    for (const [i, t] of (decode.repeats?.pipelineTokens ?? []).entries())
+      if (t)
+        console.log(
+          `  pipeline run ${i + 1}, tokens on their own account (medians): cycle ${f(t.cycleMs, 2)} ms (p10 ${f(t.cycleP10Ms, 2)}, p90 ${f(t.cycleP90Ms, 2)}) = kernels ${f(t.computeMs, 2)} + stage overhead ${f(t.overheadMs, 2)} + hops ${f(t.wireMs, 2)} ms; one page ${f(decode.repeats?.onePagePerTokenMs?.[i], 2)} ms per token`,
+        );
     for (const [what, r] of [
       ['pipeline', decode.pipeline?.run],
       ['one page', decode.onePage?.run],

@@ -71,6 +71,9 @@ export interface DecodeResult {
     pipelineTokensPerSec: (number | null)[];
     onePageTokensPerSec: (number | null)[];
     pipelinePerTokenMs: (number | null)[];
+    /** each pipeline run's tokens on their own account (medians; null without a shared clock) */
+    pipelineTokens?: ReturnType<typeof decodeSteps>['tokens'][];
+    onePagePerTokenMs?: (number | null)[];
   } | null;
   transformers: { tokensPerSec: number; method: string } | null;
   shardLoad: ShardLoadFigures[];
@@ -306,6 +309,8 @@ export async function decodeBench(opts: {
         pipelineTokensPerSec: pipelines.map((x) => x.warm.metrics.decodeTokensPerSec),
         onePageTokensPerSec: ones.map((x) => x.warm.metrics.decodeTokensPerSec),
         pipelinePerTokenMs: pipelines.map((x) => decodeSteps(x.warm).perTokenMs),
+        pipelineTokens: pipelines.map((x) => decodeSteps(x.warm).tokens),
+        onePagePerTokenMs: ones.map((x) => decodeSteps(x.warm).perTokenMs),
       },
       transformers: null,
       shardLoad,
