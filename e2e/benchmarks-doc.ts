@@ -1760,6 +1760,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s26-decode.json': {
+    title: "Decode rows, session 26: the per-token budget with each kernel at its device's speed",
+    about:
+      "The decode part of `npm run bench` (hop, plans, API and failover skipped) at commit 26813e3; load 1.8 at the start, 3.8 at the end, 4.7-6.6 during the decode runs (its own four lab browsers). The code is session 25's; what changed is the per-token goal row's account. A lab device's quota is checked at the kernel's 4 ms scheduler tick, so a stage's 1-2 ms decode kernel runs as a burst at the host's speed and the device pays the debt after it (e2e/lab.ts measured a 1.3 ms burst at 1.3 ms of wall, 16 ms at 37 ms): the row now sets each kernel at its device's speed, kernel / 0.4 core (core/step-breakdown.ts `ringBudget`). Cross-check in the same run: the stages' kernels at device speed sum to 13.97 ms; one page of the same shape, whose 14 ms kernel meets the tick, timed the whole model at 14.37 ms per token. The pipeline took 12.75 ms per token against 13.97 + 4 hops of 0.25 ms: x 0.85 ✓. Against the kernels as timed (5.59 ms) it is x 1.93, the figure earlier sessions reported. 4-page decode 65.9 against one page 63.5 tok/s (1.04 ✓; alternated runs 69.3 / 65.9 / 63.0 against 63.5 / 59.3 / 77.3). Shard load / raw read 0.68 ✓ (0.65-0.78 per stage). No main-thread task over 50 ms in the six cold requests ✓.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s26-decode.json',
+    render: e2eSection,
+  },
   'e2e-s25-final.json': {
     title: "End to end, every part, session 25's final code",
     about:

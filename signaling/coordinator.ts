@@ -4,6 +4,7 @@
  * send, connections to close, field-log records). Time and randomness are passed in, so tests drive
  * it directly and the server, the bench and the tests all run the same logic.
  */
+import { HeldTimings, splitRelay } from './timings-relay.ts';
 import type { ModelManifest } from '../shards/manifest.ts';
 import {
   assertNever,
@@ -247,6 +248,8 @@ interface RequestRecord {
   /** Every peer that was a stage of any attempt (their timings and cancel reports are accepted). */
   everPeerIds: Set<string>;
   timings: Map<string, TimingEntry[]>;
+  /** Decode phases not yet relayed to the ring's own pages (timings-relay.ts): they go when it ends. */
+  heldTimings: HeldTimings;
   tokenIds: number[];
   text: string;
   errors: { peerId: string; code: string; message: string }[];
@@ -1228,6 +1231,7 @@ export class Coordinator {
       ...attemptOn(plan, requestId, nowMs),
       everPeerIds: new Set(),
       timings: new Map(),
+      heldTimings: new HeldTimings(),
       tokenIds: [],
       text: '',
       errors: [],
@@ -1309,6 +1313,9 @@ export class Coordinator {
     out: Outbox,
     failure?: { code: string; message: string },
   ): void {
+    // the decode phases the ring's pages did not get while it ran (the other connections had them)
+    const ring = this.stageConns(session, request.everPeerIds);
+    for (const held of request.heldTimings.drain()) out.sendAll(ring, held);
     session.recentDurationsMs.push(nowMs - request.startedAtMs);
     if (session.recentDurationsMs.length > 8) session.recentDurationsMs.shift();
     if (request.ticket !== null) {
@@ -1404,7 +1411,13 @@ export class Coordinator {
       timings: msg.timings,
       ...(msg.clockUncertaintyMs !== undefined ? { clockUncertaintyMs: msg.clockUncertaintyMs } : {}),
     };
-    out.sendAll(this.sessionConns(session), timings);
+    const split = splitRelay(timings, request.state === 'running');
+    const ring = this.stageConns(session, request.peerIds);
+    for (const to of this.sessionConns(session)) {
+      const message = ring.has(to) ? split.ring : split.others;
+      if (message) out.send(to, message);
+    }
+    if (split.held) request.heldTimings.add(split.held);
     this.calibrate(session, request, msg.timings, nowMs, out);
   }
 
@@ -2309,6 +2322,16 @@ export class Coordinator {
   }
 
   /** Connections of the session's connected peers and hosts, without duplicates. */
+  /** The connections of those of `peerIds` that are connected. */
+  private stageConns(session: Session, peerIds: Iterable<string>): Set<ConnId> {
+    const conns = new Set<ConnId>();
+    for (const id of peerIds) {
+      const conn = session.peers.get(id)?.conn;
+      if (conn != null) conns.add(conn);
+    }
+    return conns;
+  }
+
   private sessionConns(session: Session): Set<ConnId> {
     const targets = new Set<ConnId>(session.hostConns);
     for (const peer of session.peers.values()) if (peer.conn !== null) targets.add(peer.conn);

@@ -224,6 +224,15 @@ describe('session life cycle', () => {
     for (let k = 0; k < stagePeers.length; k++) hostTimings.push(await host.next('timings'));
     expect(hostTimings.map((t) => t.peerId).sort()).toEqual(dp.stages.map((s) => s.peerId).sort());
 
+    // a decode phase (step 1 on) of the running request reaches the connections outside its ring at once,
+    // and the ring's own pages when the request ends (signaling/timings-relay.ts)
+    const decodePhase = { phase: 'compute', step: 1, startMs: 40, endMs: 41 } as const;
+    const isDecode = (t: ServerMessageOf<'timings'>) => t.timings.some((e) => e.step === 1);
+    const decodeReport = { type: 'report-timings', requestId: start.requestId, timings: [decodePhase] } as const;
+    expect(await stagePeers[0].client.request(decodeReport)).toMatchObject({ type: 'ack' });
+    for (const c of [host, idle.client])
+      expect(await c.next('timings', isDecode)).toMatchObject({ peerId: dp.stages[0].peerId, timings: [decodePhase] });
+
     // only the last stage reports tokens; everyone sees the output
     const last = stagePeers[stagePeers.length - 1];
     if (stagePeers.length > 1) {
@@ -257,6 +266,18 @@ describe('session life cycle', () => {
     const outputs = [await idle.client.next('output'), await idle.client.next('output')];
     expect(outputs.map((o) => o.text).join('')).toBe('Hi!');
     expect(outputs[1].done).toBe(true);
+    for (const p of stagePeers) {
+      // one socket keeps the server's order: up to the request's first output, no decode phase came
+      await p.client.next('output', (o) => !o.done);
+      const log = p.client.messages;
+      const firstOutput = log.findIndex((m) => m.type === 'output');
+      expect(log.slice(0, firstOutput).some((m) => m.type === 'timings' && isDecode(m))).toBe(false);
+      // with the request's end it comes, its own included
+      expect(await p.client.next('timings', isDecode)).toMatchObject({
+        peerId: dp.stages[0].peerId,
+        timings: [decodePhase],
+      });
+    }
     expect(await queued).toMatchObject({ type: 'start', requestId: start.requestId + 1, origin: 'host' });
 
     // the session export holds the plan, the timings and the text; it needs the host secret
