@@ -11,7 +11,7 @@ import type { ModelManifest } from '../shards/manifest.ts';
 import type { SessionExport } from './coordinator.ts';
 import type { TandemServer } from './http-server.ts';
 import { omit } from './omit.ts';
-import type { ProfileReport, ServerMessageOf } from '../core/protocol.ts';
+import type { ProfileReport, ServerMessageOf, TimingEntry } from '../core/protocol.ts';
 import { sampleProfile, startTestServer, TestClient } from './test-support.ts';
 
 let dir: string;
@@ -226,10 +226,15 @@ describe('session life cycle', () => {
 
     // a decode phase (step 1 on) of the running request reaches the connections outside its ring at once,
     // and the ring's own pages when the request ends (signaling/timings-relay.ts)
-    const decodePhase = { phase: 'compute', step: 1, startMs: 40, endMs: 41 } as const;
+    const decodePhase: TimingEntry = { phase: 'compute', step: 1, startMs: 40, endMs: 41 };
     const isDecode = (t: ServerMessageOf<'timings'>) => t.timings.some((e) => e.step === 1);
-    const decodeReport = { type: 'report-timings', requestId: start.requestId, timings: [decodePhase] } as const;
-    expect(await stagePeers[0].client.request(decodeReport)).toMatchObject({ type: 'ack' });
+    expect(
+      await stagePeers[0].client.request({
+        type: 'report-timings',
+        requestId: start.requestId,
+        timings: [decodePhase],
+      }),
+    ).toMatchObject({ type: 'ack' });
     for (const c of [host, idle.client])
       expect(await c.next('timings', isDecode)).toMatchObject({ peerId: dp.stages[0].peerId, timings: [decodePhase] });
 

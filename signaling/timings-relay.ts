@@ -2,12 +2,15 @@
  * Who hears a page's `report-timings`, and when (pure). Every page of the session shows the request's
  * timeline, so the server relays each report to every connection of the session. While a request runs,
  * though, its decode phases (step 1 and on: about ten per token per page) would reach each of the ring's
- * pages from every other one: on the equal lab's 0.4-core devices that parsing, validating and reducing,
- * and the WebSocket traffic under it, cost each ring device about 0.45 ms of CPU per token (Chromium's
- * threads and processes counted by e2e/lab-cpu.ts, 256-token decodes) beside its 1.2-2.8 ms of kernel,
- * taken from the quota the ring waits on. So while the request runs, the ring's pages get the cold-start
- * and prefill phases (step 0: the live cold-start timeline) at once, and the other pages' decode phases
- * when it ends; every other connection (the host's view when it runs no stage, spare pages, a driver) gets
+ * pages from every other one, in bursts as each page's batch fills. Traced on the equal lab's 0.4-core
+ * devices (e2e/decode-trace.ts, a 256-token decode), a ring page's main thread received ~60 WebSocket
+ * frames a second, and parsed, validated and reduced them on the CPU quota the ring waits on; with the
+ * decode phases held, 10-20 a second during the decode (the output's text, acks), the rest at the end.
+ * Per token, a ring device's CPU outside its inference worker was 2.0-2.4 ms with every report relayed
+ * and 1.4-1.8 ms with no decode phase relayed (e2e/lab-cpu.ts, one run each, load 4.6 and 4.0), beside
+ * 1.5-2.8 ms in the worker. So while the request runs, the ring's pages get the cold-start and prefill
+ * phases (step 0: the live cold-start timeline) at once, and the other pages' decode phases when it ends;
+ * every other connection (the host's view when it runs no stage, spare pages, a driver) gets
  * everything at once. A ring page's own decode phases are on its timeline already (it records them).
  */
 import type { ServerMessageOf, TimingEntry } from '../core/protocol.ts';
