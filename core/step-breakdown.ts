@@ -225,7 +225,7 @@ export function ringBudget(
         'budget-shares-invalid',
         `ringBudget: ${deviceCores.length} device shares for ${kernels.length} stages (each must be > 0)`,
       );
-    const deviceKernelMs = kernels.reduce((sum, k, i) => sum + k / deviceCores[i]!, 0);
+    const deviceKernelMs = kernels.reduce((sum, k, i) => sum + k / deviceCores[i], 0);
     const deviceBudgetMs = deviceKernelMs + hopsMs;
     device = {
       cores: [...deviceCores],

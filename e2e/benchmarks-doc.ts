@@ -850,7 +850,7 @@ function e2eSection(json: unknown): string {
         `The pipeline's per-token time ${formatNumber(budget.perTokenMs)} ms against its stages' kernels ${formatNumber(budget.kernelMs)} ms + ${d.decode.pipeline.stages} one-way hops ${formatNumber(budget.hopsMs)} ms: ×${formatNumber(budget.ratio)}${
           budget.device
             ? `; with each kernel at its device's speed (kernel / ${budget.device.cores.map((c) => formatNumber(c)).join(', ')} core, core/step-breakdown.ts ringBudget) ${formatNumber(budget.device.kernelMs)} ms + the hops: ×${formatNumber(budget.device.ratio)}${
-                d.decode.onePage?.steps?.stages[0]
+                d.decode.onePage.steps?.stages[0]
                   ? `. Cross-check: one page of the same shape computed the whole model in ${formatNumber(d.decode.onePage.steps.stages[0].kernelMs)} ms per token`
                   : ''
               }`
