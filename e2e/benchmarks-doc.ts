@@ -354,7 +354,7 @@ const e2e = z.looseObject({
       pipeline: z.looseObject({
         stages: z.number(),
         pages: z.array(z.string()).optional(),
-        tokensPerSec: z.number(),
+        tokensPerSec: z.number().nullable(), // null: the run measured no decode rate
         steps: decodeSteps.optional(),
         ringBudget: z
           .looseObject({
@@ -396,7 +396,7 @@ const e2e = z.looseObject({
         .nullish(),
       onePage: z.looseObject({
         pages: z.array(z.string()).optional(),
-        tokensPerSec: z.number(),
+        tokensPerSec: z.number().nullable(),
         steps: decodeSteps.optional(),
       }),
       transformers: z.looseObject({ tokensPerSec: z.number(), method: z.string() }),
@@ -828,7 +828,7 @@ function e2eSection(json: unknown): string {
     const labCpu = d.decode.labCpu;
     if (labCpu && labCpu.runs.length > 0)
       parts.push(
-        "Each lab device's CPU over each decode request (e2e/lab-cpu.ts): cores used of its quota, and the share of its 10 ms CFS periods in which it ran out of quota (d0, d1, ... in the line-up's order: d0 is its first device, e.g. equal-1); the machine's busy cores and 1-minute load:",
+        "Each lab device's CPU over each decode request (e2e/lab-cpu.ts): cores used of its quota, and the share of its CFS periods (e2e/lab.ts labCpuPeriodUs: 2.5 ms at 0.4 core today, longer in older runs) in which it ran out of quota (d0, d1, ... in the line-up's order: d0 is its first device, e.g. equal-1); the machine's busy cores and 1-minute load:",
         table(
           ['request', 'devices: used / quota cores (throttled periods)', 'machine busy cores', 'load'],
           labCpu.runs.map((r) => [
@@ -1758,6 +1758,48 @@ const SECTIONS: Record<string, Section> = {
     about:
       "The whole `npm run bench` after session 15: the inference worker holds a decode step's phases up to 1 s and the page reports decode phases once a second (a ring device's main thread takes ~10-15 messages a second while the ring decodes, not ~40), and a ring stage's page leaves the timeline chart as it is until its own prefill is handed on. Load 3.4 at the start, 2.7-3.0 at the end. Plans on the paper lab: TTFT after calibration within 5.9% (dp), 1.8%, 0.2% and 3.2% ✓; median phase error 11.9% (dp), 8.8%, 6.8%, 5.6% ✓ (dp's was 16.1% in `e2e-s14-final`: with this lab's run-to-run noise in session creation and hand-overs it moves by a few points from run to run); DP fastest (dp 3.96 / 3.85 / 4.13 s, even 5.14-5.71 s, heuristic 4.45-4.94 s, single 5.96-6.65 s), 0.88x the next plan and 0.76x even ✓; the measured ranking as predicted ✓. Decode on the equal lab: 4-page 34.3 / 36.0 / 37.4 tok/s against one page 37.0 / 34.8 / 42.5 (0.97 ✓); 24.1 ms per token against kernels 11.1 ms + hops 1.2 ms (x 1.95 ✗), cycles 17.5 ms (p10) to 42.4 ms (p90). Shard load / raw read 0.20 ✗. Longest cold main-thread task 144 ms ✗ (a worker message and a draw in one task); the other cold runs 50-80 ms or none. API ✓; failover 10 of 10 ✓.",
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
+    render: e2eSection,
+  },
+  'e2e-s26-final.json': {
+    title: "End to end, every part, session 26's final code",
+    about:
+      "The whole `npm run bench` at commit 44277cb: a running request's decode phases reach its ring's pages only when it ends (`signaling/timings-relay.ts`), 128 decode tokens per decode run, the per-token row with each kernel at its lab device's speed. Load 2.8 at the start, 4.1 at the end (3.5-5.7 during the decode runs). Issue 11 on the equal lab, every goal met: 4-page decode 64.9 against one page 66.1 tok/s (0.98 ✓; alternated runs 64.9 / 55.1 / 71.6 against 66.1 / 66.3 / 61.6); 9.92 ms per token (median; p90 34 ms) against the kernels at device speed 12.64 ms + 4 hops of 0.30 ms (x 0.72 ✓; x 1.59 against the kernels as timed; one page of the same shape timed the whole model at 13.44 ms per token); shard load / raw read 0.80 ✓ (0.61-0.87 per stage); no main-thread task over 50 ms in the six cold requests ✓; API ✓ (-11.1 ms); failover 10 of 10 ✓. Issue 12: TTFT after calibration within 2.1% (dp), 0.4%, 0.5%, 0.1% ✓; median phase error 18.5% for dp ✗, 4.4%, 10.1%, 2.8%: the dp plan's creations of 23-65 ms miss by 22-77% and its hand-overs of 10-47 ms by 26-56%, while its reads are exact and its prefills within 4-15%; DP 0.67x the next plan and 0.59x even; measured ranking = predicted.",
+    run: 'npm run bench -- --out bench/results/e2e-s26-final.json',
+    render: e2eSection,
+  },
+  'e2e-s26-first.json': {
+    title: "End to end, every part, session 26's first run: the per-token row at the devices' speed",
+    about:
+      "The whole `npm run bench` at commit 26813e3 (session 25's page and server; the per-token goal row with each kernel at its lab device's speed, see `e2e-s26-decode`), 32 decode tokens per decode run. Load 1.0 at the start, 7.2 at the end. Issue 11 on the equal lab: 4-page decode 51.9 against one page 67.6 tok/s (0.77 ✗; alternated runs 76.9 / 51.9 / 48.6 against 67.6 / 70.5 / 57.0); 15.76 ms per token against the kernels at device speed 16.69 ms + 4 hops 0.80 ms (x 0.90 ✓; x 2.11 against the kernels as timed; one page of the same shape timed the whole model at 12.91 ms); shard load / raw read 0.65 ✓; no main-thread task over 50 ms in the six cold requests ✓; API ✓ (-13.9 ms); failover 10 of 10 ✓. Issue 12: TTFT after calibration within 3.7% (dp), 0.6%, 1.6%, 0.1%; median phase error 7.6%, 9.5%, 11.2%, 2.9% ✓; DP 0.85x the fastest other plan ✓ and 0.85x even (✗, <= 0.8); measured ranking = predicted.",
+    run: 'npm run bench -- --out bench/results/e2e-s26-first.json',
+    render: e2eSection,
+  },
+  'e2e-s26-decode-r5.json': {
+    title: 'Decode rows, session 26: five alternated runs of 32 tokens',
+    about:
+      "The decode part of `npm run bench` with five alternations instead of three, at commit 2e117c9 (which prints each pipeline run's tokens on their own account). Load 1.5 at the start, 3.0-6.5 during the runs. 4-page 48.7 / 42.1 / 36.2 / 47.6 / 59.3 against one page 65.8 / 61.0 / 58.1 / 69.0 / 66.4 tok/s: 0.72 ✗ for the median pair. Each pipeline run's median token: 15.1-23.7 ms (p90 22-40 ms) = kernels 7.7-10.1 + the stages' overhead 3.2-4.8 + hops 2.9-6.0 ms, against one page's 13.8-16.5 ms. Per token x 1.01 ✓ against the kernels at device speed. Shard load 0.40 ✗: the median run's stages read their 33 MB in 0.15 s, where other runs read them in 0.05 s. With `e2e-s26-decode` (1.04) and `e2e-s26-first` (0.77), three runs of 32 tokens in one hour put the decode ratio anywhere from 0.72 to 1.04: the reason the bench now decodes 128 tokens per run.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --repeats 5 --decode-tokens 32 --out bench/results/e2e-s26-decode-r5.json',
+    render: e2eSection,
+  },
+  'e2e-s26-decode256.json': {
+    title: 'Decode rows, session 26: one 256-token run each, every timing report relayed to every page',
+    about:
+      "The decode part of `npm run bench`, one alternation of 256 decode tokens, at commit 2e117c9: the server relays each page's timing reports to every page of the session as they come. Load 0.3 at the start, 4.0 at the end (4.6 during the pipeline run). 4-page 55.5 against one page 53.1 tok/s (1.04 ✓); 14.86 ms per token, x 0.87 against the kernels at device speed (16.17 ms) + hops ✓; shard load 0.75 ✓. The lab's CPU report per token (each run's CPU over its 256 tokens, prefill included): each ring device spent 1.6-2.8 ms in its inference worker and 2.0-2.4 ms outside it (its page's main thread 0.41-0.55, the renderer's WebRTC and other threads 0.43-0.60, V8's and Blink's pool 0.51-0.63, the network service 0.35-0.39, the browser process 0.12-0.20 ms); the one page's device 0.23 ms on its main thread. A Chrome trace of such a decode (e2e/decode-trace.ts) showed each ring page's main thread taking ~60 WebSocket frames a second, in bursts, every page's decode phases relayed to it.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --repeats 1 --decode-tokens 256 --out bench/results/e2e-s26-decode256.json',
+    render: e2eSection,
+  },
+  'e2e-s26-decode256-norelay.json': {
+    title: 'Decode rows, session 26: a scratch server that relays no decode phase (not kept)',
+    about:
+      "As `e2e-s26-decode256`, with a scratch change to the server (not committed): a timing report's decode phases (step 1 on) were relayed to no one, so the driver's decode figures are missing and the decode-rate rows say n/a; only the lab's CPU report counts here. Load 0.2 at the start, 2.9 at the end (4.0 during the pipeline run). Per token, each ring device spent 1.5-2.8 ms in its worker and 1.4-1.8 ms outside it (main thread 0.24-0.39, network service 0.23-0.27, WebRTC and other threads 0.32-0.43 ms), against 2.0-2.4 ms with every report relayed: the relay's share. The server kept since (`signaling/timings-relay.ts`) holds a running request's decode phases for its ring's pages until it ends, and relays them to every other connection at once.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --repeats 1 --decode-tokens 256 --out bench/results/e2e-s26-decode256-norelay.json (with the scratch server)',
+    render: e2eSection,
+  },
+  'e2e-s26-decode256-held.json': {
+    title: "Decode rows, session 26: one 256-token run each, decode phases held for the ring's pages",
+    about:
+      "As `e2e-s26-decode256` at commit 06cd65d: the server holds a running request's decode phases for the pages of its ring and sends them when the request ends (`signaling/timings-relay.ts`). Load 2.4 at the start, 2.9 at the end (3.7 during the runs). 4-page 60.6 against one page 63.5 tok/s (0.95 ✓); 13.16 ms per token (its parts: kernels 6.93 + the stages' overhead 2.25 + hops 3.01 ms), x 0.80 against the kernels at device speed + hops ✓; shard load 0.63 ✓; no cold main-thread task over 50 ms ✓. Per token over the whole run, each ring device spent 1.8-2.2 ms outside its worker: the held phases still arrive within the run, at its end. A Chrome trace of the same decode (e2e/decode-trace.ts, samples off) shows where they went: each ring page's main thread took 10-20 WebSocket frames a second while the ring decoded and ~125 in the half second after the last token, where the trace before the change showed ~60 a second throughout.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --repeats 1 --decode-tokens 256 --out bench/results/e2e-s26-decode256-held.json',
     render: e2eSection,
   },
   'e2e-s26-decode.json': {

@@ -4,7 +4,6 @@
  * send, connections to close, field-log records). Time and randomness are passed in, so tests drive
  * it directly and the server, the bench and the tests all run the same logic.
  */
-import { HeldTimings, splitRelay } from './timings-relay.ts';
 import type { ModelManifest } from '../shards/manifest.ts';
 import {
   assertNever,
@@ -44,6 +43,7 @@ import { LivenessWindow } from './liveness.ts';
 import { omit } from './omit.ts';
 import { RequestQueue, retryAfterSeconds } from './request-queue.ts';
 import { predictedStages } from './predicted-stages.ts';
+import { HeldTimings, splitRelay } from './timings-relay.ts';
 
 export type ConnId = number;
 
@@ -2321,7 +2321,6 @@ export class Coordinator {
     this.sessions.delete(session.code);
   }
 
-  /** Connections of the session's connected peers and hosts, without duplicates. */
   /** The connections of those of `peerIds` that are connected. */
   private stageConns(session: Session, peerIds: Iterable<string>): Set<ConnId> {
     const conns = new Set<ConnId>();
@@ -2332,6 +2331,7 @@ export class Coordinator {
     return conns;
   }
 
+  /** Connections of the session's connected peers and hosts, without duplicates. */
   private sessionConns(session: Session): Set<ConnId> {
     const targets = new Set<ConnId>(session.hostConns);
     for (const peer of session.peers.values()) if (peer.conn !== null) targets.add(peer.conn);
