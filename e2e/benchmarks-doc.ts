@@ -2215,6 +2215,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench:anchor [-- --preset realistic --tokens 256 --new-tokens 32]',
     render: anchorSection,
   },
+  'anchor-s26.json': {
+    title: "One page against transformers.js, at session 26's final code",
+    about:
+      "The same comparison at commit 4bbc7be (session 26's final code: the page is session 25's; the server now holds a running request's decode phases for its ring's pages, here the one page's own), load 2.5 at the start, 2.6 at the end. This plain page measured 1.92 and loaded in parts. Tandem loaded the 94 MB model in 0.21 s against transformers.js' 0.89 s; TTFT including load 0.34x the anchor (0.68 against 1.99 s) ✓ (goal <= 0.75); decode 160.1 against 48.8 tok/s, 3.28x ✓ (goal >= 1.2); tokens identical.",
+    run: 'npm run bench:anchor -- --out bench/results/anchor-s26.json',
+    render: anchorSection,
+  },
   'anchor-s25.json': {
     title: 'One page against transformers.js, again at session 25',
     about:
