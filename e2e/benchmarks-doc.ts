@@ -1760,6 +1760,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s26-repeat.json': {
+    title: "End to end, every part, session 26: the final run's code once more",
+    about:
+      "The whole `npm run bench` again at the code of `e2e-s26-final` (at commit 58c1941, which only moves an import and adds results), right after it; load 1.7 at the start, 4.0 at the end (3.6-7.6 during the decode runs). Issue 11: 4-page decode 58.7 against one page 68.6 tok/s (0.86 ✓; alternated runs 63.9 / 54.5 / 58.7 against 68.6 / 75.0 / 67.1); 12.80-15.78 ms per pipeline token, x 0.86 against the kernels at device speed (16.06 ms; one page of the same shape 12.75 ms) + hops ✓; shard load 0.73 ✓; but two of the six cold requests had one main-thread task over 50 ms ✗: 68 ms on the single-page plan's page, a frame whose callback (the view, the timeline chart among it) took 28 ms and its rendering 35 ms of wall, and 67 ms on a ring page (not attributed). API ✓ (-26.5 ms); failover 10 of 10 ✓. Issue 12: TTFT within 5.1% (dp), 1.2%, 1.5%, 1.4% ✓; median phase error 7.4% (dp), 9.9%, 21.2% ✗ (heuristic), 17.1% ✗ (single): the single plan's median is the middle of four phases, two of them its 11 ms warm-up (36%) and its 134 ms creation (29%); DP 0.69x the next plan and 0.62x even; measured ranking = predicted. After this run the single stage's page leaves its chart alone while its stage loads and prefills, as a ring stage's page did.",
+    run: 'npm run bench -- --out bench/results/e2e-s26-repeat.json',
+    render: e2eSection,
+  },
   'e2e-s26-final.json': {
     title: "End to end, every part, session 26's final code",
     about:

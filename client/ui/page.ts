@@ -479,12 +479,13 @@ export function mountPage(root: HTMLElement, app: App): void {
     // TIMELINE_DECODE_MS (a trailing render shows the last ones), and at once when the output is done
     const sinceLast = performance.now() - lastTimelineAt;
     const decoding = out !== undefined && !out.done && reqId === lastTimelineRequest;
-    // A ring stage's page leaves the chart as it is while its own stage loads and prefills: there each
+    // A stage's page leaves the chart as it is while its own stage loads and prefills: there each
     // rebuild of the SVG chart it had then (hundreds of nodes, then style and paint) held the main thread
     // 60-250 ms on a 0.4-core lab device, in the CPU the stage was using, and a frame of the canvas that
-    // replaced it still waits on the same quota. The phase that hands the prefill on redraws it.
-    const ownStageBusy =
-      s.stage.state === 'running' && stages.length > 1 && !handedOverPrefill(measured.get(s.peerId ?? ''));
+    // replaced it still waits on the same quota (a single stage's page, whose chart was left to follow
+    // its load, still drew one frame of 68 ms there in session 26). The phase that hands the prefill on
+    // (a single stage: its first token) redraws it; the stage's own card says how the load goes meanwhile.
+    const ownStageBusy = s.stage.state === 'running' && !prefillDone(measured.get(s.peerId ?? ''));
     const deferred = key !== lastTimelineKey && (ownStageBusy || (decoding && sinceLast < TIMELINE_DECODE_MS));
     if (deferred && !ownStageBusy)
       timelineLater ??= setTimeout(() => {
@@ -617,7 +618,7 @@ function nameOf(app: App, peerId: string): string {
   return app.state.roster.find((p) => p.peerId === peerId)?.displayName ?? peerId;
 }
 
-/** Whether a stage's own phases show its prefill handed on (its step 0 ended). */
-function handedOverPrefill(timings: readonly TimingEntry[] | undefined): boolean {
-  return (timings ?? []).some((t) => t.phase === 'egress' && t.step === 0);
+/** Whether a stage's own phases show its prefill done: handed on, or (the last stage) its first token sampled. */
+function prefillDone(timings: readonly TimingEntry[] | undefined): boolean {
+  return (timings ?? []).some((t) => t.step === 0 && (t.phase === 'egress' || t.phase === 'sample'));
 }
