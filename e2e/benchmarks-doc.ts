@@ -1760,6 +1760,20 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s26-chart-full.json': {
+    title: "End to end, every part, session 26: a single stage's chart waits too",
+    about:
+      "The whole `npm run bench` at commit 16f99ea: a single stage's page, like a ring stage's, leaves its timeline chart alone while its stage loads and prefills. Load 1.1 at the start, 4.5 at the end (1.6-2.9 during the decode runs). Issue 11: 4-page decode 62.5 against one page 64.0 tok/s (0.98 ✓; alternated runs 50.2 / 73.2 / 62.5 against 64.0 / 76.9 / 56.8); per token x 0.83 against the kernels at device speed (15.41 ms; one page of the same shape 14.64 ms) + hops ✓; shard load 0.55 ✓ (0.47-0.78 per stage); one main-thread task over 50 ms in the six cold requests ✗: 72 ms on a ring page of an even plan, a frame whose callback took 10 ms and its rendering 28 ms, while the chart waited. API ✓ (-8.1 ms); failover 10 of 10 ✓. Issue 12: TTFT within 5.9% (dp), 0.4%, 1.7%, 1.6% ✓; median phase error 20.8% for dp ✗ (its hand-overs of 23 and 68 ms predicted at 13 and 18 ms, its creations of 13-97 ms missed by 22-83%), 0.9%, 2.6%, 7.7%; DP 0.67x the next plan and 0.60x even; measured ranking = predicted. After this run the other parts of a stage's page (the calibration table, the roster) wait during the load too.",
+    run: 'npm run bench -- --out bench/results/e2e-s26-chart-full.json',
+    render: e2eSection,
+  },
+  'e2e-s26-decode-chart.json': {
+    title: "Decode rows, session 26: a single stage's chart waits too",
+    about:
+      "The decode part of `npm run bench` at commit 16f99ea (128 decode tokens per run). Load 3.4 at the start, 3.6 at the end (4.0-5.7 during the runs). 4-page 59.3 against one page 70.7 tok/s (0.84 ✓; alternated runs 59.3 / 53.3 / 84.9 against 64.5 / 78.0 / 70.7); per token x 0.89 against the kernels at device speed (15.29 ms; one page of the same shape 12.14 ms) + hops ✓; shard load 0.84 ✓; the longest cold main-thread task 50 ms (a ring page, its frame's rendering 42 ms; the goal is <= 50 ms).",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s26-decode-chart.json',
+    render: e2eSection,
+  },
   'e2e-s26-repeat.json': {
     title: "End to end, every part, session 26: the final run's code once more",
     about:
