@@ -300,14 +300,6 @@ export function mountPage(root: HTMLElement, app: App): void {
   const render = () => {
     // the state is immutable: read the current one on every render
     const s = app.state;
-    // While this page's own stage loads and prefills (a cold start), only what tells of it is drawn: the
-    // header, banners, the stage card and the output. The timeline, the calibration table and the roster
-    // wait for the phase that hands the prefill on (a single stage: its first token). Each frame's script,
-    // style, layout and paint come out of the CPU the stage is loading with: on a 0.4-core lab device an
-    // SVG chart's rebuild held the main thread 60-250 ms, and in session 26 a ring page whose chart already
-    // waited still drew a 72 ms frame (10 ms of it the view's callback, 28 ms rendering) mid-load.
-    const busyRequest = s.stage.state === 'running' ? s.stage.requestId : null;
-    const ownStageBusy = busyRequest !== null && !prefillDone(s.timings.get(busyRequest)?.get(s.peerId ?? ''));
     // header
     headerPart([s.displayName, s.code, s.connection], () => {
       if (document.activeElement !== nameInput) nameInput.value = s.displayName;
@@ -425,7 +417,7 @@ export function mountPage(root: HTMLElement, app: App): void {
     apiToggle.checked = s.serveApi;
     planBtn.disabled = s.roster.every((p) => !p.profile);
 
-    if (!ownStageBusy) calibrationPart([s.calibration], () => fill(calibrationBody, renderCalibration(s.calibration)));
+    calibrationPart([s.calibration], () => fill(calibrationBody, renderCalibration(s.calibration)));
 
     // stage
     stagePart([s.code, s.excluded, s.spare, s.assignment, s.cache, s.roster, s.stage], () =>
@@ -440,16 +432,14 @@ export function mountPage(root: HTMLElement, app: App): void {
     profileDl.disabled = !s.profile;
 
     // roster
-    if (!ownStageBusy)
-      rosterPart([s.roster, s.peerId, s.plan], () => {
-        const stageUnits = new Map<string, string[]>();
-        for (const st of s.plan?.stages ?? [])
-          stageUnits.set(st.peerId, unitsForStage(st.layers, st.embeds, st.hasHead));
-        fill(
-          rosterBody,
-          renderRoster(s.roster, s.peerId, (id) => stageUnits.get(id) ?? null),
-        );
-      });
+    rosterPart([s.roster, s.peerId, s.plan], () => {
+      const stageUnits = new Map<string, string[]>();
+      for (const st of s.plan?.stages ?? []) stageUnits.set(st.peerId, unitsForStage(st.layers, st.embeds, st.hasHead));
+      fill(
+        rosterBody,
+        renderRoster(s.roster, s.peerId, (id) => stageUnits.get(id) ?? null),
+      );
+    });
 
     // output
     const out = s.outputs.at(-1);
@@ -489,7 +479,13 @@ export function mountPage(root: HTMLElement, app: App): void {
     // TIMELINE_DECODE_MS (a trailing render shows the last ones), and at once when the output is done
     const sinceLast = performance.now() - lastTimelineAt;
     const decoding = out !== undefined && !out.done && reqId === lastTimelineRequest;
-    // The chart waits while this page's own stage loads and prefills (ownStageBusy, above).
+    // A stage's page leaves the chart as it is while its own stage loads and prefills: there each
+    // rebuild of the SVG chart it had then (hundreds of nodes, then style and paint) held the main thread
+    // 60-250 ms on a 0.4-core lab device, in the CPU the stage was using, and a frame of the canvas that
+    // replaced it still waits on the same quota (a single stage's page, whose chart was left to follow
+    // its load, still drew one frame of 68 ms there in session 26). The phase that hands the prefill on
+    // (a single stage: its first token) redraws it; the stage's own card says how the load goes meanwhile.
+    const ownStageBusy = s.stage.state === 'running' && !prefillDone(measured.get(s.peerId ?? ''));
     const deferred = key !== lastTimelineKey && (ownStageBusy || (decoding && sinceLast < TIMELINE_DECODE_MS));
     if (deferred && !ownStageBusy)
       timelineLater ??= setTimeout(() => {
