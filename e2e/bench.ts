@@ -371,7 +371,7 @@ export async function main(argv: string[]): Promise<number> {
     apiTtftGoal(api),
     failoverGoal(failover, FAILOVER_DEFAULTS.failures),
     goal(
-      `longest main-thread task during a cold request (ms, wall; 0 = none > 50 ms)${on}`,
+      `longest main-thread task during a cold request, go to its last output (ms, wall; 0 = none > 50 ms)${on}`,
       longestColdTask.length ? Math.max(...longestColdTask) : null,
       '<=',
       50,
@@ -570,7 +570,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(
         `cold ${c.plan}: ${c.tasks.count} main-thread tasks > 50 ms, longest ${f(c.tasks.maxMs, 0)} ms (wall); per page ${c.perPage
           .map((p) => `${p.page} ${p.count}/${f(p.maxMs, 0)}`)
-          .join(', ')} (count/longest ms)`,
+          .join(', ')} (count/longest ms)${
+          c.afterRequest
+            ? `; after the request, until its timings were in: ${c.afterRequest.count}, longest ${f(c.afterRequest.maxMs, 0)} ms${c.afterRequest.longestWhat ? ` (${c.afterRequest.longestWhat})` : ''}`
+            : ''
+        }`,
       );
       if (c.tasks.longestWhat) console.log(`  the longest ran: ${c.tasks.longestWhat}`);
     }

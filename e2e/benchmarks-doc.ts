@@ -422,6 +422,10 @@ const e2e = z.looseObject({
             perPage: z
               .array(z.looseObject({ page: z.string(), count: z.number(), maxMs: z.number().nullable() }))
               .optional(),
+            // from session 26: the tasks after the request's last output, until its timings were in
+            afterRequest: z
+              .looseObject({ count: z.number(), maxMs: z.number().nullable(), longestWhat: z.string().optional() })
+              .optional(),
           }),
         )
         .optional(),
@@ -897,8 +901,11 @@ function e2eSection(json: unknown): string {
       // attributed the longest (Long Animation Frames) one more
       const perPage = cold.every((c) => c.perPage);
       const what = cold.some((c) => c.tasks.longestWhat !== undefined);
+      const after = cold.every((c) => c.afterRequest);
       parts.push(
-        'Main-thread tasks over 50 ms on any page during the cold request of each decode run (from `go` to its end):',
+        after
+          ? "Main-thread tasks over 50 ms on any page during the cold request of each decode run (from `go` to its last output, each page's clock read as it came), and after it until its timings were in:"
+          : 'Main-thread tasks over 50 ms on any page during the cold request of each decode run (from `go` to its end):',
         table(
           [
             'plan',
@@ -906,6 +913,7 @@ function e2eSection(json: unknown): string {
             'longest ms',
             ...(what ? ['the longest ran'] : []),
             ...(perPage ? ['per page: tasks / longest ms'] : []),
+            ...(after ? ['after it: tasks / longest ms (what ran)'] : []),
           ],
           cold.map((c) => [
             c.plan,
@@ -917,6 +925,11 @@ function e2eSection(json: unknown): string {
                   (c.perPage ?? [])
                     .map((p) => `${p.page} ${p.count} / ${p.maxMs === null ? '-' : formatNumber(p.maxMs)}`)
                     .join(' · '),
+                ]
+              : []),
+            ...(after && c.afterRequest
+              ? [
+                  `${c.afterRequest.count} / ${c.afterRequest.maxMs === null ? '-' : formatNumber(c.afterRequest.maxMs)}${c.afterRequest.longestWhat ? ` (${c.afterRequest.longestWhat})` : ''}`,
                 ]
               : []),
           ]),
@@ -1758,6 +1771,13 @@ const SECTIONS: Record<string, Section> = {
     about:
       "The whole `npm run bench` after session 15: the inference worker holds a decode step's phases up to 1 s and the page reports decode phases once a second (a ring device's main thread takes ~10-15 messages a second while the ring decodes, not ~40), and a ring stage's page leaves the timeline chart as it is until its own prefill is handed on. Load 3.4 at the start, 2.7-3.0 at the end. Plans on the paper lab: TTFT after calibration within 5.9% (dp), 1.8%, 0.2% and 3.2% ✓; median phase error 11.9% (dp), 8.8%, 6.8%, 5.6% ✓ (dp's was 16.1% in `e2e-s14-final`: with this lab's run-to-run noise in session creation and hand-overs it moves by a few points from run to run); DP fastest (dp 3.96 / 3.85 / 4.13 s, even 5.14-5.71 s, heuristic 4.45-4.94 s, single 5.96-6.65 s), 0.88x the next plan and 0.76x even ✓; the measured ranking as predicted ✓. Decode on the equal lab: 4-page 34.3 / 36.0 / 37.4 tok/s against one page 37.0 / 34.8 / 42.5 (0.97 ✓); 24.1 ms per token against kernels 11.1 ms + hops 1.2 ms (x 1.95 ✗), cycles 17.5 ms (p10) to 42.4 ms (p90). Shard load / raw read 0.20 ✗. Longest cold main-thread task 144 ms ✗ (a worker message and a draw in one task); the other cold runs 50-80 ms or none. API ✓; failover 10 of 10 ✓.",
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
+    render: e2eSection,
+  },
+  'e2e-s26-decode-window.json': {
+    title: 'Decode rows, session 26: cold long tasks during the request and after it, apart',
+    about:
+      "The decode part of `npm run bench` at session 26's final page and server (the code of `e2e-s26-chart-full`), with the cold requests' main-thread tasks split at each page's clock read as the request's last output came: before, the window ran until the request's timings were in, 1-2 s later. Load 1.1 at the start, 3.2 at the end (3.5-5.4 during the runs). 4-page 52.3 against one page 53.7 tok/s (0.97 ✓; alternated runs 52.9 / 52.3 / 51.4 against 52.0 / 53.7 / 74.1); per token x 0.95 ✓; shard load 0.60 ✓. Two of the six cold requests had one task over 50 ms during the request ✗, none after it: 92 ms on a ring page of an even plan (a frame: the view's callback 45 ms, rendering 70 ms, of wall) and 78 ms on a page outside a single-page plan (a draw run from the pacer's timer fallback, where no animation frame came in time). So the window was not what made these tasks count.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s26-decode-window.json',
     render: e2eSection,
   },
   'e2e-s26-decode-busy.json': {

@@ -14,7 +14,7 @@
  */
 import { labSupport, type LabDeviceShape } from './lab.ts';
 import { labCpuReport, startLabCpuSampler, type LabCpuReport, type LabRunWindow } from './lab-cpu.ts';
-import { Harness } from './harness.ts';
+import { GREEDY, Harness } from './harness.ts';
 import { runHopBench, type HopBenchResult } from './hop-bench.ts';
 import type { ModelFixture } from './model-fixture.ts';
 import { labPeers } from './profiles.ts';
@@ -55,10 +55,16 @@ export interface ShardLoadFigures {
 
 export interface ColdLongTasks {
   plan: string;
-  /** over every page between `go` and the end of the cold request */
+  /** over every page from `go` to the cold request's last output (each page's clock read as it came) */
   tasks: LongTaskFigures;
   /** the same per page (device) */
   perPage: ({ page: string } & LongTaskFigures)[];
+  /**
+   * Over every page after the request, until its timings were in (~1-2 s): the pages draw what the end
+   * brought (the last output, the other stages' decode phases, the calibration). Counted in `tasks`
+   * before session 26; absent in older results.
+   */
+  afterRequest?: LongTaskFigures;
 }
 
 export interface DecodeResult {
@@ -217,9 +223,14 @@ export async function decodeBench(opts: {
     const sampler = h.lab ? startLabCpuSampler(h.lab.devices) : null;
     const windows: LabRunWindow[] = [];
     let runNo = 0;
-    const timed = async (label: string, plan: Awaited<ReturnType<Harness['plan']>>, tokens: number) => {
+    const timed = async (
+      label: string,
+      plan: Awaited<ReturnType<Harness['plan']>>,
+      tokens: number,
+      onDone?: () => Promise<void>,
+    ) => {
       const startMs = Date.now();
-      const run = await h.go(plan, prompt.text, tokens);
+      const run = await h.go(plan, prompt.text, tokens, GREEDY, undefined, onDone);
       windows.push({ label, startMs, endMs: Date.now(), run });
       return run;
     };
@@ -234,14 +245,25 @@ export async function decodeBench(opts: {
       const since = await Promise.all(h.pages.map((p) => p.pageNow()));
       const round = ++runNo === 1 ? 'warm-up ' : '';
       const nth = repeat > 0 ? ` #${repeat}` : '';
-      const cold = await timed(`${round}${method}${nth} cold`, plan, 2);
+      let until: number[] = h.pages.map(() => Infinity);
+      const cold = await timed(`${round}${method}${nth} cold`, plan, 2, async () => {
+        until = await Promise.all(h.pages.map((p) => p.pageNow()));
+      });
       const perPage = await Promise.all(
-        h.pages.map(async (p, i) => ({ page: p.spec.name, tasks: await p.longTasks(since[i]) })),
+        h.pages.map(async (p, i) => {
+          const all = await p.longTasks(since[i]);
+          return {
+            page: p.spec.name,
+            tasks: all.filter((t) => t.startMs < until[i]),
+            after: all.filter((t) => t.startMs >= until[i]),
+          };
+        }),
       );
       coldLongTasks.push({
         plan: method,
         tasks: longTaskFigures(perPage.flatMap((p) => p.tasks)),
         perPage: perPage.map((p) => ({ page: p.page, ...longTaskFigures(p.tasks) })),
+        afterRequest: longTaskFigures(perPage.flatMap((p) => p.after)),
       });
       return { cold, warm: await timed(`${round}${method}${nth} warm`, plan, newTokens) };
     };

@@ -391,6 +391,8 @@ export class Harness {
     maxNewTokens: number,
     sampling: Sampling = GREEDY,
     timeoutMs = 300_000,
+    /** runs as soon as the request's last output arrives, before its timings are gathered (~1-2 s) */
+    onDone?: () => Promise<void>,
   ): Promise<PlanRun> {
     const { code, hostSecret } = this.need();
     const mark = this.driver.log.length;
@@ -436,6 +438,7 @@ export class Harness {
         `Request ${requestId} (${plan.method}) ended in error: ${failed ? `${failed.code}: ${failed.message}` : '(no request-failed)'}\nfailover messages: ${JSON.stringify(lost)}\n${this.diagnostics()}`,
       );
     }
+    await onDone?.();
     const firstAt = await first;
     const driverTtft = firstAt === null ? null : (firstAt - t0) / 1000;
     const timings = await this.collectTimings(plan, requestId, mark);
