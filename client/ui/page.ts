@@ -482,9 +482,9 @@ export function mountPage(root: HTMLElement, app: App): void {
     // A stage's page leaves the chart as it is while its own stage loads and prefills: there each
     // rebuild of the SVG chart it had then (hundreds of nodes, then style and paint) held the main thread
     // 60-250 ms on a 0.4-core lab device, in the CPU the stage was using, and a frame of the canvas that
-    // replaced it still waits on the same quota (a single stage's page, whose chart was left to follow
-    // its load, still drew one frame of 68 ms there in session 26). The phase that hands the prefill on
-    // (a single stage: its first token) redraws it; the stage's own card says how the load goes meanwhile.
+    // replaced it still waits on the same quota (until session 26 a single stage's page redrew its chart
+    // through its load; one such page drew a 68 ms frame in a cold request). The phase that hands the
+    // prefill on (a single stage: its first token) redraws it; the stage's card tells the load meanwhile.
     const ownStageBusy = s.stage.state === 'running' && !prefillDone(measured.get(s.peerId ?? ''));
     const deferred = key !== lastTimelineKey && (ownStageBusy || (decoding && sinceLast < TIMELINE_DECODE_MS));
     if (deferred && !ownStageBusy)
