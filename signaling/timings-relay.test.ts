@@ -37,7 +37,6 @@ describe('HeldTimings', () => {
     held.add(message('b', [entry(1, 100)]));
     held.add({ ...message('a', many.slice(10)), clockUncertaintyMs: 2 });
     held.add(message('a', [entry(1, 7)], 2)); // a continuation's wire id
-    expect(held.size).toBe(many.length + 2);
     const out = held.drain();
     expect(out.map((m) => [m.peerId, m.requestId, m.timings.length])).toEqual([
       ['a', 1, RELAY_CHUNK],
@@ -47,7 +46,6 @@ describe('HeldTimings', () => {
     ]);
     expect(out.filter((m) => m.peerId === 'a' && m.requestId === 1).flatMap((m) => m.timings)).toEqual(many);
     expect(out[0].clockUncertaintyMs).toBe(2); // the latest bound
-    expect(held.size).toBe(0);
     expect(held.drain()).toEqual([]);
   });
 });

@@ -53,12 +53,6 @@ export class HeldTimings {
     } else this.byKey.set(key, { base, timings: [...timings] });
   }
 
-  get size(): number {
-    let n = 0;
-    for (const h of this.byKey.values()) n += h.timings.length;
-    return n;
-  }
-
   /** Everything held, as messages of at most RELAY_CHUNK timings; empties the hold. */
   drain(): TimingsMessage[] {
     const out: TimingsMessage[] = [];
