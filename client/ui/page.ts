@@ -5,7 +5,7 @@
 import { unitsForStage, type TimingEntry } from '../../core/protocol.ts';
 import type { App } from '../app/app.ts';
 import { joinLink } from '../app/url-params.ts';
-import { h, fill, svg } from './dom.ts';
+import { h, fill, update, svg } from './dom.ts';
 import { formatBytes, formatDuration, formatLayers } from './format.ts';
 import { renderProfile } from './profile-view.ts';
 import { renderRoster } from './roster-view.ts';
@@ -325,7 +325,7 @@ export function mountPage(root: HTMLElement, app: App): void {
 
     // banners
     bannersPart([s.errors], () =>
-      fill(
+      update(
         banners,
         s.errors.map((e, i) =>
           e.dismissed
@@ -354,7 +354,7 @@ export function mountPage(root: HTMLElement, app: App): void {
     sessionPart([s.code, s.role, s.sessionName, s.model, emulated], () => {
       if (s.code) {
         const link = joinLink(location.href, s.code);
-        fill(
+        update(
           sessionPanel,
           h(
             'div.join-code',
@@ -378,7 +378,7 @@ export function mountPage(root: HTMLElement, app: App): void {
             `${s.sessionName ?? ''} · model ${s.model?.name ?? '…'} · you are ${s.role === 'host' ? 'the host' : 'a peer'}${emulated ? ` · emulated (${emulated.label})` : ''}`,
           ),
         );
-      } else fill(sessionPanel);
+      } else update(sessionPanel);
     });
 
     // host
@@ -386,7 +386,7 @@ export function mountPage(root: HTMLElement, app: App): void {
     planPart([s.plan], () => {
       if (s.plan) {
         const p = s.plan;
-        fill(
+        update(
           planSummary,
           h(
             'p.plan-line',
@@ -409,7 +409,7 @@ export function mountPage(root: HTMLElement, app: App): void {
           p.excludedPeerIds.length ? h('p.hint', {}, `${p.excludedPeerIds.length} device(s) left out.`) : null,
           renderWhatIf(p.whatIf, p.method),
         );
-      } else fill(planSummary, h('p.hint', {}, 'Plan once every device has profiled itself.'));
+      } else update(planSummary, h('p.hint', {}, 'Plan once every device has profiled itself.'));
     });
     // a go while a request runs waits in the session's queue; only our own stage gates the button
     goBtn.disabled = !s.plan || s.stage.state === 'running';
@@ -417,16 +417,16 @@ export function mountPage(root: HTMLElement, app: App): void {
     apiToggle.checked = s.serveApi;
     planBtn.disabled = s.roster.every((p) => !p.profile);
 
-    calibrationPart([s.calibration], () => fill(calibrationBody, renderCalibration(s.calibration)));
+    calibrationPart([s.calibration], () => update(calibrationBody, renderCalibration(s.calibration)));
 
     // stage
     stagePart([s.code, s.excluded, s.spare, s.assignment, s.cache, s.roster, s.stage], () =>
-      fill(stageBody, renderStage(app)),
+      update(stageBody, renderStage(app)),
     );
 
     // device
     profilePart([s.profileProgress, s.profile, s.profileSent], () =>
-      fill(profileBody, renderProfile(s.profileProgress, s.profile, s.profileSent)),
+      update(profileBody, renderProfile(s.profileProgress, s.profile, s.profileSent)),
     );
     reprofileBtn.disabled = !s.profile || s.stage.state === 'running';
     profileDl.disabled = !s.profile;
@@ -435,7 +435,7 @@ export function mountPage(root: HTMLElement, app: App): void {
     rosterPart([s.roster, s.peerId, s.plan], () => {
       const stageUnits = new Map<string, string[]>();
       for (const st of s.plan?.stages ?? []) stageUnits.set(st.peerId, unitsForStage(st.layers, st.embeds, st.hasHead));
-      fill(
+      update(
         rosterBody,
         renderRoster(s.roster, s.peerId, (id) => stageUnits.get(id) ?? null),
       );
@@ -444,7 +444,7 @@ export function mountPage(root: HTMLElement, app: App): void {
     // output
     const out = s.outputs.at(-1);
     outputPart([out, s.failover], () =>
-      fill(
+      update(
         outputBody,
         out
           ? h(
@@ -464,7 +464,7 @@ export function mountPage(root: HTMLElement, app: App): void {
     );
 
     recoveryPart([out?.requestId, s.failover], () =>
-      fill(recoveryBody, out ? renderRecoveryStrip(recoveryOf(s.failover, out.requestId)) : null),
+      update(recoveryBody, out ? renderRecoveryStrip(recoveryOf(s.failover, out.requestId)) : null),
     );
 
     // timeline (re-laid out only when data or width changed)
@@ -507,7 +507,7 @@ export function mountPage(root: HTMLElement, app: App): void {
           width,
         });
       else
-        fill(
+        update(
           timelineBody,
           h(
             'p.hint',

@@ -6,7 +6,7 @@
  * so it reads on a phone and on a projector alike.
  */
 import type { PredictedStage, TimingEntry } from '../../core/protocol.ts';
-import { h, fill } from './dom.ts';
+import { h, fill, update } from './dom.ts';
 import type { TimelineColors } from './timeline-canvas.ts';
 import { paintTimeline, releaseTimeline } from './timeline-painter.ts';
 import { formatDuration, formatLayers } from './format.ts';
@@ -181,8 +181,8 @@ export function renderTimeline(host: HTMLElement, data: TimelineData): ReturnTyp
   const live = kept && !kept.lost && kept.canvas.isConnected && kept.figures.parentElement === host;
   if (kept && !live) releaseTimeline(kept.canvas);
   const d = live ? kept : mount(host);
-  fill(d.figures, ...figureItems(predictedT, metrics));
-  fill(d.steps, stepTable(stepFigures(data.stages, data.measured, data.clocks)));
+  update(d.figures, ...figureItems(predictedT, metrics));
+  update(d.steps, stepTable(stepFigures(data.stages, data.measured, data.clocks)));
   if (d.chartKey === key) return metrics;
   const big = width >= 900;
   const font = big ? 16 : 12;
