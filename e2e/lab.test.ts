@@ -1,7 +1,7 @@
 /**
  * The device lab (lab.ts) for real: two devices, each its own Chromium in its own namespace and CPU
  * group, links shaped by tbf, exchange 1 MiB over a PeerJS data channel through the hub. Checks the
- * isolation the lab promises (every process of a device's browser in its group, the quota set, the
+ * isolation the lab promises (every process of a device's browser in its group, the quota set, every thread on its CPU, the
  * shaping in place, forwarded traffic kept off the host's control link), not speeds.
  */
 import { execFileSync } from 'node:child_process';
@@ -21,7 +21,7 @@ import {
   tbfBurstBytes,
   type Lab,
 } from './lab.ts';
-import { isRenderer, LAB_UI_NICE } from './lab-ui-priority.ts';
+import { allowedCpus, isRenderer, LAB_UI_NICE, labDeviceCpus } from './lab-ui-priority.ts';
 import { startServerInNetwork, type ServerProcess } from './server-process.ts';
 
 const ready = prepareE2e();
@@ -122,7 +122,19 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
           continue; // it ended since the group was read
         }
         expect(exe, `pid ${pid} of device ${i}`).toMatch(/chrom/);
+        // every thread on the device's CPU, so that the page's main thread's priority counts (lab-ui-priority.ts)
+        if (d.cpu !== null)
+          for (const tid of readdirSafe(`/proc/${pid}/task`)) {
+            const status = readFileSafe(`/proc/${pid}/task/${tid}/status`);
+            if (status !== null) expect(allowedCpus(status), `thread ${tid} of device ${i}`).toEqual([d.cpu]);
+          }
       }
+      expect(d.cpu).toBe(
+        labDeviceCpus(
+          SHAPES.map((s) => s.cores),
+          allowedCpus(),
+        )[i],
+      );
       const period = Number(readFileSync(join(d.cgroup, 'cpu.cfs_period_us'), 'utf8'));
       expect(period).toBe(labCpuPeriodUs(SHAPES[i].cores));
       expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(
@@ -289,3 +301,21 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
 
 // PeerJS declares its options as a class (PeerOptions) but reads them as plain fields: the pages pass plain objects.
 declare const Peer: new (id: string, options?: Partial<import('peerjs').PeerOptions>) => import('peerjs').Peer;
+
+/** A /proc folder's entries, none where the process ended meanwhile. */
+function readdirSafe(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
+/** A /proc file, null where its thread ended meanwhile. */
+function readFileSafe(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}

@@ -9,6 +9,8 @@
  *        tbf at the device's downlink rate     tbf at its uplink rate
  *   cgroup v1 cpu /sys/fs/cgroup/cpu/tandem-lab-<pid>-<k>/d<i>: cfs_quota_us = cores x cfs_period_us (the shortest period
  *                                                    with a 1 ms quota)
+ *   cgroup v1 cpuset /sys/fs/cgroup/cpuset/tandem-lab-<pid>-<k>/d<i>: one CPU, so that the page's main
+ *                                                    thread goes first within the quota (lab-ui-priority.ts)
  *
  * A device's page opens the server at http://10.81.N.(4i+1):PORT; Chromium is told to treat that origin
  * as secure (WebGPU, crypto.subtle and cross-origin isolation need a secure context). Only the browser's
@@ -30,7 +32,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TandemError } from '../core/errors.ts';
-import { labUiNice, raiseRendererMainThreads } from './lab-ui-priority.ts';
+import { allowedCpus, labDeviceCpus, labPinning, labUiNice, raiseRendererMainThreads } from './lab-ui-priority.ts';
 import { createPrivateNetwork, deleteNamespace, ensureIproute2, shellQuote, type PrivateNetwork } from './netns.ts';
 
 /** What a lab device is given: CPU share and link rates (its storage cap stays the page's ?emulate=). */
@@ -52,6 +54,8 @@ export interface LabDevice {
   readonly chromiumWrapper: string;
   /** The device's control group folder (cgroup v1 cpu). */
   readonly cgroup: string;
+  /** The CPU its browser is confined to, null where it runs free (lab-ui-priority.ts labDeviceCpus). */
+  readonly cpu: number | null;
   /** PIDs now in the device's control group. */
   pids(): number[];
   /** Cut the device off the network (its link down: a phone leaving the Wi-Fi) or bring it back. */
@@ -74,6 +78,8 @@ export interface Lab {
 }
 
 export const CGROUP_CPU_ROOT = '/sys/fs/cgroup/cpu';
+/** cgroup v1 cpuset: where a device's browser is confined to its CPU (lab-ui-priority.ts labDeviceCpus). */
+export const CGROUP_CPUSET_ROOT = '/sys/fs/cgroup/cpuset';
 /**
  * The CFS enforcement period of a device's quota, us. A group that used its quota waits for the next
  * period: at the kernel's default 100 ms a 0.24-core device ran 24 ms at full speed, then stood still for
@@ -179,6 +185,8 @@ export function createLab(
   const hub = createPrivateNetwork(chromium);
   const n = hub.subnet;
   const groupRoot = join(CGROUP_CPU_ROOT, `tandem-lab-${process.pid}-${n}`);
+  const pinning = labPinning() && existsSync(join(CGROUP_CPUSET_ROOT, 'cpuset.cpus'));
+  const cpusetRoot = join(CGROUP_CPUSET_ROOT, `tandem-lab-${process.pid}-${n}`);
   const namespaces: string[] = [];
   const wrapperDir = mkdtempSync(join(tmpdir(), `${hub.name}-lab-`));
   const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -192,6 +200,7 @@ export function createLab(
     if (uiWatch !== null) clearInterval(uiWatch);
     for (const ns of namespaces) deleteNamespace(ip, ns);
     removeGroupTree(groupRoot);
+    removeGroupTree(cpusetRoot);
     rmSync(wrapperDir, { recursive: true, force: true });
     hub.destroy();
   };
@@ -200,7 +209,21 @@ export function createLab(
     inHub('sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward');
     mkdirSync(groupRoot);
     writeFileSync(join(groupRoot, 'cpu.shares'), String(labGroupShares(shapes.length)));
+    // each device's browser on one CPU, so that its page's main thread goes first (lab-ui-priority.ts)
+    const cpus = pinning
+      ? labDeviceCpus(
+          shapes.map((s) => s.cores),
+          allowedCpus(),
+        )
+      : shapes.map(() => null);
+    if (pinning) {
+      mkdirSync(cpusetRoot);
+      // a cgroup v1 cpuset takes no process before it has CPUs and memory nodes of its own
+      for (const f of ['cpuset.mems', 'cpuset.cpus'])
+        writeFileSync(join(cpusetRoot, f), readFileSync(join(CGROUP_CPUSET_ROOT, f), 'utf8'));
+    }
     const devices = shapes.map((shape, i): LabDevice => {
+      const cpu = cpus[i];
       const namespace = `${hub.name}-d${i}`;
       const hubIf = `d${i}h`;
       const hubIp = `10.81.${n}.${4 * i + 1}`;
@@ -249,6 +272,12 @@ export function createLab(
       );
       const cgroup = join(groupRoot, `d${i}`);
       mkdirSync(cgroup);
+      const cpuset = cpu === null ? null : join(cpusetRoot, `d${i}`);
+      if (cpuset !== null) {
+        mkdirSync(cpuset);
+        writeFileSync(join(cpuset, 'cpuset.mems'), readFileSync(join(cpusetRoot, 'cpuset.mems'), 'utf8'));
+        writeFileSync(join(cpuset, 'cpuset.cpus'), String(cpu));
+      }
       const periodUs = labCpuPeriodUs(shape.cores);
       writeFileSync(join(cgroup, 'cpu.cfs_period_us'), String(periodUs));
       writeFileSync(join(cgroup, 'cpu.cfs_quota_us'), String(Math.round(shape.cores * periodUs)));
@@ -258,7 +287,7 @@ export function createLab(
       // exec keeps Playwright's --remote-debugging-pipe descriptors (3 and 4) attached to the browser.
       writeFileSync(
         chromiumWrapper,
-        `#!/bin/sh\necho $$ > ${shellQuote(join(cgroup, 'cgroup.procs'))}\nexec ${ip} netns exec ${namespace} ${shellQuote(chromium)} --unsafely-treat-insecure-origin-as-secure=${serverUrl} "$@"\n`,
+        `#!/bin/sh\necho $$ > ${shellQuote(join(cgroup, 'cgroup.procs'))}\n${cpuset === null ? '' : `echo $$ > ${shellQuote(join(cpuset, 'cgroup.procs'))}\n`}exec ${ip} netns exec ${namespace} ${shellQuote(chromium)} --unsafely-treat-insecure-origin-as-secure=${serverUrl} "$@"\n`,
         { mode: 0o755 },
       );
       const setOnline = (online: boolean) => {
@@ -273,6 +302,7 @@ export function createLab(
         serverUrl,
         chromiumWrapper,
         cgroup,
+        cpu,
         pids: () => readPids(cgroup),
         setOnline,
       };
@@ -341,16 +371,19 @@ function removeDir(dir: string): void {
 
 /** Groups of lab runs whose process is gone (a crashed run) are removed before a new lab starts. */
 function removeStaleGroups(): void {
-  for (const entry of readdirSync(CGROUP_CPU_ROOT, { withFileTypes: true })) {
-    const m = /^tandem-lab-(\d+)-\d+$/.exec(entry.name);
-    if (!entry.isDirectory() || !m) continue;
-    const pid = Number(m[1]);
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      alive = false;
+  for (const root of [CGROUP_CPU_ROOT, CGROUP_CPUSET_ROOT]) {
+    if (!existsSync(root)) continue;
+    for (const entry of readdirSync(root, { withFileTypes: true })) {
+      const m = /^tandem-lab-(\d+)-\d+$/.exec(entry.name);
+      if (!entry.isDirectory() || !m) continue;
+      const pid = Number(m[1]);
+      let alive = true;
+      try {
+        process.kill(pid, 0);
+      } catch {
+        alive = false;
+      }
+      if (!alive) removeGroupTree(join(root, entry.name));
     }
-    if (!alive) removeGroupTree(join(CGROUP_CPU_ROOT, entry.name));
   }
 }
