@@ -1,8 +1,9 @@
 /**
  * The device lab (lab.ts) for real: two devices, each its own Chromium in its own namespace and CPU
  * group, links shaped by tbf, exchange 1 MiB over a PeerJS data channel through the hub. Checks the
- * isolation the lab promises (every process of a device's browser in its group, the quota set, every thread on its CPU, the
- * shaping in place, forwarded traffic kept off the host's control link), not speeds.
+ * isolation the lab promises (every process of a device's browser in its group, the quota set, every
+ * thread on the device's CPU, the shaping in place, forwarded traffic kept off the host's control link),
+ * not speeds.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
