@@ -1773,6 +1773,34 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s27-pin.json': {
+    title: 'End to end, every part, session 27: each lab device on one CPU',
+    about:
+      "The whole `npm run bench` at commit 98cb92e: the page's parts patched into the DOM (`client/ui/dom.ts` `update`) and each lab device's browser confined to one CPU by a cpuset, so that its page's main thread, at nice -8, goes ahead of its inference worker within the device's quota (e2e/lab-ui-priority.ts `labDeviceCpus`). Load 0.4 at the start, 8.0 at the end. Every goal met. Issue 11 on the equal lab: 4-page decode 53.4 against one page 66.2 tok/s (0.806 ✓; alternated runs 53.4 / 52.2 / 60.6 against 58.4 / 66.2 / 70.4); 15.22 ms per token against the kernels at device speed 15.15 ms + 4 hops 3.40 ms (x 0.82 ✓; one page of the same shape timed the whole model at 14.23 ms); shard load / raw read 0.69 ✓; no main-thread task over 50 ms in the six cold requests ✓; API ✓ (-9.3 ms); failover 10 of 10 ✓. Each ring stage's compute-to-sent time was 0.84-2.53 ms per token, against 0.07-0.30 ms with the devices free on both CPUs (`e2e-s27-update-decode`): a stage's short kernel now pays its quota debt before its hand-over. Issue 12 on the paper lab: TTFT after calibration within 4.1% (dp), 0.7%, 0.7%, 0.2% ✓; median phase error 7.2% (dp), 3.8%, 6.4%, 2.4% ✓; DP 0.66x the next plan and 0.59x even; measured ranking = predicted.",
+    run: 'npm run bench -- --out bench/results/e2e-s27-pin.json',
+    render: e2eSection,
+  },
+  'e2e-s27-pin-decode2.json': {
+    title: 'Decode rows, session 27: lab devices on one CPU each, second run',
+    about:
+      "The decode part of `npm run bench` at commit 98cb92e (as `e2e-s27-pin`), right after it. Load 2.3 at the start, 2.6 at the end. 4-page decode 56.1 against one page 72.0 tok/s (0.780 ✗; alternated runs 47.4 / 56.1 / 61.4 against 62.1 / 72.0 / 77.8): the stages' kernels at device speed summed to 14.74 ms a token, one page's whole-model kernel to 11.95 ms. 15.21 ms per token (x 0.71 ✓ against the kernels at device speed + hops); shard load 0.63 ✓. One of the six cold requests had a main-thread task over 50 ms ✗: 132 ms on the single-page plan's page, a timer callback of 133 ms (4 ms of it the view's render).",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-pin-decode2.json',
+    render: e2eSection,
+  },
+  'e2e-s27-pin-decode.json': {
+    title: 'Decode rows, session 27: each lab device on one CPU',
+    about:
+      "The decode part of `npm run bench` at commit bd9fd7d: each lab device's browser confined to one CPU (a cgroup v1 cpuset) besides its quota. Load 2.1 at the start, 3.4 at the end. 4-page decode 49.4 against one page 60.6 tok/s (0.815 ✓; alternated runs 47.6 / 49.4 / 67.6 against 60.2 / 60.6 / 75.5); 17.44 ms per token against the kernels at device speed 15.22 ms + 4 hops 5.80 ms (x 0.83 ✓); shard load 0.50 ✓; no main-thread task over 50 ms in the six cold requests ✓. Each ring stage's compute-to-sent time rose to 1.33-2.51 ms per token (0.07-0.30 ms in `e2e-s27-update-decode`), the pipeline's median token from 11.4 to 17.4 ms.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-pin-decode.json',
+    render: e2eSection,
+  },
+  'e2e-s27-update-decode.json': {
+    title: "Decode rows, session 27: the page's parts patched into the DOM",
+    about:
+      "The decode part of `npm run bench` at commit 3665975: the page's parts and the timeline's figures and step table are patched into the DOM (`client/ui/dom.ts` `update`: old nodes of the new ones' tags stay, only texts, attributes and children change) instead of replaced; the lab as in session 26 (each device free on both CPUs). Load 0.5 at the start, 4.1 at the end. 4-page decode 67.7 against one page 68.7 tok/s (0.99 ✓; alternated runs 67.7 / 73.5 / 65.0 against 65.8 / 76.4 / 68.7); 11.43 ms per token against the kernels at device speed 13.25 ms + 4 hops 1.00 ms (x 0.80 ✓); shard load 0.49 ✗; one of the six cold requests had a main-thread task over 50 ms ✗: 131 ms, the view's render on the single-page plan's page, while it loaded the whole model.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-update-decode.json',
+    render: e2eSection,
+  },
   'e2e-s26-decode-window.json': {
     title: 'Decode rows, session 26: cold long tasks during the request and after it, apart',
     about:
@@ -2358,6 +2386,27 @@ const SECTIONS: Record<string, Section> = {
     about:
       "As above without untraced cold requests first: the pages' first request after joining and warming up. Load 5.5-5.9 (the host was busy). Thread-pool top-tier wasm compilation 240-380 ms per renderer; main-thread draws of 4-24 ms of CPU took 60-310 ms of wall.",
     run: 'npm run bench:decode-trace -- --pages 4 --preset realistic --lab equal --cold --out bench/results/decode-trace-lab-cold-first-s10.json',
+    render: decodeTraceSection,
+  },
+  'decode-trace-lab-cold-s27-before.json': {
+    title: 'A cold request on 4 lab devices, traced (session 27, before)',
+    about:
+      "`bench:decode-trace --lab equal --cold --cold-after 2 --samples off` at commit 285b855 (session 26's final code). Load 5.5 at the start, 5.3 at the end. Seven main-thread tasks over 50 ms on the four pages (53-81 ms of wall for 10-14 ms of CPU each: layout, the view's render, paint). The first large layout of each page had 436-443 of its ~735 layout objects dirty (5-6 ms of CPU, 30-43 ms of wall). Each page's main thread was busy 333-416 ms over the request.",
+    run: 'npm run bench:decode-trace -- --pages 4 --lab equal --preset realistic --cold --cold-after 2 --samples off --out bench/results/decode-trace-lab-cold-s27-before.json',
+    render: decodeTraceSection,
+  },
+  'decode-trace-lab-cold-s27-update.json': {
+    title: "A cold request on 4 lab devices, traced: the page's parts patched into the DOM (session 27)",
+    about:
+      "As the section above at commit 3665975 (`client/ui/dom.ts` `update`). Load 4.6 at the start, 4.5 at the end. The first large layout had 313 layout objects dirty, the next ones 21 and 102 (before: 436-494). Four main-thread tasks over 50 ms (54-73 ms of wall for 5-12 ms of CPU): the layouts' CPU fell, their wall time did not, since a frame waited on the device's quota while the inference worker computed. Main threads busy 252-413 ms.",
+    run: 'npm run bench:decode-trace -- --pages 4 --lab equal --preset realistic --cold --cold-after 2 --samples off --out bench/results/decode-trace-lab-cold-s27-update.json',
+    render: decodeTraceSection,
+  },
+  'decode-trace-lab-cold-s27-pinned.json': {
+    title: 'A cold request on 4 lab devices, traced: each device on one CPU (session 27)',
+    about:
+      "As the section above with each device's browser confined to one CPU (a scratch version of the lab at commit 3665975 that launched each device's browser under `taskset`; the lab kept since uses a cpuset, which also holds the threads that set their own affinity). Load 3.9 at the start, 3.3 at the end. No main-thread task over 50 ms on any page; main threads busy 192-303 ms. With both CPUs free, a device's worker and its page's main thread ran on different CPUs and split the quota whatever their nice; on one CPU the main thread's nice -8 puts it ahead.",
+    run: 'TANDEM_LAB_PIN=1 npm run bench:decode-trace -- --pages 4 --lab equal --preset realistic --cold --cold-after 2 --samples off --out bench/results/decode-trace-lab-cold-s27-pinned.json (scratch taskset lab)',
     render: decodeTraceSection,
   },
   'compute-profile.json': {

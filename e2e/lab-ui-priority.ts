@@ -4,11 +4,12 @@
  * A lab device is one CPU control group with a quota (e.g. 0.4 of a core) for all of its browser's
  * threads. While the page's inference worker computes, the page's main thread is a second runnable thread
  * in that group and gets half of it: a frame of 10 ms of CPU took 50 ms and more (a traced cold request:
- * frames of 7-17 ms of CPU lasted 80-440 ms). A phone does not work that way: its worker runs on one core, the UI thread on
- * another, and the OS favours the foreground app's UI thread. Chromium on Linux already runs its
- * compositor threads at nice -8 when it may (as root in the lab it may), but not the renderer's main
- * thread; the lab does that for it. The device's quota, and so its total CPU, stays the same: the
- * main thread only goes first within it.
+ * frames of 7-17 ms of CPU lasted 80-440 ms). A phone does not work that way: its worker runs on one
+ * core, the UI thread on another, and the OS favours the foreground app's UI thread. Chromium on Linux
+ * already runs its compositor threads at nice -8 when it may (as root in the lab it may), but not the
+ * renderer's main thread; the lab does that for it. The device's quota, and so its total CPU, stays the
+ * same: the main thread only goes first within it. A priority counts only among the threads of one CPU,
+ * so the lab also confines each device's browser to one CPU (labDeviceCpus below).
  *
  * The main thread of a renderer process is the thread whose id is the process id, so `setpriority` on the
  * renderer's pid changes that thread alone (Linux priorities are per thread), not its worker threads.
