@@ -2409,6 +2409,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'TANDEM_LAB_PIN=1 npm run bench:decode-trace -- --pages 4 --lab equal --preset realistic --cold --cold-after 2 --samples off --out bench/results/decode-trace-lab-cold-s27-pinned.json (scratch taskset lab)',
     render: decodeTraceSection,
   },
+  'decode-trace-lab-cold-single-s27-pinned.json': {
+    title: 'A cold single-page request on 4 lab devices, traced, each device on one CPU (session 27)',
+    about:
+      "`bench:decode-trace --pages 4 --plan single --lab equal --cold --cold-after 2 --samples off` at commit 5be6904 (each device's browser on one CPU). Load 4.6 at the start, 4.3 at the end. On the page that ran the whole model (its inference worker took the load, creation and prefill as one task of 1456 ms of wall, 408 ms of CPU), one main-thread task went over 50 ms: 55 ms of wall for 8 ms of CPU, 40 ms of it a layout of 12 dirty objects (4.9 ms of CPU). The other pages' main threads had none.",
+    run: 'npm run bench:decode-trace -- --pages 4 --plan single --lab equal --preset realistic --cold --cold-after 2 --samples off --out bench/results/decode-trace-lab-cold-single-s27-pinned.json',
+    render: decodeTraceSection,
+  },
   'compute-profile.json': {
     title: 'Compute profiles against a real stage (`bench:compute`)',
     about:
