@@ -1773,6 +1773,62 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s27-ab-free-1.json': {
+    title: 'Decode rows, session 27, A/B of the CPU confinement: devices free, run 1',
+    about:
+      "Six decode parts of `npm run bench` at commit 1a4c3a6 (the code of `e2e-s27-pin`), alternating the lab with each device's browser free on both CPUs (`TANDEM_LAB_PIN=0`, this run and the `free` ones below) and confined to one CPU (the `pin` ones), from 03:13 to 03:24 UTC; with `e2e-s27-free-decode` and `e2e-s27-pin-decode3` just before, four runs each. Devices free: 4-page / one-page decode 1.20, 0.95, 0.88, 1.08; confined: 0.97, 0.86, 0.78, 0.92. No main-thread task over 50 ms in any of the 48 cold requests either way. Over the session, with the page's parts patched into the DOM, 1 of 30 cold requests had such a task with the devices free (`e2e-s27-update-decode`) and 1 of 42 confined (`e2e-s27-pin-decode2`): the bench cannot tell the two labs apart there, where session 26 saw 1-2 in 6 per run; the traces (`decode-trace-lab-cold-s27-*`) show how confining works. This run: load 0.3 at the start, 2.9 at the end; 67.5 against 71.3 tok/s (0.95 \u2713); per token x 0.82 \u2713; shard load 0.57 \u2713; no cold task over 50 ms \u2713.",
+    run: 'TANDEM_LAB_PIN=0 npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-ab-free-1.json',
+    render: e2eSection,
+  },
+  'e2e-s27-ab-pin-1.json': {
+    title: 'Decode rows, session 27, A/B of the CPU confinement: devices confined, run 1',
+    about:
+      'See `e2e-s27-ab-free-1`. Load 2.9 at the start, 5.0 at the end. 68.6 against 79.5 tok/s (0.86 \u2713); per token x 0.63 \u2713; shard load 0.55 \u2713; no cold task over 50 ms \u2713.',
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-ab-pin-1.json',
+    render: e2eSection,
+  },
+  'e2e-s27-ab-free-2.json': {
+    title: 'Decode rows, session 27, A/B of the CPU confinement: devices free, run 2',
+    about:
+      'See `e2e-s27-ab-free-1`. Load 4.8 at the start, 3.2 at the end. 58.4 against 66.2 tok/s (0.88 \u2713); per token x 0.89 \u2713; shard load 0.64 \u2713; no cold task over 50 ms \u2713.',
+    run: 'TANDEM_LAB_PIN=0 npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-ab-free-2.json',
+    render: e2eSection,
+  },
+  'e2e-s27-ab-pin-2.json': {
+    title: 'Decode rows, session 27, A/B of the CPU confinement: devices confined, run 2',
+    about:
+      'See `e2e-s27-ab-free-1`. Load 3.2 at the start and the end. 55.5 against 71.0 tok/s (0.78 \u2717); per token x 1.03 \u2713; shard load 0.60 \u2713; no cold task over 50 ms \u2713.',
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-ab-pin-2.json',
+    render: e2eSection,
+  },
+  'e2e-s27-ab-free-3.json': {
+    title: 'Decode rows, session 27, A/B of the CPU confinement: devices free, run 3',
+    about:
+      'See `e2e-s27-ab-free-1`. Load 3.2 at the start, 4.9 at the end. 78.1 against 72.4 tok/s (1.08 \u2713); per token x 0.75 \u2713; shard load 0.55 \u2713; no cold task over 50 ms \u2713.',
+    run: 'TANDEM_LAB_PIN=0 npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-ab-free-3.json',
+    render: e2eSection,
+  },
+  'e2e-s27-ab-pin-3.json': {
+    title: 'Decode rows, session 27, A/B of the CPU confinement: devices confined, run 3',
+    about:
+      'See `e2e-s27-ab-free-1`. Load 4.9 at the start, 4.1 at the end. 66.3 against 72.3 tok/s (0.92 \u2713); per token x 0.66 \u2713; shard load 0.36 \u2717; no cold task over 50 ms \u2713.',
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-ab-pin-3.json',
+    render: e2eSection,
+  },
+  'e2e-s27-free-decode.json': {
+    title: 'Decode rows, session 27: lab devices free on both CPUs (TANDEM_LAB_PIN=0)',
+    about:
+      "The decode part of `npm run bench` at commit 1a4c3a6 with `TANDEM_LAB_PIN=0`. Load 0.6 at the start, 1.7 at the end. 4-page decode 90.3 against one page 75.3 tok/s (1.20 \u2713; alternated runs 60.3 / 90.3 / 98.0 against 75.3 / 77.5 / 73.1); per token x 0.72 \u2713; shard load 0.68 \u2713; no cold task over 50 ms \u2713. Each ring stage's compute-to-sent time 0.05-0.10 ms.",
+    run: 'TANDEM_LAB_PIN=0 npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-free-decode.json',
+    render: e2eSection,
+  },
+  'e2e-s27-pin-decode3.json': {
+    title: 'Decode rows, session 27: lab devices on one CPU each, third run',
+    about:
+      "The decode part of `npm run bench` at commit 1a4c3a6, right after `e2e-s27-free-decode`. Load 1.7 at the start, 3.8 at the end. 4-page decode 72.3 against one page 74.9 tok/s (0.97 \u2713; alternated runs 54.0 / 73.0 / 72.3 against 68.2 / 74.9 / 80.9); per token x 0.77 \u2713; shard load 0.73 \u2713; no cold task over 50 ms \u2713. Each ring stage's compute-to-sent time 0.44-1.50 ms.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-pin-decode3.json',
+    render: e2eSection,
+  },
   'e2e-s27-pin.json': {
     title: 'End to end, every part, session 27: each lab device on one CPU',
     about:
