@@ -2347,6 +2347,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench:anchor [-- --preset realistic --tokens 256 --new-tokens 32]',
     render: anchorSection,
   },
+  'anchor-s27.json': {
+    title: 'The anchor, session 27: one Tandem page against transformers.js',
+    about:
+      "`npm run bench:anchor` at commit 9e724de (the page's parts patched into the DOM). Load 1.3 at the start, 1.9 at the end. TTFT including load 0.38x transformers.js (0.60 against 1.60 s) ✓; decode 2.75x (164.9 against 59.9 tok/s) ✓; tokens identical.",
+    run: 'npm run bench:anchor -- --out bench/results/anchor-s27.json',
+    render: anchorSection,
+  },
   'anchor-s26.json': {
     title: "One page against transformers.js, at session 26's final code",
     about:
