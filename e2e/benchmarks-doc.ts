@@ -1773,10 +1773,17 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s27-final.json': {
+    title: "End to end, every part, session 27's final run",
+    about:
+      "The whole `npm run bench` at commit 620f52e (the code of `e2e-s27-pin`: the page's parts patched into the DOM, each lab device confined to one CPU). Load 1.4 at the start, 9.6 at the end. Every goal met. Issue 11 on the equal lab: 4-page decode 66.6 against one page 72.6 tok/s (0.918 ✓; alternated runs 66.6 / 67.3 / 60.2 against 80.6 / 65.3 / 72.6); 10.91 ms per token against the kernels at device speed 12.31 ms (x 0.89 ✓; one page of the same shape timed the whole model at 11.92 ms); the hop row's one-way estimate came out 0 here (128 B median 0.50 ms against a 1.20 ms tiny round trip), so the budget is the kernels alone; shard load / raw read 0.63 ✓; no main-thread task over 50 ms in the six cold requests ✓; API ✓ (-9.5 ms); failover 10 of 10 ✓. Issue 12 on the paper lab: TTFT after calibration within 3.7% (dp), 0.4%, 0.7%, 1.7% ✓; median phase error 11.8% (dp), 2.2%, 12.3%, 4.6% ✓; DP 0.66x the next plan and 0.58x even; measured ranking = predicted.",
+    run: 'npm run bench -- --out bench/results/e2e-s27-final.json',
+    render: e2eSection,
+  },
   'e2e-s27-ab-free-1.json': {
     title: 'Decode rows, session 27, A/B of the CPU confinement: devices free, run 1',
     about:
-      "Six decode parts of `npm run bench` at commit 1a4c3a6 (the code of `e2e-s27-pin`), alternating the lab with each device's browser free on both CPUs (`TANDEM_LAB_PIN=0`, this run and the `free` ones below) and confined to one CPU (the `pin` ones), from 03:13 to 03:24 UTC; with `e2e-s27-free-decode` and `e2e-s27-pin-decode3` just before, four runs each. Devices free: 4-page / one-page decode 1.20, 0.95, 0.88, 1.08; confined: 0.97, 0.86, 0.78, 0.92. No main-thread task over 50 ms in any of the 48 cold requests either way. Over the session, with the page's parts patched into the DOM, 1 of 30 cold requests had such a task with the devices free (`e2e-s27-update-decode`) and 1 of 42 confined (`e2e-s27-pin-decode2`): the bench cannot tell the two labs apart there, where session 26 saw 1-2 in 6 per run; the traces (`decode-trace-lab-cold-s27-*`) show how confining works. This run: load 0.3 at the start, 2.9 at the end; 67.5 against 71.3 tok/s (0.95 \u2713); per token x 0.82 \u2713; shard load 0.57 \u2713; no cold task over 50 ms \u2713.",
+      "Six decode parts of `npm run bench` at commit 1a4c3a6 (the code of `e2e-s27-pin`), alternating the lab with each device's browser free on both CPUs (`TANDEM_LAB_PIN=0`, this run and the `free` ones below) and confined to one CPU (the `pin` ones), from 03:13 to 03:24 UTC; with `e2e-s27-free-decode` and `e2e-s27-pin-decode3` just before, four runs each. Devices free: 4-page / one-page decode 1.20, 0.95, 0.88, 1.08; confined: 0.97, 0.86, 0.78, 0.92. No main-thread task over 50 ms in any of the 48 cold requests either way. Over the session, with the page's parts patched into the DOM, 1 of 30 cold requests had such a task with the devices free (`e2e-s27-update-decode`) and 1 of 48 confined (`e2e-s27-pin-decode2`; counting `e2e-s27-final`): the bench cannot tell the two labs apart there, where session 26 saw 1-2 in 6 per run; the traces (`decode-trace-lab-cold-s27-*`) show how confining works. This run: load 0.3 at the start, 2.9 at the end; 67.5 against 71.3 tok/s (0.95 \u2713); per token x 0.82 \u2713; shard load 0.57 \u2713; no cold task over 50 ms \u2713.",
     run: 'TANDEM_LAB_PIN=0 npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-ab-free-1.json',
     render: e2eSection,
   },

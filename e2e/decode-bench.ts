@@ -90,6 +90,8 @@ export interface DecodeResult {
   lab: HopBenchResult | null;
   /** On the lab: per run (cold and warm of each plan), each device's CPU used against its quota and its throttled periods. */
   labCpu: LabCpuReport | null;
+  /** On the lab: how the devices' browsers were placed on CPUs (lab.ts `confinement`); null off the lab. */
+  cpuConfinement: string | null;
 }
 
 /**
@@ -312,6 +314,7 @@ export async function decodeBench(opts: {
     );
     const trace = sampler?.stop() ?? null;
     result = {
+      cpuConfinement: h.lab?.confinement ?? null,
       labCpu: trace
         ? labCpuReport(
             trace,

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumArgs, ensureChromium } from './browser.ts';
+import { chromiumArgs } from './browser.ts';
+import { prepareE2e, skipBanner } from './environment.ts';
 
 /** dom.ts as an ES module the page can import (it imports nothing). */
 function domModuleJs(): string {
@@ -15,13 +16,17 @@ function domModuleJs(): string {
     .outputText;
 }
 
-describe('update (keeping equal DOM nodes)', () => {
+const ready = prepareE2e();
+if (!ready.ok) console.warn(skipBanner('DOM update test', ready.reason));
+
+describe.skipIf(!ready.ok)('update (keeping equal DOM nodes)', () => {
   let browser: Browser;
   let page: Page;
 
   beforeAll(async () => {
+    if (!ready.ok) return;
     browser = await chromium.launch({
-      executablePath: ensureChromium().path,
+      executablePath: ready.chromium.path,
       headless: true,
       args: chromiumArgs({ webgpu: false }),
     });
@@ -175,5 +180,53 @@ describe('update (keeping equal DOM nodes)', () => {
     expect(result.clicks).toEqual(['second']);
     expect(result.sameCanvas).toBe(true);
     expect(result.sameInput).toBe(true);
+  });
+
+  it('drops an old listener for a new element without one, and keeps the parent of a replaced button', async () => {
+    const result = await page.evaluate(() => {
+      type Dom = typeof import('../client/ui/dom.ts');
+      const { h, update } = (window as unknown as { dom: Dom }).dom;
+      const clicks: string[] = [];
+      const host = h('div');
+      update(host, h('button', { type: 'button', onclick: () => clicks.push('old') }, 'Go'));
+      update(host, h('button', { type: 'button' }, 'Go'));
+      host.querySelector('button')!.click();
+      // a banner: its box stays, its close button (a listener) is the new one
+      const banner = (i: number) =>
+        h('div.banner', {}, h('span', {}, 'peer-left'), h('button', { onclick: () => clicks.push(`close ${i}`) }, '×'));
+      update(host, banner(1));
+      const box = host.firstChild;
+      update(host, banner(2));
+      host.querySelector('button')!.click();
+      return { clicks, sameBox: host.firstChild === box };
+    });
+    expect(result.clicks).toEqual(['close 2']);
+    expect(result.sameBox).toBe(true);
+  });
+
+  it('inserts a fragment as its children, and keeps an HTML and an SVG element of one name apart', async () => {
+    const result = await page.evaluate(() => {
+      type Dom = typeof import('../client/ui/dom.ts');
+      const { h, svg, fill, update } = (window as unknown as { dom: Dom }).dom;
+      const fragment = () => {
+        const f = document.createDocumentFragment();
+        f.append(h('p', {}, 'one'), h('p', {}, 'two'));
+        return f;
+      };
+      const host = h('div');
+      update(host, h('p', {}, 'zero'), fragment(), 'tail');
+      const reference = h('div');
+      fill(reference, h('p', {}, 'zero'), fragment(), 'tail');
+      const fragmentOk = host.isEqualNode(reference) && host.childNodes.length === 4;
+      const links = h('div');
+      update(links, h('a', { href: '#x' }, 'x'));
+      const htmlA = links.firstChild;
+      update(links, svg('a', { href: '#x' }, 'x'));
+      const svgA = links.firstChild as Element;
+      return { fragmentOk, replaced: svgA !== htmlA, ns: svgA.namespaceURI };
+    });
+    expect(result.fragmentOk).toBe(true);
+    expect(result.replaced).toBe(true);
+    expect(result.ns).toBe('http://www.w3.org/2000/svg');
   });
 });

@@ -157,6 +157,7 @@ export class Harness {
     let browser: Browser | null = null;
     try {
       log(`harness: namespace ${net.name}; starting the server on ${port}`);
+      if (lab) log(`harness: lab CPUs: ${lab.confinement}`);
       server = await startServerInNetwork({
         net,
         // in the lab the server runs in its own weighted control group (a busy host must not starve it)

@@ -9,7 +9,7 @@
  * already runs its compositor threads at nice -8 when it may (as root in the lab it may), but not the
  * renderer's main thread; the lab does that for it. The device's quota, and so its total CPU, stays the
  * same: the main thread only goes first within it. A priority counts only among the threads of one CPU,
- * so the lab also confines each device's browser to one CPU (labDeviceCpus below).
+ * so the lab also confines each device's browser to one CPU (lab-cpus.ts).
  *
  * The main thread of a renderer process is the thread whose id is the process id, so `setpriority` on the
  * renderer's pid changes that thread alone (Linux priorities are per thread), not its worker threads.
@@ -71,51 +71,4 @@ export function raiseRendererMainThreads(
     }
   }
   return raised;
-}
-
-/**
- * The CPU each device's browser is confined to, or null where it runs free. Linux weighs a thread's nice
- * against the threads of its own CPU's run queue only; the quota of a device's group is shared by all of
- * its CPUs. Free to spread over this machine's two CPUs, a device's worker computed on one while its
- * page's main thread ran on the other, and the two split the quota evenly whatever their nice: in a traced
- * cold request on 4 equal 0.4-core devices, frames of 5-12 ms of CPU took 54-73 ms, 1-3 per page over
- * 50 ms. Confined to one CPU, the main thread's raised priority (above) puts it ahead of the worker within
- * the quota, as a phone's UI thread is not held up by its other work; the same trace then had none over
- * 50 ms. Devices go to the least-loaded CPU, the largest first, while the shares on a CPU stay within one
- * core; a device of more than one core, or one that fits nowhere, runs free (one CPU would cap it).
- */
-export function labDeviceCpus(cores: readonly number[], cpus: readonly number[]): (number | null)[] {
-  const load = cpus.map(() => 0);
-  const out: (number | null)[] = cores.map(() => null);
-  if (cpus.length < 2) return out; // on one CPU the threads share a run queue already
-  const largestFirst = cores.map((_, i) => i).sort((a, b) => cores[b] - cores[a] || a - b);
-  for (const i of largestFirst) {
-    const k = load.indexOf(Math.min(...load));
-    if (cores[i] > 1 || load[k] + cores[i] > 1) continue;
-    out[i] = cpus[k];
-    load[k] += cores[i];
-  }
-  return out;
-}
-
-/** Whether the lab confines devices to a CPU (`TANDEM_LAB_PIN=0` lets them run free, for A/B runs). */
-export function labPinning(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.TANDEM_LAB_PIN !== '0';
-}
-
-/** The CPU ids of a `Cpus_allowed_list` ("0-1", "0,2-3"). */
-export function parseCpuList(list: string): number[] {
-  const cpus: number[] = [];
-  for (const part of list.trim().split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (!m) throw new Error(`not a CPU list: ${list}`);
-    for (let c = Number(m[1]); c <= Number(m[2] || m[1]); c++) cpus.push(c);
-  }
-  return cpus;
-}
-
-/** The CPUs this process may run on (what the lab's devices may be confined to). */
-export function allowedCpus(status = readFileSync('/proc/self/status', 'utf8')): number[] {
-  const line = /^Cpus_allowed_list:\s*(.+)$/m.exec(status);
-  return line ? parseCpuList(line[1]) : [];
 }

@@ -22,7 +22,8 @@ import {
   tbfBurstBytes,
   type Lab,
 } from './lab.ts';
-import { allowedCpus, isRenderer, LAB_UI_NICE, labDeviceCpus } from './lab-ui-priority.ts';
+import { allowedCpus, labConfinement, labDeviceCpus } from './lab-cpus.ts';
+import { isRenderer, LAB_UI_NICE } from './lab-ui-priority.ts';
 import { startServerInNetwork, type ServerProcess } from './server-process.ts';
 
 const ready = prepareE2e();
@@ -123,19 +124,22 @@ describe.skipIf(!ready.ok || !support.ok)('the device lab in real browsers', () 
           continue; // it ended since the group was read
         }
         expect(exe, `pid ${pid} of device ${i}`).toMatch(/chrom/);
-        // every thread on the device's CPU, so that the page's main thread's priority counts (lab-ui-priority.ts)
+        // every thread on the device's CPU, so that the page's main thread's priority counts (lab-cpus.ts)
         if (d.cpu !== null)
           for (const tid of readdirSafe(`/proc/${pid}/task`)) {
             const status = readFileSafe(`/proc/${pid}/task/${tid}/status`);
             if (status !== null) expect(allowedCpus(status), `thread ${tid} of device ${i}`).toEqual([d.cpu]);
           }
       }
-      expect(d.cpu).toBe(
-        labDeviceCpus(
-          SHAPES.map((s) => s.cores),
-          allowedCpus(),
-        )[i],
+      // confined wherever the machine can (root here): two or more CPUs and a cgroup v1 cpuset
+      const canConfine =
+        labConfinement() && existsSync('/sys/fs/cgroup/cpuset/cpuset.cpus') && allowedCpus().length > 1;
+      expect(lab.confinement, lab.confinement).toMatch(canConfine ? /^each device on one CPU/ : /^devices free/);
+      const placed = labDeviceCpus(
+        SHAPES.map((s) => s.cores),
+        allowedCpus(),
       );
+      expect(d.cpu).toBe(canConfine ? placed[i] : null);
       const period = Number(readFileSync(join(d.cgroup, 'cpu.cfs_period_us'), 'utf8'));
       expect(period).toBe(labCpuPeriodUs(SHAPES[i].cores));
       expect(Number(readFileSync(join(d.cgroup, 'cpu.cfs_quota_us'), 'utf8'))).toBe(

@@ -10,7 +10,7 @@
  *   cgroup v1 cpu /sys/fs/cgroup/cpu/tandem-lab-<pid>-<k>/d<i>: cfs_quota_us = cores x cfs_period_us (the shortest period
  *                                                    with a 1 ms quota)
  *   cgroup v1 cpuset /sys/fs/cgroup/cpuset/tandem-lab-<pid>-<k>/d<i>: one CPU, so that the page's main
- *                                                    thread goes first within the quota (lab-ui-priority.ts)
+ *                                                    thread goes first within the quota (lab-cpus.ts)
  *
  * A device's page opens the server at http://10.81.N.(4i+1):PORT; Chromium is told to treat that origin
  * as secure (WebGPU, crypto.subtle and cross-origin isolation need a secure context). Only the browser's
@@ -32,7 +32,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TandemError } from '../core/errors.ts';
-import { allowedCpus, labDeviceCpus, labPinning, labUiNice, raiseRendererMainThreads } from './lab-ui-priority.ts';
+import { allowedCpus, labConfinement, labDeviceCpus } from './lab-cpus.ts';
+import { labUiNice, raiseRendererMainThreads } from './lab-ui-priority.ts';
 import { createPrivateNetwork, deleteNamespace, ensureIproute2, shellQuote, type PrivateNetwork } from './netns.ts';
 
 /** What a lab device is given: CPU share and link rates (its storage cap stays the page's ?emulate=). */
@@ -54,7 +55,7 @@ export interface LabDevice {
   readonly chromiumWrapper: string;
   /** The device's control group folder (cgroup v1 cpu). */
   readonly cgroup: string;
-  /** The CPU its browser is confined to, null where it runs free (lab-ui-priority.ts labDeviceCpus). */
+  /** The CPU its browser is confined to, null where it runs free (lab-cpus.ts labDeviceCpus). */
   readonly cpu: number | null;
   /** PIDs now in the device's control group. */
   pids(): number[];
@@ -73,12 +74,14 @@ export interface Lab {
   admitServer(pid: number): void;
   /** The server's control group folder. */
   readonly serverCgroup: string;
+  /** How the devices' browsers are placed on CPUs: on one each, or free and why (placeDevices). */
+  readonly confinement: string;
   readonly devices: readonly LabDevice[];
   destroy(): void;
 }
 
 export const CGROUP_CPU_ROOT = '/sys/fs/cgroup/cpu';
-/** cgroup v1 cpuset: where a device's browser is confined to its CPU (lab-ui-priority.ts labDeviceCpus). */
+/** cgroup v1 cpuset: where a device's browser is confined to its CPU (lab-cpus.ts labDeviceCpus). */
 export const CGROUP_CPUSET_ROOT = '/sys/fs/cgroup/cpuset';
 /**
  * The CFS enforcement period of a device's quota, us. A group that used its quota waits for the next
@@ -185,7 +188,6 @@ export function createLab(
   const hub = createPrivateNetwork(chromium);
   const n = hub.subnet;
   const groupRoot = join(CGROUP_CPU_ROOT, `tandem-lab-${process.pid}-${n}`);
-  const pinning = labPinning() && existsSync(join(CGROUP_CPUSET_ROOT, 'cpuset.cpus'));
   const cpusetRoot = join(CGROUP_CPUSET_ROOT, `tandem-lab-${process.pid}-${n}`);
   const namespaces: string[] = [];
   const wrapperDir = mkdtempSync(join(tmpdir(), `${hub.name}-lab-`));
@@ -209,19 +211,8 @@ export function createLab(
     inHub('sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward');
     mkdirSync(groupRoot);
     writeFileSync(join(groupRoot, 'cpu.shares'), String(labGroupShares(shapes.length)));
-    // each device's browser on one CPU, so that its page's main thread goes first (lab-ui-priority.ts)
-    const cpus = pinning
-      ? labDeviceCpus(
-          shapes.map((s) => s.cores),
-          allowedCpus(),
-        )
-      : shapes.map(() => null);
-    if (pinning) {
-      mkdirSync(cpusetRoot);
-      // a cgroup v1 cpuset takes no process before it has CPUs and memory nodes of its own
-      for (const f of ['cpuset.mems', 'cpuset.cpus'])
-        writeFileSync(join(cpusetRoot, f), readFileSync(join(CGROUP_CPUSET_ROOT, f), 'utf8'));
-    }
+    // each device's browser on one CPU, so that its page's main thread goes first (lab-cpus.ts)
+    const { cpus, confinement } = placeDevices(shapes, cpusetRoot);
     const devices = shapes.map((shape, i): LabDevice => {
       const cpu = cpus[i];
       const namespace = `${hub.name}-d${i}`;
@@ -273,11 +264,6 @@ export function createLab(
       const cgroup = join(groupRoot, `d${i}`);
       mkdirSync(cgroup);
       const cpuset = cpu === null ? null : join(cpusetRoot, `d${i}`);
-      if (cpuset !== null) {
-        mkdirSync(cpuset);
-        writeFileSync(join(cpuset, 'cpuset.mems'), readFileSync(join(cpusetRoot, 'cpuset.mems'), 'utf8'));
-        writeFileSync(join(cpuset, 'cpuset.cpus'), String(cpu));
-      }
       const periodUs = labCpuPeriodUs(shape.cores);
       writeFileSync(join(cgroup, 'cpu.cfs_period_us'), String(periodUs));
       writeFileSync(join(cgroup, 'cpu.cfs_quota_us'), String(Math.round(shape.cores * periodUs)));
@@ -287,7 +273,7 @@ export function createLab(
       // exec keeps Playwright's --remote-debugging-pipe descriptors (3 and 4) attached to the browser.
       writeFileSync(
         chromiumWrapper,
-        `#!/bin/sh\necho $$ > ${shellQuote(join(cgroup, 'cgroup.procs'))}\n${cpuset === null ? '' : `echo $$ > ${shellQuote(join(cpuset, 'cgroup.procs'))}\n`}exec ${ip} netns exec ${namespace} ${shellQuote(chromium)} --unsafely-treat-insecure-origin-as-secure=${serverUrl} "$@"\n`,
+        `#!/bin/sh\necho $$ > ${shellQuote(join(cgroup, 'cgroup.procs'))} || exit 1\n${cpuset === null ? '' : `echo $$ > ${shellQuote(join(cpuset, 'cgroup.procs'))} || exit 1\n`}exec ${ip} netns exec ${namespace} ${shellQuote(chromium)} --unsafely-treat-insecure-origin-as-secure=${serverUrl} "$@"\n`,
         { mode: 0o755 },
       );
       const setOnline = (online: boolean) => {
@@ -322,7 +308,7 @@ export function createLab(
       uiWatch = setInterval(() => devices.forEach((d) => raiseRendererMainThreads(d.pids(), uiNice)), 500);
       uiWatch.unref();
     }
-    return { hub, devices, destroy, admitServer, serverCgroup };
+    return { hub, devices, destroy, admitServer, serverCgroup, confinement };
   } catch (err) {
     destroy();
     if (err instanceof TandemError) throw err;
@@ -367,6 +353,43 @@ function removeDir(dir: string): void {
       execFileSync('sleep', ['0.05']);
     }
   }
+}
+
+/**
+ * Places each device on a CPU (lab-cpus.ts labDeviceCpus) and makes its cpuset group under `root`. Where
+ * confinement is turned off, the cpuset controller is missing or refuses a group, or no device fits on
+ * one CPU, every device runs free; `confinement` says which.
+ */
+function placeDevices(
+  shapes: readonly LabDeviceShape[],
+  root: string,
+): { cpus: (number | null)[]; confinement: string } {
+  const free = (why: string) => ({ cpus: shapes.map(() => null), confinement: `devices free on every CPU: ${why}` });
+  if (!labConfinement()) return free('TANDEM_LAB_PIN=0');
+  if (!existsSync(join(CGROUP_CPUSET_ROOT, 'cpuset.cpus'))) return free(`no cgroup v1 cpuset at ${CGROUP_CPUSET_ROOT}`);
+  const cpus = labDeviceCpus(
+    shapes.map((s) => s.cores),
+    allowedCpus(),
+  );
+  if (cpus.every((c) => c === null)) return free('no device fits on one CPU (or the machine has one)');
+  try {
+    mkdirSync(root);
+    // a cgroup v1 cpuset takes no process before it has CPUs and memory nodes of its own
+    const mems = readFileSync(join(CGROUP_CPUSET_ROOT, 'cpuset.mems'), 'utf8');
+    writeFileSync(join(root, 'cpuset.mems'), mems);
+    writeFileSync(join(root, 'cpuset.cpus'), readFileSync(join(CGROUP_CPUSET_ROOT, 'cpuset.cpus'), 'utf8'));
+    cpus.forEach((cpu, i) => {
+      if (cpu === null) return;
+      const group = join(root, `d${i}`);
+      mkdirSync(group);
+      writeFileSync(join(group, 'cpuset.mems'), mems);
+      writeFileSync(join(group, 'cpuset.cpus'), String(cpu));
+    });
+  } catch (err) {
+    removeGroupTree(root);
+    return free(`the cpuset controller refused a group (${err instanceof Error ? err.message : String(err)})`);
+  }
+  return { cpus, confinement: `each device on one CPU (${cpus.map((c) => c ?? 'free').join(', ')})` };
 }
 
 /** Groups of lab runs whose process is gone (a crashed run) are removed before a new lab starts. */

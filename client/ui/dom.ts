@@ -3,7 +3,7 @@
 type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | EventListener | null | undefined>;
 
-/** Elements given a listener by h(): fill() never keeps an old one in their place (its listener may differ). */
+/** Elements given a listener by h(): update() never keeps an old one in their place (its listener may differ). */
 const listening = new WeakSet<Element>();
 
 export function h<K extends keyof HTMLElementTagNameMap>(
@@ -44,10 +44,12 @@ export function fill(el: Element, ...children: (Child | Child[])[]): void {
 
 /**
  * Makes an element's children equal to the given ones, keeping the old nodes where it can: an old child
- * with the new one's tag stays, and only its text, attributes and children change (recursively). A render that re-builds a card whose content is mostly the same then dirties only what
- * changed; replacing every child made the browser lay out the whole page again (in a cold request on a
- * 0.4-core lab device: ~450 of ~750 layout objects dirty, 25-50 ms frames). For content built afresh on
- * each render: a node the caller keeps a reference to may end up detached, its old twin in its place.
+ * with the new one's tag stays, and only its text, attributes and children change (recursively). A render
+ * that re-builds a card whose content is mostly the same then dirties only what changed; replacing every
+ * child had the browser lay out most of the page again (in a traced cold request on a 0.4-core lab
+ * device, ~440 of ~735 layout objects dirty; 313 with update). The given nodes are templates, for content
+ * built afresh on each render: update may move their children into the old nodes and leave them behind,
+ * so a node the caller keeps for later must not be passed (mount such nodes with fill).
  */
 export function update(el: Element, ...children: (Child | Child[])[]): void {
   const next: Node[] = [];
@@ -59,6 +61,8 @@ function flatten(children: (Child | Child[])[], out: Node[]): void {
   for (const c of children) {
     if (Array.isArray(c)) flatten(c, out);
     else if (c === null || c === undefined || c === false) continue;
+    // a fragment inserts its children, one index each
+    else if (c instanceof DocumentFragment) out.push(...Array.from(c.childNodes));
     else out.push(c instanceof Node ? c : document.createTextNode(String(c)));
   }
 }
@@ -74,10 +78,24 @@ function reconcile(el: Element, next: readonly Node[]): void {
 }
 
 /**
- * Elements whose state is more than their attributes and children (pixels, a value typed in, a frame):
- * never kept in a new one's place.
+ * Elements whose state is more than their attributes and children (pixels, a value typed in, a frame, a
+ * modal state): never kept in a new one's place; nor are custom elements or elements with a shadow root.
  */
-const OPAQUE = new Set(['CANVAS', 'INPUT', 'TEXTAREA', 'SELECT', 'OPTION', 'IFRAME', 'VIDEO', 'AUDIO', 'OBJECT']);
+const OPAQUE = new Set([
+  'CANVAS',
+  'INPUT',
+  'TEXTAREA',
+  'SELECT',
+  'OPTION',
+  'IFRAME',
+  'VIDEO',
+  'AUDIO',
+  'OBJECT',
+  'EMBED',
+  'DIALOG',
+]);
+
+const opaque = (el: Element) => OPAQUE.has(el.tagName) || el.tagName.includes('-') || el.shadowRoot !== null;
 
 /** Turns `old` into a copy of `node` in place; false where it cannot (other kind, tag or a listener). */
 function patch(old: Node, node: Node): boolean {
@@ -87,8 +105,9 @@ function patch(old: Node, node: Node): boolean {
     return true;
   }
   if (!(old instanceof Element) || !(node instanceof Element)) return false;
-  if (old.namespaceURI !== node.namespaceURI || old.tagName !== node.tagName || OPAQUE.has(old.tagName)) return false;
+  if (old.namespaceURI !== node.namespaceURI || old.tagName !== node.tagName || opaque(old)) return false;
   if (listening.has(old) || listening.has(node)) return false;
+  // by qualified name, as h() and svg() set them
   for (const name of old.getAttributeNames()) if (!node.hasAttribute(name)) old.removeAttribute(name);
   for (const name of node.getAttributeNames()) {
     const value = node.getAttribute(name)!;

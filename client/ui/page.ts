@@ -265,17 +265,6 @@ export function mountPage(root: HTMLElement, app: App): void {
   );
   fill(root, header, banners, grid);
 
-  // the QR code is computed once per link and the same element re-used by every render
-  let qrLink = '';
-  let qrEl: SVGSVGElement | null = null;
-  const qrFor = (link: string): SVGSVGElement => {
-    if (link !== qrLink || !qrEl) {
-      qrLink = link;
-      qrEl = qrSvg(link, `QR code of ${link}`);
-    }
-    return qrEl;
-  };
-
   let lastTimelineKey = '';
   let lastWidth = 0;
   let lastTimelineAt = 0;
@@ -363,7 +352,9 @@ export function mountPage(root: HTMLElement, app: App): void {
             h('span.code-gap', {}),
             s.code.slice(4),
           ),
-          s.role === 'host' ? h('div.qr-wrap', {}, qrFor(link), h('p.hint', {}, 'Scan to join')) : null,
+          s.role === 'host'
+            ? h('div.qr-wrap', {}, qrSvg(link, `QR code of ${link}`), h('p.hint', {}, 'Scan to join'))
+            : null,
           h(
             'p.join-how',
             {},
@@ -583,7 +574,7 @@ function renderStage(app: App): HTMLElement {
         'aria-label': 'Layer download',
       },
       h('div.progress-bar', {
-        style: `width:${pct}%`,
+        style: `transform:scaleX(${pct / 100})`,
         class: `progress-bar${c.state === 'error' ? ' progress-error' : ''}`,
       }),
     ),

@@ -100,7 +100,7 @@ export function renderProfile(
       h(
         'div.progress',
         { role: 'progressbar', 'aria-valuenow': pct, 'aria-valuemin': 0, 'aria-valuemax': 100 },
-        h('div.progress-bar', { style: `width:${pct}%` }),
+        h('div.progress-bar', { style: `transform:scaleX(${pct / 100})` }),
       ),
       h(
         'p.hint',
