@@ -466,6 +466,8 @@ export async function main(argv: string[]): Promise<number> {
       labFigures: decode.lab,
       // per decode run, each lab device's CPU used against its quota and its throttled periods
       labCpu: decode.labCpu,
+      // how the lab placed the devices' browsers on CPUs (one each, or free and why)
+      cpuConfinement: decode.cpuConfinement,
     },
     hops: hop,
     api,

@@ -1773,6 +1773,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s27-final-decode.json': {
+    title: "Decode rows, session 27's final code",
+    about:
+      "The decode part of `npm run bench` at commit f77c52c (after the review: progress bars grow by a transform, the QR code built with its card). The harness logged the lab's placement: each device on one CPU (0, 1, 0, 1). Load 2.5 at the start, 3.0 at the end. 4-page decode 65.2 against one page 71.2 tok/s (0.917 ✓; alternated runs 65.2 / 76.2 / 58.5 against 61.3 / 78.9 / 71.2); per token x 0.80 against the kernels at device speed + hops ✓; shard load 0.63 ✓; no main-thread task over 50 ms in the six cold requests ✓.",
+    run: 'npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-final-decode.json',
+    render: e2eSection,
+  },
   'e2e-s27-final.json': {
     title: "End to end, every part, session 27's final run",
     about:
