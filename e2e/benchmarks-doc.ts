@@ -1773,6 +1773,13 @@ const SECTIONS: Record<string, Section> = {
     run: 'npm run bench -- --out bench/results/e2e-s15-final.json',
     render: e2eSection,
   },
+  'e2e-s27-final-code.json': {
+    title: "End to end, every part, session 27's final code",
+    about:
+      "The whole `npm run bench` at commit 3f24882 (the final code: the review's changes to the page and the lab, each device's placement logged: the paper lab's five devices on CPUs 0, 1, 0, 1, 0, the equal lab's four on 0, 1, 0, 1). Load 1.0 at the start, 8.8 at the end. Every goal met. Issue 11 on the equal lab: 4-page decode 72.5 against one page 70.3 tok/s (1.03 ✓; alternated runs 50.3 / 72.5 / 73.3 against 56.2 / 74.7 / 70.3); 12.42 ms per token against the kernels at device speed 13.83 ms + 4 hops 6.20 ms (x 0.62 ✓; one page of the same shape timed the whole model at 12.17 ms); shard load / raw read 0.70 ✓; no main-thread task over 50 ms in the six cold requests ✓; API ✓ (-3.9 ms); failover 10 of 10 ✓. Issue 12 on the paper lab: TTFT after calibration within 4.4% (dp), 0.6%, 0.9%, 1.8% ✓; median phase error 5.0% (dp), 6.0%, 10.5%, 5.1% ✓; DP 0.66x the next plan and 0.59x even; measured ranking = predicted.",
+    run: 'npm run bench -- --out bench/results/e2e-s27-final-code.json',
+    render: e2eSection,
+  },
   'e2e-s27-final-decode.json': {
     title: "Decode rows, session 27's final code",
     about:
@@ -1790,7 +1797,7 @@ const SECTIONS: Record<string, Section> = {
   'e2e-s27-ab-free-1.json': {
     title: 'Decode rows, session 27, A/B of the CPU confinement: devices free, run 1',
     about:
-      "Six decode parts of `npm run bench` at commit 1a4c3a6 (the code of `e2e-s27-pin`), alternating the lab with each device's browser free on both CPUs (`TANDEM_LAB_PIN=0`, this run and the `free` ones below) and confined to one CPU (the `pin` ones), from 03:13 to 03:24 UTC; with `e2e-s27-free-decode` and `e2e-s27-pin-decode3` just before, four runs each. Devices free: 4-page / one-page decode 1.20, 0.95, 0.88, 1.08; confined: 0.97, 0.86, 0.78, 0.92. No main-thread task over 50 ms in any of the 48 cold requests either way. Over the session, with the page's parts patched into the DOM, 1 of 30 cold requests had such a task with the devices free (`e2e-s27-update-decode`) and 1 of 54 confined (`e2e-s27-pin-decode2`; counting `e2e-s27-final` and `e2e-s27-final-decode`): the bench cannot tell the two labs apart there, where session 26 saw 1-2 in 6 per run; the traces (`decode-trace-lab-cold-s27-*`) show how confining works. This run: load 0.3 at the start, 2.9 at the end; 67.5 against 71.3 tok/s (0.95 \u2713); per token x 0.82 \u2713; shard load 0.57 \u2713; no cold task over 50 ms \u2713.",
+      "Six decode parts of `npm run bench` at commit 1a4c3a6 (the code of `e2e-s27-pin`), alternating the lab with each device's browser free on both CPUs (`TANDEM_LAB_PIN=0`, this run and the `free` ones below) and confined to one CPU (the `pin` ones), from 03:13 to 03:24 UTC; with `e2e-s27-free-decode` and `e2e-s27-pin-decode3` just before, four runs each. Devices free: 4-page / one-page decode 1.20, 0.95, 0.88, 1.08; confined: 0.97, 0.86, 0.78, 0.92. No main-thread task over 50 ms in any of the 48 cold requests either way. Over the session, with the page's parts patched into the DOM, 1 of 30 cold requests had such a task with the devices free (`e2e-s27-update-decode`) and 1 of 60 confined (`e2e-s27-pin-decode2`; counting the three full runs and `e2e-s27-final-decode`): the bench cannot tell the two labs apart there, where session 26 saw 1-2 in 6 per run; the traces (`decode-trace-lab-cold-s27-*`) show how confining works. This run: load 0.3 at the start, 2.9 at the end; 67.5 against 71.3 tok/s (0.95 \u2713); per token x 0.82 \u2713; shard load 0.57 \u2713; no cold task over 50 ms \u2713.",
     run: 'TANDEM_LAB_PIN=0 npm run bench -- --skip hop,plans,api,failover --out bench/results/e2e-s27-ab-free-1.json',
     render: e2eSection,
   },
